@@ -1,0 +1,1 @@
+//! Test harness shared by the e2e tests.

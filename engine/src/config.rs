@@ -1,0 +1,32 @@
+//! Engine settings (the daemon fills them from its TOML config).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What the engine needs to know about its host.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub root: PathBuf,
+    pub state: PathBuf,
+    /// Path of the `berth-shim` binary.
+    pub shim_path: PathBuf,
+    /// Parent cgroup of every container (cgroupfs driver).
+    pub cgroup_parent: String,
+    /// How long `stop` waits after the stop signal when nobody says.
+    pub default_stop_timeout: Duration,
+    /// How long a shim may take to create a container.
+    pub start_timeout: Duration,
+}
+
+impl EngineConfig {
+    pub fn new(root: impl Into<PathBuf>, state: impl Into<PathBuf>, shim_path: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            state: state.into(),
+            shim_path: shim_path.into(),
+            cgroup_parent: "berth".into(),
+            default_stop_timeout: Duration::from_secs(10),
+            start_timeout: Duration::from_secs(30),
+        }
+    }
+}

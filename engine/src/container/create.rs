@@ -1,0 +1,218 @@
+//! Create: reserve the name, resolve the image's config against the
+//! request, make the container's dirs and persist the record — each step
+//! with its undo.
+
+use super::{ContainerConfig, ContainerRecord, Entry, Resources};
+use crate::error::{Error, IoContext, Result};
+use crate::paths::{check_name, create_dir};
+use crate::undo::Undo;
+use crate::Engine;
+use std::collections::BTreeMap;
+
+/// What `berth create` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub name: Option<String>,
+    pub image: String,
+    /// `Some`: replaces the image's entrypoint (an empty list clears it).
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub resources: Resources,
+    pub read_only: bool,
+    pub labels: BTreeMap<String, String>,
+    pub auto_remove: bool,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u64>,
+}
+
+/// Docker's minimum memory limit.
+const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
+fn check_hostname(h: &str) -> Result<()> {
+    let ok = !h.is_empty() && h.len() <= 64 && h.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!("invalid hostname {h:?}")))
+    }
+}
+
+fn check(opts: &CreateOptions) -> Result<()> {
+    if let Some(n) = &opts.name {
+        check_name(n)?;
+    }
+    if let Some(w) = &opts.working_dir {
+        if !w.is_empty() && !w.starts_with('/') {
+            return Err(Error::InvalidArgument(format!("the working directory {w:?} is invalid, it needs to be an absolute path")));
+        }
+    }
+    for e in &opts.env {
+        if e.is_empty() || e.starts_with('=') || e.contains('\0') {
+            return Err(Error::InvalidArgument(format!("invalid environment variable {e:?}")));
+        }
+    }
+    if let Some(h) = &opts.hostname {
+        check_hostname(h)?;
+    }
+    let r = &opts.resources;
+    if r.memory_bytes < 0 || (r.memory_bytes > 0 && r.memory_bytes < MIN_MEMORY) {
+        return Err(Error::InvalidArgument("minimum memory limit allowed is 6MB".into()));
+    }
+    if r.cpu_quota < 0 || r.pids_limit < 0 {
+        return Err(Error::InvalidArgument("resource limits must not be negative".into()));
+    }
+    if let Some(s) = &opts.stop_signal {
+        berth_kernel::signal::parse(s).map_err(Error::InvalidArgument)?;
+    }
+    Ok(())
+}
+
+/// A Docker-like random name.
+fn random_name() -> String {
+    const ADJ: [&str; 12] = ["brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nimble", "proud", "quiet", "swift", "wise"];
+    const NOUN: [&str; 12] = ["anchor", "buoy", "cove", "dock", "harbor", "jetty", "keel", "mast", "pier", "quay", "sail", "wharf"];
+    let r: [u8; 4] = rand::random();
+    format!("{}_{}_{:04x}", ADJ[r[0] as usize % 12], NOUN[r[1] as usize % 12], u16::from_be_bytes([r[2], r[3]]))
+}
+
+/// Entrypoint and cmd as Docker combines them.
+fn command(opts: &CreateOptions, img: &crate::image::ImageConfig) -> (Vec<String>, Vec<String>) {
+    let entrypoint = match &opts.entrypoint {
+        Some(e) => e.iter().filter(|s| !s.is_empty()).cloned().collect(),
+        None => img.entrypoint.clone().unwrap_or_default(),
+    };
+    // A new entrypoint drops the image's cmd unless the user gave one.
+    let cmd = if !opts.cmd.is_empty() {
+        opts.cmd.clone()
+    } else if opts.entrypoint.is_some() {
+        Vec::new()
+    } else {
+        img.cmd.clone().unwrap_or_default()
+    };
+    (entrypoint, cmd)
+}
+
+/// The image's env overlaid by the request's (by key).
+fn merge_env(image: &[String], user: &[String]) -> Vec<String> {
+    let key = |e: &str| e.split_once('=').map(|(k, _)| k.to_owned()).unwrap_or_else(|| e.to_owned());
+    let mut out: Vec<String> = image.iter().filter(|e| !user.iter().any(|u| key(u) == key(e))).cloned().collect();
+    out.extend(user.iter().cloned());
+    out
+}
+
+impl Engine {
+    /// Creates a container; returns its id.
+    pub async fn create(&self, opts: CreateOptions) -> Result<String> {
+        check(&opts)?;
+        let image = self.images().resolve(&opts.image)?;
+        let (entrypoint, cmd) = command(&opts, &image.config);
+        let args: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
+        if args.is_empty() {
+            return Err(Error::InvalidArgument("no command specified".into()));
+        }
+        let id = hex::encode(rand::random::<[u8; 32]>());
+        let name = opts.name.clone().unwrap_or_else(random_name);
+        let mut undo = Undo::default();
+
+        {
+            let mut names = self.inner.names.lock().unwrap();
+            if let Some(other) = names.get(&name) {
+                return Err(Error::AlreadyExists(format!(
+                    "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                )));
+            }
+            names.insert(name.clone(), id.clone());
+        }
+        let me = self.clone();
+        let n = name.clone();
+        undo.push(move || {
+            me.inner.names.lock().unwrap().remove(&n);
+        });
+
+        let dir = self.paths().container(&id)?;
+        create_dir(&dir, 0o700).ctx(|| format!("create {}", dir.display()))?;
+        let d = dir.clone();
+        undo.push(move || {
+            let _ = std::fs::remove_dir_all(&d);
+        });
+        create_dir(&dir.join("fs/upper"), 0o755).ctx(|| "create upper dir".into())?;
+        create_dir(&dir.join("fs/work"), 0o700).ctx(|| "create work dir".into())?;
+        // The log exists from the start, so a follower can attach before start.
+        std::fs::File::create(dir.join("container.log")).ctx(|| "create log".into())?;
+
+        let config = ContainerConfig {
+            args,
+            entrypoint,
+            cmd,
+            env: merge_env(image.config.env.as_deref().unwrap_or_default(), &opts.env),
+            working_dir: opts.working_dir.clone().filter(|w| !w.is_empty()).or(image.config.working_dir.clone()).unwrap_or_else(|| "/".into()),
+            user: opts.user.clone().or(image.config.user.clone()).unwrap_or_default(),
+            hostname: opts.hostname.clone().unwrap_or_else(|| id[..12].to_owned()),
+            resources: opts.resources.clone(),
+            read_only: opts.read_only,
+            labels: {
+                let mut l = image.config.labels.clone().unwrap_or_default();
+                l.extend(opts.labels.clone());
+                l
+            },
+            auto_remove: opts.auto_remove,
+            stop_signal: opts.stop_signal.clone().or(image.config.stop_signal.clone()).unwrap_or_else(|| "SIGTERM".into()),
+            stop_timeout: opts.stop_timeout,
+        };
+        let rec = ContainerRecord::new(id.clone(), name, opts.image.clone(), image.id.clone(), config);
+        self.persist(&rec)?;
+        self.inner.containers.write().unwrap().insert(id.clone(), Entry::new(rec));
+        undo.disarm();
+        tracing::info!(container = %id, "created");
+        Ok(id)
+    }
+
+    /// Container log path.
+    pub fn log_path(&self, id: &str) -> Result<std::path::PathBuf> {
+        Ok(self.paths().container(id)?.join("container.log"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ImageConfig;
+
+    #[test]
+    fn entrypoint_and_cmd_combine_like_docker() {
+        let img = ImageConfig { entrypoint: Some(vec!["/ep".into()]), cmd: Some(vec!["a".into()]), ..Default::default() };
+        let o = |ep: Option<Vec<&str>>, cmd: Vec<&str>| CreateOptions {
+            entrypoint: ep.map(|v| v.into_iter().map(String::from).collect()),
+            cmd: cmd.into_iter().map(String::from).collect(),
+            ..Default::default()
+        };
+        assert_eq!(command(&o(None, vec![]), &img), (vec!["/ep".into()], vec!["a".into()]));
+        assert_eq!(command(&o(None, vec!["b"]), &img), (vec!["/ep".into()], vec!["b".into()]));
+        assert_eq!(command(&o(Some(vec!["/x"]), vec![]), &img), (vec!["/x".into()], vec![]));
+        assert_eq!(command(&o(Some(vec![""]), vec!["sh"]), &img), (vec![], vec!["sh".into()]));
+    }
+
+    #[test]
+    fn env_merges_by_key() {
+        let img = vec!["PATH=/bin".to_string(), "A=1".into()];
+        assert_eq!(merge_env(&img, &["A=2".into(), "B=3".into()]), ["PATH=/bin", "A=2", "B=3"]);
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let bad = [
+            CreateOptions { name: Some("../x".into()), ..Default::default() },
+            CreateOptions { working_dir: Some("rel".into()), ..Default::default() },
+            CreateOptions { hostname: Some("a_b".into()), ..Default::default() },
+            CreateOptions { resources: Resources { memory_bytes: 1024, ..Default::default() }, ..Default::default() },
+            CreateOptions { stop_signal: Some("SIGNOPE".into()), ..Default::default() },
+        ];
+        for o in bad {
+            assert!(matches!(check(&o), Err(Error::InvalidArgument(_))), "{o:?}");
+        }
+    }
+}

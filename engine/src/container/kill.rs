@@ -1,0 +1,20 @@
+//! Kill: deliver a signal to a running container's init.
+
+use crate::error::{Error, Result};
+use crate::shim_client;
+use crate::Engine;
+
+impl Engine {
+    pub async fn kill(&self, key: &str, signal: &str) -> Result<()> {
+        let sig = berth_kernel::signal::parse(if signal.is_empty() { "SIGKILL" } else { signal }).map_err(Error::InvalidArgument)?;
+        let entry = self.lookup(key)?;
+        let rec = entry.record();
+        if !rec.state.status.can_kill() {
+            return Err(Error::FailedPrecondition(format!("container {} is not running", rec.id)));
+        }
+        let bundle = self.paths().bundle(&rec.id)?;
+        shim_client::kill(&bundle, sig as i32, sig == nix::sys::signal::Signal::SIGKILL)
+            .await
+            .map_err(|e| Error::FailedPrecondition(format!("cannot kill container {}: {e}", rec.id)))
+    }
+}

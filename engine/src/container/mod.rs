@@ -1,0 +1,214 @@
+//! Containers: the persisted record, the state machine, and one file per
+//! operation (create, start, stop, kill, remove, list, wait, logs, recover).
+//!
+//! ```text
+//!            start                 exit / kill
+//!  CREATED ─────────▶ RUNNING ───────────────────▶ EXITED
+//!     ▲  (start failed)   │ shim lost, no exit record   │
+//!     └───────────────────┼──────────▶ UNKNOWN ◀────────┘ (never)
+//!                         ▼
+//!          EXITED ──start──▶ RUNNING (restart keeps the upper dir)
+//! ```
+//!
+//! A record changes like a transaction: the new record is written
+//! (temp file, fsync, rename) before memory and watchers see it.
+
+mod create;
+mod kill;
+mod list;
+mod logs;
+mod monitor;
+mod recover;
+mod remove;
+mod start;
+mod stop;
+mod wait;
+
+pub use create::CreateOptions;
+pub use logs::LogRecord;
+pub use wait::WaitOutcome;
+
+use crate::error::{Error, IoContext, Result};
+use crate::Engine;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Where a container is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Exited,
+    /// The shim vanished without leaving an exit record.
+    Unknown,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+            Status::Unknown => "unknown",
+        }
+    }
+    pub fn can_start(self) -> bool {
+        self != Status::Running
+    }
+    pub fn can_kill(self) -> bool {
+        self == Status::Running
+    }
+    pub fn can_remove(self, force: bool) -> bool {
+        self != Status::Running || force
+    }
+}
+
+/// Resource limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    pub memory_bytes: i64,
+    pub cpu_quota: i64,
+    pub cpu_period: u64,
+    pub cpu_shares: u64,
+    pub pids_limit: i64,
+}
+
+/// What a container runs, fixed at create time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    /// Entrypoint followed by cmd: what is executed.
+    pub args: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub hostname: String,
+    pub resources: Resources,
+    pub read_only: bool,
+    pub labels: BTreeMap<String, String>,
+    pub auto_remove: bool,
+    pub stop_signal: String,
+    /// Seconds; `None`: the engine default.
+    pub stop_timeout: Option<u64>,
+}
+
+/// The runtime state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub status: Status,
+    pub pid: i32,
+    pub shim_pid: i32,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    pub error: String,
+    /// Exits seen so far; `wait next-exit` waits for it to grow.
+    pub exits: u64,
+}
+
+/// The persisted record (`containers/<id>/container.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    /// The image as the user named it.
+    pub image: String,
+    pub image_id: String,
+    pub config: ContainerConfig,
+    pub created_at: i64,
+    pub state: ContainerState,
+}
+
+impl ContainerRecord {
+    pub fn new(id: String, name: String, image: String, image_id: String, config: ContainerConfig) -> Self {
+        Self {
+            id,
+            name,
+            image,
+            image_id,
+            config,
+            created_at: berth_proto::time::unix_nanos(std::time::SystemTime::now()),
+            state: ContainerState::default(),
+        }
+    }
+}
+
+/// A container in memory: its record, a lock that serializes operations
+/// on it, and a channel that tells watchers about every state change.
+pub struct Entry {
+    record: std::sync::Mutex<ContainerRecord>,
+    op: tokio::sync::Mutex<()>,
+    events: watch::Sender<ContainerState>,
+}
+
+impl Entry {
+    fn new(rec: ContainerRecord) -> Arc<Self> {
+        let (events, _) = watch::channel(rec.state.clone());
+        Arc::new(Self { record: std::sync::Mutex::new(rec), op: tokio::sync::Mutex::new(()), events })
+    }
+
+    /// A snapshot of the record.
+    pub fn record(&self) -> ContainerRecord {
+        self.record.lock().unwrap().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<ContainerState> {
+        self.events.subscribe()
+    }
+}
+
+impl Engine {
+    /// Finds a container by id, unique id prefix, or name.
+    pub(crate) fn lookup(&self, key: &str) -> Result<Arc<Entry>> {
+        let not_found = || Error::NotFound(format!("No such container: {key}"));
+        if key.is_empty() {
+            return Err(not_found());
+        }
+        let containers = self.inner.containers.read().unwrap();
+        if let Some(e) = containers.get(key) {
+            return Ok(e.clone());
+        }
+        if let Some(id) = self.inner.names.lock().unwrap().get(key.trim_start_matches('/')) {
+            if let Some(e) = containers.get(id) {
+                return Ok(e.clone());
+            }
+        }
+        if key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let hits: Vec<_> = containers.iter().filter(|(id, _)| id.starts_with(key)).collect();
+            match hits.len() {
+                1 => return Ok(hits[0].1.clone()),
+                n if n > 1 => return Err(Error::InvalidArgument(format!("multiple containers match {key:?}; use more of the id"))),
+                _ => {}
+            }
+        }
+        Err(not_found())
+    }
+
+    /// Writes the new record durably, then publishes it.
+    pub(crate) fn commit(&self, entry: &Entry, update: impl FnOnce(&mut ContainerRecord)) -> Result<ContainerRecord> {
+        let mut guard = entry.record.lock().unwrap();
+        let mut next = guard.clone();
+        update(&mut next);
+        self.persist(&next)?;
+        *guard = next.clone();
+        entry.events.send_replace(next.state.clone());
+        Ok(next)
+    }
+
+    pub(crate) fn persist(&self, rec: &ContainerRecord) -> Result<()> {
+        let path = self.inner.paths.container_record(&rec.id)?;
+        let data = serde_json::to_vec_pretty(rec).map_err(|e| Error::Internal(e.to_string()))?;
+        berth_kernel::fs::atomic_write(&path, &data).ctx(|| format!("write {}", path.display()))
+    }
+
+    /// A snapshot of one container.
+    pub fn inspect(&self, key: &str) -> Result<ContainerRecord> {
+        Ok(self.lookup(key)?.record())
+    }
+}

@@ -1,0 +1,91 @@
+//! One lightweight task per running container waits on its shim's `Wait`
+//! answer (or, if the shim vanished, on the exit record it left behind).
+
+use super::Status;
+use crate::shim_client;
+use crate::Engine;
+use berth_proto::exit::ExitRecord;
+use std::path::Path;
+use std::time::Duration;
+
+impl Engine {
+    pub(crate) fn monitor(&self, id: String, shim_pid: i32) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let Ok(bundle) = engine.paths().bundle(&id) else { return };
+            let exit = wait_exit(&bundle, shim_pid).await;
+            engine.on_exit(&id, shim_pid, exit).await;
+        });
+    }
+
+    /// Records an exit reported for the run started by `shim_pid`.
+    pub(crate) async fn on_exit(&self, id: &str, shim_pid: i32, exit: ExitRecord) {
+        let Ok(entry) = self.lookup(id) else { return };
+        let rec = entry.record();
+        if rec.state.status != Status::Running || rec.state.shim_pid != shim_pid {
+            return;
+        }
+        let status = if exit.reason == "shim lost" { Status::Unknown } else { Status::Exited };
+        let res = self.commit(&entry, |r| {
+            r.state.status = status;
+            r.state.exit_code = exit.exit_code;
+            r.state.oom_killed = exit.oom_killed;
+            r.state.finished_at = exit.finished_unix_nanos;
+            r.state.exits += 1;
+            if exit.reason == "shim lost" {
+                r.state.error = "the container's shim exited without an exit record".into();
+            }
+        });
+        if let Err(e) = res {
+            tracing::error!(container = %id, error = %e, "could not record exit");
+            return;
+        }
+        if let Ok(b) = self.paths().bundle(id) {
+            let _ = std::fs::remove_dir_all(b);
+        }
+        tracing::info!(container = %id, exit_code = exit.exit_code, oom = exit.oom_killed, "exited");
+        if rec.config.auto_remove {
+            let engine = self.clone();
+            let id = id.to_owned();
+            tokio::spawn(async move {
+                if let Err(e) = engine.remove(&id, true).await {
+                    tracing::warn!(container = %id, error = %e, "auto-remove failed");
+                }
+            });
+        }
+    }
+}
+
+fn read_exit(bundle: &Path) -> Option<ExitRecord> {
+    std::fs::read(bundle.join(berth_proto::shim::EXIT_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+fn alive(pid: i32) -> bool {
+    pid > 0
+        && std::fs::read(format!("/proc/{pid}/cmdline")).map(|c| c.windows(10).any(|w| w == b"berth-shim")).unwrap_or(false)
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true)
+}
+
+/// Waits for the container's exit: from the shim while it lives, else from
+/// the exit record it left. A shim that died without one yields `shim lost`.
+async fn wait_exit(bundle: &Path, shim_pid: i32) -> ExitRecord {
+    loop {
+        if let Ok(Some(e)) = shim_client::wait(bundle).await {
+            return ExitRecord::from(&e);
+        }
+        if let Some(e) = read_exit(bundle) {
+            return e;
+        }
+        if !alive(shim_pid) {
+            // It may have been writing the record as it went.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return read_exit(bundle).unwrap_or(ExitRecord {
+                exit_code: 255,
+                oom_killed: false,
+                finished_unix_nanos: berth_proto::time::unix_nanos(std::time::SystemTime::now()),
+                reason: "shim lost".into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

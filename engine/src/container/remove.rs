@@ -1,0 +1,48 @@
+//! Remove: (forced: kill first) then the record, the name, and every
+//! directory of the container. The record goes first, so a crash midway
+//! leaves only unreferenced dirs, which the next start-up sweeps.
+
+use super::Status;
+use crate::error::{Error, IoContext, Result};
+use crate::Engine;
+use std::time::Duration;
+
+impl Engine {
+    pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
+        let entry = self.lookup(key)?;
+        let rec = entry.record();
+        if !rec.state.status.can_remove(force) {
+            return Err(Error::FailedPrecondition(format!(
+                "cannot remove container {}: container is running: stop the container before removing or force remove",
+                rec.name
+            )));
+        }
+        if rec.state.status == Status::Running {
+            self.stop(&rec.id, Some(Duration::ZERO)).await?;
+        }
+        let _op = entry.op.lock().await;
+        // A start may have slipped in between.
+        if entry.record().state.status == Status::Running {
+            return Err(Error::FailedPrecondition(format!("container {} was started again", rec.id)));
+        }
+        let path = self.paths().container_record(&rec.id)?;
+        std::fs::remove_file(&path).ctx(|| format!("remove {}", path.display()))?;
+        self.inner.containers.write().unwrap().remove(&rec.id);
+        {
+            let mut names = self.inner.names.lock().unwrap();
+            if names.get(&rec.name) == Some(&rec.id) {
+                names.remove(&rec.name);
+            }
+        }
+        let dirs = [self.paths().bundle(&rec.id)?, self.paths().container(&rec.id)?];
+        tokio::task::spawn_blocking(move || {
+            for d in dirs {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        tracing::info!(container = %rec.id, "removed");
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! Start: write the bundle (OCI spec, shim config, /etc files), launch the
+//! shim, and record the running container — or the reason it didn't start.
+
+use super::Status;
+use crate::error::{Error, IoContext, Result};
+use crate::Engine;
+use berth_proto::shim::{ShimConfig, StartReport, CONFIG_FILE, SHIM_FILE};
+use std::process::Stdio;
+
+impl Engine {
+    /// Starts a created or exited container. Starting a running one is a no-op.
+    pub async fn start(&self, key: &str) -> Result<()> {
+        let entry = self.lookup(key)?;
+        let _op = entry.op.lock().await;
+        let rec = entry.record();
+        if !rec.state.status.can_start() {
+            return Ok(());
+        }
+        let id = rec.id.clone();
+        let image = self.images().resolve(&rec.image_id)?;
+        let bundle = self.paths().bundle(&id)?;
+        let dir = self.paths().container(&id)?;
+        let _ = std::fs::remove_dir_all(&bundle);
+        crate::paths::create_dir(&bundle, 0o700).ctx(|| format!("create {}", bundle.display()))?;
+
+        let spec = crate::spec::build(&rec, &self.config().cgroup_parent)?;
+        let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?;
+        std::fs::write(bundle.join(CONFIG_FILE), spec_json).ctx(|| "write config.json".into())?;
+        let hostname = &rec.config.hostname;
+        std::fs::write(bundle.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname".into())?;
+        std::fs::write(
+            bundle.join("hosts"),
+            format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+        )
+        .ctx(|| "write hosts".into())?;
+        let shim = ShimConfig {
+            id: id.clone(),
+            lower_dirs: self.images().lower_dirs(&image)?,
+            upper_dir: dir.join("fs/upper"),
+            work_dir: dir.join("fs/work"),
+            rootfs: bundle.join("rootfs"),
+            log_path: dir.join("container.log"),
+            user: Some(rec.config.user.clone()).filter(|u| !u.is_empty()),
+            etc_files: vec![(bundle.join("hostname"), "/etc/hostname".into()), (bundle.join("hosts"), "/etc/hosts".into())],
+        };
+        crate::paths::create_dir(&shim.rootfs, 0o755).ctx(|| "create rootfs mount point".into())?;
+        std::fs::write(bundle.join(SHIM_FILE), serde_json::to_vec(&shim).map_err(|e| Error::Internal(e.to_string()))?)
+            .ctx(|| "write shim.json".into())?;
+
+        let report = match self.launch_shim(&bundle).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&bundle);
+                return Err(e);
+            }
+        };
+        if let Some(message) = report.error {
+            let _ = std::fs::remove_dir_all(&bundle);
+            let code = report.exit_code;
+            let m = message.clone();
+            self.commit(&entry, |r| {
+                r.state.exit_code = code;
+                r.state.error = m;
+                if r.state.status != Status::Created {
+                    r.state.status = Status::Exited;
+                }
+            })?;
+            return Err(Error::StartFailed { message, exit_code: code });
+        }
+        let now = berth_proto::time::unix_nanos(std::time::SystemTime::now());
+        let shim_pid = report.shim_pid;
+        self.commit(&entry, |r| {
+            r.state.status = Status::Running;
+            r.state.pid = report.pid;
+            r.state.shim_pid = shim_pid;
+            r.state.started_at = now;
+            r.state.finished_at = 0;
+            r.state.exit_code = 0;
+            r.state.oom_killed = false;
+            r.state.error.clear();
+        })?;
+        tracing::info!(container = %id, pid = report.pid, shim_pid, "started");
+        self.monitor(id, shim_pid);
+        Ok(())
+    }
+
+    /// Runs `berth-shim --bundle DIR` and reads its one-line report. The shim
+    /// detaches itself; the process we spawn exits right after reporting.
+    async fn launch_shim(&self, bundle: &std::path::Path) -> Result<StartReport> {
+        let cfg = self.config();
+        let child = tokio::process::Command::new(&cfg.shim_path)
+            .arg("--bundle")
+            .arg(bundle)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ctx(|| format!("run {}", cfg.shim_path.display()))?;
+        let out = tokio::time::timeout(cfg.start_timeout, child.wait_with_output())
+            .await
+            .map_err(|_| Error::DeadlineExceeded("the shim did not report within the start timeout".into()))?
+            .ctx(|| "wait for shim".into())?;
+        let line = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str::<StartReport>(line.trim())
+            .map_err(|e| Error::Internal(format!("unreadable shim report {:?}: {e}", line.trim())))
+    }
+}

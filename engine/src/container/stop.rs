@@ -1,0 +1,43 @@
+//! Stop: the stop signal, a grace period, then SIGKILL to every process.
+
+use super::Status;
+use crate::error::{Error, Result};
+use crate::shim_client;
+use crate::Engine;
+use std::time::Duration;
+
+/// How long to wait for the exit after SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(10);
+
+impl Engine {
+    /// Stops a container; `timeout: None` uses the container's (or the engine's) default.
+    pub async fn stop(&self, key: &str, timeout: Option<Duration>) -> Result<()> {
+        let entry = self.lookup(key)?;
+        let _op = entry.op.lock().await;
+        let rec = entry.record();
+        if rec.state.status != Status::Running {
+            return Ok(());
+        }
+        let timeout = timeout
+            .or(rec.config.stop_timeout.map(Duration::from_secs))
+            .unwrap_or(self.config().default_stop_timeout);
+        let bundle = self.paths().bundle(&rec.id)?;
+        let sig = berth_kernel::signal::parse(&rec.config.stop_signal).unwrap_or(nix::sys::signal::Signal::SIGTERM);
+        let mut events = entry.subscribe();
+        let exited = |s: &super::ContainerState| s.status != Status::Running;
+        if !timeout.is_zero() {
+            // A shim that is already gone has exited; the monitor will say so.
+            let _ = shim_client::kill(&bundle, sig as i32, false).await;
+            if tokio::time::timeout(timeout, events.wait_for(exited)).await.is_ok() {
+                return Ok(());
+            }
+        }
+        let _ = shim_client::kill(&bundle, libc::SIGKILL, true).await;
+        let waited = tokio::time::timeout(KILL_GRACE, events.wait_for(exited)).await.is_ok();
+        if waited {
+            Ok(())
+        } else {
+            Err(Error::DeadlineExceeded(format!("container {} did not exit after SIGKILL", rec.id)))
+        }
+    }
+}

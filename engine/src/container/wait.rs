@@ -1,0 +1,47 @@
+//! Wait: until the container is not running, or until its next exit.
+
+use super::{ContainerState, Status};
+use crate::error::{Error, Result};
+use crate::Engine;
+use tokio::sync::watch;
+
+/// How a wait ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitOutcome {
+    pub exit_code: i32,
+    pub oom_killed: bool,
+}
+
+/// A registered wait: created synchronously, so a caller can start the
+/// container only after it is in place.
+pub struct Waiter {
+    rx: watch::Receiver<ContainerState>,
+    next_exit: bool,
+    exits_at_start: u64,
+}
+
+impl Engine {
+    /// Registers a wait; `condition` is `not-running` (default) or `next-exit`.
+    pub fn waiter(&self, key: &str, condition: &str) -> Result<Waiter> {
+        let next_exit = match condition {
+            "" | "not-running" => false,
+            "next-exit" => true,
+            other => return Err(Error::InvalidArgument(format!("invalid wait condition {other:?}"))),
+        };
+        let entry = self.lookup(key)?;
+        let rx = entry.subscribe();
+        let exits_at_start = rx.borrow().exits;
+        Ok(Waiter { rx, next_exit, exits_at_start })
+    }
+}
+
+impl Waiter {
+    /// Waits; a container removed meanwhile reports its last known exit.
+    pub async fn wait(mut self) -> WaitOutcome {
+        let (next_exit, base) = (self.next_exit, self.exits_at_start);
+        let done = |s: &ContainerState| if next_exit { s.exits > base } else { s.status != Status::Running };
+        let got = self.rx.wait_for(done).await.map(|s| s.clone()).ok();
+        let state = got.unwrap_or_else(|| self.rx.borrow().clone());
+        WaitOutcome { exit_code: state.exit_code, oom_killed: state.oom_killed }
+    }
+}

@@ -1,0 +1,50 @@
+//! The persisted image record and the part of the OCI image config berth
+//! applies to containers. Image config is data, never instructions: nothing
+//! in it can name a host path (volumes are ignored until they exist).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The OCI/Docker image config's `config` object (the fields berth uses).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+}
+
+/// An image as the store keeps it (`images/<hex>.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// `sha256:<hex>` of the image config JSON.
+    pub id: String,
+    /// Canonical references (`docker.io/library/busybox:latest`).
+    pub repo_tags: Vec<String>,
+    /// Layer diff ids, bottom first.
+    pub layers: Vec<String>,
+    pub config: ImageConfig,
+    pub created_unix_nanos: i64,
+    pub size: u64,
+    /// The image config JSON exactly as hashed into `id`.
+    pub config_json: String,
+}
+
+impl ImageRecord {
+    pub fn hex(&self) -> &str {
+        self.id.strip_prefix("sha256:").unwrap_or(&self.id)
+    }
+}

@@ -1,0 +1,76 @@
+//! berth's engine: images, containers, their state machine and persisted
+//! records, and supervision of the per-container shims.
+//!
+//! Both fronts (the engine API the CLI uses, and CRI) drive one [`Engine`].
+//! Wire types stop at those fronts: everything here takes and returns
+//! domain types, and errors are [`Error`]s that the daemon maps to gRPC
+//! codes in one place.
+
+pub mod config;
+pub mod container;
+pub mod error;
+pub mod image;
+pub mod paths;
+mod shim_client;
+pub mod spec;
+mod undo;
+
+pub use config::EngineConfig;
+pub use container::{ContainerRecord, CreateOptions, LogRecord, Status, WaitOutcome};
+pub use error::{Error, Result};
+
+use container::Entry;
+use image::ImageStore;
+use paths::Paths;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// The engine; cheap to clone (a handle on shared state).
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: EngineConfig,
+    paths: Paths,
+    images: ImageStore,
+    containers: RwLock<HashMap<String, Arc<Entry>>>,
+    /// Name → id; a name is reserved before anything else is created.
+    names: std::sync::Mutex<HashMap<String, String>>,
+}
+
+impl Engine {
+    /// Opens the stores under the configured dirs and reconnects to every
+    /// live shim (in parallel, with bounded timeouts).
+    pub async fn open(cfg: EngineConfig) -> Result<Self> {
+        let paths = Paths::new(&cfg.root, &cfg.state);
+        for (d, mode) in [(&paths.root, 0o711), (&paths.state, 0o711), (&paths.containers(), 0o700), (&paths.bundles(), 0o700)] {
+            paths::create_dir(d, mode).map_err(|e| Error::Io { context: format!("create {}", d.display()), source: e })?;
+        }
+        let images = ImageStore::open(&paths)?;
+        let engine = Self {
+            inner: Arc::new(Inner { cfg, paths, images, containers: RwLock::new(HashMap::new()), names: Default::default() }),
+        };
+        engine.recover().await?;
+        Ok(engine)
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.inner.paths
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.cfg
+    }
+
+    pub fn images(&self) -> &ImageStore {
+        &self.inner.images
+    }
+
+    /// Removes an image unless a container uses it.
+    pub fn remove_image(&self, name: &str, force: bool) -> Result<image::RemoveOutcome> {
+        let used: Vec<String> = self.inner.containers.read().unwrap().values().map(|e| e.record().image_id.clone()).collect();
+        self.inner.images.remove(name, force, |id| used.iter().any(|u| u == id))
+    }
+}

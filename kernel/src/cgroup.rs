@@ -1,0 +1,80 @@
+//! Container cgroups through `libcgroups`, on v1, hybrid (this node: v1
+//! controllers plus a hugetlb-only cgroup2 mount) and unified v2 hosts.
+//!
+//! berth uses the cgroupfs driver: a container's cgroup is `<parent>/<id>`
+//! under every controller's hierarchy.
+
+use libcgroups::common::{create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt};
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxResources;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup {path}: {msg}")]
+    Manager { path: String, msg: String },
+}
+
+/// The host's cgroup layout, as berth reports it.
+pub fn setup_name() -> String {
+    libcgroups::common::get_cgroup_setup().map(|s| s.to_string()).unwrap_or_else(|e| format!("unknown ({e})"))
+}
+
+/// One container's cgroup.
+pub struct Cgroup {
+    path: PathBuf,
+    manager: AnyCgroupManager,
+}
+
+impl Cgroup {
+    /// Opens (and creates on first write) the cgroup at `path`, relative to each hierarchy's root.
+    pub fn new(path: &Path) -> Result<Self, CgroupError> {
+        let rel = path.strip_prefix("/").unwrap_or(path).to_path_buf();
+        let manager = create_cgroup_manager(CgroupConfig { cgroup_path: rel.clone(), systemd_cgroup: false, container_name: String::new() })
+            .map_err(|e| CgroupError::Manager { path: rel.display().to_string(), msg: e.to_string() })?;
+        Ok(Self { path: rel, manager })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> CgroupError {
+        CgroupError::Manager { path: self.path.display().to_string(), msg: e.to_string() }
+    }
+
+    /// Moves `pid` in and applies the limits.
+    pub fn enter_and_apply(&self, pid: i32, resources: &LinuxResources) -> Result<(), CgroupError> {
+        self.manager.add_task(Pid::from_raw(pid)).map_err(|e| self.err(e))?;
+        let opt = ControllerOpt { resources, disable_oom_killer: false, oom_score_adj: None, freezer_state: None };
+        self.manager.apply(&opt).map_err(|e| self.err(e))
+    }
+
+    /// Every process in the cgroup.
+    pub fn pids(&self) -> Vec<i32> {
+        self.manager.get_all_pids().map(|v| v.into_iter().map(|p| p.as_raw()).collect()).unwrap_or_default()
+    }
+
+    /// Whether the kernel's OOM killer has killed a process of this cgroup.
+    pub fn oom_killed(&self) -> bool {
+        oom_kill_count(&self.path) > 0
+    }
+
+    /// Kills what is left and removes the cgroup from every hierarchy.
+    pub fn remove(&self) -> Result<(), CgroupError> {
+        self.manager.remove().map_err(|e| self.err(e))
+    }
+}
+
+/// Reads the `oom_kill` counter: v1 `memory.oom_control`, v2 `memory.events`.
+fn oom_kill_count(rel: &Path) -> u64 {
+    let candidates = [
+        Path::new("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control"),
+        Path::new("/sys/fs/cgroup").join(rel).join("memory.events"),
+    ];
+    for file in candidates {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            return text
+                .lines()
+                .find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse().ok()))
+                .unwrap_or(0);
+        }
+    }
+    0
+}

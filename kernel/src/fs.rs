@@ -1,0 +1,150 @@
+//! File operations that must not be fooled: atomic replacement of records,
+//! and path resolution that stays beneath a root and never follows symlinks.
+
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Component, Path};
+
+/// Writes `data` to `path` so that a crash at any point leaves either the old
+/// or the new content: temp file, fsync, rename, fsync of the directory.
+pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
+    let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
+    let name = path.file_name().ok_or_else(|| io::Error::other("path has no file name"))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let mut f = File::create(&tmp)?; // std opens with O_CLOEXEC
+    let res = f.write_all(data).and_then(|_| f.sync_all()).and_then(|_| std::fs::rename(&tmp, path));
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res?;
+    File::open(dir)?.sync_all()
+}
+
+/// Why a path could not be resolved beneath a root.
+#[derive(Debug, thiserror::Error)]
+pub enum BeneathError {
+    #[error("path {0:?} is absolute")]
+    Absolute(String),
+    #[error("path {0:?} climbs out with '..'")]
+    DotDot(String),
+    #[error("path {path:?}: {err}")]
+    Sys { path: String, err: nix::Error },
+}
+
+/// Splits a relative path into its normal components, refusing absolute
+/// paths and `..`. `.` and empty components are dropped.
+pub fn clean_components(path: &str) -> Result<Vec<&str>, BeneathError> {
+    if path.starts_with('/') {
+        return Err(BeneathError::Absolute(path.to_owned()));
+    }
+    let mut out = Vec::new();
+    for c in Path::new(path).components() {
+        match c {
+            Component::Normal(s) => out.push(s.to_str().unwrap_or_default()),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(BeneathError::DotDot(path.to_owned())),
+            Component::RootDir | Component::Prefix(_) => return Err(BeneathError::Absolute(path.to_owned())),
+        }
+    }
+    Ok(out)
+}
+
+fn how_beneath(flags: OFlag) -> OpenHow {
+    OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+}
+
+/// Opens `rel` beneath `root`; no component (the last one included) may be a symlink.
+pub fn open_beneath(root: &OwnedFd, rel: &str, flags: OFlag) -> Result<OwnedFd, BeneathError> {
+    let rel = if rel.is_empty() { "." } else { rel };
+    let fd = openat2(root.as_raw_fd(), rel, how_beneath(flags))
+        .map_err(|err| BeneathError::Sys { path: rel.to_owned(), err })?;
+    Ok(owned(fd))
+}
+
+/// Opens (creating as needed, mode 0755) the directory made of `comps`
+/// beneath `root`, one component at a time, refusing symlinks on the way.
+pub fn mkdir_all_beneath(root: &OwnedFd, comps: &[&str]) -> Result<OwnedFd, BeneathError> {
+    let mut cur = open_beneath(root, ".", OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+    for (i, c) in comps.iter().enumerate() {
+        let sys = |err| BeneathError::Sys { path: comps[..=i].join("/"), err };
+        match nix::sys::stat::mkdirat(Some(cur.as_raw_fd()), *c, Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(nix::Error::EEXIST) => {}
+            Err(e) => return Err(sys(e)),
+        }
+        let fd = openat2(cur.as_raw_fd(), *c, how_beneath(OFlag::O_PATH | OFlag::O_DIRECTORY)).map_err(sys)?;
+        cur = owned(fd);
+    }
+    Ok(cur)
+}
+
+/// Wraps a descriptor a syscall just returned.
+pub(crate) fn owned_fd(fd: std::os::fd::RawFd) -> OwnedFd {
+    owned(fd)
+}
+
+/// Sets an extended attribute on an open file.
+pub fn fsetxattr(fd: &OwnedFd, name: &str, value: &[u8]) -> io::Result<()> {
+    let name = std::ffi::CString::new(name).map_err(io::Error::other)?;
+    #[allow(unsafe_code)]
+    // SAFETY: `fd` is a live descriptor, `name` is NUL-terminated and `value`
+    // is a valid buffer of the given length for the duration of the call.
+    let rc = unsafe { libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn owned(fd: std::os::fd::RawFd) -> OwnedFd {
+    #[allow(unsafe_code)]
+    // SAFETY: `fd` was just returned by a successful openat2 and is owned by nobody else.
+    unsafe {
+        OwnedFd::from_raw_fd(fd)
+    }
+}
+
+/// Opens a directory as an `O_PATH` root for the `*_beneath` calls.
+pub fn open_root(path: &Path) -> io::Result<OwnedFd> {
+    let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    Ok(owned(fd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_are_cleaned_and_checked() {
+        assert_eq!(clean_components("./a//b/./c").unwrap(), ["a", "b", "c"]);
+        assert!(matches!(clean_components("/etc/passwd"), Err(BeneathError::Absolute(_))));
+        assert!(matches!(clean_components("a/../../x"), Err(BeneathError::DotDot(_))));
+        assert!(clean_components("./").unwrap().is_empty());
+    }
+
+    #[test]
+    fn atomic_write_replaces() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("rec.json");
+        atomic_write(&p, b"one").unwrap();
+        atomic_write(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn beneath_refuses_symlinks() {
+        let d = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/tmp", d.path().join("link")).unwrap();
+        let root = open_root(d.path()).unwrap();
+        assert!(open_beneath(&root, "link", OFlag::O_PATH).is_err());
+        assert!(mkdir_all_beneath(&root, &["link", "x"]).is_err());
+        assert!(mkdir_all_beneath(&root, &["a", "b"]).is_ok());
+        assert!(d.path().join("a/b").is_dir());
+    }
+}

@@ -1,0 +1,401 @@
+//! The container's init sequence, run in the freshly cloned child of the
+//! shim (already in its new pid, mount, uts, ipc and network namespaces)
+//! until `execve` replaces it with the container's process.
+//!
+//! The child talks to the shim over one `SOCK_SEQPACKET` pair: it waits for
+//! "go" (the shim has put it in its cgroup), and either reports an error and
+//! exits, or execs — the socket is `O_CLOEXEC`, so a successful exec is seen
+//! by the shim as end-of-file. Every descriptor is close-on-exec by then, and
+//! the working directory is checked to lie inside the new root
+//! (runc CVE-2024-21626).
+#![allow(unsafe_code)]
+
+use crate::mount;
+use crate::user::{self, ExecUser};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::prctl;
+use nix::sys::resource::{setrlimit, Resource};
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Spec};
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+/// An overlay rootfs to mount.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    pub lower: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+}
+
+/// What the init sequence needs besides the OCI spec.
+#[derive(Debug)]
+pub struct InitConfig<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub overlay: Option<&'a Overlay>,
+    /// Host files bind-mounted over these container paths (/etc/hosts, ...).
+    pub etc_files: &'a [(PathBuf, String)],
+    /// `user[:group]` to resolve inside the container.
+    pub user: Option<&'a str>,
+}
+
+/// The descriptors the child inherits.
+#[derive(Debug)]
+pub struct InitFds {
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    pub sync: UnixStream,
+}
+
+/// A failure inside the child, reported to the shim as `<code> <message>`.
+#[derive(Debug)]
+pub struct InitFailure {
+    pub exit_code: i32,
+    pub message: String,
+}
+
+impl InitFailure {
+    fn new(exit_code: i32, message: impl std::fmt::Display) -> Self {
+        Self { exit_code, message: message.to_string() }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        format!("{} {}", self.exit_code, self.message).into_bytes()
+    }
+
+    pub fn decode(b: &[u8]) -> Self {
+        let s = String::from_utf8_lossy(b);
+        match s.split_once(' ') {
+            Some((c, m)) if c.parse::<i32>().is_ok() => Self::new(c.parse().unwrap_or(1), m),
+            _ => Self::new(1, s),
+        }
+    }
+}
+
+fn fail<E: std::fmt::Display>(step: &'static str) -> impl Fn(E) -> InitFailure {
+    move |e| InitFailure::new(1, format!("{step}: {e}"))
+}
+
+/// The clone flags for the namespaces the spec asks to create (no path).
+pub fn clone_flags(spec: &Spec) -> CloneFlags {
+    let mut flags = CloneFlags::empty();
+    for ns in spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default() {
+        if ns.path().is_some() {
+            continue;
+        }
+        flags |= match ns.typ() {
+            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+            // Entered after the shim moved us into our cgroup.
+            LinuxNamespaceType::Cgroup => CloneFlags::empty(),
+            _ => CloneFlags::empty(),
+        };
+    }
+    flags
+}
+
+/// Runs the init sequence and execs; returns only by exiting.
+pub fn run(cfg: &InitConfig<'_>, mut fds: InitFds) -> ! {
+    let _ = prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    let mut go = [0u8; 1];
+    if !matches!(fds.sync.read(&mut go), Ok(1)) {
+        // The shim is gone or gave up on us.
+        std::process::exit(1);
+    }
+    let err = match prepare(cfg, &fds) {
+        Ok(cmd) => exec(&cmd),
+        Err(e) => e,
+    };
+    let _ = fds.sync.write_all(&err.encode());
+    std::process::exit(err.exit_code)
+}
+
+/// A resolved command, ready for `execve`.
+struct Command {
+    program: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> {
+    let spec = cfg.spec;
+    let linux = spec.linux().clone().unwrap_or_default();
+    let process = spec.process().clone().ok_or_else(|| InitFailure::new(1, "spec has no process"))?;
+    let namespaces = linux.namespaces().clone().unwrap_or_default();
+
+    // Namespaces given by path are joined; a new cgroup namespace is entered
+    // now that the shim has put us in our cgroup.
+    for ns in &namespaces {
+        match (ns.typ(), ns.path()) {
+            (LinuxNamespaceType::Cgroup, None) => unshare(CloneFlags::CLONE_NEWCGROUP).map_err(fail("unshare cgroup namespace"))?,
+            (LinuxNamespaceType::Pid, Some(_)) => return Err(InitFailure::new(1, "joining an existing pid namespace is not supported")),
+            (t, Some(p)) => {
+                let f = std::fs::File::open(p).map_err(|e| InitFailure::new(1, format!("open namespace {}: {e}", p.display())))?;
+                setns(&f, ns_flag(t)).map_err(|e| InitFailure::new(1, format!("join namespace {}: {e}", p.display())))?;
+            }
+            _ => {}
+        }
+    }
+    let new_net = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none());
+
+    // Stdio: the container's pipes (the shim keeps the read ends).
+    for (fd, target) in [(&fds.stdin, 0), (&fds.stdout, 1), (&fds.stderr, 2)] {
+        nix::unistd::dup2(fd.as_raw_fd(), target).map_err(fail("set up stdio"))?;
+    }
+
+    // Filesystem.
+    mount::make_private(linux.rootfs_propagation().as_deref()).map_err(fail("rootfs"))?;
+    if let Some(o) = cfg.overlay {
+        mount::mount_overlay(&o.lower, &o.upper, &o.work, cfg.rootfs).map_err(fail("rootfs"))?;
+    } else {
+        let r = cfg.rootfs;
+        nix::mount::mount(Some(r), r, None::<&str>, nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC, None::<&str>)
+            .map_err(fail("bind rootfs"))?;
+    }
+    let root = crate::fs::open_root(cfg.rootfs).map_err(fail("open rootfs"))?;
+    let mut dev_is_tmpfs = false;
+    for m in spec.mounts().clone().unwrap_or_default() {
+        if m.typ().as_deref() == Some("sysfs") && !new_net {
+            // sysfs can only be mounted from a network namespace we own.
+            let mut b = m.clone();
+            b.set_typ(Some("bind".into())).set_source(Some("/sys".into())).set_options(Some(vec!["rbind".into(), "ro".into(), "nosuid".into(), "noexec".into(), "nodev".into()]));
+            mount::mount_one(&root, &b).map_err(fail("mount"))?;
+            continue;
+        }
+        if m.destination() == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs") {
+            dev_is_tmpfs = true;
+        }
+        mount::mount_one(&root, &m).map_err(fail("mount"))?;
+    }
+    if dev_is_tmpfs {
+        for d in linux.devices().clone().unwrap_or_default() {
+            mount::create_device(&root, &d).map_err(fail("device"))?;
+        }
+        mount::dev_symlinks(&root).map_err(fail("/dev"))?;
+    }
+    for (src, dest) in cfg.etc_files {
+        let m = oci_spec::runtime::MountBuilder::default()
+            .destination(dest)
+            .typ("bind")
+            .source(src)
+            .options(vec!["bind".to_string()])
+            .build()
+            .map_err(fail("etc file"))?;
+        mount::mount_one(&root, &m).map_err(fail("mount"))?;
+    }
+    drop(root);
+    mount::pivot_root(cfg.rootfs).map_err(fail("pivot_root"))?;
+    for p in linux.masked_paths().clone().unwrap_or_default() {
+        mount::mask(Path::new(&p)).map_err(fail("mask"))?;
+    }
+    for p in linux.readonly_paths().clone().unwrap_or_default() {
+        mount::read_only(Path::new(&p)).map_err(fail("read-only path"))?;
+    }
+    for (k, v) in linux.sysctl().clone().unwrap_or_default() {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&path, v.as_bytes()).map_err(|e| InitFailure::new(1, format!("sysctl {k}: {e}")))?;
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        mount::remount_ro(Path::new("/")).map_err(fail("read-only rootfs"))?;
+    }
+    if let Some(h) = spec.hostname() {
+        nix::unistd::sethostname(h).map_err(fail("sethostname"))?;
+    }
+    if new_net {
+        crate::net::loopback_up().map_err(fail("bring up lo"))?;
+    }
+
+    // Identity: resolved from the container's own /etc/passwd and /etc/group.
+    let spec_user = process.user();
+    let who = match cfg.user {
+        Some(u) if !u.is_empty() => {
+            let passwd = read_small("/etc/passwd");
+            let group = read_small("/etc/group");
+            user::resolve(u, &passwd, &group).map_err(|e| InitFailure::new(1, e))?
+        }
+        _ => ExecUser {
+            uid: spec_user.uid(),
+            gid: spec_user.gid(),
+            groups: std::iter::once(spec_user.gid()).chain(spec_user.additional_gids().clone().unwrap_or_default()).collect(),
+            home: home_of(spec_user.uid()),
+        },
+    };
+
+    for r in process.rlimits().clone().unwrap_or_default() {
+        let res = rlimit_resource(r.typ()).ok_or_else(|| InitFailure::new(1, format!("unknown rlimit {}", r.typ())))?;
+        setrlimit(res, r.soft(), r.hard()).map_err(|e| InitFailure::new(1, format!("setrlimit {}: {e}", r.typ())))?;
+    }
+
+    // Working directory: created if missing (as Docker does), entered after
+    // pivot_root, and checked to resolve inside the container's root.
+    let cwd = process.cwd();
+    if !cwd.is_absolute() {
+        return Err(InitFailure::new(1, format!("working directory {} is not absolute", cwd.display())));
+    }
+    if !cwd.exists() {
+        std::fs::create_dir_all(cwd).map_err(|e| InitFailure::new(1, format!("create working directory {}: {e}", cwd.display())))?;
+    }
+
+    // Capabilities and identity.
+    let caps = process.capabilities().clone().unwrap_or_default();
+    let bounding = to_caps(caps.bounding());
+    for c in caps::all() {
+        if !bounding.contains(&c) && caps::has_cap(None, caps::CapSet::Bounding, c).unwrap_or(false) {
+            caps::drop(None, caps::CapSet::Bounding, c).map_err(fail("drop bounding capability"))?;
+        }
+    }
+    prctl::set_keepcaps(true).map_err(fail("keepcaps"))?;
+    let groups: Vec<Gid> = who.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    nix::unistd::setgroups(&groups).map_err(fail("setgroups"))?;
+    nix::unistd::setresgid(Gid::from_raw(who.gid), Gid::from_raw(who.gid), Gid::from_raw(who.gid)).map_err(fail("setgid"))?;
+    nix::unistd::setresuid(Uid::from_raw(who.uid), Uid::from_raw(who.uid), Uid::from_raw(who.uid)).map_err(fail("setuid"))?;
+    prctl::set_keepcaps(false).map_err(fail("keepcaps"))?;
+    caps::set(None, caps::CapSet::Effective, &to_caps(caps.effective())).map_err(fail("set effective capabilities"))?;
+    caps::set(None, caps::CapSet::Permitted, &to_caps(caps.permitted())).map_err(fail("set permitted capabilities"))?;
+    caps::set(None, caps::CapSet::Inheritable, &to_caps(caps.inheritable())).map_err(fail("set inheritable capabilities"))?;
+    for c in to_caps(caps.ambient()) {
+        caps::raise(None, caps::CapSet::Ambient, c).map_err(fail("raise ambient capability"))?;
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        prctl::set_no_new_privs().map_err(fail("no_new_privs"))?;
+    }
+
+    nix::unistd::chdir(cwd).map_err(|e| InitFailure::new(1, format!("chdir to {}: {e}", cwd.display())))?;
+    let here = nix::unistd::getcwd().map_err(fail("getcwd"))?;
+    if !here.is_absolute() || here.to_string_lossy().starts_with("(unreachable)") {
+        return Err(InitFailure::new(1, format!("working directory {} is outside the container", cwd.display())));
+    }
+
+    // Environment and command.
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", who.home));
+    }
+    let args = process.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        return Err(InitFailure::new(1, "no command specified"));
+    }
+    let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let program = find_program(&args[0], path_var)?;
+    let cstr = |s: &str| CString::new(s).map_err(|_| InitFailure::new(1, format!("NUL byte in {s:?}")));
+    // argv[0] stays what the user wrote.
+    let argv = args.iter().map(|a| cstr(a)).collect::<Result<Vec<_>, _>>()?;
+    let envp = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>, _>>()?;
+    mark_all_cloexec();
+    Ok(Command { program: cstr(&program)?, argv, envp })
+}
+
+fn exec(cmd: &Command) -> InitFailure {
+    let err = nix::unistd::execve(&cmd.program, &cmd.argv, &cmd.envp).unwrap_err();
+    let name = cmd.argv[0].to_string_lossy();
+    match err {
+        nix::Error::ENOENT => InitFailure::new(127, format!("exec: \"{name}\": no such file or directory")),
+        nix::Error::EACCES => InitFailure::new(126, format!("exec: \"{name}\": permission denied")),
+        e => InitFailure::new(126, format!("exec: \"{name}\": {e}")),
+    }
+}
+
+/// Finds `name` as `execvp` would, in the container's root.
+fn find_program(name: &str, path_var: &str) -> Result<String, InitFailure> {
+    if name.contains('/') {
+        return Ok(name.to_owned());
+    }
+    for dir in path_var.split(':').filter(|d| !d.is_empty()) {
+        let candidate = format!("{dir}/{name}");
+        if let Ok(md) = std::fs::metadata(&candidate) {
+            if md.is_file() && nix::unistd::access(candidate.as_str(), nix::unistd::AccessFlags::X_OK).is_ok() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(InitFailure::new(127, format!("exec: \"{name}\": executable file not found in $PATH")))
+}
+
+/// Every descriptor above stderr becomes close-on-exec, whatever its origin.
+fn mark_all_cloexec() {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on
+    // descriptors; it cannot invalidate memory.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 3 as RawFd, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+    }
+}
+
+fn read_small(path: &str) -> String {
+    let mut s = String::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.take(1 << 20).read_to_string(&mut s);
+    }
+    s
+}
+
+fn home_of(uid: u32) -> String {
+    user::resolve(&uid.to_string(), &read_small("/etc/passwd"), "").map(|u| u.home).unwrap_or_else(|_| "/".into())
+}
+
+fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        _ => CloneFlags::empty(),
+    }
+}
+
+fn to_caps(set: &Option<oci_spec::runtime::Capabilities>) -> caps::CapsHashSet {
+    set.iter()
+        .flatten()
+        .filter_map(|c| format!("CAP_{c}").parse::<caps::Capability>().ok())
+        .collect()
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> Option<Resource> {
+    Some(match t {
+        PosixRlimitType::RlimitCpu => Resource::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => Resource::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => Resource::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => Resource::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => Resource::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => Resource::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => Resource::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => Resource::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => Resource::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => Resource::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => Resource::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => Resource::RLIMIT_RTTIME,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_round_trip() {
+        let f = InitFailure::decode(&InitFailure::new(127, "exec: \"x\": not found").encode());
+        assert_eq!((f.exit_code, f.message.as_str()), (127, "exec: \"x\": not found"));
+        assert_eq!(InitFailure::decode(b"garbage").exit_code, 1);
+    }
+
+    #[test]
+    fn capability_names_map() {
+        let set: oci_spec::runtime::Capabilities = [oci_spec::runtime::Capability::Chown, oci_spec::runtime::Capability::NetRaw].into_iter().collect();
+        let c = to_caps(&Some(set));
+        assert!(c.contains(&caps::Capability::CAP_CHOWN) && c.contains(&caps::Capability::CAP_NET_RAW));
+    }
+}

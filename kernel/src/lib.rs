@@ -1,0 +1,18 @@
+//! berth's synchronous Linux layer.
+//!
+//! Everything here is plain blocking code over syscalls, with no async
+//! runtime: the shim (single-threaded) calls it before and after forking the
+//! container, and the engine calls it from blocking tasks. Nothing in this
+//! crate forks on its own.
+//!
+//! Unsafe code is denied at the crate root and allowed only in the modules
+//! that need a raw syscall, each block with a `// SAFETY:` note.
+
+pub mod cgroup;
+pub mod fs;
+pub mod init;
+pub mod layer;
+pub mod mount;
+pub mod net;
+pub mod signal;
+pub mod user;

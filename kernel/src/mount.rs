@@ -1,0 +1,300 @@
+//! The container's filesystem: overlay rootfs, the spec's mounts and device
+//! nodes, pivot_root, masked and read-only paths.
+//!
+//! All of it runs inside the container's own mount namespace (after
+//! `CLONE_NEWNS`), so nothing here is visible on the host and everything
+//! goes away with the container's last process: no mount can leak.
+//! Mount targets are resolved with `openat2(RESOLVE_IN_ROOT)` and mounted
+//! through `/proc/self/fd/N`, so a symlink in an image can't redirect a
+//! mount onto the host.
+
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{mknodat, Mode, SFlag};
+use nix::unistd::{fchownat, Gid, Uid};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount as OciMount};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    #[error("{what} {target}: {err}")]
+    Sys { what: &'static str, target: String, err: nix::Error },
+    #[error("mount destination {0:?} must be absolute")]
+    Relative(PathBuf),
+}
+
+fn sys(what: &'static str, target: impl AsRef<Path>) -> impl FnOnce(nix::Error) -> MountError {
+    let target = target.as_ref().display().to_string();
+    move |err| MountError::Sys { what, target, err }
+}
+
+/// Makes every mount private to this namespace, so no mount below
+/// propagates back to the host.
+pub fn make_private(propagation: Option<&str>) -> Result<(), MountError> {
+    let flag = match propagation {
+        Some("slave") | Some("rslave") => MsFlags::MS_SLAVE,
+        Some("shared") | Some("rshared") => MsFlags::MS_SHARED,
+        _ => MsFlags::MS_PRIVATE,
+    };
+    mount(None::<&str>, "/", None::<&str>, flag | MsFlags::MS_REC, None::<&str>).map_err(sys("make / private", "/"))
+}
+
+/// Mounts the overlay rootfs at `target`.
+pub fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), MountError> {
+    let lower: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
+    let data = format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), upper.display(), work.display());
+    mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data.as_str())).map_err(sys("mount overlay on", target))
+}
+
+/// Flags and data of OCI mount options.
+pub fn parse_options(options: &[String]) -> (MsFlags, MsFlags, String) {
+    let mut flags = MsFlags::empty();
+    let mut propagation = MsFlags::empty();
+    let mut data = Vec::new();
+    for o in options {
+        let (set, clear) = match o.as_str() {
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+            "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
+            "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
+                let p = match o.trim_start_matches('r') {
+                    "private" => MsFlags::MS_PRIVATE,
+                    "shared" => MsFlags::MS_SHARED,
+                    "slave" => MsFlags::MS_SLAVE,
+                    _ => MsFlags::MS_UNBINDABLE,
+                };
+                propagation |= p | if o.starts_with('r') { MsFlags::MS_REC } else { MsFlags::empty() };
+                continue;
+            }
+            "async" | "atime" | "diratime" | "norelatime" | "nostrictatime" | "defaults" => continue,
+            other => {
+                data.push(other.to_owned());
+                continue;
+            }
+        };
+        flags = (flags | set) & !clear;
+    }
+    (flags, propagation, data.join(","))
+}
+
+fn in_root(root: &OwnedFd, rel: &str, flags: OFlag) -> nix::Result<OwnedFd> {
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let rel = if rel.is_empty() { "." } else { rel };
+    openat2(root.as_raw_fd(), rel, how).map(crate::fs::owned_fd)
+}
+
+/// Opens `dest` inside `root` (symlinks resolved as if `root` were `/`),
+/// creating it — a directory, or an empty file when `file` — if missing.
+pub fn ensure_in_root(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd, MountError> {
+    let s = dest.to_string_lossy();
+    let comps: Vec<&str> = s.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let err = |e| MountError::Sys { what: "create mount point", target: s.to_string(), err: e };
+    for i in 0..comps.len() {
+        let prefix = comps[..=i].join("/");
+        let last = i + 1 == comps.len();
+        match in_root(root, &prefix, OFlag::O_PATH) {
+            Ok(fd) if last => return Ok(fd),
+            Ok(_) => continue,
+            Err(nix::Error::ENOENT) => {
+                let parent = in_root(root, &comps[..i].join("/"), OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(err)?;
+                if last && file {
+                    let fd = nix::fcntl::openat(Some(parent.as_raw_fd()),
+                        comps[i],
+                        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                        Mode::from_bits_truncate(0o644),
+                    )
+                    .map_err(err)?;
+                    drop(crate::fs::owned_fd(fd));
+                } else {
+                    match nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), comps[i], Mode::from_bits_truncate(0o755)) {
+                        Ok(()) | Err(nix::Error::EEXIST) => {}
+                        Err(e) => return Err(err(e)),
+                    }
+                }
+            }
+            Err(e) => return Err(err(e)),
+        }
+    }
+    in_root(root, &comps.join("/"), OFlag::O_PATH).map_err(err)
+}
+
+fn fd_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Mounts one OCI mount inside `root`.
+pub fn mount_one(root: &OwnedFd, m: &OciMount) -> Result<(), MountError> {
+    let dest = m.destination();
+    if !dest.is_absolute() {
+        return Err(MountError::Relative(dest.clone()));
+    }
+    let opts = m.options().clone().unwrap_or_default();
+    let (flags, propagation, data) = parse_options(&opts);
+    let typ = m.typ().clone().unwrap_or_default();
+    let is_bind = flags.contains(MsFlags::MS_BIND) || typ == "bind";
+    let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
+    let file = is_bind && std::fs::metadata(&source).map(|md| !md.is_dir()).unwrap_or(false);
+    let target = ensure_in_root(root, dest, file)?;
+    let tpath = fd_path(&target);
+    let data = (!data.is_empty()).then_some(data.as_str());
+    if is_bind {
+        mount(Some(&source), tpath.as_str(), None::<&str>, MsFlags::MS_BIND | (flags & MsFlags::MS_REC), None::<&str>)
+            .map_err(sys("bind mount", dest))?;
+        // Bind mounts ignore most flags until a remount applies them.
+        let extra = flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+        if !extra.is_empty() {
+            // Reopen: the fd still names the covered directory, not the new mount.
+            let target = ensure_in_root(root, dest, file)?;
+            mount(None::<&str>, fd_path(&target).as_str(), None::<&str>, extra | MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None::<&str>)
+                .map_err(sys("remount", dest))?;
+        }
+    } else {
+        mount(Some(&source), tpath.as_str(), Some(typ.as_str()), flags, data).map_err(sys("mount", dest))?;
+    }
+    if !propagation.is_empty() {
+        let target = ensure_in_root(root, dest, file)?;
+        mount(None::<&str>, fd_path(&target).as_str(), None::<&str>, propagation, None::<&str>).map_err(sys("set propagation of", dest))?;
+    }
+    Ok(())
+}
+
+/// Creates the spec's device nodes inside `root` (under a tmpfs /dev).
+pub fn create_device(root: &OwnedFd, d: &LinuxDevice) -> Result<(), MountError> {
+    let path = d.path();
+    let parent_dir = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let parent = ensure_in_root(root, parent_dir, false)?;
+    let parent = in_root(&parent, "", OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(sys("open", parent_dir))?;
+    let kind = match d.typ() {
+        LinuxDeviceType::B => SFlag::S_IFBLK,
+        LinuxDeviceType::P => SFlag::S_IFIFO,
+        _ => SFlag::S_IFCHR,
+    };
+    let mode = Mode::from_bits_truncate(d.file_mode().unwrap_or(0o666));
+    let dev = nix::sys::stat::makedev(d.major() as u64, d.minor() as u64);
+    let _ = nix::unistd::unlinkat(Some(parent.as_raw_fd()), name.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+    mknodat(Some(parent.as_raw_fd()), name.as_str(), kind, mode, dev).map_err(sys("mknod", path))?;
+    // mknod honours the umask; set the exact mode through a path fd.
+    let node = in_root(&parent, &name, OFlag::O_PATH).map_err(sys("open", path))?;
+    let _ = nix::sys::stat::fchmodat(None, fd_path(&node).as_str(), mode, nix::sys::stat::FchmodatFlags::FollowSymlink);
+    fchownat(
+        Some(parent.as_raw_fd()),
+        name.as_str(),
+        Some(Uid::from_raw(d.uid().unwrap_or(0))),
+        Some(Gid::from_raw(d.gid().unwrap_or(0))),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(sys("chown", path))
+}
+
+/// The /dev symlinks every container expects.
+pub fn dev_symlinks(root: &OwnedFd) -> Result<(), MountError> {
+    let dev = ensure_in_root(root, Path::new("/dev"), false)?;
+    let dev = in_root(&dev, "", OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(sys("open", "/dev"))?;
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        let _ = nix::unistd::unlinkat(Some(dev.as_raw_fd()), link, nix::unistd::UnlinkatFlags::NoRemoveDir);
+        nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), link).map_err(sys("symlink", link))?;
+    }
+    Ok(())
+}
+
+/// Moves the root to `rootfs` and detaches the old one.
+pub fn pivot_root(rootfs: &Path) -> Result<(), MountError> {
+    let open_dir = |p: &Path| {
+        nix::fcntl::open(p, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .map(crate::fs::owned_fd)
+            .map_err(sys("open", p))
+    };
+    let old_root = open_dir(Path::new("/"))?;
+    let new_root = open_dir(rootfs)?;
+    nix::unistd::fchdir(new_root.as_raw_fd()).map_err(sys("chdir", rootfs))?;
+    // pivot_root(".", ".") stacks the old root on top of the new one at "/".
+    // Step into the old root, keep its unmount from propagating anywhere,
+    // and detach it; what is left at "/" is the container's root.
+    nix::unistd::pivot_root(".", ".").map_err(sys("pivot_root", rootfs))?;
+    nix::unistd::fchdir(old_root.as_raw_fd()).map_err(sys("chdir", "old root"))?;
+    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).map_err(sys("make old root slave", "/"))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(sys("detach old root", "/"))?;
+    nix::unistd::chdir("/").map_err(sys("chdir", "/"))
+}
+
+/// Hides a path: /dev/null over a file, an empty read-only tmpfs over a dir.
+pub fn mask(path: &Path) -> Result<(), MountError> {
+    let res = match std::fs::symlink_metadata(path) {
+        Err(_) => return Ok(()),
+        Ok(md) if md.is_dir() => mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>),
+        Ok(_) => mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>),
+    };
+    match res {
+        Ok(()) | Err(nix::Error::ENOENT) => Ok(()),
+        Err(e) => Err(sys("mask", path)(e)),
+    }
+}
+
+/// Makes a path read-only (a bind of itself, remounted read-only).
+pub fn read_only(path: &Path) -> Result<(), MountError> {
+    match mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>) {
+        Err(nix::Error::ENOENT) => return Ok(()),
+        r => r.map_err(sys("bind", path))?,
+    }
+    remount_ro(path)
+}
+
+/// Remounts an existing mount point read-only, keeping its other flags.
+pub fn remount_ro(path: &Path) -> Result<(), MountError> {
+    let st = nix::sys::statvfs::statvfs(path).map_err(sys("statvfs", path))?;
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    let f = st.flags();
+    use nix::sys::statvfs::FsFlags;
+    for (have, want) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
+        if f.contains(have) {
+            flags |= want;
+        }
+    }
+    mount(None::<&str>, path, None::<&str>, flags, None::<&str>).map_err(sys("remount read-only", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_become_flags_and_data() {
+        let o = |v: &[&str]| parse_options(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let (f, p, d) = o(&["nosuid", "noexec", "nodev", "mode=755", "size=65536k"]);
+        assert_eq!(f, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV);
+        assert!(p.is_empty());
+        assert_eq!(d, "mode=755,size=65536k");
+        let (f, p, _) = o(&["rbind", "ro", "rslave"]);
+        assert_eq!(f, MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY);
+        assert_eq!(p, MsFlags::MS_SLAVE | MsFlags::MS_REC);
+        assert_eq!(o(&["ro", "rw"]).0, MsFlags::empty());
+    }
+}

@@ -1,0 +1,118 @@
+//! The berth-shim protocol and start-up configuration.
+//!
+//! Frames are a u32 big-endian length and a prost message; the shim is a
+//! single-threaded poll loop, so the protocol stays this small on purpose.
+
+use serde::{Deserialize, Serialize};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+include!(concat!(env!("OUT_DIR"), "/berth.shim.v1.rs"));
+
+/// Largest frame either side accepts.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// Names of the files a shim keeps in its bundle directory.
+pub const CONFIG_FILE: &str = "config.json";
+pub const SHIM_FILE: &str = "shim.json";
+pub const SOCKET_FILE: &str = "shim.sock";
+pub const EXIT_FILE: &str = "exit.json";
+pub const PID_FILE: &str = "shim.pid";
+
+/// What the daemon tells a new shim beyond the OCI spec (`config.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShimConfig {
+    pub id: String,
+    /// Overlay lower dirs, topmost first.
+    pub lower_dirs: Vec<PathBuf>,
+    pub upper_dir: PathBuf,
+    pub work_dir: PathBuf,
+    /// Where the overlay is mounted (inside the container's mount namespace only).
+    pub rootfs: PathBuf,
+    /// CRI-format log file.
+    pub log_path: PathBuf,
+    /// `user[:group]` as given, resolved inside the container's root.
+    pub user: Option<String>,
+    /// Files the shim bind-mounts over the same path in the container,
+    /// such as /etc/hosts and /etc/hostname.
+    #[serde(default)]
+    pub etc_files: Vec<(PathBuf, String)>,
+}
+
+/// What the shim prints on stdout once, before it detaches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartReport {
+    pub shim_pid: i32,
+    pub pid: i32,
+    /// Set when the container could not be started; the shim is then gone.
+    pub error: Option<String>,
+    /// Exit code to report for a start failure (127: not found, 126: not executable).
+    pub exit_code: i32,
+}
+
+/// Writes one frame.
+pub fn write_frame<W: Write>(w: &mut W, msg: &impl prost::Message) -> io::Result<()> {
+    let body = msg.encode_to_vec();
+    let mut buf = Vec::with_capacity(4 + body.len());
+    buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    buf.extend_from_slice(&body);
+    w.write_all(&buf)
+}
+
+/// Reads one frame; `Ok(None)` at a clean end of stream.
+pub fn read_frame<R: Read, M: prost::Message + Default>(r: &mut R) -> io::Result<Option<M>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "shim frame too large"));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    M::decode(body.as_slice()).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Splits complete frames off the front of `buf`; leaves a partial frame in place.
+pub fn take_frame<M: prost::Message + Default>(buf: &mut Vec<u8>) -> io::Result<Option<M>> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "shim frame too large"));
+    }
+    if buf.len() < 4 + len {
+        return Ok(None);
+    }
+    let msg = M::decode(&buf[4..4 + len]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    buf.drain(..4 + len);
+    Ok(Some(msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let req = Request { kind: Some(request::Kind::Kill(KillRequest { signal: 15, all: true })) };
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &req).unwrap();
+        write_frame(&mut buf, &req).unwrap();
+        let mut partial = buf[..3].to_vec();
+        assert!(take_frame::<Request>(&mut partial).unwrap().is_none());
+        assert_eq!(take_frame::<Request>(&mut buf).unwrap(), Some(req.clone()));
+        let got: Option<Request> = read_frame(&mut buf.as_slice()).unwrap();
+        assert_eq!(got, Some(req));
+    }
+
+    #[test]
+    fn oversized_frames_are_refused() {
+        let mut buf = ((MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
+        assert!(take_frame::<Request>(&mut buf).is_err());
+    }
+}
