@@ -25,6 +25,11 @@ use paths::Paths;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+/// The host's cgroup layout (`legacy`, `hybrid` or `unified`).
+pub fn cgroup_setup() -> String {
+    berth_kernel::cgroup::setup_name()
+}
+
 /// The engine; cheap to clone (a handle on shared state).
 #[derive(Clone)]
 pub struct Engine {

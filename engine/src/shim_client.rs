@@ -62,14 +62,6 @@ fn shim_error(kind: response::Kind) -> io::Error {
     }
 }
 
-/// The shim's view of its container.
-pub async fn state(bundle: &Path) -> io::Result<berth_proto::shim::State> {
-    match call(bundle, request::Kind::State(Default::default())).await? {
-        response::Kind::State(s) => Ok(s),
-        other => Err(shim_error(other)),
-    }
-}
-
 /// Sends a signal to the container's init (or every process in it).
 pub async fn kill(bundle: &Path, signal: i32, all: bool) -> io::Result<()> {
     match call(bundle, request::Kind::Kill(berth_proto::shim::KillRequest { signal, all })).await? {

@@ -91,7 +91,14 @@ pub fn build(rec: &ContainerRecord, cgroup_parent: &str) -> Result<Spec> {
         resources["pids"] = json!({ "limit": r.pids_limit });
     }
     // The device cgroup: deny all, then what /dev holds (Docker's list).
-    let allow = |t: &str, maj: i64, min: i64| json!({ "allow": true, "type": t, "major": maj, "minor": min, "access": "rwm" });
+    // A negative minor is the `*` wildcard (the field is left out).
+    let allow = |t: &str, maj: i64, min: i64| {
+        let mut d = json!({ "allow": true, "type": t, "major": maj, "access": "rwm" });
+        if min >= 0 {
+            d["minor"] = json!(min);
+        }
+        d
+    };
     resources["devices"] = json!([
         { "allow": false, "access": "rwm" },
         allow("c", 1, 3), allow("c", 1, 5), allow("c", 1, 7), allow("c", 1, 8), allow("c", 1, 9),

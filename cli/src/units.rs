@@ -1,0 +1,81 @@
+//! Docker's size and CPU notations.
+
+/// `64m`, `1g`, `512k`, `1024b`, `100` (bytes) → bytes.
+pub fn parse_bytes(s: &str) -> Result<i64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').filter(|r| r.ends_with(|c: char| c.is_ascii_alphabetic())).unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        Some('b') => (&t[..t.len() - 1], 1),
+        _ => (t, 1),
+    };
+    let v: f64 = num.parse().map_err(|_| format!("invalid size: {s:?}"))?;
+    if !(v >= 0.0) || !v.is_finite() {
+        return Err(format!("invalid size: {s:?}"));
+    }
+    Ok((v * mult as f64) as i64)
+}
+
+/// `--cpus 1.5` → (quota, period) in microseconds.
+pub fn parse_cpus(s: &str) -> Result<(i64, u64), String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("invalid value {s:?} for --cpus"))?;
+    if !(v > 0.0) || !v.is_finite() || v > 1024.0 {
+        return Err(format!("invalid value {s:?} for --cpus: must be a positive number"));
+    }
+    Ok(((v * 100_000.0).round() as i64, 100_000))
+}
+
+/// Docker's short ids: the first 12 hex digits.
+pub fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}
+
+/// `3.1MB`-style sizes, as `docker images` prints them.
+pub fn human_size(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n}B")
+    } else {
+        format!("{:.3}", v).trim_end_matches('0').trim_end_matches('.').to_string() + units[i]
+    }
+}
+
+/// `2 minutes ago`.
+pub fn ago(unix_secs: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let s = (now - unix_secs).max(0);
+    match s {
+        0..=59 => "Less than a minute ago".into(),
+        60..=3599 => format!("{} minutes ago", s / 60),
+        3600..=172_799 => format!("{} hours ago", s / 3600),
+        _ => format!("{} days ago", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_cpus() {
+        assert_eq!(parse_bytes("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("512kb").unwrap(), 512 << 10);
+        assert_eq!(parse_bytes("100").unwrap(), 100);
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("-1m").is_err());
+        assert_eq!(parse_cpus("1.5").unwrap(), (150_000, 100_000));
+        assert!(parse_cpus("0").is_err());
+        assert_eq!(human_size(4_200_000), "4.2MB");
+    }
+}

@@ -1,0 +1,108 @@
+//! berthd's configuration: TOML with embedded defaults, so berthd runs with
+//! no config file at all; `--config`, `--root`, `--state` override.
+
+use anyhow::Context;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Command-line flags.
+#[derive(Debug, clap::Parser)]
+#[command(name = "berthd", version, about = "berth container engine daemon")]
+pub struct Args {
+    /// Config file (TOML). Missing keys take the defaults.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Durable state (images, containers, logs).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// Volatile state (sockets, bundles).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Log filter, e.g. `info` or `berth_engine=debug`.
+    #[arg(long)]
+    pub log_level: Option<String>,
+}
+
+/// The daemon's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub root: PathBuf,
+    pub state: PathBuf,
+    pub log_level: String,
+    /// berth-shim binary; empty: next to berthd.
+    pub shim_path: PathBuf,
+    /// Parent cgroup for containers (cgroupfs driver).
+    pub cgroup_parent: String,
+    /// Seconds `stop` waits before SIGKILL by default.
+    pub stop_timeout: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            root: "/var/lib/berth".into(),
+            state: "/run/berth".into(),
+            log_level: "info".into(),
+            shim_path: PathBuf::new(),
+            cgroup_parent: "berth".into(),
+            stop_timeout: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file, then flags.
+    pub fn load(args: &Args) -> anyhow::Result<Self> {
+        let mut cfg = match &args.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("read config {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("parse config {}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        if let Some(r) = &args.root {
+            cfg.root = r.clone();
+        }
+        if let Some(s) = &args.state {
+            cfg.state = s.clone();
+        }
+        if let Some(l) = &args.log_level {
+            cfg.log_level = l.clone();
+        }
+        if cfg.shim_path.as_os_str().is_empty() {
+            let exe = std::env::current_exe().context("locate berthd")?;
+            cfg.shim_path = exe.with_file_name("berth-shim");
+        }
+        for (what, p) in [("root", &cfg.root), ("state", &cfg.state)] {
+            anyhow::ensure!(p.is_absolute(), "{what} dir must be an absolute path, got {}", p.display());
+        }
+        anyhow::ensure!(
+            !cfg.cgroup_parent.is_empty() && !cfg.cgroup_parent.split('/').any(|c| c == ".." || c == "."),
+            "invalid cgroup_parent {:?}",
+            cfg.cgroup_parent
+        );
+        Ok(cfg)
+    }
+
+    /// The engine's view of these settings.
+    pub fn engine(&self) -> berth_engine::EngineConfig {
+        let mut e = berth_engine::EngineConfig::new(&self.root, &self.state, &self.shim_path);
+        e.cgroup_parent = self.cgroup_parent.trim_matches('/').to_owned();
+        e.default_stop_timeout = std::time::Duration::from_secs(self.stop_timeout);
+        e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_example_parses_and_matches_defaults() {
+        let c: Config = toml::from_str(include_str!("../../deploy/berthd.toml")).unwrap();
+        let d = Config::default();
+        assert_eq!((c.root, c.state, c.cgroup_parent), (d.root, d.state, d.cgroup_parent));
+        assert!(toml::from_str::<Config>("bogus = 1").is_err());
+    }
+}

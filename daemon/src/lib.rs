@@ -1,0 +1,9 @@
+//! berthd: configuration, the gRPC server on the API socket, and the thin
+//! adapter that turns engine API requests into engine calls.
+
+pub mod api;
+pub mod config;
+mod server;
+pub mod status;
+
+pub use server::run;

@@ -1,0 +1,59 @@
+//! The daemon's life: logging, the engine, the API socket, and a graceful
+//! shutdown on SIGTERM/SIGINT that leaves every container running.
+
+use crate::api::EngineApi;
+use crate::config::Config;
+use anyhow::Context;
+use berth_proto::engine::engine_server::EngineServer;
+use std::os::unix::fs::PermissionsExt;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_stream::wrappers::UnixListenerStream;
+use tracing_subscriber::EnvFilter;
+
+/// How long in-flight requests get after SIGTERM.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs berthd until SIGTERM or SIGINT.
+pub fn run(cfg: Config) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(serve(cfg))
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let engine = berth_engine::Engine::open(cfg.engine()).await.context("open engine")?;
+    let sock = engine.paths().socket();
+    let _ = std::fs::remove_file(&sock);
+    let listener = tokio::net::UnixListener::bind(&sock).with_context(|| format!("bind {}", sock.display()))?;
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))?;
+    tracing::info!(socket = %sock.display(), root = %cfg.root.display(), cgroups = %berth_kernel_setup(), "berthd ready");
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+    let stopped = stop.clone();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .trace_fn(|req| tracing::info_span!("rpc", method = %req.uri().path()))
+            .add_service(EngineServer::new(EngineApi::new(engine)))
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move { stopped.notified().await }),
+    );
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("shutting down; containers keep running");
+    stop.notify_one();
+    // Followers of logs would hold a graceful shutdown forever; they reconnect.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
+    let _ = std::fs::remove_file(&sock);
+    Ok(())
+}
+
+fn berth_kernel_setup() -> String {
+    berth_engine::cgroup_setup()
+}
