@@ -1,1 +1,349 @@
-//! Test harness shared by the e2e tests.
+//! Test harness for berth's end-to-end tests.
+//!
+//! Each test starts its own `berthd` in private directories with its own
+//! cgroup parent, drives it through the public socket with the `berth`
+//! CLI (as a user would), and on drop — also when the test panics — kills
+//! every shim and container it started, stops the daemon, removes its
+//! cgroups and deletes its directories.
+//!
+//! Images are built from Debian's `busybox-static` (`/bin/busybox`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Where the workspace's binaries are (`BERTH_BIN_DIR` overrides).
+pub fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("BERTH_BIN_DIR") {
+        return d.into();
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug")
+}
+
+/// A private berthd.
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub cgroup_parent: String,
+    child: Option<Child>,
+}
+
+/// The output of one CLI call.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both streams unless the call succeeded.
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "command failed: stdout={:?} stderr={:?}", self.stdout, self.stderr);
+        self
+    }
+}
+
+impl Daemon {
+    /// Starts a daemon with a busybox image imported as `busybox`.
+    pub fn start() -> Self {
+        let d = Self::start_bare();
+        d.import_busybox("busybox", &[r#"CMD ["sh"]"#]);
+        d
+    }
+
+    /// Starts a daemon with an empty store.
+    pub fn start_bare() -> Self {
+        let tag = hex(6);
+        let dir = PathBuf::from(format!("/tmp/berth-test-{tag}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut d = Daemon { dir, cgroup_parent: format!("berth-test-{tag}"), child: None };
+        std::fs::write(
+            d.dir.join("berthd.toml"),
+            format!("root = \"{0}/root\"\nstate = \"{0}/run\"\ncgroup_parent = \"{1}\"\nlog_level = \"debug\"\n", d.dir.display(), d.cgroup_parent),
+        )
+        .unwrap();
+        d.spawn();
+        d
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("run/berth.sock")
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("berthd.log")).unwrap();
+        let _ = std::fs::remove_file(self.socket());
+        let child = Command::new(bin_dir().join("berthd"))
+            .arg("--config")
+            .arg(self.dir.join("berthd.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start berthd (run `cargo build --workspace` first)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.socket().exists() {
+            assert!(Instant::now() < deadline, "berthd did not come up; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("berthd.log")).unwrap_or_default()
+    }
+
+    /// SIGKILLs the daemon (containers and shims keep running).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops the daemon gracefully (SIGTERM).
+    pub fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the daemon again on the same dirs.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// A `berth` command line aimed at this daemon.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin_dir().join("berth"));
+        c.env("BERTH_HOST", format!("unix://{}", self.socket().display())).stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `berth ARGS`.
+    pub fn berth(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd().args(args).output().unwrap())
+    }
+
+    /// Runs `berth ARGS` with `input` on stdin.
+    pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        use std::io::Write;
+        let mut child = self.cmd().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        Run::from(out)
+    }
+
+    /// Imports the busybox rootfs as `name` with `--change` instructions.
+    pub fn import_busybox(&self, name: &str, changes: &[&str]) {
+        let mut args = vec!["import"];
+        for c in changes {
+            args.push("-c");
+            args.push(c);
+        }
+        args.push("-");
+        args.push(name);
+        self.berth_stdin(&args, busybox_tarball()).ok();
+    }
+
+    /// `berth run --rm busybox sh -c SCRIPT` and its output.
+    pub fn sh(&self, extra: &[&str], script: &str) -> Run {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "sh", "-c", script]);
+        self.berth(&args)
+    }
+
+    /// `berth inspect NAME` as JSON.
+    pub fn inspect(&self, name: &str) -> serde_json::Value {
+        let r = self.berth(&["inspect", name]).ok();
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        v[0].clone()
+    }
+
+    /// Polls `f` until it is true or `timeout` passes.
+    pub fn eventually(&self, timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        f()
+    }
+
+    /// Pids of the shims this daemon started (alive or not).
+    pub fn shim_pids(&self) -> Vec<i32> {
+        let mut out = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(self.dir.join("run/containers")) {
+            for e in rd.flatten() {
+                if let Ok(p) = std::fs::read_to_string(e.path().join("shim.pid")) {
+                    out.extend(p.trim().parse::<i32>().ok());
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+        // Every process left in our cgroups (containers) and every shim.
+        for pid in self.shim_pids().into_iter().chain(cgroup_pids(&self.cgroup_parent)) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while (!cgroup_pids(&self.cgroup_parent).is_empty() || self.shim_pids().iter().any(|p| alive(*p))) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        remove_cgroups(&self.cgroup_parent);
+        if std::thread::panicking() {
+            eprintln!("---- berthd log ----\n{}", self.log());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
+}
+
+/// Every cgroup hierarchy's dir for `parent`.
+fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in rd.flatten() {
+            let p = h.path().join(parent);
+            if p.is_dir() {
+                dirs.push(p);
+            }
+        }
+    }
+    let unified = Path::new("/sys/fs/cgroup").join(parent);
+    if unified.is_dir() && !dirs.contains(&unified) {
+        dirs.push(unified);
+    }
+    dirs
+}
+
+fn cgroup_pids(parent: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for d in cgroup_dirs(parent) {
+        walk(&d, &mut |p| {
+            if let Ok(s) = std::fs::read_to_string(p.join("cgroup.procs")) {
+                pids.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+        });
+    }
+    pids.sort();
+    pids.dedup();
+    pids
+}
+
+fn walk(dir: &Path, f: &mut impl FnMut(&Path)) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                walk(&e.path(), f);
+            }
+        }
+    }
+    f(dir);
+}
+
+fn remove_cgroups(parent: &str) {
+    for d in cgroup_dirs(parent) {
+        // Children first (walk visits them before their parent).
+        walk(&d, &mut |p| {
+            for _ in 0..50 {
+                if std::fs::remove_dir(p).is_ok() || !p.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+    }
+}
+
+/// Whether `parent` still has cgroups on this host.
+pub fn cgroups_exist(parent: &str) -> bool {
+    !cgroup_dirs(parent).is_empty()
+}
+
+/// Random lowercase hex.
+pub fn hex(bytes: usize) -> String {
+    (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
+}
+
+/// The busybox rootfs as a tarball (in memory), built once per test process.
+pub fn busybox_tarball() -> &'static [u8] {
+    static TAR: OnceLock<Vec<u8>> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let mut b = tar::Builder::new(Vec::new());
+        b.follow_symlinks(false);
+        let dir = |b: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(mode);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.set_size(0);
+            b.append_data(&mut h, name, &[][..]).unwrap();
+        };
+        let file_entry = |b: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(mode);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.set_size(data.len() as u64);
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        for (d, m) in [("bin", 0o755), ("etc", 0o755), ("tmp", 0o1777), ("root", 0o700), ("home", 0o755), ("var", 0o755)] {
+            dir(&mut b, d, m);
+        }
+        let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (Debian busybox-static) is required");
+        file_entry(&mut b, "bin/busybox", 0o755, &busybox);
+        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+        for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|a| *a != "busybox" && !a.is_empty()) {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_mode(0o777);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.set_size(0);
+            b.append_link(&mut h, format!("bin/{applet}"), "busybox").unwrap();
+        }
+        file_entry(
+            &mut b,
+            "etc/passwd",
+            0o644,
+            b"root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        );
+        file_entry(&mut b, "etc/group", 0o644, b"root:x:0:\nalice:x:1000:\nwheel:x:10:alice\naudio:x:29:alice\nnogroup:x:65534:\n");
+        b.into_inner().unwrap()
+    })
+}

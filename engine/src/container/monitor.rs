@@ -43,6 +43,16 @@ impl Engine {
         if let Ok(b) = self.paths().bundle(id) {
             let _ = std::fs::remove_dir_all(b);
         }
+        if status == Status::Unknown {
+            // Nobody is left to clean the container's cgroup (or what runs in it).
+            let path = format!("/{}/{}", self.config().cgroup_parent, id);
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Ok(cg) = berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&path)) {
+                    let _ = cg.remove();
+                }
+            })
+            .await;
+        }
         tracing::info!(container = %id, exit_code = exit.exit_code, oom = exit.oom_killed, "exited");
         if rec.config.auto_remove {
             let engine = self.clone();
