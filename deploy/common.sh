@@ -1,0 +1,34 @@
+# Shared by up.sh and test.sh: install what berth needs on a fresh machine
+# of this kind (Debian, root, Rust toolchain from rustup already present).
+set -euo pipefail
+export PATH="$HOME/.cargo/bin:$PATH"
+export DEBIAN_FRONTEND=noninteractive
+
+install_packages() {
+    local need=()
+    # busybox-static: the test and demo images; iproute2: `ip` for checks.
+    for p in busybox-static iproute2 ca-certificates; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
+    done
+    if [ "${#need[@]}" -gt 0 ]; then
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
+    command -v cargo >/dev/null || { echo "cargo not found: berth builds with the machine's Rust toolchain" >&2; exit 1; }
+}
+
+# Writes a busybox rootfs tarball (from Debian's busybox-static) to stdout.
+busybox_rootfs_tar() {
+    local dir
+    dir=$(mktemp -d /tmp/berth-rootfs.XXXXXX)
+    mkdir -p "$dir/bin" "$dir/etc" "$dir/tmp" "$dir/root"
+    chmod 1777 "$dir/tmp"
+    cp /bin/busybox "$dir/bin/busybox"
+    for a in $(/bin/busybox --list); do
+        [ "$a" = busybox ] || ln -s busybox "$dir/bin/$a"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$dir/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' > "$dir/etc/group"
+    tar -C "$dir" --numeric-owner -cf - .
+    rm -rf "$dir"
+}
