@@ -13,7 +13,7 @@ pub fn parse_bytes(s: &str) -> Result<i64, String> {
         _ => (t, 1),
     };
     let v: f64 = num.parse().map_err(|_| format!("invalid size: {s:?}"))?;
-    if !(v >= 0.0) || !v.is_finite() {
+    if v.is_nan() || v < 0.0 || !v.is_finite() {
         return Err(format!("invalid size: {s:?}"));
     }
     Ok((v * mult as f64) as i64)
@@ -22,7 +22,7 @@ pub fn parse_bytes(s: &str) -> Result<i64, String> {
 /// `--cpus 1.5` → (quota, period) in microseconds.
 pub fn parse_cpus(s: &str) -> Result<(i64, u64), String> {
     let v: f64 = s.trim().parse().map_err(|_| format!("invalid value {s:?} for --cpus"))?;
-    if !(v > 0.0) || !v.is_finite() || v > 1024.0 {
+    if v.is_nan() || v <= 0.0 || !v.is_finite() || v > 1024.0 {
         return Err(format!("invalid value {s:?} for --cpus: must be a positive number"));
     }
     Ok(((v * 100_000.0).round() as i64, 100_000))

@@ -148,6 +148,7 @@ impl engine_server::Engine for EngineApi {
             auto_remove: r.auto_remove,
             stop_signal: Some(r.stop_signal).filter(|s| !s.is_empty()),
             stop_timeout: (r.stop_timeout >= 0).then_some(r.stop_timeout as u64),
+            ulimits: r.ulimits,
         };
         let id = self.engine.create(opts).await.status()?;
         Ok(Response::new(pb::CreateContainerResponse { id }))
@@ -261,6 +262,7 @@ pub fn inspect_json(engine: &Engine, r: &ContainerRecord) -> serde_json::Value {
             "CpuPeriod": r.config.resources.cpu_period,
             "CpuShares": r.config.resources.cpu_shares,
             "PidsLimit": r.config.resources.pids_limit,
+            "Ulimits": r.config.ulimits.iter().map(|u| serde_json::json!({ "Name": u.name, "Soft": u.soft, "Hard": u.hard })).collect::<Vec<_>>(),
         },
     })
 }

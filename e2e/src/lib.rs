@@ -301,25 +301,21 @@ pub fn busybox_tarball() -> &'static [u8] {
     TAR.get_or_init(|| {
         let mut b = tar::Builder::new(Vec::new());
         b.follow_symlinks(false);
-        let dir = |b: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32| {
+        let header = |kind: tar::EntryType, mode: u32, size: u64| {
             let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Directory);
+            h.set_entry_type(kind);
             h.set_mode(mode);
             h.set_uid(0);
             h.set_gid(0);
             h.set_mtime(0);
-            h.set_size(0);
-            b.append_data(&mut h, name, &[][..]).unwrap();
+            h.set_size(size);
+            h
+        };
+        let dir = |b: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32| {
+            b.append_data(&mut header(tar::EntryType::Directory, mode, 0), name, &[][..]).unwrap();
         };
         let file_entry = |b: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32, data: &[u8]| {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(mode);
-            h.set_uid(0);
-            h.set_gid(0);
-            h.set_mtime(0);
-            h.set_size(data.len() as u64);
-            b.append_data(&mut h, name, data).unwrap();
+            b.append_data(&mut header(tar::EntryType::Regular, mode, data.len() as u64), name, data).unwrap();
         };
         for (d, m) in [("bin", 0o755), ("etc", 0o755), ("tmp", 0o1777), ("root", 0o700), ("home", 0o755), ("var", 0o755)] {
             dir(&mut b, d, m);
@@ -328,14 +324,7 @@ pub fn busybox_tarball() -> &'static [u8] {
         file_entry(&mut b, "bin/busybox", 0o755, &busybox);
         let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
         for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|a| *a != "busybox" && !a.is_empty()) {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Symlink);
-            h.set_mode(0o777);
-            h.set_uid(0);
-            h.set_gid(0);
-            h.set_mtime(0);
-            h.set_size(0);
-            b.append_link(&mut h, format!("bin/{applet}"), "busybox").unwrap();
+            b.append_link(&mut header(tar::EntryType::Symlink, 0o777, 0), format!("bin/{applet}"), "busybox").unwrap();
         }
         file_entry(
             &mut b,

@@ -115,6 +115,8 @@ fn user_groups_workdir_env_and_read_only_rootfs() {
     assert_eq!(l[2], "bar /home/alice");
     let r = d.sh(&["-u", "1234:5678"], "id -u; id -g").ok();
     assert_eq!(r.stdout, "1234\n5678\n");
+    let r = d.sh(&["--ulimit", "nofile=256:512"], "ulimit -n; ulimit -Hn").ok();
+    assert_eq!(r.stdout, "256\n512\n");
     let r = d.sh(&["--read-only"], "touch /x 2>&1; echo rc=$?");
     assert!(r.stdout.contains("Read-only file system"), "{r:?}");
     let r = d.berth(&["run", "--rm", "-u", "mallory", "busybox", "true"]);

@@ -14,8 +14,12 @@ fn run_returns_the_containers_exit_code_and_output() {
     assert!(r.stderr.contains("executable file not found"), "{}", r.stderr);
     let r = d.berth(&["run", "--rm", "busybox", "/etc/passwd"]);
     assert_eq!(r.code, 126, "{r:?}");
-    // --rm removed all of them, failed starts included.
+    // --rm removed all of them, failed starts included, by the time run returns.
     assert_eq!(d.berth(&["ps", "-aq"]).ok().stdout, "");
+    for _ in 0..5 {
+        d.berth(&["run", "--rm", "busybox", "true"]).ok();
+        assert_eq!(d.berth(&["ps", "-aq"]).ok().stdout, "");
+    }
 }
 
 #[test]

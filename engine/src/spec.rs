@@ -115,6 +115,7 @@ pub fn build(rec: &ContainerRecord, cgroup_parent: &str) -> Result<Spec> {
             "cwd": if c.working_dir.is_empty() { "/" } else { c.working_dir.as_str() },
             "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
             "noNewPrivileges": true,
+            "rlimits": c.ulimits.iter().map(|u| json!({ "type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()), "soft": u.soft, "hard": u.hard })).collect::<Vec<_>>(),
             "oomScoreAdj": 0,
         },
         "root": { "path": "rootfs", "readonly": c.read_only },
@@ -159,6 +160,7 @@ mod tests {
                 hostname: "aaaaaaaaaaaa".into(),
                 resources: Resources { memory_bytes: 64 << 20, cpu_quota: 50_000, pids_limit: 20, ..Default::default() },
                 read_only: true,
+                ulimits: vec![crate::container::Ulimit::parse("nofile=256:512").unwrap()],
                 ..Default::default()
             },
         )
@@ -173,6 +175,8 @@ mod tests {
         assert!(env[0].starts_with("PATH=") && env.contains(&"HOSTNAME=aaaaaaaaaaaa".to_string()) && env.contains(&"A=1".to_string()));
         assert_eq!(p.capabilities().as_ref().unwrap().bounding().as_ref().unwrap().len(), 14);
         assert_eq!(p.no_new_privileges(), Some(true));
+        let rl = &p.rlimits().as_ref().unwrap()[0];
+        assert_eq!((rl.typ(), rl.soft(), rl.hard()), (oci_spec::runtime::PosixRlimitType::RlimitNofile, 256, 512));
         assert_eq!(s.root().as_ref().unwrap().readonly(), Some(true));
         let l = s.linux().as_ref().unwrap();
         assert_eq!(l.cgroups_path().as_ref().unwrap().to_str().unwrap(), format!("/berth/{}", "a".repeat(64)));

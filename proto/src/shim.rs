@@ -105,7 +105,7 @@ mod tests {
         write_frame(&mut buf, &req).unwrap();
         let mut partial = buf[..3].to_vec();
         assert!(take_frame::<Request>(&mut partial).unwrap().is_none());
-        assert_eq!(take_frame::<Request>(&mut buf).unwrap(), Some(req.clone()));
+        assert_eq!(take_frame::<Request>(&mut buf).unwrap(), Some(req));
         let got: Option<Request> = read_frame(&mut buf.as_slice()).unwrap();
         assert_eq!(got, Some(req));
     }

@@ -111,7 +111,7 @@ pub async fn ps(c: &mut Client, a: PsArgs) -> Result<i32, Failure> {
         }
         return Ok(0);
     }
-    println!("{:<14} {:<20} {:<24} {:<24} {:<28} {}", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES");
+    println!("{:<14} {:<20} {:<24} {:<24} {:<28} NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS");
     for s in &list {
         let mut cmd = s.command.join(" ");
         if !a.no_trunc && cmd.chars().count() > 20 {

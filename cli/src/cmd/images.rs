@@ -71,7 +71,7 @@ pub async fn list(c: &mut Client, a: ImagesArgs) -> Result<i32, Failure> {
         }
         return Ok(0);
     }
-    println!("{:<40} {:<16} {:<14} {:<24} {}", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+    println!("{:<40} {:<16} {:<14} {:<24} SIZE", "REPOSITORY", "TAG", "IMAGE ID", "CREATED");
     for i in &images {
         let tags: Vec<(String, String)> = if i.repo_tags.is_empty() {
             vec![("<none>".into(), "<none>".into())]

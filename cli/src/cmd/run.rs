@@ -54,6 +54,9 @@ pub struct CreateArgs {
     /// Set metadata (key=value).
     #[arg(short, long = "label")]
     label: Vec<String>,
+    /// Ulimit options (name=soft[:hard], e.g. nofile=1024:2048).
+    #[arg(long)]
+    ulimit: Vec<String>,
     /// Signal to stop the container.
     #[arg(long = "stop-signal")]
     stop_signal: Option<String>,
@@ -129,6 +132,7 @@ fn request(a: CreateArgs) -> Result<pb::CreateContainerRequest, Failure> {
         auto_remove: a.rm,
         stop_signal: a.stop_signal.unwrap_or_default(),
         stop_timeout: a.stop_timeout.unwrap_or(-1),
+        ulimits: a.ulimit,
     })
 }
 
@@ -170,7 +174,9 @@ pub async fn run(c: &mut Client, host: &str, a: RunArgs) -> Result<i32, Failure>
     }
     // Attach before starting: the wait and the log follower are in place
     // first, so nothing is missed even if the container exits at once.
-    let mut wait = c.wait_container(pb::WaitRequest { id: id.clone(), condition: "next-exit".into() }).await?.into_inner();
+    // With --rm, return only once the container is gone, as Docker does.
+    let condition = if auto_remove { "removed" } else { "next-exit" };
+    let mut wait = c.wait_container(pb::WaitRequest { id: id.clone(), condition: condition.into() }).await?.into_inner();
     let _registered = wait.next().await;
     let logs = c.container_logs(pb::LogsRequest { id: id.clone(), follow: true, tail: -1, since_offset: 0 }).await?.into_inner();
     if let Err(s) = c.start_container(pb::ContainerRef { id: id.clone() }).await {

@@ -27,6 +27,8 @@ pub struct CreateOptions {
     pub auto_remove: bool,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u64>,
+    /// `--ulimit name=soft[:hard]`.
+    pub ulimits: Vec<String>,
 }
 
 /// Docker's minimum memory limit.
@@ -67,6 +69,9 @@ fn check(opts: &CreateOptions) -> Result<()> {
     }
     if let Some(s) = &opts.stop_signal {
         berth_kernel::signal::parse(s).map_err(Error::InvalidArgument)?;
+    }
+    for u in &opts.ulimits {
+        super::Ulimit::parse(u)?;
     }
     Ok(())
 }
@@ -162,6 +167,7 @@ impl Engine {
             auto_remove: opts.auto_remove,
             stop_signal: opts.stop_signal.clone().or(image.config.stop_signal.clone()).unwrap_or_else(|| "SIGTERM".into()),
             stop_timeout: opts.stop_timeout,
+            ulimits: opts.ulimits.iter().map(|u| super::Ulimit::parse(u)).collect::<Result<_>>()?,
         };
         let rec = ContainerRecord::new(id.clone(), name, opts.image.clone(), image.id.clone(), config);
         self.persist(&rec)?;
@@ -210,6 +216,9 @@ mod tests {
             CreateOptions { hostname: Some("a_b".into()), ..Default::default() },
             CreateOptions { resources: Resources { memory_bytes: 1024, ..Default::default() }, ..Default::default() },
             CreateOptions { stop_signal: Some("SIGNOPE".into()), ..Default::default() },
+            CreateOptions { ulimits: vec!["nofiles=1".into()], ..Default::default() },
+            CreateOptions { ulimits: vec!["nofile=10:5".into()], ..Default::default() },
+            CreateOptions { ulimits: vec!["nofile=lots".into()], ..Default::default() },
         ];
         for o in bad {
             assert!(matches!(check(&o), Err(Error::InvalidArgument(_))), "{o:?}");

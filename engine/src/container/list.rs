@@ -48,7 +48,7 @@ impl Engine {
                 keys.iter().all(|k| parsed.iter().filter(|(pk, _)| pk == k).any(|(_, v)| matches(r, k, v)))
             })
             .collect();
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        out.sort_by_key(|r| std::cmp::Reverse(r.created_at));
         Ok(out)
     }
 }

@@ -95,6 +95,42 @@ pub struct ContainerConfig {
     pub stop_signal: String,
     /// Seconds; `None`: the engine default.
     pub stop_timeout: Option<u64>,
+    /// Resource limits (setrlimit), e.g. `nofile`.
+    #[serde(default)]
+    pub ulimits: Vec<Ulimit>,
+}
+
+/// One `--ulimit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// The rlimit names Docker accepts.
+pub const ULIMIT_NAMES: [&str; 16] = [
+    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as",
+];
+
+impl Ulimit {
+    /// Parses `name=soft[:hard]`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = || Error::InvalidArgument(format!("invalid ulimit {s:?}: expected name=soft[:hard]"));
+        let (name, vals) = s.split_once('=').ok_or_else(bad)?;
+        if !ULIMIT_NAMES.contains(&name) {
+            return Err(Error::InvalidArgument(format!("invalid ulimit type: {name}")));
+        }
+        let num = |v: &str| if v == "-1" || v == "unlimited" { Ok(u64::MAX) } else { v.parse::<u64>().map_err(|_| bad()) };
+        let (soft, hard) = match vals.split_once(':') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(vals)?, num(vals)?),
+        };
+        if soft > hard {
+            return Err(Error::InvalidArgument(format!("ulimit {name}: soft limit {soft} is above the hard limit {hard}")));
+        }
+        Ok(Self { name: name.to_owned(), soft, hard })
+    }
 }
 
 /// The runtime state.

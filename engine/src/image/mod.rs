@@ -70,7 +70,7 @@ impl ImageStore {
 
     pub fn list(&self) -> Vec<ImageRecord> {
         let mut v: Vec<ImageRecord> = self.images.read().unwrap().values().cloned().collect();
-        v.sort_by(|a, b| b.created_unix_nanos.cmp(&a.created_unix_nanos));
+        v.sort_by_key(|r| std::cmp::Reverse(r.created_unix_nanos));
         v
     }
 

@@ -45,7 +45,7 @@ impl ImageStore {
             self.persist(&snapshot)?;
             return Ok(out);
         }
-        if !by_tag.is_some() && rec.repo_tags.len() > 1 && !force {
+        if by_tag.is_none() && rec.repo_tags.len() > 1 && !force {
             return Err(Error::FailedPrecondition(format!(
                 "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
                 &img.hex()[..12]
