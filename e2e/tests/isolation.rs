@@ -138,6 +138,15 @@ fn working_dir_cannot_point_outside_the_root() {
 }
 
 #[test]
+fn no_descriptor_leaks_into_the_container() {
+    // Every fd the shim and the init sequence open is close-on-exec: the
+    // container's init holds exactly its stdio.
+    let d = Daemon::start();
+    let r = d.sh(&[], "ls /proc/1/fd | tr '\\n' ' '").ok();
+    assert_eq!(r.stdout.trim(), "0 1 2");
+}
+
+#[test]
 fn the_shim_binary_is_not_reachable_from_inside() {
     // CVE-2019-5736: the container's /proc/1/exe is its own program, and no
     // host binary is mounted into the container.

@@ -111,6 +111,7 @@ fn merge_env(image: &[String], user: &[String]) -> Vec<String> {
 
 impl Engine {
     /// Creates a container; returns its id.
+    #[tracing::instrument(level = "info", skip_all, fields(image = %opts.image, name = ?opts.name))]
     pub async fn create(&self, opts: CreateOptions) -> Result<String> {
         check(&opts)?;
         let image = self.images().resolve(&opts.image)?;

@@ -5,6 +5,7 @@ use crate::shim_client;
 use crate::Engine;
 
 impl Engine {
+    #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
     pub async fn kill(&self, key: &str, signal: &str) -> Result<()> {
         let sig = berth_kernel::signal::parse(if signal.is_empty() { "SIGKILL" } else { signal }).map_err(Error::InvalidArgument)?;
         let entry = self.lookup(key)?;

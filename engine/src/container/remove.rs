@@ -8,6 +8,7 @@ use crate::Engine;
 use std::time::Duration;
 
 impl Engine {
+    #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
     pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
         let entry = self.lookup(key)?;
         let rec = entry.record();

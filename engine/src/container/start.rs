@@ -9,6 +9,7 @@ use std::process::Stdio;
 
 impl Engine {
     /// Starts a created or exited container. Starting a running one is a no-op.
+    #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
     pub async fn start(&self, key: &str) -> Result<()> {
         let entry = self.lookup(key)?;
         let _op = entry.op.lock().await;

@@ -11,6 +11,7 @@ const KILL_GRACE: Duration = Duration::from_secs(10);
 
 impl Engine {
     /// Stops a container; `timeout: None` uses the container's (or the engine's) default.
+    #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
     pub async fn stop(&self, key: &str, timeout: Option<Duration>) -> Result<()> {
         let entry = self.lookup(key)?;
         let _op = entry.op.lock().await;
