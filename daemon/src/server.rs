@@ -36,10 +36,14 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     let stop = std::sync::Arc::new(tokio::sync::Notify::new());
     let stopped = stop.clone();
+    // One socket, both fronts: berth's engine API and Kubernetes CRI v1.
+    let (runtime, images) = berth_cri::Cri::new(engine.clone()).services();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
             .trace_fn(|req| tracing::info_span!("rpc", method = %req.uri().path()))
             .add_service(EngineServer::new(EngineApi::new(engine)))
+            .add_service(runtime)
+            .add_service(images)
             .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move { stopped.notified().await }),
     );
     tokio::select! {

@@ -22,6 +22,10 @@ pub fn bin_dir() -> PathBuf {
     target.join("debug")
 }
 
+/// CRI clients.
+pub type CriRuntime = k8s_cri::v1::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
+pub type CriImages = k8s_cri::v1::image_service_client::ImageServiceClient<tonic::transport::Channel>;
+
 /// A private berthd.
 pub struct Daemon {
     pub dir: PathBuf,
@@ -177,6 +181,19 @@ impl Daemon {
         let r = self.berth(&["inspect", name]).ok();
         let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
         v[0].clone()
+    }
+
+    /// A CRI client (runtime and image services) on this daemon's socket, as kubelet would connect.
+    pub async fn cri(&self) -> (CriRuntime, CriImages) {
+        let path = self.socket();
+        let channel = tonic::transport::Endpoint::from_static("http://berthd.invalid")
+            .connect_with_connector(tower::service_fn(move |_| {
+                let p = path.clone();
+                async move { tokio::net::UnixStream::connect(p).await.map(hyper_util::rt::TokioIo::new) }
+            }))
+            .await
+            .expect("connect to the CRI socket");
+        (CriRuntime::new(channel.clone()), CriImages::new(channel))
     }
 
     /// Polls `f` until it is true or `timeout` passes.

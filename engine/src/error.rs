@@ -37,3 +37,26 @@ impl<T> IoContext<T> for std::result::Result<T, std::io::Error> {
         self.map_err(|source| Error::Io { context: what(), source })
     }
 }
+
+/// The one place that maps engine errors to gRPC status codes; every
+/// front (engine API, CRI) converts through it.
+#[cfg(feature = "grpc")]
+impl From<Error> for tonic::Status {
+    fn from(e: Error) -> Self {
+        use tonic::Code;
+        let code = match &e {
+            Error::NotFound(_) => Code::NotFound,
+            Error::AlreadyExists(_) => Code::AlreadyExists,
+            Error::InvalidArgument(_) => Code::InvalidArgument,
+            Error::FailedPrecondition(_) => Code::FailedPrecondition,
+            Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            // The container's command could not run: the caller's input.
+            Error::StartFailed { .. } => Code::FailedPrecondition,
+            Error::Io { .. } | Error::Internal(_) => Code::Internal,
+        };
+        if code == Code::Internal {
+            tracing::error!(error = %e, "internal error");
+        }
+        tonic::Status::new(code, e.to_string())
+    }
+}

@@ -25,6 +25,8 @@ use paths::Paths;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+pub use berth_kernel::fs::{disk_usage, Usage};
+
 /// The host's cgroup layout (`legacy`, `hybrid` or `unified`).
 pub fn cgroup_setup() -> String {
     berth_kernel::cgroup::setup_name()
@@ -75,7 +77,13 @@ impl Engine {
 
     /// Removes an image unless a container uses it.
     pub fn remove_image(&self, name: &str, force: bool) -> Result<image::RemoveOutcome> {
-        let used: Vec<String> = self.inner.containers.read().unwrap().values().map(|e| e.record().image_id.clone()).collect();
+        // Collected first: the image store's lock is never held with the containers'.
+        let used: Vec<String> = self.inner.containers.read().unwrap().values().map(|e| e.record().image_id).collect();
         self.inner.images.remove(name, force, |id| used.iter().any(|u| u == id))
+    }
+
+    /// Whether any container (in any state) uses the image `id`.
+    pub fn image_in_use(&self, id: &str) -> bool {
+        self.inner.containers.read().unwrap().values().any(|e| e.record().image_id == id)
     }
 }

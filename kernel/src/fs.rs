@@ -115,6 +115,37 @@ pub fn open_root(path: &Path) -> io::Result<OwnedFd> {
     Ok(owned(fd))
 }
 
+/// Space and inodes a directory tree uses (hardlinks counted once,
+/// symlinks not followed, other filesystems not entered).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub bytes: u64,
+    pub inodes: u64,
+}
+
+/// Walks `root` and adds up what it occupies on disk.
+pub fn disk_usage(root: &Path) -> Usage {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut usage = Usage::default();
+    let Ok(top) = std::fs::symlink_metadata(root) else { return usage };
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(md) = std::fs::symlink_metadata(&p) else { continue };
+        if md.dev() != top.dev() || !seen.insert((md.dev(), md.ino())) {
+            continue;
+        }
+        usage.bytes += md.blocks() * 512;
+        usage.inodes += 1;
+        if md.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                stack.extend(rd.flatten().map(|e| e.path()));
+            }
+        }
+    }
+    usage
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +156,16 @@ mod tests {
         assert!(matches!(clean_components("/etc/passwd"), Err(BeneathError::Absolute(_))));
         assert!(matches!(clean_components("a/../../x"), Err(BeneathError::DotDot(_))));
         assert!(clean_components("./").unwrap().is_empty());
+    }
+
+    #[test]
+    fn disk_usage_counts_hardlinks_once() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a"), vec![1u8; 10_000]).unwrap();
+        std::fs::hard_link(d.path().join("a"), d.path().join("b")).unwrap();
+        let u = disk_usage(d.path());
+        assert_eq!(u.inodes, 2);
+        assert!(u.bytes >= 10_000 && u.bytes < 40_000, "{u:?}");
     }
 
     #[test]

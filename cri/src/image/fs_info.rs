@@ -1,0 +1,29 @@
+//! ImageFsInfo: real usage of the layer store and of containers' writable layers.
+
+use crate::Cri;
+use k8s_cri::v1 as cri;
+use tonic::Status;
+
+pub(crate) async fn image_fs_info(c: &Cri) -> Result<cri::ImageFsInfoResponse, Status> {
+    let paths = c.engine.paths().clone();
+    let now = berth_proto_time_now();
+    let usage = tokio::task::spawn_blocking(move || {
+        [paths.layers(), paths.containers()].map(|dir| {
+            let u = berth_engine::disk_usage(&dir);
+            cri::FilesystemUsage {
+                timestamp: now,
+                fs_id: Some(cri::FilesystemIdentifier { mountpoint: dir.display().to_string() }),
+                used_bytes: Some(cri::UInt64Value { value: u.bytes }),
+                inodes_used: Some(cri::UInt64Value { value: u.inodes }),
+            }
+        })
+    })
+    .await
+    .map_err(|e| Status::internal(e.to_string()))?;
+    let [images, containers] = usage;
+    Ok(cri::ImageFsInfoResponse { image_filesystems: vec![images], container_filesystems: vec![containers] })
+}
+
+fn berth_proto_time_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}

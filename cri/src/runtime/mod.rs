@@ -1,0 +1,142 @@
+//! RuntimeService. Pods and containers arrive with the rest of the CRI
+//! issue; until then the answers stay truthful: there are no CRI pods or
+//! containers, so lists are empty, stop/remove of any id succeed (the CRI
+//! contract makes them idempotent), status of any id is NotFound, and
+//! creating anything is Unimplemented.
+
+mod runtime_config;
+mod status;
+mod version;
+
+use crate::{not_yet, Cri};
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::runtime_service_server::RuntimeService;
+use std::pin::Pin;
+use tonic::{Request, Response, Status};
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn not_found(what: &str, id: &str) -> Status {
+    Status::not_found(format!("{what} {id:?} not found"))
+}
+
+#[tonic::async_trait]
+impl RuntimeService for Cri {
+    async fn version(&self, req: Request<cri::VersionRequest>) -> Reply<cri::VersionResponse> {
+        Ok(Response::new(version::version(req.into_inner())))
+    }
+
+    async fn status(&self, req: Request<cri::StatusRequest>) -> Reply<cri::StatusResponse> {
+        Ok(Response::new(status::status(self, req.into_inner())))
+    }
+
+    async fn runtime_config(&self, _req: Request<cri::RuntimeConfigRequest>) -> Reply<cri::RuntimeConfigResponse> {
+        Ok(Response::new(runtime_config::runtime_config()))
+    }
+
+    async fn update_runtime_config(&self, req: Request<cri::UpdateRuntimeConfigRequest>) -> Reply<cri::UpdateRuntimeConfigResponse> {
+        runtime_config::update_runtime_config(self, req.into_inner()).map(Response::new)
+    }
+
+    async fn run_pod_sandbox(&self, _req: Request<cri::RunPodSandboxRequest>) -> Reply<cri::RunPodSandboxResponse> {
+        Err(not_yet("RunPodSandbox"))
+    }
+
+    async fn stop_pod_sandbox(&self, _req: Request<cri::StopPodSandboxRequest>) -> Reply<cri::StopPodSandboxResponse> {
+        Ok(Response::new(cri::StopPodSandboxResponse {}))
+    }
+
+    async fn remove_pod_sandbox(&self, _req: Request<cri::RemovePodSandboxRequest>) -> Reply<cri::RemovePodSandboxResponse> {
+        Ok(Response::new(cri::RemovePodSandboxResponse {}))
+    }
+
+    async fn pod_sandbox_status(&self, req: Request<cri::PodSandboxStatusRequest>) -> Reply<cri::PodSandboxStatusResponse> {
+        Err(not_found("pod sandbox", &req.into_inner().pod_sandbox_id))
+    }
+
+    async fn list_pod_sandbox(&self, _req: Request<cri::ListPodSandboxRequest>) -> Reply<cri::ListPodSandboxResponse> {
+        Ok(Response::new(cri::ListPodSandboxResponse { items: Vec::new() }))
+    }
+
+    async fn create_container(&self, _req: Request<cri::CreateContainerRequest>) -> Reply<cri::CreateContainerResponse> {
+        Err(not_yet("CreateContainer"))
+    }
+
+    async fn start_container(&self, req: Request<cri::StartContainerRequest>) -> Reply<cri::StartContainerResponse> {
+        Err(not_found("container", &req.into_inner().container_id))
+    }
+
+    async fn stop_container(&self, _req: Request<cri::StopContainerRequest>) -> Reply<cri::StopContainerResponse> {
+        Ok(Response::new(cri::StopContainerResponse {}))
+    }
+
+    async fn remove_container(&self, _req: Request<cri::RemoveContainerRequest>) -> Reply<cri::RemoveContainerResponse> {
+        Ok(Response::new(cri::RemoveContainerResponse {}))
+    }
+
+    async fn list_containers(&self, _req: Request<cri::ListContainersRequest>) -> Reply<cri::ListContainersResponse> {
+        Ok(Response::new(cri::ListContainersResponse { containers: Vec::new() }))
+    }
+
+    async fn container_status(&self, req: Request<cri::ContainerStatusRequest>) -> Reply<cri::ContainerStatusResponse> {
+        Err(not_found("container", &req.into_inner().container_id))
+    }
+
+    async fn update_container_resources(&self, req: Request<cri::UpdateContainerResourcesRequest>) -> Reply<cri::UpdateContainerResourcesResponse> {
+        Err(not_found("container", &req.into_inner().container_id))
+    }
+
+    async fn reopen_container_log(&self, req: Request<cri::ReopenContainerLogRequest>) -> Reply<cri::ReopenContainerLogResponse> {
+        Err(not_found("container", &req.into_inner().container_id))
+    }
+
+    async fn exec_sync(&self, req: Request<cri::ExecSyncRequest>) -> Reply<cri::ExecSyncResponse> {
+        Err(not_found("container", &req.into_inner().container_id))
+    }
+
+    async fn exec(&self, _req: Request<cri::ExecRequest>) -> Reply<cri::ExecResponse> {
+        Err(not_yet("Exec"))
+    }
+
+    async fn attach(&self, _req: Request<cri::AttachRequest>) -> Reply<cri::AttachResponse> {
+        Err(not_yet("Attach"))
+    }
+
+    async fn port_forward(&self, _req: Request<cri::PortForwardRequest>) -> Reply<cri::PortForwardResponse> {
+        Err(not_yet("PortForward"))
+    }
+
+    async fn container_stats(&self, req: Request<cri::ContainerStatsRequest>) -> Reply<cri::ContainerStatsResponse> {
+        Err(not_found("container", &req.into_inner().container_id))
+    }
+
+    async fn list_container_stats(&self, _req: Request<cri::ListContainerStatsRequest>) -> Reply<cri::ListContainerStatsResponse> {
+        Ok(Response::new(cri::ListContainerStatsResponse { stats: Vec::new() }))
+    }
+
+    async fn pod_sandbox_stats(&self, req: Request<cri::PodSandboxStatsRequest>) -> Reply<cri::PodSandboxStatsResponse> {
+        Err(not_found("pod sandbox", &req.into_inner().pod_sandbox_id))
+    }
+
+    async fn list_pod_sandbox_stats(&self, _req: Request<cri::ListPodSandboxStatsRequest>) -> Reply<cri::ListPodSandboxStatsResponse> {
+        Ok(Response::new(cri::ListPodSandboxStatsResponse { stats: Vec::new() }))
+    }
+
+    async fn checkpoint_container(&self, _req: Request<cri::CheckpointContainerRequest>) -> Reply<cri::CheckpointContainerResponse> {
+        Err(not_yet("CheckpointContainer"))
+    }
+
+    type GetContainerEventsStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<cri::ContainerEventResponse, Status>> + Send>>;
+
+    async fn get_container_events(&self, _req: Request<cri::GetEventsRequest>) -> Reply<Self::GetContainerEventsStream> {
+        Err(not_yet("GetContainerEvents"))
+    }
+
+    async fn list_metric_descriptors(&self, _req: Request<cri::ListMetricDescriptorsRequest>) -> Reply<cri::ListMetricDescriptorsResponse> {
+        Err(not_yet("ListMetricDescriptors"))
+    }
+
+    async fn list_pod_sandbox_metrics(&self, _req: Request<cri::ListPodSandboxMetricsRequest>) -> Reply<cri::ListPodSandboxMetricsResponse> {
+        Err(not_yet("ListPodSandboxMetrics"))
+    }
+}
