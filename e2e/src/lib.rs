@@ -234,11 +234,27 @@ impl Drop for Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         remove_cgroups(&self.cgroup_parent);
+        for m in mounts_under(&self.dir) {
+            let _ = nix::mount::umount2(m.as_path(), nix::mount::MntFlags::MNT_DETACH);
+        }
         if std::thread::panicking() {
             eprintln!("---- berthd log ----\n{}", self.log());
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Mount points at or below `dir` (pinned namespaces, ...), deepest first.
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    out
 }
 
 fn alive(pid: i32) -> bool {

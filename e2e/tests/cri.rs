@@ -98,7 +98,10 @@ async fn unknown_ids_follow_the_cri_contract() {
     assert!(rt.list_pod_sandbox(cri::ListPodSandboxRequest { filter: None }).await.unwrap().into_inner().items.is_empty());
     assert!(rt.list_containers(cri::ListContainersRequest { filter: None }).await.unwrap().into_inner().containers.is_empty());
     // Not implemented yet is said plainly.
-    let e = rt.run_pod_sandbox(cri::RunPodSandboxRequest::default()).await.unwrap_err();
+    let e = rt.create_container(cri::CreateContainerRequest::default()).await.unwrap_err();
     assert_eq!(e.code(), Code::Unimplemented);
-    assert!(e.message().contains("RunPodSandbox"));
+    assert!(e.message().contains("CreateContainer"));
+    // A sandbox request without its config is invalid.
+    let e = rt.run_pod_sandbox(cri::RunPodSandboxRequest::default()).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
 }

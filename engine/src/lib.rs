@@ -11,6 +11,7 @@ pub mod container;
 pub mod error;
 pub mod image;
 pub mod paths;
+pub mod sandbox;
 mod shim_client;
 pub mod spec;
 mod undo;
@@ -45,6 +46,9 @@ struct Inner {
     containers: RwLock<HashMap<String, Arc<Entry>>>,
     /// Name → id; a name is reserved before anything else is created.
     names: std::sync::Mutex<HashMap<String, String>>,
+    sandboxes: RwLock<HashMap<String, Arc<sandbox::SandboxEntry>>>,
+    /// Sandbox name key (name, namespace, uid, attempt) → id.
+    sandbox_names: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl Engine {
@@ -52,13 +56,29 @@ impl Engine {
     /// live shim (in parallel, with bounded timeouts).
     pub async fn open(cfg: EngineConfig) -> Result<Self> {
         let paths = Paths::new(&cfg.root, &cfg.state);
-        for (d, mode) in [(&paths.root, 0o711), (&paths.state, 0o711), (&paths.containers(), 0o700), (&paths.bundles(), 0o700)] {
+        for (d, mode) in [
+            (&paths.root, 0o711),
+            (&paths.state, 0o711),
+            (&paths.containers(), 0o700),
+            (&paths.bundles(), 0o700),
+            (&paths.sandboxes(), 0o700),
+            (&paths.sandbox_states(), 0o711),
+        ] {
             paths::create_dir(d, mode).map_err(|e| Error::Io { context: format!("create {}", d.display()), source: e })?;
         }
         let images = ImageStore::open(&paths)?;
         let engine = Self {
-            inner: Arc::new(Inner { cfg, paths, images, containers: RwLock::new(HashMap::new()), names: Default::default() }),
+            inner: Arc::new(Inner {
+                cfg,
+                paths,
+                images,
+                containers: RwLock::new(HashMap::new()),
+                names: Default::default(),
+                sandboxes: RwLock::new(HashMap::new()),
+                sandbox_names: Default::default(),
+            }),
         };
+        engine.recover_sandboxes()?;
         engine.recover().await?;
         Ok(engine)
     }

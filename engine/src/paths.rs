@@ -96,6 +96,22 @@ impl Paths {
     pub fn bundles(&self) -> PathBuf {
         self.state.join("containers")
     }
+    pub fn sandboxes(&self) -> PathBuf {
+        self.root.join("sandboxes")
+    }
+    /// Durable per-sandbox dir: the record.
+    pub fn sandbox(&self, id: &str) -> Result<PathBuf> {
+        check_id(id)?;
+        Ok(self.sandboxes().join(id))
+    }
+    pub fn sandbox_states(&self) -> PathBuf {
+        self.state.join("sandboxes")
+    }
+    /// Volatile per-sandbox dir: pinned namespaces, hosts, hostname, resolv.conf.
+    pub fn sandbox_state(&self, id: &str) -> Result<PathBuf> {
+        check_id(id)?;
+        Ok(self.sandbox_states().join(id))
+    }
 }
 
 /// Creates a directory (and parents) with the given mode.

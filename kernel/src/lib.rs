@@ -14,5 +14,6 @@ pub mod init;
 pub mod layer;
 pub mod mount;
 pub mod net;
+pub mod pin;
 pub mod signal;
 pub mod user;

@@ -13,6 +13,8 @@
 mod container;
 mod event_loop;
 mod logger;
+mod pin;
 mod start;
 
+pub use pin::pin;
 pub use start::start;

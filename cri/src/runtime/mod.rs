@@ -1,10 +1,13 @@
-//! RuntimeService. Pods and containers arrive with the rest of the CRI
-//! issue; until then the answers stay truthful: there are no CRI pods or
-//! containers, so lists are empty, stop/remove of any id succeed (the CRI
-//! contract makes them idempotent), status of any id is NotFound, and
-//! creating anything is Unimplemented.
+//! RuntimeService. Pod sandboxes are served by the engine; CRI containers
+//! arrive with the next slice of the CRI issue. Until then the container
+//! answers stay truthful: there are no CRI containers, so lists are empty,
+//! stop/remove of any id succeed (the CRI contract makes them idempotent),
+//! status of any id is NotFound, and creating one is Unimplemented.
 
 mod runtime_config;
+mod sandbox_convert;
+mod sandbox_run;
+mod sandbox_status;
 mod status;
 mod version;
 
@@ -38,24 +41,28 @@ impl RuntimeService for Cri {
         runtime_config::update_runtime_config(self, req.into_inner()).map(Response::new)
     }
 
-    async fn run_pod_sandbox(&self, _req: Request<cri::RunPodSandboxRequest>) -> Reply<cri::RunPodSandboxResponse> {
-        Err(not_yet("RunPodSandbox"))
+    async fn run_pod_sandbox(&self, req: Request<cri::RunPodSandboxRequest>) -> Reply<cri::RunPodSandboxResponse> {
+        sandbox_run::run_pod_sandbox(self, req.into_inner()).await.map(Response::new)
     }
 
-    async fn stop_pod_sandbox(&self, _req: Request<cri::StopPodSandboxRequest>) -> Reply<cri::StopPodSandboxResponse> {
+    /// Idempotent: an unknown id succeeds.
+    async fn stop_pod_sandbox(&self, req: Request<cri::StopPodSandboxRequest>) -> Reply<cri::StopPodSandboxResponse> {
+        self.engine.stop_sandbox(&req.into_inner().pod_sandbox_id).await?;
         Ok(Response::new(cri::StopPodSandboxResponse {}))
     }
 
-    async fn remove_pod_sandbox(&self, _req: Request<cri::RemovePodSandboxRequest>) -> Reply<cri::RemovePodSandboxResponse> {
+    /// Idempotent: an unknown id succeeds.
+    async fn remove_pod_sandbox(&self, req: Request<cri::RemovePodSandboxRequest>) -> Reply<cri::RemovePodSandboxResponse> {
+        self.engine.remove_sandbox(&req.into_inner().pod_sandbox_id).await?;
         Ok(Response::new(cri::RemovePodSandboxResponse {}))
     }
 
     async fn pod_sandbox_status(&self, req: Request<cri::PodSandboxStatusRequest>) -> Reply<cri::PodSandboxStatusResponse> {
-        Err(not_found("pod sandbox", &req.into_inner().pod_sandbox_id))
+        sandbox_status::pod_sandbox_status(self, req.into_inner()).map(Response::new)
     }
 
-    async fn list_pod_sandbox(&self, _req: Request<cri::ListPodSandboxRequest>) -> Reply<cri::ListPodSandboxResponse> {
-        Ok(Response::new(cri::ListPodSandboxResponse { items: Vec::new() }))
+    async fn list_pod_sandbox(&self, req: Request<cri::ListPodSandboxRequest>) -> Reply<cri::ListPodSandboxResponse> {
+        sandbox_status::list_pod_sandbox(self, req.into_inner()).map(Response::new)
     }
 
     async fn create_container(&self, _req: Request<cri::CreateContainerRequest>) -> Reply<cri::CreateContainerResponse> {

@@ -1,0 +1,31 @@
+//! ListPodSandbox: by id (or prefix), state and label selector.
+
+use super::{SandboxRecord, SandboxState};
+use crate::Engine;
+use std::collections::BTreeMap;
+
+/// ListPodSandbox's filter.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxFilter {
+    pub id: String,
+    pub state: Option<SandboxState>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Engine {
+    pub fn list_sandboxes(&self, f: &SandboxFilter) -> Vec<SandboxRecord> {
+        let mut out: Vec<SandboxRecord> = self
+            .inner
+            .sandboxes
+            .read()
+            .unwrap()
+            .values()
+            .map(|e| e.record())
+            .filter(|r| f.id.is_empty() || r.id.starts_with(&f.id))
+            .filter(|r| f.state.is_none_or(|s| s == r.state))
+            .filter(|r| f.labels.iter().all(|(k, v)| r.labels.get(k) == Some(v)))
+            .collect();
+        out.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+        out
+    }
+}

@@ -1,0 +1,170 @@
+//! Pod sandboxes: a pod's namespaces pinned by bind mounts (network, IPC,
+//! UTS) — no pause process — with its hostname, DNS and hosts files.
+//!
+//! ```text
+//!   RunPodSandbox            StopPodSandbox            RemovePodSandbox
+//!  ───────────────▶ READY ─────────────────▶ NOTREADY ──────────────────▶ (gone)
+//! ```
+//! Stop releases the pins (nothing stays mounted); a node reboot (pins gone)
+//! also makes a sandbox NOTREADY. Records change like container records:
+//! written durably before memory sees them.
+
+mod list;
+mod recover;
+mod remove;
+mod run;
+mod stop;
+pub mod sysctl;
+
+pub use list::SandboxFilter;
+pub use run::SandboxOptions;
+
+use crate::error::{Error, IoContext, Result};
+use crate::Engine;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Sandbox states (CRI's SANDBOX_READY / SANDBOX_NOTREADY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxState {
+    #[default]
+    Ready,
+    NotReady,
+}
+
+/// How a pod shares a namespace (CRI's NamespaceMode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NsMode {
+    /// One namespace for the whole pod.
+    #[default]
+    Pod,
+    /// One namespace per container.
+    Container,
+    /// The host's.
+    Node,
+    /// Another container's.
+    Target,
+}
+
+/// The pod's namespace choices.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceModes {
+    pub network: NsMode,
+    pub pid: NsMode,
+    pub ipc: NsMode,
+    pub target_id: String,
+}
+
+/// DNS settings written to the pod's resolv.conf.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dns {
+    pub servers: Vec<String>,
+    pub searches: Vec<String>,
+    pub options: Vec<String>,
+}
+
+/// A published port (CNI portmap, once networking lands).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMapping {
+    pub protocol: String,
+    pub container_port: i32,
+    pub host_port: i32,
+    pub host_ip: String,
+}
+
+/// The persisted sandbox (`sandboxes/<id>/sandbox.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxRecord {
+    pub id: String,
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+    pub attempt: u32,
+    pub hostname: String,
+    pub log_directory: String,
+    pub runtime_handler: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub cgroup_parent: String,
+    pub dns: Dns,
+    pub port_mappings: Vec<PortMapping>,
+    pub sysctls: BTreeMap<String, String>,
+    pub namespaces: NamespaceModes,
+    pub created_at: i64,
+    pub state: SandboxState,
+    /// Pinned namespace files (net, ipc, uts), while READY.
+    pub pins: Vec<PathBuf>,
+    pub ips: Vec<String>,
+}
+
+impl SandboxRecord {
+    /// The key two sandboxes may not share (kubelet's name, namespace, uid and attempt).
+    pub fn name_key(&self) -> String {
+        name_key(&self.name, &self.namespace, &self.uid, self.attempt)
+    }
+
+    /// The pinned file of a namespace kind, if the pod has one.
+    pub fn pin(&self, kind: &str) -> Option<PathBuf> {
+        self.pins.iter().find(|p| p.file_name().and_then(|n| n.to_str()) == Some(kind)).cloned()
+    }
+}
+
+pub(crate) fn name_key(name: &str, namespace: &str, uid: &str, attempt: u32) -> String {
+    format!("{name}_{namespace}_{uid}_{attempt}")
+}
+
+/// A sandbox in memory.
+pub struct SandboxEntry {
+    record: std::sync::Mutex<SandboxRecord>,
+    op: tokio::sync::Mutex<()>,
+}
+
+impl SandboxEntry {
+    fn new(rec: SandboxRecord) -> Arc<Self> {
+        Arc::new(Self { record: std::sync::Mutex::new(rec), op: tokio::sync::Mutex::new(()) })
+    }
+    pub fn record(&self) -> SandboxRecord {
+        self.record.lock().unwrap().clone()
+    }
+}
+
+impl Engine {
+    /// Finds a sandbox by id or unique id prefix.
+    pub(crate) fn sandbox(&self, id: &str) -> Result<Arc<SandboxEntry>> {
+        let map = self.inner.sandboxes.read().unwrap();
+        if let Some(e) = map.get(id) {
+            return Ok(e.clone());
+        }
+        if !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let hits: Vec<_> = map.iter().filter(|(k, _)| k.starts_with(id)).collect();
+            if hits.len() == 1 {
+                return Ok(hits[0].1.clone());
+            }
+        }
+        Err(Error::NotFound(format!("pod sandbox {id:?} not found")))
+    }
+
+    /// A snapshot of a sandbox.
+    pub fn sandbox_status(&self, id: &str) -> Result<SandboxRecord> {
+        Ok(self.sandbox(id)?.record())
+    }
+
+    fn sandbox_commit(&self, entry: &SandboxEntry, update: impl FnOnce(&mut SandboxRecord)) -> Result<SandboxRecord> {
+        let mut guard = entry.record.lock().unwrap();
+        let mut next = guard.clone();
+        update(&mut next);
+        self.sandbox_persist(&next)?;
+        *guard = next.clone();
+        Ok(next)
+    }
+
+    fn sandbox_persist(&self, rec: &SandboxRecord) -> Result<()> {
+        let path = self.paths().sandbox(&rec.id)?.join("sandbox.json");
+        let data = serde_json::to_vec_pretty(rec).map_err(|e| Error::Internal(e.to_string()))?;
+        berth_kernel::fs::atomic_write(&path, &data).ctx(|| format!("write {}", path.display()))
+    }
+}

@@ -1,0 +1,32 @@
+//! RemovePodSandbox: idempotent; stops the sandbox first, then deletes
+//! its record (first, so a crash leaves only sweepable dirs) and dirs.
+
+use crate::error::{IoContext, Result};
+use crate::Engine;
+
+impl Engine {
+    #[tracing::instrument(level = "info", skip_all, fields(sandbox = %id))]
+    pub async fn remove_sandbox(&self, id: &str) -> Result<()> {
+        let entry = match self.sandbox(id) {
+            Ok(e) => e,
+            Err(crate::Error::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let rec = entry.record();
+        self.stop_sandbox(&rec.id).await?;
+        let _op = entry.op.lock().await;
+        let dir = self.paths().sandbox(&rec.id)?;
+        let state = self.paths().sandbox_state(&rec.id)?;
+        std::fs::remove_file(dir.join("sandbox.json")).ctx(|| "remove sandbox record".into())?;
+        self.inner.sandboxes.write().unwrap().remove(&rec.id);
+        {
+            let mut names = self.inner.sandbox_names.lock().unwrap();
+            if names.get(&rec.name_key()) == Some(&rec.id) {
+                names.remove(&rec.name_key());
+            }
+        }
+        let _ = std::fs::remove_dir_all(dir);
+        let _ = std::fs::remove_dir_all(state);
+        Ok(())
+    }
+}

@@ -1,0 +1,205 @@
+//! RunPodSandbox: reserve the name, write the pod's files, pin its
+//! namespaces through `berth-shim pin`, persist — each step with its undo.
+
+use super::{name_key, Dns, NamespaceModes, NsMode, PortMapping, SandboxEntry, SandboxRecord, SandboxState};
+use crate::error::{Error, IoContext, Result};
+use crate::undo::Undo;
+use crate::Engine;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What RunPodSandbox asks for, as the engine understands it.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxOptions {
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+    pub attempt: u32,
+    pub hostname: String,
+    pub log_directory: String,
+    pub runtime_handler: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub cgroup_parent: String,
+    pub dns: Dns,
+    pub port_mappings: Vec<PortMapping>,
+    pub sysctls: Vec<(String, String)>,
+    pub namespaces: NamespaceModes,
+}
+
+/// Runtime handlers berth knows (RuntimeClass handler names).
+pub const RUNTIME_HANDLERS: [&str; 2] = ["", "berth"];
+
+fn check(o: &SandboxOptions) -> Result<Vec<(String, String)>> {
+    for (what, v) in [("name", &o.name), ("namespace", &o.namespace), ("uid", &o.uid)] {
+        if v.is_empty() {
+            return Err(Error::InvalidArgument(format!("pod sandbox metadata.{what} is required")));
+        }
+    }
+    if !RUNTIME_HANDLERS.contains(&o.runtime_handler.as_str()) {
+        return Err(Error::InvalidArgument(format!("unknown runtime handler {:?}: berth has \"\" (default) and \"berth\"", o.runtime_handler)));
+    }
+    if !o.hostname.is_empty()
+        && (o.hostname.len() > 64 || !o.hostname.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')))
+    {
+        return Err(Error::InvalidArgument(format!("invalid hostname {:?}", o.hostname)));
+    }
+    if o.namespaces.pid == NsMode::Pod {
+        return Err(Error::FailedPrecondition("a pod-wide PID namespace (shareProcessNamespace) is not supported by berth yet".into()));
+    }
+    if o.namespaces.network == NsMode::Container || o.namespaces.ipc == NsMode::Container {
+        return Err(Error::InvalidArgument("network and IPC namespaces are per pod or per node".into()));
+    }
+    if !o.cgroup_parent.is_empty() && o.cgroup_parent.split('/').any(|c| c == ".." || c == ".") {
+        return Err(Error::InvalidArgument(format!("invalid cgroup parent {:?}", o.cgroup_parent)));
+    }
+    for s in o.dns.servers.iter().chain(&o.dns.searches).chain(&o.dns.options) {
+        if s.is_empty() || s.contains(['\n', '\r', '\0']) {
+            return Err(Error::InvalidArgument(format!("invalid DNS setting {s:?}")));
+        }
+    }
+    super::sysctl::check(&o.sysctls, o.namespaces.network == NsMode::Node, o.namespaces.ipc == NsMode::Node)
+}
+
+/// resolv.conf from the pod's DNS config; the host's when it has none.
+fn resolv_conf(dns: &Dns) -> String {
+    if dns.servers.is_empty() && dns.searches.is_empty() && dns.options.is_empty() {
+        return std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    }
+    let mut s = String::new();
+    if !dns.searches.is_empty() {
+        s.push_str(&format!("search {}\n", dns.searches.join(" ")));
+    }
+    for n in &dns.servers {
+        s.push_str(&format!("nameserver {n}\n"));
+    }
+    if !dns.options.is_empty() {
+        s.push_str(&format!("options {}\n", dns.options.join(" ")));
+    }
+    s
+}
+
+impl Engine {
+    /// Creates a READY sandbox; returns its id.
+    #[tracing::instrument(level = "info", skip_all, fields(pod = %o.name, namespace = %o.namespace))]
+    pub async fn run_sandbox(&self, o: SandboxOptions) -> Result<String> {
+        let sysctls = check(&o)?;
+        let key = name_key(&o.name, &o.namespace, &o.uid, o.attempt);
+        let id = hex::encode(rand::random::<[u8; 32]>());
+        let mut undo = Undo::default();
+        {
+            let mut names = self.inner.sandbox_names.lock().unwrap();
+            if let Some(other) = names.get(&key) {
+                return Err(Error::AlreadyExists(format!("pod sandbox name {key:?} is already reserved for {other}")));
+            }
+            names.insert(key.clone(), id.clone());
+        }
+        let me = self.clone();
+        let k = key.clone();
+        undo.push(move || {
+            me.inner.sandbox_names.lock().unwrap().remove(&k);
+        });
+
+        let dir = self.paths().sandbox(&id)?;
+        let state = self.paths().sandbox_state(&id)?;
+        for d in [&dir, &state] {
+            crate::paths::create_dir(d, 0o711).ctx(|| format!("create {}", d.display()))?;
+            let d = d.clone();
+            undo.push(move || {
+                let _ = std::fs::remove_dir_all(d);
+            });
+        }
+        let hostname = if o.hostname.is_empty() { o.name.clone() } else { o.hostname.clone() };
+        std::fs::write(state.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname".into())?;
+        std::fs::write(state.join("hosts"), format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"))
+            .ctx(|| "write hosts".into())?;
+        std::fs::write(state.join("resolv.conf"), resolv_conf(&o.dns)).ctx(|| "write resolv.conf".into())?;
+
+        let mut kinds = Vec::new();
+        if o.namespaces.network != NsMode::Node {
+            kinds.extend(["net", "uts"]);
+        }
+        if o.namespaces.ipc != NsMode::Node {
+            kinds.push("ipc");
+        }
+        let pins: Vec<PathBuf> = kinds.iter().map(|k| state.join(k)).collect();
+        if !kinds.is_empty() {
+            self.pin(&state, &kinds, (o.namespaces.network != NsMode::Node).then_some(hostname.as_str()), &sysctls).await?;
+            let p = pins.clone();
+            undo.push(move || berth_kernel::pin::release(&p));
+        }
+
+        let rec = SandboxRecord {
+            id: id.clone(),
+            name: o.name,
+            namespace: o.namespace,
+            uid: o.uid,
+            attempt: o.attempt,
+            hostname,
+            log_directory: o.log_directory,
+            runtime_handler: o.runtime_handler,
+            labels: o.labels,
+            annotations: o.annotations,
+            cgroup_parent: o.cgroup_parent,
+            dns: o.dns,
+            port_mappings: o.port_mappings,
+            sysctls: sysctls.into_iter().collect(),
+            namespaces: o.namespaces,
+            created_at: berth_proto::time::unix_nanos(std::time::SystemTime::now()),
+            state: SandboxState::Ready,
+            pins,
+            ips: Vec::new(),
+        };
+        self.sandbox_persist(&rec)?;
+        self.inner.sandboxes.write().unwrap().insert(id.clone(), SandboxEntry::new(rec));
+        undo.disarm();
+        tracing::info!(sandbox = %id, "pod sandbox ready");
+        Ok(id)
+    }
+
+    /// Runs `berth-shim pin` (a fresh single-threaded process: berthd itself never unshares).
+    async fn pin(&self, dir: &std::path::Path, kinds: &[&str], hostname: Option<&str>, sysctls: &[(String, String)]) -> Result<()> {
+        let mut cmd = tokio::process::Command::new(&self.config().shim_path);
+        cmd.arg("pin").arg("--dir").arg(dir).arg("--ns").arg(kinds.join(","));
+        if let Some(h) = hostname {
+            cmd.arg("--hostname").arg(h);
+        }
+        for (k, v) in sysctls {
+            cmd.arg("--sysctl").arg(format!("{k}={v}"));
+        }
+        let out = cmd.stdin(std::process::Stdio::null()).output().await.ctx(|| "run berth-shim pin".into())?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() && text.trim() == "ok" {
+            Ok(())
+        } else {
+            Err(Error::Internal(format!("pin pod namespaces: {}", text.trim().trim_start_matches("error: "))))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_from_dns_config() {
+        let d = Dns { servers: vec!["10.0.0.10".into()], searches: vec!["ns.svc.cluster.local".into(), "svc.cluster.local".into()], options: vec!["ndots:5".into()] };
+        assert_eq!(resolv_conf(&d), "search ns.svc.cluster.local svc.cluster.local\nnameserver 10.0.0.10\noptions ndots:5\n");
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let ok = SandboxOptions { name: "p".into(), namespace: "n".into(), uid: "u".into(), namespaces: NamespaceModes { pid: NsMode::Container, ..Default::default() }, ..Default::default() };
+        assert!(check(&ok).is_ok());
+        for bad in [
+            SandboxOptions { name: String::new(), ..ok.clone() },
+            SandboxOptions { runtime_handler: "kata".into(), ..ok.clone() },
+            SandboxOptions { hostname: "a_b".into(), ..ok.clone() },
+            SandboxOptions { cgroup_parent: "/kubepods/../../x".into(), ..ok.clone() },
+            SandboxOptions { dns: Dns { options: vec!["ndots:5\nnameserver 1.2.3.4".into()], ..Default::default() }, ..ok.clone() },
+            SandboxOptions { sysctls: vec![("kernel.core_pattern".into(), "x".into())], ..ok.clone() },
+        ] {
+            assert!(check(&bad).is_err(), "{bad:?}");
+        }
+    }
+}

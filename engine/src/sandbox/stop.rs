@@ -1,0 +1,29 @@
+//! StopPodSandbox: idempotent; releases the pinned namespaces so nothing
+//! stays mounted. (Containers and networking join in later slices.)
+
+use super::SandboxState;
+use crate::error::Result;
+use crate::Engine;
+
+impl Engine {
+    #[tracing::instrument(level = "info", skip_all, fields(sandbox = %id))]
+    pub async fn stop_sandbox(&self, id: &str) -> Result<()> {
+        let entry = match self.sandbox(id) {
+            Ok(e) => e,
+            Err(crate::Error::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let _op = entry.op.lock().await;
+        let rec = entry.record();
+        if rec.state == SandboxState::NotReady && rec.pins.is_empty() {
+            return Ok(());
+        }
+        let pins = rec.pins.clone();
+        tokio::task::spawn_blocking(move || berth_kernel::pin::release(&pins)).await.map_err(|e| crate::Error::Internal(e.to_string()))?;
+        self.sandbox_commit(&entry, |r| {
+            r.state = SandboxState::NotReady;
+            r.pins.clear();
+        })?;
+        Ok(())
+    }
+}
