@@ -111,5 +111,6 @@ pub fn release(pins: &[PathBuf]) {
 
 /// Whether `path` is a live pinned namespace (an nsfs mount).
 pub fn is_pinned(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path).map(|s| s.filesystem_type().0 as i64 == 0x6e736673).unwrap_or(false)
+    // NSFS_MAGIC
+    nix::sys::statfs::statfs(path).map(|s| s.filesystem_type().0 == 0x6e73_6673).unwrap_or(false)
 }
