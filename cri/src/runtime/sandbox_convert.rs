@@ -80,7 +80,8 @@ pub(crate) fn options(req: cri::RunPodSandboxRequest) -> Result<SandboxOptions, 
 }
 
 fn metadata(r: &SandboxRecord) -> cri::PodSandboxMetadata {
-    cri::PodSandboxMetadata { name: r.name.clone(), uid: r.uid.clone(), namespace: r.namespace.clone(), attempt: r.attempt }
+    let c = &r.config;
+    cri::PodSandboxMetadata { name: c.name.clone(), uid: c.uid.clone(), namespace: c.namespace.clone(), attempt: c.attempt }
 }
 
 /// An engine sandbox as a ListPodSandbox item.
@@ -90,15 +91,15 @@ pub(crate) fn item(r: &SandboxRecord) -> cri::PodSandbox {
         metadata: Some(metadata(r)),
         state: state_back(r.state),
         created_at: r.created_at,
-        labels: r.labels.clone().into_iter().collect(),
-        annotations: r.annotations.clone().into_iter().collect(),
-        runtime_handler: r.runtime_handler.clone(),
+        labels: r.config.labels.clone().into_iter().collect(),
+        annotations: r.config.annotations.clone().into_iter().collect(),
+        runtime_handler: r.config.runtime_handler.clone(),
     }
 }
 
 /// An engine sandbox as a PodSandboxStatus.
 pub(crate) fn status(r: &SandboxRecord) -> cri::PodSandboxStatus {
-    let n = &r.namespaces;
+    let n = &r.config.namespaces;
     cri::PodSandboxStatus {
         id: r.id.clone(),
         metadata: Some(metadata(r)),
@@ -119,8 +120,8 @@ pub(crate) fn status(r: &SandboxRecord) -> cri::PodSandboxStatus {
                 }),
             }),
         }),
-        labels: r.labels.clone().into_iter().collect(),
-        annotations: r.annotations.clone().into_iter().collect(),
-        runtime_handler: r.runtime_handler.clone(),
+        labels: r.config.labels.clone().into_iter().collect(),
+        annotations: r.config.annotations.clone().into_iter().collect(),
+        runtime_handler: r.config.runtime_handler.clone(),
     }
 }

@@ -23,7 +23,7 @@ impl Engine {
             .map(|e| e.record())
             .filter(|r| f.id.is_empty() || r.id.starts_with(&f.id))
             .filter(|r| f.state.is_none_or(|s| s == r.state))
-            .filter(|r| f.labels.iter().all(|(k, v)| r.labels.get(k) == Some(v)))
+            .filter(|r| f.labels.iter().all(|(k, v)| r.config.labels.get(k) == Some(v)))
             .collect();
         out.sort_by_key(|r| std::cmp::Reverse(r.created_at));
         out

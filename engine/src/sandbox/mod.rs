@@ -22,7 +22,6 @@ pub use run::SandboxOptions;
 use crate::error::{Error, IoContext, Result};
 use crate::Engine;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -80,20 +79,8 @@ pub struct PortMapping {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxRecord {
     pub id: String,
-    pub name: String,
-    pub namespace: String,
-    pub uid: String,
-    pub attempt: u32,
-    pub hostname: String,
-    pub log_directory: String,
-    pub runtime_handler: String,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub cgroup_parent: String,
-    pub dns: Dns,
-    pub port_mappings: Vec<PortMapping>,
-    pub sysctls: BTreeMap<String, String>,
-    pub namespaces: NamespaceModes,
+    /// What was asked for, normalized: hostname filled in, sysctl keys dotted.
+    pub config: SandboxOptions,
     pub created_at: i64,
     pub state: SandboxState,
     /// Pinned namespace files (net, ipc, uts), while READY.
@@ -104,7 +91,8 @@ pub struct SandboxRecord {
 impl SandboxRecord {
     /// The key two sandboxes may not share (kubelet's name, namespace, uid and attempt).
     pub fn name_key(&self) -> String {
-        name_key(&self.name, &self.namespace, &self.uid, self.attempt)
+        let c = &self.config;
+        name_key(&c.name, &c.namespace, &c.uid, c.attempt)
     }
 
     /// The pinned file of a namespace kind, if the pod has one.
@@ -146,6 +134,16 @@ impl Engine {
             }
         }
         Err(Error::NotFound(format!("pod sandbox {id:?} not found")))
+    }
+
+    /// Like [`Engine::sandbox`], but an unknown id is `None`: stop and
+    /// remove are idempotent under the CRI contract.
+    pub(crate) fn sandbox_if_exists(&self, id: &str) -> Result<Option<Arc<SandboxEntry>>> {
+        match self.sandbox(id) {
+            Ok(e) => Ok(Some(e)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// A snapshot of a sandbox.

@@ -7,11 +7,7 @@ use crate::Engine;
 impl Engine {
     #[tracing::instrument(level = "info", skip_all, fields(sandbox = %id))]
     pub async fn remove_sandbox(&self, id: &str) -> Result<()> {
-        let entry = match self.sandbox(id) {
-            Ok(e) => e,
-            Err(crate::Error::NotFound(_)) => return Ok(()),
-            Err(e) => return Err(e),
-        };
+        let Some(entry) = self.sandbox_if_exists(id)? else { return Ok(()) };
         let rec = entry.record();
         self.stop_sandbox(&rec.id).await?;
         let _op = entry.op.lock().await;

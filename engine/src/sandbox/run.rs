@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// What RunPodSandbox asks for, as the engine understands it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SandboxOptions {
     pub name: String,
     pub namespace: String,
@@ -82,7 +82,7 @@ fn resolv_conf(dns: &Dns) -> String {
 impl Engine {
     /// Creates a READY sandbox; returns its id.
     #[tracing::instrument(level = "info", skip_all, fields(pod = %o.name, namespace = %o.namespace))]
-    pub async fn run_sandbox(&self, o: SandboxOptions) -> Result<String> {
+    pub async fn run_sandbox(&self, mut o: SandboxOptions) -> Result<String> {
         let sysctls = check(&o)?;
         let key = name_key(&o.name, &o.namespace, &o.uid, o.attempt);
         let id = hex::encode(rand::random::<[u8; 32]>());
@@ -109,7 +109,10 @@ impl Engine {
                 let _ = std::fs::remove_dir_all(d);
             });
         }
-        let hostname = if o.hostname.is_empty() { o.name.clone() } else { o.hostname.clone() };
+        if o.hostname.is_empty() {
+            o.hostname = o.name.clone();
+        }
+        let hostname = o.hostname.clone();
         std::fs::write(state.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname".into())?;
         std::fs::write(state.join("hosts"), format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"))
             .ctx(|| "write hosts".into())?;
@@ -129,22 +132,10 @@ impl Engine {
             undo.push(move || berth_kernel::pin::release(&p));
         }
 
+        o.sysctls = sysctls;
         let rec = SandboxRecord {
             id: id.clone(),
-            name: o.name,
-            namespace: o.namespace,
-            uid: o.uid,
-            attempt: o.attempt,
-            hostname,
-            log_directory: o.log_directory,
-            runtime_handler: o.runtime_handler,
-            labels: o.labels,
-            annotations: o.annotations,
-            cgroup_parent: o.cgroup_parent,
-            dns: o.dns,
-            port_mappings: o.port_mappings,
-            sysctls: sysctls.into_iter().collect(),
-            namespaces: o.namespaces,
+            config: o,
             created_at: berth_proto::time::unix_nanos(std::time::SystemTime::now()),
             state: SandboxState::Ready,
             pins,

@@ -8,11 +8,7 @@ use crate::Engine;
 impl Engine {
     #[tracing::instrument(level = "info", skip_all, fields(sandbox = %id))]
     pub async fn stop_sandbox(&self, id: &str) -> Result<()> {
-        let entry = match self.sandbox(id) {
-            Ok(e) => e,
-            Err(crate::Error::NotFound(_)) => return Ok(()),
-            Err(e) => return Err(e),
-        };
+        let Some(entry) = self.sandbox_if_exists(id)? else { return Ok(()) };
         let _op = entry.op.lock().await;
         let rec = entry.record();
         if rec.state == SandboxState::NotReady && rec.pins.is_empty() {
