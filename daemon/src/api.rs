@@ -142,6 +142,7 @@ impl engine_server::Engine for EngineApi {
                 cpu_period: res.cpu_period,
                 cpu_shares: res.cpu_shares,
                 pids_limit: res.pids_limit,
+                ..Default::default()
             },
             read_only: r.read_only,
             labels: r.labels.into_iter().collect(),
@@ -149,6 +150,7 @@ impl engine_server::Engine for EngineApi {
             stop_signal: Some(r.stop_signal).filter(|s| !s.is_empty()),
             stop_timeout: (r.stop_timeout >= 0).then_some(r.stop_timeout as u64),
             ulimits: r.ulimits,
+            ..Default::default()
         };
         let id = self.engine.create(opts).await.status()?;
         Ok(Response::new(pb::CreateContainerResponse { id }))
@@ -241,7 +243,7 @@ pub fn inspect_json(engine: &Engine, r: &ContainerRecord) -> serde_json::Value {
         },
         "Image": r.image_id,
         "Name": format!("/{}", r.name),
-        "LogPath": engine.log_path(&r.id).map(|p| p.display().to_string()).unwrap_or_default(),
+        "LogPath": engine.log_path(r).map(|p| p.display().to_string()).unwrap_or_default(),
         "Config": {
             "Hostname": r.config.hostname,
             "User": r.config.user,

@@ -79,3 +79,11 @@ pub async fn wait(bundle: &Path) -> io::Result<Option<Exit>> {
         _ => None,
     })
 }
+
+/// Asks the shim to reopen the container's log file.
+pub async fn reopen_log(bundle: &Path) -> io::Result<()> {
+    match call(bundle, request::Kind::ReopenLog(Default::default())).await? {
+        response::Kind::Ok(_) => Ok(()),
+        other => Err(shim_error(other)),
+    }
+}

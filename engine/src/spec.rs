@@ -3,10 +3,13 @@
 //! here (capabilities, mounts, devices, masked and read-only paths), so the
 //! handlers never grow spec code of their own.
 
-use crate::container::ContainerRecord;
+use crate::container::{pod::cap_name, ContainerRecord, Security};
 use crate::error::{Error, Result};
+use crate::sandbox::{NsMode, SandboxRecord};
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 /// Docker's default capability set.
 pub const DEFAULT_CAPS: [&str; 14] = [
@@ -63,18 +66,122 @@ pub fn environment(rec: &ContainerRecord) -> Vec<String> {
     env
 }
 
-/// Builds the spec for `rec`, with its cgroup under `cgroup_parent`.
-pub fn build(rec: &ContainerRecord, cgroup_parent: &str) -> Result<Spec> {
-    let c = &rec.config;
-    if c.args.is_empty() {
-        return Err(Error::InvalidArgument("no command specified".into()));
+/// What the spec needs besides the record: the pod the container joins,
+/// and the target container's PID namespace (TARGET mode).
+#[derive(Debug, Default)]
+pub struct SpecContext<'a> {
+    pub sandbox: Option<&'a SandboxRecord>,
+    pub pid_ns_path: Option<PathBuf>,
+}
+
+/// The capability set: Docker's default (every capability when
+/// privileged), then `ALL` in add or drop, then single adds and drops.
+fn capabilities(sec: &Security) -> Vec<String> {
+    // Every capability berth itself holds: a node may withhold some (this
+    // one has no CAP_SYS_RESOURCE), and asking for more makes capset fail.
+    let all = || caps::read(None, caps::CapSet::Bounding).unwrap_or_default().into_iter().map(|c| c.to_string()).collect::<BTreeSet<_>>();
+    let mut set: BTreeSet<String> = if sec.privileged { all() } else { DEFAULT_CAPS.iter().map(|c| c.to_string()).collect() };
+    let norm = |v: &[String]| v.iter().filter_map(|c| cap_name(c).ok()).collect::<Vec<_>>();
+    let (add, drop) = (norm(&sec.cap_add), norm(&sec.cap_drop));
+    if add.iter().any(|c| c == "ALL") {
+        set = all();
     }
-    let caps: Vec<&str> = DEFAULT_CAPS.to_vec();
-    let mut resources = json!({ "devices": [{ "allow": false, "access": "rwm" }] });
-    let r = &c.resources;
+    if drop.iter().any(|c| c == "ALL") {
+        set.clear();
+    }
+    set.extend(add.into_iter().filter(|c| c != "ALL"));
+    for c in drop {
+        set.remove(&c);
+    }
+    set.into_iter().collect()
+}
+
+/// A device node's type and numbers, read from the host.
+fn host_device(path: &Path) -> Option<(&'static str, i64, i64, u32)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let md = std::fs::metadata(path).ok()?;
+    let t = if md.file_type().is_char_device() {
+        "c"
+    } else if md.file_type().is_block_device() {
+        "b"
+    } else {
+        return None;
+    };
+    let rdev = md.rdev();
+    Some((t, libc::major(rdev) as i64, libc::minor(rdev) as i64, md.mode() & 0o7777))
+}
+
+/// Every device node under the host's /dev (privileged containers), as
+/// containerd lists them: no pts, shm, mqueue or console.
+fn host_devices() -> Vec<(PathBuf, PathBuf)> {
+    fn walk(dir: &Path, out: &mut Vec<(PathBuf, PathBuf)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            let name = e.file_name();
+            if ft.is_dir() {
+                if !["pts", "shm", "mqueue", "fd", ".lxc", ".lxd-mounts", ".udev"].contains(&name.to_str().unwrap_or("")) {
+                    walk(&p, out);
+                }
+            } else if !ft.is_symlink() && name != "console" && host_device(&p).is_some() {
+                out.push((p.clone(), p));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/dev"), &mut out);
+    out
+}
+
+fn namespaces(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Vec<Value>> {
+    let mut ns = vec![json!({ "type": "mount" }), json!({ "type": "cgroup" })];
+    match rec.config.security.pid {
+        NsMode::Node => {}
+        NsMode::Target => match &ctx.pid_ns_path {
+            Some(p) => ns.push(json!({ "type": "pid", "path": p })),
+            None => return Err(Error::FailedPrecondition(format!("target container {} is not running", rec.config.security.pid_target))),
+        },
+        _ => ns.push(json!({ "type": "pid" })),
+    }
+    match ctx.sandbox {
+        None => ns.extend([json!({ "type": "ipc" }), json!({ "type": "uts" }), json!({ "type": "network" })]),
+        Some(s) => {
+            let modes = &s.config.namespaces;
+            for (kind, typ, host) in [("net", "network", modes.network == NsMode::Node), ("uts", "uts", modes.network == NsMode::Node), ("ipc", "ipc", modes.ipc == NsMode::Node)] {
+                if host {
+                    continue;
+                }
+                let path = s.pin(kind).ok_or_else(|| Error::FailedPrecondition(format!("pod sandbox {} is not ready", s.id)))?;
+                ns.push(json!({ "type": typ, "path": path }));
+            }
+        }
+    }
+    Ok(ns)
+}
+
+/// The container's limits as OCI `linux.resources` (with the device rules
+/// of its requested devices).
+pub(crate) fn linux_resources(rec: &ContainerRecord) -> Value {
+    resources(rec, &devices(rec))
+}
+
+/// The container's cgroup.
+pub(crate) fn cgroup_path(rec: &ContainerRecord) -> String {
+    if rec.config.cgroup_path.is_empty() {
+        format!("/berth/{}", rec.id)
+    } else {
+        rec.config.cgroup_path.clone()
+    }
+}
+
+fn resources(rec: &ContainerRecord, devices: &[(Value, Value)]) -> Value {
+    let r = &rec.config.resources;
+    let mut out = serde_json::Map::new();
     if r.memory_bytes > 0 {
-        // No swap beyond the limit (as Kubernetes does; this node has none).
-        resources["memory"] = json!({ "limit": r.memory_bytes, "swap": r.memory_bytes });
+        // No swap beyond the limit unless asked (as Kubernetes does).
+        let swap = if r.memory_swap_bytes > 0 { r.memory_swap_bytes } else { r.memory_bytes };
+        out.insert("memory".into(), json!({ "limit": r.memory_bytes, "swap": swap }));
     }
     let mut cpu = serde_json::Map::new();
     if r.cpu_quota > 0 {
@@ -84,62 +191,141 @@ pub fn build(rec: &ContainerRecord, cgroup_parent: &str) -> Result<Spec> {
     if r.cpu_shares > 0 {
         cpu.insert("shares".into(), json!(r.cpu_shares));
     }
+    if !r.cpuset_cpus.is_empty() {
+        cpu.insert("cpus".into(), json!(r.cpuset_cpus));
+    }
+    if !r.cpuset_mems.is_empty() {
+        cpu.insert("mems".into(), json!(r.cpuset_mems));
+    }
     if !cpu.is_empty() {
-        resources["cpu"] = Value::Object(cpu);
+        out.insert("cpu".into(), Value::Object(cpu));
     }
     if r.pids_limit > 0 {
-        resources["pids"] = json!({ "limit": r.pids_limit });
+        out.insert("pids".into(), json!({ "limit": r.pids_limit }));
     }
-    // The device cgroup: deny all, then what /dev holds (Docker's list).
-    // A negative minor is the `*` wildcard (the field is left out).
-    let allow = |t: &str, maj: i64, min: i64| {
-        let mut d = json!({ "allow": true, "type": t, "major": maj, "access": "rwm" });
+    if !r.hugepages.is_empty() {
+        out.insert("hugepageLimits".into(), r.hugepages.iter().map(|(size, limit)| json!({ "pageSize": size, "limit": limit })).collect());
+    }
+    if !r.unified.is_empty() {
+        out.insert("unified".into(), json!(r.unified));
+    }
+    // The device cgroup: deny all, then what /dev holds (Docker's list), or
+    // everything for a privileged container. A negative minor is `*`.
+    let allow = |t: &str, maj: i64, min: i64, access: &str| {
+        let mut d = json!({ "allow": true, "type": t, "major": maj, "access": access });
         if min >= 0 {
             d["minor"] = json!(min);
         }
         d
     };
-    resources["devices"] = json!([
-        { "allow": false, "access": "rwm" },
-        allow("c", 1, 3), allow("c", 1, 5), allow("c", 1, 7), allow("c", 1, 8), allow("c", 1, 9),
-        allow("c", 5, 0), allow("c", 5, 1), allow("c", 5, 2), allow("c", 136, -1), allow("c", 10, 200),
-    ]);
+    let rules: Vec<Value> = if rec.config.security.privileged {
+        vec![json!({ "allow": true, "access": "rwm" })]
+    } else {
+        let mut v = vec![
+            json!({ "allow": false, "access": "rwm" }),
+            allow("c", 1, 3, "rwm"), allow("c", 1, 5, "rwm"), allow("c", 1, 7, "rwm"), allow("c", 1, 8, "rwm"), allow("c", 1, 9, "rwm"),
+            allow("c", 5, 0, "rwm"), allow("c", 5, 1, "rwm"), allow("c", 5, 2, "rwm"), allow("c", 136, -1, "rwm"), allow("c", 10, 200, "rwm"),
+        ];
+        v.extend(devices.iter().map(|(_, rule)| rule.clone()));
+        v
+    };
+    out.insert("devices".into(), Value::Array(rules));
+    Value::Object(out)
+}
 
-    let value = json!({
+/// Extra device nodes: the requested ones, or all of the host's when privileged.
+fn devices(rec: &ContainerRecord) -> Vec<(Value, Value)> {
+    let wanted: Vec<(PathBuf, PathBuf, String)> = if rec.config.security.privileged {
+        host_devices().into_iter().map(|(h, c)| (h, c, "rwm".to_string())).collect()
+    } else {
+        rec.config.devices.iter().map(|d| (d.host_path.clone(), d.container_path.clone(), d.permissions.clone())).collect()
+    };
+    wanted
+        .into_iter()
+        .filter_map(|(host, dest, perms)| {
+            let (t, major, minor, mode) = host_device(&host)?;
+            let node = json!({ "path": dest, "type": t, "major": major, "minor": minor, "fileMode": mode, "uid": 0, "gid": 0 });
+            let rule = json!({ "allow": true, "type": t, "major": major, "minor": minor, "access": perms });
+            Some((node, rule))
+        })
+        .collect()
+}
+
+/// Builds the spec for `rec`.
+pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
+    let c = &rec.config;
+    let sec = &c.security;
+    if c.args.is_empty() {
+        return Err(Error::InvalidArgument("no command specified".into()));
+    }
+    let caps = capabilities(sec);
+    let extra_devices = devices(rec);
+    let namespaces = namespaces(rec, ctx)?;
+    let own_uts = namespaces.iter().any(|n| n["type"] == "uts" && n.get("path").is_none());
+    let mut mounts = vec![
+        json!({ "destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"] }),
+        json!({ "destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] }),
+        json!({ "destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] }),
+        json!({ "destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if sec.privileged { "rw" } else { "ro" }] }),
+        json!({ "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"] }),
+        json!({ "destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] }),
+    ];
+    for m in &c.mounts {
+        let mut options = vec!["rbind".to_string(), if m.propagation.is_empty() { "rprivate".into() } else { m.propagation.clone() }];
+        if m.readonly {
+            options.push("ro".into());
+        }
+        // A user mount replaces a default one at the same place.
+        mounts.retain(|d| d["destination"] != json!(m.container_path));
+        mounts.push(json!({ "destination": m.container_path, "type": "bind", "source": m.host_path, "options": options }));
+    }
+    let (masked, readonly): (Vec<String>, Vec<String>) = if sec.privileged {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            sec.masked_paths.clone().unwrap_or_else(|| MASKED_PATHS.iter().map(|s| s.to_string()).collect()),
+            sec.readonly_paths.clone().unwrap_or_else(|| READONLY_PATHS.iter().map(|s| s.to_string()).collect()),
+        )
+    };
+    let mut dev_nodes = vec![
+        device("/dev/null", 1, 3), device("/dev/zero", 1, 5), device("/dev/full", 1, 7),
+        device("/dev/random", 1, 8), device("/dev/urandom", 1, 9), device("/dev/tty", 5, 0),
+    ];
+    for (node, _) in &extra_devices {
+        dev_nodes.retain(|d| d["path"] != node["path"]);
+        dev_nodes.push(node.clone());
+    }
+    let mut process = json!({
+        "terminal": false,
+        "user": { "uid": 0, "gid": 0, "additionalGids": sec.supplemental_groups },
+        "args": c.args,
+        "env": environment(rec),
+        "cwd": if c.working_dir.is_empty() { "/" } else { c.working_dir.as_str() },
+        "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
+        "noNewPrivileges": sec.no_new_privs,
+        "rlimits": c.ulimits.iter().map(|u| json!({ "type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()), "soft": u.soft, "hard": u.hard })).collect::<Vec<_>>(),
+    });
+    if let Some(adj) = c.resources.oom_score_adj {
+        process["oomScoreAdj"] = json!(adj);
+    }
+    let cgroup_path = cgroup_path(rec);
+    let mut value = json!({
         "ociVersion": "1.0.2",
-        "process": {
-            "terminal": false,
-            "user": { "uid": 0, "gid": 0 },
-            "args": c.args,
-            "env": environment(rec),
-            "cwd": if c.working_dir.is_empty() { "/" } else { c.working_dir.as_str() },
-            "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
-            "noNewPrivileges": true,
-            "rlimits": c.ulimits.iter().map(|u| json!({ "type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()), "soft": u.soft, "hard": u.hard })).collect::<Vec<_>>(),
-            "oomScoreAdj": 0,
-        },
+        "process": process,
         "root": { "path": "rootfs", "readonly": c.read_only },
-        "hostname": c.hostname,
-        "mounts": [
-            { "destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"] },
-            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-            { "destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
-            { "destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"] },
-            { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"] },
-            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-        ],
+        "mounts": mounts,
         "linux": {
-            "namespaces": [{ "type": "pid" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }, { "type": "network" }, { "type": "cgroup" }],
-            "cgroupsPath": format!("/{}/{}", cgroup_parent.trim_matches('/'), rec.id),
-            "resources": resources,
-            "devices": [
-                device("/dev/null", 1, 3), device("/dev/zero", 1, 5), device("/dev/full", 1, 7),
-                device("/dev/random", 1, 8), device("/dev/urandom", 1, 9), device("/dev/tty", 5, 0),
-            ],
-            "maskedPaths": MASKED_PATHS,
-            "readonlyPaths": READONLY_PATHS,
+            "namespaces": namespaces,
+            "cgroupsPath": cgroup_path,
+            "resources": resources(rec, &extra_devices),
+            "devices": dev_nodes,
+            "maskedPaths": masked,
+            "readonlyPaths": readonly,
         },
     });
+    if own_uts {
+        value["hostname"] = json!(c.hostname);
+    }
     serde_json::from_value(value).map_err(|e| Error::Internal(format!("spec: {e}")))
 }
 
@@ -168,7 +354,7 @@ mod tests {
 
     #[test]
     fn docker_defaults() {
-        let s = build(&rec(), "berth").unwrap();
+        let s = build(&rec(), &SpecContext::default()).unwrap();
         let p = s.process().as_ref().unwrap();
         assert_eq!(p.args().as_ref().unwrap(), &["sleep", "1"]);
         let env = p.env().as_ref().unwrap();
@@ -193,6 +379,6 @@ mod tests {
     fn no_command_is_refused() {
         let mut r = rec();
         r.config.args.clear();
-        assert!(matches!(build(&r, "berth"), Err(Error::InvalidArgument(_))));
+        assert!(matches!(build(&r, &SpecContext::default()), Err(Error::InvalidArgument(_))));
     }
 }

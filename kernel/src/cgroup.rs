@@ -41,7 +41,17 @@ impl Cgroup {
 
     /// Moves `pid` in and applies the limits.
     pub fn enter_and_apply(&self, pid: i32, resources: &LinuxResources) -> Result<(), CgroupError> {
-        self.manager.add_task(Pid::from_raw(pid)).map_err(|e| self.err(e))?;
+        self.enter(pid)?;
+        self.apply(resources)
+    }
+
+    /// Moves `pid` in, leaving the limits as they are.
+    pub fn enter(&self, pid: i32) -> Result<(), CgroupError> {
+        self.manager.add_task(Pid::from_raw(pid)).map_err(|e| self.err(e))
+    }
+
+    /// Changes the limits of the live cgroup.
+    pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
         let opt = ControllerOpt { resources, disable_oom_killer: false, oom_score_adj: None, freezer_state: None };
         self.manager.apply(&opt).map_err(|e| self.err(e))
     }

@@ -41,6 +41,9 @@ pub struct InitConfig<'a> {
     pub etc_files: &'a [(PathBuf, String)],
     /// `user[:group]` to resolve inside the container.
     pub user: Option<&'a str>,
+    /// Groups are the primary and the spec's additional ones only, not the
+    /// user's memberships in the container's /etc/group.
+    pub groups_strict: bool,
 }
 
 /// The descriptors the child inherits.
@@ -105,6 +108,7 @@ pub fn clone_flags(spec: &Spec) -> CloneFlags {
 /// Runs the init sequence and execs; returns only by exiting.
 pub fn run(cfg: &InitConfig<'_>, mut fds: InitFds) -> ! {
     let _ = prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    let _ = prctl::set_dumpable(false);
     let mut go = [0u8; 1];
     if !matches!(fds.sync.read(&mut go), Ok(1)) {
         // The shim is gone or gave up on us.
@@ -119,7 +123,7 @@ pub fn run(cfg: &InitConfig<'_>, mut fds: InitFds) -> ! {
 }
 
 /// A resolved command, ready for `execve`.
-struct Command {
+pub(crate) struct Command {
     program: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
@@ -136,7 +140,8 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
     for ns in &namespaces {
         match (ns.typ(), ns.path()) {
             (LinuxNamespaceType::Cgroup, None) => unshare(CloneFlags::CLONE_NEWCGROUP).map_err(fail("unshare cgroup namespace"))?,
-            (LinuxNamespaceType::Pid, Some(_)) => return Err(InitFailure::new(1, "joining an existing pid namespace is not supported")),
+            // The shim joined it before cloning us (setns of a PID namespace only affects children).
+            (LinuxNamespaceType::Pid, Some(_)) => {}
             (t, Some(p)) => {
                 let f = std::fs::File::open(p).map_err(|e| InitFailure::new(1, format!("open namespace {}: {e}", p.display())))?;
                 setns(&f, ns_flag(t)).map_err(|e| InitFailure::new(1, format!("join namespace {}: {e}", p.display())))?;
@@ -214,12 +219,29 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
     }
 
     // Identity: resolved from the container's own /etc/passwd and /etc/group.
+    let who = identity(cfg.user, cfg.groups_strict, &process)?;
+    become_process(&process, &who)
+}
+
+/// The user a process runs as: `user` resolved in the container's own
+/// /etc/passwd and /etc/group (we are inside its root), or the spec's
+/// uid/gid; plus the spec's additional groups.
+pub(crate) fn identity(user: Option<&str>, groups_strict: bool, process: &oci_spec::runtime::Process) -> Result<ExecUser, InitFailure> {
     let spec_user = process.user();
-    let who = match cfg.user {
+    Ok(match user {
         Some(u) if !u.is_empty() => {
             let passwd = read_small("/etc/passwd");
             let group = read_small("/etc/group");
-            user::resolve(u, &passwd, &group).map_err(|e| InitFailure::new(1, e))?
+            let mut who = user::resolve(u, &passwd, &group).map_err(|e| InitFailure::new(1, e))?;
+            if groups_strict {
+                who.groups = vec![who.gid];
+            }
+            for g in spec_user.additional_gids().clone().unwrap_or_default() {
+                if !who.groups.contains(&g) {
+                    who.groups.push(g);
+                }
+            }
+            who
         }
         _ => ExecUser {
             uid: spec_user.uid(),
@@ -227,8 +249,13 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
             groups: std::iter::once(spec_user.gid()).chain(spec_user.additional_gids().clone().unwrap_or_default()).collect(),
             home: home_of(spec_user.uid()),
         },
-    };
+    })
+}
 
+/// The last steps before exec, shared by a container's init and an exec in
+/// it: rlimits, working directory (checked inside the root), capabilities,
+/// identity, no_new_privs, environment and the resolved command.
+pub(crate) fn become_process(process: &oci_spec::runtime::Process, who: &ExecUser) -> Result<Command, InitFailure> {
     for r in process.rlimits().clone().unwrap_or_default() {
         let res = rlimit_resource(r.typ()).ok_or_else(|| InitFailure::new(1, format!("unknown rlimit {}", r.typ())))?;
         setrlimit(res, r.soft(), r.hard()).map_err(|e| InitFailure::new(1, format!("setrlimit {}: {e}", r.typ())))?;
@@ -293,7 +320,7 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
     Ok(Command { program: cstr(&program)?, argv, envp })
 }
 
-fn exec(cmd: &Command) -> InitFailure {
+pub(crate) fn exec(cmd: &Command) -> InitFailure {
     let err = nix::unistd::execve(&cmd.program, &cmd.argv, &cmd.envp).unwrap_err();
     let name = cmd.argv[0].to_string_lossy();
     match err {

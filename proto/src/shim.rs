@@ -37,6 +37,10 @@ pub struct ShimConfig {
     /// such as /etc/hosts and /etc/hostname.
     #[serde(default)]
     pub etc_files: Vec<(PathBuf, String)>,
+    /// Only the primary and the spec's additional groups, not the user's
+    /// memberships from the container's /etc/group.
+    #[serde(default)]
+    pub groups_strict: bool,
 }
 
 /// What the shim prints on stdout once, before it detaches.

@@ -69,6 +69,17 @@ fn listen(bundle: &Path) -> std::io::Result<UnixListener> {
 
 type Spawned = (Pid, Option<Cgroup>, OwnedFd, OwnedFd);
 
+/// An existing PID namespace (another container's) is joined by the shim
+/// itself: `setns` of a PID namespace only moves the caller's future children.
+fn join_pid_namespace(spec: &oci_spec::runtime::Spec) -> Result<(), InitFailure> {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    let Some(path) = namespaces.iter().find(|n| n.typ() == LinuxNamespaceType::Pid).and_then(|n| n.path().clone()) else { return Ok(()) };
+    let f = std::fs::File::open(&path).map_err(|e| InitFailure { exit_code: 1, message: format!("open pid namespace {}: {e}", path.display()) })?;
+    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWPID)
+        .map_err(|e| InitFailure { exit_code: 1, message: format!("join pid namespace {}: {e}", path.display()) })
+}
+
 fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, InitFailure> {
     let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
     let sys = |step: &'static str| move |e: nix::Error| InitFailure { exit_code: 1, message: format!("{step}: {e}") };
@@ -83,7 +94,9 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
         overlay: (!shim.lower_dirs.is_empty()).then_some(&overlay),
         etc_files: &shim.etc_files,
         user: shim.user.as_deref(),
+        groups_strict: shim.groups_strict,
     };
+    join_pid_namespace(spec)?;
     let mut fds = Some(InitFds { stdin, stdout: out_w, stderr: err_w, sync: child_sync });
     let mut stack = vec![0u8; 512 * 1024];
     let flags = init::clone_flags(spec);

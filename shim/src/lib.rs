@@ -12,9 +12,11 @@
 
 mod container;
 mod event_loop;
+mod exec;
 mod logger;
 mod pin;
 mod start;
 
+pub use exec::exec;
 pub use pin::pin;
 pub use start::start;

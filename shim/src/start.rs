@@ -16,15 +16,17 @@ fn failed(msg: String, exit_code: i32) -> StartReport {
     StartReport { shim_pid: 0, pid: 0, error: Some(msg), exit_code }
 }
 
+/// The bundle's shim config and OCI spec.
+pub(crate) fn load(bundle: &Path) -> Result<(ShimConfig, oci_spec::runtime::Spec), String> {
+    let shim: ShimConfig = serde_json::from_slice(&std::fs::read(bundle.join(SHIM_FILE)).map_err(|e| format!("read {SHIM_FILE}: {e}"))?)
+        .map_err(|e| format!("parse {SHIM_FILE}: {e}"))?;
+    let spec = oci_spec::runtime::Spec::load(bundle.join(CONFIG_FILE)).map_err(|e| format!("load {CONFIG_FILE}: {e}"))?;
+    Ok((shim, spec))
+}
+
 /// Runs the shim for the bundle at `bundle`; returns the launcher's exit code.
 pub fn start(bundle: &Path) -> i32 {
-    let loaded = (|| -> Result<(ShimConfig, oci_spec::runtime::Spec), String> {
-        let shim: ShimConfig = serde_json::from_slice(&std::fs::read(bundle.join(SHIM_FILE)).map_err(|e| format!("read {SHIM_FILE}: {e}"))?)
-            .map_err(|e| format!("parse {SHIM_FILE}: {e}"))?;
-        let spec = oci_spec::runtime::Spec::load(bundle.join(CONFIG_FILE)).map_err(|e| format!("load {CONFIG_FILE}: {e}"))?;
-        Ok((shim, spec))
-    })();
-    let (shim, spec) = match loaded {
+    let (shim, spec) = match load(bundle) {
         Ok(v) => v,
         Err(e) => {
             report_to(&mut std::io::stdout(), &failed(e, 1));

@@ -1,9 +1,12 @@
-//! RuntimeService. Pod sandboxes are served by the engine; CRI containers
-//! arrive with the next slice of the CRI issue. Until then the container
-//! answers stay truthful: there are no CRI containers, so lists are empty,
-//! stop/remove of any id succeed (the CRI contract makes them idempotent),
-//! status of any id is NotFound, and creating one is Unimplemented.
+//! RuntimeService: each RPC a thin adapter over the engine, the longer
+//! ones in their own file. Stop and remove of pods and containers are
+//! idempotent (an unknown id succeeds), as the CRI contract says.
 
+mod container_convert;
+mod container_create;
+mod container_exec;
+mod container_status;
+mod container_update;
 mod runtime_config;
 mod sandbox_convert;
 mod sandbox_run;
@@ -65,40 +68,52 @@ impl RuntimeService for Cri {
         sandbox_status::list_pod_sandbox(self, req.into_inner()).map(Response::new)
     }
 
-    async fn create_container(&self, _req: Request<cri::CreateContainerRequest>) -> Reply<cri::CreateContainerResponse> {
-        Err(not_yet("CreateContainer"))
+    async fn create_container(&self, req: Request<cri::CreateContainerRequest>) -> Reply<cri::CreateContainerResponse> {
+        container_create::create_container(self, req.into_inner()).await.map(Response::new)
     }
 
     async fn start_container(&self, req: Request<cri::StartContainerRequest>) -> Reply<cri::StartContainerResponse> {
-        Err(not_found("container", &req.into_inner().container_id))
+        self.engine.start(&req.into_inner().container_id).await?;
+        Ok(Response::new(cri::StartContainerResponse {}))
     }
 
-    async fn stop_container(&self, _req: Request<cri::StopContainerRequest>) -> Reply<cri::StopContainerResponse> {
-        Ok(Response::new(cri::StopContainerResponse {}))
+    /// Idempotent: an unknown id succeeds. Timeout 0 kills at once.
+    async fn stop_container(&self, req: Request<cri::StopContainerRequest>) -> Reply<cri::StopContainerResponse> {
+        let r = req.into_inner();
+        let timeout = std::time::Duration::from_secs(r.timeout.max(0) as u64);
+        match self.engine.stop(&r.container_id, Some(timeout)).await {
+            Ok(()) | Err(berth_engine::Error::NotFound(_)) => Ok(Response::new(cri::StopContainerResponse {})),
+            Err(e) => Err(e.into()),
+        }
     }
 
-    async fn remove_container(&self, _req: Request<cri::RemoveContainerRequest>) -> Reply<cri::RemoveContainerResponse> {
-        Ok(Response::new(cri::RemoveContainerResponse {}))
+    /// Idempotent: an unknown id succeeds; a running container is killed first.
+    async fn remove_container(&self, req: Request<cri::RemoveContainerRequest>) -> Reply<cri::RemoveContainerResponse> {
+        match self.engine.remove(&req.into_inner().container_id, true).await {
+            Ok(()) | Err(berth_engine::Error::NotFound(_)) => Ok(Response::new(cri::RemoveContainerResponse {})),
+            Err(e) => Err(e.into()),
+        }
     }
 
-    async fn list_containers(&self, _req: Request<cri::ListContainersRequest>) -> Reply<cri::ListContainersResponse> {
-        Ok(Response::new(cri::ListContainersResponse { containers: Vec::new() }))
+    async fn list_containers(&self, req: Request<cri::ListContainersRequest>) -> Reply<cri::ListContainersResponse> {
+        container_status::list_containers(self, req.into_inner()).map(Response::new)
     }
 
     async fn container_status(&self, req: Request<cri::ContainerStatusRequest>) -> Reply<cri::ContainerStatusResponse> {
-        Err(not_found("container", &req.into_inner().container_id))
+        container_status::container_status(self, req.into_inner()).map(Response::new)
     }
 
     async fn update_container_resources(&self, req: Request<cri::UpdateContainerResourcesRequest>) -> Reply<cri::UpdateContainerResourcesResponse> {
-        Err(not_found("container", &req.into_inner().container_id))
+        container_update::update_container_resources(self, req.into_inner()).await.map(Response::new)
     }
 
     async fn reopen_container_log(&self, req: Request<cri::ReopenContainerLogRequest>) -> Reply<cri::ReopenContainerLogResponse> {
-        Err(not_found("container", &req.into_inner().container_id))
+        self.engine.reopen_log(&req.into_inner().container_id).await?;
+        Ok(Response::new(cri::ReopenContainerLogResponse {}))
     }
 
     async fn exec_sync(&self, req: Request<cri::ExecSyncRequest>) -> Reply<cri::ExecSyncResponse> {
-        Err(not_found("container", &req.into_inner().container_id))
+        container_exec::exec_sync(self, req.into_inner()).await.map(Response::new)
     }
 
     async fn exec(&self, _req: Request<cri::ExecRequest>) -> Reply<cri::ExecResponse> {

@@ -2,12 +2,13 @@
 //! request, make the container's dirs and persist the record — each step
 //! with its undo.
 
-use super::{ContainerConfig, ContainerRecord, Entry, Resources};
+use super::{BindMount, ContainerConfig, ContainerRecord, DeviceMount, Entry, PodLink, Resources, Security};
 use crate::error::{Error, IoContext, Result};
 use crate::paths::{check_name, create_dir};
 use crate::undo::Undo;
 use crate::Engine;
 use std::collections::BTreeMap;
+use std::path::{Component, PathBuf};
 
 /// What `berth create` asks for.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +30,14 @@ pub struct CreateOptions {
     pub stop_timeout: Option<u64>,
     /// `--ulimit name=soft[:hard]`.
     pub ulimits: Vec<String>,
+    /// The pod (CRI): the container joins its namespaces and cgroup parent.
+    pub pod: Option<PodLink>,
+    pub annotations: BTreeMap<String, String>,
+    /// CRI `log_path`, relative to the pod's log directory.
+    pub log_path: Option<PathBuf>,
+    pub mounts: Vec<BindMount>,
+    pub devices: Vec<DeviceMount>,
+    pub security: Security,
 }
 
 /// Docker's minimum memory limit.
@@ -73,7 +82,18 @@ fn check(opts: &CreateOptions) -> Result<()> {
     for u in &opts.ulimits {
         super::Ulimit::parse(u)?;
     }
-    Ok(())
+    if let Some(l) = &opts.log_path {
+        if l.as_os_str().is_empty() || l.is_absolute() || l.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(Error::InvalidArgument(format!("log path {} must be relative to the pod's log directory, without \"..\"", l.display())));
+        }
+    }
+    for m in &opts.mounts {
+        m.check()?;
+    }
+    for d in &opts.devices {
+        d.check()?;
+    }
+    opts.security.check()
 }
 
 /// A Docker-like random name.
@@ -122,6 +142,40 @@ impl Engine {
         }
         let id = hex::encode(rand::random::<[u8; 32]>());
         let name = opts.name.clone().unwrap_or_else(random_name);
+        // A pod's container: its sandbox must be ready, and stays locked
+        // until the record exists (so a pod removal sees every container).
+        let pod = match &opts.pod {
+            Some(link) => {
+                let entry = self.sandbox(&link.sandbox_id)?;
+                let guard = entry.op.clone().lock_owned().await;
+                let sandbox = entry.record();
+                if sandbox.state != crate::sandbox::SandboxState::Ready {
+                    return Err(Error::FailedPrecondition(format!("pod sandbox {} is not ready", sandbox.id)));
+                }
+                Some((sandbox, guard))
+            }
+            None => None,
+        };
+        let sandbox = pod.as_ref().map(|(s, _)| s);
+        let log_path = match (&opts.log_path, sandbox) {
+            (None, _) => None,
+            (Some(rel), Some(s)) if !s.config.log_directory.is_empty() => Some(PathBuf::from(&s.config.log_directory).join(rel)),
+            (Some(_), _) => return Err(Error::InvalidArgument("a log path needs the pod's log directory".into())),
+        };
+        let devices = opts.devices.iter().map(|d| d.check_host().map(|_| d.clone())).collect::<Result<Vec<_>>>()?;
+        for m in &opts.mounts {
+            // As containerd does: a missing host path becomes a directory.
+            if std::fs::symlink_metadata(&m.host_path).is_err() {
+                std::fs::create_dir_all(&m.host_path).ctx(|| format!("create mount source {}", m.host_path.display()))?;
+            }
+        }
+        let cgroup_parent = sandbox.map(|s| s.config.cgroup_parent.trim_matches('/')).filter(|p| !p.is_empty()).unwrap_or(&self.config().cgroup_parent);
+        let cgroup_path = format!("/{}/{id}", cgroup_parent.trim_matches('/'));
+        let hostname = match sandbox {
+            Some(s) if s.config.namespaces.network == crate::sandbox::NsMode::Node => nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+            Some(s) => s.config.hostname.clone(),
+            None => opts.hostname.clone().unwrap_or_else(|| id[..12].to_owned()),
+        };
         let mut undo = Undo::default();
 
         {
@@ -157,7 +211,7 @@ impl Engine {
             env: merge_env(image.config.env.as_deref().unwrap_or_default(), &opts.env),
             working_dir: opts.working_dir.clone().filter(|w| !w.is_empty()).or(image.config.working_dir.clone()).unwrap_or_else(|| "/".into()),
             user: opts.user.clone().or(image.config.user.clone()).unwrap_or_default(),
-            hostname: opts.hostname.clone().unwrap_or_else(|| id[..12].to_owned()),
+            hostname,
             resources: opts.resources.clone(),
             read_only: opts.read_only,
             labels: {
@@ -169,18 +223,29 @@ impl Engine {
             stop_signal: opts.stop_signal.clone().or(image.config.stop_signal.clone()).unwrap_or_else(|| "SIGTERM".into()),
             stop_timeout: opts.stop_timeout,
             ulimits: opts.ulimits.iter().map(|u| super::Ulimit::parse(u)).collect::<Result<_>>()?,
+            pod: opts.pod.clone(),
+            annotations: opts.annotations.clone(),
+            log_path,
+            mounts: opts.mounts.clone(),
+            devices,
+            security: opts.security.clone(),
+            cgroup_path,
         };
         let rec = ContainerRecord::new(id.clone(), name, opts.image.clone(), image.id.clone(), config);
         self.persist(&rec)?;
         self.inner.containers.write().unwrap().insert(id.clone(), Entry::new(rec));
         undo.disarm();
+        drop(pod);
         tracing::info!(container = %id, "created");
         Ok(id)
     }
 
-    /// Container log path.
-    pub fn log_path(&self, id: &str) -> Result<std::path::PathBuf> {
-        Ok(self.paths().container(id)?.join("container.log"))
+    /// The container's log file: the CRI log path if it has one.
+    pub fn log_path(&self, rec: &ContainerRecord) -> Result<PathBuf> {
+        match &rec.config.log_path {
+            Some(p) => Ok(p.clone()),
+            None => Ok(self.paths().container(&rec.id)?.join("container.log")),
+        }
     }
 }
 

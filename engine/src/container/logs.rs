@@ -60,8 +60,8 @@ impl Engine {
     /// Streams log records. `tail`: last N only; `since_offset`: resume there.
     pub async fn logs(&self, key: &str, follow: bool, tail: Option<usize>, since_offset: u64) -> Result<mpsc::Receiver<LogRecord>> {
         let entry = self.lookup(key)?;
-        let id = entry.record().id;
-        let path = self.log_path(&id)?;
+        let rec = entry.record();
+        let path = self.log_path(&rec)?;
         let mut file = tokio::fs::File::open(&path).await.ctx(|| format!("open {}", path.display()))?;
         let mut offset = since_offset;
         if let Some(n) = tail {

@@ -14,6 +14,7 @@
 //! (temp file, fsync, rename) before memory and watchers see it.
 
 mod create;
+mod exec;
 mod kill;
 mod list;
 mod logs;
@@ -22,9 +23,13 @@ mod recover;
 mod remove;
 mod start;
 mod stop;
+mod update;
 mod wait;
+pub(crate) mod pod;
 
 pub use create::CreateOptions;
+pub use exec::ExecOutput;
+pub use pod::{BindMount, DeviceMount, PodLink, Seccomp, Security};
 pub use logs::LogRecord;
 pub use wait::WaitOutcome;
 
@@ -75,6 +80,22 @@ pub struct Resources {
     pub cpu_period: u64,
     pub cpu_shares: u64,
     pub pids_limit: i64,
+    /// Bytes of memory plus swap; 0: same as `memory_bytes` (no swap).
+    #[serde(default)]
+    pub memory_swap_bytes: i64,
+    #[serde(default)]
+    pub cpuset_cpus: String,
+    #[serde(default)]
+    pub cpuset_mems: String,
+    /// `None`: inherited from the shim (the daemon's).
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
+    /// Hugepage size (`2MB`, `1GB`) → limit in bytes.
+    #[serde(default)]
+    pub hugepages: BTreeMap<String, u64>,
+    /// cgroup v2 files → values (only on a unified host).
+    #[serde(default)]
+    pub unified: BTreeMap<String, String>,
 }
 
 /// What a container runs, fixed at create time.
@@ -98,6 +119,24 @@ pub struct ContainerConfig {
     /// Resource limits (setrlimit), e.g. `nofile`.
     #[serde(default)]
     pub ulimits: Vec<Ulimit>,
+    /// The pod this container belongs to (CRI containers only).
+    #[serde(default)]
+    pub pod: Option<PodLink>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// The CRI log file (under the pod's log directory); `None`: the
+    /// container's own `container.log`.
+    #[serde(default)]
+    pub log_path: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub mounts: Vec<BindMount>,
+    #[serde(default)]
+    pub devices: Vec<DeviceMount>,
+    #[serde(default)]
+    pub security: Security,
+    /// The cgroup (cgroupfs path, from the root of each hierarchy).
+    #[serde(default)]
+    pub cgroup_path: String,
 }
 
 /// One `--ulimit`.

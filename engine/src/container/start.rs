@@ -24,25 +24,47 @@ impl Engine {
         let _ = std::fs::remove_dir_all(&bundle);
         crate::paths::create_dir(&bundle, 0o700).ctx(|| format!("create {}", bundle.display()))?;
 
-        let spec = crate::spec::build(&rec, &self.config().cgroup_parent)?;
+        let sandbox = match &rec.config.pod {
+            Some(link) => Some(self.sandbox(&link.sandbox_id)?.record()),
+            None => None,
+        };
+        let pid_ns_path = match rec.config.security.pid {
+            crate::sandbox::NsMode::Target => Some(self.target_pid_ns(&rec.config.security.pid_target)?),
+            _ => None,
+        };
+        let ctx = crate::spec::SpecContext { sandbox: sandbox.as_ref(), pid_ns_path };
+        let spec = crate::spec::build(&rec, &ctx)?;
         let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?;
         std::fs::write(bundle.join(CONFIG_FILE), spec_json).ctx(|| "write config.json".into())?;
-        let hostname = &rec.config.hostname;
-        std::fs::write(bundle.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname".into())?;
-        std::fs::write(
-            bundle.join("hosts"),
-            format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
-        )
-        .ctx(|| "write hosts".into())?;
+        let mut etc_files = match &sandbox {
+            // The pod's files, shared by its containers.
+            Some(s) => {
+                let dir = self.paths().sandbox_state(&s.id)?;
+                ["hostname", "hosts", "resolv.conf"].iter().map(|f| (dir.join(f), format!("/etc/{f}"))).collect::<Vec<_>>()
+            }
+            None => {
+                let hostname = &rec.config.hostname;
+                std::fs::write(bundle.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname".into())?;
+                std::fs::write(
+                    bundle.join("hosts"),
+                    format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+                )
+                .ctx(|| "write hosts".into())?;
+                vec![(bundle.join("hostname"), "/etc/hostname".into()), (bundle.join("hosts"), "/etc/hosts".into())]
+            }
+        };
+        // A user's mount at the same place wins.
+        etc_files.retain(|(_, dest)| !rec.config.mounts.iter().any(|m| m.container_path == std::path::Path::new(dest)));
         let shim = ShimConfig {
             id: id.clone(),
             lower_dirs: self.images().lower_dirs(&image)?,
             upper_dir: dir.join("fs/upper"),
             work_dir: dir.join("fs/work"),
             rootfs: bundle.join("rootfs"),
-            log_path: dir.join("container.log"),
+            log_path: self.log_path(&rec)?,
             user: Some(rec.config.user.clone()).filter(|u| !u.is_empty()),
-            etc_files: vec![(bundle.join("hostname"), "/etc/hostname".into()), (bundle.join("hosts"), "/etc/hosts".into())],
+            etc_files,
+            groups_strict: rec.config.security.groups_strict,
         };
         crate::paths::create_dir(&shim.rootfs, 0o755).ctx(|| "create rootfs mount point".into())?;
         std::fs::write(bundle.join(SHIM_FILE), serde_json::to_vec(&shim).map_err(|e| Error::Internal(e.to_string()))?)
@@ -83,6 +105,15 @@ impl Engine {
         tracing::info!(container = %id, pid = report.pid, shim_pid, "started");
         self.monitor(id, shim_pid);
         Ok(())
+    }
+
+    /// The PID namespace of a running container (TARGET mode).
+    fn target_pid_ns(&self, key: &str) -> Result<std::path::PathBuf> {
+        let target = self.lookup(key)?.record();
+        if target.state.status != Status::Running || target.state.pid <= 0 {
+            return Err(Error::FailedPrecondition(format!("target container {key} is not running")));
+        }
+        Ok(format!("/proc/{}/ns/pid", target.state.pid).into())
     }
 
     /// Runs `berth-shim --bundle DIR` and reads its one-line report. The shim

@@ -108,12 +108,13 @@ pub(crate) fn name_key(name: &str, namespace: &str, uid: &str, attempt: u32) -> 
 /// A sandbox in memory.
 pub struct SandboxEntry {
     record: std::sync::Mutex<SandboxRecord>,
-    op: tokio::sync::Mutex<()>,
+    /// Serializes operations on the pod (and container creation in it).
+    pub(crate) op: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SandboxEntry {
     fn new(rec: SandboxRecord) -> Arc<Self> {
-        Arc::new(Self { record: std::sync::Mutex::new(rec), op: tokio::sync::Mutex::new(()) })
+        Arc::new(Self { record: std::sync::Mutex::new(rec), op: Arc::default() })
     }
     pub fn record(&self) -> SandboxRecord {
         self.record.lock().unwrap().clone()
@@ -144,6 +145,12 @@ impl Engine {
             Err(Error::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Ids of the pod's containers.
+    pub fn pod_containers(&self, sandbox_id: &str) -> Vec<String> {
+        let map = self.inner.containers.read().unwrap();
+        map.values().map(|e| e.record()).filter(|r| r.config.pod.as_ref().is_some_and(|p| p.sandbox_id == sandbox_id)).map(|r| r.id).collect()
     }
 
     /// A snapshot of a sandbox.

@@ -1,5 +1,6 @@
-//! RemovePodSandbox: idempotent; stops the sandbox first, then deletes
-//! its record (first, so a crash leaves only sweepable dirs) and dirs.
+//! RemovePodSandbox: idempotent; stops the sandbox first and removes its
+//! containers, then deletes its record (first, so a crash leaves only
+//! sweepable dirs) and dirs.
 
 use crate::error::{IoContext, Result};
 use crate::Engine;
@@ -10,6 +11,12 @@ impl Engine {
         let Some(entry) = self.sandbox_if_exists(id)? else { return Ok(()) };
         let rec = entry.record();
         self.stop_sandbox(&rec.id).await?;
+        for c in self.pod_containers(&rec.id) {
+            match self.remove(&c, true).await {
+                Ok(()) | Err(crate::Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let _op = entry.op.lock().await;
         let dir = self.paths().sandbox(&rec.id)?;
         let state = self.paths().sandbox_state(&rec.id)?;

@@ -1,5 +1,5 @@
-//! StopPodSandbox: idempotent; releases the pinned namespaces so nothing
-//! stays mounted. (Containers and networking join in later slices.)
+//! StopPodSandbox: idempotent; kills every container of the pod, then
+//! releases the pinned namespaces so nothing stays mounted.
 
 use super::SandboxState;
 use crate::error::Result;
@@ -11,6 +11,10 @@ impl Engine {
         let Some(entry) = self.sandbox_if_exists(id)? else { return Ok(()) };
         let _op = entry.op.lock().await;
         let rec = entry.record();
+        // kubelet has already stopped them gracefully; what is left is killed.
+        for c in self.pod_containers(&rec.id) {
+            self.stop(&c, Some(std::time::Duration::ZERO)).await?;
+        }
         if rec.state == SandboxState::NotReady && rec.pins.is_empty() {
             return Ok(());
         }

@@ -1,0 +1,14 @@
+//! CreateContainer: the request is converted once, then the engine creates
+//! the container in the pod (its namespaces, cgroup parent and log directory).
+
+use crate::Cri;
+use k8s_cri::v1 as cri;
+use tonic::Status;
+
+pub(crate) async fn create_container(c: &Cri, req: cri::CreateContainerRequest) -> Result<cri::CreateContainerResponse, Status> {
+    let sandbox = c.engine.sandbox_status(&req.pod_sandbox_id)?;
+    let images = c.engine.images();
+    let opts = super::container_convert::options(req, &sandbox, |name| images.resolve(name).ok().and_then(|i| i.config.user).unwrap_or_default())?;
+    let id = c.engine.create(opts).await?;
+    Ok(cri::CreateContainerResponse { container_id: id })
+}

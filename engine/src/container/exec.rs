@@ -1,0 +1,94 @@
+//! ExecSync: run a command in a running container through the
+//! `berth-shim exec` helper (the daemon itself never joins namespaces),
+//! collecting its output up to a limit, with an optional timeout.
+
+use super::Status;
+use crate::error::{Error, IoContext, Result};
+use crate::Engine;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Output kept per stream; the rest is read and dropped (as containerd does).
+const OUTPUT_LIMIT: usize = 16 << 20;
+
+/// What an exec printed, and how it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit_code: i32,
+}
+
+async fn collect(mut r: impl AsyncRead + Unpin) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return kept,
+            Ok(n) => {
+                let room = OUTPUT_LIMIT.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Runs `args` in the container; `timeout` zero means none.
+    #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
+    pub async fn exec_sync(&self, key: &str, args: Vec<String>, timeout: Duration) -> Result<ExecOutput> {
+        if args.is_empty() || args[0].is_empty() {
+            return Err(Error::InvalidArgument("exec needs a command".into()));
+        }
+        let rec = self.lookup(key)?.record();
+        if rec.state.status != Status::Running {
+            return Err(Error::FailedPrecondition(format!("container {} is not running", rec.id)));
+        }
+        let bundle = self.paths().bundle(&rec.id)?;
+        let mut child = tokio::process::Command::new(&self.config().shim_path)
+            .arg("exec")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg("--pid")
+            .arg(rec.state.pid.to_string())
+            .arg("--")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // A timed-out exec: the helper is killed, and its child with it (parent-death signal).
+            .kill_on_drop(true)
+            .spawn()
+            .ctx(|| "run berth-shim exec".into())?;
+        let (out, err) = (child.stdout.take(), child.stderr.take());
+        let run = async {
+            let (stdout, stderr, status) = tokio::join!(
+                async {
+                    match out {
+                        Some(o) => collect(o).await,
+                        None => Vec::new(),
+                    }
+                },
+                async {
+                    match err {
+                        Some(e) => collect(e).await,
+                        None => Vec::new(),
+                    }
+                },
+                child.wait()
+            );
+            let status = status.ctx(|| "wait for exec".into())?;
+            use std::os::unix::process::ExitStatusExt;
+            let exit_code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(9));
+            Ok(ExecOutput { stdout, stderr, exit_code })
+        };
+        if timeout.is_zero() {
+            return run.await;
+        }
+        match tokio::time::timeout(timeout, run).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::DeadlineExceeded(format!("command {:?} timed out after {}s", args.join(" "), timeout.as_secs_f64()))),
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! What a container may ask for beyond Docker's defaults: the pod it
+//! belongs to, bind mounts, devices and its security context. The CLI
+//! leaves these at their defaults; the CRI front fills them from
+//! `ContainerConfig`.
+
+use crate::error::{Error, Result};
+use crate::sandbox::NsMode;
+use serde::{Deserialize, Serialize};
+use std::path::{Component, Path, PathBuf};
+
+/// A container's pod and its name within it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodLink {
+    pub sandbox_id: String,
+    /// CRI metadata: the container's name in the pod, and the attempt.
+    pub name: String,
+    pub attempt: u32,
+}
+
+/// A host path bound into the container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindMount {
+    pub host_path: PathBuf,
+    pub container_path: PathBuf,
+    pub readonly: bool,
+    /// `rprivate` (default), `rslave` or `rshared`.
+    pub propagation: String,
+}
+
+/// A host device made available in the container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceMount {
+    pub host_path: PathBuf,
+    pub container_path: PathBuf,
+    /// cgroup access: a subset of `rwm`.
+    pub permissions: String,
+}
+
+/// Seccomp profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Seccomp {
+    #[default]
+    Unconfined,
+}
+
+fn container_mode() -> NsMode {
+    NsMode::Container
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The container's security context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Security {
+    #[serde(default)]
+    pub privileged: bool,
+    /// Capability names (`NET_ADMIN` or `CAP_NET_ADMIN`; `ALL`).
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    #[serde(default = "yes")]
+    pub no_new_privs: bool,
+    /// `None`: berth's defaults (none when privileged).
+    #[serde(default)]
+    pub masked_paths: Option<Vec<String>>,
+    #[serde(default)]
+    pub readonly_paths: Option<Vec<String>>,
+    /// Extra group ids for the process.
+    #[serde(default)]
+    pub supplemental_groups: Vec<u32>,
+    /// Only the primary and the supplemental groups, not the image's
+    /// /etc/group memberships (Kubernetes' `Strict` policy).
+    #[serde(default)]
+    pub groups_strict: bool,
+    /// The PID namespace: the container's own, the node's, or a target container's.
+    #[serde(default = "container_mode")]
+    pub pid: NsMode,
+    #[serde(default)]
+    pub pid_target: String,
+    #[serde(default)]
+    pub seccomp: Seccomp,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Self {
+            privileged: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            no_new_privs: true,
+            masked_paths: None,
+            readonly_paths: None,
+            supplemental_groups: Vec::new(),
+            groups_strict: false,
+            pid: NsMode::Container,
+            pid_target: String::new(),
+            seccomp: Seccomp::Unconfined,
+        }
+    }
+}
+
+/// An absolute path with no `..` (a container path or a mount source).
+pub(crate) fn check_abs(what: &str, p: &Path) -> Result<()> {
+    if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) || p.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(Error::InvalidArgument(format!("{what} {} must be an absolute path without \"..\"", p.display())));
+    }
+    Ok(())
+}
+
+/// The capability name as the kernel layer spells it (`CAP_X`), or `ALL`.
+pub(crate) fn cap_name(c: &str) -> Result<String> {
+    let up = c.trim().to_ascii_uppercase();
+    if up == "ALL" {
+        return Ok(up);
+    }
+    let full = if up.starts_with("CAP_") { up } else { format!("CAP_{up}") };
+    if full.parse::<caps::Capability>().is_err() {
+        return Err(Error::InvalidArgument(format!("unknown capability {c:?}")));
+    }
+    Ok(full)
+}
+
+impl Security {
+    pub(crate) fn check(&self) -> Result<()> {
+        for c in self.cap_add.iter().chain(&self.cap_drop) {
+            cap_name(c)?;
+        }
+        if self.pid == NsMode::Pod {
+            return Err(Error::FailedPrecondition("a pod-wide PID namespace is not supported by berth yet".into()));
+        }
+        if self.pid == NsMode::Target && self.pid_target.is_empty() {
+            return Err(Error::InvalidArgument("PID namespace mode TARGET needs a target container id".into()));
+        }
+        Ok(())
+    }
+}
+
+impl BindMount {
+    pub(crate) fn check(&self) -> Result<()> {
+        check_abs("mount host path", &self.host_path)?;
+        check_abs("mount container path", &self.container_path)?;
+        if !["", "rprivate", "private", "rslave", "slave", "rshared", "shared"].contains(&self.propagation.as_str()) {
+            return Err(Error::InvalidArgument(format!("unknown mount propagation {:?}", self.propagation)));
+        }
+        Ok(())
+    }
+}
+
+impl DeviceMount {
+    pub(crate) fn check(&self) -> Result<()> {
+        check_abs("device host path", &self.host_path)?;
+        check_abs("device container path", &self.container_path)?;
+        if self.permissions.is_empty() || !self.permissions.chars().all(|c| "rwm".contains(c)) {
+            return Err(Error::InvalidArgument(format!("invalid device permissions {:?}: a subset of \"rwm\"", self.permissions)));
+        }
+        Ok(())
+    }
+}
+
+impl DeviceMount {
+    /// The host path must be a device node.
+    pub(crate) fn check_host(&self) -> Result<()> {
+        use std::os::unix::fs::FileTypeExt;
+        let md = std::fs::metadata(&self.host_path).map_err(|e| Error::InvalidArgument(format!("device {}: {e}", self.host_path.display())))?;
+        if !(md.file_type().is_char_device() || md.file_type().is_block_device()) {
+            return Err(Error::InvalidArgument(format!("{} is not a device", self.host_path.display())));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_names_normalize() {
+        assert_eq!(cap_name("net_admin").unwrap(), "CAP_NET_ADMIN");
+        assert_eq!(cap_name("CAP_SYS_TIME").unwrap(), "CAP_SYS_TIME");
+        assert_eq!(cap_name("all").unwrap(), "ALL");
+        assert!(cap_name("NET_NOPE").is_err());
+    }
+
+    #[test]
+    fn paths_are_checked() {
+        assert!(check_abs("p", Path::new("/a/b")).is_ok());
+        for bad in ["a/b", "/a/../b", ""] {
+            assert!(check_abs("p", Path::new(bad)).is_err(), "{bad}");
+        }
+        let m = BindMount { host_path: "/tmp".into(), container_path: "/x".into(), propagation: "rshared".into(), ..Default::default() };
+        assert!(m.check().is_ok());
+        assert!(BindMount { propagation: "weird".into(), ..m }.check().is_err());
+        let d = DeviceMount { host_path: "/dev/null".into(), container_path: "/dev/x".into(), permissions: "rwx".into() };
+        assert!(d.check().is_err());
+    }
+}

@@ -1,0 +1,42 @@
+//! UpdateContainerResources and ReopenContainerLog: changes to a live
+//! container — its cgroup limits, and the log file its shim writes.
+
+use super::{Resources, Status};
+use crate::error::{Error, Result};
+use crate::{shim_client, Engine};
+
+impl Engine {
+    /// New limits: applied to the live cgroup (if running), then recorded.
+    #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
+    pub async fn update_resources(&self, key: &str, resources: Resources) -> Result<()> {
+        let entry = self.lookup(key)?;
+        let _op = entry.op.lock().await;
+        let mut next = entry.record();
+        next.config.resources = resources;
+        if next.state.status == Status::Running {
+            let mut value = crate::spec::linux_resources(&next);
+            // Device rules stay as they are: rewriting them would deny every device for a moment.
+            value.as_object_mut().map(|o| o.remove("devices"));
+            let linux: oci_spec::runtime::LinuxResources = serde_json::from_value(value).map_err(|e| Error::Internal(format!("resources: {e}")))?;
+            let path = crate::spec::cgroup_path(&next);
+            tokio::task::spawn_blocking(move || berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&path)).and_then(|cg| cg.apply(&linux)))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .map_err(|e| Error::InvalidArgument(format!("update resources: {e}")))?;
+        }
+        let resources = next.config.resources;
+        self.commit(&entry, |r| r.config.resources = resources)?;
+        Ok(())
+    }
+
+    /// Makes the shim reopen the log file (after kubelet rotated it).
+    #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
+    pub async fn reopen_log(&self, key: &str) -> Result<()> {
+        let rec = self.lookup(key)?.record();
+        if rec.state.status != Status::Running {
+            return Err(Error::FailedPrecondition(format!("container {} is not running", rec.id)));
+        }
+        let bundle = self.paths().bundle(&rec.id)?;
+        shim_client::reopen_log(&bundle).await.map_err(|e| Error::Internal(format!("reopen log: {e}")))
+    }
+}

@@ -1,0 +1,91 @@
+//! Exec: a new process inside a running container (CRI ExecSync), run by
+//! the short-lived `berth-shim exec` helper — never by the daemon, which is
+//! multi-threaded and must not `setns` or fork.
+//!
+//! The helper joins the container's cgroup and namespaces, makes itself
+//! non-dumpable (so the container can't reach the host binary through
+//! `/proc/<pid>/exe`, CVE-2019-5736), forks (a PID namespace only applies
+//! to children), and the child becomes the process the container's spec
+//! describes (user, groups, capabilities, no_new_privs, env) with the new
+//! argv, then execs. The helper waits and exits with the child's status.
+#![allow(unsafe_code)]
+
+use crate::init::{self, InitFailure};
+use nix::sched::{setns, CloneFlags};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::ForkResult;
+use oci_spec::runtime::Spec;
+use std::fs::File;
+
+/// What to run, and where.
+#[derive(Debug)]
+pub struct ExecRequest<'a> {
+    /// The container's init.
+    pub pid: i32,
+    pub spec: &'a Spec,
+    pub user: Option<&'a str>,
+    pub groups_strict: bool,
+    pub args: Vec<String>,
+}
+
+fn fail<E: std::fmt::Display>(step: &'static str) -> impl Fn(E) -> InitFailure {
+    move |e| InitFailure { exit_code: 126, message: format!("{step}: {e}") }
+}
+
+/// Runs the request; returns the exit code to leave with (126/127 for an
+/// exec failure, 128+N for a signal). Errors go to stderr.
+pub fn run(req: &ExecRequest<'_>) -> i32 {
+    match enter(req) {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("{}", f.message);
+            f.exit_code
+        }
+    }
+}
+
+fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
+    if req.args.is_empty() {
+        return Err(InitFailure { exit_code: 126, message: "no command given".into() });
+    }
+    nix::sys::prctl::set_dumpable(false).map_err(fail("set non-dumpable"))?;
+    // Every namespace file first: after the mount namespace, /proc is the container's.
+    let kinds = [("ipc", CloneFlags::CLONE_NEWIPC), ("uts", CloneFlags::CLONE_NEWUTS), ("net", CloneFlags::CLONE_NEWNET), ("pid", CloneFlags::CLONE_NEWPID), ("cgroup", CloneFlags::CLONE_NEWCGROUP), ("mnt", CloneFlags::CLONE_NEWNS)];
+    let mut files = Vec::new();
+    for (name, flag) in kinds {
+        let f = File::open(format!("/proc/{}/ns/{name}", req.pid)).map_err(fail("open the container's namespaces"))?;
+        files.push((f, flag));
+    }
+    if let Some(path) = req.spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
+        crate::cgroup::Cgroup::new(&path).and_then(|cg| cg.enter(std::process::id() as i32)).map_err(fail("join the container's cgroup"))?;
+    }
+    for (f, flag) in &files {
+        setns(f, *flag).map_err(fail("join the container's namespaces"))?;
+    }
+    drop(files);
+    let process = req.spec.process().clone().ok_or_else(|| InitFailure { exit_code: 126, message: "spec has no process".into() })?;
+    let mut process = process;
+    process.set_args(Some(req.args.clone()));
+    // SAFETY: this helper is single-threaded; the child only runs
+    // async-signal-safe work until execve, or exits.
+    match unsafe { nix::unistd::fork() }.map_err(fail("fork"))? {
+        ForkResult::Child => {
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            let err = match init::identity(req.user, req.groups_strict, &process).and_then(|who| init::become_process(&process, &who)) {
+                Ok(cmd) => init::exec(&cmd),
+                Err(e) => e,
+            };
+            eprintln!("{}", err.message);
+            std::process::exit(err.exit_code)
+        }
+        ForkResult::Parent { child } => loop {
+            match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+                Ok(_) => continue,
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(fail("wait")(e)),
+            }
+        },
+    }
+}
