@@ -97,10 +97,14 @@ async fn unknown_ids_follow_the_cri_contract() {
     assert_eq!(e.code(), Code::NotFound);
     assert!(rt.list_pod_sandbox(cri::ListPodSandboxRequest { filter: None }).await.unwrap().into_inner().items.is_empty());
     assert!(rt.list_containers(cri::ListContainersRequest { filter: None }).await.unwrap().into_inner().containers.is_empty());
-    // Not implemented yet is said plainly.
     let e = rt.create_container(cri::CreateContainerRequest::default()).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let e = rt.exec_sync(cri::ExecSyncRequest { container_id: "nope".into(), cmd: vec!["true".into()], timeout: 1 }).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    // Not implemented yet is said plainly.
+    let e = rt.attach(cri::AttachRequest { container_id: "nope".into(), ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code(), Code::Unimplemented);
-    assert!(e.message().contains("CreateContainer"));
+    assert!(e.message().contains("Attach"));
     // A sandbox request without its config is invalid.
     let e = rt.run_pod_sandbox(cri::RunPodSandboxRequest::default()).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
