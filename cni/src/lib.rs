@@ -1,1 +1,160 @@
-//! Placeholder: filled by a later issue.
+//! CNI networking for pod sandboxes: the runtime side of the CNI spec
+//! (1.0/1.1, and the 0.x results older plugins return).
+//!
+//! - [`config`]: the network config list berth uses — the first valid
+//!   `.conflist`/`.conf`/`.json` in the config dir, by file name.
+//! - [`invoke`]: one plugin call (`ADD`, `DEL`, `CHECK`, `STATUS`): the
+//!   plugin found by type in the plugin dirs, the spec's environment, the
+//!   plugin's config on stdin with `prevResult` and the `runtimeConfig`
+//!   capabilities it declares.
+//! - [`cache`]: what ADD used and returned, per sandbox, so DEL works with
+//!   the same config after a daemon restart or a config change.
+//!
+//! Plugins are separate processes; nothing here joins a namespace.
+
+pub mod cache;
+pub mod config;
+pub mod invoke;
+pub mod result;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use config::NetworkList;
+pub use result::Ips;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No usable network config: the network is not ready.
+    #[error("no CNI network config in {0}")]
+    NoConfig(PathBuf),
+    #[error("invalid network config {path}: {msg}")]
+    BadConfig { path: PathBuf, msg: String },
+    #[error("plugin {plugin}: {msg}")]
+    Plugin { plugin: String, msg: String },
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Where configs, plugins and the result cache live.
+#[derive(Debug, Clone)]
+pub struct CniConfig {
+    pub conf_dir: PathBuf,
+    pub bin_dirs: Vec<PathBuf>,
+    pub cache_dir: PathBuf,
+    /// How long one plugin call may take.
+    pub plugin_timeout: Duration,
+}
+
+/// One pod's attachment to the network.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// The sandbox id (CNI_CONTAINERID).
+    pub id: String,
+    pub netns: PathBuf,
+    pub ifname: String,
+    /// CNI_ARGS pairs (kubelet's K8S_POD_* keys).
+    pub args: Vec<(String, String)>,
+    /// Capability arguments (`portMappings`, `bandwidth`, `dns`, `ips`).
+    pub runtime_config: serde_json::Map<String, Value>,
+}
+
+/// The CNI front of the engine.
+#[derive(Debug, Clone)]
+pub struct Cni {
+    cfg: CniConfig,
+}
+
+impl Cni {
+    pub fn new(cfg: CniConfig) -> Self {
+        Self { cfg }
+    }
+
+    pub fn config(&self) -> &CniConfig {
+        &self.cfg
+    }
+
+    /// The network in use.
+    pub fn network(&self) -> Result<NetworkList> {
+        config::load(&self.cfg.conf_dir)
+    }
+
+    /// Whether pods can be networked: a config exists, and (for 1.1
+    /// configs) every plugin answers STATUS.
+    pub async fn status(&self) -> Result<()> {
+        let net = self.network()?;
+        if net.supports_status() {
+            for p in &net.plugins {
+                invoke::call(&self.cfg, &net, p, "STATUS", None, None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// ADD through every plugin of the list; the result is cached.
+    pub async fn add(&self, a: &Attachment) -> Result<Ips> {
+        if a.args.iter().any(|(k, v)| k.contains([';', '=']) || v.contains(';')) {
+            return Err(Error::Plugin { plugin: "args".into(), msg: "CNI_ARGS keys and values may not contain ';' or '='".into() });
+        }
+        let net = self.network()?;
+        let mut prev: Option<Value> = None;
+        for p in &net.plugins {
+            let out = invoke::call(&self.cfg, &net, p, "ADD", Some(a), prev.as_ref()).await;
+            match out {
+                Ok(r) => prev = r.or(prev),
+                Err(e) => {
+                    // Leave nothing half set up.
+                    let _ = self.del_with(&net, a, prev.as_ref()).await;
+                    return Err(e);
+                }
+            }
+        }
+        let result = prev.unwrap_or(Value::Null);
+        cache::store(&self.cfg.cache_dir, &a.id, &cache::Entry { network: net.raw.clone(), attachment: a.into(), result: result.clone() })?;
+        Ok(result::ips(&result))
+    }
+
+    /// DEL in reverse order, with the config and result ADD used (from the
+    /// cache). A netns that is already gone is fine: plugins clean what they
+    /// can (IPAM, host-side rules).
+    pub async fn del(&self, id: &str, netns: &Path) -> Result<()> {
+        // Every successful ADD left an entry; without one there is nothing to undo.
+        let Some(e) = cache::load(&self.cfg.cache_dir, id)? else { return Ok(()) };
+        let net = config::from_value(e.network, Path::new("cache"))?;
+        let mut a = e.attachment.into_attachment(id);
+        a.netns = netns.to_owned();
+        let prev = Some(e.result);
+        self.del_with(&net, &a, prev.as_ref()).await?;
+        cache::remove(&self.cfg.cache_dir, id);
+        Ok(())
+    }
+
+    async fn del_with(&self, net: &NetworkList, a: &Attachment, prev: Option<&Value>) -> Result<()> {
+        let mut first_err = None;
+        for p in net.plugins.iter().rev() {
+            if let Err(e) = invoke::call(&self.cfg, net, p, "DEL", Some(a), prev).await {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// CHECK the cached attachment against the network.
+    pub async fn check(&self, id: &str) -> Result<()> {
+        let Some(e) = cache::load(&self.cfg.cache_dir, id)? else {
+            return Err(Error::Plugin { plugin: "check".into(), msg: format!("no cached attachment for {id}") });
+        };
+        let net = config::from_value(e.network, Path::new("cache"))?;
+        if net.disable_check || !net.supports_check() {
+            return Ok(());
+        }
+        let a = e.attachment.into_attachment(id);
+        for p in &net.plugins {
+            invoke::call(&self.cfg, &net, p, "CHECK", Some(&a), Some(&e.result)).await?;
+        }
+        Ok(())
+    }
+}

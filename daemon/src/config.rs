@@ -36,6 +36,25 @@ pub struct Config {
     pub cgroup_parent: String,
     /// Seconds `stop` waits before SIGKILL by default.
     pub stop_timeout: u64,
+    pub cni: CniSection,
+}
+
+/// `[cni]`: pod networking.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CniSection {
+    /// Network configs; the first valid file by name is used.
+    pub conf_dir: PathBuf,
+    /// Where plugin binaries are looked up, in order.
+    pub bin_dirs: Vec<PathBuf>,
+    /// Seconds one plugin call may take.
+    pub plugin_timeout: u64,
+}
+
+impl Default for CniSection {
+    fn default() -> Self {
+        Self { conf_dir: "/etc/cni/net.d".into(), bin_dirs: vec!["/opt/cni/bin".into(), "/usr/lib/cni".into()], plugin_timeout: 60 }
+    }
 }
 
 impl Default for Config {
@@ -47,6 +66,7 @@ impl Default for Config {
             shim_path: PathBuf::new(),
             cgroup_parent: "berth".into(),
             stop_timeout: 10,
+            cni: CniSection::default(),
         }
     }
 }
@@ -90,6 +110,12 @@ impl Config {
         let mut e = berth_engine::EngineConfig::new(&self.root, &self.state, &self.shim_path);
         e.cgroup_parent = self.cgroup_parent.trim_matches('/').to_owned();
         e.default_stop_timeout = std::time::Duration::from_secs(self.stop_timeout);
+        e.cni = berth_cni::CniConfig {
+            conf_dir: self.cni.conf_dir.clone(),
+            bin_dirs: self.cni.bin_dirs.clone(),
+            cache_dir: self.root.join("cni-cache"),
+            plugin_timeout: std::time::Duration::from_secs(self.cni.plugin_timeout),
+        };
         e
     }
 }
@@ -103,6 +129,7 @@ mod tests {
         let c: Config = toml::from_str(include_str!("../../deploy/berthd.toml")).unwrap();
         let d = Config::default();
         assert_eq!((c.root, c.state, c.cgroup_parent), (d.root, d.state, d.cgroup_parent));
+        assert_eq!((c.cni.conf_dir, c.cni.bin_dirs, c.cni.plugin_timeout), (d.cni.conf_dir, d.cni.bin_dirs, d.cni.plugin_timeout));
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
     }
 }

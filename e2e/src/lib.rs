@@ -30,6 +30,10 @@ pub type CriImages = k8s_cri::v1::image_service_client::ImageServiceClient<tonic
 pub struct Daemon {
     pub dir: PathBuf,
     pub cgroup_parent: String,
+    /// This daemon's CNI network: its name, bridge and /24 (`10.x.y`).
+    pub network: String,
+    pub bridge: String,
+    pub subnet: String,
     child: Option<Child>,
 }
 
@@ -70,14 +74,50 @@ impl Daemon {
         let tag = hex(6);
         let dir = PathBuf::from(format!("/tmp/berth-test-{tag}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut d = Daemon { dir, cgroup_parent: format!("berth-test-{tag}"), child: None };
+        let b = u64::from_str_radix(&tag, 16).unwrap();
+        let mut d = Daemon {
+            dir,
+            cgroup_parent: format!("berth-test-{tag}"),
+            network: format!("berth-test-{tag}"),
+            bridge: format!("bt{tag}"),
+            subnet: format!("10.{}.{}", 200 + (b >> 8) % 50, b & 0xff),
+            child: None,
+        };
         std::fs::write(
             d.dir.join("berthd.toml"),
-            format!("root = \"{0}/root\"\nstate = \"{0}/run\"\ncgroup_parent = \"{1}\"\nlog_level = \"debug\"\n", d.dir.display(), d.cgroup_parent),
+            format!(
+                "root = \"{0}/root\"\nstate = \"{0}/run\"\ncgroup_parent = \"{1}\"\nlog_level = \"debug\"\n[cni]\nconf_dir = \"{0}/cni/net.d\"\nbin_dirs = [\"/usr/lib/cni\"]\n",
+                d.dir.display(),
+                d.cgroup_parent
+            ),
         )
         .unwrap();
+        d.write_network();
         d.spawn();
         d
+    }
+
+    /// A private bridge network: its own bridge, /24 and IPAM dir; no
+    /// masquerading and no default route (pods reach the host and each other).
+    fn write_network(&self) {
+        let conf = serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": self.network,
+            "plugins": [
+                {
+                    "type": "bridge", "bridge": self.bridge, "isGateway": true, "ipMasq": false, "hairpinMode": true,
+                    "ipam": { "type": "host-local", "ranges": [[{ "subnet": format!("{}.0/24", self.subnet) }]], "dataDir": self.dir.join("cni/ipam") }
+                },
+                { "type": "portmap", "capabilities": { "portMappings": true } }
+            ]
+        });
+        std::fs::create_dir_all(self.cni_conf().parent().unwrap()).unwrap();
+        std::fs::write(self.cni_conf(), conf.to_string()).unwrap();
+    }
+
+    /// The network config file (remove it to make the network not ready).
+    pub fn cni_conf(&self) -> PathBuf {
+        self.dir.join("cni/net.d/10-test.conflist")
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -237,6 +277,17 @@ impl Drop for Daemon {
         for m in mounts_under(&self.dir) {
             let _ = nix::mount::umount2(m.as_path(), nix::mount::MntFlags::MNT_DETACH);
         }
+        // The network: the bridge (veths went with their namespaces), and any
+        // port-mapping rule a failed test left.
+        if Path::new(&format!("/sys/class/net/{}", self.bridge)).exists() {
+            let _ = Command::new("ip").args(["link", "del", &self.bridge]).status();
+        }
+        if let Ok(o) = Command::new("iptables").args(["-t", "nat", "-S"]).output() {
+            for rule in String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.starts_with("-A ") && l.contains(&self.network)) {
+                let args: Vec<String> = std::iter::once("-t".to_string()).chain(["nat".to_string(), "-D".to_string()]).chain(shell_words(&rule[3..])).collect();
+                let _ = Command::new("iptables").args(&args).status();
+            }
+        }
         if std::thread::panicking() {
             eprintln!("---- berthd log ----\n{}", self.log());
         }
@@ -368,4 +419,26 @@ pub fn busybox_tarball() -> &'static [u8] {
         file_entry(&mut b, "etc/group", 0o644, b"root:x:0:\nalice:x:1000:\nwheel:x:10:alice\naudio:x:29:alice\nnogroup:x:65534:\n");
         b.into_inner().unwrap()
     })
+}
+
+/// Splits an `iptables -S` rule into arguments (double quotes group words).
+fn shell_words(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for ch in s.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }

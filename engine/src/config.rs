@@ -16,17 +16,26 @@ pub struct EngineConfig {
     pub default_stop_timeout: Duration,
     /// How long a shim may take to create a container.
     pub start_timeout: Duration,
+    /// Pod networking.
+    pub cni: berth_cni::CniConfig,
 }
 
 impl EngineConfig {
     pub fn new(root: impl Into<PathBuf>, state: impl Into<PathBuf>, shim_path: impl Into<PathBuf>) -> Self {
+        let root: PathBuf = root.into();
         Self {
-            root: root.into(),
+            root: root.clone(),
             state: state.into(),
             shim_path: shim_path.into(),
             cgroup_parent: "berth".into(),
             default_stop_timeout: Duration::from_secs(10),
             start_timeout: Duration::from_secs(30),
+            cni: berth_cni::CniConfig {
+                conf_dir: "/etc/cni/net.d".into(),
+                bin_dirs: vec!["/opt/cni/bin".into(), "/usr/lib/cni".into()],
+                cache_dir: root.join("cni-cache"),
+                plugin_timeout: Duration::from_secs(60),
+            },
         }
     }
 }

@@ -33,7 +33,7 @@ impl RuntimeService for Cri {
     }
 
     async fn status(&self, req: Request<cri::StatusRequest>) -> Reply<cri::StatusResponse> {
-        Ok(Response::new(status::status(self, req.into_inner())))
+        Ok(Response::new(status::status(self, req.into_inner()).await))
     }
 
     async fn runtime_config(&self, _req: Request<cri::RuntimeConfigRequest>) -> Reply<cri::RuntimeConfigResponse> {

@@ -1,19 +1,16 @@
-//! Status: RuntimeReady, and NetworkReady=false with a reason until CNI
-//! networking lands; the runtime handlers and their features.
+//! Status: RuntimeReady, NetworkReady (a CNI network config is present and,
+//! for CNI 1.1, its plugins answer STATUS); the runtime handlers and their
+//! features.
 
 use crate::Cri;
 use k8s_cri::v1 as cri;
 
-pub(crate) fn status(c: &Cri, req: cri::StatusRequest) -> cri::StatusResponse {
-    let conditions = vec![
-        cri::RuntimeCondition { r#type: "RuntimeReady".into(), status: true, reason: String::new(), message: String::new() },
-        cri::RuntimeCondition {
-            r#type: "NetworkReady".into(),
-            status: false,
-            reason: "NetworkPluginNotReady".into(),
-            message: "berth: CNI networking is not implemented yet".into(),
-        },
-    ];
+pub(crate) async fn status(c: &Cri, req: cri::StatusRequest) -> cri::StatusResponse {
+    let network = match c.engine.network_status().await {
+        Ok(()) => cri::RuntimeCondition { r#type: "NetworkReady".into(), status: true, reason: String::new(), message: String::new() },
+        Err(e) => cri::RuntimeCondition { r#type: "NetworkReady".into(), status: false, reason: "NetworkPluginNotReady".into(), message: format!("berth: {e}") },
+    };
+    let conditions = vec![cri::RuntimeCondition { r#type: "RuntimeReady".into(), status: true, reason: String::new(), message: String::new() }, network];
     let mut info = std::collections::HashMap::new();
     if req.verbose {
         info.insert(
@@ -23,6 +20,7 @@ pub(crate) fn status(c: &Cri, req: cri::StatusRequest) -> cri::StatusResponse {
                 "state": c.engine.paths().state,
                 "cgroupDriver": "cgroupfs",
                 "cgroupSetup": berth_engine::cgroup_setup(),
+                "cni": { "confDir": c.engine.config().cni.conf_dir, "binDirs": c.engine.config().cni.bin_dirs },
                 "podCIDR": c.pod_cidr(),
             })
             .to_string(),
@@ -35,6 +33,6 @@ pub(crate) fn status(c: &Cri, req: cri::StatusRequest) -> cri::StatusResponse {
             name: String::new(),
             features: Some(cri::RuntimeHandlerFeatures { recursive_read_only_mounts: false, user_namespaces: false }),
         }],
-        features: Some(cri::RuntimeFeatures { supplemental_groups_policy: false }),
+        features: Some(cri::RuntimeFeatures { supplemental_groups_policy: true }),
     }
 }

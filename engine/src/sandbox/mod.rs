@@ -10,6 +10,7 @@
 //! written durably before memory sees them.
 
 mod list;
+mod network;
 mod recover;
 mod remove;
 mod run;

@@ -133,15 +133,21 @@ impl Engine {
         }
 
         o.sysctls = sysctls;
+        let netns = state.join("net");
+        let ips = self.network_add(&id, &o, &netns).await?;
         let rec = SandboxRecord {
             id: id.clone(),
             config: o,
             created_at: berth_proto::time::unix_nanos(std::time::SystemTime::now()),
             state: SandboxState::Ready,
             pins,
-            ips: Vec::new(),
+            ips,
         };
-        self.sandbox_persist(&rec)?;
+        if let Err(e) = self.sandbox_persist(&rec) {
+            // Before the undo stack releases the namespaces the plugins set up.
+            let _ = self.network_del(&id, &netns).await;
+            return Err(e);
+        }
         self.inner.sandboxes.write().unwrap().insert(id.clone(), SandboxEntry::new(rec));
         undo.disarm();
         tracing::info!(sandbox = %id, "pod sandbox ready");

@@ -15,6 +15,9 @@ impl Engine {
         for c in self.pod_containers(&rec.id) {
             self.stop(&c, Some(std::time::Duration::ZERO)).await?;
         }
+        // The network goes first, while its namespace still exists; a
+        // failed DEL leaves the sandbox as it was, for kubelet to retry.
+        self.network_del(&rec.id, &self.paths().sandbox_state(&rec.id)?.join("net")).await?;
         if rec.state == SandboxState::NotReady && rec.pins.is_empty() {
             return Ok(());
         }
@@ -23,6 +26,7 @@ impl Engine {
         self.sandbox_commit(&entry, |r| {
             r.state = SandboxState::NotReady;
             r.pins.clear();
+            r.ips.clear();
         })?;
         Ok(())
     }
