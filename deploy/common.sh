@@ -7,8 +7,10 @@ export DEBIAN_FRONTEND=noninteractive
 install_packages() {
     local need=()
     # busybox-static: the test and demo images; iproute2: `ip` for checks;
-    # protobuf-compiler: protoc for the k8s-cri crate's build script.
-    for p in busybox-static iproute2 ca-certificates protobuf-compiler; do
+    # protobuf-compiler: protoc for the k8s-cri crate's build script;
+    # containernetworking-plugins + iptables: pod networking (CNI bridge,
+    # host-local, portmap, loopback in /usr/lib/cni).
+    for p in busybox-static iproute2 ca-certificates protobuf-compiler containernetworking-plugins iptables; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
     done
     if [ "${#need[@]}" -gt 0 ]; then

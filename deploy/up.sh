@@ -11,6 +11,13 @@ echo "==> building berth (release)"
 cargo build --release --workspace --bins -q
 install -m 0755 target/release/berthd target/release/berth-shim target/release/berth /usr/local/bin/
 
+# Pod networking for the CRI front: berth's default network (bridge cni0 on
+# 10.88.0.0/16), unless the node already has a CNI config.
+mkdir -p /etc/cni/net.d
+if ! ls /etc/cni/net.d/*.conf* /etc/cni/net.d/*.json >/dev/null 2>&1; then
+    install -m 0644 deploy/cni/10-berth.conflist /etc/cni/net.d/
+fi
+
 if berth version >/dev/null 2>&1; then
     echo "==> berthd is already running"
 else

@@ -19,8 +19,8 @@ async fn version_status_and_runtime_config() {
     let conds = s.status.unwrap().conditions;
     let cond = |t: &str| conds.iter().find(|c| c.r#type == t).unwrap().clone();
     assert!(cond("RuntimeReady").status);
-    let net = cond("NetworkReady");
-    assert!(!net.status && !net.reason.is_empty(), "{net:?}");
+    // The test daemon has a CNI config (no config: see cri_network.rs).
+    assert!(cond("NetworkReady").status);
     assert!(s.info["config"].contains("cgroupfs"));
     let c = rt.runtime_config(cri::RuntimeConfigRequest {}).await.unwrap().into_inner();
     assert_eq!(c.linux.unwrap().cgroup_driver, cri::CgroupDriver::Cgroupfs as i32);
