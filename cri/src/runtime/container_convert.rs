@@ -127,13 +127,7 @@ fn user(sc: &cri::LinuxContainerSecurityContext, image_user: &str) -> Option<Str
 fn security(sc: &cri::LinuxContainerSecurityContext) -> Result<Security, Status> {
     seccomp(sc)?;
     let ns = sc.namespace_options.clone().unwrap_or_default();
-    let pid = match cri::NamespaceMode::try_from(ns.pid) {
-        Ok(cri::NamespaceMode::Pod) => NsMode::Pod,
-        Ok(cri::NamespaceMode::Container) => NsMode::Container,
-        Ok(cri::NamespaceMode::Node) => NsMode::Node,
-        Ok(cri::NamespaceMode::Target) => NsMode::Target,
-        Err(_) => return Err(Status::invalid_argument(format!("unknown namespace mode {}", ns.pid))),
-    };
+    let pid = super::sandbox_convert::ns_mode(ns.pid)?;
     let caps = sc.capabilities.clone().unwrap_or_default();
     if !caps.add_ambient_capabilities.is_empty() {
         return Err(unsupported("ambient capabilities"));
@@ -180,14 +174,10 @@ pub(crate) fn options(
     let linux = config.linux.clone().unwrap_or_default();
     let sc = linux.security_context.clone().unwrap_or_default();
     let mut security = security(&sc)?;
-    if security.pid == NsMode::Target && security.pid_target.is_empty() {
-        return Err(Status::invalid_argument("PID namespace mode TARGET needs target_id"));
-    }
+    // POD: the pod's PID namespace. A berth pod never has a shared one (RunPodSandbox
+    // refuses it until berth ships its minimal init), so it is the container's own.
     if security.pid == NsMode::Pod {
         security.pid = NsMode::Container;
-        if sandbox.config.namespaces.pid == NsMode::Pod {
-            return Err(unsupported("a pod-wide PID namespace"));
-        }
     }
     let res = linux.resources.as_ref().map(resources).transpose()?.unwrap_or_default();
     Ok(CreateOptions {

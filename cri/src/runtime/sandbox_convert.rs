@@ -4,7 +4,7 @@ use berth_engine::sandbox::{Dns, NamespaceModes, NsMode, PortMapping, SandboxOpt
 use k8s_cri::v1 as cri;
 use tonic::Status;
 
-fn ns_mode(v: i32) -> Result<NsMode, Status> {
+pub(crate) fn ns_mode(v: i32) -> Result<NsMode, Status> {
     Ok(match cri::NamespaceMode::try_from(v) {
         Ok(cri::NamespaceMode::Pod) => NsMode::Pod,
         Ok(cri::NamespaceMode::Container) => NsMode::Container,

@@ -43,7 +43,7 @@ pub struct CreateOptions {
 /// Docker's minimum memory limit.
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
-fn check_hostname(h: &str) -> Result<()> {
+pub(crate) fn check_hostname(h: &str) -> Result<()> {
     let ok = !h.is_empty() && h.len() <= 64 && h.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
     if ok {
         Ok(())

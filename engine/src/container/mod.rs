@@ -28,6 +28,7 @@ mod wait;
 pub(crate) mod pod;
 
 pub use create::CreateOptions;
+pub(crate) use create::check_hostname;
 pub use exec::ExecOutput;
 pub use pod::{BindMount, DeviceMount, PodLink, Seccomp, Security};
 pub use logs::LogRecord;

@@ -39,10 +39,8 @@ fn check(o: &SandboxOptions) -> Result<Vec<(String, String)>> {
     if !RUNTIME_HANDLERS.contains(&o.runtime_handler.as_str()) {
         return Err(Error::InvalidArgument(format!("unknown runtime handler {:?}: berth has \"\" (default) and \"berth\"", o.runtime_handler)));
     }
-    if !o.hostname.is_empty()
-        && (o.hostname.len() > 64 || !o.hostname.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')))
-    {
-        return Err(Error::InvalidArgument(format!("invalid hostname {:?}", o.hostname)));
+    if !o.hostname.is_empty() {
+        crate::container::check_hostname(&o.hostname)?;
     }
     if o.namespaces.pid == NsMode::Pod {
         return Err(Error::FailedPrecondition("a pod-wide PID namespace (shareProcessNamespace) is not supported by berth yet".into()));
