@@ -301,3 +301,22 @@ async fn security_context_mounts_devices_and_shared_pid() {
     rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod }).await.unwrap();
     assert!(mounts_under(&d.dir.join("run")).is_empty());
 }
+
+#[tokio::test]
+async fn a_lost_shim_leaves_no_cgroup_under_the_pod() {
+    let d = Daemon::start();
+    let (mut rt, _) = d.cri().await;
+    let pod = run_pod(&mut rt, pod_config(&d, "lost")).await;
+    let id = create(&mut rt, &pod, container("app", &["sleep", "1000"])).await.unwrap();
+    start(&mut rt, &id).await;
+    let cgroup = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/{}/pod-lost/{id}", d.cgroup_parent));
+    assert!(cgroup.is_dir());
+    for pid in d.shim_pids() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    let s = wait_state(&mut rt, &id, cri::ContainerState::ContainerUnknown).await;
+    assert_eq!(s.state, cri::ContainerState::ContainerUnknown as i32);
+    // The container's own cgroup (under the pod's parent, not the engine's) is removed.
+    assert!(d.eventually(Duration::from_secs(10), || !cgroup.exists()), "{} is left", cgroup.display());
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod }).await.unwrap();
+}

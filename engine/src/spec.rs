@@ -70,6 +70,8 @@ pub fn environment(rec: &ContainerRecord) -> Vec<String> {
 /// and the target container's PID namespace (TARGET mode).
 #[derive(Debug, Default)]
 pub struct SpecContext<'a> {
+    /// The container's cgroup (see `Engine::cgroup_path`).
+    pub cgroup_path: String,
     pub sandbox: Option<&'a SandboxRecord>,
     pub pid_ns_path: Option<PathBuf>,
 }
@@ -160,19 +162,13 @@ fn namespaces(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Vec<Value>
     Ok(ns)
 }
 
-/// The container's limits as OCI `linux.resources` (with the device rules
-/// of its requested devices).
-pub(crate) fn linux_resources(rec: &ContainerRecord) -> Value {
-    resources(rec, &devices(rec))
-}
-
-/// The container's cgroup.
-pub(crate) fn cgroup_path(rec: &ContainerRecord) -> String {
-    if rec.config.cgroup_path.is_empty() {
-        format!("/berth/{}", rec.id)
-    } else {
-        rec.config.cgroup_path.clone()
-    }
+/// The container's limits as OCI `linux.resources`, without device rules
+/// (a live update leaves those alone: rewriting them would deny every
+/// device for a moment, and listing a privileged container's means a walk of /dev).
+pub(crate) fn limits(rec: &ContainerRecord) -> Value {
+    let mut v = resources(rec, &[]);
+    v.as_object_mut().map(|o| o.remove("devices"));
+    v
 }
 
 fn resources(rec: &ContainerRecord, devices: &[(Value, Value)]) -> Value {
@@ -308,7 +304,6 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
     if let Some(adj) = c.resources.oom_score_adj {
         process["oomScoreAdj"] = json!(adj);
     }
-    let cgroup_path = cgroup_path(rec);
     let mut value = json!({
         "ociVersion": "1.0.2",
         "process": process,
@@ -316,7 +311,7 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
         "mounts": mounts,
         "linux": {
             "namespaces": namespaces,
-            "cgroupsPath": cgroup_path,
+            "cgroupsPath": ctx.cgroup_path,
             "resources": resources(rec, &extra_devices),
             "devices": dev_nodes,
             "maskedPaths": masked,
@@ -354,7 +349,7 @@ mod tests {
 
     #[test]
     fn docker_defaults() {
-        let s = build(&rec(), &SpecContext::default()).unwrap();
+        let s = build(&rec(), &SpecContext { cgroup_path: format!("/berth/{}", "a".repeat(64)), ..Default::default() }).unwrap();
         let p = s.process().as_ref().unwrap();
         assert_eq!(p.args().as_ref().unwrap(), &["sleep", "1"]);
         let env = p.env().as_ref().unwrap();

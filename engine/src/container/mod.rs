@@ -283,6 +283,16 @@ impl Engine {
         berth_kernel::fs::atomic_write(&path, &data).ctx(|| format!("write {}", path.display()))
     }
 
+    /// The container's cgroup: recorded at create; records from before
+    /// that field are under the engine's cgroup parent.
+    pub(crate) fn cgroup_path(&self, rec: &ContainerRecord) -> String {
+        if rec.config.cgroup_path.is_empty() {
+            format!("/{}/{}", self.config().cgroup_parent.trim_matches('/'), rec.id)
+        } else {
+            rec.config.cgroup_path.clone()
+        }
+    }
+
     /// A snapshot of one container.
     pub fn inspect(&self, key: &str) -> Result<ContainerRecord> {
         Ok(self.lookup(key)?.record())

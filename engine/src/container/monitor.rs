@@ -45,7 +45,7 @@ impl Engine {
         }
         if status == Status::Unknown {
             // Nobody is left to clean the container's cgroup (or what runs in it).
-            let path = format!("/{}/{}", self.config().cgroup_parent, id);
+            let path = self.cgroup_path(&rec);
             let _ = tokio::task::spawn_blocking(move || {
                 if let Ok(cg) = berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&path)) {
                     let _ = cg.remove();

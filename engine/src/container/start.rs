@@ -32,7 +32,7 @@ impl Engine {
             crate::sandbox::NsMode::Target => Some(self.target_pid_ns(&rec.config.security.pid_target)?),
             _ => None,
         };
-        let ctx = crate::spec::SpecContext { sandbox: sandbox.as_ref(), pid_ns_path };
+        let ctx = crate::spec::SpecContext { cgroup_path: self.cgroup_path(&rec), sandbox: sandbox.as_ref(), pid_ns_path };
         let spec = crate::spec::build(&rec, &ctx)?;
         let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?;
         std::fs::write(bundle.join(CONFIG_FILE), spec_json).ctx(|| "write config.json".into())?;

@@ -14,11 +14,9 @@ impl Engine {
         let mut next = entry.record();
         next.config.resources = resources;
         if next.state.status == Status::Running {
-            let mut value = crate::spec::linux_resources(&next);
-            // Device rules stay as they are: rewriting them would deny every device for a moment.
-            value.as_object_mut().map(|o| o.remove("devices"));
-            let linux: oci_spec::runtime::LinuxResources = serde_json::from_value(value).map_err(|e| Error::Internal(format!("resources: {e}")))?;
-            let path = crate::spec::cgroup_path(&next);
+            let linux: oci_spec::runtime::LinuxResources =
+                serde_json::from_value(crate::spec::limits(&next)).map_err(|e| Error::Internal(format!("resources: {e}")))?;
+            let path = self.cgroup_path(&next);
             tokio::task::spawn_blocking(move || berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&path)).and_then(|cg| cg.apply(&linux)))
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))?
