@@ -8,6 +8,8 @@
 //!
 //! Images are built from Debian's `busybox-static` (`/bin/busybox`).
 
+pub mod cri;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -86,7 +88,7 @@ impl Daemon {
         std::fs::write(
             d.dir.join("berthd.toml"),
             format!(
-                "root = \"{0}/root\"\nstate = \"{0}/run\"\ncgroup_parent = \"{1}\"\nlog_level = \"debug\"\n[cni]\nconf_dir = \"{0}/cni/net.d\"\nbin_dirs = [\"/usr/lib/cni\"]\n",
+                "root = \"{0}/root\"\nstate = \"{0}/run\"\ncgroup_parent = \"{1}\"\nlog_level = \"info,berth_engine=debug,berth_cri=debug,berthd=debug,berth_cni=debug\"\n[cni]\nconf_dir = \"{0}/cni/net.d\"\nbin_dirs = [\"/usr/lib/cni\"]\n",
                 d.dir.display(),
                 d.cgroup_parent
             ),
@@ -260,13 +262,27 @@ impl Daemon {
         }
         out
     }
+
+    /// Pids of the pod inits (pod-wide PID namespaces) this daemon started
+    /// and that are still running.
+    pub fn pod_init_pids(&self) -> Vec<i32> {
+        let mut out = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(self.dir.join("root/sandboxes")) {
+            for e in rd.flatten() {
+                let rec: Option<serde_json::Value> = std::fs::read(e.path().join("sandbox.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+                let pid = rec.and_then(|r| r["init_pid"].as_i64()).map(|p| p as i32);
+                out.extend(pid.filter(|p| alive(*p) && std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "berth-pod-init")));
+            }
+        }
+        out
+    }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
-        // Every process left in our cgroups (containers) and every shim.
-        for pid in self.shim_pids().into_iter().chain(cgroup_pids(&self.cgroup_parent)) {
+        // Every process left in our cgroups (containers), every shim and pod init.
+        for pid in self.shim_pids().into_iter().chain(cgroup_pids(&self.cgroup_parent)).chain(self.pod_init_pids()) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
         let deadline = Instant::now() + Duration::from_secs(10);

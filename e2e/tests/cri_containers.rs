@@ -2,94 +2,11 @@
 //! namespaces and cgroup parent, CRI logs under the pod's log directory,
 //! ExecSync, live resource updates, log reopening, security contexts.
 
-use berth_e2e::{mounts_under, CriRuntime, Daemon};
+use berth_e2e::cri::{container, create, exec, ino, out, pod_config, run_pod, start, status, wait_state};
+use berth_e2e::{mounts_under, Daemon};
 use k8s_cri::v1 as cri;
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 use tonic::Code;
-
-fn pod_config(d: &Daemon, name: &str) -> cri::PodSandboxConfig {
-    cri::PodSandboxConfig {
-        metadata: Some(cri::PodSandboxMetadata { name: name.into(), uid: format!("uid-{name}"), namespace: "default".into(), attempt: 0 }),
-        hostname: format!("{name}-host"),
-        log_directory: d.dir.join("logs").join(name).display().to_string(),
-        linux: Some(cri::LinuxPodSandboxConfig {
-            cgroup_parent: format!("/{}/pod-{name}", d.cgroup_parent),
-            security_context: Some(cri::LinuxSandboxSecurityContext {
-                namespace_options: Some(cri::NamespaceOption { pid: cri::NamespaceMode::Container as i32, ..Default::default() }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-async fn run_pod(rt: &mut CriRuntime, config: cri::PodSandboxConfig) -> String {
-    rt.run_pod_sandbox(cri::RunPodSandboxRequest { config: Some(config), runtime_handler: String::new() }).await.unwrap().into_inner().pod_sandbox_id
-}
-
-fn container(name: &str, cmd: &[&str]) -> cri::ContainerConfig {
-    cri::ContainerConfig {
-        metadata: Some(cri::ContainerMetadata { name: name.into(), attempt: 0 }),
-        image: Some(cri::ImageSpec { image: "busybox".into(), ..Default::default() }),
-        command: cmd.iter().map(|s| s.to_string()).collect(),
-        log_path: format!("{name}/0.log"),
-        envs: vec![cri::KeyValue { key: "FOO".into(), value: "bar".into() }],
-        labels: [("app".to_string(), name.to_string())].into(),
-        annotations: [("note".to_string(), "x".to_string())].into(),
-        linux: Some(cri::LinuxContainerConfig {
-            security_context: Some(cri::LinuxContainerSecurityContext {
-                seccomp: Some(cri::SecurityProfile { profile_type: cri::security_profile::ProfileType::Unconfined as i32, localhost_ref: String::new() }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-async fn create(rt: &mut CriRuntime, pod: &str, config: cri::ContainerConfig) -> Result<String, tonic::Status> {
-    rt.create_container(cri::CreateContainerRequest { pod_sandbox_id: pod.into(), config: Some(config), sandbox_config: None })
-        .await
-        .map(|r| r.into_inner().container_id)
-}
-
-async fn start(rt: &mut CriRuntime, id: &str) {
-    let st = rt.container_status(cri::ContainerStatusRequest { container_id: id.into(), verbose: false }).await.unwrap().into_inner().status.unwrap();
-    if let Err(e) = rt.start_container(cri::StartContainerRequest { container_id: id.into() }).await {
-        panic!("start {:?}: {e}", st.metadata.unwrap().name);
-    }
-}
-
-async fn status(rt: &mut CriRuntime, id: &str) -> cri::ContainerStatus {
-    rt.container_status(cri::ContainerStatusRequest { container_id: id.into(), verbose: true }).await.unwrap().into_inner().status.unwrap()
-}
-
-async fn exec(rt: &mut CriRuntime, id: &str, cmd: &[&str]) -> cri::ExecSyncResponse {
-    rt.exec_sync(cri::ExecSyncRequest { container_id: id.into(), cmd: cmd.iter().map(|s| s.to_string()).collect(), timeout: 10 }).await.unwrap().into_inner()
-}
-
-async fn out(rt: &mut CriRuntime, id: &str, cmd: &[&str]) -> String {
-    let r = exec(rt, id, cmd).await;
-    assert_eq!(r.exit_code, 0, "{cmd:?}: {}", String::from_utf8_lossy(&r.stderr));
-    String::from_utf8_lossy(&r.stdout).trim().to_owned()
-}
-
-async fn wait_state(rt: &mut CriRuntime, id: &str, state: cri::ContainerState) -> cri::ContainerStatus {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let s = status(rt, id).await;
-        if s.state == state as i32 || Instant::now() > deadline {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn ino(path: impl AsRef<std::path::Path>) -> u64 {
-    std::fs::metadata(path).unwrap().ino()
-}
 
 #[tokio::test]
 async fn container_lifecycle_in_a_pod() {

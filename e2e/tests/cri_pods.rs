@@ -129,9 +129,9 @@ async fn bad_sandbox_configs_are_refused_and_leave_nothing() {
     let e = rt.run_pod_sandbox(handler).await.unwrap_err();
     assert!(e.code() == Code::InvalidArgument && e.message().contains("runtime handler"), "{e:?}");
 
-    let mut shared_pid = config("bad", 0);
-    shared_pid.linux.as_mut().unwrap().security_context.as_mut().unwrap().namespace_options.as_mut().unwrap().pid = cri::NamespaceMode::Pod as i32;
-    assert_eq!(rt.run_pod_sandbox(run_req(shared_pid)).await.unwrap_err().code(), Code::FailedPrecondition);
+    let mut target_pid = config("bad", 0);
+    target_pid.linux.as_mut().unwrap().security_context.as_mut().unwrap().namespace_options.as_mut().unwrap().pid = cri::NamespaceMode::Target as i32;
+    assert_eq!(rt.run_pod_sandbox(run_req(target_pid)).await.unwrap_err().code(), Code::InvalidArgument);
 
     let mut no_meta = config("bad", 0);
     no_meta.metadata = None;

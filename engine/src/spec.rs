@@ -144,7 +144,13 @@ fn namespaces(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Vec<Value>
             Some(p) => ns.push(json!({ "type": "pid", "path": p })),
             None => return Err(Error::FailedPrecondition(format!("target container {} is not running", rec.config.security.pid_target))),
         },
-        _ => ns.push(json!({ "type": "pid" })),
+        // The pod's, when it has one (its init holds it); otherwise, as in
+        // a pod whose own mode is CONTAINER, the container's own.
+        NsMode::Pod => match ctx.sandbox.and_then(|s| s.pin("pid")) {
+            Some(p) => ns.push(json!({ "type": "pid", "path": p })),
+            None => ns.push(json!({ "type": "pid" })),
+        },
+        NsMode::Container => ns.push(json!({ "type": "pid" })),
     }
     match ctx.sandbox {
         None => ns.extend([json!({ "type": "ipc" }), json!({ "type": "uts" }), json!({ "type": "network" })]),

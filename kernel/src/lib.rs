@@ -16,5 +16,6 @@ pub mod layer;
 pub mod mount;
 pub mod net;
 pub mod pin;
+pub mod pod_init;
 pub mod signal;
 pub mod user;

@@ -1,6 +1,7 @@
 //! `berth-shim --bundle DIR`: started by berthd once per container.
-//! `berth-shim pin --dir DIR --ns net,ipc,uts [--hostname H] [--sysctl K=V]...`:
-//! creates and pins a pod's namespaces, prints `ok` or an error, and exits.
+//! `berth-shim pin --dir DIR --ns net,ipc,uts[,pid] [--hostname H] [--sysctl K=V]...`:
+//! creates and pins a pod's namespaces (with `pid`, also forks the pod init),
+//! prints `ok [INIT_PID]` or an error, and exits.
 //! `berth-shim exec --bundle DIR --pid PID -- ARGS...`: runs ARGS in the
 //! running container and exits with its status.
 fn main() {

@@ -32,8 +32,11 @@ pub fn pin(args: &[String]) -> i32 {
         return fail("--dir is required");
     }
     match create(&req) {
-        Ok(_) => {
-            println!("ok");
+        Ok(p) => {
+            match p.init_pid {
+                Some(pid) => println!("ok {pid}"),
+                None => println!("ok"),
+            }
             0
         }
         Err(e) => fail(&e.to_string()),

@@ -3,7 +3,6 @@
 //! silently dropped.
 
 use berth_engine::container::{BindMount, DeviceMount, PodLink, Resources, Security};
-use berth_engine::sandbox::NsMode;
 use berth_engine::{ContainerRecord, CreateOptions, Status as State};
 use k8s_cri::v1 as cri;
 use std::collections::BTreeMap;
@@ -173,12 +172,8 @@ pub(crate) fn options(
     }
     let linux = config.linux.clone().unwrap_or_default();
     let sc = linux.security_context.clone().unwrap_or_default();
-    let mut security = security(&sc)?;
-    // POD: the pod's PID namespace. A berth pod never has a shared one (RunPodSandbox
-    // refuses it until berth ships its minimal init), so it is the container's own.
-    if security.pid == NsMode::Pod {
-        security.pid = NsMode::Container;
-    }
+    // POD joins the pod's PID namespace when the pod has one.
+    let security = security(&sc)?;
     let res = linux.resources.as_ref().map(resources).transpose()?.unwrap_or_default();
     Ok(CreateOptions {
         name: Some(engine_name(&meta, sandbox)),

@@ -129,9 +129,6 @@ impl Security {
         for c in self.cap_add.iter().chain(&self.cap_drop) {
             cap_name(c)?;
         }
-        if self.pid == NsMode::Pod {
-            return Err(Error::FailedPrecondition("a pod-wide PID namespace is not supported by berth yet".into()));
-        }
         if self.pid == NsMode::Target && self.pid_target.is_empty() {
             return Err(Error::InvalidArgument("PID namespace mode TARGET needs a target container id".into()));
         }

@@ -25,9 +25,14 @@ impl Engine {
         crate::paths::create_dir(&bundle, 0o700).ctx(|| format!("create {}", bundle.display()))?;
 
         let sandbox = match &rec.config.pod {
-            Some(link) => Some(self.sandbox(&link.sandbox_id)?.record()),
+            Some(link) => Some(self.observe(&*self.sandbox(&link.sandbox_id)?)),
             None => None,
         };
+        if let Some(s) = &sandbox {
+            if s.state != crate::sandbox::SandboxState::Ready {
+                return Err(Error::FailedPrecondition(format!("pod sandbox {} is not ready", s.id)));
+            }
+        }
         let pid_ns_path = match rec.config.security.pid {
             crate::sandbox::NsMode::Target => Some(self.target_pid_ns(&rec.config.security.pid_target)?),
             _ => None,

@@ -14,13 +14,10 @@ pub struct SandboxFilter {
 
 impl Engine {
     pub fn list_sandboxes(&self, f: &SandboxFilter) -> Vec<SandboxRecord> {
-        let mut out: Vec<SandboxRecord> = self
-            .inner
-            .sandboxes
-            .read()
-            .unwrap()
-            .values()
-            .map(|e| e.record())
+        let entries: Vec<_> = self.inner.sandboxes.read().unwrap().values().cloned().collect();
+        let mut out: Vec<SandboxRecord> = entries
+            .iter()
+            .map(|e| self.observe(e))
             .filter(|r| f.id.is_empty() || r.id.starts_with(&f.id))
             .filter(|r| f.state.is_none_or(|s| s == r.state))
             .filter(|r| f.labels.iter().all(|(k, v)| r.config.labels.get(k) == Some(v)))

@@ -6,7 +6,8 @@
 //!  ───────────────▶ READY ─────────────────▶ NOTREADY ──────────────────▶ (gone)
 //! ```
 //! Stop releases the pins (nothing stays mounted); a node reboot (pins gone)
-//! also makes a sandbox NOTREADY. Records change like container records:
+//! or the death of the pod init (pod-wide PID namespace) also makes a
+//! sandbox NOTREADY. Records change like container records:
 //! written durably before memory sees them.
 
 mod list;
@@ -84,9 +85,12 @@ pub struct SandboxRecord {
     pub config: SandboxOptions,
     pub created_at: i64,
     pub state: SandboxState,
-    /// Pinned namespace files (net, ipc, uts), while READY.
+    /// Pinned namespace files (net, ipc, uts, pid), while READY.
     pub pins: Vec<PathBuf>,
     pub ips: Vec<String>,
+    /// The pod init (PID 1 of a pod-wide PID namespace), while READY.
+    #[serde(default)]
+    pub init_pid: Option<i32>,
 }
 
 impl SandboxRecord {
@@ -94,6 +98,15 @@ impl SandboxRecord {
     pub fn name_key(&self) -> String {
         let c = &self.config;
         name_key(&c.name, &c.namespace, &c.uid, c.attempt)
+    }
+
+    /// Whether the pod's PID namespace, if it has one, still has its init.
+    pub fn init_alive(&self) -> bool {
+        match (self.init_pid, self.pin("pid")) {
+            (Some(pid), Some(pin)) => berth_kernel::pod_init::is_alive(pid, &pin),
+            (None, None) => true,
+            _ => false,
+        }
     }
 
     /// The pinned file of a namespace kind, if the pod has one.
@@ -156,7 +169,22 @@ impl Engine {
 
     /// A snapshot of a sandbox.
     pub fn sandbox_status(&self, id: &str) -> Result<SandboxRecord> {
-        Ok(self.sandbox(id)?.record())
+        Ok(self.observe(&*self.sandbox(id)?))
+    }
+
+    /// The record, after checking that a READY pod's init is still there:
+    /// a pod whose PID namespace lost its init is NOTREADY (kubelet then
+    /// stops it and makes a new one). Its pins stay for StopPodSandbox.
+    pub(crate) fn observe(&self, entry: &SandboxEntry) -> SandboxRecord {
+        let rec = entry.record();
+        if rec.state != SandboxState::Ready || rec.init_pid.is_none() || rec.init_alive() {
+            return rec;
+        }
+        tracing::warn!(sandbox = %rec.id, "the pod init has exited; the sandbox is not ready");
+        self.sandbox_commit(entry, |r| r.state = SandboxState::NotReady).unwrap_or_else(|e| {
+            tracing::warn!(sandbox = %rec.id, error = %e, "persist sandbox state");
+            SandboxRecord { state: SandboxState::NotReady, ..rec }
+        })
     }
 
     fn sandbox_commit(&self, entry: &SandboxEntry, update: impl FnOnce(&mut SandboxRecord)) -> Result<SandboxRecord> {

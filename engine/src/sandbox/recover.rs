@@ -1,5 +1,5 @@
 //! Start-up: load sandbox records; a READY sandbox whose pins are gone
-//! (the node rebooted) is NOTREADY; dirs without a record are swept.
+//! (the node rebooted) or whose pod init died is NOTREADY; dirs without a record are swept.
 
 use super::{SandboxEntry, SandboxRecord, SandboxState};
 use crate::error::{IoContext, Result};
@@ -25,10 +25,11 @@ impl Engine {
                 }
                 continue;
             };
-            if rec.state == SandboxState::Ready && !rec.pins.iter().all(|p| berth_kernel::pin::is_pinned(p)) {
+            if rec.state == SandboxState::Ready && !(rec.pins.iter().all(|p| berth_kernel::pin::is_pinned(p)) && rec.init_alive()) {
                 berth_kernel::pin::release(&rec.pins);
                 rec.state = SandboxState::NotReady;
                 rec.pins.clear();
+                rec.init_pid = None;
                 self.sandbox_persist(&rec)?;
             }
             self.inner.sandbox_names.lock().unwrap().insert(rec.name_key(), rec.id.clone());

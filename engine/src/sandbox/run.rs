@@ -42,8 +42,8 @@ fn check(o: &SandboxOptions) -> Result<Vec<(String, String)>> {
     if !o.hostname.is_empty() {
         crate::container::check_hostname(&o.hostname)?;
     }
-    if o.namespaces.pid == NsMode::Pod {
-        return Err(Error::FailedPrecondition("a pod-wide PID namespace (shareProcessNamespace) is not supported by berth yet".into()));
+    if o.namespaces.pid == NsMode::Target {
+        return Err(Error::InvalidArgument("a pod's PID namespace is per pod, per container or the node's, not TARGET".into()));
     }
     if o.namespaces.network == NsMode::Container || o.namespaces.ipc == NsMode::Container {
         return Err(Error::InvalidArgument("network and IPC namespaces are per pod or per node".into()));
@@ -123,11 +123,21 @@ impl Engine {
         if o.namespaces.ipc != NsMode::Node {
             kinds.push("ipc");
         }
+        if o.namespaces.pid == NsMode::Pod {
+            kinds.push("pid");
+        }
         let pins: Vec<PathBuf> = kinds.iter().map(|k| state.join(k)).collect();
+        let mut init_pid = None;
         if !kinds.is_empty() {
-            self.pin(&state, &kinds, (o.namespaces.network != NsMode::Node).then_some(hostname.as_str()), &sysctls).await?;
+            init_pid = self.pin(&state, &kinds, (o.namespaces.network != NsMode::Node).then_some(hostname.as_str()), &sysctls).await?;
             let p = pins.clone();
-            undo.push(move || berth_kernel::pin::release(&p));
+            let pid_pin = state.join("pid");
+            undo.push(move || {
+                if let Some(pid) = init_pid {
+                    berth_kernel::pod_init::kill(pid, &pid_pin);
+                }
+                berth_kernel::pin::release(&p)
+            });
         }
 
         o.sysctls = sysctls;
@@ -140,6 +150,7 @@ impl Engine {
             state: SandboxState::Ready,
             pins,
             ips,
+            init_pid,
         };
         if let Err(e) = self.sandbox_persist(&rec) {
             // Before the undo stack releases the namespaces the plugins set up.
@@ -152,8 +163,9 @@ impl Engine {
         Ok(id)
     }
 
-    /// Runs `berth-shim pin` (a fresh single-threaded process: berthd itself never unshares).
-    async fn pin(&self, dir: &std::path::Path, kinds: &[&str], hostname: Option<&str>, sysctls: &[(String, String)]) -> Result<()> {
+    /// Runs `berth-shim pin` (a fresh single-threaded process: berthd itself
+    /// never unshares); returns the pod init's pid when `kinds` has `pid`.
+    async fn pin(&self, dir: &std::path::Path, kinds: &[&str], hostname: Option<&str>, sysctls: &[(String, String)]) -> Result<Option<i32>> {
         let mut cmd = tokio::process::Command::new(&self.config().shim_path);
         cmd.arg("pin").arg("--dir").arg(dir).arg("--ns").arg(kinds.join(","));
         if let Some(h) = hostname {
@@ -164,8 +176,13 @@ impl Engine {
         }
         let out = cmd.stdin(std::process::Stdio::null()).output().await.ctx(|| "run berth-shim pin".into())?;
         let text = String::from_utf8_lossy(&out.stdout);
-        if out.status.success() && text.trim() == "ok" {
-            Ok(())
+        let mut words = text.split_whitespace();
+        if out.status.success() && words.next() == Some("ok") {
+            match words.next().map(str::parse::<i32>) {
+                None => Ok(None),
+                Some(Ok(pid)) if pid > 0 => Ok(Some(pid)),
+                Some(_) => Err(Error::Internal(format!("pin pod namespaces: unexpected answer {:?}", text.trim()))),
+            }
         } else {
             Err(Error::Internal(format!("pin pod namespaces: {}", text.trim().trim_start_matches("error: "))))
         }
@@ -184,7 +201,7 @@ mod tests {
 
     #[test]
     fn options_are_checked() {
-        let ok = SandboxOptions { name: "p".into(), namespace: "n".into(), uid: "u".into(), namespaces: NamespaceModes { pid: NsMode::Container, ..Default::default() }, ..Default::default() };
+        let ok = SandboxOptions { name: "p".into(), namespace: "n".into(), uid: "u".into(), ..Default::default() };
         assert!(check(&ok).is_ok());
         for bad in [
             SandboxOptions { name: String::new(), ..ok.clone() },
@@ -193,6 +210,7 @@ mod tests {
             SandboxOptions { cgroup_parent: "/kubepods/../../x".into(), ..ok.clone() },
             SandboxOptions { dns: Dns { options: vec!["ndots:5\nnameserver 1.2.3.4".into()], ..Default::default() }, ..ok.clone() },
             SandboxOptions { sysctls: vec![("kernel.core_pattern".into(), "x".into())], ..ok.clone() },
+            SandboxOptions { namespaces: NamespaceModes { pid: NsMode::Target, ..Default::default() }, ..ok.clone() },
         ] {
             assert!(check(&bad).is_err(), "{bad:?}");
         }

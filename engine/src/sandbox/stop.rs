@@ -1,5 +1,5 @@
-//! StopPodSandbox: idempotent; kills every container of the pod, then
-//! releases the pinned namespaces so nothing stays mounted.
+//! StopPodSandbox: idempotent; kills every container of the pod and the pod
+//! init, then releases the pinned namespaces so nothing stays mounted.
 
 use super::SandboxState;
 use crate::error::Result;
@@ -22,11 +22,21 @@ impl Engine {
             return Ok(());
         }
         let pins = rec.pins.clone();
-        tokio::task::spawn_blocking(move || berth_kernel::pin::release(&pins)).await.map_err(|e| crate::Error::Internal(e.to_string()))?;
+        let init = rec.init_pid.zip(rec.pin("pid"));
+        tokio::task::spawn_blocking(move || {
+            // The init goes first: with it, anything left in the pod's PID namespace.
+            if let Some((pid, pin)) = init {
+                berth_kernel::pod_init::kill(pid, &pin);
+            }
+            berth_kernel::pin::release(&pins)
+        })
+        .await
+        .map_err(|e| crate::Error::Internal(e.to_string()))?;
         self.sandbox_commit(&entry, |r| {
             r.state = SandboxState::NotReady;
             r.pins.clear();
             r.ips.clear();
+            r.init_pid = None;
         })?;
         Ok(())
     }
