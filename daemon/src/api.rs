@@ -2,7 +2,7 @@
 //! and domain results back into wire types, nothing more.
 
 use crate::status::IntoStatus;
-use berth_engine::container::Resources;
+use berth_engine::container::{Resources, Seccomp, Security};
 use berth_engine::{ContainerRecord, CreateOptions, Engine};
 use berth_proto::engine as pb;
 use berth_proto::engine::engine_server;
@@ -150,6 +150,19 @@ impl engine_server::Engine for EngineApi {
             stop_signal: Some(r.stop_signal).filter(|s| !s.is_empty()),
             stop_timeout: (r.stop_timeout >= 0).then_some(r.stop_timeout as u64),
             ulimits: r.ulimits,
+            security: Security {
+                privileged: r.privileged,
+                cap_add: r.cap_add,
+                cap_drop: r.cap_drop,
+                no_new_privs: r.no_new_privileges.unwrap_or(true),
+                // As Docker: its default profile unless told otherwise.
+                seccomp: match r.seccomp.as_str() {
+                    "" => Seccomp::RuntimeDefault,
+                    "unconfined" => Seccomp::Unconfined,
+                    text => Seccomp::inline(text).status()?,
+                },
+                ..Default::default()
+            },
             ..Default::default()
         };
         let id = self.engine.create(opts).await.status()?;

@@ -168,3 +168,28 @@ fn network_namespace_has_only_loopback() {
     let r = d.sh(&[], "ls /sys/class/net; ping -c1 -W1 127.0.0.1 >/dev/null && echo lo-ok").ok();
     assert_eq!(r.stdout, "lo\nlo-ok\n");
 }
+
+#[test]
+fn seccomp_default_profile_and_security_options() {
+    let d = Daemon::start();
+    // Docker's behaviour: the default profile unless told otherwise.
+    let r = d.sh(&[], "grep '^Seccomp:' /proc/self/status | cut -f2; unshare -U true 2>&1; echo rc=$?").ok();
+    let l: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(l[0], "2", "{}", r.stdout);
+    assert!(r.stdout.contains("not permitted") && !r.stdout.contains("rc=0"), "{}", r.stdout);
+    let r = d.sh(&["--security-opt", "seccomp=unconfined"], "grep '^Seccomp:' /proc/self/status | cut -f2; unshare -U true; echo rc=$?").ok();
+    assert_eq!(r.stdout, "0\nrc=0\n");
+    // A profile file, read by the CLI.
+    let profile = d.dir.join("deny-mkdir.json");
+    std::fs::write(&profile, r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#).unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let r = d.sh(&["--security-opt", &opt], "mkdir /tmp/x 2>&1; echo rc=$?").ok();
+    assert!(r.stdout.contains("Permission denied") && r.stdout.contains("rc=1"), "{}", r.stdout);
+    let bad = d.berth(&["run", "--rm", "--security-opt", "seccomp=/nonexistent.json", "busybox", "true"]);
+    assert_eq!(bad.code, 125, "{}", bad.stderr);
+    // Capabilities and privileged: no filter when privileged.
+    let r = d.sh(&["--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--security-opt", "no-new-privileges=false"], "grep -E '^(CapEff|NoNewPrivs):' /proc/self/status | cut -f2 | tr '\\n' ' '").ok();
+    assert_eq!(r.stdout.trim(), "0000000000000400 0");
+    let r = d.sh(&["--privileged"], "grep '^Seccomp:' /proc/self/status | cut -f2").ok();
+    assert_eq!(r.stdout.trim(), "0");
+}

@@ -12,6 +12,7 @@ pub mod error;
 pub mod image;
 pub mod paths;
 pub mod sandbox;
+pub mod seccomp;
 mod shim_client;
 pub mod spec;
 mod undo;

@@ -327,6 +327,12 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
     if own_uts {
         value["hostname"] = json!(c.hostname);
     }
+    if !sec.privileged {
+        if let Some(profile) = sec.seccomp.profile()? {
+            let filter = profile.resolve(&crate::seccomp::Target::node(&caps))?;
+            value["linux"]["seccomp"] = serde_json::to_value(filter).map_err(|e| Error::Internal(format!("seccomp: {e}")))?;
+        }
+    }
     serde_json::from_value(value).map_err(|e| Error::Internal(format!("spec: {e}")))
 }
 

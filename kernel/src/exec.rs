@@ -71,7 +71,7 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
     match unsafe { nix::unistd::fork() }.map_err(fail("fork"))? {
         ForkResult::Child => {
             let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
-            let err = match init::identity(req.user, req.groups_strict, &process).and_then(|who| init::become_process(&process, &who)) {
+            let err = match init::identity(req.user, req.groups_strict, &process).and_then(|who| init::become_process(&process, &who, req.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()))) {
                 Ok(cmd) => init::exec(&cmd),
                 Err(e) => e,
             };

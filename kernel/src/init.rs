@@ -127,6 +127,8 @@ pub(crate) struct Command {
     program: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
+    /// Installed right before execve (with no_new_privs set).
+    seccomp: Option<crate::seccomp::Filter>,
 }
 
 fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> {
@@ -220,7 +222,7 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
 
     // Identity: resolved from the container's own /etc/passwd and /etc/group.
     let who = identity(cfg.user, cfg.groups_strict, &process)?;
-    become_process(&process, &who)
+    become_process(&process, &who, linux.seccomp().as_ref())
 }
 
 /// The user a process runs as: `user` resolved in the container's own
@@ -254,8 +256,13 @@ pub(crate) fn identity(user: Option<&str>, groups_strict: bool, process: &oci_sp
 
 /// The last steps before exec, shared by a container's init and an exec in
 /// it: rlimits, working directory (checked inside the root), capabilities,
-/// identity, no_new_privs, environment and the resolved command.
-pub(crate) fn become_process(process: &oci_spec::runtime::Process, who: &ExecUser) -> Result<Command, InitFailure> {
+/// identity, no_new_privs, environment and the resolved command; the seccomp
+/// filter is compiled here and installed as late as it can be: right before
+/// execve with no_new_privs, else before capabilities are dropped (loading a
+/// filter without no_new_privs needs CAP_SYS_ADMIN), as runc does.
+pub(crate) fn become_process(process: &oci_spec::runtime::Process, who: &ExecUser, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>) -> Result<Command, InitFailure> {
+    let mut filter = seccomp.map(crate::seccomp::compile).transpose().map_err(|e| InitFailure::new(1, e))?;
+    let no_new_privs = process.no_new_privileges().unwrap_or(false);
     for r in process.rlimits().clone().unwrap_or_default() {
         let res = rlimit_resource(r.typ()).ok_or_else(|| InitFailure::new(1, format!("unknown rlimit {}", r.typ())))?;
         setrlimit(res, r.soft(), r.hard()).map_err(|e| InitFailure::new(1, format!("setrlimit {}: {e}", r.typ())))?;
@@ -272,6 +279,11 @@ pub(crate) fn become_process(process: &oci_spec::runtime::Process, who: &ExecUse
     }
 
     // Capabilities and identity.
+    if !no_new_privs {
+        if let Some(f) = filter.take() {
+            crate::seccomp::install(&f).map_err(|e| InitFailure::new(1, e))?;
+        }
+    }
     let caps = process.capabilities().clone().unwrap_or_default();
     let bounding = to_caps(caps.bounding());
     for c in caps::all() {
@@ -291,7 +303,7 @@ pub(crate) fn become_process(process: &oci_spec::runtime::Process, who: &ExecUse
     for c in to_caps(caps.ambient()) {
         caps::raise(None, caps::CapSet::Ambient, c).map_err(fail("raise ambient capability"))?;
     }
-    if process.no_new_privileges().unwrap_or(false) {
+    if no_new_privs {
         prctl::set_no_new_privs().map_err(fail("no_new_privs"))?;
     }
 
@@ -317,10 +329,15 @@ pub(crate) fn become_process(process: &oci_spec::runtime::Process, who: &ExecUse
     let argv = args.iter().map(|a| cstr(a)).collect::<Result<Vec<_>, _>>()?;
     let envp = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>, _>>()?;
     mark_all_cloexec();
-    Ok(Command { program: cstr(&program)?, argv, envp })
+    Ok(Command { program: cstr(&program)?, argv, envp, seccomp: filter })
 }
 
 pub(crate) fn exec(cmd: &Command) -> InitFailure {
+    if let Some(f) = &cmd.seccomp {
+        if let Err(e) = crate::seccomp::install(f) {
+            return InitFailure::new(1, e);
+        }
+    }
     let err = nix::unistd::execve(&cmd.program, &cmd.argv, &cmd.envp).unwrap_err();
     let name = cmd.argv[0].to_string_lossy();
     match err {

@@ -17,5 +17,6 @@ pub mod mount;
 pub mod net;
 pub mod pin;
 pub mod pod_init;
+pub mod seccomp;
 pub mod signal;
 pub mod user;

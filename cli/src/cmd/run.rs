@@ -63,6 +63,18 @@ pub struct CreateArgs {
     /// Seconds to wait before killing the container on stop.
     #[arg(long = "stop-timeout")]
     stop_timeout: Option<i64>,
+    /// Give extended privileges to this container.
+    #[arg(long)]
+    privileged: bool,
+    /// Add Linux capabilities (or ALL).
+    #[arg(long = "cap-add")]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities (or ALL).
+    #[arg(long = "cap-drop")]
+    cap_drop: Vec<String>,
+    /// Security options: seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges[=true|false].
+    #[arg(long = "security-opt")]
+    security_opt: Vec<String>,
     image: String,
     /// Command and arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -110,6 +122,7 @@ fn request(a: CreateArgs) -> Result<pb::CreateContainerRequest, Failure> {
     if a.pids_limit.is_some_and(|p| p < -1) {
         return Err(bad("invalid --pids-limit".into()));
     }
+    let (seccomp, no_new_privileges) = security_opts(&a.security_opt)?;
     Ok(pb::CreateContainerRequest {
         name: a.name.unwrap_or_default(),
         image: a.image,
@@ -133,7 +146,30 @@ fn request(a: CreateArgs) -> Result<pb::CreateContainerRequest, Failure> {
         stop_signal: a.stop_signal.unwrap_or_default(),
         stop_timeout: a.stop_timeout.unwrap_or(-1),
         ulimits: a.ulimit,
+        privileged: a.privileged,
+        cap_add: a.cap_add,
+        cap_drop: a.cap_drop,
+        seccomp,
+        no_new_privileges,
     })
+}
+
+/// `--security-opt` values, as Docker reads them: a seccomp profile file is
+/// read here and its text sent.
+fn security_opts(opts: &[String]) -> Result<(String, Option<bool>), Failure> {
+    let (mut seccomp, mut nnp) = (String::new(), None);
+    for o in opts {
+        let (k, v) = o.split_once(['=', ':']).unwrap_or((o, ""));
+        match (k, v) {
+            ("seccomp", "unconfined") => seccomp = "unconfined".into(),
+            ("seccomp", "") => return Err(bad(format!("invalid --security-opt {o:?}: seccomp needs a profile or \"unconfined\""))),
+            ("seccomp", path) => seccomp = std::fs::read_to_string(path).map_err(|e| bad(format!("opening seccomp profile ({path}) failed: {e}")))?,
+            ("no-new-privileges", "" | "true") => nnp = Some(true),
+            ("no-new-privileges", "false") => nnp = Some(false),
+            _ => return Err(bad(format!("invalid --security-opt {o:?}"))),
+        }
+    }
+    Ok((seccomp, nnp))
 }
 
 pub async fn create(c: &mut Client, a: CreateArgs) -> Result<i32, Failure> {

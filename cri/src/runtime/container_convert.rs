@@ -2,7 +2,7 @@
 //! What berth can't honour yet is refused with `Unimplemented`, never
 //! silently dropped.
 
-use berth_engine::container::{BindMount, DeviceMount, PodLink, Resources, Security};
+use berth_engine::container::{BindMount, DeviceMount, PodLink, Resources, Seccomp, Security};
 use berth_engine::{ContainerRecord, CreateOptions, Status as State};
 use k8s_cri::v1 as cri;
 use std::collections::BTreeMap;
@@ -91,15 +91,30 @@ fn mount_back(m: &BindMount) -> cri::Mount {
 
 // The deprecated path field is still what older kubelets send.
 #[allow(deprecated)]
-fn seccomp(sc: &cri::LinuxContainerSecurityContext) -> Result<(), Status> {
-    let unconfined = match &sc.seccomp {
-        Some(p) => p.profile_type == cri::security_profile::ProfileType::Unconfined as i32,
-        None => sc.seccomp_profile_path.is_empty() || sc.seccomp_profile_path == "unconfined",
+fn seccomp(sc: &cri::LinuxContainerSecurityContext) -> Result<Seccomp, Status> {
+    use cri::security_profile::ProfileType;
+    let localhost = |path: &str| {
+        if path.is_empty() {
+            return Err(Status::invalid_argument("a Localhost seccomp profile needs its path (localhost_ref)"));
+        }
+        Ok(Seccomp::localhost(std::path::Path::new(path))?)
     };
-    if unconfined || sc.privileged {
-        Ok(())
-    } else {
-        Err(unsupported("a seccomp profile (RuntimeDefault or Localhost)"))
+    match &sc.seccomp {
+        Some(p) => match ProfileType::try_from(p.profile_type) {
+            Ok(ProfileType::Unconfined) => Ok(Seccomp::Unconfined),
+            Ok(ProfileType::RuntimeDefault) => Ok(Seccomp::RuntimeDefault),
+            Ok(ProfileType::Localhost) => localhost(&p.localhost_ref),
+            Err(_) => Err(Status::invalid_argument(format!("unknown seccomp profile type {}", p.profile_type))),
+        },
+        // No profile at all is Unconfined, as in containerd and CRI-O.
+        None => match sc.seccomp_profile_path.as_str() {
+            "" | "unconfined" => Ok(Seccomp::Unconfined),
+            "runtime/default" | "docker/default" => Ok(Seccomp::RuntimeDefault),
+            other => match other.strip_prefix("localhost/") {
+                Some(path) => localhost(path),
+                None => Err(Status::invalid_argument(format!("unknown seccomp profile {other:?}"))),
+            },
+        },
     }
 }
 
@@ -124,7 +139,7 @@ fn user(sc: &cri::LinuxContainerSecurityContext, image_user: &str) -> Option<Str
 }
 
 fn security(sc: &cri::LinuxContainerSecurityContext) -> Result<Security, Status> {
-    seccomp(sc)?;
+    let seccomp = seccomp(sc)?;
     let ns = sc.namespace_options.clone().unwrap_or_default();
     let pid = super::sandbox_convert::ns_mode(ns.pid)?;
     let caps = sc.capabilities.clone().unwrap_or_default();
@@ -148,7 +163,7 @@ fn security(sc: &cri::LinuxContainerSecurityContext) -> Result<Security, Status>
         groups_strict: sc.supplemental_groups_policy == cri::SupplementalGroupsPolicy::Strict as i32,
         pid,
         pid_target: ns.target_id,
-        ..Default::default()
+        seccomp,
     })
 }
 
@@ -321,9 +336,18 @@ mod tests {
             seccomp: Some(cri::SecurityProfile { profile_type: t as i32, localhost_ref: String::new() }),
             ..Default::default()
         };
-        assert!(seccomp(&with(cri::security_profile::ProfileType::Unconfined)).is_ok());
-        assert_eq!(seccomp(&with(cri::security_profile::ProfileType::RuntimeDefault)).unwrap_err().code(), tonic::Code::Unimplemented);
-        assert!(seccomp(&Default::default()).is_ok());
+        assert_eq!(seccomp(&with(cri::security_profile::ProfileType::Unconfined)).unwrap(), Seccomp::Unconfined);
+        assert_eq!(seccomp(&with(cri::security_profile::ProfileType::RuntimeDefault)).unwrap(), Seccomp::RuntimeDefault);
+        assert_eq!(seccomp(&Default::default()).unwrap(), Seccomp::Unconfined);
+        assert_eq!(seccomp(&with(cri::security_profile::ProfileType::Localhost)).unwrap_err().code(), tonic::Code::InvalidArgument);
+        let missing = cri::LinuxContainerSecurityContext {
+            seccomp: Some(cri::SecurityProfile { profile_type: cri::security_profile::ProfileType::Localhost as i32, localhost_ref: "/nonexistent.json".into() }),
+            ..Default::default()
+        };
+        assert_eq!(seccomp(&missing).unwrap_err().code(), tonic::Code::InvalidArgument);
+        #[allow(deprecated)]
+        let old = cri::LinuxContainerSecurityContext { seccomp_profile_path: "runtime/default".into(), ..Default::default() };
+        assert_eq!(seccomp(&old).unwrap(), Seccomp::RuntimeDefault);
     }
 
     #[test]

@@ -36,12 +36,41 @@ pub struct DeviceMount {
     pub permissions: String,
 }
 
-/// Seccomp profile.
+/// Seccomp profile (none for a privileged container, whatever this says).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Seccomp {
     #[default]
     Unconfined,
+    /// berth's default profile (`crate::seccomp::runtime_default`).
+    RuntimeDefault,
+    /// A profile file on the node, read when the container was created
+    /// (later edits to the file do not change it).
+    Localhost { path: PathBuf, profile: String },
+}
+
+impl Seccomp {
+    /// Reads and checks a node's profile file.
+    pub fn localhost(path: &Path) -> Result<Self> {
+        let profile = crate::seccomp::Profile::read(path)?;
+        crate::seccomp::Profile::parse(&profile)?.resolve(&crate::seccomp::Target::node(&[]))?;
+        Ok(Seccomp::Localhost { path: path.to_owned(), profile })
+    }
+
+    /// Checks a profile given as text (the CLI's `--security-opt seccomp=FILE`).
+    pub fn inline(profile: &str) -> Result<Self> {
+        crate::seccomp::Profile::parse(profile)?.resolve(&crate::seccomp::Target::node(&[]))?;
+        Ok(Seccomp::Localhost { path: PathBuf::new(), profile: profile.to_owned() })
+    }
+
+    /// The profile to apply, if any.
+    pub(crate) fn profile(&self) -> Result<Option<crate::seccomp::Profile>> {
+        Ok(match self {
+            Seccomp::Unconfined => None,
+            Seccomp::RuntimeDefault => Some(crate::seccomp::runtime_default()),
+            Seccomp::Localhost { profile, .. } => Some(crate::seccomp::Profile::parse(profile)?),
+        })
+    }
 }
 
 fn container_mode() -> NsMode {
