@@ -9,10 +9,11 @@
 
 mod image;
 mod runtime;
+mod stream;
 
 use berth_engine::Engine;
-use k8s_cri::v1::image_service_server::ImageServiceServer;
-use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
+use berth_proto::cri::image_service_server::ImageServiceServer;
+use berth_proto::cri::runtime_service_server::RuntimeServiceServer;
 use std::sync::{Arc, Mutex};
 
 /// The CRI API version berth speaks.
@@ -26,11 +27,13 @@ pub struct Cri {
     engine: Engine,
     /// Set by kubelet through UpdateRuntimeConfig.
     pod_cidr: Arc<Mutex<String>>,
+    /// The last CPU sample (unix nanos, cumulative ns) per container or pod.
+    cpu_samples: Arc<Mutex<std::collections::HashMap<String, (i64, u64)>>>,
 }
 
 impl Cri {
     pub fn new(engine: Engine) -> Self {
-        Self { engine, pod_cidr: Arc::default() }
+        Self { engine, pod_cidr: Arc::default(), cpu_samples: Arc::default() }
     }
 
     /// The two tonic services, ready to be added to a server.

@@ -2,7 +2,7 @@
 //! and short forms of the calls they make over and over.
 
 use crate::{CriRuntime, Daemon};
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 

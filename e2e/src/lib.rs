@@ -25,8 +25,8 @@ pub fn bin_dir() -> PathBuf {
 }
 
 /// CRI clients.
-pub type CriRuntime = k8s_cri::v1::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
-pub type CriImages = k8s_cri::v1::image_service_client::ImageServiceClient<tonic::transport::Channel>;
+pub type CriRuntime = berth_proto::cri::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
+pub type CriImages = berth_proto::cri::image_service_client::ImageServiceClient<tonic::transport::Channel>;
 
 /// A private berthd.
 pub struct Daemon {

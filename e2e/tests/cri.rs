@@ -2,7 +2,7 @@
 //! daemon's socket.
 
 use berth_e2e::Daemon;
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use tonic::Code;
 
 fn spec(image: &str) -> Option<cri::ImageSpec> {

@@ -4,7 +4,7 @@
 
 use berth_e2e::cri::{container, create, exec, ino, out, pod_config, run_pod, start, status, wait_state};
 use berth_e2e::{mounts_under, Daemon};
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use std::time::{Duration, Instant};
 use tonic::Code;
 
@@ -203,11 +203,10 @@ async fn security_context_mounts_devices_and_shared_pid() {
     let mut tty = container("tty", &["sh"]);
     tty.tty = true;
     assert_eq!(create(&mut rt, &pod, tty).await.unwrap_err().code(), Code::Unimplemented);
-    let mut sec = container("seccomp", &["sh"]);
-    sec.linux.as_mut().unwrap().security_context.as_mut().unwrap().seccomp = None;
-    sec.linux.as_mut().unwrap().security_context.as_mut().unwrap().seccomp =
-        Some(cri::SecurityProfile { profile_type: cri::security_profile::ProfileType::Localhost as i32, localhost_ref: "/x".into() });
-    assert_eq!(create(&mut rt, &pod, sec).await.unwrap_err().code(), Code::Unimplemented);
+    let mut ambient = container("ambient", &["sh"]);
+    ambient.linux.as_mut().unwrap().security_context.as_mut().unwrap().capabilities =
+        Some(cri::Capability { add_ambient_capabilities: vec!["NET_RAW".into()], ..Default::default() });
+    assert_eq!(create(&mut rt, &pod, ambient).await.unwrap_err().code(), Code::Unimplemented);
     let mut esc = container("escape", &["sh"]);
     esc.log_path = "../../../etc/evil.log".into();
     assert_eq!(create(&mut rt, &pod, esc).await.unwrap_err().code(), Code::InvalidArgument);

@@ -4,7 +4,7 @@
 //! restart), and nothing left behind.
 
 use berth_e2e::{CriRuntime, Daemon};
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;

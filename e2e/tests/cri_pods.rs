@@ -2,7 +2,7 @@
 //! hostname, DNS, sysctls, filters, idempotency, restart.
 
 use berth_e2e::{mounts_under, Daemon};
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use std::process::Command;
 use tonic::Code;
 

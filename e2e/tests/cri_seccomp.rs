@@ -4,7 +4,7 @@
 
 use berth_e2e::cri::{container, create, exec, out, pod_config, run_pod, start};
 use berth_e2e::{CriRuntime, Daemon};
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use cri::security_profile::ProfileType;
 use tonic::Code;
 

@@ -4,7 +4,7 @@
 
 use berth_e2e::cri::{container, create, exec, ino, out, pod_config, run_pod, start, status, wait_state};
 use berth_e2e::{mounts_under, Daemon};
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use std::time::Duration;
 
 fn shared_pid_pod(d: &Daemon, name: &str) -> cri::PodSandboxConfig {

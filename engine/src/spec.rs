@@ -277,6 +277,7 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
         if m.readonly {
             options.push("ro".into());
         }
+        options.extend(m.options.iter().cloned());
         // A user mount replaces a default one at the same place.
         mounts.retain(|d| d["destination"] != json!(m.container_path));
         mounts.push(json!({ "destination": m.container_path, "type": "bind", "source": m.host_path, "options": options }));

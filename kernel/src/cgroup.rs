@@ -88,3 +88,84 @@ fn oom_kill_count(rel: &Path) -> u64 {
     }
     0
 }
+
+/// What a cgroup has used, read straight from the controller files (no
+/// manager set-up: kubelet asks every few seconds for every container).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time of every process, in nanoseconds.
+    pub cpu_ns: Option<u64>,
+    pub memory: Option<MemoryUsage>,
+    /// Processes in the cgroup.
+    pub pids: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryUsage {
+    pub usage: u64,
+    /// Usage minus inactive page cache: what the kernel can't reclaim easily
+    /// (kubelet's eviction signal).
+    pub working_set: u64,
+    pub rss: u64,
+    /// None when unlimited.
+    pub limit: Option<u64>,
+    pub page_faults: u64,
+    pub major_page_faults: u64,
+}
+
+fn read_u64(p: &Path) -> Option<u64> {
+    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+}
+
+fn stat_fields(p: &Path) -> std::collections::HashMap<String, u64> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(' ').and_then(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?))))
+        .collect()
+}
+
+/// The usage of the cgroup at `path` (relative to each hierarchy's root):
+/// v1 controllers when the memory hierarchy has it, the unified tree otherwise.
+pub fn usage(path: &Path) -> Usage {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let root = Path::new("/sys/fs/cgroup");
+    let v1_memory = root.join("memory").join(rel);
+    if v1_memory.is_dir() {
+        let st = stat_fields(&v1_memory.join("memory.stat"));
+        let usage = read_u64(&v1_memory.join("memory.usage_in_bytes"));
+        // v1 reports "no limit" as a huge page-rounded number.
+        let limit = read_u64(&v1_memory.join("memory.limit_in_bytes")).filter(|l| *l < (1 << 62));
+        let get = |k: &str| st.get(k).copied().unwrap_or(0);
+        return Usage {
+            cpu_ns: read_u64(&root.join("cpuacct").join(rel).join("cpuacct.usage")),
+            memory: usage.map(|usage| MemoryUsage {
+                usage,
+                working_set: usage.saturating_sub(get("total_inactive_file")),
+                rss: get("total_rss"),
+                limit,
+                page_faults: get("total_pgfault"),
+                major_page_faults: get("total_pgmajfault"),
+            }),
+            pids: read_u64(&root.join("pids").join(rel).join("pids.current")),
+        };
+    }
+    let dir = root.join(rel);
+    if !dir.join("cgroup.procs").exists() {
+        return Usage::default();
+    }
+    let st = stat_fields(&dir.join("memory.stat"));
+    let get = |k: &str| st.get(k).copied().unwrap_or(0);
+    Usage {
+        cpu_ns: stat_fields(&dir.join("cpu.stat")).get("usage_usec").map(|us| us * 1000),
+        memory: read_u64(&dir.join("memory.current")).map(|usage| MemoryUsage {
+            usage,
+            working_set: usage.saturating_sub(get("inactive_file")),
+            rss: get("anon"),
+            limit: read_u64(&dir.join("memory.max")),
+            page_faults: get("pgfault"),
+            major_page_faults: get("pgmajfault"),
+        }),
+        pids: read_u64(&dir.join("pids.current")),
+    }
+}

@@ -1,7 +1,7 @@
 //! ImageFsInfo: real usage of the layer store and of containers' writable layers.
 
 use crate::Cri;
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use tonic::Status;
 
 pub(crate) async fn image_fs_info(c: &Cri) -> Result<cri::ImageFsInfoResponse, Status> {

@@ -1,7 +1,7 @@
 //! ListImages, optionally filtered by an image name or id.
 
 use crate::Cri;
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use tonic::Status;
 
 pub(crate) fn list_images(c: &Cri, req: cri::ListImagesRequest) -> Result<cri::ListImagesResponse, Status> {

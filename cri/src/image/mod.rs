@@ -8,8 +8,8 @@ mod status;
 
 use crate::Cri;
 use berth_engine::image::ImageRecord;
-use k8s_cri::v1 as cri;
-use k8s_cri::v1::image_service_server::ImageService;
+use berth_proto::cri;
+use berth_proto::cri::image_service_server::ImageService;
 use tonic::{Request, Response, Status};
 
 /// An image as CRI describes it. The image's user is reported as a uid when
@@ -46,6 +46,13 @@ pub(crate) fn image_name(spec: Option<cri::ImageSpec>) -> Result<String, Status>
 impl ImageService for Cri {
     async fn list_images(&self, req: Request<cri::ListImagesRequest>) -> Result<Response<cri::ListImagesResponse>, Status> {
         list::list_images(self, req.into_inner()).map(Response::new)
+    }
+
+    type StreamImagesStream = crate::stream::ItemStream<cri::StreamImagesResponse>;
+
+    async fn stream_images(&self, req: Request<cri::StreamImagesRequest>) -> Result<Response<Self::StreamImagesStream>, Status> {
+        let list = list::list_images(self, cri::ListImagesRequest { filter: req.into_inner().filter })?;
+        Ok(Response::new(crate::stream::chunked(list.images, |images| cri::StreamImagesResponse { images })))
     }
 
     async fn image_status(&self, req: Request<cri::ImageStatusRequest>) -> Result<Response<cri::ImageStatusResponse>, Status> {

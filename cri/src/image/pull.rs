@@ -2,7 +2,7 @@
 //! already in the store "pull"; anything else is a clear NotFound.
 
 use crate::Cri;
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use tonic::Status;
 
 pub(crate) fn pull_image(c: &Cri, req: cri::PullImageRequest) -> Result<cri::PullImageResponse, Status> {

@@ -2,7 +2,7 @@
 //! containers still use is refused (FailedPrecondition).
 
 use crate::Cri;
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use tonic::Status;
 
 pub(crate) fn remove_image(c: &Cri, req: cri::RemoveImageRequest) -> Result<cri::RemoveImageResponse, Status> {

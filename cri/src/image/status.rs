@@ -1,7 +1,7 @@
 //! ImageStatus: an absent image is an empty answer, not an error.
 
 use crate::Cri;
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use tonic::Status;
 
 pub(crate) fn image_status(c: &Cri, req: cri::ImageStatusRequest) -> Result<cri::ImageStatusResponse, Status> {

@@ -4,7 +4,7 @@
 
 use berth_engine::container::{BindMount, DeviceMount, PodLink, Resources, Seccomp, Security};
 use berth_engine::{ContainerRecord, CreateOptions, Status as State};
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use std::collections::BTreeMap;
 use tonic::Status;
 
@@ -58,7 +58,7 @@ fn mount(m: cri::Mount) -> Result<BindMount, Status> {
     if !m.uid_mappings.is_empty() || !m.gid_mappings.is_empty() {
         return Err(unsupported("an id-mapped mount"));
     }
-    if m.image.is_some() {
+    if m.image.is_some() || !m.image_sub_path.is_empty() {
         return Err(unsupported("an image volume"));
     }
     if m.recursive_read_only {
@@ -71,7 +71,7 @@ fn mount(m: cri::Mount) -> Result<BindMount, Status> {
         Err(_) => return Err(Status::invalid_argument(format!("unknown mount propagation {}", m.propagation))),
     };
     // selinux_relabel is ignored: this node has no SELinux.
-    Ok(BindMount { host_path: m.host_path.into(), container_path: m.container_path.into(), readonly: m.readonly, propagation: propagation.into() })
+    Ok(BindMount { host_path: m.host_path.into(), container_path: m.container_path.into(), readonly: m.readonly, propagation: propagation.into(), options: m.mount_options })
 }
 
 fn mount_back(m: &BindMount) -> cri::Mount {
@@ -85,6 +85,7 @@ fn mount_back(m: &BindMount) -> cri::Mount {
         host_path: m.host_path.display().to_string(),
         readonly: m.readonly,
         propagation: propagation as i32,
+        mount_options: m.options.clone(),
         ..Default::default()
     }
 }
@@ -196,7 +197,8 @@ pub(crate) fn options(
         image,
         entrypoint: (!config.command.is_empty()).then(|| config.command.clone()),
         cmd: config.args.clone(),
-        env: config.envs.iter().map(|kv| format!("{}={}", kv.key, kv.value)).collect(),
+        env: config.envs.iter().map(env).collect::<Result<_, _>>()?,
+        stop_signal: stop_signal(config.stop_signal)?,
         working_dir: Some(config.working_dir.clone()).filter(|w| !w.is_empty()),
         resources: res,
         read_only: sc.readonly_rootfs,
@@ -238,12 +240,12 @@ pub(crate) fn state(v: i32) -> Result<State, Status> {
     })
 }
 
-fn metadata(r: &ContainerRecord) -> cri::ContainerMetadata {
+pub(crate) fn metadata(r: &ContainerRecord) -> cri::ContainerMetadata {
     let pod = r.config.pod.clone().unwrap_or_default();
     cri::ContainerMetadata { name: pod.name, attempt: pod.attempt }
 }
 
-fn labels(m: &BTreeMap<String, String>) -> std::collections::HashMap<String, String> {
+pub(crate) fn labels(m: &BTreeMap<String, String>) -> std::collections::HashMap<String, String> {
     m.clone().into_iter().collect()
 }
 
@@ -308,7 +310,36 @@ pub(crate) fn status(r: &ContainerRecord, log_path: String) -> cri::ContainerSta
         resources: Some(cri::ContainerResources { linux: Some(resources_back(&r.config.resources)), windows: None }),
         image_id: r.image_id.clone(),
         user: (r.state.status == State::Running).then(|| process_user(r.state.pid)).flatten(),
+        stop_signal: signal_back(&r.config.stop_signal),
     }
+}
+
+/// `KEY=VALUE`; values are bytes on the wire, and berth's environment is text.
+fn env(kv: &cri::KeyValue) -> Result<String, Status> {
+    let value = std::str::from_utf8(&kv.value).map_err(|_| Status::invalid_argument(format!("environment variable {:?} is not valid UTF-8", kv.key)))?;
+    Ok(format!("{}={value}", kv.key))
+}
+
+/// CRI's Signal enum as the signal name the engine takes (`SIGTERM`,
+/// `SIGRTMIN+1`, `SIGRTMAX-2`); RUNTIME_DEFAULT leaves the image's or SIGTERM.
+fn stop_signal(s: i32) -> Result<Option<String>, Status> {
+    let sig = cri::Signal::try_from(s).map_err(|_| Status::invalid_argument(format!("unknown stop signal {s}")))?;
+    if sig == cri::Signal::RuntimeDefault {
+        return Ok(None);
+    }
+    let name = match sig.as_str_name().trim_start_matches("SIGNAL_") {
+        // Aliases, by their usual names.
+        "SIGCLD" => "SIGCHLD",
+        "SIGPOLL" => "SIGIO",
+        "SIGIOT" => "SIGABRT",
+        n => n,
+    };
+    Ok(Some(name.replace("PLUS", "+").replace("MINUS", "-")))
+}
+
+fn signal_back(name: &str) -> i32 {
+    let wire = format!("SIGNAL_{}", name.replace('+', "PLUS").replace('-', "MINUS"));
+    cri::Signal::from_str_name(&wire).unwrap_or(cri::Signal::RuntimeDefault) as i32
 }
 
 #[cfg(test)]
@@ -348,6 +379,16 @@ mod tests {
         #[allow(deprecated)]
         let old = cri::LinuxContainerSecurityContext { seccomp_profile_path: "runtime/default".into(), ..Default::default() };
         assert_eq!(seccomp(&old).unwrap(), Seccomp::RuntimeDefault);
+    }
+
+    #[test]
+    fn stop_signals_both_ways() {
+        assert_eq!(stop_signal(cri::Signal::RuntimeDefault as i32).unwrap(), None);
+        for (sig, name) in [(cri::Signal::Sigterm, "SIGTERM"), (cri::Signal::Sigquit, "SIGQUIT"), (cri::Signal::Sigrtminplus1, "SIGRTMIN+1"), (cri::Signal::Sigrtmaxminus2, "SIGRTMAX-2")] {
+            assert_eq!(stop_signal(sig as i32).unwrap().as_deref(), Some(name));
+            assert_eq!(signal_back(name), sig as i32);
+        }
+        assert_eq!(stop_signal(999).unwrap_err().code(), tonic::Code::InvalidArgument);
     }
 
     #[test]

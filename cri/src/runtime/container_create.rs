@@ -2,7 +2,7 @@
 //! the container in the pod (its namespaces, cgroup parent and log directory).
 
 use crate::Cri;
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use tonic::Status;
 
 pub(crate) async fn create_container(c: &Cri, req: cri::CreateContainerRequest) -> Result<cri::CreateContainerResponse, Status> {

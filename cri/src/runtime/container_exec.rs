@@ -1,7 +1,7 @@
 //! ExecSync: a command in a running container, with its output and exit code.
 
 use crate::Cri;
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use std::time::Duration;
 use tonic::Status;
 

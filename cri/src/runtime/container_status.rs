@@ -3,7 +3,7 @@
 
 use crate::Cri;
 use berth_engine::ContainerRecord;
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use tonic::Status;
 
 fn cri_container(c: &Cri, id: &str) -> Result<ContainerRecord, Status> {

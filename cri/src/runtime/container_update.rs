@@ -1,7 +1,7 @@
 //! UpdateContainerResources: new limits on the live cgroup.
 
 use crate::Cri;
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use tonic::Status;
 
 pub(crate) async fn update_container_resources(c: &Cri, req: cri::UpdateContainerResourcesRequest) -> Result<cri::UpdateContainerResourcesResponse, Status> {

@@ -11,12 +11,14 @@ mod runtime_config;
 mod sandbox_convert;
 mod sandbox_run;
 mod sandbox_status;
+mod stats;
 mod status;
 mod version;
 
+use crate::stream::{chunked, ItemStream};
 use crate::{not_yet, Cri};
-use k8s_cri::v1 as cri;
-use k8s_cri::v1::runtime_service_server::RuntimeService;
+use berth_proto::cri;
+use berth_proto::cri::runtime_service_server::RuntimeService;
 use std::pin::Pin;
 use tonic::{Request, Response, Status};
 
@@ -68,6 +70,22 @@ impl RuntimeService for Cri {
         sandbox_status::list_pod_sandbox(self, req.into_inner()).map(Response::new)
     }
 
+    type StreamPodSandboxesStream = ItemStream<cri::StreamPodSandboxesResponse>;
+
+    async fn stream_pod_sandboxes(&self, req: Request<cri::StreamPodSandboxesRequest>) -> Reply<Self::StreamPodSandboxesStream> {
+        let list = sandbox_status::list_pod_sandbox(self, cri::ListPodSandboxRequest { filter: req.into_inner().filter })?;
+        Ok(Response::new(chunked(list.items, |pod_sandboxes| cri::StreamPodSandboxesResponse { pod_sandboxes })))
+    }
+
+    /// kubelet's in-place resize tells the runtime a pod's new totals after
+    /// it has resized the pod cgroup itself (cgroupfs driver); berth keeps
+    /// no per-pod limits of its own, so there is nothing to change. Checked
+    /// and acknowledged.
+    async fn update_pod_sandbox_resources(&self, req: Request<cri::UpdatePodSandboxResourcesRequest>) -> Reply<cri::UpdatePodSandboxResourcesResponse> {
+        self.engine.sandbox_status(&req.into_inner().pod_sandbox_id)?;
+        Ok(Response::new(cri::UpdatePodSandboxResourcesResponse {}))
+    }
+
     async fn create_container(&self, req: Request<cri::CreateContainerRequest>) -> Reply<cri::CreateContainerResponse> {
         container_create::create_container(self, req.into_inner()).await.map(Response::new)
     }
@@ -97,6 +115,13 @@ impl RuntimeService for Cri {
 
     async fn list_containers(&self, req: Request<cri::ListContainersRequest>) -> Reply<cri::ListContainersResponse> {
         container_status::list_containers(self, req.into_inner()).map(Response::new)
+    }
+
+    type StreamContainersStream = ItemStream<cri::StreamContainersResponse>;
+
+    async fn stream_containers(&self, req: Request<cri::StreamContainersRequest>) -> Reply<Self::StreamContainersStream> {
+        let list = container_status::list_containers(self, cri::ListContainersRequest { filter: req.into_inner().filter })?;
+        Ok(Response::new(chunked(list.containers, |containers| cri::StreamContainersResponse { containers })))
     }
 
     async fn container_status(&self, req: Request<cri::ContainerStatusRequest>) -> Reply<cri::ContainerStatusResponse> {
@@ -129,19 +154,47 @@ impl RuntimeService for Cri {
     }
 
     async fn container_stats(&self, req: Request<cri::ContainerStatsRequest>) -> Reply<cri::ContainerStatsResponse> {
-        Err(not_found("container", &req.into_inner().container_id))
+        stats::container_stats(self, req.into_inner()).await.map(Response::new)
     }
 
-    async fn list_container_stats(&self, _req: Request<cri::ListContainerStatsRequest>) -> Reply<cri::ListContainerStatsResponse> {
-        Ok(Response::new(cri::ListContainerStatsResponse { stats: Vec::new() }))
+    async fn list_container_stats(&self, req: Request<cri::ListContainerStatsRequest>) -> Reply<cri::ListContainerStatsResponse> {
+        stats::list_container_stats(self, req.into_inner()).await.map(Response::new)
     }
 
     async fn pod_sandbox_stats(&self, req: Request<cri::PodSandboxStatsRequest>) -> Reply<cri::PodSandboxStatsResponse> {
-        Err(not_found("pod sandbox", &req.into_inner().pod_sandbox_id))
+        stats::pod_sandbox_stats(self, req.into_inner()).await.map(Response::new)
     }
 
-    async fn list_pod_sandbox_stats(&self, _req: Request<cri::ListPodSandboxStatsRequest>) -> Reply<cri::ListPodSandboxStatsResponse> {
-        Ok(Response::new(cri::ListPodSandboxStatsResponse { stats: Vec::new() }))
+    async fn list_pod_sandbox_stats(&self, req: Request<cri::ListPodSandboxStatsRequest>) -> Reply<cri::ListPodSandboxStatsResponse> {
+        stats::list_pod_sandbox_stats(self, req.into_inner()).await.map(Response::new)
+    }
+
+    type StreamContainerStatsStream = ItemStream<cri::StreamContainerStatsResponse>;
+
+    async fn stream_container_stats(&self, req: Request<cri::StreamContainerStatsRequest>) -> Reply<Self::StreamContainerStatsStream> {
+        let list = stats::list_container_stats(self, cri::ListContainerStatsRequest { filter: req.into_inner().filter }).await?;
+        Ok(Response::new(chunked(list.stats, |container_stats| cri::StreamContainerStatsResponse { container_stats })))
+    }
+
+    type StreamPodSandboxStatsStream = ItemStream<cri::StreamPodSandboxStatsResponse>;
+
+    async fn stream_pod_sandbox_stats(&self, req: Request<cri::StreamPodSandboxStatsRequest>) -> Reply<Self::StreamPodSandboxStatsStream> {
+        let list = stats::list_pod_sandbox_stats(self, cri::ListPodSandboxStatsRequest { filter: req.into_inner().filter }).await?;
+        Ok(Response::new(chunked(list.stats, |pod_sandbox_stats| cri::StreamPodSandboxStatsResponse { pod_sandbox_stats })))
+    }
+
+    type StreamPodSandboxMetricsStream = ItemStream<cri::StreamPodSandboxMetricsResponse>;
+
+    async fn stream_pod_sandbox_metrics(&self, _req: Request<cri::StreamPodSandboxMetricsRequest>) -> Reply<Self::StreamPodSandboxMetricsStream> {
+        Err(not_yet("StreamPodSandboxMetrics"))
+    }
+
+    async fn checkpoint_pod(&self, _req: Request<cri::CheckpointPodRequest>) -> Reply<cri::CheckpointPodResponse> {
+        Err(not_yet("CheckpointPod"))
+    }
+
+    async fn restore_pod(&self, _req: Request<cri::RestorePodRequest>) -> Reply<cri::RestorePodResponse> {
+        Err(not_yet("RestorePod"))
     }
 
     async fn checkpoint_container(&self, _req: Request<cri::CheckpointContainerRequest>) -> Reply<cri::CheckpointContainerResponse> {

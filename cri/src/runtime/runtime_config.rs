@@ -2,7 +2,7 @@
 //! UpdateRuntimeConfig (the node's pod CIDR).
 
 use crate::Cri;
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use tonic::Status;
 
 pub(crate) fn runtime_config() -> cri::RuntimeConfigResponse {

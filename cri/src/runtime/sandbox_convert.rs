@@ -1,7 +1,7 @@
 //! CRI pod sandbox messages ↔ engine sandbox types, converted once here.
 
 use berth_engine::sandbox::{Dns, NamespaceModes, NsMode, PortMapping, SandboxOptions, SandboxRecord, SandboxState};
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use tonic::Status;
 
 pub(crate) fn ns_mode(v: i32) -> Result<NsMode, Status> {
@@ -79,7 +79,7 @@ pub(crate) fn options(req: cri::RunPodSandboxRequest) -> Result<SandboxOptions, 
     })
 }
 
-fn metadata(r: &SandboxRecord) -> cri::PodSandboxMetadata {
+pub(crate) fn metadata(r: &SandboxRecord) -> cri::PodSandboxMetadata {
     let c = &r.config;
     cri::PodSandboxMetadata { name: c.name.clone(), uid: c.uid.clone(), namespace: c.namespace.clone(), attempt: c.attempt }
 }

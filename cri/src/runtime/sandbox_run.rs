@@ -1,7 +1,7 @@
 //! RunPodSandbox.
 
 use crate::Cri;
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use tonic::Status;
 
 pub(crate) async fn run_pod_sandbox(c: &Cri, req: cri::RunPodSandboxRequest) -> Result<cri::RunPodSandboxResponse, Status> {

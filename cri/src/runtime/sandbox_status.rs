@@ -2,7 +2,7 @@
 
 use crate::Cri;
 use berth_engine::sandbox::SandboxFilter;
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 use tonic::Status;
 
 pub(crate) fn pod_sandbox_status(c: &Cri, req: cri::PodSandboxStatusRequest) -> Result<cri::PodSandboxStatusResponse, Status> {

@@ -3,7 +3,7 @@
 //! features.
 
 use crate::Cri;
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 
 pub(crate) async fn status(c: &Cri, req: cri::StatusRequest) -> cri::StatusResponse {
     let network = match c.engine.network_status().await {
@@ -33,6 +33,6 @@ pub(crate) async fn status(c: &Cri, req: cri::StatusRequest) -> cri::StatusRespo
             name: String::new(),
             features: Some(cri::RuntimeHandlerFeatures { recursive_read_only_mounts: false, user_namespaces: false }),
         }],
-        features: Some(cri::RuntimeFeatures { supplemental_groups_policy: true }),
+        features: Some(cri::RuntimeFeatures { supplemental_groups_policy: true, user_namespaces_host_network: false, mount_options: true }),
     }
 }

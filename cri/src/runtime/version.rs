@@ -1,6 +1,6 @@
 //! Version.
 
-use k8s_cri::v1 as cri;
+use berth_proto::cri;
 
 pub(crate) fn version(_req: cri::VersionRequest) -> cri::VersionResponse {
     cri::VersionResponse {

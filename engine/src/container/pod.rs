@@ -25,7 +25,13 @@ pub struct BindMount {
     pub readonly: bool,
     /// `rprivate` (default), `rslave` or `rshared`.
     pub propagation: String,
+    /// Extra flags: `noexec`, `nosuid`, `nodev` (CRI `mount_options`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
 }
+
+/// The flags a bind mount may add (what kubelet's `mount_options` carries).
+pub const BIND_MOUNT_OPTIONS: [&str; 3] = ["noexec", "nosuid", "nodev"];
 
 /// A host device made available in the container.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +177,9 @@ impl BindMount {
         check_abs("mount container path", &self.container_path)?;
         if !["", "rprivate", "private", "rslave", "slave", "rshared", "shared"].contains(&self.propagation.as_str()) {
             return Err(Error::InvalidArgument(format!("unknown mount propagation {:?}", self.propagation)));
+        }
+        if let Some(o) = self.options.iter().find(|o| !BIND_MOUNT_OPTIONS.contains(&o.as_str())) {
+            return Err(Error::InvalidArgument(format!("unsupported mount option {o:?} for {}: berth takes {}", self.container_path.display(), BIND_MOUNT_OPTIONS.join(", "))));
         }
         Ok(())
     }

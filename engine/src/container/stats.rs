@@ -1,0 +1,61 @@
+//! Resource usage for kubelet's stats (CRI ContainerStats, PodSandboxStats):
+//! the live cgroup's counters and the writable layer's size on disk.
+
+use super::{ContainerRecord, Status};
+use crate::error::{Error, Result};
+use crate::Engine;
+pub use berth_kernel::cgroup::{MemoryUsage, Usage as CgroupUsage};
+use berth_kernel::fs::Usage;
+use std::path::PathBuf;
+
+/// One container's usage at `timestamp`.
+#[derive(Debug, Clone)]
+pub struct ContainerStats {
+    pub record: ContainerRecord,
+    /// Unix nanoseconds.
+    pub timestamp: i64,
+    /// Empty unless the container is running.
+    pub cgroup: CgroupUsage,
+    pub writable_layer: PathBuf,
+    pub writable: Usage,
+}
+
+impl Engine {
+    /// Usage of the given containers, read in one blocking task.
+    pub async fn container_stats(&self, records: Vec<ContainerRecord>) -> Result<Vec<ContainerStats>> {
+        let jobs: Vec<(ContainerRecord, Option<String>, PathBuf)> = records
+            .into_iter()
+            .map(|r| {
+                let cgroup = (r.state.status == Status::Running).then(|| self.cgroup_path(&r));
+                let upper = self.paths().container(&r.id).map(|d| d.join("fs/upper"))?;
+                Ok((r, cgroup, upper))
+            })
+            .collect::<Result<_>>()?;
+        tokio::task::spawn_blocking(move || {
+            jobs.into_iter()
+                .map(|(record, cgroup, upper)| ContainerStats {
+                    timestamp: berth_proto::time::unix_nanos(std::time::SystemTime::now()),
+                    cgroup: cgroup.map(|p| berth_kernel::cgroup::usage(std::path::Path::new(&p))).unwrap_or_default(),
+                    writable: berth_kernel::fs::disk_usage(&upper),
+                    writable_layer: upper,
+                    record,
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Usage of a pod's own cgroup (kubelet's pod-level cgroup parent), all
+    /// its containers included; empty when the pod has no cgroup parent.
+    pub async fn sandbox_cgroup_usage(&self, id: &str) -> Result<(i64, CgroupUsage)> {
+        let rec = self.sandbox_status(id)?;
+        let parent = rec.config.cgroup_parent.clone();
+        tokio::task::spawn_blocking(move || {
+            let usage = if parent.is_empty() { CgroupUsage::default() } else { berth_kernel::cgroup::usage(std::path::Path::new(&parent)) };
+            (berth_proto::time::unix_nanos(std::time::SystemTime::now()), usage)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))
+    }
+}
