@@ -98,9 +98,14 @@ pub(crate) async fn list_container_stats(c: &Cri, req: cri::ListContainerStatsRe
     Ok(cri::ListContainerStatsResponse { stats: stats.iter().map(|s| container(c, s)).collect() })
 }
 
-async fn sandbox(c: &Cri, rec: &berth_engine::sandbox::SandboxRecord) -> Result<cri::PodSandboxStats, Status> {
+fn in_pod(r: &ContainerRecord, pod: &str) -> bool {
+    r.config.pod.as_ref().is_some_and(|p| p.sandbox_id == pod)
+}
+
+/// A pod's stats; `containers` are its running containers.
+async fn sandbox(c: &Cri, rec: &berth_engine::sandbox::SandboxRecord, containers: Vec<ContainerRecord>) -> Result<cri::PodSandboxStats, Status> {
     let (timestamp, usage) = c.engine.sandbox_cgroup_usage(&rec.id).await?;
-    let containers = c.engine.container_stats(pod_containers(c, |r| r.config.pod.as_ref().is_some_and(|p| p.sandbox_id == rec.id))?).await?;
+    let containers = c.engine.container_stats(containers).await?;
     let cfg = &rec.config;
     Ok(cri::PodSandboxStats {
         attributes: Some(cri::PodSandboxAttributes {
@@ -125,15 +130,20 @@ async fn sandbox(c: &Cri, rec: &berth_engine::sandbox::SandboxRecord) -> Result<
 
 pub(crate) async fn pod_sandbox_stats(c: &Cri, req: cri::PodSandboxStatsRequest) -> Result<cri::PodSandboxStatsResponse, Status> {
     let rec = c.engine.sandbox_status(&req.pod_sandbox_id)?;
-    Ok(cri::PodSandboxStatsResponse { stats: Some(sandbox(c, &rec).await?) })
+    let containers = pod_containers(c, |r| in_pod(r, &rec.id))?;
+    Ok(cri::PodSandboxStatsResponse { stats: Some(sandbox(c, &rec, containers).await?) })
 }
 
 pub(crate) async fn list_pod_sandbox_stats(c: &Cri, req: cri::ListPodSandboxStatsRequest) -> Result<cri::ListPodSandboxStatsResponse, Status> {
     let f = req.filter.unwrap_or_default();
     let filter = berth_engine::sandbox::SandboxFilter { id: f.id, state: Some(berth_engine::sandbox::SandboxState::Ready), labels: f.label_selector.into_iter().collect() };
+    // One container listing for every pod.
+    let mut running = pod_containers(c, |_| true)?;
     let mut stats = Vec::new();
     for rec in c.engine.list_sandboxes(&filter) {
-        stats.push(sandbox(c, &rec).await?);
+        let (mine, rest) = running.into_iter().partition(|r| in_pod(r, &rec.id));
+        running = rest;
+        stats.push(sandbox(c, &rec, mine).await?);
     }
     Ok(cri::ListPodSandboxStatsResponse { stats })
 }
