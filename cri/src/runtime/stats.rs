@@ -104,7 +104,7 @@ fn in_pod(r: &ContainerRecord, pod: &str) -> bool {
 
 /// A pod's stats; `containers` are its running containers.
 async fn sandbox(c: &Cri, rec: &berth_engine::sandbox::SandboxRecord, containers: Vec<ContainerRecord>) -> Result<cri::PodSandboxStats, Status> {
-    let (timestamp, usage) = c.engine.sandbox_cgroup_usage(&rec.id).await?;
+    let (timestamp, usage) = c.engine.sandbox_cgroup_usage(rec).await?;
     let containers = c.engine.container_stats(containers).await?;
     let cfg = &rec.config;
     Ok(cri::PodSandboxStats {

@@ -58,15 +58,17 @@ pub enum Seccomp {
 impl Seccomp {
     /// Reads and checks a node's profile file.
     pub fn localhost(path: &Path) -> Result<Self> {
-        let profile = crate::seccomp::Profile::read(path)?;
-        crate::seccomp::Profile::parse(&profile)?.resolve(&crate::seccomp::Target::node(&[]))?;
-        Ok(Seccomp::Localhost { path: path.to_owned(), profile })
+        Self::checked(path.to_owned(), crate::seccomp::Profile::read(path)?)
     }
 
     /// Checks a profile given as text (the CLI's `--security-opt seccomp=FILE`).
     pub fn inline(profile: &str) -> Result<Self> {
-        crate::seccomp::Profile::parse(profile)?.resolve(&crate::seccomp::Target::node(&[]))?;
-        Ok(Seccomp::Localhost { path: PathBuf::new(), profile: profile.to_owned() })
+        Self::checked(PathBuf::new(), profile.to_owned())
+    }
+
+    fn checked(path: PathBuf, profile: String) -> Result<Self> {
+        crate::seccomp::Profile::parse(&profile)?.resolve(&crate::seccomp::Target::node(&[]))?;
+        Ok(Seccomp::Localhost { path, profile })
     }
 
     /// The profile to apply, if any.

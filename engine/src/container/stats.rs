@@ -48,8 +48,7 @@ impl Engine {
 
     /// Usage of a pod's own cgroup (kubelet's pod-level cgroup parent), all
     /// its containers included; empty when the pod has no cgroup parent.
-    pub async fn sandbox_cgroup_usage(&self, id: &str) -> Result<(i64, CgroupUsage)> {
-        let rec = self.sandbox_status(id)?;
+    pub async fn sandbox_cgroup_usage(&self, rec: &crate::sandbox::SandboxRecord) -> Result<(i64, CgroupUsage)> {
         let parent = rec.config.cgroup_parent.clone();
         tokio::task::spawn_blocking(move || {
             let usage = if parent.is_empty() { CgroupUsage::default() } else { berth_kernel::cgroup::usage(std::path::Path::new(&parent)) };
