@@ -10,6 +10,7 @@
 mod image;
 mod runtime;
 mod stream;
+pub mod streaming;
 
 use berth_engine::Engine;
 use berth_proto::cri::image_service_server::ImageServiceServer;
@@ -29,11 +30,19 @@ pub struct Cri {
     pod_cidr: Arc<Mutex<String>>,
     /// The last CPU sample (unix nanos, cumulative ns) per container or pod.
     cpu_samples: Arc<Mutex<std::collections::HashMap<String, (i64, u64)>>>,
+    /// Where Exec and PortForward URLs point; `None`: those RPCs are unavailable.
+    streaming: Option<Arc<streaming::Streaming>>,
 }
 
 impl Cri {
     pub fn new(engine: Engine) -> Self {
-        Self { engine, pod_cidr: Arc::default(), cpu_samples: Arc::default() }
+        Self { engine, pod_cidr: Arc::default(), cpu_samples: Arc::default(), streaming: None }
+    }
+
+    /// With the streaming server for Exec and PortForward.
+    pub fn with_streaming(mut self, s: Arc<streaming::Streaming>) -> Self {
+        self.streaming = Some(s);
+        self
     }
 
     /// The two tonic services, ready to be added to a server.

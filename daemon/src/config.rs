@@ -37,6 +37,30 @@ pub struct Config {
     /// Seconds `stop` waits before SIGKILL by default.
     pub stop_timeout: u64,
     pub cni: CniSection,
+    pub streaming: StreamingSection,
+}
+
+/// `[streaming]`: the server behind CRI Exec and PortForward URLs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamingSection {
+    /// Address to listen on; kubelet proxies to it, so loopback is enough.
+    pub address: String,
+    /// Port; 0 picks a free one at start-up.
+    pub port: u16,
+}
+
+impl Default for StreamingSection {
+    fn default() -> Self {
+        Self { address: "127.0.0.1".into(), port: 0 }
+    }
+}
+
+impl StreamingSection {
+    pub fn socket_addr(&self) -> anyhow::Result<std::net::SocketAddr> {
+        let ip: std::net::IpAddr = self.address.parse().with_context(|| format!("streaming address {:?} is not an IP address", self.address))?;
+        Ok((ip, self.port).into())
+    }
 }
 
 /// `[cni]`: pod networking.
@@ -67,6 +91,7 @@ impl Default for Config {
             cgroup_parent: "berth".into(),
             stop_timeout: 10,
             cni: CniSection::default(),
+            streaming: StreamingSection::default(),
         }
     }
 }
@@ -94,6 +119,7 @@ impl Config {
             let exe = std::env::current_exe().context("locate berthd")?;
             cfg.shim_path = exe.with_file_name("berth-shim");
         }
+        cfg.streaming.socket_addr()?;
         for (what, p) in [("root", &cfg.root), ("state", &cfg.state)] {
             anyhow::ensure!(p.is_absolute(), "{what} dir must be an absolute path, got {}", p.display());
         }

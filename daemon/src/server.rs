@@ -37,7 +37,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let stop = std::sync::Arc::new(tokio::sync::Notify::new());
     let stopped = stop.clone();
     // One socket, both fronts: berth's engine API and Kubernetes CRI v1.
-    let (runtime, images) = berth_cri::Cri::new(engine.clone()).services();
+    let (streaming, stream_listener) = berth_cri::streaming::Streaming::bind(cfg.streaming.socket_addr()?).await.context("bind the streaming server")?;
+    tracing::info!(address = %stream_listener.local_addr()?, "streaming server ready");
+    let stream_server = tokio::spawn(streaming.clone().serve(engine.clone(), stream_listener));
+    let (runtime, images) = berth_cri::Cri::new(engine.clone()).with_streaming(streaming).services();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
             .trace_fn(|req| tracing::info_span!("rpc", method = %req.uri().path()))
@@ -54,6 +57,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     stop.notify_one();
     // Followers of logs would hold a graceful shutdown forever; they reconnect.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
+    stream_server.abort();
     let _ = std::fs::remove_file(&sock);
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! to children), and the child becomes the process the container's spec
 //! describes (user, groups, capabilities, no_new_privs, env) with the new
 //! argv, then execs. The helper waits and exits with the child's status.
+//! With a terminal (`exec -t`), the helper allocates it in the container's
+//! devpts and passes the master back before it forks (see `pty`).
 #![allow(unsafe_code)]
 
 use crate::init::{self, InitFailure};
@@ -16,6 +18,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::ForkResult;
 use oci_spec::runtime::Spec;
 use std::fs::File;
+use std::os::fd::AsFd;
 
 /// What to run, and where.
 #[derive(Debug)]
@@ -26,6 +29,9 @@ pub struct ExecRequest<'a> {
     pub user: Option<&'a str>,
     pub groups_strict: bool,
     pub args: Vec<String>,
+    /// Give the command a terminal of the container's devpts; its master
+    /// goes to the caller over the unix socket on stdout.
+    pub tty: bool,
 }
 
 fn fail<E: std::fmt::Display>(step: &'static str) -> impl Fn(E) -> InitFailure {
@@ -63,14 +69,36 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
         setns(f, *flag).map_err(fail("join the container's namespaces"))?;
     }
     drop(files);
+    // The terminal comes from the container's /dev, now that we see it.
+    let pty = if req.tty {
+        let (master, slave) = crate::pty::open().map_err(fail("allocate a terminal"))?;
+        crate::pty::send_fd(std::io::stdout().as_fd(), master.as_fd()).map_err(fail("pass the terminal to berthd"))?;
+        Some(slave)
+    } else {
+        None
+    };
     let process = req.spec.process().clone().ok_or_else(|| InitFailure { exit_code: 126, message: "spec has no process".into() })?;
     let mut process = process;
     process.set_args(Some(req.args.clone()));
+    if req.tty {
+        // As Docker and containerd do for a terminal: TERM unless the spec has one.
+        let mut env = process.env().clone().unwrap_or_default();
+        if !env.iter().any(|e| e.starts_with("TERM=")) {
+            env.push("TERM=xterm".into());
+            process.set_env(Some(env));
+        }
+    }
     // SAFETY: this helper is single-threaded; the child only runs
     // async-signal-safe work until execve, or exits.
     match unsafe { nix::unistd::fork() }.map_err(fail("fork"))? {
         ForkResult::Child => {
             let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            if let Some(slave) = &pty {
+                if let Err(e) = crate::pty::make_controlling(slave) {
+                    eprintln!("set up the terminal: {e}");
+                    std::process::exit(126);
+                }
+            }
             let err = match init::identity(req.user, req.groups_strict, &process).and_then(|who| init::become_process(&process, &who, req.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()))) {
                 Ok(cmd) => init::exec(&cmd),
                 Err(e) => e,
@@ -78,14 +106,18 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
             eprintln!("{}", err.message);
             std::process::exit(err.exit_code)
         }
-        ForkResult::Parent { child } => loop {
-            match waitpid(child, None) {
-                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-                Ok(_) => continue,
-                Err(nix::Error::EINTR) => continue,
-                Err(e) => return Err(fail("wait")(e)),
+        ForkResult::Parent { child } => {
+            // Only the command holds the terminal: its exit is the master's EOF.
+            drop(pty);
+            loop {
+                match waitpid(child, None) {
+                    Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+                    Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+                    Ok(_) => continue,
+                    Err(nix::Error::EINTR) => continue,
+                    Err(e) => return Err(fail("wait")(e)),
+                }
             }
-        },
+        }
     }
 }

@@ -17,6 +17,7 @@ pub mod mount;
 pub mod net;
 pub mod pin;
 pub mod pod_init;
+pub mod pty;
 pub mod seccomp;
 pub mod signal;
 pub mod user;

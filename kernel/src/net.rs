@@ -1,5 +1,6 @@
 //! The little networking a container's init does itself: bringing up `lo`
-//! in a fresh network namespace. (Pod networks come from CNI.)
+//! in a fresh network namespace (pod networks come from CNI), and reaching
+//! into a pod's namespace for port forwarding and counters.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -33,4 +34,32 @@ pub fn loopback_up() -> io::Result<()> {
     // SAFETY: `sock` is ours and closed exactly once.
     unsafe { libc::close(sock) };
     res
+}
+
+/// Runs `f` in the network namespace pinned at `netns`, on a thread of its
+/// own: `setns` changes only the calling thread, and this one ends right
+/// after, so no thread of berthd's pools is ever left in a pod's namespace.
+/// Sockets made there stay in that namespace.
+pub fn in_netns<T: Send + 'static>(netns: &std::path::Path, f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    let ns = std::fs::File::open(netns)?;
+    std::thread::Builder::new()
+        .name("berth-netns".into())
+        .spawn(move || {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+            drop(ns);
+            f()
+        })?
+        .join()
+        .map_err(|_| io::Error::other("network namespace thread panicked"))?
+}
+
+/// Connects to `port` on the current namespace's loopback, IPv4 first,
+/// then IPv6 (what `localhost` means in a pod).
+pub fn connect_loopback(port: u16, timeout: std::time::Duration) -> io::Result<std::net::TcpStream> {
+    let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+    match std::net::TcpStream::connect_timeout(&v4, timeout) {
+        Ok(s) => Ok(s),
+        Err(e4) => std::net::TcpStream::connect_timeout(&v6, timeout).map_err(|_| e4),
+    }
 }

@@ -1,6 +1,8 @@
-//! `berth-shim exec --bundle DIR --pid PID -- ARGS...`: runs ARGS inside
+//! `berth-shim exec --bundle DIR --pid PID [--tty] -- ARGS...`: runs ARGS inside
 //! the running container of DIR (see `berth_kernel::exec`). stdio is the
 //! caller's; the exit code is the command's (126/127 when it can't run).
+//! With `--tty`, stdout must be a unix socket: the terminal's master is
+//! sent over it, and the command gets the terminal as its stdio.
 
 use berth_kernel::exec::{run, ExecRequest};
 use std::path::PathBuf;
@@ -10,9 +12,11 @@ pub fn exec(args: &[String]) -> i32 {
     let mut pid = 0;
     let mut it = args.iter();
     let mut argv = Vec::new();
+    let mut tty = false;
     while let Some(a) = it.next() {
         match a.as_str() {
             "--bundle" => bundle = it.next().cloned().unwrap_or_default().into(),
+            "--tty" => tty = true,
             "--pid" => pid = it.next().and_then(|p| p.parse().ok()).unwrap_or(0),
             "--" => {
                 argv = it.cloned().collect();
@@ -35,5 +39,5 @@ pub fn exec(args: &[String]) -> i32 {
             return 126;
         }
     };
-    run(&ExecRequest { pid, spec: &spec, user: shim.user.as_deref(), groups_strict: shim.groups_strict, args: argv })
+    run(&ExecRequest { pid, spec: &spec, user: shim.user.as_deref(), groups_strict: shim.groups_strict, args: argv, tty })
 }

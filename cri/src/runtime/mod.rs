@@ -6,6 +6,7 @@ mod container_convert;
 mod container_create;
 mod container_exec;
 mod container_status;
+mod container_stream;
 mod container_update;
 mod runtime_config;
 mod sandbox_convert;
@@ -141,16 +142,16 @@ impl RuntimeService for Cri {
         container_exec::exec_sync(self, req.into_inner()).await.map(Response::new)
     }
 
-    async fn exec(&self, _req: Request<cri::ExecRequest>) -> Reply<cri::ExecResponse> {
-        Err(not_yet("Exec"))
+    async fn exec(&self, req: Request<cri::ExecRequest>) -> Reply<cri::ExecResponse> {
+        container_stream::exec(self, req.into_inner()).map(Response::new)
     }
 
     async fn attach(&self, _req: Request<cri::AttachRequest>) -> Reply<cri::AttachResponse> {
         Err(not_yet("Attach"))
     }
 
-    async fn port_forward(&self, _req: Request<cri::PortForwardRequest>) -> Reply<cri::PortForwardResponse> {
-        Err(not_yet("PortForward"))
+    async fn port_forward(&self, req: Request<cri::PortForwardRequest>) -> Reply<cri::PortForwardResponse> {
+        container_stream::port_forward(self, req.into_inner()).map(Response::new)
     }
 
     async fn container_stats(&self, req: Request<cri::ContainerStatsRequest>) -> Reply<cri::ContainerStatsResponse> {

@@ -34,10 +34,17 @@ async fn collect(mut r: impl AsyncRead + Unpin) -> Vec<u8> {
     }
 }
 
+/// The helper's exit status as the command's exit code (128+N for a signal).
+pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(9))
+}
+
 impl Engine {
-    /// Runs `args` in the container; `timeout` zero means none.
-    #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
-    pub async fn exec_sync(&self, key: &str, args: Vec<String>, timeout: Duration) -> Result<ExecOutput> {
+    /// The `berth-shim exec` command for a running container; stdio is the
+    /// caller's to choose. Dropping the child kills the helper, and its
+    /// command with it (parent-death signal).
+    pub(crate) fn exec_helper(&self, key: &str, args: &[String], tty: bool) -> Result<tokio::process::Command> {
         if args.is_empty() || args[0].is_empty() {
             return Err(Error::InvalidArgument("exec needs a command".into()));
         }
@@ -46,19 +53,23 @@ impl Engine {
             return Err(Error::FailedPrecondition(format!("container {} is not running", rec.id)));
         }
         let bundle = self.paths().bundle(&rec.id)?;
-        let mut child = tokio::process::Command::new(&self.config().shim_path)
-            .arg("exec")
-            .arg("--bundle")
-            .arg(&bundle)
-            .arg("--pid")
-            .arg(rec.state.pid.to_string())
-            .arg("--")
-            .args(&args)
+        let mut cmd = tokio::process::Command::new(&self.config().shim_path);
+        cmd.arg("exec").arg("--bundle").arg(&bundle).arg("--pid").arg(rec.state.pid.to_string());
+        if tty {
+            cmd.arg("--tty");
+        }
+        cmd.arg("--").args(args).kill_on_drop(true);
+        Ok(cmd)
+    }
+
+    /// Runs `args` in the container; `timeout` zero means none.
+    #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
+    pub async fn exec_sync(&self, key: &str, args: Vec<String>, timeout: Duration) -> Result<ExecOutput> {
+        let mut child = self
+            .exec_helper(key, &args, false)?
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            // A timed-out exec: the helper is killed, and its child with it (parent-death signal).
-            .kill_on_drop(true)
             .spawn()
             .ctx(|| "run berth-shim exec".into())?;
         let (out, err) = (child.stdout.take(), child.stderr.take());
@@ -78,9 +89,7 @@ impl Engine {
                 },
                 child.wait()
             );
-            let status = status.ctx(|| "wait for exec".into())?;
-            use std::os::unix::process::ExitStatusExt;
-            let exit_code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(9));
+            let exit_code = exit_code(status.ctx(|| "wait for exec".into())?);
             Ok(ExecOutput { stdout, stderr, exit_code })
         };
         if timeout.is_zero() {

@@ -15,6 +15,7 @@
 
 mod create;
 mod exec;
+mod exec_stream;
 mod kill;
 mod list;
 mod logs;
@@ -31,6 +32,7 @@ pub(crate) mod pod;
 pub use create::CreateOptions;
 pub(crate) use create::check_hostname;
 pub use exec::ExecOutput;
+pub use exec_stream::{ExecProcess, ExecStreamOptions, Terminal};
 pub use stats::{CgroupUsage, ContainerStats, MemoryUsage};
 pub use pod::{BindMount, DeviceMount, PodLink, Seccomp, Security};
 pub use logs::LogRecord;

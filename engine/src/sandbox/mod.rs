@@ -12,6 +12,7 @@
 
 mod list;
 mod network;
+mod port_forward;
 mod recover;
 mod remove;
 mod run;
