@@ -9,6 +9,7 @@
 //! Images are built from Debian's `busybox-static` (`/bin/busybox`).
 
 pub mod cri;
+pub mod spdy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

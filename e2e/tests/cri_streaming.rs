@@ -1,0 +1,144 @@
+//! CRI Exec and PortForward through the streaming server, as kubelet and
+//! crictl use them: the RPC hands out a one-time URL, the client upgrades
+//! to SPDY/3.1 and opens its streams.
+
+use berth_e2e::cri::{container, create, pod_config, run_pod, start};
+use berth_e2e::spdy::connect;
+use berth_e2e::Daemon;
+use berth_proto::cri;
+use std::time::Duration;
+use tonic::Code;
+
+const T: Duration = Duration::from_secs(20);
+
+fn exec_req(id: &str, cmd: &[&str], stdin: bool, tty: bool) -> cri::ExecRequest {
+    cri::ExecRequest { container_id: id.into(), cmd: cmd.iter().map(|s| s.to_string()).collect(), tty, stdin, stdout: true, stderr: !tty }
+}
+
+#[tokio::test]
+async fn exec_streams_stdio_exit_codes_and_terminals() {
+    let d = Daemon::start();
+    let (mut rt, _img) = d.cri().await;
+    let pod = run_pod(&mut rt, pod_config(&d, "streams")).await;
+    let c = create(&mut rt, &pod, container("box", &["sleep", "1000"])).await.unwrap();
+    start(&mut rt, &c).await;
+
+    // Bad requests: the right codes, before any URL exists.
+    let code = |r: Result<tonic::Response<cri::ExecResponse>, tonic::Status>| r.unwrap_err().code();
+    assert_eq!(code(rt.exec(exec_req(&c, &[], false, false)).await), Code::InvalidArgument);
+    assert_eq!(code(rt.exec(cri::ExecRequest { stdout: false, stderr: false, ..exec_req(&c, &["true"], false, false) }).await), Code::InvalidArgument);
+    assert_eq!(code(rt.exec(cri::ExecRequest { stderr: true, ..exec_req(&c, &["true"], false, true) }).await), Code::InvalidArgument);
+    assert_eq!(code(rt.exec(exec_req("nope", &["true"], false, false)).await), Code::NotFound);
+
+    // stdin in, stdout and stderr out, the exit code in a v4 Status.
+    let url = rt.exec(exec_req(&c, &["sh", "-c", "cat; echo err >&2; exit 3"], true, false)).await.unwrap().into_inner().url;
+    assert!(url.starts_with("http://127.0.0.1:") && url.contains("/exec/"), "{url}");
+    let (mut cl, proto) = connect(&url, &["v5.channel.k8s.io", "v4.channel.k8s.io"], "").await.unwrap();
+    assert_eq!(proto, "v5.channel.k8s.io");
+    let error = cl.open(&[("streamtype", "error")]).await;
+    let stdin = cl.open(&[("streamtype", "stdin")]).await;
+    let stdout = cl.open(&[("streamtype", "stdout")]).await;
+    let stderr = cl.open(&[("streamtype", "stderr")]).await;
+    cl.send(stdin, b"hello ", false).await;
+    cl.send(stdin, b"world", true).await;
+    cl.until_finished(&[error, stdout, stderr], T).await;
+    assert_eq!(cl.text(stdout), "hello world");
+    assert_eq!(cl.text(stderr), "err\n");
+    let status: serde_json::Value = serde_json::from_str(&cl.text(error)).unwrap();
+    assert_eq!(status["reason"], "NonZeroExitCode", "{status}");
+    assert_eq!(status["details"]["causes"][0]["message"], "3");
+
+    // The URL was for one use only.
+    let again = connect(&url, &["v4.channel.k8s.io"], "").await.unwrap_err();
+    assert_eq!(again.status, 404, "{}", again.body);
+
+    // v3 and v2 say nothing on success; a command that can't run fails.
+    let url = rt.exec(exec_req(&c, &["echo", "ok"], false, false)).await.unwrap().into_inner().url;
+    let (mut cl, proto) = connect(&url, &["v3.channel.k8s.io"], "").await.unwrap();
+    assert_eq!(proto, "v3.channel.k8s.io");
+    let (error, stdout, stderr) = (cl.open(&[("streamtype", "error")]).await, cl.open(&[("streamtype", "stdout")]).await, cl.open(&[("streamtype", "stderr")]).await);
+    cl.until_finished(&[error, stdout, stderr], T).await;
+    assert_eq!((cl.text(stdout).as_str(), cl.text(error).as_str()), ("ok\n", ""));
+    let url = rt.exec(exec_req(&c, &["/no/such/binary"], false, false)).await.unwrap().into_inner().url;
+    let (mut cl, _) = connect(&url, &["v4.channel.k8s.io"], "").await.unwrap();
+    let (error, stdout, stderr) = (cl.open(&[("streamtype", "error")]).await, cl.open(&[("streamtype", "stdout")]).await, cl.open(&[("streamtype", "stderr")]).await);
+    cl.until_finished(&[error, stdout, stderr], T).await;
+    assert!(cl.text(error).contains(r#""message":"127""#), "{}", cl.text(error));
+
+    // A terminal from the container's devpts, sized by the resize stream.
+    let url = rt.exec(exec_req(&c, &["sh", "-c", "read x; stty size; tty; echo $TERM"], true, true)).await.unwrap().into_inner().url;
+    let (mut cl, _) = connect(&url, &["v4.channel.k8s.io"], "").await.unwrap();
+    let error = cl.open(&[("streamtype", "error")]).await;
+    let stdin = cl.open(&[("streamtype", "stdin")]).await;
+    let stdout = cl.open(&[("streamtype", "stdout")]).await;
+    let resize = cl.open(&[("streamtype", "resize")]).await;
+    cl.send(resize, b"{\"Width\":100,\"Height\":30}\n", false).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cl.send(stdin, b"go\n", false).await;
+    cl.until_finished(&[error, stdout], T).await;
+    let out = cl.text(stdout);
+    assert!(out.contains("30 100\r\n") && out.contains("/dev/pts/0\r\n") && out.contains("xterm"), "{out:?}");
+    assert_eq!(cl.text(error), r#"{"metadata":{},"status":"Success"}"#);
+
+    // A client that goes away takes its command with it.
+    let url = rt.exec(exec_req(&c, &["sleep", "987"], false, false)).await.unwrap().into_inner().url;
+    let (mut cl, _) = connect(&url, &["v4.channel.k8s.io"], "").await.unwrap();
+    for t in ["error", "stdout", "stderr"] {
+        cl.open(&[("streamtype", t)]).await;
+    }
+    let running = || std::process::Command::new("pgrep").args(["-f", "^sleep 987$"]).status().unwrap().success();
+    assert!(d.eventually(T, running), "the exec started");
+    drop(cl);
+    assert!(d.eventually(T, || !running()), "the exec was killed with its connection");
+
+    // Refusals: no common protocol, WebSocket, unknown token.
+    let url = rt.exec(exec_req(&c, &["true"], false, false)).await.unwrap().into_inner().url;
+    let r = connect(&url, &["channel.k8s.io"], "").await.unwrap_err();
+    assert_eq!(r.status, 403, "{}", r.body);
+    let url = rt.exec(exec_req(&c, &["true"], false, false)).await.unwrap().into_inner().url;
+    let r = connect(&url, &["v4.channel.k8s.io"], "Upgrade: websocket\r\n").await.unwrap_err();
+    assert_eq!(r.status, 400, "{}", r.body);
+    let bogus = format!("{}/exec/0123456789abcdef0123456789abcdef", url.split("/exec/").next().unwrap());
+    assert_eq!(connect(&bogus, &["v4.channel.k8s.io"], "").await.unwrap_err().status, 404);
+    assert!(d.eventually(T, || !std::process::Command::new("pgrep").args(["-f", "berth-shim exec"]).status().unwrap().success()), "no exec helper is left");
+}
+
+#[tokio::test]
+async fn port_forward_reaches_the_pods_loopback() {
+    let d = Daemon::start();
+    let (mut rt, _img) = d.cri().await;
+    let pod = run_pod(&mut rt, pod_config(&d, "forward")).await;
+    // Listens on the pod's loopback only: reachable through port-forward alone.
+    let web = container("web", &["sh", "-c", "mkdir -p /www && echo hello-from-pod > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www"]);
+    let c = create(&mut rt, &pod, web).await.unwrap();
+    start(&mut rt, &c).await;
+
+    let code = |r: Result<tonic::Response<cri::PortForwardResponse>, tonic::Status>| r.unwrap_err().code();
+    assert_eq!(code(rt.port_forward(cri::PortForwardRequest { pod_sandbox_id: "nope".into(), port: vec![80] }).await), Code::NotFound);
+    assert_eq!(code(rt.port_forward(cri::PortForwardRequest { pod_sandbox_id: pod.clone(), port: vec![0] }).await), Code::InvalidArgument);
+    assert_eq!(code(rt.port_forward(cri::PortForwardRequest { pod_sandbox_id: pod.clone(), port: vec![70000] }).await), Code::InvalidArgument);
+
+    let url = rt.port_forward(cri::PortForwardRequest { pod_sandbox_id: pod.clone(), port: vec![8080, 9] }).await.unwrap().into_inner().url;
+    let (mut cl, proto) = connect(&url, &["portforward.k8s.io"], "").await.unwrap();
+    assert_eq!(proto, "portforward.k8s.io");
+    // Two connections over one session, as kubectl does for two requests.
+    for req in ["0", "1"] {
+        let error = cl.open(&[("streamtype", "error"), ("port", "8080"), ("requestid", req)]).await;
+        let data = cl.open(&[("streamtype", "data"), ("port", "8080"), ("requestid", req)]).await;
+        cl.send(data, b"GET / HTTP/1.0\r\n\r\n", false).await;
+        cl.until_finished(&[data, error], T).await;
+        let body = cl.text(data);
+        assert!(body.starts_with("HTTP/1.") && body.ends_with("hello-from-pod\n"), "{body:?}");
+        assert_eq!(cl.text(error), "");
+    }
+    // Nothing listens on 9: the error stream says so. 8081 was not asked for.
+    for (req, port, want) in [("2", "9", "connect"), ("3", "8081", "not requested")] {
+        let error = cl.open(&[("streamtype", "error"), ("port", port), ("requestid", req)]).await;
+        let data = cl.open(&[("streamtype", "data"), ("port", port), ("requestid", req)]).await;
+        cl.until_finished(&[data, error], T).await;
+        assert!(cl.text(error).contains(want), "{}", cl.text(error));
+    }
+    // A stopped pod has nothing to forward to.
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod.clone() }).await.unwrap();
+    assert_eq!(code(rt.port_forward(cri::PortForwardRequest { pod_sandbox_id: pod.clone(), port: vec![8080] }).await), Code::FailedPrecondition);
+}
