@@ -102,6 +102,7 @@ impl Daemon {
 
     /// A private bridge network: its own bridge, /24 and IPAM dir; no
     /// masquerading and no default route (pods reach the host and each other).
+    /// Port mappings, traffic shaping and requested IPs as capabilities.
     fn write_network(&self) {
         let conf = serde_json::json!({
             "cniVersion": "1.0.0",
@@ -109,9 +110,11 @@ impl Daemon {
             "plugins": [
                 {
                     "type": "bridge", "bridge": self.bridge, "isGateway": true, "ipMasq": false, "hairpinMode": true,
+                    "capabilities": { "ips": true },
                     "ipam": { "type": "host-local", "ranges": [[{ "subnet": format!("{}.0/24", self.subnet) }]], "dataDir": self.dir.join("cni/ipam") }
                 },
-                { "type": "portmap", "capabilities": { "portMappings": true } }
+                { "type": "portmap", "capabilities": { "portMappings": true } },
+                { "type": "bandwidth", "capabilities": { "bandwidth": true } }
             ]
         });
         std::fs::create_dir_all(self.cni_conf().parent().unwrap()).unwrap();

@@ -145,3 +145,39 @@ async fn no_network_config_means_not_ready() {
     assert_eq!(ip_of(&mut rt, &h).await, "");
     rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: h }).await.unwrap();
 }
+
+fn ifb_devices() -> Vec<String> {
+    let o = std::process::Command::new("ip").args(["-o", "link", "show", "type", "ifb"]).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.split(": ").nth(1)).map(|n| n.split('@').next().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn bandwidth_and_requested_ips_reach_the_plugins() {
+    let d = Daemon::start();
+    let (mut rt, _img) = d.cri().await;
+    let mut req = pod(&d, "shaped", vec![], false);
+    let wanted = format!("{}.77", d.subnet);
+    let annotations = [("kubernetes.io/ingress-bandwidth", "1M"), ("kubernetes.io/egress-bandwidth", "2M"), ("berth.dev/ips", wanted.as_str())];
+    req.config.as_mut().unwrap().annotations = annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+
+    // Bad annotations are the caller's error, and nothing is left of the pod.
+    for (k, v) in [("kubernetes.io/ingress-bandwidth", "lots"), ("kubernetes.io/egress-bandwidth", "10"), ("berth.dev/ips", "10.0.0.999")] {
+        let mut bad = req.clone();
+        bad.config.as_mut().unwrap().annotations.insert(k.into(), v.into());
+        assert_eq!(rt.run_pod_sandbox(bad).await.unwrap_err().code(), Code::InvalidArgument, "{k}={v}");
+    }
+
+    let before = ifb_devices();
+    let id = rt.run_pod_sandbox(req).await.unwrap().into_inner().pod_sandbox_id;
+    assert_eq!(ip_of(&mut rt, &id).await, wanted, "host-local gave the requested address");
+    let veths = std::process::Command::new("ip").args(["-o", "link", "show", "master", &d.bridge]).output().unwrap();
+    let veth = String::from_utf8_lossy(&veths.stdout).lines().next().and_then(|l| l.split(": ").nth(1)).map(|n| n.split('@').next().unwrap().to_owned()).expect("the pod's veth");
+    let qdisc = std::process::Command::new("tc").args(["qdisc", "show", "dev", &veth]).output().unwrap();
+    assert!(String::from_utf8_lossy(&qdisc.stdout).contains("tbf"), "ingress is shaped: {}", String::from_utf8_lossy(&qdisc.stdout));
+    let added: Vec<String> = ifb_devices().into_iter().filter(|n| !before.contains(n)).collect();
+    assert_eq!(added.len(), 1, "egress is shaped through an ifb device");
+
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: id.clone() }).await.unwrap();
+    assert!(!ifb_devices().contains(&added[0]), "DEL removed the ifb device");
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: id }).await.unwrap();
+}

@@ -1,7 +1,14 @@
 //! A pod's network through CNI: ADD when the sandbox is created (after its
 //! namespaces are pinned), DEL when it stops (before they are released).
-//! kubelet's CNI_ARGS and the `portMappings` and `dns` capabilities are
-//! passed; the pod's IPs come from the result.
+//! kubelet's CNI_ARGS and the capability arguments are passed (each plugin
+//! gets the ones it declares); the pod's IPs come from the result.
+//!
+//! | capability     | from                                                        |
+//! |----------------|-------------------------------------------------------------|
+//! | `portMappings` | the pod's port mappings with a host port                    |
+//! | `dns`          | the pod's DNS config                                        |
+//! | `bandwidth`    | annotations `kubernetes.io/ingress-bandwidth`, `…/egress-bandwidth` (bits/s, as for containerd and CRI-O) |
+//! | `ips`          | annotation `berth.dev/ips`: comma-separated IPs, optionally with a prefix |
 
 use super::{NsMode, SandboxOptions};
 use crate::error::{Error, Result};
@@ -16,9 +23,82 @@ fn map_err(e: berth_cni::Error) -> Error {
     }
 }
 
+/// Pod annotations that shape its traffic (Kubernetes' own keys).
+pub const INGRESS_BANDWIDTH: &str = "kubernetes.io/ingress-bandwidth";
+pub const EGRESS_BANDWIDTH: &str = "kubernetes.io/egress-bandwidth";
+/// Pod annotation asking IPAM for these addresses (the `ips` capability).
+pub const IPS: &str = "berth.dev/ips";
+
+/// A Kubernetes quantity (`10M`, `1.5Gi`, `100k`, `1e6`) as a whole number,
+/// rounded up.
+fn quantity(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, suffix) = s.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let mult = match suffix {
+        "" => 1.0,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        e if e.starts_with(['e', 'E']) => 10f64.powi(e[1..].parse().ok()?),
+        _ => return None,
+    };
+    let v = (num * mult).ceil();
+    (v.is_finite() && v >= 0.0 && v < u64::MAX as f64).then_some(v as u64)
+}
+
+/// A bandwidth annotation in bits per second, within kubelet's bounds.
+fn rate(key: &str, v: &str) -> Result<u64> {
+    let bits = quantity(v).ok_or_else(|| Error::InvalidArgument(format!("annotation {key}: {v:?} is not a quantity")))?;
+    if !(1_000..=1_000_000_000_000_000).contains(&bits) {
+        return Err(Error::InvalidArgument(format!("annotation {key}: {v:?} is outside 1k..1P bits per second")));
+    }
+    Ok(bits)
+}
+
+/// Checks the annotations berth turns into capability arguments.
+pub(crate) fn check_annotations(o: &SandboxOptions) -> Result<()> {
+    runtime_config(o).map(drop)
+}
+
 /// The capability arguments a pod brings (plugins get the ones they declare).
-fn runtime_config(o: &SandboxOptions) -> serde_json::Map<String, Value> {
+fn runtime_config(o: &SandboxOptions) -> Result<serde_json::Map<String, Value>> {
     let mut rc = serde_json::Map::new();
+    let mut bw = serde_json::Map::new();
+    // The burst containerd and CRI-O give: as large as the plugin accepts.
+    for (key, rate_key, burst_key) in [(INGRESS_BANDWIDTH, "ingressRate", "ingressBurst"), (EGRESS_BANDWIDTH, "egressRate", "egressBurst")] {
+        if let Some(v) = o.annotations.get(key) {
+            bw.insert(rate_key.into(), json!(rate(key, v)?));
+            bw.insert(burst_key.into(), json!(u32::MAX));
+        }
+    }
+    if !bw.is_empty() {
+        rc.insert("bandwidth".into(), Value::Object(bw));
+    }
+    if let Some(v) = o.annotations.get(IPS) {
+        let ips: Vec<&str> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        for ip in &ips {
+            let (addr, prefix) = ip.split_once('/').map_or((*ip, None), |(a, p)| (a, Some(p)));
+            let parsed: Option<std::net::IpAddr> = addr.parse().ok();
+            let max = if parsed.is_some_and(|a| a.is_ipv4()) { 32 } else { 128 };
+            if parsed.is_none() || prefix.is_some_and(|p| p.parse::<u8>().map_or(true, |p| p > max)) {
+                return Err(Error::InvalidArgument(format!("annotation {IPS}: {ip:?} is not an IP address")));
+            }
+        }
+        if !ips.is_empty() {
+            rc.insert("ips".into(), json!(ips));
+        }
+    }
     let ports: Vec<Value> = o
         .port_mappings
         .iter()
@@ -32,7 +112,7 @@ fn runtime_config(o: &SandboxOptions) -> serde_json::Map<String, Value> {
     if !d.servers.is_empty() || !d.searches.is_empty() || !d.options.is_empty() {
         rc.insert("dns".into(), json!({ "servers": d.servers, "searches": d.searches, "options": d.options }));
     }
-    rc
+    Ok(rc)
 }
 
 impl Engine {
@@ -60,7 +140,7 @@ impl Engine {
                 ("K8S_POD_INFRA_CONTAINER_ID".into(), id.to_owned()),
                 ("K8S_POD_UID".into(), o.uid.clone()),
             ],
-            runtime_config: runtime_config(o),
+            runtime_config: runtime_config(o)?,
         };
         let ips = self.cni().add(&a).await.map_err(map_err)?;
         tracing::info!(sandbox = %id, ?ips, "pod network attached");
@@ -87,8 +167,29 @@ mod tests {
             ],
             ..Default::default()
         };
-        let rc = runtime_config(&o);
+        let rc = runtime_config(&o).unwrap();
         assert_eq!(rc["portMappings"].as_array().unwrap().len(), 1);
-        assert!(rc.get("dns").is_none());
+        assert!(rc.get("dns").is_none() && rc.get("bandwidth").is_none() && rc.get("ips").is_none());
+    }
+
+    #[test]
+    fn quantities_like_kubernetes() {
+        for (s, v) in [("10M", 10_000_000), ("1Gi", 1 << 30), ("100k", 100_000), ("1.5M", 1_500_000), ("1e6", 1_000_000), ("2000", 2000), ("0.5Ki", 512)] {
+            assert_eq!(quantity(s), Some(v), "{s}");
+        }
+        for s in ["", "M", "10m?", "ten", "1x", "-5"] {
+            assert_eq!(quantity(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn bandwidth_and_ips_come_from_annotations() {
+        let with = |pairs: &[(&str, &str)]| SandboxOptions { annotations: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() };
+        let rc = runtime_config(&with(&[(INGRESS_BANDWIDTH, "10M"), (EGRESS_BANDWIDTH, "1Mi"), (IPS, "10.1.0.9, fd00::9/64")])).unwrap();
+        assert_eq!(rc["bandwidth"], json!({"ingressRate": 10_000_000u64, "ingressBurst": u32::MAX, "egressRate": 1_048_576u64, "egressBurst": u32::MAX}));
+        assert_eq!(rc["ips"], json!(["10.1.0.9", "fd00::9/64"]));
+        for bad in [(INGRESS_BANDWIDTH, "fast"), (EGRESS_BANDWIDTH, "10"), (INGRESS_BANDWIDTH, "2E"), (IPS, "10.1.0.300"), (IPS, "10.1.0.1/33"), (IPS, "x")] {
+            assert!(matches!(check_annotations(&with(&[bad])), Err(Error::InvalidArgument(_))), "{bad:?}");
+        }
     }
 }

@@ -48,6 +48,7 @@ fn check(o: &SandboxOptions) -> Result<Vec<(String, String)>> {
     if o.namespaces.network == NsMode::Container || o.namespaces.ipc == NsMode::Container {
         return Err(Error::InvalidArgument("network and IPC namespaces are per pod or per node".into()));
     }
+    super::network::check_annotations(o)?;
     if !o.cgroup_parent.is_empty() && o.cgroup_parent.split('/').any(|c| c == ".." || c == ".") {
         return Err(Error::InvalidArgument(format!("invalid cgroup parent {:?}", o.cgroup_parent)));
     }
