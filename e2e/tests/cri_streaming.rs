@@ -142,3 +142,89 @@ async fn port_forward_reaches_the_pods_loopback() {
     rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod.clone() }).await.unwrap();
     assert_eq!(code(rt.port_forward(cri::PortForwardRequest { pod_sandbox_id: pod.clone(), port: vec![8080] }).await), Code::FailedPrecondition);
 }
+
+fn attach_req(id: &str, stdin: bool, tty: bool) -> cri::AttachRequest {
+    cri::AttachRequest { container_id: id.into(), stdin, tty, stdout: true, stderr: !tty }
+}
+
+fn interactive(name: &str, cmd: &[&str], tty: bool, stdin_once: bool) -> cri::ContainerConfig {
+    cri::ContainerConfig { stdin: true, stdin_once, tty, ..container(name, cmd) }
+}
+
+#[tokio::test]
+async fn attach_to_stdin_and_terminal_containers() {
+    let d = Daemon::start();
+    let (mut rt, _img) = d.cri().await;
+    let pod = run_pod(&mut rt, pod_config(&d, "attach")).await;
+
+    // Pipes: input reaches the container's stdin, its FIN closes it
+    // (stdin_once), output comes back per stream, then the exit.
+    let pipes = create(&mut rt, &pod, interactive("pipes", &["sh", "-c", "read line; echo got:$line; cat; echo bye >&2"], false, true)).await.unwrap();
+    start(&mut rt, &pipes).await;
+    let url = rt.attach(attach_req(&pipes, true, false)).await.unwrap().into_inner().url;
+    assert!(url.contains("/attach/"), "{url}");
+    let (mut cl, _) = connect(&url, &["v4.channel.k8s.io"], "").await.unwrap();
+    let error = cl.open(&[("streamtype", "error")]).await;
+    let stdin = cl.open(&[("streamtype", "stdin")]).await;
+    let stdout = cl.open(&[("streamtype", "stdout")]).await;
+    let stderr = cl.open(&[("streamtype", "stderr")]).await;
+    cl.send(stdin, b"hello\nrest", true).await;
+    cl.until_finished(&[error, stdout, stderr], T).await;
+    assert_eq!(cl.text(stdout), "got:hello\nrest");
+    assert_eq!(cl.text(stderr), "bye\n");
+    assert_eq!(cl.text(error), r#"{"metadata":{},"status":"Success"}"#);
+    let st = berth_e2e::cri::wait_state(&mut rt, &pipes, cri::ContainerState::ContainerExited).await;
+    let log = std::fs::read_to_string(&st.log_path).unwrap();
+    assert!(log.contains("stdout F got:hello") && log.contains("stderr F bye"), "{log}");
+
+    // A terminal: one output, sized by the resize stream, logged as stdout.
+    let term = create(&mut rt, &pod, interactive("term", &["sh", "-c", "read x; stty size; tty; echo $TERM"], true, false)).await.unwrap();
+    start(&mut rt, &term).await;
+    let url = rt.attach(attach_req(&term, true, true)).await.unwrap().into_inner().url;
+    let (mut cl, _) = connect(&url, &["v4.channel.k8s.io"], "").await.unwrap();
+    let error = cl.open(&[("streamtype", "error")]).await;
+    let stdin = cl.open(&[("streamtype", "stdin")]).await;
+    let stdout = cl.open(&[("streamtype", "stdout")]).await;
+    let resize = cl.open(&[("streamtype", "resize")]).await;
+    cl.send(resize, b"{\"Width\":100,\"Height\":30}\n", false).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cl.send(stdin, b"go\n", false).await;
+    cl.until_finished(&[error, stdout], T).await;
+    let out = cl.text(stdout);
+    assert!(out.contains("30 100\r\n") && out.contains("/dev/pts/0\r\n") && out.contains("xterm"), "{out:?}");
+    let st = berth_e2e::cri::wait_state(&mut rt, &term, cri::ContainerState::ContainerExited).await;
+    assert!(std::fs::read_to_string(&st.log_path).unwrap().contains("stdout"), "a terminal's output is logged");
+
+    // Leaving does not stop the container; a second attachment still gets
+    // its stdin (no stdin_once), and Exec works next to it.
+    let echo = create(&mut rt, &pod, interactive("echo", &["sh", "-c", "while read l; do echo echo:$l; done"], false, false)).await.unwrap();
+    start(&mut rt, &echo).await;
+    let url = rt.attach(attach_req(&echo, true, false)).await.unwrap().into_inner().url;
+    let (mut cl, _) = connect(&url, &["v4.channel.k8s.io"], "").await.unwrap();
+    for t in ["error", "stdin", "stdout", "stderr"] {
+        cl.open(&[("streamtype", t)]).await;
+    }
+    cl.send(3, b"one\n", true).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(cl);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(berth_e2e::cri::status(&mut rt, &echo).await.state, cri::ContainerState::ContainerRunning as i32);
+    let url = rt.attach(attach_req(&echo, true, false)).await.unwrap().into_inner().url;
+    let (mut cl, _) = connect(&url, &["v4.channel.k8s.io"], "").await.unwrap();
+    let (error, stdin, stdout) = (cl.open(&[("streamtype", "error")]).await, cl.open(&[("streamtype", "stdin")]).await, cl.open(&[("streamtype", "stdout")]).await);
+    cl.open(&[("streamtype", "stderr")]).await;
+    cl.send(stdin, b"two\n", false).await;
+    assert_eq!(berth_e2e::cri::out(&mut rt, &echo, &["echo", "exec-ok"]).await, "exec-ok");
+    rt.stop_container(cri::StopContainerRequest { container_id: echo.clone(), timeout: 1 }).await.unwrap();
+    cl.until_finished(&[error, stdout], T).await;
+    assert_eq!(cl.text(stdout), "echo:two\n");
+
+    // Refusals.
+    let code = |r: Result<tonic::Response<cri::AttachResponse>, tonic::Status>| r.unwrap_err().code();
+    let plain = create(&mut rt, &pod, container("plain", &["sleep", "1000"])).await.unwrap();
+    start(&mut rt, &plain).await;
+    assert_eq!(code(rt.attach(attach_req(&plain, true, false)).await), Code::InvalidArgument, "no stdin to attach to");
+    assert_eq!(code(rt.attach(attach_req(&plain, false, true)).await), Code::InvalidArgument, "no terminal");
+    assert_eq!(code(rt.attach(attach_req(&pipes, false, false)).await), Code::FailedPrecondition, "exited");
+    assert_eq!(code(rt.attach(attach_req("nope", false, false)).await), Code::NotFound);
+}

@@ -24,13 +24,13 @@ pub async fn connect(bundle: &Path) -> io::Result<UnixStream> {
     s
 }
 
-async fn send(s: &mut UnixStream, req: &Request) -> io::Result<()> {
+pub(crate) async fn send(s: &mut (impl AsyncWriteExt + Unpin), req: &Request) -> io::Result<()> {
     let mut buf = Vec::new();
     berth_proto::shim::write_frame(&mut buf, req)?;
     s.write_all(&buf).await
 }
 
-async fn recv(s: &mut UnixStream) -> io::Result<Option<Response>> {
+pub(crate) async fn recv(s: &mut (impl AsyncReadExt + Unpin)) -> io::Result<Option<Response>> {
     let mut len = [0u8; 4];
     match s.read_exact(&mut len).await {
         Ok(_) => {}
@@ -59,6 +59,18 @@ fn shim_error(kind: response::Kind) -> io::Error {
     match kind {
         response::Kind::Error(e) => io::Error::other(e),
         other => io::Error::other(format!("unexpected shim answer {other:?}")),
+    }
+}
+
+/// Attaches to the container's stdio: the connection then carries its
+/// output (and finally its exit) one way, input and resizes the other.
+pub async fn attach(bundle: &Path) -> io::Result<UnixStream> {
+    let mut s = connect(bundle).await?;
+    send(&mut s, &Request { kind: Some(request::Kind::Attach(Default::default())) }).await?;
+    match tokio::time::timeout(CALL_TIMEOUT, recv(&mut s)).await.map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "shim did not answer"))?? {
+        Some(Response { kind: Some(response::Kind::Ok(_)) }) => Ok(s),
+        Some(Response { kind: Some(other) }) => Err(shim_error(other)),
+        _ => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "shim closed the connection")),
     }
 }
 

@@ -19,7 +19,7 @@ use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Spec};
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +44,9 @@ pub struct InitConfig<'a> {
     /// Groups are the primary and the spec's additional ones only, not the
     /// user's memberships in the container's /etc/group.
     pub groups_strict: bool,
+    /// A terminal from the container's devpts as stdio; its master goes to
+    /// the shim over the sync socket.
+    pub tty: bool,
 }
 
 /// The descriptors the child inherits.
@@ -218,6 +221,12 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
     }
     if new_net {
         crate::net::loopback_up().map_err(fail("bring up lo"))?;
+    }
+    if cfg.tty {
+        let (master, slave) = crate::pty::open().map_err(fail("allocate a terminal"))?;
+        crate::pty::send_fd(fds.sync.as_fd(), master.as_fd()).map_err(fail("pass the terminal to the shim"))?;
+        drop(master);
+        crate::pty::make_controlling(&slave).map_err(fail("set up the terminal"))?;
     }
 
     // Identity: resolved from the container's own /etc/passwd and /etc/group.

@@ -79,10 +79,17 @@ pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// Receives the descriptor [`send_fd`] sent; close-on-exec.
 pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
+    recv_fd_or_bytes(sock)?.0.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no terminal was passed"))
+}
+
+/// Receives a descriptor, or else the bytes the peer sent instead (such as
+/// a failure report); both empty at end of stream.
+pub fn recv_fd_or_bytes(sock: BorrowedFd<'_>) -> io::Result<(Option<OwnedFd>, Vec<u8>)> {
+    let mut bytes = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut bytes)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
     let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).map_err(io::Error::from)?;
+    let n = msg.bytes;
     let mut got = None;
     for c in msg.cmsgs().map_err(io::Error::from)? {
         if let ControlMessageOwned::ScmRights(fds) = c {
@@ -95,5 +102,6 @@ pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
             }
         }
     }
-    got.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no terminal was passed"))
+    let data = if got.is_some() { Vec::new() } else { bytes[..n].to_vec() };
+    Ok((got, data))
 }

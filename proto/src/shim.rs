@@ -41,6 +41,15 @@ pub struct ShimConfig {
     /// memberships from the container's /etc/group.
     #[serde(default)]
     pub groups_strict: bool,
+    /// Keep the container's stdin open for attachments (a pipe, or the terminal).
+    #[serde(default)]
+    pub stdin: bool,
+    /// Close it when the first attachment that wrote to it ends.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// Give the container a terminal from its own devpts as its stdio.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// What the shim prints on stdout once, before it detaches.
@@ -109,7 +118,7 @@ mod tests {
         write_frame(&mut buf, &req).unwrap();
         let mut partial = buf[..3].to_vec();
         assert!(take_frame::<Request>(&mut partial).unwrap().is_none());
-        assert_eq!(take_frame::<Request>(&mut buf).unwrap(), Some(req));
+        assert_eq!(take_frame::<Request>(&mut buf).unwrap(), Some(req.clone()));
         let got: Option<Request> = read_frame(&mut buf.as_slice()).unwrap();
         assert_eq!(got, Some(req));
     }

@@ -8,7 +8,7 @@ use berth_proto::shim::{ShimConfig, EXIT_FILE, SOCKET_FILE};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::SystemTime;
@@ -20,6 +20,13 @@ pub struct Container {
     pub listener: UnixListener,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
+    /// The terminal's master (a `tty` container): output, and input.
+    pub terminal: Option<OwnedFd>,
+    /// The write end of the container's stdin pipe (`stdin` without a terminal).
+    pub stdin: Option<OwnedFd>,
+    /// Input from attachments not yet taken by the container.
+    pub input: Vec<u8>,
+    pub stdin_once: bool,
     pub logger: crate::logger::Logger,
     /// Set once the container's init has been reaped.
     pub exit: Option<ExitRecord>,
@@ -44,9 +51,19 @@ impl Container {
             let _ = std::fs::remove_file(bundle.join(SOCKET_FILE));
         };
         match spawn(shim, spec) {
-            Ok((pid, cgroup, stdout, stderr)) => {
-                Ok(Self { pid, cgroup, listener, stdout: Some(stdout), stderr: Some(stderr), logger, exit: None })
-            }
+            Ok(s) => Ok(Self {
+                pid: s.pid,
+                cgroup: s.cgroup,
+                listener,
+                stdout: Some(s.stdout),
+                stderr: Some(s.stderr),
+                terminal: s.terminal,
+                stdin: s.stdin,
+                input: Vec::new(),
+                stdin_once: shim.stdin_once,
+                logger,
+                exit: None,
+            }),
             Err(e) => {
                 undo_socket();
                 Err(e)
@@ -67,7 +84,14 @@ fn listen(bundle: &Path) -> std::io::Result<UnixListener> {
     Ok(l)
 }
 
-type Spawned = (Pid, Option<Cgroup>, OwnedFd, OwnedFd);
+struct Spawned {
+    pid: Pid,
+    cgroup: Option<Cgroup>,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    terminal: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+}
 
 /// An existing PID namespace (another container's) is joined by the shim
 /// itself: `setns` of a PID namespace only moves the caller's future children.
@@ -85,7 +109,15 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
     let sys = |step: &'static str| move |e: nix::Error| InitFailure { exit_code: 1, message: format!("{step}: {e}") };
     let (out_r, out_w) = nix::unistd::pipe2(cloexec).map_err(sys("pipe"))?;
     let (err_r, err_w) = nix::unistd::pipe2(cloexec).map_err(sys("pipe"))?;
-    let stdin: OwnedFd = std::fs::File::open("/dev/null").map_err(fail("open /dev/null"))?.into();
+    // stdin: a pipe we hold the write end of, for attachments; else /dev/null.
+    let (stdin, stdin_w) = if shim.stdin && !shim.tty {
+        let (r, w) = nix::unistd::pipe2(cloexec | nix::fcntl::OFlag::O_NONBLOCK).map_err(sys("pipe"))?;
+        // Only our end stays non-blocking.
+        nix::fcntl::fcntl(r.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty())).map_err(sys("fcntl"))?;
+        (r, Some(w))
+    } else {
+        (std::fs::File::open("/dev/null").map_err(fail("open /dev/null"))?.into(), None)
+    };
     let (mut sync, child_sync) = UnixStream::pair().map_err(fail("socketpair"))?;
     let overlay = Overlay { lower: shim.lower_dirs.clone(), upper: shim.upper_dir.clone(), work: shim.work_dir.clone() };
     let cfg = InitConfig {
@@ -95,6 +127,7 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
         etc_files: &shim.etc_files,
         user: shim.user.as_deref(),
         groups_strict: shim.groups_strict,
+        tty: shim.tty,
     };
     join_pid_namespace(spec)?;
     let mut fds = Some(InitFds { stdin, stdout: out_w, stderr: err_w, sync: child_sync });
@@ -150,11 +183,21 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
     }
     sync.write_all(b"g").map_err(|e| undo_cgroup(fail("release container")(e)))?;
     let mut msg = Vec::new();
+    // A terminal comes first (unless the init failed before it had one).
+    let mut terminal = None;
+    if shim.tty {
+        let (fd, bytes) = berth_kernel::pty::recv_fd_or_bytes(sync.as_fd()).map_err(|e| undo_cgroup(fail("receive the terminal")(e)))?;
+        terminal = fd;
+        msg = bytes;
+    }
     let _ = sync.read_to_end(&mut msg);
     if !msg.is_empty() {
         return Err(undo_cgroup(InitFailure::decode(&msg)));
     }
-    Ok((pid, cgroup, out_r, err_r))
+    if shim.tty && terminal.is_none() {
+        return Err(undo_cgroup(InitFailure { exit_code: 1, message: "the container's init sent no terminal".into() }));
+    }
+    Ok(Spawned { pid, cgroup, stdout: out_r, stderr: err_r, terminal, stdin: stdin_w })
 }
 
 /// After the container exited, in an order that is safe against a quick

@@ -1,9 +1,10 @@
-//! The shim's single-threaded loop: container output to the log, exits
-//! reaped through a signalfd, requests from berthd on the socket.
+//! The shim's single-threaded loop: container output to the log (and to
+//! attachments), exits reaped through a signalfd, requests from berthd on
+//! the socket, attachments' input to the container's stdin or terminal.
 
 use crate::container::{self, Container};
 use berth_proto::crilog::Stream;
-use berth_proto::shim::{request, response, take_frame, write_frame, Request, Response, State};
+use berth_proto::shim::{request, response, take_frame, write_frame, Output, Request, Response, State};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -23,7 +24,20 @@ struct Conn {
     stream: UnixStream,
     buf: Vec<u8>,
     waiting: bool,
+    /// Gets the container's output (see `Attach`).
+    attached: bool,
+    /// Has written to the container's stdin.
+    wrote_stdin: bool,
+    /// Frames not yet written (attachments only).
+    out: Vec<u8>,
 }
+
+/// An attachment that falls this far behind is dropped, so a slow reader
+/// can't stall the container's log.
+const MAX_BACKLOG: usize = 8 << 20;
+/// Input held for a container that is not reading; past this, attachments
+/// are not read until it is (backpressure).
+const MAX_INPUT: usize = 1 << 20;
 
 /// Serves until the container has exited and its output is drained.
 pub fn run(c: &mut Container, bundle: &Path) {
@@ -40,6 +54,9 @@ pub fn run(c: &mut Container, bundle: &Path) {
         Ok(s) => s,
         Err(_) => return,
     };
+    if let Some(t) = &c.terminal {
+        let _ = nix::fcntl::fcntl(t.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+    }
     let mut conns: Vec<Conn> = Vec::new();
     let mut exited_at: Option<Instant> = None;
     // A SIGCHLD may have arrived before the mask was in place.
@@ -48,42 +65,57 @@ pub fn run(c: &mut Container, bundle: &Path) {
     loop {
         if c.exit.is_some() {
             let since = *exited_at.get_or_insert_with(Instant::now);
-            if (c.stdout.is_none() && c.stderr.is_none()) || since.elapsed() > DRAIN {
+            if (c.stdout.is_none() && c.stderr.is_none() && c.terminal.is_none()) || since.elapsed() > DRAIN {
                 break;
             }
         }
         let timeout = if exited_at.is_some() { PollTimeout::from(100u16) } else { PollTimeout::NONE };
+        let pending_input = !c.input.is_empty();
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN), PollFd::new(c.listener.as_fd(), PollFlags::POLLIN)];
-        let out_idx = c.stdout.as_ref().map(|f| {
-            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
-            fds.len() - 1
-        });
-        let err_idx = c.stderr.as_ref().map(|f| {
-            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
-            fds.len() - 1
-        });
+        let out_idx = watch(&mut fds, c.stdout.as_ref(), PollFlags::POLLIN);
+        let err_idx = watch(&mut fds, c.stderr.as_ref(), PollFlags::POLLIN);
+        let term_flags = if pending_input { PollFlags::POLLIN | PollFlags::POLLOUT } else { PollFlags::POLLIN };
+        let term_idx = watch(&mut fds, c.terminal.as_ref(), term_flags);
+        let in_idx = if pending_input { watch(&mut fds, c.stdin.as_ref(), PollFlags::POLLOUT) } else { None };
         let conn_base = fds.len();
         for conn in &conns {
-            fds.push(PollFd::new(conn.stream.as_fd(), PollFlags::POLLIN));
+            let mut f = PollFlags::empty();
+            if c.input.len() < MAX_INPUT {
+                f |= PollFlags::POLLIN;
+            }
+            if !conn.out.is_empty() {
+                f |= PollFlags::POLLOUT;
+            }
+            fds.push(PollFd::new(conn.stream.as_fd(), f));
         }
         match poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(nix::Error::EINTR) => continue,
             Err(_) => break,
         }
-        let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
+        let revents = |i: usize| fds[i].revents().unwrap_or(PollFlags::empty());
+        let ready = |i: usize| !revents(i).is_empty();
         let sig_ready = ready(0);
         let accept_ready = ready(1);
         let out_ready = out_idx.is_some_and(ready);
         let err_ready = err_idx.is_some_and(ready);
-        let conn_ready: Vec<bool> = (0..conns.len()).map(|i| ready(conn_base + i)).collect();
+        let term_ev = term_idx.map(revents).unwrap_or(PollFlags::empty());
+        let in_ready = in_idx.is_some_and(ready);
+        let conn_ev: Vec<PollFlags> = (0..conns.len()).map(|i| revents(conn_base + i)).collect();
         drop(fds);
 
         if out_ready {
-            pump(&mut c.stdout, Stream::Stdout, &mut c.logger, &mut buf);
+            pump(&mut c.stdout, Stream::Stdout, &mut c.logger, &mut buf, &mut conns);
         }
         if err_ready {
-            pump(&mut c.stderr, Stream::Stderr, &mut c.logger, &mut buf);
+            pump(&mut c.stderr, Stream::Stderr, &mut c.logger, &mut buf, &mut conns);
+        }
+        if term_ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            // A terminal's output is the container's stdout (as containerd logs it).
+            pump(&mut c.terminal, Stream::Stdout, &mut c.logger, &mut buf, &mut conns);
+        }
+        if in_ready || term_ev.contains(PollFlags::POLLOUT) {
+            feed(c);
         }
         if sig_ready {
             while sfd.read_signal().ok().flatten().is_some() {}
@@ -93,43 +125,110 @@ pub fn run(c: &mut Container, bundle: &Path) {
             accept(c, &mut conns);
         }
         let mut closed = Vec::new();
-        for (i, r) in conn_ready.into_iter().enumerate() {
-            if r && !serve_conn(c, &mut conns[i]) {
+        for (i, ev) in conn_ev.into_iter().enumerate() {
+            let conn = &mut conns[i];
+            let alive = (!ev.contains(PollFlags::POLLOUT) || flush(conn)) && (!ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) || serve_conn(c, conn));
+            if !alive || conn.out.len() > MAX_BACKLOG {
                 closed.push(i);
             }
         }
         for i in closed.into_iter().rev() {
-            conns.remove(i);
+            let gone = conns.remove(i);
+            if gone.wrote_stdin && c.stdin_once {
+                close_stdin(c);
+            }
         }
     }
     // Output that is still buffered as a partial line ends the log.
-    for (fd, s) in [(&mut c.stdout, Stream::Stdout), (&mut c.stderr, Stream::Stderr)] {
+    for (fd, s) in [(&mut c.stdout, Stream::Stdout), (&mut c.stderr, Stream::Stderr), (&mut c.terminal, Stream::Stdout)] {
         if fd.take().is_some() {
             c.logger.finish(s);
         }
     }
     let exit = container::finish(c, bundle);
     let resp = Response { kind: Some(response::Kind::Exit((&exit).into())) };
-    for conn in conns.iter_mut().filter(|c| c.waiting) {
-        let _ = write_frame(&mut conn.stream, &resp);
+    for conn in conns.iter_mut().filter(|c| c.waiting || c.attached) {
+        // What an attachment has not read yet, then the exit; briefly blocking.
+        let _ = conn.stream.set_nonblocking(false);
+        let _ = conn.stream.set_write_timeout(Some(Duration::from_secs(2)));
+        let _ = write_frame(&mut conn.out, &resp);
+        let _ = conn.stream.write_all(&conn.out);
     }
 }
 
-/// Copies what a pipe has into the log; at EOF the stream is finished.
-fn pump(fd: &mut Option<OwnedFd>, s: Stream, logger: &mut crate::logger::Logger, buf: &mut [u8]) {
+/// Adds `fd` (if open) to the poll set; its index.
+fn watch<'a>(fds: &mut Vec<PollFd<'a>>, fd: Option<&'a OwnedFd>, flags: PollFlags) -> Option<usize> {
+    fds.push(PollFd::new(fd?.as_fd(), flags));
+    Some(fds.len() - 1)
+}
+
+/// Copies what a pipe or terminal has into the log and to attachments; at
+/// EOF (EIO for a terminal whose last user is gone) the stream is finished.
+fn pump(fd: &mut Option<OwnedFd>, s: Stream, logger: &mut crate::logger::Logger, buf: &mut [u8], conns: &mut [Conn]) {
     let Some(f) = fd.as_ref() else { return };
     match nix::unistd::read(f.as_raw_fd(), buf) {
         Ok(0) => {
             *fd = None;
             logger.finish(s);
         }
-        Ok(n) => logger.write(s, &buf[..n]),
+        Ok(n) => {
+            logger.write(s, &buf[..n]);
+            let frame = Response { kind: Some(response::Kind::Output(Output { stream: if s == Stream::Stderr { 2 } else { 1 }, data: buf[..n].to_vec() })) };
+            for conn in conns.iter_mut().filter(|c| c.attached) {
+                let _ = write_frame(&mut conn.out, &frame);
+            }
+        }
         Err(nix::Error::EINTR) | Err(nix::Error::EAGAIN) => {}
         Err(_) => {
             *fd = None;
             logger.finish(s);
         }
     }
+}
+
+/// Gives the container what attachments wrote, as far as it takes it.
+fn feed(c: &mut Container) {
+    let target = c.terminal.as_ref().or(c.stdin.as_ref());
+    let Some(fd) = target else {
+        c.input.clear();
+        return;
+    };
+    match nix::unistd::write(fd, &c.input) {
+        Ok(n) => {
+            c.input.drain(..n);
+        }
+        Err(nix::Error::EINTR) | Err(nix::Error::EAGAIN) => {}
+        // The container closed its stdin: nothing more will be read.
+        Err(_) => {
+            c.input.clear();
+            c.stdin = None;
+        }
+    }
+}
+
+/// Ends the container's stdin (a pipe's EOF; a terminal stays).
+fn close_stdin(c: &mut Container) {
+    if c.stdin.is_some() {
+        feed(c);
+        c.input.clear();
+        c.stdin = None;
+    }
+}
+
+/// Writes what an attachment has pending; false when it is gone.
+fn flush(conn: &mut Conn) -> bool {
+    while !conn.out.is_empty() {
+        match conn.stream.write(&conn.out) {
+            Ok(0) => return false,
+            Ok(n) => {
+                conn.out.drain(..n);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// Reaps every exited child; records the container init's status.
@@ -156,7 +255,7 @@ fn accept(c: &Container, conns: &mut Vec<Conn>) {
             _ => continue,
         }
         let _ = stream.set_nonblocking(true);
-        conns.push(Conn { stream, buf: Vec::new(), waiting: false });
+        conns.push(Conn { stream, buf: Vec::new(), waiting: false, attached: false, wrote_stdin: false, out: Vec::new() });
     }
 }
 
@@ -197,8 +296,44 @@ fn serve_conn(c: &mut Container, conn: &mut Conn) -> bool {
                 Ok(()) => response::Kind::Ok(true),
                 Err(e) => response::Kind::Error(format!("reopen log: {e}")),
             },
+            Some(request::Kind::Attach(_)) => {
+                if c.exit.is_some() {
+                    response::Kind::Error("container is not running".into())
+                } else {
+                    // From now on, output and (at the end) the exit come unasked.
+                    conn.attached = true;
+                    let _ = write_frame(&mut conn.out, &Response { kind: Some(response::Kind::Ok(true)) });
+                    continue;
+                }
+            }
+            // Streaming requests get no answer.
+            Some(request::Kind::Input(data)) => {
+                if c.stdin.is_some() || c.terminal.is_some() {
+                    c.input.extend_from_slice(&data);
+                    conn.wrote_stdin = true;
+                    feed(c);
+                }
+                continue;
+            }
+            Some(request::Kind::CloseStdin(_)) => {
+                if c.stdin_once {
+                    close_stdin(c);
+                }
+                continue;
+            }
+            Some(request::Kind::Resize(r)) => {
+                if let Some(t) = &c.terminal {
+                    let _ = berth_kernel::pty::resize(t.as_fd(), r.cols.min(u16::MAX as u32) as u16, r.rows.min(u16::MAX as u32) as u16);
+                }
+                continue;
+            }
             None => response::Kind::Error("empty request".into()),
         };
+        if conn.attached {
+            // Behind the attachment's pending output, in order.
+            let _ = write_frame(&mut conn.out, &Response { kind: Some(resp) });
+            continue;
+        }
         if write_frame(&mut conn.stream, &Response { kind: Some(resp) }).is_err() {
             return false;
         }

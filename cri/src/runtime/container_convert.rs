@@ -180,9 +180,6 @@ pub(crate) fn options(
         return Err(Status::invalid_argument("container metadata.name is required"));
     }
     let image = config.image.as_ref().map(|i| i.image.clone()).filter(|i| !i.is_empty()).ok_or_else(|| Status::invalid_argument("container image is required"))?;
-    if config.tty {
-        return Err(unsupported("a container TTY"));
-    }
     if !config.cdi_devices.is_empty() {
         return Err(unsupported("CDI devices"));
     }
@@ -217,6 +214,7 @@ pub(crate) fn options(
             })
             .collect(),
         security,
+        stdio: berth_engine::container::Stdio { stdin: config.stdin, stdin_once: config.stdin_once, tty: config.tty },
         ..Default::default()
     })
 }

@@ -1,4 +1,4 @@
-//! Exec and PortForward: the request is checked here, and answered with a
+//! Exec, Attach and PortForward: the request is checked here, and answered with a
 //! one-time URL of the streaming server, where the streams then run.
 
 use crate::Cri;
@@ -27,6 +27,26 @@ pub(crate) fn exec(c: &Cri, req: cri::ExecRequest) -> Result<cri::ExecResponse, 
     }
     let req = cri::ExecRequest { container_id: rec.id, ..req };
     Ok(cri::ExecResponse { url: server(c)?.exec_url(req)? })
+}
+
+pub(crate) fn attach(c: &Cri, req: cri::AttachRequest) -> Result<cri::AttachResponse, Status> {
+    if !(req.stdin || req.stdout || req.stderr) {
+        return Err(Status::invalid_argument("one of stdin, stdout, or stderr must be set"));
+    }
+    let rec = c.engine.inspect(&req.container_id)?;
+    if rec.state.status != State::Running {
+        return Err(Status::failed_precondition(format!("container {} is not running", rec.id)));
+    }
+    let stdio = rec.config.stdio;
+    if req.stdin && !stdio.stdin {
+        return Err(Status::invalid_argument(format!("container {} was created without stdin", rec.id)));
+    }
+    if req.tty != stdio.tty {
+        return Err(Status::invalid_argument(format!("tty={} does not match the container's (tty={})", req.tty, stdio.tty)));
+    }
+    // A terminal has one output.
+    let req = cri::AttachRequest { container_id: rec.id, stderr: req.stderr && !stdio.tty, ..req };
+    Ok(cri::AttachResponse { url: server(c)?.attach_url(req)? })
 }
 
 pub(crate) fn port_forward(c: &Cri, req: cri::PortForwardRequest) -> Result<cri::PortForwardResponse, Status> {

@@ -146,8 +146,8 @@ impl RuntimeService for Cri {
         container_stream::exec(self, req.into_inner()).map(Response::new)
     }
 
-    async fn attach(&self, _req: Request<cri::AttachRequest>) -> Reply<cri::AttachResponse> {
-        Err(not_yet("Attach"))
+    async fn attach(&self, req: Request<cri::AttachRequest>) -> Reply<cri::AttachResponse> {
+        container_stream::attach(self, req.into_inner()).map(Response::new)
     }
 
     async fn port_forward(&self, req: Request<cri::PortForwardRequest>) -> Reply<cri::PortForwardResponse> {

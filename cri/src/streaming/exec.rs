@@ -21,17 +21,32 @@ const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// hold the pipes or the terminal forever).
 const DRAIN: Duration = Duration::from_secs(2);
 
+/// The streams a request asks for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Want {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
+}
+
+impl From<&cri::ExecRequest> for Want {
+    fn from(r: &cri::ExecRequest) -> Self {
+        Self { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, tty: r.tty }
+    }
+}
+
 #[derive(Default)]
-struct Streams {
-    error: Option<Incoming>,
-    stdin: Option<Incoming>,
-    stdout: Option<Incoming>,
-    stderr: Option<Incoming>,
-    resize: Option<Incoming>,
+pub(super) struct Streams {
+    pub error: Option<Incoming>,
+    pub stdin: Option<Incoming>,
+    pub stdout: Option<Incoming>,
+    pub stderr: Option<Incoming>,
+    pub resize: Option<Incoming>,
 }
 
 impl Streams {
-    fn complete(&self, req: &cri::ExecRequest, resize: bool) -> bool {
+    fn complete(&self, req: Want, resize: bool) -> bool {
         self.error.is_some()
             && (!req.stdin || self.stdin.is_some())
             && (!req.stdout || self.stdout.is_some())
@@ -40,7 +55,7 @@ impl Streams {
     }
 
     /// Files a stream under its type; false for one the request did not ask for.
-    fn take(&mut self, req: &cri::ExecRequest, s: Incoming) -> Result<(), Incoming> {
+    fn take(&mut self, req: Want, s: Incoming) -> Result<(), Incoming> {
         let slot = match s.header("streamtype") {
             Some("error") => &mut self.error,
             Some("stdin") if req.stdin => &mut self.stdin,
@@ -57,26 +72,37 @@ impl Streams {
     }
 }
 
-pub(super) async fn serve(engine: &Engine, req: cri::ExecRequest, proto: &'static str, w: Writer, mut incoming: Receiver<Incoming>) {
-    let json_status = matches!(proto, "v4.channel.k8s.io" | "v5.channel.k8s.io");
+/// Waits for the streams `want` needs; `None` if the client went away or
+/// took too long.
+pub(super) async fn accept(want: Want, proto: &str, w: &Writer, incoming: &mut Receiver<Incoming>) -> Option<Streams> {
     let resize = proto != "v2.channel.k8s.io";
     let mut streams = Streams::default();
     let deadline = tokio::time::sleep(STREAM_CREATION_TIMEOUT);
     tokio::pin!(deadline);
-    while !streams.complete(&req, resize) {
+    while !streams.complete(want, resize) {
         tokio::select! {
             s = incoming.recv() => match s {
-                Some(s) => if let Err(s) = streams.take(&req, s) {
+                Some(s) => if let Err(s) = streams.take(want, s) {
                     let _ = w.reset(s.id, REFUSED_STREAM).await;
                 },
-                None => return,
+                None => return None,
             },
             _ = &mut deadline => {
-                tracing::info!("exec: the client did not open its streams in time");
-                return;
+                tracing::info!("the client did not open its streams in time");
+                return None;
             }
         }
     }
+    Some(streams)
+}
+
+pub(super) fn json_status(proto: &str) -> bool {
+    matches!(proto, "v4.channel.k8s.io" | "v5.channel.k8s.io")
+}
+
+pub(super) async fn serve(engine: &Engine, req: cri::ExecRequest, proto: &'static str, w: Writer, mut incoming: Receiver<Incoming>) {
+    let json_status = json_status(proto);
+    let Some(mut streams) = accept(Want::from(&req), proto, &w, &mut incoming).await else { return };
     let Some(error) = streams.error.take() else { return };
     let opts = ExecStreamOptions { args: req.cmd.clone(), tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr && !req.tty };
     let outcome = match engine.exec_stream(&req.container_id, &opts).await {
@@ -151,14 +177,14 @@ async fn run(mut p: ExecProcess, s: &mut Streams, w: &Writer, incoming: &mut Rec
 }
 
 /// Ends our half of every stream.
-async fn finish(w: &Writer, error: u32, s: &Streams) {
+pub(super) async fn finish(w: &Writer, error: u32, s: &Streams) {
     for id in [Some(error), s.stdin.as_ref().map(|x| x.id), s.stdout.as_ref().map(|x| x.id), s.stderr.as_ref().map(|x| x.id), s.resize.as_ref().map(|x| x.id)].into_iter().flatten() {
         let _ = w.close(id).await;
     }
 }
 
 /// The error stream's message: a Kubernetes `Status` (v4+) or text.
-fn status(json: bool, exit: Option<i32>, msg: &str) -> String {
+pub(super) fn status(json: bool, exit: Option<i32>, msg: &str) -> String {
     if !json {
         return msg.to_owned();
     }
@@ -218,23 +244,30 @@ struct TerminalSize {
     height: u16,
 }
 
+/// Takes the complete sizes out of what the resize stream sent so far.
+pub(super) fn sizes(buf: &mut Vec<u8>) -> Vec<(u16, u16)> {
+    let mut out = Vec::new();
+    while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = buf.drain(..=end).collect();
+        match serde_json::from_slice::<TerminalSize>(&line) {
+            Ok(sz) => out.push((sz.width, sz.height)),
+            Err(e) => tracing::debug!(error = %e, "bad terminal size"),
+        }
+    }
+    if buf.len() > 4096 {
+        buf.clear();
+    }
+    out
+}
+
 async fn resizes(t: Arc<Terminal>, mut data: Receiver<Vec<u8>>) {
     let mut buf = Vec::new();
     while let Some(d) = data.recv().await {
         buf.extend_from_slice(&d);
-        while let Some(end) = buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=end).collect();
-            match serde_json::from_slice::<TerminalSize>(&line) {
-                Ok(sz) => {
-                    if let Err(e) = t.resize(sz.width, sz.height) {
-                        tracing::debug!(error = %e, "resize the terminal");
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "bad terminal size"),
+        for (cols, rows) in sizes(&mut buf) {
+            if let Err(e) = t.resize(cols, rows) {
+                tracing::debug!(error = %e, "resize the terminal");
             }
-        }
-        if buf.len() > 4096 {
-            buf.clear();
         }
     }
 }
@@ -255,24 +288,34 @@ mod tests {
     }
 
     #[test]
+    fn terminal_sizes_are_json_lines() {
+        let mut buf = b"{\"Width\":80,\"Height\":24}\nnot json\n{\"width\":1,".to_vec();
+        assert_eq!(sizes(&mut buf), vec![(80, 24)]);
+        buf.extend_from_slice(b"\"height\":2}\n");
+        assert_eq!(sizes(&mut buf), vec![(1, 2)]);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
     fn only_the_streams_asked_for_are_taken() {
         let req = cri::ExecRequest { stdin: false, stdout: true, stderr: true, tty: false, ..Default::default() };
         let mk = |t: &str| Incoming { id: 1, headers: vec![("streamtype".into(), t.into())], data: tokio::sync::mpsc::channel(1).1 };
+        let req = Want::from(&req);
         let mut s = Streams::default();
-        assert!(s.take(&req, mk("stdin")).is_err());
-        assert!(s.take(&req, mk("resize")).is_err());
-        assert!(!s.complete(&req, true));
-        s.take(&req, mk("error")).unwrap();
-        assert!(s.take(&req, mk("error")).is_err(), "one of each");
-        s.take(&req, mk("stdout")).unwrap();
-        assert!(!s.complete(&req, true));
-        s.take(&req, mk("stderr")).unwrap();
-        assert!(s.complete(&req, true));
-        let tty = cri::ExecRequest { stdin: true, stdout: true, tty: true, ..Default::default() };
+        assert!(s.take(req, mk("stdin")).is_err());
+        assert!(s.take(req, mk("resize")).is_err());
+        assert!(!s.complete(req, true));
+        s.take(req, mk("error")).unwrap();
+        assert!(s.take(req, mk("error")).is_err(), "one of each");
+        s.take(req, mk("stdout")).unwrap();
+        assert!(!s.complete(req, true));
+        s.take(req, mk("stderr")).unwrap();
+        assert!(s.complete(req, true));
+        let tty = Want { stdin: true, stdout: true, stderr: false, tty: true };
         let mut s = Streams::default();
         for t in ["error", "stdin", "stdout"] {
-            s.take(&tty, mk(t)).unwrap();
+            s.take(tty, mk(t)).unwrap();
         }
-        assert!(s.complete(&tty, false) && !s.complete(&tty, true), "v3+ waits for resize");
+        assert!(s.complete(tty, false) && !s.complete(tty, true), "v3+ waits for resize");
     }
 }

@@ -1,7 +1,7 @@
 //! One streaming connection: the HTTP request head, the token, the
 //! upgrade to SPDY/3.1 and the protocol version, then the session.
 
-use super::{exec, port_forward, spdy, Pending, Streaming};
+use super::{attach, exec, port_forward, spdy, Pending, Streaming};
 use berth_engine::Engine;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -48,7 +48,7 @@ pub(super) async fn handle(s: &Streaming, engine: &Engine, mut conn: TcpStream, 
         tracing::Span::current().record("path", head.path.split('/').nth(1).unwrap_or_default());
         let (kind, token) = route(&head.path);
         let pending = match s.take(token) {
-            Some(p) if matches!((&p, kind), (Pending::Exec(_), "exec") | (Pending::PortForward(_), "portforward")) => p,
+            Some(p) if matches!((&p, kind), (Pending::Exec(_), "exec") | (Pending::Attach(_), "attach") | (Pending::PortForward(_), "portforward")) => p,
             _ => return respond(&mut conn, 404, "unknown or expired streaming URL", &[]).await,
         };
         if head.lists("upgrade", "websocket") {
@@ -57,7 +57,7 @@ pub(super) async fn handle(s: &Streaming, engine: &Engine, mut conn: TcpStream, 
         if !head.lists("connection", "upgrade") || !head.lists("upgrade", "spdy/3.1") {
             return respond(&mut conn, 400, "expected an upgrade to SPDY/3.1", &[]).await;
         }
-        let ours = if matches!(pending, Pending::Exec(_)) { EXEC_PROTOCOLS } else { PORT_FORWARD_PROTOCOLS };
+        let ours = if matches!(pending, Pending::PortForward(_)) { PORT_FORWARD_PROTOCOLS } else { EXEC_PROTOCOLS };
         let proto = match negotiate(&head, ours) {
             Ok(p) => p,
             Err((code, msg)) => {
@@ -72,6 +72,7 @@ pub(super) async fn handle(s: &Streaming, engine: &Engine, mut conn: TcpStream, 
         let (writer, incoming) = spdy::session(conn, early);
         match pending {
             Pending::Exec(req) => exec::serve(engine, req, proto, writer.clone(), incoming).await,
+            Pending::Attach(req) => attach::serve(engine, req, proto, writer.clone(), incoming).await,
             Pending::PortForward(req) => port_forward::serve(engine, req, writer.clone(), incoming).await,
         }
         let _ = writer.go_away().await;

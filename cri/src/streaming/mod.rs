@@ -1,6 +1,6 @@
-//! The streaming server behind CRI Exec and PortForward, as kubelet expects
+//! The streaming server behind CRI Exec, Attach and PortForward, as kubelet expects
 //! it: the RPC only checks the request and answers a one-time URL
-//! (`http://<address>/exec/<token>`); kubelet (or crictl) then connects
+//! (`http://<address>/{exec,attach,portforward}/<token>`); kubelet (or crictl) then connects
 //! there and upgrades the HTTP connection to SPDY/3.1, over which the
 //! Kubernetes remotecommand (`v2`–`v5.channel.k8s.io`) or port-forward
 //! (`portforward.k8s.io`) protocol runs.
@@ -12,8 +12,10 @@
 //! - `http.rs`: the request head, the upgrade and the protocol negotiation;
 //! - `spdy.rs`: SPDY framing and header compression;
 //! - `exec.rs`: remotecommand — stdio, terminal resize, the exit status;
+//! - `attach.rs`: the same streams, bridged to the container's shim;
 //! - `port_forward.rs`: one TCP connection in the pod per stream pair.
 
+mod attach;
 mod dictionary;
 mod exec;
 mod http;
@@ -38,6 +40,7 @@ const MAX_PENDING: usize = 1000;
 #[derive(Debug, Clone)]
 enum Pending {
     Exec(cri::ExecRequest),
+    Attach(cri::AttachRequest),
     PortForward(cri::PortForwardRequest),
 }
 
@@ -102,6 +105,11 @@ impl Streaming {
     /// CRI Exec: checks the request and hands out its URL.
     pub fn exec_url(&self, req: cri::ExecRequest) -> Result<String, Status> {
         self.register("exec", Pending::Exec(req))
+    }
+
+    /// CRI Attach: hands out the URL.
+    pub fn attach_url(&self, req: cri::AttachRequest) -> Result<String, Status> {
+        self.register("attach", Pending::Attach(req))
     }
 
     /// CRI PortForward: hands out the URL.

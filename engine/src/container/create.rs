@@ -38,6 +38,7 @@ pub struct CreateOptions {
     pub mounts: Vec<BindMount>,
     pub devices: Vec<DeviceMount>,
     pub security: Security,
+    pub stdio: super::Stdio,
 }
 
 /// Docker's minimum memory limit.
@@ -208,7 +209,14 @@ impl Engine {
             args,
             entrypoint,
             cmd,
-            env: merge_env(image.config.env.as_deref().unwrap_or_default(), &opts.env),
+            env: {
+                let mut env = merge_env(image.config.env.as_deref().unwrap_or_default(), &opts.env);
+                // As Docker and containerd do for a terminal.
+                if opts.stdio.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+                    env.push("TERM=xterm".into());
+                }
+                env
+            },
             working_dir: opts.working_dir.clone().filter(|w| !w.is_empty()).or(image.config.working_dir.clone()).unwrap_or_else(|| "/".into()),
             user: opts.user.clone().or(image.config.user.clone()).unwrap_or_default(),
             hostname,
@@ -230,6 +238,7 @@ impl Engine {
             devices,
             security: opts.security.clone(),
             cgroup_path,
+            stdio: opts.stdio,
         };
         let rec = ContainerRecord::new(id.clone(), name, opts.image.clone(), image.id.clone(), config);
         self.persist(&rec)?;

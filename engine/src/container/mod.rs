@@ -13,6 +13,7 @@
 //! A record changes like a transaction: the new record is written
 //! (temp file, fsync, rename) before memory and watchers see it.
 
+mod attach;
 mod create;
 mod exec;
 mod exec_stream;
@@ -31,6 +32,7 @@ pub(crate) mod pod;
 
 pub use create::CreateOptions;
 pub(crate) use create::check_hostname;
+pub use attach::{AttachEvent, AttachInput, AttachOutput};
 pub use exec::ExecOutput;
 pub use exec_stream::{ExecProcess, ExecStreamOptions, Terminal};
 pub use stats::{CgroupUsage, ContainerStats, MemoryUsage};
@@ -142,6 +144,19 @@ pub struct ContainerConfig {
     /// The cgroup (cgroupfs path, from the root of each hierarchy).
     #[serde(default)]
     pub cgroup_path: String,
+    #[serde(default)]
+    pub stdio: Stdio,
+}
+
+/// What the container's stdio is beyond its log (CRI `stdin`, `stdin_once`, `tty`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stdio {
+    /// stdin stays open for attachments.
+    pub stdin: bool,
+    /// ... until the first attachment that wrote to it ends.
+    pub stdin_once: bool,
+    /// A terminal (from the container's devpts) instead of pipes.
+    pub tty: bool,
 }
 
 /// One `--ulimit`.

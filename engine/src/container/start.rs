@@ -70,6 +70,9 @@ impl Engine {
             user: Some(rec.config.user.clone()).filter(|u| !u.is_empty()),
             etc_files,
             groups_strict: rec.config.security.groups_strict,
+            stdin: rec.config.stdio.stdin,
+            stdin_once: rec.config.stdio.stdin_once,
+            tty: rec.config.stdio.tty,
         };
         crate::paths::create_dir(&shim.rootfs, 0o755).ctx(|| "create rootfs mount point".into())?;
         std::fs::write(bundle.join(SHIM_FILE), serde_json::to_vec(&shim).map_err(|e| Error::Internal(e.to_string()))?)
