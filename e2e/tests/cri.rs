@@ -101,10 +101,12 @@ async fn unknown_ids_follow_the_cri_contract() {
     assert_eq!(e.code(), Code::NotFound);
     let e = rt.exec_sync(cri::ExecSyncRequest { container_id: "nope".into(), cmd: vec!["true".into()], timeout: 1 }).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
+    let e = rt.attach(cri::AttachRequest { container_id: "nope".into(), stdout: true, ..Default::default() }).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
     // Not implemented yet is said plainly.
-    let e = rt.attach(cri::AttachRequest { container_id: "nope".into(), ..Default::default() }).await.unwrap_err();
+    let e = rt.checkpoint_container(cri::CheckpointContainerRequest { container_id: "nope".into(), ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code(), Code::Unimplemented);
-    assert!(e.message().contains("Attach"));
+    assert!(e.message().contains("CheckpointContainer"));
     // A sandbox request without its config is invalid.
     let e = rt.run_pod_sandbox(cri::RunPodSandboxRequest::default()).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);

@@ -200,9 +200,6 @@ async fn security_context_mounts_devices_and_shared_pid() {
     assert_eq!(out(&mut rt, &p, &["sh", "-c", "test -c /dev/kmsg && echo yes"]).await, "yes");
 
     // Unsupported features are refused, not ignored.
-    let mut tty = container("tty", &["sh"]);
-    tty.tty = true;
-    assert_eq!(create(&mut rt, &pod, tty).await.unwrap_err().code(), Code::Unimplemented);
     let mut ambient = container("ambient", &["sh"]);
     ambient.linux.as_mut().unwrap().security_context.as_mut().unwrap().capabilities =
         Some(cri::Capability { add_ambient_capabilities: vec!["NET_RAW".into()], ..Default::default() });
