@@ -33,6 +33,9 @@ async fn stats_stream_lists_stop_signal_and_mount_options() {
     assert_eq!(e.code(), Code::NotFound);
     let p = rt.pod_sandbox_stats(cri::PodSandboxStatsRequest { pod_sandbox_id: pod.clone() }).await.unwrap().into_inner().stats.unwrap();
     let linux = p.linux.unwrap();
+    let net = linux.network.clone().expect("the pod's network counters");
+    assert_eq!(net.default_interface.unwrap().name, "eth0");
+    assert!(net.interfaces.iter().all(|i| i.name != "lo"));
     assert!(linux.process.unwrap().process_count.unwrap().value >= 1);
     assert!(linux.memory.unwrap().usage_bytes.unwrap().value > 0);
     assert_eq!(linux.containers.len(), 1);

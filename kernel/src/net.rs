@@ -63,3 +63,41 @@ pub fn connect_loopback(port: u16, timeout: std::time::Duration) -> io::Result<s
         Err(e4) => std::net::TcpStream::connect_timeout(&v6, timeout).map_err(|_| e4),
     }
 }
+
+/// One interface's counters (`/proc/net/dev`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InterfaceCounters {
+    pub name: String,
+    pub rx_bytes: u64,
+    pub rx_errors: u64,
+    pub tx_bytes: u64,
+    pub tx_errors: u64,
+}
+
+/// The counters of every interface but `lo`, from `/proc/net/dev` text.
+pub fn parse_net_dev(text: &str) -> Vec<InterfaceCounters> {
+    text.lines()
+        .skip(2)
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(':')?;
+            let f: Vec<u64> = rest.split_whitespace().map(|v| v.parse().unwrap_or(0)).collect();
+            let name = name.trim();
+            (name != "lo" && f.len() >= 16).then(|| InterfaceCounters { name: name.to_owned(), rx_bytes: f[0], rx_errors: f[2], tx_bytes: f[8], tx_errors: f[10] })
+        })
+        .collect()
+}
+
+/// The interface counters of the network namespace pinned at `netns`.
+pub fn counters_in(netns: &std::path::Path) -> io::Result<Vec<InterfaceCounters>> {
+    // /proc/thread-self/net is the calling thread's namespace.
+    in_netns(netns, || std::fs::read_to_string("/proc/thread-self/net/dev").map(|t| parse_net_dev(&t)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn net_dev_counters() {
+        let text = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:     100       1    0    0    0     0          0         0      100       1    0    0    0     0       0          0\n  eth0:    5000      40    2    0    0     0          0         0     7000      50    3    0    0     0       0          0\n";
+        assert_eq!(super::parse_net_dev(text), vec![super::InterfaceCounters { name: "eth0".into(), rx_bytes: 5000, rx_errors: 2, tx_bytes: 7000, tx_errors: 3 }]);
+    }
+}

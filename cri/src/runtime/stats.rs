@@ -105,6 +105,19 @@ fn in_pod(r: &ContainerRecord, pod: &str) -> bool {
 /// A pod's stats; `containers` are its running containers.
 async fn sandbox(c: &Cri, rec: &berth_engine::sandbox::SandboxRecord, containers: Vec<ContainerRecord>) -> Result<cri::PodSandboxStats, Status> {
     let (timestamp, usage) = c.engine.sandbox_cgroup_usage(rec).await?;
+    let interfaces: Vec<cri::NetworkInterfaceUsage> = c
+        .engine
+        .sandbox_network_usage(rec)
+        .await
+        .into_iter()
+        .map(|i| cri::NetworkInterfaceUsage { name: i.name, rx_bytes: u64v(i.rx_bytes), rx_errors: u64v(i.rx_errors), tx_bytes: u64v(i.tx_bytes), tx_errors: u64v(i.tx_errors) })
+        .collect();
+    // eth0 is the pod's CNI interface (kubelet's default).
+    let network = (!interfaces.is_empty()).then(|| cri::NetworkUsage {
+        timestamp,
+        default_interface: interfaces.iter().find(|i| i.name == "eth0").or(interfaces.first()).cloned(),
+        interfaces: interfaces.clone(),
+    });
     let containers = c.engine.container_stats(containers).await?;
     let cfg = &rec.config;
     Ok(cri::PodSandboxStats {
@@ -117,9 +130,7 @@ async fn sandbox(c: &Cri, rec: &berth_engine::sandbox::SandboxRecord, containers
         linux: Some(cri::LinuxPodSandboxStats {
             cpu: c.cpu(&rec.id, timestamp, &usage),
             memory: memory(timestamp, &usage),
-            // Network counters are the node's view of the pod's veth (cAdvisor
-            // reports them); berth does not read them yet.
-            network: None,
+            network,
             process: usage.pids.map(|n| cri::ProcessUsage { timestamp, process_count: u64v(n) }),
             containers: containers.iter().map(|s| container(c, s)).collect(),
             io: None,

@@ -46,6 +46,20 @@ impl Engine {
         .map_err(|e| Error::Internal(e.to_string()))
     }
 
+    /// The pod's interface counters (empty for a host-network pod, whose
+    /// interfaces are the node's).
+    pub async fn sandbox_network_usage(&self, rec: &crate::sandbox::SandboxRecord) -> Vec<berth_kernel::net::InterfaceCounters> {
+        let Some(netns) = rec.pin("net") else { return Vec::new() };
+        match tokio::task::spawn_blocking(move || berth_kernel::net::counters_in(&netns)).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                tracing::debug!(sandbox = %rec.id, error = %e, "read pod network counters");
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Usage of a pod's own cgroup (kubelet's pod-level cgroup parent), all
     /// its containers included; empty when the pod has no cgroup parent.
     pub async fn sandbox_cgroup_usage(&self, rec: &crate::sandbox::SandboxRecord) -> Result<(i64, CgroupUsage)> {
