@@ -15,6 +15,24 @@ fn exec_req(id: &str, cmd: &[&str], stdin: bool, tty: bool) -> cri::ExecRequest 
     cri::ExecRequest { container_id: id.into(), cmd: cmd.iter().map(|s| s.to_string()).collect(), tty, stdin, stdout: true, stderr: !tty }
 }
 
+/// Drives a command `read x; stty size; tty; echo $TERM` on a terminal:
+/// sizes it to 100x30, lets it go, and checks what it printed; the error
+/// stream's message.
+async fn terminal_session(url: &str) -> String {
+    let (mut cl, _) = connect(&url, &["v4.channel.k8s.io"], "").await.unwrap();
+    let error = cl.open(&[("streamtype", "error")]).await;
+    let stdin = cl.open(&[("streamtype", "stdin")]).await;
+    let stdout = cl.open(&[("streamtype", "stdout")]).await;
+    let resize = cl.open(&[("streamtype", "resize")]).await;
+    cl.send(resize, b"{\"Width\":100,\"Height\":30}\n", false).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cl.send(stdin, b"go\n", false).await;
+    cl.until_finished(&[error, stdout], T).await;
+    let out = cl.text(stdout);
+    assert!(out.contains("30 100\r\n") && out.contains("/dev/pts/0\r\n") && out.contains("xterm"), "{out:?}");
+    cl.text(error)
+}
+
 #[tokio::test]
 async fn exec_streams_stdio_exit_codes_and_terminals() {
     let d = Daemon::start();
@@ -67,18 +85,7 @@ async fn exec_streams_stdio_exit_codes_and_terminals() {
 
     // A terminal from the container's devpts, sized by the resize stream.
     let url = rt.exec(exec_req(&c, &["sh", "-c", "read x; stty size; tty; echo $TERM"], true, true)).await.unwrap().into_inner().url;
-    let (mut cl, _) = connect(&url, &["v4.channel.k8s.io"], "").await.unwrap();
-    let error = cl.open(&[("streamtype", "error")]).await;
-    let stdin = cl.open(&[("streamtype", "stdin")]).await;
-    let stdout = cl.open(&[("streamtype", "stdout")]).await;
-    let resize = cl.open(&[("streamtype", "resize")]).await;
-    cl.send(resize, b"{\"Width\":100,\"Height\":30}\n", false).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    cl.send(stdin, b"go\n", false).await;
-    cl.until_finished(&[error, stdout], T).await;
-    let out = cl.text(stdout);
-    assert!(out.contains("30 100\r\n") && out.contains("/dev/pts/0\r\n") && out.contains("xterm"), "{out:?}");
-    assert_eq!(cl.text(error), r#"{"metadata":{},"status":"Success"}"#);
+    assert_eq!(terminal_session(&url).await, r#"{"metadata":{},"status":"Success"}"#);
 
     // A client that goes away takes its command with it.
     let url = rt.exec(exec_req(&c, &["sleep", "987"], false, false)).await.unwrap().into_inner().url;
@@ -181,17 +188,7 @@ async fn attach_to_stdin_and_terminal_containers() {
     let term = create(&mut rt, &pod, interactive("term", &["sh", "-c", "read x; stty size; tty; echo $TERM"], true, false)).await.unwrap();
     start(&mut rt, &term).await;
     let url = rt.attach(attach_req(&term, true, true)).await.unwrap().into_inner().url;
-    let (mut cl, _) = connect(&url, &["v4.channel.k8s.io"], "").await.unwrap();
-    let error = cl.open(&[("streamtype", "error")]).await;
-    let stdin = cl.open(&[("streamtype", "stdin")]).await;
-    let stdout = cl.open(&[("streamtype", "stdout")]).await;
-    let resize = cl.open(&[("streamtype", "resize")]).await;
-    cl.send(resize, b"{\"Width\":100,\"Height\":30}\n", false).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    cl.send(stdin, b"go\n", false).await;
-    cl.until_finished(&[error, stdout], T).await;
-    let out = cl.text(stdout);
-    assert!(out.contains("30 100\r\n") && out.contains("/dev/pts/0\r\n") && out.contains("xterm"), "{out:?}");
+    terminal_session(&url).await;
     let st = berth_e2e::cri::wait_state(&mut rt, &term, cri::ContainerState::ContainerExited).await;
     assert!(std::fs::read_to_string(&st.log_path).unwrap().contains("stdout"), "a terminal's output is logged");
 
