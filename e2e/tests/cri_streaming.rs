@@ -11,6 +11,11 @@ use tonic::Code;
 
 const T: Duration = Duration::from_secs(20);
 
+/// The code of a refused call.
+fn code<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> Code {
+    r.unwrap_err().code()
+}
+
 fn exec_req(id: &str, cmd: &[&str], stdin: bool, tty: bool) -> cri::ExecRequest {
     cri::ExecRequest { container_id: id.into(), cmd: cmd.iter().map(|s| s.to_string()).collect(), tty, stdin, stdout: true, stderr: !tty }
 }
@@ -19,7 +24,7 @@ fn exec_req(id: &str, cmd: &[&str], stdin: bool, tty: bool) -> cri::ExecRequest 
 /// sizes it to 100x30, lets it go, and checks what it printed; the error
 /// stream's message.
 async fn terminal_session(url: &str) -> String {
-    let (mut cl, _) = connect(&url, &["v4.channel.k8s.io"], "").await.unwrap();
+    let (mut cl, _) = connect(url, &["v4.channel.k8s.io"], "").await.unwrap();
     let error = cl.open(&[("streamtype", "error")]).await;
     let stdin = cl.open(&[("streamtype", "stdin")]).await;
     let stdout = cl.open(&[("streamtype", "stdout")]).await;
@@ -42,7 +47,6 @@ async fn exec_streams_stdio_exit_codes_and_terminals() {
     start(&mut rt, &c).await;
 
     // Bad requests: the right codes, before any URL exists.
-    let code = |r: Result<tonic::Response<cri::ExecResponse>, tonic::Status>| r.unwrap_err().code();
     assert_eq!(code(rt.exec(exec_req(&c, &[], false, false)).await), Code::InvalidArgument);
     assert_eq!(code(rt.exec(cri::ExecRequest { stdout: false, stderr: false, ..exec_req(&c, &["true"], false, false) }).await), Code::InvalidArgument);
     assert_eq!(code(rt.exec(cri::ExecRequest { stderr: true, ..exec_req(&c, &["true"], false, true) }).await), Code::InvalidArgument);
@@ -120,7 +124,6 @@ async fn port_forward_reaches_the_pods_loopback() {
     let c = create(&mut rt, &pod, web).await.unwrap();
     start(&mut rt, &c).await;
 
-    let code = |r: Result<tonic::Response<cri::PortForwardResponse>, tonic::Status>| r.unwrap_err().code();
     assert_eq!(code(rt.port_forward(cri::PortForwardRequest { pod_sandbox_id: "nope".into(), port: vec![80] }).await), Code::NotFound);
     assert_eq!(code(rt.port_forward(cri::PortForwardRequest { pod_sandbox_id: pod.clone(), port: vec![0] }).await), Code::InvalidArgument);
     assert_eq!(code(rt.port_forward(cri::PortForwardRequest { pod_sandbox_id: pod.clone(), port: vec![70000] }).await), Code::InvalidArgument);
@@ -217,7 +220,6 @@ async fn attach_to_stdin_and_terminal_containers() {
     assert_eq!(cl.text(stdout), "echo:two\n");
 
     // Refusals.
-    let code = |r: Result<tonic::Response<cri::AttachResponse>, tonic::Status>| r.unwrap_err().code();
     let plain = create(&mut rt, &pod, container("plain", &["sleep", "1000"])).await.unwrap();
     start(&mut rt, &plain).await;
     assert_eq!(code(rt.attach(attach_req(&plain, true, false)).await), Code::InvalidArgument, "no stdin to attach to");
