@@ -9,8 +9,9 @@ install_packages() {
     # busybox-static: the test and demo images; iproute2: `ip` for checks;
     # protobuf-compiler: protoc for the k8s-cri crate's build script;
     # containernetworking-plugins + iptables: pod networking (CNI bridge,
-    # host-local, portmap, loopback in /usr/lib/cni).
-    for p in busybox-static iproute2 ca-certificates protobuf-compiler containernetworking-plugins iptables; do
+    # host-local, portmap, loopback in /usr/lib/cni); docker-registry: the
+    # real OCI registry the image tests push to and pull from (127.0.0.1).
+    for p in busybox-static iproute2 ca-certificates protobuf-compiler containernetworking-plugins iptables docker-registry; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
     done
     if [ "${#need[@]}" -gt 0 ]; then

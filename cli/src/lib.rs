@@ -1,6 +1,7 @@
 //! The berth CLI: argument parsing (clap), one module per command group,
 //! and a client for berthd's socket. Errors print as one line.
 
+mod auth;
 mod client;
 mod cmd;
 mod units;

@@ -26,12 +26,13 @@ impl EngineApi {
     }
 }
 
-fn image_summary(r: &berth_engine::image::ImageRecord) -> pb::ImageSummary {
+pub(crate) fn image_summary(r: &berth_engine::image::ImageRecord) -> pb::ImageSummary {
     pb::ImageSummary {
         id: r.id.clone(),
         repo_tags: r.repo_tags.iter().map(|t| berth_engine::image::reference::familiar(t)).collect(),
         created_unix: r.created_unix_nanos / 1_000_000_000,
         size: r.size,
+        repo_digests: r.repo_digests.iter().map(|t| berth_engine::image::reference::familiar(t)).collect(),
     }
 }
 
@@ -89,14 +90,14 @@ impl engine_server::Engine for EngineApi {
         let header = first.header.ok_or_else(|| Status::invalid_argument("import: the first message must carry the header"))?;
         let req = berth_engine::image::ImportRequest { reference: header.reference, changes: header.changes, message: header.message };
         self.engine.images().check_import(&req).status()?;
-        let (tx, rx) = mpsc::channel::<Vec<u8>>(16);
+        let (tx, rx) = mpsc::channel::<std::io::Result<bytes::Bytes>>(16);
         let first_data = first.data;
         let feeder = tokio::spawn(async move {
-            if !first_data.is_empty() && tx.send(first_data).await.is_err() {
+            if !first_data.is_empty() && tx.send(Ok(first_data.into())).await.is_err() {
                 return Ok(());
             }
             while let Some(chunk) = stream.message().await? {
-                if tx.send(chunk.data).await.is_err() {
+                if tx.send(Ok(chunk.data.into())).await.is_err() {
                     break;
                 }
             }
@@ -122,6 +123,26 @@ impl engine_server::Engine for EngineApi {
             untagged: out.untagged.iter().map(|t| berth_engine::image::reference::familiar(t)).collect(),
             deleted: out.deleted,
         }))
+    }
+
+    type PullImageStream = RpcStream<pb::PullEvent>;
+
+    async fn pull_image(&self, req: Request<pb::PullImageRequest>) -> Result<Response<Self::PullImageStream>, Status> {
+        let rx = crate::image_api::pull(&self.engine, req.into_inner())?;
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type PushImageStream = RpcStream<pb::PushEvent>;
+
+    async fn push_image(&self, req: Request<pb::PushImageRequest>) -> Result<Response<Self::PushImageStream>, Status> {
+        let rx = crate::image_api::push(&self.engine, req.into_inner());
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn tag_image(&self, req: Request<pb::TagImageRequest>) -> Result<Response<pb::Empty>, Status> {
+        let r = req.into_inner();
+        self.engine.images().tag(&r.source, &r.target).status()?;
+        Ok(Response::new(pb::Empty {}))
     }
 
     async fn create_container(&self, req: Request<pb::CreateContainerRequest>) -> Result<Response<pb::CreateContainerResponse>, Status> {

@@ -38,6 +38,27 @@ pub struct Config {
     pub stop_timeout: u64,
     pub cni: CniSection,
     pub streaming: StreamingSection,
+    pub registry: RegistrySection,
+}
+
+/// `[registry]`: pulls and pushes; `[registry.hosts."<host>"]` per registry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrySection {
+    /// Layers fetched at once per pull (and blobs uploaded at once per push).
+    pub max_concurrent_downloads: usize,
+    /// Seconds a transfer may go without receiving a byte before it fails.
+    pub stall_timeout: u64,
+    /// Times a broken blob download is resumed.
+    pub retries: u32,
+    /// Mirrors, plain HTTP and TLS verification per registry host.
+    pub hosts: berth_registry::Hosts,
+}
+
+impl Default for RegistrySection {
+    fn default() -> Self {
+        Self { max_concurrent_downloads: 3, stall_timeout: 120, retries: 5, hosts: Default::default() }
+    }
 }
 
 /// `[streaming]`: the server behind CRI Exec and PortForward URLs.
@@ -92,6 +113,7 @@ impl Default for Config {
             stop_timeout: 10,
             cni: CniSection::default(),
             streaming: StreamingSection::default(),
+            registry: RegistrySection::default(),
         }
     }
 }
@@ -120,6 +142,9 @@ impl Config {
             cfg.shim_path = exe.with_file_name("berth-shim");
         }
         cfg.streaming.socket_addr()?;
+        cfg.registry.hosts.validate().context("[registry.hosts]")?;
+        anyhow::ensure!(cfg.registry.max_concurrent_downloads >= 1, "registry.max_concurrent_downloads must be at least 1");
+        anyhow::ensure!(cfg.registry.stall_timeout >= 1, "registry.stall_timeout must be at least 1 second");
         for (what, p) in [("root", &cfg.root), ("state", &cfg.state)] {
             anyhow::ensure!(p.is_absolute(), "{what} dir must be an absolute path, got {}", p.display());
         }
@@ -142,6 +167,14 @@ impl Config {
             cache_dir: self.root.join("cni-cache"),
             plugin_timeout: std::time::Duration::from_secs(self.cni.plugin_timeout),
         };
+        e.registry = berth_engine::config::RegistryConfig {
+            client: berth_registry::ClientConfig {
+                hosts: self.registry.hosts.clone(),
+                stall_timeout: std::time::Duration::from_secs(self.registry.stall_timeout),
+                retries: self.registry.retries,
+            },
+            max_concurrent_downloads: self.registry.max_concurrent_downloads,
+        };
         e
     }
 }
@@ -156,6 +189,9 @@ mod tests {
         let d = Config::default();
         assert_eq!((c.root, c.state, c.cgroup_parent), (d.root, d.state, d.cgroup_parent));
         assert_eq!((c.cni.conf_dir, c.cni.bin_dirs, c.cni.plugin_timeout), (d.cni.conf_dir, d.cni.bin_dirs, d.cni.plugin_timeout));
+        assert_eq!((c.registry.max_concurrent_downloads, c.registry.stall_timeout), (d.registry.max_concurrent_downloads, d.registry.stall_timeout));
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
+        let hosts: Config = toml::from_str("[registry.hosts.\"docker.io\"]\nmirrors = [\"http://127.0.0.1:5001\"]\n").unwrap();
+        assert_eq!(hosts.registry.hosts.endpoints("docker.io").unwrap()[0].base, "http://127.0.0.1:5001");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+mod image_api;
 mod server;
 pub mod status;
 

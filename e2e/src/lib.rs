@@ -9,6 +9,7 @@
 //! Images are built from Debian's `busybox-static` (`/bin/busybox`).
 
 pub mod cri;
+pub mod registry;
 pub mod spdy;
 
 use std::path::{Path, PathBuf};
@@ -74,6 +75,12 @@ impl Daemon {
 
     /// Starts a daemon with an empty store.
     pub fn start_bare() -> Self {
+        Self::start_bare_with("")
+    }
+
+    /// Starts a daemon with an empty store and `extra` appended to its
+    /// config file (whole TOML sections, e.g. `[registry]`).
+    pub fn start_bare_with(extra: &str) -> Self {
         let tag = hex(6);
         let dir = PathBuf::from(format!("/tmp/berth-test-{tag}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -92,7 +99,7 @@ impl Daemon {
                 "root = \"{0}/root\"\nstate = \"{0}/run\"\ncgroup_parent = \"{1}\"\nlog_level = \"info,berth_engine=debug,berth_cri=debug,berthd=debug,berth_cni=debug\"\n[cni]\nconf_dir = \"{0}/cni/net.d\"\nbin_dirs = [\"/usr/lib/cni\"]\n",
                 d.dir.display(),
                 d.cgroup_parent
-            ),
+            ) + extra,
         )
         .unwrap();
         d.write_network();
@@ -128,6 +135,11 @@ impl Daemon {
 
     pub fn socket(&self) -> PathBuf {
         self.dir.join("run/berth.sock")
+    }
+
+    /// The daemon's durable root (images, layers, blobs).
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("root")
     }
 
     fn spawn(&mut self) {

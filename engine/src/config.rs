@@ -18,6 +18,22 @@ pub struct EngineConfig {
     pub start_timeout: Duration,
     /// Pod networking.
     pub cni: berth_cni::CniConfig,
+    /// Image pulls and pushes.
+    pub registry: RegistryConfig,
+}
+
+/// How images are fetched.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    pub client: berth_registry::ClientConfig,
+    /// Layers downloaded at once per pull.
+    pub max_concurrent_downloads: usize,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self { client: berth_registry::ClientConfig::default(), max_concurrent_downloads: 3 }
+    }
 }
 
 impl EngineConfig {
@@ -36,6 +52,7 @@ impl EngineConfig {
                 cache_dir: root.join("cni-cache"),
                 plugin_timeout: Duration::from_secs(60),
             },
+            registry: RegistryConfig::default(),
         }
     }
 }

@@ -15,10 +15,24 @@ pub enum Error {
     FailedPrecondition(String),
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// A registry wants credentials, or refused the ones given.
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A registry (or another remote) could not be reached.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Content that is not what its digest says, or a hostile layer.
+    #[error("{0}")]
+    BadContent(String),
     /// The container's process could not be started; `exit_code` is what
     /// Docker reports for it (127 not found, 126 not executable).
     #[error("failed to start container: {message}")]
     StartFailed { message: String, exit_code: i32 },
+    /// The operation was given up because a sibling failed (never reaches a client).
+    #[error("cancelled")]
+    Cancelled,
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
     #[error("{0}")]
@@ -38,6 +52,23 @@ impl<T> IoContext<T> for std::result::Result<T, std::io::Error> {
     }
 }
 
+/// Registry errors in engine terms.
+impl From<berth_registry::Error> for Error {
+    fn from(e: berth_registry::Error) -> Self {
+        use berth_registry::Error as R;
+        match e {
+            R::InvalidReference(m) => Error::InvalidArgument(m),
+            R::NotFound(m) => Error::NotFound(m),
+            R::Unauthorized(m) => Error::Unauthenticated(m),
+            R::Denied(m) => Error::PermissionDenied(m),
+            R::Invalid(m) => Error::BadContent(m),
+            R::Stalled(m) => Error::DeadlineExceeded(m),
+            R::Unavailable(m) => Error::Unavailable(m),
+            R::Io { context, source } => Error::Io { context, source },
+        }
+    }
+}
+
 /// The one place that maps engine errors to gRPC status codes; every
 /// front (engine API, CRI) converts through it.
 #[cfg(feature = "grpc")]
@@ -50,8 +81,13 @@ impl From<Error> for tonic::Status {
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::FailedPrecondition(_) => Code::FailedPrecondition,
             Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            Error::Unauthenticated(_) => Code::Unauthenticated,
+            Error::PermissionDenied(_) => Code::PermissionDenied,
+            Error::Unavailable(_) => Code::Unavailable,
+            Error::BadContent(_) => Code::DataLoss,
             // The container's command could not run: the caller's input.
             Error::StartFailed { .. } => Code::FailedPrecondition,
+            Error::Cancelled => Code::Cancelled,
             Error::Io { .. } | Error::Internal(_) => Code::Internal,
         };
         if code == Code::Internal {

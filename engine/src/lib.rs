@@ -67,7 +67,7 @@ impl Engine {
         ] {
             paths::create_dir(d, mode).map_err(|e| Error::Io { context: format!("create {}", d.display()), source: e })?;
         }
-        let images = ImageStore::open(&paths)?;
+        let images = ImageStore::open(&paths, &cfg.registry)?;
         let engine = Self {
             inner: Arc::new(Inner {
                 cfg,

@@ -70,6 +70,15 @@ impl Paths {
         check_digest_hex(hex)?;
         Ok(self.images().join(format!("{hex}.json")))
     }
+    /// The content store: blobs by digest (manifests, configs, layer blobs).
+    pub fn blobs(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+    pub fn blob(&self, digest: &str) -> Result<PathBuf> {
+        let hex = digest.strip_prefix("sha256:").ok_or_else(|| Error::InvalidArgument(format!("invalid digest {digest:?}")))?;
+        check_digest_hex(hex)?;
+        Ok(self.blobs().join(hex))
+    }
     pub fn layers(&self) -> PathBuf {
         self.root.join("layers")
     }

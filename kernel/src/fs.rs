@@ -88,7 +88,7 @@ pub(crate) fn owned_fd(fd: std::os::fd::RawFd) -> OwnedFd {
 }
 
 /// Sets an extended attribute on an open file.
-pub fn fsetxattr(fd: &OwnedFd, name: &str, value: &[u8]) -> io::Result<()> {
+pub fn fsetxattr(fd: &impl AsRawFd, name: &str, value: &[u8]) -> io::Result<()> {
     let name = std::ffi::CString::new(name).map_err(io::Error::other)?;
     #[allow(unsafe_code)]
     // SAFETY: `fd` is a live descriptor, `name` is NUL-terminated and `value`

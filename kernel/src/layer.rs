@@ -13,7 +13,7 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{fchmod, mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, linkat, mkfifoat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use sha2::{Digest, Sha256};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
@@ -25,6 +25,10 @@ pub struct LayerInfo {
     pub diff_id: String,
     /// Bytes of regular file content.
     pub size: u64,
+    /// `sha256:<hex>` of the bytes as read (compressed or not).
+    pub blob_digest: String,
+    /// Bytes read.
+    pub blob_size: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,27 +45,54 @@ pub enum LayerError {
     Io(#[from] io::Error),
 }
 
-struct HashingReader<R> {
+/// Hashes what passes through, counts it, and copies it to `tee`.
+struct HashingReader<'t, R> {
     inner: R,
     hasher: Sha256,
+    count: u64,
+    tee: Option<&'t mut dyn Write>,
 }
 
-impl<R: Read> Read for HashingReader<R> {
+impl<R: Read> Read for HashingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        if let Some(t) = self.tee.as_mut() {
+            t.write_all(&buf[..n])?;
+        }
         Ok(n)
     }
 }
 
-/// Extracts `input` (a tar, or a gzip-compressed tar) into `dest`, which must
-/// exist and be empty. On error, `dest` holds a partial tree the caller removes.
-pub fn extract(input: impl Read, dest: &Path) -> Result<LayerInfo, LayerError> {
-    let mut buffered = BufReader::with_capacity(256 * 1024, input);
+fn hashing<R: Read>(inner: R, tee: Option<&mut dyn Write>) -> HashingReader<'_, R> {
+    HashingReader { inner, hasher: Sha256::new(), count: 0, tee }
+}
+
+/// Extracts `input` (a tar, or a gzip- or zstd-compressed tar) into `dest`,
+/// which must exist and be empty, copying the input as read to `tee`. On
+/// error, `dest` holds a partial tree the caller removes.
+pub fn extract(input: impl Read, dest: &Path, tee: Option<&mut dyn Write>) -> Result<LayerInfo, LayerError> {
+    let mut raw = hashing(input, tee);
+    let info = extract_tar(&mut raw, dest)?;
+    // Whatever follows the compressed stream is part of the blob too.
+    io::copy(&mut raw, &mut io::sink()).map_err(LayerError::Malformed)?;
+    Ok(LayerInfo { blob_digest: format!("sha256:{}", hex::encode(raw.hasher.finalize())), blob_size: raw.count, ..info })
+}
+
+fn extract_tar(raw: &mut impl Read, dest: &Path) -> Result<LayerInfo, LayerError> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, raw);
     let head = buffered.fill_buf()?;
-    let gz = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
-    let plain: Box<dyn Read> = if gz { Box::new(flate2::read::GzDecoder::new(buffered)) } else { Box::new(buffered) };
-    let mut hashing = HashingReader { inner: plain, hasher: Sha256::new() };
+    let gz = head.starts_with(&[0x1f, 0x8b]);
+    let zstd = head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+    let plain: Box<dyn Read + '_> = if gz {
+        Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+    } else if zstd {
+        Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(LayerError::Malformed)?)
+    } else {
+        Box::new(buffered)
+    };
+    let mut hashing = hashing(plain, None);
     let root = open_root(dest)?;
     let size = {
         let mut archive = tar::Archive::new(&mut hashing);
@@ -80,7 +111,7 @@ pub fn extract(input: impl Read, dest: &Path) -> Result<LayerInfo, LayerError> {
     };
     // Hash the trailing padding too: the diff id covers the whole stream.
     io::copy(&mut hashing, &mut io::sink()).map_err(LayerError::Malformed)?;
-    Ok(LayerInfo { diff_id: format!("sha256:{}", hex::encode(hashing.hasher.finalize())), size })
+    Ok(LayerInfo { diff_id: format!("sha256:{}", hex::encode(hashing.hasher.finalize())), size, blob_digest: String::new(), blob_size: 0 })
 }
 
 fn entry_name(entry: &tar::Entry<'_, impl Read>) -> Result<String, LayerError> {
@@ -98,6 +129,7 @@ fn write_entry(root: &OwnedFd, entry: &mut tar::Entry<'_, impl Read>) -> Result<
     let ioerr = |err: io::Error| LayerError::Entry { entry: name.clone(), err };
     let nixerr = |e: nix::Error| ioerr(io::Error::from(e));
     let parent = mkdir_all_beneath(root, parents).map_err(esc)?;
+    let xattrs = xattrs(entry).map_err(ioerr)?;
     let header = entry.header();
     let kind = header.entry_type();
     let mode = Mode::from_bits_truncate(header.mode().map_err(ioerr)? & 0o7777);
@@ -131,6 +163,7 @@ fn write_entry(root: &OwnedFd, entry: &mut tar::Entry<'_, impl Read>) -> Result<
             written = io::copy(entry, &mut file).map_err(ioerr)?;
             nix::unistd::fchown(file.as_raw_fd(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(nixerr)?;
             fchmod(file.as_raw_fd(), mode).map_err(nixerr)?;
+            apply_xattrs(&file, &xattrs).map_err(ioerr)?;
             set_mtime(file.as_fd(), mtime);
         }
         tar::EntryType::Directory => {
@@ -141,6 +174,7 @@ fn write_entry(root: &OwnedFd, entry: &mut tar::Entry<'_, impl Read>) -> Result<
             let dir = open_beneath(&parent, last, OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(esc)?;
             nix::unistd::fchown(dir.as_raw_fd(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(nixerr)?;
             fchmod(dir.as_raw_fd(), mode).map_err(nixerr)?;
+            apply_xattrs(&dir, &xattrs).map_err(ioerr)?;
         }
         tar::EntryType::Symlink => {
             let target = entry.link_name_bytes().ok_or_else(|| ioerr(io::Error::other("symlink without target")))?;
@@ -181,6 +215,37 @@ fn write_entry(root: &OwnedFd, entry: &mut tar::Entry<'_, impl Read>) -> Result<
         _ => {}
     }
     Ok(written)
+}
+
+/// The entry's extended attributes (PAX `SCHILY.xattr.<name>` records).
+fn xattrs(entry: &mut tar::Entry<'_, impl Read>) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    if let Some(exts) = entry.pax_extensions()? {
+        for ext in exts {
+            let ext = ext?;
+            if let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
+                out.push((name.to_owned(), ext.value_bytes().to_vec()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Sets xattrs on a file or directory. Overlay's own `trusted.overlay.*`
+/// attributes are never taken from a layer (they would change how the
+/// layers merge); namespaces the filesystem refuses are skipped.
+fn apply_xattrs(fd: &impl AsRawFd, xattrs: &[(String, Vec<u8>)]) -> io::Result<()> {
+    for (name, value) in xattrs {
+        if name.starts_with("trusted.overlay.") {
+            continue;
+        }
+        match crate::fs::fsetxattr(fd, name, value) {
+            Ok(()) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::EPERM)) => {}
+            Err(e) => return Err(io::Error::new(e.kind(), format!("setting xattr {name}: {e}"))),
+        }
+    }
+    Ok(())
 }
 
 /// Removes whatever stands at `name` unless both it and the new entry are
@@ -285,7 +350,7 @@ mod tests {
             link(b, tar::EntryType::Symlink, "bin", "usr/bin");
             link(b, tar::EntryType::Link, "etc/hn2", "etc/hostname");
         });
-        let info = extract(data.as_slice(), d.path()).unwrap();
+        let info = extract(data.as_slice(), d.path(), None).unwrap();
         assert_eq!(info.size, 4);
         assert!(info.diff_id.starts_with("sha256:"));
         assert_eq!(std::fs::read(d.path().join("etc/hn2")).unwrap(), b"box\n");
@@ -294,15 +359,25 @@ mod tests {
         let d2 = tempfile::tempdir().unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         io::Write::write_all(&mut gz, &data).unwrap();
-        let info2 = extract(gz.finish().unwrap().as_slice(), d2.path()).unwrap();
-        assert_eq!(info, info2);
+        let gz = gz.finish().unwrap();
+        let mut copy = Vec::new();
+        let info2 = extract(gz.as_slice(), d2.path(), Some(&mut copy)).unwrap();
+        assert_eq!((info.diff_id.as_str(), info.size), (info2.diff_id.as_str(), info2.size));
+        assert_eq!(copy, gz, "the tee gets the blob as read");
+        assert_eq!(info2.blob_digest, format!("sha256:{}", hex::encode(Sha256::digest(&gz))));
+        assert_eq!(info.blob_digest, info.diff_id, "an uncompressed blob is its own diff");
+        let d3 = tempfile::tempdir().unwrap();
+        let zst = zstd::stream::encode_all(data.as_slice(), 3).unwrap();
+        let info3 = extract(zst.as_slice(), d3.path(), None).unwrap();
+        assert_eq!(info3.diff_id, info.diff_id);
+        assert_eq!(info3.blob_size, zst.len() as u64);
     }
 
     fn refused(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) {
         let outer = tempfile::tempdir().unwrap();
         let dest = outer.path().join("layer");
         std::fs::create_dir(&dest).unwrap();
-        let err = extract(tarball(build).as_slice(), &dest);
+        let err = extract(tarball(build).as_slice(), &dest, None);
         assert!(err.is_err(), "hostile archive was accepted");
         let names: Vec<_> = std::fs::read_dir(outer.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["layer"], "something was written outside the layer");
@@ -332,6 +407,6 @@ mod tests {
     #[test]
     fn malformed_archive_is_an_error() {
         let d = tempfile::tempdir().unwrap();
-        assert!(matches!(extract(&b"this is not a tarball at all, not even close......"[..], d.path()), Err(LayerError::Malformed(_))));
+        assert!(matches!(extract(&b"this is not a tarball at all, not even close......"[..], d.path(), None), Err(LayerError::Malformed(_))));
     }
 }

@@ -4,6 +4,7 @@ mod containers;
 mod images;
 mod logs;
 mod run;
+mod transfer;
 
 use crate::{client, Failure};
 use clap::Subcommand;
@@ -16,6 +17,12 @@ pub enum Command {
     Images(images::ImagesArgs),
     /// Remove images.
     Rmi(images::RmiArgs),
+    /// Pull an image from a registry.
+    Pull(transfer::PullArgs),
+    /// Push an image to a registry.
+    Push(transfer::PushArgs),
+    /// Give an image another name.
+    Tag(transfer::TagArgs),
     /// Create a container.
     Create(run::CreateArgs),
     /// Create and start a container.
@@ -47,6 +54,9 @@ pub async fn dispatch(host: &str, cmd: Command) -> Result<i32, Failure> {
         Command::Import(a) => images::import(&mut c, a).await,
         Command::Images(a) => images::list(&mut c, a).await,
         Command::Rmi(a) => images::remove(&mut c, a).await,
+        Command::Pull(a) => transfer::pull(&mut c, a).await,
+        Command::Push(a) => transfer::push(&mut c, a).await,
+        Command::Tag(a) => transfer::tag(&mut c, a).await,
         Command::Create(a) => run::create(&mut c, a).await,
         Command::Run(a) => run::run(&mut c, host, a).await,
         Command::Start(a) => containers::start(&mut c, a).await,

@@ -25,7 +25,7 @@ pub(crate) fn to_cri(r: &ImageRecord) -> cri::Image {
     cri::Image {
         id: r.id.clone(),
         repo_tags: r.repo_tags.clone(),
-        repo_digests: Vec::new(),
+        repo_digests: r.repo_digests.clone(),
         size: r.size,
         uid,
         username,
@@ -60,7 +60,7 @@ impl ImageService for Cri {
     }
 
     async fn pull_image(&self, req: Request<cri::PullImageRequest>) -> Result<Response<cri::PullImageResponse>, Status> {
-        pull::pull_image(self, req.into_inner()).map(Response::new)
+        pull::pull_image(self, req.into_inner()).await.map(Response::new)
     }
 
     async fn remove_image(&self, req: Request<cri::RemoveImageRequest>) -> Result<Response<cri::RemoveImageResponse>, Status> {

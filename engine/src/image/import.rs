@@ -1,17 +1,17 @@
 //! `berth import`: a rootfs tarball becomes a one-layer image.
 //!
-//! The tarball streams from the client straight into the rooted extractor
-//! (one pass: decompress, hash, write). The layer is unpacked into a temp
-//! dir and renamed into place only when complete, so a crash leaves no
-//! half layer behind.
+//! The tarball streams from the client straight into the one-pass unpacker
+//! (store the blob, decompress, hash, write), as a pulled layer does. The
+//! image gets a real config and OCI manifest in the content store, so it
+//! can be pushed and saved like a pulled one.
 
 use super::changes;
 use super::record::{ImageConfig, ImageRecord};
 use super::reference::Reference;
-use super::ImageStore;
-use crate::error::{Error, IoContext, Result};
-use sha2::{Digest, Sha256};
-use std::io::Read;
+use super::unpack::{self, ChunkReader, Expect};
+use super::{content, ImageStore};
+use crate::error::{Error, Result};
+use berth_registry::manifest as mt;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
 
@@ -22,31 +22,6 @@ pub struct ImportRequest {
     pub reference: String,
     pub changes: Vec<String>,
     pub message: String,
-}
-
-/// Reads chunks handed over from async code (the blocking side of a channel).
-struct ChannelReader {
-    rx: mpsc::Receiver<Vec<u8>>,
-    cur: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos >= self.cur.len() {
-            match self.rx.blocking_recv() {
-                Some(c) => {
-                    self.cur = c;
-                    self.pos = 0;
-                }
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len() - self.pos);
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
 }
 
 impl ImageStore {
@@ -69,13 +44,14 @@ impl ImageStore {
     }
 
     /// Imports a tarball arriving as chunks on `data`.
-    pub async fn import(&self, req: ImportRequest, data: mpsc::Receiver<Vec<u8>>) -> Result<ImageRecord> {
+    pub async fn import(&self, req: ImportRequest, data: mpsc::Receiver<std::io::Result<bytes::Bytes>>) -> Result<ImageRecord> {
         let (reference, config) = self.check_import(&req)?;
         let paths = self.paths.clone();
-        let reader = ChannelReader { rx: data, cur: Vec::new(), pos: 0 };
-        let (diff_id, size) = tokio::task::spawn_blocking(move || unpack(&paths, reader))
+        let expect = Expect { unpack: true, ..Default::default() };
+        let layer = tokio::task::spawn_blocking(move || unpack::layer(&paths, ChunkReader::new(data), &expect, layer_error))
             .await
             .map_err(|e| Error::Internal(format!("import task: {e}")))??;
+        let diff_id = layer.diff_id.clone();
         let created = SystemTime::now();
         let mut config = config;
         if config.env.is_none() {
@@ -90,14 +66,36 @@ impl ImageStore {
             "history": [{ "created": berth_proto::time::rfc3339_nanos(created), "created_by": "berth import", "comment": req.message }],
         })
         .to_string();
-        let id = format!("sha256:{}", hex::encode(Sha256::digest(config_json.as_bytes())));
+        let id = berth_registry::digest::of(config_json.as_bytes());
+        let media = match std::fs::File::open(self.paths.blob(&layer.blob_digest)?).and_then(|mut f| {
+            let mut magic = [0u8; 4];
+            std::io::Read::read(&mut f, &mut magic).map(|_| magic)
+        }) {
+            Ok([0x1f, 0x8b, ..]) => mt::OCI_LAYER_GZIP,
+            Ok([0x28, 0xb5, 0x2f, 0xfd]) => mt::OCI_LAYER_ZSTD,
+            _ => mt::OCI_LAYER_TAR,
+        };
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": mt::OCI_MANIFEST,
+            "config": { "mediaType": mt::OCI_CONFIG, "digest": id, "size": config_json.len() },
+            "layers": [{ "mediaType": media, "digest": layer.blob_digest, "size": layer.blob_size }],
+        })
+        .to_string();
+        let manifest_digest = berth_registry::digest::of(manifest.as_bytes());
+        content::put(&self.paths, &id, config_json.as_bytes())?;
+        content::put(&self.paths, &manifest_digest, manifest.as_bytes())?;
         let mut rec = ImageRecord {
             id: id.clone(),
             repo_tags: Vec::new(),
+            repo_digests: Vec::new(),
+            manifest: Some(manifest_digest.clone()),
+            manifest_media_type: Some(mt::OCI_MANIFEST.into()),
+            blobs: vec![manifest_digest, id.clone(), layer.blob_digest.clone()],
             layers: vec![diff_id],
             config,
             created_unix_nanos: berth_proto::time::unix_nanos(created),
-            size,
+            size: layer.blob_size + config_json.len() as u64,
             config_json,
         };
         if let Some(r) = reference {
@@ -105,63 +103,12 @@ impl ImageStore {
         }
         self.add(rec)
     }
-
-    /// Stores a record and moves its tags over from any other image.
-    fn add(&self, rec: ImageRecord) -> Result<ImageRecord> {
-        let mut images = self.images.write().unwrap();
-        let mut changed = Vec::new();
-        for other in images.values_mut().filter(|o| o.id != rec.id) {
-            let before = other.repo_tags.len();
-            other.repo_tags.retain(|t| !rec.repo_tags.contains(t));
-            if other.repo_tags.len() != before {
-                changed.push(other.clone());
-            }
-        }
-        let merged = match images.get(&rec.id) {
-            Some(existing) => {
-                let mut m = existing.clone();
-                for t in &rec.repo_tags {
-                    if !m.repo_tags.contains(t) {
-                        m.repo_tags.push(t.clone());
-                    }
-                }
-                m
-            }
-            None => rec,
-        };
-        self.persist(&merged)?;
-        for c in &changed {
-            self.persist(c)?;
-        }
-        images.insert(merged.id.clone(), merged.clone());
-        for c in changed {
-            images.insert(c.id.clone(), c);
-        }
-        Ok(merged)
-    }
 }
 
-/// Extracts into a temp dir, then renames it to its diff id.
-fn unpack(paths: &crate::paths::Paths, reader: impl Read) -> Result<(String, u64)> {
-    let tmp = paths.tmp().join(format!("layer-{}", hex::encode(rand::random::<[u8; 8]>())));
-    crate::paths::create_dir(&tmp, 0o755).ctx(|| format!("create {}", tmp.display()))?;
-    let result = berth_kernel::layer::extract(reader, &tmp);
-    let info = match result {
-        Ok(i) => i,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(match e {
-                berth_kernel::layer::LayerError::Io(io) => Error::Io { context: "import".into(), source: io },
-                other => Error::InvalidArgument(format!("import: {other}")),
-            });
-        }
-    };
-    let hex = info.diff_id.trim_start_matches("sha256:").to_owned();
-    let dest = paths.layer(&hex)?;
-    if dest.exists() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    } else {
-        std::fs::rename(&tmp, &dest).ctx(|| format!("rename layer into {}", dest.display()))?;
+/// A hostile or malformed tarball is the caller's input.
+fn layer_error(e: berth_kernel::layer::LayerError) -> Error {
+    match e {
+        berth_kernel::layer::LayerError::Io(io) => Error::Io { context: "import".into(), source: io },
+        other => Error::InvalidArgument(format!("import: {other}")),
     }
-    Ok((info.diff_id, info.size))
 }

@@ -3,12 +3,19 @@
 //! container that uses them (as overlay lower dirs).
 
 mod changes;
+mod content;
 mod import;
+mod pull;
+mod push;
 pub mod record;
-pub mod reference;
 mod remove;
+mod tag;
+mod unpack;
 
+pub use berth_registry::reference;
 pub use import::ImportRequest;
+pub use pull::{LayerState, PullProgress, PullRequest};
+pub use push::{PushProgress, PushRequest};
 pub use record::{ImageConfig, ImageRecord};
 pub use remove::RemoveOutcome;
 
@@ -23,12 +30,16 @@ use std::sync::RwLock;
 pub struct ImageStore {
     paths: Paths,
     images: RwLock<HashMap<String, ImageRecord>>,
+    client: berth_registry::Client,
+    max_concurrent_downloads: usize,
+    /// Blob digest → the lock pulls of that blob share.
+    inflight: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ImageStore {
     /// Loads every record; half-written imports (temp dirs) are removed.
-    pub fn open(paths: &Paths) -> Result<Self> {
-        for d in [paths.images(), paths.layers(), paths.tmp()] {
+    pub fn open(paths: &Paths, registry: &crate::config::RegistryConfig) -> Result<Self> {
+        for d in [paths.images(), paths.layers(), paths.tmp(), paths.blobs()] {
             crate::paths::create_dir(&d, 0o700).ctx(|| format!("create {}", d.display()))?;
         }
         let _ = std::fs::remove_dir_all(paths.tmp());
@@ -46,7 +57,14 @@ impl ImageStore {
                 Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping unreadable image record"),
             }
         }
-        Ok(Self { paths: paths.clone(), images: RwLock::new(images) })
+        let client = berth_registry::Client::new(registry.client.clone())?;
+        Ok(Self {
+            paths: paths.clone(),
+            images: RwLock::new(images),
+            client,
+            max_concurrent_downloads: registry.max_concurrent_downloads,
+            inflight: Default::default(),
+        })
     }
 
     /// Finds an image by reference, full id (`sha256:...` or hex) or unique id prefix.
@@ -60,8 +78,18 @@ impl ImageStore {
             }
         }
         if let Ok(r) = Reference::parse(name) {
-            let want = r.with_default_tag().canonical();
-            if let Some(img) = images.values().find(|i| i.repo_tags.contains(&want)) {
+            let found = match &r.digest {
+                // By digest: the manifest (or index) a pull resolved, whatever the tag says.
+                Some(d) => {
+                    let want = format!("{}@{d}", r.repository());
+                    images.values().find(|i| i.repo_digests.contains(&want) || i.manifest.as_deref() == Some(d.as_str()) && i.repo_tags.iter().any(|t| t.starts_with(&format!("{}:", r.repository()))))
+                }
+                None => {
+                    let want = r.with_default_tag().canonical();
+                    images.values().find(|i| i.repo_tags.contains(&want))
+                }
+            };
+            if let Some(img) = found {
                 return Ok(img.clone());
             }
         }
@@ -77,6 +105,46 @@ impl ImageStore {
     /// Overlay lower dirs for an image, topmost first.
     pub fn lower_dirs(&self, image: &ImageRecord) -> Result<Vec<PathBuf>> {
         image.layers.iter().rev().map(|d| self.paths.layer(d.strip_prefix("sha256:").unwrap_or(d))).collect()
+    }
+
+    /// Stores a record and moves its tags over from any other image.
+    pub(crate) fn add(&self, rec: ImageRecord) -> Result<ImageRecord> {
+        let mut images = self.images.write().unwrap();
+        let mut changed = Vec::new();
+        for other in images.values_mut().filter(|o| o.id != rec.id) {
+            let before = other.repo_tags.len();
+            other.repo_tags.retain(|t| !rec.repo_tags.contains(t));
+            if other.repo_tags.len() != before {
+                changed.push(other.clone());
+            }
+        }
+        let merged = match images.get(&rec.id) {
+            Some(existing) => {
+                let mut m = existing.clone();
+                for (mine, theirs) in [(&mut m.repo_tags, &rec.repo_tags), (&mut m.repo_digests, &rec.repo_digests), (&mut m.blobs, &rec.blobs)] {
+                    for t in theirs {
+                        if !mine.contains(t) {
+                            mine.push(t.clone());
+                        }
+                    }
+                }
+                if m.manifest.is_none() {
+                    m.manifest = rec.manifest.clone();
+                    m.manifest_media_type = rec.manifest_media_type.clone();
+                }
+                m
+            }
+            None => rec,
+        };
+        self.persist(&merged)?;
+        for c in &changed {
+            self.persist(c)?;
+        }
+        images.insert(merged.id.clone(), merged.clone());
+        for c in changed {
+            images.insert(c.id.clone(), c);
+        }
+        Ok(merged)
     }
 
     fn persist(&self, rec: &ImageRecord) -> Result<()> {

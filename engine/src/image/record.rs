@@ -34,6 +34,19 @@ pub struct ImageRecord {
     pub id: String,
     /// Canonical references (`docker.io/library/busybox:latest`).
     pub repo_tags: Vec<String>,
+    /// `repository@digest` of the manifest (or index) each pull resolved.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
+    /// Digest of the image manifest in the content store.
+    #[serde(default)]
+    pub manifest: Option<String>,
+    /// Media type of that manifest.
+    #[serde(default)]
+    pub manifest_media_type: Option<String>,
+    /// Every content-store blob the image holds on to (indexes, manifest,
+    /// config, layer blobs), for garbage collection.
+    #[serde(default)]
+    pub blobs: Vec<String>,
     /// Layer diff ids, bottom first.
     pub layers: Vec<String>,
     pub config: ImageConfig,

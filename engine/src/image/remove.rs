@@ -2,7 +2,7 @@
 //! uses) once it has no tags and no container uses it.
 
 use super::reference::Reference;
-use super::ImageStore;
+use super::{content, ImageStore};
 use crate::error::{Error, Result};
 
 /// What `rmi` did.
@@ -56,12 +56,18 @@ impl ImageStore {
         std::fs::remove_file(&path).map_err(|e| Error::Io { context: format!("remove {}", path.display()), source: e })?;
         images.remove(&img.id);
         out.deleted.push(img.id.clone());
-        // Layers no remaining image uses.
+        // Layers and blobs no remaining image (or running pull) uses.
         let still_used: std::collections::HashSet<&String> = images.values().flat_map(|i| i.layers.iter()).collect();
-        for l in img.layers.iter().filter(|l| !still_used.contains(l)) {
+        for l in img.layers.iter().filter(|l| !still_used.contains(l) && !self.in_flight(Some(l))) {
             if let Ok(dir) = self.paths.layer(l.trim_start_matches("sha256:")) {
                 let _ = std::fs::remove_dir_all(dir);
                 out.deleted.push(l.clone());
+            }
+        }
+        if !self.in_flight(None) {
+            let blobs_used: std::collections::HashSet<&String> = images.values().flat_map(|i| i.blobs.iter()).collect();
+            for b in img.blobs.iter().filter(|b| !blobs_used.contains(b)) {
+                content::remove(&self.paths, b);
             }
         }
         Ok(out)

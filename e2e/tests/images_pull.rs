@@ -1,0 +1,260 @@
+//! Images from a real registry (Debian's docker-registry on 127.0.0.1):
+//! push and pull round trips through the CLI, CRI PullImage of crafted
+//! images (gzip, zstd and plain layers; whiteouts and opaque dirs; hardlinks
+//! across dirs; a multi-arch index), pulls by digest, concurrent pulls, and
+//! the failures that must leave the store clean.
+
+use berth_e2e::cri::{container, create, out, pod_config, run_pod, start};
+use berth_e2e::registry::{busybox_layer, dir, entry, file, push_image, push_index, tar, Layer, Registry};
+use berth_e2e::Daemon;
+use berth_proto::cri;
+use std::path::Path;
+use tonic::Code;
+
+fn spec(image: &str) -> Option<cri::ImageSpec> {
+    Some(cri::ImageSpec { image: image.into(), ..Default::default() })
+}
+
+async fn pull(images: &mut berth_e2e::CriImages, image: &str) -> Result<String, tonic::Status> {
+    images.pull_image(cri::PullImageRequest { image: spec(image), auth: None, sandbox_config: None }).await.map(|r| r.into_inner().image_ref)
+}
+
+/// Entries of a dir (empty when it is missing).
+fn names(p: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(p).map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Nothing but whole, referenced content: no temp files, no layers or blobs.
+fn assert_store_empty(d: &Daemon) {
+    for sub in ["tmp", "layers", "blobs/sha256", "images"] {
+        assert_eq!(names(&d.root().join(sub)), Vec::<String>::new(), "{sub} is not empty");
+    }
+}
+
+#[tokio::test]
+async fn push_then_pull_round_trip_with_the_cli() {
+    let reg = Registry::start();
+    let d = Daemon::start();
+    let name = format!("{}/team/busybox:v1", reg.addr);
+    d.berth(&["tag", "busybox", &name]).ok();
+    let pushed = d.berth(&["push", &name]).ok();
+    assert!(pushed.stdout.contains(": Pushed") && pushed.stdout.contains("v1: digest: sha256:"), "{}", pushed.stdout);
+    // A second repository on the same registry mounts the blobs instead of uploading them.
+    let other = format!("{}/other/bb:v2", reg.addr);
+    d.berth(&["tag", "busybox", &other]).ok();
+    let mounted = d.berth(&["push", &other]).ok();
+    assert!(mounted.stdout.contains("Mounted from team/busybox"), "{}", mounted.stdout);
+    let digest = pushed.stdout.split("digest: ").nth(1).unwrap().split(' ').next().unwrap().to_owned();
+
+    d.berth(&["rmi", "-f", "busybox", &name, &other]).ok();
+    assert_store_empty(&d);
+    let p = d.berth(&["pull", &name]).ok();
+    assert!(p.stdout.contains("v1: Pulling from team/busybox") && p.stdout.contains("Pull complete"), "{}", p.stdout);
+    assert!(p.stdout.contains(&format!("Digest: {digest}")) && p.stdout.contains("Status: Downloaded newer image"), "{}", p.stdout);
+    let again = d.berth(&["pull", &name]).ok();
+    assert!(again.stdout.contains("Already exists") && again.stdout.contains("Image is up to date"), "{}", again.stdout);
+    let r = d.berth(&["run", "--rm", &name, "echo", "pulled"]).ok();
+    assert_eq!(r.stdout.trim(), "pulled");
+
+    // By digest: the same image, no new tag.
+    let by_digest = format!("{}/team/busybox@{digest}", reg.addr);
+    d.berth(&["pull", &by_digest]).ok();
+    let images = d.berth(&["images"]).ok().stdout;
+    assert_eq!(images.lines().count(), 2, "{images}");
+    d.berth(&["run", "--rm", &by_digest, "true"]).ok();
+
+    // Errors: a missing tag, a bad reference, a platform the image lacks.
+    let missing = d.berth(&["pull", &format!("{}/team/busybox:nope", reg.addr)]);
+    assert_ne!(missing.code, 0);
+    assert!(missing.stderr.contains("manifest unknown"), "{}", missing.stderr);
+    let bad = d.berth(&["pull", "Bad//Ref"]);
+    assert!(bad.stderr.contains("invalid reference format"), "{}", bad.stderr);
+}
+
+/// Layer 1 (gzip): dirs, files, a hardlink across dirs. Layer 2 (zstd):
+/// a whiteout, an opaque dir. Layer 3 (plain tar): a new file.
+fn layered() -> Vec<Layer> {
+    let l1 = tar(|b| {
+        dir(b, "data");
+        file(b, "data/keep", b"keep\n");
+        file(b, "data/gone", b"gone\n");
+        dir(b, "opaque");
+        file(b, "opaque/old", b"old\n");
+        dir(b, "links");
+        entry(b, tar::EntryType::Link, "links/hard", "data/keep", 0o644, b"");
+    });
+    let l2 = tar(|b| {
+        entry(b, tar::EntryType::Regular, "data/.wh.gone", "", 0o644, b"");
+        dir(b, "opaque");
+        entry(b, tar::EntryType::Regular, "opaque/.wh..wh..opq", "", 0o644, b"");
+        file(b, "opaque/new", b"new\n");
+    });
+    let l3 = tar(|b| file(b, "top", b"top\n"));
+    vec![busybox_layer(), Layer::gzip(l1), Layer::zstd(l2), Layer::plain(l3)]
+}
+
+#[tokio::test]
+async fn cri_pulls_layered_images_and_runs_them() {
+    let reg = Registry::start();
+    let d = Daemon::start_bare();
+    let pushed = push_image(&reg.addr, "layered", "v1", &layered(), "amd64", serde_json::json!({ "Env": ["PATH=/bin", "FROM_IMAGE=yes"], "Cmd": ["sh"] })).await;
+    let (mut rt, mut images) = d.cri().await;
+    let name = format!("{}/layered:v1", reg.addr);
+    let id = pull(&mut images, &name).await.unwrap();
+    assert_eq!(id, pushed.config_digest, "the image id is the config digest");
+
+    let st = images.image_status(cri::ImageStatusRequest { image: spec(&name), verbose: false }).await.unwrap().into_inner();
+    let img = st.image.unwrap();
+    assert_eq!(img.repo_tags, vec![name.clone()]);
+    assert_eq!(img.repo_digests, vec![format!("{}/layered@{}", reg.addr, pushed.digest)]);
+    // The repo digest names the image too.
+    let by_digest = images.image_status(cri::ImageStatusRequest { image: spec(&img.repo_digests[0]), verbose: false }).await.unwrap().into_inner();
+    assert_eq!(by_digest.image.unwrap().id, id);
+    let list = images.list_images(cri::ListImagesRequest { filter: None }).await.unwrap().into_inner().images;
+    assert_eq!(list.len(), 1);
+
+    let pod = run_pod(&mut rt, pod_config(&d, "layered")).await;
+    let mut c = container("app", &["sleep", "1000"]);
+    c.image = spec(&name);
+    let cid = create(&mut rt, &pod, c).await.unwrap();
+    start(&mut rt, &cid).await;
+    let show = out(&mut rt, &cid, &["sh", "-c", "ls /data; ls /opaque; cat /top /links/hard; echo $FROM_IMAGE; stat -c %h /data/keep"]).await;
+    assert_eq!(show.trim_end(), "keep\nnew\ntop\nkeep\nyes\n2", "whiteouts, opaque dirs, hardlinks, env");
+
+    // ImageFsInfo counts the layers and blobs.
+    let fs = images.image_fs_info(cri::ImageFsInfoRequest {}).await.unwrap().into_inner();
+    assert!(fs.image_filesystems[0].used_bytes.as_ref().unwrap().value > 1_000_000);
+}
+
+#[tokio::test]
+async fn multi_arch_index_picks_the_node_platform() {
+    let reg = Registry::start();
+    let d = Daemon::start_bare();
+    let mark = |arch: &str| Layer::gzip(tar(|b| file(b, "arch", arch.as_bytes())));
+    let amd = push_image(&reg.addr, "multi", "amd64", &[busybox_layer(), mark("amd64")], "amd64", serde_json::json!({})).await;
+    let arm = push_image(&reg.addr, "multi", "arm64", &[busybox_layer(), mark("arm64")], "arm64", serde_json::json!({})).await;
+    let index = push_index(&reg.addr, "multi", "latest", &[(&arm, "arm64"), (&amd, "amd64")]).await;
+    let name = format!("{}/multi", reg.addr);
+    let p = d.berth(&["pull", &name]).ok();
+    assert!(p.stdout.contains(&format!("Digest: {index}")), "Docker shows the index digest: {}", p.stdout);
+    let r = d.berth(&["run", "--rm", &name, "cat", "/arch"]).ok();
+    assert_eq!(r.stdout.trim(), "amd64");
+    // Another platform on request.
+    d.berth(&["pull", "--platform", "linux/arm64", &format!("{}/multi:latest", reg.addr)]).ok();
+    let (_, mut images) = d.cri().await;
+    let st = images.image_status(cri::ImageStatusRequest { image: spec(&format!("{name}:latest")), verbose: false }).await.unwrap().into_inner();
+    assert_eq!(st.image.unwrap().id, arm.config_digest);
+    let none = d.berth(&["pull", "--platform", "linux/s390x", &name]);
+    assert!(none.stderr.contains("no image for linux/s390x") && none.stderr.contains("linux/amd64"), "{}", none.stderr);
+    assert!(d.berth(&["pull", "--platform", "linux", &name]).stderr.contains("invalid platform"));
+}
+
+#[tokio::test]
+async fn corrupted_blob_fails_the_pull_and_leaves_nothing() {
+    let reg = Registry::start();
+    let d = Daemon::start_bare();
+    let layers = vec![busybox_layer(), Layer::gzip(tar(|b| file(b, "x", &vec![7u8; 100_000])))];
+    push_image(&reg.addr, "bad", "v1", &layers, "amd64", serde_json::json!({})).await;
+    // Same size, other bytes: only the digest can tell.
+    let blob = reg.blob_file(&layers[1].digest());
+    let mut data = std::fs::read(&blob).unwrap();
+    let n = data.len();
+    data[n / 2] ^= 0xff;
+    std::fs::write(&blob, data).unwrap();
+    let (_, mut images) = d.cri().await;
+    let err = pull(&mut images, &format!("{}/bad:v1", reg.addr)).await.unwrap_err();
+    assert_eq!(err.code(), Code::DataLoss, "{err:?}");
+    assert!(err.message().contains("digest mismatch") || err.message().contains("corrupt") || err.message().contains("unpack"), "{}", err.message());
+    // The good layer may stay (whole, verified, reusable); nothing half-written, no image.
+    assert!(names(&d.root().join("tmp")).is_empty());
+    assert!(names(&d.root().join("images")).is_empty());
+    assert!(!names(&d.root().join("blobs/sha256")).contains(&layers[1].digest()[7..].to_owned()));
+}
+
+#[tokio::test]
+async fn hostile_layers_are_refused_and_write_nothing_outside() {
+    let reg = Registry::start();
+    let d = Daemon::start_bare();
+    let canary = d.dir.join("escaped");
+    let target = canary.display().to_string();
+    let hostile: Vec<(&str, Vec<u8>)> = vec![
+        ("dotdot", tar(|b| file(b, "../../../../../../../../../../escaped", b"x"))),
+        ("absolute", tar(|b| file(b, &target, b"x"))),
+        ("symlink-then-write", tar(|b| {
+            entry(b, tar::EntryType::Symlink, "out", d.dir.to_str().unwrap(), 0o777, b"");
+            file(b, "out/escaped", b"x");
+        })),
+        ("symlink-dotdot", tar(|b| {
+            entry(b, tar::EntryType::Symlink, "up", "../../../../../../../../..", 0o777, b"");
+            file(b, &format!("up{target}"), b"x");
+        })),
+        ("hardlink-outside", tar(|b| entry(b, tar::EntryType::Link, "passwd", "../../../../../../../etc/passwd", 0o644, b""))),
+        ("hardlink-absolute", tar(|b| entry(b, tar::EntryType::Link, "passwd", "/etc/passwd", 0o644, b""))),
+    ];
+    let (_, mut images) = d.cri().await;
+    for (name, layer) in hostile {
+        push_image(&reg.addr, name, "v1", &[busybox_layer(), Layer::gzip(layer)], "amd64", serde_json::json!({})).await;
+        let err = pull(&mut images, &format!("{}/{name}:v1", reg.addr)).await.unwrap_err();
+        assert_eq!(err.code(), Code::DataLoss, "{name}: {err:?}");
+        assert!(err.message().contains("escapes the root") || err.message().contains("hardlink"), "{name}: {}", err.message());
+        assert!(!canary.exists(), "{name} wrote outside its layer");
+        assert!(names(&d.root().join("images")).is_empty(), "{name}");
+        assert!(names(&d.root().join("tmp")).is_empty(), "{name}");
+    }
+    // Image config is data: a hostile config can't point anywhere on the host.
+    let evil_cfg = serde_json::json!({ "Volumes": { "/etc": {} }, "WorkingDir": "/../../../../etc", "Labels": { "io.kubernetes.pod.name": "x" } });
+    push_image(&reg.addr, "cfg", "v1", &[busybox_layer()], "amd64", evil_cfg).await;
+    pull(&mut images, &format!("{}/cfg:v1", reg.addr)).await.unwrap();
+    let r = d.berth(&["run", "--rm", &format!("{}/cfg:v1", reg.addr), "sh", "-c", "pwd; ls /etc"]).ok();
+    assert!(r.stdout.starts_with("/etc\n"), "the working dir is resolved inside the rootfs: {}", r.stdout);
+    assert!(!r.stdout.contains("shadow") && !r.stdout.contains("hostname\nhosts\nhostname"), "{}", r.stdout);
+}
+
+#[tokio::test]
+async fn concurrent_pulls_share_the_work() {
+    let reg = Registry::start();
+    let d = Daemon::start_bare();
+    let big = Layer::gzip(tar(|b| file(b, "big", &(0..8_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<_>>())));
+    push_image(&reg.addr, "shared", "v1", &[busybox_layer(), big], "amd64", serde_json::json!({})).await;
+    let name = format!("{}/shared:v1", reg.addr);
+    let (_, images) = d.cri().await;
+    let pulls = (0..4).map(|_| {
+        let mut i = images.clone();
+        let n = name.clone();
+        tokio::spawn(async move { pull(&mut i, &n).await })
+    });
+    let ids: Vec<String> = futures_join(pulls).await;
+    assert!(ids.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(names(&d.root().join("layers")).len(), 2);
+    assert_eq!(names(&d.root().join("images")).len(), 1);
+    assert!(names(&d.root().join("tmp")).is_empty());
+}
+
+async fn futures_join(handles: impl Iterator<Item = tokio::task::JoinHandle<Result<String, tonic::Status>>>) -> Vec<String> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap().unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn removing_images_keeps_shared_layers_and_collects_the_rest() {
+    let reg = Registry::start();
+    let d = Daemon::start_bare();
+    let a = Layer::gzip(tar(|b| file(b, "a", b"a")));
+    let bl = Layer::gzip(tar(|b| file(b, "b", b"b")));
+    push_image(&reg.addr, "a", "v1", &[busybox_layer(), a], "amd64", serde_json::json!({})).await;
+    push_image(&reg.addr, "b", "v1", &[busybox_layer(), bl], "amd64", serde_json::json!({})).await;
+    let (_, mut images) = d.cri().await;
+    pull(&mut images, &format!("{}/a:v1", reg.addr)).await.unwrap();
+    pull(&mut images, &format!("{}/b:v1", reg.addr)).await.unwrap();
+    assert_eq!(names(&d.root().join("layers")).len(), 3);
+    images.remove_image(cri::RemoveImageRequest { image: spec(&format!("{}/a:v1", reg.addr)) }).await.unwrap();
+    assert_eq!(names(&d.root().join("layers")).len(), 2, "busybox's layer is still used by b");
+    d.berth(&["run", "--rm", &format!("{}/b:v1", reg.addr), "cat", "/b"]).ok();
+    images.remove_image(cri::RemoveImageRequest { image: spec(&format!("{}/b:v1", reg.addr)) }).await.unwrap();
+    assert_store_empty(&d);
+}
