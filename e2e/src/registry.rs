@@ -240,3 +240,119 @@ pub async fn push_index(addr: &str, repo: &str, tag: &str, entries: &[(&Pushed, 
 pub fn busybox_layer() -> Layer {
     Layer::gzip(crate::busybox_tarball().to_vec())
 }
+
+/// What a [`FaultyProxy`] does to the registry's answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Cut the first connection that has sent this many bytes; pass everything after.
+    CutOnceAfter(u64),
+    /// Cut every connection after this many bytes, and refuse new ones after the first cut.
+    CutForeverAfter(u64),
+    /// Stop forwarding after this many bytes (connections stay open).
+    StallAfter(u64),
+}
+
+/// A TCP proxy in front of a registry that breaks transfers on purpose.
+pub struct FaultyProxy {
+    pub addr: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Bytes forwarded from the registry so far.
+    pub sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl FaultyProxy {
+    pub fn start(upstream: &str, fault: Fault) -> Self {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicU64::new(0));
+        let cut_done = Arc::new(AtomicBool::new(false));
+        let upstream = upstream.to_owned();
+        let (stop2, sent2) = (stop.clone(), sent.clone());
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                let client = match listener.accept() {
+                    Ok((c, _)) => c,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                if matches!(fault, Fault::CutForeverAfter(_)) && cut_done.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                client.set_nonblocking(false).unwrap();
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else { continue };
+                let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_read, &mut s_write);
+                });
+                let (mut s_read, mut c_write) = (server, client);
+                let (stop3, sent3, cut3) = (stop2.clone(), sent2.clone(), cut_done.clone());
+                std::thread::spawn(move || {
+                    let mut here = 0u64;
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match s_read.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let limit = match fault {
+                            Fault::CutOnceAfter(l) if !cut3.load(Ordering::SeqCst) => Some(l),
+                            Fault::CutForeverAfter(l) => Some(l),
+                            Fault::StallAfter(l) => Some(l),
+                            _ => None,
+                        };
+                        if let Some(l) = limit {
+                            if here + n as u64 > l {
+                                let keep = (l - here) as usize;
+                                let _ = c_write.write_all(&buf[..keep]);
+                                sent3.fetch_add(keep as u64, Ordering::SeqCst);
+                                if matches!(fault, Fault::StallAfter(_)) {
+                                    while !stop3.load(Ordering::SeqCst) {
+                                        std::thread::sleep(Duration::from_millis(20));
+                                    }
+                                }
+                                cut3.store(true, Ordering::SeqCst);
+                                let _ = c_write.shutdown(std::net::Shutdown::Both);
+                                let _ = s_read.shutdown(std::net::Shutdown::Both);
+                                break;
+                            }
+                        }
+                        if c_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        here += n as u64;
+                        sent3.fetch_add(n as u64, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        FaultyProxy { addr, stop, sent }
+    }
+}
+
+impl Drop for FaultyProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Incompressible bytes (a xorshift stream), so layers keep their size.
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}

@@ -37,6 +37,32 @@ impl Credentials {
         Some(Credentials::Basic { username: u.to_owned(), password: p.to_owned() })
     }
 
+    /// A hash that tells credentials apart without revealing them.
+    pub(crate) fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        match self {
+            Credentials::Anonymous => h.update(b"anonymous"),
+            Credentials::Basic { username, password } => {
+                h.update(b"basic\0");
+                h.update(username.as_bytes());
+                h.update(b"\0");
+                h.update(password.as_bytes());
+            }
+            Credentials::Identity { username, token } => {
+                h.update(b"identity\0");
+                h.update(username.as_bytes());
+                h.update(b"\0");
+                h.update(token.as_bytes());
+            }
+            Credentials::Bearer(t) => {
+                h.update(b"bearer\0");
+                h.update(t.as_bytes());
+            }
+        }
+        hex::encode(&h.finalize()[..8])
+    }
+
     pub(crate) fn basic_header(&self) -> Option<String> {
         match self {
             Credentials::Basic { username, password } => {
@@ -108,5 +134,8 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(shown.contains("user") && !shown.contains("s3cret"), "{shown}");
         assert!(!format!("{:?}", Credentials::Bearer("tok".into())).contains("tok"));
+        let other = Credentials::Basic { username: "user".into(), password: "other".into() };
+        assert_ne!(c.fingerprint(), other.fingerprint());
+        assert_ne!(Credentials::Anonymous.fingerprint(), c.fingerprint());
     }
 }

@@ -96,11 +96,13 @@ impl BlobStream {
                 }
                 // Ended early or broke: resume where we are.
                 Ok(None) => {
-                    tracing::debug!(digest = %self.digest, offset = self.offset, "blob response ended early; resuming");
+                    tracing::warn!(digest = %self.digest, offset = self.offset, "blob response ended early; resuming");
                     self.resp = None;
                 }
+                // No byte for the stall timeout: fail, with the reason.
+                Err(e) if e.is_timeout() => return Err(stalled(&self.digest, self.offset, stall)),
                 Err(e) => {
-                    tracing::debug!(digest = %self.digest, offset = self.offset, error = %e.without_url(), "blob transfer broke; resuming");
+                    tracing::warn!(digest = %self.digest, offset = self.offset, error = %e.without_url(), "blob transfer broke; resuming");
                     self.resp = None;
                 }
             }

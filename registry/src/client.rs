@@ -157,7 +157,8 @@ impl Repository {
 
     /// Sends a request to one endpoint, answering one auth challenge.
     pub(crate) async fn send(&self, ep: &Endpoint, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> Result<Response> {
-        let key = format!("{}|{}", ep.host, self.scopes().join(" "));
+        // Tokens are cached per credentials: one caller's access is never another's.
+        let key = format!("{}|{}|{}", ep.host, self.scopes().join(" "), self.creds.fingerprint());
         let cached = self.client.inner.tokens.lock().unwrap().get(&key).cloned();
         let initial = match (&cached, &self.creds) {
             (Some(h), _) => Some(h.clone()),
