@@ -30,7 +30,9 @@ use std::sync::RwLock;
 pub struct ImageStore {
     paths: Paths,
     images: RwLock<HashMap<String, ImageRecord>>,
-    client: berth_registry::Client,
+    /// Built on first use: loading the system's TLS roots stays off the start-up path.
+    client: std::sync::OnceLock<berth_registry::Client>,
+    client_config: berth_registry::ClientConfig,
     max_concurrent_downloads: usize,
     /// Blob digest → the lock pulls of that blob share.
     inflight: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
@@ -57,11 +59,12 @@ impl ImageStore {
                 Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping unreadable image record"),
             }
         }
-        let client = berth_registry::Client::new(registry.client.clone())?;
+        registry.client.hosts.validate()?;
         Ok(Self {
             paths: paths.clone(),
             images: RwLock::new(images),
-            client,
+            client: std::sync::OnceLock::new(),
+            client_config: registry.client.clone(),
             max_concurrent_downloads: registry.max_concurrent_downloads,
             inflight: Default::default(),
         })
@@ -94,6 +97,15 @@ impl ImageStore {
             }
         }
         Err(Error::NotFound(format!("No such image: {name}")))
+    }
+
+    /// The registry client.
+    pub(crate) fn client(&self) -> Result<&berth_registry::Client> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let c = berth_registry::Client::new(self.client_config.clone())?;
+        Ok(self.client.get_or_init(|| c))
     }
 
     pub fn list(&self) -> Vec<ImageRecord> {

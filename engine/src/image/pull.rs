@@ -85,7 +85,7 @@ impl ImageStore {
     }
 
     async fn pull_reference(&self, r: Reference, req: PullRequest, progress: Progress) -> Result<ImageRecord> {
-        let repo = self.client.repository(&r, req.credentials, Access::Pull)?;
+        let repo = self.client()?.repository(&r, req.credentials, Access::Pull)?;
         let top = repo.manifest(r.digest.as_deref().or(r.tag.as_deref()).unwrap_or("latest")).await?;
         report(&progress, PullProgress::Resolved { digest: top.digest.clone() });
         let mut blobs = vec![top.digest.clone()];

@@ -61,7 +61,7 @@ impl ImageStore {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut repo = self.client.repository(&r, creds, Access::Push)?;
+        let mut repo = self.client()?.repository(&r, creds, Access::Push)?;
         for s in &sources {
             repo = repo.with_mount_source(s);
         }

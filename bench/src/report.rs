@@ -1,0 +1,105 @@
+//! The report: a Markdown table (medians, p90, min/max and the ratio
+//! berth/containerd per figure) and an SVG chart of every sample, written
+//! to `docs/benchmarks/`, with the machine and the exact command.
+
+use crate::stats::{summarize, Summary};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+/// One measured figure: samples for each runtime, same run.
+pub struct Figure {
+    pub name: String,
+    pub berth: Vec<Duration>,
+    pub containerd: Vec<Duration>,
+}
+
+/// A figure measured once for both (a shared floor, for reference).
+pub struct Floor {
+    pub name: String,
+    pub samples: Vec<Duration>,
+}
+
+fn row(s: &Summary) -> String {
+    format!("{:.1} | {:.1} | {:.1}–{:.1}", s.median, s.p90, s.min, s.max)
+}
+
+fn sh(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd).args(args).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default()
+}
+
+/// The machine, as far as it matters here.
+pub fn machine() -> String {
+    let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let total = mem.lines().next().unwrap_or("").split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()).unwrap_or(0) / 1024 / 1024;
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "{} CPUs ({cpu}), {total} GiB RAM, kernel {}, {}, runc {}",
+        sh("nproc", &[]),
+        sh("uname", &["-r"]),
+        sh("containerd", &["--version"]).split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        sh("runc", &["--version"]).lines().next().unwrap_or("").trim_start_matches("runc version ")
+    )
+}
+
+/// Prints and writes `<out>/<name>.md` and `<out>/<name>.svg`.
+pub fn write(out: &Path, name: &str, title: &str, notes: &str, command: &str, figures: &[Figure], floors: &[Floor]) -> std::io::Result<String> {
+    let mut md = String::new();
+    let _ = writeln!(md, "# {title}\n");
+    let _ = writeln!(md, "Machine: {}.\n", machine());
+    let _ = writeln!(md, "Reproduce (as root, from the repository):\n\n```\n{command}\n```\n");
+    let _ = writeln!(md, "{notes}\n");
+    let _ = writeln!(md, "Milliseconds; berth and containerd measured in the same run, interleaved.\n");
+    let _ = writeln!(md, "| figure | berth median | p90 | min–max | containerd median | p90 | min–max | ratio berth/containerd (medians) |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for f in figures {
+        let (b, c) = (summarize(&f.berth), summarize(&f.containerd));
+        let _ = writeln!(md, "| {} | {} | {} | **{:.2}** |", f.name, row(&b), row(&c), b.median / c.median);
+    }
+    for f in floors {
+        let s = summarize(&f.samples);
+        let _ = writeln!(md, "| {} (floor, no runtime) | {} | | | | |", f.name, row(&s));
+    }
+    let _ = writeln!(md, "\n![samples]({name}.svg)");
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join(format!("{name}.md")), &md)?;
+    std::fs::write(out.join(format!("{name}.svg")), svg(title, figures))?;
+    Ok(md)
+}
+
+/// Every sample as a dot, one row per runtime and figure; medians as bars.
+fn svg(title: &str, figures: &[Figure]) -> String {
+    let row_h = 28.0;
+    let left = 260.0;
+    let width = 900.0;
+    let plot_w = width - left - 40.0;
+    let rows = figures.len() * 2;
+    let height = 60.0 + rows as f64 * row_h + 30.0;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"10\" y=\"22\" font-size=\"15\">{title}</text>\n"
+    );
+    let mut y = 50.0;
+    for f in figures {
+        let max = f.berth.iter().chain(&f.containerd).map(|d| d.as_secs_f64() * 1000.0).fold(0.0f64, f64::max).max(1e-9);
+        for (who, samples, color) in [("berth", &f.berth, "#1f77b4"), ("containerd", &f.containerd, "#d62728")] {
+            let m = summarize(samples).median;
+            let _ = writeln!(s, "<text x=\"10\" y=\"{}\">{} — {who}</text>", y + 16.0, f.name);
+            let _ = writeln!(s, "<rect x=\"{left}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"{color}\" opacity=\"0.25\"/>", y + 4.0, m / max * plot_w, row_h - 8.0);
+            for d in samples.iter() {
+                let x = left + d.as_secs_f64() * 1000.0 / max * plot_w;
+                let _ = writeln!(s, "<circle cx=\"{x:.1}\" cy=\"{}\" r=\"3\" fill=\"{color}\"/>", y + row_h / 2.0);
+            }
+            // The median's label sits inside its bar's start, so it never leaves the picture.
+            let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{}\" fill=\"#333\">{m:.1} ms</text>", left + 4.0, y + 16.0);
+            y += row_h;
+        }
+    }
+    let _ = writeln!(s, "<text x=\"{left}\" y=\"{}\" fill=\"#555\">dots: samples; bars: medians (each figure scaled to its slowest sample)</text>", y + 20.0);
+    s.push_str("</svg>\n");
+    s
+}
