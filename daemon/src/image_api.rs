@@ -10,17 +10,8 @@ use tokio::sync::mpsc;
 use tonic::Status;
 
 /// Credentials from the wire; empty means anonymous.
-pub fn credentials(a: Option<pb::RegistryAuth>) -> Credentials {
-    let Some(a) = a else { return Credentials::Anonymous };
-    if !a.registry_token.is_empty() {
-        Credentials::Bearer(a.registry_token)
-    } else if !a.identity_token.is_empty() {
-        Credentials::Identity { username: a.username, token: a.identity_token }
-    } else if !a.username.is_empty() {
-        Credentials::Basic { username: a.username, password: a.password }
-    } else {
-        Credentials::Anonymous
-    }
+fn credentials(a: Option<pb::RegistryAuth>) -> Credentials {
+    a.and_then(|a| Credentials::from_fields(&a.username, &a.password, "", &a.identity_token, &a.registry_token)).unwrap_or_default()
 }
 
 fn state_name(s: LayerState) -> &'static str {
@@ -38,29 +29,12 @@ pub fn pull(engine: &Engine, r: pb::PullImageRequest) -> Result<mpsc::Receiver<R
         p => Some(Platform::parse(p).map_err(|e| Status::invalid_argument(e.to_string()))?),
     };
     let req = PullRequest { reference: r.reference, credentials: credentials(r.auth), platform };
-    let (tx, rx) = mpsc::channel(64);
-    let (ptx, mut prx) = mpsc::unbounded_channel();
     let engine = engine.clone();
-    tokio::spawn(async move {
-        let pulling = engine.images().pull(req, Some(ptx));
-        tokio::pin!(pulling);
-        let result = loop {
-            tokio::select! {
-                res = &mut pulling => break res,
-                Some(p) = prx.recv() => {
-                    if tx.send(Ok(event(p))).await.is_err() {
-                        return; // The client left: dropping the future cancels the pull.
-                    }
-                }
-            }
-        };
-        while let Ok(p) = prx.try_recv() {
-            let _ = tx.send(Ok(event(p))).await;
-        }
-        let last = result.status().map(|img| pb::PullEvent { image: Some(crate::api::image_summary(&img)), ..Default::default() });
-        let _ = tx.send(last).await;
-    });
-    Ok(rx)
+    Ok(forward(
+        move |ptx| async move { engine.images().pull(req, Some(ptx)).await },
+        event,
+        |result| Some(result.status().map(|img| pb::PullEvent { image: Some(crate::api::image_summary(&img)), ..Default::default() })),
+    ))
 }
 
 fn event(p: PullProgress) -> pb::PullEvent {
@@ -75,27 +49,44 @@ fn event(p: PullProgress) -> pb::PullEvent {
 
 pub fn push(engine: &Engine, r: pb::PushImageRequest) -> mpsc::Receiver<Result<pb::PushEvent, Status>> {
     let req = PushRequest { reference: r.reference, credentials: credentials(r.auth) };
+    let engine = engine.clone();
+    forward(move |ptx| async move { engine.images().push(req, Some(ptx)).await }, push_event, |result| result.status().err().map(Err))
+}
+
+/// Runs `work`, which reports progress on the sender it is given, and
+/// streams each report as `wire(p)`, then what `last` makes of the result.
+/// A client that goes away drops the work (and so cancels it).
+fn forward<P, R, W, Fut>(
+    work: impl FnOnce(mpsc::UnboundedSender<P>) -> Fut + Send + 'static,
+    wire: fn(P) -> W,
+    last: impl FnOnce(berth_engine::Result<R>) -> Option<Result<W, Status>> + Send + 'static,
+) -> mpsc::Receiver<Result<W, Status>>
+where
+    P: Send + 'static,
+    R: Send + 'static,
+    W: Send + 'static,
+    Fut: std::future::Future<Output = berth_engine::Result<R>> + Send + 'static,
+{
     let (tx, rx) = mpsc::channel(64);
     let (ptx, mut prx) = mpsc::unbounded_channel();
-    let engine = engine.clone();
     tokio::spawn(async move {
-        let pushing = engine.images().push(req, Some(ptx));
-        tokio::pin!(pushing);
+        let working = work(ptx);
+        tokio::pin!(working);
         let result = loop {
             tokio::select! {
-                res = &mut pushing => break res,
+                res = &mut working => break res,
                 Some(p) = prx.recv() => {
-                    if tx.send(Ok(push_event(p))).await.is_err() {
+                    if tx.send(Ok(wire(p))).await.is_err() {
                         return;
                     }
                 }
             }
         };
         while let Ok(p) = prx.try_recv() {
-            let _ = tx.send(Ok(push_event(p))).await;
+            let _ = tx.send(Ok(wire(p))).await;
         }
-        if let Err(e) = result.status() {
-            let _ = tx.send(Err(e)).await;
+        if let Some(m) = last(result) {
+            let _ = tx.send(m).await;
         }
     });
     rx

@@ -57,13 +57,15 @@ async fn image_service_over_the_engine_store() {
         .into_inner();
     assert!(filtered.images.is_empty());
 
-    // Pull serves what the store has, and says clearly what it can't.
-    let p = img.pull_image(cri::PullImageRequest { image: spec("busybox"), ..Default::default() }).await.unwrap().into_inner();
-    assert_eq!(p.image_ref, busybox.id);
-    let e = img.pull_image(cri::PullImageRequest { image: spec("registry.example/app:1"), ..Default::default() }).await.unwrap_err();
-    assert_eq!(e.code(), Code::NotFound);
+    // Pulls are registry pulls (images_pull.rs); here only what fails before any traffic
+    // leaves the host: no image, a bad reference, a registry on a closed loopback port.
     let e = img.pull_image(cri::PullImageRequest { image: spec(""), ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
+    let e = img.pull_image(cri::PullImageRequest { image: spec("Bad//Name"), ..Default::default() }).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let e = img.pull_image(cri::PullImageRequest { image: spec(&format!("{closed}/app:1")), ..Default::default() }).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e:?}");
 
     let fs = img.image_fs_info(cri::ImageFsInfoRequest {}).await.unwrap().into_inner();
     let used = fs.image_filesystems[0].used_bytes.as_ref().unwrap().value;

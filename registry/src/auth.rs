@@ -29,6 +29,23 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// Credentials from the fields Docker's config and CRI's `AuthConfig`
+    /// share, most specific first: a registry token, an identity token, a
+    /// username and password, Docker's `auth`; none of them is anonymous.
+    pub fn from_fields(username: &str, password: &str, auth: &str, identity_token: &str, registry_token: &str) -> Option<Self> {
+        Some(if !registry_token.is_empty() {
+            Credentials::Bearer(registry_token.to_owned())
+        } else if !identity_token.is_empty() {
+            Credentials::Identity { username: username.to_owned(), token: identity_token.to_owned() }
+        } else if !username.is_empty() {
+            Credentials::Basic { username: username.to_owned(), password: password.to_owned() }
+        } else if !auth.is_empty() {
+            Credentials::from_auth_field(auth)?
+        } else {
+            Credentials::Anonymous
+        })
+    }
+
     /// Decodes Docker's `auth` field (base64 of `user:password`).
     pub fn from_auth_field(auth: &str) -> Option<Self> {
         let raw = base64::engine::general_purpose::STANDARD.decode(auth.trim()).ok()?;

@@ -1,4 +1,4 @@
-//! ImageFsInfo: real usage of the layer store and of containers' writable layers.
+//! ImageFsInfo: real usage of the image store (layers and blobs) and of containers' writable layers.
 
 use crate::Cri;
 use berth_proto::cri;
@@ -8,8 +8,14 @@ pub(crate) async fn image_fs_info(c: &Cri) -> Result<cri::ImageFsInfoResponse, S
     let paths = c.engine.paths().clone();
     let now = berth_proto_time_now();
     let usage = tokio::task::spawn_blocking(move || {
-        [paths.layers(), paths.containers()].map(|dir| {
-            let u = berth_engine::disk_usage(&dir);
+        // Images: unpacked layers plus the content store (both under the root).
+        [(paths.layers(), Some(paths.blobs())), (paths.containers(), None)].map(|(dir, also)| {
+            let mut u = berth_engine::disk_usage(&dir);
+            if let Some(extra) = also {
+                let e = berth_engine::disk_usage(&extra);
+                u.bytes += e.bytes;
+                u.inodes += e.inodes;
+            }
             cri::FilesystemUsage {
                 timestamp: now,
                 fs_id: Some(cri::FilesystemIdentifier { mountpoint: dir.display().to_string() }),
