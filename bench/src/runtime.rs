@@ -112,17 +112,9 @@ state = "{d}/state"
     }
 
     pub async fn channel(&self) -> anyhow::Result<Channel> {
-        let path = self.socket.clone();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let p = path.clone();
-            let r = tonic::transport::Endpoint::from_static("http://cri.invalid")
-                .connect_with_connector(tower::service_fn(move |_| {
-                    let p = p.clone();
-                    async move { tokio::net::UnixStream::connect(p).await.map(hyper_util::rt::TokioIo::new) }
-                }))
-                .await;
-            match r {
+            match berth_e2e::unix_channel(self.socket.clone()).await {
                 Ok(c) => return Ok(c),
                 Err(e) if Instant::now() > deadline => return Err(e.into()),
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -141,12 +133,9 @@ impl Drop for Runtime {
             let _ = c.kill();
             let _ = c.wait();
         }
-        // Anything the runtime left mounted under its dirs (snapshots, pins).
-        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut mounts: Vec<&str> = text.lines().filter_map(|l| l.split(' ').nth(4)).filter(|m| Path::new(m).starts_with(&self.dir)).collect();
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in mounts {
-            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        // Anything the runtime left mounted under its dirs (snapshots, pins), deepest first.
+        for m in berth_e2e::mounts_under(&self.dir) {
+            let _ = nix::mount::umount2(m.as_path(), nix::mount::MntFlags::MNT_DETACH);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

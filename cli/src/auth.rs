@@ -15,12 +15,18 @@ pub fn config_path() -> PathBuf {
     }
 }
 
-/// The registry host a reference names, as Docker decides it.
-pub fn registry_of(reference: &str) -> String {
+/// A reference's registry host and the rest, as Docker decides it: the
+/// first component is a host when it has a `.` or `:` or is `localhost`.
+pub fn split_registry(reference: &str) -> (&str, &str) {
     match reference.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first.to_owned(),
-        _ => "docker.io".to_owned(),
+        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => (first, rest),
+        _ => ("docker.io", reference),
     }
+}
+
+/// The registry host a reference names.
+pub fn registry_of(reference: &str) -> String {
+    split_registry(reference).0.to_owned()
 }
 
 /// Keys a host may be stored under (Docker Hub has its legacy URL).

@@ -90,3 +90,13 @@ pub async fn wait_state(rt: &mut CriRuntime, id: &str, state: cri::ContainerStat
 pub fn ino(path: impl AsRef<std::path::Path>) -> u64 {
     std::fs::metadata(path).unwrap().ino()
 }
+
+/// An image spec naming `image`.
+pub fn image_spec(image: &str) -> Option<cri::ImageSpec> {
+    Some(cri::ImageSpec { image: image.into(), ..Default::default() })
+}
+
+/// CRI PullImage with optional credentials; the image ref on success.
+pub async fn pull_image(images: &mut crate::CriImages, image: &str, auth: Option<cri::AuthConfig>) -> Result<String, tonic::Status> {
+    images.pull_image(cri::PullImageRequest { image: image_spec(image), auth, sandbox_config: None }).await.map(|r| r.into_inner().image_ref)
+}

@@ -30,6 +30,16 @@ pub fn bin_dir() -> PathBuf {
 pub type CriRuntime = berth_proto::cri::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
 pub type CriImages = berth_proto::cri::image_service_client::ImageServiceClient<tonic::transport::Channel>;
 
+/// A gRPC channel over a unix socket (berthd's, or another runtime's).
+pub async fn unix_channel(path: PathBuf) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    tonic::transport::Endpoint::from_static("http://cri.invalid")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let p = path.clone();
+            async move { tokio::net::UnixStream::connect(p).await.map(hyper_util::rt::TokioIo::new) }
+        }))
+        .await
+}
+
 /// A private berthd.
 pub struct Daemon {
     pub dir: PathBuf,
@@ -243,14 +253,7 @@ impl Daemon {
 
     /// A CRI client (runtime and image services) on this daemon's socket, as kubelet would connect.
     pub async fn cri(&self) -> (CriRuntime, CriImages) {
-        let path = self.socket();
-        let channel = tonic::transport::Endpoint::from_static("http://berthd.invalid")
-            .connect_with_connector(tower::service_fn(move |_| {
-                let p = path.clone();
-                async move { tokio::net::UnixStream::connect(p).await.map(hyper_util::rt::TokioIo::new) }
-            }))
-            .await
-            .expect("connect to the CRI socket");
+        let channel = unix_channel(self.socket()).await.expect("connect to the CRI socket");
         (CriRuntime::new(channel.clone()), CriImages::new(channel))
     }
 

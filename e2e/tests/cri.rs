@@ -1,13 +1,10 @@
 //! The CRI front, driven as kubelet drives it: a CRI v1 client on the
 //! daemon's socket.
 
+use berth_e2e::cri::image_spec as spec;
 use berth_e2e::Daemon;
 use berth_proto::cri;
 use tonic::Code;
-
-fn spec(image: &str) -> Option<cri::ImageSpec> {
-    Some(cri::ImageSpec { image: image.into(), ..Default::default() })
-}
 
 #[tokio::test]
 async fn version_status_and_runtime_config() {

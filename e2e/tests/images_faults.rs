@@ -4,20 +4,13 @@
 //! completes), mirrors with fallback, and registries that want credentials.
 
 use berth_e2e::registry::{busybox_layer, file, noise, push_image, push_image_as, tar, Fault, FaultyProxy, Layer, Registry};
+use berth_e2e::cri::pull_image;
 use berth_e2e::Daemon;
 use berth_proto::cri;
 use berth_registry::Credentials;
 use std::path::Path;
 use std::time::Duration;
 use tonic::Code;
-
-fn spec(image: &str) -> Option<cri::ImageSpec> {
-    Some(cri::ImageSpec { image: image.into(), ..Default::default() })
-}
-
-async fn pull_with(images: &mut berth_e2e::CriImages, image: &str, auth: Option<cri::AuthConfig>) -> Result<String, tonic::Status> {
-    images.pull_image(cri::PullImageRequest { image: spec(image), auth, sandbox_config: None }).await.map(|r| r.into_inner().image_ref)
-}
 
 fn count(p: &Path) -> usize {
     std::fs::read_dir(p).map(|r| r.count()).unwrap_or(0)
@@ -37,7 +30,7 @@ async fn a_cut_connection_is_resumed() {
     let proxy = FaultyProxy::start(&reg.addr, Fault::CutOnceAfter(3 << 20));
     let d = Daemon::start_bare();
     let (_, mut images) = d.cri().await;
-    pull_with(&mut images, &format!("{}/big:v1", proxy.addr), None).await.unwrap();
+    pull_image(&mut images, &format!("{}/big:v1", proxy.addr), None).await.unwrap();
     assert!(d.log().contains("resuming"), "the transfer was resumed, not restarted");
     // Resumed, not downloaded twice: a little over the image's size crossed the proxy.
     let sent = proxy.sent.load(std::sync::atomic::Ordering::SeqCst);
@@ -53,7 +46,7 @@ async fn a_registry_that_goes_away_fails_the_pull_cleanly() {
     let proxy = FaultyProxy::start(&reg.addr, Fault::CutForeverAfter(3 << 20));
     let d = Daemon::start_bare_with("[registry]\nretries = 2\n");
     let (_, mut images) = d.cri().await;
-    let err = pull_with(&mut images, &format!("{}/big:v1", proxy.addr), None).await.unwrap_err();
+    let err = pull_image(&mut images, &format!("{}/big:v1", proxy.addr), None).await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     assert!(err.message().contains("resumes failed"), "{}", err.message());
     assert_eq!(count(&d.root().join("tmp")), 0);
@@ -67,7 +60,7 @@ async fn a_stalled_transfer_hits_the_stall_timeout() {
     let proxy = FaultyProxy::start(&reg.addr, Fault::StallAfter(3 << 20));
     let d = Daemon::start_bare_with("[registry]\nstall_timeout = 2\n");
     let (_, mut images) = d.cri().await;
-    let err = pull_with(&mut images, &format!("{}/big:v1", proxy.addr), None).await.unwrap_err();
+    let err = pull_image(&mut images, &format!("{}/big:v1", proxy.addr), None).await.unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
     assert!(err.message().contains("no data for 2s"), "{}", err.message());
     assert_eq!(count(&d.root().join("tmp")), 0);
@@ -83,13 +76,13 @@ async fn berthd_killed_mid_pull_then_the_next_pull_completes() {
     let name = format!("{}/big:v1", proxy.addr);
     let mut i2 = images.clone();
     let n2 = name.clone();
-    let pending = tokio::spawn(async move { pull_with(&mut i2, &n2, None).await });
+    let pending = tokio::spawn(async move { pull_image(&mut i2, &n2, None).await });
     assert!(d.eventually(Duration::from_secs(20), || count(&d.root().join("tmp")) > 0), "the pull started writing");
     d.restart();
     assert!(pending.await.unwrap().is_err());
     assert_eq!(count(&d.root().join("tmp")), 0, "half-written content is gone after the restart");
     let (_, mut images) = d.cri().await;
-    pull_with(&mut images, &format!("{}/big:v1", reg.addr), None).await.unwrap();
+    pull_image(&mut images, &format!("{}/big:v1", reg.addr), None).await.unwrap();
     d.berth(&["run", "--rm", &format!("{}/big:v1", reg.addr), "test", "-f", "/big"]).ok();
 }
 
@@ -104,16 +97,16 @@ async fn mirrors_are_tried_in_order_then_the_registry() {
     let d = Daemon::start_bare_with(&cfg);
     let (_, mut images) = d.cri().await;
     // Served by the second mirror (the first is down); named as the upstream.
-    pull_with(&mut images, &format!("{}/lib/app:v1", upstream.addr), None).await.unwrap();
+    pull_image(&mut images, &format!("{}/lib/app:v1", upstream.addr), None).await.unwrap();
     let r = d.berth(&["run", "--rm", &format!("{}/lib/app:v1", upstream.addr), "cat", "/from"]).ok();
     assert_eq!(r.stdout.trim(), "mirror");
     // Not on any mirror: the registry itself.
-    pull_with(&mut images, &format!("{}/lib/only-upstream:v1", upstream.addr), None).await.unwrap();
+    pull_image(&mut images, &format!("{}/lib/only-upstream:v1", upstream.addr), None).await.unwrap();
     // Without fallback, only the mirrors are asked.
     let strict = format!("[registry.hosts.\"{}\"]\nmirrors = [\"http://{}\"]\nfallback = false\n", upstream.addr, mirror.addr);
     let d2 = Daemon::start_bare_with(&strict);
     let (_, mut images2) = d2.cri().await;
-    let err = pull_with(&mut images2, &format!("{}/lib/only-upstream:v1", upstream.addr), None).await.unwrap_err();
+    let err = pull_image(&mut images2, &format!("{}/lib/only-upstream:v1", upstream.addr), None).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "{err:?}");
 }
 
@@ -125,15 +118,15 @@ async fn registries_with_basic_auth() {
     let d = Daemon::start_bare();
     let (_, mut images) = d.cri().await;
     let name = format!("{}/private/app:v1", reg.addr);
-    let anon = pull_with(&mut images, &name, None).await.unwrap_err();
+    let anon = pull_image(&mut images, &name, None).await.unwrap_err();
     assert_eq!(anon.code(), Code::Unauthenticated, "{anon:?}");
     let wrong = cri::AuthConfig { username: "alice".into(), password: "nope".into(), ..Default::default() };
-    let err = pull_with(&mut images, &name, Some(wrong)).await.unwrap_err();
+    let err = pull_image(&mut images, &name, Some(wrong)).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
     assert!(err.message().contains("refused"), "{}", err.message());
     // Docker's `auth` field (base64 user:password) works as well as the pair.
     let right = cri::AuthConfig { auth: "YWxpY2U6czNjcmV0LXB3".into(), ..Default::default() };
-    pull_with(&mut images, &name, Some(right)).await.unwrap();
+    pull_image(&mut images, &name, Some(right)).await.unwrap();
     assert!(!d.log().contains("s3cret-pw") && !d.log().contains("YWxpY2U6czNjcmV0LXB3"), "credentials never reach the log");
 
     // The CLI reads them from its config.json.

@@ -4,20 +4,12 @@
 //! across dirs; a multi-arch index), pulls by digest, concurrent pulls, and
 //! the failures that must leave the store clean.
 
-use berth_e2e::cri::{container, create, out, pod_config, run_pod, start};
+use berth_e2e::cri::{container, create, image_spec, out, pod_config, pull_image, run_pod, start};
 use berth_e2e::registry::{busybox_layer, dir, entry, file, push_image, push_index, tar, Layer, Registry};
 use berth_e2e::Daemon;
 use berth_proto::cri;
 use std::path::Path;
 use tonic::Code;
-
-fn spec(image: &str) -> Option<cri::ImageSpec> {
-    Some(cri::ImageSpec { image: image.into(), ..Default::default() })
-}
-
-async fn pull(images: &mut berth_e2e::CriImages, image: &str) -> Result<String, tonic::Status> {
-    images.pull_image(cri::PullImageRequest { image: spec(image), auth: None, sandbox_config: None }).await.map(|r| r.into_inner().image_ref)
-}
 
 /// Entries of a dir (empty when it is missing).
 fn names(p: &Path) -> Vec<String> {
@@ -102,22 +94,22 @@ async fn cri_pulls_layered_images_and_runs_them() {
     let pushed = push_image(&reg.addr, "layered", "v1", &layered(), "amd64", serde_json::json!({ "Env": ["PATH=/bin", "FROM_IMAGE=yes"], "Cmd": ["sh"] })).await;
     let (mut rt, mut images) = d.cri().await;
     let name = format!("{}/layered:v1", reg.addr);
-    let id = pull(&mut images, &name).await.unwrap();
+    let id = pull_image(&mut images, &name, None).await.unwrap();
     assert_eq!(id, pushed.config_digest, "the image id is the config digest");
 
-    let st = images.image_status(cri::ImageStatusRequest { image: spec(&name), verbose: false }).await.unwrap().into_inner();
+    let st = images.image_status(cri::ImageStatusRequest { image: image_spec(&name), verbose: false }).await.unwrap().into_inner();
     let img = st.image.unwrap();
     assert_eq!(img.repo_tags, vec![name.clone()]);
     assert_eq!(img.repo_digests, vec![format!("{}/layered@{}", reg.addr, pushed.digest)]);
     // The repo digest names the image too.
-    let by_digest = images.image_status(cri::ImageStatusRequest { image: spec(&img.repo_digests[0]), verbose: false }).await.unwrap().into_inner();
+    let by_digest = images.image_status(cri::ImageStatusRequest { image: image_spec(&img.repo_digests[0]), verbose: false }).await.unwrap().into_inner();
     assert_eq!(by_digest.image.unwrap().id, id);
     let list = images.list_images(cri::ListImagesRequest { filter: None }).await.unwrap().into_inner().images;
     assert_eq!(list.len(), 1);
 
     let pod = run_pod(&mut rt, pod_config(&d, "layered")).await;
     let mut c = container("app", &["sleep", "1000"]);
-    c.image = spec(&name);
+    c.image = image_spec(&name);
     let cid = create(&mut rt, &pod, c).await.unwrap();
     start(&mut rt, &cid).await;
     let show = out(&mut rt, &cid, &["sh", "-c", "ls /data; ls /opaque; cat /top /links/hard; echo $FROM_IMAGE; stat -c %h /data/keep"]).await;
@@ -144,7 +136,7 @@ async fn multi_arch_index_picks_the_node_platform() {
     // Another platform on request.
     d.berth(&["pull", "--platform", "linux/arm64", &format!("{}/multi:latest", reg.addr)]).ok();
     let (_, mut images) = d.cri().await;
-    let st = images.image_status(cri::ImageStatusRequest { image: spec(&format!("{name}:latest")), verbose: false }).await.unwrap().into_inner();
+    let st = images.image_status(cri::ImageStatusRequest { image: image_spec(&format!("{name}:latest")), verbose: false }).await.unwrap().into_inner();
     assert_eq!(st.image.unwrap().id, arm.config_digest);
     let none = d.berth(&["pull", "--platform", "linux/s390x", &name]);
     assert!(none.stderr.contains("no image for linux/s390x") && none.stderr.contains("linux/amd64"), "{}", none.stderr);
@@ -164,7 +156,7 @@ async fn corrupted_blob_fails_the_pull_and_leaves_nothing() {
     data[n / 2] ^= 0xff;
     std::fs::write(&blob, data).unwrap();
     let (_, mut images) = d.cri().await;
-    let err = pull(&mut images, &format!("{}/bad:v1", reg.addr)).await.unwrap_err();
+    let err = pull_image(&mut images, &format!("{}/bad:v1", reg.addr), None).await.unwrap_err();
     assert_eq!(err.code(), Code::DataLoss, "{err:?}");
     assert!(err.message().contains("digest mismatch") || err.message().contains("corrupt") || err.message().contains("unpack"), "{}", err.message());
     // The good layer may stay (whole, verified, reusable); nothing half-written, no image.
@@ -196,7 +188,7 @@ async fn hostile_layers_are_refused_and_write_nothing_outside() {
     let (_, mut images) = d.cri().await;
     for (name, layer) in hostile {
         push_image(&reg.addr, name, "v1", &[busybox_layer(), Layer::gzip(layer)], "amd64", serde_json::json!({})).await;
-        let err = pull(&mut images, &format!("{}/{name}:v1", reg.addr)).await.unwrap_err();
+        let err = pull_image(&mut images, &format!("{}/{name}:v1", reg.addr), None).await.unwrap_err();
         assert_eq!(err.code(), Code::DataLoss, "{name}: {err:?}");
         assert!(err.message().contains("escapes the root") || err.message().contains("hardlink"), "{name}: {}", err.message());
         assert!(!canary.exists(), "{name} wrote outside its layer");
@@ -206,7 +198,7 @@ async fn hostile_layers_are_refused_and_write_nothing_outside() {
     // Image config is data: a hostile config can't point anywhere on the host.
     let evil_cfg = serde_json::json!({ "Volumes": { "/etc": {} }, "WorkingDir": "/../../../../etc", "Labels": { "io.kubernetes.pod.name": "x" } });
     push_image(&reg.addr, "cfg", "v1", &[busybox_layer()], "amd64", evil_cfg).await;
-    pull(&mut images, &format!("{}/cfg:v1", reg.addr)).await.unwrap();
+    pull_image(&mut images, &format!("{}/cfg:v1", reg.addr), None).await.unwrap();
     let r = d.berth(&["run", "--rm", &format!("{}/cfg:v1", reg.addr), "sh", "-c", "pwd; ls /etc"]).ok();
     assert!(r.stdout.starts_with("/etc\n"), "the working dir is resolved inside the rootfs: {}", r.stdout);
     assert!(!r.stdout.contains("shadow") && !r.stdout.contains("hostname\nhosts\nhostname"), "{}", r.stdout);
@@ -223,7 +215,7 @@ async fn concurrent_pulls_share_the_work() {
     let pulls = (0..4).map(|_| {
         let mut i = images.clone();
         let n = name.clone();
-        tokio::spawn(async move { pull(&mut i, &n).await })
+        tokio::spawn(async move { pull_image(&mut i, &n, None).await })
     });
     let ids: Vec<String> = futures_join(pulls).await;
     assert!(ids.windows(2).all(|w| w[0] == w[1]));
@@ -249,12 +241,12 @@ async fn removing_images_keeps_shared_layers_and_collects_the_rest() {
     push_image(&reg.addr, "a", "v1", &[busybox_layer(), a], "amd64", serde_json::json!({})).await;
     push_image(&reg.addr, "b", "v1", &[busybox_layer(), bl], "amd64", serde_json::json!({})).await;
     let (_, mut images) = d.cri().await;
-    pull(&mut images, &format!("{}/a:v1", reg.addr)).await.unwrap();
-    pull(&mut images, &format!("{}/b:v1", reg.addr)).await.unwrap();
+    pull_image(&mut images, &format!("{}/a:v1", reg.addr), None).await.unwrap();
+    pull_image(&mut images, &format!("{}/b:v1", reg.addr), None).await.unwrap();
     assert_eq!(names(&d.root().join("layers")).len(), 3);
-    images.remove_image(cri::RemoveImageRequest { image: spec(&format!("{}/a:v1", reg.addr)) }).await.unwrap();
+    images.remove_image(cri::RemoveImageRequest { image: image_spec(&format!("{}/a:v1", reg.addr)) }).await.unwrap();
     assert_eq!(names(&d.root().join("layers")).len(), 2, "busybox's layer is still used by b");
     d.berth(&["run", "--rm", &format!("{}/b:v1", reg.addr), "cat", "/b"]).ok();
-    images.remove_image(cri::RemoveImageRequest { image: spec(&format!("{}/b:v1", reg.addr)) }).await.unwrap();
+    images.remove_image(cri::RemoveImageRequest { image: image_spec(&format!("{}/b:v1", reg.addr)) }).await.unwrap();
     assert_store_empty(&d);
 }

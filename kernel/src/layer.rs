@@ -29,6 +29,16 @@ pub struct LayerInfo {
     pub blob_digest: String,
     /// Bytes read.
     pub blob_size: u64,
+    /// How the blob was compressed (recognised by its magic).
+    pub compression: Compression,
+}
+
+/// A layer blob's compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,14 +93,17 @@ pub fn extract(input: impl Read, dest: &Path, tee: Option<&mut dyn Write>) -> Re
 fn extract_tar(raw: &mut impl Read, dest: &Path) -> Result<LayerInfo, LayerError> {
     let mut buffered = BufReader::with_capacity(256 * 1024, raw);
     let head = buffered.fill_buf()?;
-    let gz = head.starts_with(&[0x1f, 0x8b]);
-    let zstd = head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
-    let plain: Box<dyn Read + '_> = if gz {
-        Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
-    } else if zstd {
-        Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(LayerError::Malformed)?)
+    let compression = if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
     } else {
-        Box::new(buffered)
+        Compression::None
+    };
+    let plain: Box<dyn Read + '_> = match compression {
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(LayerError::Malformed)?),
+        Compression::None => Box::new(buffered),
     };
     let mut hashing = hashing(plain, None);
     let root = open_root(dest)?;
@@ -111,7 +124,7 @@ fn extract_tar(raw: &mut impl Read, dest: &Path) -> Result<LayerInfo, LayerError
     };
     // Hash the trailing padding too: the diff id covers the whole stream.
     io::copy(&mut hashing, &mut io::sink()).map_err(LayerError::Malformed)?;
-    Ok(LayerInfo { diff_id: format!("sha256:{}", hex::encode(hashing.hasher.finalize())), size, blob_digest: String::new(), blob_size: 0 })
+    Ok(LayerInfo { diff_id: format!("sha256:{}", hex::encode(hashing.hasher.finalize())), size, blob_digest: String::new(), blob_size: 0, compression })
 }
 
 fn entry_name(entry: &tar::Entry<'_, impl Read>) -> Result<String, LayerError> {
@@ -371,6 +384,7 @@ mod tests {
         let info3 = extract(zst.as_slice(), d3.path(), None).unwrap();
         assert_eq!(info3.diff_id, info.diff_id);
         assert_eq!(info3.blob_size, zst.len() as u64);
+        assert_eq!((info.compression, info2.compression, info3.compression), (Compression::None, Compression::Gzip, Compression::Zstd));
     }
 
     fn refused(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) {

@@ -139,21 +139,13 @@ pub enum Manifest {
     Index(Index),
 }
 
-/// How a layer blob is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
-
-/// The compression a layer media type declares; unknown types (encrypted,
-/// foreign, artifacts) are refused.
-pub fn layer_compression(media_type: &str) -> Result<Compression> {
+/// Checks that a layer media type is one berth unpacks (tar, gzip or zstd;
+/// the unpacker recognises which by the blob's magic). Unknown types
+/// (encrypted, foreign, artifacts) are refused.
+pub fn check_layer_media_type(media_type: &str) -> Result<()> {
     match media_type {
-        OCI_LAYER_TAR | "application/vnd.docker.image.rootfs.diff.tar" => Ok(Compression::None),
-        OCI_LAYER_GZIP | DOCKER_LAYER_GZIP | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" => Ok(Compression::Gzip),
-        OCI_LAYER_ZSTD => Ok(Compression::Zstd),
+        OCI_LAYER_TAR | "application/vnd.docker.image.rootfs.diff.tar" | OCI_LAYER_GZIP | DOCKER_LAYER_GZIP
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" | OCI_LAYER_ZSTD => Ok(()),
         other => Err(Error::Invalid(format!("unsupported layer media type {other:?}"))),
     }
 }
@@ -197,7 +189,7 @@ impl Manifest {
             }
             for l in &m.layers {
                 digest::check(&l.digest)?;
-                layer_compression(&l.media_type)?;
+                check_layer_media_type(&l.media_type)?;
             }
             Manifest::Image(m)
         };

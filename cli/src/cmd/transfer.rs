@@ -85,10 +85,9 @@ fn pulling_from(reference: &str) -> String {
         },
     };
     let name = name.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map_or(name, |(n, _)| n);
-    let path = match name.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => rest.to_owned(),
-        Some(_) => name.to_owned(),
-        None => format!("library/{name}"),
+    let path = match crate::auth::split_registry(name) {
+        ("docker.io", p) if !p.contains('/') => format!("library/{p}"),
+        (_, p) => p.to_owned(),
     };
     format!("{what}: Pulling from {path}")
 }
@@ -171,4 +170,17 @@ pub struct TagArgs {
 pub async fn tag(c: &mut Client, a: TagArgs) -> Result<i32, Failure> {
     c.tag_image(pb::TagImageRequest { source: a.source, target: a.target }).await?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pulling_from;
+
+    #[test]
+    fn pulling_from_names_the_repository_path() {
+        assert_eq!(pulling_from("busybox"), "latest: Pulling from library/busybox");
+        assert_eq!(pulling_from("team/app:v1"), "v1: Pulling from team/app");
+        assert_eq!(pulling_from("localhost:5000/tools/bb:2"), "2: Pulling from tools/bb");
+        assert_eq!(pulling_from("127.0.0.1:5000/x@sha256:ab"), "sha256:ab: Pulling from x");
+    }
 }

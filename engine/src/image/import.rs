@@ -11,6 +11,7 @@ use super::reference::Reference;
 use super::unpack::{self, ChunkReader, Expect};
 use super::{content, ImageStore};
 use crate::error::{Error, Result};
+use berth_kernel::layer::Compression;
 use berth_registry::manifest as mt;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
@@ -67,12 +68,9 @@ impl ImageStore {
         })
         .to_string();
         let id = berth_registry::digest::of(config_json.as_bytes());
-        let media = match std::fs::File::open(self.paths.blob(&layer.blob_digest)?).and_then(|mut f| {
-            let mut magic = [0u8; 4];
-            std::io::Read::read(&mut f, &mut magic).map(|_| magic)
-        }) {
-            Ok([0x1f, 0x8b, ..]) => mt::OCI_LAYER_GZIP,
-            Ok([0x28, 0xb5, 0x2f, 0xfd]) => mt::OCI_LAYER_ZSTD,
+        let media = match layer.compression {
+            Some(Compression::Gzip) => mt::OCI_LAYER_GZIP,
+            Some(Compression::Zstd) => mt::OCI_LAYER_ZSTD,
             _ => mt::OCI_LAYER_TAR,
         };
         let manifest = serde_json::json!({

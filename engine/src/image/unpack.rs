@@ -56,6 +56,8 @@ pub(crate) struct Unpacked {
     pub diff_id: String,
     pub blob_digest: String,
     pub blob_size: u64,
+    /// Known when the blob was unpacked.
+    pub compression: Option<berth_kernel::layer::Compression>,
 }
 
 /// How a failure of the extractor is reported.
@@ -68,7 +70,7 @@ pub(crate) fn layer(paths: &Paths, reader: impl Read, expect: &Expect, on_layer_
         let tmp = paths.tmp().join(format!("layer-{}", hex::encode(rand::random::<[u8; 8]>())));
         crate::paths::create_dir(&tmp, 0o755).ctx(|| format!("create {}", tmp.display()))?;
         match berth_kernel::layer::extract(reader, &tmp, Some(&mut blob.file)) {
-            Ok(i) => (Unpacked { diff_id: i.diff_id, blob_digest: i.blob_digest, blob_size: i.blob_size }, Some(tmp)),
+            Ok(i) => (Unpacked { diff_id: i.diff_id, blob_digest: i.blob_digest, blob_size: i.blob_size, compression: Some(i.compression) }, Some(tmp)),
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&tmp);
                 return Err(on_layer_error(e));
@@ -78,7 +80,7 @@ pub(crate) fn layer(paths: &Paths, reader: impl Read, expect: &Expect, on_layer_
         let mut hashing = HashCopy { inner: reader, hasher: Sha256::new(), count: 0 };
         std::io::copy(&mut hashing, &mut blob.file).map_err(|e| Error::Unavailable(format!("layer download: {e}")))?;
         let digest = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
-        (Unpacked { diff_id: expect.diff_id.clone().unwrap_or_default(), blob_digest: digest, blob_size: hashing.count }, None)
+        (Unpacked { diff_id: expect.diff_id.clone().unwrap_or_default(), blob_digest: digest, blob_size: hashing.count, compression: None }, None)
     };
     let cleanup = |e: Error| {
         if let Some(t) = &tmp_dir {
