@@ -38,6 +38,76 @@ fn keys(host: &str) -> Vec<String> {
     k
 }
 
+/// A server as `login` accepts it (`https://index.docker.io/v1/`,
+/// `host:port`, `http://host/`) → the registry host.
+pub fn normalize_server(s: &str) -> String {
+    let s = s.trim().trim_start_matches("https://").trim_start_matches("http://");
+    let host = s.split('/').next().unwrap_or("");
+    match host {
+        "index.docker.io" | "registry-1.docker.io" | "docker.io" | "" => "docker.io".into(),
+        h => h.to_owned(),
+    }
+}
+
+/// The key a host's credentials are stored under (Docker's, for Docker Hub).
+pub fn config_key(host: &str) -> String {
+    if host == "docker.io" { "https://index.docker.io/v1/".into() } else { host.to_owned() }
+}
+
+fn read_config() -> std::io::Result<serde_json::Map<String, serde_json::Value>> {
+    match std::fs::read_to_string(config_path()) {
+        Ok(t) => match serde_json::from_str::<serde_json::Value>(&t) {
+            Ok(serde_json::Value::Object(m)) => Ok(m),
+            _ => Err(std::io::Error::other("not a JSON object")),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes the config atomically, readable by its owner only.
+fn write_config(m: serde_json::Map<String, serde_json::Value>) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let path = config_path();
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let tmp = dir.join(format!(".config.json.{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let data = serde_json::to_vec_pretty(&serde_json::Value::Object(m)).map_err(std::io::Error::other)?;
+    f.write_all(&data)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// Stores `user:password` for `host`, replacing any older entry for it.
+pub fn store(host: &str, user: &str, password: &str) -> std::io::Result<()> {
+    let mut m = read_config()?;
+    let auths = m.entry("auths").or_insert_with(|| serde_json::json!({}));
+    let auths = auths.as_object_mut().ok_or_else(|| std::io::Error::other("\"auths\" is not an object"))?;
+    for k in keys(host) {
+        auths.remove(&k);
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    auths.insert(config_key(host), serde_json::json!({ "auth": encoded }));
+    write_config(m)
+}
+
+/// Forgets `host`'s credentials; whether there were any.
+pub fn forget(host: &str) -> std::io::Result<bool> {
+    let mut m = read_config()?;
+    let Some(auths) = m.get_mut("auths").and_then(|a| a.as_object_mut()) else { return Ok(false) };
+    let before = auths.len();
+    for k in keys(host) {
+        auths.remove(&k);
+    }
+    if auths.len() == before {
+        return Ok(false);
+    }
+    write_config(m)?;
+    Ok(true)
+}
+
 /// Credentials for the registry of `reference`, if the config has any.
 pub fn for_reference(reference: &str) -> Option<pb::RegistryAuth> {
     let text = std::fs::read_to_string(config_path()).ok()?;
@@ -69,5 +139,15 @@ mod tests {
         assert_eq!(registry_of("localhost/app"), "localhost");
         assert_eq!(registry_of("127.0.0.1:5000/app"), "127.0.0.1:5000");
         assert_eq!(registry_of("ghcr.io/x/y"), "ghcr.io");
+    }
+
+    #[test]
+    fn login_servers_normalized() {
+        assert_eq!(normalize_server("https://index.docker.io/v1/"), "docker.io");
+        assert_eq!(normalize_server("registry-1.docker.io"), "docker.io");
+        assert_eq!(normalize_server("http://127.0.0.1:5000/"), "127.0.0.1:5000");
+        assert_eq!(normalize_server("ghcr.io"), "ghcr.io");
+        assert_eq!(config_key("docker.io"), "https://index.docker.io/v1/");
+        assert_eq!(config_key("127.0.0.1:5000"), "127.0.0.1:5000");
     }
 }

@@ -3,6 +3,8 @@
 
 mod auth;
 mod client;
+mod template;
+mod tty;
 mod cmd;
 mod units;
 
@@ -57,5 +59,14 @@ pub fn run(cli: Cli) -> i32 {
             eprintln!("{}", f.message);
             f.code
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

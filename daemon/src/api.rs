@@ -145,6 +145,34 @@ impl engine_server::Engine for EngineApi {
         Ok(Response::new(pb::Empty {}))
     }
 
+    type SaveImagesStream = RpcStream<pb::DataChunk>;
+
+    async fn save_images(&self, req: Request<pb::SaveImagesRequest>) -> Result<Response<Self::SaveImagesStream>, Status> {
+        let rx = crate::image_api::save(&self.engine, req.into_inner().names)?;
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn load_images(&self, req: Request<Streaming<pb::DataChunk>>) -> Result<Response<pb::LoadImagesResponse>, Status> {
+        Ok(Response::new(crate::image_api::load(&self.engine, req.into_inner()).await?))
+    }
+
+    async fn image_history(&self, req: Request<pb::ImageRef>) -> Result<Response<pb::ImageHistoryResponse>, Status> {
+        Ok(Response::new(crate::image_api::history(&self.engine, req.into_inner().name).await?))
+    }
+
+    async fn inspect_image(&self, req: Request<pb::ImageRef>) -> Result<Response<pb::InspectImageResponse>, Status> {
+        Ok(Response::new(crate::image_api::inspect(&self.engine, &req.into_inner().name)?))
+    }
+
+    async fn prune_images(&self, req: Request<pb::PruneImagesRequest>) -> Result<Response<pb::PruneImagesResponse>, Status> {
+        Ok(Response::new(crate::image_api::prune(&self.engine, req.into_inner().all).await?))
+    }
+
+    async fn login(&self, req: Request<pb::LoginRequest>) -> Result<Response<pb::Empty>, Status> {
+        crate::image_api::login(&self.engine, req.into_inner()).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
     async fn create_container(&self, req: Request<pb::CreateContainerRequest>) -> Result<Response<pb::CreateContainerResponse>, Status> {
         let r = req.into_inner();
         let res = r.resources.unwrap_or_default();

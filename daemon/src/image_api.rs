@@ -1,5 +1,7 @@
-//! Engine API image transfers: pull and push stream their progress as the
-//! engine reports it; the last message carries the result.
+//! Engine API image operations beyond the simple ones: pull and push
+//! stream their progress as the engine reports it (the last message
+//! carries the result); save and load stream archives; history, inspect
+//! and prune walk the store off the runtime's threads.
 
 use crate::status::IntoStatus;
 use berth_engine::image::{LayerState, PullProgress, PullRequest, PushProgress, PushRequest};
@@ -97,4 +99,86 @@ fn push_event(p: PushProgress) -> pb::PushEvent {
         PushProgress::Blob { digest, how } => pb::PushEvent { blob_digest: digest, blob_status: how, ..Default::default() },
         PushProgress::Manifest { tag, digest, size } => pb::PushEvent { tag, digest, size, ..Default::default() },
     }
+}
+
+/// Streams the archive of `names`; a failure after the first chunk ends
+/// the stream with its status.
+pub fn save(engine: &Engine, names: Vec<String>) -> Result<mpsc::Receiver<Result<pb::DataChunk, Status>>, Status> {
+    let plan = engine.images().plan_save(&names).status()?;
+    let engine = engine.clone();
+    let (tx, rx) = mpsc::channel(16);
+    let (btx, mut brx) = mpsc::channel::<bytes::Bytes>(16);
+    tokio::spawn(async move {
+        let job = tokio::task::spawn_blocking(move || engine.images().save(&plan, btx));
+        while let Some(b) = brx.recv().await {
+            if tx.send(Ok(pb::DataChunk { data: b.to_vec() })).await.is_err() {
+                break; // The client went away: the writer fails and stops.
+            }
+        }
+        drop(brx);
+        match job.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = tx.send(Err(Status::from(e))).await;
+            }
+            Err(e) => {
+                let _ = tx.send(Err(Status::internal(format!("save task: {e}")))).await;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// Loads an archive arriving in chunks.
+pub async fn load(engine: &Engine, mut stream: tonic::Streaming<pb::DataChunk>) -> Result<pb::LoadImagesResponse, Status> {
+    let (tx, rx) = mpsc::channel::<std::io::Result<bytes::Bytes>>(16);
+    let feeder = tokio::spawn(async move {
+        while let Some(chunk) = stream.message().await? {
+            if tx.send(Ok(chunk.data.into())).await.is_err() {
+                break;
+            }
+        }
+        Ok::<(), Status>(())
+    });
+    let result = engine.images().load(rx).await;
+    // A broken upload is the real cause of a truncated archive.
+    if let Ok(Err(e)) = feeder.await {
+        return Err(e);
+    }
+    let images = result.status()?.into_iter().map(|l| pb::LoadedImage { id: l.id, tags: l.tags }).collect();
+    Ok(pb::LoadImagesResponse { images })
+}
+
+/// Runs blocking store work off the runtime's threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> berth_engine::Result<T> + Send + 'static) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Status::internal(format!("image task: {e}")))?.status()
+}
+
+pub async fn history(engine: &Engine, name: String) -> Result<pb::ImageHistoryResponse, Status> {
+    let engine = engine.clone();
+    let entries = blocking(move || engine.images().history(&name)).await?;
+    let entries = entries
+        .into_iter()
+        .map(|h| pb::HistoryEntry { id: h.id, created_unix: h.created_unix, created_by: h.created_by, size: h.size, comment: h.comment, tags: h.tags })
+        .collect();
+    Ok(pb::ImageHistoryResponse { entries })
+}
+
+pub fn inspect(engine: &Engine, name: &str) -> Result<pb::InspectImageResponse, Status> {
+    let doc = engine.images().inspect(name).status()?;
+    Ok(pb::InspectImageResponse { json: doc.to_string() })
+}
+
+pub async fn prune(engine: &Engine, all: bool) -> Result<pb::PruneImagesResponse, Status> {
+    let engine = engine.clone();
+    let out = blocking(move || engine.prune_images(all)).await?;
+    Ok(pb::PruneImagesResponse {
+        untagged: out.untagged.iter().map(|t| berth_engine::image::reference::familiar(t)).collect(),
+        deleted: out.deleted,
+        reclaimed: out.reclaimed,
+    })
+}
+
+pub async fn login(engine: &Engine, r: pb::LoginRequest) -> Result<(), Status> {
+    engine.images().login(&r.registry, credentials(r.auth)).await.status()
 }

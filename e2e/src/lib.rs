@@ -236,6 +236,13 @@ impl Daemon {
         self.berth_stdin(&args, busybox_tarball()).ok();
     }
 
+    /// `berth image inspect NAME`, parsed.
+    pub fn inspect_image(&self, name: &str) -> serde_json::Value {
+        let out = self.berth(&["image", "inspect", name]).ok().stdout;
+        let mut v: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        v.remove(0)
+    }
+
     /// `berth run --rm busybox sh -c SCRIPT` and its output.
     pub fn sh(&self, extra: &[&str], script: &str) -> Run {
         let mut args = vec!["run", "--rm"];

@@ -138,4 +138,39 @@ async fn registries_with_basic_auth() {
     assert_ne!(anon_cli.code, 0);
     let out = d.cmd().env("BERTH_CONFIG", &home).args(["pull", &name]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // `berth login` checks the password with the registry before keeping it.
+    let fresh = d.dir.join("login-config");
+    let login = |args: &[&str], stdin: &[u8]| {
+        use std::io::Write;
+        let mut c = d.cmd().env("BERTH_CONFIG", &fresh).args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        c.stdin.take().unwrap().write_all(stdin).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    let bad = login(&["login", "-u", "alice", "--password-stdin", &reg.addr], b"wrong\n");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("refused"), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(!fresh.join("config.json").exists(), "refused credentials are not kept");
+    let no_tty = login(&["login", &reg.addr], b"");
+    assert!(String::from_utf8_lossy(&no_tty.stderr).contains("non TTY"), "{}", String::from_utf8_lossy(&no_tty.stderr));
+    let good = login(&["login", "-u", "alice", "--password-stdin", &format!("http://{}/", reg.addr)], b"s3cret-pw\n");
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert!(String::from_utf8_lossy(&good.stdout).contains("Login Succeeded"));
+    use std::os::unix::fs::PermissionsExt;
+    let cfg = fresh.join("config.json");
+    assert_eq!(std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777, 0o600);
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    assert_eq!(saved["auths"][&reg.addr]["auth"], "YWxpY2U6czNjcmV0LXB3");
+    d.berth(&["rmi", &name]).ok();
+    let pulled = d.cmd().env("BERTH_CONFIG", &fresh).args(["pull", "-q", &name]).output().unwrap();
+    assert!(pulled.status.success(), "{}", String::from_utf8_lossy(&pulled.stderr));
+    let out = d.cmd().env("BERTH_CONFIG", &fresh).args(["logout", &reg.addr]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Removing login credentials for {}", reg.addr)));
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    assert!(saved["auths"].get(&reg.addr).is_none(), "{saved}");
+    let again = d.cmd().env("BERTH_CONFIG", &fresh).args(["logout", &reg.addr]).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("Not logged in"));
+    d.berth(&["rmi", &name]).ok();
+    let denied = d.cmd().env("BERTH_CONFIG", &fresh).args(["pull", &name]).output().unwrap();
+    assert!(!denied.status.success());
 }

@@ -103,6 +103,12 @@ impl Engine {
         self.inner.images.remove(name, force, |id| used.iter().any(|u| u == id))
     }
 
+    /// Prunes dangling images (or, with `all`, every unused one). Blocking.
+    pub fn prune_images(&self, all: bool) -> Result<image::PruneOutcome> {
+        let used: Vec<String> = self.inner.containers.read().unwrap().values().map(|e| e.record().image_id).collect();
+        self.inner.images.prune(all, |id| used.iter().any(|u| u == id))
+    }
+
     /// Whether any container (in any state) uses the image `id`.
     pub fn image_in_use(&self, id: &str) -> bool {
         self.inner.containers.read().unwrap().values().any(|e| e.record().image_id == id)

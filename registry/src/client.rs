@@ -85,6 +85,20 @@ impl Client {
         }
         Ok(Repository { client: self.clone(), endpoints, path: reference.path.clone(), creds, access, extra_scopes: Vec::new() })
     }
+
+    /// Checks credentials against a registry as `docker login` does:
+    /// `GET /v2/` on the registry itself (never a mirror), answering its
+    /// challenge with them.
+    pub async fn login(&self, domain: &str, creds: Credentials) -> Result<()> {
+        let mut endpoints = self.inner.cfg.hosts.endpoints(domain)?;
+        endpoints.retain(|e| !e.mirror);
+        let Some(ep) = endpoints.first().cloned() else {
+            return Err(Error::Invalid(format!("{domain}: no endpoint to log in to")));
+        };
+        let root = Repository { client: self.clone(), endpoints, path: String::new(), creds, access: Access::Pull, extra_scopes: Vec::new() };
+        let resp = root.send(&ep, |h| h.get(format!("{}/v2/", ep.base))).await?;
+        check(resp, &format!("{domain}: login")).await.map(drop)
+    }
 }
 
 /// One repository on one registry (through its endpoints).
@@ -138,7 +152,8 @@ impl Repository {
 
     fn scopes(&self) -> Vec<String> {
         let actions = if self.access == Access::Push { "pull,push" } else { "pull" };
-        let mut v = vec![format!("repository:{}:{actions}", self.path)];
+        // The registry's root (logins) asks for no repository.
+        let mut v: Vec<String> = (!self.path.is_empty()).then(|| format!("repository:{}:{actions}", self.path)).into_iter().collect();
         v.extend(self.extra_scopes.iter().cloned());
         v
     }

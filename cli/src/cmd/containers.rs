@@ -148,18 +148,33 @@ pub async fn wait(c: &mut Client, a: NamesArgs) -> Result<i32, Failure> {
     Ok(last)
 }
 
-pub async fn inspect(c: &mut Client, a: NamesArgs) -> Result<i32, Failure> {
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Format the output with a template: {{.Field}}, {{json .Field}}.
+    #[arg(short, long)]
+    format: Option<String>,
+    /// Containers, or images (a name no container has).
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+pub async fn inspect(c: &mut Client, a: InspectArgs) -> Result<i32, Failure> {
     let mut out = Vec::new();
     let mut code = 0;
-    for n in &a.containers {
-        match c.inspect_container(pb::ContainerRef { id: n.clone() }).await {
-            Ok(r) => out.push(serde_json::from_str::<serde_json::Value>(&r.into_inner().json).unwrap_or_default()),
+    for n in &a.names {
+        let json = match c.inspect_container(pb::ContainerRef { id: n.clone() }).await {
+            Ok(r) => Ok(r.into_inner().json),
+            Err(s) if s.code() == tonic::Code::NotFound => c.inspect_image(pb::ImageRef { name: n.clone() }).await.map(|r| r.into_inner().json).map_err(|_| s),
+            Err(s) => Err(s),
+        };
+        match json {
+            Ok(j) => out.push(serde_json::from_str::<serde_json::Value>(&j).unwrap_or_default()),
             Err(s) => {
                 eprintln!("{}", Failure::from(s).message);
                 code = 1;
             }
         }
     }
-    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    super::image_info::print_docs(&out, a.format.as_deref())?;
     Ok(code)
 }

@@ -1,7 +1,10 @@
 //! The commands, each in the module of its group.
 
+mod archive;
 mod containers;
+mod image_info;
 mod images;
+mod login;
 mod logs;
 mod run;
 mod transfer;
@@ -23,6 +26,19 @@ pub enum Command {
     Push(transfer::PushArgs),
     /// Give an image another name.
     Tag(transfer::TagArgs),
+    /// Write images to a tar archive (Docker format, also an OCI layout).
+    Save(archive::SaveArgs),
+    /// Load images from a tar archive (Docker format or OCI layout).
+    Load(archive::LoadArgs),
+    /// Show how an image was built.
+    History(image_info::HistoryArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Log in to a registry (credentials kept in config.json).
+    Login(login::LoginArgs),
+    /// Log out from a registry.
+    Logout(login::LogoutArgs),
     /// Create a container.
     Create(run::CreateArgs),
     /// Create and start a container.
@@ -41,16 +57,60 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// Wait for containers to stop; print their exit codes.
     Wait(containers::NamesArgs),
-    /// Show containers as JSON.
-    Inspect(containers::NamesArgs),
+    /// Show containers (or images) as JSON.
+    Inspect(containers::InspectArgs),
     /// Show versions.
     Version,
 }
 
+/// `berth image <verb>`: Docker's management commands for images.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Show images as JSON.
+    Inspect(image_info::InspectArgs),
+    /// Remove unused images.
+    Prune(image_info::PruneArgs),
+    /// Show how an image was built.
+    History(image_info::HistoryArgs),
+    /// List images.
+    #[command(alias = "list")]
+    Ls(images::ImagesArgs),
+    /// Remove images.
+    Rm(images::RmiArgs),
+    /// Pull an image from a registry.
+    Pull(transfer::PullArgs),
+    /// Push an image to a registry.
+    Push(transfer::PushArgs),
+    /// Give an image another name.
+    Tag(transfer::TagArgs),
+    /// Write images to a tar archive.
+    Save(archive::SaveArgs),
+    /// Load images from a tar archive.
+    Load(archive::LoadArgs),
+    /// Import a rootfs tarball as an image.
+    Import(images::ImportArgs),
+}
+
 /// Runs one command; `Ok(status)` is the process exit status.
 pub async fn dispatch(host: &str, cmd: Command) -> Result<i32, Failure> {
+    if let Command::Logout(a) = cmd {
+        return login::logout(a);
+    }
     let mut c = client::connect(host).await?;
     match cmd {
+        Command::Logout(_) => unreachable!("handled above"),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(&mut c, a).await,
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(&mut c, a).await,
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => image_info::history(&mut c, a).await,
+        Command::Image(ImageCommand::Inspect(a)) => image_info::inspect(&mut c, a).await,
+        Command::Image(ImageCommand::Prune(a)) => image_info::prune(&mut c, a).await,
+        Command::Image(ImageCommand::Ls(a)) => images::list(&mut c, a).await,
+        Command::Image(ImageCommand::Rm(a)) => images::remove(&mut c, a).await,
+        Command::Image(ImageCommand::Pull(a)) => transfer::pull(&mut c, a).await,
+        Command::Image(ImageCommand::Push(a)) => transfer::push(&mut c, a).await,
+        Command::Image(ImageCommand::Tag(a)) => transfer::tag(&mut c, a).await,
+        Command::Image(ImageCommand::Import(a)) => images::import(&mut c, a).await,
+        Command::Login(a) => login::login(&mut c, a).await,
         Command::Import(a) => images::import(&mut c, a).await,
         Command::Images(a) => images::list(&mut c, a).await,
         Command::Rmi(a) => images::remove(&mut c, a).await,
@@ -92,4 +152,29 @@ where
         }
     }
     Ok(failed.unwrap_or(0))
+}
+
+/// Streams `input` to the daemon in 256 KiB messages made by `wrap`; the
+/// handle reports a read failure (the daemon sees a truncated stream).
+fn upload<T: Send + 'static>(
+    mut input: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+    wrap: fn(Vec<u8>) -> T,
+) -> (tokio_stream::wrappers::ReceiverStream<T>, tokio::task::JoinHandle<std::io::Result<()>>) {
+    use tokio::io::AsyncReadExt;
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let reader = tokio::spawn(async move {
+        loop {
+            let mut buf = vec![0u8; 256 * 1024];
+            match input.read(&mut buf).await? {
+                0 => return Ok(()),
+                n => {
+                    buf.truncate(n);
+                    if tx.send(wrap(buf)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    });
+    (tokio_stream::wrappers::ReceiverStream::new(rx), reader)
 }

@@ -68,18 +68,7 @@ impl ImageStore {
         })
         .to_string();
         let id = berth_registry::digest::of(config_json.as_bytes());
-        let media = match layer.compression {
-            Some(Compression::Gzip) => mt::OCI_LAYER_GZIP,
-            Some(Compression::Zstd) => mt::OCI_LAYER_ZSTD,
-            _ => mt::OCI_LAYER_TAR,
-        };
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": mt::OCI_MANIFEST,
-            "config": { "mediaType": mt::OCI_CONFIG, "digest": id, "size": config_json.len() },
-            "layers": [{ "mediaType": media, "digest": layer.blob_digest, "size": layer.blob_size }],
-        })
-        .to_string();
+        let manifest = oci_manifest(&id, config_json.len() as u64, &[(layer.compression, layer.blob_digest.clone(), layer.blob_size)]);
         let manifest_digest = berth_registry::digest::of(manifest.as_bytes());
         content::put(&self.paths, &id, config_json.as_bytes())?;
         content::put(&self.paths, &manifest_digest, manifest.as_bytes())?;
@@ -101,6 +90,28 @@ impl ImageStore {
         }
         self.add(rec)
     }
+}
+
+/// An OCI manifest for a config and layer blobs (compression, digest, size).
+pub(crate) fn oci_manifest(config_digest: &str, config_size: u64, layers: &[(Option<Compression>, String, u64)]) -> String {
+    let layers: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|(c, digest, size)| {
+            let media = match c {
+                Some(Compression::Gzip) => mt::OCI_LAYER_GZIP,
+                Some(Compression::Zstd) => mt::OCI_LAYER_ZSTD,
+                _ => mt::OCI_LAYER_TAR,
+            };
+            serde_json::json!({ "mediaType": media, "digest": digest, "size": size })
+        })
+        .collect();
+    serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": mt::OCI_MANIFEST,
+        "config": { "mediaType": mt::OCI_CONFIG, "digest": config_digest, "size": config_size },
+        "layers": layers,
+    })
+    .to_string()
 }
 
 /// A hostile or malformed tarball is the caller's input.

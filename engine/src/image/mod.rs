@@ -4,20 +4,30 @@
 
 mod changes;
 mod content;
+mod history;
 mod import;
+mod inspect;
+mod load;
+mod login;
+mod prune;
 mod pull;
 mod push;
 pub mod record;
 mod remove;
+mod save;
 mod tag;
 mod unpack;
 
 pub use berth_registry::reference;
+pub use history::HistoryEntry;
 pub use import::ImportRequest;
+pub use load::Loaded;
+pub use prune::PruneOutcome;
 pub use pull::{LayerState, PullProgress, PullRequest};
 pub use push::{PushProgress, PushRequest};
 pub use record::{ImageConfig, ImageRecord};
 pub use remove::RemoveOutcome;
+pub use save::SavePlan;
 
 use crate::error::{Error, IoContext, Result};
 use crate::paths::Paths;
@@ -114,9 +124,12 @@ impl ImageStore {
         v
     }
 
-    /// Overlay lower dirs for an image, topmost first.
+    /// Overlay lower dirs for an image, topmost first. A layer repeated in
+    /// the image appears once, at its topmost place: overlayfs refuses a
+    /// dir twice, and applying a layer again over itself changes nothing.
     pub fn lower_dirs(&self, image: &ImageRecord) -> Result<Vec<PathBuf>> {
-        image.layers.iter().rev().map(|d| self.paths.layer(d.strip_prefix("sha256:").unwrap_or(d))).collect()
+        let mut seen = std::collections::HashSet::new();
+        image.layers.iter().rev().filter(|d| seen.insert(d.as_str())).map(|d| self.paths.layer(d.strip_prefix("sha256:").unwrap_or(d))).collect()
     }
 
     /// Stores a record and moves its tags over from any other image.

@@ -6,7 +6,7 @@
 //! the same blob wait for one download. The record is written last, so a
 //! pull cut short leaves only whole blobs and layers the next pull reuses.
 
-use super::record::{ImageConfig, ImageRecord};
+use super::record::{ConfigFile, ImageRecord};
 use super::unpack::{self, ChunkReader, Expect};
 use super::{content, ImageStore};
 use crate::error::{Error, Result};
@@ -53,22 +53,6 @@ fn report(p: &Progress, ev: PullProgress) {
     }
 }
 
-/// The parts of an image config berth reads; the rest is kept verbatim.
-#[derive(serde::Deserialize)]
-struct ConfigFile {
-    #[serde(default)]
-    created: Option<String>,
-    #[serde(default)]
-    config: Option<ImageConfig>,
-    rootfs: RootFs,
-}
-
-#[derive(serde::Deserialize)]
-struct RootFs {
-    #[serde(default)]
-    diff_ids: Vec<String>,
-}
-
 fn layer_error(e: berth_kernel::layer::LayerError) -> Error {
     match e {
         berth_kernel::layer::LayerError::Io(io) => Error::Io { context: "unpack layer".into(), source: io },
@@ -111,16 +95,13 @@ impl ImageStore {
             Ok(b) => bytes::Bytes::from(b),
             Err(_) => repo.blob_bytes(&m.config.digest, manifest::MAX_CONFIG).await?,
         };
-        let cfg: ConfigFile = serde_json::from_slice(&config_bytes).map_err(|e| Error::BadContent(format!("image config {}: {e}", m.config.digest)))?;
+        let cfg = ConfigFile::parse(&config_bytes, &m.config.digest)?;
         if cfg.rootfs.diff_ids.len() != m.layers.len() {
             return Err(Error::BadContent(format!(
                 "image config lists {} layers, the manifest {}",
                 cfg.rootfs.diff_ids.len(),
                 m.layers.len()
             )));
-        }
-        for d in &cfg.rootfs.diff_ids {
-            berth_registry::digest::check(d)?;
         }
         blobs.push(m.config.digest.clone());
         small.push((m.config.digest.clone(), config_bytes.clone()));
@@ -132,7 +113,10 @@ impl ImageStore {
         // The first failure cancels the other layers; every layer's unpacker
         // has cleaned up before the pull returns.
         let cancel = CancellationToken::new();
-        let jobs = m.layers.iter().zip(&cfg.rootfs.diff_ids).map(|(l, diff)| {
+        // A layer repeated in one image is fetched once (its lock is taken once).
+        let mut seen = std::collections::HashSet::new();
+        let unique = m.layers.iter().zip(&cfg.rootfs.diff_ids).filter(|(_, diff)| seen.insert(diff.as_str()));
+        let jobs = unique.map(|(l, diff)| {
             let cancel = cancel.clone();
             let (repo, sem, progress) = (&repo, &sem, &progress);
             async move {
@@ -265,7 +249,7 @@ impl ImageStore {
     }
 
     /// The lock pulls of the same layer share.
-    fn inflight(&self, diff_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(super) fn inflight(&self, diff_id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.inflight.lock().unwrap();
         map.retain(|_, l| Arc::strong_count(l) > 1);
         map.entry(diff_id.to_owned()).or_default().clone()

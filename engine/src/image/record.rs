@@ -61,3 +61,46 @@ impl ImageRecord {
         self.id.strip_prefix("sha256:").unwrap_or(&self.id)
     }
 }
+
+/// The parts of an image config file berth reads; the rest is kept verbatim
+/// in [`ImageRecord::config_json`].
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ConfigFile {
+    #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub config: Option<ImageConfig>,
+    pub rootfs: RootFs,
+    #[serde(default)]
+    pub history: Vec<HistoryItem>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RootFs {
+    #[serde(default)]
+    pub diff_ids: Vec<String>,
+}
+
+/// One step of how the image was built.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub(crate) struct HistoryItem {
+    #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub empty_layer: bool,
+}
+
+impl ConfigFile {
+    /// Parses an image config and checks its diff ids.
+    pub(crate) fn parse(bytes: &[u8], what: &str) -> crate::error::Result<Self> {
+        let cfg: ConfigFile = serde_json::from_slice(bytes).map_err(|e| crate::error::Error::BadContent(format!("image config {what}: {e}")))?;
+        for d in &cfg.rootfs.diff_ids {
+            berth_registry::digest::check(d)?;
+        }
+        Ok(cfg)
+    }
+}
