@@ -236,6 +236,11 @@ impl Daemon {
         self.berth_stdin(&args, busybox_tarball()).ok();
     }
 
+    /// The running berthd's pid.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// `berth image inspect NAME`, parsed.
     pub fn inspect_image(&self, name: &str) -> serde_json::Value {
         let out = self.berth(&["image", "inspect", name]).ok().stdout;

@@ -250,3 +250,35 @@ async fn removing_images_keeps_shared_layers_and_collects_the_rest() {
     images.remove_image(cri::RemoveImageRequest { image: image_spec(&format!("{}/b:v1", reg.addr)) }).await.unwrap();
     assert_store_empty(&d);
 }
+
+/// A 200 MB layer streams through berthd (its memory stays small) and
+/// unpacks whole; a layer repeated in one image is fetched once and the
+/// container still starts (overlay gets each dir once).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_200_mb_layer_streams_and_repeated_layers_work() {
+    use sha2::Digest;
+    let reg = Registry::start();
+    let d = Daemon::start_bare();
+    let big = berth_e2e::registry::noise(200 << 20, 42);
+    let want = hex::encode(sha2::Sha256::digest(&big));
+    let layer = Layer::plain(tar(|b| file(b, "big.bin", &big)));
+    drop(big);
+    let again = Layer::gzip(tar(|b| file(b, "again", b"twice\n")));
+    push_image(&reg.addr, "big", "v1", &[busybox_layer(), layer, again.clone(), again], "amd64", serde_json::json!({ "Cmd": ["sh"] })).await;
+    let (mut rt, mut images) = d.cri().await;
+    let name = format!("{}/big:v1", reg.addr);
+    tokio::time::timeout(std::time::Duration::from_secs(300), pull_image(&mut images, &name, None)).await.expect("the pull finishes").unwrap();
+
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid().unwrap())).unwrap();
+    let hwm_kb: u64 = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    eprintln!("berthd VmHWM after the pull: {hwm_kb} kB");
+    assert!(hwm_kb < 150 * 1024, "berthd peaked at {hwm_kb} kB: the layer was buffered, not streamed");
+
+    let pod = run_pod(&mut rt, pod_config(&d, "big")).await;
+    let mut c = container("app", &["sleep", "1000"]);
+    c.image = image_spec(&name);
+    let cid = create(&mut rt, &pod, c).await.unwrap();
+    start(&mut rt, &cid).await;
+    let show = out(&mut rt, &cid, &["sh", "-c", "stat -c %s /big.bin; sha256sum /big.bin; cat /again"]).await;
+    assert_eq!(show.trim_end(), format!("{}\n{want}  /big.bin\ntwice", 200u64 << 20));
+}
