@@ -11,6 +11,7 @@
 pub mod cri;
 pub mod registry;
 pub mod spdy;
+pub mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

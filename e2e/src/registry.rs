@@ -31,6 +31,31 @@ impl Registry {
 
     /// Starts a registry; with `Some((user, password))`, it requires basic auth (htpasswd).
     pub fn start_with_auth(auth: Option<(&str, &str)>) -> Self {
+        Self::start_configured(|dir| match auth {
+            None => String::new(),
+            Some((user, password)) => {
+                let hash = bcrypt::hash(password, 4).unwrap();
+                std::fs::write(dir.join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
+                format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", dir.join("htpasswd").display())
+            }
+        })
+    }
+
+    /// Starts a registry that wants bearer tokens from `tokens`.
+    pub fn start_with_token(tokens: &crate::token::TokenServer) -> Self {
+        Self::start_configured(|_| {
+            format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                tokens.realm,
+                crate::token::SERVICE,
+                crate::token::ISSUER,
+                tokens.root_bundle().display()
+            )
+        })
+    }
+
+    /// Starts a registry; `auth(dir)` gives its config's auth section.
+    fn start_configured(auth: impl FnOnce(&Path) -> String) -> Self {
         let dir = PathBuf::from(format!("/tmp/berth-test-registry-{}", crate::hex(6)));
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let port = free_port();
@@ -38,11 +63,7 @@ impl Registry {
             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
             dir.join("data").display()
         );
-        if let Some((user, password)) = auth {
-            let hash = bcrypt::hash(password, 4).unwrap();
-            std::fs::write(dir.join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
-            config.push_str(&format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", dir.join("htpasswd").display()));
-        }
+        config.push_str(&auth(&dir));
         std::fs::write(dir.join("config.yml"), config).unwrap();
         let mut r = Registry { dir, child: None, port, addr: format!("127.0.0.1:{port}") };
         r.spawn();

@@ -174,3 +174,43 @@ async fn registries_with_basic_auth() {
     let denied = d.cmd().env("BERTH_CONFIG", &fresh).args(["pull", &name]).output().unwrap();
     assert!(!denied.status.success());
 }
+
+/// Docker's token auth, end to end: the registry challenges with
+/// `Bearer realm=...`, berth fetches a JWT from the realm (anonymously or
+/// with basic credentials) and retries with it.
+#[tokio::test]
+async fn registries_with_bearer_tokens() {
+    let tokens = berth_e2e::token::TokenServer::start("bob", "t0ken-pw");
+    let reg = Registry::start_with_token(&tokens);
+    let creds = Credentials::Basic { username: "bob".into(), password: "t0ken-pw".into() };
+    push_image_as(&reg.addr, "private/app", "v1", &[busybox_layer()], "amd64", serde_json::json!({}), &creds).await;
+    let d = Daemon::start_bare();
+    let (_, mut images) = d.cri().await;
+    let name = format!("{}/private/app:v1", reg.addr);
+    let before = tokens.issued();
+    // Anonymous tokens grant nothing here: the registry still says no.
+    let anon = pull_image(&mut images, &name, None).await.unwrap_err();
+    assert_eq!(anon.code(), Code::Unauthenticated, "{anon:?}");
+    assert!(tokens.issued() > before, "the anonymous token flow reached the realm");
+    let wrong = cri::AuthConfig { username: "bob".into(), password: "nope".into(), ..Default::default() };
+    let err = pull_image(&mut images, &name, Some(wrong)).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    assert!(err.message().contains("token service refused"), "{}", err.message());
+    let right = cri::AuthConfig { username: "bob".into(), password: "t0ken-pw".into(), ..Default::default() };
+    pull_image(&mut images, &name, Some(right)).await.unwrap();
+    assert!(!d.log().contains("t0ken-pw"), "credentials never reach the log");
+    // `berth login` goes through the same flow for the registry's root.
+    let home = d.dir.join("token-login");
+    let mut c = d
+        .cmd()
+        .env("BERTH_CONFIG", &home)
+        .args(["login", "-u", "bob", "--password-stdin", &reg.addr])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut c.stdin.take().unwrap(), b"t0ken-pw\n").unwrap();
+    let out = c.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
