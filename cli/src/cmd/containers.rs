@@ -148,17 +148,8 @@ pub async fn wait(c: &mut Client, a: NamesArgs) -> Result<i32, Failure> {
     Ok(last)
 }
 
-#[derive(Debug, clap::Args)]
-pub struct InspectArgs {
-    /// Format the output with a template: {{.Field}}, {{json .Field}}.
-    #[arg(short, long)]
-    format: Option<String>,
-    /// Containers, or images (a name no container has).
-    #[arg(required = true)]
-    names: Vec<String>,
-}
-
-pub async fn inspect(c: &mut Client, a: InspectArgs) -> Result<i32, Failure> {
+/// Containers, or images (a name no container has), as Docker does.
+pub async fn inspect(c: &mut Client, a: super::image_info::InspectArgs) -> Result<i32, Failure> {
     let mut out = Vec::new();
     let mut code = 0;
     for n in &a.names {

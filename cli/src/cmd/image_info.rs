@@ -48,15 +48,16 @@ pub async fn history(c: &mut Client, a: HistoryArgs) -> Result<i32, Failure> {
 pub struct InspectArgs {
     /// Format the output with a template: {{.Field}}, {{json .Field}}.
     #[arg(short, long)]
-    format: Option<String>,
+    pub format: Option<String>,
+    /// Names or ids.
     #[arg(required = true)]
-    images: Vec<String>,
+    pub names: Vec<String>,
 }
 
 pub async fn inspect(c: &mut Client, a: InspectArgs) -> Result<i32, Failure> {
     let mut docs = Vec::new();
     let mut code = 0;
-    for n in &a.images {
+    for n in &a.names {
         match c.inspect_image(pb::ImageRef { name: n.clone() }).await {
             Ok(r) => docs.push(serde_json::from_str::<serde_json::Value>(&r.into_inner().json).unwrap_or_default()),
             Err(s) => {

@@ -58,7 +58,7 @@ pub enum Command {
     /// Wait for containers to stop; print their exit codes.
     Wait(containers::NamesArgs),
     /// Show containers (or images) as JSON.
-    Inspect(containers::InspectArgs),
+    Inspect(image_info::InspectArgs),
     /// Show versions.
     Version,
 }
