@@ -90,19 +90,7 @@ impl engine_server::Engine for EngineApi {
         let header = first.header.ok_or_else(|| Status::invalid_argument("import: the first message must carry the header"))?;
         let req = berth_engine::image::ImportRequest { reference: header.reference, changes: header.changes, message: header.message };
         self.engine.images().check_import(&req).status()?;
-        let (tx, rx) = mpsc::channel::<std::io::Result<bytes::Bytes>>(16);
-        let first_data = first.data;
-        let feeder = tokio::spawn(async move {
-            if !first_data.is_empty() && tx.send(Ok(first_data.into())).await.is_err() {
-                return Ok(());
-            }
-            while let Some(chunk) = stream.message().await? {
-                if tx.send(Ok(chunk.data.into())).await.is_err() {
-                    break;
-                }
-            }
-            Ok::<(), Status>(())
-        });
+        let (rx, feeder) = crate::image_api::feed(stream, first.data, |c| c.data);
         let result = self.engine.images().import(req, rx).await;
         // A broken upload is the real cause of a truncated archive.
         if let Ok(Err(e)) = feeder.await {

@@ -129,17 +129,31 @@ pub fn save(engine: &Engine, names: Vec<String>) -> Result<mpsc::Receiver<Result
     Ok(rx)
 }
 
-/// Loads an archive arriving in chunks.
-pub async fn load(engine: &Engine, mut stream: tonic::Streaming<pb::DataChunk>) -> Result<pb::LoadImagesResponse, Status> {
-    let (tx, rx) = mpsc::channel::<std::io::Result<bytes::Bytes>>(16);
+/// The bytes of a client's upload stream (`first`, then each message's
+/// `data(m)`) as the engine reads them; the handle reports a broken upload.
+pub(crate) fn feed<T: Send + 'static>(
+    mut stream: tonic::Streaming<T>,
+    first: Vec<u8>,
+    data: fn(T) -> Vec<u8>,
+) -> (mpsc::Receiver<std::io::Result<bytes::Bytes>>, tokio::task::JoinHandle<Result<(), Status>>) {
+    let (tx, rx) = mpsc::channel(16);
     let feeder = tokio::spawn(async move {
-        while let Some(chunk) = stream.message().await? {
-            if tx.send(Ok(chunk.data.into())).await.is_err() {
+        if !first.is_empty() && tx.send(Ok(first.into())).await.is_err() {
+            return Ok(());
+        }
+        while let Some(m) = stream.message().await? {
+            if tx.send(Ok(data(m).into())).await.is_err() {
                 break;
             }
         }
-        Ok::<(), Status>(())
+        Ok(())
     });
+    (rx, feeder)
+}
+
+/// Loads an archive arriving in chunks.
+pub async fn load(engine: &Engine, stream: tonic::Streaming<pb::DataChunk>) -> Result<pb::LoadImagesResponse, Status> {
+    let (rx, feeder) = feed(stream, Vec::new(), |c| c.data);
     let result = engine.images().load(rx).await;
     // A broken upload is the real cause of a truncated archive.
     if let Ok(Err(e)) = feeder.await {

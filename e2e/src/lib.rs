@@ -343,6 +343,13 @@ impl Drop for Daemon {
     }
 }
 
+/// Entry names of a dir, sorted (empty when it is missing).
+pub fn dir_names(p: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(p).map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    v.sort();
+    v
+}
+
 /// Mount points at or below `dir` (pinned namespaces, ...), deepest first.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();

@@ -4,15 +4,9 @@
 //! `images --digests` and `image prune`.
 
 use berth_e2e::registry::{busybox_layer, entry, file, tar, Layer};
-use berth_e2e::Daemon;
+use berth_e2e::{dir_names, Daemon};
 use std::path::Path;
 use std::process::Command;
-
-fn names(p: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(p).map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
-    v.sort();
-    v
-}
 
 fn skopeo(args: &[&str]) -> String {
     let out = Command::new("skopeo").args(["--insecure-policy"]).args(args).output().expect("skopeo (deploy/common.sh installs it)");
@@ -49,7 +43,7 @@ fn save_and_load_round_trip_also_through_skopeo() {
     skopeo(&["copy", &format!("docker-archive:{a}:busybox:latest"), &format!("oci-archive:{}:sk/oci:4", by_skopeo_oci.display())]);
 
     d.berth(&["rmi", "-f", "busybox", "team/bb:v1"]).ok();
-    assert!(names(&d.root().join("images")).is_empty());
+    assert!(dir_names(&d.root().join("images")).is_empty());
     let loaded = d.berth(&["load", "-i", a]).ok();
     assert!(loaded.stdout.contains("Loaded image: busybox:latest") && loaded.stdout.contains("Loaded image: team/bb:v1"), "{}", loaded.stdout);
     assert_eq!(d.inspect_image("team/bb:v1")["Id"], id, "the same image comes back");
@@ -64,7 +58,7 @@ fn save_and_load_round_trip_also_through_skopeo() {
     let oci = d.berth(&["load", "-q", "-i", by_skopeo_oci.to_str().unwrap()]).ok();
     assert!(oci.stdout.is_empty(), "{}", oci.stdout);
     assert_eq!(d.berth(&["run", "--rm", "sk/oci:4", "echo", "oci"]).ok().stdout.trim(), "oci");
-    assert!(names(&d.root().join("tmp")).is_empty(), "the spool is gone");
+    assert!(dir_names(&d.root().join("tmp")).is_empty(), "the spool is gone");
 
     // save refuses a terminal and unknown images, and leaves no file behind.
     let missing = d.dir.join("missing.tar");
@@ -211,7 +205,7 @@ fn hostile_archives_are_refused_and_leave_nothing() {
         assert!(r.code != 0, "{what}: loaded");
         assert!(r.stderr.contains(want), "{what}: {}", r.stderr);
         for sub in ["tmp", "images", "layers"] {
-            assert!(names(&d.root().join(sub)).is_empty(), "{what}: {sub} not empty");
+            assert!(dir_names(&d.root().join(sub)).is_empty(), "{what}: {sub} not empty");
         }
         assert!(!d.root().join("escaped").exists() && !d.root().parent().unwrap().join("escaped").exists(), "{what}");
     }

@@ -6,22 +6,14 @@
 
 use berth_e2e::cri::{container, create, image_spec, out, pod_config, pull_image, run_pod, start};
 use berth_e2e::registry::{busybox_layer, dir, entry, file, push_image, push_index, tar, Layer, Registry};
-use berth_e2e::Daemon;
+use berth_e2e::{dir_names, Daemon};
 use berth_proto::cri;
-use std::path::Path;
 use tonic::Code;
-
-/// Entries of a dir (empty when it is missing).
-fn names(p: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(p).map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
-    v.sort();
-    v
-}
 
 /// Nothing but whole, referenced content: no temp files, no layers or blobs.
 fn assert_store_empty(d: &Daemon) {
     for sub in ["tmp", "layers", "blobs/sha256", "images"] {
-        assert_eq!(names(&d.root().join(sub)), Vec::<String>::new(), "{sub} is not empty");
+        assert_eq!(dir_names(&d.root().join(sub)), Vec::<String>::new(), "{sub} is not empty");
     }
 }
 
@@ -160,9 +152,9 @@ async fn corrupted_blob_fails_the_pull_and_leaves_nothing() {
     assert_eq!(err.code(), Code::DataLoss, "{err:?}");
     assert!(err.message().contains("digest mismatch") || err.message().contains("corrupt") || err.message().contains("unpack"), "{}", err.message());
     // The good layer may stay (whole, verified, reusable); nothing half-written, no image.
-    assert!(names(&d.root().join("tmp")).is_empty());
-    assert!(names(&d.root().join("images")).is_empty());
-    assert!(!names(&d.root().join("blobs/sha256")).contains(&layers[1].digest()[7..].to_owned()));
+    assert!(dir_names(&d.root().join("tmp")).is_empty());
+    assert!(dir_names(&d.root().join("images")).is_empty());
+    assert!(!dir_names(&d.root().join("blobs/sha256")).contains(&layers[1].digest()[7..].to_owned()));
 }
 
 #[tokio::test]
@@ -192,8 +184,8 @@ async fn hostile_layers_are_refused_and_write_nothing_outside() {
         assert_eq!(err.code(), Code::DataLoss, "{name}: {err:?}");
         assert!(err.message().contains("escapes the root") || err.message().contains("hardlink"), "{name}: {}", err.message());
         assert!(!canary.exists(), "{name} wrote outside its layer");
-        assert!(names(&d.root().join("images")).is_empty(), "{name}");
-        assert!(names(&d.root().join("tmp")).is_empty(), "{name}");
+        assert!(dir_names(&d.root().join("images")).is_empty(), "{name}");
+        assert!(dir_names(&d.root().join("tmp")).is_empty(), "{name}");
     }
     // Image config is data: a hostile config can't point anywhere on the host.
     let evil_cfg = serde_json::json!({ "Volumes": { "/etc": {} }, "WorkingDir": "/../../../../etc", "Labels": { "io.kubernetes.pod.name": "x" } });
@@ -219,9 +211,9 @@ async fn concurrent_pulls_share_the_work() {
     });
     let ids: Vec<String> = futures_join(pulls).await;
     assert!(ids.windows(2).all(|w| w[0] == w[1]));
-    assert_eq!(names(&d.root().join("layers")).len(), 2);
-    assert_eq!(names(&d.root().join("images")).len(), 1);
-    assert!(names(&d.root().join("tmp")).is_empty());
+    assert_eq!(dir_names(&d.root().join("layers")).len(), 2);
+    assert_eq!(dir_names(&d.root().join("images")).len(), 1);
+    assert!(dir_names(&d.root().join("tmp")).is_empty());
 }
 
 async fn futures_join(handles: impl Iterator<Item = tokio::task::JoinHandle<Result<String, tonic::Status>>>) -> Vec<String> {
@@ -243,9 +235,9 @@ async fn removing_images_keeps_shared_layers_and_collects_the_rest() {
     let (_, mut images) = d.cri().await;
     pull_image(&mut images, &format!("{}/a:v1", reg.addr), None).await.unwrap();
     pull_image(&mut images, &format!("{}/b:v1", reg.addr), None).await.unwrap();
-    assert_eq!(names(&d.root().join("layers")).len(), 3);
+    assert_eq!(dir_names(&d.root().join("layers")).len(), 3);
     images.remove_image(cri::RemoveImageRequest { image: image_spec(&format!("{}/a:v1", reg.addr)) }).await.unwrap();
-    assert_eq!(names(&d.root().join("layers")).len(), 2, "busybox's layer is still used by b");
+    assert_eq!(dir_names(&d.root().join("layers")).len(), 2, "busybox's layer is still used by b");
     d.berth(&["run", "--rm", &format!("{}/b:v1", reg.addr), "cat", "/b"]).ok();
     images.remove_image(cri::RemoveImageRequest { image: image_spec(&format!("{}/b:v1", reg.addr)) }).await.unwrap();
     assert_store_empty(&d);

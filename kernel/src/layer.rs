@@ -41,6 +41,19 @@ pub enum Compression {
     Zstd,
 }
 
+impl Compression {
+    /// Recognises a stream's compression by its first bytes.
+    pub fn sniff(head: &[u8]) -> Self {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
     #[error("malformed tar archive: {0}")]
@@ -92,14 +105,7 @@ pub fn extract(input: impl Read, dest: &Path, tee: Option<&mut dyn Write>) -> Re
 
 fn extract_tar(raw: &mut impl Read, dest: &Path) -> Result<LayerInfo, LayerError> {
     let mut buffered = BufReader::with_capacity(256 * 1024, raw);
-    let head = buffered.fill_buf()?;
-    let compression = if head.starts_with(&[0x1f, 0x8b]) {
-        Compression::Gzip
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Compression::Zstd
-    } else {
-        Compression::None
-    };
+    let compression = Compression::sniff(buffered.fill_buf()?);
     let plain: Box<dyn Read + '_> = match compression {
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(LayerError::Malformed)?),

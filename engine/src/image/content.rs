@@ -61,3 +61,23 @@ pub(crate) fn remove(paths: &Paths, digest: &str) {
         let _ = std::fs::remove_file(p);
     }
 }
+
+/// An image's manifest as stored: digest, media type, bytes, parsed.
+pub(crate) struct StoredManifest {
+    pub digest: String,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+    pub manifest: berth_registry::manifest::ImageManifest,
+}
+
+/// Reads and parses the manifest of `img` (`name` is for messages).
+pub(crate) fn image_manifest(paths: &Paths, img: &super::ImageRecord, name: &str) -> Result<StoredManifest> {
+    let (Some(digest), Some(media_type)) = (img.manifest.clone(), img.manifest_media_type.clone()) else {
+        return Err(Error::FailedPrecondition(format!("{name}: the image has no manifest in the store; pull or import it again")));
+    };
+    let bytes = read(paths, &digest)?;
+    let berth_registry::manifest::Manifest::Image(manifest) = berth_registry::manifest::Manifest::parse(&bytes, Some(&media_type))? else {
+        return Err(Error::BadContent(format!("{digest} is not an image manifest")));
+    };
+    Ok(StoredManifest { digest, media_type, bytes, manifest })
+}

@@ -49,7 +49,7 @@ impl ImageStore {
         let (reference, config) = self.check_import(&req)?;
         let paths = self.paths.clone();
         let expect = Expect { unpack: true, ..Default::default() };
-        let layer = tokio::task::spawn_blocking(move || unpack::layer(&paths, ChunkReader::new(data), &expect, layer_error))
+        let layer = tokio::task::spawn_blocking(move || unpack::layer(&paths, ChunkReader::new(data), &expect, |e| unpack::input_error("import", e)))
             .await
             .map_err(|e| Error::Internal(format!("import task: {e}")))??;
         let diff_id = layer.diff_id.clone();
@@ -114,10 +114,3 @@ pub(crate) fn oci_manifest(config_digest: &str, config_size: u64, layers: &[(Opt
     .to_string()
 }
 
-/// A hostile or malformed tarball is the caller's input.
-fn layer_error(e: berth_kernel::layer::LayerError) -> Error {
-    match e {
-        berth_kernel::layer::LayerError::Io(io) => Error::Io { context: "import".into(), source: io },
-        other => Error::InvalidArgument(format!("import: {other}")),
-    }
-}

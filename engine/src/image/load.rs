@@ -18,6 +18,7 @@ use super::save::{IMAGE_NAME, REF_NAME};
 use super::unpack::{self, ChunkReader, Expect};
 use super::{content, ImageStore};
 use crate::error::{Error, IoContext, Result};
+use berth_kernel::layer::Compression;
 use berth_registry::manifest::{self as mt, Descriptor, Manifest, Platform};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -124,11 +125,11 @@ fn load_item(paths: &crate::paths::Paths, item: Item) -> Result<ImageRecord> {
     let mut layer_descs = Vec::new();
     for (l, diff_id) in item.layers.iter().zip(&item.diff_ids) {
         let have_layer = paths.layer(diff_id.trim_start_matches("sha256:"))?.exists();
-        let compression = sniff(&l.path)?;
+        let compression = Some(sniff(&l.path)?);
         if !(have_layer && content::has(paths, &l.digest)) {
             let f = std::fs::File::open(&l.path).ctx(|| format!("open {}", l.path.display()))?;
             let expect = Expect { blob_digest: Some(l.digest.clone()), diff_id: Some(diff_id.clone()), unpack: !have_layer };
-            unpack::layer(paths, f, &expect, layer_error)?;
+            unpack::layer(paths, f, &expect, |e| unpack::input_error("load", e))?;
         }
         layer_descs.push((compression, l.digest.clone(), l.size));
     }
@@ -182,13 +183,10 @@ fn read_err(e: std::io::Error) -> Error {
 /// Reads the (optionally gzip- or zstd-compressed) tar into `dir`.
 fn read_archive(input: impl Read, dir: &Path) -> Result<Spool> {
     let mut buffered = BufReader::with_capacity(256 * 1024, input);
-    let head = buffered.fill_buf().map_err(read_err)?;
-    let plain: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(read_err)?)
-    } else {
-        Box::new(buffered)
+    let plain: Box<dyn Read> = match Compression::sniff(buffered.fill_buf().map_err(read_err)?) {
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(read_err)?),
+        Compression::None => Box::new(buffered),
     };
     let mut archive = tar::Archive::new(plain);
     let mut spool = Spool::default();
@@ -372,22 +370,10 @@ fn item(config: Spooled, layers: Vec<Spooled>, tags: Vec<String>, manifest: Opti
 }
 
 /// A blob's compression, by its magic.
-fn sniff(path: &Path) -> Result<Option<berth_kernel::layer::Compression>> {
-    use berth_kernel::layer::Compression;
+fn sniff(path: &Path) -> Result<Compression> {
     let mut head = [0u8; 4];
     let mut f = std::fs::File::open(path).ctx(|| format!("open {}", path.display()))?;
     let n = f.read(&mut head).ctx(|| format!("read {}", path.display()))?;
-    Ok(Some(match &head[..n] {
-        [0x1f, 0x8b, ..] => Compression::Gzip,
-        [0x28, 0xb5, 0x2f, 0xfd] => Compression::Zstd,
-        _ => Compression::None,
-    }))
+    Ok(Compression::sniff(&head[..n]))
 }
 
-/// A hostile or malformed layer is the caller's input.
-fn layer_error(e: berth_kernel::layer::LayerError) -> Error {
-    match e {
-        berth_kernel::layer::LayerError::Io(io) => Error::Io { context: "load".into(), source: io },
-        other => bad(other),
-    }
-}

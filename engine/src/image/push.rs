@@ -5,7 +5,6 @@
 
 use super::{content, ImageStore};
 use crate::error::{Error, Result};
-use berth_registry::manifest::Manifest;
 use berth_registry::{Access, Credentials, Reference, Repository};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
@@ -43,13 +42,7 @@ impl ImageStore {
         if !img.repo_tags.contains(&r.canonical()) {
             return Err(Error::NotFound(format!("An image does not exist locally with the tag: {}", r.canonical())));
         }
-        let (Some(mdigest), Some(media)) = (img.manifest.clone(), img.manifest_media_type.clone()) else {
-            return Err(Error::FailedPrecondition(format!("{}: the image has no manifest in the store; re-import or re-pull it", r.canonical())));
-        };
-        let bytes = content::read(&self.paths, &mdigest)?;
-        let Manifest::Image(m) = Manifest::parse(&bytes, Some(&media))? else {
-            return Err(Error::BadContent(format!("{mdigest} is not an image manifest")));
-        };
+        let content::StoredManifest { media_type: media, bytes, manifest: m, .. } = content::image_manifest(&self.paths, &img, &r.canonical())?;
         // Repositories on the same registry the blobs may be mounted from.
         let sources: Vec<String> = img
             .repo_digests

@@ -9,7 +9,7 @@ use super::record::ImageRecord;
 use super::reference::{familiar, Reference};
 use super::ImageStore;
 use crate::error::{Error, IoContext, Result};
-use berth_registry::manifest::{Descriptor, Manifest, OCI_INDEX};
+use berth_registry::manifest::{Descriptor, OCI_INDEX};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -50,13 +50,8 @@ impl ImageStore {
                 s.tags.extend(tag.filter(|t| !s.tags.contains(t)));
                 continue;
             }
-            let (Some(digest), Some(media)) = (image.manifest.clone(), image.manifest_media_type.clone()) else {
-                return Err(Error::FailedPrecondition(format!("{name}: the image has no manifest in the store; pull or import it again")));
-            };
-            let bytes = super::content::read(&self.paths, &digest)?;
-            let Manifest::Image(m) = Manifest::parse(&bytes, Some(&media))? else {
-                return Err(Error::BadContent(format!("{digest} is not an image manifest")));
-            };
+            let stored = super::content::image_manifest(&self.paths, &image, name)?;
+            let m = stored.manifest;
             let blobs: Vec<Descriptor> = std::iter::once(m.config).chain(m.layers).collect();
             for b in &blobs {
                 let p = self.paths.blob(&b.digest)?;
@@ -64,7 +59,7 @@ impl ImageStore {
                     return Err(Error::FailedPrecondition(format!("{name}: blob {} is not in the content store; pull the image again", b.digest)));
                 }
             }
-            let manifest = Descriptor { media_type: media, digest, size: bytes.len() as u64, platform: None, annotations: BTreeMap::new() };
+            let manifest = Descriptor { media_type: stored.media_type, digest: stored.digest, size: stored.bytes.len() as u64, platform: None, annotations: BTreeMap::new() };
             images.push(Saved { image, tags: tag.into_iter().collect(), manifest, blobs });
         }
         Ok(SavePlan { images })

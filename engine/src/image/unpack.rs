@@ -63,6 +63,15 @@ pub(crate) struct Unpacked {
 /// How a failure of the extractor is reported.
 pub(crate) type LayerErrorMap = fn(berth_kernel::layer::LayerError) -> Error;
 
+/// A hostile or malformed tarball the caller handed in (import, load) is
+/// the caller's error; `verb` prefixes the message.
+pub(crate) fn input_error(verb: &str, e: berth_kernel::layer::LayerError) -> Error {
+    match e {
+        berth_kernel::layer::LayerError::Io(io) => Error::Io { context: verb.into(), source: io },
+        other => Error::InvalidArgument(format!("{verb}: {other}")),
+    }
+}
+
 /// Stores and (optionally) unpacks one layer blob read from `reader`.
 pub(crate) fn layer(paths: &Paths, reader: impl Read, expect: &Expect, on_layer_error: LayerErrorMap) -> Result<Unpacked> {
     let mut blob = content::temp(paths)?;
