@@ -32,6 +32,13 @@ pub struct Failure {
     pub code: i32,
 }
 
+impl Failure {
+    /// A failure with exit status 1.
+    pub fn new(message: impl Into<String>) -> Self {
+        Failure { message: message.into(), code: 1 }
+    }
+}
+
 impl From<tonic::Status> for Failure {
     fn from(s: tonic::Status) -> Self {
         Failure { message: format!("Error response from daemon: {}", s.message()), code: 1 }

@@ -107,11 +107,11 @@ pub fn save(engine: &Engine, names: Vec<String>) -> Result<mpsc::Receiver<Result
     let plan = engine.images().plan_save(&names).status()?;
     let engine = engine.clone();
     let (tx, rx) = mpsc::channel(16);
-    let (btx, mut brx) = mpsc::channel::<bytes::Bytes>(16);
+    let (btx, mut brx) = mpsc::channel::<Vec<u8>>(16);
     tokio::spawn(async move {
         let job = tokio::task::spawn_blocking(move || engine.images().save(&plan, btx));
         while let Some(b) = brx.recv().await {
-            if tx.send(Ok(pb::DataChunk { data: b.to_vec() })).await.is_err() {
+            if tx.send(Ok(pb::DataChunk { data: b })).await.is_err() {
                 break; // The client went away: the writer fails and stops.
             }
         }
@@ -173,7 +173,7 @@ pub async fn history(engine: &Engine, name: String) -> Result<pb::ImageHistoryRe
     let entries = blocking(move || engine.images().history(&name)).await?;
     let entries = entries
         .into_iter()
-        .map(|h| pb::HistoryEntry { id: h.id, created_unix: h.created_unix, created_by: h.created_by, size: h.size, comment: h.comment, tags: h.tags })
+        .map(|h| pb::HistoryEntry { id: h.id, created_unix: h.created_unix, created_by: h.created_by, size: h.size, comment: h.comment })
         .collect();
     Ok(pb::ImageHistoryResponse { entries })
 }

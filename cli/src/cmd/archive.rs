@@ -17,24 +17,20 @@ pub struct SaveArgs {
     images: Vec<String>,
 }
 
-fn fail(message: String) -> Failure {
-    Failure { message, code: 1 }
-}
-
 pub async fn save(c: &mut Client, a: SaveArgs) -> Result<i32, Failure> {
     if a.output.is_none() && std::io::stdout().is_terminal() {
-        return Err(fail("Cowardly refusing to save to a terminal. Use the -o flag or redirect".into()));
+        return Err(Failure::new("Cowardly refusing to save to a terminal. Use the -o flag or redirect"));
     }
     let mut stream = c.save_images(pb::SaveImagesRequest { names: a.images }).await?.into_inner();
     let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &a.output {
-        Some(p) => Box::new(tokio::fs::File::create(p).await.map_err(|e| fail(format!("Error: create {p}: {e}")))?),
+        Some(p) => Box::new(tokio::fs::File::create(p).await.map_err(|e| Failure::new(format!("Error: create {p}: {e}")))?),
         None => Box::new(tokio::io::stdout()),
     };
     let copied: Result<(), Failure> = async {
         while let Some(chunk) = stream.next().await {
-            out.write_all(&chunk?.data).await.map_err(|e| fail(format!("Error: write: {e}")))?;
+            out.write_all(&chunk?.data).await.map_err(|e| Failure::new(format!("Error: write: {e}")))?;
         }
-        out.flush().await.map_err(|e| fail(format!("Error: write: {e}")))
+        out.flush().await.map_err(|e| Failure::new(format!("Error: write: {e}")))
     }
     .await;
     if copied.is_err() {
@@ -58,14 +54,14 @@ pub struct LoadArgs {
 
 pub async fn load(c: &mut Client, a: LoadArgs) -> Result<i32, Failure> {
     let input: Box<dyn tokio::io::AsyncRead + Unpin + Send> = match &a.input {
-        Some(p) => Box::new(tokio::fs::File::open(p).await.map_err(|e| fail(format!("Error: open {p}: {e}")))?),
-        None if std::io::stdin().is_terminal() => return Err(fail("requested load from stdin, but stdin is empty".into())),
+        Some(p) => Box::new(tokio::fs::File::open(p).await.map_err(|e| Failure::new(format!("Error: open {p}: {e}")))?),
+        None if std::io::stdin().is_terminal() => return Err(Failure::new("requested load from stdin, but stdin is empty")),
         None => Box::new(tokio::io::stdin()),
     };
     let (rx, reader) = super::upload(input, |data| pb::DataChunk { data });
     let res = c.load_images(rx).await;
     if let Ok(Err(e)) = reader.await {
-        return Err(fail(format!("Error: read input: {e}")));
+        return Err(Failure::new(format!("Error: read input: {e}")));
     }
     for img in res?.into_inner().images {
         if a.quiet {

@@ -21,10 +21,6 @@ pub struct LoginArgs {
     server: Option<String>,
 }
 
-fn fail(message: impl Into<String>) -> Failure {
-    Failure { message: message.into(), code: 1 }
-}
-
 /// Reads one line from the terminal, without echo when `secret`.
 fn prompt(label: &str, secret: bool) -> Result<String, Failure> {
     print!("{label}");
@@ -32,7 +28,7 @@ fn prompt(label: &str, secret: bool) -> Result<String, Failure> {
     let stdin = std::io::stdin();
     let _echo_off = secret.then(|| crate::tty::EchoOff::new(&stdin));
     let mut line = String::new();
-    stdin.lock().read_line(&mut line).map_err(|e| fail(format!("Error: read: {e}")))?;
+    stdin.lock().read_line(&mut line).map_err(|e| Failure::new(format!("Error: read: {e}")))?;
     Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
 
@@ -40,12 +36,12 @@ pub async fn login(c: &mut Client, a: LoginArgs) -> Result<i32, Failure> {
     let host = auth::normalize_server(a.server.as_deref().unwrap_or("docker.io"));
     let interactive = std::io::stdin().is_terminal();
     if a.password.is_some() && a.password_stdin {
-        return Err(fail("Error: --password and --password-stdin are mutually exclusive"));
+        return Err(Failure::new("Error: --password and --password-stdin are mutually exclusive"));
     }
     let username = match a.username {
         Some(u) => u,
         None if interactive && !a.password_stdin => prompt("Username: ", false)?,
-        None => return Err(fail("Error: Cannot perform an interactive login from a non TTY device")),
+        None => return Err(Failure::new("Error: Cannot perform an interactive login from a non TTY device")),
     };
     let password = match (a.password, a.password_stdin) {
         (Some(p), _) => {
@@ -54,18 +50,18 @@ pub async fn login(c: &mut Client, a: LoginArgs) -> Result<i32, Failure> {
         }
         (None, true) => {
             let mut p = String::new();
-            std::io::stdin().lock().read_line(&mut p).map_err(|e| fail(format!("Error: read password: {e}")))?;
+            std::io::stdin().lock().read_line(&mut p).map_err(|e| Failure::new(format!("Error: read password: {e}")))?;
             p.trim_end_matches(['\n', '\r']).to_owned()
         }
         (None, false) if interactive => prompt("Password: ", true)?,
-        (None, false) => return Err(fail("Error: Cannot perform an interactive login from a non TTY device")),
+        (None, false) => return Err(Failure::new("Error: Cannot perform an interactive login from a non TTY device")),
     };
     if username.is_empty() || password.is_empty() {
-        return Err(fail("Error: a username and a password are required"));
+        return Err(Failure::new("Error: a username and a password are required"));
     }
     let auth = pb::RegistryAuth { username: username.clone(), password: password.clone(), ..Default::default() };
     c.login(pb::LoginRequest { registry: host.clone(), auth: Some(auth) }).await?;
-    auth::store(&host, &username, &password).map_err(|e| fail(format!("Error: saving credentials to {}: {e}", auth::config_path().display())))?;
+    auth::store(&host, &username, &password).map_err(|e| Failure::new(format!("Error: saving credentials to {}: {e}", auth::config_path().display())))?;
     println!("Login Succeeded");
     Ok(0)
 }
@@ -79,7 +75,7 @@ pub struct LogoutArgs {
 /// Needs no daemon: it only edits the config file.
 pub fn logout(a: LogoutArgs) -> Result<i32, Failure> {
     let host = auth::normalize_server(a.server.as_deref().unwrap_or("docker.io"));
-    match auth::forget(&host).map_err(|e| fail(format!("Error: {}: {e}", auth::config_path().display())))? {
+    match auth::forget(&host).map_err(|e| Failure::new(format!("Error: {}: {e}", auth::config_path().display())))? {
         true => println!("Removing login credentials for {}", auth::config_key(&host)),
         false => println!("Not logged in to {}", auth::config_key(&host)),
     }

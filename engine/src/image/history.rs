@@ -16,8 +16,6 @@ pub struct HistoryEntry {
     /// Bytes the step's layer occupies; 0 for steps without a layer.
     pub size: u64,
     pub comment: String,
-    /// The image's tags, on the newest step.
-    pub tags: Vec<String>,
 }
 
 impl ImageStore {
@@ -41,14 +39,12 @@ impl ImageStore {
                     created_by: h.created_by.clone().unwrap_or_default(),
                     size,
                     comment: h.comment.clone().unwrap_or_default(),
-                    tags: Vec::new(),
                 }
             })
             .collect();
         out.reverse();
         if let Some(top) = out.first_mut() {
             top.id = img.id.clone();
-            top.tags = img.repo_tags.iter().map(|t| super::reference::familiar(t)).collect();
         }
         Ok(out)
     }

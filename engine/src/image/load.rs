@@ -52,8 +52,8 @@ struct Spool {
 struct Item {
     config: Spooled,
     config_json: Vec<u8>,
+    /// Its diff ids match `layers` one to one.
     cfg: ConfigFile,
-    diff_ids: Vec<String>,
     layers: Vec<Spooled>,
     /// Canonical tags.
     tags: Vec<String>,
@@ -98,7 +98,7 @@ impl ImageStore {
         let mut locks = HashMap::new();
         let mut records = Vec::new();
         for item in items {
-            for diff_id in item.diff_ids.iter() {
+            for diff_id in &item.cfg.rootfs.diff_ids {
                 if !locks.contains_key(diff_id) {
                     locks.insert(diff_id.clone(), self.inflight(diff_id).lock_owned().await);
                 }
@@ -123,7 +123,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 /// Unpacks one image's layers and stores its blobs; returns its record.
 fn load_item(paths: &crate::paths::Paths, item: Item) -> Result<ImageRecord> {
     let mut layer_descs = Vec::new();
-    for (l, diff_id) in item.layers.iter().zip(&item.diff_ids) {
+    for (l, diff_id) in item.layers.iter().zip(&item.cfg.rootfs.diff_ids) {
         let have_layer = paths.layer(diff_id.trim_start_matches("sha256:"))?.exists();
         let compression = Some(sniff(&l.path)?);
         if !(have_layer && content::has(paths, &l.digest)) {
@@ -153,7 +153,7 @@ fn load_item(paths: &crate::paths::Paths, item: Item) -> Result<ImageRecord> {
         manifest: Some(mdigest),
         manifest_media_type: Some(media),
         blobs,
-        layers: item.diff_ids,
+        layers: cfg.rootfs.diff_ids,
         config: cfg.config.unwrap_or_default(),
         created_unix_nanos: cfg.created.as_deref().and_then(berth_proto::time::parse_rfc3339_nanos).unwrap_or(0),
         size: item.layers.iter().map(|l| l.size).sum::<u64>() + config_str.len() as u64,
@@ -365,8 +365,7 @@ fn item(config: Spooled, layers: Vec<Spooled>, tags: Vec<String>, manifest: Opti
     if cfg.rootfs.diff_ids.len() != layers.len() {
         return Err(bad(format!("image config lists {} layers, the archive {}", cfg.rootfs.diff_ids.len(), layers.len())));
     }
-    let diff_ids = cfg.rootfs.diff_ids.clone();
-    Ok(Item { config, config_json, cfg, diff_ids, layers, tags, manifest })
+    Ok(Item { config, config_json, cfg, layers, tags, manifest })
 }
 
 /// A blob's compression, by its magic.

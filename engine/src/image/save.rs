@@ -5,12 +5,10 @@
 //! berth's own `load` read it. Blobs are streamed from the content store as
 //! they are stored (compressed layers stay compressed).
 
-use super::record::ImageRecord;
 use super::reference::{familiar, Reference};
 use super::ImageStore;
 use crate::error::{Error, IoContext, Result};
 use berth_registry::manifest::{Descriptor, OCI_INDEX};
-use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::io::Write;
 use tokio::sync::mpsc;
@@ -28,7 +26,7 @@ pub struct SavePlan {
 
 #[derive(Debug)]
 struct Saved {
-    image: ImageRecord,
+    id: String,
     /// Canonical tags asked for (none when named by id).
     tags: Vec<String>,
     manifest: Descriptor,
@@ -46,7 +44,7 @@ impl ImageStore {
         for name in names {
             let image = self.resolve(name)?;
             let tag = Reference::parse(name).ok().map(|r| r.with_default_tag().canonical()).filter(|t| image.repo_tags.contains(t));
-            if let Some(s) = images.iter_mut().find(|s| s.image.id == image.id) {
+            if let Some(s) = images.iter_mut().find(|s| s.id == image.id) {
                 s.tags.extend(tag.filter(|t| !s.tags.contains(t)));
                 continue;
             }
@@ -60,13 +58,13 @@ impl ImageStore {
                 }
             }
             let manifest = Descriptor { media_type: stored.media_type, digest: stored.digest, size: stored.bytes.len() as u64, platform: None, annotations: BTreeMap::new() };
-            images.push(Saved { image, tags: tag.into_iter().collect(), manifest, blobs });
+            images.push(Saved { id: image.id, tags: tag.into_iter().collect(), manifest, blobs });
         }
         Ok(SavePlan { images })
     }
 
     /// Writes the archive to `tx` in chunks (blocking: run it off the runtime).
-    pub fn save(&self, plan: &SavePlan, tx: mpsc::Sender<Bytes>) -> Result<()> {
+    pub fn save(&self, plan: &SavePlan, tx: mpsc::Sender<Vec<u8>>) -> Result<()> {
         let mut out = tar::Builder::new(std::io::BufWriter::with_capacity(256 * 1024, ChannelWriter { tx }));
         let broken = |e: std::io::Error| Error::Io { context: "write archive".into(), source: e };
         let dir = |b: &mut tar::Builder<_>, path: &str| -> Result<()> {
@@ -152,12 +150,12 @@ fn docker_manifest_json(plan: &SavePlan) -> Vec<u8> {
 
 /// Hands what is written to an async receiver, one buffer at a time.
 struct ChannelWriter {
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Vec<u8>>,
 }
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tx.blocking_send(Bytes::copy_from_slice(buf)).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
+        self.tx.blocking_send(buf.to_vec()).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
         Ok(buf.len())
     }
 
