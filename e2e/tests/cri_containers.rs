@@ -48,8 +48,16 @@ async fn container_lifecycle_in_a_pod() {
         assert_eq!(ino(format!("/proc/{pid}/ns/{ns}")), ino(pins.join(ns)), "{ns}");
     }
     assert_ne!(ino(format!("/proc/{pid}/ns/pid")), ino("/proc/self/ns/pid"));
+    // In its cgroup in every v1 controller hierarchy (the init moves itself in,
+    // see kernel::cgroup), with the device rules applied before it ran.
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    assert!(cgroup.contains(&format!("/{}/pod-web/{id}", d.cgroup_parent)), "{cgroup}");
+    let v1_lines: Vec<&str> = cgroup.lines().filter(|l| !l.starts_with("0::") && !l.contains(":name=")).collect();
+    assert!(!v1_lines.is_empty() && v1_lines.iter().all(|l| l.ends_with(&format!("/{}/pod-web/{id}", d.cgroup_parent))), "{cgroup}");
+    let devices = std::fs::read_to_string(format!("/sys/fs/cgroup/devices/{}/pod-web/{id}/devices.list", d.cgroup_parent)).unwrap();
+    assert!(!devices.contains("a *:* rwm"), "{devices}");
+    // An exec joins the same cgroups (its own cgroup namespace view is the root).
+    let seen = out(&mut rt, &id, &["cat", "/proc/self/cgroup"]).await;
+    assert!(seen.lines().filter(|l| !l.starts_with("0::") && !l.contains(":name=")).all(|l| l.ends_with(":/")), "{seen}");
 
     // ExecSync: output, exit code, the container's env and pid namespace, timeout.
     let r = exec(&mut rt, &id, &["sh", "-c", "echo out; echo err >&2; exit 3"]).await;

@@ -3,6 +3,16 @@
 //!
 //! berth uses the cgroupfs driver: a container's cgroup is `<parent>/<id>`
 //! under every controller's hierarchy.
+//!
+//! Placement on v1 hierarchies: a process moved in by pid (`cgroup.procs`)
+//! takes the kernel's global threadgroup lock for writing, and on a quiet
+//! machine that waits out an RCU grace period (5–20 ms here, on every
+//! container start). A single-threaded process moving *itself* through
+//! `tasks` ("0") skips that lock. So the shim makes the dirs
+//! ([`Placement::prepare`]) and the container's init, single-threaded
+//! right after clone, writes "0" into each `tasks` file before anything
+//! else ([`place_self`]). Unified (v2) hosts keep the move by pid
+//! ([`Cgroup::enter`]).
 
 use libcgroups::common::{create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt};
 use nix::unistd::Pid;
@@ -39,10 +49,13 @@ impl Cgroup {
         CgroupError::Manager { path: self.path.display().to_string(), msg: e.to_string() }
     }
 
-    /// Moves `pid` in and applies the limits.
-    pub fn enter_and_apply(&self, pid: i32, resources: &LinuxResources) -> Result<(), CgroupError> {
-        self.enter(pid)?;
-        self.apply(resources)
+    /// Moves the calling process in; it must be single-threaded (on v1 it
+    /// moves itself, see above).
+    pub fn join_self(&self) -> Result<(), CgroupError> {
+        match Placement::prepare(&self.path)? {
+            Some(p) => place_self(&p.tasks()).map_err(|e| self.err(e)),
+            None => self.enter(std::process::id() as i32),
+        }
     }
 
     /// Moves `pid` in, leaving the limits as they are.
@@ -70,6 +83,105 @@ impl Cgroup {
     pub fn remove(&self) -> Result<(), CgroupError> {
         self.manager.remove().map_err(|e| self.err(e))
     }
+}
+
+/// A cgroup's dirs in every v1 hierarchy libcgroups manages, made before
+/// any process is in them.
+pub struct Placement {
+    dirs: Vec<PathBuf>,
+}
+
+impl Placement {
+    /// On v1 and hybrid hosts: creates the cgroup `path` (relative to each
+    /// hierarchy's root) in every v1 hierarchy libcgroups manages, cpuset
+    /// seeded from its parents as the kernel requires. `None` on unified hosts.
+    pub fn prepare(path: &Path) -> Result<Option<Self>, CgroupError> {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let err = |msg: String| CgroupError::Manager { path: rel.display().to_string(), msg };
+        match libcgroups::common::get_cgroup_setup().map_err(|e| err(e.to_string()))? {
+            libcgroups::common::CgroupSetup::Unified => return Ok(None),
+            libcgroups::common::CgroupSetup::Legacy | libcgroups::common::CgroupSetup::Hybrid => {}
+        }
+        if rel.as_os_str().is_empty() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            return Err(err("not a plain relative path".into()));
+        }
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| err(format!("read mountinfo: {e}")))?;
+        let mut placement = Placement { dirs: Vec::new() };
+        for (mount_point, controllers) in v1_hierarchies(&mountinfo) {
+            let dir = mount_point.join(rel);
+            let made = std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()));
+            let made = made.and_then(|_| if controllers.contains(&"cpuset") { seed_cpuset(&mount_point, rel).map_err(|e| format!("cpuset: {e}")) } else { Ok(()) });
+            if let Err(e) = made {
+                placement.remove();
+                return Err(err(e));
+            }
+            placement.dirs.push(dir);
+        }
+        Ok(Some(placement))
+    }
+
+    /// The `tasks` file of each dir, for [`place_self`].
+    pub fn tasks(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.join("tasks")).collect()
+    }
+
+    /// Removes the dirs (the container's own; its parents stay). Only empty
+    /// cgroups go: call it once the processes are gone.
+    pub fn remove(&self) {
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// The controllers libcgroups' v1 manager handles; hierarchies with none of
+/// them (`name=systemd`) are left alone, as libcgroups leaves them.
+const V1_CONTROLLERS: [&str; 12] = ["cpu", "cpuacct", "cpuset", "devices", "hugetlb", "memory", "pids", "perf_event", "blkio", "net_prio", "net_cls", "freezer"];
+
+/// Each v1 hierarchy's mount point with its controllers, from mountinfo.
+fn v1_hierarchies(mountinfo: &str) -> Vec<(PathBuf, Vec<&str>)> {
+    let mut out: Vec<(PathBuf, Vec<&str>)> = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let mut r = right.split(' ');
+        if r.next() != Some("cgroup") {
+            continue;
+        }
+        let controllers: Vec<&str> = r.nth(1).unwrap_or("").split(',').filter(|o| V1_CONTROLLERS.contains(o)).collect();
+        let Some(mount_point) = left.split(' ').nth(4) else { continue };
+        let mount_point = PathBuf::from(mount_point);
+        if !controllers.is_empty() && !out.iter().any(|(m, _)| *m == mount_point) {
+            out.push((mount_point, controllers));
+        }
+    }
+    out
+}
+
+/// A v1 cpuset cgroup takes no task until `cpuset.cpus` and `cpuset.mems`
+/// are set: each empty one on the way down gets its parent's.
+fn seed_cpuset(mount_point: &Path, rel: &Path) -> std::io::Result<()> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let mut parent = mount_point.to_path_buf();
+        for c in rel.components() {
+            let dir = parent.join(c);
+            let mine = std::fs::read_to_string(dir.join(file))?;
+            if mine.trim().is_empty() {
+                std::fs::write(dir.join(file), std::fs::read_to_string(parent.join(file))?.trim())?;
+            }
+            parent = dir;
+        }
+    }
+    Ok(())
+}
+
+/// Moves the calling process into the cgroups whose `tasks` files are
+/// given. Only for a single-threaded caller (a container's init right after
+/// clone): "0" moves the calling thread, which is then the whole process.
+pub fn place_self(tasks: &[PathBuf]) -> std::io::Result<()> {
+    for t in tasks {
+        std::fs::write(t, b"0").map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", t.display())))?;
+    }
+    Ok(())
 }
 
 /// Reads the `oom_kill` counter: v1 `memory.oom_control`, v2 `memory.events`.
@@ -167,5 +279,32 @@ pub fn usage(path: &Path) -> Usage {
             major_page_faults: get("pgmajfault"),
         }),
         pids: read_u64(&dir.join("pids.current")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_hierarchies_from_mountinfo() {
+        let mi = "\
+30 24 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw
+32 30 0:28 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd
+33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:12 - cgroup cgroup rw,cpu,cpuacct
+34 30 0:30 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:13 - cgroup cgroup rw,memory
+35 30 0:31 / /sys/fs/cgroup/cpuset rw,nosuid,nodev,noexec,relatime shared:14 - cgroup cgroup rw,cpuset,clone_children
+";
+        let h = v1_hierarchies(mi);
+        let got: Vec<(String, Vec<&str>)> = h.into_iter().map(|(p, c)| (p.display().to_string(), c)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/sys/fs/cgroup/cpu,cpuacct".to_string(), vec!["cpu", "cpuacct"]),
+                ("/sys/fs/cgroup/memory".to_string(), vec!["memory"]),
+                ("/sys/fs/cgroup/cpuset".to_string(), vec!["cpuset"]),
+            ]
+        );
     }
 }

@@ -63,7 +63,7 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
         files.push((f, flag));
     }
     if let Some(path) = req.spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
-        crate::cgroup::Cgroup::new(&path).and_then(|cg| cg.enter(std::process::id() as i32)).map_err(fail("join the container's cgroup"))?;
+        crate::cgroup::Cgroup::new(&path).and_then(|cg| cg.join_self()).map_err(fail("join the container's cgroup"))?;
     }
     for (f, flag) in &files {
         setns(f, *flag).map_err(fail("join the container's namespaces"))?;

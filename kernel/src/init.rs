@@ -47,6 +47,9 @@ pub struct InitConfig<'a> {
     /// A terminal from the container's devpts as stdio; its master goes to
     /// the shim over the sync socket.
     pub tty: bool,
+    /// v1 `tasks` files to move ourselves into first ([`crate::cgroup::place_self`]);
+    /// empty when the shim placed us by pid.
+    pub cgroup_tasks: &'a [PathBuf],
 }
 
 /// The descriptors the child inherits.
@@ -140,6 +143,9 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
     let process = spec.process().clone().ok_or_else(|| InitFailure::new(1, "spec has no process"))?;
     let namespaces = linux.namespaces().clone().unwrap_or_default();
 
+    // Our cgroups first, while we are still single-threaded and host root.
+    crate::cgroup::place_self(cfg.cgroup_tasks).map_err(fail("join cgroup"))?;
+
     // Namespaces given by path are joined; a new cgroup namespace is entered
     // now that the shim has put us in our cgroup.
     for ns in &namespaces {
@@ -184,6 +190,13 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
             dev_is_tmpfs = true;
         }
         mount::mount_one(&root, &m).map_err(fail("mount"))?;
+    }
+    // The shim applied our cgroup's limits while we mounted: wait for them
+    // before the first device is made or opened (the device controller
+    // denies everything for a moment while its rules are written).
+    let mut applied = [0u8; 1];
+    if !matches!((&fds.sync).read(&mut applied), Ok(1)) {
+        return Err(InitFailure::new(1, "the shim did not apply the cgroup limits"));
     }
     if dev_is_tmpfs {
         for d in linux.devices().clone().unwrap_or_default() {

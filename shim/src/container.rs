@@ -1,7 +1,7 @@
 //! The container process: cloned into its namespaces, placed in its
 //! cgroup, released to exec; and, at the end, its exit record.
 
-use berth_kernel::cgroup::Cgroup;
+use berth_kernel::cgroup::{Cgroup, Placement};
 use berth_kernel::init::{self, InitConfig, InitFailure, InitFds, Overlay};
 use berth_proto::exit::ExitRecord;
 use berth_proto::shim::{ShimConfig, EXIT_FILE, SOCKET_FILE};
@@ -119,6 +119,20 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
         (std::fs::File::open("/dev/null").map_err(fail("open /dev/null"))?.into(), None)
     };
     let (mut sync, child_sync) = UnixStream::pair().map_err(fail("socketpair"))?;
+    // On v1 the cgroup's dirs exist before the container does, and its init
+    // moves itself in first thing (see berth_kernel::cgroup).
+    let cgroup_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let placement = match &cgroup_path {
+        Some(path) => Placement::prepare(path).map_err(|e| InitFailure { exit_code: 1, message: e.to_string() })?,
+        None => None,
+    };
+    let cgroup_tasks = placement.as_ref().map(Placement::tasks).unwrap_or_default();
+    let remove_cgroup = |f: InitFailure| {
+        if let Some(p) = &placement {
+            p.remove();
+        }
+        f
+    };
     let overlay = Overlay { lower: shim.lower_dirs.clone(), upper: shim.upper_dir.clone(), work: shim.work_dir.clone() };
     let cfg = InitConfig {
         spec,
@@ -128,8 +142,9 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
         user: shim.user.as_deref(),
         groups_strict: shim.groups_strict,
         tty: shim.tty,
+        cgroup_tasks: &cgroup_tasks,
     };
-    join_pid_namespace(spec)?;
+    join_pid_namespace(spec).map_err(remove_cgroup)?;
     let mut fds = Some(InitFds { stdin, stdout: out_w, stderr: err_w, sync: child_sync });
     let mut stack = vec![0u8; 512 * 1024];
     let flags = init::clone_flags(spec);
@@ -148,19 +163,23 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
             Some(Signal::SIGCHLD as i32),
         )
     }
-    .map_err(sys("clone"))?;
+    .map_err(|e| remove_cgroup(sys("clone")(e)))?;
     drop(fds); // our copies of the child's ends
     let kill_child = |f: InitFailure| {
         let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
-        f
+        remove_cgroup(f)
     };
-
-    let cgroup = match spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
+    // Go: the init sets itself up while we apply the limits (libcgroups'
+    // manager costs a few ms to build); it waits for them before it execs.
+    sync.write_all(b"g").map_err(|e| kill_child(fail("release container")(e)))?;
+    let cgroup = match &cgroup_path {
         Some(path) => {
             let resources = spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
-            let cg = Cgroup::new(&path).map_err(|e| kill_child(InitFailure { exit_code: 1, message: e.to_string() }))?;
-            if let Err(e) = cg.enter_and_apply(pid.as_raw(), &resources) {
+            let cg = Cgroup::new(path).map_err(|e| kill_child(InitFailure { exit_code: 1, message: e.to_string() }))?;
+            // Unified hosts: moved in by pid.
+            let entered = if placement.is_none() { cg.enter(pid.as_raw()) } else { Ok(()) };
+            if let Err(e) = entered.and_then(|_| cg.apply(&resources)) {
                 let f = kill_child(InitFailure { exit_code: 1, message: e.to_string() });
                 let _ = cg.remove();
                 return Err(f);
@@ -181,7 +200,9 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
         // below our own, and a container must not fail for that.
         let _ = std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string());
     }
-    sync.write_all(b"g").map_err(|e| undo_cgroup(fail("release container")(e)))?;
+    // Limits in place. A failed write means the init has already given up:
+    // its message follows.
+    let _ = sync.write_all(b"a");
     let mut msg = Vec::new();
     // A terminal comes first (unless the init failed before it had one).
     let mut terminal = None;
