@@ -2,9 +2,13 @@
 //! same way over CRI; medians, p90, min/max and ratios, written to
 //! `docs/benchmarks/`. See docs/benchmarks/README.md.
 
+mod lifecycle;
+mod memory;
+mod pods;
 mod pull;
 mod report;
 mod runtime;
+mod scale;
 mod stats;
 
 use clap::Parser;
@@ -35,6 +39,22 @@ enum What {
         #[arg(long, default_value_t = 64)]
         layer_mib: usize,
     },
+    /// The pod figures: sandbox, create+start, whole pod, pods at once,
+    /// memory, daemon restart.
+    Pods {
+        /// Samples per one-pod figure.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Pod counts started at once.
+        #[arg(long, value_delimiter = ',', default_value = "20,100")]
+        counts: Vec<usize>,
+        /// Runs per pod count.
+        #[arg(long, default_value_t = 3)]
+        scale_runs: usize,
+        /// Daemon restarts per run at the largest count.
+        #[arg(long, default_value_t = 2)]
+        restarts: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,7 +79,31 @@ fn main() -> anyhow::Result<()> {
                     layers * layer_mib,
                     packed >> 20
                 );
-                report::write(&args.out, "pull", "Image pull: berth vs containerd", &notes, &command, &figures, &floors)
+                let r = report::Report { name: "pull", title: "Image pull: berth vs containerd", notes: &notes, command: &command, figures: &figures, floors: &floors, memory: &[] };
+                report::write(&args.out, &r)
+            }
+            What::Pods { runs, counts, scale_runs, restarts } => {
+                let reg = berth_e2e::registry::Registry::start();
+                let mut berth = runtime::Runtime::berth(&bin_dir, &base)?;
+                let mut containerd = runtime::Runtime::containerd(&base, &reg.addr)?;
+                let images = pods::prepare(&reg, &berth, &containerd).await?;
+                let mut idle = memory::MemRow::new("daemon RSS, idle (images pulled, no pods)");
+                for rt in [&berth, &containerd] {
+                    idle.push(rt.name, memory::daemon_rss(rt));
+                }
+                eprintln!("one pod at a time, {runs} runs...");
+                let (mut figures, floors) = lifecycle::run(&berth, &containerd, &images, runs, &base).await?;
+                eprintln!("pods at once: {counts:?}, {scale_runs} runs each...");
+                let o = scale::Options { counts: counts.clone(), runs: scale_runs, restarts };
+                let (more, mut memory) = scale::run(&mut berth, &mut containerd, &images, &o).await?;
+                figures.extend(more);
+                memory.insert(0, idle);
+                let notes = format!(
+                    "Each pod: RunPodSandbox on a CNI bridge network (bridge + host-local + portmap, the same conflist for both, each runtime its own bridge and /16), then one busybox container running `sleep` (CreateContainer + StartContainer), PID namespace per container (kubelet's default), seccomp unconfined, logs to the pod's log dir; the image is pulled before. containerd's sandbox runs `{}/pause:bench` (busybox `sleep` as PID 1, built and pushed by the run); berth runs no pause process. One-pod figures: {runs} runs after two warm-ups each; pods at once: counts {counts:?}, {scale_runs} runs each, pods removed between runs; restarts: {restarts} per run at the largest count (SIGKILL the daemon, start it, until every container is listed running and answers ContainerStatus).",
+                    reg.addr
+                );
+                let r = report::Report { name: "pods", title: "Pods: berth vs containerd", notes: &notes, command: &command, figures: &figures, floors: &floors, memory: &memory };
+                report::write(&args.out, &r)
             }
         };
         let _ = std::fs::remove_dir_all(&base);

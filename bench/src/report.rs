@@ -2,7 +2,8 @@
 //! berth/containerd per figure) and an SVG chart of every sample, written
 //! to `docs/benchmarks/`, with the machine and the exact command.
 
-use crate::stats::{summarize, Summary};
+use crate::memory::MemRow;
+use crate::stats::{median, summarize, Summary};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -12,6 +13,20 @@ pub struct Figure {
     pub name: String,
     pub berth: Vec<Duration>,
     pub containerd: Vec<Duration>,
+}
+
+impl Figure {
+    pub fn new(name: impl Into<String>) -> Self {
+        Figure { name: name.into(), berth: Vec::new(), containerd: Vec::new() }
+    }
+
+    pub fn push(&mut self, runtime: &str, d: Duration) {
+        if runtime == "berth" { self.berth.push(d) } else { self.containerd.push(d) }
+    }
+
+    pub fn extend(&mut self, runtime: &str, d: Vec<Duration>) {
+        if runtime == "berth" { self.berth.extend(d) } else { self.containerd.extend(d) }
+    }
 }
 
 /// A figure measured once for both (a shared floor, for reference).
@@ -47,29 +62,85 @@ pub fn machine() -> String {
     )
 }
 
-/// Prints and writes `<out>/<name>.md` and `<out>/<name>.svg`.
-pub fn write(out: &Path, name: &str, title: &str, notes: &str, command: &str, figures: &[Figure], floors: &[Floor]) -> std::io::Result<String> {
+/// One report: latency figures, shared floors, memory rows.
+pub struct Report<'a> {
+    pub name: &'a str,
+    pub title: &'a str,
+    pub notes: &'a str,
+    pub command: &'a str,
+    pub figures: &'a [Figure],
+    pub floors: &'a [Floor],
+    pub memory: &'a [MemRow],
+}
+
+/// Prints and writes `<out>/<name>.md` and `<out>/<name>.svg` (and
+/// `<out>/<name>-memory.svg` when there are memory rows).
+pub fn write(out: &Path, r: &Report) -> std::io::Result<String> {
+    let (name, title) = (r.name, r.title);
     let mut md = String::new();
     let _ = writeln!(md, "# {title}\n");
     let _ = writeln!(md, "Machine: {}.\n", machine());
-    let _ = writeln!(md, "Reproduce (as root, from the repository):\n\n```\n{command}\n```\n");
-    let _ = writeln!(md, "{notes}\n");
+    let _ = writeln!(md, "Reproduce (as root, from the repository):\n\n```\n{}\n```\n", r.command);
+    let _ = writeln!(md, "{}\n", r.notes);
     let _ = writeln!(md, "Milliseconds; berth and containerd measured in the same run, interleaved.\n");
     let _ = writeln!(md, "| figure | berth median | p90 | min–max | containerd median | p90 | min–max | ratio berth/containerd (medians) |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-    for f in figures {
+    for f in r.figures {
         let (b, c) = (summarize(&f.berth), summarize(&f.containerd));
         let _ = writeln!(md, "| {} | {} | {} | **{:.2}** |", f.name, row(&b), row(&c), b.median / c.median);
     }
-    for f in floors {
+    for f in r.floors {
         let s = summarize(&f.samples);
         let _ = writeln!(md, "| {} (floor, no runtime) | {} | | | | |", f.name, row(&s));
     }
     let _ = writeln!(md, "\n![samples]({name}.svg)");
     std::fs::create_dir_all(out)?;
+    if !r.memory.is_empty() {
+        let _ = writeln!(md, "\nMemory, MiB (medians over the runs; min–max in brackets).\n");
+        let _ = writeln!(md, "| memory | berth | containerd | ratio berth/containerd |");
+        let _ = writeln!(md, "|---|---|---|---|");
+        for m in r.memory {
+            let (b, c) = (median(&m.berth), median(&m.containerd));
+            let _ = writeln!(md, "| {} | {:.2} [{}] | {:.2} [{}] | **{:.2}** |", m.name, b, range(&m.berth), c, range(&m.containerd), b / c);
+        }
+        let _ = writeln!(md, "\n![memory]({name}-memory.svg)");
+        std::fs::write(out.join(format!("{name}-memory.svg")), memory_svg(&format!("{title}: memory"), r.memory))?;
+    }
     std::fs::write(out.join(format!("{name}.md")), &md)?;
-    std::fs::write(out.join(format!("{name}.svg")), svg(title, figures))?;
+    std::fs::write(out.join(format!("{name}.svg")), svg(title, r.figures))?;
     Ok(md)
+}
+
+fn range(v: &[f64]) -> String {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(0.0, f64::max);
+    format!("{min:.2}–{max:.2}")
+}
+
+/// One pair of bars (berth, containerd) per memory row, medians, each row
+/// scaled to its larger bar.
+fn memory_svg(title: &str, rows: &[MemRow]) -> String {
+    let (row_h, left, width) = (46.0, 330.0, 900.0);
+    let plot_w = width - left - 90.0;
+    let height = 60.0 + rows.len() as f64 * row_h + 30.0;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"10\" y=\"22\" font-size=\"15\">{title}</text>\n"
+    );
+    let mut y = 45.0;
+    for m in rows {
+        let (b, c) = (median(&m.berth), median(&m.containerd));
+        let max = b.max(c).max(1e-9);
+        let _ = writeln!(s, "<text x=\"10\" y=\"{}\">{}</text>", y + 24.0, m.name);
+        for (k, (who, v, color)) in [("berth", b, "#1f77b4"), ("containerd", c, "#d62728")].into_iter().enumerate() {
+            let yy = y + 4.0 + k as f64 * 19.0;
+            let _ = writeln!(s, "<rect x=\"{left}\" y=\"{yy}\" width=\"{:.1}\" height=\"16\" fill=\"{color}\"/>", v / max * plot_w);
+            let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{}\" fill=\"#333\">{who} {v:.2} MiB</text>", left + v / max * plot_w + 4.0, yy + 12.0);
+        }
+        y += row_h;
+    }
+    let _ = writeln!(s, "<text x=\"{left}\" y=\"{}\" fill=\"#555\">medians; each row scaled to its larger bar</text>", y + 15.0);
+    s.push_str("</svg>\n");
+    s
 }
 
 /// Every sample as a dot, one row per runtime and figure; medians as bars.

@@ -11,6 +11,18 @@ pub struct Summary {
     pub max: f64,
 }
 
+/// The median of plain numbers (NaN when there are none).
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// Summarises samples in milliseconds.
 pub fn summarize(samples: &[Duration]) -> Summary {
     let mut v: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
@@ -19,7 +31,7 @@ pub fn summarize(samples: &[Duration]) -> Summary {
     if n == 0 {
         return Summary { median: f64::NAN, p90: f64::NAN, min: f64::NAN, max: f64::NAN };
     }
-    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    let median = median(&v);
     let p90 = v[((n as f64 * 0.9).ceil() as usize).clamp(1, n) - 1];
     Summary { median, p90, min: v[0], max: v[n - 1] }
 }

@@ -363,7 +363,8 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn alive(pid: i32) -> bool {
+/// Whether `pid` runs (a zombie doesn't).
+pub fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
 }
 
@@ -385,7 +386,8 @@ fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
     dirs
 }
 
-fn cgroup_pids(parent: &str) -> Vec<i32> {
+/// Every pid in `parent`'s cgroups, in every hierarchy.
+pub fn cgroup_pids(parent: &str) -> Vec<i32> {
     let mut pids = Vec::new();
     for d in cgroup_dirs(parent) {
         walk(&d, &mut |p| {
@@ -410,7 +412,8 @@ fn walk(dir: &Path, f: &mut impl FnMut(&Path)) {
     f(dir);
 }
 
-fn remove_cgroups(parent: &str) {
+/// Removes `parent`'s cgroups (children first) in every hierarchy.
+pub fn remove_cgroups(parent: &str) {
     for d in cgroup_dirs(parent) {
         // Children first (walk visits them before their parent).
         walk(&d, &mut |p| {

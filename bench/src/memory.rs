@@ -1,0 +1,69 @@
+//! Memory, read from /proc: the daemon's RSS, and the PSS of every process a
+//! runtime added for its pods (shims, pause processes — the workload's own
+//! processes excluded), so shared pages are split fairly between the many
+//! copies of the same shim.
+
+use crate::pods::WORKLOAD;
+use crate::runtime::Runtime;
+
+/// Samples of one memory figure, in MiB.
+pub struct MemRow {
+    pub name: String,
+    pub berth: Vec<f64>,
+    pub containerd: Vec<f64>,
+}
+
+impl MemRow {
+    pub fn new(name: impl Into<String>) -> Self {
+        MemRow { name: name.into(), berth: Vec::new(), containerd: Vec::new() }
+    }
+
+    pub fn push(&mut self, runtime: &str, mib: f64) {
+        if runtime == "berth" { self.berth.push(mib) } else { self.containerd.push(mib) }
+    }
+}
+
+pub struct Snapshot {
+    pub daemon_rss: f64,
+    /// Sum over the added processes.
+    pub added_pss: f64,
+    pub largest_shim_rss: f64,
+    pub added: usize,
+}
+
+/// A `kB` field of a /proc file, in MiB.
+fn kb_field(path: &str, field: &str) -> f64 {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+pub fn daemon_rss(rt: &Runtime) -> f64 {
+    kb_field(&format!("/proc/{}/status", rt.pid()), "VmRSS:")
+}
+
+fn is_workload(pid: i32) -> bool {
+    let want: Vec<u8> = WORKLOAD.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want)
+}
+
+fn is_shim(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with("berth-shim") || c.starts_with("containerd-shim"))
+}
+
+/// The runtime's memory with `pods` pods running.
+pub fn snapshot(rt: &Runtime, pods: usize) -> Snapshot {
+    let added: Vec<i32> = rt.processes().into_iter().filter(|p| !is_workload(*p)).collect();
+    let added_pss = added.iter().map(|p| kb_field(&format!("/proc/{p}/smaps_rollup"), "Pss:")).sum();
+    let largest_shim_rss = added.iter().filter(|p| is_shim(**p)).map(|p| kb_field(&format!("/proc/{p}/status"), "VmRSS:")).fold(0.0, f64::max);
+    let workloads = rt.processes().into_iter().filter(|p| is_workload(*p)).count();
+    if workloads != pods {
+        eprintln!("  warning: {}: {workloads} workload processes for {pods} pods", rt.name);
+    }
+    Snapshot { daemon_rss: daemon_rss(rt), added_pss, largest_shim_rss, added: added.len() }
+}
