@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 pub async fn run(berth: &Runtime, containerd: &Runtime, images: &Images, runs: usize, base: &Path) -> anyhow::Result<(Vec<Figure>, Vec<Floor>)> {
     let names = ["RunPodSandbox", "CreateContainer + StartContainer", "pod up (sandbox + container running)", "pod down (StopPodSandbox + RemovePodSandbox)"];
-    let mut figs: Vec<Figure> = names.iter().map(|n| Figure { name: n.to_string(), berth: Vec::new(), containerd: Vec::new() }).collect();
+    let mut figs: Vec<Figure> = names.iter().map(|n| Figure::new(*n)).collect();
     let mut floor = Floor { name: "CNI ADD (bridge + portmap)".into(), samples: Vec::new() };
     // Two warm-ups each, not counted.
     for rt in [berth, containerd, berth, containerd] {
@@ -28,7 +28,7 @@ pub async fn run(berth: &Runtime, containerd: &Runtime, images: &Images, runs: u
             let s = start_pod(&mut c, pod_config(rt), images).await?;
             let down = remove_pod(&mut c, &s.pod).await?;
             for (f, d) in figs.iter_mut().zip([s.sandbox, s.container, s.total(), down]) {
-                if rt.name == "berth" { f.berth.push(d) } else { f.containerd.push(d) }
+                f.push(rt.name, d);
             }
         }
         floor.samples.push(cni_add(berth, base, i).await?);

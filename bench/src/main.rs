@@ -87,7 +87,7 @@ fn main() -> anyhow::Result<()> {
                 let mut berth = runtime::Runtime::berth(&bin_dir, &base)?;
                 let mut containerd = runtime::Runtime::containerd(&base, &reg.addr)?;
                 let images = pods::prepare(&reg, &berth, &containerd).await?;
-                let mut idle = memory::MemRow::new("daemon RSS, idle (images pulled, no pods)");
+                let mut idle = report::MemRow::new("daemon RSS, idle (images pulled, no pods)");
                 for rt in [&berth, &containerd] {
                     idle.push(rt.name, memory::daemon_rss(rt));
                 }

@@ -6,23 +6,6 @@
 use crate::pods::WORKLOAD;
 use crate::runtime::Runtime;
 
-/// Samples of one memory figure, in MiB.
-pub struct MemRow {
-    pub name: String,
-    pub berth: Vec<f64>,
-    pub containerd: Vec<f64>,
-}
-
-impl MemRow {
-    pub fn new(name: impl Into<String>) -> Self {
-        MemRow { name: name.into(), berth: Vec::new(), containerd: Vec::new() }
-    }
-
-    pub fn push(&mut self, runtime: &str, mib: f64) {
-        if runtime == "berth" { self.berth.push(mib) } else { self.containerd.push(mib) }
-    }
-}
-
 pub struct Snapshot {
     pub daemon_rss: f64,
     /// Sum over the added processes.

@@ -36,43 +36,21 @@ pub async fn prepare(reg: &Registry, berth: &Runtime, containerd: &Runtime) -> a
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
-/// A pod as kubelet would ask for it: its own cgroup under the runtime's
-/// parent, on the CNI network, one PID namespace per container (kubelet's
-/// default), logs in the runtime's dir.
+/// A pod as kubelet would ask for it (see `berth_e2e::cri::pod`): its own
+/// cgroup under the runtime's parent, on the CNI network, one PID
+/// namespace per container, logs in the runtime's dir.
 pub fn pod_config(rt: &Runtime) -> cri::PodSandboxConfig {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let name = format!("bench-{n}");
-    cri::PodSandboxConfig {
-        metadata: Some(cri::PodSandboxMetadata { name: name.clone(), uid: format!("uid-{n}-{}", std::process::id()), namespace: "bench".into(), attempt: 0 }),
-        hostname: name.clone(),
-        log_directory: rt.dir.join("logs").join(&name).display().to_string(),
-        linux: Some(cri::LinuxPodSandboxConfig {
-            cgroup_parent: format!("/{}/pod-{n}", rt.cgroup_parent),
-            security_context: Some(cri::LinuxSandboxSecurityContext {
-                namespace_options: Some(cri::NamespaceOption { pid: cri::NamespaceMode::Container as i32, ..Default::default() }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    berth_e2e::cri::pod(&name, &format!("uid-{n}-{}", std::process::id()), &rt.dir.join("logs").join(&name), &format!("/{}/pod-{n}", rt.cgroup_parent))
 }
 
+/// The tests' container (seccomp unconfined, an env var, a label), running
+/// [`WORKLOAD`] from the benchmark's busybox.
 pub fn container_config(images: &Images) -> cri::ContainerConfig {
-    cri::ContainerConfig {
-        metadata: Some(cri::ContainerMetadata { name: "sleeper".into(), attempt: 0 }),
-        image: Some(cri::ImageSpec { image: images.busybox.clone(), ..Default::default() }),
-        command: WORKLOAD.iter().map(|s| s.to_string()).collect(),
-        log_path: "sleeper/0.log".into(),
-        linux: Some(cri::LinuxContainerConfig {
-            security_context: Some(cri::LinuxContainerSecurityContext {
-                seccomp: Some(cri::SecurityProfile { profile_type: cri::security_profile::ProfileType::Unconfined as i32, localhost_ref: String::new() }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    let mut c = berth_e2e::cri::container("sleeper", &WORKLOAD);
+    c.image = Some(cri::ImageSpec { image: images.busybox.clone(), ..Default::default() });
+    c
 }
 
 /// A running pod and how long each step took.

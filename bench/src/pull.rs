@@ -73,7 +73,7 @@ fn sync() {
 }
 
 pub async fn run(berth: &Runtime, containerd: &Runtime, image: &Image, runs: usize, base: &Path) -> anyhow::Result<(Vec<Figure>, Vec<Floor>)> {
-    let mut fig = Figure { name: "pull + unpack".into(), berth: Vec::new(), containerd: Vec::new() };
+    let mut fig = Figure::new("pull + unpack");
     let mut floor = Floor { name: "gunzip + extract".into(), samples: Vec::new() };
     // One warm-up each, not counted.
     pull_once(berth, &image.reference).await?;
@@ -84,7 +84,7 @@ pub async fn run(berth: &Runtime, containerd: &Runtime, image: &Image, runs: usi
             sync();
             let d = pull_once(rt, &image.reference).await?;
             eprintln!("  run {i}: {} {:.0} ms", rt.name, d.as_secs_f64() * 1000.0);
-            if rt.name == "berth" { fig.berth.push(d) } else { fig.containerd.push(d) }
+            fig.push(rt.name, d);
         }
         sync();
         floor.samples.push(floor_once(image, &base.join("floor")));

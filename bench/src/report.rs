@@ -2,30 +2,38 @@
 //! berth/containerd per figure) and an SVG chart of every sample, written
 //! to `docs/benchmarks/`, with the machine and the exact command.
 
-use crate::memory::MemRow;
 use crate::stats::{median, summarize, Summary};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
 /// One measured figure: samples for each runtime, same run.
-pub struct Figure {
+pub struct Series<T> {
     pub name: String,
-    pub berth: Vec<Duration>,
-    pub containerd: Vec<Duration>,
+    pub berth: Vec<T>,
+    pub containerd: Vec<T>,
 }
 
-impl Figure {
+/// Latencies.
+pub type Figure = Series<Duration>;
+/// Memory, in MiB.
+pub type MemRow = Series<f64>;
+
+impl<T> Series<T> {
     pub fn new(name: impl Into<String>) -> Self {
-        Figure { name: name.into(), berth: Vec::new(), containerd: Vec::new() }
+        Series { name: name.into(), berth: Vec::new(), containerd: Vec::new() }
     }
 
-    pub fn push(&mut self, runtime: &str, d: Duration) {
-        if runtime == "berth" { self.berth.push(d) } else { self.containerd.push(d) }
+    fn of(&mut self, runtime: &str) -> &mut Vec<T> {
+        if runtime == "berth" { &mut self.berth } else { &mut self.containerd }
     }
 
-    pub fn extend(&mut self, runtime: &str, d: Vec<Duration>) {
-        if runtime == "berth" { self.berth.extend(d) } else { self.containerd.extend(d) }
+    pub fn push(&mut self, runtime: &str, v: T) {
+        self.of(runtime).push(v)
+    }
+
+    pub fn extend(&mut self, runtime: &str, v: Vec<T>) {
+        self.of(runtime).extend(v)
     }
 }
 
@@ -121,7 +129,7 @@ fn range(v: &[f64]) -> String {
 /// scaled to its larger bar.
 fn memory_svg(title: &str, rows: &[MemRow]) -> String {
     let (row_h, left, width) = (46.0, 330.0, 900.0);
-    let plot_w = width - left - 90.0;
+    let plot_w = width - left - 150.0;
     let height = 60.0 + rows.len() as f64 * row_h + 30.0;
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"10\" y=\"22\" font-size=\"15\">{title}</text>\n"
@@ -143,34 +151,34 @@ fn memory_svg(title: &str, rows: &[MemRow]) -> String {
     s
 }
 
-/// Every sample as a dot, one row per runtime and figure; medians as bars.
+/// Every sample as a dot, one row per runtime under each figure's title;
+/// medians as bars, their values in a column on the right.
 fn svg(title: &str, figures: &[Figure]) -> String {
-    let row_h = 28.0;
-    let left = 260.0;
-    let width = 900.0;
-    let plot_w = width - left - 40.0;
-    let rows = figures.len() * 2;
-    let height = 60.0 + rows as f64 * row_h + 30.0;
+    let (row_h, title_h, left, width) = (22.0, 20.0, 100.0, 900.0);
+    let plot_w = width - left - 110.0;
+    let height = 50.0 + figures.len() as f64 * (title_h + 2.0 * row_h + 8.0) + 30.0;
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"10\" y=\"22\" font-size=\"15\">{title}</text>\n"
     );
-    let mut y = 50.0;
+    let mut y = 40.0;
     for f in figures {
+        let _ = writeln!(s, "<text x=\"10\" y=\"{}\" font-weight=\"bold\">{}</text>", y + 15.0, f.name);
+        y += title_h;
         let max = f.berth.iter().chain(&f.containerd).map(|d| d.as_secs_f64() * 1000.0).fold(0.0f64, f64::max).max(1e-9);
         for (who, samples, color) in [("berth", &f.berth, "#1f77b4"), ("containerd", &f.containerd, "#d62728")] {
             let m = summarize(samples).median;
-            let _ = writeln!(s, "<text x=\"10\" y=\"{}\">{} — {who}</text>", y + 16.0, f.name);
-            let _ = writeln!(s, "<rect x=\"{left}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"{color}\" opacity=\"0.25\"/>", y + 4.0, m / max * plot_w, row_h - 8.0);
+            let _ = writeln!(s, "<text x=\"20\" y=\"{}\">{who}</text>", y + 15.0);
+            let _ = writeln!(s, "<rect x=\"{left}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"{color}\" opacity=\"0.25\"/>", y + 3.0, m / max * plot_w, row_h - 6.0);
             for d in samples.iter() {
                 let x = left + d.as_secs_f64() * 1000.0 / max * plot_w;
-                let _ = writeln!(s, "<circle cx=\"{x:.1}\" cy=\"{}\" r=\"3\" fill=\"{color}\"/>", y + row_h / 2.0);
+                let _ = writeln!(s, "<circle cx=\"{x:.1}\" cy=\"{}\" r=\"3\" fill=\"{color}\" opacity=\"0.7\"/>", y + row_h / 2.0);
             }
-            // The median's label sits inside its bar's start, so it never leaves the picture.
-            let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{}\" fill=\"#333\">{m:.1} ms</text>", left + 4.0, y + 16.0);
+            let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{}\" fill=\"#333\">{m:.1} ms</text>", left + plot_w + 12.0, y + 15.0);
             y += row_h;
         }
+        y += 8.0;
     }
-    let _ = writeln!(s, "<text x=\"{left}\" y=\"{}\" fill=\"#555\">dots: samples; bars: medians (each figure scaled to its slowest sample)</text>", y + 20.0);
+    let _ = writeln!(s, "<text x=\"{left}\" y=\"{}\" fill=\"#555\">dots: samples; bars and right column: medians (each figure scaled to its slowest sample)</text>", y + 15.0);
     s.push_str("</svg>\n");
     s
 }

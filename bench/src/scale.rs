@@ -5,9 +5,9 @@
 //! daemon restarts: SIGKILL, start again, and time until every container
 //! is listed running and answers ContainerStatus.
 
-use crate::memory::{self, MemRow};
+use crate::memory;
 use crate::pods::{pod_config, remove_all, start_pod, Images};
-use crate::report::Figure;
+use crate::report::{Figure, MemRow};
 use crate::runtime::Runtime;
 use berth_proto::cri;
 use std::time::{Duration, Instant};

@@ -9,12 +9,18 @@ use std::time::{Duration, Instant};
 /// A pod on the test's network, in its own cgroup under the test's parent,
 /// with one PID namespace per container.
 pub fn pod_config(d: &Daemon, name: &str) -> cri::PodSandboxConfig {
+    pod(name, &format!("uid-{name}"), &d.dir.join("logs").join(name), &format!("/{}/pod-{name}", d.cgroup_parent))
+}
+
+/// A pod as kubelet asks for one by default (hostname `<name>-host`, one
+/// PID namespace per container), in `cgroup_parent`, logging to `log_dir`.
+pub fn pod(name: &str, uid: &str, log_dir: &std::path::Path, cgroup_parent: &str) -> cri::PodSandboxConfig {
     cri::PodSandboxConfig {
-        metadata: Some(cri::PodSandboxMetadata { name: name.into(), uid: format!("uid-{name}"), namespace: "default".into(), attempt: 0 }),
+        metadata: Some(cri::PodSandboxMetadata { name: name.into(), uid: uid.into(), namespace: "default".into(), attempt: 0 }),
         hostname: format!("{name}-host"),
-        log_directory: d.dir.join("logs").join(name).display().to_string(),
+        log_directory: log_dir.display().to_string(),
         linux: Some(cri::LinuxPodSandboxConfig {
-            cgroup_parent: format!("/{}/pod-{name}", d.cgroup_parent),
+            cgroup_parent: cgroup_parent.into(),
             security_context: Some(cri::LinuxSandboxSecurityContext {
                 namespace_options: Some(cri::NamespaceOption { pid: cri::NamespaceMode::Container as i32, ..Default::default() }),
                 ..Default::default()
