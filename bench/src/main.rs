@@ -57,13 +57,24 @@ enum What {
     },
 }
 
+/// The run's scratch dir, removed however the run ends (the runtimes,
+/// dropped before it, clean up their own dirs, processes and mounts).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let command = format!("./deploy/bench.sh {}", std::env::args().skip(1).collect::<Vec<_>>().join(" "));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
-        let base = PathBuf::from(format!("/tmp/berth-bench-{}", std::process::id()));
-        std::fs::create_dir_all(base.join("cni"))?;
+        let base = Scratch(PathBuf::from(format!("/tmp/berth-bench-{}", std::process::id())));
+        std::fs::create_dir_all(&base.0)?;
+        let base = &base.0;
         let bin_dir = std::fs::canonicalize(&args.bin_dir)?;
         let result = match args.what {
             What::Pull { runs, layers, layer_mib } => {
@@ -71,9 +82,9 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("building and pushing a {layers}-layer image of {} MiB...", layers * layer_mib);
                 let image = pull::build_image(&reg, layers, layer_mib).await;
                 let packed: usize = image.layers.iter().map(|l| l.blob.len()).sum();
-                let berth = runtime::Runtime::berth(&bin_dir, &base)?;
-                let containerd = runtime::Runtime::containerd(&base, &reg.addr)?;
-                let (figures, floors) = pull::run(&berth, &containerd, &image, runs, &base).await?;
+                let berth = runtime::Runtime::berth(&bin_dir, base)?;
+                let containerd = runtime::Runtime::containerd(base, &reg.addr)?;
+                let (figures, floors) = pull::run(&berth, &containerd, &image, runs, base).await?;
                 let notes = format!(
                     "Image: {layers} gzip layers, {} MiB unpacked, {} MiB compressed, served by Debian's docker-registry on 127.0.0.1. Each pull is a CRI PullImage; the image is removed after each. {runs} runs after one warm-up each.",
                     layers * layer_mib,
@@ -84,15 +95,15 @@ fn main() -> anyhow::Result<()> {
             }
             What::Pods { runs, counts, scale_runs, restarts } => {
                 let reg = berth_e2e::registry::Registry::start();
-                let mut berth = runtime::Runtime::berth(&bin_dir, &base)?;
-                let mut containerd = runtime::Runtime::containerd(&base, &reg.addr)?;
+                let mut berth = runtime::Runtime::berth(&bin_dir, base)?;
+                let mut containerd = runtime::Runtime::containerd(base, &reg.addr)?;
                 let images = pods::prepare(&reg, &berth, &containerd).await?;
                 let mut idle = report::MemRow::new("daemon RSS, idle (images pulled, no pods)");
                 for rt in [&berth, &containerd] {
                     idle.push(rt.name, memory::daemon_rss(rt));
                 }
                 eprintln!("one pod at a time, {runs} runs...");
-                let (mut figures, floors) = lifecycle::run(&berth, &containerd, &images, runs, &base).await?;
+                let (mut figures, floors) = lifecycle::run(&berth, &containerd, &images, runs, base).await?;
                 eprintln!("pods at once: {counts:?}, {scale_runs} runs each...");
                 let o = scale::Options { counts: counts.clone(), runs: scale_runs, restarts };
                 let (more, mut memory) = scale::run(&mut berth, &mut containerd, &images, &o).await?;
@@ -106,7 +117,6 @@ fn main() -> anyhow::Result<()> {
                 report::write(&args.out, &r)
             }
         };
-        let _ = std::fs::remove_dir_all(&base);
         println!("{}", result?);
         Ok(())
     })
