@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks berth against Debian's containerd, side by side (as root):
+#   ./deploy/bench.sh pods [--runs N] [--counts 20,100] [--scale-runs N] [--restarts N]
 #   ./deploy/bench.sh pull [--runs N]
 # Results go to docs/benchmarks/.
 here=$(cd "$(dirname "$0")" && pwd)
