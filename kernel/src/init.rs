@@ -147,7 +147,7 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
     crate::cgroup::place_self(cfg.cgroup_tasks).map_err(fail("join cgroup"))?;
 
     // Namespaces given by path are joined; a new cgroup namespace is entered
-    // now that the shim has put us in our cgroup.
+    // now that we are in our cgroup.
     for ns in &namespaces {
         match (ns.typ(), ns.path()) {
             (LinuxNamespaceType::Cgroup, None) => unshare(CloneFlags::CLONE_NEWCGROUP).map_err(fail("unshare cgroup namespace"))?,

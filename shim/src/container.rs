@@ -170,8 +170,9 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
         let _ = nix::sys::wait::waitpid(pid, None);
         remove_cgroup(f)
     };
-    // Go: the init sets itself up while we apply the limits (libcgroups'
-    // manager costs a few ms to build); it waits for them before it execs.
+    // Go: the init mounts its rootfs while we apply the limits (libcgroups'
+    // manager costs a few ms to build); it waits for them before it makes
+    // or opens a device, and so before anything of the container runs.
     sync.write_all(b"g").map_err(|e| kill_child(fail("release container")(e)))?;
     let cgroup = match &cgroup_path {
         Some(path) => {
