@@ -110,12 +110,13 @@ impl Placement {
         for (mount_point, controllers) in v1_hierarchies(&mountinfo) {
             let dir = mount_point.join(rel);
             let made = std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()));
+            // Counted once made, so a failed cpuset seed removes it too.
+            placement.dirs.push(dir);
             let made = made.and_then(|_| if controllers.contains(&"cpuset") { seed_cpuset(&mount_point, rel).map_err(|e| format!("cpuset: {e}")) } else { Ok(()) });
             if let Err(e) = made {
                 placement.remove();
                 return Err(err(e));
             }
-            placement.dirs.push(dir);
         }
         Ok(Some(placement))
     }
