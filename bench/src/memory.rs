@@ -30,9 +30,9 @@ pub fn daemon_rss(rt: &Runtime) -> f64 {
     kb_field(&format!("/proc/{}/status", rt.pid()), "VmRSS:")
 }
 
-fn is_workload(pid: i32) -> bool {
-    let want: Vec<u8> = WORKLOAD.iter().flat_map(|a| a.bytes().chain([0])).collect();
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want)
+/// The workload's command line as /proc shows it.
+fn workload_cmdline() -> Vec<u8> {
+    WORKLOAD.iter().flat_map(|a| a.bytes().chain([0])).collect()
 }
 
 fn is_shim(pid: i32) -> bool {
@@ -41,12 +41,13 @@ fn is_shim(pid: i32) -> bool {
 
 /// The runtime's memory with `pods` pods running.
 pub fn snapshot(rt: &Runtime, pods: usize) -> Snapshot {
-    let added: Vec<i32> = rt.processes().into_iter().filter(|p| !is_workload(*p)).collect();
+    let workload = workload_cmdline();
+    let (workloads, added): (Vec<i32>, Vec<i32>) =
+        rt.processes().into_iter().partition(|p| std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == workload));
     let added_pss = added.iter().map(|p| kb_field(&format!("/proc/{p}/smaps_rollup"), "Pss:")).sum();
     let largest_shim_rss = added.iter().filter(|p| is_shim(**p)).map(|p| kb_field(&format!("/proc/{p}/status"), "VmRSS:")).fold(0.0, f64::max);
-    let workloads = rt.processes().into_iter().filter(|p| is_workload(*p)).count();
-    if workloads != pods {
-        eprintln!("  warning: {}: {workloads} workload processes for {pods} pods", rt.name);
+    if workloads.len() != pods {
+        eprintln!("  warning: {}: {} workload processes for {pods} pods", rt.name, workloads.len());
     }
     Snapshot { daemon_rss: daemon_rss(rt), added_pss, largest_shim_rss, added: added.len() }
 }
