@@ -34,6 +34,11 @@ pub fn cgroup_setup() -> String {
     berth_kernel::cgroup::setup_name()
 }
 
+/// Whether this kernel can make a bind mount read-only recursively.
+pub fn recursive_read_only_mounts() -> bool {
+    berth_kernel::mount_attr::supported()
+}
+
 /// The engine; cheap to clone (a handle on shared state).
 #[derive(Clone)]
 pub struct Engine {

@@ -9,8 +9,10 @@
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
-/// Longest container name accepted.
-pub const MAX_NAME: usize = 128;
+/// Longest container name accepted: room for the CRI front's
+/// `k8s_<container>_<pod>_<namespace>_<uid>_<attempt>` at its limits
+/// (253 + 253 + 63 + 64 + 10 and the separators, 652).
+pub const MAX_NAME: usize = 1024;
 
 /// The directory layout of one engine instance.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //! here (capabilities, mounts, devices, masked and read-only paths), so the
 //! handlers never grow spec code of their own.
 
-use crate::container::{pod::cap_name, ContainerRecord, Security};
+use crate::container::{pod::cap_name, ContainerRecord, Propagation, Security};
 use crate::error::{Error, Result};
 use crate::sandbox::{NsMode, SandboxRecord};
 use oci_spec::runtime::Spec;
@@ -273,9 +273,13 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
         json!({ "destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] }),
     ];
     for m in &c.mounts {
-        let mut options = vec!["rbind".to_string(), if m.propagation.is_empty() { "rprivate".into() } else { m.propagation.clone() }];
+        let mut options = vec!["rbind".to_string(), m.propagation.option().to_string()];
         if m.readonly {
             options.push("ro".into());
+        }
+        if m.recursive_readonly {
+            // runc's word for it; berth's init applies it with mount_setattr.
+            options.push("rro".into());
         }
         options.extend(m.options.iter().cloned());
         // A user mount replaces a default one at the same place.
@@ -327,6 +331,14 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
     });
     if own_uts {
         value["hostname"] = json!(c.hostname);
+    }
+    // As containerd: a volume that shares mounts with the host needs a root
+    // that does too (rshared before rslave); otherwise every mount is private.
+    let wants = |p: Propagation| c.mounts.iter().any(|m| m.propagation == p);
+    if wants(Propagation::Shared) {
+        value["linux"]["rootfsPropagation"] = json!(Propagation::Shared.option());
+    } else if wants(Propagation::Slave) {
+        value["linux"]["rootfsPropagation"] = json!(Propagation::Slave.option());
     }
     if !sec.privileged {
         if let Some(profile) = sec.seccomp.profile()? {

@@ -10,6 +10,11 @@
 //! argv, then execs. The helper waits and exits with the child's status.
 //! With a terminal (`exec -t`), the helper allocates it in the container's
 //! devpts and passes the master back before it forks (see `pty`).
+//!
+//! SIGTERM to the helper means "end the command": it kills the command with
+//! SIGKILL, reaps it and exits. Killing the helper outright would orphan the
+//! command to the container's PID 1, which may never reap it (a timed-out
+//! ExecSync would leave a zombie that `pgrep` still finds).
 #![allow(unsafe_code)]
 
 use crate::init::{self, InitFailure};
@@ -17,8 +22,28 @@ use nix::sched::{setns, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::ForkResult;
 use oci_spec::runtime::Spec;
+use nix::sys::signal::{SigSet, Signal};
 use std::fs::File;
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The command's pid, for the SIGTERM handler.
+static COMMAND: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn end_command(_: nix::libc::c_int) {
+    let pid = COMMAND.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { nix::libc::kill(pid, nix::libc::SIGKILL) };
+    }
+}
+
+/// SIGTERM, held back until the command's pid is known to the handler.
+fn term_set() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set
+}
 
 /// What to run, and where.
 #[derive(Debug)]
@@ -88,11 +113,17 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
             process.set_env(Some(env));
         }
     }
+    let action = nix::sys::signal::SigAction::new(nix::sys::signal::SigHandler::Handler(end_command), nix::sys::signal::SaFlags::empty(), SigSet::empty());
+    // SAFETY: the handler only reads an atomic and calls kill(2).
+    unsafe { nix::sys::signal::sigaction(Signal::SIGTERM, &action) }.map_err(fail("handle SIGTERM"))?;
+    term_set().thread_block().map_err(fail("block SIGTERM"))?;
     // SAFETY: this helper is single-threaded; the child only runs
     // async-signal-safe work until execve, or exits.
     match unsafe { nix::unistd::fork() }.map_err(fail("fork"))? {
         ForkResult::Child => {
-            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+            // The mask survives execve: the command gets SIGTERM as usual.
+            let _ = term_set().thread_unblock();
             if let Some(slave) = &pty {
                 if let Err(e) = crate::pty::make_controlling(slave) {
                     eprintln!("set up the terminal: {e}");
@@ -107,6 +138,9 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
             std::process::exit(err.exit_code)
         }
         ForkResult::Parent { child } => {
+            COMMAND.store(child.as_raw(), Ordering::SeqCst);
+            // A SIGTERM that came during the fork is handled here.
+            let _ = term_set().thread_unblock();
             // Only the command holds the terminal: its exit is the master's EOF.
             drop(pty);
             loop {

@@ -168,7 +168,7 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
     }
 
     // Filesystem.
-    mount::make_private(linux.rootfs_propagation().as_deref()).map_err(fail("rootfs"))?;
+    mount::make_private(linux.rootfs_propagation().as_deref(), cfg.rootfs).map_err(fail("rootfs"))?;
     if let Some(o) = cfg.overlay {
         mount::mount_overlay(&o.lower, &o.upper, &o.work, cfg.rootfs).map_err(fail("rootfs"))?;
     } else {

@@ -14,6 +14,7 @@ pub mod fs;
 pub mod init;
 pub mod layer;
 pub mod mount;
+pub mod mount_attr;
 pub mod net;
 pub mod pin;
 pub mod pod_init;

@@ -22,6 +22,8 @@ pub enum MountError {
     Sys { what: &'static str, target: String, err: nix::Error },
     #[error("mount destination {0:?} must be absolute")]
     Relative(PathBuf),
+    #[error("read /proc/self/mountinfo: {0}")]
+    MountInfo(#[source] std::io::Error),
 }
 
 fn sys(what: &'static str, target: impl AsRef<Path>) -> impl FnOnce(nix::Error) -> MountError {
@@ -29,15 +31,56 @@ fn sys(what: &'static str, target: impl AsRef<Path>) -> impl FnOnce(nix::Error) 
     move |err| MountError::Sys { what, target, err }
 }
 
-/// Makes every mount private to this namespace, so no mount below
-/// propagates back to the host.
-pub fn make_private(propagation: Option<&str>) -> Result<(), MountError> {
+/// Sets the propagation of every mount of this (new) mount namespace:
+/// private, unless the spec asks for `rslave` (a volume that receives the
+/// host's mounts) or `rshared` (one that also sends its own back). For
+/// `rshared` the mount that holds `rootfs` is then made private on its own,
+/// so that the rootfs mounted there next never appears on the host, and
+/// pivot_root (which refuses a shared parent) works.
+pub fn make_private(propagation: Option<&str>, rootfs: &Path) -> Result<(), MountError> {
     let flag = match propagation {
         Some("slave") | Some("rslave") => MsFlags::MS_SLAVE,
         Some("shared") | Some("rshared") => MsFlags::MS_SHARED,
         _ => MsFlags::MS_PRIVATE,
     };
-    mount(None::<&str>, "/", None::<&str>, flag | MsFlags::MS_REC, None::<&str>).map_err(sys("make / private", "/"))
+    mount(None::<&str>, "/", None::<&str>, flag | MsFlags::MS_REC, None::<&str>).map_err(sys("make / private", "/"))?;
+    if flag == MsFlags::MS_SHARED {
+        let parent = rootfs.parent().unwrap_or(Path::new("/"));
+        let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(MountError::MountInfo)?;
+        let holder = mount_point_of(&info, parent);
+        mount(None::<&str>, &holder, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).map_err(sys("make the rootfs's parent mount private", &holder))?;
+    }
+    Ok(())
+}
+
+/// The mount point (from mountinfo's text) that holds `path`: the longest
+/// one `path` is at or below.
+fn mount_point_of(mountinfo: &str, path: &Path) -> PathBuf {
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_octal(p)))
+        .filter(|p| path.starts_with(p))
+        .max_by_key(|p| p.as_os_str().len())
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            let v = u16::from(b[i + 1] - b'0') * 64 + u16::from(b[i + 2] - b'0') * 8 + u16::from(b[i + 3] - b'0');
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Mounts the overlay rootfs at `target`.
@@ -144,7 +187,11 @@ pub fn mount_one(root: &OwnedFd, m: &OciMount) -> Result<(), MountError> {
     if !dest.is_absolute() {
         return Err(MountError::Relative(dest.clone()));
     }
-    let opts = m.options().clone().unwrap_or_default();
+    let mut opts = m.options().clone().unwrap_or_default();
+    // runc's `rro`: read-only all the way down, applied after the bind.
+    let len = opts.len();
+    opts.retain(|o| o != "rro");
+    let recursive_ro = opts.len() != len;
     let (flags, propagation, data) = parse_options(&opts);
     let typ = m.typ().clone().unwrap_or_default();
     let is_bind = flags.contains(MsFlags::MS_BIND) || typ == "bind";
@@ -170,6 +217,10 @@ pub fn mount_one(root: &OwnedFd, m: &OciMount) -> Result<(), MountError> {
     if !propagation.is_empty() {
         let target = ensure_in_root(root, dest, file)?;
         mount(None::<&str>, fd_path(&target).as_str(), None::<&str>, propagation, None::<&str>).map_err(sys("set propagation of", dest))?;
+    }
+    if recursive_ro {
+        let target = ensure_in_root(root, dest, file)?;
+        crate::mount_attr::read_only_recursive(&target).map_err(sys("make read-only recursively", dest))?;
     }
     Ok(())
 }
@@ -284,6 +335,15 @@ pub fn remount_ro(path: &Path) -> Result<(), MountError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mount_holding_a_path() {
+        let info = "22 27 0:21 / /proc rw - proc proc rw\n27 1 8:1 / / rw - ext4 /dev/vda rw\n40 27 0:30 / /run rw - tmpfs tmpfs rw\n41 40 0:31 / /run/a\\040b rw - tmpfs tmpfs rw\n";
+        assert_eq!(mount_point_of(info, Path::new("/run/berth/x")), PathBuf::from("/run"));
+        assert_eq!(mount_point_of(info, Path::new("/run/a b/c")), PathBuf::from("/run/a b"));
+        assert_eq!(mount_point_of(info, Path::new("/var/lib")), PathBuf::from("/"));
+        assert_eq!(mount_point_of(info, Path::new("/runner")), PathBuf::from("/"));
+    }
 
     #[test]
     fn options_become_flags_and_data() {

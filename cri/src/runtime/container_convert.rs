@@ -2,7 +2,7 @@
 //! What berth can't honour yet is refused with `Unimplemented`, never
 //! silently dropped.
 
-use berth_engine::container::{BindMount, DeviceMount, PodLink, Resources, Seccomp, Security};
+use berth_engine::container::{BindMount, DeviceMount, PodLink, Propagation, Resources, Seccomp, Security};
 use berth_engine::{ContainerRecord, CreateOptions, Status as State};
 use berth_proto::cri;
 use std::collections::BTreeMap;
@@ -61,29 +61,34 @@ fn mount(m: cri::Mount) -> Result<BindMount, Status> {
     if m.image.is_some() || !m.image_sub_path.is_empty() {
         return Err(unsupported("an image volume"));
     }
-    if m.recursive_read_only {
-        return Err(unsupported("a recursive read-only mount"));
-    }
     let propagation = match cri::MountPropagation::try_from(m.propagation) {
-        Ok(cri::MountPropagation::PropagationPrivate) => "rprivate",
-        Ok(cri::MountPropagation::PropagationHostToContainer) => "rslave",
-        Ok(cri::MountPropagation::PropagationBidirectional) => "rshared",
+        Ok(cri::MountPropagation::PropagationPrivate) => Propagation::Private,
+        Ok(cri::MountPropagation::PropagationHostToContainer) => Propagation::Slave,
+        Ok(cri::MountPropagation::PropagationBidirectional) => Propagation::Shared,
         Err(_) => return Err(Status::invalid_argument(format!("unknown mount propagation {}", m.propagation))),
     };
     // selinux_relabel is ignored: this node has no SELinux.
-    Ok(BindMount { host_path: m.host_path.into(), container_path: m.container_path.into(), readonly: m.readonly, propagation: propagation.into(), options: m.mount_options })
+    Ok(BindMount {
+        host_path: m.host_path.into(),
+        container_path: m.container_path.into(),
+        readonly: m.readonly,
+        recursive_readonly: m.recursive_read_only,
+        propagation,
+        options: m.mount_options,
+    })
 }
 
 fn mount_back(m: &BindMount) -> cri::Mount {
-    let propagation = match m.propagation.as_str() {
-        "rslave" | "slave" => cri::MountPropagation::PropagationHostToContainer,
-        "rshared" | "shared" => cri::MountPropagation::PropagationBidirectional,
-        _ => cri::MountPropagation::PropagationPrivate,
+    let propagation = match m.propagation {
+        Propagation::Private => cri::MountPropagation::PropagationPrivate,
+        Propagation::Slave => cri::MountPropagation::PropagationHostToContainer,
+        Propagation::Shared => cri::MountPropagation::PropagationBidirectional,
     };
     cri::Mount {
         container_path: m.container_path.display().to_string(),
         host_path: m.host_path.display().to_string(),
         readonly: m.readonly,
+        recursive_read_only: m.recursive_readonly,
         propagation: propagation as i32,
         mount_options: m.options.clone(),
         ..Default::default()
@@ -120,8 +125,9 @@ fn seccomp(sc: &cri::LinuxContainerSecurityContext) -> Result<Seccomp, Status> {
 }
 
 /// The user string the engine resolves in the container: a username, or
-/// uid[:gid]; a group alone applies to the image's user.
-fn user(sc: &cri::LinuxContainerSecurityContext, image_user: &str) -> Option<String> {
+/// uid[:gid]. A group needs a user (as in containerd and CRI-O: kubelet
+/// validates `runAsGroup` only together with `runAsUser`).
+fn user(sc: &cri::LinuxContainerSecurityContext) -> Result<Option<String>, Status> {
     let group = sc.run_as_group.as_ref().map(|g| g.value);
     let user = if !sc.run_as_username.is_empty() {
         Some(sc.run_as_username.clone())
@@ -129,13 +135,10 @@ fn user(sc: &cri::LinuxContainerSecurityContext, image_user: &str) -> Option<Str
         sc.run_as_user.as_ref().map(|u| u.value.to_string())
     };
     match (user, group) {
-        (Some(u), Some(g)) => Some(format!("{u}:{g}")),
-        (Some(u), None) => Some(u),
-        (None, Some(g)) => {
-            let base = image_user.split(':').next().filter(|u| !u.is_empty()).unwrap_or("0");
-            Some(format!("{base}:{g}"))
-        }
-        (None, None) => None,
+        (Some(u), Some(g)) => Ok(Some(format!("{u}:{g}"))),
+        (Some(u), None) => Ok(Some(u)),
+        (None, Some(g)) => Err(Status::invalid_argument(format!("run_as_group {g} is set without run_as_user or run_as_username"))),
+        (None, None) => Ok(None),
     }
 }
 
@@ -172,13 +175,14 @@ fn security(sc: &cri::LinuxContainerSecurityContext) -> Result<Security, Status>
 pub(crate) fn options(
     req: cri::CreateContainerRequest,
     sandbox: &berth_engine::sandbox::SandboxRecord,
-    image_user: impl FnOnce(&str) -> String,
 ) -> Result<CreateOptions, Status> {
     let config = req.config.ok_or_else(|| Status::invalid_argument("container config is required"))?;
     let meta = config.metadata.clone().ok_or_else(|| Status::invalid_argument("container metadata is required"))?;
     if meta.name.is_empty() {
         return Err(Status::invalid_argument("container metadata.name is required"));
     }
+    super::limits::container_name(&meta.name)?;
+    super::limits::labels_and_annotations(&config.labels, &config.annotations)?;
     let image = config.image.as_ref().map(|i| i.image.clone()).filter(|i| !i.is_empty()).ok_or_else(|| Status::invalid_argument("container image is required"))?;
     if !config.cdi_devices.is_empty() {
         return Err(unsupported("CDI devices"));
@@ -190,7 +194,7 @@ pub(crate) fn options(
     let res = linux.resources.as_ref().map(resources).transpose()?.unwrap_or_default();
     Ok(CreateOptions {
         name: Some(engine_name(&meta, sandbox)),
-        user: user(&sc, &image_user(&image)),
+        user: user(&sc)?,
         image,
         entrypoint: (!config.command.is_empty()).then(|| config.command.clone()),
         cmd: config.args.clone(),
@@ -352,11 +356,12 @@ mod tests {
             run_as_username: name.into(),
             ..Default::default()
         };
-        assert_eq!(user(&sc(Some(1000), None, ""), ""), Some("1000".into()));
-        assert_eq!(user(&sc(Some(1000), Some(50), ""), ""), Some("1000:50".into()));
-        assert_eq!(user(&sc(None, Some(50), ""), "nobody"), Some("nobody:50".into()));
-        assert_eq!(user(&sc(None, None, "www"), ""), Some("www".into()));
-        assert_eq!(user(&sc(None, None, ""), "x"), None);
+        assert_eq!(user(&sc(Some(1000), None, "")).unwrap(), Some("1000".into()));
+        assert_eq!(user(&sc(Some(1000), Some(50), "")).unwrap(), Some("1000:50".into()));
+        assert_eq!(user(&sc(None, Some(50), "www")).unwrap(), Some("www:50".into()));
+        assert_eq!(user(&sc(None, Some(50), "")).unwrap_err().code(), tonic::Code::InvalidArgument);
+        assert_eq!(user(&sc(None, None, "www")).unwrap(), Some("www".into()));
+        assert_eq!(user(&sc(None, None, "")).unwrap(), None);
     }
 
     #[test]

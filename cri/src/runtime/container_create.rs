@@ -7,8 +7,7 @@ use tonic::Status;
 
 pub(crate) async fn create_container(c: &Cri, req: cri::CreateContainerRequest) -> Result<cri::CreateContainerResponse, Status> {
     let sandbox = c.engine.sandbox_status(&req.pod_sandbox_id)?;
-    let images = c.engine.images();
-    let opts = super::container_convert::options(req, &sandbox, |name| images.resolve(name).ok().and_then(|i| i.config.user).unwrap_or_default())?;
+    let opts = super::container_convert::options(req, &sandbox)?;
     let id = c.engine.create(opts).await?;
     Ok(cri::CreateContainerResponse { container_id: id })
 }

@@ -8,6 +8,7 @@ mod container_exec;
 mod container_status;
 mod container_stream;
 mod container_update;
+mod limits;
 mod runtime_config;
 mod sandbox_convert;
 mod sandbox_run;

@@ -42,6 +42,8 @@ pub(crate) fn state(v: i32) -> Result<SandboxState, Status> {
 pub(crate) fn options(req: cri::RunPodSandboxRequest) -> Result<SandboxOptions, Status> {
     let config = req.config.ok_or_else(|| Status::invalid_argument("pod sandbox config is required"))?;
     let meta = config.metadata.ok_or_else(|| Status::invalid_argument("pod sandbox metadata is required"))?;
+    super::limits::pod_metadata(&meta.name, &meta.namespace, &meta.uid)?;
+    super::limits::labels_and_annotations(&config.labels, &config.annotations)?;
     let linux = config.linux.unwrap_or_default();
     let ns = linux.security_context.as_ref().and_then(|s| s.namespace_options.clone()).unwrap_or_default();
     if ns.userns_options.as_ref().is_some_and(|u| u.mode == cri::NamespaceMode::Pod as i32) {

@@ -29,10 +29,13 @@ pub(crate) async fn status(c: &Cri, req: cri::StatusRequest) -> cri::StatusRespo
     cri::StatusResponse {
         status: Some(cri::RuntimeStatus { conditions }),
         info,
-        runtime_handlers: vec![cri::RuntimeHandler {
-            name: String::new(),
-            features: Some(cri::RuntimeHandlerFeatures { recursive_read_only_mounts: false, user_namespaces: false }),
-        }],
+        runtime_handlers: berth_engine::sandbox::RUNTIME_HANDLERS
+            .iter()
+            .map(|name| cri::RuntimeHandler {
+                name: name.to_string(),
+                features: Some(cri::RuntimeHandlerFeatures { recursive_read_only_mounts: berth_engine::recursive_read_only_mounts(), user_namespaces: false }),
+            })
+            .collect(),
         features: Some(cri::RuntimeFeatures { supplemental_groups_policy: true, user_namespaces_host_network: false, mount_options: true }),
     }
 }

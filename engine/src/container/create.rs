@@ -45,7 +45,8 @@ pub struct CreateOptions {
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
 pub(crate) fn check_hostname(h: &str) -> Result<()> {
-    let ok = !h.is_empty() && h.len() <= 64 && h.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    // RFC 1123 labels of at most 63, and the kernel's HOST_NAME_MAX (64) in all.
+    let ok = !h.is_empty() && h.len() <= 64 && h.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
     if ok {
         Ok(())
     } else {

@@ -34,6 +34,44 @@ async fn collect(mut r: impl AsyncRead + Unpin) -> Vec<u8> {
     }
 }
 
+/// A running `berth-shim exec` helper. It is ended with SIGTERM, never
+/// killed outright: the helper then kills its command and reaps it, so no
+/// zombie is left in the container (see `berth_kernel::exec`). Dropping it
+/// before it exited ends it the same way; tokio reaps the helper itself.
+#[derive(Debug)]
+pub(crate) struct Helper(tokio::process::Child);
+
+impl Helper {
+    pub(crate) fn spawn(cmd: &mut tokio::process::Command) -> Result<Self> {
+        cmd.spawn().map(Self).ctx(|| "run berth-shim exec".into())
+    }
+
+    pub(crate) fn child(&mut self) -> &mut tokio::process::Child {
+        &mut self.0
+    }
+
+    /// Ends the command and waits for the helper (SIGKILL after a grace
+    /// period, should it hang).
+    pub(crate) async fn end(&mut self) {
+        self.terminate();
+        if tokio::time::timeout(Duration::from_secs(5), self.0.wait()).await.is_err() {
+            let _ = self.0.kill().await;
+        }
+    }
+
+    fn terminate(&mut self) {
+        if let (Ok(None), Some(pid)) = (self.0.try_wait(), self.0.id()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+        }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
 /// The helper's exit status as the command's exit code (128+N for a signal).
 pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
@@ -42,8 +80,7 @@ pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
 
 impl Engine {
     /// The `berth-shim exec` command for a running container; stdio is the
-    /// caller's to choose. Dropping the child kills the helper, and its
-    /// command with it (parent-death signal).
+    /// caller's to choose. Spawn it as a [`Helper`].
     pub(crate) fn exec_helper(&self, key: &str, args: &[String], tty: bool) -> Result<tokio::process::Command> {
         if args.is_empty() || args[0].is_empty() {
             return Err(Error::InvalidArgument("exec needs a command".into()));
@@ -58,20 +95,15 @@ impl Engine {
         if tty {
             cmd.arg("--tty");
         }
-        cmd.arg("--").args(args).kill_on_drop(true);
+        cmd.arg("--").args(args);
         Ok(cmd)
     }
 
     /// Runs `args` in the container; `timeout` zero means none.
     #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
     pub async fn exec_sync(&self, key: &str, args: Vec<String>, timeout: Duration) -> Result<ExecOutput> {
-        let mut child = self
-            .exec_helper(key, &args, false)?
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .ctx(|| "run berth-shim exec".into())?;
+        let mut helper = Helper::spawn(self.exec_helper(key, &args, false)?.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()))?;
+        let child = helper.child();
         let (out, err) = (child.stdout.take(), child.stderr.take());
         let run = async {
             let (stdout, stderr, status) = tokio::join!(
@@ -95,9 +127,14 @@ impl Engine {
         if timeout.is_zero() {
             return run.await;
         }
-        match tokio::time::timeout(timeout, run).await {
+        let finished = tokio::time::timeout(timeout, run).await;
+        match finished {
             Ok(r) => r,
-            Err(_) => Err(Error::DeadlineExceeded(format!("command {:?} timed out after {}s", args.join(" "), timeout.as_secs_f64()))),
+            Err(_) => {
+                // The command is gone (and reaped) before the caller hears of it.
+                helper.end().await;
+                Err(Error::DeadlineExceeded(format!("command {:?} timed out after {}s", args.join(" "), timeout.as_secs_f64())))
+            }
         }
     }
 }

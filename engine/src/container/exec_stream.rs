@@ -3,14 +3,14 @@
 //! caller as pipes, or as the master of a terminal allocated in the
 //! container's devpts (`tty`).
 
-use super::exec::exit_code;
+use super::exec::{exit_code, Helper};
 use crate::error::{Error, IoContext, Result};
 use crate::Engine;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::process::Stdio;
 use tokio::io::unix::AsyncFd;
 use tokio::io::AsyncReadExt;
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
+use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
 /// What the exec should get.
 #[derive(Debug, Clone, Default)]
@@ -22,9 +22,9 @@ pub struct ExecStreamOptions {
     pub stderr: bool,
 }
 
-/// A running exec. Dropping it kills the command.
+/// A running exec. Dropping it ends the command.
 pub struct ExecProcess {
-    child: Child,
+    helper: Helper,
     pub stdin: Option<ChildStdin>,
     pub stdout: Option<ChildStdout>,
     pub stderr: Option<ChildStderr>,
@@ -35,7 +35,7 @@ pub struct ExecProcess {
 impl ExecProcess {
     /// Waits for the command; its exit code (128+N for a signal).
     pub async fn wait(&mut self) -> Result<i32> {
-        Ok(exit_code(self.child.wait().await.ctx(|| "wait for exec".into())?))
+        Ok(exit_code(self.helper.child().wait().await.ctx(|| "wait for exec".into())?))
     }
 }
 
@@ -85,12 +85,14 @@ impl Engine {
         let piped = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
         let mut cmd = self.exec_helper(key, &o.args, o.tty)?;
         if !o.tty {
-            let mut child = cmd.stdin(piped(o.stdin)).stdout(piped(o.stdout)).stderr(piped(o.stderr)).spawn().ctx(|| "run berth-shim exec".into())?;
-            return Ok(ExecProcess { stdin: child.stdin.take(), stdout: child.stdout.take(), stderr: child.stderr.take(), child, terminal: None });
+            let mut helper = Helper::spawn(cmd.stdin(piped(o.stdin)).stdout(piped(o.stdout)).stderr(piped(o.stderr)))?;
+            let child = helper.child();
+            return Ok(ExecProcess { stdin: child.stdin.take(), stdout: child.stdout.take(), stderr: child.stderr.take(), helper, terminal: None });
         }
         // The helper sends the terminal's master over its stdout.
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().ctx(|| "socketpair".into())?;
-        let mut child = cmd.stdin(Stdio::null()).stdout(OwnedFd::from(theirs)).stderr(Stdio::piped()).spawn().ctx(|| "run berth-shim exec".into())?;
+        let mut helper = Helper::spawn(cmd.stdin(Stdio::null()).stdout(OwnedFd::from(theirs)).stderr(Stdio::piped()))?;
+        let child = helper.child();
         let received = tokio::task::spawn_blocking(move || berth_kernel::pty::recv_fd(ours.as_fd())).await.map_err(|e| Error::Internal(e.to_string()))?;
         let master = match received {
             Ok(m) => m,
@@ -108,6 +110,6 @@ impl Engine {
         // SAFETY: the AsyncFd takes the OwnedFd, which stays open and is the
         // same descriptor until the AsyncFd is dropped.
         let fd = unsafe { AsyncFd::register(master) }.map_err(|e| Error::Internal(format!("register the terminal: {e}")))?;
-        Ok(ExecProcess { stdin: None, stdout: None, stderr: None, child, terminal: Some(Terminal { fd }) })
+        Ok(ExecProcess { stdin: None, stdout: None, stderr: None, helper, terminal: Some(Terminal { fd }) })
     }
 }

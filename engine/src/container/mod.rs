@@ -36,7 +36,7 @@ pub use attach::{AttachEvent, AttachInput, AttachOutput};
 pub use exec::ExecOutput;
 pub use exec_stream::{ExecProcess, ExecStreamOptions, Terminal};
 pub use stats::{CgroupUsage, ContainerStats, MemoryUsage};
-pub use pod::{BindMount, DeviceMount, PodLink, Seccomp, Security};
+pub use pod::{BindMount, DeviceMount, PodLink, Propagation, Seccomp, Security};
 pub use logs::LogRecord;
 pub use wait::WaitOutcome;
 

@@ -17,14 +17,46 @@ pub struct PodLink {
     pub attempt: u32,
 }
 
+/// How mounts propagate between a bind mount and its host path (stored as
+/// the OCI option it becomes; records of old berths hold the same words).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Propagation {
+    /// Nothing crosses (CRI `PROPAGATION_PRIVATE`).
+    #[default]
+    #[serde(rename = "rprivate", alias = "", alias = "private")]
+    Private,
+    /// The host's new mounts appear in the container (`HOST_TO_CONTAINER`).
+    #[serde(rename = "rslave", alias = "slave")]
+    Slave,
+    /// Both ways (`BIDIRECTIONAL`; needs a privileged container in Kubernetes).
+    #[serde(rename = "rshared", alias = "shared")]
+    Shared,
+}
+
+impl Propagation {
+    /// The OCI mount option.
+    pub fn option(self) -> &'static str {
+        match self {
+            Self::Private => "rprivate",
+            Self::Slave => "rslave",
+            Self::Shared => "rshared",
+        }
+    }
+}
+
 /// A host path bound into the container.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BindMount {
     pub host_path: PathBuf,
     pub container_path: PathBuf,
     pub readonly: bool,
-    /// `rprivate` (default), `rslave` or `rshared`.
-    pub propagation: String,
+    /// Read-only all the way down: mounts below the host path too
+    /// (`mount_setattr` with `AT_RECURSIVE`). Needs `readonly` and private
+    /// propagation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recursive_readonly: bool,
+    #[serde(default)]
+    pub propagation: Propagation,
     /// Extra flags: `noexec`, `nosuid`, `nodev` (CRI `mount_options`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
@@ -177,8 +209,11 @@ impl BindMount {
     pub(crate) fn check(&self) -> Result<()> {
         check_abs("mount host path", &self.host_path)?;
         check_abs("mount container path", &self.container_path)?;
-        if !["", "rprivate", "private", "rslave", "slave", "rshared", "shared"].contains(&self.propagation.as_str()) {
-            return Err(Error::InvalidArgument(format!("unknown mount propagation {:?}", self.propagation)));
+        if self.recursive_readonly && !self.readonly {
+            return Err(Error::InvalidArgument(format!("the recursive read-only mount at {} must be read-only", self.container_path.display())));
+        }
+        if self.recursive_readonly && self.propagation != Propagation::Private {
+            return Err(Error::InvalidArgument(format!("the recursive read-only mount at {} must have private propagation", self.container_path.display())));
         }
         if let Some(o) = self.options.iter().find(|o| !BIND_MOUNT_OPTIONS.contains(&o.as_str())) {
             return Err(Error::InvalidArgument(format!("unsupported mount option {o:?} for {}: berth takes {}", self.container_path.display(), BIND_MOUNT_OPTIONS.join(", "))));
@@ -223,14 +258,26 @@ mod tests {
     }
 
     #[test]
+    fn propagation_reads_old_records() {
+        for (json, want) in [(r#""""#, Propagation::Private), (r#""rprivate""#, Propagation::Private), (r#""slave""#, Propagation::Slave), (r#""rshared""#, Propagation::Shared)] {
+            assert_eq!(serde_json::from_str::<Propagation>(json).unwrap(), want, "{json}");
+        }
+        assert!(serde_json::from_str::<Propagation>(r#""weird""#).is_err());
+        assert_eq!(serde_json::to_string(&Propagation::Slave).unwrap(), r#""rslave""#);
+    }
+
+    #[test]
     fn paths_are_checked() {
         assert!(check_abs("p", Path::new("/a/b")).is_ok());
         for bad in ["a/b", "/a/../b", ""] {
             assert!(check_abs("p", Path::new(bad)).is_err(), "{bad}");
         }
-        let m = BindMount { host_path: "/tmp".into(), container_path: "/x".into(), propagation: "rshared".into(), ..Default::default() };
+        let m = BindMount { host_path: "/tmp".into(), container_path: "/x".into(), propagation: Propagation::Shared, ..Default::default() };
         assert!(m.check().is_ok());
-        assert!(BindMount { propagation: "weird".into(), ..m }.check().is_err());
+        assert!(BindMount { recursive_readonly: true, readonly: true, ..m.clone() }.check().is_err());
+        let rro = BindMount { recursive_readonly: true, readonly: true, propagation: Propagation::Private, ..m };
+        assert!(rro.check().is_ok());
+        assert!(BindMount { readonly: false, ..rro }.check().is_err());
         let d = DeviceMount { host_path: "/dev/null".into(), container_path: "/dev/x".into(), permissions: "rwx".into() };
         assert!(d.check().is_err());
     }

@@ -20,7 +20,7 @@ mod stop;
 pub mod sysctl;
 
 pub use list::SandboxFilter;
-pub use run::SandboxOptions;
+pub use run::{SandboxOptions, RUNTIME_HANDLERS};
 
 use crate::error::{Error, IoContext, Result};
 use crate::Engine;

@@ -1,0 +1,234 @@
+//! What critest v1.36 found, as berth's own regressions (CI can't run
+//! critest): kubelet's size limits at their maximum and one past, a pod
+//! without a hostname, ExecSync timeouts that leave nothing behind, mount
+//! propagation both ways, recursive read-only mounts, RunAsGroup without a
+//! user.
+
+use berth_e2e::cri::{container, create, exec, out, pod_config, run_pod, start};
+use berth_e2e::{mounts_under, Daemon};
+use berth_proto::cri;
+use std::path::PathBuf;
+use std::process::Command;
+use tonic::Code;
+
+fn run_req(c: cri::PodSandboxConfig) -> cri::RunPodSandboxRequest {
+    cri::RunPodSandboxRequest { config: Some(c), runtime_handler: String::new() }
+}
+
+fn sh(cmd: &str) {
+    let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Host mounts a test makes below `dir`: detached however the test ends.
+struct HostMounts(PathBuf);
+
+impl Drop for HostMounts {
+    fn drop(&mut self) {
+        for m in mounts_under(&self.0) {
+            let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+#[tokio::test]
+async fn kubelet_limits_at_their_maximum_and_one_past() {
+    let d = Daemon::start();
+    let (mut rt, _) = d.cri().await;
+
+    // A pod name of 253, a namespace of 63, 256 KiB of annotations, label
+    // values of 63 (and kubelet's own pod-name label of 253), no hostname.
+    let name = format!("p{}", "x".repeat(252));
+    let mut pod = pod_config(&d, "limits");
+    let meta = pod.metadata.as_mut().unwrap();
+    meta.name = name.clone();
+    meta.namespace = "n".repeat(63);
+    meta.uid = "0b4bd2a4-6f1d-4ab4-a8f5-2ab0a3b9a5c1".into();
+    pod.hostname.clear();
+    pod.labels = [("app".to_string(), "v".repeat(63)), ("io.kubernetes.pod.name".to_string(), name.clone())].into();
+    pod.annotations = [("big".to_string(), "a".repeat((256 << 10) - 3))].into();
+    let id = run_pod(&mut rt, pod.clone()).await;
+    let st = rt.pod_sandbox_status(cri::PodSandboxStatusRequest { pod_sandbox_id: id.clone(), verbose: false }).await.unwrap().into_inner().status.unwrap();
+    assert_eq!(st.metadata.unwrap().name, name);
+    assert_eq!(st.annotations["big"].len(), (256 << 10) - 3);
+
+    // A container name of 63 (and critest's longer ones); its hostname is the node's.
+    for n in ["c".repeat(63), format!("container-for-execSync-timeout-test-{}", "u".repeat(36))] {
+        let mut c = container(&n, &["sleep", "1000"]);
+        c.annotations = [("big".to_string(), "b".repeat((256 << 10) - 3))].into();
+        let cid = create(&mut rt, &id, c).await.unwrap();
+        start(&mut rt, &cid).await;
+        let node = nix::unistd::gethostname().unwrap().into_string().unwrap();
+        assert_eq!(out(&mut rt, &cid, &["hostname"]).await, node);
+    }
+
+    // One past each limit: InvalidArgument, and nothing is left of the attempt.
+    type Change = Box<dyn Fn(&mut cri::PodSandboxConfig)>;
+    let one_past: Vec<(&str, Change)> = vec![
+        ("pod name", Box::new(|p| p.metadata.as_mut().unwrap().name = "x".repeat(254))),
+        ("namespace", Box::new(|p| p.metadata.as_mut().unwrap().namespace = "n".repeat(64))),
+        ("annotations", Box::new(|p| p.annotations = [("big".to_string(), "a".repeat((256 << 10) - 2))].into())),
+        ("label value", Box::new(|p| p.labels = [("app".to_string(), "v".repeat(254))].into())),
+        ("hostname label", Box::new(|p| p.hostname = "h".repeat(64))),
+    ];
+    for (what, change) in one_past {
+        let mut p = pod_config(&d, "past");
+        change(&mut p);
+        let e = rt.run_pod_sandbox(run_req(p)).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{what}: {e:?}");
+    }
+    let e = create(&mut rt, &id, container(&"c".repeat(254), &["true"])).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+
+    // A hostname of 63 is fine.
+    let mut p = pod_config(&d, "host63");
+    p.hostname = "h".repeat(63);
+    let id63 = run_pod(&mut rt, p).await;
+    let c = create(&mut rt, &id63, container("c", &["sleep", "1000"])).await.unwrap();
+    start(&mut rt, &c).await;
+    assert_eq!(out(&mut rt, &c, &["hostname"]).await, "h".repeat(63));
+
+    let pods = rt.list_pod_sandbox(cri::ListPodSandboxRequest::default()).await.unwrap().into_inner().items;
+    assert_eq!(pods.len(), 2, "only the two pods that were accepted");
+    for p in [id, id63] {
+        rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: p.clone() }).await.unwrap();
+        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: p }).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn exec_sync_timeout_leaves_no_process_behind() {
+    let d = Daemon::start();
+    let (mut rt, _) = d.cri().await;
+    let pod = run_pod(&mut rt, pod_config(&d, "timeout")).await;
+    let id = create(&mut rt, &pod, container("main", &["tail", "-f", "/dev/null"])).await.unwrap();
+    start(&mut rt, &id).await;
+
+    let e = rt
+        .exec_sync(cri::ExecSyncRequest { container_id: id.clone(), cmd: vec!["sleep".into(), "4321".into()], timeout: 1 })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
+    // Not even a zombie: the container's PID 1 (tail) never reaps.
+    let procs = out(&mut rt, &id, &["sh", "-c", "cat /proc/[0-9]*/comm"]).await;
+    assert!(!procs.lines().any(|l| l == "sleep"), "{procs}");
+    // A command that finishes in time still answers.
+    assert_eq!(exec(&mut rt, &id, &["echo", "ok"]).await.stdout, b"ok\n");
+}
+
+/// critest's propagation check: a host mount made after start, seen or not
+/// in the container; a mount made in the container, seen or not on the host.
+async fn propagation(d: &Daemon, rt: &mut berth_e2e::CriRuntime, prop: cri::MountPropagation, name: &str) -> (bool, bool) {
+    let base = d.dir.join(format!("prop-{name}"));
+    let mnt = base.join("mnt");
+    let src = base.join("src");
+    std::fs::create_dir_all(mnt.join("from-host")).unwrap();
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("flag"), "").unwrap();
+    let _mounts = HostMounts(base.clone());
+    let how = if prop == cri::MountPropagation::PropagationPrivate { "rprivate" } else { "rshared" };
+    sh(&format!("mount --bind {0} {0} && mount --make-{how} {0}", mnt.display()));
+
+    let pod = run_pod(rt, pod_config(d, name)).await;
+    let mut c = container("main", &["sleep", "1000"]);
+    c.linux.as_mut().unwrap().security_context.as_mut().unwrap().privileged = true;
+    c.mounts = vec![cri::Mount { host_path: mnt.display().to_string(), container_path: mnt.display().to_string(), propagation: prop as i32, ..Default::default() }];
+    let id = create(rt, &pod, c).await.unwrap();
+    start(rt, &id).await;
+
+    sh(&format!("mount --bind {} {}", src.display(), mnt.join("from-host").display()));
+    let inside = out(rt, &id, &["ls", "-A", &mnt.join("from-host").display().to_string()]).await;
+    let from_ctr = mnt.join("from-container");
+    out(rt, &id, &["sh", "-c", &format!("mkdir -p {0} && mount --bind /etc {0}", from_ctr.display())]).await;
+    let on_host = std::fs::read_dir(&from_ctr).unwrap().count() > 0;
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod.clone() }).await.unwrap();
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod }).await.unwrap();
+    (!inside.is_empty(), on_host)
+}
+
+#[tokio::test]
+async fn mount_propagation_private_slave_and_shared() {
+    let d = Daemon::start();
+    // As on a systemd node, the state dir is a shared mount: a container's
+    // rootfs must still never appear on the host.
+    let run = d.dir.join("run");
+    let _run_mount = HostMounts(run.clone());
+    sh(&format!("mount --bind {0} {0} && mount --make-rshared {0}", run.display()));
+    let (mut rt, _) = d.cri().await;
+
+    assert_eq!(propagation(&d, &mut rt, cri::MountPropagation::PropagationPrivate, "private").await, (false, false));
+    assert_eq!(propagation(&d, &mut rt, cri::MountPropagation::PropagationHostToContainer, "slave").await, (true, false));
+
+    // While a bidirectional container runs, its rootfs stays in its own namespace.
+    let pod = run_pod(&mut rt, pod_config(&d, "shared-root")).await;
+    let mut c = container("main", &["sleep", "1000"]);
+    let vol = d.dir.join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    c.mounts = vec![cri::Mount { host_path: vol.display().to_string(), container_path: "/vol".into(), propagation: cri::MountPropagation::PropagationBidirectional as i32, ..Default::default() }];
+    let id = create(&mut rt, &pod, c).await.unwrap();
+    start(&mut rt, &id).await;
+    let leaked: Vec<PathBuf> = mounts_under(&run).into_iter().filter(|m| m != &run && !m.starts_with(run.join("sandboxes"))).collect();
+    assert!(leaked.is_empty(), "container mounts on the host: {leaked:?}");
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod.clone() }).await.unwrap();
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod }).await.unwrap();
+
+    assert_eq!(propagation(&d, &mut rt, cri::MountPropagation::PropagationBidirectional, "shared").await, (true, true));
+}
+
+#[tokio::test]
+async fn recursive_read_only_mounts() {
+    let d = Daemon::start();
+    let (mut rt, _) = d.cri().await;
+    let st = rt.status(cri::StatusRequest { verbose: false }).await.unwrap().into_inner();
+    assert!(st.runtime_handlers.iter().all(|h| h.features.as_ref().unwrap().recursive_read_only_mounts));
+
+    let host = d.dir.join("rro");
+    std::fs::create_dir_all(host.join("tmpfs")).unwrap();
+    let _mounts = HostMounts(host.clone());
+    sh(&format!("mount -t tmpfs none {}", host.join("tmpfs").display()));
+    let pod = run_pod(&mut rt, pod_config(&d, "rro")).await;
+    let mount = |rro: bool| cri::Mount { host_path: host.display().to_string(), container_path: "/mnt".into(), readonly: true, recursive_read_only: rro, selinux_relabel: true, ..Default::default() };
+
+    // Plain read-only: the submount below stays writable (as in runc).
+    let mut c = container("ro", &["sleep", "1000"]);
+    c.mounts = vec![mount(false)];
+    let ro = create(&mut rt, &pod, c).await.unwrap();
+    start(&mut rt, &ro).await;
+    assert_eq!(exec(&mut rt, &ro, &["touch", "/mnt/tmpfs/file"]).await.exit_code, 0);
+    assert_ne!(exec(&mut rt, &ro, &["touch", "/mnt/file"]).await.exit_code, 0);
+
+    // Recursive: read-only all the way down.
+    let mut c = container("rro", &["sleep", "1000"]);
+    c.mounts = vec![mount(true)];
+    let rro = create(&mut rt, &pod, c).await.unwrap();
+    start(&mut rt, &rro).await;
+    let r = exec(&mut rt, &rro, &["touch", "/mnt/tmpfs/foo"]).await;
+    assert!(String::from_utf8_lossy(&r.stderr).contains("Read-only file system"), "{r:?}");
+    assert!(host.join("tmpfs/file").exists() && !host.join("tmpfs/foo").exists());
+
+    // Refused: not read-only, or propagating.
+    for (i, (readonly, prop)) in [(false, cri::MountPropagation::PropagationPrivate), (true, cri::MountPropagation::PropagationHostToContainer), (true, cri::MountPropagation::PropagationBidirectional)].into_iter().enumerate() {
+        let mut c = container(&format!("bad{i}"), &["true"]);
+        c.mounts = vec![cri::Mount { readonly, propagation: prop as i32, ..mount(true) }];
+        assert_eq!(create(&mut rt, &pod, c).await.unwrap_err().code(), Code::InvalidArgument);
+    }
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod.clone() }).await.unwrap();
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod }).await.unwrap();
+}
+
+#[tokio::test]
+async fn run_as_group_needs_a_user() {
+    let d = Daemon::start();
+    let (mut rt, _) = d.cri().await;
+    let pod = run_pod(&mut rt, pod_config(&d, "group")).await;
+    let mut c = container("group-only", &["id"]);
+    c.linux.as_mut().unwrap().security_context.as_mut().unwrap().run_as_group = Some(cri::Int64Value { value: 1002 });
+    assert_eq!(create(&mut rt, &pod, c.clone()).await.unwrap_err().code(), Code::InvalidArgument);
+    // With a user (by id or by name) the group applies.
+    let sc = c.linux.as_mut().unwrap().security_context.as_mut().unwrap();
+    sc.run_as_user = Some(cri::Int64Value { value: 1000 });
+    c.command = vec!["sleep".into(), "1000".into()];
+    let id = create(&mut rt, &pod, c).await.unwrap();
+    start(&mut rt, &id).await;
+    assert_eq!(out(&mut rt, &id, &["sh", "-c", "echo $(id -u):$(id -g)"]).await, "1000:1002");
+}
