@@ -232,3 +232,99 @@ async fn run_as_group_needs_a_user() {
     start(&mut rt, &id).await;
     assert_eq!(out(&mut rt, &id, &["sh", "-c", "echo $(id -u):$(id -g)"]).await, "1000:1002");
 }
+
+/// A pod with its own users (`hostUsers: false`), as kubelet asks for one.
+fn userns_pod(d: &Daemon, name: &str, uids: Vec<cri::IdMapping>, gids: Vec<cri::IdMapping>, mode: cri::NamespaceMode) -> cri::PodSandboxConfig {
+    let mut p = pod_config(d, name);
+    let ns = p.linux.as_mut().unwrap().security_context.as_mut().unwrap().namespace_options.as_mut().unwrap();
+    ns.pid = cri::NamespaceMode::Pod as i32;
+    ns.userns_options = Some(cri::UserNamespace { mode: mode as i32, uids, gids });
+    p
+}
+
+fn map(container_id: u32, host_id: u32, length: u32) -> cri::IdMapping {
+    cri::IdMapping { container_id, host_id, length }
+}
+
+#[tokio::test]
+async fn user_namespaced_pods() {
+    let d = Daemon::start();
+    let (mut rt, _) = d.cri().await;
+    let st = rt.status(cri::StatusRequest { verbose: false }).await.unwrap().into_inner();
+    assert!(st.runtime_handlers.iter().all(|h| h.features.as_ref().unwrap().user_namespaces));
+
+    // Refused as containerd and CRI-O refuse them; nothing is left behind.
+    let bad = [
+        (vec![map(0, 1000, 100000), map(0, 2000, 100000)], vec![map(0, 1000, 100000)], cri::NamespaceMode::Pod),
+        (vec![map(1, 1000, 100000)], vec![map(1, 1000, 100000)], cri::NamespaceMode::Pod),
+        (vec![], vec![], cri::NamespaceMode::Pod),
+        (vec![], vec![], cri::NamespaceMode::Container),
+        (vec![], vec![], cri::NamespaceMode::Target),
+        (vec![map(0, 1000, 100000)], vec![map(0, 1000, 100000)], cri::NamespaceMode::Node),
+    ];
+    for (i, (u, g, mode)) in bad.into_iter().enumerate() {
+        let e = rt.run_pod_sandbox(run_req(userns_pod(&d, &format!("bad{i}"), u, g, mode))).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{i}: {e:?}");
+    }
+    let mut host_net = userns_pod(&d, "hostnet", vec![map(0, 1000, 100000)], vec![map(0, 1000, 100000)], cri::NamespaceMode::Pod);
+    host_net.linux.as_mut().unwrap().security_context.as_mut().unwrap().namespace_options.as_mut().unwrap().network = cri::NamespaceMode::Node as i32;
+    assert_eq!(rt.run_pod_sandbox(run_req(host_net)).await.unwrap_err().code(), Code::InvalidArgument);
+    assert!(rt.list_pod_sandbox(cri::ListPodSandboxRequest::default()).await.unwrap().into_inner().items.is_empty());
+
+    // NODE: the node's users.
+    let node = run_pod(&mut rt, userns_pod(&d, "node", vec![], vec![], cri::NamespaceMode::Node)).await;
+    let c = create(&mut rt, &node, container("main", &["sleep", "1000"])).await.unwrap();
+    start(&mut rt, &c).await;
+    let host_map = std::fs::read_to_string("/proc/self/uid_map").unwrap();
+    assert_eq!(out(&mut rt, &c, &["cat", "/proc/self/uid_map"]).await.split_whitespace().collect::<Vec<_>>(), host_map.split_whitespace().collect::<Vec<_>>());
+
+    // POD: root inside is 100000 outside; the image's files are root's
+    // (idmapped layers), so are the writable layer and volumes.
+    let vol = d.dir.join("userns-vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    std::fs::write(vol.join("from-host"), "hi").unwrap();
+    let cfg = userns_pod(&d, "pod", vec![map(0, 100000, 65536)], vec![map(0, 200000, 65536)], cri::NamespaceMode::Pod);
+    let pod = run_pod(&mut rt, cfg.clone()).await;
+    let st = rt.pod_sandbox_status(cri::PodSandboxStatusRequest { pod_sandbox_id: pod.clone(), verbose: false }).await.unwrap().into_inner().status.unwrap();
+    let u = st.linux.unwrap().namespaces.unwrap().options.unwrap().userns_options.unwrap();
+    assert_eq!((u.mode, u.uids[0].host_id, u.gids[0].host_id), (cri::NamespaceMode::Pod as i32, 100000, 200000));
+    let mut c = container("main", &["sh", "-c", "nc -l -p 80 -e true & sleep 1000"]);
+    c.linux.as_mut().unwrap().security_context.as_mut().unwrap().namespace_options = cfg.linux.as_ref().unwrap().security_context.as_ref().unwrap().namespace_options.clone();
+    c.mounts = vec![cri::Mount { host_path: vol.display().to_string(), container_path: "/vol".into(), ..Default::default() }];
+    let id = create(&mut rt, &pod, c.clone()).await.unwrap();
+    start(&mut rt, &id).await;
+    assert_eq!(out(&mut rt, &id, &["cat", "/proc/self/uid_map"]).await.split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
+    assert_eq!(out(&mut rt, &id, &["cat", "/proc/self/gid_map"]).await.split_whitespace().collect::<Vec<_>>(), ["0", "200000", "65536"]);
+    assert_eq!(out(&mut rt, &id, &["sh", "-c", "echo $(id -u):$(id -g) $(stat -c %u:%g / /bin/busybox /vol/from-host)"]).await, "0:0 0:0 0:0 0:0");
+    out(&mut rt, &id, &["sh", "-c", "echo x > /made-inside && echo y > /vol/made-inside"]).await;
+    let upper = std::fs::read_dir(d.dir.join("root/containers")).unwrap().flatten().map(|e| e.path().join("fs/upper")).find(|p| p.join("made-inside").exists()).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(upper.join("made-inside")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (100000, 200000), "the writable layer holds the pod's ids");
+    let md = std::fs::metadata(vol.join("made-inside")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (0, 0), "the volume is idmapped: its disk ids are the pod's root as 0");
+    // Its network namespace is the pod's users' own: root inside binds port 80.
+    assert!(out(&mut rt, &id, &["netstat", "-ltn"]).await.contains(":80 "));
+    // ... but can't do what only the node's root can.
+    assert_ne!(exec(&mut rt, &id, &["sh", "-c", "echo 1 > /proc/sys/kernel/sysrq"]).await.exit_code, 0);
+
+    // A privileged container, a bidirectional mount, or other users: refused.
+    let mut p = c.clone();
+    p.metadata.as_mut().unwrap().name = "priv".into();
+    p.linux.as_mut().unwrap().security_context.as_mut().unwrap().privileged = true;
+    assert_eq!(create(&mut rt, &pod, p).await.unwrap_err().code(), Code::InvalidArgument);
+    let mut b = c.clone();
+    b.metadata.as_mut().unwrap().name = "bidi".into();
+    b.mounts[0].propagation = cri::MountPropagation::PropagationBidirectional as i32;
+    assert_eq!(create(&mut rt, &pod, b).await.unwrap_err().code(), Code::InvalidArgument);
+    let mut o = c.clone();
+    o.metadata.as_mut().unwrap().name = "other".into();
+    o.linux.as_mut().unwrap().security_context.as_mut().unwrap().namespace_options.as_mut().unwrap().userns_options = Some(cri::UserNamespace { mode: cri::NamespaceMode::Node as i32, ..Default::default() });
+    assert_eq!(create(&mut rt, &pod, o).await.unwrap_err().code(), Code::InvalidArgument);
+
+    for p in [node, pod.clone()] {
+        rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: p.clone() }).await.unwrap();
+        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: p }).await.unwrap();
+    }
+    assert!(mounts_under(&d.dir).is_empty(), "{:?}", mounts_under(&d.dir));
+}

@@ -39,6 +39,12 @@ pub fn recursive_read_only_mounts() -> bool {
     berth_kernel::mount_attr::supported()
 }
 
+/// Whether pods can have user namespaces of their own: they need idmapped
+/// mounts, which come with the same `mount_setattr`.
+pub fn user_namespaces() -> bool {
+    berth_kernel::mount_attr::supported()
+}
+
 /// The engine; cheap to clone (a handle on shared state).
 #[derive(Clone)]
 pub struct Engine {

@@ -163,6 +163,10 @@ fn namespaces(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Vec<Value>
                 let path = s.pin(kind).ok_or_else(|| Error::FailedPrecondition(format!("pod sandbox {} is not ready", s.id)))?;
                 ns.push(json!({ "type": typ, "path": path }));
             }
+            if modes.user.is_some() {
+                let path = s.pin("user").ok_or_else(|| Error::FailedPrecondition(format!("pod sandbox {} is not ready", s.id)))?;
+                ns.push(json!({ "type": "user", "path": path }));
+            }
         }
     }
     Ok(ns)
@@ -331,6 +335,11 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
     });
     if own_uts {
         value["hostname"] = json!(c.hostname);
+    }
+    if let Some(u) = ctx.sandbox.and_then(|s| s.config.namespaces.user) {
+        let map = |m: crate::sandbox::IdMapping| json!([{ "containerID": m.container_id, "hostID": m.host_id, "size": m.length }]);
+        value["linux"]["uidMappings"] = map(u.uids);
+        value["linux"]["gidMappings"] = map(u.gids);
     }
     // As containerd: a volume that shares mounts with the host needs a root
     // that does too (rshared before rslave); otherwise every mount is private.

@@ -87,6 +87,8 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
         let f = File::open(format!("/proc/{}/ns/{name}", req.pid)).map_err(fail("open the container's namespaces"))?;
         files.push((f, flag));
     }
+    // The pod's user namespace, joined last (after the namespaces host root owns).
+    let userns = init::user_namespace(&req.spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default())?;
     if let Some(path) = req.spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
         crate::cgroup::Cgroup::new(&path).and_then(|cg| cg.join_self()).map_err(fail("join the container's cgroup"))?;
     }
@@ -130,7 +132,7 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
                     std::process::exit(126);
                 }
             }
-            let err = match init::identity(req.user, req.groups_strict, &process).and_then(|who| init::become_process(&process, &who, req.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()))) {
+            let err = match init::identity(req.user, req.groups_strict, &process).and_then(|who| init::become_process(&process, &who, req.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()), userns.as_ref())) {
                 Ok(cmd) => init::exec(&cmd),
                 Err(e) => e,
             };

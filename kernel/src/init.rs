@@ -153,6 +153,8 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
             (LinuxNamespaceType::Cgroup, None) => unshare(CloneFlags::CLONE_NEWCGROUP).map_err(fail("unshare cgroup namespace"))?,
             // The shim joined it before cloning us (setns of a PID namespace only affects children).
             (LinuxNamespaceType::Pid, Some(_)) => {}
+            // Joined last, right before we become the process (see `become_process`).
+            (LinuxNamespaceType::User, _) => {}
             (t, Some(p)) => {
                 let f = std::fs::File::open(p).map_err(|e| InitFailure::new(1, format!("open namespace {}: {e}", p.display())))?;
                 setns(&f, ns_flag(t)).map_err(|e| InitFailure::new(1, format!("join namespace {}: {e}", p.display())))?;
@@ -161,6 +163,9 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
         }
     }
     let new_net = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none());
+    // The pod's user namespace: everything is mounted as host root first,
+    // the image's layers idmapped through it, then we join it.
+    let userns = user_namespace(&namespaces)?;
 
     // Stdio: the container's pipes (the shim keeps the read ends).
     for (fd, target) in [(&fds.stdin, 0), (&fds.stdout, 1), (&fds.stderr, 2)] {
@@ -170,6 +175,14 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
     // Filesystem.
     mount::make_private(linux.rootfs_propagation().as_deref(), cfg.rootfs).map_err(fail("rootfs"))?;
     if let Some(o) = cfg.overlay {
+        if let Some(u) = &userns {
+            // Each layer covered by an idmapped copy of itself, in our mount
+            // namespace only: disk uid 0 is the pod's root.
+            for l in &o.lower {
+                let at = std::fs::File::open(l).and_then(|dir| crate::mount_attr::idmapped_bind(l, &dir, u, false).map_err(std::io::Error::other));
+                at.map_err(|e| InitFailure::new(1, format!("idmap layer {}: {e}", l.display())))?;
+            }
+        }
         mount::mount_overlay(&o.lower, &o.upper, &o.work, cfg.rootfs).map_err(fail("rootfs"))?;
     } else {
         let r = cfg.rootfs;
@@ -183,13 +196,13 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
             // sysfs can only be mounted from a network namespace we own.
             let mut b = m.clone();
             b.set_typ(Some("bind".into())).set_source(Some("/sys".into())).set_options(Some(vec!["rbind".into(), "ro".into(), "nosuid".into(), "noexec".into(), "nodev".into()]));
-            mount::mount_one(&root, &b).map_err(fail("mount"))?;
+            mount::mount_one(&root, &b, None).map_err(fail("mount"))?;
             continue;
         }
         if m.destination() == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs") {
             dev_is_tmpfs = true;
         }
-        mount::mount_one(&root, &m).map_err(fail("mount"))?;
+        mount::mount_one(&root, &m, userns.as_ref()).map_err(fail("mount"))?;
     }
     // The shim applied our cgroup's limits while we mounted: wait for them
     // before the first device is made or opened (the device controller
@@ -212,7 +225,7 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
             .options(vec!["bind".to_string()])
             .build()
             .map_err(fail("etc file"))?;
-        mount::mount_one(&root, &m).map_err(fail("mount"))?;
+        mount::mount_one(&root, &m, None).map_err(fail("mount"))?;
     }
     drop(root);
     mount::pivot_root(cfg.rootfs).map_err(fail("pivot_root"))?;
@@ -244,7 +257,16 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
 
     // Identity: resolved from the container's own /etc/passwd and /etc/group.
     let who = identity(cfg.user, cfg.groups_strict, &process)?;
-    become_process(&process, &who, linux.seccomp().as_ref())
+    become_process(&process, &who, linux.seccomp().as_ref(), userns.as_ref())
+}
+
+/// The user namespace the spec names by path, opened (we can't see the
+/// path once we pivot).
+pub(crate) fn user_namespace(namespaces: &[oci_spec::runtime::LinuxNamespace]) -> Result<Option<std::fs::File>, InitFailure> {
+    match namespaces.iter().find(|n| n.typ() == LinuxNamespaceType::User).and_then(|n| n.path().as_ref()) {
+        Some(p) => std::fs::File::open(p).map(Some).map_err(|e| InitFailure::new(1, format!("open user namespace {}: {e}", p.display()))),
+        None => Ok(None),
+    }
 }
 
 /// The user a process runs as: `user` resolved in the container's own
@@ -282,12 +304,17 @@ pub(crate) fn identity(user: Option<&str>, groups_strict: bool, process: &oci_sp
 /// filter is compiled here and installed as late as it can be: right before
 /// execve with no_new_privs, else before capabilities are dropped (loading a
 /// filter without no_new_privs needs CAP_SYS_ADMIN), as runc does.
-pub(crate) fn become_process(process: &oci_spec::runtime::Process, who: &ExecUser, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>) -> Result<Command, InitFailure> {
+pub(crate) fn become_process(process: &oci_spec::runtime::Process, who: &ExecUser, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>, userns: Option<&std::fs::File>) -> Result<Command, InitFailure> {
     let mut filter = seccomp.map(crate::seccomp::compile).transpose().map_err(|e| InitFailure::new(1, e))?;
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     for r in process.rlimits().clone().unwrap_or_default() {
         let res = rlimit_resource(r.typ()).ok_or_else(|| InitFailure::new(1, format!("unknown rlimit {}", r.typ())))?;
         setrlimit(res, r.soft(), r.hard()).map_err(|e| InitFailure::new(1, format!("setrlimit {}: {e}", r.typ())))?;
+    }
+    // Raising hard limits needs host root; everything after is done as the
+    // namespace's root (its uid and gid are then set inside it).
+    if let Some(u) = userns {
+        setns(u, CloneFlags::CLONE_NEWUSER).map_err(fail("join the pod's user namespace"))?;
     }
 
     // Working directory: created if missing (as Docker does), entered after

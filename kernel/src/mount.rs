@@ -24,6 +24,8 @@ pub enum MountError {
     Relative(PathBuf),
     #[error("read /proc/self/mountinfo: {0}")]
     MountInfo(#[source] std::io::Error),
+    #[error("idmapped bind mount {0}: {1}")]
+    Idmap(String, #[source] crate::mount_attr::IdmapError),
 }
 
 fn sys(what: &'static str, target: impl AsRef<Path>) -> impl FnOnce(nix::Error) -> MountError {
@@ -181,8 +183,9 @@ fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
-/// Mounts one OCI mount inside `root`.
-pub fn mount_one(root: &OwnedFd, m: &OciMount) -> Result<(), MountError> {
+/// Mounts one OCI mount inside `root`; a bind mount is idmapped through
+/// `userns` when one is given (a user-namespaced pod's volumes).
+pub fn mount_one(root: &OwnedFd, m: &OciMount, userns: Option<&std::fs::File>) -> Result<(), MountError> {
     let dest = m.destination();
     if !dest.is_absolute() {
         return Err(MountError::Relative(dest.clone()));
@@ -201,8 +204,10 @@ pub fn mount_one(root: &OwnedFd, m: &OciMount) -> Result<(), MountError> {
     let tpath = fd_path(&target);
     let data = (!data.is_empty()).then_some(data.as_str());
     if is_bind {
-        mount(Some(&source), tpath.as_str(), None::<&str>, MsFlags::MS_BIND | (flags & MsFlags::MS_REC), None::<&str>)
-            .map_err(sys("bind mount", dest))?;
+        match userns {
+            Some(u) => crate::mount_attr::idmapped_bind(&source, &target, u, flags.contains(MsFlags::MS_REC)).map_err(|e| MountError::Idmap(dest.display().to_string(), e))?,
+            None => mount(Some(&source), tpath.as_str(), None::<&str>, MsFlags::MS_BIND | (flags & MsFlags::MS_REC), None::<&str>).map_err(sys("bind mount", dest))?,
+        }
         // Bind mounts ignore most flags until a remount applies them.
         let extra = flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
         if !extra.is_empty() {

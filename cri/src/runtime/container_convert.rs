@@ -191,6 +191,12 @@ pub(crate) fn options(
     let sc = linux.security_context.clone().unwrap_or_default();
     // POD joins the pod's PID namespace when the pod has one.
     let security = security(&sc)?;
+    // A container has its pod's users: its own userns_options, if given, must say so.
+    if let Some(u) = sc.namespace_options.as_ref().and_then(|n| n.userns_options.as_ref()) {
+        if super::sandbox_convert::user_namespace(Some(u))? != sandbox.config.namespaces.user {
+            return Err(Status::invalid_argument("a container's user namespace must be its pod's"));
+        }
+    }
     let res = linux.resources.as_ref().map(resources).transpose()?.unwrap_or_default();
     Ok(CreateOptions {
         name: Some(engine_name(&meta, sandbox)),

@@ -54,6 +54,23 @@ pub(crate) fn check_hostname(h: &str) -> Result<()> {
     }
 }
 
+/// What a container of a user-namespaced pod can't have (as Kubernetes
+/// validates it): the node's privileges, its PID namespace, mounts that
+/// send mounts back to the node.
+fn check_in_user_namespace(opts: &CreateOptions) -> Result<()> {
+    let refuse = |what: &str| Err(Error::InvalidArgument(format!("a container in a pod with its own user namespace can't be {what}")));
+    if opts.security.privileged {
+        return refuse("privileged");
+    }
+    if opts.security.pid == crate::sandbox::NsMode::Node {
+        return refuse("in the node's PID namespace");
+    }
+    if opts.mounts.iter().any(|m| m.propagation == super::Propagation::Shared) {
+        return refuse("given a bidirectional mount");
+    }
+    Ok(())
+}
+
 fn check(opts: &CreateOptions) -> Result<()> {
     if let Some(n) = &opts.name {
         check_name(n)?;
@@ -154,6 +171,9 @@ impl Engine {
                 if sandbox.state != crate::sandbox::SandboxState::Ready {
                     return Err(Error::FailedPrecondition(format!("pod sandbox {} is not ready", sandbox.id)));
                 }
+                if sandbox.config.namespaces.user.is_some() {
+                    check_in_user_namespace(&opts)?;
+                }
                 Some((sandbox, guard))
             }
             None => None,
@@ -202,6 +222,12 @@ impl Engine {
             let _ = std::fs::remove_dir_all(&d);
         });
         create_dir(&dir.join("fs/upper"), 0o755).ctx(|| "create upper dir".into())?;
+        if let Some(u) = sandbox.and_then(|s| s.config.namespaces.user) {
+            // The merged root is the upper dir's: owned by the pod's root.
+            // The image's layers are idmapped at start, never chowned.
+            let (uid, gid) = u.host_root();
+            std::os::unix::fs::chown(dir.join("fs/upper"), Some(uid), Some(gid)).ctx(|| "chown upper dir to the pod's root".into())?;
+        }
         create_dir(&dir.join("fs/work"), 0o700).ctx(|| "create work dir".into())?;
         // The log exists from the start, so a follower can attach before start.
         std::fs::File::create(dir.join("container.log")).ctx(|| "create log".into())?;

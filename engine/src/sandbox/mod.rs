@@ -59,6 +59,45 @@ pub struct NamespaceModes {
     pub pid: NsMode,
     pub ipc: NsMode,
     pub target_id: String,
+    /// The pod's own user namespace (`hostUsers: false`); none: the node's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserNamespace>,
+}
+
+/// One range of ids: `length` ids from `container_id` inside the pod are
+/// `host_id`... on the node (CRI's IDMapping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMapping {
+    pub container_id: u32,
+    pub host_id: u32,
+    pub length: u32,
+}
+
+/// A pod's user namespace: one uid range and one gid range, each mapping
+/// the pod's root (what kubelet sends, and what critest checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserNamespace {
+    pub uids: IdMapping,
+    pub gids: IdMapping,
+}
+
+impl UserNamespace {
+    pub(crate) fn check(&self) -> Result<()> {
+        for (what, m) in [("uid", self.uids), ("gid", self.gids)] {
+            if m.container_id != 0 {
+                return Err(Error::InvalidArgument(format!("the pod's {what} mapping must map its root (container id 0), not start at {}", m.container_id)));
+            }
+            if m.length == 0 || m.host_id.checked_add(m.length - 1).is_none() || m.host_id == 0 {
+                return Err(Error::InvalidArgument(format!("invalid {what} mapping: {} ids from host id {}", m.length, m.host_id)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The pod root's uid and gid on the node.
+    pub fn host_root(&self) -> (u32, u32) {
+        (self.uids.host_id, self.gids.host_id)
+    }
 }
 
 /// DNS settings written to the pod's resolv.conf.

@@ -1,7 +1,7 @@
 //! RunPodSandbox: reserve the name, write the pod's files, pin its
 //! namespaces through `berth-shim pin`, persist — each step with its undo.
 
-use super::{name_key, Dns, NamespaceModes, NsMode, PortMapping, SandboxEntry, SandboxRecord, SandboxState};
+use super::{name_key, Dns, NamespaceModes, NsMode, PortMapping, SandboxEntry, SandboxRecord, SandboxState, UserNamespace};
 use crate::error::{Error, IoContext, Result};
 use crate::undo::Undo;
 use crate::Engine;
@@ -47,6 +47,13 @@ fn check(o: &SandboxOptions) -> Result<Vec<(String, String)>> {
     }
     if o.namespaces.network == NsMode::Container || o.namespaces.ipc == NsMode::Container {
         return Err(Error::InvalidArgument("network and IPC namespaces are per pod or per node".into()));
+    }
+    if let Some(u) = &o.namespaces.user {
+        u.check()?;
+        // As Kubernetes: a pod with its own users shares no namespace with the node.
+        if [o.namespaces.network, o.namespaces.pid, o.namespaces.ipc].contains(&NsMode::Node) {
+            return Err(Error::InvalidArgument("a pod with its own user namespace can't use the node's network, PID or IPC namespace".into()));
+        }
     }
     super::network::check_annotations(o)?;
     if !o.cgroup_parent.is_empty() && o.cgroup_parent.split('/').any(|c| c == ".." || c == ".") {
@@ -135,10 +142,13 @@ impl Engine {
         if o.namespaces.pid == NsMode::Pod {
             kinds.push("pid");
         }
-        let pins: Vec<PathBuf> = kinds.iter().map(|k| state.join(k)).collect();
+        let mut pins: Vec<PathBuf> = kinds.iter().map(|k| state.join(k)).collect();
+        if o.namespaces.user.is_some() {
+            pins.push(state.join("user"));
+        }
         let mut init_pid = None;
         if !kinds.is_empty() {
-            init_pid = self.pin(&state, &kinds, (o.namespaces.network != NsMode::Node).then_some(hostname.as_str()), &sysctls).await?;
+            init_pid = self.pin(&state, &kinds, (o.namespaces.network != NsMode::Node).then_some(hostname.as_str()), &sysctls, o.namespaces.user.as_ref()).await?;
             let p = pins.clone();
             let pid_pin = state.join("pid");
             undo.push(move || {
@@ -174,9 +184,14 @@ impl Engine {
 
     /// Runs `berth-shim pin` (a fresh single-threaded process: berthd itself
     /// never unshares); returns the pod init's pid when `kinds` has `pid`.
-    async fn pin(&self, dir: &std::path::Path, kinds: &[&str], hostname: Option<&str>, sysctls: &[(String, String)]) -> Result<Option<i32>> {
+    async fn pin(&self, dir: &std::path::Path, kinds: &[&str], hostname: Option<&str>, sysctls: &[(String, String)], user: Option<&UserNamespace>) -> Result<Option<i32>> {
         let mut cmd = tokio::process::Command::new(&self.config().shim_path);
         cmd.arg("pin").arg("--dir").arg(dir).arg("--ns").arg(kinds.join(","));
+        if let Some(u) = user {
+            for (flag, m) in [("--uid-map", u.uids), ("--gid-map", u.gids)] {
+                cmd.arg(flag).arg(format!("{}:{}:{}", m.container_id, m.host_id, m.length));
+            }
+        }
         if let Some(h) = hostname {
             cmd.arg("--hostname").arg(h);
         }
