@@ -45,6 +45,7 @@ fn status_text(r: &ContainerRecord) -> String {
         berth_engine::Status::Running => format!("Up {}", ago(r.state.started_at)),
         berth_engine::Status::Exited => format!("Exited ({}) {} ago", r.state.exit_code, ago(r.state.finished_at)),
         berth_engine::Status::Unknown => "Unknown".into(),
+        berth_engine::Status::Quarantined => "Quarantined".into(),
     }
 }
 

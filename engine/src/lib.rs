@@ -13,8 +13,10 @@ pub mod image;
 pub mod paths;
 pub mod sandbox;
 pub mod seccomp;
+mod boot;
 mod shim_client;
 pub mod spec;
+pub mod store;
 mod undo;
 
 pub use config::EngineConfig;
@@ -68,6 +70,8 @@ impl Engine {
     /// live shim (in parallel, with bounded timeouts).
     pub async fn open(cfg: EngineConfig) -> Result<Self> {
         let paths = Paths::new(&cfg.root, &cfg.state);
+        // Before the state dir is made: its absence is a sign of a reboot.
+        let boot = boot::check(&paths);
         for (d, mode) in [
             (&paths.root, 0o711),
             (&paths.state, 0o711),
@@ -91,7 +95,8 @@ impl Engine {
             }),
         };
         engine.recover_sandboxes()?;
-        engine.recover().await?;
+        engine.recover(boot).await?;
+        boot::record(engine.paths())?;
         Ok(engine)
     }
 

@@ -2,7 +2,7 @@
 //! What berth can't honour yet is refused with `Unimplemented`, never
 //! silently dropped.
 
-use berth_engine::container::{BindMount, DeviceMount, PodLink, Propagation, Resources, Seccomp, Security};
+use berth_engine::container::{BindMount, DeviceMount, EndReason, PodLink, Propagation, Resources, Seccomp, Security};
 use berth_engine::{ContainerRecord, CreateOptions, Status as State};
 use berth_proto::cri;
 use std::collections::BTreeMap;
@@ -234,7 +234,7 @@ pub(crate) fn state_back(s: State) -> i32 {
         State::Created => cri::ContainerState::ContainerCreated,
         State::Running => cri::ContainerState::ContainerRunning,
         State::Exited => cri::ContainerState::ContainerExited,
-        State::Unknown => cri::ContainerState::ContainerUnknown,
+        State::Unknown | State::Quarantined => cri::ContainerState::ContainerUnknown,
     }) as i32
 }
 
@@ -277,11 +277,13 @@ pub(crate) fn item(r: &ContainerRecord) -> cri::Container {
 fn reason(r: &ContainerRecord) -> (&'static str, String) {
     let s = &r.state;
     match s.status {
+        State::Exited if s.end == EndReason::NodeRestarted => ("NodeRestarted", s.error.clone()),
         State::Exited if s.oom_killed => ("OOMKilled", s.error.clone()),
         State::Exited if s.exit_code == 0 => ("Completed", s.error.clone()),
         State::Exited => ("Error", s.error.clone()),
         State::Created if !s.error.is_empty() => ("StartError", s.error.clone()),
         State::Unknown => ("Unknown", s.error.clone()),
+        State::Quarantined => ("Quarantined", s.error.clone()),
         _ => ("", String::new()),
     }
 }

@@ -40,7 +40,7 @@ pub use pod::{BindMount, DeviceMount, PodLink, Propagation, Seccomp, Security};
 pub use logs::LogRecord;
 pub use wait::WaitOutcome;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::Engine;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -57,6 +57,23 @@ pub enum Status {
     Exited,
     /// The shim vanished without leaving an exit record.
     Unknown,
+    /// Its record could not be read (damaged, or written by a newer berth):
+    /// it was set aside with everything of the container kept; only a
+    /// removal on purpose goes on from here.
+    Quarantined,
+}
+
+/// Why a container that ran is no longer running, beside its exit code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Its process exited or was killed: the exit code says how.
+    #[default]
+    Exited,
+    /// Its shim vanished without an exit record.
+    ShimLost,
+    /// The node restarted while it ran (exit code 255, as containerd says).
+    NodeRestarted,
 }
 
 impl Status {
@@ -66,6 +83,7 @@ impl Status {
             Status::Running => "running",
             Status::Exited => "exited",
             Status::Unknown => "unknown",
+            Status::Quarantined => "quarantined",
         }
     }
     pub fn can_start(self) -> bool {
@@ -205,6 +223,9 @@ pub struct ContainerState {
     pub error: String,
     /// Exits seen so far; `wait next-exit` waits for it to grow.
     pub exits: u64,
+    /// Why the last run ended.
+    #[serde(default)]
+    pub end: EndReason,
 }
 
 /// The persisted record (`containers/<id>/container.json`).
@@ -220,7 +241,22 @@ pub struct ContainerRecord {
     pub state: ContainerState,
 }
 
+impl crate::store::Record for ContainerRecord {
+    const KIND: &'static str = "container";
+    /// 0: before schemas; 1: the same shape, with `schema`.
+    const SCHEMA: u32 = 1;
+}
+
 impl ContainerRecord {
+    /// What is shown of a container whose record was quarantined: its id,
+    /// the name if the damaged record still says it, and why.
+    pub(crate) fn quarantined(id: &str, name: Option<String>, why: String) -> Self {
+        let mut r = Self::new(id.to_owned(), name.unwrap_or_else(|| id.to_owned()), String::new(), String::new(), ContainerConfig::default());
+        r.state.status = Status::Quarantined;
+        r.state.error = format!("the container's record was quarantined: {why}");
+        r
+    }
+
     pub fn new(id: String, name: String, image: String, image_id: String, config: ContainerConfig) -> Self {
         Self {
             id,
@@ -266,6 +302,7 @@ impl Engine {
             return Err(not_found());
         }
         let containers = self.inner.containers.read().unwrap();
+        // Docker's order: exact id, then name, then unique id prefix.
         if let Some(e) = containers.get(key) {
             return Ok(e.clone());
         }
@@ -274,15 +311,10 @@ impl Engine {
                 return Ok(e.clone());
             }
         }
-        if key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let hits: Vec<_> = containers.iter().filter(|(id, _)| id.starts_with(key)).collect();
-            match hits.len() {
-                1 => return Ok(hits[0].1.clone()),
-                n if n > 1 => return Err(Error::InvalidArgument(format!("multiple containers match {key:?}; use more of the id"))),
-                _ => {}
-            }
+        match crate::store::find_id(containers.keys(), key, "container")? {
+            Some(id) => Ok(containers[&id].clone()),
+            None => Err(not_found()),
         }
-        Err(not_found())
     }
 
     /// Writes the new record durably, then publishes it.
@@ -297,9 +329,10 @@ impl Engine {
     }
 
     pub(crate) fn persist(&self, rec: &ContainerRecord) -> Result<()> {
-        let path = self.inner.paths.container_record(&rec.id)?;
-        let data = serde_json::to_vec_pretty(rec).map_err(|e| Error::Internal(e.to_string()))?;
-        berth_kernel::fs::atomic_write(&path, &data).ctx(|| format!("write {}", path.display()))
+        if rec.state.status == Status::Quarantined {
+            return Err(Error::FailedPrecondition(format!("container {} is quarantined: only its removal is possible", rec.id)));
+        }
+        crate::store::commit(&self.inner.paths.container_record(&rec.id)?, rec)
     }
 
     /// The container's cgroup: recorded at create; records from before

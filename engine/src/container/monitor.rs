@@ -1,7 +1,7 @@
 //! One lightweight task per running container waits on its shim's `Wait`
 //! answer (or, if the shim vanished, on the exit record it left behind).
 
-use super::Status;
+use super::{EndReason, Status};
 use crate::shim_client;
 use crate::Engine;
 use berth_proto::exit::ExitRecord;
@@ -19,20 +19,22 @@ impl Engine {
     }
 
     /// Records an exit reported for the run started by `shim_pid`.
-    pub(crate) async fn on_exit(&self, id: &str, shim_pid: i32, exit: ExitRecord) {
+    pub(crate) async fn on_exit(&self, id: &str, shim_pid: i32, exit: (ExitRecord, EndReason)) {
         let Ok(entry) = self.lookup(id) else { return };
         let rec = entry.record();
         if rec.state.status != Status::Running || rec.state.shim_pid != shim_pid {
             return;
         }
-        let status = if exit.reason == "shim lost" { Status::Unknown } else { Status::Exited };
+        let (exit, end) = exit;
+        let status = if end == EndReason::ShimLost { Status::Unknown } else { Status::Exited };
         let res = self.commit(&entry, |r| {
             r.state.status = status;
             r.state.exit_code = exit.exit_code;
             r.state.oom_killed = exit.oom_killed;
             r.state.finished_at = exit.finished_unix_nanos;
             r.state.exits += 1;
-            if exit.reason == "shim lost" {
+            r.state.end = end;
+            if end == EndReason::ShimLost {
                 r.state.error = "the container's shim exited without an exit record".into();
             }
         });
@@ -77,24 +79,25 @@ fn alive(pid: i32) -> bool {
 }
 
 /// Waits for the container's exit: from the shim while it lives, else from
-/// the exit record it left. A shim that died without one yields `shim lost`.
-async fn wait_exit(bundle: &Path, shim_pid: i32) -> ExitRecord {
+/// the exit record it left. A shim that died without one: `ShimLost`.
+async fn wait_exit(bundle: &Path, shim_pid: i32) -> (ExitRecord, EndReason) {
     loop {
         if let Ok(Some(e)) = shim_client::wait(bundle).await {
-            return ExitRecord::from(&e);
+            return (ExitRecord::from(&e), EndReason::Exited);
         }
         if let Some(e) = read_exit(bundle) {
-            return e;
+            return (e, EndReason::Exited);
         }
         if !alive(shim_pid) {
             // It may have been writing the record as it went.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            return read_exit(bundle).unwrap_or(ExitRecord {
-                exit_code: 255,
-                oom_killed: false,
-                finished_unix_nanos: berth_proto::time::unix_nanos(std::time::SystemTime::now()),
-                reason: "shim lost".into(),
-            });
+            return match read_exit(bundle) {
+                Some(e) => (e, EndReason::Exited),
+                None => {
+                    let lost = ExitRecord { exit_code: 255, oom_killed: false, finished_unix_nanos: berth_proto::time::unix_nanos(std::time::SystemTime::now()), reason: String::new() };
+                    (lost, EndReason::ShimLost)
+                }
+            };
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -1,13 +1,28 @@
 //! Start-up: load every container record, sweep what a crash left half
 //! done, and reattach to the shims of running containers. Exits that
 //! happened while the daemon was down come from the shims' exit records.
+//!
+//! A record that can't be read is quarantined (see `crate::store`): the
+//! container is listed as such, with all of its files, until it is removed
+//! on purpose. After a node restart (`crate::boot`) no shim can be left:
+//! running containers become exited with 255, their end `NodeRestarted`.
 
-use super::{ContainerRecord, Entry, Status};
+use super::{ContainerRecord, EndReason, Entry, Status};
+use crate::boot::Boot;
 use crate::error::{IoContext, Result};
+use crate::store::{self, Loaded};
 use crate::Engine;
 
+const RECORD: &str = "container.json";
+
+/// The name a damaged record may still say.
+fn name_in(path: &std::path::Path) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    v["name"].as_str().map(str::to_owned)
+}
+
 impl Engine {
-    pub(crate) async fn recover(&self) -> Result<()> {
+    pub(crate) async fn recover(&self, boot: Boot) -> Result<()> {
         let dir = self.paths().containers();
         let mut running = Vec::new();
         for item in std::fs::read_dir(&dir).ctx(|| format!("read {}", dir.display()))? {
@@ -16,10 +31,16 @@ impl Engine {
             if crate::paths::check_id(&name).is_err() {
                 continue;
             }
-            let rec_path = item.path().join("container.json");
-            let rec: ContainerRecord = match std::fs::read(&rec_path).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
-                Some(r) => r,
-                None => {
+            let rec_path = item.path().join(RECORD);
+            let rec = match store::read::<ContainerRecord>(&rec_path) {
+                Loaded::Record(r) if r.id == name => r,
+                Loaded::Record(r) => self.quarantine(&rec_path, &name, format!("it names container {:?}, not its dir's", r.id))?,
+                Loaded::Unreadable(why) => self.quarantine(&rec_path, &name, why)?,
+                Loaded::Missing if store::is_quarantined(&item.path(), RECORD) => {
+                    let name_in = name_in(&item.path().join(format!("{RECORD}{}", store::QUARANTINE_SUFFIX)));
+                    ContainerRecord::quarantined(&name, name_in, "quarantined by an earlier start; see its .quarantined record".into())
+                }
+                Loaded::Missing => {
                     // No record: a create or remove that never finished.
                     tracing::info!(container = %name, "sweeping leftover container dir");
                     let _ = std::fs::remove_dir_all(item.path());
@@ -29,10 +50,11 @@ impl Engine {
                     continue;
                 }
             };
+            let rec = if rec.state.status == Status::Running && boot == Boot::Restarted { self.ended_by_restart(rec)? } else { rec };
             if rec.state.status == Status::Running {
                 running.push((rec.id.clone(), rec.state.shim_pid));
             }
-            self.inner.names.lock().unwrap().insert(rec.name.clone(), rec.id.clone());
+            self.inner.names.lock().unwrap().entry(rec.name.clone()).or_insert_with(|| rec.id.clone());
             self.inner.containers.write().unwrap().insert(rec.id.clone(), Entry::new(rec));
         }
         // Bundles without a record belong to nothing.
@@ -50,5 +72,28 @@ impl Engine {
             self.monitor(id, shim_pid);
         }
         Ok(())
+    }
+
+    /// Sets an unreadable record aside; what is shown of it instead.
+    fn quarantine(&self, path: &std::path::Path, id: &str, why: String) -> Result<ContainerRecord> {
+        let aside = store::quarantine(path, &why, "container", id)?;
+        Ok(ContainerRecord::quarantined(id, name_in(&aside), why))
+    }
+
+    /// A container that ran when the node went down: exited, 255.
+    fn ended_by_restart(&self, mut rec: ContainerRecord) -> Result<ContainerRecord> {
+        tracing::info!(container = %rec.id, "the node restarted while the container ran");
+        rec.state.status = Status::Exited;
+        rec.state.exit_code = 255;
+        rec.state.end = EndReason::NodeRestarted;
+        rec.state.finished_at = berth_proto::time::unix_nanos(std::time::SystemTime::now());
+        rec.state.exits += 1;
+        rec.state.error = "the node restarted while the container ran".into();
+        self.persist(&rec)?;
+        // Its cgroup, if the hierarchy kept it (it doesn't across a reboot).
+        if let Ok(cg) = berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&self.cgroup_path(&rec))) {
+            let _ = cg.remove();
+        }
+        Ok(rec)
     }
 }

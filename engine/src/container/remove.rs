@@ -27,7 +27,11 @@ impl Engine {
             return Err(Error::FailedPrecondition(format!("container {} was started again", rec.id)));
         }
         let path = self.paths().container_record(&rec.id)?;
-        std::fs::remove_file(&path).ctx(|| format!("remove {}", path.display()))?;
+        match std::fs::remove_file(&path) {
+            // A quarantined container has only its record set aside.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && rec.state.status == Status::Quarantined => {}
+            r => r.ctx(|| format!("remove {}", path.display()))?,
+        }
         self.inner.containers.write().unwrap().remove(&rec.id);
         {
             let mut names = self.inner.names.lock().unwrap();

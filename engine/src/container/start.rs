@@ -14,6 +14,9 @@ impl Engine {
         let entry = self.lookup(key)?;
         let _op = entry.op.lock().await;
         let rec = entry.record();
+        if rec.state.status == Status::Quarantined {
+            return Err(Error::FailedPrecondition(format!("container {} is quarantined: {}", rec.id, rec.state.error)));
+        }
         if !rec.state.status.can_start() {
             return Ok(());
         }

@@ -22,7 +22,7 @@ pub mod sysctl;
 pub use list::SandboxFilter;
 pub use run::{SandboxOptions, RUNTIME_HANDLERS};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::Engine;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -131,9 +131,25 @@ pub struct SandboxRecord {
     /// The pod init (PID 1 of a pod-wide PID namespace), while READY.
     #[serde(default)]
     pub init_pid: Option<i32>,
+    /// Shown for a record that couldn't be read (never written).
+    #[serde(skip)]
+    pub quarantined: bool,
+}
+
+impl crate::store::Record for SandboxRecord {
+    const KIND: &'static str = "pod sandbox";
+    /// 0: before schemas; 1: the same shape, with `schema`.
+    const SCHEMA: u32 = 1;
 }
 
 impl SandboxRecord {
+    /// What is shown of a sandbox whose record was quarantined: NOTREADY,
+    /// its id, no pins; kubelet may stop and remove it (its dirs go then).
+    pub(crate) fn quarantined(id: &str) -> Self {
+        let config = SandboxOptions { name: format!("quarantined-{}", &id[..12]), namespace: "berth-quarantined".into(), uid: id.to_owned(), ..Default::default() };
+        Self { id: id.to_owned(), config, created_at: 0, state: SandboxState::NotReady, pins: Vec::new(), ips: Vec::new(), init_pid: None, quarantined: true }
+    }
+
     /// The key two sandboxes may not share (kubelet's name, namespace, uid and attempt).
     pub fn name_key(&self) -> String {
         let c = &self.config;
@@ -179,16 +195,10 @@ impl Engine {
     /// Finds a sandbox by id or unique id prefix.
     pub(crate) fn sandbox(&self, id: &str) -> Result<Arc<SandboxEntry>> {
         let map = self.inner.sandboxes.read().unwrap();
-        if let Some(e) = map.get(id) {
-            return Ok(e.clone());
+        match crate::store::find_id(map.keys(), id, "pod sandbox")? {
+            Some(found) => Ok(map[&found].clone()),
+            None => Err(Error::NotFound(format!("pod sandbox {id:?} not found"))),
         }
-        if !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let hits: Vec<_> = map.iter().filter(|(k, _)| k.starts_with(id)).collect();
-            if hits.len() == 1 {
-                return Ok(hits[0].1.clone());
-            }
-        }
-        Err(Error::NotFound(format!("pod sandbox {id:?} not found")))
     }
 
     /// Like [`Engine::sandbox`], but an unknown id is `None`: stop and
@@ -237,8 +247,10 @@ impl Engine {
     }
 
     fn sandbox_persist(&self, rec: &SandboxRecord) -> Result<()> {
-        let path = self.paths().sandbox(&rec.id)?.join("sandbox.json");
-        let data = serde_json::to_vec_pretty(rec).map_err(|e| Error::Internal(e.to_string()))?;
-        berth_kernel::fs::atomic_write(&path, &data).ctx(|| format!("write {}", path.display()))
+        if rec.quarantined {
+            // Its record stays set aside; what changes is only shown.
+            return Ok(());
+        }
+        crate::store::commit(&self.paths().sandbox(&rec.id)?.join(recover::RECORD), rec)
     }
 }

@@ -1,9 +1,15 @@
 //! Start-up: load sandbox records; a READY sandbox whose pins are gone
-//! (the node rebooted) or whose pod init died is NOTREADY; dirs without a record are swept.
+//! (the node rebooted) or whose pod init died is NOTREADY; dirs without a
+//! record are swept. A record that can't be read is quarantined (see
+//! `crate::store`): the sandbox shows as NOTREADY, and its removal (kubelet's
+//! or anyone's) runs CNI DEL from the cache and takes its dirs.
 
 use super::{SandboxEntry, SandboxRecord, SandboxState};
 use crate::error::{IoContext, Result};
+use crate::store::{self, Loaded};
 use crate::Engine;
+
+pub(crate) const RECORD: &str = "sandbox.json";
 
 impl Engine {
     pub(crate) fn recover_sandboxes(&self) -> Result<()> {
@@ -13,18 +19,28 @@ impl Engine {
             if crate::paths::check_id(&name).is_err() {
                 continue;
             }
-            let rec: Option<SandboxRecord> = std::fs::read(item.path().join("sandbox.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
-            let Some(mut rec) = rec else {
-                let _ = std::fs::remove_dir_all(item.path());
-                if let Ok(s) = self.paths().sandbox_state(&name) {
-                    if let Ok(rd) = std::fs::read_dir(&s) {
-                        let pins: Vec<_> = rd.flatten().map(|e| e.path()).filter(|p| berth_kernel::pin::is_pinned(p)).collect();
-                        berth_kernel::pin::release(&pins);
-                    }
-                    let _ = std::fs::remove_dir_all(s);
+            let path = item.path().join(RECORD);
+            let mut rec = match store::read::<SandboxRecord>(&path) {
+                Loaded::Record(r) if r.id == name => r,
+                Loaded::Record(r) => {
+                    store::quarantine(&path, &format!("it names sandbox {:?}, not its dir's", r.id), "pod sandbox", &name)?;
+                    SandboxRecord::quarantined(&name)
                 }
-                continue;
+                Loaded::Unreadable(why) => {
+                    store::quarantine(&path, &why, "pod sandbox", &name)?;
+                    SandboxRecord::quarantined(&name)
+                }
+                Loaded::Missing if store::is_quarantined(&item.path(), RECORD) => SandboxRecord::quarantined(&name),
+                Loaded::Missing => {
+                    let _ = std::fs::remove_dir_all(item.path());
+                    self.release_leftover_pins(&name);
+                    continue;
+                }
             };
+            if rec.quarantined {
+                // Nothing of it may stay mounted while nobody knows its pins.
+                self.release_leftover_pins(&name);
+            }
             if rec.state == SandboxState::Ready && !(rec.pins.iter().all(|p| berth_kernel::pin::is_pinned(p)) && rec.init_alive()) {
                 berth_kernel::pin::release(&rec.pins);
                 rec.state = SandboxState::NotReady;
@@ -36,5 +52,16 @@ impl Engine {
             self.inner.sandboxes.write().unwrap().insert(rec.id.clone(), SandboxEntry::new(rec));
         }
         Ok(())
+    }
+
+    /// Unmounts whatever is pinned in a sandbox's state dir and removes it.
+    fn release_leftover_pins(&self, id: &str) {
+        if let Ok(s) = self.paths().sandbox_state(id) {
+            if let Ok(rd) = std::fs::read_dir(&s) {
+                let pins: Vec<_> = rd.flatten().map(|e| e.path()).filter(|p| berth_kernel::pin::is_pinned(p)).collect();
+                berth_kernel::pin::release(&pins);
+            }
+            let _ = std::fs::remove_dir_all(s);
+        }
     }
 }

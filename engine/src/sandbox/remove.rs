@@ -20,7 +20,11 @@ impl Engine {
         let _op = entry.op.lock().await;
         let dir = self.paths().sandbox(&rec.id)?;
         let state = self.paths().sandbox_state(&rec.id)?;
-        std::fs::remove_file(dir.join("sandbox.json")).ctx(|| "remove sandbox record".into())?;
+        match std::fs::remove_file(dir.join(super::recover::RECORD)) {
+            // A quarantined sandbox has only its record set aside.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && rec.quarantined => {}
+            r => r.ctx(|| "remove sandbox record".into())?,
+        }
         self.inner.sandboxes.write().unwrap().remove(&rec.id);
         {
             let mut names = self.inner.sandbox_names.lock().unwrap();

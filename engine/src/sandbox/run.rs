@@ -170,6 +170,7 @@ impl Engine {
             pins,
             ips,
             init_pid,
+            quarantined: false,
         };
         if let Err(e) = self.sandbox_persist(&rec) {
             // Before the undo stack releases the namespaces the plugins set up.
