@@ -63,3 +63,9 @@ pub fn remove(dir: &Path, id: &str) {
         let _ = std::fs::remove_file(p);
     }
 }
+
+/// Ids of every cached entry.
+pub fn ids(dir: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    rd.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(str::to_owned)).filter(|id| path(dir, id).is_ok()).collect()
+}

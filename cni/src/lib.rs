@@ -94,20 +94,27 @@ impl Cni {
         Ok(())
     }
 
-    /// ADD through every plugin of the list; the result is cached.
+    /// ADD through every plugin of the list; the arguments are cached before
+    /// the first plugin runs (a DEL is owed from then on), the result after.
     pub async fn add(&self, a: &Attachment) -> Result<Ips> {
         if a.args.iter().any(|(k, v)| k.contains([';', '=']) || v.contains(';')) {
             return Err(Error::Plugin { plugin: "args".into(), msg: "CNI_ARGS keys and values may not contain ';' or '='".into() });
         }
         let net = self.network()?;
+        // The intent first: from here on a DEL is owed, even if we die in
+        // the middle of a plugin (an address may already be allocated).
+        cache::store(&self.cfg.cache_dir, &a.id, &cache::Entry { network: net.raw.clone(), attachment: a.into(), result: Value::Null })?;
         let mut prev: Option<Value> = None;
         for p in &net.plugins {
             let out = invoke::call(&self.cfg, &net, p, "ADD", Some(a), prev.as_ref()).await;
+            let out = out.and_then(|r| berth_kernel::failpoint::hit("cni.add.after_plugin").map(|()| r).map_err(|msg| Error::Plugin { plugin: p["type"].as_str().unwrap_or_default().to_owned(), msg }));
             match out {
                 Ok(r) => prev = r.or(prev),
                 Err(e) => {
                     // Leave nothing half set up.
-                    let _ = self.del_with(&net, a, prev.as_ref()).await;
+                    if self.del_with(&net, a, prev.as_ref()).await.is_ok() {
+                        cache::remove(&self.cfg.cache_dir, &a.id);
+                    }
                     return Err(e);
                 }
             }
@@ -126,7 +133,8 @@ impl Cni {
         let net = config::from_value(e.network, Path::new("cache"))?;
         let mut a = e.attachment.into_attachment(id);
         a.netns = netns.to_owned();
-        let prev = Some(e.result);
+        // Null: ADD never finished (the intent alone); DEL goes without a prevResult.
+        let prev = Some(e.result).filter(|r| !r.is_null());
         self.del_with(&net, &a, prev.as_ref()).await?;
         cache::remove(&self.cfg.cache_dir, id);
         Ok(())
@@ -140,6 +148,12 @@ impl Cni {
             }
         }
         first_err.map_or(Ok(()), Err)
+    }
+
+    /// Sandbox ids with a cached attachment (finished or not): each owes a DEL
+    /// until it succeeds.
+    pub fn cached_ids(&self) -> Vec<String> {
+        cache::ids(&self.cfg.cache_dir)
     }
 
     /// CHECK the cached attachment against the network.

@@ -49,6 +49,8 @@ pub struct Daemon {
     pub network: String,
     pub bridge: String,
     pub subnet: String,
+    /// `BERTH_FAILPOINTS` for the next (re)start; see `berth_kernel::failpoint`.
+    pub failpoints: Option<String>,
     child: Option<Child>,
 }
 
@@ -102,6 +104,7 @@ impl Daemon {
             network: format!("berth-test-{tag}"),
             bridge: format!("bt{tag}"),
             subnet: format!("10.{}.{}", 200 + (b >> 8) % 50, b & 0xff),
+            failpoints: None,
             child: None,
         };
         std::fs::write(
@@ -156,7 +159,12 @@ impl Daemon {
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("berthd.log")).unwrap();
         let _ = std::fs::remove_file(self.socket());
-        let child = Command::new(bin_dir().join("berthd"))
+        let mut cmd = Command::new(bin_dir().join("berthd"));
+        match &self.failpoints {
+            Some(f) => cmd.env("BERTH_FAILPOINTS", f),
+            None => cmd.env_remove("BERTH_FAILPOINTS"),
+        };
+        let child = cmd
             .arg("--config")
             .arg(self.dir.join("berthd.toml"))
             .stdin(Stdio::null())
@@ -191,6 +199,23 @@ impl Daemon {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
             let _ = c.wait();
         }
+    }
+
+    /// Restarts the daemon with `spec` armed (`name=error|abort,...`).
+    pub fn arm(&mut self, spec: &str) {
+        self.failpoints = Some(spec.to_owned());
+        self.restart();
+    }
+
+    /// Whether the daemon process has exited (an `abort` failpoint fired).
+    pub fn exited(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some())
+    }
+
+    /// Restarts the daemon with nothing armed.
+    pub fn disarm(&mut self) {
+        self.failpoints = None;
+        self.restart();
     }
 
     /// Starts the daemon again on the same dirs.

@@ -47,6 +47,11 @@ pub fn user_namespaces() -> bool {
     berth_kernel::mount_attr::supported()
 }
 
+/// Passes the failpoint `name` (see `berth_kernel::failpoint`).
+pub(crate) fn failpoint(name: &str) -> Result<()> {
+    berth_kernel::failpoint::hit(name).map_err(Error::Internal)
+}
+
 /// The engine; cheap to clone (a handle on shared state).
 #[derive(Clone)]
 pub struct Engine {
@@ -95,6 +100,7 @@ impl Engine {
             }),
         };
         engine.recover_sandboxes()?;
+        engine.sweep_networks().await;
         engine.recover(boot).await?;
         boot::record(engine.paths())?;
         Ok(engine)

@@ -10,6 +10,7 @@
 
 pub mod cgroup;
 pub mod exec;
+pub mod failpoint;
 pub mod fs;
 pub mod init;
 pub mod layer;

@@ -158,6 +158,13 @@ fn is_first_in_ns(pid: i32) -> bool {
     field("NSpid:").split_whitespace().last() == Some("1") && !matches!(field("State:").chars().next(), Some('Z' | 'X'))
 }
 
+/// The pod init of the PID namespace pinned at `pin`, found by scanning
+/// /proc: for a sandbox whose record never got its pid (berthd died while
+/// it was being made). Start-up only.
+pub fn find(pin: &Path) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok()).find(|pid| is_alive(*pid, pin))
+}
+
 /// Kills the pod init (and with it every process left in the pod's PID
 /// namespace), if `pid` is still it.
 pub fn kill(pid: i32, pin: &Path) {

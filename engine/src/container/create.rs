@@ -268,6 +268,7 @@ impl Engine {
             stdio: opts.stdio,
         };
         let rec = ContainerRecord::new(id.clone(), name, opts.image.clone(), image.id.clone(), config);
+        crate::failpoint("create.before_record")?;
         self.persist(&rec)?;
         self.inner.containers.write().unwrap().insert(id.clone(), Entry::new(rec));
         undo.disarm();

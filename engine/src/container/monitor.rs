@@ -72,7 +72,8 @@ fn read_exit(bundle: &Path) -> Option<ExitRecord> {
     std::fs::read(bundle.join(berth_proto::shim::EXIT_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok())
 }
 
-fn alive(pid: i32) -> bool {
+/// Whether `pid` is a live berth-shim (not a recycled pid, not a zombie).
+pub(crate) fn is_shim(pid: i32) -> bool {
     pid > 0
         && std::fs::read(format!("/proc/{pid}/cmdline")).map(|c| c.windows(10).any(|w| w == b"berth-shim")).unwrap_or(false)
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true)
@@ -88,7 +89,7 @@ async fn wait_exit(bundle: &Path, shim_pid: i32) -> (ExitRecord, EndReason) {
         if let Some(e) = read_exit(bundle) {
             return (e, EndReason::Exited);
         }
-        if !alive(shim_pid) {
+        if !is_shim(shim_pid) {
             // It may have been writing the record as it went.
             tokio::time::sleep(Duration::from_millis(50)).await;
             return match read_exit(bundle) {

@@ -53,6 +53,9 @@ impl Engine {
             let rec = if rec.state.status == Status::Running && boot == Boot::Restarted { self.ended_by_restart(rec)? } else { rec };
             if rec.state.status == Status::Running {
                 running.push((rec.id.clone(), rec.state.shim_pid));
+            } else if rec.state.status != Status::Quarantined {
+                // (A quarantined one keeps everything, a live shim included.)
+                self.reap_unfinished_start(&rec).await;
             }
             self.inner.names.lock().unwrap().entry(rec.name.clone()).or_insert_with(|| rec.id.clone());
             self.inner.containers.write().unwrap().insert(rec.id.clone(), Entry::new(rec));
@@ -78,6 +81,40 @@ impl Engine {
     fn quarantine(&self, path: &std::path::Path, id: &str, why: String) -> Result<ContainerRecord> {
         let aside = store::quarantine(path, &why, "container", id)?;
         Ok(ContainerRecord::quarantined(id, name_in(&aside), why))
+    }
+
+    /// A container not recorded as running has no business with a shim: a
+    /// bundle left beside it is a start berthd died in the middle of (the
+    /// shim may have started the process already). Nothing of it runs on.
+    pub(crate) async fn reap_unfinished_start(&self, rec: &ContainerRecord) {
+        let Ok(bundle) = self.paths().bundle(&rec.id) else { return };
+        if !bundle.exists() {
+            return;
+        }
+        let shim = std::fs::read_to_string(bundle.join(berth_proto::shim::PID_FILE)).ok().and_then(|p| p.trim().parse::<i32>().ok());
+        let cgroup = self.cgroup_path(rec);
+        let id = rec.id.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            use nix::sys::signal::{kill, Signal};
+            use nix::unistd::Pid;
+            if let Some(pid) = shim.filter(|p| super::monitor::is_shim(*p)) {
+                tracing::info!(container = %id, shim = pid, "ending the shim of an unfinished start");
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            if let Ok(cg) = berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&cgroup)) {
+                for pid in cg.pids() {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                for _ in 0..50 {
+                    if cg.remove().is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+            let _ = std::fs::remove_dir_all(&bundle);
+        })
+        .await;
     }
 
     /// A container that ran when the node went down: exited, 255.

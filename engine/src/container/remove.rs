@@ -33,6 +33,7 @@ impl Engine {
             r => r.ctx(|| format!("remove {}", path.display()))?,
         }
         self.inner.containers.write().unwrap().remove(&rec.id);
+        crate::failpoint("remove.after_record")?;
         {
             let mut names = self.inner.names.lock().unwrap();
             if names.get(&rec.name) == Some(&rec.id) {

@@ -103,16 +103,23 @@ impl Engine {
         }
         let now = berth_proto::time::unix_nanos(std::time::SystemTime::now());
         let shim_pid = report.shim_pid;
-        self.commit(&entry, |r| {
-            r.state.status = Status::Running;
-            r.state.pid = report.pid;
-            r.state.shim_pid = shim_pid;
-            r.state.started_at = now;
-            r.state.finished_at = 0;
-            r.state.exit_code = 0;
-            r.state.oom_killed = false;
-            r.state.error.clear();
-        })?;
+        let committed = crate::failpoint("start.before_record").and_then(|()| {
+            self.commit(&entry, |r| {
+                r.state.status = Status::Running;
+                r.state.pid = report.pid;
+                r.state.shim_pid = shim_pid;
+                r.state.started_at = now;
+                r.state.finished_at = 0;
+                r.state.exit_code = 0;
+                r.state.oom_killed = false;
+                r.state.error.clear();
+            })
+        });
+        if let Err(e) = committed {
+            // Unrecorded, the container must not run on.
+            self.reap_unfinished_start(&rec).await;
+            return Err(e);
+        }
         tracing::info!(container = %id, pid = report.pid, shim_pid, "started");
         self.monitor(id, shim_pid);
         Ok(())

@@ -116,7 +116,7 @@ fn runtime_config(o: &SandboxOptions) -> Result<serde_json::Map<String, Value>> 
 }
 
 impl Engine {
-    fn cni(&self) -> berth_cni::Cni {
+    pub(crate) fn cni(&self) -> berth_cni::Cni {
         berth_cni::Cni::new(self.config().cni.clone())
     }
 

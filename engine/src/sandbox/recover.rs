@@ -54,9 +54,29 @@ impl Engine {
         Ok(())
     }
 
-    /// Unmounts whatever is pinned in a sandbox's state dir and removes it.
+    /// Every cached CNI attachment whose sandbox is unknown is a DEL owed by
+    /// a RunPodSandbox that never finished (or a removal cut short): run it.
+    pub(crate) async fn sweep_networks(&self) {
+        let known: std::collections::HashSet<String> = self.inner.sandboxes.read().unwrap().keys().cloned().collect();
+        for id in self.cni().cached_ids().into_iter().filter(|id| !known.contains(id)) {
+            let Ok(state) = self.paths().sandbox_state(&id) else { continue };
+            match self.network_del(&id, &state.join("net")).await {
+                Ok(()) => tracing::info!(sandbox = %id, "released the network of a sandbox that was never finished"),
+                Err(e) => tracing::warn!(sandbox = %id, error = %e, "CNI DEL for an unfinished sandbox failed; retried at the next start"),
+            }
+        }
+    }
+
+    /// Unmounts whatever is pinned in a sandbox's state dir and removes it;
+    /// a pod init still holding its PID namespace is killed first.
     fn release_leftover_pins(&self, id: &str) {
         if let Ok(s) = self.paths().sandbox_state(id) {
+            let pid_pin = s.join("pid");
+            if berth_kernel::pin::is_pinned(&pid_pin) {
+                if let Some(pid) = berth_kernel::pod_init::find(&pid_pin) {
+                    berth_kernel::pod_init::kill(pid, &pid_pin);
+                }
+            }
             if let Ok(rd) = std::fs::read_dir(&s) {
                 let pins: Vec<_> = rd.flatten().map(|e| e.path()).filter(|p| berth_kernel::pin::is_pinned(p)).collect();
                 berth_kernel::pin::release(&pins);

@@ -26,6 +26,7 @@ impl Engine {
             r => r.ctx(|| "remove sandbox record".into())?,
         }
         self.inner.sandboxes.write().unwrap().remove(&rec.id);
+        crate::failpoint("remove_sandbox.after_record")?;
         {
             let mut names = self.inner.sandbox_names.lock().unwrap();
             if names.get(&rec.name_key()) == Some(&rec.id) {

@@ -121,6 +121,7 @@ impl Engine {
                 let _ = std::fs::remove_dir_all(d);
             });
         }
+        crate::failpoint("run_sandbox.after_dirs")?;
         if o.hostname.is_empty() {
             // As containerd: the node's hostname (a pod name may be longer
             // than a hostname can be).
@@ -159,9 +160,14 @@ impl Engine {
             });
         }
 
+        crate::failpoint("run_sandbox.after_pin")?;
         o.sysctls = sysctls;
         let netns = state.join("net");
         let ips = self.network_add(&id, &o, &netns).await?;
+        if let Err(e) = crate::failpoint("run_sandbox.after_network") {
+            let _ = self.network_del(&id, &netns).await;
+            return Err(e);
+        }
         let rec = SandboxRecord {
             id: id.clone(),
             config: o,
