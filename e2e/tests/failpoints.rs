@@ -78,7 +78,7 @@ async fn run_pod_sandbox_at_every_step() {
     let mut d = Daemon::start();
     for point in ["run_sandbox.after_dirs", "run_sandbox.after_pin", "cni.add.after_plugin", "run_sandbox.after_network"] {
         for action in ACTIONS {
-            let cfg = pod(&d, &format!("p-{}-{action}", point.replace('.', "-").replace('_', "-")));
+            let cfg = pod(&d, &format!("p-{}-{action}", point.replace(['.', '_'], "-")));
             let c = cfg.clone();
             with_failpoint(&mut d, point, action, async move |rt| rt.run_pod_sandbox(cri::RunPodSandboxRequest { config: Some(c), runtime_handler: String::new() }).await).await;
             let what = format!("{point}={action}");
