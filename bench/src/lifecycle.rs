@@ -4,7 +4,7 @@
 //! RemovePodSandbox). The floor: the CNI plugin chain's ADD alone on a
 //! fresh network namespace, the part of RunPodSandbox both runtimes share.
 
-use crate::pods::{remove_pod, start_pod, pod_config, Images};
+use crate::pods::{pod_config, remove_pod, start_pod, Images};
 use crate::report::{Figure, Floor};
 use crate::runtime::Runtime;
 use std::path::Path;
@@ -49,13 +49,7 @@ async fn cni_add(berth: &Runtime, base: &Path, i: usize) -> anyhow::Result<Durat
         cache_dir: base.join("floor-cache"),
         plugin_timeout: Duration::from_secs(30),
     });
-    let a = berth_cni::Attachment {
-        id: ns.clone(),
-        netns: Path::new("/run/netns").join(&ns),
-        ifname: "eth0".into(),
-        args: Vec::new(),
-        runtime_config: Default::default(),
-    };
+    let a = berth_cni::Attachment { id: ns.clone(), netns: Path::new("/run/netns").join(&ns), ifname: "eth0".into(), args: Vec::new(), runtime_config: Default::default() };
     let t = Instant::now();
     let added = cni.add(&a).await;
     let took = t.elapsed();

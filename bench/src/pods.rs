@@ -69,11 +69,7 @@ impl Started {
 /// RunPodSandbox, then CreateContainer + StartContainer, timed apart.
 pub async fn start_pod(client: &mut Pods, config: cri::PodSandboxConfig, images: &Images) -> anyhow::Result<Started> {
     let t = Instant::now();
-    let pod = client
-        .run_pod_sandbox(cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() })
-        .await?
-        .into_inner()
-        .pod_sandbox_id;
+    let pod = client.run_pod_sandbox(cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() }).await?.into_inner().pod_sandbox_id;
     let sandbox = t.elapsed();
     let t = Instant::now();
     let id = client

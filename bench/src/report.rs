@@ -25,7 +25,11 @@ impl<T> Series<T> {
     }
 
     fn of(&mut self, runtime: &str) -> &mut Vec<T> {
-        if runtime == "berth" { &mut self.berth } else { &mut self.containerd }
+        if runtime == "berth" {
+            &mut self.berth
+        } else {
+            &mut self.containerd
+        }
     }
 
     pub fn push(&mut self, runtime: &str, v: T) {

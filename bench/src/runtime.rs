@@ -135,10 +135,7 @@ impl Runtime {
         let conf_dir = write_network(&dir, "bench-containerd", &format!("bbc{tag}"), "10.251.0.0/16")?;
         let certs = dir.join("certs.d").join(registry);
         std::fs::create_dir_all(&certs)?;
-        std::fs::write(
-            certs.join("hosts.toml"),
-            format!("server = \"http://{registry}\"\n[host.\"http://{registry}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n"),
-        )?;
+        std::fs::write(certs.join("hosts.toml"), format!("server = \"http://{registry}\"\n[host.\"http://{registry}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n"))?;
         let config = dir.join("config.toml");
         std::fs::write(
             &config,

@@ -51,7 +51,11 @@ pub fn normalize_server(s: &str) -> String {
 
 /// The key a host's credentials are stored under (Docker's, for Docker Hub).
 pub fn config_key(host: &str) -> String {
-    if host == "docker.io" { "https://index.docker.io/v1/".into() } else { host.to_owned() }
+    if host == "docker.io" {
+        "https://index.docker.io/v1/".into()
+    } else {
+        host.to_owned()
+    }
 }
 
 fn read_config() -> std::io::Result<serde_json::Map<String, serde_json::Value>> {

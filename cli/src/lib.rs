@@ -3,9 +3,9 @@
 
 mod auth;
 mod client;
+mod cmd;
 mod template;
 mod tty;
-mod cmd;
 mod units;
 
 use clap::Parser;

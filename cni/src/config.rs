@@ -66,16 +66,13 @@ pub fn from_value(mut v: Value, path: &Path) -> Result<NetworkList> {
 /// The first valid config in `dir`, by file name (as libcni picks it).
 pub fn load(dir: &Path) -> Result<NetworkList> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("conflist" | "conf" | "json")))
-            .collect(),
+        Ok(rd) => rd.flatten().map(|e| e.path()).filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("conflist" | "conf" | "json"))).collect(),
         Err(_) => return Err(Error::NoConfig(dir.to_owned())),
     };
     files.sort();
     for f in files {
-        let parsed = std::fs::read(&f).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()).ok_or_else(|| Error::BadConfig { path: f.clone(), msg: "unreadable JSON".into() });
+        let parsed =
+            std::fs::read(&f).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()).ok_or_else(|| Error::BadConfig { path: f.clone(), msg: "unreadable JSON".into() });
         match parsed.and_then(|v| from_value(v, &f)) {
             Ok(list) => return Ok(list),
             Err(e) => tracing::warn!(error = %e, "skipping CNI config"),

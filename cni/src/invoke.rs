@@ -37,9 +37,12 @@ pub fn cni_args(args: &[(String, String)]) -> String {
 pub async fn call(cfg: &CniConfig, net: &NetworkList, plugin: &Value, command: &str, a: Option<&Attachment>, prev: Option<&Value>) -> Result<Option<Value>> {
     let typ = plugin["type"].as_str().unwrap_or_default();
     let fail = |msg: String| Error::Plugin { plugin: typ.to_owned(), msg };
-    let bin = cfg.bin_dirs.iter().map(|d| d.join(typ)).find(|p| p.is_file()).ok_or_else(|| {
-        fail(format!("not found in {}", cfg.bin_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":")))
-    })?;
+    let bin = cfg
+        .bin_dirs
+        .iter()
+        .map(|d| d.join(typ))
+        .find(|p| p.is_file())
+        .ok_or_else(|| fail(format!("not found in {}", cfg.bin_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":"))))?;
     let input = serde_json::to_vec(&stdin_config(net, plugin, a, prev)).map_err(|e| fail(e.to_string()))?;
     let path = std::env::join_paths(&cfg.bin_dirs).map_err(|e| fail(e.to_string()))?;
     let mut cmd = tokio::process::Command::new(&bin);
@@ -83,7 +86,11 @@ mod tests {
 
     #[test]
     fn stdin_carries_only_declared_capabilities() {
-        let net = crate::config::from_value(json!({"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "portmap", "capabilities": {"portMappings": true}}]}), std::path::Path::new("x")).unwrap();
+        let net = crate::config::from_value(
+            json!({"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "portmap", "capabilities": {"portMappings": true}}]}),
+            std::path::Path::new("x"),
+        )
+        .unwrap();
         let mut rc = serde_json::Map::new();
         rc.insert("portMappings".into(), json!([{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]));
         rc.insert("bandwidth".into(), json!({"ingressRate": 1}));

@@ -107,7 +107,9 @@ impl Cni {
         let mut prev: Option<Value> = None;
         for p in &net.plugins {
             let out = invoke::call(&self.cfg, &net, p, "ADD", Some(a), prev.as_ref()).await;
-            let out = out.and_then(|r| berth_kernel::failpoint::hit("cni.add.after_plugin").map(|()| r).map_err(|msg| Error::Plugin { plugin: p["type"].as_str().unwrap_or_default().to_owned(), msg }));
+            let out = out.and_then(|r| {
+                berth_kernel::failpoint::hit("cni.add.after_plugin").map(|()| r).map_err(|msg| Error::Plugin { plugin: p["type"].as_str().unwrap_or_default().to_owned(), msg })
+            });
             match out {
                 Ok(r) => prev = r.or(prev),
                 Err(e) => {

@@ -78,11 +78,7 @@ fn summary(r: &ContainerRecord) -> pb::ContainerSummary {
 #[tonic::async_trait]
 impl engine_server::Engine for EngineApi {
     async fn version(&self, _: Request<pb::VersionRequest>) -> Result<Response<pb::VersionResponse>, Status> {
-        Ok(Response::new(pb::VersionResponse {
-            version: env!("CARGO_PKG_VERSION").into(),
-            api_version: "v1".into(),
-            cgroup_setup: berth_engine::cgroup_setup(),
-        }))
+        Ok(Response::new(pb::VersionResponse { version: env!("CARGO_PKG_VERSION").into(), api_version: "v1".into(), cgroup_setup: berth_engine::cgroup_setup() }))
     }
 
     async fn import_image(&self, req: Request<Streaming<pb::ImportChunk>>) -> Result<Response<pb::ImageSummary>, Status> {
@@ -108,10 +104,7 @@ impl engine_server::Engine for EngineApi {
     async fn remove_image(&self, req: Request<pb::RemoveImageRequest>) -> Result<Response<pb::RemoveImageResponse>, Status> {
         let r = req.into_inner();
         let out = self.engine.remove_image(&r.reference, r.force).status()?;
-        Ok(Response::new(pb::RemoveImageResponse {
-            untagged: out.untagged.iter().map(|t| berth_engine::image::reference::familiar(t)).collect(),
-            deleted: out.deleted,
-        }))
+        Ok(Response::new(pb::RemoveImageResponse { untagged: out.untagged.iter().map(|t| berth_engine::image::reference::familiar(t)).collect(), deleted: out.deleted }))
     }
 
     type PullImageStream = RpcStream<pb::PullEvent>;
@@ -266,9 +259,7 @@ impl engine_server::Engine for EngineApi {
         let r = req.into_inner();
         let tail = (r.tail >= 0).then_some(r.tail as usize);
         let rx = self.engine.logs(&r.id, r.follow, tail, r.since_offset).await.status()?;
-        let stream = ReceiverStream::new(rx).map(|l| {
-            Ok(pb::LogEntry { stream: l.stream.as_str().into(), timestamp: l.timestamp, data: l.data, offset: l.offset })
-        });
+        let stream = ReceiverStream::new(rx).map(|l| Ok(pb::LogEntry { stream: l.stream.as_str().into(), timestamp: l.timestamp, data: l.data, offset: l.offset }));
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -148,11 +148,7 @@ impl Config {
         for (what, p) in [("root", &cfg.root), ("state", &cfg.state)] {
             anyhow::ensure!(p.is_absolute(), "{what} dir must be an absolute path, got {}", p.display());
         }
-        anyhow::ensure!(
-            !cfg.cgroup_parent.is_empty() && !cfg.cgroup_parent.split('/').any(|c| c == ".." || c == "."),
-            "invalid cgroup_parent {:?}",
-            cfg.cgroup_parent
-        );
+        anyhow::ensure!(!cfg.cgroup_parent.is_empty() && !cfg.cgroup_parent.split('/').any(|c| c == ".." || c == "."), "invalid cgroup_parent {:?}", cfg.cgroup_parent);
         Ok(cfg)
     }
 

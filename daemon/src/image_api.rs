@@ -42,10 +42,9 @@ pub fn pull(engine: &Engine, r: pb::PullImageRequest) -> Result<mpsc::Receiver<R
 fn event(p: PullProgress) -> pb::PullEvent {
     match p {
         PullProgress::Resolved { digest } => pb::PullEvent { resolved_digest: digest, ..Default::default() },
-        PullProgress::Layer { digest, state, current, total } => pb::PullEvent {
-            layer: Some(pb::LayerProgress { digest, state: state_name(state).into(), current, total }),
-            ..Default::default()
-        },
+        PullProgress::Layer { digest, state, current, total } => {
+            pb::PullEvent { layer: Some(pb::LayerProgress { digest, state: state_name(state).into(), current, total }), ..Default::default() }
+        }
     }
 }
 
@@ -171,10 +170,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> berth_engine::Result<T>
 pub async fn history(engine: &Engine, name: String) -> Result<pb::ImageHistoryResponse, Status> {
     let engine = engine.clone();
     let entries = blocking(move || engine.images().history(&name)).await?;
-    let entries = entries
-        .into_iter()
-        .map(|h| pb::HistoryEntry { id: h.id, created_unix: h.created_unix, created_by: h.created_by, size: h.size, comment: h.comment })
-        .collect();
+    let entries = entries.into_iter().map(|h| pb::HistoryEntry { id: h.id, created_unix: h.created_unix, created_by: h.created_by, size: h.size, comment: h.comment }).collect();
     Ok(pb::ImageHistoryResponse { entries })
 }
 
@@ -186,11 +182,7 @@ pub fn inspect(engine: &Engine, name: &str) -> Result<pb::InspectImageResponse, 
 pub async fn prune(engine: &Engine, all: bool) -> Result<pb::PruneImagesResponse, Status> {
     let engine = engine.clone();
     let out = blocking(move || engine.prune_images(all)).await?;
-    Ok(pb::PruneImagesResponse {
-        untagged: out.untagged.iter().map(|t| berth_engine::image::reference::familiar(t)).collect(),
-        deleted: out.deleted,
-        reclaimed: out.reclaimed,
-    })
+    Ok(pb::PruneImagesResponse { untagged: out.untagged.iter().map(|t| berth_engine::image::reference::familiar(t)).collect(), deleted: out.deleted, reclaimed: out.reclaimed })
 }
 
 pub async fn login(engine: &Engine, r: pb::LoginRequest) -> Result<(), Status> {

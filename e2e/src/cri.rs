@@ -56,9 +56,7 @@ pub fn container(name: &str, cmd: &[&str]) -> cri::ContainerConfig {
 }
 
 pub async fn create(rt: &mut CriRuntime, pod: &str, config: cri::ContainerConfig) -> Result<String, tonic::Status> {
-    rt.create_container(cri::CreateContainerRequest { pod_sandbox_id: pod.into(), config: Some(config), sandbox_config: None })
-        .await
-        .map(|r| r.into_inner().container_id)
+    rt.create_container(cri::CreateContainerRequest { pod_sandbox_id: pod.into(), config: Some(config), sandbox_config: None }).await.map(|r| r.into_inner().container_id)
 }
 
 pub async fn start(rt: &mut CriRuntime, id: &str) {

@@ -64,11 +64,7 @@ pub struct Run {
 
 impl Run {
     fn from(o: Output) -> Self {
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
+        Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into_owned(), stderr: String::from_utf8_lossy(&o.stderr).into_owned() }
     }
 
     /// Panics with both streams unless the call succeeded.
@@ -378,12 +374,7 @@ pub fn dir_names(p: &Path) -> Vec<String> {
 /// Mount points at or below `dir` (pinned namespaces, ...), deepest first.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out: Vec<PathBuf> = text
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(PathBuf::from)
-        .filter(|p| p.starts_with(dir))
-        .collect();
+    let mut out: Vec<PathBuf> = text.lines().filter_map(|l| l.split(' ').nth(4)).map(PathBuf::from).filter(|p| p.starts_with(dir)).collect();
     out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     out
 }

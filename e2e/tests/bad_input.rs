@@ -99,7 +99,9 @@ fn unknown_objects_duplicates_and_invalid_names() {
         let r = d.berth(&["create", &format!("--name={bad}"), "busybox", "true"]);
         assert!(r.code != 0 && r.stderr.contains("invalid container name"), "{bad:?}: {r:?}");
     }
-    for (flag, value, msg) in [("--memory", "1k", "minimum memory"), ("-w", "relative", "absolute path"), ("--stop-signal", "SIGNOPE", "invalid signal"), ("-h", "bad_host", "invalid hostname")] {
+    for (flag, value, msg) in
+        [("--memory", "1k", "minimum memory"), ("-w", "relative", "absolute path"), ("--stop-signal", "SIGNOPE", "invalid signal"), ("-h", "bad_host", "invalid hostname")]
+    {
         let r = d.berth(&["create", flag, value, "busybox", "true"]);
         assert!(r.code != 0 && r.stderr.contains(msg), "{flag} {value}: {r:?}");
     }

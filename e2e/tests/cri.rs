@@ -21,9 +21,7 @@ async fn version_status_and_runtime_config() {
     assert!(s.info["config"].contains("cgroupfs"));
     let c = rt.runtime_config(cri::RuntimeConfigRequest {}).await.unwrap().into_inner();
     assert_eq!(c.linux.unwrap().cgroup_driver, cri::CgroupDriver::Cgroupfs as i32);
-    let update = |cidr: &str| cri::UpdateRuntimeConfigRequest {
-        runtime_config: Some(cri::RuntimeConfig { network_config: Some(cri::NetworkConfig { pod_cidr: cidr.into() }) }),
-    };
+    let update = |cidr: &str| cri::UpdateRuntimeConfigRequest { runtime_config: Some(cri::RuntimeConfig { network_config: Some(cri::NetworkConfig { pod_cidr: cidr.into() }) }) };
     rt.update_runtime_config(update("10.88.0.0/16")).await.unwrap();
     let bad = rt.update_runtime_config(update("not-a-cidr")).await.unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument);
@@ -47,11 +45,7 @@ async fn image_service_over_the_engine_store() {
     }
     let none = img.image_status(cri::ImageStatusRequest { image: spec("nosuch:1"), verbose: false }).await.unwrap().into_inner();
     assert!(none.image.is_none());
-    let filtered = img
-        .list_images(cri::ListImagesRequest { filter: Some(cri::ImageFilter { image: spec("nosuch") }) })
-        .await
-        .unwrap()
-        .into_inner();
+    let filtered = img.list_images(cri::ListImagesRequest { filter: Some(cri::ImageFilter { image: spec("nosuch") }) }).await.unwrap().into_inner();
     assert!(filtered.images.is_empty());
 
     // Pulls are registry pulls (images_pull.rs); here only what fails before any traffic

@@ -104,10 +104,7 @@ async fn exec_sync_timeout_leaves_no_process_behind() {
     let id = create(&mut rt, &pod, container("main", &["tail", "-f", "/dev/null"])).await.unwrap();
     start(&mut rt, &id).await;
 
-    let e = rt
-        .exec_sync(cri::ExecSyncRequest { container_id: id.clone(), cmd: vec!["sleep".into(), "4321".into()], timeout: 1 })
-        .await
-        .unwrap_err();
+    let e = rt.exec_sync(cri::ExecSyncRequest { container_id: id.clone(), cmd: vec!["sleep".into(), "4321".into()], timeout: 1 }).await.unwrap_err();
     assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
     // Not even a zombie: the container's PID 1 (tail) never reaps.
     let procs = out(&mut rt, &id, &["sh", "-c", "cat /proc/[0-9]*/comm"]).await;
@@ -164,7 +161,12 @@ async fn mount_propagation_private_slave_and_shared() {
     let mut c = container("main", &["sleep", "1000"]);
     let vol = d.dir.join("vol");
     std::fs::create_dir_all(&vol).unwrap();
-    c.mounts = vec![cri::Mount { host_path: vol.display().to_string(), container_path: "/vol".into(), propagation: cri::MountPropagation::PropagationBidirectional as i32, ..Default::default() }];
+    c.mounts = vec![cri::Mount {
+        host_path: vol.display().to_string(),
+        container_path: "/vol".into(),
+        propagation: cri::MountPropagation::PropagationBidirectional as i32,
+        ..Default::default()
+    }];
     let id = create(&mut rt, &pod, c).await.unwrap();
     start(&mut rt, &id).await;
     let leaked: Vec<PathBuf> = mounts_under(&run).into_iter().filter(|m| m != &run && !m.starts_with(run.join("sandboxes"))).collect();
@@ -187,7 +189,14 @@ async fn recursive_read_only_mounts() {
     let _mounts = HostMounts(host.clone());
     sh(&format!("mount -t tmpfs none {}", host.join("tmpfs").display()));
     let pod = run_pod(&mut rt, pod_config(&d, "rro")).await;
-    let mount = |rro: bool| cri::Mount { host_path: host.display().to_string(), container_path: "/mnt".into(), readonly: true, recursive_read_only: rro, selinux_relabel: true, ..Default::default() };
+    let mount = |rro: bool| cri::Mount {
+        host_path: host.display().to_string(),
+        container_path: "/mnt".into(),
+        readonly: true,
+        recursive_read_only: rro,
+        selinux_relabel: true,
+        ..Default::default()
+    };
 
     // Plain read-only: the submount below stays writable (as in runc).
     let mut c = container("ro", &["sleep", "1000"]);
@@ -207,7 +216,11 @@ async fn recursive_read_only_mounts() {
     assert!(host.join("tmpfs/file").exists() && !host.join("tmpfs/foo").exists());
 
     // Refused: not read-only, or propagating.
-    for (i, (readonly, prop)) in [(false, cri::MountPropagation::PropagationPrivate), (true, cri::MountPropagation::PropagationHostToContainer), (true, cri::MountPropagation::PropagationBidirectional)].into_iter().enumerate() {
+    for (i, (readonly, prop)) in
+        [(false, cri::MountPropagation::PropagationPrivate), (true, cri::MountPropagation::PropagationHostToContainer), (true, cri::MountPropagation::PropagationBidirectional)]
+            .into_iter()
+            .enumerate()
+    {
         let mut c = container(&format!("bad{i}"), &["true"]);
         c.mounts = vec![cri::Mount { readonly, propagation: prop as i32, ..mount(true) }];
         assert_eq!(create(&mut rt, &pod, c).await.unwrap_err().code(), Code::InvalidArgument);
@@ -319,7 +332,8 @@ async fn user_namespaced_pods() {
     assert_eq!(create(&mut rt, &pod, b).await.unwrap_err().code(), Code::InvalidArgument);
     let mut o = c.clone();
     o.metadata.as_mut().unwrap().name = "other".into();
-    o.linux.as_mut().unwrap().security_context.as_mut().unwrap().namespace_options.as_mut().unwrap().userns_options = Some(cri::UserNamespace { mode: cri::NamespaceMode::Node as i32, ..Default::default() });
+    o.linux.as_mut().unwrap().security_context.as_mut().unwrap().namespace_options.as_mut().unwrap().userns_options =
+        Some(cri::UserNamespace { mode: cri::NamespaceMode::Node as i32, ..Default::default() });
     assert_eq!(create(&mut rt, &pod, o).await.unwrap_err().code(), Code::InvalidArgument);
 
     for p in [node, pod.clone()] {

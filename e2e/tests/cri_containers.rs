@@ -40,7 +40,10 @@ async fn container_lifecycle_in_a_pod() {
     assert!(text.lines().any(|l| l.ends_with(" stdout F web-host")), "{text}");
 
     // The pod's pinned namespaces, its own pid namespace, the pod's cgroup parent.
-    let pid: i32 = serde_json::from_str::<serde_json::Value>(&rt.container_status(cri::ContainerStatusRequest { container_id: id.clone(), verbose: true }).await.unwrap().into_inner().info["info"]).unwrap()["pid"]
+    let pid: i32 = serde_json::from_str::<serde_json::Value>(
+        &rt.container_status(cri::ContainerStatusRequest { container_id: id.clone(), verbose: true }).await.unwrap().into_inner().info["info"],
+    )
+    .unwrap()["pid"]
         .as_i64()
         .unwrap() as i32;
     let pins = d.dir.join("run/sandboxes").join(&pod);

@@ -103,7 +103,11 @@ async fn pods_get_addresses_talk_and_are_torn_down() {
         .into_inner();
     assert_eq!(String::from_utf8_lossy(&r.stdout).trim(), "hello-from-a", "{}", String::from_utf8_lossy(&r.stderr));
     // The pod's interface and its address, from inside.
-    let r = rt.exec_sync(cri::ExecSyncRequest { container_id: c.clone(), cmd: vec!["ip".into(), "-4".into(), "-o".into(), "addr".into(), "show".into(), "eth0".into()], timeout: 10 }).await.unwrap().into_inner();
+    let r = rt
+        .exec_sync(cri::ExecSyncRequest { container_id: c.clone(), cmd: vec!["ip".into(), "-4".into(), "-o".into(), "addr".into(), "show".into(), "eth0".into()], timeout: 10 })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(String::from_utf8_lossy(&r.stdout).contains(&ip_b));
 
     // A published port: DNAT from a host address (the bridge's gateway) to the pod.

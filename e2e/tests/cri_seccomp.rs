@@ -62,11 +62,7 @@ async fn runtime_default_localhost_and_unconfined() {
 
     // Localhost: a node file in the Docker format, read at create.
     let profile = d.dir.join("no-mkdir.json");
-    std::fs::write(
-        &profile,
-        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
-    )
-    .unwrap();
+    std::fs::write(&profile, r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#).unwrap();
     let local = running(&mut rt, &pod, with_profile("local", &["sleep", "1000"], ProfileType::Localhost, &profile.display().to_string())).await;
     std::fs::remove_file(&profile).unwrap();
     let r = exec(&mut rt, &local, &["mkdir", "/tmp/x"]).await;

@@ -14,7 +14,13 @@ async fn stats_stream_lists_stop_signal_and_mount_options() {
     let d = Daemon::start();
     let (mut rt, mut img) = d.cri().await;
     let pod = run_pod(&mut rt, pod_config(&d, "stats")).await;
-    let busy = create(&mut rt, &pod, container("busy", &["sh", "-c", "dd if=/dev/zero of=/tmp/f bs=1M count=8 2>/dev/null; i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 1000"])).await.unwrap();
+    let busy = create(
+        &mut rt,
+        &pod,
+        container("busy", &["sh", "-c", "dd if=/dev/zero of=/tmp/f bs=1M count=8 2>/dev/null; i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 1000"]),
+    )
+    .await
+    .unwrap();
     start(&mut rt, &busy).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 

@@ -126,7 +126,8 @@ fn loads_legacy_docker_archives() {
     })
     .to_string();
     let chex = &berth_registry::digest::of(config.as_bytes())[7..];
-    let manifest = serde_json::json!([{ "Config": format!("{chex}.json"), "RepoTags": ["legacy/app:1"], "Layers": ["aaa/layer.tar", "bbb/layer.tar", "ccc/layer.tar"] }]).to_string();
+    let manifest =
+        serde_json::json!([{ "Config": format!("{chex}.json"), "RepoTags": ["legacy/app:1"], "Layers": ["aaa/layer.tar", "bbb/layer.tar", "ccc/layer.tar"] }]).to_string();
     let archive = tar(|b| {
         file(b, "aaa/layer.tar", &layer.blob);
         file(b, "bbb/layer.tar", &extra.blob);
@@ -150,9 +151,7 @@ fn loads_legacy_docker_archives() {
 fn hostile_archives_are_refused_and_leave_nothing() {
     let d = Daemon::start_bare();
     let layer = busybox_layer();
-    let config = |n: usize| {
-        serde_json::json!({ "architecture": "amd64", "os": "linux", "rootfs": { "type": "layers", "diff_ids": vec![layer.diff_id.clone(); n] } }).to_string()
-    };
+    let config = |n: usize| serde_json::json!({ "architecture": "amd64", "os": "linux", "rootfs": { "type": "layers", "diff_ids": vec![layer.diff_id.clone(); n] } }).to_string();
     let docker = |cfg_name: &str, layers: &[&str]| serde_json::json!([{ "Config": cfg_name, "RepoTags": ["evil:1"], "Layers": layers }]).to_string();
     let cfg1 = config(1);
     let c1 = berth_registry::digest::of(cfg1.as_bytes());

@@ -3,8 +3,8 @@
 //! transfer (the stall timeout), berthd killed mid-pull (the next pull
 //! completes), mirrors with fallback, and registries that want credentials.
 
-use berth_e2e::registry::{busybox_layer, file, noise, push_image, push_image_as, tar, Fault, FaultyProxy, Layer, Registry};
 use berth_e2e::cri::pull_image;
+use berth_e2e::registry::{busybox_layer, file, noise, push_image, push_image_as, tar, Fault, FaultyProxy, Layer, Registry};
 use berth_e2e::Daemon;
 use berth_proto::cri;
 use berth_registry::Credentials;
@@ -143,7 +143,15 @@ async fn registries_with_basic_auth() {
     let fresh = d.dir.join("login-config");
     let login = |args: &[&str], stdin: &[u8]| {
         use std::io::Write;
-        let mut c = d.cmd().env("BERTH_CONFIG", &fresh).args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let mut c = d
+            .cmd()
+            .env("BERTH_CONFIG", &fresh)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         c.stdin.take().unwrap().write_all(stdin).unwrap();
         c.wait_with_output().unwrap()
     };

@@ -166,14 +166,20 @@ async fn hostile_layers_are_refused_and_write_nothing_outside() {
     let hostile: Vec<(&str, Vec<u8>)> = vec![
         ("dotdot", tar(|b| file(b, "../../../../../../../../../../escaped", b"x"))),
         ("absolute", tar(|b| file(b, &target, b"x"))),
-        ("symlink-then-write", tar(|b| {
-            entry(b, tar::EntryType::Symlink, "out", d.dir.to_str().unwrap(), 0o777, b"");
-            file(b, "out/escaped", b"x");
-        })),
-        ("symlink-dotdot", tar(|b| {
-            entry(b, tar::EntryType::Symlink, "up", "../../../../../../../../..", 0o777, b"");
-            file(b, &format!("up{target}"), b"x");
-        })),
+        (
+            "symlink-then-write",
+            tar(|b| {
+                entry(b, tar::EntryType::Symlink, "out", d.dir.to_str().unwrap(), 0o777, b"");
+                file(b, "out/escaped", b"x");
+            }),
+        ),
+        (
+            "symlink-dotdot",
+            tar(|b| {
+                entry(b, tar::EntryType::Symlink, "up", "../../../../../../../../..", 0o777, b"");
+                file(b, &format!("up{target}"), b"x");
+            }),
+        ),
         ("hardlink-outside", tar(|b| entry(b, tar::EntryType::Link, "passwd", "../../../../../../../etc/passwd", 0o644, b""))),
         ("hardlink-absolute", tar(|b| entry(b, tar::EntryType::Link, "passwd", "/etc/passwd", 0o644, b""))),
     ];

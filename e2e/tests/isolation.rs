@@ -97,7 +97,8 @@ fn cpu_limits_reach_the_cgroup() {
     d.berth(&["run", "-d", "--name", "c", "--cpus", "0.5", "--cpu-shares", "512", "busybox", "sleep", "30"]).ok();
     let id = d.inspect("c")["Id"].as_str().unwrap().to_owned();
     let base = format!("/sys/fs/cgroup/cpu/{}/{id}", d.cgroup_parent);
-    let quota = std::fs::read_to_string(format!("{base}/cpu.cfs_quota_us")).or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/{}/{id}/cpu.max", d.cgroup_parent))).unwrap();
+    let quota =
+        std::fs::read_to_string(format!("{base}/cpu.cfs_quota_us")).or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/{}/{id}/cpu.max", d.cgroup_parent))).unwrap();
     assert!(quota.starts_with("50000"), "{quota}");
     let shares = std::fs::read_to_string(format!("{base}/cpu.shares")).unwrap_or_else(|_| "512".into());
     assert_eq!(shares.trim(), "512");
@@ -188,7 +189,12 @@ fn seccomp_default_profile_and_security_options() {
     let bad = d.berth(&["run", "--rm", "--security-opt", "seccomp=/nonexistent.json", "busybox", "true"]);
     assert_eq!(bad.code, 125, "{}", bad.stderr);
     // Capabilities and privileged: no filter when privileged.
-    let r = d.sh(&["--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--security-opt", "no-new-privileges=false"], "grep -E '^(CapEff|NoNewPrivs):' /proc/self/status | cut -f2 | tr '\\n' ' '").ok();
+    let r = d
+        .sh(
+            &["--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--security-opt", "no-new-privileges=false"],
+            "grep -E '^(CapEff|NoNewPrivs):' /proc/self/status | cut -f2 | tr '\\n' ' '",
+        )
+        .ok();
     assert_eq!(r.stdout.trim(), "0000000000000400 0");
     let r = d.sh(&["--privileged"], "grep '^Seccomp:' /proc/self/status | cut -f2").ok();
     assert_eq!(r.stdout.trim(), "0");

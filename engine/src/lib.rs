@@ -6,6 +6,7 @@
 //! domain types, and errors are [`Error`]s that the daemon maps to gRPC
 //! codes in one place.
 
+mod boot;
 pub mod config;
 pub mod container;
 pub mod error;
@@ -13,7 +14,6 @@ pub mod image;
 pub mod paths;
 pub mod sandbox;
 pub mod seccomp;
-mod boot;
 mod shim_client;
 pub mod spec;
 pub mod store;
@@ -77,14 +77,9 @@ impl Engine {
         let paths = Paths::new(&cfg.root, &cfg.state);
         // Before the state dir is made: its absence is a sign of a reboot.
         let boot = boot::check(&paths);
-        for (d, mode) in [
-            (&paths.root, 0o711),
-            (&paths.state, 0o711),
-            (&paths.containers(), 0o700),
-            (&paths.bundles(), 0o700),
-            (&paths.sandboxes(), 0o700),
-            (&paths.sandbox_states(), 0o711),
-        ] {
+        for (d, mode) in
+            [(&paths.root, 0o711), (&paths.state, 0o711), (&paths.containers(), 0o700), (&paths.bundles(), 0o700), (&paths.sandboxes(), 0o700), (&paths.sandbox_states(), 0o711)]
+        {
             paths::create_dir(d, mode).map_err(|e| Error::Io { context: format!("create {}", d.display()), source: e })?;
         }
         let images = ImageStore::open(&paths, &cfg.registry)?;

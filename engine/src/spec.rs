@@ -229,8 +229,16 @@ fn resources(rec: &ContainerRecord, devices: &[(Value, Value)]) -> Value {
     } else {
         let mut v = vec![
             json!({ "allow": false, "access": "rwm" }),
-            allow("c", 1, 3, "rwm"), allow("c", 1, 5, "rwm"), allow("c", 1, 7, "rwm"), allow("c", 1, 8, "rwm"), allow("c", 1, 9, "rwm"),
-            allow("c", 5, 0, "rwm"), allow("c", 5, 1, "rwm"), allow("c", 5, 2, "rwm"), allow("c", 136, -1, "rwm"), allow("c", 10, 200, "rwm"),
+            allow("c", 1, 3, "rwm"),
+            allow("c", 1, 5, "rwm"),
+            allow("c", 1, 7, "rwm"),
+            allow("c", 1, 8, "rwm"),
+            allow("c", 1, 9, "rwm"),
+            allow("c", 5, 0, "rwm"),
+            allow("c", 5, 1, "rwm"),
+            allow("c", 5, 2, "rwm"),
+            allow("c", 136, -1, "rwm"),
+            allow("c", 10, 200, "rwm"),
         ];
         v.extend(devices.iter().map(|(_, rule)| rule.clone()));
         v
@@ -298,10 +306,8 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
             sec.readonly_paths.clone().unwrap_or_else(|| READONLY_PATHS.iter().map(|s| s.to_string()).collect()),
         )
     };
-    let mut dev_nodes = vec![
-        device("/dev/null", 1, 3), device("/dev/zero", 1, 5), device("/dev/full", 1, 7),
-        device("/dev/random", 1, 8), device("/dev/urandom", 1, 9), device("/dev/tty", 5, 0),
-    ];
+    let mut dev_nodes =
+        vec![device("/dev/null", 1, 3), device("/dev/zero", 1, 5), device("/dev/full", 1, 7), device("/dev/random", 1, 8), device("/dev/urandom", 1, 9), device("/dev/tty", 5, 0)];
     for (node, _) in &extra_devices {
         dev_nodes.retain(|d| d["path"] != node["path"]);
         dev_nodes.push(node.clone());

@@ -187,16 +187,10 @@ pub fn place_self(tasks: &[PathBuf]) -> std::io::Result<()> {
 
 /// Reads the `oom_kill` counter: v1 `memory.oom_control`, v2 `memory.events`.
 fn oom_kill_count(rel: &Path) -> u64 {
-    let candidates = [
-        Path::new("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control"),
-        Path::new("/sys/fs/cgroup").join(rel).join("memory.events"),
-    ];
+    let candidates = [Path::new("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control"), Path::new("/sys/fs/cgroup").join(rel).join("memory.events")];
     for file in candidates {
         if let Ok(text) = std::fs::read_to_string(&file) {
-            return text
-                .lines()
-                .find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse().ok()))
-                .unwrap_or(0);
+            return text.lines().find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse().ok())).unwrap_or(0);
         }
     }
     0
@@ -231,11 +225,7 @@ fn read_u64(p: &Path) -> Option<u64> {
 }
 
 fn stat_fields(p: &Path) -> std::collections::HashMap<String, u64> {
-    std::fs::read_to_string(p)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once(' ').and_then(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?))))
-        .collect()
+    std::fs::read_to_string(p).unwrap_or_default().lines().filter_map(|l| l.split_once(' ').and_then(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))).collect()
 }
 
 /// The usage of the cgroup at `path` (relative to each hierarchy's root):

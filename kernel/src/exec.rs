@@ -19,10 +19,10 @@
 
 use crate::init::{self, InitFailure};
 use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::ForkResult;
 use oci_spec::runtime::Spec;
-use nix::sys::signal::{SigSet, Signal};
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -81,7 +81,14 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
     }
     nix::sys::prctl::set_dumpable(false).map_err(fail("set non-dumpable"))?;
     // Every namespace file first: after the mount namespace, /proc is the container's.
-    let kinds = [("ipc", CloneFlags::CLONE_NEWIPC), ("uts", CloneFlags::CLONE_NEWUTS), ("net", CloneFlags::CLONE_NEWNET), ("pid", CloneFlags::CLONE_NEWPID), ("cgroup", CloneFlags::CLONE_NEWCGROUP), ("mnt", CloneFlags::CLONE_NEWNS)];
+    let kinds = [
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ];
     let mut files = Vec::new();
     for (name, flag) in kinds {
         let f = File::open(format!("/proc/{}/ns/{name}", req.pid)).map_err(fail("open the container's namespaces"))?;
@@ -132,7 +139,9 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
                     std::process::exit(126);
                 }
             }
-            let err = match init::identity(req.user, req.groups_strict, &process).and_then(|who| init::become_process(&process, &who, req.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()), userns.as_ref())) {
+            let err = match init::identity(req.user, req.groups_strict, &process)
+                .and_then(|who| init::become_process(&process, &who, req.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()), userns.as_ref()))
+            {
                 Ok(cmd) => init::exec(&cmd),
                 Err(e) => e,
             };

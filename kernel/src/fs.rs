@@ -53,16 +53,13 @@ pub fn clean_components(path: &str) -> Result<Vec<&str>, BeneathError> {
 }
 
 fn how_beneath(flags: OFlag) -> OpenHow {
-    OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+    OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS)
 }
 
 /// Opens `rel` beneath `root`; no component (the last one included) may be a symlink.
 pub fn open_beneath(root: &OwnedFd, rel: &str, flags: OFlag) -> Result<OwnedFd, BeneathError> {
     let rel = if rel.is_empty() { "." } else { rel };
-    let fd = openat2(root.as_raw_fd(), rel, how_beneath(flags))
-        .map_err(|err| BeneathError::Sys { path: rel.to_owned(), err })?;
+    let fd = openat2(root.as_raw_fd(), rel, how_beneath(flags)).map_err(|err| BeneathError::Sys { path: rel.to_owned(), err })?;
     Ok(owned(fd))
 }
 

@@ -186,8 +186,7 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
         mount::mount_overlay(&o.lower, &o.upper, &o.work, cfg.rootfs).map_err(fail("rootfs"))?;
     } else {
         let r = cfg.rootfs;
-        nix::mount::mount(Some(r), r, None::<&str>, nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC, None::<&str>)
-            .map_err(fail("bind rootfs"))?;
+        nix::mount::mount(Some(r), r, None::<&str>, nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC, None::<&str>).map_err(fail("bind rootfs"))?;
     }
     let root = crate::fs::open_root(cfg.rootfs).map_err(fail("open rootfs"))?;
     let mut dev_is_tmpfs = false;
@@ -218,13 +217,7 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
         mount::dev_symlinks(&root).map_err(fail("/dev"))?;
     }
     for (src, dest) in cfg.etc_files {
-        let m = oci_spec::runtime::MountBuilder::default()
-            .destination(dest)
-            .typ("bind")
-            .source(src)
-            .options(vec!["bind".to_string()])
-            .build()
-            .map_err(fail("etc file"))?;
+        let m = oci_spec::runtime::MountBuilder::default().destination(dest).typ("bind").source(src).options(vec!["bind".to_string()]).build().map_err(fail("etc file"))?;
         mount::mount_one(&root, &m, None).map_err(fail("mount"))?;
     }
     drop(root);
@@ -304,7 +297,12 @@ pub(crate) fn identity(user: Option<&str>, groups_strict: bool, process: &oci_sp
 /// filter is compiled here and installed as late as it can be: right before
 /// execve with no_new_privs, else before capabilities are dropped (loading a
 /// filter without no_new_privs needs CAP_SYS_ADMIN), as runc does.
-pub(crate) fn become_process(process: &oci_spec::runtime::Process, who: &ExecUser, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>, userns: Option<&std::fs::File>) -> Result<Command, InitFailure> {
+pub(crate) fn become_process(
+    process: &oci_spec::runtime::Process,
+    who: &ExecUser,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    userns: Option<&std::fs::File>,
+) -> Result<Command, InitFailure> {
     let mut filter = seccomp.map(crate::seccomp::compile).transpose().map_err(|e| InitFailure::new(1, e))?;
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     for r in process.rlimits().clone().unwrap_or_default() {
@@ -447,10 +445,7 @@ fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
 }
 
 fn to_caps(set: &Option<oci_spec::runtime::Capabilities>) -> caps::CapsHashSet {
-    set.iter()
-        .flatten()
-        .filter_map(|c| format!("CAP_{c}").parse::<caps::Capability>().ok())
-        .collect()
+    set.iter().flatten().filter_map(|c| format!("CAP_{c}").parse::<caps::Capability>().ok()).collect()
 }
 
 fn rlimit_resource(t: PosixRlimitType) -> Option<Resource> {

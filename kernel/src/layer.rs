@@ -14,8 +14,8 @@ use nix::sys::stat::{fchmod, mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, linkat, mkfifoat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use sha2::{Digest, Sha256};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// What an extracted layer is.
@@ -172,7 +172,8 @@ fn write_entry(root: &OwnedFd, entry: &mut tar::Entry<'_, impl Read>) -> Result<
     let mut written = 0;
     match kind {
         tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-            let fd = nix::fcntl::openat(Some(parent.as_raw_fd()),
+            let fd = nix::fcntl::openat(
+                Some(parent.as_raw_fd()),
                 *last,
                 OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                 Mode::from_bits_truncate(0o600),
@@ -199,8 +200,7 @@ fn write_entry(root: &OwnedFd, entry: &mut tar::Entry<'_, impl Read>) -> Result<
             let target = entry.link_name_bytes().ok_or_else(|| ioerr(io::Error::other("symlink without target")))?;
             let target = std::ffi::OsStr::from_bytes(&target);
             symlinkat(target, Some(parent.as_raw_fd()), *last).map_err(nixerr)?;
-            fchownat(Some(parent.as_raw_fd()), *last, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
-                .map_err(nixerr)?;
+            fchownat(Some(parent.as_raw_fd()), *last, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), AtFlags::AT_SYMLINK_NOFOLLOW).map_err(nixerr)?;
         }
         tar::EntryType::Link => {
             let target = entry.link_name_bytes().ok_or_else(|| ioerr(io::Error::other("hardlink without target")))?;
@@ -210,13 +210,11 @@ fn write_entry(root: &OwnedFd, entry: &mut tar::Entry<'_, impl Read>) -> Result<
                 return Err(LayerError::BadLink(name.clone()));
             };
             let tparent = open_beneath(root, &tparents.join("/"), OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(esc)?;
-            let st = nix::sys::stat::fstatat(Some(tparent.as_raw_fd()), *tlast, AtFlags::AT_SYMLINK_NOFOLLOW)
-                .map_err(|_| LayerError::BadLink(name.clone()))?;
+            let st = nix::sys::stat::fstatat(Some(tparent.as_raw_fd()), *tlast, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(|_| LayerError::BadLink(name.clone()))?;
             if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
                 return Err(LayerError::BadLink(name.clone()));
             }
-            linkat(Some(tparent.as_raw_fd()), *tlast, Some(parent.as_raw_fd()), *last, AtFlags::empty())
-                .map_err(nixerr)?;
+            linkat(Some(tparent.as_raw_fd()), *tlast, Some(parent.as_raw_fd()), *last, AtFlags::empty()).map_err(nixerr)?;
         }
         tar::EntryType::Char | tar::EntryType::Block => {
             let major = header.device_major().map_err(ioerr)?.unwrap_or(0) as u64;
@@ -230,8 +228,7 @@ fn write_entry(root: &OwnedFd, entry: &mut tar::Entry<'_, impl Read>) -> Result<
                 Err(nix::Error::EPERM) => return Ok(0),
                 Err(e) => return Err(nixerr(e)),
             }
-            fchownat(Some(parent.as_raw_fd()), *last, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
-                .map_err(nixerr)?;
+            fchownat(Some(parent.as_raw_fd()), *last, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), AtFlags::AT_SYMLINK_NOFOLLOW).map_err(nixerr)?;
         }
         tar::EntryType::Fifo => {
             mkfifoat(Some(parent.as_raw_fd()), *last, mode).map_err(nixerr)?;

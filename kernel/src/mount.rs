@@ -137,9 +137,7 @@ pub fn parse_options(options: &[String]) -> (MsFlags, MsFlags, String) {
 }
 
 fn in_root(root: &OwnedFd, rel: &str, flags: OFlag) -> nix::Result<OwnedFd> {
-    let how = OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let how = OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     let rel = if rel.is_empty() { "." } else { rel };
     openat2(root.as_raw_fd(), rel, how).map(crate::fs::owned_fd)
 }
@@ -159,7 +157,8 @@ pub fn ensure_in_root(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd
             Err(nix::Error::ENOENT) => {
                 let parent = in_root(root, &comps[..i].join("/"), OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(err)?;
                 if last && file {
-                    let fd = nix::fcntl::openat(Some(parent.as_raw_fd()),
+                    let fd = nix::fcntl::openat(
+                        Some(parent.as_raw_fd()),
                         comps[i],
                         OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
                         Mode::from_bits_truncate(0o644),
@@ -213,8 +212,7 @@ pub fn mount_one(root: &OwnedFd, m: &OciMount, userns: Option<&std::fs::File>) -
         if !extra.is_empty() {
             // Reopen: the fd still names the covered directory, not the new mount.
             let target = ensure_in_root(root, dest, file)?;
-            mount(None::<&str>, fd_path(&target).as_str(), None::<&str>, extra | MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None::<&str>)
-                .map_err(sys("remount", dest))?;
+            mount(None::<&str>, fd_path(&target).as_str(), None::<&str>, extra | MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None::<&str>).map_err(sys("remount", dest))?;
         }
     } else {
         mount(Some(&source), tpath.as_str(), Some(typ.as_str()), flags, data).map_err(sys("mount", dest))?;
@@ -263,14 +261,9 @@ pub fn create_device(root: &OwnedFd, d: &LinuxDevice) -> Result<(), MountError> 
 pub fn dev_symlinks(root: &OwnedFd) -> Result<(), MountError> {
     let dev = ensure_in_root(root, Path::new("/dev"), false)?;
     let dev = in_root(&dev, "", OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(sys("open", "/dev"))?;
-    for (link, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("core", "/proc/kcore"),
-        ("ptmx", "pts/ptmx"),
-    ] {
+    for (link, target) in
+        [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore"), ("ptmx", "pts/ptmx")]
+    {
         let _ = nix::unistd::unlinkat(Some(dev.as_raw_fd()), link, nix::unistd::UnlinkatFlags::NoRemoveDir);
         nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), link).map_err(sys("symlink", link))?;
     }
@@ -279,11 +272,7 @@ pub fn dev_symlinks(root: &OwnedFd) -> Result<(), MountError> {
 
 /// Moves the root to `rootfs` and detaches the old one.
 pub fn pivot_root(rootfs: &Path) -> Result<(), MountError> {
-    let open_dir = |p: &Path| {
-        nix::fcntl::open(p, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .map(crate::fs::owned_fd)
-            .map_err(sys("open", p))
-    };
+    let open_dir = |p: &Path| nix::fcntl::open(p, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map(crate::fs::owned_fd).map_err(sys("open", p));
     let old_root = open_dir(Path::new("/"))?;
     let new_root = open_dir(rootfs)?;
     nix::unistd::fchdir(new_root.as_raw_fd()).map_err(sys("chdir", rootfs))?;
@@ -325,11 +314,7 @@ pub fn remount_ro(path: &Path) -> Result<(), MountError> {
     let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
     let f = st.flags();
     use nix::sys::statvfs::FsFlags;
-    for (have, want) in [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-    ] {
+    for (have, want) in [(FsFlags::ST_NOSUID, MsFlags::MS_NOSUID), (FsFlags::ST_NODEV, MsFlags::MS_NODEV), (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC)] {
         if f.contains(have) {
             flags |= want;
         }
@@ -343,7 +328,8 @@ mod tests {
 
     #[test]
     fn the_mount_holding_a_path() {
-        let info = "22 27 0:21 / /proc rw - proc proc rw\n27 1 8:1 / / rw - ext4 /dev/vda rw\n40 27 0:30 / /run rw - tmpfs tmpfs rw\n41 40 0:31 / /run/a\\040b rw - tmpfs tmpfs rw\n";
+        let info =
+            "22 27 0:21 / /proc rw - proc proc rw\n27 1 8:1 / / rw - ext4 /dev/vda rw\n40 27 0:30 / /run rw - tmpfs tmpfs rw\n41 40 0:31 / /run/a\\040b rw - tmpfs tmpfs rw\n";
         assert_eq!(mount_point_of(info, Path::new("/run/berth/x")), PathBuf::from("/run"));
         assert_eq!(mount_point_of(info, Path::new("/run/a b/c")), PathBuf::from("/run/a b"));
         assert_eq!(mount_point_of(info, Path::new("/var/lib")), PathBuf::from("/"));

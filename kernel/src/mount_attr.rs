@@ -39,9 +39,7 @@ fn setattr(fd: &OwnedFd, recursive: bool, attr: &MountAttr) -> nix::Result<()> {
     let flags = nix::libc::AT_EMPTY_PATH | if recursive { nix::libc::AT_RECURSIVE } else { 0 };
     // SAFETY: the path is a NUL-terminated empty string, `attr` points to a
     // live struct of the size passed, and the kernel only reads both.
-    let r = unsafe {
-        nix::libc::syscall(nix::libc::SYS_mount_setattr, fd.as_raw_fd(), c"".as_ptr(), flags, attr as *const MountAttr, std::mem::size_of::<MountAttr>())
-    };
+    let r = unsafe { nix::libc::syscall(nix::libc::SYS_mount_setattr, fd.as_raw_fd(), c"".as_ptr(), flags, attr as *const MountAttr, std::mem::size_of::<MountAttr>()) };
     if r < 0 {
         Err(nix::Error::last())
     } else {

@@ -252,12 +252,9 @@ fn pin_all(req: &PinRequest, ns_dir: &str) -> Result<Pinned, PinError> {
             (Ns::Pid, Some(pid)) => format!("/proc/{pid}/ns/pid"),
             _ => format!("{ns_dir}/{}", ns.name()),
         };
-        let res = std::fs::File::create(&target)
-            .map_err(|err| PinError::Io { step: format!("create {}", target.display()), err })
-            .and_then(|_| {
-                mount(Some(source.as_str()), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                    .map_err(|err| PinError::Sys { step: format!("pin {}", target.display()), err })
-            });
+        let res = std::fs::File::create(&target).map_err(|err| PinError::Io { step: format!("create {}", target.display()), err }).and_then(|_| {
+            mount(Some(source.as_str()), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|err| PinError::Sys { step: format!("pin {}", target.display()), err })
+        });
         if let Err(e) = res {
             if let Some(pid) = init_pid {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);

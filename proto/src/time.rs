@@ -10,13 +10,7 @@ pub fn rfc3339_nanos(t: SystemTime) -> String {
     let secs = d.as_secs() as i64;
     let (y, m, day) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60,
-        d.subsec_nanos()
-    )
+    format!("{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z", sod / 3600, (sod / 60) % 60, sod % 60, d.subsec_nanos())
 }
 
 /// Nanoseconds since the epoch.
@@ -63,7 +57,11 @@ pub fn parse_rfc3339_nanos(s: &str) -> Option<i64> {
         "Z" | "z" => 0,
         tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && tz.as_bytes()[3] == b':' => {
             let v = tz[1..3].parse::<i64>().ok()? * 3600 + tz[4..6].parse::<i64>().ok()? * 60;
-            if tz.starts_with('-') { -v } else { v }
+            if tz.starts_with('-') {
+                -v
+            } else {
+                v
+            }
         }
         _ => return None,
     };

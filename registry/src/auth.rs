@@ -10,9 +10,15 @@ use base64::Engine as _;
 pub enum Credentials {
     #[default]
     Anonymous,
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// An OAuth2 refresh token (Docker's `identitytoken`).
-    Identity { username: String, token: String },
+    Identity {
+        username: String,
+        token: String,
+    },
     /// A bearer token to send as is (CRI's `registry_token`).
     Bearer(String),
 }
@@ -82,9 +88,7 @@ impl Credentials {
 
     pub(crate) fn basic_header(&self) -> Option<String> {
         match self {
-            Credentials::Basic { username, password } => {
-                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))))
-            }
+            Credentials::Basic { username, password } => Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")))),
             _ => None,
         }
     }

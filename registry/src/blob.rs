@@ -39,9 +39,7 @@ impl Repository {
         let (endpoint, resp) = self
             .on_endpoints("blob", |ep| async move {
                 let url = self.url(&ep, &format!("blobs/{digest}"));
-                let resp = tokio::time::timeout(self.stall_timeout(), self.send(&ep, |h| h.get(&url)))
-                    .await
-                    .map_err(|_| stalled(digest, 0, self.stall_timeout()))??;
+                let resp = tokio::time::timeout(self.stall_timeout(), self.send(&ep, |h| h.get(&url))).await.map_err(|_| stalled(digest, 0, self.stall_timeout()))??;
                 let resp = check(resp, &format!("blob {digest}")).await?;
                 Ok((ep, resp))
             })
@@ -112,10 +110,7 @@ impl BlobStream {
     async fn reconnect(&mut self) -> Result<()> {
         let stall = self.repo.stall_timeout();
         if self.resumes >= self.repo.retries() {
-            return Err(Error::Unavailable(format!(
-                "blob {}: the connection broke at {} of {} bytes and {} resumes failed",
-                self.digest, self.offset, self.size, self.resumes
-            )));
+            return Err(Error::Unavailable(format!("blob {}: the connection broke at {} of {} bytes and {} resumes failed", self.digest, self.offset, self.size, self.resumes)));
         }
         self.resumes += 1;
         tokio::time::sleep(Duration::from_millis(100u64 << self.resumes.min(5))).await;

@@ -61,9 +61,7 @@ impl Hosts {
     pub fn validate(&self) -> Result<()> {
         for (name, h) in &self.0 {
             if name == DEFAULT && (h.plain_http || h.skip_verify) {
-                return Err(Error::InvalidReference(
-                    "registries._default can't set plain_http or skip_verify: name the hosts they apply to".into(),
-                ));
+                return Err(Error::InvalidReference("registries._default can't set plain_http or skip_verify: name the hosts they apply to".into()));
             }
             for m in &h.mirrors {
                 split_url(m)?;
@@ -83,12 +81,7 @@ impl Hosts {
             Some(s) => s == "http",
             None => own.map(|h| h.plain_http).unwrap_or(false) || is_loopback(&host),
         };
-        Ok(Endpoint {
-            base: format!("{}://{host}", if plain { "http" } else { "https" }),
-            skip_verify: own.is_some_and(|h| h.skip_verify),
-            host,
-            mirror,
-        })
+        Ok(Endpoint { base: format!("{}://{host}", if plain { "http" } else { "https" }), skip_verify: own.is_some_and(|h| h.skip_verify), host, mirror })
     }
 
     /// Endpoints for a registry domain (as references name it: `docker.io`).
@@ -124,8 +117,7 @@ fn split_url(s: &str) -> Result<(Option<&'static str>, String)> {
         (None, s)
     };
     let host = rest.trim_end_matches('/');
-    let ok = !host.is_empty()
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    let ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
     if !ok {
         return Err(Error::InvalidReference(format!("invalid registry host {s:?}: want host[:port] or http(s)://host[:port]")));
     }

@@ -71,9 +71,7 @@ impl Platform {
         let ok = |p: &str| p.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric()) && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
         match parts.as_slice() {
             [os, arch] if ok(os) && ok(arch) => Ok(Self { os: os.to_lowercase(), architecture: normalize_arch(arch), variant: None }),
-            [os, arch, v] if ok(os) && ok(arch) && ok(v) => {
-                Ok(Self { os: os.to_lowercase(), architecture: normalize_arch(arch), variant: Some(v.to_lowercase()) })
-            }
+            [os, arch, v] if ok(os) && ok(arch) && ok(v) => Ok(Self { os: os.to_lowercase(), architecture: normalize_arch(arch), variant: Some(v.to_lowercase()) }),
             _ => Err(Error::InvalidReference(format!("invalid platform {s:?}: want os/arch[/variant], e.g. linux/amd64"))),
         }
     }
@@ -146,8 +144,12 @@ pub enum Manifest {
 /// (encrypted, foreign, artifacts) are refused.
 pub fn check_layer_media_type(media_type: &str) -> Result<()> {
     match media_type {
-        OCI_LAYER_TAR | "application/vnd.docker.image.rootfs.diff.tar" | OCI_LAYER_GZIP | DOCKER_LAYER_GZIP
-        | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" | OCI_LAYER_ZSTD => Ok(()),
+        OCI_LAYER_TAR
+        | "application/vnd.docker.image.rootfs.diff.tar"
+        | OCI_LAYER_GZIP
+        | DOCKER_LAYER_GZIP
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+        | OCI_LAYER_ZSTD => Ok(()),
         other => Err(Error::Invalid(format!("unsupported layer media type {other:?}"))),
     }
 }
@@ -202,10 +204,7 @@ impl Manifest {
 impl Index {
     /// The entry for `want`, skipping attestations and other non-images.
     pub fn pick(&self, want: &Platform) -> Option<&Descriptor> {
-        self.manifests.iter().find(|d| {
-            matches!(d.media_type.as_str(), OCI_MANIFEST | DOCKER_MANIFEST | "")
-                && d.platform.as_ref().is_some_and(|p| want.matches(p))
-        })
+        self.manifests.iter().find(|d| matches!(d.media_type.as_str(), OCI_MANIFEST | DOCKER_MANIFEST | "") && d.platform.as_ref().is_some_and(|p| want.matches(p)))
     }
 
     /// The platforms the index offers, for error messages.
@@ -237,7 +236,9 @@ mod tests {
     #[test]
     fn manifests_are_checked() {
         let d = format!("sha256:{}", "a".repeat(64));
-        let m = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{d}","size":2}},"layers":[{{"mediaType":"{OCI_LAYER_ZSTD}","digest":"{d}","size":5}}]}}"#);
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{d}","size":2}},"layers":[{{"mediaType":"{OCI_LAYER_ZSTD}","digest":"{d}","size":5}}]}}"#
+        );
         assert!(matches!(Manifest::parse(m.as_bytes(), None).unwrap(), Manifest::Image(_)));
         let bad_digest = m.replace(&d[7..], "../../etc");
         assert!(Manifest::parse(bad_digest.as_bytes(), None).is_err());

@@ -52,10 +52,7 @@ fn valid_component(c: &str) -> bool {
 
 fn valid_tag(t: &str) -> bool {
     let b = t.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    !b.is_empty() && b.len() <= 128 && (b[0].is_ascii_alphanumeric() || b[0] == b'_') && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 fn valid_domain(d: &str) -> bool {
@@ -99,9 +96,7 @@ impl Reference {
             }
         }
         let (domain, path) = match name.split_once('/') {
-            Some((first, remainder)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-                (first.to_owned(), remainder.to_owned())
-            }
+            Some((first, remainder)) if first.contains('.') || first.contains(':') || first == "localhost" => (first.to_owned(), remainder.to_owned()),
             _ => ("docker.io".to_owned(), name.to_owned()),
         };
         if !valid_domain(&domain) {

@@ -100,8 +100,7 @@ fn join_pid_namespace(spec: &oci_spec::runtime::Spec) -> Result<(), InitFailure>
     let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
     let Some(path) = namespaces.iter().find(|n| n.typ() == LinuxNamespaceType::Pid).and_then(|n| n.path().clone()) else { return Ok(()) };
     let f = std::fs::File::open(&path).map_err(|e| InitFailure { exit_code: 1, message: format!("open pid namespace {}: {e}", path.display()) })?;
-    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWPID)
-        .map_err(|e| InitFailure { exit_code: 1, message: format!("join pid namespace {}: {e}", path.display()) })
+    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWPID).map_err(|e| InitFailure { exit_code: 1, message: format!("join pid namespace {}: {e}", path.display()) })
 }
 
 fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, InitFailure> {

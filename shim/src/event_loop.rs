@@ -278,11 +278,7 @@ fn serve_conn(c: &mut Container, conn: &mut Conn) -> bool {
             Err(_) => return false,
         };
         let resp = match req.kind {
-            Some(request::Kind::State(_)) => response::Kind::State(State {
-                pid: c.pid(),
-                running: c.exit.is_none(),
-                exit: c.exit.as_ref().map(Into::into),
-            }),
+            Some(request::Kind::State(_)) => response::Kind::State(State { pid: c.pid(), running: c.exit.is_none(), exit: c.exit.as_ref().map(Into::into) }),
             Some(request::Kind::Kill(k)) => match kill(c, k.signal, k.all) {
                 Ok(()) => response::Kind::Ok(true),
                 Err(e) => response::Kind::Error(e),

@@ -18,8 +18,8 @@ fn failed(msg: String, exit_code: i32) -> StartReport {
 
 /// The bundle's shim config and OCI spec.
 pub(crate) fn load(bundle: &Path) -> Result<(ShimConfig, oci_spec::runtime::Spec), String> {
-    let shim: ShimConfig = serde_json::from_slice(&std::fs::read(bundle.join(SHIM_FILE)).map_err(|e| format!("read {SHIM_FILE}: {e}"))?)
-        .map_err(|e| format!("parse {SHIM_FILE}: {e}"))?;
+    let shim: ShimConfig =
+        serde_json::from_slice(&std::fs::read(bundle.join(SHIM_FILE)).map_err(|e| format!("read {SHIM_FILE}: {e}"))?).map_err(|e| format!("parse {SHIM_FILE}: {e}"))?;
     let spec = oci_spec::runtime::Spec::load(bundle.join(CONFIG_FILE)).map_err(|e| format!("load {CONFIG_FILE}: {e}"))?;
     Ok((shim, spec))
 }

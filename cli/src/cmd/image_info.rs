@@ -34,11 +34,8 @@ pub async fn history(c: &mut Client, a: HistoryArgs) -> Result<i32, Failure> {
     for e in &entries {
         let by = e.created_by.replace('\t', " ");
         let by = if a.no_trunc || by.chars().count() <= 45 { by } else { by.chars().take(44).collect::<String>() + "…" };
-        let (created, size) = if a.human {
-            (if e.created_unix > 0 { ago(e.created_unix) } else { "N/A".into() }, human_size(e.size))
-        } else {
-            (e.created_unix.to_string(), e.size.to_string())
-        };
+        let (created, size) =
+            if a.human { (if e.created_unix > 0 { ago(e.created_unix) } else { "N/A".into() }, human_size(e.size)) } else { (e.created_unix.to_string(), e.size.to_string()) };
         println!("{:<14} {:<20} {:<45} {:<10} {}", id(e), created, by, size, e.comment);
     }
     Ok(0)

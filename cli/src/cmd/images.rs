@@ -152,11 +152,7 @@ mod tests {
         };
         assert_eq!(
             rows(&img),
-            vec![
-                ("busybox".into(), "latest".into(), d.clone()),
-                ("127.0.0.1:5000/bb".into(), "1".into(), "<none>".into()),
-                ("other".into(), "<none>".into(), d.clone()),
-            ]
+            vec![("busybox".into(), "latest".into(), d.clone()), ("127.0.0.1:5000/bb".into(), "1".into(), "<none>".into()), ("other".into(), "<none>".into(), d.clone()),]
         );
         assert_eq!(rows(&pb::ImageSummary::default()), vec![("<none>".into(), "<none>".into(), "<none>".into())]);
     }

@@ -25,11 +25,7 @@ pub struct LogsArgs {
 const RECONNECT_FOR: Duration = Duration::from_secs(30);
 
 pub async fn logs(host: &str, a: LogsArgs) -> Result<i32, Failure> {
-    let tail = if a.tail == "all" {
-        -1
-    } else {
-        a.tail.parse::<i64>().map_err(|_| Failure { message: format!("Error: invalid --tail {:?}", a.tail), code: 1 })?
-    };
+    let tail = if a.tail == "all" { -1 } else { a.tail.parse::<i64>().map_err(|_| Failure { message: format!("Error: invalid --tail {:?}", a.tail), code: 1 })? };
     let mut c = crate::client::connect(host).await?;
     let s = c.container_logs(pb::LogsRequest { id: a.container.clone(), follow: a.follow, tail, since_offset: 0 }).await?.into_inner();
     print_stream(host, &a.container, s, a.timestamps).await?;

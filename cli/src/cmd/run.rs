@@ -133,13 +133,7 @@ fn request(a: CreateArgs) -> Result<pb::CreateContainerRequest, Failure> {
         working_dir: a.workdir.unwrap_or_default(),
         user: a.user.unwrap_or_default(),
         hostname: a.hostname.unwrap_or_default(),
-        resources: Some(pb::Resources {
-            memory_bytes,
-            cpu_quota,
-            cpu_period,
-            cpu_shares: a.cpu_shares.unwrap_or(0),
-            pids_limit: a.pids_limit.filter(|p| *p > 0).unwrap_or(0),
-        }),
+        resources: Some(pb::Resources { memory_bytes, cpu_quota, cpu_period, cpu_shares: a.cpu_shares.unwrap_or(0), pids_limit: a.pids_limit.filter(|p| *p > 0).unwrap_or(0) }),
         read_only: a.read_only,
         labels,
         auto_remove: a.rm,
@@ -185,11 +179,7 @@ fn run_failure(s: tonic::Status) -> Failure {
 /// The exit code Docker gives a container whose command could not start.
 async fn start_failure_code(c: &mut Client, id: &str) -> i32 {
     match c.inspect_container(pb::ContainerRef { id: id.into() }).await {
-        Ok(r) => serde_json::from_str::<serde_json::Value>(&r.into_inner().json)
-            .ok()
-            .and_then(|v| v["State"]["ExitCode"].as_i64())
-            .filter(|c| *c != 0)
-            .unwrap_or(125) as i32,
+        Ok(r) => serde_json::from_str::<serde_json::Value>(&r.into_inner().json).ok().and_then(|v| v["State"]["ExitCode"].as_i64()).filter(|c| *c != 0).unwrap_or(125) as i32,
         Err(_) => 125,
     }
 }

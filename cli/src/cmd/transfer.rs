@@ -65,14 +65,7 @@ fn bar(current: u64, total: u64) -> String {
     let width = 50usize;
     let filled = if total == 0 { width } else { ((current as f64 / total as f64) * width as f64) as usize }.min(width);
     let arrow = if filled < width { ">" } else { "" };
-    format!(
-        "Downloading [{}{}{}] {}/{}",
-        "=".repeat(filled.saturating_sub(1)),
-        arrow,
-        " ".repeat(width - filled.max(1)),
-        human_size(current),
-        human_size(total)
-    )
+    format!("Downloading [{}{}{}] {}/{}", "=".repeat(filled.saturating_sub(1)), arrow, " ".repeat(width - filled.max(1)), human_size(current), human_size(total))
 }
 
 /// Docker's first line: `<tag>: Pulling from <repository path>`.

@@ -129,11 +129,7 @@ fn seccomp(sc: &cri::LinuxContainerSecurityContext) -> Result<Seccomp, Status> {
 /// validates `runAsGroup` only together with `runAsUser`).
 fn user(sc: &cri::LinuxContainerSecurityContext) -> Result<Option<String>, Status> {
     let group = sc.run_as_group.as_ref().map(|g| g.value);
-    let user = if !sc.run_as_username.is_empty() {
-        Some(sc.run_as_username.clone())
-    } else {
-        sc.run_as_user.as_ref().map(|u| u.value.to_string())
-    };
+    let user = if !sc.run_as_username.is_empty() { Some(sc.run_as_username.clone()) } else { sc.run_as_user.as_ref().map(|u| u.value.to_string()) };
     match (user, group) {
         (Some(u), Some(g)) => Ok(Some(format!("{u}:{g}"))),
         (Some(u), None) => Ok(Some(u)),
@@ -150,11 +146,8 @@ fn security(sc: &cri::LinuxContainerSecurityContext) -> Result<Security, Status>
     if !caps.add_ambient_capabilities.is_empty() {
         return Err(unsupported("ambient capabilities"));
     }
-    let groups = sc
-        .supplemental_groups
-        .iter()
-        .map(|g| u32::try_from(*g).map_err(|_| Status::invalid_argument(format!("invalid supplemental group {g}"))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let groups =
+        sc.supplemental_groups.iter().map(|g| u32::try_from(*g).map_err(|_| Status::invalid_argument(format!("invalid supplemental group {g}")))).collect::<Result<Vec<_>, _>>()?;
     Ok(Security {
         privileged: sc.privileged,
         cap_add: caps.add_capabilities,
@@ -172,10 +165,7 @@ fn security(sc: &cri::LinuxContainerSecurityContext) -> Result<Security, Status>
 }
 
 /// CreateContainerRequest → engine options.
-pub(crate) fn options(
-    req: cri::CreateContainerRequest,
-    sandbox: &berth_engine::sandbox::SandboxRecord,
-) -> Result<CreateOptions, Status> {
+pub(crate) fn options(req: cri::CreateContainerRequest, sandbox: &berth_engine::sandbox::SandboxRecord) -> Result<CreateOptions, Status> {
     let config = req.config.ok_or_else(|| Status::invalid_argument("container config is required"))?;
     let meta = config.metadata.clone().ok_or_else(|| Status::invalid_argument("container metadata is required"))?;
     if meta.name.is_empty() {
@@ -395,7 +385,9 @@ mod tests {
     #[test]
     fn stop_signals_both_ways() {
         assert_eq!(stop_signal(cri::Signal::RuntimeDefault as i32).unwrap(), None);
-        for (sig, name) in [(cri::Signal::Sigterm, "SIGTERM"), (cri::Signal::Sigquit, "SIGQUIT"), (cri::Signal::Sigrtminplus1, "SIGRTMIN+1"), (cri::Signal::Sigrtmaxminus2, "SIGRTMAX-2")] {
+        for (sig, name) in
+            [(cri::Signal::Sigterm, "SIGTERM"), (cri::Signal::Sigquit, "SIGQUIT"), (cri::Signal::Sigrtminplus1, "SIGRTMIN+1"), (cri::Signal::Sigrtmaxminus2, "SIGRTMAX-2")]
+        {
             assert_eq!(stop_signal(sig as i32).unwrap().as_deref(), Some(name));
             assert_eq!(signal_back(name), sig as i32);
         }

@@ -33,7 +33,10 @@ pub(crate) async fn status(c: &Cri, req: cri::StatusRequest) -> cri::StatusRespo
             .iter()
             .map(|name| cri::RuntimeHandler {
                 name: name.to_string(),
-                features: Some(cri::RuntimeHandlerFeatures { recursive_read_only_mounts: berth_engine::recursive_read_only_mounts(), user_namespaces: berth_engine::user_namespaces() }),
+                features: Some(cri::RuntimeHandlerFeatures {
+                    recursive_read_only_mounts: berth_engine::recursive_read_only_mounts(),
+                    user_namespaces: berth_engine::user_namespaces(),
+                }),
             })
             .collect(),
         features: Some(cri::RuntimeFeatures { supplemental_groups_policy: true, user_namespaces_host_network: false, mount_options: true }),

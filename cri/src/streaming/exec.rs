@@ -178,7 +178,8 @@ async fn run(mut p: ExecProcess, s: &mut Streams, w: &Writer, incoming: &mut Rec
 
 /// Ends our half of every stream.
 pub(super) async fn finish(w: &Writer, error: u32, s: &Streams) {
-    for id in [Some(error), s.stdin.as_ref().map(|x| x.id), s.stdout.as_ref().map(|x| x.id), s.stderr.as_ref().map(|x| x.id), s.resize.as_ref().map(|x| x.id)].into_iter().flatten() {
+    for id in [Some(error), s.stdin.as_ref().map(|x| x.id), s.stdout.as_ref().map(|x| x.id), s.stderr.as_ref().map(|x| x.id), s.resize.as_ref().map(|x| x.id)].into_iter().flatten()
+    {
         let _ = w.close(id).await;
     }
 }

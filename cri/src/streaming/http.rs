@@ -132,10 +132,7 @@ fn parse_head(bytes: &[u8]) -> Result<Head, String> {
     if !matches!(req.method, Some("GET") | Some("POST")) {
         return Err(format!("method {} is not allowed", req.method.unwrap_or_default()));
     }
-    Ok(Head {
-        path: req.path.unwrap_or_default().to_owned(),
-        headers: req.headers.iter().map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned())).collect(),
-    })
+    Ok(Head { path: req.path.unwrap_or_default().to_owned(), headers: req.headers.iter().map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned())).collect() })
 }
 
 async fn respond(conn: &mut TcpStream, code: u16, body: &str, extra: &[(&str, &str)]) {

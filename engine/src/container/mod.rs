@@ -21,6 +21,7 @@ mod kill;
 mod list;
 mod logs;
 mod monitor;
+pub(crate) mod pod;
 mod recover;
 mod remove;
 mod start;
@@ -28,16 +29,15 @@ mod stats;
 mod stop;
 mod update;
 mod wait;
-pub(crate) mod pod;
 
-pub use create::CreateOptions;
-pub(crate) use create::check_hostname;
 pub use attach::{AttachEvent, AttachInput, AttachOutput};
+pub(crate) use create::check_hostname;
+pub use create::CreateOptions;
 pub use exec::ExecOutput;
 pub use exec_stream::{ExecProcess, ExecStreamOptions, Terminal};
-pub use stats::{CgroupUsage, ContainerStats, MemoryUsage};
-pub use pod::{BindMount, DeviceMount, PodLink, Propagation, Seccomp, Security};
 pub use logs::LogRecord;
+pub use pod::{BindMount, DeviceMount, PodLink, Propagation, Seccomp, Security};
+pub use stats::{CgroupUsage, ContainerStats, MemoryUsage};
 pub use wait::WaitOutcome;
 
 use crate::error::{Error, Result};
@@ -186,9 +186,8 @@ pub struct Ulimit {
 }
 
 /// The rlimit names Docker accepts.
-pub const ULIMIT_NAMES: [&str; 16] = [
-    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as",
-];
+pub const ULIMIT_NAMES: [&str; 16] =
+    ["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"];
 
 impl Ulimit {
     /// Parses `name=soft[:hard]`.
@@ -258,15 +257,7 @@ impl ContainerRecord {
     }
 
     pub fn new(id: String, name: String, image: String, image_id: String, config: ContainerConfig) -> Self {
-        Self {
-            id,
-            name,
-            image,
-            image_id,
-            config,
-            created_at: berth_proto::time::unix_nanos(std::time::SystemTime::now()),
-            state: ContainerState::default(),
-        }
+        Self { id, name, image, image_id, config, created_at: berth_proto::time::unix_nanos(std::time::SystemTime::now()), state: ContainerState::default() }
     }
 }
 

@@ -95,7 +95,8 @@ async fn wait_exit(bundle: &Path, shim_pid: i32) -> (ExitRecord, EndReason) {
             return match read_exit(bundle) {
                 Some(e) => (e, EndReason::Exited),
                 None => {
-                    let lost = ExitRecord { exit_code: 255, oom_killed: false, finished_unix_nanos: berth_proto::time::unix_nanos(std::time::SystemTime::now()), reason: String::new() };
+                    let lost =
+                        ExitRecord { exit_code: 255, oom_killed: false, finished_unix_nanos: berth_proto::time::unix_nanos(std::time::SystemTime::now()), reason: String::new() };
                     (lost, EndReason::ShimLost)
                 }
             };

@@ -13,10 +13,7 @@ impl Engine {
         let entry = self.lookup(key)?;
         let rec = entry.record();
         if !rec.state.status.can_remove(force) {
-            return Err(Error::FailedPrecondition(format!(
-                "cannot remove container {}: container is running: stop the container before removing or force remove",
-                rec.name
-            )));
+            return Err(Error::FailedPrecondition(format!("cannot remove container {}: container is running: stop the container before removing or force remove", rec.name)));
         }
         if rec.state.status == Status::Running {
             self.stop(&rec.id, Some(Duration::ZERO)).await?;

@@ -53,11 +53,7 @@ impl Engine {
             None => {
                 let hostname = &rec.config.hostname;
                 std::fs::write(bundle.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname".into())?;
-                std::fs::write(
-                    bundle.join("hosts"),
-                    format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
-                )
-                .ctx(|| "write hosts".into())?;
+                std::fs::write(bundle.join("hosts"), format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")).ctx(|| "write hosts".into())?;
                 vec![(bundle.join("hostname"), "/etc/hostname".into()), (bundle.join("hosts"), "/etc/hosts".into())]
             }
         };
@@ -78,8 +74,7 @@ impl Engine {
             tty: rec.config.stdio.tty,
         };
         crate::paths::create_dir(&shim.rootfs, 0o755).ctx(|| "create rootfs mount point".into())?;
-        std::fs::write(bundle.join(SHIM_FILE), serde_json::to_vec(&shim).map_err(|e| Error::Internal(e.to_string()))?)
-            .ctx(|| "write shim.json".into())?;
+        std::fs::write(bundle.join(SHIM_FILE), serde_json::to_vec(&shim).map_err(|e| Error::Internal(e.to_string()))?).ctx(|| "write shim.json".into())?;
 
         let report = match self.launch_shim(&bundle).await {
             Ok(r) => r,
@@ -151,7 +146,6 @@ impl Engine {
             .map_err(|_| Error::DeadlineExceeded("the shim did not report within the start timeout".into()))?
             .ctx(|| "wait for shim".into())?;
         let line = String::from_utf8_lossy(&out.stdout);
-        serde_json::from_str::<StartReport>(line.trim())
-            .map_err(|e| Error::Internal(format!("unreadable shim report {:?}: {e}", line.trim())))
+        serde_json::from_str::<StartReport>(line.trim()).map_err(|e| Error::Internal(format!("unreadable shim report {:?}: {e}", line.trim())))
     }
 }

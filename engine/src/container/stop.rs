@@ -19,9 +19,7 @@ impl Engine {
         if rec.state.status != Status::Running {
             return Ok(());
         }
-        let timeout = timeout
-            .or(rec.config.stop_timeout.map(Duration::from_secs))
-            .unwrap_or(self.config().default_stop_timeout);
+        let timeout = timeout.or(rec.config.stop_timeout.map(Duration::from_secs)).unwrap_or(self.config().default_stop_timeout);
         let bundle = self.paths().bundle(&rec.id)?;
         let sig = berth_kernel::signal::parse(&rec.config.stop_signal).unwrap_or(nix::sys::signal::Signal::SIGTERM);
         let mut events = entry.subscribe();

@@ -14,8 +14,7 @@ impl Engine {
         let mut next = entry.record();
         next.config.resources = resources;
         if next.state.status == Status::Running {
-            let linux: oci_spec::runtime::LinuxResources =
-                serde_json::from_value(crate::spec::limits(&next)).map_err(|e| Error::Internal(format!("resources: {e}")))?;
+            let linux: oci_spec::runtime::LinuxResources = serde_json::from_value(crate::spec::limits(&next)).map_err(|e| Error::Internal(format!("resources: {e}")))?;
             let path = self.cgroup_path(&next);
             tokio::task::spawn_blocking(move || berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&path)).and_then(|cg| cg.apply(&linux)))
                 .await

@@ -113,4 +113,3 @@ pub(crate) fn oci_manifest(config_digest: &str, config_size: u64, layers: &[(Opt
     })
     .to_string()
 }
-

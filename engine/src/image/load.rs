@@ -375,4 +375,3 @@ fn sniff(path: &Path) -> Result<Compression> {
     let n = f.read(&mut head).ctx(|| format!("read {}", path.display()))?;
     Ok(Compression::sniff(&head[..n]))
 }
-

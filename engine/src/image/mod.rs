@@ -95,7 +95,9 @@ impl ImageStore {
                 // By digest: the manifest (or index) a pull resolved, whatever the tag says.
                 Some(d) => {
                     let want = format!("{}@{d}", r.repository());
-                    images.values().find(|i| i.repo_digests.contains(&want) || i.manifest.as_deref() == Some(d.as_str()) && i.repo_tags.iter().any(|t| t.starts_with(&format!("{}:", r.repository()))))
+                    images.values().find(|i| {
+                        i.repo_digests.contains(&want) || i.manifest.as_deref() == Some(d.as_str()) && i.repo_tags.iter().any(|t| t.starts_with(&format!("{}:", r.repository())))
+                    })
                 }
                 None => {
                     let want = r.with_default_tag().canonical();

@@ -78,9 +78,7 @@ impl ImageStore {
             Manifest::Image(_) => top.clone(),
             Manifest::Index(idx) => {
                 let want = req.platform.clone().unwrap_or_else(Platform::host);
-                let d = idx.pick(&want).ok_or_else(|| {
-                    Error::NotFound(format!("{}: no image for {want} in the index (it has: {})", r.canonical(), idx.platforms()))
-                })?;
+                let d = idx.pick(&want).ok_or_else(|| Error::NotFound(format!("{}: no image for {want} in the index (it has: {})", r.canonical(), idx.platforms())))?;
                 let m = repo.manifest(&d.digest).await?;
                 if !matches!(m.manifest, Manifest::Image(_)) {
                     return Err(Error::BadContent(format!("{}: index entry {} is not an image manifest", r.canonical(), d.digest)));
@@ -97,11 +95,7 @@ impl ImageStore {
         };
         let cfg = ConfigFile::parse(&config_bytes, &m.config.digest)?;
         if cfg.rootfs.diff_ids.len() != m.layers.len() {
-            return Err(Error::BadContent(format!(
-                "image config lists {} layers, the manifest {}",
-                cfg.rootfs.diff_ids.len(),
-                m.layers.len()
-            )));
+            return Err(Error::BadContent(format!("image config lists {} layers, the manifest {}", cfg.rootfs.diff_ids.len(), m.layers.len())));
         }
         blobs.push(m.config.digest.clone());
         small.push((m.config.digest.clone(), config_bytes.clone()));
@@ -173,15 +167,7 @@ impl ImageStore {
 
     /// Makes one layer present: unpacked under `layers/` and its blob in
     /// the store. Returns the layer's in-flight lock, still held.
-    async fn fetch_layer(
-        &self,
-        repo: &Repository,
-        l: &Descriptor,
-        diff_id: &str,
-        sem: &Semaphore,
-        progress: &Progress,
-        cancel: &CancellationToken,
-    ) -> Result<LayerLock> {
+    async fn fetch_layer(&self, repo: &Repository, l: &Descriptor, diff_id: &str, sem: &Semaphore, progress: &Progress, cancel: &CancellationToken) -> Result<LayerLock> {
         let held = tokio::select! {
             h = self.inflight(diff_id).lock_owned() => h,
             _ = cancel.cancelled() => return Err(Error::Cancelled),

@@ -35,9 +35,7 @@ impl ImageStore {
         }
         if in_use(&img.id) {
             if !force || rec.repo_tags.is_empty() {
-                return Err(Error::FailedPrecondition(format!(
-                    "conflict: unable to remove image {name}: image is being used by a container"
-                )));
+                return Err(Error::FailedPrecondition(format!("conflict: unable to remove image {name}: image is being used by a container")));
             }
             // Forced: untag, keep the image for its containers.
             out.untagged = std::mem::take(&mut rec.repo_tags);
@@ -46,10 +44,7 @@ impl ImageStore {
             return Ok(out);
         }
         if by_tag.is_none() && rec.repo_tags.len() > 1 && !force {
-            return Err(Error::FailedPrecondition(format!(
-                "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
-                &img.hex()[..12]
-            )));
+            return Err(Error::FailedPrecondition(format!("conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories", &img.hex()[..12])));
         }
         out.untagged = std::mem::take(&mut rec.repo_tags);
         let path = self.paths.image_record(img.hex())?;

@@ -104,10 +104,7 @@ pub(crate) fn layer(paths: &Paths, reader: impl Read, expect: &Expect, on_layer_
     }
     if let Some(want) = &expect.diff_id {
         if &got.diff_id != want {
-            return Err(cleanup(Error::BadContent(format!(
-                "layer {}: uncompressed digest {} does not match the image config's diff id {want}",
-                got.blob_digest, got.diff_id
-            ))));
+            return Err(cleanup(Error::BadContent(format!("layer {}: uncompressed digest {} does not match the image config's diff id {want}", got.blob_digest, got.diff_id))));
         }
     }
     if let Some(tmp) = tmp_dir {

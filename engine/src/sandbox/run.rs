@@ -129,8 +129,7 @@ impl Engine {
         }
         let hostname = o.hostname.clone();
         std::fs::write(state.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname".into())?;
-        std::fs::write(state.join("hosts"), format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"))
-            .ctx(|| "write hosts".into())?;
+        std::fs::write(state.join("hosts"), format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")).ctx(|| "write hosts".into())?;
         std::fs::write(state.join("resolv.conf"), resolv_conf(&o.dns)).ctx(|| "write resolv.conf".into())?;
 
         let mut kinds = Vec::new();

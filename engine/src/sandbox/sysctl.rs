@@ -11,9 +11,7 @@ pub fn check(sysctls: &[(String, String)], host_network: bool, host_ipc: bool) -
     let mut out = Vec::new();
     for (k, v) in sysctls {
         let key = k.replace('/', ".");
-        let key_ok = !key.is_empty()
-            && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-            && !key.split('.').any(|c| c.is_empty() || c == "..");
+        let key_ok = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) && !key.split('.').any(|c| c.is_empty() || c == "..");
         if !key_ok {
             return Err(Error::InvalidArgument(format!("invalid sysctl key {k:?}")));
         }
