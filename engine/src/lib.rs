@@ -68,6 +68,7 @@ struct Inner {
     sandboxes: RwLock<HashMap<String, Arc<sandbox::SandboxEntry>>>,
     /// Sandbox name key (name, namespace, uid, attempt) → id.
     sandbox_names: std::sync::Mutex<HashMap<String, String>>,
+    events: tokio::sync::broadcast::Sender<container::events::ContainerEvent>,
 }
 
 impl Engine {
@@ -92,6 +93,7 @@ impl Engine {
                 names: Default::default(),
                 sandboxes: RwLock::new(HashMap::new()),
                 sandbox_names: Default::default(),
+                events: container::events::channel(),
             }),
         };
         engine.recover_sandboxes()?;

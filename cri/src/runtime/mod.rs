@@ -4,6 +4,7 @@
 
 mod container_convert;
 mod container_create;
+mod container_events;
 mod container_exec;
 mod container_status;
 mod container_stream;
@@ -21,7 +22,6 @@ use crate::stream::{chunked, ItemStream};
 use crate::{not_yet, Cri};
 use berth_proto::cri;
 use berth_proto::cri::runtime_service_server::RuntimeService;
-use std::pin::Pin;
 use tonic::{Request, Response, Status};
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -203,10 +203,10 @@ impl RuntimeService for Cri {
         Err(not_yet("CheckpointContainer"))
     }
 
-    type GetContainerEventsStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<cri::ContainerEventResponse, Status>> + Send>>;
+    type GetContainerEventsStream = container_events::EventStream;
 
     async fn get_container_events(&self, _req: Request<cri::GetEventsRequest>) -> Reply<Self::GetContainerEventsStream> {
-        Err(not_yet("GetContainerEvents"))
+        Ok(Response::new(container_events::get_container_events(self)))
     }
 
     async fn list_metric_descriptors(&self, _req: Request<cri::ListMetricDescriptorsRequest>) -> Reply<cri::ListMetricDescriptorsResponse> {

@@ -270,6 +270,7 @@ impl Engine {
         let rec = ContainerRecord::new(id.clone(), name, opts.image.clone(), image.id.clone(), config);
         crate::failpoint("create.before_record")?;
         self.persist(&rec)?;
+        self.emit(&rec, super::events::EventKind::Created);
         self.inner.containers.write().unwrap().insert(id.clone(), Entry::new(rec));
         undo.disarm();
         drop(pod);

@@ -15,6 +15,7 @@
 
 mod attach;
 mod create;
+pub mod events;
 mod exec;
 mod exec_stream;
 mod kill;

@@ -42,6 +42,7 @@ impl Engine {
             tracing::error!(container = %id, error = %e, "could not record exit");
             return;
         }
+        self.emit(&rec, super::events::EventKind::Stopped);
         if let Ok(b) = self.paths().bundle(id) {
             let _ = std::fs::remove_dir_all(b);
         }

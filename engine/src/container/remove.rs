@@ -45,6 +45,7 @@ impl Engine {
         })
         .await
         .map_err(|e| Error::Internal(e.to_string()))?;
+        self.emit(&rec, super::events::EventKind::Deleted);
         tracing::info!(container = %rec.id, "removed");
         Ok(())
     }

@@ -115,6 +115,7 @@ impl Engine {
             self.reap_unfinished_start(&rec).await;
             return Err(e);
         }
+        self.emit(&rec, super::events::EventKind::Started);
         tracing::info!(container = %id, pid = report.pid, shim_pid, "started");
         self.monitor(id, shim_pid);
         Ok(())

@@ -1,0 +1,49 @@
+//! Container lifecycle events from the engine's own state changes: created,
+//! started, stopped (exited, whatever the cause) and deleted, each sent
+//! after its record is committed. kubelet's evented PLEG reads them through
+//! CRI GetContainerEvents. A slow subscriber that falls more than
+//! [`CAPACITY`] events behind is told so (and relists), never blocks anyone.
+
+use super::ContainerRecord;
+use crate::Engine;
+use tokio::sync::broadcast;
+
+/// Events kept for subscribers that are behind.
+pub const CAPACITY: usize = 1024;
+
+/// What happened to a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Created,
+    Started,
+    Stopped,
+    Deleted,
+}
+
+/// One event.
+#[derive(Debug, Clone)]
+pub struct ContainerEvent {
+    pub id: String,
+    /// The pod, for a pod's container.
+    pub sandbox_id: Option<String>,
+    pub kind: EventKind,
+    /// Unix nanoseconds.
+    pub at: i64,
+}
+
+pub(crate) fn channel() -> broadcast::Sender<ContainerEvent> {
+    broadcast::channel(CAPACITY).0
+}
+
+impl Engine {
+    /// Every event from now on.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<ContainerEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub(crate) fn emit(&self, rec: &ContainerRecord, kind: EventKind) {
+        let at = berth_proto::time::unix_nanos(std::time::SystemTime::now());
+        // No subscriber is no error.
+        let _ = self.inner.events.send(ContainerEvent { id: rec.id.clone(), sandbox_id: rec.config.pod.as_ref().map(|p| p.sandbox_id.clone()), kind, at });
+    }
+}
