@@ -118,18 +118,25 @@ impl Engine {
     /// Removes an image unless a container uses it.
     pub fn remove_image(&self, name: &str, force: bool) -> Result<image::RemoveOutcome> {
         // Collected first: the image store's lock is never held with the containers'.
-        let used: Vec<String> = self.inner.containers.read().unwrap().values().map(|e| e.record().image_id).collect();
+        let used = self.images_in_use();
         self.inner.images.remove(name, force, |id| used.iter().any(|u| u == id))
     }
 
     /// Prunes dangling images (or, with `all`, every unused one). Blocking.
     pub fn prune_images(&self, all: bool) -> Result<image::PruneOutcome> {
-        let used: Vec<String> = self.inner.containers.read().unwrap().values().map(|e| e.record().image_id).collect();
+        let used = self.images_in_use();
         self.inner.images.prune(all, |id| used.iter().any(|u| u == id))
     }
 
-    /// Whether any container (in any state) uses the image `id`.
+    /// Whether any container (in any state) uses the image `id`, as its
+    /// root or as an image volume.
     pub fn image_in_use(&self, id: &str) -> bool {
-        self.inner.containers.read().unwrap().values().any(|e| e.record().image_id == id)
+        self.images_in_use().iter().any(|u| u == id)
+    }
+
+    /// Ids of every image a container uses (root or image volume).
+    fn images_in_use(&self) -> Vec<String> {
+        let containers = self.inner.containers.read().unwrap();
+        containers.values().map(|e| e.record()).flat_map(|r| std::iter::once(r.image_id).chain(r.config.image_volumes.into_iter().map(|v| v.image_id))).collect()
     }
 }

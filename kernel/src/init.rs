@@ -50,6 +50,8 @@ pub struct InitConfig<'a> {
     /// v1 `tasks` files to move ourselves into first ([`crate::cgroup::place_self`]);
     /// empty when the shim placed us by pid.
     pub cgroup_tasks: &'a [PathBuf],
+    /// Images mounted read-only into the container.
+    pub image_volumes: &'a [mount::ImageVolume],
 }
 
 /// The descriptors the child inherits.
@@ -202,6 +204,9 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
             dev_is_tmpfs = true;
         }
         mount::mount_one(&root, &m, userns.as_ref()).map_err(fail("mount"))?;
+    }
+    for v in cfg.image_volumes {
+        mount::mount_image_volume(&root, v).map_err(fail("image volume"))?;
     }
     // The shim applied our cgroup's limits while we mounted: wait for them
     // before the first device is made or opened (the device controller

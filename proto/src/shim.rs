@@ -50,6 +50,20 @@ pub struct ShimConfig {
     /// Give the container a terminal from its own devpts as its stdio.
     #[serde(default)]
     pub tty: bool,
+    /// Images mounted read-only into the container (CRI image volumes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_volumes: Vec<ImageVolume>,
+}
+
+/// One image volume: the image's layers (topmost first) assembled read-only
+/// at `staging` (in the container's mount namespace only), and `sub_path`
+/// of it (resolved inside it) bound at `destination` in the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageVolume {
+    pub lower_dirs: Vec<PathBuf>,
+    pub staging: PathBuf,
+    pub sub_path: String,
+    pub destination: PathBuf,
 }
 
 /// What the shim prints on stdout once, before it detaches.

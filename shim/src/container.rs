@@ -3,6 +3,7 @@
 
 use berth_kernel::cgroup::{Cgroup, Placement};
 use berth_kernel::init::{self, InitConfig, InitFailure, InitFds, Overlay};
+use berth_kernel::mount::ImageVolume;
 use berth_proto::exit::ExitRecord;
 use berth_proto::shim::{ShimConfig, EXIT_FILE, SOCKET_FILE};
 use nix::sys::signal::Signal;
@@ -133,6 +134,11 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
         f
     };
     let overlay = Overlay { lower: shim.lower_dirs.clone(), upper: shim.upper_dir.clone(), work: shim.work_dir.clone() };
+    let image_volumes: Vec<ImageVolume> = shim
+        .image_volumes
+        .iter()
+        .map(|v| ImageVolume { lower_dirs: v.lower_dirs.clone(), staging: v.staging.clone(), sub_path: v.sub_path.clone(), destination: v.destination.clone() })
+        .collect();
     let cfg = InitConfig {
         spec,
         rootfs: &shim.rootfs,
@@ -142,6 +148,7 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
         groups_strict: shim.groups_strict,
         tty: shim.tty,
         cgroup_tasks: &cgroup_tasks,
+        image_volumes: &image_volumes,
     };
     join_pid_namespace(spec).map_err(remove_cgroup)?;
     let mut fds = Some(InitFds { stdin, stdout: out_w, stderr: err_w, sync: child_sync });

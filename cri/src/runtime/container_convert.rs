@@ -2,7 +2,7 @@
 //! What berth can't honour yet is refused with `Unimplemented`, never
 //! silently dropped.
 
-use berth_engine::container::{BindMount, DeviceMount, EndReason, PodLink, Propagation, Resources, Seccomp, Security};
+use berth_engine::container::{BindMount, DeviceMount, EndReason, ImageVolume, PodLink, Propagation, Resources, Seccomp, Security};
 use berth_engine::{ContainerRecord, CreateOptions, Status as State};
 use berth_proto::cri;
 use std::collections::BTreeMap;
@@ -58,8 +58,8 @@ fn mount(m: cri::Mount) -> Result<BindMount, Status> {
     if !m.uid_mappings.is_empty() || !m.gid_mappings.is_empty() {
         return Err(unsupported("an id-mapped mount"));
     }
-    if m.image.is_some() || !m.image_sub_path.is_empty() {
-        return Err(unsupported("an image volume"));
+    if !m.image_sub_path.is_empty() {
+        return Err(Status::invalid_argument("image_sub_path needs an image"));
     }
     let propagation = match cri::MountPropagation::try_from(m.propagation) {
         Ok(cri::MountPropagation::PropagationPrivate) => Propagation::Private,
@@ -76,6 +76,28 @@ fn mount(m: cri::Mount) -> Result<BindMount, Status> {
         propagation,
         options: m.mount_options,
     })
+}
+
+/// An image volume (KEP-4639): read-only, the image's whole tree or a sub path of it.
+fn image_volume(m: cri::Mount) -> Result<ImageVolume, Status> {
+    let image = m.image.map(|i| i.image).filter(|i| !i.is_empty()).ok_or_else(|| Status::invalid_argument("an image volume needs an image"))?;
+    if !m.host_path.is_empty() {
+        return Err(Status::invalid_argument("an image volume has no host path"));
+    }
+    if !m.uid_mappings.is_empty() || !m.gid_mappings.is_empty() || m.propagation != cri::MountPropagation::PropagationPrivate as i32 {
+        return Err(Status::invalid_argument("an image volume takes no id mappings or propagation"));
+    }
+    Ok(ImageVolume { image, image_id: String::new(), container_path: m.container_path.into(), sub_path: m.image_sub_path })
+}
+
+fn image_volume_back(v: &ImageVolume) -> cri::Mount {
+    cri::Mount {
+        container_path: v.container_path.display().to_string(),
+        readonly: true,
+        image: Some(cri::ImageSpec { image: v.image.clone(), ..Default::default() }),
+        image_sub_path: v.sub_path.clone(),
+        ..Default::default()
+    }
 }
 
 fn mount_back(m: &BindMount) -> cri::Mount {
@@ -188,6 +210,7 @@ pub(crate) fn options(req: cri::CreateContainerRequest, sandbox: &berth_engine::
         }
     }
     let res = linux.resources.as_ref().map(resources).transpose()?.unwrap_or_default();
+    let (image_volumes, binds): (Vec<cri::Mount>, Vec<cri::Mount>) = config.mounts.clone().into_iter().partition(|m| m.image.is_some());
     Ok(CreateOptions {
         name: Some(engine_name(&meta, sandbox)),
         user: user(&sc)?,
@@ -203,7 +226,8 @@ pub(crate) fn options(req: cri::CreateContainerRequest, sandbox: &berth_engine::
         annotations: config.annotations.clone().into_iter().collect(),
         pod: Some(PodLink { sandbox_id: sandbox.id.clone(), name: meta.name, attempt: meta.attempt }),
         log_path: Some(config.log_path.clone()).filter(|p| !p.is_empty()).map(Into::into),
-        mounts: config.mounts.into_iter().map(mount).collect::<Result<_, _>>()?,
+        mounts: binds.into_iter().map(mount).collect::<Result<_, _>>()?,
+        image_volumes: image_volumes.into_iter().map(image_volume).collect::<Result<_, _>>()?,
         devices: config
             .devices
             .into_iter()
@@ -305,7 +329,7 @@ pub(crate) fn status(r: &ContainerRecord, log_path: String) -> cri::ContainerSta
         message,
         labels: labels(&r.config.labels),
         annotations: labels(&r.config.annotations),
-        mounts: r.config.mounts.iter().map(mount_back).collect(),
+        mounts: r.config.mounts.iter().map(mount_back).chain(r.config.image_volumes.iter().map(image_volume_back)).collect(),
         log_path,
         resources: Some(cri::ContainerResources { linux: Some(resources_back(&r.config.resources)), windows: None }),
         image_id: r.image_id.clone(),

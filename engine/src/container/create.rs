@@ -37,6 +37,7 @@ pub struct CreateOptions {
     pub log_path: Option<PathBuf>,
     pub mounts: Vec<BindMount>,
     pub devices: Vec<DeviceMount>,
+    pub image_volumes: Vec<super::ImageVolume>,
     pub security: Security,
     pub stdio: super::Stdio,
 }
@@ -185,6 +186,7 @@ impl Engine {
             (Some(_), _) => return Err(Error::InvalidArgument("a log path needs the pod's log directory".into())),
         };
         let devices = opts.devices.iter().map(|d| d.check_host().map(|_| d.clone())).collect::<Result<Vec<_>>>()?;
+        let image_volumes = opts.image_volumes.iter().map(|v| self.resolve_image_volume(v)).collect::<Result<Vec<_>>>()?;
         for m in &opts.mounts {
             // As containerd does: a missing host path becomes a directory.
             if std::fs::symlink_metadata(&m.host_path).is_err() {
@@ -263,6 +265,7 @@ impl Engine {
             log_path,
             mounts: opts.mounts.clone(),
             devices,
+            image_volumes,
             security: opts.security.clone(),
             cgroup_path,
             stdio: opts.stdio,
@@ -276,6 +279,24 @@ impl Engine {
         drop(pod);
         tracing::info!(container = %id, "created");
         Ok(id)
+    }
+
+    /// An image volume's image, which must be in the store (kubelet pulls it
+    /// first), and its sub path, which must be in the image.
+    fn resolve_image_volume(&self, v: &super::ImageVolume) -> Result<super::ImageVolume> {
+        v.check()?;
+        let image = self.images().resolve(&v.image).map_err(|e| match e {
+            Error::NotFound(_) => Error::NotFound(format!("the image {:?} of the image volume at {} is not present: pull it first", v.image, v.container_path.display())),
+            e => e,
+        })?;
+        if !v.sub_path.is_empty() {
+            let comps = berth_kernel::fs::clean_components(&v.sub_path).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            let found = self.images().lower_dirs(&image)?.iter().any(|l| std::fs::symlink_metadata(comps.iter().fold(l.clone(), |p, c| p.join(c))).is_ok());
+            if !found {
+                return Err(Error::InvalidArgument(format!("image sub path {:?} is not in the image {:?}", v.sub_path, v.image)));
+            }
+        }
+        Ok(super::ImageVolume { image_id: image.id, ..v.clone() })
     }
 
     /// The container's log file: the CRI log path if it has one.

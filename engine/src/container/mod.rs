@@ -37,7 +37,7 @@ pub use create::CreateOptions;
 pub use exec::ExecOutput;
 pub use exec_stream::{ExecProcess, ExecStreamOptions, Terminal};
 pub use logs::LogRecord;
-pub use pod::{BindMount, DeviceMount, PodLink, Propagation, Seccomp, Security};
+pub use pod::{BindMount, DeviceMount, ImageVolume, PodLink, Propagation, Seccomp, Security};
 pub use stats::{CgroupUsage, ContainerStats, MemoryUsage};
 pub use wait::WaitOutcome;
 
@@ -158,6 +158,8 @@ pub struct ContainerConfig {
     pub mounts: Vec<BindMount>,
     #[serde(default)]
     pub devices: Vec<DeviceMount>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_volumes: Vec<ImageVolume>,
     #[serde(default)]
     pub security: Security,
     /// The cgroup (cgroupfs path, from the root of each hierarchy).

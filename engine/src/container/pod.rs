@@ -62,6 +62,32 @@ pub struct BindMount {
     pub options: Vec<String>,
 }
 
+/// An image's filesystem mounted read-only into the container (CRI
+/// `Mount.image`, Kubernetes' image volumes): from the same store as
+/// rootfs images, never written, assembled at each start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageVolume {
+    /// The image as named; `image_id` is what it resolved to at create.
+    pub image: String,
+    #[serde(default)]
+    pub image_id: String,
+    pub container_path: PathBuf,
+    /// Only this part of the image (relative, no `..`); empty: all of it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sub_path: String,
+}
+
+impl ImageVolume {
+    pub(crate) fn check(&self) -> Result<()> {
+        check_abs("image volume container path", &self.container_path)?;
+        if self.image.is_empty() {
+            return Err(Error::InvalidArgument(format!("the image volume at {} names no image", self.container_path.display())));
+        }
+        berth_kernel::fs::clean_components(&self.sub_path).map_err(|e| Error::InvalidArgument(format!("image sub path: {e}")))?;
+        Ok(())
+    }
+}
+
 /// The flags a bind mount may add (what kubelet's `mount_options` carries).
 pub const BIND_MOUNT_OPTIONS: [&str; 3] = ["noexec", "nosuid", "nodev"];
 

@@ -72,6 +72,7 @@ impl Engine {
             stdin: rec.config.stdio.stdin,
             stdin_once: rec.config.stdio.stdin_once,
             tty: rec.config.stdio.tty,
+            image_volumes: self.image_volumes(&rec, &bundle)?,
         };
         crate::paths::create_dir(&shim.rootfs, 0o755).ctx(|| "create rootfs mount point".into())?;
         std::fs::write(bundle.join(SHIM_FILE), serde_json::to_vec(&shim).map_err(|e| Error::Internal(e.to_string()))?).ctx(|| "write shim.json".into())?;
@@ -119,6 +120,21 @@ impl Engine {
         tracing::info!(container = %id, pid = report.pid, shim_pid, "started");
         self.monitor(id, shim_pid);
         Ok(())
+    }
+
+    /// The shim's view of the container's image volumes, their staging dirs made.
+    fn image_volumes(&self, rec: &super::ContainerRecord, bundle: &std::path::Path) -> Result<Vec<berth_proto::shim::ImageVolume>> {
+        rec.config
+            .image_volumes
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let image = self.images().resolve(&v.image_id)?;
+                let staging = bundle.join("image-volumes").join(i.to_string());
+                std::fs::create_dir_all(&staging).ctx(|| format!("create {}", staging.display()))?;
+                Ok(berth_proto::shim::ImageVolume { lower_dirs: self.images().lower_dirs(&image)?, staging, sub_path: v.sub_path.clone(), destination: v.container_path.clone() })
+            })
+            .collect()
     }
 
     /// The PID namespace of a running container (TARGET mode).
