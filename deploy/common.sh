@@ -12,8 +12,9 @@ install_packages() {
     # host-local, portmap, loopback in /usr/lib/cni); docker-registry: the
     # real OCI registry the image tests push to and pull from (127.0.0.1);
     # skopeo: a second, independent reader and writer of the image archives
-    # `berth save`/`load` exchange with other tools.
-    for p in busybox-static iproute2 ca-certificates protobuf-compiler containernetworking-plugins iptables docker-registry skopeo; do
+    # `berth save`/`load` exchange with other tools; prometheus: the real
+    # scraper the metrics test points at berthd (loopback only).
+    for p in busybox-static iproute2 ca-certificates protobuf-compiler containernetworking-plugins iptables docker-registry skopeo prometheus; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
     done
     if [ "${#need[@]}" -gt 0 ]; then

@@ -39,6 +39,25 @@ pub struct Config {
     pub cni: CniSection,
     pub streaming: StreamingSection,
     pub registry: RegistrySection,
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`: Prometheus metrics over HTTP, off unless an address is set
+/// (containerd serves them on 127.0.0.1:1338).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// `host:port` to serve `/metrics` on; empty: no metrics endpoint.
+    pub address: String,
+}
+
+impl MetricsSection {
+    pub fn socket_addr(&self) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        if self.address.is_empty() {
+            return Ok(None);
+        }
+        self.address.parse().map(Some).with_context(|| format!("[metrics] address {:?} is not host:port", self.address))
+    }
 }
 
 /// `[registry]`: pulls and pushes; `[registry.hosts."<host>"]` per registry.
@@ -114,6 +133,7 @@ impl Default for Config {
             cni: CniSection::default(),
             streaming: StreamingSection::default(),
             registry: RegistrySection::default(),
+            metrics: MetricsSection::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 mod image_api;
+pub mod metrics;
 mod server;
 pub mod status;
 

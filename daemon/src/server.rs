@@ -41,9 +41,20 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(address = %stream_listener.local_addr()?, "streaming server ready");
     let stream_server = tokio::spawn(streaming.clone().serve(engine.clone(), stream_listener));
     let (runtime, images) = berth_cri::Cri::new(engine.clone()).with_streaming(streaming).services();
+    let rpcs = std::sync::Arc::new(crate::metrics::Rpcs::default());
+    let metrics_server = match cfg.metrics.socket_addr()? {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind the metrics endpoint {addr}"))?;
+            tracing::info!(address = %l.local_addr()?, "metrics at /metrics");
+            Some(tokio::spawn(crate::metrics::serve(l, rpcs.clone(), engine.clone())))
+        }
+        None => None,
+    };
     let server = tokio::spawn(
         tonic::transport::Server::builder()
             .trace_fn(|req| tracing::info_span!("rpc", method = %req.uri().path()))
+            // Requests are timed only when someone may ask.
+            .layer(tower::util::option_layer(metrics_server.is_some().then(|| crate::metrics::RecordRpcs(rpcs))))
             .add_service(EngineServer::new(EngineApi::new(engine)))
             .add_service(runtime)
             .add_service(images)
@@ -58,6 +69,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     // Followers of logs would hold a graceful shutdown forever; they reconnect.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
     stream_server.abort();
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     let _ = std::fs::remove_file(&sock);
     Ok(())
 }

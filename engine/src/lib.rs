@@ -10,6 +10,7 @@ mod boot;
 pub mod config;
 pub mod container;
 pub mod error;
+pub mod histogram;
 pub mod image;
 pub mod paths;
 pub mod sandbox;

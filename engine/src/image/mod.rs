@@ -46,6 +46,18 @@ pub struct ImageStore {
     max_concurrent_downloads: usize,
     /// Blob digest → the lock pulls of that blob share.
     inflight: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    stats: PullStats,
+}
+
+/// What pulls did since start-up (for metrics).
+#[derive(Debug, Default)]
+pub struct PullStats {
+    pub succeeded: std::sync::atomic::AtomicU64,
+    pub failed: std::sync::atomic::AtomicU64,
+    /// Layer bytes fetched from registries.
+    pub bytes: std::sync::atomic::AtomicU64,
+    /// Each pull's duration.
+    pub durations: crate::histogram::Histogram,
 }
 
 impl ImageStore {
@@ -77,7 +89,13 @@ impl ImageStore {
             client_config: registry.client.clone(),
             max_concurrent_downloads: registry.max_concurrent_downloads,
             inflight: Default::default(),
+            stats: PullStats::default(),
         })
+    }
+
+    /// What pulls did since start-up.
+    pub fn pull_stats(&self) -> &PullStats {
+        &self.stats
     }
 
     /// Finds an image by reference, full id (`sha256:...` or hex) or unique id prefix.

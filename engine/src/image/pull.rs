@@ -65,7 +65,13 @@ impl ImageStore {
     pub async fn pull(&self, req: PullRequest, progress: Progress) -> Result<ImageRecord> {
         let r = Reference::parse(&req.reference)?.with_default_tag();
         let span = tracing::info_span!("pull", reference = %r.canonical());
-        self.pull_reference(r, req, progress).instrument(span).await
+        let t0 = std::time::Instant::now();
+        let res = self.pull_reference(r, req, progress).instrument(span).await;
+        let s = &self.stats;
+        let counter = if res.is_ok() { &s.succeeded } else { &s.failed };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        s.durations.observe(t0.elapsed().as_secs_f64());
+        res
     }
 
     async fn pull_reference(&self, r: Reference, req: PullRequest, progress: Progress) -> Result<ImageRecord> {
@@ -222,6 +228,7 @@ impl ImageStore {
             Ok(())
         }
         .await;
+        self.stats.bytes.fetch_add(stream.offset(), std::sync::atomic::Ordering::Relaxed);
         if let Err(e) = &fed {
             // Fails the unpacker's read, so it removes what it wrote.
             let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
