@@ -23,13 +23,17 @@ fn get(port: u16, path: &str) -> Option<String> {
     head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
 }
 
-/// A Prometheus server of the test's own, killed however the test ends.
-struct Prometheus(Child, tempfile::TempDir);
+/// A Prometheus server of the test's own, killed however the test ends
+/// (its dir goes after it).
+struct Prometheus {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -46,7 +50,7 @@ fn prometheus(target: u16, port: u16) -> Prometheus {
         .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
         .spawn()
         .expect("Debian's prometheus (deploy/test.sh installs it)");
-    Prometheus(child, dir)
+    Prometheus { child, _dir: dir }
 }
 
 #[tokio::test]
