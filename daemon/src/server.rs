@@ -54,7 +54,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         tonic::transport::Server::builder()
             .trace_fn(|req| tracing::info_span!("rpc", method = %req.uri().path()))
             // Requests are timed only when someone may ask.
-            .layer(tower::util::option_layer(metrics_server.is_some().then(|| crate::metrics::RecordRpcs(rpcs))))
+            .layer(tower::util::option_layer(metrics_server.is_some().then_some(crate::metrics::RecordRpcs(rpcs))))
             .add_service(EngineServer::new(EngineApi::new(engine)))
             .add_service(runtime)
             .add_service(images)
