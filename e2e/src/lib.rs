@@ -170,7 +170,9 @@ impl Daemon {
             .expect("start berthd (run `cargo build --workspace` first)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.socket().exists() {
+        // The socket file appears at bind(), a moment before listen(): wait
+        // until a connection is taken.
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
             assert!(Instant::now() < deadline, "berthd did not come up; log:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(20));
         }
