@@ -14,7 +14,11 @@ install -m 0755 target/release/berthd target/release/berth-shim target/release/b
 # Pod networking for the CRI front: berth's default network (bridge cni0 on
 # 10.88.0.0/16), unless the node already has a CNI config.
 mkdir -p /etc/cni/net.d
-if ! ls /etc/cni/net.d/*.conf* /etc/cni/net.d/*.json >/dev/null 2>&1; then
+has_net=
+for f in /etc/cni/net.d/*.conf /etc/cni/net.d/*.conflist /etc/cni/net.d/*.json; do
+    [ -e "$f" ] && has_net=1
+done
+if [ -z "$has_net" ]; then
     install -m 0644 deploy/cni/10-berth.conflist /etc/cni/net.d/
 fi
 
