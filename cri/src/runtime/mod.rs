@@ -10,6 +10,7 @@ mod container_status;
 mod container_stream;
 mod container_update;
 mod limits;
+mod metrics;
 mod runtime_config;
 mod sandbox_convert;
 mod sandbox_run;
@@ -188,7 +189,8 @@ impl RuntimeService for Cri {
     type StreamPodSandboxMetricsStream = ItemStream<cri::StreamPodSandboxMetricsResponse>;
 
     async fn stream_pod_sandbox_metrics(&self, _req: Request<cri::StreamPodSandboxMetricsRequest>) -> Reply<Self::StreamPodSandboxMetricsStream> {
-        Err(not_yet("StreamPodSandboxMetrics"))
+        let list = metrics::pod_sandbox_metrics(self).await?;
+        Ok(Response::new(chunked(list, |pod_sandbox_metrics| cri::StreamPodSandboxMetricsResponse { pod_sandbox_metrics })))
     }
 
     async fn checkpoint_pod(&self, _req: Request<cri::CheckpointPodRequest>) -> Reply<cri::CheckpointPodResponse> {
@@ -210,10 +212,10 @@ impl RuntimeService for Cri {
     }
 
     async fn list_metric_descriptors(&self, _req: Request<cri::ListMetricDescriptorsRequest>) -> Reply<cri::ListMetricDescriptorsResponse> {
-        Err(not_yet("ListMetricDescriptors"))
+        Ok(Response::new(metrics::list_metric_descriptors()))
     }
 
     async fn list_pod_sandbox_metrics(&self, _req: Request<cri::ListPodSandboxMetricsRequest>) -> Reply<cri::ListPodSandboxMetricsResponse> {
-        Err(not_yet("ListPodSandboxMetrics"))
+        Ok(Response::new(cri::ListPodSandboxMetricsResponse { pod_metrics: metrics::pod_sandbox_metrics(self).await? }))
     }
 }
