@@ -154,6 +154,17 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
             let _ = term_set().thread_unblock();
             // Only the command holds the terminal: its exit is the master's EOF.
             drop(pty);
+            // Wait without reaping (the handler may still kill a zombie),
+            // then forget the pid before it can be reused, then reap.
+            loop {
+                match nix::sys::wait::waitid(nix::sys::wait::Id::Pid(child), nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT) {
+                    Ok(_) => break,
+                    Err(nix::Error::EINTR) => continue,
+                    Err(e) => return Err(fail("wait")(e)),
+                }
+            }
+            let _ = term_set().thread_block();
+            COMMAND.store(0, Ordering::SeqCst);
             loop {
                 match waitpid(child, None) {
                     Ok(WaitStatus::Exited(_, code)) => return Ok(code),

@@ -79,8 +79,15 @@ impl Engine {
 
     /// Sets an unreadable record aside; what is shown of it instead.
     fn quarantine(&self, path: &std::path::Path, id: &str, why: String) -> Result<ContainerRecord> {
-        let aside = store::quarantine(path, &why, "container", id)?;
-        Ok(ContainerRecord::quarantined(id, name_in(&aside), why))
+        let name = match store::quarantine(path, &why, "container", id) {
+            Ok(aside) => name_in(&aside),
+            // Left where it is (a read-only or failing disk): still shown, still kept.
+            Err(e) => {
+                tracing::error!(container = %id, error = %e, "could not set the unreadable record aside");
+                name_in(path)
+            }
+        };
+        Ok(ContainerRecord::quarantined(id, name, why))
     }
 
     /// A container not recorded as running has no business with a shim: a

@@ -11,6 +11,15 @@ use crate::Engine;
 
 pub(crate) const RECORD: &str = "sandbox.json";
 
+/// Sets an unreadable record aside (left in place if even that fails: a
+/// read-only or failing disk); what is shown of the sandbox instead.
+fn quarantine(path: &std::path::Path, why: &str, id: &str) -> SandboxRecord {
+    if let Err(e) = store::quarantine(path, why, "pod sandbox", id) {
+        tracing::error!(sandbox = %id, error = %e, "could not set the unreadable record aside");
+    }
+    SandboxRecord::quarantined(id)
+}
+
 impl Engine {
     pub(crate) fn recover_sandboxes(&self) -> Result<()> {
         let dir = self.paths().sandboxes();
@@ -22,14 +31,8 @@ impl Engine {
             let path = item.path().join(RECORD);
             let mut rec = match store::read::<SandboxRecord>(&path) {
                 Loaded::Record(r) if r.id == name => r,
-                Loaded::Record(r) => {
-                    store::quarantine(&path, &format!("it names sandbox {:?}, not its dir's", r.id), "pod sandbox", &name)?;
-                    SandboxRecord::quarantined(&name)
-                }
-                Loaded::Unreadable(why) => {
-                    store::quarantine(&path, &why, "pod sandbox", &name)?;
-                    SandboxRecord::quarantined(&name)
-                }
+                Loaded::Record(r) => quarantine(&path, &format!("it names sandbox {:?}, not its dir's", r.id), &name),
+                Loaded::Unreadable(why) => quarantine(&path, &why, &name),
                 Loaded::Missing if store::is_quarantined(&item.path(), RECORD) => SandboxRecord::quarantined(&name),
                 Loaded::Missing => {
                     let _ = std::fs::remove_dir_all(item.path());
