@@ -342,3 +342,28 @@ async fn user_namespaced_pods() {
     }
     assert!(mounts_under(&d.dir).is_empty(), "{:?}", mounts_under(&d.dir));
 }
+
+#[tokio::test]
+async fn the_cri_sees_only_pod_containers_by_id() {
+    let d = Daemon::start();
+    let (mut rt, _) = d.cri().await;
+    // A container of the CLI's: not kubelet's, whatever it is called.
+    d.berth(&["run", "-d", "--name", "cli-only", "busybox", "sleep", "1000"]).ok();
+    let cli_id = d.inspect("cli-only")["Id"].as_str().unwrap().to_owned();
+    let pod = run_pod(&mut rt, pod_config(&d, "byid")).await;
+    let id = create(&mut rt, &pod, container("main", &["sleep", "1000"])).await.unwrap();
+    start(&mut rt, &id).await;
+    let engine_name = d.inspect(&id)["Name"].as_str().unwrap().trim_start_matches('/').to_owned();
+    for key in [cli_id.as_str(), "cli-only", engine_name.as_str()] {
+        let e = rt.container_status(cri::ContainerStatusRequest { container_id: key.into(), verbose: false }).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound, "{key}");
+        let e = rt.exec_sync(cri::ExecSyncRequest { container_id: key.into(), cmd: vec!["true".into()], timeout: 5 }).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound, "{key}");
+    }
+    // Stop and remove of what isn't kubelet's are the no-ops of unknown ids: the CLI's container runs on.
+    rt.stop_container(cri::StopContainerRequest { container_id: cli_id.clone(), timeout: 0 }).await.unwrap();
+    rt.remove_container(cri::RemoveContainerRequest { container_id: cli_id.clone() }).await.unwrap();
+    assert_eq!(d.inspect("cli-only")["State"]["Status"], "running");
+    // A pod container by its id, or a unique prefix of it (as containerd takes one).
+    assert_eq!(out(&mut rt, &id[..12], &["echo", "ok"]).await, "ok");
+}

@@ -116,28 +116,32 @@ impl Engine {
         &self.inner.images
     }
 
-    /// Removes an image unless a container uses it.
+    /// Removes an image unless a container uses it, in one step: the
+    /// containers' lock is held (before the store's, the one order both are
+    /// taken in) from the check to the removal, and a create checks its image
+    /// again once it is listed, so no container can take the image meanwhile.
     pub fn remove_image(&self, name: &str, force: bool) -> Result<image::RemoveOutcome> {
-        // Collected first: the image store's lock is never held with the containers'.
-        let used = self.images_in_use();
+        let containers = self.inner.containers.read().unwrap();
+        let used = images_in_use(&containers);
         self.inner.images.remove(name, force, |id| used.iter().any(|u| u == id))
     }
 
-    /// Prunes dangling images (or, with `all`, every unused one). Blocking.
+    /// Prunes dangling images (or, with `all`, every unused one), in one
+    /// step as [`Engine::remove_image`]. Blocking.
     pub fn prune_images(&self, all: bool) -> Result<image::PruneOutcome> {
-        let used = self.images_in_use();
+        let containers = self.inner.containers.read().unwrap();
+        let used = images_in_use(&containers);
         self.inner.images.prune(all, |id| used.iter().any(|u| u == id))
     }
 
     /// Whether any container (in any state) uses the image `id`, as its
     /// root or as an image volume.
     pub fn image_in_use(&self, id: &str) -> bool {
-        self.images_in_use().iter().any(|u| u == id)
+        images_in_use(&self.inner.containers.read().unwrap()).iter().any(|u| u == id)
     }
+}
 
-    /// Ids of every image a container uses (root or image volume).
-    fn images_in_use(&self) -> Vec<String> {
-        let containers = self.inner.containers.read().unwrap();
-        containers.values().map(|e| e.record()).flat_map(|r| std::iter::once(r.image_id).chain(r.config.image_volumes.into_iter().map(|v| v.image_id))).collect()
-    }
+/// Ids of every image the containers use (root or image volume).
+fn images_in_use(containers: &HashMap<String, Arc<Entry>>) -> Vec<String> {
+    containers.values().map(|e| e.record()).flat_map(|r| std::iter::once(r.image_id).chain(r.config.image_volumes.into_iter().map(|v| v.image_id))).collect()
 }

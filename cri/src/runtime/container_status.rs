@@ -6,12 +6,9 @@ use berth_engine::ContainerRecord;
 use berth_proto::cri;
 use tonic::Status;
 
-fn cri_container(c: &Cri, id: &str) -> Result<ContainerRecord, Status> {
-    let rec = c.engine.inspect(id)?;
-    if rec.config.pod.is_none() {
-        return Err(Status::not_found(format!("container {id:?} not found")));
-    }
-    Ok(rec)
+/// The pod container a CRI request names (the CLI's containers are not kubelet's).
+pub(crate) fn cri_container(c: &Cri, id: &str) -> Result<ContainerRecord, Status> {
+    Ok(c.engine.pod_container(id)?)
 }
 
 pub(crate) fn container_status(c: &Cri, req: cri::ContainerStatusRequest) -> Result<cri::ContainerStatusResponse, Status> {

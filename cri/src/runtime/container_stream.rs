@@ -21,7 +21,7 @@ pub(crate) fn exec(c: &Cri, req: cri::ExecRequest) -> Result<cri::ExecResponse, 
     if req.tty && req.stderr {
         return Err(Status::invalid_argument("tty and stderr cannot both be set: a terminal has one output"));
     }
-    let rec = c.engine.inspect(&req.container_id)?;
+    let rec = super::container_status::cri_container(c, &req.container_id)?;
     if rec.state.status != State::Running {
         return Err(Status::failed_precondition(format!("container {} is not running", rec.id)));
     }
@@ -33,7 +33,7 @@ pub(crate) fn attach(c: &Cri, req: cri::AttachRequest) -> Result<cri::AttachResp
     if !(req.stdin || req.stdout || req.stderr) {
         return Err(Status::invalid_argument("one of stdin, stdout, or stderr must be set"));
     }
-    let rec = c.engine.inspect(&req.container_id)?;
+    let rec = super::container_status::cri_container(c, &req.container_id)?;
     if rec.state.status != State::Running {
         return Err(Status::failed_precondition(format!("container {} is not running", rec.id)));
     }

@@ -27,10 +27,6 @@ use tonic::{Request, Response, Status};
 
 type Reply<T> = Result<Response<T>, Status>;
 
-fn not_found(what: &str, id: &str) -> Status {
-    Status::not_found(format!("{what} {id:?} not found"))
-}
-
 #[tonic::async_trait]
 impl RuntimeService for Cri {
     async fn version(&self, req: Request<cri::VersionRequest>) -> Reply<cri::VersionResponse> {
@@ -94,7 +90,8 @@ impl RuntimeService for Cri {
     }
 
     async fn start_container(&self, req: Request<cri::StartContainerRequest>) -> Reply<cri::StartContainerResponse> {
-        self.engine.start(&req.into_inner().container_id).await?;
+        let rec = container_status::cri_container(self, &req.into_inner().container_id)?;
+        self.engine.start(&rec.id).await?;
         Ok(Response::new(cri::StartContainerResponse {}))
     }
 
@@ -102,7 +99,8 @@ impl RuntimeService for Cri {
     async fn stop_container(&self, req: Request<cri::StopContainerRequest>) -> Reply<cri::StopContainerResponse> {
         let r = req.into_inner();
         let timeout = std::time::Duration::from_secs(r.timeout.max(0) as u64);
-        match self.engine.stop(&r.container_id, Some(timeout)).await {
+        let Ok(rec) = self.engine.pod_container(&r.container_id) else { return Ok(Response::new(cri::StopContainerResponse {})) };
+        match self.engine.stop(&rec.id, Some(timeout)).await {
             Ok(()) | Err(berth_engine::Error::NotFound(_)) => Ok(Response::new(cri::StopContainerResponse {})),
             Err(e) => Err(e.into()),
         }
@@ -110,7 +108,8 @@ impl RuntimeService for Cri {
 
     /// Idempotent: an unknown id succeeds; a running container is killed first.
     async fn remove_container(&self, req: Request<cri::RemoveContainerRequest>) -> Reply<cri::RemoveContainerResponse> {
-        match self.engine.remove(&req.into_inner().container_id, true).await {
+        let Ok(rec) = self.engine.pod_container(&req.into_inner().container_id) else { return Ok(Response::new(cri::RemoveContainerResponse {})) };
+        match self.engine.remove(&rec.id, true).await {
             Ok(()) | Err(berth_engine::Error::NotFound(_)) => Ok(Response::new(cri::RemoveContainerResponse {})),
             Err(e) => Err(e.into()),
         }
@@ -136,7 +135,8 @@ impl RuntimeService for Cri {
     }
 
     async fn reopen_container_log(&self, req: Request<cri::ReopenContainerLogRequest>) -> Reply<cri::ReopenContainerLogResponse> {
-        self.engine.reopen_log(&req.into_inner().container_id).await?;
+        let rec = container_status::cri_container(self, &req.into_inner().container_id)?;
+        self.engine.reopen_log(&rec.id).await?;
         Ok(Response::new(cri::ReopenContainerLogResponse {}))
     }
 

@@ -72,10 +72,7 @@ fn pod_containers(c: &Cri, keep: impl Fn(&ContainerRecord) -> bool) -> Result<Ve
 }
 
 pub(crate) async fn container_stats(c: &Cri, req: cri::ContainerStatsRequest) -> Result<cri::ContainerStatsResponse, Status> {
-    let rec = c.engine.inspect(&req.container_id)?;
-    if rec.config.pod.is_none() {
-        return Err(super::not_found("container", &req.container_id));
-    }
+    let rec = super::container_status::cri_container(c, &req.container_id)?;
     let s = c.engine.container_stats(vec![rec]).await?;
     Ok(cri::ContainerStatsResponse { stats: s.first().map(|s| container(c, s)) })
 }

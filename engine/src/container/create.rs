@@ -273,8 +273,16 @@ impl Engine {
         let rec = ContainerRecord::new(id.clone(), name, opts.image.clone(), image.id.clone(), config);
         crate::failpoint("create.before_record")?;
         self.persist(&rec)?;
+        self.inner.containers.write().unwrap().insert(id.clone(), Entry::new(rec.clone()));
+        // One step with image removal, which holds the containers' lock while
+        // it checks and removes: an image that went before we were listed is
+        // gone now, and the container with it (the undo takes its dirs).
+        let mut images = std::iter::once(&rec.image_id).chain(rec.config.image_volumes.iter().map(|v| &v.image_id));
+        if let Some(gone) = images.find(|i| self.images().resolve(i).is_err()) {
+            self.inner.containers.write().unwrap().remove(&id);
+            return Err(Error::NotFound(format!("image {gone} was removed while the container was created")));
+        }
         self.emit(&rec, super::events::EventKind::Created);
-        self.inner.containers.write().unwrap().insert(id.clone(), Entry::new(rec));
         undo.disarm();
         drop(pod);
         tracing::info!(container = %id, "created");

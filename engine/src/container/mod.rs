@@ -339,6 +339,17 @@ impl Engine {
         }
     }
 
+    /// A pod's container, for the CRI front: by id or unique id prefix among
+    /// pod containers only — never by name, never one of the CLI's.
+    pub fn pod_container(&self, key: &str) -> Result<ContainerRecord> {
+        let containers = self.inner.containers.read().unwrap();
+        let pod_ids: Vec<&String> = containers.iter().filter(|(_, e)| e.record.lock().unwrap().config.pod.is_some()).map(|(id, _)| id).collect();
+        match crate::store::find_id(pod_ids.iter().copied(), key, "container")? {
+            Some(id) => Ok(containers[&id].record()),
+            None => Err(Error::NotFound(format!("container {key:?} not found"))),
+        }
+    }
+
     /// A snapshot of one container.
     pub fn inspect(&self, key: &str) -> Result<ContainerRecord> {
         Ok(self.lookup(key)?.record())
