@@ -75,6 +75,11 @@ pub struct StartReport {
     pub error: Option<String>,
     /// Exit code to report for a start failure (127: not found, 126: not executable).
     pub exit_code: i32,
+    /// When the container's process began (its exec), unix nanoseconds: a
+    /// process that exits at once must not have finished before it started.
+    /// 0 from shims before this field: the daemon's clock then.
+    #[serde(default)]
+    pub started_unix_nanos: i64,
 }
 
 /// Writes one frame.

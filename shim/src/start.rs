@@ -13,7 +13,7 @@ fn report_to(out: &mut impl Write, r: &StartReport) {
 }
 
 fn failed(msg: String, exit_code: i32) -> StartReport {
-    StartReport { shim_pid: 0, pid: 0, error: Some(msg), exit_code }
+    StartReport { shim_pid: 0, pid: 0, error: Some(msg), exit_code, started_unix_nanos: 0 }
 }
 
 /// The bundle's shim config and OCI spec.
@@ -90,7 +90,8 @@ fn serve(bundle: &Path, shim: &ShimConfig, spec: &oci_spec::runtime::Spec, repor
         }
     };
     let _ = std::fs::write(bundle.join(PID_FILE), std::process::id().to_string());
-    report_to(&mut report, &StartReport { shim_pid: std::process::id() as i32, pid: c.pid(), error: None, exit_code: 0 });
+    let started_unix_nanos = berth_proto::time::unix_nanos(std::time::SystemTime::now());
+    report_to(&mut report, &StartReport { shim_pid: std::process::id() as i32, pid: c.pid(), error: None, exit_code: 0, started_unix_nanos });
     drop(report);
     crate::event_loop::run(&mut c, bundle);
     0

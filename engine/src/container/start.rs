@@ -97,7 +97,10 @@ impl Engine {
             })?;
             return Err(Error::StartFailed { message, exit_code: code });
         }
-        let now = berth_proto::time::unix_nanos(std::time::SystemTime::now());
+        let now = match report.started_unix_nanos {
+            0 => berth_proto::time::unix_nanos(std::time::SystemTime::now()),
+            t => t,
+        };
         let shim_pid = report.shim_pid;
         let committed = crate::failpoint("start.before_record").and_then(|()| {
             self.commit(&entry, |r| {
