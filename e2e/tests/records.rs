@@ -95,3 +95,28 @@ async fn after_a_node_restart_containers_are_exited_and_pods_removable() {
     d.berth(&["rm", "web"]).ok();
     assert!(d.berth(&["ps", "-a", "-q"]).ok().stdout.trim().is_empty());
 }
+
+#[test]
+fn an_unreadable_image_record_keeps_its_layers() {
+    let mut d = Daemon::start_bare();
+    d.import_busybox("first", &[r#"CMD ["sh"]"#]);
+    d.import_busybox("second", &[r#"CMD ["true"]"#]);
+    let first = d.inspect_image("first")["Id"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
+    let layers: Vec<String> = berth_e2e::dir_names(&d.root().join("layers"));
+    assert_eq!(layers.len(), 1, "the two images share their one layer");
+    d.kill9();
+    let rec = d.root().join("images").join(format!("{first}.json"));
+    let text = std::fs::read(&rec).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(v["schema"], 1);
+    std::fs::write(&rec, &text[..text.len() - 40]).unwrap();
+    d.restart();
+    let images = d.berth(&["images"]).ok().stdout;
+    assert!(images.contains("second") && !images.contains("first"), "{images}");
+    assert!(d.root().join("images").join(format!("{first}.json.quarantined")).exists());
+    // The other image goes; the layer the quarantined record names stays.
+    d.berth(&["rmi", "second"]).ok();
+    assert_eq!(berth_e2e::dir_names(&d.root().join("layers")), layers);
+    d.restart();
+    assert_eq!(berth_e2e::dir_names(&d.root().join("layers")), layers, "and across restarts");
+}

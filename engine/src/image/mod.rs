@@ -47,6 +47,23 @@ pub struct ImageStore {
     /// Blob digest → the lock pulls of that blob share.
     inflight: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     stats: PullStats,
+    /// Every digest the quarantined image records spell out: never collected.
+    quarantined: std::collections::HashSet<String>,
+}
+
+/// The `sha256:<hex>` digests a file spells out, however damaged it is.
+fn digests_in(path: &std::path::Path) -> Vec<String> {
+    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
+    let mut out = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("sha256:") {
+        let hex: String = rest[i + 7..].chars().take(64).collect();
+        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            out.push(format!("sha256:{hex}"));
+        }
+        rest = &rest[i + 7..];
+    }
+    out
 }
 
 /// What pulls did since start-up (for metrics).
@@ -69,16 +86,32 @@ impl ImageStore {
         let _ = std::fs::remove_dir_all(paths.tmp());
         crate::paths::create_dir(&paths.tmp(), 0o700).ctx(|| "create tmp dir".into())?;
         let mut images = HashMap::new();
+        let mut quarantined = std::collections::HashSet::new();
         for entry in std::fs::read_dir(paths.images()).ctx(|| "read images dir".into())? {
             let path = entry.ctx(|| "read images dir".into())?.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+            if name.ends_with(&format!(".json{}", crate::store::QUARANTINE_SUFFIX)) {
+                quarantined.extend(digests_in(&path));
                 continue;
             }
-            match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice::<ImageRecord>(&b).map_err(|e| e.to_string())) {
-                Ok(r) => {
+            let Some(hex) = name.strip_suffix(".json") else { continue };
+            let why = match crate::store::read::<ImageRecord>(&path) {
+                crate::store::Loaded::Record(r) if r.hex() == hex => {
                     images.insert(r.id.clone(), r);
+                    continue;
                 }
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping unreadable image record"),
+                crate::store::Loaded::Record(r) => format!("it names image {}, not its file's", r.id),
+                crate::store::Loaded::Unreadable(why) => why,
+                crate::store::Loaded::Missing => continue,
+            };
+            // Its layers and blobs stay, whoever else lets go of them: the
+            // record keeps them (by the digests it still spells out).
+            match crate::store::quarantine(&path, &why, "image", hex) {
+                Ok(aside) => quarantined.extend(digests_in(&aside)),
+                Err(e) => {
+                    tracing::error!(image = %hex, error = %e, "could not set the unreadable record aside");
+                    quarantined.extend(digests_in(&path));
+                }
             }
         }
         registry.client.hosts.validate()?;
@@ -90,6 +123,7 @@ impl ImageStore {
             max_concurrent_downloads: registry.max_concurrent_downloads,
             inflight: Default::default(),
             stats: PullStats::default(),
+            quarantined,
         })
     }
 
@@ -193,8 +227,11 @@ impl ImageStore {
     }
 
     fn persist(&self, rec: &ImageRecord) -> Result<()> {
-        let path = self.paths.image_record(rec.hex())?;
-        let data = serde_json::to_vec_pretty(rec).map_err(|e| Error::Internal(e.to_string()))?;
-        berth_kernel::fs::atomic_write(&path, &data).ctx(|| format!("write {}", path.display()))
+        crate::store::commit(&self.paths.image_record(rec.hex())?, rec)
+    }
+
+    /// Whether a quarantined image record names `digest` (a layer or blob).
+    pub(crate) fn quarantined_uses(&self, digest: &str) -> bool {
+        self.quarantined.contains(digest)
     }
 }

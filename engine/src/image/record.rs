@@ -27,6 +27,12 @@ pub struct ImageConfig {
     pub stop_signal: Option<String>,
 }
 
+impl crate::store::Record for ImageRecord {
+    const KIND: &'static str = "image";
+    /// 0: before schemas; 1: the same shape, with `schema`.
+    const SCHEMA: u32 = 1;
+}
+
 /// An image as the store keeps it (`images/<hex>.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageRecord {

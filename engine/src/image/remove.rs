@@ -53,7 +53,7 @@ impl ImageStore {
         out.deleted.push(img.id.clone());
         // Layers and blobs no remaining image (or running pull) uses.
         let still_used: std::collections::HashSet<&String> = images.values().flat_map(|i| i.layers.iter()).collect();
-        for l in img.layers.iter().filter(|l| !still_used.contains(l) && !self.in_flight(Some(l))) {
+        for l in img.layers.iter().filter(|l| !still_used.contains(l) && !self.in_flight(Some(l)) && !self.quarantined_uses(l)) {
             if let Ok(dir) = self.paths.layer(l.trim_start_matches("sha256:")) {
                 let _ = std::fs::remove_dir_all(dir);
                 out.deleted.push(l.clone());
@@ -61,7 +61,7 @@ impl ImageStore {
         }
         if !self.in_flight(None) {
             let blobs_used: std::collections::HashSet<&String> = images.values().flat_map(|i| i.blobs.iter()).collect();
-            for b in img.blobs.iter().filter(|b| !blobs_used.contains(b)) {
+            for b in img.blobs.iter().filter(|b| !blobs_used.contains(b) && !self.quarantined_uses(b)) {
                 content::remove(&self.paths, b);
             }
         }
