@@ -141,3 +141,30 @@ async fn create_start_and_remove_at_every_step() {
     rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod_id }).await.unwrap();
     assert_nothing_left(&d, 0, 0, "the end");
 }
+
+#[tokio::test]
+async fn pull_at_every_step() {
+    let reg = berth_e2e::registry::Registry::start();
+    let layers = [berth_e2e::registry::busybox_layer(), berth_e2e::registry::Layer::plain(berth_e2e::registry::tar(|b| berth_e2e::registry::file(b, "top", b"top\n")))];
+    berth_e2e::registry::push_image(&reg.addr, "steps", "v1", &layers, "amd64", serde_json::json!({})).await;
+    let name = format!("{}/steps:v1", reg.addr);
+    let mut d = Daemon::start_bare();
+    for point in ["pull.layer", "pull.before_record"] {
+        for action in ACTIONS {
+            let n = name.clone();
+            d.arm(&format!("{point}={action}"));
+            let (_, mut images) = d.cri().await;
+            assert!(berth_e2e::cri::pull_image(&mut images, &n, None).await.is_err(), "{point}={action}");
+            drop(images);
+            d.disarm();
+            let what = format!("{point}={action}");
+            assert!(dir_names(&d.root().join("tmp")).is_empty(), "{what}: nothing half-pulled is left");
+            assert!(dir_names(&d.root().join("images")).is_empty(), "{what}: no image is recorded");
+            assert!(!d.berth(&["images"]).ok().stdout.contains("steps"), "{what}");
+            // The next pull completes (reusing what a cut-short one left whole).
+            let (_, mut images) = d.cri().await;
+            berth_e2e::cri::pull_image(&mut images, &name, None).await.unwrap();
+            d.berth(&["rmi", &name]).ok();
+        }
+    }
+}

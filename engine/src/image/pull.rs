@@ -120,7 +120,10 @@ impl ImageStore {
             let cancel = cancel.clone();
             let (repo, sem, progress) = (&repo, &sem, &progress);
             async move {
-                let r = self.fetch_layer(repo, l, diff, sem, progress, &cancel).await;
+                let r = match crate::failpoint("pull.layer") {
+                    Ok(()) => self.fetch_layer(repo, l, diff, sem, progress, &cancel).await,
+                    Err(e) => Err(e),
+                };
                 if r.is_err() {
                     cancel.cancel();
                 }
@@ -168,6 +171,7 @@ impl ImageStore {
             size: m.layers.iter().map(|l| l.size).sum::<u64>() + m.config.size,
             config_json: String::from_utf8(config_bytes.to_vec()).map_err(|_| Error::BadContent("image config is not UTF-8".into()))?,
         };
+        crate::failpoint("pull.before_record")?;
         self.add(rec)
     }
 
