@@ -295,7 +295,7 @@ pub fn inspect_json(engine: &Engine, r: &ContainerRecord) -> serde_json::Value {
             "WorkingDir": r.config.working_dir,
             "Image": r.image,
             "Labels": r.config.labels,
-            "StopSignal": r.config.stop_signal,
+            "StopSignal": r.config.stop_signal.name(),
             "StopTimeout": r.config.stop_timeout,
         },
         "HostConfig": {

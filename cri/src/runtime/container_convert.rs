@@ -334,7 +334,7 @@ pub(crate) fn status(r: &ContainerRecord, log_path: String) -> cri::ContainerSta
         resources: Some(cri::ContainerResources { linux: Some(resources_back(&r.config.resources)), windows: None }),
         image_id: r.image_id.clone(),
         user: (r.state.status == State::Running).then(|| process_user(r.state.pid)).flatten(),
-        stop_signal: signal_back(&r.config.stop_signal),
+        stop_signal: signal_back(r.config.stop_signal.name()),
     }
 }
 

@@ -97,7 +97,7 @@ fn check(opts: &CreateOptions) -> Result<()> {
         return Err(Error::InvalidArgument("resource limits must not be negative".into()));
     }
     if let Some(s) = &opts.stop_signal {
-        berth_kernel::signal::parse(s).map_err(Error::InvalidArgument)?;
+        super::StopSignal::parse(s)?;
     }
     for u in &opts.ulimits {
         super::Ulimit::parse(u)?;
@@ -257,7 +257,11 @@ impl Engine {
                 l
             },
             auto_remove: opts.auto_remove,
-            stop_signal: opts.stop_signal.clone().or(image.config.stop_signal.clone()).unwrap_or_else(|| "SIGTERM".into()),
+            // The image's is data like the rest of its config: a bad one is refused here.
+            stop_signal: match opts.stop_signal.as_deref().or(image.config.stop_signal.as_deref()) {
+                Some(s) => super::StopSignal::parse(s)?,
+                None => super::StopSignal::default(),
+            },
             stop_timeout: opts.stop_timeout,
             ulimits: opts.ulimits.iter().map(|u| super::Ulimit::parse(u)).collect::<Result<_>>()?,
             pod: opts.pod.clone(),

@@ -139,7 +139,7 @@ pub struct ContainerConfig {
     pub read_only: bool,
     pub labels: BTreeMap<String, String>,
     pub auto_remove: bool,
-    pub stop_signal: String,
+    pub stop_signal: StopSignal,
     /// Seconds; `None`: the engine default.
     pub stop_timeout: Option<u64>,
     /// Resource limits (setrlimit), e.g. `nofile`.
@@ -167,6 +167,43 @@ pub struct ContainerConfig {
     pub cgroup_path: String,
     #[serde(default)]
     pub stdio: Stdio,
+}
+
+/// The signal that asks a container to stop (image `StopSignal`, `--stop-signal`,
+/// CRI `stop_signal`): parsed once at create, stored by name (`"SIGTERM"`, as
+/// records always held it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopSignal(pub nix::sys::signal::Signal);
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        Self(nix::sys::signal::Signal::SIGTERM)
+    }
+}
+
+impl StopSignal {
+    /// Docker's forms: `SIGTERM`, `TERM`, `term`, `15`.
+    pub fn parse(s: &str) -> Result<Self> {
+        berth_kernel::signal::parse(s).map(Self).map_err(Error::InvalidArgument)
+    }
+    pub fn name(self) -> &'static str {
+        self.0.as_str()
+    }
+}
+
+impl Serialize for StopSignal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for StopSignal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        // Older berths took an image's StopSignal unchecked and stopped with
+        // SIGTERM when it was no signal: such a record still loads, as that.
+        let s = String::deserialize(d)?;
+        Ok(Self::parse(&s).unwrap_or_default())
+    }
 }
 
 /// What the container's stdio is beyond its log (CRI `stdin`, `stdin_once`, `tty`).
@@ -353,5 +390,21 @@ impl Engine {
     /// A snapshot of one container.
     pub fn inspect(&self, key: &str) -> Result<ContainerRecord> {
         Ok(self.lookup(key)?.record())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StopSignal;
+    use nix::sys::signal::Signal;
+
+    #[test]
+    fn stop_signals_are_stored_by_name() {
+        assert_eq!(serde_json::to_string(&StopSignal(Signal::SIGUSR1)).unwrap(), r#""SIGUSR1""#);
+        assert_eq!(serde_json::from_str::<StopSignal>(r#""SIGQUIT""#).unwrap(), StopSignal(Signal::SIGQUIT));
+        assert_eq!(StopSignal::parse("hup").unwrap(), StopSignal(Signal::SIGHUP));
+        assert!(StopSignal::parse("SIGNOPE").is_err());
+        // What an older berth stored unchecked stops with SIGTERM, as it did then.
+        assert_eq!(serde_json::from_str::<StopSignal>(r#""SIGNOPE""#).unwrap(), StopSignal::default());
     }
 }

@@ -21,7 +21,7 @@ impl Engine {
         }
         let timeout = timeout.or(rec.config.stop_timeout.map(Duration::from_secs)).unwrap_or(self.config().default_stop_timeout);
         let bundle = self.paths().bundle(&rec.id)?;
-        let sig = berth_kernel::signal::parse(&rec.config.stop_signal).unwrap_or(nix::sys::signal::Signal::SIGTERM);
+        let sig = rec.config.stop_signal.0;
         let mut events = entry.subscribe();
         let exited = |s: &super::ContainerState| s.status != Status::Running;
         if !timeout.is_zero() {
