@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+pub mod grpc;
 mod image_api;
 pub mod metrics;
 mod server;

@@ -7,7 +7,6 @@ use anyhow::Context;
 use berth_proto::engine::engine_server::EngineServer;
 use std::os::unix::fs::PermissionsExt;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio_stream::wrappers::UnixListenerStream;
 use tracing_subscriber::EnvFilter;
 
 /// How long in-flight requests get after SIGTERM.
@@ -50,16 +49,14 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .trace_fn(|req| tracing::info_span!("rpc", method = %req.uri().path()))
-            // Requests are timed only when someone may ask.
-            .layer(tower::util::option_layer(metrics_server.is_some().then_some(crate::metrics::RecordRpcs(rpcs))))
-            .add_service(EngineServer::new(EngineApi::new(engine)))
-            .add_service(runtime)
-            .add_service(images)
-            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move { stopped.notified().await }),
-    );
+    let routes = tonic::service::Routes::new(EngineServer::new(EngineApi::new(engine))).add_service(runtime).add_service(images).prepare();
+    let service = tower::ServiceBuilder::new()
+        // Requests are timed only when someone may ask (outermost: a passed
+        // deadline counts too).
+        .option_layer(metrics_server.is_some().then_some(crate::metrics::RecordRpcs(rpcs)))
+        .layer(crate::grpc::PerRequest)
+        .service(routes);
+    let server = tokio::spawn(crate::grpc::serve(listener, service, async move { stopped.notified().await }, SHUTDOWN_GRACE));
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
@@ -67,7 +64,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down; containers keep running");
     stop.notify_one();
     // Followers of logs would hold a graceful shutdown forever; they reconnect.
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE + std::time::Duration::from_millis(200), server).await;
     stream_server.abort();
     if let Some(m) = metrics_server {
         m.abort();

@@ -367,3 +367,63 @@ async fn the_cri_sees_only_pod_containers_by_id() {
     // A pod container by its id, or a unique prefix of it (as containerd takes one).
     assert_eq!(out(&mut rt, &id[..12], &["echo", "ok"]).await, "ok");
 }
+
+/// One unary gRPC call over raw HTTP/2 with a `grpc-timeout` header: the
+/// `grpc-status` the *server* answers (a tonic client would end the call
+/// itself when the time passes, so it can't see this).
+async fn raw_call(socket: &std::path::Path, path: &str, msg: &impl prost::Message, timeout: &str) -> String {
+    let io = tokio::net::UnixStream::connect(socket).await.unwrap();
+    let (client, conn) = h2::client::handshake(io).await.unwrap();
+    tokio::spawn(conn);
+    let mut client = client.ready().await.unwrap();
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://localhost{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", timeout)
+        .body(())
+        .unwrap();
+    let (resp, mut body) = client.send_request(req, false).unwrap();
+    let payload = msg.encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&payload);
+    body.send_data(frame.into(), true).unwrap();
+    let resp = resp.await.unwrap();
+    if let Some(s) = resp.headers().get("grpc-status") {
+        return s.to_str().unwrap().to_owned();
+    }
+    let mut body = resp.into_body();
+    while let Some(chunk) = body.data().await {
+        let _ = chunk.unwrap();
+    }
+    let trailers = body.trailers().await.unwrap().unwrap_or_default();
+    trailers.get("grpc-status").map(|s| s.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_passed_client_deadline_is_deadline_exceeded() {
+    let d = Daemon::start();
+    let (mut rt, _) = d.cri().await;
+    let pod = run_pod(&mut rt, pod_config(&d, "deadline")).await;
+    let id = create(&mut rt, &pod, container("main", &["tail", "-f", "/dev/null"])).await.unwrap();
+    start(&mut rt, &id).await;
+    // As gRPC says (and grpc-go, so containerd, answers): DEADLINE_EXCEEDED, 4, not CANCELLED.
+    let req = cri::ExecSyncRequest { container_id: id.clone(), cmd: vec!["sleep".into(), "30".into()], timeout: 0 };
+    assert_eq!(raw_call(&d.socket(), "/runtime.v1.RuntimeService/ExecSync", &req, "300m").await, "4");
+    // The abandoned command is ended too.
+    let gone = || async {
+        let procs = out(&mut rt.clone(), &id, &["sh", "-c", "cat /proc/[0-9]*/comm"]).await;
+        !procs.lines().any(|l| l == "sleep")
+    };
+    let mut ok = false;
+    for _ in 0..50 {
+        if gone().await {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ok, "the sleep of the abandoned exec is gone");
+}
