@@ -1,6 +1,6 @@
 //! The gRPC server on the API socket: tonic's routes (engine API, CRI
 //! runtime and image services) served by hyper's HTTP/2 connection, with
-//! berth's own layers: a `rpc{method}` span per request, the client's
+//! berth's own layer: a `rpc{method}` span per request, the client's
 //! deadline (`grpc-timeout`), and the metrics when they are on.
 //!
 //! Why not tonic's transport server: it answers a request whose
@@ -8,10 +8,12 @@
 //! containerd and CRI-O) answer DEADLINE_EXCEEDED — critest checks that
 //! code, and kubelet treats the two differently. Here the deadline is ours.
 
+use crate::metrics::{code_of, Rpcs};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tonic::codegen::http;
 use tracing::Instrument;
 
@@ -33,20 +35,24 @@ pub fn parse_timeout(v: &str) -> Option<Duration> {
     })
 }
 
-/// Each request: its span, and its deadline.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PerRequest;
+/// Each request: its span, its deadline, and (when metrics are on) its
+/// latency by method and code — a passed deadline counted too.
+#[derive(Debug, Clone, Default)]
+pub struct PerRequest {
+    pub rpcs: Option<Arc<Rpcs>>,
+}
 
 impl<S> tower::Layer<S> for PerRequest {
     type Service = PerRequestService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        PerRequestService { inner }
+        PerRequestService { inner, rpcs: self.rpcs.clone() }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct PerRequestService<S> {
     inner: S,
+    rpcs: Option<Arc<Rpcs>>,
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for PerRequestService<S>
@@ -64,18 +70,26 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let span = tracing::info_span!("rpc", method = %req.uri().path());
+        let method = req.uri().path().to_owned();
+        let span = tracing::info_span!("rpc", method = %method);
         let deadline = req.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_timeout);
+        let rpcs = self.rpcs.clone();
+        let t0 = Instant::now();
         let fut = self.inner.call(req);
         Box::pin(
             async move {
-                match deadline {
+                let r = match deadline {
                     None => fut.await,
                     Some(d) => match tokio::time::timeout(d, fut).await {
                         Ok(r) => r,
                         Err(_) => Ok(tonic::Status::deadline_exceeded("the client's deadline passed").into_http()),
                     },
+                };
+                if let Some(rpcs) = rpcs {
+                    let code = r.as_ref().map(code_of).unwrap_or_else(|_| "Unknown".into());
+                    rpcs.observe(&method, &code, t0.elapsed().as_secs_f64());
                 }
+                r
             }
             .instrument(span),
         )

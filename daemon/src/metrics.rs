@@ -1,5 +1,6 @@
-//! Prometheus metrics (off unless `[metrics] address` is set): a tower layer
-//! times every gRPC request by method and code, and `/metrics` renders
+//! Prometheus metrics (off unless `[metrics] address` is set): the gRPC
+//! server's per-request layer (`crate::grpc::PerRequest`) times every
+//! request by method and code here, and `/metrics` renders
 //! those with what the engine knows at scrape time (containers and pods by
 //! state, shims, pulls) in Prometheus' text format. Nothing is computed
 //! between scrapes but the per-request counters.
@@ -8,11 +9,7 @@ use berth_engine::histogram::{Histogram, Snapshot, BOUNDS};
 use berth_engine::Engine;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::codegen::http;
 
@@ -23,62 +20,19 @@ pub struct Rpcs {
 }
 
 impl Rpcs {
-    fn observe(&self, method: &str, code: &str, seconds: f64) {
+    pub(crate) fn observe(&self, method: &str, code: &str, seconds: f64) {
         let h = self.by.lock().unwrap().entry((method.to_owned(), code.to_owned())).or_default().clone();
         h.observe(seconds);
     }
 }
 
-/// The tower layer that records every request.
-#[derive(Debug, Clone)]
-pub struct RecordRpcs(pub Arc<Rpcs>);
-
-impl<S> tower::Layer<S> for RecordRpcs {
-    type Service = Recorded<S>;
-    fn layer(&self, inner: S) -> Recorded<S> {
-        Recorded { inner, rpcs: self.0.clone() }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Recorded<S> {
-    inner: S,
-    rpcs: Arc<Rpcs>,
-}
-
 /// The gRPC code of a response whose status came with its headers (every
-/// error of a unary call); others end OK unless their trailers say not.
-fn code_of<B>(r: &http::Response<B>) -> String {
+/// error of a unary call, and a passed deadline); others end OK unless
+/// their trailers say not.
+pub(crate) fn code_of<B>(r: &http::Response<B>) -> String {
     match r.headers().get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok()) {
         Some(n) => format!("{:?}", tonic::Code::from_i32(n)),
         None => "Ok".into(),
-    }
-}
-
-impl<S, B, R> tower::Service<http::Request<B>> for Recorded<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Send,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let method = req.uri().path().to_owned();
-        let rpcs = self.rpcs.clone();
-        let t0 = Instant::now();
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let r = fut.await;
-            let code = r.as_ref().map(code_of).unwrap_or_else(|_| "Unknown".into());
-            rpcs.observe(&method, &code, t0.elapsed().as_secs_f64());
-            r
-        })
     }
 }
 

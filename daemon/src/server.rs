@@ -50,12 +50,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         None => None,
     };
     let routes = tonic::service::Routes::new(EngineServer::new(EngineApi::new(engine))).add_service(runtime).add_service(images).prepare();
-    let service = tower::ServiceBuilder::new()
-        // Requests are timed only when someone may ask (outermost: a passed
-        // deadline counts too).
-        .option_layer(metrics_server.is_some().then_some(crate::metrics::RecordRpcs(rpcs)))
-        .layer(crate::grpc::PerRequest)
-        .service(routes);
+    // Requests are timed only when someone may ask.
+    let per_request = crate::grpc::PerRequest { rpcs: metrics_server.is_some().then_some(rpcs) };
+    let service = tower::ServiceBuilder::new().layer(per_request).service(routes);
     let server = tokio::spawn(crate::grpc::serve(listener, service, async move { stopped.notified().await }, SHUTDOWN_GRACE));
     tokio::select! {
         _ = term.recv() => {}
