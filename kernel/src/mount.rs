@@ -249,7 +249,7 @@ pub struct ImageVolume {
 pub fn mount_image_volume(root: &OwnedFd, v: &ImageVolume) -> Result<(), MountError> {
     let staging = v.staging.as_path();
     match v.lower_dirs.as_slice() {
-        [] => return Err(MountError::Relative(staging.to_owned())),
+        [] => return Err(MountError::Io(staging.display().to_string(), std::io::Error::other("the image has no layers"))),
         [one] => {
             mount(Some(one.as_path()), staging, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(sys("bind image layer", staging))?;
             mount(None::<&str>, staging, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>).map_err(sys("remount read-only", staging))?;
