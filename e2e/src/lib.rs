@@ -12,6 +12,7 @@ pub mod cri;
 pub mod registry;
 pub mod spdy;
 pub mod token;
+pub mod websocket;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -51,6 +52,8 @@ pub struct Daemon {
     pub subnet: String,
     /// `BERTH_FAILPOINTS` for the next (re)start; see `berth_kernel::failpoint`.
     pub failpoints: Option<String>,
+    /// More environment for the next (re)start (and the shims it starts).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -101,6 +104,7 @@ impl Daemon {
             bridge: format!("bt{tag}"),
             subnet: format!("10.{}.{}", 200 + (b >> 8) % 50, b & 0xff),
             failpoints: None,
+            env: Vec::new(),
             child: None,
         };
         std::fs::write(
@@ -160,6 +164,7 @@ impl Daemon {
             Some(f) => cmd.env("BERTH_FAILPOINTS", f),
             None => cmd.env_remove("BERTH_FAILPOINTS"),
         };
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         let child = cmd
             .arg("--config")
             .arg(self.dir.join("berthd.toml"))

@@ -5,8 +5,12 @@
 use berth_cri::streaming::spdy::{data_frame, read_frame, syn_stream, Frame, HeaderDeflater, FLAG_FIN};
 use std::collections::HashMap;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// What a client talks over: the upgraded TCP connection, or a WebSocket tunnel.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// The answer to an upgrade request that was refused.
 #[derive(Debug)]
@@ -16,7 +20,7 @@ pub struct Refused {
 }
 
 pub struct Client {
-    conn: TcpStream,
+    conn: Box<dyn Io>,
     deflate: HeaderDeflater,
     next_id: u32,
     /// Data received per stream, and which streams the server ended.
@@ -54,7 +58,7 @@ pub async fn connect(url: &str, protocols: &[&str], extra: &str) -> Result<(Clie
         return Err(Refused { status, body });
     }
     let proto = text.lines().find_map(|l| l.strip_prefix("X-Stream-Protocol-Version: ")).unwrap_or_default().to_owned();
-    Ok((Client { conn, deflate: HeaderDeflater::new(), next_id: 1, data: HashMap::new(), finished: Vec::new(), reset: Vec::new() }, proto))
+    Ok((Client::over(conn), proto))
 }
 
 impl std::fmt::Debug for Client {
@@ -64,6 +68,11 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
+    /// A SPDY session over `io`, already upgraded.
+    pub fn over(io: impl Io + 'static) -> Self {
+        Client { conn: Box::new(io), deflate: HeaderDeflater::new(), next_id: 1, data: HashMap::new(), finished: Vec::new(), reset: Vec::new() }
+    }
+
     /// Opens a stream with these headers; its id.
     pub async fn open(&mut self, headers: &[(&str, &str)]) -> u32 {
         let id = self.next_id;

@@ -1,7 +1,7 @@
 //! One streaming connection: the HTTP request head, the token, the
 //! upgrade to SPDY/3.1 and the protocol version, then the session.
 
-use super::{attach, exec, port_forward, spdy, Pending, Streaming};
+use super::{attach, exec, port_forward, spdy, websocket, Pending, Streaming};
 use berth_engine::Engine;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -52,7 +52,7 @@ pub(super) async fn handle(s: &Streaming, engine: &Engine, mut conn: TcpStream, 
             _ => return respond(&mut conn, 404, "unknown or expired streaming URL", &[]).await,
         };
         if head.lists("upgrade", "websocket") {
-            return respond(&mut conn, 400, "berth's streaming server speaks SPDY/3.1; WebSocket is not supported yet", &[]).await;
+            return serve_websocket(engine, conn, head, early, pending).await;
         }
         if !head.lists("connection", "upgrade") || !head.lists("upgrade", "spdy/3.1") {
             return respond(&mut conn, 400, "expected an upgrade to SPDY/3.1", &[]).await;
@@ -79,6 +79,46 @@ pub(super) async fn handle(s: &Streaming, engine: &Engine, mut conn: TcpStream, 
     }
     .instrument(span)
     .await
+}
+
+/// The same requests over WebSocket (see `websocket.rs`).
+async fn serve_websocket(engine: &Engine, mut conn: TcpStream, head: Head, early: Vec<u8>, pending: Pending) {
+    let Some(key) = head.values("sec-websocket-key").next().map(str::to_owned) else {
+        return respond(&mut conn, 400, "a WebSocket upgrade needs Sec-WebSocket-Key", &[]).await;
+    };
+    if !head.lists("connection", "upgrade") || head.values("sec-websocket-version").next().map(str::trim) != Some("13") {
+        return respond(&mut conn, 400, "expected a WebSocket (version 13) upgrade", &[]).await;
+    }
+    let ours = if matches!(pending, Pending::PortForward(_)) { websocket::TUNNEL_PROTOCOLS } else { websocket::CHANNEL_PROTOCOLS };
+    let Some(proto) = websocket::negotiate(head.values("sec-websocket-protocol"), ours) else {
+        let offered: Vec<&str> = head.values("sec-websocket-protocol").collect();
+        return respond(&mut conn, 400, &format!("unable to upgrade: client supports {offered:?}, server accepts {ours:?}"), &[]).await;
+    };
+    let upgrade = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: {proto}\r\n\r\n",
+        websocket::accept_key(&key)
+    );
+    if conn.write_all(upgrade.as_bytes()).await.is_err() {
+        return;
+    }
+    let want = |stdin, stdout, stderr, tty| exec::Want { stdin, stdout, stderr, tty };
+    match pending {
+        Pending::Exec(req) => {
+            let (writer, incoming) = websocket::channel_session(conn, early, proto, want(req.stdin, req.stdout, req.stderr, req.tty)).await;
+            exec::serve(engine, req, proto, writer.clone(), incoming).await;
+            let _ = writer.go_away().await;
+        }
+        Pending::Attach(req) => {
+            let (writer, incoming) = websocket::channel_session(conn, early, proto, want(req.stdin, req.stdout, req.stderr, req.tty)).await;
+            attach::serve(engine, req, proto, writer.clone(), incoming).await;
+            let _ = writer.go_away().await;
+        }
+        Pending::PortForward(req) => {
+            let (writer, incoming) = spdy::session(websocket::tunnel(conn, early).await, Vec::new());
+            port_forward::serve(engine, req, writer.clone(), incoming).await;
+            let _ = writer.go_away().await;
+        }
+    }
 }
 
 /// `/exec/<token>` → ("exec", token); a query string is ignored.

@@ -3,7 +3,8 @@
 //! (`http://<address>/{exec,attach,portforward}/<token>`); kubelet (or crictl) then connects
 //! there and upgrades the HTTP connection to SPDY/3.1, over which the
 //! Kubernetes remotecommand (`v2`–`v5.channel.k8s.io`) or port-forward
-//! (`portforward.k8s.io`) protocol runs.
+//! (`portforward.k8s.io`) protocol runs — or to a WebSocket, which carries
+//! the channel protocol (`v4`/`v5.channel.k8s.io`) or tunnels SPDY.
 //!
 //! Tokens are 128 random bits, single use, and expire after a minute, as
 //! kubelet's own streaming server does; the server listens on loopback by
@@ -11,6 +12,7 @@
 //!
 //! - `http.rs`: the request head, the upgrade and the protocol negotiation;
 //! - `spdy.rs`: SPDY framing and header compression;
+//! - `websocket.rs`: the WebSocket channel protocol and the SPDY tunnel;
 //! - `exec.rs`: remotecommand — stdio, terminal resize, the exit status;
 //! - `attach.rs`: the same streams, bridged to the container's shim;
 //! - `port_forward.rs`: one TCP connection in the pod per stream pair.
@@ -21,6 +23,7 @@ mod exec;
 mod http;
 mod port_forward;
 pub mod spdy;
+mod websocket;
 
 use berth_engine::Engine;
 use berth_proto::cri;

@@ -54,12 +54,19 @@ impl Incoming {
     }
 }
 
-enum Out {
+/// What the handlers send; the transport (SPDY, or the WebSocket channel
+/// protocol) puts it on the wire.
+pub(super) enum Out {
     Reply(u32),
     Data(u32, Vec<u8>, bool),
     Reset(u32, u32),
     Ping(u32),
     GoAway,
+}
+
+/// A writer whose frames go to `tx` (another transport's loop).
+pub(super) fn writer(tx: mpsc::Sender<Out>) -> Writer {
+    Writer { tx }
 }
 
 /// Sends on the connection; cheap to clone.
