@@ -2,8 +2,8 @@
 //! and domain results back into wire types, nothing more.
 
 use crate::status::IntoStatus;
-use berth_engine::container::{Resources, Seccomp, Security};
-use berth_engine::{ContainerRecord, CreateOptions, Engine};
+use berth_engine::model::{ContainerRecord, Resources, Seccomp, Security};
+use berth_engine::{CreateOptions, Engine};
 use berth_proto::engine as pb;
 use berth_proto::engine::engine_server;
 use std::pin::Pin;

@@ -72,7 +72,7 @@ pub fn render(rpcs: &Rpcs, engine: &Engine) -> String {
         let _ = writeln!(out, "berth_containers{{state=\"{state}\"}} {n}");
     }
     let pods = engine.list_sandboxes(&Default::default());
-    let ready = pods.iter().filter(|p| p.state == berth_engine::sandbox::SandboxState::Ready).count();
+    let ready = pods.iter().filter(|p| p.state == berth_engine::model::SandboxState::Ready).count();
     header(&mut out, "berth_pod_sandboxes", "gauge", "Pod sandboxes by state.");
     let _ = writeln!(out, "berth_pod_sandboxes{{state=\"ready\"}} {ready}\nberth_pod_sandboxes{{state=\"notready\"}} {}", pods.len() - ready);
     header(&mut out, "berth_shims", "gauge", "berth-shim processes (one per running container).");

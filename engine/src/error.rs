@@ -37,6 +37,22 @@ pub enum Error {
     Io { context: String, source: std::io::Error },
     #[error("{0}")]
     Internal(String),
+    /// A failure of the node or of berth itself, with its cause kept.
+    #[error("{context}: {source}")]
+    System { context: String, source: Box<dyn std::error::Error + Send + Sync> },
+}
+
+impl Error {
+    pub(crate) fn system(context: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::System { context: context.into(), source: source.into() }
+    }
+}
+
+/// A blocking task that panicked or was cancelled.
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Error::system("blocking task", e)
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -88,7 +104,7 @@ impl From<Error> for tonic::Status {
             // The container's command could not run: the caller's input.
             Error::StartFailed { .. } => Code::FailedPrecondition,
             Error::Cancelled => Code::Cancelled,
-            Error::Io { .. } | Error::Internal(_) => Code::Internal,
+            Error::Io { .. } | Error::Internal(_) | Error::System { .. } => Code::Internal,
         };
         if code == Code::Internal {
             tracing::error!(error = %e, "internal error");

@@ -11,7 +11,9 @@ pub mod config;
 pub mod container;
 pub mod error;
 pub mod histogram;
+mod host;
 pub mod image;
+pub mod model;
 pub mod paths;
 pub mod sandbox;
 pub mod seccomp;
@@ -21,8 +23,9 @@ pub mod store;
 mod undo;
 
 pub use config::EngineConfig;
-pub use container::{ContainerRecord, CreateOptions, LogRecord, Status, WaitOutcome};
+pub use container::{CreateOptions, LogRecord, WaitOutcome};
 pub use error::{Error, Result};
+pub use model::{ContainerRecord, Status};
 
 use container::Entry;
 use image::ImageStore;

@@ -74,6 +74,16 @@ pub async fn attach(bundle: &Path) -> io::Result<UnixStream> {
     }
 }
 
+/// The shim's protocol: what it says, or 1 for a shim of protocol 1 (it
+/// doesn't know the question).
+pub async fn version(bundle: &Path) -> io::Result<u32> {
+    match call(bundle, request::Kind::Version(Default::default())).await? {
+        response::Kind::Version(v) => Ok(v.protocol),
+        response::Kind::Error(e) if e == berth_proto::shim::UNKNOWN_REQUEST => Ok(1),
+        other => Err(shim_error(other)),
+    }
+}
+
 /// Sends a signal to the container's init (or every process in it).
 pub async fn kill(bundle: &Path, signal: i32, all: bool) -> io::Result<()> {
     match call(bundle, request::Kind::Kill(berth_proto::shim::KillRequest { signal, all })).await? {

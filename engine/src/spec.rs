@@ -1,13 +1,19 @@
-//! Pure OCI runtime spec generation: a container record in, the
-//! `config.json` the shim runs out. Docker's defaults live here and only
-//! here (capabilities, mounts, devices, masked and read-only paths), so the
-//! handlers never grow spec code of their own.
+//! Pure OCI runtime spec generation: a container record and what was read
+//! from the node in, the `config.json` the shim runs out, built with
+//! `oci-spec`'s typed builders (a misspelt field doesn't compile). Docker's
+//! defaults live here and only here (capabilities, mounts, devices, masked
+//! and read-only paths), so the handlers never grow spec code of their own.
+//! Nothing here reads the host: `host.rs` does, and passes [`NodeFacts`]
+//! and the [`HostDevice`]s in.
 
-use crate::container::{pod::cap_name, ContainerRecord, Propagation, Security};
 use crate::error::{Error, Result};
-use crate::sandbox::{NsMode, SandboxRecord};
-use oci_spec::runtime::Spec;
-use serde_json::{json, Value};
+use crate::model::pod::cap_name;
+use crate::model::{ContainerRecord, PidNamespace, Propagation, SandboxRecord, Security};
+use oci_spec::runtime::{
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxHugepageLimitBuilder, LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
+    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -50,8 +56,42 @@ pub const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/p
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-fn device(path: &str, major: i64, minor: i64) -> Value {
-    json!({ "path": path, "type": "c", "major": major, "minor": minor, "fileMode": 0o666, "uid": 0, "gid": 0 })
+/// What the spec needs to know about the node.
+#[derive(Debug, Clone, Default)]
+pub struct NodeFacts {
+    /// The capabilities berth holds (`CAP_*`): what "all" means here.
+    pub caps: BTreeSet<String>,
+    /// Go-style architecture name, as seccomp profiles name it.
+    pub arch: &'static str,
+    /// Kernel (major, minor), for seccomp rules with a minimum kernel.
+    pub kernel: (u32, u32),
+}
+
+/// A device node the container gets, as read from the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostDevice {
+    /// Where it appears in the container.
+    pub path: PathBuf,
+    pub kind: LinuxDeviceType,
+    pub major: i64,
+    pub minor: i64,
+    pub mode: u32,
+    /// cgroup access, a subset of `rwm`.
+    pub access: String,
+}
+
+/// What the spec needs besides the record.
+#[derive(Debug, Default)]
+pub struct SpecContext<'a> {
+    /// The container's cgroup (see `Engine::cgroup_path`).
+    pub cgroup_path: String,
+    /// The pod the container joins.
+    pub sandbox: Option<&'a SandboxRecord>,
+    /// The target container's PID namespace (TARGET mode).
+    pub pid_ns_path: Option<PathBuf>,
+    pub node: NodeFacts,
+    /// Device nodes beyond the defaults (all of the host's when privileged).
+    pub devices: Vec<HostDevice>,
 }
 
 /// The container's environment: its own, then PATH and HOSTNAME if missing.
@@ -66,27 +106,18 @@ pub fn environment(rec: &ContainerRecord) -> Vec<String> {
     env
 }
 
-/// What the spec needs besides the record: the pod the container joins,
-/// and the target container's PID namespace (TARGET mode).
-#[derive(Debug, Default)]
-pub struct SpecContext<'a> {
-    /// The container's cgroup (see `Engine::cgroup_path`).
-    pub cgroup_path: String,
-    pub sandbox: Option<&'a SandboxRecord>,
-    pub pid_ns_path: Option<PathBuf>,
+fn spec_error(what: &'static str) -> impl Fn(oci_spec::OciSpecError) -> Error {
+    move |e| Error::Internal(format!("spec {what}: {e}"))
 }
 
-/// The capability set: Docker's default (every capability when
-/// privileged), then `ALL` in add or drop, then single adds and drops.
-fn capabilities(sec: &Security) -> Vec<String> {
-    // Every capability berth itself holds: a node may withhold some (this
-    // one has no CAP_SYS_RESOURCE), and asking for more makes capset fail.
-    let all = || caps::read(None, caps::CapSet::Bounding).unwrap_or_default().into_iter().map(|c| c.to_string()).collect::<BTreeSet<_>>();
-    let mut set: BTreeSet<String> = if sec.privileged { all() } else { DEFAULT_CAPS.iter().map(|c| c.to_string()).collect() };
+/// The capability set: Docker's default (every capability the node has
+/// when privileged), then `ALL` in add or drop, then single adds and drops.
+fn capabilities(sec: &Security, node: &BTreeSet<String>) -> Vec<String> {
+    let mut set: BTreeSet<String> = if sec.privileged { node.clone() } else { DEFAULT_CAPS.iter().map(|c| c.to_string()).collect() };
     let norm = |v: &[String]| v.iter().filter_map(|c| cap_name(c).ok()).collect::<Vec<_>>();
     let (add, drop) = (norm(&sec.cap_add), norm(&sec.cap_drop));
     if add.iter().any(|c| c == "ALL") {
-        set = all();
+        set = node.clone();
     }
     if drop.iter().any(|c| c == "ALL") {
         set.clear();
@@ -98,74 +129,52 @@ fn capabilities(sec: &Security) -> Vec<String> {
     set.into_iter().collect()
 }
 
-/// A device node's type and numbers, read from the host.
-fn host_device(path: &Path) -> Option<(&'static str, i64, i64, u32)> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let md = std::fs::metadata(path).ok()?;
-    let t = if md.file_type().is_char_device() {
-        "c"
-    } else if md.file_type().is_block_device() {
-        "b"
-    } else {
-        return None;
-    };
-    let rdev = md.rdev();
-    Some((t, libc::major(rdev) as i64, libc::minor(rdev) as i64, md.mode() & 0o7777))
+/// `CAP_X` as oci-spec's type; a name it doesn't know (newer than it) is left out.
+fn oci_capability(name: &str) -> Option<Capability> {
+    name.strip_prefix("CAP_").unwrap_or(name).parse().ok()
 }
 
-/// Every device node under the host's /dev (privileged containers), as
-/// containerd lists them: no pts, shm, mqueue or console.
-fn host_devices() -> Vec<(PathBuf, PathBuf)> {
-    fn walk(dir: &Path, out: &mut Vec<(PathBuf, PathBuf)>) {
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
-        for e in rd.flatten() {
-            let p = e.path();
-            let Ok(ft) = e.file_type() else { continue };
-            let name = e.file_name();
-            if ft.is_dir() {
-                if !["pts", "shm", "mqueue", "fd", ".lxc", ".lxd-mounts", ".udev"].contains(&name.to_str().unwrap_or("")) {
-                    walk(&p, out);
-                }
-            } else if !ft.is_symlink() && name != "console" && host_device(&p).is_some() {
-                out.push((p.clone(), p));
-            }
-        }
+fn namespace(typ: LinuxNamespaceType, path: Option<&Path>) -> Result<LinuxNamespace> {
+    let b = LinuxNamespaceBuilder::default().typ(typ);
+    match path {
+        Some(p) => b.path(p),
+        None => b,
     }
-    let mut out = Vec::new();
-    walk(Path::new("/dev"), &mut out);
-    out
+    .build()
+    .map_err(spec_error("namespace"))
 }
 
-fn namespaces(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Vec<Value>> {
-    let mut ns = vec![json!({ "type": "mount" }), json!({ "type": "cgroup" })];
-    match rec.config.security.pid {
-        NsMode::Node => {}
-        NsMode::Target => match &ctx.pid_ns_path {
-            Some(p) => ns.push(json!({ "type": "pid", "path": p })),
-            None => return Err(Error::FailedPrecondition(format!("target container {} is not running", rec.config.security.pid_target))),
+fn namespaces(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Vec<LinuxNamespace>> {
+    let mut ns = vec![namespace(LinuxNamespaceType::Mount, None)?, namespace(LinuxNamespaceType::Cgroup, None)?];
+    match &rec.config.security.pid {
+        PidNamespace::Node => {}
+        PidNamespace::Target(target) => match &ctx.pid_ns_path {
+            Some(p) => ns.push(namespace(LinuxNamespaceType::Pid, Some(p))?),
+            None => return Err(Error::FailedPrecondition(format!("target container {target} is not running"))),
         },
         // The pod's, when it has one (its init holds it); otherwise, as in
         // a pod whose own mode is CONTAINER, the container's own.
-        NsMode::Pod => match ctx.sandbox.and_then(|s| s.pin("pid")) {
-            Some(p) => ns.push(json!({ "type": "pid", "path": p })),
-            None => ns.push(json!({ "type": "pid" })),
-        },
-        NsMode::Container => ns.push(json!({ "type": "pid" })),
+        PidNamespace::Pod => ns.push(namespace(LinuxNamespaceType::Pid, ctx.sandbox.and_then(|s| s.pin("pid")).as_deref())?),
+        PidNamespace::Container => ns.push(namespace(LinuxNamespaceType::Pid, None)?),
     }
     match ctx.sandbox {
-        None => ns.extend([json!({ "type": "ipc" }), json!({ "type": "uts" }), json!({ "type": "network" })]),
+        None => {
+            for typ in [LinuxNamespaceType::Ipc, LinuxNamespaceType::Uts, LinuxNamespaceType::Network] {
+                ns.push(namespace(typ, None)?);
+            }
+        }
         Some(s) => {
             let modes = &s.config.namespaces;
-            for (kind, typ, host) in [("net", "network", modes.network == NsMode::Node), ("uts", "uts", modes.network == NsMode::Node), ("ipc", "ipc", modes.ipc == NsMode::Node)] {
-                if host {
-                    continue;
+            let host_net = modes.network == crate::model::NsMode::Node;
+            let host_ipc = modes.ipc == crate::model::NsMode::Node;
+            let pinned = |kind: &str| s.pin(kind).ok_or_else(|| Error::FailedPrecondition(format!("pod sandbox {} is not ready", s.id)));
+            for (kind, typ, host) in [("net", LinuxNamespaceType::Network, host_net), ("uts", LinuxNamespaceType::Uts, host_net), ("ipc", LinuxNamespaceType::Ipc, host_ipc)] {
+                if !host {
+                    ns.push(namespace(typ, Some(&pinned(kind)?))?);
                 }
-                let path = s.pin(kind).ok_or_else(|| Error::FailedPrecondition(format!("pod sandbox {} is not ready", s.id)))?;
-                ns.push(json!({ "type": typ, "path": path }));
             }
             if modes.user.is_some() {
-                let path = s.pin("user").ok_or_else(|| Error::FailedPrecondition(format!("pod sandbox {} is not ready", s.id)))?;
-                ns.push(json!({ "type": "user", "path": path }));
+                ns.push(namespace(LinuxNamespaceType::User, Some(&pinned("user")?))?);
             }
         }
     }
@@ -175,92 +184,130 @@ fn namespaces(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Vec<Value>
 /// The container's limits as OCI `linux.resources`, without device rules
 /// (a live update leaves those alone: rewriting them would deny every
 /// device for a moment, and listing a privileged container's means a walk of /dev).
-pub(crate) fn limits(rec: &ContainerRecord) -> Value {
-    let mut v = resources(rec, &[]);
-    v.as_object_mut().map(|o| o.remove("devices"));
-    v
+pub(crate) fn limits(rec: &ContainerRecord) -> Result<LinuxResources> {
+    let mut r = resources(rec, &[])?;
+    r.set_devices(None);
+    Ok(r)
 }
 
-fn resources(rec: &ContainerRecord, devices: &[(Value, Value)]) -> Value {
+fn device_rule(kind: Option<LinuxDeviceType>, major: Option<i64>, minor: Option<i64>, access: &str) -> Result<LinuxDeviceCgroup> {
+    let mut b = LinuxDeviceCgroupBuilder::default().allow(true).access(access);
+    if let Some(k) = kind {
+        b = b.typ(k);
+    }
+    if let Some(m) = major {
+        b = b.major(m);
+    }
+    if let Some(m) = minor {
+        b = b.minor(m);
+    }
+    b.build().map_err(spec_error("device rule"))
+}
+
+fn resources(rec: &ContainerRecord, devices: &[HostDevice]) -> Result<LinuxResources> {
     let r = &rec.config.resources;
-    let mut out = serde_json::Map::new();
+    let mut out = LinuxResourcesBuilder::default();
     if r.memory_bytes > 0 {
         // No swap beyond the limit unless asked (as Kubernetes does).
         let swap = if r.memory_swap_bytes > 0 { r.memory_swap_bytes } else { r.memory_bytes };
-        out.insert("memory".into(), json!({ "limit": r.memory_bytes, "swap": swap }));
+        out = out.memory(LinuxMemoryBuilder::default().limit(r.memory_bytes).swap(swap).build().map_err(spec_error("memory"))?);
     }
-    let mut cpu = serde_json::Map::new();
+    let mut cpu = LinuxCpuBuilder::default();
+    let mut any_cpu = false;
     if r.cpu_quota > 0 {
-        cpu.insert("quota".into(), json!(r.cpu_quota));
-        cpu.insert("period".into(), json!(if r.cpu_period > 0 { r.cpu_period } else { 100_000 }));
+        cpu = cpu.quota(r.cpu_quota).period(if r.cpu_period > 0 { r.cpu_period } else { 100_000 });
+        any_cpu = true;
     }
     if r.cpu_shares > 0 {
-        cpu.insert("shares".into(), json!(r.cpu_shares));
+        cpu = cpu.shares(r.cpu_shares);
+        any_cpu = true;
     }
     if !r.cpuset_cpus.is_empty() {
-        cpu.insert("cpus".into(), json!(r.cpuset_cpus));
+        cpu = cpu.cpus(r.cpuset_cpus.clone());
+        any_cpu = true;
     }
     if !r.cpuset_mems.is_empty() {
-        cpu.insert("mems".into(), json!(r.cpuset_mems));
+        cpu = cpu.mems(r.cpuset_mems.clone());
+        any_cpu = true;
     }
-    if !cpu.is_empty() {
-        out.insert("cpu".into(), Value::Object(cpu));
+    if any_cpu {
+        out = out.cpu(cpu.build().map_err(spec_error("cpu"))?);
     }
     if r.pids_limit > 0 {
-        out.insert("pids".into(), json!({ "limit": r.pids_limit }));
+        out = out.pids(LinuxPidsBuilder::default().limit(r.pids_limit).build().map_err(spec_error("pids"))?);
     }
     if !r.hugepages.is_empty() {
-        out.insert("hugepageLimits".into(), r.hugepages.iter().map(|(size, limit)| json!({ "pageSize": size, "limit": limit })).collect());
+        let limits =
+            r.hugepages.iter().map(|(size, limit)| LinuxHugepageLimitBuilder::default().page_size(size.clone()).limit(*limit as i64).build()).collect::<Result<Vec<_>, _>>();
+        out = out.hugepage_limits(limits.map_err(spec_error("hugepages"))?);
     }
     if !r.unified.is_empty() {
-        out.insert("unified".into(), json!(r.unified));
+        out = out.unified(r.unified.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<std::collections::HashMap<_, _>>());
     }
     // The device cgroup: deny all, then what /dev holds (Docker's list), or
-    // everything for a privileged container. A negative minor is `*`.
-    let allow = |t: &str, maj: i64, min: i64, access: &str| {
-        let mut d = json!({ "allow": true, "type": t, "major": maj, "access": access });
-        if min >= 0 {
-            d["minor"] = json!(min);
-        }
-        d
-    };
-    let rules: Vec<Value> = if rec.config.security.privileged {
-        vec![json!({ "allow": true, "access": "rwm" })]
+    // everything for a privileged container. No minor is `*`.
+    let rules = if rec.config.security.privileged {
+        vec![device_rule(None, None, None, "rwm")?]
     } else {
-        let mut v = vec![
-            json!({ "allow": false, "access": "rwm" }),
-            allow("c", 1, 3, "rwm"),
-            allow("c", 1, 5, "rwm"),
-            allow("c", 1, 7, "rwm"),
-            allow("c", 1, 8, "rwm"),
-            allow("c", 1, 9, "rwm"),
-            allow("c", 5, 0, "rwm"),
-            allow("c", 5, 1, "rwm"),
-            allow("c", 5, 2, "rwm"),
-            allow("c", 136, -1, "rwm"),
-            allow("c", 10, 200, "rwm"),
-        ];
-        v.extend(devices.iter().map(|(_, rule)| rule.clone()));
+        let mut deny_all = device_rule(None, None, None, "rwm")?;
+        deny_all.set_allow(false);
+        let mut v = vec![deny_all];
+        let c = Some(LinuxDeviceType::C);
+        for (major, minor) in [(1, Some(3)), (1, Some(5)), (1, Some(7)), (1, Some(8)), (1, Some(9)), (5, Some(0)), (5, Some(1)), (5, Some(2)), (136, None), (10, Some(200))] {
+            v.push(device_rule(c, Some(major), minor, "rwm")?);
+        }
+        for d in devices {
+            v.push(device_rule(Some(d.kind), Some(d.major), Some(d.minor), &d.access)?);
+        }
         v
     };
-    out.insert("devices".into(), Value::Array(rules));
-    Value::Object(out)
+    out.devices(rules).build().map_err(spec_error("resources"))
 }
 
-/// Extra device nodes: the requested ones, or all of the host's when privileged.
-fn devices(rec: &ContainerRecord) -> Vec<(Value, Value)> {
-    let wanted: Vec<(PathBuf, PathBuf, String)> = if rec.config.security.privileged {
-        host_devices().into_iter().map(|(h, c)| (h, c, "rwm".to_string())).collect()
-    } else {
-        rec.config.devices.iter().map(|d| (d.host_path.clone(), d.container_path.clone(), d.permissions.clone())).collect()
-    };
-    wanted
-        .into_iter()
-        .filter_map(|(host, dest, perms)| {
-            let (t, major, minor, mode) = host_device(&host)?;
-            let node = json!({ "path": dest, "type": t, "major": major, "minor": minor, "fileMode": mode, "uid": 0, "gid": 0 });
-            let rule = json!({ "allow": true, "type": t, "major": major, "minor": minor, "access": perms });
-            Some((node, rule))
+fn device_node(path: &str, kind: LinuxDeviceType, major: i64, minor: i64, mode: u32) -> Result<LinuxDevice> {
+    LinuxDeviceBuilder::default().path(path).typ(kind).major(major).minor(minor).file_mode(mode).uid(0u32).gid(0u32).build().map_err(spec_error("device"))
+}
+
+fn mount(destination: impl Into<PathBuf>, typ: &str, source: impl Into<PathBuf>, options: &[&str]) -> Result<Mount> {
+    MountBuilder::default().destination(destination).typ(typ).source(source).options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>()).build().map_err(spec_error("mount"))
+}
+
+fn mounts(rec: &ContainerRecord) -> Result<Vec<Mount>> {
+    let c = &rec.config;
+    let sys = if c.security.privileged { "rw" } else { "ro" };
+    let mut mounts = vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
+        mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])?,
+        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", sys])?,
+        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
+        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
+    ];
+    for m in &c.mounts {
+        let mut options = vec!["rbind", m.propagation.option()];
+        if m.readonly {
+            options.push("ro");
+        }
+        if m.recursive_readonly {
+            // runc's word for it; berth's init applies it with mount_setattr.
+            options.push("rro");
+        }
+        options.extend(m.options.iter().map(String::as_str));
+        // A user mount replaces a default one at the same place.
+        mounts.retain(|d| d.destination() != &m.container_path);
+        mounts.push(mount(&m.container_path, "bind", &m.host_path, &options)?);
+    }
+    Ok(mounts)
+}
+
+fn rlimits(rec: &ContainerRecord) -> Result<Vec<PosixRlimit>> {
+    rec.config
+        .ulimits
+        .iter()
+        .map(|u| {
+            // Ulimit::parse admitted only names the kernel has.
+            let typ: PosixRlimitType = format!("RLIMIT_{}", u.name.to_ascii_uppercase()).parse().map_err(|_| Error::InvalidArgument(format!("unknown ulimit {:?}", u.name)))?;
+            PosixRlimitBuilder::default().typ(typ).soft(u.soft).hard(u.hard).build().map_err(spec_error("rlimit"))
         })
         .collect()
 }
@@ -272,32 +319,10 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
     if c.args.is_empty() {
         return Err(Error::InvalidArgument("no command specified".into()));
     }
-    let caps = capabilities(sec);
-    let extra_devices = devices(rec);
+    let caps = capabilities(sec, &ctx.node.caps);
+    let cap_set = caps.iter().filter_map(|c| oci_capability(c)).collect::<oci_spec::runtime::Capabilities>();
     let namespaces = namespaces(rec, ctx)?;
-    let own_uts = namespaces.iter().any(|n| n["type"] == "uts" && n.get("path").is_none());
-    let mut mounts = vec![
-        json!({ "destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"] }),
-        json!({ "destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] }),
-        json!({ "destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] }),
-        json!({ "destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if sec.privileged { "rw" } else { "ro" }] }),
-        json!({ "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"] }),
-        json!({ "destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] }),
-    ];
-    for m in &c.mounts {
-        let mut options = vec!["rbind".to_string(), m.propagation.option().to_string()];
-        if m.readonly {
-            options.push("ro".into());
-        }
-        if m.recursive_readonly {
-            // runc's word for it; berth's init applies it with mount_setattr.
-            options.push("rro".into());
-        }
-        options.extend(m.options.iter().cloned());
-        // A user mount replaces a default one at the same place.
-        mounts.retain(|d| d["destination"] != json!(m.container_path));
-        mounts.push(json!({ "destination": m.container_path, "type": "bind", "source": m.host_path, "options": options }));
-    }
+    let own_uts = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Uts && n.path().is_none());
     let (masked, readonly): (Vec<String>, Vec<String>) = if sec.privileged {
         (Vec::new(), Vec::new())
     } else {
@@ -306,68 +331,91 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
             sec.readonly_paths.clone().unwrap_or_else(|| READONLY_PATHS.iter().map(|s| s.to_string()).collect()),
         )
     };
-    let mut dev_nodes =
-        vec![device("/dev/null", 1, 3), device("/dev/zero", 1, 5), device("/dev/full", 1, 7), device("/dev/random", 1, 8), device("/dev/urandom", 1, 9), device("/dev/tty", 5, 0)];
-    for (node, _) in &extra_devices {
-        dev_nodes.retain(|d| d["path"] != node["path"]);
-        dev_nodes.push(node.clone());
+    let c_dev = LinuxDeviceType::C;
+    let mut dev_nodes = vec![
+        device_node("/dev/null", c_dev, 1, 3, 0o666)?,
+        device_node("/dev/zero", c_dev, 1, 5, 0o666)?,
+        device_node("/dev/full", c_dev, 1, 7, 0o666)?,
+        device_node("/dev/random", c_dev, 1, 8, 0o666)?,
+        device_node("/dev/urandom", c_dev, 1, 9, 0o666)?,
+        device_node("/dev/tty", c_dev, 5, 0, 0o666)?,
+    ];
+    for d in &ctx.devices {
+        dev_nodes.retain(|n| n.path() != &d.path);
+        dev_nodes.push(
+            LinuxDeviceBuilder::default()
+                .path(d.path.clone())
+                .typ(d.kind)
+                .major(d.major)
+                .minor(d.minor)
+                .file_mode(d.mode)
+                .uid(0u32)
+                .gid(0u32)
+                .build()
+                .map_err(spec_error("device"))?,
+        );
     }
-    let mut process = json!({
-        "terminal": false,
-        "user": { "uid": 0, "gid": 0, "additionalGids": sec.supplemental_groups },
-        "args": c.args,
-        "env": environment(rec),
-        "cwd": if c.working_dir.is_empty() { "/" } else { c.working_dir.as_str() },
-        "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
-        "noNewPrivileges": sec.no_new_privs,
-        "rlimits": c.ulimits.iter().map(|u| json!({ "type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()), "soft": u.soft, "hard": u.hard })).collect::<Vec<_>>(),
-    });
+    let mut capabilities =
+        LinuxCapabilitiesBuilder::default().bounding(cap_set.clone()).effective(cap_set.clone()).permitted(cap_set).build().map_err(spec_error("capabilities"))?;
+    // (oci-spec's builders start from its own defaults, youki's: what berth
+    // doesn't want is cleared, never left to them.)
+    capabilities.set_inheritable(None).set_ambient(None);
+    let user = UserBuilder::default().uid(0u32).gid(0u32).additional_gids(sec.supplemental_groups.clone()).build().map_err(spec_error("user"))?;
+    let mut process = ProcessBuilder::default()
+        .terminal(false)
+        .user(user)
+        .args(c.args.clone())
+        .env(environment(rec))
+        .cwd(if c.working_dir.is_empty() { "/" } else { c.working_dir.as_str() })
+        .capabilities(capabilities)
+        .no_new_privileges(sec.no_new_privs)
+        .rlimits(rlimits(rec)?);
     if let Some(adj) = c.resources.oom_score_adj {
-        process["oomScoreAdj"] = json!(adj);
+        process = process.oom_score_adj(adj);
     }
-    let mut value = json!({
-        "ociVersion": "1.0.2",
-        "process": process,
-        "root": { "path": "rootfs", "readonly": c.read_only },
-        "mounts": mounts,
-        "linux": {
-            "namespaces": namespaces,
-            "cgroupsPath": ctx.cgroup_path,
-            "resources": resources(rec, &extra_devices),
-            "devices": dev_nodes,
-            "maskedPaths": masked,
-            "readonlyPaths": readonly,
-        },
-    });
-    if own_uts {
-        value["hostname"] = json!(c.hostname);
-    }
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .cgroups_path(PathBuf::from(&ctx.cgroup_path))
+        .resources(resources(rec, &ctx.devices)?)
+        .devices(dev_nodes)
+        .masked_paths(masked)
+        .readonly_paths(readonly);
     if let Some(u) = ctx.sandbox.and_then(|s| s.config.namespaces.user) {
-        let map = |m: crate::sandbox::IdMapping| json!([{ "containerID": m.container_id, "hostID": m.host_id, "size": m.length }]);
-        value["linux"]["uidMappings"] = map(u.uids);
-        value["linux"]["gidMappings"] = map(u.gids);
+        let map = |m: crate::model::IdMapping| {
+            LinuxIdMappingBuilder::default().container_id(m.container_id).host_id(m.host_id).size(m.length).build().map(|m| vec![m]).map_err(spec_error("id mapping"))
+        };
+        linux = linux.uid_mappings(map(u.uids)?).gid_mappings(map(u.gids)?);
     }
     // As containerd: a volume that shares mounts with the host needs a root
     // that does too (rshared before rslave); otherwise every mount is private.
     let wants = |p: Propagation| c.mounts.iter().any(|m| m.propagation == p);
     if wants(Propagation::Shared) {
-        value["linux"]["rootfsPropagation"] = json!(Propagation::Shared.option());
+        linux = linux.rootfs_propagation(Propagation::Shared.option());
     } else if wants(Propagation::Slave) {
-        value["linux"]["rootfsPropagation"] = json!(Propagation::Slave.option());
+        linux = linux.rootfs_propagation(Propagation::Slave.option());
     }
     if !sec.privileged {
         if let Some(profile) = sec.seccomp.profile()? {
-            let filter = profile.resolve(&crate::seccomp::Target::node(&caps))?;
-            value["linux"]["seccomp"] = serde_json::to_value(filter).map_err(|e| Error::Internal(format!("seccomp: {e}")))?;
+            let target = crate::seccomp::Target { caps: &caps, arch: ctx.node.arch, kernel: ctx.node.kernel };
+            linux = linux.seccomp(profile.resolve(&target)?);
         }
     }
-    serde_json::from_value(value).map_err(|e| Error::Internal(format!("spec: {e}")))
+    let spec = SpecBuilder::default()
+        .version("1.0.2")
+        .process(process.build().map_err(spec_error("process"))?)
+        .root(RootBuilder::default().path("rootfs").readonly(c.read_only).build().map_err(spec_error("root"))?)
+        .mounts(mounts(rec)?)
+        .linux(linux.build().map_err(spec_error("linux"))?);
+    let mut spec = spec.build().map_err(spec_error("spec"))?;
+    // The container's own UTS namespace gets its hostname; a pod's has it.
+    spec.set_hostname(own_uts.then(|| c.hostname.clone())).set_annotations(None);
+    Ok(spec)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::{ContainerConfig, ContainerRecord, Resources};
+    use crate::model::{ContainerConfig, ContainerRecord, IdMapping, NamespaceModes, Resources, SandboxOptions, SandboxState, UserNamespace};
 
     fn rec() -> ContainerRecord {
         ContainerRecord::new(
@@ -381,7 +429,7 @@ mod tests {
                 hostname: "aaaaaaaaaaaa".into(),
                 resources: Resources { memory_bytes: 64 << 20, cpu_quota: 50_000, pids_limit: 20, ..Default::default() },
                 read_only: true,
-                ulimits: vec![crate::container::Ulimit::parse("nofile=256:512").unwrap()],
+                ulimits: vec![crate::model::Ulimit::parse("nofile=256:512").unwrap()],
                 ..Default::default()
             },
         )
@@ -396,6 +444,10 @@ mod tests {
         assert!(env[0].starts_with("PATH=") && env.contains(&"HOSTNAME=aaaaaaaaaaaa".to_string()) && env.contains(&"A=1".to_string()));
         assert_eq!(p.capabilities().as_ref().unwrap().bounding().as_ref().unwrap().len(), 14);
         assert_eq!(p.no_new_privileges(), Some(true));
+        // Nothing of oci-spec's own defaults (youki's) slips in.
+        let caps = p.capabilities().as_ref().unwrap();
+        assert!(caps.inheritable().is_none() && caps.ambient().is_none());
+        assert!(s.annotations().is_none() && s.hostname().as_deref() == Some("aaaaaaaaaaaa"));
         let rl = &p.rlimits().as_ref().unwrap()[0];
         assert_eq!((rl.typ(), rl.soft(), rl.hard()), (oci_spec::runtime::PosixRlimitType::RlimitNofile, 256, 512));
         assert_eq!(s.root().as_ref().unwrap().readonly(), Some(true));
@@ -415,5 +467,70 @@ mod tests {
         let mut r = rec();
         r.config.args.clear();
         assert!(matches!(build(&r, &SpecContext::default()), Err(Error::InvalidArgument(_))));
+    }
+
+    fn pod(user: Option<UserNamespace>) -> SandboxRecord {
+        let pins = ["net", "uts", "ipc", "pid", "user"].iter().map(|k| PathBuf::from(format!("/run/berth/pods/p/ns/{k}"))).collect();
+        let config = SandboxOptions { name: "p".into(), namespaces: NamespaceModes { user, ..Default::default() }, ..Default::default() };
+        SandboxRecord { id: "p".repeat(64), config, created_at: 0, state: SandboxState::Ready, pins, ips: Vec::new(), init_pid: Some(7), quarantined: false }
+    }
+
+    #[test]
+    fn privileged_gets_what_the_node_has_and_nothing_is_read_from_the_host() {
+        let mut r = rec();
+        r.config.security.privileged = true;
+        let node = NodeFacts { caps: ["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_BPF"].iter().map(|c| c.to_string()).collect(), arch: "amd64", kernel: (6, 1) };
+        let fuse = HostDevice { path: "/dev/fuse".into(), kind: LinuxDeviceType::C, major: 10, minor: 229, mode: 0o666, access: "rwm".into() };
+        let s = build(&r, &SpecContext { node, devices: vec![fuse], ..Default::default() }).unwrap();
+        let caps = s.process().as_ref().unwrap().capabilities().as_ref().unwrap().bounding().clone().unwrap();
+        assert_eq!(caps, [Capability::Chown, Capability::SysAdmin, Capability::Bpf].into_iter().collect());
+        let l = s.linux().as_ref().unwrap();
+        assert!(l.devices().as_ref().unwrap().iter().any(|d| d.path() == Path::new("/dev/fuse") && d.major() == 10 && d.minor() == 229));
+        assert!(l.masked_paths().as_ref().unwrap().is_empty() && l.seccomp().is_none());
+        let rules = l.resources().as_ref().unwrap().devices().clone().unwrap();
+        assert_eq!(rules.len(), 1);
+        assert!(rules[0].allow());
+        // A live update never rewrites device rules.
+        assert!(limits(&r).unwrap().devices().is_none());
+    }
+
+    #[test]
+    fn namespaces_are_the_pods_and_a_target_must_run() {
+        let mut r = rec();
+        r.config.security.pid = PidNamespace::Pod;
+        let p =
+            pod(Some(UserNamespace { uids: IdMapping { container_id: 0, host_id: 100_000, length: 65536 }, gids: IdMapping { container_id: 0, host_id: 100_000, length: 65536 } }));
+        let s = build(&r, &SpecContext { sandbox: Some(&p), ..Default::default() }).unwrap();
+        let l = s.linux().as_ref().unwrap();
+        let ns = l.namespaces().clone().unwrap();
+        let path = |t: LinuxNamespaceType| ns.iter().find(|n| n.typ() == t).and_then(|n| n.path().clone());
+        assert_eq!(path(LinuxNamespaceType::Pid), Some(PathBuf::from("/run/berth/pods/p/ns/pid")));
+        assert_eq!(path(LinuxNamespaceType::Network), Some(PathBuf::from("/run/berth/pods/p/ns/net")));
+        assert_eq!(path(LinuxNamespaceType::User), Some(PathBuf::from("/run/berth/pods/p/ns/user")));
+        assert!(s.hostname().is_none(), "the pod's UTS namespace has the hostname");
+        assert_eq!(l.uid_mappings().as_ref().unwrap()[0].host_id(), 100_000);
+        r.config.security.pid = PidNamespace::Target("b".repeat(64));
+        assert!(matches!(build(&r, &SpecContext::default()), Err(Error::FailedPrecondition(_))));
+        let s = build(&r, &SpecContext { pid_ns_path: Some("/proc/9/ns/pid".into()), ..Default::default() }).unwrap();
+        assert!(s
+            .linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path() == &Some(PathBuf::from("/proc/9/ns/pid"))));
+    }
+
+    #[test]
+    fn pid_namespace_records_keep_their_old_shape() {
+        let sec = Security { pid: PidNamespace::Target("abc".into()), ..Default::default() };
+        let v = serde_json::to_value(&sec).unwrap();
+        assert_eq!((v["pid"].as_str(), v["pid_target"].as_str()), (Some("target"), Some("abc")));
+        let old: Security = serde_json::from_str(r#"{"pid":"node","pid_target":""}"#).unwrap();
+        assert_eq!(old.pid, PidNamespace::Node);
+        let older: Security = serde_json::from_str("{}").unwrap();
+        assert_eq!(older.pid, PidNamespace::Container);
     }
 }

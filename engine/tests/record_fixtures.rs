@@ -1,8 +1,8 @@
 //! Records written by earlier berths load: one fixture per older format
 //! (`fixtures/schema<N>/`, written by that berth), kept forever.
 
-use berth_engine::container::Propagation;
-use berth_engine::sandbox::{NsMode, SandboxRecord};
+use berth_engine::model::Propagation;
+use berth_engine::model::{NsMode, SandboxRecord};
 use berth_engine::store::{self, Loaded, Record};
 use berth_engine::ContainerRecord;
 use std::path::PathBuf;

@@ -21,8 +21,13 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error("cgroup {path}: {msg}")]
-    Manager { path: String, msg: String },
+    /// libcgroups (or the kernel under it) refused; the cause is kept.
+    #[error("cgroup {path}: {source}")]
+    Manager { path: String, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("cgroup {path}: {what}: {source}")]
+    Io { path: String, what: String, source: std::io::Error },
+    #[error("cgroup {0}: not a plain relative path")]
+    BadPath(String),
 }
 
 /// The host's cgroup layout, as berth reports it.
@@ -41,12 +46,12 @@ impl Cgroup {
     pub fn new(path: &Path) -> Result<Self, CgroupError> {
         let rel = path.strip_prefix("/").unwrap_or(path).to_path_buf();
         let manager = create_cgroup_manager(CgroupConfig { cgroup_path: rel.clone(), systemd_cgroup: false, container_name: String::new() })
-            .map_err(|e| CgroupError::Manager { path: rel.display().to_string(), msg: e.to_string() })?;
+            .map_err(|e| CgroupError::Manager { path: rel.display().to_string(), source: e.into() })?;
         Ok(Self { path: rel, manager })
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> CgroupError {
-        CgroupError::Manager { path: self.path.display().to_string(), msg: e.to_string() }
+    fn err(&self, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> CgroupError {
+        CgroupError::Manager { path: self.path.display().to_string(), source: e.into() }
     }
 
     /// Moves the calling process in; it must be single-threaded (on v1 it
@@ -97,25 +102,26 @@ impl Placement {
     /// seeded from its parents as the kernel requires. `None` on unified hosts.
     pub fn prepare(path: &Path) -> Result<Option<Self>, CgroupError> {
         let rel = path.strip_prefix("/").unwrap_or(path);
-        let err = |msg: String| CgroupError::Manager { path: rel.display().to_string(), msg };
-        match libcgroups::common::get_cgroup_setup().map_err(|e| err(e.to_string()))? {
+        let name = || rel.display().to_string();
+        let io = |what: String, source: std::io::Error| CgroupError::Io { path: name(), what, source };
+        match libcgroups::common::get_cgroup_setup().map_err(|e| CgroupError::Manager { path: name(), source: e.into() })? {
             libcgroups::common::CgroupSetup::Unified => return Ok(None),
             libcgroups::common::CgroupSetup::Legacy | libcgroups::common::CgroupSetup::Hybrid => {}
         }
         if rel.as_os_str().is_empty() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-            return Err(err("not a plain relative path".into()));
+            return Err(CgroupError::BadPath(name()));
         }
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| err(format!("read mountinfo: {e}")))?;
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| io("read /proc/self/mountinfo".into(), e))?;
         let mut placement = Placement { dirs: Vec::new() };
         for (mount_point, controllers) in v1_hierarchies(&mountinfo) {
             let dir = mount_point.join(rel);
-            let made = std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()));
+            let made = std::fs::create_dir_all(&dir).map_err(|e| io(format!("create {}", dir.display()), e));
             // Counted once made, so a failed cpuset seed removes it too.
             placement.dirs.push(dir);
-            let made = made.and_then(|_| if controllers.contains(&"cpuset") { seed_cpuset(&mount_point, rel).map_err(|e| format!("cpuset: {e}")) } else { Ok(()) });
+            let made = made.and_then(|_| if controllers.contains(&"cpuset") { seed_cpuset(&mount_point, rel).map_err(|e| io("seed cpuset".into(), e)) } else { Ok(()) });
             if let Err(e) = made {
                 placement.remove();
-                return Err(err(e));
+                return Err(e);
             }
         }
         Ok(Some(placement))

@@ -46,7 +46,11 @@ pub enum BeneathError {
     #[error("path {0:?} climbs out with '..'")]
     DotDot(String),
     #[error("path {path:?}: {err}")]
-    Sys { path: String, err: nix::Error },
+    Sys {
+        path: String,
+        #[source]
+        err: nix::Error,
+    },
 }
 
 /// Splits a relative path into its normal components, refusing absolute

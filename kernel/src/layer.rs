@@ -57,11 +57,19 @@ impl Compression {
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
     #[error("malformed tar archive: {0}")]
-    Malformed(io::Error),
+    Malformed(#[source] io::Error),
     #[error("tar entry {entry:?} escapes the root: {why}")]
-    Escape { entry: String, why: BeneathError },
+    Escape {
+        entry: String,
+        #[source]
+        why: BeneathError,
+    },
     #[error("tar entry {entry:?}: {err}")]
-    Entry { entry: String, err: io::Error },
+    Entry {
+        entry: String,
+        #[source]
+        err: io::Error,
+    },
     #[error("tar entry {0:?} is a hardlink to a directory or to nothing in this layer")]
     BadLink(String),
     #[error("{0}")]

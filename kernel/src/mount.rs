@@ -19,7 +19,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
     #[error("{what} {target}: {err}")]
-    Sys { what: &'static str, target: String, err: nix::Error },
+    Sys {
+        what: &'static str,
+        target: String,
+        #[source]
+        err: nix::Error,
+    },
     #[error("mount destination {0:?} must be absolute")]
     Relative(PathBuf),
     #[error("read /proc/self/mountinfo: {0}")]

@@ -67,9 +67,17 @@ impl Ns {
 #[derive(Debug, thiserror::Error)]
 pub enum PinError {
     #[error("{step}: {err}")]
-    Sys { step: String, err: nix::Error },
+    Sys {
+        step: String,
+        #[source]
+        err: nix::Error,
+    },
     #[error("{step}: {err}")]
-    Io { step: String, err: std::io::Error },
+    Io {
+        step: String,
+        #[source]
+        err: std::io::Error,
+    },
     #[error("{0}")]
     Init(String),
 }

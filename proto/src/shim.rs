@@ -9,6 +9,13 @@ use std::path::PathBuf;
 
 include!(concat!(env!("OUT_DIR"), "/berth.shim.v1.rs"));
 
+/// The protocol this build speaks (see `shim.proto` for what each adds).
+pub const PROTOCOL: u32 = 2;
+/// The oldest protocol of a running shim this build still adopts.
+pub const MIN_PROTOCOL: u32 = 1;
+/// The answer of a shim of protocol 1 to a request kind it doesn't know.
+pub const UNKNOWN_REQUEST: &str = "empty request";
+
 /// Largest frame either side accepts.
 pub const MAX_FRAME: usize = 1 << 20;
 
@@ -80,6 +87,20 @@ pub struct StartReport {
     /// 0 from shims before this field: the daemon's clock then.
     #[serde(default)]
     pub started_unix_nanos: i64,
+    /// The shim's protocol; 0 from shims of protocol 1, which didn't say.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub protocol: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+impl StartReport {
+    /// The protocol the shim speaks.
+    pub fn protocol(&self) -> u32 {
+        self.protocol.max(1)
+    }
 }
 
 /// Writes one frame.

@@ -323,7 +323,10 @@ fn serve_conn(c: &mut Container, conn: &mut Conn) -> bool {
                 }
                 continue;
             }
-            None => response::Kind::Error("empty request".into()),
+            Some(request::Kind::Version(_)) if crate::protocol() >= 2 => {
+                response::Kind::Version(berth_proto::shim::Version { protocol: crate::protocol(), shim: env!("CARGO_PKG_VERSION").into() })
+            }
+            Some(request::Kind::Version(_)) | None => response::Kind::Error(berth_proto::shim::UNKNOWN_REQUEST.into()),
         };
         if conn.attached {
             // Behind the attachment's pending output, in order.

@@ -20,3 +20,15 @@ mod start;
 pub use exec::exec;
 pub use pin::pin;
 pub use start::start;
+
+/// The shim protocol this shim speaks: this build's, or an older one named
+/// by `BERTH_SHIM_PROTOCOL`, answered as a shim of that protocol did. Only
+/// the upgrade tests set it, to have the shims a previous berth left
+/// behind without building that berth.
+pub(crate) fn protocol() -> u32 {
+    std::env::var("BERTH_SHIM_PROTOCOL")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|p| (berth_proto::shim::MIN_PROTOCOL..=berth_proto::shim::PROTOCOL).contains(p))
+        .unwrap_or(berth_proto::shim::PROTOCOL)
+}

@@ -12,8 +12,16 @@ fn report_to(out: &mut impl Write, r: &StartReport) {
     let _ = writeln!(out, "{}", serde_json::to_string(r).unwrap_or_default());
 }
 
+/// Protocol 1 shims didn't say theirs.
+fn reported_protocol() -> u32 {
+    match crate::protocol() {
+        1 => 0,
+        p => p,
+    }
+}
+
 fn failed(msg: String, exit_code: i32) -> StartReport {
-    StartReport { shim_pid: 0, pid: 0, error: Some(msg), exit_code, started_unix_nanos: 0 }
+    StartReport { shim_pid: 0, pid: 0, error: Some(msg), exit_code, started_unix_nanos: 0, protocol: reported_protocol() }
 }
 
 /// The bundle's shim config and OCI spec.
@@ -91,7 +99,7 @@ fn serve(bundle: &Path, shim: &ShimConfig, spec: &oci_spec::runtime::Spec, repor
     };
     let _ = std::fs::write(bundle.join(PID_FILE), std::process::id().to_string());
     let started_unix_nanos = berth_proto::time::unix_nanos(std::time::SystemTime::now());
-    report_to(&mut report, &StartReport { shim_pid: std::process::id() as i32, pid: c.pid(), error: None, exit_code: 0, started_unix_nanos });
+    report_to(&mut report, &StartReport { shim_pid: std::process::id() as i32, pid: c.pid(), error: None, exit_code: 0, started_unix_nanos, protocol: reported_protocol() });
     drop(report);
     crate::event_loop::run(&mut c, bundle);
     0

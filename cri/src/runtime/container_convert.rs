@@ -2,8 +2,11 @@
 //! What berth can't honour yet is refused with `Unimplemented`, never
 //! silently dropped.
 
-use berth_engine::container::{BindMount, DeviceMount, EndReason, ImageVolume, PodLink, Propagation, Resources, Seccomp, Security};
-use berth_engine::{ContainerRecord, CreateOptions, Status as State};
+use berth_engine::model::container::Stdio;
+use berth_engine::model::{
+    BindMount, ContainerRecord, DeviceMount, EndReason, ImageVolume, NsMode, PidNamespace, PodLink, Propagation, Resources, SandboxRecord, Seccomp, Security, Status as State,
+};
+use berth_engine::CreateOptions;
 use berth_proto::cri;
 use std::collections::BTreeMap;
 use tonic::Status;
@@ -14,7 +17,7 @@ fn unsupported(what: &str) -> Status {
 
 /// The engine name of a pod's container: unique per pod, name and attempt,
 /// so a second create of the same attempt is AlreadyExists.
-fn engine_name(meta: &cri::ContainerMetadata, sandbox: &berth_engine::sandbox::SandboxRecord) -> String {
+fn engine_name(meta: &cri::ContainerMetadata, sandbox: &SandboxRecord) -> String {
     let p = &sandbox.config;
     format!("k8s_{}_{}_{}_{}_{}", meta.name, p.name, p.namespace, p.uid, meta.attempt)
 }
@@ -163,7 +166,12 @@ fn user(sc: &cri::LinuxContainerSecurityContext) -> Result<Option<String>, Statu
 fn security(sc: &cri::LinuxContainerSecurityContext) -> Result<Security, Status> {
     let seccomp = seccomp(sc)?;
     let ns = sc.namespace_options.clone().unwrap_or_default();
-    let pid = super::sandbox_convert::ns_mode(ns.pid)?;
+    let pid = match super::sandbox_convert::ns_mode(ns.pid)? {
+        NsMode::Container => PidNamespace::Container,
+        NsMode::Pod => PidNamespace::Pod,
+        NsMode::Node => PidNamespace::Node,
+        NsMode::Target => PidNamespace::Target(ns.target_id),
+    };
     let caps = sc.capabilities.clone().unwrap_or_default();
     if !caps.add_ambient_capabilities.is_empty() {
         return Err(unsupported("ambient capabilities"));
@@ -181,13 +189,12 @@ fn security(sc: &cri::LinuxContainerSecurityContext) -> Result<Security, Status>
         supplemental_groups: groups,
         groups_strict: sc.supplemental_groups_policy == cri::SupplementalGroupsPolicy::Strict as i32,
         pid,
-        pid_target: ns.target_id,
         seccomp,
     })
 }
 
 /// CreateContainerRequest → engine options.
-pub(crate) fn options(req: cri::CreateContainerRequest, sandbox: &berth_engine::sandbox::SandboxRecord) -> Result<CreateOptions, Status> {
+pub(crate) fn options(req: cri::CreateContainerRequest, sandbox: &SandboxRecord) -> Result<CreateOptions, Status> {
     let config = req.config.ok_or_else(|| Status::invalid_argument("container config is required"))?;
     let meta = config.metadata.clone().ok_or_else(|| Status::invalid_argument("container metadata is required"))?;
     if meta.name.is_empty() {
@@ -238,7 +245,7 @@ pub(crate) fn options(req: cri::CreateContainerRequest, sandbox: &berth_engine::
             })
             .collect(),
         security,
-        stdio: berth_engine::container::Stdio { stdin: config.stdin, stdin_once: config.stdin_once, tty: config.tty },
+        stdio: Stdio { stdin: config.stdin, stdin_once: config.stdin_once, tty: config.tty },
         ..Default::default()
     })
 }

@@ -2,7 +2,7 @@
 //! containers share the engine but are not kubelet's).
 
 use crate::Cri;
-use berth_engine::ContainerRecord;
+use berth_engine::model::ContainerRecord;
 use berth_proto::cri;
 use tonic::Status;
 

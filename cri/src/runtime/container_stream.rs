@@ -2,8 +2,8 @@
 //! one-time URL of the streaming server, where the streams then run.
 
 use crate::Cri;
-use berth_engine::container::Status as State;
-use berth_engine::sandbox::SandboxState;
+use berth_engine::model::SandboxState;
+use berth_engine::model::Status as State;
 use berth_proto::cri;
 use tonic::Status;
 

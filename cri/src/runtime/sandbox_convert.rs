@@ -1,6 +1,6 @@
 //! CRI pod sandbox messages ↔ engine sandbox types, converted once here.
 
-use berth_engine::sandbox::{Dns, IdMapping, NamespaceModes, NsMode, PortMapping, SandboxOptions, SandboxRecord, SandboxState, UserNamespace};
+use berth_engine::model::sandbox::{Dns, IdMapping, NamespaceModes, NsMode, PortMapping, SandboxOptions, SandboxRecord, SandboxState, UserNamespace};
 use berth_proto::cri;
 use tonic::Status;
 

@@ -8,7 +8,7 @@
 use super::container_convert::{labels, metadata};
 use crate::Cri;
 use berth_engine::container::{CgroupUsage as Usage, ContainerStats};
-use berth_engine::ContainerRecord;
+use berth_engine::model::ContainerRecord;
 use berth_proto::cri;
 use tonic::Status;
 
@@ -100,7 +100,7 @@ fn in_pod(r: &ContainerRecord, pod: &str) -> bool {
 }
 
 /// A pod's stats; `containers` are its running containers.
-async fn sandbox(c: &Cri, rec: &berth_engine::sandbox::SandboxRecord, containers: Vec<ContainerRecord>) -> Result<cri::PodSandboxStats, Status> {
+async fn sandbox(c: &Cri, rec: &berth_engine::model::SandboxRecord, containers: Vec<ContainerRecord>) -> Result<cri::PodSandboxStats, Status> {
     let (timestamp, usage) = c.engine.sandbox_cgroup_usage(rec).await?;
     let interfaces: Vec<cri::NetworkInterfaceUsage> = c
         .engine
@@ -144,7 +144,7 @@ pub(crate) async fn pod_sandbox_stats(c: &Cri, req: cri::PodSandboxStatsRequest)
 
 pub(crate) async fn list_pod_sandbox_stats(c: &Cri, req: cri::ListPodSandboxStatsRequest) -> Result<cri::ListPodSandboxStatsResponse, Status> {
     let f = req.filter.unwrap_or_default();
-    let filter = berth_engine::sandbox::SandboxFilter { id: f.id, state: Some(berth_engine::sandbox::SandboxState::Ready), labels: f.label_selector.into_iter().collect() };
+    let filter = berth_engine::sandbox::SandboxFilter { id: f.id, state: Some(berth_engine::model::SandboxState::Ready), labels: f.label_selector.into_iter().collect() };
     // One container listing for every pod.
     let mut running = pod_containers(c, |_| true)?;
     let mut stats = Vec::new();

@@ -63,7 +63,7 @@ fn check_in_user_namespace(opts: &CreateOptions) -> Result<()> {
     if opts.security.privileged {
         return refuse("privileged");
     }
-    if opts.security.pid == crate::sandbox::NsMode::Node {
+    if opts.security.pid == super::PidNamespace::Node {
         return refuse("in the node's PID namespace");
     }
     if opts.mounts.iter().any(|m| m.propagation == super::Propagation::Shared) {

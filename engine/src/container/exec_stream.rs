@@ -93,7 +93,7 @@ impl Engine {
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().ctx(|| "socketpair".into())?;
         let mut helper = Helper::spawn(cmd.stdin(Stdio::null()).stdout(OwnedFd::from(theirs)).stderr(Stdio::piped()))?;
         let child = helper.child();
-        let received = tokio::task::spawn_blocking(move || berth_kernel::pty::recv_fd(ours.as_fd())).await.map_err(|e| Error::Internal(e.to_string()))?;
+        let received = tokio::task::spawn_blocking(move || berth_kernel::pty::recv_fd(ours.as_fd())).await?;
         let master = match received {
             Ok(m) => m,
             Err(_) => {

@@ -18,6 +18,32 @@ impl Engine {
         });
     }
 
+    /// Takes over the running container of a shim an earlier berthd started
+    /// (maybe an older berth): learns the shim's protocol, then monitors it.
+    /// A shim too old to talk to is left running, its container Unknown.
+    pub(crate) fn adopt(&self, id: String, shim_pid: i32) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let Ok(bundle) = engine.paths().bundle(&id) else { return };
+            if let (Ok(protocol), Ok(entry)) = (shim_client::version(&bundle).await, engine.lookup(&id)) {
+                if protocol < berth_proto::shim::MIN_PROTOCOL {
+                    tracing::error!(container = %id, protocol, "the container's shim speaks a protocol this berthd no longer knows");
+                    let _ = engine.commit(&entry, |r| {
+                        r.state.status = Status::Unknown;
+                        r.state.error = format!("its shim speaks protocol {protocol}; this berthd talks to {} and newer", berth_proto::shim::MIN_PROTOCOL);
+                    });
+                    return;
+                }
+                if entry.record().state.shim_protocol != protocol {
+                    tracing::info!(container = %id, protocol, "adopted a shim");
+                    let _ = engine.commit(&entry, |r| r.state.shim_protocol = protocol);
+                }
+            }
+            let exit = wait_exit(&bundle, shim_pid).await;
+            engine.on_exit(&id, shim_pid, exit).await;
+        });
+    }
+
     /// Records an exit reported for the run started by `shim_pid`.
     pub(crate) async fn on_exit(&self, id: &str, shim_pid: i32, exit: (ExitRecord, EndReason)) {
         let Ok(entry) = self.lookup(id) else { return };

@@ -72,7 +72,7 @@ impl Engine {
         // Each monitor reconnects (or reads the exit record) on its own task:
         // all shims are reattached in parallel and nobody waits on a slow one.
         for (id, shim_pid) in running {
-            self.monitor(id, shim_pid);
+            self.adopt(id, shim_pid);
         }
         Ok(())
     }

@@ -43,8 +43,7 @@ impl Engine {
                 let _ = std::fs::remove_dir_all(d);
             }
         })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
+        .await?;
         self.emit(&rec, super::events::EventKind::Deleted);
         tracing::info!(container = %rec.id, "removed");
         Ok(())

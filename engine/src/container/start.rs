@@ -36,13 +36,19 @@ impl Engine {
                 return Err(Error::FailedPrecondition(format!("pod sandbox {} is not ready", s.id)));
             }
         }
-        let pid_ns_path = match rec.config.security.pid {
-            crate::sandbox::NsMode::Target => Some(self.target_pid_ns(&rec.config.security.pid_target)?),
+        let pid_ns_path = match &rec.config.security.pid {
+            super::PidNamespace::Target(target) => Some(self.target_pid_ns(target)?),
             _ => None,
         };
-        let ctx = crate::spec::SpecContext { cgroup_path: self.cgroup_path(&rec), sandbox: sandbox.as_ref(), pid_ns_path };
+        let ctx = crate::spec::SpecContext {
+            cgroup_path: self.cgroup_path(&rec),
+            sandbox: sandbox.as_ref(),
+            pid_ns_path,
+            node: crate::host::facts(),
+            devices: crate::host::devices(&rec),
+        };
         let spec = crate::spec::build(&rec, &ctx)?;
-        let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?;
+        let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::system("encode config.json", e))?;
         std::fs::write(bundle.join(CONFIG_FILE), spec_json).ctx(|| "write config.json".into())?;
         let mut etc_files = match &sandbox {
             // The pod's files, shared by its containers.
@@ -75,7 +81,7 @@ impl Engine {
             image_volumes: self.image_volumes(&rec, &bundle)?,
         };
         crate::paths::create_dir(&shim.rootfs, 0o755).ctx(|| "create rootfs mount point".into())?;
-        std::fs::write(bundle.join(SHIM_FILE), serde_json::to_vec(&shim).map_err(|e| Error::Internal(e.to_string()))?).ctx(|| "write shim.json".into())?;
+        std::fs::write(bundle.join(SHIM_FILE), serde_json::to_vec(&shim).map_err(|e| Error::system("encode shim.json", e))?).ctx(|| "write shim.json".into())?;
 
         let report = match self.launch_shim(&bundle).await {
             Ok(r) => r,
@@ -102,11 +108,13 @@ impl Engine {
             t => t,
         };
         let shim_pid = report.shim_pid;
+        let protocol = report.protocol();
         let committed = crate::failpoint("start.before_record").and_then(|()| {
             self.commit(&entry, |r| {
                 r.state.status = Status::Running;
                 r.state.pid = report.pid;
                 r.state.shim_pid = shim_pid;
+                r.state.shim_protocol = protocol;
                 r.state.started_at = now;
                 r.state.finished_at = 0;
                 r.state.exit_code = 0;

@@ -43,7 +43,7 @@ impl Engine {
                 .collect()
         })
         .await
-        .map_err(|e| Error::Internal(e.to_string()))
+        .map_err(Error::from)
     }
 
     /// The pod's interface counters (empty for a host-network pod, whose
@@ -69,6 +69,6 @@ impl Engine {
             (berth_proto::time::unix_nanos(std::time::SystemTime::now()), usage)
         })
         .await
-        .map_err(|e| Error::Internal(e.to_string()))
+        .map_err(Error::from)
     }
 }

@@ -14,11 +14,10 @@ impl Engine {
         let mut next = entry.record();
         next.config.resources = resources;
         if next.state.status == Status::Running {
-            let linux: oci_spec::runtime::LinuxResources = serde_json::from_value(crate::spec::limits(&next)).map_err(|e| Error::Internal(format!("resources: {e}")))?;
+            let linux = crate::spec::limits(&next)?;
             let path = self.cgroup_path(&next);
             tokio::task::spawn_blocking(move || berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&path)).and_then(|cg| cg.apply(&linux)))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?
+                .await?
                 .map_err(|e| Error::InvalidArgument(format!("update resources: {e}")))?;
         }
         let resources = next.config.resources;

@@ -51,7 +51,7 @@ impl ImageStore {
         let expect = Expect { unpack: true, ..Default::default() };
         let layer = tokio::task::spawn_blocking(move || unpack::layer(&paths, ChunkReader::new(data), &expect, |e| unpack::input_error("import", e)))
             .await
-            .map_err(|e| Error::Internal(format!("import task: {e}")))??;
+            .map_err(|e| Error::system("import task", e))??;
         let diff_id = layer.diff_id.clone();
         let created = SystemTime::now();
         let mut config = config;

@@ -117,7 +117,7 @@ impl ImageStore {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(format!("load task: {e}")))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::system("load task", e))?
 }
 
 /// Unpacks one image's layers and stores its blobs; returns its record.

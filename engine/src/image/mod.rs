@@ -12,12 +12,13 @@ mod login;
 mod prune;
 mod pull;
 mod push;
-pub mod record;
 mod remove;
 mod save;
 mod tag;
 mod unpack;
 
+pub(crate) use crate::model::image as record;
+pub use crate::model::image::{ImageConfig, ImageRecord};
 pub use berth_registry::reference;
 pub use history::HistoryEntry;
 pub use import::ImportRequest;
@@ -25,7 +26,6 @@ pub use load::Loaded;
 pub use prune::PruneOutcome;
 pub use pull::{LayerState, PullProgress, PullRequest};
 pub use push::{PushProgress, PushRequest};
-pub use record::{ImageConfig, ImageRecord};
 pub use remove::RemoveOutcome;
 pub use save::SavePlan;
 

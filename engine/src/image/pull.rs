@@ -149,9 +149,7 @@ impl ImageStore {
         blobs.extend(m.layers.iter().map(|l| l.digest.clone()));
 
         let paths = self.paths.clone();
-        tokio::task::spawn_blocking(move || small.iter().try_for_each(|(d, b)| content::put(&paths, d, b)))
-            .await
-            .map_err(|e| Error::Internal(format!("store manifests: {e}")))??;
+        tokio::task::spawn_blocking(move || small.iter().try_for_each(|(d, b)| content::put(&paths, d, b))).await.map_err(|e| Error::system("store manifests", e))??;
 
         let created = cfg.created.as_deref().and_then(berth_proto::time::parse_rfc3339_nanos).unwrap_or(0);
         let mut repo_tags = Vec::new();
@@ -199,7 +197,7 @@ impl ImageStore {
                 unpack::layer(&paths, f, &expect, layer_error)
             })
             .await
-            .map_err(|e| Error::Internal(format!("unpack task: {e}")))??;
+            .map_err(|e| Error::system("unpack task", e))??;
             done(LayerState::Done);
             return Ok(held);
         }
@@ -238,7 +236,7 @@ impl ImageStore {
             let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
         }
         drop(tx);
-        let unpacked = job.await.map_err(|e| Error::Internal(format!("unpack task: {e}")));
+        let unpacked = job.await.map_err(|e| Error::system("unpack task", e));
         fed?;
         unpacked??;
         done(LayerState::Done);

@@ -3,8 +3,8 @@
 //! leaves these at their defaults; the CRI front fills them from
 //! `ContainerConfig`.
 
+use super::sandbox::NsMode;
 use crate::error::{Error, Result};
-use crate::sandbox::NsMode;
 use serde::{Deserialize, Serialize};
 use std::path::{Component, Path, PathBuf};
 
@@ -139,8 +139,53 @@ impl Seccomp {
     }
 }
 
+/// A container's PID namespace: its own, its pod's, the node's, or a
+/// running container's (CRI's TARGET mode, with the target's id).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "PidNamespaceRecord", into = "PidNamespaceRecord")]
+pub enum PidNamespace {
+    #[default]
+    Container,
+    Pod,
+    Node,
+    Target(String),
+}
+
+/// How records spell a [`PidNamespace`]: a mode and, for TARGET, the id
+/// beside it (the fields records had before the type).
+#[derive(Serialize, Deserialize)]
+struct PidNamespaceRecord {
+    #[serde(default = "container_mode")]
+    pid: NsMode,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pid_target: String,
+}
+
 fn container_mode() -> NsMode {
     NsMode::Container
+}
+
+impl From<PidNamespaceRecord> for PidNamespace {
+    fn from(r: PidNamespaceRecord) -> Self {
+        match r.pid {
+            NsMode::Container => Self::Container,
+            NsMode::Pod => Self::Pod,
+            NsMode::Node => Self::Node,
+            NsMode::Target => Self::Target(r.pid_target),
+        }
+    }
+}
+
+impl From<PidNamespace> for PidNamespaceRecord {
+    fn from(p: PidNamespace) -> Self {
+        let (pid, pid_target) = match p {
+            PidNamespace::Container => (NsMode::Container, String::new()),
+            PidNamespace::Pod => (NsMode::Pod, String::new()),
+            PidNamespace::Node => (NsMode::Node, String::new()),
+            PidNamespace::Target(id) => (NsMode::Target, id),
+        };
+        Self { pid, pid_target }
+    }
 }
 
 fn yes() -> bool {
@@ -171,11 +216,9 @@ pub struct Security {
     /// /etc/group memberships (Kubernetes' `Strict` policy).
     #[serde(default)]
     pub groups_strict: bool,
-    /// The PID namespace: the container's own, the node's, or a target container's.
-    #[serde(default = "container_mode")]
-    pub pid: NsMode,
-    #[serde(default)]
-    pub pid_target: String,
+    /// The PID namespace: the container's own, the pod's, the node's, or a target container's.
+    #[serde(flatten)]
+    pub pid: PidNamespace,
     #[serde(default)]
     pub seccomp: Seccomp,
 }
@@ -191,8 +234,7 @@ impl Default for Security {
             readonly_paths: None,
             supplemental_groups: Vec::new(),
             groups_strict: false,
-            pid: NsMode::Container,
-            pid_target: String::new(),
+            pid: PidNamespace::Container,
             seccomp: Seccomp::Unconfined,
         }
     }
@@ -224,7 +266,7 @@ impl Security {
         for c in self.cap_add.iter().chain(&self.cap_drop) {
             cap_name(c)?;
         }
-        if self.pid == NsMode::Target && self.pid_target.is_empty() {
+        if self.pid == PidNamespace::Target(String::new()) {
             return Err(Error::InvalidArgument("PID namespace mode TARGET needs a target container id".into()));
         }
         Ok(())

@@ -19,7 +19,7 @@ use std::path::Path;
 fn map_err(e: berth_cni::Error) -> Error {
     match e {
         berth_cni::Error::NoConfig(dir) => Error::FailedPrecondition(format!("network plugin is not ready: no CNI network config in {}", dir.display())),
-        other => Error::Internal(format!("CNI: {other}")),
+        other => Error::system("CNI", other),
     }
 }
 

@@ -27,7 +27,7 @@ impl Engine {
             Some(ns) => berth_kernel::net::in_netns(&ns, move || berth_kernel::net::connect_loopback(port, CONNECT_TIMEOUT)),
             None => berth_kernel::net::connect_loopback(port, CONNECT_TIMEOUT),
         };
-        let stream = tokio::task::spawn_blocking(connect).await.map_err(|e| Error::Internal(e.to_string()))?.ctx(|| format!("connect to port {port} in pod {}", rec.id))?;
+        let stream = tokio::task::spawn_blocking(connect).await?.ctx(|| format!("connect to port {port} in pod {}", rec.id))?;
         stream.set_nonblocking(true).ctx(|| "set non-blocking".into())?;
         tokio::net::TcpStream::from_std(stream).ctx(|| "register the connection".into())
     }

@@ -1,31 +1,11 @@
 //! RunPodSandbox: reserve the name, write the pod's files, pin its
 //! namespaces through `berth-shim pin`, persist — each step with its undo.
 
-use super::{name_key, Dns, NamespaceModes, NsMode, PortMapping, SandboxEntry, SandboxRecord, SandboxState, UserNamespace};
+use super::{name_key, Dns, NsMode, SandboxEntry, SandboxOptions, SandboxRecord, SandboxState, UserNamespace};
 use crate::error::{Error, IoContext, Result};
 use crate::undo::Undo;
 use crate::Engine;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// What RunPodSandbox asks for, as the engine understands it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SandboxOptions {
-    pub name: String,
-    pub namespace: String,
-    pub uid: String,
-    pub attempt: u32,
-    pub hostname: String,
-    pub log_directory: String,
-    pub runtime_handler: String,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub cgroup_parent: String,
-    pub dns: Dns,
-    pub port_mappings: Vec<PortMapping>,
-    pub sysctls: Vec<(String, String)>,
-    pub namespaces: NamespaceModes,
-}
 
 /// Runtime handlers berth knows (RuntimeClass handler names).
 pub const RUNTIME_HANDLERS: [&str; 2] = ["", "berth"];
@@ -222,6 +202,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::NamespaceModes;
 
     #[test]
     fn resolv_conf_from_dns_config() {

@@ -30,8 +30,7 @@ impl Engine {
             }
             berth_kernel::pin::release(&pins)
         })
-        .await
-        .map_err(|e| crate::Error::Internal(e.to_string()))?;
+        .await?;
         self.sandbox_commit(&entry, |r| {
             r.state = SandboxState::NotReady;
             r.pins.clear();

@@ -90,7 +90,7 @@ impl Target<'_> {
     }
 }
 
-fn go_arch() -> &'static str {
+pub(crate) fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -99,7 +99,7 @@ fn go_arch() -> &'static str {
     }
 }
 
-fn kernel_version() -> (u32, u32) {
+pub(crate) fn kernel_version() -> (u32, u32) {
     let release = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
     parse_kernel(&release).unwrap_or((0, 0))
 }

@@ -31,7 +31,7 @@ pub enum SeccompError {
     #[error("seccomp: {0}")]
     Invalid(String),
     #[error("install seccomp filter: {0}")]
-    Install(std::io::Error),
+    Install(#[source] std::io::Error),
 }
 
 /// A compiled filter, ready for [`install`].

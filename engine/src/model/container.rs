@@ -1,0 +1,280 @@
+//! A container as berth records it: its configuration, its state, and the
+//! values with meaning (status, end reason, stop signal, limits).
+
+use super::pod::{BindMount, DeviceMount, ImageVolume, PodLink, Security};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where a container is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Exited,
+    /// The shim vanished without leaving an exit record.
+    Unknown,
+    /// Its record could not be read (damaged, or written by a newer berth):
+    /// it was set aside with everything of the container kept; only a
+    /// removal on purpose goes on from here.
+    Quarantined,
+}
+
+/// Why a container that ran is no longer running, beside its exit code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Its process exited or was killed: the exit code says how.
+    #[default]
+    Exited,
+    /// Its shim vanished without an exit record.
+    ShimLost,
+    /// The node restarted while it ran (exit code 255, as containerd says).
+    NodeRestarted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+            Status::Unknown => "unknown",
+            Status::Quarantined => "quarantined",
+        }
+    }
+    pub fn can_start(self) -> bool {
+        self != Status::Running
+    }
+    pub fn can_kill(self) -> bool {
+        self == Status::Running
+    }
+    pub fn can_remove(self, force: bool) -> bool {
+        self != Status::Running || force
+    }
+}
+
+/// Resource limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    pub memory_bytes: i64,
+    pub cpu_quota: i64,
+    pub cpu_period: u64,
+    pub cpu_shares: u64,
+    pub pids_limit: i64,
+    /// Bytes of memory plus swap; 0: same as `memory_bytes` (no swap).
+    #[serde(default)]
+    pub memory_swap_bytes: i64,
+    #[serde(default)]
+    pub cpuset_cpus: String,
+    #[serde(default)]
+    pub cpuset_mems: String,
+    /// `None`: inherited from the shim (the daemon's).
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
+    /// Hugepage size (`2MB`, `1GB`) → limit in bytes.
+    #[serde(default)]
+    pub hugepages: BTreeMap<String, u64>,
+    /// cgroup v2 files → values (only on a unified host).
+    #[serde(default)]
+    pub unified: BTreeMap<String, String>,
+}
+
+/// What a container runs, fixed at create time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    /// Entrypoint followed by cmd: what is executed.
+    pub args: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub hostname: String,
+    pub resources: Resources,
+    pub read_only: bool,
+    pub labels: BTreeMap<String, String>,
+    pub auto_remove: bool,
+    pub stop_signal: StopSignal,
+    /// Seconds; `None`: the engine default.
+    pub stop_timeout: Option<u64>,
+    /// Resource limits (setrlimit), e.g. `nofile`.
+    #[serde(default)]
+    pub ulimits: Vec<Ulimit>,
+    /// The pod this container belongs to (CRI containers only).
+    #[serde(default)]
+    pub pod: Option<PodLink>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// The CRI log file (under the pod's log directory); `None`: the
+    /// container's own `container.log`.
+    #[serde(default)]
+    pub log_path: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub mounts: Vec<BindMount>,
+    #[serde(default)]
+    pub devices: Vec<DeviceMount>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_volumes: Vec<ImageVolume>,
+    #[serde(default)]
+    pub security: Security,
+    /// The cgroup (cgroupfs path, from the root of each hierarchy).
+    #[serde(default)]
+    pub cgroup_path: String,
+    #[serde(default)]
+    pub stdio: Stdio,
+}
+
+/// The signal that asks a container to stop (image `StopSignal`, `--stop-signal`,
+/// CRI `stop_signal`): parsed once at create, stored by name (`"SIGTERM"`, as
+/// records always held it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopSignal(pub nix::sys::signal::Signal);
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        Self(nix::sys::signal::Signal::SIGTERM)
+    }
+}
+
+impl StopSignal {
+    /// Docker's forms: `SIGTERM`, `TERM`, `term`, `15`.
+    pub fn parse(s: &str) -> Result<Self> {
+        berth_kernel::signal::parse(s).map(Self).map_err(Error::InvalidArgument)
+    }
+    pub fn name(self) -> &'static str {
+        self.0.as_str()
+    }
+}
+
+impl Serialize for StopSignal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for StopSignal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        // Older berths took an image's StopSignal unchecked and stopped with
+        // SIGTERM when it was no signal: such a record still loads, as that.
+        let s = String::deserialize(d)?;
+        Ok(Self::parse(&s).unwrap_or_default())
+    }
+}
+
+/// What the container's stdio is beyond its log (CRI `stdin`, `stdin_once`, `tty`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stdio {
+    /// stdin stays open for attachments.
+    pub stdin: bool,
+    /// ... until the first attachment that wrote to it ends.
+    pub stdin_once: bool,
+    /// A terminal (from the container's devpts) instead of pipes.
+    pub tty: bool,
+}
+
+/// One `--ulimit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// The rlimit names Docker accepts.
+pub const ULIMIT_NAMES: [&str; 16] =
+    ["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"];
+
+impl Ulimit {
+    /// Parses `name=soft[:hard]`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = || Error::InvalidArgument(format!("invalid ulimit {s:?}: expected name=soft[:hard]"));
+        let (name, vals) = s.split_once('=').ok_or_else(bad)?;
+        if !ULIMIT_NAMES.contains(&name) {
+            return Err(Error::InvalidArgument(format!("invalid ulimit type: {name}")));
+        }
+        let num = |v: &str| if v == "-1" || v == "unlimited" { Ok(u64::MAX) } else { v.parse::<u64>().map_err(|_| bad()) };
+        let (soft, hard) = match vals.split_once(':') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(vals)?, num(vals)?),
+        };
+        if soft > hard {
+            return Err(Error::InvalidArgument(format!("ulimit {name}: soft limit {soft} is above the hard limit {hard}")));
+        }
+        Ok(Self { name: name.to_owned(), soft, hard })
+    }
+}
+
+/// The runtime state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub status: Status,
+    pub pid: i32,
+    pub shim_pid: i32,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    pub error: String,
+    /// Exits seen so far; `wait next-exit` waits for it to grow.
+    pub exits: u64,
+    /// Why the last run ended.
+    #[serde(default)]
+    pub end: EndReason,
+    /// The protocol of the shim of the current (or last) run; 0 in records
+    /// from before shims said, which means protocol 1.
+    #[serde(default)]
+    pub shim_protocol: u32,
+}
+
+/// The persisted record (`containers/<id>/container.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    /// The image as the user named it.
+    pub image: String,
+    pub image_id: String,
+    pub config: ContainerConfig,
+    pub created_at: i64,
+    pub state: ContainerState,
+}
+
+impl crate::store::Record for ContainerRecord {
+    const KIND: &'static str = "container";
+    /// 0: before schemas; 1: the same shape, with `schema`.
+    const SCHEMA: u32 = 1;
+}
+
+impl ContainerRecord {
+    /// What is shown of a container whose record was quarantined: its id,
+    /// the name if the damaged record still says it, and why.
+    pub(crate) fn quarantined(id: &str, name: Option<String>, why: String) -> Self {
+        let mut r = Self::new(id.to_owned(), name.unwrap_or_else(|| id.to_owned()), String::new(), String::new(), ContainerConfig::default());
+        r.state.status = Status::Quarantined;
+        r.state.error = format!("the container's record was quarantined: {why}");
+        r
+    }
+
+    pub fn new(id: String, name: String, image: String, image_id: String, config: ContainerConfig) -> Self {
+        Self { id, name, image, image_id, config, created_at: berth_proto::time::unix_nanos(std::time::SystemTime::now()), state: ContainerState::default() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StopSignal;
+    use nix::sys::signal::Signal;
+
+    #[test]
+    fn stop_signals_are_stored_by_name() {
+        assert_eq!(serde_json::to_string(&StopSignal(Signal::SIGUSR1)).unwrap(), r#""SIGUSR1""#);
+        assert_eq!(serde_json::from_str::<StopSignal>(r#""SIGQUIT""#).unwrap(), StopSignal(Signal::SIGQUIT));
+        assert_eq!(StopSignal::parse("hup").unwrap(), StopSignal(Signal::SIGHUP));
+        assert!(StopSignal::parse("SIGNOPE").is_err());
+        // What an older berth stored unchecked stops with SIGTERM, as it did then.
+        assert_eq!(serde_json::from_str::<StopSignal>(r#""SIGNOPE""#).unwrap(), StopSignal::default());
+    }
+}

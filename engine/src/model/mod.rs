@@ -1,0 +1,14 @@
+//! The engine's domain model: the records berth keeps and the typed values
+//! in them. Pure data with its own checks; no I/O, no engine handle. The
+//! operation modules (`container`, `sandbox`, `image`), `spec.rs` and the
+//! fronts depend on it, never the other way round.
+
+pub mod container;
+pub mod image;
+pub mod pod;
+pub mod sandbox;
+
+pub use container::{ContainerConfig, ContainerRecord, ContainerState, EndReason, Resources, Status, StopSignal, Ulimit};
+pub use image::{ImageConfig, ImageRecord};
+pub use pod::{BindMount, DeviceMount, ImageVolume, PidNamespace, PodLink, Propagation, Seccomp, Security};
+pub use sandbox::{IdMapping, NamespaceModes, NsMode, SandboxOptions, SandboxRecord, SandboxState, UserNamespace};
