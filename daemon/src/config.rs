@@ -40,6 +40,26 @@ pub struct Config {
     pub streaming: StreamingSection,
     pub registry: RegistrySection,
     pub metrics: MetricsSection,
+    pub tracing: TracingSection,
+}
+
+/// `[tracing]`: OpenTelemetry traces over OTLP/gRPC, off unless an
+/// endpoint is set (containerd's `otlp` tracing processor, the same knobs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingSection {
+    /// The OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`; empty: no traces.
+    pub endpoint: String,
+    /// The share of traces berth starts that are recorded (0 to 1); a
+    /// caller's sampled `traceparent` is always followed.
+    pub sampling_ratio: f64,
+    pub service_name: String,
+}
+
+impl Default for TracingSection {
+    fn default() -> Self {
+        Self { endpoint: String::new(), sampling_ratio: 1.0, service_name: "berthd".into() }
+    }
 }
 
 /// `[metrics]`: Prometheus metrics over HTTP, off unless an address is set
@@ -134,6 +154,7 @@ impl Default for Config {
             streaming: StreamingSection::default(),
             registry: RegistrySection::default(),
             metrics: MetricsSection::default(),
+            tracing: TracingSection::default(),
         }
     }
 }
@@ -162,6 +183,12 @@ impl Config {
             cfg.shim_path = exe.with_file_name("berth-shim");
         }
         cfg.streaming.socket_addr()?;
+        anyhow::ensure!((0.0..=1.0).contains(&cfg.tracing.sampling_ratio), "tracing.sampling_ratio must be between 0 and 1, got {}", cfg.tracing.sampling_ratio);
+        anyhow::ensure!(
+            cfg.tracing.endpoint.is_empty() || cfg.tracing.endpoint.starts_with("http://") || cfg.tracing.endpoint.starts_with("https://"),
+            "tracing.endpoint must be an http:// or https:// URL, got {:?}",
+            cfg.tracing.endpoint
+        );
         cfg.registry.hosts.validate().context("[registry.hosts]")?;
         anyhow::ensure!(cfg.registry.max_concurrent_downloads >= 1, "registry.max_concurrent_downloads must be at least 1");
         anyhow::ensure!(cfg.registry.stall_timeout >= 1, "registry.stall_timeout must be at least 1 second");
@@ -209,5 +236,19 @@ mod tests {
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
         let hosts: Config = toml::from_str("[registry.hosts.\"docker.io\"]\nmirrors = [\"http://127.0.0.1:5001\"]\n").unwrap();
         assert_eq!(hosts.registry.hosts.endpoints("docker.io").unwrap()[0].base, "http://127.0.0.1:5001");
+        assert_eq!((c.tracing.endpoint.as_str(), c.tracing.sampling_ratio, c.tracing.service_name.as_str()), ("", 1.0, "berthd"));
+    }
+
+    #[test]
+    fn tracing_settings_are_checked() {
+        let load = |text: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("berthd.toml");
+            std::fs::write(&p, text).unwrap();
+            Config::load(&Args { config: Some(p), root: None, state: None, log_level: None }).map(|c| c.tracing)
+        };
+        assert!(load("[tracing]\nsampling_ratio = 1.5\n").is_err());
+        assert!(load("[tracing]\nendpoint = \"127.0.0.1:4317\"\n").is_err());
+        assert_eq!(load("[tracing]\nendpoint = \"http://127.0.0.1:4317\"\nsampling_ratio = 0.25\n").unwrap().sampling_ratio, 0.25);
     }
 }

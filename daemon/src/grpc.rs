@@ -40,12 +40,14 @@ pub fn parse_timeout(v: &str) -> Option<Duration> {
 #[derive(Debug, Clone, Default)]
 pub struct PerRequest {
     pub rpcs: Option<Arc<Rpcs>>,
+    /// Traces are exported: spans get OpenTelemetry's names and the caller's parent.
+    pub traced: bool,
 }
 
 impl<S> tower::Layer<S> for PerRequest {
     type Service = PerRequestService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        PerRequestService { inner, rpcs: self.rpcs.clone() }
+        PerRequestService { inner, rpcs: self.rpcs.clone(), traced: self.traced }
     }
 }
 
@@ -53,6 +55,7 @@ impl<S> tower::Layer<S> for PerRequest {
 pub struct PerRequestService<S> {
     inner: S,
     rpcs: Option<Arc<Rpcs>>,
+    traced: bool,
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for PerRequestService<S>
@@ -71,7 +74,14 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let method = req.uri().path().to_owned();
-        let span = tracing::info_span!("rpc", method = %method);
+        let span = if self.traced {
+            use tracing_opentelemetry::OpenTelemetrySpanExt;
+            let span = tracing::info_span!("rpc", method = %method, otel.name = %method, otel.kind = "server", rpc.system = "grpc");
+            let _ = span.set_parent(crate::telemetry::caller(req.headers()));
+            span
+        } else {
+            tracing::info_span!("rpc", method = %method)
+        };
         let deadline = req.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_timeout);
         let rpcs = self.rpcs.clone();
         let t0 = Instant::now();

@@ -8,5 +8,6 @@ mod image_api;
 pub mod metrics;
 mod server;
 pub mod status;
+pub mod telemetry;
 
 pub use server::run;

@@ -7,23 +7,42 @@ use anyhow::Context;
 use berth_proto::engine::engine_server::EngineServer;
 use std::os::unix::fs::PermissionsExt;
 use tokio::signal::unix::{signal, SignalKind};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// How long in-flight requests get after SIGTERM.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs berthd until SIGTERM or SIGINT.
 pub fn run(cfg: Config) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| EnvFilter::new("info")))
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    rt.block_on(serve(cfg))
+        .with_filter(EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| EnvFilter::new("info")));
+    let (traces, telemetry) = match cfg.tracing.endpoint.is_empty() {
+        true => (None, None),
+        false => {
+            let _in_runtime = rt.enter();
+            let (layer, t) = crate::telemetry::layer(&cfg.tracing)?;
+            (Some(layer), Some(t))
+        }
+    };
+    tracing_subscriber::registry().with(logs).with(traces).init();
+    if telemetry.is_some() {
+        tracing::info!(endpoint = %cfg.tracing.endpoint, sampling_ratio = cfg.tracing.sampling_ratio, "exporting traces over OTLP");
+    }
+    let traced = telemetry.is_some();
+    let r = rt.block_on(serve(cfg, traced));
+    if let Some(t) = telemetry {
+        // The exporter's client runs on the runtime: flush before it goes.
+        let _ = rt.block_on(tokio::task::spawn_blocking(move || t.shutdown()));
+    }
+    r
 }
 
-async fn serve(cfg: Config) -> anyhow::Result<()> {
+async fn serve(cfg: Config, traced: bool) -> anyhow::Result<()> {
     let engine = berth_engine::Engine::open(cfg.engine()).await.context("open engine")?;
     let sock = engine.paths().socket();
     let _ = std::fs::remove_file(&sock);
@@ -51,7 +70,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     };
     let routes = tonic::service::Routes::new(EngineServer::new(EngineApi::new(engine))).add_service(runtime).add_service(images).prepare();
     // Requests are timed only when someone may ask.
-    let per_request = crate::grpc::PerRequest { rpcs: metrics_server.is_some().then_some(rpcs) };
+    let per_request = crate::grpc::PerRequest { rpcs: metrics_server.is_some().then_some(rpcs), traced };
     let service = tower::ServiceBuilder::new().layer(per_request).service(routes);
     let server = tokio::spawn(crate::grpc::serve(listener, service, async move { stopped.notified().await }, SHUTDOWN_GRACE));
     tokio::select! {

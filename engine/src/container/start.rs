@@ -6,6 +6,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::Engine;
 use berth_proto::shim::{ShimConfig, StartReport, CONFIG_FILE, SHIM_FILE};
 use std::process::Stdio;
+use tracing::Instrument;
 
 impl Engine {
     /// Starts a created or exited container. Starting a running one is a no-op.
@@ -83,7 +84,8 @@ impl Engine {
         crate::paths::create_dir(&shim.rootfs, 0o755).ctx(|| "create rootfs mount point".into())?;
         std::fs::write(bundle.join(SHIM_FILE), serde_json::to_vec(&shim).map_err(|e| Error::system("encode shim.json", e))?).ctx(|| "write shim.json".into())?;
 
-        let report = match self.launch_shim(&bundle).await {
+        // The shim's start-up, up to its report (the container's exec).
+        let report = match self.launch_shim(&bundle).instrument(tracing::info_span!("shim_start", container = %id)).await {
             Ok(r) => r,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&bundle);

@@ -62,6 +62,7 @@ fn layer_error(e: berth_kernel::layer::LayerError) -> Error {
 
 impl ImageStore {
     /// Pulls `req.reference` and records it; returns the image.
+    #[tracing::instrument(name = "pull", skip_all, fields(image = %req.reference))]
     pub async fn pull(&self, req: PullRequest, progress: Progress) -> Result<ImageRecord> {
         let r = Reference::parse(&req.reference)?.with_default_tag();
         let span = tracing::info_span!("pull", reference = %r.canonical());

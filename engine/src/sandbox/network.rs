@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::Engine;
 use serde_json::{json, Value};
 use std::path::Path;
+use tracing::Instrument;
 
 fn map_err(e: berth_cni::Error) -> Error {
     match e {
@@ -142,14 +143,14 @@ impl Engine {
             ],
             runtime_config: runtime_config(o)?,
         };
-        let ips = self.cni().add(&a).await.map_err(map_err)?;
+        let ips = self.cni().add(&a).instrument(tracing::info_span!("cni_add", pod = %id)).await.map_err(map_err)?;
         tracing::info!(sandbox = %id, ?ips, "pod network attached");
         Ok(ips)
     }
 
     /// Detaches the pod (idempotent: nothing cached, nothing to do).
     pub(crate) async fn network_del(&self, id: &str, netns: &Path) -> Result<()> {
-        self.cni().del(id, netns).await.map_err(map_err)
+        self.cni().del(id, netns).instrument(tracing::info_span!("cni_del", pod = %id)).await.map_err(map_err)
     }
 }
 

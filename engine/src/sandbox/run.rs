@@ -6,6 +6,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::undo::Undo;
 use crate::Engine;
 use std::path::PathBuf;
+use tracing::Instrument;
 
 /// Runtime handlers berth knows (RuntimeClass handler names).
 pub const RUNTIME_HANDLERS: [&str; 2] = ["", "berth"];
@@ -128,7 +129,10 @@ impl Engine {
         }
         let mut init_pid = None;
         if !kinds.is_empty() {
-            init_pid = self.pin(&state, &kinds, (o.namespaces.network != NsMode::Node).then_some(hostname.as_str()), &sysctls, o.namespaces.user.as_ref()).await?;
+            init_pid = self
+                .pin(&state, &kinds, (o.namespaces.network != NsMode::Node).then_some(hostname.as_str()), &sysctls, o.namespaces.user.as_ref())
+                .instrument(tracing::info_span!("pin_namespaces"))
+                .await?;
             let p = pins.clone();
             let pid_pin = state.join("pid");
             undo.push(move || {
