@@ -55,6 +55,11 @@ pub fn container(name: &str, cmd: &[&str]) -> cri::ContainerConfig {
     }
 }
 
+/// A web server on the pod's loopback only (port 8080): reachable through port-forward alone.
+pub fn loopback_web() -> cri::ContainerConfig {
+    container("web", &["sh", "-c", "mkdir -p /www && echo hello-from-pod > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www"])
+}
+
 pub async fn create(rt: &mut CriRuntime, pod: &str, config: cri::ContainerConfig) -> Result<String, tonic::Status> {
     rt.create_container(cri::CreateContainerRequest { pod_sandbox_id: pod.into(), config: Some(config), sandbox_config: None }).await.map(|r| r.into_inner().container_id)
 }

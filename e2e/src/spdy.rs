@@ -107,6 +107,16 @@ impl Client {
         tokio::time::timeout(timeout, wait).await.expect("the server ended its streams in time");
     }
 
+    /// Port-forward: one connection to `port` as request `req` that sends
+    /// `GET /`; what came back on the data and the error stream.
+    pub async fn forward_get(&mut self, port: &str, req: &str, timeout: Duration) -> (String, String) {
+        let error = self.open(&[("streamtype", "error"), ("port", port), ("requestid", req)]).await;
+        let data = self.open(&[("streamtype", "data"), ("port", port), ("requestid", req)]).await;
+        self.send(data, b"GET / HTTP/1.0\r\n\r\n", false).await;
+        self.until_finished(&[data, error], timeout).await;
+        (self.text(data), self.text(error))
+    }
+
     pub fn text(&self, id: u32) -> String {
         String::from_utf8_lossy(self.data.get(&id).map(Vec::as_slice).unwrap_or_default()).into_owned()
     }

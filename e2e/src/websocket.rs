@@ -93,28 +93,5 @@ impl Channels {
 /// The byte stream tunneled in the socket's binary messages, for a SPDY
 /// client (`crate::spdy::Client::over`).
 pub fn tunnel(ws: WebSocketStream<TcpStream>) -> tokio::io::DuplexStream {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mut sink, mut source) = ws.split();
-    let (ours, theirs) = tokio::io::duplex(64 << 10);
-    let (mut rd, mut wr) = tokio::io::split(theirs);
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 16 << 10];
-        while let Ok(n) = rd.read(&mut buf).await {
-            if n == 0 || sink.send(Message::binary(buf[..n].to_vec())).await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
-    tokio::spawn(async move {
-        while let Some(Ok(msg)) = source.next().await {
-            match msg {
-                Message::Binary(b) if wr.write_all(&b).await.is_err() => break,
-                Message::Close(_) => break,
-                _ => {}
-            }
-        }
-        let _ = wr.shutdown().await;
-    });
-    ours
+    berth_cri::streaming::websocket::byte_stream(ws)
 }

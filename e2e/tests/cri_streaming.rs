@@ -120,8 +120,7 @@ async fn port_forward_reaches_the_pods_loopback() {
     let (mut rt, _img) = d.cri().await;
     let pod = run_pod(&mut rt, pod_config(&d, "forward")).await;
     // Listens on the pod's loopback only: reachable through port-forward alone.
-    let web = container("web", &["sh", "-c", "mkdir -p /www && echo hello-from-pod > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www"]);
-    let c = create(&mut rt, &pod, web).await.unwrap();
+    let c = create(&mut rt, &pod, berth_e2e::cri::loopback_web()).await.unwrap();
     start(&mut rt, &c).await;
 
     assert_eq!(code(rt.port_forward(cri::PortForwardRequest { pod_sandbox_id: "nope".into(), port: vec![80] }).await), Code::NotFound);
@@ -133,13 +132,9 @@ async fn port_forward_reaches_the_pods_loopback() {
     assert_eq!(proto, "portforward.k8s.io");
     // Two connections over one session, as kubectl does for two requests.
     for req in ["0", "1"] {
-        let error = cl.open(&[("streamtype", "error"), ("port", "8080"), ("requestid", req)]).await;
-        let data = cl.open(&[("streamtype", "data"), ("port", "8080"), ("requestid", req)]).await;
-        cl.send(data, b"GET / HTTP/1.0\r\n\r\n", false).await;
-        cl.until_finished(&[data, error], T).await;
-        let body = cl.text(data);
+        let (body, error) = cl.forward_get("8080", req, T).await;
         assert!(body.starts_with("HTTP/1.") && body.ends_with("hello-from-pod\n"), "{body:?}");
-        assert_eq!(cl.text(error), "");
+        assert_eq!(error, "");
     }
     // Nothing listens on 9: the error stream says so. 8081 was not asked for.
     for (req, port, want) in [("2", "9", "connect"), ("3", "8081", "not requested")] {

@@ -3,7 +3,7 @@
 //! protocol (`v5.channel.k8s.io`, `v4.channel.k8s.io`) for exec and attach,
 //! SPDY tunneled through the WebSocket for port-forward.
 
-use berth_e2e::cri::{container, create, pod_config, run_pod, start, wait_state};
+use berth_e2e::cri::{container, create, loopback_web, pod_config, run_pod, start, wait_state};
 use berth_e2e::websocket::{connect, tunnel, Channels, ERROR, RESIZE, STDERR, STDIN, STDOUT};
 use berth_e2e::Daemon;
 use berth_proto::cri;
@@ -86,8 +86,7 @@ async fn port_forward_tunnels_spdy_through_the_websocket() {
     let d = Daemon::start();
     let (mut rt, _img) = d.cri().await;
     let pod = run_pod(&mut rt, pod_config(&d, "ws-forward")).await;
-    let web = container("web", &["sh", "-c", "mkdir -p /www && echo hello-from-pod > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www"]);
-    let c = create(&mut rt, &pod, web).await.unwrap();
+    let c = create(&mut rt, &pod, loopback_web()).await.unwrap();
     start(&mut rt, &c).await;
 
     let url = rt.port_forward(cri::PortForwardRequest { pod_sandbox_id: pod.clone(), port: vec![8080] }).await.unwrap().into_inner().url;
@@ -99,12 +98,8 @@ async fn port_forward_tunnels_spdy_through_the_websocket() {
     assert_eq!(proto, "SPDY/3.1+portforward.k8s.io");
     let mut cl = berth_e2e::spdy::Client::over(tunnel(ws));
     for req in ["0", "1"] {
-        let error = cl.open(&[("streamtype", "error"), ("port", "8080"), ("requestid", req)]).await;
-        let data = cl.open(&[("streamtype", "data"), ("port", "8080"), ("requestid", req)]).await;
-        cl.send(data, b"GET / HTTP/1.0\r\n\r\n", false).await;
-        cl.until_finished(&[data, error], T).await;
-        let body = cl.text(data);
+        let (body, error) = cl.forward_get("8080", req, T).await;
         assert!(body.starts_with("HTTP/1.") && body.ends_with("hello-from-pod\n"), "{body:?}");
-        assert_eq!(cl.text(error), "");
+        assert_eq!(error, "");
     }
 }

@@ -23,7 +23,7 @@ mod exec;
 mod http;
 mod port_forward;
 pub mod spdy;
-mod websocket;
+pub mod websocket;
 
 use berth_engine::Engine;
 use berth_proto::cri;

@@ -150,8 +150,16 @@ pub(super) async fn tunnel<S>(io: S, early: Vec<u8>) -> tokio::io::DuplexStream
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    byte_stream(server(io, early).await)
+}
+
+/// The bytes carried in a WebSocket's binary messages (either side), as a
+/// duplex byte stream; its end closes the WebSocket.
+pub fn byte_stream<S>(ws: WebSocketStream<S>) -> tokio::io::DuplexStream
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let ws = server(io, early).await;
     let (mut sink, mut source) = ws.split();
     let (ours, theirs) = tokio::io::duplex(64 << 10);
     let (mut rd, mut wr) = tokio::io::split(theirs);
