@@ -42,17 +42,11 @@ fn path(dir: &Path, id: &str) -> Result<PathBuf> {
     Ok(dir.join(format!("{id}.json")))
 }
 
+/// Records an ADD about to run (see [`crate::Cni::add`]), then its result:
+/// atomic, not synced — it must survive a crash of berthd, and what the
+/// plugins did (an address host-local wrote down, a veth, NAT rules) is no
+/// more durable than it. The sandbox's record, which is synced, follows.
 pub fn store(dir: &Path, id: &str, e: &Entry) -> Result<()> {
-    let p = path(dir, id)?;
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io { context: format!("create {}", dir.display()), source })?;
-    let data = serde_json::to_vec(e).map_err(|e| Error::Plugin { plugin: "cache".into(), msg: e.to_string() })?;
-    berth_kernel::fs::atomic_write(&p, &data).map_err(|source| Error::Io { context: format!("write {}", p.display()), source })
-}
-
-/// Records an ADD about to run (see [`crate::Cni::add`]): atomic, not
-/// synced — it must survive a crash of berthd, and an address allocated
-/// by a plugin is no more durable than it.
-pub fn store_intent(dir: &Path, id: &str, e: &Entry) -> Result<()> {
     let p = path(dir, id)?;
     std::fs::create_dir_all(dir).map_err(|source| Error::Io { context: format!("create {}", dir.display()), source })?;
     let data = serde_json::to_vec(e).map_err(|e| Error::Plugin { plugin: "cache".into(), msg: e.to_string() })?;

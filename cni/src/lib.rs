@@ -103,7 +103,7 @@ impl Cni {
         let net = self.network()?;
         // The intent first: from here on a DEL is owed, even if we die in
         // the middle of a plugin (an address may already be allocated).
-        cache::store_intent(&self.cfg.cache_dir, &a.id, &cache::Entry { network: net.raw.clone(), attachment: a.into(), result: Value::Null })?;
+        cache::store(&self.cfg.cache_dir, &a.id, &cache::Entry { network: net.raw.clone(), attachment: a.into(), result: Value::Null })?;
         let mut prev: Option<Value> = None;
         for p in &net.plugins {
             let out = invoke::call(&self.cfg, &net, p, "ADD", Some(a), prev.as_ref()).await;

@@ -8,8 +8,6 @@ use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Component, Path};
 
-/// Writes `data` to `path` so that a crash at any point leaves either the old
-/// or the new content: temp file, fsync, rename, fsync of the directory.
 /// Replaces `path` atomically (temp file, rename) without waiting for the
 /// disk: readers, and a restarted process, see the old or the new file
 /// whole; a power cut may lose it. For intents that only a crash of this
@@ -25,6 +23,9 @@ pub fn replace(path: &Path, data: &[u8]) -> io::Result<()> {
     res
 }
 
+/// Writes `data` to `path` so that a crash at any point, a power cut
+/// included, leaves either the old or the new content: temp file, fsync,
+/// rename, fsync of the directory.
 pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
     let name = path.file_name().ok_or_else(|| io::Error::other("path has no file name"))?;
