@@ -14,13 +14,23 @@ install_packages() {
     # skopeo: a second, independent reader and writer of the image archives
     # `berth save`/`load` exchange with other tools; prometheus: the real
     # scraper the metrics test points at berthd (loopback only).
-    for p in busybox-static iproute2 ca-certificates protobuf-compiler containernetworking-plugins iptables docker-registry skopeo prometheus; do
+    # docker.io: only its `docker` client, the real CLI the Docker API tests
+    # drive berthd with (its dockerd is never started by the tests; no
+    # service starts at install: a policy-rc.d says no while apt runs).
+    for p in busybox-static iproute2 ca-certificates protobuf-compiler containernetworking-plugins iptables docker-registry skopeo prometheus docker.io; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
     done
     if [ "${#need[@]}" -gt 0 ]; then
+        local own_policy=
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+        fi
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+        if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
     fi
+    # The Docker SDK for Python, the other real client of the Docker API tests.
+    python3 -c 'import docker' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check docker >/dev/null
     command -v cargo >/dev/null || { echo "cargo not found: berth builds with the machine's Rust toolchain" >&2; exit 1; }
 }
 

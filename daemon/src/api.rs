@@ -36,30 +36,6 @@ pub(crate) fn image_summary(r: &berth_engine::image::ImageRecord) -> pb::ImageSu
     }
 }
 
-/// Docker's STATUS column: `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
-fn status_text(r: &ContainerRecord) -> String {
-    let now = berth_proto::time::unix_nanos(std::time::SystemTime::now());
-    let ago = |t: i64| human(Duration::from_nanos((now - t).max(0) as u64));
-    match r.state.status {
-        berth_engine::Status::Created => "Created".into(),
-        berth_engine::Status::Running => format!("Up {}", ago(r.state.started_at)),
-        berth_engine::Status::Exited => format!("Exited ({}) {} ago", r.state.exit_code, ago(r.state.finished_at)),
-        berth_engine::Status::Unknown => "Unknown".into(),
-        berth_engine::Status::Quarantined => "Quarantined".into(),
-    }
-}
-
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0 => "Less than a second".into(),
-        1..=59 => format!("{s} seconds"),
-        60..=3599 => format!("{} minutes", s / 60),
-        3600..=172_799 => format!("{} hours", s / 3600),
-        _ => format!("{} days", s / 86_400),
-    }
-}
-
 fn summary(r: &ContainerRecord) -> pb::ContainerSummary {
     pb::ContainerSummary {
         id: r.id.clone(),
@@ -69,7 +45,7 @@ fn summary(r: &ContainerRecord) -> pb::ContainerSummary {
         command: r.config.args.clone(),
         created_unix: r.created_at / 1_000_000_000,
         state: r.state.status.as_str().into(),
-        status: status_text(r),
+        status: r.status_text(std::time::SystemTime::now()),
         labels: r.config.labels.clone().into_iter().collect(),
         exit_code: r.state.exit_code,
     }

@@ -41,6 +41,15 @@ pub struct Config {
     pub registry: RegistrySection,
     pub metrics: MetricsSection,
     pub tracing: TracingSection,
+    pub docker: DockerSection,
+}
+
+/// `[docker]`: the Docker Engine API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DockerSection {
+    /// The API's unix socket; empty: `<state>/docker.sock` (`/run/berth/docker.sock`).
+    pub socket: PathBuf,
 }
 
 /// `[tracing]`: OpenTelemetry traces over OTLP/gRPC, off unless an
@@ -155,6 +164,7 @@ impl Default for Config {
             registry: RegistrySection::default(),
             metrics: MetricsSection::default(),
             tracing: TracingSection::default(),
+            docker: DockerSection::default(),
         }
     }
 }
@@ -177,6 +187,9 @@ impl Config {
         }
         if let Some(l) = &args.log_level {
             cfg.log_level = l.clone();
+        }
+        if cfg.docker.socket.as_os_str().is_empty() {
+            cfg.docker.socket = cfg.state.join("docker.sock");
         }
         if cfg.shim_path.as_os_str().is_empty() {
             let exe = std::env::current_exe().context("locate berthd")?;

@@ -68,24 +68,33 @@ async fn serve(cfg: Config, traced: bool) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let docker_engine = engine.clone();
     let routes = tonic::service::Routes::new(EngineServer::new(EngineApi::new(engine))).add_service(runtime).add_service(images).prepare();
     // Requests are timed only when someone may ask.
     let per_request = crate::grpc::PerRequest { rpcs: metrics_server.is_some().then_some(rpcs), traced };
     let service = tower::ServiceBuilder::new().layer(per_request).service(routes);
     let server = tokio::spawn(crate::grpc::serve(listener, service, async move { stopped.notified().await }, SHUTDOWN_GRACE));
+    let docker_listener = berth_docker::bind(&cfg.docker.socket).with_context(|| format!("bind the Docker API socket {}", cfg.docker.socket.display()))?;
+    tracing::info!(socket = %cfg.docker.socket.display(), "Docker Engine API ready");
+    let docker_stop = std::sync::Arc::new(tokio::sync::Notify::new());
+    let docker_stopped = docker_stop.clone();
+    let docker_server = tokio::spawn(berth_docker::serve(docker_engine, docker_listener, async move { docker_stopped.notified().await }, SHUTDOWN_GRACE));
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
     tracing::info!("shutting down; containers keep running");
     stop.notify_one();
+    docker_stop.notify_one();
     // Followers of logs would hold a graceful shutdown forever; they reconnect.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE + std::time::Duration::from_millis(200), server).await;
     stream_server.abort();
     if let Some(m) = metrics_server {
         m.abort();
     }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE + std::time::Duration::from_millis(200), docker_server).await;
     let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(&cfg.docker.socket);
     Ok(())
 }
 

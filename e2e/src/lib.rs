@@ -151,6 +151,11 @@ impl Daemon {
         self.dir.join("run/berth.sock")
     }
 
+    /// The Docker Engine API's socket.
+    pub fn docker_socket(&self) -> PathBuf {
+        self.dir.join("run/docker.sock")
+    }
+
     /// The daemon's durable root (images, layers, blobs).
     pub fn root(&self) -> PathBuf {
         self.dir.join("root")

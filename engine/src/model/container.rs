@@ -263,6 +263,33 @@ impl ContainerRecord {
     }
 }
 
+impl ContainerRecord {
+    /// Docker's STATUS column at `now`: `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
+    pub fn status_text(&self, now: std::time::SystemTime) -> String {
+        let now = berth_proto::time::unix_nanos(now);
+        let ago = |t: i64| human(std::time::Duration::from_nanos((now - t).max(0) as u64));
+        match self.state.status {
+            Status::Created => "Created".into(),
+            Status::Running => format!("Up {}", ago(self.state.started_at)),
+            Status::Exited => format!("Exited ({}) {} ago", self.state.exit_code, ago(self.state.finished_at)),
+            Status::Unknown => "Unknown".into(),
+            Status::Quarantined => "Quarantined".into(),
+        }
+    }
+}
+
+/// Docker's words for a duration (`Less than a second`, `5 minutes`).
+fn human(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "Less than a second".into(),
+        1..=59 => format!("{s} seconds"),
+        60..=3599 => format!("{} minutes", s / 60),
+        3600..=172_799 => format!("{} hours", s / 3600),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::StopSignal;

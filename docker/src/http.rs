@@ -1,0 +1,108 @@
+//! Requests and answers: the query, bounded JSON bodies, JSON and
+//! streamed answers, and the headers every dockerd answer carries.
+
+use crate::error::{ApiError, ApiResult};
+use crate::version::{ApiVersion, CURRENT};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{HeaderMap, Method, Response, StatusCode};
+use serde_json::Value;
+use std::collections::HashMap;
+use tokio::sync::mpsc;
+
+/// Largest JSON body taken (a container create with its whole config fits easily).
+pub const MAX_BODY: usize = 4 << 20;
+
+pub type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// One request, routed.
+#[derive(Debug)]
+pub struct Req {
+    pub method: Method,
+    pub version: ApiVersion,
+    /// The path's segments after the version.
+    pub path: Vec<String>,
+    pub query: HashMap<String, String>,
+    pub headers: HeaderMap,
+    pub body: Option<Incoming>,
+}
+
+impl Req {
+    pub fn query(&self, key: &str) -> Option<&str> {
+        self.query.get(key).map(String::as_str)
+    }
+
+    /// A boolean query parameter as dockerd reads them: `1`, `true`, `True` are true.
+    pub fn flag(&self, key: &str) -> bool {
+        matches!(self.query(key), Some("1" | "true" | "True" | "TRUE"))
+    }
+
+    /// The `filters` parameter: `{"name": ["a", "b"], …}` (or the old `{"name": {"a": true}}`).
+    pub fn filters(&self) -> ApiResult<HashMap<String, Vec<String>>> {
+        let Some(raw) = self.query("filters").filter(|f| !f.is_empty()) else { return Ok(HashMap::new()) };
+        let v: Value = serde_json::from_str(raw).map_err(|e| ApiError::bad_request(format!("invalid filter: {e}")))?;
+        let obj = v.as_object().ok_or_else(|| ApiError::bad_request("invalid filter: not an object"))?;
+        let mut out = HashMap::new();
+        for (k, vals) in obj {
+            let list = match vals {
+                Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+                Value::Object(m) => m.iter().filter(|(_, on)| on.as_bool() == Some(true)).map(|(k, _)| k.clone()).collect(),
+                _ => return Err(ApiError::bad_request(format!("invalid filter {k:?}"))),
+            };
+            out.insert(k.clone(), list);
+        }
+        Ok(out)
+    }
+
+    /// The body as JSON (`{}` when empty), at most [`MAX_BODY`] bytes.
+    pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> ApiResult<T> {
+        let bytes = match self.body.take() {
+            Some(b) => Limited::new(b, MAX_BODY).collect().await.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?.to_bytes(),
+            None => Bytes::new(),
+        };
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        serde_json::from_slice(text).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+    }
+}
+
+pub fn parse_query(q: Option<&str>) -> HashMap<String, String> {
+    form_urlencoded::parse(q.unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+fn with_headers(mut b: hyper::http::response::Builder) -> hyper::http::response::Builder {
+    let h = b.headers_mut().expect("a fresh builder");
+    h.insert("Api-Version", CURRENT.to_string().parse().expect("ascii"));
+    h.insert("Docker-Experimental", "false".parse().expect("ascii"));
+    h.insert("Ostype", "linux".parse().expect("ascii"));
+    h.insert("Server", concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)").parse().expect("ascii"));
+    b
+}
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+pub fn json(status: StatusCode, v: &Value) -> Response<Body> {
+    let mut body = serde_json::to_vec(v).unwrap_or_default();
+    body.push(b'\n');
+    with_headers(Response::builder().status(status)).header("Content-Type", "application/json").body(full(body)).expect("a valid response")
+}
+
+pub fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    with_headers(Response::builder().status(status)).header("Content-Type", content_type).body(full(body)).expect("a valid response")
+}
+
+pub fn empty(status: StatusCode) -> Response<Body> {
+    with_headers(Response::builder().status(status)).body(full(Bytes::new())).expect("a valid response")
+}
+
+pub fn error(e: &ApiError) -> Response<Body> {
+    json(e.status, &serde_json::json!({ "message": e.message }))
+}
+
+/// A streamed answer: each message as it comes, until the sender goes.
+pub fn stream(content_type: &str, rx: mpsc::Receiver<Bytes>) -> Response<Body> {
+    let frames = tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |b| Ok::<_, std::io::Error>(Frame::data(b)));
+    with_headers(Response::builder().status(StatusCode::OK)).header("Content-Type", content_type).body(BodyExt::boxed(StreamBody::new(frames))).expect("a valid response")
+}

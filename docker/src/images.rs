@@ -1,0 +1,281 @@
+//! Images over the Docker API: list, inspect, pull (`POST /images/create`
+//! with Docker's progress messages), tag, remove. One store with the CRI:
+//! kubelet and `docker` see the same images.
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, Body, Req};
+use base64::Engine as _;
+use berth_engine::image::reference::{familiar, Reference};
+use berth_engine::image::{LayerState, PullProgress, PullRequest};
+use berth_engine::model::ImageRecord;
+use berth_engine::Engine;
+use berth_registry::Credentials;
+use bytes::Bytes;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+fn summary(img: &ImageRecord) -> Value {
+    let tags: Vec<String> = img.repo_tags.iter().map(|t| familiar(t)).collect();
+    json!({
+        "Id": img.id,
+        "ParentId": "",
+        "RepoTags": tags,
+        "RepoDigests": img.repo_digests.iter().map(|d| familiar(d)).collect::<Vec<_>>(),
+        "Created": img.created_unix_nanos / 1_000_000_000,
+        "Size": img.size,
+        "SharedSize": -1,
+        "VirtualSize": img.size,
+        "Labels": img.config.labels,
+        "Containers": -1,
+    })
+}
+
+/// Docker's reference filter: a pattern over `name[:tag]`, `*` within a path component.
+fn matches_reference(pattern: &str, tag: &str) -> bool {
+    let (pat_name, pat_tag) = split_tag(pattern);
+    let (name, t) = split_tag(tag);
+    glob(pat_name, name) && pat_tag.is_none_or(|p| t.is_some_and(|t| glob(p, t)))
+}
+
+fn split_tag(s: &str) -> (&str, Option<&str>) {
+    match s.rfind(':') {
+        Some(i) if !s[i..].contains('/') => (&s[..i], Some(&s[i + 1..])),
+        _ => (s, None),
+    }
+}
+
+fn glob(pat: &str, s: &str) -> bool {
+    match pat.split_once('*') {
+        None => pat == s,
+        Some((head, rest)) => {
+            let Some(tail) = s.strip_prefix(head) else { return false };
+            (0..=tail.len()).filter(|i| tail.is_char_boundary(*i) && !tail[..*i].contains('/')).any(|i| glob(rest, &tail[i..]))
+        }
+    }
+}
+
+/// `GET /images/json`: filters `reference`, `dangling`, `label`.
+pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
+    let filters = req.filters()?;
+    let mut imgs = engine.images().list();
+    if let Some(refs) = filters.get("reference") {
+        imgs.retain(|i| i.repo_tags.iter().any(|t| refs.iter().any(|p| matches_reference(p, &familiar(t)))));
+    }
+    if let Some(d) = filters.get("dangling") {
+        let want = d.iter().any(|v| v == "true" || v == "1");
+        imgs.retain(|i| i.repo_tags.is_empty() == want);
+    }
+    if let Some(labels) = filters.get("label") {
+        imgs.retain(|i| {
+            labels.iter().all(|l| match l.split_once('=') {
+                Some((k, v)) => i.config.labels.as_ref().and_then(|m| m.get(k)).is_some_and(|x| x == v),
+                None => i.config.labels.as_ref().is_some_and(|m| m.contains_key(l)),
+            })
+        });
+    }
+    imgs.sort_by_key(|i| std::cmp::Reverse(i.created_unix_nanos));
+    Ok(http::json(StatusCode::OK, &Value::Array(imgs.iter().map(summary).collect())))
+}
+
+/// `GET /images/{name}/json`.
+pub fn inspect(engine: &Engine, name: &str) -> ApiResult<Response<Body>> {
+    let doc = engine.images().inspect(name).map_err(|e| no_such_image(e, name))?;
+    Ok(http::json(StatusCode::OK, &doc))
+}
+
+fn no_such_image(e: berth_engine::Error, name: &str) -> ApiError {
+    match e {
+        berth_engine::Error::NotFound(_) => ApiError::not_found(format!("No such image: {name}")),
+        other => other.into(),
+    }
+}
+
+/// `X-Registry-Auth`: base64url JSON with `username`/`password` or `identitytoken`.
+fn credentials(req: &Req) -> ApiResult<Credentials> {
+    let Some(raw) = req.headers.get("x-registry-auth").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) else { return Ok(Credentials::default()) };
+    let bytes =
+        base64::engine::general_purpose::URL_SAFE.decode(raw.trim_end_matches('=')).or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')));
+    let bytes = bytes.or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw)).map_err(|_| ApiError::bad_request("invalid X-Registry-Auth header"))?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::bad_request("invalid X-Registry-Auth header"))?;
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    Ok(Credentials::from_fields(&s("username"), &s("password"), &s("auth"), &s("identitytoken"), &s("registrytoken")).unwrap_or_default())
+}
+
+fn message(v: Value) -> Bytes {
+    let mut b = serde_json::to_vec(&v).unwrap_or_default();
+    b.extend_from_slice(b"\r\n");
+    Bytes::from(b)
+}
+
+fn short(digest: &str) -> String {
+    digest.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+fn progress_bar(current: u64, total: u64) -> String {
+    let width = 50u64;
+    let done = (current.min(total) * width).checked_div(total).unwrap_or(0) as usize;
+    let bar = if done >= width as usize { "=".repeat(width as usize) } else { format!("{}>{}", "=".repeat(done), " ".repeat(width as usize - done - 1)) };
+    format!("[{bar}] {}/{}", human_size(current), human_size(total))
+}
+
+fn human_size(b: u64) -> String {
+    match b {
+        0..=999 => format!("{b}B"),
+        1000..=999_999 => format!("{:.1}kB", b as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1}MB", b as f64 / 1e6),
+        _ => format!("{:.2}GB", b as f64 / 1e9),
+    }
+}
+
+fn layer_message(p: PullProgress) -> Option<Value> {
+    match p {
+        PullProgress::Resolved { .. } => None,
+        PullProgress::Layer { digest, state, current, total } => {
+            let id = short(&digest);
+            Some(match state {
+                LayerState::Waiting => json!({ "status": "Pulling fs layer", "progressDetail": {}, "id": id }),
+                LayerState::Downloading => {
+                    json!({ "status": "Downloading", "progressDetail": { "current": current, "total": total }, "progress": progress_bar(current, total), "id": id })
+                }
+                LayerState::Exists => json!({ "status": "Already exists", "progressDetail": {}, "id": id }),
+                LayerState::Done => json!({ "status": "Pull complete", "progressDetail": {}, "id": id }),
+            })
+        }
+    }
+}
+
+/// `POST /images/create?fromImage=…&tag=…`: a pull. A failure before
+/// anything was fetched (no such image, no access) is an HTTP error, as
+/// dockerd answers it; once the stream runs, an error is its last message.
+pub async fn create(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
+    if req.query("fromSrc").is_some() {
+        return Err(ApiError::bad_request("importing with fromSrc is not supported by berth yet; use `berth import`"));
+    }
+    let from = req.query("fromImage").filter(|f| !f.is_empty()).ok_or_else(|| ApiError::bad_request("fromImage is required"))?;
+    let reference = match req.query("tag").filter(|t| !t.is_empty()) {
+        Some(t) if t.starts_with("sha256:") => format!("{from}@{t}"),
+        Some(t) => format!("{from}:{t}"),
+        None => from.to_owned(),
+    };
+    let parsed = Reference::parse(&reference).map_err(|e| ApiError::bad_request(e.to_string()))?.with_default_tag();
+    let platform = match req.query("platform").filter(|p| !p.is_empty()) {
+        Some(p) => Some(berth_registry::Platform::parse(p).map_err(|e| ApiError::bad_request(e.to_string()))?),
+        None => None,
+    };
+    let had = engine.images().resolve(&parsed.canonical()).ok().map(|i| i.id);
+    let pull = PullRequest { reference: parsed.canonical(), credentials: credentials(req)?, platform };
+    let (ptx, mut prx) = mpsc::unbounded_channel();
+    let eng = engine.clone();
+    let mut job = tokio::spawn(async move { eng.images().pull(pull, Some(ptx)).await });
+    // Up to the first layer: an early failure is the request's.
+    let first = loop {
+        tokio::select! {
+            res = &mut job => {
+                let res = res.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                res.map_err(|e| pull_error(e, &parsed))?;
+                break None;
+            }
+            p = prx.recv() => match p {
+                Some(PullProgress::Resolved { .. }) => continue,
+                Some(p) => break Some(p),
+                None => continue,
+            }
+        }
+    };
+    let (tx, rx) = mpsc::channel(64);
+    let tag = parsed.tag.clone().unwrap_or_default();
+    let name = familiar(&parsed.canonical());
+    // As dockerd: the repository path without its registry (`library/busybox`).
+    let _ = tx.try_send(message(json!({ "status": format!("Pulling from {}", parsed.path), "id": tag })));
+    tokio::spawn(async move {
+        if let Some(m) = first.and_then(layer_message) {
+            let _ = tx.send(message(m)).await;
+        }
+        let result = loop {
+            tokio::select! {
+                res = &mut job => break res,
+                Some(p) = prx.recv() => if let Some(m) = layer_message(p) {
+                    if tx.send(message(m)).await.is_err() {
+                        // The client went away: so does the pull.
+                        job.abort();
+                        return;
+                    }
+                },
+            }
+        };
+        while let Ok(p) = prx.try_recv() {
+            if let Some(m) = layer_message(p) {
+                let _ = tx.send(message(m)).await;
+            }
+        }
+        let last = match result {
+            Ok(Ok(img)) => {
+                let digest = img.repo_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_owned()).unwrap_or_default();
+                if !digest.is_empty() {
+                    let _ = tx.send(message(json!({ "status": format!("Digest: {digest}") }))).await;
+                }
+                let status =
+                    if had.as_deref() == Some(img.id.as_str()) { format!("Status: Image is up to date for {name}") } else { format!("Status: Downloaded newer image for {name}") };
+                json!({ "status": status })
+            }
+            Ok(Err(e)) => json!({ "errorDetail": { "message": e.to_string() }, "error": e.to_string() }),
+            Err(e) => json!({ "errorDetail": { "message": e.to_string() }, "error": e.to_string() }),
+        };
+        let _ = tx.send(message(last)).await;
+    });
+    Ok(http::stream("application/json", rx))
+}
+
+fn pull_error(e: berth_engine::Error, r: &Reference) -> ApiError {
+    match e {
+        berth_engine::Error::NotFound(_) | berth_engine::Error::Unauthenticated(_) | berth_engine::Error::PermissionDenied(_) => {
+            ApiError::not_found(format!("pull access denied for {}, repository does not exist or may require 'docker login': {e}", familiar(&r.repository())))
+        }
+        other => other.into(),
+    }
+}
+
+/// `POST /images/{name}/tag?repo=…&tag=…`.
+pub fn tag(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<Body>> {
+    let repo = req.query("repo").filter(|r| !r.is_empty()).ok_or_else(|| ApiError::bad_request("repository name (repo) is required"))?;
+    let target = match req.query("tag").filter(|t| !t.is_empty()) {
+        Some(t) => format!("{repo}:{t}"),
+        None => repo.to_owned(),
+    };
+    engine.images().tag(name, &target).map_err(|e| no_such_image(e, name))?;
+    Ok(http::empty(StatusCode::CREATED))
+}
+
+/// `DELETE /images/{name}?force=`: what was untagged and deleted.
+pub fn remove(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<Body>> {
+    let out = engine.remove_image(name, req.flag("force")).map_err(|e| match e {
+        berth_engine::Error::NotFound(_) => ApiError::not_found(format!("No such image: {name}")),
+        other => other.into(),
+    })?;
+    let mut items: Vec<Value> = out.untagged.iter().map(|t| json!({ "Untagged": familiar(t) })).collect();
+    items.extend(out.deleted.iter().map(|d| json!({ "Deleted": d })));
+    Ok(http::json(StatusCode::OK, &Value::Array(items)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_filters_as_docker_matches_them() {
+        assert!(matches_reference("busybox", "busybox:latest"));
+        assert!(matches_reference("busy*", "busybox:latest"));
+        assert!(matches_reference("busybox:lat*", "busybox:latest"));
+        assert!(!matches_reference("busybox:1.36", "busybox:latest"));
+        assert!(!matches_reference("*box", "library/busybox:latest"), "* stays within a component");
+        assert!(matches_reference("127.0.0.1:5000/busybox", "127.0.0.1:5000/busybox:latest"));
+    }
+
+    #[test]
+    fn progress_as_the_cli_draws_it() {
+        assert!(progress_bar(50, 100).starts_with("[=========================>"));
+        assert!(progress_bar(100, 100).ends_with("] 100B/100B"));
+        assert_eq!(human_size(1_500_000), "1.5MB");
+    }
+}

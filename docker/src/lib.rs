@@ -1,0 +1,147 @@
+//! The Docker Engine API front: berthd serves it on `<state>/docker.sock`
+//! (`[docker] socket`), so the unmodified `docker` CLI, docker-compose and
+//! the Docker SDKs drive the same engine kubelet drives through the CRI.
+//!
+//! A thin adapter, as the CRI front is: `version.rs` negotiates the API
+//! version (1.24–1.47; `Api-Version` on every answer), `error.rs` is the one
+//! place engine errors become Docker's status codes and `{"message"}`,
+//! `http.rs` holds the request and answer helpers (bounded JSON bodies,
+//! streamed answers), and one file per group of endpoints turns requests
+//! into engine calls: `system.rs` (`/_ping`, `/version`, `/info`),
+//! `images.rs` (list, inspect, pull with Docker's progress messages, tag,
+//! remove), `containers.rs` (list), `/auth` for `docker login`. Endpoints berth doesn't serve yet are
+//! refused by name (501), never ignored.
+//!
+//! The socket is root-equivalent: mode 0660 and group `docker` when that
+//! group exists, else 0600 — as dockerd sets it.
+
+#![recursion_limit = "256"]
+
+mod containers;
+pub mod error;
+mod http;
+mod images;
+mod system;
+pub mod version;
+
+use berth_engine::Engine;
+use error::{ApiError, ApiResult};
+use http::{Body, Req};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use std::future::Future;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// Binds the API socket at `path` with dockerd's mode and group.
+pub fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
+    let _ = std::fs::remove_file(path);
+    let listener = tokio::net::UnixListener::bind(path)?;
+    match nix::unistd::Group::from_name("docker").ok().flatten() {
+        Some(g) => {
+            nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(g.gid)).map_err(std::io::Error::from)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+        }
+        None => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?,
+    }
+    Ok(listener)
+}
+
+/// Serves the API on `listener` until `stop`, then lets requests finish for `grace`.
+pub async fn serve(engine: Engine, listener: tokio::net::UnixListener, stop: impl Future<Output = ()>, grace: Duration) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        let conn = tokio::select! {
+            c = listener.accept() => c,
+            _ = &mut stop => break,
+        };
+        let Ok((stream, _)) = conn else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let engine = engine.clone();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let engine = engine.clone();
+            async move { Ok::<_, std::convert::Infallible>(handle(&engine, req).await) }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder.max_buf_size(1 << 20);
+        // (Hijacked attach and exec, with upgrades, come with the container endpoints.)
+        let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "docker API connection");
+            }
+        });
+    }
+    let _ = tokio::time::timeout(grace, graceful.shutdown()).await;
+}
+
+async fn handle(engine: &Engine, req: Request<Incoming>) -> Response<Body> {
+    let span = tracing::info_span!("docker", method = %req.method(), path = %req.uri().path(), api = tracing::field::Empty);
+    async move {
+        let (parts, body) = req.into_parts();
+        let routed = version::split(parts.uri.path()).map(|(version, path)| Req {
+            method: parts.method.clone(),
+            version,
+            path,
+            query: http::parse_query(parts.uri.query()),
+            headers: parts.headers,
+            body: Some(body),
+        });
+        let answer = match routed {
+            Ok(r) => route(engine, r).await,
+            Err(e) => Err(e),
+        };
+        answer.unwrap_or_else(|e| {
+            tracing::info!(status = e.status.as_u16(), error = %e.message, "refused");
+            http::error(&e)
+        })
+    }
+    .instrument(span)
+    .await
+}
+
+async fn route(engine: &Engine, mut req: Req) -> ApiResult<Response<Body>> {
+    tracing::Span::current().record("api", tracing::field::display(req.version));
+    let segs: Vec<&str> = req.path.iter().map(String::as_str).collect();
+    match (&req.method, segs.as_slice()) {
+        (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::ping(&req)),
+        (&Method::GET, ["version"]) => Ok(system::version()),
+        (&Method::GET, ["info"]) => system::info(engine),
+        (&Method::POST, ["auth"]) => system::auth(engine, &mut req).await,
+        (&Method::GET, ["containers", "json"]) => containers::list(engine, &req),
+        (&Method::GET, ["images", "json"]) => images::list(engine, &req),
+        (&Method::POST, ["images", "create"]) => images::create(engine, &req).await,
+        (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => images::inspect(engine, &name.join("/")),
+        (&Method::POST, ["images", name @ .., "tag"]) if !name.is_empty() => images::tag(engine, &name.join("/"), &req),
+        (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => images::remove(engine, &name.join("/"), &req),
+        (m, [first, ..]) if KNOWN.contains(first) => Err(ApiError::new(hyper::StatusCode::NOT_IMPLEMENTED, format!("{m} /{} is not supported by berth yet", req.path.join("/")))),
+        _ => Err(ApiError::not_found("page not found")),
+    }
+}
+
+/// Docker's endpoint groups: what berth doesn't serve of them is refused by name.
+const KNOWN: [&str; 17] = [
+    "containers",
+    "images",
+    "exec",
+    "networks",
+    "volumes",
+    "build",
+    "events",
+    "system",
+    "auth",
+    "commit",
+    "plugins",
+    "swarm",
+    "nodes",
+    "services",
+    "tasks",
+    "secrets",
+    "distribution",
+];

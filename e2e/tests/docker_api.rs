@@ -1,0 +1,146 @@
+//! The Docker Engine API on berthd, driven by the real clients: Debian's
+//! `docker` CLI (Docker 20.10, API 1.41; its dockerd is never started) and
+//! the Docker SDK for Python. This slice: version negotiation, errors,
+//! `info`, `ps`, images (list, inspect, pull with progress, tag, remove);
+//! endpoints berth doesn't serve yet are refused by name.
+
+use berth_e2e::registry::{busybox_layer, file, push_image, tar, Layer, Registry};
+use berth_e2e::{Daemon, Run};
+use std::io::{Read, Write};
+use std::process::Command;
+
+fn docker(d: &Daemon, args: &[&str]) -> Run {
+    let config = d.dir.join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    // Debian's CLI (/usr/bin), not another docker earlier on PATH.
+    let out = Command::new("/usr/bin/docker")
+        .args(args)
+        .env("DOCKER_HOST", format!("unix://{}", d.docker_socket().display()))
+        .env("DOCKER_CONFIG", &config)
+        .env_remove("DOCKER_API_VERSION")
+        .output()
+        .expect("Debian's docker CLI (deploy/test.sh installs docker.io)");
+    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+}
+
+/// One raw HTTP/1.1 request on the socket: status and body.
+fn raw(d: &Daemon, request: &str) -> (u16, String) {
+    let mut s = std::os::unix::net::UnixStream::connect(d.docker_socket()).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
+#[test]
+fn the_docker_cli_negotiates_and_reads_the_node() {
+    let d = Daemon::start();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(d.docker_socket()).unwrap().permissions().mode() & 0o777;
+    let docker_group = nix::unistd::Group::from_name("docker").ok().flatten().is_some();
+    assert_eq!(mode, if docker_group { 0o660 } else { 0o600 }, "root-equivalent: as dockerd guards it");
+
+    let v = docker(&d, &["version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Client.APIVersion}} {{.Server.Os}}"]).ok();
+    assert_eq!(v.stdout.trim(), "1.47 1.24 1.41 linux", "the 20.10 CLI negotiates down to its 1.41");
+    let info = docker(&d, &["info", "--format", "{{.OSType}} {{.Images}} {{.Containers}} {{.CgroupDriver}}"]).ok();
+    assert_eq!(info.stdout.trim(), "linux 1 0 cgroupfs");
+    let ps = docker(&d, &["ps", "-a"]).ok();
+    assert!(ps.stdout.starts_with("CONTAINER ID"), "{}", ps.stdout);
+
+    // Versions outside 1.24–1.47, unknown paths, bad filters: Docker's answers.
+    let (code, body) = raw(&d, "GET /v1.99/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!((code, body.trim()), (400, r#"{"message":"client version 1.99 is too new. Maximum supported API version is 1.47"}"#));
+    let (code, body) = raw(&d, "GET /v1.41/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!((code, body.trim()), (404, r#"{"message":"page not found"}"#));
+    let (code, _) = raw(&d, "GET /v1.41/images/json?filters=%7Bnot-json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(code, 400);
+    let (code, _) = raw(&d, "HEAD /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(code, 200);
+
+    // Not served yet: refused by name, with the CLI's exit code for a daemon error.
+    let run = docker(&d, &["run", "--rm", "busybox", "true"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(run.stderr.contains("is not supported by berth yet"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn images_through_the_docker_cli() {
+    let reg = Registry::start();
+    let d = Daemon::start();
+    let extra = Layer::gzip(tar(|b| file(b, "etc/motd", b"from the registry\n")));
+    push_image(&reg.addr, "team/app", "v1", &[busybox_layer(), extra], "amd64", serde_json::json!({ "Cmd": ["sh"], "Labels": { "tier": "web" } })).await;
+    let name = format!("{}/team/app:v1", reg.addr);
+
+    let pull = docker(&d, &["pull", &name]).ok();
+    assert!(pull.stdout.contains("v1: Pulling from team/app"), "{}", pull.stdout);
+    assert!(pull.stdout.contains("Digest: sha256:") && pull.stdout.contains(&format!("Status: Downloaded newer image for {name}")), "{}", pull.stdout);
+    let again = docker(&d, &["pull", &name]).ok();
+    assert!(again.stdout.contains(&format!("Status: Image is up to date for {name}")), "{}", again.stdout);
+    let missing = docker(&d, &["pull", &format!("{}/team/none:v1", reg.addr)]);
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains("Error response from daemon: pull access denied for"), "{}", missing.stderr);
+
+    // One store with the CRI and berth's CLI: the image berth imported is there too.
+    let images = docker(&d, &["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok();
+    let listed: Vec<&str> = images.stdout.lines().collect();
+    assert!(listed.contains(&"busybox:latest") && listed.contains(&name.as_str()), "{listed:?}");
+    let filtered = docker(&d, &["images", "--filter", "label=tier=web", "--format", "{{.Repository}}"]).ok();
+    assert_eq!(filtered.stdout.trim(), format!("{}/team/app", reg.addr));
+    let id = docker(&d, &["image", "inspect", "-f", "{{.Id}}", &name]).ok().stdout.trim().to_owned();
+    assert!(id.starts_with("sha256:"), "{id}");
+
+    docker(&d, &["tag", &name, "mine:1"]).ok();
+    assert_eq!(docker(&d, &["image", "inspect", "-f", "{{.Id}}", "mine:1"]).ok().stdout.trim(), id);
+    let rmi = docker(&d, &["rmi", "mine:1"]).ok();
+    assert_eq!(rmi.stdout.trim(), "Untagged: mine:1");
+    let gone = docker(&d, &["rmi", "mine:1"]);
+    assert!(gone.code != 0 && gone.stderr.contains("No such image: mine:1"), "{gone:?}");
+    let rmi = docker(&d, &["rmi", &name]).ok();
+    assert!(rmi.stdout.contains(&format!("Untagged: {name}")) && rmi.stdout.contains(&format!("Deleted: {id}")), "{}", rmi.stdout);
+}
+
+#[tokio::test]
+async fn the_python_sdk_drives_the_same_engine() {
+    let reg = Registry::start();
+    let d = Daemon::start();
+    push_image(&reg.addr, "sdk/app", "v2", &[busybox_layer()], "amd64", serde_json::json!({ "Cmd": ["sh"] })).await;
+    let script = format!(
+        r#"
+import docker
+c = docker.DockerClient(base_url="unix://{sock}", version="auto")
+assert c.ping()
+v = c.version()
+assert v["ApiVersion"] == "1.47", v
+img = c.images.pull("{reg}/sdk/app", tag="v2")
+assert "{reg}/sdk/app:v2" in img.tags, img.tags
+tags = sorted(t for i in c.images.list() for t in i.tags)
+assert "busybox:latest" in tags and "{reg}/sdk/app:v2" in tags, tags
+assert c.images.get("{reg}/sdk/app:v2").id == img.id
+try:
+    c.images.get("nope:1")
+    raise SystemExit("found an image that doesn't exist")
+except docker.errors.ImageNotFound:
+    pass
+c.images.remove("{reg}/sdk/app:v2")
+assert c.containers.list(all=True) == []
+print("sdk ok")
+"#,
+        sock = d.docker_socket().display(),
+        reg = reg.addr
+    );
+    let out = Command::new("python3").arg("-c").arg(&script).output().expect("python3 with the docker SDK (deploy/test.sh installs it)");
+    assert!(out.status.success(), "stdout={} stderr={}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sdk ok");
+}
+
+#[test]
+fn docker_login_checks_the_credentials_with_the_registry() {
+    let reg = Registry::start_with_auth(Some(("alice", "s3cret")));
+    let d = Daemon::start();
+    let ok = docker(&d, &["login", "-u", "alice", "-p", "s3cret", &reg.addr]).ok();
+    assert!(ok.stdout.contains("Login Succeeded"), "{ok:?}");
+    let bad = docker(&d, &["login", "-u", "alice", "-p", "wrong", &reg.addr]);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(bad.stderr.contains("Error response from daemon"), "{}", bad.stderr);
+}
