@@ -227,9 +227,11 @@ pub async fn create(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     Ok(http::stream("application/json", rx))
 }
 
+/// dockerd's words: a missing manifest, or a registry that wants credentials.
 fn pull_error(e: berth_engine::Error, r: &Reference) -> ApiError {
     match e {
-        berth_engine::Error::NotFound(_) | berth_engine::Error::Unauthenticated(_) | berth_engine::Error::PermissionDenied(_) => {
+        berth_engine::Error::NotFound(m) => ApiError::not_found(format!("manifest for {} not found: {m}", familiar(&r.canonical()))),
+        berth_engine::Error::Unauthenticated(_) | berth_engine::Error::PermissionDenied(_) => {
             ApiError::not_found(format!("pull access denied for {}, repository does not exist or may require 'docker login': {e}", familiar(&r.repository())))
         }
         other => other.into(),
