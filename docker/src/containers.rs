@@ -1,8 +1,9 @@
 //! Containers as Docker clients see them. Only the Docker front's own: the
 //! CRI's pod containers are kept apart, as nerdctl keeps namespaces apart.
-//! This slice lists them (`docker ps`); the lifecycle endpoints come next.
+//! List, create (`create.rs`), start, stop, restart, kill, wait, remove,
+//! inspect and logs; attach and exec (hijacked HTTP) come next.
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
 use berth_engine::model::ContainerRecord;
 use berth_engine::{Engine, Status};
@@ -65,4 +66,220 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     }
     let now = std::time::SystemTime::now();
     Ok(http::json(StatusCode::OK, &Value::Array(found.iter().map(|c| summary(c, now)).collect())))
+}
+
+/// A Docker-front container by id, id prefix or name; the CRI's are not found.
+fn find(engine: &Engine, key: &str) -> ApiResult<ContainerRecord> {
+    match engine.inspect(key) {
+        Ok(r) if r.config.pod.is_none() => Ok(r),
+        Ok(_) | Err(berth_engine::Error::NotFound(_)) => Err(ApiError::not_found(format!("No such container: {key}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /containers/create?name=`.
+pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
+    let body: crate::create::CreateBody = req.json().await?;
+    let name = req.query("name").filter(|n| !n.is_empty()).map(|n| n.trim_start_matches('/').to_owned());
+    let opts = body.options(name)?;
+    let image = opts.image.clone();
+    // The CLI pulls on "No such image" and tries again.
+    let id = engine.create(opts).await.map_err(|e| match e {
+        berth_engine::Error::NotFound(m) if engine.images().resolve(&image).is_err() => ApiError::not_found(format!("No such image: {image} ({m})")),
+        other => other.into(),
+    })?;
+    Ok(http::json(StatusCode::CREATED, &json!({ "Id": id, "Warnings": [] })))
+}
+
+/// `POST /containers/{id}/start`: 304 when it already runs.
+pub async fn start(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
+    let c = find(engine, key)?;
+    if c.state.status == Status::Running {
+        return Ok(http::empty(StatusCode::NOT_MODIFIED));
+    }
+    engine.start(&c.id).await?;
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/stop?t=`: 304 when it isn't running.
+pub async fn stop(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Body>> {
+    let c = find(engine, key)?;
+    if c.state.status != Status::Running {
+        return Ok(http::empty(StatusCode::NOT_MODIFIED));
+    }
+    let t = req.query("t").or(req.query("timeout")).and_then(|t| t.parse::<i64>().ok()).filter(|t| *t >= 0).map(|t| std::time::Duration::from_secs(t as u64));
+    engine.stop(&c.id, t).await?;
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/restart?t=`.
+pub async fn restart(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Body>> {
+    let c = find(engine, key)?;
+    if c.state.status == Status::Running {
+        let t = req.query("t").and_then(|t| t.parse::<i64>().ok()).filter(|t| *t >= 0).map(|t| std::time::Duration::from_secs(t as u64));
+        engine.stop(&c.id, t).await?;
+    }
+    engine.start(&c.id).await?;
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/kill?signal=`: 409 when it isn't running.
+pub async fn kill(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Body>> {
+    let c = find(engine, key)?;
+    if c.state.status != Status::Running {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("Container {} is not running", c.id)));
+    }
+    engine.kill(&c.id, req.query("signal").unwrap_or("")).await?;
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/wait?condition=`: the exit code once it holds.
+/// As dockerd, the headers go out at once and the body when the condition
+/// holds: `docker run` waits for them before it starts the container.
+pub async fn wait(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Body>> {
+    let c = find(engine, key)?;
+    let waiter = engine.waiter(&c.id, req.query("condition").unwrap_or(""))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let out = tokio::select! {
+            out = waiter.wait() => out,
+            // The client went away: so does the wait.
+            _ = tx.closed() => return,
+        };
+        let mut body = serde_json::to_vec(&json!({ "StatusCode": out.exit_code, "Error": null })).unwrap_or_default();
+        body.push(b'\n');
+        let _ = tx.send(bytes::Bytes::from(body)).await;
+    });
+    Ok(http::stream("application/json", rx))
+}
+
+/// `DELETE /containers/{id}?force=`: 409 for a running one without force.
+pub async fn remove(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Body>> {
+    let c = find(engine, key)?;
+    if req.flag("v") {
+        // Anonymous volumes don't exist in berth yet: nothing to remove.
+    }
+    if c.state.status == Status::Running && !req.flag("force") {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("You cannot remove a running container {}. Stop the container before attempting removal or force remove", c.id)));
+    }
+    engine.remove(&c.id, req.flag("force")).await?;
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+fn time_or_zero(nanos: i64) -> String {
+    if nanos <= 0 {
+        "0001-01-01T00:00:00Z".into()
+    } else {
+        berth_proto::time::rfc3339_nanos(berth_proto::time::from_unix_nanos(nanos))
+    }
+}
+
+/// `GET /containers/{id}/json`: Docker's inspect document (the parts berth has).
+pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
+    let c = find(engine, key)?;
+    let s = &c.state;
+    let running = s.status == Status::Running;
+    let cfg = &c.config;
+    let r = &cfg.resources;
+    let doc = json!({
+        "Id": c.id,
+        "Created": time_or_zero(c.created_at),
+        "Path": cfg.args.first().cloned().unwrap_or_default(),
+        "Args": cfg.args.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": state_name(s.status),
+            "Running": running,
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": s.oom_killed,
+            "Dead": matches!(s.status, Status::Unknown | Status::Quarantined),
+            "Pid": if running { s.pid } else { 0 },
+            "ExitCode": s.exit_code,
+            "Error": s.error,
+            "StartedAt": time_or_zero(s.started_at),
+            "FinishedAt": time_or_zero(s.finished_at),
+        },
+        "Image": c.image_id,
+        "Name": format!("/{}", c.name),
+        "RestartCount": 0,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": {
+            "NetworkMode": "none",
+            "AutoRemove": cfg.auto_remove,
+            "Privileged": cfg.security.privileged,
+            "ReadonlyRootfs": cfg.read_only,
+            "CapAdd": cfg.security.cap_add,
+            "CapDrop": cfg.security.cap_drop,
+            "Memory": r.memory_bytes,
+            "CpuShares": r.cpu_shares,
+            "CpuQuota": r.cpu_quota,
+            "CpuPeriod": r.cpu_period,
+            "CpusetCpus": r.cpuset_cpus,
+            "PidsLimit": r.pids_limit,
+            "RestartPolicy": { "Name": "no", "MaximumRetryCount": 0 },
+            "LogConfig": { "Type": "json-file", "Config": {} },
+        },
+        "Config": {
+            "Hostname": cfg.hostname,
+            "User": cfg.user,
+            "Tty": false,
+            "OpenStdin": false,
+            "Env": cfg.env,
+            "Cmd": cfg.cmd,
+            "Entrypoint": if cfg.entrypoint.is_empty() { Value::Null } else { json!(cfg.entrypoint) },
+            "Image": c.image,
+            "WorkingDir": cfg.working_dir,
+            "Labels": cfg.labels,
+            "StopSignal": cfg.stop_signal.name(),
+        },
+        "NetworkSettings": { "Networks": { "none": {} } },
+        "Mounts": [],
+    });
+    Ok(http::json(StatusCode::OK, &doc))
+}
+
+/// Docker's stream framing without a terminal: a header of the stream
+/// (1 stdout, 2 stderr), three zero bytes and the length, then the data.
+fn frame(stream: u8, data: &[u8]) -> bytes::Bytes {
+    let mut b = Vec::with_capacity(8 + data.len());
+    b.extend_from_slice(&[stream, 0, 0, 0]);
+    b.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    b.extend_from_slice(data);
+    b.into()
+}
+
+/// `GET /containers/{id}/logs?stdout&stderr&follow&tail&timestamps`.
+pub async fn logs(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Body>> {
+    let c = find(engine, key)?;
+    let (out, err) = (req.flag("stdout"), req.flag("stderr"));
+    if !out && !err {
+        return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
+    }
+    for unsupported in ["since", "until"] {
+        if req.query(unsupported).is_some_and(|v| !v.is_empty() && v != "0") {
+            return Err(ApiError::bad_request(format!("logs {unsupported} is not supported by berth yet")));
+        }
+    }
+    let tail = match req.query("tail") {
+        None | Some("" | "all") => None,
+        Some(n) => Some(n.parse::<usize>().map_err(|_| ApiError::bad_request(format!("invalid tail {n:?}")))?),
+    };
+    let timestamps = req.flag("timestamps");
+    let mut records = engine.logs(&c.id, req.flag("follow"), tail, 0).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(r) = records.recv().await {
+            let stream = match r.stream {
+                berth_proto::crilog::Stream::Stdout if out => 1,
+                berth_proto::crilog::Stream::Stderr if err => 2,
+                _ => continue,
+            };
+            let data = if timestamps { [r.timestamp.as_bytes(), b" ", &r.data].concat() } else { r.data };
+            if tx.send(frame(stream, &data)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(http::stream("application/vnd.docker.multiplexed-stream", rx))
 }

@@ -9,7 +9,8 @@
 //! streamed answers), and one file per group of endpoints turns requests
 //! into engine calls: `system.rs` (`/_ping`, `/version`, `/info`),
 //! `images.rs` (list, inspect, pull with Docker's progress messages, tag,
-//! remove), `containers.rs` (list), `/auth` for `docker login`. Endpoints berth doesn't serve yet are
+//! remove), `containers.rs` (list, create with `create.rs`, start, stop,
+//! restart, kill, wait, remove, inspect, logs), `/auth` for `docker login`. Endpoints berth doesn't serve yet are
 //! refused by name (501), never ignored.
 //!
 //! The socket is root-equivalent: mode 0660 and group `docker` when that
@@ -18,6 +19,7 @@
 #![recursion_limit = "256"]
 
 mod containers;
+mod create;
 pub mod error;
 mod http;
 mod images;
@@ -84,6 +86,7 @@ pub async fn serve(engine: Engine, listener: tokio::net::UnixListener, stop: imp
 async fn handle(engine: &Engine, req: Request<Incoming>) -> Response<Body> {
     let span = tracing::info_span!("docker", method = %req.method(), path = %req.uri().path(), api = tracing::field::Empty);
     async move {
+        tracing::debug!("request");
         let (parts, body) = req.into_parts();
         let routed = version::split(parts.uri.path()).map(|(version, path)| Req {
             method: parts.method.clone(),
@@ -115,6 +118,15 @@ async fn route(engine: &Engine, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::GET, ["info"]) => system::info(engine),
         (&Method::POST, ["auth"]) => system::auth(engine, &mut req).await,
         (&Method::GET, ["containers", "json"]) => containers::list(engine, &req),
+        (&Method::POST, ["containers", "create"]) => containers::create(engine, &mut req).await,
+        (&Method::POST, ["containers", id, "start"]) => containers::start(engine, id).await,
+        (&Method::POST, ["containers", id, "stop"]) => containers::stop(engine, id, &req).await,
+        (&Method::POST, ["containers", id, "restart"]) => containers::restart(engine, id, &req).await,
+        (&Method::POST, ["containers", id, "kill"]) => containers::kill(engine, id, &req).await,
+        (&Method::POST, ["containers", id, "wait"]) => containers::wait(engine, id, &req).await,
+        (&Method::DELETE, ["containers", id]) => containers::remove(engine, id, &req).await,
+        (&Method::GET, ["containers", id, "json"]) => containers::inspect(engine, id),
+        (&Method::GET, ["containers", id, "logs"]) => containers::logs(engine, id, &req).await,
         (&Method::GET, ["images", "json"]) => images::list(engine, &req),
         (&Method::POST, ["images", "create"]) => images::create(engine, &req).await,
         (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => images::inspect(engine, &name.join("/")),

@@ -123,8 +123,13 @@ try:
     raise SystemExit("found an image that doesn't exist")
 except docker.errors.ImageNotFound:
     pass
-c.images.remove("{reg}/sdk/app:v2")
+box = c.containers.run("{reg}/sdk/app:v2", ["sh", "-c", "echo hi"], network_mode="none", detach=True, name="sdk-box")
+assert box.wait()["StatusCode"] == 0
+assert box.logs() == b"hi\n", box.logs()
+assert [x.name for x in c.containers.list(all=True)] == ["sdk-box"]
+box.remove()
 assert c.containers.list(all=True) == []
+c.images.remove("{reg}/sdk/app:v2")
 print("sdk ok")
 "#,
         sock = d.docker_socket().display(),
@@ -144,4 +149,62 @@ fn docker_login_checks_the_credentials_with_the_registry() {
     let bad = docker(&d, &["login", "-u", "alice", "-p", "wrong", &reg.addr]);
     assert_eq!(bad.code, 1, "{bad:?}");
     assert!(bad.stderr.contains("Error response from daemon"), "{}", bad.stderr);
+}
+
+#[tokio::test]
+async fn containers_through_the_docker_cli() {
+    let d = Daemon::start();
+    // Not yet: the default bridge, attaching, -p, -v — refused by name, nothing created.
+    for (args, says) in [
+        (vec!["run", "-d", "busybox", "true"], "the default bridge network"),
+        (vec!["run", "--rm", "--network", "none", "busybox", "true"], "attaching to a container"),
+        (vec!["run", "-d", "--network", "none", "-p", "8080:80", "busybox", "true"], "HostConfig.PortBindings"),
+        (vec!["run", "-d", "--network", "none", "-v", "/tmp:/x", "busybox", "true"], "HostConfig.Binds"),
+    ] {
+        let r = docker(&d, &args);
+        assert!(r.code == 125 && r.stderr.contains(says) && r.stderr.contains("is not supported by berth yet"), "{args:?}: {r:?}");
+    }
+    assert_eq!(docker(&d, &["ps", "-aq"]).ok().stdout, "", "nothing was left behind");
+
+    let id = docker(&d, &["run", "-d", "--network", "none", "--name", "web", "-e", "A=1", "--label", "tier=web", "busybox", "sh", "-c", "echo out; echo err >&2; exec sleep 1000"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert_eq!(id.len(), 64, "{id}");
+    let ps = docker(&d, &["ps", "--format", "{{.Names}} {{.Status}} {{.Label \"tier\"}}"]).ok();
+    assert!(ps.stdout.starts_with("web Up ") && ps.stdout.trim().ends_with(" web"), "{}", ps.stdout);
+    let state = docker(&d, &["inspect", "-f", "{{.State.Status}} {{.Config.Image}} {{.Name}} {{.HostConfig.NetworkMode}}", "web"]).ok();
+    assert_eq!(state.stdout.trim(), "running busybox /web none");
+    assert!(d.eventually(std::time::Duration::from_secs(10), || docker(&d, &["logs", "web"]).stdout == "out\n"));
+    let logs = docker(&d, &["logs", "web"]).ok();
+    assert_eq!((logs.stdout.as_str(), logs.stderr.as_str()), ("out\n", "err\n"), "stdout and stderr apart, as Docker's framing carries them");
+    let exec_env = docker(&d, &["inspect", "-f", "{{range .Config.Env}}{{.}} {{end}}", "web"]).ok();
+    assert!(exec_env.stdout.contains("A=1"), "{}", exec_env.stdout);
+
+    // A running container is not removed without force.
+    let busy = docker(&d, &["rm", "web"]);
+    assert!(busy.code != 0 && busy.stderr.contains("You cannot remove a running container"), "{busy:?}");
+    assert_eq!(docker(&d, &["stop", "-t", "1", "web"]).ok().stdout.trim(), "web");
+    assert_eq!(docker(&d, &["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "web"]).ok().stdout.trim(), "exited 137");
+    assert_eq!(docker(&d, &["wait", "web"]).ok().stdout.trim(), "137");
+    docker(&d, &["start", "web"]).ok();
+    docker(&d, &["restart", "-t", "0", "web"]).ok();
+    assert_eq!(docker(&d, &["inspect", "-f", "{{.State.Running}}", "web"]).ok().stdout.trim(), "true");
+    docker(&d, &["kill", "web"]).ok();
+    let not_running = docker(&d, &["kill", "web"]);
+    assert!(not_running.code != 0 && not_running.stderr.contains("is not running"), "{not_running:?}");
+    assert_eq!(docker(&d, &["rm", "web"]).ok().stdout.trim(), "web");
+    let gone = docker(&d, &["rm", "web"]);
+    assert!(gone.code != 0 && gone.stderr.contains("No such container: web"), "{gone:?}");
+
+    // The CRI's containers are not Docker's.
+    let (mut rt, _img) = d.cri().await;
+    let pod = berth_e2e::cri::run_pod(&mut rt, berth_e2e::cri::pod_config(&d, "hidden")).await;
+    let c = berth_e2e::cri::create(&mut rt, &pod, berth_e2e::cri::container("c", &["sleep", "1000"])).await.unwrap();
+    berth_e2e::cri::start(&mut rt, &c).await;
+    assert_eq!(docker(&d, &["ps", "-aq"]).ok().stdout, "");
+    assert!(docker(&d, &["inspect", &c]).code != 0);
+    assert!(docker(&d, &["rm", "-f", &c]).stderr.contains("No such container"));
+    assert_eq!(berth_e2e::cri::status(&mut rt, &c).await.state(), berth_proto::cri::ContainerState::ContainerRunning);
 }

@@ -1,0 +1,206 @@
+//! `POST /containers/create`: Docker's `Config` and `HostConfig` as engine
+//! create options. What berth can't do yet is refused by its Docker name
+//! (a 400 the CLI shows), never dropped: the CLI sends every field, so only
+//! values that differ from Docker's defaults count.
+
+use crate::error::{ApiError, ApiResult};
+use berth_engine::model::{Resources, Seccomp, Security};
+use berth_engine::CreateOptions;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct CreateBody {
+    hostname: String,
+    domainname: String,
+    user: String,
+    attach_stdin: bool,
+    attach_stdout: bool,
+    attach_stderr: bool,
+    tty: bool,
+    open_stdin: bool,
+    env: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
+    entrypoint: Option<Vec<String>>,
+    image: String,
+    labels: Option<BTreeMap<String, String>>,
+    working_dir: String,
+    stop_signal: String,
+    stop_timeout: Option<i64>,
+    exposed_ports: Option<BTreeMap<String, Value>>,
+    volumes: Option<BTreeMap<String, Value>>,
+    healthcheck: Option<Value>,
+    mac_address: String,
+    host_config: HostConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct HostConfig {
+    binds: Option<Vec<String>>,
+    network_mode: String,
+    port_bindings: Option<BTreeMap<String, Value>>,
+    restart_policy: RestartPolicy,
+    auto_remove: bool,
+    volumes_from: Option<Vec<String>>,
+    mounts: Option<Vec<Value>>,
+    cap_add: Option<Vec<String>>,
+    cap_drop: Option<Vec<String>>,
+    dns: Option<Vec<String>>,
+    dns_search: Option<Vec<String>>,
+    extra_hosts: Option<Vec<String>>,
+    privileged: bool,
+    publish_all_ports: bool,
+    readonly_rootfs: bool,
+    security_opt: Option<Vec<String>>,
+    tmpfs: Option<BTreeMap<String, String>>,
+    sysctls: Option<BTreeMap<String, String>>,
+    devices: Option<Vec<Value>>,
+    ulimits: Option<Vec<UlimitSpec>>,
+    memory: i64,
+    memory_swap: i64,
+    nano_cpus: i64,
+    cpu_shares: i64,
+    cpu_quota: i64,
+    cpu_period: i64,
+    cpuset_cpus: String,
+    cpuset_mems: String,
+    pids_limit: Option<i64>,
+    oom_score_adj: i32,
+    init: Option<bool>,
+    ipc_mode: String,
+    pid_mode: String,
+    uts_mode: String,
+    userns_mode: String,
+    links: Option<Vec<String>>,
+    group_add: Option<Vec<String>>,
+    runtime: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct RestartPolicy {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UlimitSpec {
+    name: String,
+    soft: i64,
+    hard: i64,
+}
+
+fn refuse(field: &str) -> ApiError {
+    ApiError::bad_request(format!("{field} is not supported by berth yet"))
+}
+
+fn set<T>(v: &Option<Vec<T>>) -> bool {
+    v.as_ref().is_some_and(|v| !v.is_empty())
+}
+
+fn set_map<K, V>(v: &Option<BTreeMap<K, V>>) -> bool {
+    v.as_ref().is_some_and(|v| !v.is_empty())
+}
+
+impl CreateBody {
+    /// Checks what berth can't do yet, then the engine's options.
+    pub fn options(self, name: Option<String>) -> ApiResult<CreateOptions> {
+        let h = &self.host_config;
+        // The default bridge network comes with the network work of this
+        // issue; until then only `none` (the container's own loopback).
+        match h.network_mode.as_str() {
+            "none" => {}
+            "" | "default" | "bridge" => return Err(refuse("the default bridge network (use --network none)")),
+            other => return Err(refuse(&format!("network mode {other:?}"))),
+        }
+        let checks: [(bool, &str); 26] = [
+            (self.attach_stdin || self.attach_stdout || self.attach_stderr, "attaching to a container (docker run without -d; use -d and docker logs)"),
+            (set(&h.binds), "HostConfig.Binds (-v)"),
+            (set_map(&h.port_bindings) || h.publish_all_ports, "HostConfig.PortBindings (-p, -P)"),
+            (!matches!(h.restart_policy.name.as_str(), "" | "no"), "HostConfig.RestartPolicy (--restart)"),
+            (set(&h.volumes_from), "HostConfig.VolumesFrom"),
+            (set(&h.mounts), "HostConfig.Mounts (--mount)"),
+            (set(&h.dns) || set(&h.dns_search), "HostConfig.Dns (--dns, --dns-search)"),
+            (set(&h.extra_hosts), "HostConfig.ExtraHosts (--add-host)"),
+            (set_map(&h.tmpfs), "HostConfig.Tmpfs (--tmpfs)"),
+            (set_map(&h.sysctls), "HostConfig.Sysctls (--sysctl)"),
+            (set(&h.devices), "HostConfig.Devices (--device)"),
+            (h.init == Some(true), "HostConfig.Init (--init)"),
+            (!matches!(h.ipc_mode.as_str(), "" | "private" | "shareable"), "HostConfig.IpcMode (--ipc)"),
+            (!h.pid_mode.is_empty(), "HostConfig.PidMode (--pid)"),
+            (!h.uts_mode.is_empty(), "HostConfig.UTSMode (--uts)"),
+            (!h.userns_mode.is_empty(), "HostConfig.UsernsMode (--userns)"),
+            (set(&h.links), "HostConfig.Links (--link)"),
+            (set(&h.group_add), "HostConfig.GroupAdd (--group-add)"),
+            (!matches!(h.runtime.as_str(), "" | "berth" | "runc"), "HostConfig.Runtime (--runtime)"),
+            (h.memory_swap > 0 && h.memory_swap != h.memory, "HostConfig.MemorySwap (--memory-swap)"),
+            (!self.domainname.is_empty(), "Config.Domainname (--domainname)"),
+            (self.tty, "Config.Tty (-t)"),
+            (self.open_stdin, "Config.OpenStdin (-i)"),
+            (set_map(&self.exposed_ports), "Config.ExposedPorts (--expose, -p)"),
+            (set_map(&self.volumes) || self.healthcheck.as_ref().is_some_and(|h| !h.is_null()), "Config.Volumes and Config.Healthcheck"),
+            (!self.mac_address.is_empty(), "Config.MacAddress (--mac-address)"),
+        ];
+        if let Some((_, field)) = checks.iter().find(|(bad, _)| *bad) {
+            return Err(refuse(field));
+        }
+        if self.image.is_empty() {
+            return Err(ApiError::bad_request("Config.Image is required"));
+        }
+        let mut seccomp = Seccomp::RuntimeDefault;
+        let mut no_new_privs = false;
+        for opt in h.security_opt.iter().flatten() {
+            let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
+            match (k, v) {
+                ("seccomp", "unconfined") => seccomp = Seccomp::Unconfined,
+                ("no-new-privileges", "" | "true") => no_new_privs = true,
+                ("no-new-privileges", "false") => no_new_privs = false,
+                _ => return Err(refuse(&format!("security option {opt:?}"))),
+            }
+        }
+        // Docker's --cpus: NanoCpus as a quota over the default period.
+        let (cpu_quota, cpu_period) = match h.nano_cpus {
+            0 => (h.cpu_quota, h.cpu_period.max(0) as u64),
+            n => (n / 10_000, 100_000),
+        };
+        Ok(CreateOptions {
+            name,
+            image: self.image,
+            entrypoint: self.entrypoint,
+            cmd: self.cmd.unwrap_or_default(),
+            env: self.env.unwrap_or_default(),
+            working_dir: Some(self.working_dir).filter(|w| !w.is_empty()),
+            user: Some(self.user).filter(|u| !u.is_empty()),
+            hostname: Some(self.hostname).filter(|h| !h.is_empty()),
+            resources: Resources {
+                memory_bytes: h.memory,
+                cpu_quota,
+                cpu_period,
+                cpu_shares: h.cpu_shares.max(0) as u64,
+                pids_limit: h.pids_limit.unwrap_or(0).max(0),
+                cpuset_cpus: h.cpuset_cpus.clone(),
+                cpuset_mems: h.cpuset_mems.clone(),
+                oom_score_adj: (h.oom_score_adj != 0).then_some(h.oom_score_adj),
+                ..Default::default()
+            },
+            read_only: h.readonly_rootfs,
+            labels: self.labels.unwrap_or_default(),
+            auto_remove: h.auto_remove,
+            stop_signal: Some(self.stop_signal).filter(|s| !s.is_empty()),
+            stop_timeout: self.stop_timeout.filter(|t| *t >= 0).map(|t| t as u64),
+            ulimits: h.ulimits.iter().flatten().map(|u| format!("{}={}:{}", u.name, u.soft, u.hard)).collect(),
+            security: Security {
+                privileged: h.privileged,
+                cap_add: h.cap_add.clone().unwrap_or_default(),
+                cap_drop: h.cap_drop.clone().unwrap_or_default(),
+                no_new_privs,
+                seccomp,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+    }
+}
