@@ -107,17 +107,20 @@ pub async fn stop(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<B
     if c.state.status != Status::Running {
         return Ok(http::empty(StatusCode::NOT_MODIFIED));
     }
-    let t = req.query("t").or(req.query("timeout")).and_then(|t| t.parse::<i64>().ok()).filter(|t| *t >= 0).map(|t| std::time::Duration::from_secs(t as u64));
-    engine.stop(&c.id, t).await?;
+    engine.stop(&c.id, stop_timeout(req)).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+/// `t`: seconds to wait after the stop signal; absent or negative: the container's own.
+fn stop_timeout(req: &Req) -> Option<std::time::Duration> {
+    req.query("t").or(req.query("timeout")).and_then(|t| t.parse::<i64>().ok()).filter(|t| *t >= 0).map(|t| std::time::Duration::from_secs(t as u64))
 }
 
 /// `POST /containers/{id}/restart?t=`.
 pub async fn restart(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Body>> {
     let c = find(engine, key)?;
     if c.state.status == Status::Running {
-        let t = req.query("t").and_then(|t| t.parse::<i64>().ok()).filter(|t| *t >= 0).map(|t| std::time::Duration::from_secs(t as u64));
-        engine.stop(&c.id, t).await?;
+        engine.stop(&c.id, stop_timeout(req)).await?;
     }
     engine.start(&c.id).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))

@@ -94,9 +94,9 @@ fn no_such_image(e: berth_engine::Error, name: &str) -> ApiError {
 /// `X-Registry-Auth`: base64url JSON with `username`/`password` or `identitytoken`.
 fn credentials(req: &Req) -> ApiResult<Credentials> {
     let Some(raw) = req.headers.get("x-registry-auth").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) else { return Ok(Credentials::default()) };
-    let bytes =
-        base64::engine::general_purpose::URL_SAFE.decode(raw.trim_end_matches('=')).or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')));
-    let bytes = bytes.or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw)).map_err(|_| ApiError::bad_request("invalid X-Registry-Auth header"))?;
+    // base64url as the CLI sends it (padded or not), else the standard alphabet.
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')).or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw));
+    let bytes = bytes.map_err(|_| ApiError::bad_request("invalid X-Registry-Auth header"))?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::bad_request("invalid X-Registry-Auth header"))?;
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
     Ok(Credentials::from_fields(&s("username"), &s("password"), &s("auth"), &s("identitytoken"), &s("registrytoken")).unwrap_or_default())
@@ -251,10 +251,7 @@ pub fn tag(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<Body>> 
 
 /// `DELETE /images/{name}?force=`: what was untagged and deleted.
 pub fn remove(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<Body>> {
-    let out = engine.remove_image(name, req.flag("force")).map_err(|e| match e {
-        berth_engine::Error::NotFound(_) => ApiError::not_found(format!("No such image: {name}")),
-        other => other.into(),
-    })?;
+    let out = engine.remove_image(name, req.flag("force")).map_err(|e| no_such_image(e, name))?;
     let mut items: Vec<Value> = out.untagged.iter().map(|t| json!({ "Untagged": familiar(t) })).collect();
     items.extend(out.deleted.iter().map(|d| json!({ "Deleted": d })));
     Ok(http::json(StatusCode::OK, &Value::Array(items)))

@@ -19,29 +19,21 @@ fn uname() -> (String, String) {
     nix::sys::utsname::uname().map(|u| (u.release().to_string_lossy().into_owned(), u.machine().to_string_lossy().into_owned())).unwrap_or_default()
 }
 
-fn go_arch(machine: &str) -> &str {
-    match machine {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
-
 pub fn version() -> Response<Body> {
-    let (kernel, machine) = uname();
+    let (kernel, _) = uname();
     let v = env!("CARGO_PKG_VERSION");
     http::json(
         StatusCode::OK,
         &json!({
             "Platform": { "Name": "berth" },
-            "Components": [{ "Name": "Engine", "Version": v, "Details": { "ApiVersion": CURRENT.to_string(), "MinAPIVersion": MIN.to_string(), "Os": "linux", "Arch": go_arch(&machine), "KernelVersion": kernel } }],
+            "Components": [{ "Name": "Engine", "Version": v, "Details": { "ApiVersion": CURRENT.to_string(), "MinAPIVersion": MIN.to_string(), "Os": "linux", "Arch": berth_engine::seccomp::go_arch(), "KernelVersion": kernel } }],
             "Version": v,
             "ApiVersion": CURRENT.to_string(),
             "MinAPIVersion": MIN.to_string(),
             "GitCommit": "",
             "GoVersion": "",
             "Os": "linux",
-            "Arch": go_arch(&machine),
+            "Arch": berth_engine::seccomp::go_arch(),
             "KernelVersion": kernel,
             "BuildTime": "",
         }),

@@ -55,6 +55,11 @@ pub fn container(name: &str, cmd: &[&str]) -> cri::ContainerConfig {
     }
 }
 
+/// An Exec request with stdout (and stderr unless `tty`) as kubelet asks for it.
+pub fn exec_request(id: &str, cmd: &[&str], stdin: bool, tty: bool) -> cri::ExecRequest {
+    cri::ExecRequest { container_id: id.into(), cmd: cmd.iter().map(|s| s.to_string()).collect(), tty, stdin, stdout: true, stderr: !tty }
+}
+
 /// A web server on the pod's loopback only (port 8080): reachable through port-forward alone.
 pub fn loopback_web() -> cri::ContainerConfig {
     container("web", &["sh", "-c", "mkdir -p /www && echo hello-from-pod > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www"])

@@ -2,7 +2,7 @@
 //! crictl use them: the RPC hands out a one-time URL, the client upgrades
 //! to SPDY/3.1 and opens its streams.
 
-use berth_e2e::cri::{container, create, pod_config, run_pod, start};
+use berth_e2e::cri::{container, create, exec_request, pod_config, run_pod, start};
 use berth_e2e::spdy::connect;
 use berth_e2e::Daemon;
 use berth_proto::cri;
@@ -14,10 +14,6 @@ const T: Duration = Duration::from_secs(20);
 /// The code of a refused call.
 fn code<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> Code {
     r.unwrap_err().code()
-}
-
-fn exec_req(id: &str, cmd: &[&str], stdin: bool, tty: bool) -> cri::ExecRequest {
-    cri::ExecRequest { container_id: id.into(), cmd: cmd.iter().map(|s| s.to_string()).collect(), tty, stdin, stdout: true, stderr: !tty }
 }
 
 /// Drives a command `read x; stty size; tty; echo $TERM` on a terminal:
@@ -47,13 +43,13 @@ async fn exec_streams_stdio_exit_codes_and_terminals() {
     start(&mut rt, &c).await;
 
     // Bad requests: the right codes, before any URL exists.
-    assert_eq!(code(rt.exec(exec_req(&c, &[], false, false)).await), Code::InvalidArgument);
-    assert_eq!(code(rt.exec(cri::ExecRequest { stdout: false, stderr: false, ..exec_req(&c, &["true"], false, false) }).await), Code::InvalidArgument);
-    assert_eq!(code(rt.exec(cri::ExecRequest { stderr: true, ..exec_req(&c, &["true"], false, true) }).await), Code::InvalidArgument);
-    assert_eq!(code(rt.exec(exec_req("nope", &["true"], false, false)).await), Code::NotFound);
+    assert_eq!(code(rt.exec(exec_request(&c, &[], false, false)).await), Code::InvalidArgument);
+    assert_eq!(code(rt.exec(cri::ExecRequest { stdout: false, stderr: false, ..exec_request(&c, &["true"], false, false) }).await), Code::InvalidArgument);
+    assert_eq!(code(rt.exec(cri::ExecRequest { stderr: true, ..exec_request(&c, &["true"], false, true) }).await), Code::InvalidArgument);
+    assert_eq!(code(rt.exec(exec_request("nope", &["true"], false, false)).await), Code::NotFound);
 
     // stdin in, stdout and stderr out, the exit code in a v4 Status.
-    let url = rt.exec(exec_req(&c, &["sh", "-c", "cat; echo err >&2; exit 3"], true, false)).await.unwrap().into_inner().url;
+    let url = rt.exec(exec_request(&c, &["sh", "-c", "cat; echo err >&2; exit 3"], true, false)).await.unwrap().into_inner().url;
     assert!(url.starts_with("http://127.0.0.1:") && url.contains("/exec/"), "{url}");
     let (mut cl, proto) = connect(&url, &["v5.channel.k8s.io", "v4.channel.k8s.io"], "").await.unwrap();
     assert_eq!(proto, "v5.channel.k8s.io");
@@ -75,24 +71,24 @@ async fn exec_streams_stdio_exit_codes_and_terminals() {
     assert_eq!(again.status, 404, "{}", again.body);
 
     // v3 and v2 say nothing on success; a command that can't run fails.
-    let url = rt.exec(exec_req(&c, &["echo", "ok"], false, false)).await.unwrap().into_inner().url;
+    let url = rt.exec(exec_request(&c, &["echo", "ok"], false, false)).await.unwrap().into_inner().url;
     let (mut cl, proto) = connect(&url, &["v3.channel.k8s.io"], "").await.unwrap();
     assert_eq!(proto, "v3.channel.k8s.io");
     let (error, stdout, stderr) = (cl.open(&[("streamtype", "error")]).await, cl.open(&[("streamtype", "stdout")]).await, cl.open(&[("streamtype", "stderr")]).await);
     cl.until_finished(&[error, stdout, stderr], T).await;
     assert_eq!((cl.text(stdout).as_str(), cl.text(error).as_str()), ("ok\n", ""));
-    let url = rt.exec(exec_req(&c, &["/no/such/binary"], false, false)).await.unwrap().into_inner().url;
+    let url = rt.exec(exec_request(&c, &["/no/such/binary"], false, false)).await.unwrap().into_inner().url;
     let (mut cl, _) = connect(&url, &["v4.channel.k8s.io"], "").await.unwrap();
     let (error, stdout, stderr) = (cl.open(&[("streamtype", "error")]).await, cl.open(&[("streamtype", "stdout")]).await, cl.open(&[("streamtype", "stderr")]).await);
     cl.until_finished(&[error, stdout, stderr], T).await;
     assert!(cl.text(error).contains(r#""message":"127""#), "{}", cl.text(error));
 
     // A terminal from the container's devpts, sized by the resize stream.
-    let url = rt.exec(exec_req(&c, &["sh", "-c", "read x; stty size; tty; echo $TERM"], true, true)).await.unwrap().into_inner().url;
+    let url = rt.exec(exec_request(&c, &["sh", "-c", "read x; stty size; tty; echo $TERM"], true, true)).await.unwrap().into_inner().url;
     assert_eq!(terminal_session(&url).await, r#"{"metadata":{},"status":"Success"}"#);
 
     // A client that goes away takes its command with it.
-    let url = rt.exec(exec_req(&c, &["sleep", "987"], false, false)).await.unwrap().into_inner().url;
+    let url = rt.exec(exec_request(&c, &["sleep", "987"], false, false)).await.unwrap().into_inner().url;
     let (mut cl, _) = connect(&url, &["v4.channel.k8s.io"], "").await.unwrap();
     for t in ["error", "stdout", "stderr"] {
         cl.open(&[("streamtype", t)]).await;
@@ -103,10 +99,10 @@ async fn exec_streams_stdio_exit_codes_and_terminals() {
     assert!(d.eventually(T, || !running()), "the exec was killed with its connection");
 
     // Refusals: no common protocol, WebSocket, unknown token.
-    let url = rt.exec(exec_req(&c, &["true"], false, false)).await.unwrap().into_inner().url;
+    let url = rt.exec(exec_request(&c, &["true"], false, false)).await.unwrap().into_inner().url;
     let r = connect(&url, &["channel.k8s.io"], "").await.unwrap_err();
     assert_eq!(r.status, 403, "{}", r.body);
-    let url = rt.exec(exec_req(&c, &["true"], false, false)).await.unwrap().into_inner().url;
+    let url = rt.exec(exec_request(&c, &["true"], false, false)).await.unwrap().into_inner().url;
     let r = connect(&url, &["v4.channel.k8s.io"], "Upgrade: websocket\r\n").await.unwrap_err();
     assert_eq!(r.status, 400, "{}", r.body);
     let bogus = format!("{}/exec/0123456789abcdef0123456789abcdef", url.split("/exec/").next().unwrap());

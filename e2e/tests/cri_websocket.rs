@@ -3,17 +3,13 @@
 //! protocol (`v5.channel.k8s.io`, `v4.channel.k8s.io`) for exec and attach,
 //! SPDY tunneled through the WebSocket for port-forward.
 
-use berth_e2e::cri::{container, create, loopback_web, pod_config, run_pod, start, wait_state};
+use berth_e2e::cri::{container, create, exec_request, loopback_web, pod_config, run_pod, start, wait_state};
 use berth_e2e::websocket::{connect, tunnel, Channels, ERROR, RESIZE, STDERR, STDIN, STDOUT};
 use berth_e2e::Daemon;
 use berth_proto::cri;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
-
-fn exec_req(id: &str, cmd: &[&str], stdin: bool, tty: bool) -> cri::ExecRequest {
-    cri::ExecRequest { container_id: id.into(), cmd: cmd.iter().map(|s| s.to_string()).collect(), tty, stdin, stdout: true, stderr: !tty }
-}
 
 #[tokio::test]
 async fn exec_and_attach_speak_the_channel_protocol() {
@@ -25,7 +21,7 @@ async fn exec_and_attach_speak_the_channel_protocol() {
 
     // v5: stdin in and its end by the close signal, stdout and stderr out,
     // the exit code in a Status on the error channel, then the close.
-    let url = rt.exec(exec_req(&c, &["sh", "-c", "cat; echo err >&2; exit 3"], true, false)).await.unwrap().into_inner().url;
+    let url = rt.exec(exec_request(&c, &["sh", "-c", "cat; echo err >&2; exit 3"], true, false)).await.unwrap().into_inner().url;
     let (ws, proto) = connect(&url, &["v5.channel.k8s.io", "v4.channel.k8s.io"]).await.unwrap();
     assert_eq!(proto, "v5.channel.k8s.io");
     let mut ch = Channels::new(ws);
@@ -40,7 +36,7 @@ async fn exec_and_attach_speak_the_channel_protocol() {
     assert_eq!(status["details"]["causes"][0]["message"], "3");
 
     // v4 (no close signal): success is a Success status.
-    let url = rt.exec(exec_req(&c, &["echo", "ok"], false, false)).await.unwrap().into_inner().url;
+    let url = rt.exec(exec_request(&c, &["echo", "ok"], false, false)).await.unwrap().into_inner().url;
     let (ws, proto) = connect(&url, &["v4.channel.k8s.io"]).await.unwrap();
     assert_eq!(proto, "v4.channel.k8s.io");
     let mut ch = Channels::new(ws);
@@ -49,7 +45,7 @@ async fn exec_and_attach_speak_the_channel_protocol() {
     assert_eq!(ch.text(ERROR), r#"{"metadata":{},"status":"Success"}"#);
 
     // A terminal, sized through the resize channel.
-    let url = rt.exec(exec_req(&c, &["sh", "-c", "read x; stty size; tty"], true, true)).await.unwrap().into_inner().url;
+    let url = rt.exec(exec_request(&c, &["sh", "-c", "read x; stty size; tty"], true, true)).await.unwrap().into_inner().url;
     let (ws, _) = connect(&url, &["v5.channel.k8s.io"]).await.unwrap();
     let mut ch = Channels::new(ws);
     ch.send(RESIZE, b"{\"Width\":100,\"Height\":30}\n").await;
@@ -60,7 +56,7 @@ async fn exec_and_attach_speak_the_channel_protocol() {
     assert!(out.contains("30 100\r\n") && out.contains("/dev/pts/0"), "{out:?}");
 
     // Protocols berth doesn't speak (base64, v1), a spent URL: refused.
-    let url = rt.exec(exec_req(&c, &["true"], false, false)).await.unwrap().into_inner().url;
+    let url = rt.exec(exec_request(&c, &["true"], false, false)).await.unwrap().into_inner().url;
     let (code, body) = connect(&url, &["base64.channel.k8s.io", "channel.k8s.io"]).await.unwrap_err();
     assert_eq!(code, 400, "{body}");
     assert_eq!(connect(&url, &["v5.channel.k8s.io"]).await.unwrap_err().0, 404);

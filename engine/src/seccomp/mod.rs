@@ -90,7 +90,8 @@ impl Target<'_> {
     }
 }
 
-pub(crate) fn go_arch() -> &'static str {
+/// berth's architecture as Go (and so Docker and seccomp profiles) names it.
+pub fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
