@@ -1,7 +1,8 @@
 //! Containers as Docker clients see them. Only the Docker front's own: the
 //! CRI's pod containers are kept apart, as nerdctl keeps namespaces apart.
 //! List, create (`create.rs`), start, stop, restart, kill, wait, remove,
-//! inspect and logs; attach and exec (hijacked HTTP) come next.
+//! inspect and logs; attach (`attach.rs`) and exec (`exec.rs`) hijack the
+//! connection (`hijack.rs`).
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
@@ -69,7 +70,7 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
 }
 
 /// A Docker-front container by id, id prefix or name; the CRI's are not found.
-fn find(engine: &Engine, key: &str) -> ApiResult<ContainerRecord> {
+pub(crate) fn find(engine: &Engine, key: &str) -> ApiResult<ContainerRecord> {
     match engine.inspect(key) {
         Ok(r) if r.config.pod.is_none() => Ok(r),
         Ok(_) | Err(berth_engine::Error::NotFound(_)) => Err(ApiError::not_found(format!("No such container: {key}"))),
@@ -97,7 +98,13 @@ pub async fn start(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
     if c.state.status == Status::Running {
         return Ok(http::empty(StatusCode::NOT_MODIFIED));
     }
-    engine.start(&c.id).await?;
+    if let Err(e) = engine.start(&c.id).await {
+        // As dockerd: an auto-removed container that can't start is gone too.
+        if c.config.auto_remove {
+            let _ = engine.remove(&c.id, true).await;
+        }
+        return Err(e.into());
+    }
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
@@ -226,8 +233,12 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
         "Config": {
             "Hostname": cfg.hostname,
             "User": cfg.user,
-            "Tty": false,
-            "OpenStdin": false,
+            "Tty": cfg.stdio.tty,
+            "OpenStdin": cfg.stdio.stdin,
+            "StdinOnce": cfg.stdio.stdin_once,
+            "AttachStdin": false,
+            "AttachStdout": false,
+            "AttachStderr": false,
             "Env": cfg.env,
             "Cmd": cfg.cmd,
             "Entrypoint": if cfg.entrypoint.is_empty() { Value::Null } else { json!(cfg.entrypoint) },
@@ -240,16 +251,6 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
         "Mounts": [],
     });
     Ok(http::json(StatusCode::OK, &doc))
-}
-
-/// Docker's stream framing without a terminal: a header of the stream
-/// (1 stdout, 2 stderr), three zero bytes and the length, then the data.
-fn frame(stream: u8, data: &[u8]) -> bytes::Bytes {
-    let mut b = Vec::with_capacity(8 + data.len());
-    b.extend_from_slice(&[stream, 0, 0, 0]);
-    b.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    b.extend_from_slice(data);
-    b.into()
 }
 
 /// `GET /containers/{id}/logs?stdout&stderr&follow&tail&timestamps`.
@@ -269,6 +270,8 @@ pub async fn logs(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<B
         Some(n) => Some(n.parse::<usize>().map_err(|_| ApiError::bad_request(format!("invalid tail {n:?}")))?),
     };
     let timestamps = req.flag("timestamps");
+    // A terminal's output is one raw stream, as dockerd sends it.
+    let tty = c.config.stdio.tty;
     let mut records = engine.logs(&c.id, req.flag("follow"), tail, 0).await?;
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
@@ -279,10 +282,11 @@ pub async fn logs(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<B
                 _ => continue,
             };
             let data = if timestamps { [r.timestamp.as_bytes(), b" ", &r.data].concat() } else { r.data };
-            if tx.send(frame(stream, &data)).await.is_err() {
+            let chunk = if tty { data.into() } else { crate::hijack::frame(stream, &data) };
+            if tx.send(chunk).await.is_err() {
                 return;
             }
         }
     });
-    Ok(http::stream("application/vnd.docker.multiplexed-stream", rx))
+    Ok(http::stream(if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" }, rx))
 }

@@ -16,11 +16,9 @@ pub struct CreateBody {
     hostname: String,
     domainname: String,
     user: String,
-    attach_stdin: bool,
-    attach_stdout: bool,
-    attach_stderr: bool,
     tty: bool,
     open_stdin: bool,
+    stdin_once: bool,
     env: Option<Vec<String>>,
     cmd: Option<Vec<String>>,
     entrypoint: Option<Vec<String>>,
@@ -116,8 +114,7 @@ impl CreateBody {
             "" | "default" | "bridge" => return Err(refuse("the default bridge network (use --network none)")),
             other => return Err(refuse(&format!("network mode {other:?}"))),
         }
-        let checks: [(bool, &str); 26] = [
-            (self.attach_stdin || self.attach_stdout || self.attach_stderr, "attaching to a container (docker run without -d; use -d and docker logs)"),
+        let checks: [(bool, &str); 23] = [
             (set(&h.binds), "HostConfig.Binds (-v)"),
             (set_map(&h.port_bindings) || h.publish_all_ports, "HostConfig.PortBindings (-p, -P)"),
             (!matches!(h.restart_policy.name.as_str(), "" | "no"), "HostConfig.RestartPolicy (--restart)"),
@@ -138,8 +135,6 @@ impl CreateBody {
             (!matches!(h.runtime.as_str(), "" | "berth" | "runc"), "HostConfig.Runtime (--runtime)"),
             (h.memory_swap > 0 && h.memory_swap != h.memory, "HostConfig.MemorySwap (--memory-swap)"),
             (!self.domainname.is_empty(), "Config.Domainname (--domainname)"),
-            (self.tty, "Config.Tty (-t)"),
-            (self.open_stdin, "Config.OpenStdin (-i)"),
             (set_map(&self.exposed_ports), "Config.ExposedPorts (--expose, -p)"),
             (set_map(&self.volumes) || self.healthcheck.as_ref().is_some_and(|h| !h.is_null()), "Config.Volumes and Config.Healthcheck"),
             (!self.mac_address.is_empty(), "Config.MacAddress (--mac-address)"),
@@ -187,6 +182,8 @@ impl CreateBody {
                 ..Default::default()
             },
             read_only: h.readonly_rootfs,
+            // Attach* only say what `docker run` attaches to (attach.rs).
+            stdio: berth_engine::container::Stdio { stdin: self.open_stdin, stdin_once: self.open_stdin && self.stdin_once, tty: self.tty },
             labels: self.labels.unwrap_or_default(),
             auto_remove: h.auto_remove,
             stop_signal: Some(self.stop_signal).filter(|s| !s.is_empty()),

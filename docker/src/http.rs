@@ -26,6 +26,8 @@ pub struct Req {
     pub query: HashMap<String, String>,
     pub headers: HeaderMap,
     pub body: Option<Incoming>,
+    /// The connection, once answered with 101 (requests with `Upgrade` only).
+    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 impl Req {

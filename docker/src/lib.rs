@@ -18,9 +18,12 @@
 
 #![recursion_limit = "256"]
 
+mod attach;
 mod containers;
 mod create;
 pub mod error;
+mod exec;
+mod hijack;
 mod http;
 mod images;
 mod system;
@@ -51,42 +54,63 @@ pub fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
     Ok(listener)
 }
 
-/// Serves the API on `listener` until `stop`, then lets requests finish for `grace`.
+/// What the front keeps beside the engine: Docker's execs, which live in
+/// dockerd's memory only, as here.
+pub(crate) struct Front {
+    pub engine: Engine,
+    pub execs: exec::Execs,
+}
+
+/// Serves the API on `listener` until `stop`, then lets requests finish for
+/// `grace`. Connections may be upgraded (attach and exec are hijacked).
 pub async fn serve(engine: Engine, listener: tokio::net::UnixListener, stop: impl Future<Output = ()>, grace: Duration) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let front = std::sync::Arc::new(Front { engine, execs: exec::Execs::default() });
+    let (stopping, stop_rx) = tokio::sync::watch::channel(false);
+    let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(stop);
     loop {
         let conn = tokio::select! {
             c = listener.accept() => c,
             _ = &mut stop => break,
         };
+        while conns.try_join_next().is_some() {}
         let Ok((stream, _)) = conn else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let engine = engine.clone();
+        let front = front.clone();
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let engine = engine.clone();
-            async move { Ok::<_, std::convert::Infallible>(handle(&engine, req).await) }
+            let front = front.clone();
+            async move { Ok::<_, std::convert::Infallible>(handle(&front, req).await) }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder.max_buf_size(1 << 20);
-        // (Hijacked attach and exec, with upgrades, come with the container endpoints.)
-        let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
+        let mut stop_rx = stop_rx.clone();
+        conns.spawn(async move {
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).with_upgrades();
+            tokio::pin!(conn);
+            let done = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stop_rx.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = done {
                 tracing::debug!(error = %e, "docker API connection");
             }
         });
     }
-    let _ = tokio::time::timeout(grace, graceful.shutdown()).await;
+    let _ = stopping.send(true);
+    let _ = tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
 }
 
-async fn handle(engine: &Engine, req: Request<Incoming>) -> Response<Body> {
+async fn handle(front: &Front, mut req: Request<Incoming>) -> Response<Body> {
     let span = tracing::info_span!("docker", method = %req.method(), path = %req.uri().path(), api = tracing::field::Empty);
     async move {
         tracing::debug!("request");
+        // Only attach and exec take it: the connection becomes theirs.
+        let upgrade = req.headers().contains_key(hyper::header::UPGRADE).then(|| hyper::upgrade::on(&mut req));
         let (parts, body) = req.into_parts();
         let routed = version::split(parts.uri.path()).map(|(version, path)| Req {
             method: parts.method.clone(),
@@ -95,9 +119,10 @@ async fn handle(engine: &Engine, req: Request<Incoming>) -> Response<Body> {
             query: http::parse_query(parts.uri.query()),
             headers: parts.headers,
             body: Some(body),
+            upgrade,
         });
         let answer = match routed {
-            Ok(r) => route(engine, r).await,
+            Ok(r) => route(front, r).await,
             Err(e) => Err(e),
         };
         answer.unwrap_or_else(|e| {
@@ -109,9 +134,11 @@ async fn handle(engine: &Engine, req: Request<Incoming>) -> Response<Body> {
     .await
 }
 
-async fn route(engine: &Engine, mut req: Req) -> ApiResult<Response<Body>> {
+async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
     tracing::Span::current().record("api", tracing::field::display(req.version));
-    let segs: Vec<&str> = req.path.iter().map(String::as_str).collect();
+    let engine = &front.engine;
+    let path = req.path.clone();
+    let segs: Vec<&str> = path.iter().map(String::as_str).collect();
     match (&req.method, segs.as_slice()) {
         (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::ping(&req)),
         (&Method::GET, ["version"]) => Ok(system::version()),
@@ -127,6 +154,12 @@ async fn route(engine: &Engine, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::DELETE, ["containers", id]) => containers::remove(engine, id, &req).await,
         (&Method::GET, ["containers", id, "json"]) => containers::inspect(engine, id),
         (&Method::GET, ["containers", id, "logs"]) => containers::logs(engine, id, &req).await,
+        (&Method::POST, ["containers", id, "attach"]) => attach::attach(engine, id, &mut req).await,
+        (&Method::POST, ["containers", id, "resize"]) => attach::resize(engine, id, &req).await,
+        (&Method::POST, ["containers", id, "exec"]) => exec::create(front, id, &mut req).await,
+        (&Method::POST, ["exec", id, "start"]) => exec::start(front, id, &mut req).await,
+        (&Method::POST, ["exec", id, "resize"]) => exec::resize(front, id, &req),
+        (&Method::GET, ["exec", id, "json"]) => exec::inspect(front, id),
         (&Method::GET, ["images", "json"]) => images::list(engine, &req),
         (&Method::POST, ["images", "create"]) => images::create(engine, &req).await,
         (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => images::inspect(engine, &name.join("/")),

@@ -11,6 +11,7 @@
 pub mod cri;
 pub mod registry;
 pub mod spdy;
+pub mod tmux;
 pub mod token;
 pub mod websocket;
 
@@ -256,6 +257,44 @@ impl Daemon {
         let out = child.wait_with_output().unwrap();
         writer.join().unwrap();
         Run::from(out)
+    }
+
+    /// Debian's `docker` CLI (Docker 20.10, API 1.41) pointed at this
+    /// daemon's Docker API, with a private client config. Debian's
+    /// (/usr/bin), never another docker earlier on PATH; its dockerd is
+    /// never started.
+    pub fn docker_cmd(&self) -> Command {
+        let config = self.dir.join("docker-config");
+        std::fs::create_dir_all(&config).unwrap();
+        let mut cmd = Command::new("/usr/bin/docker");
+        cmd.env("DOCKER_HOST", format!("unix://{}", self.docker_socket().display())).env("DOCKER_CONFIG", &config).env_remove("DOCKER_API_VERSION");
+        cmd
+    }
+
+    /// Runs `docker ARGS`.
+    pub fn docker(&self, args: &[&str]) -> Run {
+        Run::from(self.docker_cmd().args(args).stdin(Stdio::null()).output().expect("Debian's docker CLI (deploy/test.sh installs docker.io)"))
+    }
+
+    /// Runs `docker ARGS` with `input` on stdin.
+    pub fn docker_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        use std::io::Write;
+        let mut child = self.docker_cmd().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        Run::from(out)
+    }
+
+    /// The environment `docker` needs to reach this daemon, as shell words.
+    pub fn docker_env(&self) -> String {
+        let config = self.dir.join("docker-config");
+        std::fs::create_dir_all(&config).unwrap();
+        format!("DOCKER_HOST=unix://{} DOCKER_CONFIG={}", self.docker_socket().display(), config.display())
     }
 
     /// Imports the busybox rootfs as `name` with `--change` instructions.

@@ -74,6 +74,19 @@ pub async fn attach(bundle: &Path) -> io::Result<UnixStream> {
     }
 }
 
+/// Resizes the container's terminal, over a connection of its own (not an
+/// attachment). A State request behind it is answered once the resize was
+/// read, so the resize isn't lost with a closing connection.
+pub async fn resize(bundle: &Path, cols: u16, rows: u16) -> io::Result<()> {
+    let fut = async {
+        let mut s = connect(bundle).await?;
+        send(&mut s, &Request { kind: Some(request::Kind::Resize(berth_proto::shim::ResizeRequest { cols: cols.into(), rows: rows.into() })) }).await?;
+        send(&mut s, &Request { kind: Some(request::Kind::State(Default::default())) }).await?;
+        recv(&mut s).await.map(drop)
+    };
+    tokio::time::timeout(CALL_TIMEOUT, fut).await.map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "shim did not answer"))?
+}
+
 /// The shim's protocol: what it says, or 1 for a shim of protocol 1 (it
 /// doesn't know the question).
 pub async fn version(bundle: &Path) -> io::Result<u32> {

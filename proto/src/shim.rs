@@ -60,7 +60,15 @@ pub struct ShimConfig {
     /// Images mounted read-only into the container (CRI image volumes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub image_volumes: Vec<ImageVolume>,
+    /// An attachment is on its way (Docker's attach before start): the
+    /// container's output is not read until it is there, or [`HOLD_OUTPUT`]
+    /// has passed, so it gets all of it (the container may block writing).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hold_output: bool,
 }
+
+/// How long a shim holds output for an attachment announced at start.
+pub const HOLD_OUTPUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One image volume: the image's layers (topmost first) assembled read-only
 /// at `staging` (in the container's mount namespace only), and `sub_path`

@@ -31,6 +31,9 @@ pub struct Container {
     pub logger: crate::logger::Logger,
     /// Set once the container's init has been reaped.
     pub exit: Option<ExitRecord>,
+    /// Output is not read before this (`hold_output`): the first attachment
+    /// or the deadline releases it.
+    pub hold_until: Option<std::time::Instant>,
 }
 
 fn fail(step: &str) -> impl Fn(std::io::Error) -> InitFailure + '_ {
@@ -40,6 +43,14 @@ fn fail(step: &str) -> impl Fn(std::io::Error) -> InitFailure + '_ {
 impl Container {
     pub fn pid(&self) -> i32 {
         self.pid.as_raw()
+    }
+
+    /// Output is held for an attachment; ends the hold once past its deadline.
+    pub fn held(&mut self) -> bool {
+        if self.hold_until.is_some_and(|t| std::time::Instant::now() >= t) {
+            self.hold_until = None;
+        }
+        self.hold_until.is_some()
     }
 
     /// Creates the container and lets it exec. On error nothing is left:
@@ -64,6 +75,7 @@ impl Container {
                 stdin_once: shim.stdin_once,
                 logger,
                 exit: None,
+                hold_until: shim.hold_output.then(|| std::time::Instant::now() + berth_proto::shim::HOLD_OUTPUT),
             }),
             Err(e) => {
                 undo_socket();

@@ -63,19 +63,26 @@ pub fn run(c: &mut Container, bundle: &Path) {
     reap(c);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        if c.exit.is_some() {
+        // Held output (an attachment on its way) isn't read, and so can't drain yet.
+        let held = c.held();
+        if c.exit.is_some() && !held {
             let since = *exited_at.get_or_insert_with(Instant::now);
             if (c.stdout.is_none() && c.stderr.is_none() && c.terminal.is_none()) || since.elapsed() > DRAIN {
                 break;
             }
         }
-        let timeout = if exited_at.is_some() { PollTimeout::from(100u16) } else { PollTimeout::NONE };
+        let timeout = match c.hold_until {
+            Some(t) => PollTimeout::try_from(t.saturating_duration_since(Instant::now()).as_millis().max(1)).unwrap_or(PollTimeout::MAX),
+            None if exited_at.is_some() => PollTimeout::from(100u16),
+            None => PollTimeout::NONE,
+        };
         let pending_input = !c.input.is_empty();
+        let output = if held { PollFlags::empty() } else { PollFlags::POLLIN };
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN), PollFd::new(c.listener.as_fd(), PollFlags::POLLIN)];
-        let out_idx = watch(&mut fds, c.stdout.as_ref(), PollFlags::POLLIN);
-        let err_idx = watch(&mut fds, c.stderr.as_ref(), PollFlags::POLLIN);
-        let term_flags = if pending_input { PollFlags::POLLIN | PollFlags::POLLOUT } else { PollFlags::POLLIN };
-        let term_idx = watch(&mut fds, c.terminal.as_ref(), term_flags);
+        let out_idx = watch(&mut fds, c.stdout.as_ref().filter(|_| !held), output);
+        let err_idx = watch(&mut fds, c.stderr.as_ref().filter(|_| !held), output);
+        let term_flags = if pending_input { output | PollFlags::POLLOUT } else { output };
+        let term_idx = watch(&mut fds, c.terminal.as_ref().filter(|_| !held || pending_input), term_flags);
         let in_idx = if pending_input { watch(&mut fds, c.stdin.as_ref(), PollFlags::POLLOUT) } else { None };
         let conn_base = fds.len();
         for conn in &conns {
@@ -110,7 +117,7 @@ pub fn run(c: &mut Container, bundle: &Path) {
         if err_ready {
             pump(&mut c.stderr, Stream::Stderr, &mut c.logger, &mut buf, &mut conns);
         }
-        if term_ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+        if !held && term_ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
             // A terminal's output is the container's stdout (as containerd logs it).
             pump(&mut c.terminal, Stream::Stdout, &mut c.logger, &mut buf, &mut conns);
         }
@@ -293,11 +300,13 @@ fn serve_conn(c: &mut Container, conn: &mut Conn) -> bool {
                 Err(e) => response::Kind::Error(format!("reopen log: {e}")),
             },
             Some(request::Kind::Attach(_)) => {
-                if c.exit.is_some() {
+                // An exited container's held output is still the attachment's.
+                if c.exit.is_some() && c.hold_until.is_none() {
                     response::Kind::Error("container is not running".into())
                 } else {
                     // From now on, output and (at the end) the exit come unasked.
                     conn.attached = true;
+                    c.hold_until = None;
                     let _ = write_frame(&mut conn.out, &Response { kind: Some(response::Kind::Ok(true)) });
                     continue;
                 }

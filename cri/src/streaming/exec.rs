@@ -104,7 +104,7 @@ pub(super) async fn serve(engine: &Engine, req: cri::ExecRequest, proto: &'stati
     let json_status = json_status(proto);
     let Some(mut streams) = accept(Want::from(&req), proto, &w, &mut incoming).await else { return };
     let Some(error) = streams.error.take() else { return };
-    let opts = ExecStreamOptions { args: req.cmd.clone(), tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr && !req.tty };
+    let opts = ExecStreamOptions { args: req.cmd.clone(), tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr && !req.tty, ..Default::default() };
     let outcome = match engine.exec_stream(&req.container_id, &opts).await {
         Ok(p) => run(p, &mut streams, &w, &mut incoming).await,
         Err(e) => Outcome::Failed(e.to_string()),

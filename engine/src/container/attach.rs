@@ -3,12 +3,15 @@
 //! and input and terminal resizes the other. The shim keeps the container's
 //! stdin (a pipe or the terminal) for as long as the container runs.
 
-use super::Status;
+use super::{ContainerState, Entry, Status};
 use crate::error::{Error, IoContext, Result};
 use crate::shim_client;
 use crate::Engine;
 use berth_proto::shim::{request, response, Request, ResizeRequest};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::watch;
 
 /// What comes from an attached container.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,6 +61,46 @@ impl AttachInput {
     }
 }
 
+/// An attachment made before the container starts (Docker's attach, then
+/// start): while it is held, the next start keeps the container's output
+/// for it (the shim's `hold_output`), so a command that prints and exits
+/// at once loses nothing.
+pub struct AttachTicket {
+    engine: Engine,
+    entry: Arc<Entry>,
+    events: watch::Receiver<ContainerState>,
+}
+
+impl Drop for AttachTicket {
+    fn drop(&mut self) {
+        self.entry.attach_pending.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl AttachTicket {
+    /// Waits until the container runs (at once if it does), then attaches.
+    /// A start that failed, or the container's removal, ends the wait.
+    pub async fn attach(mut self) -> Result<(AttachOutput, AttachInput, super::Stdio)> {
+        let first = self.events.borrow_and_update().clone();
+        let mut state = first.clone();
+        loop {
+            // A quick exit may already have followed the start.
+            if state.status == Status::Running || state.started_at != first.started_at {
+                break;
+            }
+            if state != first && !state.error.is_empty() {
+                return Err(Error::StartFailed { message: state.error, exit_code: state.exit_code });
+            }
+            if self.events.changed().await.is_err() {
+                return Err(Error::NotFound(format!("No such container: {}", self.entry.record().id)));
+            }
+            state = self.events.borrow_and_update().clone();
+        }
+        let rec = self.entry.record();
+        self.engine.connect_attach(&rec).await
+    }
+}
+
 impl Engine {
     /// Attaches to a running container's stdio.
     #[tracing::instrument(level = "info", skip(self))]
@@ -66,6 +109,28 @@ impl Engine {
         if rec.state.status != Status::Running {
             return Err(Error::FailedPrecondition(format!("container {} is not running", rec.id)));
         }
+        self.connect_attach(&rec).await
+    }
+
+    /// An attachment to the container's next start, or to its current run.
+    pub fn attach_next_start(&self, key: &str) -> Result<AttachTicket> {
+        let entry = self.lookup(key)?;
+        entry.attach_pending.fetch_add(1, Ordering::SeqCst);
+        let events = entry.subscribe();
+        Ok(AttachTicket { engine: self.clone(), entry, events })
+    }
+
+    /// Resizes a running container's terminal (nothing without one).
+    pub async fn resize_terminal(&self, key: &str, cols: u16, rows: u16) -> Result<()> {
+        let rec = self.lookup(key)?.record();
+        if rec.state.status != Status::Running {
+            return Err(Error::FailedPrecondition(format!("container {} is not running", rec.id)));
+        }
+        let bundle = self.paths().bundle(&rec.id)?;
+        shim_client::resize(&bundle, cols, rows).await.ctx(|| format!("resize the terminal of container {}", rec.id))
+    }
+
+    async fn connect_attach(&self, rec: &super::ContainerRecord) -> Result<(AttachOutput, AttachInput, super::Stdio)> {
         let bundle = self.paths().bundle(&rec.id)?;
         let conn = shim_client::attach(&bundle).await.ctx(|| format!("attach to container {}", rec.id))?;
         let (r, w) = conn.into_split();

@@ -34,6 +34,16 @@ async fn collect(mut r: impl AsyncRead + Unpin) -> Vec<u8> {
     }
 }
 
+/// How an exec's process differs from the container's own: more
+/// environment (`NAME=value`, over the container's), another user
+/// (`user[:group]`, resolved in the container), another working directory.
+#[derive(Debug, Clone, Default)]
+pub struct ExecProcessOptions {
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+}
+
 /// A running `berth-shim exec` helper. It is ended with SIGTERM, never
 /// killed outright: the helper then kills its command and reaps it, so no
 /// zombie is left in the container (see `berth_kernel::exec`). Dropping it
@@ -81,7 +91,7 @@ pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
 impl Engine {
     /// The `berth-shim exec` command for a running container; stdio is the
     /// caller's to choose. Spawn it as a [`Helper`].
-    pub(crate) fn exec_helper(&self, key: &str, args: &[String], tty: bool) -> Result<tokio::process::Command> {
+    pub(crate) fn exec_helper(&self, key: &str, args: &[String], tty: bool, more: &ExecProcessOptions) -> Result<tokio::process::Command> {
         if args.is_empty() || args[0].is_empty() {
             return Err(Error::InvalidArgument("exec needs a command".into()));
         }
@@ -95,6 +105,21 @@ impl Engine {
         if tty {
             cmd.arg("--tty");
         }
+        for e in &more.env {
+            if !e.contains('=') || e.starts_with('=') || e.contains('\0') {
+                return Err(Error::InvalidArgument(format!("invalid environment variable {e:?}: it needs NAME=value")));
+            }
+            cmd.arg("--env").arg(e);
+        }
+        if let Some(u) = more.user.as_deref().filter(|u| !u.is_empty()) {
+            cmd.arg("--user").arg(u);
+        }
+        if let Some(w) = more.workdir.as_deref().filter(|w| !w.is_empty()) {
+            if !w.starts_with('/') {
+                return Err(Error::InvalidArgument(format!("the working directory {w:?} is not an absolute path")));
+            }
+            cmd.arg("--cwd").arg(w);
+        }
         cmd.arg("--").args(args);
         Ok(cmd)
     }
@@ -102,7 +127,7 @@ impl Engine {
     /// Runs `args` in the container; `timeout` zero means none.
     #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
     pub async fn exec_sync(&self, key: &str, args: Vec<String>, timeout: Duration) -> Result<ExecOutput> {
-        let mut helper = Helper::spawn(self.exec_helper(key, &args, false)?.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()))?;
+        let mut helper = Helper::spawn(self.exec_helper(key, &args, false, &ExecProcessOptions::default())?.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()))?;
         let child = helper.child();
         let (out, err) = (child.stdout.take(), child.stderr.take());
         let run = async {

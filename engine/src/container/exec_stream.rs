@@ -20,6 +20,7 @@ pub struct ExecStreamOptions {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
+    pub process: super::exec::ExecProcessOptions,
 }
 
 /// A running exec. Dropping it ends the command.
@@ -83,7 +84,7 @@ impl Engine {
     #[tracing::instrument(level = "info", skip_all, fields(container = %key, tty = o.tty))]
     pub async fn exec_stream(&self, key: &str, o: &ExecStreamOptions) -> Result<ExecProcess> {
         let piped = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
-        let mut cmd = self.exec_helper(key, &o.args, o.tty)?;
+        let mut cmd = self.exec_helper(key, &o.args, o.tty, &o.process)?;
         if !o.tty {
             let mut helper = Helper::spawn(cmd.stdin(piped(o.stdin)).stdout(piped(o.stdout)).stderr(piped(o.stderr)))?;
             let child = helper.child();

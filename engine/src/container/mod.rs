@@ -30,10 +30,10 @@ mod stop;
 mod update;
 mod wait;
 
-pub use attach::{AttachEvent, AttachInput, AttachOutput};
+pub use attach::{AttachEvent, AttachInput, AttachOutput, AttachTicket};
 pub(crate) use create::check_hostname;
 pub use create::CreateOptions;
-pub use exec::ExecOutput;
+pub use exec::{ExecOutput, ExecProcessOptions};
 pub use exec_stream::{ExecProcess, ExecStreamOptions, Terminal};
 pub use logs::LogRecord;
 pub use stats::{CgroupUsage, ContainerStats, MemoryUsage};
@@ -52,12 +52,14 @@ pub struct Entry {
     record: std::sync::Mutex<ContainerRecord>,
     op: tokio::sync::Mutex<()>,
     events: watch::Sender<ContainerState>,
+    /// Attachments waiting for the next start (see `attach_next_start`).
+    attach_pending: std::sync::atomic::AtomicUsize,
 }
 
 impl Entry {
     fn new(rec: ContainerRecord) -> Arc<Self> {
         let (events, _) = watch::channel(rec.state.clone());
-        Arc::new(Self { record: std::sync::Mutex::new(rec), op: tokio::sync::Mutex::new(()), events })
+        Arc::new(Self { record: std::sync::Mutex::new(rec), op: tokio::sync::Mutex::new(()), events, attach_pending: Default::default() })
     }
 
     /// A snapshot of the record.
