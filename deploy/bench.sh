@@ -2,6 +2,7 @@
 # Benchmarks berth against Debian's containerd, side by side (as root):
 #   ./deploy/bench.sh pods [--runs N] [--counts 20,100] [--scale-runs N] [--restarts N]
 #   ./deploy/bench.sh pull [--runs N]
+#   ./deploy/bench.sh docker [--runs N] [--containers N] [--pull-runs N]
 # Results go to docs/benchmarks/.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/common.sh"

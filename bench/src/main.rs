@@ -2,6 +2,7 @@
 //! same way over CRI; medians, p90, min/max and ratios, written to
 //! `docs/benchmarks/`. See docs/benchmarks/README.md.
 
+mod docker;
 mod lifecycle;
 mod memory;
 mod pods;
@@ -55,6 +56,17 @@ enum What {
         #[arg(long, default_value_t = 2)]
         restarts: usize,
     },
+    /// The Docker figures: Debian's docker CLI against berthd and against
+    /// Debian's dockerd: run --rm, exec, ps with many containers, pull.
+    Docker {
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Running containers while `docker ps` is timed.
+        #[arg(long, default_value_t = 100)]
+        containers: usize,
+        #[arg(long, default_value_t = 5)]
+        pull_runs: usize,
+    },
 }
 
 /// The run's scratch dir, removed however the run ends (the runtimes,
@@ -90,7 +102,20 @@ fn main() -> anyhow::Result<()> {
                     layers * layer_mib,
                     packed >> 20
                 );
-                let r = report::Report { name: "pull", title: "Image pull: berth vs containerd", notes: &notes, command: &command, figures: &figures, floors: &floors, memory: &[] };
+                let r = report::Report { name: "pull", peer: "containerd", title: "Image pull: berth vs containerd", notes: &notes, command: &command, figures: &figures, floors: &floors, memory: &[] };
+                report::write(&args.out, &r)
+            }
+            What::Docker { runs, containers, pull_runs } => {
+                let reg = berth_e2e::registry::Registry::start();
+                let berth = runtime::Runtime::berth(&bin_dir, base)?;
+                let dockerd = docker::Dockerd::start(base)?;
+                let o = docker::Options { runs, containers, pull_runs };
+                let (figures, floors) = docker::run(&berth, &dockerd, &reg, &o).await?;
+                drop(dockerd);
+                let notes = format!(
+                    "Each sample is one run of Debian's `docker` CLI (20.10, API 1.41), as a user waits for it, against berthd's Docker Engine API and against Debian's dockerd 20.10 (its own containerd and runc; private data and exec roots; docker0 on 10.253.0.0/16 with `--iptables=false --ip-masq=false`), the order alternating every run after a warm-up each. berth's default bridge gets its own /16 and no masquerading, like dockerd's here. The exec, ps and pull figures use `--network none` containers on both. Images come from Debian's docker-registry on 127.0.0.1: a one-layer busybox, and for the pull a 5-layer image of 160 MiB (gzip), removed after each pull. {runs} runs per figure; `docker ps` with {containers} running containers on each; {pull_runs} pulls each."
+                );
+                let r = report::Report { name: "docker", peer: "dockerd", title: "Docker CLI: berth vs dockerd", notes: &notes, command: &command, figures: &figures, floors: &floors, memory: &[] };
                 report::write(&args.out, &r)
             }
             What::Pods { runs, counts, scale_runs, restarts } => {
@@ -113,7 +138,7 @@ fn main() -> anyhow::Result<()> {
                     "Each pod: RunPodSandbox on a CNI bridge network (bridge + host-local + portmap, the same conflist for both, each runtime its own bridge and /16), then one busybox container running `sleep` (CreateContainer + StartContainer), PID namespace per container (kubelet's default), seccomp unconfined, logs to the pod's log dir; the image is pulled before. containerd's sandbox runs `{}/pause:bench` (busybox `sleep` as PID 1, built and pushed by the run); berth runs no pause process. One-pod figures: {runs} runs after two warm-ups each; pods at once: counts {counts:?}, {scale_runs} runs each, pods removed between runs; restarts: {restarts} per run at the largest count (SIGKILL the daemon, start it, until every container is listed running and answers ContainerStatus).",
                     reg.addr
                 );
-                let r = report::Report { name: "pods", title: "Pods: berth vs containerd", notes: &notes, command: &command, figures: &figures, floors: &floors, memory: &memory };
+                let r = report::Report { name: "pods", peer: "containerd", title: "Pods: berth vs containerd", notes: &notes, command: &command, figures: &figures, floors: &floors, memory: &memory };
                 report::write(&args.out, &r)
             }
         };

@@ -85,7 +85,7 @@ impl Runtime {
         std::fs::write(
             &config,
             format!(
-                "root = \"{0}/root\"\nstate = \"{0}/run\"\ncgroup_parent = \"berth-bench-{tag}\"\nlog_level = \"warn\"\n[cni]\nconf_dir = \"{1}\"\nbin_dirs = [\"/usr/lib/cni\"]\n",
+                "root = \"{0}/root\"\nstate = \"{0}/run\"\ncgroup_parent = \"berth-bench-{tag}\"\nlog_level = \"warn\"\n[cni]\nconf_dir = \"{1}\"\nbin_dirs = [\"/usr/lib/cni\"]\n[docker]\nbridge = \"bbd{tag}\"\nbridge_subnet = \"10.252.0.0/16\"\nmasquerade = false\n",
                 dir.display(),
                 conf_dir.display()
             ),
@@ -238,8 +238,11 @@ impl Drop for Runtime {
             let _ = nix::mount::umount2(p.as_path(), nix::mount::MntFlags::MNT_DETACH);
             let _ = std::fs::remove_file(p);
         }
-        if Path::new(&format!("/sys/class/net/{}", self.bridge)).exists() {
-            let _ = Command::new("ip").args(["link", "del", &self.bridge]).status();
+        // Its bridges: the pods' and (berth) the Docker containers' default one.
+        for bridge in [self.bridge.clone(), format!("bbd{}", std::process::id())] {
+            if Path::new(&format!("/sys/class/net/{bridge}")).exists() {
+                let _ = Command::new("ip").args(["link", "del", &bridge]).status();
+            }
         }
         // Anything the runtime left mounted under its dirs (snapshots, pins), deepest first.
         for m in berth_e2e::mounts_under(&self.dir) {

@@ -44,12 +44,26 @@ pub struct Config {
     pub docker: DockerSection,
 }
 
-/// `[docker]`: the Docker Engine API.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[docker]`: the Docker Engine API, and the default bridge its
+/// containers get (docker0's counterpart, apart from the pods' network).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DockerSection {
     /// The API's unix socket; empty: `<state>/docker.sock` (`/run/berth/docker.sock`).
     pub socket: PathBuf,
+    /// The default bridge's device name.
+    pub bridge: String,
+    /// Its IPv4 range; the first address is the bridge's.
+    pub bridge_subnet: String,
+    /// Outbound NAT for it, as docker0 has.
+    pub masquerade: bool,
+}
+
+impl Default for DockerSection {
+    fn default() -> Self {
+        let b = berth_engine::BridgeConfig::default();
+        Self { socket: PathBuf::new(), bridge: b.name, bridge_subnet: b.subnet, masquerade: b.masquerade }
+    }
 }
 
 /// `[tracing]`: OpenTelemetry traces over OTLP/gRPC, off unless an
@@ -196,6 +210,14 @@ impl Config {
             cfg.shim_path = exe.with_file_name("berth-shim");
         }
         cfg.streaming.socket_addr()?;
+        let b = &cfg.docker.bridge;
+        anyhow::ensure!(
+            !b.is_empty() && b.len() <= 15 && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
+            "docker.bridge {b:?} is not a device name (at most 15 letters, digits, - and _)"
+        );
+        let subnet_ok =
+            cfg.docker.bridge_subnet.split_once('/').is_some_and(|(a, p)| a.parse::<std::net::Ipv4Addr>().is_ok() && p.parse::<u8>().is_ok_and(|p| (8..=30).contains(&p)));
+        anyhow::ensure!(subnet_ok, "docker.bridge_subnet {:?} is not an IPv4 range such as 172.29.0.0/16 (prefix 8 to 30)", cfg.docker.bridge_subnet);
         anyhow::ensure!((0.0..=1.0).contains(&cfg.tracing.sampling_ratio), "tracing.sampling_ratio must be between 0 and 1, got {}", cfg.tracing.sampling_ratio);
         anyhow::ensure!(
             cfg.tracing.endpoint.is_empty() || cfg.tracing.endpoint.starts_with("http://") || cfg.tracing.endpoint.starts_with("https://"),
@@ -217,6 +239,7 @@ impl Config {
         let mut e = berth_engine::EngineConfig::new(&self.root, &self.state, &self.shim_path);
         e.cgroup_parent = self.cgroup_parent.trim_matches('/').to_owned();
         e.default_stop_timeout = std::time::Duration::from_secs(self.stop_timeout);
+        e.bridge = berth_engine::BridgeConfig { name: self.docker.bridge.clone(), subnet: self.docker.bridge_subnet.clone(), masquerade: self.docker.masquerade };
         e.cni = berth_cni::CniConfig {
             conf_dir: self.cni.conf_dir.clone(),
             bin_dirs: self.cni.bin_dirs.clone(),

@@ -25,7 +25,23 @@ fn state_name(s: Status) -> &'static str {
     }
 }
 
-fn summary(c: &ContainerRecord, now: std::time::SystemTime) -> Value {
+/// The container's network as Docker shows it: the mode, and its
+/// `NetworkSettings` (the address on the default bridge, if it has one).
+fn network(engine: &Engine, c: &ContainerRecord) -> (&'static str, Value) {
+    if c.config.network.sandbox().is_none() {
+        return ("none", json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "none": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }));
+    }
+    let addr = engine.container_ips(c).into_iter().find(|ip| !ip.contains(':')).map(|ip| ip.split('/').next().unwrap_or_default().to_owned()).unwrap_or_default();
+    // The bridge's range; the bridge is its first address.
+    let (net, prefix) = engine.config().bridge.subnet.split_once('/').map(|(a, p)| (a.parse::<std::net::Ipv4Addr>().ok(), p.parse::<u8>().unwrap_or(0))).unwrap_or((None, 0));
+    let gateway = net.filter(|_| !addr.is_empty()).map(|n| std::net::Ipv4Addr::from(u32::from(n) + 1).to_string()).unwrap_or_default();
+    let prefix = if addr.is_empty() { 0 } else { prefix };
+    let endpoint = json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "NetworkID": "bridge", "Aliases": null, "Links": null });
+    ("default", json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "Networks": { "bridge": endpoint } }))
+}
+
+fn summary(engine: &Engine, c: &ContainerRecord, now: std::time::SystemTime) -> Value {
+    let (mode, settings) = network(engine, c);
     json!({
         "Id": c.id,
         "Names": [format!("/{}", c.name)],
@@ -37,8 +53,8 @@ fn summary(c: &ContainerRecord, now: std::time::SystemTime) -> Value {
         "Labels": c.config.labels,
         "State": state_name(c.state.status),
         "Status": c.status_text(now),
-        "HostConfig": { "NetworkMode": "none" },
-        "NetworkSettings": { "Networks": {} },
+        "HostConfig": { "NetworkMode": mode },
+        "NetworkSettings": { "Networks": settings["Networks"] },
         "Mounts": [],
     })
 }
@@ -66,7 +82,7 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
         found.truncate(n);
     }
     let now = std::time::SystemTime::now();
-    Ok(http::json(StatusCode::OK, &Value::Array(found.iter().map(|c| summary(c, now)).collect())))
+    Ok(http::json(StatusCode::OK, &Value::Array(found.iter().map(|c| summary(engine, c, now)).collect())))
 }
 
 /// A Docker-front container by id, id prefix or name; the CRI's are not found.
@@ -191,6 +207,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
     let running = s.status == Status::Running;
     let cfg = &c.config;
     let r = &cfg.resources;
+    let (mode, settings) = network(engine, &c);
     let doc = json!({
         "Id": c.id,
         "Created": time_or_zero(c.created_at),
@@ -215,7 +232,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
         "Driver": "overlay",
         "Platform": "linux",
         "HostConfig": {
-            "NetworkMode": "none",
+            "NetworkMode": mode,
             "AutoRemove": cfg.auto_remove,
             "Privileged": cfg.security.privileged,
             "ReadonlyRootfs": cfg.read_only,
@@ -247,7 +264,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
             "Labels": cfg.labels,
             "StopSignal": cfg.stop_signal.name(),
         },
-        "NetworkSettings": { "Networks": { "none": {} } },
+        "NetworkSettings": settings,
         "Mounts": [],
     });
     Ok(http::json(StatusCode::OK, &doc))

@@ -4,6 +4,7 @@
 //! values that differ from Docker's defaults count.
 
 use crate::error::{ApiError, ApiResult};
+use berth_engine::container::NetworkMode;
 use berth_engine::model::{Resources, Seccomp, Security};
 use berth_engine::CreateOptions;
 use serde::Deserialize;
@@ -107,13 +108,13 @@ impl CreateBody {
     /// Checks what berth can't do yet, then the engine's options.
     pub fn options(self, name: Option<String>) -> ApiResult<CreateOptions> {
         let h = &self.host_config;
-        // The default bridge network comes with the network work of this
-        // issue; until then only `none` (the container's own loopback).
-        match h.network_mode.as_str() {
-            "none" => {}
-            "" | "default" | "bridge" => return Err(refuse("the default bridge network (use --network none)")),
+        // berth's default bridge (docker0's counterpart), or the container's
+        // own loopback; user-defined networks and `host` come later.
+        let network = match h.network_mode.as_str() {
+            "none" => NetworkMode::None,
+            "" | "default" | "bridge" => NetworkMode::Bridge,
             other => return Err(refuse(&format!("network mode {other:?}"))),
-        }
+        };
         let checks: [(bool, &str); 23] = [
             (set(&h.binds), "HostConfig.Binds (-v)"),
             (set_map(&h.port_bindings) || h.publish_all_ports, "HostConfig.PortBindings (-p, -P)"),
@@ -182,6 +183,7 @@ impl CreateBody {
                 ..Default::default()
             },
             read_only: h.readonly_rootfs,
+            network,
             // Attach* only say what `docker run` attaches to (attach.rs).
             stdio: berth_engine::container::Stdio { stdin: self.open_stdin, stdin_once: self.open_stdin && self.stdin_once, tty: self.tty },
             labels: self.labels.unwrap_or_default(),

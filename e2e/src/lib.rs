@@ -51,6 +51,9 @@ pub struct Daemon {
     pub network: String,
     pub bridge: String,
     pub subnet: String,
+    /// The default bridge of Docker's containers, and its /24 (`10.x.y`).
+    pub docker_bridge: String,
+    pub docker_subnet: String,
     /// `BERTH_FAILPOINTS` for the next (re)start; see `berth_kernel::failpoint`.
     pub failpoints: Option<String>,
     /// More environment for the next (re)start (and the shims it starts).
@@ -104,6 +107,8 @@ impl Daemon {
             network: format!("berth-test-{tag}"),
             bridge: format!("bt{tag}"),
             subnet: format!("10.{}.{}", 200 + (b >> 8) % 50, b & 0xff),
+            docker_bridge: format!("bd{tag}"),
+            docker_subnet: format!("10.{}.{}", 150 + (b >> 8) % 50, b & 0xff),
             failpoints: None,
             env: Vec::new(),
             child: None,
@@ -111,9 +116,11 @@ impl Daemon {
         std::fs::write(
             d.dir.join("berthd.toml"),
             format!(
-                "root = \"{0}/root\"\nstate = \"{0}/run\"\ncgroup_parent = \"{1}\"\nlog_level = \"info,berth_engine=debug,berth_cri=debug,berthd=debug,berth_cni=debug\"\n[cni]\nconf_dir = \"{0}/cni/net.d\"\nbin_dirs = [\"/usr/lib/cni\"]\n",
+                "root = \"{0}/root\"\nstate = \"{0}/run\"\ncgroup_parent = \"{1}\"\nlog_level = \"info,berth_engine=debug,berth_cri=debug,berthd=debug,berth_cni=debug\"\n[cni]\nconf_dir = \"{0}/cni/net.d\"\nbin_dirs = [\"/usr/lib/cni\"]\n[docker]\nbridge = \"{2}\"\nbridge_subnet = \"{3}.0/24\"\nmasquerade = false\n",
                 d.dir.display(),
-                d.cgroup_parent
+                d.cgroup_parent,
+                d.docker_bridge,
+                d.docker_subnet,
             ) + extra,
         )
         .unwrap();
@@ -399,11 +406,13 @@ impl Drop for Daemon {
         }
         // The network: the bridge (veths went with their namespaces), and any
         // port-mapping rule a failed test left.
-        if Path::new(&format!("/sys/class/net/{}", self.bridge)).exists() {
-            let _ = Command::new("ip").args(["link", "del", &self.bridge]).status();
+        for bridge in [&self.bridge, &self.docker_bridge] {
+            if Path::new(&format!("/sys/class/net/{bridge}")).exists() {
+                let _ = Command::new("ip").args(["link", "del", bridge]).status();
+            }
         }
         if let Ok(o) = Command::new("iptables").args(["-t", "nat", "-S"]).output() {
-            for rule in String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.starts_with("-A ") && l.contains(&self.network)) {
+            for rule in String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.starts_with("-A ") && (l.contains(&self.network) || l.contains(&self.docker_bridge))) {
                 let args: Vec<String> = std::iter::once("-t".to_string()).chain(["nat".to_string(), "-D".to_string()]).chain(shell_words(&rule[3..])).collect();
                 let _ = Command::new("iptables").args(&args).status();
             }

@@ -20,6 +20,28 @@ pub struct EngineConfig {
     pub cni: berth_cni::CniConfig,
     /// Image pulls and pushes.
     pub registry: RegistryConfig,
+    /// berth's default bridge, for containers outside pods (Docker's docker0).
+    pub bridge: BridgeConfig,
+}
+
+/// berth's default bridge network: a Linux bridge with an address range of
+/// its own (apart from the pods' CNI network), masquerading outbound
+/// traffic as docker0 does. berthd writes its CNI config; the standard
+/// bridge, host-local and portmap plugins do the work.
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    /// The bridge device.
+    pub name: String,
+    /// Its IPv4 range; the first address is the bridge's (the gateway).
+    pub subnet: String,
+    /// Outbound NAT for the range.
+    pub masquerade: bool,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        Self { name: "berth0".into(), subnet: "172.29.0.0/16".into(), masquerade: true }
+    }
 }
 
 /// How images are fetched.
@@ -53,6 +75,7 @@ impl EngineConfig {
                 plugin_timeout: Duration::from_secs(60),
             },
             registry: RegistryConfig::default(),
+            bridge: BridgeConfig::default(),
         }
     }
 }

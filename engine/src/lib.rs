@@ -22,7 +22,7 @@ pub mod spec;
 pub mod store;
 mod undo;
 
-pub use config::EngineConfig;
+pub use config::{BridgeConfig, EngineConfig};
 pub use container::{CreateOptions, LogRecord, WaitOutcome};
 pub use error::{Error, Result};
 pub use model::{ContainerRecord, Status};
@@ -100,9 +100,11 @@ impl Engine {
                 events: container::events::channel(),
             }),
         };
+        engine.write_bridge_config()?;
         engine.recover_sandboxes()?;
         engine.sweep_networks().await;
         engine.recover(boot).await?;
+        engine.sweep_container_sandboxes().await;
         boot::record(engine.paths())?;
         Ok(engine)
     }

@@ -116,6 +116,11 @@ impl Paths {
     pub fn sandbox_states(&self) -> PathBuf {
         self.state.join("sandboxes")
     }
+    /// berth's default bridge: its CNI config (written at every start) and
+    /// its address allocations (volatile, like the namespaces they are in).
+    pub fn bridge_network(&self) -> PathBuf {
+        self.state.join("bridge-network")
+    }
     /// Volatile per-sandbox dir: pinned namespaces, hosts, hostname, resolv.conf.
     pub fn sandbox_state(&self, id: &str) -> Result<PathBuf> {
         check_id(id)?;

@@ -89,6 +89,9 @@ pub struct SpecContext<'a> {
     pub sandbox: Option<&'a SandboxRecord>,
     /// The target container's PID namespace (TARGET mode).
     pub pid_ns_path: Option<PathBuf>,
+    /// The network namespace a container outside pods joins (its own
+    /// sandbox's on the default bridge).
+    pub net_ns_path: Option<PathBuf>,
     pub node: NodeFacts,
     /// Device nodes beyond the defaults (all of the host's when privileged).
     pub devices: Vec<HostDevice>,
@@ -159,9 +162,10 @@ fn namespaces(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Vec<LinuxN
     }
     match ctx.sandbox {
         None => {
-            for typ in [LinuxNamespaceType::Ipc, LinuxNamespaceType::Uts, LinuxNamespaceType::Network] {
+            for typ in [LinuxNamespaceType::Ipc, LinuxNamespaceType::Uts] {
                 ns.push(namespace(typ, None)?);
             }
+            ns.push(namespace(LinuxNamespaceType::Network, ctx.net_ns_path.as_deref())?);
         }
         Some(s) => {
             let modes = &s.config.namespaces;

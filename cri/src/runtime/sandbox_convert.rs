@@ -92,6 +92,7 @@ pub(crate) fn options(req: cri::RunPodSandboxRequest) -> Result<SandboxOptions, 
         })
         .collect::<Result<_, Status>>()?;
     Ok(SandboxOptions {
+        owner: berth_engine::sandbox::SandboxOwner::Pod,
         name: meta.name,
         namespace: meta.namespace,
         uid: meta.uid,

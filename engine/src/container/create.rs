@@ -40,6 +40,18 @@ pub struct CreateOptions {
     pub image_volumes: Vec<super::ImageVolume>,
     pub security: Security,
     pub stdio: super::Stdio,
+    /// The network of a container outside pods.
+    pub network: NetworkMode,
+}
+
+/// The network a container outside pods asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// Its own namespace, loopback only.
+    #[default]
+    None,
+    /// An address on berth's default bridge.
+    Bridge,
 }
 
 /// Docker's minimum memory limit.
@@ -75,6 +87,9 @@ fn check_in_user_namespace(opts: &CreateOptions) -> Result<()> {
 fn check(opts: &CreateOptions) -> Result<()> {
     if let Some(n) = &opts.name {
         check_name(n)?;
+    }
+    if opts.pod.is_some() && opts.network != NetworkMode::None {
+        return Err(Error::InvalidArgument("a pod's container has the pod's network".into()));
     }
     if let Some(w) = &opts.working_dir {
         if !w.is_empty() && !w.starts_with('/') {
@@ -234,7 +249,7 @@ impl Engine {
         // The log exists from the start, so a follower can attach before start.
         std::fs::File::create(dir.join("container.log")).ctx(|| "create log".into())?;
 
-        let config = ContainerConfig {
+        let mut config = ContainerConfig {
             args,
             entrypoint,
             cmd,
@@ -273,24 +288,57 @@ impl Engine {
             security: opts.security.clone(),
             cgroup_path,
             stdio: opts.stdio,
+            network: super::ContainerNetwork::None,
         };
+        // The network last: its undo is a removal (async), after every other step.
+        if opts.network == NetworkMode::Bridge {
+            let sandbox = self.run_container_sandbox(&id, &config.hostname).await?;
+            config.network = super::ContainerNetwork::Bridge { sandbox };
+        }
         let rec = ContainerRecord::new(id.clone(), name, opts.image.clone(), image.id.clone(), config);
-        crate::failpoint("create.before_record")?;
-        self.persist(&rec)?;
-        self.inner.containers.write().unwrap().insert(id.clone(), Entry::new(rec.clone()));
-        // One step with image removal, which holds the containers' lock while
-        // it checks and removes: an image that went before we were listed is
-        // gone now, and the container with it (the undo takes its dirs).
-        let mut images = std::iter::once(&rec.image_id).chain(rec.config.image_volumes.iter().map(|v| &v.image_id));
-        if let Some(gone) = images.find(|i| self.images().resolve(i).is_err()) {
-            self.inner.containers.write().unwrap().remove(&id);
-            return Err(Error::NotFound(format!("image {gone} was removed while the container was created")));
+        if let Err(e) = self.list_new(&rec) {
+            if let Some(s) = rec.config.network.sandbox() {
+                let _ = self.remove_container_sandbox(s).await;
+            }
+            return Err(e);
         }
         self.emit(&rec, super::events::EventKind::Created);
         undo.disarm();
         drop(pod);
         tracing::info!(container = %id, "created");
         Ok(id)
+    }
+
+    /// Persists and lists a new container's record.
+    fn list_new(&self, rec: &ContainerRecord) -> Result<()> {
+        crate::failpoint("create.before_record")?;
+        self.persist(rec)?;
+        self.inner.containers.write().unwrap().insert(rec.id.clone(), Entry::new(rec.clone()));
+        // One step with image removal, which holds the containers' lock while
+        // it checks and removes: an image that went before we were listed is
+        // gone now, and the container with it (the undo takes its dirs).
+        let mut images = std::iter::once(&rec.image_id).chain(rec.config.image_volumes.iter().map(|v| &v.image_id));
+        if let Some(gone) = images.find(|i| self.images().resolve(i).is_err()) {
+            self.inner.containers.write().unwrap().remove(&rec.id);
+            return Err(Error::NotFound(format!("image {gone} was removed while the container was created")));
+        }
+        Ok(())
+    }
+
+    /// A sandbox of the container's own that holds its network namespace on
+    /// the default bridge (no pod: the CRI never sees it).
+    async fn run_container_sandbox(&self, id: &str, hostname: &str) -> Result<String> {
+        let o = crate::sandbox::SandboxOptions {
+            owner: crate::sandbox::SandboxOwner::Container,
+            name: id.to_owned(),
+            namespace: "berth.container".into(),
+            uid: id.to_owned(),
+            hostname: hostname.to_owned(),
+            // Only the network (and its UTS, which the container doesn't use) is pinned.
+            namespaces: crate::model::NamespaceModes { pid: crate::sandbox::NsMode::Node, ipc: crate::sandbox::NsMode::Node, ..Default::default() },
+            ..Default::default()
+        };
+        self.run_sandbox(o).await
     }
 
     /// An image volume's image, which must be in the store (kubelet pulls it

@@ -24,6 +24,7 @@ mod logs;
 mod monitor;
 mod recover;
 mod remove;
+mod rename;
 mod start;
 mod stats;
 mod stop;
@@ -32,7 +33,7 @@ mod wait;
 
 pub use attach::{AttachEvent, AttachInput, AttachOutput, AttachTicket};
 pub(crate) use create::check_hostname;
-pub use create::CreateOptions;
+pub use create::{CreateOptions, NetworkMode};
 pub use exec::{ExecOutput, ExecProcessOptions};
 pub use exec_stream::{ExecProcess, ExecStreamOptions, Terminal};
 pub use logs::LogRecord;

@@ -1,5 +1,5 @@
-//! Remove: (forced: kill first) then the record, the name, and every
-//! directory of the container. The record goes first, so a crash midway
+//! Remove: (forced: kill first) then the record, the name, every
+//! directory of the container, and its own network sandbox if it has one. The record goes first, so a crash midway
 //! leaves only unreferenced dirs, which the next start-up sweeps.
 
 use super::Status;
@@ -44,6 +44,12 @@ impl Engine {
             }
         })
         .await?;
+        // Its network last (a crash before: the next start-up sweeps it).
+        if let Some(sandbox) = rec.config.network.sandbox() {
+            if let Err(e) = self.remove_container_sandbox(sandbox).await {
+                tracing::warn!(container = %rec.id, sandbox, error = %e, "release the container's network; retried at the next start");
+            }
+        }
         self.emit(&rec, super::events::EventKind::Deleted);
         tracing::info!(container = %rec.id, "removed");
         Ok(())

@@ -41,10 +41,22 @@ impl Engine {
             super::PidNamespace::Target(target) => Some(self.target_pid_ns(target)?),
             _ => None,
         };
+        // A container outside pods on the default bridge: its own sandbox's network.
+        let network = match rec.config.network.sandbox() {
+            Some(sid) => {
+                let s = self.any_sandbox(sid)?.record();
+                match s.pin("net") {
+                    Some(_) if s.state == crate::sandbox::SandboxState::Ready => Some(s),
+                    _ => return Err(Error::FailedPrecondition(format!("the network of container {id} is gone (the node restarted?): remove the container and run it again"))),
+                }
+            }
+            None => None,
+        };
         let ctx = crate::spec::SpecContext {
             cgroup_path: self.cgroup_path(&rec),
             sandbox: sandbox.as_ref(),
             pid_ns_path,
+            net_ns_path: network.as_ref().and_then(|s| s.pin("net")),
             node: crate::host::facts(),
             devices: crate::host::devices(&rec),
         };
@@ -60,8 +72,18 @@ impl Engine {
             None => {
                 let hostname = &rec.config.hostname;
                 std::fs::write(bundle.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname".into())?;
-                std::fs::write(bundle.join("hosts"), format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")).ctx(|| "write hosts".into())?;
-                vec![(bundle.join("hostname"), "/etc/hostname".into()), (bundle.join("hosts"), "/etc/hosts".into())]
+                let mut files = vec![(bundle.join("hostname"), "/etc/hostname".to_owned()), (bundle.join("hosts"), "/etc/hosts".to_owned())];
+                let hosts = match &network {
+                    // As docker0 gives them: its address under its name, the node's resolv.conf.
+                    Some(s) => {
+                        files.push((self.paths().sandbox_state(&s.id)?.join("resolv.conf"), "/etc/resolv.conf".to_owned()));
+                        let own: String = s.ips.iter().map(|ip| format!("{}\t{hostname}\n", ip.split('/').next().unwrap_or(ip))).collect();
+                        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}")
+                    }
+                    None => format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+                };
+                std::fs::write(bundle.join("hosts"), hosts).ctx(|| "write hosts".into())?;
+                files
             }
         };
         // A user's mount at the same place wins.

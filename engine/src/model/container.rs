@@ -82,6 +82,29 @@ pub struct Resources {
     pub unified: BTreeMap<String, String>,
 }
 
+/// The network of a container outside pods (Docker's `NetworkMode`); a
+/// pod's containers have the pod's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum ContainerNetwork {
+    /// A namespace of its own with only loopback (`--network none`).
+    #[default]
+    None,
+    /// An address on berth's default bridge: the namespace is held by a
+    /// sandbox of the container's own ([`super::sandbox::SandboxOwner::Container`]).
+    Bridge { sandbox: String },
+}
+
+impl ContainerNetwork {
+    /// The sandbox holding the container's network, if one does.
+    pub fn sandbox(&self) -> Option<&str> {
+        match self {
+            ContainerNetwork::Bridge { sandbox } => Some(sandbox),
+            ContainerNetwork::None => None,
+        }
+    }
+}
+
 /// What a container runs, fixed at create time.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerConfig {
@@ -106,6 +129,9 @@ pub struct ContainerConfig {
     /// The pod this container belongs to (CRI containers only).
     #[serde(default)]
     pub pod: Option<PodLink>,
+    /// The network of a container outside pods.
+    #[serde(default)]
+    pub network: ContainerNetwork,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
     /// The CRI log file (under the pod's log directory); `None`: the

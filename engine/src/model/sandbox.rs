@@ -6,9 +6,25 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// Whom a sandbox is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxOwner {
+    /// A pod: kubelet's (CRI), listed and driven through the CRI.
+    #[default]
+    Pod,
+    /// One container outside pods (Docker's default bridge): it only holds
+    /// the container's network namespace on berth's default bridge, lives
+    /// and goes with the container, and the CRI never sees it.
+    Container,
+}
+
 /// What RunPodSandbox asks for, as the engine understands it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxOptions {
+    /// Records from before this field are pods'.
+    #[serde(default)]
+    pub owner: SandboxOwner,
     pub name: String,
     pub namespace: String,
     pub uid: String,

@@ -1,6 +1,6 @@
-//! ListPodSandbox: by id (or prefix), state and label selector.
+//! ListPodSandbox: by id (or prefix), state and label selector; pods only.
 
-use super::{SandboxRecord, SandboxState};
+use super::{SandboxOwner, SandboxRecord, SandboxState};
 use crate::Engine;
 use std::collections::BTreeMap;
 
@@ -18,6 +18,8 @@ impl Engine {
         let mut out: Vec<SandboxRecord> = entries
             .iter()
             .map(|e| self.observe(e))
+            // Containers' own sandboxes are no pods.
+            .filter(|r| r.config.owner == SandboxOwner::Pod)
             .filter(|r| f.id.is_empty() || r.id.starts_with(&f.id))
             .filter(|r| f.state.is_none_or(|s| s == r.state))
             .filter(|r| f.labels.iter().all(|(k, v)| r.config.labels.get(k) == Some(v)))

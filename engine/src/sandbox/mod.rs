@@ -55,13 +55,20 @@ impl SandboxEntry {
 }
 
 impl Engine {
-    /// Finds a sandbox by id or unique id prefix.
+    /// Finds a pod's sandbox by id or unique id prefix (a container's own
+    /// sandbox is no pod's: not found).
     pub(crate) fn sandbox(&self, id: &str) -> Result<Arc<SandboxEntry>> {
         let map = self.inner.sandboxes.read().unwrap();
-        match crate::store::find_id(map.keys(), id, "pod sandbox")? {
+        let pods = map.iter().filter(|(_, e)| e.record.lock().unwrap().config.owner == SandboxOwner::Pod).map(|(id, _)| id);
+        match crate::store::find_id(pods, id, "pod sandbox")? {
             Some(found) => Ok(map[&found].clone()),
             None => Err(Error::NotFound(format!("pod sandbox {id:?} not found"))),
         }
+    }
+
+    /// Any sandbox by its exact id, a container's own too.
+    pub(crate) fn any_sandbox(&self, id: &str) -> Result<Arc<SandboxEntry>> {
+        self.inner.sandboxes.read().unwrap().get(id).cloned().ok_or_else(|| Error::NotFound(format!("sandbox {id:?} not found")))
     }
 
     /// Like [`Engine::sandbox`], but an unknown id is `None`: stop and
@@ -78,6 +85,12 @@ impl Engine {
     pub fn pod_containers(&self, sandbox_id: &str) -> Vec<String> {
         let map = self.inner.containers.read().unwrap();
         map.values().map(|e| e.record()).filter(|r| r.config.pod.as_ref().is_some_and(|p| p.sandbox_id == sandbox_id)).map(|r| r.id).collect()
+    }
+
+    /// The addresses of a container outside pods on the default bridge
+    /// (`ip/prefix`), empty for any other.
+    pub fn container_ips(&self, rec: &crate::model::ContainerRecord) -> Vec<String> {
+        rec.config.network.sandbox().and_then(|s| self.any_sandbox(s).ok()).map(|e| e.record().ips).unwrap_or_default()
     }
 
     /// A snapshot of a sandbox.

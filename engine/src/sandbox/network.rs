@@ -116,9 +116,44 @@ fn runtime_config(o: &SandboxOptions) -> Result<serde_json::Map<String, Value>> 
     Ok(rc)
 }
 
+/// The CNI network list of berth's default bridge.
+fn bridge_conflist(b: &crate::config::BridgeConfig, ipam_dir: &Path) -> Value {
+    json!({
+        "cniVersion": "1.0.0",
+        "name": format!("berth-bridge-{}", b.name),
+        "plugins": [
+            {
+                "type": "bridge", "bridge": b.name, "isGateway": true, "ipMasq": b.masquerade, "hairpinMode": true,
+                "ipam": { "type": "host-local", "ranges": [[{ "subnet": b.subnet }]], "routes": [{ "dst": "0.0.0.0/0" }], "dataDir": ipam_dir }
+            },
+            { "type": "portmap", "capabilities": { "portMappings": true } }
+        ]
+    })
+}
+
 impl Engine {
     pub(crate) fn cni(&self) -> berth_cni::Cni {
         berth_cni::Cni::new(self.config().cni.clone())
+    }
+
+    /// The CNI of a sandbox's network: the pods' configured one, or berth's
+    /// default bridge for a container's own sandbox. (DEL needs neither:
+    /// it replays what ADD cached.)
+    fn cni_for(&self, owner: super::SandboxOwner) -> berth_cni::Cni {
+        let mut cfg = self.config().cni.clone();
+        if owner == super::SandboxOwner::Container {
+            cfg.conf_dir = self.paths().bridge_network().join("conf");
+        }
+        berth_cni::Cni::new(cfg)
+    }
+
+    /// Writes the default bridge's CNI config (the settings may have changed).
+    pub(crate) fn write_bridge_config(&self) -> Result<()> {
+        let dir = self.paths().bridge_network();
+        let conf = dir.join("conf");
+        crate::paths::create_dir(&dir, 0o700).and_then(|()| crate::paths::create_dir(&conf, 0o700)).map_err(|e| Error::system("create the default bridge's dir", e))?;
+        let list = bridge_conflist(&self.config().bridge, &dir.join("ipam"));
+        berth_kernel::fs::atomic_write(&conf.join("10-bridge.conflist"), list.to_string().as_bytes()).map_err(|e| Error::system("write the default bridge's CNI config", e))
     }
 
     /// Whether pods can get a network; the reason if not.
@@ -143,7 +178,7 @@ impl Engine {
             ],
             runtime_config: runtime_config(o)?,
         };
-        let ips = self.cni().add(&a).instrument(tracing::info_span!("cni_add", pod = %id)).await.map_err(map_err)?;
+        let ips = self.cni_for(o.owner).add(&a).instrument(tracing::info_span!("cni_add", pod = %id)).await.map_err(map_err)?;
         tracing::info!(sandbox = %id, ?ips, "pod network attached");
         Ok(ips)
     }

@@ -70,6 +70,29 @@ impl Engine {
         }
     }
 
+    /// A container's own sandbox whose container is gone (a create or a
+    /// removal cut short) is removed: its address, namespace and dirs.
+    pub(crate) async fn sweep_container_sandboxes(&self) {
+        let used: std::collections::HashSet<String> =
+            self.inner.containers.read().unwrap().values().filter_map(|e| e.record().config.network.sandbox().map(str::to_owned)).collect();
+        let orphans: Vec<String> = self
+            .inner
+            .sandboxes
+            .read()
+            .unwrap()
+            .values()
+            .map(|e| e.record())
+            .filter(|r| r.config.owner == super::SandboxOwner::Container && !used.contains(&r.id))
+            .map(|r| r.id)
+            .collect();
+        for id in orphans {
+            match self.remove_container_sandbox(&id).await {
+                Ok(()) => tracing::info!(sandbox = %id, "removed the network of a container that is gone"),
+                Err(e) => tracing::warn!(sandbox = %id, error = %e, "remove the network of a container that is gone; retried at the next start"),
+            }
+        }
+    }
+
     /// Unmounts whatever is pinned in a sandbox's state dir and removes it;
     /// a pod init still holding its PID namespace is killed first.
     fn release_leftover_pins(&self, id: &str) {

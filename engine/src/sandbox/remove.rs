@@ -9,8 +9,22 @@ impl Engine {
     #[tracing::instrument(level = "info", skip_all, fields(sandbox = %id))]
     pub async fn remove_sandbox(&self, id: &str) -> Result<()> {
         let Some(entry) = self.sandbox_if_exists(id)? else { return Ok(()) };
+        self.remove_sandbox_entry(&entry).await
+    }
+
+    /// Removes a container's own sandbox (its network), once the container is gone.
+    pub(crate) async fn remove_container_sandbox(&self, id: &str) -> Result<()> {
+        match self.any_sandbox(id) {
+            // Boxed: removing a sandbox removes its containers, which may have sandboxes.
+            Ok(entry) => Box::pin(self.remove_sandbox_entry(&entry)).await,
+            Err(crate::Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn remove_sandbox_entry(&self, entry: &super::SandboxEntry) -> Result<()> {
         let rec = entry.record();
-        self.stop_sandbox(&rec.id).await?;
+        self.stop_sandbox_entry(entry).await?;
         for c in self.pod_containers(&rec.id) {
             match self.remove(&c, true).await {
                 Ok(()) | Err(crate::Error::NotFound(_)) => {}

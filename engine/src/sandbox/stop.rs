@@ -9,6 +9,10 @@ impl Engine {
     #[tracing::instrument(level = "info", skip_all, fields(sandbox = %id))]
     pub async fn stop_sandbox(&self, id: &str) -> Result<()> {
         let Some(entry) = self.sandbox_if_exists(id)? else { return Ok(()) };
+        self.stop_sandbox_entry(&entry).await
+    }
+
+    pub(crate) async fn stop_sandbox_entry(&self, entry: &super::SandboxEntry) -> Result<()> {
         let _op = entry.op.lock().await;
         let rec = entry.record();
         // kubelet has already stopped them gracefully; what is left is killed.
@@ -31,7 +35,7 @@ impl Engine {
             berth_kernel::pin::release(&pins)
         })
         .await?;
-        self.sandbox_commit(&entry, |r| {
+        self.sandbox_commit(entry, |r| {
             r.state = SandboxState::NotReady;
             r.pins.clear();
             r.ips.clear();

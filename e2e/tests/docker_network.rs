@@ -1,0 +1,107 @@
+//! Docker's default network on berth: `docker run` without `--network`
+//! gives the container an address on berth's default bridge (a test
+//! daemon's own bridge and /24, apart from its pods' network), the node's
+//! resolv.conf and its own name in /etc/hosts, as docker0 does. The
+//! namespace is held by a sandbox of the container's own, which the CRI
+//! never lists, and which goes with the container: nothing is left after
+//! a removal, a failed create, or a crash in between. Traffic stays on the
+//! test's bridge.
+
+use berth_e2e::{dir_names, mounts_under, Daemon};
+
+fn ip_of(d: &Daemon, name: &str) -> String {
+    d.docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", name]).ok().stdout.trim().to_owned()
+}
+
+/// Addresses allocated on the daemon's default bridge.
+fn addresses(d: &Daemon) -> Vec<String> {
+    let ipam = d.dir.join("run/bridge-network/ipam").join(format!("berth-bridge-{}", d.docker_bridge));
+    dir_names(&ipam).into_iter().filter(|n| n.starts_with(&d.docker_subnet)).collect()
+}
+
+fn assert_clean(d: &Daemon, what: &str) {
+    assert_eq!(addresses(d), Vec::<String>::new(), "{what}: addresses left");
+    assert!(dir_names(&d.root().join("sandboxes")).is_empty(), "{what}: sandbox records left");
+    assert!(dir_names(&d.dir.join("run/sandboxes")).is_empty(), "{what}: sandbox state left");
+    assert!(dir_names(&d.root().join("cni-cache")).is_empty(), "{what}: CNI attachments left");
+    assert_eq!(mounts_under(&d.dir), Vec::<std::path::PathBuf>::new(), "{what}: mounts left");
+}
+
+#[tokio::test]
+async fn docker_run_gets_an_address_on_the_default_bridge() {
+    let d = Daemon::start();
+    let out = d.docker(&["run", "--rm", "busybox", "sh", "-c", "ip -4 -o addr show eth0; ip route; cat /etc/resolv.conf; hostname; cat /etc/hosts"]).ok().stdout;
+    assert!(out.contains(&format!("inet {}.", d.docker_subnet)) && out.contains("/24"), "{out}");
+    assert!(out.contains(&format!("default via {}.1", d.docker_subnet)), "{out}");
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap();
+    assert!(out.contains(host_resolv.trim()), "the node's resolv.conf: {out}");
+    assert_clean(&d, "after run --rm");
+
+    // Two containers reach each other on the bridge, and the node reaches them.
+    d.docker(&["run", "-d", "--name", "a", "busybox", "sh", "-c", "echo served > /tmp/i; exec httpd -f -p 8080 -h /tmp"]).ok();
+    let a = ip_of(&d, "a");
+    assert!(a.starts_with(&format!("{}.", d.docker_subnet)), "{a}");
+    let get = d.docker(&["run", "--rm", "--name", "b", "busybox", "sh", "-c", &format!("printf 'GET /i HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {a} 8080")]).ok();
+    assert!(get.stdout.ends_with("\r\n\r\nserved\n"), "{get:?}");
+    let mut conn =
+        std::net::TcpStream::connect_timeout(&format!("{a}:8080").parse().unwrap(), std::time::Duration::from_secs(5)).expect("the node reaches the container on its bridge");
+    use std::io::{Read, Write};
+    conn.write_all(b"GET /i HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.ends_with("served\n"), "{answer}");
+    let hosts = d.docker(&["exec", "a", "cat", "/etc/hosts"]).ok().stdout;
+    let short = d.docker(&["inspect", "-f", "{{.Config.Hostname}}", "a"]).ok().stdout;
+    assert!(hosts.contains(&format!("{a}\t{}", short.trim())), "{hosts}");
+    let mode = d
+        .docker(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.NetworkMode}} {{.NetworkSettings.Gateway}} {{.NetworkSettings.IPPrefixLen}} {{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}}{{end}}",
+            "a",
+        ])
+        .ok();
+    assert_eq!(mode.stdout.trim(), format!("default {}.1 24 bridge={a}", d.docker_subnet));
+    // --network none: loopback only.
+    let none = d.docker(&["run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"]).ok().stdout;
+    assert_eq!(none.lines().count(), 1, "{none}");
+
+    // The pods' side never sees these sandboxes.
+    let (mut rt, _) = d.cri().await;
+    let pods = rt.list_pod_sandbox(berth_proto::cri::ListPodSandboxRequest::default()).await.unwrap().into_inner().items;
+    assert!(pods.is_empty(), "{pods:?}");
+    let ctrs = rt.list_containers(berth_proto::cri::ListContainersRequest::default()).await.unwrap().into_inner().containers;
+    assert!(ctrs.is_empty(), "{ctrs:?}");
+
+    // Stop and start again: the same address.
+    d.docker(&["stop", "-t", "0", "a"]).ok();
+    d.docker(&["start", "a"]).ok();
+    assert_eq!(ip_of(&d, "a"), a);
+    d.docker(&["rm", "-f", "a"]).ok();
+    assert_clean(&d, "after rm -f");
+}
+
+#[test]
+fn the_network_goes_with_the_container_through_crashes() {
+    let mut d = Daemon::start();
+    d.docker(&["run", "-d", "--name", "keep", "busybox", "sleep", "1000"]).ok();
+    let ip = ip_of(&d, "keep");
+    // SIGKILLed daemon: the container, its address and its namespace stay.
+    d.restart();
+    assert_eq!(ip_of(&d, "keep"), ip);
+    assert_eq!(d.docker(&["exec", "keep", "sh", "-c", "ip -4 -o addr show eth0 | grep -c inet"]).ok().stdout.trim(), "1");
+    d.docker(&["rm", "-f", "keep"]).ok();
+    assert_clean(&d, "removed after a restart");
+
+    // A create that fails after the network was made: undone.
+    d.arm("create.before_record=error");
+    let failed = d.docker(&["create", "busybox", "true"]);
+    assert!(failed.code != 0, "{failed:?}");
+    assert_clean(&d, "failed create");
+    // berthd dies there: the next start sweeps the container's network.
+    d.arm("create.before_record=abort");
+    let _ = d.docker(&["create", "busybox", "true"]);
+    d.disarm();
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+    assert_clean(&d, "create cut short by a crash");
+}

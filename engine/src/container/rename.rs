@@ -1,0 +1,44 @@
+//! Rename (Docker's `rename`): a container outside pods gets a new name,
+//! reserved before the record changes and the old one given back after.
+
+use crate::error::{Error, Result};
+use crate::paths::check_name;
+use crate::Engine;
+
+impl Engine {
+    #[tracing::instrument(level = "info", skip(self))]
+    pub async fn rename(&self, key: &str, new_name: &str) -> Result<()> {
+        let new_name = new_name.trim_start_matches('/');
+        check_name(new_name)?;
+        let entry = self.lookup(key)?;
+        let _op = entry.op.lock().await;
+        let rec = entry.record();
+        if rec.config.pod.is_some() {
+            return Err(Error::InvalidArgument("a pod's container is named by its pod".into()));
+        }
+        if rec.name == new_name {
+            return Err(Error::InvalidArgument(format!("Renaming a container with the same name as its current name: {new_name}")));
+        }
+        {
+            let mut names = self.inner.names.lock().unwrap();
+            if let Some(other) = names.get(new_name) {
+                return Err(Error::AlreadyExists(format!(
+                    "Conflict. The container name \"/{new_name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                )));
+            }
+            names.insert(new_name.to_owned(), rec.id.clone());
+        }
+        let committed = self.commit(&entry, |r| r.name = new_name.to_owned());
+        let mut names = self.inner.names.lock().unwrap();
+        match committed {
+            Ok(_) => {
+                names.remove(&rec.name);
+                Ok(())
+            }
+            Err(e) => {
+                names.remove(new_name);
+                Err(e)
+            }
+        }
+    }
+}
