@@ -270,18 +270,42 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
     Ok(http::json(StatusCode::OK, &doc))
 }
 
-/// `GET /containers/{id}/logs?stdout&stderr&follow&tail&timestamps`.
+/// A time parameter as the CLI sends it: Unix seconds with an optional
+/// fraction (`1700000000.5`), or RFC 3339; absent or 0: none.
+pub(crate) fn time_param(req: &Req, key: &str) -> ApiResult<Option<i64>> {
+    let Some(v) = req.query(key).filter(|v| !v.is_empty() && *v != "0") else { return Ok(None) };
+    let bad = || ApiError::bad_request(format!("invalid {key} {v:?}: Unix seconds or an RFC 3339 time"));
+    if let Some(t) = berth_proto::time::parse_rfc3339_nanos(v) {
+        return Ok(Some(t));
+    }
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    let secs: i64 = secs.parse().map_err(|_| bad())?;
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let nanos: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse().map_err(|_| bad())? };
+    Ok(Some(secs.saturating_mul(1_000_000_000).saturating_add(nanos)))
+}
+
+/// `POST /containers/{id}/rename?name=`.
+pub async fn rename(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Body>> {
+    let c = find(engine, key)?;
+    let name = req.query("name").unwrap_or("");
+    if name.is_empty() {
+        return Err(ApiError::bad_request("Neither old nor new names may be empty"));
+    }
+    engine.rename(&c.id, name).await?;
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+/// `GET /containers/{id}/logs?stdout&stderr&follow&tail&timestamps&since&until`.
 pub async fn logs(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Body>> {
     let c = find(engine, key)?;
     let (out, err) = (req.flag("stdout"), req.flag("stderr"));
     if !out && !err {
         return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
     }
-    for unsupported in ["since", "until"] {
-        if req.query(unsupported).is_some_and(|v| !v.is_empty() && v != "0") {
-            return Err(ApiError::bad_request(format!("logs {unsupported} is not supported by berth yet")));
-        }
-    }
+    let (since, until) = (time_param(req, "since")?, time_param(req, "until")?);
     let tail = match req.query("tail") {
         None | Some("" | "all") => None,
         Some(n) => Some(n.parse::<usize>().map_err(|_| ApiError::bad_request(format!("invalid tail {n:?}")))?),
@@ -293,6 +317,14 @@ pub async fn logs(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<B
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         while let Some(r) = records.recv().await {
+            let at = berth_proto::time::parse_rfc3339_nanos(&r.timestamp).unwrap_or(0);
+            if since.is_some_and(|t| at < t) {
+                continue;
+            }
+            // Past `until`, a follower stops too, as dockerd's does.
+            if until.is_some_and(|t| at > t) {
+                return;
+            }
             let stream = match r.stream {
                 berth_proto::crilog::Stream::Stdout if out => 1,
                 berth_proto::crilog::Stream::Stderr if err => 2,

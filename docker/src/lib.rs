@@ -22,11 +22,13 @@ mod attach;
 mod containers;
 mod create;
 pub mod error;
+mod events;
 mod exec;
 mod hijack;
 mod http;
 mod images;
 mod system;
+mod top;
 pub mod version;
 
 use berth_engine::Engine;
@@ -59,12 +61,14 @@ pub fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
 pub(crate) struct Front {
     pub engine: Engine,
     pub execs: exec::Execs,
+    pub journal: std::sync::Arc<events::Journal>,
 }
 
 /// Serves the API on `listener` until `stop`, then lets requests finish for
 /// `grace`. Connections may be upgraded (attach and exec are hijacked).
 pub async fn serve(engine: Engine, listener: tokio::net::UnixListener, stop: impl Future<Output = ()>, grace: Duration) {
-    let front = std::sync::Arc::new(Front { engine, execs: exec::Execs::default() });
+    let journal = events::Journal::follow(&engine);
+    let front = std::sync::Arc::new(Front { engine, execs: exec::Execs::default(), journal });
     let (stopping, stop_rx) = tokio::sync::watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(stop);
@@ -156,6 +160,9 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::GET, ["containers", id, "logs"]) => containers::logs(engine, id, &req).await,
         (&Method::POST, ["containers", id, "attach"]) => attach::attach(engine, id, &mut req).await,
         (&Method::POST, ["containers", id, "resize"]) => attach::resize(engine, id, &req).await,
+        (&Method::POST, ["containers", id, "rename"]) => containers::rename(engine, id, &req).await,
+        (&Method::GET, ["containers", id, "top"]) => top::top(engine, id, &req).await,
+        (&Method::GET, ["events"]) => events::events(front, &req),
         (&Method::POST, ["containers", id, "exec"]) => exec::create(front, id, &mut req).await,
         (&Method::POST, ["exec", id, "start"]) => exec::start(front, id, &mut req).await,
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(front, id, &req),

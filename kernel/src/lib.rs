@@ -19,6 +19,7 @@ pub mod mount_attr;
 pub mod net;
 pub mod pin;
 pub mod pod_init;
+pub mod procinfo;
 pub mod pty;
 pub mod seccomp;
 pub mod signal;

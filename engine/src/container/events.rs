@@ -29,6 +29,12 @@ pub struct ContainerEvent {
     pub kind: EventKind,
     /// Unix nanoseconds.
     pub at: i64,
+    /// The container's name, image (as asked for) and labels, and (Stopped)
+    /// its exit code: what Docker's events carry.
+    pub name: String,
+    pub image: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub exit_code: i32,
 }
 
 pub(crate) fn channel() -> broadcast::Sender<ContainerEvent> {
@@ -44,6 +50,15 @@ impl Engine {
     pub(crate) fn emit(&self, rec: &ContainerRecord, kind: EventKind) {
         let at = berth_proto::time::unix_nanos(std::time::SystemTime::now());
         // No subscriber is no error.
-        let _ = self.inner.events.send(ContainerEvent { id: rec.id.clone(), sandbox_id: rec.config.pod.as_ref().map(|p| p.sandbox_id.clone()), kind, at });
+        let _ = self.inner.events.send(ContainerEvent {
+            id: rec.id.clone(),
+            sandbox_id: rec.config.pod.as_ref().map(|p| p.sandbox_id.clone()),
+            kind,
+            at,
+            name: rec.name.clone(),
+            image: rec.image.clone(),
+            labels: rec.config.labels.clone(),
+            exit_code: rec.state.exit_code,
+        });
     }
 }

@@ -32,6 +32,7 @@ mod update;
 mod wait;
 
 pub use attach::{AttachEvent, AttachInput, AttachOutput, AttachTicket};
+pub use berth_kernel::procinfo::{boot_time, ProcInfo, TICKS as PROC_TICKS};
 pub(crate) use create::check_hostname;
 pub use create::{CreateOptions, NetworkMode};
 pub use exec::{ExecOutput, ExecProcessOptions};

@@ -64,11 +64,14 @@ impl Engine {
                 r.state.error = "the container's shim exited without an exit record".into();
             }
         });
-        if let Err(e) = res {
-            tracing::error!(container = %id, error = %e, "could not record exit");
-            return;
-        }
-        self.emit(&rec, super::events::EventKind::Stopped);
+        let exited = match res {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(container = %id, error = %e, "could not record exit");
+                return;
+            }
+        };
+        self.emit(&exited, super::events::EventKind::Stopped);
         if let Ok(b) = self.paths().bundle(id) {
             let _ = std::fs::remove_dir_all(b);
         }

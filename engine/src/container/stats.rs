@@ -21,6 +21,24 @@ pub struct ContainerStats {
 }
 
 impl Engine {
+    /// The processes of a running container (`docker top`), from its cgroup.
+    pub async fn container_processes(&self, key: &str) -> Result<Vec<berth_kernel::procinfo::ProcInfo>> {
+        let rec = self.lookup(key)?.record();
+        if rec.state.status != super::Status::Running {
+            return Err(crate::Error::FailedPrecondition(format!("Container {} is not running", rec.id)));
+        }
+        let path = self.cgroup_path(&rec);
+        let procs = tokio::task::spawn_blocking(move || {
+            let cg = berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&path))?;
+            let mut pids = cg.pids();
+            pids.sort_unstable();
+            Ok::<_, berth_kernel::cgroup::CgroupError>(pids.into_iter().filter_map(berth_kernel::procinfo::read).collect())
+        })
+        .await?
+        .map_err(|e| crate::Error::system("read the container's processes", e))?;
+        Ok(procs)
+    }
+
     /// Usage of the given containers, read in one blocking task.
     pub async fn container_stats(&self, records: Vec<ContainerRecord>) -> Result<Vec<ContainerStats>> {
         let jobs: Vec<(ContainerRecord, Option<String>, PathBuf)> = records

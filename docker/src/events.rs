@@ -1,0 +1,201 @@
+//! `GET /events`: Docker's event stream for the Docker front's containers
+//! (create, start, die with its exit code, destroy), one JSON object per
+//! event, filtered by `container` (id or name), `event`, `image`, `label`
+//! and `type`; `since` replays what the journal still holds (the last
+//! [`KEPT`], as dockerd keeps the last 256 in memory) and `until` ends
+//! the stream. The journal follows the engine's events from the start.
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, Body, Req};
+use berth_engine::container::events::{ContainerEvent, EventKind};
+use berth_engine::Engine;
+use hyper::Response;
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use tokio::sync::broadcast;
+
+/// Events kept for `since`.
+pub const KEPT: usize = 256;
+
+/// One Docker event and when it happened (Unix nanoseconds).
+#[derive(Debug, Clone)]
+pub struct Event {
+    at: i64,
+    doc: Value,
+}
+
+/// The recent events, and the live ones.
+pub struct Journal {
+    kept: Mutex<VecDeque<Event>>,
+    live: broadcast::Sender<Event>,
+}
+
+impl Journal {
+    /// Starts following the engine's events.
+    pub fn follow(engine: &Engine) -> std::sync::Arc<Self> {
+        let j = std::sync::Arc::new(Journal { kept: Mutex::new(VecDeque::with_capacity(KEPT)), live: broadcast::channel(KEPT).0 });
+        let mut rx = engine.subscribe_events();
+        let journal = std::sync::Arc::downgrade(&j);
+        tokio::spawn(async move {
+            loop {
+                let ev = match rx.recv().await {
+                    Ok(ev) => ev,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(j) = journal.upgrade() else { return };
+                // Pods' containers are the CRI's.
+                if ev.sandbox_id.is_some() {
+                    continue;
+                }
+                let e = Event { at: ev.at, doc: docker_event(&ev) };
+                {
+                    let mut kept = j.kept.lock().unwrap();
+                    if kept.len() == KEPT {
+                        kept.pop_front();
+                    }
+                    kept.push_back(e.clone());
+                }
+                let _ = j.live.send(e);
+            }
+        });
+        j
+    }
+}
+
+fn docker_event(ev: &ContainerEvent) -> Value {
+    let action = match ev.kind {
+        EventKind::Created => "create",
+        EventKind::Started => "start",
+        EventKind::Stopped => "die",
+        EventKind::Deleted => "destroy",
+    };
+    let mut attrs: serde_json::Map<String, Value> = ev.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    attrs.insert("image".into(), json!(ev.image));
+    attrs.insert("name".into(), json!(ev.name));
+    if ev.kind == EventKind::Stopped {
+        attrs.insert("exitCode".into(), json!(ev.exit_code.to_string()));
+    }
+    json!({
+        "status": action,
+        "id": ev.id,
+        "from": ev.image,
+        "Type": "container",
+        "Action": action,
+        "Actor": { "ID": ev.id, "Attributes": attrs },
+        "scope": "local",
+        "time": ev.at / 1_000_000_000,
+        "timeNano": ev.at,
+    })
+}
+
+fn matches(doc: &Value, filters: &HashMap<String, Vec<String>>) -> bool {
+    let attr = |k: &str| doc["Actor"]["Attributes"][k].as_str().unwrap_or_default().to_owned();
+    let id = doc["id"].as_str().unwrap_or_default();
+    filters.iter().all(|(key, wanted)| {
+        wanted.is_empty()
+            || wanted.iter().any(|w| match key.as_str() {
+                "type" => w == "container",
+                "container" => id.starts_with(w.as_str()) || attr("name") == *w,
+                "event" => doc["Action"].as_str() == Some(w.as_str()),
+                "image" => attr("image") == *w,
+                "label" => match w.split_once('=') {
+                    Some((k, v)) => attr(k) == v,
+                    None => doc["Actor"]["Attributes"].get(w.as_str()).is_some(),
+                },
+                // Networks, volumes, images, daemons: none of theirs are told yet.
+                _ => false,
+            })
+    })
+}
+
+/// `since`/`until`: Unix seconds (with a fraction) or RFC 3339.
+fn time(req: &Req, key: &str) -> ApiResult<Option<i64>> {
+    crate::containers::time_param(req, key)
+}
+
+pub fn events(front: &crate::Front, req: &Req) -> ApiResult<Response<Body>> {
+    let filters = req.filters()?;
+    for key in filters.keys() {
+        if !["type", "container", "event", "image", "label", "network", "volume", "daemon", "plugin", "node", "service", "secret", "config", "scope"].contains(&key.as_str()) {
+            return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
+        }
+    }
+    let (since, until) = (time(req, "since")?, time(req, "until")?);
+    let now = berth_proto::time::unix_nanos(std::time::SystemTime::now());
+    let mut live = front.journal.live.subscribe();
+    let past: Vec<Event> = match since {
+        Some(t) => front.journal.kept.lock().unwrap().iter().filter(|e| e.at >= t && until.is_none_or(|u| e.at <= u)).cloned().collect(),
+        None => Vec::new(),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        let line = |e: &Event| {
+            let mut b = serde_json::to_vec(&e.doc).unwrap_or_default();
+            b.push(b'\n');
+            bytes::Bytes::from(b)
+        };
+        for e in past.iter().filter(|e| matches(&e.doc, &filters)) {
+            if tx.send(line(e)).await.is_err() {
+                return;
+            }
+        }
+        // An `until` in the past: only what was kept.
+        let end = until.map(|u| tokio::time::Instant::now() + std::time::Duration::from_nanos(u.saturating_sub(now).max(0) as u64));
+        loop {
+            let next = async {
+                match end {
+                    Some(t) => tokio::time::timeout_at(t, live.recv()).await.ok(),
+                    None => Some(live.recv().await),
+                }
+            };
+            tokio::select! {
+                got = next => match got {
+                    None | Some(Err(broadcast::error::RecvError::Closed)) => return,
+                    Some(Err(broadcast::error::RecvError::Lagged(_))) => continue,
+                    Some(Ok(e)) => {
+                        if until.is_some_and(|u| e.at > u) {
+                            return;
+                        }
+                        if matches(&e.doc, &filters) && tx.send(line(&e)).await.is_err() {
+                            return;
+                        }
+                    }
+                },
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    Ok(http::stream("application/json", rx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: EventKind) -> Value {
+        docker_event(&ContainerEvent {
+            id: "abc123".into(),
+            sandbox_id: None,
+            kind,
+            at: 1_700_000_000_500_000_000,
+            name: "web".into(),
+            image: "busybox".into(),
+            labels: [("tier".to_string(), "front".to_string())].into(),
+            exit_code: 3,
+        })
+    }
+
+    #[test]
+    fn docker_shapes_and_filters() {
+        let die = ev(EventKind::Stopped);
+        assert_eq!((die["Action"].as_str(), die["time"].as_i64(), die["Actor"]["Attributes"]["exitCode"].as_str()), (Some("die"), Some(1_700_000_000), Some("3")));
+        let f = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), vec![v.to_string()])).collect::<HashMap<_, _>>();
+        assert!(matches(&die, &f(&[("container", "web"), ("event", "die"), ("label", "tier=front"), ("type", "container")])));
+        assert!(matches(&die, &f(&[("container", "abc")])));
+        assert!(!matches(&die, &f(&[("event", "start")])));
+        assert!(!matches(&die, &f(&[("type", "network")])));
+        assert!(!matches(&ev(EventKind::Created), &f(&[("label", "tier=back")])));
+    }
+}

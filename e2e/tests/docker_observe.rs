@@ -1,0 +1,83 @@
+//! Watching containers through the Docker API with Debian's `docker` CLI:
+//! `events` (live, `--since` from the journal, `--until`, filters),
+//! `logs --since/--until`, `top`, and `rename`.
+
+use berth_e2e::Daemon;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+#[test]
+fn docker_events_live_and_replayed() {
+    let d = Daemon::start();
+    let start = unix_now();
+    // A live follower, filtered to one container's name.
+    let mut follower = d
+        .docker_cmd()
+        .args(["events", "--filter", "container=ev", "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    d.docker(&["run", "--name", "other", "--network", "none", "busybox", "true"]).ok();
+    let r = d.docker(&["run", "--name", "ev", "--label", "tier=web", "--network", "none", "busybox", "sh", "-c", "exit 3"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    d.docker(&["rm", "ev"]).ok();
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    let got: Vec<String> = (0..4).map(|_| lines.next().unwrap().unwrap()).collect();
+    let _ = follower.kill();
+    let _ = follower.wait();
+    // A missing attribute is "<no value>" in the CLI's template, as with dockerd.
+    assert_eq!(got, ["create ev <no value>", "start ev <no value>", "die ev 3", "destroy ev <no value>"]);
+
+    // Replayed from the journal, ended by --until; filtered by event and label.
+    let until = format!("{:.3}", unix_now());
+    let past = d.docker(&["events", "--since", &format!("{start:.3}"), "--until", &until, "--filter", "event=die", "--format", "{{.Actor.Attributes.name}}"]).ok();
+    assert_eq!(past.stdout, "other\nev\n");
+    let labelled = d.docker(&["events", "--since", &format!("{start:.3}"), "--until", &until, "--filter", "label=tier=web", "--format", "{{.Action}}"]).ok();
+    assert_eq!(labelled.stdout, "create\nstart\ndie\ndestroy\n");
+    let bad = d.docker(&["events", "--filter", "colour=red", "--until", &until]);
+    assert!(bad.code != 0 && bad.stderr.contains("invalid filter"), "{bad:?}");
+}
+
+#[test]
+fn logs_since_until_top_and_rename() {
+    let d = Daemon::start();
+    d.docker(&["run", "-d", "--name", "talk", "--network", "none", "busybox", "sh", "-c", "echo early; sleep 1.5; echo late; exec sleep 1000"]).ok();
+    assert!(d.eventually(Duration::from_secs(10), || d.docker(&["logs", "talk"]).stdout.contains("late")));
+    let logs = d.docker(&["logs", "--timestamps", "talk"]).ok().stdout;
+    let late_at = logs.lines().find(|l| l.ends_with(" late")).unwrap().split(' ').next().unwrap().to_owned();
+    let since = d.docker(&["logs", "--since", &late_at, "talk"]).ok();
+    assert_eq!(since.stdout, "late\n");
+    // The CLI sends a relative --until as whole seconds: be past them.
+    std::thread::sleep(Duration::from_millis(2200));
+    let until = d.docker(&["logs", "--until", "1s", "talk"]).ok();
+    assert_eq!(until.stdout, "early\nlate\n", "--until 1s ago: both were earlier");
+    let bad = d.docker(&["logs", "--since", "not-a-time", "talk"]);
+    assert!(bad.code != 0, "{bad:?}");
+
+    let top = d.docker(&["top", "talk"]).ok().stdout;
+    let mut rows = top.lines();
+    let titles: Vec<&str> = rows.next().unwrap().split_whitespace().collect();
+    assert_eq!(titles, ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]);
+    let cmds: Vec<&str> = rows.collect();
+    assert!(cmds.len() == 1 && cmds[0].starts_with("0 ") && cmds[0].ends_with("sleep 1000"), "{top}");
+    let refused = d.docker(&["top", "talk", "aux"]);
+    assert!(refused.code != 0 && refused.stderr.contains("ps_args"), "{refused:?}");
+
+    d.docker(&["run", "-d", "--name", "taken", "--network", "none", "busybox", "sleep", "1000"]).ok();
+    let clash = d.docker(&["rename", "talk", "taken"]);
+    assert!(clash.code != 0 && clash.stderr.contains("is already in use"), "{clash:?}");
+    d.docker(&["rename", "talk", "quiet"]).ok();
+    assert_eq!(d.docker(&["inspect", "-f", "{{.Name}}", "quiet"]).ok().stdout.trim(), "/quiet");
+    let old = d.docker(&["inspect", "talk"]);
+    assert!(old.code != 0, "the old name is free: {old:?}");
+    // The old name can be taken again.
+    d.docker(&["run", "-d", "--name", "talk", "--network", "none", "busybox", "sleep", "1000"]).ok();
+    d.docker(&["rm", "-f", "talk", "quiet", "taken"]).ok();
+}
