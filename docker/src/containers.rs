@@ -16,8 +16,9 @@ pub fn docker_front(all: Vec<ContainerRecord>) -> Vec<ContainerRecord> {
     all.into_iter().filter(|c| c.config.pod.is_none()).collect()
 }
 
-fn state_name(s: Status) -> &'static str {
-    match s {
+fn state_name(c: &ContainerRecord) -> &'static str {
+    match c.state.status {
+        Status::Running if c.state.paused => "paused",
         Status::Created => "created",
         Status::Running => "running",
         Status::Exited => "exited",
@@ -51,7 +52,7 @@ fn summary(engine: &Engine, c: &ContainerRecord, now: std::time::SystemTime) -> 
         "Created": c.created_at / 1_000_000_000,
         "Ports": [],
         "Labels": c.config.labels,
-        "State": state_name(c.state.status),
+        "State": state_name(c),
         "Status": c.status_text(now),
         "HostConfig": { "NetworkMode": mode },
         "NetworkSettings": { "Networks": settings["Networks"] },
@@ -71,7 +72,7 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     found.retain(|c| {
         any("id", &|v| c.id.starts_with(v))
             && any("name", &|v| c.name.contains(v.trim_start_matches('/')))
-            && any("status", &|v| v == state_name(c.state.status))
+            && any("status", &|v| v == state_name(c))
             && any("label", &|v| match v.split_once('=') {
                 Some((k, val)) => c.config.labels.get(k).is_some_and(|x| x == val),
                 None => c.config.labels.contains_key(v),
@@ -214,9 +215,9 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
         "Path": cfg.args.first().cloned().unwrap_or_default(),
         "Args": cfg.args.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": state_name(s.status),
+            "Status": state_name(&c),
             "Running": running,
-            "Paused": false,
+            "Paused": s.paused,
             "Restarting": false,
             "OOMKilled": s.oom_killed,
             "Dead": matches!(s.status, Status::Unknown | Status::Quarantined),
@@ -285,6 +286,18 @@ pub(crate) fn time_param(req: &Req, key: &str) -> ApiResult<Option<i64>> {
     }
     let nanos: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse().map_err(|_| bad())? };
     Ok(Some(secs.saturating_mul(1_000_000_000).saturating_add(nanos)))
+}
+
+/// `POST /containers/{id}/pause` and `/unpause`: 409 when it isn't running
+/// (or already is as asked).
+pub async fn pause(engine: &Engine, key: &str, paused: bool) -> ApiResult<Response<Body>> {
+    let c = find(engine, key)?;
+    if paused {
+        engine.pause(&c.id).await?
+    } else {
+        engine.unpause(&c.id).await?
+    }
+    Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
 /// `POST /containers/{id}/rename?name=`.

@@ -90,6 +90,9 @@ pub async fn create(front: &Front, key: &str, req: &mut Req) -> ApiResult<Respon
     if c.state.status != berth_engine::Status::Running {
         return Err(not_running(&c.id));
     }
+    if c.state.paused {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("Container {} is paused, unpause the container before exec", c.id)));
+    }
     if config.cmd.is_empty() || config.cmd[0].is_empty() {
         return Err(ApiError::bad_request("No exec command specified"));
     }

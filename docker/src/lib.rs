@@ -27,6 +27,7 @@ mod exec;
 mod hijack;
 mod http;
 mod images;
+mod stats;
 mod system;
 mod top;
 pub mod version;
@@ -161,7 +162,10 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::POST, ["containers", id, "attach"]) => attach::attach(engine, id, &mut req).await,
         (&Method::POST, ["containers", id, "resize"]) => attach::resize(engine, id, &req).await,
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(engine, id, &req).await,
+        (&Method::POST, ["containers", id, "pause"]) => containers::pause(engine, id, true).await,
+        (&Method::POST, ["containers", id, "unpause"]) => containers::pause(engine, id, false).await,
         (&Method::GET, ["containers", id, "top"]) => top::top(engine, id, &req).await,
+        (&Method::GET, ["containers", id, "stats"]) => stats::stats(engine, id, &req).await,
         (&Method::GET, ["events"]) => events::events(front, &req),
         (&Method::POST, ["containers", id, "exec"]) => exec::create(front, id, &mut req).await,
         (&Method::POST, ["exec", id, "start"]) => exec::start(front, id, &mut req).await,

@@ -124,7 +124,7 @@ fn the_python_sdk_attaches_and_execs() {
         r#"
 import docker
 c = docker.DockerClient(base_url="unix://{sock}", version="auto")
-box = c.containers.create("busybox", ["sh", "-c", "echo started; sleep 1000"], network_mode="none", name="sdk")
+box = c.containers.create("busybox", ["sh", "-c", "echo started; exec sleep 1000"], name="sdk")
 sock = box.attach(stream=True, stdout=True, stderr=True, logs=False)
 box.start()
 first = next(iter(sock))
@@ -135,6 +135,18 @@ code, out = box.exec_run(["sh", "-c", "exit 9"])
 assert code == 9, code
 code, (out, err) = box.exec_run(["sh", "-c", "echo o; echo e >&2"], demux=True)
 assert (out, err) == (b"o\n", b"e\n"), (out, err)
+st = box.stats(stream=False)
+assert st["memory_stats"]["usage"] > 0 and st["pids_stats"]["current"] >= 1, st
+assert st["precpu_stats"]["system_cpu_usage"] > 0, st
+box.pause()
+box.reload()
+assert box.status == "paused", box.status
+box.unpause()
+box.reload()
+assert box.status == "running", box.status
+box.rename("sdk2")
+assert c.containers.get("sdk2").id == box.id
+assert [p[-1] for p in box.top()["Processes"]] == ["sleep 1000"], box.top()
 box.remove(force=True)
 print("sdk ok")
 "#,

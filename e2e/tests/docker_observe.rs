@@ -81,3 +81,36 @@ fn logs_since_until_top_and_rename() {
     d.docker(&["run", "-d", "--name", "talk", "--network", "none", "busybox", "sleep", "1000"]).ok();
     d.docker(&["rm", "-f", "talk", "quiet", "taken"]).ok();
 }
+
+#[test]
+fn stats_and_pause() {
+    let d = Daemon::start();
+    d.docker(&["run", "-d", "--name", "busy", "--memory", "64m", "busybox", "sh", "-c", "while :; do :; done"]).ok();
+    let s = d.docker(&["stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}} {{.NetIO}}", "busy"]).ok().stdout;
+    let f: Vec<&str> = s.split_whitespace().collect();
+    assert_eq!(f[0], "busy", "{s}");
+    let cpu: f64 = f[1].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 20.0, "a spinning shell uses a core: {s}");
+    assert!(f[4] == "64MiB" && f[5] == "1", "the limit and one process: {s}");
+    assert!(f[6].ends_with('B') && f[8].ends_with('B'), "network I/O on the bridge: {s}");
+
+    // Paused: frozen, shown as such, no exec; unpaused it runs on; a stop thaws it.
+    d.docker(&["pause", "busy"]).ok();
+    assert!(d.docker(&["ps", "--format", "{{.Status}}"]).ok().stdout.trim().ends_with("(Paused)"));
+    assert_eq!(d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "busy"]).ok().stdout.trim(), "paused true");
+    let frozen = d.docker(&["stats", "--no-stream", "--format", "{{.CPUPerc}}", "busy"]).ok().stdout;
+    assert!(frozen.trim().trim_end_matches('%').parse::<f64>().unwrap() < 5.0, "{frozen}");
+    let exec = d.docker(&["exec", "busy", "true"]);
+    assert!(exec.code != 0 && exec.stderr.contains("is paused, unpause the container before exec"), "{exec:?}");
+    let again = d.docker(&["pause", "busy"]);
+    assert!(again.code != 0 && again.stderr.contains("already paused"), "{again:?}");
+    d.docker(&["unpause", "busy"]).ok();
+    assert_eq!(d.docker(&["inspect", "-f", "{{.State.Status}}", "busy"]).ok().stdout.trim(), "running");
+    d.docker(&["exec", "busy", "true"]).ok();
+    d.docker(&["pause", "busy"]).ok();
+    d.docker(&["stop", "-t", "1", "busy"]).ok();
+    assert_eq!(d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "busy"]).ok().stdout.trim(), "exited false");
+    let not_running = d.docker(&["pause", "busy"]);
+    assert!(not_running.code != 0 && not_running.stderr.contains("is not running"), "{not_running:?}");
+    d.docker(&["rm", "busy"]).ok();
+}

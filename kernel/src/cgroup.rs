@@ -68,6 +68,12 @@ impl Cgroup {
         self.manager.add_task(Pid::from_raw(pid)).map_err(|e| self.err(e))
     }
 
+    /// Freezes every process of the cgroup (the freezer), or thaws them.
+    pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        let state = if frozen { libcgroups::common::FreezerState::Frozen } else { libcgroups::common::FreezerState::Thawed };
+        self.manager.freeze(state).map_err(|e| self.err(e))
+    }
+
     /// Changes the limits of the live cgroup.
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
         let opt = ControllerOpt { resources, disable_oom_killer: false, oom_score_adj: None, freezer_state: None };

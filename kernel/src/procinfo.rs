@@ -51,6 +51,20 @@ fn parse(pid: i32, stat: &str, status: &str, cmdline: &[u8]) -> Option<ProcInfo>
     })
 }
 
+/// CPU time the whole machine has spent, in nanoseconds (the first line
+/// of /proc/stat: what `docker stats` sets a container's CPU time against).
+pub fn system_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: u64 = stat.lines().next()?.strip_prefix("cpu ")?.split_whitespace().take(8).filter_map(|v| v.parse::<u64>().ok()).sum();
+    Some(ticks * (1_000_000_000 / TICKS))
+}
+
+/// Host memory, bytes (MemTotal).
+pub fn memory_total() -> Option<u64> {
+    let m = std::fs::read_to_string("/proc/meminfo").ok()?;
+    m.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok()).map(|kb| kb * 1024)
+}
+
 /// The system's boot time, Unix seconds.
 pub fn boot_time() -> Option<u64> {
     std::fs::read_to_string("/proc/stat").ok()?.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok())
@@ -74,5 +88,6 @@ mod tests {
         let me = read(std::process::id() as i32).unwrap();
         assert_eq!(me.uid, nix::unistd::getuid().as_raw());
         assert!(boot_time().is_some());
+        assert!(system_cpu_ns().is_some_and(|n| n > 0) && memory_total().is_some_and(|m| m > 0));
     }
 }

@@ -99,6 +99,9 @@ impl Engine {
         if rec.state.status != Status::Running {
             return Err(Error::FailedPrecondition(format!("container {} is not running", rec.id)));
         }
+        if rec.state.paused {
+            return Err(Error::FailedPrecondition(format!("Container {} is paused, unpause the container before exec", rec.id)));
+        }
         let bundle = self.paths().bundle(&rec.id)?;
         let mut cmd = tokio::process::Command::new(&self.config().shim_path);
         cmd.arg("exec").arg("--bundle").arg(&bundle).arg("--pid").arg(rec.state.pid.to_string());

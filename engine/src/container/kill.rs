@@ -16,6 +16,9 @@ impl Engine {
         let bundle = self.paths().bundle(&rec.id)?;
         shim_client::kill(&bundle, sig as i32, sig == nix::sys::signal::Signal::SIGKILL)
             .await
-            .map_err(|e| Error::FailedPrecondition(format!("cannot kill container {}: {e}", rec.id)))
+            .map_err(|e| Error::FailedPrecondition(format!("cannot kill container {}: {e}", rec.id)))?;
+        // A paused container takes the signal once thawed (as dockerd does it).
+        self.thaw_if_paused(&entry).await;
+        Ok(())
     }
 }

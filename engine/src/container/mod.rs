@@ -22,6 +22,7 @@ mod kill;
 mod list;
 mod logs;
 mod monitor;
+mod pause;
 mod recover;
 mod remove;
 mod rename;
@@ -32,7 +33,7 @@ mod update;
 mod wait;
 
 pub use attach::{AttachEvent, AttachInput, AttachOutput, AttachTicket};
-pub use berth_kernel::procinfo::{boot_time, ProcInfo, TICKS as PROC_TICKS};
+pub use berth_kernel::procinfo::{boot_time, memory_total, system_cpu_ns, ProcInfo, TICKS as PROC_TICKS};
 pub(crate) use create::check_hostname;
 pub use create::{CreateOptions, NetworkMode};
 pub use exec::{ExecOutput, ExecProcessOptions};

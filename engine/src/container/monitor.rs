@@ -60,6 +60,7 @@ impl Engine {
             r.state.finished_at = exit.finished_unix_nanos;
             r.state.exits += 1;
             r.state.end = end;
+            r.state.paused = false;
             if end == EndReason::ShimLost {
                 r.state.error = "the container's shim exited without an exit record".into();
             }

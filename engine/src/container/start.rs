@@ -144,6 +144,7 @@ impl Engine {
                 r.state.finished_at = 0;
                 r.state.exit_code = 0;
                 r.state.oom_killed = false;
+                r.state.paused = false;
                 r.state.error.clear();
             })
         });

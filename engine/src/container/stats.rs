@@ -64,6 +64,15 @@ impl Engine {
         .map_err(Error::from)
     }
 
+    /// The interface counters of a container outside pods (empty without a
+    /// network of its own beyond loopback).
+    pub async fn container_network_usage(&self, rec: &ContainerRecord) -> Vec<berth_kernel::net::InterfaceCounters> {
+        match rec.config.network.sandbox().and_then(|s| self.any_sandbox(s).ok()) {
+            Some(e) => self.sandbox_network_usage(&e.record()).await,
+            None => Vec::new(),
+        }
+    }
+
     /// The pod's interface counters (empty for a host-network pod, whose
     /// interfaces are the node's).
     pub async fn sandbox_network_usage(&self, rec: &crate::sandbox::SandboxRecord) -> Vec<berth_kernel::net::InterfaceCounters> {

@@ -27,11 +27,13 @@ impl Engine {
         if !timeout.is_zero() {
             // A shim that is already gone has exited; the monitor will say so.
             let _ = shim_client::kill(&bundle, sig as i32, false).await;
+            self.thaw_if_paused(&entry).await;
             if tokio::time::timeout(timeout, events.wait_for(exited)).await.is_ok() {
                 return Ok(());
             }
         }
         let _ = shim_client::kill(&bundle, libc::SIGKILL, true).await;
+        self.thaw_if_paused(&entry).await;
         let waited = tokio::time::timeout(KILL_GRACE, events.wait_for(exited)).await.is_ok();
         if waited {
             Ok(())

@@ -253,6 +253,9 @@ pub struct ContainerState {
     /// from before shims said, which means protocol 1.
     #[serde(default)]
     pub shim_protocol: u32,
+    /// Running, with every process frozen (Docker's pause).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 /// The persisted record (`containers/<id>/container.json`).
@@ -296,6 +299,7 @@ impl ContainerRecord {
         let ago = |t: i64| human(std::time::Duration::from_nanos((now - t).max(0) as u64));
         match self.state.status {
             Status::Created => "Created".into(),
+            Status::Running if self.state.paused => format!("Up {} (Paused)", ago(self.state.started_at)),
             Status::Running => format!("Up {}", ago(self.state.started_at)),
             Status::Exited => format!("Exited ({}) {} ago", self.state.exit_code, ago(self.state.finished_at)),
             Status::Unknown => "Unknown".into(),
