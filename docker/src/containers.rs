@@ -288,6 +288,29 @@ pub(crate) fn time_param(req: &Req, key: &str) -> ApiResult<Option<i64>> {
     Ok(Some(secs.saturating_mul(1_000_000_000).saturating_add(nanos)))
 }
 
+/// `POST /containers/prune`: every stopped Docker-front container (filters
+/// `label`, `until` are refused by name for now).
+pub async fn prune(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
+    if let Some(k) = req.filters()?.keys().next() {
+        return Err(ApiError::bad_request(format!("container prune filter {k:?} is not supported by berth yet")));
+    }
+    let stopped: Vec<ContainerRecord> = docker_front(engine.list(true, &[])?).into_iter().filter(|c| c.state.status != Status::Running).collect();
+    let sizes = engine.container_stats(stopped.clone()).await?;
+    let (mut deleted, mut reclaimed) = (Vec::new(), 0u64);
+    for (c, s) in stopped.iter().zip(sizes) {
+        match engine.remove(&c.id, false).await {
+            Ok(()) => {
+                deleted.push(c.id.clone());
+                reclaimed += s.writable.bytes;
+            }
+            // Started or removed meanwhile: not this prune's.
+            Err(berth_engine::Error::NotFound(_) | berth_engine::Error::FailedPrecondition(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(http::json(StatusCode::OK, &json!({ "ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed })))
+}
+
 /// `POST /containers/{id}/pause` and `/unpause`: 409 when it isn't running
 /// (or already is as asked).
 pub async fn pause(engine: &Engine, key: &str, paused: bool) -> ApiResult<Response<Body>> {

@@ -24,6 +24,8 @@ pub struct Req {
     /// The path's segments after the version.
     pub path: Vec<String>,
     pub query: HashMap<String, String>,
+    /// The query as sent, for parameters that repeat (`names=a&names=b`).
+    pub raw_query: String,
     pub headers: HeaderMap,
     pub body: Option<Incoming>,
     /// The connection, once answered with 101 (requests with `Upgrade` only).
@@ -33,6 +35,34 @@ pub struct Req {
 impl Req {
     pub fn query(&self, key: &str) -> Option<&str> {
         self.query.get(key).map(String::as_str)
+    }
+
+    /// Every value of a repeated parameter, in order.
+    pub fn query_all(&self, key: &str) -> Vec<String> {
+        form_urlencoded::parse(self.raw_query.as_bytes()).filter(|(k, _)| k == key).map(|(_, v)| v.into_owned()).collect()
+    }
+
+    /// The body as it arrives, for uploads of any size (image archives).
+    pub fn body_stream(&mut self) -> mpsc::Receiver<std::io::Result<Bytes>> {
+        let (tx, rx) = mpsc::channel(16);
+        if let Some(mut body) = self.body.take() {
+            tokio::spawn(async move {
+                while let Some(frame) = body.frame().await {
+                    let chunk = match frame {
+                        Ok(f) => match f.into_data() {
+                            Ok(d) => Ok(d),
+                            Err(_) => continue,
+                        },
+                        Err(e) => Err(std::io::Error::other(e)),
+                    };
+                    let failed = chunk.is_err();
+                    if tx.send(chunk).await.is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        }
+        rx
     }
 
     /// A boolean query parameter as dockerd reads them: `1`, `true`, `True` are true.

@@ -84,7 +84,7 @@ pub fn inspect(engine: &Engine, name: &str) -> ApiResult<Response<Body>> {
     Ok(http::json(StatusCode::OK, &doc))
 }
 
-fn no_such_image(e: berth_engine::Error, name: &str) -> ApiError {
+pub(crate) fn no_such_image(e: berth_engine::Error, name: &str) -> ApiError {
     match e {
         berth_engine::Error::NotFound(_) => ApiError::not_found(format!("No such image: {name}")),
         other => other.into(),
@@ -92,7 +92,7 @@ fn no_such_image(e: berth_engine::Error, name: &str) -> ApiError {
 }
 
 /// `X-Registry-Auth`: base64url JSON with `username`/`password` or `identitytoken`.
-fn credentials(req: &Req) -> ApiResult<Credentials> {
+pub(crate) fn credentials(req: &Req) -> ApiResult<Credentials> {
     let Some(raw) = req.headers.get("x-registry-auth").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) else { return Ok(Credentials::default()) };
     // base64url as the CLI sends it (padded or not), else the standard alphabet.
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')).or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw));
@@ -102,13 +102,13 @@ fn credentials(req: &Req) -> ApiResult<Credentials> {
     Ok(Credentials::from_fields(&s("username"), &s("password"), &s("auth"), &s("identitytoken"), &s("registrytoken")).unwrap_or_default())
 }
 
-fn message(v: Value) -> Bytes {
+pub(crate) fn message(v: Value) -> Bytes {
     let mut b = serde_json::to_vec(&v).unwrap_or_default();
     b.extend_from_slice(b"\r\n");
     Bytes::from(b)
 }
 
-fn short(digest: &str) -> String {
+pub(crate) fn short(digest: &str) -> String {
     digest.trim_start_matches("sha256:").chars().take(12).collect()
 }
 

@@ -26,6 +26,7 @@ mod events;
 mod exec;
 mod hijack;
 mod http;
+mod image_ops;
 mod images;
 mod stats;
 mod system;
@@ -122,6 +123,7 @@ async fn handle(front: &Front, mut req: Request<Incoming>) -> Response<Body> {
             version,
             path,
             query: http::parse_query(parts.uri.query()),
+            raw_query: parts.uri.query().unwrap_or_default().to_owned(),
             headers: parts.headers,
             body: Some(body),
             upgrade,
@@ -173,7 +175,15 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(front, id),
         (&Method::GET, ["images", "json"]) => images::list(engine, &req),
         (&Method::POST, ["images", "create"]) => images::create(engine, &req).await,
+        (&Method::GET, ["images", "get"]) => image_ops::save(engine, req.query_all("names")),
+        (&Method::POST, ["images", "load"]) => image_ops::load(engine, &mut req).await,
+        (&Method::POST, ["images", "prune"]) => image_ops::prune(engine, &req).await,
+        (&Method::POST, ["containers", "prune"]) => containers::prune(engine, &req).await,
+        (&Method::GET, ["system", "df"]) => system::df(engine).await,
         (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => images::inspect(engine, &name.join("/")),
+        (&Method::GET, ["images", name @ .., "history"]) if !name.is_empty() => image_ops::history(engine, &name.join("/")).await,
+        (&Method::GET, ["images", name @ .., "get"]) if !name.is_empty() => image_ops::save(engine, vec![name.join("/")]),
+        (&Method::POST, ["images", name @ .., "push"]) if !name.is_empty() => image_ops::push(engine, &name.join("/"), &req).await,
         (&Method::POST, ["images", name @ .., "tag"]) if !name.is_empty() => images::tag(engine, &name.join("/"), &req),
         (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => images::remove(engine, &name.join("/"), &req),
         (m, [first, ..]) if KNOWN.contains(first) => Err(ApiError::new(hyper::StatusCode::NOT_IMPLEMENTED, format!("{m} /{} is not supported by berth yet", req.path.join("/")))),

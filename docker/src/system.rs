@@ -132,3 +132,54 @@ pub async fn auth(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
     })?;
     Ok(http::json(StatusCode::OK, &json!({ "Status": "Login Succeeded", "IdentityToken": "" })))
 }
+
+/// `GET /system/df`: images (with how many containers use each),
+/// containers (their writable layers), no volumes or build cache yet.
+pub async fn df(engine: &Engine) -> ApiResult<Response<Body>> {
+    let containers = crate::containers::docker_front(engine.list(true, &[])?);
+    let all = engine.list(true, &[])?;
+    let images: Vec<serde_json::Value> = engine
+        .images()
+        .list()
+        .iter()
+        .map(|i| {
+            let used = all.iter().filter(|c| c.image_id == i.id).count();
+            json!({
+                "Id": i.id,
+                "ParentId": "",
+                "RepoTags": i.repo_tags.iter().map(|t| berth_engine::image::reference::familiar(t)).collect::<Vec<_>>(),
+                "RepoDigests": i.repo_digests.iter().map(|d| berth_engine::image::reference::familiar(d)).collect::<Vec<_>>(),
+                "Created": i.created_unix_nanos / 1_000_000_000,
+                "Size": i.size,
+                "SharedSize": 0,
+                "VirtualSize": i.size,
+                "Labels": i.config.labels,
+                "Containers": used,
+            })
+        })
+        .collect();
+    let layers: u64 = engine.images().list().iter().map(|i| i.size).sum();
+    let sizes = engine.container_stats(containers.clone()).await?;
+    let now = std::time::SystemTime::now();
+    let ctrs: Vec<serde_json::Value> = containers
+        .iter()
+        .zip(sizes)
+        .map(|(c, s)| {
+            json!({
+                "Id": c.id,
+                "Names": [format!("/{}", c.name)],
+                "Image": c.image,
+                "ImageID": c.image_id,
+                "Command": c.config.args.join(" "),
+                "Created": c.created_at / 1_000_000_000,
+                "SizeRw": s.writable.bytes,
+                "SizeRootFs": s.writable.bytes,
+                "State": if c.state.status == berth_engine::Status::Running { "running" } else { "exited" },
+                "Status": c.status_text(now),
+                "Labels": c.config.labels,
+                "Mounts": [],
+            })
+        })
+        .collect();
+    Ok(http::json(hyper::StatusCode::OK, &json!({ "LayersSize": layers, "Images": images, "Containers": ctrs, "Volumes": [], "BuildCache": [] })))
+}

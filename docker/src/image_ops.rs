@@ -1,0 +1,149 @@
+//! The rest of Docker's image endpoints over the one store: history, push
+//! (Docker's progress messages), save (`/images/get`, `/images/{name}/get`:
+//! the archive `docker load` and berth read), load, and prune.
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, Body, Req};
+use crate::images::{credentials, message, no_such_image, short};
+use berth_engine::image::reference::{familiar, Reference};
+use berth_engine::image::{PushProgress, PushRequest};
+use berth_engine::Engine;
+use bytes::Bytes;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+/// `GET /images/{name}/history`: newest step first.
+pub async fn history(engine: &Engine, name: &str) -> ApiResult<Response<Body>> {
+    let (eng, n) = (engine.clone(), name.to_owned());
+    let steps = tokio::task::spawn_blocking(move || eng.images().history(&n))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| no_such_image(e, name))?;
+    let tags: Vec<String> = engine.images().resolve(name).map(|i| i.repo_tags.iter().map(|t| familiar(t)).collect()).unwrap_or_default();
+    let items: Vec<Value> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            json!({
+                "Id": if h.id.is_empty() { "<missing>".to_owned() } else { h.id.clone() },
+                "Created": h.created_unix,
+                "CreatedBy": h.created_by,
+                "Tags": if i == 0 && !tags.is_empty() { json!(tags) } else { Value::Null },
+                "Size": h.size,
+                "Comment": h.comment,
+            })
+        })
+        .collect();
+    Ok(http::json(StatusCode::OK, &Value::Array(items)))
+}
+
+/// `POST /images/{name}/push?tag=`: Docker's progress messages; a failure
+/// is the stream's last message, as dockerd sends it.
+pub async fn push(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<Body>> {
+    let tag = req.query("tag").filter(|t| !t.is_empty()).unwrap_or("latest");
+    let reference = Reference::parse(&format!("{name}:{tag}")).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let canonical = reference.canonical();
+    if engine.images().resolve(&canonical).is_err() {
+        return Err(ApiError::not_found(format!("An image does not exist locally with the tag: {}", familiar(&reference.repository()))));
+    }
+    let push = PushRequest { reference: canonical, credentials: credentials(req)? };
+    let (ptx, mut prx) = mpsc::unbounded_channel();
+    let eng = engine.clone();
+    let mut job = tokio::spawn(async move { eng.images().push(push, Some(ptx)).await });
+    let (tx, rx) = mpsc::channel(64);
+    let _ = tx.try_send(message(json!({ "status": format!("The push refers to repository [{}]", familiar(&reference.repository())) })));
+    tokio::spawn(async move {
+        let progress = |p: PushProgress| match p {
+            PushProgress::Blob { digest, how } => vec![json!({ "status": how, "progressDetail": {}, "id": short(&digest) })],
+            PushProgress::Manifest { tag, digest, size } => {
+                vec![json!({ "status": format!("{tag}: digest: {digest} size: {size}") }), json!({ "progressDetail": {}, "aux": { "Tag": tag, "Digest": digest, "Size": size } })]
+            }
+        };
+        let result = loop {
+            tokio::select! {
+                res = &mut job => break res,
+                Some(p) = prx.recv() => for m in progress(p) {
+                    if tx.send(message(m)).await.is_err() {
+                        job.abort();
+                        return;
+                    }
+                },
+            }
+        };
+        while let Ok(p) = prx.try_recv() {
+            for m in progress(p) {
+                let _ = tx.send(message(m)).await;
+            }
+        }
+        let err = match result {
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        let _ = tx.send(message(json!({ "errorDetail": { "message": err }, "error": err }))).await;
+    });
+    Ok(http::stream("application/json", rx))
+}
+
+/// `GET /images/get?names=…` (repeated) and `GET /images/{name}/get`: the
+/// archive, streamed as it is written.
+pub fn save(engine: &Engine, names: Vec<String>) -> ApiResult<Response<Body>> {
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no image names given"));
+    }
+    let plan = engine.images().plan_save(&names).map_err(|e| no_such_image(e, &names.join(", ")))?;
+    let engine = engine.clone();
+    let (tx, rx) = mpsc::channel(16);
+    let (btx, mut brx) = mpsc::channel::<Vec<u8>>(16);
+    tokio::spawn(async move {
+        let job = tokio::task::spawn_blocking(move || engine.images().save(&plan, btx));
+        while let Some(b) = brx.recv().await {
+            // The client went away: the writer fails and stops.
+            if tx.send(Bytes::from(b)).await.is_err() {
+                break;
+            }
+        }
+        drop(brx);
+        if let Ok(Err(e)) = job.await {
+            // Mid-stream, a cut archive is all a client can be told.
+            tracing::warn!(error = %e, "save");
+        }
+    });
+    Ok(http::stream("application/x-tar", rx))
+}
+
+/// `POST /images/load?quiet=`: an archive in the body (Docker's or an OCI layout).
+pub async fn load(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
+    let body = req.body_stream();
+    let loaded = engine.images().load(body).await.map_err(|e| match e {
+        berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => ApiError::bad_request(m),
+        other => other.into(),
+    })?;
+    let mut out = Vec::new();
+    for l in loaded {
+        if l.tags.is_empty() {
+            out.extend_from_slice(&message(json!({ "stream": format!("Loaded image ID: {}\n", l.id) })));
+        }
+        for t in &l.tags {
+            out.extend_from_slice(&message(json!({ "stream": format!("Loaded image: {}\n", familiar(t)) })));
+        }
+    }
+    Ok(http::text(StatusCode::OK, "application/json", out))
+}
+
+/// `POST /images/prune?filters=`: dangling images, or every unused one with `dangling=false`.
+pub async fn prune(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
+    let filters = req.filters()?;
+    for key in filters.keys() {
+        if key != "dangling" {
+            return Err(ApiError::bad_request(format!("image prune filter {key:?} is not supported by berth yet")));
+        }
+    }
+    let all = filters.get("dangling").is_some_and(|v| v.iter().any(|d| matches!(d.as_str(), "false" | "0")));
+    let eng = engine.clone();
+    let out = tokio::task::spawn_blocking(move || eng.prune_images(all)).await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let mut items: Vec<Value> = out.untagged.iter().map(|t| json!({ "Untagged": familiar(t) })).collect();
+    items.extend(out.deleted.iter().map(|d| json!({ "Deleted": d })));
+    Ok(http::json(StatusCode::OK, &json!({ "ImagesDeleted": if items.is_empty() { Value::Null } else { Value::Array(items) }, "SpaceReclaimed": out.reclaimed })))
+}
