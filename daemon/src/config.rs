@@ -57,12 +57,43 @@ pub struct DockerSection {
     pub bridge_subnet: String,
     /// Outbound NAT for it, as docker0 has.
     pub masquerade: bool,
+    /// A TCP address for the API (`127.0.0.1:2376`); empty: none. Only
+    /// with mutual TLS: `tls_ca` signs the clients' certificates,
+    /// `tls_cert`/`tls_key` are the server's (dockerd's `--tlsverify`).
+    pub tcp: String,
+    pub tls_ca: PathBuf,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+}
+
+impl DockerSection {
+    /// The TCP listener's address and TLS files, if one is configured;
+    /// an error for TCP without all of them.
+    pub fn tcp_tls(&self) -> anyhow::Result<Option<(std::net::SocketAddr, berth_docker::tls::TlsFiles)>> {
+        if self.tcp.is_empty() {
+            return Ok(None);
+        }
+        let addr: std::net::SocketAddr = self.tcp.parse().with_context(|| format!("docker.tcp {:?} is not an address such as 127.0.0.1:2376", self.tcp))?;
+        let missing: Vec<&str> =
+            [("tls_ca", &self.tls_ca), ("tls_cert", &self.tls_cert), ("tls_key", &self.tls_key)].iter().filter(|(_, p)| p.as_os_str().is_empty()).map(|(k, _)| *k).collect();
+        anyhow::ensure!(missing.is_empty(), "docker.tcp needs mutual TLS (whoever reaches the API is root): set docker.{}", missing.join(", docker."));
+        Ok(Some((addr, berth_docker::tls::TlsFiles { ca: self.tls_ca.clone(), cert: self.tls_cert.clone(), key: self.tls_key.clone() })))
+    }
 }
 
 impl Default for DockerSection {
     fn default() -> Self {
         let b = berth_engine::BridgeConfig::default();
-        Self { socket: PathBuf::new(), bridge: b.name, bridge_subnet: b.subnet, masquerade: b.masquerade }
+        Self {
+            socket: PathBuf::new(),
+            bridge: b.name,
+            bridge_subnet: b.subnet,
+            masquerade: b.masquerade,
+            tcp: String::new(),
+            tls_ca: PathBuf::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
+        }
     }
 }
 
@@ -210,6 +241,7 @@ impl Config {
             cfg.shim_path = exe.with_file_name("berth-shim");
         }
         cfg.streaming.socket_addr()?;
+        cfg.docker.tcp_tls()?;
         let b = &cfg.docker.bridge;
         anyhow::ensure!(
             !b.is_empty() && b.len() <= 15 && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),

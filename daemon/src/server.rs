@@ -78,7 +78,16 @@ async fn serve(cfg: Config, traced: bool) -> anyhow::Result<()> {
     tracing::info!(socket = %cfg.docker.socket.display(), "Docker Engine API ready");
     let docker_stop = std::sync::Arc::new(tokio::sync::Notify::new());
     let docker_stopped = docker_stop.clone();
-    let docker_server = tokio::spawn(berth_docker::serve(docker_engine, docker_listener, async move { docker_stopped.notified().await }, SHUTDOWN_GRACE));
+    let docker_tcp = match cfg.docker.tcp_tls()? {
+        Some((addr, files)) => {
+            let acceptor = berth_docker::tls::acceptor(&files).context("the Docker API's TLS files")?;
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind the Docker API's TCP listener {addr}"))?;
+            tracing::info!(address = %listener.local_addr()?, "Docker Engine API on TCP, mutual TLS");
+            Some(berth_docker::TcpTls { listener, acceptor })
+        }
+        None => None,
+    };
+    let docker_server = tokio::spawn(berth_docker::serve(docker_engine, docker_listener, docker_tcp, async move { docker_stopped.notified().await }, SHUTDOWN_GRACE));
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}

@@ -29,6 +29,9 @@ fn state_name(c: &ContainerRecord) -> &'static str {
 /// The container's network as Docker shows it: the mode, and its
 /// `NetworkSettings` (the address on the default bridge, if it has one).
 fn network(engine: &Engine, c: &ContainerRecord) -> (&'static str, Value) {
+    if c.config.network == berth_engine::model::ContainerNetwork::Host {
+        return ("host", json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "host": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }));
+    }
     if c.config.network.sandbox().is_none() {
         return ("none", json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "none": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }));
     }

@@ -108,11 +108,12 @@ impl CreateBody {
     /// Checks what berth can't do yet, then the engine's options.
     pub fn options(self, name: Option<String>) -> ApiResult<CreateOptions> {
         let h = &self.host_config;
-        // berth's default bridge (docker0's counterpart), or the container's
-        // own loopback; user-defined networks and `host` come later.
+        // berth's default bridge (docker0's counterpart), the node's network,
+        // or the container's own loopback; user-defined networks come later.
         let network = match h.network_mode.as_str() {
             "none" => NetworkMode::None,
             "" | "default" | "bridge" => NetworkMode::Bridge,
+            "host" => NetworkMode::Host,
             other => return Err(refuse(&format!("network mode {other:?}"))),
         };
         let checks: [(bool, &str); 23] = [

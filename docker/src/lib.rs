@@ -30,6 +30,7 @@ mod image_ops;
 mod images;
 mod stats;
 mod system;
+pub mod tls;
 mod top;
 pub mod version;
 
@@ -66,49 +67,82 @@ pub(crate) struct Front {
     pub journal: std::sync::Arc<events::Journal>,
 }
 
-/// Serves the API on `listener` until `stop`, then lets requests finish for
-/// `grace`. Connections may be upgraded (attach and exec are hijacked).
-pub async fn serve(engine: Engine, listener: tokio::net::UnixListener, stop: impl Future<Output = ()>, grace: Duration) {
+/// A TCP listener and the mutual-TLS acceptor its connections go through.
+pub struct TcpTls {
+    pub listener: tokio::net::TcpListener,
+    pub acceptor: tokio_rustls::TlsAcceptor,
+}
+
+/// How long a TCP client may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves the API on `listener` (and on `tcp`, with mutual TLS) until
+/// `stop`, then lets requests finish for `grace`. Connections may be
+/// upgraded (attach and exec are hijacked).
+pub async fn serve(engine: Engine, listener: tokio::net::UnixListener, tcp: Option<TcpTls>, stop: impl Future<Output = ()>, grace: Duration) {
     let journal = events::Journal::follow(&engine);
     let front = std::sync::Arc::new(Front { engine, execs: exec::Execs::default(), journal });
     let (stopping, stop_rx) = tokio::sync::watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(stop);
     loop {
-        let conn = tokio::select! {
-            c = listener.accept() => c,
-            _ = &mut stop => break,
-        };
-        while conns.try_join_next().is_some() {}
-        let Ok((stream, _)) = conn else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let front = front.clone();
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let front = front.clone();
-            async move { Ok::<_, std::convert::Infallible>(handle(&front, req).await) }
-        });
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder.max_buf_size(1 << 20);
-        let mut stop_rx = stop_rx.clone();
-        conns.spawn(async move {
-            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).with_upgrades();
-            tokio::pin!(conn);
-            let done = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = stop_rx.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = done {
-                tracing::debug!(error = %e, "docker API connection");
+        let tcp_accept = async {
+            match &tcp {
+                Some(t) => t.listener.accept().await.map(|(s, peer)| (s, peer, t.acceptor.clone())),
+                None => std::future::pending().await,
             }
-        });
+        };
+        tokio::select! {
+            c = listener.accept() => match c {
+                Ok((stream, _)) => {
+                    conns.spawn(connection(front.clone(), stream, stop_rx.clone()));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+            c = tcp_accept => match c {
+                Ok((stream, peer, acceptor)) => {
+                    let (front, stop_rx) = (front.clone(), stop_rx.clone());
+                    conns.spawn(async move {
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                            Ok(Ok(tls)) => connection(front, tls, stop_rx).await,
+                            Ok(Err(e)) => tracing::info!(%peer, error = %e, "docker API: TLS handshake refused"),
+                            Err(_) => tracing::info!(%peer, "docker API: TLS handshake timed out"),
+                        }
+                    });
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+            _ = &mut stop => break,
+        }
+        while conns.try_join_next().is_some() {}
     }
     let _ = stopping.send(true);
     let _ = tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
+}
+
+/// One client connection, until it closes or the server stops.
+async fn connection<I>(front: std::sync::Arc<Front>, io: I, mut stop_rx: tokio::sync::watch::Receiver<bool>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let front = front.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(&front, req).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.max_buf_size(1 << 20);
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(io), service).with_upgrades();
+    tokio::pin!(conn);
+    let done = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop_rx.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = done {
+        tracing::debug!(error = %e, "docker API connection");
+    }
 }
 
 async fn handle(front: &Front, mut req: Request<Incoming>) -> Response<Body> {

@@ -95,7 +95,8 @@ impl Daemon {
     }
 
     /// Starts a daemon with an empty store and `extra` appended to its
-    /// config file (whole TOML sections, e.g. `[registry]`).
+    /// config file (whole TOML sections, e.g. `[registry]`; keys before any
+    /// header land in `[docker]`, the base config's last section).
     pub fn start_bare_with(extra: &str) -> Self {
         let tag = hex(6);
         let dir = PathBuf::from(format!("/tmp/berth-test-{tag}"));

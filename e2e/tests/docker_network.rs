@@ -66,6 +66,17 @@ async fn docker_run_gets_an_address_on_the_default_bridge() {
     let none = d.docker(&["run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"]).ok().stdout;
     assert_eq!(none.lines().count(), 1, "{none}");
 
+    // --network host: the node's interfaces, name and resolv.conf.
+    let host = d.docker(&["run", "--rm", "--network", "host", "busybox", "sh", "-c", "ls /sys/class/net | sort; echo; hostname"]).ok().stdout;
+    let (ifaces, name) = host.split_once("\n\n").unwrap();
+    let mut node: Vec<String> = berth_e2e::dir_names(std::path::Path::new("/sys/class/net"));
+    node.sort();
+    assert_eq!(ifaces.lines().collect::<Vec<_>>(), node, "the node's interfaces");
+    assert_eq!(name.trim(), nix::unistd::gethostname().unwrap().to_string_lossy());
+    assert_eq!(d.docker(&["run", "--network", "host", "--name", "h", "busybox", "true"]).code, 0);
+    assert_eq!(d.docker(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "h"]).ok().stdout.trim(), "host");
+    d.docker(&["rm", "h"]).ok();
+
     // The pods' side never sees these sandboxes.
     let (mut rt, _) = d.cri().await;
     let pods = rt.list_pod_sandbox(berth_proto::cri::ListPodSandboxRequest::default()).await.unwrap().into_inner().items;

@@ -165,7 +165,9 @@ fn namespaces(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Vec<LinuxN
             for typ in [LinuxNamespaceType::Ipc, LinuxNamespaceType::Uts] {
                 ns.push(namespace(typ, None)?);
             }
-            ns.push(namespace(LinuxNamespaceType::Network, ctx.net_ns_path.as_deref())?);
+            if rec.config.network != crate::model::ContainerNetwork::Host {
+                ns.push(namespace(LinuxNamespaceType::Network, ctx.net_ns_path.as_deref())?);
+            }
         }
         Some(s) => {
             let modes = &s.config.namespaces;

@@ -52,6 +52,8 @@ pub enum NetworkMode {
     None,
     /// An address on berth's default bridge.
     Bridge,
+    /// The node's network.
+    Host,
 }
 
 /// Docker's minimum memory limit.
@@ -213,6 +215,8 @@ impl Engine {
         let hostname = match sandbox {
             Some(s) if s.config.namespaces.network == crate::sandbox::NsMode::Node => nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
             Some(s) => s.config.hostname.clone(),
+            // As Docker: the node's name on the node's network.
+            None if opts.network == NetworkMode::Host && opts.hostname.is_none() => nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
             None => opts.hostname.clone().unwrap_or_else(|| id[..12].to_owned()),
         };
         let mut undo = Undo::default();
@@ -291,9 +295,13 @@ impl Engine {
             network: super::ContainerNetwork::None,
         };
         // The network last: its undo is a removal (async), after every other step.
-        if opts.network == NetworkMode::Bridge {
-            let sandbox = self.run_container_sandbox(&id, &config.hostname).await?;
-            config.network = super::ContainerNetwork::Bridge { sandbox };
+        match opts.network {
+            NetworkMode::Bridge => {
+                let sandbox = self.run_container_sandbox(&id, &config.hostname).await?;
+                config.network = super::ContainerNetwork::Bridge { sandbox };
+            }
+            NetworkMode::Host => config.network = super::ContainerNetwork::Host,
+            NetworkMode::None => {}
         }
         let rec = ContainerRecord::new(id.clone(), name, opts.image.clone(), image.id.clone(), config);
         if let Err(e) = self.list_new(&rec) {

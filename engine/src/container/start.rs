@@ -73,7 +73,14 @@ impl Engine {
                 let hostname = &rec.config.hostname;
                 std::fs::write(bundle.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname".into())?;
                 let mut files = vec![(bundle.join("hostname"), "/etc/hostname".to_owned()), (bundle.join("hosts"), "/etc/hosts".to_owned())];
+                let host_net = rec.config.network == super::ContainerNetwork::Host;
+                if host_net {
+                    files.push((bundle.join("resolv.conf"), "/etc/resolv.conf".to_owned()));
+                    std::fs::write(bundle.join("resolv.conf"), std::fs::read("/etc/resolv.conf").unwrap_or_default()).ctx(|| "write resolv.conf".into())?;
+                }
                 let hosts = match &network {
+                    // The node's, as Docker copies them for a host-network container.
+                    None if host_net => String::from_utf8_lossy(&std::fs::read("/etc/hosts").unwrap_or_default()).into_owned(),
                     // As docker0 gives them: its address under its name, the node's resolv.conf.
                     Some(s) => {
                         files.push((self.paths().sandbox_state(&s.id)?.join("resolv.conf"), "/etc/resolv.conf".to_owned()));

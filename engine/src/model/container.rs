@@ -90,6 +90,9 @@ pub enum ContainerNetwork {
     /// A namespace of its own with only loopback (`--network none`).
     #[default]
     None,
+    /// The node's network namespace (`--network host`), with the node's
+    /// hostname, hosts and resolv.conf.
+    Host,
     /// An address on berth's default bridge: the namespace is held by a
     /// sandbox of the container's own ([`super::sandbox::SandboxOwner::Container`]).
     Bridge { sandbox: String },
@@ -100,7 +103,7 @@ impl ContainerNetwork {
     pub fn sandbox(&self) -> Option<&str> {
         match self {
             ContainerNetwork::Bridge { sandbox } => Some(sandbox),
-            ContainerNetwork::None => None,
+            ContainerNetwork::None | ContainerNetwork::Host => None,
         }
     }
 }
