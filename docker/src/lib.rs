@@ -32,6 +32,7 @@ mod stats;
 mod system;
 pub mod tls;
 mod top;
+mod update;
 pub mod version;
 
 use berth_engine::Engine;
@@ -198,6 +199,7 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::POST, ["containers", id, "attach"]) => attach::attach(engine, id, &mut req).await,
         (&Method::POST, ["containers", id, "resize"]) => attach::resize(engine, id, &req).await,
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(engine, id, &req).await,
+        (&Method::POST, ["containers", id, "update"]) => update::update(engine, id, &mut req).await,
         (&Method::POST, ["containers", id, "pause"]) => containers::pause(engine, id, true).await,
         (&Method::POST, ["containers", id, "unpause"]) => containers::pause(engine, id, false).await,
         (&Method::GET, ["containers", id, "top"]) => top::top(engine, id, &req).await,

@@ -94,6 +94,17 @@ fn stats_and_pause() {
     assert!(f[4] == "64MiB" && f[5] == "1", "the limit and one process: {s}");
     assert!(f[6].ends_with('B') && f[8].ends_with('B'), "network I/O on the bridge: {s}");
 
+    // docker update: the live cgroup and the record.
+    d.docker(&["update", "--memory", "128m", "--memory-swap", "128m", "--cpus", "0.5", "--pids-limit", "50", "busy"]).ok();
+    let limits = d.docker(&["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.CpuQuota}} {{.HostConfig.PidsLimit}}", "busy"]).ok().stdout;
+    assert_eq!(limits.trim(), "134217728 50000 50");
+    let mem = d.docker(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "busy"]).ok().stdout;
+    assert!(mem.trim().ends_with("/ 128MiB"), "{mem}");
+    let restart = d.docker(&["update", "--restart", "always", "busy"]);
+    assert!(restart.code != 0 && restart.stderr.contains("RestartPolicy"), "{restart:?}");
+    let small = d.docker(&["update", "--memory", "1m", "busy"]);
+    assert!(small.code != 0 && small.stderr.contains("Minimum memory limit"), "{small:?}");
+
     // Paused: frozen, shown as such, no exec; unpaused it runs on; a stop thaws it.
     d.docker(&["pause", "busy"]).ok();
     assert!(d.docker(&["ps", "--format", "{{.Status}}"]).ok().stdout.trim().ends_with("(Paused)"));

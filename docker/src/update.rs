@@ -1,0 +1,85 @@
+//! `POST /containers/{id}/update` (`docker update`): new resource limits,
+//! applied to the live cgroup and recorded; only the fields a request sets
+//! change. A restart policy is refused by name until restart policies
+//! exist (the next issue's).
+
+use crate::containers::find;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, Body, Req};
+use berth_engine::Engine;
+use hyper::{Response, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct Update {
+    memory: Option<i64>,
+    memory_swap: Option<i64>,
+    nano_cpus: Option<i64>,
+    cpu_shares: Option<i64>,
+    cpu_quota: Option<i64>,
+    cpu_period: Option<i64>,
+    cpuset_cpus: Option<String>,
+    cpuset_mems: Option<String>,
+    pids_limit: Option<i64>,
+    restart_policy: Option<serde_json::Value>,
+    blkio_weight: Option<u16>,
+    kernel_memory: Option<i64>,
+    memory_reservation: Option<i64>,
+}
+
+/// Docker's minimum memory limit.
+const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
+pub async fn update(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Response<Body>> {
+    let c = find(engine, key)?;
+    let u: Update = req.json().await?;
+    let set = |v: &Option<i64>| v.is_some_and(|v| v != 0);
+    if u.restart_policy.as_ref().and_then(|p| p.get("Name")).and_then(|n| n.as_str()).is_some_and(|n| !n.is_empty() && n != "no") {
+        return Err(ApiError::bad_request("HostConfig.RestartPolicy (--restart) is not supported by berth yet"));
+    }
+    for (on, field) in [
+        (u.blkio_weight.is_some_and(|w| w != 0), "BlkioWeight (--blkio-weight)"),
+        (set(&u.kernel_memory), "KernelMemory (--kernel-memory)"),
+        (set(&u.memory_reservation), "MemoryReservation (--memory-reservation)"),
+    ] {
+        if on {
+            return Err(ApiError::bad_request(format!("{field} is not supported by berth yet")));
+        }
+    }
+    let mut r = c.config.resources.clone();
+    if let Some(m) = u.memory.filter(|m| *m != 0) {
+        if m < MIN_MEMORY {
+            return Err(ApiError::bad_request("Minimum memory limit allowed is 6MB"));
+        }
+        r.memory_bytes = m;
+    }
+    if let Some(s) = u.memory_swap.filter(|s| *s != 0) {
+        r.memory_swap_bytes = s;
+    }
+    if let Some(n) = u.nano_cpus.filter(|n| *n != 0) {
+        r.cpu_quota = n / 10_000;
+        r.cpu_period = 100_000;
+    }
+    if let Some(s) = u.cpu_shares.filter(|s| *s != 0) {
+        r.cpu_shares = s.max(0) as u64;
+    }
+    if let Some(q) = u.cpu_quota.filter(|q| *q != 0) {
+        r.cpu_quota = q;
+    }
+    if let Some(p) = u.cpu_period.filter(|p| *p != 0) {
+        r.cpu_period = p.max(0) as u64;
+    }
+    if let Some(s) = u.cpuset_cpus.filter(|s| !s.is_empty()) {
+        r.cpuset_cpus = s;
+    }
+    if let Some(s) = u.cpuset_mems.filter(|s| !s.is_empty()) {
+        r.cpuset_mems = s;
+    }
+    if let Some(p) = u.pids_limit.filter(|p| *p != 0) {
+        r.pids_limit = p.max(0);
+    }
+    engine.update_resources(&c.id, r).await?;
+    Ok(http::json(StatusCode::OK, &json!({ "Warnings": [] })))
+}
