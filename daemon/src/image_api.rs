@@ -104,24 +104,12 @@ fn push_event(p: PushProgress) -> pb::PushEvent {
 /// the stream with its status.
 pub fn save(engine: &Engine, names: Vec<String>) -> Result<mpsc::Receiver<Result<pb::DataChunk, Status>>, Status> {
     let plan = engine.images().plan_save(&names).status()?;
-    let engine = engine.clone();
+    let mut chunks = engine.save_images(plan);
     let (tx, rx) = mpsc::channel(16);
-    let (btx, mut brx) = mpsc::channel::<Vec<u8>>(16);
     tokio::spawn(async move {
-        let job = tokio::task::spawn_blocking(move || engine.images().save(&plan, btx));
-        while let Some(b) = brx.recv().await {
-            if tx.send(Ok(pb::DataChunk { data: b })).await.is_err() {
-                break; // The client went away: the writer fails and stops.
-            }
-        }
-        drop(brx);
-        match job.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                let _ = tx.send(Err(Status::from(e))).await;
-            }
-            Err(e) => {
-                let _ = tx.send(Err(Status::internal(format!("save task: {e}")))).await;
+        while let Some(c) = chunks.recv().await {
+            if tx.send(c.map(|data| pb::DataChunk { data }).map_err(Status::from)).await.is_err() {
+                return;
             }
         }
     });

@@ -44,7 +44,7 @@ fn network(engine: &Engine, c: &ContainerRecord) -> (&'static str, Value) {
     ("default", json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "Networks": { "bridge": endpoint } }))
 }
 
-fn summary(engine: &Engine, c: &ContainerRecord, now: std::time::SystemTime) -> Value {
+pub(crate) fn summary(engine: &Engine, c: &ContainerRecord, now: std::time::SystemTime) -> Value {
     let (mode, settings) = network(engine, c);
     json!({
         "Id": c.id,

@@ -93,21 +93,19 @@ pub fn save(engine: &Engine, names: Vec<String>) -> ApiResult<Response<Body>> {
         return Err(ApiError::bad_request("no image names given"));
     }
     let plan = engine.images().plan_save(&names).map_err(|e| no_such_image(e, &names.join(", ")))?;
-    let engine = engine.clone();
+    let mut chunks = engine.save_images(plan);
     let (tx, rx) = mpsc::channel(16);
-    let (btx, mut brx) = mpsc::channel::<Vec<u8>>(16);
     tokio::spawn(async move {
-        let job = tokio::task::spawn_blocking(move || engine.images().save(&plan, btx));
-        while let Some(b) = brx.recv().await {
-            // The client went away: the writer fails and stops.
-            if tx.send(Bytes::from(b)).await.is_err() {
-                break;
+        while let Some(c) = chunks.recv().await {
+            match c {
+                Ok(b) => {
+                    if tx.send(Bytes::from(b)).await.is_err() {
+                        return;
+                    }
+                }
+                // Mid-stream, a cut archive is all a client can be told.
+                Err(e) => return tracing::warn!(error = %e, "save"),
             }
-        }
-        drop(brx);
-        if let Ok(Err(e)) = job.await {
-            // Mid-stream, a cut archive is all a client can be told.
-            tracing::warn!(error = %e, "save");
         }
     });
     Ok(http::stream("application/x-tar", rx))

@@ -168,12 +168,14 @@ pub async fn create(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     let (ptx, mut prx) = mpsc::unbounded_channel();
     let eng = engine.clone();
     let mut job = tokio::spawn(async move { eng.images().pull(pull, Some(ptx)).await });
-    // Up to the first layer: an early failure is the request's.
+    // Up to the first layer: an early failure is the request's. A pull
+    // that is done by then (the image is up to date) has its result here.
+    let mut done = None;
     let first = loop {
         tokio::select! {
             res = &mut job => {
                 let res = res.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-                res.map_err(|e| pull_error(e, &parsed))?;
+                done = Some(Ok(Ok(res.map_err(|e| pull_error(e, &parsed))?)));
                 break None;
             }
             p = prx.recv() => match p {
@@ -193,6 +195,9 @@ pub async fn create(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
             let _ = tx.send(message(m)).await;
         }
         let result = loop {
+            if let Some(r) = done.take() {
+                break r;
+            }
             tokio::select! {
                 res = &mut job => break res,
                 Some(p) = prx.recv() => if let Some(m) = layer_message(p) {

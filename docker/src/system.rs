@@ -165,20 +165,10 @@ pub async fn df(engine: &Engine) -> ApiResult<Response<Body>> {
         .iter()
         .zip(sizes)
         .map(|(c, s)| {
-            json!({
-                "Id": c.id,
-                "Names": [format!("/{}", c.name)],
-                "Image": c.image,
-                "ImageID": c.image_id,
-                "Command": c.config.args.join(" "),
-                "Created": c.created_at / 1_000_000_000,
-                "SizeRw": s.writable.bytes,
-                "SizeRootFs": s.writable.bytes,
-                "State": if c.state.status == berth_engine::Status::Running { "running" } else { "exited" },
-                "Status": c.status_text(now),
-                "Labels": c.config.labels,
-                "Mounts": [],
-            })
+            let mut v = crate::containers::summary(engine, c, now);
+            v["SizeRw"] = json!(s.writable.bytes);
+            v["SizeRootFs"] = json!(s.writable.bytes);
+            v
         })
         .collect();
     Ok(http::json(hyper::StatusCode::OK, &json!({ "LayersSize": layers, "Images": images, "Containers": ctrs, "Volumes": [], "BuildCache": [] })))

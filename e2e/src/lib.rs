@@ -81,6 +81,21 @@ impl Run {
     }
 }
 
+/// Runs `cmd` with `input` on its stdin (written from a thread, so a
+/// command that answers before it has read everything can't block us).
+fn run_with_input(cmd: &mut Command, input: &[u8]) -> Run {
+    use std::io::Write;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    Run::from(out)
+}
+
 impl Daemon {
     /// Starts a daemon with a busybox image imported as `busybox`.
     pub fn start() -> Self {
@@ -255,16 +270,7 @@ impl Daemon {
 
     /// Runs `berth ARGS` with `input` on stdin.
     pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Run {
-        use std::io::Write;
-        let mut child = self.cmd().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let data = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        Run::from(out)
+        run_with_input(self.cmd().args(args), input)
     }
 
     /// Debian's `docker` CLI (Docker 20.10, API 1.41) pointed at this
@@ -286,16 +292,7 @@ impl Daemon {
 
     /// Runs `docker ARGS` with `input` on stdin.
     pub fn docker_stdin(&self, args: &[&str], input: &[u8]) -> Run {
-        use std::io::Write;
-        let mut child = self.docker_cmd().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let data = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        Run::from(out)
+        run_with_input(self.docker_cmd().args(args), input)
     }
 
     /// The environment `docker` needs to reach this daemon, as shell words.

@@ -179,6 +179,10 @@ async fn containers_through_the_docker_cli() {
     assert_eq!(docker(&d, &["wait", "web"]).ok().stdout.trim(), "137");
     docker(&d, &["start", "web"]).ok();
     docker(&d, &["restart", "-t", "0", "web"]).ok();
+    // A start right behind an exit: the exit's clean-up must not take the new run's bundle.
+    for _ in 0..5 {
+        docker(&d, &["restart", "-t", "0", "web"]).ok();
+    }
     assert_eq!(docker(&d, &["inspect", "-f", "{{.State.Running}}", "web"]).ok().stdout.trim(), "true");
     docker(&d, &["kill", "web"]).ok();
     let not_running = docker(&d, &["kill", "web"]);

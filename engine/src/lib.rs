@@ -139,6 +139,31 @@ impl Engine {
         self.inner.images.prune(all, |id| used.iter().any(|u| u == id))
     }
 
+    /// Writes the archive of `plan` on a blocking thread: its chunks, then
+    /// an error if the writing failed midway (a client that goes away stops it).
+    pub fn save_images(&self, plan: image::SavePlan) -> tokio::sync::mpsc::Receiver<Result<Vec<u8>>> {
+        let engine = self.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let (btx, mut brx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+        tokio::spawn(async move {
+            let job = tokio::task::spawn_blocking(move || engine.images().save(&plan, btx));
+            while let Some(b) = brx.recv().await {
+                if tx.send(Ok(b)).await.is_err() {
+                    break; // The writer fails and stops.
+                }
+            }
+            drop(brx);
+            let failed = match job.await {
+                Ok(r) => r.err(),
+                Err(e) => Some(Error::from(e)),
+            };
+            if let Some(e) = failed {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        rx
+    }
+
     /// Whether any container (in any state) uses the image `id`, as its
     /// root or as an image volume.
     pub fn image_in_use(&self, id: &str) -> bool {

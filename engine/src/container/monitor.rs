@@ -73,8 +73,15 @@ impl Engine {
             }
         };
         self.emit(&exited, super::events::EventKind::Stopped);
-        if let Ok(b) = self.paths().bundle(id) {
-            let _ = std::fs::remove_dir_all(b);
+        // The bundle goes under the container's lock, unless a start (a
+        // restart right after the stop this exit ended) has made a new one.
+        {
+            let _op = entry.op.lock().await;
+            if entry.record().state.status != Status::Running {
+                if let Ok(b) = self.paths().bundle(id) {
+                    let _ = std::fs::remove_dir_all(b);
+                }
+            }
         }
         if status == Status::Unknown {
             // Nobody is left to clean the container's cgroup (or what runs in it).
