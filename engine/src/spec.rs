@@ -270,7 +270,7 @@ fn resources(rec: &ContainerRecord, devices: &[HostDevice]) -> Result<LinuxResou
     out.devices(rules).build().map_err(spec_error("resources"))
 }
 
-fn device_node(path: &str, kind: LinuxDeviceType, major: i64, minor: i64, mode: u32) -> Result<LinuxDevice> {
+fn device_node(path: impl Into<PathBuf>, kind: LinuxDeviceType, major: i64, minor: i64, mode: u32) -> Result<LinuxDevice> {
     LinuxDeviceBuilder::default().path(path).typ(kind).major(major).minor(minor).file_mode(mode).uid(0u32).gid(0u32).build().map_err(spec_error("device"))
 }
 
@@ -348,18 +348,7 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
     ];
     for d in &ctx.devices {
         dev_nodes.retain(|n| n.path() != &d.path);
-        dev_nodes.push(
-            LinuxDeviceBuilder::default()
-                .path(d.path.clone())
-                .typ(d.kind)
-                .major(d.major)
-                .minor(d.minor)
-                .file_mode(d.mode)
-                .uid(0u32)
-                .gid(0u32)
-                .build()
-                .map_err(spec_error("device"))?,
-        );
+        dev_nodes.push(device_node(d.path.clone(), d.kind, d.major, d.minor, d.mode)?);
     }
     let mut capabilities =
         LinuxCapabilitiesBuilder::default().bounding(cap_set.clone()).effective(cap_set.clone()).permitted(cap_set).build().map_err(spec_error("capabilities"))?;

@@ -70,12 +70,7 @@ pub(super) async fn handle(s: &Streaming, engine: &Engine, mut conn: TcpStream, 
             return;
         }
         let (writer, incoming) = spdy::session(conn, early);
-        match pending {
-            Pending::Exec(req) => exec::serve(engine, req, proto, writer.clone(), incoming).await,
-            Pending::Attach(req) => attach::serve(engine, req, proto, writer.clone(), incoming).await,
-            Pending::PortForward(req) => port_forward::serve(engine, req, writer.clone(), incoming).await,
-        }
-        let _ = writer.go_away().await;
+        serve_session(engine, pending, proto, writer, incoming).await;
     }
     .instrument(span)
     .await
@@ -102,23 +97,23 @@ async fn serve_websocket(engine: &Engine, mut conn: TcpStream, head: Head, early
         return;
     }
     let want = |stdin, stdout, stderr, tty| exec::Want { stdin, stdout, stderr, tty };
+    // Exec and attach as channels; port forwarding as SPDY inside the WebSocket.
+    let (writer, incoming) = match &pending {
+        Pending::Exec(r) => websocket::channel_session(conn, early, proto, want(r.stdin, r.stdout, r.stderr, r.tty)).await,
+        Pending::Attach(r) => websocket::channel_session(conn, early, proto, want(r.stdin, r.stdout, r.stderr, r.tty)).await,
+        Pending::PortForward(_) => spdy::session(websocket::tunnel(conn, early).await, Vec::new()),
+    };
+    serve_session(engine, pending, proto, writer, incoming).await;
+}
+
+/// Runs the request over its session (SPDY, or WebSocket channels), then ends the session.
+async fn serve_session(engine: &Engine, pending: Pending, proto: &'static str, writer: spdy::Writer, incoming: tokio::sync::mpsc::Receiver<spdy::Incoming>) {
     match pending {
-        Pending::Exec(req) => {
-            let (writer, incoming) = websocket::channel_session(conn, early, proto, want(req.stdin, req.stdout, req.stderr, req.tty)).await;
-            exec::serve(engine, req, proto, writer.clone(), incoming).await;
-            let _ = writer.go_away().await;
-        }
-        Pending::Attach(req) => {
-            let (writer, incoming) = websocket::channel_session(conn, early, proto, want(req.stdin, req.stdout, req.stderr, req.tty)).await;
-            attach::serve(engine, req, proto, writer.clone(), incoming).await;
-            let _ = writer.go_away().await;
-        }
-        Pending::PortForward(req) => {
-            let (writer, incoming) = spdy::session(websocket::tunnel(conn, early).await, Vec::new());
-            port_forward::serve(engine, req, writer.clone(), incoming).await;
-            let _ = writer.go_away().await;
-        }
+        Pending::Exec(req) => exec::serve(engine, req, proto, writer.clone(), incoming).await,
+        Pending::Attach(req) => attach::serve(engine, req, proto, writer.clone(), incoming).await,
+        Pending::PortForward(req) => port_forward::serve(engine, req, writer.clone(), incoming).await,
     }
+    let _ = writer.go_away().await;
 }
 
 /// `/exec/<token>` → ("exec", token); a query string is ignored.

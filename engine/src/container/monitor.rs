@@ -11,16 +11,21 @@ use std::time::Duration;
 impl Engine {
     pub(crate) fn monitor(&self, id: String, shim_pid: i32) {
         let engine = self.clone();
-        tokio::spawn(async move {
-            let Ok(bundle) = engine.paths().bundle(&id) else { return };
-            let exit = wait_exit(&bundle, shim_pid).await;
-            engine.on_exit(&id, shim_pid, exit).await;
-        });
+        tokio::spawn(async move { engine.follow_exit(&id, shim_pid).await });
+    }
+
+    /// Waits for the run of `shim_pid` to end, then records it.
+    async fn follow_exit(&self, id: &str, shim_pid: i32) {
+        let Ok(bundle) = self.paths().bundle(id) else { return };
+        let exit = wait_exit(&bundle, shim_pid).await;
+        self.on_exit(id, shim_pid, exit).await;
     }
 
     /// Takes over the running container of a shim an earlier berthd started
     /// (maybe an older berth): learns the shim's protocol, then monitors it.
-    /// A shim too old to talk to is left running, its container Unknown.
+    /// A shim too old to talk to is left running, its container Unknown
+    /// (none is yet: protocol 1 is still spoken; the check is for the day
+    /// `MIN_PROTOCOL` rises).
     pub(crate) fn adopt(&self, id: String, shim_pid: i32) {
         let engine = self.clone();
         tokio::spawn(async move {
@@ -39,8 +44,7 @@ impl Engine {
                     let _ = engine.commit(&entry, |r| r.state.shim_protocol = protocol);
                 }
             }
-            let exit = wait_exit(&bundle, shim_pid).await;
-            engine.on_exit(&id, shim_pid, exit).await;
+            engine.follow_exit(&id, shim_pid).await;
         });
     }
 
