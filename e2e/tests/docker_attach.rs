@@ -148,6 +148,11 @@ box.rename("sdk2")
 assert c.containers.get("sdk2").id == box.id
 assert [p[-1] for p in box.top()["Processes"]] == ["sleep 1000"], box.top()
 box.remove(force=True)
+# An attachment waiting for a start ends when the container is removed instead.
+gone = c.containers.create("busybox", ["true"], name="gone")
+waiting = gone.attach(stream=True, stdout=True, stderr=True)
+gone.remove()
+assert list(waiting) == []
 print("sdk ok")
 "#,
         sock = d.docker_socket().display(),

@@ -78,6 +78,10 @@ impl Drop for AttachTicket {
 }
 
 impl AttachTicket {
+    fn gone(&self) -> Error {
+        Error::NotFound(format!("No such container: {}", self.entry.record().id))
+    }
+
     /// Waits until the container runs (at once if it does), then attaches.
     /// A start that failed, or the container's removal, ends the wait.
     pub async fn attach(mut self) -> Result<(AttachOutput, AttachInput, super::Stdio)> {
@@ -91,8 +95,13 @@ impl AttachTicket {
             if state != first && !state.error.is_empty() {
                 return Err(Error::StartFailed { message: state.error, exit_code: state.exit_code });
             }
-            if self.events.changed().await.is_err() {
-                return Err(Error::NotFound(format!("No such container: {}", self.entry.record().id)));
+            // The ticket holds the entry, so its channel never closes: a
+            // removal is seen by looking the container up now and then.
+            match tokio::time::timeout(std::time::Duration::from_secs(1), self.events.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(self.gone()),
+                Err(_) if self.engine.lookup(&self.entry.record().id).is_err() => return Err(self.gone()),
+                Err(_) => continue,
             }
             state = self.events.borrow_and_update().clone();
         }
