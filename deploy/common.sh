@@ -18,7 +18,8 @@ install_packages() {
     # drive berthd with (its dockerd is never started by the tests; no
     # service starts at install: a policy-rc.d says no while apt runs).
     # tmux: terminals driven as a person does (send-keys, capture-pane).
-    for p in busybox-static iproute2 ca-certificates protobuf-compiler containernetworking-plugins iptables docker-registry skopeo prometheus docker.io tmux; do
+    # docker-compose (1.29): the real compose client of the Docker API tests.
+    for p in busybox-static iproute2 ca-certificates protobuf-compiler containernetworking-plugins iptables docker-registry skopeo prometheus docker.io tmux docker-compose; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
     done
     if [ "${#need[@]}" -gt 0 ]; then

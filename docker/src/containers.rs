@@ -71,12 +71,14 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     if !req.flag("all") && !filters.contains_key("status") {
         found.retain(|c| c.state.status == Status::Running);
     }
+    // As dockerd: one of the values of a key, but every label.
     let any = |key: &str, f: &dyn Fn(&str) -> bool| filters.get(key).is_none_or(|vals| vals.iter().any(|v| f(v)));
+    let all = |key: &str, f: &dyn Fn(&str) -> bool| filters.get(key).is_none_or(|vals| vals.iter().all(|v| f(v)));
     found.retain(|c| {
         any("id", &|v| c.id.starts_with(v))
             && any("name", &|v| c.name.contains(v.trim_start_matches('/')))
             && any("status", &|v| v == state_name(c))
-            && any("label", &|v| match v.split_once('=') {
+            && all("label", &|v| match v.split_once('=') {
                 Some((k, val)) => c.config.labels.get(k).is_some_and(|x| x == val),
                 None => c.config.labels.contains_key(v),
             })

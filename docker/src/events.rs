@@ -93,17 +93,21 @@ fn docker_event(ev: &ContainerEvent) -> Value {
 fn matches(doc: &Value, filters: &HashMap<String, Vec<String>>) -> bool {
     let attr = |k: &str| doc["Actor"]["Attributes"][k].as_str().unwrap_or_default().to_owned();
     let id = doc["id"].as_str().unwrap_or_default();
+    let label = |w: &str| match w.split_once('=') {
+        Some((k, v)) => attr(k) == v,
+        None => doc["Actor"]["Attributes"].get(w).is_some(),
+    };
     filters.iter().all(|(key, wanted)| {
+        // As dockerd: every label, one of the values of any other key.
+        if key == "label" {
+            return wanted.iter().all(|w| label(w));
+        }
         wanted.is_empty()
             || wanted.iter().any(|w| match key.as_str() {
                 "type" => w == "container",
                 "container" => id.starts_with(w.as_str()) || attr("name") == *w,
                 "event" => doc["Action"].as_str() == Some(w.as_str()),
                 "image" => attr("image") == *w,
-                "label" => match w.split_once('=') {
-                    Some((k, v)) => attr(k) == v,
-                    None => doc["Actor"]["Attributes"].get(w.as_str()).is_some(),
-                },
                 // Networks, volumes, images, daemons: none of theirs are told yet.
                 _ => false,
             })
@@ -197,5 +201,8 @@ mod tests {
         assert!(!matches(&die, &f(&[("event", "start")])));
         assert!(!matches(&die, &f(&[("type", "network")])));
         assert!(!matches(&ev(EventKind::Created), &f(&[("label", "tier=back")])));
+        let both = |a: &str, b: &str| [("label".to_string(), vec![a.to_string(), b.to_string()])].into_iter().collect::<HashMap<_, _>>();
+        assert!(matches(&die, &both("tier=front", "tier")), "every label");
+        assert!(!matches(&die, &both("tier=front", "tier=back")), "every label, not one");
     }
 }
