@@ -112,6 +112,8 @@ fn create_then_start_ps_filters_and_inspect() {
     d.berth(&["start", "c1"]).ok();
     d.berth(&["run", "-d", "--name", "c2", "busybox", "sleep", "60"]).ok();
     assert_eq!(d.berth(&["ps", "-q", "--filter", "label=tier=web"]).ok().stdout.trim(), &id[..12]);
+    // Every label must match, as in Docker.
+    assert_eq!(d.berth(&["ps", "-q", "--filter", "label=tier=web", "--filter", "label=tier=db"]).ok().stdout.trim(), "");
     assert_eq!(d.berth(&["ps", "-q", "-f", "name=c2"]).ok().stdout.lines().count(), 1);
     let i = d.inspect(&id[..8]);
     assert_eq!(i["Name"], "/c1");

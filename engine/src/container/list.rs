@@ -42,10 +42,17 @@ impl Engine {
             .values()
             .map(|e| e.record())
             .filter(|r| all || r.state.status == Status::Running)
-            // Docker: filters of one key are ORed, different keys ANDed.
+            // Docker: filters of one key are ORed, different keys ANDed — but every label must match.
             .filter(|r| {
                 let keys: std::collections::BTreeSet<&str> = parsed.iter().map(|(k, _)| k.as_str()).collect();
-                keys.iter().all(|k| parsed.iter().filter(|(pk, _)| pk == k).any(|(_, v)| matches(r, k, v)))
+                keys.iter().all(|k| {
+                    let mut of_key = parsed.iter().filter(|(pk, _)| pk == k);
+                    if *k == "label" {
+                        of_key.all(|(_, v)| matches(r, k, v))
+                    } else {
+                        of_key.any(|(_, v)| matches(r, k, v))
+                    }
+                })
             })
             .collect();
         out.sort_by_key(|r| std::cmp::Reverse(r.created_at));
