@@ -247,8 +247,7 @@ impl Config {
             !b.is_empty() && b.len() <= 15 && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
             "docker.bridge {b:?} is not a device name (at most 15 letters, digits, - and _)"
         );
-        let subnet_ok =
-            cfg.docker.bridge_subnet.split_once('/').is_some_and(|(a, p)| a.parse::<std::net::Ipv4Addr>().is_ok() && p.parse::<u8>().is_ok_and(|p| (8..=30).contains(&p)));
+        let subnet_ok = cfg.engine().bridge.range().is_some_and(|(_, p)| (8..=30).contains(&p));
         anyhow::ensure!(subnet_ok, "docker.bridge_subnet {:?} is not an IPv4 range such as 172.29.0.0/16 (prefix 8 to 30)", cfg.docker.bridge_subnet);
         anyhow::ensure!((0.0..=1.0).contains(&cfg.tracing.sampling_ratio), "tracing.sampling_ratio must be between 0 and 1, got {}", cfg.tracing.sampling_ratio);
         anyhow::ensure!(

@@ -36,10 +36,11 @@ fn network(engine: &Engine, c: &ContainerRecord) -> (&'static str, Value) {
         return ("none", json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "none": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }));
     }
     let addr = engine.container_ips(c).into_iter().find(|ip| !ip.contains(':')).map(|ip| ip.split('/').next().unwrap_or_default().to_owned()).unwrap_or_default();
-    // The bridge's range; the bridge is its first address.
-    let (net, prefix) = engine.config().bridge.subnet.split_once('/').map(|(a, p)| (a.parse::<std::net::Ipv4Addr>().ok(), p.parse::<u8>().unwrap_or(0))).unwrap_or((None, 0));
-    let gateway = net.filter(|_| !addr.is_empty()).map(|n| std::net::Ipv4Addr::from(u32::from(n) + 1).to_string()).unwrap_or_default();
-    let prefix = if addr.is_empty() { 0 } else { prefix };
+    let bridge = &engine.config().bridge;
+    let (gateway, prefix) = match (addr.is_empty(), bridge.gateway(), bridge.range()) {
+        (false, Some(g), Some((_, p))) => (g.to_string(), p),
+        _ => (String::new(), 0),
+    };
     let endpoint = json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "NetworkID": "bridge", "Aliases": null, "Links": null });
     ("default", json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "Networks": { "bridge": endpoint } }))
 }

@@ -114,11 +114,6 @@ fn matches(doc: &Value, filters: &HashMap<String, Vec<String>>) -> bool {
     })
 }
 
-/// `since`/`until`: Unix seconds (with a fraction) or RFC 3339.
-fn time(req: &Req, key: &str) -> ApiResult<Option<i64>> {
-    crate::containers::time_param(req, key)
-}
-
 pub fn events(front: &crate::Front, req: &Req) -> ApiResult<Response<Body>> {
     let filters = req.filters()?;
     for key in filters.keys() {
@@ -126,7 +121,8 @@ pub fn events(front: &crate::Front, req: &Req) -> ApiResult<Response<Body>> {
             return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
         }
     }
-    let (since, until) = (time(req, "since")?, time(req, "until")?);
+    // Unix seconds (with a fraction) or RFC 3339.
+    let (since, until) = (crate::containers::time_param(req, "since")?, crate::containers::time_param(req, "until")?);
     let now = berth_proto::time::unix_nanos(std::time::SystemTime::now());
     let mut live = front.journal.live.subscribe();
     let past: Vec<Event> = match since {

@@ -11,7 +11,6 @@
 use crate::error::{ApiError, ApiResult};
 use crate::http::Body;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::upgrade::OnUpgrade;
 use hyper::{Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -28,7 +27,6 @@ pub fn switching(tty: bool) -> Response<Body> {
     h.insert("Content-Type", kind.parse().expect("ascii"));
     h.insert("Connection", "Upgrade".parse().expect("ascii"));
     h.insert("Upgrade", "tcp".parse().expect("ascii"));
-    *r.body_mut() = Full::new(Bytes::new()).map_err(|never| match never {}).boxed();
     r
 }
 

@@ -38,6 +38,19 @@ pub struct BridgeConfig {
     pub masquerade: bool,
 }
 
+impl BridgeConfig {
+    /// The range's network address and prefix length, if `subnet` is one.
+    pub fn range(&self) -> Option<(std::net::Ipv4Addr, u8)> {
+        let (addr, prefix) = self.subnet.split_once('/')?;
+        Some((addr.parse().ok()?, prefix.parse().ok().filter(|p| *p <= 32)?))
+    }
+
+    /// The bridge's own address, the range's first (the containers' gateway).
+    pub fn gateway(&self) -> Option<std::net::Ipv4Addr> {
+        self.range().map(|(net, _)| std::net::Ipv4Addr::from(u32::from(net) + 1))
+    }
+}
+
 impl Default for BridgeConfig {
     fn default() -> Self {
         Self { name: "berth0".into(), subnet: "172.29.0.0/16".into(), masquerade: true }

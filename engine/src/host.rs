@@ -66,3 +66,9 @@ fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         }
     }
 }
+
+/// The node's hostname.
+pub(crate) fn node_hostname() -> crate::Result<String> {
+    let h = nix::unistd::gethostname().map_err(|e| crate::Error::Internal(format!("read the node's hostname: {e}")))?;
+    Ok(h.to_string_lossy().into_owned())
+}

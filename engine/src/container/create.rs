@@ -213,10 +213,10 @@ impl Engine {
         let cgroup_parent = sandbox.map(|s| s.config.cgroup_parent.trim_matches('/')).filter(|p| !p.is_empty()).unwrap_or(&self.config().cgroup_parent);
         let cgroup_path = format!("/{}/{id}", cgroup_parent.trim_matches('/'));
         let hostname = match sandbox {
-            Some(s) if s.config.namespaces.network == crate::sandbox::NsMode::Node => nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+            Some(s) if s.config.namespaces.network == crate::sandbox::NsMode::Node => crate::host::node_hostname().unwrap_or_default(),
             Some(s) => s.config.hostname.clone(),
             // As Docker: the node's name on the node's network.
-            None if opts.network == NetworkMode::Host && opts.hostname.is_none() => nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+            None if opts.network == NetworkMode::Host && opts.hostname.is_none() => crate::host::node_hostname().unwrap_or_default(),
             None => opts.hostname.clone().unwrap_or_else(|| id[..12].to_owned()),
         };
         let mut undo = Undo::default();

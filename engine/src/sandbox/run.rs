@@ -48,12 +48,6 @@ fn check(o: &SandboxOptions) -> Result<Vec<(String, String)>> {
     super::sysctl::check(&o.sysctls, o.namespaces.network == NsMode::Node, o.namespaces.ipc == NsMode::Node)
 }
 
-/// The node's hostname, for pods that ask for none.
-fn node_hostname() -> Result<String> {
-    let h = nix::unistd::gethostname().map_err(|e| Error::Internal(format!("read the node's hostname: {e}")))?;
-    Ok(h.to_string_lossy().into_owned())
-}
-
 /// resolv.conf from the pod's DNS config; the host's when it has none.
 fn resolv_conf(dns: &Dns) -> String {
     if dns.servers.is_empty() && dns.searches.is_empty() && dns.options.is_empty() {
@@ -106,7 +100,7 @@ impl Engine {
         if o.hostname.is_empty() {
             // As containerd: the node's hostname (a pod name may be longer
             // than a hostname can be).
-            o.hostname = node_hostname()?;
+            o.hostname = crate::host::node_hostname()?;
         }
         let hostname = o.hostname.clone();
         std::fs::write(state.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname".into())?;
