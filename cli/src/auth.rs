@@ -1,10 +1,10 @@
 //! Registry credentials for the CLI, from a Docker-style `config.json`
 //! (`$BERTH_CONFIG/config.json`, else `~/.berth/config.json`):
 //! `{"auths": {"<host>": {"auth": "<base64 user:password>"} | {"identitytoken": "…"}}}`.
-//! They are sent to berthd with the request that needs them, never stored there.
+//! They are sent to berthd with the request that needs them (Docker's
+//! `X-Registry-Auth` header), never stored there.
 
 use base64::Engine as _;
-use berth_proto::engine as pb;
 use std::path::PathBuf;
 
 /// The config file's path.
@@ -112,24 +112,26 @@ pub fn forget(host: &str) -> std::io::Result<bool> {
     Ok(true)
 }
 
-/// Credentials for the registry of `reference`, if the config has any.
-pub fn for_reference(reference: &str) -> Option<pb::RegistryAuth> {
+/// The `X-Registry-Auth` header for the registry of `reference`, if the
+/// config has credentials for it: base64url of Docker's auth JSON.
+pub fn header_for(reference: &str) -> Option<String> {
     let text = std::fs::read_to_string(config_path()).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     let auths = v.get("auths")?.as_object()?;
-    let entry = keys(&registry_of(reference)).iter().find_map(|k| auths.get(k))?;
-    let mut out = pb::RegistryAuth::default();
+    let host = registry_of(reference);
+    let entry = keys(&host).iter().find_map(|k| auths.get(k))?;
+    let mut out = serde_json::json!({ "serveraddress": host });
     if let Some(a) = entry.get("auth").and_then(|a| a.as_str()) {
         let raw = base64::engine::general_purpose::STANDARD.decode(a).ok()?;
         let s = String::from_utf8(raw).ok()?;
         let (u, p) = s.split_once(':')?;
-        out.username = u.to_owned();
-        out.password = p.to_owned();
+        out["username"] = u.into();
+        out["password"] = p.into();
     }
     if let Some(t) = entry.get("identitytoken").and_then(|a| a.as_str()) {
-        out.identity_token = t.to_owned();
+        out["identitytoken"] = t.into();
     }
-    Some(out)
+    Some(base64::engine::general_purpose::URL_SAFE.encode(out.to_string()))
 }
 
 #[cfg(test)]

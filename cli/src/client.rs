@@ -1,30 +1,198 @@
-//! A gRPC channel to berthd over its unix socket.
+//! An HTTP/1.1 client for berthd's Docker Engine API over its unix socket,
+//! as the docker CLI is one: one connection per request, JSON in and out,
+//! streamed bodies for archives and progress, and hijacked connections for
+//! attach and exec. Errors from the daemon keep their HTTP status.
 
-use crate::Failure;
-use berth_proto::engine::engine_client::EngineClient;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tonic::transport::{Channel, Endpoint};
+use serde_json::Value;
+use std::path::PathBuf;
 
-pub type Client = EngineClient<Channel>;
+/// The request body types the CLI sends.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
-fn socket_path(host: &str) -> Result<String, Failure> {
-    match host.strip_prefix("unix://") {
-        Some(p) => Ok(p.to_owned()),
-        None if host.starts_with('/') => Ok(host.to_owned()),
-        None => Err(Failure { message: format!("Error: unsupported host {host:?}: use unix:///path/to/berth.sock"), code: 1 }),
+/// A hijacked connection (attach, exec).
+pub type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+
+/// A failed call: the daemon's answer (its status and message), or no daemon.
+#[derive(Debug)]
+pub struct ApiError {
+    /// `None`: the daemon could not be reached, or the exchange broke.
+    pub status: Option<StatusCode>,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn is_not_found(&self) -> bool {
+        self.status == Some(StatusCode::NOT_FOUND)
     }
 }
 
-/// Connects to berthd.
-pub async fn connect(host: &str) -> Result<Client, Failure> {
-    let path = socket_path(host)?;
-    let p = path.clone();
-    let channel = Endpoint::from_static("http://berthd.invalid")
-        .connect_with_connector(tower::service_fn(move |_| {
-            let p = p.clone();
-            async move { tokio::net::UnixStream::connect(p).await.map(TokioIo::new) }
-        }))
-        .await
-        .map_err(|_| Failure { message: format!("Cannot connect to the berth daemon at unix://{path}. Is berthd running?"), code: 1 })?;
-    Ok(EngineClient::new(channel).max_decoding_message_size(64 << 20))
+impl From<ApiError> for crate::Failure {
+    fn from(e: ApiError) -> Self {
+        match e.status {
+            Some(_) => crate::Failure::new(format!("Error response from daemon: {}", e.message)),
+            None => crate::Failure::new(e.message),
+        }
+    }
+}
+
+/// berthd's Docker API socket.
+#[derive(Debug, Clone)]
+pub struct Client {
+    path: PathBuf,
+}
+
+fn broken(e: impl std::fmt::Display) -> ApiError {
+    ApiError { status: None, message: format!("Error: talking to the daemon: {e}") }
+}
+
+/// A JSON request body.
+pub fn json_body(v: &Value) -> Body {
+    Full::new(Bytes::from(serde_json::to_vec(v).unwrap_or_default())).map_err(|never| match never {}).boxed_unsync()
+}
+
+/// No body.
+pub fn empty() -> Body {
+    Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync()
+}
+
+/// A body read from `input` as it is sent; a read failure cuts the request.
+pub fn reader_body(input: impl tokio::io::AsyncRead + Send + 'static) -> Body {
+    let frames = tokio_stream::StreamExt::map(tokio_util::io::ReaderStream::with_capacity(input, 256 * 1024), |c| c.map(Frame::data));
+    BodyExt::boxed_unsync(StreamBody::new(frames))
+}
+
+/// `key=value&…`, URL-encoded.
+pub fn query<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, &v);
+    }
+    s.finish()
+}
+
+impl Client {
+    /// `unix:///path` or `/path`; TCP is for the docker CLI (with TLS), not this one.
+    pub fn new(host: &str) -> Result<Self, crate::Failure> {
+        match host.strip_prefix("unix://").or(host.starts_with('/').then_some(host)) {
+            Some(p) => Ok(Client { path: PathBuf::from(p) }),
+            None => Err(crate::Failure::new(format!("Error: unsupported host {host:?}: use unix:///path/to/docker.sock"))),
+        }
+    }
+
+    /// Sends one request; any answer (even an error status) is returned.
+    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, String)], body: Body) -> Result<Response<Incoming>, ApiError> {
+        let stream = tokio::net::UnixStream::connect(&self.path)
+            .await
+            .map_err(|_| ApiError { status: None, message: format!("Cannot connect to the berth daemon at unix://{}. Is berthd running?", self.path.display()) })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(broken)?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        let mut req = Request::builder().method(method).uri(path).header("Host", "berthd");
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let req = req.header("Content-Type", "application/json").body(body).map_err(broken)?;
+        sender.send_request(req).await.map_err(broken)
+    }
+
+    /// Sends a request and keeps only successful answers (2xx, 304): an
+    /// error status becomes the daemon's message.
+    pub async fn checked(&self, method: Method, path: &str, headers: &[(&str, String)], body: Body) -> Result<Response<Incoming>, ApiError> {
+        let resp = self.send(method, path, headers, body).await?;
+        let status = resp.status();
+        if status.is_success() || status == StatusCode::NOT_MODIFIED || status == StatusCode::SWITCHING_PROTOCOLS {
+            return Ok(resp);
+        }
+        let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let message = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
+        Err(ApiError { status: Some(status), message })
+    }
+
+    /// A call whose answer is JSON (`Null` for an empty body).
+    pub async fn json(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, ApiError> {
+        let resp = self.checked(method, path, &[], body.map_or_else(empty, json_body)).await?;
+        let bytes = resp.into_body().collect().await.map_err(broken)?.to_bytes();
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(broken)
+    }
+
+    /// `GET path` as JSON.
+    pub async fn get(&self, path: &str) -> Result<Value, ApiError> {
+        self.json(Method::GET, path, None).await
+    }
+
+    /// `POST path` without a body; the answer is dropped.
+    pub async fn post(&self, path: &str) -> Result<StatusCode, ApiError> {
+        let resp = self.checked(Method::POST, path, &[], empty()).await?;
+        let status = resp.status();
+        let _ = resp.into_body().collect().await;
+        Ok(status)
+    }
+
+    /// Upgrades the connection (`Upgrade: tcp`), as attach and exec start do.
+    pub async fn hijack(&self, path: &str, body: Option<&Value>) -> Result<Upgraded, ApiError> {
+        let headers = [("Connection", "Upgrade".to_owned()), ("Upgrade", "tcp".to_owned())];
+        let resp = self.checked(Method::POST, path, &headers, body.map_or_else(empty, json_body)).await?;
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(broken(format!("the daemon answered {} where it should have upgraded the connection", resp.status())));
+        }
+        hyper::upgrade::on(resp).await.map(TokioIo::new).map_err(broken)
+    }
+}
+
+/// The next chunk of a streamed body; `None` at its end.
+pub async fn next_chunk(body: &mut Incoming) -> Result<Option<Bytes>, ApiError> {
+    loop {
+        match body.frame().await {
+            None => return Ok(None),
+            Some(Err(e)) => return Err(broken(e)),
+            Some(Ok(f)) => {
+                if let Ok(d) = f.into_data() {
+                    return Ok(Some(d));
+                }
+            }
+        }
+    }
+}
+
+/// Splits a body of JSON documents (one per line, as Docker's progress
+/// and event streams are) and hands each to `each` as it arrives.
+pub async fn each_json(mut body: Incoming, mut each: impl FnMut(Value) -> Result<(), crate::Failure>) -> Result<(), crate::Failure> {
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = next_chunk(&mut body).await? {
+        buf.extend_from_slice(&chunk);
+        while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=end).collect();
+            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+                each(v)?;
+            }
+        }
+    }
+    if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
+        each(v)?;
+    }
+    Ok(())
+}
+
+/// A container or exec id or name as one path segment (a `/` in it can't
+/// reach another route).
+pub fn seg(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// An image reference in a path: the image routes take the rest of the
+/// path, so its `/` stay (and `:` and `@` stay readable).
+pub fn image_seg(s: &str) -> String {
+    seg(s).replace("%2F", "/").replace("%3A", ":").replace("%40", "@")
 }

@@ -1,9 +1,13 @@
-//! The berth CLI: argument parsing (clap), one module per command group,
-//! and a client for berthd's socket. Errors print as one line.
+//! The berth CLI: a client of berthd's Docker Engine API, as Docker's CLI
+//! is one of dockerd's. Argument parsing (clap), one module per command
+//! group, the HTTP client (`client.rs`), attached streams (`streams.rs`),
+//! `--format` templates and tables. Errors print as one line.
 
 mod auth;
 mod client;
 mod cmd;
+mod streams;
+mod table;
 mod template;
 mod tty;
 mod units;
@@ -12,8 +16,8 @@ use clap::Parser;
 
 pub use cmd::Command;
 
-/// Default API socket.
-pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+/// berthd's Docker API socket (`[docker] socket`).
+pub const DEFAULT_HOST: &str = "unix:///run/berth/docker.sock";
 
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about = "A container engine for Kubernetes nodes, with Docker's verbs")]
@@ -39,9 +43,10 @@ impl Failure {
     }
 }
 
-impl From<tonic::Status> for Failure {
-    fn from(s: tonic::Status) -> Self {
-        Failure { message: format!("Error response from daemon: {}", s.message()), code: 1 }
+impl Failure {
+    /// The same failure, its message after `prefix` (`berth: ` for run).
+    pub fn prefixed(self, prefix: &str) -> Self {
+        Failure { message: format!("{prefix}{}", self.message), ..self }
     }
 }
 
@@ -60,13 +65,16 @@ pub fn run(cli: Cli) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(cmd::dispatch(&cli.host, cli.command)) {
+    let code = match rt.block_on(cmd::dispatch(&cli.host, cli.command)) {
         Ok(code) => code,
         Err(f) => {
             eprintln!("{}", f.message);
             f.code
         }
-    }
+    };
+    // A read of our stdin may still block a thread: don't wait for it.
+    rt.shutdown_background();
+    code
 }
 
 #[cfg(test)]

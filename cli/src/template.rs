@@ -1,5 +1,6 @@
-//! The part of Go's templates `--format` is used for with inspect:
-//! `{{.Field.Sub}}` and `{{json .Field}}`, with literal text around them.
+//! The part of Go's templates `--format` is used for: `{{.Field.Sub}}`,
+//! `{{json .Field}}` and Docker's `{{.Label "key"}}`, with literal text
+//! around them.
 
 use serde_json::Value;
 
@@ -16,7 +17,10 @@ pub fn render(tpl: &str, v: &Value) -> Result<String, String> {
             Some(p) => (true, p.trim()),
             None => (false, action),
         };
-        let found = lookup(v, path)?;
+        let found = match path.strip_prefix(".Label ") {
+            Some(key) => label(v, key.trim().trim_matches('"')),
+            None => lookup(v, path)?,
+        };
         match (json, found) {
             (true, f) => out.push_str(&serde_json::to_string(f).unwrap_or_default()),
             (false, Value::String(s)) => out.push_str(s),
@@ -27,6 +31,12 @@ pub fn render(tpl: &str, v: &Value) -> Result<String, String> {
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// A label's value: a list row keeps its labels under `_labels`, an
+/// inspect document under `Labels` or `Config.Labels`.
+fn label<'v>(v: &'v Value, key: &str) -> &'v Value {
+    [&v["_labels"], &v["Labels"], &v["Config"]["Labels"]].into_iter().find_map(|m| m.as_object().and_then(|m| m.get(key))).unwrap_or(&Value::Null)
 }
 
 fn lookup<'v>(v: &'v Value, path: &str) -> Result<&'v Value, String> {

@@ -62,6 +62,46 @@ pub fn ago(unix_secs: i64) -> String {
     }
 }
 
+/// `2026-12-02 09:42:21 +0000 UTC`, as Docker prints `CreatedAt`.
+pub fn local_time(unix_secs: i64) -> String {
+    let t = berth_proto::time::rfc3339_nanos(berth_proto::time::from_unix_nanos(unix_secs.saturating_mul(1_000_000_000)));
+    let (date, rest) = t.split_once('T').unwrap_or((&t, ""));
+    format!("{date} {} +0000 UTC", rest.get(..8).unwrap_or(rest))
+}
+
+/// A time argument (`--since`, `--until`): RFC 3339, a duration before now
+/// (`10m`, `1h30m`, `45s`), or Unix seconds, as the API's Unix seconds.
+pub fn time_arg(s: &str) -> Result<String, String> {
+    if let Some(t) = berth_proto::time::parse_rfc3339_nanos(s) {
+        return Ok(format!("{}.{:09}", t.div_euclid(1_000_000_000), t.rem_euclid(1_000_000_000)));
+    }
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') && !s.is_empty() {
+        return Ok(s.to_owned());
+    }
+    let mut total = 0f64;
+    let mut num = String::new();
+    for ch in s.chars() {
+        match ch {
+            '0'..='9' | '.' => num.push(ch),
+            'h' | 'm' | 's' => {
+                let v: f64 = num.parse().map_err(|_| format!("invalid time {s:?}"))?;
+                total += v * match ch {
+                    'h' => 3600.0,
+                    'm' => 60.0,
+                    _ => 1.0,
+                };
+                num.clear();
+            }
+            _ => return Err(format!("invalid time {s:?}: use RFC 3339, Unix seconds or a duration like 10m")),
+        }
+    }
+    if !num.is_empty() {
+        return Err(format!("invalid time {s:?}: a duration needs its unit (h, m, s)"));
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    Ok(format!("{:.9}", now - total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +117,9 @@ mod tests {
         assert_eq!(parse_cpus("1.5").unwrap(), (150_000, 100_000));
         assert!(parse_cpus("0").is_err());
         assert_eq!(human_size(4_200_000), "4.2MB");
+        assert_eq!(local_time(0), "1970-01-01 00:00:00 +0000 UTC");
+        assert_eq!(time_arg("1700000000").unwrap(), "1700000000");
+        assert_eq!(time_arg("2023-11-14T22:13:20.5Z").unwrap(), "1700000000.500000000");
+        assert!(time_arg("10x").is_err() && time_arg("10").is_ok() && time_arg("1h30m").is_ok());
     }
 }

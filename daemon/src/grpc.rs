@@ -1,5 +1,5 @@
-//! The gRPC server on the API socket: tonic's routes (engine API, CRI
-//! runtime and image services) served by hyper's HTTP/2 connection, with
+//! The gRPC server on the CRI socket: tonic's routes (the CRI runtime and
+//! image services) served by hyper's HTTP/2 connection, with
 //! berth's own layer: a `rpc{method}` span per request, the client's
 //! deadline (`grpc-timeout`), and the metrics when they are on.
 //!

@@ -1,13 +1,11 @@
-//! berthd: configuration, the gRPC server on the API socket, and the thin
-//! adapter that turns engine API requests into engine calls.
+//! berthd: configuration, and the daemon's life (`server.rs`): one engine
+//! behind two fronts, Kubernetes CRI v1 over gRPC on the CRI socket and the
+//! Docker Engine API (`berth-docker`) on the Docker socket.
 
-pub mod api;
 pub mod config;
 pub mod grpc;
-mod image_api;
 pub mod metrics;
 mod server;
-pub mod status;
 pub mod telemetry;
 
 pub use server::run;

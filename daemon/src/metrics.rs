@@ -62,7 +62,7 @@ pub fn render(rpcs: &Rpcs, engine: &Engine) -> String {
         histogram(&mut out, "berth_grpc_request_duration_seconds", &format!("method=\"{method}\",grpc_code=\"{code}\""), s);
     }
 
-    let containers = engine.list(true, &[]).unwrap_or_default();
+    let containers = engine.list(true).unwrap_or_default();
     let mut states: BTreeMap<&str, usize> = ["created", "running", "exited", "unknown", "quarantined"].into_iter().map(|s| (s, 0)).collect();
     for c in &containers {
         *states.entry(c.state.status.as_str()).or_default() += 1;

@@ -1,10 +1,8 @@
 //! The daemon's life: logging, the engine, the API socket, and a graceful
 //! shutdown on SIGTERM/SIGINT that leaves every container running.
 
-use crate::api::EngineApi;
 use crate::config::Config;
 use anyhow::Context;
-use berth_proto::engine::engine_server::EngineServer;
 use std::os::unix::fs::PermissionsExt;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::layer::SubscriberExt;
@@ -54,7 +52,6 @@ async fn serve(cfg: Config, traced: bool) -> anyhow::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     let stop = std::sync::Arc::new(tokio::sync::Notify::new());
     let stopped = stop.clone();
-    // One socket, both fronts: berth's engine API and Kubernetes CRI v1.
     let (streaming, stream_listener) = berth_cri::streaming::Streaming::bind(cfg.streaming.socket_addr()?).await.context("bind the streaming server")?;
     tracing::info!(address = %stream_listener.local_addr()?, "streaming server ready");
     let stream_server = tokio::spawn(streaming.clone().serve(engine.clone(), stream_listener));
@@ -69,7 +66,9 @@ async fn serve(cfg: Config, traced: bool) -> anyhow::Result<()> {
         None => None,
     };
     let docker_engine = engine.clone();
-    let routes = tonic::service::Routes::new(EngineServer::new(EngineApi::new(engine))).add_service(runtime).add_service(images).prepare();
+    // The CRI socket serves Kubernetes CRI v1 only; everything else is the Docker API's.
+    let routes = tonic::service::Routes::new(runtime).add_service(images).prepare();
+    drop(engine);
     // Requests are timed only when someone may ask.
     let per_request = crate::grpc::PerRequest { rpcs: metrics_server.is_some().then_some(rpcs), traced };
     let service = tower::ServiceBuilder::new().layer(per_request).service(routes);

@@ -65,11 +65,28 @@ pub(crate) fn summary(engine: &Engine, c: &ContainerRecord, now: std::time::Syst
 }
 
 /// `GET /containers/json`: running ones, or all with `all`; `limit`;
-/// filters `id`, `name`, `status`, `label`.
+/// filters `id`, `name`, `status`, `label`, `exited`, `ancestor`, `before`,
+/// `since`. berth's own `namespaces=all`
+/// (`berth ps --all-namespaces`) adds the CRI's pod containers.
 pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     let filters = req.filters()?;
-    let mut found = docker_front(engine.list(true, &[])?);
-    if !req.flag("all") && !filters.contains_key("status") {
+    if let Some(k) = filters.keys().find(|k| !["id", "name", "status", "label", "exited", "ancestor", "before", "since"].contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
+    }
+    if let Some(v) = filters.get("status").into_iter().flatten().find(|v| !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(&v.as_str())) {
+        return Err(ApiError::bad_request(format!("Unrecognised filter value for status: {v}")));
+    }
+    let every = engine.list(true)?;
+    // before/since: relative to another container's creation.
+    let created_of = |key: &str| -> ApiResult<Option<i64>> {
+        match filters.get(key).and_then(|v| v.first()) {
+            Some(n) => Ok(Some(find(engine, n)?.created_at)),
+            None => Ok(None),
+        }
+    };
+    let (before, since) = (created_of("before")?, created_of("since")?);
+    let mut found = if req.query("namespaces") == Some("all") { every } else { docker_front(every) };
+    if !req.flag("all") && !filters.contains_key("status") && !filters.contains_key("exited") {
         found.retain(|c| c.state.status == Status::Running);
     }
     // As dockerd: one of the values of a key, but every label.
@@ -79,6 +96,12 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
         any("id", &|v| c.id.starts_with(v))
             && any("name", &|v| c.name.contains(v.trim_start_matches('/')))
             && any("status", &|v| v == state_name(c))
+            && any("exited", &|v| c.state.status == Status::Exited && v.parse() == Ok(c.state.exit_code))
+            && any("ancestor", &|v| {
+                c.image == v || c.image_id.trim_start_matches("sha256:").starts_with(v.trim_start_matches("sha256:")) || c.image.strip_suffix(":latest") == Some(v)
+            })
+            && before.is_none_or(|t| c.created_at < t)
+            && since.is_none_or(|t| c.created_at > t)
             && all("label", &|v| match v.split_once('=') {
                 Some((k, val)) => c.config.labels.get(k).is_some_and(|x| x == val),
                 None => c.config.labels.contains_key(v),
@@ -159,10 +182,15 @@ pub async fn restart(engine: &Engine, key: &str, req: &Req) -> ApiResult<Respons
 /// `POST /containers/{id}/kill?signal=`: 409 when it isn't running.
 pub async fn kill(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Body>> {
     let c = find(engine, key)?;
+    // As dockerd: a bad signal is the request's fault, whatever the state.
+    let signal = req.query("signal").unwrap_or("");
+    if !signal.is_empty() {
+        berth_engine::model::StopSignal::parse(signal).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
     if c.state.status != Status::Running {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("Container {} is not running", c.id)));
     }
-    engine.kill(&c.id, req.query("signal").unwrap_or("")).await?;
+    engine.kill(&c.id, signal).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
@@ -235,6 +263,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
         },
         "Image": c.image_id,
         "Name": format!("/{}", c.name),
+        "LogPath": engine.log_path(&c).map(|p| p.display().to_string()).unwrap_or_default(),
         "RestartCount": 0,
         "Driver": "overlay",
         "Platform": "linux",
@@ -251,6 +280,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
             "CpuPeriod": r.cpu_period,
             "CpusetCpus": r.cpuset_cpus,
             "PidsLimit": r.pids_limit,
+            "Ulimits": cfg.ulimits.iter().map(|u| json!({ "Name": u.name, "Soft": u.soft, "Hard": u.hard })).collect::<Vec<_>>(),
             "RestartPolicy": { "Name": "no", "MaximumRetryCount": 0 },
             "LogConfig": { "Type": "json-file", "Config": {} },
         },
@@ -270,6 +300,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
             "WorkingDir": cfg.working_dir,
             "Labels": cfg.labels,
             "StopSignal": cfg.stop_signal.name(),
+            "StopTimeout": cfg.stop_timeout,
         },
         "NetworkSettings": settings,
         "Mounts": [],
@@ -300,7 +331,7 @@ pub async fn prune(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     if let Some(k) = req.filters()?.keys().next() {
         return Err(ApiError::bad_request(format!("container prune filter {k:?} is not supported by berth yet")));
     }
-    let stopped: Vec<ContainerRecord> = docker_front(engine.list(true, &[])?).into_iter().filter(|c| c.state.status != Status::Running).collect();
+    let stopped: Vec<ContainerRecord> = docker_front(engine.list(true)?).into_iter().filter(|c| c.state.status != Status::Running).collect();
     let sizes = engine.container_stats(stopped.clone()).await?;
     let (mut deleted, mut reclaimed) = (Vec::new(), 0u64);
     for (c, s) in stopped.iter().zip(sizes) {

@@ -153,6 +153,10 @@ impl CreateBody {
             let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
             match (k, v) {
                 ("seccomp", "unconfined") => seccomp = Seccomp::Unconfined,
+                // The docker CLI reads `seccomp=FILE` and sends the profile.
+                ("seccomp", profile) if profile.trim_start().starts_with('{') => {
+                    seccomp = Seccomp::inline(profile).map_err(|e| ApiError::bad_request(format!("invalid seccomp profile: {e}")))?
+                }
                 ("no-new-privileges", "" | "true") => no_new_privs = true,
                 ("no-new-privileges", "false") => no_new_privs = false,
                 _ => return Err(refuse(&format!("security option {opt:?}"))),

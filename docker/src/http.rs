@@ -42,11 +42,17 @@ impl Req {
         form_urlencoded::parse(self.raw_query.as_bytes()).filter(|(k, _)| k == key).map(|(_, v)| v.into_owned()).collect()
     }
 
-    /// The body as it arrives, for uploads of any size (image archives).
-    pub fn body_stream(&mut self) -> mpsc::Receiver<std::io::Result<Bytes>> {
+    /// The body as it arrives, for uploads of any size (image archives),
+    /// and a signal that it was read to its end. A consumer that stops
+    /// early (a bad archive) leaves the rest to be read and dropped: a
+    /// client still writing its upload would otherwise never see the
+    /// answer, so an error is sent only once [`Upload::finished`] says so.
+    pub fn body_stream(&mut self) -> Upload {
         let (tx, rx) = mpsc::channel(16);
+        let (done_tx, done) = tokio::sync::oneshot::channel();
         if let Some(mut body) = self.body.take() {
             tokio::spawn(async move {
+                let mut forward = true;
                 while let Some(frame) = body.frame().await {
                     let chunk = match frame {
                         Ok(f) => match f.into_data() {
@@ -56,13 +62,17 @@ impl Req {
                         Err(e) => Err(std::io::Error::other(e)),
                     };
                     let failed = chunk.is_err();
-                    if tx.send(chunk).await.is_err() || failed {
-                        return;
+                    if forward && tx.send(chunk).await.is_err() {
+                        forward = false;
+                    }
+                    if failed {
+                        break;
                     }
                 }
+                let _ = done_tx.send(());
             });
         }
-        rx
+        Upload { rx: Some(rx), done }
     }
 
     /// A boolean query parameter as dockerd reads them: `1`, `true`, `True` are true.
@@ -137,4 +147,23 @@ pub fn error(e: &ApiError) -> Response<Body> {
 pub fn stream(content_type: &str, rx: mpsc::Receiver<Bytes>) -> Response<Body> {
     let frames = tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |b| Ok::<_, std::io::Error>(Frame::data(b)));
     with_headers(Response::builder().status(StatusCode::OK)).header("Content-Type", content_type).body(BodyExt::boxed(StreamBody::new(frames))).expect("a valid response")
+}
+
+/// A request body being read ([`Req::body_stream`]).
+pub struct Upload {
+    rx: Option<mpsc::Receiver<std::io::Result<Bytes>>>,
+    done: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Upload {
+    /// The chunks, for the consumer (once).
+    pub fn chunks(&mut self) -> mpsc::Receiver<std::io::Result<Bytes>> {
+        self.rx.take().unwrap_or_else(|| mpsc::channel(1).1)
+    }
+
+    /// Waits until the whole body was read (what the consumer left is dropped).
+    pub async fn finished(mut self) {
+        drop(self.rx.take());
+        let _ = self.done.await;
+    }
 }

@@ -113,11 +113,17 @@ pub fn save(engine: &Engine, names: Vec<String>) -> ApiResult<Response<Body>> {
 
 /// `POST /images/load?quiet=`: an archive in the body (Docker's or an OCI layout).
 pub async fn load(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
-    let body = req.body_stream();
-    let loaded = engine.images().load(body).await.map_err(|e| match e {
-        berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => ApiError::bad_request(m),
-        other => other.into(),
-    })?;
+    let mut upload = req.body_stream();
+    let loaded = match engine.images().load(upload.chunks()).await {
+        Ok(l) => l,
+        Err(e) => {
+            upload.finished().await;
+            return Err(match e {
+                berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => ApiError::bad_request(m),
+                other => other.into(),
+            });
+        }
+    };
     let mut out = Vec::new();
     for l in loaded {
         if l.tags.is_empty() {

@@ -148,9 +148,12 @@ fn layer_message(p: PullProgress) -> Option<Value> {
 /// `POST /images/create?fromImage=…&tag=…`: a pull. A failure before
 /// anything was fetched (no such image, no access) is an HTTP error, as
 /// dockerd answers it; once the stream runs, an error is its last message.
-pub async fn create(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
-    if req.query("fromSrc").is_some() {
-        return Err(ApiError::bad_request("importing with fromSrc is not supported by berth yet; use `berth import`"));
+pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
+    if let Some(src) = req.query("fromSrc") {
+        if src != "-" {
+            return Err(ApiError::bad_request(format!("fromSrc {src:?}: berth imports from the request body only (fromSrc=-), never from a URL")));
+        }
+        return import(engine, req).await;
     }
     let from = req.query("fromImage").filter(|f| !f.is_empty()).ok_or_else(|| ApiError::bad_request("fromImage is required"))?;
     let reference = match req.query("tag").filter(|t| !t.is_empty()) {
@@ -230,6 +233,36 @@ pub async fn create(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
         let _ = tx.send(message(last)).await;
     });
     Ok(http::stream("application/json", rx))
+}
+
+/// `POST /images/create?fromSrc=-&repo=&tag=&changes=&message=`: a rootfs
+/// tarball in the body becomes a one-layer image (`docker import`). The
+/// request is checked before the body is read; the answer is the image id.
+async fn import(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
+    let repo = req.query("repo").unwrap_or_default();
+    let reference = match req.query("tag").filter(|t| !t.is_empty()) {
+        Some(t) if !repo.is_empty() => format!("{repo}:{t}"),
+        _ => repo.to_owned(),
+    };
+    let import = berth_engine::image::ImportRequest { reference, changes: req.query_all("changes"), message: req.query("message").unwrap_or_default().to_owned() };
+    let bad = |e: berth_engine::Error| match e {
+        berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => ApiError::bad_request(m),
+        other => other.into(),
+    };
+    let mut upload = req.body_stream();
+    let checked = engine.images().check_import(&import);
+    let result = match checked {
+        Ok(_) => engine.images().import(import, upload.chunks()).await,
+        Err(e) => Err(e),
+    };
+    let img = match result {
+        Ok(img) => img,
+        Err(e) => {
+            upload.finished().await;
+            return Err(bad(e));
+        }
+    };
+    Ok(http::text(StatusCode::OK, "application/json", message(json!({ "status": img.id })).to_vec()))
 }
 
 /// dockerd's words: a missing manifest, or a registry that wants credentials.

@@ -210,7 +210,7 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(front, id, &req),
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(front, id),
         (&Method::GET, ["images", "json"]) => images::list(engine, &req),
-        (&Method::POST, ["images", "create"]) => images::create(engine, &req).await,
+        (&Method::POST, ["images", "create"]) => images::create(engine, &mut req).await,
         (&Method::GET, ["images", "get"]) => image_ops::save(engine, req.query_all("names")),
         (&Method::POST, ["images", "load"]) => image_ops::load(engine, &mut req).await,
         (&Method::POST, ["images", "prune"]) => image_ops::prune(engine, &req).await,

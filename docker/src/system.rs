@@ -41,7 +41,7 @@ pub fn version() -> Response<Body> {
 }
 
 pub fn info(engine: &Engine) -> ApiResult<Response<Body>> {
-    let containers = crate::containers::docker_front(engine.list(true, &[])?);
+    let containers = crate::containers::docker_front(engine.list(true)?);
     let count = |s: Status| containers.iter().filter(|c| c.state.status == s).count();
     let (kernel, machine) = uname();
     let host = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
@@ -136,8 +136,8 @@ pub async fn auth(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
 /// `GET /system/df`: images (with how many containers use each),
 /// containers (their writable layers), no volumes or build cache yet.
 pub async fn df(engine: &Engine) -> ApiResult<Response<Body>> {
-    let containers = crate::containers::docker_front(engine.list(true, &[])?);
-    let all = engine.list(true, &[])?;
+    let containers = crate::containers::docker_front(engine.list(true)?);
+    let all = engine.list(true)?;
     let images: Vec<serde_json::Value> = engine
         .images()
         .list()

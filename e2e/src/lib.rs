@@ -205,8 +205,9 @@ impl Daemon {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         // The socket file appears at bind(), a moment before listen(): wait
-        // until a connection is taken.
-        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
+        // until a connection is taken, on both fronts' sockets.
+        let up = |p: PathBuf| std::os::unix::net::UnixStream::connect(p).is_ok();
+        while !up(self.socket()) || !up(self.docker_socket()) {
             assert!(Instant::now() < deadline, "berthd did not come up; log:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -259,7 +260,7 @@ impl Daemon {
     /// A `berth` command line aimed at this daemon.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(bin_dir().join("berth"));
-        c.env("BERTH_HOST", format!("unix://{}", self.socket().display())).stdin(Stdio::null());
+        c.env("BERTH_HOST", format!("unix://{}", self.docker_socket().display())).stdin(Stdio::null());
         c
     }
 

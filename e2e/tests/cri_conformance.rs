@@ -353,7 +353,10 @@ async fn the_cri_sees_only_pod_containers_by_id() {
     let pod = run_pod(&mut rt, pod_config(&d, "byid")).await;
     let id = create(&mut rt, &pod, container("main", &["sleep", "1000"])).await.unwrap();
     start(&mut rt, &id).await;
-    let engine_name = d.inspect(&id)["Name"].as_str().unwrap().trim_start_matches('/').to_owned();
+    // The pod container's engine name, as `berth ps --all-namespaces` shows it.
+    let listed = d.berth(&["ps", "--all-namespaces", "--no-trunc", "--format", "{{.ID}} {{.Names}}"]).ok().stdout;
+    let engine_name = listed.lines().find_map(|l| l.strip_prefix(&format!("{id} "))).expect("the pod's container is listed").to_owned();
+    assert!(!d.berth(&["ps", "--format", "{{.ID}}"]).ok().stdout.contains(&id), "but not without --all-namespaces");
     for key in [cli_id.as_str(), "cli-only", engine_name.as_str()] {
         let e = rt.container_status(cri::ContainerStatusRequest { container_id: key.into(), verbose: false }).await.unwrap_err();
         assert_eq!(e.code(), Code::NotFound, "{key}");

@@ -83,7 +83,7 @@ fn kill_wait_rm_and_restart() {
     std::thread::sleep(Duration::from_millis(300));
     let running = d.berth(&["rm", "k"]);
     assert_ne!(running.code, 0, "removing a running container needs -f");
-    assert!(running.stderr.contains("container is running"), "{}", running.stderr);
+    assert!(running.stderr.contains("You cannot remove a running container"), "{}", running.stderr);
     d.berth(&["kill", "-s", "HUP", "k"]).ok();
     let w = d.berth(&["wait", "k"]);
     assert_eq!((w.code, w.stdout.as_str()), (42, "42\n"));

@@ -44,7 +44,7 @@ impl Node {
     fn start(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("berthd.log")).unwrap();
         self.berthd = Some(Command::new("/usr/bin/berthd").arg("--config").arg(self.config()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap());
-        let sock = self.dir.join("run/berth.sock");
+        let sock = self.dir.join("run/docker.sock");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::os::unix::net::UnixStream::connect(&sock).is_err() {
             assert!(Instant::now() < deadline, "the installed berthd did not come up");
@@ -61,7 +61,7 @@ impl Node {
     }
 
     fn berth(&self, args: &[&str]) -> String {
-        run(Command::new("/usr/bin/berth").args(args).env("BERTH_HOST", format!("unix://{}", self.dir.join("run/berth.sock").display())))
+        run(Command::new("/usr/bin/berth").args(args).env("BERTH_HOST", format!("unix://{}", self.dir.join("run/docker.sock").display())))
     }
 }
 
@@ -110,7 +110,8 @@ fn install_run_upgrade_and_purge_the_debian_package() {
     let tarball = dir.join("busybox.tar");
     std::fs::write(&tarball, busybox_tarball()).unwrap();
     node.berth(&["import", "-c", "CMD [\"sh\"]", tarball.to_str().unwrap(), "busybox"]);
-    node.berth(&["run", "-d", "--name", "kept", "busybox", "sleep", "1000"]);
+    // The node's own loopback only: no default bridge on the test machine.
+    node.berth(&["run", "-d", "--network", "none", "--name", "kept", "busybox", "sleep", "1000"]);
     let pid = node.berth(&["inspect", "-f", "{{.State.Pid}}", "kept"]);
 
     // The next package, installed while the container runs; berthd restarts.

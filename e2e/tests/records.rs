@@ -44,7 +44,8 @@ fn an_unreadable_record_is_quarantined_never_deleted() {
         assert!(d.log().contains("quarantined an unreadable record"));
     }
     let inspect = d.inspect(&torn);
-    assert_eq!(inspect["State"]["Status"], "quarantined");
+    // Docker's word for a container that can't run again.
+    assert_eq!(inspect["State"]["Status"], "dead");
     assert!(inspect["State"]["Error"].as_str().unwrap_or_default().contains("quarantined"), "{inspect}");
     let r = d.berth(&["start", &torn]);
     assert!(r.code != 0, "{r:?}");

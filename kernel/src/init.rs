@@ -165,6 +165,9 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
         }
     }
     let new_net = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none());
+    // A network namespace of its own (new, or a pod's it joined): sysfs is
+    // that namespace's, never the node's devices.
+    let own_net = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Network);
     // The pod's user namespace: everything is mounted as host root first,
     // the image's layers idmapped through it, then we join it.
     let userns = user_namespace(&namespaces)?;
@@ -193,8 +196,8 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
     let root = crate::fs::open_root(cfg.rootfs).map_err(fail("open rootfs"))?;
     let mut dev_is_tmpfs = false;
     for m in spec.mounts().clone().unwrap_or_default() {
-        if m.typ().as_deref() == Some("sysfs") && !new_net {
-            // sysfs can only be mounted from a network namespace we own.
+        if m.typ().as_deref() == Some("sysfs") && !own_net {
+            // The node's network (host mode): its /sys, read-only.
             let mut b = m.clone();
             b.set_typ(Some("bind".into())).set_source(Some("/sys".into())).set_options(Some(vec!["rbind".into(), "ro".into(), "nosuid".into(), "noexec".into(), "nodev".into()]));
             mount::mount_one(&root, &b, None).map_err(fail("mount"))?;

@@ -1,12 +1,11 @@
 //! save, load: image archives (Docker's format, which is also an OCI
 //! layout) between berthd and a file or a pipe.
 
-use crate::client::Client;
+use crate::client::{next_chunk, query, reader_body, Client};
 use crate::Failure;
-use berth_proto::engine as pb;
+use hyper::Method;
 use std::io::IsTerminal;
 use tokio::io::AsyncWriteExt;
-use tokio_stream::StreamExt;
 
 #[derive(Debug, clap::Args)]
 pub struct SaveArgs {
@@ -17,18 +16,20 @@ pub struct SaveArgs {
     images: Vec<String>,
 }
 
-pub async fn save(c: &mut Client, a: SaveArgs) -> Result<i32, Failure> {
+pub async fn save(c: &Client, a: SaveArgs) -> Result<i32, Failure> {
     if a.output.is_none() && std::io::stdout().is_terminal() {
         return Err(Failure::new("Cowardly refusing to save to a terminal. Use the -o flag or redirect"));
     }
-    let mut stream = c.save_images(pb::SaveImagesRequest { names: a.images }).await?.into_inner();
+    let q = query(a.images.iter().map(|n| ("names", n.clone())));
+    let resp = c.checked(Method::GET, &format!("/images/get?{q}"), &[], crate::client::empty()).await?;
+    let mut body = resp.into_body();
     let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &a.output {
         Some(p) => Box::new(tokio::fs::File::create(p).await.map_err(|e| Failure::new(format!("Error: create {p}: {e}")))?),
         None => Box::new(tokio::io::stdout()),
     };
     let copied: Result<(), Failure> = async {
-        while let Some(chunk) = stream.next().await {
-            out.write_all(&chunk?.data).await.map_err(|e| Failure::new(format!("Error: write: {e}")))?;
+        while let Some(chunk) = next_chunk(&mut body).await? {
+            out.write_all(&chunk).await.map_err(|e| Failure::new(format!("Error: write: {e}")))?;
         }
         out.flush().await.map_err(|e| Failure::new(format!("Error: write: {e}")))
     }
@@ -52,27 +53,21 @@ pub struct LoadArgs {
     quiet: bool,
 }
 
-pub async fn load(c: &mut Client, a: LoadArgs) -> Result<i32, Failure> {
-    let input: Box<dyn tokio::io::AsyncRead + Unpin + Send> = match &a.input {
-        Some(p) => Box::new(tokio::fs::File::open(p).await.map_err(|e| Failure::new(format!("Error: open {p}: {e}")))?),
+pub async fn load(c: &Client, a: LoadArgs) -> Result<i32, Failure> {
+    let body = match &a.input {
+        Some(p) => reader_body(tokio::fs::File::open(p).await.map_err(|e| Failure::new(format!("Error: open {p}: {e}")))?),
         None if std::io::stdin().is_terminal() => return Err(Failure::new("requested load from stdin, but stdin is empty")),
-        None => Box::new(tokio::io::stdin()),
+        None => reader_body(tokio::io::stdin()),
     };
-    let (rx, reader) = super::upload(input, |data| pb::DataChunk { data });
-    let res = c.load_images(rx).await;
-    if let Ok(Err(e)) = reader.await {
-        return Err(Failure::new(format!("Error: read input: {e}")));
-    }
-    for img in res?.into_inner().images {
-        if a.quiet {
-            continue;
-        }
-        if img.tags.is_empty() {
-            println!("Loaded image ID: {}", img.id);
-        }
-        for t in img.tags {
-            println!("Loaded image: {t}");
-        }
+    let resp = c.checked(Method::POST, &format!("/images/load?quiet={}", u8::from(a.quiet)), &[], body).await?;
+    if a.quiet {
+        crate::client::each_json(resp.into_body(), |m| match m["error"].as_str() {
+            Some(e) => Err(Failure::new(e.to_owned())),
+            None => Ok(()),
+        })
+        .await?;
+    } else {
+        super::transfer::show_progress(resp.into_body(), false).await?;
     }
     Ok(0)
 }

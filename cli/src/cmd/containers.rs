@@ -1,14 +1,31 @@
-//! start, stop, kill, rm, ps, wait, inspect.
+//! start, stop, restart, kill, rm, wait, rename, pause, unpause and
+//! container prune: one request per container, Docker's messages.
 
-use super::for_each;
-use crate::client::Client;
-use crate::units::short_id;
+use super::{confirm, for_each};
+use crate::client::{seg, Client};
+use crate::streams::{self, Resize, Streams};
+use crate::units::human_size;
 use crate::Failure;
-use berth_proto::engine as pb;
-use tokio_stream::StreamExt;
+use hyper::body::Incoming;
+use hyper::{Method, Response};
 
 #[derive(Debug, clap::Args)]
 pub struct NamesArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// Attach stdout/stderr and forward signals.
+    #[arg(short, long)]
+    attach: bool,
+    /// Attach the container's stdin.
+    #[arg(short, long)]
+    interactive: bool,
+    /// The keys that detach from the container.
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -39,133 +56,178 @@ pub struct RmArgs {
     /// Kill and remove a running container.
     #[arg(short, long)]
     force: bool,
+    /// Remove the container's anonymous volumes.
+    #[arg(short, long)]
+    volumes: bool,
     #[arg(required = true)]
     containers: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct PsArgs {
-    /// Show all containers (default shows just running).
-    #[arg(short, long)]
-    all: bool,
-    /// Only display container ids.
-    #[arg(short, long)]
-    quiet: bool,
-    /// Filter output (id=, name=, label=, status=, exited=, ancestor=).
-    #[arg(short, long)]
-    filter: Vec<String>,
-    /// Don't truncate output.
-    #[arg(long)]
-    no_trunc: bool,
+pub struct RenameArgs {
+    container: String,
+    new_name: String,
 }
 
-pub async fn start(c: &mut Client, a: NamesArgs) -> Result<i32, Failure> {
-    for_each(&a.containers, |n| {
-        let mut c = c.clone();
-        async move { c.start_container(pb::ContainerRef { id: n.into() }).await.map(|_| ()).map_err(Failure::from) }
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Don't ask for confirmation.
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// `/containers/{name}…`; an empty name is no container's.
+pub(crate) fn path(name: &str, rest: &str) -> Result<String, Failure> {
+    if name.is_empty() {
+        return Err(Failure::new("Error response from daemon: No such container: "));
+    }
+    Ok(format!("/containers/{}{rest}", seg(name)))
+}
+
+/// One POST per container; Docker prints each name that worked.
+async fn post_each(c: &Client, names: &[String], rest: &str) -> Result<i32, Failure> {
+    for_each(names, |n| async move {
+        c.post(&path(n, rest)?).await?;
+        Ok(())
     })
     .await
 }
 
-pub async fn stop(c: &mut Client, a: StopArgs) -> Result<i32, Failure> {
-    let t = a.time.unwrap_or(-1);
-    let signal = a.signal.clone();
-    for_each(&a.containers, |n| {
-        let mut c = c.clone();
-        let signal = signal.clone();
-        async move {
-            if let Some(s) = signal {
-                // docker stop --signal: that signal first, then the usual grace and SIGKILL.
-                let _ = c.kill_container(pb::KillContainerRequest { id: n.into(), signal: s }).await;
+pub async fn start(c: &Client, a: StartArgs) -> Result<i32, Failure> {
+    if !a.attach && !a.interactive {
+        return post_each(c, &a.containers, "/start").await;
+    }
+    let [name] = a.containers.as_slice() else {
+        return Err(Failure::new("Error: you cannot start and attach multiple containers at once"));
+    };
+    let info = c.get(&path(name, "/json")?).await?;
+    let id = info["Id"].as_str().unwrap_or(name).to_owned();
+    let s = Streams { tty: info["Config"]["Tty"].as_bool().unwrap_or(false), stdin: a.interactive && info["Config"]["OpenStdin"].as_bool().unwrap_or(false) };
+    let detach = streams::detach_sequence(a.detach_keys.as_deref())?;
+    let mut q = vec![("stream", "1".to_owned()), ("stdout", "1".to_owned()), ("stderr", "1".to_owned())];
+    if s.stdin {
+        q.push(("stdin", "1".to_owned()));
+    }
+    let io = c.hijack(&format!("{}?{}", path(&id, "/attach")?, crate::client::query(q)), None).await?;
+    let wait = c.checked(Method::POST, &path(&id, "/wait?condition=next-exit")?, &[], crate::client::empty()).await?;
+    c.post(&path(&id, "/start")?).await?;
+    match streams::pump(io, s, Some(Resize { client: c, path: path(&id, "/resize")? }), &detach).await? {
+        streams::Ended::Detached => Ok(0),
+        streams::Ended::Output => exit_status(c, &id, wait).await,
+    }
+}
+
+/// The exit status a wait answers with (its body comes when the container
+/// stops); if the daemon went away meanwhile, asked again once it is back.
+pub(crate) async fn exit_status(c: &Client, id: &str, wait: Response<Incoming>) -> Result<i32, Failure> {
+    let mut body = wait.into_body();
+    let mut text = Vec::new();
+    let mut broke = false;
+    loop {
+        match crate::client::next_chunk(&mut body).await {
+            Ok(Some(b)) => text.extend_from_slice(&b),
+            Ok(None) => break,
+            Err(_) => {
+                broke = true;
+                break;
             }
-            c.stop_container(pb::StopContainerRequest { id: n.into(), timeout_seconds: t }).await.map(|_| ()).map_err(Failure::from)
         }
-    })
-    .await
-}
-
-pub async fn kill(c: &mut Client, a: KillArgs) -> Result<i32, Failure> {
-    let sig = a.signal.clone();
-    for_each(&a.containers, |n| {
-        let mut c = c.clone();
-        let signal = sig.clone();
-        async move { c.kill_container(pb::KillContainerRequest { id: n.into(), signal }).await.map(|_| ()).map_err(Failure::from) }
-    })
-    .await
-}
-
-pub async fn remove(c: &mut Client, a: RmArgs) -> Result<i32, Failure> {
-    let force = a.force;
-    for_each(&a.containers, |n| {
-        let mut c = c.clone();
-        async move { c.remove_container(pb::RemoveContainerRequest { id: n.into(), force }).await.map(|_| ()).map_err(Failure::from) }
-    })
-    .await
-}
-
-pub async fn ps(c: &mut Client, a: PsArgs) -> Result<i32, Failure> {
-    let list = c.list_containers(pb::ListContainersRequest { all: a.all, filters: a.filter }).await?.into_inner().containers;
-    if a.quiet {
-        for s in &list {
-            println!("{}", if a.no_trunc { &s.id } else { short_id(&s.id) });
-        }
-        return Ok(0);
     }
-    println!("{:<14} {:<20} {:<24} {:<24} {:<28} NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS");
-    for s in &list {
-        let mut cmd = s.command.join(" ");
-        if !a.no_trunc && cmd.chars().count() > 20 {
-            cmd = cmd.chars().take(19).collect::<String>() + "…";
-        }
-        println!(
-            "{:<14} {:<20} {:<24} {:<24} {:<28} {}",
-            if a.no_trunc { &s.id } else { short_id(&s.id) },
-            s.image,
-            format!("\"{cmd}\""),
-            crate::units::ago(s.created_unix),
-            s.status,
-            s.name
-        );
+    if let (false, Ok(v)) = (broke, serde_json::from_slice::<serde_json::Value>(&text)) {
+        return Ok(v["StatusCode"].as_i64().unwrap_or(0) as i32);
     }
-    Ok(0)
+    // The daemon restarted mid-run: the container may run on; wait again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if let Ok(v) = c.json(Method::POST, &path(id, "/wait?condition=not-running")?, None).await {
+            return Ok(v["StatusCode"].as_i64().unwrap_or(0) as i32);
+        }
+    }
+    Err(Failure { message: "Error: lost the daemon while waiting".into(), code: 125 })
+}
+
+fn stop_query(time: Option<i64>, signal: Option<&str>) -> String {
+    let mut q = Vec::new();
+    if let Some(t) = time {
+        q.push(("t", t.to_string()));
+    }
+    if let Some(s) = signal {
+        q.push(("signal", s.to_owned()));
+    }
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", crate::client::query(q))
+    }
+}
+
+pub async fn stop(c: &Client, a: StopArgs) -> Result<i32, Failure> {
+    post_each(c, &a.containers, &format!("/stop{}", stop_query(a.time, a.signal.as_deref()))).await
+}
+
+pub async fn restart(c: &Client, a: StopArgs) -> Result<i32, Failure> {
+    post_each(c, &a.containers, &format!("/restart{}", stop_query(a.time, a.signal.as_deref()))).await
+}
+
+pub async fn kill(c: &Client, a: KillArgs) -> Result<i32, Failure> {
+    post_each(c, &a.containers, &format!("/kill?{}", crate::client::query([("signal", a.signal.clone())]))).await
+}
+
+pub async fn pause(c: &Client, a: NamesArgs, verb: &str) -> Result<i32, Failure> {
+    post_each(c, &a.containers, &format!("/{verb}")).await
+}
+
+pub async fn remove(c: &Client, a: RmArgs) -> Result<i32, Failure> {
+    let q = format!("?force={}&v={}", u8::from(a.force), u8::from(a.volumes));
+    for_each(&a.containers, |n| {
+        let q = q.clone();
+        async move {
+            c.json(Method::DELETE, &path(n, &q)?, None).await?;
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// Prints each exit code; exits with the last one (the container's status).
-pub async fn wait(c: &mut Client, a: NamesArgs) -> Result<i32, Failure> {
+pub async fn wait(c: &Client, a: NamesArgs) -> Result<i32, Failure> {
     let mut last = 0;
+    let mut failed = false;
     for n in &a.containers {
-        let mut s = c.wait_container(pb::WaitRequest { id: n.clone(), condition: "not-running".into() }).await?.into_inner();
-        let _registered = s.next().await;
-        match s.next().await {
-            Some(Ok(ev)) => {
-                println!("{}", ev.exit_code);
-                last = ev.exit_code;
+        match c.json(Method::POST, &path(n, "/wait?condition=not-running")?, None).await {
+            Ok(v) => {
+                last = v["StatusCode"].as_i64().unwrap_or(0) as i32;
+                println!("{last}");
             }
-            Some(Err(st)) => return Err(st.into()),
-            None => return Err(Failure { message: "Error: the daemon closed the wait".into(), code: 1 }),
+            Err(e) => {
+                eprintln!("{}", Failure::from(e).message);
+                failed = true;
+            }
         }
     }
-    Ok(last)
+    Ok(if failed { 1 } else { last })
 }
 
-/// Containers, or images (a name no container has), as Docker does.
-pub async fn inspect(c: &mut Client, a: super::image_info::InspectArgs) -> Result<i32, Failure> {
-    let mut out = Vec::new();
-    let mut code = 0;
-    for n in &a.names {
-        let json = match c.inspect_container(pb::ContainerRef { id: n.clone() }).await {
-            Ok(r) => Ok(r.into_inner().json),
-            Err(s) if s.code() == tonic::Code::NotFound => c.inspect_image(pb::ImageRef { name: n.clone() }).await.map(|r| r.into_inner().json).map_err(|_| s),
-            Err(s) => Err(s),
-        };
-        match json {
-            Ok(j) => out.push(serde_json::from_str::<serde_json::Value>(&j).unwrap_or_default()),
-            Err(s) => {
-                eprintln!("{}", Failure::from(s).message);
-                code = 1;
-            }
-        }
+pub async fn rename(c: &Client, a: RenameArgs) -> Result<i32, Failure> {
+    if a.new_name.is_empty() {
+        return Err(Failure::new("Error: Neither old nor new names may be empty"));
     }
-    super::image_info::print_docs(&out, a.format.as_deref())?;
-    Ok(code)
+    c.post(&path(&a.container, &format!("/rename?{}", crate::client::query([("name", a.new_name.clone())])))?).await?;
+    Ok(0)
+}
+
+pub async fn prune(c: &Client, a: PruneArgs) -> Result<i32, Failure> {
+    if !a.force && !confirm("WARNING! This will remove all stopped containers.")? {
+        return Ok(0);
+    }
+    let v = c.json(Method::POST, "/containers/prune", None).await?;
+    let deleted: Vec<&str> = v["ContainersDeleted"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
+    if !deleted.is_empty() {
+        println!("Deleted Containers:");
+        deleted.iter().for_each(|d| println!("{d}"));
+        println!();
+    }
+    println!("Total reclaimed space: {}", human_size(v["SpaceReclaimed"].as_u64().unwrap_or(0)));
+    Ok(0)
 }

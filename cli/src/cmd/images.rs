@@ -1,46 +1,17 @@
-//! import, images, rmi.
+//! images, rmi, tag, history, image prune, import.
 
-use crate::client::Client;
+use super::confirm;
+use crate::client::{image_seg, query, reader_body, Client};
 use crate::units::{ago, human_size, short_id};
 use crate::Failure;
-use berth_proto::engine as pb;
-use tokio_stream::StreamExt;
-
-#[derive(Debug, clap::Args)]
-pub struct ImportArgs {
-    /// Apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, STOPSIGNAL, LABEL, EXPOSE).
-    #[arg(short = 'c', long = "change")]
-    changes: Vec<String>,
-    /// Commit message.
-    #[arg(short, long, default_value = "")]
-    message: String,
-    /// Tarball, or - for stdin.
-    file: String,
-    /// NAME[:TAG]
-    reference: Option<String>,
-}
-
-pub async fn import(c: &mut Client, a: ImportArgs) -> Result<i32, Failure> {
-    let input: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if a.file == "-" {
-        Box::new(tokio::io::stdin())
-    } else {
-        Box::new(tokio::fs::File::open(&a.file).await.map_err(|e| Failure { message: format!("Error: open {}: {e}", a.file), code: 1 })?)
-    };
-    let header = pb::ImportHeader { reference: a.reference.unwrap_or_default(), changes: a.changes, message: a.message };
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
-    tx.send(pb::ImportChunk { header: Some(header), data: Vec::new() }).await.ok();
-    drop(tx);
-    let (data, reader) = super::upload(input, |data| pb::ImportChunk { header: None, data });
-    let res = c.import_image(tokio_stream::wrappers::ReceiverStream::new(rx).chain(data)).await;
-    if let Ok(Err(e)) = reader.await {
-        return Err(Failure { message: format!("Error: read input: {e}"), code: 1 });
-    }
-    println!("{}", res?.into_inner().id);
-    Ok(0)
-}
+use hyper::Method;
+use serde_json::{json, Value};
 
 #[derive(Debug, clap::Args)]
 pub struct ImagesArgs {
+    /// Show all images (berth has no intermediate images to hide).
+    #[arg(short, long)]
+    all: bool,
     /// Only show image ids.
     #[arg(short, long)]
     quiet: bool,
@@ -50,6 +21,14 @@ pub struct ImagesArgs {
     /// Show digests.
     #[arg(long)]
     digests: bool,
+    /// Filter output (reference=, dangling=, label=).
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Format with a Go template: table, json, or {{.Repository}}, {{.Tag}}, {{.ID}}…
+    #[arg(long)]
+    format: Option<String>,
+    /// Only images of this repository (and tag).
+    repository: Option<String>,
 }
 
 /// `repo:tag` → (repo, tag); `repo@digest` → (repo, digest).
@@ -60,13 +39,16 @@ fn split_ref(t: &str, sep: char) -> (String, String) {
     }
 }
 
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect()
+}
+
 /// The rows `docker images` shows for an image: one per tag (with the
 /// digest of its repository), one per digest of an untagged repository.
-fn rows(i: &pb::ImageSummary) -> Vec<(String, String, String)> {
-    let digests: Vec<(String, String)> = i.repo_digests.iter().map(|d| split_ref(d, '@')).collect();
+fn rows(tags: &[String], repo_digests: &[String]) -> Vec<(String, String, String)> {
+    let digests: Vec<(String, String)> = repo_digests.iter().map(|d| split_ref(d, '@')).collect();
     let digest_of = |repo: &str| digests.iter().find(|(r, _)| r == repo).map_or("<none>".to_owned(), |(_, d)| d.clone());
-    let mut out: Vec<(String, String, String)> = i
-        .repo_tags
+    let mut out: Vec<(String, String, String)> = tags
         .iter()
         .map(|t| {
             let (repo, tag) = split_ref(t, ':');
@@ -85,25 +67,65 @@ fn rows(i: &pb::ImageSummary) -> Vec<(String, String, String)> {
     out
 }
 
-pub async fn list(c: &mut Client, a: ImagesArgs) -> Result<i32, Failure> {
-    let images = c.list_images(pb::ListImagesRequest {}).await?.into_inner().images;
-    let id = |i: &pb::ImageSummary| if a.no_trunc { i.id.clone() } else { short_id(&i.id).to_owned() };
+fn header(field: &str) -> String {
+    match field {
+        "ID" => "IMAGE ID".into(),
+        f => crate::table::docker_header(f),
+    }
+}
+
+pub async fn list(c: &Client, a: ImagesArgs) -> Result<i32, Failure> {
+    let mut filters = a.filter.clone();
+    if let Some(r) = &a.repository {
+        filters.push(format!("reference={r}"));
+    }
+    let images = c.get(&format!("/images/json?{}", query([("filters", super::ps::filters_json(&filters)?)]))).await?;
+    let images: &[Value] = images.as_array().map_or(&[], Vec::as_slice);
+    let id = |i: &Value| {
+        let id = i["Id"].as_str().unwrap_or_default();
+        if a.no_trunc {
+            id.to_owned()
+        } else {
+            short_id(id).to_owned()
+        }
+    };
     if a.quiet {
-        for i in &images {
-            println!("{}", id(i));
+        let mut seen = Vec::new();
+        for i in images {
+            let id = id(i);
+            if !seen.contains(&id) {
+                println!("{id}");
+                seen.push(id);
+            }
         }
         return Ok(0);
     }
-    let digest_col = |d: &str| if a.digests { format!("{d:<72} ") } else { String::new() };
-    println!("{:<40} {:<16} {}{:<14} {:<24} SIZE", "REPOSITORY", "TAG", digest_col("DIGEST"), "IMAGE ID", "CREATED");
-    for i in &images {
-        for (repo, tag, digest) in rows(i) {
-            if !a.digests && tag == "<none>" && repo != "<none>" && !i.repo_tags.is_empty() {
+    let mut table = Vec::new();
+    for i in images {
+        let tags = strings(&i["RepoTags"]);
+        let created = i["Created"].as_i64().unwrap_or(0);
+        for (repo, tag, digest) in rows(&tags, &strings(&i["RepoDigests"])) {
+            if !a.digests && tag == "<none>" && repo != "<none>" && !tags.is_empty() {
                 continue;
             }
-            println!("{:<40} {:<16} {}{:<14} {:<24} {}", repo, tag, digest_col(&digest), id(i), ago(i.created_unix), human_size(i.size));
+            table.push(json!({
+                "Repository": repo,
+                "Tag": tag,
+                "Digest": digest,
+                "ID": id(i),
+                "CreatedSince": ago(created),
+                "CreatedAt": crate::units::local_time(created),
+                "Size": human_size(i["Size"].as_u64().unwrap_or(0)),
+                "_labels": i["Labels"],
+            }));
         }
     }
+    let default = if a.digests {
+        "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    } else {
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    };
+    crate::table::print(&table, a.format.as_deref(), default, header).map_err(|e| Failure::new(format!("Error: {e}")))?;
     Ok(0)
 }
 
@@ -116,26 +138,151 @@ pub struct RmiArgs {
     images: Vec<String>,
 }
 
-pub async fn remove(c: &mut Client, a: RmiArgs) -> Result<i32, Failure> {
+pub async fn remove(c: &Client, a: RmiArgs) -> Result<i32, Failure> {
     let mut code = 0;
     for name in &a.images {
-        match c.remove_image(pb::RemoveImageRequest { reference: name.clone(), force: a.force }).await {
-            Ok(r) => {
-                let r = r.into_inner();
-                for t in r.untagged {
-                    println!("Untagged: {t}");
-                }
-                for d in r.deleted {
-                    println!("Deleted: {d}");
+        match c.json(Method::DELETE, &format!("/images/{}?force={}", image_seg(name), u8::from(a.force)), None).await {
+            Ok(items) => {
+                for it in items.as_array().into_iter().flatten() {
+                    if let Some(t) = it["Untagged"].as_str() {
+                        println!("Untagged: {t}");
+                    }
+                    if let Some(d) = it["Deleted"].as_str() {
+                        println!("Deleted: {d}");
+                    }
                 }
             }
-            Err(s) => {
-                eprintln!("{}", Failure::from(s).message);
+            Err(e) => {
+                eprintln!("{}", Failure::from(e).message);
                 code = 1;
             }
         }
     }
     Ok(code)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TagArgs {
+    /// SOURCE_IMAGE[:TAG]
+    source: String,
+    /// TARGET_IMAGE[:TAG]
+    target: String,
+}
+
+pub async fn tag(c: &Client, a: TagArgs) -> Result<i32, Failure> {
+    let (repo, tag) = match a.target.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+        Some((r, t)) => (r.to_owned(), t.to_owned()),
+        None => (a.target.clone(), String::new()),
+    };
+    c.post(&format!("/images/{}/tag?{}", image_seg(&a.source), query([("repo", repo), ("tag", tag)]))).await?;
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Don't truncate output.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Only show image ids.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print sizes and dates in human-readable form (`-H` is the daemon's host here).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    human: bool,
+    /// Format with a Go template: table, json, or {{.ID}}, {{.CreatedBy}}…
+    #[arg(long)]
+    format: Option<String>,
+    image: String,
+}
+
+pub async fn history(c: &Client, a: HistoryArgs) -> Result<i32, Failure> {
+    let entries = c.get(&format!("/images/{}/history", image_seg(&a.image))).await?;
+    let entries: &[Value] = entries.as_array().map_or(&[], Vec::as_slice);
+    let id = |e: &Value| match e["Id"].as_str().unwrap_or("<missing>") {
+        "<missing>" => "<missing>".to_owned(),
+        id if a.no_trunc => id.to_owned(),
+        id => short_id(id).to_owned(),
+    };
+    if a.quiet {
+        entries.iter().for_each(|e| println!("{}", id(e)));
+        return Ok(0);
+    }
+    let rows: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let by = e["CreatedBy"].as_str().unwrap_or_default().replace('\t', " ");
+            let by = if a.no_trunc || by.chars().count() <= 45 { by } else { by.chars().take(44).collect::<String>() + "…" };
+            let created = e["Created"].as_i64().unwrap_or(0);
+            let size = e["Size"].as_u64().unwrap_or(0);
+            let (created, size) = if a.human { (if created > 0 { ago(created) } else { "N/A".into() }, human_size(size)) } else { (created.to_string(), size.to_string()) };
+            json!({ "ID": id(e), "CreatedSince": created, "CreatedBy": by, "Size": size, "Comment": e["Comment"] })
+        })
+        .collect();
+    let default = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+    let header = |f: &str| if f == "ID" { "IMAGE".to_owned() } else { crate::table::docker_header(f) };
+    crate::table::print(&rows, a.format.as_deref(), default, header).map_err(|e| Failure::new(format!("Error: {e}")))?;
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Remove every image no container uses, not just dangling ones.
+    #[arg(short, long)]
+    all: bool,
+    /// Don't ask for confirmation.
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub async fn prune(c: &Client, a: PruneArgs) -> Result<i32, Failure> {
+    let what = if a.all { "all images without at least one container associated to them" } else { "all dangling images" };
+    if !a.force && !confirm(&format!("WARNING! This will remove {what}."))? {
+        return Ok(0);
+    }
+    let filters = if a.all { r#"{"dangling":["false"]}"# } else { "{}" };
+    let r = c.json(Method::POST, &format!("/images/prune?{}", query([("filters", filters.to_owned())])), None).await?;
+    let items: &[Value] = r["ImagesDeleted"].as_array().map_or(&[], Vec::as_slice);
+    if !items.is_empty() {
+        println!("Deleted Images:");
+        for it in items {
+            if let Some(t) = it["Untagged"].as_str() {
+                println!("untagged: {t}");
+            }
+            if let Some(d) = it["Deleted"].as_str() {
+                println!("deleted: {d}");
+            }
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", human_size(r["SpaceReclaimed"].as_u64().unwrap_or(0)));
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, STOPSIGNAL, LABEL, EXPOSE).
+    #[arg(short = 'c', long = "change")]
+    changes: Vec<String>,
+    /// Commit message.
+    #[arg(short, long, default_value = "")]
+    message: String,
+    /// Tarball, or - for stdin.
+    file: String,
+    /// NAME[:TAG]
+    reference: Option<String>,
+}
+
+pub async fn import(c: &Client, a: ImportArgs) -> Result<i32, Failure> {
+    let body = if a.file == "-" {
+        reader_body(tokio::io::stdin())
+    } else {
+        reader_body(tokio::fs::File::open(&a.file).await.map_err(|e| Failure::new(format!("Error: open {}: {e}", a.file)))?)
+    };
+    let mut q = vec![("fromSrc", "-".to_owned()), ("repo", a.reference.clone().unwrap_or_default()), ("message", a.message.clone())];
+    q.extend(a.changes.iter().map(|ch| ("changes", ch.clone())));
+    let resp = c.checked(Method::POST, &format!("/images/create?{}", query(q)), &[], body).await?;
+    super::transfer::show_progress(resp.into_body(), false).await?;
+    Ok(0)
 }
 
 #[cfg(test)]
@@ -145,15 +292,12 @@ mod tests {
     #[test]
     fn rows_pair_tags_with_their_repository_digest() {
         let d = format!("sha256:{}", "a".repeat(64));
-        let img = pb::ImageSummary {
-            repo_tags: vec!["busybox:latest".into(), "127.0.0.1:5000/bb:1".into()],
-            repo_digests: vec![format!("busybox@{d}"), format!("other@{d}")],
-            ..Default::default()
-        };
+        let tags = vec!["busybox:latest".to_owned(), "127.0.0.1:5000/bb:1".to_owned()];
+        let digests = vec![format!("busybox@{d}"), format!("other@{d}")];
         assert_eq!(
-            rows(&img),
+            rows(&tags, &digests),
             vec![("busybox".into(), "latest".into(), d.clone()), ("127.0.0.1:5000/bb".into(), "1".into(), "<none>".into()), ("other".into(), "<none>".into(), d.clone()),]
         );
-        assert_eq!(rows(&pb::ImageSummary::default()), vec![("<none>".into(), "<none>".into(), "<none>".into())]);
+        assert_eq!(rows(&[], &[]), vec![("<none>".into(), "<none>".into(), "<none>".into())]);
     }
 }

@@ -4,7 +4,7 @@
 use crate::auth;
 use crate::client::Client;
 use crate::Failure;
-use berth_proto::engine as pb;
+use hyper::Method;
 use std::io::{BufRead, IsTerminal, Write};
 
 #[derive(Debug, clap::Args)]
@@ -32,7 +32,7 @@ fn prompt(label: &str, secret: bool) -> Result<String, Failure> {
     Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
 
-pub async fn login(c: &mut Client, a: LoginArgs) -> Result<i32, Failure> {
+pub async fn login(c: &Client, a: LoginArgs) -> Result<i32, Failure> {
     let host = auth::normalize_server(a.server.as_deref().unwrap_or("docker.io"));
     let interactive = std::io::stdin().is_terminal();
     if a.password.is_some() && a.password_stdin {
@@ -59,8 +59,8 @@ pub async fn login(c: &mut Client, a: LoginArgs) -> Result<i32, Failure> {
     if username.is_empty() || password.is_empty() {
         return Err(Failure::new("Error: a username and a password are required"));
     }
-    let auth = pb::RegistryAuth { username: username.clone(), password: password.clone(), ..Default::default() };
-    c.login(pb::LoginRequest { registry: host.clone(), auth: Some(auth) }).await?;
+    let body = serde_json::json!({ "username": username, "password": password, "serveraddress": host });
+    c.json(Method::POST, "/auth", Some(&body)).await?;
     auth::store(&host, &username, &password).map_err(|e| Failure::new(format!("Error: saving credentials to {}: {e}", auth::config_path().display())))?;
     println!("Login Succeeded");
     Ok(0)

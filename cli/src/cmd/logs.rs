@@ -1,11 +1,14 @@
-//! logs, and the stream printer `run` shares. A follower whose daemon
-//! restarts reconnects and resumes at the byte offset it had reached.
+//! logs: `GET /containers/{id}/logs`, demultiplexed to our stdout and
+//! stderr. A follower whose daemon restarts reconnects and resumes after
+//! the last record it printed (it asks for timestamps to know where it is).
 
+use super::containers::path;
+use crate::client::{next_chunk, query, Client};
+use crate::streams::{write_to, Demux};
+use crate::units::time_arg;
 use crate::Failure;
-use berth_proto::engine as pb;
-use std::io::Write;
+use hyper::Method;
 use std::time::{Duration, Instant};
-use tokio_stream::StreamExt;
 
 #[derive(Debug, clap::Args)]
 pub struct LogsArgs {
@@ -18,52 +21,122 @@ pub struct LogsArgs {
     /// Show timestamps.
     #[arg(short, long)]
     timestamps: bool,
+    /// Show logs since a time (RFC 3339, Unix seconds, or a duration like 10m).
+    #[arg(long)]
+    since: Option<String>,
+    /// Show logs before a time (RFC 3339, Unix seconds, or a duration like 10m).
+    #[arg(long)]
+    until: Option<String>,
     container: String,
 }
 
 /// How long a follower keeps trying to reach a restarting daemon.
 const RECONNECT_FOR: Duration = Duration::from_secs(30);
 
-pub async fn logs(host: &str, a: LogsArgs) -> Result<i32, Failure> {
-    let tail = if a.tail == "all" { -1 } else { a.tail.parse::<i64>().map_err(|_| Failure { message: format!("Error: invalid --tail {:?}", a.tail), code: 1 })? };
-    let mut c = crate::client::connect(host).await?;
-    let s = c.container_logs(pb::LogsRequest { id: a.container.clone(), follow: a.follow, tail, since_offset: 0 }).await?.into_inner();
-    print_stream(host, &a.container, s, a.timestamps).await?;
-    Ok(0)
+/// Where a follower is: the last record's time, and how many records of
+/// that time it printed (a resumed stream starts at that time again).
+#[derive(Debug, Default)]
+struct Position {
+    at: String,
+    seen_at: usize,
+    skip: usize,
 }
 
-/// Prints records to stdout/stderr until the stream ends; reconnects if the
-/// daemon goes away mid-stream.
-pub async fn print_stream(host: &str, id: &str, mut s: tonic::Streaming<pb::LogEntry>, timestamps: bool) -> Result<(), Failure> {
-    let mut offset = 0u64;
+impl Position {
+    /// Takes a record carrying our timestamp; the data to print, unless
+    /// this record was printed before the reconnection.
+    fn take<'a>(&mut self, record: &'a [u8]) -> Option<(&'a [u8], &'a [u8])> {
+        let sp = record.iter().position(|b| *b == b' ')?;
+        let (ts, data) = (&record[..sp], &record[sp + 1..]);
+        let ts_str = String::from_utf8_lossy(ts);
+        if ts_str == self.at {
+            self.seen_at += 1;
+        } else {
+            self.at = ts_str.into_owned();
+            self.seen_at = 1;
+            self.skip = 0;
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            return None;
+        }
+        Some((ts, data))
+    }
+}
+
+pub async fn logs(c: &Client, a: LogsArgs) -> Result<i32, Failure> {
+    let info = c.get(&path(&a.container, "/json")?).await?;
+    let id = info["Id"].as_str().unwrap_or(&a.container).to_owned();
+    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+    if a.tail != "all" && a.tail.parse::<u64>().is_err() {
+        return Err(Failure::new(format!("Error: invalid --tail {:?}", a.tail)));
+    }
+    let mut q = vec![("stdout", "1".to_owned()), ("stderr", "1".to_owned()), ("tail", a.tail.clone())];
+    if let Some(s) = &a.since {
+        q.push(("since", time_arg(s).map_err(|e| Failure::new(format!("Error: {e}")))?));
+    }
+    if let Some(u) = &a.until {
+        q.push(("until", time_arg(u).map_err(|e| Failure::new(format!("Error: {e}")))?));
+    }
+    // A follower of framed records tracks its position by their times.
+    let track = a.follow && !tty;
+    if a.follow {
+        q.push(("follow", "1".into()));
+    }
+    if a.timestamps || track {
+        q.push(("timestamps", "1".into()));
+    }
+    let mut pos = Position::default();
     loop {
-        match s.next().await {
-            None => return Ok(()),
-            Some(Ok(e)) => {
-                offset = e.offset;
-                let mut out: Box<dyn Write> = if e.stream == "stderr" { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
-                if timestamps {
-                    let _ = write!(out, "{} ", e.timestamp);
+        let resp = c.checked(Method::GET, &format!("{}?{}", path(&id, "/logs")?, query(q.clone())), &[], crate::client::empty()).await?;
+        let mut body = resp.into_body();
+        let mut demux = Demux::default();
+        let broke = loop {
+            match next_chunk(&mut body).await {
+                Ok(Some(chunk)) if tty => write_to(1, &chunk),
+                Ok(Some(chunk)) => {
+                    for (stream, record) in demux.push(&chunk) {
+                        if !track {
+                            write_to(stream, &record);
+                            continue;
+                        }
+                        if let Some((ts, data)) = pos.take(&record) {
+                            if a.timestamps {
+                                write_to(stream, &[ts, b" "].concat());
+                            }
+                            write_to(stream, data);
+                        }
+                    }
                 }
-                let _ = out.write_all(&e.data);
-                let _ = out.flush();
+                Ok(None) => break false,
+                Err(_) => break true,
             }
-            Some(Err(status)) if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled | tonic::Code::Internal) => {
-                s = reconnect(host, id, offset).await.ok_or_else(|| Failure::from(status))?;
-            }
-            Some(Err(status)) => return Err(status.into()),
+        };
+        if !a.follow || !still_running(c, &id, broke).await {
+            return Ok(0);
+        }
+        // Resume where we were: that time again, skipping what we printed.
+        if track && !pos.at.is_empty() {
+            pos.skip = pos.seen_at;
+            pos.seen_at = 0;
+            let at = time_arg(&pos.at).unwrap_or_default();
+            q.retain(|(k, _)| *k != "since" && *k != "tail");
+            q.push(("since", at));
         }
     }
 }
 
-async fn reconnect(host: &str, id: &str, offset: u64) -> Option<tonic::Streaming<pb::LogEntry>> {
+/// After a follow stream ended: whether to follow again. A clean end with
+/// the container stopped is the end; a broken stream, or a daemon that is
+/// away, is waited for (up to [`RECONNECT_FOR`]).
+async fn still_running(c: &Client, id: &str, broke: bool) -> bool {
     let deadline = Instant::now() + RECONNECT_FOR;
-    while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let Ok(mut c) = crate::client::connect(host).await else { continue };
-        if let Ok(r) = c.container_logs(pb::LogsRequest { id: id.into(), follow: true, tail: -1, since_offset: offset }).await {
-            return Some(r.into_inner());
+    loop {
+        match c.get(&format!("/containers/{}/json", crate::client::seg(id))).await {
+            Ok(v) => return broke || v["State"]["Running"].as_bool().unwrap_or(false),
+            Err(e) if e.status.is_some() => return false,
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(_) => return false,
         }
     }
-    None
 }

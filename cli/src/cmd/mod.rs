@@ -1,37 +1,87 @@
-//! The commands, each in the module of its group.
+//! The commands, each in the module of its group. All of them are calls
+//! to berthd's Docker Engine API (`client.rs`).
 
 mod archive;
 mod containers;
-mod image_info;
+mod exec;
 mod images;
+mod inspect;
 mod login;
 mod logs;
+mod observe;
+mod ps;
 mod run;
+mod system;
 mod transfer;
+mod update;
 
-use crate::{client, Failure};
+use crate::client::Client;
+use crate::Failure;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Import a rootfs tarball (FILE or - for stdin) as an image.
-    Import(images::ImportArgs),
+    /// Create and start a container.
+    Run(run::RunArgs),
+    /// Create a container.
+    Create(run::CreateArgs),
+    /// Start containers (-a to attach, -i for its stdin).
+    Start(containers::StartArgs),
+    /// Stop containers (the stop signal, then SIGKILL after the grace period).
+    Stop(containers::StopArgs),
+    /// Restart containers.
+    Restart(containers::StopArgs),
+    /// Send a signal to containers.
+    Kill(containers::KillArgs),
+    /// Remove containers.
+    Rm(containers::RmArgs),
+    /// List containers.
+    Ps(ps::PsArgs),
+    /// Show a container's logs.
+    Logs(logs::LogsArgs),
+    /// Wait for containers to stop; print their exit codes.
+    Wait(containers::NamesArgs),
+    /// Run a command in a running container.
+    Exec(exec::ExecArgs),
+    /// Attach to a running container's streams.
+    Attach(exec::AttachArgs),
+    /// Show a container's processes.
+    Top(observe::TopArgs),
+    /// Show containers' resource use.
+    Stats(observe::StatsArgs),
+    /// Stream the engine's events.
+    Events(observe::EventsArgs),
+    /// Freeze containers' processes.
+    Pause(containers::NamesArgs),
+    /// Thaw containers' processes.
+    Unpause(containers::NamesArgs),
+    /// Rename a container.
+    Rename(containers::RenameArgs),
+    /// Change containers' resources.
+    Update(update::UpdateArgs),
+    /// Show containers or images as JSON.
+    Inspect(inspect::InspectArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// List images.
     Images(images::ImagesArgs),
-    /// Remove images.
-    Rmi(images::RmiArgs),
     /// Pull an image from a registry.
     Pull(transfer::PullArgs),
     /// Push an image to a registry.
     Push(transfer::PushArgs),
     /// Give an image another name.
-    Tag(transfer::TagArgs),
+    Tag(images::TagArgs),
+    /// Remove images.
+    Rmi(images::RmiArgs),
     /// Write images to a tar archive (Docker format, also an OCI layout).
     Save(archive::SaveArgs),
     /// Load images from a tar archive (Docker format or OCI layout).
     Load(archive::LoadArgs),
+    /// Import a rootfs tarball (FILE or - for stdin) as an image.
+    Import(images::ImportArgs),
     /// Show how an image was built.
-    History(image_info::HistoryArgs),
+    History(images::HistoryArgs),
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCommand),
@@ -39,39 +89,38 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Log out from a registry.
     Logout(login::LogoutArgs),
-    /// Create a container.
-    Create(run::CreateArgs),
-    /// Create and start a container.
-    Run(run::RunArgs),
-    /// Start containers.
-    Start(containers::NamesArgs),
-    /// Stop containers (the stop signal, then SIGKILL after the grace period).
-    Stop(containers::StopArgs),
-    /// Send a signal to containers.
-    Kill(containers::KillArgs),
-    /// Remove containers.
-    Rm(containers::RmArgs),
-    /// List containers.
-    Ps(containers::PsArgs),
-    /// Show a container's logs.
-    Logs(logs::LogsArgs),
-    /// Wait for containers to stop; print their exit codes.
-    Wait(containers::NamesArgs),
-    /// Show containers (or images) as JSON.
-    Inspect(image_info::InspectArgs),
     /// Show versions.
     Version,
+    /// Show the engine's system-wide information.
+    Info,
+    /// Manage the engine.
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+/// `berth container <verb>`: Docker's management commands for containers.
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// List containers.
+    #[command(alias = "list")]
+    Ls(ps::PsArgs),
+    /// Show containers as JSON.
+    Inspect(inspect::InspectArgs),
+    /// Remove every stopped container.
+    Prune(containers::PruneArgs),
+    /// Remove containers.
+    Rm(containers::RmArgs),
 }
 
 /// `berth image <verb>`: Docker's management commands for images.
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// Show images as JSON.
-    Inspect(image_info::InspectArgs),
+    Inspect(inspect::InspectArgs),
     /// Remove unused images.
-    Prune(image_info::PruneArgs),
+    Prune(images::PruneArgs),
     /// Show how an image was built.
-    History(image_info::HistoryArgs),
+    History(images::HistoryArgs),
     /// List images.
     #[command(alias = "list")]
     Ls(images::ImagesArgs),
@@ -82,7 +131,7 @@ pub enum ImageCommand {
     /// Push an image to a registry.
     Push(transfer::PushArgs),
     /// Give an image another name.
-    Tag(transfer::TagArgs),
+    Tag(images::TagArgs),
     /// Write images to a tar archive.
     Save(archive::SaveArgs),
     /// Load images from a tar archive.
@@ -91,51 +140,66 @@ pub enum ImageCommand {
     Import(images::ImportArgs),
 }
 
+/// `berth system <verb>`.
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show disk usage.
+    Df,
+    /// Show the engine's system-wide information.
+    Info,
+}
+
 /// Runs one command; `Ok(status)` is the process exit status.
 pub async fn dispatch(host: &str, cmd: Command) -> Result<i32, Failure> {
+    use inspect::Kind;
     if let Command::Logout(a) = cmd {
         return login::logout(a);
     }
-    let mut c = client::connect(host).await?;
+    let c = &Client::new(host)?;
     match cmd {
         Command::Logout(_) => unreachable!("handled above"),
-        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(&mut c, a).await,
-        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(&mut c, a).await,
-        Command::History(a) | Command::Image(ImageCommand::History(a)) => image_info::history(&mut c, a).await,
-        Command::Image(ImageCommand::Inspect(a)) => image_info::inspect(&mut c, a).await,
-        Command::Image(ImageCommand::Prune(a)) => image_info::prune(&mut c, a).await,
-        Command::Image(ImageCommand::Ls(a)) => images::list(&mut c, a).await,
-        Command::Image(ImageCommand::Rm(a)) => images::remove(&mut c, a).await,
-        Command::Image(ImageCommand::Pull(a)) => transfer::pull(&mut c, a).await,
-        Command::Image(ImageCommand::Push(a)) => transfer::push(&mut c, a).await,
-        Command::Image(ImageCommand::Tag(a)) => transfer::tag(&mut c, a).await,
-        Command::Image(ImageCommand::Import(a)) => images::import(&mut c, a).await,
-        Command::Login(a) => login::login(&mut c, a).await,
-        Command::Import(a) => images::import(&mut c, a).await,
-        Command::Images(a) => images::list(&mut c, a).await,
-        Command::Rmi(a) => images::remove(&mut c, a).await,
-        Command::Pull(a) => transfer::pull(&mut c, a).await,
-        Command::Push(a) => transfer::push(&mut c, a).await,
-        Command::Tag(a) => transfer::tag(&mut c, a).await,
-        Command::Create(a) => run::create(&mut c, a).await,
-        Command::Run(a) => run::run(&mut c, host, a).await,
-        Command::Start(a) => containers::start(&mut c, a).await,
-        Command::Stop(a) => containers::stop(&mut c, a).await,
-        Command::Kill(a) => containers::kill(&mut c, a).await,
-        Command::Rm(a) => containers::remove(&mut c, a).await,
-        Command::Ps(a) => containers::ps(&mut c, a).await,
-        Command::Logs(a) => logs::logs(host, a).await,
-        Command::Wait(a) => containers::wait(&mut c, a).await,
-        Command::Inspect(a) => containers::inspect(&mut c, a).await,
-        Command::Version => {
-            let v = c.version(berth_proto::engine::VersionRequest {}).await?.into_inner();
-            println!("Client:\n Version:\t{}\nServer:\n Version:\t{}\n API version:\t{}\n Cgroups:\t{}", env!("CARGO_PKG_VERSION"), v.version, v.api_version, v.cgroup_setup);
-            Ok(0)
-        }
+        Command::Run(a) => run::run(c, a).await,
+        Command::Create(a) => run::create(c, a).await,
+        Command::Start(a) => containers::start(c, a).await,
+        Command::Stop(a) => containers::stop(c, a).await,
+        Command::Restart(a) => containers::restart(c, a).await,
+        Command::Kill(a) => containers::kill(c, a).await,
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => containers::remove(c, a).await,
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps::ps(c, a).await,
+        Command::Logs(a) => logs::logs(c, a).await,
+        Command::Wait(a) => containers::wait(c, a).await,
+        Command::Exec(a) => exec::exec(c, a).await,
+        Command::Attach(a) => exec::attach(c, a).await,
+        Command::Top(a) => observe::top(c, a).await,
+        Command::Stats(a) => observe::stats(c, a).await,
+        Command::Events(a) => observe::events(c, a).await,
+        Command::Pause(a) => containers::pause(c, a, "pause").await,
+        Command::Unpause(a) => containers::pause(c, a, "unpause").await,
+        Command::Rename(a) => containers::rename(c, a).await,
+        Command::Update(a) => update::update(c, a).await,
+        Command::Inspect(a) => inspect::inspect(c, a, Kind::Any).await,
+        Command::Container(ContainerCommand::Inspect(a)) => inspect::inspect(c, a, Kind::Container).await,
+        Command::Container(ContainerCommand::Prune(a)) => containers::prune(c, a).await,
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(c, a).await,
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => transfer::pull(c, a).await,
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => transfer::push(c, a).await,
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(c, a).await,
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::remove(c, a).await,
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(c, a).await,
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(c, a).await,
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => images::import(c, a).await,
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => images::history(c, a).await,
+        Command::Image(ImageCommand::Inspect(a)) => inspect::inspect(c, a, Kind::Image).await,
+        Command::Image(ImageCommand::Prune(a)) => images::prune(c, a).await,
+        Command::Login(a) => login::login(c, a).await,
+        Command::Version => system::version(c).await,
+        Command::Info | Command::System(SystemCommand::Info) => system::info(c).await,
+        Command::System(SystemCommand::Df) => system::df(c).await,
     }
 }
 
-/// Runs `f` for each name; the first failure is reported after trying all.
+/// Runs `f` for each name, printing the names that worked, as Docker
+/// does; the first failure's status is reported after trying all.
 async fn for_each<'a, F, Fut>(names: &'a [String], mut f: F) -> Result<i32, Failure>
 where
     F: FnMut(&'a str) -> Fut,
@@ -147,34 +211,22 @@ where
             Ok(()) => println!("{n}"),
             Err(e) => {
                 eprintln!("{}", e.message);
-                failed = Some(e.code);
+                failed = failed.or(Some(e.code));
             }
         }
     }
     Ok(failed.unwrap_or(0))
 }
 
-/// Streams `input` to the daemon in 256 KiB messages made by `wrap`; the
-/// handle reports a read failure (the daemon sees a truncated stream).
-fn upload<T: Send + 'static>(
-    mut input: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-    wrap: fn(Vec<u8>) -> T,
-) -> (tokio_stream::wrappers::ReceiverStream<T>, tokio::task::JoinHandle<std::io::Result<()>>) {
-    use tokio::io::AsyncReadExt;
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let reader = tokio::spawn(async move {
-        loop {
-            let mut buf = vec![0u8; 256 * 1024];
-            match input.read(&mut buf).await? {
-                0 => return Ok(()),
-                n => {
-                    buf.truncate(n);
-                    if tx.send(wrap(buf)).await.is_err() {
-                        return Ok(());
-                    }
-                }
-            }
-        }
-    });
-    (tokio_stream::wrappers::ReceiverStream::new(rx), reader)
+/// Docker's `[y/N]` question; refuses outright when nobody can answer.
+fn confirm(warning: &str) -> Result<bool, Failure> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::new("Error: refusing to prune without confirmation: use --force"));
+    }
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }

@@ -1,10 +1,14 @@
-//! create and run.
+//! create and run: Docker's flags as a `POST /containers/create` body.
+//! What berth can't do yet (`-p`, `-v`, `--restart`, …) is sent as Docker
+//! sends it and refused by the daemon by name, never dropped here.
+//! `run` attaches and waits before it starts, so nothing is missed.
 
-use crate::client::Client;
+use crate::client::{seg, Client};
+use crate::streams::{self, Resize, Streams};
 use crate::units::{parse_bytes, parse_cpus};
 use crate::Failure;
-use berth_proto::engine as pb;
-use tokio_stream::StreamExt;
+use hyper::Method;
+use serde_json::{json, Map, Value};
 
 #[derive(Debug, clap::Args)]
 #[command(disable_help_flag = true)]
@@ -18,6 +22,12 @@ pub struct CreateArgs {
     /// Remove the container when it exits.
     #[arg(long)]
     rm: bool,
+    /// Keep STDIN open.
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    tty: bool,
     /// Set environment variables (KEY=VALUE, or KEY to pass the current value).
     #[arg(short, long = "env")]
     env: Vec<String>,
@@ -36,6 +46,9 @@ pub struct CreateArgs {
     /// Container host name.
     #[arg(short = 'h', long)]
     hostname: Option<String>,
+    /// Network: bridge (berth's default bridge), host or none.
+    #[arg(long, alias = "net", default_value = "default")]
+    network: String,
     /// Memory limit (e.g. 64m).
     #[arg(short, long)]
     memory: Option<String>,
@@ -45,6 +58,9 @@ pub struct CreateArgs {
     /// CPU shares (relative weight).
     #[arg(short = 'c', long = "cpu-shares")]
     cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
     /// Tune the container's pids limit.
     #[arg(long = "pids-limit")]
     pids_limit: Option<i64>,
@@ -75,6 +91,21 @@ pub struct CreateArgs {
     /// Security options: seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges[=true|false].
     #[arg(long = "security-opt")]
     security_opt: Vec<String>,
+    /// Pull the image before creating: missing (default), always, never.
+    #[arg(long, default_value = "missing")]
+    pull: String,
+    /// Publish a port (not in berth yet: the daemon refuses it by name).
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
+    /// Bind mount a volume (not in berth yet: the daemon refuses it by name).
+    #[arg(short = 'v', long = "volume")]
+    volume: Vec<String>,
+    /// Restart policy (not in berth yet: the daemon refuses it by name).
+    #[arg(long)]
+    restart: Option<String>,
+    /// Run an init inside the container (not in berth yet: refused by name).
+    #[arg(long)]
+    init: bool,
     image: String,
     /// Command and arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -87,12 +118,20 @@ pub struct RunArgs {
     /// Run in the background and print the container id.
     #[arg(short, long)]
     detach: bool,
+    /// The keys that detach from the container (default ctrl-p,ctrl-q).
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
     #[command(flatten)]
     create: CreateArgs,
 }
 
+/// Docker's exit status for a failure of `run` itself.
 fn bad(m: String) -> Failure {
-    Failure { message: format!("Error: {m}"), code: 125 }
+    Failure { message: format!("berth: {m}"), code: 125 }
+}
+
+fn daemon_failure(e: crate::client::ApiError) -> Failure {
+    Failure { code: 125, ..Failure::from(e) }.prefixed("berth: ")
 }
 
 fn env_entry(e: &str) -> Option<String> {
@@ -103,128 +142,197 @@ fn env_entry(e: &str) -> Option<String> {
     }
 }
 
-fn request(a: CreateArgs) -> Result<pb::CreateContainerRequest, Failure> {
+/// `nofile=1024[:2048]` as Docker's `{Name, Soft, Hard}`.
+fn ulimit(u: &str) -> Result<Value, Failure> {
+    let invalid = || bad(format!("invalid argument {u:?} for \"--ulimit\" flag: expected name=soft[:hard]"));
+    let (name, limits) = u.split_once('=').ok_or_else(invalid)?;
+    let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
+    let soft: i64 = soft.parse().map_err(|_| invalid())?;
+    let hard: i64 = hard.parse().map_err(|_| invalid())?;
+    Ok(json!({ "Name": name, "Soft": soft, "Hard": hard }))
+}
+
+/// `--security-opt`, as the docker CLI sends it: a seccomp profile file is
+/// read here and its text sent.
+fn security_opts(opts: &[String]) -> Result<Vec<String>, Failure> {
+    opts.iter()
+        .map(|o| match o.split_once(['=', ':']) {
+            Some(("seccomp", path)) if path != "unconfined" && !path.is_empty() => {
+                let text = std::fs::read_to_string(path).map_err(|e| bad(format!("opening seccomp profile ({path}) failed: {e}")))?;
+                Ok(format!("seccomp={text}"))
+            }
+            _ => Ok(o.clone()),
+        })
+        .collect()
+}
+
+/// `-p` as Docker's `PortBindings`: enough for the daemon to name what it refuses.
+fn port_bindings(publish: &[String]) -> Value {
+    let mut m = Map::new();
+    for p in publish {
+        let (host, container) = p.rsplit_once(':').unwrap_or(("", p));
+        let key = if container.contains('/') { container.to_owned() } else { format!("{container}/tcp") };
+        m.insert(key, json!([{ "HostIp": "", "HostPort": host }]));
+    }
+    Value::Object(m)
+}
+
+/// The create body, and the name.
+fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
     let mut env = Vec::new();
     for f in &a.env_file {
         let text = std::fs::read_to_string(f).map_err(|e| bad(format!("open {f}: {e}")))?;
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-            env.extend(env_entry(line));
-        }
+        env.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).filter_map(env_entry));
     }
     env.extend(a.env.iter().filter_map(|e| env_entry(e)));
-    let mut labels = std::collections::HashMap::new();
-    for l in &a.label {
-        let (k, v) = l.split_once('=').unwrap_or((l, ""));
-        labels.insert(k.to_owned(), v.to_owned());
-    }
-    let memory_bytes = a.memory.as_deref().map(parse_bytes).transpose().map_err(bad)?.unwrap_or(0);
-    let (cpu_quota, cpu_period) = a.cpus.as_deref().map(parse_cpus).transpose().map_err(bad)?.unwrap_or((0, 0));
+    let labels: Map<String, Value> = a.label.iter().map(|l| l.split_once('=').unwrap_or((l, ""))).map(|(k, v)| (k.to_owned(), json!(v))).collect();
+    let memory = a.memory.as_deref().map(parse_bytes).transpose().map_err(bad)?.unwrap_or(0);
+    let nano_cpus = a.cpus.as_deref().map(parse_cpus).transpose().map_err(bad)?.map_or(0, |(quota, _)| quota * 10_000);
     if a.pids_limit.is_some_and(|p| p < -1) {
         return Err(bad("invalid --pids-limit".into()));
     }
-    let (seccomp, no_new_privileges) = security_opts(&a.security_opt)?;
-    Ok(pb::CreateContainerRequest {
-        name: a.name.unwrap_or_default(),
-        image: a.image,
-        entrypoint_set: a.entrypoint.is_some(),
-        entrypoint: a.entrypoint.map(|e| vec![e]).unwrap_or_default(),
-        cmd: a.command,
-        env,
-        working_dir: a.workdir.unwrap_or_default(),
-        user: a.user.unwrap_or_default(),
-        hostname: a.hostname.unwrap_or_default(),
-        resources: Some(pb::Resources { memory_bytes, cpu_quota, cpu_period, cpu_shares: a.cpu_shares.unwrap_or(0), pids_limit: a.pids_limit.filter(|p| *p > 0).unwrap_or(0) }),
-        read_only: a.read_only,
-        labels,
-        auto_remove: a.rm,
-        stop_signal: a.stop_signal.unwrap_or_default(),
-        stop_timeout: a.stop_timeout.unwrap_or(-1),
-        ulimits: a.ulimit,
-        privileged: a.privileged,
-        cap_add: a.cap_add,
-        cap_drop: a.cap_drop,
-        seccomp,
-        no_new_privileges,
-    })
+    let ulimits = a.ulimit.iter().map(|u| ulimit(u)).collect::<Result<Vec<_>, _>>()?;
+    Ok(json!({
+        "Hostname": a.hostname.clone().unwrap_or_default(),
+        "User": a.user.clone().unwrap_or_default(),
+        "AttachStdin": attach_stdin,
+        "AttachStdout": true,
+        "AttachStderr": true,
+        "Tty": a.tty,
+        "OpenStdin": a.interactive,
+        "StdinOnce": attach_stdin,
+        "Env": env,
+        "Cmd": if a.command.is_empty() { Value::Null } else { json!(a.command) },
+        "Entrypoint": a.entrypoint.as_ref().map_or(Value::Null, |e| if e.is_empty() { json!([""]) } else { json!([e]) }),
+        "Image": a.image,
+        "Labels": labels,
+        "WorkingDir": a.workdir.clone().unwrap_or_default(),
+        "StopSignal": a.stop_signal.clone().unwrap_or_default(),
+        "StopTimeout": a.stop_timeout,
+        "HostConfig": {
+            "NetworkMode": a.network,
+            "AutoRemove": a.rm,
+            "Memory": memory,
+            "NanoCpus": nano_cpus,
+            "CpuShares": a.cpu_shares.unwrap_or(0),
+            "CpusetCpus": a.cpuset_cpus.clone().unwrap_or_default(),
+            "PidsLimit": a.pids_limit.filter(|p| *p > 0),
+            "ReadonlyRootfs": a.read_only,
+            "Privileged": a.privileged,
+            "CapAdd": a.cap_add,
+            "CapDrop": a.cap_drop,
+            "SecurityOpt": security_opts(&a.security_opt)?,
+            "Ulimits": ulimits,
+            "Binds": a.volume,
+            "PortBindings": port_bindings(&a.publish),
+            "RestartPolicy": { "Name": a.restart.clone().unwrap_or_default(), "MaximumRetryCount": 0 },
+            "Init": a.init.then_some(true),
+        },
+    }))
 }
 
-/// `--security-opt` values, as Docker reads them: a seccomp profile file is
-/// read here and its text sent.
-fn security_opts(opts: &[String]) -> Result<(String, Option<bool>), Failure> {
-    let (mut seccomp, mut nnp) = (String::new(), None);
-    for o in opts {
-        let (k, v) = o.split_once(['=', ':']).unwrap_or((o, ""));
-        match (k, v) {
-            ("seccomp", "unconfined") => seccomp = "unconfined".into(),
-            ("seccomp", "") => return Err(bad(format!("invalid --security-opt {o:?}: seccomp needs a profile or \"unconfined\""))),
-            ("seccomp", path) => seccomp = std::fs::read_to_string(path).map_err(|e| bad(format!("opening seccomp profile ({path}) failed: {e}")))?,
-            ("no-new-privileges", "" | "true") => nnp = Some(true),
-            ("no-new-privileges", "false") => nnp = Some(false),
-            _ => return Err(bad(format!("invalid --security-opt {o:?}"))),
-        }
+/// Creates the container, pulling its image first when `--pull` says so.
+async fn create_container(c: &Client, a: &CreateArgs, attach_stdin: bool) -> Result<String, Failure> {
+    if !matches!(a.pull.as_str(), "missing" | "always" | "never") {
+        return Err(bad(format!("invalid pull option: '{}': must be one of \"always\", \"missing\" or \"never\"", a.pull)));
     }
-    Ok((seccomp, nnp))
+    let body = body(a, attach_stdin)?;
+    let path = match &a.name {
+        Some(n) => format!("/containers/create?{}", crate::client::query([("name", n.clone())])),
+        None => "/containers/create".to_owned(),
+    };
+    if a.pull == "always" {
+        super::transfer::pull_quietly(c, &a.image).await.map_err(|f| Failure { code: 125, ..f.prefixed("berth: ") })?;
+    }
+    match c.json(Method::POST, &path, Some(&body)).await {
+        Ok(v) => Ok(v["Id"].as_str().unwrap_or_default().to_owned()),
+        Err(e) if e.is_not_found() && a.pull == "missing" && e.message.starts_with("No such image") => {
+            eprintln!("Unable to find image '{}' locally", a.image);
+            super::transfer::pull_quietly(c, &a.image).await.map_err(|f| Failure { code: 125, ..f.prefixed("berth: ") })?;
+            let v = c.json(Method::POST, &path, Some(&body)).await.map_err(daemon_failure)?;
+            Ok(v["Id"].as_str().unwrap_or_default().to_owned())
+        }
+        Err(e) => Err(daemon_failure(e)),
+    }
 }
 
-pub async fn create(c: &mut Client, a: CreateArgs) -> Result<i32, Failure> {
-    let id = c.create_container(request(a)?).await.map_err(run_failure)?.into_inner().id;
+pub async fn create(c: &Client, a: CreateArgs) -> Result<i32, Failure> {
+    let id = create_container(c, &a, false).await?;
     println!("{id}");
     Ok(0)
 }
 
-fn run_failure(s: tonic::Status) -> Failure {
-    Failure { message: format!("berth: Error response from daemon: {}", s.message()), code: 125 }
-}
-
-/// The exit code Docker gives a container whose command could not start.
-async fn start_failure_code(c: &mut Client, id: &str) -> i32 {
-    match c.inspect_container(pb::ContainerRef { id: id.into() }).await {
-        Ok(r) => serde_json::from_str::<serde_json::Value>(&r.into_inner().json).ok().and_then(|v| v["State"]["ExitCode"].as_i64()).filter(|c| *c != 0).unwrap_or(125) as i32,
-        Err(_) => 125,
+/// The exit code Docker's CLI gives a command that could not start,
+/// from the daemon's words: 127 for one not found, 126 for one that can't
+/// be executed, else 125.
+fn start_failure_code(message: &str) -> i32 {
+    if ["executable file not found", "no such file or directory"].iter().any(|m| message.contains(m)) {
+        127
+    } else if ["permission denied", "is a directory"].iter().any(|m| message.contains(m)) {
+        126
+    } else {
+        125
     }
 }
 
-pub async fn run(c: &mut Client, host: &str, a: RunArgs) -> Result<i32, Failure> {
-    let auto_remove = a.create.rm;
-    let id = c.create_container(request(a.create)?).await.map_err(run_failure)?.into_inner().id;
-    if a.detach {
-        if let Err(s) = c.start_container(pb::ContainerRef { id: id.clone() }).await {
-            let code = start_failure_code(c, &id).await;
-            if auto_remove {
-                let _ = c.remove_container(pb::RemoveContainerRequest { id: id.clone(), force: true }).await;
-            }
-            return Err(Failure { code, ..run_failure(s) });
+/// Starts; a failure removes an `--rm` container, as Docker does.
+async fn start(c: &Client, id: &str, auto_remove: bool) -> Result<(), Failure> {
+    if let Err(e) = c.post(&format!("/containers/{}/start", seg(id))).await {
+        let code = start_failure_code(&e.message);
+        if auto_remove {
+            let _ = c.json(Method::DELETE, &format!("/containers/{}?force=1", seg(id)), None).await;
         }
+        return Err(Failure { code, ..daemon_failure(e) });
+    }
+    Ok(())
+}
+
+pub async fn run(c: &Client, a: RunArgs) -> Result<i32, Failure> {
+    let auto_remove = a.create.rm;
+    let s = Streams { tty: a.create.tty, stdin: a.create.interactive && !a.detach };
+    let id = create_container(c, &a.create, s.stdin).await?;
+    if a.detach {
+        start(c, &id, auto_remove).await?;
         println!("{id}");
         return Ok(0);
     }
-    // Attach before starting: the wait and the log follower are in place
-    // first, so nothing is missed even if the container exits at once.
+    // Attach and wait first: nothing is missed even if it exits at once.
     // With --rm, return only once the container is gone, as Docker does.
-    let condition = if auto_remove { "removed" } else { "next-exit" };
-    let mut wait = c.wait_container(pb::WaitRequest { id: id.clone(), condition: condition.into() }).await?.into_inner();
-    let _registered = wait.next().await;
-    let logs = c.container_logs(pb::LogsRequest { id: id.clone(), follow: true, tail: -1, since_offset: 0 }).await?.into_inner();
-    if let Err(s) = c.start_container(pb::ContainerRef { id: id.clone() }).await {
-        let code = start_failure_code(c, &id).await;
-        if auto_remove {
-            let _ = c.remove_container(pb::RemoveContainerRequest { id: id.clone(), force: true }).await;
-        }
-        return Err(Failure { code, ..run_failure(s) });
+    let mut q = vec![("stream", "1".to_owned()), ("stdout", "1".to_owned()), ("stderr", "1".to_owned())];
+    if s.stdin {
+        q.push(("stdin", "1".to_owned()));
     }
-    super::logs::print_stream(host, &id, logs, false).await?;
-    match wait.next().await {
-        Some(Ok(ev)) if ev.exited => Ok(ev.exit_code),
-        Some(Err(s)) => Err(s.into()),
-        _ => {
-            // The daemon went away mid-run: ask again.
-            let mut c = crate::client::connect(host).await?;
-            let mut w = c.wait_container(pb::WaitRequest { id, condition: "not-running".into() }).await?.into_inner();
-            let _ = w.next().await;
-            match w.next().await {
-                Some(Ok(ev)) => Ok(ev.exit_code),
-                _ => Err(Failure { message: "Error: lost the daemon while waiting".into(), code: 125 }),
-            }
-        }
+    if let Some(k) = &a.detach_keys {
+        q.push(("detachKeys", k.clone()));
+    }
+    let io = c.hijack(&format!("/containers/{}/attach?{}", seg(&id), crate::client::query(q)), None).await.map_err(daemon_failure)?;
+    let condition = if auto_remove { "removed" } else { "next-exit" };
+    let wait = c.checked(Method::POST, &format!("/containers/{}/wait?condition={condition}", seg(&id)), &[], crate::client::empty()).await.map_err(daemon_failure)?;
+    start(c, &id, auto_remove).await?;
+    let detach = streams::detach_sequence(a.detach_keys.as_deref())?;
+    match streams::pump(io, s, Some(Resize { client: c, path: format!("/containers/{}/resize", seg(&id)) }), &detach).await? {
+        // It runs on without us, as after `docker run -it`'s Ctrl-P Ctrl-Q.
+        streams::Ended::Detached => Ok(0),
+        streams::Ended::Output => super::containers::exit_status(c, &id, wait).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_failures_exit_as_docker_s_cli_says() {
+        assert_eq!(start_failure_code(r#"exec: "nosuchcommand": executable file not found in $PATH"#), 127);
+        assert_eq!(start_failure_code("exec /etc/passwd: permission denied"), 126);
+        assert_eq!(start_failure_code("cgroup: no space"), 125);
+    }
+
+    #[test]
+    fn ulimits_as_docker_reads_them() {
+        assert_eq!(ulimit("nofile=256:512").unwrap(), json!({ "Name": "nofile", "Soft": 256, "Hard": 512 }));
+        assert_eq!(ulimit("nproc=10").unwrap(), json!({ "Name": "nproc", "Soft": 10, "Hard": 10 }));
+        assert!(ulimit("nofile").is_err());
+        assert!(ulimit("nofile=x").is_err());
     }
 }

@@ -1,13 +1,14 @@
-//! pull, push, tag. Pull shows one line per layer, redrawn in place as a
-//! progress bar on a terminal, and plain state changes otherwise (as
-//! `docker pull` does).
+//! pull and push, and the renderer of Docker's progress messages they
+//! (and import) answer with: one line per layer, redrawn in place on a
+//! terminal, state changes only otherwise, as the docker CLI shows them.
+//! Credentials come from the CLI's config.json, sent as `X-Registry-Auth`.
 
-use crate::client::Client;
-use crate::units::human_size;
+use crate::client::{image_seg, query, Client};
 use crate::Failure;
-use berth_proto::engine as pb;
+use hyper::body::Incoming;
+use hyper::Method;
+use serde_json::Value;
 use std::io::{IsTerminal, Write};
-use tokio_stream::StreamExt;
 
 #[derive(Debug, clap::Args)]
 pub struct PullArgs {
@@ -21,113 +22,116 @@ pub struct PullArgs {
     reference: String,
 }
 
-fn short(d: &str) -> &str {
-    let hex = d.strip_prefix("sha256:").unwrap_or(d);
-    &hex[..hex.len().min(12)]
-}
-
-/// The layer lines of a pull in progress.
-struct Board {
+/// The layer lines of a transfer in progress.
+struct Board<W: Write> {
+    out: W,
     tty: bool,
-    quiet: bool,
     lines: Vec<(String, String)>,
     drawn: usize,
 }
 
-impl Board {
-    fn set(&mut self, digest: &str, text: String) {
-        let id = short(digest).to_owned();
-        match self.lines.iter_mut().find(|(d, _)| *d == id) {
-            Some((_, t)) if *t == text => return,
-            Some((_, t)) => *t = text.clone(),
-            None => self.lines.push((id.clone(), text.clone())),
+impl<W: Write> Board<W> {
+    /// Shows one message; an `error` in it is the transfer's failure.
+    fn show(&mut self, m: &Value) -> Result<(), Failure> {
+        if let Some(e) = m["error"].as_str() {
+            return Err(Failure::new(e.to_owned()));
         }
-        if self.quiet {
-            return;
+        let status = m["status"].as_str().unwrap_or_default();
+        if let Some(s) = m["stream"].as_str() {
+            let _ = write!(self.out, "{s}");
+            return Ok(());
+        }
+        let Some(id) = m["id"].as_str().filter(|i| !i.is_empty()) else {
+            if !status.is_empty() {
+                let _ = writeln!(self.out, "{status}");
+            }
+            return Ok(());
+        };
+        let progress = m["progress"].as_str().unwrap_or_default();
+        let text = if progress.is_empty() { status.to_owned() } else { format!("{status} {progress}") };
+        match self.lines.iter_mut().find(|(d, _)| d == id) {
+            Some((_, t)) if *t == text => return Ok(()),
+            Some((_, t)) => *t = text.clone(),
+            None => {
+                self.lines.push((id.to_owned(), text.clone()));
+                if self.tty {
+                    // A new line below the others.
+                    let _ = writeln!(self.out);
+                    self.drawn += 1;
+                }
+            }
         }
         if self.tty {
-            let mut out = std::io::stdout().lock();
-            if self.drawn > 0 {
-                let _ = write!(out, "\x1b[{}A", self.drawn);
-            }
-            for (d, t) in &self.lines {
-                let _ = writeln!(out, "\x1b[2K{d}: {t}");
-            }
-            self.drawn = self.lines.len();
-            let _ = out.flush();
-        } else if !text.starts_with("Downloading") {
-            println!("{id}: {text}");
+            let at = self.lines.iter().position(|(d, _)| d == id).unwrap_or(0);
+            let up = self.drawn - at;
+            let _ = write!(self.out, "\x1b[{up}A\r\x1b[2K{id}: {text}\x1b[{up}B\r");
+        } else if progress.is_empty() {
+            let _ = writeln!(self.out, "{id}: {text}");
         }
+        let _ = self.out.flush();
+        Ok(())
     }
 }
 
-fn bar(current: u64, total: u64) -> String {
-    let width = 50usize;
-    let filled = if total == 0 { width } else { ((current as f64 / total as f64) * width as f64) as usize }.min(width);
-    let arrow = if filled < width { ">" } else { "" };
-    format!("Downloading [{}{}{}] {}/{}", "=".repeat(filled.saturating_sub(1)), arrow, " ".repeat(width - filled.max(1)), human_size(current), human_size(total))
+/// Renders a progress stream to stdout (or stderr with `to_stderr`, as
+/// `run` shows its pull), until it ends; an error message fails it.
+pub async fn show_progress(body: Incoming, to_stderr: bool) -> Result<(), Failure> {
+    let (out, tty): (Box<dyn Write>, bool) =
+        if to_stderr { (Box::new(std::io::stderr()), std::io::stderr().is_terminal()) } else { (Box::new(std::io::stdout()), std::io::stdout().is_terminal()) };
+    let mut board = Board { out, tty, lines: Vec::new(), drawn: 0 };
+    crate::client::each_json(body, |m| board.show(&m)).await
 }
 
-/// Docker's first line: `<tag>: Pulling from <repository path>`.
-fn pulling_from(reference: &str) -> String {
-    let (name, what) = match reference.split_once('@') {
-        Some((n, d)) => (n, d.to_owned()),
+/// `X-Registry-Auth` for a reference, from the CLI's config.json.
+fn auth_header(reference: &str) -> Vec<(&'static str, String)> {
+    crate::auth::header_for(reference).map(|h| vec![("X-Registry-Auth", h)]).unwrap_or_default()
+}
+
+/// `POST /images/create?fromImage=&tag=`.
+async fn start_pull(c: &Client, reference: &str, platform: &str) -> Result<Incoming, Failure> {
+    let (name, tag) = match reference.split_once('@') {
+        Some((n, d)) => (n.to_owned(), d.to_owned()),
         None => match reference.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
-            Some((n, t)) => (n, t.to_owned()),
-            None => (reference, "latest".to_owned()),
+            Some((n, t)) => (n.to_owned(), t.to_owned()),
+            None => (reference.to_owned(), "latest".to_owned()),
         },
     };
-    let name = name.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map_or(name, |(n, _)| n);
-    let path = match crate::auth::split_registry(name) {
-        ("docker.io", p) if !p.contains('/') => format!("library/{p}"),
-        (_, p) => p.to_owned(),
-    };
-    format!("{what}: Pulling from {path}")
+    let mut q = vec![("fromImage", name), ("tag", tag)];
+    if !platform.is_empty() {
+        q.push(("platform", platform.to_owned()));
+    }
+    let resp = c.checked(Method::POST, &format!("/images/create?{}", query(q)), &auth_header(reference), crate::client::empty()).await?;
+    Ok(resp.into_body())
 }
 
-pub async fn pull(c: &mut Client, a: PullArgs) -> Result<i32, Failure> {
-    let auth = crate::auth::for_reference(&a.reference);
-    let req = pb::PullImageRequest { reference: a.reference.clone(), platform: a.platform, auth };
-    let mut stream = c.pull_image(req).await?.into_inner();
-    let mut board = Board { tty: std::io::stdout().is_terminal(), quiet: a.quiet, lines: Vec::new(), drawn: 0 };
-    let mut resolved = String::new();
-    let mut fetched = false;
-    while let Some(ev) = stream.next().await {
-        let ev = ev?;
-        if !a.quiet && resolved.is_empty() {
-            println!("{}", pulling_from(&a.reference));
-        }
-        if !ev.resolved_digest.is_empty() {
-            resolved = ev.resolved_digest.clone();
-        }
-        if let Some(l) = ev.layer {
-            let text = match l.state.as_str() {
-                "waiting" => "Pulling fs layer".to_owned(),
-                "downloading" => bar(l.current, l.total),
-                "exists" => "Already exists".to_owned(),
-                _ => {
-                    fetched = true;
-                    "Pull complete".to_owned()
-                }
-            };
-            board.set(&l.digest, text);
-        }
-        if let Some(img) = ev.image {
-            if a.quiet {
-                println!("{}", img.repo_tags.first().cloned().unwrap_or(img.id));
-            } else {
-                println!("Digest: {resolved}");
-                let name = &a.reference;
-                if fetched {
-                    println!("Status: Downloaded newer image for {name}");
-                } else {
-                    println!("Status: Image is up to date for {name}");
-                }
-            }
-            return Ok(0);
-        }
+pub async fn pull(c: &Client, a: PullArgs) -> Result<i32, Failure> {
+    let body = start_pull(c, &a.reference, &a.platform).await?;
+    if a.quiet {
+        crate::client::each_json(body, |m| match m["error"].as_str() {
+            Some(e) => Err(Failure::new(e.to_owned())),
+            None => Ok(()),
+        })
+        .await?;
+        println!("{}", full_name(&a.reference));
+        return Ok(0);
     }
-    Err(Failure { message: "Error: the pull ended without a result".into(), code: 1 })
+    show_progress(body, false).await?;
+    println!("{}", full_name(&a.reference));
+    Ok(0)
+}
+
+/// The name docker prints after a pull: `docker.io/library/busybox:latest`.
+fn full_name(reference: &str) -> String {
+    let (host, rest) = crate::auth::split_registry(reference);
+    let rest = if host == "docker.io" && !rest.contains('/') { format!("library/{rest}") } else { rest.to_owned() };
+    let rest = if rest.contains('@') || rest.rsplit_once(':').is_some_and(|(_, t)| !t.contains('/')) { rest } else { format!("{rest}:latest") };
+    format!("{host}/{rest}")
+}
+
+/// The pull `run` and `create` make of a missing image: progress on stderr.
+pub async fn pull_quietly(c: &Client, reference: &str) -> Result<(), Failure> {
+    let body = start_pull(c, reference, "").await?;
+    show_progress(body, true).await
 }
 
 #[derive(Debug, clap::Args)]
@@ -136,44 +140,44 @@ pub struct PushArgs {
     reference: String,
 }
 
-pub async fn push(c: &mut Client, a: PushArgs) -> Result<i32, Failure> {
-    let auth = crate::auth::for_reference(&a.reference);
-    let mut stream = c.push_image(pb::PushImageRequest { reference: a.reference.clone(), auth }).await?.into_inner();
-    println!("The push refers to repository [{}]", a.reference.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map_or(a.reference.as_str(), |(r, _)| r));
-    while let Some(ev) = stream.next().await {
-        let ev = ev?;
-        if !ev.blob_digest.is_empty() {
-            println!("{}: {}", short(&ev.blob_digest), ev.blob_status);
-        }
-        if !ev.digest.is_empty() {
-            println!("{}: digest: {} size: {}", ev.tag, ev.digest, ev.size);
-        }
-    }
-    Ok(0)
-}
-
-#[derive(Debug, clap::Args)]
-pub struct TagArgs {
-    /// SOURCE_IMAGE[:TAG]
-    source: String,
-    /// TARGET_IMAGE[:TAG]
-    target: String,
-}
-
-pub async fn tag(c: &mut Client, a: TagArgs) -> Result<i32, Failure> {
-    c.tag_image(pb::TagImageRequest { source: a.source, target: a.target }).await?;
+pub async fn push(c: &Client, a: PushArgs) -> Result<i32, Failure> {
+    let (name, tag) = match a.reference.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+        Some((n, t)) => (n.to_owned(), t.to_owned()),
+        None => (a.reference.clone(), String::new()),
+    };
+    let resp = c.checked(Method::POST, &format!("/images/{}/push?{}", image_seg(&name), query([("tag", tag)])), &auth_header(&a.reference), crate::client::empty()).await?;
+    show_progress(resp.into_body(), false).await?;
     Ok(0)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::pulling_from;
+    use super::*;
 
     #[test]
-    fn pulling_from_names_the_repository_path() {
-        assert_eq!(pulling_from("busybox"), "latest: Pulling from library/busybox");
-        assert_eq!(pulling_from("team/app:v1"), "v1: Pulling from team/app");
-        assert_eq!(pulling_from("localhost:5000/tools/bb:2"), "2: Pulling from tools/bb");
-        assert_eq!(pulling_from("127.0.0.1:5000/x@sha256:ab"), "sha256:ab: Pulling from x");
+    fn pulled_names_are_docker_s_full_names() {
+        assert_eq!(full_name("busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(full_name("team/app:v1"), "docker.io/team/app:v1");
+        assert_eq!(full_name("localhost:5000/tools/bb"), "localhost:5000/tools/bb:latest");
+        assert_eq!(full_name("127.0.0.1:5000/x@sha256:ab"), "127.0.0.1:5000/x@sha256:ab");
+    }
+
+    #[test]
+    fn progress_lines_without_a_terminal() {
+        let mut out = Vec::new();
+        let mut b = Board { out: &mut out, tty: false, lines: Vec::new(), drawn: 0 };
+        for m in [
+            serde_json::json!({"status": "Pulling from library/busybox", "id": "latest"}),
+            serde_json::json!({"status": "Pulling fs layer", "id": "abc"}),
+            serde_json::json!({"status": "Downloading", "progress": "[=>  ] 1B/2B", "id": "abc"}),
+            serde_json::json!({"status": "Pull complete", "id": "abc"}),
+            serde_json::json!({"status": "Digest: sha256:00"}),
+        ] {
+            b.show(&m).unwrap();
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), "latest: Pulling from library/busybox\nabc: Pulling fs layer\nabc: Pull complete\nDigest: sha256:00\n");
+        let mut sink = Vec::new();
+        let mut b = Board { out: &mut sink, tty: false, lines: Vec::new(), drawn: 0 };
+        assert!(b.show(&serde_json::json!({"error": "manifest unknown"})).is_err());
     }
 }

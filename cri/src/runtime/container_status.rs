@@ -27,7 +27,7 @@ pub(crate) fn list_containers(c: &Cri, req: cri::ListContainersRequest) -> Resul
     let state = f.state.map(|s| super::container_convert::state(s.state)).transpose()?;
     let containers = c
         .engine
-        .list(true, &[])?
+        .list(true)?
         .iter()
         .filter(|r| {
             let Some(pod) = &r.config.pod else { return false };

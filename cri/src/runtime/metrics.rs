@@ -70,7 +70,7 @@ fn container_metrics(s: &ContainerStats) -> cri::ContainerMetrics {
 pub(crate) async fn pod_sandbox_metrics(c: &Cri) -> Result<Vec<cri::PodSandboxMetrics>, Status> {
     let ready = berth_engine::sandbox::SandboxFilter { state: Some(berth_engine::model::SandboxState::Ready), ..Default::default() };
     let pods = c.engine.list_sandboxes(&ready);
-    let running: Vec<_> = c.engine.list(false, &[])?.into_iter().filter(|r| r.config.pod.is_some()).collect();
+    let running: Vec<_> = c.engine.list(false)?.into_iter().filter(|r| r.config.pod.is_some()).collect();
     let stats = c.engine.container_stats(running).await?;
     let mut out = Vec::with_capacity(pods.len());
     for pod in pods {

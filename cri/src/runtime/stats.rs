@@ -68,7 +68,7 @@ fn container(c: &Cri, s: &ContainerStats) -> cri::ContainerStats {
 
 /// Kubelet's containers (those in pods), running ones for the lists.
 fn pod_containers(c: &Cri, keep: impl Fn(&ContainerRecord) -> bool) -> Result<Vec<ContainerRecord>, Status> {
-    Ok(c.engine.list(false, &[])?.into_iter().filter(|r| r.config.pod.is_some() && keep(r)).collect())
+    Ok(c.engine.list(false)?.into_iter().filter(|r| r.config.pod.is_some() && keep(r)).collect())
 }
 
 pub(crate) async fn container_stats(c: &Cri, req: cri::ContainerStatsRequest) -> Result<cri::ContainerStatsResponse, Status> {
