@@ -36,17 +36,27 @@ pub fn short_id(id: &str) -> &str {
 
 /// `3.1MB`-style sizes, as `docker images` prints them.
 pub fn human_size(n: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
+    scaled(n, 1000.0, ["B", "kB", "MB", "GB", "TB"], 3)
+}
+
+/// `1.5MiB`, as `docker stats` prints memory.
+pub fn binary_size(n: u64) -> String {
+    scaled(n, 1024.0, ["B", "KiB", "MiB", "GiB", "TiB"], 4)
+}
+
+/// `n` in the largest unit that keeps it at least 1, with up to `digits`
+/// decimals and no trailing zeros.
+fn scaled(n: u64, base: f64, units: [&str; 5], digits: usize) -> String {
     let mut v = n as f64;
     let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
+    while v >= base && i + 1 < units.len() {
+        v /= base;
         i += 1;
     }
     if i == 0 {
         format!("{n}B")
     } else {
-        format!("{:.3}", v).trim_end_matches('0').trim_end_matches('.').to_string() + units[i]
+        format!("{v:.digits$}").trim_end_matches('0').trim_end_matches('.').to_owned() + units[i]
     }
 }
 
@@ -117,6 +127,8 @@ mod tests {
         assert_eq!(parse_cpus("1.5").unwrap(), (150_000, 100_000));
         assert!(parse_cpus("0").is_err());
         assert_eq!(human_size(4_200_000), "4.2MB");
+        assert_eq!(binary_size(3 << 19), "1.5MiB");
+        assert_eq!(human_size(999), "999B");
         assert_eq!(local_time(0), "1970-01-01 00:00:00 +0000 UTC");
         assert_eq!(time_arg("1700000000").unwrap(), "1700000000");
         assert_eq!(time_arg("2023-11-14T22:13:20.5Z").unwrap(), "1700000000.500000000");

@@ -84,6 +84,19 @@ pub(crate) fn path(name: &str, rest: &str) -> Result<String, Failure> {
     Ok(format!("/containers/{}{rest}", seg(name)))
 }
 
+/// `/containers/{id}/attach`: its output streams, stdin if asked, and the
+/// detach keys if given (the daemon acts on them).
+pub(crate) fn attach_path(id: &str, stdin: bool, detach_keys: Option<&str>) -> Result<String, Failure> {
+    let mut q = vec![("stream", "1".to_owned()), ("stdout", "1".to_owned()), ("stderr", "1".to_owned())];
+    if stdin {
+        q.push(("stdin", "1".to_owned()));
+    }
+    if let Some(k) = detach_keys {
+        q.push(("detachKeys", k.to_owned()));
+    }
+    Ok(format!("{}?{}", path(id, "/attach")?, crate::client::query(q)))
+}
+
 /// One POST per container; Docker prints each name that worked.
 async fn post_each(c: &Client, names: &[String], rest: &str) -> Result<i32, Failure> {
     for_each(names, |n| async move {
@@ -104,11 +117,7 @@ pub async fn start(c: &Client, a: StartArgs) -> Result<i32, Failure> {
     let id = info["Id"].as_str().unwrap_or(name).to_owned();
     let s = Streams { tty: info["Config"]["Tty"].as_bool().unwrap_or(false), stdin: a.interactive && info["Config"]["OpenStdin"].as_bool().unwrap_or(false) };
     let detach = streams::detach_sequence(a.detach_keys.as_deref())?;
-    let mut q = vec![("stream", "1".to_owned()), ("stdout", "1".to_owned()), ("stderr", "1".to_owned())];
-    if s.stdin {
-        q.push(("stdin", "1".to_owned()));
-    }
-    let io = c.hijack(&format!("{}?{}", path(&id, "/attach")?, crate::client::query(q)), None).await?;
+    let io = c.hijack(&attach_path(&id, s.stdin, a.detach_keys.as_deref())?, None).await?;
     let wait = c.checked(Method::POST, &path(&id, "/wait?condition=next-exit")?, &[], crate::client::empty()).await?;
     c.post(&path(&id, "/start")?).await?;
     match streams::pump(io, s, Some(Resize { client: c, path: path(&id, "/resize")? }), &detach).await? {

@@ -2,7 +2,7 @@
 //! own streams, over a hijacked connection (`streams.rs`).
 
 use super::containers::path;
-use crate::client::{query, seg, Client};
+use crate::client::{seg, Client};
 use crate::streams::{self, Ended, Resize, Streams};
 use crate::Failure;
 use hyper::Method;
@@ -96,15 +96,8 @@ pub async fn attach(c: &Client, a: AttachArgs) -> Result<i32, Failure> {
         return Err(Failure::new("the input device is not a TTY"));
     }
     let s = Streams { tty, stdin: !a.no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false) };
-    let mut q = vec![("stream", "1".to_owned()), ("stdout", "1".to_owned()), ("stderr", "1".to_owned())];
-    if s.stdin {
-        q.push(("stdin", "1".to_owned()));
-    }
-    if let Some(k) = &a.detach_keys {
-        q.push(("detachKeys", k.clone()));
-    }
     let wait = c.checked(Method::POST, &path(&id, "/wait?condition=next-exit")?, &[], crate::client::empty()).await?;
-    let io = c.hijack(&format!("{}?{}", path(&id, "/attach")?, query(q)), None).await?;
+    let io = c.hijack(&super::containers::attach_path(&id, s.stdin, a.detach_keys.as_deref())?, None).await?;
     match streams::pump(io, s, Some(Resize { client: c, path: path(&id, "/resize")? }), &detach).await? {
         Ended::Detached => Ok(0),
         Ended::Output => super::containers::exit_status(c, &id, wait).await,

@@ -131,8 +131,9 @@ pub async fn logs(c: &Client, a: LogsArgs) -> Result<i32, Failure> {
 /// away, is waited for (up to [`RECONNECT_FOR`]).
 async fn still_running(c: &Client, id: &str, broke: bool) -> bool {
     let deadline = Instant::now() + RECONNECT_FOR;
+    let Ok(json) = path(id, "/json") else { return false };
     loop {
-        match c.get(&format!("/containers/{}/json", crate::client::seg(id))).await {
+        match c.get(&json).await {
             Ok(v) => return broke || v["State"]["Running"].as_bool().unwrap_or(false),
             Err(e) if e.status.is_some() => return false,
             Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,

@@ -2,7 +2,7 @@
 
 use super::containers::path;
 use crate::client::{each_json, query, Client};
-use crate::units::{human_size, time_arg};
+use crate::units::{binary_size, human_size, time_arg};
 use crate::Failure;
 use hyper::Method;
 use serde_json::{json, Value};
@@ -86,22 +86,6 @@ fn stats_row(s: &Value, no_trunc: bool) -> Value {
         "BlockIO": "0B / 0B",
         "PIDs": s["pids_stats"]["current"].as_u64().unwrap_or(0).to_string(),
     })
-}
-
-/// `1.5MiB`, as docker stats prints memory.
-fn binary_size(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n}B")
-    } else {
-        format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_owned() + units[i]
-    }
 }
 
 pub async fn stats(c: &Client, a: StatsArgs) -> Result<i32, Failure> {

@@ -3,7 +3,8 @@
 //! sends it and refused by the daemon by name, never dropped here.
 //! `run` attaches and waits before it starts, so nothing is missed.
 
-use crate::client::{seg, Client};
+use super::containers::{attach_path, path};
+use crate::client::Client;
 use crate::streams::{self, Resize, Streams};
 use crate::units::{parse_bytes, parse_cpus};
 use crate::Failure;
@@ -277,10 +278,10 @@ fn start_failure_code(message: &str) -> i32 {
 
 /// Starts; a failure removes an `--rm` container, as Docker does.
 async fn start(c: &Client, id: &str, auto_remove: bool) -> Result<(), Failure> {
-    if let Err(e) = c.post(&format!("/containers/{}/start", seg(id))).await {
+    if let Err(e) = c.post(&path(id, "/start")?).await {
         let code = start_failure_code(&e.message);
         if auto_remove {
-            let _ = c.json(Method::DELETE, &format!("/containers/{}?force=1", seg(id)), None).await;
+            let _ = c.json(Method::DELETE, &path(id, "?force=1")?, None).await;
         }
         return Err(Failure { code, ..daemon_failure(e) });
     }
@@ -290,6 +291,7 @@ async fn start(c: &Client, id: &str, auto_remove: bool) -> Result<(), Failure> {
 pub async fn run(c: &Client, a: RunArgs) -> Result<i32, Failure> {
     let auto_remove = a.create.rm;
     let s = Streams { tty: a.create.tty, stdin: a.create.interactive && !a.detach };
+    let detach = streams::detach_sequence(a.detach_keys.as_deref())?;
     let id = create_container(c, &a.create, s.stdin).await?;
     if a.detach {
         start(c, &id, auto_remove).await?;
@@ -298,19 +300,11 @@ pub async fn run(c: &Client, a: RunArgs) -> Result<i32, Failure> {
     }
     // Attach and wait first: nothing is missed even if it exits at once.
     // With --rm, return only once the container is gone, as Docker does.
-    let mut q = vec![("stream", "1".to_owned()), ("stdout", "1".to_owned()), ("stderr", "1".to_owned())];
-    if s.stdin {
-        q.push(("stdin", "1".to_owned()));
-    }
-    if let Some(k) = &a.detach_keys {
-        q.push(("detachKeys", k.clone()));
-    }
-    let io = c.hijack(&format!("/containers/{}/attach?{}", seg(&id), crate::client::query(q)), None).await.map_err(daemon_failure)?;
+    let io = c.hijack(&attach_path(&id, s.stdin, a.detach_keys.as_deref())?, None).await.map_err(daemon_failure)?;
     let condition = if auto_remove { "removed" } else { "next-exit" };
-    let wait = c.checked(Method::POST, &format!("/containers/{}/wait?condition={condition}", seg(&id)), &[], crate::client::empty()).await.map_err(daemon_failure)?;
+    let wait = c.checked(Method::POST, &path(&id, &format!("/wait?condition={condition}"))?, &[], crate::client::empty()).await.map_err(daemon_failure)?;
     start(c, &id, auto_remove).await?;
-    let detach = streams::detach_sequence(a.detach_keys.as_deref())?;
-    match streams::pump(io, s, Some(Resize { client: c, path: format!("/containers/{}/resize", seg(&id)) }), &detach).await? {
+    match streams::pump(io, s, Some(Resize { client: c, path: path(&id, "/resize")? }), &detach).await? {
         // It runs on without us, as after `docker run -it`'s Ctrl-P Ctrl-Q.
         streams::Ended::Detached => Ok(0),
         streams::Ended::Output => super::containers::exit_status(c, &id, wait).await,
