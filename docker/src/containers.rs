@@ -21,6 +21,7 @@ fn state_name(c: &ContainerRecord) -> &'static str {
         Status::Running if c.state.paused => "paused",
         Status::Created => "created",
         Status::Running => "running",
+        Status::Exited if c.state.restarting => "restarting",
         Status::Exited => "exited",
         Status::Unknown | Status::Quarantined => "dead",
     }
@@ -87,7 +88,7 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     let (before, since) = (created_of("before")?, created_of("since")?);
     let mut found = if req.query("namespaces") == Some("all") { every } else { docker_front(every) };
     if !req.flag("all") && !filters.contains_key("status") && !filters.contains_key("exited") {
-        found.retain(|c| c.state.status == Status::Running);
+        found.retain(|c| c.state.status == Status::Running || c.state.restarting);
     }
     // As dockerd: one of the values of a key, but every label.
     let any = |key: &str, f: &dyn Fn(&str) -> bool| filters.get(key).is_none_or(|vals| vals.iter().any(|v| f(v)));
@@ -157,7 +158,8 @@ pub async fn start(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
 /// `POST /containers/{id}/stop?t=`: 304 when it isn't running.
 pub async fn stop(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Body>> {
     let c = find(engine, key)?;
-    if c.state.status != Status::Running {
+    // A container waiting for its restart is stopped by ending the wait.
+    if c.state.status != Status::Running && !c.state.restarting {
         return Ok(http::empty(StatusCode::NOT_MODIFIED));
     }
     engine.stop(&c.id, stop_timeout(req)).await?;
@@ -186,6 +188,11 @@ pub async fn kill(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<B
     let signal = req.query("signal").unwrap_or("");
     if !signal.is_empty() {
         berth_engine::model::StopSignal::parse(signal).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    if c.state.restarting {
+        // As dockerd: the wait for the restart ends, no signal goes anywhere.
+        engine.stop(&c.id, Some(std::time::Duration::ZERO)).await?;
+        return Ok(http::empty(StatusCode::NO_CONTENT));
     }
     if c.state.status != Status::Running {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("Container {} is not running", c.id)));
@@ -223,6 +230,12 @@ pub async fn remove(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response
     if c.state.status == Status::Running && !req.flag("force") {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("You cannot remove a running container {}. Stop the container before attempting removal or force remove", c.id)));
     }
+    if c.state.restarting && !req.flag("force") {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("You cannot remove a restarting container {}. Stop the container before attempting removal or force remove", c.id),
+        ));
+    }
     engine.remove(&c.id, req.flag("force")).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
@@ -240,6 +253,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
     let c = find(engine, key)?;
     let s = &c.state;
     let running = s.status == Status::Running;
+    let restart = &c.config.restart;
     let cfg = &c.config;
     let r = &cfg.resources;
     let (mode, settings) = network(engine, &c);
@@ -250,9 +264,10 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
         "Args": cfg.args.iter().skip(1).collect::<Vec<_>>(),
         "State": {
             "Status": state_name(&c),
-            "Running": running,
+            // As dockerd: a container waiting for its restart runs.
+            "Running": running || s.restarting,
             "Paused": s.paused,
-            "Restarting": false,
+            "Restarting": s.restarting,
             "OOMKilled": s.oom_killed,
             "Dead": matches!(s.status, Status::Unknown | Status::Quarantined),
             "Pid": if running { s.pid } else { 0 },
@@ -264,7 +279,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
         "Image": c.image_id,
         "Name": format!("/{}", c.name),
         "LogPath": engine.log_path(&c).map(|p| p.display().to_string()).unwrap_or_default(),
-        "RestartCount": 0,
+        "RestartCount": s.restart_count,
         "Driver": "overlay",
         "Platform": "linux",
         "HostConfig": {
@@ -281,7 +296,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
             "CpusetCpus": r.cpuset_cpus,
             "PidsLimit": r.pids_limit,
             "Ulimits": cfg.ulimits.iter().map(|u| json!({ "Name": u.name, "Soft": u.soft, "Hard": u.hard })).collect::<Vec<_>>(),
-            "RestartPolicy": { "Name": "no", "MaximumRetryCount": 0 },
+            "RestartPolicy": { "Name": restart.name(), "MaximumRetryCount": restart.max_retries() },
             "LogConfig": { "Type": "json-file", "Config": {} },
         },
         "Config": {

@@ -82,6 +82,7 @@ struct HostConfig {
 #[serde(default, rename_all = "PascalCase")]
 struct RestartPolicy {
     name: String,
+    maximum_retry_count: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,10 +117,9 @@ impl CreateBody {
             "host" => NetworkMode::Host,
             other => return Err(refuse(&format!("network mode {other:?}"))),
         };
-        let checks: [(bool, &str); 23] = [
+        let checks: [(bool, &str); 22] = [
             (set(&h.binds), "HostConfig.Binds (-v)"),
             (set_map(&h.port_bindings) || h.publish_all_ports, "HostConfig.PortBindings (-p, -P)"),
-            (!matches!(h.restart_policy.name.as_str(), "" | "no"), "HostConfig.RestartPolicy (--restart)"),
             (set(&h.volumes_from), "HostConfig.VolumesFrom"),
             (set(&h.mounts), "HostConfig.Mounts (--mount)"),
             (set(&h.dns) || set(&h.dns_search), "HostConfig.Dns (--dns, --dns-search)"),
@@ -147,6 +147,7 @@ impl CreateBody {
         if self.image.is_empty() {
             return Err(ApiError::bad_request("Config.Image is required"));
         }
+        let restart = berth_engine::model::RestartPolicy::from_docker(&h.restart_policy.name, h.restart_policy.maximum_retry_count)?;
         let mut seccomp = Seccomp::RuntimeDefault;
         let mut no_new_privs = false;
         for opt in h.security_opt.iter().flatten() {
@@ -189,6 +190,7 @@ impl CreateBody {
             },
             read_only: h.readonly_rootfs,
             network,
+            restart,
             // Attach* only say what `docker run` attaches to (attach.rs).
             stdio: berth_engine::container::Stdio { stdin: self.open_stdin, stdin_once: self.open_stdin && self.stdin_once, tty: self.tty },
             labels: self.labels.unwrap_or_default(),

@@ -1,7 +1,6 @@
 //! `POST /containers/{id}/update` (`docker update`): new resource limits,
 //! applied to the live cgroup and recorded; only the fields a request sets
-//! change. A restart policy is refused by name until restart policies
-//! exist (the next issue's).
+//! change; a new restart policy (`--restart`) is recorded.
 
 use crate::containers::find;
 use crate::error::{ApiError, ApiResult};
@@ -23,10 +22,17 @@ struct Update {
     cpuset_cpus: Option<String>,
     cpuset_mems: Option<String>,
     pids_limit: Option<i64>,
-    restart_policy: Option<serde_json::Value>,
+    restart_policy: Option<RestartPolicy>,
     blkio_weight: Option<u16>,
     kernel_memory: Option<i64>,
     memory_reservation: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct RestartPolicy {
+    name: String,
+    maximum_retry_count: i64,
 }
 
 /// Docker's minimum memory limit.
@@ -36,9 +42,11 @@ pub async fn update(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Resp
     let c = find(engine, key)?;
     let u: Update = req.json().await?;
     let set = |v: &Option<i64>| v.is_some_and(|v| v != 0);
-    if u.restart_policy.as_ref().and_then(|p| p.get("Name")).and_then(|n| n.as_str()).is_some_and(|n| !n.is_empty() && n != "no") {
-        return Err(ApiError::bad_request("HostConfig.RestartPolicy (--restart) is not supported by berth yet"));
-    }
+    // The CLI sends an empty policy when --restart isn't given.
+    let restart = match &u.restart_policy {
+        Some(p) if !p.name.is_empty() => Some(berth_engine::model::RestartPolicy::from_docker(&p.name, p.maximum_retry_count)?),
+        _ => None,
+    };
     for (on, field) in [
         (u.blkio_weight.is_some_and(|w| w != 0), "BlkioWeight (--blkio-weight)"),
         (set(&u.kernel_memory), "KernelMemory (--kernel-memory)"),
@@ -80,6 +88,11 @@ pub async fn update(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Resp
     if let Some(p) = u.pids_limit.filter(|p| *p != 0) {
         r.pids_limit = p.max(0);
     }
-    engine.update_resources(&c.id, r).await?;
+    if r != c.config.resources {
+        engine.update_resources(&c.id, r).await?;
+    }
+    if let Some(p) = restart {
+        engine.set_restart_policy(&c.id, p).await?;
+    }
     Ok(http::json(StatusCode::OK, &json!({ "Warnings": [] })))
 }

@@ -296,6 +296,23 @@ impl Daemon {
         run_with_input(self.docker_cmd().args(args), input)
     }
 
+    /// One raw HTTP/1.1 request on the Docker API's socket (the request
+    /// says `Connection: close`): status and body.
+    pub fn docker_raw(&self, request: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(self.docker_socket()).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (status, out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+    }
+
+    /// A JSON `POST` on the Docker API: status and body.
+    pub fn docker_post(&self, path: &str, json: &str) -> (u16, String) {
+        self.docker_raw(&format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}", json.len()))
+    }
+
     /// The environment `docker` needs to reach this daemon, as shell words.
     pub fn docker_env(&self) -> String {
         let config = self.dir.join("docker-config");

@@ -6,21 +6,10 @@
 
 use berth_e2e::registry::{busybox_layer, file, push_image, tar, Layer, Registry};
 use berth_e2e::{Daemon, Run};
-use std::io::{Read, Write};
 use std::process::Command;
 
 fn docker(d: &Daemon, args: &[&str]) -> Run {
     d.docker(args)
-}
-
-/// One raw HTTP/1.1 request on the socket: status and body.
-fn raw(d: &Daemon, request: &str) -> (u16, String) {
-    let mut s = std::os::unix::net::UnixStream::connect(d.docker_socket()).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
 }
 
 #[test]
@@ -39,13 +28,13 @@ fn the_docker_cli_negotiates_and_reads_the_node() {
     assert!(ps.stdout.starts_with("CONTAINER ID"), "{}", ps.stdout);
 
     // Versions outside 1.24–1.47, unknown paths, bad filters: Docker's answers.
-    let (code, body) = raw(&d, "GET /v1.99/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (code, body) = d.docker_raw("GET /v1.99/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!((code, body.trim()), (400, r#"{"message":"client version 1.99 is too new. Maximum supported API version is 1.47"}"#));
-    let (code, body) = raw(&d, "GET /v1.41/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (code, body) = d.docker_raw("GET /v1.41/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!((code, body.trim()), (404, r#"{"message":"page not found"}"#));
-    let (code, _) = raw(&d, "GET /v1.41/images/json?filters=%7Bnot-json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (code, _) = d.docker_raw("GET /v1.41/images/json?filters=%7Bnot-json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(code, 400);
-    let (code, _) = raw(&d, "HEAD /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (code, _) = d.docker_raw("HEAD /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(code, 200);
 
     // Not served yet: refused by name, with the CLI's exit code for a daemon error.
@@ -118,6 +107,16 @@ assert box.wait()["StatusCode"] == 0
 assert box.logs() == b"hi\n", box.logs()
 assert [x.name for x in c.containers.list(all=True)] == ["sdk-box"]
 box.remove()
+# A restart policy: two restarts after failures, then down for good.
+retry = c.containers.run("busybox", ["sh", "-c", "exit 2"], network_mode="none", detach=True, restart_policy={{"Name": "on-failure", "MaximumRetryCount": 2}})
+import time
+for _ in range(100):
+    retry.reload()
+    if retry.attrs["RestartCount"] == 2 and retry.status == "exited":
+        break
+    time.sleep(0.1)
+assert (retry.attrs["RestartCount"], retry.status, retry.attrs["State"]["ExitCode"]) == (2, "exited", 2), retry.attrs["State"]
+retry.remove()
 assert c.containers.list(all=True) == []
 c.images.remove("{reg}/sdk/app:v2")
 print("sdk ok")

@@ -106,6 +106,7 @@ impl Engine {
         engine.recover(boot).await?;
         engine.sweep_container_sandboxes().await;
         boot::record(engine.paths())?;
+        engine.restart_at_start_up();
         Ok(engine)
     }
 

@@ -1,5 +1,5 @@
 //! create and run: Docker's flags as a `POST /containers/create` body.
-//! What berth can't do yet (`-p`, `-v`, `--restart`, …) is sent as Docker
+//! What berth can't do yet (`-p`, `-v`, `--init`, …) is sent as Docker
 //! sends it and refused by the daemon by name, never dropped here.
 //! `run` attaches and waits before it starts, so nothing is missed.
 
@@ -101,7 +101,8 @@ pub struct CreateArgs {
     /// Bind mount a volume (not in berth yet: the daemon refuses it by name).
     #[arg(short = 'v', long = "volume")]
     volume: Vec<String>,
-    /// Restart policy (not in berth yet: the daemon refuses it by name).
+    /// Restart policy to apply when a container exits (no, always,
+    /// unless-stopped, on-failure[:max-retries]).
     #[arg(long)]
     restart: Option<String>,
     /// Run an init inside the container (not in berth yet: refused by name).
@@ -129,6 +130,16 @@ pub struct RunArgs {
 /// Docker's exit status for a failure of `run` itself.
 fn bad(m: String) -> Failure {
     Failure { message: format!("berth: {m}"), code: 125 }
+}
+
+/// Docker's `--restart name[:max-retries]` as the API's `RestartPolicy`
+/// (the daemon checks the name).
+pub(super) fn restart_policy(s: &str) -> Result<Value, String> {
+    let (name, count) = match s.split_once(':') {
+        Some((n, c)) => (n, c.parse::<i64>().map_err(|_| "maximum retry count must be an integer".to_owned())?),
+        None => (s, 0),
+    };
+    Ok(json!({ "Name": name, "MaximumRetryCount": count }))
 }
 
 fn daemon_failure(e: crate::client::ApiError) -> Failure {
@@ -193,6 +204,10 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
         return Err(bad("invalid --pids-limit".into()));
     }
     let ulimits = a.ulimit.iter().map(|u| ulimit(u)).collect::<Result<Vec<_>, _>>()?;
+    if a.rm && a.restart.as_deref().is_some_and(|r| r != "no") {
+        return Err(bad("Conflicting options: --restart and --rm".into()));
+    }
+    let restart = restart_policy(a.restart.as_deref().unwrap_or("")).map_err(bad)?;
     Ok(json!({
         "Hostname": a.hostname.clone().unwrap_or_default(),
         "User": a.user.clone().unwrap_or_default(),
@@ -226,7 +241,7 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
             "Ulimits": ulimits,
             "Binds": a.volume,
             "PortBindings": port_bindings(&a.publish),
-            "RestartPolicy": { "Name": a.restart.clone().unwrap_or_default(), "MaximumRetryCount": 0 },
+            "RestartPolicy": restart,
             "Init": a.init.then_some(true),
         },
     }))

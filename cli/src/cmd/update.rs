@@ -24,7 +24,7 @@ pub struct UpdateArgs {
     /// Tune the container's pids limit (-1 for unlimited).
     #[arg(long = "pids-limit")]
     pids_limit: Option<i64>,
-    /// Restart policy (not in berth yet: the daemon refuses it by name).
+    /// Restart policy to apply when a container exits.
     #[arg(long)]
     restart: Option<String>,
     #[arg(required = true)]
@@ -50,7 +50,7 @@ pub async fn update(c: &Client, a: UpdateArgs) -> Result<i32, Failure> {
         body.insert("PidsLimit".into(), p.into());
     }
     if let Some(r) = &a.restart {
-        body.insert("RestartPolicy".into(), serde_json::json!({ "Name": r }));
+        body.insert("RestartPolicy".into(), super::run::restart_policy(r).map_err(bad)?);
     }
     if body.is_empty() {
         return Err(Failure::new("You must provide one or more flags when using this command."));

@@ -42,6 +42,8 @@ pub struct CreateOptions {
     pub stdio: super::Stdio,
     /// The network of a container outside pods.
     pub network: NetworkMode,
+    /// Docker's `--restart` (containers outside pods only).
+    pub restart: super::RestartPolicy,
 }
 
 /// The network a container outside pods asks for.
@@ -92,6 +94,12 @@ fn check(opts: &CreateOptions) -> Result<()> {
     }
     if opts.pod.is_some() && opts.network != NetworkMode::None {
         return Err(Error::InvalidArgument("a pod's container has the pod's network".into()));
+    }
+    if !opts.restart.is_no() && opts.auto_remove {
+        return Err(Error::InvalidArgument("can't create 'AutoRemove' container with restart policy".into()));
+    }
+    if !opts.restart.is_no() && opts.pod.is_some() {
+        return Err(Error::InvalidArgument("a pod's container has no restart policy: kubelet restarts it".into()));
     }
     if let Some(w) = &opts.working_dir {
         if !w.is_empty() && !w.starts_with('/') {
@@ -293,6 +301,7 @@ impl Engine {
             cgroup_path,
             stdio: opts.stdio,
             network: super::ContainerNetwork::None,
+            restart: opts.restart,
         };
         // The network last: its undo is a removal (async), after every other step.
         match opts.network {
@@ -335,7 +344,7 @@ impl Engine {
 
     /// A sandbox of the container's own that holds its network namespace on
     /// the default bridge (no pod: the CRI never sees it).
-    async fn run_container_sandbox(&self, id: &str, hostname: &str) -> Result<String> {
+    pub(super) async fn run_container_sandbox(&self, id: &str, hostname: &str) -> Result<String> {
         let o = crate::sandbox::SandboxOptions {
             owner: crate::sandbox::SandboxOwner::Container,
             name: id.to_owned(),
@@ -412,6 +421,7 @@ mod tests {
             CreateOptions { ulimits: vec!["nofiles=1".into()], ..Default::default() },
             CreateOptions { ulimits: vec!["nofile=10:5".into()], ..Default::default() },
             CreateOptions { ulimits: vec!["nofile=lots".into()], ..Default::default() },
+            CreateOptions { auto_remove: true, restart: super::super::RestartPolicy::Always, ..Default::default() },
         ];
         for o in bad {
             assert!(matches!(check(&o), Err(Error::InvalidArgument(_))), "{o:?}");

@@ -14,6 +14,8 @@ impl Engine {
             return Err(Error::FailedPrecondition(format!("container {} is not running", rec.id)));
         }
         let bundle = self.paths().bundle(&rec.id)?;
+        // As dockerd: a kill is on purpose, whatever the signal.
+        entry.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         shim_client::kill(&bundle, sig as i32, sig == nix::sys::signal::Signal::SIGKILL)
             .await
             .map_err(|e| Error::FailedPrecondition(format!("cannot kill container {}: {e}", rec.id)))?;

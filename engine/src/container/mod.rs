@@ -1,5 +1,6 @@
 //! Containers: the persisted record, the state machine, and one file per
-//! operation (create, start, stop, kill, remove, list, wait, logs, recover).
+//! operation (create, start, stop, kill, remove, list, wait, logs, recover,
+//! restart policies).
 //!
 //! ```text
 //!            start                 exit / kill
@@ -9,6 +10,9 @@
 //!                         ▼
 //!          EXITED ──start──▶ RUNNING (restart keeps the upper dir)
 //! ```
+//!
+//! A Docker-front container with a restart policy (`restart.rs`) that
+//! exits is EXITED with `restarting` set while it waits for its restart.
 //!
 //! A record changes like a transaction: the new record is written
 //! (temp file, fsync, rename) before memory and watchers see it.
@@ -26,6 +30,7 @@ mod pause;
 mod recover;
 mod remove;
 mod rename;
+mod restart;
 mod start;
 mod stats;
 mod stop;
@@ -57,12 +62,24 @@ pub struct Entry {
     events: watch::Sender<ContainerState>,
     /// Attachments waiting for the next start (see `attach_next_start`).
     attach_pending: std::sync::atomic::AtomicUsize,
+    /// A stop or kill on purpose was sent to this run: its exit is recorded
+    /// as such (no extra write on the stop path).
+    stopping: std::sync::atomic::AtomicBool,
+    /// The restart policy's current wait (in memory, as dockerd's restart manager).
+    restart_delay: std::sync::Mutex<std::time::Duration>,
 }
 
 impl Entry {
     fn new(rec: ContainerRecord) -> Arc<Self> {
         let (events, _) = watch::channel(rec.state.clone());
-        Arc::new(Self { record: std::sync::Mutex::new(rec), op: tokio::sync::Mutex::new(()), events, attach_pending: Default::default() })
+        Arc::new(Self {
+            record: std::sync::Mutex::new(rec),
+            op: tokio::sync::Mutex::new(()),
+            events,
+            attach_pending: Default::default(),
+            stopping: Default::default(),
+            restart_delay: Default::default(),
+        })
     }
 
     /// A snapshot of the record.

@@ -57,7 +57,9 @@ impl Engine {
         }
         let (exit, end) = exit;
         let status = if end == EndReason::ShimLost { Status::Unknown } else { Status::Exited };
+        let on_purpose = entry.stopping.swap(false, std::sync::atomic::Ordering::SeqCst);
         let res = self.commit(&entry, |r| {
+            r.state.stopped_on_purpose = on_purpose;
             r.state.status = status;
             r.state.exit_code = exit.exit_code;
             r.state.oom_killed = exit.oom_killed;
@@ -98,6 +100,7 @@ impl Engine {
             .await;
         }
         tracing::info!(container = %id, exit_code = exit.exit_code, oom = exit.oom_killed, "exited");
+        self.after_exit(&entry, &exited);
         if rec.config.auto_remove {
             let engine = self.clone();
             let id = id.to_owned();

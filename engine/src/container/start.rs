@@ -1,12 +1,21 @@
 //! Start: write the bundle (OCI spec, shim config, /etc files), launch the
 //! shim, and record the running container — or the reason it didn't start.
 
-use super::Status;
+use super::{Entry, Status};
 use crate::error::{Error, IoContext, Result};
 use crate::Engine;
 use berth_proto::shim::{ShimConfig, StartReport, CONFIG_FILE, SHIM_FILE};
 use std::process::Stdio;
+use std::sync::Arc;
 use tracing::Instrument;
+
+/// Who starts a container: a start on purpose begins its restart count
+/// anew; its restart policy's start goes on counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Starter {
+    OnPurpose,
+    RestartPolicy,
+}
 
 impl Engine {
     /// Starts a created or exited container. Starting a running one is a no-op.
@@ -14,6 +23,11 @@ impl Engine {
     pub async fn start(&self, key: &str) -> Result<()> {
         let entry = self.lookup(key)?;
         let _op = entry.op.lock().await;
+        self.start_locked(&entry, Starter::OnPurpose).await
+    }
+
+    /// Starts the container of `entry`, whose operation lock the caller holds.
+    pub(super) async fn start_locked(&self, entry: &Arc<Entry>, by: Starter) -> Result<()> {
         let rec = entry.record();
         if rec.state.status == Status::Quarantined {
             return Err(Error::FailedPrecondition(format!("container {} is quarantined: {}", rec.id, rec.state.error)));
@@ -42,15 +56,13 @@ impl Engine {
             _ => None,
         };
         // A container outside pods on the default bridge: its own sandbox's network.
-        let network = match rec.config.network.sandbox() {
-            Some(sid) => {
-                let s = self.any_sandbox(sid)?.record();
-                match s.pin("net") {
-                    Some(_) if s.state == crate::sandbox::SandboxState::Ready => Some(s),
-                    _ => return Err(Error::FailedPrecondition(format!("the network of container {id} is gone (the node restarted?): remove the container and run it again"))),
-                }
-            }
-            None => None,
+        let (rec, network) = match rec.config.network.sandbox() {
+            Some(sid) => match self.any_sandbox(sid).map(|s| s.record()) {
+                Ok(s) if s.pin("net").is_some() && s.state == crate::sandbox::SandboxState::Ready => (rec, Some(s)),
+                // Gone with the node's restart: the container gets a new one.
+                _ => self.renew_network(entry, sid).await?,
+            },
+            None => (rec, None),
         };
         let ctx = crate::spec::SpecContext {
             cgroup_path: self.cgroup_path(&rec),
@@ -126,9 +138,10 @@ impl Engine {
             let _ = std::fs::remove_dir_all(&bundle);
             let code = report.exit_code;
             let m = message.clone();
-            self.commit(&entry, |r| {
+            self.commit(entry, |r| {
                 r.state.exit_code = code;
                 r.state.error = m;
+                r.state.restarting = false;
                 if r.state.status != Status::Created {
                     r.state.status = Status::Exited;
                 }
@@ -141,8 +154,12 @@ impl Engine {
         };
         let shim_pid = report.shim_pid;
         let protocol = report.protocol();
+        if by == Starter::OnPurpose {
+            *entry.restart_delay.lock().unwrap() = std::time::Duration::ZERO;
+        }
+        entry.stopping.store(false, std::sync::atomic::Ordering::SeqCst);
         let committed = crate::failpoint("start.before_record").and_then(|()| {
-            self.commit(&entry, |r| {
+            self.commit(entry, |r| {
                 r.state.status = Status::Running;
                 r.state.pid = report.pid;
                 r.state.shim_pid = shim_pid;
@@ -153,6 +170,11 @@ impl Engine {
                 r.state.oom_killed = false;
                 r.state.paused = false;
                 r.state.error.clear();
+                r.state.restarting = false;
+                r.state.stopped_on_purpose = false;
+                if by == Starter::OnPurpose {
+                    r.state.restart_count = 0;
+                }
             })
         });
         if let Err(e) = committed {
@@ -164,6 +186,26 @@ impl Engine {
         tracing::info!(container = %id, pid = report.pid, shim_pid, "started");
         self.monitor(id, shim_pid);
         Ok(())
+    }
+
+    /// A new network sandbox for a container whose own went with the node's
+    /// restart (its address released first); recorded before it is used.
+    async fn renew_network(&self, entry: &Entry, old: &str) -> Result<(super::ContainerRecord, Option<crate::model::SandboxRecord>)> {
+        let rec = entry.record();
+        tracing::info!(container = %rec.id, sandbox = old, "the container's network is gone: making a new one");
+        if let Err(e) = self.remove_container_sandbox(old).await {
+            tracing::warn!(container = %rec.id, sandbox = old, error = %e, "release the container's old network");
+        }
+        let sid = self.run_container_sandbox(&rec.id, &rec.config.hostname).await?;
+        let rec = match self.commit(entry, |r| r.config.network = super::ContainerNetwork::Bridge { sandbox: sid.clone() }) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.remove_container_sandbox(&sid).await;
+                return Err(e);
+            }
+        };
+        let s = self.any_sandbox(&sid)?.record();
+        Ok((rec, Some(s)))
     }
 
     /// The shim's view of the container's image volumes, their staging dirs made.

@@ -1,4 +1,6 @@
 //! Stop: the stop signal, a grace period, then SIGKILL to every process.
+//! A stop is on purpose: no restart policy brings the container back
+//! before its next start.
 
 use super::Status;
 use crate::error::{Error, Result};
@@ -17,8 +19,16 @@ impl Engine {
         let _op = entry.op.lock().await;
         let rec = entry.record();
         if rec.state.status != Status::Running {
+            // Waiting for its restart: the wait ends here.
+            if rec.state.restarting {
+                self.commit(&entry, |r| {
+                    r.state.restarting = false;
+                    r.state.stopped_on_purpose = true;
+                })?;
+            }
             return Ok(());
         }
+        entry.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         let timeout = timeout.or(rec.config.stop_timeout.map(Duration::from_secs)).unwrap_or(self.config().default_stop_timeout);
         let bundle = self.paths().bundle(&rec.id)?;
         let sig = rec.config.stop_signal.0;

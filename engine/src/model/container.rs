@@ -154,6 +154,127 @@ pub struct ContainerConfig {
     pub cgroup_path: String,
     #[serde(default)]
     pub stdio: Stdio,
+    /// What happens when it exits (Docker's `--restart`; never for pods').
+    #[serde(default, skip_serializing_if = "RestartPolicy::is_no")]
+    pub restart: RestartPolicy,
+}
+
+/// Docker's restart policies. berth follows dockerd's restart manager: a
+/// stop or kill on purpose ends the restarts until the next start; at
+/// berthd's start-up `always` brings back even a container stopped on
+/// purpose, `unless-stopped` not, `on-failure` one that failed with
+/// retries left.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    Always,
+    UnlessStopped,
+    /// `max_retries` 0: no limit.
+    OnFailure {
+        max_retries: u32,
+    },
+}
+
+/// The first wait before a restart, doubled for each one after.
+pub const RESTART_FIRST_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+/// The longest wait before a restart.
+pub const RESTART_MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(60);
+/// A run this long resets the wait to the first one.
+pub const RESTART_RESET_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl RestartPolicy {
+    /// Docker's `RestartPolicy {Name, MaximumRetryCount}`, with dockerd's errors.
+    pub fn from_docker(name: &str, max_retries: i64) -> Result<Self> {
+        let policy = match name {
+            "" | "no" => Self::No,
+            "always" => Self::Always,
+            "unless-stopped" => Self::UnlessStopped,
+            "on-failure" if max_retries < 0 => return Err(Error::InvalidArgument("maximum retry count cannot be negative".into())),
+            "on-failure" => Self::OnFailure { max_retries: u32::try_from(max_retries).map_err(|_| Error::InvalidArgument("maximum retry count is too large".into()))? },
+            other => return Err(Error::InvalidArgument(format!("invalid restart policy '{other}'"))),
+        };
+        if max_retries != 0 && !matches!(policy, Self::OnFailure { .. }) {
+            return Err(Error::InvalidArgument(format!("maximum retry count cannot be used with restart policy '{name}'")));
+        }
+        Ok(policy)
+    }
+
+    /// Docker's `--restart` form: `no`, `always`, `unless-stopped`, `on-failure[:N]`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.split_once(':') {
+            Some(("on-failure", n)) => Self::from_docker("on-failure", n.parse().map_err(|_| Error::InvalidArgument("maximum retry count must be an integer".into()))?),
+            Some((other, _)) => Self::from_docker(other, 1),
+            None => Self::from_docker(s, 0),
+        }
+    }
+
+    pub fn is_no(&self) -> bool {
+        *self == Self::No
+    }
+
+    /// Docker's `Name`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::No => "no",
+            Self::Always => "always",
+            Self::UnlessStopped => "unless-stopped",
+            Self::OnFailure { .. } => "on-failure",
+        }
+    }
+
+    /// Docker's `MaximumRetryCount`.
+    pub fn max_retries(&self) -> u32 {
+        match self {
+            Self::OnFailure { max_retries } => *max_retries,
+            _ => 0,
+        }
+    }
+
+    fn retries_left(&self, restarts: u32) -> bool {
+        let max = self.max_retries();
+        max == 0 || restarts < max
+    }
+
+    /// Whether an exit (`restarts` so far) is followed by a restart.
+    pub fn restarts_after_exit(&self, exit_code: i32, restarts: u32, stopped_on_purpose: bool) -> bool {
+        !stopped_on_purpose
+            && match self {
+                Self::No => false,
+                Self::Always | Self::UnlessStopped => true,
+                Self::OnFailure { .. } => exit_code != 0 && self.retries_left(restarts),
+            }
+    }
+
+    /// Whether berthd's start-up starts an exited container again.
+    pub fn restarts_at_start_up(&self, exit_code: i32, restarts: u32, stopped_on_purpose: bool) -> bool {
+        match self {
+            Self::No => false,
+            Self::Always => true,
+            Self::UnlessStopped => !stopped_on_purpose,
+            Self::OnFailure { .. } => exit_code != 0 && self.retries_left(restarts),
+        }
+    }
+
+    /// The wait before the next restart, after `previous` and a run of `ran`
+    /// (dockerd's backoff: 100 ms, doubled up to a minute, reset by 10 s up).
+    pub fn next_delay(previous: std::time::Duration, ran: std::time::Duration) -> std::time::Duration {
+        if previous.is_zero() || ran >= RESTART_RESET_AFTER {
+            RESTART_FIRST_DELAY
+        } else {
+            (previous * 2).min(RESTART_MAX_DELAY)
+        }
+    }
+}
+
+impl std::fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OnFailure { max_retries } if *max_retries > 0 => write!(f, "on-failure:{max_retries}"),
+            other => f.write_str(other.name()),
+        }
+    }
 }
 
 /// The signal that asks a container to stop (image `StopSignal`, `--stop-signal`,
@@ -259,6 +380,20 @@ pub struct ContainerState {
     /// Running, with every process frozen (Docker's pause).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// Restarts by the restart policy since the last start on purpose.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restart_count: u32,
+    /// Exited and waiting for the restart its policy asked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restarting: bool,
+    /// The last run was ended by a stop or kill on purpose (Docker's
+    /// `HasBeenManuallyStopped`): no restart follows it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_on_purpose: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The persisted record (`containers/<id>/container.json`).
@@ -304,6 +439,7 @@ impl ContainerRecord {
             Status::Created => "Created".into(),
             Status::Running if self.state.paused => format!("Up {} (Paused)", ago(self.state.started_at)),
             Status::Running => format!("Up {}", ago(self.state.started_at)),
+            Status::Exited if self.state.restarting => format!("Restarting ({}) {} ago", self.state.exit_code, ago(self.state.finished_at)),
             Status::Exited => format!("Exited ({}) {} ago", self.state.exit_code, ago(self.state.finished_at)),
             Status::Unknown => "Unknown".into(),
             Status::Quarantined => "Quarantined".into(),
@@ -325,7 +461,35 @@ fn human(d: std::time::Duration) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::StopSignal;
+    use super::{RestartPolicy, StopSignal};
+    use std::time::Duration;
+
+    #[test]
+    fn restart_policies_as_docker_writes_and_follows_them() {
+        assert_eq!(RestartPolicy::parse("on-failure:3").unwrap(), RestartPolicy::OnFailure { max_retries: 3 });
+        assert_eq!(RestartPolicy::parse("unless-stopped").unwrap().to_string(), "unless-stopped");
+        assert_eq!(RestartPolicy::from_docker("", 0).unwrap(), RestartPolicy::No);
+        for (name, n, err) in [
+            ("bogus", 0, "invalid restart policy 'bogus'"),
+            ("always", 2, "maximum retry count cannot be used with restart policy 'always'"),
+            ("on-failure", -1, "maximum retry count cannot be negative"),
+        ] {
+            assert!(RestartPolicy::from_docker(name, n).unwrap_err().to_string().contains(err), "{name} {n}");
+        }
+        assert!(RestartPolicy::parse("on-failure:x").is_err());
+        let of2 = RestartPolicy::OnFailure { max_retries: 2 };
+        assert!(of2.restarts_after_exit(1, 1, false) && !of2.restarts_after_exit(1, 2, false) && !of2.restarts_after_exit(0, 0, false));
+        assert!(!RestartPolicy::Always.restarts_after_exit(0, 9, true), "a stop on purpose ends the restarts");
+        assert!(RestartPolicy::Always.restarts_at_start_up(0, 0, true));
+        assert!(!RestartPolicy::UnlessStopped.restarts_at_start_up(137, 0, true));
+        assert!(!RestartPolicy::No.restarts_at_start_up(1, 0, false));
+        // 100 ms, doubled up to a minute; a run of 10 s starts over.
+        let ms = Duration::from_millis;
+        assert_eq!(RestartPolicy::next_delay(Duration::ZERO, ms(5)), ms(100));
+        assert_eq!(RestartPolicy::next_delay(ms(100), ms(5)), ms(200));
+        assert_eq!(RestartPolicy::next_delay(ms(40_000), ms(5)), Duration::from_secs(60));
+        assert_eq!(RestartPolicy::next_delay(ms(3200), Duration::from_secs(10)), ms(100));
+    }
     use nix::sys::signal::Signal;
 
     #[test]
