@@ -46,6 +46,24 @@ fn network(engine: &Engine, c: &ContainerRecord) -> (&'static str, Value) {
     ("default", json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "Networks": { "bridge": endpoint } }))
 }
 
+/// The container's mounts as Docker lists them: volumes, binds, tmpfs.
+fn mounts(c: &ContainerRecord) -> Value {
+    let cfg = &c.config;
+    let volume = |m: &berth_engine::model::BindMount| cfg.volumes.iter().find(|v| v.container_path == m.container_path);
+    let mut out: Vec<Value> = cfg
+        .mounts
+        .iter()
+        .map(|m| match volume(m) {
+            Some(v) => json!({ "Type": "volume", "Name": v.name, "Source": m.host_path, "Destination": m.container_path, "Driver": "local", "Mode": "", "RW": !m.readonly, "Propagation": "" }),
+            None => json!({ "Type": "bind", "Source": m.host_path, "Destination": m.container_path, "Mode": "", "RW": !m.readonly, "Propagation": m.propagation }),
+        })
+        .collect();
+    out.extend(cfg.tmpfs.iter().map(
+        |t| json!({ "Type": "tmpfs", "Source": "", "Destination": t.container_path, "Mode": t.options.join(","), "RW": !t.options.iter().any(|o| o == "ro"), "Propagation": "" }),
+    ));
+    Value::Array(out)
+}
+
 pub(crate) fn summary(engine: &Engine, c: &ContainerRecord, now: std::time::SystemTime) -> Value {
     let (mode, settings) = network(engine, c);
     json!({
@@ -61,7 +79,7 @@ pub(crate) fn summary(engine: &Engine, c: &ContainerRecord, now: std::time::Syst
         "Status": c.status_text(now),
         "HostConfig": { "NetworkMode": mode },
         "NetworkSettings": { "Networks": settings["Networks"] },
-        "Mounts": [],
+        "Mounts": mounts(c),
     })
 }
 
@@ -224,9 +242,6 @@ pub async fn wait(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<B
 /// `DELETE /containers/{id}?force=`: 409 for a running one without force.
 pub async fn remove(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Body>> {
     let c = find(engine, key)?;
-    if req.flag("v") {
-        // Anonymous volumes don't exist in berth yet: nothing to remove.
-    }
     if c.state.status == Status::Running && !req.flag("force") {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("You cannot remove a running container {}. Stop the container before attempting removal or force remove", c.id)));
     }
@@ -236,7 +251,12 @@ pub async fn remove(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response
             format!("You cannot remove a restarting container {}. Stop the container before attempting removal or force remove", c.id),
         ));
     }
-    engine.remove(&c.id, req.flag("force")).await?;
+    // `-v`: its anonymous volumes go with it.
+    if req.flag("v") {
+        engine.remove_with_volumes(&c.id, req.flag("force")).await?;
+    } else {
+        engine.remove(&c.id, req.flag("force")).await?;
+    }
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
@@ -295,6 +315,8 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
             "CpuPeriod": r.cpu_period,
             "CpusetCpus": r.cpuset_cpus,
             "PidsLimit": r.pids_limit,
+            "Binds": cfg.mounts.iter().filter(|m| !cfg.volumes.iter().any(|v| v.container_path == m.container_path)).map(|m| format!("{}:{}{}", m.host_path.display(), m.container_path.display(), if m.readonly { ":ro" } else { "" })).collect::<Vec<_>>(),
+            "Tmpfs": cfg.tmpfs.iter().map(|t| (t.container_path.display().to_string(), t.options.join(","))).collect::<std::collections::BTreeMap<_, _>>(),
             "Ulimits": cfg.ulimits.iter().map(|u| json!({ "Name": u.name, "Soft": u.soft, "Hard": u.hard })).collect::<Vec<_>>(),
             "RestartPolicy": { "Name": restart.name(), "MaximumRetryCount": restart.max_retries() },
             "LogConfig": { "Type": "json-file", "Config": {} },
@@ -318,7 +340,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
             "StopTimeout": cfg.stop_timeout,
         },
         "NetworkSettings": settings,
-        "Mounts": [],
+        "Mounts": mounts(&c),
     });
     Ok(http::json(StatusCode::OK, &doc))
 }

@@ -44,7 +44,7 @@ struct HostConfig {
     restart_policy: RestartPolicy,
     auto_remove: bool,
     volumes_from: Option<Vec<String>>,
-    mounts: Option<Vec<Value>>,
+    mounts: Option<Vec<crate::mounts::MountSpec>>,
     cap_add: Option<Vec<String>>,
     cap_drop: Option<Vec<String>>,
     dns: Option<Vec<String>>,
@@ -117,14 +117,11 @@ impl CreateBody {
             "host" => NetworkMode::Host,
             other => return Err(refuse(&format!("network mode {other:?}"))),
         };
-        let checks: [(bool, &str); 22] = [
-            (set(&h.binds), "HostConfig.Binds (-v)"),
+        let checks: [(bool, &str); 19] = [
             (set_map(&h.port_bindings) || h.publish_all_ports, "HostConfig.PortBindings (-p, -P)"),
             (set(&h.volumes_from), "HostConfig.VolumesFrom"),
-            (set(&h.mounts), "HostConfig.Mounts (--mount)"),
             (set(&h.dns) || set(&h.dns_search), "HostConfig.Dns (--dns, --dns-search)"),
             (set(&h.extra_hosts), "HostConfig.ExtraHosts (--add-host)"),
-            (set_map(&h.tmpfs), "HostConfig.Tmpfs (--tmpfs)"),
             (set_map(&h.sysctls), "HostConfig.Sysctls (--sysctl)"),
             (set(&h.devices), "HostConfig.Devices (--device)"),
             (h.init == Some(true), "HostConfig.Init (--init)"),
@@ -138,7 +135,7 @@ impl CreateBody {
             (h.memory_swap > 0 && h.memory_swap != h.memory, "HostConfig.MemorySwap (--memory-swap)"),
             (!self.domainname.is_empty(), "Config.Domainname (--domainname)"),
             (set_map(&self.exposed_ports), "Config.ExposedPorts (--expose, -p)"),
-            (set_map(&self.volumes) || self.healthcheck.as_ref().is_some_and(|h| !h.is_null()), "Config.Volumes and Config.Healthcheck"),
+            (self.healthcheck.as_ref().is_some_and(|h| !h.is_null()), "Config.Healthcheck"),
             (!self.mac_address.is_empty(), "Config.MacAddress (--mac-address)"),
         ];
         if let Some((_, field)) = checks.iter().find(|(bad, _)| *bad) {
@@ -147,6 +144,12 @@ impl CreateBody {
         if self.image.is_empty() {
             return Err(ApiError::bad_request("Config.Image is required"));
         }
+        let mounts = crate::mounts::Mounts::parse(
+            h.binds.as_deref().unwrap_or_default(),
+            h.mounts.as_deref().unwrap_or_default(),
+            &h.tmpfs.clone().unwrap_or_default(),
+            &self.volumes.clone().unwrap_or_default(),
+        )?;
         let restart = berth_engine::model::RestartPolicy::from_docker(&h.restart_policy.name, h.restart_policy.maximum_retry_count)?;
         let mut seccomp = Seccomp::RuntimeDefault;
         let mut no_new_privs = false;
@@ -191,6 +194,9 @@ impl CreateBody {
             read_only: h.readonly_rootfs,
             network,
             restart,
+            mounts: mounts.binds,
+            volumes: mounts.volumes,
+            tmpfs: mounts.tmpfs,
             // Attach* only say what `docker run` attaches to (attach.rs).
             stdio: berth_engine::container::Stdio { stdin: self.open_stdin, stdin_once: self.open_stdin && self.stdin_once, tty: self.tty },
             labels: self.labels.unwrap_or_default(),

@@ -28,12 +28,14 @@ mod hijack;
 mod http;
 mod image_ops;
 mod images;
+mod mounts;
 mod stats;
 mod system;
 pub mod tls;
 mod top;
 mod update;
 pub mod version;
+mod volumes;
 
 use berth_engine::Engine;
 use error::{ApiError, ApiResult};
@@ -216,6 +218,11 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::POST, ["images", "prune"]) => image_ops::prune(engine, &req).await,
         (&Method::POST, ["containers", "prune"]) => containers::prune(engine, &req).await,
         (&Method::GET, ["system", "df"]) => system::df(engine).await,
+        (&Method::POST, ["volumes", "create"]) => volumes::create(engine, &mut req).await,
+        (&Method::GET, ["volumes"]) => volumes::list(engine, &req),
+        (&Method::POST, ["volumes", "prune"]) => volumes::prune(engine, &req).await,
+        (&Method::GET, ["volumes", name]) => volumes::inspect(engine, name),
+        (&Method::DELETE, ["volumes", name]) => volumes::remove(engine, name, &req).await,
         (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => images::inspect(engine, &name.join("/")),
         (&Method::GET, ["images", name @ .., "history"]) if !name.is_empty() => image_ops::history(engine, &name.join("/")).await,
         (&Method::GET, ["images", name @ .., "get"]) if !name.is_empty() => image_ops::save(engine, vec![name.join("/")]),

@@ -134,7 +134,8 @@ pub async fn auth(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
 }
 
 /// `GET /system/df`: images (with how many containers use each),
-/// containers (their writable layers), no volumes or build cache yet.
+/// containers (their writable layers), volumes (size, how many use each),
+/// no build cache yet.
 pub async fn df(engine: &Engine) -> ApiResult<Response<Body>> {
     let containers = crate::containers::docker_front(engine.list(true)?);
     let all = engine.list(true)?;
@@ -159,6 +160,13 @@ pub async fn df(engine: &Engine) -> ApiResult<Response<Body>> {
         })
         .collect();
     let layers: u64 = engine.images().list().iter().map(|i| i.size).sum();
+    let mut volumes = Vec::new();
+    for v in engine.volumes()? {
+        let mut doc = crate::volumes::document(engine, &v);
+        let size = engine.volume_size(&v.name).await?;
+        doc["UsageData"] = json!({ "Size": size, "RefCount": all.iter().filter(|c| c.config.volumes.iter().any(|u| u.name == v.name)).count() });
+        volumes.push(doc);
+    }
     let sizes = engine.container_stats(containers.clone()).await?;
     let now = std::time::SystemTime::now();
     let ctrs: Vec<serde_json::Value> = containers
@@ -171,5 +179,5 @@ pub async fn df(engine: &Engine) -> ApiResult<Response<Body>> {
             v
         })
         .collect();
-    Ok(http::json(hyper::StatusCode::OK, &json!({ "LayersSize": layers, "Images": images, "Containers": ctrs, "Volumes": [], "BuildCache": [] })))
+    Ok(http::json(hyper::StatusCode::OK, &json!({ "LayersSize": layers, "Images": images, "Containers": ctrs, "Volumes": volumes, "BuildCache": [] })))
 }

@@ -1,7 +1,8 @@
 //! Debian's docker-compose (1.29, over the Docker API) on berth, with
 //! what berth has so far: services on the default bridge
 //! (`network_mode: bridge`; compose's own networks are the next issue's),
-//! environment, `up -d`, `ps`, `logs`, `exec`, `top`, `down`.
+//! environment, a named volume that outlives `down`, a restart policy,
+//! `up -d`, `ps`, `logs`, `exec`, `top`, `down`, `down -v`.
 
 use berth_e2e::Daemon;
 use std::process::Command;
@@ -36,9 +37,14 @@ services:
   worker:
     image: busybox
     network_mode: bridge
+    restart: unless-stopped
     environment:
       ROLE: worker
-    command: sh -c "echo worker $$ROLE; exec sleep 1000"
+    volumes:
+      - data:/data
+    command: sh -c "echo worker $$ROLE; date >> /data/starts; exec sleep 1000"
+volumes:
+  data:
 "#,
     )
     .unwrap();
@@ -56,7 +62,15 @@ services:
     assert_eq!(exec.stdout.trim(), "exec worker");
     let top = compose(&d, &dir, &["top", "web"]).ok();
     assert!(top.stdout.contains("httpd -f -p 8080"), "{}", top.stdout);
+    assert_eq!(d.docker(&["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "proj_worker_1"]).ok().stdout.trim(), "unless-stopped");
     let down = compose(&d, &dir, &["down"]);
     assert_eq!(down.code, 0, "{down:?}");
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "", "down removed the project");
+    // The named volume outlives down; the next up finds its data.
+    assert_eq!(d.docker(&["volume", "ls", "-q"]).ok().stdout.trim(), "proj_data");
+    assert_eq!(compose(&d, &dir, &["up", "-d"]).code, 0);
+    assert!(d.eventually(std::time::Duration::from_secs(10), || { compose(&d, &dir, &["exec", "-T", "worker", "sh", "-c", "wc -l < /data/starts"]).stdout.trim() == "2" }));
+    let down = compose(&d, &dir, &["down", "-v"]);
+    assert_eq!(down.code, 0, "{down:?}");
+    assert_eq!(d.docker(&["volume", "ls", "-q"]).ok().stdout, "", "down -v removed the volume");
 }

@@ -21,6 +21,7 @@ mod shim_client;
 pub mod spec;
 pub mod store;
 mod undo;
+pub mod volume;
 
 pub use config::{BridgeConfig, EngineConfig};
 pub use container::{CreateOptions, LogRecord, WaitOutcome};
@@ -73,6 +74,8 @@ struct Inner {
     /// Sandbox name key (name, namespace, uid, attempt) → id.
     sandbox_names: std::sync::Mutex<HashMap<String, String>>,
     events: tokio::sync::broadcast::Sender<container::events::ContainerEvent>,
+    /// Serializes volume creates and removals.
+    volumes: std::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -82,9 +85,15 @@ impl Engine {
         let paths = Paths::new(&cfg.root, &cfg.state);
         // Before the state dir is made: its absence is a sign of a reboot.
         let boot = boot::check(&paths);
-        for (d, mode) in
-            [(&paths.root, 0o711), (&paths.state, 0o711), (&paths.containers(), 0o700), (&paths.bundles(), 0o700), (&paths.sandboxes(), 0o700), (&paths.sandbox_states(), 0o711)]
-        {
+        for (d, mode) in [
+            (&paths.root, 0o711),
+            (&paths.state, 0o711),
+            (&paths.containers(), 0o700),
+            (&paths.bundles(), 0o700),
+            (&paths.sandboxes(), 0o700),
+            (&paths.volumes(), 0o701),
+            (&paths.sandbox_states(), 0o711),
+        ] {
             paths::create_dir(d, mode).map_err(|e| Error::Io { context: format!("create {}", d.display()), source: e })?;
         }
         let images = ImageStore::open(&paths, &cfg.registry)?;
@@ -98,11 +107,13 @@ impl Engine {
                 sandboxes: RwLock::new(HashMap::new()),
                 sandbox_names: Default::default(),
                 events: container::events::channel(),
+                volumes: Default::default(),
             }),
         };
         engine.write_bridge_config()?;
         engine.recover_sandboxes()?;
         engine.sweep_networks().await;
+        engine.sweep_volumes();
         engine.recover(boot).await?;
         engine.sweep_container_sandboxes().await;
         boot::record(engine.paths())?;

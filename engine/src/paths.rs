@@ -105,6 +105,14 @@ impl Paths {
     pub fn bundles(&self) -> PathBuf {
         self.state.join("containers")
     }
+    pub fn volumes(&self) -> PathBuf {
+        self.root.join("volumes")
+    }
+    /// Durable per-volume dir: the record, and the data in `_data`.
+    pub fn volume(&self, name: &str) -> Result<PathBuf> {
+        crate::model::volume::check_volume_name(name)?;
+        Ok(self.volumes().join(name))
+    }
     pub fn sandboxes(&self) -> PathBuf {
         self.root.join("sandboxes")
     }

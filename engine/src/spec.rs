@@ -303,6 +303,12 @@ fn mounts(rec: &ContainerRecord) -> Result<Vec<Mount>> {
         mounts.retain(|d| d.destination() != &m.container_path);
         mounts.push(mount(&m.container_path, "bind", &m.host_path, &options)?);
     }
+    for t in &c.tmpfs {
+        let options = crate::container::tmpfs_options(t);
+        let options: Vec<&str> = options.iter().map(String::as_str).collect();
+        mounts.retain(|d| d.destination() != &t.container_path);
+        mounts.push(mount(&t.container_path, "tmpfs", "tmpfs", &options)?);
+    }
     Ok(mounts)
 }
 

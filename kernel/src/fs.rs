@@ -163,9 +163,93 @@ pub fn disk_usage(root: &Path) -> Usage {
     usage
 }
 
+/// How deep [`copy_tree`] goes (each level holds two descriptors).
+const COPY_DEPTH: usize = 128;
+
+/// Copies the tree of the directory `from` into the empty directory `to`:
+/// directories, regular files and symlinks with their modes and owners
+/// (other kinds are skipped). Every name is opened relative to its parent's
+/// descriptor, never following a symlink, and created exclusively: neither
+/// side can redirect the copy elsewhere.
+pub fn copy_tree(from: &OwnedFd, to: &OwnedFd) -> io::Result<()> {
+    copy_level(from, to, 0)
+}
+
+fn copy_level(from: &OwnedFd, to: &OwnedFd, depth: usize) -> io::Result<()> {
+    use nix::sys::stat::{fstatat, SFlag};
+    use nix::unistd::{Gid, Uid};
+    if depth > COPY_DEPTH {
+        return Err(io::Error::other("the tree is too deep to copy"));
+    }
+    let nofollow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+    let open = |dir: &OwnedFd, name: &std::ffi::CStr, flags: OFlag, mode: u32| -> io::Result<OwnedFd> {
+        Ok(owned(nix::fcntl::openat(Some(dir.as_raw_fd()), name, flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::from_bits_truncate(mode))?))
+    };
+    let listing = open(from, c".", OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0)?;
+    let mut dir = nix::dir::Dir::from_fd(listing.as_raw_fd())?;
+    // The Dir owns the descriptor now.
+    std::mem::forget(listing);
+    for entry in dir.iter() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        let st = fstatat(Some(from.as_raw_fd()), name, nofollow)?;
+        let mode = st.st_mode & 0o7777;
+        let (uid, gid) = (Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)));
+        match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+            SFlag::S_IFDIR => {
+                nix::sys::stat::mkdirat(Some(to.as_raw_fd()), name, Mode::from_bits_truncate(0o700))?;
+                let src = open(from, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0)?;
+                let dst = open(to, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0)?;
+                copy_level(&src, &dst, depth + 1)?;
+                nix::unistd::fchown(dst.as_raw_fd(), uid, gid)?;
+                nix::sys::stat::fchmod(dst.as_raw_fd(), Mode::from_bits_truncate(mode))?;
+            }
+            SFlag::S_IFREG => {
+                let src = File::from(open(from, name, OFlag::O_RDONLY, 0)?);
+                let mut dst = File::from(open(to, name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL, 0o600)?);
+                io::copy(&mut &src, &mut dst)?;
+                nix::unistd::fchown(dst.as_raw_fd(), uid, gid)?;
+                nix::sys::stat::fchmod(dst.as_raw_fd(), Mode::from_bits_truncate(mode))?;
+            }
+            SFlag::S_IFLNK => {
+                let target = nix::fcntl::readlinkat(Some(from.as_raw_fd()), name)?;
+                nix::unistd::symlinkat(target.as_os_str(), Some(to.as_raw_fd()), name)?;
+                nix::unistd::fchownat(Some(to.as_raw_fd()), name, uid, gid, nofollow)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether the directory at `path` has no entries.
+pub fn is_empty_dir(path: &Path) -> io::Result<bool> {
+    Ok(std::fs::read_dir(path)?.next().is_none())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copied_tree_keeps_modes_and_links_and_follows_none() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let (from, to) = (t.path().join("from"), t.path().join("to"));
+        std::fs::create_dir_all(from.join("etc/sub")).unwrap();
+        std::fs::write(from.join("etc/sub/f"), "x").unwrap();
+        std::fs::set_permissions(from.join("etc/sub/f"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", from.join("etc/link")).unwrap();
+        std::fs::create_dir(&to).unwrap();
+        copy_tree(&open_root(&from).and_then(|_| Ok(File::open(&from)?.into())).unwrap(), &File::open(&to).unwrap().into()).unwrap();
+        assert_eq!(std::fs::read_to_string(to.join("etc/sub/f")).unwrap(), "x");
+        assert_eq!(std::fs::metadata(to.join("etc/sub/f")).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(std::fs::read_link(to.join("etc/link")).unwrap(), Path::new("/etc/passwd"), "the link is copied, not followed");
+        assert!(is_empty_dir(&from.join("etc/sub")).map(|e| !e).unwrap());
+    }
 
     #[test]
     fn components_are_cleaned_and_checked() {

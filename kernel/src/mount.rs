@@ -189,6 +189,29 @@ fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
+/// berth's own mount option (never passed to the kernel): an empty volume
+/// first takes what the image has at its destination (Docker's copy-up).
+pub const COPY_UP: &str = "berth.copy-up";
+
+/// Docker's copy-up: into an empty `volume`, the tree at `dest` inside
+/// `root` (resolved as if `root` were `/`), before the volume covers it.
+fn copy_up_into(root: &OwnedFd, dest: &Path, volume: &Path) -> Result<(), MountError> {
+    let io = |e: std::io::Error| MountError::Io(dest.display().to_string(), e);
+    if !crate::fs::is_empty_dir(volume).map_err(io)? {
+        return Ok(());
+    }
+    let from = match in_root(root, &dest.to_string_lossy(), OFlag::O_RDONLY | OFlag::O_DIRECTORY) {
+        Ok(fd) => fd,
+        // Nothing there (or no directory): nothing to copy.
+        Err(nix::Error::ENOENT | nix::Error::ENOTDIR) => return Ok(()),
+        Err(e) => return Err(MountError::Sys { what: "open for copy-up", target: dest.display().to_string(), err: e }),
+    };
+    let to = nix::fcntl::open(volume, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+        .map(crate::fs::owned_fd)
+        .map_err(|e| MountError::Sys { what: "open volume", target: volume.display().to_string(), err: e })?;
+    crate::fs::copy_tree(&from, &to).map_err(io)
+}
+
 /// Mounts one OCI mount inside `root`; a bind mount is idmapped through
 /// `userns` when one is given (a user-namespaced pod's volumes).
 pub fn mount_one(root: &OwnedFd, m: &OciMount, userns: Option<&std::fs::File>) -> Result<(), MountError> {
@@ -201,11 +224,17 @@ pub fn mount_one(root: &OwnedFd, m: &OciMount, userns: Option<&std::fs::File>) -
     let len = opts.len();
     opts.retain(|o| o != "rro");
     let recursive_ro = opts.len() != len;
+    let len = opts.len();
+    opts.retain(|o| o != COPY_UP);
+    let copy_up = opts.len() != len;
     let (flags, propagation, data) = parse_options(&opts);
     let typ = m.typ().clone().unwrap_or_default();
     let is_bind = flags.contains(MsFlags::MS_BIND) || typ == "bind";
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
     let file = is_bind && std::fs::metadata(&source).map(|md| !md.is_dir()).unwrap_or(false);
+    if copy_up && is_bind && !file {
+        copy_up_into(root, dest, &source)?;
+    }
     let target = ensure_in_root(root, dest, file)?;
     let tpath = fd_path(&target);
     let data = (!data.is_empty()).then_some(data.as_str());

@@ -14,6 +14,7 @@ mod run;
 mod system;
 mod transfer;
 mod update;
+mod volume;
 
 use crate::client::Client;
 use crate::Failure;
@@ -96,6 +97,9 @@ pub enum Command {
     /// Manage the engine.
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
 }
 
 /// `berth container <verb>`: Docker's management commands for containers.
@@ -195,6 +199,7 @@ pub async fn dispatch(host: &str, cmd: Command) -> Result<i32, Failure> {
         Command::Version => system::version(c).await,
         Command::Info | Command::System(SystemCommand::Info) => system::info(c).await,
         Command::System(SystemCommand::Df) => system::df(c).await,
+        Command::Volume(v) => volume::run(c, v).await,
     }
 }
 

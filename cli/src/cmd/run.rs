@@ -1,5 +1,5 @@
 //! create and run: Docker's flags as a `POST /containers/create` body.
-//! What berth can't do yet (`-p`, `-v`, `--init`, …) is sent as Docker
+//! What berth can't do yet (`-p`, `--init`, …) is sent as Docker
 //! sends it and refused by the daemon by name, never dropped here.
 //! `run` attaches and waits before it starts, so nothing is missed.
 
@@ -98,9 +98,15 @@ pub struct CreateArgs {
     /// Publish a port (not in berth yet: the daemon refuses it by name).
     #[arg(short = 'p', long = "publish")]
     publish: Vec<String>,
-    /// Bind mount a volume (not in berth yet: the daemon refuses it by name).
+    /// Bind mount a volume (name:/path, /host:/path[:ro], or /path for an anonymous one).
     #[arg(short = 'v', long = "volume")]
     volume: Vec<String>,
+    /// Attach a filesystem mount (type=bind|volume|tmpfs,source=,target=,readonly,...).
+    #[arg(long)]
+    mount: Vec<String>,
+    /// Mount a tmpfs directory (/path[:options]).
+    #[arg(long)]
+    tmpfs: Vec<String>,
     /// Restart policy to apply when a container exits (no, always,
     /// unless-stopped, on-failure[:max-retries]).
     #[arg(long)]
@@ -179,6 +185,42 @@ fn security_opts(opts: &[String]) -> Result<Vec<String>, Failure> {
 }
 
 /// `-p` as Docker's `PortBindings`: enough for the daemon to name what it refuses.
+/// Docker's `--mount` CSV as the API's `Mount`.
+fn mount_spec(spec: &str) -> Result<Value, String> {
+    let mut m = Map::new();
+    let (mut bind, mut volume, mut tmpfs) = (Map::new(), Map::new(), Map::new());
+    for field in spec.split(',') {
+        let (k, v) = field.split_once('=').map_or((field, None), |(k, v)| (k, Some(v)));
+        let flag = || match v {
+            None | Some("true" | "1") => Ok(true),
+            Some("false" | "0") => Ok(false),
+            Some(other) => Err(format!("invalid value for {k}: {other}")),
+        };
+        let val = || v.map(str::to_owned).ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"));
+        match k {
+            "type" => drop(m.insert("Type".into(), json!(val()?))),
+            "source" | "src" => drop(m.insert("Source".into(), json!(val()?))),
+            "target" | "dst" | "destination" => drop(m.insert("Target".into(), json!(val()?))),
+            "readonly" | "ro" => drop(m.insert("ReadOnly".into(), json!(flag()?))),
+            "consistency" => drop(m.insert("Consistency".into(), json!(val()?))),
+            "bind-propagation" => drop(bind.insert("Propagation".into(), json!(val()?))),
+            "volume-nocopy" => drop(volume.insert("NoCopy".into(), json!(flag()?))),
+            "tmpfs-size" => drop(tmpfs.insert("SizeBytes".into(), json!(crate::units::parse_bytes(&val()?)?))),
+            "tmpfs-mode" => drop(tmpfs.insert("Mode".into(), json!(u32::from_str_radix(&val()?, 8).map_err(|e| format!("invalid tmpfs-mode: {e}"))?))),
+            other => return Err(format!("unexpected key '{other}' in '{spec}'")),
+        }
+    }
+    if !m.contains_key("Type") {
+        m.insert("Type".into(), json!("volume"));
+    }
+    for (key, opts) in [("BindOptions", bind), ("VolumeOptions", volume), ("TmpfsOptions", tmpfs)] {
+        if !opts.is_empty() {
+            m.insert(key.into(), Value::Object(opts));
+        }
+    }
+    Ok(Value::Object(m))
+}
+
 fn port_bindings(publish: &[String]) -> Value {
     let mut m = Map::new();
     for p in publish {
@@ -240,6 +282,8 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
             "SecurityOpt": security_opts(&a.security_opt)?,
             "Ulimits": ulimits,
             "Binds": a.volume,
+            "Mounts": a.mount.iter().map(|m| mount_spec(m)).collect::<Result<Vec<_>, _>>().map_err(bad)?,
+            "Tmpfs": a.tmpfs.iter().map(|t| t.split_once(':').map_or((t.as_str(), ""), |(p, o)| (p, o))).map(|(p, o)| (p.to_owned(), json!(o))).collect::<Map<String, Value>>(),
             "PortBindings": port_bindings(&a.publish),
             "RestartPolicy": restart,
             "Init": a.init.then_some(true),

@@ -48,12 +48,18 @@ pub async fn df(c: &Client) -> Result<i32, Failure> {
     let ctr_total: u64 = containers.iter().map(|c| size(c, "SizeRw")).sum();
     let ctr_stopped: u64 = containers.iter().filter(|c| c["State"] != "running").map(|c| size(c, "SizeRw")).sum();
     let active_ctrs = containers.iter().filter(|c| c["State"] == "running").count();
+    let volumes = list("Volumes");
+    let vsize = |v: &Value| v["UsageData"]["Size"].as_i64().unwrap_or(0).max(0) as u64;
+    let vused = |v: &Value| v["UsageData"]["RefCount"].as_i64().unwrap_or(0) > 0;
+    let vol_total: u64 = volumes.iter().map(vsize).sum();
+    let vol_unused: u64 = volumes.iter().filter(|v| !vused(v)).map(vsize).sum();
+    let active_vols = volumes.iter().filter(|v| vused(v)).count();
     let pct = |part: u64, total: u64| format!("{}%", (part * 100).checked_div(total).unwrap_or(0));
     let lines = vec![
         "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE".to_owned(),
         format!("Images\t{}\t{active_images}\t{}\t{} ({})", images.len(), human_size(image_total), human_size(unused), pct(unused, image_total)),
         format!("Containers\t{}\t{active_ctrs}\t{}\t{} ({})", containers.len(), human_size(ctr_total), human_size(ctr_stopped), pct(ctr_stopped, ctr_total)),
-        "Local Volumes\t0\t0\t0B\t0B".to_owned(),
+        format!("Local Volumes\t{}\t{active_vols}\t{}\t{} ({})", volumes.len(), human_size(vol_total), human_size(vol_unused), pct(vol_unused, vol_total)),
         "Build Cache\t0\t0\t0B\t0B".to_owned(),
     ];
     print!("{}", crate::table::align(&lines));

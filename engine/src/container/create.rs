@@ -44,6 +44,9 @@ pub struct CreateOptions {
     pub network: NetworkMode,
     /// Docker's `--restart` (containers outside pods only).
     pub restart: super::RestartPolicy,
+    /// Volumes (Docker's `-v name:/path`, `-v /path`, `--mount type=volume`).
+    pub volumes: Vec<crate::model::VolumeRequest>,
+    pub tmpfs: Vec<crate::model::TmpfsMount>,
 }
 
 /// The network a container outside pods asks for.
@@ -135,6 +138,10 @@ fn check(opts: &CreateOptions) -> Result<()> {
     for m in &opts.mounts {
         m.check()?;
     }
+    if opts.pod.is_some() && (!opts.volumes.is_empty() || !opts.tmpfs.is_empty()) {
+        return Err(Error::InvalidArgument("a pod's container has the pod's volumes".into()));
+    }
+    super::volumes::check(opts)?;
     for d in &opts.devices {
         d.check()?;
     }
@@ -258,6 +265,8 @@ impl Engine {
             std::os::unix::fs::chown(dir.join("fs/upper"), Some(uid), Some(gid)).ctx(|| "chown upper dir to the pod's root".into())?;
         }
         create_dir(&dir.join("fs/work"), 0o700).ctx(|| "create work dir".into())?;
+        // A pod's volumes are kubelet's; a Docker-front container's are berth's.
+        let (volume_binds, volumes) = if opts.pod.is_none() { self.make_volumes(&opts, &image.config, &mut undo)? } else { Default::default() };
         // The log exists from the start, so a follower can attach before start.
         std::fs::File::create(dir.join("container.log")).ctx(|| "create log".into())?;
 
@@ -294,7 +303,9 @@ impl Engine {
             pod: opts.pod.clone(),
             annotations: opts.annotations.clone(),
             log_path,
-            mounts: opts.mounts.clone(),
+            mounts: opts.mounts.iter().cloned().chain(volume_binds).collect(),
+            volumes,
+            tmpfs: opts.tmpfs.clone(),
             devices,
             image_volumes,
             security: opts.security.clone(),
@@ -339,6 +350,14 @@ impl Engine {
             self.inner.containers.write().unwrap().remove(&rec.id);
             return Err(Error::NotFound(format!("image {gone} was removed while the container was created")));
         }
+        // Likewise its volumes: a removal checks for users under the same lock.
+        let containers = self.inner.containers.write().unwrap();
+        if let Some(gone) = rec.config.volumes.iter().find(|v| self.volume(&v.name).is_err()) {
+            drop(containers);
+            self.inner.containers.write().unwrap().remove(&rec.id);
+            return Err(Error::NotFound(format!("volume {} was removed while the container was created", gone.name)));
+        }
+        drop(containers);
         Ok(())
     }
 

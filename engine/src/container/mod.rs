@@ -35,6 +35,7 @@ mod start;
 mod stats;
 mod stop;
 mod update;
+mod volumes;
 mod wait;
 
 pub use attach::{AttachEvent, AttachInput, AttachOutput, AttachTicket};
@@ -45,6 +46,7 @@ pub use exec::{ExecOutput, ExecProcessOptions};
 pub use exec_stream::{ExecProcess, ExecStreamOptions, Terminal};
 pub use logs::LogRecord;
 pub use stats::{CgroupUsage, ContainerStats, MemoryUsage};
+pub use volumes::tmpfs_options;
 pub use wait::WaitOutcome;
 
 use crate::error::{Error, Result};

@@ -105,7 +105,7 @@ impl Engine {
             let engine = self.clone();
             let id = id.to_owned();
             tokio::spawn(async move {
-                if let Err(e) = engine.remove(&id, true).await {
+                if let Err(e) = engine.remove_with_volumes(&id, true).await {
                     tracing::warn!(container = %id, error = %e, "auto-remove failed");
                 }
             });

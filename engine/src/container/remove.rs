@@ -1,5 +1,6 @@
 //! Remove: (forced: kill first) then the record, the name, every
-//! directory of the container, and its own network sandbox if it has one. The record goes first, so a crash midway
+//! directory of the container, its own network sandbox if it has one, and
+//! (asked to) its anonymous volumes. The record goes first, so a crash midway
 //! leaves only unreferenced dirs, which the next start-up sweeps.
 
 use super::Status;
@@ -8,8 +9,17 @@ use crate::Engine;
 use std::time::Duration;
 
 impl Engine {
-    #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
     pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
+        self.remove_container(key, force, false).await
+    }
+
+    /// Removes the container and its anonymous volumes (`rm -v`, `--rm`).
+    pub async fn remove_with_volumes(&self, key: &str, force: bool) -> Result<()> {
+        self.remove_container(key, force, true).await
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
+    async fn remove_container(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
         let entry = self.lookup(key)?;
         let rec = entry.record();
         if !rec.state.status.can_remove(force) {
@@ -18,10 +28,18 @@ impl Engine {
         if rec.state.status == Status::Running {
             self.stop(&rec.id, Some(Duration::ZERO)).await?;
         }
-        let _op = entry.op.lock().await;
-        // A start may have slipped in between.
+        let mut _op = entry.op.lock().await;
+        // A start may have slipped in between (a restart policy's, say): forced, it goes too.
         if entry.record().state.status == Status::Running {
-            return Err(Error::FailedPrecondition(format!("container {} was started again", rec.id)));
+            if !force {
+                return Err(Error::FailedPrecondition(format!("container {} was started again", rec.id)));
+            }
+            drop(_op);
+            self.stop(&rec.id, Some(Duration::ZERO)).await?;
+            _op = entry.op.lock().await;
+            if entry.record().state.status == Status::Running {
+                return Err(Error::FailedPrecondition(format!("container {} was started again", rec.id)));
+            }
         }
         let path = self.paths().container_record(&rec.id)?;
         match std::fs::remove_file(&path) {
@@ -49,6 +67,9 @@ impl Engine {
             if let Err(e) = self.remove_container_sandbox(sandbox).await {
                 tracing::warn!(container = %rec.id, sandbox, error = %e, "release the container's network; retried at the next start");
             }
+        }
+        if volumes {
+            self.remove_anonymous_volumes(&rec).await;
         }
         self.emit(&rec, super::events::EventKind::Deleted);
         tracing::info!(container = %rec.id, "removed");

@@ -59,6 +59,12 @@ pub fn apply(cfg: &mut ImageConfig, change: &str) -> Result<()> {
                 cfg.exposed_ports.get_or_insert_with(Default::default).insert(p, serde_json::json!({}));
             }
         }
+        "VOLUME" => {
+            let paths = if rest.trim_start().starts_with('[') { words(rest)? } else { rest.split_whitespace().map(str::to_owned).collect() };
+            for p in paths {
+                cfg.volumes.get_or_insert_with(Default::default).insert(p, serde_json::json!({}));
+            }
+        }
         other => return Err(Error::InvalidArgument(format!("{other} is not a valid change command"))),
     }
     Ok(())

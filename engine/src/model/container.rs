@@ -154,6 +154,11 @@ pub struct ContainerConfig {
     pub cgroup_path: String,
     #[serde(default)]
     pub stdio: Stdio,
+    /// The volumes it names (their binds are in `mounts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<super::volume::VolumeUse>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tmpfs: Vec<super::volume::TmpfsMount>,
     /// What happens when it exits (Docker's `--restart`; never for pods').
     #[serde(default, skip_serializing_if = "RestartPolicy::is_no")]
     pub restart: RestartPolicy,

@@ -1,6 +1,7 @@
 //! The persisted image record and the part of the OCI image config berth
 //! applies to containers. Image config is data, never instructions: nothing
-//! in it can name a host path (volumes are ignored until they exist).
+//! in it can name a host path (a `VOLUME` is a container path that gets an
+//! anonymous volume of berth's own).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -25,6 +26,9 @@ pub struct ImageConfig {
     pub labels: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    /// `VOLUME`: container paths that get an anonymous volume each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 impl crate::store::Record for ImageRecord {

@@ -7,8 +7,10 @@ pub mod container;
 pub mod image;
 pub mod pod;
 pub mod sandbox;
+pub mod volume;
 
 pub use container::{ContainerConfig, ContainerNetwork, ContainerRecord, ContainerState, EndReason, Resources, RestartPolicy, Status, StopSignal, Ulimit};
 pub use image::{ImageConfig, ImageRecord};
 pub use pod::{BindMount, DeviceMount, ImageVolume, PidNamespace, PodLink, Propagation, Seccomp, Security};
 pub use sandbox::{IdMapping, NamespaceModes, NsMode, SandboxOptions, SandboxRecord, SandboxState, UserNamespace};
+pub use volume::{TmpfsMount, VolumeRecord, VolumeRequest, VolumeUse};

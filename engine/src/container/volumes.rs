@@ -1,0 +1,96 @@
+//! A create's volumes and tmpfs mounts: each destination checked (absolute,
+//! no `..`, used once), named volumes made when missing, an anonymous one
+//! for `-v /path` and for each image `VOLUME` nothing else covers, and the
+//! binds the spec mounts. Anonymous volumes made here go with a failed create.
+
+use super::{BindMount, CreateOptions};
+use crate::error::{Error, Result};
+use crate::model::volume::{TmpfsMount, VolumeRequest, VolumeUse};
+use crate::undo::Undo;
+use crate::Engine;
+use std::path::{Component, Path, PathBuf};
+
+/// The tmpfs options Docker accepts.
+const TMPFS_OPTIONS: [&str; 14] = ["ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev", "size", "mode", "uid", "gid", "nr_inodes", "nr_blocks"];
+
+fn clean_destination(p: &Path) -> Result<()> {
+    if !p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) || p == Path::new("/") {
+        return Err(Error::InvalidArgument(format!("invalid mount path: '{}' mount path must be absolute", p.display())));
+    }
+    Ok(())
+}
+
+/// Every destination of the request's binds, volumes and tmpfs mounts.
+pub(super) fn check(opts: &CreateOptions) -> Result<()> {
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let dests = opts.mounts.iter().map(|m| &m.container_path).chain(opts.volumes.iter().map(|v| &v.container_path)).chain(opts.tmpfs.iter().map(|t| &t.container_path));
+    for d in dests {
+        clean_destination(d)?;
+        let d: PathBuf = d.components().collect();
+        if seen.contains(&d) {
+            return Err(Error::InvalidArgument(format!("Duplicate mount point: {}", d.display())));
+        }
+        seen.push(d);
+    }
+    for v in &opts.volumes {
+        if let Some(n) = &v.name {
+            crate::model::volume::check_volume_name(n)?;
+        }
+    }
+    for t in &opts.tmpfs {
+        for o in &t.options {
+            let key = o.split_once('=').map_or(o.as_str(), |(k, _)| k);
+            if !TMPFS_OPTIONS.contains(&key) || o.contains(',') {
+                return Err(Error::InvalidArgument(format!("invalid tmpfs option {o:?}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// The volumes of a new container (its binds to them, what it names);
+    /// anonymous ones made here are undone with `undo`.
+    pub(super) fn make_volumes(&self, opts: &CreateOptions, image: &crate::image::ImageConfig, undo: &mut Undo) -> Result<(Vec<BindMount>, Vec<VolumeUse>)> {
+        let mut requests = opts.volumes.clone();
+        // The image's VOLUMEs (data, not instructions: container paths only).
+        let taken = |p: &Path, requests: &[VolumeRequest]| {
+            opts.mounts.iter().any(|m| m.container_path == p) || requests.iter().any(|v| v.container_path == p) || opts.tmpfs.iter().any(|t| t.container_path == p)
+        };
+        for path in image.volumes.iter().flat_map(|v| v.keys()) {
+            let p = PathBuf::from(path);
+            if clean_destination(&p).is_err() {
+                tracing::warn!(path, "ignoring an image VOLUME that is no absolute path");
+                continue;
+            }
+            if !taken(&p, &requests) {
+                requests.push(VolumeRequest { name: None, container_path: p, readonly: false, copy_up: true });
+            }
+        }
+        let mut binds = Vec::new();
+        let mut uses = Vec::new();
+        for r in requests {
+            let v = self.create_volume(r.name.as_deref(), Default::default())?;
+            if v.anonymous {
+                let dir = self.paths().volume(&v.name)?;
+                undo.push(move || {
+                    let _ = std::fs::remove_dir_all(dir);
+                });
+            }
+            let mut options = Vec::new();
+            if r.copy_up {
+                options.push(berth_kernel::mount::COPY_UP.to_owned());
+            }
+            binds.push(BindMount { host_path: self.volume_data(&v.name)?, container_path: r.container_path.clone(), readonly: r.readonly, options, ..Default::default() });
+            uses.push(VolumeUse { name: v.name, container_path: r.container_path, readonly: r.readonly, anonymous: v.anonymous });
+        }
+        Ok((binds, uses))
+    }
+}
+
+/// The tmpfs mounts as the spec mounts them: Docker's defaults, then the user's options.
+pub fn tmpfs_options(t: &TmpfsMount) -> Vec<String> {
+    let mut o: Vec<String> = ["nosuid", "nodev", "noexec"].iter().map(|s| s.to_string()).collect();
+    o.extend(t.options.iter().cloned());
+    o
+}
