@@ -64,6 +64,37 @@ fn mounts(c: &ContainerRecord) -> Value {
     Value::Array(out)
 }
 
+/// The container's health, as Docker names it: `none` without a healthcheck.
+fn health_name(engine: &Engine, c: &ContainerRecord) -> &'static str {
+    match engine.health(&c.id).ok().flatten() {
+        Some(h) if c.config.healthcheck.is_some() && c.state.status == Status::Running => h.status.as_str(),
+        _ => "none",
+    }
+}
+
+/// Docker's STATUS, with the health of a running container that has a healthcheck.
+fn status_text(engine: &Engine, c: &ContainerRecord, now: std::time::SystemTime) -> String {
+    let text = c.status_text(now);
+    match health_name(engine, c) {
+        "none" => text,
+        "starting" => format!("{text} (health: starting)"),
+        h => format!("{text} ({h})"),
+    }
+}
+
+/// `State.Health` of inspect.
+fn health_doc(engine: &Engine, c: &ContainerRecord) -> Value {
+    if c.config.healthcheck.is_none() {
+        return Value::Null;
+    }
+    let h = engine.health(&c.id).ok().flatten().unwrap_or_default();
+    json!({
+        "Status": h.status.as_str(),
+        "FailingStreak": h.failing_streak,
+        "Log": h.log.iter().map(|p| json!({ "Start": time_or_zero(p.start), "End": time_or_zero(p.end), "ExitCode": p.exit_code, "Output": p.output })).collect::<Vec<_>>(),
+    })
+}
+
 pub(crate) fn summary(engine: &Engine, c: &ContainerRecord, now: std::time::SystemTime) -> Value {
     let (mode, settings) = network(engine, c);
     json!({
@@ -76,7 +107,7 @@ pub(crate) fn summary(engine: &Engine, c: &ContainerRecord, now: std::time::Syst
         "Ports": [],
         "Labels": c.config.labels,
         "State": state_name(c),
-        "Status": c.status_text(now),
+        "Status": status_text(engine, c, now),
         "HostConfig": { "NetworkMode": mode },
         "NetworkSettings": { "Networks": settings["Networks"] },
         "Mounts": mounts(c),
@@ -89,7 +120,7 @@ pub(crate) fn summary(engine: &Engine, c: &ContainerRecord, now: std::time::Syst
 /// (`berth ps --all-namespaces`) adds the CRI's pod containers.
 pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     let filters = req.filters()?;
-    if let Some(k) = filters.keys().find(|k| !["id", "name", "status", "label", "exited", "ancestor", "before", "since"].contains(&k.as_str())) {
+    if let Some(k) = filters.keys().find(|k| !["id", "name", "status", "label", "exited", "ancestor", "before", "since", "health"].contains(&k.as_str())) {
         return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
     }
     if let Some(v) = filters.get("status").into_iter().flatten().find(|v| !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(&v.as_str())) {
@@ -115,6 +146,7 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
         any("id", &|v| c.id.starts_with(v))
             && any("name", &|v| c.name.contains(v.trim_start_matches('/')))
             && any("status", &|v| v == state_name(c))
+            && any("health", &|v| v == health_name(engine, c))
             && any("exited", &|v| c.state.status == Status::Exited && v.parse() == Ok(c.state.exit_code))
             && any("ancestor", &|v| {
                 c.image == v || c.image_id.trim_start_matches("sha256:").starts_with(v.trim_start_matches("sha256:")) || c.image.strip_suffix(":latest") == Some(v)
@@ -295,6 +327,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
             "Error": s.error,
             "StartedAt": time_or_zero(s.started_at),
             "FinishedAt": time_or_zero(s.finished_at),
+            "Health": health_doc(engine, &c),
         },
         "Image": c.image_id,
         "Name": format!("/{}", c.name),
@@ -338,6 +371,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
             "Labels": cfg.labels,
             "StopSignal": cfg.stop_signal.name(),
             "StopTimeout": cfg.stop_timeout,
+            "Healthcheck": cfg.healthcheck.as_ref().map(|h| json!({ "Test": h.test, "Interval": h.interval_ns, "Timeout": h.timeout_ns, "StartPeriod": h.start_period_ns, "StartInterval": h.start_interval_ns, "Retries": h.retries })),
         },
         "NetworkSettings": settings,
         "Mounts": mounts(&c),

@@ -30,7 +30,7 @@ pub struct CreateBody {
     stop_timeout: Option<i64>,
     exposed_ports: Option<BTreeMap<String, Value>>,
     volumes: Option<BTreeMap<String, Value>>,
-    healthcheck: Option<Value>,
+    healthcheck: Option<berth_engine::model::HealthConfig>,
     mac_address: String,
     host_config: HostConfig,
 }
@@ -117,7 +117,7 @@ impl CreateBody {
             "host" => NetworkMode::Host,
             other => return Err(refuse(&format!("network mode {other:?}"))),
         };
-        let checks: [(bool, &str); 19] = [
+        let checks: [(bool, &str); 18] = [
             (set_map(&h.port_bindings) || h.publish_all_ports, "HostConfig.PortBindings (-p, -P)"),
             (set(&h.volumes_from), "HostConfig.VolumesFrom"),
             (set(&h.dns) || set(&h.dns_search), "HostConfig.Dns (--dns, --dns-search)"),
@@ -135,7 +135,6 @@ impl CreateBody {
             (h.memory_swap > 0 && h.memory_swap != h.memory, "HostConfig.MemorySwap (--memory-swap)"),
             (!self.domainname.is_empty(), "Config.Domainname (--domainname)"),
             (set_map(&self.exposed_ports), "Config.ExposedPorts (--expose, -p)"),
-            (self.healthcheck.as_ref().is_some_and(|h| !h.is_null()), "Config.Healthcheck"),
             (!self.mac_address.is_empty(), "Config.MacAddress (--mac-address)"),
         ];
         if let Some((_, field)) = checks.iter().find(|(bad, _)| *bad) {
@@ -197,6 +196,7 @@ impl CreateBody {
             mounts: mounts.binds,
             volumes: mounts.volumes,
             tmpfs: mounts.tmpfs,
+            healthcheck: self.healthcheck,
             // Attach* only say what `docker run` attaches to (attach.rs).
             stdio: berth_engine::container::Stdio { stdin: self.open_stdin, stdin_once: self.open_stdin && self.stdin_once, tty: self.tty },
             labels: self.labels.unwrap_or_default(),

@@ -66,10 +66,11 @@ impl Journal {
 
 fn docker_event(ev: &ContainerEvent) -> Value {
     let action = match ev.kind {
-        EventKind::Created => "create",
-        EventKind::Started => "start",
-        EventKind::Stopped => "die",
-        EventKind::Deleted => "destroy",
+        EventKind::Created => "create".to_owned(),
+        EventKind::Started => "start".to_owned(),
+        EventKind::Stopped => "die".to_owned(),
+        EventKind::Deleted => "destroy".to_owned(),
+        EventKind::Health(s) => format!("health_status: {}", s.as_str()),
     };
     let mut attrs: serde_json::Map<String, Value> = ev.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     attrs.insert("image".into(), json!(ev.image));
@@ -106,7 +107,8 @@ fn matches(doc: &Value, filters: &HashMap<String, Vec<String>>) -> bool {
             || wanted.iter().any(|w| match key.as_str() {
                 "type" => w == "container",
                 "container" => id.starts_with(w.as_str()) || attr("name") == *w,
-                "event" => doc["Action"].as_str() == Some(w.as_str()),
+                // `health_status` matches each of `health_status: <status>`, as dockerd.
+                "event" => doc["Action"].as_str().is_some_and(|a| a == w || a.split_once(':').is_some_and(|(k, _)| k == w)),
                 "image" => attr("image") == *w,
                 // Networks, volumes, images, daemons: none of theirs are told yet.
                 _ => false,

@@ -74,3 +74,45 @@ volumes:
     assert_eq!(down.code, 0, "{down:?}");
     assert_eq!(d.docker(&["volume", "ls", "-q"]).ok().stdout, "", "down -v removed the volume");
 }
+
+#[test]
+fn a_service_waits_for_its_dependency_to_be_healthy() {
+    let d = Daemon::start();
+    let dir = d.dir.join("healthy");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        r#"version: "2.4"
+services:
+  db:
+    image: busybox
+    network_mode: bridge
+    command: sh -c "sleep 1; touch /tmp/ready; exec sleep 1000"
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 200ms
+      retries: 3
+      start_period: 10s
+  app:
+    image: busybox
+    network_mode: bridge
+    depends_on:
+      db:
+        condition: service_healthy
+    command: sleep 1000
+"#,
+    )
+    .unwrap();
+    let up = compose(&d, &dir, &["up", "-d"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    // compose started app only once db was healthy.
+    let started = |name: &str| d.docker(&["inspect", "-f", "{{.State.StartedAt}}", name]).ok().stdout.trim().to_owned();
+    let db_healthy = d.docker(&["inspect", "-f", "{{.State.Health.Status}} {{range .State.Health.Log}}{{if eq .ExitCode 0}}{{.End}} {{end}}{{end}}", "proj_db_1"]).ok().stdout;
+    assert!(db_healthy.starts_with("healthy "), "{db_healthy}");
+    let first_ok = db_healthy.split_whitespace().nth(1).unwrap().to_owned();
+    assert!(started("proj_app_1") >= first_ok, "app started {} before db was healthy at {first_ok}", started("proj_app_1"));
+    let ps = compose(&d, &dir, &["ps"]).ok().stdout;
+    assert!(ps.lines().any(|l| l.starts_with("proj_db_1") && l.contains("(healthy)")), "{ps}");
+    assert_eq!(compose(&d, &dir, &["down"]).code, 0);
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+}

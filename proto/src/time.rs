@@ -124,3 +124,48 @@ mod tests {
         assert_eq!(from_unix_nanos(unix_nanos(t)), t);
     }
 }
+
+/// A Go duration (`1m30s`, `500ms`, `2h`, `1.5s`) in nanoseconds, as
+/// Docker's flags and `HEALTHCHECK` options take them; `0` alone is zero.
+pub fn parse_go_duration(s: &str) -> Option<i64> {
+    if s == "0" {
+        return Some(0);
+    }
+    let mut rest = s;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).filter(|n| *n > 0)?;
+        let value: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..u] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = &rest[u..];
+    }
+    (total <= i64::MAX as f64).then_some(total as i64)
+}
+
+#[cfg(test)]
+mod duration_tests {
+    #[test]
+    fn go_durations() {
+        assert_eq!(super::parse_go_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(super::parse_go_duration("500ms"), Some(500_000_000));
+        assert_eq!(super::parse_go_duration("1.5s"), Some(1_500_000_000));
+        assert_eq!(super::parse_go_duration("0"), Some(0));
+        for bad in ["", "5", "s", "1x", "-1s"] {
+            assert_eq!(super::parse_go_duration(bad), None, "{bad}");
+        }
+    }
+}

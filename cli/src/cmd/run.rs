@@ -111,6 +111,27 @@ pub struct CreateArgs {
     /// unless-stopped, on-failure[:max-retries]).
     #[arg(long)]
     restart: Option<String>,
+    /// Command to run to check health.
+    #[arg(long = "health-cmd")]
+    health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h).
+    #[arg(long = "health-interval")]
+    health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h).
+    #[arg(long = "health-timeout")]
+    health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy.
+    #[arg(long = "health-retries")]
+    health_retries: Option<i64>,
+    /// Start period for the container to initialize before counting retries (ms|s|m|h).
+    #[arg(long = "health-start-period")]
+    health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h).
+    #[arg(long = "health-start-interval")]
+    health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long = "no-healthcheck")]
+    no_healthcheck: bool,
     /// Run an init inside the container (not in berth yet: refused by name).
     #[arg(long)]
     init: bool,
@@ -136,6 +157,31 @@ pub struct RunArgs {
 /// Docker's exit status for a failure of `run` itself.
 fn bad(m: String) -> Failure {
     Failure { message: format!("berth: {m}"), code: 125 }
+}
+
+/// Docker's `--health-*` flags as the API's `Healthcheck` (null: the image's).
+fn healthcheck(a: &CreateArgs) -> Result<Value, String> {
+    let dur = |flag: &str, v: &Option<String>| -> Result<i64, String> {
+        match v {
+            None => Ok(0),
+            Some(v) => berth_proto::time::parse_go_duration(v).ok_or_else(|| format!("invalid argument {v:?} for \"--{flag}\" flag: invalid duration")),
+        }
+    };
+    let (interval, timeout) = (dur("health-interval", &a.health_interval)?, dur("health-timeout", &a.health_timeout)?);
+    let (start_period, start_interval) = (dur("health-start-period", &a.health_start_period)?, dur("health-start-interval", &a.health_start_interval)?);
+    let retries = a.health_retries.unwrap_or(0);
+    let any = a.health_cmd.is_some() || interval != 0 || timeout != 0 || start_period != 0 || start_interval != 0 || retries != 0;
+    if a.no_healthcheck {
+        if any {
+            return Err("--no-healthcheck conflicts with --health-* options".into());
+        }
+        return Ok(json!({ "Test": ["NONE"] }));
+    }
+    if !any {
+        return Ok(Value::Null);
+    }
+    let test = a.health_cmd.as_ref().map(|c| json!(["CMD-SHELL", c]));
+    Ok(json!({ "Test": test, "Interval": interval, "Timeout": timeout, "StartPeriod": start_period, "StartInterval": start_interval, "Retries": retries }))
 }
 
 /// Docker's `--restart name[:max-retries]` as the API's `RestartPolicy`
@@ -267,6 +313,7 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
         "WorkingDir": a.workdir.clone().unwrap_or_default(),
         "StopSignal": a.stop_signal.clone().unwrap_or_default(),
         "StopTimeout": a.stop_timeout,
+        "Healthcheck": healthcheck(a).map_err(bad)?,
         "HostConfig": {
             "NetworkMode": a.network,
             "AutoRemove": a.rm,

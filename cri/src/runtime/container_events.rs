@@ -12,16 +12,18 @@ use tonic::Status;
 
 pub(crate) type EventStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<cri::ContainerEventResponse, Status>> + Send>>;
 
-fn kind(k: EventKind) -> cri::ContainerEventType {
-    match k {
+/// The CRI's name for an event; `None`: not one kubelet hears of.
+fn kind(k: EventKind) -> Option<cri::ContainerEventType> {
+    Some(match k {
         EventKind::Created => cri::ContainerEventType::ContainerCreatedEvent,
         EventKind::Started => cri::ContainerEventType::ContainerStartedEvent,
         EventKind::Stopped => cri::ContainerEventType::ContainerStoppedEvent,
         EventKind::Deleted => cri::ContainerEventType::ContainerDeletedEvent,
-    }
+        EventKind::Health(_) => return None,
+    })
 }
 
-fn response(c: &Cri, e: ContainerEvent, sandbox_id: String) -> cri::ContainerEventResponse {
+fn response(c: &Cri, e: ContainerEvent, sandbox_id: String, kind: cri::ContainerEventType) -> cri::ContainerEventResponse {
     let pod_sandbox_status = c.engine.sandbox_status(&sandbox_id).ok().map(|s| super::sandbox_convert::status(&s));
     let containers_statuses = c
         .engine
@@ -33,7 +35,7 @@ fn response(c: &Cri, e: ContainerEvent, sandbox_id: String) -> cri::ContainerEve
             super::container_convert::status(&r, log_path)
         })
         .collect();
-    cri::ContainerEventResponse { container_id: e.id, container_event_type: kind(e.kind) as i32, created_at: e.at, pod_sandbox_status, containers_statuses }
+    cri::ContainerEventResponse { container_id: e.id, container_event_type: kind as i32, created_at: e.at, pod_sandbox_status, containers_statuses }
 }
 
 pub(crate) fn get_container_events(c: &Cri) -> EventStream {
@@ -43,7 +45,10 @@ pub(crate) fn get_container_events(c: &Cri) -> EventStream {
     Box::pin(
         events
             .filter_map(move |e| match e {
-                Ok(e) => e.sandbox_id.clone().map(|s| Ok(response(&c, e, s))),
+                Ok(e) => match (e.sandbox_id.clone(), kind(e.kind)) {
+                    (Some(s), Some(k)) => Some(Ok(response(&c, e, s, k))),
+                    _ => None,
+                },
                 Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => Some(Err(Status::aborted(format!("{n} container events were missed: relist")))),
             })
             // The Aborted is the last message.

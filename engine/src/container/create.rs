@@ -47,6 +47,8 @@ pub struct CreateOptions {
     /// Volumes (Docker's `-v name:/path`, `-v /path`, `--mount type=volume`).
     pub volumes: Vec<crate::model::VolumeRequest>,
     pub tmpfs: Vec<crate::model::TmpfsMount>,
+    /// Docker's `Config.Healthcheck`, over the image's.
+    pub healthcheck: Option<crate::model::HealthConfig>,
 }
 
 /// The network a container outside pods asks for.
@@ -313,6 +315,8 @@ impl Engine {
             stdio: opts.stdio,
             network: super::ContainerNetwork::None,
             restart: opts.restart,
+            // kubelet probes pods' containers itself.
+            healthcheck: if opts.pod.is_none() { crate::model::HealthConfig::resolve(opts.healthcheck.as_ref(), image.config.healthcheck.as_ref())? } else { None },
         };
         // The network last: its undo is a removal (async), after every other step.
         match opts.network {

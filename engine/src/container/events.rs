@@ -18,6 +18,8 @@ pub enum EventKind {
     Started,
     Stopped,
     Deleted,
+    /// Its healthcheck's status changed (Docker-front containers only).
+    Health(crate::model::HealthStatus),
 }
 
 /// One event.

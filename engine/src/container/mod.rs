@@ -22,6 +22,7 @@ mod create;
 pub mod events;
 mod exec;
 mod exec_stream;
+mod health;
 mod kill;
 mod list;
 mod logs;
@@ -69,6 +70,8 @@ pub struct Entry {
     stopping: std::sync::atomic::AtomicBool,
     /// The restart policy's current wait (in memory, as dockerd's restart manager).
     restart_delay: std::sync::Mutex<std::time::Duration>,
+    /// What the healthcheck's probes found (in memory).
+    health: std::sync::Mutex<Option<crate::model::Health>>,
 }
 
 impl Entry {
@@ -81,6 +84,7 @@ impl Entry {
             attach_pending: Default::default(),
             stopping: Default::default(),
             restart_delay: Default::default(),
+            health: Default::default(),
         })
     }
 

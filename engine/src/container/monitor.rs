@@ -44,6 +44,9 @@ impl Engine {
                     let _ = engine.commit(&entry, |r| r.state.shim_protocol = protocol);
                 }
             }
+            if let Ok(entry) = engine.lookup(&id) {
+                engine.watch_health(&entry);
+            }
             engine.follow_exit(&id, shim_pid).await;
         });
     }

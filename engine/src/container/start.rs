@@ -185,6 +185,7 @@ impl Engine {
         self.emit(&rec, super::events::EventKind::Started);
         tracing::info!(container = %id, pid = report.pid, shim_pid, "started");
         self.monitor(id, shim_pid);
+        self.watch_health(entry);
         Ok(())
     }
 

@@ -29,6 +29,34 @@ fn pairs(rest: &str) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// `HEALTHCHECK [--interval=D --timeout=D --start-period=D --start-interval=D --retries=N] CMD ...` or `NONE`.
+fn healthcheck(rest: &str) -> Result<crate::model::HealthConfig> {
+    let mut h = crate::model::HealthConfig::default();
+    let mut rest = rest.trim();
+    while let Some(opt) = rest.strip_prefix("--") {
+        let (word, after) = opt.split_once(char::is_whitespace).unwrap_or((opt, ""));
+        let (k, v) = word.split_once('=').ok_or_else(|| Error::InvalidArgument(format!("HEALTHCHECK option --{word} needs a value")))?;
+        let dur = || berth_proto::time::parse_go_duration(v).ok_or_else(|| Error::InvalidArgument(format!("HEALTHCHECK --{k}: invalid duration {v:?}")));
+        match k {
+            "interval" => h.interval = Some(dur()?),
+            "timeout" => h.timeout = Some(dur()?),
+            "start-period" => h.start_period = Some(dur()?),
+            "start-interval" => h.start_interval = Some(dur()?),
+            "retries" => h.retries = Some(v.parse().map_err(|_| Error::InvalidArgument(format!("HEALTHCHECK --retries: invalid number {v:?}")))?),
+            other => return Err(Error::InvalidArgument(format!("unknown HEALTHCHECK option --{other}"))),
+        }
+        rest = after.trim_start();
+    }
+    let (kind, cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    h.test = Some(match kind.to_ascii_uppercase().as_str() {
+        "NONE" => vec!["NONE".into()],
+        "CMD" if cmd.trim_start().starts_with('[') => std::iter::once("CMD".to_owned()).chain(words(cmd)?).collect(),
+        "CMD" if !cmd.trim().is_empty() => vec!["CMD-SHELL".into(), cmd.trim().to_owned()],
+        _ => return Err(Error::InvalidArgument(format!("HEALTHCHECK needs CMD or NONE, not {rest:?}"))),
+    });
+    Ok(h)
+}
+
 /// Applies one instruction to `cfg`.
 pub fn apply(cfg: &mut ImageConfig, change: &str) -> Result<()> {
     let (instr, rest) = change.trim().split_once(char::is_whitespace).unwrap_or((change.trim(), ""));
@@ -59,6 +87,7 @@ pub fn apply(cfg: &mut ImageConfig, change: &str) -> Result<()> {
                 cfg.exposed_ports.get_or_insert_with(Default::default).insert(p, serde_json::json!({}));
             }
         }
+        "HEALTHCHECK" => cfg.healthcheck = Some(healthcheck(rest)?),
         "VOLUME" => {
             let paths = if rest.trim_start().starts_with('[') { words(rest)? } else { rest.split_whitespace().map(str::to_owned).collect() };
             for p in paths {

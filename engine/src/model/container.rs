@@ -159,6 +159,9 @@ pub struct ContainerConfig {
     pub volumes: Vec<super::volume::VolumeUse>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tmpfs: Vec<super::volume::TmpfsMount>,
+    /// Probed while it runs (Docker's healthcheck; never for pods').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<super::health::Healthcheck>,
     /// What happens when it exits (Docker's `--restart`; never for pods').
     #[serde(default, skip_serializing_if = "RestartPolicy::is_no")]
     pub restart: RestartPolicy,

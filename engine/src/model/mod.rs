@@ -4,12 +4,14 @@
 //! fronts depend on it, never the other way round.
 
 pub mod container;
+pub mod health;
 pub mod image;
 pub mod pod;
 pub mod sandbox;
 pub mod volume;
 
 pub use container::{ContainerConfig, ContainerNetwork, ContainerRecord, ContainerState, EndReason, Resources, RestartPolicy, Status, StopSignal, Ulimit};
+pub use health::{Health, HealthConfig, HealthStatus, Healthcheck, Probe};
 pub use image::{ImageConfig, ImageRecord};
 pub use pod::{BindMount, DeviceMount, ImageVolume, PidNamespace, PodLink, Propagation, Seccomp, Security};
 pub use sandbox::{IdMapping, NamespaceModes, NsMode, SandboxOptions, SandboxRecord, SandboxState, UserNamespace};

@@ -1,0 +1,72 @@
+//! Healthchecks: while a container with one runs, one task probes it —
+//! the command in the container (the exec helper, as ExecSync), every
+//! interval (the start interval during the start period), cut at the
+//! timeout. What the probes found is kept in memory (a restarted berthd
+//! begins at `starting` again); each change of status is an event
+//! (Docker's `health_status: …`). The probes of a run end with it.
+
+use super::{Entry, Status};
+use crate::error::{Error, Result};
+use crate::model::health::{Health, Probe, OUTPUT_LEN};
+use crate::Engine;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl Engine {
+    /// Starts probing the run that just began (or was adopted).
+    pub(super) fn watch_health(&self, entry: &Arc<Entry>) {
+        let rec = entry.record();
+        let Some(check) = rec.config.healthcheck.clone() else { return };
+        *entry.health.lock().unwrap() = Some(Health::default());
+        let run = rec.state.exits;
+        let engine = self.clone();
+        let entry = entry.clone();
+        tokio::spawn(async move {
+            let started = rec.state.started_at;
+            loop {
+                let now = berth_proto::time::unix_nanos(std::time::SystemTime::now());
+                let in_start = ((now - started).max(0) as u64) < check.start_period_ns;
+                let wait = if in_start { check.start_interval_ns.min(check.interval_ns) } else { check.interval_ns };
+                tokio::time::sleep(Duration::from_nanos(wait)).await;
+                let still = |e: &Entry| {
+                    let r = e.record();
+                    r.state.status == Status::Running && r.state.exits == run
+                };
+                if !still(&entry) {
+                    return;
+                }
+                if entry.record().state.paused {
+                    continue;
+                }
+                let start = berth_proto::time::unix_nanos(std::time::SystemTime::now());
+                let timeout = Duration::from_nanos(check.timeout_ns);
+                let (exit_code, output) = match engine.exec_sync(&rec.id, check.command.clone(), timeout).await {
+                    Ok(o) => {
+                        let mut out = String::from_utf8_lossy(&o.stdout).into_owned();
+                        out.push_str(&String::from_utf8_lossy(&o.stderr));
+                        (o.exit_code, out)
+                    }
+                    Err(Error::DeadlineExceeded(_)) => (-1, format!("Health check exceeded timeout ({:?})", timeout)),
+                    Err(e) => (-1, e.to_string()),
+                };
+                // An exit during the probe ends the watch, unrecorded.
+                if !still(&entry) {
+                    return;
+                }
+                let output: String = output.chars().take(OUTPUT_LEN).collect();
+                let end = berth_proto::time::unix_nanos(std::time::SystemTime::now());
+                let in_start = ((start - started).max(0) as u64) < check.start_period_ns;
+                let changed = entry.health.lock().unwrap().as_mut().and_then(|h| h.record(Probe { start, end, exit_code, output }, check.retries, in_start));
+                if let Some(status) = changed {
+                    tracing::info!(container = %rec.id, status = status.as_str(), "health");
+                    engine.emit(&entry.record(), super::events::EventKind::Health(status));
+                }
+            }
+        });
+    }
+
+    /// What the probes of the container's current (or last) run found.
+    pub fn health(&self, key: &str) -> Result<Option<Health>> {
+        Ok(self.lookup(key)?.health.lock().unwrap().clone())
+    }
+}
