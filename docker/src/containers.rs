@@ -338,6 +338,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
         "HostConfig": {
             "NetworkMode": mode,
             "AutoRemove": cfg.auto_remove,
+            "Init": cfg.init,
             "Privileged": cfg.security.privileged,
             "ReadonlyRootfs": cfg.read_only,
             "CapAdd": cfg.security.cap_add,

@@ -117,14 +117,13 @@ impl CreateBody {
             "host" => NetworkMode::Host,
             other => return Err(refuse(&format!("network mode {other:?}"))),
         };
-        let checks: [(bool, &str); 18] = [
+        let checks: [(bool, &str); 17] = [
             (set_map(&h.port_bindings) || h.publish_all_ports, "HostConfig.PortBindings (-p, -P)"),
             (set(&h.volumes_from), "HostConfig.VolumesFrom"),
             (set(&h.dns) || set(&h.dns_search), "HostConfig.Dns (--dns, --dns-search)"),
             (set(&h.extra_hosts), "HostConfig.ExtraHosts (--add-host)"),
             (set_map(&h.sysctls), "HostConfig.Sysctls (--sysctl)"),
             (set(&h.devices), "HostConfig.Devices (--device)"),
-            (h.init == Some(true), "HostConfig.Init (--init)"),
             (!matches!(h.ipc_mode.as_str(), "" | "private" | "shareable"), "HostConfig.IpcMode (--ipc)"),
             (!h.pid_mode.is_empty(), "HostConfig.PidMode (--pid)"),
             (!h.uts_mode.is_empty(), "HostConfig.UTSMode (--uts)"),
@@ -197,6 +196,7 @@ impl CreateBody {
             volumes: mounts.volumes,
             tmpfs: mounts.tmpfs,
             healthcheck: self.healthcheck,
+            init: h.init == Some(true),
             // Attach* only say what `docker run` attaches to (attach.rs).
             stdio: berth_engine::container::Stdio { stdin: self.open_stdin, stdin_once: self.open_stdin && self.stdin_once, tty: self.tty },
             labels: self.labels.unwrap_or_default(),

@@ -52,6 +52,8 @@ pub struct InitConfig<'a> {
     pub cgroup_tasks: &'a [PathBuf],
     /// Images mounted read-only into the container.
     pub image_volumes: &'a [mount::ImageVolume],
+    /// `--init`: PID 1 stays berth's and supervises the command (`mini_init.rs`).
+    pub init: bool,
 }
 
 /// The descriptors the child inherits.
@@ -71,7 +73,7 @@ pub struct InitFailure {
 }
 
 impl InitFailure {
-    fn new(exit_code: i32, message: impl std::fmt::Display) -> Self {
+    pub(crate) fn new(exit_code: i32, message: impl std::fmt::Display) -> Self {
         Self { exit_code, message: message.to_string() }
     }
 
@@ -123,6 +125,7 @@ pub fn run(cfg: &InitConfig<'_>, mut fds: InitFds) -> ! {
         std::process::exit(1);
     }
     let err = match prepare(cfg, &fds) {
+        Ok(cmd) if cfg.init => crate::mini_init::supervise(&cmd, cfg.tty, fds.sync),
         Ok(cmd) => exec(&cmd),
         Err(e) => e,
     };

@@ -14,6 +14,7 @@ pub mod failpoint;
 pub mod fs;
 pub mod init;
 pub mod layer;
+mod mini_init;
 pub mod mount;
 pub mod mount_attr;
 pub mod net;

@@ -128,7 +128,8 @@ fn reap_forever() -> ! {
     }
 }
 
-fn close_all_but(keep: i32) {
+/// Closes every descriptor above stderr but `keep`.
+pub(crate) fn close_all_but(keep: i32) {
     // SAFETY: closing descriptors invalidates no memory; the only one in use
     // afterwards is `keep`, which is excluded.
     unsafe {

@@ -65,6 +65,9 @@ pub struct ShimConfig {
     /// has passed, so it gets all of it (the container may block writing).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hold_output: bool,
+    /// `--init`: berth's own PID 1 supervises the command.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub init: bool,
 }
 
 /// How long a shim holds output for an attachment announced at start.

@@ -161,6 +161,7 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
         tty: shim.tty,
         cgroup_tasks: &cgroup_tasks,
         image_volumes: &image_volumes,
+        init: shim.init,
     };
     join_pid_namespace(spec).map_err(remove_cgroup)?;
     let mut fds = Some(InitFds { stdin, stdout: out_w, stderr: err_w, sync: child_sync });

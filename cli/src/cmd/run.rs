@@ -132,7 +132,7 @@ pub struct CreateArgs {
     /// Disable any container-specified HEALTHCHECK.
     #[arg(long = "no-healthcheck")]
     no_healthcheck: bool,
-    /// Run an init inside the container (not in berth yet: refused by name).
+    /// Run an init inside the container that forwards signals and reaps processes.
     #[arg(long)]
     init: bool,
     image: String,

@@ -49,6 +49,8 @@ pub struct CreateOptions {
     pub tmpfs: Vec<crate::model::TmpfsMount>,
     /// Docker's `Config.Healthcheck`, over the image's.
     pub healthcheck: Option<crate::model::HealthConfig>,
+    /// Docker's `--init`.
+    pub init: bool,
 }
 
 /// The network a container outside pods asks for.
@@ -315,6 +317,7 @@ impl Engine {
             stdio: opts.stdio,
             network: super::ContainerNetwork::None,
             restart: opts.restart,
+            init: opts.init,
             // kubelet probes pods' containers itself.
             healthcheck: if opts.pod.is_none() { crate::model::HealthConfig::resolve(opts.healthcheck.as_ref(), image.config.healthcheck.as_ref())? } else { None },
         };

@@ -122,6 +122,7 @@ impl Engine {
             tty: rec.config.stdio.tty,
             image_volumes: self.image_volumes(&rec, &bundle)?,
             hold_output: entry.attach_pending.load(std::sync::atomic::Ordering::SeqCst) > 0,
+            init: rec.config.init,
         };
         crate::paths::create_dir(&shim.rootfs, 0o755).ctx(|| "create rootfs mount point".into())?;
         std::fs::write(bundle.join(SHIM_FILE), serde_json::to_vec(&shim).map_err(|e| Error::system("encode shim.json", e))?).ctx(|| "write shim.json".into())?;

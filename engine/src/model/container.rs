@@ -159,6 +159,9 @@ pub struct ContainerConfig {
     pub volumes: Vec<super::volume::VolumeUse>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tmpfs: Vec<super::volume::TmpfsMount>,
+    /// `--init`: berth's own PID 1 reaps, forwards signals, passes the exit code on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub init: bool,
     /// Probed while it runs (Docker's healthcheck; never for pods').
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<super::health::Healthcheck>,
