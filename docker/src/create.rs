@@ -49,6 +49,7 @@ struct HostConfig {
     cap_drop: Option<Vec<String>>,
     dns: Option<Vec<String>>,
     dns_search: Option<Vec<String>>,
+    dns_options: Option<Vec<String>>,
     extra_hosts: Option<Vec<String>>,
     privileged: bool,
     publish_all_ports: bool,
@@ -117,11 +118,9 @@ impl CreateBody {
             "host" => NetworkMode::Host,
             other => return Err(refuse(&format!("network mode {other:?}"))),
         };
-        let checks: [(bool, &str); 17] = [
+        let checks: [(bool, &str); 15] = [
             (set_map(&h.port_bindings) || h.publish_all_ports, "HostConfig.PortBindings (-p, -P)"),
             (set(&h.volumes_from), "HostConfig.VolumesFrom"),
-            (set(&h.dns) || set(&h.dns_search), "HostConfig.Dns (--dns, --dns-search)"),
-            (set(&h.extra_hosts), "HostConfig.ExtraHosts (--add-host)"),
             (set_map(&h.sysctls), "HostConfig.Sysctls (--sysctl)"),
             (set(&h.devices), "HostConfig.Devices (--device)"),
             (!matches!(h.ipc_mode.as_str(), "" | "private" | "shareable"), "HostConfig.IpcMode (--ipc)"),
@@ -197,6 +196,12 @@ impl CreateBody {
             tmpfs: mounts.tmpfs,
             healthcheck: self.healthcheck,
             init: h.init == Some(true),
+            dns: berth_engine::model::Dns {
+                servers: h.dns.iter().flatten().map(|s| s.parse().map_err(|_| ApiError::bad_request(format!("{s} is not an ip address")))).collect::<ApiResult<_>>()?,
+                search: h.dns_search.clone().unwrap_or_default(),
+                options: h.dns_options.clone().unwrap_or_default(),
+            },
+            extra_hosts: h.extra_hosts.clone().unwrap_or_default(),
             // Attach* only say what `docker run` attaches to (attach.rs).
             stdio: berth_engine::container::Stdio { stdin: self.open_stdin, stdin_once: self.open_stdin && self.stdin_once, tty: self.tty },
             labels: self.labels.unwrap_or_default(),

@@ -83,7 +83,13 @@ impl Mounts {
     pub fn parse(binds: &[String], mounts: &[MountSpec], tmpfs: &BTreeMap<String, String>, anonymous: &BTreeMap<String, Value>) -> ApiResult<Self> {
         let mut out = Mounts::default();
         for b in binds {
-            out.bind_spec(b)?;
+            out.bind_spec(b).map_err(|e| {
+                if e.message.starts_with("invalid mount config") {
+                    ApiError::bad_request(format!("invalid volume specification: '{b}': {}", e.message))
+                } else {
+                    e
+                }
+            })?;
         }
         for m in mounts {
             out.mount_spec(m)?;

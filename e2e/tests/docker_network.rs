@@ -124,3 +124,67 @@ fn the_network_goes_with_the_container_through_crashes() {
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
     assert_clean(&d, "create cut short by a crash");
 }
+
+#[test]
+fn dns_settings_and_extra_hosts() {
+    let d = Daemon::start();
+    // The container's own resolver over the node's, on the bridge and without a network.
+    for net in ["bridge", "none"] {
+        let out = d
+            .docker(&[
+                "run",
+                "--rm",
+                "--network",
+                net,
+                "--dns",
+                "192.0.2.53",
+                "--dns-search",
+                "corp.example",
+                "--dns-option",
+                "ndots:3",
+                "--add-host",
+                "db:192.0.2.7",
+                "busybox",
+                "sh",
+                "-c",
+                "cat /etc/resolv.conf; grep db /etc/hosts",
+            ])
+            .ok()
+            .stdout;
+        assert!(out.contains("nameserver 192.0.2.53\n") && out.contains("search corp.example\n") && out.contains("options ndots:3\n"), "{net}: {out}");
+        assert!(!out.lines().any(|l| l.starts_with("nameserver") && !l.contains("192.0.2.53")), "{net}: only the given server: {out}");
+        assert!(out.contains("192.0.2.7\tdb"), "{net}: {out}");
+    }
+    // The berth CLI's flags, the same way; inspect shows them.
+    d.berth(&["run", "--name", "b", "--network", "none", "--dns", "192.0.2.9", "--add-host", "cache:192.0.2.8", "busybox", "true"]).ok();
+    let hc = d.docker(&["inspect", "-f", "{{.HostConfig.Dns}} {{.HostConfig.ExtraHosts}}", "b"]).ok().stdout;
+    assert_eq!(hc.trim(), "[192.0.2.9] [cache:192.0.2.8]");
+    d.docker(&["rm", "b"]).ok();
+    // dockerd's refusals.
+    for (args, err) in [
+        (vec!["--add-host", "db:nope"], "invalid IP address in add-host"),
+        (vec!["--dns-search", "a b"], "invalid DNS search domain"),
+        (vec!["--network", "host", "--dns", "192.0.2.1"], "conflicting options: dns and the network mode"),
+    ] {
+        let r = d.docker_post("/v1.41/containers/create", &serde_json::json!({ "Image": "busybox", "HostConfig": host_config(&args) }).to_string());
+        assert!(r.0 == 400 && r.1.contains(err), "{args:?}: {r:?}");
+    }
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+    assert_clean(&d, "after the DNS checks");
+}
+
+/// The HostConfig the docker CLI sends for these flags.
+fn host_config(args: &[&str]) -> serde_json::Value {
+    let mut hc = serde_json::json!({});
+    for pair in args.chunks(2) {
+        let (key, list) = match pair[0] {
+            "--add-host" => ("ExtraHosts", true),
+            "--dns-search" => ("DnsSearch", true),
+            "--dns" => ("Dns", true),
+            "--network" => ("NetworkMode", false),
+            other => panic!("{other}"),
+        };
+        hc[key] = if list { serde_json::json!([pair[1]]) } else { serde_json::json!(pair[1]) };
+    }
+    hc
+}

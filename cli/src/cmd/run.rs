@@ -107,6 +107,18 @@ pub struct CreateArgs {
     /// Mount a tmpfs directory (/path[:options]).
     #[arg(long)]
     tmpfs: Vec<String>,
+    /// Set custom DNS servers.
+    #[arg(long)]
+    dns: Vec<String>,
+    /// Set custom DNS search domains.
+    #[arg(long = "dns-search")]
+    dns_search: Vec<String>,
+    /// Set DNS options.
+    #[arg(long = "dns-option")]
+    dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long = "add-host")]
+    add_host: Vec<String>,
     /// Restart policy to apply when a container exits (no, always,
     /// unless-stopped, on-failure[:max-retries]).
     #[arg(long)]
@@ -329,6 +341,10 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
             "SecurityOpt": security_opts(&a.security_opt)?,
             "Ulimits": ulimits,
             "Binds": a.volume,
+            "Dns": a.dns,
+            "DnsSearch": a.dns_search,
+            "DnsOptions": a.dns_option,
+            "ExtraHosts": a.add_host,
             "Mounts": a.mount.iter().map(|m| mount_spec(m)).collect::<Result<Vec<_>, _>>().map_err(bad)?,
             "Tmpfs": a.tmpfs.iter().map(|t| t.split_once(':').map_or((t.as_str(), ""), |(p, o)| (p, o))).map(|(p, o)| (p.to_owned(), json!(o))).collect::<Map<String, Value>>(),
             "PortBindings": port_bindings(&a.publish),

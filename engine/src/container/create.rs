@@ -51,6 +51,10 @@ pub struct CreateOptions {
     pub healthcheck: Option<crate::model::HealthConfig>,
     /// Docker's `--init`.
     pub init: bool,
+    /// `--dns*`: the container's own resolv.conf.
+    pub dns: crate::model::Dns,
+    /// `--add-host name:ip`.
+    pub extra_hosts: Vec<String>,
 }
 
 /// The network a container outside pods asks for.
@@ -146,6 +150,16 @@ fn check(opts: &CreateOptions) -> Result<()> {
         return Err(Error::InvalidArgument("a pod's container has the pod's volumes".into()));
     }
     super::volumes::check(opts)?;
+    opts.dns.check()?;
+    for h in &opts.extra_hosts {
+        super::ExtraHost::parse(h)?;
+    }
+    if opts.network == NetworkMode::Host && !opts.dns.is_empty() {
+        return Err(Error::InvalidArgument("conflicting options: dns and the network mode".into()));
+    }
+    if opts.pod.is_some() && (!opts.dns.is_empty() || !opts.extra_hosts.is_empty()) {
+        return Err(Error::InvalidArgument("a pod's container has the pod's DNS and hosts".into()));
+    }
     for d in &opts.devices {
         d.check()?;
     }
@@ -318,6 +332,8 @@ impl Engine {
             network: super::ContainerNetwork::None,
             restart: opts.restart,
             init: opts.init,
+            dns: opts.dns.clone(),
+            extra_hosts: opts.extra_hosts.iter().map(|h| super::ExtraHost::parse(h)).collect::<Result<_>>()?,
             // kubelet probes pods' containers itself.
             healthcheck: if opts.pod.is_none() { crate::model::HealthConfig::resolve(opts.healthcheck.as_ref(), image.config.healthcheck.as_ref())? } else { None },
         };

@@ -90,17 +90,35 @@ impl Engine {
                     files.push((bundle.join("resolv.conf"), "/etc/resolv.conf".to_owned()));
                     std::fs::write(bundle.join("resolv.conf"), std::fs::read("/etc/resolv.conf").unwrap_or_default()).ctx(|| "write resolv.conf".into())?;
                 }
-                let hosts = match &network {
+                let dns = &rec.config.dns;
+                let mut hosts = match &network {
                     // The node's, as Docker copies them for a host-network container.
                     None if host_net => String::from_utf8_lossy(&std::fs::read("/etc/hosts").unwrap_or_default()).into_owned(),
-                    // As docker0 gives them: its address under its name, the node's resolv.conf.
+                    // As docker0 gives them: its address under its name, the node's resolv.conf
+                    // (or the container's own settings over it).
                     Some(s) => {
-                        files.push((self.paths().sandbox_state(&s.id)?.join("resolv.conf"), "/etc/resolv.conf".to_owned()));
+                        let node = self.paths().sandbox_state(&s.id)?.join("resolv.conf");
+                        if dns.is_empty() {
+                            files.push((node, "/etc/resolv.conf".to_owned()));
+                        } else {
+                            let conf = dns.resolv_conf(&String::from_utf8_lossy(&std::fs::read(&node).unwrap_or_default()));
+                            std::fs::write(bundle.join("resolv.conf"), conf).ctx(|| "write resolv.conf".into())?;
+                            files.push((bundle.join("resolv.conf"), "/etc/resolv.conf".to_owned()));
+                        }
                         let own: String = s.ips.iter().map(|ip| format!("{}\t{hostname}\n", ip.split('/').next().unwrap_or(ip))).collect();
                         format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}")
                     }
-                    None => format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+                    None => {
+                        if !dns.is_empty() {
+                            std::fs::write(bundle.join("resolv.conf"), dns.resolv_conf("")).ctx(|| "write resolv.conf".into())?;
+                            files.push((bundle.join("resolv.conf"), "/etc/resolv.conf".to_owned()));
+                        }
+                        format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+                    }
                 };
+                for h in &rec.config.extra_hosts {
+                    hosts.push_str(&format!("{}\t{}\n", h.ip, h.name));
+                }
                 std::fs::write(bundle.join("hosts"), hosts).ctx(|| "write hosts".into())?;
                 files
             }

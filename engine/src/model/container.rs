@@ -159,6 +159,12 @@ pub struct ContainerConfig {
     pub volumes: Vec<super::volume::VolumeUse>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tmpfs: Vec<super::volume::TmpfsMount>,
+    /// `--dns`, `--dns-search`, `--dns-option`: the container's own resolv.conf.
+    #[serde(default, skip_serializing_if = "Dns::is_empty")]
+    pub dns: Dns,
+    /// `--add-host name:ip`: more lines in its /etc/hosts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<ExtraHost>,
     /// `--init`: berth's own PID 1 reaps, forwards signals, passes the exit code on.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub init: bool,
@@ -168,6 +174,68 @@ pub struct ContainerConfig {
     /// What happens when it exits (Docker's `--restart`; never for pods').
     #[serde(default, skip_serializing_if = "RestartPolicy::is_no")]
     pub restart: RestartPolicy,
+}
+
+/// A container's own resolver settings (empty: the node's resolv.conf).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dns {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<std::net::IpAddr>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub search: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+impl Dns {
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty() && self.search.is_empty() && self.options.is_empty()
+    }
+
+    /// Checks the search domains and options (one word each, no newline).
+    pub fn check(&self) -> Result<()> {
+        for w in self.search.iter().chain(&self.options) {
+            if w.is_empty() || w.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(Error::InvalidArgument(format!("invalid DNS search domain or option {w:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The container's resolv.conf: its own settings over the node's.
+    pub fn resolv_conf(&self, node: &str) -> String {
+        let keep = |key: &'static str, mine: bool| node.lines().filter(move |l| !mine && l.split_whitespace().next() == Some(key)).map(|l| format!("{l}\n")).collect::<String>();
+        let mut out = String::new();
+        out.push_str(&keep("search", !self.search.is_empty()));
+        if !self.search.is_empty() {
+            out.push_str(&format!("search {}\n", self.search.join(" ")));
+        }
+        out.push_str(&keep("nameserver", !self.servers.is_empty()));
+        out.extend(self.servers.iter().map(|s| format!("nameserver {s}\n")));
+        out.push_str(&keep("options", !self.options.is_empty()));
+        if !self.options.is_empty() {
+            out.push_str(&format!("options {}\n", self.options.join(" ")));
+        }
+        out
+    }
+}
+
+/// One `--add-host` line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraHost {
+    pub name: String,
+    pub ip: std::net::IpAddr,
+}
+
+impl ExtraHost {
+    /// Docker's `name:ip` (or `name=ip`); the name a hostname.
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = || Error::InvalidArgument(format!("invalid argument \"{s}\" for \"--add-host\" flag: invalid IP address in add-host"));
+        let (name, ip) = s.split_once('=').or_else(|| s.split_once(':')).ok_or_else(bad)?;
+        let ip = ip.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| bad())?;
+        crate::container::check_hostname(name).map_err(|_| Error::InvalidArgument(format!("invalid hostname {name:?} in add-host")))?;
+        Ok(Self { name: name.to_owned(), ip })
+    }
 }
 
 /// Docker's restart policies. berth follows dockerd's restart manager: a
@@ -474,6 +542,18 @@ fn human(d: std::time::Duration) -> String {
 mod tests {
     use super::{RestartPolicy, StopSignal};
     use std::time::Duration;
+
+    #[test]
+    fn dns_settings_over_the_nodes() {
+        let node = "search lan\nnameserver 10.0.0.53\noptions ndots:1\n";
+        let d = super::Dns { servers: vec!["192.0.2.1".parse().unwrap()], ..Default::default() };
+        assert_eq!(d.resolv_conf(node), "search lan\nnameserver 192.0.2.1\noptions ndots:1\n");
+        let d = super::Dns { search: vec!["a.example".into()], options: vec!["ndots:2".into()], ..Default::default() };
+        assert_eq!(d.resolv_conf(node), "search a.example\nnameserver 10.0.0.53\noptions ndots:2\n");
+        assert!(super::Dns { search: vec!["a\nnameserver 1.2.3.4".into()], ..Default::default() }.check().is_err());
+        assert_eq!(super::ExtraHost::parse("db:192.0.2.7").unwrap().ip.to_string(), "192.0.2.7");
+        assert!(super::ExtraHost::parse("db:nope").is_err() && super::ExtraHost::parse("bad_name:1.2.3.4").is_err());
+    }
 
     #[test]
     fn restart_policies_as_docker_writes_and_follows_them() {

@@ -10,7 +10,7 @@ pub mod pod;
 pub mod sandbox;
 pub mod volume;
 
-pub use container::{ContainerConfig, ContainerNetwork, ContainerRecord, ContainerState, EndReason, Resources, RestartPolicy, Status, StopSignal, Ulimit};
+pub use container::{ContainerConfig, ContainerNetwork, ContainerRecord, ContainerState, Dns, EndReason, ExtraHost, Resources, RestartPolicy, Status, StopSignal, Ulimit};
 pub use health::{Health, HealthConfig, HealthStatus, Healthcheck, Probe};
 pub use image::{ImageConfig, ImageRecord};
 pub use pod::{BindMount, DeviceMount, ImageVolume, PidNamespace, PodLink, Propagation, Seccomp, Security};
