@@ -257,6 +257,23 @@ impl Daemon {
         self.spawn();
     }
 
+    /// A node restart as berthd finds it: the daemon, every shim, pod init
+    /// and container process killed, the volatile state dir gone; then
+    /// berthd starts again.
+    pub fn power_cut(&mut self) {
+        self.kill9();
+        for pid in self.shim_pids().into_iter().chain(self.pod_init_pids()).chain(cgroup_pids(&self.cgroup_parent)) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        assert!(self.eventually(Duration::from_secs(10), || cgroup_pids(&self.cgroup_parent).is_empty()));
+        let run = self.dir.join("run");
+        for m in mounts_under(&run) {
+            nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        }
+        std::fs::remove_dir_all(&run).unwrap();
+        self.restart();
+    }
+
     /// A `berth` command line aimed at this daemon.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(bin_dir().join("berth"));

@@ -53,15 +53,34 @@ impl Tmux {
 
     /// Waits until the pane shows `text`; the screen, or a panic with it.
     pub fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        self.shows_within(text, Duration::from_secs(15)).unwrap_or_else(|screen| panic!("the terminal never showed {text:?}; it shows:\n{screen}"))
+    }
+
+    /// The screen once it shows `text`, or the last screen after `limit`.
+    pub fn shows_within(&self, text: &str, limit: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + limit;
         loop {
             let screen = self.screen();
             if screen.contains(text) {
-                return screen;
+                return Ok(screen);
             }
-            assert!(Instant::now() < deadline, "the terminal never showed {text:?}; it shows:\n{screen}");
+            if Instant::now() >= deadline {
+                return Err(screen);
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Types `line` until the pane shows `text`, as a person asks again
+    /// when the answer came before what it depends on (a resize on its way).
+    pub fn retype_until(&self, line: &str, text: &str) -> String {
+        for _ in 0..10 {
+            self.line(line);
+            if let Ok(screen) = self.shows_within(text, Duration::from_millis(1500)) {
+                return screen;
+            }
+        }
+        self.wait_for(text)
     }
 }
 

@@ -64,8 +64,7 @@ fn berth_terminals_under_tmux() {
     t.wait_for("30 100");
     assert!(t.screen().contains("hello 42"));
     t.resize(120, 40);
-    t.line("stty size");
-    t.wait_for("40 120");
+    t.retype_until("stty size", "40 120");
     t.send(&["C-p", "C-q"]);
     t.wait_for("EXITED=0");
     assert_eq!(d.berth(&["inspect", "-f", "{{.State.Running}}", "term"]).ok().stdout.trim(), "true");

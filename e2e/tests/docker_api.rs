@@ -143,11 +143,11 @@ fn docker_login_checks_the_credentials_with_the_registry() {
 #[tokio::test]
 async fn containers_through_the_docker_cli() {
     let d = Daemon::start();
-    // Not yet: user-defined networks, -p, --dns — refused by name, nothing created.
+    // Not yet: user-defined networks, -p, --mac-address — refused by name, nothing created.
     for (args, says) in [
         (vec!["run", "-d", "--network", "mynet", "busybox", "true"], "network mode \"mynet\""),
         (vec!["run", "-d", "--network", "none", "-p", "8080:80", "busybox", "true"], "HostConfig.PortBindings"),
-        (vec!["run", "-d", "--network", "none", "--dns", "10.0.0.1", "busybox", "true"], "HostConfig.Dns"),
+        (vec!["run", "-d", "--network", "none", "--mac-address", "02:42:ac:11:00:09", "busybox", "true"], "Config.MacAddress"),
     ] {
         let r = docker(&d, &args);
         assert!(r.code == 125 && r.stderr.contains(says) && r.stderr.contains("is not supported by berth yet"), "{args:?}: {r:?}");

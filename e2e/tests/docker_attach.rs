@@ -73,8 +73,7 @@ fn interactive_terminals_under_tmux() {
     t.wait_for("30 100");
     assert!(t.screen().contains("hello 42"));
     t.resize(120, 40);
-    t.line("stty size");
-    t.wait_for("40 120");
+    t.retype_until("stty size", "40 120");
     // Ctrl-P Ctrl-Q: the CLI returns (0, as dockerd's), the shell runs on.
     t.send(&["C-p", "C-q"]);
     t.wait_for("EXITED=0");
@@ -99,8 +98,7 @@ fn interactive_terminals_under_tmux() {
     t.wait_for("25 90");
     assert!(t.screen().contains("/dev/pts/"), "{}", t.screen());
     t.resize(80, 20);
-    t.line("stty size");
-    t.wait_for("20 80");
+    t.retype_until("stty size", "20 80");
     t.line("sleep 1000 &");
     t.send(&["C-p", "C-q"]);
     let screen = t.wait_for("EXITED=1");

@@ -102,17 +102,7 @@ fn policies_at_start_up_and_after_a_node_restart() {
     d.docker(&["run", "-d", "--name", "web", "--restart", "always", "busybox", "sleep", "300"]).ok();
     d.docker(&["run", "-d", "--name", "plain", "busybox", "sleep", "300"]).ok();
     let old_ip = d.docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]).ok().stdout;
-    d.kill9();
-    for pid in d.shim_pids().into_iter().chain(d.pod_init_pids()).chain(cgroup_pids(&d.cgroup_parent)) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-    }
-    assert!(d.eventually(Duration::from_secs(10), || cgroup_pids(&d.cgroup_parent).is_empty()));
-    let run = d.dir.join("run");
-    for m in mounts_under(&run) {
-        nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH).unwrap();
-    }
-    std::fs::remove_dir_all(&run).unwrap();
-    d.restart();
+    d.power_cut();
     assert!(d.eventually(Duration::from_secs(10), || state(&d, "web").starts_with("running")), "{}\n{}", state(&d, "web"), d.log());
     assert!(d.eventually(Duration::from_secs(10), || state(&d, "always-stopped").starts_with("running")));
     assert_eq!(state(&d, "plain"), "exited 0 255", "no policy: down with the node");

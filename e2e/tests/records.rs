@@ -4,9 +4,8 @@
 //! CNI DEL included.
 
 use berth_e2e::cri::{container, create, pod_config, run_pod, start, status};
-use berth_e2e::{cgroup_pids, mounts_under, Daemon};
+use berth_e2e::Daemon;
 use berth_proto::cri;
-use std::time::Duration;
 
 fn id_of(d: &Daemon, name: &str) -> String {
     d.inspect(name)["Id"].as_str().unwrap().to_owned()
@@ -70,17 +69,7 @@ async fn after_a_node_restart_containers_are_exited_and_pods_removable() {
     drop(rt);
 
     // The power goes: every process dies, the volatile state dir with them.
-    d.kill9();
-    for pid in d.shim_pids().into_iter().chain(d.pod_init_pids()).chain(cgroup_pids(&d.cgroup_parent)) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-    }
-    assert!(d.eventually(Duration::from_secs(10), || cgroup_pids(&d.cgroup_parent).is_empty()));
-    let run = d.dir.join("run");
-    for m in mounts_under(&run) {
-        nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH).unwrap();
-    }
-    std::fs::remove_dir_all(&run).unwrap();
-    d.restart();
+    d.power_cut();
 
     let web = d.inspect("web");
     assert_eq!((web["State"]["Status"].as_str(), web["State"]["ExitCode"].as_i64()), (Some("exited"), Some(255)), "{web}");

@@ -62,13 +62,19 @@ pub async fn inspect(c: &Client, a: InspectArgs, kind: Kind) -> Result<i32, Fail
             }
         }
     }
-    match a.format.as_deref() {
-        None => println!("{}", serde_json::to_string_pretty(&docs).unwrap_or_default()),
+    print(&docs, a.format.as_deref())?;
+    Ok(code)
+}
+
+/// Documents as a JSON array, or `format` once per document.
+pub fn print(docs: &[Value], format: Option<&str>) -> Result<(), Failure> {
+    match format {
+        None => println!("{}", serde_json::to_string_pretty(docs).unwrap_or_default()),
         Some(f) => {
-            for d in &docs {
+            for d in docs {
                 println!("{}", crate::template::render(f, d).map_err(|e| Failure::new(format!("Error: {e}")))?);
             }
         }
     }
-    Ok(code)
+    Ok(())
 }

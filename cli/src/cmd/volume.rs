@@ -112,14 +112,7 @@ pub async fn run(c: &Client, cmd: VolumeCommand) -> Result<i32, Failure> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            match a.format.as_deref() {
-                None => println!("{}", serde_json::to_string_pretty(&docs).unwrap_or_default()),
-                Some(f) => {
-                    for d in &docs {
-                        println!("{}", crate::template::render(f, d).map_err(|e| Failure::new(format!("Error: {e}")))?);
-                    }
-                }
-            }
+            super::inspect::print(&docs, a.format.as_deref())?;
             Ok(code)
         }
         VolumeCommand::Rm(a) => {
