@@ -3,6 +3,9 @@
 //! group, the HTTP client (`client.rs`), attached streams (`streams.rs`),
 //! `--format` templates and tables. Errors print as one line.
 
+// The create body is one json! document with every field Docker sends.
+#![recursion_limit = "256"]
+
 mod auth;
 mod client;
 mod cmd;

@@ -118,9 +118,8 @@ impl CreateBody {
             "host" => NetworkMode::Host,
             other => return Err(refuse(&format!("network mode {other:?}"))),
         };
-        let checks: [(bool, &str); 15] = [
+        let checks: [(bool, &str); 14] = [
             (set_map(&h.port_bindings) || h.publish_all_ports, "HostConfig.PortBindings (-p, -P)"),
-            (set(&h.volumes_from), "HostConfig.VolumesFrom"),
             (set_map(&h.sysctls), "HostConfig.Sysctls (--sysctl)"),
             (set(&h.devices), "HostConfig.Devices (--device)"),
             (!matches!(h.ipc_mode.as_str(), "" | "private" | "shareable"), "HostConfig.IpcMode (--ipc)"),
@@ -202,6 +201,7 @@ impl CreateBody {
                 options: h.dns_options.clone().unwrap_or_default(),
             },
             extra_hosts: h.extra_hosts.clone().unwrap_or_default(),
+            volumes_from: h.volumes_from.clone().unwrap_or_default(),
             // Attach* only say what `docker run` attaches to (attach.rs).
             stdio: berth_engine::container::Stdio { stdin: self.open_stdin, stdin_once: self.open_stdin && self.stdin_once, tty: self.tty },
             labels: self.labels.unwrap_or_default(),

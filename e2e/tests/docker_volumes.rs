@@ -232,3 +232,64 @@ fn the_berth_cli_drives_the_same_volumes() {
     d.berth(&["rm", "retry"]).ok();
     assert!(dir_names(&d.root().join("volumes")).is_empty());
 }
+
+#[test]
+fn volumes_from_another_container_and_a_read_only_root() {
+    let d = Daemon::start();
+    let host = d.dir.join("shared");
+    std::fs::create_dir_all(&host).unwrap();
+    d.docker(&["create", "--name", "src", "--network", "none", "-v", "data:/data", "-v", "/anon", "-v", &format!("{}:/h", host.display()), "busybox", "true"]).ok();
+    // Every volume and bind of src, read-write as there.
+    d.docker(&["run", "--rm", "--network", "none", "--volumes-from", "src", "busybox", "sh", "-c", "echo v > /data/f; echo a > /anon/f; echo h > /h/f"]).ok();
+    assert_eq!(std::fs::read_to_string(host.join("f")).unwrap(), "h\n");
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", "-v", "data:/d", "busybox", "cat", "/d/f"]).ok().stdout, "v\n");
+    // :ro makes them all read-only; the request's own mount wins.
+    let ro = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--volumes-from",
+            "src:ro",
+            "-v",
+            "other:/h",
+            "busybox",
+            "sh",
+            "-c",
+            "touch /data/x 2>&1; cat /anon/f; touch /h/ok && echo h-own",
+        ])
+        .ok()
+        .stdout;
+    assert!(ro.contains("Read-only file system") && ro.contains("a\n") && ro.contains("h-own"), "{ro}");
+    // --read-only: the root can't be written, its volumes can.
+    let r = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--read-only",
+            "-v",
+            "data:/data",
+            "--tmpfs",
+            "/tmp",
+            "busybox",
+            "sh",
+            "-c",
+            "touch /x 2>&1; echo ok > /data/g; echo t > /tmp/t; cat /data/g /tmp/t",
+        ])
+        .ok()
+        .stdout;
+    assert!(r.contains("Read-only file system") && r.ends_with("ok\nt\n"), "{r}");
+    let missing = d.docker(&["run", "--rm", "--network", "none", "--volumes-from", "nosuch", "busybox", "true"]);
+    assert!(missing.code == 125 && missing.stderr.contains("No such container: nosuch"), "{missing:?}");
+    // rm -v of a container that shares src's anonymous volume keeps it for src.
+    d.docker(&["create", "--name", "sharer", "--network", "none", "--volumes-from", "src", "busybox", "true"]).ok();
+    d.docker(&["rm", "-v", "sharer"]).ok();
+    assert_eq!(volumes(&d).len(), 3, "data, other and src's anonymous one stay");
+    d.docker(&["rm", "-v", "src"]).ok();
+    assert_eq!(volumes(&d).len(), 2);
+    d.docker(&["volume", "rm", "data", "other"]).ok();
+    assert!(dir_names(&d.root().join("volumes")).is_empty());
+}

@@ -119,6 +119,9 @@ pub struct CreateArgs {
     /// Add a custom host-to-IP mapping (host:ip).
     #[arg(long = "add-host")]
     add_host: Vec<String>,
+    /// Mount volumes from the specified container (ctr[:ro|rw]).
+    #[arg(long = "volumes-from")]
+    volumes_from: Vec<String>,
     /// Restart policy to apply when a container exits (no, always,
     /// unless-stopped, on-failure[:max-retries]).
     #[arg(long)]
@@ -345,6 +348,7 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
             "DnsSearch": a.dns_search,
             "DnsOptions": a.dns_option,
             "ExtraHosts": a.add_host,
+            "VolumesFrom": a.volumes_from,
             "Mounts": a.mount.iter().map(|m| mount_spec(m)).collect::<Result<Vec<_>, _>>().map_err(bad)?,
             "Tmpfs": a.tmpfs.iter().map(|t| t.split_once(':').map_or((t.as_str(), ""), |(p, o)| (p, o))).map(|(p, o)| (p.to_owned(), json!(o))).collect::<Map<String, Value>>(),
             "PortBindings": port_bindings(&a.publish),

@@ -55,6 +55,8 @@ pub struct CreateOptions {
     pub dns: crate::model::Dns,
     /// `--add-host name:ip`.
     pub extra_hosts: Vec<String>,
+    /// `--volumes-from ctr[:ro|rw]`.
+    pub volumes_from: Vec<String>,
 }
 
 /// The network a container outside pods asks for.
@@ -203,6 +205,10 @@ impl Engine {
     /// Creates a container; returns its id.
     #[tracing::instrument(level = "info", skip_all, fields(image = %opts.image, name = ?opts.name))]
     pub async fn create(&self, opts: CreateOptions) -> Result<String> {
+        if opts.pod.is_some() && !opts.volumes_from.is_empty() {
+            return Err(Error::InvalidArgument("a pod's container has the pod's volumes".into()));
+        }
+        let opts = self.with_volumes_from(opts)?;
         check(&opts)?;
         let image = self.images().resolve(&opts.image)?;
         let (entrypoint, cmd) = command(&opts, &image.config);

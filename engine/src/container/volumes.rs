@@ -49,6 +49,42 @@ pub(super) fn check(opts: &CreateOptions) -> Result<()> {
 }
 
 impl Engine {
+    /// `--volumes-from ctr[:ro|rw]`: the other container's volumes and binds
+    /// added to the request (what the request mounts itself wins), read-only
+    /// or read-write as asked, else as they are there.
+    pub(super) fn with_volumes_from(&self, mut opts: CreateOptions) -> Result<CreateOptions> {
+        for spec in std::mem::take(&mut opts.volumes_from) {
+            let (name, mode) = spec.split_once(':').map_or((spec.as_str(), None), |(n, m)| (n, Some(m)));
+            let readonly = match mode {
+                None => None,
+                Some("ro") => Some(true),
+                Some("rw") => Some(false),
+                Some(m) => return Err(Error::InvalidArgument(format!("invalid mode: {m}"))),
+            };
+            // A bad parameter, not a missing resource: the docker CLI takes
+            // a 404 from create for a missing image and would try a pull.
+            let missing = || Error::InvalidArgument(format!("No such container: {name}"));
+            let other = self.lookup(name).map_err(|e| if matches!(e, Error::NotFound(_)) { missing() } else { e })?.record();
+            if other.config.pod.is_some() {
+                return Err(missing());
+            }
+            let taken = |o: &CreateOptions, p: &Path| {
+                o.mounts.iter().any(|m| m.container_path == p) || o.volumes.iter().any(|v| v.container_path == p) || o.tmpfs.iter().any(|t| t.container_path == p)
+            };
+            for m in &other.config.mounts {
+                if taken(&opts, &m.container_path) {
+                    continue;
+                }
+                let ro = readonly.unwrap_or(m.readonly);
+                match other.config.volumes.iter().find(|v| v.container_path == m.container_path) {
+                    Some(v) => opts.volumes.push(VolumeRequest { name: Some(v.name.clone()), container_path: m.container_path.clone(), readonly: ro, copy_up: false }),
+                    None => opts.mounts.push(BindMount { readonly: ro, ..m.clone() }),
+                }
+            }
+        }
+        Ok(opts)
+    }
+
     /// The volumes of a new container (its binds to them, what it names);
     /// anonymous ones made here are undone with `undo`.
     pub(super) fn make_volumes(&self, opts: &CreateOptions, image: &crate::image::ImageConfig, undo: &mut Undo) -> Result<(Vec<BindMount>, Vec<VolumeUse>)> {
