@@ -163,3 +163,42 @@ pub fn write_to(stream: u8, data: &[u8]) {
         o.write_all(data).and_then(|()| o.flush())
     };
 }
+
+/// `--sig-proxy`: the signals this CLI gets while attached without a
+/// terminal go to the container (`POST …/kill?signal=`), as Docker's CLI
+/// sends them; runs until dropped.
+pub async fn proxy_signals(client: &Client, kill_path: &str) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let kinds = [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+        (SignalKind::quit(), "SIGQUIT"),
+        (SignalKind::user_defined1(), "SIGUSR1"),
+        (SignalKind::user_defined2(), "SIGUSR2"),
+        (SignalKind::alarm(), "SIGALRM"),
+    ];
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+    let mut listeners = Vec::new();
+    for (kind, name) in kinds {
+        let Ok(mut s) = signal(kind) else { continue };
+        let tx = tx.clone();
+        listeners.push(tokio::spawn(async move {
+            while s.recv().await.is_some() {
+                if tx.send(name).is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    struct Abort(Vec<tokio::task::JoinHandle<()>>);
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            self.0.iter().for_each(|h| h.abort());
+        }
+    }
+    let _listeners = Abort(listeners);
+    while let Some(name) = rx.recv().await {
+        let _ = client.post(&format!("{kill_path}?{}", crate::client::query([("signal", name.to_owned())]))).await;
+    }
+}

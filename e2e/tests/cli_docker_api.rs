@@ -94,3 +94,28 @@ fn berth_terminals_under_tmux() {
     drop(t);
     d.berth(&["rm", "-f", "term", "host"]).ok();
 }
+
+#[test]
+fn berth_run_hands_its_signals_to_the_container() {
+    let d = Daemon::start();
+    let running = |name: &str| d.docker(&["inspect", "-f", "{{.State.Running}}", name]).stdout.trim() == "true";
+    let script = "trap 'echo got INT; exit 4' INT; echo ready; while true; do sleep 0.1; done";
+    // --sig-proxy (the default): Ctrl-C's SIGINT reaches the container's shell.
+    let child = d.cmd().args(["run", "--name", "proxied", "--network", "none", "busybox", "sh", "-c", script]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    assert!(d.eventually(std::time::Duration::from_secs(10), || running("proxied")));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "the container's exit code: {out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("got INT"));
+    // --sig-proxy=false: the CLI goes, the container runs on.
+    let mut child =
+        d.cmd().args(["run", "--sig-proxy=false", "--name", "unproxied", "--network", "none", "busybox", "sh", "-c", script]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    assert!(d.eventually(std::time::Duration::from_secs(10), || running("unproxied")));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), None, "killed by the signal: {status:?}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(running("unproxied"));
+    d.docker(&["rm", "-f", "proxied", "unproxied"]).ok();
+}

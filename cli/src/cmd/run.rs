@@ -165,6 +165,9 @@ pub struct RunArgs {
     /// The keys that detach from the container (default ctrl-p,ctrl-q).
     #[arg(long = "detach-keys")]
     detach_keys: Option<String>,
+    /// Proxy received signals to the process (without a terminal).
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    sig_proxy: bool,
     #[command(flatten)]
     create: CreateArgs,
 }
@@ -430,7 +433,17 @@ pub async fn run(c: &Client, a: RunArgs) -> Result<i32, Failure> {
     let condition = if auto_remove { "removed" } else { "next-exit" };
     let wait = c.checked(Method::POST, &path(&id, &format!("/wait?condition={condition}"))?, &[], crate::client::empty()).await.map_err(daemon_failure)?;
     start(c, &id, auto_remove).await?;
-    match streams::pump(io, s, Some(Resize { client: c, path: path(&id, "/resize")? }), &detach).await? {
+    let pumped = streams::pump(io, s, Some(Resize { client: c, path: path(&id, "/resize")? }), &detach);
+    let kill = path(&id, "/kill")?;
+    let ended = if a.sig_proxy && !s.tty {
+        tokio::select! {
+            ended = pumped => ended,
+            () = streams::proxy_signals(c, &kill) => unreachable!("the proxy runs until the output ends"),
+        }
+    } else {
+        pumped.await
+    };
+    match ended? {
         // It runs on without us, as after `docker run -it`'s Ctrl-P Ctrl-Q.
         streams::Ended::Detached => Ok(0),
         streams::Ended::Output => super::containers::exit_status(c, &id, wait).await,
