@@ -379,14 +379,12 @@ impl Engine {
             self.inner.containers.write().unwrap().remove(&rec.id);
             return Err(Error::NotFound(format!("image {gone} was removed while the container was created")));
         }
-        // Likewise its volumes: a removal checks for users under the same lock.
-        let containers = self.inner.containers.write().unwrap();
+        // Likewise its volumes: a removal checks for users and sets the
+        // volume aside while it holds the containers' lock.
         if let Some(gone) = rec.config.volumes.iter().find(|v| self.volume(&v.name).is_err()) {
-            drop(containers);
             self.inner.containers.write().unwrap().remove(&rec.id);
             return Err(Error::NotFound(format!("volume {} was removed while the container was created", gone.name)));
         }
-        drop(containers);
         Ok(())
     }
 

@@ -21,25 +21,14 @@ impl Engine {
     #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
     async fn remove_container(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
         let entry = self.lookup(key)?;
+        // Under the lock from here: no start (a restart policy's, say) slips in.
+        let _op = entry.op.lock().await;
         let rec = entry.record();
         if !rec.state.status.can_remove(force) {
             return Err(Error::FailedPrecondition(format!("cannot remove container {}: container is running: stop the container before removing or force remove", rec.name)));
         }
         if rec.state.status == Status::Running {
-            self.stop(&rec.id, Some(Duration::ZERO)).await?;
-        }
-        let mut _op = entry.op.lock().await;
-        // A start may have slipped in between (a restart policy's, say): forced, it goes too.
-        if entry.record().state.status == Status::Running {
-            if !force {
-                return Err(Error::FailedPrecondition(format!("container {} was started again", rec.id)));
-            }
-            drop(_op);
-            self.stop(&rec.id, Some(Duration::ZERO)).await?;
-            _op = entry.op.lock().await;
-            if entry.record().state.status == Status::Running {
-                return Err(Error::FailedPrecondition(format!("container {} was started again", rec.id)));
-            }
+            self.stop_locked(&entry, Some(Duration::ZERO)).await?;
         }
         let path = self.paths().container_record(&rec.id)?;
         match std::fs::remove_file(&path) {

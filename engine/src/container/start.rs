@@ -86,35 +86,37 @@ impl Engine {
                 std::fs::write(bundle.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname".into())?;
                 let mut files = vec![(bundle.join("hostname"), "/etc/hostname".to_owned()), (bundle.join("hosts"), "/etc/hosts".to_owned())];
                 let host_net = rec.config.network == super::ContainerNetwork::Host;
-                if host_net {
-                    files.push((bundle.join("resolv.conf"), "/etc/resolv.conf".to_owned()));
-                    std::fs::write(bundle.join("resolv.conf"), std::fs::read("/etc/resolv.conf").unwrap_or_default()).ctx(|| "write resolv.conf".into())?;
-                }
+                // resolv.conf: the node's (a copy on the node's network, the
+                // bridge sandbox's file on the bridge), or the container's own
+                // settings over it; none without a network unless it has some.
+                let node_resolv = match &network {
+                    Some(s) => Some(self.paths().sandbox_state(&s.id)?.join("resolv.conf")),
+                    None if host_net => Some(std::path::PathBuf::from("/etc/resolv.conf")),
+                    None => None,
+                };
                 let dns = &rec.config.dns;
+                let own_resolv = match node_resolv {
+                    Some(node) if dns.is_empty() && !host_net => {
+                        files.push((node, "/etc/resolv.conf".to_owned()));
+                        None
+                    }
+                    Some(node) if dns.is_empty() => Some(std::fs::read(node).unwrap_or_default()),
+                    None if dns.is_empty() => None,
+                    node => Some(dns.resolv_conf(&String::from_utf8_lossy(&node.and_then(|n| std::fs::read(n).ok()).unwrap_or_default())).into_bytes()),
+                };
+                if let Some(conf) = own_resolv {
+                    std::fs::write(bundle.join("resolv.conf"), conf).ctx(|| "write resolv.conf".into())?;
+                    files.push((bundle.join("resolv.conf"), "/etc/resolv.conf".to_owned()));
+                }
                 let mut hosts = match &network {
                     // The node's, as Docker copies them for a host-network container.
                     None if host_net => String::from_utf8_lossy(&std::fs::read("/etc/hosts").unwrap_or_default()).into_owned(),
-                    // As docker0 gives them: its address under its name, the node's resolv.conf
-                    // (or the container's own settings over it).
+                    // As docker0 gives them: its address under its name.
                     Some(s) => {
-                        let node = self.paths().sandbox_state(&s.id)?.join("resolv.conf");
-                        if dns.is_empty() {
-                            files.push((node, "/etc/resolv.conf".to_owned()));
-                        } else {
-                            let conf = dns.resolv_conf(&String::from_utf8_lossy(&std::fs::read(&node).unwrap_or_default()));
-                            std::fs::write(bundle.join("resolv.conf"), conf).ctx(|| "write resolv.conf".into())?;
-                            files.push((bundle.join("resolv.conf"), "/etc/resolv.conf".to_owned()));
-                        }
                         let own: String = s.ips.iter().map(|ip| format!("{}\t{hostname}\n", ip.split('/').next().unwrap_or(ip))).collect();
                         format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}")
                     }
-                    None => {
-                        if !dns.is_empty() {
-                            std::fs::write(bundle.join("resolv.conf"), dns.resolv_conf("")).ctx(|| "write resolv.conf".into())?;
-                            files.push((bundle.join("resolv.conf"), "/etc/resolv.conf".to_owned()));
-                        }
-                        format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-                    }
+                    None => format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
                 };
                 for h in &rec.config.extra_hosts {
                     hosts.push_str(&format!("{}\t{}\n", h.ip, h.name));

@@ -17,11 +17,16 @@ impl Engine {
     pub async fn stop(&self, key: &str, timeout: Option<Duration>) -> Result<()> {
         let entry = self.lookup(key)?;
         let _op = entry.op.lock().await;
+        self.stop_locked(&entry, timeout).await
+    }
+
+    /// Stops the container of `entry`, whose operation lock the caller holds.
+    pub(super) async fn stop_locked(&self, entry: &super::Entry, timeout: Option<Duration>) -> Result<()> {
         let rec = entry.record();
         if rec.state.status != Status::Running {
             // Waiting for its restart: the wait ends here.
             if rec.state.restarting {
-                self.commit(&entry, |r| {
+                self.commit(entry, |r| {
                     r.state.restarting = false;
                     r.state.stopped_on_purpose = true;
                 })?;
@@ -37,13 +42,13 @@ impl Engine {
         if !timeout.is_zero() {
             // A shim that is already gone has exited; the monitor will say so.
             let _ = shim_client::kill(&bundle, sig as i32, false).await;
-            self.thaw_if_paused(&entry).await;
+            self.thaw_if_paused(entry).await;
             if tokio::time::timeout(timeout, events.wait_for(exited)).await.is_ok() {
                 return Ok(());
             }
         }
         let _ = shim_client::kill(&bundle, libc::SIGKILL, true).await;
-        self.thaw_if_paused(&entry).await;
+        self.thaw_if_paused(entry).await;
         let waited = tokio::time::timeout(KILL_GRACE, events.wait_for(exited)).await.is_ok();
         if waited {
             Ok(())

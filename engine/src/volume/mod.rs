@@ -1,8 +1,8 @@
 //! Volumes (Docker's local driver): `volumes/<name>/volume.json` beside
 //! the data in `_data`. A volume is in use while any container (running or
 //! not) names it; the check and a removal happen under the containers'
-//! lock, as a container's listing checks its volumes are still there, so
-//! neither can slip past the other. A removal renames the dir aside first
+//! lock, and a new container is listed before it checks its volumes are
+//! still there, so neither can slip past the other. A removal renames the dir aside first
 //! (one step), then deletes it; what a crash leaves (a dir without a
 //! record, a dir set aside) goes at the next start.
 
