@@ -49,11 +49,10 @@ fn network(engine: &Engine, c: &ContainerRecord) -> (&'static str, Value) {
 /// The container's mounts as Docker lists them: volumes, binds, tmpfs.
 fn mounts(c: &ContainerRecord) -> Value {
     let cfg = &c.config;
-    let volume = |m: &berth_engine::model::BindMount| cfg.volumes.iter().find(|v| v.container_path == m.container_path);
     let mut out: Vec<Value> = cfg
         .mounts
         .iter()
-        .map(|m| match volume(m) {
+        .map(|m| match cfg.volume_at(&m.container_path) {
             Some(v) => json!({ "Type": "volume", "Name": v.name, "Source": m.host_path, "Destination": m.container_path, "Driver": "local", "Mode": "", "RW": !m.readonly, "Propagation": "" }),
             None => json!({ "Type": "bind", "Source": m.host_path, "Destination": m.container_path, "Mode": "", "RW": !m.readonly, "Propagation": m.propagation }),
         })
@@ -353,7 +352,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
             "CpuPeriod": r.cpu_period,
             "CpusetCpus": r.cpuset_cpus,
             "PidsLimit": r.pids_limit,
-            "Binds": cfg.mounts.iter().filter(|m| !cfg.volumes.iter().any(|v| v.container_path == m.container_path)).map(|m| format!("{}:{}{}", m.host_path.display(), m.container_path.display(), if m.readonly { ":ro" } else { "" })).collect::<Vec<_>>(),
+            "Binds": cfg.mounts.iter().filter(|m| cfg.volume_at(&m.container_path).is_none()).map(|m| format!("{}:{}{}", m.host_path.display(), m.container_path.display(), if m.readonly { ":ro" } else { "" })).collect::<Vec<_>>(),
             "Tmpfs": cfg.tmpfs.iter().map(|t| (t.container_path.display().to_string(), t.options.join(","))).collect::<std::collections::BTreeMap<_, _>>(),
             "Ulimits": cfg.ulimits.iter().map(|u| json!({ "Name": u.name, "Soft": u.soft, "Hard": u.hard })).collect::<Vec<_>>(),
             "RestartPolicy": { "Name": restart.name(), "MaximumRetryCount": restart.max_retries() },

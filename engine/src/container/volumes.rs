@@ -48,6 +48,14 @@ pub(super) fn check(opts: &CreateOptions) -> Result<()> {
     Ok(())
 }
 
+impl CreateOptions {
+    /// Whether the request (or `more` volume requests beside its own)
+    /// mounts something at `p`.
+    fn mounts_at(&self, p: &Path, more: &[VolumeRequest]) -> bool {
+        self.mounts.iter().any(|m| m.container_path == p) || self.volumes.iter().chain(more).any(|v| v.container_path == p) || self.tmpfs.iter().any(|t| t.container_path == p)
+    }
+}
+
 impl Engine {
     /// `--volumes-from ctr[:ro|rw]`: the other container's volumes and binds
     /// added to the request (what the request mounts itself wins), read-only
@@ -68,15 +76,12 @@ impl Engine {
             if other.config.pod.is_some() {
                 return Err(missing());
             }
-            let taken = |o: &CreateOptions, p: &Path| {
-                o.mounts.iter().any(|m| m.container_path == p) || o.volumes.iter().any(|v| v.container_path == p) || o.tmpfs.iter().any(|t| t.container_path == p)
-            };
             for m in &other.config.mounts {
-                if taken(&opts, &m.container_path) {
+                if opts.mounts_at(&m.container_path, &[]) {
                     continue;
                 }
                 let ro = readonly.unwrap_or(m.readonly);
-                match other.config.volumes.iter().find(|v| v.container_path == m.container_path) {
+                match other.config.volume_at(&m.container_path) {
                     Some(v) => opts.volumes.push(VolumeRequest { name: Some(v.name.clone()), container_path: m.container_path.clone(), readonly: ro, copy_up: false }),
                     None => opts.mounts.push(BindMount { readonly: ro, ..m.clone() }),
                 }
@@ -88,21 +93,19 @@ impl Engine {
     /// The volumes of a new container (its binds to them, what it names);
     /// anonymous ones made here are undone with `undo`.
     pub(super) fn make_volumes(&self, opts: &CreateOptions, image: &crate::image::ImageConfig, undo: &mut Undo) -> Result<(Vec<BindMount>, Vec<VolumeUse>)> {
-        let mut requests = opts.volumes.clone();
         // The image's VOLUMEs (data, not instructions: container paths only).
-        let taken = |p: &Path, requests: &[VolumeRequest]| {
-            opts.mounts.iter().any(|m| m.container_path == p) || requests.iter().any(|v| v.container_path == p) || opts.tmpfs.iter().any(|t| t.container_path == p)
-        };
+        let mut from_image = Vec::new();
         for path in image.volumes.iter().flat_map(|v| v.keys()) {
             let p = PathBuf::from(path);
             if clean_destination(&p).is_err() {
                 tracing::warn!(path, "ignoring an image VOLUME that is no absolute path");
                 continue;
             }
-            if !taken(&p, &requests) {
-                requests.push(VolumeRequest { name: None, container_path: p, readonly: false, copy_up: true });
+            if !opts.mounts_at(&p, &from_image) {
+                from_image.push(VolumeRequest { name: None, container_path: p, readonly: false, copy_up: true });
             }
         }
+        let requests = opts.volumes.iter().cloned().chain(from_image);
         let mut binds = Vec::new();
         let mut uses = Vec::new();
         for r in requests {

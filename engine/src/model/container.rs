@@ -356,6 +356,13 @@ impl std::fmt::Display for RestartPolicy {
     }
 }
 
+impl ContainerConfig {
+    /// The volume mounted at `p`, if the bind there is one of a volume's.
+    pub fn volume_at(&self, p: &std::path::Path) -> Option<&super::volume::VolumeUse> {
+        self.volumes.iter().find(|v| v.container_path == p)
+    }
+}
+
 /// The signal that asks a container to stop (image `StopSignal`, `--stop-signal`,
 /// CRI `stop_signal`): parsed once at create, stored by name (`"SIGTERM"`, as
 /// records always held it).
