@@ -103,7 +103,7 @@ pub(crate) fn summary(engine: &Engine, c: &ContainerRecord, now: std::time::Syst
         "ImageID": c.image_id,
         "Command": c.config.args.join(" "),
         "Created": c.created_at / 1_000_000_000,
-        "Ports": [],
+        "Ports": crate::ports::summary(&c.config),
         "Labels": c.config.labels,
         "State": state_name(c),
         "Status": status_text(engine, c, now),
@@ -307,7 +307,8 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
     let restart = &c.config.restart;
     let cfg = &c.config;
     let r = &cfg.resources;
-    let (mode, settings) = network(engine, &c);
+    let (mode, mut settings) = network(engine, &c);
+    settings["Ports"] = crate::ports::settings(cfg);
     let doc = json!({
         "Id": c.id,
         "Created": time_or_zero(c.created_at),
@@ -356,6 +357,8 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
             "Tmpfs": cfg.tmpfs.iter().map(|t| (t.container_path.display().to_string(), t.options.join(","))).collect::<std::collections::BTreeMap<_, _>>(),
             "Ulimits": cfg.ulimits.iter().map(|u| json!({ "Name": u.name, "Soft": u.soft, "Hard": u.hard })).collect::<Vec<_>>(),
             "RestartPolicy": { "Name": restart.name(), "MaximumRetryCount": restart.max_retries() },
+            "PortBindings": crate::ports::bindings(cfg),
+            "PublishAllPorts": cfg.publish_all,
             "LogConfig": { "Type": "json-file", "Config": {} },
         },
         "Config": {
@@ -375,6 +378,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
             "Labels": cfg.labels,
             "StopSignal": cfg.stop_signal.name(),
             "StopTimeout": cfg.stop_timeout,
+            "ExposedPorts": crate::ports::exposed(cfg),
             "Healthcheck": cfg.healthcheck.as_ref().map(|h| json!({ "Test": h.test, "Interval": h.interval_ns, "Timeout": h.timeout_ns, "StartPeriod": h.start_period_ns, "StartInterval": h.start_interval_ns, "Retries": h.retries })),
         },
         "NetworkSettings": settings,

@@ -5,7 +5,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use berth_engine::container::NetworkMode;
-use berth_engine::model::{Resources, Seccomp, Security};
+use berth_engine::model::{ContainerPort, PortRequest, Resources, Seccomp, Security};
 use berth_engine::CreateOptions;
 use serde::Deserialize;
 use serde_json::Value;
@@ -79,6 +79,31 @@ struct HostConfig {
     runtime: String,
 }
 
+/// One of Docker's `PortBindings` values.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct PortBinding {
+    host_ip: String,
+    host_port: String,
+}
+
+/// `Config.ExposedPorts` and `HostConfig.PortBindings` (`{"80/tcp": [{HostIp, HostPort}]}`;
+/// `-p 80` comes as one binding without a host port: any free one).
+fn ports(exposed: Option<&BTreeMap<String, Value>>, bindings: Option<&BTreeMap<String, Value>>) -> ApiResult<(Vec<ContainerPort>, Vec<PortRequest>)> {
+    let exposed = exposed.into_iter().flatten().map(|(k, _)| k.parse::<ContainerPort>()).collect::<Result<Vec<_>, _>>()?;
+    let mut publish = Vec::new();
+    for (key, list) in bindings.into_iter().flatten() {
+        let list: Vec<PortBinding> = match list {
+            Value::Null => Vec::new(),
+            v => serde_json::from_value(v.clone()).map_err(|e| ApiError::bad_request(format!("invalid port binding for {key}: {e}")))?,
+        };
+        for b in list {
+            publish.push(PortRequest::from_docker(key, &b.host_ip, &b.host_port)?);
+        }
+    }
+    Ok((exposed, publish))
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
 struct RestartPolicy {
@@ -118,8 +143,7 @@ impl CreateBody {
             "host" => NetworkMode::Host,
             other => return Err(refuse(&format!("network mode {other:?}"))),
         };
-        let checks: [(bool, &str); 14] = [
-            (set_map(&h.port_bindings) || h.publish_all_ports, "HostConfig.PortBindings (-p, -P)"),
+        let checks: [(bool, &str); 12] = [
             (set_map(&h.sysctls), "HostConfig.Sysctls (--sysctl)"),
             (set(&h.devices), "HostConfig.Devices (--device)"),
             (!matches!(h.ipc_mode.as_str(), "" | "private" | "shareable"), "HostConfig.IpcMode (--ipc)"),
@@ -131,7 +155,6 @@ impl CreateBody {
             (!matches!(h.runtime.as_str(), "" | "berth" | "runc"), "HostConfig.Runtime (--runtime)"),
             (h.memory_swap > 0 && h.memory_swap != h.memory, "HostConfig.MemorySwap (--memory-swap)"),
             (!self.domainname.is_empty(), "Config.Domainname (--domainname)"),
-            (set_map(&self.exposed_ports), "Config.ExposedPorts (--expose, -p)"),
             (!self.mac_address.is_empty(), "Config.MacAddress (--mac-address)"),
         ];
         if let Some((_, field)) = checks.iter().find(|(bad, _)| *bad) {
@@ -146,6 +169,7 @@ impl CreateBody {
             &h.tmpfs.clone().unwrap_or_default(),
             &self.volumes.clone().unwrap_or_default(),
         )?;
+        let (exposed_ports, publish) = ports(self.exposed_ports.as_ref(), h.port_bindings.as_ref())?;
         let restart = berth_engine::model::RestartPolicy::from_docker(&h.restart_policy.name, h.restart_policy.maximum_retry_count)?;
         let mut seccomp = Seccomp::RuntimeDefault;
         let mut no_new_privs = false;
@@ -202,6 +226,9 @@ impl CreateBody {
             },
             extra_hosts: h.extra_hosts.clone().unwrap_or_default(),
             volumes_from: h.volumes_from.clone().unwrap_or_default(),
+            exposed_ports,
+            publish,
+            publish_all: h.publish_all_ports,
             // Attach* only say what `docker run` attaches to (attach.rs).
             stdio: berth_engine::container::Stdio { stdin: self.open_stdin, stdin_once: self.open_stdin && self.stdin_once, tty: self.tty },
             labels: self.labels.unwrap_or_default(),

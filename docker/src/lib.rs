@@ -29,6 +29,7 @@ mod http;
 mod image_ops;
 mod images;
 mod mounts;
+mod ports;
 mod stats;
 mod system;
 pub mod tls;

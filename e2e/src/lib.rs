@@ -445,9 +445,23 @@ impl Drop for Daemon {
             }
         }
         if let Ok(o) = Command::new("iptables").args(["-t", "nat", "-S"]).output() {
-            for rule in String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.starts_with("-A ") && (l.contains(&self.network) || l.contains(&self.docker_bridge))) {
-                let args: Vec<String> = std::iter::once("-t".to_string()).chain(["nat".to_string(), "-D".to_string()]).chain(shell_words(&rule[3..])).collect();
+            let docker_net = format!("{}.", self.docker_subnet);
+            let mut chains = Vec::new();
+            for rule in String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| l.starts_with("-A ") && (l.contains(&self.network) || l.contains(&self.docker_bridge) || l.contains(&docker_net)))
+            {
+                let words = shell_words(&rule[3..]);
+                // The chain of one sandbox's mappings goes once nothing jumps to it.
+                if let Some(w) = words.windows(2).find(|w| w[0] == "-j" && w[1].starts_with("CNI-DN-")) {
+                    chains.push(w[1].clone());
+                }
+                let args: Vec<String> = std::iter::once("-t".to_string()).chain(["nat".to_string(), "-D".to_string()]).chain(words).collect();
                 let _ = Command::new("iptables").args(&args).status();
+            }
+            for chain in chains {
+                let _ = Command::new("iptables").args(["-t", "nat", "-F", &chain]).status();
+                let _ = Command::new("iptables").args(["-t", "nat", "-X", &chain]).status();
             }
         }
         if std::thread::panicking() {
@@ -593,8 +607,11 @@ fn shell_words(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
-    for ch in s.chars() {
+    let mut chars = s.chars();
+    while let Some(ch) = chars.next() {
         match ch {
+            // iptables -S escapes a quote inside a quoted word.
+            '\\' if quoted => cur.extend(chars.next()),
             '"' => quoted = !quoted,
             ' ' if !quoted => {
                 if !cur.is_empty() {

@@ -76,6 +76,8 @@ struct Inner {
     events: tokio::sync::broadcast::Sender<container::events::ContainerEvent>,
     /// Serializes volume creates and removals.
     volumes: std::sync::Mutex<()>,
+    /// Which container holds which published host port.
+    ports: std::sync::Mutex<container::PortTable>,
 }
 
 impl Engine {
@@ -108,6 +110,7 @@ impl Engine {
                 sandbox_names: Default::default(),
                 events: container::events::channel(),
                 volumes: Default::default(),
+                ports: Default::default(),
             }),
         };
         engine.write_bridge_config()?;

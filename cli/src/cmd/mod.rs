@@ -9,6 +9,7 @@ mod inspect;
 mod login;
 mod logs;
 mod observe;
+mod ports;
 mod ps;
 mod run;
 mod system;
@@ -62,6 +63,8 @@ pub enum Command {
     Update(update::UpdateArgs),
     /// Show containers or images as JSON.
     Inspect(inspect::InspectArgs),
+    /// Show a container's published ports.
+    Port(ports::PortArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -182,6 +185,7 @@ pub async fn dispatch(host: &str, cmd: Command) -> Result<i32, Failure> {
         Command::Rename(a) => containers::rename(c, a).await,
         Command::Update(a) => update::update(c, a).await,
         Command::Inspect(a) => inspect::inspect(c, a, Kind::Any).await,
+        Command::Port(a) => ports::port(c, a).await,
         Command::Container(ContainerCommand::Inspect(a)) => inspect::inspect(c, a, Kind::Container).await,
         Command::Container(ContainerCommand::Prune(a)) => containers::prune(c, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(c, a).await,

@@ -95,9 +95,15 @@ pub struct CreateArgs {
     /// Pull the image before creating: missing (default), always, never.
     #[arg(long, default_value = "missing")]
     pull: String,
-    /// Publish a port (not in berth yet: the daemon refuses it by name).
+    /// Publish a port: [ip:][hostPort:]containerPort[/udp], either port a range.
     #[arg(short = 'p', long = "publish")]
     publish: Vec<String>,
+    /// Publish every exposed port on a free host port.
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
+    /// Expose a port or a range (`80`, `7000-7010/udp`).
+    #[arg(long)]
+    expose: Vec<String>,
     /// Bind mount a volume (name:/path, /host:/path[:ro], or /path for an anonymous one).
     #[arg(short = 'v', long = "volume")]
     volume: Vec<String>,
@@ -248,7 +254,6 @@ fn security_opts(opts: &[String]) -> Result<Vec<String>, Failure> {
         .collect()
 }
 
-/// `-p` as Docker's `PortBindings`: enough for the daemon to name what it refuses.
 /// Docker's `--mount` CSV as the API's `Mount`.
 fn mount_spec(spec: &str) -> Result<Value, String> {
     let mut m = Map::new();
@@ -285,16 +290,6 @@ fn mount_spec(spec: &str) -> Result<Value, String> {
     Ok(Value::Object(m))
 }
 
-fn port_bindings(publish: &[String]) -> Value {
-    let mut m = Map::new();
-    for p in publish {
-        let (host, container) = p.rsplit_once(':').unwrap_or(("", p));
-        let key = if container.contains('/') { container.to_owned() } else { format!("{container}/tcp") };
-        m.insert(key, json!([{ "HostIp": "", "HostPort": host }]));
-    }
-    Value::Object(m)
-}
-
 /// The create body, and the name.
 fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
     let mut env = Vec::new();
@@ -314,6 +309,7 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
         return Err(bad("Conflicting options: --restart and --rm".into()));
     }
     let restart = restart_policy(a.restart.as_deref().unwrap_or("")).map_err(bad)?;
+    let (exposed_ports, port_bindings) = super::ports::create_fields(&a.publish, &a.expose).map_err(bad)?;
     Ok(json!({
         "Hostname": a.hostname.clone().unwrap_or_default(),
         "User": a.user.clone().unwrap_or_default(),
@@ -327,6 +323,7 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
         "Cmd": if a.command.is_empty() { Value::Null } else { json!(a.command) },
         "Entrypoint": a.entrypoint.as_ref().map_or(Value::Null, |e| if e.is_empty() { json!([""]) } else { json!([e]) }),
         "Image": a.image,
+        "ExposedPorts": exposed_ports,
         "Labels": labels,
         "WorkingDir": a.workdir.clone().unwrap_or_default(),
         "StopSignal": a.stop_signal.clone().unwrap_or_default(),
@@ -354,7 +351,8 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
             "VolumesFrom": a.volumes_from,
             "Mounts": a.mount.iter().map(|m| mount_spec(m)).collect::<Result<Vec<_>, _>>().map_err(bad)?,
             "Tmpfs": a.tmpfs.iter().map(|t| t.split_once(':').map_or((t.as_str(), ""), |(p, o)| (p, o))).map(|(p, o)| (p.to_owned(), json!(o))).collect::<Map<String, Value>>(),
-            "PortBindings": port_bindings(&a.publish),
+            "PortBindings": port_bindings,
+            "PublishAllPorts": a.publish_all,
             "RestartPolicy": restart,
             "Init": a.init.then_some(true),
         },

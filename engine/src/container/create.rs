@@ -57,6 +57,12 @@ pub struct CreateOptions {
     pub extra_hosts: Vec<String>,
     /// `--volumes-from ctr[:ro|rw]`.
     pub volumes_from: Vec<String>,
+    /// `--expose`.
+    pub exposed_ports: Vec<crate::model::ContainerPort>,
+    /// `-p`: host ports for container ports (on the default bridge only).
+    pub publish: Vec<crate::model::PortRequest>,
+    /// `-P`.
+    pub publish_all: bool,
 }
 
 /// The network a container outside pods asks for.
@@ -158,6 +164,9 @@ fn check(opts: &CreateOptions) -> Result<()> {
     }
     if opts.network == NetworkMode::Host && !opts.dns.is_empty() {
         return Err(Error::InvalidArgument("conflicting options: dns and the network mode".into()));
+    }
+    if opts.pod.is_some() && (!opts.publish.is_empty() || opts.publish_all || !opts.exposed_ports.is_empty()) {
+        return Err(Error::InvalidArgument("a pod's container has the pod's port mappings".into()));
     }
     if opts.pod.is_some() && (!opts.dns.is_empty() || !opts.extra_hosts.is_empty()) {
         return Err(Error::InvalidArgument("a pod's container has the pod's DNS and hosts".into()));
@@ -342,11 +351,27 @@ impl Engine {
             extra_hosts: opts.extra_hosts.iter().map(|h| super::ExtraHost::parse(h)).collect::<Result<_>>()?,
             // kubelet probes pods' containers itself.
             healthcheck: if opts.pod.is_none() { crate::model::HealthConfig::resolve(opts.healthcheck.as_ref(), image.config.healthcheck.as_ref())? } else { None },
+            exposed_ports: Vec::new(),
+            publish: opts.publish.clone(),
+            publish_all: opts.publish_all,
+            ports: Vec::new(),
         };
+        if opts.pod.is_none() {
+            let (exposed, wanted) = super::ports::wanted(&image.config, &opts.exposed_ports, &opts.publish, opts.publish_all);
+            config.exposed_ports = exposed;
+            // As Docker: only a bridged container publishes (the node's
+            // network needs no mapping, `none` has nothing to map to).
+            if opts.network == NetworkMode::Bridge {
+                config.ports = self.take_ports(&id, &name, &wanted)?;
+                let me = self.clone();
+                let i = id.clone();
+                undo.push(move || me.release_ports(&i));
+            }
+        }
         // The network last: its undo is a removal (async), after every other step.
         match opts.network {
             NetworkMode::Bridge => {
-                let sandbox = self.run_container_sandbox(&id, &config.hostname).await?;
+                let sandbox = self.run_container_sandbox(&id, &config.hostname, &config.ports).await?;
                 config.network = super::ContainerNetwork::Bridge { sandbox };
             }
             NetworkMode::Host => config.network = super::ContainerNetwork::Host,
@@ -389,9 +414,19 @@ impl Engine {
     }
 
     /// A sandbox of the container's own that holds its network namespace on
-    /// the default bridge (no pod: the CRI never sees it).
-    pub(super) async fn run_container_sandbox(&self, id: &str, hostname: &str) -> Result<String> {
+    /// the default bridge, with its published ports (no pod: the CRI never sees it).
+    pub(super) async fn run_container_sandbox(&self, id: &str, hostname: &str, ports: &[crate::model::PublishedPort]) -> Result<String> {
+        let port_mappings = ports
+            .iter()
+            .map(|p| crate::sandbox::PortMapping {
+                protocol: p.container.protocol.as_str().into(),
+                container_port: p.container.port.into(),
+                host_port: p.host_port.into(),
+                host_ip: if p.host_ip.is_unspecified() { String::new() } else { p.host_ip.to_string() },
+            })
+            .collect();
         let o = crate::sandbox::SandboxOptions {
+            port_mappings,
             owner: crate::sandbox::SandboxOwner::Container,
             name: id.to_owned(),
             namespace: "berth.container".into(),

@@ -58,6 +58,7 @@ impl Engine {
                 self.reap_unfinished_start(&rec).await;
             }
             self.inner.names.lock().unwrap().entry(rec.name.clone()).or_insert_with(|| rec.id.clone());
+            self.hold_recorded_ports(&rec);
             self.inner.containers.write().unwrap().insert(rec.id.clone(), Entry::new(rec));
         }
         // Bundles without a record belong to nothing.

@@ -1,5 +1,5 @@
 //! Remove: (forced: kill first) then the record, the name, every
-//! directory of the container, its own network sandbox if it has one, and
+//! directory of the container, its own network sandbox and host ports if it has them, and
 //! (asked to) its anonymous volumes. The record goes first, so a crash midway
 //! leaves only unreferenced dirs, which the next start-up sweeps.
 
@@ -57,6 +57,7 @@ impl Engine {
                 tracing::warn!(container = %rec.id, sandbox, error = %e, "release the container's network; retried at the next start");
             }
         }
+        self.release_ports(&rec.id);
         if volumes {
             self.remove_anonymous_volumes(&rec).await;
         }

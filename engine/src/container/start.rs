@@ -218,7 +218,7 @@ impl Engine {
         if let Err(e) = self.remove_container_sandbox(old).await {
             tracing::warn!(container = %rec.id, sandbox = old, error = %e, "release the container's old network");
         }
-        let sid = self.run_container_sandbox(&rec.id, &rec.config.hostname).await?;
+        let sid = self.run_container_sandbox(&rec.id, &rec.config.hostname, &rec.config.ports).await?;
         let rec = match self.commit(entry, |r| r.config.network = super::ContainerNetwork::Bridge { sandbox: sid.clone() }) {
             Ok(r) => r,
             Err(e) => {

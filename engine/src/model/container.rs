@@ -174,6 +174,18 @@ pub struct ContainerConfig {
     /// What happens when it exits (Docker's `--restart`; never for pods').
     #[serde(default, skip_serializing_if = "RestartPolicy::is_no")]
     pub restart: RestartPolicy,
+    /// The image's `EXPOSE`, `--expose` and the published ports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed_ports: Vec<super::ports::ContainerPort>,
+    /// `-p` as asked (Docker's `PortBindings`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<super::ports::PortRequest>,
+    /// `-P`: every exposed port on a host port of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub publish_all: bool,
+    /// The host ports it holds, with its network, from create to remove.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<super::ports::PublishedPort>,
 }
 
 /// A container's own resolver settings (empty: the node's resolv.conf).

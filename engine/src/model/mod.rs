@@ -7,6 +7,7 @@ pub mod container;
 pub mod health;
 pub mod image;
 pub mod pod;
+pub mod ports;
 pub mod sandbox;
 pub mod volume;
 
@@ -14,5 +15,6 @@ pub use container::{ContainerConfig, ContainerNetwork, ContainerRecord, Containe
 pub use health::{Health, HealthConfig, HealthStatus, Healthcheck, Probe};
 pub use image::{ImageConfig, ImageRecord};
 pub use pod::{BindMount, DeviceMount, ImageVolume, PidNamespace, PodLink, Propagation, Seccomp, Security};
+pub use ports::{ContainerPort, HostPorts, PortRequest, Protocol, PublishedPort};
 pub use sandbox::{IdMapping, NamespaceModes, NsMode, SandboxOptions, SandboxRecord, SandboxState, UserNamespace};
 pub use volume::{TmpfsMount, VolumeRecord, VolumeRequest, VolumeUse};

@@ -1,0 +1,188 @@
+//! Host ports for `-p` and `-P`: chosen at create, held with the
+//! container's network until it is removed (the portmap plugin's DNAT
+//! rules go with its sandbox).
+//!
+//! One table (`Inner::ports`) says which container holds which host
+//! socket; a create takes its ports in it before its network is made, so
+//! two creates can't take the same one, and start-up fills it from the
+//! records. A port some other program of the node listens on is refused
+//! too: berth binds it for a moment first, as Docker's proxy would.
+
+use crate::error::{Error, Result};
+use crate::model::ports::{ContainerPort, HostPorts, PortRequest, PublishedPort};
+use crate::Engine;
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Who holds which host port.
+#[derive(Debug, Default)]
+pub(crate) struct PortTable {
+    held: Vec<(PublishedPort, String)>,
+    /// Where the next search for a free ephemeral port begins.
+    cursor: u16,
+}
+
+impl PortTable {
+    fn clash(&self, p: &PublishedPort) -> bool {
+        self.held.iter().any(|(h, _)| h.clashes(p))
+    }
+}
+
+/// The node's ephemeral ports (where Docker picks `-P`'s from too).
+fn ephemeral_range() -> (u16, u16) {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut it = text.split_whitespace().filter_map(|w| w.parse::<u16>().ok());
+    match (it.next(), it.next()) {
+        (Some(a), Some(b)) if a > 0 && a <= b => (a, b),
+        _ => (32768, 60999),
+    }
+}
+
+/// Whether the node lets us have the socket now (nothing else listens on it).
+fn probe(p: &PublishedPort) -> std::io::Result<()> {
+    let addr = SocketAddrV4::new(p.host_ip, p.host_port);
+    match p.container.protocol {
+        crate::model::ports::Protocol::Tcp => std::net::TcpListener::bind(addr).map(drop),
+        crate::model::ports::Protocol::Udp => std::net::UdpSocket::bind(addr).map(drop),
+    }
+}
+
+/// The container's exposed ports (the image's, `--expose`'s and the
+/// published ones) and the bindings it wants (`-P`: every exposed port
+/// without a binding of its own gets any free host port).
+pub(crate) fn wanted(image: &crate::image::ImageConfig, exposed: &[ContainerPort], publish: &[PortRequest], publish_all: bool) -> (Vec<ContainerPort>, Vec<PortRequest>) {
+    // The image's are data: an entry berth can't read is skipped, not trusted.
+    let from_image = image.exposed_ports.iter().flatten().filter_map(|(k, _)| k.parse::<ContainerPort>().ok());
+    let all: BTreeSet<ContainerPort> = from_image.chain(exposed.iter().copied()).chain(publish.iter().map(|r| r.container)).collect();
+    let mut wanted = publish.to_vec();
+    if publish_all {
+        wanted.extend(all.iter().filter(|p| !publish.iter().any(|r| r.container == **p)).map(|p| PortRequest { container: *p, host_ip: None, host_ports: HostPorts::Any }));
+    }
+    (all.into_iter().collect(), wanted)
+}
+
+impl Engine {
+    /// Takes a host port for each request, in the container's name; all or none.
+    pub(crate) fn take_ports(&self, id: &str, name: &str, wanted: &[PortRequest]) -> Result<Vec<PublishedPort>> {
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pods = self.pods_host_ports();
+        let mut table = self.inner.ports.lock().unwrap();
+        if table.cursor == 0 {
+            // Not where another daemon of the node (a test's) starts.
+            table.cursor = rand::random();
+        }
+        // Pods' host ports (the CRI's port mappings) count as held too.
+        table.held.extend(pods.into_iter().map(|p| (p, String::new())));
+        let mut taken = Vec::new();
+        let result = (|| {
+            for r in wanted {
+                let p = self.take_port(&mut table, id, name, r)?;
+                table.held.push((p, id.to_owned()));
+                taken.push(p);
+            }
+            Ok(())
+        })();
+        table.held.retain(|(_, holder)| !holder.is_empty());
+        if let Err(e) = result {
+            table.held.retain(|(_, holder)| holder != id);
+            return Err(e);
+        }
+        Ok(taken)
+    }
+
+    /// The host ports of the CRI's pods.
+    fn pods_host_ports(&self) -> Vec<PublishedPort> {
+        let sandboxes = self.inner.sandboxes.read().unwrap();
+        let records = sandboxes.values().map(|s| s.record()).filter(|r| r.config.owner == crate::model::sandbox::SandboxOwner::Pod);
+        records
+            .flat_map(|r| r.config.port_mappings)
+            .filter_map(|m| {
+                let container = format!("{}/{}", m.container_port, m.protocol.to_ascii_lowercase()).parse().ok()?;
+                let host_port = u16::try_from(m.host_port).ok().filter(|p| *p > 0)?;
+                Some(PublishedPort { container, host_ip: m.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED), host_port })
+            })
+            .collect()
+    }
+
+    fn take_port(&self, table: &mut PortTable, id: &str, name: &str, r: &PortRequest) -> Result<PublishedPort> {
+        let host_ip = r.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let endpoint = format!("driver failed programming external connectivity on endpoint {name} ({id})");
+        let at = |port| PublishedPort { container: r.container, host_ip, host_port: port };
+        match r.host_ports {
+            HostPorts::Range { first, last } if first == last => {
+                let p = at(first);
+                if table.clash(&p) {
+                    return Err(Error::AlreadyExists(format!("{endpoint}: Bind for {host_ip}:{first} failed: port is already allocated")));
+                }
+                probe(&p).map_err(|e| {
+                    Error::AlreadyExists(format!(
+                        "{endpoint}: Error starting userland proxy: listen {}4 {host_ip}:{first}: bind: {}",
+                        r.container.protocol.as_str(),
+                        bind_error(&e)
+                    ))
+                })?;
+                Ok(p)
+            }
+            HostPorts::Range { first, last } => (first..=last)
+                .map(at)
+                .find(|p| !table.clash(p) && probe(p).is_ok())
+                .ok_or_else(|| Error::AlreadyExists(format!("{endpoint}: Bind for {host_ip}:{first}-{last} failed: port is already allocated"))),
+            HostPorts::Any => {
+                let (lo, hi) = ephemeral_range();
+                let span = u32::from(hi - lo) + 1;
+                let start = u32::from(table.cursor.wrapping_sub(lo)) % span;
+                let found = (0..span).map(|i| at(lo + ((start + i) % span) as u16)).find(|p| !table.clash(p) && probe(p).is_ok());
+                let p = found.ok_or_else(|| Error::AlreadyExists(format!("{endpoint}: no free host port for {}: all ports are allocated", r.container)))?;
+                table.cursor = p.host_port.wrapping_add(1);
+                Ok(p)
+            }
+        }
+    }
+
+    /// Gives back what a container held (removed, or its create undone).
+    pub(crate) fn release_ports(&self, id: &str) {
+        self.inner.ports.lock().unwrap().held.retain(|(_, holder)| holder != id);
+    }
+
+    /// Start-up: the ports each recorded container holds.
+    pub(crate) fn hold_recorded_ports(&self, rec: &super::ContainerRecord) {
+        if rec.config.network.sandbox().is_some() {
+            self.inner.ports.lock().unwrap().held.extend(rec.config.ports.iter().map(|p| (*p, rec.id.clone())));
+        }
+    }
+}
+
+/// The words Go prints for the errors a bind gets.
+fn bind_error(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EADDRINUSE) => "address already in use".into(),
+        Some(libc::EADDRNOTAVAIL) => "cannot assign requested address".into(),
+        Some(libc::EACCES) => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ports::Protocol;
+
+    #[test]
+    fn publish_all_takes_every_exposed_port_without_a_binding() {
+        let image = crate::image::ImageConfig {
+            exposed_ports: Some([("80/tcp".to_string(), serde_json::json!({})), ("bogus/x".into(), serde_json::json!({}))].into()),
+            ..Default::default()
+        };
+        let tcp = |port| ContainerPort { port, protocol: Protocol::Tcp };
+        let own = PortRequest { container: tcp(443), host_ip: None, host_ports: HostPorts::Range { first: 8443, last: 8443 } };
+        let (exposed, wanted_) = wanted(&image, &[ContainerPort { port: 53, protocol: Protocol::Udp }], &[own], true);
+        assert_eq!(exposed.iter().map(ToString::to_string).collect::<Vec<_>>(), ["53/udp", "80/tcp", "443/tcp"]);
+        assert_eq!(wanted_.len(), 3);
+        assert_eq!(wanted_[0], own);
+        assert!(wanted_[1..].iter().all(|r| r.host_ports == HostPorts::Any));
+        let (_, only) = wanted(&image, &[], &[own], false);
+        assert_eq!(only, [own]);
+    }
+}
