@@ -55,8 +55,12 @@ pub struct DockerSection {
     pub bridge: String,
     /// Its IPv4 range; the first address is the bridge's.
     pub bridge_subnet: String,
-    /// Outbound NAT for it, as docker0 has.
+    /// Outbound NAT for it, as docker0 has (and for user-defined networks but internal ones).
     pub masquerade: bool,
+    /// Where user-defined networks without `--subnet` get theirs, in
+    /// ranges of `network_size` bits (Docker's default address pool).
+    pub network_pool: String,
+    pub network_size: u8,
     /// A TCP address for the API (`127.0.0.1:2376`); empty: none. Only
     /// with mutual TLS: `tls_ca` signs the clients' certificates,
     /// `tls_cert`/`tls_key` are the server's (dockerd's `--tlsverify`).
@@ -89,6 +93,8 @@ impl Default for DockerSection {
             bridge: b.name,
             bridge_subnet: b.subnet,
             masquerade: b.masquerade,
+            network_pool: b.network_pool,
+            network_size: b.network_size,
             tcp: String::new(),
             tls_ca: PathBuf::new(),
             tls_cert: PathBuf::new(),
@@ -249,6 +255,13 @@ impl Config {
         );
         let subnet_ok = cfg.engine().bridge.range().is_some_and(|(_, p)| (8..=30).contains(&p));
         anyhow::ensure!(subnet_ok, "docker.bridge_subnet {:?} is not an IPv4 range such as 172.29.0.0/16 (prefix 8 to 30)", cfg.docker.bridge_subnet);
+        let pool = cfg.docker.network_pool.parse::<berth_engine::model::Subnet>().ok();
+        anyhow::ensure!(
+            pool.is_some_and(|p| p.prefix <= cfg.docker.network_size && cfg.docker.network_size <= 30),
+            "docker.network_pool {:?} with docker.network_size {} is not an IPv4 range split into ranges of that many bits (at most 30)",
+            cfg.docker.network_pool,
+            cfg.docker.network_size
+        );
         anyhow::ensure!((0.0..=1.0).contains(&cfg.tracing.sampling_ratio), "tracing.sampling_ratio must be between 0 and 1, got {}", cfg.tracing.sampling_ratio);
         anyhow::ensure!(
             cfg.tracing.endpoint.is_empty() || cfg.tracing.endpoint.starts_with("http://") || cfg.tracing.endpoint.starts_with("https://"),
@@ -270,7 +283,13 @@ impl Config {
         let mut e = berth_engine::EngineConfig::new(&self.root, &self.state, &self.shim_path);
         e.cgroup_parent = self.cgroup_parent.trim_matches('/').to_owned();
         e.default_stop_timeout = std::time::Duration::from_secs(self.stop_timeout);
-        e.bridge = berth_engine::BridgeConfig { name: self.docker.bridge.clone(), subnet: self.docker.bridge_subnet.clone(), masquerade: self.docker.masquerade };
+        e.bridge = berth_engine::BridgeConfig {
+            name: self.docker.bridge.clone(),
+            subnet: self.docker.bridge_subnet.clone(),
+            masquerade: self.docker.masquerade,
+            network_pool: self.docker.network_pool.clone(),
+            network_size: self.docker.network_size,
+        };
         e.cni = berth_cni::CniConfig {
             conf_dir: self.cni.conf_dir.clone(),
             bin_dirs: self.cni.bin_dirs.clone(),

@@ -29,12 +29,31 @@ fn state_name(c: &ContainerRecord) -> &'static str {
 
 /// The container's network as Docker shows it: the mode, and its
 /// `NetworkSettings` (the address on the default bridge, if it has one).
-fn network(engine: &Engine, c: &ContainerRecord) -> (&'static str, Value) {
+fn network(engine: &Engine, c: &ContainerRecord) -> (String, Value) {
     if c.config.network == berth_engine::model::ContainerNetwork::Host {
-        return ("host", json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "host": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }));
+        return ("host".into(), json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "host": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }));
     }
     if c.config.network.sandbox().is_none() {
-        return ("none", json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "none": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }));
+        return ("none".into(), json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "none": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }));
+    }
+    if let berth_engine::model::ContainerNetwork::User { links, .. } = &c.config.network {
+        let mut networks = serde_json::Map::new();
+        let mut first = None;
+        for l in links {
+            let Ok(n) = engine.network(&l.network) else { continue };
+            let addr = l.address.map(|a| a.to_string()).unwrap_or_default();
+            let mut aliases = l.aliases.clone();
+            aliases.push(c.id[..12].to_owned());
+            let e = json!({
+                "NetworkID": n.id, "EndpointID": "", "IPAddress": addr, "IPPrefixLen": n.subnet.prefix, "Gateway": n.gateway.to_string(),
+                "Aliases": aliases, "Links": null, "MacAddress": "",
+                "IPAMConfig": l.ip.map(|ip| json!({ "IPv4Address": ip.to_string() })),
+            });
+            first.get_or_insert(n.name.clone());
+            networks.insert(n.name, e);
+        }
+        // (Docker's top-level address fields are the default bridge's only.)
+        return (first.unwrap_or_default(), json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": networks }));
     }
     let addr = engine.container_ips(c).into_iter().find(|ip| !ip.contains(':')).map(|ip| ip.split('/').next().unwrap_or_default().to_owned()).unwrap_or_default();
     let bridge = &engine.config().bridge;
@@ -43,7 +62,7 @@ fn network(engine: &Engine, c: &ContainerRecord) -> (&'static str, Value) {
         _ => (String::new(), 0),
     };
     let endpoint = json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "NetworkID": "bridge", "Aliases": null, "Links": null });
-    ("default", json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "Networks": { "bridge": endpoint } }))
+    ("default".into(), json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "Networks": { "bridge": endpoint } }))
 }
 
 /// The container's mounts as Docker lists them: volumes, binds, tmpfs.

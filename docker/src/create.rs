@@ -33,6 +33,29 @@ pub struct CreateBody {
     healthcheck: Option<berth_engine::model::HealthConfig>,
     mac_address: String,
     host_config: HostConfig,
+    networking_config: NetworkingConfig,
+}
+
+/// `NetworkingConfig.EndpointsConfig`: per network, its aliases and address.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct NetworkingConfig {
+    endpoints_config: Option<BTreeMap<String, EndpointConfig>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct EndpointConfig {
+    aliases: Option<Vec<String>>,
+    #[serde(rename = "IPAMConfig")]
+    ipam_config: Option<IpamConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IpamConfig {
+    #[serde(rename = "IPv4Address")]
+    ipv4_address: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -141,7 +164,19 @@ impl CreateBody {
             "none" => NetworkMode::None,
             "" | "default" | "bridge" => NetworkMode::Bridge,
             "host" => NetworkMode::Host,
-            other => return Err(refuse(&format!("network mode {other:?}"))),
+            other if other.starts_with("container:") => return Err(refuse(&format!("network mode {other:?}"))),
+            other => NetworkMode::User(other.to_owned()),
+        };
+        // The endpoint of the network it starts on (more come with `network connect`).
+        let endpoints = self.networking_config.endpoints_config.as_ref();
+        if endpoints.is_some_and(|e| e.len() > 1) {
+            return Err(refuse("NetworkingConfig with more than one network (connect the others after create)"));
+        }
+        let endpoint = endpoints.and_then(|e| e.values().next());
+        let network_aliases = endpoint.and_then(|e| e.aliases.clone()).unwrap_or_default();
+        let ip = match endpoint.and_then(|e| e.ipam_config.as_ref()).map(|i| i.ipv4_address.as_str()).filter(|a| !a.is_empty()) {
+            Some(a) => Some(a.parse().map_err(|_| ApiError::bad_request(format!("invalid IPv4 address: {a}")))?),
+            None => None,
         };
         let checks: [(bool, &str); 12] = [
             (set_map(&h.sysctls), "HostConfig.Sysctls (--sysctl)"),
@@ -229,6 +264,8 @@ impl CreateBody {
             exposed_ports,
             publish,
             publish_all: h.publish_all_ports,
+            network_aliases,
+            ip,
             // Attach* only say what `docker run` attaches to (attach.rs).
             stdio: berth_engine::container::Stdio { stdin: self.open_stdin, stdin_once: self.open_stdin && self.stdin_once, tty: self.tty },
             labels: self.labels.unwrap_or_default(),

@@ -29,6 +29,7 @@ mod http;
 mod image_ops;
 mod images;
 mod mounts;
+mod networks;
 mod ports;
 mod stats;
 mod system;
@@ -219,6 +220,11 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::POST, ["images", "prune"]) => image_ops::prune(engine, &req).await,
         (&Method::POST, ["containers", "prune"]) => containers::prune(engine, &req).await,
         (&Method::GET, ["system", "df"]) => system::df(engine).await,
+        (&Method::POST, ["networks", "create"]) => networks::create(engine, &mut req).await,
+        (&Method::POST, ["networks", "prune"]) => networks::prune(engine, &req),
+        (&Method::GET, ["networks"]) => networks::list(engine, &req),
+        (&Method::GET, ["networks", id]) => networks::inspect(engine, id),
+        (&Method::DELETE, ["networks", id]) => networks::remove(engine, id),
         (&Method::POST, ["volumes", "create"]) => volumes::create(engine, &mut req).await,
         (&Method::GET, ["volumes"]) => volumes::list(engine, &req),
         (&Method::POST, ["volumes", "prune"]) => volumes::prune(engine, &req).await,

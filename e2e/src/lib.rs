@@ -51,6 +51,8 @@ pub struct Daemon {
     pub network: String,
     pub bridge: String,
     pub subnet: String,
+    /// Where its user-defined networks get their ranges: a /24 (`10.x.y`) in /27s.
+    pub network_pool: String,
     /// The default bridge of Docker's containers, and its /24 (`10.x.y`).
     pub docker_bridge: String,
     pub docker_subnet: String,
@@ -125,6 +127,7 @@ impl Daemon {
             subnet: format!("10.{}.{}", 200 + (b >> 8) % 50, b & 0xff),
             docker_bridge: format!("bd{tag}"),
             docker_subnet: format!("10.{}.{}", 150 + (b >> 8) % 50, b & 0xff),
+            network_pool: format!("10.{}.{}", 100 + (b >> 8) % 50, b & 0xff),
             failpoints: None,
             env: Vec::new(),
             child: None,
@@ -132,11 +135,12 @@ impl Daemon {
         std::fs::write(
             d.dir.join("berthd.toml"),
             format!(
-                "root = \"{0}/root\"\nstate = \"{0}/run\"\ncgroup_parent = \"{1}\"\nlog_level = \"info,berth_engine=debug,berth_cri=debug,berthd=debug,berth_cni=debug\"\n[cni]\nconf_dir = \"{0}/cni/net.d\"\nbin_dirs = [\"/usr/lib/cni\"]\n[docker]\nbridge = \"{2}\"\nbridge_subnet = \"{3}.0/24\"\nmasquerade = false\n",
+                "root = \"{0}/root\"\nstate = \"{0}/run\"\ncgroup_parent = \"{1}\"\nlog_level = \"info,berth_engine=debug,berth_cri=debug,berthd=debug,berth_cni=debug\"\n[cni]\nconf_dir = \"{0}/cni/net.d\"\nbin_dirs = [\"/usr/lib/cni\"]\n[docker]\nbridge = \"{2}\"\nbridge_subnet = \"{3}.0/24\"\nmasquerade = false\nnetwork_pool = \"{4}.0/24\"\nnetwork_size = 27\n",
                 d.dir.display(),
                 d.cgroup_parent,
                 d.docker_bridge,
                 d.docker_subnet,
+                d.network_pool,
             ) + extra,
         )
         .unwrap();
@@ -442,6 +446,13 @@ impl Drop for Daemon {
         for bridge in [&self.bridge, &self.docker_bridge] {
             if Path::new(&format!("/sys/class/net/{bridge}")).exists() {
                 let _ = Command::new("ip").args(["link", "del", bridge]).status();
+            }
+        }
+        // User-defined networks' bridges a failed test left (their ranges are this daemon's).
+        for dev in dir_names(Path::new("/sys/class/net")).into_iter().filter(|n| n.starts_with("br-")) {
+            let addrs = Command::new("ip").args(["-4", "-o", "addr", "show", "dev", &dev]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+            if addrs.contains(&format!(" {}.", self.network_pool)) {
+                let _ = Command::new("ip").args(["link", "del", &dev]).status();
             }
         }
         if let Ok(o) = Command::new("iptables").args(["-t", "nat", "-S"]).output() {

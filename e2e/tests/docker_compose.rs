@@ -116,3 +116,113 @@ services:
     assert_eq!(compose(&d, &dir, &["down"]).code, 0);
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
 }
+
+/// The issue's project: a database with a healthcheck, an api that waits
+/// for it to be healthy and reaches it by service name on the project's
+/// own network, a web front with a published port that reaches the api; a
+/// named volume that outlives `down`, a file secret in /run/secrets,
+/// `environment` and `env_file`, restart policies; `up -d`, `ps`, `logs`,
+/// `exec`, `restart`, `down -v`, and nothing left. (`init: true`: busybox's
+/// httpd as PID 1 would ignore the stop signal.)
+#[test]
+fn a_project_on_its_own_network() {
+    let d = Daemon::start();
+    let dir = d.dir.join("shop");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("db_password.txt"), "s3cret\n").unwrap();
+    std::fs::write(dir.join("api.env"), "API_MODE=fast\n# a comment\n").unwrap();
+    // web's CGI: it asks api and db by their service names.
+    let cgi = dir.join("all.sh");
+    std::fs::write(&cgi, "#!/bin/sh\necho Content-Type: text/plain\necho\nwget -qO- http://api:8000/i\nwget -qO- http://db:5432/i\n").unwrap();
+    std::fs::set_permissions(&cgi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!(
+            r#"version: "3.9"
+services:
+  db:
+    image: busybox
+    init: true
+    restart: always
+    secrets: [db_password]
+    volumes: [dbdata:/data]
+    networks: [backend]
+    command: sh -c "cat /run/secrets/db_password > /data/pw; date >> /data/starts; echo db-ok > /tmp/i; touch /tmp/ready; exec httpd -f -p 5432 -h /tmp"
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 200ms
+      retries: 5
+      start_period: 10s
+  api:
+    image: busybox
+    init: true
+    restart: on-failure
+    env_file: [api.env]
+    environment:
+      API_NAME: orders
+    networks: [backend]
+    depends_on:
+      db:
+        condition: service_healthy
+    command: sh -c "mkdir -p /www; echo api-$$API_NAME-$$API_MODE > /www/i; exec httpd -f -p 8000 -h /www"
+  web:
+    image: busybox
+    init: true
+    networks: [backend]
+    ports: ["127.0.0.1:{port}:80"]
+    depends_on: [api]
+    volumes: ["./all.sh:/www/cgi-bin/all:ro"]
+    command: httpd -f -p 80 -h /www
+networks:
+  backend:
+volumes:
+  dbdata:
+secrets:
+  db_password:
+    file: ./db_password.txt
+"#
+        ),
+    )
+    .unwrap();
+    let up = compose(&d, &dir, &["up", "-d"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    let ps = compose(&d, &dir, &["ps"]).ok().stdout;
+    assert!(ps.lines().any(|l| l.starts_with("proj_db_1") && l.contains("(healthy)")), "{ps}");
+    assert_eq!(ps.lines().filter(|l| l.starts_with("proj_") && l.contains(" Up")).count(), 3, "{ps}");
+    // From the node, through the published port, web asks api and db by service name.
+    let fetch = || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        use std::io::{Read, Write};
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /cgi-bin/all HTTP/1.0\r\n\r\n").ok()?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).ok()?;
+        Some(body)
+    };
+    let mut body = String::new();
+    d.eventually(std::time::Duration::from_secs(10), || {
+        body = fetch().unwrap_or_default();
+        body.contains("api-orders-fast") && body.contains("db-ok")
+    });
+    assert!(body.contains("api-orders-fast\n") && body.contains("db-ok\n"), "{body}");
+    assert_eq!(compose(&d, &dir, &["exec", "-T", "db", "cat", "/data/pw"]).ok().stdout, "s3cret\n");
+    let nets = d.docker(&["network", "ls", "--format", "{{.Name}}"]).ok().stdout;
+    assert!(nets.lines().any(|n| n == "proj_backend"), "{nets}");
+    let logs = compose(&d, &dir, &["logs", "--no-color", "db"]);
+    assert_eq!(logs.code, 0, "{logs:?}");
+    // restart: names still resolve afterwards.
+    assert_eq!(compose(&d, &dir, &["restart", "api"]).code, 0);
+    d.eventually(std::time::Duration::from_secs(10), || fetch().is_some_and(|b| b.contains("api-orders-fast")));
+    assert!(fetch().unwrap_or_default().contains("api-orders-fast"), "api after restart");
+    // down keeps the volume, up finds its data, down -v takes everything.
+    assert_eq!(compose(&d, &dir, &["down"]).code, 0);
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+    assert_eq!(compose(&d, &dir, &["up", "-d"]).code, 0);
+    assert!(d.eventually(std::time::Duration::from_secs(10), || compose(&d, &dir, &["exec", "-T", "db", "sh", "-c", "wc -l < /data/starts"]).stdout.trim() == "2"));
+    let down = compose(&d, &dir, &["down", "-v"]);
+    assert_eq!(down.code, 0, "{down:?}");
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+    assert_eq!(d.docker(&["volume", "ls", "-q"]).ok().stdout, "");
+    assert_eq!(d.docker(&["network", "ls", "-q", "--filter", "type=custom"]).ok().stdout, "", "down removed the project's network");
+}

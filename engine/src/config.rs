@@ -34,8 +34,12 @@ pub struct BridgeConfig {
     pub name: String,
     /// Its IPv4 range; the first address is the bridge's (the gateway).
     pub subnet: String,
-    /// Outbound NAT for the range.
+    /// Outbound NAT for the range (and for user-defined networks but `--internal` ones).
     pub masquerade: bool,
+    /// Where user-defined networks without `--subnet` get theirs (Docker's
+    /// default address pool), in ranges of `network_size` bits.
+    pub network_pool: String,
+    pub network_size: u8,
 }
 
 impl BridgeConfig {
@@ -53,7 +57,7 @@ impl BridgeConfig {
 
 impl Default for BridgeConfig {
     fn default() -> Self {
-        Self { name: "berth0".into(), subnet: "172.29.0.0/16".into(), masquerade: true }
+        Self { name: "berth0".into(), subnet: "172.29.0.0/16".into(), masquerade: true, network_pool: "172.30.0.0/16".into(), network_size: 24 }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod histogram;
 mod host;
 pub mod image;
 pub mod model;
+pub mod network;
 pub mod paths;
 pub mod sandbox;
 pub mod seccomp;
@@ -78,6 +79,11 @@ struct Inner {
     volumes: std::sync::Mutex<()>,
     /// Which container holds which published host port.
     ports: std::sync::Mutex<container::PortTable>,
+    /// User-defined networks by id, and their DNS servers.
+    networks: RwLock<HashMap<String, model::NetworkRecord>>,
+    dns: std::sync::Mutex<HashMap<String, network::dns::DnsServer>>,
+    /// Serializes network creates and removals.
+    network_ops: std::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -111,9 +117,13 @@ impl Engine {
                 events: container::events::channel(),
                 volumes: Default::default(),
                 ports: Default::default(),
+                networks: Default::default(),
+                dns: Default::default(),
+                network_ops: Default::default(),
             }),
         };
         engine.write_bridge_config()?;
+        engine.load_networks()?;
         engine.recover_sandboxes()?;
         engine.sweep_networks().await;
         engine.sweep_volumes();

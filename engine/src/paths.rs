@@ -129,6 +129,20 @@ impl Paths {
     pub fn bridge_network(&self) -> PathBuf {
         self.state.join("bridge-network")
     }
+    pub fn networks(&self) -> PathBuf {
+        self.root.join("networks")
+    }
+    /// Durable per-network dir: the record.
+    pub fn network(&self, id: &str) -> Result<PathBuf> {
+        check_id(id)?;
+        Ok(self.networks().join(id))
+    }
+    /// Volatile per-network dir: its CNI config (written at every start) and
+    /// address allocations (volatile, like the namespaces they are in).
+    pub fn network_state(&self, id: &str) -> Result<PathBuf> {
+        check_id(id)?;
+        Ok(self.state.join("networks").join(id))
+    }
     /// Volatile per-sandbox dir: pinned namespaces, hosts, hostname, resolv.conf.
     pub fn sandbox_state(&self, id: &str) -> Result<PathBuf> {
         check_id(id)?;

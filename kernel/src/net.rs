@@ -36,6 +36,54 @@ pub fn loopback_up() -> io::Result<()> {
     res
 }
 
+/// The kernel's `SIOCBRDELBR` (linux/sockios.h; not in libc).
+const SIOCBRDELBR: libc::c_ulong = 0x89a1;
+
+/// Takes a Linux bridge down and deletes it (`ip link del`); a bridge that
+/// is not there is fine. The bridge plugin makes a network's bridge; this
+/// is its undo when the network goes.
+pub fn delete_bridge(name: &str) -> io::Result<()> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains(['/', '\0']) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid interface name {name:?}")));
+    }
+    if !std::path::Path::new("/sys/class/net").join(name).join("bridge").exists() {
+        return Ok(());
+    }
+    // SAFETY: plain socket(2); the result is checked and closed below.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
+        *d = *s as libc::c_char;
+    }
+    let cname = std::ffi::CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `sock` is an open socket; `req` is an initialised ifreq (NUL-
+    // terminated name, zeroed past it) that outlives the flag ioctls, which
+    // read and write ifru_flags; SIOCBRDELBR reads the NUL-terminated name
+    // `cname` points to, alive until the end of this block.
+    let res = unsafe {
+        if libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            req.ifr_ifru.ifru_flags &= !(libc::IFF_UP as libc::c_short);
+            if libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) < 0 || libc::ioctl(sock, SIOCBRDELBR, cname.as_ptr()) < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        }
+    };
+    // SAFETY: `sock` is ours and closed exactly once.
+    unsafe { libc::close(sock) };
+    match res {
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) || e.raw_os_error() == Some(libc::ENODEV) => Ok(()),
+        r => r,
+    }
+}
+
 /// Runs `f` in the network namespace pinned at `netns`, on a thread of its
 /// own: `setns` changes only the calling thread, and this one ends right
 /// after, so no thread of berthd's pools is ever left in a pod's namespace.

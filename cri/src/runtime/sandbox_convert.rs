@@ -107,6 +107,7 @@ pub(crate) fn options(req: cri::RunPodSandboxRequest) -> Result<SandboxOptions, 
         port_mappings,
         sysctls: linux.sysctls.into_iter().collect(),
         namespaces: NamespaceModes { network: ns_mode(ns.network)?, pid: ns_mode(ns.pid)?, ipc: ns_mode(ns.ipc)?, target_id: ns.target_id, user },
+        network: None,
     })
 }
 

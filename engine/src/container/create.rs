@@ -63,10 +63,14 @@ pub struct CreateOptions {
     pub publish: Vec<crate::model::PortRequest>,
     /// `-P`.
     pub publish_all: bool,
+    /// `--network-alias` (user-defined networks only).
+    pub network_aliases: Vec<String>,
+    /// `--ip` (user-defined networks only).
+    pub ip: Option<std::net::Ipv4Addr>,
 }
 
 /// The network a container outside pods asks for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum NetworkMode {
     /// Its own namespace, loopback only.
     #[default]
@@ -75,6 +79,8 @@ pub enum NetworkMode {
     Bridge,
     /// The node's network.
     Host,
+    /// A user-defined network, by name or id.
+    User(String),
 }
 
 /// Docker's minimum memory limit.
@@ -161,6 +167,15 @@ fn check(opts: &CreateOptions) -> Result<()> {
     opts.dns.check()?;
     for h in &opts.extra_hosts {
         super::ExtraHost::parse(h)?;
+    }
+    if !matches!(opts.network, NetworkMode::User(_)) && opts.ip.is_some() {
+        return Err(Error::InvalidArgument("user specified IP address is supported on user defined networks only".into()));
+    }
+    if !matches!(opts.network, NetworkMode::User(_)) && !opts.network_aliases.is_empty() {
+        return Err(Error::InvalidArgument("network-scoped alias is supported only for containers in user defined networks".into()));
+    }
+    for a in &opts.network_aliases {
+        crate::model::check_alias(a)?;
     }
     if opts.network == NetworkMode::Host && !opts.dns.is_empty() {
         return Err(Error::InvalidArgument("conflicting options: dns and the network mode".into()));
@@ -267,6 +282,23 @@ impl Engine {
             None if opts.network == NetworkMode::Host && opts.hostname.is_none() => crate::host::node_hostname().unwrap_or_default(),
             None => opts.hostname.clone().unwrap_or_else(|| id[..12].to_owned()),
         };
+        // A user-defined network, and the address asked for in it.
+        let user_net = match &opts.network {
+            NetworkMode::User(key) => {
+                // A 400, not a 404: the docker CLI answers a 404 with an image pull.
+                let n = self.network(key).map_err(|e| match e {
+                    Error::NotFound(m) => Error::InvalidArgument(m),
+                    e => e,
+                })?;
+                if let Some(ip) = opts.ip {
+                    if !n.subnet.is_host(ip) || ip == n.gateway {
+                        return Err(Error::InvalidArgument(format!("no configured subnet or ip-range contain the IP address {ip}")));
+                    }
+                }
+                Some(n)
+            }
+            _ => None,
+        };
         let mut undo = Undo::default();
 
         {
@@ -361,7 +393,7 @@ impl Engine {
             config.exposed_ports = exposed;
             // As Docker: only a bridged container publishes (the node's
             // network needs no mapping, `none` has nothing to map to).
-            if opts.network == NetworkMode::Bridge {
+            if matches!(opts.network, NetworkMode::Bridge | NetworkMode::User(_)) {
                 config.ports = self.take_ports(&id, &name, &wanted)?;
                 let me = self.clone();
                 let i = id.clone();
@@ -369,13 +401,19 @@ impl Engine {
             }
         }
         // The network last: its undo is a removal (async), after every other step.
-        match opts.network {
-            NetworkMode::Bridge => {
-                let sandbox = self.run_container_sandbox(&id, &config.hostname, &config.ports).await?;
+        match (&opts.network, &user_net) {
+            (NetworkMode::User(_), Some(n)) => {
+                let sandbox = self.run_container_sandbox(&id, &config.hostname, &config.ports, Some((n, opts.ip))).await?;
+                let address = self.any_sandbox(&sandbox).ok().and_then(|s| s.record().ips.iter().find_map(|ip| ip.split('/').next()?.parse().ok()));
+                let link = crate::model::NetworkLink { network: n.id.clone(), aliases: opts.network_aliases.clone(), ip: opts.ip, address, ifname: "eth0".into() };
+                config.network = super::ContainerNetwork::User { sandbox, links: vec![link] };
+            }
+            (NetworkMode::Bridge, _) => {
+                let sandbox = self.run_container_sandbox(&id, &config.hostname, &config.ports, None).await?;
                 config.network = super::ContainerNetwork::Bridge { sandbox };
             }
-            NetworkMode::Host => config.network = super::ContainerNetwork::Host,
-            NetworkMode::None => {}
+            (NetworkMode::Host, _) => config.network = super::ContainerNetwork::Host,
+            _ => {}
         }
         let rec = ContainerRecord::new(id.clone(), name, opts.image.clone(), image.id.clone(), config);
         if let Err(e) = self.list_new(&rec) {
@@ -404,6 +442,11 @@ impl Engine {
             self.inner.containers.write().unwrap().remove(&rec.id);
             return Err(Error::NotFound(format!("image {gone} was removed while the container was created")));
         }
+        // Likewise its networks (a removal checks for users under the same lock).
+        if let Some(gone) = rec.config.network.links().iter().find(|l| self.network(&l.network).is_err()) {
+            self.inner.containers.write().unwrap().remove(&rec.id);
+            return Err(Error::NotFound(format!("network {} was removed while the container was created", gone.network)));
+        }
         // Likewise its volumes: a removal checks for users and sets the
         // volume aside while it holds the containers' lock.
         if let Some(gone) = rec.config.volumes.iter().find(|v| self.volume(&v.name).is_err()) {
@@ -415,7 +458,13 @@ impl Engine {
 
     /// A sandbox of the container's own that holds its network namespace on
     /// the default bridge, with its published ports (no pod: the CRI never sees it).
-    pub(super) async fn run_container_sandbox(&self, id: &str, hostname: &str, ports: &[crate::model::PublishedPort]) -> Result<String> {
+    pub(super) async fn run_container_sandbox(
+        &self,
+        id: &str,
+        hostname: &str,
+        ports: &[crate::model::PublishedPort],
+        user_net: Option<(&crate::model::NetworkRecord, Option<std::net::Ipv4Addr>)>,
+    ) -> Result<String> {
         let port_mappings = ports
             .iter()
             .map(|p| crate::sandbox::PortMapping {
@@ -436,6 +485,18 @@ impl Engine {
             namespaces: crate::model::NamespaceModes { pid: crate::sandbox::NsMode::Node, ipc: crate::sandbox::NsMode::Node, ..Default::default() },
             ..Default::default()
         };
+        let mut o = o;
+        if let Some((n, ip)) = user_net {
+            // The network's embedded DNS, with the node's search domains and options.
+            let node = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            let words =
+                |key: &str| node.lines().filter(|l| l.split_whitespace().next() == Some(key)).flat_map(|l| l.split_whitespace().skip(1).map(str::to_owned)).collect::<Vec<_>>();
+            o.dns = crate::model::sandbox::Dns { servers: vec![n.gateway.to_string()], searches: words("search"), options: words("options") };
+            o.network = Some(n.id.clone());
+            if let Some(ip) = ip {
+                o.annotations.insert(crate::sandbox::network::IPS.into(), ip.to_string());
+            }
+        }
         self.run_sandbox(o).await
     }
 

@@ -218,8 +218,22 @@ impl Engine {
         if let Err(e) = self.remove_container_sandbox(old).await {
             tracing::warn!(container = %rec.id, sandbox = old, error = %e, "release the container's old network");
         }
-        let sid = self.run_container_sandbox(&rec.id, &rec.config.hostname, &rec.config.ports).await?;
-        let rec = match self.commit(entry, |r| r.config.network = super::ContainerNetwork::Bridge { sandbox: sid.clone() }) {
+        let first = rec.config.network.links().first().cloned();
+        let net = first.as_ref().map(|l| self.network(&l.network)).transpose()?;
+        let sid = self.run_container_sandbox(&rec.id, &rec.config.hostname, &rec.config.ports, net.as_ref().map(|n| (n, first.as_ref().and_then(|l| l.ip)))).await?;
+        let address = self.any_sandbox(&sid).ok().and_then(|s| s.record().ips.iter().find_map(|ip| ip.split('/').next()?.parse().ok()));
+        let renewed = |r: &mut super::ContainerRecord| match &mut r.config.network {
+            super::ContainerNetwork::User { sandbox, links } => {
+                *sandbox = sid.clone();
+                // (Only the first network comes back; the others were the node's restart's.)
+                links.truncate(1);
+                if let Some(l) = links.first_mut() {
+                    l.address = address;
+                }
+            }
+            other => *other = super::ContainerNetwork::Bridge { sandbox: sid.clone() },
+        };
+        let rec = match self.commit(entry, renewed) {
             Ok(r) => r,
             Err(e) => {
                 let _ = self.remove_container_sandbox(&sid).await;

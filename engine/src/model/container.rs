@@ -96,14 +96,25 @@ pub enum ContainerNetwork {
     /// An address on berth's default bridge: the namespace is held by a
     /// sandbox of the container's own ([`super::sandbox::SandboxOwner::Container`]).
     Bridge { sandbox: String },
+    /// User-defined networks (the first one's is the sandbox's own
+    /// interface, `eth0`; `network connect` adds more).
+    User { sandbox: String, links: Vec<super::network::NetworkLink> },
 }
 
 impl ContainerNetwork {
     /// The sandbox holding the container's network, if one does.
     pub fn sandbox(&self) -> Option<&str> {
         match self {
-            ContainerNetwork::Bridge { sandbox } => Some(sandbox),
+            ContainerNetwork::Bridge { sandbox } | ContainerNetwork::User { sandbox, .. } => Some(sandbox),
             ContainerNetwork::None | ContainerNetwork::Host => None,
+        }
+    }
+
+    /// Its user-defined networks.
+    pub fn links(&self) -> &[super::network::NetworkLink] {
+        match self {
+            ContainerNetwork::User { links, .. } => links,
+            _ => &[],
         }
     }
 }

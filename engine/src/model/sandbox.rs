@@ -39,6 +39,10 @@ pub struct SandboxOptions {
     pub port_mappings: Vec<PortMapping>,
     pub sysctls: Vec<(String, String)>,
     pub namespaces: NamespaceModes,
+    /// A container's own sandbox on a user-defined network: that network's
+    /// id (none: berth's default bridge, or the pods' network for a pod).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 /// Sandbox states (CRI's SANDBOX_READY / SANDBOX_NOTREADY).

@@ -11,7 +11,7 @@
 //! written durably before memory sees them.
 
 mod list;
-mod network;
+pub(crate) mod network;
 mod port_forward;
 mod recover;
 mod remove;

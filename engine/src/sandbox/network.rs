@@ -136,15 +136,18 @@ impl Engine {
         berth_cni::Cni::new(self.config().cni.clone())
     }
 
-    /// The CNI of a sandbox's network: the pods' configured one, or berth's
-    /// default bridge for a container's own sandbox. (DEL needs neither:
-    /// it replays what ADD cached.)
-    fn cni_for(&self, owner: super::SandboxOwner) -> berth_cni::Cni {
+    /// The CNI of a sandbox's network: the pods' configured one, or for a
+    /// container's own sandbox its user-defined network's or berth's
+    /// default bridge. (DEL needs none: it replays what ADD cached.)
+    fn cni_for(&self, o: &SandboxOptions) -> Result<berth_cni::Cni> {
+        if let Some(net) = &o.network {
+            return self.network_cni(net);
+        }
         let mut cfg = self.config().cni.clone();
-        if owner == super::SandboxOwner::Container {
+        if o.owner == super::SandboxOwner::Container {
             cfg.conf_dir = self.paths().bridge_network().join("conf");
         }
-        berth_cni::Cni::new(cfg)
+        Ok(berth_cni::Cni::new(cfg))
     }
 
     /// Writes the default bridge's CNI config (the settings may have changed).
@@ -178,7 +181,7 @@ impl Engine {
             ],
             runtime_config: runtime_config(o)?,
         };
-        let ips = self.cni_for(o.owner).add(&a).instrument(tracing::info_span!("cni_add", pod = %id)).await.map_err(map_err)?;
+        let ips = self.cni_for(o)?.add(&a).instrument(tracing::info_span!("cni_add", pod = %id)).await.map_err(map_err)?;
         tracing::info!(sandbox = %id, ?ips, "pod network attached");
         Ok(ips)
     }

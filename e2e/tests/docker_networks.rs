@@ -1,0 +1,111 @@
+//! User-defined networks with the real docker CLI: `network create` (its
+//! own range from the daemon's pool, or `--subnet`/`--gateway`),
+//! `--internal`, `ls`/`inspect`/`rm`/`prune`; `run --network <net>` with
+//! `--ip` and `--network-alias`; containers find each other by name, alias
+//! and short id through the network's embedded DNS, and a stopped or
+//! removed one is not found any more (NXDOMAIN, never forwarded). Refused:
+//! an overlapping subnet, a name taken, removing a network in use. Nothing
+//! is left (bridge, addresses, records) after `rm`. Traffic stays on the
+//! test's bridges.
+
+use berth_e2e::{dir_names, Daemon};
+use std::path::Path;
+
+fn bridge_of(d: &Daemon, net: &str) -> String {
+    d.docker(&["network", "inspect", "-f", "{{index .Options \"com.docker.network.bridge.name\"}}", net]).ok().stdout.trim().to_owned()
+}
+
+/// What busybox's nslookup says of `name` in a container on `net`.
+fn lookup(d: &Daemon, net: &str, name: &str) -> berth_e2e::Run {
+    d.docker(&["run", "--rm", "--network", net, "busybox", "nslookup", name])
+}
+
+#[test]
+fn containers_find_each_other_by_name_on_a_user_network() {
+    let d = Daemon::start();
+    let id = d.docker(&["network", "create", "appnet"]).ok().stdout.trim().to_owned();
+    assert_eq!(id.len(), 64, "{id}");
+    let subnet = d.docker(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}", "appnet"]).ok().stdout;
+    assert!(subnet.starts_with(&format!("{}.", d.network_pool)) && subnet.contains("/27"), "from the daemon's pool: {subnet}");
+    let ls = d.docker(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]).ok().stdout;
+    for want in ["appnet bridge", "bridge bridge", "host host", "none null"] {
+        assert!(ls.lines().any(|l| l == want), "{want}: {ls}");
+    }
+
+    d.docker(&["run", "-d", "--name", "db", "--network", "appnet", "--network-alias", "database", "busybox", "sh", "-c", "echo served > /tmp/i; exec httpd -f -p 8080 -h /tmp"])
+        .ok();
+    let db_ip = d.docker(&["inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "db"]).ok().stdout.trim().to_owned();
+    assert!(db_ip.starts_with(&format!("{}.", d.network_pool)), "{db_ip}");
+    let resolv = d.docker(&["exec", "db", "cat", "/etc/resolv.conf"]).ok().stdout;
+    let gateway = subnet.split_whitespace().nth(1).unwrap();
+    assert!(resolv.contains(&format!("nameserver {gateway}")), "the network's DNS: {resolv}");
+    // By name, by alias, by short id; and a request by name reaches it.
+    let short = d.docker(&["inspect", "-f", "{{.Id}}", "db"]).ok().stdout[..12].to_owned();
+    for name in ["db", "database", short.as_str()] {
+        let r = lookup(&d, "appnet", name).ok();
+        assert!(r.stdout.contains(&format!("Address: {db_ip}")), "{name}: {r:?}");
+    }
+    let get = d.docker(&["run", "--rm", "--network", "appnet", "busybox", "wget", "-qO-", "http://db:8080/i"]).ok();
+    assert_eq!(get.stdout, "served\n");
+    // --ip: the address asked for.
+    let fixed = format!("{}.20", d.network_pool);
+    d.docker(&["run", "-d", "--name", "fixed", "--network", "appnet", "--ip", &fixed, "busybox", "sleep", "1000"]).ok();
+    assert_eq!(d.docker(&["inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "fixed"]).ok().stdout.trim(), fixed);
+    let users = d.docker(&["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "appnet"]).ok().stdout;
+    assert!(users.contains("db") && users.contains("fixed"), "{users}");
+
+    // Names follow the containers: stopped, not found; started again, found.
+    d.docker(&["stop", "-t", "0", "db"]).ok();
+    let r = lookup(&d, "appnet", "db");
+    assert!(r.code != 0 && !r.stdout.contains(&format!("Address: {db_ip}")), "a stopped container is not found: {r:?}");
+    d.docker(&["start", "db"]).ok();
+    assert!(lookup(&d, "appnet", "database").ok().stdout.contains("Address: "), "started again");
+    // Another network doesn't see them.
+    d.docker(&["network", "create", "--subnet", &format!("{}.64/27", d.network_pool), "--internal", "other"]).ok();
+    assert!(lookup(&d, "other", "db").code != 0, "db is not on other");
+    assert_eq!(d.docker(&["network", "inspect", "-f", "{{.Internal}}", "other"]).ok().stdout.trim(), "true");
+    let routes = d.docker(&["run", "--rm", "--network", "other", "busybox", "ip", "route"]).ok().stdout;
+    assert!(!routes.contains("default"), "an internal network has no way out: {routes}");
+
+    // Refusals: dockerd's words, nothing made.
+    let overlap = d.docker(&["network", "create", "--subnet", &format!("{}.64/26", d.network_pool), "clash"]);
+    assert!(overlap.code != 0 && overlap.stderr.contains("Pool overlaps with other one on this address space"), "{overlap:?}");
+    let taken = d.docker(&["network", "create", "appnet"]);
+    assert!(taken.code != 0 && taken.stderr.contains("network with name appnet already exists"), "{taken:?}");
+    let in_use = d.docker(&["network", "rm", "appnet"]);
+    assert!(in_use.code != 0 && in_use.stderr.contains("has active endpoints"), "{in_use:?}");
+    let missing = d.docker(&["run", "--rm", "--network", "nope", "busybox", "true"]);
+    assert!(missing.code != 0 && missing.stderr.contains("network nope not found"), "{missing:?}");
+    let outside = d.docker(&["run", "--rm", "--network", "appnet", "--ip", "192.0.2.1", "busybox", "true"]);
+    assert!(outside.code != 0, "{outside:?}");
+    let predefined = d.docker(&["network", "rm", "bridge"]);
+    assert!(predefined.code != 0 && predefined.stderr.contains("pre-defined network"), "{predefined:?}");
+
+    // A removed container's name is gone; the network goes with nothing left.
+    let bridge = bridge_of(&d, "appnet");
+    assert!(Path::new("/sys/class/net").join(&bridge).exists(), "{bridge}");
+    d.docker(&["rm", "-f", "db", "fixed"]).ok();
+    assert!(lookup(&d, "appnet", "db").code != 0);
+    d.docker(&["network", "rm", "appnet"]).ok();
+    assert!(!Path::new("/sys/class/net").join(&bridge).exists(), "the bridge {bridge} went with the network");
+    let pruned = d.docker(&["network", "prune", "-f"]).ok().stdout;
+    assert!(pruned.contains("other"), "{pruned}");
+    assert!(dir_names(&d.root().join("networks")).is_empty() && dir_names(&d.dir.join("run/networks")).is_empty(), "network records and dirs left");
+    assert!(dir_names(&d.root().join("cni-cache")).is_empty(), "CNI attachments left");
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+}
+
+#[test]
+fn networks_outlive_a_daemon_restart() {
+    let mut d = Daemon::start();
+    d.docker(&["network", "create", "--subnet", &format!("{}.32/27", d.network_pool), "--gateway", &format!("{}.62", d.network_pool), "kept"]).ok();
+    d.docker(&["run", "-d", "--name", "web", "--network", "kept", "--network-alias", "www", "busybox", "sleep", "1000"]).ok();
+    d.restart();
+    let gw = d.docker(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "kept"]).ok().stdout;
+    assert_eq!(gw.trim(), format!("{}.62", d.network_pool));
+    // The DNS is back with the daemon.
+    assert!(lookup(&d, "kept", "www").ok().stdout.contains(&format!("Address: {}.", d.network_pool)));
+    d.docker(&["rm", "-f", "web"]).ok();
+    d.docker(&["network", "rm", "kept"]).ok();
+    assert!(dir_names(&d.root().join("networks")).is_empty());
+}

@@ -1,0 +1,287 @@
+//! The embedded DNS of a user-defined network (Docker's 127.0.0.11, here on
+//! the network's gateway, port 53, UDP): containers find each other by
+//! name, alias and short id. Answers come from the engine's records at the
+//! moment of the query, so they follow starts, stops, connects and
+//! removals with nothing to keep in step.
+//!
+//! A single-label name (or one under the node's search domains) that no
+//! container on the network has is NXDOMAIN at once, never forwarded: such
+//! a name is never a public one. Other names go to the node's resolvers
+//! (berthd runs in the node's namespace, so 127.0.0.53 works too), except
+//! on an `--internal` network, which is REFUSED.
+
+use crate::Engine;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Weak;
+use std::time::Duration;
+
+const TTL: u32 = 600;
+const TYPE_A: u16 = 1;
+const CLASS_IN: u16 = 1;
+const NOERROR: u8 = 0;
+const SERVFAIL: u8 = 2;
+const NXDOMAIN: u8 = 3;
+const NOTIMP: u8 = 4;
+const REFUSED: u8 = 5;
+
+/// One query's question.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Question {
+    pub id: u16,
+    /// Lowercase, without the final dot.
+    pub name: String,
+    pub qtype: u16,
+    pub qclass: u16,
+    flags: u16,
+    /// Where the question ends in the packet.
+    end: usize,
+}
+
+/// The question of a standard query; `None` for anything else or a bad packet.
+pub(crate) fn parse(p: &[u8]) -> Option<Question> {
+    if p.len() < 12 || p[2] & 0x80 != 0 || u16::from_be_bytes([p[4], p[5]]) != 1 {
+        return None;
+    }
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = usize::from(*p.get(i)?);
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        // No compression in a question; labels of at most 63.
+        if len > 63 {
+            return None;
+        }
+        labels.push(std::str::from_utf8(p.get(i..i + len)?).ok()?.to_ascii_lowercase());
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*p.get(i)?, *p.get(i + 1)?]);
+    let qclass = u16::from_be_bytes([*p.get(i + 2)?, *p.get(i + 3)?]);
+    Some(Question { id: u16::from_be_bytes([p[0], p[1]]), name: labels.join("."), qtype, qclass, flags: u16::from_be_bytes([p[2], p[3]]), end: i + 4 })
+}
+
+/// The answer to `q` (asked in `query`): `rcode`, and A records for `addrs`.
+pub(crate) fn answer(query: &[u8], q: &Question, rcode: u8, addrs: &[Ipv4Addr]) -> Vec<u8> {
+    let opcode_rd = q.flags & 0x7900;
+    let flags = 0x8000 | opcode_rd | 0x0400 | 0x0080 | u16::from(rcode);
+    let mut out = Vec::with_capacity(q.end + addrs.len() * 16);
+    out.extend_from_slice(&q.id.to_be_bytes());
+    out.extend_from_slice(&flags.to_be_bytes());
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&(addrs.len() as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(&query[12..q.end]);
+    for a in addrs {
+        // The name: a pointer to the question's.
+        out.extend_from_slice(&[0xc0, 0x0c]);
+        out.extend_from_slice(&TYPE_A.to_be_bytes());
+        out.extend_from_slice(&CLASS_IN.to_be_bytes());
+        out.extend_from_slice(&TTL.to_be_bytes());
+        out.extend_from_slice(&4u16.to_be_bytes());
+        out.extend_from_slice(&a.octets());
+    }
+    out
+}
+
+/// An error answer for a packet we could only read the id of.
+fn refuse(query: &[u8], rcode: u8) -> Option<Vec<u8>> {
+    if query.len() < 12 {
+        return None;
+    }
+    let mut out = query[..12].to_vec();
+    out[2] = 0x80 | (query[2] & 0x79);
+    out[3] = 0x80 | rcode;
+    out[4..12].fill(0);
+    Some(out)
+}
+
+/// What the node's resolv.conf says: its nameservers and search domains.
+fn node_resolver() -> (Vec<SocketAddr>, Vec<String>) {
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut servers = Vec::new();
+    let mut search = Vec::new();
+    for l in text.lines() {
+        let mut w = l.split_whitespace();
+        match w.next() {
+            Some("nameserver") => servers.extend(w.next().and_then(|s| s.parse::<std::net::IpAddr>().ok()).map(|ip| SocketAddr::new(ip, 53))),
+            Some("search" | "domain") => search = w.map(|d| d.trim_end_matches('.').to_ascii_lowercase()).collect(),
+            _ => {}
+        }
+    }
+    (servers, search)
+}
+
+/// The running server of one network; stops when dropped.
+pub(crate) struct DnsServer {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `gateway:53` (before the bridge has the address: IP_FREEBIND) and serves.
+pub(crate) fn serve(engine: Weak<super::super::Inner>, network: String, gateway: Ipv4Addr, internal: bool) -> std::io::Result<DnsServer> {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM.cloexec(), Some(socket2::Protocol::UDP))?;
+    sock.set_freebind_v4(true)?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&SocketAddr::from((gateway, 53)).into())?;
+    let sock = std::sync::Arc::new(tokio::net::UdpSocket::from_std(sock.into())?);
+    let task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 1500];
+        loop {
+            let Ok((n, peer)) = sock.recv_from(&mut buf).await else { continue };
+            let Some(inner) = engine.upgrade() else { return };
+            let engine = Engine { inner };
+            let query = buf[..n].to_vec();
+            let reply = match parse(&query) {
+                Some(q) if q.flags & 0x7800 != 0 => Some(answer(&query, &q, NOTIMP, &[])),
+                Some(q) => match engine.dns_lookup(&network, &q.name) {
+                    Lookup::Found(addrs) => Some(answer(&query, &q, NOERROR, if q.qtype == TYPE_A && q.qclass == CLASS_IN { &addrs } else { &[] })),
+                    Lookup::Local => Some(answer(&query, &q, NXDOMAIN, &[])),
+                    Lookup::Elsewhere if internal => Some(answer(&query, &q, REFUSED, &[])),
+                    Lookup::Elsewhere => {
+                        // Forwarded on a task of its own: a slow resolver holds nobody up.
+                        let sock = sock.clone();
+                        tokio::spawn(async move {
+                            let reply = forward(&query).await.unwrap_or_else(|| answer(&query, &q, SERVFAIL, &[]));
+                            let _ = sock.send_to(&reply, peer).await;
+                        });
+                        None
+                    }
+                },
+                None => refuse(&query, NOTIMP),
+            };
+            if let Some(r) = reply {
+                let _ = sock.send_to(&r, peer).await;
+            }
+        }
+    });
+    Ok(DnsServer { task })
+}
+
+/// Asks the node's resolvers in turn; their first answer.
+async fn forward(query: &[u8]) -> Option<Vec<u8>> {
+    let (servers, _) = node_resolver();
+    for s in servers.into_iter().take(3) {
+        let local: SocketAddr = if s.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+        let Ok(sock) = tokio::net::UdpSocket::bind(local).await else { continue };
+        if sock.send_to(query, s).await.is_err() {
+            continue;
+        }
+        let mut buf = vec![0u8; 4096];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(3), sock.recv(&mut buf)).await {
+            buf.truncate(n);
+            return Some(buf);
+        }
+    }
+    None
+}
+
+/// What the network knows of a name.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// Its containers' addresses there.
+    Found(Vec<Ipv4Addr>),
+    /// A name of the network's kind that nobody has: NXDOMAIN.
+    Local,
+    /// A name for the node's resolvers.
+    Elsewhere,
+}
+
+/// Which of `names` (container name, aliases, short id → address) `name` is.
+pub(crate) fn lookup(entries: &[(Vec<String>, Ipv4Addr)], search: &[String], name: &str) -> Lookup {
+    let find = |n: &str| entries.iter().filter(|(names, _)| names.iter().any(|x| x.eq_ignore_ascii_case(n))).map(|(_, a)| *a).collect::<Vec<_>>();
+    let found = find(name);
+    if !found.is_empty() {
+        return Lookup::Found(found);
+    }
+    // `web.<search domain>`: the resolver's expansion of `web`.
+    let short = search.iter().find_map(|d| name.strip_suffix(d.as_str()).and_then(|n| n.strip_suffix('.'))).filter(|n| !n.is_empty());
+    if let Some(short) = short {
+        let found = find(short);
+        if !found.is_empty() {
+            return Lookup::Found(found);
+        }
+        if !short.contains('.') {
+            return Lookup::Local;
+        }
+    }
+    if !name.contains('.') {
+        Lookup::Local
+    } else {
+        Lookup::Elsewhere
+    }
+}
+
+impl Engine {
+    /// The answer to `name` on the network: its running containers' names,
+    /// aliases and short ids.
+    fn dns_lookup(&self, network: &str, name: &str) -> Lookup {
+        let entries: Vec<(Vec<String>, Ipv4Addr)> = self
+            .inner
+            .containers
+            .read()
+            .unwrap()
+            .values()
+            .map(|e| e.record())
+            .filter(|r| r.state.status == crate::Status::Running)
+            .filter_map(|r| {
+                let link = r.config.network.links().iter().find(|l| l.network == network)?.clone();
+                let mut names = vec![r.name.clone(), r.id[..12].to_owned()];
+                names.extend(link.aliases);
+                Some((names, link.address?))
+            })
+            .collect();
+        let (_, search) = node_resolver();
+        lookup(&entries, &search, name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &str, qtype: u16) -> Vec<u8> {
+        let mut p = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in name.split('.') {
+            p.push(l.len() as u8);
+            p.extend_from_slice(l.as_bytes());
+        }
+        p.push(0);
+        p.extend_from_slice(&qtype.to_be_bytes());
+        p.extend_from_slice(&1u16.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn answers_a_queries_with_the_question_and_records() {
+        let p = query("Web", TYPE_A);
+        let q = parse(&p).unwrap();
+        assert_eq!((q.id, q.name.as_str(), q.qtype), (0x1234, "web", TYPE_A));
+        let a = answer(&p, &q, NOERROR, &[Ipv4Addr::new(10, 0, 0, 2)]);
+        assert_eq!(&a[..4], &[0x12, 0x34, 0x85, 0x80], "response, authoritative, RD and RA");
+        assert_eq!(u16::from_be_bytes([a[6], a[7]]), 1);
+        assert_eq!(&a[12..p.len()], &p[12..]);
+        assert_eq!(&a[a.len() - 4..], &[10, 0, 0, 2]);
+        assert_eq!(answer(&p, &q, NXDOMAIN, &[])[3] & 0x0f, NXDOMAIN);
+        for bad in [&p[..11], &p[..p.len() - 1], &[0x12, 0x34, 0x81, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1][..]] {
+            assert!(parse(bad).is_none());
+        }
+    }
+
+    #[test]
+    fn names_of_the_network_are_never_forwarded() {
+        let entries = vec![(vec!["web".to_string(), "db-alias".into()], Ipv4Addr::new(10, 0, 0, 2)), (vec!["web".to_string()], Ipv4Addr::new(10, 0, 0, 3))];
+        let search = vec!["corp.example".to_string()];
+        assert_eq!(lookup(&entries, &search, "web"), Lookup::Found(vec![Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)]));
+        assert_eq!(lookup(&entries, &search, "db-alias.corp.example"), Lookup::Found(vec![Ipv4Addr::new(10, 0, 0, 2)]));
+        assert_eq!(lookup(&entries, &search, "gone"), Lookup::Local);
+        assert_eq!(lookup(&entries, &search, "gone.corp.example"), Lookup::Local);
+        assert_eq!(lookup(&entries, &search, "example.org"), Lookup::Elsewhere);
+    }
+}

@@ -1,0 +1,130 @@
+//! User-defined networks (Docker's `bridge` driver) on CNI: each is a
+//! record (`<root>/networks/<id>/network.json`), a CNI config berthd writes
+//! at every start (`<state>/networks/<id>/conf`: bridge `br-<id12>`,
+//! host-local in `<state>/networks/<id>/ipam`, portmap), and an embedded
+//! DNS on its gateway (`dns.rs`). A container on one has a sandbox of its
+//! own whose CNI ADD is on that network's config.
+//!
+//! Create: the record first, then its config and DNS (a crash between
+//! leaves a record whose config the next start writes). Remove (refused
+//! while any container links to it): the record first, then the DNS, the
+//! bridge and the dirs; what a crash leaves (dirs without a record) goes at
+//! the next start.
+
+mod create;
+pub(crate) mod dns;
+mod remove;
+
+pub use create::NetworkCreate;
+
+use crate::error::{Error, Result};
+use crate::model::network::NetworkRecord;
+use crate::store::{self, Loaded};
+use crate::Engine;
+use serde_json::json;
+
+const RECORD: &str = "network.json";
+
+/// The bridge device of a network (as Docker names them).
+pub(crate) fn bridge_name(id: &str) -> String {
+    format!("br-{}", &id[..12])
+}
+
+impl Engine {
+    /// Every user-defined network, by name.
+    pub fn networks(&self) -> Vec<NetworkRecord> {
+        let mut all: Vec<NetworkRecord> = self.inner.networks.read().unwrap().values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// A network by name, id or unique id prefix.
+    pub fn network(&self, key: &str) -> Result<NetworkRecord> {
+        let nets = self.inner.networks.read().unwrap();
+        if let Some(n) = nets.values().find(|n| n.name == key) {
+            return Ok(n.clone());
+        }
+        let by_id: Vec<&NetworkRecord> = nets.values().filter(|n| !key.is_empty() && n.id.starts_with(key)).collect();
+        match by_id.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(Error::NotFound(format!("network {key} not found"))),
+            _ => Err(Error::InvalidArgument(format!("network {key} is ambiguous ({} matches found based on ID prefix)", by_id.len()))),
+        }
+    }
+
+    /// The containers linked to a network (any state).
+    pub fn network_users(&self, id: &str) -> Vec<crate::ContainerRecord> {
+        self.inner.containers.read().unwrap().values().map(|e| e.record()).filter(|r| r.config.network.links().iter().any(|l| l.network == id)).collect()
+    }
+
+    /// The CNI of a network (DEL needs none: it replays what ADD cached).
+    pub(crate) fn network_cni(&self, id: &str) -> Result<berth_cni::Cni> {
+        let mut cfg = self.config().cni.clone();
+        cfg.conf_dir = self.paths().network_state(id)?.join("conf");
+        Ok(berth_cni::Cni::new(cfg))
+    }
+
+    /// Writes the network's CNI config.
+    fn write_network_config(&self, n: &NetworkRecord) -> Result<()> {
+        let dir = self.paths().network_state(&n.id)?;
+        let conf = dir.join("conf");
+        std::fs::create_dir_all(&conf).map_err(|e| Error::system("create the network's dir", e))?;
+        let routes = if n.internal { json!([]) } else { json!([{ "dst": "0.0.0.0/0" }]) };
+        let list = json!({
+            "cniVersion": "1.0.0",
+            "name": format!("berth-net-{}", &n.id[..12]),
+            "plugins": [
+                {
+                    "type": "bridge", "bridge": n.bridge, "isGateway": true, "ipMasq": self.config().bridge.masquerade && !n.internal, "hairpinMode": true,
+                    "capabilities": { "ips": true },
+                    "ipam": { "type": "host-local", "ranges": [[{ "subnet": n.subnet.to_string(), "gateway": n.gateway.to_string() }]], "routes": routes, "dataDir": dir.join("ipam") }
+                },
+                { "type": "portmap", "capabilities": { "portMappings": true } }
+            ]
+        });
+        berth_kernel::fs::atomic_write(&conf.join("10-network.conflist"), list.to_string().as_bytes()).map_err(|e| Error::system("write the network's CNI config", e))
+    }
+
+    /// Starts the network's DNS (a failure is logged: the network works without names).
+    fn start_dns(&self, n: &NetworkRecord) {
+        match dns::serve(std::sync::Arc::downgrade(&self.inner), n.id.clone(), n.gateway, n.internal) {
+            Ok(server) => drop(self.inner.dns.lock().unwrap().insert(n.id.clone(), server)),
+            Err(e) => tracing::warn!(network = %n.name, gateway = %n.gateway, error = %e, "the network's DNS could not start: containers won't find each other by name"),
+        }
+    }
+
+    /// Start-up: every recorded network, its config and DNS; dirs a crash left go.
+    pub(crate) fn load_networks(&self) -> Result<()> {
+        let root = self.paths().networks();
+        crate::paths::create_dir(&root, 0o700).map_err(|e| Error::system("create the networks dir", e))?;
+        for item in std::fs::read_dir(&root).map_err(|e| Error::system("read the networks dir", e))?.flatten() {
+            let id = item.file_name().to_string_lossy().into_owned();
+            if crate::paths::check_id(&id).is_err() {
+                continue;
+            }
+            match store::read::<NetworkRecord>(&item.path().join(RECORD)) {
+                Loaded::Record(n) => {
+                    self.write_network_config(&n)?;
+                    self.start_dns(&n);
+                    self.inner.networks.write().unwrap().insert(n.id.clone(), n);
+                }
+                Loaded::Missing if !store::is_quarantined(&item.path(), RECORD) => {
+                    tracing::info!(network = %id, "sweeping an unfinished network");
+                    self.release_network_dirs(&id);
+                }
+                _ => tracing::warn!(network = %id, "the network's record is unreadable; left as it is"),
+            }
+        }
+        Ok(())
+    }
+
+    /// The bridge and dirs of a network without a record.
+    fn release_network_dirs(&self, id: &str) {
+        if let Err(e) = berth_kernel::net::delete_bridge(&bridge_name(id)) {
+            tracing::warn!(network = %id, error = %e, "delete the network's bridge");
+        }
+        for d in [self.paths().network_state(id), self.paths().network(id)].into_iter().flatten() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
