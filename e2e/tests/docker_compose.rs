@@ -1,7 +1,6 @@
 //! Debian's docker-compose (1.29, over the Docker API) on berth, with
-//! what berth has so far: services on the default bridge
-//! (`network_mode: bridge`; compose's own networks are the next issue's),
-//! environment, a named volume that outlives `down`, a restart policy,
+//! services on the default bridge (`network_mode: bridge`) and on the
+//! project's own network (found by service name), environment, a named volume that outlives `down`, a restart policy,
 //! `up -d`, `ps`, `logs`, `exec`, `top`, `down`, `down -v`.
 
 use berth_e2e::Daemon;

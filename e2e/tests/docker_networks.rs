@@ -106,6 +106,14 @@ fn networks_outlive_a_daemon_restart() {
     // The DNS is back with the daemon.
     assert!(lookup(&d, "kept", "www").ok().stdout.contains(&format!("Address: {}.", d.network_pool)));
     d.docker(&["rm", "-f", "web"]).ok();
+    // berth's own CLI, the same way.
+    d.berth(&["run", "-d", "--name", "b", "--network", "kept", "--network-alias", "bee", "busybox", "sleep", "1000"]).ok();
+    assert!(lookup(&d, "kept", "bee").ok().stdout.contains("Address: "));
+    assert!(d.berth(&["network", "ls"]).ok().stdout.lines().any(|l| l.contains(" kept ") && l.contains("bridge")));
+    d.berth(&["rm", "-f", "b"]).ok();
+    d.berth(&["network", "create", "--subnet", &format!("{}.96/27", d.network_pool), "mine"]).ok();
+    assert_eq!(d.berth(&["network", "inspect", "-f", "{{.Name}}", "mine"]).ok().stdout.trim(), "mine");
+    d.berth(&["network", "rm", "mine"]).ok();
     d.docker(&["network", "rm", "kept"]).ok();
     assert!(dir_names(&d.root().join("networks")).is_empty());
 }

@@ -8,6 +8,7 @@ mod images;
 mod inspect;
 mod login;
 mod logs;
+mod network;
 mod observe;
 mod ports;
 mod ps;
@@ -103,6 +104,9 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
 }
 
 /// `berth container <verb>`: Docker's management commands for containers.
@@ -204,6 +208,7 @@ pub async fn dispatch(host: &str, cmd: Command) -> Result<i32, Failure> {
         Command::Info | Command::System(SystemCommand::Info) => system::info(c).await,
         Command::System(SystemCommand::Df) => system::df(c).await,
         Command::Volume(v) => volume::run(c, v).await,
+        Command::Network(n) => network::run(c, n).await,
     }
 }
 

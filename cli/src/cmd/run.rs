@@ -50,6 +50,12 @@ pub struct CreateArgs {
     /// Network: bridge (berth's default bridge), host or none.
     #[arg(long, alias = "net", default_value = "default")]
     network: String,
+    /// More names on a user-defined network.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    network_alias: Vec<String>,
+    /// The IPv4 address on a user-defined network.
+    #[arg(long)]
+    ip: Option<String>,
     /// Memory limit (e.g. 64m).
     #[arg(short, long)]
     memory: Option<String>,
@@ -290,6 +296,15 @@ fn mount_spec(spec: &str) -> Result<Value, String> {
     Ok(Value::Object(m))
 }
 
+/// `NetworkingConfig`: the aliases and address on the network it starts on.
+fn networking_config(a: &CreateArgs) -> Value {
+    if a.network_alias.is_empty() && a.ip.is_none() {
+        return Value::Null;
+    }
+    let ipam = a.ip.as_ref().map(|ip| json!({ "IPv4Address": ip }));
+    json!({ "EndpointsConfig": { a.network.clone(): { "Aliases": a.network_alias, "IPAMConfig": ipam } } })
+}
+
 /// The create body, and the name.
 fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
     let mut env = Vec::new();
@@ -329,6 +344,7 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
         "StopSignal": a.stop_signal.clone().unwrap_or_default(),
         "StopTimeout": a.stop_timeout,
         "Healthcheck": healthcheck(a).map_err(bad)?,
+        "NetworkingConfig": networking_config(a),
         "HostConfig": {
             "NetworkMode": a.network,
             "AutoRemove": a.rm,
