@@ -137,6 +137,49 @@ fn figure(name: &str, sides: &[(&str, &Path); 2], runs: usize, args: &[&str]) ->
     Ok(fig)
 }
 
+/// `docker run -d -p 127.0.0.1:PORT:80 … httpd` until the port answers from
+/// the node (the container removed after, untimed).
+fn published(sides: &[(&str, &Path); 2], runs: usize, image: &str) -> anyhow::Result<Figure> {
+    let mut fig = Figure::new("docker run -d -p 127.0.0.1:P:80 busybox httpd, until the port answers");
+    let once = |s: &Path| -> anyhow::Result<Duration> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let t = Instant::now();
+        timed(s, &["run", "-d", "--name", "bench-pub", "-p", &format!("127.0.0.1:{port}:80"), image, "sh", "-c", "echo ok > /tmp/i; exec httpd -f -p 80 -h /tmp"])?;
+        let deadline = t + Duration::from_secs(20);
+        loop {
+            use std::io::{Read, Write};
+            let answered = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut c| {
+                c.set_read_timeout(Some(Duration::from_secs(2)))?;
+                c.write_all(b"GET /i HTTP/1.0\r\n\r\n")?;
+                let mut body = String::new();
+                c.read_to_string(&mut body)?;
+                Ok(body.ends_with("ok\n"))
+            });
+            if answered.unwrap_or(false) {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("port {port} never answered on {}", s.display());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let took = t.elapsed();
+        timed(s, &["rm", "-f", "bench-pub"])?;
+        Ok(took)
+    };
+    for (_, s) in sides {
+        once(s)?;
+    }
+    for i in 0..runs {
+        let order = if i % 2 == 0 { [sides[0], sides[1]] } else { [sides[1], sides[0]] };
+        for (who, s) in order {
+            fig.push(who, once(s)?);
+        }
+    }
+    eprintln!("  published port: done");
+    Ok(fig)
+}
+
 pub async fn run(berth: &Runtime, dockerd: &Dockerd, reg: &Registry, o: &Options) -> anyhow::Result<(Vec<Figure>, Vec<Floor>)> {
     push_image(&reg.addr, "bench/busybox", "v1", &[busybox_layer()], "amd64", serde_json::json!({ "Cmd": ["sh"] })).await;
     let image = format!("{}/bench/busybox:v1", reg.addr);
@@ -154,6 +197,31 @@ pub async fn run(berth: &Runtime, dockerd: &Dockerd, reg: &Registry, o: &Options
     figures.push(figure("docker exec (running container) true", &sides, o.runs, &["exec", "bench-exec", "true"])?);
     for (_, s) in &sides {
         timed(s, &["rm", "-f", "bench-exec"])?;
+    }
+    figures.push(published(&sides, o.runs, &image)?);
+    figures.push(figure("docker run --rm -v vol:/data busybox true", &sides, o.runs, &["run", "--rm", "-v", "benchvol:/data", &image, "true"])?);
+    for (_, s) in &sides {
+        timed(s, &["volume", "rm", "benchvol"])?;
+    }
+    // A user-defined network with o.containers on it; one more finds a peer by name.
+    for (_, s) in &sides {
+        timed(s, &["network", "create", "--subnet", "10.252.0.0/22", "benchnet"])?;
+    }
+    for i in 0..o.containers {
+        for (_, s) in &sides {
+            timed(s, &["run", "-d", "--network", "benchnet", "--name", &format!("bench-net-{i}"), &image, "sleep", "100000"])?;
+        }
+    }
+    let last = format!("bench-net-{}", o.containers.saturating_sub(1));
+    figures.push(figure(
+        &format!("docker run --rm --network net busybox nslookup <peer> ({} on the network)", o.containers),
+        &sides,
+        o.runs,
+        &["run", "--rm", "--network", "benchnet", &image, "nslookup", &last],
+    )?);
+    for (_, s) in &sides {
+        remove_all(s);
+        timed(s, &["network", "rm", "benchnet"])?;
     }
     eprintln!("  starting {} containers on each...", o.containers);
     for i in 0..o.containers {

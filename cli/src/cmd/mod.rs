@@ -232,6 +232,37 @@ where
     Ok(failed.unwrap_or(0))
 }
 
+/// `--filter key=value`s as the API's `filters` JSON.
+fn filters_json(filters: &[String]) -> Result<String, Failure> {
+    let mut out = serde_json::Map::new();
+    for f in filters {
+        let (k, v) = f.split_once('=').ok_or_else(|| Failure::new(format!("Error: bad format of filter (expected name=value): {f}")))?;
+        if let Some(l) = out.entry(k).or_insert_with(|| serde_json::json!([])).as_array_mut() {
+            l.push(serde_json::json!(v));
+        }
+    }
+    Ok(serde_json::Value::Object(out).to_string())
+}
+
+/// `<kind> inspect`: each document at `<prefix>/<name>`, printed together;
+/// status 1 if any is missing (`Error: No such <kind>: <name>`).
+async fn inspect_each(c: &Client, a: &inspect::InspectArgs, prefix: &str, kind: &str) -> Result<i32, Failure> {
+    let mut docs = Vec::new();
+    let mut code = 0;
+    for n in &a.names {
+        match c.get(&format!("{prefix}/{}", crate::client::seg(n))).await {
+            Ok(v) => docs.push(v),
+            Err(e) if e.is_not_found() => {
+                eprintln!("Error: No such {kind}: {n}");
+                code = 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    inspect::print(&docs, a.format.as_deref())?;
+    Ok(code)
+}
+
 /// Docker's `[y/N]` question; refuses outright when nobody can answer.
 fn confirm(warning: &str) -> Result<bool, Failure> {
     use std::io::{BufRead, IsTerminal, Write};

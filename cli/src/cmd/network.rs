@@ -80,14 +80,8 @@ pub async fn run(c: &Client, cmd: NetworkCommand) -> Result<i32, Failure> {
             Ok(0)
         }
         NetworkCommand::Ls(a) => {
-            let mut filters: Map<String, Value> = Map::new();
-            for f in &a.filter {
-                let (k, v) = f.split_once('=').ok_or_else(|| Failure::new(format!("Error: bad format of filter (expected name=value): {f}")))?;
-                if let Some(l) = filters.entry(k).or_insert_with(|| json!([])).as_array_mut() {
-                    l.push(json!(v));
-                }
-            }
-            let r = c.get(&format!("/networks?{}", query([("filters", Value::Object(filters).to_string())]))).await?;
+            let filters = super::filters_json(&a.filter)?;
+            let r = c.get(&format!("/networks?{}", query([("filters", filters)]))).await?;
             let mut nets = r.as_array().cloned().unwrap_or_default();
             for n in &mut nets {
                 // The table's short id, as Docker's CLI shows it.
@@ -103,22 +97,7 @@ pub async fn run(c: &Client, cmd: NetworkCommand) -> Result<i32, Failure> {
             .map_err(|e| Failure::new(format!("Error: {e}")))?;
             Ok(0)
         }
-        NetworkCommand::Inspect(a) => {
-            let mut docs = Vec::new();
-            let mut code = 0;
-            for n in &a.names {
-                match c.get(&format!("/networks/{}", seg(n))).await {
-                    Ok(v) => docs.push(v),
-                    Err(e) if e.is_not_found() => {
-                        eprintln!("Error: No such network: {n}");
-                        code = 1;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            super::inspect::print(&docs, a.format.as_deref())?;
-            Ok(code)
-        }
+        NetworkCommand::Inspect(a) => super::inspect_each(c, &a, "/networks", "network").await,
         NetworkCommand::Rm(a) => {
             super::for_each(&a.networks, |n| async move {
                 c.checked(Method::DELETE, &format!("/networks/{}", seg(n)), &[], crate::client::empty())

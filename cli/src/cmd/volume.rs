@@ -81,14 +81,8 @@ pub async fn run(c: &Client, cmd: VolumeCommand) -> Result<i32, Failure> {
             Ok(0)
         }
         VolumeCommand::Ls(a) => {
-            let mut filters: Map<String, Value> = Map::new();
-            for f in &a.filter {
-                let (k, v) = f.split_once('=').ok_or_else(|| Failure::new(format!("Error: bad format of filter (expected name=value): {f}")))?;
-                if let Some(l) = filters.entry(k).or_insert_with(|| json!([])).as_array_mut() {
-                    l.push(json!(v));
-                }
-            }
-            let r = c.get(&format!("/volumes?{}", query([("filters", Value::Object(filters).to_string())]))).await?;
+            let filters = super::filters_json(&a.filter)?;
+            let r = c.get(&format!("/volumes?{}", query([("filters", filters)]))).await?;
             let vols = r["Volumes"].as_array().cloned().unwrap_or_default();
             let default = if a.quiet { "{{.Name}}" } else { "table {{.Driver}}\t{{.Name}}" };
             let format = if a.quiet { None } else { a.format.as_deref() };
@@ -99,22 +93,7 @@ pub async fn run(c: &Client, cmd: VolumeCommand) -> Result<i32, Failure> {
             .map_err(|e| Failure::new(format!("Error: {e}")))?;
             Ok(0)
         }
-        VolumeCommand::Inspect(a) => {
-            let mut docs = Vec::new();
-            let mut code = 0;
-            for n in &a.names {
-                match c.get(&format!("/volumes/{}", seg(n))).await {
-                    Ok(v) => docs.push(v),
-                    Err(e) if e.is_not_found() => {
-                        eprintln!("Error: No such volume: {n}");
-                        code = 1;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            super::inspect::print(&docs, a.format.as_deref())?;
-            Ok(code)
-        }
+        VolumeCommand::Inspect(a) => super::inspect_each(c, &a, "/volumes", "volume").await,
         VolumeCommand::Rm(a) => {
             let force = a.force;
             super::for_each(&a.volumes, |n| async move {
