@@ -33,7 +33,8 @@ pub struct CreateBody {
     healthcheck: Option<berth_engine::model::HealthConfig>,
     mac_address: String,
     host_config: HostConfig,
-    networking_config: NetworkingConfig,
+    /// (`null` from some clients: as absent.)
+    networking_config: Option<NetworkingConfig>,
 }
 
 /// `NetworkingConfig.EndpointsConfig`: per network, its aliases and address.
@@ -168,7 +169,7 @@ impl CreateBody {
             other => NetworkMode::User(other.to_owned()),
         };
         // The endpoint of the network it starts on (more come with `network connect`).
-        let endpoints = self.networking_config.endpoints_config.as_ref();
+        let endpoints = self.networking_config.as_ref().and_then(|n| n.endpoints_config.as_ref());
         if endpoints.is_some_and(|e| e.len() > 1) {
             return Err(refuse("NetworkingConfig with more than one network (connect the others after create)"));
         }
