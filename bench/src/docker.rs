@@ -204,8 +204,9 @@ pub async fn run(berth: &Runtime, dockerd: &Dockerd, reg: &Registry, o: &Options
         timed(s, &["volume", "rm", "benchvol"])?;
     }
     // A user-defined network with o.containers on it; one more finds a peer by name.
-    for (_, s) in &sides {
-        timed(s, &["network", "create", "--subnet", "10.252.0.0/22", "benchnet"])?;
+    // (Each its own range: two bridges with one range would share the node's route.)
+    for ((_, s), subnet) in sides.iter().zip(["10.248.0.0/22", "10.249.0.0/22"]) {
+        timed(s, &["network", "create", "--subnet", subnet, "benchnet"])?;
     }
     for i in 0..o.containers {
         for (_, s) in &sides {

@@ -57,7 +57,7 @@ enum What {
         restarts: usize,
     },
     /// The Docker figures: Debian's docker CLI against berthd and against
-    /// Debian's dockerd: run --rm, exec, ps with many containers, pull.
+    /// Debian's dockerd: run --rm, -p, -v, names on a user network, exec, ps with many containers, pull.
     Docker {
         #[arg(long, default_value_t = 20)]
         runs: usize,
@@ -113,7 +113,7 @@ fn main() -> anyhow::Result<()> {
                 let (figures, floors) = docker::run(&berth, &dockerd, &reg, &o).await?;
                 drop(dockerd);
                 let notes = format!(
-                    "Each sample is one run of Debian's `docker` CLI (20.10, API 1.41), as a user waits for it, against berthd's Docker Engine API and against Debian's dockerd 20.10 (its own containerd and runc; private data and exec roots; docker0 on 10.253.0.0/16 with `--iptables=false --ip-masq=false`), the order alternating every run after a warm-up each. berth's default bridge gets its own /16 and no masquerading, like dockerd's here. The exec, ps and pull figures use `--network none` containers on both. Images come from Debian's docker-registry on 127.0.0.1: a one-layer busybox, and for the pull a 5-layer image of 160 MiB (gzip), removed after each pull. {runs} runs per figure; `docker ps` with {containers} running containers on each; {pull_runs} pulls each."
+                    "Each sample is one run of Debian's `docker` CLI (20.10, API 1.41), as a user waits for it, against berthd's Docker Engine API and against Debian's dockerd 20.10 (its own containerd and runc; private data and exec roots; docker0 on 10.253.0.0/16 with `--iptables=false --ip-masq=false`), the order alternating every run after a warm-up each. berth's default bridge gets its own /16 and no masquerading, like dockerd's here. The exec, ps and pull figures use `--network none` containers on both. The published-port figure is `docker run -d -p 127.0.0.1:P:80` of busybox httpd until a GET from the node on 127.0.0.1:P answers (the container removed after, untimed; dockerd's docker-proxy, berth's portmap DNAT); the volume figure `run --rm -v benchvol:/data true`; the name figure a `run --rm --network benchnet … nslookup bench-net-N` with {containers} containers running on that user-defined network on each (berth's on 10.248.0.0/22, dockerd's on 10.249.0.0/22). Images come from Debian's docker-registry on 127.0.0.1: a one-layer busybox, and for the pull a 5-layer image of 160 MiB (gzip), removed after each pull. {runs} runs per figure; `docker ps` with {containers} running containers on each; {pull_runs} pulls each."
                 );
                 let r = report::Report { name: "docker", peer: "dockerd", title: "Docker CLI: berth vs dockerd", notes: &notes, command: &command, figures: &figures, floors: &floors, memory: &[] };
                 report::write(&args.out, &r)
