@@ -404,7 +404,7 @@ impl Engine {
         match (&opts.network, &user_net) {
             (NetworkMode::User(_), Some(n)) => {
                 let sandbox = self.run_container_sandbox(&id, &config.hostname, &config.ports, Some((n, opts.ip))).await?;
-                let address = self.any_sandbox(&sandbox).ok().and_then(|s| s.record().ips.iter().find_map(|ip| ip.split('/').next()?.parse().ok()));
+                let address = self.sandbox_ipv4(&sandbox);
                 let link = crate::model::NetworkLink { network: n.id.clone(), aliases: opts.network_aliases.clone(), ip: opts.ip, address, ifname: "eth0".into() };
                 config.network = super::ContainerNetwork::User { sandbox, links: vec![link] };
             }
@@ -474,7 +474,7 @@ impl Engine {
                 host_ip: if p.host_ip.is_unspecified() { String::new() } else { p.host_ip.to_string() },
             })
             .collect();
-        let o = crate::sandbox::SandboxOptions {
+        let mut o = crate::sandbox::SandboxOptions {
             port_mappings,
             owner: crate::sandbox::SandboxOwner::Container,
             name: id.to_owned(),
@@ -485,13 +485,10 @@ impl Engine {
             namespaces: crate::model::NamespaceModes { pid: crate::sandbox::NsMode::Node, ipc: crate::sandbox::NsMode::Node, ..Default::default() },
             ..Default::default()
         };
-        let mut o = o;
         if let Some((n, ip)) = user_net {
             // The network's embedded DNS, with the node's search domains and options.
-            let node = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-            let words =
-                |key: &str| node.lines().filter(|l| l.split_whitespace().next() == Some(key)).flat_map(|l| l.split_whitespace().skip(1).map(str::to_owned)).collect::<Vec<_>>();
-            o.dns = crate::model::sandbox::Dns { servers: vec![n.gateway.to_string()], searches: words("search"), options: words("options") };
+            let node = crate::network::dns::NodeResolver::read();
+            o.dns = crate::model::sandbox::Dns { servers: vec![n.gateway.to_string()], searches: node.search, options: node.options };
             o.network = Some(n.id.clone());
             if let Some(ip) = ip {
                 o.annotations.insert(crate::sandbox::network::IPS.into(), ip.to_string());

@@ -23,8 +23,9 @@ pub(crate) struct PortTable {
 }
 
 impl PortTable {
-    fn clash(&self, p: &PublishedPort) -> bool {
-        self.held.iter().any(|(h, _)| h.clashes(p))
+    /// Whether `p` clashes with a held port or one of `also` (the pods').
+    fn clash(&self, also: &[PublishedPort], p: &PublishedPort) -> bool {
+        self.held.iter().map(|(h, _)| h).chain(also).any(|h| h.clashes(p))
     }
 }
 
@@ -73,18 +74,16 @@ impl Engine {
             // Not where another daemon of the node (a test's) starts.
             table.cursor = rand::random();
         }
-        // Pods' host ports (the CRI's port mappings) count as held too.
-        table.held.extend(pods.into_iter().map(|p| (p, String::new())));
         let mut taken = Vec::new();
         let result = (|| {
             for r in wanted {
-                let p = self.take_port(&mut table, id, name, r)?;
+                // Pods' host ports (the CRI's port mappings) count as held too.
+                let p = self.take_port(&mut table, &pods, id, name, r)?;
                 table.held.push((p, id.to_owned()));
                 taken.push(p);
             }
             Ok(())
         })();
-        table.held.retain(|(_, holder)| !holder.is_empty());
         if let Err(e) = result {
             table.held.retain(|(_, holder)| holder != id);
             return Err(e);
@@ -106,14 +105,14 @@ impl Engine {
             .collect()
     }
 
-    fn take_port(&self, table: &mut PortTable, id: &str, name: &str, r: &PortRequest) -> Result<PublishedPort> {
+    fn take_port(&self, table: &mut PortTable, pods: &[PublishedPort], id: &str, name: &str, r: &PortRequest) -> Result<PublishedPort> {
         let host_ip = r.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
         let endpoint = format!("driver failed programming external connectivity on endpoint {name} ({id})");
         let at = |port| PublishedPort { container: r.container, host_ip, host_port: port };
         match r.host_ports {
             HostPorts::Range { first, last } if first == last => {
                 let p = at(first);
-                if table.clash(&p) {
+                if table.clash(pods, &p) {
                     return Err(Error::AlreadyExists(format!("{endpoint}: Bind for {host_ip}:{first} failed: port is already allocated")));
                 }
                 probe(&p).map_err(|e| {
@@ -127,13 +126,13 @@ impl Engine {
             }
             HostPorts::Range { first, last } => (first..=last)
                 .map(at)
-                .find(|p| !table.clash(p) && probe(p).is_ok())
+                .find(|p| !table.clash(pods, p) && probe(p).is_ok())
                 .ok_or_else(|| Error::AlreadyExists(format!("{endpoint}: Bind for {host_ip}:{first}-{last} failed: port is already allocated"))),
             HostPorts::Any => {
                 let (lo, hi) = ephemeral_range();
                 let span = u32::from(hi - lo) + 1;
                 let start = u32::from(table.cursor.wrapping_sub(lo)) % span;
-                let found = (0..span).map(|i| at(lo + ((start + i) % span) as u16)).find(|p| !table.clash(p) && probe(p).is_ok());
+                let found = (0..span).map(|i| at(lo + ((start + i) % span) as u16)).find(|p| !table.clash(pods, p) && probe(p).is_ok());
                 let p = found.ok_or_else(|| Error::AlreadyExists(format!("{endpoint}: no free host port for {}: all ports are allocated", r.container)))?;
                 table.cursor = p.host_port.wrapping_add(1);
                 Ok(p)

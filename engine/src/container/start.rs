@@ -221,7 +221,7 @@ impl Engine {
         let first = rec.config.network.links().first().cloned();
         let net = first.as_ref().map(|l| self.network(&l.network)).transpose()?;
         let sid = self.run_container_sandbox(&rec.id, &rec.config.hostname, &rec.config.ports, net.as_ref().map(|n| (n, first.as_ref().and_then(|l| l.ip)))).await?;
-        let address = self.any_sandbox(&sid).ok().and_then(|s| s.record().ips.iter().find_map(|ip| ip.split('/').next()?.parse().ok()));
+        let address = self.sandbox_ipv4(&sid);
         let renewed = |r: &mut super::ContainerRecord| match &mut r.config.network {
             super::ContainerNetwork::User { sandbox, links } => {
                 *sandbox = sid.clone();

@@ -97,20 +97,32 @@ fn refuse(query: &[u8], rcode: u8) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// What the node's resolv.conf says: its nameservers and search domains.
-fn node_resolver() -> (Vec<SocketAddr>, Vec<String>) {
-    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut servers = Vec::new();
-    let mut search = Vec::new();
-    for l in text.lines() {
-        let mut w = l.split_whitespace();
-        match w.next() {
-            Some("nameserver") => servers.extend(w.next().and_then(|s| s.parse::<std::net::IpAddr>().ok()).map(|ip| SocketAddr::new(ip, 53))),
-            Some("search" | "domain") => search = w.map(|d| d.trim_end_matches('.').to_ascii_lowercase()).collect(),
-            _ => {}
-        }
+/// What the node's resolv.conf says: its nameservers, search domains and options.
+#[derive(Debug, Default)]
+pub(crate) struct NodeResolver {
+    pub servers: Vec<SocketAddr>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
+}
+
+impl NodeResolver {
+    pub(crate) fn read() -> Self {
+        Self::parse(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
     }
-    (servers, search)
+
+    fn parse(text: &str) -> Self {
+        let mut r = Self::default();
+        for l in text.lines() {
+            let mut w = l.split_whitespace();
+            match w.next() {
+                Some("nameserver") => r.servers.extend(w.next().and_then(|s| s.parse::<std::net::IpAddr>().ok()).map(|ip| SocketAddr::new(ip, 53))),
+                Some("search" | "domain") => r.search = w.map(|d| d.trim_end_matches('.').to_ascii_lowercase()).collect(),
+                Some("options") => r.options.extend(w.map(str::to_owned)),
+                _ => {}
+            }
+        }
+        r
+    }
 }
 
 /// The running server of one network; stops when dropped.
@@ -166,8 +178,7 @@ pub(crate) fn serve(engine: Weak<super::super::Inner>, network: String, gateway:
 
 /// Asks the node's resolvers in turn; their first answer.
 async fn forward(query: &[u8]) -> Option<Vec<u8>> {
-    let (servers, _) = node_resolver();
-    for s in servers.into_iter().take(3) {
+    for s in NodeResolver::read().servers.into_iter().take(3) {
         let local: SocketAddr = if s.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
         let Ok(sock) = tokio::net::UdpSocket::bind(local).await else { continue };
         if sock.send_to(query, s).await.is_err() {
@@ -237,8 +248,7 @@ impl Engine {
                 Some((names, link.address?))
             })
             .collect();
-        let (_, search) = node_resolver();
-        lookup(&entries, &search, name)
+        lookup(&entries, &NodeResolver::read().search, name)
     }
 }
 

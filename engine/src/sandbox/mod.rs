@@ -89,6 +89,11 @@ impl Engine {
 
     /// The addresses of a container outside pods on the default bridge
     /// (`ip/prefix`), empty for any other.
+    /// A sandbox's first IPv4 address (its IPs are `addr/prefix` strings).
+    pub(crate) fn sandbox_ipv4(&self, id: &str) -> Option<std::net::Ipv4Addr> {
+        self.any_sandbox(id).ok().and_then(|s| s.record().ips.iter().find_map(|ip| ip.split('/').next()?.parse().ok()))
+    }
+
     pub fn container_ips(&self, rec: &crate::model::ContainerRecord) -> Vec<String> {
         rec.config.network.sandbox().and_then(|s| self.any_sandbox(s).ok()).map(|e| e.record().ips).unwrap_or_default()
     }
