@@ -108,6 +108,16 @@ impl Req {
     }
 }
 
+/// A field that clients may send as `null` (the Python SDK sends every
+/// optional field, unset ones as `null`): `null` is its default.
+pub fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(<Option<T> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
+}
+
 pub fn parse_query(q: Option<&str>) -> HashMap<String, String> {
     form_urlencoded::parse(q.unwrap_or_default().as_bytes()).into_owned().collect()
 }

@@ -10,7 +10,7 @@
 //! into engine calls: `system.rs` (`/_ping`, `/version`, `/info`),
 //! `images.rs` (list, inspect, pull with Docker's progress messages, tag,
 //! remove), `containers.rs` (list, create with `create.rs`, start, stop,
-//! restart, kill, wait, remove, inspect, logs), `/auth` for `docker login`. Endpoints berth doesn't serve yet are
+//! restart, kill, wait, remove, inspect, logs), `archive.rs` (`docker cp`), `/auth` for `docker login`. Endpoints berth doesn't serve yet are
 //! refused by name (501), never ignored.
 //!
 //! The socket is root-equivalent: mode 0660 and group `docker` when that
@@ -18,6 +18,7 @@
 
 #![recursion_limit = "256"]
 
+mod archive;
 mod attach;
 mod containers;
 mod create;
@@ -206,6 +207,9 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::POST, ["containers", id, "update"]) => update::update(engine, id, &mut req).await,
         (&Method::POST, ["containers", id, "pause"]) => containers::pause(engine, id, true).await,
         (&Method::POST, ["containers", id, "unpause"]) => containers::pause(engine, id, false).await,
+        (&Method::HEAD, ["containers", id, "archive"]) => archive::stat(engine, id, &req).await,
+        (&Method::GET, ["containers", id, "archive"]) => archive::get(engine, id, &req).await,
+        (&Method::PUT, ["containers", id, "archive"]) => archive::put(engine, id, &mut req).await,
         (&Method::GET, ["containers", id, "top"]) => top::top(engine, id, &req).await,
         (&Method::GET, ["containers", id, "stats"]) => stats::stats(engine, id, &req).await,
         (&Method::GET, ["events"]) => events::events(front, &req),

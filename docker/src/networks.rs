@@ -17,9 +17,11 @@ use std::collections::BTreeMap;
 #[serde(default, rename_all = "PascalCase")]
 struct CreateBody {
     name: String,
+    #[serde(deserialize_with = "crate::http::null_default")]
     driver: String,
+    #[serde(deserialize_with = "crate::http::null_default")]
     internal: bool,
-    #[serde(rename = "EnableIPv6")]
+    #[serde(rename = "EnableIPv6", deserialize_with = "crate::http::null_default")]
     enable_ipv6: bool,
     #[serde(rename = "IPAM")]
     ipam: Option<Ipam>,
@@ -30,6 +32,7 @@ struct CreateBody {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
 struct Ipam {
+    #[serde(deserialize_with = "crate::http::null_default")]
     driver: String,
     config: Option<Vec<IpamConfig>>,
     options: Option<BTreeMap<String, String>>,
@@ -38,9 +41,11 @@ struct Ipam {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
 struct IpamConfig {
+    #[serde(deserialize_with = "crate::http::null_default")]
     subnet: String,
-    #[serde(rename = "IPRange")]
+    #[serde(rename = "IPRange", deserialize_with = "crate::http::null_default")]
     ip_range: String,
+    #[serde(deserialize_with = "crate::http::null_default")]
     gateway: String,
     aux_address: Option<BTreeMap<String, String>>,
 }
@@ -60,11 +65,13 @@ fn time(nanos: i64) -> String {
     berth_proto::time::rfc3339_nanos(berth_proto::time::from_unix_nanos(nanos))
 }
 
-/// Docker's network document, with the containers on it.
+/// Docker's network document, with the containers on it (the running
+/// ones: dockerd's endpoints go with a container's stop).
 fn document(engine: &Engine, n: &NetworkRecord) -> Value {
     let containers: serde_json::Map<String, Value> = engine
         .network_users(&n.id)
         .into_iter()
+        .filter(|c| c.state.status == berth_engine::container::Status::Running)
         .filter_map(|c| {
             let l = c.config.network.links().iter().find(|l| l.network == n.id)?.clone();
             let addr = l.address.map(|a| format!("{a}/{}", n.subnet.prefix)).unwrap_or_default();

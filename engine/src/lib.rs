@@ -7,6 +7,7 @@
 //! codes in one place.
 
 mod boot;
+mod bridge;
 pub mod config;
 pub mod container;
 pub mod error;

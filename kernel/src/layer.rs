@@ -249,7 +249,7 @@ fn write_entry(root: &OwnedFd, entry: &mut tar::Entry<'_, impl Read>) -> Result<
 }
 
 /// The entry's extended attributes (PAX `SCHILY.xattr.<name>` records).
-fn xattrs(entry: &mut tar::Entry<'_, impl Read>) -> io::Result<Vec<(String, Vec<u8>)>> {
+pub(crate) fn xattrs(entry: &mut tar::Entry<'_, impl Read>) -> io::Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     if let Some(exts) = entry.pax_extensions()? {
         for ext in exts {
@@ -265,7 +265,7 @@ fn xattrs(entry: &mut tar::Entry<'_, impl Read>) -> io::Result<Vec<(String, Vec<
 /// Sets xattrs on a file or directory. Overlay's own `trusted.overlay.*`
 /// attributes are never taken from a layer (they would change how the
 /// layers merge); namespaces the filesystem refuses are skipped.
-fn apply_xattrs(fd: &impl AsRawFd, xattrs: &[(String, Vec<u8>)]) -> io::Result<()> {
+pub(crate) fn apply_xattrs(fd: &impl AsRawFd, xattrs: &[(String, Vec<u8>)]) -> io::Result<()> {
     for (name, value) in xattrs {
         if name.starts_with("trusted.overlay.") {
             continue;
@@ -281,7 +281,7 @@ fn apply_xattrs(fd: &impl AsRawFd, xattrs: &[(String, Vec<u8>)]) -> io::Result<(
 
 /// Removes whatever stands at `name` unless both it and the new entry are
 /// directories (a later directory entry only updates the earlier one).
-fn replace_existing(parent: &OwnedFd, name: &str, new_is_dir: bool) -> io::Result<()> {
+pub(crate) fn replace_existing(parent: &OwnedFd, name: &str, new_is_dir: bool) -> io::Result<()> {
     let st = match nix::sys::stat::fstatat(Some(parent.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(nix::Error::ENOENT) => return Ok(()),

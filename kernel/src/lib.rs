@@ -9,6 +9,7 @@
 //! that need a raw syscall, each block with a `// SAFETY:` note.
 
 pub mod cgroup;
+pub mod cp;
 pub mod exec;
 pub mod failpoint;
 pub mod fs;

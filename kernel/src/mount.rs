@@ -32,7 +32,7 @@ pub enum MountError {
     #[error("open {0}: {1}")]
     Io(String, #[source] std::io::Error),
     #[error("idmapped bind mount {0}: {1}")]
-    Idmap(String, #[source] crate::mount_attr::IdmapError),
+    Idmap(String, #[source] crate::mount_attr::StepError),
 }
 
 fn sys(what: &'static str, target: impl AsRef<Path>) -> impl FnOnce(nix::Error) -> MountError {

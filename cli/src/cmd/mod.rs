@@ -3,6 +3,7 @@
 
 mod archive;
 mod containers;
+mod cp;
 mod exec;
 mod images;
 mod inspect;
@@ -60,6 +61,8 @@ pub enum Command {
     Unpause(containers::NamesArgs),
     /// Rename a container.
     Rename(containers::RenameArgs),
+    /// Copy files between a container and the host (or a tar stream).
+    Cp(cp::CpArgs),
     /// Change containers' resources.
     Update(update::UpdateArgs),
     /// Show containers or images as JSON.
@@ -121,6 +124,8 @@ pub enum ContainerCommand {
     Prune(containers::PruneArgs),
     /// Remove containers.
     Rm(containers::RmArgs),
+    /// Copy files between a container and the host.
+    Cp(cp::CpArgs),
 }
 
 /// `berth image <verb>`: Docker's management commands for images.
@@ -187,6 +192,7 @@ pub async fn dispatch(host: &str, cmd: Command) -> Result<i32, Failure> {
         Command::Pause(a) => containers::pause(c, a, "pause").await,
         Command::Unpause(a) => containers::pause(c, a, "unpause").await,
         Command::Rename(a) => containers::rename(c, a).await,
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cp::run(c, a).await,
         Command::Update(a) => update::update(c, a).await,
         Command::Inspect(a) => inspect::inspect(c, a, Kind::Any).await,
         Command::Port(a) => ports::port(c, a).await,

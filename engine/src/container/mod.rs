@@ -17,6 +17,7 @@
 //! A record changes like a transaction: the new record is written
 //! (temp file, fsync, rename) before memory and watchers see it.
 
+mod archive;
 mod attach;
 mod create;
 pub mod events;
@@ -40,6 +41,7 @@ mod update;
 mod volumes;
 mod wait;
 
+pub use archive::{ArchiveStream, CopyIn, PathStat};
 pub use attach::{AttachEvent, AttachInput, AttachOutput, AttachTicket};
 pub use berth_kernel::procinfo::{boot_time, memory_total, system_cpu_ns, ProcInfo, TICKS as PROC_TICKS};
 pub(crate) use create::check_hostname;
@@ -63,7 +65,7 @@ use tokio::sync::watch;
 /// on it, and a channel that tells watchers about every state change.
 pub struct Entry {
     record: std::sync::Mutex<ContainerRecord>,
-    op: tokio::sync::Mutex<()>,
+    op: Arc<tokio::sync::Mutex<()>>,
     events: watch::Sender<ContainerState>,
     /// Attachments waiting for the next start (see `attach_next_start`).
     attach_pending: std::sync::atomic::AtomicUsize,
@@ -81,7 +83,7 @@ impl Entry {
         let (events, _) = watch::channel(rec.state.clone());
         Arc::new(Self {
             record: std::sync::Mutex::new(rec),
-            op: tokio::sync::Mutex::new(()),
+            op: Arc::new(tokio::sync::Mutex::new(())),
             events,
             attach_pending: Default::default(),
             stopping: Default::default(),

@@ -8,8 +8,9 @@
 use super::changes;
 use super::record::{ImageConfig, ImageRecord};
 use super::reference::Reference;
-use super::unpack::{self, ChunkReader, Expect};
+use super::unpack::{self, Expect};
 use super::{content, ImageStore};
+use crate::bridge::ChunkReader;
 use crate::error::{Error, Result};
 use berth_kernel::layer::Compression;
 use berth_registry::manifest as mt;

@@ -15,8 +15,9 @@
 use super::record::{ConfigFile, ImageRecord};
 use super::reference::{familiar, Reference};
 use super::save::{IMAGE_NAME, REF_NAME};
-use super::unpack::{self, ChunkReader, Expect};
+use super::unpack::{self, Expect};
 use super::{content, ImageStore};
+use crate::bridge::ChunkReader;
 use crate::error::{Error, IoContext, Result};
 use berth_kernel::layer::Compression;
 use berth_registry::manifest::{self as mt, Descriptor, Manifest, Platform};

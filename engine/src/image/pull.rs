@@ -7,8 +7,9 @@
 //! pull cut short leaves only whole blobs and layers the next pull reuses.
 
 use super::record::{ConfigFile, ImageRecord};
-use super::unpack::{self, ChunkReader, Expect};
+use super::unpack::{self, Expect};
 use super::{content, ImageStore};
+use crate::bridge::ChunkReader;
 use crate::error::{Error, Result};
 use berth_registry::manifest::{self, Descriptor, Manifest};
 use berth_registry::{Access, Credentials, Platform, Reference, Repository};

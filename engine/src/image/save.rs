@@ -65,7 +65,7 @@ impl ImageStore {
 
     /// Writes the archive to `tx` in chunks (blocking: run it off the runtime).
     pub fn save(&self, plan: &SavePlan, tx: mpsc::Sender<Vec<u8>>) -> Result<()> {
-        let mut out = tar::Builder::new(std::io::BufWriter::with_capacity(256 * 1024, ChannelWriter { tx }));
+        let mut out = tar::Builder::new(std::io::BufWriter::with_capacity(256 * 1024, crate::bridge::ChannelWriter::new(tx)));
         let broken = |e: std::io::Error| Error::Io { context: "write archive".into(), source: e };
         let dir = |b: &mut tar::Builder<_>, path: &str| -> Result<()> {
             let mut h = header(tar::EntryType::Directory, 0);
@@ -146,20 +146,4 @@ fn docker_manifest_json(plan: &SavePlan) -> Vec<u8> {
         })
         .collect();
     serde_json::to_vec(&entries).unwrap_or_default()
-}
-
-/// Hands what is written to an async receiver, one buffer at a time.
-struct ChannelWriter {
-    tx: mpsc::Sender<Vec<u8>>,
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tx.blocking_send(buf.to_vec()).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

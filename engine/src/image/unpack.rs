@@ -7,39 +7,8 @@
 use super::content;
 use crate::error::{Error, IoContext, Result};
 use crate::paths::Paths;
-use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::io::Read;
-use tokio::sync::mpsc;
-
-/// Reads chunks handed over from async code (the blocking end of a channel);
-/// an `Err` chunk is the sender's failure, surfaced as a read error.
-pub(crate) struct ChunkReader {
-    rx: mpsc::Receiver<std::io::Result<Bytes>>,
-    cur: Bytes,
-}
-
-impl ChunkReader {
-    pub(crate) fn new(rx: mpsc::Receiver<std::io::Result<Bytes>>) -> Self {
-        Self { rx, cur: Bytes::new() }
-    }
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(Ok(c)) => self.cur = c,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        let _ = self.cur.split_to(n);
-        Ok(n)
-    }
-}
 
 /// What the blob must turn out to be (pulls know; imports don't).
 #[derive(Debug, Clone, Default)]
