@@ -229,6 +229,8 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::GET, ["networks"]) => networks::list(engine, &req),
         (&Method::GET, ["networks", id]) => networks::inspect(engine, id),
         (&Method::DELETE, ["networks", id]) => networks::remove(engine, id),
+        (&Method::POST, ["networks", id, "connect"]) => networks::connect(engine, id, &mut req).await,
+        (&Method::POST, ["networks", id, "disconnect"]) => networks::disconnect(engine, id, &mut req).await,
         (&Method::POST, ["volumes", "create"]) => volumes::create(engine, &mut req).await,
         (&Method::GET, ["volumes"]) => volumes::list(engine, &req),
         (&Method::POST, ["volumes", "prune"]) => volumes::prune(engine, &req).await,

@@ -1,7 +1,8 @@
 //! `/networks`: create, list (filters `name`, `id`, `label`, `driver`,
 //! `type`, `dangling`), inspect, remove and prune, as dockerd's bridge
 //! driver answers them; `bridge`, `host` and `none` are listed as dockerd
-//! lists its predefined ones. connect and disconnect are refused by name.
+//! lists its predefined ones; connect and disconnect (a container on a
+//! user-defined network to more of them).
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
@@ -200,4 +201,60 @@ pub fn prune(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
         }
     }
     Ok(http::json(StatusCode::OK, &json!({ "NetworksDeleted": gone })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct ConnectBody {
+    container: String,
+    #[serde(deserialize_with = "crate::http::null_default")]
+    endpoint_config: EndpointConfig,
+    #[serde(deserialize_with = "crate::http::null_default")]
+    force: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct EndpointConfig {
+    #[serde(deserialize_with = "crate::http::null_default")]
+    aliases: Vec<String>,
+    #[serde(rename = "IPAMConfig", deserialize_with = "crate::http::null_default")]
+    ipam_config: EndpointIpam,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EndpointIpam {
+    #[serde(rename = "IPv4Address", deserialize_with = "crate::http::null_default")]
+    ipv4_address: String,
+}
+
+/// The container a connect or disconnect names, as the Docker front sees them.
+fn connect_target(engine: &Engine, key: &str, body: &ConnectBody) -> ApiResult<String> {
+    if ["bridge", "host", "none"].contains(&key) {
+        return Err(refuse(&format!("connecting containers to the predefined network {key:?}")));
+    }
+    Ok(crate::containers::find(engine, &body.container)?.id)
+}
+
+/// `POST /networks/{id}/connect`.
+pub async fn connect(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Response<Body>> {
+    let body: ConnectBody = req.json().await?;
+    let id = connect_target(engine, key, &body)?;
+    let ip = match body.endpoint_config.ipam_config.ipv4_address.as_str() {
+        "" => None,
+        a => Some(a.parse().map_err(|_| ApiError::bad_request(format!("invalid IPv4 address {a}")))?),
+    };
+    engine.connect_network(key, &id, berth_engine::network::Connect { aliases: body.endpoint_config.aliases, ip }).await?;
+    Ok(http::empty(StatusCode::OK))
+}
+
+/// `POST /networks/{id}/disconnect` (`Force` changes nothing: berth's
+/// endpoints are the container's own records).
+pub async fn disconnect(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Response<Body>> {
+    let body: ConnectBody = req.json().await?;
+    let _ = body.force;
+    let id = connect_target(engine, key, &body)?;
+    engine.disconnect_network(key, &id).await?;
+    Ok(http::empty(StatusCode::OK))
 }

@@ -117,3 +117,58 @@ fn networks_outlive_a_daemon_restart() {
     d.docker(&["network", "rm", "kept"]).ok();
     assert!(dir_names(&d.root().join("networks")).is_empty());
 }
+
+/// `network connect`: one more interface (eth1) on the second network, the
+/// container found there by name and alias, through stop/start and a
+/// daemon restart; `disconnect` takes it away and the names with it.
+/// Refused with dockerd's words: a second connect, a disconnect of what
+/// isn't connected. Nothing is left in the CNI cache.
+#[test]
+fn network_connect_and_disconnect_move_a_container_between_networks() {
+    let mut d = Daemon::start();
+    d.docker(&["network", "create", "front"]).ok();
+    d.docker(&["network", "create", "back"]).ok();
+    let back_subnet = d.docker(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "back"]).ok().stdout.trim().to_owned();
+    let back_prefix = back_subnet.rsplit_once('.').unwrap().0.to_owned();
+    d.docker(&["run", "-d", "--name", "api", "--network", "front", "busybox", "sh", "-c", "echo api > /tmp/i; exec httpd -f -p 8080 -h /tmp"]).ok();
+    d.docker(&["run", "-d", "--name", "db", "--network", "back", "busybox", "sh", "-c", "echo db > /tmp/i; exec httpd -f -p 8080 -h /tmp"]).ok();
+    assert!(d.docker(&["exec", "api", "nslookup", "db"]).code != 0, "db is not on api's network yet");
+
+    d.docker(&["network", "connect", "--alias", "gateway-api", "back", "api"]).ok();
+    let eth1 = d.docker(&["exec", "api", "ip", "-4", "addr", "show", "eth1"]).ok().stdout;
+    assert!(eth1.contains(&format!("inet {back_prefix}.")), "{eth1}");
+    assert_eq!(d.docker(&["exec", "api", "wget", "-qO-", "http://db:8080/i"]).ok().stdout, "db\n", "found through its first network's DNS");
+    assert_eq!(d.docker(&["exec", "db", "wget", "-qO-", "http://gateway-api:8080/i"]).ok().stdout, "api\n", "by its alias on the new network");
+    let nets = d.docker(&["inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "api"]).ok().stdout;
+    assert_eq!(nets.trim(), "back front");
+    let on_back = d.docker(&["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "back"]).ok().stdout;
+    assert!(on_back.contains("api") && on_back.contains("db"), "{on_back}");
+    let twice = d.docker(&["network", "connect", "back", "api"]);
+    assert!(twice.code != 0 && twice.stderr.contains("endpoint with name api already exists in network back"), "{twice:?}");
+    let in_use = d.docker(&["network", "rm", "back"]);
+    assert!(in_use.code != 0 && in_use.stderr.contains("active endpoints"), "{in_use:?}");
+
+    // Kept through a stop and start, and through a daemon restart.
+    d.docker(&["restart", "-t", "0", "api"]).ok();
+    assert_eq!(d.docker(&["exec", "api", "wget", "-qO-", "http://db:8080/i"]).ok().stdout, "db\n");
+    d.restart();
+    assert_eq!(d.docker(&["exec", "db", "wget", "-qO-", "http://api:8080/i"]).ok().stdout, "api\n");
+
+    // berth's CLI disconnects it: the interface and the names go.
+    d.berth(&["network", "disconnect", "back", "api"]).ok();
+    assert!(d.docker(&["exec", "api", "ip", "addr", "show", "eth1"]).code != 0, "eth1 is gone");
+    assert!(d.docker(&["exec", "db", "nslookup", "gateway-api"]).code != 0, "its alias is gone from back");
+    let again = d.docker(&["network", "disconnect", "back", "api"]);
+    assert!(again.code != 0 && again.stderr.contains("is not connected to network back"), "{again:?}");
+    let first = d.docker(&["network", "disconnect", "front", "api"]);
+    assert!(first.code != 0 && first.stderr.contains("not supported by berth yet"), "{first:?}");
+    // A stopped container connects too; its interface is there when it starts.
+    d.docker(&["stop", "-t", "0", "api"]).ok();
+    d.berth(&["network", "connect", "back", "api"]).ok();
+    d.docker(&["start", "api"]).ok();
+    assert_eq!(d.docker(&["exec", "api", "wget", "-qO-", "http://db:8080/i"]).ok().stdout, "db\n");
+
+    d.docker(&["rm", "-f", "api", "db"]).ok();
+    d.docker(&["network", "rm", "front", "back"]).ok();
+    assert!(dir_names(&d.root().join("cni-cache")).is_empty(), "CNI attachments left: {:?}", dir_names(&d.root().join("cni-cache")));
+}

@@ -1,4 +1,4 @@
-//! `berth network create|ls|inspect|rm|prune`, as Docker's CLI has them.
+//! `berth network create|ls|inspect|rm|prune|connect|disconnect`, as Docker's CLI has them.
 
 use crate::client::{query, seg, Client};
 use crate::Failure;
@@ -19,6 +19,31 @@ pub enum NetworkCommand {
     Rm(RmArgs),
     /// Remove unused networks.
     Prune(PruneArgs),
+    /// Connect a container to a network.
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network.
+    Disconnect(DisconnectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    /// Another name for the container on the network.
+    #[arg(long = "alias")]
+    aliases: Vec<String>,
+    /// Its IPv4 address there.
+    #[arg(long)]
+    ip: Option<String>,
+    network: String,
+    container: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect.
+    #[arg(short, long)]
+    force: bool,
+    network: String,
+    container: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,6 +131,17 @@ pub async fn run(c: &Client, cmd: NetworkCommand) -> Result<i32, Failure> {
                     .map_err(|e| Failure::new(format!("Error response from daemon: {}", e.message)))
             })
             .await
+        }
+        NetworkCommand::Connect(a) => {
+            let ipam = a.ip.map(|ip| json!({ "IPv4Address": ip }));
+            let body = json!({ "Container": a.container, "EndpointConfig": { "Aliases": a.aliases, "IPAMConfig": ipam } });
+            c.json(Method::POST, &format!("/networks/{}/connect", seg(&a.network)), Some(&body)).await?;
+            Ok(0)
+        }
+        NetworkCommand::Disconnect(a) => {
+            let body = json!({ "Container": a.container, "Force": a.force });
+            c.json(Method::POST, &format!("/networks/{}/disconnect", seg(&a.network)), Some(&body)).await?;
+            Ok(0)
         }
         NetworkCommand::Prune(a) => {
             if !a.force && !super::confirm("WARNING! This will remove all custom networks not used by at least one container.")? {

@@ -65,7 +65,7 @@ use tokio::sync::watch;
 /// on it, and a channel that tells watchers about every state change.
 pub struct Entry {
     record: std::sync::Mutex<ContainerRecord>,
-    op: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) op: Arc<tokio::sync::Mutex<()>>,
     events: watch::Sender<ContainerState>,
     /// Attachments waiting for the next start (see `attach_next_start`).
     attach_pending: std::sync::atomic::AtomicUsize,

@@ -222,14 +222,30 @@ impl Engine {
         let net = first.as_ref().map(|l| self.network(&l.network)).transpose()?;
         let sid = self.run_container_sandbox(&rec.id, &rec.config.hostname, &rec.config.ports, net.as_ref().map(|n| (n, first.as_ref().and_then(|l| l.ip)))).await?;
         let address = self.sandbox_ipv4(&sid);
+        // The networks it was connected to since, each on its interface again.
+        let mut extra = Vec::new();
+        let s = self.any_sandbox(&sid)?.record();
+        for l in rec.config.network.links().iter().skip(1) {
+            let attached = match self.network(&l.network) {
+                Ok(n) => self.attach_extra(&s, &n, l).await,
+                Err(e) => Err(e),
+            };
+            match attached {
+                Ok(a) => extra.push(crate::model::NetworkLink { address: a, ..l.clone() }),
+                Err(e) => {
+                    let _ = self.remove_container_sandbox(&sid).await;
+                    return Err(e);
+                }
+            }
+        }
         let renewed = |r: &mut super::ContainerRecord| match &mut r.config.network {
             super::ContainerNetwork::User { sandbox, links } => {
                 *sandbox = sid.clone();
-                // (Only the first network comes back; the others were the node's restart's.)
                 links.truncate(1);
                 if let Some(l) = links.first_mut() {
                     l.address = address;
                 }
+                links.extend(extra);
             }
             other => *other = super::ContainerNetwork::Bridge { sandbox: sid.clone() },
         };

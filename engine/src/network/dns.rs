@@ -152,7 +152,7 @@ pub(crate) fn serve(engine: Weak<super::super::Inner>, network: String, gateway:
             let query = buf[..n].to_vec();
             let reply = match parse(&query) {
                 Some(q) if q.flags & 0x7800 != 0 => Some(answer(&query, &q, NOTIMP, &[])),
-                Some(q) => match engine.dns_lookup(&network, &q.name) {
+                Some(q) => match engine.dns_lookup(&network, peer_v4(peer), &q.name) {
                     Lookup::Found(addrs) => Some(answer(&query, &q, NOERROR, if q.qtype == TYPE_A && q.qclass == CLASS_IN { &addrs } else { &[] })),
                     Lookup::Local => Some(answer(&query, &q, NXDOMAIN, &[])),
                     Lookup::Elsewhere if internal => Some(answer(&query, &q, REFUSED, &[])),
@@ -174,6 +174,13 @@ pub(crate) fn serve(engine: Weak<super::super::Inner>, network: String, gateway:
         }
     });
     Ok(DnsServer { task })
+}
+
+fn peer_v4(peer: SocketAddr) -> Ipv4Addr {
+    match peer.ip() {
+        std::net::IpAddr::V4(a) => a,
+        std::net::IpAddr::V6(a) => a.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED),
+    }
 }
 
 /// Asks the node's resolvers in turn; their first answer.
@@ -230,25 +237,35 @@ pub(crate) fn lookup(entries: &[(Vec<String>, Ipv4Addr)], search: &[String], nam
 }
 
 impl Engine {
-    /// The answer to `name` on the network: its running containers' names,
-    /// aliases and short ids.
-    fn dns_lookup(&self, network: &str, name: &str) -> Lookup {
-        let entries: Vec<(Vec<String>, Ipv4Addr)> = self
-            .inner
-            .containers
-            .read()
-            .unwrap()
-            .values()
-            .map(|e| e.record())
-            .filter(|r| r.state.status == crate::Status::Running)
-            .filter_map(|r| {
-                let link = r.config.network.links().iter().find(|l| l.network == network)?.clone();
-                let mut names = vec![r.name.clone(), r.id[..12].to_owned()];
-                names.extend(link.aliases);
-                Some((names, link.address?))
-            })
-            .collect();
-        lookup(&entries, &NodeResolver::read().search, name)
+    /// The answer to `name` for the container at `peer` on the network:
+    /// the running containers' names, aliases and short ids on this network,
+    /// then on the asker's other networks (as Docker's DNS answers a
+    /// container connected to several).
+    fn dns_lookup(&self, network: &str, peer: Ipv4Addr, name: &str) -> Lookup {
+        let running: Vec<crate::ContainerRecord> =
+            self.inner.containers.read().unwrap().values().map(|e| e.record()).filter(|r| r.state.status == crate::Status::Running).collect();
+        let mut nets = vec![network.to_owned()];
+        if let Some(asker) = running.iter().find(|r| r.config.network.links().iter().any(|l| l.network == network && l.address == Some(peer))) {
+            nets.extend(asker.config.network.links().iter().map(|l| l.network.clone()).filter(|n| n != network));
+        }
+        let search = NodeResolver::read().search;
+        let mut answer = Lookup::Elsewhere;
+        for net in &nets {
+            let entries: Vec<(Vec<String>, Ipv4Addr)> = running
+                .iter()
+                .filter_map(|r| {
+                    let link = r.config.network.links().iter().find(|l| &l.network == net)?.clone();
+                    let mut names = vec![r.name.clone(), r.id[..12].to_owned()];
+                    names.extend(link.aliases);
+                    Some((names, link.address?))
+                })
+                .collect();
+            answer = lookup(&entries, &search, name);
+            if matches!(answer, Lookup::Found(_)) {
+                break;
+            }
+        }
+        answer
     }
 }
 

@@ -3,7 +3,8 @@
 //! at every start (`<state>/networks/<id>/conf`: bridge `br-<id12>`,
 //! host-local in `<state>/networks/<id>/ipam`, portmap), and an embedded
 //! DNS on its gateway (`dns.rs`). A container on one has a sandbox of its
-//! own whose CNI ADD is on that network's config.
+//! own whose CNI ADD is on that network's config; `network connect` adds
+//! more interfaces to it (`connect.rs`).
 //!
 //! Create: the record first, then its config and DNS (a crash between
 //! leaves a record whose config the next start writes). Remove (refused
@@ -11,10 +12,12 @@
 //! bridge and the dirs; what a crash leaves (dirs without a record) goes at
 //! the next start.
 
+pub(crate) mod connect;
 mod create;
 pub(crate) mod dns;
 mod remove;
 
+pub use connect::Connect;
 pub use create::NetworkCreate;
 
 use crate::error::{Error, Result};

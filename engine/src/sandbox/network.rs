@@ -186,9 +186,14 @@ impl Engine {
         Ok(ips)
     }
 
-    /// Detaches the pod (idempotent: nothing cached, nothing to do).
+    /// Detaches the pod (idempotent: nothing cached, nothing to do): the
+    /// interfaces `network connect` added first, then its own.
     pub(crate) async fn network_del(&self, id: &str, netns: &Path) -> Result<()> {
-        self.cni().del(id, netns).instrument(tracing::info_span!("cni_del", pod = %id)).await.map_err(map_err)
+        let cni = self.cni();
+        for extra in cni.cached_ids().into_iter().filter(|c| c != id && crate::network::connect::attachment_owner(c) == id) {
+            cni.del(&extra, netns).instrument(tracing::info_span!("cni_del", attachment = %extra)).await.map_err(map_err)?;
+        }
+        cni.del(id, netns).instrument(tracing::info_span!("cni_del", pod = %id)).await.map_err(map_err)
     }
 }
 

@@ -61,7 +61,9 @@ impl Engine {
     /// a RunPodSandbox that never finished (or a removal cut short): run it.
     pub(crate) async fn sweep_networks(&self) {
         let known: std::collections::HashSet<String> = self.inner.sandboxes.read().unwrap().keys().cloned().collect();
-        for id in self.cni().cached_ids().into_iter().filter(|id| !known.contains(id)) {
+        let mut owners: Vec<String> = self.cni().cached_ids().iter().map(|id| crate::network::connect::attachment_owner(id).to_owned()).filter(|o| !known.contains(o)).collect();
+        owners.dedup();
+        for id in owners {
             let Ok(state) = self.paths().sandbox_state(&id) else { continue };
             match self.network_del(&id, &state.join("net")).await {
                 Ok(()) => tracing::info!(sandbox = %id, "released the network of a sandbox that was never finished"),
