@@ -30,8 +30,12 @@ fn state_name(c: &ContainerRecord) -> &'static str {
 /// The container's network as Docker shows it: the mode, and its
 /// `NetworkSettings` (the address on the default bridge, if it has one).
 fn network(engine: &Engine, c: &ContainerRecord) -> (String, Value) {
+    let mac = c.config.mac_address.map(|m| m.to_string()).unwrap_or_default();
     if c.config.network == berth_engine::model::ContainerNetwork::Host {
         return ("host".into(), json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "host": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }));
+    }
+    if let berth_engine::model::ContainerNetwork::Container { target } = &c.config.network {
+        return (format!("container:{target}"), json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": {} }));
     }
     if c.config.network.sandbox().is_none() {
         return ("none".into(), json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "none": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }));
@@ -46,7 +50,7 @@ fn network(engine: &Engine, c: &ContainerRecord) -> (String, Value) {
             aliases.push(c.id[..12].to_owned());
             let e = json!({
                 "NetworkID": n.id, "EndpointID": "", "IPAddress": addr, "IPPrefixLen": n.subnet.prefix, "Gateway": n.gateway.to_string(),
-                "Aliases": aliases, "Links": null, "MacAddress": "",
+                "Aliases": aliases, "Links": null, "MacAddress": if l.ifname == "eth0" { mac.clone() } else { String::new() },
                 "IPAMConfig": l.ip.map(|ip| json!({ "IPv4Address": ip.to_string() })),
             });
             first.get_or_insert(n.name.clone());
@@ -61,8 +65,8 @@ fn network(engine: &Engine, c: &ContainerRecord) -> (String, Value) {
         (false, Some(g), Some((_, p))) => (g.to_string(), p),
         _ => (String::new(), 0),
     };
-    let endpoint = json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "NetworkID": "bridge", "Aliases": null, "Links": null });
-    ("default".into(), json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "Networks": { "bridge": endpoint } }))
+    let endpoint = json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "NetworkID": "bridge", "Aliases": null, "Links": null, "MacAddress": mac });
+    ("default".into(), json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "MacAddress": mac, "Networks": { "bridge": endpoint } }))
 }
 
 /// The container's mounts as Docker lists them: volumes, binds, tmpfs.
@@ -382,6 +386,7 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
         },
         "Config": {
             "Hostname": cfg.hostname,
+            "MacAddress": cfg.mac_address.map(|m| m.to_string()).unwrap_or_default(),
             "User": cfg.user,
             "Tty": cfg.stdio.tty,
             "OpenStdin": cfg.stdio.stdin,

@@ -50,6 +50,9 @@ struct EndpointConfig {
     aliases: Option<Vec<String>>,
     #[serde(rename = "IPAMConfig")]
     ipam_config: Option<IpamConfig>,
+    /// Where API 1.44 and later put `--mac-address`.
+    #[serde(deserialize_with = "crate::http::null_default")]
+    mac_address: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -165,7 +168,7 @@ impl CreateBody {
             "none" => NetworkMode::None,
             "" | "default" | "bridge" => NetworkMode::Bridge,
             "host" => NetworkMode::Host,
-            other if other.starts_with("container:") => return Err(refuse(&format!("network mode {other:?}"))),
+            other if other.starts_with("container:") => NetworkMode::Container(other["container:".len()..].to_owned()),
             other => NetworkMode::User(other.to_owned()),
         };
         // The endpoint of the network it starts on (more come with `network connect`).
@@ -179,7 +182,9 @@ impl CreateBody {
             Some(a) => Some(a.parse().map_err(|_| ApiError::bad_request(format!("invalid IPv4 address: {a}")))?),
             None => None,
         };
-        let checks: [(bool, &str); 12] = [
+        let mac = [self.mac_address.as_str(), endpoint.map_or("", |e| e.mac_address.as_str())].into_iter().find(|m| !m.is_empty());
+        let mac_address = mac.map(|m| m.parse().map_err(|e: berth_engine::Error| ApiError::bad_request(e.to_string()))).transpose()?;
+        let checks: [(bool, &str); 11] = [
             (set_map(&h.sysctls), "HostConfig.Sysctls (--sysctl)"),
             (set(&h.devices), "HostConfig.Devices (--device)"),
             (!matches!(h.ipc_mode.as_str(), "" | "private" | "shareable"), "HostConfig.IpcMode (--ipc)"),
@@ -191,7 +196,6 @@ impl CreateBody {
             (!matches!(h.runtime.as_str(), "" | "berth" | "runc"), "HostConfig.Runtime (--runtime)"),
             (h.memory_swap > 0 && h.memory_swap != h.memory, "HostConfig.MemorySwap (--memory-swap)"),
             (!self.domainname.is_empty(), "Config.Domainname (--domainname)"),
-            (!self.mac_address.is_empty(), "Config.MacAddress (--mac-address)"),
         ];
         if let Some((_, field)) = checks.iter().find(|(bad, _)| *bad) {
             return Err(refuse(field));
@@ -267,6 +271,7 @@ impl CreateBody {
             publish_all: h.publish_all_ports,
             network_aliases,
             ip,
+            mac_address,
             // Attach* only say what `docker run` attaches to (attach.rs).
             stdio: berth_engine::container::Stdio { stdin: self.open_stdin, stdin_once: self.open_stdin && self.stdin_once, tty: self.tty },
             labels: self.labels.unwrap_or_default(),

@@ -37,10 +37,10 @@ fn the_docker_cli_negotiates_and_reads_the_node() {
     let (code, _) = d.docker_raw("HEAD /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(code, 200);
 
-    // Not served yet: refused by name, with the CLI's exit code for a daemon error.
+    // A daemon's refusal: the CLI's exit code for it.
     let run = docker(&d, &["run", "--rm", "--network", "container:other", "busybox", "true"]);
     assert_eq!(run.code, 125, "{run:?}");
-    assert!(run.stderr.contains("is not supported by berth yet"), "{}", run.stderr);
+    assert!(run.stderr.contains("No such container: other"), "{}", run.stderr);
 }
 
 #[tokio::test]
@@ -143,14 +143,9 @@ fn docker_login_checks_the_credentials_with_the_registry() {
 #[tokio::test]
 async fn containers_through_the_docker_cli() {
     let d = Daemon::start();
-    // Not yet: another container's network, --mac-address — refused by name, nothing created.
-    for (args, says) in [
-        (vec!["run", "-d", "--network", "container:other", "busybox", "true"], "network mode \"container:other\""),
-        (vec!["run", "-d", "--network", "none", "--mac-address", "02:42:ac:11:00:09", "busybox", "true"], "Config.MacAddress"),
-    ] {
-        let r = docker(&d, &args);
-        assert!(r.code == 125 && r.stderr.contains(says) && r.stderr.contains("is not supported by berth yet"), "{args:?}: {r:?}");
-    }
+    // Refused, nothing created.
+    let r = docker(&d, &["run", "-d", "--network", "host", "--mac-address", "02:42:ac:11:00:09", "busybox", "true"]);
+    assert!(r.code == 125 && r.stderr.contains("conflicting options: mac-address and the network mode"), "{r:?}");
     assert_eq!(docker(&d, &["ps", "-aq"]).ok().stdout, "", "nothing was left behind");
 
     let id = docker(&d, &["run", "-d", "--network", "none", "--name", "web", "-e", "A=1", "--label", "tier=web", "busybox", "sh", "-c", "echo out; echo err >&2; exec sleep 1000"])

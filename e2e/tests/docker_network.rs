@@ -188,3 +188,24 @@ fn host_config(args: &[&str]) -> serde_json::Value {
     }
     hc
 }
+
+/// `--mac-address`: the container's interface has it, on the default
+/// bridge and on a user network (docker CLI and berth's), and inspect shows
+/// it; a malformed one is a 400, nothing created.
+#[test]
+fn a_container_gets_the_mac_address_asked_for() {
+    let d = Daemon::start();
+    d.docker(&["network", "create", "macnet"]).ok();
+    for (net, mac) in [("bridge", "02:42:ac:11:00:09"), ("macnet", "02:42:ac:11:00:0a")] {
+        let shown = d.docker(&["run", "--rm", "--network", net, "--mac-address", mac, "busybox", "cat", "/sys/class/net/eth0/address"]).ok().stdout;
+        assert_eq!(shown.trim(), mac, "{net}");
+    }
+    d.berth(&["run", "-d", "--name", "m", "--mac-address", "02:42:AC:11:00:0B", "busybox", "sleep", "1000"]).ok();
+    assert_eq!(d.docker(&["exec", "m", "cat", "/sys/class/net/eth0/address"]).ok().stdout.trim(), "02:42:ac:11:00:0b");
+    assert_eq!(d.docker(&["inspect", "-f", "{{.Config.MacAddress}} {{.NetworkSettings.MacAddress}}", "m"]).ok().stdout.trim(), "02:42:ac:11:00:0b 02:42:ac:11:00:0b");
+    let (code, body) = d.docker_post("/v1.41/containers/create", r#"{"Image":"busybox","MacAddress":"02:42:zz:11:00:09"}"#);
+    assert!(code == 400 && body.contains("invalid MAC address"), "{code} {body}");
+    d.docker(&["rm", "-f", "m"]).ok();
+    d.docker(&["network", "rm", "macnet"]).ok();
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+}

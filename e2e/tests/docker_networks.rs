@@ -172,3 +172,51 @@ fn network_connect_and_disconnect_move_a_container_between_networks() {
     d.docker(&["network", "rm", "front", "back"]).ok();
     assert!(dir_names(&d.root().join("cni-cache")).is_empty(), "CNI attachments left: {:?}", dir_names(&d.root().join("cni-cache")));
 }
+
+/// `--network container:<name>`: the other container's namespace (its
+/// loopback, its address), hostname, hosts and resolv.conf; dockerd's
+/// refusals for what belongs to that namespace; a stopped target can't be
+/// joined.
+#[test]
+fn a_container_joins_anothers_network() {
+    let d = Daemon::start();
+    d.docker(&["run", "-d", "--name", "web", "--hostname", "webhost", "busybox", "sh", "-c", "echo shared > /tmp/i; exec httpd -f -p 8080 -h /tmp"]).ok();
+    let joined = |args: &[&str]| {
+        let mut all = vec!["run", "--rm", "--network", "container:web", "busybox"];
+        all.extend_from_slice(args);
+        d.docker(&all)
+    };
+    assert_eq!(joined(&["wget", "-qO-", "http://127.0.0.1:8080/i"]).ok().stdout, "shared\n", "the target's loopback");
+    assert_eq!(joined(&["hostname"]).ok().stdout, "webhost\n");
+    let own = d.docker(&["exec", "web", "ip", "-4", "-o", "addr", "show", "eth0"]).ok().stdout;
+    let theirs = joined(&["ip", "-4", "-o", "addr", "show", "eth0"]).ok().stdout;
+    assert_eq!(own.split_whitespace().nth(3), theirs.split_whitespace().nth(3), "one address: {own} / {theirs}");
+    assert_eq!(joined(&["cat", "/etc/hosts"]).ok().stdout, d.docker(&["exec", "web", "cat", "/etc/hosts"]).ok().stdout);
+    d.docker(&["create", "--name", "joiner", "--network", "container:web", "busybox", "sleep", "1000"]).ok();
+    let web_id = d.docker(&["inspect", "-f", "{{.Id}}", "web"]).ok().stdout.trim().to_owned();
+    assert_eq!(d.docker(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "joiner"]).ok().stdout.trim(), format!("container:{web_id}"));
+    for (flag, says) in [
+        (vec!["-p", "8081:80"], "conflicting options: port publishing and the container type network mode"),
+        (vec!["--hostname", "x"], "conflicting options: hostname and the network mode"),
+        (vec!["--dns", "10.0.0.1"], "conflicting options: dns and the network mode"),
+        (vec!["--add-host", "a:10.0.0.1"], "conflicting options: custom host-to-IP mapping and the network mode"),
+    ] {
+        let mut args = vec!["run", "--rm", "--network", "container:web"];
+        args.extend_from_slice(&flag);
+        args.extend_from_slice(&["busybox", "true"]);
+        let r = d.docker(&args);
+        assert!(r.code == 125 && r.stderr.contains(says), "{flag:?}: {r:?}");
+    }
+    let r = d.docker(&["run", "--rm", "--network", "container:nosuch", "busybox", "true"]);
+    assert!(r.code == 125 && r.stderr.contains("No such container: nosuch"), "{r:?}");
+    d.docker(&["stop", "-t", "0", "web"]).ok();
+    let r = d.docker(&["start", "joiner"]);
+    assert!(r.code != 0 && r.stderr.contains("cannot join network of a non running container"), "{r:?}");
+    // On a user network: the target's DNS is the joiner's too.
+    d.docker(&["network", "create", "joined"]).ok();
+    d.docker(&["run", "-d", "--name", "named", "--network", "joined", "busybox", "sleep", "1000"]).ok();
+    let r = d.docker(&["run", "--rm", "--network", "container:named", "busybox", "nslookup", "named"]).ok();
+    assert!(r.stdout.contains(&format!("Address: {}.", d.network_pool)), "{r:?}");
+    d.docker(&["rm", "-f", "web", "joiner", "named"]).ok();
+    d.docker(&["network", "rm", "joined"]).ok();
+}

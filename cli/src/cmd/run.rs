@@ -56,6 +56,9 @@ pub struct CreateArgs {
     /// The IPv4 address on a user-defined network.
     #[arg(long)]
     ip: Option<String>,
+    /// The hardware address of its interface.
+    #[arg(long)]
+    mac_address: Option<String>,
     /// Memory limit (e.g. 64m).
     #[arg(short, long)]
     memory: Option<String>,
@@ -345,6 +348,7 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
         "StopTimeout": a.stop_timeout,
         "Healthcheck": healthcheck(a).map_err(bad)?,
         "NetworkingConfig": networking_config(a),
+        "MacAddress": a.mac_address.clone().unwrap_or_default(),
         "HostConfig": {
             "NetworkMode": a.network,
             "AutoRemove": a.rm,

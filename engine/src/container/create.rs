@@ -67,6 +67,8 @@ pub struct CreateOptions {
     pub network_aliases: Vec<String>,
     /// `--ip` (user-defined networks only).
     pub ip: Option<std::net::Ipv4Addr>,
+    /// `--mac-address` (a network of its own only).
+    pub mac_address: Option<crate::model::MacAddress>,
 }
 
 /// The network a container outside pods asks for.
@@ -81,6 +83,8 @@ pub enum NetworkMode {
     Host,
     /// A user-defined network, by name or id.
     User(String),
+    /// Another container's network, by name or id.
+    Container(String),
 }
 
 /// Docker's minimum memory limit.
@@ -177,8 +181,27 @@ fn check(opts: &CreateOptions) -> Result<()> {
     for a in &opts.network_aliases {
         crate::model::check_alias(a)?;
     }
-    if opts.network == NetworkMode::Host && !opts.dns.is_empty() {
+    if matches!(opts.network, NetworkMode::Host | NetworkMode::Container(_)) && !opts.dns.is_empty() {
         return Err(Error::InvalidArgument("conflicting options: dns and the network mode".into()));
+    }
+    if matches!(opts.network, NetworkMode::Host | NetworkMode::Container(_)) && opts.mac_address.is_some() {
+        return Err(Error::InvalidArgument("conflicting options: mac-address and the network mode".into()));
+    }
+    if matches!(opts.network, NetworkMode::Container(_)) {
+        // Dockerd's refusals: the namespace, and what is in it, are the other container's.
+        let conflict = |what: &str| Err(Error::InvalidArgument(format!("conflicting options: {what}")));
+        if opts.hostname.is_some() {
+            return conflict("hostname and the network mode");
+        }
+        if !opts.extra_hosts.is_empty() {
+            return conflict("custom host-to-IP mapping and the network mode");
+        }
+        if !opts.publish.is_empty() || opts.publish_all {
+            return conflict("port publishing and the container type network mode");
+        }
+        if !opts.exposed_ports.is_empty() {
+            return conflict("port exposing and the container type network mode");
+        }
     }
     if opts.pod.is_some() && (!opts.publish.is_empty() || opts.publish_all || !opts.exposed_ports.is_empty()) {
         return Err(Error::InvalidArgument("a pod's container has the pod's port mappings".into()));
@@ -275,9 +298,21 @@ impl Engine {
         }
         let cgroup_parent = sandbox.map(|s| s.config.cgroup_parent.trim_matches('/')).filter(|p| !p.is_empty()).unwrap_or(&self.config().cgroup_parent);
         let cgroup_path = format!("/{}/{id}", cgroup_parent.trim_matches('/'));
+        // The container whose network it joins (a 400, not a 404: the docker CLI answers a 404 with a pull).
+        let joined = match &opts.network {
+            NetworkMode::Container(key) => {
+                let t = self.lookup(key).map_err(|_| Error::InvalidArgument(format!("No such container: {key}")))?.record();
+                if t.config.pod.is_some() {
+                    return Err(Error::InvalidArgument(format!("No such container: {key}")));
+                }
+                Some(t)
+            }
+            _ => None,
+        };
         let hostname = match sandbox {
             Some(s) if s.config.namespaces.network == crate::sandbox::NsMode::Node => crate::host::node_hostname().unwrap_or_default(),
             Some(s) => s.config.hostname.clone(),
+            None if joined.is_some() => joined.as_ref().map(|t| t.config.hostname.clone()).unwrap_or_default(),
             // As Docker: the node's name on the node's network.
             None if opts.network == NetworkMode::Host && opts.hostname.is_none() => crate::host::node_hostname().unwrap_or_default(),
             None => opts.hostname.clone().unwrap_or_else(|| id[..12].to_owned()),
@@ -387,6 +422,7 @@ impl Engine {
             publish: opts.publish.clone(),
             publish_all: opts.publish_all,
             ports: Vec::new(),
+            mac_address: opts.mac_address,
         };
         if opts.pod.is_none() {
             let (exposed, wanted) = super::ports::wanted(&image.config, &opts.exposed_ports, &opts.publish, opts.publish_all);
@@ -403,16 +439,17 @@ impl Engine {
         // The network last: its undo is a removal (async), after every other step.
         match (&opts.network, &user_net) {
             (NetworkMode::User(_), Some(n)) => {
-                let sandbox = self.run_container_sandbox(&id, &config.hostname, &config.ports, Some((n, opts.ip))).await?;
+                let sandbox = self.run_container_sandbox(&id, &config, Some((n, opts.ip))).await?;
                 let address = self.sandbox_ipv4(&sandbox);
                 let link = crate::model::NetworkLink { network: n.id.clone(), aliases: opts.network_aliases.clone(), ip: opts.ip, address, ifname: "eth0".into() };
                 config.network = super::ContainerNetwork::User { sandbox, links: vec![link] };
             }
             (NetworkMode::Bridge, _) => {
-                let sandbox = self.run_container_sandbox(&id, &config.hostname, &config.ports, None).await?;
+                let sandbox = self.run_container_sandbox(&id, &config, None).await?;
                 config.network = super::ContainerNetwork::Bridge { sandbox };
             }
             (NetworkMode::Host, _) => config.network = super::ContainerNetwork::Host,
+            (NetworkMode::Container(_), _) => config.network = super::ContainerNetwork::Container { target: joined.map(|t| t.id).unwrap_or_default() },
             _ => {}
         }
         let rec = ContainerRecord::new(id.clone(), name, opts.image.clone(), image.id.clone(), config);
@@ -461,11 +498,11 @@ impl Engine {
     pub(super) async fn run_container_sandbox(
         &self,
         id: &str,
-        hostname: &str,
-        ports: &[crate::model::PublishedPort],
+        config: &super::ContainerConfig,
         user_net: Option<(&crate::model::NetworkRecord, Option<std::net::Ipv4Addr>)>,
     ) -> Result<String> {
-        let port_mappings = ports
+        let port_mappings = config
+            .ports
             .iter()
             .map(|p| crate::sandbox::PortMapping {
                 protocol: p.container.protocol.as_str().into(),
@@ -480,11 +517,14 @@ impl Engine {
             name: id.to_owned(),
             namespace: "berth.container".into(),
             uid: id.to_owned(),
-            hostname: hostname.to_owned(),
+            hostname: config.hostname.clone(),
             // Only the network (and its UTS, which the container doesn't use) is pinned.
             namespaces: crate::model::NamespaceModes { pid: crate::sandbox::NsMode::Node, ipc: crate::sandbox::NsMode::Node, ..Default::default() },
             ..Default::default()
         };
+        if let Some(mac) = config.mac_address {
+            o.annotations.insert(crate::sandbox::network::MAC.into(), mac.to_string());
+        }
         if let Some((n, ip)) = user_net {
             // The network's embedded DNS, with the node's search domains and options.
             let node = crate::network::dns::NodeResolver::read();

@@ -64,24 +64,31 @@ impl Engine {
             },
             None => (rec, None),
         };
+        // Another container's network: its namespace and /etc files, found at each start.
+        let joined = match &rec.config.network {
+            super::ContainerNetwork::Container { target } => Some(self.joined_network(target)?),
+            _ => None,
+        };
         let ctx = crate::spec::SpecContext {
             cgroup_path: self.cgroup_path(&rec),
             sandbox: sandbox.as_ref(),
             pid_ns_path,
-            net_ns_path: network.as_ref().and_then(|s| s.pin("net")),
+            net_ns_path: network.as_ref().and_then(|s| s.pin("net")).or_else(|| joined.as_ref().map(|j| j.0.clone())),
             node: crate::host::facts(),
             devices: crate::host::devices(&rec),
         };
         let spec = crate::spec::build(&rec, &ctx)?;
         let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::system("encode config.json", e))?;
         std::fs::write(bundle.join(CONFIG_FILE), spec_json).ctx(|| "write config.json".into())?;
-        let mut etc_files = match &sandbox {
+        let mut etc_files = match (&sandbox, joined) {
             // The pod's files, shared by its containers.
-            Some(s) => {
+            (Some(s), _) => {
                 let dir = self.paths().sandbox_state(&s.id)?;
                 ["hostname", "hosts", "resolv.conf"].iter().map(|f| (dir.join(f), format!("/etc/{f}"))).collect::<Vec<_>>()
             }
-            None => {
+            // The joined container's, as dockerd shares them.
+            (None, Some((_, files))) => files,
+            (None, None) => {
                 let hostname = &rec.config.hostname;
                 std::fs::write(bundle.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname".into())?;
                 let mut files = vec![(bundle.join("hostname"), "/etc/hostname".to_owned()), (bundle.join("hosts"), "/etc/hosts".to_owned())];
@@ -220,7 +227,7 @@ impl Engine {
         }
         let first = rec.config.network.links().first().cloned();
         let net = first.as_ref().map(|l| self.network(&l.network)).transpose()?;
-        let sid = self.run_container_sandbox(&rec.id, &rec.config.hostname, &rec.config.ports, net.as_ref().map(|n| (n, first.as_ref().and_then(|l| l.ip)))).await?;
+        let sid = self.run_container_sandbox(&rec.id, &rec.config, net.as_ref().map(|n| (n, first.as_ref().and_then(|l| l.ip)))).await?;
         let address = self.sandbox_ipv4(&sid);
         // The networks it was connected to since, each on its interface again.
         let mut extra = Vec::new();
@@ -273,6 +280,21 @@ impl Engine {
                 Ok(berth_proto::shim::ImageVolume { lower_dirs: self.images().lower_dirs(&image)?, staging, sub_path: v.sub_path.clone(), destination: v.container_path.clone() })
             })
             .collect()
+    }
+
+    /// The network namespace and /etc files of the running container
+    /// `key` (`--network container:<key>`).
+    fn joined_network(&self, key: &str) -> Result<(std::path::PathBuf, Vec<(std::path::PathBuf, String)>)> {
+        let t = self.lookup(key).map_err(|_| Error::FailedPrecondition(format!("the container {key} whose network this one joins is gone")))?.record();
+        if t.state.status != Status::Running || t.state.pid <= 0 {
+            return Err(Error::FailedPrecondition(format!("cannot join network of a non running container: {}", t.id)));
+        }
+        let pinned = t.config.network.sandbox().and_then(|s| self.any_sandbox(s).ok()).and_then(|s| s.record().pin("net"));
+        let netns = pinned.unwrap_or_else(|| format!("/proc/{}/ns/net", t.state.pid).into());
+        let shim = self.paths().bundle(&t.id)?.join(SHIM_FILE);
+        let cfg: ShimConfig =
+            serde_json::from_slice(&std::fs::read(&shim).ctx(|| format!("read {}", shim.display()))?).map_err(|e| Error::system("read the joined container's shim.json", e))?;
+        Ok((netns, cfg.etc_files))
     }
 
     /// The PID namespace of a running container (TARGET mode).

@@ -99,6 +99,9 @@ pub enum ContainerNetwork {
     /// User-defined networks (the first one's is the sandbox's own
     /// interface, `eth0`; `network connect` adds more).
     User { sandbox: String, links: Vec<super::network::NetworkLink> },
+    /// Another container's network namespace, with its hostname, hosts
+    /// and resolv.conf (`--network container:<name>`); joined at each start.
+    Container { target: String },
 }
 
 impl ContainerNetwork {
@@ -106,7 +109,7 @@ impl ContainerNetwork {
     pub fn sandbox(&self) -> Option<&str> {
         match self {
             ContainerNetwork::Bridge { sandbox } | ContainerNetwork::User { sandbox, .. } => Some(sandbox),
-            ContainerNetwork::None | ContainerNetwork::Host => None,
+            ContainerNetwork::None | ContainerNetwork::Host | ContainerNetwork::Container { .. } => None,
         }
     }
 
@@ -197,6 +200,9 @@ pub struct ContainerConfig {
     /// The host ports it holds, with its network, from create to remove.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<super::ports::PublishedPort>,
+    /// `--mac-address`: its first interface's hardware address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<super::network::MacAddress>,
 }
 
 /// A container's own resolver settings (empty: the node's resolv.conf).

@@ -15,7 +15,7 @@ pub mod volume;
 pub use container::{ContainerConfig, ContainerNetwork, ContainerRecord, ContainerState, Dns, EndReason, ExtraHost, Resources, RestartPolicy, Status, StopSignal, Ulimit};
 pub use health::{Health, HealthConfig, HealthStatus, Healthcheck, Probe};
 pub use image::{ImageConfig, ImageRecord};
-pub use network::{check_alias, check_network_name, NetworkLink, NetworkRecord, Subnet};
+pub use network::{check_alias, check_network_name, MacAddress, NetworkLink, NetworkRecord, Subnet};
 pub use pod::{BindMount, DeviceMount, ImageVolume, PidNamespace, PodLink, Propagation, Seccomp, Security};
 pub use ports::{ContainerPort, HostPorts, PortRequest, Protocol, PublishedPort};
 pub use sandbox::{IdMapping, NamespaceModes, NsMode, SandboxOptions, SandboxRecord, SandboxState, UserNamespace};

@@ -156,8 +156,61 @@ pub fn check_alias(alias: &str) -> Result<()> {
     }
 }
 
+/// An interface's hardware address (`--mac-address`): six bytes, written
+/// `02:42:ac:11:00:02` (`-` between them is read too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MacAddress(pub [u8; 6]);
+
+impl FromStr for MacAddress {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::InvalidArgument(format!("invalid MAC address: {s}"));
+        let parts: Vec<&str> = s.split([':', '-']).collect();
+        if parts.len() != 6 {
+            return Err(bad());
+        }
+        let mut out = [0u8; 6];
+        for (o, p) in out.iter_mut().zip(&parts) {
+            if p.len() != 2 {
+                return Err(bad());
+            }
+            *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+        }
+        Ok(Self(out))
+    }
+}
+
+impl fmt::Display for MacAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
+    }
+}
+
+impl Serialize for MacAddress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MacAddress {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn mac_addresses_are_six_bytes() {
+        let m: super::MacAddress = "02:42:AC:11:00:09".parse().unwrap();
+        assert_eq!(m.to_string(), "02:42:ac:11:00:09");
+        assert_eq!("02-42-ac-11-00-09".parse::<super::MacAddress>().unwrap(), m);
+        for bad in ["", "02:42:ac:11:00", "02:42:ac:11:00:09:01", "zz:42:ac:11:00:09", "2:42:ac:11:00:09"] {
+            assert!(bad.parse::<super::MacAddress>().is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

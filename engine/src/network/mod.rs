@@ -79,7 +79,7 @@ impl Engine {
             "plugins": [
                 {
                     "type": "bridge", "bridge": n.bridge, "isGateway": true, "ipMasq": self.config().bridge.masquerade && !n.internal, "hairpinMode": true,
-                    "capabilities": { "ips": true },
+                    "capabilities": { "ips": true, "mac": true },
                     "ipam": { "type": "host-local", "ranges": [[{ "subnet": n.subnet.to_string(), "gateway": n.gateway.to_string() }]], "routes": routes, "dataDir": dir.join("ipam") }
                 },
                 { "type": "portmap", "capabilities": { "portMappings": true } }

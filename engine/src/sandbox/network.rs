@@ -9,6 +9,7 @@
 //! | `dns`          | the pod's DNS config                                        |
 //! | `bandwidth`    | annotations `kubernetes.io/ingress-bandwidth`, `…/egress-bandwidth` (bits/s, as for containerd and CRI-O) |
 //! | `ips`          | annotation `berth.dev/ips`: comma-separated IPs, optionally with a prefix |
+//! | `mac`          | annotation `berth.dev/mac`: the interface's hardware address (`--mac-address`) |
 
 use super::{NsMode, SandboxOptions};
 use crate::error::{Error, Result};
@@ -29,6 +30,8 @@ pub const INGRESS_BANDWIDTH: &str = "kubernetes.io/ingress-bandwidth";
 pub const EGRESS_BANDWIDTH: &str = "kubernetes.io/egress-bandwidth";
 /// Pod annotation asking IPAM for these addresses (the `ips` capability).
 pub const IPS: &str = "berth.dev/ips";
+/// Pod annotation asking for this hardware address on `eth0` (the `mac` capability).
+pub const MAC: &str = "berth.dev/mac";
 
 /// A Kubernetes quantity (`10M`, `1.5Gi`, `100k`, `1e6`) as a whole number,
 /// rounded up.
@@ -100,6 +103,10 @@ fn runtime_config(o: &SandboxOptions) -> Result<serde_json::Map<String, Value>> 
             rc.insert("ips".into(), json!(ips));
         }
     }
+    if let Some(v) = o.annotations.get(MAC) {
+        let mac: crate::model::MacAddress = v.parse().map_err(|_| Error::InvalidArgument(format!("annotation {MAC}: {v:?} is not a MAC address")))?;
+        rc.insert("mac".into(), json!(mac.to_string()));
+    }
     let ports: Vec<Value> = o
         .port_mappings
         .iter()
@@ -124,6 +131,7 @@ fn bridge_conflist(b: &crate::config::BridgeConfig, ipam_dir: &Path) -> Value {
         "plugins": [
             {
                 "type": "bridge", "bridge": b.name, "isGateway": true, "ipMasq": b.masquerade, "hairpinMode": true,
+                "capabilities": { "mac": true },
                 "ipam": { "type": "host-local", "ranges": [[{ "subnet": b.subnet }]], "routes": [{ "dst": "0.0.0.0/0" }], "dataDir": ipam_dir }
             },
             { "type": "portmap", "capabilities": { "portMappings": true } }
