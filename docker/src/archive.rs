@@ -8,11 +8,9 @@ use crate::http::{self, Body, Req};
 use base64::Engine as _;
 use berth_engine::container::{CopyIn, PathStat};
 use berth_engine::Engine;
-use bytes::Bytes;
 use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode};
 use serde_json::json;
-use tokio::sync::mpsc;
 
 const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
 
@@ -36,18 +34,8 @@ pub async fn stat(engine: &Engine, id: &str, req: &Req) -> ApiResult<Response<Bo
 pub async fn get(engine: &Engine, id: &str, req: &Req) -> ApiResult<Response<Body>> {
     let rec = crate::containers::find(engine, id)?;
     let out = engine.archive_path(&rec.id, &path_of(req)?).await.map_err(|e| named(e, id))?;
-    let header = stat_header(&out.stat);
-    let mut chunks = out.data;
-    let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(async move {
-        while let Some(c) = chunks.recv().await {
-            if tx.send(Bytes::from(c)).await.is_err() {
-                return;
-            }
-        }
-    });
-    let mut resp = http::stream("application/x-tar", rx);
-    resp.headers_mut().insert(STAT_HEADER, header);
+    let mut resp = http::stream_chunks("application/x-tar", out.data);
+    resp.headers_mut().insert(STAT_HEADER, stat_header(&out.stat));
     Ok(resp)
 }
 

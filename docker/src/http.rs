@@ -159,6 +159,13 @@ pub fn stream(content_type: &str, rx: mpsc::Receiver<Bytes>) -> Response<Body> {
     with_headers(Response::builder().status(StatusCode::OK)).header("Content-Type", content_type).body(BodyExt::boxed(StreamBody::new(frames))).expect("a valid response")
 }
 
+/// A streamed answer of the chunks a blocking writer hands over (a tar
+/// being written), until it is done.
+pub fn stream_chunks(content_type: &str, rx: mpsc::Receiver<Vec<u8>>) -> Response<Body> {
+    let frames = tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |b| Ok::<_, std::io::Error>(Frame::data(Bytes::from(b))));
+    with_headers(Response::builder().status(StatusCode::OK)).header("Content-Type", content_type).body(BodyExt::boxed(StreamBody::new(frames))).expect("a valid response")
+}
+
 /// A request body being read ([`Req::body_stream`]).
 pub struct Upload {
     rx: Option<mpsc::Receiver<std::io::Result<Bytes>>>,

@@ -10,7 +10,7 @@
 //! into engine calls: `system.rs` (`/_ping`, `/version`, `/info`),
 //! `images.rs` (list, inspect, pull with Docker's progress messages, tag,
 //! remove), `containers.rs` (list, create with `create.rs`, start, stop,
-//! restart, kill, wait, remove, inspect, logs), `archive.rs` (`docker cp`), `/auth` for `docker login`. Endpoints berth doesn't serve yet are
+//! restart, kill, wait, remove, inspect, logs), `archive.rs` (`docker cp`), `changes.rs` (diff, export, commit), `/auth` for `docker login`. Endpoints berth doesn't serve yet are
 //! refused by name (501), never ignored.
 //!
 //! The socket is root-equivalent: mode 0660 and group `docker` when that
@@ -20,6 +20,7 @@
 
 mod archive;
 mod attach;
+mod changes;
 mod containers;
 mod create;
 pub mod error;
@@ -210,6 +211,9 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::HEAD, ["containers", id, "archive"]) => archive::stat(engine, id, &req).await,
         (&Method::GET, ["containers", id, "archive"]) => archive::get(engine, id, &req).await,
         (&Method::PUT, ["containers", id, "archive"]) => archive::put(engine, id, &mut req).await,
+        (&Method::POST, ["commit"]) => changes::commit(engine, &mut req).await,
+        (&Method::GET, ["containers", id, "changes"]) => changes::changes(engine, id).await,
+        (&Method::GET, ["containers", id, "export"]) => changes::export(engine, id).await,
         (&Method::GET, ["containers", id, "top"]) => top::top(engine, id, &req).await,
         (&Method::GET, ["containers", id, "stats"]) => stats::stats(engine, id, &req).await,
         (&Method::GET, ["events"]) => events::events(front, &req),

@@ -118,6 +118,21 @@ pub fn fsetxattr(fd: &impl AsRawFd, name: &str, value: &[u8]) -> io::Result<()> 
     }
 }
 
+/// Reads an extended attribute of an open file (up to 4 KiB).
+pub fn fgetxattr(fd: &impl AsRawFd, name: &str) -> io::Result<Vec<u8>> {
+    let name = std::ffi::CString::new(name).map_err(io::Error::other)?;
+    let mut buf = vec![0u8; 4096];
+    #[allow(unsafe_code)]
+    // SAFETY: `fd` is a live descriptor, `name` is NUL-terminated and `buf`
+    // is a writable buffer of the given length for the duration of the call.
+    let n = unsafe { libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
 fn owned(fd: std::os::fd::RawFd) -> OwnedFd {
     #[allow(unsafe_code)]
     // SAFETY: `fd` was just returned by a successful openat2 and is owned by nobody else.

@@ -2,6 +2,7 @@
 //! to berthd's Docker Engine API (`client.rs`).
 
 mod archive;
+mod changes;
 mod containers;
 mod cp;
 mod exec;
@@ -63,6 +64,12 @@ pub enum Command {
     Rename(containers::RenameArgs),
     /// Copy files between a container and the host (or a tar stream).
     Cp(cp::CpArgs),
+    /// Show what a container changed in its filesystem.
+    Diff(changes::DiffArgs),
+    /// Write a container's filesystem as a tar archive.
+    Export(changes::ExportArgs),
+    /// Make a new image of a container's changes.
+    Commit(changes::CommitArgs),
     /// Change containers' resources.
     Update(update::UpdateArgs),
     /// Show containers or images as JSON.
@@ -126,6 +133,12 @@ pub enum ContainerCommand {
     Rm(containers::RmArgs),
     /// Copy files between a container and the host.
     Cp(cp::CpArgs),
+    /// Show what a container changed in its filesystem.
+    Diff(changes::DiffArgs),
+    /// Write a container's filesystem as a tar archive.
+    Export(changes::ExportArgs),
+    /// Make a new image of a container's changes.
+    Commit(changes::CommitArgs),
 }
 
 /// `berth image <verb>`: Docker's management commands for images.
@@ -193,6 +206,9 @@ pub async fn dispatch(host: &str, cmd: Command) -> Result<i32, Failure> {
         Command::Unpause(a) => containers::pause(c, a, "unpause").await,
         Command::Rename(a) => containers::rename(c, a).await,
         Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cp::run(c, a).await,
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => changes::diff(c, a).await,
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => changes::export(c, a).await,
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => changes::commit(c, a).await,
         Command::Update(a) => update::update(c, a).await,
         Command::Inspect(a) => inspect::inspect(c, a, Kind::Any).await,
         Command::Port(a) => ports::port(c, a).await,

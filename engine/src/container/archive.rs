@@ -35,8 +35,8 @@ pub struct ArchiveStream {
 }
 
 /// A view of a container's files and, for a stopped one, its held lock.
-struct Opened {
-    view: View,
+pub(super) struct Opened {
+    pub(super) view: View,
     _lock: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
@@ -101,19 +101,28 @@ impl Engine {
 
     /// A view of the container's files: a running container's own root, a
     /// stopped one's detached overlay (its lock held while the view lives).
-    async fn open_files(&self, key: &str) -> Result<(ContainerRecord, Opened)> {
+    pub(super) async fn open_files(&self, key: &str) -> Result<(ContainerRecord, Opened)> {
+        self.open_view(key, true).await
+    }
+
+    /// The same, with its volumes and binds (`with_mounts`) or its rootfs alone.
+    pub(super) async fn open_view(&self, key: &str, with_mounts: bool) -> Result<(ContainerRecord, Opened)> {
         let entry = self.lookup(key)?;
         let lock = entry.op.clone().lock_owned().await;
         let rec = entry.record();
         if rec.state.status == Status::Quarantined {
             return Err(Error::FailedPrecondition(format!("container {} is quarantined: {}", rec.id, rec.state.error)));
         }
-        let mounts: Vec<Mount> =
-            rec.config.mounts.iter().map(|m| Mount { source: m.host_path.clone(), destination: m.container_path.display().to_string(), read_only: m.readonly }).collect();
+        let mounts: Vec<Mount> = match with_mounts {
+            true => rec.config.mounts.iter().map(|m| Mount { source: m.host_path.clone(), destination: m.container_path.display().to_string(), read_only: m.readonly }).collect(),
+            false => Vec::new(),
+        };
         if rec.state.status == Status::Running && rec.state.pid > 0 {
             let mut descend: Vec<String> = mounts.iter().map(|m| m.destination.clone()).collect();
-            descend.extend(rec.config.tmpfs.iter().map(|t| t.container_path.display().to_string()));
-            descend.extend(rec.config.image_volumes.iter().map(|v| v.container_path.display().to_string()));
+            if with_mounts {
+                descend.extend(rec.config.tmpfs.iter().map(|t| t.container_path.display().to_string()));
+                descend.extend(rec.config.image_volumes.iter().map(|v| v.container_path.display().to_string()));
+            }
             let pid = rec.state.pid;
             let view = tokio::task::spawn_blocking(move || View::of_process(pid, descend)).await?.map_err(|e| Error::system("open the container's root", e))?;
             // The descriptor holds the container's mounts; the lock is not needed.

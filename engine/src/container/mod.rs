@@ -19,10 +19,12 @@
 
 mod archive;
 mod attach;
+mod commit;
 mod create;
 pub mod events;
 mod exec;
 mod exec_stream;
+mod export;
 mod health;
 mod kill;
 mod list;
@@ -44,10 +46,12 @@ mod wait;
 pub use archive::{ArchiveStream, CopyIn, PathStat};
 pub use attach::{AttachEvent, AttachInput, AttachOutput, AttachTicket};
 pub use berth_kernel::procinfo::{boot_time, memory_total, system_cpu_ns, ProcInfo, TICKS as PROC_TICKS};
+pub use commit::CommitOptions;
 pub(crate) use create::check_hostname;
 pub use create::{CreateOptions, NetworkMode};
 pub use exec::{ExecOutput, ExecProcessOptions};
 pub use exec_stream::{ExecProcess, ExecStreamOptions, Terminal};
+pub use export::ChangeKind;
 pub use logs::LogRecord;
 pub(crate) use ports::PortTable;
 pub use stats::{CgroupUsage, ContainerStats, MemoryUsage};

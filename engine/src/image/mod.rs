@@ -3,6 +3,7 @@
 //! container that uses them (as overlay lower dirs).
 
 mod changes;
+pub(crate) mod commit;
 mod content;
 mod history;
 mod import;
@@ -20,6 +21,7 @@ mod unpack;
 pub(crate) use crate::model::image as record;
 pub use crate::model::image::{ImageConfig, ImageRecord};
 pub use berth_registry::reference;
+pub use commit::CommitRequest;
 pub use history::HistoryEntry;
 pub use import::ImportRequest;
 pub use load::Loaded;

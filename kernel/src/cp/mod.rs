@@ -16,6 +16,7 @@
 //! `out.rs` writes a resource as a tar stream (Docker's names and stat),
 //! `into.rs` extracts a tar stream into a directory.
 
+pub mod changes;
 pub mod into;
 pub mod out;
 

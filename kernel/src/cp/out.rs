@@ -26,11 +26,34 @@ impl View {
 
     /// The same, its entries under `name` instead of the path's last element.
     pub fn archive_as(&self, path: &str, name: &str, out: impl Write) -> Result<(), CpError> {
+        self.write_tar(path, name, false, out)
+    }
+
+    /// The whole tree as `docker export` writes it: names from the root
+    /// (`bin/`, `etc/hosts`), no entry for the root itself.
+    pub fn export(&self, out: impl Write) -> Result<(), CpError> {
+        self.write_tar("/", "", false, out)
+    }
+
+    /// An overlay upper dir (the view's root) as an OCI layer: its
+    /// whiteouts (0:0 character devices) as `.wh.<name>`, its opaque
+    /// directories with `.wh..wh..opq` (`docker commit`). The paths in
+    /// `unless_empty` are left out while they are empty files or dirs (the
+    /// mount points a runtime made); a layer with nothing else has a `./`.
+    pub fn layer(&self, unless_empty: &[&str], out: impl Write) -> Result<(), CpError> {
+        self.write_tar_with("/", "", true, unless_empty, out)
+    }
+
+    fn write_tar(&self, path: &str, name: &str, layer: bool, out: impl Write) -> Result<(), CpError> {
+        self.write_tar_with(path, name, layer, &[], out)
+    }
+
+    fn write_tar_with(&self, path: &str, name: &str, layer: bool, unless_empty: &[&str], out: impl Write) -> Result<(), CpError> {
         let path = clean(path);
         let w = self.walk(&path, false, false)?;
         let st = w.stat.ok_or_else(|| CpError::NotFound(path.clone()))?;
         let base = name.to_owned();
-        let mut tar = Tar { out: tar::Builder::new(out), links: HashMap::new(), view: self };
+        let mut tar = Tar { out: tar::Builder::new(out), links: HashMap::new(), view: self, layer, unless_empty, written: 0 };
         let cpath = w.path();
         match &w.leaf {
             None => tar.tree(&w.dir, &st, &base, &cpath, 0)?,
@@ -39,6 +62,12 @@ impl View {
                 tar.tree(&dir, &st, &base, &cpath, 0)?
             }
             Some(leaf) => tar.one(&w.dir, leaf, &st, &base, &cpath)?,
+        }
+        if layer && tar.written == 0 {
+            // An empty layer is still one entry (extraction refuses none).
+            let mut h = header(&st, tar::EntryType::Directory, 0);
+            h.set_mode(0o755);
+            tar.put(h, "./", None, io::empty(), "/")?;
         }
         tar.out.finish().map_err(|e| CpError::sys(&path, e))
     }
@@ -49,6 +78,12 @@ struct Tar<'v, W: Write> {
     /// Files with more than one link already written: (dev, ino) → their name.
     links: HashMap<(u64, u64), String>,
     view: &'v View,
+    /// Whiteouts and opaque dirs in OCI's form (an upper dir made a layer).
+    layer: bool,
+    /// Container paths left out while empty.
+    unless_empty: &'v [&'v str],
+    /// Entries written so far.
+    written: usize,
 }
 
 impl<W: Write> Tar<'_, W> {
@@ -57,8 +92,16 @@ impl<W: Write> Tar<'_, W> {
         if depth > MAX_DEPTH {
             return Err(CpError::Refused(format!("{cpath}: the tree is too deep to copy")));
         }
-        let dname = if name.ends_with('/') { name.to_owned() } else { format!("{name}/") };
-        self.put(header(st, tar::EntryType::Directory, 0), &dname, None, io::empty(), cpath)?;
+        // The root of an export or a layer has no entry, its children no prefix.
+        let dname = if name.is_empty() || name.ends_with('/') { name.to_owned() } else { format!("{name}/") };
+        if !dname.is_empty() {
+            self.put(header(st, tar::EntryType::Directory, 0), &dname, None, io::empty(), cpath)?;
+        }
+        if self.layer && !dname.is_empty() && opaque(dir) {
+            let mut h = header(st, tar::EntryType::Regular, 0);
+            h.set_mode(0o644);
+            self.put(h, &format!("{dname}.wh..wh..opq"), None, io::empty(), cpath)?;
+        }
         let listing = nix::fcntl::openat(Some(dir.as_raw_fd()), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| CpError::sys(cpath, e))?;
         let mut children: Vec<String> = nix::dir::Dir::from_fd(listing)
             .map_err(|e| CpError::sys(cpath, e))?
@@ -77,6 +120,9 @@ impl<W: Write> Tar<'_, W> {
                 Err(nix::Error::ENOENT) => continue,
                 Err(e) => return Err(CpError::sys(&ccpath, e)),
             };
+            if self.unless_empty.contains(&ccpath.as_str()) && empty(dir, &child, &cst) {
+                continue;
+            }
             if kind(&cst) != libc::S_IFDIR {
                 self.one(dir, &child, &cst, &cname, &ccpath)?;
                 continue;
@@ -136,6 +182,14 @@ impl<W: Write> Tar<'_, W> {
                 use std::os::unix::ffi::OsStrExt;
                 self.put(header(st, tar::EntryType::Symlink, 0), name, Some(target.as_bytes()), io::empty(), cpath)
             }
+            libc::S_IFCHR if self.layer && st.st_rdev == 0 => {
+                // An overlay whiteout: OCI's `.wh.<name>`.
+                let (dir_part, base) = name.rsplit_once('/').map_or(("", name), |(d, b)| (d, b));
+                let wh = if dir_part.is_empty() { format!(".wh.{base}") } else { format!("{dir_part}/.wh.{base}") };
+                let mut h = header(st, tar::EntryType::Regular, 0);
+                h.set_mode(0o644);
+                self.put(h, &wh, None, io::empty(), cpath)
+            }
             libc::S_IFCHR | libc::S_IFBLK => {
                 let t = if kind(st) == libc::S_IFCHR { tar::EntryType::Char } else { tar::EntryType::Block };
                 let mut h = header(st, t, 0);
@@ -176,8 +230,32 @@ impl<W: Write> Tar<'_, W> {
             h.as_old_mut().linkname[..t.len().min(NAME_LEN)].copy_from_slice(&t[..t.len().min(NAME_LEN)]);
         }
         h.set_cksum();
+        self.written += 1;
         self.out.append(&h, body).map_err(broken)
     }
+}
+
+/// Whether `name` in `dir` is an empty file or an empty directory.
+fn empty(dir: &OwnedFd, name: &str, st: &FileStat) -> bool {
+    match kind(st) {
+        libc::S_IFREG => st.st_size == 0,
+        libc::S_IFDIR => {
+            let Ok(fd) = nix::fcntl::openat(Some(dir.as_raw_fd()), name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()) else {
+                return false;
+            };
+            let Ok(mut d) = nix::dir::Dir::from_fd(fd) else { return false };
+            let only_dots = d.iter().filter_map(Result::ok).all(|e| matches!(e.file_name().to_bytes(), b"." | b".."));
+            only_dots
+        }
+        _ => false,
+    }
+}
+
+/// Whether an upper dir's directory is opaque (hides the layers below).
+fn opaque(dir: &OwnedFd) -> bool {
+    let Ok(fd) = nix::fcntl::openat(Some(dir.as_raw_fd()), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()) else { return false };
+    let f = crate::fs::owned_fd(fd);
+    matches!(crate::fs::fgetxattr(&f, "trusted.overlay.opaque").as_deref(), Ok(b"y"))
 }
 
 fn header(st: &FileStat, kind: tar::EntryType, size: u64) -> tar::Header {

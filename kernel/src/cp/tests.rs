@@ -216,3 +216,32 @@ fn a_stopped_containers_view_is_mounted_nowhere() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&p.display().to_string()), "nothing of the view is mounted in this namespace");
 }
+
+#[test]
+fn an_upper_dir_is_a_diff_and_a_layer() {
+    use super::changes::{changes, ChangeKind};
+    let t = tempfile::tempdir().unwrap();
+    let (lower, upper) = (t.path().join("lower"), t.path().join("upper"));
+    std::fs::create_dir_all(lower.join("etc")).unwrap();
+    std::fs::write(lower.join("etc/a"), "old").unwrap();
+    std::fs::write(lower.join("etc/b"), "gone").unwrap();
+    std::fs::create_dir_all(upper.join("etc")).unwrap();
+    std::fs::write(upper.join("etc/a"), "new").unwrap();
+    std::fs::write(upper.join("etc/c"), "added").unwrap();
+    nix::sys::stat::mknod(&upper.join("etc/b"), nix::sys::stat::SFlag::S_IFCHR, Mode::empty(), 0).unwrap();
+    let got = changes(&upper, std::slice::from_ref(&lower)).unwrap();
+    let want = [("/etc", ChangeKind::Modified), ("/etc/a", ChangeKind::Modified), ("/etc/b", ChangeKind::Deleted), ("/etc/c", ChangeKind::Added)];
+    assert_eq!(got, want.map(|(p, k)| (p.to_owned(), k)));
+    let mut out = Vec::new();
+    std::fs::create_dir(upper.join("proc")).unwrap();
+    View::of_dir(&upper).unwrap().layer(&["/proc"], &mut out).unwrap();
+    let mut n: Vec<String> = names(&out).into_iter().map(|(n, _)| n).collect();
+    n.sort();
+    assert_eq!(n, ["etc/", "etc/.wh.b", "etc/a", "etc/c"]);
+    // An export has every name from the root and no root entry.
+    out.clear();
+    View::of_dir(&lower).unwrap().export(&mut out).unwrap();
+    let mut n: Vec<String> = names(&out).into_iter().map(|(n, _)| n).collect();
+    n.sort();
+    assert_eq!(n, ["etc/", "etc/a", "etc/b"]);
+}

@@ -1,0 +1,102 @@
+//! diff (what a container changed: `C`, `A`, `D` lines), export (its
+//! filesystem as a tar archive, to a file or a pipe) and commit (its
+//! changes as a new image).
+
+use crate::client::{next_chunk, query, seg, Client};
+use crate::Failure;
+use hyper::Method;
+use std::io::IsTerminal;
+use tokio::io::AsyncWriteExt;
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    container: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Write to a file instead of standard output.
+    #[arg(short, long)]
+    output: Option<String>,
+    container: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CommitArgs {
+    /// Author (e.g. "Jane Doe <jane@example.com>").
+    #[arg(short, long)]
+    author: Option<String>,
+    /// Commit message.
+    #[arg(short, long)]
+    message: Option<String>,
+    /// Apply a Dockerfile instruction to the image (CMD, ENV, LABEL, ...).
+    #[arg(short, long)]
+    change: Vec<String>,
+    /// Pause the container while committing.
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set)]
+    pause: bool,
+    container: String,
+    /// REPOSITORY[:TAG]
+    reference: Option<String>,
+}
+
+pub async fn commit(c: &Client, a: CommitArgs) -> Result<i32, Failure> {
+    let (repo, tag) = match a.reference.as_deref() {
+        // A colon after the last slash is the tag's.
+        Some(r) => match r.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+            Some((repo, tag)) => (repo.to_owned(), tag.to_owned()),
+            None => (r.to_owned(), String::new()),
+        },
+        None => (String::new(), String::new()),
+    };
+    let mut pairs = vec![
+        ("container", a.container.clone()),
+        ("repo", repo),
+        ("tag", tag),
+        ("author", a.author.unwrap_or_default()),
+        ("comment", a.message.unwrap_or_default()),
+        ("pause", a.pause.to_string()),
+    ];
+    pairs.extend(a.change.into_iter().map(|ch| ("changes", ch)));
+    let v = c.json(Method::POST, &format!("/commit?{}", query(pairs)), None).await?;
+    println!("{}", v["Id"].as_str().unwrap_or_default());
+    Ok(0)
+}
+
+pub async fn diff(c: &Client, a: DiffArgs) -> Result<i32, Failure> {
+    let v = c.get(&format!("/containers/{}/changes", seg(&a.container))).await?;
+    for ch in v.as_array().map_or(&[][..], Vec::as_slice) {
+        let kind = match ch["Kind"].as_u64() {
+            Some(1) => "A",
+            Some(2) => "D",
+            _ => "C",
+        };
+        println!("{kind} {}", ch["Path"].as_str().unwrap_or_default());
+    }
+    Ok(0)
+}
+
+pub async fn export(c: &Client, a: ExportArgs) -> Result<i32, Failure> {
+    if a.output.is_none() && std::io::stdout().is_terminal() {
+        return Err(Failure::new("cowardly refusing to save to a terminal. Use the -o flag or redirect"));
+    }
+    let resp = c.checked(Method::GET, &format!("/containers/{}/export", seg(&a.container)), &[], crate::client::empty()).await?;
+    let mut body = resp.into_body();
+    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &a.output {
+        Some(p) => Box::new(tokio::fs::File::create(p).await.map_err(|e| Failure::new(format!("Error: create {p}: {e}")))?),
+        None => Box::new(tokio::io::stdout()),
+    };
+    let copied: Result<(), Failure> = async {
+        while let Some(chunk) = next_chunk(&mut body).await? {
+            out.write_all(&chunk).await.map_err(|e| Failure::new(format!("Error: write: {e}")))?;
+        }
+        out.flush().await.map_err(|e| Failure::new(format!("Error: write: {e}")))
+    }
+    .await;
+    if copied.is_err() {
+        if let Some(p) = &a.output {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    copied.map(|()| 0)
+}

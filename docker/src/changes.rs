@@ -1,0 +1,62 @@
+//! `GET /containers/{id}/changes` (`docker diff`: `[{"Path", "Kind"}]`,
+//! 0 changed, 1 added, 2 deleted), `GET /containers/{id}/export`
+//! (`docker export`: the container's filesystem as a tar stream) and
+//! `POST /commit` (`docker commit`: its changes as a new image).
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, Body, Req};
+use berth_engine::container::ChangeKind;
+use berth_engine::Engine;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+
+/// `GET /containers/{id}/changes`.
+pub async fn changes(engine: &Engine, id: &str) -> ApiResult<Response<Body>> {
+    let rec = crate::containers::find(engine, id)?;
+    let all = engine.changes(&rec.id).await?;
+    let items: Vec<Value> = all
+        .iter()
+        .map(|(path, kind)| {
+            let k = match kind {
+                ChangeKind::Modified => 0,
+                ChangeKind::Added => 1,
+                ChangeKind::Deleted => 2,
+            };
+            json!({ "Path": path, "Kind": k })
+        })
+        .collect();
+    Ok(http::json(StatusCode::OK, &Value::Array(items)))
+}
+
+/// `GET /containers/{id}/export`.
+pub async fn export(engine: &Engine, id: &str) -> ApiResult<Response<Body>> {
+    let rec = crate::containers::find(engine, id)?;
+    Ok(http::stream_chunks("application/x-tar", engine.export(&rec.id).await?))
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`
+/// with the container config to apply (or none): 201 `{"Id"}`.
+pub async fn commit(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
+    let key = req.query("container").unwrap_or_default().to_owned();
+    let rec = crate::containers::find(engine, &key)?;
+    let repo = req.query("repo").unwrap_or_default();
+    let reference = match req.query("tag").filter(|t| !t.is_empty()) {
+        Some(t) if !repo.is_empty() => format!("{repo}:{t}"),
+        _ => repo.to_owned(),
+    };
+    let request = berth_engine::image::CommitRequest {
+        reference,
+        comment: req.query("comment").unwrap_or_default().to_owned(),
+        author: req.query("author").unwrap_or_default().to_owned(),
+        changes: req.query_all("changes"),
+    };
+    // dockerd pauses unless told not to.
+    let pause = !matches!(req.query("pause"), Some("0" | "false" | "False"));
+    let config: Option<berth_engine::image::ImageConfig> = req.json().await?;
+    let opts = berth_engine::container::CommitOptions { request, pause, config };
+    let img = engine.commit_container(&rec.id, opts).await.map_err(|e| match e {
+        berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => ApiError::bad_request(m),
+        other => other.into(),
+    })?;
+    Ok(http::json(StatusCode::CREATED, &json!({ "Id": img.id })))
+}
