@@ -1,6 +1,7 @@
 //! `/volumes`: create, list (filters `name`, `label`, `dangling`,
 //! `driver`), inspect, remove (409 while a container names it) and prune,
-//! as dockerd's local driver answers them.
+//! as dockerd's local driver answers them, with its options: `type=none
+//! o=bind device=/path` (a node directory) and `type=tmpfs o=…`.
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
@@ -33,7 +34,7 @@ pub(crate) fn document(engine: &Engine, v: &VolumeRecord) -> Value {
         "CreatedAt": berth_proto::time::rfc3339_nanos(berth_proto::time::from_unix_nanos(v.created_at)),
         "Labels": labels,
         "Scope": "local",
-        "Options": {},
+        "Options": v.options,
     })
 }
 
@@ -43,11 +44,8 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
     if !matches!(b.driver.as_str(), "" | "local") {
         return Err(ApiError::not_found(format!("plugin \"{}\" not found", b.driver)));
     }
-    if b.driver_opts.as_ref().is_some_and(|o| !o.is_empty()) {
-        return Err(ApiError::bad_request("DriverOpts (the local driver's type, device and o) are not supported by berth yet"));
-    }
     let name = Some(b.name.as_str()).filter(|n| !n.is_empty());
-    let v = engine.create_volume(name, b.labels.unwrap_or_default())?;
+    let v = engine.create_volume_with(name, b.labels.unwrap_or_default(), b.driver_opts.unwrap_or_default())?;
     Ok(http::json(StatusCode::CREATED, &document(engine, &v)))
 }
 

@@ -293,3 +293,44 @@ fn volumes_from_another_container_and_a_read_only_root() {
     d.docker(&["volume", "rm", "data", "other"]).ok();
     assert!(dir_names(&d.root().join("volumes")).is_empty());
 }
+
+/// The local driver's options: `type=none o=bind device=<dir>` (the
+/// node's directory, which outlives the volume) and `type=tmpfs o=…`
+/// (a tmpfs with those options in the container); dockerd's refusals of
+/// unknown keys, and berth's of types it doesn't mount yet.
+#[test]
+fn the_local_drivers_bind_and_tmpfs_options() {
+    let d = Daemon::start();
+    let host = d.root().parent().unwrap().join("bound");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("seed"), "seed\n").unwrap();
+    let device = format!("device={}", host.display());
+    d.docker(&["volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", &device, "bound"]).ok();
+    assert_eq!(d.docker(&["volume", "inspect", "-f", "{{.Options.type}} {{.Options.o}} {{.Options.device}}", "bound"]).ok().stdout.trim(), format!("none bind {}", host.display()));
+    let out = d.docker(&["run", "--rm", "-v", "bound:/data", "busybox", "sh", "-c", "cat /data/seed; echo from-ctr > /data/new"]).ok().stdout;
+    assert_eq!(out, "seed\n");
+    assert_eq!(std::fs::read_to_string(host.join("new")).unwrap(), "from-ctr\n");
+
+    d.docker(&["volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=1m,uid=1000", "tv"]).ok();
+    let out = d.docker(&["run", "--rm", "-v", "tv:/t", "busybox", "sh", "-c", "grep ' /t ' /proc/mounts; stat -c %u /t"]).ok().stdout;
+    assert!(out.contains("tmpfs /t tmpfs") && out.contains("size=1024k") && out.ends_with("1000\n"), "{out}");
+    d.berth(&["volume", "create", "-o", "type=tmpfs", "-o", "o=size=2m", "bt"]).ok();
+    let out = d.berth(&["run", "--rm", "-v", "bt:/t", "busybox", "grep", " /t ", "/proc/mounts"]).ok().stdout;
+    assert!(out.contains("size=2048k"), "{out}");
+
+    for (opts, says) in [
+        (vec!["--opt", "foo=bar"], "invalid option key: \"foo\""),
+        (vec!["--opt", "type=ext4", "--opt", "device=/dev/nonexistent"], "is not supported by berth yet"),
+        (vec!["--opt", "type=none", "--opt", &device], "o=bind"),
+        (vec!["--opt", "type=tmpfs", "--opt", "o=size=1m,evil"], "invalid tmpfs option"),
+    ] {
+        let mut args = vec!["volume", "create"];
+        args.extend_from_slice(&opts);
+        args.push("refused");
+        let r = d.docker(&args);
+        assert!(r.code != 0 && r.stderr.contains(says), "{opts:?}: {r:?}");
+    }
+    assert!(d.docker(&["volume", "inspect", "refused"]).code != 0, "nothing was made");
+    d.docker(&["volume", "rm", "bound", "tv", "bt"]).ok();
+    assert_eq!(std::fs::read_to_string(host.join("seed")).unwrap(), "seed\n", "a bind volume's directory stays");
+}

@@ -366,7 +366,7 @@ impl Engine {
         }
         create_dir(&dir.join("fs/work"), 0o700).ctx(|| "create work dir".into())?;
         // A pod's volumes are kubelet's; a Docker-front container's are berth's.
-        let (volume_binds, volumes) = if opts.pod.is_none() { self.make_volumes(&opts, &image.config, &mut undo)? } else { Default::default() };
+        let (volume_binds, volume_tmpfs, volumes) = if opts.pod.is_none() { self.make_volumes(&opts, &image.config, &mut undo)? } else { Default::default() };
         // The log exists from the start, so a follower can attach before start.
         std::fs::File::create(dir.join("container.log")).ctx(|| "create log".into())?;
 
@@ -405,7 +405,7 @@ impl Engine {
             log_path,
             mounts: opts.mounts.iter().cloned().chain(volume_binds).collect(),
             volumes,
-            tmpfs: opts.tmpfs.clone(),
+            tmpfs: opts.tmpfs.iter().cloned().chain(volume_tmpfs).collect(),
             devices,
             image_volumes,
             security: opts.security.clone(),

@@ -55,7 +55,7 @@ pub use export::ChangeKind;
 pub use logs::LogRecord;
 pub(crate) use ports::PortTable;
 pub use stats::{CgroupUsage, ContainerStats, MemoryUsage};
-pub use volumes::tmpfs_options;
+pub use volumes::{check_tmpfs_options, tmpfs_options};
 pub use wait::WaitOutcome;
 
 use crate::error::{Error, Result};

@@ -5,7 +5,7 @@
 
 use super::{BindMount, CreateOptions};
 use crate::error::{Error, Result};
-use crate::model::volume::{TmpfsMount, VolumeRequest, VolumeUse};
+use crate::model::volume::{TmpfsMount, VolumeRequest, VolumeSource, VolumeUse};
 use crate::undo::Undo;
 use crate::Engine;
 use std::path::{Component, Path, PathBuf};
@@ -38,11 +38,17 @@ pub(super) fn check(opts: &CreateOptions) -> Result<()> {
         }
     }
     for t in &opts.tmpfs {
-        for o in &t.options {
-            let key = o.split_once('=').map_or(o.as_str(), |(k, _)| k);
-            if !TMPFS_OPTIONS.contains(&key) || o.contains(',') {
-                return Err(Error::InvalidArgument(format!("invalid tmpfs option {o:?}")));
-            }
+        check_tmpfs_options(&t.options)?;
+    }
+    Ok(())
+}
+
+/// A tmpfs's options, each one Docker accepts.
+pub fn check_tmpfs_options(options: &[String]) -> Result<()> {
+    for o in options {
+        let key = o.split_once('=').map_or(o.as_str(), |(k, _)| k);
+        if !TMPFS_OPTIONS.contains(&key) || o.contains(',') {
+            return Err(Error::InvalidArgument(format!("invalid tmpfs option {o:?}")));
         }
     }
     Ok(())
@@ -92,7 +98,7 @@ impl Engine {
 
     /// The volumes of a new container (its binds to them, what it names);
     /// anonymous ones made here are undone with `undo`.
-    pub(super) fn make_volumes(&self, opts: &CreateOptions, image: &crate::image::ImageConfig, undo: &mut Undo) -> Result<(Vec<BindMount>, Vec<VolumeUse>)> {
+    pub(super) fn make_volumes(&self, opts: &CreateOptions, image: &crate::image::ImageConfig, undo: &mut Undo) -> Result<(Vec<BindMount>, Vec<TmpfsMount>, Vec<VolumeUse>)> {
         // The image's VOLUMEs (data, not instructions: container paths only).
         let mut from_image = Vec::new();
         for path in image.volumes.iter().flat_map(|v| v.keys()) {
@@ -107,6 +113,7 @@ impl Engine {
         }
         let requests = opts.volumes.iter().cloned().chain(from_image);
         let mut binds = Vec::new();
+        let mut tmpfs = Vec::new();
         let mut uses = Vec::new();
         for r in requests {
             let v = self.create_volume(r.name.as_deref(), Default::default())?;
@@ -120,10 +127,28 @@ impl Engine {
             if r.copy_up {
                 options.push(berth_kernel::mount::COPY_UP.to_owned());
             }
-            binds.push(BindMount { host_path: self.volume_data(&v.name)?, container_path: r.container_path.clone(), readonly: r.readonly, options, ..Default::default() });
+            let host_path = match &v.source {
+                None => self.volume_data(&v.name)?,
+                Some(VolumeSource::Bind { device }) => {
+                    if !device.is_dir() {
+                        return Err(Error::InvalidArgument(format!("failed to mount local volume {}: {}: no such directory", v.name, device.display())));
+                    }
+                    device.clone()
+                }
+                Some(VolumeSource::Tmpfs { options }) => {
+                    let mut o = options.clone();
+                    if r.readonly {
+                        o.push("ro".into());
+                    }
+                    tmpfs.push(TmpfsMount { container_path: r.container_path.clone(), options: o });
+                    uses.push(VolumeUse { name: v.name, container_path: r.container_path, readonly: r.readonly, anonymous: v.anonymous });
+                    continue;
+                }
+            };
+            binds.push(BindMount { host_path, container_path: r.container_path.clone(), readonly: r.readonly, options, ..Default::default() });
             uses.push(VolumeUse { name: v.name, container_path: r.container_path, readonly: r.readonly, anonymous: v.anonymous });
         }
-        Ok((binds, uses))
+        Ok((binds, tmpfs, uses))
     }
 }
 

@@ -17,6 +17,55 @@ pub struct VolumeRecord {
     /// with `rm -v` or `--rm` takes the volume too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub anonymous: bool,
+    /// The local driver's options as given (`type`, `device`, `o`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
+    /// Where the data is when the options say it is elsewhere than `_data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<VolumeSource>,
+}
+
+/// What the local driver's options make of a volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum VolumeSource {
+    /// `type=none o=bind device=/path`: a directory of the node.
+    Bind { device: PathBuf },
+    /// `type=tmpfs [o=size=64m,…]`: a tmpfs in each container that mounts
+    /// it (dockerd mounts one on the node that concurrent users share).
+    Tmpfs { options: Vec<String> },
+}
+
+impl VolumeSource {
+    /// Reads the local driver's options with dockerd's refusals; `None`
+    /// for none (a plain volume).
+    pub fn from_options(opts: &BTreeMap<String, String>) -> Result<Option<Self>> {
+        if let Some(k) = opts.keys().find(|k| !["type", "device", "o", "size"].contains(&k.as_str())) {
+            return Err(Error::InvalidArgument(format!("invalid option key: {k:?}")));
+        }
+        if opts.is_empty() {
+            return Ok(None);
+        }
+        let o: Vec<String> = opts.get("o").map(|o| o.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default();
+        let device = opts.get("device").map(String::as_str).unwrap_or_default();
+        match opts.get("type").map(String::as_str).unwrap_or_default() {
+            "none" | "" if o.iter().any(|x| x == "bind" || x == "rbind") => {
+                if !device.starts_with('/') {
+                    return Err(Error::InvalidArgument(format!("invalid volume device {device:?}: a bind volume's device is an absolute path of the node")));
+                }
+                Ok(Some(VolumeSource::Bind { device: PathBuf::from(device) }))
+            }
+            "none" | "" => Err(Error::InvalidArgument("missing required option: o=bind for a volume of type none".into())),
+            "tmpfs" => {
+                let mut options: Vec<String> = o;
+                if let Some(s) = opts.get("size") {
+                    options.push(format!("size={s}"));
+                }
+                Ok(Some(VolumeSource::Tmpfs { options }))
+            }
+            t => Err(Error::InvalidArgument(format!("volume type {t:?} is not supported by berth yet (none with o=bind, and tmpfs, are)"))),
+        }
+    }
 }
 
 impl crate::store::Record for VolumeRecord {
