@@ -82,7 +82,7 @@ impl Drop for Dockerd {
     }
 }
 
-fn docker(socket: &Path, args: &[&str]) -> std::io::Result<std::process::Output> {
+pub(crate) fn docker(socket: &Path, args: &[&str]) -> std::io::Result<std::process::Output> {
     let config = socket.with_file_name("docker-config");
     Command::new("/usr/bin/docker")
         .args(args)
@@ -199,6 +199,7 @@ pub async fn run(berth: &Runtime, dockerd: &Dockerd, reg: &Registry, o: &Options
         timed(s, &["rm", "-f", "bench-exec"])?;
     }
     figures.push(published(&sides, o.runs, &image)?);
+    figures.push(crate::compose::up(&sides, o.runs, &image, &berth.dir)?);
     figures.push(figure("docker run --rm -v vol:/data busybox true", &sides, o.runs, &["run", "--rm", "-v", "benchvol:/data", &image, "true"])?);
     for (_, s) in &sides {
         timed(s, &["volume", "rm", "benchvol"])?;

@@ -448,6 +448,17 @@ impl Drop for Daemon {
                 let _ = Command::new("ip").args(["link", "del", bridge]).status();
             }
         }
+        // The isolation chains of the default bridge and of every network still recorded.
+        let mut isolated = vec![self.docker_bridge.clone()];
+        for id in dir_names(&self.root().join("networks")) {
+            let rec = std::fs::read(self.root().join("networks").join(&id).join("network.json")).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+            if let Some(b) = rec.as_ref().and_then(|r| r["bridge"].as_str()) {
+                isolated.push(b.to_owned());
+            }
+        }
+        for bridge in isolated {
+            release_isolation(&bridge);
+        }
         // User-defined networks' bridges a failed test left (their ranges are this daemon's).
         for dev in dir_names(Path::new("/sys/class/net")).into_iter().filter(|n| n.starts_with("br-")) {
             let addrs = Command::new("ip").args(["-4", "-o", "addr", "show", "dev", &dev]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
@@ -611,6 +622,23 @@ pub fn busybox_tarball() -> &'static [u8] {
         file_entry(&mut b, "etc/group", 0o644, b"root:x:0:\nalice:x:1000:\nwheel:x:10:alice\naudio:x:29:alice\nnogroup:x:65534:\n");
         b.into_inner().unwrap()
     })
+}
+
+/// Takes away a bridge's isolation chain (berthd's `BERTH-ISO-…`) and its jump.
+pub fn release_isolation(bridge: &str) {
+    let name = bridge.strip_prefix("br-").unwrap_or(bridge);
+    let chain = format!("BERTH-ISO-{}", &name[..name.len().min(18)]);
+    while Command::new("iptables").args(["-w", "-D", "FORWARD", "-i", bridge, "-j", &chain]).stderr(Stdio::null()).status().is_ok_and(|s| s.success()) {}
+    if Command::new("iptables").args(["-w", "-F", &chain]).stderr(Stdio::null()).status().is_ok_and(|s| s.success()) {
+        let _ = Command::new("iptables").args(["-w", "-X", &chain]).status();
+    }
+}
+
+/// Whether an isolation chain of berth's is in the filter table for `bridge`.
+pub fn isolation_exists(bridge: &str) -> bool {
+    let name = bridge.strip_prefix("br-").unwrap_or(bridge);
+    let chain = format!("BERTH-ISO-{}", &name[..name.len().min(18)]);
+    Command::new("iptables").args(["-w", "-S", &chain]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 /// Splits an `iptables -S` rule into arguments (double quotes group words).

@@ -220,3 +220,34 @@ fn a_container_joins_anothers_network() {
     d.docker(&["rm", "-f", "web", "joiner", "named"]).ok();
     d.docker(&["network", "rm", "joined"]).ok();
 }
+
+/// Networks are kept apart, as dockerd's isolation rules keep them: no
+/// container on one reaches a container on another, or on the default
+/// bridge, by its address; a published port is reachable from any of them;
+/// the rules go with the network.
+#[test]
+fn networks_are_isolated_from_each_other() {
+    let d = Daemon::start();
+    d.docker(&["network", "create", "one"]).ok();
+    d.docker(&["network", "create", "two"]).ok();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    d.docker(&["run", "-d", "--name", "srv", "--network", "one", "-p", &format!("{port}:8080"), "busybox", "sh", "-c", "echo one > /tmp/i; exec httpd -f -p 8080 -h /tmp"]).ok();
+    let ip = d.docker(&["inspect", "-f", "{{.NetworkSettings.Networks.one.IPAddress}}", "srv"]).ok().stdout.trim().to_owned();
+    // (busybox's `wget -T` crashes on a refused connection: `timeout` bounds a
+    // dropped one, under an init, as PID 1 would ignore its SIGTERM.)
+    let get = |net: &str, url: &str| d.docker(&["run", "--rm", "--init", "--network", net, "busybox", "timeout", "3", "wget", "-qO-", url]);
+    assert!(d.eventually(std::time::Duration::from_secs(10), || get("one", &format!("http://{ip}:8080/i")).code == 0));
+    assert_eq!(get("one", &format!("http://{ip}:8080/i")).ok().stdout, "one\n", "the same network");
+    let across = get("two", &format!("http://{ip}:8080/i"));
+    assert!(across.code != 0, "another network reached it: {across:?}");
+    let from_bridge = get("bridge", &format!("http://{ip}:8080/i"));
+    assert!(from_bridge.code != 0, "the default bridge reached it: {from_bridge:?}");
+    // Its published port, at the other network's gateway (an address of the node's).
+    let gw = d.docker(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "two"]).ok().stdout.trim().to_owned();
+    assert_eq!(get("two", &format!("http://{gw}:{port}/i")).ok().stdout, "one\n", "a published port is for everyone");
+    let bridge = d.docker(&["network", "inspect", "-f", "{{index .Options \"com.docker.network.bridge.name\"}}", "one"]).ok().stdout.trim().to_owned();
+    assert!(berth_e2e::isolation_exists(&bridge));
+    d.docker(&["rm", "-f", "srv"]).ok();
+    d.docker(&["network", "rm", "one", "two"]).ok();
+    assert!(!berth_e2e::isolation_exists(&bridge), "the network's rules went with it");
+}

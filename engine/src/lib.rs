@@ -124,6 +124,8 @@ impl Engine {
             }),
         };
         engine.write_bridge_config()?;
+        let default_bridge = &engine.config().bridge.name;
+        network::isolation::isolate(default_bridge, default_bridge);
         engine.load_networks()?;
         engine.recover_sandboxes()?;
         engine.sweep_networks().await;

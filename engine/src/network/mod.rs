@@ -10,11 +10,13 @@
 //! leaves a record whose config the next start writes). Remove (refused
 //! while any container links to it): the record first, then the DNS, the
 //! bridge and the dirs; what a crash leaves (dirs without a record) goes at
-//! the next start.
+//! the next start. Networks are kept apart from each other and from the
+//! default bridge (`isolation.rs`).
 
 pub(crate) mod connect;
 mod create;
 pub(crate) mod dns;
+pub(crate) mod isolation;
 mod remove;
 
 pub use connect::Connect;
@@ -109,6 +111,7 @@ impl Engine {
                 Loaded::Record(n) => {
                     self.write_network_config(&n)?;
                     self.start_dns(&n);
+                    isolation::isolate(&n.bridge, &self.config().bridge.name);
                     self.inner.networks.write().unwrap().insert(n.id.clone(), n);
                 }
                 Loaded::Missing if !store::is_quarantined(&item.path(), RECORD) => {
@@ -123,6 +126,7 @@ impl Engine {
 
     /// The bridge and dirs of a network without a record.
     fn release_network_dirs(&self, id: &str) {
+        isolation::release(&bridge_name(id));
         if let Err(e) = berth_kernel::net::delete_bridge(&bridge_name(id)) {
             tracing::warn!(network = %id, error = %e, "delete the network's bridge");
         }
