@@ -22,8 +22,13 @@ pub async fn save(c: &Client, a: SaveArgs) -> Result<i32, Failure> {
     }
     let q = query(a.images.iter().map(|n| ("names", n.clone())));
     let resp = c.checked(Method::GET, &format!("/images/get?{q}"), &[], crate::client::empty()).await?;
-    let mut body = resp.into_body();
-    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &a.output {
+    write_out(resp.into_body(), a.output.as_deref()).await.map(|()| 0)
+}
+
+/// Writes an answer's body to the file `output` (none left behind if it
+/// fails) or to standard output.
+pub(super) async fn write_out(mut body: hyper::body::Incoming, output: Option<&str>) -> Result<(), Failure> {
+    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match output {
         Some(p) => Box::new(tokio::fs::File::create(p).await.map_err(|e| Failure::new(format!("Error: create {p}: {e}")))?),
         None => Box::new(tokio::io::stdout()),
     };
@@ -36,11 +41,11 @@ pub async fn save(c: &Client, a: SaveArgs) -> Result<i32, Failure> {
     .await;
     if copied.is_err() {
         // No half archive left behind under the name asked for.
-        if let Some(p) = &a.output {
+        if let Some(p) = output {
             let _ = std::fs::remove_file(p);
         }
     }
-    copied.map(|()| 0)
+    copied
 }
 
 #[derive(Debug, clap::Args)]

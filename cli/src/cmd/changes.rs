@@ -2,11 +2,10 @@
 //! filesystem as a tar archive, to a file or a pipe) and commit (its
 //! changes as a new image).
 
-use crate::client::{next_chunk, query, seg, Client};
+use crate::client::{query, seg, Client};
 use crate::Failure;
 use hyper::Method;
 use std::io::IsTerminal;
-use tokio::io::AsyncWriteExt;
 
 #[derive(Debug, clap::Args)]
 pub struct DiffArgs {
@@ -81,22 +80,5 @@ pub async fn export(c: &Client, a: ExportArgs) -> Result<i32, Failure> {
         return Err(Failure::new("cowardly refusing to save to a terminal. Use the -o flag or redirect"));
     }
     let resp = c.checked(Method::GET, &format!("/containers/{}/export", seg(&a.container)), &[], crate::client::empty()).await?;
-    let mut body = resp.into_body();
-    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &a.output {
-        Some(p) => Box::new(tokio::fs::File::create(p).await.map_err(|e| Failure::new(format!("Error: create {p}: {e}")))?),
-        None => Box::new(tokio::io::stdout()),
-    };
-    let copied: Result<(), Failure> = async {
-        while let Some(chunk) = next_chunk(&mut body).await? {
-            out.write_all(&chunk).await.map_err(|e| Failure::new(format!("Error: write: {e}")))?;
-        }
-        out.flush().await.map_err(|e| Failure::new(format!("Error: write: {e}")))
-    }
-    .await;
-    if copied.is_err() {
-        if let Some(p) = &a.output {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-    copied.map(|()| 0)
+    super::archive::write_out(resp.into_body(), a.output.as_deref()).await.map(|()| 0)
 }

@@ -6,7 +6,7 @@
 
 use super::CpError;
 use nix::fcntl::{AtFlags, OFlag};
-use nix::sys::stat::{fstatat, Mode};
+use nix::sys::stat::fstatat;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -32,15 +32,7 @@ fn walk(dir: &OwnedFd, prefix: &str, layers: &[OwnedFd], out: &mut Vec<(String, 
     if depth > 256 {
         return Err(CpError::Refused(format!("{prefix}: the tree is too deep")));
     }
-    let listing = nix::fcntl::openat(Some(dir.as_raw_fd()), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| CpError::sys(prefix, e))?;
-    let names: Vec<String> = nix::dir::Dir::from_fd(listing)
-        .map_err(|e| CpError::sys(prefix, e))?
-        .iter()
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str().ok().map(str::to_owned))
-        .filter(|n| n != "." && n != "..")
-        .collect();
-    for name in names {
+    for name in super::list(dir, prefix)? {
         let path = format!("{prefix}/{name}");
         let Ok(st) = fstatat(Some(dir.as_raw_fd()), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) else { continue };
         let kind = st.st_mode & libc::S_IFMT;

@@ -132,6 +132,18 @@ fn open_dir(dir: &OwnedFd, name: &str, path: &str) -> Result<OwnedFd, CpError> {
         .map_err(|e| CpError::sys(path, e))
 }
 
+/// The names in a directory (any descriptor of it), `.` and `..` left out.
+fn list(dir: &OwnedFd, path: &str) -> Result<Vec<String>, CpError> {
+    let listing = nix::fcntl::openat(Some(dir.as_raw_fd()), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| CpError::sys(path, e))?;
+    Ok(nix::dir::Dir::from_fd(listing)
+        .map_err(|e| CpError::sys(path, e))?
+        .iter()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().ok().map(str::to_owned))
+        .filter(|n| n != "." && n != "..")
+        .collect())
+}
+
 /// Docker's lexical form of a path in the container: absolute and clean,
 /// a trailing `/` or `/.` kept (they mean "the directory itself").
 pub fn clean(path: &str) -> String {

@@ -102,14 +102,7 @@ impl<W: Write> Tar<'_, W> {
             h.set_mode(0o644);
             self.put(h, &format!("{dname}.wh..wh..opq"), None, io::empty(), cpath)?;
         }
-        let listing = nix::fcntl::openat(Some(dir.as_raw_fd()), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| CpError::sys(cpath, e))?;
-        let mut children: Vec<String> = nix::dir::Dir::from_fd(listing)
-            .map_err(|e| CpError::sys(cpath, e))?
-            .iter()
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().to_str().ok().map(str::to_owned))
-            .filter(|n| n != "." && n != "..")
-            .collect();
+        let mut children = super::list(dir, cpath)?;
         children.sort();
         for child in children {
             let ccpath = if cpath == "/" { format!("/{child}") } else { format!("{cpath}/{child}") };
