@@ -33,6 +33,7 @@ fn apt_install(deb: &Path) {
 struct Node {
     dir: PathBuf,
     cgroup_parent: String,
+    bridge: String,
     berthd: Option<Child>,
 }
 
@@ -79,6 +80,10 @@ impl Drop for Node {
             std::thread::sleep(Duration::from_millis(20));
         }
         remove_cgroups(&self.cgroup_parent);
+        berth_e2e::release_isolation(&self.bridge);
+        if Path::new(&format!("/sys/class/net/{}", self.bridge)).exists() {
+            let _ = Command::new("ip").args(["link", "del", &self.bridge]).status();
+        }
         let _ = Command::new("apt-get").args(["purge", "-y", "-q", "berth"]).env("DEBIAN_FRONTEND", "noninteractive").stdin(Stdio::null()).output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -89,8 +94,21 @@ fn install_run_upgrade_and_purge_the_debian_package() {
     let tag = hex(6);
     let dir = PathBuf::from(format!("/tmp/berth-test-pkg-{tag}"));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut node = Node { dir: dir.clone(), cgroup_parent: format!("berth-test-{tag}"), berthd: None };
-    std::fs::write(node.config(), format!("root = \"{0}/root\"\nstate = \"{0}/run\"\ncgroup_parent = \"{1}\"\n", dir.display(), node.cgroup_parent)).unwrap();
+    let mut node = Node { dir: dir.clone(), cgroup_parent: format!("berth-test-{tag}"), bridge: format!("bp{tag}"), berthd: None };
+    // A default bridge of the test's own: the node's `berth0` (and its isolation chain) is not the test's.
+    let b = u64::from_str_radix(&tag, 16).unwrap();
+    std::fs::write(
+        node.config(),
+        format!(
+            "root = \"{0}/root\"\nstate = \"{0}/run\"\ncgroup_parent = \"{1}\"\n[docker]\nbridge = \"{2}\"\nbridge_subnet = \"10.{3}.{4}.0/24\"\nmasquerade = false\n",
+            dir.display(),
+            node.cgroup_parent,
+            node.bridge,
+            150 + (b >> 8) % 50,
+            b & 0xff
+        ),
+    )
+    .unwrap();
 
     // The node's own CNI configs and crictl.yaml are the node's: install and purge leave them as they were.
     let node_files = || (berth_e2e::dir_names(Path::new("/etc/cni/net.d")), std::fs::read("/etc/crictl.yaml").ok());
