@@ -18,16 +18,17 @@ status=0
 cargo test --workspace --no-fail-fast || status=$?
 echo "==> leftovers"
 # Every test cleans up after itself, failed or not: what its daemons,
-# containers and networks were named by (berth-test-<tag>, bd/bt/bp<tag>)
-# must be gone from the node.
+# containers and networks were named by (berth-test-<tag>, bd/bt/bp<tag>,
+# the address ranges of e2e/src/lib.rs) must be gone from the node.
 left=$(
     ls -d /tmp/berth-test-* 2>/dev/null || true
     grep -h ' /tmp/berth-test-' /proc/self/mountinfo 2>/dev/null | awk '{print "mount " $5}' || true
     ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | grep -E '^b[dtp][0-9a-f]{12}(@|$)' | sed 's/^/link /' || true
     find /sys/fs/cgroup -maxdepth 3 -type d -name 'berth-test-*' 2>/dev/null | sed 's/^/cgroup /' || true
     pgrep -af 'berth-test-' 2>/dev/null | grep -v pgrep | sed 's/^/process /' || true
-    iptables -S 2>/dev/null | grep -E 'BERTH-ISO-b[dtp][0-9a-f]{12}' | sed 's/^/filter /' || true
-    iptables -t nat -S 2>/dev/null | grep -E 'berth-test-|b[dtp][0-9a-f]{12}' | sed 's/^/nat /' || true
+    iptables -S 2>/dev/null | grep -E 'BERTH-ISO-b[dtp][0-9a-f]{12}( |$)' | sed 's/^/filter /' || true
+    # (The tests' address ranges are 10.100.0.0-10.249.255.255: pods', default bridges', user networks'.)
+    iptables -t nat -S 2>/dev/null | grep -E 'berth-test-|[ "]b[dtp][0-9a-f]{12}[ "]|[ /]10\.(1[0-9][0-9]|2[0-4][0-9])\.[0-9]+\.[0-9]+' | sed 's/^/nat /' || true
 )
 if [ -n "$left" ]; then
     echo "tests left these behind:" >&2

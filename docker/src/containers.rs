@@ -37,7 +37,7 @@ fn network(engine: &Engine, c: &ContainerRecord) -> (String, Value) {
     if let berth_engine::model::ContainerNetwork::Container { target } = &c.config.network {
         return (format!("container:{target}"), json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": {} }));
     }
-    if c.config.network.sandbox().is_none() {
+    if !c.config.network.bridged() {
         return ("none".into(), json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "none": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }));
     }
     if let berth_engine::model::ContainerNetwork::User { links, .. } = &c.config.network {

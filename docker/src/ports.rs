@@ -22,8 +22,12 @@ pub fn bindings(cfg: &ContainerConfig) -> Value {
     Value::Object(m)
 }
 
-/// `NetworkSettings.Ports`: each exposed port with its host ports (or null).
+/// `NetworkSettings.Ports`: each exposed port with its host ports (or
+/// null); none without a live network (created, exited), as dockerd's.
 pub fn settings(cfg: &ContainerConfig) -> Value {
+    if cfg.network.sandbox().is_none() {
+        return json!({});
+    }
     let mut m: Map<String, Value> = cfg.exposed_ports.iter().map(|p| (p.to_string(), Value::Null)).collect();
     for p in &cfg.ports {
         let entry = m.entry(p.container.to_string()).or_insert(Value::Null);
@@ -37,8 +41,12 @@ pub fn settings(cfg: &ContainerConfig) -> Value {
     Value::Object(m)
 }
 
-/// The list's `Ports`: published ones with their host side, the rest bare.
+/// The list's `Ports`: published ones with their host side, the rest
+/// bare; none without a live network.
 pub fn summary(cfg: &ContainerConfig) -> Value {
+    if cfg.network.sandbox().is_none() {
+        return json!([]);
+    }
     let mut out: Vec<Value> = cfg
         .ports
         .iter()

@@ -426,6 +426,46 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Port-mapping and masquerading rules a killed daemon left: every NAT
+    /// rule naming this daemon's networks, bridges or address ranges (the
+    /// pods', the default bridge's, the user-defined networks' pool), and
+    /// the per-sandbox chains they are in or jump to, with every jump to those.
+    fn release_nat_rules(&self) {
+        let nat = || Command::new("iptables").args(["-w", "-t", "nat", "-S"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        let marks = [self.network.clone(), self.docker_bridge.clone(), format!("{}.", self.docker_subnet), format!("{}.", self.network_pool), format!("{}.", self.subnet)];
+        let mut chains = Vec::new();
+        for rule in nat().lines().filter(|l| l.starts_with("-A ") && marks.iter().any(|m| l.contains(m.as_str()))) {
+            let words = shell_words(&rule[3..]);
+            // The chain of one sandbox's mappings goes once nothing jumps to it.
+            if words[0].starts_with("CNI-DN-") {
+                chains.push(words[0].clone());
+            }
+            if let Some(w) = words.windows(2).find(|w| w[0] == "-j" && w[1].starts_with("CNI-DN-")) {
+                chains.push(w[1].clone());
+            }
+            let args: Vec<String> = ["-w", "-t", "nat", "-D"].iter().map(|a| a.to_string()).chain(words).collect();
+            let _ = Command::new("iptables").args(&args).status();
+        }
+        chains.sort();
+        chains.dedup();
+        if chains.is_empty() {
+            return;
+        }
+        for rule in nat().lines().filter(|l| l.starts_with("-A ")) {
+            let words = shell_words(&rule[3..]);
+            if words.windows(2).any(|w| w[0] == "-j" && chains.contains(&w[1])) {
+                let args: Vec<String> = ["-w", "-t", "nat", "-D"].iter().map(|a| a.to_string()).chain(words).collect();
+                let _ = Command::new("iptables").args(&args).status();
+            }
+        }
+        for chain in chains {
+            let _ = Command::new("iptables").args(["-w", "-t", "nat", "-F", &chain]).status();
+            let _ = Command::new("iptables").args(["-w", "-t", "nat", "-X", &chain]).status();
+        }
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
@@ -466,26 +506,7 @@ impl Drop for Daemon {
                 let _ = Command::new("ip").args(["link", "del", &dev]).status();
             }
         }
-        if let Ok(o) = Command::new("iptables").args(["-t", "nat", "-S"]).output() {
-            let docker_net = format!("{}.", self.docker_subnet);
-            let mut chains = Vec::new();
-            for rule in String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .filter(|l| l.starts_with("-A ") && (l.contains(&self.network) || l.contains(&self.docker_bridge) || l.contains(&docker_net)))
-            {
-                let words = shell_words(&rule[3..]);
-                // The chain of one sandbox's mappings goes once nothing jumps to it.
-                if let Some(w) = words.windows(2).find(|w| w[0] == "-j" && w[1].starts_with("CNI-DN-")) {
-                    chains.push(w[1].clone());
-                }
-                let args: Vec<String> = std::iter::once("-t".to_string()).chain(["nat".to_string(), "-D".to_string()]).chain(words).collect();
-                let _ = Command::new("iptables").args(&args).status();
-            }
-            for chain in chains {
-                let _ = Command::new("iptables").args(["-t", "nat", "-F", &chain]).status();
-                let _ = Command::new("iptables").args(["-t", "nat", "-X", &chain]).status();
-            }
-        }
+        self.release_nat_rules();
         if std::thread::panicking() {
             eprintln!("---- berthd log ----\n{}", self.log());
         }

@@ -2,9 +2,9 @@
 //! gives the container an address on berth's default bridge (a test
 //! daemon's own bridge and /24, apart from its pods' network), the node's
 //! resolv.conf and its own name in /etc/hosts, as docker0 does. The
-//! namespace is held by a sandbox of the container's own, which the CRI
-//! never lists, and which goes with the container: nothing is left after
-//! a removal, a failed create, or a crash in between. Traffic stays on the
+//! namespace is held by a sandbox of the container's own while it runs,
+//! which the CRI never lists, and which goes with its exit: nothing is
+//! left after a stop, a removal, a failed start, or a crash in between. Traffic stays on the
 //! test's bridge.
 
 use berth_e2e::{dir_names, mounts_under, Daemon};
@@ -92,10 +92,17 @@ async fn docker_run_gets_an_address_on_the_default_bridge() {
     let ctrs = rt.list_containers(berth_proto::cri::ListContainersRequest::default()).await.unwrap().into_inner().containers;
     assert!(ctrs.is_empty(), "{ctrs:?}");
 
-    // Stop and start again: the same address.
+    // A stopped container holds no address, sandbox or namespace (as
+    // dockerd's endpoints); its next start makes them anew, on the bridge.
     d.docker(&["stop", "-t", "0", "a"]).ok();
+    assert_eq!(ip_of(&d, "a"), "");
+    assert_clean(&d, "stopped");
     d.docker(&["start", "a"]).ok();
-    assert_eq!(ip_of(&d, "a"), a);
+    let again = ip_of(&d, "a");
+    assert!(again.starts_with(&format!("{}.", d.docker_subnet)), "{again}");
+    assert_eq!(addresses(&d), std::slice::from_ref(&again));
+    let hosts = d.docker(&["exec", "a", "cat", "/etc/hosts"]).ok().stdout;
+    assert!(hosts.contains(&format!("{again}\t{}", short.trim())), "{hosts}");
     d.docker(&["rm", "-f", "a"]).ok();
     assert_clean(&d, "after rm -f");
 }
@@ -123,6 +130,26 @@ fn the_network_goes_with_the_container_through_crashes() {
     d.disarm();
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
     assert_clean(&d, "create cut short by a crash");
+
+    // A start that fails after its network was made: given back, the
+    // container created still, and it starts later.
+    d.docker(&["create", "--name", "late", "busybox", "sleep", "1000"]).ok();
+    d.arm("start.before_record=error");
+    let failed = d.docker(&["start", "late"]);
+    assert!(failed.code != 0, "{failed:?}");
+    d.disarm();
+    assert_eq!(d.docker(&["inspect", "-f", "{{.State.Status}} {{.NetworkSettings.IPAddress}}", "late"]).ok().stdout.trim(), "created");
+    assert_clean(&d, "failed start");
+    // berthd dies there: the next start-up gives it back.
+    d.arm("start.before_record=abort");
+    let _ = d.docker(&["start", "late"]);
+    d.disarm();
+    assert_eq!(d.docker(&["inspect", "-f", "{{.State.Status}} {{.NetworkSettings.IPAddress}}", "late"]).ok().stdout.trim(), "created");
+    assert_clean(&d, "start cut short by a crash");
+    d.docker(&["start", "late"]).ok();
+    assert!(ip_of(&d, "late").starts_with(&format!("{}.", d.docker_subnet)));
+    d.docker(&["rm", "-f", "late"]).ok();
+    assert_clean(&d, "at the end");
 }
 
 #[test]

@@ -2,9 +2,9 @@
 //! `-p ip:host:ctr`, `-p ctr` and `-P` (any free host port), host port
 //! ranges, `/udp`; TCP ones reachable on 127.0.0.1 from the node; `docker port`,
 //! `ps` and inspect show them. A port another container or a program of
-//! the node holds is refused with Docker's words and leaves nothing
-//! behind; a removal gives the port back; a restarted berthd still knows
-//! who holds what. Traffic stays on the node (loopback and the test's
+//! the node holds is refused at start with Docker's words and leaves
+//! nothing behind; a stop, an exit or a removal gives the port back, the
+//! next start takes it again; a restarted berthd still knows who holds what. Traffic stays on the node (loopback and the test's
 //! bridge).
 
 use berth_e2e::{dir_names, Daemon};
@@ -96,22 +96,40 @@ fn a_taken_port_is_refused_and_leaves_nothing() {
     let port = free_port();
     let publish = format!("{port}:80");
     d.docker(&["run", "-d", "--name", "holder", "-p", &publish, "busybox", "sleep", "1000"]).ok();
-    let taken = d.docker(&["run", "-d", "--name", "second", "-p", &publish, "busybox", "true"]);
+    // As dockerd: the port is taken at start, so the create goes through
+    // and the start is refused; the container stays, created, holding nothing.
+    let taken = d.docker(&["run", "-d", "--name", "second", "-p", &publish, "busybox", "sleep", "1000"]);
     assert!(taken.code == 125 && taken.stderr.contains(&format!("Bind for 0.0.0.0:{port} failed: port is already allocated")), "{taken:?}");
+    assert_eq!(d.docker(&["inspect", "-f", "{{.State.Status}} {{.NetworkSettings.IPAddress}}|{{len .NetworkSettings.Ports}}", "second"]).ok().stdout.trim(), "created |0");
     // 127.0.0.1 is one of 0.0.0.0's addresses.
-    let local = d.docker(&["create", "-p", &format!("127.0.0.1:{publish}"), "busybox", "true"]);
+    d.docker(&["create", "--name", "local", "-p", &format!("127.0.0.1:{publish}"), "busybox", "true"]).ok();
+    let local = d.docker(&["start", "local"]);
     assert!(local.code != 0 && local.stderr.contains("port is already allocated"), "{local:?}");
     // A restarted berthd still knows who holds it.
     d.restart();
-    let after = d.docker(&["create", "-p", &publish, "busybox", "true"]);
+    let after = d.docker(&["start", "second"]);
     assert!(after.code != 0 && after.stderr.contains("port is already allocated"), "{after:?}");
-    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout.lines().count(), 1, "only the holder");
-    d.docker(&["rm", "-f", "holder"]).ok();
+    assert_eq!(d.docker(&["ps", "-q"]).ok().stdout.lines().count(), 1, "only the holder runs");
+
+    // A stop gives the port back at once; the next start takes it again.
+    d.docker(&["stop", "-t", "0", "holder"]).ok();
+    assert_eq!(d.docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}|{{len .NetworkSettings.Ports}}", "holder"]).ok().stdout.trim(), "|0");
+    assert_eq!(d.docker(&["port", "holder"]).ok().stdout, "");
+    d.docker(&["start", "second"]).ok();
+    assert_eq!(d.docker(&["port", "second"]).ok().stdout.trim(), format!("80/tcp -> 0.0.0.0:{port}"));
+    let back = d.docker(&["start", "holder"]);
+    assert!(back.code != 0 && back.stderr.contains("port is already allocated"), "{back:?}");
+    // Its exit gives it back as well (no stop on purpose).
+    d.docker(&["kill", "second"]).ok();
+    d.docker(&["wait", "second"]).ok();
+    d.docker(&["start", "holder"]).ok();
+    assert_eq!(d.docker(&["port", "holder"]).ok().stdout.trim(), format!("80/tcp -> 0.0.0.0:{port}"));
+    d.docker(&["rm", "-f", "holder", "second", "local"]).ok();
 
     // A program of the node listening on it.
     let listener = TcpListener::bind("0.0.0.0:0").unwrap();
     let busy = listener.local_addr().unwrap().port();
-    let r = d.docker(&["run", "-d", "-p", &format!("{busy}:80"), "busybox", "true"]);
+    let r = d.docker(&["run", "-d", "--rm", "-p", &format!("{busy}:80"), "busybox", "true"]);
     assert!(r.code == 125 && r.stderr.contains(&format!("listen tcp4 0.0.0.0:{busy}: bind: address already in use")), "{r:?}");
     // Bad specs: the CLI's or the daemon's words, nothing created.
     for (spec, err) in [("99999:80", "nvalid hostPort"), ("80/sctp", "sctp"), ("[::1]:8080:80", "IPv4")] {

@@ -82,7 +82,7 @@ struct Inner {
     ports: std::sync::Mutex<container::PortTable>,
     /// User-defined networks by id, and their DNS servers.
     networks: RwLock<HashMap<String, model::NetworkRecord>>,
-    dns: std::sync::Mutex<HashMap<String, network::dns::DnsServer>>,
+    dns: std::sync::Mutex<HashMap<String, network::dns_serve::DnsServer>>,
     /// Serializes network creates and removals.
     network_ops: std::sync::Mutex<()>,
 }
@@ -131,6 +131,7 @@ impl Engine {
         engine.sweep_networks().await;
         engine.sweep_volumes();
         engine.recover(boot).await?;
+        engine.release_idle_networks().await;
         engine.sweep_container_sandboxes().await;
         boot::record(engine.paths())?;
         engine.restart_at_start_up();

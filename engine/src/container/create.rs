@@ -425,40 +425,23 @@ impl Engine {
             mac_address: opts.mac_address,
         };
         if opts.pod.is_none() {
-            let (exposed, wanted) = super::ports::wanted(&image.config, &opts.exposed_ports, &opts.publish, opts.publish_all);
-            config.exposed_ports = exposed;
-            // As Docker: only a bridged container publishes (the node's
-            // network needs no mapping, `none` has nothing to map to).
-            if matches!(opts.network, NetworkMode::Bridge | NetworkMode::User(_)) {
-                config.ports = self.take_ports(&id, &name, &wanted)?;
-                let me = self.clone();
-                let i = id.clone();
-                undo.push(move || me.release_ports(&i));
-            }
+            config.exposed_ports = super::ports::exposed(&image.config, &opts.exposed_ports, &opts.publish);
         }
-        // The network last: its undo is a removal (async), after every other step.
-        match (&opts.network, &user_net) {
+        // Only what it asks for: a bridged container's sandbox, address and
+        // host ports come with each start and go with its exit (dockerd's
+        // endpoints), so a created or stopped one holds none of them.
+        config.network = match (&opts.network, &user_net) {
             (NetworkMode::User(_), Some(n)) => {
-                let sandbox = self.run_container_sandbox(&id, &config, Some((n, opts.ip))).await?;
-                let address = self.sandbox_ipv4(&sandbox);
-                let link = crate::model::NetworkLink { network: n.id.clone(), aliases: opts.network_aliases.clone(), ip: opts.ip, address, ifname: "eth0".into() };
-                config.network = super::ContainerNetwork::User { sandbox, links: vec![link] };
+                let link = crate::model::NetworkLink { network: n.id.clone(), aliases: opts.network_aliases.clone(), ip: opts.ip, address: None, ifname: "eth0".into() };
+                super::ContainerNetwork::User { sandbox: String::new(), links: vec![link] }
             }
-            (NetworkMode::Bridge, _) => {
-                let sandbox = self.run_container_sandbox(&id, &config, None).await?;
-                config.network = super::ContainerNetwork::Bridge { sandbox };
-            }
-            (NetworkMode::Host, _) => config.network = super::ContainerNetwork::Host,
-            (NetworkMode::Container(_), _) => config.network = super::ContainerNetwork::Container { target: joined.map(|t| t.id).unwrap_or_default() },
-            _ => {}
-        }
+            (NetworkMode::Bridge, _) => super::ContainerNetwork::Bridge { sandbox: String::new() },
+            (NetworkMode::Host, _) => super::ContainerNetwork::Host,
+            (NetworkMode::Container(_), _) => super::ContainerNetwork::Container { target: joined.map(|t| t.id).unwrap_or_default() },
+            _ => super::ContainerNetwork::None,
+        };
         let rec = ContainerRecord::new(id.clone(), name, opts.image.clone(), image.id.clone(), config);
-        if let Err(e) = self.list_new(&rec) {
-            if let Some(s) = rec.config.network.sandbox() {
-                let _ = self.remove_container_sandbox(s).await;
-            }
-            return Err(e);
-        }
+        self.list_new(&rec)?;
         self.emit(&rec, super::events::EventKind::Created);
         undo.disarm();
         drop(pod);
@@ -491,50 +474,6 @@ impl Engine {
             return Err(Error::NotFound(format!("volume {} was removed while the container was created", gone.name)));
         }
         Ok(())
-    }
-
-    /// A sandbox of the container's own that holds its network namespace on
-    /// the default bridge, with its published ports (no pod: the CRI never sees it).
-    pub(super) async fn run_container_sandbox(
-        &self,
-        id: &str,
-        config: &super::ContainerConfig,
-        user_net: Option<(&crate::model::NetworkRecord, Option<std::net::Ipv4Addr>)>,
-    ) -> Result<String> {
-        let port_mappings = config
-            .ports
-            .iter()
-            .map(|p| crate::sandbox::PortMapping {
-                protocol: p.container.protocol.as_str().into(),
-                container_port: p.container.port.into(),
-                host_port: p.host_port.into(),
-                host_ip: if p.host_ip.is_unspecified() { String::new() } else { p.host_ip.to_string() },
-            })
-            .collect();
-        let mut o = crate::sandbox::SandboxOptions {
-            port_mappings,
-            owner: crate::sandbox::SandboxOwner::Container,
-            name: id.to_owned(),
-            namespace: "berth.container".into(),
-            uid: id.to_owned(),
-            hostname: config.hostname.clone(),
-            // Only the network (and its UTS, which the container doesn't use) is pinned.
-            namespaces: crate::model::NamespaceModes { pid: crate::sandbox::NsMode::Node, ipc: crate::sandbox::NsMode::Node, ..Default::default() },
-            ..Default::default()
-        };
-        if let Some(mac) = config.mac_address {
-            o.annotations.insert(crate::sandbox::network::MAC.into(), mac.to_string());
-        }
-        if let Some((n, ip)) = user_net {
-            // The network's embedded DNS, with the node's search domains and options.
-            let node = crate::network::dns::NodeResolver::read();
-            o.dns = crate::model::sandbox::Dns { servers: vec![n.gateway.to_string()], searches: node.search, options: node.options };
-            o.network = Some(n.id.clone());
-            if let Some(ip) = ip {
-                o.annotations.insert(crate::sandbox::network::IPS.into(), ip.to_string());
-            }
-        }
-        self.run_sandbox(o).await
     }
 
     /// An image volume's image, which must be in the store (kubelet pulls it

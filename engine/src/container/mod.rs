@@ -30,6 +30,7 @@ mod kill;
 mod list;
 mod logs;
 mod monitor;
+mod network;
 mod pause;
 mod ports;
 mod recover;

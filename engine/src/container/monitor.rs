@@ -61,7 +61,13 @@ impl Engine {
         let (exit, end) = exit;
         let status = if end == EndReason::ShimLost { Status::Unknown } else { Status::Exited };
         let on_purpose = entry.stopping.swap(false, std::sync::atomic::Ordering::SeqCst);
+        // Its network goes before the exit is seen: a stop's caller may
+        // publish the same port at once (a lost shim's may still be in use).
+        let freed = status == Status::Exited && self.free_network(&rec).await;
         let res = self.commit(&entry, |r| {
+            if freed {
+                r.config.release_network();
+            }
             r.state.stopped_on_purpose = on_purpose;
             r.state.status = status;
             r.state.exit_code = exit.exit_code;

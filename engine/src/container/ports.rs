@@ -1,11 +1,11 @@
-//! Host ports for `-p` and `-P`: chosen at create, held with the
-//! container's network until it is removed (the portmap plugin's DNAT
-//! rules go with its sandbox).
+//! Host ports for `-p` and `-P`: chosen at each start, held with the
+//! container's network while it runs, given back at its exit (the portmap
+//! plugin's DNAT rules go with its sandbox), as dockerd's.
 //!
 //! One table (`Inner::ports`) says which container holds which host
-//! socket; a create takes its ports in it before its network is made, so
-//! two creates can't take the same one, and start-up fills it from the
-//! records. A port some other program of the node listens on is refused
+//! socket; a start takes its ports in it before its network is made, so
+//! two starts can't take the same one, and start-up fills it from the
+//! records of containers that have a sandbox. A port some other program of the node listens on is refused
 //! too: berth binds it for a moment first, as Docker's proxy would.
 
 use crate::error::{Error, Result};
@@ -48,18 +48,29 @@ fn probe(p: &PublishedPort) -> std::io::Result<()> {
     }
 }
 
-/// The container's exposed ports (the image's, `--expose`'s and the
-/// published ones) and the bindings it wants (`-P`: every exposed port
-/// without a binding of its own gets any free host port).
-pub(crate) fn wanted(image: &crate::image::ImageConfig, exposed: &[ContainerPort], publish: &[PortRequest], publish_all: bool) -> (Vec<ContainerPort>, Vec<PortRequest>) {
+/// The container's exposed ports: the image's, `--expose`'s and the
+/// published ones.
+pub(crate) fn exposed(image: &crate::image::ImageConfig, exposed: &[ContainerPort], publish: &[PortRequest]) -> Vec<ContainerPort> {
     // The image's are data: an entry berth can't read is skipped, not trusted.
     let from_image = image.exposed_ports.iter().flatten().filter_map(|(k, _)| k.parse::<ContainerPort>().ok());
     let all: BTreeSet<ContainerPort> = from_image.chain(exposed.iter().copied()).chain(publish.iter().map(|r| r.container)).collect();
-    let mut wanted = publish.to_vec();
-    if publish_all {
-        wanted.extend(all.iter().filter(|p| !publish.iter().any(|r| r.container == **p)).map(|p| PortRequest { container: *p, host_ip: None, host_ports: HostPorts::Any }));
+    all.into_iter().collect()
+}
+
+/// The bindings a container wants at its start (`-P`: every exposed port
+/// without a binding of its own gets any free host port). As Docker, only
+/// a bridged container publishes (the node's network needs no mapping,
+/// `none` has nothing to map to).
+pub(crate) fn wanted(config: &crate::model::ContainerConfig) -> Vec<PortRequest> {
+    if !config.network.bridged() {
+        return Vec::new();
     }
-    (all.into_iter().collect(), wanted)
+    let mut wanted = config.publish.clone();
+    if config.publish_all {
+        let unbound = config.exposed_ports.iter().filter(|p| !config.publish.iter().any(|r| r.container == **p));
+        wanted.extend(unbound.map(|p| PortRequest { container: *p, host_ip: None, host_ports: HostPorts::Any }));
+    }
+    wanted
 }
 
 impl Engine {
@@ -140,12 +151,13 @@ impl Engine {
         }
     }
 
-    /// Gives back what a container held (removed, or its create undone).
+    /// Gives back what a container held (exited, removed, or its start undone).
     pub(crate) fn release_ports(&self, id: &str) {
         self.inner.ports.lock().unwrap().held.retain(|(_, holder)| holder != id);
     }
 
-    /// Start-up: the ports each recorded container holds.
+    /// Start-up: the ports a recorded container's sandbox maps (a running
+    /// one's; an exited one's until the sweep releases it).
     pub(crate) fn hold_recorded_ports(&self, rec: &super::ContainerRecord) {
         if rec.config.network.sandbox().is_some() {
             self.inner.ports.lock().unwrap().held.extend(rec.config.ports.iter().map(|p| (*p, rec.id.clone())));
@@ -176,12 +188,22 @@ mod tests {
         };
         let tcp = |port| ContainerPort { port, protocol: Protocol::Tcp };
         let own = PortRequest { container: tcp(443), host_ip: None, host_ports: HostPorts::Range { first: 8443, last: 8443 } };
-        let (exposed, wanted_) = wanted(&image, &[ContainerPort { port: 53, protocol: Protocol::Udp }], &[own], true);
+        let exposed = exposed(&image, &[ContainerPort { port: 53, protocol: Protocol::Udp }], &[own]);
         assert_eq!(exposed.iter().map(ToString::to_string).collect::<Vec<_>>(), ["53/udp", "80/tcp", "443/tcp"]);
-        assert_eq!(wanted_.len(), 3);
-        assert_eq!(wanted_[0], own);
-        assert!(wanted_[1..].iter().all(|r| r.host_ports == HostPorts::Any));
-        let (_, only) = wanted(&image, &[], &[own], false);
-        assert_eq!(only, [own]);
+        let mut config = crate::model::ContainerConfig {
+            exposed_ports: exposed,
+            publish: vec![own],
+            publish_all: true,
+            network: crate::model::ContainerNetwork::Bridge { sandbox: String::new() },
+            ..Default::default()
+        };
+        let all = wanted(&config);
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0], own);
+        assert!(all[1..].iter().all(|r| r.host_ports == HostPorts::Any));
+        config.publish_all = false;
+        assert_eq!(wanted(&config), [own]);
+        config.network = crate::model::ContainerNetwork::Host;
+        assert!(wanted(&config).is_empty(), "the node's network publishes nothing");
     }
 }

@@ -26,7 +26,9 @@ impl Engine {
         self.start_locked(&entry, Starter::OnPurpose).await
     }
 
-    /// Starts the container of `entry`, whose operation lock the caller holds.
+    /// Starts the container of `entry`, whose operation lock the caller
+    /// holds: its network for this run first (a bridged one's), given
+    /// back if the start fails after.
     pub(super) async fn start_locked(&self, entry: &Arc<Entry>, by: Starter) -> Result<()> {
         let rec = entry.record();
         if rec.state.status == Status::Quarantined {
@@ -35,6 +37,23 @@ impl Engine {
         if !rec.state.status.can_start() {
             return Ok(());
         }
+        let network = match rec.config.network.bridged() {
+            true => Some(self.make_network(entry).await?),
+            false => None,
+        };
+        let started = self.launch(entry, by, network).await;
+        if started.is_err() {
+            self.release_network(entry).await;
+        }
+        started
+    }
+
+    /// The rest of a start, with the container's network made.
+    async fn launch(&self, entry: &Arc<Entry>, by: Starter, network: Option<(super::ContainerRecord, crate::model::SandboxRecord)>) -> Result<()> {
+        let (rec, network) = match network {
+            Some((rec, s)) => (rec, Some(s)),
+            None => (entry.record(), None),
+        };
         let id = rec.id.clone();
         let image = self.images().resolve(&rec.image_id)?;
         let bundle = self.paths().bundle(&id)?;
@@ -54,15 +73,6 @@ impl Engine {
         let pid_ns_path = match &rec.config.security.pid {
             super::PidNamespace::Target(target) => Some(self.target_pid_ns(target)?),
             _ => None,
-        };
-        // A container outside pods on the default bridge: its own sandbox's network.
-        let (rec, network) = match rec.config.network.sandbox() {
-            Some(sid) => match self.any_sandbox(sid).map(|s| s.record()) {
-                Ok(s) if s.pin("net").is_some() && s.state == crate::sandbox::SandboxState::Ready => (rec, Some(s)),
-                // Gone with the node's restart: the container gets a new one.
-                _ => self.renew_network(entry, sid).await?,
-            },
-            None => (rec, None),
         };
         // Another container's network: its namespace and /etc files, found at each start.
         let joined = match &rec.config.network {
@@ -101,7 +111,14 @@ impl Engine {
                     None if host_net => Some(std::path::PathBuf::from("/etc/resolv.conf")),
                     None => None,
                 };
-                let dns = &rec.config.dns;
+                // On a user-defined network the embedded DNS stays the
+                // nameserver; `--dns` servers are its upstreams for this
+                // container (as Docker's 127.0.0.11), the rest applies.
+                let user_net = matches!(rec.config.network, super::ContainerNetwork::User { .. });
+                let dns = &match user_net {
+                    true => crate::model::Dns { servers: Vec::new(), ..rec.config.dns.clone() },
+                    false => rec.config.dns.clone(),
+                };
                 let own_resolv = match node_resolv {
                     Some(node) if dns.is_empty() && !host_net => {
                         files.push((node, "/etc/resolv.conf".to_owned()));
@@ -215,56 +232,6 @@ impl Engine {
         self.monitor(id, shim_pid);
         self.watch_health(entry);
         Ok(())
-    }
-
-    /// A new network sandbox for a container whose own went with the node's
-    /// restart (its address released first); recorded before it is used.
-    async fn renew_network(&self, entry: &Entry, old: &str) -> Result<(super::ContainerRecord, Option<crate::model::SandboxRecord>)> {
-        let rec = entry.record();
-        tracing::info!(container = %rec.id, sandbox = old, "the container's network is gone: making a new one");
-        if let Err(e) = self.remove_container_sandbox(old).await {
-            tracing::warn!(container = %rec.id, sandbox = old, error = %e, "release the container's old network");
-        }
-        let first = rec.config.network.links().first().cloned();
-        let net = first.as_ref().map(|l| self.network(&l.network)).transpose()?;
-        let sid = self.run_container_sandbox(&rec.id, &rec.config, net.as_ref().map(|n| (n, first.as_ref().and_then(|l| l.ip)))).await?;
-        let address = self.sandbox_ipv4(&sid);
-        // The networks it was connected to since, each on its interface again.
-        let mut extra = Vec::new();
-        let s = self.any_sandbox(&sid)?.record();
-        for l in rec.config.network.links().iter().skip(1) {
-            let attached = match self.network(&l.network) {
-                Ok(n) => self.attach_extra(&s, &n, l).await,
-                Err(e) => Err(e),
-            };
-            match attached {
-                Ok(a) => extra.push(crate::model::NetworkLink { address: a, ..l.clone() }),
-                Err(e) => {
-                    let _ = self.remove_container_sandbox(&sid).await;
-                    return Err(e);
-                }
-            }
-        }
-        let renewed = |r: &mut super::ContainerRecord| match &mut r.config.network {
-            super::ContainerNetwork::User { sandbox, links } => {
-                *sandbox = sid.clone();
-                links.truncate(1);
-                if let Some(l) = links.first_mut() {
-                    l.address = address;
-                }
-                links.extend(extra);
-            }
-            other => *other = super::ContainerNetwork::Bridge { sandbox: sid.clone() },
-        };
-        let rec = match self.commit(entry, renewed) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = self.remove_container_sandbox(&sid).await;
-                return Err(e);
-            }
-        };
-        let s = self.any_sandbox(&sid)?.record();
-        Ok((rec, Some(s)))
     }
 
     /// The shim's view of the container's image volumes, their staging dirs made.

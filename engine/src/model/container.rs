@@ -93,11 +93,14 @@ pub enum ContainerNetwork {
     /// The node's network namespace (`--network host`), with the node's
     /// hostname, hosts and resolv.conf.
     Host,
-    /// An address on berth's default bridge: the namespace is held by a
-    /// sandbox of the container's own ([`super::sandbox::SandboxOwner::Container`]).
+    /// An address on berth's default bridge: while the container runs, the
+    /// namespace is held by a sandbox of its own
+    /// ([`super::sandbox::SandboxOwner::Container`]); `sandbox` is empty
+    /// when it has none (created, or exited: as dockerd's endpoints).
     Bridge { sandbox: String },
     /// User-defined networks (the first one's is the sandbox's own
-    /// interface, `eth0`; `network connect` adds more).
+    /// interface, `eth0`; `network connect` adds more), each link's address
+    /// only while the sandbox is there.
     User { sandbox: String, links: Vec<super::network::NetworkLink> },
     /// Another container's network namespace, with its hostname, hosts
     /// and resolv.conf (`--network container:<name>`); joined at each start.
@@ -105,11 +108,32 @@ pub enum ContainerNetwork {
 }
 
 impl ContainerNetwork {
-    /// The sandbox holding the container's network, if one does.
+    /// The sandbox holding the container's network, if one does now.
     pub fn sandbox(&self) -> Option<&str> {
         match self {
-            ContainerNetwork::Bridge { sandbox } | ContainerNetwork::User { sandbox, .. } => Some(sandbox),
+            ContainerNetwork::Bridge { sandbox } | ContainerNetwork::User { sandbox, .. } => Some(sandbox.as_str()).filter(|s| !s.is_empty()),
             ContainerNetwork::None | ContainerNetwork::Host | ContainerNetwork::Container { .. } => None,
+        }
+    }
+
+    /// Whether the container's network is a bridge's (the default or a
+    /// user-defined one): a sandbox of its own while it runs.
+    pub fn bridged(&self) -> bool {
+        matches!(self, ContainerNetwork::Bridge { .. } | ContainerNetwork::User { .. })
+    }
+
+    /// The network as it is without its sandbox: no sandbox, no addresses
+    /// (the links, and what they asked for, stay).
+    pub fn released(&mut self) {
+        match self {
+            ContainerNetwork::Bridge { sandbox } => sandbox.clear(),
+            ContainerNetwork::User { sandbox, links } => {
+                sandbox.clear();
+                for l in links {
+                    l.address = None;
+                }
+            }
+            ContainerNetwork::None | ContainerNetwork::Host | ContainerNetwork::Container { .. } => {}
         }
     }
 
@@ -197,7 +221,8 @@ pub struct ContainerConfig {
     /// `-P`: every exposed port on a host port of its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub publish_all: bool,
-    /// The host ports it holds, with its network, from create to remove.
+    /// The host ports it holds with its network while it runs (taken at
+    /// each start, given back at its exit, as dockerd's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<super::ports::PublishedPort>,
     /// `--mac-address`: its first interface's hardware address.
@@ -389,6 +414,13 @@ impl ContainerConfig {
     /// The volume mounted at `p`, if the bind there is one of a volume's.
     pub fn volume_at(&self, p: &std::path::Path) -> Option<&super::volume::VolumeUse> {
         self.volumes.iter().find(|v| v.container_path == p)
+    }
+
+    /// The container without its network's live resources: no sandbox, no
+    /// addresses, no host ports (what it asked for stays).
+    pub fn release_network(&mut self) {
+        self.network.released();
+        self.ports.clear();
     }
 }
 

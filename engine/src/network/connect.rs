@@ -34,7 +34,8 @@ pub struct Connect {
 }
 
 impl Engine {
-    /// Connects a container (any state but removed) to one more network.
+    /// Connects a container (any state but removed) to one more network:
+    /// at once if it runs, at its next start if not.
     #[tracing::instrument(level = "info", skip_all, fields(network = %network, container = %container))]
     pub async fn connect_network(&self, network: &str, container: &str, how: Connect) -> Result<()> {
         let net = self.network(network)?;
@@ -49,7 +50,7 @@ impl Engine {
                 return Err(Error::InvalidArgument(format!("no configured subnet or ip-range contain the IP address {ip}")));
             }
         }
-        let ContainerNetwork::User { sandbox, links } = &rec.config.network else {
+        let ContainerNetwork::User { links, .. } = &rec.config.network else {
             return Err(Error::FailedPrecondition(format!(
                 "container {} is not on a user-defined network: connecting it to another network is not supported by berth yet",
                 rec.name
@@ -59,11 +60,11 @@ impl Engine {
             return Err(Error::PermissionDenied(format!("endpoint with name {} already exists in network {}", rec.name, net.name)));
         }
         let ifname = (1..).map(|n| format!("eth{n}")).find(|i| !links.iter().any(|l| &l.ifname == i)).expect("a free interface name");
-        let s = self.any_sandbox(sandbox)?.record();
+        // A container that doesn't run has no sandbox: its start attaches it.
+        let s = self.live_sandbox(&rec);
         let mut link = NetworkLink { network: net.id.clone(), aliases: how.aliases, ip: how.ip, address: None, ifname };
-        // A sandbox gone with the node's restart gets it when its container starts.
-        if s.state == crate::model::SandboxState::Ready {
-            link.address = self.attach_extra(&s, &net, &link).await?;
+        if let Some(s) = &s {
+            link.address = self.attach_extra(s, &net, &link).await?;
         }
         let added = link.clone();
         let committed = self.commit(&entry, |r| {
@@ -72,7 +73,9 @@ impl Engine {
             }
         });
         if let Err(e) = committed {
-            let _ = self.detach_extra(&s, &link.ifname).await;
+            if let Some(s) = &s {
+                let _ = self.detach_extra(s, &link.ifname).await;
+            }
             return Err(e);
         }
         tracing::info!(container = %rec.id, network = %net.name, ifname = %link.ifname, address = ?link.address, "connected");
@@ -87,14 +90,15 @@ impl Engine {
         let _op = entry.op.lock().await;
         let rec = entry.record();
         let not_connected = || Error::FailedPrecondition(format!("container {} is not connected to network {}", rec.id, net.name));
-        let ContainerNetwork::User { sandbox, links } = &rec.config.network else { return Err(not_connected()) };
+        let ContainerNetwork::User { links, .. } = &rec.config.network else { return Err(not_connected()) };
         let Some(i) = links.iter().position(|l| l.network == net.id) else { return Err(not_connected()) };
         if i == 0 {
             return Err(Error::FailedPrecondition(format!("{} is the network container {} was created on: disconnecting it is not supported by berth yet", net.name, rec.name)));
         }
         let ifname = links[i].ifname.clone();
-        let s = self.any_sandbox(sandbox)?.record();
-        self.detach_extra(&s, &ifname).await?;
+        if let Some(s) = self.live_sandbox(&rec) {
+            self.detach_extra(&s, &ifname).await?;
+        }
         self.commit(&entry, |r| {
             if let ContainerNetwork::User { links, .. } = &mut r.config.network {
                 links.retain(|l| l.network != net.id);
@@ -102,6 +106,12 @@ impl Engine {
         })?;
         tracing::info!(container = %rec.id, network = %net.name, %ifname, "disconnected");
         Ok(())
+    }
+
+    /// The container's sandbox, if it has a ready one (it runs).
+    fn live_sandbox(&self, rec: &crate::model::ContainerRecord) -> Option<SandboxRecord> {
+        let s = self.any_sandbox(rec.config.network.sandbox()?).ok()?.record();
+        (s.state == crate::model::SandboxState::Ready).then_some(s)
     }
 
     /// CNI ADD of `link` into the sandbox's namespace; the address it got.

@@ -1,28 +1,27 @@
 //! The embedded DNS of a user-defined network (Docker's 127.0.0.11, here on
-//! the network's gateway, port 53, UDP): containers find each other by
+//! the network's gateway, port 53, UDP and TCP: `dns_serve`): containers find each other by
 //! name, alias and short id. Answers come from the engine's records at the
 //! moment of the query, so they follow starts, stops, connects and
 //! removals with nothing to keep in step.
 //!
 //! A single-label name (or one under the node's search domains) that no
 //! container on the network has is NXDOMAIN at once, never forwarded: such
-//! a name is never a public one. Other names go to the node's resolvers
-//! (berthd runs in the node's namespace, so 127.0.0.53 works too), except
-//! on an `--internal` network, which is REFUSED.
+//! a name is never a public one. Other names go to the asker's `--dns`
+//! servers, or the node's resolvers (berthd runs in the node's namespace,
+//! so 127.0.0.53 works too), except on an `--internal` network, which is
+//! REFUSED. The asker is known by its address on the network.
 
 use crate::Engine;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Weak;
-use std::time::Duration;
 
 const TTL: u32 = 600;
-const TYPE_A: u16 = 1;
-const CLASS_IN: u16 = 1;
-const NOERROR: u8 = 0;
-const SERVFAIL: u8 = 2;
-const NXDOMAIN: u8 = 3;
-const NOTIMP: u8 = 4;
-const REFUSED: u8 = 5;
+pub(super) const TYPE_A: u16 = 1;
+pub(super) const CLASS_IN: u16 = 1;
+pub(super) const NOERROR: u8 = 0;
+pub(super) const SERVFAIL: u8 = 2;
+pub(super) const NXDOMAIN: u8 = 3;
+pub(super) const NOTIMP: u8 = 4;
+pub(super) const REFUSED: u8 = 5;
 
 /// One query's question.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,7 +31,7 @@ pub(crate) struct Question {
     pub name: String,
     pub qtype: u16,
     pub qclass: u16,
-    flags: u16,
+    pub(super) flags: u16,
     /// Where the question ends in the packet.
     end: usize,
 }
@@ -86,7 +85,7 @@ pub(crate) fn answer(query: &[u8], q: &Question, rcode: u8, addrs: &[Ipv4Addr]) 
 }
 
 /// An error answer for a packet we could only read the id of.
-fn refuse(query: &[u8], rcode: u8) -> Option<Vec<u8>> {
+pub(super) fn refuse(query: &[u8], rcode: u8) -> Option<Vec<u8>> {
     if query.len() < 12 {
         return None;
     }
@@ -105,9 +104,29 @@ pub(crate) struct NodeResolver {
     pub options: Vec<String>,
 }
 
+/// The node's resolv.conf as last read, and what it was then (inode, size,
+/// mtime): read again only when it changes.
+type Cached = Option<((u64, u64, i64, i64), std::sync::Arc<NodeResolver>)>;
+static NODE: std::sync::Mutex<Cached> = std::sync::Mutex::new(None);
+
 impl NodeResolver {
     pub(crate) fn read() -> Self {
         Self::parse(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+    }
+
+    /// The node's resolvers now (a `stat` per call, a read when it changed).
+    pub(crate) fn current() -> std::sync::Arc<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let seen = std::fs::metadata("/etc/resolv.conf").map(|m| (m.ino(), m.size(), m.mtime(), m.mtime_nsec())).unwrap_or_default();
+        let mut cache = NODE.lock().unwrap();
+        match &*cache {
+            Some((at, r)) if *at == seen => r.clone(),
+            _ => {
+                let r = std::sync::Arc::new(Self::read());
+                *cache = Some((seen, r.clone()));
+                r
+            }
+        }
     }
 
     fn parse(text: &str) -> Self {
@@ -123,81 +142,6 @@ impl NodeResolver {
         }
         r
     }
-}
-
-/// The running server of one network; stops when dropped.
-pub(crate) struct DnsServer {
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Binds `gateway:53` (before the bridge has the address: IP_FREEBIND) and serves.
-pub(crate) fn serve(engine: Weak<super::super::Inner>, network: String, gateway: Ipv4Addr, internal: bool) -> std::io::Result<DnsServer> {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM.cloexec(), Some(socket2::Protocol::UDP))?;
-    sock.set_freebind_v4(true)?;
-    sock.set_nonblocking(true)?;
-    sock.bind(&SocketAddr::from((gateway, 53)).into())?;
-    let sock = std::sync::Arc::new(tokio::net::UdpSocket::from_std(sock.into())?);
-    let task = tokio::spawn(async move {
-        let mut buf = vec![0u8; 1500];
-        loop {
-            let Ok((n, peer)) = sock.recv_from(&mut buf).await else { continue };
-            let Some(inner) = engine.upgrade() else { return };
-            let engine = Engine { inner };
-            let query = buf[..n].to_vec();
-            let reply = match parse(&query) {
-                Some(q) if q.flags & 0x7800 != 0 => Some(answer(&query, &q, NOTIMP, &[])),
-                Some(q) => match engine.dns_lookup(&network, peer_v4(peer), &q.name) {
-                    Lookup::Found(addrs) => Some(answer(&query, &q, NOERROR, if q.qtype == TYPE_A && q.qclass == CLASS_IN { &addrs } else { &[] })),
-                    Lookup::Local => Some(answer(&query, &q, NXDOMAIN, &[])),
-                    Lookup::Elsewhere if internal => Some(answer(&query, &q, REFUSED, &[])),
-                    Lookup::Elsewhere => {
-                        // Forwarded on a task of its own: a slow resolver holds nobody up.
-                        let sock = sock.clone();
-                        tokio::spawn(async move {
-                            let reply = forward(&query).await.unwrap_or_else(|| answer(&query, &q, SERVFAIL, &[]));
-                            let _ = sock.send_to(&reply, peer).await;
-                        });
-                        None
-                    }
-                },
-                None => refuse(&query, NOTIMP),
-            };
-            if let Some(r) = reply {
-                let _ = sock.send_to(&r, peer).await;
-            }
-        }
-    });
-    Ok(DnsServer { task })
-}
-
-fn peer_v4(peer: SocketAddr) -> Ipv4Addr {
-    match peer.ip() {
-        std::net::IpAddr::V4(a) => a,
-        std::net::IpAddr::V6(a) => a.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED),
-    }
-}
-
-/// Asks the node's resolvers in turn; their first answer.
-async fn forward(query: &[u8]) -> Option<Vec<u8>> {
-    for s in NodeResolver::read().servers.into_iter().take(3) {
-        let local: SocketAddr = if s.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
-        let Ok(sock) = tokio::net::UdpSocket::bind(local).await else { continue };
-        if sock.send_to(query, s).await.is_err() {
-            continue;
-        }
-        let mut buf = vec![0u8; 4096];
-        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(3), sock.recv(&mut buf)).await {
-            buf.truncate(n);
-            return Some(buf);
-        }
-    }
-    None
 }
 
 /// What the network knows of a name.
@@ -236,19 +180,35 @@ pub(crate) fn lookup(entries: &[(Vec<String>, Ipv4Addr)], search: &[String], nam
     }
 }
 
+/// Where a forwarded question goes: the asker's own `--dns` servers (as
+/// Docker's embedded DNS takes them for its upstreams), else the node's.
+pub(crate) type Upstreams = Vec<SocketAddr>;
+
 impl Engine {
     /// The answer to `name` for the container at `peer` on the network:
     /// the running containers' names, aliases and short ids on this network,
     /// then on the asker's other networks (as Docker's DNS answers a
-    /// container connected to several).
-    fn dns_lookup(&self, network: &str, peer: Ipv4Addr, name: &str) -> Lookup {
-        let running: Vec<crate::ContainerRecord> =
-            self.inner.containers.read().unwrap().values().map(|e| e.record()).filter(|r| r.state.status == crate::Status::Running).collect();
+    /// container connected to several); and where to ask if none has it.
+    pub(crate) fn dns_lookup(&self, network: &str, peer: Ipv4Addr, name: &str) -> (Lookup, Upstreams) {
+        let all: Vec<crate::ContainerRecord> = self.inner.containers.read().unwrap().values().map(|e| e.record()).collect();
+        // The asker by its address (held only while its sandbox is: its
+        // first query may come before its start is recorded).
+        let asker = all.iter().find(|r| r.config.network.links().iter().any(|l| l.network == network && l.address == Some(peer)));
+        let running: Vec<&crate::ContainerRecord> = all.iter().filter(|r| r.state.status == crate::Status::Running).collect();
         let mut nets = vec![network.to_owned()];
-        if let Some(asker) = running.iter().find(|r| r.config.network.links().iter().any(|l| l.network == network && l.address == Some(peer))) {
+        if let Some(asker) = asker {
             nets.extend(asker.config.network.links().iter().map(|l| l.network.clone()).filter(|n| n != network));
         }
-        let search = NodeResolver::read().search;
+        let node = NodeResolver::current();
+        let own = asker.map(|a| &a.config.dns);
+        let search = match own {
+            Some(d) if !d.search.is_empty() => d.search.iter().map(|s| s.trim_end_matches('.').to_ascii_lowercase()).collect(),
+            _ => node.search.clone(),
+        };
+        let upstreams = match own {
+            Some(d) if !d.servers.is_empty() => d.servers.iter().map(|ip| SocketAddr::new(*ip, 53)).collect(),
+            _ => node.servers.clone(),
+        };
         let mut answer = Lookup::Elsewhere;
         for net in &nets {
             let entries: Vec<(Vec<String>, Ipv4Addr)> = running
@@ -265,7 +225,7 @@ impl Engine {
                 break;
             }
         }
-        answer
+        (answer, upstreams)
     }
 }
 

@@ -16,6 +16,7 @@
 pub(crate) mod connect;
 mod create;
 pub(crate) mod dns;
+pub(crate) mod dns_serve;
 pub(crate) mod isolation;
 mod remove;
 
@@ -92,7 +93,7 @@ impl Engine {
 
     /// Starts the network's DNS (a failure is logged: the network works without names).
     fn start_dns(&self, n: &NetworkRecord) {
-        match dns::serve(std::sync::Arc::downgrade(&self.inner), n.id.clone(), n.gateway, n.internal) {
+        match dns_serve::serve(std::sync::Arc::downgrade(&self.inner), n.id.clone(), n.gateway, n.internal) {
             Ok(server) => drop(self.inner.dns.lock().unwrap().insert(n.id.clone(), server)),
             Err(e) => tracing::warn!(network = %n.name, gateway = %n.gateway, error = %e, "the network's DNS could not start: containers won't find each other by name"),
         }
