@@ -114,3 +114,20 @@ fn healthchecks_as_dockerd_runs_them() {
     assert!(ps.trim().ends_with("(healthy)"), "{ps}");
     d.docker(&["rm", "-f", "web", "slow", "img", "off", "mine"]).ok();
 }
+
+#[test]
+fn a_restarted_berthd_goes_on_from_the_recorded_health() {
+    let mut d = Daemon::start();
+    // Healthy after the first probe, then probed every 2 s: a restarted
+    // berthd that began at `starting` again would show it until its first.
+    d.docker(&["run", "-d", "--name", "kept", "--network", "none", "--health-cmd", "true", "--health-interval", "2s", "busybox", "sleep", "1000"]).ok();
+    assert!(d.eventually(Duration::from_secs(10), || health(&d, "kept") == "healthy 0"), "{}", health(&d, "kept"));
+    d.restart();
+    assert_eq!(health(&d, "kept"), "healthy 0", "adopted with the health it had");
+    let log = d.docker(&["inspect", "-f", "{{len .State.Health.Log}}", "kept"]).ok().stdout;
+    assert!(log.trim().parse::<usize>().unwrap() >= 1, "its probes too: {log}");
+    // A new run begins at `starting`.
+    d.docker(&["restart", "-t", "0", "kept"]).ok();
+    assert!(health(&d, "kept").starts_with("starting"), "{}", health(&d, "kept"));
+    d.docker(&["rm", "-f", "kept"]).ok();
+}

@@ -1,13 +1,15 @@
 //! Healthchecks: while a container with one runs, one task probes it —
 //! the command in the container (the exec helper, as ExecSync), every
 //! interval (the start interval during the start period), cut at the
-//! timeout. What the probes found is kept in memory (a restarted berthd
-//! begins at `starting` again); each change of status is an event
-//! (Docker's `health_status: …`). The probes of a run end with it.
+//! timeout. What the probes found is kept in memory, and recorded at each
+//! change of status (`health.json`, of the run it belongs to: a berthd
+//! that adopts the run goes on from there; a new run begins at
+//! `starting`); each change of status is an event (Docker's
+//! `health_status: …`). The probes of a run end with it.
 
 use super::{Entry, Status};
 use crate::error::{Error, Result};
-use crate::model::health::{Health, Probe, OUTPUT_LEN};
+use crate::model::health::{Health, HealthRecord, Probe, OUTPUT_LEN};
 use crate::Engine;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +19,8 @@ impl Engine {
     pub(super) fn watch_health(&self, entry: &Arc<Entry>) {
         let rec = entry.record();
         let Some(check) = rec.config.healthcheck.clone() else { return };
-        *entry.health.lock().unwrap() = Some(Health::default());
         let run = rec.state.exits;
+        *entry.health.lock().unwrap() = Some(self.recorded_health(&rec).unwrap_or_default());
         let engine = self.clone();
         let entry = entry.clone();
         tokio::spawn(async move {
@@ -59,10 +61,35 @@ impl Engine {
                 let changed = entry.health.lock().unwrap().as_mut().and_then(|h| h.record(Probe { start, end, exit_code, output }, check.retries, in_start));
                 if let Some(status) = changed {
                     tracing::info!(container = %rec.id, status = status.as_str(), "health");
+                    engine.record_health(&entry, run).await;
                     engine.emit(&entry.record(), super::events::EventKind::Health(status));
                 }
             }
         });
+    }
+
+    fn health_path(&self, id: &str) -> Result<std::path::PathBuf> {
+        Ok(self.paths().container(id)?.join("health.json"))
+    }
+
+    /// The recorded health of the container's current run, if any.
+    pub(super) fn recorded_health(&self, rec: &super::ContainerRecord) -> Option<Health> {
+        rec.config.healthcheck.as_ref()?;
+        match crate::store::read::<HealthRecord>(&self.health_path(&rec.id).ok()?) {
+            crate::store::Loaded::Record(r) if r.run == rec.state.exits => Some(r.health),
+            _ => None,
+        }
+    }
+
+    /// Records the run's health as it is now (a failure is logged: the
+    /// probes go on, a restarted berthd would begin at `starting`).
+    async fn record_health(&self, entry: &Entry, run: u64) {
+        let Some(health) = entry.health.lock().unwrap().clone() else { return };
+        let Ok(path) = self.health_path(&entry.record().id) else { return };
+        let written = tokio::task::spawn_blocking(move || crate::store::commit(&path, &HealthRecord { run, health })).await;
+        if let Ok(Err(e)) = written {
+            tracing::warn!(error = %e, "record the container's health");
+        }
     }
 
     /// What the probes of the container's current (or last) run found.

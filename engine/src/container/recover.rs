@@ -59,7 +59,12 @@ impl Engine {
             }
             self.inner.names.lock().unwrap().entry(rec.name.clone()).or_insert_with(|| rec.id.clone());
             self.hold_recorded_ports(&rec);
-            self.inner.containers.write().unwrap().insert(rec.id.clone(), Entry::new(rec));
+            let entry = Entry::new(rec);
+            // Shown from the start, before its shim is adopted.
+            if entry.record().state.status == Status::Running {
+                *entry.health.lock().unwrap() = self.recorded_health(&entry.record());
+            }
+            self.inner.containers.write().unwrap().insert(entry.record().id.clone(), entry);
         }
         // Bundles without a record belong to nothing.
         if let Ok(rd) = std::fs::read_dir(self.paths().bundles()) {

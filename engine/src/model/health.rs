@@ -1,6 +1,7 @@
 //! Healthchecks (Docker's `HEALTHCHECK`, `--health-*`): what is probed and
 //! how often, fixed at create from the image's and the request's; and
-//! what the probes found, kept in memory while the container runs.
+//! what the probes found, kept in memory while the container runs and
+//! recorded at each change of status (a restarted berthd goes on from it).
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -88,7 +89,8 @@ impl HealthConfig {
 }
 
 /// Docker's health states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum HealthStatus {
     #[default]
     Starting,
@@ -107,7 +109,7 @@ impl HealthStatus {
 }
 
 /// One probe.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Probe {
     pub start: i64,
     pub end: i64,
@@ -116,11 +118,26 @@ pub struct Probe {
 }
 
 /// What the probes of the current run found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub status: HealthStatus,
     pub failing_streak: u32,
     pub log: std::collections::VecDeque<Probe>,
+}
+
+/// The health of one run of a container, as recorded at its last change
+/// of status (`<root>/containers/<id>/health.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthRecord {
+    /// The run it is of: the container's exit count when the run began.
+    pub run: u64,
+    #[serde(flatten)]
+    pub health: Health,
+}
+
+impl crate::store::Record for HealthRecord {
+    const KIND: &'static str = "health";
+    const SCHEMA: u32 = 1;
 }
 
 impl Health {
