@@ -246,10 +246,7 @@ fn stop_timeout(req: &Req) -> Option<std::time::Duration> {
 /// `POST /containers/{id}/restart?t=`.
 pub async fn restart(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Body>> {
     let c = find(engine, key)?;
-    if c.state.status == Status::Running {
-        engine.stop(&c.id, stop_timeout(req)).await?;
-    }
-    engine.start(&c.id).await?;
+    engine.restart(&c.id, stop_timeout(req)).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 

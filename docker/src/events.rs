@@ -71,12 +71,27 @@ fn docker_event(ev: &ContainerEvent) -> Value {
         EventKind::Stopped => "die".to_owned(),
         EventKind::Deleted => "destroy".to_owned(),
         EventKind::Health(s) => format!("health_status: {}", s.as_str()),
+        EventKind::Killed(_) => "kill".to_owned(),
+        EventKind::StoppedOnPurpose => "stop".to_owned(),
+        EventKind::Restarted => "restart".to_owned(),
+        EventKind::Paused => "pause".to_owned(),
+        EventKind::Unpaused => "unpause".to_owned(),
+        EventKind::Renamed => "rename".to_owned(),
+        EventKind::OomKilled => "oom".to_owned(),
+        EventKind::Updated => "update".to_owned(),
+        EventKind::Committed => "commit".to_owned(),
+        EventKind::Exported => "export".to_owned(),
+        EventKind::ArchiveRead => "archive-path".to_owned(),
+        EventKind::ArchiveWritten => "extract-to-dir".to_owned(),
     };
     let mut attrs: serde_json::Map<String, Value> = ev.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     attrs.insert("image".into(), json!(ev.image));
     attrs.insert("name".into(), json!(ev.name));
-    if ev.kind == EventKind::Stopped {
-        attrs.insert("exitCode".into(), json!(ev.exit_code.to_string()));
+    match ev.kind {
+        EventKind::Stopped => drop(attrs.insert("exitCode".into(), json!(ev.exit_code.to_string()))),
+        EventKind::Killed(signal) => drop(attrs.insert("signal".into(), json!(signal.to_string()))),
+        EventKind::Renamed => drop(attrs.insert("oldName".into(), json!(format!("/{}", ev.old_name.as_deref().unwrap_or_default())))),
+        _ => {}
     }
     json!({
         "status": action,
@@ -186,6 +201,7 @@ mod tests {
             image: "busybox".into(),
             labels: [("tier".to_string(), "front".to_string())].into(),
             exit_code: 3,
+            old_name: Some("old".into()),
         })
     }
 
@@ -198,6 +214,10 @@ mod tests {
         assert!(matches(&die, &f(&[("container", "abc")])));
         assert!(!matches(&die, &f(&[("event", "start")])));
         assert!(!matches(&die, &f(&[("type", "network")])));
+        let kill = ev(EventKind::Killed(15));
+        assert_eq!((kill["Action"].as_str(), kill["Actor"]["Attributes"]["signal"].as_str()), (Some("kill"), Some("15")));
+        assert_eq!(ev(EventKind::Renamed)["Actor"]["Attributes"]["oldName"], "/old");
+        assert_eq!(ev(EventKind::ArchiveRead)["Action"], "archive-path");
         assert!(!matches(&ev(EventKind::Created), &f(&[("label", "tier=back")])));
         let both = |a: &str, b: &str| [("label".to_string(), vec![a.to_string(), b.to_string()])].into_iter().collect::<HashMap<_, _>>();
         assert!(matches(&die, &both("tier=front", "tier")), "every label");

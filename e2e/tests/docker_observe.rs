@@ -126,3 +126,68 @@ fn stats_and_pause() {
     assert!(not_running.code != 0 && not_running.stderr.contains("is not running"), "{not_running:?}");
     d.docker(&["rm", "busy"]).ok();
 }
+
+#[test]
+fn docker_events_of_what_is_done_to_a_container() {
+    let d = Daemon::start();
+    let start = unix_now();
+    d.docker(&["run", "-d", "--name", "busy", "--network", "none", "busybox", "sleep", "1000"]).ok();
+    d.docker(&["pause", "busy"]).ok();
+    d.docker(&["unpause", "busy"]).ok();
+    d.docker(&["rename", "busy", "acted"]).ok();
+    d.docker(&["update", "--restart", "on-failure", "acted"]).ok();
+    let dir = d.dir.join("cp");
+    std::fs::create_dir_all(&dir).unwrap();
+    d.docker(&["cp", "acted:/etc/hostname", dir.to_str().unwrap()]).ok();
+    d.docker(&["cp", dir.join("hostname").to_str().unwrap(), "acted:/tmp/"]).ok();
+    d.docker(&["commit", "acted", "acted-image"]).ok();
+    d.docker(&["stop", "-t", "1", "acted"]).ok();
+    d.docker(&["restart", "-t", "0", "acted"]).ok();
+    d.docker(&["kill", "-s", "USR1", "acted"]).ok();
+    d.docker(&["rm", "-f", "acted"]).ok();
+    d.docker(&["rmi", "acted-image"]).ok();
+    let until = format!("{:.3}", unix_now() + 0.5);
+    std::thread::sleep(Duration::from_millis(600));
+    let got = d
+        .docker(&[
+            "events",
+            "--since",
+            &format!("{start:.3}"),
+            "--until",
+            &until,
+            "--filter",
+            "type=container",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.signal}} {{.Actor.Attributes.oldName}}",
+        ])
+        .ok()
+        .stdout;
+    let got: Vec<&str> = got.lines().map(str::trim_end).collect();
+    // dockerd 20.10's, in order (a stop's signal is the container's, SIGTERM; rm -f's SIGKILL).
+    let want = [
+        "create <no value> <no value>",
+        "start <no value> <no value>",
+        "pause <no value> <no value>",
+        "unpause <no value> <no value>",
+        "rename <no value> /busy",
+        "update <no value> <no value>",
+        "archive-path <no value> <no value>",
+        "extract-to-dir <no value> <no value>",
+        "pause <no value> <no value>",
+        "unpause <no value> <no value>",
+        "commit <no value> <no value>",
+        // `sleep` as PID 1 ignores SIGTERM: SIGKILL after the second.
+        "kill 15 <no value>",
+        "kill 9 <no value>",
+        "die <no value> <no value>",
+        "stop <no value> <no value>",
+        // A restart of a stopped container is a start.
+        "start <no value> <no value>",
+        "restart <no value> <no value>",
+        "kill 10 <no value>",
+        "kill 9 <no value>",
+        "die <no value> <no value>",
+        "destroy <no value> <no value>",
+    ];
+    assert_eq!(got, want, "{got:#?}");
+}

@@ -19,7 +19,8 @@ fn kind(k: EventKind) -> Option<cri::ContainerEventType> {
         EventKind::Started => cri::ContainerEventType::ContainerStartedEvent,
         EventKind::Stopped => cri::ContainerEventType::ContainerStoppedEvent,
         EventKind::Deleted => cri::ContainerEventType::ContainerDeletedEvent,
-        EventKind::Health(_) => return None,
+        // Docker's events besides the lifecycle: not the CRI's.
+        _ => return None,
     })
 }
 

@@ -62,6 +62,7 @@ impl Engine {
         })
         .await?;
         let stat = stat.map_err(|e| cp_error(e, path, &rec))?;
+        self.emit(&rec, super::events::EventKind::ArchiveRead);
         let (tx, data) = mpsc::channel(16);
         let (p, id) = (path.to_owned(), rec.id);
         tokio::task::spawn_blocking(move || {
@@ -96,7 +97,9 @@ impl Engine {
             let opts = ExtractOptions { no_overwrite_dir_non_dir: how.no_overwrite_dir_non_dir, owners, rename_top: None };
             view.extract(&point, ChunkReader::new(data), &opts).map_err(|e| cp_error(e, &p, &r))
         });
-        done.await?
+        done.await??;
+        self.emit(&rec, super::events::EventKind::ArchiveWritten);
+        Ok(())
     }
 
     /// A view of the container's files: a running container's own root, a

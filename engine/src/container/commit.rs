@@ -73,6 +73,7 @@ impl Engine {
         }
         let img = committed?;
         tracing::info!(container = %rec.id, image = %img.id, "committed");
+        self.emit(&entry.record(), super::events::EventKind::Committed);
         Ok(img)
     }
 }

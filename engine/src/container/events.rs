@@ -1,7 +1,9 @@
-//! Container lifecycle events from the engine's own state changes: created,
+//! Container events from the engine's own state changes: created,
 //! started, stopped (exited, whatever the cause) and deleted, each sent
-//! after its record is committed. kubelet's evented PLEG reads them through
-//! CRI GetContainerEvents. A slow subscriber that falls more than
+//! after its record is committed — kubelet's evented PLEG reads them through
+//! CRI GetContainerEvents — and what Docker's events say besides (a
+//! signal sent, a stop on purpose, pause, rename, an OOM kill, commit,
+//! copies; the CRI passes those over). A slow subscriber that falls more than
 //! [`CAPACITY`] events behind is told so (and relists), never blocks anyone.
 
 use super::ContainerRecord;
@@ -20,6 +22,28 @@ pub enum EventKind {
     Deleted,
     /// Its healthcheck's status changed (Docker-front containers only).
     Health(crate::model::HealthStatus),
+    /// A signal was sent to it (a kill, a stop's signal); its number.
+    Killed(i32),
+    /// A stop on purpose ended with its exit.
+    StoppedOnPurpose,
+    /// A restart on purpose (stop, then start) is done.
+    Restarted,
+    Paused,
+    Unpaused,
+    /// A new name; the old one.
+    Renamed,
+    /// The kernel's OOM killer ended it (sent before its Stopped).
+    OomKilled,
+    /// Its resources or restart policy changed.
+    Updated,
+    /// Its writable layer became an image.
+    Committed,
+    /// Its filesystem was exported.
+    Exported,
+    /// A copy out of it (`docker cp` from the container).
+    ArchiveRead,
+    /// A copy into it.
+    ArchiveWritten,
 }
 
 /// One event.
@@ -37,6 +61,8 @@ pub struct ContainerEvent {
     pub image: String,
     pub labels: std::collections::BTreeMap<String, String>,
     pub exit_code: i32,
+    /// The name it had before (Renamed).
+    pub old_name: Option<String>,
 }
 
 pub(crate) fn channel() -> broadcast::Sender<ContainerEvent> {
@@ -50,6 +76,11 @@ impl Engine {
     }
 
     pub(crate) fn emit(&self, rec: &ContainerRecord, kind: EventKind) {
+        self.emit_renamed(rec, kind, None);
+    }
+
+    /// An event, with the name `rec` had before.
+    pub(crate) fn emit_renamed(&self, rec: &ContainerRecord, kind: EventKind, old_name: Option<String>) {
         let at = berth_proto::time::unix_nanos(std::time::SystemTime::now());
         // No subscriber is no error.
         let _ = self.inner.events.send(ContainerEvent {
@@ -61,6 +92,7 @@ impl Engine {
             image: rec.image.clone(),
             labels: rec.config.labels.clone(),
             exit_code: rec.state.exit_code,
+            old_name,
         });
     }
 }

@@ -41,6 +41,7 @@ impl Engine {
     #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
     pub async fn export(&self, key: &str) -> Result<mpsc::Receiver<Vec<u8>>> {
         let (rec, opened) = self.open_view(key, false).await?;
+        self.emit(&rec, super::events::EventKind::Exported);
         let (tx, rx) = mpsc::channel(16);
         tokio::task::spawn_blocking(move || {
             let mut out = std::io::BufWriter::with_capacity(256 * 1024, ChannelWriter::new(tx));

@@ -19,6 +19,7 @@ impl Engine {
         shim_client::kill(&bundle, sig as i32, sig == nix::sys::signal::Signal::SIGKILL)
             .await
             .map_err(|e| Error::FailedPrecondition(format!("cannot kill container {}: {e}", rec.id)))?;
+        self.emit(&rec, super::events::EventKind::Killed(sig as i32));
         // A paused container takes the signal once thawed (as dockerd does it).
         self.thaw_if_paused(&entry).await;
         Ok(())

@@ -87,6 +87,9 @@ impl Engine {
                 return;
             }
         };
+        if exited.state.oom_killed {
+            self.emit(&exited, super::events::EventKind::OomKilled);
+        }
         self.emit(&exited, super::events::EventKind::Stopped);
         // The bundle goes under the container's lock, unless a start (a
         // restart right after the stop this exit ended) has made a new one.

@@ -31,7 +31,8 @@ impl Engine {
             _ => {}
         }
         self.freeze(&rec, paused).await?;
-        self.commit(&entry, |r| r.state.paused = paused)?;
+        let rec = self.commit(&entry, |r| r.state.paused = paused)?;
+        self.emit(&rec, if paused { super::events::EventKind::Paused } else { super::events::EventKind::Unpaused });
         Ok(())
     }
 

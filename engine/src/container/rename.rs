@@ -31,8 +31,10 @@ impl Engine {
         let committed = self.commit(&entry, |r| r.name = new_name.to_owned());
         let mut names = self.inner.names.lock().unwrap();
         match committed {
-            Ok(_) => {
+            Ok(renamed) => {
                 names.remove(&rec.name);
+                drop(names);
+                self.emit_renamed(&renamed, super::events::EventKind::Renamed, Some(rec.name.clone()));
                 Ok(())
             }
             Err(e) => {

@@ -90,7 +90,8 @@ impl Engine {
         if !policy.is_no() && entry.record().config.auto_remove {
             return Err(crate::error::Error::InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container".into()));
         }
-        self.commit(&entry, |r| r.config.restart = policy)?;
+        let rec = self.commit(&entry, |r| r.config.restart = policy)?;
+        self.emit(&rec, super::events::EventKind::Updated);
         Ok(())
     }
 }

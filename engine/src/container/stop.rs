@@ -17,7 +17,26 @@ impl Engine {
     pub async fn stop(&self, key: &str, timeout: Option<Duration>) -> Result<()> {
         let entry = self.lookup(key)?;
         let _op = entry.op.lock().await;
-        self.stop_locked(&entry, timeout).await
+        let ran = entry.record().state.status == Status::Running;
+        self.stop_locked(&entry, timeout).await?;
+        if ran {
+            self.emit(&entry.record(), super::events::EventKind::StoppedOnPurpose);
+        }
+        Ok(())
+    }
+
+    /// A restart on purpose (Docker's `restart`): a stop if it runs, then a start.
+    #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
+    pub async fn restart(&self, key: &str, timeout: Option<Duration>) -> Result<()> {
+        let entry = self.lookup(key)?;
+        let _op = entry.op.lock().await;
+        if entry.record().state.status == Status::Running {
+            self.stop_locked(&entry, timeout).await?;
+            self.emit(&entry.record(), super::events::EventKind::StoppedOnPurpose);
+        }
+        self.start_locked(&entry, super::start::Starter::OnPurpose).await?;
+        self.emit(&entry.record(), super::events::EventKind::Restarted);
+        Ok(())
     }
 
     /// Stops the container of `entry`, whose operation lock the caller holds.
@@ -42,12 +61,14 @@ impl Engine {
         if !timeout.is_zero() {
             // A shim that is already gone has exited; the monitor will say so.
             let _ = shim_client::kill(&bundle, sig as i32, false).await;
+            self.emit(&rec, super::events::EventKind::Killed(sig as i32));
             self.thaw_if_paused(entry).await;
             if tokio::time::timeout(timeout, events.wait_for(exited)).await.is_ok() {
                 return Ok(());
             }
         }
         let _ = shim_client::kill(&bundle, libc::SIGKILL, true).await;
+        self.emit(&rec, super::events::EventKind::Killed(libc::SIGKILL));
         self.thaw_if_paused(entry).await;
         let waited = tokio::time::timeout(KILL_GRACE, events.wait_for(exited)).await.is_ok();
         if waited {

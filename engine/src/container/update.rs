@@ -21,7 +21,8 @@ impl Engine {
                 .map_err(|e| Error::InvalidArgument(format!("update resources: {e}")))?;
         }
         let resources = next.config.resources;
-        self.commit(&entry, |r| r.config.resources = resources)?;
+        let rec = self.commit(&entry, |r| r.config.resources = resources)?;
+        self.emit(&rec, super::events::EventKind::Updated);
         Ok(())
     }
 
