@@ -3,7 +3,7 @@
 //! for db to be healthy, web waiting for api, on a network of the
 //! project's own, a named volume, a published port — until every service
 //! runs and every healthcheck says healthy. Each sample is `up -d` and the
-//! wait, as a user waits for them; `down -v` after is not timed. Both
+//! wait, as a user waits for them; `down -v -t 0` after is not timed. Both
 //! engines probe every 100 ms, so the healthchecks' own waits are alike.
 
 use crate::report::Figure;
@@ -98,7 +98,8 @@ pub fn up(sides: &[(&str, &Path); 2], runs: usize, image: &str, base: &Path) -> 
             std::thread::sleep(Duration::from_millis(5));
         }
         let took = t.elapsed();
-        compose(s, dir, &["down", "-v"])?;
+        // (httpd as PID 1 ignores SIGTERM: no grace period to wait out, untimed anyway.)
+        compose(s, dir, &["down", "-v", "-t", "0"])?;
         Ok(took)
     };
     let dir_of = |who: &str| if who == "berth" { &dirs[0] } else { &dirs[1] };

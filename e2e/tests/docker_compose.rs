@@ -225,3 +225,73 @@ secrets:
     assert_eq!(d.docker(&["volume", "ls", "-q"]).ok().stdout, "");
     assert_eq!(d.docker(&["network", "ls", "-q", "--filter", "type=custom"]).ok().stdout, "", "down removed the project's network");
 }
+
+/// A service on two networks (compose creates it on one and connects the
+/// other before it starts): it reaches both sides by name, with a
+/// per-network alias; the sides don't see each other's names. `logs -f`
+/// follows a service's output as it comes.
+#[test]
+fn a_service_on_two_networks() {
+    let d = Daemon::start();
+    let dir = d.dir.join("tiers");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        r#"version: "3.9"
+services:
+  db:
+    image: busybox
+    init: true
+    networks:
+      back:
+        aliases: [database]
+    command: sh -c "echo db-ok > /tmp/i; exec httpd -f -p 5432 -h /tmp"
+  app:
+    image: busybox
+    init: true
+    networks: [front, back]
+    command: sh -c "echo app-ok > /tmp/i; echo app-up; httpd -p 8000 -h /tmp; while sleep 0.2; do echo tick; done"
+  edge:
+    image: busybox
+    init: true
+    networks: [front]
+    command: sleep 1000
+networks:
+  front:
+  back:
+"#,
+    )
+    .unwrap();
+    let up = compose(&d, &dir, &["up", "-d"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    let nets = d.docker(&["inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "proj_app_1"]).ok().stdout;
+    assert_eq!(nets.split_whitespace().collect::<Vec<_>>(), ["proj_back", "proj_front"], "{nets}");
+    let get = |from: &str, url: &str| compose(&d, &dir, &["exec", "-T", from, "timeout", "5", "wget", "-qO-", url]);
+    // app reaches db (by service name and its alias) on back; edge reaches app on front.
+    assert!(d.eventually(std::time::Duration::from_secs(10), || get("app", "http://db:5432/i").stdout == "db-ok\n"));
+    assert_eq!(get("app", "http://database:5432/i").ok().stdout, "db-ok\n");
+    assert!(d.eventually(std::time::Duration::from_secs(10), || get("edge", "http://app:8000/i").stdout == "app-ok\n"));
+    // edge is not on back: db's name is not known there.
+    let hidden = compose(&d, &dir, &["exec", "-T", "edge", "nslookup", "db"]);
+    assert!(hidden.code != 0, "{hidden:?}");
+    // logs -f: what app writes, as it writes it.
+    let mut follow = Command::new("docker-compose")
+        .current_dir(&dir)
+        .args(["-p", "proj", "logs", "-f", "--no-color", "app"])
+        .env("DOCKER_HOST", format!("unix://{}", d.docker_socket().display()))
+        .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(follow.stdout.take().unwrap()).lines();
+    let ticks = (&mut lines).map_while(Result::ok).filter(|l| l.ends_with("| tick")).take(3).count();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(ticks, 3, "followed");
+    let down = compose(&d, &dir, &["down"]);
+    assert_eq!(down.code, 0, "{down:?}");
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+    assert_eq!(d.docker(&["network", "ls", "-q", "--filter", "type=custom"]).ok().stdout, "", "down removed both networks");
+}
