@@ -6,17 +6,21 @@
 use berth_e2e::Daemon;
 use std::process::Command;
 
-fn compose(d: &Daemon, dir: &std::path::Path, args: &[&str]) -> berth_e2e::Run {
-    let out = Command::new("docker-compose")
-        .current_dir(dir)
+/// docker-compose on project `proj` in `dir`, against the daemon.
+fn compose_cmd(d: &Daemon, dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new("docker-compose");
+    c.current_dir(dir)
         .args(["-p", "proj"])
         .args(args)
         .env("DOCKER_HOST", format!("unix://{}", d.docker_socket().display()))
         .env("DOCKER_CONFIG", d.dir.join("docker-config"))
         .env_remove("DOCKER_API_VERSION")
-        .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
-        .output()
-        .expect("docker-compose (deploy/test.sh installs it)");
+        .env("COMPOSE_INTERACTIVE_NO_CLI", "1");
+    c
+}
+
+fn compose(d: &Daemon, dir: &std::path::Path, args: &[&str]) -> berth_e2e::Run {
+    let out = compose_cmd(d, dir, args).output().expect("docker-compose (deploy/test.sh installs it)");
     berth_e2e::Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
 }
 
@@ -275,15 +279,7 @@ networks:
     let hidden = compose(&d, &dir, &["exec", "-T", "edge", "nslookup", "db"]);
     assert!(hidden.code != 0, "{hidden:?}");
     // logs -f: what app writes, as it writes it.
-    let mut follow = Command::new("docker-compose")
-        .current_dir(&dir)
-        .args(["-p", "proj", "logs", "-f", "--no-color", "app"])
-        .env("DOCKER_HOST", format!("unix://{}", d.docker_socket().display()))
-        .env("DOCKER_CONFIG", d.dir.join("docker-config"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut follow = compose_cmd(&d, &dir, &["logs", "-f", "--no-color", "app"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
     use std::io::BufRead;
     let mut lines = std::io::BufReader::new(follow.stdout.take().unwrap()).lines();
     let ticks = (&mut lines).map_while(Result::ok).filter(|l| l.ends_with("| tick")).take(3).count();
