@@ -21,6 +21,14 @@ impl Engine {
         self.on_exit(id, shim_pid, exit).await;
     }
 
+    /// Start-up: the exit of a run whose shim is gone (its exit record, or
+    /// a lost shim), recorded now.
+    pub(crate) async fn record_ended(&self, id: &str, shim_pid: i32) {
+        let Ok(bundle) = self.paths().bundle(id) else { return };
+        let exit = wait_exit(&bundle, shim_pid).await;
+        self.on_exit(id, shim_pid, exit).await;
+    }
+
     /// Takes over the running container of a shim an earlier berthd started
     /// (maybe an older berth): learns the shim's protocol, then monitors it.
     /// A shim too old to talk to is left running, its container Unknown

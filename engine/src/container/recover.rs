@@ -25,6 +25,9 @@ impl Engine {
     pub(crate) async fn recover(&self, boot: Boot) -> Result<()> {
         let dir = self.paths().containers();
         let mut running = Vec::new();
+        // Exited while berthd was down (no shim left): recorded before the
+        // API answers, so nobody sees them running.
+        let mut ended = Vec::new();
         for item in std::fs::read_dir(&dir).ctx(|| format!("read {}", dir.display()))? {
             let Ok(item) = item else { continue };
             let name = item.file_name().to_string_lossy().into_owned();
@@ -51,8 +54,10 @@ impl Engine {
                 }
             };
             let rec = if rec.state.status == Status::Running && boot == Boot::Restarted { self.ended_by_restart(rec)? } else { rec };
-            if rec.state.status == Status::Running {
+            if rec.state.status == Status::Running && super::monitor::is_shim(rec.state.shim_pid) {
                 running.push((rec.id.clone(), rec.state.shim_pid));
+            } else if rec.state.status == Status::Running {
+                ended.push((rec.id.clone(), rec.state.shim_pid));
             } else if rec.state.status != Status::Quarantined {
                 // (A quarantined one keeps everything, a live shim included.)
                 self.reap_unfinished_start(&rec).await;
@@ -74,6 +79,9 @@ impl Engine {
                     let _ = std::fs::remove_dir_all(b.path());
                 }
             }
+        }
+        for (id, shim_pid) in ended {
+            self.record_ended(&id, shim_pid).await;
         }
         // Each monitor reconnects (or reads the exit record) on its own task:
         // all shims are reattached in parallel and nobody waits on a slow one.
