@@ -244,6 +244,8 @@ impl Drop for Runtime {
                 let _ = Command::new("ip").args(["link", "del", &bridge]).status();
             }
         }
+        // The default bridge's isolation chain (the networks' go with their `network rm`).
+        berth_e2e::release_isolation(&format!("bbd{}", std::process::id()));
         // Anything the runtime left mounted under its dirs (snapshots, pins), deepest first.
         for m in berth_e2e::mounts_under(&self.dir) {
             let _ = nix::mount::umount2(m.as_path(), nix::mount::MntFlags::MNT_DETACH);
