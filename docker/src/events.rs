@@ -7,7 +7,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
-use berth_engine::container::events::{ContainerEvent, EventKind};
+use berth_engine::container::events::{ContainerEvent, EventKind, ExecStep};
 use berth_engine::Engine;
 use hyper::Response;
 use serde_json::{json, Value};
@@ -83,6 +83,14 @@ fn docker_event(ev: &ContainerEvent) -> Value {
         EventKind::Exported => "export".to_owned(),
         EventKind::ArchiveRead => "archive-path".to_owned(),
         EventKind::ArchiveWritten => "extract-to-dir".to_owned(),
+        EventKind::Exec(step) => {
+            let command = ev.exec.as_ref().map(|(_, c)| c.as_str()).unwrap_or_default();
+            match step {
+                ExecStep::Created => format!("exec_create: {command}"),
+                ExecStep::Started => format!("exec_start: {command}"),
+                ExecStep::Died => "exec_die".to_owned(),
+            }
+        }
     };
     let mut attrs: serde_json::Map<String, Value> = ev.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     attrs.insert("image".into(), json!(ev.image));
@@ -92,6 +100,12 @@ fn docker_event(ev: &ContainerEvent) -> Value {
         EventKind::Killed(signal) => drop(attrs.insert("signal".into(), json!(signal.to_string()))),
         EventKind::Renamed => drop(attrs.insert("oldName".into(), json!(format!("/{}", ev.old_name.as_deref().unwrap_or_default())))),
         _ => {}
+    }
+    if let (EventKind::Exec(step), Some((id, _))) = (ev.kind, &ev.exec) {
+        attrs.insert("execID".into(), json!(id));
+        if step == ExecStep::Died {
+            attrs.insert("exitCode".into(), json!(ev.exit_code.to_string()));
+        }
     }
     json!({
         "status": action,
@@ -202,6 +216,7 @@ mod tests {
             labels: [("tier".to_string(), "front".to_string())].into(),
             exit_code: 3,
             old_name: Some("old".into()),
+            exec: Some(("e1".into(), "sh -c true".into())),
         })
     }
 
@@ -218,6 +233,12 @@ mod tests {
         assert_eq!((kill["Action"].as_str(), kill["Actor"]["Attributes"]["signal"].as_str()), (Some("kill"), Some("15")));
         assert_eq!(ev(EventKind::Renamed)["Actor"]["Attributes"]["oldName"], "/old");
         assert_eq!(ev(EventKind::ArchiveRead)["Action"], "archive-path");
+        let died = ev(EventKind::Exec(ExecStep::Died));
+        assert_eq!(
+            (died["Action"].as_str(), died["Actor"]["Attributes"]["execID"].as_str(), died["Actor"]["Attributes"]["exitCode"].as_str()),
+            (Some("exec_die"), Some("e1"), Some("3"))
+        );
+        assert_eq!(ev(EventKind::Exec(ExecStep::Started))["Action"], "exec_start: sh -c true");
         assert!(!matches(&ev(EventKind::Created), &f(&[("label", "tier=back")])));
         let both = |a: &str, b: &str| [("label".to_string(), vec![a.to_string(), b.to_string()])].into_iter().collect::<HashMap<_, _>>();
         assert!(matches(&die, &both("tier=front", "tier")), "every label");

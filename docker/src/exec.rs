@@ -13,6 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::hijack::{self, DetachKeys, Input, Output};
 use crate::http::{self, Body, Req};
 use crate::Front;
+use berth_engine::container::events::ExecStep;
 use berth_engine::container::{ExecProcess, ExecProcessOptions, ExecStreamOptions, Terminal};
 use hyper::{Response, StatusCode};
 use serde::Deserialize;
@@ -101,6 +102,7 @@ pub async fn create(front: &Front, key: &str, req: &mut Req) -> ApiResult<Respon
     }
     let keys = DetachKeys::parse(&config.detach_keys)?;
     let id = hex::encode(rand::random::<[u8; 32]>());
+    front.engine.emit_exec(&c.id, ExecStep::Created, &id, &config.cmd, None);
     let exec = Arc::new(Exec { id: id.clone(), container: c.id, config, keys, state: Mutex::default(), terminal: Mutex::default() });
     let mut all = front.execs.0.lock().unwrap();
     all.retain(|_, e| e.state.lock().unwrap().finished.is_none_or(|t| t.elapsed() < KEEP_FINISHED));
@@ -135,6 +137,7 @@ pub async fn start(front: &Front, id: &str, req: &mut Req) -> ApiResult<Response
         Ok(p) => p,
         Err(e) => {
             *exec.state.lock().unwrap() = ExecState { started: true, running: false, exit_code: Some(126), finished: Some(Instant::now()) };
+            front.engine.emit_exec(&exec.container, ExecStep::Died, &exec.id, &cfg.cmd, Some(126));
             return Err(match e {
                 berth_engine::Error::FailedPrecondition(_) => not_running(&exec.container),
                 other => other.into(),
@@ -148,7 +151,9 @@ pub async fn start(front: &Front, id: &str, req: &mut Req) -> ApiResult<Response
         }
         *exec.terminal.lock().unwrap() = Some(t);
     }
+    front.engine.emit_exec(&exec.container, ExecStep::Started, &exec.id, &cfg.cmd, None);
     let runner = exec.clone();
+    let engine = front.engine.clone();
     tokio::spawn(async move {
         let client = match upgrade {
             Some(u) => match u.await {
@@ -167,6 +172,7 @@ pub async fn start(front: &Front, id: &str, req: &mut Req) -> ApiResult<Response
         let code = run(&runner, &mut proc, client).await;
         *runner.terminal.lock().unwrap() = None;
         *runner.state.lock().unwrap() = ExecState { started: true, running: false, exit_code: Some(code), finished: Some(Instant::now()) };
+        engine.emit_exec(&runner.container, ExecStep::Died, &runner.id, &runner.config.cmd, Some(code));
     });
     if start.detach {
         return Ok(http::empty(StatusCode::OK));

@@ -136,6 +136,7 @@ fn docker_events_of_what_is_done_to_a_container() {
     d.docker(&["unpause", "busy"]).ok();
     d.docker(&["rename", "busy", "acted"]).ok();
     d.docker(&["update", "--restart", "on-failure", "acted"]).ok();
+    assert_eq!(d.docker(&["exec", "acted", "sh", "-c", "exit 3"]).code, 3);
     let dir = d.dir.join("cp");
     std::fs::create_dir_all(&dir).unwrap();
     d.docker(&["cp", "acted:/etc/hostname", dir.to_str().unwrap()]).ok();
@@ -171,6 +172,9 @@ fn docker_events_of_what_is_done_to_a_container() {
         "unpause <no value> <no value>",
         "rename <no value> /busy",
         "update <no value> <no value>",
+        "exec_create: sh -c exit 3 <no value> <no value>",
+        "exec_start: sh -c exit 3 <no value> <no value>",
+        "exec_die <no value> <no value>",
         "archive-path <no value> <no value>",
         "extract-to-dir <no value> <no value>",
         "pause <no value> <no value>",

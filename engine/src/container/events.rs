@@ -44,6 +44,17 @@ pub enum EventKind {
     ArchiveRead,
     /// A copy into it.
     ArchiveWritten,
+    /// A step of a Docker exec in it (the Docker front keeps its execs).
+    Exec(ExecStep),
+}
+
+/// The steps of a Docker exec that its events tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecStep {
+    Created,
+    Started,
+    /// Ended, with the event's `exit_code` its own.
+    Died,
 }
 
 /// One event.
@@ -63,6 +74,8 @@ pub struct ContainerEvent {
     pub exit_code: i32,
     /// The name it had before (Renamed).
     pub old_name: Option<String>,
+    /// The exec's id and command line (Exec).
+    pub exec: Option<(String, String)>,
 }
 
 pub(crate) fn channel() -> broadcast::Sender<ContainerEvent> {
@@ -76,11 +89,25 @@ impl Engine {
     }
 
     pub(crate) fn emit(&self, rec: &ContainerRecord, kind: EventKind) {
-        self.emit_renamed(rec, kind, None);
+        self.send_event(rec, kind, None, None);
     }
 
     /// An event, with the name `rec` had before.
     pub(crate) fn emit_renamed(&self, rec: &ContainerRecord, kind: EventKind, old_name: Option<String>) {
+        self.send_event(rec, kind, old_name, None);
+    }
+
+    /// A Docker exec's step in container `key` (its exit code when it died).
+    pub fn emit_exec(&self, key: &str, step: ExecStep, exec_id: &str, command: &[String], exit_code: Option<i32>) {
+        let Ok(entry) = self.lookup(key) else { return };
+        let mut rec = entry.record();
+        if let Some(code) = exit_code {
+            rec.state.exit_code = code;
+        }
+        self.send_event(&rec, EventKind::Exec(step), None, Some((exec_id.to_owned(), command.join(" "))));
+    }
+
+    fn send_event(&self, rec: &ContainerRecord, kind: EventKind, old_name: Option<String>, exec: Option<(String, String)>) {
         let at = berth_proto::time::unix_nanos(std::time::SystemTime::now());
         // No subscriber is no error.
         let _ = self.inner.events.send(ContainerEvent {
@@ -93,6 +120,7 @@ impl Engine {
             labels: rec.config.labels.clone(),
             exit_code: rec.state.exit_code,
             old_name,
+            exec,
         });
     }
 }
