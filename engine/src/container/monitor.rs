@@ -14,16 +14,9 @@ impl Engine {
         tokio::spawn(async move { engine.follow_exit(&id, shim_pid).await });
     }
 
-    /// Waits for the run of `shim_pid` to end, then records it.
-    async fn follow_exit(&self, id: &str, shim_pid: i32) {
-        let Ok(bundle) = self.paths().bundle(id) else { return };
-        let exit = wait_exit(&bundle, shim_pid).await;
-        self.on_exit(id, shim_pid, exit).await;
-    }
-
-    /// Start-up: the exit of a run whose shim is gone (its exit record, or
-    /// a lost shim), recorded now.
-    pub(crate) async fn record_ended(&self, id: &str, shim_pid: i32) {
+    /// Waits for the run of `shim_pid` to end, then records it (at once for
+    /// a run whose shim is gone: its exit record, or a lost shim).
+    pub(crate) async fn follow_exit(&self, id: &str, shim_pid: i32) {
         let Ok(bundle) = self.paths().bundle(id) else { return };
         let exit = wait_exit(&bundle, shim_pid).await;
         self.on_exit(id, shim_pid, exit).await;

@@ -34,14 +34,11 @@ impl Engine {
         let mut rec = entry.record();
         rec.config.ports = self.take_ports(&rec.id, &rec.name, &super::ports::wanted(&rec.config))?;
         let first = rec.config.network.links().first().cloned();
-        let net = match first.as_ref().map(|l| self.network(&l.network)).transpose() {
-            Ok(n) => n,
-            Err(e) => {
-                self.release_ports(&rec.id);
-                return Err(e);
-            }
+        let sandbox = async {
+            let net = first.as_ref().map(|l| self.network(&l.network)).transpose()?;
+            self.run_container_sandbox(&rec.id, &rec.config, net.as_ref().map(|n| (n, first.as_ref().and_then(|l| l.ip)))).await
         };
-        let sid = match self.run_container_sandbox(&rec.id, &rec.config, net.as_ref().map(|n| (n, first.as_ref().and_then(|l| l.ip)))).await {
+        let sid = match sandbox.await {
             Ok(sid) => sid,
             Err(e) => {
                 self.release_ports(&rec.id);
@@ -181,8 +178,8 @@ impl Engine {
         }
         if let Some((n, ip)) = user_net {
             // The network's embedded DNS, with the node's search domains and options.
-            let node = crate::network::dns::NodeResolver::read();
-            o.dns = crate::model::sandbox::Dns { servers: vec![n.gateway.to_string()], searches: node.search, options: node.options };
+            let node = crate::network::dns::NodeResolver::current();
+            o.dns = crate::model::sandbox::Dns { servers: vec![n.gateway.to_string()], searches: node.search.clone(), options: node.options.clone() };
             o.network = Some(n.id.clone());
             if let Some(ip) = ip {
                 o.annotations.insert(crate::sandbox::network::IPS.into(), ip.to_string());

@@ -64,12 +64,12 @@ impl Engine {
             }
             self.inner.names.lock().unwrap().entry(rec.name.clone()).or_insert_with(|| rec.id.clone());
             self.hold_recorded_ports(&rec);
-            let entry = Entry::new(rec);
             // Shown from the start, before its shim is adopted.
-            if entry.record().state.status == Status::Running {
-                *entry.health.lock().unwrap() = self.recorded_health(&entry.record());
-            }
-            self.inner.containers.write().unwrap().insert(entry.record().id.clone(), entry);
+            let health = if rec.state.status == Status::Running { self.recorded_health(&rec) } else { None };
+            let id = rec.id.clone();
+            let entry = Entry::new(rec);
+            *entry.health.lock().unwrap() = health;
+            self.inner.containers.write().unwrap().insert(id, entry);
         }
         // Bundles without a record belong to nothing.
         if let Ok(rd) = std::fs::read_dir(self.paths().bundles()) {
@@ -81,7 +81,7 @@ impl Engine {
             }
         }
         for (id, shim_pid) in ended {
-            self.record_ended(&id, shim_pid).await;
+            self.follow_exit(&id, shim_pid).await;
         }
         // Each monitor reconnects (or reads the exit record) on its own task:
         // all shims are reattached in parallel and nobody waits on a slow one.

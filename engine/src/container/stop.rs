@@ -17,8 +17,13 @@ impl Engine {
     pub async fn stop(&self, key: &str, timeout: Option<Duration>) -> Result<()> {
         let entry = self.lookup(key)?;
         let _op = entry.op.lock().await;
+        self.stop_on_purpose(&entry, timeout).await
+    }
+
+    /// A stop asked for (Docker's `stop` event once it ran and exited).
+    async fn stop_on_purpose(&self, entry: &super::Entry, timeout: Option<Duration>) -> Result<()> {
         let ran = entry.record().state.status == Status::Running;
-        self.stop_locked(&entry, timeout).await?;
+        self.stop_locked(entry, timeout).await?;
         if ran {
             self.emit(&entry.record(), super::events::EventKind::StoppedOnPurpose);
         }
@@ -31,8 +36,7 @@ impl Engine {
         let entry = self.lookup(key)?;
         let _op = entry.op.lock().await;
         if entry.record().state.status == Status::Running {
-            self.stop_locked(&entry, timeout).await?;
-            self.emit(&entry.record(), super::events::EventKind::StoppedOnPurpose);
+            self.stop_on_purpose(&entry, timeout).await?;
         }
         self.start_locked(&entry, super::start::Starter::OnPurpose).await?;
         self.emit(&entry.record(), super::events::EventKind::Restarted);

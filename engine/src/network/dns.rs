@@ -110,7 +110,7 @@ type Cached = Option<((u64, u64, i64, i64), std::sync::Arc<NodeResolver>)>;
 static NODE: std::sync::Mutex<Cached> = std::sync::Mutex::new(None);
 
 impl NodeResolver {
-    pub(crate) fn read() -> Self {
+    fn read() -> Self {
         Self::parse(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
     }
 
