@@ -6,7 +6,7 @@
 //! wait, as a user waits for them; `down -v -t 0` after is not timed. Both
 //! engines probe every 100 ms, so the healthchecks' own waits are alike.
 
-use crate::report::Figure;
+use crate::report::{Figure, Floor};
 use anyhow::{bail, Context};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -80,8 +80,10 @@ fn all_healthy(socket: &Path) -> bool {
     lines.len() == 3 && lines.iter().all(|l| l.starts_with("Up") && !l.contains("starting") && !l.contains("unhealthy"))
 }
 
-/// `docker-compose up -d` until all healthy, on both, alternating.
-pub fn up(sides: &[(&str, &Path); 2], runs: usize, image: &str, base: &Path) -> anyhow::Result<Figure> {
+/// `docker-compose up -d` until all healthy, on both, alternating; and the
+/// client's own floor, which no engine can go below: docker-compose's
+/// start-up and one look at the project (`ps` with nothing up, on berth).
+pub fn up(sides: &[(&str, &Path); 2], runs: usize, image: &str, base: &Path) -> anyhow::Result<(Figure, Floor)> {
     let mut fig = Figure::new("docker-compose up -d (3 services, healthchecks, depends_on healthy), until all healthy");
     let dirs: Vec<std::path::PathBuf> = ["berth", "dockerd"].iter().map(|w| base.join(format!("compose-{w}"))).collect();
     for (d, subnet) in dirs.iter().zip(["10.246.0.0/24", "10.247.0.0/24"]) {
@@ -112,9 +114,15 @@ pub fn up(sides: &[(&str, &Path); 2], runs: usize, image: &str, base: &Path) -> 
             fig.push(who, once(s, dir_of(who))?);
         }
     }
+    let mut floor = Floor { name: "docker-compose ps (client start + one look at the project, berth)".into(), samples: Vec::new() };
+    for _ in 0..runs {
+        let t = Instant::now();
+        compose(sides[0].1, &dirs[0], &["ps"])?;
+        floor.samples.push(t.elapsed());
+    }
     for d in &dirs {
         let _ = std::fs::remove_dir_all(d);
     }
     eprintln!("  compose up: done");
-    Ok(fig)
+    Ok((fig, floor))
 }

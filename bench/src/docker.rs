@@ -199,7 +199,8 @@ pub async fn run(berth: &Runtime, dockerd: &Dockerd, reg: &Registry, o: &Options
         timed(s, &["rm", "-f", "bench-exec"])?;
     }
     figures.push(published(&sides, o.runs, &image)?);
-    figures.push(crate::compose::up(&sides, o.runs, &image, &berth.dir)?);
+    let (compose, compose_floor) = crate::compose::up(&sides, o.runs, &image, &berth.dir)?;
+    figures.push(compose);
     figures.push(figure("docker run --rm -v vol:/data busybox true", &sides, o.runs, &["run", "--rm", "-v", "benchvol:/data", &image, "true"])?);
     for (_, s) in &sides {
         timed(s, &["volume", "rm", "benchvol"])?;
@@ -256,5 +257,5 @@ pub async fn run(berth: &Runtime, dockerd: &Dockerd, reg: &Registry, o: &Options
     for _ in 0..o.runs {
         floor.samples.push(timed(&berth_sock, &["version", "--format", "{{.Server.Version}}"])?);
     }
-    Ok((figures, vec![floor]))
+    Ok((figures, vec![floor, compose_floor]))
 }

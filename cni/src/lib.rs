@@ -152,6 +152,23 @@ impl Cni {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// Whether the cached attachment's DEL does all its work without its
+    /// network namespace, so the namespace may go first (the kernel then
+    /// takes its interfaces away in the background, without the wait a
+    /// plugin's delete of them has). True only for plugins known to undo
+    /// host-side state from the cache alone: `bridge` without `ipMasq`
+    /// (IPAM gives the address back) and `portmap` (its rules come from the
+    /// cached result). Nothing cached: true (there is nothing to undo).
+    pub fn del_outlives_netns(&self, id: &str) -> bool {
+        let Ok(Some(e)) = cache::load(&self.cfg.cache_dir, id) else { return true };
+        let Ok(net) = config::from_value(e.network, Path::new("cache")) else { return false };
+        net.plugins.iter().all(|p| match p["type"].as_str() {
+            Some("bridge") => p["ipMasq"].as_bool() != Some(true),
+            Some("portmap") => true,
+            _ => false,
+        })
+    }
+
     /// Sandbox ids with a cached attachment (finished or not): each owes a DEL
     /// until it succeeds.
     pub fn cached_ids(&self) -> Vec<String> {
@@ -172,5 +189,30 @@ impl Cni {
             invoke::call(&self.cfg, &net, p, "CHECK", Some(&a), Some(&e.result)).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_known_plugins_let_the_netns_go_first() {
+        let dir = std::env::temp_dir().join(format!("berth-cni-outlives-{}", std::process::id()));
+        let cni = Cni::new(CniConfig { conf_dir: dir.clone(), bin_dirs: Vec::new(), cache_dir: dir.clone(), plugin_timeout: Duration::from_secs(1) });
+        let a = cache::CachedAttachment { netns: "/n".into(), ifname: "eth0".into(), args: Vec::new(), runtime_config: Default::default() };
+        let with = |id: &str, plugins: Value| {
+            let network = json!({ "cniVersion": "1.0.0", "name": "n", "plugins": plugins });
+            cache::store(&dir, id, &cache::Entry { network, attachment: a.clone(), result: Value::Null }).unwrap();
+        };
+        with("plain", json!([{ "type": "bridge", "ipMasq": false }, { "type": "portmap" }]));
+        with("masq", json!([{ "type": "bridge", "ipMasq": true }]));
+        with("other", json!([{ "type": "bridge" }, { "type": "tuning" }]));
+        assert!(cni.del_outlives_netns("plain"));
+        assert!(!cni.del_outlives_netns("masq"));
+        assert!(!cni.del_outlives_netns("other"));
+        assert!(cni.del_outlives_netns("nothing-cached"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -236,3 +236,49 @@ fn a_container_gets_the_mac_address_asked_for() {
     d.docker(&["network", "rm", "macnet"]).ok();
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
 }
+
+/// The nat table's rules, as `iptables -S` prints them.
+fn nat_rules() -> Vec<String> {
+    let out = std::process::Command::new("iptables").args(["-w", "-t", "nat", "-S"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+}
+
+/// The veths on a bridge.
+fn veths_on(bridge: &str) -> usize {
+    std::fs::read_dir(format!("/sys/class/net/{bridge}/brif")).map(|r| r.count()).unwrap_or(0)
+}
+
+#[test]
+fn outbound_nat_is_one_rule_per_network_and_exits_leave_no_interface() {
+    let mut d = Daemon::start();
+    // The base config has outbound NAT off; this daemon has it on.
+    let conf = d.dir.join("berthd.toml");
+    std::fs::write(&conf, std::fs::read_to_string(&conf).unwrap().replace("masquerade = false", "masquerade = true")).unwrap();
+    d.restart();
+    let masq = |subnet: &str, bridge: &str| format!("-A POSTROUTING -s {subnet} ! -o {bridge} -j MASQUERADE");
+    let default_rule = masq(&format!("{}.0/24", d.docker_subnet), &d.docker_bridge);
+    let count = |rule: &str| nat_rules().iter().filter(|r| *r == rule).count();
+    assert_eq!(count(&default_rule), 1, "{:#?}", nat_rules());
+    let subnet = format!("{}.32/27", d.network_pool);
+    let id = d.docker(&["network", "create", "--subnet", &subnet, "out"]).ok().stdout.trim().to_owned();
+    let bridge = format!("br-{}", &id[..12]);
+    let inner = d.docker(&["network", "create", "--internal", "--subnet", &format!("{}.64/27", d.network_pool), "in"]).ok().stdout.trim().to_owned();
+    assert_eq!(count(&masq(&subnet, &bridge)), 1);
+    assert!(!nat_rules().iter().any(|r| r.contains(&format!("br-{}", &inner[..12]))), "an internal network has no outbound NAT");
+
+    // Containers on them add no NAT of their own; a restart makes nothing twice.
+    d.docker(&["run", "-d", "--name", "a", "busybox", "sleep", "1000"]).ok();
+    d.docker(&["run", "-d", "--name", "b", "--network", "out", "busybox", "sleep", "1000"]).ok();
+    let per_container: Vec<String> = nat_rules().into_iter().filter(|r| r.contains("berth-bridge-") || r.contains("berth-net-")).collect();
+    assert!(per_container.is_empty(), "{per_container:#?}");
+    d.restart();
+    assert_eq!((count(&default_rule), count(&masq(&subnet, &bridge))), (1, 1));
+
+    // An exit leaves no interface behind (the namespace takes it), nor an address.
+    assert_eq!((veths_on(&d.docker_bridge), veths_on(&bridge)), (1, 1));
+    d.docker(&["rm", "-f", "a", "b"]).ok();
+    assert!(d.eventually(std::time::Duration::from_secs(10), || veths_on(&d.docker_bridge) + veths_on(&bridge) == 0), "veths left");
+    assert_clean(&d, "after rm -f");
+    d.docker(&["network", "rm", "out", "in"]).ok();
+    assert_eq!(count(&masq(&subnet, &bridge)), 0, "the network's rule goes with it");
+}

@@ -58,10 +58,16 @@ impl Engine {
                 let output: String = output.chars().take(OUTPUT_LEN).collect();
                 let end = berth_proto::time::unix_nanos(std::time::SystemTime::now());
                 let in_start = ((start - started).max(0) as u64) < check.start_period_ns;
-                let changed = entry.health.lock().unwrap().as_mut().and_then(|h| h.record(Probe { start, end, exit_code, output }, check.retries, in_start));
-                if let Some(status) = changed {
+                // A new status is written down before anyone sees it: what a
+                // restarted berthd shows is never older than what was shown.
+                let mut next = entry.health.lock().unwrap().clone();
+                let changed = next.as_mut().and_then(|h| h.record(Probe { start, end, exit_code, output }, check.retries, in_start));
+                if let (Some(status), Some(h)) = (changed, &next) {
                     tracing::info!(container = %rec.id, status = status.as_str(), "health");
-                    engine.record_health(&entry, run).await;
+                    engine.record_health(&rec.id, run, h.clone()).await;
+                }
+                *entry.health.lock().unwrap() = next;
+                if let Some(status) = changed {
                     engine.emit(&entry.record(), super::events::EventKind::Health(status));
                 }
             }
@@ -81,11 +87,10 @@ impl Engine {
         }
     }
 
-    /// Records the run's health as it is now (a failure is logged: the
+    /// Records the run's health (a failure is logged: the
     /// probes go on, a restarted berthd would begin at `starting`).
-    async fn record_health(&self, entry: &Entry, run: u64) {
-        let Some(health) = entry.health.lock().unwrap().clone() else { return };
-        let Ok(path) = self.health_path(&entry.record().id) else { return };
+    async fn record_health(&self, id: &str, run: u64, health: Health) {
+        let Ok(path) = self.health_path(id) else { return };
         let written = tokio::task::spawn_blocking(move || crate::store::commit(&path, &HealthRecord { run, health })).await;
         if let Ok(Err(e)) = written {
             tracing::warn!(error = %e, "record the container's health");

@@ -11,11 +11,7 @@
 //! taken away with the network. Best effort: a node without iptables
 //! gets a warning, and networks that reach each other.
 
-use std::process::{Command, Stdio};
-
-fn iptables(args: &[&str]) -> bool {
-    Command::new("iptables").arg("-w").args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
-}
+use super::iptables;
 
 /// The chain of a bridge (iptables allows 28 characters).
 fn chain(bridge: &str) -> String {

@@ -13,11 +13,13 @@
 //! the next start. Networks are kept apart from each other and from the
 //! default bridge (`isolation.rs`).
 
+pub(crate) mod conflist;
 pub(crate) mod connect;
 mod create;
 pub(crate) mod dns;
 pub(crate) mod dns_serve;
 pub(crate) mod isolation;
+pub(crate) mod masquerade;
 mod remove;
 
 pub use connect::Connect;
@@ -34,6 +36,12 @@ const RECORD: &str = "network.json";
 /// The bridge device of a network (as Docker names them).
 pub(crate) fn bridge_name(id: &str) -> String {
     format!("br-{}", &id[..12])
+}
+
+/// Runs `iptables -w <args>`; whether it succeeded.
+fn iptables(args: &[&str]) -> bool {
+    use std::process::{Command, Stdio};
+    Command::new("iptables").arg("-w").args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 impl Engine {
@@ -63,32 +71,26 @@ impl Engine {
         self.inner.containers.read().unwrap().values().map(|e| e.record()).filter(|r| r.config.network.links().iter().any(|l| l.network == id)).collect()
     }
 
-    /// The CNI of a network (DEL needs none: it replays what ADD cached).
-    pub(crate) fn network_cni(&self, id: &str) -> Result<berth_cni::Cni> {
+    /// The CNI of a network for a sandbox that publishes ports or not (DEL
+    /// needs none: it replays what ADD cached).
+    pub(crate) fn network_cni(&self, id: &str, published: bool) -> Result<berth_cni::Cni> {
         let mut cfg = self.config().cni.clone();
-        cfg.conf_dir = self.paths().network_state(id)?.join("conf");
+        cfg.conf_dir = conflist::dir(&self.paths().network_state(id)?, published);
         Ok(berth_cni::Cni::new(cfg))
     }
 
-    /// Writes the network's CNI config.
+    /// Writes the network's CNI configs and sets its outbound NAT.
     fn write_network_config(&self, n: &NetworkRecord) -> Result<()> {
         let dir = self.paths().network_state(&n.id)?;
-        let conf = dir.join("conf");
-        std::fs::create_dir_all(&conf).map_err(|e| Error::system("create the network's dir", e))?;
         let routes = if n.internal { json!([]) } else { json!([{ "dst": "0.0.0.0/0" }]) };
-        let list = json!({
-            "cniVersion": "1.0.0",
-            "name": format!("berth-net-{}", &n.id[..12]),
-            "plugins": [
-                {
-                    "type": "bridge", "bridge": n.bridge, "isGateway": true, "ipMasq": self.config().bridge.masquerade && !n.internal, "hairpinMode": true,
-                    "capabilities": { "ips": true, "mac": true },
-                    "ipam": { "type": "host-local", "ranges": [[{ "subnet": n.subnet.to_string(), "gateway": n.gateway.to_string() }]], "routes": routes, "dataDir": dir.join("ipam") }
-                },
-                { "type": "portmap", "capabilities": { "portMappings": true } }
-            ]
+        let bridge = json!({
+            "type": "bridge", "bridge": n.bridge, "isGateway": true, "ipMasq": false, "hairpinMode": true,
+            "capabilities": { "ips": true, "mac": true },
+            "ipam": { "type": "host-local", "ranges": [[{ "subnet": n.subnet.to_string(), "gateway": n.gateway.to_string() }]], "routes": routes, "dataDir": dir.join("ipam") }
         });
-        berth_kernel::fs::atomic_write(&conf.join("10-network.conflist"), list.to_string().as_bytes()).map_err(|e| Error::system("write the network's CNI config", e))
+        conflist::write(&dir, &format!("berth-net-{}", &n.id[..12]), bridge).map_err(|e| Error::system("write the network's CNI config", e))?;
+        masquerade::set(&n.bridge, &n.subnet.to_string(), self.config().bridge.masquerade && !n.internal);
+        Ok(())
     }
 
     /// Starts the network's DNS (a failure is logged: the network works without names).
@@ -128,6 +130,7 @@ impl Engine {
     /// The bridge and dirs of a network without a record.
     fn release_network_dirs(&self, id: &str) {
         isolation::release(&bridge_name(id));
+        masquerade::release(&bridge_name(id));
         if let Err(e) = berth_kernel::net::delete_bridge(&bridge_name(id)) {
             tracing::warn!(network = %id, error = %e, "delete the network's bridge");
         }

@@ -123,22 +123,6 @@ fn runtime_config(o: &SandboxOptions) -> Result<serde_json::Map<String, Value>> 
     Ok(rc)
 }
 
-/// The CNI network list of berth's default bridge.
-fn bridge_conflist(b: &crate::config::BridgeConfig, ipam_dir: &Path) -> Value {
-    json!({
-        "cniVersion": "1.0.0",
-        "name": format!("berth-bridge-{}", b.name),
-        "plugins": [
-            {
-                "type": "bridge", "bridge": b.name, "isGateway": true, "ipMasq": b.masquerade, "hairpinMode": true,
-                "capabilities": { "mac": true },
-                "ipam": { "type": "host-local", "ranges": [[{ "subnet": b.subnet }]], "routes": [{ "dst": "0.0.0.0/0" }], "dataDir": ipam_dir }
-            },
-            { "type": "portmap", "capabilities": { "portMappings": true } }
-        ]
-    })
-}
-
 impl Engine {
     pub(crate) fn cni(&self) -> berth_cni::Cni {
         berth_cni::Cni::new(self.config().cni.clone())
@@ -148,23 +132,30 @@ impl Engine {
     /// container's own sandbox its user-defined network's or berth's
     /// default bridge. (DEL needs none: it replays what ADD cached.)
     fn cni_for(&self, o: &SandboxOptions) -> Result<berth_cni::Cni> {
+        let published = o.port_mappings.iter().any(|p| p.host_port > 0);
         if let Some(net) = &o.network {
-            return self.network_cni(net);
+            return self.network_cni(net, published);
         }
         let mut cfg = self.config().cni.clone();
         if o.owner == super::SandboxOwner::Container {
-            cfg.conf_dir = self.paths().bridge_network().join("conf");
+            cfg.conf_dir = crate::network::conflist::dir(&self.paths().bridge_network(), published);
         }
         Ok(berth_cni::Cni::new(cfg))
     }
 
-    /// Writes the default bridge's CNI config (the settings may have changed).
+    /// Writes the default bridge's CNI configs and sets its outbound NAT
+    /// (the settings may have changed).
     pub(crate) fn write_bridge_config(&self) -> Result<()> {
+        let b = &self.config().bridge;
         let dir = self.paths().bridge_network();
-        let conf = dir.join("conf");
-        crate::paths::create_dir(&dir, 0o700).and_then(|()| crate::paths::create_dir(&conf, 0o700)).map_err(|e| Error::system("create the default bridge's dir", e))?;
-        let list = bridge_conflist(&self.config().bridge, &dir.join("ipam"));
-        berth_kernel::fs::atomic_write(&conf.join("10-bridge.conflist"), list.to_string().as_bytes()).map_err(|e| Error::system("write the default bridge's CNI config", e))
+        let bridge = json!({
+            "type": "bridge", "bridge": b.name, "isGateway": true, "ipMasq": false, "hairpinMode": true,
+            "capabilities": { "mac": true },
+            "ipam": { "type": "host-local", "ranges": [[{ "subnet": b.subnet }]], "routes": [{ "dst": "0.0.0.0/0" }], "dataDir": dir.join("ipam") }
+        });
+        crate::network::conflist::write(&dir, &format!("berth-bridge-{}", b.name), bridge).map_err(|e| Error::system("write the default bridge's CNI config", e))?;
+        crate::network::masquerade::set(&b.name, &b.subnet, b.masquerade);
+        Ok(())
     }
 
     /// Whether pods can get a network; the reason if not.
@@ -192,6 +183,12 @@ impl Engine {
         let ips = self.cni_for(o)?.add(&a).instrument(tracing::info_span!("cni_add", pod = %id)).await.map_err(map_err)?;
         tracing::info!(sandbox = %id, ?ips, "pod network attached");
         Ok(ips)
+    }
+
+    /// Whether the sandbox's DELs (its extra interfaces' too) can do without its namespace.
+    pub(crate) fn network_del_outlives_netns(&self, id: &str) -> bool {
+        let cni = self.cni();
+        cni.cached_ids().into_iter().filter(|c| crate::network::connect::attachment_owner(c) == id).all(|c| cni.del_outlives_netns(&c))
     }
 
     /// Detaches the pod (idempotent: nothing cached, nothing to do): the
