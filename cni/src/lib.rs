@@ -152,6 +152,11 @@ impl Cni {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// A capability argument the attachment's ADD was given (from the cache).
+    pub fn cached_capability(&self, id: &str, key: &str) -> Option<Value> {
+        cache::load(&self.cfg.cache_dir, id).ok().flatten()?.attachment.runtime_config.get(key).cloned()
+    }
+
     /// Whether the cached attachment's DEL does all its work without its
     /// network namespace, so the namespace may go first (the kernel then
     /// takes its interfaces away in the background, without the wait a

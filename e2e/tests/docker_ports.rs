@@ -47,6 +47,11 @@ fn published_ports_answer_on_the_node() {
     d.docker(&["run", "-d", "--name", "web", "-p", &format!("{fixed}:8080"), "-p", &format!("127.0.0.1:{local}:8080"), "-p", "8080", "busybox", "sh", "-c", HTTPD]).ok();
     assert!(get(&d, fixed).ends_with("served\n"), "-p {fixed}:8080");
     assert!(get(&d, local).ends_with("served\n"), "-p 127.0.0.1:{local}:8080");
+    // Through an address of the node's (the bridge's gateway): from the
+    // container itself (hairpin) and from a neighbour on its bridge.
+    let url = format!("http://{}.1:{fixed}/i", d.docker_subnet);
+    assert_eq!(d.docker(&["exec", "web", "timeout", "5", "wget", "-qO-", &url]).ok().stdout, "served\n", "hairpin");
+    assert_eq!(d.docker(&["run", "--rm", "--init", "busybox", "timeout", "5", "wget", "-qO-", &url]).ok().stdout, "served\n", "a neighbour");
     // `docker port`: the fixed ones and one the daemon chose.
     let ports = d.docker(&["port", "web", "8080"]).ok().stdout;
     let lines: Vec<&str> = ports.lines().collect();
@@ -79,7 +84,10 @@ fn published_ports_answer_on_the_node() {
     assert_eq!(d.docker(&["port", "echo"]).ok().stdout.trim(), format!("9999/udp -> 127.0.0.1:{udp}"));
     let ip = d.docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "echo"]).ok().stdout.trim().to_owned();
     let nat = String::from_utf8_lossy(&std::process::Command::new("iptables").args(["-t", "nat", "-S"]).output().unwrap().stdout).into_owned();
-    assert!(nat.lines().any(|l| l.contains("-p udp") && l.contains(&format!("--dport {udp} -j DNAT --to-destination {ip}:9999"))), "{nat}");
+    assert!(
+        nat.lines().any(|l| l.contains("-d 127.0.0.1/32 -p udp") && l.contains(&format!("--dport {udp} ")) && l.ends_with(&format!("-j DNAT --to-destination {ip}:9999"))),
+        "{nat}"
+    );
 
     d.docker(&["rm", "-f", "web", "all", "ranged", "echo"]).ok();
     assert_no_leftovers(&d, "after rm -f");
@@ -138,6 +146,18 @@ fn a_taken_port_is_refused_and_leaves_nothing() {
     }
     drop(listener);
     assert_no_leftovers(&d, "after the refusals");
+
+    // A start that fails, or berthd dying, after the ports were published
+    // and before the sandbox is recorded: the rules go (at once, or with
+    // the start-up's sweep of the attachment the sandbox never recorded).
+    let spec = format!("{}:80", free_port());
+    for (armed, why) in [("run_sandbox.after_network=error", "a failed start"), ("run_sandbox.after_network=abort", "a crash")] {
+        d.arm(armed);
+        assert!(d.docker(&["run", "-d", "--name", "cut", "-p", &spec, "busybox", "sleep", "1000"]).code != 0);
+        d.disarm();
+        d.docker(&["rm", "-f", "cut"]).ok();
+        assert_no_leftovers(&d, why);
+    }
 }
 
 #[test]

@@ -126,6 +126,7 @@ impl Engine {
         engine.write_bridge_config()?;
         let default_bridge = &engine.config().bridge.name;
         network::isolation::isolate(default_bridge, default_bridge);
+        network::publish::setup();
         engine.load_networks()?;
         engine.recover_sandboxes()?;
         engine.sweep_networks().await;

@@ -122,7 +122,7 @@ impl Engine {
             runtime_config.insert("ips".into(), serde_json::json!([ip.to_string()]));
         }
         let a = berth_cni::Attachment { id: attachment_id(&s.id, &link.ifname), netns, ifname: link.ifname.clone(), args: Vec::new(), runtime_config };
-        let ips = self.network_cni(&net.id, false)?.add(&a).instrument(tracing::info_span!("cni_add", attachment = %a.id)).await.map_err(|e| Error::system("CNI", e))?;
+        let ips = self.network_cni(&net.id)?.add(&a).instrument(tracing::info_span!("cni_add", attachment = %a.id)).await.map_err(|e| Error::system("CNI", e))?;
         Ok(ips.iter().find_map(|ip| ip.parse().ok()))
     }
 

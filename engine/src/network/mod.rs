@@ -20,6 +20,7 @@ pub(crate) mod dns;
 pub(crate) mod dns_serve;
 pub(crate) mod isolation;
 pub(crate) mod masquerade;
+pub(crate) mod publish;
 mod remove;
 
 pub use connect::Connect;
@@ -71,11 +72,10 @@ impl Engine {
         self.inner.containers.read().unwrap().values().map(|e| e.record()).filter(|r| r.config.network.links().iter().any(|l| l.network == id)).collect()
     }
 
-    /// The CNI of a network for a sandbox that publishes ports or not (DEL
-    /// needs none: it replays what ADD cached).
-    pub(crate) fn network_cni(&self, id: &str, published: bool) -> Result<berth_cni::Cni> {
+    /// The CNI of a network (DEL needs none: it replays what ADD cached).
+    pub(crate) fn network_cni(&self, id: &str) -> Result<berth_cni::Cni> {
         let mut cfg = self.config().cni.clone();
-        cfg.conf_dir = conflist::dir(&self.paths().network_state(id)?, published);
+        cfg.conf_dir = conflist::dir(&self.paths().network_state(id)?);
         Ok(berth_cni::Cni::new(cfg))
     }
 

@@ -132,13 +132,12 @@ impl Engine {
     /// container's own sandbox its user-defined network's or berth's
     /// default bridge. (DEL needs none: it replays what ADD cached.)
     fn cni_for(&self, o: &SandboxOptions) -> Result<berth_cni::Cni> {
-        let published = o.port_mappings.iter().any(|p| p.host_port > 0);
         if let Some(net) = &o.network {
-            return self.network_cni(net, published);
+            return self.network_cni(net);
         }
         let mut cfg = self.config().cni.clone();
         if o.owner == super::SandboxOwner::Container {
-            cfg.conf_dir = crate::network::conflist::dir(&self.paths().bridge_network(), published);
+            cfg.conf_dir = crate::network::conflist::dir(&self.paths().bridge_network());
         }
         Ok(berth_cni::Cni::new(cfg))
     }
@@ -181,8 +180,46 @@ impl Engine {
             runtime_config: runtime_config(o)?,
         };
         let ips = self.cni_for(o)?.add(&a).instrument(tracing::info_span!("cni_add", pod = %id)).await.map_err(map_err)?;
+        if o.owner == super::SandboxOwner::Container {
+            if let Err(e) = self.publish(id, o, &ips).await {
+                if let Err(e) = self.network_del(id, netns).await {
+                    tracing::warn!(sandbox = %id, error = %e, "undo the network of a sandbox whose ports could not be published");
+                }
+                return Err(e);
+            }
+        }
         tracing::info!(sandbox = %id, ?ips, "pod network attached");
         Ok(ips)
+    }
+
+    /// A Docker container's published ports, to its address on its first
+    /// network ([`crate::network::publish`]).
+    async fn publish(&self, id: &str, o: &SandboxOptions, ips: &[String]) -> Result<()> {
+        let Some(to) = ips.iter().find_map(|ip| ip.parse::<std::net::Ipv4Addr>().ok()) else { return Ok(()) };
+        let forwards: Vec<crate::network::publish::Forward> = o
+            .port_mappings
+            .iter()
+            .filter(|p| p.host_port > 0)
+            .map(|p| crate::network::publish::Forward {
+                protocol: if p.protocol == "udp" { "udp" } else { "tcp" },
+                host_ip: p.host_ip.parse().ok().filter(|ip: &std::net::Ipv4Addr| !ip.is_unspecified()),
+                host_port: p.host_port as u16,
+                to,
+                port: p.container_port as u16,
+            })
+            .collect();
+        if forwards.is_empty() {
+            return Ok(());
+        }
+        let (bridge, subnet) = match &o.network {
+            Some(net) => self.network(net).map(|n| (n.bridge, n.subnet.to_string()))?,
+            None => (self.config().bridge.name.clone(), self.config().bridge.subnet.clone()),
+        };
+        let id = id.to_owned();
+        tokio::task::spawn_blocking(move || crate::network::publish::publish(&id, &bridge, &subnet, &forwards))
+            .instrument(tracing::info_span!("publish_ports"))
+            .await?
+            .map_err(|e| Error::system("publish the container's ports", e))
     }
 
     /// Whether the sandbox's DELs (its extra interfaces' too) can do without its namespace.
@@ -195,6 +232,12 @@ impl Engine {
     /// interfaces `network connect` added first, then its own.
     pub(crate) async fn network_del(&self, id: &str, netns: &Path) -> Result<()> {
         let cni = self.cni();
+        // A Docker container's published ports go before the attachment that
+        // leads a sweep to them (a pod's hostPorts are its portmap's: none found).
+        if cni.cached_capability(id, "portMappings").is_some() {
+            let sid = id.to_owned();
+            tokio::task::spawn_blocking(move || crate::network::publish::unpublish(&sid)).await?.map_err(|e| Error::system("take back the container's published ports", e))?;
+        }
         for extra in cni.cached_ids().into_iter().filter(|c| c != id && crate::network::connect::attachment_owner(c) == id) {
             cni.del(&extra, netns).instrument(tracing::info_span!("cni_del", attachment = %extra)).await.map_err(map_err)?;
         }
