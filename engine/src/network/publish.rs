@@ -25,6 +25,7 @@
 
 use std::io::Write;
 use std::net::Ipv4Addr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::process::{Command, Stdio};
 
 /// The chain every local destination goes through.
@@ -82,14 +83,35 @@ fn restore(lines: &[String]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Makes `BERTH-PORTS` and its jumps, once per node (idempotent; left
-/// in place when berthd stops, as CNI's own chains are).
+/// Serializes [`setup`] among the node's berthds (tests run several).
+const SETUP_LOCK: &str = "/run/berth-ports.lock";
+
+/// Makes `BERTH-PORTS` and one jump to it from each of PREROUTING and
+/// OUTPUT, once per node (idempotent, and one jump each however many
+/// berthds start at once; left in place when berthd stops, as CNI's own
+/// chains are).
 pub(crate) fn setup() {
     let ipt = |args: &[&str]| super::iptables(&[&["-t", "nat"][..], args].concat());
+    // Held until the end: check and append are two runs of iptables.
+    // 0600: a lock others could take would hold berthd's start-up.
+    let _lock = std::fs::OpenOptions::new()
+        .mode(0o600)
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(SETUP_LOCK)
+        .ok()
+        .and_then(|f| nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).ok());
     let _ = ipt(&["-N", CHAIN]);
     for from in ["PREROUTING", "OUTPUT"] {
         let jump = [from, "-m", "addrtype", "--dst-type", "LOCAL", "-j", CHAIN];
-        if !ipt(&[&["-C"][..], &jump].concat()) && !ipt(&[&["-A"][..], &jump].concat()) {
+        let listed = format!("-A {}", jump.join(" "));
+        let out = Command::new("iptables").args(["-w", "-t", "nat", "-S", from]).stdin(Stdio::null()).stderr(Stdio::null()).output();
+        let copies = out.map(|o| String::from_utf8_lossy(&o.stdout).lines().filter(|l| *l == listed).count()).unwrap_or(0);
+        for _ in 1..copies {
+            ipt(&[&["-D"][..], &jump].concat());
+        }
+        if copies == 0 && !ipt(&[&["-A"][..], &jump].concat()) {
             tracing::warn!("iptables: the chain of published ports could not be set up; published ports won't answer");
             return;
         }
