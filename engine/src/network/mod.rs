@@ -79,7 +79,7 @@ impl Engine {
         Ok(berth_cni::Cni::new(cfg))
     }
 
-    /// Writes the network's CNI configs and sets its outbound NAT.
+    /// Writes the network's CNI config and sets its outbound NAT.
     fn write_network_config(&self, n: &NetworkRecord) -> Result<()> {
         let dir = self.paths().network_state(&n.id)?;
         let routes = if n.internal { json!([]) } else { json!([{ "dst": "0.0.0.0/0" }]) };

@@ -142,7 +142,7 @@ impl Engine {
         Ok(berth_cni::Cni::new(cfg))
     }
 
-    /// Writes the default bridge's CNI configs and sets its outbound NAT
+    /// Writes the default bridge's CNI config and sets its outbound NAT
     /// (the settings may have changed).
     pub(crate) fn write_bridge_config(&self) -> Result<()> {
         let b = &self.config().bridge;
