@@ -40,24 +40,24 @@ fn network(engine: &Engine, c: &ContainerRecord) -> (String, Value) {
     if !c.config.network.bridged() {
         return ("none".into(), json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "none": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }));
     }
-    if let berth_engine::model::ContainerNetwork::User { links, .. } = &c.config.network {
-        let mut networks = serde_json::Map::new();
-        let mut first = None;
-        for l in links {
-            let Ok(n) = engine.network(&l.network) else { continue };
-            let addr = l.address.map(|a| a.to_string()).unwrap_or_default();
-            let mut aliases = l.aliases.clone();
-            aliases.push(c.id[..12].to_owned());
-            let e = json!({
-                "NetworkID": n.id, "EndpointID": "", "IPAddress": addr, "IPPrefixLen": n.subnet.prefix, "Gateway": n.gateway.to_string(),
-                "Aliases": aliases, "Links": null, "MacAddress": if l.ifname == "eth0" { mac.clone() } else { String::new() },
-                "IPAMConfig": l.ip.map(|ip| json!({ "IPv4Address": ip.to_string() })),
-            });
-            first.get_or_insert(n.name.clone());
-            networks.insert(n.name, e);
-        }
+    // Its user networks' endpoints (on the default bridge: the ones connected since).
+    let mut networks = serde_json::Map::new();
+    for l in c.config.network.links() {
+        let Ok(n) = engine.network(&l.network) else { continue };
+        let addr = l.address.map(|a| a.to_string()).unwrap_or_default();
+        let mut aliases = l.aliases.clone();
+        aliases.push(c.id[..12].to_owned());
+        let e = json!({
+            "NetworkID": n.id, "EndpointID": "", "IPAddress": addr, "IPPrefixLen": n.subnet.prefix, "Gateway": n.gateway.to_string(),
+            "Aliases": aliases, "Links": null, "MacAddress": if l.ifname == "eth0" { mac.clone() } else { String::new() },
+            "IPAMConfig": l.ip.map(|ip| json!({ "IPv4Address": ip.to_string() })),
+        });
+        networks.insert(n.name, e);
+    }
+    if let Some(own) = c.config.network.own_link() {
+        let mode = engine.network(&own.network).map(|n| n.name).unwrap_or_default();
         // (Docker's top-level address fields are the default bridge's only.)
-        return (first.unwrap_or_default(), json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": networks }));
+        return (mode, json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": networks }));
     }
     let addr = engine.container_ips(c).into_iter().find(|ip| !ip.contains(':')).map(|ip| ip.split('/').next().unwrap_or_default().to_owned()).unwrap_or_default();
     let bridge = &engine.config().bridge;
@@ -66,7 +66,8 @@ fn network(engine: &Engine, c: &ContainerRecord) -> (String, Value) {
         _ => (String::new(), 0),
     };
     let endpoint = json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "NetworkID": "bridge", "Aliases": null, "Links": null, "MacAddress": mac });
-    ("default".into(), json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "MacAddress": mac, "Networks": { "bridge": endpoint } }))
+    networks.insert("bridge".into(), endpoint);
+    ("default".into(), json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "MacAddress": mac, "Networks": networks }))
 }
 
 /// The container's mounts as Docker lists them: volumes, binds, tmpfs.

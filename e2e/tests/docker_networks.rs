@@ -251,3 +251,38 @@ fn networks_are_isolated_from_each_other() {
     d.docker(&["network", "rm", "one", "two"]).ok();
     assert!(!berth_e2e::isolation_exists(&bridge), "the network's rules went with it");
 }
+
+/// A container on the default bridge connected to a user-defined network,
+/// as dockerd lets it: one more interface, found by name and alias there,
+/// kept through a restart, taken away by a disconnect.
+#[test]
+fn a_default_bridge_container_joins_a_user_network() {
+    let d = Daemon::start();
+    d.docker(&["network", "create", "--subnet", &format!("{}.32/27", d.network_pool), "side"]).ok();
+    d.docker(&["run", "-d", "--name", "b", "busybox", "sh", "-c", "echo b > /tmp/i; exec httpd -f -p 8080 -h /tmp"]).ok();
+    d.docker(&["run", "-d", "--name", "u", "--network", "side", "busybox", "sleep", "1000"]).ok();
+    d.docker(&["network", "connect", "--alias", "balias", "side", "b"]).ok();
+    let eth1 = d.docker(&["exec", "b", "ip", "-4", "-o", "addr", "show", "eth1"]).ok().stdout;
+    assert!(eth1.contains(&format!("{}.", d.network_pool)), "{eth1}");
+    for name in ["b", "balias"] {
+        assert_eq!(d.docker(&["exec", "u", "wget", "-qO-", &format!("http://{name}:8080/i")]).ok().stdout, "b\n", "{name}");
+    }
+    let nets = d.docker(&["inspect", "-f", "{{.HostConfig.NetworkMode}} {{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "b"]).ok().stdout;
+    assert_eq!(nets.trim(), "default bridge side");
+    assert!(d.docker(&["network", "rm", "side"]).code != 0, "in use");
+    // Through a restart of the container, then off again.
+    d.docker(&["restart", "-t", "0", "b"]).ok();
+    assert_eq!(d.docker(&["exec", "u", "wget", "-qO-", "http://b:8080/i"]).ok().stdout, "b\n");
+    d.docker(&["network", "disconnect", "side", "b"]).ok();
+    assert!(d.docker(&["exec", "b", "ip", "addr", "show", "eth1"]).code != 0, "eth1 is gone");
+    assert!(d.docker(&["exec", "u", "nslookup", "b"]).code != 0, "its name is gone from side");
+    // A stopped one connects too; its start attaches it.
+    d.docker(&["stop", "-t", "0", "b"]).ok();
+    d.docker(&["network", "connect", "side", "b"]).ok();
+    d.docker(&["start", "b"]).ok();
+    assert_eq!(d.docker(&["exec", "u", "wget", "-qO-", "http://b:8080/i"]).ok().stdout, "b\n");
+    assert!(d.docker(&["network", "connect", "side", "b"]).stderr.contains("already exists in network side"));
+    d.docker(&["rm", "-f", "b", "u"]).ok();
+    d.docker(&["network", "rm", "side"]).ok();
+    assert!(dir_names(&d.root().join("cni-cache")).is_empty(), "CNI attachments left: {:?}", dir_names(&d.root().join("cni-cache")));
+}

@@ -435,7 +435,7 @@ impl Engine {
                 let link = crate::model::NetworkLink { network: n.id.clone(), aliases: opts.network_aliases.clone(), ip: opts.ip, address: None, ifname: "eth0".into() };
                 super::ContainerNetwork::User { sandbox: String::new(), links: vec![link] }
             }
-            (NetworkMode::Bridge, _) => super::ContainerNetwork::Bridge { sandbox: String::new() },
+            (NetworkMode::Bridge, _) => super::ContainerNetwork::Bridge { sandbox: String::new(), links: Vec::new() },
             (NetworkMode::Host, _) => super::ContainerNetwork::Host,
             (NetworkMode::Container(_), _) => super::ContainerNetwork::Container { target: joined.map(|t| t.id).unwrap_or_default() },
             _ => super::ContainerNetwork::None,

@@ -33,7 +33,7 @@ impl Engine {
         self.release_network(entry).await;
         let mut rec = entry.record();
         rec.config.ports = self.take_ports(&rec.id, &rec.name, &super::ports::wanted(&rec.config))?;
-        let first = rec.config.network.links().first().cloned();
+        let first = rec.config.network.own_link().cloned();
         let sandbox = async {
             let net = first.as_ref().map(|l| self.network(&l.network)).transpose()?;
             self.run_container_sandbox(&rec.id, &rec.config, net.as_ref().map(|n| (n, first.as_ref().and_then(|l| l.ip)))).await
@@ -51,12 +51,8 @@ impl Engine {
             Ok(s) => s.record(),
             Err(e) => return Err(self.unmake_network(&sid, &rec.id, e).await),
         };
-        let mut links = Vec::new();
-        for (i, l) in rec.config.network.links().iter().enumerate() {
-            if i == 0 {
-                links.push(NetworkLink { address, ..l.clone() });
-                continue;
-            }
+        let mut links: Vec<NetworkLink> = first.into_iter().map(|l| NetworkLink { address, ..l }).collect();
+        for l in rec.config.network.extra_links() {
             let attached = match self.network(&l.network) {
                 Ok(n) => self.attach_extra(&s, &n, l).await,
                 Err(e) => Err(e),
@@ -70,11 +66,10 @@ impl Engine {
         let made = |r: &mut ContainerRecord| {
             r.config.ports = ports;
             match &mut r.config.network {
-                ContainerNetwork::User { sandbox, links: l } => {
+                ContainerNetwork::User { sandbox, links: l } | ContainerNetwork::Bridge { sandbox, links: l } => {
                     *sandbox = sid.clone();
                     *l = links;
                 }
-                ContainerNetwork::Bridge { sandbox } => *sandbox = sid.clone(),
                 _ => {}
             }
         };

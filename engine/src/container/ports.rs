@@ -194,7 +194,7 @@ mod tests {
             exposed_ports: exposed,
             publish: vec![own],
             publish_all: true,
-            network: crate::model::ContainerNetwork::Bridge { sandbox: String::new() },
+            network: crate::model::ContainerNetwork::Bridge { sandbox: String::new(), links: Vec::new() },
             ..Default::default()
         };
         let all = wanted(&config);

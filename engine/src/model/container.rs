@@ -97,7 +97,13 @@ pub enum ContainerNetwork {
     /// namespace is held by a sandbox of its own
     /// ([`super::sandbox::SandboxOwner::Container`]); `sandbox` is empty
     /// when it has none (created, or exited: as dockerd's endpoints).
-    Bridge { sandbox: String },
+    /// `links`: the user-defined networks `network connect` added (`eth1`,
+    /// `eth2`…), as a user network's extra links.
+    Bridge {
+        sandbox: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        links: Vec<super::network::NetworkLink>,
+    },
     /// User-defined networks (the first one's is the sandbox's own
     /// interface, `eth0`; `network connect` adds more), each link's address
     /// only while the sandbox is there.
@@ -111,7 +117,7 @@ impl ContainerNetwork {
     /// The sandbox holding the container's network, if one does now.
     pub fn sandbox(&self) -> Option<&str> {
         match self {
-            ContainerNetwork::Bridge { sandbox } | ContainerNetwork::User { sandbox, .. } => Some(sandbox.as_str()).filter(|s| !s.is_empty()),
+            ContainerNetwork::Bridge { sandbox, .. } | ContainerNetwork::User { sandbox, .. } => Some(sandbox.as_str()).filter(|s| !s.is_empty()),
             ContainerNetwork::None | ContainerNetwork::Host | ContainerNetwork::Container { .. } => None,
         }
     }
@@ -126,8 +132,7 @@ impl ContainerNetwork {
     /// (the links, and what they asked for, stay).
     pub fn released(&mut self) {
         match self {
-            ContainerNetwork::Bridge { sandbox } => sandbox.clear(),
-            ContainerNetwork::User { sandbox, links } => {
+            ContainerNetwork::Bridge { sandbox, links } | ContainerNetwork::User { sandbox, links } => {
                 sandbox.clear();
                 for l in links {
                     l.address = None;
@@ -137,11 +142,38 @@ impl ContainerNetwork {
         }
     }
 
-    /// Its user-defined networks.
+    /// Its user-defined networks (on the default bridge: the ones
+    /// connected since).
     pub fn links(&self) -> &[super::network::NetworkLink] {
         match self {
-            ContainerNetwork::User { links, .. } => links,
+            ContainerNetwork::User { links, .. } | ContainerNetwork::Bridge { links, .. } => links,
             _ => &[],
+        }
+    }
+
+    /// The user network the sandbox itself is made on (its `eth0`): a user
+    /// network container's first link; None on the default bridge.
+    pub fn own_link(&self) -> Option<&super::network::NetworkLink> {
+        match self {
+            ContainerNetwork::User { links, .. } => links.first(),
+            _ => None,
+        }
+    }
+
+    /// The links `network connect` added, each its own interface beside the sandbox's.
+    pub fn extra_links(&self) -> &[super::network::NetworkLink] {
+        match self {
+            ContainerNetwork::User { links, .. } => links.get(1..).unwrap_or_default(),
+            ContainerNetwork::Bridge { links, .. } => links,
+            _ => &[],
+        }
+    }
+
+    /// The links, to change (None: a mode without user networks).
+    pub fn links_mut(&mut self) -> Option<&mut Vec<super::network::NetworkLink>> {
+        match self {
+            ContainerNetwork::User { links, .. } | ContainerNetwork::Bridge { links, .. } => Some(links),
+            _ => None,
         }
     }
 }

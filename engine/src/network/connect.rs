@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::network::NetworkLink;
-use crate::model::{ContainerNetwork, NetworkRecord, SandboxRecord};
+use crate::model::{NetworkRecord, SandboxRecord};
 use crate::Engine;
 use std::net::Ipv4Addr;
 use tracing::Instrument;
@@ -50,12 +50,10 @@ impl Engine {
                 return Err(Error::InvalidArgument(format!("no configured subnet or ip-range contain the IP address {ip}")));
             }
         }
-        let ContainerNetwork::User { links, .. } = &rec.config.network else {
-            return Err(Error::FailedPrecondition(format!(
-                "container {} is not on a user-defined network: connecting it to another network is not supported by berth yet",
-                rec.name
-            )));
-        };
+        if !rec.config.network.bridged() {
+            return Err(Error::FailedPrecondition(format!("container {} is not on a bridge network: it can't be connected to {}", rec.name, net.name)));
+        }
+        let links = rec.config.network.links();
         if links.iter().any(|l| l.network == net.id) {
             return Err(Error::PermissionDenied(format!("endpoint with name {} already exists in network {}", rec.name, net.name)));
         }
@@ -68,7 +66,7 @@ impl Engine {
         }
         let added = link.clone();
         let committed = self.commit(&entry, |r| {
-            if let ContainerNetwork::User { links, .. } = &mut r.config.network {
+            if let Some(links) = r.config.network.links_mut() {
                 links.push(added);
             }
         });
@@ -90,9 +88,9 @@ impl Engine {
         let _op = entry.op.lock().await;
         let rec = entry.record();
         let not_connected = || Error::FailedPrecondition(format!("container {} is not connected to network {}", rec.id, net.name));
-        let ContainerNetwork::User { links, .. } = &rec.config.network else { return Err(not_connected()) };
+        let links = rec.config.network.links();
         let Some(i) = links.iter().position(|l| l.network == net.id) else { return Err(not_connected()) };
-        if i == 0 {
+        if rec.config.network.own_link().is_some_and(|l| l.network == net.id) {
             return Err(Error::FailedPrecondition(format!("{} is the network container {} was created on: disconnecting it is not supported by berth yet", net.name, rec.name)));
         }
         let ifname = links[i].ifname.clone();
@@ -100,7 +98,7 @@ impl Engine {
             self.detach_extra(&s, &ifname).await?;
         }
         self.commit(&entry, |r| {
-            if let ContainerNetwork::User { links, .. } = &mut r.config.network {
+            if let Some(links) = r.config.network.links_mut() {
                 links.retain(|l| l.network != net.id);
             }
         })?;
