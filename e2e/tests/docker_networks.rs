@@ -282,6 +282,13 @@ fn a_default_bridge_container_joins_a_user_network() {
     d.docker(&["start", "b"]).ok();
     assert_eq!(d.docker(&["exec", "u", "wget", "-qO-", "http://b:8080/i"]).ok().stdout, "b\n");
     assert!(d.docker(&["network", "connect", "side", "b"]).stderr.contains("already exists in network side"));
+    // dockerd's refusals for the modes without a bridge.
+    for (mode, says) in [("none", "in private (none) mode"), ("host", "sharing network namespace with another container or host")] {
+        d.docker(&["create", "--name", mode, "--network", mode, "busybox", "true"]).ok();
+        let r = d.docker(&["network", "connect", "side", mode]);
+        assert!(r.code != 0 && r.stderr.contains(says), "{mode}: {r:?}");
+        d.docker(&["rm", mode]).ok();
+    }
     d.docker(&["rm", "-f", "b", "u"]).ok();
     d.docker(&["network", "rm", "side"]).ok();
     assert!(dir_names(&d.root().join("cni-cache")).is_empty(), "CNI attachments left: {:?}", dir_names(&d.root().join("cni-cache")));

@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::network::NetworkLink;
-use crate::model::{NetworkRecord, SandboxRecord};
+use crate::model::{ContainerNetwork, NetworkRecord, SandboxRecord};
 use crate::Engine;
 use std::net::Ipv4Addr;
 use tracing::Instrument;
@@ -50,8 +50,15 @@ impl Engine {
                 return Err(Error::InvalidArgument(format!("no configured subnet or ip-range contain the IP address {ip}")));
             }
         }
-        if !rec.config.network.bridged() {
-            return Err(Error::FailedPrecondition(format!("container {} is not on a bridge network: it can't be connected to {}", rec.name, net.name)));
+        // dockerd's words for the modes that have no bridge.
+        match &rec.config.network {
+            ContainerNetwork::None => {
+                return Err(Error::FailedPrecondition("container cannot be connected to multiple networks with one of the networks in private (none) mode".into()))
+            }
+            ContainerNetwork::Host | ContainerNetwork::Container { .. } => {
+                return Err(Error::FailedPrecondition("container sharing network namespace with another container or host cannot be connected to any other network".into()))
+            }
+            ContainerNetwork::Bridge { .. } | ContainerNetwork::User { .. } => {}
         }
         let links = rec.config.network.links();
         if links.iter().any(|l| l.network == net.id) {
