@@ -19,6 +19,14 @@ fn compose_cmd(d: &Daemon, dir: &std::path::Path, args: &[&str]) -> Command {
     c
 }
 
+/// A project dir `name` in the test's dir, with its docker-compose.yml.
+fn project(d: &Daemon, name: &str, yml: &str) -> std::path::PathBuf {
+    let dir = d.dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("docker-compose.yml"), yml).unwrap();
+    dir
+}
+
 fn compose(d: &Daemon, dir: &std::path::Path, args: &[&str]) -> berth_e2e::Run {
     let out = compose_cmd(d, dir, args).output().expect("docker-compose (deploy/test.sh installs it)");
     berth_e2e::Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
@@ -27,10 +35,9 @@ fn compose(d: &Daemon, dir: &std::path::Path, args: &[&str]) -> berth_e2e::Run {
 #[test]
 fn a_compose_project_on_the_default_bridge() {
     let d = Daemon::start();
-    let dir = d.dir.join("proj");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("docker-compose.yml"),
+    let dir = project(
+        &d,
+        "proj",
         r#"version: "3.8"
 services:
   web:
@@ -49,8 +56,7 @@ services:
 volumes:
   data:
 "#,
-    )
-    .unwrap();
+    );
     let up = compose(&d, &dir, &["up", "-d"]);
     assert_eq!(up.code, 0, "{up:?}");
     let ps = compose(&d, &dir, &["ps"]).ok();
@@ -81,10 +87,9 @@ volumes:
 #[test]
 fn a_service_waits_for_its_dependency_to_be_healthy() {
     let d = Daemon::start();
-    let dir = d.dir.join("healthy");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("docker-compose.yml"),
+    let dir = project(
+        &d,
+        "healthy",
         r#"version: "2.4"
 services:
   db:
@@ -104,8 +109,7 @@ services:
         condition: service_healthy
     command: sleep 1000
 "#,
-    )
-    .unwrap();
+    );
     let up = compose(&d, &dir, &["up", "-d"]);
     assert_eq!(up.code, 0, "{up:?}");
     // compose started app only once db was healthy.
@@ -130,18 +134,11 @@ services:
 #[test]
 fn a_project_on_its_own_network() {
     let d = Daemon::start();
-    let dir = d.dir.join("shop");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("db_password.txt"), "s3cret\n").unwrap();
-    std::fs::write(dir.join("api.env"), "API_MODE=fast\n# a comment\n").unwrap();
-    // web's CGI: it asks api and db by their service names.
-    let cgi = dir.join("all.sh");
-    std::fs::write(&cgi, "#!/bin/sh\necho Content-Type: text/plain\necho\nwget -qO- http://api:8000/i\nwget -qO- http://db:5432/i\n").unwrap();
-    std::fs::set_permissions(&cgi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    std::fs::write(
-        dir.join("docker-compose.yml"),
-        format!(
+    let dir = project(
+        &d,
+        "shop",
+        &format!(
             r#"version: "3.9"
 services:
   db:
@@ -186,8 +183,13 @@ secrets:
     file: ./db_password.txt
 "#
         ),
-    )
-    .unwrap();
+    );
+    std::fs::write(dir.join("db_password.txt"), "s3cret\n").unwrap();
+    std::fs::write(dir.join("api.env"), "API_MODE=fast\n# a comment\n").unwrap();
+    // web's CGI: it asks api and db by their service names.
+    let cgi = dir.join("all.sh");
+    std::fs::write(&cgi, "#!/bin/sh\necho Content-Type: text/plain\necho\nwget -qO- http://api:8000/i\nwget -qO- http://db:5432/i\n").unwrap();
+    std::fs::set_permissions(&cgi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let up = compose(&d, &dir, &["up", "-d"]);
     assert_eq!(up.code, 0, "{up:?}");
     let ps = compose(&d, &dir, &["ps"]).ok().stdout;
@@ -237,10 +239,9 @@ secrets:
 #[test]
 fn a_service_on_two_networks() {
     let d = Daemon::start();
-    let dir = d.dir.join("tiers");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("docker-compose.yml"),
+    let dir = project(
+        &d,
+        "tiers",
         r#"version: "3.9"
 services:
   db:
@@ -264,8 +265,7 @@ networks:
   front:
   back:
 "#,
-    )
-    .unwrap();
+    );
     let up = compose(&d, &dir, &["up", "-d"]);
     assert_eq!(up.code, 0, "{up:?}");
     let nets = d.docker(&["inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "proj_app_1"]).ok().stdout;
