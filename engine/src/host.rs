@@ -1,7 +1,7 @@
 //! What spec building reads from the node, read here once per start so
 //! that `spec.rs` stays pure: the capabilities berth holds, the kernel
-//! and architecture seccomp rules match, and the device nodes a container
-//! gets.
+//! and architecture seccomp rules match, the cgroup controllers limits
+//! can use, and the device nodes a container gets.
 
 use crate::model::ContainerRecord;
 use crate::spec::{HostDevice, NodeFacts};
@@ -21,6 +21,15 @@ fn read_facts() -> NodeFacts {
     // one has no CAP_SYS_RESOURCE), and asking for more makes capset fail.
     let caps = caps::read(None, caps::CapSet::Bounding).unwrap_or_default().into_iter().map(|c| c.to_string()).collect::<BTreeSet<_>>();
     NodeFacts { caps, arch: crate::seccomp::go_arch(), kernel: crate::seccomp::kernel_version() }
+}
+
+/// The cgroup controllers containers' limits can use here, read once;
+/// `None` (with a warning) when they can't be read.
+pub(crate) fn cgroup_controllers() -> Option<&'static berth_kernel::cgroup::Controllers> {
+    static CONTROLLERS: std::sync::OnceLock<Option<berth_kernel::cgroup::Controllers>> = std::sync::OnceLock::new();
+    CONTROLLERS
+        .get_or_init(|| berth_kernel::cgroup::controllers().map_err(|e| tracing::warn!(error = %e, "can't read the node's cgroup controllers: limits are passed on as asked")).ok())
+        .as_ref()
 }
 
 /// The device nodes `rec` gets beyond the defaults: the requested ones, or

@@ -147,6 +147,44 @@ impl Placement {
     }
 }
 
+/// The cgroup controllers a container's limits can use on this node, as
+/// libcgroups' manager finds them: the mounted v1 hierarchies on legacy
+/// and hybrid hosts (a hybrid host's cgroup2 mount takes no limits), the
+/// root's `cgroup.controllers` on unified ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Controllers {
+    /// Limits are cgroup v2 files (a unified host).
+    pub unified: bool,
+    pub names: std::collections::BTreeSet<String>,
+}
+
+impl Controllers {
+    pub fn has(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+}
+
+/// This node's [`Controllers`].
+pub fn controllers() -> Result<Controllers, CgroupError> {
+    let io = |what: &str, source: std::io::Error| CgroupError::Io { path: "/".into(), what: what.into(), source };
+    let setup = libcgroups::common::get_cgroup_setup().map_err(|e| CgroupError::Manager { path: "/".into(), source: e.into() })?;
+    if matches!(setup, libcgroups::common::CgroupSetup::Unified) {
+        let text = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").map_err(|e| io("read cgroup.controllers", e))?;
+        return Ok(unified_controllers(&text));
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| io("read /proc/self/mountinfo", e))?;
+    Ok(v1_controllers(&mountinfo))
+}
+
+fn unified_controllers(text: &str) -> Controllers {
+    Controllers { unified: true, names: text.split_whitespace().map(str::to_owned).collect() }
+}
+
+fn v1_controllers(mountinfo: &str) -> Controllers {
+    let names = v1_hierarchies(mountinfo).into_iter().flat_map(|(_, c)| c).map(str::to_owned).collect();
+    Controllers { unified: false, names }
+}
+
 /// The controllers libcgroups' v1 manager handles; hierarchies with none of
 /// them (`name=systemd`) are left alone, as libcgroups leaves them.
 const V1_CONTROLLERS: [&str; 12] = ["cpu", "cpuacct", "cpuset", "devices", "hugetlb", "memory", "pids", "perf_event", "blkio", "net_prio", "net_cls", "freezer"];
@@ -309,5 +347,25 @@ mod tests {
                 ("/sys/fs/cgroup/cpuset".to_string(), vec!["cpuset"]),
             ]
         );
+    }
+
+    #[test]
+    fn controllers_of_a_hybrid_node_are_its_v1_hierarchies() {
+        // This node: hugetlb only on the cgroup2 mount, which takes no limits.
+        let mi = "\
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw
+33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:12 - cgroup cgroup rw,cpu,cpuacct
+34 30 0:30 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:13 - cgroup cgroup rw,memory
+";
+        let c = v1_controllers(mi);
+        assert!(!c.unified);
+        assert_eq!(c.names.iter().map(String::as_str).collect::<Vec<_>>(), ["cpu", "cpuacct", "memory"]);
+        assert!(!c.has("hugetlb"));
+    }
+
+    #[test]
+    fn controllers_of_a_unified_node_are_the_roots() {
+        let c = unified_controllers("cpuset cpu io memory hugetlb pids rdma misc\n");
+        assert!(c.unified && c.has("hugetlb") && c.has("misc") && !c.has("cpuacct"));
     }
 }

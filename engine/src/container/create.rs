@@ -255,8 +255,9 @@ impl Engine {
         if opts.pod.is_some() && !opts.volumes_from.is_empty() {
             return Err(Error::InvalidArgument("a pod's container has the pod's volumes".into()));
         }
-        let opts = self.with_volumes_from(opts)?;
+        let mut opts = self.with_volumes_from(opts)?;
         check(&opts)?;
+        opts.resources = super::limits::for_this_node(opts.resources)?;
         let image = self.images().resolve(&opts.image)?;
         let (entrypoint, cmd) = command(&opts, &image.config);
         let args: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();

@@ -27,6 +27,7 @@ mod exec_stream;
 mod export;
 mod health;
 mod kill;
+mod limits;
 mod list;
 mod logs;
 mod monitor;

@@ -9,6 +9,7 @@ impl Engine {
     /// New limits: applied to the live cgroup (if running), then recorded.
     #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
     pub async fn update_resources(&self, key: &str, resources: Resources) -> Result<()> {
+        let resources = super::limits::for_this_node(resources)?;
         let entry = self.lookup(key)?;
         let _op = entry.op.lock().await;
         let mut next = entry.record();
