@@ -66,26 +66,44 @@ fn compose(socket: &Path, dir: &Path, args: &[&str]) -> anyhow::Result<()> {
         .output()
         .context("run docker-compose")?;
     if !out.status.success() {
-        bail!("docker-compose {args:?} against {}: {}", socket.display(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "docker-compose {args:?} against {}: {}",
+            socket.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
 
 /// Whether the project's three containers run and none is unhealthy or starting.
 fn all_healthy(socket: &Path) -> bool {
-    let out = super::docker::docker(socket, &["ps", "--filter", "label=com.docker.compose.project=bench", "--format", "{{.Status}}"]);
+    let out = super::docker::docker(
+        socket,
+        &["ps", "--filter", "label=com.docker.compose.project=bench", "--format", "{{.Status}}"],
+    );
     let Ok(out) = out else { return false };
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    lines.len() == 3 && lines.iter().all(|l| l.starts_with("Up") && !l.contains("starting") && !l.contains("unhealthy"))
+    lines.len() == 3
+        && lines
+            .iter()
+            .all(|l| l.starts_with("Up") && !l.contains("starting") && !l.contains("unhealthy"))
 }
 
 /// `docker-compose up -d` until all healthy, on both, alternating; and the
 /// client's own floor, which no engine can go below: docker-compose's
 /// start-up and one look at the project (`ps` with nothing up, on berth).
-pub fn up(sides: &[(&str, &Path); 2], runs: usize, image: &str, base: &Path) -> anyhow::Result<(Figure, Floor)> {
-    let mut fig = Figure::new("docker-compose up -d (3 services, healthchecks, depends_on healthy), until all healthy");
-    let dirs: Vec<std::path::PathBuf> = ["berth", "dockerd"].iter().map(|w| base.join(format!("compose-{w}"))).collect();
+pub fn up(
+    sides: &[(&str, &Path); 2],
+    runs: usize,
+    image: &str,
+    base: &Path,
+) -> anyhow::Result<(Figure, Floor)> {
+    let mut fig = Figure::new(
+        "docker-compose up -d (3 services, healthchecks, depends_on healthy), until all healthy",
+    );
+    let dirs: Vec<std::path::PathBuf> =
+        ["berth", "dockerd"].iter().map(|w| base.join(format!("compose-{w}"))).collect();
     for (d, subnet) in dirs.iter().zip(["10.246.0.0/24", "10.247.0.0/24"]) {
         std::fs::create_dir_all(d)?;
         std::fs::write(d.join("docker-compose.yml"), project(image, subnet))?;
@@ -114,7 +132,10 @@ pub fn up(sides: &[(&str, &Path); 2], runs: usize, image: &str, base: &Path) -> 
             fig.push(who, once(s, dir_of(who))?);
         }
     }
-    let mut floor = Floor { name: "docker-compose ps (client start + one look at the project, berth)".into(), samples: Vec::new() };
+    let mut floor = Floor {
+        name: "docker-compose ps (client start + one look at the project, berth)".into(),
+        samples: Vec::new(),
+    };
     for _ in 0..runs {
         let t = Instant::now();
         compose(sides[0].1, &dirs[0], &["ps"])?;

@@ -41,7 +41,15 @@ impl Dockerd {
             .arg(dir.join("dockerd.pid"))
             .arg("-H")
             .arg(format!("unix://{}", dir.join("docker.sock").display()))
-            .args(["--bip", DOCKER0_BIP, "--iptables=false", "--ip-masq=false", "--ip-forward=false", "--log-level", "warn"])
+            .args([
+                "--bip",
+                DOCKER0_BIP,
+                "--iptables=false",
+                "--ip-masq=false",
+                "--ip-forward=false",
+                "--log-level",
+                "warn",
+            ])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -51,7 +59,10 @@ impl Dockerd {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !docker(&d.socket(), &["version"]).map(|o| o.status.success()).unwrap_or(false) {
             if Instant::now() > deadline {
-                bail!("dockerd did not come up: {}", std::fs::read_to_string(d.dir.join("dockerd.log")).unwrap_or_default());
+                bail!(
+                    "dockerd did not come up: {}",
+                    std::fs::read_to_string(d.dir.join("dockerd.log")).unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -67,7 +78,10 @@ impl Drop for Dockerd {
     fn drop(&mut self) {
         remove_all(&self.socket());
         if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
             let deadline = Instant::now() + Duration::from_secs(30);
             while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(100));
@@ -99,14 +113,19 @@ fn timed(socket: &Path, args: &[&str]) -> anyhow::Result<Duration> {
     let out = docker(socket, args)?;
     let took = t.elapsed();
     if !out.status.success() {
-        bail!("docker {args:?} against {}: {}", socket.display(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "docker {args:?} against {}: {}",
+            socket.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(took)
 }
 
 fn remove_all(socket: &Path) {
     if let Ok(out) = docker(socket, &["ps", "-aq"]) {
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
+        let ids: Vec<String> =
+            String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
         for chunk in ids.chunks(50) {
             let mut args = vec!["rm", "-f"];
             args.extend(chunk.iter().map(String::as_str));
@@ -122,7 +141,12 @@ pub struct Options {
 }
 
 /// Runs `args` on both, alternating which goes first, after a warm-up each.
-fn figure(name: &str, sides: &[(&str, &Path); 2], runs: usize, args: &[&str]) -> anyhow::Result<Figure> {
+fn figure(
+    name: &str,
+    sides: &[(&str, &Path); 2],
+    runs: usize,
+    args: &[&str],
+) -> anyhow::Result<Figure> {
     let mut fig = Figure::new(name);
     for (_, s) in sides {
         timed(s, args)?;
@@ -140,11 +164,26 @@ fn figure(name: &str, sides: &[(&str, &Path); 2], runs: usize, args: &[&str]) ->
 /// `docker run -d -p 127.0.0.1:PORT:80 … httpd` until the port answers from
 /// the node (the container removed after, untimed).
 fn published(sides: &[(&str, &Path); 2], runs: usize, image: &str) -> anyhow::Result<Figure> {
-    let mut fig = Figure::new("docker run -d -p 127.0.0.1:P:80 busybox httpd, until the port answers");
+    let mut fig =
+        Figure::new("docker run -d -p 127.0.0.1:P:80 busybox httpd, until the port answers");
     let once = |s: &Path| -> anyhow::Result<Duration> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let t = Instant::now();
-        timed(s, &["run", "-d", "--name", "bench-pub", "-p", &format!("127.0.0.1:{port}:80"), image, "sh", "-c", "echo ok > /tmp/i; exec httpd -f -p 80 -h /tmp"])?;
+        timed(
+            s,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "bench-pub",
+                "-p",
+                &format!("127.0.0.1:{port}:80"),
+                image,
+                "sh",
+                "-c",
+                "echo ok > /tmp/i; exec httpd -f -p 80 -h /tmp",
+            ],
+        )?;
         let deadline = t + Duration::from_secs(20);
         loop {
             use std::io::{Read, Write};
@@ -180,8 +219,21 @@ fn published(sides: &[(&str, &Path); 2], runs: usize, image: &str) -> anyhow::Re
     Ok(fig)
 }
 
-pub async fn run(berth: &Runtime, dockerd: &Dockerd, reg: &Registry, o: &Options) -> anyhow::Result<(Vec<Figure>, Vec<Floor>)> {
-    push_image(&reg.addr, "bench/busybox", "v1", &[busybox_layer()], "amd64", serde_json::json!({ "Cmd": ["sh"] })).await;
+pub async fn run(
+    berth: &Runtime,
+    dockerd: &Dockerd,
+    reg: &Registry,
+    o: &Options,
+) -> anyhow::Result<(Vec<Figure>, Vec<Floor>)> {
+    push_image(
+        &reg.addr,
+        "bench/busybox",
+        "v1",
+        &[busybox_layer()],
+        "amd64",
+        serde_json::json!({ "Cmd": ["sh"] }),
+    )
+    .await;
     let image = format!("{}/bench/busybox:v1", reg.addr);
     let berth_sock = berth.dir.join("run/docker.sock");
     let sides: [(&str, &Path); 2] = [("berth", &berth_sock), ("dockerd", &dockerd.socket())];
@@ -189,19 +241,42 @@ pub async fn run(berth: &Runtime, dockerd: &Dockerd, reg: &Registry, o: &Options
         timed(s, &["pull", "-q", &image])?;
     }
     let mut figures = Vec::new();
-    figures.push(figure("docker run --rm busybox true (default bridge)", &sides, o.runs, &["run", "--rm", &image, "true"])?);
-    figures.push(figure("docker run --rm --network none busybox true", &sides, o.runs, &["run", "--rm", "--network", "none", &image, "true"])?);
+    figures.push(figure(
+        "docker run --rm busybox true (default bridge)",
+        &sides,
+        o.runs,
+        &["run", "--rm", &image, "true"],
+    )?);
+    figures.push(figure(
+        "docker run --rm --network none busybox true",
+        &sides,
+        o.runs,
+        &["run", "--rm", "--network", "none", &image, "true"],
+    )?);
     for (_, s) in &sides {
-        timed(s, &["run", "-d", "--name", "bench-exec", "--network", "none", &image, "sleep", "100000"])?;
+        timed(
+            s,
+            &["run", "-d", "--name", "bench-exec", "--network", "none", &image, "sleep", "100000"],
+        )?;
     }
-    figures.push(figure("docker exec (running container) true", &sides, o.runs, &["exec", "bench-exec", "true"])?);
+    figures.push(figure(
+        "docker exec (running container) true",
+        &sides,
+        o.runs,
+        &["exec", "bench-exec", "true"],
+    )?);
     for (_, s) in &sides {
         timed(s, &["rm", "-f", "bench-exec"])?;
     }
     figures.push(published(&sides, o.runs, &image)?);
     let (compose, compose_floor) = crate::compose::up(&sides, o.runs, &image, &berth.dir)?;
     figures.push(compose);
-    figures.push(figure("docker run --rm -v vol:/data busybox true", &sides, o.runs, &["run", "--rm", "-v", "benchvol:/data", &image, "true"])?);
+    figures.push(figure(
+        "docker run --rm -v vol:/data busybox true",
+        &sides,
+        o.runs,
+        &["run", "--rm", "-v", "benchvol:/data", &image, "true"],
+    )?);
     for (_, s) in &sides {
         timed(s, &["volume", "rm", "benchvol"])?;
     }
@@ -212,12 +287,28 @@ pub async fn run(berth: &Runtime, dockerd: &Dockerd, reg: &Registry, o: &Options
     }
     for i in 0..o.containers {
         for (_, s) in &sides {
-            timed(s, &["run", "-d", "--network", "benchnet", "--name", &format!("bench-net-{i}"), &image, "sleep", "100000"])?;
+            timed(
+                s,
+                &[
+                    "run",
+                    "-d",
+                    "--network",
+                    "benchnet",
+                    "--name",
+                    &format!("bench-net-{i}"),
+                    &image,
+                    "sleep",
+                    "100000",
+                ],
+            )?;
         }
     }
     let last = format!("bench-net-{}", o.containers.saturating_sub(1));
     figures.push(figure(
-        &format!("docker run --rm --network net busybox nslookup <peer> ({} on the network)", o.containers),
+        &format!(
+            "docker run --rm --network net busybox nslookup <peer> ({} on the network)",
+            o.containers
+        ),
         &sides,
         o.runs,
         &["run", "--rm", "--network", "benchnet", &image, "nslookup", &last],
@@ -229,10 +320,28 @@ pub async fn run(berth: &Runtime, dockerd: &Dockerd, reg: &Registry, o: &Options
     eprintln!("  starting {} containers on each...", o.containers);
     for i in 0..o.containers {
         for (_, s) in &sides {
-            timed(s, &["run", "-d", "--network", "none", "--name", &format!("bench-{i}"), &image, "sleep", "100000"])?;
+            timed(
+                s,
+                &[
+                    "run",
+                    "-d",
+                    "--network",
+                    "none",
+                    "--name",
+                    &format!("bench-{i}"),
+                    &image,
+                    "sleep",
+                    "100000",
+                ],
+            )?;
         }
     }
-    figures.push(figure(&format!("docker ps ({} running)", o.containers), &sides, o.runs, &["ps"])?);
+    figures.push(figure(
+        &format!("docker ps ({} running)", o.containers),
+        &sides,
+        o.runs,
+        &["ps"],
+    )?);
     for (_, s) in &sides {
         remove_all(s);
     }
@@ -253,7 +362,10 @@ pub async fn run(berth: &Runtime, dockerd: &Dockerd, reg: &Registry, o: &Options
     }
     figures.push(pull);
     // What no engine can avoid: the CLI's own start-up and one round trip.
-    let mut floor = Floor { name: "docker version (CLI start + one request, berth)".into(), samples: Vec::new() };
+    let mut floor = Floor {
+        name: "docker version (CLI start + one request, berth)".into(),
+        samples: Vec::new(),
+    };
     for _ in 0..o.runs {
         floor.samples.push(timed(&berth_sock, &["version", "--format", "{{.Server.Version}}"])?);
     }

@@ -11,8 +11,19 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-pub async fn run(berth: &Runtime, containerd: &Runtime, images: &Images, runs: usize, base: &Path) -> anyhow::Result<(Vec<Figure>, Vec<Floor>)> {
-    let names = ["RunPodSandbox", "CreateContainer + StartContainer", "pod up (sandbox + container running)", "pod down (StopPodSandbox + RemovePodSandbox)"];
+pub async fn run(
+    berth: &Runtime,
+    containerd: &Runtime,
+    images: &Images,
+    runs: usize,
+    base: &Path,
+) -> anyhow::Result<(Vec<Figure>, Vec<Floor>)> {
+    let names = [
+        "RunPodSandbox",
+        "CreateContainer + StartContainer",
+        "pod up (sandbox + container running)",
+        "pod down (StopPodSandbox + RemovePodSandbox)",
+    ];
     let mut figs: Vec<Figure> = names.iter().map(|n| Figure::new(*n)).collect();
     let mut floor = Floor { name: "CNI ADD (bridge + portmap)".into(), samples: Vec::new() };
     // Two warm-ups each, not counted.
@@ -22,7 +33,8 @@ pub async fn run(berth: &Runtime, containerd: &Runtime, images: &Images, runs: u
         remove_pod(&mut c, &s.pod).await?;
     }
     for i in 0..runs {
-        let order: [&Runtime; 2] = if i % 2 == 0 { [berth, containerd] } else { [containerd, berth] };
+        let order: [&Runtime; 2] =
+            if i % 2 == 0 { [berth, containerd] } else { [containerd, berth] };
         for rt in order {
             let mut c = rt.pods().await?;
             let s = start_pod(&mut c, pod_config(rt), images).await?;
@@ -49,7 +61,13 @@ async fn cni_add(berth: &Runtime, base: &Path, i: usize) -> anyhow::Result<Durat
         cache_dir: base.join("floor-cache"),
         plugin_timeout: Duration::from_secs(30),
     });
-    let a = berth_cni::Attachment { id: ns.clone(), netns: Path::new("/run/netns").join(&ns), ifname: "eth0".into(), args: Vec::new(), runtime_config: Default::default() };
+    let a = berth_cni::Attachment {
+        id: ns.clone(),
+        netns: Path::new("/run/netns").join(&ns),
+        ifname: "eth0".into(),
+        args: Vec::new(),
+        runtime_config: Default::default(),
+    };
     let t = Instant::now();
     let added = cni.add(&a).await;
     let took = t.elapsed();

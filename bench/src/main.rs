@@ -82,7 +82,8 @@ impl Drop for Scratch {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let command = format!("./deploy/bench.sh {}", std::env::args().skip(1).collect::<Vec<_>>().join(" "));
+    let command =
+        format!("./deploy/bench.sh {}", std::env::args().skip(1).collect::<Vec<_>>().join(" "));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let base = Scratch(PathBuf::from(format!("/tmp/berth-bench-{}", std::process::id())));

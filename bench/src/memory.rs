@@ -36,15 +36,24 @@ fn workload_cmdline() -> Vec<u8> {
 }
 
 fn is_shim(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with("berth-shim") || c.starts_with("containerd-shim"))
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|c| c.starts_with("berth-shim") || c.starts_with("containerd-shim"))
 }
 
 /// The runtime's memory with `pods` pods running.
 pub fn snapshot(rt: &Runtime, pods: usize) -> Snapshot {
     let workload = workload_cmdline();
-    let (workloads, added): (Vec<i32>, Vec<i32>) = rt.processes().into_iter().partition(|p| std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == workload));
-    let added_pss = added.iter().map(|p| kb_field(&format!("/proc/{p}/smaps_rollup"), "Pss:")).sum();
-    let largest_shim_rss = added.iter().filter(|p| is_shim(**p)).map(|p| kb_field(&format!("/proc/{p}/status"), "VmRSS:")).fold(0.0, f64::max);
+    let (workloads, added): (Vec<i32>, Vec<i32>) = rt
+        .processes()
+        .into_iter()
+        .partition(|p| std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == workload));
+    let added_pss =
+        added.iter().map(|p| kb_field(&format!("/proc/{p}/smaps_rollup"), "Pss:")).sum();
+    let largest_shim_rss = added
+        .iter()
+        .filter(|p| is_shim(**p))
+        .map(|p| kb_field(&format!("/proc/{p}/status"), "VmRSS:"))
+        .fold(0.0, f64::max);
     if workloads.len() != pods {
         eprintln!("  warning: {}: {} workload processes for {pods} pods", rt.name, workloads.len());
     }

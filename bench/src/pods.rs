@@ -19,16 +19,41 @@ pub struct Images {
 /// Pushes busybox (the containers' image) and `pause:bench` (containerd's
 /// sandbox image: busybox's `sleep` as PID 1; berth runs no pause process),
 /// then has each runtime pull what it uses, so no figure includes a pull.
-pub async fn prepare(reg: &Registry, berth: &Runtime, containerd: &Runtime) -> anyhow::Result<Images> {
+pub async fn prepare(
+    reg: &Registry,
+    berth: &Runtime,
+    containerd: &Runtime,
+) -> anyhow::Result<Images> {
     let layer = busybox_layer();
-    push_image(&reg.addr, "bench/busybox", "v1", std::slice::from_ref(&layer), "amd64", serde_json::json!({ "Cmd": ["sh"] })).await;
-    push_image(&reg.addr, "pause", "bench", &[layer], "amd64", serde_json::json!({ "Entrypoint": ["/bin/sleep", "2147483647"] })).await;
+    push_image(
+        &reg.addr,
+        "bench/busybox",
+        "v1",
+        std::slice::from_ref(&layer),
+        "amd64",
+        serde_json::json!({ "Cmd": ["sh"] }),
+    )
+    .await;
+    push_image(
+        &reg.addr,
+        "pause",
+        "bench",
+        &[layer],
+        "amd64",
+        serde_json::json!({ "Entrypoint": ["/bin/sleep", "2147483647"] }),
+    )
+    .await;
     let busybox = format!("{}/bench/busybox:v1", reg.addr);
-    for (rt, refs) in [(berth, vec![busybox.clone()]), (containerd, vec![busybox.clone(), format!("{}/pause:bench", reg.addr)])] {
+    for (rt, refs) in [
+        (berth, vec![busybox.clone()]),
+        (containerd, vec![busybox.clone(), format!("{}/pause:bench", reg.addr)]),
+    ] {
         let mut images = rt.images().await?;
         for r in refs {
             let image = Some(cri::ImageSpec { image: r, ..Default::default() });
-            images.pull_image(cri::PullImageRequest { image, auth: None, sandbox_config: None }).await?;
+            images
+                .pull_image(cri::PullImageRequest { image, auth: None, sandbox_config: None })
+                .await?;
         }
     }
     Ok(Images { busybox })
@@ -42,7 +67,12 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 pub fn pod_config(rt: &Runtime) -> cri::PodSandboxConfig {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let name = format!("bench-{n}");
-    berth_e2e::cri::pod(&name, &format!("uid-{n}-{}", std::process::id()), &rt.dir.join("logs").join(&name), &format!("/{}/pod-{n}", rt.cgroup_parent))
+    berth_e2e::cri::pod(
+        &name,
+        &format!("uid-{n}-{}", std::process::id()),
+        &rt.dir.join("logs").join(&name),
+        &format!("/{}/pod-{n}", rt.cgroup_parent),
+    )
 }
 
 /// The tests' container (seccomp unconfined, an env var, a label), running
@@ -67,13 +97,28 @@ impl Started {
 }
 
 /// RunPodSandbox, then CreateContainer + StartContainer, timed apart.
-pub async fn start_pod(client: &mut Pods, config: cri::PodSandboxConfig, images: &Images) -> anyhow::Result<Started> {
+pub async fn start_pod(
+    client: &mut Pods,
+    config: cri::PodSandboxConfig,
+    images: &Images,
+) -> anyhow::Result<Started> {
     let t = Instant::now();
-    let pod = client.run_pod_sandbox(cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() }).await?.into_inner().pod_sandbox_id;
+    let pod = client
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: String::new(),
+        })
+        .await?
+        .into_inner()
+        .pod_sandbox_id;
     let sandbox = t.elapsed();
     let t = Instant::now();
     let id = client
-        .create_container(cri::CreateContainerRequest { pod_sandbox_id: pod.clone(), config: Some(container_config(images)), sandbox_config: Some(config) })
+        .create_container(cri::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(container_config(images)),
+            sandbox_config: Some(config),
+        })
         .await?
         .into_inner()
         .container_id;
@@ -92,7 +137,11 @@ pub async fn remove_pod(client: &mut Pods, pod: &str) -> anyhow::Result<Duration
 /// Removes every pod the runtime has, a few at a time (untimed clean-up).
 pub async fn remove_all(rt: &Runtime) -> anyhow::Result<()> {
     let mut client = rt.pods().await?;
-    let pods = client.list_pod_sandbox(cri::ListPodSandboxRequest { filter: None }).await?.into_inner().items;
+    let pods = client
+        .list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })
+        .await?
+        .into_inner()
+        .items;
     for chunk in pods.chunks(10) {
         let mut set = tokio::task::JoinSet::new();
         for p in chunk {

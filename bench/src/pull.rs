@@ -16,7 +16,8 @@ fn layer_tar(index: usize, mib: usize) -> Vec<u8> {
     berth_e2e::registry::tar(|b| {
         for f in 0..mib {
             let mut data = berth_e2e::registry::noise(512 << 10, (index * 10_000 + f) as u64 + 1);
-            let text = format!("layer {index} file {f}: the quick brown fox jumps over the lazy dog\n");
+            let text =
+                format!("layer {index} file {f}: the quick brown fox jumps over the lazy dog\n");
             while data.len() < 1 << 20 {
                 data.extend_from_slice(text.as_bytes());
             }
@@ -33,7 +34,15 @@ pub struct Image {
 
 pub async fn build_image(reg: &Registry, layers: usize, mib: usize) -> Image {
     let layers: Vec<Layer> = (0..layers).map(|i| Layer::gzip(layer_tar(i, mib))).collect();
-    push_image(&reg.addr, "bench/big", "v1", &layers, "amd64", serde_json::json!({ "Cmd": ["sh"] })).await;
+    push_image(
+        &reg.addr,
+        "bench/big",
+        "v1",
+        &layers,
+        "amd64",
+        serde_json::json!({ "Cmd": ["sh"] }),
+    )
+    .await;
     Image { reference: format!("{}/bench/big:v1", reg.addr), layers }
 }
 
@@ -41,7 +50,9 @@ async fn pull_once(rt: &Runtime, reference: &str) -> anyhow::Result<Duration> {
     let mut images = rt.images().await?;
     let spec = Some(cri::ImageSpec { image: reference.into(), ..Default::default() });
     let t = Instant::now();
-    images.pull_image(cri::PullImageRequest { image: spec.clone(), auth: None, sandbox_config: None }).await?;
+    images
+        .pull_image(cri::PullImageRequest { image: spec.clone(), auth: None, sandbox_config: None })
+        .await?;
     let took = t.elapsed();
     images.remove_image(cri::RemoveImageRequest { image: spec }).await?;
     Ok(took)
@@ -58,7 +69,9 @@ fn floor_once(image: &Image, dir: &Path) -> Duration {
                 for (i, l) in chunk.iter().enumerate() {
                     let d = dir.join(format!("{}-{i}", l.diff_id.len()));
                     let _ = std::fs::create_dir_all(&d);
-                    tar::Archive::new(flate2::read::GzDecoder::new(l.blob.as_slice())).unpack(d.join(&l.diff_id[7..19])).unwrap();
+                    tar::Archive::new(flate2::read::GzDecoder::new(l.blob.as_slice()))
+                        .unpack(d.join(&l.diff_id[7..19]))
+                        .unwrap();
                 }
             });
         }
@@ -72,14 +85,21 @@ fn sync() {
     nix::unistd::sync();
 }
 
-pub async fn run(berth: &Runtime, containerd: &Runtime, image: &Image, runs: usize, base: &Path) -> anyhow::Result<(Vec<Figure>, Vec<Floor>)> {
+pub async fn run(
+    berth: &Runtime,
+    containerd: &Runtime,
+    image: &Image,
+    runs: usize,
+    base: &Path,
+) -> anyhow::Result<(Vec<Figure>, Vec<Floor>)> {
     let mut fig = Figure::new("pull + unpack");
     let mut floor = Floor { name: "gunzip + extract".into(), samples: Vec::new() };
     // One warm-up each, not counted.
     pull_once(berth, &image.reference).await?;
     pull_once(containerd, &image.reference).await?;
     for i in 0..runs {
-        let order: [&Runtime; 2] = if i % 2 == 0 { [berth, containerd] } else { [containerd, berth] };
+        let order: [&Runtime; 2] =
+            if i % 2 == 0 { [berth, containerd] } else { [containerd, berth] };
         for rt in order {
             sync();
             let d = pull_once(rt, &image.reference).await?;

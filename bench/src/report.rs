@@ -53,13 +53,26 @@ fn row(s: &Summary) -> String {
 }
 
 fn sh(cmd: &str, args: &[&str]) -> String {
-    std::process::Command::new(cmd).args(args).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default()
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// The machine, as far as it matters here.
 pub fn machine(peer: &str) -> String {
     let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let total = mem.lines().next().unwrap_or("").split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()).unwrap_or(0) / 1024 / 1024;
+    let total = mem
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .nth(1)
+        .and_then(|k| k.parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
+        / 1024;
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
@@ -67,8 +80,16 @@ pub fn machine(peer: &str) -> String {
         .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
         .unwrap_or_default();
     let peer = match peer {
-        "dockerd" => format!("{}, docker CLI {}", sh("dockerd", &["--version"]), sh("/usr/bin/docker", &["--version"]).trim_start_matches("Docker version ")),
-        _ => sh("containerd", &["--version"]).split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        "dockerd" => format!(
+            "{}, docker CLI {}",
+            sh("dockerd", &["--version"]),
+            sh("/usr/bin/docker", &["--version"]).trim_start_matches("Docker version ")
+        ),
+        _ => sh("containerd", &["--version"])
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     format!(
         "{} CPUs ({cpu}), {total} GiB RAM, kernel {}, {peer}, runc {}",
@@ -105,7 +126,14 @@ pub fn write(out: &Path, r: &Report) -> std::io::Result<String> {
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     for f in r.figures {
         let (b, c) = (summarize(&f.berth), summarize(&f.peer));
-        let _ = writeln!(md, "| {} | {} | {} | **{:.2}** |", f.name, row(&b), row(&c), b.median / c.median);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | **{:.2}** |",
+            f.name,
+            row(&b),
+            row(&c),
+            b.median / c.median
+        );
     }
     for f in r.floors {
         let s = summarize(&f.samples);
@@ -119,10 +147,22 @@ pub fn write(out: &Path, r: &Report) -> std::io::Result<String> {
         let _ = writeln!(md, "|---|---|---|---|");
         for m in r.memory {
             let (b, c) = (median(&m.berth), median(&m.peer));
-            let _ = writeln!(md, "| {} | {:.2} [{}] | {:.2} [{}] | **{:.2}** |", m.name, b, range(&m.berth), c, range(&m.peer), b / c);
+            let _ = writeln!(
+                md,
+                "| {} | {:.2} [{}] | {:.2} [{}] | **{:.2}** |",
+                m.name,
+                b,
+                range(&m.berth),
+                c,
+                range(&m.peer),
+                b / c
+            );
         }
         let _ = writeln!(md, "\n![memory]({name}-memory.svg)");
-        std::fs::write(out.join(format!("{name}-memory.svg")), memory_svg(&format!("{title}: memory"), peer, r.memory))?;
+        std::fs::write(
+            out.join(format!("{name}-memory.svg")),
+            memory_svg(&format!("{title}: memory"), peer, r.memory),
+        )?;
     }
     std::fs::write(out.join(format!("{name}.md")), &md)?;
     std::fs::write(out.join(format!("{name}.svg")), svg(title, peer, r.figures))?;
@@ -149,10 +189,21 @@ fn memory_svg(title: &str, peer: &str, rows: &[MemRow]) -> String {
         let (b, c) = (median(&m.berth), median(&m.peer));
         let max = b.max(c).max(1e-9);
         let _ = writeln!(s, "<text x=\"10\" y=\"{}\">{}</text>", y + 24.0, m.name);
-        for (k, (who, v, color)) in [("berth", b, "#1f77b4"), (peer, c, "#d62728")].into_iter().enumerate() {
+        for (k, (who, v, color)) in
+            [("berth", b, "#1f77b4"), (peer, c, "#d62728")].into_iter().enumerate()
+        {
             let yy = y + 4.0 + k as f64 * 19.0;
-            let _ = writeln!(s, "<rect x=\"{left}\" y=\"{yy}\" width=\"{:.1}\" height=\"16\" fill=\"{color}\"/>", v / max * plot_w);
-            let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{}\" fill=\"#333\">{who} {v:.2} MiB</text>", left + v / max * plot_w + 4.0, yy + 12.0);
+            let _ = writeln!(
+                s,
+                "<rect x=\"{left}\" y=\"{yy}\" width=\"{:.1}\" height=\"16\" fill=\"{color}\"/>",
+                v / max * plot_w
+            );
+            let _ = writeln!(
+                s,
+                "<text x=\"{:.1}\" y=\"{}\" fill=\"#333\">{who} {v:.2} MiB</text>",
+                left + v / max * plot_w + 4.0,
+                yy + 12.0
+            );
         }
         y += row_h;
     }
@@ -172,18 +223,34 @@ fn svg(title: &str, peer: &str, figures: &[Figure]) -> String {
     );
     let mut y = 40.0;
     for f in figures {
-        let _ = writeln!(s, "<text x=\"10\" y=\"{}\" font-weight=\"bold\">{}</text>", y + 15.0, f.name);
+        let _ =
+            writeln!(s, "<text x=\"10\" y=\"{}\" font-weight=\"bold\">{}</text>", y + 15.0, f.name);
         y += title_h;
-        let max = f.berth.iter().chain(&f.peer).map(|d| d.as_secs_f64() * 1000.0).fold(0.0f64, f64::max).max(1e-9);
+        let max = f
+            .berth
+            .iter()
+            .chain(&f.peer)
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .fold(0.0f64, f64::max)
+            .max(1e-9);
         for (who, samples, color) in [("berth", &f.berth, "#1f77b4"), (peer, &f.peer, "#d62728")] {
             let m = summarize(samples).median;
             let _ = writeln!(s, "<text x=\"20\" y=\"{}\">{who}</text>", y + 15.0);
             let _ = writeln!(s, "<rect x=\"{left}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"{color}\" opacity=\"0.25\"/>", y + 3.0, m / max * plot_w, row_h - 6.0);
             for d in samples.iter() {
                 let x = left + d.as_secs_f64() * 1000.0 / max * plot_w;
-                let _ = writeln!(s, "<circle cx=\"{x:.1}\" cy=\"{}\" r=\"3\" fill=\"{color}\" opacity=\"0.7\"/>", y + row_h / 2.0);
+                let _ = writeln!(
+                    s,
+                    "<circle cx=\"{x:.1}\" cy=\"{}\" r=\"3\" fill=\"{color}\" opacity=\"0.7\"/>",
+                    y + row_h / 2.0
+                );
             }
-            let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{}\" fill=\"#333\">{m:.1} ms</text>", left + plot_w + 12.0, y + 15.0);
+            let _ = writeln!(
+                s,
+                "<text x=\"{:.1}\" y=\"{}\" fill=\"#333\">{m:.1} ms</text>",
+                left + plot_w + 12.0,
+                y + 15.0
+            );
             y += row_h;
         }
         y += 8.0;

@@ -46,7 +46,12 @@ fn wait_for(path: &Path, child: &mut Child, log: &Path) -> anyhow::Result<()> {
 
 fn spawn(argv: &[PathBuf], log: &Path) -> anyhow::Result<Child> {
     let f = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
-    Ok(Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()).stdout(f.try_clone()?).stderr(f).spawn()?)
+    Ok(Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(f.try_clone()?)
+        .stderr(f)
+        .spawn()?)
 }
 
 /// The same CNI network for both runtimes — bridge, host-local IPAM,
@@ -91,11 +96,37 @@ impl Runtime {
             ),
         )?;
         let argv = vec![bin_dir.join("berthd"), "--config".into(), config];
-        Self::start("berth", dir.clone(), dir.join("run/berth.sock"), format!("berth-bench-{tag}"), format!("bbb{tag}"), argv, dir.join("berthd.log"))
+        Self::start(
+            "berth",
+            dir.clone(),
+            dir.join("run/berth.sock"),
+            format!("berth-bench-{tag}"),
+            format!("bbb{tag}"),
+            argv,
+            dir.join("berthd.log"),
+        )
     }
 
-    fn start(name: &'static str, dir: PathBuf, socket: PathBuf, cgroup_parent: String, bridge: String, argv: Vec<PathBuf>, log: PathBuf) -> anyhow::Result<Self> {
-        let mut rt = Runtime { name, dir, socket, cgroup_parent, bridge, argv, log, child: None, netns_before: netns_names() };
+    fn start(
+        name: &'static str,
+        dir: PathBuf,
+        socket: PathBuf,
+        cgroup_parent: String,
+        bridge: String,
+        argv: Vec<PathBuf>,
+        log: PathBuf,
+    ) -> anyhow::Result<Self> {
+        let mut rt = Runtime {
+            name,
+            dir,
+            socket,
+            cgroup_parent,
+            bridge,
+            argv,
+            log,
+            child: None,
+            netns_before: netns_names(),
+        };
         rt.spawn().with_context(|| format!("start {name}"))?;
         Ok(rt)
     }
@@ -132,7 +163,8 @@ impl Runtime {
     pub fn containerd(base: &Path, registry: &str) -> anyhow::Result<Self> {
         let dir = base.join("containerd");
         let tag = std::process::id();
-        let conf_dir = write_network(&dir, "bench-containerd", &format!("bbc{tag}"), "10.251.0.0/16")?;
+        let conf_dir =
+            write_network(&dir, "bench-containerd", &format!("bbc{tag}"), "10.251.0.0/16")?;
         let certs = dir.join("certs.d").join(registry);
         std::fs::create_dir_all(&certs)?;
         std::fs::write(certs.join("hosts.toml"), format!("server = \"http://{registry}\"\n[host.\"http://{registry}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n"))?;
@@ -174,7 +206,15 @@ state = "{d}/state"
         )?;
         let argv = vec!["containerd".into(), "--config".into(), config];
         let (socket, log) = (dir.join("containerd.sock"), dir.join("containerd.log"));
-        Self::start("containerd", dir, socket, format!("berth-bench-containerd-{tag}"), format!("bbc{tag}"), argv, log)
+        Self::start(
+            "containerd",
+            dir,
+            socket,
+            format!("berth-bench-containerd-{tag}"),
+            format!("bbc{tag}"),
+            argv,
+            log,
+        )
     }
 
     pub async fn channel(&self) -> anyhow::Result<Channel> {
@@ -202,11 +242,15 @@ state = "{d}/state"
         let me = self.dir.to_string_lossy().into_owned();
         let mut pids = berth_e2e::cgroup_pids(&self.cgroup_parent);
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else { continue };
+            let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+                continue;
+            };
             if pid as u32 == self.pid() {
                 continue;
             }
-            if std::fs::read(e.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&me)) {
+            if std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&me))
+            {
                 pids.push(pid);
             }
         }
@@ -222,18 +266,25 @@ impl Drop for Runtime {
         // Shims, pause processes, containers.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let left: Vec<i32> = self.processes().into_iter().filter(|p| berth_e2e::alive(*p)).collect();
+            let left: Vec<i32> =
+                self.processes().into_iter().filter(|p| berth_e2e::alive(*p)).collect();
             if left.is_empty() || Instant::now() > deadline {
                 break;
             }
             for p in left {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         berth_e2e::remove_cgroups(&self.cgroup_parent);
         // Network namespaces it pinned in /run/netns and did not remove.
-        for ns in netns_names().into_iter().filter(|n| !self.netns_before.contains(n) && n.starts_with("cni-")) {
+        for ns in netns_names()
+            .into_iter()
+            .filter(|n| !self.netns_before.contains(n) && n.starts_with("cni-"))
+        {
             let p = Path::new("/run/netns").join(&ns);
             let _ = nix::mount::umount2(p.as_path(), nix::mount::MntFlags::MNT_DETACH);
             let _ = std::fs::remove_file(p);

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 pub fn config_path() -> PathBuf {
     match std::env::var_os("BERTH_CONFIG") {
         Some(d) => PathBuf::from(d).join("config.json"),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".berth").join("config.json"),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+            .join(".berth")
+            .join("config.json"),
     }
 }
 
@@ -19,7 +21,11 @@ pub fn config_path() -> PathBuf {
 /// first component is a host when it has a `.` or `:` or is `localhost`.
 pub fn split_registry(reference: &str) -> (&str, &str) {
     match reference.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => (first, rest),
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            (first, rest)
+        }
         _ => ("docker.io", reference),
     }
 }
@@ -33,7 +39,11 @@ pub fn registry_of(reference: &str) -> String {
 fn keys(host: &str) -> Vec<String> {
     let mut k = vec![host.to_owned(), format!("https://{host}"), format!("http://{host}")];
     if host == "docker.io" {
-        k.extend(["https://index.docker.io/v1/".to_owned(), "index.docker.io".to_owned(), "registry-1.docker.io".to_owned()]);
+        k.extend([
+            "https://index.docker.io/v1/".to_owned(),
+            "index.docker.io".to_owned(),
+            "registry-1.docker.io".to_owned(),
+        ]);
     }
     k
 }
@@ -77,8 +87,14 @@ fn write_config(m: serde_json::Map<String, serde_json::Value>) -> std::io::Resul
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let tmp = dir.join(format!(".config.json.{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    let data = serde_json::to_vec_pretty(&serde_json::Value::Object(m)).map_err(std::io::Error::other)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let data =
+        serde_json::to_vec_pretty(&serde_json::Value::Object(m)).map_err(std::io::Error::other)?;
     f.write_all(&data)?;
     f.sync_all()?;
     std::fs::rename(&tmp, &path)
@@ -88,7 +104,8 @@ fn write_config(m: serde_json::Map<String, serde_json::Value>) -> std::io::Resul
 pub fn store(host: &str, user: &str, password: &str) -> std::io::Result<()> {
     let mut m = read_config()?;
     let auths = m.entry("auths").or_insert_with(|| serde_json::json!({}));
-    let auths = auths.as_object_mut().ok_or_else(|| std::io::Error::other("\"auths\" is not an object"))?;
+    let auths =
+        auths.as_object_mut().ok_or_else(|| std::io::Error::other("\"auths\" is not an object"))?;
     for k in keys(host) {
         auths.remove(&k);
     }

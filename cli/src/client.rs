@@ -52,7 +52,9 @@ fn broken(e: impl std::fmt::Display) -> ApiError {
 
 /// A JSON request body.
 pub fn json_body(v: &Value) -> Body {
-    Full::new(Bytes::from(serde_json::to_vec(v).unwrap_or_default())).map_err(|never| match never {}).boxed_unsync()
+    Full::new(Bytes::from(serde_json::to_vec(v).unwrap_or_default()))
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// No body.
@@ -62,7 +64,10 @@ pub fn empty() -> Body {
 
 /// A body read from `input` as it is sent; a read failure cuts the request.
 pub fn reader_body(input: impl tokio::io::AsyncRead + Send + 'static) -> Body {
-    let frames = tokio_stream::StreamExt::map(tokio_util::io::ReaderStream::with_capacity(input, 256 * 1024), |c| c.map(Frame::data));
+    let frames = tokio_stream::StreamExt::map(
+        tokio_util::io::ReaderStream::with_capacity(input, 256 * 1024),
+        |c| c.map(Frame::data),
+    );
     BodyExt::boxed_unsync(StreamBody::new(frames))
 }
 
@@ -80,16 +85,29 @@ impl Client {
     pub fn new(host: &str) -> Result<Self, crate::Failure> {
         match host.strip_prefix("unix://").or(host.starts_with('/').then_some(host)) {
             Some(p) => Ok(Client { path: PathBuf::from(p) }),
-            None => Err(crate::Failure::new(format!("Error: unsupported host {host:?}: use unix:///path/to/docker.sock"))),
+            None => Err(crate::Failure::new(format!(
+                "Error: unsupported host {host:?}: use unix:///path/to/docker.sock"
+            ))),
         }
     }
 
     /// Sends one request; any answer (even an error status) is returned.
-    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, String)], body: Body) -> Result<Response<Incoming>, ApiError> {
-        let stream = tokio::net::UnixStream::connect(&self.path)
-            .await
-            .map_err(|_| ApiError { status: None, message: format!("Cannot connect to the berth daemon at unix://{}. Is berthd running?", self.path.display()) })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(broken)?;
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Body,
+    ) -> Result<Response<Incoming>, ApiError> {
+        let stream = tokio::net::UnixStream::connect(&self.path).await.map_err(|_| ApiError {
+            status: None,
+            message: format!(
+                "Cannot connect to the berth daemon at unix://{}. Is berthd running?",
+                self.path.display()
+            ),
+        })?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(broken)?;
         tokio::spawn(async move {
             let _ = conn.with_upgrades().await;
         });
@@ -103,10 +121,19 @@ impl Client {
 
     /// Sends a request and keeps only successful answers (2xx, 304): an
     /// error status becomes the daemon's message.
-    pub async fn checked(&self, method: Method, path: &str, headers: &[(&str, String)], body: Body) -> Result<Response<Incoming>, ApiError> {
+    pub async fn checked(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Body,
+    ) -> Result<Response<Incoming>, ApiError> {
         let resp = self.send(method, path, headers, body).await?;
         let status = resp.status();
-        if status.is_success() || status == StatusCode::NOT_MODIFIED || status == StatusCode::SWITCHING_PROTOCOLS {
+        if status.is_success()
+            || status == StatusCode::NOT_MODIFIED
+            || status == StatusCode::SWITCHING_PROTOCOLS
+        {
             return Ok(resp);
         }
         let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -118,7 +145,12 @@ impl Client {
     }
 
     /// A call whose answer is JSON (`Null` for an empty body).
-    pub async fn json(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, ApiError> {
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ApiError> {
         let resp = self.checked(method, path, &[], body.map_or_else(empty, json_body)).await?;
         let bytes = resp.into_body().collect().await.map_err(broken)?.to_bytes();
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -143,9 +175,13 @@ impl Client {
     /// Upgrades the connection (`Upgrade: tcp`), as attach and exec start do.
     pub async fn hijack(&self, path: &str, body: Option<&Value>) -> Result<Upgraded, ApiError> {
         let headers = [("Connection", "Upgrade".to_owned()), ("Upgrade", "tcp".to_owned())];
-        let resp = self.checked(Method::POST, path, &headers, body.map_or_else(empty, json_body)).await?;
+        let resp =
+            self.checked(Method::POST, path, &headers, body.map_or_else(empty, json_body)).await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-            return Err(broken(format!("the daemon answered {} where it should have upgraded the connection", resp.status())));
+            return Err(broken(format!(
+                "the daemon answered {} where it should have upgraded the connection",
+                resp.status()
+            )));
         }
         hyper::upgrade::on(resp).await.map(TokioIo::new).map_err(broken)
     }
@@ -168,7 +204,10 @@ pub async fn next_chunk(body: &mut Incoming) -> Result<Option<Bytes>, ApiError> 
 
 /// Splits a body of JSON documents (one per line, as Docker's progress
 /// and event streams are) and hands each to `each` as it arrives.
-pub async fn each_json(mut body: Incoming, mut each: impl FnMut(Value) -> Result<(), crate::Failure>) -> Result<(), crate::Failure> {
+pub async fn each_json(
+    mut body: Incoming,
+    mut each: impl FnMut(Value) -> Result<(), crate::Failure>,
+) -> Result<(), crate::Failure> {
     let mut buf: Vec<u8> = Vec::new();
     while let Some(chunk) = next_chunk(&mut body).await? {
         buf.extend_from_slice(&chunk);

@@ -23,7 +23,11 @@ pub use cmd::Command;
 pub const DEFAULT_HOST: &str = "unix:///run/berth/docker.sock";
 
 #[derive(Debug, Parser)]
-#[command(name = "berth", version, about = "A container engine for Kubernetes nodes, with Docker's verbs")]
+#[command(
+    name = "berth",
+    version,
+    about = "A container engine for Kubernetes nodes, with Docker's verbs"
+)]
 pub struct Cli {
     /// Daemon socket to connect to.
     #[arg(short = 'H', long, env = "BERTH_HOST", default_value = DEFAULT_HOST, global = true)]

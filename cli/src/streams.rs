@@ -63,10 +63,17 @@ pub fn detach_sequence(keys: Option<&str>) -> Result<Vec<u8>, Failure> {
 /// Runs the streams until the output ends. `detach`: the sequence that
 /// detaches; the daemon acts on it (the bytes are passed on), we only note
 /// that it was typed.
-pub async fn pump(io: Upgraded, s: Streams, resize: Option<Resize<'_>>, detach: &[u8]) -> Result<Ended, Failure> {
+pub async fn pump(
+    io: Upgraded,
+    s: Streams,
+    resize: Option<Resize<'_>>,
+    detach: &[u8],
+) -> Result<Ended, Failure> {
     let stdout = std::io::stdout();
     let terminal = std::io::stdin();
-    let _raw = (s.tty && s.stdin && terminal.is_terminal()).then(|| crate::tty::Raw::new(&terminal)).flatten();
+    let _raw = (s.tty && s.stdin && terminal.is_terminal())
+        .then(|| crate::tty::Raw::new(&terminal))
+        .flatten();
     let (mut rd, mut wr) = tokio::io::split(io);
     let typed = std::cell::Cell::new(false);
     let input = async {
@@ -81,7 +88,11 @@ pub async fn pump(io: Upgraded, s: Streams, resize: Option<Resize<'_>>, detach: 
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     for b in &buf[..n] {
-                        matched = if detach.get(matched) == Some(b) { matched + 1 } else { usize::from(detach.first() == Some(b)) };
+                        matched = if detach.get(matched) == Some(b) {
+                            matched + 1
+                        } else {
+                            usize::from(detach.first() == Some(b))
+                        };
                         if !detach.is_empty() && matched == detach.len() {
                             typed.set(true);
                         }
@@ -107,14 +118,23 @@ pub async fn pump(io: Upgraded, s: Streams, resize: Option<Resize<'_>>, detach: 
                     let _ = out.write_all(&buf[..n]);
                     let _ = out.flush();
                 }
-                Ok(n) => demux.push(&buf[..n]).into_iter().for_each(|(stream, data)| write_to(stream, &data)),
+                Ok(n) => demux
+                    .push(&buf[..n])
+                    .into_iter()
+                    .for_each(|(stream, data)| write_to(stream, &data)),
             }
         }
     };
     let resizes = async {
-        let Some(r) = resize.filter(|_| s.tty && std::io::stdout().is_terminal()) else { return std::future::pending().await };
+        let Some(r) = resize.filter(|_| s.tty && std::io::stdout().is_terminal()) else {
+            return std::future::pending().await;
+        };
         r.send().await;
-        let Ok(mut winch) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else { return std::future::pending().await };
+        let Ok(mut winch) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+        else {
+            return std::future::pending().await;
+        };
         while winch.recv().await.is_some() {
             r.send().await;
         }
@@ -141,7 +161,8 @@ impl Demux {
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
         while self.buf.len() >= 8 {
-            let len = u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]) as usize;
+            let len =
+                u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]) as usize;
             if self.buf.len() < 8 + len {
                 break;
             }
@@ -199,6 +220,8 @@ pub async fn proxy_signals(client: &Client, kill_path: &str) {
     }
     let _listeners = Abort(listeners);
     while let Some(name) = rx.recv().await {
-        let _ = client.post(&format!("{kill_path}?{}", crate::client::query([("signal", name.to_owned())]))).await;
+        let _ = client
+            .post(&format!("{kill_path}?{}", crate::client::query([("signal", name.to_owned())])))
+            .await;
     }
 }

@@ -11,7 +11,12 @@ const PADDING: usize = 3;
 
 /// Renders `rows` with `format` (or `default` when none is given), using
 /// `header` to name a field's column.
-pub fn print(rows: &[Value], format: Option<&str>, default: &str, header: fn(&str) -> String) -> Result<(), String> {
+pub fn print(
+    rows: &[Value],
+    format: Option<&str>,
+    default: &str,
+    header: fn(&str) -> String,
+) -> Result<(), String> {
     let format = format.filter(|f| !f.is_empty()).unwrap_or(default);
     if format == "json" {
         for r in rows {
@@ -61,7 +66,16 @@ fn header_line(tpl: &str, header: fn(&str) -> String) -> String {
 pub fn align(lines: &[String]) -> String {
     let rows: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
     let columns = rows.iter().map(|r| r.len().saturating_sub(1)).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns).map(|i| rows.iter().filter(|r| i + 1 < r.len()).map(|r| r[i].chars().count() + PADDING).max().unwrap_or(0).max(MIN_WIDTH)).collect();
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter(|r| i + 1 < r.len())
+                .map(|r| r[i].chars().count() + PADDING)
+                .max()
+                .unwrap_or(0)
+                .max(MIN_WIDTH)
+        })
+        .collect();
     let mut out = String::new();
     for r in &rows {
         for (i, cell) in r.iter().enumerate() {
@@ -104,6 +118,9 @@ mod tests {
         let l: Vec<&str> = out.lines().collect();
         assert_eq!(l[0], format!("{:<27}{:<20}C", "A", "BB"));
         assert_eq!(l[1], format!("{:<27}{:<20}y", "longer than twenty chars", "x"));
-        assert_eq!(header_line("{{.ID}}\t{{.RunningFor}}\t{{json .Labels}}", docker_header), "ID\tCREATED\tLABELS");
+        assert_eq!(
+            header_line("{{.ID}}\t{{.RunningFor}}\t{{json .Labels}}", docker_header),
+            "ID\tCREATED\tLABELS"
+        );
     }
 }

@@ -11,7 +11,8 @@ pub fn render(tpl: &str, v: &Value) -> Result<String, String> {
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| format!("template: unclosed action in {tpl:?}"))?;
+        let end =
+            after.find("}}").ok_or_else(|| format!("template: unclosed action in {tpl:?}"))?;
         let action = after[..end].trim().trim_start_matches('-').trim_end_matches('-').trim();
         let (json, path) = match action.strip_prefix("json ") {
             Some(p) => (true, p.trim()),
@@ -36,14 +37,19 @@ pub fn render(tpl: &str, v: &Value) -> Result<String, String> {
 /// A label's value: a list row keeps its labels under `_labels`, an
 /// inspect document under `Labels` or `Config.Labels`.
 fn label<'v>(v: &'v Value, key: &str) -> &'v Value {
-    [&v["_labels"], &v["Labels"], &v["Config"]["Labels"]].into_iter().find_map(|m| m.as_object().and_then(|m| m.get(key))).unwrap_or(&Value::Null)
+    [&v["_labels"], &v["Labels"], &v["Config"]["Labels"]]
+        .into_iter()
+        .find_map(|m| m.as_object().and_then(|m| m.get(key)))
+        .unwrap_or(&Value::Null)
 }
 
 fn lookup<'v>(v: &'v Value, path: &str) -> Result<&'v Value, String> {
     if path == "." {
         return Ok(v);
     }
-    let fields = path.strip_prefix('.').ok_or_else(|| format!("template: unsupported action {path:?} (use .Field or json .Field)"))?;
+    let fields = path.strip_prefix('.').ok_or_else(|| {
+        format!("template: unsupported action {path:?} (use .Field or json .Field)")
+    })?;
     let mut cur = v;
     for f in fields.split('.') {
         cur = match cur {

@@ -3,7 +3,10 @@
 /// `64m`, `1g`, `512k`, `1024b`, `100` (bytes) → bytes.
 pub fn parse_bytes(s: &str) -> Result<i64, String> {
     let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').filter(|r| r.ends_with(|c: char| c.is_ascii_alphabetic())).unwrap_or(&t);
+    let t = t
+        .strip_suffix('b')
+        .filter(|r| r.ends_with(|c: char| c.is_ascii_alphabetic()))
+        .unwrap_or(&t);
     let (num, mult) = match t.chars().last() {
         Some('k') => (&t[..t.len() - 1], 1i64 << 10),
         Some('m') => (&t[..t.len() - 1], 1 << 20),
@@ -62,7 +65,10 @@ fn scaled(n: u64, base: f64, units: [&str; 5], digits: usize) -> String {
 
 /// `2 minutes ago`.
 pub fn ago(unix_secs: i64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let s = (now - unix_secs).max(0);
     match s {
         0..=59 => "Less than a minute ago".into(),
@@ -74,7 +80,9 @@ pub fn ago(unix_secs: i64) -> String {
 
 /// `2026-12-02 09:42:21 +0000 UTC`, as Docker prints `CreatedAt`.
 pub fn local_time(unix_secs: i64) -> String {
-    let t = berth_proto::time::rfc3339_nanos(berth_proto::time::from_unix_nanos(unix_secs.saturating_mul(1_000_000_000)));
+    let t = berth_proto::time::rfc3339_nanos(berth_proto::time::from_unix_nanos(
+        unix_secs.saturating_mul(1_000_000_000),
+    ));
     let (date, rest) = t.split_once('T').unwrap_or((&t, ""));
     format!("{date} {} +0000 UTC", rest.get(..8).unwrap_or(rest))
 }
@@ -102,13 +110,20 @@ pub fn time_arg(s: &str) -> Result<String, String> {
                 };
                 num.clear();
             }
-            _ => return Err(format!("invalid time {s:?}: use RFC 3339, Unix seconds or a duration like 10m")),
+            _ => {
+                return Err(format!(
+                    "invalid time {s:?}: use RFC 3339, Unix seconds or a duration like 10m"
+                ))
+            }
         }
     }
     if !num.is_empty() {
         return Err(format!("invalid time {s:?}: a duration needs its unit (h, m, s)"));
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
     Ok(format!("{:.9}", now - total))
 }
 

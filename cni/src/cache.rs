@@ -25,13 +25,24 @@ pub struct CachedAttachment {
 
 impl From<&Attachment> for CachedAttachment {
     fn from(a: &Attachment) -> Self {
-        Self { netns: a.netns.clone(), ifname: a.ifname.clone(), args: a.args.clone(), runtime_config: a.runtime_config.clone() }
+        Self {
+            netns: a.netns.clone(),
+            ifname: a.ifname.clone(),
+            args: a.args.clone(),
+            runtime_config: a.runtime_config.clone(),
+        }
     }
 }
 
 impl CachedAttachment {
     pub fn into_attachment(self, id: &str) -> Attachment {
-        Attachment { id: id.to_owned(), netns: self.netns, ifname: self.ifname, args: self.args, runtime_config: self.runtime_config }
+        Attachment {
+            id: id.to_owned(),
+            netns: self.netns,
+            ifname: self.ifname,
+            args: self.args,
+            runtime_config: self.runtime_config,
+        }
     }
 }
 
@@ -48,9 +59,12 @@ fn path(dir: &Path, id: &str) -> Result<PathBuf> {
 /// more durable than it. The sandbox's record, which is synced, follows.
 pub fn store(dir: &Path, id: &str, e: &Entry) -> Result<()> {
     let p = path(dir, id)?;
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io { context: format!("create {}", dir.display()), source })?;
-    let data = serde_json::to_vec(e).map_err(|e| Error::Plugin { plugin: "cache".into(), msg: e.to_string() })?;
-    berth_kernel::fs::replace(&p, &data).map_err(|source| Error::Io { context: format!("write {}", p.display()), source })
+    std::fs::create_dir_all(dir)
+        .map_err(|source| Error::Io { context: format!("create {}", dir.display()), source })?;
+    let data = serde_json::to_vec(e)
+        .map_err(|e| Error::Plugin { plugin: "cache".into(), msg: e.to_string() })?;
+    berth_kernel::fs::replace(&p, &data)
+        .map_err(|source| Error::Io { context: format!("write {}", p.display()), source })
 }
 
 pub fn load(dir: &Path, id: &str) -> Result<Option<Entry>> {
@@ -71,5 +85,10 @@ pub fn remove(dir: &Path, id: &str) {
 /// Ids of every cached entry.
 pub fn ids(dir: &Path) -> Vec<String> {
     let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
-    rd.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(str::to_owned)).filter(|id| path(dir, id).is_ok()).collect()
+    rd.flatten()
+        .filter_map(|e| {
+            e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(str::to_owned)
+        })
+        .filter(|id| path(dir, id).is_ok())
+        .collect()
 }

@@ -33,7 +33,10 @@ impl NetworkList {
 
 /// A plugin type names a binary in the plugin dirs, nothing else.
 pub fn valid_type(t: &str) -> bool {
-    !t.is_empty() && t != "." && t != ".." && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    !t.is_empty()
+        && t != "."
+        && t != ".."
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// Parses a list (or a single-plugin `.conf`) from JSON.
@@ -51,28 +54,52 @@ pub fn from_value(mut v: Value, path: &Path) -> Result<NetworkList> {
         list.insert("plugins".into(), Value::Array(vec![Value::Object(single)]));
         v = Value::Object(list);
     }
-    let name = v["name"].as_str().filter(|n| !n.is_empty()).ok_or_else(|| bad("missing name"))?.to_owned();
-    let cni_version = v["cniVersion"].as_str().filter(|n| !n.is_empty()).ok_or_else(|| bad("missing cniVersion"))?.to_owned();
-    let plugins = v["plugins"].as_array().cloned().filter(|p| !p.is_empty()).ok_or_else(|| bad("no plugins"))?;
+    let name =
+        v["name"].as_str().filter(|n| !n.is_empty()).ok_or_else(|| bad("missing name"))?.to_owned();
+    let cni_version = v["cniVersion"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| bad("missing cniVersion"))?
+        .to_owned();
+    let plugins = v["plugins"]
+        .as_array()
+        .cloned()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| bad("no plugins"))?;
     for p in &plugins {
         let t = p["type"].as_str().unwrap_or("");
         if !valid_type(t) {
             return Err(bad(&format!("invalid plugin type {t:?}")));
         }
     }
-    Ok(NetworkList { name, cni_version, disable_check: v["disableCheck"].as_bool().unwrap_or(false), plugins, raw: v, path: path.to_owned() })
+    Ok(NetworkList {
+        name,
+        cni_version,
+        disable_check: v["disableCheck"].as_bool().unwrap_or(false),
+        plugins,
+        raw: v,
+        path: path.to_owned(),
+    })
 }
 
 /// The first valid config in `dir`, by file name (as libcni picks it).
 pub fn load(dir: &Path) -> Result<NetworkList> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.flatten().map(|e| e.path()).filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("conflist" | "conf" | "json"))).collect(),
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                matches!(p.extension().and_then(|e| e.to_str()), Some("conflist" | "conf" | "json"))
+            })
+            .collect(),
         Err(_) => return Err(Error::NoConfig(dir.to_owned())),
     };
     files.sort();
     for f in files {
-        let parsed =
-            std::fs::read(&f).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()).ok_or_else(|| Error::BadConfig { path: f.clone(), msg: "unreadable JSON".into() });
+        let parsed = std::fs::read(&f)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .ok_or_else(|| Error::BadConfig { path: f.clone(), msg: "unreadable JSON".into() });
         match parsed.and_then(|v| from_value(v, &f)) {
             Ok(list) => return Ok(list),
             Err(e) => tracing::warn!(error = %e, "skipping CNI config"),
@@ -91,8 +118,18 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         assert!(matches!(load(d.path()), Err(Error::NoConfig(_))));
         std::fs::write(d.path().join("05-broken.conflist"), "{").unwrap();
-        std::fs::write(d.path().join("10-single.conf"), json!({"cniVersion": "0.4.0", "name": "one", "type": "bridge", "bridge": "b0"}).to_string()).unwrap();
-        std::fs::write(d.path().join("20-list.conflist"), json!({"cniVersion": "1.0.0", "name": "two", "plugins": [{"type": "loopback"}]}).to_string()).unwrap();
+        std::fs::write(
+            d.path().join("10-single.conf"),
+            json!({"cniVersion": "0.4.0", "name": "one", "type": "bridge", "bridge": "b0"})
+                .to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("20-list.conflist"),
+            json!({"cniVersion": "1.0.0", "name": "two", "plugins": [{"type": "loopback"}]})
+                .to_string(),
+        )
+        .unwrap();
         let n = load(d.path()).unwrap();
         assert_eq!((n.name.as_str(), n.cni_version.as_str(), n.plugins.len()), ("one", "0.4.0", 1));
         assert_eq!(n.plugins[0]["bridge"], "b0");

@@ -98,17 +98,26 @@ impl Cni {
     /// the first plugin runs (a DEL is owed from then on), the result after.
     pub async fn add(&self, a: &Attachment) -> Result<Ips> {
         if a.args.iter().any(|(k, v)| k.contains([';', '=']) || v.contains(';')) {
-            return Err(Error::Plugin { plugin: "args".into(), msg: "CNI_ARGS keys and values may not contain ';' or '='".into() });
+            return Err(Error::Plugin {
+                plugin: "args".into(),
+                msg: "CNI_ARGS keys and values may not contain ';' or '='".into(),
+            });
         }
         let net = self.network()?;
         // The intent first: from here on a DEL is owed, even if we die in
         // the middle of a plugin (an address may already be allocated).
-        cache::store(&self.cfg.cache_dir, &a.id, &cache::Entry { network: net.raw.clone(), attachment: a.into(), result: Value::Null })?;
+        cache::store(
+            &self.cfg.cache_dir,
+            &a.id,
+            &cache::Entry { network: net.raw.clone(), attachment: a.into(), result: Value::Null },
+        )?;
         let mut prev: Option<Value> = None;
         for p in &net.plugins {
             let out = invoke::call(&self.cfg, &net, p, "ADD", Some(a), prev.as_ref()).await;
             let out = out.and_then(|r| {
-                berth_kernel::failpoint::hit("cni.add.after_plugin").map(|()| r).map_err(|msg| Error::Plugin { plugin: p["type"].as_str().unwrap_or_default().to_owned(), msg })
+                berth_kernel::failpoint::hit("cni.add.after_plugin").map(|()| r).map_err(|msg| {
+                    Error::Plugin { plugin: p["type"].as_str().unwrap_or_default().to_owned(), msg }
+                })
             });
             match out {
                 Ok(r) => prev = r.or(prev),
@@ -122,7 +131,15 @@ impl Cni {
             }
         }
         let result = prev.unwrap_or(Value::Null);
-        cache::store(&self.cfg.cache_dir, &a.id, &cache::Entry { network: net.raw.clone(), attachment: a.into(), result: result.clone() })?;
+        cache::store(
+            &self.cfg.cache_dir,
+            &a.id,
+            &cache::Entry {
+                network: net.raw.clone(),
+                attachment: a.into(),
+                result: result.clone(),
+            },
+        )?;
         Ok(result::ips(&result))
     }
 
@@ -142,7 +159,12 @@ impl Cni {
         Ok(())
     }
 
-    async fn del_with(&self, net: &NetworkList, a: &Attachment, prev: Option<&Value>) -> Result<()> {
+    async fn del_with(
+        &self,
+        net: &NetworkList,
+        a: &Attachment,
+        prev: Option<&Value>,
+    ) -> Result<()> {
         let mut first_err = None;
         for p in net.plugins.iter().rev() {
             if let Err(e) = invoke::call(&self.cfg, net, p, "DEL", Some(a), prev).await {
@@ -154,7 +176,13 @@ impl Cni {
 
     /// A capability argument the attachment's ADD was given (from the cache).
     pub fn cached_capability(&self, id: &str, key: &str) -> Option<Value> {
-        cache::load(&self.cfg.cache_dir, id).ok().flatten()?.attachment.runtime_config.get(key).cloned()
+        cache::load(&self.cfg.cache_dir, id)
+            .ok()
+            .flatten()?
+            .attachment
+            .runtime_config
+            .get(key)
+            .cloned()
     }
 
     /// Whether the cached attachment's DEL does all its work without its
@@ -183,7 +211,10 @@ impl Cni {
     /// CHECK the cached attachment against the network.
     pub async fn check(&self, id: &str) -> Result<()> {
         let Some(e) = cache::load(&self.cfg.cache_dir, id)? else {
-            return Err(Error::Plugin { plugin: "check".into(), msg: format!("no cached attachment for {id}") });
+            return Err(Error::Plugin {
+                plugin: "check".into(),
+                msg: format!("no cached attachment for {id}"),
+            });
         };
         let net = config::from_value(e.network, Path::new("cache"))?;
         if net.disable_check || !net.supports_check() {
@@ -205,11 +236,26 @@ mod tests {
     #[test]
     fn only_known_plugins_let_the_netns_go_first() {
         let dir = std::env::temp_dir().join(format!("berth-cni-outlives-{}", std::process::id()));
-        let cni = Cni::new(CniConfig { conf_dir: dir.clone(), bin_dirs: Vec::new(), cache_dir: dir.clone(), plugin_timeout: Duration::from_secs(1) });
-        let a = cache::CachedAttachment { netns: "/n".into(), ifname: "eth0".into(), args: Vec::new(), runtime_config: Default::default() };
+        let cni = Cni::new(CniConfig {
+            conf_dir: dir.clone(),
+            bin_dirs: Vec::new(),
+            cache_dir: dir.clone(),
+            plugin_timeout: Duration::from_secs(1),
+        });
+        let a = cache::CachedAttachment {
+            netns: "/n".into(),
+            ifname: "eth0".into(),
+            args: Vec::new(),
+            runtime_config: Default::default(),
+        };
         let with = |id: &str, plugins: Value| {
             let network = json!({ "cniVersion": "1.0.0", "name": "n", "plugins": plugins });
-            cache::store(&dir, id, &cache::Entry { network, attachment: a.clone(), result: Value::Null }).unwrap();
+            cache::store(
+                &dir,
+                id,
+                &cache::Entry { network, attachment: a.clone(), result: Value::Null },
+            )
+            .unwrap();
         };
         with("plain", json!([{ "type": "bridge", "ipMasq": false }, { "type": "portmap" }]));
         with("masq", json!([{ "type": "bridge", "ipMasq": true }]));

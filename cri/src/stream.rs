@@ -13,7 +13,10 @@ pub(crate) type ItemStream<R> = Pin<Box<dyn Stream<Item = Result<R, Status>> + S
 
 /// `items` as a stream of messages made by `wrap`; one (empty) message for
 /// an empty list, so a client always sees the shape of the answer.
-pub(crate) fn chunked<T: Send + 'static, R: Send + 'static>(items: Vec<T>, wrap: impl Fn(Vec<T>) -> R + Send + 'static) -> ItemStream<R> {
+pub(crate) fn chunked<T: Send + 'static, R: Send + 'static>(
+    items: Vec<T>,
+    wrap: impl Fn(Vec<T>) -> R + Send + 'static,
+) -> ItemStream<R> {
     let mut chunks: Vec<Vec<T>> = Vec::new();
     let mut it = items.into_iter().peekable();
     while it.peek().is_some() {
@@ -33,7 +36,8 @@ mod tests {
     #[tokio::test]
     async fn chunks_cover_every_item_once() {
         for n in [0, 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7] {
-            let got: Vec<Vec<usize>> = chunked((0..n).collect(), |c| c).map(|r| r.unwrap()).collect().await;
+            let got: Vec<Vec<usize>> =
+                chunked((0..n).collect(), |c| c).map(|r| r.unwrap()).collect().await;
             assert_eq!(got.len(), n.div_ceil(CHUNK).max(1));
             assert_eq!(got.into_iter().flatten().collect::<Vec<_>>(), (0..n).collect::<Vec<_>>());
         }

@@ -73,15 +73,34 @@ pub struct DockerSection {
 impl DockerSection {
     /// The TCP listener's address and TLS files, if one is configured;
     /// an error for TCP without all of them.
-    pub fn tcp_tls(&self) -> anyhow::Result<Option<(std::net::SocketAddr, berth_docker::tls::TlsFiles)>> {
+    pub fn tcp_tls(
+        &self,
+    ) -> anyhow::Result<Option<(std::net::SocketAddr, berth_docker::tls::TlsFiles)>> {
         if self.tcp.is_empty() {
             return Ok(None);
         }
-        let addr: std::net::SocketAddr = self.tcp.parse().with_context(|| format!("docker.tcp {:?} is not an address such as 127.0.0.1:2376", self.tcp))?;
+        let addr: std::net::SocketAddr = self.tcp.parse().with_context(|| {
+            format!("docker.tcp {:?} is not an address such as 127.0.0.1:2376", self.tcp)
+        })?;
         let missing: Vec<&str> =
-            [("tls_ca", &self.tls_ca), ("tls_cert", &self.tls_cert), ("tls_key", &self.tls_key)].iter().filter(|(_, p)| p.as_os_str().is_empty()).map(|(k, _)| *k).collect();
-        anyhow::ensure!(missing.is_empty(), "docker.tcp needs mutual TLS (whoever reaches the API is root): set docker.{}", missing.join(", docker."));
-        Ok(Some((addr, berth_docker::tls::TlsFiles { ca: self.tls_ca.clone(), cert: self.tls_cert.clone(), key: self.tls_key.clone() })))
+            [("tls_ca", &self.tls_ca), ("tls_cert", &self.tls_cert), ("tls_key", &self.tls_key)]
+                .iter()
+                .filter(|(_, p)| p.as_os_str().is_empty())
+                .map(|(k, _)| *k)
+                .collect();
+        anyhow::ensure!(
+            missing.is_empty(),
+            "docker.tcp needs mutual TLS (whoever reaches the API is root): set docker.{}",
+            missing.join(", docker.")
+        );
+        Ok(Some((
+            addr,
+            berth_docker::tls::TlsFiles {
+                ca: self.tls_ca.clone(),
+                cert: self.tls_cert.clone(),
+                key: self.tls_key.clone(),
+            },
+        )))
     }
 }
 
@@ -136,7 +155,10 @@ impl MetricsSection {
         if self.address.is_empty() {
             return Ok(None);
         }
-        self.address.parse().map(Some).with_context(|| format!("[metrics] address {:?} is not host:port", self.address))
+        self.address
+            .parse()
+            .map(Some)
+            .with_context(|| format!("[metrics] address {:?} is not host:port", self.address))
     }
 }
 
@@ -156,7 +178,12 @@ pub struct RegistrySection {
 
 impl Default for RegistrySection {
     fn default() -> Self {
-        Self { max_concurrent_downloads: 3, stall_timeout: 120, retries: 5, hosts: Default::default() }
+        Self {
+            max_concurrent_downloads: 3,
+            stall_timeout: 120,
+            retries: 5,
+            hosts: Default::default(),
+        }
     }
 }
 
@@ -178,7 +205,9 @@ impl Default for StreamingSection {
 
 impl StreamingSection {
     pub fn socket_addr(&self) -> anyhow::Result<std::net::SocketAddr> {
-        let ip: std::net::IpAddr = self.address.parse().with_context(|| format!("streaming address {:?} is not an IP address", self.address))?;
+        let ip: std::net::IpAddr = self.address.parse().with_context(|| {
+            format!("streaming address {:?} is not an IP address", self.address)
+        })?;
         Ok((ip, self.port).into())
     }
 }
@@ -197,7 +226,11 @@ pub struct CniSection {
 
 impl Default for CniSection {
     fn default() -> Self {
-        Self { conf_dir: "/etc/cni/net.d".into(), bin_dirs: vec!["/opt/cni/bin".into(), "/usr/lib/cni".into()], plugin_timeout: 60 }
+        Self {
+            conf_dir: "/etc/cni/net.d".into(),
+            bin_dirs: vec!["/opt/cni/bin".into(), "/usr/lib/cni".into()],
+            plugin_timeout: 60,
+        }
     }
 }
 
@@ -225,7 +258,8 @@ impl Config {
     pub fn load(args: &Args) -> anyhow::Result<Self> {
         let mut cfg = match &args.config {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("read config {}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("read config {}", p.display()))?;
                 toml::from_str(&text).with_context(|| format!("parse config {}", p.display()))?
             }
             None => Config::default(),
@@ -250,11 +284,17 @@ impl Config {
         cfg.docker.tcp_tls()?;
         let b = &cfg.docker.bridge;
         anyhow::ensure!(
-            !b.is_empty() && b.len() <= 15 && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
+            !b.is_empty()
+                && b.len() <= 15
+                && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
             "docker.bridge {b:?} is not a device name (at most 15 letters, digits, - and _)"
         );
         let subnet_ok = cfg.engine().bridge.range().is_some_and(|(_, p)| (8..=30).contains(&p));
-        anyhow::ensure!(subnet_ok, "docker.bridge_subnet {:?} is not an IPv4 range such as 172.29.0.0/16 (prefix 8 to 30)", cfg.docker.bridge_subnet);
+        anyhow::ensure!(
+            subnet_ok,
+            "docker.bridge_subnet {:?} is not an IPv4 range such as 172.29.0.0/16 (prefix 8 to 30)",
+            cfg.docker.bridge_subnet
+        );
         let pool = cfg.docker.network_pool.parse::<berth_engine::model::Subnet>().ok();
         anyhow::ensure!(
             pool.is_some_and(|p| p.prefix <= cfg.docker.network_size && cfg.docker.network_size <= 30),
@@ -262,19 +302,40 @@ impl Config {
             cfg.docker.network_pool,
             cfg.docker.network_size
         );
-        anyhow::ensure!((0.0..=1.0).contains(&cfg.tracing.sampling_ratio), "tracing.sampling_ratio must be between 0 and 1, got {}", cfg.tracing.sampling_ratio);
         anyhow::ensure!(
-            cfg.tracing.endpoint.is_empty() || cfg.tracing.endpoint.starts_with("http://") || cfg.tracing.endpoint.starts_with("https://"),
+            (0.0..=1.0).contains(&cfg.tracing.sampling_ratio),
+            "tracing.sampling_ratio must be between 0 and 1, got {}",
+            cfg.tracing.sampling_ratio
+        );
+        anyhow::ensure!(
+            cfg.tracing.endpoint.is_empty()
+                || cfg.tracing.endpoint.starts_with("http://")
+                || cfg.tracing.endpoint.starts_with("https://"),
             "tracing.endpoint must be an http:// or https:// URL, got {:?}",
             cfg.tracing.endpoint
         );
         cfg.registry.hosts.validate().context("[registry.hosts]")?;
-        anyhow::ensure!(cfg.registry.max_concurrent_downloads >= 1, "registry.max_concurrent_downloads must be at least 1");
-        anyhow::ensure!(cfg.registry.stall_timeout >= 1, "registry.stall_timeout must be at least 1 second");
+        anyhow::ensure!(
+            cfg.registry.max_concurrent_downloads >= 1,
+            "registry.max_concurrent_downloads must be at least 1"
+        );
+        anyhow::ensure!(
+            cfg.registry.stall_timeout >= 1,
+            "registry.stall_timeout must be at least 1 second"
+        );
         for (what, p) in [("root", &cfg.root), ("state", &cfg.state)] {
-            anyhow::ensure!(p.is_absolute(), "{what} dir must be an absolute path, got {}", p.display());
+            anyhow::ensure!(
+                p.is_absolute(),
+                "{what} dir must be an absolute path, got {}",
+                p.display()
+            );
         }
-        anyhow::ensure!(!cfg.cgroup_parent.is_empty() && !cfg.cgroup_parent.split('/').any(|c| c == ".." || c == "."), "invalid cgroup_parent {:?}", cfg.cgroup_parent);
+        anyhow::ensure!(
+            !cfg.cgroup_parent.is_empty()
+                && !cfg.cgroup_parent.split('/').any(|c| c == ".." || c == "."),
+            "invalid cgroup_parent {:?}",
+            cfg.cgroup_parent
+        );
         Ok(cfg)
     }
 
@@ -317,12 +378,31 @@ mod tests {
         let c: Config = toml::from_str(include_str!("../../deploy/berthd.toml")).unwrap();
         let d = Config::default();
         assert_eq!((c.root, c.state, c.cgroup_parent), (d.root, d.state, d.cgroup_parent));
-        assert_eq!((c.cni.conf_dir, c.cni.bin_dirs, c.cni.plugin_timeout), (d.cni.conf_dir, d.cni.bin_dirs, d.cni.plugin_timeout));
-        assert_eq!((c.registry.max_concurrent_downloads, c.registry.stall_timeout), (d.registry.max_concurrent_downloads, d.registry.stall_timeout));
+        assert_eq!(
+            (c.cni.conf_dir, c.cni.bin_dirs, c.cni.plugin_timeout),
+            (d.cni.conf_dir, d.cni.bin_dirs, d.cni.plugin_timeout)
+        );
+        assert_eq!(
+            (c.registry.max_concurrent_downloads, c.registry.stall_timeout),
+            (d.registry.max_concurrent_downloads, d.registry.stall_timeout)
+        );
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
-        let hosts: Config = toml::from_str("[registry.hosts.\"docker.io\"]\nmirrors = [\"http://127.0.0.1:5001\"]\n").unwrap();
-        assert_eq!(hosts.registry.hosts.endpoints("docker.io").unwrap()[0].base, "http://127.0.0.1:5001");
-        assert_eq!((c.tracing.endpoint.as_str(), c.tracing.sampling_ratio, c.tracing.service_name.as_str()), ("", 1.0, "berthd"));
+        let hosts: Config = toml::from_str(
+            "[registry.hosts.\"docker.io\"]\nmirrors = [\"http://127.0.0.1:5001\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            hosts.registry.hosts.endpoints("docker.io").unwrap()[0].base,
+            "http://127.0.0.1:5001"
+        );
+        assert_eq!(
+            (
+                c.tracing.endpoint.as_str(),
+                c.tracing.sampling_ratio,
+                c.tracing.service_name.as_str()
+            ),
+            ("", 1.0, "berthd")
+        );
     }
 
     #[test]
@@ -331,10 +411,16 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("berthd.toml");
             std::fs::write(&p, text).unwrap();
-            Config::load(&Args { config: Some(p), root: None, state: None, log_level: None }).map(|c| c.tracing)
+            Config::load(&Args { config: Some(p), root: None, state: None, log_level: None })
+                .map(|c| c.tracing)
         };
         assert!(load("[tracing]\nsampling_ratio = 1.5\n").is_err());
         assert!(load("[tracing]\nendpoint = \"127.0.0.1:4317\"\n").is_err());
-        assert_eq!(load("[tracing]\nendpoint = \"http://127.0.0.1:4317\"\nsampling_ratio = 0.25\n").unwrap().sampling_ratio, 0.25);
+        assert_eq!(
+            load("[tracing]\nendpoint = \"http://127.0.0.1:4317\"\nsampling_ratio = 0.25\n")
+                .unwrap()
+                .sampling_ratio,
+            0.25
+        );
     }
 }

@@ -82,7 +82,8 @@ where
         } else {
             tracing::info_span!("rpc", method = %method)
         };
-        let deadline = req.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_timeout);
+        let deadline =
+            req.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_timeout);
         let rpcs = self.rpcs.clone();
         let t0 = Instant::now();
         let fut = self.inner.call(req);
@@ -92,7 +93,10 @@ where
                     None => fut.await,
                     Some(d) => match tokio::time::timeout(d, fut).await {
                         Ok(r) => r,
-                        Err(_) => Ok(tonic::Status::deadline_exceeded("the client's deadline passed").into_http()),
+                        Err(_) => {
+                            Ok(tonic::Status::deadline_exceeded("the client's deadline passed")
+                                .into_http())
+                        }
                     },
                 };
                 if let Some(rpcs) = rpcs {
@@ -108,9 +112,19 @@ where
 
 /// Serves `routes` on `listener` until `stop` resolves, then lets the
 /// connections finish for at most `grace`.
-pub async fn serve<S>(listener: tokio::net::UnixListener, service: S, stop: impl Future<Output = ()>, grace: Duration)
-where
-    S: tower::Service<http::Request<hyper::body::Incoming>, Response = http::Response<tonic::body::Body>, Error = std::convert::Infallible> + Clone + Send + 'static,
+pub async fn serve<S>(
+    listener: tokio::net::UnixListener,
+    service: S,
+    stop: impl Future<Output = ()>,
+    grace: Duration,
+) where
+    S: tower::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
 {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

@@ -40,10 +40,16 @@ pub fn layer<S>(cfg: &TracingSection) -> anyhow::Result<(impl Layer<S>, Telemetr
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
-    let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(&cfg.endpoint).build().context("tracing: the OTLP exporter")?;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(&cfg.endpoint)
+        .build()
+        .context("tracing: the OTLP exporter")?;
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(cfg.sampling_ratio))))
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            cfg.sampling_ratio,
+        ))))
         .with_resource(Resource::builder().with_service_name(cfg.service_name.clone()).build())
         .build();
     let tracer = provider.tracer("berthd");
@@ -85,7 +91,10 @@ mod tests {
     #[test]
     fn traceparent_as_w3c_says() {
         let mut h = http::HeaderMap::new();
-        h.insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().unwrap());
+        h.insert(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().unwrap(),
+        );
         let cx = caller(&h);
         let sc = cx.span().span_context().clone();
         assert!(sc.is_valid() && sc.is_sampled() && sc.is_remote());

@@ -43,7 +43,10 @@ pub async fn get(engine: &Engine, id: &str, req: &Req) -> ApiResult<Response<Bod
 pub async fn put(engine: &Engine, id: &str, req: &mut Req) -> ApiResult<Response<Body>> {
     let rec = crate::containers::find(engine, id)?;
     let path = path_of(req)?;
-    let how = CopyIn { no_overwrite_dir_non_dir: req.flag("noOverwriteDirNonDir"), copy_uid_gid: req.flag("copyUIDGID") };
+    let how = CopyIn {
+        no_overwrite_dir_non_dir: req.flag("noOverwriteDirNonDir"),
+        copy_uid_gid: req.flag("copyUIDGID"),
+    };
     let mut upload = req.body_stream();
     match engine.extract_to_dir(&rec.id, &path, how, upload.chunks()).await {
         Ok(()) => Ok(http::empty(StatusCode::OK)),
@@ -67,7 +70,13 @@ fn named(e: berth_engine::Error, id: &str) -> ApiError {
 }
 
 fn stat_header(s: &PathStat) -> HeaderValue {
-    let mtime = berth_proto::time::rfc3339_nanos(std::time::UNIX_EPOCH + std::time::Duration::new(s.mtime.0.max(0) as u64, s.mtime.1.clamp(0, 999_999_999) as u32));
+    let mtime = berth_proto::time::rfc3339_nanos(
+        std::time::UNIX_EPOCH
+            + std::time::Duration::new(
+                s.mtime.0.max(0) as u64,
+                s.mtime.1.clamp(0, 999_999_999) as u32,
+            ),
+    );
     let v = json!({ "name": s.name, "size": s.size, "mode": go_mode(s.mode), "mtime": mtime, "linkTarget": s.link_target });
     let encoded = base64::engine::general_purpose::STANDARD.encode(v.to_string());
     HeaderValue::from_str(&encoded).expect("base64 is a valid header value")
@@ -95,7 +104,9 @@ fn go_mode(mode: u32) -> u32 {
         nix::libc::S_IFSOCK => SOCKET,
         _ => 0,
     };
-    for (bit, go) in [(nix::libc::S_ISUID, SETUID), (nix::libc::S_ISGID, SETGID), (nix::libc::S_ISVTX, STICKY)] {
+    for (bit, go) in
+        [(nix::libc::S_ISUID, SETUID), (nix::libc::S_ISGID, SETGID), (nix::libc::S_ISVTX, STICKY)]
+    {
         if mode & bit != 0 {
             m |= go;
         }
@@ -109,7 +120,10 @@ mod tests {
     fn modes_are_gos() {
         assert_eq!(super::go_mode(nix::libc::S_IFDIR | 0o755), (1 << 31) | 0o755);
         assert_eq!(super::go_mode(nix::libc::S_IFLNK | 0o777), (1 << 27) | 0o777);
-        assert_eq!(super::go_mode(nix::libc::S_IFREG | nix::libc::S_ISUID | 0o4755 & 0o777), (1 << 23) | 0o755);
+        assert_eq!(
+            super::go_mode(nix::libc::S_IFREG | nix::libc::S_ISUID | 0o4755 & 0o777),
+            (1 << 23) | 0o755
+        );
         assert_eq!(super::go_mode(nix::libc::S_IFCHR | 0o666), (1 << 26) | (1 << 21) | 0o666);
     }
 }

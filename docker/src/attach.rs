@@ -25,9 +25,14 @@ pub async fn attach(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Resp
     let c = find(engine, key)?;
     let upgrade = hijack::wanted(req.upgrade.take())?;
     let stdio = c.config.stdio;
-    let want = Want { stdin: req.flag("stdin") && stdio.stdin, stdout: req.flag("stdout"), stderr: req.flag("stderr") };
+    let want = Want {
+        stdin: req.flag("stdin") && stdio.stdin,
+        stdout: req.flag("stdout"),
+        stderr: req.flag("stderr"),
+    };
     let keys = DetachKeys::parse(req.query("detachKeys").unwrap_or(""))?;
-    let logs = if req.flag("logs") { Some(engine.logs(&c.id, false, None, 0).await?) } else { None };
+    let logs =
+        if req.flag("logs") { Some(engine.logs(&c.id, false, None, 0).await?) } else { None };
     let ticket = if req.flag("stream") { Some(engine.attach_next_start(&c.id)?) } else { None };
     let tty = stdio.tty;
     tokio::spawn(async move {
@@ -40,7 +45,9 @@ pub async fn attach(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Resp
         if let Some(mut logs) = logs {
             while let Some(rec) = logs.recv().await {
                 let n = if rec.stream == berth_proto::crilog::Stream::Stderr { 2 } else { 1 };
-                if (n == 1 && want.stdout || n == 2 && want.stderr) && out.write(n, &rec.data).await.is_err() {
+                if (n == 1 && want.stdout || n == 2 && want.stderr)
+                    && out.write(n, &rec.data).await.is_err()
+                {
                     return;
                 }
             }
@@ -55,7 +62,12 @@ pub async fn attach(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Resp
     Ok(hijack::switching(tty))
 }
 
-async fn session<W: tokio::io::AsyncWrite + Unpin>(ticket: AttachTicket, want: Want, out: &mut Output<W>, mut input: tokio::sync::mpsc::Receiver<Input>) {
+async fn session<W: tokio::io::AsyncWrite + Unpin>(
+    ticket: AttachTicket,
+    want: Want,
+    out: &mut Output<W>,
+    mut input: tokio::sync::mpsc::Receiver<Input>,
+) {
     let (mut output, mut stdin, _) = match ticket.attach().await {
         Ok(a) => a,
         Err(e) => return tracing::debug!(error = %e, "attach"),
@@ -93,7 +105,11 @@ async fn session<W: tokio::io::AsyncWrite + Unpin>(ticket: AttachTicket, want: W
 
 /// `?h&w` of a resize.
 pub(crate) fn size(req: &Req) -> ApiResult<(u16, u16)> {
-    let dim = |k: &str| req.query(k).unwrap_or("0").parse::<u16>().map_err(|_| ApiError::bad_request(format!("invalid {k}: {:?}", req.query(k).unwrap_or(""))));
+    let dim = |k: &str| {
+        req.query(k).unwrap_or("0").parse::<u16>().map_err(|_| {
+            ApiError::bad_request(format!("invalid {k}: {:?}", req.query(k).unwrap_or("")))
+        })
+    };
     Ok((dim("w")?, dim("h")?))
 }
 
@@ -102,7 +118,10 @@ pub async fn resize(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response
     let c = find(engine, key)?;
     let (cols, rows) = size(req)?;
     if c.state.status != berth_engine::Status::Running {
-        return Err(ApiError::new(StatusCode::CONFLICT, format!("Container {} is not running", c.id)));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Container {} is not running", c.id),
+        ));
     }
     engine.resize_terminal(&c.id, cols, rows).await?;
     Ok(http::empty(StatusCode::OK))

@@ -55,7 +55,9 @@ pub async fn commit(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
     let config: Option<berth_engine::image::ImageConfig> = req.json().await?;
     let opts = berth_engine::container::CommitOptions { request, pause, config };
     let img = engine.commit_container(&rec.id, opts).await.map_err(|e| match e {
-        berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => ApiError::bad_request(m),
+        berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => {
+            ApiError::bad_request(m)
+        }
         other => other.into(),
     })?;
     Ok(http::json(StatusCode::CREATED, &json!({ "Id": img.id })))

@@ -32,13 +32,22 @@ fn state_name(c: &ContainerRecord) -> &'static str {
 fn network(engine: &Engine, c: &ContainerRecord) -> (String, Value) {
     let mac = c.config.mac_address.map(|m| m.to_string()).unwrap_or_default();
     if c.config.network == berth_engine::model::ContainerNetwork::Host {
-        return ("host".into(), json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "host": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }));
+        return (
+            "host".into(),
+            json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "host": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }),
+        );
     }
     if let berth_engine::model::ContainerNetwork::Container { target } = &c.config.network {
-        return (format!("container:{target}"), json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": {} }));
+        return (
+            format!("container:{target}"),
+            json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": {} }),
+        );
     }
     if !c.config.network.bridged() {
-        return ("none".into(), json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "none": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }));
+        return (
+            "none".into(),
+            json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "none": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }),
+        );
     }
     // Its user networks' endpoints (on the default bridge: the ones connected since).
     let mut networks = serde_json::Map::new();
@@ -57,9 +66,17 @@ fn network(engine: &Engine, c: &ContainerRecord) -> (String, Value) {
     if let Some(own) = c.config.network.own_link() {
         let mode = engine.network(&own.network).map(|n| n.name).unwrap_or_default();
         // (Docker's top-level address fields are the default bridge's only.)
-        return (mode, json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": networks }));
+        return (
+            mode,
+            json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": networks }),
+        );
     }
-    let addr = engine.container_ips(c).into_iter().find(|ip| !ip.contains(':')).map(|ip| ip.split('/').next().unwrap_or_default().to_owned()).unwrap_or_default();
+    let addr = engine
+        .container_ips(c)
+        .into_iter()
+        .find(|ip| !ip.contains(':'))
+        .map(|ip| ip.split('/').next().unwrap_or_default().to_owned())
+        .unwrap_or_default();
     let bridge = &engine.config().bridge;
     let (gateway, prefix) = match (addr.is_empty(), bridge.gateway(), bridge.range()) {
         (false, Some(g), Some((_, p))) => (g.to_string(), p),
@@ -67,7 +84,10 @@ fn network(engine: &Engine, c: &ContainerRecord) -> (String, Value) {
     };
     let endpoint = json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "NetworkID": "bridge", "Aliases": null, "Links": null, "MacAddress": mac });
     networks.insert("bridge".into(), endpoint);
-    ("default".into(), json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "MacAddress": mac, "Networks": networks }))
+    (
+        "default".into(),
+        json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "MacAddress": mac, "Networks": networks }),
+    )
 }
 
 /// The container's mounts as Docker lists them: volumes, binds, tmpfs.
@@ -90,7 +110,9 @@ fn mounts(c: &ContainerRecord) -> Value {
 /// The container's health, as Docker names it: `none` without a healthcheck.
 fn health_name(engine: &Engine, c: &ContainerRecord) -> &'static str {
     match engine.health(&c.id).ok().flatten() {
-        Some(h) if c.config.healthcheck.is_some() && c.state.status == Status::Running => h.status.as_str(),
+        Some(h) if c.config.healthcheck.is_some() && c.state.status == Status::Running => {
+            h.status.as_str()
+        }
         _ => "none",
     }
 }
@@ -143,10 +165,16 @@ pub(crate) fn summary(engine: &Engine, c: &ContainerRecord, now: std::time::Syst
 /// (`berth ps --all-namespaces`) adds the CRI's pod containers.
 pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     let filters = req.filters()?;
-    if let Some(k) = filters.keys().find(|k| !["id", "name", "status", "label", "exited", "ancestor", "before", "since", "health"].contains(&k.as_str())) {
+    if let Some(k) = filters.keys().find(|k| {
+        !["id", "name", "status", "label", "exited", "ancestor", "before", "since", "health"]
+            .contains(&k.as_str())
+    }) {
         return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
     }
-    if let Some(v) = filters.get("status").into_iter().flatten().find(|v| !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(&v.as_str())) {
+    if let Some(v) = filters.get("status").into_iter().flatten().find(|v| {
+        !["created", "restarting", "running", "removing", "paused", "exited", "dead"]
+            .contains(&v.as_str())
+    }) {
         return Err(ApiError::bad_request(format!("Unrecognised filter value for status: {v}")));
     }
     let every = engine.list(true)?;
@@ -158,21 +186,32 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
         }
     };
     let (before, since) = (created_of("before")?, created_of("since")?);
-    let mut found = if req.query("namespaces") == Some("all") { every } else { docker_front(every) };
+    let mut found =
+        if req.query("namespaces") == Some("all") { every } else { docker_front(every) };
     if !req.flag("all") && !filters.contains_key("status") && !filters.contains_key("exited") {
         found.retain(|c| c.state.status == Status::Running || c.state.restarting);
     }
     // As dockerd: one of the values of a key, but every label.
-    let any = |key: &str, f: &dyn Fn(&str) -> bool| filters.get(key).is_none_or(|vals| vals.iter().any(|v| f(v)));
-    let all = |key: &str, f: &dyn Fn(&str) -> bool| filters.get(key).is_none_or(|vals| vals.iter().all(|v| f(v)));
+    let any = |key: &str, f: &dyn Fn(&str) -> bool| {
+        filters.get(key).is_none_or(|vals| vals.iter().any(|v| f(v)))
+    };
+    let all = |key: &str, f: &dyn Fn(&str) -> bool| {
+        filters.get(key).is_none_or(|vals| vals.iter().all(|v| f(v)))
+    };
     found.retain(|c| {
         any("id", &|v| c.id.starts_with(v))
             && any("name", &|v| c.name.contains(v.trim_start_matches('/')))
             && any("status", &|v| v == state_name(c))
             && any("health", &|v| v == health_name(engine, c))
-            && any("exited", &|v| c.state.status == Status::Exited && v.parse() == Ok(c.state.exit_code))
+            && any("exited", &|v| {
+                c.state.status == Status::Exited && v.parse() == Ok(c.state.exit_code)
+            })
             && any("ancestor", &|v| {
-                c.image == v || c.image_id.trim_start_matches("sha256:").starts_with(v.trim_start_matches("sha256:")) || c.image.strip_suffix(":latest") == Some(v)
+                c.image == v
+                    || c.image_id
+                        .trim_start_matches("sha256:")
+                        .starts_with(v.trim_start_matches("sha256:"))
+                    || c.image.strip_suffix(":latest") == Some(v)
             })
             && before.is_none_or(|t| c.created_at < t)
             && since.is_none_or(|t| c.created_at > t)
@@ -186,14 +225,19 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
         found.truncate(n);
     }
     let now = std::time::SystemTime::now();
-    Ok(http::json(StatusCode::OK, &Value::Array(found.iter().map(|c| summary(engine, c, now)).collect())))
+    Ok(http::json(
+        StatusCode::OK,
+        &Value::Array(found.iter().map(|c| summary(engine, c, now)).collect()),
+    ))
 }
 
 /// A Docker-front container by id, id prefix or name; the CRI's are not found.
 pub(crate) fn find(engine: &Engine, key: &str) -> ApiResult<ContainerRecord> {
     match engine.inspect(key) {
         Ok(r) if r.config.pod.is_none() => Ok(r),
-        Ok(_) | Err(berth_engine::Error::NotFound(_)) => Err(ApiError::not_found(format!("No such container: {key}"))),
+        Ok(_) | Err(berth_engine::Error::NotFound(_)) => {
+            Err(ApiError::not_found(format!("No such container: {key}")))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -201,12 +245,15 @@ pub(crate) fn find(engine: &Engine, key: &str) -> ApiResult<ContainerRecord> {
 /// `POST /containers/create?name=`.
 pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
     let body: crate::create::CreateBody = req.json().await?;
-    let name = req.query("name").filter(|n| !n.is_empty()).map(|n| n.trim_start_matches('/').to_owned());
+    let name =
+        req.query("name").filter(|n| !n.is_empty()).map(|n| n.trim_start_matches('/').to_owned());
     let opts = body.options(name)?;
     let image = opts.image.clone();
     // The CLI pulls on "No such image" and tries again.
     let id = engine.create(opts).await.map_err(|e| match e {
-        berth_engine::Error::NotFound(m) if engine.images().resolve(&image).is_err() => ApiError::not_found(format!("No such image: {image} ({m})")),
+        berth_engine::Error::NotFound(m) if engine.images().resolve(&image).is_err() => {
+            ApiError::not_found(format!("No such image: {image} ({m})"))
+        }
         other => other.into(),
     })?;
     Ok(http::json(StatusCode::CREATED, &json!({ "Id": id, "Warnings": [] })))
@@ -241,7 +288,11 @@ pub async fn stop(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<B
 
 /// `t`: seconds to wait after the stop signal; absent or negative: the container's own.
 fn stop_timeout(req: &Req) -> Option<std::time::Duration> {
-    req.query("t").or(req.query("timeout")).and_then(|t| t.parse::<i64>().ok()).filter(|t| *t >= 0).map(|t| std::time::Duration::from_secs(t as u64))
+    req.query("t")
+        .or(req.query("timeout"))
+        .and_then(|t| t.parse::<i64>().ok())
+        .filter(|t| *t >= 0)
+        .map(|t| std::time::Duration::from_secs(t as u64))
 }
 
 /// `POST /containers/{id}/restart?t=`.
@@ -257,7 +308,8 @@ pub async fn kill(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<B
     // As dockerd: a bad signal is the request's fault, whatever the state.
     let signal = req.query("signal").unwrap_or("");
     if !signal.is_empty() {
-        berth_engine::model::StopSignal::parse(signal).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        berth_engine::model::StopSignal::parse(signal)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
     if c.state.restarting {
         // As dockerd: the wait for the restart ends, no signal goes anywhere.
@@ -265,7 +317,10 @@ pub async fn kill(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<B
         return Ok(http::empty(StatusCode::NO_CONTENT));
     }
     if c.state.status != Status::Running {
-        return Err(ApiError::new(StatusCode::CONFLICT, format!("Container {} is not running", c.id)));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Container {} is not running", c.id),
+        ));
     }
     engine.kill(&c.id, signal).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
@@ -284,7 +339,8 @@ pub async fn wait(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<B
             // The client went away: so does the wait.
             _ = tx.closed() => return,
         };
-        let mut body = serde_json::to_vec(&json!({ "StatusCode": out.exit_code, "Error": null })).unwrap_or_default();
+        let mut body = serde_json::to_vec(&json!({ "StatusCode": out.exit_code, "Error": null }))
+            .unwrap_or_default();
         body.push(b'\n');
         let _ = tx.send(bytes::Bytes::from(body)).await;
     });
@@ -413,7 +469,8 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
 /// fraction (`1700000000.5`), or RFC 3339; absent or 0: none.
 pub(crate) fn time_param(req: &Req, key: &str) -> ApiResult<Option<i64>> {
     let Some(v) = req.query(key).filter(|v| !v.is_empty() && *v != "0") else { return Ok(None) };
-    let bad = || ApiError::bad_request(format!("invalid {key} {v:?}: Unix seconds or an RFC 3339 time"));
+    let bad =
+        || ApiError::bad_request(format!("invalid {key} {v:?}: Unix seconds or an RFC 3339 time"));
     if let Some(t) = berth_proto::time::parse_rfc3339_nanos(v) {
         return Ok(Some(t));
     }
@@ -422,7 +479,8 @@ pub(crate) fn time_param(req: &Req, key: &str) -> ApiResult<Option<i64>> {
     if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
-    let nanos: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse().map_err(|_| bad())? };
+    let nanos: i64 =
+        if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse().map_err(|_| bad())? };
     Ok(Some(secs.saturating_mul(1_000_000_000).saturating_add(nanos)))
 }
 
@@ -430,9 +488,14 @@ pub(crate) fn time_param(req: &Req, key: &str) -> ApiResult<Option<i64>> {
 /// `label`, `until` are refused by name for now).
 pub async fn prune(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     if let Some(k) = req.filters()?.keys().next() {
-        return Err(ApiError::bad_request(format!("container prune filter {k:?} is not supported by berth yet")));
+        return Err(ApiError::bad_request(format!(
+            "container prune filter {k:?} is not supported by berth yet"
+        )));
     }
-    let stopped: Vec<ContainerRecord> = docker_front(engine.list(true)?).into_iter().filter(|c| c.state.status != Status::Running).collect();
+    let stopped: Vec<ContainerRecord> = docker_front(engine.list(true)?)
+        .into_iter()
+        .filter(|c| c.state.status != Status::Running)
+        .collect();
     let sizes = engine.container_stats(stopped.clone()).await?;
     let (mut deleted, mut reclaimed) = (Vec::new(), 0u64);
     for (c, s) in stopped.iter().zip(sizes) {
@@ -446,7 +509,10 @@ pub async fn prune(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(http::json(StatusCode::OK, &json!({ "ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed })))
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed }),
+    ))
 }
 
 /// `POST /containers/{id}/pause` and `/unpause`: 409 when it isn't running
@@ -482,7 +548,9 @@ pub async fn logs(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<B
     let (since, until) = (time_param(req, "since")?, time_param(req, "until")?);
     let tail = match req.query("tail") {
         None | Some("" | "all") => None,
-        Some(n) => Some(n.parse::<usize>().map_err(|_| ApiError::bad_request(format!("invalid tail {n:?}")))?),
+        Some(n) => Some(
+            n.parse::<usize>().map_err(|_| ApiError::bad_request(format!("invalid tail {n:?}")))?,
+        ),
     };
     let timestamps = req.flag("timestamps");
     // A terminal's output is one raw stream, as dockerd sends it.
@@ -504,12 +572,20 @@ pub async fn logs(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<B
                 berth_proto::crilog::Stream::Stderr if err => 2,
                 _ => continue,
             };
-            let data = if timestamps { [r.timestamp.as_bytes(), b" ", &r.data].concat() } else { r.data };
+            let data =
+                if timestamps { [r.timestamp.as_bytes(), b" ", &r.data].concat() } else { r.data };
             let chunk = if tty { data.into() } else { crate::hijack::frame(stream, &data) };
             if tx.send(chunk).await.is_err() {
                 return;
             }
         }
     });
-    Ok(http::stream(if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" }, rx))
+    Ok(http::stream(
+        if tty {
+            "application/vnd.docker.raw-stream"
+        } else {
+            "application/vnd.docker.multiplexed-stream"
+        },
+        rx,
+    ))
 }

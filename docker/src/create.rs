@@ -116,13 +116,22 @@ struct PortBinding {
 
 /// `Config.ExposedPorts` and `HostConfig.PortBindings` (`{"80/tcp": [{HostIp, HostPort}]}`;
 /// `-p 80` comes as one binding without a host port: any free one).
-fn ports(exposed: Option<&BTreeMap<String, Value>>, bindings: Option<&BTreeMap<String, Value>>) -> ApiResult<(Vec<ContainerPort>, Vec<PortRequest>)> {
-    let exposed = exposed.into_iter().flatten().map(|(k, _)| k.parse::<ContainerPort>()).collect::<Result<Vec<_>, _>>()?;
+fn ports(
+    exposed: Option<&BTreeMap<String, Value>>,
+    bindings: Option<&BTreeMap<String, Value>>,
+) -> ApiResult<(Vec<ContainerPort>, Vec<PortRequest>)> {
+    let exposed = exposed
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k.parse::<ContainerPort>())
+        .collect::<Result<Vec<_>, _>>()?;
     let mut publish = Vec::new();
     for (key, list) in bindings.into_iter().flatten() {
         let list: Vec<PortBinding> = match list {
             Value::Null => Vec::new(),
-            v => serde_json::from_value(v.clone()).map_err(|e| ApiError::bad_request(format!("invalid port binding for {key}: {e}")))?,
+            v => serde_json::from_value(v.clone()).map_err(|e| {
+                ApiError::bad_request(format!("invalid port binding for {key}: {e}"))
+            })?,
         };
         for b in list {
             publish.push(PortRequest::from_docker(key, &b.host_ip, &b.host_port)?);
@@ -168,33 +177,59 @@ impl CreateBody {
             "none" => NetworkMode::None,
             "" | "default" | "bridge" => NetworkMode::Bridge,
             "host" => NetworkMode::Host,
-            other if other.starts_with("container:") => NetworkMode::Container(other["container:".len()..].to_owned()),
+            other if other.starts_with("container:") => {
+                NetworkMode::Container(other["container:".len()..].to_owned())
+            }
             other => NetworkMode::User(other.to_owned()),
         };
         // The endpoint of the network it starts on (more come with `network connect`).
         let endpoints = self.networking_config.as_ref().and_then(|n| n.endpoints_config.as_ref());
         if endpoints.is_some_and(|e| e.len() > 1) {
-            return Err(refuse("NetworkingConfig with more than one network (connect the others after create)"));
+            return Err(refuse(
+                "NetworkingConfig with more than one network (connect the others after create)",
+            ));
         }
         let endpoint = endpoints.and_then(|e| e.values().next());
         let network_aliases = endpoint.and_then(|e| e.aliases.clone()).unwrap_or_default();
-        let ip = match endpoint.and_then(|e| e.ipam_config.as_ref()).map(|i| i.ipv4_address.as_str()).filter(|a| !a.is_empty()) {
-            Some(a) => Some(a.parse().map_err(|_| ApiError::bad_request(format!("invalid IPv4 address: {a}")))?),
+        let ip = match endpoint
+            .and_then(|e| e.ipam_config.as_ref())
+            .map(|i| i.ipv4_address.as_str())
+            .filter(|a| !a.is_empty())
+        {
+            Some(a) => Some(
+                a.parse()
+                    .map_err(|_| ApiError::bad_request(format!("invalid IPv4 address: {a}")))?,
+            ),
             None => None,
         };
-        let mac = [self.mac_address.as_str(), endpoint.map_or("", |e| e.mac_address.as_str())].into_iter().find(|m| !m.is_empty());
-        let mac_address = mac.map(|m| m.parse().map_err(|e: berth_engine::Error| ApiError::bad_request(e.to_string()))).transpose()?;
+        let mac = [self.mac_address.as_str(), endpoint.map_or("", |e| e.mac_address.as_str())]
+            .into_iter()
+            .find(|m| !m.is_empty());
+        let mac_address = mac
+            .map(|m| {
+                m.parse().map_err(|e: berth_engine::Error| ApiError::bad_request(e.to_string()))
+            })
+            .transpose()?;
         let checks: [(bool, &str); 11] = [
             (set_map(&h.sysctls), "HostConfig.Sysctls (--sysctl)"),
             (set(&h.devices), "HostConfig.Devices (--device)"),
-            (!matches!(h.ipc_mode.as_str(), "" | "private" | "shareable"), "HostConfig.IpcMode (--ipc)"),
+            (
+                !matches!(h.ipc_mode.as_str(), "" | "private" | "shareable"),
+                "HostConfig.IpcMode (--ipc)",
+            ),
             (!h.pid_mode.is_empty(), "HostConfig.PidMode (--pid)"),
             (!h.uts_mode.is_empty(), "HostConfig.UTSMode (--uts)"),
             (!h.userns_mode.is_empty(), "HostConfig.UsernsMode (--userns)"),
             (set(&h.links), "HostConfig.Links (--link)"),
             (set(&h.group_add), "HostConfig.GroupAdd (--group-add)"),
-            (!matches!(h.runtime.as_str(), "" | "berth" | "runc"), "HostConfig.Runtime (--runtime)"),
-            (h.memory_swap > 0 && h.memory_swap != h.memory, "HostConfig.MemorySwap (--memory-swap)"),
+            (
+                !matches!(h.runtime.as_str(), "" | "berth" | "runc"),
+                "HostConfig.Runtime (--runtime)",
+            ),
+            (
+                h.memory_swap > 0 && h.memory_swap != h.memory,
+                "HostConfig.MemorySwap (--memory-swap)",
+            ),
             (!self.domainname.is_empty(), "Config.Domainname (--domainname)"),
         ];
         if let Some((_, field)) = checks.iter().find(|(bad, _)| *bad) {
@@ -209,8 +244,12 @@ impl CreateBody {
             &h.tmpfs.clone().unwrap_or_default(),
             &self.volumes.clone().unwrap_or_default(),
         )?;
-        let (exposed_ports, publish) = ports(self.exposed_ports.as_ref(), h.port_bindings.as_ref())?;
-        let restart = berth_engine::model::RestartPolicy::from_docker(&h.restart_policy.name, h.restart_policy.maximum_retry_count)?;
+        let (exposed_ports, publish) =
+            ports(self.exposed_ports.as_ref(), h.port_bindings.as_ref())?;
+        let restart = berth_engine::model::RestartPolicy::from_docker(
+            &h.restart_policy.name,
+            h.restart_policy.maximum_retry_count,
+        )?;
         let mut seccomp = Seccomp::RuntimeDefault;
         let mut no_new_privs = false;
         for opt in h.security_opt.iter().flatten() {
@@ -219,7 +258,9 @@ impl CreateBody {
                 ("seccomp", "unconfined") => seccomp = Seccomp::Unconfined,
                 // The docker CLI reads `seccomp=FILE` and sends the profile.
                 ("seccomp", profile) if profile.trim_start().starts_with('{') => {
-                    seccomp = Seccomp::inline(profile).map_err(|e| ApiError::bad_request(format!("invalid seccomp profile: {e}")))?
+                    seccomp = Seccomp::inline(profile).map_err(|e| {
+                        ApiError::bad_request(format!("invalid seccomp profile: {e}"))
+                    })?
                 }
                 ("no-new-privileges", "" | "true") => no_new_privs = true,
                 ("no-new-privileges", "false") => no_new_privs = false,
@@ -260,7 +301,15 @@ impl CreateBody {
             healthcheck: self.healthcheck,
             init: h.init == Some(true),
             dns: berth_engine::model::Dns {
-                servers: h.dns.iter().flatten().map(|s| s.parse().map_err(|_| ApiError::bad_request(format!("{s} is not an ip address")))).collect::<ApiResult<_>>()?,
+                servers: h
+                    .dns
+                    .iter()
+                    .flatten()
+                    .map(|s| {
+                        s.parse()
+                            .map_err(|_| ApiError::bad_request(format!("{s} is not an ip address")))
+                    })
+                    .collect::<ApiResult<_>>()?,
                 search: h.dns_search.clone().unwrap_or_default(),
                 options: h.dns_options.clone().unwrap_or_default(),
             },
@@ -273,12 +322,21 @@ impl CreateBody {
             ip,
             mac_address,
             // Attach* only say what `docker run` attaches to (attach.rs).
-            stdio: berth_engine::container::Stdio { stdin: self.open_stdin, stdin_once: self.open_stdin && self.stdin_once, tty: self.tty },
+            stdio: berth_engine::container::Stdio {
+                stdin: self.open_stdin,
+                stdin_once: self.open_stdin && self.stdin_once,
+                tty: self.tty,
+            },
             labels: self.labels.unwrap_or_default(),
             auto_remove: h.auto_remove,
             stop_signal: Some(self.stop_signal).filter(|s| !s.is_empty()),
             stop_timeout: self.stop_timeout.filter(|t| *t >= 0).map(|t| t as u64),
-            ulimits: h.ulimits.iter().flatten().map(|u| format!("{}={}:{}", u.name, u.soft, u.hard)).collect(),
+            ulimits: h
+                .ulimits
+                .iter()
+                .flatten()
+                .map(|u| format!("{}={}:{}", u.name, u.soft, u.hard))
+                .collect(),
             security: Security {
                 privileged: h.privileged,
                 cap_add: h.cap_add.clone().unwrap_or_default(),

@@ -34,7 +34,11 @@ impl From<Error> for ApiError {
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
             Error::DeadlineExceeded(_) | Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::StartFailed { .. } | Error::Cancelled | Error::Io { .. } | Error::Internal(_) | Error::System { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::StartFailed { .. }
+            | Error::Cancelled
+            | Error::Io { .. }
+            | Error::Internal(_)
+            | Error::System { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self { status, message: e.to_string() }
     }

@@ -34,7 +34,10 @@ pub struct Journal {
 impl Journal {
     /// Starts following the engine's events.
     pub fn follow(engine: &Engine) -> std::sync::Arc<Self> {
-        let j = std::sync::Arc::new(Journal { kept: Mutex::new(VecDeque::with_capacity(KEPT)), live: broadcast::channel(KEPT).0 });
+        let j = std::sync::Arc::new(Journal {
+            kept: Mutex::new(VecDeque::with_capacity(KEPT)),
+            live: broadcast::channel(KEPT).0,
+        });
         let mut rx = engine.subscribe_events();
         let journal = std::sync::Arc::downgrade(&j);
         tokio::spawn(async move {
@@ -92,13 +95,19 @@ fn docker_event(ev: &ContainerEvent) -> Value {
             }
         }
     };
-    let mut attrs: serde_json::Map<String, Value> = ev.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let mut attrs: serde_json::Map<String, Value> =
+        ev.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     attrs.insert("image".into(), json!(ev.image));
     attrs.insert("name".into(), json!(ev.name));
     match ev.kind {
-        EventKind::Stopped => drop(attrs.insert("exitCode".into(), json!(ev.exit_code.to_string()))),
+        EventKind::Stopped => {
+            drop(attrs.insert("exitCode".into(), json!(ev.exit_code.to_string())))
+        }
         EventKind::Killed(signal) => drop(attrs.insert("signal".into(), json!(signal.to_string()))),
-        EventKind::Renamed => drop(attrs.insert("oldName".into(), json!(format!("/{}", ev.old_name.as_deref().unwrap_or_default())))),
+        EventKind::Renamed => drop(attrs.insert(
+            "oldName".into(),
+            json!(format!("/{}", ev.old_name.as_deref().unwrap_or_default())),
+        )),
         _ => {}
     }
     if let (EventKind::Exec(step), Some((id, _))) = (ev.kind, &ev.exec) {
@@ -137,7 +146,9 @@ fn matches(doc: &Value, filters: &HashMap<String, Vec<String>>) -> bool {
                 "type" => w == "container",
                 "container" => id.starts_with(w.as_str()) || attr("name") == *w,
                 // `health_status` matches each of `health_status: <status>`, as dockerd.
-                "event" => doc["Action"].as_str().is_some_and(|a| a == w || a.split_once(':').is_some_and(|(k, _)| k == w)),
+                "event" => doc["Action"]
+                    .as_str()
+                    .is_some_and(|a| a == w || a.split_once(':').is_some_and(|(k, _)| k == w)),
                 "image" => attr("image") == *w,
                 // Networks, volumes, images, daemons: none of theirs are told yet.
                 _ => false,
@@ -148,16 +159,44 @@ fn matches(doc: &Value, filters: &HashMap<String, Vec<String>>) -> bool {
 pub fn events(front: &crate::Front, req: &Req) -> ApiResult<Response<Body>> {
     let filters = req.filters()?;
     for key in filters.keys() {
-        if !["type", "container", "event", "image", "label", "network", "volume", "daemon", "plugin", "node", "service", "secret", "config", "scope"].contains(&key.as_str()) {
+        if ![
+            "type",
+            "container",
+            "event",
+            "image",
+            "label",
+            "network",
+            "volume",
+            "daemon",
+            "plugin",
+            "node",
+            "service",
+            "secret",
+            "config",
+            "scope",
+        ]
+        .contains(&key.as_str())
+        {
             return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
         }
     }
     // Unix seconds (with a fraction) or RFC 3339.
-    let (since, until) = (crate::containers::time_param(req, "since")?, crate::containers::time_param(req, "until")?);
+    let (since, until) = (
+        crate::containers::time_param(req, "since")?,
+        crate::containers::time_param(req, "until")?,
+    );
     let now = berth_proto::time::unix_nanos(std::time::SystemTime::now());
     let mut live = front.journal.live.subscribe();
     let past: Vec<Event> = match since {
-        Some(t) => front.journal.kept.lock().unwrap().iter().filter(|e| e.at >= t && until.is_none_or(|u| e.at <= u)).cloned().collect(),
+        Some(t) => front
+            .journal
+            .kept
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.at >= t && until.is_none_or(|u| e.at <= u))
+            .cloned()
+            .collect(),
         None => Vec::new(),
     };
     let (tx, rx) = tokio::sync::mpsc::channel(64);
@@ -173,7 +212,10 @@ pub fn events(front: &crate::Front, req: &Req) -> ApiResult<Response<Body>> {
             }
         }
         // An `until` in the past: only what was kept.
-        let end = until.map(|u| tokio::time::Instant::now() + std::time::Duration::from_nanos(u.saturating_sub(now).max(0) as u64));
+        let end = until.map(|u| {
+            tokio::time::Instant::now()
+                + std::time::Duration::from_nanos(u.saturating_sub(now).max(0) as u64)
+        });
         loop {
             let next = async {
                 match end {
@@ -223,24 +265,55 @@ mod tests {
     #[test]
     fn docker_shapes_and_filters() {
         let die = ev(EventKind::Stopped);
-        assert_eq!((die["Action"].as_str(), die["time"].as_i64(), die["Actor"]["Attributes"]["exitCode"].as_str()), (Some("die"), Some(1_700_000_000), Some("3")));
-        let f = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), vec![v.to_string()])).collect::<HashMap<_, _>>();
-        assert!(matches(&die, &f(&[("container", "web"), ("event", "die"), ("label", "tier=front"), ("type", "container")])));
+        assert_eq!(
+            (
+                die["Action"].as_str(),
+                die["time"].as_i64(),
+                die["Actor"]["Attributes"]["exitCode"].as_str()
+            ),
+            (Some("die"), Some(1_700_000_000), Some("3"))
+        );
+        let f = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+                .collect::<HashMap<_, _>>()
+        };
+        assert!(matches(
+            &die,
+            &f(&[
+                ("container", "web"),
+                ("event", "die"),
+                ("label", "tier=front"),
+                ("type", "container")
+            ])
+        ));
         assert!(matches(&die, &f(&[("container", "abc")])));
         assert!(!matches(&die, &f(&[("event", "start")])));
         assert!(!matches(&die, &f(&[("type", "network")])));
         let kill = ev(EventKind::Killed(15));
-        assert_eq!((kill["Action"].as_str(), kill["Actor"]["Attributes"]["signal"].as_str()), (Some("kill"), Some("15")));
+        assert_eq!(
+            (kill["Action"].as_str(), kill["Actor"]["Attributes"]["signal"].as_str()),
+            (Some("kill"), Some("15"))
+        );
         assert_eq!(ev(EventKind::Renamed)["Actor"]["Attributes"]["oldName"], "/old");
         assert_eq!(ev(EventKind::ArchiveRead)["Action"], "archive-path");
         let died = ev(EventKind::Exec(ExecStep::Died));
         assert_eq!(
-            (died["Action"].as_str(), died["Actor"]["Attributes"]["execID"].as_str(), died["Actor"]["Attributes"]["exitCode"].as_str()),
+            (
+                died["Action"].as_str(),
+                died["Actor"]["Attributes"]["execID"].as_str(),
+                died["Actor"]["Attributes"]["exitCode"].as_str()
+            ),
             (Some("exec_die"), Some("e1"), Some("3"))
         );
         assert_eq!(ev(EventKind::Exec(ExecStep::Started))["Action"], "exec_start: sh -c true");
         assert!(!matches(&ev(EventKind::Created), &f(&[("label", "tier=back")])));
-        let both = |a: &str, b: &str| [("label".to_string(), vec![a.to_string(), b.to_string()])].into_iter().collect::<HashMap<_, _>>();
+        let both = |a: &str, b: &str| {
+            [("label".to_string(), vec![a.to_string(), b.to_string()])]
+                .into_iter()
+                .collect::<HashMap<_, _>>()
+        };
         assert!(matches(&die, &both("tier=front", "tier")), "every label");
         assert!(!matches(&die, &both("tier=front", "tier=back")), "every label, not one");
     }

@@ -36,7 +36,12 @@ pub struct Execs(Mutex<HashMap<String, Arc<Exec>>>);
 
 impl Execs {
     fn get(&self, id: &str) -> ApiResult<Arc<Exec>> {
-        self.0.lock().unwrap().get(id).cloned().ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))
+        self.0
+            .lock()
+            .unwrap()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))
     }
 }
 
@@ -92,18 +97,30 @@ pub async fn create(front: &Front, key: &str, req: &mut Req) -> ApiResult<Respon
         return Err(not_running(&c.id));
     }
     if c.state.paused {
-        return Err(ApiError::new(StatusCode::CONFLICT, format!("Container {} is paused, unpause the container before exec", c.id)));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Container {} is paused, unpause the container before exec", c.id),
+        ));
     }
     if config.cmd.is_empty() || config.cmd[0].is_empty() {
         return Err(ApiError::bad_request("No exec command specified"));
     }
     if config.privileged {
-        return Err(ApiError::bad_request("ExecConfig.Privileged (docker exec --privileged) is not supported by berth yet"));
+        return Err(ApiError::bad_request(
+            "ExecConfig.Privileged (docker exec --privileged) is not supported by berth yet",
+        ));
     }
     let keys = DetachKeys::parse(&config.detach_keys)?;
     let id = hex::encode(rand::random::<[u8; 32]>());
     front.engine.emit_exec(&c.id, ExecStep::Created, &id, &config.cmd, None);
-    let exec = Arc::new(Exec { id: id.clone(), container: c.id, config, keys, state: Mutex::default(), terminal: Mutex::default() });
+    let exec = Arc::new(Exec {
+        id: id.clone(),
+        container: c.id,
+        config,
+        keys,
+        state: Mutex::default(),
+        terminal: Mutex::default(),
+    });
     let mut all = front.execs.0.lock().unwrap();
     all.retain(|_, e| e.state.lock().unwrap().finished.is_none_or(|t| t.elapsed() < KEEP_FINISHED));
     all.insert(id.clone(), exec);
@@ -119,7 +136,10 @@ pub async fn start(front: &Front, id: &str, req: &mut Req) -> ApiResult<Response
     {
         let mut st = exec.state.lock().unwrap();
         if st.started {
-            return Err(ApiError::new(StatusCode::CONFLICT, format!("Error: Exec command {} has already run", exec.id)));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("Error: Exec command {} has already run", exec.id),
+            ));
         }
         st.started = true;
         st.running = true;
@@ -131,12 +151,21 @@ pub async fn start(front: &Front, id: &str, req: &mut Req) -> ApiResult<Response
         stdin: attach && cfg.attach_stdin,
         stdout: attach && cfg.attach_stdout,
         stderr: attach && cfg.attach_stderr && !cfg.tty,
-        process: ExecProcessOptions { env: cfg.env.clone().unwrap_or_default(), user: Some(cfg.user.clone()), workdir: Some(cfg.working_dir.clone()) },
+        process: ExecProcessOptions {
+            env: cfg.env.clone().unwrap_or_default(),
+            user: Some(cfg.user.clone()),
+            workdir: Some(cfg.working_dir.clone()),
+        },
     };
     let mut proc = match front.engine.exec_stream(&exec.container, &opts).await {
         Ok(p) => p,
         Err(e) => {
-            *exec.state.lock().unwrap() = ExecState { started: true, running: false, exit_code: Some(126), finished: Some(Instant::now()) };
+            *exec.state.lock().unwrap() = ExecState {
+                started: true,
+                running: false,
+                exit_code: Some(126),
+                finished: Some(Instant::now()),
+            };
             front.engine.emit_exec(&exec.container, ExecStep::Died, &exec.id, &cfg.cmd, Some(126));
             return Err(match e {
                 berth_engine::Error::FailedPrecondition(_) => not_running(&exec.container),
@@ -159,7 +188,8 @@ pub async fn start(front: &Front, id: &str, req: &mut Req) -> ApiResult<Response
             Some(u) => match u.await {
                 Ok(conn) => {
                     let (r, w) = tokio::io::split(hyper_util::rt::TokioIo::new(conn));
-                    let input = hijack::read_input(r, runner.config.tty.then(|| runner.keys.clone()));
+                    let input =
+                        hijack::read_input(r, runner.config.tty.then(|| runner.keys.clone()));
                     Some((Output::new(w, runner.config.tty), input))
                 }
                 Err(e) => {
@@ -171,8 +201,19 @@ pub async fn start(front: &Front, id: &str, req: &mut Req) -> ApiResult<Response
         };
         let code = run(&runner, &mut proc, client).await;
         *runner.terminal.lock().unwrap() = None;
-        *runner.state.lock().unwrap() = ExecState { started: true, running: false, exit_code: Some(code), finished: Some(Instant::now()) };
-        engine.emit_exec(&runner.container, ExecStep::Died, &runner.id, &runner.config.cmd, Some(code));
+        *runner.state.lock().unwrap() = ExecState {
+            started: true,
+            running: false,
+            exit_code: Some(code),
+            finished: Some(Instant::now()),
+        };
+        engine.emit_exec(
+            &runner.container,
+            ExecStep::Died,
+            &runner.id,
+            &runner.config.cmd,
+            Some(code),
+        );
     });
     if start.detach {
         return Ok(http::empty(StatusCode::OK));
@@ -182,7 +223,11 @@ pub async fn start(front: &Front, id: &str, req: &mut Req) -> ApiResult<Response
 
 /// Runs the exec to its end, its output to the client while there is one;
 /// its exit code.
-async fn run<W: AsyncWrite + Unpin>(exec: &Exec, proc: &mut ExecProcess, client: Option<(Output<W>, Receiver<Input>)>) -> i32 {
+async fn run<W: AsyncWrite + Unpin>(
+    exec: &Exec,
+    proc: &mut ExecProcess,
+    client: Option<(Output<W>, Receiver<Input>)>,
+) -> i32 {
     let terminal = exec.terminal.lock().unwrap().clone();
     let (mut out, mut input) = match client {
         Some((o, i)) => (Some(o), Some(i)),
@@ -191,7 +236,8 @@ async fn run<W: AsyncWrite + Unpin>(exec: &Exec, proc: &mut ExecProcess, client:
     let mut stdin = proc.stdin.take();
     let mut stdout = proc.stdout.take();
     let mut stderr = proc.stderr.take();
-    let (mut buf_out, mut buf_err, mut buf_term) = (vec![0u8; 32 << 10], vec![0u8; 32 << 10], vec![0u8; 32 << 10]);
+    let (mut buf_out, mut buf_err, mut buf_term) =
+        (vec![0u8; 32 << 10], vec![0u8; 32 << 10], vec![0u8; 32 << 10]);
     let mut term_open = terminal.is_some();
     let mut exit: Option<i32> = None;
     let mut drain_until = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
@@ -271,7 +317,12 @@ pub fn resize(front: &Front, id: &str, req: &Req) -> ApiResult<Response<Body>> {
     let exec = front.execs.get(id)?;
     let (cols, rows) = crate::attach::size(req)?;
     if let Some(t) = exec.terminal.lock().unwrap().as_ref() {
-        t.resize(cols, rows).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("resize the exec's terminal: {e}")))?;
+        t.resize(cols, rows).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("resize the exec's terminal: {e}"),
+            )
+        })?;
     }
     Ok(http::empty(StatusCode::OK))
 }

@@ -21,7 +21,11 @@ const INPUT_QUEUE: usize = 64;
 
 /// The 101 answer; the connection is the caller's once `upgrade` resolves.
 pub fn switching(tty: bool) -> Response<Body> {
-    let kind = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let kind = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
     let mut r = crate::http::empty(StatusCode::SWITCHING_PROTOCOLS);
     let h = r.headers_mut();
     h.insert("Content-Type", kind.parse().expect("ascii"));
@@ -33,7 +37,11 @@ pub fn switching(tty: bool) -> Response<Body> {
 /// The request's connection, for a hijacking endpoint: 400 for a client
 /// that didn't ask for an upgrade.
 pub fn wanted(upgrade: Option<OnUpgrade>) -> ApiResult<OnUpgrade> {
-    upgrade.ok_or_else(|| ApiError::bad_request("this endpoint hijacks the connection: send Connection: Upgrade and Upgrade: tcp"))
+    upgrade.ok_or_else(|| {
+        ApiError::bad_request(
+            "this endpoint hijacks the connection: send Connection: Upgrade and Upgrade: tcp",
+        )
+    })
 }
 
 /// Docker's stream framing without a terminal: the stream (1 stdout, 2
@@ -85,7 +93,10 @@ pub enum Input {
 
 /// Reads the client's input into a queue (kept for a process that hasn't
 /// started yet), through the detach keys when `keys` is set.
-pub fn read_input(mut r: impl AsyncRead + Unpin + Send + 'static, mut keys: Option<DetachKeys>) -> mpsc::Receiver<Input> {
+pub fn read_input(
+    mut r: impl AsyncRead + Unpin + Send + 'static,
+    mut keys: Option<DetachKeys>,
+) -> mpsc::Receiver<Input> {
     let (tx, rx) = mpsc::channel(INPUT_QUEUE);
     tokio::spawn(async move {
         let mut buf = vec![0u8; 32 << 10];
@@ -188,7 +199,11 @@ mod tests {
         assert_eq!(DetachKeys::parse("ctrl-a,x").unwrap().seq, [1, b'x']);
         assert_eq!(DetachKeys::parse("ctrl-[").unwrap().seq, [27]);
         for bad in ["ctrl-", "ctrl-ab", "xy", "ctrl-1"] {
-            assert_eq!(DetachKeys::parse(bad).unwrap_err().status, StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(
+                DetachKeys::parse(bad).unwrap_err().status,
+                StatusCode::BAD_REQUEST,
+                "{bad}"
+            );
         }
     }
 

@@ -39,7 +39,10 @@ impl Req {
 
     /// Every value of a repeated parameter, in order.
     pub fn query_all(&self, key: &str) -> Vec<String> {
-        form_urlencoded::parse(self.raw_query.as_bytes()).filter(|(k, _)| k == key).map(|(_, v)| v.into_owned()).collect()
+        form_urlencoded::parse(self.raw_query.as_bytes())
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+            .collect()
     }
 
     /// The body as it arrives, for uploads of any size (image archives),
@@ -82,14 +85,22 @@ impl Req {
 
     /// The `filters` parameter: `{"name": ["a", "b"], …}` (or the old `{"name": {"a": true}}`).
     pub fn filters(&self) -> ApiResult<HashMap<String, Vec<String>>> {
-        let Some(raw) = self.query("filters").filter(|f| !f.is_empty()) else { return Ok(HashMap::new()) };
-        let v: Value = serde_json::from_str(raw).map_err(|e| ApiError::bad_request(format!("invalid filter: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| ApiError::bad_request("invalid filter: not an object"))?;
+        let Some(raw) = self.query("filters").filter(|f| !f.is_empty()) else {
+            return Ok(HashMap::new());
+        };
+        let v: Value = serde_json::from_str(raw)
+            .map_err(|e| ApiError::bad_request(format!("invalid filter: {e}")))?;
+        let obj =
+            v.as_object().ok_or_else(|| ApiError::bad_request("invalid filter: not an object"))?;
         let mut out = HashMap::new();
         for (k, vals) in obj {
             let list = match vals {
                 Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
-                Value::Object(m) => m.iter().filter(|(_, on)| on.as_bool() == Some(true)).map(|(k, _)| k.clone()).collect(),
+                Value::Object(m) => m
+                    .iter()
+                    .filter(|(_, on)| on.as_bool() == Some(true))
+                    .map(|(k, _)| k.clone())
+                    .collect(),
                 _ => return Err(ApiError::bad_request(format!("invalid filter {k:?}"))),
             };
             out.insert(k.clone(), list);
@@ -100,11 +111,16 @@ impl Req {
     /// The body as JSON (`{}` when empty), at most [`MAX_BODY`] bytes.
     pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> ApiResult<T> {
         let bytes = match self.body.take() {
-            Some(b) => Limited::new(b, MAX_BODY).collect().await.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?.to_bytes(),
+            Some(b) => Limited::new(b, MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?
+                .to_bytes(),
             None => Bytes::new(),
         };
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-        serde_json::from_slice(text).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+        serde_json::from_slice(text)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
     }
 }
 
@@ -127,7 +143,10 @@ fn with_headers(mut b: hyper::http::response::Builder) -> hyper::http::response:
     h.insert("Api-Version", CURRENT.to_string().parse().expect("ascii"));
     h.insert("Docker-Experimental", "false".parse().expect("ascii"));
     h.insert("Ostype", "linux".parse().expect("ascii"));
-    h.insert("Server", concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)").parse().expect("ascii"));
+    h.insert(
+        "Server",
+        concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)").parse().expect("ascii"),
+    );
     b
 }
 
@@ -138,15 +157,23 @@ fn full(bytes: impl Into<Bytes>) -> Body {
 pub fn json(status: StatusCode, v: &Value) -> Response<Body> {
     let mut body = serde_json::to_vec(v).unwrap_or_default();
     body.push(b'\n');
-    with_headers(Response::builder().status(status)).header("Content-Type", "application/json").body(full(body)).expect("a valid response")
+    with_headers(Response::builder().status(status))
+        .header("Content-Type", "application/json")
+        .body(full(body))
+        .expect("a valid response")
 }
 
 pub fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
-    with_headers(Response::builder().status(status)).header("Content-Type", content_type).body(full(body)).expect("a valid response")
+    with_headers(Response::builder().status(status))
+        .header("Content-Type", content_type)
+        .body(full(body))
+        .expect("a valid response")
 }
 
 pub fn empty(status: StatusCode) -> Response<Body> {
-    with_headers(Response::builder().status(status)).body(full(Bytes::new())).expect("a valid response")
+    with_headers(Response::builder().status(status))
+        .body(full(Bytes::new()))
+        .expect("a valid response")
 }
 
 pub fn error(e: &ApiError) -> Response<Body> {
@@ -155,15 +182,27 @@ pub fn error(e: &ApiError) -> Response<Body> {
 
 /// A streamed answer: each message as it comes, until the sender goes.
 pub fn stream(content_type: &str, rx: mpsc::Receiver<Bytes>) -> Response<Body> {
-    let frames = tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |b| Ok::<_, std::io::Error>(Frame::data(b)));
-    with_headers(Response::builder().status(StatusCode::OK)).header("Content-Type", content_type).body(BodyExt::boxed(StreamBody::new(frames))).expect("a valid response")
+    let frames =
+        tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |b| {
+            Ok::<_, std::io::Error>(Frame::data(b))
+        });
+    with_headers(Response::builder().status(StatusCode::OK))
+        .header("Content-Type", content_type)
+        .body(BodyExt::boxed(StreamBody::new(frames)))
+        .expect("a valid response")
 }
 
 /// A streamed answer of the chunks a blocking writer hands over (a tar
 /// being written), until it is done.
 pub fn stream_chunks(content_type: &str, rx: mpsc::Receiver<Vec<u8>>) -> Response<Body> {
-    let frames = tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |b| Ok::<_, std::io::Error>(Frame::data(Bytes::from(b))));
-    with_headers(Response::builder().status(StatusCode::OK)).header("Content-Type", content_type).body(BodyExt::boxed(StreamBody::new(frames))).expect("a valid response")
+    let frames =
+        tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |b| {
+            Ok::<_, std::io::Error>(Frame::data(Bytes::from(b)))
+        });
+    with_headers(Response::builder().status(StatusCode::OK))
+        .header("Content-Type", content_type)
+        .body(BodyExt::boxed(StreamBody::new(frames)))
+        .expect("a valid response")
 }
 
 /// A request body being read ([`Req::body_stream`]).

@@ -20,7 +20,11 @@ pub async fn history(engine: &Engine, name: &str) -> ApiResult<Response<Body>> {
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| no_such_image(e, name))?;
-    let tags: Vec<String> = engine.images().resolve(name).map(|i| i.repo_tags.iter().map(|t| familiar(t)).collect()).unwrap_or_default();
+    let tags: Vec<String> = engine
+        .images()
+        .resolve(name)
+        .map(|i| i.repo_tags.iter().map(|t| familiar(t)).collect())
+        .unwrap_or_default();
     let items: Vec<Value> = steps
         .iter()
         .enumerate()
@@ -42,10 +46,14 @@ pub async fn history(engine: &Engine, name: &str) -> ApiResult<Response<Body>> {
 /// is the stream's last message, as dockerd sends it.
 pub async fn push(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<Body>> {
     let tag = req.query("tag").filter(|t| !t.is_empty()).unwrap_or("latest");
-    let reference = Reference::parse(&format!("{name}:{tag}")).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let reference = Reference::parse(&format!("{name}:{tag}"))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let canonical = reference.canonical();
     if engine.images().resolve(&canonical).is_err() {
-        return Err(ApiError::not_found(format!("An image does not exist locally with the tag: {}", familiar(&reference.repository()))));
+        return Err(ApiError::not_found(format!(
+            "An image does not exist locally with the tag: {}",
+            familiar(&reference.repository())
+        )));
     }
     let push = PushRequest { reference: canonical, credentials: credentials(req)? };
     let (ptx, mut prx) = mpsc::unbounded_channel();
@@ -55,9 +63,14 @@ pub async fn push(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<
     let _ = tx.try_send(message(json!({ "status": format!("The push refers to repository [{}]", familiar(&reference.repository())) })));
     tokio::spawn(async move {
         let progress = |p: PushProgress| match p {
-            PushProgress::Blob { digest, how } => vec![json!({ "status": how, "progressDetail": {}, "id": short(&digest) })],
+            PushProgress::Blob { digest, how } => {
+                vec![json!({ "status": how, "progressDetail": {}, "id": short(&digest) })]
+            }
             PushProgress::Manifest { tag, digest, size } => {
-                vec![json!({ "status": format!("{tag}: digest: {digest} size: {size}") }), json!({ "progressDetail": {}, "aux": { "Tag": tag, "Digest": digest, "Size": size } })]
+                vec![
+                    json!({ "status": format!("{tag}: digest: {digest} size: {size}") }),
+                    json!({ "progressDetail": {}, "aux": { "Tag": tag, "Digest": digest, "Size": size } }),
+                ]
             }
         };
         let result = loop {
@@ -92,7 +105,8 @@ pub fn save(engine: &Engine, names: Vec<String>) -> ApiResult<Response<Body>> {
     if names.is_empty() {
         return Err(ApiError::bad_request("no image names given"));
     }
-    let plan = engine.images().plan_save(&names).map_err(|e| no_such_image(e, &names.join(", ")))?;
+    let plan =
+        engine.images().plan_save(&names).map_err(|e| no_such_image(e, &names.join(", ")))?;
     let mut chunks = engine.save_images(plan);
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
@@ -119,7 +133,9 @@ pub async fn load(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
         Err(e) => {
             upload.finished().await;
             return Err(match e {
-                berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => ApiError::bad_request(m),
+                berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => {
+                    ApiError::bad_request(m)
+                }
                 other => other.into(),
             });
         }
@@ -127,10 +143,14 @@ pub async fn load(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
     let mut out = Vec::new();
     for l in loaded {
         if l.tags.is_empty() {
-            out.extend_from_slice(&message(json!({ "stream": format!("Loaded image ID: {}\n", l.id) })));
+            out.extend_from_slice(&message(
+                json!({ "stream": format!("Loaded image ID: {}\n", l.id) }),
+            ));
         }
         for t in &l.tags {
-            out.extend_from_slice(&message(json!({ "stream": format!("Loaded image: {}\n", familiar(t)) })));
+            out.extend_from_slice(&message(
+                json!({ "stream": format!("Loaded image: {}\n", familiar(t)) }),
+            ));
         }
     }
     Ok(http::text(StatusCode::OK, "application/json", out))
@@ -141,13 +161,23 @@ pub async fn prune(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     let filters = req.filters()?;
     for key in filters.keys() {
         if key != "dangling" {
-            return Err(ApiError::bad_request(format!("image prune filter {key:?} is not supported by berth yet")));
+            return Err(ApiError::bad_request(format!(
+                "image prune filter {key:?} is not supported by berth yet"
+            )));
         }
     }
-    let all = filters.get("dangling").is_some_and(|v| v.iter().any(|d| matches!(d.as_str(), "false" | "0")));
+    let all = filters
+        .get("dangling")
+        .is_some_and(|v| v.iter().any(|d| matches!(d.as_str(), "false" | "0")));
     let eng = engine.clone();
-    let out = tokio::task::spawn_blocking(move || eng.prune_images(all)).await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    let mut items: Vec<Value> = out.untagged.iter().map(|t| json!({ "Untagged": familiar(t) })).collect();
+    let out = tokio::task::spawn_blocking(move || eng.prune_images(all))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let mut items: Vec<Value> =
+        out.untagged.iter().map(|t| json!({ "Untagged": familiar(t) })).collect();
     items.extend(out.deleted.iter().map(|d| json!({ "Deleted": d })));
-    Ok(http::json(StatusCode::OK, &json!({ "ImagesDeleted": if items.is_empty() { Value::Null } else { Value::Array(items) }, "SpaceReclaimed": out.reclaimed })))
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "ImagesDeleted": if items.is_empty() { Value::Null } else { Value::Array(items) }, "SpaceReclaimed": out.reclaimed }),
+    ))
 }

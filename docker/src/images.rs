@@ -50,7 +50,9 @@ fn glob(pat: &str, s: &str) -> bool {
         None => pat == s,
         Some((head, rest)) => {
             let Some(tail) = s.strip_prefix(head) else { return false };
-            (0..=tail.len()).filter(|i| tail.is_char_boundary(*i) && !tail[..*i].contains('/')).any(|i| glob(rest, &tail[i..]))
+            (0..=tail.len())
+                .filter(|i| tail.is_char_boundary(*i) && !tail[..*i].contains('/'))
+                .any(|i| glob(rest, &tail[i..]))
         }
     }
 }
@@ -60,7 +62,9 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     let filters = req.filters()?;
     let mut imgs = engine.images().list();
     if let Some(refs) = filters.get("reference") {
-        imgs.retain(|i| i.repo_tags.iter().any(|t| refs.iter().any(|p| matches_reference(p, &familiar(t)))));
+        imgs.retain(|i| {
+            i.repo_tags.iter().any(|t| refs.iter().any(|p| matches_reference(p, &familiar(t))))
+        });
     }
     if let Some(d) = filters.get("dangling") {
         let want = d.iter().any(|v| v == "true" || v == "1");
@@ -69,7 +73,9 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     if let Some(labels) = filters.get("label") {
         imgs.retain(|i| {
             labels.iter().all(|l| match l.split_once('=') {
-                Some((k, v)) => i.config.labels.as_ref().and_then(|m| m.get(k)).is_some_and(|x| x == v),
+                Some((k, v)) => {
+                    i.config.labels.as_ref().and_then(|m| m.get(k)).is_some_and(|x| x == v)
+                }
                 None => i.config.labels.as_ref().is_some_and(|m| m.contains_key(l)),
             })
         });
@@ -93,13 +99,27 @@ pub(crate) fn no_such_image(e: berth_engine::Error, name: &str) -> ApiError {
 
 /// `X-Registry-Auth`: base64url JSON with `username`/`password` or `identitytoken`.
 pub(crate) fn credentials(req: &Req) -> ApiResult<Credentials> {
-    let Some(raw) = req.headers.get("x-registry-auth").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) else { return Ok(Credentials::default()) };
+    let Some(raw) =
+        req.headers.get("x-registry-auth").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
+    else {
+        return Ok(Credentials::default());
+    };
     // base64url as the CLI sends it (padded or not), else the standard alphabet.
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')).or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw.trim_end_matches('='))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw));
     let bytes = bytes.map_err(|_| ApiError::bad_request("invalid X-Registry-Auth header"))?;
-    let v: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::bad_request("invalid X-Registry-Auth header"))?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|_| ApiError::bad_request("invalid X-Registry-Auth header"))?;
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-    Ok(Credentials::from_fields(&s("username"), &s("password"), &s("auth"), &s("identitytoken"), &s("registrytoken")).unwrap_or_default())
+    Ok(Credentials::from_fields(
+        &s("username"),
+        &s("password"),
+        &s("auth"),
+        &s("identitytoken"),
+        &s("registrytoken"),
+    )
+    .unwrap_or_default())
 }
 
 pub(crate) fn message(v: Value) -> Bytes {
@@ -115,7 +135,11 @@ pub(crate) fn short(digest: &str) -> String {
 fn progress_bar(current: u64, total: u64) -> String {
     let width = 50u64;
     let done = (current.min(total) * width).checked_div(total).unwrap_or(0) as usize;
-    let bar = if done >= width as usize { "=".repeat(width as usize) } else { format!("{}>{}", "=".repeat(done), " ".repeat(width as usize - done - 1)) };
+    let bar = if done >= width as usize {
+        "=".repeat(width as usize)
+    } else {
+        format!("{}>{}", "=".repeat(done), " ".repeat(width as usize - done - 1))
+    };
     format!("[{bar}] {}/{}", human_size(current), human_size(total))
 }
 
@@ -134,12 +158,18 @@ fn layer_message(p: PullProgress) -> Option<Value> {
         PullProgress::Layer { digest, state, current, total } => {
             let id = short(&digest);
             Some(match state {
-                LayerState::Waiting => json!({ "status": "Pulling fs layer", "progressDetail": {}, "id": id }),
+                LayerState::Waiting => {
+                    json!({ "status": "Pulling fs layer", "progressDetail": {}, "id": id })
+                }
                 LayerState::Downloading => {
                     json!({ "status": "Downloading", "progressDetail": { "current": current, "total": total }, "progress": progress_bar(current, total), "id": id })
                 }
-                LayerState::Exists => json!({ "status": "Already exists", "progressDetail": {}, "id": id }),
-                LayerState::Done => json!({ "status": "Pull complete", "progressDetail": {}, "id": id }),
+                LayerState::Exists => {
+                    json!({ "status": "Already exists", "progressDetail": {}, "id": id })
+                }
+                LayerState::Done => {
+                    json!({ "status": "Pull complete", "progressDetail": {}, "id": id })
+                }
             })
         }
     }
@@ -155,19 +185,27 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
         }
         return import(engine, req).await;
     }
-    let from = req.query("fromImage").filter(|f| !f.is_empty()).ok_or_else(|| ApiError::bad_request("fromImage is required"))?;
+    let from = req
+        .query("fromImage")
+        .filter(|f| !f.is_empty())
+        .ok_or_else(|| ApiError::bad_request("fromImage is required"))?;
     let reference = match req.query("tag").filter(|t| !t.is_empty()) {
         Some(t) if t.starts_with("sha256:") => format!("{from}@{t}"),
         Some(t) => format!("{from}:{t}"),
         None => from.to_owned(),
     };
-    let parsed = Reference::parse(&reference).map_err(|e| ApiError::bad_request(e.to_string()))?.with_default_tag();
+    let parsed = Reference::parse(&reference)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?
+        .with_default_tag();
     let platform = match req.query("platform").filter(|p| !p.is_empty()) {
-        Some(p) => Some(berth_registry::Platform::parse(p).map_err(|e| ApiError::bad_request(e.to_string()))?),
+        Some(p) => Some(
+            berth_registry::Platform::parse(p).map_err(|e| ApiError::bad_request(e.to_string()))?,
+        ),
         None => None,
     };
     let had = engine.images().resolve(&parsed.canonical()).ok().map(|i| i.id);
-    let pull = PullRequest { reference: parsed.canonical(), credentials: credentials(req)?, platform };
+    let pull =
+        PullRequest { reference: parsed.canonical(), credentials: credentials(req)?, platform };
     let (ptx, mut prx) = mpsc::unbounded_channel();
     let eng = engine.clone();
     let mut job = tokio::spawn(async move { eng.images().pull(pull, Some(ptx)).await });
@@ -192,7 +230,8 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
     let tag = parsed.tag.clone().unwrap_or_default();
     let name = familiar(&parsed.canonical());
     // As dockerd: the repository path without its registry (`library/busybox`).
-    let _ = tx.try_send(message(json!({ "status": format!("Pulling from {}", parsed.path), "id": tag })));
+    let _ = tx
+        .try_send(message(json!({ "status": format!("Pulling from {}", parsed.path), "id": tag })));
     tokio::spawn(async move {
         if let Some(m) = first.and_then(layer_message) {
             let _ = tx.send(message(m)).await;
@@ -219,16 +258,29 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
         }
         let last = match result {
             Ok(Ok(img)) => {
-                let digest = img.repo_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_owned()).unwrap_or_default();
+                let digest = img
+                    .repo_digests
+                    .first()
+                    .and_then(|d| d.split_once('@'))
+                    .map(|(_, d)| d.to_owned())
+                    .unwrap_or_default();
                 if !digest.is_empty() {
-                    let _ = tx.send(message(json!({ "status": format!("Digest: {digest}") }))).await;
+                    let _ =
+                        tx.send(message(json!({ "status": format!("Digest: {digest}") }))).await;
                 }
-                let status =
-                    if had.as_deref() == Some(img.id.as_str()) { format!("Status: Image is up to date for {name}") } else { format!("Status: Downloaded newer image for {name}") };
+                let status = if had.as_deref() == Some(img.id.as_str()) {
+                    format!("Status: Image is up to date for {name}")
+                } else {
+                    format!("Status: Downloaded newer image for {name}")
+                };
                 json!({ "status": status })
             }
-            Ok(Err(e)) => json!({ "errorDetail": { "message": e.to_string() }, "error": e.to_string() }),
-            Err(e) => json!({ "errorDetail": { "message": e.to_string() }, "error": e.to_string() }),
+            Ok(Err(e)) => {
+                json!({ "errorDetail": { "message": e.to_string() }, "error": e.to_string() })
+            }
+            Err(e) => {
+                json!({ "errorDetail": { "message": e.to_string() }, "error": e.to_string() })
+            }
         };
         let _ = tx.send(message(last)).await;
     });
@@ -244,9 +296,15 @@ async fn import(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
         Some(t) if !repo.is_empty() => format!("{repo}:{t}"),
         _ => repo.to_owned(),
     };
-    let import = berth_engine::image::ImportRequest { reference, changes: req.query_all("changes"), message: req.query("message").unwrap_or_default().to_owned() };
+    let import = berth_engine::image::ImportRequest {
+        reference,
+        changes: req.query_all("changes"),
+        message: req.query("message").unwrap_or_default().to_owned(),
+    };
     let bad = |e: berth_engine::Error| match e {
-        berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => ApiError::bad_request(m),
+        berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => {
+            ApiError::bad_request(m)
+        }
         other => other.into(),
     };
     let mut upload = req.body_stream();
@@ -262,7 +320,11 @@ async fn import(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
             return Err(bad(e));
         }
     };
-    Ok(http::text(StatusCode::OK, "application/json", message(json!({ "status": img.id })).to_vec()))
+    Ok(http::text(
+        StatusCode::OK,
+        "application/json",
+        message(json!({ "status": img.id })).to_vec(),
+    ))
 }
 
 /// dockerd's words: a missing manifest, or a registry that wants credentials.
@@ -278,7 +340,10 @@ fn pull_error(e: berth_engine::Error, r: &Reference) -> ApiError {
 
 /// `POST /images/{name}/tag?repo=…&tag=…`.
 pub fn tag(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<Body>> {
-    let repo = req.query("repo").filter(|r| !r.is_empty()).ok_or_else(|| ApiError::bad_request("repository name (repo) is required"))?;
+    let repo = req
+        .query("repo")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::bad_request("repository name (repo) is required"))?;
     let target = match req.query("tag").filter(|t| !t.is_empty()) {
         Some(t) => format!("{repo}:{t}"),
         None => repo.to_owned(),
@@ -290,7 +355,8 @@ pub fn tag(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<Body>> 
 /// `DELETE /images/{name}?force=`: what was untagged and deleted.
 pub fn remove(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<Body>> {
     let out = engine.remove_image(name, req.flag("force")).map_err(|e| no_such_image(e, name))?;
-    let mut items: Vec<Value> = out.untagged.iter().map(|t| json!({ "Untagged": familiar(t) })).collect();
+    let mut items: Vec<Value> =
+        out.untagged.iter().map(|t| json!({ "Untagged": familiar(t) })).collect();
     items.extend(out.deleted.iter().map(|d| json!({ "Deleted": d })));
     Ok(http::json(StatusCode::OK, &Value::Array(items)))
 }

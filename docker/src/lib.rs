@@ -58,7 +58,8 @@ pub fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
     let listener = tokio::net::UnixListener::bind(path)?;
     match nix::unistd::Group::from_name("docker").ok().flatten() {
         Some(g) => {
-            nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(g.gid)).map_err(std::io::Error::from)?;
+            nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(g.gid))
+                .map_err(std::io::Error::from)?;
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
         }
         None => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?,
@@ -86,7 +87,13 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serves the API on `listener` (and on `tcp`, with mutual TLS) until
 /// `stop`, then lets requests finish for `grace`. Connections may be
 /// upgraded (attach and exec are hijacked).
-pub async fn serve(engine: Engine, listener: tokio::net::UnixListener, tcp: Option<TcpTls>, stop: impl Future<Output = ()>, grace: Duration) {
+pub async fn serve(
+    engine: Engine,
+    listener: tokio::net::UnixListener,
+    tcp: Option<TcpTls>,
+    stop: impl Future<Output = ()>,
+    grace: Duration,
+) {
     let journal = events::Journal::follow(&engine);
     let front = std::sync::Arc::new(Front { engine, execs: exec::Execs::default(), journal });
     let (stopping, stop_rx) = tokio::sync::watch::channel(false);
@@ -128,8 +135,11 @@ pub async fn serve(engine: Engine, listener: tokio::net::UnixListener, tcp: Opti
 }
 
 /// One client connection, until it closes or the server stops.
-async fn connection<I>(front: std::sync::Arc<Front>, io: I, mut stop_rx: tokio::sync::watch::Receiver<bool>)
-where
+async fn connection<I>(
+    front: std::sync::Arc<Front>,
+    io: I,
+    mut stop_rx: tokio::sync::watch::Receiver<bool>,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
@@ -157,7 +167,10 @@ async fn handle(front: &Front, mut req: Request<Incoming>) -> Response<Body> {
     async move {
         tracing::debug!("request");
         // Only attach and exec take it: the connection becomes theirs.
-        let upgrade = req.headers().contains_key(hyper::header::UPGRADE).then(|| hyper::upgrade::on(&mut req));
+        let upgrade = req
+            .headers()
+            .contains_key(hyper::header::UPGRADE)
+            .then(|| hyper::upgrade::on(&mut req));
         let (parts, body) = req.into_parts();
         let routed = version::split(parts.uri.path()).map(|(version, path)| Req {
             method: parts.method.clone(),
@@ -196,7 +209,9 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::POST, ["containers", "create"]) => containers::create(engine, &mut req).await,
         (&Method::POST, ["containers", id, "start"]) => containers::start(engine, id).await,
         (&Method::POST, ["containers", id, "stop"]) => containers::stop(engine, id, &req).await,
-        (&Method::POST, ["containers", id, "restart"]) => containers::restart(engine, id, &req).await,
+        (&Method::POST, ["containers", id, "restart"]) => {
+            containers::restart(engine, id, &req).await
+        }
         (&Method::POST, ["containers", id, "kill"]) => containers::kill(engine, id, &req).await,
         (&Method::POST, ["containers", id, "wait"]) => containers::wait(engine, id, &req).await,
         (&Method::DELETE, ["containers", id]) => containers::remove(engine, id, &req).await,
@@ -207,7 +222,9 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(engine, id, &req).await,
         (&Method::POST, ["containers", id, "update"]) => update::update(engine, id, &mut req).await,
         (&Method::POST, ["containers", id, "pause"]) => containers::pause(engine, id, true).await,
-        (&Method::POST, ["containers", id, "unpause"]) => containers::pause(engine, id, false).await,
+        (&Method::POST, ["containers", id, "unpause"]) => {
+            containers::pause(engine, id, false).await
+        }
         (&Method::HEAD, ["containers", id, "archive"]) => archive::stat(engine, id, &req).await,
         (&Method::GET, ["containers", id, "archive"]) => archive::get(engine, id, &req).await,
         (&Method::PUT, ["containers", id, "archive"]) => archive::put(engine, id, &mut req).await,
@@ -233,20 +250,39 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::GET, ["networks"]) => networks::list(engine, &req),
         (&Method::GET, ["networks", id]) => networks::inspect(engine, id),
         (&Method::DELETE, ["networks", id]) => networks::remove(engine, id),
-        (&Method::POST, ["networks", id, "connect"]) => networks::connect(engine, id, &mut req).await,
-        (&Method::POST, ["networks", id, "disconnect"]) => networks::disconnect(engine, id, &mut req).await,
+        (&Method::POST, ["networks", id, "connect"]) => {
+            networks::connect(engine, id, &mut req).await
+        }
+        (&Method::POST, ["networks", id, "disconnect"]) => {
+            networks::disconnect(engine, id, &mut req).await
+        }
         (&Method::POST, ["volumes", "create"]) => volumes::create(engine, &mut req).await,
         (&Method::GET, ["volumes"]) => volumes::list(engine, &req),
         (&Method::POST, ["volumes", "prune"]) => volumes::prune(engine, &req).await,
         (&Method::GET, ["volumes", name]) => volumes::inspect(engine, name),
         (&Method::DELETE, ["volumes", name]) => volumes::remove(engine, name, &req).await,
-        (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => images::inspect(engine, &name.join("/")),
-        (&Method::GET, ["images", name @ .., "history"]) if !name.is_empty() => image_ops::history(engine, &name.join("/")).await,
-        (&Method::GET, ["images", name @ .., "get"]) if !name.is_empty() => image_ops::save(engine, vec![name.join("/")]),
-        (&Method::POST, ["images", name @ .., "push"]) if !name.is_empty() => image_ops::push(engine, &name.join("/"), &req).await,
-        (&Method::POST, ["images", name @ .., "tag"]) if !name.is_empty() => images::tag(engine, &name.join("/"), &req),
-        (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => images::remove(engine, &name.join("/"), &req),
-        (m, [first, ..]) if KNOWN.contains(first) => Err(ApiError::new(hyper::StatusCode::NOT_IMPLEMENTED, format!("{m} /{} is not supported by berth yet", req.path.join("/")))),
+        (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
+            images::inspect(engine, &name.join("/"))
+        }
+        (&Method::GET, ["images", name @ .., "history"]) if !name.is_empty() => {
+            image_ops::history(engine, &name.join("/")).await
+        }
+        (&Method::GET, ["images", name @ .., "get"]) if !name.is_empty() => {
+            image_ops::save(engine, vec![name.join("/")])
+        }
+        (&Method::POST, ["images", name @ .., "push"]) if !name.is_empty() => {
+            image_ops::push(engine, &name.join("/"), &req).await
+        }
+        (&Method::POST, ["images", name @ .., "tag"]) if !name.is_empty() => {
+            images::tag(engine, &name.join("/"), &req)
+        }
+        (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => {
+            images::remove(engine, &name.join("/"), &req)
+        }
+        (m, [first, ..]) if KNOWN.contains(first) => Err(ApiError::new(
+            hyper::StatusCode::NOT_IMPLEMENTED,
+            format!("{m} /{} is not supported by berth yet", req.path.join("/")),
+        )),
         _ => Err(ApiError::not_found("page not found")),
     }
 }

@@ -58,7 +58,9 @@ fn refuse(what: &str) -> ApiError {
 /// The ids berth shows for the predefined networks (stable, like dockerd's).
 fn predefined_id(name: &str) -> String {
     // A fixed 64-hex id per name (dockerd makes random ones once).
-    let seed: u64 = name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let seed: u64 = name
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     format!("{seed:016x}").repeat(4)
 }
 
@@ -91,7 +93,10 @@ fn document(engine: &Engine, n: &NetworkRecord) -> Value {
 fn predefined(engine: &Engine, name: &str) -> Value {
     let b = &engine.config().bridge;
     let (driver, config) = match name {
-        "bridge" => ("bridge", json!([{ "Subnet": b.subnet, "Gateway": b.gateway().map(|g| g.to_string()).unwrap_or_default() }])),
+        "bridge" => (
+            "bridge",
+            json!([{ "Subnet": b.subnet, "Gateway": b.gateway().map(|g| g.to_string()).unwrap_or_default() }]),
+        ),
         "host" => ("host", json!([])),
         _ => ("null", json!([])),
     };
@@ -115,7 +120,9 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
         return Err(refuse("Options (bridge driver options, -o)"));
     }
     let ipam = b.ipam.unwrap_or_default();
-    if !matches!(ipam.driver.as_str(), "" | "default") || ipam.options.as_ref().is_some_and(|o| !o.is_empty()) {
+    if !matches!(ipam.driver.as_str(), "" | "default")
+        || ipam.options.as_ref().is_some_and(|o| !o.is_empty())
+    {
         return Err(refuse("an IPAM driver or its options (--ipam-driver, --ipam-opt)"));
     }
     let configs = ipam.config.unwrap_or_default();
@@ -131,22 +138,37 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
             subnet = Some(c.subnet.parse()?);
         }
         if !c.gateway.is_empty() {
-            gateway = Some(c.gateway.parse().map_err(|_| ApiError::bad_request(format!("invalid gateway address {}", c.gateway)))?);
+            gateway = Some(c.gateway.parse().map_err(|_| {
+                ApiError::bad_request(format!("invalid gateway address {}", c.gateway))
+            })?);
         }
     }
-    let n = engine.create_network(NetworkCreate { name: b.name, subnet, gateway, internal: b.internal, labels: b.labels.unwrap_or_default() })?;
+    let n = engine.create_network(NetworkCreate {
+        name: b.name,
+        subnet,
+        gateway,
+        internal: b.internal,
+        labels: b.labels.unwrap_or_default(),
+    })?;
     Ok(http::json(StatusCode::CREATED, &json!({ "Id": n.id, "Warning": "" })))
 }
 
 /// `GET /networks`.
 pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     let filters = req.filters()?;
-    if let Some(k) = filters.keys().find(|k| !["name", "id", "label", "driver", "type", "dangling", "scope"].contains(&k.as_str())) {
+    if let Some(k) = filters.keys().find(|k| {
+        !["name", "id", "label", "driver", "type", "dangling", "scope"].contains(&k.as_str())
+    }) {
         return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
     }
     let custom_networks = engine.networks();
-    let docs = ["bridge", "host", "none"].iter().map(|n| predefined(engine, n)).chain(custom_networks.iter().map(|n| document(engine, n)));
-    let any = |key: &str, f: &dyn Fn(&str) -> bool| filters.get(key).is_none_or(|vals| vals.iter().any(|v| f(v)));
+    let docs = ["bridge", "host", "none"]
+        .iter()
+        .map(|n| predefined(engine, n))
+        .chain(custom_networks.iter().map(|n| document(engine, n)));
+    let any = |key: &str, f: &dyn Fn(&str) -> bool| {
+        filters.get(key).is_none_or(|vals| vals.iter().any(|v| f(v)))
+    };
     let out: Vec<Value> = docs
         .filter(|d| {
             let s = |k: &str| d[k].as_str().unwrap_or_default().to_owned();
@@ -156,7 +178,10 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
                 && any("driver", &|v| s("Driver") == v)
                 && any("scope", &|v| v == "local")
                 && any("type", &|v| (v == "custom") == custom)
-                && any("dangling", &|v| matches!(v, "true" | "1") == (custom && d["Containers"].as_object().is_some_and(|c| c.is_empty())))
+                && any("dangling", &|v| {
+                    matches!(v, "true" | "1")
+                        == (custom && d["Containers"].as_object().is_some_and(|c| c.is_empty()))
+                })
                 && filters.get("label").is_none_or(|ls| {
                     ls.iter().all(|l| match l.split_once('=') {
                         Some((k, v)) => d["Labels"][k].as_str() == Some(v),
@@ -180,7 +205,10 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
 /// `DELETE /networks/{id}`.
 pub fn remove(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
     if ["bridge", "host", "none"].contains(&key) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{key} is a pre-defined network and cannot be removed")));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{key} is a pre-defined network and cannot be removed"),
+        ));
     }
     engine.remove_network(key)?;
     Ok(http::empty(StatusCode::NO_CONTENT))
@@ -189,7 +217,9 @@ pub fn remove(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
 /// `POST /networks/prune`: every user-defined network no container is on.
 pub fn prune(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     if let Some(k) = req.filters()?.keys().next() {
-        return Err(ApiError::bad_request(format!("network prune filter {k:?} is not supported by berth yet")));
+        return Err(ApiError::bad_request(format!(
+            "network prune filter {k:?} is not supported by berth yet"
+        )));
     }
     let mut gone = Vec::new();
     for n in engine.networks() {
@@ -243,9 +273,17 @@ pub async fn connect(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Res
     let id = connect_target(engine, key, &body)?;
     let ip = match body.endpoint_config.ipam_config.ipv4_address.as_str() {
         "" => None,
-        a => Some(a.parse().map_err(|_| ApiError::bad_request(format!("invalid IPv4 address {a}")))?),
+        a => Some(
+            a.parse().map_err(|_| ApiError::bad_request(format!("invalid IPv4 address {a}")))?,
+        ),
     };
-    engine.connect_network(key, &id, berth_engine::network::Connect { aliases: body.endpoint_config.aliases, ip }).await?;
+    engine
+        .connect_network(
+            key,
+            &id,
+            berth_engine::network::Connect { aliases: body.endpoint_config.aliases, ip },
+        )
+        .await?;
     Ok(http::empty(StatusCode::OK))
 }
 

@@ -28,14 +28,17 @@ pub fn settings(cfg: &ContainerConfig) -> Value {
     if cfg.network.sandbox().is_none() {
         return json!({});
     }
-    let mut m: Map<String, Value> = cfg.exposed_ports.iter().map(|p| (p.to_string(), Value::Null)).collect();
+    let mut m: Map<String, Value> =
+        cfg.exposed_ports.iter().map(|p| (p.to_string(), Value::Null)).collect();
     for p in &cfg.ports {
         let entry = m.entry(p.container.to_string()).or_insert(Value::Null);
         if entry.is_null() {
             *entry = json!([]);
         }
         if let Value::Array(list) = entry {
-            list.push(json!({ "HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string() }));
+            list.push(
+                json!({ "HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string() }),
+            );
         }
     }
     Value::Object(m)
@@ -52,6 +55,11 @@ pub fn summary(cfg: &ContainerConfig) -> Value {
         .iter()
         .map(|p| json!({ "IP": p.host_ip.to_string(), "PrivatePort": p.container.port, "PublicPort": p.host_port, "Type": p.container.protocol.as_str() }))
         .collect();
-    out.extend(cfg.exposed_ports.iter().filter(|e| !cfg.ports.iter().any(|p| p.container == **e)).map(|e| json!({ "PrivatePort": e.port, "Type": e.protocol.as_str() })));
+    out.extend(
+        cfg.exposed_ports
+            .iter()
+            .filter(|e| !cfg.ports.iter().any(|p| p.container == **e))
+            .map(|e| json!({ "PrivatePort": e.port, "Type": e.protocol.as_str() })),
+    );
     Value::Array(out)
 }

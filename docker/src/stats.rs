@@ -54,7 +54,8 @@ async fn sample(engine: &Engine, id: &str) -> Option<Sample> {
         .into_iter()
         .map(|c| (c.name, json!({ "rx_bytes": c.rx_bytes, "rx_errors": c.rx_errors, "tx_bytes": c.tx_bytes, "tx_errors": c.tx_errors, "rx_packets": 0, "tx_packets": 0, "rx_dropped": 0, "tx_dropped": 0 })))
         .collect();
-    let read = berth_proto::time::rfc3339_nanos(berth_proto::time::from_unix_nanos(stats.timestamp));
+    let read =
+        berth_proto::time::rfc3339_nanos(berth_proto::time::from_unix_nanos(stats.timestamp));
     let mut doc = json!({
         "id": rec.id,
         "name": format!("/{}", rec.name),
@@ -74,8 +75,11 @@ fn document(now: &Sample, before: Option<&Sample>) -> bytes::Bytes {
     let mut doc = now.doc.clone();
     doc["read"] = json!(now.read);
     doc["cpu_stats"] = now.cpu.clone();
-    doc["preread"] = json!(before.map(|b| b.read.clone()).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()));
-    doc["precpu_stats"] = before.map(|b| b.cpu.clone()).unwrap_or_else(|| json!({ "cpu_usage": { "total_usage": 0 }, "throttling_data": {} }));
+    doc["preread"] =
+        json!(before.map(|b| b.read.clone()).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()));
+    doc["precpu_stats"] = before
+        .map(|b| b.cpu.clone())
+        .unwrap_or_else(|| json!({ "cpu_usage": { "total_usage": 0 }, "throttling_data": {} }));
     let mut b = serde_json::to_vec(&doc).unwrap_or_default();
     b.push(b'\n');
     b.into()

@@ -9,14 +9,23 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::json;
 
 pub fn ping(req: &Req) -> Response<Body> {
-    let mut r = http::text(StatusCode::OK, "text/plain; charset=utf-8", if req.method == Method::HEAD { "" } else { "OK" });
-    r.headers_mut().insert("Cache-Control", "no-cache, no-store, must-revalidate".parse().expect("ascii"));
+    let mut r = http::text(
+        StatusCode::OK,
+        "text/plain; charset=utf-8",
+        if req.method == Method::HEAD { "" } else { "OK" },
+    );
+    r.headers_mut()
+        .insert("Cache-Control", "no-cache, no-store, must-revalidate".parse().expect("ascii"));
     r.headers_mut().insert("Pragma", "no-cache".parse().expect("ascii"));
     r
 }
 
 fn uname() -> (String, String) {
-    nix::sys::utsname::uname().map(|u| (u.release().to_string_lossy().into_owned(), u.machine().to_string_lossy().into_owned())).unwrap_or_default()
+    nix::sys::utsname::uname()
+        .map(|u| {
+            (u.release().to_string_lossy().into_owned(), u.machine().to_string_lossy().into_owned())
+        })
+        .unwrap_or_default()
 }
 
 pub fn version() -> Response<Body> {
@@ -44,10 +53,16 @@ pub fn info(engine: &Engine) -> ApiResult<Response<Body>> {
     let containers = crate::containers::docker_front(engine.list(true)?);
     let count = |s: Status| containers.iter().filter(|c| c.state.status == s).count();
     let (kernel, machine) = uname();
-    let host = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+    let host =
+        nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().trim_end_matches(" kB").parse::<u64>().unwrap_or(0) * 1024)))
+        .and_then(|m| {
+            m.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")
+                    .map(|v| v.trim().trim_end_matches(" kB").parse::<u64>().unwrap_or(0) * 1024)
+            })
+        })
         .unwrap_or(0);
     let cgroup = berth_engine::cgroup_setup();
     Ok(http::json(
@@ -105,7 +120,11 @@ pub fn info(engine: &Engine) -> ApiResult<Response<Body>> {
 fn os_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_owned())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_owned())
+            })
+        })
         .unwrap_or_else(|| "Linux".into())
 }
 
@@ -123,11 +142,27 @@ struct AuthConfig {
 /// registry. berthd keeps nothing: the client stores them, as with dockerd.
 pub async fn auth(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
     let a: AuthConfig = req.json().await?;
-    let server = a.serveraddress.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').trim_end_matches("/v1").trim_end_matches("/v2");
-    let server = if server.is_empty() || server == "index.docker.io" { "docker.io" } else { server };
-    let creds = berth_registry::Credentials::from_fields(&a.username, &a.password, "", &a.identitytoken, &a.registrytoken).unwrap_or_default();
+    let server = a
+        .serveraddress
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .trim_end_matches("/v1")
+        .trim_end_matches("/v2");
+    let server =
+        if server.is_empty() || server == "index.docker.io" { "docker.io" } else { server };
+    let creds = berth_registry::Credentials::from_fields(
+        &a.username,
+        &a.password,
+        "",
+        &a.identitytoken,
+        &a.registrytoken,
+    )
+    .unwrap_or_default();
     engine.images().login(server, creds).await.map_err(|e| match e {
-        berth_engine::Error::Unauthenticated(m) | berth_engine::Error::PermissionDenied(m) => crate::error::ApiError::new(StatusCode::UNAUTHORIZED, m),
+        berth_engine::Error::Unauthenticated(m) | berth_engine::Error::PermissionDenied(m) => {
+            crate::error::ApiError::new(StatusCode::UNAUTHORIZED, m)
+        }
         other => other.into(),
     })?;
     Ok(http::json(StatusCode::OK, &json!({ "Status": "Login Succeeded", "IdentityToken": "" })))
@@ -179,5 +214,8 @@ pub async fn df(engine: &Engine) -> ApiResult<Response<Body>> {
             v
         })
         .collect();
-    Ok(http::json(hyper::StatusCode::OK, &json!({ "LayersSize": layers, "Images": images, "Containers": ctrs, "Volumes": volumes, "BuildCache": [] })))
+    Ok(http::json(
+        hyper::StatusCode::OK,
+        &json!({ "LayersSize": layers, "Images": images, "Containers": ctrs, "Volumes": volumes, "BuildCache": [] }),
+    ))
 }

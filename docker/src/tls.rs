@@ -32,7 +32,10 @@ pub enum TlsError {
 
 fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = |source| TlsError::Pem { path: path.to_owned(), source };
-    let certs = CertificateDer::pem_file_iter(path).map_err(pem)?.collect::<Result<Vec<_>, _>>().map_err(pem)?;
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(pem)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem)?;
     if certs.is_empty() {
         return Err(TlsError::Empty(path.to_owned()));
     }
@@ -46,9 +49,16 @@ pub fn acceptor(f: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
     for c in certs(&f.ca)? {
         roots.add(c)?;
     }
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
-    let key = PrivateKeyDer::from_pem_file(&f.key).map_err(|source| TlsError::Pem { path: f.key.clone(), source })?;
-    let config =
-        rustls::ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?.with_client_cert_verifier(verifier).with_single_cert(certs(&f.cert)?, key)?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()?;
+    let key = PrivateKeyDer::from_pem_file(&f.key)
+        .map_err(|source| TlsError::Pem { path: f.key.clone(), source })?;
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs(&f.cert)?, key)?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }

@@ -19,25 +19,48 @@ fn row(p: &ProcInfo, boot: u64, now: u64) -> Vec<String> {
     let started = boot + p.start_ticks / TICKS;
     // As ps: the time of day today, else the date.
     let stime = {
-        let t = berth_proto::time::rfc3339_nanos(berth_proto::time::from_unix_nanos((started * 1_000_000_000) as i64));
+        let t = berth_proto::time::rfc3339_nanos(berth_proto::time::from_unix_nanos(
+            (started * 1_000_000_000) as i64,
+        ));
         if now.saturating_sub(started) < 86_400 {
             t.get(11..16).unwrap_or_default().to_owned()
         } else {
             t.get(5..10).unwrap_or_default().to_owned()
         }
     };
-    let tty = if p.tty_nr == 0 { "?".to_owned() } else { format!("pts/{}", (p.tty_nr & 0xff) | ((p.tty_nr >> 12) & 0xfff00)) };
-    vec![p.uid.to_string(), p.pid.to_string(), p.ppid.to_string(), "0".into(), stime, tty, clock(p.cpu_ticks / TICKS), p.command.clone()]
+    let tty = if p.tty_nr == 0 {
+        "?".to_owned()
+    } else {
+        format!("pts/{}", (p.tty_nr & 0xff) | ((p.tty_nr >> 12) & 0xfff00))
+    };
+    vec![
+        p.uid.to_string(),
+        p.pid.to_string(),
+        p.ppid.to_string(),
+        "0".into(),
+        stime,
+        tty,
+        clock(p.cpu_ticks / TICKS),
+        p.command.clone(),
+    ]
 }
 
 pub async fn top(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Body>> {
     let c = find(engine, key)?;
     if let Some(args) = req.query("ps_args").filter(|a| !a.is_empty() && *a != "-ef") {
-        return Err(ApiError::bad_request(format!("ps_args {args:?} is not supported by berth yet (only ps -ef's columns)")));
+        return Err(ApiError::bad_request(format!(
+            "ps_args {args:?} is not supported by berth yet (only ps -ef's columns)"
+        )));
     }
     let procs = engine.container_processes(&c.id).await?;
     let boot = berth_engine::container::boot_time().unwrap_or(0);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let rows: Vec<Vec<String>> = procs.iter().map(|p| row(p, boot, now)).collect();
-    Ok(http::json(StatusCode::OK, &json!({ "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": rows })))
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": rows }),
+    ))
 }

@@ -44,7 +44,9 @@ pub async fn update(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Resp
     let set = |v: &Option<i64>| v.is_some_and(|v| v != 0);
     // The CLI sends an empty policy when --restart isn't given.
     let restart = match &u.restart_policy {
-        Some(p) if !p.name.is_empty() => Some(berth_engine::model::RestartPolicy::from_docker(&p.name, p.maximum_retry_count)?),
+        Some(p) if !p.name.is_empty() => {
+            Some(berth_engine::model::RestartPolicy::from_docker(&p.name, p.maximum_retry_count)?)
+        }
         _ => None,
     };
     for (on, field) in [

@@ -39,7 +39,9 @@ pub fn split(path: &str) -> ApiResult<(ApiVersion, Vec<String>)> {
         None => CURRENT,
     };
     if version > CURRENT {
-        return Err(ApiError::bad_request(format!("client version {version} is too new. Maximum supported API version is {CURRENT}")));
+        return Err(ApiError::bad_request(format!(
+            "client version {version} is too new. Maximum supported API version is {CURRENT}"
+        )));
     }
     if version < MIN {
         return Err(ApiError::bad_request(format!("client version {version} is too old. Minimum supported API version is {MIN}, please upgrade your client to a newer version")));
@@ -49,7 +51,10 @@ pub fn split(path: &str) -> ApiResult<(ApiVersion, Vec<String>)> {
 
 /// Percent-decoding of one path segment (image names carry `/` as `%2F` at times).
 fn decode(s: &str) -> String {
-    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -58,12 +63,24 @@ mod tests {
 
     #[test]
     fn versions_as_dockerd_takes_them() {
-        assert_eq!(split("/v1.41/containers/json").unwrap(), (ApiVersion(1, 41), vec!["containers".into(), "json".into()]));
+        assert_eq!(
+            split("/v1.41/containers/json").unwrap(),
+            (ApiVersion(1, 41), vec!["containers".into(), "json".into()])
+        );
         assert_eq!(split("/_ping").unwrap(), (CURRENT, vec!["_ping".into()]));
-        assert_eq!(split("/v1.47/images/127.0.0.1%3A5000%2Fbusybox/json").unwrap().1, vec!["images", "127.0.0.1:5000/busybox", "json"]);
+        assert_eq!(
+            split("/v1.47/images/127.0.0.1%3A5000%2Fbusybox/json").unwrap().1,
+            vec!["images", "127.0.0.1:5000/busybox", "json"]
+        );
         let e = split("/v1.99/version").unwrap_err();
-        assert_eq!((e.status.as_u16(), e.message.as_str()), (400, "client version 1.99 is too new. Maximum supported API version is 1.47"));
-        assert!(split("/v1.12/version").unwrap_err().message.contains("too old. Minimum supported API version is 1.24"));
+        assert_eq!(
+            (e.status.as_u16(), e.message.as_str()),
+            (400, "client version 1.99 is too new. Maximum supported API version is 1.47")
+        );
+        assert!(split("/v1.12/version")
+            .unwrap_err()
+            .message
+            .contains("too old. Minimum supported API version is 1.24"));
         // A first segment that is no version is a route.
         assert_eq!(split("/vx/version").unwrap().1, vec!["vx", "version"]);
     }

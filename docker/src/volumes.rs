@@ -45,14 +45,20 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
         return Err(ApiError::not_found(format!("plugin \"{}\" not found", b.driver)));
     }
     let name = Some(b.name.as_str()).filter(|n| !n.is_empty());
-    let v = engine.create_volume_with(name, b.labels.unwrap_or_default(), b.driver_opts.unwrap_or_default())?;
+    let v = engine.create_volume_with(
+        name,
+        b.labels.unwrap_or_default(),
+        b.driver_opts.unwrap_or_default(),
+    )?;
     Ok(http::json(StatusCode::CREATED, &document(engine, &v)))
 }
 
 /// `GET /volumes`.
 pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     let filters = req.filters()?;
-    if let Some(k) = filters.keys().find(|k| !["name", "label", "dangling", "driver"].contains(&k.as_str())) {
+    if let Some(k) =
+        filters.keys().find(|k| !["name", "label", "dangling", "driver"].contains(&k.as_str()))
+    {
         return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
     }
     let dangling = match filters.get("dangling").and_then(|v| v.first()).map(String::as_str) {
@@ -61,7 +67,9 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
         Some("false" | "0") => Some(false),
         Some(v) => return Err(ApiError::bad_request(format!("invalid filter 'dangling={v}'"))),
     };
-    let any = |key: &str, f: &dyn Fn(&str) -> bool| filters.get(key).is_none_or(|vals| vals.iter().any(|v| f(v)));
+    let any = |key: &str, f: &dyn Fn(&str) -> bool| {
+        filters.get(key).is_none_or(|vals| vals.iter().any(|v| f(v)))
+    };
     let vols: Vec<Value> = engine
         .volumes()?
         .iter()
@@ -105,6 +113,8 @@ pub async fn prune(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     let all = filters.get("all").and_then(|v| v.first()).is_some_and(|v| v == "true" || v == "1");
     let anonymous_only = req.version >= crate::version::ApiVersion(1, 42) && !all;
     let labels = filters.get("label").cloned().unwrap_or_default();
-    let (gone, bytes) = engine.prune_volumes(anonymous_only, |v| !labels.iter().all(|l| label_matches(v, l))).await?;
+    let (gone, bytes) = engine
+        .prune_volumes(anonymous_only, |v| !labels.iter().all(|l| label_matches(v, l)))
+        .await?;
     Ok(http::json(StatusCode::OK, &json!({ "VolumesDeleted": gone, "SpaceReclaimed": bytes })))
 }

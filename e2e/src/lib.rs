@@ -25,16 +25,22 @@ pub fn bin_dir() -> PathBuf {
     if let Ok(d) = std::env::var("BERTH_BIN_DIR") {
         return d.into();
     }
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
     target.join("debug")
 }
 
 /// CRI clients.
-pub type CriRuntime = berth_proto::cri::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
-pub type CriImages = berth_proto::cri::image_service_client::ImageServiceClient<tonic::transport::Channel>;
+pub type CriRuntime =
+    berth_proto::cri::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
+pub type CriImages =
+    berth_proto::cri::image_service_client::ImageServiceClient<tonic::transport::Channel>;
 
 /// A gRPC channel over a unix socket (berthd's, or another runtime's).
-pub async fn unix_channel(path: PathBuf) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+pub async fn unix_channel(
+    path: PathBuf,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
     tonic::transport::Endpoint::from_static("http://cri.invalid")
         .connect_with_connector(tower::service_fn(move |_| {
             let p = path.clone();
@@ -73,12 +79,20 @@ pub struct Run {
 
 impl Run {
     fn from(o: Output) -> Self {
-        Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into_owned(), stderr: String::from_utf8_lossy(&o.stderr).into_owned() }
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
     }
 
     /// Panics with both streams unless the call succeeded.
     pub fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "command failed: stdout={:?} stderr={:?}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "command failed: stdout={:?} stderr={:?}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -87,7 +101,8 @@ impl Run {
 /// command that answers before it has read everything can't block us).
 fn run_with_input(cmd: &mut Command, input: &[u8]) -> Run {
     use std::io::Write;
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let data = input.to_vec();
     let writer = std::thread::spawn(move || {
@@ -190,7 +205,11 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("berthd.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("berthd.log"))
+            .unwrap();
         let _ = std::fs::remove_file(self.socket());
         let mut cmd = Command::new(bin_dir().join("berthd"));
         match &self.failpoints {
@@ -233,7 +252,10 @@ impl Daemon {
     /// Stops the daemon gracefully (SIGTERM).
     pub fn terminate(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
             let _ = c.wait();
         }
     }
@@ -266,10 +288,19 @@ impl Daemon {
     /// berthd starts again.
     pub fn power_cut(&mut self) {
         self.kill9();
-        for pid in self.shim_pids().into_iter().chain(self.pod_init_pids()).chain(cgroup_pids(&self.cgroup_parent)) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        for pid in self
+            .shim_pids()
+            .into_iter()
+            .chain(self.pod_init_pids())
+            .chain(cgroup_pids(&self.cgroup_parent))
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
-        assert!(self.eventually(Duration::from_secs(10), || cgroup_pids(&self.cgroup_parent).is_empty()));
+        assert!(self
+            .eventually(Duration::from_secs(10), || cgroup_pids(&self.cgroup_parent).is_empty()));
         let run = self.dir.join("run");
         for m in mounts_under(&run) {
             nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH).unwrap();
@@ -281,7 +312,8 @@ impl Daemon {
     /// A `berth` command line aimed at this daemon.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(bin_dir().join("berth"));
-        c.env("BERTH_HOST", format!("unix://{}", self.docker_socket().display())).stdin(Stdio::null());
+        c.env("BERTH_HOST", format!("unix://{}", self.docker_socket().display()))
+            .stdin(Stdio::null());
         c
     }
 
@@ -303,13 +335,21 @@ impl Daemon {
         let config = self.dir.join("docker-config");
         std::fs::create_dir_all(&config).unwrap();
         let mut cmd = Command::new("/usr/bin/docker");
-        cmd.env("DOCKER_HOST", format!("unix://{}", self.docker_socket().display())).env("DOCKER_CONFIG", &config).env_remove("DOCKER_API_VERSION");
+        cmd.env("DOCKER_HOST", format!("unix://{}", self.docker_socket().display()))
+            .env("DOCKER_CONFIG", &config)
+            .env_remove("DOCKER_API_VERSION");
         cmd
     }
 
     /// Runs `docker ARGS`.
     pub fn docker(&self, args: &[&str]) -> Run {
-        Run::from(self.docker_cmd().args(args).stdin(Stdio::null()).output().expect("Debian's docker CLI (deploy/test.sh installs docker.io)"))
+        Run::from(
+            self.docker_cmd()
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .expect("Debian's docker CLI (deploy/test.sh installs docker.io)"),
+        )
     }
 
     /// Runs `docker ARGS` with `input` on stdin.
@@ -338,7 +378,11 @@ impl Daemon {
     pub fn docker_env(&self) -> String {
         let config = self.dir.join("docker-config");
         std::fs::create_dir_all(&config).unwrap();
-        format!("DOCKER_HOST=unix://{} DOCKER_CONFIG={}", self.docker_socket().display(), config.display())
+        format!(
+            "DOCKER_HOST=unix://{} DOCKER_CONFIG={}",
+            self.docker_socket().display(),
+            config.display()
+        )
     }
 
     /// Imports the busybox rootfs as `name` with `--change` instructions.
@@ -417,9 +461,15 @@ impl Daemon {
         let mut out = Vec::new();
         if let Ok(rd) = std::fs::read_dir(self.dir.join("root/sandboxes")) {
             for e in rd.flatten() {
-                let rec: Option<serde_json::Value> = std::fs::read(e.path().join("sandbox.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+                let rec: Option<serde_json::Value> = std::fs::read(e.path().join("sandbox.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
                 let pid = rec.and_then(|r| r["init_pid"].as_i64()).map(|p| p as i32);
-                out.extend(pid.filter(|p| alive(*p) && std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "berth-pod-init")));
+                out.extend(pid.filter(|p| {
+                    alive(*p)
+                        && std::fs::read_to_string(format!("/proc/{p}/comm"))
+                            .is_ok_and(|c| c.trim() == "berth-pod-init")
+                }));
             }
         }
         out
@@ -432,19 +482,36 @@ impl Daemon {
     /// pods', the default bridge's, the user-defined networks' pool), and
     /// the per-sandbox chains they are in or jump to, with every jump to those.
     fn release_nat_rules(&self) {
-        let nat = || Command::new("iptables").args(["-w", "-t", "nat", "-S"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
-        let marks = [self.network.clone(), self.docker_bridge.clone(), format!("{}.", self.docker_subnet), format!("{}.", self.network_pool), format!("{}.", self.subnet)];
+        let nat = || {
+            Command::new("iptables")
+                .args(["-w", "-t", "nat", "-S"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        let marks = [
+            self.network.clone(),
+            self.docker_bridge.clone(),
+            format!("{}.", self.docker_subnet),
+            format!("{}.", self.network_pool),
+            format!("{}.", self.subnet),
+        ];
         let mut chains = Vec::new();
-        for rule in nat().lines().filter(|l| l.starts_with("-A ") && marks.iter().any(|m| l.contains(m.as_str()))) {
+        for rule in nat()
+            .lines()
+            .filter(|l| l.starts_with("-A ") && marks.iter().any(|m| l.contains(m.as_str())))
+        {
             let words = shell_words(&rule[3..]);
             // The chain of one sandbox's mappings goes once nothing jumps to it.
             if words[0].starts_with("CNI-DN-") {
                 chains.push(words[0].clone());
             }
-            if let Some(w) = words.windows(2).find(|w| w[0] == "-j" && w[1].starts_with("CNI-DN-")) {
+            if let Some(w) = words.windows(2).find(|w| w[0] == "-j" && w[1].starts_with("CNI-DN-"))
+            {
                 chains.push(w[1].clone());
             }
-            let args: Vec<String> = ["-w", "-t", "nat", "-D"].iter().map(|a| a.to_string()).chain(words).collect();
+            let args: Vec<String> =
+                ["-w", "-t", "nat", "-D"].iter().map(|a| a.to_string()).chain(words).collect();
             let _ = Command::new("iptables").args(&args).status();
         }
         chains.sort();
@@ -455,7 +522,8 @@ impl Daemon {
         for rule in nat().lines().filter(|l| l.starts_with("-A ")) {
             let words = shell_words(&rule[3..]);
             if words.windows(2).any(|w| w[0] == "-j" && chains.contains(&w[1])) {
-                let args: Vec<String> = ["-w", "-t", "nat", "-D"].iter().map(|a| a.to_string()).chain(words).collect();
+                let args: Vec<String> =
+                    ["-w", "-t", "nat", "-D"].iter().map(|a| a.to_string()).chain(words).collect();
                 let _ = Command::new("iptables").args(&args).status();
             }
         }
@@ -470,11 +538,22 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
         // Every process left in our cgroups (containers), every shim and pod init.
-        for pid in self.shim_pids().into_iter().chain(cgroup_pids(&self.cgroup_parent)).chain(self.pod_init_pids()) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        for pid in self
+            .shim_pids()
+            .into_iter()
+            .chain(cgroup_pids(&self.cgroup_parent))
+            .chain(self.pod_init_pids())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         let deadline = Instant::now() + Duration::from_secs(10);
-        while (!cgroup_pids(&self.cgroup_parent).is_empty() || self.shim_pids().iter().any(|p| alive(*p))) && Instant::now() < deadline {
+        while (!cgroup_pids(&self.cgroup_parent).is_empty()
+            || self.shim_pids().iter().any(|p| alive(*p)))
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
         remove_cgroups(&self.cgroup_parent);
@@ -491,7 +570,9 @@ impl Drop for Daemon {
         // The isolation chains of the default bridge and of every network still recorded.
         let mut isolated = vec![self.docker_bridge.clone()];
         for id in dir_names(&self.root().join("networks")) {
-            let rec = std::fs::read(self.root().join("networks").join(&id).join("network.json")).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+            let rec = std::fs::read(self.root().join("networks").join(&id).join("network.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
             if let Some(b) = rec.as_ref().and_then(|r| r["bridge"].as_str()) {
                 isolated.push(b.to_owned());
             }
@@ -500,8 +581,14 @@ impl Drop for Daemon {
             release_isolation(&bridge);
         }
         // User-defined networks' bridges a failed test left (their ranges are this daemon's).
-        for dev in dir_names(Path::new("/sys/class/net")).into_iter().filter(|n| n.starts_with("br-")) {
-            let addrs = Command::new("ip").args(["-4", "-o", "addr", "show", "dev", &dev]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        for dev in
+            dir_names(Path::new("/sys/class/net")).into_iter().filter(|n| n.starts_with("br-"))
+        {
+            let addrs = Command::new("ip")
+                .args(["-4", "-o", "addr", "show", "dev", &dev])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
             if addrs.contains(&format!(" {}.", self.network_pool)) {
                 let _ = Command::new("ip").args(["link", "del", &dev]).status();
             }
@@ -516,7 +603,11 @@ impl Drop for Daemon {
 
 /// Entry names of a dir, sorted (empty when it is missing).
 pub fn dir_names(p: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(p).map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    let mut v: Vec<String> = std::fs::read_dir(p)
+        .map(|r| {
+            r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+        })
+        .unwrap_or_default();
     v.sort();
     v
 }
@@ -524,14 +615,21 @@ pub fn dir_names(p: &Path) -> Vec<String> {
 /// Mount points at or below `dir` (pinned namespaces, ...), deepest first.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out: Vec<PathBuf> = text.lines().filter_map(|l| l.split(' ').nth(4)).map(PathBuf::from).filter(|p| p.starts_with(dir)).collect();
+    let mut out: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(dir))
+        .collect();
     out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     out
 }
 
 /// Whether `pid` runs (a zombie doesn't).
 pub fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
 }
 
 /// Every cgroup hierarchy's dir for `parent`.
@@ -649,8 +747,18 @@ pub fn busybox_tarball() -> &'static [u8] {
 pub fn release_isolation(bridge: &str) {
     let name = bridge.strip_prefix("br-").unwrap_or(bridge);
     let chain = format!("BERTH-ISO-{}", &name[..name.len().min(18)]);
-    while Command::new("iptables").args(["-w", "-D", "FORWARD", "-i", bridge, "-j", &chain]).stderr(Stdio::null()).status().is_ok_and(|s| s.success()) {}
-    if Command::new("iptables").args(["-w", "-F", &chain]).stderr(Stdio::null()).status().is_ok_and(|s| s.success()) {
+    while Command::new("iptables")
+        .args(["-w", "-D", "FORWARD", "-i", bridge, "-j", &chain])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {}
+    if Command::new("iptables")
+        .args(["-w", "-F", &chain])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
         let _ = Command::new("iptables").args(["-w", "-X", &chain]).status();
     }
 }
@@ -659,7 +767,12 @@ pub fn release_isolation(bridge: &str) {
 pub fn isolation_exists(bridge: &str) -> bool {
     let name = bridge.strip_prefix("br-").unwrap_or(bridge);
     let chain = format!("BERTH-ISO-{}", &name[..name.len().min(18)]);
-    Command::new("iptables").args(["-w", "-S", &chain]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("iptables")
+        .args(["-w", "-S", &chain])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Splits an `iptables -S` rule into arguments (double quotes group words).

@@ -36,7 +36,10 @@ impl Registry {
             Some((user, password)) => {
                 let hash = bcrypt::hash(password, 4).unwrap();
                 std::fs::write(dir.join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
-                format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", dir.join("htpasswd").display())
+                format!(
+                    "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                    dir.join("htpasswd").display()
+                )
             }
         })
     }
@@ -71,7 +74,11 @@ impl Registry {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("registry.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("registry.log"))
+            .unwrap();
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(self.dir.join("config.yml"))
@@ -83,7 +90,11 @@ impl Registry {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not come up: {}", std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not come up: {}",
+                std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -140,7 +151,14 @@ pub fn tar(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
 }
 
 /// Appends an entry with a raw (unchecked) name, so hostile names reach the extractor as written.
-pub fn entry(b: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, name: &str, link: &str, mode: u32, data: &[u8]) {
+pub fn entry(
+    b: &mut tar::Builder<Vec<u8>>,
+    kind: tar::EntryType,
+    name: &str,
+    link: &str,
+    mode: u32,
+    data: &[u8],
+) {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_mode(mode);
@@ -175,7 +193,11 @@ impl Layer {
         Layer { media_type: mt::DOCKER_LAYER_GZIP, diff_id: sha(&tar), blob: gz.finish().unwrap() }
     }
     pub fn zstd(tar: Vec<u8>) -> Self {
-        Layer { media_type: mt::OCI_LAYER_ZSTD, diff_id: sha(&tar), blob: zstd::stream::encode_all(tar.as_slice(), 3).unwrap() }
+        Layer {
+            media_type: mt::OCI_LAYER_ZSTD,
+            diff_id: sha(&tar),
+            blob: zstd::stream::encode_all(tar.as_slice(), 3).unwrap(),
+        }
     }
     pub fn digest(&self) -> String {
         sha(&self.blob)
@@ -192,7 +214,8 @@ pub struct Pushed {
 
 /// A client for pushing test content (anonymous unless `creds`).
 pub fn client() -> Client {
-    Client::new(ClientConfig { stall_timeout: Duration::from_secs(30), ..Default::default() }).unwrap()
+    Client::new(ClientConfig { stall_timeout: Duration::from_secs(30), ..Default::default() })
+        .unwrap()
 }
 
 async fn upload(addr: &str, repo: &str, creds: &Credentials, digest: &str, data: Vec<u8>) {
@@ -206,11 +229,26 @@ async fn upload(addr: &str, repo: &str, creds: &Credentials, digest: &str, data:
 
 /// Pushes an image of `layers` (bottom first) for `os/arch` as `repo:tag`
 /// (`tag` may be a digest-less name only used to reach the manifest).
-pub async fn push_image(addr: &str, repo: &str, tag: &str, layers: &[Layer], arch: &str, config: serde_json::Value) -> Pushed {
+pub async fn push_image(
+    addr: &str,
+    repo: &str,
+    tag: &str,
+    layers: &[Layer],
+    arch: &str,
+    config: serde_json::Value,
+) -> Pushed {
     push_image_as(addr, repo, tag, layers, arch, config, &Credentials::Anonymous).await
 }
 
-pub async fn push_image_as(addr: &str, repo: &str, tag: &str, layers: &[Layer], arch: &str, config: serde_json::Value, creds: &Credentials) -> Pushed {
+pub async fn push_image_as(
+    addr: &str,
+    repo: &str,
+    tag: &str,
+    layers: &[Layer],
+    arch: &str,
+    config: serde_json::Value,
+    creds: &Credentials,
+) -> Pushed {
     let cfg = serde_json::json!({
         "architecture": arch,
         "os": "linux",
@@ -309,7 +347,8 @@ impl FaultyProxy {
                 }
                 client.set_nonblocking(false).unwrap();
                 let Ok(server) = std::net::TcpStream::connect(&upstream) else { continue };
-                let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut c_read, mut s_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
                 std::thread::spawn(move || {
                     let _ = std::io::copy(&mut c_read, &mut s_write);
                 });

@@ -2,7 +2,9 @@
 //! with an Exec or PortForward URL (upgrade, open streams, send, read),
 //! using the framing and header codec of `berth_cri::streaming::spdy`.
 
-use berth_cri::streaming::spdy::{data_frame, read_frame, syn_stream, Frame, HeaderDeflater, FLAG_FIN};
+use berth_cri::streaming::spdy::{
+    data_frame, read_frame, syn_stream, Frame, HeaderDeflater, FLAG_FIN,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -31,7 +33,11 @@ pub struct Client {
 
 /// Sends the upgrade request for `url` offering `protocols`; the
 /// negotiated protocol and a client, or the refusal.
-pub async fn connect(url: &str, protocols: &[&str], extra: &str) -> Result<(Client, String), Refused> {
+pub async fn connect(
+    url: &str,
+    protocols: &[&str],
+    extra: &str,
+) -> Result<(Client, String), Refused> {
     let rest = url.strip_prefix("http://").expect("an http URL");
     let (addr, path) = rest.split_at(rest.find('/').unwrap());
     let mut conn = TcpStream::connect(addr).await.unwrap();
@@ -57,7 +63,11 @@ pub async fn connect(url: &str, protocols: &[&str], extra: &str) -> Result<(Clie
         let _ = conn.read_to_string(&mut body).await;
         return Err(Refused { status, body });
     }
-    let proto = text.lines().find_map(|l| l.strip_prefix("X-Stream-Protocol-Version: ")).unwrap_or_default().to_owned();
+    let proto = text
+        .lines()
+        .find_map(|l| l.strip_prefix("X-Stream-Protocol-Version: "))
+        .unwrap_or_default()
+        .to_owned();
     Ok((Client::over(conn), proto))
 }
 
@@ -70,7 +80,14 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A SPDY session over `io`, already upgraded.
     pub fn over(io: impl Io + 'static) -> Self {
-        Client { conn: Box::new(io), deflate: HeaderDeflater::new(), next_id: 1, data: HashMap::new(), finished: Vec::new(), reset: Vec::new() }
+        Client {
+            conn: Box::new(io),
+            deflate: HeaderDeflater::new(),
+            next_id: 1,
+            data: HashMap::new(),
+            finished: Vec::new(),
+            reset: Vec::new(),
+        }
     }
 
     /// Opens a stream with these headers; its id.
@@ -98,7 +115,9 @@ impl Client {
                             self.finished.push(id);
                         }
                     }
-                    Ok(Some(Frame::Control { kind: 3, body, .. })) => self.reset.push(u32::from_be_bytes([body[0], body[1], body[2], body[3]])),
+                    Ok(Some(Frame::Control { kind: 3, body, .. })) => {
+                        self.reset.push(u32::from_be_bytes([body[0], body[1], body[2], body[3]]))
+                    }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => return,
                 }
@@ -109,7 +128,12 @@ impl Client {
 
     /// Port-forward: one connection to `port` as request `req` that sends
     /// `GET /`; what came back on the data and the error stream.
-    pub async fn forward_get(&mut self, port: &str, req: &str, timeout: Duration) -> (String, String) {
+    pub async fn forward_get(
+        &mut self,
+        port: &str,
+        req: &str,
+        timeout: Duration,
+    ) -> (String, String) {
         let error = self.open(&[("streamtype", "error"), ("port", port), ("requestid", req)]).await;
         let data = self.open(&[("streamtype", "data"), ("port", port), ("requestid", req)]).await;
         self.send(data, b"GET / HTTP/1.0\r\n\r\n", false).await;
@@ -118,6 +142,7 @@ impl Client {
     }
 
     pub fn text(&self, id: u32) -> String {
-        String::from_utf8_lossy(self.data.get(&id).map(Vec::as_slice).unwrap_or_default()).into_owned()
+        String::from_utf8_lossy(self.data.get(&id).map(Vec::as_slice).unwrap_or_default())
+            .into_owned()
     }
 }

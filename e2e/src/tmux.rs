@@ -17,13 +17,28 @@ impl Tmux {
     pub fn start(dir: &Path, shell_command: &str, cols: u16, rows: u16) -> Self {
         let socket = dir.join(format!("tmux-{}.sock", crate::hex(4)));
         let t = Tmux { socket };
-        t.run(&["new-session", "-d", "-s", "t", "-x", &cols.to_string(), "-y", &rows.to_string(), shell_command]);
+        t.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &cols.to_string(),
+            "-y",
+            &rows.to_string(),
+            shell_command,
+        ]);
         t.run(&["set-option", "-t", "t", "remain-on-exit", "on"]);
         t
     }
 
     fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-S").arg(&self.socket).args(args).output().expect("tmux (deploy/test.sh installs it)");
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux (deploy/test.sh installs it)");
         assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
@@ -53,7 +68,9 @@ impl Tmux {
 
     /// Waits until the pane shows `text`; the screen, or a panic with it.
     pub fn wait_for(&self, text: &str) -> String {
-        self.shows_within(text, Duration::from_secs(15)).unwrap_or_else(|screen| panic!("the terminal never showed {text:?}; it shows:\n{screen}"))
+        self.shows_within(text, Duration::from_secs(15)).unwrap_or_else(|screen| {
+            panic!("the terminal never showed {text:?}; it shows:\n{screen}")
+        })
     }
 
     /// The screen once it shows `text`, or the last screen after `limit`.

@@ -45,7 +45,12 @@ impl TokenServer {
         std::fs::write(dir.join("root.pem"), cert.pem()).unwrap();
         let rng = ring::rand::SystemRandom::new();
         let signer = Arc::new(Signer {
-            key: ring::signature::EcdsaKeyPair::from_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, &key.serialize_der(), &rng).unwrap(),
+            key: ring::signature::EcdsaKeyPair::from_pkcs8(
+                &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &key.serialize_der(),
+                &rng,
+            )
+            .unwrap(),
             cert_der: cert.der().to_vec(),
             user: user.into(),
             password: password.into(),
@@ -115,7 +120,15 @@ fn serve(conn: TcpStream, signer: &Signer, issued: &AtomicUsize) -> std::io::Res
     let scopes: Vec<String> = query
         .split('&')
         .filter_map(|kv| kv.strip_prefix("scope="))
-        .map(|s| s.replace("%3A", ":").replace("%3a", ":").replace("%2C", ",").replace("%2c", ",").replace("%2F", "/").replace("%2f", "/").replace('+', " "))
+        .map(|s| {
+            s.replace("%3A", ":")
+                .replace("%3a", ":")
+                .replace("%2C", ",")
+                .replace("%2c", ",")
+                .replace("%2F", "/")
+                .replace("%2f", "/")
+                .replace('+', " ")
+        })
         .collect();
     let mut out = conn;
     let who = match auth.as_deref().and_then(|a| a.strip_prefix("Basic ")) {
@@ -123,7 +136,9 @@ fn serve(conn: TcpStream, signer: &Signer, issued: &AtomicUsize) -> std::io::Res
         Some(b) => {
             let raw = base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default();
             if raw != format!("{}:{}", signer.user, signer.password).into_bytes() {
-                return out.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                return out.write_all(
+                    b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
             }
             Some(signer.user.clone())
         }
@@ -135,7 +150,8 @@ fn serve(conn: TcpStream, signer: &Signer, issued: &AtomicUsize) -> std::io::Res
         .filter_map(|s| {
             let mut p = s.splitn(3, ':');
             let (kind, name, actions) = (p.next()?, p.next()?, p.next()?);
-            let granted: Vec<&str> = if who.is_some() { actions.split(',').collect() } else { Vec::new() };
+            let granted: Vec<&str> =
+                if who.is_some() { actions.split(',').collect() } else { Vec::new() };
             Some(serde_json::json!({ "type": kind, "name": name, "actions": granted }))
         })
         .collect();
@@ -145,8 +161,15 @@ fn serve(conn: TcpStream, signer: &Signer, issued: &AtomicUsize) -> std::io::Res
         "iss": ISSUER, "sub": who.unwrap_or_default(), "aud": SERVICE,
         "exp": now + 300, "nbf": now - 10, "iat": now, "jti": crate::hex(8), "access": access,
     });
-    let signing_input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
-    let sig = signer.key.sign(&ring::rand::SystemRandom::new(), signing_input.as_bytes()).map_err(|_| std::io::Error::other("sign"))?;
+    let signing_input = format!(
+        "{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
+    let sig = signer
+        .key
+        .sign(&ring::rand::SystemRandom::new(), signing_input.as_bytes())
+        .map_err(|_| std::io::Error::other("sign"))?;
     let token = format!("{signing_input}.{}", b64url(sig.as_ref()));
     issued.fetch_add(1, Ordering::SeqCst);
     let body = serde_json::json!({ "token": token, "expires_in": 300 }).to_string();

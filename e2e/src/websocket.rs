@@ -19,18 +19,34 @@ pub const RESIZE: u8 = 4;
 
 /// Upgrades `url` to a WebSocket offering `protocols`: the socket and the
 /// protocol the server chose, or the refusal's status and body.
-pub async fn connect(url: &str, protocols: &[&str]) -> Result<(WebSocketStream<TcpStream>, String), (u16, String)> {
-    let addr = url.strip_prefix("http://").and_then(|r| r.split('/').next()).expect("an http URL").to_owned();
+pub async fn connect(
+    url: &str,
+    protocols: &[&str],
+) -> Result<(WebSocketStream<TcpStream>, String), (u16, String)> {
+    let addr = url
+        .strip_prefix("http://")
+        .and_then(|r| r.split('/').next())
+        .expect("an http URL")
+        .to_owned();
     let mut req = url.replacen("http://", "ws://", 1).into_client_request().unwrap();
     req.headers_mut().insert("Sec-WebSocket-Protocol", protocols.join(", ").parse().unwrap());
     let tcp = TcpStream::connect(&addr).await.unwrap();
     match tokio_tungstenite::client_async(req, tcp).await {
         Ok((ws, resp)) => {
-            let proto = resp.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let proto = resp
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
             Ok((ws, proto))
         }
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-            let body = resp.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+            let body = resp
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
             Err((resp.status().as_u16(), body))
         }
         Err(e) => panic!("websocket upgrade: {e}"),
@@ -67,11 +83,17 @@ impl Channels {
     }
 
     /// Reads until `done` holds or the server closes the socket, at most `timeout`.
-    pub async fn read_until(&mut self, timeout: Duration, done: impl Fn(&HashMap<u8, Vec<u8>>) -> bool) {
+    pub async fn read_until(
+        &mut self,
+        timeout: Duration,
+        done: impl Fn(&HashMap<u8, Vec<u8>>) -> bool,
+    ) {
         let wait = async {
             while !done(&self.data) {
                 match self.ws.next().await {
-                    Some(Ok(Message::Binary(b))) if !b.is_empty() => self.data.entry(b[0]).or_default().extend_from_slice(&b[1..]),
+                    Some(Ok(Message::Binary(b))) if !b.is_empty() => {
+                        self.data.entry(b[0]).or_default().extend_from_slice(&b[1..])
+                    }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                     Some(Ok(_)) => {}
                 }
@@ -86,7 +108,8 @@ impl Channels {
     }
 
     pub fn text(&self, channel: u8) -> String {
-        String::from_utf8_lossy(self.data.get(&channel).map(Vec::as_slice).unwrap_or_default()).into_owned()
+        String::from_utf8_lossy(self.data.get(&channel).map(Vec::as_slice).unwrap_or_default())
+            .into_owned()
     }
 }
 

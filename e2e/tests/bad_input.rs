@@ -3,7 +3,13 @@
 
 use berth_e2e::Daemon;
 
-fn raw_entry(b: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, name: &str, link: &str, body: &[u8]) {
+fn raw_entry(
+    b: &mut tar::Builder<Vec<u8>>,
+    kind: tar::EntryType,
+    name: &str,
+    link: &str,
+    body: &[u8],
+) {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_mode(0o777);
@@ -49,7 +55,11 @@ fn hostile_tarballs_are_refused_and_write_nothing_outside() {
         let r = d.berth_stdin(&["import", "-", &format!("hostile:{i}")], &tarball(entries));
         assert_ne!(r.code, 0, "case {i} was accepted: {entries:?}");
         assert!(r.stderr.contains("Error response from daemon"), "case {i}: {}", r.stderr);
-        assert_eq!(std::fs::read_dir(&canary).unwrap().count(), 0, "case {i} wrote outside the layer");
+        assert_eq!(
+            std::fs::read_dir(&canary).unwrap().count(),
+            0,
+            "case {i} wrote outside the layer"
+        );
     }
     assert!(!d.dir.join("escape").exists());
     assert_eq!(d.berth(&["images", "-q"]).ok().stdout, "");
@@ -61,14 +71,18 @@ fn hostile_tarballs_are_refused_and_write_nothing_outside() {
 #[test]
 fn malformed_tarball_and_bad_references() {
     let d = Daemon::start_bare();
-    let r = d.berth_stdin(&["import", "-", "junk"], b"this is not a tar archive, not at all, nope................");
+    let r = d.berth_stdin(
+        &["import", "-", "junk"],
+        b"this is not a tar archive, not at all, nope................",
+    );
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("malformed"), "{}", r.stderr);
     let r = d.berth_stdin(&["import", "-", "Bad/UPPER"], berth_e2e::busybox_tarball());
     assert!(r.code != 0 && r.stderr.contains("invalid reference format"), "{}", r.stderr);
     let r = d.berth(&["import", "/nonexistent.tar", "x"]);
     assert_ne!(r.code, 0);
-    let r = d.berth_stdin(&["import", "-c", "RUN rm -rf /", "-", "x"], berth_e2e::busybox_tarball());
+    let r =
+        d.berth_stdin(&["import", "-c", "RUN rm -rf /", "-", "x"], berth_e2e::busybox_tarball());
     assert!(r.code != 0 && r.stderr.contains("not a valid change command"), "{}", r.stderr);
     assert_eq!(d.berth(&["images", "-q"]).ok().stdout, "");
 }
@@ -79,12 +93,21 @@ fn unknown_objects_duplicates_and_invalid_names() {
     // Never pulled (Docker's default would ask Docker Hub): no traffic leaves the machine.
     let r = d.berth(&["run", "--rm", "--pull", "never", "nosuchimage"]);
     assert!(r.code != 0 && r.stderr.contains("No such image: nosuchimage"), "{r:?}");
-    for verb in [vec!["start"], vec!["stop"], vec!["kill"], vec!["rm"], vec!["logs"], vec!["wait"], vec!["inspect"]] {
+    for verb in [
+        vec!["start"],
+        vec!["stop"],
+        vec!["kill"],
+        vec!["rm"],
+        vec!["logs"],
+        vec!["wait"],
+        vec!["inspect"],
+    ] {
         let mut a = verb.clone();
         a.push("ghost");
         let r = d.berth(&a);
         // inspect looks for any object, as Docker's does.
-        let expected = if verb == ["inspect"] { "No such object: ghost" } else { "No such container: ghost" };
+        let expected =
+            if verb == ["inspect"] { "No such object: ghost" } else { "No such container: ghost" };
         assert!(r.code != 0 && r.stderr.contains(expected), "{a:?}: {r:?}");
     }
     for key in ["", "../x", "a/b"] {
@@ -102,9 +125,12 @@ fn unknown_objects_duplicates_and_invalid_names() {
         let r = d.berth(&["create", &format!("--name={bad}"), "busybox", "true"]);
         assert!(r.code != 0 && r.stderr.contains("invalid container name"), "{bad:?}: {r:?}");
     }
-    for (flag, value, msg) in
-        [("--memory", "1k", "minimum memory"), ("-w", "relative", "absolute path"), ("--stop-signal", "SIGNOPE", "invalid signal"), ("-h", "bad_host", "invalid hostname")]
-    {
+    for (flag, value, msg) in [
+        ("--memory", "1k", "minimum memory"),
+        ("-w", "relative", "absolute path"),
+        ("--stop-signal", "SIGNOPE", "invalid signal"),
+        ("-h", "bad_host", "invalid hostname"),
+    ] {
         let r = d.berth(&["create", flag, value, "busybox", "true"]);
         assert!(r.code != 0 && r.stderr.contains(msg), "{flag} {value}: {r:?}");
     }
@@ -120,7 +146,9 @@ fn unknown_objects_duplicates_and_invalid_names() {
     assert_eq!(r.code, 127);
     let id = d.inspect("broken")["Id"].as_str().unwrap().to_owned();
     assert!(!d.dir.join("run/containers").join(&id).exists());
-    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory/{}/{id}", d.cgroup_parent)).exists());
+    assert!(
+        !std::path::Path::new(&format!("/sys/fs/cgroup/memory/{}/{id}", d.cgroup_parent)).exists()
+    );
 }
 
 #[test]
@@ -128,10 +156,20 @@ fn the_daemon_refuses_a_bad_config() {
     let dir = std::env::temp_dir().join(format!("berth-test-cfg-{}", berth_e2e::hex(4)));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("c.toml"), "root = \"relative\"\n").unwrap();
-    let out = std::process::Command::new(berth_e2e::bin_dir().join("berthd")).arg("--config").arg(dir.join("c.toml")).output().unwrap();
+    let out = std::process::Command::new(berth_e2e::bin_dir().join("berthd"))
+        .arg("--config")
+        .arg(dir.join("c.toml"))
+        .output()
+        .unwrap();
     std::fs::write(dir.join("d.toml"), "unknown_key = 1\n").unwrap();
-    let out2 = std::process::Command::new(berth_e2e::bin_dir().join("berthd")).arg("--config").arg(dir.join("d.toml")).output().unwrap();
+    let out2 = std::process::Command::new(berth_e2e::bin_dir().join("berthd"))
+        .arg("--config")
+        .arg(dir.join("d.toml"))
+        .output()
+        .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("absolute"));
-    assert!(!out2.status.success() && String::from_utf8_lossy(&out2.stderr).contains("unknown field"));
+    assert!(
+        !out2.status.success() && String::from_utf8_lossy(&out2.stderr).contains("unknown field")
+    );
 }

@@ -17,9 +17,18 @@ async fn container_events_follow_the_lifecycle() {
     d.berth(&["run", "--rm", "busybox", "true"]).ok();
     let id = create(&mut rt, &pod, container("main", &["sh", "-c", "sleep 0.2"])).await.unwrap();
     start(&mut rt, &id).await;
-    let mut next = async || tokio::time::timeout(Duration::from_secs(10), events.next()).await.expect("an event").unwrap().unwrap();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("an event")
+            .unwrap()
+            .unwrap()
+    };
     let e = next().await;
-    assert_eq!((e.container_id.as_str(), e.container_event_type), (id.as_str(), cri::ContainerEventType::ContainerCreatedEvent as i32));
+    assert_eq!(
+        (e.container_id.as_str(), e.container_event_type),
+        (id.as_str(), cri::ContainerEventType::ContainerCreatedEvent as i32)
+    );
     assert_eq!(e.pod_sandbox_status.as_ref().unwrap().id, pod);
     assert_eq!(e.containers_statuses.len(), 1);
     assert!(e.created_at > 0);
@@ -32,6 +41,9 @@ async fn container_events_follow_the_lifecycle() {
     assert_eq!(e.containers_statuses[0].state, cri::ContainerState::ContainerExited as i32);
     rt.remove_container(cri::RemoveContainerRequest { container_id: id.clone() }).await.unwrap();
     let e = next().await;
-    assert_eq!((e.container_id.as_str(), e.container_event_type), (id.as_str(), cri::ContainerEventType::ContainerDeletedEvent as i32));
+    assert_eq!(
+        (e.container_id.as_str(), e.container_event_type),
+        (id.as_str(), cri::ContainerEventType::ContainerDeletedEvent as i32)
+    );
     assert!(e.containers_statuses.is_empty());
 }

@@ -12,7 +12,18 @@ use tonic::Code;
 /// The page sizes kubelet finds, named as it names them (`2MB`, `1GB`).
 fn kubelets_page_sizes() -> Vec<String> {
     let mut sizes: Vec<u64> = std::fs::read_dir("/sys/kernel/mm/hugepages")
-        .map(|rd| rd.flatten().filter_map(|e| e.file_name().to_str()?.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()?
+                        .strip_prefix("hugepages-")?
+                        .strip_suffix("kB")?
+                        .parse()
+                        .ok()
+                })
+                .collect()
+        })
         .unwrap_or_default();
     sizes.sort();
     sizes
@@ -33,7 +44,10 @@ fn kubelets_page_sizes() -> Vec<String> {
 fn node_has_hugetlb() -> bool {
     let unified = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
     let v1 = std::fs::read_to_string("/proc/cgroups").unwrap_or_default();
-    unified.split_whitespace().any(|c| c == "hugetlb") || v1.lines().any(|l| l.split('\t').next() == Some("hugetlb") && l.split('\t').nth(1) != Some("0"))
+    unified.split_whitespace().any(|c| c == "hugetlb")
+        || v1
+            .lines()
+            .any(|l| l.split('\t').next() == Some("hugetlb") && l.split('\t').nth(1) != Some("0"))
 }
 
 /// kubelet's resources for a container with 250m/64Mi limits and a 100m request.
@@ -44,12 +58,18 @@ fn kubelets_resources(hugepages: &[(String, u64)]) -> cri::LinuxContainerResourc
         cpu_shares: 102,
         memory_limit_in_bytes: 64 << 20,
         oom_score_adj: 936,
-        hugepage_limits: hugepages.iter().map(|(size, limit)| cri::HugepageLimit { page_size: size.clone(), limit: *limit }).collect(),
+        hugepage_limits: hugepages
+            .iter()
+            .map(|(size, limit)| cri::HugepageLimit { page_size: size.clone(), limit: *limit })
+            .collect(),
         ..Default::default()
     }
 }
 
-fn with_resources(mut c: cri::ContainerConfig, r: cri::LinuxContainerResources) -> cri::ContainerConfig {
+fn with_resources(
+    mut c: cri::ContainerConfig,
+    r: cri::LinuxContainerResources,
+) -> cri::ContainerConfig {
     c.linux.as_mut().unwrap().resources = Some(r);
     c
 }
@@ -66,19 +86,33 @@ async fn kubelets_hugepage_limits_start_containers_on_a_node_without_hugetlb() {
     let pod = run_pod(&mut rt, pod_config(&d, "huge")).await;
 
     // Kubelet's exact request: a 0 limit for every page size.
-    let id = create(&mut rt, &pod, with_resources(container("app", &["sleep", "1000"]), kubelets_resources(&zero))).await.unwrap();
+    let id = create(
+        &mut rt,
+        &pod,
+        with_resources(container("app", &["sleep", "1000"]), kubelets_resources(&zero)),
+    )
+    .await
+    .unwrap();
     start(&mut rt, &id).await;
     assert_eq!(status(&mut rt, &id).await.state, cri::ContainerState::ContainerRunning as i32);
     assert_eq!(out(&mut rt, &id, &["echo", "up"]).await, "up");
     let cg = format!("{}/pod-huge/{id}", d.cgroup_parent);
-    let mem = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/{cg}/memory.limit_in_bytes")).unwrap();
+    let mem = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/{cg}/memory.limit_in_bytes"))
+        .unwrap();
     assert_eq!(mem.trim(), (64u64 << 20).to_string());
 
     // kubelet's in-place resize sends the same hugepage entries.
     let mut resized = kubelets_resources(&zero);
     resized.memory_limit_in_bytes = 96 << 20;
-    rt.update_container_resources(cri::UpdateContainerResourcesRequest { container_id: id.clone(), linux: Some(resized), ..Default::default() }).await.unwrap();
-    let mem = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/{cg}/memory.limit_in_bytes")).unwrap();
+    rt.update_container_resources(cri::UpdateContainerResourcesRequest {
+        container_id: id.clone(),
+        linux: Some(resized),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mem = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/{cg}/memory.limit_in_bytes"))
+        .unwrap();
     assert_eq!(mem.trim(), (96u64 << 20).to_string());
 
     // A pod that asks for hugepages: a real limit.
@@ -91,15 +125,25 @@ async fn kubelets_hugepage_limits_start_containers_on_a_node_without_hugetlb() {
         // Nothing here could enforce it: refused at create, by name.
         let e = create(&mut rt, &pod, asked).await.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
-        let want = format!("hugepage limit {}={} can't be enforced: this node has no hugetlb cgroup controller", sizes[0], 4u64 << 20);
+        let want = format!(
+            "hugepage limit {}={} can't be enforced: this node has no hugetlb cgroup controller",
+            sizes[0],
+            4u64 << 20
+        );
         assert!(e.message().contains(&want), "{e:?}");
         let e = rt
-            .update_container_resources(cri::UpdateContainerResourcesRequest { container_id: id.clone(), linux: Some(kubelets_resources(&real)), ..Default::default() })
+            .update_container_resources(cri::UpdateContainerResourcesRequest {
+                container_id: id.clone(),
+                linux: Some(kubelets_resources(&real)),
+                ..Default::default()
+            })
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
         // The refused update left the live limits alone.
-        let mem = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/{cg}/memory.limit_in_bytes")).unwrap();
+        let mem =
+            std::fs::read_to_string(format!("/sys/fs/cgroup/memory/{cg}/memory.limit_in_bytes"))
+                .unwrap();
         assert_eq!(mem.trim(), (96u64 << 20).to_string());
     }
 }

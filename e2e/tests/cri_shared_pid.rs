@@ -2,7 +2,9 @@
 //! shareProcessNamespace): berth's own pod init is PID 1, reaps orphans,
 //! exposes nothing of the host, and takes the pod with it when it dies.
 
-use berth_e2e::cri::{container, create, exec, ino, out, pod_config, run_pod, start, status, wait_state};
+use berth_e2e::cri::{
+    container, create, exec, ino, out, pod_config, run_pod, start, status, wait_state,
+};
 use berth_e2e::{mounts_under, Daemon};
 use berth_proto::cri;
 use std::time::Duration;
@@ -15,12 +17,22 @@ fn shared_pid_pod(d: &Daemon, name: &str) -> cri::PodSandboxConfig {
 
 fn shared(mut c: cri::ContainerConfig) -> cri::ContainerConfig {
     let sc = c.linux.as_mut().unwrap().security_context.as_mut().unwrap();
-    sc.namespace_options = Some(cri::NamespaceOption { pid: cri::NamespaceMode::Pod as i32, ..Default::default() });
+    sc.namespace_options =
+        Some(cri::NamespaceOption { pid: cri::NamespaceMode::Pod as i32, ..Default::default() });
     c
 }
 
 async fn pod_state(rt: &mut berth_e2e::CriRuntime, id: &str) -> i32 {
-    rt.pod_sandbox_status(cri::PodSandboxStatusRequest { pod_sandbox_id: id.into(), verbose: false }).await.unwrap().into_inner().status.unwrap().state
+    rt.pod_sandbox_status(cri::PodSandboxStatusRequest {
+        pod_sandbox_id: id.into(),
+        verbose: false,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .status
+    .unwrap()
+    .state
 }
 
 #[tokio::test]
@@ -39,7 +51,11 @@ async fn containers_share_the_pods_pid_namespace_under_berths_init() {
     for line in ["CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "NoNewPrivs:\t1"] {
         assert!(st.contains(line), "{line} in\n{st}");
     }
-    let fds: Vec<_> = std::fs::read_dir(format!("/proc/{init}/fd")).unwrap().flatten().map(|e| std::fs::read_link(e.path()).unwrap()).collect();
+    let fds: Vec<_> = std::fs::read_dir(format!("/proc/{init}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_link(e.path()).unwrap())
+        .collect();
     assert!(fds.iter().all(|p| p == std::path::Path::new("/dev/null")), "{fds:?}");
 
     let a = create(&mut rt, &pod, shared(container("a", &["sleep", "1000"]))).await.unwrap();
@@ -58,7 +74,8 @@ async fn containers_share_the_pods_pid_namespace_under_berths_init() {
     // Orphans are reparented to the init and reaped: no zombie stays.
     out(&mut rt, &a, &["sh", "-c", "(sleep 0.2 &) ; true"]).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let zombies = out(&mut rt, &a, &["sh", "-c", "grep -l '^State:.Z' /proc/[0-9]*/status || true"]).await;
+    let zombies =
+        out(&mut rt, &a, &["sh", "-c", "grep -l '^State:.Z' /proc/[0-9]*/status || true"]).await;
     assert_eq!(zombies, "", "zombies in the pod");
 
     // Restart: the init and the pod stay.
@@ -70,7 +87,10 @@ async fn containers_share_the_pods_pid_namespace_under_berths_init() {
 
     // Stop: containers, init and pins go.
     rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod.clone() }).await.unwrap();
-    assert!(d.eventually(Duration::from_secs(5), || d.pod_init_pids().is_empty()), "the pod init is gone");
+    assert!(
+        d.eventually(Duration::from_secs(5), || d.pod_init_pids().is_empty()),
+        "the pod init is gone"
+    );
     assert!(mounts_under(&d.dir).is_empty(), "nothing stays mounted: {:?}", mounts_under(&d.dir));
     for c in [&a, &b] {
         assert_eq!(status(&mut rt, c).await.state, cri::ContainerState::ContainerExited as i32);
@@ -86,7 +106,8 @@ async fn a_dead_pod_init_takes_the_pod_down() {
     let c = create(&mut rt, &pod, shared(container("c", &["sleep", "1000"]))).await.unwrap();
     start(&mut rt, &c).await;
     let init = d.pod_init_pids()[0];
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(init), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(init), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
     // The kernel kills the rest of the namespace; the pod is NOTREADY.
     let st = wait_state(&mut rt, &c, cri::ContainerState::ContainerExited).await;
     assert_eq!(st.state, cri::ContainerState::ContainerExited as i32);

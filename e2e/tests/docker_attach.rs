@@ -15,17 +15,35 @@ fn docker_run_in_the_foreground_gets_all_output_and_the_exit_code() {
     // The command prints and exits at once: the attachment made before the
     // start still gets every line (the shim holds the output for it).
     for i in 0..5 {
-        let r = d.docker(&["run", "--rm", "--network", "none", "busybox", "echo", &format!("hi {i}")]).ok();
+        let r = d
+            .docker(&["run", "--rm", "--network", "none", "busybox", "echo", &format!("hi {i}")])
+            .ok();
         assert_eq!(r.stdout, format!("hi {i}\n"));
     }
-    let r = d.docker(&["run", "--network", "none", "--name", "split", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    let r = d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "split",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
     assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (3, "out\n", "err\n"), "{r:?}");
     // More than a pipe's buffer, from a container that exits at once.
-    let big = d.docker(&["run", "--rm", "--network", "none", "busybox", "sh", "-c", "seq 1 30000"]).ok();
+    let big =
+        d.docker(&["run", "--rm", "--network", "none", "busybox", "sh", "-c", "seq 1 30000"]).ok();
     assert_eq!(big.stdout.lines().count(), 30000);
     assert_eq!(big.stdout.lines().last(), Some("30000"));
 
-    let piped = d.docker_stdin(&["run", "-i", "--rm", "--network", "none", "busybox", "sh", "-c", "cat; echo done"], b"line one\nline two\n").ok();
+    let piped = d
+        .docker_stdin(
+            &["run", "-i", "--rm", "--network", "none", "busybox", "sh", "-c", "cat; echo done"],
+            b"line one\nline two\n",
+        )
+        .ok();
     assert_eq!(piped.stdout, "line one\nline two\ndone\n", "stdin to its end, then EOF");
 
     // start -a: attach again, to the next run.
@@ -44,13 +62,30 @@ fn docker_exec_runs_commands_in_a_running_container() {
     d.docker(&["run", "-d", "--network", "none", "--name", "box", "busybox", "sleep", "1000"]).ok();
     let r = d.docker(&["exec", "box", "sh", "-c", "echo out; echo err >&2; exit 4"]);
     assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (4, "out\n", "err\n"), "{r:?}");
-    let who = d.docker(&["exec", "-e", "FOO=bar", "-w", "/tmp", "-u", "nobody", "box", "sh", "-c", "echo $FOO $(pwd) $(id -u)"]).ok();
+    let who = d
+        .docker(&[
+            "exec",
+            "-e",
+            "FOO=bar",
+            "-w",
+            "/tmp",
+            "-u",
+            "nobody",
+            "box",
+            "sh",
+            "-c",
+            "echo $FOO $(pwd) $(id -u)",
+        ])
+        .ok();
     assert_eq!(who.stdout, "bar /tmp 65534\n");
     let input = d.docker_stdin(&["exec", "-i", "box", "sh", "-c", "wc -l"], b"a\nb\nc\n").ok();
     assert_eq!(input.stdout.trim(), "3");
     // Detached: it runs on after the CLI has returned.
     d.docker(&["exec", "-d", "box", "sh", "-c", "sleep 0.3; echo later > /tmp/detached"]).ok();
-    assert!(d.eventually(std::time::Duration::from_secs(10), || d.docker(&["exec", "box", "cat", "/tmp/detached"]).stdout == "later\n"));
+    assert!(d.eventually(std::time::Duration::from_secs(10), || d
+        .docker(&["exec", "box", "cat", "/tmp/detached"])
+        .stdout
+        == "later\n"));
 
     let bad_env = d.docker(&["exec", "-e", "=x", "box", "true"]);
     assert!(bad_env.code != 0, "{bad_env:?}");
@@ -67,7 +102,14 @@ fn interactive_terminals_under_tmux() {
     let d = Daemon::start();
     let env = d.docker_env();
     // run -it: a shell on the container's terminal, sized as the pane.
-    let t = Tmux::start(&d.dir, &format!("{env} /usr/bin/docker run -it --name term --network none busybox sh; echo EXITED=$?"), 100, 30);
+    let t = Tmux::start(
+        &d.dir,
+        &format!(
+            "{env} /usr/bin/docker run -it --name term --network none busybox sh; echo EXITED=$?"
+        ),
+        100,
+        30,
+    );
     t.wait_for("/ #");
     t.line("echo hello $((6*7)); stty size");
     t.wait_for("30 100");
@@ -77,11 +119,23 @@ fn interactive_terminals_under_tmux() {
     // Ctrl-P Ctrl-Q: the CLI returns (0, as dockerd's), the shell runs on.
     t.send(&["C-p", "C-q"]);
     t.wait_for("EXITED=0");
-    assert_eq!(d.docker(&["inspect", "-f", "{{.State.Running}} {{.Config.Tty}} {{.Config.OpenStdin}}", "term"]).ok().stdout.trim(), "true true true");
+    assert_eq!(
+        d.docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.Config.Tty}} {{.Config.OpenStdin}}",
+            "term"
+        ])
+        .ok()
+        .stdout
+        .trim(),
+        "true true true"
+    );
     drop(t);
 
     // attach: the same shell; its exit is the CLI's exit code.
-    let t = Tmux::start(&d.dir, &format!("{env} /usr/bin/docker attach term; echo EXITED=$?"), 100, 30);
+    let t =
+        Tmux::start(&d.dir, &format!("{env} /usr/bin/docker attach term; echo EXITED=$?"), 100, 30);
     std::thread::sleep(std::time::Duration::from_millis(300));
     t.line("echo again");
     t.wait_for("again\n");
@@ -91,8 +145,14 @@ fn interactive_terminals_under_tmux() {
 
     // exec -it in a running container: its own terminal, resized; the
     // detach keys leave it running ("read escape sequence", 1, as dockerd).
-    d.docker(&["run", "-d", "--network", "none", "--name", "host", "busybox", "sleep", "1000"]).ok();
-    let t = Tmux::start(&d.dir, &format!("{env} /usr/bin/docker exec -it host sh; echo EXITED=$?"), 90, 25);
+    d.docker(&["run", "-d", "--network", "none", "--name", "host", "busybox", "sleep", "1000"])
+        .ok();
+    let t = Tmux::start(
+        &d.dir,
+        &format!("{env} /usr/bin/docker exec -it host sh; echo EXITED=$?"),
+        90,
+        25,
+    );
     t.wait_for("/ #");
     t.line("stty size; tty");
     t.wait_for("25 90");
@@ -107,7 +167,12 @@ fn interactive_terminals_under_tmux() {
     assert!(ps.stdout.contains("sh"), "the detached shell runs on: {}", ps.stdout);
     drop(t);
     // exec -it ... exit N: N.
-    let t = Tmux::start(&d.dir, &format!("{env} /usr/bin/docker exec -it host sh -c 'read x; exit $x'; echo EXITED=$?"), 80, 24);
+    let t = Tmux::start(
+        &d.dir,
+        &format!("{env} /usr/bin/docker exec -it host sh -c 'read x; exit $x'; echo EXITED=$?"),
+        80,
+        24,
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
     t.line("7");
     t.wait_for("EXITED=7");
@@ -155,7 +220,16 @@ print("sdk ok")
 "#,
         sock = d.docker_socket().display(),
     );
-    let out = Command::new("python3").arg("-c").arg(&script).output().expect("python3 with the docker SDK (deploy/test.sh installs it)");
-    assert!(out.status.success(), "stdout={} stderr={}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3 with the docker SDK (deploy/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "stdout={} stderr={}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sdk ok");
 }

@@ -28,8 +28,13 @@ fn project(d: &Daemon, name: &str, yml: &str) -> std::path::PathBuf {
 }
 
 fn compose(d: &Daemon, dir: &std::path::Path, args: &[&str]) -> berth_e2e::Run {
-    let out = compose_cmd(d, dir, args).output().expect("docker-compose (deploy/test.sh installs it)");
-    berth_e2e::Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+    let out =
+        compose_cmd(d, dir, args).output().expect("docker-compose (deploy/test.sh installs it)");
+    berth_e2e::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 #[test]
@@ -71,14 +76,25 @@ volumes:
     assert_eq!(exec.stdout.trim(), "exec worker");
     let top = compose(&d, &dir, &["top", "web"]).ok();
     assert!(top.stdout.contains("httpd -f -p 8080"), "{}", top.stdout);
-    assert_eq!(d.docker(&["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "proj_worker_1"]).ok().stdout.trim(), "unless-stopped");
+    assert_eq!(
+        d.docker(&["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "proj_worker_1"])
+            .ok()
+            .stdout
+            .trim(),
+        "unless-stopped"
+    );
     let down = compose(&d, &dir, &["down"]);
     assert_eq!(down.code, 0, "{down:?}");
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "", "down removed the project");
     // The named volume outlives down; the next up finds its data.
     assert_eq!(d.docker(&["volume", "ls", "-q"]).ok().stdout.trim(), "proj_data");
     assert_eq!(compose(&d, &dir, &["up", "-d"]).code, 0);
-    assert!(d.eventually(std::time::Duration::from_secs(10), || { compose(&d, &dir, &["exec", "-T", "worker", "sh", "-c", "wc -l < /data/starts"]).stdout.trim() == "2" }));
+    assert!(d.eventually(std::time::Duration::from_secs(10), || {
+        compose(&d, &dir, &["exec", "-T", "worker", "sh", "-c", "wc -l < /data/starts"])
+            .stdout
+            .trim()
+            == "2"
+    }));
     let down = compose(&d, &dir, &["down", "-v"]);
     assert_eq!(down.code, 0, "{down:?}");
     assert_eq!(d.docker(&["volume", "ls", "-q"]).ok().stdout, "", "down -v removed the volume");
@@ -113,11 +129,17 @@ services:
     let up = compose(&d, &dir, &["up", "-d"]);
     assert_eq!(up.code, 0, "{up:?}");
     // compose started app only once db was healthy.
-    let started = |name: &str| d.docker(&["inspect", "-f", "{{.State.StartedAt}}", name]).ok().stdout.trim().to_owned();
+    let started = |name: &str| {
+        d.docker(&["inspect", "-f", "{{.State.StartedAt}}", name]).ok().stdout.trim().to_owned()
+    };
     let db_healthy = d.docker(&["inspect", "-f", "{{.State.Health.Status}} {{range .State.Health.Log}}{{if eq .ExitCode 0}}{{.End}} {{end}}{{end}}", "proj_db_1"]).ok().stdout;
     assert!(db_healthy.starts_with("healthy "), "{db_healthy}");
     let first_ok = db_healthy.split_whitespace().nth(1).unwrap().to_owned();
-    assert!(started("proj_app_1") >= first_ok, "app started {} before db was healthy at {first_ok}", started("proj_app_1"));
+    assert!(
+        started("proj_app_1") >= first_ok,
+        "app started {} before db was healthy at {first_ok}",
+        started("proj_app_1")
+    );
     let ps = compose(&d, &dir, &["ps"]).ok().stdout;
     assert!(ps.lines().any(|l| l.starts_with("proj_db_1") && l.contains("(healthy)")), "{ps}");
     assert_eq!(compose(&d, &dir, &["down"]).code, 0);
@@ -194,7 +216,11 @@ secrets:
     assert_eq!(up.code, 0, "{up:?}");
     let ps = compose(&d, &dir, &["ps"]).ok().stdout;
     assert!(ps.lines().any(|l| l.starts_with("proj_db_1") && l.contains("(healthy)")), "{ps}");
-    assert_eq!(ps.lines().filter(|l| l.starts_with("proj_") && l.contains(" Up")).count(), 3, "{ps}");
+    assert_eq!(
+        ps.lines().filter(|l| l.starts_with("proj_") && l.contains(" Up")).count(),
+        3,
+        "{ps}"
+    );
     // From the node, through the published port, web asks api and db by service name.
     let fetch = || {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -218,18 +244,31 @@ secrets:
     assert_eq!(logs.code, 0, "{logs:?}");
     // restart: names still resolve afterwards.
     assert_eq!(compose(&d, &dir, &["restart", "api"]).code, 0);
-    d.eventually(std::time::Duration::from_secs(10), || fetch().is_some_and(|b| b.contains("api-orders-fast")));
+    d.eventually(std::time::Duration::from_secs(10), || {
+        fetch().is_some_and(|b| b.contains("api-orders-fast"))
+    });
     assert!(fetch().unwrap_or_default().contains("api-orders-fast"), "api after restart");
     // down keeps the volume, up finds its data, down -v takes everything.
     assert_eq!(compose(&d, &dir, &["down"]).code, 0);
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
     assert_eq!(compose(&d, &dir, &["up", "-d"]).code, 0);
-    assert!(d.eventually(std::time::Duration::from_secs(10), || compose(&d, &dir, &["exec", "-T", "db", "sh", "-c", "wc -l < /data/starts"]).stdout.trim() == "2"));
+    assert!(d.eventually(std::time::Duration::from_secs(10), || compose(
+        &d,
+        &dir,
+        &["exec", "-T", "db", "sh", "-c", "wc -l < /data/starts"]
+    )
+    .stdout
+    .trim()
+        == "2"));
     let down = compose(&d, &dir, &["down", "-v"]);
     assert_eq!(down.code, 0, "{down:?}");
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
     assert_eq!(d.docker(&["volume", "ls", "-q"]).ok().stdout, "");
-    assert_eq!(d.docker(&["network", "ls", "-q", "--filter", "type=custom"]).ok().stdout, "", "down removed the project's network");
+    assert_eq!(
+        d.docker(&["network", "ls", "-q", "--filter", "type=custom"]).ok().stdout,
+        "",
+        "down removed the project's network"
+    );
 }
 
 /// A service on two networks (compose creates it on one and connects the
@@ -268,26 +307,49 @@ networks:
     );
     let up = compose(&d, &dir, &["up", "-d"]);
     assert_eq!(up.code, 0, "{up:?}");
-    let nets = d.docker(&["inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "proj_app_1"]).ok().stdout;
+    let nets = d
+        .docker(&[
+            "inspect",
+            "-f",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+            "proj_app_1",
+        ])
+        .ok()
+        .stdout;
     assert_eq!(nets.split_whitespace().collect::<Vec<_>>(), ["proj_back", "proj_front"], "{nets}");
-    let get = |from: &str, url: &str| compose(&d, &dir, &["exec", "-T", from, "timeout", "5", "wget", "-qO-", url]);
+    let get = |from: &str, url: &str| {
+        compose(&d, &dir, &["exec", "-T", from, "timeout", "5", "wget", "-qO-", url])
+    };
     // app reaches db (by service name and its alias) on back; edge reaches app on front.
-    assert!(d.eventually(std::time::Duration::from_secs(10), || get("app", "http://db:5432/i").stdout == "db-ok\n"));
+    assert!(d
+        .eventually(std::time::Duration::from_secs(10), || get("app", "http://db:5432/i").stdout
+            == "db-ok\n"));
     assert_eq!(get("app", "http://database:5432/i").ok().stdout, "db-ok\n");
-    assert!(d.eventually(std::time::Duration::from_secs(10), || get("edge", "http://app:8000/i").stdout == "app-ok\n"));
+    assert!(d.eventually(std::time::Duration::from_secs(10), || get("edge", "http://app:8000/i")
+        .stdout
+        == "app-ok\n"));
     // edge is not on back: db's name is not known there.
     let hidden = compose(&d, &dir, &["exec", "-T", "edge", "nslookup", "db"]);
     assert!(hidden.code != 0, "{hidden:?}");
     // logs -f: what app writes, as it writes it.
-    let mut follow = compose_cmd(&d, &dir, &["logs", "-f", "--no-color", "app"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut follow = compose_cmd(&d, &dir, &["logs", "-f", "--no-color", "app"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     use std::io::BufRead;
     let mut lines = std::io::BufReader::new(follow.stdout.take().unwrap()).lines();
-    let ticks = (&mut lines).map_while(Result::ok).filter(|l| l.ends_with("| tick")).take(3).count();
+    let ticks =
+        (&mut lines).map_while(Result::ok).filter(|l| l.ends_with("| tick")).take(3).count();
     let _ = follow.kill();
     let _ = follow.wait();
     assert_eq!(ticks, 3, "followed");
     let down = compose(&d, &dir, &["down"]);
     assert_eq!(down.code, 0, "{down:?}");
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
-    assert_eq!(d.docker(&["network", "ls", "-q", "--filter", "type=custom"]).ok().stdout, "", "down removed both networks");
+    assert_eq!(
+        d.docker(&["network", "ls", "-q", "--filter", "type=custom"]).ok().stdout,
+        "",
+        "down removed both networks"
+    );
 }

@@ -39,14 +39,30 @@ fn files_and_trees_go_both_ways_running_or_stopped() {
     d.docker(&["cp", &s(&src.join("tree")), "c:/tmp/copied"]).ok();
     d.docker(&["exec", "c", "mkdir", "/tmp/into"]).ok();
     d.docker(&["cp", &format!("{}/.", s(&src.join("tree"))), "c:/tmp/into"]).ok();
-    let seen = d.docker(&["exec", "c", "sh", "-c", "cat /tmp/hello.txt /tmp/copied/sub/deep.txt /tmp/into/link; readlink /tmp/copied/link"]).ok().stdout;
+    let seen = d
+        .docker(&[
+            "exec",
+            "c",
+            "sh",
+            "-c",
+            "cat /tmp/hello.txt /tmp/copied/sub/deep.txt /tmp/into/link; readlink /tmp/copied/link",
+        ])
+        .ok()
+        .stdout;
     assert_eq!(seen, "hello\ndeep\ndeep\nsub/deep.txt\n");
     // Into its volume.
     d.docker(&["cp", &s(&src.join("hello.txt")), "c:/data/"]).ok();
     assert_eq!(d.docker(&["exec", "c", "cat", "/data/hello.txt"]).ok().stdout, "hello\n");
 
     // Out of it: a file, a tree, a symlink as a link.
-    d.docker(&["exec", "c", "sh", "-c", "echo made-inside > /tmp/made; ln -s /tmp/made /tmp/made-link"]).ok();
+    d.docker(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        "echo made-inside > /tmp/made; ln -s /tmp/made /tmp/made-link",
+    ])
+    .ok();
     d.docker(&["cp", "c:/tmp/made", &s(&out)]).ok();
     d.docker(&["cp", "c:/tmp/copied", &s(&out.join("back"))]).ok();
     d.docker(&["cp", "c:/tmp/made-link", &s(&out)]).ok();
@@ -61,9 +77,11 @@ fn files_and_trees_go_both_ways_running_or_stopped() {
     let tarred = d.docker_cmd().args(["cp", "c:/tmp/hello.txt", "-"]).output().unwrap();
     assert!(tarred.status.success());
     let mut a = tar::Archive::new(tarred.stdout.as_slice());
-    let names: Vec<String> = a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+    let names: Vec<String> =
+        a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
     assert_eq!(names, ["hello.txt"]);
-    let input = berth_e2e::registry::tar(|b| berth_e2e::registry::file(b, "from-stdin.txt", b"piped\n"));
+    let input =
+        berth_e2e::registry::tar(|b| berth_e2e::registry::file(b, "from-stdin.txt", b"piped\n"));
     d.docker_stdin(&["cp", "-", "c:/tmp"], &input).ok();
     assert_eq!(d.docker(&["exec", "c", "cat", "/tmp/from-stdin.txt"]).ok().stdout, "piped\n");
 
@@ -76,14 +94,24 @@ fn files_and_trees_go_both_ways_running_or_stopped() {
     d.docker(&["cp", &s(&src.join("later.txt")), "c:/data/"]).ok();
     nothing_mounted(&d);
     d.docker(&["start", "c"]).ok();
-    assert_eq!(d.docker(&["exec", "c", "cat", "/tmp/later.txt", "/data/later.txt", "/tmp/made"]).ok().stdout, "later\nlater\nmade-inside\n");
+    assert_eq!(
+        d.docker(&["exec", "c", "cat", "/tmp/later.txt", "/data/later.txt", "/tmp/made"])
+            .ok()
+            .stdout,
+        "later\nlater\nmade-inside\n"
+    );
 
     // Refusals with dockerd's words.
     let missing = d.docker(&["cp", "c:/no/such/file", &s(&out)]);
-    assert!(missing.code != 0 && missing.stderr.contains("No such container:path: c:/no/such/file"), "{missing:?}");
+    assert!(
+        missing.code != 0 && missing.stderr.contains("No such container:path: c:/no/such/file"),
+        "{missing:?}"
+    );
     let no_ctr = d.docker(&["cp", "nosuch:/etc/hostname", &s(&out)]);
     assert!(no_ctr.code != 0 && no_ctr.stderr.contains("No such container"), "{no_ctr:?}");
-    let (code, body) = d.docker_raw("PUT /containers/c/archive?path=/tmp/hello.txt HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
+    let (code, body) = d.docker_raw(
+        "PUT /containers/c/archive?path=/tmp/hello.txt HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+    );
     assert_eq!(code, 400, "into a file: {body}");
     let (code, body) = d.docker_raw("GET /containers/c/archive HTTP/1.0\r\n\r\n");
     assert!(code == 400 && body.contains("Path cannot be empty"), "{code} {body}");
@@ -96,12 +124,31 @@ fn a_read_only_rootfs_refuses_copies_but_its_volumes_take_them() {
     let d = Daemon::start();
     let src = host_dir(&d, "src");
     std::fs::write(src.join("f"), "x\n").unwrap();
-    d.docker(&["create", "--name", "ro", "--read-only", "-v", "rovol:/w", "-v", &format!("{}:/ro-bind:ro", s(&src)), "busybox", "sleep", "1000"]).ok();
+    d.docker(&[
+        "create",
+        "--name",
+        "ro",
+        "--read-only",
+        "-v",
+        "rovol:/w",
+        "-v",
+        &format!("{}:/ro-bind:ro", s(&src)),
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
     for running in [false, true] {
         let r = d.docker(&["cp", &s(&src.join("f")), "ro:/tmp/"]);
-        assert!(r.code != 0 && r.stderr.contains("container rootfs is marked read-only"), "running={running}: {r:?}");
+        assert!(
+            r.code != 0 && r.stderr.contains("container rootfs is marked read-only"),
+            "running={running}: {r:?}"
+        );
         let r = d.docker(&["cp", &s(&src.join("f")), "ro:/ro-bind/"]);
-        assert!(r.code != 0 && r.stderr.contains("mounted volume is marked read-only"), "running={running}: {r:?}");
+        assert!(
+            r.code != 0 && r.stderr.contains("mounted volume is marked read-only"),
+            "running={running}: {r:?}"
+        );
         d.docker(&["cp", &s(&src.join("f")), "ro:/w/"]).ok();
         d.docker(&["start", "ro"]).ok();
     }
@@ -126,7 +173,9 @@ fn a_containers_symlinks_never_reach_the_host() {
          while :; do rm -rf /w/swap; mkdir -p /w/swap; rm -rf /w/swap; ln -s / /w/swap; done"
     );
     d.docker(&["run", "-d", "--name", "evil", "busybox", "sh", "-c", &script]).ok();
-    d.eventually(std::time::Duration::from_secs(10), || d.docker(&["exec", "evil", "test", "-L", "/w/tgt"]).code == 0);
+    d.eventually(std::time::Duration::from_secs(10), || {
+        d.docker(&["exec", "evil", "test", "-L", "/w/tgt"]).code == 0
+    });
     // Reads through planted links: the container has no such file.
     for p in ["/w/abs/secret", "/w/climb/secret", &format!("/w/root{sd}/secret")] {
         let r = d.docker(&["cp", &format!("evil:{p}"), &s(&out.join("got"))]);
@@ -140,16 +189,25 @@ fn a_containers_symlinks_never_reach_the_host() {
     for dest in ["evil:/w/tgt/", "evil:/w/tgt", &format!("evil:/w/root{td}/")] {
         let _ = d.docker(&["cp", &s(&out.join("payload")), dest]);
     }
-    let (code, _) = d.docker_raw("PUT /containers/evil/archive?path=/w/tgt HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
+    let (code, _) = d.docker_raw(
+        "PUT /containers/evil/archive?path=/w/tgt HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+    );
     assert_eq!(code, 404, "the link's target is looked for inside the container");
     // A link swapped in while copies run (the CVE's race): some copies
     // fail, none touches the host.
     for _ in 0..30 {
         let _ = d.docker(&["cp", &format!("evil:/w/swap{sd}/secret"), &s(&out.join("raced"))]);
-        assert!(!out.join("raced").exists() || !std::fs::read_to_string(out.join("raced")).unwrap().contains("host-only"));
+        assert!(
+            !out.join("raced").exists()
+                || !std::fs::read_to_string(out.join("raced")).unwrap().contains("host-only")
+        );
         let _ = d.docker(&["cp", &s(&out.join("payload")), &format!("evil:/w/swap{td}/")]);
     }
-    assert_eq!(berth_e2e::dir_names(&target), Vec::<String>::new(), "nothing was written on the host");
+    assert_eq!(
+        berth_e2e::dir_names(&target),
+        Vec::<String>::new(),
+        "nothing was written on the host"
+    );
     assert_eq!(std::fs::read_to_string(secret_dir.join("secret")).unwrap(), "host-only\n");
     d.docker(&["rm", "-f", "evil"]).ok();
     nothing_mounted(&d);
@@ -187,7 +245,14 @@ fn berths_cli_copies_as_docker_does() {
     let r = d.berth(&["cp", &s(&src.join("dir")), "c:/tmp/a.txt"]);
     assert!(r.code != 0 && r.stderr.contains("cannot copy directory"), "{r:?}");
     // A hostile archive from the container stays in the destination dir.
-    d.docker(&["exec", "c", "sh", "-c", &format!("mkdir /tmp/evil && ln -s {} /tmp/evil/esc", s(&src))]).ok();
+    d.docker(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        &format!("mkdir /tmp/evil && ln -s {} /tmp/evil/esc", s(&src)),
+    ])
+    .ok();
     d.berth(&["cp", "c:/tmp/evil", &s(&out.join("evil"))]).ok();
     assert_eq!(std::fs::read_link(out.join("evil/esc")).unwrap(), src);
     d.berth(&["rm", "-f", "c"]).ok();

@@ -33,7 +33,10 @@ fn addresses(reply: &[u8]) -> Vec<Ipv4Addr> {
         i += 1 + reply[i] as usize;
     }
     i += 5;
-    (0..count).map(|n| i + n * 16 + 12).map(|at| Ipv4Addr::new(reply[at], reply[at + 1], reply[at + 2], reply[at + 3])).collect()
+    (0..count)
+        .map(|n| i + n * 16 + 12)
+        .map(|at| Ipv4Addr::new(reply[at], reply[at + 1], reply[at + 2], reply[at + 3]))
+        .collect()
 }
 
 /// The answer to a query: A 192.0.2.7 for the question asked.
@@ -53,7 +56,8 @@ struct Upstream {
 }
 
 fn upstream() -> Upstream {
-    let udp_sock = UdpSocket::bind("127.0.0.2:53").expect("127.0.0.2:53 is free for the test's resolver");
+    let udp_sock =
+        UdpSocket::bind("127.0.0.2:53").expect("127.0.0.2:53 is free for the test's resolver");
     let tcp_sock = TcpListener::bind("127.0.0.2:53").expect("127.0.0.2:53/tcp is free");
     let (udp, tcp) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let n = udp.clone();
@@ -92,12 +96,34 @@ fn the_embedded_dns_answers_over_tcp_and_forwards_to_the_containers_dns() {
     let d = Daemon::start();
     let up = upstream();
     d.docker(&["network", "create", "dnsnet"]).ok();
-    let gateway = d.docker(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "dnsnet"]).ok().stdout.trim().to_owned();
-    d.docker(&["run", "-d", "--name", "db", "--network", "dnsnet", "busybox", "sleep", "1000"]).ok();
-    let db: Ipv4Addr = d.docker(&["inspect", "-f", "{{.NetworkSettings.Networks.dnsnet.IPAddress}}", "db"]).ok().stdout.trim().parse().unwrap();
+    let gateway = d
+        .docker(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+            "dnsnet",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    d.docker(&["run", "-d", "--name", "db", "--network", "dnsnet", "busybox", "sleep", "1000"])
+        .ok();
+    let db: Ipv4Addr = d
+        .docker(&["inspect", "-f", "{{.NetworkSettings.Networks.dnsnet.IPAddress}}", "db"])
+        .ok()
+        .stdout
+        .trim()
+        .parse()
+        .unwrap();
 
     // TCP, from the node: a name on the network, two queries on one connection.
-    let mut conn = std::net::TcpStream::connect_timeout(&format!("{gateway}:53").parse().unwrap(), Duration::from_secs(5)).expect("the embedded DNS listens on TCP");
+    let mut conn = std::net::TcpStream::connect_timeout(
+        &format!("{gateway}:53").parse().unwrap(),
+        Duration::from_secs(5),
+    )
+    .expect("the embedded DNS listens on TCP");
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     for id in [7u16, 8] {
         let q = query(id, "db");
@@ -112,10 +138,28 @@ fn the_embedded_dns_answers_over_tcp_and_forwards_to_the_containers_dns() {
     drop(conn);
 
     // --dns on the network: the embedded DNS stays the nameserver, the servers its upstreams.
-    let own = ["run", "--rm", "--network", "dnsnet", "--dns", "127.0.0.2", "--dns-search", "corp.example", "--dns-option", "ndots:2", "busybox"];
+    let own = [
+        "run",
+        "--rm",
+        "--network",
+        "dnsnet",
+        "--dns",
+        "127.0.0.2",
+        "--dns-search",
+        "corp.example",
+        "--dns-option",
+        "ndots:2",
+        "busybox",
+    ];
     let resolv = d.docker(&[&own[..], &["cat", "/etc/resolv.conf"]].concat()).ok().stdout;
-    assert!(resolv.contains(&format!("nameserver {gateway}")) && !resolv.contains("127.0.0.2"), "{resolv}");
-    assert!(resolv.contains("search corp.example") && resolv.contains("options ndots:2"), "{resolv}");
+    assert!(
+        resolv.contains(&format!("nameserver {gateway}")) && !resolv.contains("127.0.0.2"),
+        "{resolv}"
+    );
+    assert!(
+        resolv.contains("search corp.example") && resolv.contains("options ndots:2"),
+        "{resolv}"
+    );
     let outside = d.docker(&[&own[..], &["nslookup", "outside.example"]].concat()).ok().stdout;
     assert!(outside.contains("192.0.2.7"), "forwarded to the container's --dns server: {outside}");
     assert!(up.udp.load(Ordering::SeqCst) >= 1);
@@ -126,9 +170,15 @@ fn the_embedded_dns_answers_over_tcp_and_forwards_to_the_containers_dns() {
     assert!(searched.contains(&db.to_string()), "{searched}");
 
     // TCP from a container with --dns: forwarded over TCP.
-    let q = printf_octal(&[&(query(9, "tcp.example").len() as u16).to_be_bytes()[..], &query(9, "tcp.example")].concat());
+    let q = printf_octal(
+        &[&(query(9, "tcp.example").len() as u16).to_be_bytes()[..], &query(9, "tcp.example")]
+            .concat(),
+    );
     let script = format!("printf '{q}' | nc -w 3 {gateway} 53 | od -An -tu1");
-    let od = d.docker(&[&own[..4], &["--dns", "127.0.0.2", "busybox", "sh", "-c", &script]].concat()).ok().stdout;
+    let od = d
+        .docker(&[&own[..4], &["--dns", "127.0.0.2", "busybox", "sh", "-c", &script]].concat())
+        .ok()
+        .stdout;
     let bytes: Vec<u8> = od.split_whitespace().map(|w| w.parse().unwrap()).collect();
     assert!(bytes.len() > 2, "an answer over TCP: {od}");
     assert_eq!(addresses(&bytes[2..]), [Ipv4Addr::new(192, 0, 2, 7)], "{od}");
@@ -136,7 +186,17 @@ fn the_embedded_dns_answers_over_tcp_and_forwards_to_the_containers_dns() {
 
     // Without --dns a name of the network's kind nobody has is NXDOMAIN, never forwarded.
     let before = up.udp.load(Ordering::SeqCst);
-    let gone = d.docker(&["run", "--rm", "--network", "dnsnet", "--dns", "127.0.0.2", "busybox", "nslookup", "nobody"]);
+    let gone = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "dnsnet",
+        "--dns",
+        "127.0.0.2",
+        "busybox",
+        "nslookup",
+        "nobody",
+    ]);
     assert!(gone.code != 0, "{gone:?}");
     assert_eq!(up.udp.load(Ordering::SeqCst), before, "a single-label name is not forwarded");
     d.docker(&["rm", "-f", "db"]).ok();

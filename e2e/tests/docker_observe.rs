@@ -18,14 +18,32 @@ fn docker_events_live_and_replayed() {
     // A live follower, filtered to one container's name.
     let mut follower = d
         .docker_cmd()
-        .args(["events", "--filter", "container=ev", "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}"])
+        .args([
+            "events",
+            "--filter",
+            "container=ev",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     d.docker(&["run", "--name", "other", "--network", "none", "busybox", "true"]).ok();
-    let r = d.docker(&["run", "--name", "ev", "--label", "tier=web", "--network", "none", "busybox", "sh", "-c", "exit 3"]);
+    let r = d.docker(&[
+        "run",
+        "--name",
+        "ev",
+        "--label",
+        "tier=web",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
     assert_eq!(r.code, 3, "{r:?}");
     d.docker(&["rm", "ev"]).ok();
     let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
@@ -33,13 +51,40 @@ fn docker_events_live_and_replayed() {
     let _ = follower.kill();
     let _ = follower.wait();
     // A missing attribute is "<no value>" in the CLI's template, as with dockerd.
-    assert_eq!(got, ["create ev <no value>", "start ev <no value>", "die ev 3", "destroy ev <no value>"]);
+    assert_eq!(
+        got,
+        ["create ev <no value>", "start ev <no value>", "die ev 3", "destroy ev <no value>"]
+    );
 
     // Replayed from the journal, ended by --until; filtered by event and label.
     let until = format!("{:.3}", unix_now());
-    let past = d.docker(&["events", "--since", &format!("{start:.3}"), "--until", &until, "--filter", "event=die", "--format", "{{.Actor.Attributes.name}}"]).ok();
+    let past = d
+        .docker(&[
+            "events",
+            "--since",
+            &format!("{start:.3}"),
+            "--until",
+            &until,
+            "--filter",
+            "event=die",
+            "--format",
+            "{{.Actor.Attributes.name}}",
+        ])
+        .ok();
     assert_eq!(past.stdout, "other\nev\n");
-    let labelled = d.docker(&["events", "--since", &format!("{start:.3}"), "--until", &until, "--filter", "label=tier=web", "--format", "{{.Action}}"]).ok();
+    let labelled = d
+        .docker(&[
+            "events",
+            "--since",
+            &format!("{start:.3}"),
+            "--until",
+            &until,
+            "--filter",
+            "label=tier=web",
+            "--format",
+            "{{.Action}}",
+        ])
+        .ok();
     assert_eq!(labelled.stdout, "create\nstart\ndie\ndestroy\n");
     let bad = d.docker(&["events", "--filter", "colour=red", "--until", &until]);
     assert!(bad.code != 0 && bad.stderr.contains("invalid filter"), "{bad:?}");
@@ -48,10 +93,26 @@ fn docker_events_live_and_replayed() {
 #[test]
 fn logs_since_until_top_and_rename() {
     let d = Daemon::start();
-    d.docker(&["run", "-d", "--name", "talk", "--network", "none", "busybox", "sh", "-c", "echo early; sleep 1.5; echo late; exec sleep 1000"]).ok();
-    assert!(d.eventually(Duration::from_secs(10), || d.docker(&["logs", "talk"]).stdout.contains("late")));
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "talk",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo early; sleep 1.5; echo late; exec sleep 1000",
+    ])
+    .ok();
+    assert!(d.eventually(Duration::from_secs(10), || d
+        .docker(&["logs", "talk"])
+        .stdout
+        .contains("late")));
     let logs = d.docker(&["logs", "--timestamps", "talk"]).ok().stdout;
-    let late_at = logs.lines().find(|l| l.ends_with(" late")).unwrap().split(' ').next().unwrap().to_owned();
+    let late_at =
+        logs.lines().find(|l| l.ends_with(" late")).unwrap().split(' ').next().unwrap().to_owned();
     let since = d.docker(&["logs", "--since", &late_at, "talk"]).ok();
     assert_eq!(since.stdout, "late\n");
     // The CLI sends a relative --until as whole seconds: be past them.
@@ -66,11 +127,15 @@ fn logs_since_until_top_and_rename() {
     let titles: Vec<&str> = rows.next().unwrap().split_whitespace().collect();
     assert_eq!(titles, ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]);
     let cmds: Vec<&str> = rows.collect();
-    assert!(cmds.len() == 1 && cmds[0].starts_with("0 ") && cmds[0].ends_with("sleep 1000"), "{top}");
+    assert!(
+        cmds.len() == 1 && cmds[0].starts_with("0 ") && cmds[0].ends_with("sleep 1000"),
+        "{top}"
+    );
     let refused = d.docker(&["top", "talk", "aux"]);
     assert!(refused.code != 0 && refused.stderr.contains("ps_args"), "{refused:?}");
 
-    d.docker(&["run", "-d", "--name", "taken", "--network", "none", "busybox", "sleep", "1000"]).ok();
+    d.docker(&["run", "-d", "--name", "taken", "--network", "none", "busybox", "sleep", "1000"])
+        .ok();
     let clash = d.docker(&["rename", "talk", "taken"]);
     assert!(clash.code != 0 && clash.stderr.contains("is already in use"), "{clash:?}");
     d.docker(&["rename", "talk", "quiet"]).ok();
@@ -78,15 +143,37 @@ fn logs_since_until_top_and_rename() {
     let old = d.docker(&["inspect", "talk"]);
     assert!(old.code != 0, "the old name is free: {old:?}");
     // The old name can be taken again.
-    d.docker(&["run", "-d", "--name", "talk", "--network", "none", "busybox", "sleep", "1000"]).ok();
+    d.docker(&["run", "-d", "--name", "talk", "--network", "none", "busybox", "sleep", "1000"])
+        .ok();
     d.docker(&["rm", "-f", "talk", "quiet", "taken"]).ok();
 }
 
 #[test]
 fn stats_and_pause() {
     let d = Daemon::start();
-    d.docker(&["run", "-d", "--name", "busy", "--memory", "64m", "busybox", "sh", "-c", "while :; do :; done"]).ok();
-    let s = d.docker(&["stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}} {{.NetIO}}", "busy"]).ok().stdout;
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--memory",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ])
+    .ok();
+    let s = d
+        .docker(&[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}} {{.NetIO}}",
+            "busy",
+        ])
+        .ok()
+        .stdout;
     let f: Vec<&str> = s.split_whitespace().collect();
     assert_eq!(f[0], "busy", "{s}");
     let cpu: f64 = f[1].trim_end_matches('%').parse().unwrap();
@@ -95,8 +182,28 @@ fn stats_and_pause() {
     assert!(f[6].ends_with('B') && f[8].ends_with('B'), "network I/O on the bridge: {s}");
 
     // docker update: the live cgroup and the record.
-    d.docker(&["update", "--memory", "128m", "--memory-swap", "128m", "--cpus", "0.5", "--pids-limit", "50", "busy"]).ok();
-    let limits = d.docker(&["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.CpuQuota}} {{.HostConfig.PidsLimit}}", "busy"]).ok().stdout;
+    d.docker(&[
+        "update",
+        "--memory",
+        "128m",
+        "--memory-swap",
+        "128m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "50",
+        "busy",
+    ])
+    .ok();
+    let limits = d
+        .docker(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.CpuQuota}} {{.HostConfig.PidsLimit}}",
+            "busy",
+        ])
+        .ok()
+        .stdout;
     assert_eq!(limits.trim(), "134217728 50000 50");
     let mem = d.docker(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "busy"]).ok().stdout;
     assert!(mem.trim().ends_with("/ 128MiB"), "{mem}");
@@ -109,21 +216,43 @@ fn stats_and_pause() {
     // Paused: frozen, shown as such, no exec; unpaused it runs on; a stop thaws it.
     d.docker(&["pause", "busy"]).ok();
     assert!(d.docker(&["ps", "--format", "{{.Status}}"]).ok().stdout.trim().ends_with("(Paused)"));
-    assert_eq!(d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "busy"]).ok().stdout.trim(), "paused true");
-    let frozen = d.docker(&["stats", "--no-stream", "--format", "{{.CPUPerc}}", "busy"]).ok().stdout;
+    assert_eq!(
+        d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "busy"])
+            .ok()
+            .stdout
+            .trim(),
+        "paused true"
+    );
+    let frozen =
+        d.docker(&["stats", "--no-stream", "--format", "{{.CPUPerc}}", "busy"]).ok().stdout;
     assert!(frozen.trim().trim_end_matches('%').parse::<f64>().unwrap() < 5.0, "{frozen}");
     let exec = d.docker(&["exec", "busy", "true"]);
-    assert!(exec.code != 0 && exec.stderr.contains("is paused, unpause the container before exec"), "{exec:?}");
+    assert!(
+        exec.code != 0 && exec.stderr.contains("is paused, unpause the container before exec"),
+        "{exec:?}"
+    );
     let again = d.docker(&["pause", "busy"]);
     assert!(again.code != 0 && again.stderr.contains("already paused"), "{again:?}");
     d.docker(&["unpause", "busy"]).ok();
-    assert_eq!(d.docker(&["inspect", "-f", "{{.State.Status}}", "busy"]).ok().stdout.trim(), "running");
+    assert_eq!(
+        d.docker(&["inspect", "-f", "{{.State.Status}}", "busy"]).ok().stdout.trim(),
+        "running"
+    );
     d.docker(&["exec", "busy", "true"]).ok();
     d.docker(&["pause", "busy"]).ok();
     d.docker(&["stop", "-t", "1", "busy"]).ok();
-    assert_eq!(d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "busy"]).ok().stdout.trim(), "exited false");
+    assert_eq!(
+        d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "busy"])
+            .ok()
+            .stdout
+            .trim(),
+        "exited false"
+    );
     let not_running = d.docker(&["pause", "busy"]);
-    assert!(not_running.code != 0 && not_running.stderr.contains("is not running"), "{not_running:?}");
+    assert!(
+        not_running.code != 0 && not_running.stderr.contains("is not running"),
+        "{not_running:?}"
+    );
     d.docker(&["rm", "busy"]).ok();
 }
 
@@ -131,7 +260,8 @@ fn stats_and_pause() {
 fn docker_events_of_what_is_done_to_a_container() {
     let d = Daemon::start();
     let start = unix_now();
-    d.docker(&["run", "-d", "--name", "busy", "--network", "none", "busybox", "sleep", "1000"]).ok();
+    d.docker(&["run", "-d", "--name", "busy", "--network", "none", "busybox", "sleep", "1000"])
+        .ok();
     d.docker(&["pause", "busy"]).ok();
     d.docker(&["unpause", "busy"]).ok();
     d.docker(&["rename", "busy", "acted"]).ok();

@@ -67,7 +67,16 @@ print("sdk ok")
 "#,
         sock = d.docker_socket().display()
     );
-    let out = Command::new("python3").arg("-c").arg(&script).output().expect("python3 with the docker SDK (deploy/test.sh installs it)");
-    assert!(out.status.success(), "stdout={} stderr={}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3 with the docker SDK (deploy/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "stdout={} stderr={}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sdk ok");
 }

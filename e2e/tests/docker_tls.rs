@@ -52,7 +52,8 @@ fn free_port() -> u16 {
 
 #[test]
 fn tcp_only_with_mutual_tls() {
-    let scratch = Scratch(std::env::temp_dir().join(format!("berth-test-pki-{}", berth_e2e::hex(4))));
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("berth-test-pki-{}", berth_e2e::hex(4))));
     let pki = scratch.0.clone();
     std::fs::create_dir_all(&pki).unwrap();
     let (good, rogue) = (ca("berth test CA"), ca("another CA"));
@@ -72,7 +73,15 @@ fn tcp_only_with_mutual_tls() {
         let mut cmd = d.docker_cmd();
         cmd.env_remove("DOCKER_HOST").arg("-H").arg(format!("tcp://127.0.0.1:{port}"));
         match client {
-            Some(c) => cmd.args(["--tlsverify", "--tlscacert", &p("ca.pem"), "--tlscert", &p(&format!("{c}-cert.pem")), "--tlskey", &p(&format!("{c}-key.pem"))]),
+            Some(c) => cmd.args([
+                "--tlsverify",
+                "--tlscacert",
+                &p("ca.pem"),
+                "--tlscert",
+                &p(&format!("{c}-cert.pem")),
+                "--tlskey",
+                &p(&format!("{c}-key.pem")),
+            ]),
             None => cmd.args(["--tlsverify", "--tlscacert", &p("ca.pem")]),
         };
         cmd.args(args).output().unwrap()
@@ -82,18 +91,49 @@ fn tcp_only_with_mutual_tls() {
     assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "1.47");
     let ps = docker(Some("client"), &["ps", "-a"]);
     assert!(ps.status.success(), "{}", String::from_utf8_lossy(&ps.stderr));
-    for (who, client) in [("no client certificate", None), ("a certificate of another CA", Some("rogue"))] {
+    for (who, client) in
+        [("no client certificate", None), ("a certificate of another CA", Some("rogue"))]
+    {
         let out = docker(client, &["version", "--format", "{{.Server.APIVersion}}"]);
-        assert!(!String::from_utf8_lossy(&out.stdout).contains("1.47"), "{who}: let in: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("1.47"),
+            "{who}: let in: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     // Plain HTTP on the TLS port: nothing but a failed handshake.
-    let plain = d.docker_cmd().env_remove("DOCKER_HOST").args(["-H", &format!("tcp://127.0.0.1:{port}"), "version", "--format", "{{.Server.APIVersion}}"]).output().unwrap();
+    let plain = d
+        .docker_cmd()
+        .env_remove("DOCKER_HOST")
+        .args([
+            "-H",
+            &format!("tcp://127.0.0.1:{port}"),
+            "version",
+            "--format",
+            "{{.Server.APIVersion}}",
+        ])
+        .output()
+        .unwrap();
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("1.47"));
     drop(d);
 
     // TCP without the TLS files: berthd refuses to start.
-    std::fs::write(pki.join("bad.toml"), format!("root = \"{0}/r\"\nstate = \"{0}/s\"\n[docker]\ntcp = \"127.0.0.1:{port}\"\n", pki.display())).unwrap();
-    let out = std::process::Command::new(berth_e2e::bin_dir().join("berthd")).args(["--config", &p("bad.toml")]).output().unwrap();
+    std::fs::write(
+        pki.join("bad.toml"),
+        format!(
+            "root = \"{0}/r\"\nstate = \"{0}/s\"\n[docker]\ntcp = \"127.0.0.1:{port}\"\n",
+            pki.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(berth_e2e::bin_dir().join("berthd"))
+        .args(["--config", &p("bad.toml")])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("docker.tcp needs mutual TLS"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("docker.tcp needs mutual TLS"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

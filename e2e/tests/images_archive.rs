@@ -9,7 +9,11 @@ use std::path::Path;
 use std::process::Command;
 
 fn skopeo(args: &[&str]) -> String {
-    let out = Command::new("skopeo").args(["--insecure-policy"]).args(args).output().expect("skopeo (deploy/common.sh installs it)");
+    let out = Command::new("skopeo")
+        .args(["--insecure-policy"])
+        .args(args)
+        .output()
+        .expect("skopeo (deploy/common.sh installs it)");
     assert!(out.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -30,24 +34,46 @@ fn save_and_load_round_trip_also_through_skopeo() {
 
     // Docker's manifest.json and an OCI layout, over the same blobs.
     let listed = entries(&archive);
-    for want in ["manifest.json", "index.json", "oci-layout", &format!("blobs/sha256/{}", &id[7..])] {
+    for want in ["manifest.json", "index.json", "oci-layout", &format!("blobs/sha256/{}", &id[7..])]
+    {
         assert!(listed.iter().any(|e| e == want), "{want} missing from {listed:?}");
     }
     // skopeo reads it both ways, and writes archives of its own.
-    let seen: serde_json::Value = serde_json::from_str(&skopeo(&["inspect", "--config", &format!("docker-archive:{a}:team/bb:v1")])).unwrap();
+    let seen: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--config",
+        &format!("docker-archive:{a}:team/bb:v1"),
+    ]))
+    .unwrap();
     assert_eq!(seen["config"]["Cmd"], serde_json::json!(["sh"]));
     skopeo(&["inspect", &format!("oci-archive:{a}:v1")]);
     let by_skopeo = d.dir.join("skopeo-docker.tar");
     let by_skopeo_oci = d.dir.join("skopeo-oci.tar");
-    skopeo(&["copy", &format!("docker-archive:{a}:busybox:latest"), &format!("docker-archive:{}:sk/bb:3", by_skopeo.display())]);
-    skopeo(&["copy", &format!("docker-archive:{a}:busybox:latest"), &format!("oci-archive:{}:sk/oci:4", by_skopeo_oci.display())]);
+    skopeo(&[
+        "copy",
+        &format!("docker-archive:{a}:busybox:latest"),
+        &format!("docker-archive:{}:sk/bb:3", by_skopeo.display()),
+    ]);
+    skopeo(&[
+        "copy",
+        &format!("docker-archive:{a}:busybox:latest"),
+        &format!("oci-archive:{}:sk/oci:4", by_skopeo_oci.display()),
+    ]);
 
     d.berth(&["rmi", "-f", "busybox", "team/bb:v1"]).ok();
     assert!(dir_names(&d.root().join("images")).is_empty());
     let loaded = d.berth(&["load", "-i", a]).ok();
-    assert!(loaded.stdout.contains("Loaded image: busybox:latest") && loaded.stdout.contains("Loaded image: team/bb:v1"), "{}", loaded.stdout);
+    assert!(
+        loaded.stdout.contains("Loaded image: busybox:latest")
+            && loaded.stdout.contains("Loaded image: team/bb:v1"),
+        "{}",
+        loaded.stdout
+    );
     assert_eq!(d.inspect_image("team/bb:v1")["Id"], id, "the same image comes back");
-    assert_eq!(d.berth(&["run", "--rm", "team/bb:v1", "echo", "loaded"]).ok().stdout.trim(), "loaded");
+    assert_eq!(
+        d.berth(&["run", "--rm", "team/bb:v1", "echo", "loaded"]).ok().stdout.trim(),
+        "loaded"
+    );
     // Saved again, it is the same archive content (the manifest was kept).
     let again = d.dir.join("again.tar");
     d.berth(&["save", "-o", again.to_str().unwrap(), "busybox"]).ok();
@@ -151,8 +177,13 @@ fn loads_legacy_docker_archives() {
 fn hostile_archives_are_refused_and_leave_nothing() {
     let d = Daemon::start_bare();
     let layer = busybox_layer();
-    let config = |n: usize| serde_json::json!({ "architecture": "amd64", "os": "linux", "rootfs": { "type": "layers", "diff_ids": vec![layer.diff_id.clone(); n] } }).to_string();
-    let docker = |cfg_name: &str, layers: &[&str]| serde_json::json!([{ "Config": cfg_name, "RepoTags": ["evil:1"], "Layers": layers }]).to_string();
+    let config = |n: usize| {
+        serde_json::json!({ "architecture": "amd64", "os": "linux", "rootfs": { "type": "layers", "diff_ids": vec![layer.diff_id.clone(); n] } }).to_string()
+    };
+    let docker = |cfg_name: &str, layers: &[&str]| {
+        serde_json::json!([{ "Config": cfg_name, "RepoTags": ["evil:1"], "Layers": layers }])
+            .to_string()
+    };
     let cfg1 = config(1);
     let c1 = berth_registry::digest::of(cfg1.as_bytes());
     let cfg_path = format!("blobs/sha256/{}", &c1[7..]);
@@ -161,7 +192,11 @@ fn hostile_archives_are_refused_and_leave_nothing() {
     let hcfg = serde_json::json!({ "architecture": "amd64", "os": "linux", "rootfs": { "type": "layers", "diff_ids": [hostile_layer.diff_id] } }).to_string();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("an entry climbing out", tar(|b| file(b, "../escape", b"x")), "escapes the archive"),
-        ("a manifest naming a host path", tar(|b| file(b, "manifest.json", docker("../../etc/passwd", &[]).as_bytes())), "escapes the archive"),
+        (
+            "a manifest naming a host path",
+            tar(|b| file(b, "manifest.json", docker("../../etc/passwd", &[]).as_bytes())),
+            "escapes the archive",
+        ),
         (
             "a symlink to a host file",
             tar(|b| {
@@ -206,6 +241,10 @@ fn hostile_archives_are_refused_and_leave_nothing() {
         for sub in ["tmp", "images", "layers"] {
             assert!(dir_names(&d.root().join(sub)).is_empty(), "{what}: {sub} not empty");
         }
-        assert!(!d.root().join("escaped").exists() && !d.root().parent().unwrap().join("escaped").exists(), "{what}");
+        assert!(
+            !d.root().join("escaped").exists()
+                && !d.root().parent().unwrap().join("escaped").exists(),
+            "{what}"
+        );
     }
 }

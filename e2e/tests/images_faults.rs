@@ -4,7 +4,9 @@
 //! completes), mirrors with fallback, and registries that want credentials.
 
 use berth_e2e::cri::pull_image;
-use berth_e2e::registry::{busybox_layer, file, noise, push_image, push_image_as, tar, Fault, FaultyProxy, Layer, Registry};
+use berth_e2e::registry::{
+    busybox_layer, file, noise, push_image, push_image_as, tar, Fault, FaultyProxy, Layer, Registry,
+};
 use berth_e2e::Daemon;
 use berth_proto::cri;
 use berth_registry::Credentials;
@@ -19,7 +21,15 @@ fn count(p: &Path) -> usize {
 /// An image with one 16 MB incompressible layer.
 async fn big_image(reg: &Registry, repo: &str) -> Layer {
     let big = Layer::gzip(tar(|b| file(b, "big", &noise(16 << 20, 7))));
-    push_image(&reg.addr, repo, "v1", &[busybox_layer(), big.clone()], "amd64", serde_json::json!({})).await;
+    push_image(
+        &reg.addr,
+        repo,
+        "v1",
+        &[busybox_layer(), big.clone()],
+        "amd64",
+        serde_json::json!({}),
+    )
+    .await;
     big
 }
 
@@ -35,7 +45,9 @@ async fn a_cut_connection_is_resumed() {
     // Resumed, not downloaded twice: a little over the image's size crossed the proxy.
     let sent = proxy.sent.load(std::sync::atomic::Ordering::SeqCst);
     assert!(sent < (16 << 20) + (4 << 20), "sent {sent}");
-    let r = d.berth(&["run", "--rm", &format!("{}/big:v1", proxy.addr), "sh", "-c", "wc -c < /big"]).ok();
+    let r = d
+        .berth(&["run", "--rm", &format!("{}/big:v1", proxy.addr), "sh", "-c", "wc -c < /big"])
+        .ok();
     assert_eq!(r.stdout.trim(), (16 << 20).to_string());
 }
 
@@ -77,7 +89,10 @@ async fn berthd_killed_mid_pull_then_the_next_pull_completes() {
     let mut i2 = images.clone();
     let n2 = name.clone();
     let pending = tokio::spawn(async move { pull_image(&mut i2, &n2, None).await });
-    assert!(d.eventually(Duration::from_secs(20), || count(&d.root().join("tmp")) > 0), "the pull started writing");
+    assert!(
+        d.eventually(Duration::from_secs(20), || count(&d.root().join("tmp")) > 0),
+        "the pull started writing"
+    );
     d.restart();
     assert!(pending.await.unwrap().is_err());
     assert_eq!(count(&d.root().join("tmp")), 0, "half-written content is gone after the restart");
@@ -90,23 +105,51 @@ async fn berthd_killed_mid_pull_then_the_next_pull_completes() {
 async fn mirrors_are_tried_in_order_then_the_registry() {
     let upstream = Registry::start();
     let mirror = Registry::start();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string(); // closed at once
-    push_image(&mirror.addr, "lib/app", "v1", &[busybox_layer(), Layer::gzip(tar(|b| file(b, "from", b"mirror")))], "amd64", serde_json::json!({})).await;
-    push_image(&upstream.addr, "lib/only-upstream", "v1", &[busybox_layer()], "amd64", serde_json::json!({})).await;
-    let cfg = format!("[registry.hosts.\"{}\"]\nmirrors = [\"http://{dead}\", \"http://{}\"]\n", upstream.addr, mirror.addr);
+    let dead =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string(); // closed at once
+    push_image(
+        &mirror.addr,
+        "lib/app",
+        "v1",
+        &[busybox_layer(), Layer::gzip(tar(|b| file(b, "from", b"mirror")))],
+        "amd64",
+        serde_json::json!({}),
+    )
+    .await;
+    push_image(
+        &upstream.addr,
+        "lib/only-upstream",
+        "v1",
+        &[busybox_layer()],
+        "amd64",
+        serde_json::json!({}),
+    )
+    .await;
+    let cfg = format!(
+        "[registry.hosts.\"{}\"]\nmirrors = [\"http://{dead}\", \"http://{}\"]\n",
+        upstream.addr, mirror.addr
+    );
     let d = Daemon::start_bare_with(&cfg);
     let (_, mut images) = d.cri().await;
     // Served by the second mirror (the first is down); named as the upstream.
     pull_image(&mut images, &format!("{}/lib/app:v1", upstream.addr), None).await.unwrap();
-    let r = d.berth(&["run", "--rm", &format!("{}/lib/app:v1", upstream.addr), "cat", "/from"]).ok();
+    let r =
+        d.berth(&["run", "--rm", &format!("{}/lib/app:v1", upstream.addr), "cat", "/from"]).ok();
     assert_eq!(r.stdout.trim(), "mirror");
     // Not on any mirror: the registry itself.
-    pull_image(&mut images, &format!("{}/lib/only-upstream:v1", upstream.addr), None).await.unwrap();
+    pull_image(&mut images, &format!("{}/lib/only-upstream:v1", upstream.addr), None)
+        .await
+        .unwrap();
     // Without fallback, only the mirrors are asked.
-    let strict = format!("[registry.hosts.\"{}\"]\nmirrors = [\"http://{}\"]\nfallback = false\n", upstream.addr, mirror.addr);
+    let strict = format!(
+        "[registry.hosts.\"{}\"]\nmirrors = [\"http://{}\"]\nfallback = false\n",
+        upstream.addr, mirror.addr
+    );
     let d2 = Daemon::start_bare_with(&strict);
     let (_, mut images2) = d2.cri().await;
-    let err = pull_image(&mut images2, &format!("{}/lib/only-upstream:v1", upstream.addr), None).await.unwrap_err();
+    let err = pull_image(&mut images2, &format!("{}/lib/only-upstream:v1", upstream.addr), None)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "{err:?}");
 }
 
@@ -114,25 +157,42 @@ async fn mirrors_are_tried_in_order_then_the_registry() {
 async fn registries_with_basic_auth() {
     let reg = Registry::start_with_auth(Some(("alice", "s3cret-pw")));
     let creds = Credentials::Basic { username: "alice".into(), password: "s3cret-pw".into() };
-    push_image_as(&reg.addr, "private/app", "v1", &[busybox_layer()], "amd64", serde_json::json!({}), &creds).await;
+    push_image_as(
+        &reg.addr,
+        "private/app",
+        "v1",
+        &[busybox_layer()],
+        "amd64",
+        serde_json::json!({}),
+        &creds,
+    )
+    .await;
     let d = Daemon::start_bare();
     let (_, mut images) = d.cri().await;
     let name = format!("{}/private/app:v1", reg.addr);
     let anon = pull_image(&mut images, &name, None).await.unwrap_err();
     assert_eq!(anon.code(), Code::Unauthenticated, "{anon:?}");
-    let wrong = cri::AuthConfig { username: "alice".into(), password: "nope".into(), ..Default::default() };
+    let wrong =
+        cri::AuthConfig { username: "alice".into(), password: "nope".into(), ..Default::default() };
     let err = pull_image(&mut images, &name, Some(wrong)).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
     assert!(err.message().contains("refused"), "{}", err.message());
     // Docker's `auth` field (base64 user:password) works as well as the pair.
     let right = cri::AuthConfig { auth: "YWxpY2U6czNjcmV0LXB3".into(), ..Default::default() };
     pull_image(&mut images, &name, Some(right)).await.unwrap();
-    assert!(!d.log().contains("s3cret-pw") && !d.log().contains("YWxpY2U6czNjcmV0LXB3"), "credentials never reach the log");
+    assert!(
+        !d.log().contains("s3cret-pw") && !d.log().contains("YWxpY2U6czNjcmV0LXB3"),
+        "credentials never reach the log"
+    );
 
     // The CLI reads them from its config.json.
     let home = d.dir.join("cli-config");
     std::fs::create_dir_all(&home).unwrap();
-    std::fs::write(home.join("config.json"), format!("{{\"auths\":{{\"{}\":{{\"auth\":\"YWxpY2U6czNjcmV0LXB3\"}}}}}}", reg.addr)).unwrap();
+    std::fs::write(
+        home.join("config.json"),
+        format!("{{\"auths\":{{\"{}\":{{\"auth\":\"YWxpY2U6czNjcmV0LXB3\"}}}}}}", reg.addr),
+    )
+    .unwrap();
     d.berth(&["rmi", &name]).ok();
     let anon_cli = d.berth(&["pull", &name]);
     assert_ne!(anon_cli.code, 0);
@@ -157,11 +217,22 @@ async fn registries_with_basic_auth() {
     };
     let bad = login(&["login", "-u", "alice", "--password-stdin", &reg.addr], b"wrong\n");
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("refused"), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("refused"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
     assert!(!fresh.join("config.json").exists(), "refused credentials are not kept");
     let no_tty = login(&["login", &reg.addr], b"");
-    assert!(String::from_utf8_lossy(&no_tty.stderr).contains("non TTY"), "{}", String::from_utf8_lossy(&no_tty.stderr));
-    let good = login(&["login", "-u", "alice", "--password-stdin", &format!("http://{}/", reg.addr)], b"s3cret-pw\n");
+    assert!(
+        String::from_utf8_lossy(&no_tty.stderr).contains("non TTY"),
+        "{}",
+        String::from_utf8_lossy(&no_tty.stderr)
+    );
+    let good = login(
+        &["login", "-u", "alice", "--password-stdin", &format!("http://{}/", reg.addr)],
+        b"s3cret-pw\n",
+    );
     assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
     assert!(String::from_utf8_lossy(&good.stdout).contains("Login Succeeded"));
     use std::os::unix::fs::PermissionsExt;
@@ -173,7 +244,8 @@ async fn registries_with_basic_auth() {
     let pulled = d.cmd().env("BERTH_CONFIG", &fresh).args(["pull", "-q", &name]).output().unwrap();
     assert!(pulled.status.success(), "{}", String::from_utf8_lossy(&pulled.stderr));
     let out = d.cmd().env("BERTH_CONFIG", &fresh).args(["logout", &reg.addr]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Removing login credentials for {}", reg.addr)));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains(&format!("Removing login credentials for {}", reg.addr)));
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
     assert!(saved["auths"].get(&reg.addr).is_none(), "{saved}");
     let again = d.cmd().env("BERTH_CONFIG", &fresh).args(["logout", &reg.addr]).output().unwrap();
@@ -191,7 +263,16 @@ async fn registries_with_bearer_tokens() {
     let tokens = berth_e2e::token::TokenServer::start("bob", "t0ken-pw");
     let reg = Registry::start_with_token(&tokens);
     let creds = Credentials::Basic { username: "bob".into(), password: "t0ken-pw".into() };
-    push_image_as(&reg.addr, "private/app", "v1", &[busybox_layer()], "amd64", serde_json::json!({}), &creds).await;
+    push_image_as(
+        &reg.addr,
+        "private/app",
+        "v1",
+        &[busybox_layer()],
+        "amd64",
+        serde_json::json!({}),
+        &creds,
+    )
+    .await;
     let d = Daemon::start_bare();
     let (_, mut images) = d.cri().await;
     let name = format!("{}/private/app:v1", reg.addr);
@@ -200,11 +281,16 @@ async fn registries_with_bearer_tokens() {
     let anon = pull_image(&mut images, &name, None).await.unwrap_err();
     assert_eq!(anon.code(), Code::Unauthenticated, "{anon:?}");
     assert!(tokens.issued() > before, "the anonymous token flow reached the realm");
-    let wrong = cri::AuthConfig { username: "bob".into(), password: "nope".into(), ..Default::default() };
+    let wrong =
+        cri::AuthConfig { username: "bob".into(), password: "nope".into(), ..Default::default() };
     let err = pull_image(&mut images, &name, Some(wrong)).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
     assert!(err.message().contains("token service refused"), "{}", err.message());
-    let right = cri::AuthConfig { username: "bob".into(), password: "t0ken-pw".into(), ..Default::default() };
+    let right = cri::AuthConfig {
+        username: "bob".into(),
+        password: "t0ken-pw".into(),
+        ..Default::default()
+    };
     pull_image(&mut images, &name, Some(right)).await.unwrap();
     assert!(!d.log().contains("t0ken-pw"), "credentials never reach the log");
     // `berth login` goes through the same flow for the registry's root.

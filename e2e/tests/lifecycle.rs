@@ -25,7 +25,16 @@ fn run_returns_the_containers_exit_code_and_output() {
 #[test]
 fn logs_are_in_cri_format_and_long_lines_are_split() {
     let d = Daemon::start();
-    d.berth(&["run", "--name", "l", "busybox", "sh", "-c", "echo one; echo two >&2; head -c 40000 /dev/zero | tr '\\0' x; echo; printf tail"]).ok();
+    d.berth(&[
+        "run",
+        "--name",
+        "l",
+        "busybox",
+        "sh",
+        "-c",
+        "echo one; echo two >&2; head -c 40000 /dev/zero | tr '\\0' x; echo; printf tail",
+    ])
+    .ok();
     let id = d.inspect("l")["Id"].as_str().unwrap().to_owned();
     let path = d.inspect("l")["LogPath"].as_str().unwrap().to_owned();
     assert!(path.contains(&id));
@@ -33,13 +42,17 @@ fn logs_are_in_cri_format_and_long_lines_are_split() {
     let lines: Vec<&str> = text.lines().collect();
     for l in &lines {
         let f: Vec<&str> = l.splitn(4, ' ').collect();
-        assert!(f[0].len() == 30 && f[0].ends_with('Z') && f[0].as_bytes()[10] == b'T', "timestamp: {l}");
+        assert!(
+            f[0].len() == 30 && f[0].ends_with('Z') && f[0].as_bytes()[10] == b'T',
+            "timestamp: {l}"
+        );
         assert!(f[1] == "stdout" || f[1] == "stderr");
         assert!(f[2] == "F" || f[2] == "P");
     }
     assert!(lines.iter().any(|l| l.ends_with(" stdout F one")));
     assert!(lines.iter().any(|l| l.ends_with(" stderr F two")));
-    let x: Vec<&&str> = lines.iter().filter(|l| l.contains(" stdout P ") || l.contains("xxxx")).collect();
+    let x: Vec<&&str> =
+        lines.iter().filter(|l| l.contains(" stdout P ") || l.contains("xxxx")).collect();
     assert_eq!(x.len(), 3, "40000 bytes: two 16 KiB partials and a full record");
     assert!(x[0].contains(" P ") && x[1].contains(" P ") && x[2].contains(" F "));
     assert!(lines.last().unwrap().ends_with(" stdout F tail"));
@@ -62,13 +75,33 @@ fn stop_honours_the_grace_period_and_the_image_stop_signal() {
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(8), "{took:?}");
     assert_eq!(d.inspect("stubborn")["State"]["ExitCode"], 137);
     // One that handles SIGTERM exits at once with its own code.
-    d.berth(&["run", "-d", "--name", "polite", "busybox", "sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.1; done"]).ok();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "polite",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 3' TERM; while true; do sleep 0.1; done",
+    ])
+    .ok();
     std::thread::sleep(Duration::from_millis(300));
     d.berth(&["stop", "-t", "10", "polite"]).ok();
     assert_eq!(d.inspect("polite")["State"]["ExitCode"], 3);
     // The image's STOPSIGNAL is what stop sends.
     d.import_busybox("usr1", &["STOPSIGNAL SIGUSR1", r#"CMD ["sh"]"#]);
-    d.berth(&["run", "-d", "--name", "u", "usr1", "sh", "-c", "trap 'exit 10' USR1; trap '' TERM; while true; do sleep 0.1; done"]).ok();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "u",
+        "usr1",
+        "sh",
+        "-c",
+        "trap 'exit 10' USR1; trap '' TERM; while true; do sleep 0.1; done",
+    ])
+    .ok();
     std::thread::sleep(Duration::from_millis(300));
     d.berth(&["stop", "-t", "10", "u"]).ok();
     assert_eq!(d.inspect("u")["State"]["ExitCode"], 10);
@@ -79,7 +112,17 @@ fn stop_honours_the_grace_period_and_the_image_stop_signal() {
 #[test]
 fn kill_wait_rm_and_restart() {
     let d = Daemon::start();
-    d.berth(&["run", "-d", "--name", "k", "busybox", "sh", "-c", "trap 'exit 42' HUP; while true; do sleep 0.1; done"]).ok();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "k",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 42' HUP; while true; do sleep 0.1; done",
+    ])
+    .ok();
     std::thread::sleep(Duration::from_millis(300));
     let running = d.berth(&["rm", "k"]);
     assert_ne!(running.code, 0, "removing a running container needs -f");
@@ -90,7 +133,16 @@ fn kill_wait_rm_and_restart() {
     let k = d.berth(&["kill", "k"]);
     assert!(k.code != 0 && k.stderr.contains("is not running"), "{k:?}");
     // An exited container starts again (same upper dir).
-    d.berth(&["run", "--name", "again", "busybox", "sh", "-c", "echo run >> /count; wc -l < /count"]).ok();
+    d.berth(&[
+        "run",
+        "--name",
+        "again",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run >> /count; wc -l < /count",
+    ])
+    .ok();
     d.berth(&["start", "again"]).ok();
     d.berth(&["wait", "again"]).ok();
     assert_eq!(d.berth(&["logs", "again"]).ok().stdout, "1\n2\n");
@@ -105,7 +157,12 @@ fn kill_wait_rm_and_restart() {
 #[test]
 fn create_then_start_ps_filters_and_inspect() {
     let d = Daemon::start();
-    let id = d.berth(&["create", "--name", "c1", "-l", "tier=web", "busybox", "sleep", "60"]).ok().stdout.trim().to_owned();
+    let id = d
+        .berth(&["create", "--name", "c1", "-l", "tier=web", "busybox", "sleep", "60"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
     assert_eq!(id.len(), 64);
     assert_eq!(d.inspect("c1")["State"]["Status"], "created");
     assert_eq!(d.berth(&["ps", "-q"]).ok().stdout, "");
@@ -113,7 +170,13 @@ fn create_then_start_ps_filters_and_inspect() {
     d.berth(&["run", "-d", "--name", "c2", "busybox", "sleep", "60"]).ok();
     assert_eq!(d.berth(&["ps", "-q", "--filter", "label=tier=web"]).ok().stdout.trim(), &id[..12]);
     // Every label must match, as in Docker.
-    assert_eq!(d.berth(&["ps", "-q", "--filter", "label=tier=web", "--filter", "label=tier=db"]).ok().stdout.trim(), "");
+    assert_eq!(
+        d.berth(&["ps", "-q", "--filter", "label=tier=web", "--filter", "label=tier=db"])
+            .ok()
+            .stdout
+            .trim(),
+        ""
+    );
     assert_eq!(d.berth(&["ps", "-q", "-f", "name=c2"]).ok().stdout.lines().count(), 1);
     let i = d.inspect(&id[..8]);
     assert_eq!(i["Name"], "/c1");
@@ -132,7 +195,20 @@ fn env_file_entrypoint_and_images() {
     let d = Daemon::start();
     let envf = d.dir.join("env");
     std::fs::write(&envf, "# comment\nA=1\n\nB=two words\n").unwrap();
-    let r = d.berth(&["run", "--rm", "--env-file", envf.to_str().unwrap(), "-e", "A=3", "busybox", "sh", "-c", "echo $A $B"]).ok();
+    let r = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--env-file",
+            envf.to_str().unwrap(),
+            "-e",
+            "A=3",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $A $B",
+        ])
+        .ok();
     assert_eq!(r.stdout, "3 two words\n");
     let r = d.berth(&["run", "--rm", "--entrypoint", "echo", "busybox", "hello"]).ok();
     assert_eq!(r.stdout, "hello\n");
@@ -147,5 +223,9 @@ fn env_file_entrypoint_and_images() {
     assert!(rmi.code != 0 && rmi.stderr.contains("being used"), "{rmi:?}");
     d.berth(&["rm", "-f", "user"]).ok();
     let rmi = d.berth(&["rmi", "other:v1"]).ok();
-    assert!(rmi.stdout.contains("Untagged: other:v1") && rmi.stdout.contains("Deleted: sha256:"), "{}", rmi.stdout);
+    assert!(
+        rmi.stdout.contains("Untagged: other:v1") && rmi.stdout.contains("Deleted: sha256:"),
+        "{}",
+        rmi.stdout
+    );
 }

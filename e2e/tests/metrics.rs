@@ -60,7 +60,13 @@ async fn prometheus_scrapes_berthd() {
     d.import_busybox("busybox", &[]);
     let (mut rt, _) = d.cri().await;
     rt.version(cri::VersionRequest::default()).await.unwrap();
-    let e = rt.container_status(cri::ContainerStatusRequest { container_id: "f".repeat(64), verbose: false }).await.unwrap_err();
+    let e = rt
+        .container_status(cri::ContainerStatusRequest {
+            container_id: "f".repeat(64),
+            verbose: false,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), tonic::Code::NotFound);
     let pod = run_pod(&mut rt, pod_config(&d, "metered")).await;
 

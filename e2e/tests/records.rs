@@ -36,16 +36,29 @@ fn an_unreadable_record_is_quarantined_never_deleted() {
         d.restart();
         let ps = d.berth(&["ps", "-a", "--no-trunc"]).ok().stdout;
         assert!(ps.lines().any(|l| l.contains(&torn) && l.contains("Quarantined")), "{ps}");
-        assert!(ps.lines().any(|l| l.contains(&newer) && l.contains("newer") && l.contains("Quarantined")), "{ps}");
+        assert!(
+            ps.lines()
+                .any(|l| l.contains(&newer) && l.contains("newer") && l.contains("Quarantined")),
+            "{ps}"
+        );
         assert_eq!(d.inspect("fine")["State"]["Status"], "exited");
-        assert_eq!(std::fs::read_to_string(dir(&torn).join("fs/upper/kept")).unwrap(), "precious\n");
-        assert!(dir(&torn).join("container.json.quarantined").exists() && !dir(&torn).join("container.json").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir(&torn).join("fs/upper/kept")).unwrap(),
+            "precious\n"
+        );
+        assert!(
+            dir(&torn).join("container.json.quarantined").exists()
+                && !dir(&torn).join("container.json").exists()
+        );
         assert!(d.log().contains("quarantined an unreadable record"));
     }
     let inspect = d.inspect(&torn);
     // Docker's word for a container that can't run again.
     assert_eq!(inspect["State"]["Status"], "dead");
-    assert!(inspect["State"]["Error"].as_str().unwrap_or_default().contains("quarantined"), "{inspect}");
+    assert!(
+        inspect["State"]["Error"].as_str().unwrap_or_default().contains("quarantined"),
+        "{inspect}"
+    );
     let r = d.berth(&["start", &torn]);
     assert!(r.code != 0, "{r:?}");
     // Removed on purpose: then it is gone.
@@ -64,7 +77,13 @@ async fn after_a_node_restart_containers_are_exited_and_pods_removable() {
     start(&mut rt, &c).await;
     let ipam = d.dir.join("cni/ipam").join(&d.network);
     let subnet = d.subnet.clone();
-    let addresses = || std::fs::read_dir(&ipam).map(|r| r.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&subnet)).count()).unwrap_or(0);
+    let addresses = || {
+        std::fs::read_dir(&ipam)
+            .map(|r| {
+                r.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&subnet)).count()
+            })
+            .unwrap_or(0)
+    };
     assert_eq!(addresses(), 1);
     drop(rt);
 
@@ -72,11 +91,27 @@ async fn after_a_node_restart_containers_are_exited_and_pods_removable() {
     d.power_cut();
 
     let web = d.inspect("web");
-    assert_eq!((web["State"]["Status"].as_str(), web["State"]["ExitCode"].as_i64()), (Some("exited"), Some(255)), "{web}");
+    assert_eq!(
+        (web["State"]["Status"].as_str(), web["State"]["ExitCode"].as_i64()),
+        (Some("exited"), Some(255)),
+        "{web}"
+    );
     let (mut rt, _) = d.cri().await;
     let st = status(&mut rt, &c).await;
-    assert_eq!((st.state, st.exit_code, st.reason.as_str()), (cri::ContainerState::ContainerExited as i32, 255, "NodeRestarted"));
-    let ps = rt.pod_sandbox_status(cri::PodSandboxStatusRequest { pod_sandbox_id: pod.clone(), verbose: false }).await.unwrap().into_inner().status.unwrap();
+    assert_eq!(
+        (st.state, st.exit_code, st.reason.as_str()),
+        (cri::ContainerState::ContainerExited as i32, 255, "NodeRestarted")
+    );
+    let ps = rt
+        .pod_sandbox_status(cri::PodSandboxStatusRequest {
+            pod_sandbox_id: pod.clone(),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap();
     assert_eq!(ps.state, cri::PodSandboxState::SandboxNotready as i32);
     // kubelet's next steps: stop (CNI DEL from the cache) and remove.
     rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod.clone() }).await.unwrap();
@@ -91,7 +126,8 @@ fn an_unreadable_image_record_keeps_its_layers() {
     let mut d = Daemon::start_bare();
     d.import_busybox("first", &[r#"CMD ["sh"]"#]);
     d.import_busybox("second", &[r#"CMD ["true"]"#]);
-    let first = d.inspect_image("first")["Id"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
+    let first =
+        d.inspect_image("first")["Id"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
     let layers: Vec<String> = berth_e2e::dir_names(&d.root().join("layers"));
     assert_eq!(layers.len(), 1, "the two images share their one layer");
     d.kill9();

@@ -17,7 +17,8 @@ fn kill9_with_twenty_running_containers_then_restart() {
     d.restart();
     let running = d.berth(&["ps", "-q"]).ok().stdout;
     assert_eq!(running.lines().count(), 20, "{running}");
-    assert!(d.eventually(Duration::from_secs(5), || d.inspect("quitter")["State"]["Status"] == "exited"));
+    assert!(d.eventually(Duration::from_secs(5), || d.inspect("quitter")["State"]["Status"]
+        == "exited"));
     assert_eq!(d.inspect("quitter")["State"]["ExitCode"], 42);
     // All 20 are controllable again.
     let names: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
@@ -33,8 +34,23 @@ fn kill9_with_twenty_running_containers_then_restart() {
 #[test]
 fn graceful_shutdown_leaves_containers_running_and_logs_follow_across_restart() {
     let mut d = Daemon::start();
-    d.berth(&["run", "-d", "--name", "ticker", "busybox", "sh", "-c", "i=0; while [ $i -lt 40 ]; do echo tick $i; i=$((i+1)); sleep 0.05; done"]).ok();
-    let follower = d.cmd().args(["logs", "-f", "ticker"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 40 ]; do echo tick $i; i=$((i+1)); sleep 0.05; done",
+    ])
+    .ok();
+    let follower = d
+        .cmd()
+        .args(["logs", "-f", "ticker"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     d.terminate();
     std::thread::sleep(Duration::from_millis(500));
@@ -52,11 +68,15 @@ fn a_lost_shim_is_reported_and_the_container_can_be_removed() {
     d.berth(&["run", "-d", "--name", "orphan", "busybox", "sleep", "300"]).ok();
     d.kill9();
     for pid in d.shim_pids() {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
     std::thread::sleep(Duration::from_millis(300));
     d.restart();
-    assert!(d.eventually(Duration::from_secs(10), || d.inspect("orphan")["State"]["Status"] != "running"));
+    assert!(d.eventually(Duration::from_secs(10), || d.inspect("orphan")["State"]["Status"]
+        != "running"));
     assert_eq!(d.inspect("orphan")["State"]["ExitCode"], 255);
     d.berth(&["rm", "-f", "orphan"]).ok();
 }

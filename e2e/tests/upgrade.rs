@@ -9,7 +9,10 @@ use berth_e2e::Daemon;
 use berth_proto::cri;
 
 fn shim_protocol(d: &Daemon, id: &str) -> u64 {
-    let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(d.root().join("containers").join(id).join("container.json")).unwrap()).unwrap();
+    let rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(d.root().join("containers").join(id).join("container.json")).unwrap(),
+    )
+    .unwrap();
     rec["state"]["shim_protocol"].as_u64().unwrap_or(0)
 }
 
@@ -21,9 +24,15 @@ async fn shims_of_the_previous_protocol_are_adopted_and_served() {
     d.restart();
     let (mut rt, _img) = d.cri().await;
     let pod = run_pod(&mut rt, pod_config(&d, "upgrade")).await;
-    let old = create(&mut rt, &pod, container("old", &["sh", "-c", "echo before; sleep 1000"])).await.unwrap();
+    let old = create(&mut rt, &pod, container("old", &["sh", "-c", "echo before; sleep 1000"]))
+        .await
+        .unwrap();
     start(&mut rt, &old).await;
-    assert_eq!(shim_protocol(&d, &old), 1, "a protocol 1 shim doesn't say its protocol: 1 is recorded");
+    assert_eq!(
+        shim_protocol(&d, &old),
+        1,
+        "a protocol 1 shim doesn't say its protocol: 1 is recorded"
+    );
     let (started, shims) = (status(&mut rt, &old).await.started_at, d.shim_pids());
     drop(rt);
 
@@ -37,14 +46,21 @@ async fn shims_of_the_previous_protocol_are_adopted_and_served() {
     assert_eq!(shim_protocol(&d, &old), 1);
     // Everything the CRI does with a container still works with its shim.
     let r = exec(&mut rt, &old, &["echo", "still here"]).await;
-    assert_eq!((r.exit_code, String::from_utf8_lossy(&r.stdout).into_owned()), (0, "still here\n".into()));
-    rt.reopen_container_log(cri::ReopenContainerLogRequest { container_id: old.clone() }).await.unwrap();
+    assert_eq!(
+        (r.exit_code, String::from_utf8_lossy(&r.stdout).into_owned()),
+        (0, "still here\n".into())
+    );
+    rt.reopen_container_log(cri::ReopenContainerLogRequest { container_id: old.clone() })
+        .await
+        .unwrap();
     // A new container gets a shim of this build's protocol.
     let new = create(&mut rt, &pod, container("new", &["sleep", "1000"])).await.unwrap();
     start(&mut rt, &new).await;
     assert_eq!(shim_protocol(&d, &new), u64::from(berth_proto::shim::PROTOCOL));
     for id in [&old, &new] {
-        rt.stop_container(cri::StopContainerRequest { container_id: id.clone(), timeout: 0 }).await.unwrap();
+        rt.stop_container(cri::StopContainerRequest { container_id: id.clone(), timeout: 0 })
+            .await
+            .unwrap();
         let st = wait_state(&mut rt, id, cri::ContainerState::ContainerExited).await;
         assert_eq!(st.exit_code, 137, "killed by SIGKILL");
     }

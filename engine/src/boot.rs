@@ -45,7 +45,8 @@ pub(crate) fn check(paths: &Paths) -> Boot {
 /// Records this boot for the next start.
 pub(crate) fn record(paths: &Paths) -> Result<()> {
     match current() {
-        Some(id) => berth_kernel::fs::atomic_write(&recorded(paths), format!("{id}\n").as_bytes()).ctx(|| "record the boot id".into()),
+        Some(id) => berth_kernel::fs::atomic_write(&recorded(paths), format!("{id}\n").as_bytes())
+            .ctx(|| "record the boot id".into()),
         None => Ok(()),
     }
 }

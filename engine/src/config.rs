@@ -57,7 +57,13 @@ impl BridgeConfig {
 
 impl Default for BridgeConfig {
     fn default() -> Self {
-        Self { name: "berth0".into(), subnet: "172.29.0.0/16".into(), masquerade: true, network_pool: "172.30.0.0/16".into(), network_size: 24 }
+        Self {
+            name: "berth0".into(),
+            subnet: "172.29.0.0/16".into(),
+            masquerade: true,
+            network_pool: "172.30.0.0/16".into(),
+            network_size: 24,
+        }
     }
 }
 
@@ -76,7 +82,11 @@ impl Default for RegistryConfig {
 }
 
 impl EngineConfig {
-    pub fn new(root: impl Into<PathBuf>, state: impl Into<PathBuf>, shim_path: impl Into<PathBuf>) -> Self {
+    pub fn new(
+        root: impl Into<PathBuf>,
+        state: impl Into<PathBuf>,
+        shim_path: impl Into<PathBuf>,
+    ) -> Self {
         let root: PathBuf = root.into();
         Self {
             root: root.clone(),

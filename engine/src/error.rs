@@ -43,7 +43,10 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn system(context: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+    pub(crate) fn system(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Error::System { context: context.into(), source: source.into() }
     }
 }

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds in seconds (Prometheus' default buckets, plus 30 and 60 s
 /// for pulls).
-pub const BOUNDS: [f64; 13] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+pub const BOUNDS: [f64; 13] =
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
 #[derive(Debug, Default)]
 pub struct Histogram {
@@ -36,7 +37,10 @@ impl Histogram {
             acc += c.load(Ordering::Relaxed);
             acc
         });
-        Snapshot { cumulative: cumulative.collect(), sum_seconds: self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6 }
+        Snapshot {
+            cumulative: cumulative.collect(),
+            sum_seconds: self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
     }
 }
 

@@ -19,14 +19,19 @@ pub(crate) fn facts() -> NodeFacts {
 fn read_facts() -> NodeFacts {
     // Every capability berth itself holds: a node may withhold some (this
     // one has no CAP_SYS_RESOURCE), and asking for more makes capset fail.
-    let caps = caps::read(None, caps::CapSet::Bounding).unwrap_or_default().into_iter().map(|c| c.to_string()).collect::<BTreeSet<_>>();
+    let caps = caps::read(None, caps::CapSet::Bounding)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.to_string())
+        .collect::<BTreeSet<_>>();
     NodeFacts { caps, arch: crate::seccomp::go_arch(), kernel: crate::seccomp::kernel_version() }
 }
 
 /// The cgroup controllers containers' limits can use here, read once;
 /// `None` (with a warning) when they can't be read.
 pub(crate) fn cgroup_controllers() -> Option<&'static berth_kernel::cgroup::Controllers> {
-    static CONTROLLERS: std::sync::OnceLock<Option<berth_kernel::cgroup::Controllers>> = std::sync::OnceLock::new();
+    static CONTROLLERS: std::sync::OnceLock<Option<berth_kernel::cgroup::Controllers>> =
+        std::sync::OnceLock::new();
     CONTROLLERS
         .get_or_init(|| berth_kernel::cgroup::controllers().map_err(|e| tracing::warn!(error = %e, "can't read the node's cgroup controllers: limits are passed on as asked")).ok())
         .as_ref()
@@ -40,7 +45,11 @@ pub(crate) fn devices(rec: &ContainerRecord) -> Vec<HostDevice> {
         walk(Path::new("/dev"), &mut found);
         found.into_iter().filter_map(|p| device(&p, &p, "rwm")).collect()
     } else {
-        rec.config.devices.iter().filter_map(|d| device(&d.host_path, &d.container_path, &d.permissions)).collect()
+        rec.config
+            .devices
+            .iter()
+            .filter_map(|d| device(&d.host_path, &d.container_path, &d.permissions))
+            .collect()
     }
 }
 
@@ -55,7 +64,14 @@ fn device(host: &Path, container: &Path, access: &str) -> Option<HostDevice> {
         return None;
     };
     let rdev = md.rdev();
-    Some(HostDevice { path: container.to_owned(), kind, major: libc::major(rdev) as i64, minor: libc::minor(rdev) as i64, mode: md.mode() & 0o7777, access: access.to_owned() })
+    Some(HostDevice {
+        path: container.to_owned(),
+        kind,
+        major: libc::major(rdev) as i64,
+        minor: libc::minor(rdev) as i64,
+        mode: md.mode() & 0o7777,
+        access: access.to_owned(),
+    })
 }
 
 /// Every device node under the host's /dev, as containerd lists them for a
@@ -67,10 +83,15 @@ fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         let Ok(ft) = e.file_type() else { continue };
         let name = e.file_name();
         if ft.is_dir() {
-            if !["pts", "shm", "mqueue", "fd", ".lxc", ".lxd-mounts", ".udev"].contains(&name.to_str().unwrap_or("")) {
+            if !["pts", "shm", "mqueue", "fd", ".lxc", ".lxd-mounts", ".udev"]
+                .contains(&name.to_str().unwrap_or(""))
+            {
                 walk(&p, out);
             }
-        } else if !ft.is_symlink() && name != "console" && (ft.is_char_device() || ft.is_block_device()) {
+        } else if !ft.is_symlink()
+            && name != "console"
+            && (ft.is_char_device() || ft.is_block_device())
+        {
             out.push(p);
         }
     }
@@ -78,6 +99,7 @@ fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 /// The node's hostname.
 pub(crate) fn node_hostname() -> crate::Result<String> {
-    let h = nix::unistd::gethostname().map_err(|e| crate::Error::Internal(format!("read the node's hostname: {e}")))?;
+    let h = nix::unistd::gethostname()
+        .map_err(|e| crate::Error::Internal(format!("read the node's hostname: {e}")))?;
     Ok(h.to_string_lossy().into_owned())
 }

@@ -103,7 +103,8 @@ impl Engine {
             (&paths.volumes(), 0o701),
             (&paths.sandbox_states(), 0o711),
         ] {
-            paths::create_dir(d, mode).map_err(|e| Error::Io { context: format!("create {}", d.display()), source: e })?;
+            paths::create_dir(d, mode)
+                .map_err(|e| Error::Io { context: format!("create {}", d.display()), source: e })?;
         }
         let images = ImageStore::open(&paths, &cfg.registry)?;
         let engine = Self {
@@ -171,7 +172,10 @@ impl Engine {
 
     /// Writes the archive of `plan` on a blocking thread: its chunks, then
     /// an error if the writing failed midway (a client that goes away stops it).
-    pub fn save_images(&self, plan: image::SavePlan) -> tokio::sync::mpsc::Receiver<Result<Vec<u8>>> {
+    pub fn save_images(
+        &self,
+        plan: image::SavePlan,
+    ) -> tokio::sync::mpsc::Receiver<Result<Vec<u8>>> {
         let engine = self.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let (btx, mut brx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
@@ -203,5 +207,12 @@ impl Engine {
 
 /// Ids of every image the containers use (root or image volume).
 fn images_in_use(containers: &HashMap<String, Arc<Entry>>) -> Vec<String> {
-    containers.values().map(|e| e.record()).flat_map(|r| std::iter::once(r.image_id).chain(r.config.image_volumes.into_iter().map(|v| v.image_id))).collect()
+    containers
+        .values()
+        .map(|e| e.record())
+        .flat_map(|r| {
+            std::iter::once(r.image_id)
+                .chain(r.config.image_volumes.into_iter().map(|v| v.image_id))
+        })
+        .collect()
 }

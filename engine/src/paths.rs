@@ -75,7 +75,9 @@ impl Paths {
         self.root.join("blobs").join("sha256")
     }
     pub fn blob(&self, digest: &str) -> Result<PathBuf> {
-        let hex = digest.strip_prefix("sha256:").ok_or_else(|| Error::InvalidArgument(format!("invalid digest {digest:?}")))?;
+        let hex = digest
+            .strip_prefix("sha256:")
+            .ok_or_else(|| Error::InvalidArgument(format!("invalid digest {digest:?}")))?;
         check_digest_hex(hex)?;
         Ok(self.blobs().join(hex))
     }

@@ -16,7 +16,10 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// `O_PATH` descriptor of the bundle, so deep state dirs never hit the
 /// 108-byte socket path limit.
 pub async fn connect(bundle: &Path) -> io::Result<UnixStream> {
-    let dir = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH | libc::O_DIRECTORY).open(bundle)?;
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(bundle)?;
     use std::os::fd::AsRawFd;
     let path = format!("/proc/self/fd/{}/{}", dir.as_raw_fd(), SOCKET_FILE);
     let s = UnixStream::connect(&path).await;
@@ -43,16 +46,22 @@ pub(crate) async fn recv(s: &mut (impl AsyncReadExt + Unpin)) -> io::Result<Opti
     }
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).await?;
-    prost::Message::decode(body.as_slice()).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    prost::Message::decode(body.as_slice())
+        .map(Some)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 async fn call(bundle: &Path, kind: request::Kind) -> io::Result<response::Kind> {
     let fut = async {
         let mut s = connect(bundle).await?;
         send(&mut s, &Request { kind: Some(kind) }).await?;
-        recv(&mut s).await?.and_then(|r| r.kind).ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "shim closed the connection"))
+        recv(&mut s).await?.and_then(|r| r.kind).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::UnexpectedEof, "shim closed the connection")
+        })
     };
-    tokio::time::timeout(CALL_TIMEOUT, fut).await.map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "shim did not answer"))?
+    tokio::time::timeout(CALL_TIMEOUT, fut)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "shim did not answer"))?
 }
 
 fn shim_error(kind: response::Kind) -> io::Error {
@@ -67,7 +76,10 @@ fn shim_error(kind: response::Kind) -> io::Error {
 pub async fn attach(bundle: &Path) -> io::Result<UnixStream> {
     let mut s = connect(bundle).await?;
     send(&mut s, &Request { kind: Some(request::Kind::Attach(Default::default())) }).await?;
-    match tokio::time::timeout(CALL_TIMEOUT, recv(&mut s)).await.map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "shim did not answer"))?? {
+    match tokio::time::timeout(CALL_TIMEOUT, recv(&mut s))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "shim did not answer"))??
+    {
         Some(Response { kind: Some(response::Kind::Ok(_)) }) => Ok(s),
         Some(Response { kind: Some(other) }) => Err(shim_error(other)),
         _ => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "shim closed the connection")),
@@ -80,11 +92,22 @@ pub async fn attach(bundle: &Path) -> io::Result<UnixStream> {
 pub async fn resize(bundle: &Path, cols: u16, rows: u16) -> io::Result<()> {
     let fut = async {
         let mut s = connect(bundle).await?;
-        send(&mut s, &Request { kind: Some(request::Kind::Resize(berth_proto::shim::ResizeRequest { cols: cols.into(), rows: rows.into() })) }).await?;
+        send(
+            &mut s,
+            &Request {
+                kind: Some(request::Kind::Resize(berth_proto::shim::ResizeRequest {
+                    cols: cols.into(),
+                    rows: rows.into(),
+                })),
+            },
+        )
+        .await?;
         send(&mut s, &Request { kind: Some(request::Kind::State(Default::default())) }).await?;
         recv(&mut s).await.map(drop)
     };
-    tokio::time::timeout(CALL_TIMEOUT, fut).await.map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "shim did not answer"))?
+    tokio::time::timeout(CALL_TIMEOUT, fut)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "shim did not answer"))?
 }
 
 /// The shim's protocol: what it says, or 1 for a shim of protocol 1 (it

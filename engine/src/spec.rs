@@ -10,9 +10,12 @@ use crate::error::{Error, Result};
 use crate::model::pod::cap_name;
 use crate::model::{ContainerRecord, PidNamespace, Propagation, SandboxRecord, Security};
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
-    LinuxHugepageLimitBuilder, LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
-    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDevice,
+    LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxHugepageLimitBuilder, LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespace,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
+    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -52,7 +55,8 @@ pub const MASKED_PATHS: [&str; 12] = [
 ];
 
 /// Paths Docker makes read-only.
-pub const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READONLY_PATHS: [&str; 5] =
+    ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -116,7 +120,11 @@ fn spec_error(what: &'static str) -> impl Fn(oci_spec::OciSpecError) -> Error {
 /// The capability set: Docker's default (every capability the node has
 /// when privileged), then `ALL` in add or drop, then single adds and drops.
 fn capabilities(sec: &Security, node: &BTreeSet<String>) -> Vec<String> {
-    let mut set: BTreeSet<String> = if sec.privileged { node.clone() } else { DEFAULT_CAPS.iter().map(|c| c.to_string()).collect() };
+    let mut set: BTreeSet<String> = if sec.privileged {
+        node.clone()
+    } else {
+        DEFAULT_CAPS.iter().map(|c| c.to_string()).collect()
+    };
     let norm = |v: &[String]| v.iter().filter_map(|c| cap_name(c).ok()).collect::<Vec<_>>();
     let (add, drop) = (norm(&sec.cap_add), norm(&sec.cap_drop));
     if add.iter().any(|c| c == "ALL") {
@@ -148,16 +156,26 @@ fn namespace(typ: LinuxNamespaceType, path: Option<&Path>) -> Result<LinuxNamesp
 }
 
 fn namespaces(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Vec<LinuxNamespace>> {
-    let mut ns = vec![namespace(LinuxNamespaceType::Mount, None)?, namespace(LinuxNamespaceType::Cgroup, None)?];
+    let mut ns = vec![
+        namespace(LinuxNamespaceType::Mount, None)?,
+        namespace(LinuxNamespaceType::Cgroup, None)?,
+    ];
     match &rec.config.security.pid {
         PidNamespace::Node => {}
         PidNamespace::Target(target) => match &ctx.pid_ns_path {
             Some(p) => ns.push(namespace(LinuxNamespaceType::Pid, Some(p))?),
-            None => return Err(Error::FailedPrecondition(format!("target container {target} is not running"))),
+            None => {
+                return Err(Error::FailedPrecondition(format!(
+                    "target container {target} is not running"
+                )))
+            }
         },
         // The pod's, when it has one (its init holds it); otherwise, as in
         // a pod whose own mode is CONTAINER, the container's own.
-        PidNamespace::Pod => ns.push(namespace(LinuxNamespaceType::Pid, ctx.sandbox.and_then(|s| s.pin("pid")).as_deref())?),
+        PidNamespace::Pod => ns.push(namespace(
+            LinuxNamespaceType::Pid,
+            ctx.sandbox.and_then(|s| s.pin("pid")).as_deref(),
+        )?),
         PidNamespace::Container => ns.push(namespace(LinuxNamespaceType::Pid, None)?),
     }
     match ctx.sandbox {
@@ -173,8 +191,16 @@ fn namespaces(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Vec<LinuxN
             let modes = &s.config.namespaces;
             let host_net = modes.network == crate::model::NsMode::Node;
             let host_ipc = modes.ipc == crate::model::NsMode::Node;
-            let pinned = |kind: &str| s.pin(kind).ok_or_else(|| Error::FailedPrecondition(format!("pod sandbox {} is not ready", s.id)));
-            for (kind, typ, host) in [("net", LinuxNamespaceType::Network, host_net), ("uts", LinuxNamespaceType::Uts, host_net), ("ipc", LinuxNamespaceType::Ipc, host_ipc)] {
+            let pinned = |kind: &str| {
+                s.pin(kind).ok_or_else(|| {
+                    Error::FailedPrecondition(format!("pod sandbox {} is not ready", s.id))
+                })
+            };
+            for (kind, typ, host) in [
+                ("net", LinuxNamespaceType::Network, host_net),
+                ("uts", LinuxNamespaceType::Uts, host_net),
+                ("ipc", LinuxNamespaceType::Ipc, host_ipc),
+            ] {
                 if !host {
                     ns.push(namespace(typ, Some(&pinned(kind)?))?);
                 }
@@ -196,7 +222,12 @@ pub(crate) fn limits(rec: &ContainerRecord) -> Result<LinuxResources> {
     Ok(r)
 }
 
-fn device_rule(kind: Option<LinuxDeviceType>, major: Option<i64>, minor: Option<i64>, access: &str) -> Result<LinuxDeviceCgroup> {
+fn device_rule(
+    kind: Option<LinuxDeviceType>,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> Result<LinuxDeviceCgroup> {
     let mut b = LinuxDeviceCgroupBuilder::default().allow(true).access(access);
     if let Some(k) = kind {
         b = b.typ(k);
@@ -216,7 +247,13 @@ fn resources(rec: &ContainerRecord, devices: &[HostDevice]) -> Result<LinuxResou
     if r.memory_bytes > 0 {
         // No swap beyond the limit unless asked (as Kubernetes does).
         let swap = if r.memory_swap_bytes > 0 { r.memory_swap_bytes } else { r.memory_bytes };
-        out = out.memory(LinuxMemoryBuilder::default().limit(r.memory_bytes).swap(swap).build().map_err(spec_error("memory"))?);
+        out = out.memory(
+            LinuxMemoryBuilder::default()
+                .limit(r.memory_bytes)
+                .swap(swap)
+                .build()
+                .map_err(spec_error("memory"))?,
+        );
     }
     let mut cpu = LinuxCpuBuilder::default();
     let mut any_cpu = false;
@@ -240,15 +277,30 @@ fn resources(rec: &ContainerRecord, devices: &[HostDevice]) -> Result<LinuxResou
         out = out.cpu(cpu.build().map_err(spec_error("cpu"))?);
     }
     if r.pids_limit > 0 {
-        out = out.pids(LinuxPidsBuilder::default().limit(r.pids_limit).build().map_err(spec_error("pids"))?);
+        out = out.pids(
+            LinuxPidsBuilder::default().limit(r.pids_limit).build().map_err(spec_error("pids"))?,
+        );
     }
     if !r.hugepages.is_empty() {
-        let limits =
-            r.hugepages.iter().map(|(size, limit)| LinuxHugepageLimitBuilder::default().page_size(size.clone()).limit(*limit as i64).build()).collect::<Result<Vec<_>, _>>();
+        let limits = r
+            .hugepages
+            .iter()
+            .map(|(size, limit)| {
+                LinuxHugepageLimitBuilder::default()
+                    .page_size(size.clone())
+                    .limit(*limit as i64)
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>();
         out = out.hugepage_limits(limits.map_err(spec_error("hugepages"))?);
     }
     if !r.unified.is_empty() {
-        out = out.unified(r.unified.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<std::collections::HashMap<_, _>>());
+        out = out.unified(
+            r.unified
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
     }
     // The device cgroup: deny all, then what /dev holds (Docker's list), or
     // everything for a privileged container. No minor is `*`.
@@ -259,7 +311,18 @@ fn resources(rec: &ContainerRecord, devices: &[HostDevice]) -> Result<LinuxResou
         deny_all.set_allow(false);
         let mut v = vec![deny_all];
         let c = Some(LinuxDeviceType::C);
-        for (major, minor) in [(1, Some(3)), (1, Some(5)), (1, Some(7)), (1, Some(8)), (1, Some(9)), (5, Some(0)), (5, Some(1)), (5, Some(2)), (136, None), (10, Some(200))] {
+        for (major, minor) in [
+            (1, Some(3)),
+            (1, Some(5)),
+            (1, Some(7)),
+            (1, Some(8)),
+            (1, Some(9)),
+            (5, Some(0)),
+            (5, Some(1)),
+            (5, Some(2)),
+            (136, None),
+            (10, Some(200)),
+        ] {
             v.push(device_rule(c, Some(major), minor, "rwm")?);
         }
         for d in devices {
@@ -270,12 +333,38 @@ fn resources(rec: &ContainerRecord, devices: &[HostDevice]) -> Result<LinuxResou
     out.devices(rules).build().map_err(spec_error("resources"))
 }
 
-fn device_node(path: impl Into<PathBuf>, kind: LinuxDeviceType, major: i64, minor: i64, mode: u32) -> Result<LinuxDevice> {
-    LinuxDeviceBuilder::default().path(path).typ(kind).major(major).minor(minor).file_mode(mode).uid(0u32).gid(0u32).build().map_err(spec_error("device"))
+fn device_node(
+    path: impl Into<PathBuf>,
+    kind: LinuxDeviceType,
+    major: i64,
+    minor: i64,
+    mode: u32,
+) -> Result<LinuxDevice> {
+    LinuxDeviceBuilder::default()
+        .path(path)
+        .typ(kind)
+        .major(major)
+        .minor(minor)
+        .file_mode(mode)
+        .uid(0u32)
+        .gid(0u32)
+        .build()
+        .map_err(spec_error("device"))
 }
 
-fn mount(destination: impl Into<PathBuf>, typ: &str, source: impl Into<PathBuf>, options: &[&str]) -> Result<Mount> {
-    MountBuilder::default().destination(destination).typ(typ).source(source).options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>()).build().map_err(spec_error("mount"))
+fn mount(
+    destination: impl Into<PathBuf>,
+    typ: &str,
+    source: impl Into<PathBuf>,
+    options: &[&str],
+) -> Result<Mount> {
+    MountBuilder::default()
+        .destination(destination)
+        .typ(typ)
+        .source(source)
+        .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+        .build()
+        .map_err(spec_error("mount"))
 }
 
 fn mounts(rec: &ContainerRecord) -> Result<Vec<Mount>> {
@@ -284,10 +373,20 @@ fn mounts(rec: &ContainerRecord) -> Result<Vec<Mount>> {
     let mut mounts = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
-        mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])?,
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        )?,
         mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", sys])?,
         mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
-        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        )?,
     ];
     for m in &c.mounts {
         let mut options = vec!["rbind", m.propagation.option()];
@@ -318,8 +417,15 @@ fn rlimits(rec: &ContainerRecord) -> Result<Vec<PosixRlimit>> {
         .iter()
         .map(|u| {
             // Ulimit::parse admitted only names the kernel has.
-            let typ: PosixRlimitType = format!("RLIMIT_{}", u.name.to_ascii_uppercase()).parse().map_err(|_| Error::InvalidArgument(format!("unknown ulimit {:?}", u.name)))?;
-            PosixRlimitBuilder::default().typ(typ).soft(u.soft).hard(u.hard).build().map_err(spec_error("rlimit"))
+            let typ: PosixRlimitType = format!("RLIMIT_{}", u.name.to_ascii_uppercase())
+                .parse()
+                .map_err(|_| Error::InvalidArgument(format!("unknown ulimit {:?}", u.name)))?;
+            PosixRlimitBuilder::default()
+                .typ(typ)
+                .soft(u.soft)
+                .hard(u.hard)
+                .build()
+                .map_err(spec_error("rlimit"))
         })
         .collect()
 }
@@ -332,15 +438,21 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
         return Err(Error::InvalidArgument("no command specified".into()));
     }
     let caps = capabilities(sec, &ctx.node.caps);
-    let cap_set = caps.iter().filter_map(|c| oci_capability(c)).collect::<oci_spec::runtime::Capabilities>();
+    let cap_set =
+        caps.iter().filter_map(|c| oci_capability(c)).collect::<oci_spec::runtime::Capabilities>();
     let namespaces = namespaces(rec, ctx)?;
-    let own_uts = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Uts && n.path().is_none());
+    let own_uts =
+        namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Uts && n.path().is_none());
     let (masked, readonly): (Vec<String>, Vec<String>) = if sec.privileged {
         (Vec::new(), Vec::new())
     } else {
         (
-            sec.masked_paths.clone().unwrap_or_else(|| MASKED_PATHS.iter().map(|s| s.to_string()).collect()),
-            sec.readonly_paths.clone().unwrap_or_else(|| READONLY_PATHS.iter().map(|s| s.to_string()).collect()),
+            sec.masked_paths
+                .clone()
+                .unwrap_or_else(|| MASKED_PATHS.iter().map(|s| s.to_string()).collect()),
+            sec.readonly_paths
+                .clone()
+                .unwrap_or_else(|| READONLY_PATHS.iter().map(|s| s.to_string()).collect()),
         )
     };
     let c_dev = LinuxDeviceType::C;
@@ -356,12 +468,21 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
         dev_nodes.retain(|n| n.path() != &d.path);
         dev_nodes.push(device_node(d.path.clone(), d.kind, d.major, d.minor, d.mode)?);
     }
-    let mut capabilities =
-        LinuxCapabilitiesBuilder::default().bounding(cap_set.clone()).effective(cap_set.clone()).permitted(cap_set).build().map_err(spec_error("capabilities"))?;
+    let mut capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(cap_set.clone())
+        .effective(cap_set.clone())
+        .permitted(cap_set)
+        .build()
+        .map_err(spec_error("capabilities"))?;
     // (oci-spec's builders start from its own defaults, youki's: what berth
     // doesn't want is cleared, never left to them.)
     capabilities.set_inheritable(None).set_ambient(None);
-    let user = UserBuilder::default().uid(0u32).gid(0u32).additional_gids(sec.supplemental_groups.clone()).build().map_err(spec_error("user"))?;
+    let user = UserBuilder::default()
+        .uid(0u32)
+        .gid(0u32)
+        .additional_gids(sec.supplemental_groups.clone())
+        .build()
+        .map_err(spec_error("user"))?;
     let mut process = ProcessBuilder::default()
         .terminal(false)
         .user(user)
@@ -383,7 +504,13 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
         .readonly_paths(readonly);
     if let Some(u) = ctx.sandbox.and_then(|s| s.config.namespaces.user) {
         let map = |m: crate::model::IdMapping| {
-            LinuxIdMappingBuilder::default().container_id(m.container_id).host_id(m.host_id).size(m.length).build().map(|m| vec![m]).map_err(spec_error("id mapping"))
+            LinuxIdMappingBuilder::default()
+                .container_id(m.container_id)
+                .host_id(m.host_id)
+                .size(m.length)
+                .build()
+                .map(|m| vec![m])
+                .map_err(spec_error("id mapping"))
         };
         linux = linux.uid_mappings(map(u.uids)?).gid_mappings(map(u.gids)?);
     }
@@ -397,14 +524,24 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
     }
     if !sec.privileged {
         if let Some(profile) = sec.seccomp.profile()? {
-            let target = crate::seccomp::Target { caps: &caps, arch: ctx.node.arch, kernel: ctx.node.kernel };
+            let target = crate::seccomp::Target {
+                caps: &caps,
+                arch: ctx.node.arch,
+                kernel: ctx.node.kernel,
+            };
             linux = linux.seccomp(profile.resolve(&target)?);
         }
     }
     let spec = SpecBuilder::default()
         .version("1.0.2")
         .process(process.build().map_err(spec_error("process"))?)
-        .root(RootBuilder::default().path("rootfs").readonly(c.read_only).build().map_err(spec_error("root"))?)
+        .root(
+            RootBuilder::default()
+                .path("rootfs")
+                .readonly(c.read_only)
+                .build()
+                .map_err(spec_error("root"))?,
+        )
         .mounts(mounts(rec)?)
         .linux(linux.build().map_err(spec_error("linux"))?);
     let mut spec = spec.build().map_err(spec_error("spec"))?;
@@ -416,7 +553,10 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ContainerConfig, ContainerRecord, IdMapping, NamespaceModes, Resources, SandboxOptions, SandboxState, UserNamespace};
+    use crate::model::{
+        ContainerConfig, ContainerRecord, IdMapping, NamespaceModes, Resources, SandboxOptions,
+        SandboxState, UserNamespace,
+    };
 
     fn rec() -> ContainerRecord {
         ContainerRecord::new(
@@ -428,7 +568,12 @@ mod tests {
                 args: vec!["sleep".into(), "1".into()],
                 env: vec!["A=1".into()],
                 hostname: "aaaaaaaaaaaa".into(),
-                resources: Resources { memory_bytes: 64 << 20, cpu_quota: 50_000, pids_limit: 20, ..Default::default() },
+                resources: Resources {
+                    memory_bytes: 64 << 20,
+                    cpu_quota: 50_000,
+                    pids_limit: 20,
+                    ..Default::default()
+                },
                 read_only: true,
                 ulimits: vec![crate::model::Ulimit::parse("nofile=256:512").unwrap()],
                 ..Default::default()
@@ -438,11 +583,22 @@ mod tests {
 
     #[test]
     fn docker_defaults() {
-        let s = build(&rec(), &SpecContext { cgroup_path: format!("/berth/{}", "a".repeat(64)), ..Default::default() }).unwrap();
+        let s = build(
+            &rec(),
+            &SpecContext {
+                cgroup_path: format!("/berth/{}", "a".repeat(64)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let p = s.process().as_ref().unwrap();
         assert_eq!(p.args().as_ref().unwrap(), &["sleep", "1"]);
         let env = p.env().as_ref().unwrap();
-        assert!(env[0].starts_with("PATH=") && env.contains(&"HOSTNAME=aaaaaaaaaaaa".to_string()) && env.contains(&"A=1".to_string()));
+        assert!(
+            env[0].starts_with("PATH=")
+                && env.contains(&"HOSTNAME=aaaaaaaaaaaa".to_string())
+                && env.contains(&"A=1".to_string())
+        );
         assert_eq!(p.capabilities().as_ref().unwrap().bounding().as_ref().unwrap().len(), 14);
         assert_eq!(p.no_new_privileges(), Some(true));
         // Nothing of oci-spec's own defaults (youki's) slips in.
@@ -450,10 +606,16 @@ mod tests {
         assert!(caps.inheritable().is_none() && caps.ambient().is_none());
         assert!(s.annotations().is_none() && s.hostname().as_deref() == Some("aaaaaaaaaaaa"));
         let rl = &p.rlimits().as_ref().unwrap()[0];
-        assert_eq!((rl.typ(), rl.soft(), rl.hard()), (oci_spec::runtime::PosixRlimitType::RlimitNofile, 256, 512));
+        assert_eq!(
+            (rl.typ(), rl.soft(), rl.hard()),
+            (oci_spec::runtime::PosixRlimitType::RlimitNofile, 256, 512)
+        );
         assert_eq!(s.root().as_ref().unwrap().readonly(), Some(true));
         let l = s.linux().as_ref().unwrap();
-        assert_eq!(l.cgroups_path().as_ref().unwrap().to_str().unwrap(), format!("/berth/{}", "a".repeat(64)));
+        assert_eq!(
+            l.cgroups_path().as_ref().unwrap().to_str().unwrap(),
+            format!("/berth/{}", "a".repeat(64))
+        );
         let res = l.resources().as_ref().unwrap();
         assert_eq!(res.memory().as_ref().unwrap().limit(), Some(64 << 20));
         assert_eq!(res.cpu().as_ref().unwrap().quota(), Some(50_000));
@@ -471,22 +633,67 @@ mod tests {
     }
 
     fn pod(user: Option<UserNamespace>) -> SandboxRecord {
-        let pins = ["net", "uts", "ipc", "pid", "user"].iter().map(|k| PathBuf::from(format!("/run/berth/pods/p/ns/{k}"))).collect();
-        let config = SandboxOptions { name: "p".into(), namespaces: NamespaceModes { user, ..Default::default() }, ..Default::default() };
-        SandboxRecord { id: "p".repeat(64), config, created_at: 0, state: SandboxState::Ready, pins, ips: Vec::new(), init_pid: Some(7), quarantined: false }
+        let pins = ["net", "uts", "ipc", "pid", "user"]
+            .iter()
+            .map(|k| PathBuf::from(format!("/run/berth/pods/p/ns/{k}")))
+            .collect();
+        let config = SandboxOptions {
+            name: "p".into(),
+            namespaces: NamespaceModes { user, ..Default::default() },
+            ..Default::default()
+        };
+        SandboxRecord {
+            id: "p".repeat(64),
+            config,
+            created_at: 0,
+            state: SandboxState::Ready,
+            pins,
+            ips: Vec::new(),
+            init_pid: Some(7),
+            quarantined: false,
+        }
     }
 
     #[test]
     fn privileged_gets_what_the_node_has_and_nothing_is_read_from_the_host() {
         let mut r = rec();
         r.config.security.privileged = true;
-        let node = NodeFacts { caps: ["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_BPF"].iter().map(|c| c.to_string()).collect(), arch: "amd64", kernel: (6, 1) };
-        let fuse = HostDevice { path: "/dev/fuse".into(), kind: LinuxDeviceType::C, major: 10, minor: 229, mode: 0o666, access: "rwm".into() };
-        let s = build(&r, &SpecContext { node, devices: vec![fuse], ..Default::default() }).unwrap();
-        let caps = s.process().as_ref().unwrap().capabilities().as_ref().unwrap().bounding().clone().unwrap();
-        assert_eq!(caps, [Capability::Chown, Capability::SysAdmin, Capability::Bpf].into_iter().collect());
+        let node = NodeFacts {
+            caps: ["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_BPF"].iter().map(|c| c.to_string()).collect(),
+            arch: "amd64",
+            kernel: (6, 1),
+        };
+        let fuse = HostDevice {
+            path: "/dev/fuse".into(),
+            kind: LinuxDeviceType::C,
+            major: 10,
+            minor: 229,
+            mode: 0o666,
+            access: "rwm".into(),
+        };
+        let s =
+            build(&r, &SpecContext { node, devices: vec![fuse], ..Default::default() }).unwrap();
+        let caps = s
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap()
+            .bounding()
+            .clone()
+            .unwrap();
+        assert_eq!(
+            caps,
+            [Capability::Chown, Capability::SysAdmin, Capability::Bpf].into_iter().collect()
+        );
         let l = s.linux().as_ref().unwrap();
-        assert!(l.devices().as_ref().unwrap().iter().any(|d| d.path() == Path::new("/dev/fuse") && d.major() == 10 && d.minor() == 229));
+        assert!(l
+            .devices()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|d| d.path() == Path::new("/dev/fuse") && d.major() == 10 && d.minor() == 229));
         assert!(l.masked_paths().as_ref().unwrap().is_empty() && l.seccomp().is_none());
         let rules = l.resources().as_ref().unwrap().devices().clone().unwrap();
         assert_eq!(rules.len(), 1);
@@ -499,20 +706,33 @@ mod tests {
     fn namespaces_are_the_pods_and_a_target_must_run() {
         let mut r = rec();
         r.config.security.pid = PidNamespace::Pod;
-        let p =
-            pod(Some(UserNamespace { uids: IdMapping { container_id: 0, host_id: 100_000, length: 65536 }, gids: IdMapping { container_id: 0, host_id: 100_000, length: 65536 } }));
+        let p = pod(Some(UserNamespace {
+            uids: IdMapping { container_id: 0, host_id: 100_000, length: 65536 },
+            gids: IdMapping { container_id: 0, host_id: 100_000, length: 65536 },
+        }));
         let s = build(&r, &SpecContext { sandbox: Some(&p), ..Default::default() }).unwrap();
         let l = s.linux().as_ref().unwrap();
         let ns = l.namespaces().clone().unwrap();
-        let path = |t: LinuxNamespaceType| ns.iter().find(|n| n.typ() == t).and_then(|n| n.path().clone());
+        let path =
+            |t: LinuxNamespaceType| ns.iter().find(|n| n.typ() == t).and_then(|n| n.path().clone());
         assert_eq!(path(LinuxNamespaceType::Pid), Some(PathBuf::from("/run/berth/pods/p/ns/pid")));
-        assert_eq!(path(LinuxNamespaceType::Network), Some(PathBuf::from("/run/berth/pods/p/ns/net")));
-        assert_eq!(path(LinuxNamespaceType::User), Some(PathBuf::from("/run/berth/pods/p/ns/user")));
+        assert_eq!(
+            path(LinuxNamespaceType::Network),
+            Some(PathBuf::from("/run/berth/pods/p/ns/net"))
+        );
+        assert_eq!(
+            path(LinuxNamespaceType::User),
+            Some(PathBuf::from("/run/berth/pods/p/ns/user"))
+        );
         assert!(s.hostname().is_none(), "the pod's UTS namespace has the hostname");
         assert_eq!(l.uid_mappings().as_ref().unwrap()[0].host_id(), 100_000);
         r.config.security.pid = PidNamespace::Target("b".repeat(64));
         assert!(matches!(build(&r, &SpecContext::default()), Err(Error::FailedPrecondition(_))));
-        let s = build(&r, &SpecContext { pid_ns_path: Some("/proc/9/ns/pid".into()), ..Default::default() }).unwrap();
+        let s = build(
+            &r,
+            &SpecContext { pid_ns_path: Some("/proc/9/ns/pid".into()), ..Default::default() },
+        )
+        .unwrap();
         assert!(s
             .linux()
             .as_ref()
@@ -521,7 +741,8 @@ mod tests {
             .as_ref()
             .unwrap()
             .iter()
-            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path() == &Some(PathBuf::from("/proc/9/ns/pid"))));
+            .any(|n| n.typ() == LinuxNamespaceType::Pid
+                && n.path() == &Some(PathBuf::from("/proc/9/ns/pid"))));
     }
 
     #[test]

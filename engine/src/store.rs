@@ -28,7 +28,10 @@ pub trait Record: Serialize + DeserializeOwned {
     const SCHEMA: u32;
 
     /// Turns a record of schema `from` (< `SCHEMA`) into the current shape.
-    fn upgrade(from: u32, value: serde_json::Value) -> std::result::Result<serde_json::Value, String> {
+    fn upgrade(
+        from: u32,
+        value: serde_json::Value,
+    ) -> std::result::Result<serde_json::Value, String> {
         let _ = from;
         Ok(value)
     }
@@ -41,7 +44,8 @@ pub const QUARANTINE_SUFFIX: &str = ".quarantined";
 
 /// Writes `rec` durably at `path`.
 pub fn commit<T: Record>(path: &Path, rec: &T) -> Result<()> {
-    let mut value = serde_json::to_value(rec).map_err(|e| Error::Internal(format!("encode {}: {e}", T::KIND)))?;
+    let mut value = serde_json::to_value(rec)
+        .map_err(|e| Error::Internal(format!("encode {}: {e}", T::KIND)))?;
     match value.as_object_mut() {
         Some(o) => o.insert(SCHEMA_FIELD.into(), T::SCHEMA.into()),
         None => return Err(Error::Internal(format!("a {} record must be a JSON object", T::KIND))),
@@ -74,17 +78,25 @@ pub fn read<T: Record>(path: &Path) -> Loaded<T> {
 }
 
 fn decode<T: Record>(bytes: &[u8]) -> std::result::Result<T, String> {
-    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     let obj = value.as_object_mut().ok_or("not a JSON object")?;
     let schema = match obj.remove(SCHEMA_FIELD) {
         None => 0,
-        Some(v) => v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or(format!("bad {SCHEMA_FIELD} {v}"))?,
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or(format!("bad {SCHEMA_FIELD} {v}"))?,
     };
     if schema > T::SCHEMA {
-        return Err(format!("written by a newer berth (schema {schema}; this one reads up to {})", T::SCHEMA));
+        return Err(format!(
+            "written by a newer berth (schema {schema}; this one reads up to {})",
+            T::SCHEMA
+        ));
     }
     if schema < T::SCHEMA {
-        value = T::upgrade(schema, value).map_err(|e| format!("upgrade from schema {schema}: {e}"))?;
+        value =
+            T::upgrade(schema, value).map_err(|e| format!("upgrade from schema {schema}: {e}"))?;
     }
     serde_json::from_value(value).map_err(|e| format!("schema {schema}: {e}"))
 }
@@ -107,7 +119,11 @@ pub fn is_quarantined(dir: &Path, file: &str) -> bool {
 
 /// The one lookup rule: `key` as an exact id, else as the prefix of exactly
 /// one id. `None`: no match; a prefix of several is InvalidArgument.
-pub fn find_id<'a>(ids: impl Iterator<Item = &'a String> + Clone, key: &str, kind: &str) -> Result<Option<String>> {
+pub fn find_id<'a>(
+    ids: impl Iterator<Item = &'a String> + Clone,
+    key: &str,
+    kind: &str,
+) -> Result<Option<String>> {
     if key.is_empty() {
         return Ok(None);
     }
@@ -120,7 +136,9 @@ pub fn find_id<'a>(ids: impl Iterator<Item = &'a String> + Clone, key: &str, kin
     let mut hits = ids.filter(|id| id.starts_with(key));
     match (hits.next(), hits.next()) {
         (Some(id), None) => Ok(Some(id.clone())),
-        (Some(_), Some(_)) => Err(Error::InvalidArgument(format!("multiple {kind}s match {key:?}; use more of the id"))),
+        (Some(_), Some(_)) => Err(Error::InvalidArgument(format!(
+            "multiple {kind}s match {key:?}; use more of the id"
+        ))),
         (None, _) => Ok(None),
     }
 }
@@ -139,7 +157,10 @@ mod tests {
     impl Record for Thing {
         const KIND: &'static str = "thing";
         const SCHEMA: u32 = 2;
-        fn upgrade(from: u32, mut v: serde_json::Value) -> std::result::Result<serde_json::Value, String> {
+        fn upgrade(
+            from: u32,
+            mut v: serde_json::Value,
+        ) -> std::result::Result<serde_json::Value, String> {
             if from < 2 {
                 // Schema 2 renamed "bytes" to "size".
                 if let Some(b) = v.as_object_mut().and_then(|o| o.remove("bytes")) {

@@ -26,11 +26,21 @@ fn schema0_records_load_and_are_rewritten_with_the_schema() {
 
     let pod: ContainerRecord = load("schema0/container-pod.json");
     let m = &pod.config.mounts[0];
-    assert_eq!((m.propagation, m.readonly, m.recursive_readonly), (Propagation::Slave, true, false));
+    assert_eq!(
+        (m.propagation, m.readonly, m.recursive_readonly),
+        (Propagation::Slave, true, false)
+    );
     assert!(pod.config.pod.is_some());
 
     let sandbox: SandboxRecord = load("schema0/sandbox.json");
-    assert_eq!((sandbox.config.name.as_str(), sandbox.config.namespaces.network, sandbox.config.namespaces.user), ("old-pod", NsMode::Node, None));
+    assert_eq!(
+        (
+            sandbox.config.name.as_str(),
+            sandbox.config.namespaces.network,
+            sandbox.config.namespaces.user
+        ),
+        ("old-pod", NsMode::Node, None)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("container.json");

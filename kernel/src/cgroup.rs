@@ -14,7 +14,9 @@
 //! else ([`place_self`]). Unified (v2) hosts keep the move by pid
 //! ([`Cgroup::enter`]).
 
-use libcgroups::common::{create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt};
+use libcgroups::common::{
+    create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt,
+};
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 use std::path::{Path, PathBuf};
@@ -32,7 +34,9 @@ pub enum CgroupError {
 
 /// The host's cgroup layout, as berth reports it.
 pub fn setup_name() -> String {
-    libcgroups::common::get_cgroup_setup().map(|s| s.to_string()).unwrap_or_else(|e| format!("unknown ({e})"))
+    libcgroups::common::get_cgroup_setup()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|e| format!("unknown ({e})"))
 }
 
 /// One container's cgroup.
@@ -45,8 +49,12 @@ impl Cgroup {
     /// Opens (and creates on first write) the cgroup at `path`, relative to each hierarchy's root.
     pub fn new(path: &Path) -> Result<Self, CgroupError> {
         let rel = path.strip_prefix("/").unwrap_or(path).to_path_buf();
-        let manager = create_cgroup_manager(CgroupConfig { cgroup_path: rel.clone(), systemd_cgroup: false, container_name: String::new() })
-            .map_err(|e| CgroupError::Manager { path: rel.display().to_string(), source: e.into() })?;
+        let manager = create_cgroup_manager(CgroupConfig {
+            cgroup_path: rel.clone(),
+            systemd_cgroup: false,
+            container_name: String::new(),
+        })
+        .map_err(|e| CgroupError::Manager { path: rel.display().to_string(), source: e.into() })?;
         Ok(Self { path: rel, manager })
     }
 
@@ -70,19 +78,31 @@ impl Cgroup {
 
     /// Freezes every process of the cgroup (the freezer), or thaws them.
     pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
-        let state = if frozen { libcgroups::common::FreezerState::Frozen } else { libcgroups::common::FreezerState::Thawed };
+        let state = if frozen {
+            libcgroups::common::FreezerState::Frozen
+        } else {
+            libcgroups::common::FreezerState::Thawed
+        };
         self.manager.freeze(state).map_err(|e| self.err(e))
     }
 
     /// Changes the limits of the live cgroup.
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
-        let opt = ControllerOpt { resources, disable_oom_killer: false, oom_score_adj: None, freezer_state: None };
+        let opt = ControllerOpt {
+            resources,
+            disable_oom_killer: false,
+            oom_score_adj: None,
+            freezer_state: None,
+        };
         self.manager.apply(&opt).map_err(|e| self.err(e))
     }
 
     /// Every process in the cgroup.
     pub fn pids(&self) -> Vec<i32> {
-        self.manager.get_all_pids().map(|v| v.into_iter().map(|p| p.as_raw()).collect()).unwrap_or_default()
+        self.manager
+            .get_all_pids()
+            .map(|v| v.into_iter().map(|p| p.as_raw()).collect())
+            .unwrap_or_default()
     }
 
     /// Whether the kernel's OOM killer has killed a process of this cgroup.
@@ -109,22 +129,35 @@ impl Placement {
     pub fn prepare(path: &Path) -> Result<Option<Self>, CgroupError> {
         let rel = path.strip_prefix("/").unwrap_or(path);
         let name = || rel.display().to_string();
-        let io = |what: String, source: std::io::Error| CgroupError::Io { path: name(), what, source };
-        match libcgroups::common::get_cgroup_setup().map_err(|e| CgroupError::Manager { path: name(), source: e.into() })? {
+        let io =
+            |what: String, source: std::io::Error| CgroupError::Io { path: name(), what, source };
+        match libcgroups::common::get_cgroup_setup()
+            .map_err(|e| CgroupError::Manager { path: name(), source: e.into() })?
+        {
             libcgroups::common::CgroupSetup::Unified => return Ok(None),
             libcgroups::common::CgroupSetup::Legacy | libcgroups::common::CgroupSetup::Hybrid => {}
         }
-        if rel.as_os_str().is_empty() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+        if rel.as_os_str().is_empty()
+            || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
             return Err(CgroupError::BadPath(name()));
         }
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| io("read /proc/self/mountinfo".into(), e))?;
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| io("read /proc/self/mountinfo".into(), e))?;
         let mut placement = Placement { dirs: Vec::new() };
         for (mount_point, controllers) in v1_hierarchies(&mountinfo) {
             let dir = mount_point.join(rel);
-            let made = std::fs::create_dir_all(&dir).map_err(|e| io(format!("create {}", dir.display()), e));
+            let made = std::fs::create_dir_all(&dir)
+                .map_err(|e| io(format!("create {}", dir.display()), e));
             // Counted once made, so a failed cpuset seed removes it too.
             placement.dirs.push(dir);
-            let made = made.and_then(|_| if controllers.contains(&"cpuset") { seed_cpuset(&mount_point, rel).map_err(|e| io("seed cpuset".into(), e)) } else { Ok(()) });
+            let made = made.and_then(|_| {
+                if controllers.contains(&"cpuset") {
+                    seed_cpuset(&mount_point, rel).map_err(|e| io("seed cpuset".into(), e))
+                } else {
+                    Ok(())
+                }
+            });
             if let Err(e) = made {
                 placement.remove();
                 return Err(e);
@@ -166,13 +199,20 @@ impl Controllers {
 
 /// This node's [`Controllers`].
 pub fn controllers() -> Result<Controllers, CgroupError> {
-    let io = |what: &str, source: std::io::Error| CgroupError::Io { path: "/".into(), what: what.into(), source };
-    let setup = libcgroups::common::get_cgroup_setup().map_err(|e| CgroupError::Manager { path: "/".into(), source: e.into() })?;
+    let io = |what: &str, source: std::io::Error| CgroupError::Io {
+        path: "/".into(),
+        what: what.into(),
+        source,
+    };
+    let setup = libcgroups::common::get_cgroup_setup()
+        .map_err(|e| CgroupError::Manager { path: "/".into(), source: e.into() })?;
     if matches!(setup, libcgroups::common::CgroupSetup::Unified) {
-        let text = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").map_err(|e| io("read cgroup.controllers", e))?;
+        let text = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+            .map_err(|e| io("read cgroup.controllers", e))?;
         return Ok(unified_controllers(&text));
     }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| io("read /proc/self/mountinfo", e))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| io("read /proc/self/mountinfo", e))?;
     Ok(v1_controllers(&mountinfo))
 }
 
@@ -181,13 +221,27 @@ fn unified_controllers(text: &str) -> Controllers {
 }
 
 fn v1_controllers(mountinfo: &str) -> Controllers {
-    let names = v1_hierarchies(mountinfo).into_iter().flat_map(|(_, c)| c).map(str::to_owned).collect();
+    let names =
+        v1_hierarchies(mountinfo).into_iter().flat_map(|(_, c)| c).map(str::to_owned).collect();
     Controllers { unified: false, names }
 }
 
 /// The controllers libcgroups' v1 manager handles; hierarchies with none of
 /// them (`name=systemd`) are left alone, as libcgroups leaves them.
-const V1_CONTROLLERS: [&str; 12] = ["cpu", "cpuacct", "cpuset", "devices", "hugetlb", "memory", "pids", "perf_event", "blkio", "net_prio", "net_cls", "freezer"];
+const V1_CONTROLLERS: [&str; 12] = [
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "hugetlb",
+    "memory",
+    "pids",
+    "perf_event",
+    "blkio",
+    "net_prio",
+    "net_cls",
+    "freezer",
+];
 
 /// Each v1 hierarchy's mount point with its controllers, from mountinfo.
 fn v1_hierarchies(mountinfo: &str) -> Vec<(PathBuf, Vec<&str>)> {
@@ -198,7 +252,8 @@ fn v1_hierarchies(mountinfo: &str) -> Vec<(PathBuf, Vec<&str>)> {
         if r.next() != Some("cgroup") {
             continue;
         }
-        let controllers: Vec<&str> = r.nth(1).unwrap_or("").split(',').filter(|o| V1_CONTROLLERS.contains(o)).collect();
+        let controllers: Vec<&str> =
+            r.nth(1).unwrap_or("").split(',').filter(|o| V1_CONTROLLERS.contains(o)).collect();
         let Some(mount_point) = left.split(' ').nth(4) else { continue };
         let mount_point = PathBuf::from(mount_point);
         if !controllers.is_empty() && !out.iter().any(|(m, _)| *m == mount_point) {
@@ -230,17 +285,24 @@ fn seed_cpuset(mount_point: &Path, rel: &Path) -> std::io::Result<()> {
 /// clone): "0" moves the calling thread, which is then the whole process.
 pub fn place_self(tasks: &[PathBuf]) -> std::io::Result<()> {
     for t in tasks {
-        std::fs::write(t, b"0").map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", t.display())))?;
+        std::fs::write(t, b"0")
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", t.display())))?;
     }
     Ok(())
 }
 
 /// Reads the `oom_kill` counter: v1 `memory.oom_control`, v2 `memory.events`.
 fn oom_kill_count(rel: &Path) -> u64 {
-    let candidates = [Path::new("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control"), Path::new("/sys/fs/cgroup").join(rel).join("memory.events")];
+    let candidates = [
+        Path::new("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control"),
+        Path::new("/sys/fs/cgroup").join(rel).join("memory.events"),
+    ];
     for file in candidates {
         if let Ok(text) = std::fs::read_to_string(&file) {
-            return text.lines().find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse().ok())).unwrap_or(0);
+            return text
+                .lines()
+                .find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse().ok()))
+                .unwrap_or(0);
         }
     }
     0
@@ -275,7 +337,13 @@ fn read_u64(p: &Path) -> Option<u64> {
 }
 
 fn stat_fields(p: &Path) -> std::collections::HashMap<String, u64> {
-    std::fs::read_to_string(p).unwrap_or_default().lines().filter_map(|l| l.split_once(' ').and_then(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))).collect()
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            l.split_once(' ').and_then(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
+        })
+        .collect()
 }
 
 /// The usage of the cgroup at `path` (relative to each hierarchy's root):
@@ -338,7 +406,8 @@ mod tests {
 35 30 0:31 / /sys/fs/cgroup/cpuset rw,nosuid,nodev,noexec,relatime shared:14 - cgroup cgroup rw,cpuset,clone_children
 ";
         let h = v1_hierarchies(mi);
-        let got: Vec<(String, Vec<&str>)> = h.into_iter().map(|(p, c)| (p.display().to_string(), c)).collect();
+        let got: Vec<(String, Vec<&str>)> =
+            h.into_iter().map(|(p, c)| (p.display().to_string(), c)).collect();
         assert_eq!(
             got,
             vec![
@@ -359,7 +428,10 @@ mod tests {
 ";
         let c = v1_controllers(mi);
         assert!(!c.unified);
-        assert_eq!(c.names.iter().map(String::as_str).collect::<Vec<_>>(), ["cpu", "cpuacct", "memory"]);
+        assert_eq!(
+            c.names.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["cpu", "cpuacct", "memory"]
+        );
         assert!(!c.has("hugetlb"));
     }
 

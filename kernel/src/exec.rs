@@ -91,13 +91,18 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
     ];
     let mut files = Vec::new();
     for (name, flag) in kinds {
-        let f = File::open(format!("/proc/{}/ns/{name}", req.pid)).map_err(fail("open the container's namespaces"))?;
+        let f = File::open(format!("/proc/{}/ns/{name}", req.pid))
+            .map_err(fail("open the container's namespaces"))?;
         files.push((f, flag));
     }
     // The pod's user namespace, joined last (after the namespaces host root owns).
-    let userns = init::user_namespace(&req.spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default())?;
+    let userns = init::user_namespace(
+        &req.spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default(),
+    )?;
     if let Some(path) = req.spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
-        crate::cgroup::Cgroup::new(&path).and_then(|cg| cg.join_self()).map_err(fail("join the container's cgroup"))?;
+        crate::cgroup::Cgroup::new(&path)
+            .and_then(|cg| cg.join_self())
+            .map_err(fail("join the container's cgroup"))?;
     }
     for (f, flag) in &files {
         setns(f, *flag).map_err(fail("join the container's namespaces"))?;
@@ -106,12 +111,17 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
     // The terminal comes from the container's /dev, now that we see it.
     let pty = if req.tty {
         let (master, slave) = crate::pty::open().map_err(fail("allocate a terminal"))?;
-        crate::pty::send_fd(std::io::stdout().as_fd(), master.as_fd()).map_err(fail("pass the terminal to berthd"))?;
+        crate::pty::send_fd(std::io::stdout().as_fd(), master.as_fd())
+            .map_err(fail("pass the terminal to berthd"))?;
         Some(slave)
     } else {
         None
     };
-    let process = req.spec.process().clone().ok_or_else(|| InitFailure { exit_code: 126, message: "spec has no process".into() })?;
+    let process = req
+        .spec
+        .process()
+        .clone()
+        .ok_or_else(|| InitFailure { exit_code: 126, message: "spec has no process".into() })?;
     let mut process = process;
     process.set_args(Some(req.args.clone()));
     if req.tty {
@@ -122,9 +132,14 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
             process.set_env(Some(env));
         }
     }
-    let action = nix::sys::signal::SigAction::new(nix::sys::signal::SigHandler::Handler(end_command), nix::sys::signal::SaFlags::empty(), SigSet::empty());
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(end_command),
+        nix::sys::signal::SaFlags::empty(),
+        SigSet::empty(),
+    );
     // SAFETY: the handler only reads an atomic and calls kill(2).
-    unsafe { nix::sys::signal::sigaction(Signal::SIGTERM, &action) }.map_err(fail("handle SIGTERM"))?;
+    unsafe { nix::sys::signal::sigaction(Signal::SIGTERM, &action) }
+        .map_err(fail("handle SIGTERM"))?;
     term_set().thread_block().map_err(fail("block SIGTERM"))?;
     // SAFETY: this helper is single-threaded; the child only runs
     // async-signal-safe work until execve, or exits.
@@ -139,9 +154,14 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
                     std::process::exit(126);
                 }
             }
-            let err = match init::identity(req.user, req.groups_strict, &process)
-                .and_then(|who| init::become_process(&process, &who, req.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()), userns.as_ref()))
-            {
+            let err = match init::identity(req.user, req.groups_strict, &process).and_then(|who| {
+                init::become_process(
+                    &process,
+                    &who,
+                    req.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+                    userns.as_ref(),
+                )
+            }) {
                 Ok(cmd) => init::exec(&cmd),
                 Err(e) => e,
             };
@@ -157,7 +177,10 @@ fn enter(req: &ExecRequest<'_>) -> Result<i32, InitFailure> {
             // Wait without reaping (the handler may still kill a zombie),
             // then forget the pid before it can be reused, then reap.
             loop {
-                match nix::sys::wait::waitid(nix::sys::wait::Id::Pid(child), nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT) {
+                match nix::sys::wait::waitid(
+                    nix::sys::wait::Id::Pid(child),
+                    nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT,
+                ) {
                     Ok(_) => break,
                     Err(nix::Error::EINTR) => continue,
                     Err(e) => return Err(fail("wait")(e)),

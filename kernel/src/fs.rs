@@ -31,7 +31,8 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
     let name = path.file_name().ok_or_else(|| io::Error::other("path has no file name"))?;
     let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let mut f = File::create(&tmp)?; // std opens with O_CLOEXEC
-    let res = f.write_all(data).and_then(|_| f.sync_all()).and_then(|_| std::fs::rename(&tmp, path));
+    let res =
+        f.write_all(data).and_then(|_| f.sync_all()).and_then(|_| std::fs::rename(&tmp, path));
     if res.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -66,20 +67,27 @@ pub fn clean_components(path: &str) -> Result<Vec<&str>, BeneathError> {
             Component::Normal(s) => out.push(s.to_str().unwrap_or_default()),
             Component::CurDir => {}
             Component::ParentDir => return Err(BeneathError::DotDot(path.to_owned())),
-            Component::RootDir | Component::Prefix(_) => return Err(BeneathError::Absolute(path.to_owned())),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(BeneathError::Absolute(path.to_owned()))
+            }
         }
     }
     Ok(out)
 }
 
 fn how_beneath(flags: OFlag) -> OpenHow {
-    OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+    OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(
+        ResolveFlag::RESOLVE_BENEATH
+            | ResolveFlag::RESOLVE_NO_SYMLINKS
+            | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+    )
 }
 
 /// Opens `rel` beneath `root`; no component (the last one included) may be a symlink.
 pub fn open_beneath(root: &OwnedFd, rel: &str, flags: OFlag) -> Result<OwnedFd, BeneathError> {
     let rel = if rel.is_empty() { "." } else { rel };
-    let fd = openat2(root.as_raw_fd(), rel, how_beneath(flags)).map_err(|err| BeneathError::Sys { path: rel.to_owned(), err })?;
+    let fd = openat2(root.as_raw_fd(), rel, how_beneath(flags))
+        .map_err(|err| BeneathError::Sys { path: rel.to_owned(), err })?;
     Ok(owned(fd))
 }
 
@@ -93,7 +101,8 @@ pub fn mkdir_all_beneath(root: &OwnedFd, comps: &[&str]) -> Result<OwnedFd, Bene
             Ok(()) | Err(nix::Error::EEXIST) => {}
             Err(e) => return Err(sys(e)),
         }
-        let fd = openat2(cur.as_raw_fd(), *c, how_beneath(OFlag::O_PATH | OFlag::O_DIRECTORY)).map_err(sys)?;
+        let fd = openat2(cur.as_raw_fd(), *c, how_beneath(OFlag::O_PATH | OFlag::O_DIRECTORY))
+            .map_err(sys)?;
         cur = owned(fd);
     }
     Ok(cur)
@@ -110,7 +119,9 @@ pub fn fsetxattr(fd: &impl AsRawFd, name: &str, value: &[u8]) -> io::Result<()> 
     #[allow(unsafe_code)]
     // SAFETY: `fd` is a live descriptor, `name` is NUL-terminated and `value`
     // is a valid buffer of the given length for the duration of the call.
-    let rc = unsafe { libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    let rc = unsafe {
+        libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+    };
     if rc == 0 {
         Ok(())
     } else {
@@ -125,7 +136,9 @@ pub fn fgetxattr(fd: &impl AsRawFd, name: &str) -> io::Result<Vec<u8>> {
     #[allow(unsafe_code)]
     // SAFETY: `fd` is a live descriptor, `name` is NUL-terminated and `buf`
     // is a writable buffer of the given length for the duration of the call.
-    let n = unsafe { libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n = unsafe {
+        libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+    };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -143,7 +156,11 @@ fn owned(fd: std::os::fd::RawFd) -> OwnedFd {
 
 /// Opens a directory as an `O_PATH` root for the `*_beneath` calls.
 pub fn open_root(path: &Path) -> io::Result<OwnedFd> {
-    let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     Ok(owned(fd))
 }
 
@@ -197,9 +214,15 @@ fn copy_level(from: &OwnedFd, to: &OwnedFd, depth: usize) -> io::Result<()> {
         return Err(io::Error::other("the tree is too deep to copy"));
     }
     let nofollow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
-    let open = |dir: &OwnedFd, name: &std::ffi::CStr, flags: OFlag, mode: u32| -> io::Result<OwnedFd> {
-        Ok(owned(nix::fcntl::openat(Some(dir.as_raw_fd()), name, flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::from_bits_truncate(mode))?))
-    };
+    let open =
+        |dir: &OwnedFd, name: &std::ffi::CStr, flags: OFlag, mode: u32| -> io::Result<OwnedFd> {
+            Ok(owned(nix::fcntl::openat(
+                Some(dir.as_raw_fd()),
+                name,
+                flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(mode),
+            )?))
+        };
     let listing = open(from, c".", OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0)?;
     let mut dir = nix::dir::Dir::from_fd(listing.as_raw_fd())?;
     // The Dir owns the descriptor now.
@@ -215,7 +238,11 @@ fn copy_level(from: &OwnedFd, to: &OwnedFd, depth: usize) -> io::Result<()> {
         let (uid, gid) = (Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)));
         match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
             SFlag::S_IFDIR => {
-                nix::sys::stat::mkdirat(Some(to.as_raw_fd()), name, Mode::from_bits_truncate(0o700))?;
+                nix::sys::stat::mkdirat(
+                    Some(to.as_raw_fd()),
+                    name,
+                    Mode::from_bits_truncate(0o700),
+                )?;
                 let src = open(from, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0)?;
                 let dst = open(to, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0)?;
                 copy_level(&src, &dst, depth + 1)?;
@@ -224,7 +251,12 @@ fn copy_level(from: &OwnedFd, to: &OwnedFd, depth: usize) -> io::Result<()> {
             }
             SFlag::S_IFREG => {
                 let src = File::from(open(from, name, OFlag::O_RDONLY, 0)?);
-                let mut dst = File::from(open(to, name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL, 0o600)?);
+                let mut dst = File::from(open(
+                    to,
+                    name,
+                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+                    0o600,
+                )?);
                 io::copy(&mut &src, &mut dst)?;
                 nix::unistd::fchown(dst.as_raw_fd(), uid, gid)?;
                 nix::sys::stat::fchmod(dst.as_raw_fd(), Mode::from_bits_truncate(mode))?;
@@ -256,13 +288,25 @@ mod tests {
         let (from, to) = (t.path().join("from"), t.path().join("to"));
         std::fs::create_dir_all(from.join("etc/sub")).unwrap();
         std::fs::write(from.join("etc/sub/f"), "x").unwrap();
-        std::fs::set_permissions(from.join("etc/sub/f"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::fs::set_permissions(from.join("etc/sub/f"), std::fs::Permissions::from_mode(0o640))
+            .unwrap();
         std::os::unix::fs::symlink("/etc/passwd", from.join("etc/link")).unwrap();
         std::fs::create_dir(&to).unwrap();
-        copy_tree(&open_root(&from).and_then(|_| Ok(File::open(&from)?.into())).unwrap(), &File::open(&to).unwrap().into()).unwrap();
+        copy_tree(
+            &open_root(&from).and_then(|_| Ok(File::open(&from)?.into())).unwrap(),
+            &File::open(&to).unwrap().into(),
+        )
+        .unwrap();
         assert_eq!(std::fs::read_to_string(to.join("etc/sub/f")).unwrap(), "x");
-        assert_eq!(std::fs::metadata(to.join("etc/sub/f")).unwrap().permissions().mode() & 0o777, 0o640);
-        assert_eq!(std::fs::read_link(to.join("etc/link")).unwrap(), Path::new("/etc/passwd"), "the link is copied, not followed");
+        assert_eq!(
+            std::fs::metadata(to.join("etc/sub/f")).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        assert_eq!(
+            std::fs::read_link(to.join("etc/link")).unwrap(),
+            Path::new("/etc/passwd"),
+            "the link is copied, not followed"
+        );
         assert!(is_empty_dir(&from.join("etc/sub")).map(|e| !e).unwrap());
     }
 

@@ -145,7 +145,8 @@ pub(crate) struct Command {
 fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> {
     let spec = cfg.spec;
     let linux = spec.linux().clone().unwrap_or_default();
-    let process = spec.process().clone().ok_or_else(|| InitFailure::new(1, "spec has no process"))?;
+    let process =
+        spec.process().clone().ok_or_else(|| InitFailure::new(1, "spec has no process"))?;
     let namespaces = linux.namespaces().clone().unwrap_or_default();
 
     // Our cgroups first, while we are still single-threaded and host root.
@@ -155,19 +156,26 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
     // now that we are in our cgroup.
     for ns in &namespaces {
         match (ns.typ(), ns.path()) {
-            (LinuxNamespaceType::Cgroup, None) => unshare(CloneFlags::CLONE_NEWCGROUP).map_err(fail("unshare cgroup namespace"))?,
+            (LinuxNamespaceType::Cgroup, None) => {
+                unshare(CloneFlags::CLONE_NEWCGROUP).map_err(fail("unshare cgroup namespace"))?
+            }
             // The shim joined it before cloning us (setns of a PID namespace only affects children).
             (LinuxNamespaceType::Pid, Some(_)) => {}
             // Joined last, right before we become the process (see `become_process`).
             (LinuxNamespaceType::User, _) => {}
             (t, Some(p)) => {
-                let f = std::fs::File::open(p).map_err(|e| InitFailure::new(1, format!("open namespace {}: {e}", p.display())))?;
-                setns(&f, ns_flag(t)).map_err(|e| InitFailure::new(1, format!("join namespace {}: {e}", p.display())))?;
+                let f = std::fs::File::open(p).map_err(|e| {
+                    InitFailure::new(1, format!("open namespace {}: {e}", p.display()))
+                })?;
+                setns(&f, ns_flag(t)).map_err(|e| {
+                    InitFailure::new(1, format!("join namespace {}: {e}", p.display()))
+                })?;
             }
             _ => {}
         }
     }
-    let new_net = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none());
+    let new_net =
+        namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none());
     // A network namespace of its own (new, or a pod's it joined): sysfs is
     // that namespace's, never the node's devices.
     let own_net = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Network);
@@ -181,20 +189,31 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
     }
 
     // Filesystem.
-    mount::make_private(linux.rootfs_propagation().as_deref(), cfg.rootfs).map_err(fail("rootfs"))?;
+    mount::make_private(linux.rootfs_propagation().as_deref(), cfg.rootfs)
+        .map_err(fail("rootfs"))?;
     if let Some(o) = cfg.overlay {
         if let Some(u) = &userns {
             // Each layer covered by an idmapped copy of itself, in our mount
             // namespace only: disk uid 0 is the pod's root.
             for l in &o.lower {
-                let at = std::fs::File::open(l).and_then(|dir| crate::mount_attr::idmapped_bind(l, &dir, u, false).map_err(std::io::Error::other));
+                let at = std::fs::File::open(l).and_then(|dir| {
+                    crate::mount_attr::idmapped_bind(l, &dir, u, false)
+                        .map_err(std::io::Error::other)
+                });
                 at.map_err(|e| InitFailure::new(1, format!("idmap layer {}: {e}", l.display())))?;
             }
         }
         mount::mount_overlay(&o.lower, &o.upper, &o.work, cfg.rootfs).map_err(fail("rootfs"))?;
     } else {
         let r = cfg.rootfs;
-        nix::mount::mount(Some(r), r, None::<&str>, nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC, None::<&str>).map_err(fail("bind rootfs"))?;
+        nix::mount::mount(
+            Some(r),
+            r,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(fail("bind rootfs"))?;
     }
     let root = crate::fs::open_root(cfg.rootfs).map_err(fail("open rootfs"))?;
     let mut dev_is_tmpfs = false;
@@ -202,7 +221,13 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
         if m.typ().as_deref() == Some("sysfs") && !own_net {
             // The node's network (host mode): its /sys, read-only.
             let mut b = m.clone();
-            b.set_typ(Some("bind".into())).set_source(Some("/sys".into())).set_options(Some(vec!["rbind".into(), "ro".into(), "nosuid".into(), "noexec".into(), "nodev".into()]));
+            b.set_typ(Some("bind".into())).set_source(Some("/sys".into())).set_options(Some(vec![
+                "rbind".into(),
+                "ro".into(),
+                "nosuid".into(),
+                "noexec".into(),
+                "nodev".into(),
+            ]));
             mount::mount_one(&root, &b, None).map_err(fail("mount"))?;
             continue;
         }
@@ -228,7 +253,13 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
         mount::dev_symlinks(&root).map_err(fail("/dev"))?;
     }
     for (src, dest) in cfg.etc_files {
-        let m = oci_spec::runtime::MountBuilder::default().destination(dest).typ("bind").source(src).options(vec!["bind".to_string()]).build().map_err(fail("etc file"))?;
+        let m = oci_spec::runtime::MountBuilder::default()
+            .destination(dest)
+            .typ("bind")
+            .source(src)
+            .options(vec!["bind".to_string()])
+            .build()
+            .map_err(fail("etc file"))?;
         mount::mount_one(&root, &m, None).map_err(fail("mount"))?;
     }
     drop(root);
@@ -241,7 +272,8 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
     }
     for (k, v) in linux.sysctl().clone().unwrap_or_default() {
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
-        std::fs::write(&path, v.as_bytes()).map_err(|e| InitFailure::new(1, format!("sysctl {k}: {e}")))?;
+        std::fs::write(&path, v.as_bytes())
+            .map_err(|e| InitFailure::new(1, format!("sysctl {k}: {e}")))?;
     }
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         mount::remount_ro(Path::new("/")).map_err(fail("read-only rootfs"))?;
@@ -254,7 +286,8 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
     }
     if cfg.tty {
         let (master, slave) = crate::pty::open().map_err(fail("allocate a terminal"))?;
-        crate::pty::send_fd(fds.sync.as_fd(), master.as_fd()).map_err(fail("pass the terminal to the shim"))?;
+        crate::pty::send_fd(fds.sync.as_fd(), master.as_fd())
+            .map_err(fail("pass the terminal to the shim"))?;
         drop(master);
         crate::pty::make_controlling(&slave).map_err(fail("set up the terminal"))?;
     }
@@ -266,9 +299,17 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
 
 /// The user namespace the spec names by path, opened (we can't see the
 /// path once we pivot).
-pub(crate) fn user_namespace(namespaces: &[oci_spec::runtime::LinuxNamespace]) -> Result<Option<std::fs::File>, InitFailure> {
-    match namespaces.iter().find(|n| n.typ() == LinuxNamespaceType::User).and_then(|n| n.path().as_ref()) {
-        Some(p) => std::fs::File::open(p).map(Some).map_err(|e| InitFailure::new(1, format!("open user namespace {}: {e}", p.display()))),
+pub(crate) fn user_namespace(
+    namespaces: &[oci_spec::runtime::LinuxNamespace],
+) -> Result<Option<std::fs::File>, InitFailure> {
+    match namespaces
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::User)
+        .and_then(|n| n.path().as_ref())
+    {
+        Some(p) => std::fs::File::open(p)
+            .map(Some)
+            .map_err(|e| InitFailure::new(1, format!("open user namespace {}: {e}", p.display()))),
         None => Ok(None),
     }
 }
@@ -276,7 +317,11 @@ pub(crate) fn user_namespace(namespaces: &[oci_spec::runtime::LinuxNamespace]) -
 /// The user a process runs as: `user` resolved in the container's own
 /// /etc/passwd and /etc/group (we are inside its root), or the spec's
 /// uid/gid; plus the spec's additional groups.
-pub(crate) fn identity(user: Option<&str>, groups_strict: bool, process: &oci_spec::runtime::Process) -> Result<ExecUser, InitFailure> {
+pub(crate) fn identity(
+    user: Option<&str>,
+    groups_strict: bool,
+    process: &oci_spec::runtime::Process,
+) -> Result<ExecUser, InitFailure> {
     let spec_user = process.user();
     Ok(match user {
         Some(u) if !u.is_empty() => {
@@ -296,7 +341,9 @@ pub(crate) fn identity(user: Option<&str>, groups_strict: bool, process: &oci_sp
         _ => ExecUser {
             uid: spec_user.uid(),
             gid: spec_user.gid(),
-            groups: std::iter::once(spec_user.gid()).chain(spec_user.additional_gids().clone().unwrap_or_default()).collect(),
+            groups: std::iter::once(spec_user.gid())
+                .chain(spec_user.additional_gids().clone().unwrap_or_default())
+                .collect(),
             home: home_of(spec_user.uid()),
         },
     })
@@ -314,11 +361,14 @@ pub(crate) fn become_process(
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
     userns: Option<&std::fs::File>,
 ) -> Result<Command, InitFailure> {
-    let mut filter = seccomp.map(crate::seccomp::compile).transpose().map_err(|e| InitFailure::new(1, e))?;
+    let mut filter =
+        seccomp.map(crate::seccomp::compile).transpose().map_err(|e| InitFailure::new(1, e))?;
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     for r in process.rlimits().clone().unwrap_or_default() {
-        let res = rlimit_resource(r.typ()).ok_or_else(|| InitFailure::new(1, format!("unknown rlimit {}", r.typ())))?;
-        setrlimit(res, r.soft(), r.hard()).map_err(|e| InitFailure::new(1, format!("setrlimit {}: {e}", r.typ())))?;
+        let res = rlimit_resource(r.typ())
+            .ok_or_else(|| InitFailure::new(1, format!("unknown rlimit {}", r.typ())))?;
+        setrlimit(res, r.soft(), r.hard())
+            .map_err(|e| InitFailure::new(1, format!("setrlimit {}: {e}", r.typ())))?;
     }
     // Raising hard limits needs host root; everything after is done as the
     // namespace's root (its uid and gid are then set inside it).
@@ -330,10 +380,15 @@ pub(crate) fn become_process(
     // pivot_root, and checked to resolve inside the container's root.
     let cwd = process.cwd();
     if !cwd.is_absolute() {
-        return Err(InitFailure::new(1, format!("working directory {} is not absolute", cwd.display())));
+        return Err(InitFailure::new(
+            1,
+            format!("working directory {} is not absolute", cwd.display()),
+        ));
     }
     if !cwd.exists() {
-        std::fs::create_dir_all(cwd).map_err(|e| InitFailure::new(1, format!("create working directory {}: {e}", cwd.display())))?;
+        std::fs::create_dir_all(cwd).map_err(|e| {
+            InitFailure::new(1, format!("create working directory {}: {e}", cwd.display()))
+        })?;
     }
 
     // Capabilities and identity.
@@ -345,19 +400,26 @@ pub(crate) fn become_process(
     let caps = process.capabilities().clone().unwrap_or_default();
     let bounding = to_caps(caps.bounding());
     for c in caps::all() {
-        if !bounding.contains(&c) && caps::has_cap(None, caps::CapSet::Bounding, c).unwrap_or(false) {
-            caps::drop(None, caps::CapSet::Bounding, c).map_err(fail("drop bounding capability"))?;
+        if !bounding.contains(&c) && caps::has_cap(None, caps::CapSet::Bounding, c).unwrap_or(false)
+        {
+            caps::drop(None, caps::CapSet::Bounding, c)
+                .map_err(fail("drop bounding capability"))?;
         }
     }
     prctl::set_keepcaps(true).map_err(fail("keepcaps"))?;
     let groups: Vec<Gid> = who.groups.iter().map(|g| Gid::from_raw(*g)).collect();
     nix::unistd::setgroups(&groups).map_err(fail("setgroups"))?;
-    nix::unistd::setresgid(Gid::from_raw(who.gid), Gid::from_raw(who.gid), Gid::from_raw(who.gid)).map_err(fail("setgid"))?;
-    nix::unistd::setresuid(Uid::from_raw(who.uid), Uid::from_raw(who.uid), Uid::from_raw(who.uid)).map_err(fail("setuid"))?;
+    nix::unistd::setresgid(Gid::from_raw(who.gid), Gid::from_raw(who.gid), Gid::from_raw(who.gid))
+        .map_err(fail("setgid"))?;
+    nix::unistd::setresuid(Uid::from_raw(who.uid), Uid::from_raw(who.uid), Uid::from_raw(who.uid))
+        .map_err(fail("setuid"))?;
     prctl::set_keepcaps(false).map_err(fail("keepcaps"))?;
-    caps::set(None, caps::CapSet::Effective, &to_caps(caps.effective())).map_err(fail("set effective capabilities"))?;
-    caps::set(None, caps::CapSet::Permitted, &to_caps(caps.permitted())).map_err(fail("set permitted capabilities"))?;
-    caps::set(None, caps::CapSet::Inheritable, &to_caps(caps.inheritable())).map_err(fail("set inheritable capabilities"))?;
+    caps::set(None, caps::CapSet::Effective, &to_caps(caps.effective()))
+        .map_err(fail("set effective capabilities"))?;
+    caps::set(None, caps::CapSet::Permitted, &to_caps(caps.permitted()))
+        .map_err(fail("set permitted capabilities"))?;
+    caps::set(None, caps::CapSet::Inheritable, &to_caps(caps.inheritable()))
+        .map_err(fail("set inheritable capabilities"))?;
     for c in to_caps(caps.ambient()) {
         caps::raise(None, caps::CapSet::Ambient, c).map_err(fail("raise ambient capability"))?;
     }
@@ -365,10 +427,14 @@ pub(crate) fn become_process(
         prctl::set_no_new_privs().map_err(fail("no_new_privs"))?;
     }
 
-    nix::unistd::chdir(cwd).map_err(|e| InitFailure::new(1, format!("chdir to {}: {e}", cwd.display())))?;
+    nix::unistd::chdir(cwd)
+        .map_err(|e| InitFailure::new(1, format!("chdir to {}: {e}", cwd.display())))?;
     let here = nix::unistd::getcwd().map_err(fail("getcwd"))?;
     if !here.is_absolute() || here.to_string_lossy().starts_with("(unreachable)") {
-        return Err(InitFailure::new(1, format!("working directory {} is outside the container", cwd.display())));
+        return Err(InitFailure::new(
+            1,
+            format!("working directory {} is outside the container", cwd.display()),
+        ));
     }
 
     // Environment and command.
@@ -380,9 +446,13 @@ pub(crate) fn become_process(
     if args.is_empty() {
         return Err(InitFailure::new(1, "no command specified"));
     }
-    let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     let program = find_program(&args[0], path_var)?;
-    let cstr = |s: &str| CString::new(s).map_err(|_| InitFailure::new(1, format!("NUL byte in {s:?}")));
+    let cstr =
+        |s: &str| CString::new(s).map_err(|_| InitFailure::new(1, format!("NUL byte in {s:?}")));
     // argv[0] stays what the user wrote.
     let argv = args.iter().map(|a| cstr(a)).collect::<Result<Vec<_>, _>>()?;
     let envp = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>, _>>()?;
@@ -399,7 +469,9 @@ pub(crate) fn exec(cmd: &Command) -> InitFailure {
     let err = nix::unistd::execve(&cmd.program, &cmd.argv, &cmd.envp).unwrap_err();
     let name = cmd.argv[0].to_string_lossy();
     match err {
-        nix::Error::ENOENT => InitFailure::new(127, format!("exec: \"{name}\": no such file or directory")),
+        nix::Error::ENOENT => {
+            InitFailure::new(127, format!("exec: \"{name}\": no such file or directory"))
+        }
         nix::Error::EACCES => InitFailure::new(126, format!("exec: \"{name}\": permission denied")),
         e => InitFailure::new(126, format!("exec: \"{name}\": {e}")),
     }
@@ -413,7 +485,9 @@ fn find_program(name: &str, path_var: &str) -> Result<String, InitFailure> {
     for dir in path_var.split(':').filter(|d| !d.is_empty()) {
         let candidate = format!("{dir}/{name}");
         if let Ok(md) = std::fs::metadata(&candidate) {
-            if md.is_file() && nix::unistd::access(candidate.as_str(), nix::unistd::AccessFlags::X_OK).is_ok() {
+            if md.is_file()
+                && nix::unistd::access(candidate.as_str(), nix::unistd::AccessFlags::X_OK).is_ok()
+            {
                 return Ok(candidate);
             }
         }
@@ -439,7 +513,9 @@ fn read_small(path: &str) -> String {
 }
 
 fn home_of(uid: u32) -> String {
-    user::resolve(&uid.to_string(), &read_small("/etc/passwd"), "").map(|u| u.home).unwrap_or_else(|_| "/".into())
+    user::resolve(&uid.to_string(), &read_small("/etc/passwd"), "")
+        .map(|u| u.home)
+        .unwrap_or_else(|_| "/".into())
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -456,7 +532,10 @@ fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
 }
 
 fn to_caps(set: &Option<oci_spec::runtime::Capabilities>) -> caps::CapsHashSet {
-    set.iter().flatten().filter_map(|c| format!("CAP_{c}").parse::<caps::Capability>().ok()).collect()
+    set.iter()
+        .flatten()
+        .filter_map(|c| format!("CAP_{c}").parse::<caps::Capability>().ok())
+        .collect()
 }
 
 fn rlimit_resource(t: PosixRlimitType) -> Option<Resource> {
@@ -493,8 +572,13 @@ mod tests {
 
     #[test]
     fn capability_names_map() {
-        let set: oci_spec::runtime::Capabilities = [oci_spec::runtime::Capability::Chown, oci_spec::runtime::Capability::NetRaw].into_iter().collect();
+        let set: oci_spec::runtime::Capabilities =
+            [oci_spec::runtime::Capability::Chown, oci_spec::runtime::Capability::NetRaw]
+                .into_iter()
+                .collect();
         let c = to_caps(&Some(set));
-        assert!(c.contains(&caps::Capability::CAP_CHOWN) && c.contains(&caps::Capability::CAP_NET_RAW));
+        assert!(
+            c.contains(&caps::Capability::CAP_CHOWN) && c.contains(&caps::Capability::CAP_NET_RAW)
+        );
     }
 }

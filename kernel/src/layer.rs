@@ -103,12 +103,20 @@ fn hashing<R: Read>(inner: R, tee: Option<&mut dyn Write>) -> HashingReader<'_, 
 /// Extracts `input` (a tar, or a gzip- or zstd-compressed tar) into `dest`,
 /// which must exist and be empty, copying the input as read to `tee`. On
 /// error, `dest` holds a partial tree the caller removes.
-pub fn extract(input: impl Read, dest: &Path, tee: Option<&mut dyn Write>) -> Result<LayerInfo, LayerError> {
+pub fn extract(
+    input: impl Read,
+    dest: &Path,
+    tee: Option<&mut dyn Write>,
+) -> Result<LayerInfo, LayerError> {
     let mut raw = hashing(input, tee);
     let info = extract_tar(&mut raw, dest)?;
     // Whatever follows the compressed stream is part of the blob too.
     io::copy(&mut raw, &mut io::sink()).map_err(LayerError::Malformed)?;
-    Ok(LayerInfo { blob_digest: format!("sha256:{}", hex::encode(raw.hasher.finalize())), blob_size: raw.count, ..info })
+    Ok(LayerInfo {
+        blob_digest: format!("sha256:{}", hex::encode(raw.hasher.finalize())),
+        blob_size: raw.count,
+        ..info
+    })
 }
 
 fn extract_tar(raw: &mut impl Read, dest: &Path) -> Result<LayerInfo, LayerError> {
@@ -116,7 +124,9 @@ fn extract_tar(raw: &mut impl Read, dest: &Path) -> Result<LayerInfo, LayerError
     let compression = Compression::sniff(buffered.fill_buf()?);
     let plain: Box<dyn Read + '_> = match compression {
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(LayerError::Malformed)?),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(buffered).map_err(LayerError::Malformed)?,
+        ),
         Compression::None => Box::new(buffered),
     };
     let mut hashing = hashing(plain, None);
@@ -138,12 +148,19 @@ fn extract_tar(raw: &mut impl Read, dest: &Path) -> Result<LayerInfo, LayerError
     };
     // Hash the trailing padding too: the diff id covers the whole stream.
     io::copy(&mut hashing, &mut io::sink()).map_err(LayerError::Malformed)?;
-    Ok(LayerInfo { diff_id: format!("sha256:{}", hex::encode(hashing.hasher.finalize())), size, blob_digest: String::new(), blob_size: 0, compression })
+    Ok(LayerInfo {
+        diff_id: format!("sha256:{}", hex::encode(hashing.hasher.finalize())),
+        size,
+        blob_digest: String::new(),
+        blob_size: 0,
+        compression,
+    })
 }
 
 fn entry_name(entry: &tar::Entry<'_, impl Read>) -> Result<String, LayerError> {
     let raw = entry.path_bytes();
-    String::from_utf8(raw.into_owned()).map_err(|_| LayerError::Malformed(io::Error::other("entry name is not UTF-8")))
+    String::from_utf8(raw.into_owned())
+        .map_err(|_| LayerError::Malformed(io::Error::other("entry name is not UTF-8")))
 }
 
 fn write_entry(root: &OwnedFd, entry: &mut tar::Entry<'_, impl Read>) -> Result<u64, LayerError> {
@@ -170,7 +187,8 @@ fn write_entry(root: &OwnedFd, entry: &mut tar::Entry<'_, impl Read>) -> Result<
             set_opaque(&parent).map_err(ioerr)?;
         } else {
             replace_existing(&parent, target, false).map_err(ioerr)?;
-            mknodat(Some(parent.as_raw_fd()), target, SFlag::S_IFCHR, Mode::empty(), 0).map_err(nixerr)?;
+            mknodat(Some(parent.as_raw_fd()), target, SFlag::S_IFCHR, Mode::empty(), 0)
+                .map_err(nixerr)?;
         }
         return Ok(0);
     }
@@ -183,13 +201,22 @@ fn write_entry(root: &OwnedFd, entry: &mut tar::Entry<'_, impl Read>) -> Result<
             let fd = nix::fcntl::openat(
                 Some(parent.as_raw_fd()),
                 *last,
-                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
                 Mode::from_bits_truncate(0o600),
             )
             .map_err(nixerr)?;
             let mut file = std::fs::File::from(crate::fs::owned_fd(fd));
             written = io::copy(entry, &mut file).map_err(ioerr)?;
-            nix::unistd::fchown(file.as_raw_fd(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(nixerr)?;
+            nix::unistd::fchown(
+                file.as_raw_fd(),
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+            )
+            .map_err(nixerr)?;
             fchmod(file.as_raw_fd(), mode).map_err(nixerr)?;
             apply_xattrs(&file, &xattrs).map_err(ioerr)?;
             set_mtime(file.as_fd(), mtime);
@@ -199,36 +226,74 @@ fn write_entry(root: &OwnedFd, entry: &mut tar::Entry<'_, impl Read>) -> Result<
                 Ok(()) | Err(nix::Error::EEXIST) => {}
                 Err(e) => return Err(nixerr(e)),
             }
-            let dir = open_beneath(&parent, last, OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(esc)?;
-            nix::unistd::fchown(dir.as_raw_fd(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(nixerr)?;
+            let dir =
+                open_beneath(&parent, last, OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(esc)?;
+            nix::unistd::fchown(
+                dir.as_raw_fd(),
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+            )
+            .map_err(nixerr)?;
             fchmod(dir.as_raw_fd(), mode).map_err(nixerr)?;
             apply_xattrs(&dir, &xattrs).map_err(ioerr)?;
         }
         tar::EntryType::Symlink => {
-            let target = entry.link_name_bytes().ok_or_else(|| ioerr(io::Error::other("symlink without target")))?;
+            let target = entry
+                .link_name_bytes()
+                .ok_or_else(|| ioerr(io::Error::other("symlink without target")))?;
             let target = std::ffi::OsStr::from_bytes(&target);
             symlinkat(target, Some(parent.as_raw_fd()), *last).map_err(nixerr)?;
-            fchownat(Some(parent.as_raw_fd()), *last, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), AtFlags::AT_SYMLINK_NOFOLLOW).map_err(nixerr)?;
+            fchownat(
+                Some(parent.as_raw_fd()),
+                *last,
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(nixerr)?;
         }
         tar::EntryType::Link => {
-            let target = entry.link_name_bytes().ok_or_else(|| ioerr(io::Error::other("hardlink without target")))?;
-            let target = String::from_utf8(target.into_owned()).map_err(|_| LayerError::BadLink(name.clone()))?;
+            let target = entry
+                .link_name_bytes()
+                .ok_or_else(|| ioerr(io::Error::other("hardlink without target")))?;
+            let target = String::from_utf8(target.into_owned())
+                .map_err(|_| LayerError::BadLink(name.clone()))?;
             let tcomps = clean_components(&target).map_err(esc)?;
             let Some((tlast, tparents)) = tcomps.split_last() else {
                 return Err(LayerError::BadLink(name.clone()));
             };
-            let tparent = open_beneath(root, &tparents.join("/"), OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(esc)?;
-            let st = nix::sys::stat::fstatat(Some(tparent.as_raw_fd()), *tlast, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(|_| LayerError::BadLink(name.clone()))?;
+            let tparent =
+                open_beneath(root, &tparents.join("/"), OFlag::O_PATH | OFlag::O_DIRECTORY)
+                    .map_err(esc)?;
+            let st = nix::sys::stat::fstatat(
+                Some(tparent.as_raw_fd()),
+                *tlast,
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|_| LayerError::BadLink(name.clone()))?;
             if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
                 return Err(LayerError::BadLink(name.clone()));
             }
-            linkat(Some(tparent.as_raw_fd()), *tlast, Some(parent.as_raw_fd()), *last, AtFlags::empty()).map_err(nixerr)?;
+            linkat(
+                Some(tparent.as_raw_fd()),
+                *tlast,
+                Some(parent.as_raw_fd()),
+                *last,
+                AtFlags::empty(),
+            )
+            .map_err(nixerr)?;
         }
         tar::EntryType::Char | tar::EntryType::Block => {
             let major = header.device_major().map_err(ioerr)?.unwrap_or(0) as u64;
             let minor = header.device_minor().map_err(ioerr)?.unwrap_or(0) as u64;
             let kind = if kind == tar::EntryType::Char { SFlag::S_IFCHR } else { SFlag::S_IFBLK };
-            match mknodat(Some(parent.as_raw_fd()), *last, kind, mode, nix::sys::stat::makedev(major, minor)) {
+            match mknodat(
+                Some(parent.as_raw_fd()),
+                *last,
+                kind,
+                mode,
+                nix::sys::stat::makedev(major, minor),
+            ) {
                 Ok(()) => {}
                 // Without CAP_MKNOD (a user namespace, a rootless daemon) device
                 // nodes are skipped, as rootless Docker and containerd do: the
@@ -236,7 +301,14 @@ fn write_entry(root: &OwnedFd, entry: &mut tar::Entry<'_, impl Read>) -> Result<
                 Err(nix::Error::EPERM) => return Ok(0),
                 Err(e) => return Err(nixerr(e)),
             }
-            fchownat(Some(parent.as_raw_fd()), *last, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), AtFlags::AT_SYMLINK_NOFOLLOW).map_err(nixerr)?;
+            fchownat(
+                Some(parent.as_raw_fd()),
+                *last,
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(nixerr)?;
         }
         tar::EntryType::Fifo => {
             mkfifoat(Some(parent.as_raw_fd()), *last, mode).map_err(nixerr)?;
@@ -282,11 +354,13 @@ pub(crate) fn apply_xattrs(fd: &impl AsRawFd, xattrs: &[(String, Vec<u8>)]) -> i
 /// Removes whatever stands at `name` unless both it and the new entry are
 /// directories (a later directory entry only updates the earlier one).
 pub(crate) fn replace_existing(parent: &OwnedFd, name: &str, new_is_dir: bool) -> io::Result<()> {
-    let st = match nix::sys::stat::fstatat(Some(parent.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) => st,
-        Err(nix::Error::ENOENT) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
+    let st =
+        match nix::sys::stat::fstatat(Some(parent.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        {
+            Ok(st) => st,
+            Err(nix::Error::ENOENT) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
     let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
     if is_dir && new_is_dir {
         return Ok(());
@@ -300,14 +374,16 @@ pub(crate) fn replace_existing(parent: &OwnedFd, name: &str, new_is_dir: bool) -
 }
 
 fn remove_tree_at(parent: &OwnedFd, name: &str) -> io::Result<()> {
-    let dir = open_beneath(parent, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(io::Error::other)?;
+    let dir = open_beneath(parent, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+        .map_err(io::Error::other)?;
     let entries: Vec<(String, bool)> = {
         let mut d = nix::dir::Dir::from_fd(nix::unistd::dup(dir.as_raw_fd())?)?;
         d.iter()
             .filter_map(Result::ok)
             .filter_map(|e| {
                 let n = e.file_name().to_str().ok()?.to_owned();
-                (n != "." && n != "..").then_some((n, e.file_type() == Some(nix::dir::Type::Directory)))
+                (n != "." && n != "..")
+                    .then_some((n, e.file_type() == Some(nix::dir::Type::Directory)))
             })
             .collect()
     };
@@ -323,7 +399,8 @@ fn remove_tree_at(parent: &OwnedFd, name: &str) -> io::Result<()> {
 }
 
 fn set_opaque(dir: &OwnedFd) -> io::Result<()> {
-    let f = open_beneath(dir, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(io::Error::other)?;
+    let f =
+        open_beneath(dir, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(io::Error::other)?;
     crate::fs::fsetxattr(&f, "trusted.overlay.opaque", b"y")
 }
 
@@ -402,7 +479,10 @@ mod tests {
         let info3 = extract(zst.as_slice(), d3.path(), None).unwrap();
         assert_eq!(info3.diff_id, info.diff_id);
         assert_eq!(info3.blob_size, zst.len() as u64);
-        assert_eq!((info.compression, info2.compression, info3.compression), (Compression::None, Compression::Gzip, Compression::Zstd));
+        assert_eq!(
+            (info.compression, info2.compression, info3.compression),
+            (Compression::None, Compression::Gzip, Compression::Zstd)
+        );
     }
 
     fn refused(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) {
@@ -411,7 +491,8 @@ mod tests {
         std::fs::create_dir(&dest).unwrap();
         let err = extract(tarball(build).as_slice(), &dest, None);
         assert!(err.is_err(), "hostile archive was accepted");
-        let names: Vec<_> = std::fs::read_dir(outer.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> =
+            std::fs::read_dir(outer.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["layer"], "something was written outside the layer");
     }
 
@@ -439,7 +520,10 @@ mod tests {
     #[test]
     fn malformed_archive_is_an_error() {
         let d = tempfile::tempdir().unwrap();
-        assert!(matches!(extract(&b"this is not a tarball at all, not even close......"[..], d.path(), None), Err(LayerError::Malformed(_))));
+        assert!(matches!(
+            extract(&b"this is not a tarball at all, not even close......"[..], d.path(), None),
+            Err(LayerError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -42,7 +42,10 @@ pub(crate) fn supervise(cmd: &crate::init::Command, tty: bool, mut sync: UnixStr
             supervise_child(child, &all)
         }
         Err(e) => {
-            let err = crate::init::InitFailure::new(1, format!("fork the container's command under --init: {e}"));
+            let err = crate::init::InitFailure::new(
+                1,
+                format!("fork the container's command under --init: {e}"),
+            );
             let _ = sync.write_all(&err.encode());
             std::process::exit(1)
         }
@@ -55,7 +58,9 @@ fn supervise_child(child: Pid, all: &SigSet) -> ! {
             Ok(Signal::SIGCHLD) => loop {
                 match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::Exited(pid, code)) if pid == child => std::process::exit(code),
-                    Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => std::process::exit(128 + sig as i32),
+                    Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
+                        std::process::exit(128 + sig as i32)
+                    }
                     Ok(WaitStatus::StillAlive) | Err(_) => break,
                     Ok(_) => {}
                 }

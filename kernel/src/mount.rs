@@ -52,12 +52,15 @@ pub fn make_private(propagation: Option<&str>, rootfs: &Path) -> Result<(), Moun
         Some("shared") | Some("rshared") => MsFlags::MS_SHARED,
         _ => MsFlags::MS_PRIVATE,
     };
-    mount(None::<&str>, "/", None::<&str>, flag | MsFlags::MS_REC, None::<&str>).map_err(sys("make / private", "/"))?;
+    mount(None::<&str>, "/", None::<&str>, flag | MsFlags::MS_REC, None::<&str>)
+        .map_err(sys("make / private", "/"))?;
     if flag == MsFlags::MS_SHARED {
         let parent = rootfs.parent().unwrap_or(Path::new("/"));
-        let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(MountError::MountInfo)?;
+        let info =
+            std::fs::read_to_string("/proc/self/mountinfo").map_err(MountError::MountInfo)?;
         let holder = mount_point_of(&info, parent);
-        mount(None::<&str>, &holder, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).map_err(sys("make the rootfs's parent mount private", &holder))?;
+        mount(None::<&str>, &holder, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
+            .map_err(sys("make the rootfs's parent mount private", &holder))?;
     }
     Ok(())
 }
@@ -80,8 +83,13 @@ fn unescape_octal(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            let v = u16::from(b[i + 1] - b'0') * 64 + u16::from(b[i + 2] - b'0') * 8 + u16::from(b[i + 3] - b'0');
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = u16::from(b[i + 1] - b'0') * 64
+                + u16::from(b[i + 2] - b'0') * 8
+                + u16::from(b[i + 3] - b'0');
             out.push(v as u8);
             i += 4;
         } else {
@@ -93,10 +101,21 @@ fn unescape_octal(s: &str) -> String {
 }
 
 /// Mounts the overlay rootfs at `target`.
-pub fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), MountError> {
+pub fn mount_overlay(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<(), MountError> {
     let lower: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
-    let data = format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), upper.display(), work.display());
-    mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data.as_str())).map_err(sys("mount overlay on", target))
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        upper.display(),
+        work.display()
+    );
+    mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
+        .map_err(sys("mount overlay on", target))
 }
 
 /// Flags and data of OCI mount options.
@@ -122,17 +141,21 @@ pub fn parse_options(options: &[String]) -> (MsFlags, MsFlags, String) {
             "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
             "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
             "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => {
                 let p = match o.trim_start_matches('r') {
                     "private" => MsFlags::MS_PRIVATE,
                     "shared" => MsFlags::MS_SHARED,
                     "slave" => MsFlags::MS_SLAVE,
                     _ => MsFlags::MS_UNBINDABLE,
                 };
-                propagation |= p | if o.starts_with('r') { MsFlags::MS_REC } else { MsFlags::empty() };
+                propagation |=
+                    p | if o.starts_with('r') { MsFlags::MS_REC } else { MsFlags::empty() };
                 continue;
             }
-            "async" | "atime" | "diratime" | "norelatime" | "nostrictatime" | "defaults" => continue,
+            "async" | "atime" | "diratime" | "norelatime" | "nostrictatime" | "defaults" => {
+                continue
+            }
             other => {
                 data.push(other.to_owned());
                 continue;
@@ -144,7 +167,9 @@ pub fn parse_options(options: &[String]) -> (MsFlags, MsFlags, String) {
 }
 
 fn in_root(root: &OwnedFd, rel: &str, flags: OFlag) -> nix::Result<OwnedFd> {
-    let how = OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     let rel = if rel.is_empty() { "." } else { rel };
     openat2(root.as_raw_fd(), rel, how).map(crate::fs::owned_fd)
 }
@@ -162,18 +187,28 @@ pub fn ensure_in_root(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd
             Ok(fd) if last => return Ok(fd),
             Ok(_) => continue,
             Err(nix::Error::ENOENT) => {
-                let parent = in_root(root, &comps[..i].join("/"), OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(err)?;
+                let parent =
+                    in_root(root, &comps[..i].join("/"), OFlag::O_PATH | OFlag::O_DIRECTORY)
+                        .map_err(err)?;
                 if last && file {
                     let fd = nix::fcntl::openat(
                         Some(parent.as_raw_fd()),
                         comps[i],
-                        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                        OFlag::O_CREAT
+                            | OFlag::O_EXCL
+                            | OFlag::O_NOFOLLOW
+                            | OFlag::O_WRONLY
+                            | OFlag::O_CLOEXEC,
                         Mode::from_bits_truncate(0o644),
                     )
                     .map_err(err)?;
                     drop(crate::fs::owned_fd(fd));
                 } else {
-                    match nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), comps[i], Mode::from_bits_truncate(0o755)) {
+                    match nix::sys::stat::mkdirat(
+                        Some(parent.as_raw_fd()),
+                        comps[i],
+                        Mode::from_bits_truncate(0o755),
+                    ) {
                         Ok(()) | Err(nix::Error::EEXIST) => {}
                         Err(e) => return Err(err(e)),
                     }
@@ -204,17 +239,35 @@ fn copy_up_into(root: &OwnedFd, dest: &Path, volume: &Path) -> Result<(), MountE
         Ok(fd) => fd,
         // Nothing there (or no directory): nothing to copy.
         Err(nix::Error::ENOENT | nix::Error::ENOTDIR) => return Ok(()),
-        Err(e) => return Err(MountError::Sys { what: "open for copy-up", target: dest.display().to_string(), err: e }),
+        Err(e) => {
+            return Err(MountError::Sys {
+                what: "open for copy-up",
+                target: dest.display().to_string(),
+                err: e,
+            })
+        }
     };
-    let to = nix::fcntl::open(volume, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-        .map(crate::fs::owned_fd)
-        .map_err(|e| MountError::Sys { what: "open volume", target: volume.display().to_string(), err: e })?;
+    let to = nix::fcntl::open(
+        volume,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(crate::fs::owned_fd)
+    .map_err(|e| MountError::Sys {
+        what: "open volume",
+        target: volume.display().to_string(),
+        err: e,
+    })?;
     crate::fs::copy_tree(&from, &to).map_err(io)
 }
 
 /// Mounts one OCI mount inside `root`; a bind mount is idmapped through
 /// `userns` when one is given (a user-namespaced pod's volumes).
-pub fn mount_one(root: &OwnedFd, m: &OciMount, userns: Option<&std::fs::File>) -> Result<(), MountError> {
+pub fn mount_one(
+    root: &OwnedFd,
+    m: &OciMount,
+    userns: Option<&std::fs::File>,
+) -> Result<(), MountError> {
     let dest = m.destination();
     if !dest.is_absolute() {
         return Err(MountError::Relative(dest.clone()));
@@ -240,26 +293,49 @@ pub fn mount_one(root: &OwnedFd, m: &OciMount, userns: Option<&std::fs::File>) -
     let data = (!data.is_empty()).then_some(data.as_str());
     if is_bind {
         match userns {
-            Some(u) => crate::mount_attr::idmapped_bind(&source, &target, u, flags.contains(MsFlags::MS_REC)).map_err(|e| MountError::Idmap(dest.display().to_string(), e))?,
-            None => mount(Some(&source), tpath.as_str(), None::<&str>, MsFlags::MS_BIND | (flags & MsFlags::MS_REC), None::<&str>).map_err(sys("bind mount", dest))?,
+            Some(u) => crate::mount_attr::idmapped_bind(
+                &source,
+                &target,
+                u,
+                flags.contains(MsFlags::MS_REC),
+            )
+            .map_err(|e| MountError::Idmap(dest.display().to_string(), e))?,
+            None => mount(
+                Some(&source),
+                tpath.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | (flags & MsFlags::MS_REC),
+                None::<&str>,
+            )
+            .map_err(sys("bind mount", dest))?,
         }
         // Bind mounts ignore most flags until a remount applies them.
         let extra = flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
         if !extra.is_empty() {
             // Reopen: the fd still names the covered directory, not the new mount.
             let target = ensure_in_root(root, dest, file)?;
-            mount(None::<&str>, fd_path(&target).as_str(), None::<&str>, extra | MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None::<&str>).map_err(sys("remount", dest))?;
+            mount(
+                None::<&str>,
+                fd_path(&target).as_str(),
+                None::<&str>,
+                extra | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+                None::<&str>,
+            )
+            .map_err(sys("remount", dest))?;
         }
     } else {
-        mount(Some(&source), tpath.as_str(), Some(typ.as_str()), flags, data).map_err(sys("mount", dest))?;
+        mount(Some(&source), tpath.as_str(), Some(typ.as_str()), flags, data)
+            .map_err(sys("mount", dest))?;
     }
     if !propagation.is_empty() {
         let target = ensure_in_root(root, dest, file)?;
-        mount(None::<&str>, fd_path(&target).as_str(), None::<&str>, propagation, None::<&str>).map_err(sys("set propagation of", dest))?;
+        mount(None::<&str>, fd_path(&target).as_str(), None::<&str>, propagation, None::<&str>)
+            .map_err(sys("set propagation of", dest))?;
     }
     if recursive_ro {
         let target = ensure_in_root(root, dest, file)?;
-        crate::mount_attr::read_only_recursive(&target).map_err(sys("make read-only recursively", dest))?;
+        crate::mount_attr::read_only_recursive(&target)
+            .map_err(sys("make read-only recursively", dest))?;
     }
     Ok(())
 }
@@ -283,27 +359,73 @@ pub struct ImageVolume {
 pub fn mount_image_volume(root: &OwnedFd, v: &ImageVolume) -> Result<(), MountError> {
     let staging = v.staging.as_path();
     match v.lower_dirs.as_slice() {
-        [] => return Err(MountError::Io(staging.display().to_string(), std::io::Error::other("the image has no layers"))),
+        [] => {
+            return Err(MountError::Io(
+                staging.display().to_string(),
+                std::io::Error::other("the image has no layers"),
+            ))
+        }
         [one] => {
-            mount(Some(one.as_path()), staging, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(sys("bind image layer", staging))?;
-            mount(None::<&str>, staging, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>).map_err(sys("remount read-only", staging))?;
+            mount(
+                Some(one.as_path()),
+                staging,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(sys("bind image layer", staging))?;
+            mount(
+                None::<&str>,
+                staging,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(sys("remount read-only", staging))?;
         }
         many => {
             let lower: Vec<String> = many.iter().map(|p| p.display().to_string()).collect();
             let data = format!("lowerdir={}", lower.join(":"));
-            mount(Some("overlay"), staging, Some("overlay"), MsFlags::MS_RDONLY, Some(data.as_str())).map_err(sys("mount image overlay on", staging))?;
+            mount(
+                Some("overlay"),
+                staging,
+                Some("overlay"),
+                MsFlags::MS_RDONLY,
+                Some(data.as_str()),
+            )
+            .map_err(sys("mount image overlay on", staging))?;
         }
     }
-    let tree = crate::fs::open_root(staging).map_err(|e| MountError::Io(staging.display().to_string(), e))?;
+    let tree = crate::fs::open_root(staging)
+        .map_err(|e| MountError::Io(staging.display().to_string(), e))?;
     let rel = if v.sub_path.is_empty() { "." } else { v.sub_path.as_str() };
-    let source = in_root(&tree, rel, OFlag::O_PATH).map_err(sys("resolve the image sub path", Path::new(rel)))?;
-    let file = nix::sys::stat::fstat(source.as_raw_fd()).map(|st| st.st_mode & nix::libc::S_IFMT != nix::libc::S_IFDIR).unwrap_or(false);
+    let source = in_root(&tree, rel, OFlag::O_PATH)
+        .map_err(sys("resolve the image sub path", Path::new(rel)))?;
+    let file = nix::sys::stat::fstat(source.as_raw_fd())
+        .map(|st| st.st_mode & nix::libc::S_IFMT != nix::libc::S_IFDIR)
+        .unwrap_or(false);
     let target = ensure_in_root(root, &v.destination, file)?;
-    mount(Some(fd_path(&source).as_str()), fd_path(&target).as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(sys("bind image volume", &v.destination))?;
+    mount(
+        Some(fd_path(&source).as_str()),
+        fd_path(&target).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(sys("bind image volume", &v.destination))?;
     let target = ensure_in_root(root, &v.destination, file)?;
-    mount(None::<&str>, fd_path(&target).as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV, None::<&str>)
-        .map_err(sys("remount image volume read-only", &v.destination))
+    mount(
+        None::<&str>,
+        fd_path(&target).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV,
+        None::<&str>,
+    )
+    .map_err(sys("remount image volume read-only", &v.destination))
 }
 
 /// Creates the spec's device nodes inside `root` (under a tmpfs /dev).
@@ -312,7 +434,8 @@ pub fn create_device(root: &OwnedFd, d: &LinuxDevice) -> Result<(), MountError> 
     let parent_dir = path.parent().unwrap_or(Path::new("/"));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let parent = ensure_in_root(root, parent_dir, false)?;
-    let parent = in_root(&parent, "", OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(sys("open", parent_dir))?;
+    let parent = in_root(&parent, "", OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .map_err(sys("open", parent_dir))?;
     let kind = match d.typ() {
         LinuxDeviceType::B => SFlag::S_IFBLK,
         LinuxDeviceType::P => SFlag::S_IFIFO,
@@ -320,11 +443,21 @@ pub fn create_device(root: &OwnedFd, d: &LinuxDevice) -> Result<(), MountError> 
     };
     let mode = Mode::from_bits_truncate(d.file_mode().unwrap_or(0o666));
     let dev = nix::sys::stat::makedev(d.major() as u64, d.minor() as u64);
-    let _ = nix::unistd::unlinkat(Some(parent.as_raw_fd()), name.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
-    mknodat(Some(parent.as_raw_fd()), name.as_str(), kind, mode, dev).map_err(sys("mknod", path))?;
+    let _ = nix::unistd::unlinkat(
+        Some(parent.as_raw_fd()),
+        name.as_str(),
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    );
+    mknodat(Some(parent.as_raw_fd()), name.as_str(), kind, mode, dev)
+        .map_err(sys("mknod", path))?;
     // mknod honours the umask; set the exact mode through a path fd.
     let node = in_root(&parent, &name, OFlag::O_PATH).map_err(sys("open", path))?;
-    let _ = nix::sys::stat::fchmodat(None, fd_path(&node).as_str(), mode, nix::sys::stat::FchmodatFlags::FollowSymlink);
+    let _ = nix::sys::stat::fchmodat(
+        None,
+        fd_path(&node).as_str(),
+        mode,
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    );
     fchownat(
         Some(parent.as_raw_fd()),
         name.as_str(),
@@ -339,18 +472,32 @@ pub fn create_device(root: &OwnedFd, d: &LinuxDevice) -> Result<(), MountError> 
 pub fn dev_symlinks(root: &OwnedFd) -> Result<(), MountError> {
     let dev = ensure_in_root(root, Path::new("/dev"), false)?;
     let dev = in_root(&dev, "", OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(sys("open", "/dev"))?;
-    for (link, target) in
-        [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore"), ("ptmx", "pts/ptmx")]
-    {
-        let _ = nix::unistd::unlinkat(Some(dev.as_raw_fd()), link, nix::unistd::UnlinkatFlags::NoRemoveDir);
-        nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), link).map_err(sys("symlink", link))?;
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        let _ = nix::unistd::unlinkat(
+            Some(dev.as_raw_fd()),
+            link,
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        );
+        nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), link)
+            .map_err(sys("symlink", link))?;
     }
     Ok(())
 }
 
 /// Moves the root to `rootfs` and detaches the old one.
 pub fn pivot_root(rootfs: &Path) -> Result<(), MountError> {
-    let open_dir = |p: &Path| nix::fcntl::open(p, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map(crate::fs::owned_fd).map_err(sys("open", p));
+    let open_dir = |p: &Path| {
+        nix::fcntl::open(p, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .map(crate::fs::owned_fd)
+            .map_err(sys("open", p))
+    };
     let old_root = open_dir(Path::new("/"))?;
     let new_root = open_dir(rootfs)?;
     nix::unistd::fchdir(new_root.as_raw_fd()).map_err(sys("chdir", rootfs))?;
@@ -359,7 +506,8 @@ pub fn pivot_root(rootfs: &Path) -> Result<(), MountError> {
     // and detach it; what is left at "/" is the container's root.
     nix::unistd::pivot_root(".", ".").map_err(sys("pivot_root", rootfs))?;
     nix::unistd::fchdir(old_root.as_raw_fd()).map_err(sys("chdir", "old root"))?;
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).map_err(sys("make old root slave", "/"))?;
+    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .map_err(sys("make old root slave", "/"))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(sys("detach old root", "/"))?;
     nix::unistd::chdir("/").map_err(sys("chdir", "/"))
 }
@@ -368,7 +516,9 @@ pub fn pivot_root(rootfs: &Path) -> Result<(), MountError> {
 pub fn mask(path: &Path) -> Result<(), MountError> {
     let res = match std::fs::symlink_metadata(path) {
         Err(_) => return Ok(()),
-        Ok(md) if md.is_dir() => mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>),
+        Ok(md) if md.is_dir() => {
+            mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+        }
         Ok(_) => mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>),
     };
     match res {
@@ -392,12 +542,17 @@ pub fn remount_ro(path: &Path) -> Result<(), MountError> {
     let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
     let f = st.flags();
     use nix::sys::statvfs::FsFlags;
-    for (have, want) in [(FsFlags::ST_NOSUID, MsFlags::MS_NOSUID), (FsFlags::ST_NODEV, MsFlags::MS_NODEV), (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC)] {
+    for (have, want) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
         if f.contains(have) {
             flags |= want;
         }
     }
-    mount(None::<&str>, path, None::<&str>, flags, None::<&str>).map_err(sys("remount read-only", path))
+    mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+        .map_err(sys("remount read-only", path))
 }
 
 #[cfg(test)]

@@ -44,7 +44,16 @@ fn setattr(fd: &OwnedFd, recursive: bool, attr: &MountAttr) -> nix::Result<()> {
     let flags = nix::libc::AT_EMPTY_PATH | if recursive { nix::libc::AT_RECURSIVE } else { 0 };
     // SAFETY: the path is a NUL-terminated empty string, `attr` points to a
     // live struct of the size passed, and the kernel only reads both.
-    let r = unsafe { nix::libc::syscall(nix::libc::SYS_mount_setattr, fd.as_raw_fd(), c"".as_ptr(), flags, attr as *const MountAttr, std::mem::size_of::<MountAttr>()) };
+    let r = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
     if r < 0 {
         Err(nix::Error::last())
     } else {
@@ -80,9 +89,13 @@ fn cpath(p: &Path) -> nix::Result<CString> {
 /// mount below it).
 fn clone_tree(path: &Path, recursive: bool) -> nix::Result<OwnedFd> {
     let c = cpath(path)?;
-    let flags = OPEN_TREE_CLONE | nix::libc::O_CLOEXEC as u32 | if recursive { nix::libc::AT_RECURSIVE as u32 } else { 0 };
+    let flags = OPEN_TREE_CLONE
+        | nix::libc::O_CLOEXEC as u32
+        | if recursive { nix::libc::AT_RECURSIVE as u32 } else { 0 };
     // SAFETY: `c` is a NUL-terminated path that outlives the call.
-    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_open_tree, nix::libc::AT_FDCWD, c.as_ptr(), flags) };
+    let fd = unsafe {
+        nix::libc::syscall(nix::libc::SYS_open_tree, nix::libc::AT_FDCWD, c.as_ptr(), flags)
+    };
     if fd < 0 {
         return Err(nix::Error::last());
     }
@@ -96,7 +109,14 @@ fn attach(fd: &OwnedFd, target: &impl AsFd) -> nix::Result<()> {
     // SAFETY: both paths are empty NUL-terminated strings; the descriptors
     // are live for the call.
     let r = unsafe {
-        nix::libc::syscall(nix::libc::SYS_move_mount, fd.as_raw_fd(), c"".as_ptr(), target.as_fd().as_raw_fd(), c"".as_ptr(), MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+        nix::libc::syscall(
+            nix::libc::SYS_move_mount,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_fd().as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
     };
     if r < 0 {
         Err(nix::Error::last())
@@ -110,10 +130,19 @@ fn attach(fd: &OwnedFd, target: &impl AsFd) -> nix::Result<()> {
 /// disk are shown through `userns`'s mapping (disk uid 0 is the namespace's
 /// root). `target` may be `source` itself: the copy then covers it, in this
 /// mount namespace only.
-pub fn idmapped_bind(source: &Path, target: &impl AsFd, userns: &impl AsFd, recursive: bool) -> Result<(), StepError> {
+pub fn idmapped_bind(
+    source: &Path,
+    target: &impl AsFd,
+    userns: &impl AsFd,
+    recursive: bool,
+) -> Result<(), StepError> {
     let step = |step: &'static str| move |err| StepError { step, err };
     let tree = clone_tree(source, recursive).map_err(step("open_tree"))?;
-    let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, userns_fd: userns.as_fd().as_raw_fd() as u64, ..Default::default() };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        userns_fd: userns.as_fd().as_raw_fd() as u64,
+        ..Default::default()
+    };
     setattr(&tree, recursive, &attr).map_err(step("mount_setattr"))?;
     attach(&tree, target).map_err(step("move_mount"))
 }
@@ -125,7 +154,16 @@ pub fn supported() -> bool {
     *SUPPORTED.get_or_init(|| {
         // SAFETY: a NULL attr with size 0 and fd -1: the kernel validates the
         // arguments and touches no memory of ours.
-        let r = unsafe { nix::libc::syscall(nix::libc::SYS_mount_setattr, -1, c"".as_ptr(), nix::libc::AT_EMPTY_PATH, std::ptr::null::<MountAttr>(), 0usize) };
+        let r = unsafe {
+            nix::libc::syscall(
+                nix::libc::SYS_mount_setattr,
+                -1,
+                c"".as_ptr(),
+                nix::libc::AT_EMPTY_PATH,
+                std::ptr::null::<MountAttr>(),
+                0usize,
+            )
+        };
         !(r < 0 && nix::Error::last() == nix::Error::ENOSYS)
     })
 }
@@ -147,7 +185,16 @@ fn owned(r: i64) -> nix::Result<OwnedFd> {
 fn fsconfig_string(fs: &OwnedFd, key: &std::ffi::CStr, value: &Path) -> nix::Result<()> {
     let v = cpath(value)?;
     // SAFETY: key and value are NUL-terminated strings that outlive the call.
-    let r = unsafe { nix::libc::syscall(nix::libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_SET_STRING, key.as_ptr(), v.as_ptr(), 0) };
+    let r = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            v.as_ptr(),
+            0,
+        )
+    };
     if r < 0 {
         Err(nix::Error::last())
     } else {
@@ -159,33 +206,59 @@ fn fsconfig_string(fs: &OwnedFd, key: &std::ffi::CStr, value: &Path) -> nix::Res
 /// nowhere: the returned descriptor is its root, and the mount goes away
 /// with the last descriptor of it. Layers are added one by one
 /// (`lowerdir+`, Linux 6.8), so no option string limits their number.
-pub fn detached_overlay(lower: &[PathBuf], upper: &Path, work: &Path, read_only: bool) -> Result<OwnedFd, StepError> {
+pub fn detached_overlay(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    read_only: bool,
+) -> Result<OwnedFd, StepError> {
     let step = |step: &'static str| move |err| StepError { step, err };
     // SAFETY: the name is a NUL-terminated string that outlives the call.
-    let fs = owned(unsafe { nix::libc::syscall(nix::libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) }).map_err(step("fsopen overlay"))?;
+    let fs = owned(unsafe {
+        nix::libc::syscall(nix::libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC)
+    })
+    .map_err(step("fsopen overlay"))?;
     for l in lower {
         fsconfig_string(&fs, c"lowerdir+", l).map_err(step("fsconfig lowerdir+"))?;
     }
     fsconfig_string(&fs, c"upperdir", upper).map_err(step("fsconfig upperdir"))?;
     fsconfig_string(&fs, c"workdir", work).map_err(step("fsconfig workdir"))?;
     // SAFETY: no pointers are passed.
-    let r = unsafe { nix::libc::syscall(nix::libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_CMD_CREATE, std::ptr::null::<u8>(), std::ptr::null::<u8>(), 0) };
+    let r = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<u8>(),
+            std::ptr::null::<u8>(),
+            0,
+        )
+    };
     if r < 0 {
         return Err(StepError { step: "fsconfig create", err: nix::Error::last() });
     }
     let attrs = if read_only { MOUNT_ATTR_RDONLY } else { 0 };
     // SAFETY: no pointers are passed.
-    owned(unsafe { nix::libc::syscall(nix::libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) }).map_err(step("fsmount"))
+    owned(unsafe {
+        nix::libc::syscall(nix::libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs)
+    })
+    .map_err(step("fsmount"))
 }
 
 /// Binds a copy of `source` (with the mounts below it, `recursive`) on
 /// `target`, a dir or file of a detached tree (or of this namespace),
 /// read-only if asked.
-pub fn bind_at(source: &Path, target: &impl AsFd, read_only: bool, recursive: bool) -> Result<(), StepError> {
+pub fn bind_at(
+    source: &Path,
+    target: &impl AsFd,
+    read_only: bool,
+    recursive: bool,
+) -> Result<(), StepError> {
     let step = |step: &'static str| move |err| StepError { step, err };
     let tree = clone_tree(source, recursive).map_err(step("open_tree"))?;
     if read_only {
-        setattr(&tree, recursive, &MountAttr { attr_set: MOUNT_ATTR_RDONLY, ..Default::default() }).map_err(step("mount_setattr"))?;
+        setattr(&tree, recursive, &MountAttr { attr_set: MOUNT_ATTR_RDONLY, ..Default::default() })
+            .map_err(step("mount_setattr"))?;
     }
     attach(&tree, target).map_err(step("move_mount"))
 }

@@ -44,7 +44,10 @@ const SIOCBRDELBR: libc::c_ulong = 0x89a1;
 /// is its undo when the network goes.
 pub fn delete_bridge(name: &str) -> io::Result<()> {
     if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains(['/', '\0']) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid interface name {name:?}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid interface name {name:?}"),
+        ));
     }
     if !std::path::Path::new("/sys/class/net").join(name).join("bridge").exists() {
         return Ok(());
@@ -59,7 +62,8 @@ pub fn delete_bridge(name: &str) -> io::Result<()> {
     for (d, s) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
         *d = *s as libc::c_char;
     }
-    let cname = std::ffi::CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let cname =
+        std::ffi::CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     // SAFETY: `sock` is an open socket; `req` is an initialised ifreq (NUL-
     // terminated name, zeroed past it) that outlives the flag ioctls, which
     // read and write ifru_flags; SIOCBRDELBR reads the NUL-terminated name
@@ -69,7 +73,9 @@ pub fn delete_bridge(name: &str) -> io::Result<()> {
             Err(io::Error::last_os_error())
         } else {
             req.ifr_ifru.ifru_flags &= !(libc::IFF_UP as libc::c_short);
-            if libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) < 0 || libc::ioctl(sock, SIOCBRDELBR, cname.as_ptr()) < 0 {
+            if libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) < 0
+                || libc::ioctl(sock, SIOCBRDELBR, cname.as_ptr()) < 0
+            {
                 Err(io::Error::last_os_error())
             } else {
                 Ok(())
@@ -79,7 +85,11 @@ pub fn delete_bridge(name: &str) -> io::Result<()> {
     // SAFETY: `sock` is ours and closed exactly once.
     unsafe { libc::close(sock) };
     match res {
-        Err(e) if e.raw_os_error() == Some(libc::ENXIO) || e.raw_os_error() == Some(libc::ENODEV) => Ok(()),
+        Err(e)
+            if e.raw_os_error() == Some(libc::ENXIO) || e.raw_os_error() == Some(libc::ENODEV) =>
+        {
+            Ok(())
+        }
         r => r,
     }
 }
@@ -88,12 +98,16 @@ pub fn delete_bridge(name: &str) -> io::Result<()> {
 /// own: `setns` changes only the calling thread, and this one ends right
 /// after, so no thread of berthd's pools is ever left in a pod's namespace.
 /// Sockets made there stay in that namespace.
-pub fn in_netns<T: Send + 'static>(netns: &std::path::Path, f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+pub fn in_netns<T: Send + 'static>(
+    netns: &std::path::Path,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
     let ns = std::fs::File::open(netns)?;
     std::thread::Builder::new()
         .name("berth-netns".into())
         .spawn(move || {
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(io::Error::from)?;
             drop(ns);
             f()
         })?
@@ -103,7 +117,10 @@ pub fn in_netns<T: Send + 'static>(netns: &std::path::Path, f: impl FnOnce() -> 
 
 /// Connects to `port` on the current namespace's loopback, IPv4 first,
 /// then IPv6 (what `localhost` means in a pod).
-pub fn connect_loopback(port: u16, timeout: std::time::Duration) -> io::Result<std::net::TcpStream> {
+pub fn connect_loopback(
+    port: u16,
+    timeout: std::time::Duration,
+) -> io::Result<std::net::TcpStream> {
     let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
     match std::net::TcpStream::connect_timeout(&v4, timeout) {
@@ -130,7 +147,13 @@ pub fn parse_net_dev(text: &str) -> Vec<InterfaceCounters> {
             let (name, rest) = l.split_once(':')?;
             let f: Vec<u64> = rest.split_whitespace().map(|v| v.parse().unwrap_or(0)).collect();
             let name = name.trim();
-            (name != "lo" && f.len() >= 16).then(|| InterfaceCounters { name: name.to_owned(), rx_bytes: f[0], rx_errors: f[2], tx_bytes: f[8], tx_errors: f[10] })
+            (name != "lo" && f.len() >= 16).then(|| InterfaceCounters {
+                name: name.to_owned(),
+                rx_bytes: f[0],
+                rx_errors: f[2],
+                tx_bytes: f[8],
+                tx_errors: f[10],
+            })
         })
         .collect()
 }
@@ -138,7 +161,9 @@ pub fn parse_net_dev(text: &str) -> Vec<InterfaceCounters> {
 /// The interface counters of the network namespace pinned at `netns`.
 pub fn counters_in(netns: &std::path::Path) -> io::Result<Vec<InterfaceCounters>> {
     // /proc/thread-self/net is the calling thread's namespace.
-    in_netns(netns, || std::fs::read_to_string("/proc/thread-self/net/dev").map(|t| parse_net_dev(&t)))
+    in_netns(netns, || {
+        std::fs::read_to_string("/proc/thread-self/net/dev").map(|t| parse_net_dev(&t))
+    })
 }
 
 #[cfg(test)]
@@ -146,6 +171,15 @@ mod tests {
     #[test]
     fn net_dev_counters() {
         let text = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:     100       1    0    0    0     0          0         0      100       1    0    0    0     0       0          0\n  eth0:    5000      40    2    0    0     0          0         0     7000      50    3    0    0     0       0          0\n";
-        assert_eq!(super::parse_net_dev(text), vec![super::InterfaceCounters { name: "eth0".into(), rx_bytes: 5000, rx_errors: 2, tx_bytes: 7000, tx_errors: 3 }]);
+        assert_eq!(
+            super::parse_net_dev(text),
+            vec![super::InterfaceCounters {
+                name: "eth0".into(),
+                rx_bytes: 5000,
+                rx_errors: 2,
+                tx_bytes: 7000,
+                tx_errors: 3
+            }]
+        );
     }
 }

@@ -136,22 +136,29 @@ fn make(req: &PinRequest, flags: CloneFlags) -> Result<(), PinError> {
     unshare(flags).map_err(sys("unshare"))?;
     if let Some(h) = &req.hostname {
         if req.namespaces.contains(&Ns::Uts) {
-            nix::unistd::sethostname(h).map_err(|err| PinError::Sys { step: "sethostname".into(), err })?;
+            nix::unistd::sethostname(h)
+                .map_err(|err| PinError::Sys { step: "sethostname".into(), err })?;
         }
     }
     if req.namespaces.contains(&Ns::Net) {
-        crate::net::loopback_up().map_err(|err| PinError::Io { step: "bring up lo".into(), err })?;
+        crate::net::loopback_up()
+            .map_err(|err| PinError::Io { step: "bring up lo".into(), err })?;
     }
     for (k, v) in &req.sysctls {
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
-        std::fs::write(&path, v.as_bytes()).map_err(|err| PinError::Io { step: format!("sysctl {k}"), err })?;
+        std::fs::write(&path, v.as_bytes())
+            .map_err(|err| PinError::Io { step: format!("sysctl {k}"), err })?;
     }
     Ok(())
 }
 
 /// The child of a user-namespaced pin: unshares the user namespace, waits
 /// for its maps, makes the rest inside it, says so, and waits to be let go.
-fn userns_child(req: &PinRequest, flags: CloneFlags, sock: &std::os::unix::net::UnixStream) -> Result<(), PinError> {
+fn userns_child(
+    req: &PinRequest,
+    flags: CloneFlags,
+    sock: &std::os::unix::net::UnixStream,
+) -> Result<(), PinError> {
     use std::io::{Read, Write};
     let io = |step: &str| {
         let step = step.to_owned();
@@ -170,9 +177,14 @@ fn userns_child(req: &PinRequest, flags: CloneFlags, sock: &std::os::unix::net::
 
 /// Runs [`userns_child`]; returns its pid once its namespaces are made
 /// (the child then waits for `sock` to close).
-fn spawn_userns(req: &PinRequest, userns: &UserNs, flags: CloneFlags) -> Result<(nix::unistd::Pid, std::os::unix::net::UnixStream), PinError> {
+fn spawn_userns(
+    req: &PinRequest,
+    userns: &UserNs,
+    flags: CloneFlags,
+) -> Result<(nix::unistd::Pid, std::os::unix::net::UnixStream), PinError> {
     use std::io::{Read, Write};
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|err| PinError::Io { step: "socketpair".into(), err })?;
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+        .map_err(|err| PinError::Io { step: "socketpair".into(), err })?;
     // SAFETY: `berth-shim pin` is single-threaded; the child only unshares,
     // writes files and exits.
     match unsafe { nix::unistd::fork() }.map_err(sys("fork"))? {
@@ -198,7 +210,9 @@ fn spawn_userns(req: &PinRequest, userns: &UserNs, flags: CloneFlags) -> Result<
             let mut expect = |want: u8| -> Result<(), PinError> {
                 match (&ours).read(&mut reply) {
                     Ok(n) if n >= 1 && reply[0] == want => Ok(()),
-                    Ok(n) if n > 1 && reply[0] == b'e' => Err(fail(&String::from_utf8_lossy(&reply[1..n]), child)),
+                    Ok(n) if n > 1 && reply[0] == b'e' => {
+                        Err(fail(&String::from_utf8_lossy(&reply[1..n]), child))
+                    }
                     _ => Err(fail("the user namespace helper died", child)),
                 }
             };
@@ -208,7 +222,9 @@ fn spawn_userns(req: &PinRequest, userns: &UserNs, flags: CloneFlags) -> Result<
                     return Err(fail(&format!("write {file}: {err}"), child));
                 }
             }
-            (&ours).write_all(b"m").map_err(|err| PinError::Io { step: "hand over the id maps".into(), err })?;
+            (&ours)
+                .write_all(b"m")
+                .map_err(|err| PinError::Io { step: "hand over the id maps".into(), err })?;
             expect(b'n')?;
             Ok((child, ours))
         }
@@ -260,12 +276,18 @@ fn pin_all(req: &PinRequest, ns_dir: &str) -> Result<Pinned, PinError> {
             (Ns::Pid, Some(pid)) => format!("/proc/{pid}/ns/pid"),
             _ => format!("{ns_dir}/{}", ns.name()),
         };
-        let res = std::fs::File::create(&target).map_err(|err| PinError::Io { step: format!("create {}", target.display()), err }).and_then(|_| {
-            mount(Some(source.as_str()), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|err| PinError::Sys { step: format!("pin {}", target.display()), err })
-        });
+        let res = std::fs::File::create(&target)
+            .map_err(|err| PinError::Io { step: format!("create {}", target.display()), err })
+            .and_then(|_| {
+                mount(Some(source.as_str()), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                    .map_err(|err| PinError::Sys { step: format!("pin {}", target.display()), err })
+            });
         if let Err(e) = res {
             if let Some(pid) = init_pid {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
             release(&pinned);
             let _ = std::fs::remove_file(&target);

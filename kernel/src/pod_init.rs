@@ -34,7 +34,8 @@ pub const COMM: &str = "berth-pod-init";
 /// Must be called from a single-threaded process, after
 /// `unshare(CLONE_NEWPID)`.
 pub fn spawn(scratch: &Path) -> Result<Pid, String> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     // SAFETY: the caller is single-threaded (`berth-shim pin`), so the child
     // may run arbitrary code; it never returns from this function.
     match unsafe { fork() }.map_err(|e| format!("fork pod init: {e}"))? {
@@ -62,7 +63,10 @@ pub fn spawn(scratch: &Path) -> Result<Pid, String> {
             } else {
                 let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
                 let _ = waitpid(child, None);
-                Err(format!("pod init: {}", if said.is_empty() { "died during set-up" } else { &said }))
+                Err(format!(
+                    "pod init: {}",
+                    if said.is_empty() { "died during set-up" } else { &said }
+                ))
             }
         }
     }
@@ -72,7 +76,12 @@ pub fn spawn(scratch: &Path) -> Result<Pid, String> {
 fn isolate(scratch: &Path, keep: i32) -> Result<(), String> {
     let sys = |step: &'static str| move |e: nix::Error| format!("{step}: {e}");
     nix::unistd::setsid().map_err(sys("setsid"))?;
-    let null: OwnedFd = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?.into();
+    let null: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| format!("open /dev/null: {e}"))?
+        .into();
     for fd in 0..=2 {
         nix::unistd::dup2(null.as_raw_fd(), fd).map_err(sys("dup2"))?;
     }
@@ -80,15 +89,25 @@ fn isolate(scratch: &Path, keep: i32) -> Result<(), String> {
     close_all_but(keep);
     let _ = nix::sys::prctl::set_name(&std::ffi::CString::new(COMM).unwrap_or_default());
 
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(sys("unshare mount namespace"))?;
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).map_err(sys("make mounts private"))?;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(sys("unshare mount namespace"))?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(sys("make mounts private"))?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("tmpfs"), scratch, Some("tmpfs"), flags, Some("size=4k,mode=0555")).map_err(sys("mount empty root"))?;
+    mount(Some("tmpfs"), scratch, Some("tmpfs"), flags, Some("size=4k,mode=0555"))
+        .map_err(sys("mount empty root"))?;
     nix::unistd::chdir(scratch).map_err(sys("chdir"))?;
     nix::unistd::pivot_root(".", ".").map_err(sys("pivot_root"))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(sys("detach old root"))?;
     nix::unistd::chdir("/").map_err(sys("chdir /"))?;
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags, None::<&str>).map_err(sys("remount root read-only"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+        None::<&str>,
+    )
+    .map_err(sys("remount root read-only"))?;
 
     nix::sys::prctl::set_dumpable(false).map_err(sys("set non-dumpable"))?;
     nix::sys::prctl::set_no_new_privs().map_err(sys("set no_new_privs"))?;
@@ -155,15 +174,21 @@ pub fn is_alive(pid: i32, pin: &Path) -> bool {
 /// not yet reaped (a zombie) still shows its namespace: it is not alive.
 fn is_first_in_ns(pid: i32) -> bool {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
-    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("");
-    field("NSpid:").split_whitespace().last() == Some("1") && !matches!(field("State:").chars().next(), Some('Z' | 'X'))
+    let field =
+        |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("");
+    field("NSpid:").split_whitespace().last() == Some("1")
+        && !matches!(field("State:").chars().next(), Some('Z' | 'X'))
 }
 
 /// The pod init of the PID namespace pinned at `pin`, found by scanning
 /// /proc: for a sandbox whose record never got its pid (berthd died while
 /// it was being made). Start-up only.
 pub fn find(pin: &Path) -> Option<i32> {
-    std::fs::read_dir("/proc").ok()?.flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok()).find(|pid| is_alive(*pid, pin))
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| is_alive(*pid, pin))
 }
 
 /// Kills the pod init (and with it every process left in the pod's PID

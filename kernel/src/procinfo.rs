@@ -38,8 +38,16 @@ fn parse(pid: i32, stat: &str, status: &str, cmdline: &[u8]) -> Option<ProcInfo>
     let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
     // After the name: state(0) ppid(1) pgrp session tty_nr(4) ... utime(11) stime(12) ... starttime(19).
     let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
-    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok())?;
-    let args: Vec<String> = cmdline.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())?;
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
     Some(ProcInfo {
         pid,
         ppid: f.get(1)?.parse().ok()?,
@@ -55,19 +63,33 @@ fn parse(pid: i32, stat: &str, status: &str, cmdline: &[u8]) -> Option<ProcInfo>
 /// of /proc/stat: what `docker stats` sets a container's CPU time against).
 pub fn system_cpu_ns() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let ticks: u64 = stat.lines().next()?.strip_prefix("cpu ")?.split_whitespace().take(8).filter_map(|v| v.parse::<u64>().ok()).sum();
+    let ticks: u64 = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .take(8)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
     Some(ticks * (1_000_000_000 / TICKS))
 }
 
 /// Host memory, bytes (MemTotal).
 pub fn memory_total() -> Option<u64> {
     let m = std::fs::read_to_string("/proc/meminfo").ok()?;
-    m.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok()).map(|kb| kb * 1024)
+    m.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
 }
 
 /// The system's boot time, Unix seconds.
 pub fn boot_time() -> Option<u64> {
-    std::fs::read_to_string("/proc/stat").ok()?.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok())
+    std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 #[cfg(test)]
@@ -77,8 +99,12 @@ mod tests {
     #[test]
     fn stat_names_with_parentheses_and_spaces() {
         let stat = "42 (a) b) S 7 42 42 34816 42 4194560 100 0 0 0 25 5 0 0 20 0 1 0 1234 1000 10 18446744073709551615";
-        let p = parse(42, stat, "Name:\tx\nUid:\t1000\t1000\t1000\t1000\n", b"sleep\x001000\x00").unwrap();
-        assert_eq!((p.ppid, p.uid, p.cpu_ticks, p.start_ticks, p.tty_nr, p.command.as_str()), (7, 1000, 30, 1234, 34816, "sleep 1000"));
+        let p = parse(42, stat, "Name:\tx\nUid:\t1000\t1000\t1000\t1000\n", b"sleep\x001000\x00")
+            .unwrap();
+        assert_eq!(
+            (p.ppid, p.uid, p.cpu_ticks, p.start_ticks, p.tty_nr, p.command.as_str()),
+            (7, 1000, 30, 1234, 34816, "sleep 1000")
+        );
         let zombie = parse(43, stat, "Uid:\t0\t0\t0\t0\n", b"").unwrap();
         assert_eq!(zombie.command, "[a) b]");
     }

@@ -31,19 +31,33 @@ pub fn open() -> io::Result<(OwnedFd, OwnedFd)> {
     let path = c"/dev/ptmx";
     // O_NONBLOCK: a FIFO planted at /dev/ptmx must not hang us.
     // SAFETY: open(2) of a NUL-terminated path; the result is checked.
-    let fd = check(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
+    let fd = check(unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NONBLOCK,
+        )
+    })?;
     // SAFETY: `fd` was just opened and is owned by nothing else.
     let master = unsafe { OwnedFd::from_raw_fd(fd) };
     let st = fstat(master.as_raw_fd()).map_err(io::Error::from)?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_chr || (major(st.st_rdev), minor(st.st_rdev)) != PTMX {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "/dev/ptmx in the container is not the pty multiplexer"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "/dev/ptmx in the container is not the pty multiplexer",
+        ));
     }
     let unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads one int through the pointer, which is valid.
     check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })?;
     // SAFETY: TIOCGPTPEER takes open flags by value and returns a new fd.
-    let peer = check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) })?;
+    let peer = check(unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    })?;
     // SAFETY: `peer` is a new descriptor owned by nothing else.
     let slave = unsafe { OwnedFd::from_raw_fd(peer) };
     Ok((master, slave))
@@ -73,13 +87,22 @@ pub fn resize(master: BorrowedFd<'_>, cols: u16, rows: u16) -> io::Result<()> {
 pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> io::Result<()> {
     let fds = [fd.as_raw_fd()];
     let iov = [IoSlice::new(b"p")];
-    sendmsg::<()>(sock.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None).map_err(io::Error::from)?;
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(io::Error::from)?;
     Ok(())
 }
 
 /// Receives the descriptor [`send_fd`] sent; close-on-exec.
 pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    recv_fd_or_bytes(sock)?.0.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no terminal was passed"))
+    recv_fd_or_bytes(sock)?
+        .0
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no terminal was passed"))
 }
 
 /// Receives a descriptor, or else the bytes the peer sent instead (such as
@@ -88,7 +111,9 @@ pub fn recv_fd_or_bytes(sock: BorrowedFd<'_>) -> io::Result<(Option<OwnedFd>, Ve
     let mut bytes = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut bytes)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).map_err(io::Error::from)?;
+    let msg =
+        recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+            .map_err(io::Error::from)?;
     let n = msg.bytes;
     let mut got = None;
     for c in msg.cmsgs().map_err(io::Error::from)? {

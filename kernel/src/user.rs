@@ -70,7 +70,11 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ExecUser, UserEr
     let u = if u.is_empty() { "0" } else { u };
     let entry = match u.parse::<u32>() {
         Ok(uid) => passwd_entries(passwd).find(|p| p.uid == uid),
-        Err(_) => Some(passwd_entries(passwd).find(|p| p.name == u).ok_or_else(|| UserError::NoUser(u.to_owned()))?),
+        Err(_) => Some(
+            passwd_entries(passwd)
+                .find(|p| p.name == u)
+                .ok_or_else(|| UserError::NoUser(u.to_owned()))?,
+        ),
     };
     let (uid, mut gid, home, name) = match (&entry, u.parse::<u32>()) {
         (Some(p), _) => (p.uid, p.gid, p.home.to_owned(), Some(p.name)),
@@ -80,7 +84,10 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ExecUser, UserEr
     if let Some(g) = g {
         gid = match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => group_entries(group).find(|e| e.name == g).map(|e| e.gid).ok_or_else(|| UserError::NoGroup(g.to_owned()))?,
+            Err(_) => group_entries(group)
+                .find(|e| e.name == g)
+                .map(|e| e.gid)
+                .ok_or_else(|| UserError::NoGroup(g.to_owned()))?,
         };
     }
     let mut groups = vec![gid];
@@ -99,12 +106,16 @@ mod tests {
     use super::*;
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n";
-    const GROUP: &str = "root:x:0:\nalice:x:1000:\nbob:x:1001:\nwheel:x:10:alice,bob\naudio:x:29:alice\n";
+    const GROUP: &str =
+        "root:x:0:\nalice:x:1000:\nbob:x:1001:\nwheel:x:10:alice,bob\naudio:x:29:alice\n";
 
     #[test]
     fn resolves_forms() {
         let a = resolve("alice", PASSWD, GROUP).unwrap();
-        assert_eq!((a.uid, a.gid, a.groups.clone(), a.home.as_str()), (1000, 1000, vec![1000, 10, 29], "/home/alice"));
+        assert_eq!(
+            (a.uid, a.gid, a.groups.clone(), a.home.as_str()),
+            (1000, 1000, vec![1000, 10, 29], "/home/alice")
+        );
         assert_eq!(resolve("", PASSWD, GROUP).unwrap().uid, 0);
         assert_eq!(resolve("1001:wheel", PASSWD, GROUP).unwrap().gid, 10);
         let n = resolve("4242:4243", PASSWD, GROUP).unwrap();
@@ -115,7 +126,10 @@ mod tests {
     #[test]
     fn refuses_unknown() {
         assert_eq!(resolve("mallory", PASSWD, GROUP), Err(UserError::NoUser("mallory".into())));
-        assert_eq!(resolve("alice:nogroup", PASSWD, GROUP), Err(UserError::NoGroup("nogroup".into())));
+        assert_eq!(
+            resolve("alice:nogroup", PASSWD, GROUP),
+            Err(UserError::NoGroup("nogroup".into()))
+        );
         assert!(resolve("alice:", PASSWD, GROUP).is_err());
     }
 }

@@ -16,12 +16,22 @@ pub struct ExitRecord {
 
 impl From<&ExitRecord> for crate::shim::Exit {
     fn from(e: &ExitRecord) -> Self {
-        Self { exit_code: e.exit_code, oom_killed: e.oom_killed, finished_unix_nanos: e.finished_unix_nanos, reason: e.reason.clone() }
+        Self {
+            exit_code: e.exit_code,
+            oom_killed: e.oom_killed,
+            finished_unix_nanos: e.finished_unix_nanos,
+            reason: e.reason.clone(),
+        }
     }
 }
 
 impl From<&crate::shim::Exit> for ExitRecord {
     fn from(e: &crate::shim::Exit) -> Self {
-        Self { exit_code: e.exit_code, oom_killed: e.oom_killed, finished_unix_nanos: e.finished_unix_nanos, reason: e.reason.clone() }
+        Self {
+            exit_code: e.exit_code,
+            oom_killed: e.oom_killed,
+            finished_unix_nanos: e.finished_unix_nanos,
+            reason: e.reason.clone(),
+        }
     }
 }

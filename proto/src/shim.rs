@@ -152,7 +152,8 @@ pub fn take_frame<M: prost::Message + Default>(buf: &mut Vec<u8>) -> io::Result<
     if buf.len() < 4 + len {
         return Ok(None);
     }
-    let msg = M::decode(&buf[4..4 + len]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let msg =
+        M::decode(&buf[4..4 + len]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     buf.drain(..4 + len);
     Ok(Some(msg))
 }
@@ -163,7 +164,8 @@ mod tests {
 
     #[test]
     fn frames_round_trip() {
-        let req = Request { kind: Some(request::Kind::Kill(KillRequest { signal: 15, all: true })) };
+        let req =
+            Request { kind: Some(request::Kind::Kill(KillRequest { signal: 15, all: true })) };
         let mut buf = Vec::new();
         write_frame(&mut buf, &req).unwrap();
         write_frame(&mut buf, &req).unwrap();

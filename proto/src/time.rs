@@ -10,7 +10,13 @@ pub fn rfc3339_nanos(t: SystemTime) -> String {
     let secs = d.as_secs() as i64;
     let (y, m, day) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z", sod / 3600, (sod / 60) % 60, sod % 60, d.subsec_nanos())
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60,
+        d.subsec_nanos()
+    )
 }
 
 /// Nanoseconds since the epoch.
@@ -27,11 +33,19 @@ pub fn from_unix_nanos(n: i64) -> SystemTime {
 /// nanoseconds since the epoch; `None` when malformed.
 pub fn parse_rfc3339_nanos(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse::<u32>().ok().map(i64::from) };
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let num =
+        |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse::<u32>().ok().map(i64::from) };
+    let (y, mo, d, h, mi, se) =
+        (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
@@ -55,7 +69,10 @@ pub fn parse_rfc3339_nanos(s: &str) -> Option<i64> {
     }
     let offset = match &s[i..] {
         "Z" | "z" => 0,
-        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && tz.as_bytes()[3] == b':' => {
+        tz if tz.len() == 6
+            && (tz.starts_with('+') || tz.starts_with('-'))
+            && tz.as_bytes()[3] == b':' =>
+        {
             let v = tz[1..3].parse::<i64>().ok()? * 3600 + tz[4..6].parse::<i64>().ok()? * 60;
             if tz.starts_with('-') {
                 -v
@@ -113,7 +130,13 @@ mod tests {
         assert_eq!(parse_rfc3339_nanos(&rfc3339_nanos(t)), Some(unix_nanos(t)));
         assert_eq!(parse_rfc3339_nanos("1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_rfc3339_nanos("2000-03-01T00:00:00.5Z"), Some(951_868_800_500_000_000));
-        for bad in ["", "2000-13-01T00:00:00Z", "2000-01-01T00:00:00", "2000-01-01T00:00:00.Z", "x000-01-01T00:00:00Z"] {
+        for bad in [
+            "",
+            "2000-13-01T00:00:00Z",
+            "2000-01-01T00:00:00",
+            "2000-01-01T00:00:00.Z",
+            "x000-01-01T00:00:00Z",
+        ] {
             assert_eq!(parse_rfc3339_nanos(bad), None, "{bad}");
         }
     }

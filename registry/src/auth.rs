@@ -38,11 +38,20 @@ impl Credentials {
     /// Credentials from the fields Docker's config and CRI's `AuthConfig`
     /// share, most specific first: a registry token, an identity token, a
     /// username and password, Docker's `auth`; none of them is anonymous.
-    pub fn from_fields(username: &str, password: &str, auth: &str, identity_token: &str, registry_token: &str) -> Option<Self> {
+    pub fn from_fields(
+        username: &str,
+        password: &str,
+        auth: &str,
+        identity_token: &str,
+        registry_token: &str,
+    ) -> Option<Self> {
         Some(if !registry_token.is_empty() {
             Credentials::Bearer(registry_token.to_owned())
         } else if !identity_token.is_empty() {
-            Credentials::Identity { username: username.to_owned(), token: identity_token.to_owned() }
+            Credentials::Identity {
+                username: username.to_owned(),
+                token: identity_token.to_owned(),
+            }
         } else if !username.is_empty() {
             Credentials::Basic { username: username.to_owned(), password: password.to_owned() }
         } else if !auth.is_empty() {
@@ -88,7 +97,10 @@ impl Credentials {
 
     pub(crate) fn basic_header(&self) -> Option<String> {
         match self {
-            Credentials::Basic { username, password } => Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")))),
+            Credentials::Basic { username, password } => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+            )),
             _ => None,
         }
     }
@@ -127,7 +139,11 @@ pub(crate) fn parse_challenge(h: &str) -> Option<Challenge> {
         params.insert(key, value);
         s = remainder.trim_start().trim_start_matches(',').trim_start();
     }
-    Some(Challenge::Bearer { realm: params.remove("realm")?, service: params.remove("service"), scope: params.remove("scope") })
+    Some(Challenge::Bearer {
+        realm: params.remove("realm")?,
+        service: params.remove("service"),
+        scope: params.remove("scope"),
+    })
 }
 
 #[cfg(test)]
@@ -137,7 +153,9 @@ mod tests {
     #[test]
     fn challenges() {
         assert_eq!(
-            parse_challenge(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#),
+            parse_challenge(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#
+            ),
             Some(Challenge::Bearer {
                 realm: "https://auth.docker.io/token".into(),
                 service: Some("registry.docker.io".into()),

@@ -28,7 +28,11 @@ pub struct BlobStream {
 
 impl std::fmt::Debug for BlobStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobStream").field("digest", &self.digest).field("offset", &self.offset).field("size", &self.size).finish()
+        f.debug_struct("BlobStream")
+            .field("digest", &self.digest)
+            .field("offset", &self.offset)
+            .field("size", &self.size)
+            .finish()
     }
 }
 
@@ -39,17 +43,32 @@ impl Repository {
         let (endpoint, resp) = self
             .on_endpoints("blob", |ep| async move {
                 let url = self.url(&ep, &format!("blobs/{digest}"));
-                let resp = tokio::time::timeout(self.stall_timeout(), self.send(&ep, |h| h.get(&url))).await.map_err(|_| stalled(digest, 0, self.stall_timeout()))??;
+                let resp =
+                    tokio::time::timeout(self.stall_timeout(), self.send(&ep, |h| h.get(&url)))
+                        .await
+                        .map_err(|_| stalled(digest, 0, self.stall_timeout()))??;
                 let resp = check(resp, &format!("blob {digest}")).await?;
                 Ok((ep, resp))
             })
             .await?;
-        Ok(BlobStream { repo: self.clone(), endpoint, digest: digest.to_owned(), size, offset: 0, skip: 0, resp: Some(resp), resumes: 0 })
+        Ok(BlobStream {
+            repo: self.clone(),
+            endpoint,
+            digest: digest.to_owned(),
+            size,
+            offset: 0,
+            skip: 0,
+            resp: Some(resp),
+            resumes: 0,
+        })
     }
 }
 
 fn stalled(digest: &str, offset: u64, t: Duration) -> Error {
-    Error::Stalled(format!("blob {digest}: no data for {}s after {offset} bytes (the stall timeout)", t.as_secs()))
+    Error::Stalled(format!(
+        "blob {digest}: no data for {}s after {offset} bytes (the stall timeout)",
+        t.as_secs()
+    ))
 }
 
 impl BlobStream {
@@ -110,13 +129,20 @@ impl BlobStream {
     async fn reconnect(&mut self) -> Result<()> {
         let stall = self.repo.stall_timeout();
         if self.resumes >= self.repo.retries() {
-            return Err(Error::Unavailable(format!("blob {}: the connection broke at {} of {} bytes and {} resumes failed", self.digest, self.offset, self.size, self.resumes)));
+            return Err(Error::Unavailable(format!(
+                "blob {}: the connection broke at {} of {} bytes and {} resumes failed",
+                self.digest, self.offset, self.size, self.resumes
+            )));
         }
         self.resumes += 1;
         tokio::time::sleep(Duration::from_millis(100u64 << self.resumes.min(5))).await;
         let url = self.repo.url(&self.endpoint, &format!("blobs/{}", self.digest));
         let range = format!("bytes={}-", self.offset);
-        let sent = tokio::time::timeout(stall, self.repo.send(&self.endpoint, |h| h.get(&url).header(RANGE, &range))).await;
+        let sent = tokio::time::timeout(
+            stall,
+            self.repo.send(&self.endpoint, |h| h.get(&url).header(RANGE, &range)),
+        )
+        .await;
         let resp = match sent {
             Err(_) => return Err(stalled(&self.digest, self.offset, stall)),
             // Connection refused and the like: count it and try again.

@@ -69,7 +69,14 @@ impl Client {
                 .build()
                 .map_err(|e| transport("HTTP client", e))
         };
-        Ok(Self { inner: Arc::new(Inner { verified: build(false)?, unverified: build(true)?, cfg, tokens: Mutex::default() }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                verified: build(false)?,
+                unverified: build(true)?,
+                cfg,
+                tokens: Mutex::default(),
+            }),
+        })
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -78,12 +85,24 @@ impl Client {
 
     /// A handle on `reference`'s repository. Pushes go to the registry
     /// itself, never to a mirror.
-    pub fn repository(&self, reference: &Reference, creds: Credentials, access: Access) -> Result<Repository> {
+    pub fn repository(
+        &self,
+        reference: &Reference,
+        creds: Credentials,
+        access: Access,
+    ) -> Result<Repository> {
         let mut endpoints = self.inner.cfg.hosts.endpoints(&reference.domain)?;
         if access == Access::Push {
             endpoints.retain(|e| !e.mirror);
         }
-        Ok(Repository { client: self.clone(), endpoints, path: reference.path.clone(), creds, access, extra_scopes: Vec::new() })
+        Ok(Repository {
+            client: self.clone(),
+            endpoints,
+            path: reference.path.clone(),
+            creds,
+            access,
+            extra_scopes: Vec::new(),
+        })
     }
 
     /// Checks credentials against a registry as `docker login` does:
@@ -95,7 +114,14 @@ impl Client {
         let Some(ep) = endpoints.first().cloned() else {
             return Err(Error::Invalid(format!("{domain}: no endpoint to log in to")));
         };
-        let root = Repository { client: self.clone(), endpoints, path: String::new(), creds, access: Access::Pull, extra_scopes: Vec::new() };
+        let root = Repository {
+            client: self.clone(),
+            endpoints,
+            path: String::new(),
+            creds,
+            access: Access::Pull,
+            extra_scopes: Vec::new(),
+        };
         let resp = root.send(&ep, |h| h.get(format!("{}/v2/", ep.base))).await?;
         check(resp, &format!("{domain}: login")).await.map(drop)
     }
@@ -115,7 +141,11 @@ pub struct Repository {
 
 impl std::fmt::Debug for Repository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Repository").field("endpoints", &self.endpoints).field("path", &self.path).field("creds", &self.creds).finish()
+        f.debug_struct("Repository")
+            .field("endpoints", &self.endpoints)
+            .field("path", &self.path)
+            .field("creds", &self.creds)
+            .finish()
     }
 }
 
@@ -153,7 +183,10 @@ impl Repository {
     fn scopes(&self) -> Vec<String> {
         let actions = if self.access == Access::Push { "pull,push" } else { "pull" };
         // The registry's root (logins) asks for no repository.
-        let mut v: Vec<String> = (!self.path.is_empty()).then(|| format!("repository:{}:{actions}", self.path)).into_iter().collect();
+        let mut v: Vec<String> = (!self.path.is_empty())
+            .then(|| format!("repository:{}:{actions}", self.path))
+            .into_iter()
+            .collect();
         v.extend(self.extra_scopes.iter().cloned());
         v
     }
@@ -171,7 +204,11 @@ impl Repository {
     }
 
     /// Sends a request to one endpoint, answering one auth challenge.
-    pub(crate) async fn send(&self, ep: &Endpoint, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> Result<Response> {
+    pub(crate) async fn send(
+        &self,
+        ep: &Endpoint,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response> {
         // Tokens are cached per credentials: one caller's access is never another's.
         let key = format!("{}|{}|{}", ep.host, self.scopes().join(" "), self.creds.fingerprint());
         let cached = self.client.inner.tokens.lock().unwrap().get(&key).cloned();
@@ -191,18 +228,39 @@ impl Repository {
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
-        let challenge = resp.headers().get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()).find_map(parse_challenge);
+        let challenge = resp
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(parse_challenge);
         let header = match challenge {
-            Some(Challenge::Bearer { realm, service, .. }) => self.fetch_token(ep, &realm, service.as_deref()).await?,
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                self.fetch_token(ep, &realm, service.as_deref()).await?
+            }
             Some(Challenge::Basic) => match self.creds.basic_header() {
                 Some(h) => h,
-                None => return Err(Error::Unauthorized(format!("{}: authentication required (basic)", ep.host))),
+                None => {
+                    return Err(Error::Unauthorized(format!(
+                        "{}: authentication required (basic)",
+                        ep.host
+                    )))
+                }
             },
-            None => return Err(Error::Unauthorized(format!("{}: unauthorized, with no usable challenge", ep.host))),
+            None => {
+                return Err(Error::Unauthorized(format!(
+                    "{}: unauthorized, with no usable challenge",
+                    ep.host
+                )))
+            }
         };
         let resp = go(Some(&header)).await.map_err(|e| transport(&ep.host, e))?;
         if resp.status() == StatusCode::UNAUTHORIZED {
-            let who = if matches!(self.creds, Credentials::Anonymous) { "authentication required" } else { "the credentials were refused" };
+            let who = if matches!(self.creds, Credentials::Anonymous) {
+                "authentication required"
+            } else {
+                "the credentials were refused"
+            };
             return Err(Error::Unauthorized(format!("{}: {who}", ep.host)));
         }
         self.client.inner.tokens.lock().unwrap().insert(key, header);
@@ -210,19 +268,32 @@ impl Repository {
     }
 
     /// The bearer token flow: GET (or, with a refresh token, POST) to the realm.
-    async fn fetch_token(&self, ep: &Endpoint, realm: &str, service: Option<&str>) -> Result<String> {
-        let url = reqwest::Url::parse(realm).map_err(|_| Error::Invalid(format!("{}: malformed token realm", ep.host)))?;
+    async fn fetch_token(
+        &self,
+        ep: &Endpoint,
+        realm: &str,
+        service: Option<&str>,
+    ) -> Result<String> {
+        let url = reqwest::Url::parse(realm)
+            .map_err(|_| Error::Invalid(format!("{}: malformed token realm", ep.host)))?;
         let realm_host = url.host_str().unwrap_or("");
         // Credentials go only over TLS, to loopback, or where the registry itself is plain HTTP by configuration.
         let may_send_secrets = url.scheme() == "https"
             || realm_host == "localhost"
-            || realm_host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|i| i.is_loopback())
+            || realm_host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|i| i.is_loopback())
             || ep.base.starts_with("http://");
         let http = self.http(ep);
         let scopes = self.scopes();
         let rb = match &self.creds {
             Credentials::Identity { token, .. } if may_send_secrets => {
-                let mut form = vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", token.clone()), ("client_id", "berth".to_owned())];
+                let mut form = vec![
+                    ("grant_type", "refresh_token".to_owned()),
+                    ("refresh_token", token.clone()),
+                    ("client_id", "berth".to_owned()),
+                ];
                 if let Some(s) = service {
                     form.push(("service", s.to_owned()));
                 }
@@ -244,13 +315,20 @@ impl Repository {
                 rb
             }
         };
-        let resp = rb.send().await.map_err(|e| transport(&format!("{}: token request", ep.host), e))?;
+        let resp =
+            rb.send().await.map_err(|e| transport(&format!("{}: token request", ep.host), e))?;
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(Error::Unauthorized(format!("{}: the token service refused the credentials ({status})", ep.host)));
+            return Err(Error::Unauthorized(format!(
+                "{}: the token service refused the credentials ({status})",
+                ep.host
+            )));
         }
         if !status.is_success() {
-            return Err(Error::Unavailable(format!("{}: token service answered {status}", ep.host)));
+            return Err(Error::Unavailable(format!(
+                "{}: token service answered {status}",
+                ep.host
+            )));
         }
         let body = read_limited(resp, 1 << 20, &ep.host).await?;
         #[derive(serde::Deserialize)]
@@ -258,8 +336,11 @@ impl Repository {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let t: Tok = serde_json::from_slice(&body).map_err(|_| Error::Invalid(format!("{}: malformed token response", ep.host)))?;
-        let token = t.token.or(t.access_token).filter(|t| !t.is_empty()).ok_or_else(|| Error::Invalid(format!("{}: token response without a token", ep.host)))?;
+        let t: Tok = serde_json::from_slice(&body)
+            .map_err(|_| Error::Invalid(format!("{}: malformed token response", ep.host)))?;
+        let token = t.token.or(t.access_token).filter(|t| !t.is_empty()).ok_or_else(|| {
+            Error::Invalid(format!("{}: token response without a token", ep.host))
+        })?;
         Ok(format!("Bearer {token}"))
     }
 
@@ -294,18 +375,26 @@ impl Repository {
             let url = self.url(&ep, &format!("manifests/{reference}"));
             let resp = self.send(&ep, |h| h.get(&url).header(ACCEPT, manifest::ACCEPT)).await?;
             let resp = check(resp, &format!("manifest {}:{reference}", self.path)).await?;
-            let ct = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let ct =
+                resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
             let bytes = read_limited(resp, manifest::MAX_MANIFEST, &ep.host).await?;
             let dgst = digest::of(&bytes);
             if let Some(w) = want {
                 if dgst != w {
-                    return Err(Error::Invalid(format!("manifest digest mismatch: {} served {dgst} for {w}", ep.host)));
+                    return Err(Error::Invalid(format!(
+                        "manifest digest mismatch: {} served {dgst} for {w}",
+                        ep.host
+                    )));
                 }
             }
             let manifest = Manifest::parse(&bytes, ct.as_deref())?;
             let media_type = match &manifest {
-                Manifest::Image(m) => m.media_type.clone().unwrap_or_else(|| manifest::OCI_MANIFEST.into()),
-                Manifest::Index(i) => i.media_type.clone().unwrap_or_else(|| manifest::OCI_INDEX.into()),
+                Manifest::Image(m) => {
+                    m.media_type.clone().unwrap_or_else(|| manifest::OCI_MANIFEST.into())
+                }
+                Manifest::Index(i) => {
+                    i.media_type.clone().unwrap_or_else(|| manifest::OCI_INDEX.into())
+                }
             };
             Ok(FetchedManifest { digest: dgst, media_type, bytes, manifest })
         })
@@ -317,9 +406,11 @@ impl Repository {
         digest::check(dgst)?;
         self.on_endpoints("blob", |ep| async move {
             let url = self.url(&ep, &format!("blobs/{dgst}"));
-            let resp = check(self.send(&ep, |h| h.get(&url)).await?, &format!("blob {dgst}")).await?;
+            let resp =
+                check(self.send(&ep, |h| h.get(&url)).await?, &format!("blob {dgst}")).await?;
             let bytes = read_limited(resp, max, &ep.host).await?;
-            digest::verify(&bytes, dgst).map_err(|e| Error::Invalid(format!("{}: {e}", ep.host)))?;
+            digest::verify(&bytes, dgst)
+                .map_err(|e| Error::Invalid(format!("{}: {e}", ep.host)))?;
             Ok(bytes)
         })
         .await

@@ -7,8 +7,15 @@ use sha2::{Digest as _, Sha256};
 /// Checks that `d` is a sha256 digest berth can verify.
 pub fn check(d: &str) -> Result<&str> {
     match d.strip_prefix("sha256:") {
-        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => Ok(hex),
-        _ => Err(Error::Invalid(format!("unsupported or malformed digest {d:?} (only sha256 is supported)"))),
+        Some(hex)
+            if hex.len() == 64
+                && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+        {
+            Ok(hex)
+        }
+        _ => Err(Error::Invalid(format!(
+            "unsupported or malformed digest {d:?} (only sha256 is supported)"
+        ))),
     }
 }
 

@@ -50,7 +50,9 @@ fn is_loopback(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
-        host.rsplit_once(':').map(|(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { host }).unwrap_or(host)
+        host.rsplit_once(':')
+            .map(|(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { host })
+            .unwrap_or(host)
     };
     name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
@@ -81,12 +83,18 @@ impl Hosts {
             Some(s) => s == "http",
             None => own.map(|h| h.plain_http).unwrap_or(false) || is_loopback(&host),
         };
-        Ok(Endpoint { base: format!("{}://{host}", if plain { "http" } else { "https" }), skip_verify: own.is_some_and(|h| h.skip_verify), host, mirror })
+        Ok(Endpoint {
+            base: format!("{}://{host}", if plain { "http" } else { "https" }),
+            skip_verify: own.is_some_and(|h| h.skip_verify),
+            host,
+            mirror,
+        })
     }
 
     /// Endpoints for a registry domain (as references name it: `docker.io`).
     pub fn endpoints(&self, domain: &str) -> Result<Vec<Endpoint>> {
-        let cfg = self.setting(domain).or_else(|| self.setting(DEFAULT)).cloned().unwrap_or_default();
+        let cfg =
+            self.setting(domain).or_else(|| self.setting(DEFAULT)).cloned().unwrap_or_default();
         let mut out = Vec::new();
         for m in &cfg.mirrors {
             out.push(self.endpoint(m, true)?);
@@ -117,9 +125,14 @@ fn split_url(s: &str) -> Result<(Option<&'static str>, String)> {
         (None, s)
     };
     let host = rest.trim_end_matches('/');
-    let ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    let ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
     if !ok {
-        return Err(Error::InvalidReference(format!("invalid registry host {s:?}: want host[:port] or http(s)://host[:port]")));
+        return Err(Error::InvalidReference(format!(
+            "invalid registry host {s:?}: want host[:port] or http(s)://host[:port]"
+        )));
     }
     Ok((scheme, host.to_owned()))
 }
@@ -136,7 +149,15 @@ mod tests {
     fn docker_hub_and_loopback() {
         let h = Hosts::default();
         let e = h.endpoints("docker.io").unwrap();
-        assert_eq!(e, vec![Endpoint { base: "https://registry-1.docker.io".into(), host: "registry-1.docker.io".into(), mirror: false, skip_verify: false }]);
+        assert_eq!(
+            e,
+            vec![Endpoint {
+                base: "https://registry-1.docker.io".into(),
+                host: "registry-1.docker.io".into(),
+                mirror: false,
+                skip_verify: false
+            }]
+        );
         assert_eq!(h.endpoints("127.0.0.1:5000").unwrap()[0].base, "http://127.0.0.1:5000");
         assert_eq!(h.endpoints("localhost:5000").unwrap()[0].base, "http://localhost:5000");
         assert_eq!(h.endpoints("[::1]:5000").unwrap()[0].base, "http://[::1]:5000");
@@ -145,19 +166,36 @@ mod tests {
 
     #[test]
     fn mirrors_then_upstream() {
-        let mirror = HostConfig { mirrors: vec!["http://127.0.0.1:1".into(), "m.example".into()], ..Default::default() };
-        let h = hosts(&[("docker.io", mirror.clone()), ("m.example", HostConfig { plain_http: true, ..Default::default() })]);
-        let e: Vec<String> = h.endpoints("docker.io").unwrap().into_iter().map(|e| e.base).collect();
+        let mirror = HostConfig {
+            mirrors: vec!["http://127.0.0.1:1".into(), "m.example".into()],
+            ..Default::default()
+        };
+        let h = hosts(&[
+            ("docker.io", mirror.clone()),
+            ("m.example", HostConfig { plain_http: true, ..Default::default() }),
+        ]);
+        let e: Vec<String> =
+            h.endpoints("docker.io").unwrap().into_iter().map(|e| e.base).collect();
         assert_eq!(e, ["http://127.0.0.1:1", "http://m.example", "https://registry-1.docker.io"]);
         let no_fallback = hosts(&[("_default", HostConfig { fallback: false, ..mirror })]);
-        let e: Vec<String> = no_fallback.endpoints("quay.io").unwrap().into_iter().map(|e| e.base).collect();
+        let e: Vec<String> =
+            no_fallback.endpoints("quay.io").unwrap().into_iter().map(|e| e.base).collect();
         assert_eq!(e, ["http://127.0.0.1:1", "https://m.example"]);
     }
 
     #[test]
     fn default_cannot_disable_security() {
-        assert!(hosts(&[("_default", HostConfig { plain_http: true, ..Default::default() })]).validate().is_err());
-        assert!(hosts(&[("a", HostConfig { mirrors: vec!["ftp://x".into()], ..Default::default() })]).validate().is_err());
-        assert!(hosts(&[("a", HostConfig { plain_http: true, ..Default::default() })]).validate().is_ok());
+        assert!(hosts(&[("_default", HostConfig { plain_http: true, ..Default::default() })])
+            .validate()
+            .is_err());
+        assert!(hosts(&[(
+            "a",
+            HostConfig { mirrors: vec!["ftp://x".into()], ..Default::default() }
+        )])
+        .validate()
+        .is_err());
+        assert!(hosts(&[("a", HostConfig { plain_http: true, ..Default::default() })])
+            .validate()
+            .is_ok());
     }
 }

@@ -62,17 +62,34 @@ impl Platform {
             "powerpc64" => ("ppc64le", None),
             other => (other, None),
         };
-        Self { architecture: architecture.into(), os: "linux".into(), variant: variant.map(Into::into) }
+        Self {
+            architecture: architecture.into(),
+            os: "linux".into(),
+            variant: variant.map(Into::into),
+        }
     }
 
     /// Parses `os/arch[/variant]` (Docker's `--platform`).
     pub fn parse(s: &str) -> Result<Self> {
         let parts: Vec<&str> = s.split('/').collect();
-        let ok = |p: &str| p.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric()) && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+        let ok = |p: &str| {
+            p.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        };
         match parts.as_slice() {
-            [os, arch] if ok(os) && ok(arch) => Ok(Self { os: os.to_lowercase(), architecture: normalize_arch(arch), variant: None }),
-            [os, arch, v] if ok(os) && ok(arch) && ok(v) => Ok(Self { os: os.to_lowercase(), architecture: normalize_arch(arch), variant: Some(v.to_lowercase()) }),
-            _ => Err(Error::InvalidReference(format!("invalid platform {s:?}: want os/arch[/variant], e.g. linux/amd64"))),
+            [os, arch] if ok(os) && ok(arch) => Ok(Self {
+                os: os.to_lowercase(),
+                architecture: normalize_arch(arch),
+                variant: None,
+            }),
+            [os, arch, v] if ok(os) && ok(arch) && ok(v) => Ok(Self {
+                os: os.to_lowercase(),
+                architecture: normalize_arch(arch),
+                variant: Some(v.to_lowercase()),
+            }),
+            _ => Err(Error::InvalidReference(format!(
+                "invalid platform {s:?}: want os/arch[/variant], e.g. linux/amd64"
+            ))),
         }
     }
 
@@ -169,15 +186,25 @@ impl Manifest {
         let bad = |e: serde_json::Error| Error::Invalid(format!("malformed manifest: {e}"));
         let probe: Probe = serde_json::from_slice(data).map_err(bad)?;
         if probe.schema_version == Some(1) {
-            return Err(Error::Invalid("Docker schema 1 manifests are not supported (deprecated since 2017)".into()));
+            return Err(Error::Invalid(
+                "Docker schema 1 manifests are not supported (deprecated since 2017)".into(),
+            ));
         }
-        let media = probe.media_type.as_deref().or(content_type.map(|c| c.split(';').next().unwrap_or("").trim()));
+        let media = probe
+            .media_type
+            .as_deref()
+            .or(content_type.map(|c| c.split(';').next().unwrap_or("").trim()));
         let is_index = match media {
             Some(OCI_INDEX | DOCKER_LIST) => true,
             Some(OCI_MANIFEST | DOCKER_MANIFEST) => false,
             _ if probe.manifests.is_some() => true,
             _ if probe.config.is_some() => false,
-            other => return Err(Error::Invalid(format!("unsupported manifest media type {:?}", other.unwrap_or("")))),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "unsupported manifest media type {:?}",
+                    other.unwrap_or("")
+                )))
+            }
         };
         let m = if is_index {
             let idx: Index = serde_json::from_slice(data).map_err(bad)?;
@@ -189,7 +216,10 @@ impl Manifest {
             let m: ImageManifest = serde_json::from_slice(data).map_err(bad)?;
             digest::check(&m.config.digest)?;
             if m.config.size as usize > MAX_CONFIG {
-                return Err(Error::Invalid(format!("image config of {} bytes is larger than {MAX_CONFIG}", m.config.size)));
+                return Err(Error::Invalid(format!(
+                    "image config of {} bytes is larger than {MAX_CONFIG}",
+                    m.config.size
+                )));
             }
             for l in &m.layers {
                 digest::check(&l.digest)?;
@@ -204,12 +234,19 @@ impl Manifest {
 impl Index {
     /// The entry for `want`, skipping attestations and other non-images.
     pub fn pick(&self, want: &Platform) -> Option<&Descriptor> {
-        self.manifests.iter().find(|d| matches!(d.media_type.as_str(), OCI_MANIFEST | DOCKER_MANIFEST | "") && d.platform.as_ref().is_some_and(|p| want.matches(p)))
+        self.manifests.iter().find(|d| {
+            matches!(d.media_type.as_str(), OCI_MANIFEST | DOCKER_MANIFEST | "")
+                && d.platform.as_ref().is_some_and(|p| want.matches(p))
+        })
     }
 
     /// The platforms the index offers, for error messages.
     pub fn platforms(&self) -> String {
-        let v: Vec<String> = self.manifests.iter().filter_map(|d| d.platform.as_ref().map(|p| p.to_string())).collect();
+        let v: Vec<String> = self
+            .manifests
+            .iter()
+            .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
+            .collect();
         v.join(", ")
     }
 }
@@ -221,13 +258,33 @@ mod tests {
     #[test]
     fn platforms_match_like_containerd() {
         let host = Platform::parse("linux/amd64").unwrap();
-        assert!(host.matches(&Platform { os: "linux".into(), architecture: "amd64".into(), variant: None }));
-        assert!(!host.matches(&Platform { os: "linux".into(), architecture: "arm64".into(), variant: None }));
-        assert!(!host.matches(&Platform { os: "windows".into(), architecture: "amd64".into(), variant: None }));
+        assert!(host.matches(&Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None
+        }));
+        assert!(!host.matches(&Platform {
+            os: "linux".into(),
+            architecture: "arm64".into(),
+            variant: None
+        }));
+        assert!(!host.matches(&Platform {
+            os: "windows".into(),
+            architecture: "amd64".into(),
+            variant: None
+        }));
         let arm = Platform::parse("linux/arm64").unwrap();
-        assert!(arm.matches(&Platform { os: "linux".into(), architecture: "arm64".into(), variant: Some("v8".into()) }));
+        assert!(arm.matches(&Platform {
+            os: "linux".into(),
+            architecture: "arm64".into(),
+            variant: Some("v8".into())
+        }));
         let v7 = Platform::parse("linux/arm/v7").unwrap();
-        assert!(!v7.matches(&Platform { os: "linux".into(), architecture: "arm".into(), variant: Some("v6".into()) }));
+        assert!(!v7.matches(&Platform {
+            os: "linux".into(),
+            architecture: "arm".into(),
+            variant: Some("v6".into())
+        }));
         for bad in ["linux", "linux/", "a/b/c/d", "linux/../x"] {
             assert!(Platform::parse(bad).is_err(), "{bad}");
         }
@@ -242,11 +299,16 @@ mod tests {
         assert!(matches!(Manifest::parse(m.as_bytes(), None).unwrap(), Manifest::Image(_)));
         let bad_digest = m.replace(&d[7..], "../../etc");
         assert!(Manifest::parse(bad_digest.as_bytes(), None).is_err());
-        let bad_layer = m.replace(OCI_LAYER_ZSTD, "application/vnd.oci.image.layer.v1.tar+encrypted");
+        let bad_layer =
+            m.replace(OCI_LAYER_ZSTD, "application/vnd.oci.image.layer.v1.tar+encrypted");
         assert!(Manifest::parse(bad_layer.as_bytes(), None).is_err());
         assert!(Manifest::parse(br#"{"schemaVersion":1,"fsLayers":[]}"#, None).is_err());
-        let idx = format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{d}","size":1,"platform":{{"os":"linux","architecture":"arm64"}}}}]}}"#);
-        let Manifest::Index(i) = Manifest::parse(idx.as_bytes(), Some(OCI_INDEX)).unwrap() else { panic!() };
+        let idx = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{d}","size":1,"platform":{{"os":"linux","architecture":"arm64"}}}}]}}"#
+        );
+        let Manifest::Index(i) = Manifest::parse(idx.as_bytes(), Some(OCI_INDEX)).unwrap() else {
+            panic!()
+        };
         assert!(i.pick(&Platform::parse("linux/amd64").unwrap()).is_none());
         assert!(i.pick(&Platform::parse("linux/arm64/v8").unwrap()).is_some());
     }

@@ -42,7 +42,10 @@ fn valid_component(c: &str) -> bool {
         }
         let sep = &c[start..i];
         // An empty separator means a character that is not allowed at all.
-        let ok = sep == "." || sep == "_" || sep == "__" || (!sep.is_empty() && sep.bytes().all(|x| x == b'-'));
+        let ok = sep == "."
+            || sep == "_"
+            || sep == "__"
+            || (!sep.is_empty() && sep.bytes().all(|x| x == b'-'));
         if !ok {
             return false;
         }
@@ -52,7 +55,10 @@ fn valid_component(c: &str) -> bool {
 
 fn valid_tag(t: &str) -> bool {
     let b = t.as_bytes();
-    !b.is_empty() && b.len() <= 128 && (b[0].is_ascii_alphanumeric() || b[0] == b'_') && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 fn valid_domain(d: &str) -> bool {
@@ -65,7 +71,10 @@ fn valid_domain(d: &str) -> bool {
             return false;
         }
     }
-    !host.is_empty() && host.split('.').all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'))
+    !host.is_empty()
+        && host
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'))
 }
 
 impl Reference {
@@ -76,8 +85,12 @@ impl Reference {
         }
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => {
-                let hex = d.strip_prefix("sha256:").ok_or_else(|| bad(s, "only sha256 digests are supported"))?;
-                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                let hex = d
+                    .strip_prefix("sha256:")
+                    .ok_or_else(|| bad(s, "only sha256 digests are supported"))?;
+                if hex.len() != 64
+                    || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                {
                     return Err(bad(s, "malformed digest"));
                 }
                 (r, Some(d.to_owned()))
@@ -96,15 +109,26 @@ impl Reference {
             }
         }
         let (domain, path) = match name.split_once('/') {
-            Some((first, remainder)) if first.contains('.') || first.contains(':') || first == "localhost" => (first.to_owned(), remainder.to_owned()),
+            Some((first, remainder))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (first.to_owned(), remainder.to_owned())
+            }
             _ => ("docker.io".to_owned(), name.to_owned()),
         };
         if !valid_domain(&domain) {
             return Err(bad(s, "malformed registry host"));
         }
-        let path = if domain == "docker.io" && !path.contains('/') { format!("library/{path}") } else { path };
+        let path = if domain == "docker.io" && !path.contains('/') {
+            format!("library/{path}")
+        } else {
+            path
+        };
         if path.len() > 255 || !path.split('/').all(valid_component) {
-            return Err(bad(s, "repository names must be lowercase [a-z0-9] separated by '.', '_', '__' or '-'"));
+            return Err(bad(
+                s,
+                "repository names must be lowercase [a-z0-9] separated by '.', '_', '__' or '-'",
+            ));
         }
         Ok(Self { domain, path, tag, digest })
     }
@@ -162,7 +186,19 @@ mod tests {
 
     #[test]
     fn refuses_bad_references() {
-        for s in ["", "UPPER", "a//b", "a:", "a:-x", "../x", "a/../b", "x@sha256:zz", "a b", "a/b/", "-a"] {
+        for s in [
+            "",
+            "UPPER",
+            "a//b",
+            "a:",
+            "a:-x",
+            "../x",
+            "a/../b",
+            "x@sha256:zz",
+            "a b",
+            "a/b/",
+            "-a",
+        ] {
             assert!(Reference::parse(s).is_err(), "{s:?}");
         }
     }

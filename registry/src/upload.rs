@@ -9,7 +9,10 @@ use reqwest::StatusCode;
 
 impl Repository {
     fn upstream(&self) -> Result<&crate::hosts::Endpoint> {
-        self.endpoints.iter().find(|e| !e.mirror).ok_or_else(|| Error::Invalid("no registry endpoint to push to".into()))
+        self.endpoints
+            .iter()
+            .find(|e| !e.mirror)
+            .ok_or_else(|| Error::Invalid("no registry endpoint to push to".into()))
     }
 
     /// Whether the registry already has blob `digest` in this repository.
@@ -30,7 +33,11 @@ impl Repository {
         digest::check(dgst)?;
         let ep = self.upstream()?;
         let url = self.url(ep, "blobs/uploads/");
-        let resp = self.send(ep, |h| h.post(&url).query(&[("mount", dgst), ("from", from)]).header(CONTENT_LENGTH, 0)).await?;
+        let resp = self
+            .send(ep, |h| {
+                h.post(&url).query(&[("mount", dgst), ("from", from)]).header(CONTENT_LENGTH, 0)
+            })
+            .await?;
         match resp.status() {
             StatusCode::CREATED => Ok(true),
             // 202: an upload session was opened instead; it simply expires.
@@ -44,30 +51,50 @@ impl Repository {
         digest::check(dgst)?;
         let ep = self.upstream()?;
         let url = self.url(ep, "blobs/uploads/");
-        let resp = check(self.send(ep, |h| h.post(&url).header(CONTENT_LENGTH, 0)).await?, "start upload").await?;
-        let location = header(resp.headers(), LOCATION.as_str()).ok_or_else(|| Error::Invalid("upload: no Location in the registry's answer".into()))?;
-        let base = reqwest::Url::parse(&format!("{}/", ep.base)).map_err(|_| Error::Invalid("bad endpoint".into()))?;
-        let mut put = base.join(location).map_err(|_| Error::Invalid("upload: malformed Location".into()))?;
-        if put.host_str() != base.host_str() || put.port_or_known_default() != base.port_or_known_default() {
-            return Err(Error::Invalid("upload: the registry sent the upload to another host".into()));
+        let resp =
+            check(self.send(ep, |h| h.post(&url).header(CONTENT_LENGTH, 0)).await?, "start upload")
+                .await?;
+        let location = header(resp.headers(), LOCATION.as_str())
+            .ok_or_else(|| Error::Invalid("upload: no Location in the registry's answer".into()))?;
+        let base = reqwest::Url::parse(&format!("{}/", ep.base))
+            .map_err(|_| Error::Invalid("bad endpoint".into()))?;
+        let mut put =
+            base.join(location).map_err(|_| Error::Invalid("upload: malformed Location".into()))?;
+        if put.host_str() != base.host_str()
+            || put.port_or_known_default() != base.port_or_known_default()
+        {
+            return Err(Error::Invalid(
+                "upload: the registry sent the upload to another host".into(),
+            ));
         }
         put.query_pairs_mut().append_pair("digest", dgst);
         // The body can't be replayed, so it goes with the auth the POST established.
         let body = std::sync::Mutex::new(Some(body));
         let resp = self
             .send(ep, |h| {
-                let b = body.lock().unwrap().take().unwrap_or_else(|| reqwest::Body::from(Vec::new()));
-                h.request(PUT, put.clone()).header(CONTENT_TYPE, "application/octet-stream").header(CONTENT_LENGTH, size).body(b)
+                let b =
+                    body.lock().unwrap().take().unwrap_or_else(|| reqwest::Body::from(Vec::new()));
+                h.request(PUT, put.clone())
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, size)
+                    .body(b)
             })
             .await?;
         check(resp, &format!("upload {dgst}")).await.map(|_| ())
     }
 
     /// Puts a manifest under a tag or its digest; returns its digest.
-    pub async fn put_manifest(&self, reference: &str, media_type: &str, bytes: bytes::Bytes) -> Result<String> {
+    pub async fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: bytes::Bytes,
+    ) -> Result<String> {
         let ep = self.upstream()?;
         let url = self.url(ep, &format!("manifests/{reference}"));
-        let resp = self.send(ep, |h| h.put(&url).header(CONTENT_TYPE, media_type).body(bytes.clone())).await?;
+        let resp = self
+            .send(ep, |h| h.put(&url).header(CONTENT_TYPE, media_type).body(bytes.clone()))
+            .await?;
         check(resp, &format!("manifest {reference}")).await?;
         Ok(digest::of(&bytes))
     }

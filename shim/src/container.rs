@@ -55,7 +55,11 @@ impl Container {
 
     /// Creates the container and lets it exec. On error nothing is left:
     /// the child is killed, the cgroup removed, the socket unlinked.
-    pub fn create(bundle: &Path, shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Self, InitFailure> {
+    pub fn create(
+        bundle: &Path,
+        shim: &ShimConfig,
+        spec: &oci_spec::runtime::Spec,
+    ) -> Result<Self, InitFailure> {
         let _ = nix::sys::prctl::set_child_subreaper(true);
         let logger = crate::logger::Logger::new(shim.log_path.clone()).map_err(fail("open log"))?;
         let listener = listen(bundle).map_err(fail("listen"))?;
@@ -75,7 +79,9 @@ impl Container {
                 stdin_once: shim.stdin_once,
                 logger,
                 exit: None,
-                hold_until: shim.hold_output.then(|| std::time::Instant::now() + berth_proto::shim::HOLD_OUTPUT),
+                hold_until: shim
+                    .hold_output
+                    .then(|| std::time::Instant::now() + berth_proto::shim::HOLD_OUTPUT),
             }),
             Err(e) => {
                 undo_socket();
@@ -111,21 +117,37 @@ struct Spawned {
 fn join_pid_namespace(spec: &oci_spec::runtime::Spec) -> Result<(), InitFailure> {
     use oci_spec::runtime::LinuxNamespaceType;
     let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
-    let Some(path) = namespaces.iter().find(|n| n.typ() == LinuxNamespaceType::Pid).and_then(|n| n.path().clone()) else { return Ok(()) };
-    let f = std::fs::File::open(&path).map_err(|e| InitFailure { exit_code: 1, message: format!("open pid namespace {}: {e}", path.display()) })?;
-    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWPID).map_err(|e| InitFailure { exit_code: 1, message: format!("join pid namespace {}: {e}", path.display()) })
+    let Some(path) = namespaces
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::Pid)
+        .and_then(|n| n.path().clone())
+    else {
+        return Ok(());
+    };
+    let f = std::fs::File::open(&path).map_err(|e| InitFailure {
+        exit_code: 1,
+        message: format!("open pid namespace {}: {e}", path.display()),
+    })?;
+    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWPID).map_err(|e| InitFailure {
+        exit_code: 1,
+        message: format!("join pid namespace {}: {e}", path.display()),
+    })
 }
 
 fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, InitFailure> {
     let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
-    let sys = |step: &'static str| move |e: nix::Error| InitFailure { exit_code: 1, message: format!("{step}: {e}") };
+    let sys = |step: &'static str| {
+        move |e: nix::Error| InitFailure { exit_code: 1, message: format!("{step}: {e}") }
+    };
     let (out_r, out_w) = nix::unistd::pipe2(cloexec).map_err(sys("pipe"))?;
     let (err_r, err_w) = nix::unistd::pipe2(cloexec).map_err(sys("pipe"))?;
     // stdin: a pipe we hold the write end of, for attachments; else /dev/null.
     let (stdin, stdin_w) = if shim.stdin && !shim.tty {
-        let (r, w) = nix::unistd::pipe2(cloexec | nix::fcntl::OFlag::O_NONBLOCK).map_err(sys("pipe"))?;
+        let (r, w) =
+            nix::unistd::pipe2(cloexec | nix::fcntl::OFlag::O_NONBLOCK).map_err(sys("pipe"))?;
         // Only our end stays non-blocking.
-        nix::fcntl::fcntl(r.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty())).map_err(sys("fcntl"))?;
+        nix::fcntl::fcntl(r.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()))
+            .map_err(sys("fcntl"))?;
         (r, Some(w))
     } else {
         (std::fs::File::open("/dev/null").map_err(fail("open /dev/null"))?.into(), None)
@@ -135,7 +157,8 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
     // moves itself in first thing (see berth_kernel::cgroup).
     let cgroup_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let placement = match &cgroup_path {
-        Some(path) => Placement::prepare(path).map_err(|e| InitFailure { exit_code: 1, message: e.to_string() })?,
+        Some(path) => Placement::prepare(path)
+            .map_err(|e| InitFailure { exit_code: 1, message: e.to_string() })?,
         None => None,
     };
     let cgroup_tasks = placement.as_ref().map(Placement::tasks).unwrap_or_default();
@@ -145,11 +168,20 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
         }
         f
     };
-    let overlay = Overlay { lower: shim.lower_dirs.clone(), upper: shim.upper_dir.clone(), work: shim.work_dir.clone() };
+    let overlay = Overlay {
+        lower: shim.lower_dirs.clone(),
+        upper: shim.upper_dir.clone(),
+        work: shim.work_dir.clone(),
+    };
     let image_volumes: Vec<ImageVolume> = shim
         .image_volumes
         .iter()
-        .map(|v| ImageVolume { lower_dirs: v.lower_dirs.clone(), staging: v.staging.clone(), sub_path: v.sub_path.clone(), destination: v.destination.clone() })
+        .map(|v| ImageVolume {
+            lower_dirs: v.lower_dirs.clone(),
+            staging: v.staging.clone(),
+            sub_path: v.sub_path.clone(),
+            destination: v.destination.clone(),
+        })
         .collect();
     let cfg = InitConfig {
         spec,
@@ -195,8 +227,10 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
     sync.write_all(b"g").map_err(|e| kill_child(fail("release container")(e)))?;
     let cgroup = match &cgroup_path {
         Some(path) => {
-            let resources = spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
-            let cg = Cgroup::new(path).map_err(|e| kill_child(InitFailure { exit_code: 1, message: e.to_string() }))?;
+            let resources =
+                spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
+            let cg = Cgroup::new(path)
+                .map_err(|e| kill_child(InitFailure { exit_code: 1, message: e.to_string() }))?;
             // Unified hosts: moved in by pid.
             let entered = if placement.is_none() { cg.enter(pid.as_raw()) } else { Ok(()) };
             if let Err(e) = entered.and_then(|_| cg.apply(&resources)) {
@@ -227,7 +261,8 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
     // A terminal comes first (unless the init failed before it had one).
     let mut terminal = None;
     if shim.tty {
-        let (fd, bytes) = berth_kernel::pty::recv_fd_or_bytes(sync.as_fd()).map_err(|e| undo_cgroup(fail("receive the terminal")(e)))?;
+        let (fd, bytes) = berth_kernel::pty::recv_fd_or_bytes(sync.as_fd())
+            .map_err(|e| undo_cgroup(fail("receive the terminal")(e)))?;
         terminal = fd;
         msg = bytes;
     }
@@ -236,7 +271,10 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
         return Err(undo_cgroup(InitFailure::decode(&msg)));
     }
     if shim.tty && terminal.is_none() {
-        return Err(undo_cgroup(InitFailure { exit_code: 1, message: "the container's init sent no terminal".into() }));
+        return Err(undo_cgroup(InitFailure {
+            exit_code: 1,
+            message: "the container's init sent no terminal".into(),
+        }));
     }
     Ok(Spawned { pid, cgroup, stdout: out_r, stderr: err_r, terminal, stdin: stdin_w })
 }
@@ -245,7 +283,12 @@ fn spawn(shim: &ShimConfig, spec: &oci_spec::runtime::Spec) -> Result<Spawned, I
 /// restart of the same container: the cgroup and socket are gone before the
 /// exit record appears and before anyone waiting is told.
 pub fn finish(c: &mut Container, bundle: &Path) -> ExitRecord {
-    let mut exit = c.exit.clone().unwrap_or(ExitRecord { exit_code: 255, oom_killed: false, finished_unix_nanos: 0, reason: "unknown".into() });
+    let mut exit = c.exit.clone().unwrap_or(ExitRecord {
+        exit_code: 255,
+        oom_killed: false,
+        finished_unix_nanos: 0,
+        reason: "unknown".into(),
+    });
     if exit.finished_unix_nanos == 0 {
         exit.finished_unix_nanos = berth_proto::time::unix_nanos(SystemTime::now());
     }
@@ -253,7 +296,10 @@ pub fn finish(c: &mut Container, bundle: &Path) -> ExitRecord {
         let _ = cg.remove();
     }
     let _ = std::fs::remove_file(bundle.join(SOCKET_FILE));
-    let _ = berth_kernel::fs::atomic_write(&bundle.join(EXIT_FILE), serde_json::to_vec(&exit).unwrap_or_default().as_slice());
+    let _ = berth_kernel::fs::atomic_write(
+        &bundle.join(EXIT_FILE),
+        serde_json::to_vec(&exit).unwrap_or_default().as_slice(),
+    );
     exit
 }
 

@@ -4,7 +4,9 @@
 
 use crate::container::{self, Container};
 use berth_proto::crilog::Stream;
-use berth_proto::shim::{request, response, take_frame, write_frame, Output, Request, Response, State};
+use berth_proto::shim::{
+    request, response, take_frame, write_frame, Output, Request, Response, State,
+};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -55,7 +57,10 @@ pub fn run(c: &mut Container, bundle: &Path) {
         Err(_) => return,
     };
     if let Some(t) = &c.terminal {
-        let _ = nix::fcntl::fcntl(t.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+        let _ = nix::fcntl::fcntl(
+            t.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        );
     }
     let mut conns: Vec<Conn> = Vec::new();
     let mut exited_at: Option<Instant> = None;
@@ -67,23 +72,36 @@ pub fn run(c: &mut Container, bundle: &Path) {
         let held = c.held();
         if c.exit.is_some() && !held {
             let since = *exited_at.get_or_insert_with(Instant::now);
-            if (c.stdout.is_none() && c.stderr.is_none() && c.terminal.is_none()) || since.elapsed() > DRAIN {
+            if (c.stdout.is_none() && c.stderr.is_none() && c.terminal.is_none())
+                || since.elapsed() > DRAIN
+            {
                 break;
             }
         }
         let timeout = match c.hold_until {
-            Some(t) => PollTimeout::try_from(t.saturating_duration_since(Instant::now()).as_millis().max(1)).unwrap_or(PollTimeout::MAX),
+            Some(t) => PollTimeout::try_from(
+                t.saturating_duration_since(Instant::now()).as_millis().max(1),
+            )
+            .unwrap_or(PollTimeout::MAX),
             None if exited_at.is_some() => PollTimeout::from(100u16),
             None => PollTimeout::NONE,
         };
         let pending_input = !c.input.is_empty();
         let output = if held { PollFlags::empty() } else { PollFlags::POLLIN };
-        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN), PollFd::new(c.listener.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(c.listener.as_fd(), PollFlags::POLLIN),
+        ];
         let out_idx = watch(&mut fds, c.stdout.as_ref().filter(|_| !held), output);
         let err_idx = watch(&mut fds, c.stderr.as_ref().filter(|_| !held), output);
         let term_flags = if pending_input { output | PollFlags::POLLOUT } else { output };
-        let term_idx = watch(&mut fds, c.terminal.as_ref().filter(|_| !held || pending_input), term_flags);
-        let in_idx = if pending_input { watch(&mut fds, c.stdin.as_ref(), PollFlags::POLLOUT) } else { None };
+        let term_idx =
+            watch(&mut fds, c.terminal.as_ref().filter(|_| !held || pending_input), term_flags);
+        let in_idx = if pending_input {
+            watch(&mut fds, c.stdin.as_ref(), PollFlags::POLLOUT)
+        } else {
+            None
+        };
         let conn_base = fds.len();
         for conn in &conns {
             let mut f = PollFlags::empty();
@@ -117,7 +135,8 @@ pub fn run(c: &mut Container, bundle: &Path) {
         if err_ready {
             pump(&mut c.stderr, Stream::Stderr, &mut c.logger, &mut buf, &mut conns);
         }
-        if !held && term_ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+        if !held && term_ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+        {
             // A terminal's output is the container's stdout (as containerd logs it).
             pump(&mut c.terminal, Stream::Stdout, &mut c.logger, &mut buf, &mut conns);
         }
@@ -134,7 +153,9 @@ pub fn run(c: &mut Container, bundle: &Path) {
         let mut closed = Vec::new();
         for (i, ev) in conn_ev.into_iter().enumerate() {
             let conn = &mut conns[i];
-            let alive = (!ev.contains(PollFlags::POLLOUT) || flush(conn)) && (!ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) || serve_conn(c, conn));
+            let alive = (!ev.contains(PollFlags::POLLOUT) || flush(conn))
+                && (!ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                    || serve_conn(c, conn));
             if !alive || conn.out.len() > MAX_BACKLOG {
                 closed.push(i);
             }
@@ -147,7 +168,11 @@ pub fn run(c: &mut Container, bundle: &Path) {
         }
     }
     // Output that is still buffered as a partial line ends the log.
-    for (fd, s) in [(&mut c.stdout, Stream::Stdout), (&mut c.stderr, Stream::Stderr), (&mut c.terminal, Stream::Stdout)] {
+    for (fd, s) in [
+        (&mut c.stdout, Stream::Stdout),
+        (&mut c.stderr, Stream::Stderr),
+        (&mut c.terminal, Stream::Stdout),
+    ] {
         if fd.take().is_some() {
             c.logger.finish(s);
         }
@@ -164,14 +189,24 @@ pub fn run(c: &mut Container, bundle: &Path) {
 }
 
 /// Adds `fd` (if open) to the poll set; its index.
-fn watch<'a>(fds: &mut Vec<PollFd<'a>>, fd: Option<&'a OwnedFd>, flags: PollFlags) -> Option<usize> {
+fn watch<'a>(
+    fds: &mut Vec<PollFd<'a>>,
+    fd: Option<&'a OwnedFd>,
+    flags: PollFlags,
+) -> Option<usize> {
     fds.push(PollFd::new(fd?.as_fd(), flags));
     Some(fds.len() - 1)
 }
 
 /// Copies what a pipe or terminal has into the log and to attachments; at
 /// EOF (EIO for a terminal whose last user is gone) the stream is finished.
-fn pump(fd: &mut Option<OwnedFd>, s: Stream, logger: &mut crate::logger::Logger, buf: &mut [u8], conns: &mut [Conn]) {
+fn pump(
+    fd: &mut Option<OwnedFd>,
+    s: Stream,
+    logger: &mut crate::logger::Logger,
+    buf: &mut [u8],
+    conns: &mut [Conn],
+) {
     let Some(f) = fd.as_ref() else { return };
     match nix::unistd::read(f.as_raw_fd(), buf) {
         Ok(0) => {
@@ -180,7 +215,12 @@ fn pump(fd: &mut Option<OwnedFd>, s: Stream, logger: &mut crate::logger::Logger,
         }
         Ok(n) => {
             logger.write(s, &buf[..n]);
-            let frame = Response { kind: Some(response::Kind::Output(Output { stream: if s == Stream::Stderr { 2 } else { 1 }, data: buf[..n].to_vec() })) };
+            let frame = Response {
+                kind: Some(response::Kind::Output(Output {
+                    stream: if s == Stream::Stderr { 2 } else { 1 },
+                    data: buf[..n].to_vec(),
+                })),
+            };
             for conn in conns.iter_mut().filter(|c| c.attached) {
                 let _ = write_frame(&mut conn.out, &frame);
             }
@@ -262,7 +302,14 @@ fn accept(c: &Container, conns: &mut Vec<Conn>) {
             _ => continue,
         }
         let _ = stream.set_nonblocking(true);
-        conns.push(Conn { stream, buf: Vec::new(), waiting: false, attached: false, wrote_stdin: false, out: Vec::new() });
+        conns.push(Conn {
+            stream,
+            buf: Vec::new(),
+            waiting: false,
+            attached: false,
+            wrote_stdin: false,
+            out: Vec::new(),
+        });
     }
 }
 
@@ -285,7 +332,11 @@ fn serve_conn(c: &mut Container, conn: &mut Conn) -> bool {
             Err(_) => return false,
         };
         let resp = match req.kind {
-            Some(request::Kind::State(_)) => response::Kind::State(State { pid: c.pid(), running: c.exit.is_none(), exit: c.exit.as_ref().map(Into::into) }),
+            Some(request::Kind::State(_)) => response::Kind::State(State {
+                pid: c.pid(),
+                running: c.exit.is_none(),
+                exit: c.exit.as_ref().map(Into::into),
+            }),
             Some(request::Kind::Kill(k)) => match kill(c, k.signal, k.all) {
                 Ok(()) => response::Kind::Ok(true),
                 Err(e) => response::Kind::Error(e),
@@ -307,7 +358,10 @@ fn serve_conn(c: &mut Container, conn: &mut Conn) -> bool {
                     // From now on, output and (at the end) the exit come unasked.
                     conn.attached = true;
                     c.hold_until = None;
-                    let _ = write_frame(&mut conn.out, &Response { kind: Some(response::Kind::Ok(true)) });
+                    let _ = write_frame(
+                        &mut conn.out,
+                        &Response { kind: Some(response::Kind::Ok(true)) },
+                    );
                     continue;
                 }
             }
@@ -328,14 +382,23 @@ fn serve_conn(c: &mut Container, conn: &mut Conn) -> bool {
             }
             Some(request::Kind::Resize(r)) => {
                 if let Some(t) = &c.terminal {
-                    let _ = berth_kernel::pty::resize(t.as_fd(), r.cols.min(u16::MAX as u32) as u16, r.rows.min(u16::MAX as u32) as u16);
+                    let _ = berth_kernel::pty::resize(
+                        t.as_fd(),
+                        r.cols.min(u16::MAX as u32) as u16,
+                        r.rows.min(u16::MAX as u32) as u16,
+                    );
                 }
                 continue;
             }
             Some(request::Kind::Version(_)) if crate::protocol() >= 2 => {
-                response::Kind::Version(berth_proto::shim::Version { protocol: crate::protocol(), shim: env!("CARGO_PKG_VERSION").into() })
+                response::Kind::Version(berth_proto::shim::Version {
+                    protocol: crate::protocol(),
+                    shim: env!("CARGO_PKG_VERSION").into(),
+                })
             }
-            Some(request::Kind::Version(_)) | None => response::Kind::Error(berth_proto::shim::UNKNOWN_REQUEST.into()),
+            Some(request::Kind::Version(_)) | None => {
+                response::Kind::Error(berth_proto::shim::UNKNOWN_REQUEST.into())
+            }
         };
         if conn.attached {
             // Behind the attachment's pending output, in order.

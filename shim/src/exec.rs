@@ -55,7 +55,14 @@ pub fn exec(args: &[String]) -> i32 {
         spec.set_process(Some(p));
     }
     let user = user.or(shim.user);
-    run(&ExecRequest { pid, spec: &spec, user: user.as_deref(), groups_strict: shim.groups_strict, args: argv, tty })
+    run(&ExecRequest {
+        pid,
+        spec: &spec,
+        user: user.as_deref(),
+        groups_strict: shim.groups_strict,
+        args: argv,
+        tty,
+    })
 }
 
 /// The container's environment with `more` over it (same name: `more` wins).
@@ -73,7 +80,10 @@ fn merge_env(mut base: Vec<String>, more: Vec<String>) -> Vec<String> {
 mod tests {
     #[test]
     fn exec_env_overrides_by_name() {
-        let merged = super::merge_env(vec!["PATH=/bin".into(), "A=1".into()], vec!["A=2".into(), "B=3".into()]);
+        let merged = super::merge_env(
+            vec!["PATH=/bin".into(), "A=1".into()],
+            vec!["A=2".into(), "B=3".into()],
+        );
         assert_eq!(merged, ["PATH=/bin", "A=2", "B=3"]);
     }
 }

@@ -26,7 +26,13 @@ fn open(path: &PathBuf) -> std::io::Result<File> {
 impl Logger {
     pub fn new(path: PathBuf) -> std::io::Result<Self> {
         let file = open(&path)?;
-        Ok(Self { path, file, stdout: LineSplitter::new(Stream::Stdout), stderr: LineSplitter::new(Stream::Stderr), buf: Vec::with_capacity(8192) })
+        Ok(Self {
+            path,
+            file,
+            stdout: LineSplitter::new(Stream::Stdout),
+            stderr: LineSplitter::new(Stream::Stderr),
+            buf: Vec::with_capacity(8192),
+        })
     }
 
     fn splitter(&mut self, s: Stream) -> &mut LineSplitter {

@@ -7,7 +7,9 @@
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("--bundle") if args.len() == 2 => std::process::exit(berth_shim::start(std::path::Path::new(&args[1]))),
+        Some("--bundle") if args.len() == 2 => {
+            std::process::exit(berth_shim::start(std::path::Path::new(&args[1])))
+        }
         Some("pin") => std::process::exit(berth_shim::pin(&args[1..])),
         Some("exec") => std::process::exit(berth_shim::exec(&args[1..])),
         _ => {

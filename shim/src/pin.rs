@@ -8,7 +8,9 @@ use berth_kernel::pin::{create, IdMap, Ns, PinRequest, UserNs};
 fn id_map(s: &str) -> Option<IdMap> {
     let mut it = s.split(':').map(|n| n.parse::<u32>().ok());
     match (it.next()?, it.next()?, it.next()?, it.next()) {
-        (Some(container_id), Some(host_id), Some(length), None) => Some(IdMap { container_id, host_id, length }),
+        (Some(container_id), Some(host_id), Some(length), None) => {
+            Some(IdMap { container_id, host_id, length })
+        }
         _ => None,
     }
 }

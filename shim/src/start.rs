@@ -21,14 +21,24 @@ fn reported_protocol() -> u32 {
 }
 
 fn failed(msg: String, exit_code: i32) -> StartReport {
-    StartReport { shim_pid: 0, pid: 0, error: Some(msg), exit_code, started_unix_nanos: 0, protocol: reported_protocol() }
+    StartReport {
+        shim_pid: 0,
+        pid: 0,
+        error: Some(msg),
+        exit_code,
+        started_unix_nanos: 0,
+        protocol: reported_protocol(),
+    }
 }
 
 /// The bundle's shim config and OCI spec.
 pub(crate) fn load(bundle: &Path) -> Result<(ShimConfig, oci_spec::runtime::Spec), String> {
-    let shim: ShimConfig =
-        serde_json::from_slice(&std::fs::read(bundle.join(SHIM_FILE)).map_err(|e| format!("read {SHIM_FILE}: {e}"))?).map_err(|e| format!("parse {SHIM_FILE}: {e}"))?;
-    let spec = oci_spec::runtime::Spec::load(bundle.join(CONFIG_FILE)).map_err(|e| format!("load {CONFIG_FILE}: {e}"))?;
+    let shim: ShimConfig = serde_json::from_slice(
+        &std::fs::read(bundle.join(SHIM_FILE)).map_err(|e| format!("read {SHIM_FILE}: {e}"))?,
+    )
+    .map_err(|e| format!("parse {SHIM_FILE}: {e}"))?;
+    let spec = oci_spec::runtime::Spec::load(bundle.join(CONFIG_FILE))
+        .map_err(|e| format!("load {CONFIG_FILE}: {e}"))?;
     Ok((shim, spec))
 }
 
@@ -71,7 +81,8 @@ pub fn start(bundle: &Path) -> i32 {
 fn relay(report_r: OwnedFd) -> i32 {
     let mut s = String::new();
     let _ = std::fs::File::from(report_r).read_to_string(&mut s);
-    let ok = serde_json::from_str::<StartReport>(s.trim()).map(|r| r.error.is_none()).unwrap_or(false);
+    let ok =
+        serde_json::from_str::<StartReport>(s.trim()).map(|r| r.error.is_none()).unwrap_or(false);
     if s.trim().is_empty() {
         report_to(&mut std::io::stdout(), &failed("shim died during start".into(), 1));
     } else {
@@ -85,7 +96,12 @@ fn relay(report_r: OwnedFd) -> i32 {
 }
 
 /// The detached half: the shim proper.
-fn serve(bundle: &Path, shim: &ShimConfig, spec: &oci_spec::runtime::Spec, report_w: OwnedFd) -> i32 {
+fn serve(
+    bundle: &Path,
+    shim: &ShimConfig,
+    spec: &oci_spec::runtime::Spec,
+    report_w: OwnedFd,
+) -> i32 {
     let mut report = std::fs::File::from(report_w);
     let _ = nix::unistd::setsid();
     detach_stdio();
@@ -99,7 +115,17 @@ fn serve(bundle: &Path, shim: &ShimConfig, spec: &oci_spec::runtime::Spec, repor
     };
     let _ = std::fs::write(bundle.join(PID_FILE), std::process::id().to_string());
     let started_unix_nanos = berth_proto::time::unix_nanos(std::time::SystemTime::now());
-    report_to(&mut report, &StartReport { shim_pid: std::process::id() as i32, pid: c.pid(), error: None, exit_code: 0, started_unix_nanos, protocol: reported_protocol() });
+    report_to(
+        &mut report,
+        &StartReport {
+            shim_pid: std::process::id() as i32,
+            pid: c.pid(),
+            error: None,
+            exit_code: 0,
+            started_unix_nanos,
+            protocol: reported_protocol(),
+        },
+    );
     drop(report);
     crate::event_loop::run(&mut c, bundle);
     0

@@ -18,18 +18,28 @@ pub struct SaveArgs {
 
 pub async fn save(c: &Client, a: SaveArgs) -> Result<i32, Failure> {
     if a.output.is_none() && std::io::stdout().is_terminal() {
-        return Err(Failure::new("Cowardly refusing to save to a terminal. Use the -o flag or redirect"));
+        return Err(Failure::new(
+            "Cowardly refusing to save to a terminal. Use the -o flag or redirect",
+        ));
     }
     let q = query(a.images.iter().map(|n| ("names", n.clone())));
-    let resp = c.checked(Method::GET, &format!("/images/get?{q}"), &[], crate::client::empty()).await?;
+    let resp =
+        c.checked(Method::GET, &format!("/images/get?{q}"), &[], crate::client::empty()).await?;
     write_out(resp.into_body(), a.output.as_deref()).await.map(|()| 0)
 }
 
 /// Writes an answer's body to the file `output` (none left behind if it
 /// fails) or to standard output.
-pub(super) async fn write_out(mut body: hyper::body::Incoming, output: Option<&str>) -> Result<(), Failure> {
+pub(super) async fn write_out(
+    mut body: hyper::body::Incoming,
+    output: Option<&str>,
+) -> Result<(), Failure> {
     let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match output {
-        Some(p) => Box::new(tokio::fs::File::create(p).await.map_err(|e| Failure::new(format!("Error: create {p}: {e}")))?),
+        Some(p) => Box::new(
+            tokio::fs::File::create(p)
+                .await
+                .map_err(|e| Failure::new(format!("Error: create {p}: {e}")))?,
+        ),
         None => Box::new(tokio::io::stdout()),
     };
     let copied: Result<(), Failure> = async {
@@ -60,11 +70,19 @@ pub struct LoadArgs {
 
 pub async fn load(c: &Client, a: LoadArgs) -> Result<i32, Failure> {
     let body = match &a.input {
-        Some(p) => reader_body(tokio::fs::File::open(p).await.map_err(|e| Failure::new(format!("Error: open {p}: {e}")))?),
-        None if std::io::stdin().is_terminal() => return Err(Failure::new("requested load from stdin, but stdin is empty")),
+        Some(p) => reader_body(
+            tokio::fs::File::open(p)
+                .await
+                .map_err(|e| Failure::new(format!("Error: open {p}: {e}")))?,
+        ),
+        None if std::io::stdin().is_terminal() => {
+            return Err(Failure::new("requested load from stdin, but stdin is empty"))
+        }
         None => reader_body(tokio::io::stdin()),
     };
-    let resp = c.checked(Method::POST, &format!("/images/load?quiet={}", u8::from(a.quiet)), &[], body).await?;
+    let resp = c
+        .checked(Method::POST, &format!("/images/load?quiet={}", u8::from(a.quiet)), &[], body)
+        .await?;
     if a.quiet {
         crate::client::each_json(resp.into_body(), |m| match m["error"].as_str() {
             Some(e) => Err(Failure::new(e.to_owned())),

@@ -77,8 +77,17 @@ pub async fn diff(c: &Client, a: DiffArgs) -> Result<i32, Failure> {
 
 pub async fn export(c: &Client, a: ExportArgs) -> Result<i32, Failure> {
     if a.output.is_none() && std::io::stdout().is_terminal() {
-        return Err(Failure::new("cowardly refusing to save to a terminal. Use the -o flag or redirect"));
+        return Err(Failure::new(
+            "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+        ));
     }
-    let resp = c.checked(Method::GET, &format!("/containers/{}/export", seg(&a.container)), &[], crate::client::empty()).await?;
+    let resp = c
+        .checked(
+            Method::GET,
+            &format!("/containers/{}/export", seg(&a.container)),
+            &[],
+            crate::client::empty(),
+        )
+        .await?;
     super::archive::write_out(resp.into_body(), a.output.as_deref()).await.map(|()| 0)
 }

@@ -86,8 +86,13 @@ pub(crate) fn path(name: &str, rest: &str) -> Result<String, Failure> {
 
 /// `/containers/{id}/attach`: its output streams, stdin if asked, and the
 /// detach keys if given (the daemon acts on them).
-pub(crate) fn attach_path(id: &str, stdin: bool, detach_keys: Option<&str>) -> Result<String, Failure> {
-    let mut q = vec![("stream", "1".to_owned()), ("stdout", "1".to_owned()), ("stderr", "1".to_owned())];
+pub(crate) fn attach_path(
+    id: &str,
+    stdin: bool,
+    detach_keys: Option<&str>,
+) -> Result<String, Failure> {
+    let mut q =
+        vec![("stream", "1".to_owned()), ("stdout", "1".to_owned()), ("stderr", "1".to_owned())];
     if stdin {
         q.push(("stdin", "1".to_owned()));
     }
@@ -115,12 +120,24 @@ pub async fn start(c: &Client, a: StartArgs) -> Result<i32, Failure> {
     };
     let info = c.get(&path(name, "/json")?).await?;
     let id = info["Id"].as_str().unwrap_or(name).to_owned();
-    let s = Streams { tty: info["Config"]["Tty"].as_bool().unwrap_or(false), stdin: a.interactive && info["Config"]["OpenStdin"].as_bool().unwrap_or(false) };
+    let s = Streams {
+        tty: info["Config"]["Tty"].as_bool().unwrap_or(false),
+        stdin: a.interactive && info["Config"]["OpenStdin"].as_bool().unwrap_or(false),
+    };
     let detach = streams::detach_sequence(a.detach_keys.as_deref())?;
     let io = c.hijack(&attach_path(&id, s.stdin, a.detach_keys.as_deref())?, None).await?;
-    let wait = c.checked(Method::POST, &path(&id, "/wait?condition=next-exit")?, &[], crate::client::empty()).await?;
+    let wait = c
+        .checked(
+            Method::POST,
+            &path(&id, "/wait?condition=next-exit")?,
+            &[],
+            crate::client::empty(),
+        )
+        .await?;
     c.post(&path(&id, "/start")?).await?;
-    match streams::pump(io, s, Some(Resize { client: c, path: path(&id, "/resize")? }), &detach).await? {
+    match streams::pump(io, s, Some(Resize { client: c, path: path(&id, "/resize")? }), &detach)
+        .await?
+    {
         streams::Ended::Detached => Ok(0),
         streams::Ended::Output => exit_status(c, &id, wait).await,
     }
@@ -128,7 +145,11 @@ pub async fn start(c: &Client, a: StartArgs) -> Result<i32, Failure> {
 
 /// The exit status a wait answers with (its body comes when the container
 /// stops); if the daemon went away meanwhile, asked again once it is back.
-pub(crate) async fn exit_status(c: &Client, id: &str, wait: Response<Incoming>) -> Result<i32, Failure> {
+pub(crate) async fn exit_status(
+    c: &Client,
+    id: &str,
+    wait: Response<Incoming>,
+) -> Result<i32, Failure> {
     let mut body = wait.into_body();
     let mut text = Vec::new();
     let mut broke = false;
@@ -176,11 +197,17 @@ pub async fn stop(c: &Client, a: StopArgs) -> Result<i32, Failure> {
 }
 
 pub async fn restart(c: &Client, a: StopArgs) -> Result<i32, Failure> {
-    post_each(c, &a.containers, &format!("/restart{}", stop_query(a.time, a.signal.as_deref()))).await
+    post_each(c, &a.containers, &format!("/restart{}", stop_query(a.time, a.signal.as_deref())))
+        .await
 }
 
 pub async fn kill(c: &Client, a: KillArgs) -> Result<i32, Failure> {
-    post_each(c, &a.containers, &format!("/kill?{}", crate::client::query([("signal", a.signal.clone())]))).await
+    post_each(
+        c,
+        &a.containers,
+        &format!("/kill?{}", crate::client::query([("signal", a.signal.clone())])),
+    )
+    .await
 }
 
 pub async fn pause(c: &Client, a: NamesArgs, verb: &str) -> Result<i32, Failure> {
@@ -222,7 +249,11 @@ pub async fn rename(c: &Client, a: RenameArgs) -> Result<i32, Failure> {
     if a.new_name.is_empty() {
         return Err(Failure::new("Error: Neither old nor new names may be empty"));
     }
-    c.post(&path(&a.container, &format!("/rename?{}", crate::client::query([("name", a.new_name.clone())])))?).await?;
+    c.post(&path(
+        &a.container,
+        &format!("/rename?{}", crate::client::query([("name", a.new_name.clone())])),
+    )?)
+    .await?;
     Ok(0)
 }
 
@@ -231,7 +262,12 @@ pub async fn prune(c: &Client, a: PruneArgs) -> Result<i32, Failure> {
         return Ok(0);
     }
     let v = c.json(Method::POST, "/containers/prune", None).await?;
-    let deleted: Vec<&str> = v["ContainersDeleted"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
+    let deleted: Vec<&str> = v["ContainersDeleted"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_str())
+        .collect();
     if !deleted.is_empty() {
         println!("Deleted Containers:");
         deleted.iter().for_each(|d| println!("{d}"));

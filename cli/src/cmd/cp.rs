@@ -47,17 +47,27 @@ fn side(arg: &str) -> Side {
         return Side::Host(arg.to_owned());
     }
     match arg.split_once(':') {
-        Some((name, path)) if !name.is_empty() => Side::Container { name: name.to_owned(), path: path.to_owned() },
+        Some((name, path)) if !name.is_empty() => {
+            Side::Container { name: name.to_owned(), path: path.to_owned() }
+        }
         _ => Side::Host(arg.to_owned()),
     }
 }
 
 pub async fn run(c: &Client, a: CpArgs) -> Result<i32, Failure> {
     match (side(&a.src), side(&a.dest)) {
-        (Side::Container { name, path }, Side::Host(dest)) => copy_out(c, &name, &path, &dest, a.follow_link).await,
-        (Side::Host(src), Side::Container { name, path }) => copy_in(c, &src, &name, &path, a.follow_link, a.archive).await,
-        (Side::Container { .. }, Side::Container { .. }) => Err(Failure::new("copying between containers is not supported")),
-        (Side::Host(_), Side::Host(_)) => Err(Failure::new("must specify at least one container source")),
+        (Side::Container { name, path }, Side::Host(dest)) => {
+            copy_out(c, &name, &path, &dest, a.follow_link).await
+        }
+        (Side::Host(src), Side::Container { name, path }) => {
+            copy_in(c, &src, &name, &path, a.follow_link, a.archive).await
+        }
+        (Side::Container { .. }, Side::Container { .. }) => {
+            Err(Failure::new("copying between containers is not supported"))
+        }
+        (Side::Host(_), Side::Host(_)) => {
+            Err(Failure::new("must specify at least one container source"))
+        }
     }?;
     Ok(0)
 }
@@ -76,7 +86,9 @@ fn archive_path(name: &str, path: &str) -> String {
 /// A refusal as the docker CLI words it.
 fn refused(e: crate::client::ApiError, name: &str, path: &str) -> Failure {
     match e.status {
-        Some(StatusCode::NOT_FOUND) if !e.message.starts_with("No such container") => Failure::new(format!("Error: No such container:path: {name}:{path}")),
+        Some(StatusCode::NOT_FOUND) if !e.message.starts_with("No such container") => {
+            Failure::new(format!("Error: No such container:path: {name}:{path}"))
+        }
         _ => e.into(),
     }
 }
@@ -86,21 +98,40 @@ async fn stat(c: &Client, name: &str, path: &str) -> Result<Option<Stat>, Failur
     match resp.status() {
         StatusCode::OK => {}
         // The answer to a HEAD has no message: say what dockerd's would.
-        StatusCode::NOT_FOUND if c.send(Method::GET, &format!("/containers/{}/json", seg(name)), &[], crate::client::empty()).await?.status() == StatusCode::NOT_FOUND => {
-            return Err(Failure::new(format!("Error response from daemon: No such container: {name}")));
+        StatusCode::NOT_FOUND
+            if c.send(
+                Method::GET,
+                &format!("/containers/{}/json", seg(name)),
+                &[],
+                crate::client::empty(),
+            )
+            .await?
+            .status()
+                == StatusCode::NOT_FOUND =>
+        {
+            return Err(Failure::new(format!(
+                "Error response from daemon: No such container: {name}"
+            )));
         }
         StatusCode::NOT_FOUND => return Ok(None),
         s => return Err(Failure::new(format!("Error response from daemon: {name}:{path}: {s}"))),
     }
-    parse_stat(resp.headers().get("X-Docker-Container-Path-Stat").and_then(|v| v.to_str().ok())).map(Some)
+    parse_stat(resp.headers().get("X-Docker-Container-Path-Stat").and_then(|v| v.to_str().ok()))
+        .map(Some)
 }
 
 fn parse_stat(header: Option<&str>) -> Result<Stat, Failure> {
     let bad = || Failure::new("Error: unable to get resource stat from response");
-    let raw = base64::engine::general_purpose::STANDARD.decode(header.ok_or_else(bad)?).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(header.ok_or_else(bad)?)
+        .map_err(|_| bad())?;
     let v: serde_json::Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
     let mode = v["mode"].as_u64().unwrap_or(0);
-    Ok(Stat { is_dir: mode & (1 << 31) != 0, is_link: mode & (1 << 27) != 0, link_target: v["linkTarget"].as_str().unwrap_or_default().to_owned() })
+    Ok(Stat {
+        is_dir: mode & (1 << 31) != 0,
+        is_link: mode & (1 << 27) != 0,
+        link_target: v["linkTarget"].as_str().unwrap_or_default().to_owned(),
+    })
 }
 
 fn absolute(p: &str) -> Result<PathBuf, Failure> {
@@ -117,11 +148,23 @@ fn beside(link_path: &str, target: &str) -> String {
         return target.to_owned();
     }
     let parent = clean(link_path);
-    let parent = parent.trim_end_matches('/').rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
+    let parent = parent.trim_end_matches('/').rsplit_once('/').map_or("/", |(p, _)| {
+        if p.is_empty() {
+            "/"
+        } else {
+            p
+        }
+    });
     clean(&format!("{parent}/{target}"))
 }
 
-async fn copy_out(c: &Client, name: &str, src: &str, dest: &str, follow: bool) -> Result<(), Failure> {
+async fn copy_out(
+    c: &Client,
+    name: &str,
+    src: &str,
+    dest: &str,
+    follow: bool,
+) -> Result<(), Failure> {
     let asked = base(&clean(src));
     let mut path = src.to_owned();
     if follow {
@@ -131,12 +174,19 @@ async fn copy_out(c: &Client, name: &str, src: &str, dest: &str, follow: bool) -
             }
         }
     }
-    let resp = c.checked(Method::GET, &archive_path(name, &path), &[], crate::client::empty()).await.map_err(|e| refused(e, name, src))?;
-    let st = parse_stat(resp.headers().get("X-Docker-Container-Path-Stat").and_then(|v| v.to_str().ok()))?;
+    let resp = c
+        .checked(Method::GET, &archive_path(name, &path), &[], crate::client::empty())
+        .await
+        .map_err(|e| refused(e, name, src))?;
+    let st = parse_stat(
+        resp.headers().get("X-Docker-Container-Path-Stat").and_then(|v| v.to_str().ok()),
+    )?;
     let mut body = resp.into_body();
     if dest == "-" {
         if std::io::stdout().is_terminal() {
-            return Err(Failure::new("Error: cowardly refusing to write a tar archive to a terminal"));
+            return Err(Failure::new(
+                "Error: cowardly refusing to write a tar archive to a terminal",
+            ));
         }
         let mut out = tokio::io::stdout();
         while let Some(chunk) = next_chunk(&mut body).await? {
@@ -149,12 +199,21 @@ async fn copy_out(c: &Client, name: &str, src: &str, dest: &str, follow: bool) -
     let contents = clean(src).ends_with("/.");
     // Where the archive goes, and under which name its top entry.
     let (into, rename): (PathBuf, Option<String>) = match std::fs::metadata(&dest_path) {
-        Ok(md) if md.is_dir() => (dest_path.clone(), (!contents && top != asked).then(|| asked.clone())),
-        Ok(_) if st.is_dir => return Err(Failure::new(format!("Error: cannot copy directory {name}:{src} to the file {dest}"))),
+        Ok(md) if md.is_dir() => {
+            (dest_path.clone(), (!contents && top != asked).then(|| asked.clone()))
+        }
+        Ok(_) if st.is_dir => {
+            return Err(Failure::new(format!(
+                "Error: cannot copy directory {name}:{src} to the file {dest}"
+            )))
+        }
         Ok(_) => (parent_of(&dest_path), Some(file_name(&dest_path))),
-        Err(_) if dest.ends_with('/') => return Err(Failure::new(format!("Error: destination directory {dest} does not exist"))),
+        Err(_) if dest.ends_with('/') => {
+            return Err(Failure::new(format!("Error: destination directory {dest} does not exist")))
+        }
         Err(_) if contents => {
-            std::fs::create_dir(&dest_path).map_err(|e| Failure::new(format!("Error: create {dest}: {e}")))?;
+            std::fs::create_dir(&dest_path)
+                .map_err(|e| Failure::new(format!("Error: create {dest}: {e}")))?;
             (dest_path.clone(), None)
         }
         Err(_) => (parent_of(&dest_path), Some(file_name(&dest_path))),
@@ -164,8 +223,16 @@ async fn copy_out(c: &Client, name: &str, src: &str, dest: &str, follow: bool) -
     let job = tokio::task::spawn_blocking(move || -> Result<(), Failure> {
         let view = View::of_dir(&into).map_err(|e| Failure::new(format!("Error: {e}")))?;
         let point = view.extraction_point("/").map_err(|e| Failure::new(format!("Error: {e}")))?;
-        view.extract(&point, ChannelReader { rx, cur: Bytes::new() }, &ExtractOptions { no_overwrite_dir_non_dir: false, owners: Owners::Caller, rename_top: rename })
-            .map_err(|e| Failure::new(format!("Error: {e}")))
+        view.extract(
+            &point,
+            ChannelReader { rx, cur: Bytes::new() },
+            &ExtractOptions {
+                no_overwrite_dir_non_dir: false,
+                owners: Owners::Caller,
+                rename_top: rename,
+            },
+        )
+        .map_err(|e| Failure::new(format!("Error: {e}")))
     });
     while let Some(chunk) = next_chunk(&mut body).await? {
         if tx.send(Ok(chunk)).await.is_err() {
@@ -176,7 +243,14 @@ async fn copy_out(c: &Client, name: &str, src: &str, dest: &str, follow: bool) -
     job.await.map_err(|e| Failure::new(format!("Error: {e}")))?
 }
 
-async fn copy_in(c: &Client, src: &str, name: &str, dest: &str, follow: bool, archive: bool) -> Result<(), Failure> {
+async fn copy_in(
+    c: &Client,
+    src: &str,
+    name: &str,
+    dest: &str,
+    follow: bool,
+    archive: bool,
+) -> Result<(), Failure> {
     let mut dest = dest.to_owned();
     let mut dst = stat(c, name, &dest).await?;
     if let Some(s) = dst.as_ref().filter(|s| s.is_link) {
@@ -184,28 +258,52 @@ async fn copy_in(c: &Client, src: &str, name: &str, dest: &str, follow: bool, ar
         dst = stat(c, name, &dest).await?;
     }
     let put = |dir: &str| {
-        format!("/containers/{}/archive?{}", seg(name), query([("path", dir.to_owned()), ("noOverwriteDirNonDir", "true".into()), ("copyUIDGID", archive.to_string())]))
+        format!(
+            "/containers/{}/archive?{}",
+            seg(name),
+            query([
+                ("path", dir.to_owned()),
+                ("noOverwriteDirNonDir", "true".into()),
+                ("copyUIDGID", archive.to_string())
+            ])
+        )
     };
     if src == "-" {
         if !dst.as_ref().is_some_and(|s| s.is_dir) {
-            return Err(Failure::new(format!("Error: destination \"{name}:{dest}\" must be a directory")));
+            return Err(Failure::new(format!(
+                "Error: destination \"{name}:{dest}\" must be a directory"
+            )));
         }
-        c.checked(Method::PUT, &put(&dest), &[], crate::client::reader_body(tokio::io::stdin())).await.map_err(|e| refused(e, name, &dest))?;
+        c.checked(Method::PUT, &put(&dest), &[], crate::client::reader_body(tokio::io::stdin()))
+            .await
+            .map_err(|e| refused(e, name, &dest))?;
         return Ok(());
     }
     let mut local = absolute(src)?;
     if follow {
-        local = std::fs::canonicalize(&local).map_err(|e| Failure::new(format!("Error: lstat {src}: {e}")))?;
+        local = std::fs::canonicalize(&local)
+            .map_err(|e| Failure::new(format!("Error: lstat {src}: {e}")))?;
     }
-    let md = std::fs::symlink_metadata(&local).map_err(|_| Failure::new(format!("Error: lstat {}: no such file or directory", local.display())))?;
+    let md = std::fs::symlink_metadata(&local).map_err(|_| {
+        Failure::new(format!("Error: lstat {}: no such file or directory", local.display()))
+    })?;
     let contents = clean(src).ends_with("/.");
-    let src_name = if contents { ".".to_owned() } else { base(&clean(&local.display().to_string())) };
+    let src_name =
+        if contents { ".".to_owned() } else { base(&clean(&local.display().to_string())) };
     let cdest = clean(&dest);
     // The directory the archive is put into, and its top entry's name.
     let (dir, top) = match &dst {
         Some(s) if s.is_dir => (cdest.clone(), src_name),
-        Some(_) if md.is_dir() => return Err(Failure::new(format!("Error: cannot copy directory {src} to the file {name}:{dest}"))),
-        None if dest.ends_with('/') && !md.is_dir() => return Err(Failure::new(format!("Error: destination directory {name}:{dest} does not exist"))),
+        Some(_) if md.is_dir() => {
+            return Err(Failure::new(format!(
+                "Error: cannot copy directory {src} to the file {name}:{dest}"
+            )))
+        }
+        None if dest.ends_with('/') && !md.is_dir() => {
+            return Err(Failure::new(format!(
+                "Error: destination directory {name}:{dest} does not exist"
+            )))
+        }
         _ => {
             let trimmed = cdest.trim_end_matches("/.").trim_end_matches('/');
             let (parent, leaf) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
@@ -216,15 +314,23 @@ async fn copy_in(c: &Client, src: &str, name: &str, dest: &str, follow: bool, ar
     let path = local.display().to_string();
     let writer = tokio::task::spawn_blocking(move || {
         let view = View::of_dir(Path::new("/")).map_err(|e| e.to_string())?;
-        let mut out = std::io::BufWriter::with_capacity(256 * 1024, ChannelWriter { tx: tx.clone() });
-        let written = view.archive_as(&path, &top, &mut out).map_err(|e| e.to_string()).and_then(|()| out.flush().map_err(|e| e.to_string()));
+        let mut out =
+            std::io::BufWriter::with_capacity(256 * 1024, ChannelWriter { tx: tx.clone() });
+        let written = view
+            .archive_as(&path, &top, &mut out)
+            .map_err(|e| e.to_string())
+            .and_then(|()| out.flush().map_err(|e| e.to_string()));
         if let Err(e) = &written {
             let _ = tx.blocking_send(Err(std::io::Error::other(e.clone())));
         }
         written
     });
-    let body = BodyExt::boxed_unsync(StreamBody::new(tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |c| c.map(Frame::data))));
-    let sent = c.checked(Method::PUT, &put(&dir), &[], body).await.map_err(|e| refused(e, name, &dest));
+    let body = BodyExt::boxed_unsync(StreamBody::new(tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::ReceiverStream::new(rx),
+        |c| c.map(Frame::data),
+    )));
+    let sent =
+        c.checked(Method::PUT, &put(&dir), &[], body).await.map_err(|e| refused(e, name, &dest));
     let written = writer.await.map_err(|e| Failure::new(format!("Error: {e}")))?;
     written.map_err(|e| Failure::new(format!("Error: {e}")))?;
     sent.map(drop)
@@ -265,7 +371,9 @@ struct ChannelWriter {
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tx.blocking_send(Ok(Bytes::copy_from_slice(buf))).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the daemon stopped reading"))?;
+        self.tx.blocking_send(Ok(Bytes::copy_from_slice(buf))).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the daemon stopped reading")
+        })?;
         Ok(buf.len())
     }
 
@@ -280,7 +388,9 @@ mod tests {
 
     #[test]
     fn sides_are_read_as_docker_reads_them() {
-        assert!(matches!(side("c:/etc"), Side::Container { name, path } if name == "c" && path == "/etc"));
+        assert!(
+            matches!(side("c:/etc"), Side::Container { name, path } if name == "c" && path == "/etc")
+        );
         assert!(matches!(side("./a:b"), Side::Host(p) if p == "./a:b"));
         assert!(matches!(side("/tmp/x:y"), Side::Host(_)));
         assert!(matches!(side("file"), Side::Host(_)));

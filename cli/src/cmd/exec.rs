@@ -64,7 +64,13 @@ pub async fn exec(c: &Client, a: ExecArgs) -> Result<i32, Failure> {
         return Ok(0);
     }
     let io = c.hijack(&start, Some(&json!({ "Detach": false, "Tty": a.tty }))).await?;
-    let ended = streams::pump(io, s, Some(Resize { client: c, path: format!("/exec/{}/resize", seg(&id)) }), &detach).await?;
+    let ended = streams::pump(
+        io,
+        s,
+        Some(Resize { client: c, path: format!("/exec/{}/resize", seg(&id)) }),
+        &detach,
+    )
+    .await?;
     if ended == Ended::Detached {
         // As docker exec: the process runs on, and the CLI says why it left.
         return Err(Failure::new("read escape sequence"));
@@ -92,13 +98,31 @@ pub async fn attach(c: &Client, a: AttachArgs) -> Result<i32, Failure> {
         return Err(Failure::new("You cannot attach to a stopped container, start it first"));
     }
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
-    if tty && !a.no_stdin && !std::io::stdin().is_terminal() && info["Config"]["OpenStdin"].as_bool().unwrap_or(false) {
+    if tty
+        && !a.no_stdin
+        && !std::io::stdin().is_terminal()
+        && info["Config"]["OpenStdin"].as_bool().unwrap_or(false)
+    {
         return Err(Failure::new("the input device is not a TTY"));
     }
-    let s = Streams { tty, stdin: !a.no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false) };
-    let wait = c.checked(Method::POST, &path(&id, "/wait?condition=next-exit")?, &[], crate::client::empty()).await?;
-    let io = c.hijack(&super::containers::attach_path(&id, s.stdin, a.detach_keys.as_deref())?, None).await?;
-    match streams::pump(io, s, Some(Resize { client: c, path: path(&id, "/resize")? }), &detach).await? {
+    let s = Streams {
+        tty,
+        stdin: !a.no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false),
+    };
+    let wait = c
+        .checked(
+            Method::POST,
+            &path(&id, "/wait?condition=next-exit")?,
+            &[],
+            crate::client::empty(),
+        )
+        .await?;
+    let io = c
+        .hijack(&super::containers::attach_path(&id, s.stdin, a.detach_keys.as_deref())?, None)
+        .await?;
+    match streams::pump(io, s, Some(Resize { client: c, path: path(&id, "/resize")? }), &detach)
+        .await?
+    {
         Ended::Detached => Ok(0),
         Ended::Output => super::containers::exit_status(c, &id, wait).await,
     }

@@ -47,7 +47,9 @@ fn strings(v: &Value) -> Vec<String> {
 /// digest of its repository), one per digest of an untagged repository.
 fn rows(tags: &[String], repo_digests: &[String]) -> Vec<(String, String, String)> {
     let digests: Vec<(String, String)> = repo_digests.iter().map(|d| split_ref(d, '@')).collect();
-    let digest_of = |repo: &str| digests.iter().find(|(r, _)| r == repo).map_or("<none>".to_owned(), |(_, d)| d.clone());
+    let digest_of = |repo: &str| {
+        digests.iter().find(|(r, _)| r == repo).map_or("<none>".to_owned(), |(_, d)| d.clone())
+    };
     let mut out: Vec<(String, String, String)> = tags
         .iter()
         .map(|t| {
@@ -79,7 +81,9 @@ pub async fn list(c: &Client, a: ImagesArgs) -> Result<i32, Failure> {
     if let Some(r) = &a.repository {
         filters.push(format!("reference={r}"));
     }
-    let images = c.get(&format!("/images/json?{}", query([("filters", super::ps::filters_json(&filters)?)]))).await?;
+    let images = c
+        .get(&format!("/images/json?{}", query([("filters", super::ps::filters_json(&filters)?)])))
+        .await?;
     let images: &[Value] = images.as_array().map_or(&[], Vec::as_slice);
     let id = |i: &Value| {
         let id = i["Id"].as_str().unwrap_or_default();
@@ -125,7 +129,8 @@ pub async fn list(c: &Client, a: ImagesArgs) -> Result<i32, Failure> {
     } else {
         "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     };
-    crate::table::print(&table, a.format.as_deref(), default, header).map_err(|e| Failure::new(format!("Error: {e}")))?;
+    crate::table::print(&table, a.format.as_deref(), default, header)
+        .map_err(|e| Failure::new(format!("Error: {e}")))?;
     Ok(0)
 }
 
@@ -141,7 +146,14 @@ pub struct RmiArgs {
 pub async fn remove(c: &Client, a: RmiArgs) -> Result<i32, Failure> {
     let mut code = 0;
     for name in &a.images {
-        match c.json(Method::DELETE, &format!("/images/{}?force={}", image_seg(name), u8::from(a.force)), None).await {
+        match c
+            .json(
+                Method::DELETE,
+                &format!("/images/{}?force={}", image_seg(name), u8::from(a.force)),
+                None,
+            )
+            .await
+        {
             Ok(items) => {
                 for it in items.as_array().into_iter().flatten() {
                     if let Some(t) = it["Untagged"].as_str() {
@@ -174,7 +186,12 @@ pub async fn tag(c: &Client, a: TagArgs) -> Result<i32, Failure> {
         Some((r, t)) => (r.to_owned(), t.to_owned()),
         None => (a.target.clone(), String::new()),
     };
-    c.post(&format!("/images/{}/tag?{}", image_seg(&a.source), query([("repo", repo), ("tag", tag)]))).await?;
+    c.post(&format!(
+        "/images/{}/tag?{}",
+        image_seg(&a.source),
+        query([("repo", repo), ("tag", tag)])
+    ))
+    .await?;
     Ok(0)
 }
 
@@ -219,8 +236,10 @@ pub async fn history(c: &Client, a: HistoryArgs) -> Result<i32, Failure> {
         })
         .collect();
     let default = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
-    let header = |f: &str| if f == "ID" { "IMAGE".to_owned() } else { crate::table::docker_header(f) };
-    crate::table::print(&rows, a.format.as_deref(), default, header).map_err(|e| Failure::new(format!("Error: {e}")))?;
+    let header =
+        |f: &str| if f == "ID" { "IMAGE".to_owned() } else { crate::table::docker_header(f) };
+    crate::table::print(&rows, a.format.as_deref(), default, header)
+        .map_err(|e| Failure::new(format!("Error: {e}")))?;
     Ok(0)
 }
 
@@ -235,12 +254,22 @@ pub struct PruneArgs {
 }
 
 pub async fn prune(c: &Client, a: PruneArgs) -> Result<i32, Failure> {
-    let what = if a.all { "all images without at least one container associated to them" } else { "all dangling images" };
+    let what = if a.all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    };
     if !a.force && !confirm(&format!("WARNING! This will remove {what}."))? {
         return Ok(0);
     }
     let filters = if a.all { r#"{"dangling":["false"]}"# } else { "{}" };
-    let r = c.json(Method::POST, &format!("/images/prune?{}", query([("filters", filters.to_owned())])), None).await?;
+    let r = c
+        .json(
+            Method::POST,
+            &format!("/images/prune?{}", query([("filters", filters.to_owned())])),
+            None,
+        )
+        .await?;
     let items: &[Value] = r["ImagesDeleted"].as_array().map_or(&[], Vec::as_slice);
     if !items.is_empty() {
         println!("Deleted Images:");
@@ -276,9 +305,17 @@ pub async fn import(c: &Client, a: ImportArgs) -> Result<i32, Failure> {
     let body = if a.file == "-" {
         reader_body(tokio::io::stdin())
     } else {
-        reader_body(tokio::fs::File::open(&a.file).await.map_err(|e| Failure::new(format!("Error: open {}: {e}", a.file)))?)
+        reader_body(
+            tokio::fs::File::open(&a.file)
+                .await
+                .map_err(|e| Failure::new(format!("Error: open {}: {e}", a.file)))?,
+        )
     };
-    let mut q = vec![("fromSrc", "-".to_owned()), ("repo", a.reference.clone().unwrap_or_default()), ("message", a.message.clone())];
+    let mut q = vec![
+        ("fromSrc", "-".to_owned()),
+        ("repo", a.reference.clone().unwrap_or_default()),
+        ("message", a.message.clone()),
+    ];
     q.extend(a.changes.iter().map(|ch| ("changes", ch.clone())));
     let resp = c.checked(Method::POST, &format!("/images/create?{}", query(q)), &[], body).await?;
     super::transfer::show_progress(resp.into_body(), false).await?;
@@ -296,7 +333,11 @@ mod tests {
         let digests = vec![format!("busybox@{d}"), format!("other@{d}")];
         assert_eq!(
             rows(&tags, &digests),
-            vec![("busybox".into(), "latest".into(), d.clone()), ("127.0.0.1:5000/bb".into(), "1".into(), "<none>".into()), ("other".into(), "<none>".into(), d.clone()),]
+            vec![
+                ("busybox".into(), "latest".into(), d.clone()),
+                ("127.0.0.1:5000/bb".into(), "1".into(), "<none>".into()),
+                ("other".into(), "<none>".into(), d.clone()),
+            ]
         );
         assert_eq!(rows(&[], &[]), vec![("<none>".into(), "<none>".into(), "<none>".into())]);
     }

@@ -32,13 +32,17 @@ async fn one(c: &Client, name: &str, kind: Kind) -> Result<Value, Failure> {
         match c.get(&path(name, "/json")?).await {
             Ok(v) => return Ok(v),
             Err(e) if e.is_not_found() && kind == Kind::Any => {}
-            Err(e) if e.is_not_found() => return Err(Failure::new(format!("Error: No such container: {name}"))),
+            Err(e) if e.is_not_found() => {
+                return Err(Failure::new(format!("Error: No such container: {name}")))
+            }
             Err(e) => return Err(e.into()),
         }
     }
     match c.get(&format!("/images/{}/json", image_seg(name))).await {
         Ok(v) => Ok(v),
-        Err(e) if e.is_not_found() && kind == Kind::Any => Err(Failure::new(format!("Error: No such object: {name}"))),
+        Err(e) if e.is_not_found() && kind == Kind::Any => {
+            Err(Failure::new(format!("Error: No such object: {name}")))
+        }
         Err(e) if e.is_not_found() => Err(Failure::new(format!("Error: No such image: {name}"))),
         Err(e) => Err(e.into()),
     }
@@ -49,7 +53,9 @@ pub async fn inspect(c: &Client, a: InspectArgs, kind: Kind) -> Result<i32, Fail
         (k, None) => k,
         (_, Some("container")) => Kind::Container,
         (_, Some("image")) => Kind::Image,
-        (_, Some(t)) => return Err(Failure::new(format!("Error: {t:?} is not a valid value for --type"))),
+        (_, Some(t)) => {
+            return Err(Failure::new(format!("Error: {t:?} is not a valid value for --type")))
+        }
     };
     let mut docs = Vec::new();
     let mut code = 0;
@@ -72,7 +78,11 @@ pub fn print(docs: &[Value], format: Option<&str>) -> Result<(), Failure> {
         None => println!("{}", serde_json::to_string_pretty(docs).unwrap_or_default()),
         Some(f) => {
             for d in docs {
-                println!("{}", crate::template::render(f, d).map_err(|e| Failure::new(format!("Error: {e}")))?);
+                println!(
+                    "{}",
+                    crate::template::render(f, d)
+                        .map_err(|e| Failure::new(format!("Error: {e}")))?
+                );
             }
         }
     }

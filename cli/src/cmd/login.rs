@@ -41,7 +41,11 @@ pub async fn login(c: &Client, a: LoginArgs) -> Result<i32, Failure> {
     let username = match a.username {
         Some(u) => u,
         None if interactive && !a.password_stdin => prompt("Username: ", false)?,
-        None => return Err(Failure::new("Error: Cannot perform an interactive login from a non TTY device")),
+        None => {
+            return Err(Failure::new(
+                "Error: Cannot perform an interactive login from a non TTY device",
+            ))
+        }
     };
     let password = match (a.password, a.password_stdin) {
         (Some(p), _) => {
@@ -50,18 +54,28 @@ pub async fn login(c: &Client, a: LoginArgs) -> Result<i32, Failure> {
         }
         (None, true) => {
             let mut p = String::new();
-            std::io::stdin().lock().read_line(&mut p).map_err(|e| Failure::new(format!("Error: read password: {e}")))?;
+            std::io::stdin()
+                .lock()
+                .read_line(&mut p)
+                .map_err(|e| Failure::new(format!("Error: read password: {e}")))?;
             p.trim_end_matches(['\n', '\r']).to_owned()
         }
         (None, false) if interactive => prompt("Password: ", true)?,
-        (None, false) => return Err(Failure::new("Error: Cannot perform an interactive login from a non TTY device")),
+        (None, false) => {
+            return Err(Failure::new(
+                "Error: Cannot perform an interactive login from a non TTY device",
+            ))
+        }
     };
     if username.is_empty() || password.is_empty() {
         return Err(Failure::new("Error: a username and a password are required"));
     }
-    let body = serde_json::json!({ "username": username, "password": password, "serveraddress": host });
+    let body =
+        serde_json::json!({ "username": username, "password": password, "serveraddress": host });
     c.json(Method::POST, "/auth", Some(&body)).await?;
-    auth::store(&host, &username, &password).map_err(|e| Failure::new(format!("Error: saving credentials to {}: {e}", auth::config_path().display())))?;
+    auth::store(&host, &username, &password).map_err(|e| {
+        Failure::new(format!("Error: saving credentials to {}: {e}", auth::config_path().display()))
+    })?;
     println!("Login Succeeded");
     Ok(0)
 }
@@ -75,7 +89,9 @@ pub struct LogoutArgs {
 /// Needs no daemon: it only edits the config file.
 pub fn logout(a: LogoutArgs) -> Result<i32, Failure> {
     let host = auth::normalize_server(a.server.as_deref().unwrap_or("docker.io"));
-    match auth::forget(&host).map_err(|e| Failure::new(format!("Error: {}: {e}", auth::config_path().display())))? {
+    match auth::forget(&host)
+        .map_err(|e| Failure::new(format!("Error: {}: {e}", auth::config_path().display())))?
+    {
         true => println!("Removing login credentials for {}", auth::config_key(&host)),
         false => println!("Not logged in to {}", auth::config_key(&host)),
     }

@@ -71,7 +71,8 @@ pub async fn logs(c: &Client, a: LogsArgs) -> Result<i32, Failure> {
     if a.tail != "all" && a.tail.parse::<u64>().is_err() {
         return Err(Failure::new(format!("Error: invalid --tail {:?}", a.tail)));
     }
-    let mut q = vec![("stdout", "1".to_owned()), ("stderr", "1".to_owned()), ("tail", a.tail.clone())];
+    let mut q =
+        vec![("stdout", "1".to_owned()), ("stderr", "1".to_owned()), ("tail", a.tail.clone())];
     if let Some(s) = &a.since {
         q.push(("since", time_arg(s).map_err(|e| Failure::new(format!("Error: {e}")))?));
     }
@@ -88,7 +89,14 @@ pub async fn logs(c: &Client, a: LogsArgs) -> Result<i32, Failure> {
     }
     let mut pos = Position::default();
     loop {
-        let resp = c.checked(Method::GET, &format!("{}?{}", path(&id, "/logs")?, query(q.clone())), &[], crate::client::empty()).await?;
+        let resp = c
+            .checked(
+                Method::GET,
+                &format!("{}?{}", path(&id, "/logs")?, query(q.clone())),
+                &[],
+                crate::client::empty(),
+            )
+            .await?;
         let mut body = resp.into_body();
         let mut demux = Demux::default();
         let broke = loop {
@@ -136,7 +144,9 @@ async fn still_running(c: &Client, id: &str, broke: bool) -> bool {
         match c.get(&json).await {
             Ok(v) => return broke || v["State"]["Running"].as_bool().unwrap_or(false),
             Err(e) if e.status.is_some() => return false,
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
             Err(_) => return false,
         }
     }

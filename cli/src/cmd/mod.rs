@@ -193,7 +193,9 @@ pub async fn dispatch(host: &str, cmd: Command) -> Result<i32, Failure> {
         Command::Stop(a) => containers::stop(c, a).await,
         Command::Restart(a) => containers::restart(c, a).await,
         Command::Kill(a) => containers::kill(c, a).await,
-        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => containers::remove(c, a).await,
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => {
+            containers::remove(c, a).await
+        }
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps::ps(c, a).await,
         Command::Logs(a) => logs::logs(c, a).await,
         Command::Wait(a) => containers::wait(c, a).await,
@@ -206,13 +208,21 @@ pub async fn dispatch(host: &str, cmd: Command) -> Result<i32, Failure> {
         Command::Unpause(a) => containers::pause(c, a, "unpause").await,
         Command::Rename(a) => containers::rename(c, a).await,
         Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cp::run(c, a).await,
-        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => changes::diff(c, a).await,
-        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => changes::export(c, a).await,
-        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => changes::commit(c, a).await,
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
+            changes::diff(c, a).await
+        }
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            changes::export(c, a).await
+        }
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            changes::commit(c, a).await
+        }
         Command::Update(a) => update::update(c, a).await,
         Command::Inspect(a) => inspect::inspect(c, a, Kind::Any).await,
         Command::Port(a) => ports::port(c, a).await,
-        Command::Container(ContainerCommand::Inspect(a)) => inspect::inspect(c, a, Kind::Container).await,
+        Command::Container(ContainerCommand::Inspect(a)) => {
+            inspect::inspect(c, a, Kind::Container).await
+        }
         Command::Container(ContainerCommand::Prune(a)) => containers::prune(c, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(c, a).await,
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => transfer::pull(c, a).await,
@@ -222,7 +232,9 @@ pub async fn dispatch(host: &str, cmd: Command) -> Result<i32, Failure> {
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(c, a).await,
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(c, a).await,
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => images::import(c, a).await,
-        Command::History(a) | Command::Image(ImageCommand::History(a)) => images::history(c, a).await,
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
+            images::history(c, a).await
+        }
         Command::Image(ImageCommand::Inspect(a)) => inspect::inspect(c, a, Kind::Image).await,
         Command::Image(ImageCommand::Prune(a)) => images::prune(c, a).await,
         Command::Login(a) => login::login(c, a).await,
@@ -258,7 +270,9 @@ where
 fn filters_json(filters: &[String]) -> Result<String, Failure> {
     let mut out = serde_json::Map::new();
     for f in filters {
-        let (k, v) = f.split_once('=').ok_or_else(|| Failure::new(format!("Error: bad format of filter (expected name=value): {f}")))?;
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            Failure::new(format!("Error: bad format of filter (expected name=value): {f}"))
+        })?;
         if let Some(l) = out.entry(k).or_insert_with(|| serde_json::json!([])).as_array_mut() {
             l.push(serde_json::json!(v));
         }
@@ -268,7 +282,12 @@ fn filters_json(filters: &[String]) -> Result<String, Failure> {
 
 /// `<kind> inspect`: each document at `<prefix>/<name>`, printed together;
 /// status 1 if any is missing (`Error: No such <kind>: <name>`).
-async fn inspect_each(c: &Client, a: &inspect::InspectArgs, prefix: &str, kind: &str) -> Result<i32, Failure> {
+async fn inspect_each(
+    c: &Client,
+    a: &inspect::InspectArgs,
+    prefix: &str,
+    kind: &str,
+) -> Result<i32, Failure> {
     let mut docs = Vec::new();
     let mut code = 0;
     for n in &a.names {

@@ -95,11 +95,18 @@ pub struct PruneArgs {
 pub async fn run(c: &Client, cmd: NetworkCommand) -> Result<i32, Failure> {
     match cmd {
         NetworkCommand::Create(a) => {
-            let config =
-                if a.subnet.is_some() || a.gateway.is_some() { json!([{ "Subnet": a.subnet.unwrap_or_default(), "Gateway": a.gateway.unwrap_or_default() }]) } else { json!([]) };
-            let labels: Map<String, Value> = a.label.iter().map(|l| l.split_once('=').unwrap_or((l, ""))).map(|(k, v)| (k.to_owned(), json!(v))).collect();
-            let body =
-                json!({ "Name": a.name, "Driver": a.driver, "Internal": a.internal, "IPAM": { "Driver": "default", "Config": config }, "Labels": labels, "CheckDuplicate": true });
+            let config = if a.subnet.is_some() || a.gateway.is_some() {
+                json!([{ "Subnet": a.subnet.unwrap_or_default(), "Gateway": a.gateway.unwrap_or_default() }])
+            } else {
+                json!([])
+            };
+            let labels: Map<String, Value> = a
+                .label
+                .iter()
+                .map(|l| l.split_once('=').unwrap_or((l, "")))
+                .map(|(k, v)| (k.to_owned(), json!(v)))
+                .collect();
+            let body = json!({ "Name": a.name, "Driver": a.driver, "Internal": a.internal, "IPAM": { "Driver": "default", "Config": config }, "Labels": labels, "CheckDuplicate": true });
             let v = c.json(Method::POST, "/networks/create", Some(&body)).await?;
             println!("{}", v["Id"].as_str().unwrap_or_default());
             Ok(0)
@@ -113,7 +120,11 @@ pub async fn run(c: &Client, cmd: NetworkCommand) -> Result<i32, Failure> {
                 let short: String = n["Id"].as_str().unwrap_or_default().chars().take(12).collect();
                 n["ID"] = json!(short);
             }
-            let default = if a.quiet { "{{.ID}}" } else { "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}" };
+            let default = if a.quiet {
+                "{{.ID}}"
+            } else {
+                "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+            };
             let format = if a.quiet { None } else { a.format.as_deref() };
             crate::table::print(&nets, format, default, |f| match f {
                 "ID" => "NETWORK ID".into(),
@@ -125,22 +136,29 @@ pub async fn run(c: &Client, cmd: NetworkCommand) -> Result<i32, Failure> {
         NetworkCommand::Inspect(a) => super::inspect_each(c, &a, "/networks", "network").await,
         NetworkCommand::Rm(a) => {
             super::for_each(&a.networks, |n| async move {
-                c.checked(Method::DELETE, &format!("/networks/{}", seg(n)), &[], crate::client::empty())
-                    .await
-                    .map(|_| println!("{n}"))
-                    .map_err(|e| Failure::new(format!("Error response from daemon: {}", e.message)))
+                c.checked(
+                    Method::DELETE,
+                    &format!("/networks/{}", seg(n)),
+                    &[],
+                    crate::client::empty(),
+                )
+                .await
+                .map(|_| println!("{n}"))
+                .map_err(|e| Failure::new(format!("Error response from daemon: {}", e.message)))
             })
             .await
         }
         NetworkCommand::Connect(a) => {
             let ipam = a.ip.map(|ip| json!({ "IPv4Address": ip }));
             let body = json!({ "Container": a.container, "EndpointConfig": { "Aliases": a.aliases, "IPAMConfig": ipam } });
-            c.json(Method::POST, &format!("/networks/{}/connect", seg(&a.network)), Some(&body)).await?;
+            c.json(Method::POST, &format!("/networks/{}/connect", seg(&a.network)), Some(&body))
+                .await?;
             Ok(0)
         }
         NetworkCommand::Disconnect(a) => {
             let body = json!({ "Container": a.container, "Force": a.force });
-            c.json(Method::POST, &format!("/networks/{}/disconnect", seg(&a.network)), Some(&body)).await?;
+            c.json(Method::POST, &format!("/networks/{}/disconnect", seg(&a.network)), Some(&body))
+                .await?;
             Ok(0)
         }
         NetworkCommand::Prune(a) => {

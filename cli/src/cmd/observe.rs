@@ -22,10 +22,22 @@ pub async fn top(c: &Client, a: TopArgs) -> Result<i32, Failure> {
         p.push_str(&format!("?{}", query([("ps_args", a.ps_args.join(" "))])));
     }
     let v = c.get(&p).await?;
-    let titles: Vec<String> = v["Titles"].as_array().into_iter().flatten().map(|t| t.as_str().unwrap_or_default().to_owned()).collect();
+    let titles: Vec<String> = v["Titles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| t.as_str().unwrap_or_default().to_owned())
+        .collect();
     let mut lines = vec![titles.join("\t")];
     for row in v["Processes"].as_array().into_iter().flatten() {
-        lines.push(row.as_array().into_iter().flatten().map(|c| c.as_str().unwrap_or_default()).collect::<Vec<_>>().join("\t"));
+        lines.push(
+            row.as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| c.as_str().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\t"),
+        );
     }
     print!("{}", crate::table::align(&lines));
     Ok(0)
@@ -62,12 +74,17 @@ fn stats_header(field: &str) -> String {
 /// computes it (CPU from the two samples, memory without the page cache).
 fn stats_row(s: &Value, no_trunc: bool) -> Value {
     let id = s["id"].as_str().unwrap_or_default();
-    let cpu = s["cpu_stats"]["cpu_usage"]["total_usage"].as_f64().unwrap_or(0.0) - s["precpu_stats"]["cpu_usage"]["total_usage"].as_f64().unwrap_or(0.0);
-    let system = s["cpu_stats"]["system_cpu_usage"].as_f64().unwrap_or(0.0) - s["precpu_stats"]["system_cpu_usage"].as_f64().unwrap_or(0.0);
+    let cpu = s["cpu_stats"]["cpu_usage"]["total_usage"].as_f64().unwrap_or(0.0)
+        - s["precpu_stats"]["cpu_usage"]["total_usage"].as_f64().unwrap_or(0.0);
+    let system = s["cpu_stats"]["system_cpu_usage"].as_f64().unwrap_or(0.0)
+        - s["precpu_stats"]["system_cpu_usage"].as_f64().unwrap_or(0.0);
     let online = s["cpu_stats"]["online_cpus"].as_f64().unwrap_or(1.0);
     let cpu_perc = if cpu > 0.0 && system > 0.0 { cpu / system * online * 100.0 } else { 0.0 };
     let m = &s["memory_stats"];
-    let used = m["usage"].as_u64().unwrap_or(0).saturating_sub(m["stats"]["total_inactive_file"].as_u64().unwrap_or(0));
+    let used = m["usage"]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(m["stats"]["total_inactive_file"].as_u64().unwrap_or(0));
     let limit = m["limit"].as_u64().unwrap_or(0);
     let mem_perc = if limit > 0 { used as f64 / limit as f64 * 100.0 } else { 0.0 };
     let (mut rx, mut tx) = (0u64, 0u64);
@@ -91,7 +108,11 @@ fn stats_row(s: &Value, no_trunc: bool) -> Value {
 pub async fn stats(c: &Client, a: StatsArgs) -> Result<i32, Failure> {
     let names: Vec<String> = if a.containers.is_empty() {
         let list = c.get(&format!("/containers/json?all={}", u8::from(a.all))).await?;
-        list.as_array().into_iter().flatten().filter_map(|c| c["Id"].as_str().map(str::to_owned)).collect()
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["Id"].as_str().map(str::to_owned))
+            .collect()
     } else {
         a.containers.clone()
     };
@@ -106,7 +127,8 @@ pub async fn stats(c: &Client, a: StatsArgs) -> Result<i32, Failure> {
         if !a.no_stream && tty {
             print!("\x1b[2J\x1b[H");
         }
-        crate::table::print(&rows, a.format.as_deref(), STATS_DEFAULT, stats_header).map_err(|e| Failure::new(format!("Error: {e}")))?;
+        crate::table::print(&rows, a.format.as_deref(), STATS_DEFAULT, stats_header)
+            .map_err(|e| Failure::new(format!("Error: {e}")))?;
         if a.no_stream {
             return Ok(0);
         }
@@ -134,9 +156,20 @@ pub struct EventsArgs {
 fn event_line(e: &Value) -> String {
     let nanos = e["timeNano"].as_i64().unwrap_or(0);
     let at = berth_proto::time::rfc3339_nanos(berth_proto::time::from_unix_nanos(nanos));
-    let mut attrs: Vec<String> = e["Actor"]["Attributes"].as_object().into_iter().flatten().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
+    let mut attrs: Vec<String> = e["Actor"]["Attributes"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
     attrs.sort();
-    format!("{at} {} {} {} ({})", e["Type"].as_str().unwrap_or_default(), e["Action"].as_str().unwrap_or_default(), e["Actor"]["ID"].as_str().unwrap_or_default(), attrs.join(", "))
+    format!(
+        "{at} {} {} {} ({})",
+        e["Type"].as_str().unwrap_or_default(),
+        e["Action"].as_str().unwrap_or_default(),
+        e["Actor"]["ID"].as_str().unwrap_or_default(),
+        attrs.join(", ")
+    )
 }
 
 pub async fn events(c: &Client, a: EventsArgs) -> Result<i32, Failure> {
@@ -146,12 +179,17 @@ pub async fn events(c: &Client, a: EventsArgs) -> Result<i32, Failure> {
             q.push((k, time_arg(v).map_err(|e| Failure::new(format!("Error: {e}")))?));
         }
     }
-    let resp = c.checked(Method::GET, &format!("/events?{}", query(q)), &[], crate::client::empty()).await?;
+    let resp = c
+        .checked(Method::GET, &format!("/events?{}", query(q)), &[], crate::client::empty())
+        .await?;
     each_json(resp.into_body(), |e| {
         match a.format.as_deref() {
             None => println!("{}", event_line(&e)),
             Some("json") => println!("{e}"),
-            Some(f) => println!("{}", crate::template::render(f, &e).map_err(|e| Failure::new(format!("Error: {e}")))?),
+            Some(f) => println!(
+                "{}",
+                crate::template::render(f, &e).map_err(|e| Failure::new(format!("Error: {e}")))?
+            ),
         }
         Ok(())
     })

@@ -24,7 +24,10 @@ fn bindings(spec: &str) -> Result<Vec<(String, String, String)>, String> {
     let (rest, proto) = spec.rsplit_once('/').unwrap_or((spec, "tcp"));
     // An IPv6 host address comes in brackets.
     let (ip, rest) = match rest.strip_prefix('[') {
-        Some(r) => r.split_once("]:").map(|(ip, r)| (ip.to_owned(), r)).ok_or_else(|| format!("invalid port format: {spec}"))?,
+        Some(r) => r
+            .split_once("]:")
+            .map(|(ip, r)| (ip.to_owned(), r))
+            .ok_or_else(|| format!("invalid port format: {spec}"))?,
         None => (String::new(), rest),
     };
     let parts: Vec<&str> = rest.split(':').collect();
@@ -43,7 +46,9 @@ fn bindings(spec: &str) -> Result<Vec<(String, String, String)>, String> {
     let pairwise = host_range.is_some_and(|(h0, h1)| h1 - h0 == c1 - c0 && c1 > c0);
     if let Some((h0, h1)) = host_range {
         if c1 > c0 && h1 - h0 != c1 - c0 && h0 != h1 {
-            return Err(format!("invalid ranges specified for container and host Ports: {ctr} and {host}"));
+            return Err(format!(
+                "invalid ranges specified for container and host Ports: {ctr} and {host}"
+            ));
         }
     }
     Ok((c0..=c1)
@@ -92,20 +97,28 @@ pub async fn port(c: &Client, a: PortArgs) -> Result<i32, Failure> {
     let doc = c.get(&path(&a.container, "/json")?).await?;
     let empty = Map::new();
     let ports = doc["NetworkSettings"]["Ports"].as_object().unwrap_or(&empty);
-    let wanted = a.port.as_deref().map(|p| if p.contains('/') { p.to_owned() } else { format!("{p}/tcp") });
+    let wanted =
+        a.port.as_deref().map(|p| if p.contains('/') { p.to_owned() } else { format!("{p}/tcp") });
     let mut lines = Vec::new();
     for (key, list) in ports {
         if wanted.as_ref().is_some_and(|w| w != key) {
             continue;
         }
         for b in list.as_array().into_iter().flatten() {
-            let host = format!("{}:{}", b["HostIp"].as_str().unwrap_or(""), b["HostPort"].as_str().unwrap_or(""));
+            let host = format!(
+                "{}:{}",
+                b["HostIp"].as_str().unwrap_or(""),
+                b["HostPort"].as_str().unwrap_or("")
+            );
             lines.push(if wanted.is_some() { host } else { format!("{key} -> {host}") });
         }
     }
     if lines.is_empty() {
         if let Some(w) = wanted {
-            return Err(Failure::new(format!("Error: No public port '{w}' published for {}", a.container)));
+            return Err(Failure::new(format!(
+                "Error: No public port '{w}' published for {}",
+                a.container
+            )));
         }
     }
     for l in lines {
@@ -126,7 +139,13 @@ mod tests {
         assert_eq!(b("127.0.0.1:8080:80"), [("80/tcp".into(), "127.0.0.1".into(), "8080".into())]);
         assert_eq!(b("[::1]:8080:80"), [("80/tcp".into(), "::1".into(), "8080".into())]);
         assert_eq!(b("8000-8010:80"), [("80/tcp".into(), "".into(), "8000-8010".into())]);
-        assert_eq!(b("8080-8081:80-81"), [("80/tcp".into(), "".into(), "8080".into()), ("81/tcp".into(), "".into(), "8081".into())]);
+        assert_eq!(
+            b("8080-8081:80-81"),
+            [
+                ("80/tcp".into(), "".into(), "8080".into()),
+                ("81/tcp".into(), "".into(), "8081".into())
+            ]
+        );
         for bad in ["", "x:80", "1:2:3:4", "99999:80", "8080-8082:80-81", "80:"] {
             assert!(bindings(bad).is_err(), "{bad}");
         }

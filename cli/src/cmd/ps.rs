@@ -33,14 +33,18 @@ pub struct PsArgs {
     all_namespaces: bool,
 }
 
-const DEFAULT: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+const DEFAULT: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 
 /// `key=value` flags as the API's `{"key": ["value", …]}`.
 pub(crate) fn filters_json(filters: &[String]) -> Result<String, Failure> {
     let mut m: Map<String, Value> = Map::new();
     for f in filters {
-        let (k, v) = f.split_once('=').ok_or_else(|| Failure::new(format!("Error: bad format of filter (expected name=value): {f}")))?;
-        if let Some(a) = m.entry(k.to_ascii_lowercase()).or_insert_with(|| json!([])).as_array_mut() {
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            Failure::new(format!("Error: bad format of filter (expected name=value): {f}"))
+        })?;
+        if let Some(a) = m.entry(k.to_ascii_lowercase()).or_insert_with(|| json!([])).as_array_mut()
+        {
             a.push(json!(v));
         }
     }
@@ -61,11 +65,21 @@ fn row(c: &Value, no_trunc: bool) -> Value {
     if !no_trunc && cmd.chars().count() > 20 {
         cmd = cmd.chars().take(19).collect::<String>() + "…";
     }
-    let names: Vec<&str> = c["Names"].as_array().into_iter().flatten().filter_map(|n| n.as_str()).map(|n| n.trim_start_matches('/')).collect();
+    let names: Vec<&str> = c["Names"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str())
+        .map(|n| n.trim_start_matches('/'))
+        .collect();
     let labels = c["Labels"].as_object().cloned().unwrap_or_default();
-    let label_text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
+    let label_text: Vec<String> =
+        labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
     let created = c["Created"].as_i64().unwrap_or(0);
-    let networks: Vec<&str> = c["NetworkSettings"]["Networks"].as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+    let networks: Vec<&str> = c["NetworkSettings"]["Networks"]
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
     json!({
         "ID": if no_trunc { id } else { short_id(id) },
         "Image": c["Image"],
@@ -106,6 +120,7 @@ pub async fn ps(c: &Client, a: PsArgs) -> Result<i32, Failure> {
         return Ok(0);
     }
     let rows: Vec<Value> = list.iter().map(|s| row(s, a.no_trunc)).collect();
-    crate::table::print(&rows, a.format.as_deref(), DEFAULT, header).map_err(|e| Failure::new(format!("Error: {e}")))?;
+    crate::table::print(&rows, a.format.as_deref(), DEFAULT, header)
+        .map_err(|e| Failure::new(format!("Error: {e}")))?;
     Ok(0)
 }

@@ -197,13 +197,24 @@ fn healthcheck(a: &CreateArgs) -> Result<Value, String> {
     let dur = |flag: &str, v: &Option<String>| -> Result<i64, String> {
         match v {
             None => Ok(0),
-            Some(v) => berth_proto::time::parse_go_duration(v).ok_or_else(|| format!("invalid argument {v:?} for \"--{flag}\" flag: invalid duration")),
+            Some(v) => berth_proto::time::parse_go_duration(v).ok_or_else(|| {
+                format!("invalid argument {v:?} for \"--{flag}\" flag: invalid duration")
+            }),
         }
     };
-    let (interval, timeout) = (dur("health-interval", &a.health_interval)?, dur("health-timeout", &a.health_timeout)?);
-    let (start_period, start_interval) = (dur("health-start-period", &a.health_start_period)?, dur("health-start-interval", &a.health_start_interval)?);
+    let (interval, timeout) =
+        (dur("health-interval", &a.health_interval)?, dur("health-timeout", &a.health_timeout)?);
+    let (start_period, start_interval) = (
+        dur("health-start-period", &a.health_start_period)?,
+        dur("health-start-interval", &a.health_start_interval)?,
+    );
     let retries = a.health_retries.unwrap_or(0);
-    let any = a.health_cmd.is_some() || interval != 0 || timeout != 0 || start_period != 0 || start_interval != 0 || retries != 0;
+    let any = a.health_cmd.is_some()
+        || interval != 0
+        || timeout != 0
+        || start_period != 0
+        || start_interval != 0
+        || retries != 0;
     if a.no_healthcheck {
         if any {
             return Err("--no-healthcheck conflicts with --health-* options".into());
@@ -214,14 +225,19 @@ fn healthcheck(a: &CreateArgs) -> Result<Value, String> {
         return Ok(Value::Null);
     }
     let test = a.health_cmd.as_ref().map(|c| json!(["CMD-SHELL", c]));
-    Ok(json!({ "Test": test, "Interval": interval, "Timeout": timeout, "StartPeriod": start_period, "StartInterval": start_interval, "Retries": retries }))
+    Ok(
+        json!({ "Test": test, "Interval": interval, "Timeout": timeout, "StartPeriod": start_period, "StartInterval": start_interval, "Retries": retries }),
+    )
 }
 
 /// Docker's `--restart name[:max-retries]` as the API's `RestartPolicy`
 /// (the daemon checks the name).
 pub(super) fn restart_policy(s: &str) -> Result<Value, String> {
     let (name, count) = match s.split_once(':') {
-        Some((n, c)) => (n, c.parse::<i64>().map_err(|_| "maximum retry count must be an integer".to_owned())?),
+        Some((n, c)) => (
+            n,
+            c.parse::<i64>().map_err(|_| "maximum retry count must be an integer".to_owned())?,
+        ),
         None => (s, 0),
     };
     Ok(json!({ "Name": name, "MaximumRetryCount": count }))
@@ -241,7 +257,8 @@ fn env_entry(e: &str) -> Option<String> {
 
 /// `nofile=1024[:2048]` as Docker's `{Name, Soft, Hard}`.
 fn ulimit(u: &str) -> Result<Value, Failure> {
-    let invalid = || bad(format!("invalid argument {u:?} for \"--ulimit\" flag: expected name=soft[:hard]"));
+    let invalid =
+        || bad(format!("invalid argument {u:?} for \"--ulimit\" flag: expected name=soft[:hard]"));
     let (name, limits) = u.split_once('=').ok_or_else(invalid)?;
     let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
     let soft: i64 = soft.parse().map_err(|_| invalid())?;
@@ -255,7 +272,8 @@ fn security_opts(opts: &[String]) -> Result<Vec<String>, Failure> {
     opts.iter()
         .map(|o| match o.split_once(['=', ':']) {
             Some(("seccomp", path)) if path != "unconfined" && !path.is_empty() => {
-                let text = std::fs::read_to_string(path).map_err(|e| bad(format!("opening seccomp profile ({path}) failed: {e}")))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| bad(format!("opening seccomp profile ({path}) failed: {e}")))?;
                 Ok(format!("seccomp={text}"))
             }
             _ => Ok(o.clone()),
@@ -274,7 +292,10 @@ fn mount_spec(spec: &str) -> Result<Value, String> {
             Some("false" | "0") => Ok(false),
             Some(other) => Err(format!("invalid value for {k}: {other}")),
         };
-        let val = || v.map(str::to_owned).ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"));
+        let val = || {
+            v.map(str::to_owned)
+                .ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))
+        };
         match k {
             "type" => drop(m.insert("Type".into(), json!(val()?))),
             "source" | "src" => drop(m.insert("Source".into(), json!(val()?))),
@@ -283,8 +304,16 @@ fn mount_spec(spec: &str) -> Result<Value, String> {
             "consistency" => drop(m.insert("Consistency".into(), json!(val()?))),
             "bind-propagation" => drop(bind.insert("Propagation".into(), json!(val()?))),
             "volume-nocopy" => drop(volume.insert("NoCopy".into(), json!(flag()?))),
-            "tmpfs-size" => drop(tmpfs.insert("SizeBytes".into(), json!(crate::units::parse_bytes(&val()?)?))),
-            "tmpfs-mode" => drop(tmpfs.insert("Mode".into(), json!(u32::from_str_radix(&val()?, 8).map_err(|e| format!("invalid tmpfs-mode: {e}"))?))),
+            "tmpfs-size" => {
+                drop(tmpfs.insert("SizeBytes".into(), json!(crate::units::parse_bytes(&val()?)?)))
+            }
+            "tmpfs-mode" => drop(
+                tmpfs.insert(
+                    "Mode".into(),
+                    json!(u32::from_str_radix(&val()?, 8)
+                        .map_err(|e| format!("invalid tmpfs-mode: {e}"))?),
+                ),
+            ),
             other => return Err(format!("unexpected key '{other}' in '{spec}'")),
         }
     }
@@ -313,12 +342,28 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
     let mut env = Vec::new();
     for f in &a.env_file {
         let text = std::fs::read_to_string(f).map_err(|e| bad(format!("open {f}: {e}")))?;
-        env.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).filter_map(env_entry));
+        env.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .filter_map(env_entry),
+        );
     }
     env.extend(a.env.iter().filter_map(|e| env_entry(e)));
-    let labels: Map<String, Value> = a.label.iter().map(|l| l.split_once('=').unwrap_or((l, ""))).map(|(k, v)| (k.to_owned(), json!(v))).collect();
+    let labels: Map<String, Value> = a
+        .label
+        .iter()
+        .map(|l| l.split_once('=').unwrap_or((l, "")))
+        .map(|(k, v)| (k.to_owned(), json!(v)))
+        .collect();
     let memory = a.memory.as_deref().map(parse_bytes).transpose().map_err(bad)?.unwrap_or(0);
-    let nano_cpus = a.cpus.as_deref().map(parse_cpus).transpose().map_err(bad)?.map_or(0, |(quota, _)| quota * 10_000);
+    let nano_cpus = a
+        .cpus
+        .as_deref()
+        .map(parse_cpus)
+        .transpose()
+        .map_err(bad)?
+        .map_or(0, |(quota, _)| quota * 10_000);
     if a.pids_limit.is_some_and(|p| p < -1) {
         return Err(bad("invalid --pids-limit".into()));
     }
@@ -327,7 +372,8 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
         return Err(bad("Conflicting options: --restart and --rm".into()));
     }
     let restart = restart_policy(a.restart.as_deref().unwrap_or("")).map_err(bad)?;
-    let (exposed_ports, port_bindings) = super::ports::create_fields(&a.publish, &a.expose).map_err(bad)?;
+    let (exposed_ports, port_bindings) =
+        super::ports::create_fields(&a.publish, &a.expose).map_err(bad)?;
     Ok(json!({
         "Hostname": a.hostname.clone().unwrap_or_default(),
         "User": a.user.clone().unwrap_or_default(),
@@ -380,9 +426,16 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
 }
 
 /// Creates the container, pulling its image first when `--pull` says so.
-async fn create_container(c: &Client, a: &CreateArgs, attach_stdin: bool) -> Result<String, Failure> {
+async fn create_container(
+    c: &Client,
+    a: &CreateArgs,
+    attach_stdin: bool,
+) -> Result<String, Failure> {
     if !matches!(a.pull.as_str(), "missing" | "always" | "never") {
-        return Err(bad(format!("invalid pull option: '{}': must be one of \"always\", \"missing\" or \"never\"", a.pull)));
+        return Err(bad(format!(
+            "invalid pull option: '{}': must be one of \"always\", \"missing\" or \"never\"",
+            a.pull
+        )));
     }
     let body = body(a, attach_stdin)?;
     let path = match &a.name {
@@ -390,13 +443,21 @@ async fn create_container(c: &Client, a: &CreateArgs, attach_stdin: bool) -> Res
         None => "/containers/create".to_owned(),
     };
     if a.pull == "always" {
-        super::transfer::pull_quietly(c, &a.image).await.map_err(|f| Failure { code: 125, ..f.prefixed("berth: ") })?;
+        super::transfer::pull_quietly(c, &a.image)
+            .await
+            .map_err(|f| Failure { code: 125, ..f.prefixed("berth: ") })?;
     }
     match c.json(Method::POST, &path, Some(&body)).await {
         Ok(v) => Ok(v["Id"].as_str().unwrap_or_default().to_owned()),
-        Err(e) if e.is_not_found() && a.pull == "missing" && e.message.starts_with("No such image") => {
+        Err(e)
+            if e.is_not_found()
+                && a.pull == "missing"
+                && e.message.starts_with("No such image") =>
+        {
             eprintln!("Unable to find image '{}' locally", a.image);
-            super::transfer::pull_quietly(c, &a.image).await.map_err(|f| Failure { code: 125, ..f.prefixed("berth: ") })?;
+            super::transfer::pull_quietly(c, &a.image)
+                .await
+                .map_err(|f| Failure { code: 125, ..f.prefixed("berth: ") })?;
             let v = c.json(Method::POST, &path, Some(&body)).await.map_err(daemon_failure)?;
             Ok(v["Id"].as_str().unwrap_or_default().to_owned())
         }
@@ -414,7 +475,10 @@ pub async fn create(c: &Client, a: CreateArgs) -> Result<i32, Failure> {
 /// from the daemon's words: 127 for one not found, 126 for one that can't
 /// be executed, else 125.
 fn start_failure_code(message: &str) -> i32 {
-    if ["executable file not found", "no such file or directory"].iter().any(|m| message.contains(m)) {
+    if ["executable file not found", "no such file or directory"]
+        .iter()
+        .any(|m| message.contains(m))
+    {
         127
     } else if ["permission denied", "is a directory"].iter().any(|m| message.contains(m)) {
         126
@@ -447,11 +511,23 @@ pub async fn run(c: &Client, a: RunArgs) -> Result<i32, Failure> {
     }
     // Attach and wait first: nothing is missed even if it exits at once.
     // With --rm, return only once the container is gone, as Docker does.
-    let io = c.hijack(&attach_path(&id, s.stdin, a.detach_keys.as_deref())?, None).await.map_err(daemon_failure)?;
+    let io = c
+        .hijack(&attach_path(&id, s.stdin, a.detach_keys.as_deref())?, None)
+        .await
+        .map_err(daemon_failure)?;
     let condition = if auto_remove { "removed" } else { "next-exit" };
-    let wait = c.checked(Method::POST, &path(&id, &format!("/wait?condition={condition}"))?, &[], crate::client::empty()).await.map_err(daemon_failure)?;
+    let wait = c
+        .checked(
+            Method::POST,
+            &path(&id, &format!("/wait?condition={condition}"))?,
+            &[],
+            crate::client::empty(),
+        )
+        .await
+        .map_err(daemon_failure)?;
     start(c, &id, auto_remove).await?;
-    let pumped = streams::pump(io, s, Some(Resize { client: c, path: path(&id, "/resize")? }), &detach);
+    let pumped =
+        streams::pump(io, s, Some(Resize { client: c, path: path(&id, "/resize")? }), &detach);
     let kill = path(&id, "/kill")?;
     let ended = if a.sig_proxy && !s.tty {
         tokio::select! {
@@ -474,14 +550,20 @@ mod tests {
 
     #[test]
     fn start_failures_exit_as_docker_s_cli_says() {
-        assert_eq!(start_failure_code(r#"exec: "nosuchcommand": executable file not found in $PATH"#), 127);
+        assert_eq!(
+            start_failure_code(r#"exec: "nosuchcommand": executable file not found in $PATH"#),
+            127
+        );
         assert_eq!(start_failure_code("exec /etc/passwd: permission denied"), 126);
         assert_eq!(start_failure_code("cgroup: no space"), 125);
     }
 
     #[test]
     fn ulimits_as_docker_reads_them() {
-        assert_eq!(ulimit("nofile=256:512").unwrap(), json!({ "Name": "nofile", "Soft": 256, "Hard": 512 }));
+        assert_eq!(
+            ulimit("nofile=256:512").unwrap(),
+            json!({ "Name": "nofile", "Soft": 256, "Hard": 512 })
+        );
         assert_eq!(ulimit("nproc=10").unwrap(), json!({ "Name": "nproc", "Soft": 10, "Hard": 10 }));
         assert!(ulimit("nofile").is_err());
         assert!(ulimit("nofile=x").is_err());

@@ -48,7 +48,8 @@ impl<W: Write> Board<W> {
             return Ok(());
         };
         let progress = m["progress"].as_str().unwrap_or_default();
-        let text = if progress.is_empty() { status.to_owned() } else { format!("{status} {progress}") };
+        let text =
+            if progress.is_empty() { status.to_owned() } else { format!("{status} {progress}") };
         match self.lines.iter_mut().find(|(d, _)| d == id) {
             Some((_, t)) if *t == text => return Ok(()),
             Some((_, t)) => *t = text.clone(),
@@ -76,8 +77,11 @@ impl<W: Write> Board<W> {
 /// Renders a progress stream to stdout (or stderr with `to_stderr`, as
 /// `run` shows its pull), until it ends; an error message fails it.
 pub async fn show_progress(body: Incoming, to_stderr: bool) -> Result<(), Failure> {
-    let (out, tty): (Box<dyn Write>, bool) =
-        if to_stderr { (Box::new(std::io::stderr()), std::io::stderr().is_terminal()) } else { (Box::new(std::io::stdout()), std::io::stdout().is_terminal()) };
+    let (out, tty): (Box<dyn Write>, bool) = if to_stderr {
+        (Box::new(std::io::stderr()), std::io::stderr().is_terminal())
+    } else {
+        (Box::new(std::io::stdout()), std::io::stdout().is_terminal())
+    };
     let mut board = Board { out, tty, lines: Vec::new(), drawn: 0 };
     crate::client::each_json(body, |m| board.show(&m)).await
 }
@@ -100,7 +104,14 @@ async fn start_pull(c: &Client, reference: &str, platform: &str) -> Result<Incom
     if !platform.is_empty() {
         q.push(("platform", platform.to_owned()));
     }
-    let resp = c.checked(Method::POST, &format!("/images/create?{}", query(q)), &auth_header(reference), crate::client::empty()).await?;
+    let resp = c
+        .checked(
+            Method::POST,
+            &format!("/images/create?{}", query(q)),
+            &auth_header(reference),
+            crate::client::empty(),
+        )
+        .await?;
     Ok(resp.into_body())
 }
 
@@ -123,8 +134,17 @@ pub async fn pull(c: &Client, a: PullArgs) -> Result<i32, Failure> {
 /// The name docker prints after a pull: `docker.io/library/busybox:latest`.
 fn full_name(reference: &str) -> String {
     let (host, rest) = crate::auth::split_registry(reference);
-    let rest = if host == "docker.io" && !rest.contains('/') { format!("library/{rest}") } else { rest.to_owned() };
-    let rest = if rest.contains('@') || rest.rsplit_once(':').is_some_and(|(_, t)| !t.contains('/')) { rest } else { format!("{rest}:latest") };
+    let rest = if host == "docker.io" && !rest.contains('/') {
+        format!("library/{rest}")
+    } else {
+        rest.to_owned()
+    };
+    let rest = if rest.contains('@') || rest.rsplit_once(':').is_some_and(|(_, t)| !t.contains('/'))
+    {
+        rest
+    } else {
+        format!("{rest}:latest")
+    };
     format!("{host}/{rest}")
 }
 
@@ -145,7 +165,14 @@ pub async fn push(c: &Client, a: PushArgs) -> Result<i32, Failure> {
         Some((n, t)) => (n.to_owned(), t.to_owned()),
         None => (a.reference.clone(), String::new()),
     };
-    let resp = c.checked(Method::POST, &format!("/images/{}/push?{}", image_seg(&name), query([("tag", tag)])), &auth_header(&a.reference), crate::client::empty()).await?;
+    let resp = c
+        .checked(
+            Method::POST,
+            &format!("/images/{}/push?{}", image_seg(&name), query([("tag", tag)])),
+            &auth_header(&a.reference),
+            crate::client::empty(),
+        )
+        .await?;
     show_progress(resp.into_body(), false).await?;
     Ok(0)
 }

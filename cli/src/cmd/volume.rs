@@ -69,7 +69,11 @@ pub struct PruneArgs {
 }
 
 fn pairs(items: &[String]) -> Map<String, Value> {
-    items.iter().map(|l| l.split_once('=').unwrap_or((l, ""))).map(|(k, v)| (k.to_owned(), json!(v))).collect()
+    items
+        .iter()
+        .map(|l| l.split_once('=').unwrap_or((l, "")))
+        .map(|(k, v)| (k.to_owned(), json!(v)))
+        .collect()
 }
 
 pub async fn run(c: &Client, cmd: VolumeCommand) -> Result<i32, Failure> {
@@ -97,10 +101,15 @@ pub async fn run(c: &Client, cmd: VolumeCommand) -> Result<i32, Failure> {
         VolumeCommand::Rm(a) => {
             let force = a.force;
             super::for_each(&a.volumes, |n| async move {
-                c.checked(Method::DELETE, &format!("/volumes/{}?force={}", seg(n), u8::from(force)), &[], crate::client::empty())
-                    .await
-                    .map(drop)
-                    .map_err(|e| Failure::new(format!("Error response from daemon: {}", e.message)))
+                c.checked(
+                    Method::DELETE,
+                    &format!("/volumes/{}?force={}", seg(n), u8::from(force)),
+                    &[],
+                    crate::client::empty(),
+                )
+                .await
+                .map(drop)
+                .map_err(|e| Failure::new(format!("Error response from daemon: {}", e.message)))
             })
             .await
         }
@@ -109,7 +118,13 @@ pub async fn run(c: &Client, cmd: VolumeCommand) -> Result<i32, Failure> {
                 return Ok(0);
             }
             let filters = if a.all { r#"{"all":["true"]}"# } else { "{}" };
-            let r = c.json(Method::POST, &format!("/volumes/prune?{}", query([("filters", filters.to_owned())])), None).await?;
+            let r = c
+                .json(
+                    Method::POST,
+                    &format!("/volumes/prune?{}", query([("filters", filters.to_owned())])),
+                    None,
+                )
+                .await?;
             let gone: &[Value] = r["VolumesDeleted"].as_array().map_or(&[], Vec::as_slice);
             if !gone.is_empty() {
                 println!("Deleted Volumes:");
@@ -118,7 +133,10 @@ pub async fn run(c: &Client, cmd: VolumeCommand) -> Result<i32, Failure> {
                 }
                 println!();
             }
-            println!("Total reclaimed space: {}", human_size(r["SpaceReclaimed"].as_u64().unwrap_or(0)));
+            println!(
+                "Total reclaimed space: {}",
+                human_size(r["SpaceReclaimed"].as_u64().unwrap_or(0))
+            );
             Ok(0)
         }
     }

@@ -27,9 +27,15 @@ pub(crate) async fn image_fs_info(c: &Cri) -> Result<cri::ImageFsInfoResponse, S
     .await
     .map_err(|e| Status::internal(e.to_string()))?;
     let [images, containers] = usage;
-    Ok(cri::ImageFsInfoResponse { image_filesystems: vec![images], container_filesystems: vec![containers] })
+    Ok(cri::ImageFsInfoResponse {
+        image_filesystems: vec![images],
+        container_filesystems: vec![containers],
+    })
 }
 
 fn berth_proto_time_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }

@@ -4,7 +4,10 @@ use crate::Cri;
 use berth_proto::cri;
 use tonic::Status;
 
-pub(crate) fn list_images(c: &Cri, req: cri::ListImagesRequest) -> Result<cri::ListImagesResponse, Status> {
+pub(crate) fn list_images(
+    c: &Cri,
+    req: cri::ListImagesRequest,
+) -> Result<cri::ListImagesResponse, Status> {
     let wanted = req.filter.and_then(|f| f.image).map(|s| s.image).filter(|i| !i.is_empty());
     let images = match wanted {
         Some(name) => match c.engine.images().resolve(&name) {

@@ -44,30 +44,51 @@ pub(crate) fn image_name(spec: Option<cri::ImageSpec>) -> Result<String, Status>
 
 #[tonic::async_trait]
 impl ImageService for Cri {
-    async fn list_images(&self, req: Request<cri::ListImagesRequest>) -> Result<Response<cri::ListImagesResponse>, Status> {
+    async fn list_images(
+        &self,
+        req: Request<cri::ListImagesRequest>,
+    ) -> Result<Response<cri::ListImagesResponse>, Status> {
         list::list_images(self, req.into_inner()).map(Response::new)
     }
 
     type StreamImagesStream = crate::stream::ItemStream<cri::StreamImagesResponse>;
 
-    async fn stream_images(&self, req: Request<cri::StreamImagesRequest>) -> Result<Response<Self::StreamImagesStream>, Status> {
-        let list = list::list_images(self, cri::ListImagesRequest { filter: req.into_inner().filter })?;
-        Ok(Response::new(crate::stream::chunked(list.images, |images| cri::StreamImagesResponse { images })))
+    async fn stream_images(
+        &self,
+        req: Request<cri::StreamImagesRequest>,
+    ) -> Result<Response<Self::StreamImagesStream>, Status> {
+        let list =
+            list::list_images(self, cri::ListImagesRequest { filter: req.into_inner().filter })?;
+        Ok(Response::new(crate::stream::chunked(list.images, |images| cri::StreamImagesResponse {
+            images,
+        })))
     }
 
-    async fn image_status(&self, req: Request<cri::ImageStatusRequest>) -> Result<Response<cri::ImageStatusResponse>, Status> {
+    async fn image_status(
+        &self,
+        req: Request<cri::ImageStatusRequest>,
+    ) -> Result<Response<cri::ImageStatusResponse>, Status> {
         status::image_status(self, req.into_inner()).map(Response::new)
     }
 
-    async fn pull_image(&self, req: Request<cri::PullImageRequest>) -> Result<Response<cri::PullImageResponse>, Status> {
+    async fn pull_image(
+        &self,
+        req: Request<cri::PullImageRequest>,
+    ) -> Result<Response<cri::PullImageResponse>, Status> {
         pull::pull_image(self, req.into_inner()).await.map(Response::new)
     }
 
-    async fn remove_image(&self, req: Request<cri::RemoveImageRequest>) -> Result<Response<cri::RemoveImageResponse>, Status> {
+    async fn remove_image(
+        &self,
+        req: Request<cri::RemoveImageRequest>,
+    ) -> Result<Response<cri::RemoveImageResponse>, Status> {
         remove::remove_image(self, req.into_inner()).map(Response::new)
     }
 
-    async fn image_fs_info(&self, _req: Request<cri::ImageFsInfoRequest>) -> Result<Response<cri::ImageFsInfoResponse>, Status> {
+    async fn image_fs_info(
+        &self,
+        _req: Request<cri::ImageFsInfoRequest>,
+    ) -> Result<Response<cri::ImageFsInfoResponse>, Status> {
         fs_info::image_fs_info(self).await.map(Response::new)
     }
 }

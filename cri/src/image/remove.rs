@@ -5,7 +5,10 @@ use crate::Cri;
 use berth_proto::cri;
 use tonic::Status;
 
-pub(crate) fn remove_image(c: &Cri, req: cri::RemoveImageRequest) -> Result<cri::RemoveImageResponse, Status> {
+pub(crate) fn remove_image(
+    c: &Cri,
+    req: cri::RemoveImageRequest,
+) -> Result<cri::RemoveImageResponse, Status> {
     let name = super::image_name(req.image)?;
     // CRI removes the image itself (all its tags), whatever name it is given by.
     let rec = match c.engine.images().resolve(&name) {

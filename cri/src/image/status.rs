@@ -4,7 +4,10 @@ use crate::Cri;
 use berth_proto::cri;
 use tonic::Status;
 
-pub(crate) fn image_status(c: &Cri, req: cri::ImageStatusRequest) -> Result<cri::ImageStatusResponse, Status> {
+pub(crate) fn image_status(
+    c: &Cri,
+    req: cri::ImageStatusRequest,
+) -> Result<cri::ImageStatusResponse, Status> {
     let name = super::image_name(req.image)?;
     let rec = match c.engine.images().resolve(&name) {
         Ok(r) => r,
@@ -13,7 +16,11 @@ pub(crate) fn image_status(c: &Cri, req: cri::ImageStatusRequest) -> Result<cri:
     };
     let mut info = std::collections::HashMap::new();
     if req.verbose {
-        info.insert("info".to_owned(), serde_json::json!({ "id": rec.id, "layers": rec.layers, "config": rec.config }).to_string());
+        info.insert(
+            "info".to_owned(),
+            serde_json::json!({ "id": rec.id, "layers": rec.layers, "config": rec.config })
+                .to_string(),
+        );
     }
     Ok(cri::ImageStatusResponse { image: Some(super::to_cri(&rec)), info })
 }

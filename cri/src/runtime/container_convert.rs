@@ -4,7 +4,8 @@
 
 use berth_engine::model::container::Stdio;
 use berth_engine::model::{
-    BindMount, ContainerRecord, DeviceMount, EndReason, ImageVolume, NsMode, PidNamespace, PodLink, Propagation, Resources, SandboxRecord, Seccomp, Security, Status as State,
+    BindMount, ContainerRecord, DeviceMount, EndReason, ImageVolume, NsMode, PidNamespace, PodLink,
+    Propagation, Resources, SandboxRecord, Seccomp, Security, Status as State,
 };
 use berth_engine::CreateOptions;
 use berth_proto::cri;
@@ -51,7 +52,11 @@ fn resources_back(r: &Resources) -> cri::LinuxContainerResources {
         oom_score_adj: r.oom_score_adj.unwrap_or(0) as i64,
         cpuset_cpus: r.cpuset_cpus.clone(),
         cpuset_mems: r.cpuset_mems.clone(),
-        hugepage_limits: r.hugepages.iter().map(|(s, l)| cri::HugepageLimit { page_size: s.clone(), limit: *l }).collect(),
+        hugepage_limits: r
+            .hugepages
+            .iter()
+            .map(|(s, l)| cri::HugepageLimit { page_size: s.clone(), limit: *l })
+            .collect(),
         unified: r.unified.clone().into_iter().collect(),
         memory_swap_limit_in_bytes: r.memory_swap_bytes,
     }
@@ -68,7 +73,12 @@ fn mount(m: cri::Mount) -> Result<BindMount, Status> {
         Ok(cri::MountPropagation::PropagationPrivate) => Propagation::Private,
         Ok(cri::MountPropagation::PropagationHostToContainer) => Propagation::Slave,
         Ok(cri::MountPropagation::PropagationBidirectional) => Propagation::Shared,
-        Err(_) => return Err(Status::invalid_argument(format!("unknown mount propagation {}", m.propagation))),
+        Err(_) => {
+            return Err(Status::invalid_argument(format!(
+                "unknown mount propagation {}",
+                m.propagation
+            )))
+        }
     };
     // selinux_relabel is ignored: this node has no SELinux.
     Ok(BindMount {
@@ -83,14 +93,28 @@ fn mount(m: cri::Mount) -> Result<BindMount, Status> {
 
 /// An image volume (KEP-4639): read-only, the image's whole tree or a sub path of it.
 fn image_volume(m: cri::Mount) -> Result<ImageVolume, Status> {
-    let image = m.image.map(|i| i.image).filter(|i| !i.is_empty()).ok_or_else(|| Status::invalid_argument("an image volume needs an image"))?;
+    let image = m
+        .image
+        .map(|i| i.image)
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| Status::invalid_argument("an image volume needs an image"))?;
     if !m.host_path.is_empty() {
         return Err(Status::invalid_argument("an image volume has no host path"));
     }
-    if !m.uid_mappings.is_empty() || !m.gid_mappings.is_empty() || m.propagation != cri::MountPropagation::PropagationPrivate as i32 {
-        return Err(Status::invalid_argument("an image volume takes no id mappings or propagation"));
+    if !m.uid_mappings.is_empty()
+        || !m.gid_mappings.is_empty()
+        || m.propagation != cri::MountPropagation::PropagationPrivate as i32
+    {
+        return Err(Status::invalid_argument(
+            "an image volume takes no id mappings or propagation",
+        ));
     }
-    Ok(ImageVolume { image, image_id: String::new(), container_path: m.container_path.into(), sub_path: m.image_sub_path })
+    Ok(ImageVolume {
+        image,
+        image_id: String::new(),
+        container_path: m.container_path.into(),
+        sub_path: m.image_sub_path,
+    })
 }
 
 fn image_volume_back(v: &ImageVolume) -> cri::Mount {
@@ -126,7 +150,9 @@ fn seccomp(sc: &cri::LinuxContainerSecurityContext) -> Result<Seccomp, Status> {
     use cri::security_profile::ProfileType;
     let localhost = |path: &str| {
         if path.is_empty() {
-            return Err(Status::invalid_argument("a Localhost seccomp profile needs its path (localhost_ref)"));
+            return Err(Status::invalid_argument(
+                "a Localhost seccomp profile needs its path (localhost_ref)",
+            ));
         }
         Ok(Seccomp::localhost(std::path::Path::new(path))?)
     };
@@ -135,7 +161,10 @@ fn seccomp(sc: &cri::LinuxContainerSecurityContext) -> Result<Seccomp, Status> {
             Ok(ProfileType::Unconfined) => Ok(Seccomp::Unconfined),
             Ok(ProfileType::RuntimeDefault) => Ok(Seccomp::RuntimeDefault),
             Ok(ProfileType::Localhost) => localhost(&p.localhost_ref),
-            Err(_) => Err(Status::invalid_argument(format!("unknown seccomp profile type {}", p.profile_type))),
+            Err(_) => Err(Status::invalid_argument(format!(
+                "unknown seccomp profile type {}",
+                p.profile_type
+            ))),
         },
         // No profile at all is Unconfined, as in containerd and CRI-O.
         None => match sc.seccomp_profile_path.as_str() {
@@ -154,11 +183,17 @@ fn seccomp(sc: &cri::LinuxContainerSecurityContext) -> Result<Seccomp, Status> {
 /// validates `runAsGroup` only together with `runAsUser`).
 fn user(sc: &cri::LinuxContainerSecurityContext) -> Result<Option<String>, Status> {
     let group = sc.run_as_group.as_ref().map(|g| g.value);
-    let user = if !sc.run_as_username.is_empty() { Some(sc.run_as_username.clone()) } else { sc.run_as_user.as_ref().map(|u| u.value.to_string()) };
+    let user = if !sc.run_as_username.is_empty() {
+        Some(sc.run_as_username.clone())
+    } else {
+        sc.run_as_user.as_ref().map(|u| u.value.to_string())
+    };
     match (user, group) {
         (Some(u), Some(g)) => Ok(Some(format!("{u}:{g}"))),
         (Some(u), None) => Ok(Some(u)),
-        (None, Some(g)) => Err(Status::invalid_argument(format!("run_as_group {g} is set without run_as_user or run_as_username"))),
+        (None, Some(g)) => Err(Status::invalid_argument(format!(
+            "run_as_group {g} is set without run_as_user or run_as_username"
+        ))),
         (None, None) => Ok(None),
     }
 }
@@ -176,8 +211,14 @@ fn security(sc: &cri::LinuxContainerSecurityContext) -> Result<Security, Status>
     if !caps.add_ambient_capabilities.is_empty() {
         return Err(unsupported("ambient capabilities"));
     }
-    let groups =
-        sc.supplemental_groups.iter().map(|g| u32::try_from(*g).map_err(|_| Status::invalid_argument(format!("invalid supplemental group {g}")))).collect::<Result<Vec<_>, _>>()?;
+    let groups = sc
+        .supplemental_groups
+        .iter()
+        .map(|g| {
+            u32::try_from(*g)
+                .map_err(|_| Status::invalid_argument(format!("invalid supplemental group {g}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Security {
         privileged: sc.privileged,
         cap_add: caps.add_capabilities,
@@ -187,22 +228,35 @@ fn security(sc: &cri::LinuxContainerSecurityContext) -> Result<Security, Status>
         masked_paths: Some(sc.masked_paths.clone()).filter(|p| !p.is_empty()),
         readonly_paths: Some(sc.readonly_paths.clone()).filter(|p| !p.is_empty()),
         supplemental_groups: groups,
-        groups_strict: sc.supplemental_groups_policy == cri::SupplementalGroupsPolicy::Strict as i32,
+        groups_strict: sc.supplemental_groups_policy
+            == cri::SupplementalGroupsPolicy::Strict as i32,
         pid,
         seccomp,
     })
 }
 
 /// CreateContainerRequest → engine options.
-pub(crate) fn options(req: cri::CreateContainerRequest, sandbox: &SandboxRecord) -> Result<CreateOptions, Status> {
-    let config = req.config.ok_or_else(|| Status::invalid_argument("container config is required"))?;
-    let meta = config.metadata.clone().ok_or_else(|| Status::invalid_argument("container metadata is required"))?;
+pub(crate) fn options(
+    req: cri::CreateContainerRequest,
+    sandbox: &SandboxRecord,
+) -> Result<CreateOptions, Status> {
+    let config =
+        req.config.ok_or_else(|| Status::invalid_argument("container config is required"))?;
+    let meta = config
+        .metadata
+        .clone()
+        .ok_or_else(|| Status::invalid_argument("container metadata is required"))?;
     if meta.name.is_empty() {
         return Err(Status::invalid_argument("container metadata.name is required"));
     }
     super::limits::container_name(&meta.name)?;
     super::limits::labels_and_annotations(&config.labels, &config.annotations)?;
-    let image = config.image.as_ref().map(|i| i.image.clone()).filter(|i| !i.is_empty()).ok_or_else(|| Status::invalid_argument("container image is required"))?;
+    let image = config
+        .image
+        .as_ref()
+        .map(|i| i.image.clone())
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| Status::invalid_argument("container image is required"))?;
     if !config.cdi_devices.is_empty() {
         return Err(unsupported("CDI devices"));
     }
@@ -217,7 +271,8 @@ pub(crate) fn options(req: cri::CreateContainerRequest, sandbox: &SandboxRecord)
         }
     }
     let res = linux.resources.as_ref().map(resources).transpose()?.unwrap_or_default();
-    let (image_volumes, binds): (Vec<cri::Mount>, Vec<cri::Mount>) = config.mounts.clone().into_iter().partition(|m| m.image.is_some());
+    let (image_volumes, binds): (Vec<cri::Mount>, Vec<cri::Mount>) =
+        config.mounts.clone().into_iter().partition(|m| m.image.is_some());
     Ok(CreateOptions {
         name: Some(engine_name(&meta, sandbox)),
         user: user(&sc)?,
@@ -231,7 +286,11 @@ pub(crate) fn options(req: cri::CreateContainerRequest, sandbox: &SandboxRecord)
         read_only: sc.readonly_rootfs,
         labels: config.labels.clone().into_iter().collect(),
         annotations: config.annotations.clone().into_iter().collect(),
-        pod: Some(PodLink { sandbox_id: sandbox.id.clone(), name: meta.name, attempt: meta.attempt }),
+        pod: Some(PodLink {
+            sandbox_id: sandbox.id.clone(),
+            name: meta.name,
+            attempt: meta.attempt,
+        }),
         log_path: Some(config.log_path.clone()).filter(|p| !p.is_empty()).map(Into::into),
         mounts: binds.into_iter().map(mount).collect::<Result<_, _>>()?,
         image_volumes: image_volumes.into_iter().map(image_volume).collect::<Result<_, _>>()?,
@@ -312,11 +371,17 @@ fn reason(r: &ContainerRecord) -> (&'static str, String) {
 /// The identity the container's process runs with, read from /proc while it runs.
 fn process_user(pid: i32) -> Option<cri::ContainerUser> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.split_whitespace().map(|n| n.parse::<i64>().unwrap_or(0)).collect::<Vec<_>>());
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(name)).map(|v| {
+            v.split_whitespace().map(|n| n.parse::<i64>().unwrap_or(0)).collect::<Vec<_>>()
+        })
+    };
     let uid = *field("Uid:")?.first()?;
     let gid = *field("Gid:")?.first()?;
     let groups = field("Groups:").unwrap_or_default();
-    Some(cri::ContainerUser { linux: Some(cri::LinuxContainerUser { uid, gid, supplemental_groups: groups }) })
+    Some(cri::ContainerUser {
+        linux: Some(cri::LinuxContainerUser { uid, gid, supplemental_groups: groups }),
+    })
 }
 
 /// An engine container as a ContainerStatus.
@@ -336,9 +401,18 @@ pub(crate) fn status(r: &ContainerRecord, log_path: String) -> cri::ContainerSta
         message,
         labels: labels(&r.config.labels),
         annotations: labels(&r.config.annotations),
-        mounts: r.config.mounts.iter().map(mount_back).chain(r.config.image_volumes.iter().map(image_volume_back)).collect(),
+        mounts: r
+            .config
+            .mounts
+            .iter()
+            .map(mount_back)
+            .chain(r.config.image_volumes.iter().map(image_volume_back))
+            .collect(),
         log_path,
-        resources: Some(cri::ContainerResources { linux: Some(resources_back(&r.config.resources)), windows: None }),
+        resources: Some(cri::ContainerResources {
+            linux: Some(resources_back(&r.config.resources)),
+            windows: None,
+        }),
         image_id: r.image_id.clone(),
         user: (r.state.status == State::Running).then(|| process_user(r.state.pid)).flatten(),
         stop_signal: signal_back(r.config.stop_signal.name()),
@@ -347,14 +421,17 @@ pub(crate) fn status(r: &ContainerRecord, log_path: String) -> cri::ContainerSta
 
 /// `KEY=VALUE`; values are bytes on the wire, and berth's environment is text.
 fn env(kv: &cri::KeyValue) -> Result<String, Status> {
-    let value = std::str::from_utf8(&kv.value).map_err(|_| Status::invalid_argument(format!("environment variable {:?} is not valid UTF-8", kv.key)))?;
+    let value = std::str::from_utf8(&kv.value).map_err(|_| {
+        Status::invalid_argument(format!("environment variable {:?} is not valid UTF-8", kv.key))
+    })?;
     Ok(format!("{}={value}", kv.key))
 }
 
 /// CRI's Signal enum as the signal name the engine takes (`SIGTERM`,
 /// `SIGRTMIN+1`, `SIGRTMAX-2`); RUNTIME_DEFAULT leaves the image's or SIGTERM.
 fn stop_signal(s: i32) -> Result<Option<String>, Status> {
-    let sig = cri::Signal::try_from(s).map_err(|_| Status::invalid_argument(format!("unknown stop signal {s}")))?;
+    let sig = cri::Signal::try_from(s)
+        .map_err(|_| Status::invalid_argument(format!("unknown stop signal {s}")))?;
     if sig == cri::Signal::RuntimeDefault {
         return Ok(None);
     }
@@ -396,29 +473,50 @@ mod tests {
     #[test]
     fn seccomp_profiles() {
         let with = |t: cri::security_profile::ProfileType| cri::LinuxContainerSecurityContext {
-            seccomp: Some(cri::SecurityProfile { profile_type: t as i32, localhost_ref: String::new() }),
+            seccomp: Some(cri::SecurityProfile {
+                profile_type: t as i32,
+                localhost_ref: String::new(),
+            }),
             ..Default::default()
         };
-        assert_eq!(seccomp(&with(cri::security_profile::ProfileType::Unconfined)).unwrap(), Seccomp::Unconfined);
-        assert_eq!(seccomp(&with(cri::security_profile::ProfileType::RuntimeDefault)).unwrap(), Seccomp::RuntimeDefault);
+        assert_eq!(
+            seccomp(&with(cri::security_profile::ProfileType::Unconfined)).unwrap(),
+            Seccomp::Unconfined
+        );
+        assert_eq!(
+            seccomp(&with(cri::security_profile::ProfileType::RuntimeDefault)).unwrap(),
+            Seccomp::RuntimeDefault
+        );
         assert_eq!(seccomp(&Default::default()).unwrap(), Seccomp::Unconfined);
-        assert_eq!(seccomp(&with(cri::security_profile::ProfileType::Localhost)).unwrap_err().code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            seccomp(&with(cri::security_profile::ProfileType::Localhost)).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
         let missing = cri::LinuxContainerSecurityContext {
-            seccomp: Some(cri::SecurityProfile { profile_type: cri::security_profile::ProfileType::Localhost as i32, localhost_ref: "/nonexistent.json".into() }),
+            seccomp: Some(cri::SecurityProfile {
+                profile_type: cri::security_profile::ProfileType::Localhost as i32,
+                localhost_ref: "/nonexistent.json".into(),
+            }),
             ..Default::default()
         };
         assert_eq!(seccomp(&missing).unwrap_err().code(), tonic::Code::InvalidArgument);
         #[allow(deprecated)]
-        let old = cri::LinuxContainerSecurityContext { seccomp_profile_path: "runtime/default".into(), ..Default::default() };
+        let old = cri::LinuxContainerSecurityContext {
+            seccomp_profile_path: "runtime/default".into(),
+            ..Default::default()
+        };
         assert_eq!(seccomp(&old).unwrap(), Seccomp::RuntimeDefault);
     }
 
     #[test]
     fn stop_signals_both_ways() {
         assert_eq!(stop_signal(cri::Signal::RuntimeDefault as i32).unwrap(), None);
-        for (sig, name) in
-            [(cri::Signal::Sigterm, "SIGTERM"), (cri::Signal::Sigquit, "SIGQUIT"), (cri::Signal::Sigrtminplus1, "SIGRTMIN+1"), (cri::Signal::Sigrtmaxminus2, "SIGRTMAX-2")]
-        {
+        for (sig, name) in [
+            (cri::Signal::Sigterm, "SIGTERM"),
+            (cri::Signal::Sigquit, "SIGQUIT"),
+            (cri::Signal::Sigrtminplus1, "SIGRTMIN+1"),
+            (cri::Signal::Sigrtmaxminus2, "SIGRTMAX-2"),
+        ] {
             assert_eq!(stop_signal(sig as i32).unwrap().as_deref(), Some(name));
             assert_eq!(signal_back(name), sig as i32);
         }
@@ -427,7 +525,13 @@ mod tests {
 
     #[test]
     fn kubelet_quota_minus_one_means_none() {
-        let r = resources(&cri::LinuxContainerResources { cpu_quota: -1, cpu_period: 100_000, oom_score_adj: 1000, ..Default::default() }).unwrap();
+        let r = resources(&cri::LinuxContainerResources {
+            cpu_quota: -1,
+            cpu_period: 100_000,
+            oom_score_adj: 1000,
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!((r.cpu_quota, r.oom_score_adj), (0, Some(1000)));
         let r = resources(&cri::LinuxContainerResources::default()).unwrap();
         assert_eq!(r.oom_score_adj, None);

@@ -5,7 +5,10 @@ use berth_proto::cri;
 use std::time::Duration;
 use tonic::Status;
 
-pub(crate) async fn exec_sync(c: &Cri, req: cri::ExecSyncRequest) -> Result<cri::ExecSyncResponse, Status> {
+pub(crate) async fn exec_sync(
+    c: &Cri,
+    req: cri::ExecSyncRequest,
+) -> Result<cri::ExecSyncResponse, Status> {
     if req.timeout < 0 {
         return Err(Status::invalid_argument("timeout must not be negative"));
     }

@@ -11,18 +11,28 @@ pub(crate) fn cri_container(c: &Cri, id: &str) -> Result<ContainerRecord, Status
     Ok(c.engine.pod_container(id)?)
 }
 
-pub(crate) fn container_status(c: &Cri, req: cri::ContainerStatusRequest) -> Result<cri::ContainerStatusResponse, Status> {
+pub(crate) fn container_status(
+    c: &Cri,
+    req: cri::ContainerStatusRequest,
+) -> Result<cri::ContainerStatusResponse, Status> {
     let rec = cri_container(c, &req.container_id)?;
-    let log_path = rec.config.log_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let log_path =
+        rec.config.log_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let mut info = std::collections::HashMap::new();
     if req.verbose {
         let v = serde_json::json!({ "pid": rec.state.pid, "sandboxID": rec.config.pod.as_ref().map(|p| &p.sandbox_id), "config": rec.config, "state": rec.state });
         info.insert("info".to_owned(), v.to_string());
     }
-    Ok(cri::ContainerStatusResponse { status: Some(super::container_convert::status(&rec, log_path)), info })
+    Ok(cri::ContainerStatusResponse {
+        status: Some(super::container_convert::status(&rec, log_path)),
+        info,
+    })
 }
 
-pub(crate) fn list_containers(c: &Cri, req: cri::ListContainersRequest) -> Result<cri::ListContainersResponse, Status> {
+pub(crate) fn list_containers(
+    c: &Cri,
+    req: cri::ListContainersRequest,
+) -> Result<cri::ListContainersResponse, Status> {
     let f = req.filter.unwrap_or_default();
     let state = f.state.map(|s| super::container_convert::state(s.state)).transpose()?;
     let containers = c

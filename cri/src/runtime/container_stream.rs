@@ -8,7 +8,9 @@ use berth_proto::cri;
 use tonic::Status;
 
 fn server(c: &Cri) -> Result<&crate::streaming::Streaming, Status> {
-    c.streaming.as_deref().ok_or_else(|| Status::unavailable("berthd's streaming server is not running"))
+    c.streaming
+        .as_deref()
+        .ok_or_else(|| Status::unavailable("berthd's streaming server is not running"))
 }
 
 pub(crate) fn exec(c: &Cri, req: cri::ExecRequest) -> Result<cri::ExecResponse, Status> {
@@ -19,7 +21,9 @@ pub(crate) fn exec(c: &Cri, req: cri::ExecRequest) -> Result<cri::ExecResponse, 
         return Err(Status::invalid_argument("one of stdin, stdout, or stderr must be set"));
     }
     if req.tty && req.stderr {
-        return Err(Status::invalid_argument("tty and stderr cannot both be set: a terminal has one output"));
+        return Err(Status::invalid_argument(
+            "tty and stderr cannot both be set: a terminal has one output",
+        ));
     }
     let rec = super::container_status::cri_container(c, &req.container_id)?;
     if rec.state.status != State::Running {
@@ -39,17 +43,26 @@ pub(crate) fn attach(c: &Cri, req: cri::AttachRequest) -> Result<cri::AttachResp
     }
     let stdio = rec.config.stdio;
     if req.stdin && !stdio.stdin {
-        return Err(Status::invalid_argument(format!("container {} was created without stdin", rec.id)));
+        return Err(Status::invalid_argument(format!(
+            "container {} was created without stdin",
+            rec.id
+        )));
     }
     if req.tty != stdio.tty {
-        return Err(Status::invalid_argument(format!("tty={} does not match the container's (tty={})", req.tty, stdio.tty)));
+        return Err(Status::invalid_argument(format!(
+            "tty={} does not match the container's (tty={})",
+            req.tty, stdio.tty
+        )));
     }
     // A terminal has one output.
     let req = cri::AttachRequest { container_id: rec.id, stderr: req.stderr && !stdio.tty, ..req };
     Ok(cri::AttachResponse { url: server(c)?.attach_url(req)? })
 }
 
-pub(crate) fn port_forward(c: &Cri, req: cri::PortForwardRequest) -> Result<cri::PortForwardResponse, Status> {
+pub(crate) fn port_forward(
+    c: &Cri,
+    req: cri::PortForwardRequest,
+) -> Result<cri::PortForwardResponse, Status> {
     if let Some(p) = req.port.iter().find(|p| !(1..=65535).contains(*p)) {
         return Err(Status::invalid_argument(format!("invalid port {p}")));
     }

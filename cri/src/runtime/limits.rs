@@ -27,7 +27,10 @@ pub(crate) const ANNOTATIONS: usize = 256 << 10;
 
 fn at_most(what: &str, value: &str, max: usize) -> Result<(), Status> {
     if value.len() > max {
-        return Err(Status::invalid_argument(format!("{what} is {} bytes long; at most {max} are allowed", value.len())));
+        return Err(Status::invalid_argument(format!(
+            "{what} is {} bytes long; at most {max} are allowed",
+            value.len()
+        )));
     }
     Ok(())
 }
@@ -45,7 +48,10 @@ pub(crate) fn container_name(name: &str) -> Result<(), Status> {
 }
 
 /// Labels and annotations of a pod or a container.
-pub(crate) fn labels_and_annotations(labels: &HashMap<String, String>, annotations: &HashMap<String, String>) -> Result<(), Status> {
+pub(crate) fn labels_and_annotations(
+    labels: &HashMap<String, String>,
+    annotations: &HashMap<String, String>,
+) -> Result<(), Status> {
     for (k, v) in labels {
         if k.is_empty() {
             return Err(Status::invalid_argument("a label key must not be empty"));
@@ -55,7 +61,9 @@ pub(crate) fn labels_and_annotations(labels: &HashMap<String, String>, annotatio
     }
     let total: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
     if total > ANNOTATIONS {
-        return Err(Status::invalid_argument(format!("annotations are {total} bytes in all; at most {ANNOTATIONS} are allowed")));
+        return Err(Status::invalid_argument(format!(
+            "annotations are {total} bytes in all; at most {ANNOTATIONS} are allowed"
+        )));
     }
     Ok(())
 }
@@ -66,16 +74,25 @@ mod tests {
 
     #[test]
     fn kubernetes_maxima_pass_and_one_more_is_refused() {
-        assert!(pod_metadata(&"p".repeat(POD_NAME), &"n".repeat(LABEL_NAME), &"u".repeat(36)).is_ok());
+        assert!(
+            pod_metadata(&"p".repeat(POD_NAME), &"n".repeat(LABEL_NAME), &"u".repeat(36)).is_ok()
+        );
         assert!(pod_metadata(&"p".repeat(POD_NAME + 1), "n", "u").is_err());
         assert!(pod_metadata("p", &"n".repeat(LABEL_NAME + 1), "u").is_err());
         assert!(container_name(&"c".repeat(CONTAINER_NAME)).is_ok());
         assert!(container_name(&"c".repeat(CONTAINER_NAME + 1)).is_err());
-        let labels: HashMap<_, _> = [("app".to_string(), "v".repeat(63)), ("io.kubernetes.pod.name".to_string(), "p".repeat(POD_NAME))].into();
+        let labels: HashMap<_, _> = [
+            ("app".to_string(), "v".repeat(63)),
+            ("io.kubernetes.pod.name".to_string(), "p".repeat(POD_NAME)),
+        ]
+        .into();
         let big: HashMap<_, _> = [("a".to_string(), "x".repeat(ANNOTATIONS - 1))].into();
         assert!(labels_and_annotations(&labels, &big).is_ok());
         let too_big: HashMap<_, _> = [("a".to_string(), "x".repeat(ANNOTATIONS))].into();
-        assert_eq!(labels_and_annotations(&labels, &too_big).unwrap_err().code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            labels_and_annotations(&labels, &too_big).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
         let long_value: HashMap<_, _> = [("app".to_string(), "v".repeat(LABEL_VALUE + 1))].into();
         assert!(labels_and_annotations(&long_value, &HashMap::new()).is_err());
     }

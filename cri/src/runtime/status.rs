@@ -7,10 +7,28 @@ use berth_proto::cri;
 
 pub(crate) async fn status(c: &Cri, req: cri::StatusRequest) -> cri::StatusResponse {
     let network = match c.engine.network_status().await {
-        Ok(()) => cri::RuntimeCondition { r#type: "NetworkReady".into(), status: true, reason: String::new(), message: String::new() },
-        Err(e) => cri::RuntimeCondition { r#type: "NetworkReady".into(), status: false, reason: "NetworkPluginNotReady".into(), message: format!("berth: {e}") },
+        Ok(()) => cri::RuntimeCondition {
+            r#type: "NetworkReady".into(),
+            status: true,
+            reason: String::new(),
+            message: String::new(),
+        },
+        Err(e) => cri::RuntimeCondition {
+            r#type: "NetworkReady".into(),
+            status: false,
+            reason: "NetworkPluginNotReady".into(),
+            message: format!("berth: {e}"),
+        },
     };
-    let conditions = vec![cri::RuntimeCondition { r#type: "RuntimeReady".into(), status: true, reason: String::new(), message: String::new() }, network];
+    let conditions = vec![
+        cri::RuntimeCondition {
+            r#type: "RuntimeReady".into(),
+            status: true,
+            reason: String::new(),
+            message: String::new(),
+        },
+        network,
+    ];
     let mut info = std::collections::HashMap::new();
     if req.verbose {
         info.insert(
@@ -39,6 +57,10 @@ pub(crate) async fn status(c: &Cri, req: cri::StatusRequest) -> cri::StatusRespo
                 }),
             })
             .collect(),
-        features: Some(cri::RuntimeFeatures { supplemental_groups_policy: true, user_namespaces_host_network: false, mount_options: true }),
+        features: Some(cri::RuntimeFeatures {
+            supplemental_groups_policy: true,
+            user_namespaces_host_network: false,
+            mount_options: true,
+        }),
     }
 }

@@ -14,26 +14,40 @@ use tokio::sync::mpsc::Receiver;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
-pub(super) async fn serve(engine: &Engine, req: cri::AttachRequest, proto: &'static str, w: Writer, mut incoming: Receiver<Incoming>) {
+pub(super) async fn serve(
+    engine: &Engine,
+    req: cri::AttachRequest,
+    proto: &'static str,
+    w: Writer,
+    mut incoming: Receiver<Incoming>,
+) {
     let want = Want { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, tty: req.tty };
     let Some(mut streams) = accept(want, proto, &w, &mut incoming).await else { return };
     let Some(error) = streams.error.take() else { return };
     let (mut output, input, _) = match engine.attach(&req.container_id).await {
         Ok(a) => a,
         Err(e) => {
-            let _ = w.data(error.id, status(json_status(proto), None, &e.to_string()).as_bytes()).await;
+            let _ =
+                w.data(error.id, status(json_status(proto), None, &e.to_string()).as_bytes()).await;
             return finish(&w, error.id, &streams).await;
         }
     };
     let input = Arc::new(Mutex::new(input));
     let mut inputs = JoinSet::new();
     if let Some(s) = streams.stdin.as_mut() {
-        inputs.spawn(stdin(input.clone(), std::mem::replace(&mut s.data, tokio::sync::mpsc::channel(1).1)));
+        inputs.spawn(stdin(
+            input.clone(),
+            std::mem::replace(&mut s.data, tokio::sync::mpsc::channel(1).1),
+        ));
     }
     if let Some(s) = streams.resize.as_mut() {
-        inputs.spawn(resizes(input.clone(), std::mem::replace(&mut s.data, tokio::sync::mpsc::channel(1).1)));
+        inputs.spawn(resizes(
+            input.clone(),
+            std::mem::replace(&mut s.data, tokio::sync::mpsc::channel(1).1),
+        ));
     }
-    let (out_id, err_id) = (streams.stdout.as_ref().map(|s| s.id), streams.stderr.as_ref().map(|s| s.id));
+    let (out_id, err_id) =
+        (streams.stdout.as_ref().map(|s| s.id), streams.stderr.as_ref().map(|s| s.id));
     let exited = loop {
         tokio::select! {
             ev = output.next() => match ev {
@@ -56,7 +70,11 @@ pub(super) async fn serve(engine: &Engine, req: cri::AttachRequest, proto: &'sta
         }
     };
     inputs.abort_all();
-    let msg = if exited { status(json_status(proto), Some(0), "") } else { status(json_status(proto), None, "the container's shim went away") };
+    let msg = if exited {
+        status(json_status(proto), Some(0), "")
+    } else {
+        status(json_status(proto), None, "the container's shim went away")
+    };
     if !msg.is_empty() {
         let _ = w.data(error.id, msg.as_bytes()).await;
     }

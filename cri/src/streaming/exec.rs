@@ -74,7 +74,12 @@ impl Streams {
 
 /// Waits for the streams `want` needs; `None` if the client went away or
 /// took too long.
-pub(super) async fn accept(want: Want, proto: &str, w: &Writer, incoming: &mut Receiver<Incoming>) -> Option<Streams> {
+pub(super) async fn accept(
+    want: Want,
+    proto: &str,
+    w: &Writer,
+    incoming: &mut Receiver<Incoming>,
+) -> Option<Streams> {
     let resize = proto != "v2.channel.k8s.io";
     let mut streams = Streams::default();
     let deadline = tokio::time::sleep(STREAM_CREATION_TIMEOUT);
@@ -100,11 +105,26 @@ pub(super) fn json_status(proto: &str) -> bool {
     matches!(proto, "v4.channel.k8s.io" | "v5.channel.k8s.io")
 }
 
-pub(super) async fn serve(engine: &Engine, req: cri::ExecRequest, proto: &'static str, w: Writer, mut incoming: Receiver<Incoming>) {
+pub(super) async fn serve(
+    engine: &Engine,
+    req: cri::ExecRequest,
+    proto: &'static str,
+    w: Writer,
+    mut incoming: Receiver<Incoming>,
+) {
     let json_status = json_status(proto);
-    let Some(mut streams) = accept(Want::from(&req), proto, &w, &mut incoming).await else { return };
+    let Some(mut streams) = accept(Want::from(&req), proto, &w, &mut incoming).await else {
+        return;
+    };
     let Some(error) = streams.error.take() else { return };
-    let opts = ExecStreamOptions { args: req.cmd.clone(), tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr && !req.tty, ..Default::default() };
+    let opts = ExecStreamOptions {
+        args: req.cmd.clone(),
+        tty: req.tty,
+        stdin: req.stdin,
+        stdout: req.stdout,
+        stderr: req.stderr && !req.tty,
+        ..Default::default()
+    };
     let outcome = match engine.exec_stream(&req.container_id, &opts).await {
         Ok(p) => run(p, &mut streams, &w, &mut incoming).await,
         Err(e) => Outcome::Failed(e.to_string()),
@@ -132,7 +152,12 @@ enum Outcome {
 
 /// Copies until the command exits (and its output is drained); kills it
 /// if the client goes away first.
-async fn run(mut p: ExecProcess, s: &mut Streams, w: &Writer, incoming: &mut Receiver<Incoming>) -> Outcome {
+async fn run(
+    mut p: ExecProcess,
+    s: &mut Streams,
+    w: &Writer,
+    incoming: &mut Receiver<Incoming>,
+) -> Outcome {
     let mut outputs = JoinSet::new();
     let mut inputs = JoinSet::new();
     if let Some(term) = p.terminal.take() {
@@ -141,10 +166,16 @@ async fn run(mut p: ExecProcess, s: &mut Streams, w: &Writer, incoming: &mut Rec
             outputs.spawn(terminal_out(term.clone(), w.clone(), out.id));
         }
         if let Some(inp) = s.stdin.as_mut() {
-            inputs.spawn(terminal_in(term.clone(), std::mem::replace(&mut inp.data, tokio::sync::mpsc::channel(1).1)));
+            inputs.spawn(terminal_in(
+                term.clone(),
+                std::mem::replace(&mut inp.data, tokio::sync::mpsc::channel(1).1),
+            ));
         }
         if let Some(r) = s.resize.as_mut() {
-            inputs.spawn(resizes(term, std::mem::replace(&mut r.data, tokio::sync::mpsc::channel(1).1)));
+            inputs.spawn(resizes(
+                term,
+                std::mem::replace(&mut r.data, tokio::sync::mpsc::channel(1).1),
+            ));
         }
     } else {
         if let (Some(pipe), Some(out)) = (p.stdout.take(), &s.stdout) {
@@ -154,7 +185,10 @@ async fn run(mut p: ExecProcess, s: &mut Streams, w: &Writer, incoming: &mut Rec
             outputs.spawn(pipe_out(pipe, w.clone(), err.id));
         }
         if let (Some(pipe), Some(inp)) = (p.stdin.take(), s.stdin.as_mut()) {
-            inputs.spawn(pipe_in(pipe, std::mem::replace(&mut inp.data, tokio::sync::mpsc::channel(1).1)));
+            inputs.spawn(pipe_in(
+                pipe,
+                std::mem::replace(&mut inp.data, tokio::sync::mpsc::channel(1).1),
+            ));
         }
     }
     let code = loop {
@@ -167,7 +201,8 @@ async fn run(mut p: ExecProcess, s: &mut Streams, w: &Writer, incoming: &mut Rec
             },
         }
     };
-    let _ = tokio::time::timeout(DRAIN, async { while outputs.join_next().await.is_some() {} }).await;
+    let _ =
+        tokio::time::timeout(DRAIN, async { while outputs.join_next().await.is_some() {} }).await;
     outputs.abort_all();
     inputs.abort_all();
     match code {
@@ -178,7 +213,15 @@ async fn run(mut p: ExecProcess, s: &mut Streams, w: &Writer, incoming: &mut Rec
 
 /// Ends our half of every stream.
 pub(super) async fn finish(w: &Writer, error: u32, s: &Streams) {
-    for id in [Some(error), s.stdin.as_ref().map(|x| x.id), s.stdout.as_ref().map(|x| x.id), s.stderr.as_ref().map(|x| x.id), s.resize.as_ref().map(|x| x.id)].into_iter().flatten()
+    for id in [
+        Some(error),
+        s.stdin.as_ref().map(|x| x.id),
+        s.stdout.as_ref().map(|x| x.id),
+        s.stderr.as_ref().map(|x| x.id),
+        s.resize.as_ref().map(|x| x.id),
+    ]
+    .into_iter()
+    .flatten()
     {
         let _ = w.close(id).await;
     }
@@ -195,7 +238,9 @@ pub(super) fn status(json: bool, exit: Option<i32>, msg: &str) -> String {
             "metadata": {}, "status": "Failure", "message": msg, "reason": "NonZeroExitCode",
             "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}
         }),
-        None => serde_json::json!({"metadata": {}, "status": "Failure", "message": msg, "reason": "InternalError", "code": 500}),
+        None => {
+            serde_json::json!({"metadata": {}, "status": "Failure", "message": msg, "reason": "InternalError", "code": 500})
+        }
     };
     v.to_string()
 }
@@ -282,7 +327,10 @@ mod tests {
         assert_eq!(status(true, Some(0), ""), r#"{"metadata":{},"status":"Success"}"#);
         let v: serde_json::Value = serde_json::from_str(&status(true, Some(3), "m")).unwrap();
         assert_eq!(v["reason"], "NonZeroExitCode");
-        assert_eq!(v["details"]["causes"][0], serde_json::json!({"reason": "ExitCode", "message": "3"}));
+        assert_eq!(
+            v["details"]["causes"][0],
+            serde_json::json!({"reason": "ExitCode", "message": "3"})
+        );
         let v: serde_json::Value = serde_json::from_str(&status(true, None, "boom")).unwrap();
         assert_eq!((v["status"].as_str(), v["message"].as_str()), (Some("Failure"), Some("boom")));
         assert_eq!(status(false, Some(3), "text"), "text");
@@ -299,8 +347,18 @@ mod tests {
 
     #[test]
     fn only_the_streams_asked_for_are_taken() {
-        let req = cri::ExecRequest { stdin: false, stdout: true, stderr: true, tty: false, ..Default::default() };
-        let mk = |t: &str| Incoming { id: 1, headers: vec![("streamtype".into(), t.into())], data: tokio::sync::mpsc::channel(1).1 };
+        let req = cri::ExecRequest {
+            stdin: false,
+            stdout: true,
+            stderr: true,
+            tty: false,
+            ..Default::default()
+        };
+        let mk = |t: &str| Incoming {
+            id: 1,
+            headers: vec![("streamtype".into(), t.into())],
+            data: tokio::sync::mpsc::channel(1).1,
+        };
         let req = Want::from(&req);
         let mut s = Streams::default();
         assert!(s.take(req, mk("stdin")).is_err());

@@ -16,7 +16,8 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// remotecommand versions, newest first. v5 differs from v4 only over
 /// WebSocket; over SPDY it is v4.
-pub(super) const EXEC_PROTOCOLS: &[&str] = &["v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io"];
+pub(super) const EXEC_PROTOCOLS: &[&str] =
+    &["v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io"];
 pub(super) const PORT_FORWARD_PROTOCOLS: &[&str] = &["portforward.k8s.io"];
 
 /// The parts of the request head we use.
@@ -28,7 +29,10 @@ struct Head {
 
 impl Head {
     fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether a comma-separated header lists `token` (case-insensitive).
@@ -77,17 +81,35 @@ pub(super) async fn handle(s: &Streaming, engine: &Engine, mut conn: TcpStream, 
 }
 
 /// The same requests over WebSocket (see `websocket.rs`).
-async fn serve_websocket(engine: &Engine, mut conn: TcpStream, head: Head, early: Vec<u8>, pending: Pending) {
+async fn serve_websocket(
+    engine: &Engine,
+    mut conn: TcpStream,
+    head: Head,
+    early: Vec<u8>,
+    pending: Pending,
+) {
     let Some(key) = head.values("sec-websocket-key").next().map(str::to_owned) else {
         return respond(&mut conn, 400, "a WebSocket upgrade needs Sec-WebSocket-Key", &[]).await;
     };
-    if !head.lists("connection", "upgrade") || head.values("sec-websocket-version").next().map(str::trim) != Some("13") {
+    if !head.lists("connection", "upgrade")
+        || head.values("sec-websocket-version").next().map(str::trim) != Some("13")
+    {
         return respond(&mut conn, 400, "expected a WebSocket (version 13) upgrade", &[]).await;
     }
-    let ours = if matches!(pending, Pending::PortForward(_)) { websocket::TUNNEL_PROTOCOLS } else { websocket::CHANNEL_PROTOCOLS };
+    let ours = if matches!(pending, Pending::PortForward(_)) {
+        websocket::TUNNEL_PROTOCOLS
+    } else {
+        websocket::CHANNEL_PROTOCOLS
+    };
     let Some(proto) = websocket::negotiate(head.values("sec-websocket-protocol"), ours) else {
         let offered: Vec<&str> = head.values("sec-websocket-protocol").collect();
-        return respond(&mut conn, 400, &format!("unable to upgrade: client supports {offered:?}, server accepts {ours:?}"), &[]).await;
+        return respond(
+            &mut conn,
+            400,
+            &format!("unable to upgrade: client supports {offered:?}, server accepts {ours:?}"),
+            &[],
+        )
+        .await;
     };
     let upgrade = format!(
         "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: {proto}\r\n\r\n",
@@ -99,19 +121,33 @@ async fn serve_websocket(engine: &Engine, mut conn: TcpStream, head: Head, early
     let want = |stdin, stdout, stderr, tty| exec::Want { stdin, stdout, stderr, tty };
     // Exec and attach as channels; port forwarding as SPDY inside the WebSocket.
     let (writer, incoming) = match &pending {
-        Pending::Exec(r) => websocket::channel_session(conn, early, proto, want(r.stdin, r.stdout, r.stderr, r.tty)).await,
-        Pending::Attach(r) => websocket::channel_session(conn, early, proto, want(r.stdin, r.stdout, r.stderr, r.tty)).await,
+        Pending::Exec(r) => {
+            websocket::channel_session(conn, early, proto, want(r.stdin, r.stdout, r.stderr, r.tty))
+                .await
+        }
+        Pending::Attach(r) => {
+            websocket::channel_session(conn, early, proto, want(r.stdin, r.stdout, r.stderr, r.tty))
+                .await
+        }
         Pending::PortForward(_) => spdy::session(websocket::tunnel(conn, early).await, Vec::new()),
     };
     serve_session(engine, pending, proto, writer, incoming).await;
 }
 
 /// Runs the request over its session (SPDY, or WebSocket channels), then ends the session.
-async fn serve_session(engine: &Engine, pending: Pending, proto: &'static str, writer: spdy::Writer, incoming: tokio::sync::mpsc::Receiver<spdy::Incoming>) {
+async fn serve_session(
+    engine: &Engine,
+    pending: Pending,
+    proto: &'static str,
+    writer: spdy::Writer,
+    incoming: tokio::sync::mpsc::Receiver<spdy::Incoming>,
+) {
     match pending {
         Pending::Exec(req) => exec::serve(engine, req, proto, writer.clone(), incoming).await,
         Pending::Attach(req) => attach::serve(engine, req, proto, writer.clone(), incoming).await,
-        Pending::PortForward(req) => port_forward::serve(engine, req, writer.clone(), incoming).await,
+        Pending::PortForward(req) => {
+            port_forward::serve(engine, req, writer.clone(), incoming).await
+        }
     }
     let _ = writer.go_away().await;
 }
@@ -126,7 +162,12 @@ fn route(path: &str) -> (&str, &str) {
 /// The first of the client's protocols that we speak (the client's order,
 /// as Kubernetes does).
 fn negotiate(head: &Head, ours: &[&'static str]) -> Result<&'static str, (u16, String)> {
-    let theirs: Vec<&str> = head.values("x-stream-protocol-version").flat_map(|v| v.split(',')).map(str::trim).filter(|p| !p.is_empty()).collect();
+    let theirs: Vec<&str> = head
+        .values("x-stream-protocol-version")
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
     if theirs.is_empty() {
         return Err((400, "unable to upgrade: no X-Stream-Protocol-Version was requested".into()));
     }
@@ -167,7 +208,14 @@ fn parse_head(bytes: &[u8]) -> Result<Head, String> {
     if !matches!(req.method, Some("GET") | Some("POST")) {
         return Err(format!("method {} is not allowed", req.method.unwrap_or_default()));
     }
-    Ok(Head { path: req.path.unwrap_or_default().to_owned(), headers: req.headers.iter().map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned())).collect() })
+    Ok(Head {
+        path: req.path.unwrap_or_default().to_owned(),
+        headers: req
+            .headers
+            .iter()
+            .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+            .collect(),
+    })
 }
 
 async fn respond(conn: &mut TcpStream, code: u16, body: &str, extra: &[(&str, &str)]) {
@@ -193,7 +241,8 @@ mod tests {
     use super::*;
 
     fn head(lines: &str) -> Head {
-        parse_head(format!("POST /exec/abc?x=1 HTTP/1.1\r\nHost: h\r\n{lines}\r\n").as_bytes()).unwrap()
+        parse_head(format!("POST /exec/abc?x=1 HTTP/1.1\r\nHost: h\r\n{lines}\r\n").as_bytes())
+            .unwrap()
     }
 
     #[test]

@@ -61,7 +61,11 @@ impl Streaming {
         let listener = TcpListener::bind(addr).await?;
         let mut local = listener.local_addr()?;
         if local.ip().is_unspecified() {
-            local.set_ip(if local.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+            local.set_ip(if local.is_ipv4() {
+                [127, 0, 0, 1].into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
         }
         let me = Arc::new(Self { base: format!("http://{local}"), pending: Mutex::default() });
         Ok((me, listener))
@@ -92,7 +96,9 @@ impl Streaming {
         let now = Instant::now();
         map.retain(|_, (at, _)| now.duration_since(*at) < TOKEN_TTL);
         if map.len() >= MAX_PENDING {
-            return Err(Status::resource_exhausted("too many streaming requests are waiting for their connection"));
+            return Err(Status::resource_exhausted(
+                "too many streaming requests are waiting for their connection",
+            ));
         }
         let token: String = (0..16).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
         map.insert(token.clone(), (now, p));
@@ -128,7 +134,9 @@ mod tests {
     #[tokio::test]
     async fn tokens_are_single_use_and_name_the_bound_address() {
         let (s, _l) = Streaming::bind(([0, 0, 0, 0], 0).into()).await.unwrap();
-        let url = s.exec_url(cri::ExecRequest { container_id: "c".into(), ..Default::default() }).unwrap();
+        let url = s
+            .exec_url(cri::ExecRequest { container_id: "c".into(), ..Default::default() })
+            .unwrap();
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
         let token = url.rsplit('/').next().unwrap();
         assert_eq!(token.len(), 32);

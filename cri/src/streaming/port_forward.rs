@@ -31,7 +31,12 @@ fn request_id(s: &Incoming, data: bool) -> String {
     }
 }
 
-pub(super) async fn serve(engine: &Engine, req: cri::PortForwardRequest, w: Writer, mut incoming: Receiver<Incoming>) {
+pub(super) async fn serve(
+    engine: &Engine,
+    req: cri::PortForwardRequest,
+    w: Writer,
+    mut incoming: Receiver<Incoming>,
+) {
     let mut pairs: HashMap<String, Pair> = HashMap::new();
     let mut forwards = JoinSet::new();
     // Ends when the client hangs up; dropping the set ends its forwards.
@@ -65,11 +70,19 @@ pub(super) async fn serve(engine: &Engine, req: cri::PortForwardRequest, w: Writ
 }
 
 /// One forwarded connection.
-async fn forward(engine: Engine, req: cri::PortForwardRequest, w: Writer, error: Incoming, mut data: Incoming) {
+async fn forward(
+    engine: Engine,
+    req: cri::PortForwardRequest,
+    w: Writer,
+    error: Incoming,
+    mut data: Incoming,
+) {
     let port = data.header("port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0);
     let result = match port {
         None => Err(format!("invalid port {:?}", data.header("port").unwrap_or_default())),
-        Some(p) if !req.port.is_empty() && !req.port.contains(&(p as i32)) => Err(format!("port {p} was not requested for forwarding")),
+        Some(p) if !req.port.is_empty() && !req.port.contains(&(p as i32)) => {
+            Err(format!("port {p} was not requested for forwarding"))
+        }
         Some(p) => match engine.pod_connect(&req.pod_sandbox_id, p).await {
             Ok(conn) => {
                 copy(conn, &w, &mut data).await;
@@ -79,7 +92,11 @@ async fn forward(engine: Engine, req: cri::PortForwardRequest, w: Writer, error:
         },
     };
     if let Err(msg) = result {
-        let msg = format!("error forwarding port {} to pod {}: {msg}", data.header("port").unwrap_or_default(), req.pod_sandbox_id);
+        let msg = format!(
+            "error forwarding port {} to pod {}: {msg}",
+            data.header("port").unwrap_or_default(),
+            req.pod_sandbox_id
+        );
         tracing::info!(error = %msg, "port-forward");
         let _ = w.data(error.id, msg.as_bytes()).await;
     }

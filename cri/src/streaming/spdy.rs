@@ -152,18 +152,30 @@ pub async fn read_frame(rd: &mut (impl AsyncRead + Unpin)) -> io::Result<Option<
     let flags = head[4];
     let len = u32::from_be_bytes([0, head[5], head[6], head[7]]) as usize;
     if len > MAX_FRAME {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("SPDY frame of {len} bytes")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("SPDY frame of {len} bytes"),
+        ));
     }
     let mut body = vec![0u8; len];
     rd.read_exact(&mut body).await?;
     Ok(Some(if head[0] & 0x80 == 0 {
         Frame::Data { id: be32(&head[0..4]), flags, data: body }
     } else {
-        Frame::Control { version: u16::from_be_bytes([head[0] & 0x7f, head[1]]), kind: u16::from_be_bytes([head[2], head[3]]), flags, body }
+        Frame::Control {
+            version: u16::from_be_bytes([head[0] & 0x7f, head[1]]),
+            kind: u16::from_be_bytes([head[2], head[3]]),
+            flags,
+            body,
+        }
     }))
 }
 
-async fn read_loop(mut rd: impl AsyncRead + Unpin, w: Writer, accept: mpsc::Sender<Incoming>) -> io::Result<()> {
+async fn read_loop(
+    mut rd: impl AsyncRead + Unpin,
+    w: Writer,
+    accept: mpsc::Sender<Incoming>,
+) -> io::Result<()> {
     let mut inflate = HeaderInflater::new();
     let mut streams: HashMap<u32, mpsc::Sender<Vec<u8>>> = HashMap::new();
     while let Some(frame) = read_frame(&mut rd).await? {
@@ -181,7 +193,10 @@ async fn read_loop(mut rd: impl AsyncRead + Unpin, w: Writer, accept: mpsc::Send
                 continue;
             }
             Frame::Control { version, .. } if version != VERSION => {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("SPDY version {version}")));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("SPDY version {version}"),
+                ));
             }
             Frame::Control { kind, flags, body, .. } => (kind, flags, body),
         };
@@ -208,7 +223,9 @@ async fn read_loop(mut rd: impl AsyncRead + Unpin, w: Writer, accept: mpsc::Send
                 w.tx.send(Out::Ping(be32(&body[0..4]))).await.map_err(|_| closed())?;
             }
             GOAWAY => return Ok(()),
-            SYN_STREAM | RST_STREAM | PING => return Err(io::Error::new(io::ErrorKind::InvalidData, "short SPDY control frame")),
+            SYN_STREAM | RST_STREAM | PING => {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "short SPDY control frame"))
+            }
             // SYN_REPLY (we open no streams), SETTINGS, NOOP, HEADERS, WINDOW_UPDATE.
             _ => {}
         }
@@ -216,7 +233,11 @@ async fn read_loop(mut rd: impl AsyncRead + Unpin, w: Writer, accept: mpsc::Send
     Ok(())
 }
 
-async fn write_loop(mut wr: impl AsyncWrite + Unpin, mut rx: mpsc::Receiver<Out>, gone: tokio::sync::watch::Sender<bool>) {
+async fn write_loop(
+    mut wr: impl AsyncWrite + Unpin,
+    mut rx: mpsc::Receiver<Out>,
+    gone: tokio::sync::watch::Sender<bool>,
+) {
     let mut deflate = HeaderDeflater::new();
     while let Some(out) = rx.recv().await {
         let last = matches!(out, Out::GoAway);
@@ -227,7 +248,9 @@ async fn write_loop(mut wr: impl AsyncWrite + Unpin, mut rx: mpsc::Receiver<Out>
                 control(SYN_REPLY, 0, &body)
             }
             Out::Data(id, data, fin) => data_frame(id, fin, &data),
-            Out::Reset(id, status) => control(RST_STREAM, 0, &[id.to_be_bytes(), status.to_be_bytes()].concat()),
+            Out::Reset(id, status) => {
+                control(RST_STREAM, 0, &[id.to_be_bytes(), status.to_be_bytes()].concat())
+            }
             Out::Ping(id) => control(PING, 0, &id.to_be_bytes()),
             Out::GoAway => control(GOAWAY, 0, &[0u32.to_be_bytes(), 0u32.to_be_bytes()].concat()),
         };
@@ -293,7 +316,9 @@ impl HeaderInflater {
 
     /// Decompresses and parses one header block.
     pub fn block(&mut self, mut input: &[u8]) -> io::Result<Vec<(String, String)>> {
-        let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("SPDY header block: {what}"));
+        let bad = |what: &str| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("SPDY header block: {what}"))
+        };
         let mut out = Vec::with_capacity(1024);
         while !input.is_empty() {
             if out.len() >= MAX_HEADERS {

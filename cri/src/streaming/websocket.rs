@@ -42,8 +42,14 @@ pub(super) fn accept_key(key: &str) -> String {
 }
 
 /// The first of the client's subprotocols we speak, in the client's order.
-pub(super) fn negotiate<'a>(offered: impl Iterator<Item = &'a str>, ours: &[&'static str]) -> Option<&'static str> {
-    offered.flat_map(|v| v.split(',')).map(str::trim).find_map(|t| ours.iter().find(|o| **o == t).copied())
+pub(super) fn negotiate<'a>(
+    offered: impl Iterator<Item = &'a str>,
+    ours: &[&'static str],
+) -> Option<&'static str> {
+    offered
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find_map(|t| ours.iter().find(|o| **o == t).copied())
 }
 
 fn config() -> WebSocketConfig {
@@ -58,7 +64,12 @@ async fn server<S: AsyncRead + AsyncWrite + Unpin>(io: S, early: Vec<u8>) -> Web
 /// what was read past the request head): the streams `want` names are
 /// opened at once, as the peer's, and what the handlers write goes out as
 /// channel messages. The writer's goodbye closes the WebSocket.
-pub(super) async fn channel_session<S>(io: S, early: Vec<u8>, proto: &'static str, want: Want) -> (Writer, mpsc::Receiver<Incoming>)
+pub(super) async fn channel_session<S>(
+    io: S,
+    early: Vec<u8>,
+    proto: &'static str,
+    want: Want,
+) -> (Writer, mpsc::Receiver<Incoming>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -101,7 +112,12 @@ where
                     sink.send(Message::binary(msg)).await
                 }
                 Out::GoAway => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000.into(), reason: "".into() }))).await;
+                    let _ = sink
+                        .send(Message::Close(Some(CloseFrame {
+                            code: 1000.into(),
+                            reason: "".into(),
+                        })))
+                        .await;
                     let _ = sink.close().await;
                     return;
                 }
@@ -121,7 +137,9 @@ where
             let data = match msg {
                 Ok(Message::Binary(d)) => d,
                 // Pings are answered by the WebSocket layer; text (base64 protocols) we don't speak.
-                Ok(Message::Ping(_) | Message::Pong(_) | Message::Text(_) | Message::Frame(_)) => continue,
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Text(_) | Message::Frame(_)) => {
+                    continue
+                }
                 Ok(Message::Close(_)) | Err(_) => break,
             };
             match data.as_ref() {
@@ -175,7 +193,9 @@ where
                 }
             }
         }
-        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000.into(), reason: "".into() }))).await;
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame { code: 1000.into(), reason: "".into() })))
+            .await;
         let _ = sink.close().await;
     });
     tokio::spawn(async move {
@@ -199,9 +219,21 @@ mod tests {
     fn accept_key_and_protocols_as_rfc_6455_and_kubernetes_say() {
         // The example of RFC 6455 §1.3.
         assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-        assert_eq!(negotiate(["v5.channel.k8s.io, v4.channel.k8s.io"].into_iter(), CHANNEL_PROTOCOLS), Some("v5.channel.k8s.io"));
-        assert_eq!(negotiate(["base64.channel.k8s.io", "v4.channel.k8s.io"].into_iter(), CHANNEL_PROTOCOLS), Some("v4.channel.k8s.io"));
+        assert_eq!(
+            negotiate(["v5.channel.k8s.io, v4.channel.k8s.io"].into_iter(), CHANNEL_PROTOCOLS),
+            Some("v5.channel.k8s.io")
+        );
+        assert_eq!(
+            negotiate(
+                ["base64.channel.k8s.io", "v4.channel.k8s.io"].into_iter(),
+                CHANNEL_PROTOCOLS
+            ),
+            Some("v4.channel.k8s.io")
+        );
         assert_eq!(negotiate(["channel.k8s.io"].into_iter(), CHANNEL_PROTOCOLS), None);
-        assert_eq!(negotiate(["SPDY/3.1+portforward.k8s.io"].into_iter(), TUNNEL_PROTOCOLS), Some("SPDY/3.1+portforward.k8s.io"));
+        assert_eq!(
+            negotiate(["SPDY/3.1+portforward.k8s.io"].into_iter(), TUNNEL_PROTOCOLS),
+            Some("SPDY/3.1+portforward.k8s.io")
+        );
     }
 }

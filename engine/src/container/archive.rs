@@ -67,7 +67,10 @@ impl Engine {
         let (p, id) = (path.to_owned(), rec.id);
         tokio::task::spawn_blocking(move || {
             let mut out = std::io::BufWriter::with_capacity(256 * 1024, ChannelWriter::new(tx));
-            let written = opened.view.archive(&p, &mut out).and_then(|()| out.flush().map_err(|err| CpError::Sys { path: p.clone(), err }));
+            let written = opened
+                .view
+                .archive(&p, &mut out)
+                .and_then(|()| out.flush().map_err(|err| CpError::Sys { path: p.clone(), err }));
             if let Err(e) = written {
                 tracing::warn!(container = %id, path = %p, error = %e, "archive cut short");
             }
@@ -80,7 +83,13 @@ impl Engine {
     /// container (`PUT …/archive`). Refused before a byte is read: a path
     /// that is missing or not a directory, a read-only rootfs or volume.
     #[tracing::instrument(level = "info", skip_all, fields(container = %key, path = %path))]
-    pub async fn extract_to_dir(&self, key: &str, path: &str, how: CopyIn, data: mpsc::Receiver<std::io::Result<Bytes>>) -> Result<()> {
+    pub async fn extract_to_dir(
+        &self,
+        key: &str,
+        path: &str,
+        how: CopyIn,
+        data: mpsc::Receiver<std::io::Result<Bytes>>,
+    ) -> Result<()> {
         let (rec, opened) = self.open_files(key).await?;
         let (p, r) = (path.to_owned(), rec.clone());
         let done = tokio::task::spawn_blocking(move || -> Result<()> {
@@ -91,10 +100,17 @@ impl Engine {
                 Err(why) => return Err(Error::PermissionDenied(why.into())),
             }
             let owners = match how.copy_uid_gid {
-                true => view.owner(if r.config.user.is_empty() { "0" } else { &r.config.user }).map(|(u, g)| Owners::Fixed(u, g)).map_err(|e| cp_error(e, &p, &r))?,
+                true => view
+                    .owner(if r.config.user.is_empty() { "0" } else { &r.config.user })
+                    .map(|(u, g)| Owners::Fixed(u, g))
+                    .map_err(|e| cp_error(e, &p, &r))?,
                 false => Owners::Archive,
             };
-            let opts = ExtractOptions { no_overwrite_dir_non_dir: how.no_overwrite_dir_non_dir, owners, rename_top: None };
+            let opts = ExtractOptions {
+                no_overwrite_dir_non_dir: how.no_overwrite_dir_non_dir,
+                owners,
+                rename_top: None,
+            };
             view.extract(&point, ChunkReader::new(data), &opts).map_err(|e| cp_error(e, &p, &r))
         });
         done.await??;
@@ -109,25 +125,47 @@ impl Engine {
     }
 
     /// The same, with its volumes and binds (`with_mounts`) or its rootfs alone.
-    pub(super) async fn open_view(&self, key: &str, with_mounts: bool) -> Result<(ContainerRecord, Opened)> {
+    pub(super) async fn open_view(
+        &self,
+        key: &str,
+        with_mounts: bool,
+    ) -> Result<(ContainerRecord, Opened)> {
         let entry = self.lookup(key)?;
         let lock = entry.op.clone().lock_owned().await;
         let rec = entry.record();
         if rec.state.status == Status::Quarantined {
-            return Err(Error::FailedPrecondition(format!("container {} is quarantined: {}", rec.id, rec.state.error)));
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is quarantined: {}",
+                rec.id, rec.state.error
+            )));
         }
         let mounts: Vec<Mount> = match with_mounts {
-            true => rec.config.mounts.iter().map(|m| Mount { source: m.host_path.clone(), destination: m.container_path.display().to_string(), read_only: m.readonly }).collect(),
+            true => rec
+                .config
+                .mounts
+                .iter()
+                .map(|m| Mount {
+                    source: m.host_path.clone(),
+                    destination: m.container_path.display().to_string(),
+                    read_only: m.readonly,
+                })
+                .collect(),
             false => Vec::new(),
         };
         if rec.state.status == Status::Running && rec.state.pid > 0 {
             let mut descend: Vec<String> = mounts.iter().map(|m| m.destination.clone()).collect();
             if with_mounts {
-                descend.extend(rec.config.tmpfs.iter().map(|t| t.container_path.display().to_string()));
-                descend.extend(rec.config.image_volumes.iter().map(|v| v.container_path.display().to_string()));
+                descend.extend(
+                    rec.config.tmpfs.iter().map(|t| t.container_path.display().to_string()),
+                );
+                descend.extend(
+                    rec.config.image_volumes.iter().map(|v| v.container_path.display().to_string()),
+                );
             }
             let pid = rec.state.pid;
-            let view = tokio::task::spawn_blocking(move || View::of_process(pid, descend)).await?.map_err(|e| Error::system("open the container's root", e))?;
+            let view = tokio::task::spawn_blocking(move || View::of_process(pid, descend))
+                .await?
+                .map_err(|e| Error::system("open the container's root", e))?;
             // The descriptor holds the container's mounts; the lock is not needed.
             return Ok((rec, Opened { view, _lock: None }));
         }
@@ -135,9 +173,11 @@ impl Engine {
         let lower = self.images().lower_dirs(&image)?;
         let dir = self.paths().container(&rec.id)?;
         let read_only = rec.config.read_only;
-        let view = tokio::task::spawn_blocking(move || View::detached(&lower, &dir.join("fs/upper"), &dir.join("fs/work"), read_only, &mounts))
-            .await?
-            .map_err(|e| Error::system("mount the container's filesystem", e))?;
+        let view = tokio::task::spawn_blocking(move || {
+            View::detached(&lower, &dir.join("fs/upper"), &dir.join("fs/work"), read_only, &mounts)
+        })
+        .await?
+        .map_err(|e| Error::system("mount the container's filesystem", e))?;
         Ok((rec, Opened { view, _lock: Some(lock) }))
     }
 }
@@ -146,7 +186,12 @@ impl Engine {
 /// under (the deepest), else the rootfs, must not be read-only.
 fn writable_at(rec: &ContainerRecord, path: &str) -> std::result::Result<(), &'static str> {
     let under = |dest: &std::path::Path| std::path::Path::new(path).starts_with(dest);
-    let mount = rec.config.mounts.iter().filter(|m| under(&m.container_path)).max_by_key(|m| m.container_path.components().count());
+    let mount = rec
+        .config
+        .mounts
+        .iter()
+        .filter(|m| under(&m.container_path))
+        .max_by_key(|m| m.container_path.components().count());
     let tmpfs = rec.config.tmpfs.iter().any(|t| under(&t.container_path));
     match mount {
         Some(m) if m.readonly => Err("mounted volume is marked read-only"),
@@ -159,12 +204,18 @@ fn writable_at(rec: &ContainerRecord, path: &str) -> std::result::Result<(), &'s
 /// A copy's failure in engine terms, with dockerd's words for the common ones.
 fn cp_error(e: CpError, path: &str, rec: &ContainerRecord) -> Error {
     match e {
-        CpError::NotFound(_) => Error::NotFound(format!("Could not find the file {path} in container {}", rec.name)),
+        CpError::NotFound(_) => {
+            Error::NotFound(format!("Could not find the file {path} in container {}", rec.name))
+        }
         CpError::NotADirectory => Error::InvalidArgument(e.to_string()),
         CpError::Refused(m) => Error::BadContent(m),
         CpError::Malformed(_) => Error::BadContent(e.to_string()),
-        CpError::Sys { .. } if e.errno() == Some(libc::ENOTDIR) => Error::InvalidArgument(e.to_string()),
-        CpError::Sys { .. } if e.errno() == Some(libc::EROFS) => Error::PermissionDenied(e.to_string()),
+        CpError::Sys { .. } if e.errno() == Some(libc::ENOTDIR) => {
+            Error::InvalidArgument(e.to_string())
+        }
+        CpError::Sys { .. } if e.errno() == Some(libc::EROFS) => {
+            Error::PermissionDenied(e.to_string())
+        }
         CpError::Sys { path, err } => Error::Io { context: path, source: err },
         CpError::Mount(_) => Error::system("mount the container's filesystem", e),
     }

@@ -31,7 +31,9 @@ impl AttachOutput {
         loop {
             let Some(resp) = shim_client::recv(&mut self.0).await? else { return Ok(None) };
             match resp.kind {
-                Some(response::Kind::Output(o)) => return Ok(Some(AttachEvent::Output(if o.stream == 2 { 2 } else { 1 }, o.data))),
+                Some(response::Kind::Output(o)) => {
+                    return Ok(Some(AttachEvent::Output(if o.stream == 2 { 2 } else { 1 }, o.data)))
+                }
                 Some(response::Kind::Exit(e)) => return Ok(Some(AttachEvent::Exit(e.exit_code))),
                 _ => continue,
             }
@@ -57,7 +59,8 @@ impl AttachInput {
     }
 
     pub async fn resize(&mut self, cols: u16, rows: u16) -> std::io::Result<()> {
-        self.send(request::Kind::Resize(ResizeRequest { cols: cols.into(), rows: rows.into() })).await
+        self.send(request::Kind::Resize(ResizeRequest { cols: cols.into(), rows: rows.into() }))
+            .await
     }
 }
 
@@ -93,14 +96,21 @@ impl AttachTicket {
                 break;
             }
             if state != first && !state.error.is_empty() {
-                return Err(Error::StartFailed { message: state.error, exit_code: state.exit_code });
+                return Err(Error::StartFailed {
+                    message: state.error,
+                    exit_code: state.exit_code,
+                });
             }
             // The ticket holds the entry, so its channel never closes: a
             // removal is seen by looking the container up now and then.
-            match tokio::time::timeout(std::time::Duration::from_secs(1), self.events.changed()).await {
+            match tokio::time::timeout(std::time::Duration::from_secs(1), self.events.changed())
+                .await
+            {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return Err(self.gone()),
-                Err(_) if self.engine.lookup(&self.entry.record().id).is_err() => return Err(self.gone()),
+                Err(_) if self.engine.lookup(&self.entry.record().id).is_err() => {
+                    return Err(self.gone())
+                }
                 Err(_) => continue,
             }
             state = self.events.borrow_and_update().clone();
@@ -136,12 +146,18 @@ impl Engine {
             return Err(Error::FailedPrecondition(format!("container {} is not running", rec.id)));
         }
         let bundle = self.paths().bundle(&rec.id)?;
-        shim_client::resize(&bundle, cols, rows).await.ctx(|| format!("resize the terminal of container {}", rec.id))
+        shim_client::resize(&bundle, cols, rows)
+            .await
+            .ctx(|| format!("resize the terminal of container {}", rec.id))
     }
 
-    async fn connect_attach(&self, rec: &super::ContainerRecord) -> Result<(AttachOutput, AttachInput, super::Stdio)> {
+    async fn connect_attach(
+        &self,
+        rec: &super::ContainerRecord,
+    ) -> Result<(AttachOutput, AttachInput, super::Stdio)> {
         let bundle = self.paths().bundle(&rec.id)?;
-        let conn = shim_client::attach(&bundle).await.ctx(|| format!("attach to container {}", rec.id))?;
+        let conn =
+            shim_client::attach(&bundle).await.ctx(|| format!("attach to container {}", rec.id))?;
         let (r, w) = conn.into_split();
         Ok((AttachOutput(r), AttachInput(w), rec.config.stdio))
     }

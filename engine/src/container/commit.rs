@@ -27,7 +27,10 @@ impl Engine {
         let entry = self.lookup(key)?;
         let rec = entry.record();
         if rec.state.status == Status::Quarantined {
-            return Err(Error::FailedPrecondition(format!("container {} is quarantined: {}", rec.id, rec.state.error)));
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is quarantined: {}",
+                rec.id, rec.state.error
+            )));
         }
         let image = self.images().resolve(&rec.image_id)?;
         let mut config = image.config.clone();
@@ -35,7 +38,8 @@ impl Engine {
         config.env = Some(c.env.clone());
         config.cmd = Some(c.cmd.clone()).filter(|v| !v.is_empty());
         config.entrypoint = Some(c.entrypoint.clone()).filter(|v| !v.is_empty());
-        config.working_dir = Some(c.working_dir.clone()).filter(|v| !v.is_empty()).or(config.working_dir);
+        config.working_dir =
+            Some(c.working_dir.clone()).filter(|v| !v.is_empty()).or(config.working_dir);
         config.user = Some(c.user.clone()).filter(|v| !v.is_empty()).or(config.user);
         if !c.labels.is_empty() {
             config.labels.get_or_insert_with(Default::default).extend(c.labels.clone());
@@ -48,7 +52,18 @@ impl Engine {
             macro_rules! over {
                 ($($f:ident),*) => { $( if o.$f.is_some() { config.$f = o.$f; } )* };
             }
-            over!(user, exposed_ports, env, entrypoint, cmd, working_dir, labels, stop_signal, healthcheck, volumes);
+            over!(
+                user,
+                exposed_ports,
+                env,
+                entrypoint,
+                cmd,
+                working_dir,
+                labels,
+                stop_signal,
+                healthcheck,
+                volumes
+            );
         }
         let pause = opts.pause && rec.state.status == Status::Running && !rec.state.paused;
         if pause {

@@ -2,7 +2,9 @@
 //! request, make the container's dirs and persist the record — each step
 //! with its undo.
 
-use super::{BindMount, ContainerConfig, ContainerRecord, DeviceMount, Entry, PodLink, Resources, Security};
+use super::{
+    BindMount, ContainerConfig, ContainerRecord, DeviceMount, Entry, PodLink, Resources, Security,
+};
 use crate::error::{Error, IoContext, Result};
 use crate::paths::{check_name, create_dir};
 use crate::undo::Undo;
@@ -92,7 +94,13 @@ const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
 pub(crate) fn check_hostname(h: &str) -> Result<()> {
     // RFC 1123 labels of at most 63, and the kernel's HOST_NAME_MAX (64) in all.
-    let ok = !h.is_empty() && h.len() <= 64 && h.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    let ok = !h.is_empty()
+        && h.len() <= 64
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
     if ok {
         Ok(())
     } else {
@@ -104,7 +112,11 @@ pub(crate) fn check_hostname(h: &str) -> Result<()> {
 /// validates it): the node's privileges, its PID namespace, mounts that
 /// send mounts back to the node.
 fn check_in_user_namespace(opts: &CreateOptions) -> Result<()> {
-    let refuse = |what: &str| Err(Error::InvalidArgument(format!("a container in a pod with its own user namespace can't be {what}")));
+    let refuse = |what: &str| {
+        Err(Error::InvalidArgument(format!(
+            "a container in a pod with its own user namespace can't be {what}"
+        )))
+    };
     if opts.security.privileged {
         return refuse("privileged");
     }
@@ -125,14 +137,20 @@ fn check(opts: &CreateOptions) -> Result<()> {
         return Err(Error::InvalidArgument("a pod's container has the pod's network".into()));
     }
     if !opts.restart.is_no() && opts.auto_remove {
-        return Err(Error::InvalidArgument("can't create 'AutoRemove' container with restart policy".into()));
+        return Err(Error::InvalidArgument(
+            "can't create 'AutoRemove' container with restart policy".into(),
+        ));
     }
     if !opts.restart.is_no() && opts.pod.is_some() {
-        return Err(Error::InvalidArgument("a pod's container has no restart policy: kubelet restarts it".into()));
+        return Err(Error::InvalidArgument(
+            "a pod's container has no restart policy: kubelet restarts it".into(),
+        ));
     }
     if let Some(w) = &opts.working_dir {
         if !w.is_empty() && !w.starts_with('/') {
-            return Err(Error::InvalidArgument(format!("the working directory {w:?} is invalid, it needs to be an absolute path")));
+            return Err(Error::InvalidArgument(format!(
+                "the working directory {w:?} is invalid, it needs to be an absolute path"
+            )));
         }
     }
     for e in &opts.env {
@@ -157,8 +175,14 @@ fn check(opts: &CreateOptions) -> Result<()> {
         super::Ulimit::parse(u)?;
     }
     if let Some(l) = &opts.log_path {
-        if l.as_os_str().is_empty() || l.is_absolute() || l.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(Error::InvalidArgument(format!("log path {} must be relative to the pod's log directory, without \"..\"", l.display())));
+        if l.as_os_str().is_empty()
+            || l.is_absolute()
+            || l.components().any(|c| !matches!(c, Component::Normal(_)))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "log path {} must be relative to the pod's log directory, without \"..\"",
+                l.display()
+            )));
         }
     }
     for m in &opts.mounts {
@@ -173,23 +197,33 @@ fn check(opts: &CreateOptions) -> Result<()> {
         super::ExtraHost::parse(h)?;
     }
     if !matches!(opts.network, NetworkMode::User(_)) && opts.ip.is_some() {
-        return Err(Error::InvalidArgument("user specified IP address is supported on user defined networks only".into()));
+        return Err(Error::InvalidArgument(
+            "user specified IP address is supported on user defined networks only".into(),
+        ));
     }
     if !matches!(opts.network, NetworkMode::User(_)) && !opts.network_aliases.is_empty() {
-        return Err(Error::InvalidArgument("network-scoped alias is supported only for containers in user defined networks".into()));
+        return Err(Error::InvalidArgument(
+            "network-scoped alias is supported only for containers in user defined networks".into(),
+        ));
     }
     for a in &opts.network_aliases {
         crate::model::check_alias(a)?;
     }
-    if matches!(opts.network, NetworkMode::Host | NetworkMode::Container(_)) && !opts.dns.is_empty() {
+    if matches!(opts.network, NetworkMode::Host | NetworkMode::Container(_)) && !opts.dns.is_empty()
+    {
         return Err(Error::InvalidArgument("conflicting options: dns and the network mode".into()));
     }
-    if matches!(opts.network, NetworkMode::Host | NetworkMode::Container(_)) && opts.mac_address.is_some() {
-        return Err(Error::InvalidArgument("conflicting options: mac-address and the network mode".into()));
+    if matches!(opts.network, NetworkMode::Host | NetworkMode::Container(_))
+        && opts.mac_address.is_some()
+    {
+        return Err(Error::InvalidArgument(
+            "conflicting options: mac-address and the network mode".into(),
+        ));
     }
     if matches!(opts.network, NetworkMode::Container(_)) {
         // Dockerd's refusals: the namespace, and what is in it, are the other container's.
-        let conflict = |what: &str| Err(Error::InvalidArgument(format!("conflicting options: {what}")));
+        let conflict =
+            |what: &str| Err(Error::InvalidArgument(format!("conflicting options: {what}")));
         if opts.hostname.is_some() {
             return conflict("hostname and the network mode");
         }
@@ -203,7 +237,9 @@ fn check(opts: &CreateOptions) -> Result<()> {
             return conflict("port exposing and the container type network mode");
         }
     }
-    if opts.pod.is_some() && (!opts.publish.is_empty() || opts.publish_all || !opts.exposed_ports.is_empty()) {
+    if opts.pod.is_some()
+        && (!opts.publish.is_empty() || opts.publish_all || !opts.exposed_ports.is_empty())
+    {
         return Err(Error::InvalidArgument("a pod's container has the pod's port mappings".into()));
     }
     if opts.pod.is_some() && (!opts.dns.is_empty() || !opts.extra_hosts.is_empty()) {
@@ -217,10 +253,21 @@ fn check(opts: &CreateOptions) -> Result<()> {
 
 /// A Docker-like random name.
 fn random_name() -> String {
-    const ADJ: [&str; 12] = ["brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nimble", "proud", "quiet", "swift", "wise"];
-    const NOUN: [&str; 12] = ["anchor", "buoy", "cove", "dock", "harbor", "jetty", "keel", "mast", "pier", "quay", "sail", "wharf"];
+    const ADJ: [&str; 12] = [
+        "brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nimble", "proud", "quiet",
+        "swift", "wise",
+    ];
+    const NOUN: [&str; 12] = [
+        "anchor", "buoy", "cove", "dock", "harbor", "jetty", "keel", "mast", "pier", "quay",
+        "sail", "wharf",
+    ];
     let r: [u8; 4] = rand::random();
-    format!("{}_{}_{:04x}", ADJ[r[0] as usize % 12], NOUN[r[1] as usize % 12], u16::from_be_bytes([r[2], r[3]]))
+    format!(
+        "{}_{}_{:04x}",
+        ADJ[r[0] as usize % 12],
+        NOUN[r[1] as usize % 12],
+        u16::from_be_bytes([r[2], r[3]])
+    )
 }
 
 /// Entrypoint and cmd as Docker combines them.
@@ -242,8 +289,10 @@ fn command(opts: &CreateOptions, img: &crate::image::ImageConfig) -> (Vec<String
 
 /// The image's env overlaid by the request's (by key).
 fn merge_env(image: &[String], user: &[String]) -> Vec<String> {
-    let key = |e: &str| e.split_once('=').map(|(k, _)| k.to_owned()).unwrap_or_else(|| e.to_owned());
-    let mut out: Vec<String> = image.iter().filter(|e| !user.iter().any(|u| key(u) == key(e))).cloned().collect();
+    let key =
+        |e: &str| e.split_once('=').map(|(k, _)| k.to_owned()).unwrap_or_else(|| e.to_owned());
+    let mut out: Vec<String> =
+        image.iter().filter(|e| !user.iter().any(|u| key(u) == key(e))).cloned().collect();
     out.extend(user.iter().cloned());
     out
 }
@@ -274,7 +323,10 @@ impl Engine {
                 let guard = entry.op.clone().lock_owned().await;
                 let sandbox = entry.record();
                 if sandbox.state != crate::sandbox::SandboxState::Ready {
-                    return Err(Error::FailedPrecondition(format!("pod sandbox {} is not ready", sandbox.id)));
+                    return Err(Error::FailedPrecondition(format!(
+                        "pod sandbox {} is not ready",
+                        sandbox.id
+                    )));
                 }
                 if sandbox.config.namespaces.user.is_some() {
                     check_in_user_namespace(&opts)?;
@@ -286,23 +338,44 @@ impl Engine {
         let sandbox = pod.as_ref().map(|(s, _)| s);
         let log_path = match (&opts.log_path, sandbox) {
             (None, _) => None,
-            (Some(rel), Some(s)) if !s.config.log_directory.is_empty() => Some(PathBuf::from(&s.config.log_directory).join(rel)),
-            (Some(_), _) => return Err(Error::InvalidArgument("a log path needs the pod's log directory".into())),
+            (Some(rel), Some(s)) if !s.config.log_directory.is_empty() => {
+                Some(PathBuf::from(&s.config.log_directory).join(rel))
+            }
+            (Some(_), _) => {
+                return Err(Error::InvalidArgument(
+                    "a log path needs the pod's log directory".into(),
+                ))
+            }
         };
-        let devices = opts.devices.iter().map(|d| d.check_host().map(|_| d.clone())).collect::<Result<Vec<_>>>()?;
-        let image_volumes = opts.image_volumes.iter().map(|v| self.resolve_image_volume(v)).collect::<Result<Vec<_>>>()?;
+        let devices = opts
+            .devices
+            .iter()
+            .map(|d| d.check_host().map(|_| d.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        let image_volumes = opts
+            .image_volumes
+            .iter()
+            .map(|v| self.resolve_image_volume(v))
+            .collect::<Result<Vec<_>>>()?;
         for m in &opts.mounts {
             // As containerd does: a missing host path becomes a directory.
             if std::fs::symlink_metadata(&m.host_path).is_err() {
-                std::fs::create_dir_all(&m.host_path).ctx(|| format!("create mount source {}", m.host_path.display()))?;
+                std::fs::create_dir_all(&m.host_path)
+                    .ctx(|| format!("create mount source {}", m.host_path.display()))?;
             }
         }
-        let cgroup_parent = sandbox.map(|s| s.config.cgroup_parent.trim_matches('/')).filter(|p| !p.is_empty()).unwrap_or(&self.config().cgroup_parent);
+        let cgroup_parent = sandbox
+            .map(|s| s.config.cgroup_parent.trim_matches('/'))
+            .filter(|p| !p.is_empty())
+            .unwrap_or(&self.config().cgroup_parent);
         let cgroup_path = format!("/{}/{id}", cgroup_parent.trim_matches('/'));
         // The container whose network it joins (a 400, not a 404: the docker CLI answers a 404 with a pull).
         let joined = match &opts.network {
             NetworkMode::Container(key) => {
-                let t = self.lookup(key).map_err(|_| Error::InvalidArgument(format!("No such container: {key}")))?.record();
+                let t = self
+                    .lookup(key)
+                    .map_err(|_| Error::InvalidArgument(format!("No such container: {key}")))?
+                    .record();
                 if t.config.pod.is_some() {
                     return Err(Error::InvalidArgument(format!("No such container: {key}")));
                 }
@@ -311,11 +384,17 @@ impl Engine {
             _ => None,
         };
         let hostname = match sandbox {
-            Some(s) if s.config.namespaces.network == crate::sandbox::NsMode::Node => crate::host::node_hostname().unwrap_or_default(),
+            Some(s) if s.config.namespaces.network == crate::sandbox::NsMode::Node => {
+                crate::host::node_hostname().unwrap_or_default()
+            }
             Some(s) => s.config.hostname.clone(),
-            None if joined.is_some() => joined.as_ref().map(|t| t.config.hostname.clone()).unwrap_or_default(),
+            None if joined.is_some() => {
+                joined.as_ref().map(|t| t.config.hostname.clone()).unwrap_or_default()
+            }
             // As Docker: the node's name on the node's network.
-            None if opts.network == NetworkMode::Host && opts.hostname.is_none() => crate::host::node_hostname().unwrap_or_default(),
+            None if opts.network == NetworkMode::Host && opts.hostname.is_none() => {
+                crate::host::node_hostname().unwrap_or_default()
+            }
             None => opts.hostname.clone().unwrap_or_else(|| id[..12].to_owned()),
         };
         // A user-defined network, and the address asked for in it.
@@ -328,7 +407,9 @@ impl Engine {
                 })?;
                 if let Some(ip) = opts.ip {
                     if !n.subnet.is_host(ip) || ip == n.gateway {
-                        return Err(Error::InvalidArgument(format!("no configured subnet or ip-range contain the IP address {ip}")));
+                        return Err(Error::InvalidArgument(format!(
+                            "no configured subnet or ip-range contain the IP address {ip}"
+                        )));
                     }
                 }
                 Some(n)
@@ -363,11 +444,16 @@ impl Engine {
             // The merged root is the upper dir's: owned by the pod's root.
             // The image's layers are idmapped at start, never chowned.
             let (uid, gid) = u.host_root();
-            std::os::unix::fs::chown(dir.join("fs/upper"), Some(uid), Some(gid)).ctx(|| "chown upper dir to the pod's root".into())?;
+            std::os::unix::fs::chown(dir.join("fs/upper"), Some(uid), Some(gid))
+                .ctx(|| "chown upper dir to the pod's root".into())?;
         }
         create_dir(&dir.join("fs/work"), 0o700).ctx(|| "create work dir".into())?;
         // A pod's volumes are kubelet's; a Docker-front container's are berth's.
-        let (volume_binds, volume_tmpfs, volumes) = if opts.pod.is_none() { self.make_volumes(&opts, &image.config, &mut undo)? } else { Default::default() };
+        let (volume_binds, volume_tmpfs, volumes) = if opts.pod.is_none() {
+            self.make_volumes(&opts, &image.config, &mut undo)?
+        } else {
+            Default::default()
+        };
         // The log exists from the start, so a follower can attach before start.
         std::fs::File::create(dir.join("container.log")).ctx(|| "create log".into())?;
 
@@ -383,7 +469,12 @@ impl Engine {
                 }
                 env
             },
-            working_dir: opts.working_dir.clone().filter(|w| !w.is_empty()).or(image.config.working_dir.clone()).unwrap_or_else(|| "/".into()),
+            working_dir: opts
+                .working_dir
+                .clone()
+                .filter(|w| !w.is_empty())
+                .or(image.config.working_dir.clone())
+                .unwrap_or_else(|| "/".into()),
             user: opts.user.clone().or(image.config.user.clone()).unwrap_or_default(),
             hostname,
             resources: opts.resources.clone(),
@@ -416,9 +507,20 @@ impl Engine {
             restart: opts.restart,
             init: opts.init,
             dns: opts.dns.clone(),
-            extra_hosts: opts.extra_hosts.iter().map(|h| super::ExtraHost::parse(h)).collect::<Result<_>>()?,
+            extra_hosts: opts
+                .extra_hosts
+                .iter()
+                .map(|h| super::ExtraHost::parse(h))
+                .collect::<Result<_>>()?,
             // kubelet probes pods' containers itself.
-            healthcheck: if opts.pod.is_none() { crate::model::HealthConfig::resolve(opts.healthcheck.as_ref(), image.config.healthcheck.as_ref())? } else { None },
+            healthcheck: if opts.pod.is_none() {
+                crate::model::HealthConfig::resolve(
+                    opts.healthcheck.as_ref(),
+                    image.config.healthcheck.as_ref(),
+                )?
+            } else {
+                None
+            },
             exposed_ports: Vec::new(),
             publish: opts.publish.clone(),
             publish_all: opts.publish_all,
@@ -426,22 +528,34 @@ impl Engine {
             mac_address: opts.mac_address,
         };
         if opts.pod.is_none() {
-            config.exposed_ports = super::ports::exposed(&image.config, &opts.exposed_ports, &opts.publish);
+            config.exposed_ports =
+                super::ports::exposed(&image.config, &opts.exposed_ports, &opts.publish);
         }
         // Only what it asks for: a bridged container's sandbox, address and
         // host ports come with each start and go with its exit (dockerd's
         // endpoints), so a created or stopped one holds none of them.
         config.network = match (&opts.network, &user_net) {
             (NetworkMode::User(_), Some(n)) => {
-                let link = crate::model::NetworkLink { network: n.id.clone(), aliases: opts.network_aliases.clone(), ip: opts.ip, address: None, ifname: "eth0".into() };
+                let link = crate::model::NetworkLink {
+                    network: n.id.clone(),
+                    aliases: opts.network_aliases.clone(),
+                    ip: opts.ip,
+                    address: None,
+                    ifname: "eth0".into(),
+                };
                 super::ContainerNetwork::User { sandbox: String::new(), links: vec![link] }
             }
-            (NetworkMode::Bridge, _) => super::ContainerNetwork::Bridge { sandbox: String::new(), links: Vec::new() },
+            (NetworkMode::Bridge, _) => {
+                super::ContainerNetwork::Bridge { sandbox: String::new(), links: Vec::new() }
+            }
             (NetworkMode::Host, _) => super::ContainerNetwork::Host,
-            (NetworkMode::Container(_), _) => super::ContainerNetwork::Container { target: joined.map(|t| t.id).unwrap_or_default() },
+            (NetworkMode::Container(_), _) => super::ContainerNetwork::Container {
+                target: joined.map(|t| t.id).unwrap_or_default(),
+            },
             _ => super::ContainerNetwork::None,
         };
-        let rec = ContainerRecord::new(id.clone(), name, opts.image.clone(), image.id.clone(), config);
+        let rec =
+            ContainerRecord::new(id.clone(), name, opts.image.clone(), image.id.clone(), config);
         self.list_new(&rec)?;
         self.emit(&rec, super::events::EventKind::Created);
         undo.disarm();
@@ -458,21 +572,32 @@ impl Engine {
         // One step with image removal, which holds the containers' lock while
         // it checks and removes: an image that went before we were listed is
         // gone now, and the container with it (the undo takes its dirs).
-        let mut images = std::iter::once(&rec.image_id).chain(rec.config.image_volumes.iter().map(|v| &v.image_id));
+        let mut images = std::iter::once(&rec.image_id)
+            .chain(rec.config.image_volumes.iter().map(|v| &v.image_id));
         if let Some(gone) = images.find(|i| self.images().resolve(i).is_err()) {
             self.inner.containers.write().unwrap().remove(&rec.id);
-            return Err(Error::NotFound(format!("image {gone} was removed while the container was created")));
+            return Err(Error::NotFound(format!(
+                "image {gone} was removed while the container was created"
+            )));
         }
         // Likewise its networks (a removal checks for users under the same lock).
-        if let Some(gone) = rec.config.network.links().iter().find(|l| self.network(&l.network).is_err()) {
+        if let Some(gone) =
+            rec.config.network.links().iter().find(|l| self.network(&l.network).is_err())
+        {
             self.inner.containers.write().unwrap().remove(&rec.id);
-            return Err(Error::NotFound(format!("network {} was removed while the container was created", gone.network)));
+            return Err(Error::NotFound(format!(
+                "network {} was removed while the container was created",
+                gone.network
+            )));
         }
         // Likewise its volumes: a removal checks for users and sets the
         // volume aside while it holds the containers' lock.
         if let Some(gone) = rec.config.volumes.iter().find(|v| self.volume(&v.name).is_err()) {
             self.inner.containers.write().unwrap().remove(&rec.id);
-            return Err(Error::NotFound(format!("volume {} was removed while the container was created", gone.name)));
+            return Err(Error::NotFound(format!(
+                "volume {} was removed while the container was created",
+                gone.name
+            )));
         }
         Ok(())
     }
@@ -482,14 +607,24 @@ impl Engine {
     fn resolve_image_volume(&self, v: &super::ImageVolume) -> Result<super::ImageVolume> {
         v.check()?;
         let image = self.images().resolve(&v.image).map_err(|e| match e {
-            Error::NotFound(_) => Error::NotFound(format!("the image {:?} of the image volume at {} is not present: pull it first", v.image, v.container_path.display())),
+            Error::NotFound(_) => Error::NotFound(format!(
+                "the image {:?} of the image volume at {} is not present: pull it first",
+                v.image,
+                v.container_path.display()
+            )),
             e => e,
         })?;
         if !v.sub_path.is_empty() {
-            let comps = berth_kernel::fs::clean_components(&v.sub_path).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-            let found = self.images().lower_dirs(&image)?.iter().any(|l| std::fs::symlink_metadata(comps.iter().fold(l.clone(), |p, c| p.join(c))).is_ok());
+            let comps = berth_kernel::fs::clean_components(&v.sub_path)
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            let found = self.images().lower_dirs(&image)?.iter().any(|l| {
+                std::fs::symlink_metadata(comps.iter().fold(l.clone(), |p, c| p.join(c))).is_ok()
+            });
             if !found {
-                return Err(Error::InvalidArgument(format!("image sub path {:?} is not in the image {:?}", v.sub_path, v.image)));
+                return Err(Error::InvalidArgument(format!(
+                    "image sub path {:?} is not in the image {:?}",
+                    v.sub_path, v.image
+                )));
             }
         }
         Ok(super::ImageVolume { image_id: image.id, ..v.clone() })
@@ -511,7 +646,11 @@ mod tests {
 
     #[test]
     fn entrypoint_and_cmd_combine_like_docker() {
-        let img = ImageConfig { entrypoint: Some(vec!["/ep".into()]), cmd: Some(vec!["a".into()]), ..Default::default() };
+        let img = ImageConfig {
+            entrypoint: Some(vec!["/ep".into()]),
+            cmd: Some(vec!["a".into()]),
+            ..Default::default()
+        };
         let o = |ep: Option<Vec<&str>>, cmd: Vec<&str>| CreateOptions {
             entrypoint: ep.map(|v| v.into_iter().map(String::from).collect()),
             cmd: cmd.into_iter().map(String::from).collect(),
@@ -535,12 +674,19 @@ mod tests {
             CreateOptions { name: Some("../x".into()), ..Default::default() },
             CreateOptions { working_dir: Some("rel".into()), ..Default::default() },
             CreateOptions { hostname: Some("a_b".into()), ..Default::default() },
-            CreateOptions { resources: Resources { memory_bytes: 1024, ..Default::default() }, ..Default::default() },
+            CreateOptions {
+                resources: Resources { memory_bytes: 1024, ..Default::default() },
+                ..Default::default()
+            },
             CreateOptions { stop_signal: Some("SIGNOPE".into()), ..Default::default() },
             CreateOptions { ulimits: vec!["nofiles=1".into()], ..Default::default() },
             CreateOptions { ulimits: vec!["nofile=10:5".into()], ..Default::default() },
             CreateOptions { ulimits: vec!["nofile=lots".into()], ..Default::default() },
-            CreateOptions { auto_remove: true, restart: super::super::RestartPolicy::Always, ..Default::default() },
+            CreateOptions {
+                auto_remove: true,
+                restart: super::super::RestartPolicy::Always,
+                ..Default::default()
+            },
         ];
         for o in bad {
             assert!(matches!(check(&o), Err(Error::InvalidArgument(_))), "{o:?}");

@@ -93,21 +93,44 @@ impl Engine {
     }
 
     /// An event, with the name `rec` had before.
-    pub(crate) fn emit_renamed(&self, rec: &ContainerRecord, kind: EventKind, old_name: Option<String>) {
+    pub(crate) fn emit_renamed(
+        &self,
+        rec: &ContainerRecord,
+        kind: EventKind,
+        old_name: Option<String>,
+    ) {
         self.send_event(rec, kind, old_name, None);
     }
 
     /// A Docker exec's step in container `key` (its exit code when it died).
-    pub fn emit_exec(&self, key: &str, step: ExecStep, exec_id: &str, command: &[String], exit_code: Option<i32>) {
+    pub fn emit_exec(
+        &self,
+        key: &str,
+        step: ExecStep,
+        exec_id: &str,
+        command: &[String],
+        exit_code: Option<i32>,
+    ) {
         let Ok(entry) = self.lookup(key) else { return };
         let mut rec = entry.record();
         if let Some(code) = exit_code {
             rec.state.exit_code = code;
         }
-        self.send_event(&rec, EventKind::Exec(step), None, Some((exec_id.to_owned(), command.join(" "))));
+        self.send_event(
+            &rec,
+            EventKind::Exec(step),
+            None,
+            Some((exec_id.to_owned(), command.join(" "))),
+        );
     }
 
-    fn send_event(&self, rec: &ContainerRecord, kind: EventKind, old_name: Option<String>, exec: Option<(String, String)>) {
+    fn send_event(
+        &self,
+        rec: &ContainerRecord,
+        kind: EventKind,
+        old_name: Option<String>,
+        exec: Option<(String, String)>,
+    ) {
         let at = berth_proto::time::unix_nanos(std::time::SystemTime::now());
         // No subscriber is no error.
         let _ = self.inner.events.send(ContainerEvent {

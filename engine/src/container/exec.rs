@@ -71,7 +71,10 @@ impl Helper {
 
     fn terminate(&mut self) {
         if let (Ok(None), Some(pid)) = (self.0.try_wait(), self.0.id()) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
     }
 }
@@ -91,7 +94,13 @@ pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
 impl Engine {
     /// The `berth-shim exec` command for a running container; stdio is the
     /// caller's to choose. Spawn it as a [`Helper`].
-    pub(crate) fn exec_helper(&self, key: &str, args: &[String], tty: bool, more: &ExecProcessOptions) -> Result<tokio::process::Command> {
+    pub(crate) fn exec_helper(
+        &self,
+        key: &str,
+        args: &[String],
+        tty: bool,
+        more: &ExecProcessOptions,
+    ) -> Result<tokio::process::Command> {
         if args.is_empty() || args[0].is_empty() {
             return Err(Error::InvalidArgument("exec needs a command".into()));
         }
@@ -100,7 +109,10 @@ impl Engine {
             return Err(Error::FailedPrecondition(format!("container {} is not running", rec.id)));
         }
         if rec.state.paused {
-            return Err(Error::FailedPrecondition(format!("Container {} is paused, unpause the container before exec", rec.id)));
+            return Err(Error::FailedPrecondition(format!(
+                "Container {} is paused, unpause the container before exec",
+                rec.id
+            )));
         }
         let bundle = self.paths().bundle(&rec.id)?;
         let mut cmd = tokio::process::Command::new(&self.config().shim_path);
@@ -110,7 +122,9 @@ impl Engine {
         }
         for e in &more.env {
             if !e.contains('=') || e.starts_with('=') || e.contains('\0') {
-                return Err(Error::InvalidArgument(format!("invalid environment variable {e:?}: it needs NAME=value")));
+                return Err(Error::InvalidArgument(format!(
+                    "invalid environment variable {e:?}: it needs NAME=value"
+                )));
             }
             cmd.arg("--env").arg(e);
         }
@@ -119,7 +133,9 @@ impl Engine {
         }
         if let Some(w) = more.workdir.as_deref().filter(|w| !w.is_empty()) {
             if !w.starts_with('/') {
-                return Err(Error::InvalidArgument(format!("the working directory {w:?} is not an absolute path")));
+                return Err(Error::InvalidArgument(format!(
+                    "the working directory {w:?} is not an absolute path"
+                )));
             }
             cmd.arg("--cwd").arg(w);
         }
@@ -129,8 +145,18 @@ impl Engine {
 
     /// Runs `args` in the container; `timeout` zero means none.
     #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
-    pub async fn exec_sync(&self, key: &str, args: Vec<String>, timeout: Duration) -> Result<ExecOutput> {
-        let mut helper = Helper::spawn(self.exec_helper(key, &args, false, &ExecProcessOptions::default())?.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()))?;
+    pub async fn exec_sync(
+        &self,
+        key: &str,
+        args: Vec<String>,
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
+        let mut helper = Helper::spawn(
+            self.exec_helper(key, &args, false, &ExecProcessOptions::default())?
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )?;
         let child = helper.child();
         let (out, err) = (child.stdout.take(), child.stderr.take());
         let run = async {
@@ -161,7 +187,11 @@ impl Engine {
             Err(_) => {
                 // The command is gone (and reaped) before the caller hears of it.
                 helper.end().await;
-                Err(Error::DeadlineExceeded(format!("command {:?} timed out after {}s", args.join(" "), timeout.as_secs_f64())))
+                Err(Error::DeadlineExceeded(format!(
+                    "command {:?} timed out after {}s",
+                    args.join(" "),
+                    timeout.as_secs_f64()
+                )))
             }
         }
     }

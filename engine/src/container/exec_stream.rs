@@ -50,7 +50,9 @@ impl Terminal {
     pub async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
             let mut guard = self.fd.readable().await?;
-            match guard.try_io(|fd| nix::unistd::read(fd.as_raw_fd(), buf).map_err(std::io::Error::from)) {
+            match guard
+                .try_io(|fd| nix::unistd::read(fd.as_raw_fd(), buf).map_err(std::io::Error::from))
+            {
                 Ok(Ok(n)) => return Ok(n),
                 // EIO: the last slave descriptor is gone.
                 Ok(Err(e)) if e.raw_os_error() == Some(nix::libc::EIO) => return Ok(0),
@@ -64,7 +66,9 @@ impl Terminal {
     pub async fn write_all(&self, mut data: &[u8]) -> std::io::Result<()> {
         while !data.is_empty() {
             let mut guard = self.fd.writable().await?;
-            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(std::io::Error::from)) {
+            match guard
+                .try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(std::io::Error::from))
+            {
                 Ok(Ok(n)) => data = &data[n..],
                 Ok(Err(e)) => return Err(e),
                 Err(_would_block) => continue,
@@ -86,15 +90,26 @@ impl Engine {
         let piped = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
         let mut cmd = self.exec_helper(key, &o.args, o.tty, &o.process)?;
         if !o.tty {
-            let mut helper = Helper::spawn(cmd.stdin(piped(o.stdin)).stdout(piped(o.stdout)).stderr(piped(o.stderr)))?;
+            let mut helper = Helper::spawn(
+                cmd.stdin(piped(o.stdin)).stdout(piped(o.stdout)).stderr(piped(o.stderr)),
+            )?;
             let child = helper.child();
-            return Ok(ExecProcess { stdin: child.stdin.take(), stdout: child.stdout.take(), stderr: child.stderr.take(), helper, terminal: None });
+            return Ok(ExecProcess {
+                stdin: child.stdin.take(),
+                stdout: child.stdout.take(),
+                stderr: child.stderr.take(),
+                helper,
+                terminal: None,
+            });
         }
         // The helper sends the terminal's master over its stdout.
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().ctx(|| "socketpair".into())?;
-        let mut helper = Helper::spawn(cmd.stdin(Stdio::null()).stdout(OwnedFd::from(theirs)).stderr(Stdio::piped()))?;
+        let mut helper = Helper::spawn(
+            cmd.stdin(Stdio::null()).stdout(OwnedFd::from(theirs)).stderr(Stdio::piped()),
+        )?;
         let child = helper.child();
-        let received = tokio::task::spawn_blocking(move || berth_kernel::pty::recv_fd(ours.as_fd())).await?;
+        let received =
+            tokio::task::spawn_blocking(move || berth_kernel::pty::recv_fd(ours.as_fd())).await?;
         let master = match received {
             Ok(m) => m,
             Err(_) => {
@@ -104,13 +119,23 @@ impl Engine {
                     let _ = e.read_to_string(&mut msg).await;
                 }
                 let _ = child.wait().await;
-                return Err(Error::FailedPrecondition(format!("exec with a terminal: {}", msg.trim())));
+                return Err(Error::FailedPrecondition(format!(
+                    "exec with a terminal: {}",
+                    msg.trim()
+                )));
             }
         };
         #[allow(unsafe_code)]
         // SAFETY: the AsyncFd takes the OwnedFd, which stays open and is the
         // same descriptor until the AsyncFd is dropped.
-        let fd = unsafe { AsyncFd::register(master) }.map_err(|e| Error::Internal(format!("register the terminal: {e}")))?;
-        Ok(ExecProcess { stdin: None, stdout: None, stderr: None, helper, terminal: Some(Terminal { fd }) })
+        let fd = unsafe { AsyncFd::register(master) }
+            .map_err(|e| Error::Internal(format!("register the terminal: {e}")))?;
+        Ok(ExecProcess {
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            helper,
+            terminal: Some(Terminal { fd }),
+        })
     }
 }

@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 /// its /proc, /sys, /dev and /etc files): not the container's changes, as
 /// dockerd's init layer keeps them out of its diff.
 fn berths_own(path: &str) -> bool {
-    ["/proc", "/sys", "/dev"].iter().any(|p| path == *p || path.starts_with(&format!("{p}/"))) || ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"].contains(&path)
+    ["/proc", "/sys", "/dev"].iter().any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        || ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"].contains(&path)
 }
 
 impl Engine {
@@ -23,16 +24,27 @@ impl Engine {
     pub async fn changes(&self, key: &str) -> Result<Vec<(String, ChangeKind)>> {
         let rec = self.lookup(key)?.record();
         if rec.state.status == Status::Quarantined {
-            return Err(Error::FailedPrecondition(format!("container {} is quarantined: {}", rec.id, rec.state.error)));
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is quarantined: {}",
+                rec.id, rec.state.error
+            )));
         }
         let image = self.images().resolve(&rec.image_id)?;
         let lower = self.images().lower_dirs(&image)?;
         let upper = self.paths().container(&rec.id)?.join("fs/upper");
-        let all = tokio::task::spawn_blocking(move || berth_kernel::cp::changes::changes(&upper, &lower)).await?.map_err(|e| Error::system("read the container's changes", e))?;
-        let mut out: Vec<(String, ChangeKind)> = all.into_iter().filter(|(p, _)| !berths_own(p)).collect();
+        let all =
+            tokio::task::spawn_blocking(move || berth_kernel::cp::changes::changes(&upper, &lower))
+                .await?
+                .map_err(|e| Error::system("read the container's changes", e))?;
+        let mut out: Vec<(String, ChangeKind)> =
+            all.into_iter().filter(|(p, _)| !berths_own(p)).collect();
         // A directory only berth's mount points changed is no change of the container's.
         let changed: Vec<String> = out.iter().map(|(p, _)| p.clone()).collect();
-        out.retain(|(p, k)| *k != ChangeKind::Modified || p != "/etc" || changed.iter().any(|c| c.starts_with("/etc/")));
+        out.retain(|(p, k)| {
+            *k != ChangeKind::Modified
+                || p != "/etc"
+                || changed.iter().any(|c| c.starts_with("/etc/"))
+        });
         Ok(out)
     }
 
@@ -45,7 +57,11 @@ impl Engine {
         let (tx, rx) = mpsc::channel(16);
         tokio::task::spawn_blocking(move || {
             let mut out = std::io::BufWriter::with_capacity(256 * 1024, ChannelWriter::new(tx));
-            let written = opened.view.export(&mut out).map_err(|e| e.to_string()).and_then(|()| out.flush().map_err(|e| e.to_string()));
+            let written = opened
+                .view
+                .export(&mut out)
+                .map_err(|e| e.to_string())
+                .and_then(|()| out.flush().map_err(|e| e.to_string()));
             if let Err(e) = written {
                 tracing::warn!(container = %rec.id, error = %e, "export cut short");
             }

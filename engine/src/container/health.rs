@@ -28,7 +28,11 @@ impl Engine {
             loop {
                 let now = berth_proto::time::unix_nanos(std::time::SystemTime::now());
                 let in_start = ((now - started).max(0) as u64) < check.start_period_ns;
-                let wait = if in_start { check.start_interval_ns.min(check.interval_ns) } else { check.interval_ns };
+                let wait = if in_start {
+                    check.start_interval_ns.min(check.interval_ns)
+                } else {
+                    check.interval_ns
+                };
                 tokio::time::sleep(Duration::from_nanos(wait)).await;
                 let still = |e: &Entry| {
                     let r = e.record();
@@ -42,15 +46,18 @@ impl Engine {
                 }
                 let start = berth_proto::time::unix_nanos(std::time::SystemTime::now());
                 let timeout = Duration::from_nanos(check.timeout_ns);
-                let (exit_code, output) = match engine.exec_sync(&rec.id, check.command.clone(), timeout).await {
-                    Ok(o) => {
-                        let mut out = String::from_utf8_lossy(&o.stdout).into_owned();
-                        out.push_str(&String::from_utf8_lossy(&o.stderr));
-                        (o.exit_code, out)
-                    }
-                    Err(Error::DeadlineExceeded(_)) => (-1, format!("Health check exceeded timeout ({:?})", timeout)),
-                    Err(e) => (-1, e.to_string()),
-                };
+                let (exit_code, output) =
+                    match engine.exec_sync(&rec.id, check.command.clone(), timeout).await {
+                        Ok(o) => {
+                            let mut out = String::from_utf8_lossy(&o.stdout).into_owned();
+                            out.push_str(&String::from_utf8_lossy(&o.stderr));
+                            (o.exit_code, out)
+                        }
+                        Err(Error::DeadlineExceeded(_)) => {
+                            (-1, format!("Health check exceeded timeout ({:?})", timeout))
+                        }
+                        Err(e) => (-1, e.to_string()),
+                    };
                 // An exit during the probe ends the watch, unrecorded.
                 if !still(&entry) {
                     return;
@@ -61,7 +68,9 @@ impl Engine {
                 // A new status is written down before anyone sees it: what a
                 // restarted berthd shows is never older than what was shown.
                 let mut next = entry.health.lock().unwrap().clone();
-                let changed = next.as_mut().and_then(|h| h.record(Probe { start, end, exit_code, output }, check.retries, in_start));
+                let changed = next.as_mut().and_then(|h| {
+                    h.record(Probe { start, end, exit_code, output }, check.retries, in_start)
+                });
                 if let (Some(status), Some(h)) = (changed, &next) {
                     tracing::info!(container = %rec.id, status = status.as_str(), "health");
                     engine.record_health(&rec.id, run, h.clone()).await;
@@ -91,7 +100,10 @@ impl Engine {
     /// probes go on, a restarted berthd would begin at `starting`).
     async fn record_health(&self, id: &str, run: u64, health: Health) {
         let Ok(path) = self.health_path(id) else { return };
-        let written = tokio::task::spawn_blocking(move || crate::store::commit(&path, &HealthRecord { run, health })).await;
+        let written = tokio::task::spawn_blocking(move || {
+            crate::store::commit(&path, &HealthRecord { run, health })
+        })
+        .await;
         if let Ok(Err(e)) = written {
             tracing::warn!(error = %e, "record the container's health");
         }

@@ -18,7 +18,11 @@ pub(crate) struct Dropped {
 
 /// `r` as this node can apply it, and what was left out.
 pub(crate) fn fit(mut r: Resources, node: &Controllers) -> Result<(Resources, Vec<Dropped>)> {
-    let refuse = |controller: &str, setting: String| Error::InvalidArgument(format!("{setting} can't be enforced: this node has no {controller} cgroup controller"));
+    let refuse = |controller: &str, setting: String| {
+        Error::InvalidArgument(format!(
+            "{setting} can't be enforced: this node has no {controller} cgroup controller"
+        ))
+    };
     if r.memory_bytes > 0 && !node.has("memory") {
         return Err(refuse("memory", format!("memory limit {}", r.memory_bytes)));
     }
@@ -43,7 +47,9 @@ pub(crate) fn fit(mut r: Resources, node: &Controllers) -> Result<(Resources, Ve
     }
     if !r.unified.is_empty() && !node.unified {
         let keys = r.unified.keys().cloned().collect::<Vec<_>>().join(", ");
-        return Err(Error::InvalidArgument(format!("cgroup v2 settings ({keys}) can't be set: this node runs cgroup v1")));
+        return Err(Error::InvalidArgument(format!(
+            "cgroup v2 settings ({keys}) can't be set: this node runs cgroup v1"
+        )));
     }
     let mut unified = std::collections::BTreeMap::new();
     for (file, value) in std::mem::take(&mut r.unified) {
@@ -103,7 +109,8 @@ mod tests {
         let (r, dropped) = fit(kubelets_request(), &v1_without_hugetlb()).unwrap();
         assert!(r.hugepages.is_empty());
         assert_eq!((r.memory_bytes, r.cpu_quota, r.cpu_shares), (64 << 20, 25_000, 102));
-        let got: Vec<_> = dropped.iter().map(|d| (d.controller.as_str(), d.setting.as_str())).collect();
+        let got: Vec<_> =
+            dropped.iter().map(|d| (d.controller.as_str(), d.setting.as_str())).collect();
         assert_eq!(got, [("hugetlb", "hugepage limit 1GB=0"), ("hugetlb", "hugepage limit 2MB=0")]);
     }
 
@@ -112,14 +119,19 @@ mod tests {
         let mut r = kubelets_request();
         r.hugepages.insert("2MB".into(), 4 << 20);
         let e = fit(r, &v1_without_hugetlb()).unwrap_err();
-        assert!(matches!(&e, Error::InvalidArgument(m) if m == "hugepage limit 2MB=4194304 can't be enforced: this node has no hugetlb cgroup controller"), "{e}");
+        assert!(
+            matches!(&e, Error::InvalidArgument(m) if m == "hugepage limit 2MB=4194304 can't be enforced: this node has no hugetlb cgroup controller"),
+            "{e}"
+        );
     }
 
     #[test]
     fn hugepage_limits_stay_where_hugetlb_is() {
         let mut r = kubelets_request();
         r.hugepages.insert("2MB".into(), 4 << 20);
-        for n in [node(false, &["cpu", "memory", "hugetlb"]), node(true, &["cpu", "memory", "hugetlb"])] {
+        for n in
+            [node(false, &["cpu", "memory", "hugetlb"]), node(true, &["cpu", "memory", "hugetlb"])]
+        {
             let (fitted, dropped) = fit(r.clone(), &n).unwrap();
             assert_eq!((fitted, dropped), (r.clone(), vec![]));
         }
@@ -130,22 +142,44 @@ mod tests {
         let n = node(true, &["cpu", "memory", "pids"]);
         let mut r = kubelets_request();
         r.hugepages.clear();
-        r.unified = [("memory.high", "max"), ("hugetlb.2MB.max", "0"), ("misc.max", "max"), ("cgroup.freeze", "0")].map(|(k, v)| (k.to_string(), v.to_string())).into();
+        r.unified = [
+            ("memory.high", "max"),
+            ("hugetlb.2MB.max", "0"),
+            ("misc.max", "max"),
+            ("cgroup.freeze", "0"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
         let (fitted, dropped) = fit(r, &n).unwrap();
-        assert_eq!(fitted.unified.keys().map(String::as_str).collect::<Vec<_>>(), ["cgroup.freeze", "memory.high"]);
+        assert_eq!(
+            fitted.unified.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["cgroup.freeze", "memory.high"]
+        );
         let got: Vec<_> = dropped.iter().map(|d| d.controller.as_str()).collect();
         assert_eq!(got, ["hugetlb", "misc"]);
 
-        let r = Resources { unified: [("rdma.max".to_string(), "mlx4_0 hca_handle=2".to_string())].into(), ..Default::default() };
+        let r = Resources {
+            unified: [("rdma.max".to_string(), "mlx4_0 hca_handle=2".to_string())].into(),
+            ..Default::default()
+        };
         let e = fit(r, &n).unwrap_err();
-        assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("rdma.max=mlx4_0 hca_handle=2") && m.contains("no rdma cgroup controller")), "{e}");
+        assert!(
+            matches!(&e, Error::InvalidArgument(m) if m.contains("rdma.max=mlx4_0 hca_handle=2") && m.contains("no rdma cgroup controller")),
+            "{e}"
+        );
     }
 
     #[test]
     fn unified_settings_on_cgroup_v1_are_refused() {
-        let r = Resources { unified: [("memory.high".to_string(), "max".to_string())].into(), ..Default::default() };
+        let r = Resources {
+            unified: [("memory.high".to_string(), "max".to_string())].into(),
+            ..Default::default()
+        };
         let e = fit(r, &v1_without_hugetlb()).unwrap_err();
-        assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("(memory.high)") && m.contains("cgroup v1")), "{e}");
+        assert!(
+            matches!(&e, Error::InvalidArgument(m) if m.contains("(memory.high)") && m.contains("cgroup v1")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -160,7 +194,10 @@ mod tests {
         ];
         for (r, controller) in cases {
             let e = fit(r, &bare).unwrap_err();
-            assert!(matches!(&e, Error::InvalidArgument(m) if m.ends_with(&format!("no {controller} cgroup controller"))), "{e}");
+            assert!(
+                matches!(&e, Error::InvalidArgument(m) if m.ends_with(&format!("no {controller} cgroup controller"))),
+                "{e}"
+            );
         }
     }
 }

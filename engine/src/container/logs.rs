@@ -58,11 +58,18 @@ fn finished(s: &ContainerState) -> bool {
 
 impl Engine {
     /// Streams log records. `tail`: last N only; `since_offset`: resume there.
-    pub async fn logs(&self, key: &str, follow: bool, tail: Option<usize>, since_offset: u64) -> Result<mpsc::Receiver<LogRecord>> {
+    pub async fn logs(
+        &self,
+        key: &str,
+        follow: bool,
+        tail: Option<usize>,
+        since_offset: u64,
+    ) -> Result<mpsc::Receiver<LogRecord>> {
         let entry = self.lookup(key)?;
         let rec = entry.record();
         let path = self.log_path(&rec)?;
-        let mut file = tokio::fs::File::open(&path).await.ctx(|| format!("open {}", path.display()))?;
+        let mut file =
+            tokio::fs::File::open(&path).await.ctx(|| format!("open {}", path.display()))?;
         let mut offset = since_offset;
         if let Some(n) = tail {
             let mut all = Vec::new();
@@ -78,12 +85,19 @@ impl Engine {
     }
 }
 
-async fn pump(mut file: tokio::fs::File, mut offset: u64, follow: bool, mut events: watch::Receiver<ContainerState>, tx: mpsc::Sender<LogRecord>) {
+async fn pump(
+    mut file: tokio::fs::File,
+    mut offset: u64,
+    follow: bool,
+    mut events: watch::Receiver<ContainerState>,
+    tx: mpsc::Sender<LogRecord>,
+) {
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         // A follower stops once the container has finished and the file is drained.
-        let done_before_read = !follow || finished(&events.borrow()) || events.has_changed().is_err();
+        let done_before_read =
+            !follow || finished(&events.borrow()) || events.has_changed().is_err();
         let n = match file.read(&mut buf).await {
             Ok(n) => n,
             Err(_) => return,

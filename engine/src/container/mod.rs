@@ -47,7 +47,9 @@ mod wait;
 
 pub use archive::{ArchiveStream, CopyIn, PathStat};
 pub use attach::{AttachEvent, AttachInput, AttachOutput, AttachTicket};
-pub use berth_kernel::procinfo::{boot_time, memory_total, system_cpu_ns, ProcInfo, TICKS as PROC_TICKS};
+pub use berth_kernel::procinfo::{
+    boot_time, memory_total, system_cpu_ns, ProcInfo, TICKS as PROC_TICKS,
+};
 pub use commit::CommitOptions;
 pub(crate) use create::check_hostname;
 pub use create::{CreateOptions, NetworkMode};
@@ -132,7 +134,11 @@ impl Engine {
     }
 
     /// Writes the new record durably, then publishes it.
-    pub(crate) fn commit(&self, entry: &Entry, update: impl FnOnce(&mut ContainerRecord)) -> Result<ContainerRecord> {
+    pub(crate) fn commit(
+        &self,
+        entry: &Entry,
+        update: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord> {
         let mut guard = entry.record.lock().unwrap();
         let mut next = guard.clone();
         update(&mut next);
@@ -144,7 +150,10 @@ impl Engine {
 
     pub(crate) fn persist(&self, rec: &ContainerRecord) -> Result<()> {
         if rec.state.status == Status::Quarantined {
-            return Err(Error::FailedPrecondition(format!("container {} is quarantined: only its removal is possible", rec.id)));
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is quarantined: only its removal is possible",
+                rec.id
+            )));
         }
         crate::store::commit(&self.inner.paths.container_record(&rec.id)?, rec)
     }
@@ -163,7 +172,11 @@ impl Engine {
     /// pod containers only — never by name, never one of the CLI's.
     pub fn pod_container(&self, key: &str) -> Result<ContainerRecord> {
         let containers = self.inner.containers.read().unwrap();
-        let pod_ids: Vec<&String> = containers.iter().filter(|(_, e)| e.record.lock().unwrap().config.pod.is_some()).map(|(id, _)| id).collect();
+        let pod_ids: Vec<&String> = containers
+            .iter()
+            .filter(|(_, e)| e.record.lock().unwrap().config.pod.is_some())
+            .map(|(id, _)| id)
+            .collect();
         match crate::store::find_id(pod_ids.iter().copied(), key, "container")? {
             Some(id) => Ok(containers[&id].record()),
             None => Err(Error::NotFound(format!("container {key:?} not found"))),

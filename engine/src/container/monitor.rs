@@ -31,7 +31,9 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move {
             let Ok(bundle) = engine.paths().bundle(&id) else { return };
-            if let (Ok(protocol), Ok(entry)) = (shim_client::version(&bundle).await, engine.lookup(&id)) {
+            if let (Ok(protocol), Ok(entry)) =
+                (shim_client::version(&bundle).await, engine.lookup(&id))
+            {
                 if protocol < berth_proto::shim::MIN_PROTOCOL {
                     tracing::error!(container = %id, protocol, "the container's shim speaks a protocol this berthd no longer knows");
                     let _ = engine.commit(&entry, |r| {
@@ -127,14 +129,20 @@ impl Engine {
 }
 
 fn read_exit(bundle: &Path) -> Option<ExitRecord> {
-    std::fs::read(bundle.join(berth_proto::shim::EXIT_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    std::fs::read(bundle.join(berth_proto::shim::EXIT_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 /// Whether `pid` is a live berth-shim (not a recycled pid, not a zombie).
 pub(crate) fn is_shim(pid: i32) -> bool {
     pid > 0
-        && std::fs::read(format!("/proc/{pid}/cmdline")).map(|c| c.windows(10).any(|w| w == b"berth-shim")).unwrap_or(false)
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true)
+        && std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| c.windows(10).any(|w| w == b"berth-shim"))
+            .unwrap_or(false)
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
 }
 
 /// Waits for the container's exit: from the shim while it lives, else from
@@ -153,8 +161,14 @@ async fn wait_exit(bundle: &Path, shim_pid: i32) -> (ExitRecord, EndReason) {
             return match read_exit(bundle) {
                 Some(e) => (e, EndReason::Exited),
                 None => {
-                    let lost =
-                        ExitRecord { exit_code: 255, oom_killed: false, finished_unix_nanos: berth_proto::time::unix_nanos(std::time::SystemTime::now()), reason: String::new() };
+                    let lost = ExitRecord {
+                        exit_code: 255,
+                        oom_killed: false,
+                        finished_unix_nanos: berth_proto::time::unix_nanos(
+                            std::time::SystemTime::now(),
+                        ),
+                        reason: String::new(),
+                    };
                     (lost, EndReason::ShimLost)
                 }
             };

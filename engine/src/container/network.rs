@@ -22,9 +22,14 @@ use crate::Engine;
 impl Engine {
     /// The container's sandbox for this run: the one it has if that is
     /// ready (a running container's, adopted), else a new one, recorded.
-    pub(super) async fn make_network(&self, entry: &Entry) -> Result<(ContainerRecord, SandboxRecord)> {
+    pub(super) async fn make_network(
+        &self,
+        entry: &Entry,
+    ) -> Result<(ContainerRecord, SandboxRecord)> {
         let rec = entry.record();
-        if let Some(s) = rec.config.network.sandbox().and_then(|s| self.any_sandbox(s).ok()).map(|s| s.record()) {
+        if let Some(s) =
+            rec.config.network.sandbox().and_then(|s| self.any_sandbox(s).ok()).map(|s| s.record())
+        {
             if s.pin("net").is_some() && s.state == crate::sandbox::SandboxState::Ready {
                 return Ok((rec, s));
             }
@@ -32,11 +37,17 @@ impl Engine {
         // One the node's restart took (its address released first).
         self.release_network(entry).await;
         let mut rec = entry.record();
-        rec.config.ports = self.take_ports(&rec.id, &rec.name, &super::ports::wanted(&rec.config))?;
+        rec.config.ports =
+            self.take_ports(&rec.id, &rec.name, &super::ports::wanted(&rec.config))?;
         let first = rec.config.network.own_link().cloned();
         let sandbox = async {
             let net = first.as_ref().map(|l| self.network(&l.network)).transpose()?;
-            self.run_container_sandbox(&rec.id, &rec.config, net.as_ref().map(|n| (n, first.as_ref().and_then(|l| l.ip)))).await
+            self.run_container_sandbox(
+                &rec.id,
+                &rec.config,
+                net.as_ref().map(|n| (n, first.as_ref().and_then(|l| l.ip))),
+            )
+            .await
         };
         let sid = match sandbox.await {
             Ok(sid) => sid,
@@ -51,7 +62,8 @@ impl Engine {
             Ok(s) => s.record(),
             Err(e) => return Err(self.unmake_network(&sid, &rec.id, e).await),
         };
-        let mut links: Vec<NetworkLink> = first.into_iter().map(|l| NetworkLink { address, ..l }).collect();
+        let mut links: Vec<NetworkLink> =
+            first.into_iter().map(|l| NetworkLink { address, ..l }).collect();
         for l in rec.config.network.extra_links() {
             let attached = match self.network(&l.network) {
                 Ok(n) => self.attach_extra(&s, &n, l).await,
@@ -66,7 +78,8 @@ impl Engine {
         let made = |r: &mut ContainerRecord| {
             r.config.ports = ports;
             match &mut r.config.network {
-                ContainerNetwork::User { sandbox, links: l } | ContainerNetwork::Bridge { sandbox, links: l } => {
+                ContainerNetwork::User { sandbox, links: l }
+                | ContainerNetwork::Bridge { sandbox, links: l } => {
                     *sandbox = sid.clone();
                     *l = links;
                 }
@@ -99,7 +112,8 @@ impl Engine {
             .values()
             .filter(|e| {
                 let r = e.record();
-                matches!(r.state.status, super::Status::Exited | super::Status::Created) && r.config.network.sandbox().is_some()
+                matches!(r.state.status, super::Status::Exited | super::Status::Created)
+                    && r.config.network.sandbox().is_some()
             })
             .cloned()
             .collect();
@@ -154,7 +168,11 @@ impl Engine {
                 protocol: p.container.protocol.as_str().into(),
                 container_port: p.container.port.into(),
                 host_port: p.host_port.into(),
-                host_ip: if p.host_ip.is_unspecified() { String::new() } else { p.host_ip.to_string() },
+                host_ip: if p.host_ip.is_unspecified() {
+                    String::new()
+                } else {
+                    p.host_ip.to_string()
+                },
             })
             .collect();
         let mut o = crate::sandbox::SandboxOptions {
@@ -165,7 +183,11 @@ impl Engine {
             uid: id.to_owned(),
             hostname: config.hostname.clone(),
             // Only the network (and its UTS, which the container doesn't use) is pinned.
-            namespaces: crate::model::NamespaceModes { pid: crate::sandbox::NsMode::Node, ipc: crate::sandbox::NsMode::Node, ..Default::default() },
+            namespaces: crate::model::NamespaceModes {
+                pid: crate::sandbox::NsMode::Node,
+                ipc: crate::sandbox::NsMode::Node,
+                ..Default::default()
+            },
             ..Default::default()
         };
         if let Some(mac) = config.mac_address {
@@ -174,7 +196,11 @@ impl Engine {
         if let Some((n, ip)) = user_net {
             // The network's embedded DNS, with the node's search domains and options.
             let node = crate::network::dns::NodeResolver::current();
-            o.dns = crate::model::sandbox::Dns { servers: vec![n.gateway.to_string()], searches: node.search.clone(), options: node.options.clone() };
+            o.dns = crate::model::sandbox::Dns {
+                servers: vec![n.gateway.to_string()],
+                searches: node.search.clone(),
+                options: node.options.clone(),
+            };
             o.network = Some(n.id.clone());
             if let Some(ip) = ip {
                 o.annotations.insert(crate::sandbox::network::IPS.into(), ip.to_string());

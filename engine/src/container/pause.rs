@@ -26,13 +26,30 @@ impl Engine {
             return Err(Error::FailedPrecondition(format!("Container {} is not running", rec.id)));
         }
         match (rec.state.paused, paused) {
-            (true, true) => return Err(Error::FailedPrecondition(format!("Container {} is already paused", rec.id))),
-            (false, false) => return Err(Error::FailedPrecondition(format!("Container {} is not paused", rec.id))),
+            (true, true) => {
+                return Err(Error::FailedPrecondition(format!(
+                    "Container {} is already paused",
+                    rec.id
+                )))
+            }
+            (false, false) => {
+                return Err(Error::FailedPrecondition(format!(
+                    "Container {} is not paused",
+                    rec.id
+                )))
+            }
             _ => {}
         }
         self.freeze(&rec, paused).await?;
         let rec = self.commit(&entry, |r| r.state.paused = paused)?;
-        self.emit(&rec, if paused { super::events::EventKind::Paused } else { super::events::EventKind::Unpaused });
+        self.emit(
+            &rec,
+            if paused {
+                super::events::EventKind::Paused
+            } else {
+                super::events::EventKind::Unpaused
+            },
+        );
         Ok(())
     }
 
@@ -54,8 +71,13 @@ impl Engine {
     /// Freezes or thaws the container's cgroup.
     pub(crate) async fn freeze(&self, rec: &super::ContainerRecord, frozen: bool) -> Result<()> {
         let path = self.cgroup_path(rec);
-        tokio::task::spawn_blocking(move || berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&path)).and_then(|cg| cg.freeze(frozen)))
-            .await?
-            .map_err(|e| Error::system(if frozen { "freeze the container" } else { "thaw the container" }, e))
+        tokio::task::spawn_blocking(move || {
+            berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&path))
+                .and_then(|cg| cg.freeze(frozen))
+        })
+        .await?
+        .map_err(|e| {
+            Error::system(if frozen { "freeze the container" } else { "thaw the container" }, e)
+        })
     }
 }

@@ -31,7 +31,8 @@ impl PortTable {
 
 /// The node's ephemeral ports (where Docker picks `-P`'s from too).
 fn ephemeral_range() -> (u16, u16) {
-    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let text =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
     let mut it = text.split_whitespace().filter_map(|w| w.parse::<u16>().ok());
     match (it.next(), it.next()) {
         (Some(a), Some(b)) if a > 0 && a <= b => (a, b),
@@ -50,10 +51,18 @@ fn probe(p: &PublishedPort) -> std::io::Result<()> {
 
 /// The container's exposed ports: the image's, `--expose`'s and the
 /// published ones.
-pub(crate) fn exposed(image: &crate::image::ImageConfig, exposed: &[ContainerPort], publish: &[PortRequest]) -> Vec<ContainerPort> {
+pub(crate) fn exposed(
+    image: &crate::image::ImageConfig,
+    exposed: &[ContainerPort],
+    publish: &[PortRequest],
+) -> Vec<ContainerPort> {
     // The image's are data: an entry berth can't read is skipped, not trusted.
-    let from_image = image.exposed_ports.iter().flatten().filter_map(|(k, _)| k.parse::<ContainerPort>().ok());
-    let all: BTreeSet<ContainerPort> = from_image.chain(exposed.iter().copied()).chain(publish.iter().map(|r| r.container)).collect();
+    let from_image =
+        image.exposed_ports.iter().flatten().filter_map(|(k, _)| k.parse::<ContainerPort>().ok());
+    let all: BTreeSet<ContainerPort> = from_image
+        .chain(exposed.iter().copied())
+        .chain(publish.iter().map(|r| r.container))
+        .collect();
     all.into_iter().collect()
 }
 
@@ -67,15 +76,27 @@ pub(crate) fn wanted(config: &crate::model::ContainerConfig) -> Vec<PortRequest>
     }
     let mut wanted = config.publish.clone();
     if config.publish_all {
-        let unbound = config.exposed_ports.iter().filter(|p| !config.publish.iter().any(|r| r.container == **p));
-        wanted.extend(unbound.map(|p| PortRequest { container: *p, host_ip: None, host_ports: HostPorts::Any }));
+        let unbound = config
+            .exposed_ports
+            .iter()
+            .filter(|p| !config.publish.iter().any(|r| r.container == **p));
+        wanted.extend(unbound.map(|p| PortRequest {
+            container: *p,
+            host_ip: None,
+            host_ports: HostPorts::Any,
+        }));
     }
     wanted
 }
 
 impl Engine {
     /// Takes a host port for each request, in the container's name; all or none.
-    pub(crate) fn take_ports(&self, id: &str, name: &str, wanted: &[PortRequest]) -> Result<Vec<PublishedPort>> {
+    pub(crate) fn take_ports(
+        &self,
+        id: &str,
+        name: &str,
+        wanted: &[PortRequest],
+    ) -> Result<Vec<PublishedPort>> {
         if wanted.is_empty() {
             return Ok(Vec::new());
         }
@@ -105,20 +126,37 @@ impl Engine {
     /// The host ports of the CRI's pods.
     fn pods_host_ports(&self) -> Vec<PublishedPort> {
         let sandboxes = self.inner.sandboxes.read().unwrap();
-        let records = sandboxes.values().map(|s| s.record()).filter(|r| r.config.owner == crate::model::sandbox::SandboxOwner::Pod);
+        let records = sandboxes
+            .values()
+            .map(|s| s.record())
+            .filter(|r| r.config.owner == crate::model::sandbox::SandboxOwner::Pod);
         records
             .flat_map(|r| r.config.port_mappings)
             .filter_map(|m| {
-                let container = format!("{}/{}", m.container_port, m.protocol.to_ascii_lowercase()).parse().ok()?;
+                let container = format!("{}/{}", m.container_port, m.protocol.to_ascii_lowercase())
+                    .parse()
+                    .ok()?;
                 let host_port = u16::try_from(m.host_port).ok().filter(|p| *p > 0)?;
-                Some(PublishedPort { container, host_ip: m.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED), host_port })
+                Some(PublishedPort {
+                    container,
+                    host_ip: m.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED),
+                    host_port,
+                })
             })
             .collect()
     }
 
-    fn take_port(&self, table: &mut PortTable, pods: &[PublishedPort], id: &str, name: &str, r: &PortRequest) -> Result<PublishedPort> {
+    fn take_port(
+        &self,
+        table: &mut PortTable,
+        pods: &[PublishedPort],
+        id: &str,
+        name: &str,
+        r: &PortRequest,
+    ) -> Result<PublishedPort> {
         let host_ip = r.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let endpoint = format!("driver failed programming external connectivity on endpoint {name} ({id})");
+        let endpoint =
+            format!("driver failed programming external connectivity on endpoint {name} ({id})");
         let at = |port| PublishedPort { container: r.container, host_ip, host_port: port };
         match r.host_ports {
             HostPorts::Range { first, last } if first == last => {
@@ -160,7 +198,12 @@ impl Engine {
     /// one's; an exited one's until the sweep releases it).
     pub(crate) fn hold_recorded_ports(&self, rec: &super::ContainerRecord) {
         if rec.config.network.sandbox().is_some() {
-            self.inner.ports.lock().unwrap().held.extend(rec.config.ports.iter().map(|p| (*p, rec.id.clone())));
+            self.inner
+                .ports
+                .lock()
+                .unwrap()
+                .held
+                .extend(rec.config.ports.iter().map(|p| (*p, rec.id.clone())));
         }
     }
 }
@@ -183,18 +226,35 @@ mod tests {
     #[test]
     fn publish_all_takes_every_exposed_port_without_a_binding() {
         let image = crate::image::ImageConfig {
-            exposed_ports: Some([("80/tcp".to_string(), serde_json::json!({})), ("bogus/x".into(), serde_json::json!({}))].into()),
+            exposed_ports: Some(
+                [
+                    ("80/tcp".to_string(), serde_json::json!({})),
+                    ("bogus/x".into(), serde_json::json!({})),
+                ]
+                .into(),
+            ),
             ..Default::default()
         };
         let tcp = |port| ContainerPort { port, protocol: Protocol::Tcp };
-        let own = PortRequest { container: tcp(443), host_ip: None, host_ports: HostPorts::Range { first: 8443, last: 8443 } };
-        let exposed = exposed(&image, &[ContainerPort { port: 53, protocol: Protocol::Udp }], &[own]);
-        assert_eq!(exposed.iter().map(ToString::to_string).collect::<Vec<_>>(), ["53/udp", "80/tcp", "443/tcp"]);
+        let own = PortRequest {
+            container: tcp(443),
+            host_ip: None,
+            host_ports: HostPorts::Range { first: 8443, last: 8443 },
+        };
+        let exposed =
+            exposed(&image, &[ContainerPort { port: 53, protocol: Protocol::Udp }], &[own]);
+        assert_eq!(
+            exposed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["53/udp", "80/tcp", "443/tcp"]
+        );
         let mut config = crate::model::ContainerConfig {
             exposed_ports: exposed,
             publish: vec![own],
             publish_all: true,
-            network: crate::model::ContainerNetwork::Bridge { sandbox: String::new(), links: Vec::new() },
+            network: crate::model::ContainerNetwork::Bridge {
+                sandbox: String::new(),
+                links: Vec::new(),
+            },
             ..Default::default()
         };
         let all = wanted(&config);

@@ -37,11 +37,20 @@ impl Engine {
             let rec_path = item.path().join(RECORD);
             let rec = match store::read::<ContainerRecord>(&rec_path) {
                 Loaded::Record(r) if r.id == name => r,
-                Loaded::Record(r) => self.quarantine(&rec_path, &name, format!("it names container {:?}, not its dir's", r.id))?,
+                Loaded::Record(r) => self.quarantine(
+                    &rec_path,
+                    &name,
+                    format!("it names container {:?}, not its dir's", r.id),
+                )?,
                 Loaded::Unreadable(why) => self.quarantine(&rec_path, &name, why)?,
                 Loaded::Missing if store::is_quarantined(&item.path(), RECORD) => {
-                    let name_in = name_in(&item.path().join(format!("{RECORD}{}", store::QUARANTINE_SUFFIX)));
-                    ContainerRecord::quarantined(&name, name_in, "quarantined by an earlier start; see its .quarantined record".into())
+                    let name_in =
+                        name_in(&item.path().join(format!("{RECORD}{}", store::QUARANTINE_SUFFIX)));
+                    ContainerRecord::quarantined(
+                        &name,
+                        name_in,
+                        "quarantined by an earlier start; see its .quarantined record".into(),
+                    )
                 }
                 Loaded::Missing => {
                     // No record: a create or remove that never finished.
@@ -53,7 +62,11 @@ impl Engine {
                     continue;
                 }
             };
-            let rec = if rec.state.status == Status::Running && boot == Boot::Restarted { self.ended_by_restart(rec)? } else { rec };
+            let rec = if rec.state.status == Status::Running && boot == Boot::Restarted {
+                self.ended_by_restart(rec)?
+            } else {
+                rec
+            };
             if rec.state.status == Status::Running && super::monitor::is_shim(rec.state.shim_pid) {
                 running.push((rec.id.clone(), rec.state.shim_pid));
             } else if rec.state.status == Status::Running {
@@ -62,10 +75,16 @@ impl Engine {
                 // (A quarantined one keeps everything, a live shim included.)
                 self.reap_unfinished_start(&rec).await;
             }
-            self.inner.names.lock().unwrap().entry(rec.name.clone()).or_insert_with(|| rec.id.clone());
+            self.inner
+                .names
+                .lock()
+                .unwrap()
+                .entry(rec.name.clone())
+                .or_insert_with(|| rec.id.clone());
             self.hold_recorded_ports(&rec);
             // Shown from the start, before its shim is adopted.
-            let health = if rec.state.status == Status::Running { self.recorded_health(&rec) } else { None };
+            let health =
+                if rec.state.status == Status::Running { self.recorded_health(&rec) } else { None };
             let id = rec.id.clone();
             let entry = Entry::new(rec);
             *entry.health.lock().unwrap() = health;
@@ -112,7 +131,9 @@ impl Engine {
         if !bundle.exists() {
             return;
         }
-        let shim = std::fs::read_to_string(bundle.join(berth_proto::shim::PID_FILE)).ok().and_then(|p| p.trim().parse::<i32>().ok());
+        let shim = std::fs::read_to_string(bundle.join(berth_proto::shim::PID_FILE))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok());
         let cgroup = self.cgroup_path(rec);
         let id = rec.id.clone();
         let _ = tokio::task::spawn_blocking(move || {
@@ -149,7 +170,9 @@ impl Engine {
         rec.state.error = "the node restarted while the container ran".into();
         self.persist(&rec)?;
         // Its cgroup, if the hierarchy kept it (it doesn't across a reboot).
-        if let Ok(cg) = berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&self.cgroup_path(&rec))) {
+        if let Ok(cg) =
+            berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&self.cgroup_path(&rec)))
+        {
             let _ = cg.remove();
         }
         Ok(rec)

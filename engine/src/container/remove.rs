@@ -33,7 +33,9 @@ impl Engine {
         let path = self.paths().container_record(&rec.id)?;
         match std::fs::remove_file(&path) {
             // A quarantined container has only its record set aside.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && rec.state.status == Status::Quarantined => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && rec.state.status == Status::Quarantined => {}
             r => r.ctx(|| format!("remove {}", path.display()))?,
         }
         self.inner.containers.write().unwrap().remove(&rec.id);

@@ -17,7 +17,9 @@ impl Engine {
             return Err(Error::InvalidArgument("a pod's container is named by its pod".into()));
         }
         if rec.name == new_name {
-            return Err(Error::InvalidArgument(format!("Renaming a container with the same name as its current name: {new_name}")));
+            return Err(Error::InvalidArgument(format!(
+                "Renaming a container with the same name as its current name: {new_name}"
+            )));
         }
         {
             let mut names = self.inner.names.lock().unwrap();
@@ -34,7 +36,11 @@ impl Engine {
             Ok(renamed) => {
                 names.remove(&rec.name);
                 drop(names);
-                self.emit_renamed(&renamed, super::events::EventKind::Renamed, Some(rec.name.clone()));
+                self.emit_renamed(
+                    &renamed,
+                    super::events::EventKind::Renamed,
+                    Some(rec.name.clone()),
+                );
                 Ok(())
             }
             Err(e) => {

@@ -20,7 +20,11 @@ impl Engine {
         if exited.config.auto_remove || s.status != Status::Exited || s.end != EndReason::Exited {
             return;
         }
-        if !exited.config.restart.restarts_after_exit(s.exit_code, s.restart_count, s.stopped_on_purpose) {
+        if !exited.config.restart.restarts_after_exit(
+            s.exit_code,
+            s.restart_count,
+            s.stopped_on_purpose,
+        ) {
             return;
         }
         let ran = Duration::from_nanos((s.finished_at - s.started_at).max(0) as u64);
@@ -49,7 +53,11 @@ impl Engine {
             let _op = entry.op.lock().await;
             let rec = entry.record();
             let removed = engine.lookup(&rec.id).map(|e| !Arc::ptr_eq(&e, &entry)).unwrap_or(true);
-            if removed || !rec.state.restarting || rec.state.exits != run || rec.state.status != Status::Exited {
+            if removed
+                || !rec.state.restarting
+                || rec.state.exits != run
+                || rec.state.status != Status::Exited
+            {
                 return;
             }
             tracing::info!(container = %rec.id, policy = %rec.config.restart, count = rec.state.restart_count, "restarting by its restart policy");
@@ -67,11 +75,17 @@ impl Engine {
     /// Start-up, after recovery: exited containers their policy brings back
     /// (and those whose restart was pending when berthd went down).
     pub(crate) fn restart_at_start_up(&self) {
-        let entries: Vec<Arc<Entry>> = self.inner.containers.read().unwrap().values().cloned().collect();
+        let entries: Vec<Arc<Entry>> =
+            self.inner.containers.read().unwrap().values().cloned().collect();
         for entry in entries {
             let rec = entry.record();
             let s = &rec.state;
-            let due = s.restarting || rec.config.restart.restarts_at_start_up(s.exit_code, s.restart_count, s.stopped_on_purpose);
+            let due = s.restarting
+                || rec.config.restart.restarts_at_start_up(
+                    s.exit_code,
+                    s.restart_count,
+                    s.stopped_on_purpose,
+                );
             if rec.config.pod.is_none() && s.status == Status::Exited && due {
                 // The start-up's start is its policy's: it waits as one.
                 if !s.restarting && self.commit(&entry, |r| r.state.restarting = true).is_err() {
@@ -88,7 +102,10 @@ impl Engine {
         let entry = self.lookup(key)?;
         let _op = entry.op.lock().await;
         if !policy.is_no() && entry.record().config.auto_remove {
-            return Err(crate::error::Error::InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container".into()));
+            return Err(crate::error::Error::InvalidArgument(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container"
+                    .into(),
+            ));
         }
         let rec = self.commit(&entry, |r| r.config.restart = policy)?;
         self.emit(&rec, super::events::EventKind::Updated);

@@ -32,7 +32,10 @@ impl Engine {
     pub(super) async fn start_locked(&self, entry: &Arc<Entry>, by: Starter) -> Result<()> {
         let rec = entry.record();
         if rec.state.status == Status::Quarantined {
-            return Err(Error::FailedPrecondition(format!("container {} is quarantined: {}", rec.id, rec.state.error)));
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is quarantined: {}",
+                rec.id, rec.state.error
+            )));
         }
         if !rec.state.status.can_start() {
             return Ok(());
@@ -49,7 +52,12 @@ impl Engine {
     }
 
     /// The rest of a start, with the container's network made.
-    async fn launch(&self, entry: &Arc<Entry>, by: Starter, network: Option<(super::ContainerRecord, crate::model::SandboxRecord)>) -> Result<()> {
+    async fn launch(
+        &self,
+        entry: &Arc<Entry>,
+        by: Starter,
+        network: Option<(super::ContainerRecord, crate::model::SandboxRecord)>,
+    ) -> Result<()> {
         let (rec, network) = match network {
             Some((rec, s)) => (rec, Some(s)),
             None => (entry.record(), None),
@@ -67,7 +75,10 @@ impl Engine {
         };
         if let Some(s) = &sandbox {
             if s.state != crate::sandbox::SandboxState::Ready {
-                return Err(Error::FailedPrecondition(format!("pod sandbox {} is not ready", s.id)));
+                return Err(Error::FailedPrecondition(format!(
+                    "pod sandbox {} is not ready",
+                    s.id
+                )));
             }
         }
         let pid_ns_path = match &rec.config.security.pid {
@@ -83,25 +94,36 @@ impl Engine {
             cgroup_path: self.cgroup_path(&rec),
             sandbox: sandbox.as_ref(),
             pid_ns_path,
-            net_ns_path: network.as_ref().and_then(|s| s.pin("net")).or_else(|| joined.as_ref().map(|j| j.0.clone())),
+            net_ns_path: network
+                .as_ref()
+                .and_then(|s| s.pin("net"))
+                .or_else(|| joined.as_ref().map(|j| j.0.clone())),
             node: crate::host::facts(),
             devices: crate::host::devices(&rec),
         };
         let spec = crate::spec::build(&rec, &ctx)?;
-        let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::system("encode config.json", e))?;
+        let spec_json =
+            serde_json::to_vec(&spec).map_err(|e| Error::system("encode config.json", e))?;
         std::fs::write(bundle.join(CONFIG_FILE), spec_json).ctx(|| "write config.json".into())?;
         let mut etc_files = match (&sandbox, joined) {
             // The pod's files, shared by its containers.
             (Some(s), _) => {
                 let dir = self.paths().sandbox_state(&s.id)?;
-                ["hostname", "hosts", "resolv.conf"].iter().map(|f| (dir.join(f), format!("/etc/{f}"))).collect::<Vec<_>>()
+                ["hostname", "hosts", "resolv.conf"]
+                    .iter()
+                    .map(|f| (dir.join(f), format!("/etc/{f}")))
+                    .collect::<Vec<_>>()
             }
             // The joined container's, as dockerd shares them.
             (None, Some((_, files))) => files,
             (None, None) => {
                 let hostname = &rec.config.hostname;
-                std::fs::write(bundle.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname".into())?;
-                let mut files = vec![(bundle.join("hostname"), "/etc/hostname".to_owned()), (bundle.join("hosts"), "/etc/hosts".to_owned())];
+                std::fs::write(bundle.join("hostname"), format!("{hostname}\n"))
+                    .ctx(|| "write hostname".into())?;
+                let mut files = vec![
+                    (bundle.join("hostname"), "/etc/hostname".to_owned()),
+                    (bundle.join("hosts"), "/etc/hosts".to_owned()),
+                ];
                 let host_net = rec.config.network == super::ContainerNetwork::Host;
                 // resolv.conf: the node's (a copy on the node's network, the
                 // bridge sandbox's file on the bridge), or the container's own
@@ -126,10 +148,16 @@ impl Engine {
                     }
                     Some(node) if dns.is_empty() => Some(std::fs::read(node).unwrap_or_default()),
                     None if dns.is_empty() => None,
-                    node => Some(dns.resolv_conf(&String::from_utf8_lossy(&node.and_then(|n| std::fs::read(n).ok()).unwrap_or_default())).into_bytes()),
+                    node => Some(
+                        dns.resolv_conf(&String::from_utf8_lossy(
+                            &node.and_then(|n| std::fs::read(n).ok()).unwrap_or_default(),
+                        ))
+                        .into_bytes(),
+                    ),
                 };
                 if let Some(conf) = own_resolv {
-                    std::fs::write(bundle.join("resolv.conf"), conf).ctx(|| "write resolv.conf".into())?;
+                    std::fs::write(bundle.join("resolv.conf"), conf)
+                        .ctx(|| "write resolv.conf".into())?;
                     files.push((bundle.join("resolv.conf"), "/etc/resolv.conf".to_owned()));
                 }
                 let mut hosts = match &network {
@@ -150,7 +178,9 @@ impl Engine {
             }
         };
         // A user's mount at the same place wins.
-        etc_files.retain(|(_, dest)| !rec.config.mounts.iter().any(|m| m.container_path == std::path::Path::new(dest)));
+        etc_files.retain(|(_, dest)| {
+            !rec.config.mounts.iter().any(|m| m.container_path == std::path::Path::new(dest))
+        });
         let shim = ShimConfig {
             id: id.clone(),
             lower_dirs: self.images().lower_dirs(&image)?,
@@ -169,10 +199,18 @@ impl Engine {
             init: rec.config.init,
         };
         crate::paths::create_dir(&shim.rootfs, 0o755).ctx(|| "create rootfs mount point".into())?;
-        std::fs::write(bundle.join(SHIM_FILE), serde_json::to_vec(&shim).map_err(|e| Error::system("encode shim.json", e))?).ctx(|| "write shim.json".into())?;
+        std::fs::write(
+            bundle.join(SHIM_FILE),
+            serde_json::to_vec(&shim).map_err(|e| Error::system("encode shim.json", e))?,
+        )
+        .ctx(|| "write shim.json".into())?;
 
         // The shim's start-up, up to its report (the container's exec).
-        let report = match self.launch_shim(&bundle).instrument(tracing::info_span!("shim_start", container = %id)).await {
+        let report = match self
+            .launch_shim(&bundle)
+            .instrument(tracing::info_span!("shim_start", container = %id))
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&bundle);
@@ -235,7 +273,11 @@ impl Engine {
     }
 
     /// The shim's view of the container's image volumes, their staging dirs made.
-    fn image_volumes(&self, rec: &super::ContainerRecord, bundle: &std::path::Path) -> Result<Vec<berth_proto::shim::ImageVolume>> {
+    fn image_volumes(
+        &self,
+        rec: &super::ContainerRecord,
+        bundle: &std::path::Path,
+    ) -> Result<Vec<berth_proto::shim::ImageVolume>> {
         rec.config
             .image_volumes
             .iter()
@@ -243,24 +285,50 @@ impl Engine {
             .map(|(i, v)| {
                 let image = self.images().resolve(&v.image_id)?;
                 let staging = bundle.join("image-volumes").join(i.to_string());
-                std::fs::create_dir_all(&staging).ctx(|| format!("create {}", staging.display()))?;
-                Ok(berth_proto::shim::ImageVolume { lower_dirs: self.images().lower_dirs(&image)?, staging, sub_path: v.sub_path.clone(), destination: v.container_path.clone() })
+                std::fs::create_dir_all(&staging)
+                    .ctx(|| format!("create {}", staging.display()))?;
+                Ok(berth_proto::shim::ImageVolume {
+                    lower_dirs: self.images().lower_dirs(&image)?,
+                    staging,
+                    sub_path: v.sub_path.clone(),
+                    destination: v.container_path.clone(),
+                })
             })
             .collect()
     }
 
     /// The network namespace and /etc files of the running container
     /// `key` (`--network container:<key>`).
-    fn joined_network(&self, key: &str) -> Result<(std::path::PathBuf, Vec<(std::path::PathBuf, String)>)> {
-        let t = self.lookup(key).map_err(|_| Error::FailedPrecondition(format!("the container {key} whose network this one joins is gone")))?.record();
+    fn joined_network(
+        &self,
+        key: &str,
+    ) -> Result<(std::path::PathBuf, Vec<(std::path::PathBuf, String)>)> {
+        let t = self
+            .lookup(key)
+            .map_err(|_| {
+                Error::FailedPrecondition(format!(
+                    "the container {key} whose network this one joins is gone"
+                ))
+            })?
+            .record();
         if t.state.status != Status::Running || t.state.pid <= 0 {
-            return Err(Error::FailedPrecondition(format!("cannot join network of a non running container: {}", t.id)));
+            return Err(Error::FailedPrecondition(format!(
+                "cannot join network of a non running container: {}",
+                t.id
+            )));
         }
-        let pinned = t.config.network.sandbox().and_then(|s| self.any_sandbox(s).ok()).and_then(|s| s.record().pin("net"));
+        let pinned = t
+            .config
+            .network
+            .sandbox()
+            .and_then(|s| self.any_sandbox(s).ok())
+            .and_then(|s| s.record().pin("net"));
         let netns = pinned.unwrap_or_else(|| format!("/proc/{}/ns/net", t.state.pid).into());
         let shim = self.paths().bundle(&t.id)?.join(SHIM_FILE);
-        let cfg: ShimConfig =
-            serde_json::from_slice(&std::fs::read(&shim).ctx(|| format!("read {}", shim.display()))?).map_err(|e| Error::system("read the joined container's shim.json", e))?;
+        let cfg: ShimConfig = serde_json::from_slice(
+            &std::fs::read(&shim).ctx(|| format!("read {}", shim.display()))?,
+        )
+        .map_err(|e| Error::system("read the joined container's shim.json", e))?;
         Ok((netns, cfg.etc_files))
     }
 
@@ -268,7 +336,9 @@ impl Engine {
     fn target_pid_ns(&self, key: &str) -> Result<std::path::PathBuf> {
         let target = self.lookup(key)?.record();
         if target.state.status != Status::Running || target.state.pid <= 0 {
-            return Err(Error::FailedPrecondition(format!("target container {key} is not running")));
+            return Err(Error::FailedPrecondition(format!(
+                "target container {key} is not running"
+            )));
         }
         Ok(format!("/proc/{}/ns/pid", target.state.pid).into())
     }
@@ -287,9 +357,12 @@ impl Engine {
             .ctx(|| format!("run {}", cfg.shim_path.display()))?;
         let out = tokio::time::timeout(cfg.start_timeout, child.wait_with_output())
             .await
-            .map_err(|_| Error::DeadlineExceeded("the shim did not report within the start timeout".into()))?
+            .map_err(|_| {
+                Error::DeadlineExceeded("the shim did not report within the start timeout".into())
+            })?
             .ctx(|| "wait for shim".into())?;
         let line = String::from_utf8_lossy(&out.stdout);
-        serde_json::from_str::<StartReport>(line.trim()).map_err(|e| Error::Internal(format!("unreadable shim report {:?}: {e}", line.trim())))
+        serde_json::from_str::<StartReport>(line.trim())
+            .map_err(|e| Error::Internal(format!("unreadable shim report {:?}: {e}", line.trim())))
     }
 }

@@ -44,7 +44,11 @@ impl Engine {
     }
 
     /// Stops the container of `entry`, whose operation lock the caller holds.
-    pub(super) async fn stop_locked(&self, entry: &super::Entry, timeout: Option<Duration>) -> Result<()> {
+    pub(super) async fn stop_locked(
+        &self,
+        entry: &super::Entry,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
         let rec = entry.record();
         if rec.state.status != Status::Running {
             // Waiting for its restart: the wait ends here.
@@ -57,7 +61,9 @@ impl Engine {
             return Ok(());
         }
         entry.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
-        let timeout = timeout.or(rec.config.stop_timeout.map(Duration::from_secs)).unwrap_or(self.config().default_stop_timeout);
+        let timeout = timeout
+            .or(rec.config.stop_timeout.map(Duration::from_secs))
+            .unwrap_or(self.config().default_stop_timeout);
         let bundle = self.paths().bundle(&rec.id)?;
         let sig = rec.config.stop_signal.0;
         let mut events = entry.subscribe();

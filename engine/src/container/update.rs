@@ -17,9 +17,12 @@ impl Engine {
         if next.state.status == Status::Running {
             let linux = crate::spec::limits(&next)?;
             let path = self.cgroup_path(&next);
-            tokio::task::spawn_blocking(move || berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&path)).and_then(|cg| cg.apply(&linux)))
-                .await?
-                .map_err(|e| Error::InvalidArgument(format!("update resources: {e}")))?;
+            tokio::task::spawn_blocking(move || {
+                berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&path))
+                    .and_then(|cg| cg.apply(&linux))
+            })
+            .await?
+            .map_err(|e| Error::InvalidArgument(format!("update resources: {e}")))?;
         }
         let resources = next.config.resources;
         let rec = self.commit(&entry, |r| r.config.resources = resources)?;
@@ -35,6 +38,8 @@ impl Engine {
             return Err(Error::FailedPrecondition(format!("container {} is not running", rec.id)));
         }
         let bundle = self.paths().bundle(&rec.id)?;
-        shim_client::reopen_log(&bundle).await.map_err(|e| Error::Internal(format!("reopen log: {e}")))
+        shim_client::reopen_log(&bundle)
+            .await
+            .map_err(|e| Error::Internal(format!("reopen log: {e}")))
     }
 }

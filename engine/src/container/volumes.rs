@@ -11,11 +11,32 @@ use crate::Engine;
 use std::path::{Component, Path, PathBuf};
 
 /// The tmpfs options Docker accepts.
-const TMPFS_OPTIONS: [&str; 14] = ["ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev", "size", "mode", "uid", "gid", "nr_inodes", "nr_blocks"];
+const TMPFS_OPTIONS: [&str; 14] = [
+    "ro",
+    "rw",
+    "exec",
+    "noexec",
+    "suid",
+    "nosuid",
+    "dev",
+    "nodev",
+    "size",
+    "mode",
+    "uid",
+    "gid",
+    "nr_inodes",
+    "nr_blocks",
+];
 
 fn clean_destination(p: &Path) -> Result<()> {
-    if !p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) || p == Path::new("/") {
-        return Err(Error::InvalidArgument(format!("invalid mount path: '{}' mount path must be absolute", p.display())));
+    if !p.is_absolute()
+        || p.components().any(|c| matches!(c, Component::ParentDir))
+        || p == Path::new("/")
+    {
+        return Err(Error::InvalidArgument(format!(
+            "invalid mount path: '{}' mount path must be absolute",
+            p.display()
+        )));
     }
     Ok(())
 }
@@ -23,7 +44,12 @@ fn clean_destination(p: &Path) -> Result<()> {
 /// Every destination of the request's binds, volumes and tmpfs mounts.
 pub(super) fn check(opts: &CreateOptions) -> Result<()> {
     let mut seen: Vec<PathBuf> = Vec::new();
-    let dests = opts.mounts.iter().map(|m| &m.container_path).chain(opts.volumes.iter().map(|v| &v.container_path)).chain(opts.tmpfs.iter().map(|t| &t.container_path));
+    let dests = opts
+        .mounts
+        .iter()
+        .map(|m| &m.container_path)
+        .chain(opts.volumes.iter().map(|v| &v.container_path))
+        .chain(opts.tmpfs.iter().map(|t| &t.container_path));
     for d in dests {
         clean_destination(d)?;
         let d: PathBuf = d.components().collect();
@@ -58,7 +84,9 @@ impl CreateOptions {
     /// Whether the request (or `more` volume requests beside its own)
     /// mounts something at `p`.
     fn mounts_at(&self, p: &Path, more: &[VolumeRequest]) -> bool {
-        self.mounts.iter().any(|m| m.container_path == p) || self.volumes.iter().chain(more).any(|v| v.container_path == p) || self.tmpfs.iter().any(|t| t.container_path == p)
+        self.mounts.iter().any(|m| m.container_path == p)
+            || self.volumes.iter().chain(more).any(|v| v.container_path == p)
+            || self.tmpfs.iter().any(|t| t.container_path == p)
     }
 }
 
@@ -68,7 +96,8 @@ impl Engine {
     /// or read-write as asked, else as they are there.
     pub(super) fn with_volumes_from(&self, mut opts: CreateOptions) -> Result<CreateOptions> {
         for spec in std::mem::take(&mut opts.volumes_from) {
-            let (name, mode) = spec.split_once(':').map_or((spec.as_str(), None), |(n, m)| (n, Some(m)));
+            let (name, mode) =
+                spec.split_once(':').map_or((spec.as_str(), None), |(n, m)| (n, Some(m)));
             let readonly = match mode {
                 None => None,
                 Some("ro") => Some(true),
@@ -78,7 +107,10 @@ impl Engine {
             // A bad parameter, not a missing resource: the docker CLI takes
             // a 404 from create for a missing image and would try a pull.
             let missing = || Error::InvalidArgument(format!("No such container: {name}"));
-            let other = self.lookup(name).map_err(|e| if matches!(e, Error::NotFound(_)) { missing() } else { e })?.record();
+            let other = self
+                .lookup(name)
+                .map_err(|e| if matches!(e, Error::NotFound(_)) { missing() } else { e })?
+                .record();
             if other.config.pod.is_some() {
                 return Err(missing());
             }
@@ -88,7 +120,12 @@ impl Engine {
                 }
                 let ro = readonly.unwrap_or(m.readonly);
                 match other.config.volume_at(&m.container_path) {
-                    Some(v) => opts.volumes.push(VolumeRequest { name: Some(v.name.clone()), container_path: m.container_path.clone(), readonly: ro, copy_up: false }),
+                    Some(v) => opts.volumes.push(VolumeRequest {
+                        name: Some(v.name.clone()),
+                        container_path: m.container_path.clone(),
+                        readonly: ro,
+                        copy_up: false,
+                    }),
                     None => opts.mounts.push(BindMount { readonly: ro, ..m.clone() }),
                 }
             }
@@ -98,7 +135,12 @@ impl Engine {
 
     /// The volumes of a new container (its binds to them, what it names);
     /// anonymous ones made here are undone with `undo`.
-    pub(super) fn make_volumes(&self, opts: &CreateOptions, image: &crate::image::ImageConfig, undo: &mut Undo) -> Result<(Vec<BindMount>, Vec<TmpfsMount>, Vec<VolumeUse>)> {
+    pub(super) fn make_volumes(
+        &self,
+        opts: &CreateOptions,
+        image: &crate::image::ImageConfig,
+        undo: &mut Undo,
+    ) -> Result<(Vec<BindMount>, Vec<TmpfsMount>, Vec<VolumeUse>)> {
         // The image's VOLUMEs (data, not instructions: container paths only).
         let mut from_image = Vec::new();
         for path in image.volumes.iter().flat_map(|v| v.keys()) {
@@ -108,7 +150,12 @@ impl Engine {
                 continue;
             }
             if !opts.mounts_at(&p, &from_image) {
-                from_image.push(VolumeRequest { name: None, container_path: p, readonly: false, copy_up: true });
+                from_image.push(VolumeRequest {
+                    name: None,
+                    container_path: p,
+                    readonly: false,
+                    copy_up: true,
+                });
             }
         }
         let requests = opts.volumes.iter().cloned().chain(from_image);
@@ -131,7 +178,11 @@ impl Engine {
                 None => self.volume_data(&v.name)?,
                 Some(VolumeSource::Bind { device }) => {
                     if !device.is_dir() {
-                        return Err(Error::InvalidArgument(format!("failed to mount local volume {}: {}: no such directory", v.name, device.display())));
+                        return Err(Error::InvalidArgument(format!(
+                            "failed to mount local volume {}: {}: no such directory",
+                            v.name,
+                            device.display()
+                        )));
                     }
                     device.clone()
                 }
@@ -141,12 +192,28 @@ impl Engine {
                         o.push("ro".into());
                     }
                     tmpfs.push(TmpfsMount { container_path: r.container_path.clone(), options: o });
-                    uses.push(VolumeUse { name: v.name, container_path: r.container_path, readonly: r.readonly, anonymous: v.anonymous });
+                    uses.push(VolumeUse {
+                        name: v.name,
+                        container_path: r.container_path,
+                        readonly: r.readonly,
+                        anonymous: v.anonymous,
+                    });
                     continue;
                 }
             };
-            binds.push(BindMount { host_path, container_path: r.container_path.clone(), readonly: r.readonly, options, ..Default::default() });
-            uses.push(VolumeUse { name: v.name, container_path: r.container_path, readonly: r.readonly, anonymous: v.anonymous });
+            binds.push(BindMount {
+                host_path,
+                container_path: r.container_path.clone(),
+                readonly: r.readonly,
+                options,
+                ..Default::default()
+            });
+            uses.push(VolumeUse {
+                name: v.name,
+                container_path: r.container_path,
+                readonly: r.readonly,
+                anonymous: v.anonymous,
+            });
         }
         Ok((binds, tmpfs, uses))
     }

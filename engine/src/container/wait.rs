@@ -30,7 +30,9 @@ impl Engine {
             "" | "not-running" => (false, false),
             "next-exit" => (true, false),
             "removed" => (true, true),
-            other => return Err(Error::InvalidArgument(format!("invalid wait condition {other:?}"))),
+            other => {
+                return Err(Error::InvalidArgument(format!("invalid wait condition {other:?}")))
+            }
         };
         let entry = self.lookup(key)?;
         let rx = entry.subscribe();
@@ -43,7 +45,13 @@ impl Waiter {
     /// Waits; a container removed meanwhile reports its last known exit.
     pub async fn wait(mut self) -> WaitOutcome {
         let (next_exit, base) = (self.next_exit, self.exits_at_start);
-        let done = |s: &ContainerState| if next_exit { s.exits > base } else { s.status != Status::Running };
+        let done = |s: &ContainerState| {
+            if next_exit {
+                s.exits > base
+            } else {
+                s.status != Status::Running
+            }
+        };
         let got = self.rx.wait_for(done).await.map(|s| s.clone()).ok();
         let state = got.unwrap_or_else(|| self.rx.borrow().clone());
         if self.removed {

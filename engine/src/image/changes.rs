@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 fn words(rest: &str) -> Result<Vec<String>> {
     let t = rest.trim();
     if t.starts_with('[') {
-        serde_json::from_str::<Vec<String>>(t).map_err(|e| Error::InvalidArgument(format!("invalid JSON array {t:?}: {e}")))
+        serde_json::from_str::<Vec<String>>(t)
+            .map_err(|e| Error::InvalidArgument(format!("invalid JSON array {t:?}: {e}")))
     } else {
         // Shell form, as Docker runs it.
         Ok(vec!["/bin/sh".into(), "-c".into(), t.to_owned()])
@@ -18,12 +19,16 @@ fn pairs(rest: &str) -> Result<Vec<(String, String)>> {
     let t = rest.trim();
     if !t.contains('=') {
         // Legacy `ENV key value`.
-        let (k, v) = t.split_once(char::is_whitespace).ok_or_else(|| Error::InvalidArgument(format!("expected key=value in {t:?}")))?;
+        let (k, v) = t
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| Error::InvalidArgument(format!("expected key=value in {t:?}")))?;
         return Ok(vec![(k.to_owned(), v.trim().to_owned())]);
     }
     t.split_whitespace()
         .map(|kv| {
-            let (k, v) = kv.split_once('=').ok_or_else(|| Error::InvalidArgument(format!("expected key=value in {kv:?}")))?;
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| Error::InvalidArgument(format!("expected key=value in {kv:?}")))?;
             Ok((k.to_owned(), v.trim_matches('"').to_owned()))
         })
         .collect()
@@ -35,31 +40,50 @@ fn healthcheck(rest: &str) -> Result<crate::model::HealthConfig> {
     let mut rest = rest.trim();
     while let Some(opt) = rest.strip_prefix("--") {
         let (word, after) = opt.split_once(char::is_whitespace).unwrap_or((opt, ""));
-        let (k, v) = word.split_once('=').ok_or_else(|| Error::InvalidArgument(format!("HEALTHCHECK option --{word} needs a value")))?;
-        let dur = || berth_proto::time::parse_go_duration(v).ok_or_else(|| Error::InvalidArgument(format!("HEALTHCHECK --{k}: invalid duration {v:?}")));
+        let (k, v) = word.split_once('=').ok_or_else(|| {
+            Error::InvalidArgument(format!("HEALTHCHECK option --{word} needs a value"))
+        })?;
+        let dur = || {
+            berth_proto::time::parse_go_duration(v).ok_or_else(|| {
+                Error::InvalidArgument(format!("HEALTHCHECK --{k}: invalid duration {v:?}"))
+            })
+        };
         match k {
             "interval" => h.interval = Some(dur()?),
             "timeout" => h.timeout = Some(dur()?),
             "start-period" => h.start_period = Some(dur()?),
             "start-interval" => h.start_interval = Some(dur()?),
-            "retries" => h.retries = Some(v.parse().map_err(|_| Error::InvalidArgument(format!("HEALTHCHECK --retries: invalid number {v:?}")))?),
-            other => return Err(Error::InvalidArgument(format!("unknown HEALTHCHECK option --{other}"))),
+            "retries" => {
+                h.retries = Some(v.parse().map_err(|_| {
+                    Error::InvalidArgument(format!("HEALTHCHECK --retries: invalid number {v:?}"))
+                })?)
+            }
+            other => {
+                return Err(Error::InvalidArgument(format!("unknown HEALTHCHECK option --{other}")))
+            }
         }
         rest = after.trim_start();
     }
     let (kind, cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     h.test = Some(match kind.to_ascii_uppercase().as_str() {
         "NONE" => vec!["NONE".into()],
-        "CMD" if cmd.trim_start().starts_with('[') => std::iter::once("CMD".to_owned()).chain(words(cmd)?).collect(),
+        "CMD" if cmd.trim_start().starts_with('[') => {
+            std::iter::once("CMD".to_owned()).chain(words(cmd)?).collect()
+        }
         "CMD" if !cmd.trim().is_empty() => vec!["CMD-SHELL".into(), cmd.trim().to_owned()],
-        _ => return Err(Error::InvalidArgument(format!("HEALTHCHECK needs CMD or NONE, not {rest:?}"))),
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "HEALTHCHECK needs CMD or NONE, not {rest:?}"
+            )))
+        }
     });
     Ok(h)
 }
 
 /// Applies one instruction to `cfg`.
 pub fn apply(cfg: &mut ImageConfig, change: &str) -> Result<()> {
-    let (instr, rest) = change.trim().split_once(char::is_whitespace).unwrap_or((change.trim(), ""));
+    let (instr, rest) =
+        change.trim().split_once(char::is_whitespace).unwrap_or((change.trim(), ""));
     match instr.to_ascii_uppercase().as_str() {
         "CMD" => cfg.cmd = Some(words(rest)?),
         "ENTRYPOINT" => cfg.entrypoint = Some(words(rest)?),
@@ -84,17 +108,25 @@ pub fn apply(cfg: &mut ImageConfig, change: &str) -> Result<()> {
         "EXPOSE" => {
             for p in rest.split_whitespace() {
                 let p = if p.contains('/') { p.to_owned() } else { format!("{p}/tcp") };
-                cfg.exposed_ports.get_or_insert_with(Default::default).insert(p, serde_json::json!({}));
+                cfg.exposed_ports
+                    .get_or_insert_with(Default::default)
+                    .insert(p, serde_json::json!({}));
             }
         }
         "HEALTHCHECK" => cfg.healthcheck = Some(healthcheck(rest)?),
         "VOLUME" => {
-            let paths = if rest.trim_start().starts_with('[') { words(rest)? } else { rest.split_whitespace().map(str::to_owned).collect() };
+            let paths = if rest.trim_start().starts_with('[') {
+                words(rest)?
+            } else {
+                rest.split_whitespace().map(str::to_owned).collect()
+            };
             for p in paths {
                 cfg.volumes.get_or_insert_with(Default::default).insert(p, serde_json::json!({}));
             }
         }
-        other => return Err(Error::InvalidArgument(format!("{other} is not a valid change command"))),
+        other => {
+            return Err(Error::InvalidArgument(format!("{other} is not a valid change command")))
+        }
     }
     Ok(())
 }

@@ -40,7 +40,8 @@ pub(crate) struct CommitSource {
 }
 
 /// Paths berth's shim makes in every container as mount points.
-pub(crate) const MOUNT_POINTS: &[&str] = &["/proc", "/sys", "/dev", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"];
+pub(crate) const MOUNT_POINTS: &[&str] =
+    &["/proc", "/sys", "/dev", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"];
 
 fn compression_of(media_type: &str) -> Option<Compression> {
     if media_type.contains("gzip") {
@@ -54,13 +55,19 @@ fn compression_of(media_type: &str) -> Option<Compression> {
 
 impl ImageStore {
     /// Checks the request before any layer is written.
-    pub fn check_commit(&self, req: &CommitRequest, config: &mut ImageConfig) -> Result<Option<Reference>> {
+    pub fn check_commit(
+        &self,
+        req: &CommitRequest,
+        config: &mut ImageConfig,
+    ) -> Result<Option<Reference>> {
         let reference = match req.reference.as_str() {
             "" => None,
             r => {
                 let r = Reference::parse(r)?;
                 if r.digest.is_some() {
-                    return Err(Error::InvalidArgument("commit: a reference with a digest can't be a tag".into()));
+                    return Err(Error::InvalidArgument(
+                        "commit: a reference with a digest can't be a tag".into(),
+                    ));
                 }
                 Some(r.with_default_tag())
             }
@@ -72,10 +79,16 @@ impl ImageStore {
     }
 
     /// Writes the new layer and stores the image.
-    pub(crate) async fn commit(&self, base: &ImageRecord, req: CommitRequest, mut src: CommitSource) -> Result<ImageRecord> {
+    pub(crate) async fn commit(
+        &self,
+        base: &ImageRecord,
+        req: CommitRequest,
+        mut src: CommitSource,
+    ) -> Result<ImageRecord> {
         let reference = self.check_commit(&req, &mut src.config)?;
         let stored = content::image_manifest(&self.paths, base, &base.id)?;
-        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::system("pipe", e))?;
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::system("pipe", e))?;
         let (upper, skip) = (src.upper.clone(), src.runtime_paths);
         let writer = tokio::task::spawn_blocking(move || {
             let out = std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::from(w));
@@ -83,23 +96,32 @@ impl ImageStore {
         });
         let paths = self.paths.clone();
         let expect = Expect { unpack: true, ..Default::default() };
-        let unpacked = tokio::task::spawn_blocking(move || unpack::layer(&paths, std::fs::File::from(r), &expect, |e| unpack::input_error("commit", e))).await?;
+        let unpacked = tokio::task::spawn_blocking(move || {
+            unpack::layer(&paths, std::fs::File::from(r), &expect, |e| {
+                unpack::input_error("commit", e)
+            })
+        })
+        .await?;
         writer.await?.map_err(|e| Error::system("write the container's layer", e))?;
         let layer = unpacked?;
 
         let created = SystemTime::now();
         let now = berth_proto::time::rfc3339_nanos(created);
-        let mut cfg: serde_json::Value = serde_json::from_str(&base.config_json).map_err(|e| Error::BadContent(format!("the image's config: {e}")))?;
+        let mut cfg: serde_json::Value = serde_json::from_str(&base.config_json)
+            .map_err(|e| Error::BadContent(format!("the image's config: {e}")))?;
         cfg["created"] = now.clone().into();
-        cfg["config"] = serde_json::to_value(&src.config).map_err(|e| Error::system("encode the image config", e))?;
+        cfg["config"] = serde_json::to_value(&src.config)
+            .map_err(|e| Error::system("encode the image config", e))?;
         cfg["container"] = src.container.clone().into();
         if !req.author.is_empty() {
             cfg["author"] = req.author.clone().into();
         }
-        let mut diff_ids: Vec<serde_json::Value> = cfg["rootfs"]["diff_ids"].as_array().cloned().unwrap_or_default();
+        let mut diff_ids: Vec<serde_json::Value> =
+            cfg["rootfs"]["diff_ids"].as_array().cloned().unwrap_or_default();
         diff_ids.push(layer.diff_id.clone().into());
         cfg["rootfs"] = serde_json::json!({ "type": "layers", "diff_ids": diff_ids });
-        let mut history: Vec<serde_json::Value> = cfg["history"].as_array().cloned().unwrap_or_default();
+        let mut history: Vec<serde_json::Value> =
+            cfg["history"].as_array().cloned().unwrap_or_default();
         let mut entry = serde_json::json!({ "created": now, "created_by": src.created_by, "comment": req.comment });
         if !req.author.is_empty() {
             entry["author"] = req.author.clone().into();
@@ -109,8 +131,17 @@ impl ImageStore {
         let config_json = cfg.to_string();
 
         let id = berth_registry::digest::of(config_json.as_bytes());
-        let mut layers: Vec<(Option<Compression>, String, u64)> = stored.manifest.layers.iter().map(|d| (compression_of(&d.media_type), d.digest.clone(), d.size)).collect();
-        layers.push((layer.compression.filter(|c| *c != Compression::None), layer.blob_digest.clone(), layer.blob_size));
+        let mut layers: Vec<(Option<Compression>, String, u64)> = stored
+            .manifest
+            .layers
+            .iter()
+            .map(|d| (compression_of(&d.media_type), d.digest.clone(), d.size))
+            .collect();
+        layers.push((
+            layer.compression.filter(|c| *c != Compression::None),
+            layer.blob_digest.clone(),
+            layer.blob_size,
+        ));
         let manifest = super::import::oci_manifest(&id, config_json.len() as u64, &layers);
         let manifest_digest = berth_registry::digest::of(manifest.as_bytes());
         content::put(&self.paths, &id, config_json.as_bytes())?;

@@ -26,14 +26,20 @@ pub(crate) fn has(paths: &Paths, digest: &str) -> bool {
 pub(crate) fn read(paths: &Paths, digest: &str) -> Result<Vec<u8>> {
     let p = paths.blob(digest)?;
     std::fs::read(&p).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound(format!("blob {digest} is not in the content store")),
+        std::io::ErrorKind::NotFound => {
+            Error::NotFound(format!("blob {digest} is not in the content store"))
+        }
         _ => Error::Io { context: format!("read {}", p.display()), source: e },
     })
 }
 
 pub(crate) fn temp(paths: &Paths) -> Result<TempBlob> {
     let path = paths.tmp().join(format!("blob-{}", hex::encode(rand::random::<[u8; 8]>())));
-    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).ctx(|| format!("create {}", path.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .ctx(|| format!("create {}", path.display()))?;
     Ok(TempBlob { path, file: std::io::BufWriter::with_capacity(256 * 1024, file) })
 }
 
@@ -71,12 +77,21 @@ pub(crate) struct StoredManifest {
 }
 
 /// Reads and parses the manifest of `img` (`name` is for messages).
-pub(crate) fn image_manifest(paths: &Paths, img: &super::ImageRecord, name: &str) -> Result<StoredManifest> {
-    let (Some(digest), Some(media_type)) = (img.manifest.clone(), img.manifest_media_type.clone()) else {
-        return Err(Error::FailedPrecondition(format!("{name}: the image has no manifest in the store; pull or import it again")));
+pub(crate) fn image_manifest(
+    paths: &Paths,
+    img: &super::ImageRecord,
+    name: &str,
+) -> Result<StoredManifest> {
+    let (Some(digest), Some(media_type)) = (img.manifest.clone(), img.manifest_media_type.clone())
+    else {
+        return Err(Error::FailedPrecondition(format!(
+            "{name}: the image has no manifest in the store; pull or import it again"
+        )));
     };
     let bytes = read(paths, &digest)?;
-    let berth_registry::manifest::Manifest::Image(manifest) = berth_registry::manifest::Manifest::parse(&bytes, Some(&media_type))? else {
+    let berth_registry::manifest::Manifest::Image(manifest) =
+        berth_registry::manifest::Manifest::parse(&bytes, Some(&media_type))?
+    else {
         return Err(Error::BadContent(format!("{digest} is not an image manifest")));
     };
     Ok(StoredManifest { digest, media_type, bytes, manifest })

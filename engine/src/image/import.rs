@@ -34,7 +34,9 @@ impl ImageStore {
         } else {
             let r = Reference::parse(&req.reference)?;
             if r.digest.is_some() {
-                return Err(Error::InvalidArgument("import: a reference with a digest can't be a tag".into()));
+                return Err(Error::InvalidArgument(
+                    "import: a reference with a digest can't be a tag".into(),
+                ));
             }
             Some(r.with_default_tag())
         };
@@ -46,18 +48,28 @@ impl ImageStore {
     }
 
     /// Imports a tarball arriving as chunks on `data`.
-    pub async fn import(&self, req: ImportRequest, data: mpsc::Receiver<std::io::Result<bytes::Bytes>>) -> Result<ImageRecord> {
+    pub async fn import(
+        &self,
+        req: ImportRequest,
+        data: mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    ) -> Result<ImageRecord> {
         let (reference, config) = self.check_import(&req)?;
         let paths = self.paths.clone();
         let expect = Expect { unpack: true, ..Default::default() };
-        let layer = tokio::task::spawn_blocking(move || unpack::layer(&paths, ChunkReader::new(data), &expect, |e| unpack::input_error("import", e)))
-            .await
-            .map_err(|e| Error::system("import task", e))??;
+        let layer = tokio::task::spawn_blocking(move || {
+            unpack::layer(&paths, ChunkReader::new(data), &expect, |e| {
+                unpack::input_error("import", e)
+            })
+        })
+        .await
+        .map_err(|e| Error::system("import task", e))??;
         let diff_id = layer.diff_id.clone();
         let created = SystemTime::now();
         let mut config = config;
         if config.env.is_none() {
-            config.env = Some(vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()]);
+            config.env = Some(vec![
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            ]);
         }
         let config_json = serde_json::json!({
             "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
@@ -69,7 +81,11 @@ impl ImageStore {
         })
         .to_string();
         let id = berth_registry::digest::of(config_json.as_bytes());
-        let manifest = oci_manifest(&id, config_json.len() as u64, &[(layer.compression, layer.blob_digest.clone(), layer.blob_size)]);
+        let manifest = oci_manifest(
+            &id,
+            config_json.len() as u64,
+            &[(layer.compression, layer.blob_digest.clone(), layer.blob_size)],
+        );
         let manifest_digest = berth_registry::digest::of(manifest.as_bytes());
         content::put(&self.paths, &id, config_json.as_bytes())?;
         content::put(&self.paths, &manifest_digest, manifest.as_bytes())?;
@@ -94,7 +110,11 @@ impl ImageStore {
 }
 
 /// An OCI manifest for a config and layer blobs (compression, digest, size).
-pub(crate) fn oci_manifest(config_digest: &str, config_size: u64, layers: &[(Option<Compression>, String, u64)]) -> String {
+pub(crate) fn oci_manifest(
+    config_digest: &str,
+    config_size: u64,
+    layers: &[(Option<Compression>, String, u64)],
+) -> String {
     let layers: Vec<serde_json::Value> = layers
         .iter()
         .map(|(c, digest, size)| {

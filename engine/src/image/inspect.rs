@@ -14,7 +14,8 @@ impl ImageStore {
         let raw: Value = serde_json::from_str(&img.config_json).unwrap_or(Value::Null);
         let field = |k: &str| raw.get(k).cloned().unwrap_or_else(|| json!(""));
         let created = berth_proto::time::from_unix_nanos(img.created_unix_nanos);
-        let lower: Vec<String> = self.lower_dirs(&img)?.iter().map(|p| p.display().to_string()).collect();
+        let lower: Vec<String> =
+            self.lower_dirs(&img)?.iter().map(|p| p.display().to_string()).collect();
         let mut doc = json!({
             "Id": img.id,
             "RepoTags": img.repo_tags.iter().map(|t| familiar(t)).collect::<Vec<_>>(),

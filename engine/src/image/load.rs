@@ -77,8 +77,13 @@ fn bad(msg: impl std::fmt::Display) -> Error {
 
 impl ImageStore {
     /// Loads the archive arriving as chunks on `data`.
-    pub async fn load(&self, data: mpsc::Receiver<std::io::Result<bytes::Bytes>>) -> Result<Vec<Loaded>> {
-        let dir = SpoolDir(self.paths.tmp().join(format!("load-{}", hex::encode(rand::random::<[u8; 8]>()))));
+    pub async fn load(
+        &self,
+        data: mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    ) -> Result<Vec<Loaded>> {
+        let dir = SpoolDir(
+            self.paths.tmp().join(format!("load-{}", hex::encode(rand::random::<[u8; 8]>()))),
+        );
         crate::paths::create_dir(&dir.0, 0o700).ctx(|| format!("create {}", dir.0.display()))?;
         let spool_dir = dir.0.clone();
         let items = blocking(move || {
@@ -88,7 +93,9 @@ impl ImageStore {
             } else if spool.files.contains_key("index.json") {
                 oci_items(&spool)
             } else {
-                Err(bad("neither manifest.json nor index.json in the archive: not an image archive"))
+                Err(bad(
+                    "neither manifest.json nor index.json in the archive: not an image archive",
+                ))
             }
         })
         .await?;
@@ -110,7 +117,10 @@ impl ImageStore {
         let mut out = Vec::new();
         for rec in records {
             let rec = self.add(rec)?;
-            out.push(Loaded { tags: rec.repo_tags.iter().map(|t| familiar(t)).collect(), id: rec.id.clone() });
+            out.push(Loaded {
+                tags: rec.repo_tags.iter().map(|t| familiar(t)).collect(),
+                id: rec.id.clone(),
+            });
         }
         drop((dir, locks));
         Ok(out)
@@ -129,17 +139,30 @@ fn load_item(paths: &crate::paths::Paths, item: Item) -> Result<ImageRecord> {
         let compression = Some(sniff(&l.path)?);
         if !(have_layer && content::has(paths, &l.digest)) {
             let f = std::fs::File::open(&l.path).ctx(|| format!("open {}", l.path.display()))?;
-            let expect = Expect { blob_digest: Some(l.digest.clone()), diff_id: Some(diff_id.clone()), unpack: !have_layer };
+            let expect = Expect {
+                blob_digest: Some(l.digest.clone()),
+                diff_id: Some(diff_id.clone()),
+                unpack: !have_layer,
+            };
             unpack::layer(paths, f, &expect, |e| unpack::input_error("load", e))?;
         }
         layer_descs.push((compression, l.digest.clone(), l.size));
     }
     let cfg = item.cfg;
-    let config_str = String::from_utf8(item.config_json).map_err(|_| bad("image config is not UTF-8"))?;
+    let config_str =
+        String::from_utf8(item.config_json).map_err(|_| bad("image config is not UTF-8"))?;
     let (mdigest, media, mbytes) = match item.manifest {
-        Some((d, bytes)) => (d.digest, if d.media_type.is_empty() { mt::OCI_MANIFEST.to_owned() } else { d.media_type }, bytes),
+        Some((d, bytes)) => (
+            d.digest,
+            if d.media_type.is_empty() { mt::OCI_MANIFEST.to_owned() } else { d.media_type },
+            bytes,
+        ),
         None => {
-            let m = super::import::oci_manifest(&item.config.digest, config_str.len() as u64, &layer_descs);
+            let m = super::import::oci_manifest(
+                &item.config.digest,
+                config_str.len() as u64,
+                &layer_descs,
+            );
             (berth_registry::digest::of(m.as_bytes()), mt::OCI_MANIFEST.to_owned(), m.into_bytes())
         }
     };
@@ -156,7 +179,11 @@ fn load_item(paths: &crate::paths::Paths, item: Item) -> Result<ImageRecord> {
         blobs,
         layers: cfg.rootfs.diff_ids,
         config: cfg.config.unwrap_or_default(),
-        created_unix_nanos: cfg.created.as_deref().and_then(berth_proto::time::parse_rfc3339_nanos).unwrap_or(0),
+        created_unix_nanos: cfg
+            .created
+            .as_deref()
+            .and_then(berth_proto::time::parse_rfc3339_nanos)
+            .unwrap_or(0),
         size: item.layers.iter().map(|l| l.size).sum::<u64>() + config_str.len() as u64,
         config_json: config_str,
     })
@@ -169,7 +196,9 @@ fn clean(name: &str) -> Result<String> {
         match c {
             "" | "." => {}
             ".." => {
-                parts.pop().ok_or_else(|| bad(format!("archive entry {name:?} escapes the archive")))?;
+                parts
+                    .pop()
+                    .ok_or_else(|| bad(format!("archive entry {name:?} escapes the archive")))?;
             }
             c => parts.push(c),
         }
@@ -186,19 +215,26 @@ fn read_archive(input: impl Read, dir: &Path) -> Result<Spool> {
     let mut buffered = BufReader::with_capacity(256 * 1024, input);
     let plain: Box<dyn Read> = match Compression::sniff(buffered.fill_buf().map_err(read_err)?) {
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(read_err)?),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(read_err)?)
+        }
         Compression::None => Box::new(buffered),
     };
     let mut archive = tar::Archive::new(plain);
     let mut spool = Spool::default();
     for (n, entry) in archive.entries().map_err(read_err)?.enumerate() {
         let mut entry = entry.map_err(read_err)?;
-        let raw = String::from_utf8(entry.path_bytes().into_owned()).map_err(|_| bad("an entry name is not UTF-8"))?;
+        let raw = String::from_utf8(entry.path_bytes().into_owned())
+            .map_err(|_| bad("an entry name is not UTF-8"))?;
         let name = clean(&raw)?;
         match entry.header().entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let path = dir.join(n.to_string());
-                let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).ctx(|| format!("create {}", path.display()))?;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .ctx(|| format!("create {}", path.display()))?;
                 let mut hasher = Sha256::new();
                 let mut size = 0u64;
                 let mut buf = vec![0u8; 256 * 1024];
@@ -214,22 +250,34 @@ fn read_archive(input: impl Read, dir: &Path) -> Result<Spool> {
                 let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
                 if let Some(hex) = name.strip_prefix("blobs/sha256/") {
                     if digest[7..] != *hex {
-                        return Err(Error::BadContent(format!("load: {name} does not match its digest (it is {digest})")));
+                        return Err(Error::BadContent(format!(
+                            "load: {name} does not match its digest (it is {digest})"
+                        )));
                     }
                 }
                 spool.files.insert(name, Spooled { path, digest, size });
             }
             // Legacy Docker archives link repeated layers to their first copy.
             tar::EntryType::Symlink => {
-                let target = entry.link_name_bytes().ok_or_else(|| bad(format!("symlink {name:?} has no target")))?;
-                let target = String::from_utf8(target.into_owned()).map_err(|_| bad("a symlink target is not UTF-8"))?;
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| bad(format!("symlink {name:?} has no target")))?;
+                let target = String::from_utf8(target.into_owned())
+                    .map_err(|_| bad("a symlink target is not UTF-8"))?;
                 let base = name.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-                let resolved = if target.starts_with('/') { clean(&target)? } else { clean(&format!("{base}/{target}"))? };
+                let resolved = if target.starts_with('/') {
+                    clean(&target)?
+                } else {
+                    clean(&format!("{base}/{target}"))?
+                };
                 spool.links.insert(name, resolved);
             }
             tar::EntryType::Link => {
-                let target = entry.link_name_bytes().ok_or_else(|| bad(format!("hardlink {name:?} has no target")))?;
-                let target = String::from_utf8(target.into_owned()).map_err(|_| bad("a hardlink target is not UTF-8"))?;
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| bad(format!("hardlink {name:?} has no target")))?;
+                let target = String::from_utf8(target.into_owned())
+                    .map_err(|_| bad("a hardlink target is not UTF-8"))?;
                 spool.links.insert(name, clean(&target)?);
             }
             _ => {}
@@ -278,17 +326,23 @@ fn docker_items(spool: &Spool) -> Result<Vec<Item>> {
         layers: Vec<String>,
     }
     let text = read_small(spool.get("manifest.json")?, mt::MAX_MANIFEST)?;
-    let entries: Vec<Entry> = serde_json::from_slice(&text).map_err(|e| bad(format!("manifest.json: {e}")))?;
+    let entries: Vec<Entry> =
+        serde_json::from_slice(&text).map_err(|e| bad(format!("manifest.json: {e}")))?;
     // Docker 25 archives are OCI layouts too: keep their manifests.
-    let oci = if spool.files.contains_key("index.json") { oci_manifests(spool)? } else { Vec::new() };
+    let oci =
+        if spool.files.contains_key("index.json") { oci_manifests(spool)? } else { Vec::new() };
     let mut items = Vec::new();
     for e in entries {
         let config = spool.get(&e.config)?.clone();
         let layers = e.layers.iter().map(|l| spool.get(l).cloned()).collect::<Result<Vec<_>>>()?;
-        let tags = e.repo_tags.unwrap_or_default().iter().map(|t| tag(t)).collect::<Result<Vec<_>>>()?;
+        let tags =
+            e.repo_tags.unwrap_or_default().iter().map(|t| tag(t)).collect::<Result<Vec<_>>>()?;
         let manifest = oci
             .iter()
-            .find(|(_, m, _)| m.config.digest == config.digest && m.layers.iter().map(|l| &l.digest).eq(layers.iter().map(|l| &l.digest)))
+            .find(|(_, m, _)| {
+                m.config.digest == config.digest
+                    && m.layers.iter().map(|l| &l.digest).eq(layers.iter().map(|l| &l.digest))
+            })
             .map(|(d, _, b)| (d.clone(), b.clone()));
         items.push(item(config, layers, tags, manifest)?);
     }
@@ -307,7 +361,10 @@ fn oci_items(spool: &Spool) -> Result<Vec<Item>> {
                 _ => Vec::new(),
             },
         };
-        if let Some(it) = items.iter_mut().find(|i| i.manifest.as_ref().is_some_and(|(x, _)| x.digest == d.digest)) {
+        if let Some(it) = items
+            .iter_mut()
+            .find(|i| i.manifest.as_ref().is_some_and(|(x, _)| x.digest == d.digest))
+        {
             for t in tags {
                 if !it.tags.contains(&t) {
                     it.tags.push(t);
@@ -326,7 +383,9 @@ fn oci_items(spool: &Spool) -> Result<Vec<Item>> {
 /// this node's platform.
 fn oci_manifests(spool: &Spool) -> Result<Vec<(Descriptor, mt::ImageManifest, Vec<u8>)>> {
     let text = read_small(spool.get("index.json")?, mt::MAX_MANIFEST)?;
-    let Manifest::Index(index) = Manifest::parse(&text, Some(mt::OCI_INDEX)).map_err(|e| bad(format!("index.json: {e}")))? else {
+    let Manifest::Index(index) =
+        Manifest::parse(&text, Some(mt::OCI_INDEX)).map_err(|e| bad(format!("index.json: {e}")))?
+    else {
         return Err(bad("index.json is not an index"));
     };
     let mut out = Vec::new();
@@ -343,7 +402,12 @@ fn oci_manifests(spool: &Spool) -> Result<Vec<(Descriptor, mt::ImageManifest, Ve
                 }
                 Manifest::Index(inner) => {
                     let want = Platform::host();
-                    d = inner.pick(&want).cloned().ok_or_else(|| Error::NotFound(format!("load: no image for {want} in the archive's index (it has: {})", inner.platforms())))?;
+                    d = inner.pick(&want).cloned().ok_or_else(|| {
+                        Error::NotFound(format!(
+                            "load: no image for {want} in the archive's index (it has: {})",
+                            inner.platforms()
+                        ))
+                    })?;
                 }
             }
         }
@@ -360,11 +424,20 @@ fn tag(s: &str) -> Result<String> {
     Ok(r.with_default_tag().canonical())
 }
 
-fn item(config: Spooled, layers: Vec<Spooled>, tags: Vec<String>, manifest: Option<(Descriptor, Vec<u8>)>) -> Result<Item> {
+fn item(
+    config: Spooled,
+    layers: Vec<Spooled>,
+    tags: Vec<String>,
+    manifest: Option<(Descriptor, Vec<u8>)>,
+) -> Result<Item> {
     let config_json = read_small(&config, mt::MAX_CONFIG)?;
     let cfg = ConfigFile::parse(&config_json, &config.digest)?;
     if cfg.rootfs.diff_ids.len() != layers.len() {
-        return Err(bad(format!("image config lists {} layers, the archive {}", cfg.rootfs.diff_ids.len(), layers.len())));
+        return Err(bad(format!(
+            "image config lists {} layers, the archive {}",
+            cfg.rootfs.diff_ids.len(),
+            layers.len()
+        )));
     }
     Ok(Item { config, config_json, cfg, layers, tags, manifest })
 }

@@ -102,7 +102,9 @@ impl ImageStore {
                     images.insert(r.id.clone(), r);
                     continue;
                 }
-                crate::store::Loaded::Record(r) => format!("it names image {}, not its file's", r.id),
+                crate::store::Loaded::Record(r) => {
+                    format!("it names image {}, not its file's", r.id)
+                }
                 crate::store::Loaded::Unreadable(why) => why,
                 crate::store::Loaded::Missing => continue,
             };
@@ -139,7 +141,8 @@ impl ImageStore {
         let images = self.images.read().unwrap();
         let hex = name.strip_prefix("sha256:").unwrap_or(name);
         if hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let hits: Vec<&ImageRecord> = images.values().filter(|r| r.hex().starts_with(hex)).collect();
+            let hits: Vec<&ImageRecord> =
+                images.values().filter(|r| r.hex().starts_with(hex)).collect();
             if hits.len() == 1 {
                 return Ok(hits[0].clone());
             }
@@ -150,7 +153,11 @@ impl ImageStore {
                 Some(d) => {
                     let want = format!("{}@{d}", r.repository());
                     images.values().find(|i| {
-                        i.repo_digests.contains(&want) || i.manifest.as_deref() == Some(d.as_str()) && i.repo_tags.iter().any(|t| t.starts_with(&format!("{}:", r.repository())))
+                        i.repo_digests.contains(&want)
+                            || i.manifest.as_deref() == Some(d.as_str())
+                                && i.repo_tags
+                                    .iter()
+                                    .any(|t| t.starts_with(&format!("{}:", r.repository())))
                     })
                 }
                 None => {
@@ -185,7 +192,13 @@ impl ImageStore {
     /// dir twice, and applying a layer again over itself changes nothing.
     pub fn lower_dirs(&self, image: &ImageRecord) -> Result<Vec<PathBuf>> {
         let mut seen = std::collections::HashSet::new();
-        image.layers.iter().rev().filter(|d| seen.insert(d.as_str())).map(|d| self.paths.layer(d.strip_prefix("sha256:").unwrap_or(d))).collect()
+        image
+            .layers
+            .iter()
+            .rev()
+            .filter(|d| seen.insert(d.as_str()))
+            .map(|d| self.paths.layer(d.strip_prefix("sha256:").unwrap_or(d)))
+            .collect()
     }
 
     /// Stores a record and moves its tags over from any other image.
@@ -202,7 +215,11 @@ impl ImageStore {
         let merged = match images.get(&rec.id) {
             Some(existing) => {
                 let mut m = existing.clone();
-                for (mine, theirs) in [(&mut m.repo_tags, &rec.repo_tags), (&mut m.repo_digests, &rec.repo_digests), (&mut m.blobs, &rec.blobs)] {
+                for (mine, theirs) in [
+                    (&mut m.repo_tags, &rec.repo_tags),
+                    (&mut m.repo_digests, &rec.repo_digests),
+                    (&mut m.blobs, &rec.blobs),
+                ] {
                     for t in theirs {
                         if !mine.contains(t) {
                             mine.push(t.clone());

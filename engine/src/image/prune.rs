@@ -17,10 +17,15 @@ impl ImageStore {
     /// Prunes; `in_use(id)` says whether a container uses an image.
     /// Walks the store to measure what was freed: blocking.
     pub fn prune(&self, all: bool, in_use: impl Fn(&str) -> bool) -> Result<PruneOutcome> {
-        let usage = || berth_kernel::fs::disk_usage(&self.paths.layers()).bytes + berth_kernel::fs::disk_usage(&self.paths.blobs()).bytes;
+        let usage = || {
+            berth_kernel::fs::disk_usage(&self.paths.layers()).bytes
+                + berth_kernel::fs::disk_usage(&self.paths.blobs()).bytes
+        };
         let before = usage();
         let mut out = PruneOutcome::default();
-        for img in self.list().into_iter().filter(|i| (all || i.repo_tags.is_empty()) && !in_use(&i.id)) {
+        for img in
+            self.list().into_iter().filter(|i| (all || i.repo_tags.is_empty()) && !in_use(&i.id))
+        {
             match self.remove(&img.id, true, &in_use) {
                 Ok(r) => {
                     out.untagged.extend(r.untagged);

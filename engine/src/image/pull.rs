@@ -56,7 +56,9 @@ fn report(p: &Progress, ev: PullProgress) {
 
 fn layer_error(e: berth_kernel::layer::LayerError) -> Error {
     match e {
-        berth_kernel::layer::LayerError::Io(io) => Error::Io { context: "unpack layer".into(), source: io },
+        berth_kernel::layer::LayerError::Io(io) => {
+            Error::Io { context: "unpack layer".into(), source: io }
+        }
         other => Error::BadContent(format!("unpack layer: {other}")),
     }
 }
@@ -76,9 +78,15 @@ impl ImageStore {
         res
     }
 
-    async fn pull_reference(&self, r: Reference, req: PullRequest, progress: Progress) -> Result<ImageRecord> {
+    async fn pull_reference(
+        &self,
+        r: Reference,
+        req: PullRequest,
+        progress: Progress,
+    ) -> Result<ImageRecord> {
         let repo = self.client()?.repository(&r, req.credentials, Access::Pull)?;
-        let top = repo.manifest(r.digest.as_deref().or(r.tag.as_deref()).unwrap_or("latest")).await?;
+        let top =
+            repo.manifest(r.digest.as_deref().or(r.tag.as_deref()).unwrap_or("latest")).await?;
         report(&progress, PullProgress::Resolved { digest: top.digest.clone() });
         let mut blobs = vec![top.digest.clone()];
         let mut small = vec![(top.digest.clone(), top.bytes.clone())];
@@ -86,10 +94,20 @@ impl ImageStore {
             Manifest::Image(_) => top.clone(),
             Manifest::Index(idx) => {
                 let want = req.platform.clone().unwrap_or_else(Platform::host);
-                let d = idx.pick(&want).ok_or_else(|| Error::NotFound(format!("{}: no image for {want} in the index (it has: {})", r.canonical(), idx.platforms())))?;
+                let d = idx.pick(&want).ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "{}: no image for {want} in the index (it has: {})",
+                        r.canonical(),
+                        idx.platforms()
+                    ))
+                })?;
                 let m = repo.manifest(&d.digest).await?;
                 if !matches!(m.manifest, Manifest::Image(_)) {
-                    return Err(Error::BadContent(format!("{}: index entry {} is not an image manifest", r.canonical(), d.digest)));
+                    return Err(Error::BadContent(format!(
+                        "{}: index entry {} is not an image manifest",
+                        r.canonical(),
+                        d.digest
+                    )));
                 }
                 blobs.push(m.digest.clone());
                 small.push((m.digest.clone(), m.bytes.clone()));
@@ -103,21 +121,37 @@ impl ImageStore {
         };
         let cfg = ConfigFile::parse(&config_bytes, &m.config.digest)?;
         if cfg.rootfs.diff_ids.len() != m.layers.len() {
-            return Err(Error::BadContent(format!("image config lists {} layers, the manifest {}", cfg.rootfs.diff_ids.len(), m.layers.len())));
+            return Err(Error::BadContent(format!(
+                "image config lists {} layers, the manifest {}",
+                cfg.rootfs.diff_ids.len(),
+                m.layers.len()
+            )));
         }
         blobs.push(m.config.digest.clone());
         small.push((m.config.digest.clone(), config_bytes.clone()));
 
         let sem = Arc::new(Semaphore::new(self.max_concurrent_downloads.max(1)));
         for l in &m.layers {
-            report(&progress, PullProgress::Layer { digest: l.digest.clone(), state: LayerState::Waiting, current: 0, total: l.size });
+            report(
+                &progress,
+                PullProgress::Layer {
+                    digest: l.digest.clone(),
+                    state: LayerState::Waiting,
+                    current: 0,
+                    total: l.size,
+                },
+            );
         }
         // The first failure cancels the other layers; every layer's unpacker
         // has cleaned up before the pull returns.
         let cancel = CancellationToken::new();
         // A layer repeated in one image is fetched once (its lock is taken once).
         let mut seen = std::collections::HashSet::new();
-        let unique = m.layers.iter().zip(&cfg.rootfs.diff_ids).filter(|(_, diff)| seen.insert(diff.as_str()));
+        let unique = m
+            .layers
+            .iter()
+            .zip(&cfg.rootfs.diff_ids)
+            .filter(|(_, diff)| seen.insert(diff.as_str()));
         let jobs = unique.map(|(l, diff)| {
             let cancel = cancel.clone();
             let (repo, sem, progress) = (&repo, &sem, &progress);
@@ -151,9 +185,14 @@ impl ImageStore {
         blobs.extend(m.layers.iter().map(|l| l.digest.clone()));
 
         let paths = self.paths.clone();
-        tokio::task::spawn_blocking(move || small.iter().try_for_each(|(d, b)| content::put(&paths, d, b))).await.map_err(|e| Error::system("store manifests", e))??;
+        tokio::task::spawn_blocking(move || {
+            small.iter().try_for_each(|(d, b)| content::put(&paths, d, b))
+        })
+        .await
+        .map_err(|e| Error::system("store manifests", e))??;
 
-        let created = cfg.created.as_deref().and_then(berth_proto::time::parse_rfc3339_nanos).unwrap_or(0);
+        let created =
+            cfg.created.as_deref().and_then(berth_proto::time::parse_rfc3339_nanos).unwrap_or(0);
         let mut repo_tags = Vec::new();
         if r.digest.is_none() {
             repo_tags.push(r.canonical());
@@ -169,7 +208,8 @@ impl ImageStore {
             config: cfg.config.unwrap_or_default(),
             created_unix_nanos: created,
             size: m.layers.iter().map(|l| l.size).sum::<u64>() + m.config.size,
-            config_json: String::from_utf8(config_bytes.to_vec()).map_err(|_| Error::BadContent("image config is not UTF-8".into()))?,
+            config_json: String::from_utf8(config_bytes.to_vec())
+                .map_err(|_| Error::BadContent("image config is not UTF-8".into()))?,
         };
         crate::failpoint("pull.before_record")?;
         self.add(rec)
@@ -177,25 +217,50 @@ impl ImageStore {
 
     /// Makes one layer present: unpacked under `layers/` and its blob in
     /// the store. Returns the layer's in-flight lock, still held.
-    async fn fetch_layer(&self, repo: &Repository, l: &Descriptor, diff_id: &str, sem: &Semaphore, progress: &Progress, cancel: &CancellationToken) -> Result<LayerLock> {
+    async fn fetch_layer(
+        &self,
+        repo: &Repository,
+        l: &Descriptor,
+        diff_id: &str,
+        sem: &Semaphore,
+        progress: &Progress,
+        cancel: &CancellationToken,
+    ) -> Result<LayerLock> {
         let held = tokio::select! {
             h = self.inflight(diff_id).lock_owned() => h,
             _ = cancel.cancelled() => return Err(Error::Cancelled),
         };
         let have_layer = self.paths.layer(diff_id.trim_start_matches("sha256:"))?.exists();
         let have_blob = content::has(&self.paths, &l.digest);
-        let done = |state| report(progress, PullProgress::Layer { digest: l.digest.clone(), state, current: l.size, total: l.size });
+        let done = |state| {
+            report(
+                progress,
+                PullProgress::Layer {
+                    digest: l.digest.clone(),
+                    state,
+                    current: l.size,
+                    total: l.size,
+                },
+            )
+        };
         if have_layer && have_blob {
             done(LayerState::Exists);
             return Ok(held);
         }
-        let expect = Expect { blob_digest: Some(l.digest.clone()), diff_id: Some(diff_id.to_owned()), unpack: !have_layer };
+        let expect = Expect {
+            blob_digest: Some(l.digest.clone()),
+            diff_id: Some(diff_id.to_owned()),
+            unpack: !have_layer,
+        };
         let paths = self.paths.clone();
         if have_blob {
             // A pull cut short after the blob landed: unpack from disk.
             let blob = self.paths.blob(&l.digest)?;
             tokio::task::spawn_blocking(move || {
-                let f = std::fs::File::open(&blob).map_err(|e| Error::Io { context: format!("open {}", blob.display()), source: e })?;
+                let f = std::fs::File::open(&blob).map_err(|e| Error::Io {
+                    context: format!("open {}", blob.display()),
+                    source: e,
+                })?;
                 unpack::layer(&paths, f, &expect, layer_error)
             })
             .await
@@ -212,7 +277,9 @@ impl ImageStore {
             _ = cancel.cancelled() => return Err(Error::Cancelled),
         };
         let (tx, rx) = mpsc::channel::<std::io::Result<bytes::Bytes>>(32);
-        let job = tokio::task::spawn_blocking(move || unpack::layer(&paths, ChunkReader::new(rx), &expect, layer_error));
+        let job = tokio::task::spawn_blocking(move || {
+            unpack::layer(&paths, ChunkReader::new(rx), &expect, layer_error)
+        });
         let mut last_report = 0u64;
         let fed: Result<()> = async {
             loop {
@@ -226,7 +293,15 @@ impl ImageStore {
                 }
                 if stream.offset() - last_report >= 1 << 20 {
                     last_report = stream.offset();
-                    report(progress, PullProgress::Layer { digest: l.digest.clone(), state: LayerState::Downloading, current: last_report, total: l.size });
+                    report(
+                        progress,
+                        PullProgress::Layer {
+                            digest: l.digest.clone(),
+                            state: LayerState::Downloading,
+                            current: last_report,
+                            total: l.size,
+                        },
+                    );
                 }
             }
             Ok(())

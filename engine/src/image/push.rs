@@ -27,22 +27,38 @@ pub enum PushProgress {
 }
 
 impl ImageStore {
-    pub async fn push(&self, req: PushRequest, progress: Option<mpsc::UnboundedSender<PushProgress>>) -> Result<String> {
+    pub async fn push(
+        &self,
+        req: PushRequest,
+        progress: Option<mpsc::UnboundedSender<PushProgress>>,
+    ) -> Result<String> {
         let r = Reference::parse(&req.reference)?;
         if r.digest.is_some() {
-            return Err(Error::InvalidArgument(format!("push {}: push a tag, not a digest", req.reference)));
+            return Err(Error::InvalidArgument(format!(
+                "push {}: push a tag, not a digest",
+                req.reference
+            )));
         }
         let r = r.with_default_tag();
         let span = tracing::info_span!("push", reference = %r.canonical());
         self.push_reference(r, req.credentials, progress).instrument(span).await
     }
 
-    async fn push_reference(&self, r: Reference, creds: Credentials, progress: Option<mpsc::UnboundedSender<PushProgress>>) -> Result<String> {
+    async fn push_reference(
+        &self,
+        r: Reference,
+        creds: Credentials,
+        progress: Option<mpsc::UnboundedSender<PushProgress>>,
+    ) -> Result<String> {
         let img = self.resolve(&r.canonical())?;
         if !img.repo_tags.contains(&r.canonical()) {
-            return Err(Error::NotFound(format!("An image does not exist locally with the tag: {}", r.canonical())));
+            return Err(Error::NotFound(format!(
+                "An image does not exist locally with the tag: {}",
+                r.canonical()
+            )));
         }
-        let content::StoredManifest { media_type: media, bytes, manifest: m, .. } = content::image_manifest(&self.paths, &img, &r.canonical())?;
+        let content::StoredManifest { media_type: media, bytes, manifest: m, .. } =
+            content::image_manifest(&self.paths, &img, &r.canonical())?;
         // Repositories on the same registry the blobs may be mounted from.
         let sources: Vec<String> = img
             .repo_digests
@@ -63,7 +79,10 @@ impl ImageStore {
         let jobs = blobs.map(|d| {
             let (repo, sem, sources, progress) = (&repo, sem.clone(), &sources, progress.clone());
             async move {
-                let _permit = sem.acquire().await.map_err(|_| Error::Internal("upload limiter closed".into()))?;
+                let _permit = sem
+                    .acquire()
+                    .await
+                    .map_err(|_| Error::Internal("upload limiter closed".into()))?;
                 let how = self.push_blob(repo, &d.digest, d.size, sources).await?;
                 if let Some(p) = &progress {
                     let _ = p.send(PushProgress::Blob { digest: d.digest.clone(), how });
@@ -75,7 +94,11 @@ impl ImageStore {
         let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
         let digest = repo.put_manifest(&tag, &media, bytes::Bytes::from(bytes.clone())).await?;
         if let Some(p) = &progress {
-            let _ = p.send(PushProgress::Manifest { tag, digest: digest.clone(), size: bytes.len() as u64 });
+            let _ = p.send(PushProgress::Manifest {
+                tag,
+                digest: digest.clone(),
+                size: bytes.len() as u64,
+            });
         }
         let mut rec = img.clone();
         rec.repo_digests = vec![format!("{}@{digest}", r.repository())];
@@ -83,7 +106,13 @@ impl ImageStore {
         Ok(digest)
     }
 
-    async fn push_blob(&self, repo: &Repository, digest: &str, size: u64, sources: &[String]) -> Result<String> {
+    async fn push_blob(
+        &self,
+        repo: &Repository,
+        digest: &str,
+        size: u64,
+        sources: &[String],
+    ) -> Result<String> {
         if repo.has_blob(digest).await? {
             return Ok("Layer already exists".into());
         }
@@ -94,10 +123,15 @@ impl ImageStore {
         }
         let path = self.paths.blob(digest)?;
         let file = tokio::fs::File::open(&path).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::FailedPrecondition(format!("blob {digest} is not in the content store")),
+            std::io::ErrorKind::NotFound => {
+                Error::FailedPrecondition(format!("blob {digest} is not in the content store"))
+            }
             _ => Error::Io { context: format!("open {}", path.display()), source: e },
         })?;
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024));
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            file,
+            256 * 1024,
+        ));
         repo.upload_blob(digest, size, body).await?;
         Ok("Pushed".into())
     }

@@ -14,9 +14,17 @@ pub struct RemoveOutcome {
 
 impl ImageStore {
     /// Removes `name`. `in_use(id)` says whether a container uses an image.
-    pub fn remove(&self, name: &str, force: bool, in_use: impl Fn(&str) -> bool) -> Result<RemoveOutcome> {
+    pub fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        in_use: impl Fn(&str) -> bool,
+    ) -> Result<RemoveOutcome> {
         let img = self.resolve(name)?;
-        let by_tag = Reference::parse(name).ok().map(|r| r.with_default_tag().canonical()).filter(|t| img.repo_tags.contains(t));
+        let by_tag = Reference::parse(name)
+            .ok()
+            .map(|r| r.with_default_tag().canonical())
+            .filter(|t| img.repo_tags.contains(t));
         let mut out = RemoveOutcome::default();
         let mut images = self.images.write().unwrap();
         let Some(rec) = images.get_mut(&img.id) else {
@@ -35,7 +43,9 @@ impl ImageStore {
         }
         if in_use(&img.id) {
             if !force || rec.repo_tags.is_empty() {
-                return Err(Error::FailedPrecondition(format!("conflict: unable to remove image {name}: image is being used by a container")));
+                return Err(Error::FailedPrecondition(format!(
+                    "conflict: unable to remove image {name}: image is being used by a container"
+                )));
             }
             // Forced: untag, keep the image for its containers.
             out.untagged = std::mem::take(&mut rec.repo_tags);
@@ -48,20 +58,27 @@ impl ImageStore {
         }
         out.untagged = std::mem::take(&mut rec.repo_tags);
         let path = self.paths.image_record(img.hex())?;
-        std::fs::remove_file(&path).map_err(|e| Error::Io { context: format!("remove {}", path.display()), source: e })?;
+        std::fs::remove_file(&path)
+            .map_err(|e| Error::Io { context: format!("remove {}", path.display()), source: e })?;
         images.remove(&img.id);
         out.deleted.push(img.id.clone());
         // Layers and blobs no remaining image (or running pull) uses.
-        let still_used: std::collections::HashSet<&String> = images.values().flat_map(|i| i.layers.iter()).collect();
-        for l in img.layers.iter().filter(|l| !still_used.contains(l) && !self.in_flight(Some(l)) && !self.quarantined_uses(l)) {
+        let still_used: std::collections::HashSet<&String> =
+            images.values().flat_map(|i| i.layers.iter()).collect();
+        for l in img.layers.iter().filter(|l| {
+            !still_used.contains(l) && !self.in_flight(Some(l)) && !self.quarantined_uses(l)
+        }) {
             if let Ok(dir) = self.paths.layer(l.trim_start_matches("sha256:")) {
                 let _ = std::fs::remove_dir_all(dir);
                 out.deleted.push(l.clone());
             }
         }
         if !self.in_flight(None) {
-            let blobs_used: std::collections::HashSet<&String> = images.values().flat_map(|i| i.blobs.iter()).collect();
-            for b in img.blobs.iter().filter(|b| !blobs_used.contains(b) && !self.quarantined_uses(b)) {
+            let blobs_used: std::collections::HashSet<&String> =
+                images.values().flat_map(|i| i.blobs.iter()).collect();
+            for b in
+                img.blobs.iter().filter(|b| !blobs_used.contains(b) && !self.quarantined_uses(b))
+            {
                 content::remove(&self.paths, b);
             }
         }

@@ -43,7 +43,10 @@ impl ImageStore {
         let mut images: Vec<Saved> = Vec::new();
         for name in names {
             let image = self.resolve(name)?;
-            let tag = Reference::parse(name).ok().map(|r| r.with_default_tag().canonical()).filter(|t| image.repo_tags.contains(t));
+            let tag = Reference::parse(name)
+                .ok()
+                .map(|r| r.with_default_tag().canonical())
+                .filter(|t| image.repo_tags.contains(t));
             if let Some(s) = images.iter_mut().find(|s| s.id == image.id) {
                 s.tags.extend(tag.filter(|t| !s.tags.contains(t)));
                 continue;
@@ -54,10 +57,19 @@ impl ImageStore {
             for b in &blobs {
                 let p = self.paths.blob(&b.digest)?;
                 if !p.exists() {
-                    return Err(Error::FailedPrecondition(format!("{name}: blob {} is not in the content store; pull the image again", b.digest)));
+                    return Err(Error::FailedPrecondition(format!(
+                        "{name}: blob {} is not in the content store; pull the image again",
+                        b.digest
+                    )));
                 }
             }
-            let manifest = Descriptor { media_type: stored.media_type, digest: stored.digest, size: stored.bytes.len() as u64, platform: None, annotations: BTreeMap::new() };
+            let manifest = Descriptor {
+                media_type: stored.media_type,
+                digest: stored.digest,
+                size: stored.bytes.len() as u64,
+                platform: None,
+                annotations: BTreeMap::new(),
+            };
             images.push(Saved { id: image.id, tags: tag.into_iter().collect(), manifest, blobs });
         }
         Ok(SavePlan { images })
@@ -65,7 +77,10 @@ impl ImageStore {
 
     /// Writes the archive to `tx` in chunks (blocking: run it off the runtime).
     pub fn save(&self, plan: &SavePlan, tx: mpsc::Sender<Vec<u8>>) -> Result<()> {
-        let mut out = tar::Builder::new(std::io::BufWriter::with_capacity(256 * 1024, crate::bridge::ChannelWriter::new(tx)));
+        let mut out = tar::Builder::new(std::io::BufWriter::with_capacity(
+            256 * 1024,
+            crate::bridge::ChannelWriter::new(tx),
+        ));
         let broken = |e: std::io::Error| Error::Io { context: "write archive".into(), source: e };
         let dir = |b: &mut tar::Builder<_>, path: &str| -> Result<()> {
             let mut h = header(tar::EntryType::Directory, 0);
@@ -129,7 +144,10 @@ fn index_json(plan: &SavePlan) -> Vec<u8> {
             manifests.push(d);
         }
     }
-    serde_json::to_vec(&serde_json::json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests })).unwrap_or_default()
+    serde_json::to_vec(
+        &serde_json::json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests }),
+    )
+    .unwrap_or_default()
 }
 
 fn docker_manifest_json(plan: &SavePlan) -> Vec<u8> {

@@ -42,13 +42,26 @@ pub(crate) fn input_error(verb: &str, e: berth_kernel::layer::LayerError) -> Err
 }
 
 /// Stores and (optionally) unpacks one layer blob read from `reader`.
-pub(crate) fn layer(paths: &Paths, reader: impl Read, expect: &Expect, on_layer_error: LayerErrorMap) -> Result<Unpacked> {
+pub(crate) fn layer(
+    paths: &Paths,
+    reader: impl Read,
+    expect: &Expect,
+    on_layer_error: LayerErrorMap,
+) -> Result<Unpacked> {
     let mut blob = content::temp(paths)?;
     let (got, tmp_dir) = if expect.unpack {
         let tmp = paths.tmp().join(format!("layer-{}", hex::encode(rand::random::<[u8; 8]>())));
         crate::paths::create_dir(&tmp, 0o755).ctx(|| format!("create {}", tmp.display()))?;
         match berth_kernel::layer::extract(reader, &tmp, Some(&mut blob.file)) {
-            Ok(i) => (Unpacked { diff_id: i.diff_id, blob_digest: i.blob_digest, blob_size: i.blob_size, compression: Some(i.compression) }, Some(tmp)),
+            Ok(i) => (
+                Unpacked {
+                    diff_id: i.diff_id,
+                    blob_digest: i.blob_digest,
+                    blob_size: i.blob_size,
+                    compression: Some(i.compression),
+                },
+                Some(tmp),
+            ),
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&tmp);
                 return Err(on_layer_error(e));
@@ -56,9 +69,18 @@ pub(crate) fn layer(paths: &Paths, reader: impl Read, expect: &Expect, on_layer_
         }
     } else {
         let mut hashing = HashCopy { inner: reader, hasher: Sha256::new(), count: 0 };
-        std::io::copy(&mut hashing, &mut blob.file).map_err(|e| Error::Unavailable(format!("layer download: {e}")))?;
+        std::io::copy(&mut hashing, &mut blob.file)
+            .map_err(|e| Error::Unavailable(format!("layer download: {e}")))?;
         let digest = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
-        (Unpacked { diff_id: expect.diff_id.clone().unwrap_or_default(), blob_digest: digest, blob_size: hashing.count, compression: None }, None)
+        (
+            Unpacked {
+                diff_id: expect.diff_id.clone().unwrap_or_default(),
+                blob_digest: digest,
+                blob_size: hashing.count,
+                compression: None,
+            },
+            None,
+        )
     };
     let cleanup = |e: Error| {
         if let Some(t) = &tmp_dir {
@@ -68,12 +90,18 @@ pub(crate) fn layer(paths: &Paths, reader: impl Read, expect: &Expect, on_layer_
     };
     if let Some(want) = &expect.blob_digest {
         if &got.blob_digest != want {
-            return Err(cleanup(Error::BadContent(format!("layer blob digest mismatch: got {}, expected {want}", got.blob_digest))));
+            return Err(cleanup(Error::BadContent(format!(
+                "layer blob digest mismatch: got {}, expected {want}",
+                got.blob_digest
+            ))));
         }
     }
     if let Some(want) = &expect.diff_id {
         if &got.diff_id != want {
-            return Err(cleanup(Error::BadContent(format!("layer {}: uncompressed digest {} does not match the image config's diff id {want}", got.blob_digest, got.diff_id))));
+            return Err(cleanup(Error::BadContent(format!(
+                "layer {}: uncompressed digest {} does not match the image config's diff id {want}",
+                got.blob_digest, got.diff_id
+            ))));
         }
     }
     if let Some(tmp) = tmp_dir {
@@ -82,7 +110,10 @@ pub(crate) fn layer(paths: &Paths, reader: impl Read, expect: &Expect, on_layer_
             let _ = std::fs::remove_dir_all(&tmp);
         } else if let Err(e) = std::fs::rename(&tmp, &dest) {
             let _ = std::fs::remove_dir_all(&tmp);
-            return Err(Error::Io { context: format!("rename layer into {}", dest.display()), source: e });
+            return Err(Error::Io {
+                context: format!("rename layer into {}", dest.display()),
+                source: e,
+            });
         }
     }
     content::commit(paths, blob, &got.blob_digest)?;

@@ -117,8 +117,12 @@ impl ContainerNetwork {
     /// The sandbox holding the container's network, if one does now.
     pub fn sandbox(&self) -> Option<&str> {
         match self {
-            ContainerNetwork::Bridge { sandbox, .. } | ContainerNetwork::User { sandbox, .. } => Some(sandbox.as_str()).filter(|s| !s.is_empty()),
-            ContainerNetwork::None | ContainerNetwork::Host | ContainerNetwork::Container { .. } => None,
+            ContainerNetwork::Bridge { sandbox, .. } | ContainerNetwork::User { sandbox, .. } => {
+                Some(sandbox.as_str()).filter(|s| !s.is_empty())
+            }
+            ContainerNetwork::None
+            | ContainerNetwork::Host
+            | ContainerNetwork::Container { .. } => None,
         }
     }
 
@@ -132,13 +136,16 @@ impl ContainerNetwork {
     /// (the links, and what they asked for, stay).
     pub fn released(&mut self) {
         match self {
-            ContainerNetwork::Bridge { sandbox, links } | ContainerNetwork::User { sandbox, links } => {
+            ContainerNetwork::Bridge { sandbox, links }
+            | ContainerNetwork::User { sandbox, links } => {
                 sandbox.clear();
                 for l in links {
                     l.address = None;
                 }
             }
-            ContainerNetwork::None | ContainerNetwork::Host | ContainerNetwork::Container { .. } => {}
+            ContainerNetwork::None
+            | ContainerNetwork::Host
+            | ContainerNetwork::Container { .. } => {}
         }
     }
 
@@ -172,7 +179,9 @@ impl ContainerNetwork {
     /// The links, to change (None: a mode without user networks).
     pub fn links_mut(&mut self) -> Option<&mut Vec<super::network::NetworkLink>> {
         match self {
-            ContainerNetwork::User { links, .. } | ContainerNetwork::Bridge { links, .. } => Some(links),
+            ContainerNetwork::User { links, .. } | ContainerNetwork::Bridge { links, .. } => {
+                Some(links)
+            }
             _ => None,
         }
     }
@@ -282,7 +291,9 @@ impl Dns {
     pub fn check(&self) -> Result<()> {
         for w in self.search.iter().chain(&self.options) {
             if w.is_empty() || w.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(Error::InvalidArgument(format!("invalid DNS search domain or option {w:?}")));
+                return Err(Error::InvalidArgument(format!(
+                    "invalid DNS search domain or option {w:?}"
+                )));
             }
         }
         Ok(())
@@ -290,7 +301,12 @@ impl Dns {
 
     /// The container's resolv.conf: its own settings over the node's.
     pub fn resolv_conf(&self, node: &str) -> String {
-        let keep = |key: &'static str, mine: bool| node.lines().filter(move |l| !mine && l.split_whitespace().next() == Some(key)).map(|l| format!("{l}\n")).collect::<String>();
+        let keep = |key: &'static str, mine: bool| {
+            node.lines()
+                .filter(move |l| !mine && l.split_whitespace().next() == Some(key))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+        };
         let mut out = String::new();
         out.push_str(&keep("search", !self.search.is_empty()));
         if !self.search.is_empty() {
@@ -316,10 +332,16 @@ pub struct ExtraHost {
 impl ExtraHost {
     /// Docker's `name:ip` (or `name=ip`); the name a hostname.
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = || Error::InvalidArgument(format!("invalid argument \"{s}\" for \"--add-host\" flag: invalid IP address in add-host"));
+        let bad = || {
+            Error::InvalidArgument(format!(
+                "invalid argument \"{s}\" for \"--add-host\" flag: invalid IP address in add-host"
+            ))
+        };
         let (name, ip) = s.split_once('=').or_else(|| s.split_once(':')).ok_or_else(bad)?;
         let ip = ip.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| bad())?;
-        crate::container::check_hostname(name).map_err(|_| Error::InvalidArgument(format!("invalid hostname {name:?} in add-host")))?;
+        crate::container::check_hostname(name).map_err(|_| {
+            Error::InvalidArgument(format!("invalid hostname {name:?} in add-host"))
+        })?;
         Ok(Self { name: name.to_owned(), ip })
     }
 }
@@ -356,12 +378,22 @@ impl RestartPolicy {
             "" | "no" => Self::No,
             "always" => Self::Always,
             "unless-stopped" => Self::UnlessStopped,
-            "on-failure" if max_retries < 0 => return Err(Error::InvalidArgument("maximum retry count cannot be negative".into())),
-            "on-failure" => Self::OnFailure { max_retries: u32::try_from(max_retries).map_err(|_| Error::InvalidArgument("maximum retry count is too large".into()))? },
-            other => return Err(Error::InvalidArgument(format!("invalid restart policy '{other}'"))),
+            "on-failure" if max_retries < 0 => {
+                return Err(Error::InvalidArgument("maximum retry count cannot be negative".into()))
+            }
+            "on-failure" => Self::OnFailure {
+                max_retries: u32::try_from(max_retries).map_err(|_| {
+                    Error::InvalidArgument("maximum retry count is too large".into())
+                })?,
+            },
+            other => {
+                return Err(Error::InvalidArgument(format!("invalid restart policy '{other}'")))
+            }
         };
         if max_retries != 0 && !matches!(policy, Self::OnFailure { .. }) {
-            return Err(Error::InvalidArgument(format!("maximum retry count cannot be used with restart policy '{name}'")));
+            return Err(Error::InvalidArgument(format!(
+                "maximum retry count cannot be used with restart policy '{name}'"
+            )));
         }
         Ok(policy)
     }
@@ -369,7 +401,12 @@ impl RestartPolicy {
     /// Docker's `--restart` form: `no`, `always`, `unless-stopped`, `on-failure[:N]`.
     pub fn parse(s: &str) -> Result<Self> {
         match s.split_once(':') {
-            Some(("on-failure", n)) => Self::from_docker("on-failure", n.parse().map_err(|_| Error::InvalidArgument("maximum retry count must be an integer".into()))?),
+            Some(("on-failure", n)) => Self::from_docker(
+                "on-failure",
+                n.parse().map_err(|_| {
+                    Error::InvalidArgument("maximum retry count must be an integer".into())
+                })?,
+            ),
             Some((other, _)) => Self::from_docker(other, 1),
             None => Self::from_docker(s, 0),
         }
@@ -403,7 +440,12 @@ impl RestartPolicy {
     }
 
     /// Whether an exit (`restarts` so far) is followed by a restart.
-    pub fn restarts_after_exit(&self, exit_code: i32, restarts: u32, stopped_on_purpose: bool) -> bool {
+    pub fn restarts_after_exit(
+        &self,
+        exit_code: i32,
+        restarts: u32,
+        stopped_on_purpose: bool,
+    ) -> bool {
         !stopped_on_purpose
             && match self {
                 Self::No => false,
@@ -413,7 +455,12 @@ impl RestartPolicy {
     }
 
     /// Whether berthd's start-up starts an exited container again.
-    pub fn restarts_at_start_up(&self, exit_code: i32, restarts: u32, stopped_on_purpose: bool) -> bool {
+    pub fn restarts_at_start_up(
+        &self,
+        exit_code: i32,
+        restarts: u32,
+        stopped_on_purpose: bool,
+    ) -> bool {
         match self {
             Self::No => false,
             Self::Always => true,
@@ -424,7 +471,10 @@ impl RestartPolicy {
 
     /// The wait before the next restart, after `previous` and a run of `ran`
     /// (dockerd's backoff: 100 ms, doubled up to a minute, reset by 10 s up).
-    pub fn next_delay(previous: std::time::Duration, ran: std::time::Duration) -> std::time::Duration {
+    pub fn next_delay(
+        previous: std::time::Duration,
+        ran: std::time::Duration,
+    ) -> std::time::Duration {
         if previous.is_zero() || ran >= RESTART_RESET_AFTER {
             RESTART_FIRST_DELAY
         } else {
@@ -436,7 +486,9 @@ impl RestartPolicy {
 impl std::fmt::Display for RestartPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::OnFailure { max_retries } if *max_retries > 0 => write!(f, "on-failure:{max_retries}"),
+            Self::OnFailure { max_retries } if *max_retries > 0 => {
+                write!(f, "on-failure:{max_retries}")
+            }
             other => f.write_str(other.name()),
         }
     }
@@ -513,24 +565,49 @@ pub struct Ulimit {
 }
 
 /// The rlimit names Docker accepts.
-pub const ULIMIT_NAMES: [&str; 16] =
-    ["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"];
+pub const ULIMIT_NAMES: [&str; 16] = [
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+    "as",
+];
 
 impl Ulimit {
     /// Parses `name=soft[:hard]`.
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = || Error::InvalidArgument(format!("invalid ulimit {s:?}: expected name=soft[:hard]"));
+        let bad =
+            || Error::InvalidArgument(format!("invalid ulimit {s:?}: expected name=soft[:hard]"));
         let (name, vals) = s.split_once('=').ok_or_else(bad)?;
         if !ULIMIT_NAMES.contains(&name) {
             return Err(Error::InvalidArgument(format!("invalid ulimit type: {name}")));
         }
-        let num = |v: &str| if v == "-1" || v == "unlimited" { Ok(u64::MAX) } else { v.parse::<u64>().map_err(|_| bad()) };
+        let num = |v: &str| {
+            if v == "-1" || v == "unlimited" {
+                Ok(u64::MAX)
+            } else {
+                v.parse::<u64>().map_err(|_| bad())
+            }
+        };
         let (soft, hard) = match vals.split_once(':') {
             Some((a, b)) => (num(a)?, num(b)?),
             None => (num(vals)?, num(vals)?),
         };
         if soft > hard {
-            return Err(Error::InvalidArgument(format!("ulimit {name}: soft limit {soft} is above the hard limit {hard}")));
+            return Err(Error::InvalidArgument(format!(
+                "ulimit {name}: soft limit {soft} is above the hard limit {hard}"
+            )));
         }
         Ok(Self { name: name.to_owned(), soft, hard })
     }
@@ -598,14 +675,34 @@ impl ContainerRecord {
     /// What is shown of a container whose record was quarantined: its id,
     /// the name if the damaged record still says it, and why.
     pub(crate) fn quarantined(id: &str, name: Option<String>, why: String) -> Self {
-        let mut r = Self::new(id.to_owned(), name.unwrap_or_else(|| id.to_owned()), String::new(), String::new(), ContainerConfig::default());
+        let mut r = Self::new(
+            id.to_owned(),
+            name.unwrap_or_else(|| id.to_owned()),
+            String::new(),
+            String::new(),
+            ContainerConfig::default(),
+        );
         r.state.status = Status::Quarantined;
         r.state.error = format!("the container's record was quarantined: {why}");
         r
     }
 
-    pub fn new(id: String, name: String, image: String, image_id: String, config: ContainerConfig) -> Self {
-        Self { id, name, image, image_id, config, created_at: berth_proto::time::unix_nanos(std::time::SystemTime::now()), state: ContainerState::default() }
+    pub fn new(
+        id: String,
+        name: String,
+        image: String,
+        image_id: String,
+        config: ContainerConfig,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            image,
+            image_id,
+            config,
+            created_at: berth_proto::time::unix_nanos(std::time::SystemTime::now()),
+            state: ContainerState::default(),
+        }
     }
 }
 
@@ -616,10 +713,16 @@ impl ContainerRecord {
         let ago = |t: i64| human(std::time::Duration::from_nanos((now - t).max(0) as u64));
         match self.state.status {
             Status::Created => "Created".into(),
-            Status::Running if self.state.paused => format!("Up {} (Paused)", ago(self.state.started_at)),
+            Status::Running if self.state.paused => {
+                format!("Up {} (Paused)", ago(self.state.started_at))
+            }
             Status::Running => format!("Up {}", ago(self.state.started_at)),
-            Status::Exited if self.state.restarting => format!("Restarting ({}) {} ago", self.state.exit_code, ago(self.state.finished_at)),
-            Status::Exited => format!("Exited ({}) {} ago", self.state.exit_code, ago(self.state.finished_at)),
+            Status::Exited if self.state.restarting => {
+                format!("Restarting ({}) {} ago", self.state.exit_code, ago(self.state.finished_at))
+            }
+            Status::Exited => {
+                format!("Exited ({}) {} ago", self.state.exit_code, ago(self.state.finished_at))
+            }
             Status::Unknown => "Unknown".into(),
             Status::Quarantined => "Quarantined".into(),
         }
@@ -648,16 +751,31 @@ mod tests {
         let node = "search lan\nnameserver 10.0.0.53\noptions ndots:1\n";
         let d = super::Dns { servers: vec!["192.0.2.1".parse().unwrap()], ..Default::default() };
         assert_eq!(d.resolv_conf(node), "search lan\nnameserver 192.0.2.1\noptions ndots:1\n");
-        let d = super::Dns { search: vec!["a.example".into()], options: vec!["ndots:2".into()], ..Default::default() };
-        assert_eq!(d.resolv_conf(node), "search a.example\nnameserver 10.0.0.53\noptions ndots:2\n");
-        assert!(super::Dns { search: vec!["a\nnameserver 1.2.3.4".into()], ..Default::default() }.check().is_err());
+        let d = super::Dns {
+            search: vec!["a.example".into()],
+            options: vec!["ndots:2".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            d.resolv_conf(node),
+            "search a.example\nnameserver 10.0.0.53\noptions ndots:2\n"
+        );
+        assert!(super::Dns { search: vec!["a\nnameserver 1.2.3.4".into()], ..Default::default() }
+            .check()
+            .is_err());
         assert_eq!(super::ExtraHost::parse("db:192.0.2.7").unwrap().ip.to_string(), "192.0.2.7");
-        assert!(super::ExtraHost::parse("db:nope").is_err() && super::ExtraHost::parse("bad_name:1.2.3.4").is_err());
+        assert!(
+            super::ExtraHost::parse("db:nope").is_err()
+                && super::ExtraHost::parse("bad_name:1.2.3.4").is_err()
+        );
     }
 
     #[test]
     fn restart_policies_as_docker_writes_and_follows_them() {
-        assert_eq!(RestartPolicy::parse("on-failure:3").unwrap(), RestartPolicy::OnFailure { max_retries: 3 });
+        assert_eq!(
+            RestartPolicy::parse("on-failure:3").unwrap(),
+            RestartPolicy::OnFailure { max_retries: 3 }
+        );
         assert_eq!(RestartPolicy::parse("unless-stopped").unwrap().to_string(), "unless-stopped");
         assert_eq!(RestartPolicy::from_docker("", 0).unwrap(), RestartPolicy::No);
         for (name, n, err) in [
@@ -665,12 +783,22 @@ mod tests {
             ("always", 2, "maximum retry count cannot be used with restart policy 'always'"),
             ("on-failure", -1, "maximum retry count cannot be negative"),
         ] {
-            assert!(RestartPolicy::from_docker(name, n).unwrap_err().to_string().contains(err), "{name} {n}");
+            assert!(
+                RestartPolicy::from_docker(name, n).unwrap_err().to_string().contains(err),
+                "{name} {n}"
+            );
         }
         assert!(RestartPolicy::parse("on-failure:x").is_err());
         let of2 = RestartPolicy::OnFailure { max_retries: 2 };
-        assert!(of2.restarts_after_exit(1, 1, false) && !of2.restarts_after_exit(1, 2, false) && !of2.restarts_after_exit(0, 0, false));
-        assert!(!RestartPolicy::Always.restarts_after_exit(0, 9, true), "a stop on purpose ends the restarts");
+        assert!(
+            of2.restarts_after_exit(1, 1, false)
+                && !of2.restarts_after_exit(1, 2, false)
+                && !of2.restarts_after_exit(0, 0, false)
+        );
+        assert!(
+            !RestartPolicy::Always.restarts_after_exit(0, 9, true),
+            "a stop on purpose ends the restarts"
+        );
         assert!(RestartPolicy::Always.restarts_at_start_up(0, 0, true));
         assert!(!RestartPolicy::UnlessStopped.restarts_at_start_up(137, 0, true));
         assert!(!RestartPolicy::No.restarts_at_start_up(1, 0, false));
@@ -686,10 +814,16 @@ mod tests {
     #[test]
     fn stop_signals_are_stored_by_name() {
         assert_eq!(serde_json::to_string(&StopSignal(Signal::SIGUSR1)).unwrap(), r#""SIGUSR1""#);
-        assert_eq!(serde_json::from_str::<StopSignal>(r#""SIGQUIT""#).unwrap(), StopSignal(Signal::SIGQUIT));
+        assert_eq!(
+            serde_json::from_str::<StopSignal>(r#""SIGQUIT""#).unwrap(),
+            StopSignal(Signal::SIGQUIT)
+        );
         assert_eq!(StopSignal::parse("hup").unwrap(), StopSignal(Signal::SIGHUP));
         assert!(StopSignal::parse("SIGNOPE").is_err());
         // What an older berth stored unchecked stops with SIGTERM, as it did then.
-        assert_eq!(serde_json::from_str::<StopSignal>(r#""SIGNOPE""#).unwrap(), StopSignal::default());
+        assert_eq!(
+            serde_json::from_str::<StopSignal>(r#""SIGNOPE""#).unwrap(),
+            StopSignal::default()
+        );
     }
 }

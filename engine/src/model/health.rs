@@ -54,20 +54,38 @@ pub struct HealthConfig {
 impl HealthConfig {
     /// The request's fields over the image's (dockerd's merge), then the
     /// defaults; `None`: no healthcheck (none given, or `NONE`).
-    pub fn resolve(request: Option<&HealthConfig>, image: Option<&HealthConfig>) -> Result<Option<Healthcheck>> {
+    pub fn resolve(
+        request: Option<&HealthConfig>,
+        image: Option<&HealthConfig>,
+    ) -> Result<Option<Healthcheck>> {
         for c in [request, image].into_iter().flatten() {
-            for (v, what) in [(c.interval, "Interval"), (c.timeout, "Timeout"), (c.start_period, "StartPeriod"), (c.start_interval, "StartInterval")] {
+            for (v, what) in [
+                (c.interval, "Interval"),
+                (c.timeout, "Timeout"),
+                (c.start_period, "StartPeriod"),
+                (c.start_interval, "StartInterval"),
+            ] {
                 let v = v.unwrap_or(0);
                 if v < 0 || (v > 0 && v < MIN_PERIOD.as_nanos() as i64 && what != "StartPeriod") {
-                    return Err(Error::InvalidArgument(format!("{what} in Healthcheck cannot be less than {}ms", MIN_PERIOD.as_millis())));
+                    return Err(Error::InvalidArgument(format!(
+                        "{what} in Healthcheck cannot be less than {}ms",
+                        MIN_PERIOD.as_millis()
+                    )));
                 }
             }
             if c.retries.unwrap_or(0) < 0 {
-                return Err(Error::InvalidArgument("Retries in Healthcheck cannot be negative".into()));
+                return Err(Error::InvalidArgument(
+                    "Retries in Healthcheck cannot be negative".into(),
+                ));
             }
         }
-        let pick = |f: fn(&HealthConfig) -> Option<i64>| request.and_then(f).filter(|v| *v != 0).or(image.and_then(f).filter(|v| *v != 0));
-        let test = request.and_then(|r| r.test.clone()).filter(|t| !t.is_empty()).or(image.and_then(|i| i.test.clone()).filter(|t| !t.is_empty()));
+        let pick = |f: fn(&HealthConfig) -> Option<i64>| {
+            request.and_then(f).filter(|v| *v != 0).or(image.and_then(f).filter(|v| *v != 0))
+        };
+        let test = request
+            .and_then(|r| r.test.clone())
+            .filter(|t| !t.is_empty())
+            .or(image.and_then(|i| i.test.clone()).filter(|t| !t.is_empty()));
         let Some(test) = test else { return Ok(None) };
         let command = match test.first().map(String::as_str) {
             Some("NONE") => return Ok(None),
@@ -143,7 +161,12 @@ impl crate::store::Record for HealthRecord {
 impl Health {
     /// Takes a probe's result; the new status if it changed. Failures in
     /// the start period don't count, a success ends it (as dockerd).
-    pub fn record(&mut self, probe: Probe, retries: u32, in_start_period: bool) -> Option<HealthStatus> {
+    pub fn record(
+        &mut self,
+        probe: Probe,
+        retries: u32,
+        in_start_period: bool,
+    ) -> Option<HealthStatus> {
         let before = self.status;
         if probe.exit_code == 0 {
             self.status = HealthStatus::Healthy;
@@ -168,15 +191,30 @@ mod tests {
 
     #[test]
     fn the_request_over_the_image_then_the_defaults() {
-        let image = HealthConfig { test: Some(vec!["CMD-SHELL".into(), "true".into()]), interval: Some(2_000_000_000), ..Default::default() };
+        let image = HealthConfig {
+            test: Some(vec!["CMD-SHELL".into(), "true".into()]),
+            interval: Some(2_000_000_000),
+            ..Default::default()
+        };
         let h = HealthConfig::resolve(None, Some(&image)).unwrap().unwrap();
-        assert_eq!((h.command.as_slice(), h.interval_ns, h.retries), (&["/bin/sh".to_string(), "-c".into(), "true".into()][..], 2_000_000_000, 3));
+        assert_eq!(
+            (h.command.as_slice(), h.interval_ns, h.retries),
+            (&["/bin/sh".to_string(), "-c".into(), "true".into()][..], 2_000_000_000, 3)
+        );
         let req = HealthConfig { retries: Some(1), ..Default::default() };
         assert_eq!(HealthConfig::resolve(Some(&req), Some(&image)).unwrap().unwrap().retries, 1);
         let none = HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() };
         assert_eq!(HealthConfig::resolve(Some(&none), Some(&image)).unwrap(), None);
-        assert!(HealthConfig::resolve(Some(&HealthConfig { test: Some(vec!["BOGUS".into()]), ..Default::default() }), None).is_err());
-        assert!(HealthConfig::resolve(Some(&HealthConfig { interval: Some(-1), ..image.clone() }), None).is_err());
+        assert!(HealthConfig::resolve(
+            Some(&HealthConfig { test: Some(vec!["BOGUS".into()]), ..Default::default() }),
+            None
+        )
+        .is_err());
+        assert!(HealthConfig::resolve(
+            Some(&HealthConfig { interval: Some(-1), ..image.clone() }),
+            None
+        )
+        .is_err());
     }
 
     #[test]

@@ -110,7 +110,8 @@ pub(crate) struct HistoryItem {
 impl ConfigFile {
     /// Parses an image config and checks its diff ids.
     pub(crate) fn parse(bytes: &[u8], what: &str) -> crate::error::Result<Self> {
-        let cfg: ConfigFile = serde_json::from_slice(bytes).map_err(|e| crate::error::Error::BadContent(format!("image config {what}: {e}")))?;
+        let cfg: ConfigFile = serde_json::from_slice(bytes)
+            .map_err(|e| crate::error::Error::BadContent(format!("image config {what}: {e}")))?;
         for d in &cfg.rootfs.diff_ids {
             berth_registry::digest::check(d)?;
         }

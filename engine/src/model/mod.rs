@@ -12,11 +12,20 @@ pub mod ports;
 pub mod sandbox;
 pub mod volume;
 
-pub use container::{ContainerConfig, ContainerNetwork, ContainerRecord, ContainerState, Dns, EndReason, ExtraHost, Resources, RestartPolicy, Status, StopSignal, Ulimit};
+pub use container::{
+    ContainerConfig, ContainerNetwork, ContainerRecord, ContainerState, Dns, EndReason, ExtraHost,
+    Resources, RestartPolicy, Status, StopSignal, Ulimit,
+};
 pub use health::{Health, HealthConfig, HealthStatus, Healthcheck, Probe};
 pub use image::{ImageConfig, ImageRecord};
-pub use network::{check_alias, check_network_name, MacAddress, NetworkLink, NetworkRecord, Subnet};
-pub use pod::{BindMount, DeviceMount, ImageVolume, PidNamespace, PodLink, Propagation, Seccomp, Security};
+pub use network::{
+    check_alias, check_network_name, MacAddress, NetworkLink, NetworkRecord, Subnet,
+};
+pub use pod::{
+    BindMount, DeviceMount, ImageVolume, PidNamespace, PodLink, Propagation, Seccomp, Security,
+};
 pub use ports::{ContainerPort, HostPorts, PortRequest, Protocol, PublishedPort};
-pub use sandbox::{IdMapping, NamespaceModes, NsMode, SandboxOptions, SandboxRecord, SandboxState, UserNamespace};
+pub use sandbox::{
+    IdMapping, NamespaceModes, NsMode, SandboxOptions, SandboxRecord, SandboxState, UserNamespace,
+};
 pub use volume::{TmpfsMount, VolumeRecord, VolumeRequest, VolumeUse};

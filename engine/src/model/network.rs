@@ -45,7 +45,10 @@ impl Subnet {
             return None;
         }
         let count = 1u64 << (prefix - self.prefix);
-        (u64::from(n) < count).then(|| Subnet { addr: Ipv4Addr::from(u32::from(self.addr) + (n << (32 - u32::from(prefix)))), prefix })
+        (u64::from(n) < count).then(|| Subnet {
+            addr: Ipv4Addr::from(u32::from(self.addr) + (n << (32 - u32::from(prefix)))),
+            prefix,
+        })
     }
 
     /// Whether `ip` is a host address of the range (not its network or broadcast address).
@@ -58,9 +61,12 @@ impl Subnet {
 impl FromStr for Subnet {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::InvalidArgument(format!("invalid subnet {s}: an IPv4 range such as 10.1.0.0/24"));
+        let bad = || {
+            Error::InvalidArgument(format!("invalid subnet {s}: an IPv4 range such as 10.1.0.0/24"))
+        };
         let (a, p) = s.split_once('/').ok_or_else(bad)?;
-        let (addr, prefix): (Ipv4Addr, u8) = (a.parse().map_err(|_| bad())?, p.parse().map_err(|_| bad())?);
+        let (addr, prefix): (Ipv4Addr, u8) =
+            (a.parse().map_err(|_| bad())?, p.parse().map_err(|_| bad())?);
         if !(8..=30).contains(&prefix) {
             return Err(bad());
         }
@@ -134,12 +140,18 @@ pub const PREDEFINED: [&str; 4] = ["bridge", "host", "none", "default"];
 
 /// Docker's rule for network names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, and not a predefined one.
 pub fn check_network_name(name: &str) -> Result<()> {
-    let ok = name.len() <= 128 && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    let ok = name.len() <= 128
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if !ok {
-        return Err(Error::InvalidArgument(format!("invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+        return Err(Error::InvalidArgument(format!(
+            "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )));
     }
     if PREDEFINED.contains(&name) {
-        return Err(Error::PermissionDenied(format!("{name} is a pre-defined network and cannot be created")));
+        return Err(Error::PermissionDenied(format!(
+            "{name} is a pre-defined network and cannot be created"
+        )));
     }
     Ok(())
 }
@@ -148,7 +160,11 @@ pub fn check_network_name(name: &str) -> Result<()> {
 pub fn check_alias(alias: &str) -> Result<()> {
     let ok = !alias.is_empty()
         && alias.len() <= 253
-        && alias.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        && alias.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
     if ok {
         Ok(())
     } else {
@@ -206,7 +222,9 @@ mod tests {
         let m: super::MacAddress = "02:42:AC:11:00:09".parse().unwrap();
         assert_eq!(m.to_string(), "02:42:ac:11:00:09");
         assert_eq!("02-42-ac-11-00-09".parse::<super::MacAddress>().unwrap(), m);
-        for bad in ["", "02:42:ac:11:00", "02:42:ac:11:00:09:01", "zz:42:ac:11:00:09", "2:42:ac:11:00:09"] {
+        for bad in
+            ["", "02:42:ac:11:00", "02:42:ac:11:00:09:01", "zz:42:ac:11:00:09", "2:42:ac:11:00:09"]
+        {
             assert!(bad.parse::<super::MacAddress>().is_err(), "{bad}");
         }
     }
@@ -218,8 +236,15 @@ mod tests {
         let s: Subnet = "10.1.2.3/24".parse().unwrap();
         assert_eq!(s.to_string(), "10.1.2.0/24");
         assert_eq!(s.first_host(), Ipv4Addr::new(10, 1, 2, 1));
-        assert!(s.is_host(Ipv4Addr::new(10, 1, 2, 9)) && !s.is_host(Ipv4Addr::new(10, 1, 2, 255)) && !s.is_host(Ipv4Addr::new(10, 1, 3, 1)));
-        assert!(s.overlaps("10.1.0.0/16".parse().unwrap()) && !s.overlaps("10.1.3.0/24".parse().unwrap()));
+        assert!(
+            s.is_host(Ipv4Addr::new(10, 1, 2, 9))
+                && !s.is_host(Ipv4Addr::new(10, 1, 2, 255))
+                && !s.is_host(Ipv4Addr::new(10, 1, 3, 1))
+        );
+        assert!(
+            s.overlaps("10.1.0.0/16".parse().unwrap())
+                && !s.overlaps("10.1.3.0/24".parse().unwrap())
+        );
         let pool: Subnet = "172.30.0.0/16".parse().unwrap();
         assert_eq!(pool.nth(24, 3).unwrap().to_string(), "172.30.3.0/24");
         assert!(pool.nth(24, 256).is_none());

@@ -81,9 +81,13 @@ impl ImageVolume {
     pub(crate) fn check(&self) -> Result<()> {
         check_abs("image volume container path", &self.container_path)?;
         if self.image.is_empty() {
-            return Err(Error::InvalidArgument(format!("the image volume at {} names no image", self.container_path.display())));
+            return Err(Error::InvalidArgument(format!(
+                "the image volume at {} names no image",
+                self.container_path.display()
+            )));
         }
-        berth_kernel::fs::clean_components(&self.sub_path).map_err(|e| Error::InvalidArgument(format!("image sub path: {e}")))?;
+        berth_kernel::fs::clean_components(&self.sub_path)
+            .map_err(|e| Error::InvalidArgument(format!("image sub path: {e}")))?;
         Ok(())
     }
 }
@@ -242,8 +246,14 @@ impl Default for Security {
 
 /// An absolute path with no `..` (a container path or a mount source).
 pub(crate) fn check_abs(what: &str, p: &Path) -> Result<()> {
-    if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) || p.as_os_str().as_encoded_bytes().contains(&0) {
-        return Err(Error::InvalidArgument(format!("{what} {} must be an absolute path without \"..\"", p.display())));
+    if !p.is_absolute()
+        || p.components().any(|c| c == Component::ParentDir)
+        || p.as_os_str().as_encoded_bytes().contains(&0)
+    {
+        return Err(Error::InvalidArgument(format!(
+            "{what} {} must be an absolute path without \"..\"",
+            p.display()
+        )));
     }
     Ok(())
 }
@@ -267,7 +277,9 @@ impl Security {
             cap_name(c)?;
         }
         if self.pid == PidNamespace::Target(String::new()) {
-            return Err(Error::InvalidArgument("PID namespace mode TARGET needs a target container id".into()));
+            return Err(Error::InvalidArgument(
+                "PID namespace mode TARGET needs a target container id".into(),
+            ));
         }
         Ok(())
     }
@@ -278,13 +290,23 @@ impl BindMount {
         check_abs("mount host path", &self.host_path)?;
         check_abs("mount container path", &self.container_path)?;
         if self.recursive_readonly && !self.readonly {
-            return Err(Error::InvalidArgument(format!("the recursive read-only mount at {} must be read-only", self.container_path.display())));
+            return Err(Error::InvalidArgument(format!(
+                "the recursive read-only mount at {} must be read-only",
+                self.container_path.display()
+            )));
         }
         if self.recursive_readonly && self.propagation != Propagation::Private {
-            return Err(Error::InvalidArgument(format!("the recursive read-only mount at {} must have private propagation", self.container_path.display())));
+            return Err(Error::InvalidArgument(format!(
+                "the recursive read-only mount at {} must have private propagation",
+                self.container_path.display()
+            )));
         }
         if let Some(o) = self.options.iter().find(|o| !BIND_MOUNT_OPTIONS.contains(&o.as_str())) {
-            return Err(Error::InvalidArgument(format!("unsupported mount option {o:?} for {}: berth takes {}", self.container_path.display(), BIND_MOUNT_OPTIONS.join(", "))));
+            return Err(Error::InvalidArgument(format!(
+                "unsupported mount option {o:?} for {}: berth takes {}",
+                self.container_path.display(),
+                BIND_MOUNT_OPTIONS.join(", ")
+            )));
         }
         Ok(())
     }
@@ -295,7 +317,10 @@ impl DeviceMount {
         check_abs("device host path", &self.host_path)?;
         check_abs("device container path", &self.container_path)?;
         if self.permissions.is_empty() || !self.permissions.chars().all(|c| "rwm".contains(c)) {
-            return Err(Error::InvalidArgument(format!("invalid device permissions {:?}: a subset of \"rwm\"", self.permissions)));
+            return Err(Error::InvalidArgument(format!(
+                "invalid device permissions {:?}: a subset of \"rwm\"",
+                self.permissions
+            )));
         }
         Ok(())
     }
@@ -305,9 +330,14 @@ impl DeviceMount {
     /// The host path must be a device node.
     pub(crate) fn check_host(&self) -> Result<()> {
         use std::os::unix::fs::FileTypeExt;
-        let md = std::fs::metadata(&self.host_path).map_err(|e| Error::InvalidArgument(format!("device {}: {e}", self.host_path.display())))?;
+        let md = std::fs::metadata(&self.host_path).map_err(|e| {
+            Error::InvalidArgument(format!("device {}: {e}", self.host_path.display()))
+        })?;
         if !(md.file_type().is_char_device() || md.file_type().is_block_device()) {
-            return Err(Error::InvalidArgument(format!("{} is not a device", self.host_path.display())));
+            return Err(Error::InvalidArgument(format!(
+                "{} is not a device",
+                self.host_path.display()
+            )));
         }
         Ok(())
     }
@@ -327,7 +357,12 @@ mod tests {
 
     #[test]
     fn propagation_reads_old_records() {
-        for (json, want) in [(r#""""#, Propagation::Private), (r#""rprivate""#, Propagation::Private), (r#""slave""#, Propagation::Slave), (r#""rshared""#, Propagation::Shared)] {
+        for (json, want) in [
+            (r#""""#, Propagation::Private),
+            (r#""rprivate""#, Propagation::Private),
+            (r#""slave""#, Propagation::Slave),
+            (r#""rshared""#, Propagation::Shared),
+        ] {
             assert_eq!(serde_json::from_str::<Propagation>(json).unwrap(), want, "{json}");
         }
         assert!(serde_json::from_str::<Propagation>(r#""weird""#).is_err());
@@ -340,13 +375,29 @@ mod tests {
         for bad in ["a/b", "/a/../b", ""] {
             assert!(check_abs("p", Path::new(bad)).is_err(), "{bad}");
         }
-        let m = BindMount { host_path: "/tmp".into(), container_path: "/x".into(), propagation: Propagation::Shared, ..Default::default() };
+        let m = BindMount {
+            host_path: "/tmp".into(),
+            container_path: "/x".into(),
+            propagation: Propagation::Shared,
+            ..Default::default()
+        };
         assert!(m.check().is_ok());
-        assert!(BindMount { recursive_readonly: true, readonly: true, ..m.clone() }.check().is_err());
-        let rro = BindMount { recursive_readonly: true, readonly: true, propagation: Propagation::Private, ..m };
+        assert!(BindMount { recursive_readonly: true, readonly: true, ..m.clone() }
+            .check()
+            .is_err());
+        let rro = BindMount {
+            recursive_readonly: true,
+            readonly: true,
+            propagation: Propagation::Private,
+            ..m
+        };
         assert!(rro.check().is_ok());
         assert!(BindMount { readonly: false, ..rro }.check().is_err());
-        let d = DeviceMount { host_path: "/dev/null".into(), container_path: "/dev/x".into(), permissions: "rwx".into() };
+        let d = DeviceMount {
+            host_path: "/dev/null".into(),
+            container_path: "/dev/x".into(),
+            permissions: "rwx".into(),
+        };
         assert!(d.check().is_err());
     }
 }

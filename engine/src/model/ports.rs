@@ -9,7 +9,9 @@ use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 /// The transports berth publishes (as the portmap plugin does them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     #[default]
@@ -43,7 +45,11 @@ impl FromStr for ContainerPort {
         let protocol = match proto.to_ascii_lowercase().as_str() {
             "tcp" => Protocol::Tcp,
             "udp" => Protocol::Udp,
-            other => return Err(Error::InvalidArgument(format!("invalid proto: {other} (berth publishes tcp and udp)"))),
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid proto: {other} (berth publishes tcp and udp)"
+                )))
+            }
         };
         let port = match port.parse::<u16>() {
             Ok(p) if p > 0 => p,
@@ -93,7 +99,8 @@ impl HostPorts {
         }
         let bad = || Error::InvalidArgument(format!("invalid hostPort: {s}"));
         let (a, b) = s.split_once('-').unwrap_or((s, s));
-        let (first, last): (u16, u16) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        let (first, last): (u16, u16) =
+            (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
         match (first, last) {
             (0, 0) => Ok(Self::Any),
             (f, l) if f > 0 && f <= l => Ok(Self::Range { first: f, last: l }),
@@ -128,11 +135,17 @@ impl PortRequest {
         let container = key.parse()?;
         let host_ip = match host_ip {
             "" | "0.0.0.0" => None,
-            ip => match ip.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
-                Ok(std::net::IpAddr::V4(a)) => Some(a),
-                Ok(std::net::IpAddr::V6(_)) => return Err(Error::InvalidArgument(format!("host IP {ip}: berth publishes on IPv4 addresses only"))),
-                Err(_) => return Err(Error::InvalidArgument(format!("invalid host IP: {ip}"))),
-            },
+            ip => {
+                match ip.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+                    Ok(std::net::IpAddr::V4(a)) => Some(a),
+                    Ok(std::net::IpAddr::V6(_)) => {
+                        return Err(Error::InvalidArgument(format!(
+                            "host IP {ip}: berth publishes on IPv4 addresses only"
+                        )))
+                    }
+                    Err(_) => return Err(Error::InvalidArgument(format!("invalid host IP: {ip}"))),
+                }
+            }
         };
         Ok(Self { container, host_ip, host_ports: HostPorts::parse(host_port)? })
     }
@@ -152,7 +165,9 @@ impl PublishedPort {
     pub fn clashes(&self, other: &PublishedPort) -> bool {
         self.container.protocol == other.container.protocol
             && self.host_port == other.host_port
-            && (self.host_ip == other.host_ip || self.host_ip.is_unspecified() || other.host_ip.is_unspecified())
+            && (self.host_ip == other.host_ip
+                || self.host_ip.is_unspecified()
+                || other.host_ip.is_unspecified())
     }
 }
 
@@ -162,7 +177,10 @@ mod tests {
 
     #[test]
     fn docker_port_strings() {
-        assert_eq!("80".parse::<ContainerPort>().unwrap(), ContainerPort { port: 80, protocol: Protocol::Tcp });
+        assert_eq!(
+            "80".parse::<ContainerPort>().unwrap(),
+            ContainerPort { port: 80, protocol: Protocol::Tcp }
+        );
         assert_eq!("53/UDP".parse::<ContainerPort>().unwrap().to_string(), "53/udp");
         for bad in ["0", "x/tcp", "80/sctp", "70000", ""] {
             assert!(bad.parse::<ContainerPort>().is_err(), "{bad}");
@@ -174,14 +192,25 @@ mod tests {
             assert!(HostPorts::parse(bad).is_err(), "{bad}");
         }
         assert!(PortRequest::from_docker("80/tcp", "::1", "8080").is_err());
-        assert_eq!(PortRequest::from_docker("80/tcp", "127.0.0.1", "8080").unwrap().host_ip, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(
+            PortRequest::from_docker("80/tcp", "127.0.0.1", "8080").unwrap().host_ip,
+            Some(Ipv4Addr::LOCALHOST)
+        );
     }
 
     #[test]
     fn clashes_on_the_same_socket_only() {
-        let p = |ip: [u8; 4], port, protocol| PublishedPort { container: ContainerPort { port: 80, protocol }, host_ip: ip.into(), host_port: port };
+        let p = |ip: [u8; 4], port, protocol| PublishedPort {
+            container: ContainerPort { port: 80, protocol },
+            host_ip: ip.into(),
+            host_port: port,
+        };
         assert!(p([0, 0, 0, 0], 80, Protocol::Tcp).clashes(&p([127, 0, 0, 1], 80, Protocol::Tcp)));
-        assert!(!p([127, 0, 0, 2], 80, Protocol::Tcp).clashes(&p([127, 0, 0, 1], 80, Protocol::Tcp)));
+        assert!(!p([127, 0, 0, 2], 80, Protocol::Tcp).clashes(&p(
+            [127, 0, 0, 1],
+            80,
+            Protocol::Tcp
+        )));
         assert!(!p([0, 0, 0, 0], 80, Protocol::Tcp).clashes(&p([0, 0, 0, 0], 80, Protocol::Udp)));
         assert!(!p([0, 0, 0, 0], 80, Protocol::Tcp).clashes(&p([0, 0, 0, 0], 81, Protocol::Tcp)));
     }

@@ -102,10 +102,16 @@ impl UserNamespace {
     pub(crate) fn check(&self) -> Result<()> {
         for (what, m) in [("uid", self.uids), ("gid", self.gids)] {
             if m.container_id != 0 {
-                return Err(Error::InvalidArgument(format!("the pod's {what} mapping must map its root (container id 0), not start at {}", m.container_id)));
+                return Err(Error::InvalidArgument(format!(
+                    "the pod's {what} mapping must map its root (container id 0), not start at {}",
+                    m.container_id
+                )));
             }
             if m.length == 0 || m.host_id.checked_add(m.length - 1).is_none() || m.host_id == 0 {
-                return Err(Error::InvalidArgument(format!("invalid {what} mapping: {} ids from host id {}", m.length, m.host_id)));
+                return Err(Error::InvalidArgument(format!(
+                    "invalid {what} mapping: {} ids from host id {}",
+                    m.length, m.host_id
+                )));
             }
         }
         Ok(())
@@ -163,8 +169,22 @@ impl SandboxRecord {
     /// What is shown of a sandbox whose record was quarantined: NOTREADY,
     /// its id, no pins; kubelet may stop and remove it (its dirs go then).
     pub(crate) fn quarantined(id: &str) -> Self {
-        let config = SandboxOptions { name: format!("quarantined-{}", &id[..12]), namespace: "berth-quarantined".into(), uid: id.to_owned(), ..Default::default() };
-        Self { id: id.to_owned(), config, created_at: 0, state: SandboxState::NotReady, pins: Vec::new(), ips: Vec::new(), init_pid: None, quarantined: true }
+        let config = SandboxOptions {
+            name: format!("quarantined-{}", &id[..12]),
+            namespace: "berth-quarantined".into(),
+            uid: id.to_owned(),
+            ..Default::default()
+        };
+        Self {
+            id: id.to_owned(),
+            config,
+            created_at: 0,
+            state: SandboxState::NotReady,
+            pins: Vec::new(),
+            ips: Vec::new(),
+            init_pid: None,
+            quarantined: true,
+        }
     }
 
     /// The key two sandboxes may not share (kubelet's name, namespace, uid and attempt).

@@ -40,13 +40,18 @@ impl VolumeSource {
     /// Reads the local driver's options with dockerd's refusals; `None`
     /// for none (a plain volume).
     pub fn from_options(opts: &BTreeMap<String, String>) -> Result<Option<Self>> {
-        if let Some(k) = opts.keys().find(|k| !["type", "device", "o", "size"].contains(&k.as_str())) {
+        if let Some(k) =
+            opts.keys().find(|k| !["type", "device", "o", "size"].contains(&k.as_str()))
+        {
             return Err(Error::InvalidArgument(format!("invalid option key: {k:?}")));
         }
         if opts.is_empty() {
             return Ok(None);
         }
-        let o: Vec<String> = opts.get("o").map(|o| o.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default();
+        let o: Vec<String> = opts
+            .get("o")
+            .map(|o| o.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default();
         let device = opts.get("device").map(String::as_str).unwrap_or_default();
         match opts.get("type").map(String::as_str).unwrap_or_default() {
             "none" | "" if o.iter().any(|x| x == "bind" || x == "rbind") => {

@@ -38,8 +38,18 @@ mod tests {
         std::fs::create_dir_all(base.join("conf")).unwrap();
         std::fs::write(base.join("conf/10-bridge.conflist"), "{}").unwrap();
         super::write(&base, "n", serde_json::json!({ "type": "bridge", "ipMasq": false })).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(super::dir(&base).join(super::FILE)).unwrap()).unwrap();
-        assert_eq!(v["plugins"].as_array().unwrap().iter().map(|p| p["type"].as_str().unwrap()).collect::<Vec<_>>(), ["bridge"]);
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(super::dir(&base).join(super::FILE)).unwrap())
+                .unwrap();
+        assert_eq!(
+            v["plugins"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["type"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["bridge"]
+        );
         assert!(!base.join("conf/10-bridge.conflist").exists());
         std::fs::remove_dir_all(&base).unwrap();
     }

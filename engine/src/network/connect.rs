@@ -37,7 +37,12 @@ impl Engine {
     /// Connects a container (any state but removed) to one more network:
     /// at once if it runs, at its next start if not.
     #[tracing::instrument(level = "info", skip_all, fields(network = %network, container = %container))]
-    pub async fn connect_network(&self, network: &str, container: &str, how: Connect) -> Result<()> {
+    pub async fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        how: Connect,
+    ) -> Result<()> {
         let net = self.network(network)?;
         let entry = self.lookup(container)?;
         let _op = entry.op.lock().await;
@@ -47,7 +52,9 @@ impl Engine {
         }
         if let Some(ip) = how.ip {
             if !net.subnet.is_host(ip) || ip == net.gateway {
-                return Err(Error::InvalidArgument(format!("no configured subnet or ip-range contain the IP address {ip}")));
+                return Err(Error::InvalidArgument(format!(
+                    "no configured subnet or ip-range contain the IP address {ip}"
+                )));
             }
         }
         // dockerd's words for the modes that have no bridge.
@@ -62,12 +69,24 @@ impl Engine {
         }
         let links = rec.config.network.links();
         if links.iter().any(|l| l.network == net.id) {
-            return Err(Error::PermissionDenied(format!("endpoint with name {} already exists in network {}", rec.name, net.name)));
+            return Err(Error::PermissionDenied(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, net.name
+            )));
         }
-        let ifname = (1..).map(|n| format!("eth{n}")).find(|i| !links.iter().any(|l| &l.ifname == i)).expect("a free interface name");
+        let ifname = (1..)
+            .map(|n| format!("eth{n}"))
+            .find(|i| !links.iter().any(|l| &l.ifname == i))
+            .expect("a free interface name");
         // A container that doesn't run has no sandbox: its start attaches it.
         let s = self.live_sandbox(&rec);
-        let mut link = NetworkLink { network: net.id.clone(), aliases: how.aliases, ip: how.ip, address: None, ifname };
+        let mut link = NetworkLink {
+            network: net.id.clone(),
+            aliases: how.aliases,
+            ip: how.ip,
+            address: None,
+            ifname,
+        };
         if let Some(s) = &s {
             link.address = self.attach_extra(s, &net, &link).await?;
         }
@@ -94,9 +113,16 @@ impl Engine {
         let entry = self.lookup(container)?;
         let _op = entry.op.lock().await;
         let rec = entry.record();
-        let not_connected = || Error::FailedPrecondition(format!("container {} is not connected to network {}", rec.id, net.name));
+        let not_connected = || {
+            Error::FailedPrecondition(format!(
+                "container {} is not connected to network {}",
+                rec.id, net.name
+            ))
+        };
         let links = rec.config.network.links();
-        let Some(i) = links.iter().position(|l| l.network == net.id) else { return Err(not_connected()) };
+        let Some(i) = links.iter().position(|l| l.network == net.id) else {
+            return Err(not_connected());
+        };
         if rec.config.network.own_link().is_some_and(|l| l.network == net.id) {
             return Err(Error::FailedPrecondition(format!("{} is the network container {} was created on: disconnecting it is not supported by berth yet", net.name, rec.name)));
         }
@@ -120,14 +146,35 @@ impl Engine {
     }
 
     /// CNI ADD of `link` into the sandbox's namespace; the address it got.
-    pub(crate) async fn attach_extra(&self, s: &SandboxRecord, net: &NetworkRecord, link: &NetworkLink) -> Result<Option<Ipv4Addr>> {
-        let netns = s.pin("net").ok_or_else(|| Error::FailedPrecondition(format!("the network sandbox of container {} is not ready", s.config.name)))?;
+    pub(crate) async fn attach_extra(
+        &self,
+        s: &SandboxRecord,
+        net: &NetworkRecord,
+        link: &NetworkLink,
+    ) -> Result<Option<Ipv4Addr>> {
+        let netns = s.pin("net").ok_or_else(|| {
+            Error::FailedPrecondition(format!(
+                "the network sandbox of container {} is not ready",
+                s.config.name
+            ))
+        })?;
         let mut runtime_config = serde_json::Map::new();
         if let Some(ip) = link.ip {
             runtime_config.insert("ips".into(), serde_json::json!([ip.to_string()]));
         }
-        let a = berth_cni::Attachment { id: attachment_id(&s.id, &link.ifname), netns, ifname: link.ifname.clone(), args: Vec::new(), runtime_config };
-        let ips = self.network_cni(&net.id)?.add(&a).instrument(tracing::info_span!("cni_add", attachment = %a.id)).await.map_err(|e| Error::system("CNI", e))?;
+        let a = berth_cni::Attachment {
+            id: attachment_id(&s.id, &link.ifname),
+            netns,
+            ifname: link.ifname.clone(),
+            args: Vec::new(),
+            runtime_config,
+        };
+        let ips = self
+            .network_cni(&net.id)?
+            .add(&a)
+            .instrument(tracing::info_span!("cni_add", attachment = %a.id))
+            .await
+            .map_err(|e| Error::system("CNI", e))?;
         Ok(ips.iter().find_map(|ip| ip.parse().ok()))
     }
 
@@ -135,7 +182,11 @@ impl Engine {
     pub(crate) async fn detach_extra(&self, s: &SandboxRecord, ifname: &str) -> Result<()> {
         let netns = self.paths().sandbox_state(&s.id)?.join("net");
         let id = attachment_id(&s.id, ifname);
-        self.cni().del(&id, &netns).instrument(tracing::info_span!("cni_del", attachment = %id)).await.map_err(|e| Error::system("CNI", e))
+        self.cni()
+            .del(&id, &netns)
+            .instrument(tracing::info_span!("cni_del", attachment = %id))
+            .await
+            .map_err(|e| Error::system("CNI", e))
     }
 }
 

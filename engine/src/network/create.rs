@@ -29,7 +29,10 @@ fn node_routes() -> Vec<Subnet> {
             let mask = u32::from_str_radix(f.get(7)?, 16).ok()?;
             // The kernel's words in its byte order (little-endian here); the
             // default route (mask 0) is no range of its own.
-            (mask != 0).then(|| Subnet { addr: Ipv4Addr::from(dest.to_le_bytes()), prefix: mask.count_ones() as u8 })
+            (mask != 0).then(|| Subnet {
+                addr: Ipv4Addr::from(dest.to_le_bytes()),
+                prefix: mask.count_ones() as u8,
+            })
         })
         .collect()
 }
@@ -40,11 +43,16 @@ impl Engine {
     pub fn create_network(&self, req: NetworkCreate) -> Result<NetworkRecord> {
         check_network_name(&req.name)?;
         if req.gateway.is_some() && req.subnet.is_none() {
-            return Err(Error::InvalidArgument("a gateway needs the subnet it is in (--subnet)".into()));
+            return Err(Error::InvalidArgument(
+                "a gateway needs the subnet it is in (--subnet)".into(),
+            ));
         }
         let _serial = self.inner.network_ops.lock().unwrap();
         if self.network(&req.name).is_ok() {
-            return Err(Error::AlreadyExists(format!("network with name {} already exists", req.name)));
+            return Err(Error::AlreadyExists(format!(
+                "network with name {} already exists",
+                req.name
+            )));
         }
         let mut taken: Vec<Subnet> = self.networks().iter().map(|n| n.subnet).collect();
         if let Some((addr, prefix)) = self.config().bridge.range() {
@@ -53,7 +61,9 @@ impl Engine {
         let subnet = match req.subnet {
             Some(s) => {
                 if taken.iter().any(|t| t.overlaps(s)) {
-                    return Err(Error::PermissionDenied("Pool overlaps with other one on this address space".into()));
+                    return Err(Error::PermissionDenied(
+                        "Pool overlaps with other one on this address space".into(),
+                    ));
                 }
                 s
             }
@@ -69,7 +79,9 @@ impl Engine {
         };
         let gateway = req.gateway.unwrap_or_else(|| subnet.first_host());
         if !subnet.is_host(gateway) {
-            return Err(Error::InvalidArgument(format!("no matching subnet for gateway {gateway}")));
+            return Err(Error::InvalidArgument(format!(
+                "no matching subnet for gateway {gateway}"
+            )));
         }
         let id = hex::encode(rand::random::<[u8; 32]>());
         let n = NetworkRecord {
@@ -80,11 +92,17 @@ impl Engine {
             gateway,
             internal: req.internal,
             labels: req.labels,
-            created_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0),
+            created_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i64)
+                .unwrap_or(0),
         };
         let dir = self.paths().network(&n.id)?;
-        crate::paths::create_dir(&dir, 0o700).map_err(|e| Error::system("create the network's dir", e))?;
-        if let Err(e) = crate::store::commit(&dir.join(super::RECORD), &n).and_then(|()| self.write_network_config(&n)) {
+        crate::paths::create_dir(&dir, 0o700)
+            .map_err(|e| Error::system("create the network's dir", e))?;
+        if let Err(e) = crate::store::commit(&dir.join(super::RECORD), &n)
+            .and_then(|()| self.write_network_config(&n))
+        {
             self.release_network_dirs(&n.id);
             return Err(e);
         }

@@ -58,7 +58,14 @@ pub(crate) fn parse(p: &[u8]) -> Option<Question> {
     }
     let qtype = u16::from_be_bytes([*p.get(i)?, *p.get(i + 1)?]);
     let qclass = u16::from_be_bytes([*p.get(i + 2)?, *p.get(i + 3)?]);
-    Some(Question { id: u16::from_be_bytes([p[0], p[1]]), name: labels.join("."), qtype, qclass, flags: u16::from_be_bytes([p[2], p[3]]), end: i + 4 })
+    Some(Question {
+        id: u16::from_be_bytes([p[0], p[1]]),
+        name: labels.join("."),
+        qtype,
+        qclass,
+        flags: u16::from_be_bytes([p[2], p[3]]),
+        end: i + 4,
+    })
 }
 
 /// The answer to `q` (asked in `query`): `rcode`, and A records for `addrs`.
@@ -117,7 +124,9 @@ impl NodeResolver {
     /// The node's resolvers now (a `stat` per call, a read when it changed).
     pub(crate) fn current() -> std::sync::Arc<Self> {
         use std::os::unix::fs::MetadataExt;
-        let seen = std::fs::metadata("/etc/resolv.conf").map(|m| (m.ino(), m.size(), m.mtime(), m.mtime_nsec())).unwrap_or_default();
+        let seen = std::fs::metadata("/etc/resolv.conf")
+            .map(|m| (m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+            .unwrap_or_default();
         let mut cache = NODE.lock().unwrap();
         match &*cache {
             Some((at, r)) if *at == seen => r.clone(),
@@ -134,8 +143,14 @@ impl NodeResolver {
         for l in text.lines() {
             let mut w = l.split_whitespace();
             match w.next() {
-                Some("nameserver") => r.servers.extend(w.next().and_then(|s| s.parse::<std::net::IpAddr>().ok()).map(|ip| SocketAddr::new(ip, 53))),
-                Some("search" | "domain") => r.search = w.map(|d| d.trim_end_matches('.').to_ascii_lowercase()).collect(),
+                Some("nameserver") => r.servers.extend(
+                    w.next()
+                        .and_then(|s| s.parse::<std::net::IpAddr>().ok())
+                        .map(|ip| SocketAddr::new(ip, 53)),
+                ),
+                Some("search" | "domain") => {
+                    r.search = w.map(|d| d.trim_end_matches('.').to_ascii_lowercase()).collect()
+                }
                 Some("options") => r.options.extend(w.map(str::to_owned)),
                 _ => {}
             }
@@ -157,13 +172,22 @@ pub(crate) enum Lookup {
 
 /// Which of `names` (container name, aliases, short id → address) `name` is.
 pub(crate) fn lookup(entries: &[(Vec<String>, Ipv4Addr)], search: &[String], name: &str) -> Lookup {
-    let find = |n: &str| entries.iter().filter(|(names, _)| names.iter().any(|x| x.eq_ignore_ascii_case(n))).map(|(_, a)| *a).collect::<Vec<_>>();
+    let find = |n: &str| {
+        entries
+            .iter()
+            .filter(|(names, _)| names.iter().any(|x| x.eq_ignore_ascii_case(n)))
+            .map(|(_, a)| *a)
+            .collect::<Vec<_>>()
+    };
     let found = find(name);
     if !found.is_empty() {
         return Lookup::Found(found);
     }
     // `web.<search domain>`: the resolver's expansion of `web`.
-    let short = search.iter().find_map(|d| name.strip_suffix(d.as_str()).and_then(|n| n.strip_suffix('.'))).filter(|n| !n.is_empty());
+    let short = search
+        .iter()
+        .find_map(|d| name.strip_suffix(d.as_str()).and_then(|n| n.strip_suffix('.')))
+        .filter(|n| !n.is_empty());
     if let Some(short) = short {
         let found = find(short);
         if !found.is_empty() {
@@ -189,24 +213,45 @@ impl Engine {
     /// the running containers' names, aliases and short ids on this network,
     /// then on the asker's other networks (as Docker's DNS answers a
     /// container connected to several); and where to ask if none has it.
-    pub(crate) fn dns_lookup(&self, network: &str, peer: Ipv4Addr, name: &str) -> (Lookup, Upstreams) {
-        let all: Vec<crate::ContainerRecord> = self.inner.containers.read().unwrap().values().map(|e| e.record()).collect();
+    pub(crate) fn dns_lookup(
+        &self,
+        network: &str,
+        peer: Ipv4Addr,
+        name: &str,
+    ) -> (Lookup, Upstreams) {
+        let all: Vec<crate::ContainerRecord> =
+            self.inner.containers.read().unwrap().values().map(|e| e.record()).collect();
         // The asker by its address (held only while its sandbox is: its
         // first query may come before its start is recorded).
-        let asker = all.iter().find(|r| r.config.network.links().iter().any(|l| l.network == network && l.address == Some(peer)));
-        let running: Vec<&crate::ContainerRecord> = all.iter().filter(|r| r.state.status == crate::Status::Running).collect();
+        let asker = all.iter().find(|r| {
+            r.config.network.links().iter().any(|l| l.network == network && l.address == Some(peer))
+        });
+        let running: Vec<&crate::ContainerRecord> =
+            all.iter().filter(|r| r.state.status == crate::Status::Running).collect();
         let mut nets = vec![network.to_owned()];
         if let Some(asker) = asker {
-            nets.extend(asker.config.network.links().iter().map(|l| l.network.clone()).filter(|n| n != network));
+            nets.extend(
+                asker
+                    .config
+                    .network
+                    .links()
+                    .iter()
+                    .map(|l| l.network.clone())
+                    .filter(|n| n != network),
+            );
         }
         let node = NodeResolver::current();
         let own = asker.map(|a| &a.config.dns);
         let search = match own {
-            Some(d) if !d.search.is_empty() => d.search.iter().map(|s| s.trim_end_matches('.').to_ascii_lowercase()).collect(),
+            Some(d) if !d.search.is_empty() => {
+                d.search.iter().map(|s| s.trim_end_matches('.').to_ascii_lowercase()).collect()
+            }
             _ => node.search.clone(),
         };
         let upstreams = match own {
-            Some(d) if !d.servers.is_empty() => d.servers.iter().map(|ip| SocketAddr::new(*ip, 53)).collect(),
+            Some(d) if !d.servers.is_empty() => {
+                d.servers.iter().map(|ip| SocketAddr::new(*ip, 53)).collect()
+            }
             _ => node.servers.clone(),
         };
         let mut answer = Lookup::Elsewhere;
@@ -256,17 +301,30 @@ mod tests {
         assert_eq!(&a[12..p.len()], &p[12..]);
         assert_eq!(&a[a.len() - 4..], &[10, 0, 0, 2]);
         assert_eq!(answer(&p, &q, NXDOMAIN, &[])[3] & 0x0f, NXDOMAIN);
-        for bad in [&p[..11], &p[..p.len() - 1], &[0x12, 0x34, 0x81, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1][..]] {
+        for bad in [
+            &p[..11],
+            &p[..p.len() - 1],
+            &[0x12, 0x34, 0x81, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1][..],
+        ] {
             assert!(parse(bad).is_none());
         }
     }
 
     #[test]
     fn names_of_the_network_are_never_forwarded() {
-        let entries = vec![(vec!["web".to_string(), "db-alias".into()], Ipv4Addr::new(10, 0, 0, 2)), (vec!["web".to_string()], Ipv4Addr::new(10, 0, 0, 3))];
+        let entries = vec![
+            (vec!["web".to_string(), "db-alias".into()], Ipv4Addr::new(10, 0, 0, 2)),
+            (vec!["web".to_string()], Ipv4Addr::new(10, 0, 0, 3)),
+        ];
         let search = vec!["corp.example".to_string()];
-        assert_eq!(lookup(&entries, &search, "web"), Lookup::Found(vec![Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)]));
-        assert_eq!(lookup(&entries, &search, "db-alias.corp.example"), Lookup::Found(vec![Ipv4Addr::new(10, 0, 0, 2)]));
+        assert_eq!(
+            lookup(&entries, &search, "web"),
+            Lookup::Found(vec![Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)])
+        );
+        assert_eq!(
+            lookup(&entries, &search, "db-alias.corp.example"),
+            Lookup::Found(vec![Ipv4Addr::new(10, 0, 0, 2)])
+        );
         assert_eq!(lookup(&entries, &search, "gone"), Lookup::Local);
         assert_eq!(lookup(&entries, &search, "gone.corp.example"), Lookup::Local);
         assert_eq!(lookup(&entries, &search, "example.org"), Lookup::Elsewhere);

@@ -6,7 +6,10 @@
 //! resolver holds nobody up. Tasks, not threads: one per socket, one per
 //! TCP connection while it lasts.
 
-use super::dns::{answer, parse, refuse, Lookup, Upstreams, CLASS_IN, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, TYPE_A};
+use super::dns::{
+    answer, parse, refuse, Lookup, Upstreams, CLASS_IN, NOERROR, NOTIMP, NXDOMAIN, REFUSED,
+    SERVFAIL, TYPE_A,
+};
 use crate::Engine;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Weak};
@@ -57,10 +60,19 @@ impl Served {
         Some(match parse(query) {
             Some(q) if q.flags & 0x7800 != 0 => Reply::Now(answer(query, &q, NOTIMP, &[])),
             Some(q) => match engine.dns_lookup(&self.network, peer, &q.name) {
-                (Lookup::Found(addrs), _) => Reply::Now(answer(query, &q, NOERROR, if q.qtype == TYPE_A && q.qclass == CLASS_IN { &addrs } else { &[] })),
+                (Lookup::Found(addrs), _) => Reply::Now(answer(
+                    query,
+                    &q,
+                    NOERROR,
+                    if q.qtype == TYPE_A && q.qclass == CLASS_IN { &addrs } else { &[] },
+                )),
                 (Lookup::Local, _) => Reply::Now(answer(query, &q, NXDOMAIN, &[])),
-                (Lookup::Elsewhere, _) if self.internal => Reply::Now(answer(query, &q, REFUSED, &[])),
-                (Lookup::Elsewhere, upstreams) => Reply::Forward { upstreams, servfail: answer(query, &q, SERVFAIL, &[]) },
+                (Lookup::Elsewhere, _) if self.internal => {
+                    Reply::Now(answer(query, &q, REFUSED, &[]))
+                }
+                (Lookup::Elsewhere, upstreams) => {
+                    Reply::Forward { upstreams, servfail: answer(query, &q, SERVFAIL, &[]) }
+                }
             },
             None => refuse(query, NOTIMP).map_or(Reply::Nothing, Reply::Now),
         })
@@ -69,22 +81,40 @@ impl Served {
 
 /// Binds `gateway:53`, UDP and TCP (before the bridge has the address:
 /// IP_FREEBIND), and serves both.
-pub(crate) fn serve(engine: Weak<crate::Inner>, network: String, gateway: Ipv4Addr, internal: bool) -> std::io::Result<DnsServer> {
+pub(crate) fn serve(
+    engine: Weak<crate::Inner>,
+    network: String,
+    gateway: Ipv4Addr,
+    internal: bool,
+) -> std::io::Result<DnsServer> {
     let served = Served { engine, network, internal };
     let addr: SocketAddr = (gateway, 53).into();
-    let udp = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM.cloexec(), Some(socket2::Protocol::UDP))?;
+    let udp = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::DGRAM.cloexec(),
+        Some(socket2::Protocol::UDP),
+    )?;
     udp.set_freebind_v4(true)?;
     udp.set_nonblocking(true)?;
     udp.bind(&addr.into())?;
     let udp = Arc::new(tokio::net::UdpSocket::from_std(udp.into())?);
-    let tcp = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM.cloexec(), Some(socket2::Protocol::TCP))?;
+    let tcp = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM.cloexec(),
+        Some(socket2::Protocol::TCP),
+    )?;
     tcp.set_freebind_v4(true)?;
     tcp.set_reuse_address(true)?;
     tcp.set_nonblocking(true)?;
     tcp.bind(&addr.into())?;
     tcp.listen(64)?;
     let tcp = tokio::net::TcpListener::from_std(tcp.into())?;
-    Ok(DnsServer { tasks: vec![tokio::spawn(serve_udp(served.clone(), udp)), tokio::spawn(serve_tcp(served, tcp))] })
+    Ok(DnsServer {
+        tasks: vec![
+            tokio::spawn(serve_udp(served.clone(), udp)),
+            tokio::spawn(serve_tcp(served, tcp)),
+        ],
+    })
 }
 
 async fn serve_udp(served: Served, sock: Arc<tokio::net::UdpSocket>) {
@@ -125,7 +155,9 @@ async fn serve_tcp_conn(served: Served, mut conn: tokio::net::TcpStream, peer: I
         let reply = match served.decide(peer, &query) {
             None | Some(Reply::Nothing) => return,
             Some(Reply::Now(r)) => r,
-            Some(Reply::Forward { upstreams, servfail }) => forward_tcp(&query, &upstreams).await.unwrap_or(servfail),
+            Some(Reply::Forward { upstreams, servfail }) => {
+                forward_tcp(&query, &upstreams).await.unwrap_or(servfail)
+            }
         };
         if write_framed(&mut conn, &reply).await.is_err() {
             return;
@@ -141,7 +173,8 @@ async fn read_framed(conn: &mut tokio::net::TcpStream) -> std::io::Result<Vec<u8
 }
 
 async fn write_framed(conn: &mut tokio::net::TcpStream, msg: &[u8]) -> std::io::Result<()> {
-    let len = u16::try_from(msg.len()).map_err(|_| std::io::Error::other("DNS message over 64 KiB"))?;
+    let len =
+        u16::try_from(msg.len()).map_err(|_| std::io::Error::other("DNS message over 64 KiB"))?;
     let mut out = Vec::with_capacity(msg.len() + 2);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(msg);
@@ -158,7 +191,11 @@ fn peer_v4(peer: SocketAddr) -> Ipv4Addr {
 /// Asks the resolvers in turn over UDP; their first answer.
 async fn forward_udp(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
     for s in upstreams.iter().take(3) {
-        let local: SocketAddr = if s.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+        let local: SocketAddr = if s.is_ipv4() {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
         let Ok(sock) = tokio::net::UdpSocket::bind(local).await else { continue };
         if sock.send_to(query, s).await.is_err() {
             continue;

@@ -16,7 +16,8 @@ fn rule<'a>(bridge: &'a str, subnet: &'a str) -> [&'a str; 7] {
 /// Makes the network's rule (`on`) or takes any away (not `on`: a network
 /// without outbound NAT, or the setting turned off since).
 pub(crate) fn set(bridge: &str, subnet: &str, on: bool) {
-    let others: Vec<String> = rules_of(bridge).into_iter().filter(|r| !on || !is(r, bridge, subnet)).collect();
+    let others: Vec<String> =
+        rules_of(bridge).into_iter().filter(|r| !on || !is(r, bridge, subnet)).collect();
     for r in others {
         delete(&r);
     }
@@ -42,7 +43,10 @@ fn is(r: &str, bridge: &str, subnet: &str) -> bool {
 
 /// The network's masquerade rules in POSTROUTING (what follows `-A POSTROUTING `).
 fn rules_of(bridge: &str) -> Vec<String> {
-    let out = std::process::Command::new("iptables").args(["-w", "-t", "nat", "-S", "POSTROUTING"]).stderr(std::process::Stdio::null()).output();
+    let out = std::process::Command::new("iptables")
+        .args(["-w", "-t", "nat", "-S", "POSTROUTING"])
+        .stderr(std::process::Stdio::null())
+        .output();
     let Ok(out) = out else { return Vec::new() };
     let tail = format!("! -o {bridge} -j MASQUERADE");
     String::from_utf8_lossy(&out.stdout)

@@ -42,13 +42,21 @@ pub(crate) fn bridge_name(id: &str) -> String {
 /// Runs `iptables -w <args>`; whether it succeeded.
 fn iptables(args: &[&str]) -> bool {
     use std::process::{Command, Stdio};
-    Command::new("iptables").arg("-w").args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("iptables")
+        .arg("-w")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 impl Engine {
     /// Every user-defined network, by name.
     pub fn networks(&self) -> Vec<NetworkRecord> {
-        let mut all: Vec<NetworkRecord> = self.inner.networks.read().unwrap().values().cloned().collect();
+        let mut all: Vec<NetworkRecord> =
+            self.inner.networks.read().unwrap().values().cloned().collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
@@ -59,17 +67,28 @@ impl Engine {
         if let Some(n) = nets.values().find(|n| n.name == key) {
             return Ok(n.clone());
         }
-        let by_id: Vec<&NetworkRecord> = nets.values().filter(|n| !key.is_empty() && n.id.starts_with(key)).collect();
+        let by_id: Vec<&NetworkRecord> =
+            nets.values().filter(|n| !key.is_empty() && n.id.starts_with(key)).collect();
         match by_id.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(Error::NotFound(format!("network {key} not found"))),
-            _ => Err(Error::InvalidArgument(format!("network {key} is ambiguous ({} matches found based on ID prefix)", by_id.len()))),
+            _ => Err(Error::InvalidArgument(format!(
+                "network {key} is ambiguous ({} matches found based on ID prefix)",
+                by_id.len()
+            ))),
         }
     }
 
     /// The containers linked to a network (any state).
     pub fn network_users(&self, id: &str) -> Vec<crate::ContainerRecord> {
-        self.inner.containers.read().unwrap().values().map(|e| e.record()).filter(|r| r.config.network.links().iter().any(|l| l.network == id)).collect()
+        self.inner
+            .containers
+            .read()
+            .unwrap()
+            .values()
+            .map(|e| e.record())
+            .filter(|r| r.config.network.links().iter().any(|l| l.network == id))
+            .collect()
     }
 
     /// The CNI of a network (DEL needs none: it replays what ADD cached).
@@ -88,24 +107,40 @@ impl Engine {
             "capabilities": { "ips": true, "mac": true },
             "ipam": { "type": "host-local", "ranges": [[{ "subnet": n.subnet.to_string(), "gateway": n.gateway.to_string() }]], "routes": routes, "dataDir": dir.join("ipam") }
         });
-        conflist::write(&dir, &format!("berth-net-{}", &n.id[..12]), bridge).map_err(|e| Error::system("write the network's CNI config", e))?;
-        masquerade::set(&n.bridge, &n.subnet.to_string(), self.config().bridge.masquerade && !n.internal);
+        conflist::write(&dir, &format!("berth-net-{}", &n.id[..12]), bridge)
+            .map_err(|e| Error::system("write the network's CNI config", e))?;
+        masquerade::set(
+            &n.bridge,
+            &n.subnet.to_string(),
+            self.config().bridge.masquerade && !n.internal,
+        );
         Ok(())
     }
 
     /// Starts the network's DNS (a failure is logged: the network works without names).
     fn start_dns(&self, n: &NetworkRecord) {
-        match dns_serve::serve(std::sync::Arc::downgrade(&self.inner), n.id.clone(), n.gateway, n.internal) {
+        match dns_serve::serve(
+            std::sync::Arc::downgrade(&self.inner),
+            n.id.clone(),
+            n.gateway,
+            n.internal,
+        ) {
             Ok(server) => drop(self.inner.dns.lock().unwrap().insert(n.id.clone(), server)),
-            Err(e) => tracing::warn!(network = %n.name, gateway = %n.gateway, error = %e, "the network's DNS could not start: containers won't find each other by name"),
+            Err(e) => {
+                tracing::warn!(network = %n.name, gateway = %n.gateway, error = %e, "the network's DNS could not start: containers won't find each other by name")
+            }
         }
     }
 
     /// Start-up: every recorded network, its config and DNS; dirs a crash left go.
     pub(crate) fn load_networks(&self) -> Result<()> {
         let root = self.paths().networks();
-        crate::paths::create_dir(&root, 0o700).map_err(|e| Error::system("create the networks dir", e))?;
-        for item in std::fs::read_dir(&root).map_err(|e| Error::system("read the networks dir", e))?.flatten() {
+        crate::paths::create_dir(&root, 0o700)
+            .map_err(|e| Error::system("create the networks dir", e))?;
+        for item in std::fs::read_dir(&root)
+            .map_err(|e| Error::system("read the networks dir", e))?
+            .flatten()
+        {
             let id = item.file_name().to_string_lossy().into_owned();
             if crate::paths::check_id(&id).is_err() {
                 continue;
@@ -121,7 +156,9 @@ impl Engine {
                     tracing::info!(network = %id, "sweeping an unfinished network");
                     self.release_network_dirs(&id);
                 }
-                _ => tracing::warn!(network = %id, "the network's record is unreadable; left as it is"),
+                _ => {
+                    tracing::warn!(network = %id, "the network's record is unreadable; left as it is")
+                }
             }
         }
         Ok(())

@@ -68,7 +68,12 @@ fn rules(sandbox: &str, subnet: &str, forwards: &[Forward]) -> Vec<String> {
 
 /// Runs one `iptables-restore --noflush` transaction on the nat table.
 fn restore(lines: &[String]) -> std::io::Result<()> {
-    let mut child = Command::new("iptables-restore").args(["-w", "--noflush"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+    let mut child = Command::new("iptables-restore")
+        .args(["-w", "--noflush"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
     let mut input = String::from("*nat\n");
     for l in lines {
         input.push_str(l);
@@ -78,7 +83,10 @@ fn restore(lines: &[String]) -> std::io::Result<()> {
     child.stdin.take().expect("piped").write_all(input.as_bytes())?;
     let out = child.wait_with_output()?;
     if !out.status.success() {
-        return Err(std::io::Error::other(format!("iptables-restore: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(std::io::Error::other(format!(
+            "iptables-restore: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     Ok(())
 }
@@ -106,8 +114,14 @@ pub(crate) fn setup() {
     for from in ["PREROUTING", "OUTPUT"] {
         let jump = [from, "-m", "addrtype", "--dst-type", "LOCAL", "-j", CHAIN];
         let listed = format!("-A {}", jump.join(" "));
-        let out = Command::new("iptables").args(["-w", "-t", "nat", "-S", from]).stdin(Stdio::null()).stderr(Stdio::null()).output();
-        let copies = out.map(|o| String::from_utf8_lossy(&o.stdout).lines().filter(|l| *l == listed).count()).unwrap_or(0);
+        let out = Command::new("iptables")
+            .args(["-w", "-t", "nat", "-S", from])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output();
+        let copies = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().filter(|l| *l == listed).count())
+            .unwrap_or(0);
         for _ in 1..copies {
             ipt(&[&["-D"][..], &jump].concat());
         }
@@ -119,7 +133,12 @@ pub(crate) fn setup() {
 }
 
 /// Publishes a sandbox's forwards on `bridge` (range `subnet`): all or none.
-pub(crate) fn publish(sandbox: &str, bridge: &str, subnet: &str, forwards: &[Forward]) -> std::io::Result<()> {
+pub(crate) fn publish(
+    sandbox: &str,
+    bridge: &str,
+    subnet: &str,
+    forwards: &[Forward],
+) -> std::io::Result<()> {
     if forwards.is_empty() {
         return Ok(());
     }
@@ -133,9 +152,18 @@ pub(crate) fn publish(sandbox: &str, bridge: &str, subnet: &str, forwards: &[For
 
 /// Takes back whatever the sandbox published (nothing: nothing to do).
 pub(crate) fn unpublish(sandbox: &str) -> std::io::Result<()> {
-    let out = Command::new("iptables").args(["-w", "-t", "nat", "-S"]).stdin(Stdio::null()).stderr(Stdio::null()).output()?;
+    let out = Command::new("iptables")
+        .args(["-w", "-t", "nat", "-S"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()?;
     let mark = format!("--comment \"{}\"", comment(sandbox));
-    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(&mark)).filter_map(|l| l.strip_prefix("-A ")).map(|r| format!("-D {r}")).collect();
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&mark))
+        .filter_map(|l| l.strip_prefix("-A "))
+        .map(|r| format!("-D {r}"))
+        .collect();
     if lines.is_empty() {
         return Ok(());
     }
@@ -148,7 +176,13 @@ mod tests {
 
     #[test]
     fn a_forward_is_one_dnat_and_its_masquerades() {
-        let f = |host_ip, host_port| Forward { protocol: "tcp", host_ip, host_port, to: Ipv4Addr::new(10, 1, 0, 2), port: 80 };
+        let f = |host_ip, host_port| Forward {
+            protocol: "tcp",
+            host_ip,
+            host_port,
+            to: Ipv4Addr::new(10, 1, 0, 2),
+            port: 80,
+        };
         let r = rules("abc", "10.1.0.0/24", &[f(Some(Ipv4Addr::LOCALHOST), 8080), f(None, 8081)]);
         assert_eq!(r.len(), 4, "{r:#?}");
         assert_eq!(r[0], "-A BERTH-PORTS -d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -m comment --comment \"berth-ports abc\" -j DNAT --to-destination 10.1.0.2:80");

@@ -14,8 +14,14 @@ impl Engine {
         // it finds listed here, and lists it before it checks again.
         {
             let containers = self.inner.containers.read().unwrap();
-            if containers.values().any(|e| e.record().config.network.links().iter().any(|l| l.network == n.id)) {
-                return Err(Error::FailedPrecondition(format!("error while removing network: network {} id {} has active endpoints", n.name, n.id)));
+            if containers
+                .values()
+                .any(|e| e.record().config.network.links().iter().any(|l| l.network == n.id))
+            {
+                return Err(Error::FailedPrecondition(format!(
+                    "error while removing network: network {} id {} has active endpoints",
+                    n.name, n.id
+                )));
             }
             self.inner.networks.write().unwrap().remove(&n.id);
         }

@@ -59,7 +59,10 @@ impl Engine {
     /// sandbox is no pod's: not found).
     pub(crate) fn sandbox(&self, id: &str) -> Result<Arc<SandboxEntry>> {
         let map = self.inner.sandboxes.read().unwrap();
-        let pods = map.iter().filter(|(_, e)| e.record.lock().unwrap().config.owner == SandboxOwner::Pod).map(|(id, _)| id);
+        let pods = map
+            .iter()
+            .filter(|(_, e)| e.record.lock().unwrap().config.owner == SandboxOwner::Pod)
+            .map(|(id, _)| id);
         match crate::store::find_id(pods, id, "pod sandbox")? {
             Some(found) => Ok(map[&found].clone()),
             None => Err(Error::NotFound(format!("pod sandbox {id:?} not found"))),
@@ -68,7 +71,13 @@ impl Engine {
 
     /// Any sandbox by its exact id, a container's own too.
     pub(crate) fn any_sandbox(&self, id: &str) -> Result<Arc<SandboxEntry>> {
-        self.inner.sandboxes.read().unwrap().get(id).cloned().ok_or_else(|| Error::NotFound(format!("sandbox {id:?} not found")))
+        self.inner
+            .sandboxes
+            .read()
+            .unwrap()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("sandbox {id:?} not found")))
     }
 
     /// Like [`Engine::sandbox`], but an unknown id is `None`: stop and
@@ -84,18 +93,29 @@ impl Engine {
     /// Ids of the pod's containers.
     pub fn pod_containers(&self, sandbox_id: &str) -> Vec<String> {
         let map = self.inner.containers.read().unwrap();
-        map.values().map(|e| e.record()).filter(|r| r.config.pod.as_ref().is_some_and(|p| p.sandbox_id == sandbox_id)).map(|r| r.id).collect()
+        map.values()
+            .map(|e| e.record())
+            .filter(|r| r.config.pod.as_ref().is_some_and(|p| p.sandbox_id == sandbox_id))
+            .map(|r| r.id)
+            .collect()
     }
 
     /// The addresses of a container outside pods on the default bridge
     /// (`ip/prefix`), empty for any other.
     /// A sandbox's first IPv4 address (its IPs are `addr/prefix` strings).
     pub(crate) fn sandbox_ipv4(&self, id: &str) -> Option<std::net::Ipv4Addr> {
-        self.any_sandbox(id).ok().and_then(|s| s.record().ips.iter().find_map(|ip| ip.split('/').next()?.parse().ok()))
+        self.any_sandbox(id)
+            .ok()
+            .and_then(|s| s.record().ips.iter().find_map(|ip| ip.split('/').next()?.parse().ok()))
     }
 
     pub fn container_ips(&self, rec: &crate::model::ContainerRecord) -> Vec<String> {
-        rec.config.network.sandbox().and_then(|s| self.any_sandbox(s).ok()).map(|e| e.record().ips).unwrap_or_default()
+        rec.config
+            .network
+            .sandbox()
+            .and_then(|s| self.any_sandbox(s).ok())
+            .map(|e| e.record().ips)
+            .unwrap_or_default()
     }
 
     /// A snapshot of a sandbox.
@@ -118,7 +138,11 @@ impl Engine {
         })
     }
 
-    fn sandbox_commit(&self, entry: &SandboxEntry, update: impl FnOnce(&mut SandboxRecord)) -> Result<SandboxRecord> {
+    fn sandbox_commit(
+        &self,
+        entry: &SandboxEntry,
+        update: impl FnOnce(&mut SandboxRecord),
+    ) -> Result<SandboxRecord> {
         let mut guard = entry.record.lock().unwrap();
         let mut next = guard.clone();
         update(&mut next);

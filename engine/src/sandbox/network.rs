@@ -20,7 +20,10 @@ use tracing::Instrument;
 
 fn map_err(e: berth_cni::Error) -> Error {
     match e {
-        berth_cni::Error::NoConfig(dir) => Error::FailedPrecondition(format!("network plugin is not ready: no CNI network config in {}", dir.display())),
+        berth_cni::Error::NoConfig(dir) => Error::FailedPrecondition(format!(
+            "network plugin is not ready: no CNI network config in {}",
+            dir.display()
+        )),
         other => Error::system("CNI", other),
     }
 }
@@ -63,9 +66,13 @@ fn quantity(s: &str) -> Option<u64> {
 
 /// A bandwidth annotation in bits per second, within kubelet's bounds.
 fn rate(key: &str, v: &str) -> Result<u64> {
-    let bits = quantity(v).ok_or_else(|| Error::InvalidArgument(format!("annotation {key}: {v:?} is not a quantity")))?;
+    let bits = quantity(v).ok_or_else(|| {
+        Error::InvalidArgument(format!("annotation {key}: {v:?} is not a quantity"))
+    })?;
     if !(1_000..=1_000_000_000_000_000).contains(&bits) {
-        return Err(Error::InvalidArgument(format!("annotation {key}: {v:?} is outside 1k..1P bits per second")));
+        return Err(Error::InvalidArgument(format!(
+            "annotation {key}: {v:?} is outside 1k..1P bits per second"
+        )));
     }
     Ok(bits)
 }
@@ -80,7 +87,10 @@ fn runtime_config(o: &SandboxOptions) -> Result<serde_json::Map<String, Value>> 
     let mut rc = serde_json::Map::new();
     let mut bw = serde_json::Map::new();
     // The burst containerd and CRI-O give: as large as the plugin accepts.
-    for (key, rate_key, burst_key) in [(INGRESS_BANDWIDTH, "ingressRate", "ingressBurst"), (EGRESS_BANDWIDTH, "egressRate", "egressBurst")] {
+    for (key, rate_key, burst_key) in [
+        (INGRESS_BANDWIDTH, "ingressRate", "ingressBurst"),
+        (EGRESS_BANDWIDTH, "egressRate", "egressBurst"),
+    ] {
         if let Some(v) = o.annotations.get(key) {
             bw.insert(rate_key.into(), json!(rate(key, v)?));
             bw.insert(burst_key.into(), json!(u32::MAX));
@@ -95,8 +105,11 @@ fn runtime_config(o: &SandboxOptions) -> Result<serde_json::Map<String, Value>> 
             let (addr, prefix) = ip.split_once('/').map_or((*ip, None), |(a, p)| (a, Some(p)));
             let parsed: Option<std::net::IpAddr> = addr.parse().ok();
             let max = if parsed.is_some_and(|a| a.is_ipv4()) { 32 } else { 128 };
-            if parsed.is_none() || prefix.is_some_and(|p| p.parse::<u8>().map_or(true, |p| p > max)) {
-                return Err(Error::InvalidArgument(format!("annotation {IPS}: {ip:?} is not an IP address")));
+            if parsed.is_none() || prefix.is_some_and(|p| p.parse::<u8>().map_or(true, |p| p > max))
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "annotation {IPS}: {ip:?} is not an IP address"
+                )));
             }
         }
         if !ips.is_empty() {
@@ -104,7 +117,9 @@ fn runtime_config(o: &SandboxOptions) -> Result<serde_json::Map<String, Value>> 
         }
     }
     if let Some(v) = o.annotations.get(MAC) {
-        let mac: crate::model::MacAddress = v.parse().map_err(|_| Error::InvalidArgument(format!("annotation {MAC}: {v:?} is not a MAC address")))?;
+        let mac: crate::model::MacAddress = v.parse().map_err(|_| {
+            Error::InvalidArgument(format!("annotation {MAC}: {v:?} is not a MAC address"))
+        })?;
         rc.insert("mac".into(), json!(mac.to_string()));
     }
     let ports: Vec<Value> = o
@@ -118,7 +133,10 @@ fn runtime_config(o: &SandboxOptions) -> Result<serde_json::Map<String, Value>> 
     }
     let d = &o.dns;
     if !d.servers.is_empty() || !d.searches.is_empty() || !d.options.is_empty() {
-        rc.insert("dns".into(), json!({ "servers": d.servers, "searches": d.searches, "options": d.options }));
+        rc.insert(
+            "dns".into(),
+            json!({ "servers": d.servers, "searches": d.searches, "options": d.options }),
+        );
     }
     Ok(rc)
 }
@@ -152,7 +170,8 @@ impl Engine {
             "capabilities": { "mac": true },
             "ipam": { "type": "host-local", "ranges": [[{ "subnet": b.subnet }]], "routes": [{ "dst": "0.0.0.0/0" }], "dataDir": dir.join("ipam") }
         });
-        crate::network::conflist::write(&dir, &format!("berth-bridge-{}", b.name), bridge).map_err(|e| Error::system("write the default bridge's CNI config", e))?;
+        crate::network::conflist::write(&dir, &format!("berth-bridge-{}", b.name), bridge)
+            .map_err(|e| Error::system("write the default bridge's CNI config", e))?;
         crate::network::masquerade::set(&b.name, &b.subnet, b.masquerade);
         Ok(())
     }
@@ -163,7 +182,12 @@ impl Engine {
     }
 
     /// Attaches the pod's pinned netns; returns its IPs.
-    pub(crate) async fn network_add(&self, id: &str, o: &SandboxOptions, netns: &Path) -> Result<Vec<String>> {
+    pub(crate) async fn network_add(
+        &self,
+        id: &str,
+        o: &SandboxOptions,
+        netns: &Path,
+    ) -> Result<Vec<String>> {
         if o.namespaces.network == NsMode::Node {
             return Ok(Vec::new());
         }
@@ -179,7 +203,12 @@ impl Engine {
             ],
             runtime_config: runtime_config(o)?,
         };
-        let ips = self.cni_for(o)?.add(&a).instrument(tracing::info_span!("cni_add", pod = %id)).await.map_err(map_err)?;
+        let ips = self
+            .cni_for(o)?
+            .add(&a)
+            .instrument(tracing::info_span!("cni_add", pod = %id))
+            .await
+            .map_err(map_err)?;
         if o.owner == super::SandboxOwner::Container {
             if let Err(e) = self.publish(id, o, &ips).await {
                 if let Err(e) = self.network_del(id, netns).await {
@@ -195,14 +224,20 @@ impl Engine {
     /// A Docker container's published ports, to its address on its first
     /// network ([`crate::network::publish`]).
     async fn publish(&self, id: &str, o: &SandboxOptions, ips: &[String]) -> Result<()> {
-        let Some(to) = ips.iter().find_map(|ip| ip.parse::<std::net::Ipv4Addr>().ok()) else { return Ok(()) };
+        let Some(to) = ips.iter().find_map(|ip| ip.parse::<std::net::Ipv4Addr>().ok()) else {
+            return Ok(());
+        };
         let forwards: Vec<crate::network::publish::Forward> = o
             .port_mappings
             .iter()
             .filter(|p| p.host_port > 0)
             .map(|p| crate::network::publish::Forward {
                 protocol: if p.protocol == "udp" { "udp" } else { "tcp" },
-                host_ip: p.host_ip.parse().ok().filter(|ip: &std::net::Ipv4Addr| !ip.is_unspecified()),
+                host_ip: p
+                    .host_ip
+                    .parse()
+                    .ok()
+                    .filter(|ip: &std::net::Ipv4Addr| !ip.is_unspecified()),
                 host_port: p.host_port as u16,
                 to,
                 port: p.container_port as u16,
@@ -216,16 +251,21 @@ impl Engine {
             None => (self.config().bridge.name.clone(), self.config().bridge.subnet.clone()),
         };
         let id = id.to_owned();
-        tokio::task::spawn_blocking(move || crate::network::publish::publish(&id, &bridge, &subnet, &forwards))
-            .instrument(tracing::info_span!("publish_ports"))
-            .await?
-            .map_err(|e| Error::system("publish the container's ports", e))
+        tokio::task::spawn_blocking(move || {
+            crate::network::publish::publish(&id, &bridge, &subnet, &forwards)
+        })
+        .instrument(tracing::info_span!("publish_ports"))
+        .await?
+        .map_err(|e| Error::system("publish the container's ports", e))
     }
 
     /// Whether the sandbox's DELs (its extra interfaces' too) can do without its namespace.
     pub(crate) fn network_del_outlives_netns(&self, id: &str) -> bool {
         let cni = self.cni();
-        cni.cached_ids().into_iter().filter(|c| crate::network::connect::attachment_owner(c) == id).all(|c| cni.del_outlives_netns(&c))
+        cni.cached_ids()
+            .into_iter()
+            .filter(|c| crate::network::connect::attachment_owner(c) == id)
+            .all(|c| cni.del_outlives_netns(&c))
     }
 
     /// Detaches the pod (idempotent: nothing cached, nothing to do): the
@@ -236,12 +276,24 @@ impl Engine {
         // leads a sweep to them (a pod's hostPorts are its portmap's: none found).
         if cni.cached_capability(id, "portMappings").is_some() {
             let sid = id.to_owned();
-            tokio::task::spawn_blocking(move || crate::network::publish::unpublish(&sid)).await?.map_err(|e| Error::system("take back the container's published ports", e))?;
+            tokio::task::spawn_blocking(move || crate::network::publish::unpublish(&sid))
+                .await?
+                .map_err(|e| Error::system("take back the container's published ports", e))?;
         }
-        for extra in cni.cached_ids().into_iter().filter(|c| c != id && crate::network::connect::attachment_owner(c) == id) {
-            cni.del(&extra, netns).instrument(tracing::info_span!("cni_del", attachment = %extra)).await.map_err(map_err)?;
+        for extra in cni
+            .cached_ids()
+            .into_iter()
+            .filter(|c| c != id && crate::network::connect::attachment_owner(c) == id)
+        {
+            cni.del(&extra, netns)
+                .instrument(tracing::info_span!("cni_del", attachment = %extra))
+                .await
+                .map_err(map_err)?;
         }
-        cni.del(id, netns).instrument(tracing::info_span!("cni_del", pod = %id)).await.map_err(map_err)
+        cni.del(id, netns)
+            .instrument(tracing::info_span!("cni_del", pod = %id))
+            .await
+            .map_err(map_err)
     }
 }
 
@@ -254,19 +306,39 @@ mod tests {
     fn only_published_ports_are_mapped() {
         let o = SandboxOptions {
             port_mappings: vec![
-                PortMapping { protocol: "tcp".into(), container_port: 80, host_port: 8080, host_ip: String::new() },
-                PortMapping { protocol: "tcp".into(), container_port: 81, host_port: 0, host_ip: String::new() },
+                PortMapping {
+                    protocol: "tcp".into(),
+                    container_port: 80,
+                    host_port: 8080,
+                    host_ip: String::new(),
+                },
+                PortMapping {
+                    protocol: "tcp".into(),
+                    container_port: 81,
+                    host_port: 0,
+                    host_ip: String::new(),
+                },
             ],
             ..Default::default()
         };
         let rc = runtime_config(&o).unwrap();
         assert_eq!(rc["portMappings"].as_array().unwrap().len(), 1);
-        assert!(rc.get("dns").is_none() && rc.get("bandwidth").is_none() && rc.get("ips").is_none());
+        assert!(
+            rc.get("dns").is_none() && rc.get("bandwidth").is_none() && rc.get("ips").is_none()
+        );
     }
 
     #[test]
     fn quantities_like_kubernetes() {
-        for (s, v) in [("10M", 10_000_000), ("1Gi", 1 << 30), ("100k", 100_000), ("1.5M", 1_500_000), ("1e6", 1_000_000), ("2000", 2000), ("0.5Ki", 512)] {
+        for (s, v) in [
+            ("10M", 10_000_000),
+            ("1Gi", 1 << 30),
+            ("100k", 100_000),
+            ("1.5M", 1_500_000),
+            ("1e6", 1_000_000),
+            ("2000", 2000),
+            ("0.5Ki", 512),
+        ] {
             assert_eq!(quantity(s), Some(v), "{s}");
         }
         for s in ["", "M", "10m?", "ten", "1x", "-5"] {
@@ -276,12 +348,33 @@ mod tests {
 
     #[test]
     fn bandwidth_and_ips_come_from_annotations() {
-        let with = |pairs: &[(&str, &str)]| SandboxOptions { annotations: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() };
-        let rc = runtime_config(&with(&[(INGRESS_BANDWIDTH, "10M"), (EGRESS_BANDWIDTH, "1Mi"), (IPS, "10.1.0.9, fd00::9/64")])).unwrap();
-        assert_eq!(rc["bandwidth"], json!({"ingressRate": 10_000_000u64, "ingressBurst": u32::MAX, "egressRate": 1_048_576u64, "egressBurst": u32::MAX}));
+        let with = |pairs: &[(&str, &str)]| SandboxOptions {
+            annotations: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        };
+        let rc = runtime_config(&with(&[
+            (INGRESS_BANDWIDTH, "10M"),
+            (EGRESS_BANDWIDTH, "1Mi"),
+            (IPS, "10.1.0.9, fd00::9/64"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            rc["bandwidth"],
+            json!({"ingressRate": 10_000_000u64, "ingressBurst": u32::MAX, "egressRate": 1_048_576u64, "egressBurst": u32::MAX})
+        );
         assert_eq!(rc["ips"], json!(["10.1.0.9", "fd00::9/64"]));
-        for bad in [(INGRESS_BANDWIDTH, "fast"), (EGRESS_BANDWIDTH, "10"), (INGRESS_BANDWIDTH, "2E"), (IPS, "10.1.0.300"), (IPS, "10.1.0.1/33"), (IPS, "x")] {
-            assert!(matches!(check_annotations(&with(&[bad])), Err(Error::InvalidArgument(_))), "{bad:?}");
+        for bad in [
+            (INGRESS_BANDWIDTH, "fast"),
+            (EGRESS_BANDWIDTH, "10"),
+            (INGRESS_BANDWIDTH, "2E"),
+            (IPS, "10.1.0.300"),
+            (IPS, "10.1.0.1/33"),
+            (IPS, "x"),
+        ] {
+            assert!(
+                matches!(check_annotations(&with(&[bad])), Err(Error::InvalidArgument(_))),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -24,10 +24,14 @@ impl Engine {
         }
         let netns = rec.pin("net");
         let connect = move || match netns {
-            Some(ns) => berth_kernel::net::in_netns(&ns, move || berth_kernel::net::connect_loopback(port, CONNECT_TIMEOUT)),
+            Some(ns) => berth_kernel::net::in_netns(&ns, move || {
+                berth_kernel::net::connect_loopback(port, CONNECT_TIMEOUT)
+            }),
             None => berth_kernel::net::connect_loopback(port, CONNECT_TIMEOUT),
         };
-        let stream = tokio::task::spawn_blocking(connect).await?.ctx(|| format!("connect to port {port} in pod {}", rec.id))?;
+        let stream = tokio::task::spawn_blocking(connect)
+            .await?
+            .ctx(|| format!("connect to port {port} in pod {}", rec.id))?;
         stream.set_nonblocking(true).ctx(|| "set non-blocking".into())?;
         tokio::net::TcpStream::from_std(stream).ctx(|| "register the connection".into())
     }

@@ -31,9 +31,13 @@ impl Engine {
             let path = item.path().join(RECORD);
             let mut rec = match store::read::<SandboxRecord>(&path) {
                 Loaded::Record(r) if r.id == name => r,
-                Loaded::Record(r) => quarantine(&path, &format!("it names sandbox {:?}, not its dir's", r.id), &name),
+                Loaded::Record(r) => {
+                    quarantine(&path, &format!("it names sandbox {:?}, not its dir's", r.id), &name)
+                }
                 Loaded::Unreadable(why) => quarantine(&path, &why, &name),
-                Loaded::Missing if store::is_quarantined(&item.path(), RECORD) => SandboxRecord::quarantined(&name),
+                Loaded::Missing if store::is_quarantined(&item.path(), RECORD) => {
+                    SandboxRecord::quarantined(&name)
+                }
                 Loaded::Missing => {
                     let _ = std::fs::remove_dir_all(item.path());
                     self.release_leftover_pins(&name);
@@ -44,7 +48,9 @@ impl Engine {
                 // Nothing of it may stay mounted while nobody knows its pins.
                 self.release_leftover_pins(&name);
             }
-            if rec.state == SandboxState::Ready && !(rec.pins.iter().all(|p| berth_kernel::pin::is_pinned(p)) && rec.init_alive()) {
+            if rec.state == SandboxState::Ready
+                && !(rec.pins.iter().all(|p| berth_kernel::pin::is_pinned(p)) && rec.init_alive())
+            {
                 berth_kernel::pin::release(&rec.pins);
                 rec.state = SandboxState::NotReady;
                 rec.pins.clear();
@@ -60,14 +66,25 @@ impl Engine {
     /// Every cached CNI attachment whose sandbox is unknown is a DEL owed by
     /// a RunPodSandbox that never finished (or a removal cut short): run it.
     pub(crate) async fn sweep_networks(&self) {
-        let known: std::collections::HashSet<String> = self.inner.sandboxes.read().unwrap().keys().cloned().collect();
-        let mut owners: Vec<String> = self.cni().cached_ids().iter().map(|id| crate::network::connect::attachment_owner(id).to_owned()).filter(|o| !known.contains(o)).collect();
+        let known: std::collections::HashSet<String> =
+            self.inner.sandboxes.read().unwrap().keys().cloned().collect();
+        let mut owners: Vec<String> = self
+            .cni()
+            .cached_ids()
+            .iter()
+            .map(|id| crate::network::connect::attachment_owner(id).to_owned())
+            .filter(|o| !known.contains(o))
+            .collect();
         owners.dedup();
         for id in owners {
             let Ok(state) = self.paths().sandbox_state(&id) else { continue };
             match self.network_del(&id, &state.join("net")).await {
-                Ok(()) => tracing::info!(sandbox = %id, "released the network of a sandbox that was never finished"),
-                Err(e) => tracing::warn!(sandbox = %id, error = %e, "CNI DEL for an unfinished sandbox failed; retried at the next start"),
+                Ok(()) => {
+                    tracing::info!(sandbox = %id, "released the network of a sandbox that was never finished")
+                }
+                Err(e) => {
+                    tracing::warn!(sandbox = %id, error = %e, "CNI DEL for an unfinished sandbox failed; retried at the next start")
+                }
             }
         }
     }
@@ -75,8 +92,14 @@ impl Engine {
     /// A container's own sandbox whose container is gone (a create or a
     /// removal cut short) is removed: its address, namespace and dirs.
     pub(crate) async fn sweep_container_sandboxes(&self) {
-        let used: std::collections::HashSet<String> =
-            self.inner.containers.read().unwrap().values().filter_map(|e| e.record().config.network.sandbox().map(str::to_owned)).collect();
+        let used: std::collections::HashSet<String> = self
+            .inner
+            .containers
+            .read()
+            .unwrap()
+            .values()
+            .filter_map(|e| e.record().config.network.sandbox().map(str::to_owned))
+            .collect();
         let orphans: Vec<String> = self
             .inner
             .sandboxes
@@ -89,8 +112,12 @@ impl Engine {
             .collect();
         for id in orphans {
             match self.remove_container_sandbox(&id).await {
-                Ok(()) => tracing::info!(sandbox = %id, "removed the network of a container that is gone"),
-                Err(e) => tracing::warn!(sandbox = %id, error = %e, "remove the network of a container that is gone; retried at the next start"),
+                Ok(()) => {
+                    tracing::info!(sandbox = %id, "removed the network of a container that is gone")
+                }
+                Err(e) => {
+                    tracing::warn!(sandbox = %id, error = %e, "remove the network of a container that is gone; retried at the next start")
+                }
             }
         }
     }
@@ -106,7 +133,11 @@ impl Engine {
                 }
             }
             if let Ok(rd) = std::fs::read_dir(&s) {
-                let pins: Vec<_> = rd.flatten().map(|e| e.path()).filter(|p| berth_kernel::pin::is_pinned(p)).collect();
+                let pins: Vec<_> = rd
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| berth_kernel::pin::is_pinned(p))
+                    .collect();
                 berth_kernel::pin::release(&pins);
             }
             let _ = std::fs::remove_dir_all(s);

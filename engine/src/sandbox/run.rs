@@ -1,7 +1,9 @@
 //! RunPodSandbox: reserve the name, write the pod's files, pin its
 //! namespaces through `berth-shim pin`, persist — each step with its undo.
 
-use super::{name_key, Dns, NsMode, SandboxEntry, SandboxOptions, SandboxRecord, SandboxState, UserNamespace};
+use super::{
+    name_key, Dns, NsMode, SandboxEntry, SandboxOptions, SandboxRecord, SandboxState, UserNamespace,
+};
 use crate::error::{Error, IoContext, Result};
 use crate::undo::Undo;
 use crate::Engine;
@@ -18,16 +20,23 @@ fn check(o: &SandboxOptions) -> Result<Vec<(String, String)>> {
         }
     }
     if !RUNTIME_HANDLERS.contains(&o.runtime_handler.as_str()) {
-        return Err(Error::InvalidArgument(format!("unknown runtime handler {:?}: berth has \"\" (default) and \"berth\"", o.runtime_handler)));
+        return Err(Error::InvalidArgument(format!(
+            "unknown runtime handler {:?}: berth has \"\" (default) and \"berth\"",
+            o.runtime_handler
+        )));
     }
     if !o.hostname.is_empty() {
         crate::container::check_hostname(&o.hostname)?;
     }
     if o.namespaces.pid == NsMode::Target {
-        return Err(Error::InvalidArgument("a pod's PID namespace is per pod, per container or the node's, not TARGET".into()));
+        return Err(Error::InvalidArgument(
+            "a pod's PID namespace is per pod, per container or the node's, not TARGET".into(),
+        ));
     }
     if o.namespaces.network == NsMode::Container || o.namespaces.ipc == NsMode::Container {
-        return Err(Error::InvalidArgument("network and IPC namespaces are per pod or per node".into()));
+        return Err(Error::InvalidArgument(
+            "network and IPC namespaces are per pod or per node".into(),
+        ));
     }
     if let Some(u) = &o.namespaces.user {
         u.check()?;
@@ -45,7 +54,11 @@ fn check(o: &SandboxOptions) -> Result<Vec<(String, String)>> {
             return Err(Error::InvalidArgument(format!("invalid DNS setting {s:?}")));
         }
     }
-    super::sysctl::check(&o.sysctls, o.namespaces.network == NsMode::Node, o.namespaces.ipc == NsMode::Node)
+    super::sysctl::check(
+        &o.sysctls,
+        o.namespaces.network == NsMode::Node,
+        o.namespaces.ipc == NsMode::Node,
+    )
 }
 
 /// resolv.conf from the pod's DNS config; the host's when it has none.
@@ -77,7 +90,9 @@ impl Engine {
         {
             let mut names = self.inner.sandbox_names.lock().unwrap();
             if let Some(other) = names.get(&key) {
-                return Err(Error::AlreadyExists(format!("pod sandbox name {key:?} is already reserved for {other}")));
+                return Err(Error::AlreadyExists(format!(
+                    "pod sandbox name {key:?} is already reserved for {other}"
+                )));
             }
             names.insert(key.clone(), id.clone());
         }
@@ -103,9 +118,11 @@ impl Engine {
             o.hostname = crate::host::node_hostname()?;
         }
         let hostname = o.hostname.clone();
-        std::fs::write(state.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname".into())?;
+        std::fs::write(state.join("hostname"), format!("{hostname}\n"))
+            .ctx(|| "write hostname".into())?;
         std::fs::write(state.join("hosts"), format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")).ctx(|| "write hosts".into())?;
-        std::fs::write(state.join("resolv.conf"), resolv_conf(&o.dns)).ctx(|| "write resolv.conf".into())?;
+        std::fs::write(state.join("resolv.conf"), resolv_conf(&o.dns))
+            .ctx(|| "write resolv.conf".into())?;
 
         let mut kinds = Vec::new();
         if o.namespaces.network != NsMode::Node {
@@ -124,7 +141,13 @@ impl Engine {
         let mut init_pid = None;
         if !kinds.is_empty() {
             init_pid = self
-                .pin(&state, &kinds, (o.namespaces.network != NsMode::Node).then_some(hostname.as_str()), &sysctls, o.namespaces.user.as_ref())
+                .pin(
+                    &state,
+                    &kinds,
+                    (o.namespaces.network != NsMode::Node).then_some(hostname.as_str()),
+                    &sysctls,
+                    o.namespaces.user.as_ref(),
+                )
                 .instrument(tracing::info_span!("pin_namespaces"))
                 .await?;
             let p = pins.clone();
@@ -168,7 +191,14 @@ impl Engine {
 
     /// Runs `berth-shim pin` (a fresh single-threaded process: berthd itself
     /// never unshares); returns the pod init's pid when `kinds` has `pid`.
-    async fn pin(&self, dir: &std::path::Path, kinds: &[&str], hostname: Option<&str>, sysctls: &[(String, String)], user: Option<&UserNamespace>) -> Result<Option<i32>> {
+    async fn pin(
+        &self,
+        dir: &std::path::Path,
+        kinds: &[&str],
+        hostname: Option<&str>,
+        sysctls: &[(String, String)],
+        user: Option<&UserNamespace>,
+    ) -> Result<Option<i32>> {
         let mut cmd = tokio::process::Command::new(&self.config().shim_path);
         cmd.arg("pin").arg("--dir").arg(dir).arg("--ns").arg(kinds.join(","));
         if let Some(u) = user {
@@ -182,17 +212,27 @@ impl Engine {
         for (k, v) in sysctls {
             cmd.arg("--sysctl").arg(format!("{k}={v}"));
         }
-        let out = cmd.stdin(std::process::Stdio::null()).output().await.ctx(|| "run berth-shim pin".into())?;
+        let out = cmd
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .ctx(|| "run berth-shim pin".into())?;
         let text = String::from_utf8_lossy(&out.stdout);
         let mut words = text.split_whitespace();
         if out.status.success() && words.next() == Some("ok") {
             match words.next().map(str::parse::<i32>) {
                 None => Ok(None),
                 Some(Ok(pid)) if pid > 0 => Ok(Some(pid)),
-                Some(_) => Err(Error::Internal(format!("pin pod namespaces: unexpected answer {:?}", text.trim()))),
+                Some(_) => Err(Error::Internal(format!(
+                    "pin pod namespaces: unexpected answer {:?}",
+                    text.trim()
+                ))),
             }
         } else {
-            Err(Error::Internal(format!("pin pod namespaces: {}", text.trim().trim_start_matches("error: "))))
+            Err(Error::Internal(format!(
+                "pin pod namespaces: {}",
+                text.trim().trim_start_matches("error: ")
+            )))
         }
     }
 }
@@ -204,22 +244,43 @@ mod tests {
 
     #[test]
     fn resolv_conf_from_dns_config() {
-        let d = Dns { servers: vec!["10.0.0.10".into()], searches: vec!["ns.svc.cluster.local".into(), "svc.cluster.local".into()], options: vec!["ndots:5".into()] };
+        let d = Dns {
+            servers: vec!["10.0.0.10".into()],
+            searches: vec!["ns.svc.cluster.local".into(), "svc.cluster.local".into()],
+            options: vec!["ndots:5".into()],
+        };
         assert_eq!(resolv_conf(&d), "search ns.svc.cluster.local svc.cluster.local\nnameserver 10.0.0.10\noptions ndots:5\n");
     }
 
     #[test]
     fn options_are_checked() {
-        let ok = SandboxOptions { name: "p".into(), namespace: "n".into(), uid: "u".into(), ..Default::default() };
+        let ok = SandboxOptions {
+            name: "p".into(),
+            namespace: "n".into(),
+            uid: "u".into(),
+            ..Default::default()
+        };
         assert!(check(&ok).is_ok());
         for bad in [
             SandboxOptions { name: String::new(), ..ok.clone() },
             SandboxOptions { runtime_handler: "kata".into(), ..ok.clone() },
             SandboxOptions { hostname: "a_b".into(), ..ok.clone() },
             SandboxOptions { cgroup_parent: "/kubepods/../../x".into(), ..ok.clone() },
-            SandboxOptions { dns: Dns { options: vec!["ndots:5\nnameserver 1.2.3.4".into()], ..Default::default() }, ..ok.clone() },
-            SandboxOptions { sysctls: vec![("kernel.core_pattern".into(), "x".into())], ..ok.clone() },
-            SandboxOptions { namespaces: NamespaceModes { pid: NsMode::Target, ..Default::default() }, ..ok.clone() },
+            SandboxOptions {
+                dns: Dns {
+                    options: vec!["ndots:5\nnameserver 1.2.3.4".into()],
+                    ..Default::default()
+                },
+                ..ok.clone()
+            },
+            SandboxOptions {
+                sysctls: vec![("kernel.core_pattern".into(), "x".into())],
+                ..ok.clone()
+            },
+            SandboxOptions {
+                namespaces: NamespaceModes { pid: NsMode::Target, ..Default::default() },
+                ..ok.clone()
+            },
         ] {
             assert!(check(&bad).is_err(), "{bad:?}");
         }

@@ -60,7 +60,8 @@ impl Engine {
 
     /// Whether the sandbox's namespace may go before its network's DEL (see above).
     fn namespace_goes_first(&self, rec: &super::SandboxRecord) -> bool {
-        if rec.config.owner != SandboxOwner::Container || !self.network_del_outlives_netns(&rec.id) {
+        if rec.config.owner != SandboxOwner::Container || !self.network_del_outlives_netns(&rec.id)
+        {
             return false;
         }
         // `--network container:<its container>` ones still in the namespace keep its interfaces.

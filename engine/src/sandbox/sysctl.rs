@@ -4,14 +4,21 @@
 use crate::error::{Error, Result};
 
 /// Keys namespaced by IPC.
-const IPC_PREFIXES: [&str; 5] = ["kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue.", "kernel.shm_rmid_forced"];
+const IPC_PREFIXES: [&str; 5] =
+    ["kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue.", "kernel.shm_rmid_forced"];
 
 /// Checks (and normalizes `a/b/c` to `a.b.c`) a pod's sysctls.
-pub fn check(sysctls: &[(String, String)], host_network: bool, host_ipc: bool) -> Result<Vec<(String, String)>> {
+pub fn check(
+    sysctls: &[(String, String)],
+    host_network: bool,
+    host_ipc: bool,
+) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for (k, v) in sysctls {
         let key = k.replace('/', ".");
-        let key_ok = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) && !key.split('.').any(|c| c.is_empty() || c == "..");
+        let key_ok = !key.is_empty()
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            && !key.split('.').any(|c| c.is_empty() || c == "..");
         if !key_ok {
             return Err(Error::InvalidArgument(format!("invalid sysctl key {k:?}")));
         }
@@ -21,13 +28,19 @@ pub fn check(sysctls: &[(String, String)], host_network: bool, host_ipc: bool) -
         let net = key.starts_with("net.");
         let ipc = IPC_PREFIXES.iter().any(|p| key.starts_with(p));
         if !net && !ipc {
-            return Err(Error::InvalidArgument(format!("sysctl {k} is not namespaced and can't be set for a pod")));
+            return Err(Error::InvalidArgument(format!(
+                "sysctl {k} is not namespaced and can't be set for a pod"
+            )));
         }
         if net && host_network {
-            return Err(Error::InvalidArgument(format!("sysctl {k} can't be set for a pod on the host network")));
+            return Err(Error::InvalidArgument(format!(
+                "sysctl {k} can't be set for a pod on the host network"
+            )));
         }
         if ipc && host_ipc {
-            return Err(Error::InvalidArgument(format!("sysctl {k} can't be set for a pod in the host IPC namespace")));
+            return Err(Error::InvalidArgument(format!(
+                "sysctl {k} can't be set for a pod in the host IPC namespace"
+            )));
         }
         out.push((key, v.clone()));
     }
@@ -44,7 +57,10 @@ mod tests {
 
     #[test]
     fn namespaced_keys_pass() {
-        assert_eq!(one("net/ipv4/ip_forward", "1").unwrap(), [("net.ipv4.ip_forward".to_string(), "1".to_string())]);
+        assert_eq!(
+            one("net/ipv4/ip_forward", "1").unwrap(),
+            [("net.ipv4.ip_forward".to_string(), "1".to_string())]
+        );
         assert!(one("kernel.shm_rmid_forced", "1").is_ok());
         assert!(one("net.ipv4.ip_local_port_range", "1024 65000").is_ok());
     }

@@ -369,10 +369,21 @@ const PERSONAS: [u64; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
 const AF_VSOCK: u64 = 40;
 
 /// CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME.
-const CLONE_NAMESPACES: u64 = 0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000 | 0x80;
+const CLONE_NAMESPACES: u64 = 0x0002_0000
+    | 0x0200_0000
+    | 0x0400_0000
+    | 0x0800_0000
+    | 0x1000_0000
+    | 0x2000_0000
+    | 0x4000_0000
+    | 0x80;
 
 fn allow(names: &[&str]) -> Syscall {
-    Syscall { names: names.iter().map(|s| s.to_string()).collect(), action: LinuxSeccompAction::ScmpActAllow, ..Default::default() }
+    Syscall {
+        names: names.iter().map(|s| s.to_string()).collect(),
+        action: LinuxSeccompAction::ScmpActAllow,
+        ..Default::default()
+    }
 }
 
 fn only_with(cap: &str) -> Condition {
@@ -383,11 +394,32 @@ fn only_with(cap: &str) -> Condition {
 pub fn runtime_default() -> Profile {
     let mut syscalls = vec![allow(ALLOWED)];
     for p in PERSONAS {
-        syscalls.push(Syscall { args: vec![Arg { index: 0, value: p, value_two: 0, op: LinuxSeccompOperator::ScmpCmpEq }], ..allow(&["personality"]) });
+        syscalls.push(Syscall {
+            args: vec![Arg {
+                index: 0,
+                value: p,
+                value_two: 0,
+                op: LinuxSeccompOperator::ScmpCmpEq,
+            }],
+            ..allow(&["personality"])
+        });
     }
-    syscalls.push(Syscall { args: vec![Arg { index: 0, value: AF_VSOCK, value_two: 0, op: LinuxSeccompOperator::ScmpCmpNe }], ..allow(&["socket"]) });
     syscalls.push(Syscall {
-        args: vec![Arg { index: 0, value: CLONE_NAMESPACES, value_two: 0, op: LinuxSeccompOperator::ScmpCmpMaskedEq }],
+        args: vec![Arg {
+            index: 0,
+            value: AF_VSOCK,
+            value_two: 0,
+            op: LinuxSeccompOperator::ScmpCmpNe,
+        }],
+        ..allow(&["socket"])
+    });
+    syscalls.push(Syscall {
+        args: vec![Arg {
+            index: 0,
+            value: CLONE_NAMESPACES,
+            value_two: 0,
+            op: LinuxSeccompOperator::ScmpCmpMaskedEq,
+        }],
         excludes: only_with("CAP_SYS_ADMIN"),
         ..allow(&["clone"])
     });
@@ -401,7 +433,12 @@ pub fn runtime_default() -> Profile {
     for (cap, names) in BY_CAPABILITY {
         syscalls.push(Syscall { includes: only_with(cap), ..allow(names) });
     }
-    Profile { default_action: LinuxSeccompAction::ScmpActErrno, default_errno_ret: Some(libc::EPERM as u32), syscalls, ..Default::default() }
+    Profile {
+        default_action: LinuxSeccompAction::ScmpActErrno,
+        default_errno_ret: Some(libc::EPERM as u32),
+        syscalls,
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
@@ -414,11 +451,13 @@ mod tests {
         for n in ALLOWED.iter().chain(BY_CAPABILITY.iter().flat_map(|(_, n)| n.iter())) {
             assert!(berth_kernel::seccomp::syscall_number(n).is_some(), "{n}");
         }
-        let caps: Vec<String> = ["CAP_CHOWN", "CAP_SYS_CHROOT"].iter().map(|s| s.to_string()).collect();
+        let caps: Vec<String> =
+            ["CAP_CHOWN", "CAP_SYS_CHROOT"].iter().map(|s| s.to_string()).collect();
         let s = runtime_default().resolve(&Target::node(&caps)).unwrap();
         let f = berth_kernel::seccomp::compile(&s).unwrap();
         assert!(f.len() < 1500, "{} instructions", f.len());
-        let names: Vec<String> = s.syscalls().clone().unwrap().iter().flat_map(|c| c.names().clone()).collect();
+        let names: Vec<String> =
+            s.syscalls().clone().unwrap().iter().flat_map(|c| c.names().clone()).collect();
         assert!(names.contains(&"chroot".to_string()) && !names.contains(&"mount".to_string()));
     }
 }

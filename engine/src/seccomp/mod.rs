@@ -9,7 +9,10 @@
 mod default;
 
 use crate::error::{Error, Result};
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArgBuilder, LinuxSeccompBuilder, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscallBuilder};
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArgBuilder, LinuxSeccompBuilder,
+    LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscallBuilder,
+};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -101,7 +104,9 @@ pub fn go_arch() -> &'static str {
 }
 
 pub(crate) fn kernel_version() -> (u32, u32) {
-    let release = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
     parse_kernel(&release).unwrap_or((0, 0))
 }
 
@@ -123,11 +128,15 @@ impl Syscall {
     fn applies(&self, t: &Target<'_>) -> Result<bool> {
         let has = |c: &String| t.caps.contains(&normal_cap(c));
         let inc = &self.includes;
-        if !inc.caps.iter().all(has) || (!inc.arches.is_empty() && !inc.arches.iter().any(|a| a == t.arch)) {
+        if !inc.caps.iter().all(has)
+            || (!inc.arches.is_empty() && !inc.arches.iter().any(|a| a == t.arch))
+        {
             return Ok(false);
         }
         if let Some(k) = &inc.min_kernel {
-            let want = parse_kernel(k).ok_or_else(|| Error::InvalidArgument(format!("seccomp profile: bad minKernel {k:?}")))?;
+            let want = parse_kernel(k).ok_or_else(|| {
+                Error::InvalidArgument(format!("seccomp profile: bad minKernel {k:?}"))
+            })?;
             if t.kernel < want {
                 return Ok(false);
             }
@@ -137,7 +146,9 @@ impl Syscall {
             return Ok(false);
         }
         if let Some(k) = &exc.min_kernel {
-            let at = parse_kernel(k).ok_or_else(|| Error::InvalidArgument(format!("seccomp profile: bad minKernel {k:?}")))?;
+            let at = parse_kernel(k).ok_or_else(|| {
+                Error::InvalidArgument(format!("seccomp profile: bad minKernel {k:?}"))
+            })?;
             if t.kernel >= at {
                 return Ok(false);
             }
@@ -149,9 +160,12 @@ impl Syscall {
 impl Profile {
     /// Parses a profile file's contents.
     pub fn parse(text: &str) -> Result<Self> {
-        let p: Profile = serde_json::from_str(text).map_err(|e| Error::InvalidArgument(format!("seccomp profile: {e}")))?;
+        let p: Profile = serde_json::from_str(text)
+            .map_err(|e| Error::InvalidArgument(format!("seccomp profile: {e}")))?;
         if !p.listener_path.is_empty() {
-            return Err(Error::InvalidArgument("seccomp profile: a listener (SCMP_ACT_NOTIFY agent) is not supported".into()));
+            return Err(Error::InvalidArgument(
+                "seccomp profile: a listener (SCMP_ACT_NOTIFY agent) is not supported".into(),
+            ));
         }
         Ok(p)
     }
@@ -159,27 +173,45 @@ impl Profile {
     /// Reads a `Localhost` profile's text from the node.
     pub fn read(path: &Path) -> Result<String> {
         if !path.is_absolute() {
-            return Err(Error::InvalidArgument(format!("seccomp profile path {} must be absolute", path.display())));
+            return Err(Error::InvalidArgument(format!(
+                "seccomp profile path {} must be absolute",
+                path.display()
+            )));
         }
-        std::fs::read_to_string(path).map_err(|e| Error::InvalidArgument(format!("seccomp profile {}: {e}", path.display())))
+        std::fs::read_to_string(path)
+            .map_err(|e| Error::InvalidArgument(format!("seccomp profile {}: {e}", path.display())))
     }
 
     /// The OCI filter for one container.
     pub fn resolve(&self, t: &Target<'_>) -> Result<LinuxSeccomp> {
-        let bad = |e: oci_spec::OciSpecError| Error::InvalidArgument(format!("seccomp profile: {e}"));
+        let bad =
+            |e: oci_spec::OciSpecError| Error::InvalidArgument(format!("seccomp profile: {e}"));
         let mut syscalls = Vec::new();
         for s in &self.syscalls {
             if !s.applies(t)? {
                 continue;
             }
-            let names: Vec<String> = s.names.iter().cloned().chain(Some(s.name.clone()).filter(|n| !n.is_empty())).collect();
+            let names: Vec<String> = s
+                .names
+                .iter()
+                .cloned()
+                .chain(Some(s.name.clone()).filter(|n| !n.is_empty()))
+                .collect();
             if names.is_empty() {
                 continue;
             }
             let args = s
                 .args
                 .iter()
-                .map(|a| LinuxSeccompArgBuilder::default().index(a.index).value(a.value).value_two(a.value_two).op(a.op).build().map_err(bad))
+                .map(|a| {
+                    LinuxSeccompArgBuilder::default()
+                        .index(a.index)
+                        .value(a.value)
+                        .value_two(a.value_two)
+                        .op(a.op)
+                        .build()
+                        .map_err(bad)
+                })
                 .collect::<Result<Vec<_>>>()?;
             let mut b = LinuxSyscallBuilder::default().names(names).action(s.action).args(args);
             if let Some(e) = s.errno_ret {
@@ -187,7 +219,8 @@ impl Profile {
             }
             syscalls.push(b.build().map_err(bad)?);
         }
-        let mut b = LinuxSeccompBuilder::default().default_action(self.default_action).syscalls(syscalls);
+        let mut b =
+            LinuxSeccompBuilder::default().default_action(self.default_action).syscalls(syscalls);
         if let Some(e) = self.default_errno_ret {
             b = b.default_errno_ret(e);
         }
@@ -221,7 +254,9 @@ mod tests {
                 {"name":"getpid","action":"SCMP_ACT_ALLOW"}]}"#,
         )
         .unwrap();
-        let names = |s: &LinuxSeccomp| s.syscalls().clone().unwrap().iter().flat_map(|c| c.names().clone()).collect::<Vec<_>>();
+        let names = |s: &LinuxSeccomp| {
+            s.syscalls().clone().unwrap().iter().flat_map(|c| c.names().clone()).collect::<Vec<_>>()
+        };
         let plain = t(&["CAP_CHOWN"]);
         let s = p.resolve(&Target { caps: &plain, arch: "amd64", kernel: (6, 1) }).unwrap();
         assert_eq!(names(&s), ["read", "clone3", "arch_prctl", "ptrace", "getpid"]);
@@ -242,7 +277,13 @@ mod tests {
             let r = Profile::parse(bad).and_then(|p| p.resolve(&Target::node(&[])));
             assert!(matches!(r, Err(Error::InvalidArgument(_))), "{bad}: {r:?}");
         }
-        assert!(matches!(Profile::read(Path::new("relative.json")), Err(Error::InvalidArgument(_))));
-        assert!(matches!(Profile::read(Path::new("/nonexistent/profile.json")), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            Profile::read(Path::new("relative.json")),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            Profile::read(Path::new("/nonexistent/profile.json")),
+            Err(Error::InvalidArgument(_))
+        ));
     }
 }

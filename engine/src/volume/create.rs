@@ -9,12 +9,21 @@ use std::collections::BTreeMap;
 impl Engine {
     /// Creates the volume `name` (a new anonymous one for `None`).
     #[tracing::instrument(level = "info", skip_all, fields(volume = ?name))]
-    pub fn create_volume(&self, name: Option<&str>, labels: BTreeMap<String, String>) -> Result<VolumeRecord> {
+    pub fn create_volume(
+        &self,
+        name: Option<&str>,
+        labels: BTreeMap<String, String>,
+    ) -> Result<VolumeRecord> {
         self.create_volume_with(name, labels, BTreeMap::new())
     }
 
     /// The same, with the local driver's options (`type`, `device`, `o`).
-    pub fn create_volume_with(&self, name: Option<&str>, labels: BTreeMap<String, String>, options: BTreeMap<String, String>) -> Result<VolumeRecord> {
+    pub fn create_volume_with(
+        &self,
+        name: Option<&str>,
+        labels: BTreeMap<String, String>,
+        options: BTreeMap<String, String>,
+    ) -> Result<VolumeRecord> {
         let source = crate::model::volume::VolumeSource::from_options(&options)?;
         if let Some(crate::model::volume::VolumeSource::Tmpfs { options }) = &source {
             crate::container::check_tmpfs_options(options)?;
@@ -31,8 +40,16 @@ impl Engine {
             Err(e) => return Err(e),
         }
         // The record last: a dir without one is a create that never finished.
-        crate::paths::create_dir(&dir.join("_data"), 0o755).ctx(|| format!("create {}", dir.display()))?;
-        let rec = VolumeRecord { name, labels, created_at: berth_proto::time::unix_nanos(std::time::SystemTime::now()), anonymous, options, source };
+        crate::paths::create_dir(&dir.join("_data"), 0o755)
+            .ctx(|| format!("create {}", dir.display()))?;
+        let rec = VolumeRecord {
+            name,
+            labels,
+            created_at: berth_proto::time::unix_nanos(std::time::SystemTime::now()),
+            anonymous,
+            options,
+            source,
+        };
         if let Err(e) = crate::store::commit(&dir.join(RECORD), &rec) {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);

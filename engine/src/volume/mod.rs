@@ -10,7 +10,9 @@ mod create;
 mod remove;
 
 use crate::error::{Error, Result};
-pub use crate::model::volume::{check_volume_name, TmpfsMount, VolumeRecord, VolumeRequest, VolumeUse};
+pub use crate::model::volume::{
+    check_volume_name, TmpfsMount, VolumeRecord, VolumeRequest, VolumeUse,
+};
 use crate::store::{self, Loaded};
 use crate::Engine;
 use std::path::PathBuf;
@@ -32,14 +34,17 @@ impl Engine {
         match store::read::<VolumeRecord>(&dir.join(RECORD)) {
             Loaded::Record(r) => Ok(r),
             Loaded::Missing => Err(not_found()),
-            Loaded::Unreadable(why) => Err(Error::Internal(format!("the record of volume {name} is unreadable: {why}"))),
+            Loaded::Unreadable(why) => {
+                Err(Error::Internal(format!("the record of volume {name} is unreadable: {why}")))
+            }
         }
     }
 
     /// Every volume, by name.
     pub fn volumes(&self) -> Result<Vec<VolumeRecord>> {
         let mut out = Vec::new();
-        let rd = std::fs::read_dir(self.paths().volumes()).map_err(|e| Error::Io { context: "read the volumes dir".into(), source: e })?;
+        let rd = std::fs::read_dir(self.paths().volumes())
+            .map_err(|e| Error::Io { context: "read the volumes dir".into(), source: e })?;
         for item in rd.flatten() {
             let name = item.file_name().to_string_lossy().into_owned();
             if check_volume_name(&name).is_err() {
@@ -70,7 +75,12 @@ impl Engine {
         let Ok(rd) = std::fs::read_dir(self.paths().volumes()) else { return };
         for item in rd.flatten() {
             let name = item.file_name().to_string_lossy().into_owned();
-            let unfinished = name.starts_with(REMOVING) || (check_volume_name(&name).is_ok() && matches!(store::read::<VolumeRecord>(&item.path().join(RECORD)), Loaded::Missing));
+            let unfinished = name.starts_with(REMOVING)
+                || (check_volume_name(&name).is_ok()
+                    && matches!(
+                        store::read::<VolumeRecord>(&item.path().join(RECORD)),
+                        Loaded::Missing
+                    ));
             if unfinished && !store::is_quarantined(&item.path(), RECORD) {
                 tracing::info!(volume = %name, "sweeping an unfinished volume dir");
                 let _ = std::fs::remove_dir_all(item.path());
@@ -79,6 +89,9 @@ impl Engine {
     }
 }
 
-fn users(containers: impl Iterator<Item = crate::model::ContainerRecord>, name: &str) -> Vec<String> {
+fn users(
+    containers: impl Iterator<Item = crate::model::ContainerRecord>,
+    name: &str,
+) -> Vec<String> {
     containers.filter(|c| c.config.volumes.iter().any(|v| v.name == name)).map(|c| c.id).collect()
 }

@@ -15,7 +15,9 @@ impl Engine {
             Err(e) => return Err(e),
         }
         let aside = self.set_aside(name)?;
-        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(aside)).await?.map_err(|e| Error::Io { context: format!("remove volume {name}"), source: e })?;
+        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(aside))
+            .await?
+            .map_err(|e| Error::Io { context: format!("remove volume {name}"), source: e })?;
         tracing::info!(volume = %name, "volume removed");
         Ok(())
     }
@@ -23,24 +25,38 @@ impl Engine {
     /// Renames the volume's dir aside while no container can start using it.
     fn set_aside(&self, name: &str) -> Result<std::path::PathBuf> {
         let dir = self.paths().volume(name)?;
-        let aside = self.paths().volumes().join(format!("{REMOVING}{name}-{}", hex::encode(rand::random::<[u8; 6]>())));
+        let aside = self
+            .paths()
+            .volumes()
+            .join(format!("{REMOVING}{name}-{}", hex::encode(rand::random::<[u8; 6]>())));
         let _guard = self.inner.volumes.lock().unwrap();
         let containers = self.inner.containers.read().unwrap();
         let using = users(containers.values().map(|e| e.record()), name);
         if !using.is_empty() {
-            return Err(Error::FailedPrecondition(format!("remove {name}: volume is in use - [{}]", using.join(", "))));
+            return Err(Error::FailedPrecondition(format!(
+                "remove {name}: volume is in use - [{}]",
+                using.join(", ")
+            )));
         }
-        std::fs::rename(&dir, &aside).map_err(|e| Error::Io { context: format!("remove volume {name}"), source: e })?;
+        std::fs::rename(&dir, &aside)
+            .map_err(|e| Error::Io { context: format!("remove volume {name}"), source: e })?;
         Ok(aside)
     }
 
     /// Removes the unused volumes (`anonymous_only`: those made for one
     /// container, as dockerd from API 1.42 unless `all`); what went, and the bytes.
-    pub async fn prune_volumes(&self, anonymous_only: bool, keep: impl Fn(&VolumeRecord) -> bool) -> Result<(Vec<String>, u64)> {
+    pub async fn prune_volumes(
+        &self,
+        anonymous_only: bool,
+        keep: impl Fn(&VolumeRecord) -> bool,
+    ) -> Result<(Vec<String>, u64)> {
         let mut gone = Vec::new();
         let mut bytes = 0;
         for v in self.volumes()? {
-            if (anonymous_only && !v.anonymous) || keep(&v) || !self.volume_users(&v.name).is_empty() {
+            if (anonymous_only && !v.anonymous)
+                || keep(&v)
+                || !self.volume_users(&v.name).is_empty()
+            {
                 continue;
             }
             let size = berth_kernel::fs::disk_usage(&self.volume_data(&v.name)?).bytes;

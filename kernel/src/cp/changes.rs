@@ -20,7 +20,8 @@ pub enum ChangeKind {
 
 /// The changes in `upper` over `lower` (top layer first), sorted by path.
 pub fn changes(upper: &Path, lower: &[PathBuf]) -> Result<Vec<(String, ChangeKind)>, CpError> {
-    let root = crate::fs::open_root(upper).map_err(|e| CpError::sys(&upper.display().to_string(), e))?;
+    let root =
+        crate::fs::open_root(upper).map_err(|e| CpError::sys(&upper.display().to_string(), e))?;
     let layers: Vec<OwnedFd> = lower.iter().filter_map(|l| crate::fs::open_root(l).ok()).collect();
     let mut out = Vec::new();
     walk(&root, "", &layers, &mut out, 0)?;
@@ -28,19 +29,31 @@ pub fn changes(upper: &Path, lower: &[PathBuf]) -> Result<Vec<(String, ChangeKin
     Ok(out)
 }
 
-fn walk(dir: &OwnedFd, prefix: &str, layers: &[OwnedFd], out: &mut Vec<(String, ChangeKind)>, depth: usize) -> Result<(), CpError> {
+fn walk(
+    dir: &OwnedFd,
+    prefix: &str,
+    layers: &[OwnedFd],
+    out: &mut Vec<(String, ChangeKind)>,
+    depth: usize,
+) -> Result<(), CpError> {
     if depth > 256 {
         return Err(CpError::Refused(format!("{prefix}: the tree is too deep")));
     }
     for name in super::list(dir, prefix)? {
         let path = format!("{prefix}/{name}");
-        let Ok(st) = fstatat(Some(dir.as_raw_fd()), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) else { continue };
+        let Ok(st) = fstatat(Some(dir.as_raw_fd()), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+        else {
+            continue;
+        };
         let kind = st.st_mode & libc::S_IFMT;
         if kind == libc::S_IFCHR && st.st_rdev == 0 {
             out.push((path, ChangeKind::Deleted));
             continue;
         }
-        out.push((path.clone(), if in_layers(layers, &path) { ChangeKind::Modified } else { ChangeKind::Added }));
+        out.push((
+            path.clone(),
+            if in_layers(layers, &path) { ChangeKind::Modified } else { ChangeKind::Added },
+        ));
         if kind == libc::S_IFDIR {
             let sub = super::open_dir(dir, &name, &path)?;
             walk(&sub, &path, layers, out, depth + 1)?;
@@ -55,9 +68,13 @@ fn in_layers(layers: &[OwnedFd], path: &str) -> bool {
     let rel = path.trim_start_matches('/');
     let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
     for l in layers {
-        let Ok(p) = crate::fs::open_beneath(l, parent, OFlag::O_PATH | OFlag::O_DIRECTORY) else { continue };
+        let Ok(p) = crate::fs::open_beneath(l, parent, OFlag::O_PATH | OFlag::O_DIRECTORY) else {
+            continue;
+        };
         match fstatat(Some(p.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == 0 => return false,
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == 0 => {
+                return false
+            }
             Ok(_) => return true,
             Err(_) => continue,
         }

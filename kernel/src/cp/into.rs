@@ -60,13 +60,23 @@ impl View {
     }
 
     /// Extracts the tar stream `input` (plain, gzip or zstd) into `point`.
-    pub fn extract(&self, point: &ExtractionPoint, input: impl Read, opts: &ExtractOptions) -> Result<(), CpError> {
+    pub fn extract(
+        &self,
+        point: &ExtractionPoint,
+        input: impl Read,
+        opts: &ExtractOptions,
+    ) -> Result<(), CpError> {
         let mut buffered = BufReader::with_capacity(256 * 1024, input);
         let head = buffered.fill_buf().map_err(CpError::Malformed)?;
         let plain: Box<dyn Read + '_> = match Compression::sniff(head) {
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(CpError::Malformed)?),
-            Compression::None if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) => {
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::with_buffer(buffered).map_err(CpError::Malformed)?,
+            ),
+            Compression::None
+                if head.starts_with(b"BZh")
+                    || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) =>
+            {
                 return Err(CpError::Refused("archives compressed with bzip2 or xz are not supported by berth; send it plain or gzip-compressed".into()));
             }
             Compression::None => Box::new(buffered),
@@ -91,16 +101,31 @@ impl View {
     }
 
     /// Writes one entry; a directory's path and time come back to be set last.
-    fn entry(&self, point: &ExtractionPoint, entry: &mut tar::Entry<'_, impl Read>, opts: &ExtractOptions) -> Result<Option<(String, i64)>, CpError> {
+    fn entry(
+        &self,
+        point: &ExtractionPoint,
+        entry: &mut tar::Entry<'_, impl Read>,
+        opts: &ExtractOptions,
+    ) -> Result<Option<(String, i64)>, CpError> {
         let raw = entry.path_bytes().into_owned();
-        let name = String::from_utf8(raw).map_err(|_| CpError::Refused("an archive entry's name is not UTF-8".into()))?;
+        let name = String::from_utf8(raw)
+            .map_err(|_| CpError::Refused("an archive entry's name is not UTF-8".into()))?;
         let header = entry.header().clone();
         let t = header.entry_type();
-        if matches!(t, tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink) {
+        if matches!(
+            t,
+            tar::EntryType::XGlobalHeader
+                | tar::EntryType::XHeader
+                | tar::EntryType::GNULongName
+                | tar::EntryType::GNULongLink
+        ) {
             return Ok(None);
         }
         let Some(mut rel) = beneath(&name) else {
-            return Err(CpError::Refused(format!("archive entry {name:?} climbs out of the destination {}", point.path)));
+            return Err(CpError::Refused(format!(
+                "archive entry {name:?} climbs out of the destination {}",
+                point.path
+            )));
         };
         if let Some((from, to)) = &opts.rename_top {
             if rel == *from || rel.starts_with(&format!("{from}/")) {
@@ -109,7 +134,14 @@ impl View {
         }
         if rel.is_empty() {
             // The extraction point itself ("./"): left as it is, as dockerd does.
-            return if t.is_dir() { Ok(None) } else { Err(CpError::Refused(format!("cannot overwrite directory {:?} with non-directory {name:?}", point.path))) };
+            return if t.is_dir() {
+                Ok(None)
+            } else {
+                Err(CpError::Refused(format!(
+                    "cannot overwrite directory {:?} with non-directory {name:?}",
+                    point.path
+                )))
+            };
         }
         let full = format!("{}/{rel}", point.path.trim_end_matches('/'));
         let w = self.walk(&full, false, true)?;
@@ -122,10 +154,14 @@ impl View {
         if let Some(old) = &w.stat {
             let old_dir = kind(old) == libc::S_IFDIR;
             if opts.no_overwrite_dir_non_dir && old_dir && !is_dir {
-                return Err(CpError::Refused(format!("cannot overwrite directory {full:?} with non-directory {name:?}")));
+                return Err(CpError::Refused(format!(
+                    "cannot overwrite directory {full:?} with non-directory {name:?}"
+                )));
             }
             if opts.no_overwrite_dir_non_dir && !old_dir && is_dir {
-                return Err(CpError::Refused(format!("cannot overwrite non-directory {full:?} with directory {name:?}")));
+                return Err(CpError::Refused(format!(
+                    "cannot overwrite non-directory {full:?} with directory {name:?}"
+                )));
             }
             if !(old_dir && is_dir) {
                 crate::layer::replace_existing(&w.dir, &leaf, is_dir).map_err(io_err)?;
@@ -134,18 +170,30 @@ impl View {
         let mode = Mode::from_bits_truncate(header.mode().map_err(io_err)? & 0o7777);
         let owner = match opts.owners {
             Owners::Fixed(u, g) => (Some(Uid::from_raw(u)), Some(Gid::from_raw(g))),
-            Owners::Archive => (Some(Uid::from_raw(header.uid().map_err(io_err)? as u32)), Some(Gid::from_raw(header.gid().map_err(io_err)? as u32))),
+            Owners::Archive => (
+                Some(Uid::from_raw(header.uid().map_err(io_err)? as u32)),
+                Some(Gid::from_raw(header.gid().map_err(io_err)? as u32)),
+            ),
             // Unchanged: (-1, -1).
             Owners::Caller => (None, None),
         };
         let mtime = header.mtime().unwrap_or(0) as i64;
         let xattrs = crate::layer::xattrs(entry).map_err(io_err)?;
         let dir = w.dir.as_raw_fd();
-        let create =
-            |flags: OFlag, m: u32| nix::fcntl::openat(Some(dir), leaf.as_str(), flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::from_bits_truncate(m)).map(crate::fs::owned_fd);
+        let create = |flags: OFlag, m: u32| {
+            nix::fcntl::openat(
+                Some(dir),
+                leaf.as_str(),
+                flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(m),
+            )
+            .map(crate::fs::owned_fd)
+        };
         match t {
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let mut file = std::fs::File::from(create(OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL, 0o600).map_err(sys)?);
+                let mut file = std::fs::File::from(
+                    create(OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL, 0o600).map_err(sys)?,
+                );
                 io::copy(entry, &mut file).map_err(io_err)?;
                 nix::unistd::fchown(file.as_raw_fd(), owner.0, owner.1).map_err(sys)?;
                 nix::sys::stat::fchmod(file.as_raw_fd(), mode).map_err(sys)?;
@@ -153,7 +201,11 @@ impl View {
                 set_times(&w.dir, &leaf, mtime);
             }
             tar::EntryType::Directory => {
-                match nix::sys::stat::mkdirat(Some(dir), leaf.as_str(), Mode::from_bits_truncate(0o700)) {
+                match nix::sys::stat::mkdirat(
+                    Some(dir),
+                    leaf.as_str(),
+                    Mode::from_bits_truncate(0o700),
+                ) {
                     Ok(()) | Err(nix::Error::EEXIST) => {}
                     Err(e) => return Err(sys(e)),
                 }
@@ -164,22 +216,54 @@ impl View {
                 return Ok(Some((w.path(), mtime)));
             }
             tar::EntryType::Symlink => {
-                let target = entry.link_name_bytes().ok_or_else(|| CpError::Refused(format!("symlink {name:?} has no target")))?;
-                nix::unistd::symlinkat(std::ffi::OsStr::from_bytes(&target), Some(dir), leaf.as_str()).map_err(sys)?;
-                nix::unistd::fchownat(Some(dir), leaf.as_str(), owner.0, owner.1, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(sys)?;
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| CpError::Refused(format!("symlink {name:?} has no target")))?;
+                nix::unistd::symlinkat(
+                    std::ffi::OsStr::from_bytes(&target),
+                    Some(dir),
+                    leaf.as_str(),
+                )
+                .map_err(sys)?;
+                nix::unistd::fchownat(
+                    Some(dir),
+                    leaf.as_str(),
+                    owner.0,
+                    owner.1,
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .map_err(sys)?;
                 set_times(&w.dir, &leaf, mtime);
             }
             tar::EntryType::Link => {
-                let target = entry.link_name_bytes().ok_or_else(|| CpError::Refused(format!("hardlink {name:?} has no target")))?;
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| CpError::Refused(format!("hardlink {name:?} has no target")))?;
                 let target = String::from_utf8_lossy(&target).into_owned();
-                let refused = || CpError::Refused(format!("hardlink {name:?} points at {target:?}, outside the destination {}", point.path));
+                let refused = || {
+                    CpError::Refused(format!(
+                        "hardlink {name:?} points at {target:?}, outside the destination {}",
+                        point.path
+                    ))
+                };
                 let trel = beneath(&target).filter(|r| !r.is_empty()).ok_or_else(refused)?;
-                let tw = self.walk(&format!("{}/{trel}", point.path.trim_end_matches('/')), false, false)?;
+                let tw = self.walk(
+                    &format!("{}/{trel}", point.path.trim_end_matches('/')),
+                    false,
+                    false,
+                )?;
                 let (Some(tleaf), Some(tst)) = (&tw.leaf, &tw.stat) else { return Err(refused()) };
                 if kind(tst) == libc::S_IFDIR {
                     return Err(refused());
                 }
-                nix::unistd::linkat(Some(tw.dir.as_raw_fd()), tleaf.as_str(), Some(dir), leaf.as_str(), AtFlags::empty()).map_err(sys)?;
+                nix::unistd::linkat(
+                    Some(tw.dir.as_raw_fd()),
+                    tleaf.as_str(),
+                    Some(dir),
+                    leaf.as_str(),
+                    AtFlags::empty(),
+                )
+                .map_err(sys)?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 let (k, dev) = match t {
@@ -187,11 +271,21 @@ impl View {
                     _ => {
                         let major = u64::from(header.device_major().map_err(io_err)?.unwrap_or(0));
                         let minor = u64::from(header.device_minor().map_err(io_err)?.unwrap_or(0));
-                        (if t == tar::EntryType::Char { SFlag::S_IFCHR } else { SFlag::S_IFBLK }, nix::sys::stat::makedev(major, minor))
+                        (
+                            if t == tar::EntryType::Char { SFlag::S_IFCHR } else { SFlag::S_IFBLK },
+                            nix::sys::stat::makedev(major, minor),
+                        )
                     }
                 };
                 nix::sys::stat::mknodat(Some(dir), leaf.as_str(), k, mode, dev).map_err(sys)?;
-                nix::unistd::fchownat(Some(dir), leaf.as_str(), owner.0, owner.1, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(sys)?;
+                nix::unistd::fchownat(
+                    Some(dir),
+                    leaf.as_str(),
+                    owner.0,
+                    owner.1,
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .map_err(sys)?;
                 chmod_node(&w, &leaf, mode).map_err(sys)?;
                 set_times(&w.dir, &leaf, mtime);
             }
@@ -222,16 +316,32 @@ fn beneath(name: &str) -> Option<String> {
 /// Sets the mode of a node just made (mknod takes the umask off): through
 /// a descriptor of it, so a symlink swapped in meanwhile is not followed.
 fn chmod_node(w: &Walked, leaf: &str, mode: Mode) -> nix::Result<()> {
-    let fd: OwnedFd = crate::fs::owned_fd(nix::fcntl::openat(Some(w.dir.as_raw_fd()), leaf, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?);
+    let fd: OwnedFd = crate::fs::owned_fd(nix::fcntl::openat(
+        Some(w.dir.as_raw_fd()),
+        leaf,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?);
     let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
     if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
         return Err(nix::Error::ELOOP);
     }
     // The magic link names the inode the descriptor holds, not a path.
-    nix::sys::stat::fchmodat(None, format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(), mode, nix::sys::stat::FchmodatFlags::FollowSymlink)
+    nix::sys::stat::fchmodat(
+        None,
+        format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
+        mode,
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
 }
 
 fn set_times(dir: &OwnedFd, leaf: &str, mtime: i64) {
     let t = nix::sys::time::TimeSpec::new(mtime, 0);
-    let _ = nix::sys::stat::utimensat(Some(dir.as_raw_fd()), leaf, &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink);
+    let _ = nix::sys::stat::utimensat(
+        Some(dir.as_raw_fd()),
+        leaf,
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    );
 }

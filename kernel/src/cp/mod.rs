@@ -127,14 +127,25 @@ fn kind(st: &FileStat) -> u32 {
 }
 
 fn open_dir(dir: &OwnedFd, name: &str, path: &str) -> Result<OwnedFd, CpError> {
-    nix::fcntl::openat(Some(dir.as_raw_fd()), name, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-        .map(crate::fs::owned_fd)
-        .map_err(|e| CpError::sys(path, e))
+    nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        name,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(crate::fs::owned_fd)
+    .map_err(|e| CpError::sys(path, e))
 }
 
 /// The names in a directory (any descriptor of it), `.` and `..` left out.
 fn list(dir: &OwnedFd, path: &str) -> Result<Vec<String>, CpError> {
-    let listing = nix::fcntl::openat(Some(dir.as_raw_fd()), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| CpError::sys(path, e))?;
+    let listing = nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| CpError::sys(path, e))?;
     Ok(nix::dir::Dir::from_fd(listing)
         .map_err(|e| CpError::sys(path, e))?
         .iter()
@@ -182,14 +193,23 @@ impl View {
     /// `descend`: its volumes', binds' and tmpfs' destinations.
     pub fn of_process(pid: i32, descend: Vec<String>) -> Result<Self, CpError> {
         let p = format!("/proc/{pid}/root");
-        let root = nix::fcntl::open(p.as_str(), OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| CpError::sys(&p, e))?;
-        Ok(Self { root: crate::fs::owned_fd(root), descend: descend.into_iter().map(|d| clean(&d)).collect() })
+        let root = nix::fcntl::open(
+            p.as_str(),
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| CpError::sys(&p, e))?;
+        Ok(Self {
+            root: crate::fs::owned_fd(root),
+            descend: descend.into_iter().map(|d| clean(&d)).collect(),
+        })
     }
 
     /// A directory of this host as a root (the CLI's side of a copy): a
     /// tree extracted into it stays in it, whatever links it brings.
     pub fn of_dir(dir: &std::path::Path) -> Result<Self, CpError> {
-        let root = crate::fs::open_root(dir).map_err(|e| CpError::sys(&dir.display().to_string(), e))?;
+        let root =
+            crate::fs::open_root(dir).map_err(|e| CpError::sys(&dir.display().to_string(), e))?;
         Ok(Self { root, descend: Vec::new() })
     }
 
@@ -197,35 +217,61 @@ impl View {
     /// under its `upper` dir, with `mounts` attached (mount points made
     /// as the shim makes them at start), read-only if its rootfs is. In no
     /// mount namespace: dropping the view unmounts it all.
-    pub fn detached(lower: &[PathBuf], upper: &std::path::Path, work: &std::path::Path, read_only: bool, mounts: &[Mount]) -> Result<Self, CpError> {
+    pub fn detached(
+        lower: &[PathBuf],
+        upper: &std::path::Path,
+        work: &std::path::Path,
+        read_only: bool,
+        mounts: &[Mount],
+    ) -> Result<Self, CpError> {
         let root = crate::mount_attr::detached_overlay(lower, upper, work, false)?;
         let mut view = Self { root, descend: Vec::new() };
         let mut ordered: Vec<&Mount> = mounts.iter().collect();
         ordered.sort_by_key(|m| clean(&m.destination).matches('/').count());
         for m in ordered {
-            let is_dir = std::fs::metadata(&m.source).map(|md| md.is_dir()).map_err(|e| CpError::sys(&m.source.display().to_string(), e))?;
+            let is_dir = std::fs::metadata(&m.source)
+                .map(|md| md.is_dir())
+                .map_err(|e| CpError::sys(&m.source.display().to_string(), e))?;
             let w = view.walk(&m.destination, true, true)?;
             let target = match (&w.leaf, &w.stat) {
                 (Some(leaf), None) => {
                     let made = if is_dir {
-                        nix::sys::stat::mkdirat(Some(w.dir.as_raw_fd()), leaf.as_str(), Mode::from_bits_truncate(0o755))
+                        nix::sys::stat::mkdirat(
+                            Some(w.dir.as_raw_fd()),
+                            leaf.as_str(),
+                            Mode::from_bits_truncate(0o755),
+                        )
                     } else {
                         nix::fcntl::openat(
                             Some(w.dir.as_raw_fd()),
                             leaf.as_str(),
-                            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                            OFlag::O_CREAT
+                                | OFlag::O_EXCL
+                                | OFlag::O_WRONLY
+                                | OFlag::O_NOFOLLOW
+                                | OFlag::O_CLOEXEC,
                             Mode::from_bits_truncate(0o644),
                         )
                         .map(|fd| drop(crate::fs::owned_fd(fd)))
                     };
                     made.map_err(|e| CpError::sys(&w.path(), e))?;
-                    nix::fcntl::openat(Some(w.dir.as_raw_fd()), leaf.as_str(), OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-                        .map(crate::fs::owned_fd)
-                        .map_err(|e| CpError::sys(&w.path(), e))?
-                }
-                (Some(leaf), Some(_)) => nix::fcntl::openat(Some(w.dir.as_raw_fd()), leaf.as_str(), OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+                    nix::fcntl::openat(
+                        Some(w.dir.as_raw_fd()),
+                        leaf.as_str(),
+                        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
                     .map(crate::fs::owned_fd)
-                    .map_err(|e| CpError::sys(&w.path(), e))?,
+                    .map_err(|e| CpError::sys(&w.path(), e))?
+                }
+                (Some(leaf), Some(_)) => nix::fcntl::openat(
+                    Some(w.dir.as_raw_fd()),
+                    leaf.as_str(),
+                    OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map(crate::fs::owned_fd)
+                .map_err(|e| CpError::sys(&w.path(), e))?,
                 (None, _) => w.dir.try_clone().map_err(|e| CpError::sys(&w.path(), e))?,
             };
             crate::mount_attr::bind_at(&m.source, &target, m.read_only, true)?;
@@ -241,9 +287,15 @@ impl View {
     /// followed (inside the container); the last element's only with
     /// `follow_last`, or when the path ends in `/` or `/.`. With `create`,
     /// missing directories on the way are made (0755).
-    pub(crate) fn walk(&self, path: &str, follow_last: bool, create: bool) -> Result<Walked, CpError> {
+    pub(crate) fn walk(
+        &self,
+        path: &str,
+        follow_last: bool,
+        create: bool,
+    ) -> Result<Walked, CpError> {
         let mut pending: VecDeque<String> = path.split('/').map(str::to_owned).collect();
-        let mut dirs: Vec<OwnedFd> = vec![self.root.try_clone().map_err(|e| CpError::sys("/", e))?];
+        let mut dirs: Vec<OwnedFd> =
+            vec![self.root.try_clone().map_err(|e| CpError::sys("/", e))?];
         let mut names: Vec<String> = Vec::new();
         let mut links = 0;
         while let Some(c) = pending.pop_front() {
@@ -259,36 +311,55 @@ impl View {
                 _ => {}
             }
             let last = pending.is_empty();
-            let here = || format!("/{}", names.iter().chain(std::iter::once(&c)).cloned().collect::<Vec<_>>().join("/"));
-            let parent = dirs.last().expect("the root is never popped");
-            let st = match fstatat(Some(parent.as_raw_fd()), c.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
-                Ok(st) => st,
-                Err(nix::Error::ENOENT) if last => {
-                    let dir = dirs.pop().expect("the root is never popped");
-                    names.push(c.clone());
-                    return Ok(Walked { dir, leaf: Some(c), stat: None, names });
-                }
-                Err(nix::Error::ENOENT) if create => {
-                    match nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), c.as_str(), Mode::from_bits_truncate(0o755)) {
-                        Ok(()) | Err(nix::Error::EEXIST) => {}
-                        Err(e) => return Err(CpError::sys(&here(), e)),
-                    }
-                    pending.push_front(c);
-                    continue;
-                }
-                Err(nix::Error::ENOENT) => {
-                    // The path as far as it resolves, the rest as asked (a dangling link's target).
-                    let rest: Vec<&str> = pending.iter().map(String::as_str).filter(|p| !p.is_empty() && *p != ".").collect();
-                    return Err(CpError::NotFound(if rest.is_empty() { here() } else { format!("{}/{}", here(), rest.join("/")) }));
-                }
-                Err(e) => return Err(CpError::sys(&here(), e)),
+            let here = || {
+                format!(
+                    "/{}",
+                    names.iter().chain(std::iter::once(&c)).cloned().collect::<Vec<_>>().join("/")
+                )
             };
+            let parent = dirs.last().expect("the root is never popped");
+            let st =
+                match fstatat(Some(parent.as_raw_fd()), c.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+                    Ok(st) => st,
+                    Err(nix::Error::ENOENT) if last => {
+                        let dir = dirs.pop().expect("the root is never popped");
+                        names.push(c.clone());
+                        return Ok(Walked { dir, leaf: Some(c), stat: None, names });
+                    }
+                    Err(nix::Error::ENOENT) if create => {
+                        match nix::sys::stat::mkdirat(
+                            Some(parent.as_raw_fd()),
+                            c.as_str(),
+                            Mode::from_bits_truncate(0o755),
+                        ) {
+                            Ok(()) | Err(nix::Error::EEXIST) => {}
+                            Err(e) => return Err(CpError::sys(&here(), e)),
+                        }
+                        pending.push_front(c);
+                        continue;
+                    }
+                    Err(nix::Error::ENOENT) => {
+                        // The path as far as it resolves, the rest as asked (a dangling link's target).
+                        let rest: Vec<&str> = pending
+                            .iter()
+                            .map(String::as_str)
+                            .filter(|p| !p.is_empty() && *p != ".")
+                            .collect();
+                        return Err(CpError::NotFound(if rest.is_empty() {
+                            here()
+                        } else {
+                            format!("{}/{}", here(), rest.join("/"))
+                        }));
+                    }
+                    Err(e) => return Err(CpError::sys(&here(), e)),
+                };
             if kind(&st) == libc::S_IFLNK && (!last || follow_last) {
                 links += 1;
                 if links > MAX_LINKS {
                     return Err(CpError::sys(&here(), nix::Error::ELOOP));
                 }
-                let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), c.as_str()).map_err(|e| CpError::sys(&here(), e))?;
+                let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), c.as_str())
+                    .map_err(|e| CpError::sys(&here(), e))?;
                 let target = target.to_string_lossy().into_owned();
                 if target.starts_with('/') {
                     names.clear();
@@ -312,7 +383,8 @@ impl View {
             names.push(c);
         }
         let dir = dirs.pop().expect("the root is never popped");
-        let st = fstat(dir.as_raw_fd()).map_err(|e| CpError::sys(&format!("/{}", names.join("/")), e))?;
+        let st = fstat(dir.as_raw_fd())
+            .map_err(|e| CpError::sys(&format!("/{}", names.join("/")), e))?;
         Ok(Walked { dir, leaf: None, stat: Some(st), names })
     }
 
@@ -331,7 +403,13 @@ impl View {
             },
             false => String::new(),
         };
-        Ok(PathStat { name: base(&path), size: st.st_size as u64, mode: st.st_mode, mtime: (st.st_mtime, st.st_mtime_nsec), link_target })
+        Ok(PathStat {
+            name: base(&path),
+            size: st.st_size as u64,
+            mode: st.st_mode,
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+            link_target,
+        })
     }
 
     /// `user[:group]` as ids, looked up in the container's own passwd and
@@ -343,15 +421,23 @@ impl View {
             if kind(st) != libc::S_IFREG {
                 return String::new();
             }
-            let Ok(fd) = nix::fcntl::openat(Some(w.dir.as_raw_fd()), leaf.as_str(), OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-            else {
+            let Ok(fd) = nix::fcntl::openat(
+                Some(w.dir.as_raw_fd()),
+                leaf.as_str(),
+                OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) else {
                 return String::new();
             };
             let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut std::io::Read::take(std::fs::File::from(crate::fs::owned_fd(fd)), 4 << 20), &mut text);
+            let _ = std::io::Read::read_to_string(
+                &mut std::io::Read::take(std::fs::File::from(crate::fs::owned_fd(fd)), 4 << 20),
+                &mut text,
+            );
             text
         };
-        let u = crate::user::resolve(spec, &read("/etc/passwd"), &read("/etc/group")).map_err(|e| CpError::Refused(e.to_string()))?;
+        let u = crate::user::resolve(spec, &read("/etc/passwd"), &read("/etc/group"))
+            .map_err(|e| CpError::Refused(e.to_string()))?;
         Ok((u.uid, u.gid))
     }
 

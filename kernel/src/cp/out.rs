@@ -44,16 +44,36 @@ impl View {
         self.write_tar_with("/", "", true, unless_empty, out)
     }
 
-    fn write_tar(&self, path: &str, name: &str, layer: bool, out: impl Write) -> Result<(), CpError> {
+    fn write_tar(
+        &self,
+        path: &str,
+        name: &str,
+        layer: bool,
+        out: impl Write,
+    ) -> Result<(), CpError> {
         self.write_tar_with(path, name, layer, &[], out)
     }
 
-    fn write_tar_with(&self, path: &str, name: &str, layer: bool, unless_empty: &[&str], out: impl Write) -> Result<(), CpError> {
+    fn write_tar_with(
+        &self,
+        path: &str,
+        name: &str,
+        layer: bool,
+        unless_empty: &[&str],
+        out: impl Write,
+    ) -> Result<(), CpError> {
         let path = clean(path);
         let w = self.walk(&path, false, false)?;
         let st = w.stat.ok_or_else(|| CpError::NotFound(path.clone()))?;
         let base = name.to_owned();
-        let mut tar = Tar { out: tar::Builder::new(out), links: HashMap::new(), view: self, layer, unless_empty, written: 0 };
+        let mut tar = Tar {
+            out: tar::Builder::new(out),
+            links: HashMap::new(),
+            view: self,
+            layer,
+            unless_empty,
+            written: 0,
+        };
         let cpath = w.path();
         match &w.leaf {
             None => tar.tree(&w.dir, &st, &base, &cpath, 0)?,
@@ -88,12 +108,23 @@ struct Tar<'v, W: Write> {
 
 impl<W: Write> Tar<'_, W> {
     /// A directory (`dir`, any descriptor of it) and what is in it.
-    fn tree(&mut self, dir: &OwnedFd, st: &FileStat, name: &str, cpath: &str, depth: usize) -> Result<(), CpError> {
+    fn tree(
+        &mut self,
+        dir: &OwnedFd,
+        st: &FileStat,
+        name: &str,
+        cpath: &str,
+        depth: usize,
+    ) -> Result<(), CpError> {
         if depth > MAX_DEPTH {
             return Err(CpError::Refused(format!("{cpath}: the tree is too deep to copy")));
         }
         // The root of an export or a layer has no entry, its children no prefix.
-        let dname = if name.is_empty() || name.ends_with('/') { name.to_owned() } else { format!("{name}/") };
+        let dname = if name.is_empty() || name.ends_with('/') {
+            name.to_owned()
+        } else {
+            format!("{name}/")
+        };
         if !dname.is_empty() {
             self.put(header(st, tar::EntryType::Directory, 0), &dname, None, io::empty(), cpath)?;
         }
@@ -105,9 +136,14 @@ impl<W: Write> Tar<'_, W> {
         let mut children = super::list(dir, cpath)?;
         children.sort();
         for child in children {
-            let ccpath = if cpath == "/" { format!("/{child}") } else { format!("{cpath}/{child}") };
+            let ccpath =
+                if cpath == "/" { format!("/{child}") } else { format!("{cpath}/{child}") };
             let cname = format!("{dname}{child}");
-            let cst = match fstatat(Some(dir.as_raw_fd()), child.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            let cst = match fstatat(
+                Some(dir.as_raw_fd()),
+                child.as_str(),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            ) {
                 Ok(s) => s,
                 // Gone since the listing.
                 Err(nix::Error::ENOENT) => continue,
@@ -122,12 +158,20 @@ impl<W: Write> Tar<'_, W> {
             }
             if cst.st_dev != st.st_dev && !self.view.enters(&ccpath) {
                 // Another filesystem the container has (/proc, /sys, /dev): its mount point only.
-                self.put(header(&cst, tar::EntryType::Directory, 0), &format!("{cname}/"), None, io::empty(), &ccpath)?;
+                self.put(
+                    header(&cst, tar::EntryType::Directory, 0),
+                    &format!("{cname}/"),
+                    None,
+                    io::empty(),
+                    &ccpath,
+                )?;
                 continue;
             }
             let sub = match open_dir(dir, &child, &ccpath) {
                 Ok(d) => d,
-                Err(CpError::Sys { err, .. }) if err.raw_os_error() == Some(libc::ENOENT) => continue,
+                Err(CpError::Sys { err, .. }) if err.raw_os_error() == Some(libc::ENOENT) => {
+                    continue
+                }
                 Err(e) => return Err(e),
             };
             let sst = fstat(sub.as_raw_fd()).map_err(|e| CpError::sys(&ccpath, e))?;
@@ -137,13 +181,24 @@ impl<W: Write> Tar<'_, W> {
     }
 
     /// One entry that is not a directory: `leaf` in `dir`.
-    fn one(&mut self, dir: &OwnedFd, leaf: &str, st: &FileStat, name: &str, cpath: &str) -> Result<(), CpError> {
+    fn one(
+        &mut self,
+        dir: &OwnedFd,
+        leaf: &str,
+        st: &FileStat,
+        name: &str,
+        cpath: &str,
+    ) -> Result<(), CpError> {
         match kind(st) {
             libc::S_IFREG => {
                 let fd = match nix::fcntl::openat(
                     Some(dir.as_raw_fd()),
                     leaf,
-                    OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NOCTTY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+                    OFlag::O_RDONLY
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_NOCTTY
+                        | OFlag::O_NONBLOCK
+                        | OFlag::O_CLOEXEC,
                     Mode::empty(),
                 ) {
                     Ok(fd) => crate::fs::owned_fd(fd),
@@ -158,7 +213,13 @@ impl<W: Write> Tar<'_, W> {
                 if fst.st_nlink > 1 {
                     let key = (fst.st_dev, fst.st_ino);
                     if let Some(first) = self.links.get(&key).cloned() {
-                        return self.put(header(&fst, tar::EntryType::Link, 0), name, Some(first.as_bytes()), io::empty(), cpath);
+                        return self.put(
+                            header(&fst, tar::EntryType::Link, 0),
+                            name,
+                            Some(first.as_bytes()),
+                            io::empty(),
+                            cpath,
+                        );
                     }
                     self.links.insert(key, name.to_owned());
                 }
@@ -173,25 +234,42 @@ impl<W: Write> Tar<'_, W> {
                     Err(e) => return Err(CpError::sys(cpath, e)),
                 };
                 use std::os::unix::ffi::OsStrExt;
-                self.put(header(st, tar::EntryType::Symlink, 0), name, Some(target.as_bytes()), io::empty(), cpath)
+                self.put(
+                    header(st, tar::EntryType::Symlink, 0),
+                    name,
+                    Some(target.as_bytes()),
+                    io::empty(),
+                    cpath,
+                )
             }
             libc::S_IFCHR if self.layer && st.st_rdev == 0 => {
                 // An overlay whiteout: OCI's `.wh.<name>`.
                 let (dir_part, base) = name.rsplit_once('/').map_or(("", name), |(d, b)| (d, b));
-                let wh = if dir_part.is_empty() { format!(".wh.{base}") } else { format!("{dir_part}/.wh.{base}") };
+                let wh = if dir_part.is_empty() {
+                    format!(".wh.{base}")
+                } else {
+                    format!("{dir_part}/.wh.{base}")
+                };
                 let mut h = header(st, tar::EntryType::Regular, 0);
                 h.set_mode(0o644);
                 self.put(h, &wh, None, io::empty(), cpath)
             }
             libc::S_IFCHR | libc::S_IFBLK => {
-                let t = if kind(st) == libc::S_IFCHR { tar::EntryType::Char } else { tar::EntryType::Block };
+                let t = if kind(st) == libc::S_IFCHR {
+                    tar::EntryType::Char
+                } else {
+                    tar::EntryType::Block
+                };
                 let mut h = header(st, t, 0);
-                let (major, minor) = (nix::sys::stat::major(st.st_rdev), nix::sys::stat::minor(st.st_rdev));
+                let (major, minor) =
+                    (nix::sys::stat::major(st.st_rdev), nix::sys::stat::minor(st.st_rdev));
                 h.set_device_major(major as u32).map_err(|e| CpError::sys(cpath, e))?;
                 h.set_device_minor(minor as u32).map_err(|e| CpError::sys(cpath, e))?;
                 self.put(h, name, None, io::empty(), cpath)
             }
-            libc::S_IFIFO => self.put(header(st, tar::EntryType::Fifo, 0), name, None, io::empty(), cpath),
+            libc::S_IFIFO => {
+                self.put(header(st, tar::EntryType::Fifo, 0), name, None, io::empty(), cpath)
+            }
             // Sockets have no tar form (Go's archive/tar skips them too).
             _ => Ok(()),
         }
@@ -200,17 +278,25 @@ impl<W: Write> Tar<'_, W> {
     /// Writes `h` named `name` (and `link`), with GNU long-name records
     /// where a name is longer than the header holds. Names are written as
     /// given (`./x` stays `./x`, which the docker CLI's rebasing expects).
-    fn put(&mut self, mut h: tar::Header, name: &str, link: Option<&[u8]>, body: impl Read, cpath: &str) -> Result<(), CpError> {
+    fn put(
+        &mut self,
+        mut h: tar::Header,
+        name: &str,
+        link: Option<&[u8]>,
+        body: impl Read,
+        cpath: &str,
+    ) -> Result<(), CpError> {
         let broken = |e| CpError::sys(cpath, e);
-        let long = |out: &mut tar::Builder<W>, kind: tar::EntryType, value: &[u8]| -> io::Result<()> {
-            let mut l = tar::Header::new_gnu();
-            l.set_entry_type(kind);
-            l.set_size(value.len() as u64 + 1);
-            l.set_mode(0o644);
-            l.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
-            l.set_cksum();
-            out.append(&l, value.chain(&b"\0"[..]))
-        };
+        let long =
+            |out: &mut tar::Builder<W>, kind: tar::EntryType, value: &[u8]| -> io::Result<()> {
+                let mut l = tar::Header::new_gnu();
+                l.set_entry_type(kind);
+                l.set_size(value.len() as u64 + 1);
+                l.set_mode(0o644);
+                l.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+                l.set_cksum();
+                out.append(&l, value.chain(&b"\0"[..]))
+            };
         let n = name.as_bytes();
         if n.len() > NAME_LEN {
             long(&mut self.out, tar::EntryType::GNULongName, n).map_err(broken)?;
@@ -220,7 +306,8 @@ impl<W: Write> Tar<'_, W> {
             if t.len() > NAME_LEN {
                 long(&mut self.out, tar::EntryType::GNULongLink, t).map_err(broken)?;
             }
-            h.as_old_mut().linkname[..t.len().min(NAME_LEN)].copy_from_slice(&t[..t.len().min(NAME_LEN)]);
+            h.as_old_mut().linkname[..t.len().min(NAME_LEN)]
+                .copy_from_slice(&t[..t.len().min(NAME_LEN)]);
         }
         h.set_cksum();
         self.written += 1;
@@ -233,11 +320,19 @@ fn empty(dir: &OwnedFd, name: &str, st: &FileStat) -> bool {
     match kind(st) {
         libc::S_IFREG => st.st_size == 0,
         libc::S_IFDIR => {
-            let Ok(fd) = nix::fcntl::openat(Some(dir.as_raw_fd()), name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()) else {
+            let Ok(fd) = nix::fcntl::openat(
+                Some(dir.as_raw_fd()),
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) else {
                 return false;
             };
             let Ok(mut d) = nix::dir::Dir::from_fd(fd) else { return false };
-            let only_dots = d.iter().filter_map(Result::ok).all(|e| matches!(e.file_name().to_bytes(), b"." | b".."));
+            let only_dots = d
+                .iter()
+                .filter_map(Result::ok)
+                .all(|e| matches!(e.file_name().to_bytes(), b"." | b".."));
             only_dots
         }
         _ => false,
@@ -246,7 +341,14 @@ fn empty(dir: &OwnedFd, name: &str, st: &FileStat) -> bool {
 
 /// Whether an upper dir's directory is opaque (hides the layers below).
 fn opaque(dir: &OwnedFd) -> bool {
-    let Ok(fd) = nix::fcntl::openat(Some(dir.as_raw_fd()), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()) else { return false };
+    let Ok(fd) = nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
     let f = crate::fs::owned_fd(fd);
     matches!(crate::fs::fgetxattr(&f, "trusted.overlay.opaque").as_deref(), Ok(b"y"))
 }

@@ -10,10 +10,20 @@ fn view_of(dir: &Path) -> View {
 
 fn names(tarball: &[u8]) -> Vec<(String, tar::EntryType)> {
     let mut a = tar::Archive::new(tarball);
-    a.entries().unwrap().map(|e| e.unwrap()).map(|e| (String::from_utf8_lossy(&e.path_bytes()).into_owned(), e.header().entry_type())).collect()
+    a.entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (String::from_utf8_lossy(&e.path_bytes()).into_owned(), e.header().entry_type()))
+        .collect()
 }
 
-fn raw_entry(b: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, name: &str, link: &str, body: &[u8]) {
+fn raw_entry(
+    b: &mut tar::Builder<Vec<u8>>,
+    kind: tar::EntryType,
+    name: &str,
+    link: &str,
+    body: &[u8],
+) {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_size(body.len() as u64);
@@ -77,7 +87,11 @@ fn symlinks_resolve_inside_the_root() {
     }
     assert!(matches!(v.stat("/nope/x"), Err(CpError::NotFound(_))));
     std::os::unix::fs::symlink("/gone/far/away", t.path().join("dangling")).unwrap();
-    assert_eq!(v.stat("/dangling").unwrap().link_target, "/gone/far/away", "a dangling link has a stat and a target");
+    assert_eq!(
+        v.stat("/dangling").unwrap().link_target,
+        "/gone/far/away",
+        "a dangling link has a stat and a target"
+    );
 }
 
 #[test]
@@ -104,7 +118,8 @@ fn an_archive_is_named_as_dockerd_names_it() {
         ("d/sub/f", tar::EntryType::Link),
     ];
     expected.sort_by_key(|e| e.0);
-    let mut got_sorted: Vec<(&str, tar::EntryType)> = got.iter().map(|(n, k)| (n.as_str(), *k)).collect();
+    let mut got_sorted: Vec<(&str, tar::EntryType)> =
+        got.iter().map(|(n, k)| (n.as_str(), *k)).collect();
     got_sorted.sort_by_key(|e| e.0);
     assert_eq!(got_sorted, expected);
     out.clear();
@@ -133,16 +148,30 @@ fn extraction_stays_in_the_container() {
         raw_entry(b, tar::EntryType::Regular, "../up/etc/shadow-not", "", b"x");
     });
     let err = v.extract(&point, data.as_slice(), &ExtractOptions::default());
-    assert!(matches!(err, Err(CpError::Refused(_))), "a name climbing out of the destination is refused: {err:?}");
-    assert!(r.join(planted.trim_start_matches('/')).join("owned").exists(), "through the archive's own link, inside the root");
-    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "nothing written on the host");
+    assert!(
+        matches!(err, Err(CpError::Refused(_))),
+        "a name climbing out of the destination is refused: {err:?}"
+    );
+    assert!(
+        r.join(planted.trim_start_matches('/')).join("owned").exists(),
+        "through the archive's own link, inside the root"
+    );
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "nothing written on the host"
+    );
     // Hardlinks may not reach outside the destination.
     let data = tarball(|b| raw_entry(b, tar::EntryType::Link, "h", "../passwd", b""));
     let point = v.extraction_point("/etc").unwrap();
-    assert!(matches!(v.extract(&point, data.as_slice(), &ExtractOptions::default()), Err(CpError::Refused(_))));
+    assert!(matches!(
+        v.extract(&point, data.as_slice(), &ExtractOptions::default()),
+        Err(CpError::Refused(_))
+    ));
     // A file replaces the link standing at its name: it is not written through.
     let data = tarball(|b| raw_entry(b, tar::EntryType::Regular, "pw", "", b"new"));
-    v.extract(&v.extraction_point("/").unwrap(), data.as_slice(), &ExtractOptions::default()).unwrap();
+    v.extract(&v.extraction_point("/").unwrap(), data.as_slice(), &ExtractOptions::default())
+        .unwrap();
     assert_eq!(std::fs::read_to_string(r.join("pw")).unwrap(), "new");
     assert!(std::fs::read_to_string(r.join("etc/passwd")).unwrap().contains("container"));
     assert!(matches!(v.extraction_point("/etc/passwd"), Err(CpError::NotADirectory)));
@@ -180,11 +209,18 @@ fn a_tree_round_trips() {
     v.extract(
         &v.extraction_point("/dst").unwrap(),
         out.as_slice(),
-        &ExtractOptions { no_overwrite_dir_non_dir: true, owners: into::Owners::Fixed(1234, 5678), rename_top: Some(("src".into(), "renamed".into())) },
+        &ExtractOptions {
+            no_overwrite_dir_non_dir: true,
+            owners: into::Owners::Fixed(1234, 5678),
+            rename_top: Some(("src".into(), "renamed".into())),
+        },
     )
     .unwrap();
     assert_eq!(std::fs::read_to_string(b.path().join("dst/renamed/deep/er/f")).unwrap(), "content");
-    assert_eq!(std::fs::read_link(b.path().join("dst/renamed/l")).unwrap(), Path::new("/etc/passwd"));
+    assert_eq!(
+        std::fs::read_link(b.path().join("dst/renamed/l")).unwrap(),
+        Path::new("/etc/passwd")
+    );
     use std::os::unix::fs::MetadataExt;
     let md = std::fs::symlink_metadata(b.path().join("dst/renamed/deep/er/f")).unwrap();
     assert_eq!((md.uid(), md.gid()), (1234, 5678));
@@ -200,21 +236,36 @@ fn a_stopped_containers_view_is_mounted_nowhere() {
     std::fs::write(p.join("lower/etc/x"), "image").unwrap();
     std::fs::write(p.join("vol/data"), "volume").unwrap();
     let mounts = [Mount { source: p.join("vol"), destination: "/srv/vol".into(), read_only: true }];
-    let v = View::detached(&[p.join("lower")], &p.join("upper"), &p.join("work"), false, &mounts).unwrap();
+    let v = View::detached(&[p.join("lower")], &p.join("upper"), &p.join("work"), false, &mounts)
+        .unwrap();
     assert_eq!(v.stat("/etc/x").unwrap().size, 5);
     assert_eq!(v.stat("/srv/vol/data").unwrap().size, 6);
     let mut out = Vec::new();
     v.archive("/srv", &mut out).unwrap();
-    assert!(names(&out).iter().any(|(n, _)| n == "srv/vol/data"), "the volume is entered: {:?}", names(&out));
+    assert!(
+        names(&out).iter().any(|(n, _)| n == "srv/vol/data"),
+        "the volume is entered: {:?}",
+        names(&out)
+    );
     // Writes go to the upper dir; the read-only volume refuses them.
     let data = tarball(|b| raw_entry(b, tar::EntryType::Regular, "new", "", b"n"));
-    v.extract(&v.extraction_point("/etc").unwrap(), data.as_slice(), &ExtractOptions::default()).unwrap();
+    v.extract(&v.extraction_point("/etc").unwrap(), data.as_slice(), &ExtractOptions::default())
+        .unwrap();
     assert_eq!(std::fs::read_to_string(p.join("upper/etc/new")).unwrap(), "n");
-    let err = v.extract(&v.extraction_point("/srv/vol").unwrap(), data.as_slice(), &ExtractOptions::default()).unwrap_err();
+    let err = v
+        .extract(
+            &v.extraction_point("/srv/vol").unwrap(),
+            data.as_slice(),
+            &ExtractOptions::default(),
+        )
+        .unwrap_err();
     assert_eq!(err.errno(), Some(libc::EROFS), "{err:?}");
     drop(v);
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(&p.display().to_string()), "nothing of the view is mounted in this namespace");
+    assert!(
+        !mounts.contains(&p.display().to_string()),
+        "nothing of the view is mounted in this namespace"
+    );
 }
 
 #[test]
@@ -228,9 +279,15 @@ fn an_upper_dir_is_a_diff_and_a_layer() {
     std::fs::create_dir_all(upper.join("etc")).unwrap();
     std::fs::write(upper.join("etc/a"), "new").unwrap();
     std::fs::write(upper.join("etc/c"), "added").unwrap();
-    nix::sys::stat::mknod(&upper.join("etc/b"), nix::sys::stat::SFlag::S_IFCHR, Mode::empty(), 0).unwrap();
+    nix::sys::stat::mknod(&upper.join("etc/b"), nix::sys::stat::SFlag::S_IFCHR, Mode::empty(), 0)
+        .unwrap();
     let got = changes(&upper, std::slice::from_ref(&lower)).unwrap();
-    let want = [("/etc", ChangeKind::Modified), ("/etc/a", ChangeKind::Modified), ("/etc/b", ChangeKind::Deleted), ("/etc/c", ChangeKind::Added)];
+    let want = [
+        ("/etc", ChangeKind::Modified),
+        ("/etc/a", ChangeKind::Modified),
+        ("/etc/b", ChangeKind::Deleted),
+        ("/etc/c", ChangeKind::Added),
+    ];
     assert_eq!(got, want.map(|(p, k)| (p.to_owned(), k)));
     let mut out = Vec::new();
     std::fs::create_dir(upper.join("proc")).unwrap();

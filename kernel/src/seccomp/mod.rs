@@ -21,7 +21,9 @@
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, LinuxSeccompOperator};
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+};
 use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +101,11 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<u32, SeccompError
         LinuxSeccompAction::ScmpActTrace => RET_TRACE | data,
         LinuxSeccompAction::ScmpActLog => RET_LOG,
         LinuxSeccompAction::ScmpActAllow => RET_ALLOW,
-        LinuxSeccompAction::ScmpActNotify => return Err(SeccompError::Unsupported("SCMP_ACT_NOTIFY (a user-space agent) is not supported".into())),
+        LinuxSeccompAction::ScmpActNotify => {
+            return Err(SeccompError::Unsupported(
+                "SCMP_ACT_NOTIFY (a user-space agent) is not supported".into(),
+            ))
+        }
     })
 }
 
@@ -115,7 +121,9 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = profile;
-        return Err(SeccompError::Unsupported("seccomp profiles are supported on x86_64 only".into()));
+        return Err(SeccompError::Unsupported(
+            "seccomp profiles are supported on x86_64 only".into(),
+        ));
     }
     #[cfg(target_arch = "x86_64")]
     compile_native(profile)
@@ -125,12 +133,18 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
 fn compile_native(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
     let default = action(profile.default_action(), profile.default_errno_ret())?;
     // i386 and x32 calls have other numbers: never judge them by this table.
-    let foreign = if matches!(default, RET_ALLOW | RET_LOG) { RET_ERRNO | libc::ENOSYS as u32 } else { default };
+    let foreign = if matches!(default, RET_ALLOW | RET_LOG) {
+        RET_ERRNO | libc::ENOSYS as u32
+    } else {
+        default
+    };
     let mut flags: libc::c_ulong = 0;
     for f in profile.flags().clone().unwrap_or_default() {
         flags |= match f {
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+            }
             // One thread calls execve right after: nothing to synchronize.
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 0,
             // Only meaningful with a user-space notifier, which is refused.
@@ -144,7 +158,11 @@ fn compile_native(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         let args = s.args().clone().unwrap_or_default();
         for a in &args {
             if a.index() > 5 {
-                return Err(SeccompError::Invalid(format!("argument index {} of {:?} is out of range (0..=5)", a.index(), s.names())));
+                return Err(SeccompError::Invalid(format!(
+                    "argument index {} of {:?} is out of range (0..=5)",
+                    a.index(),
+                    s.names()
+                )));
             }
         }
         for name in s.names() {
@@ -180,7 +198,12 @@ fn compile_native(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
 }
 
 /// Dispatch on the syscall number (in A) over sorted entries.
-fn tree<'a>(a: &mut Asm, entries: &[(u32, &'a Vec<Rule>)], default: u32, blocks: &mut Vec<(usize, &'a Vec<Rule>)>) {
+fn tree<'a>(
+    a: &mut Asm,
+    entries: &[(u32, &'a Vec<Rule>)],
+    default: u32,
+    blocks: &mut Vec<(usize, &'a Vec<Rule>)>,
+) {
     if entries.len() <= 4 {
         for (nr, rules) in entries {
             a.jump(JEQ_K, *nr, Target::Next, Target::Skip(1));
@@ -260,10 +283,20 @@ fn condition(a: &mut Asm, c: &LinuxSeccompArg, fail: usize) -> Result<(), Seccom
 /// Installs the filter on the calling thread. Needs no_new_privs or
 /// CAP_SYS_ADMIN; everything after it runs filtered.
 pub fn install(f: &Filter) -> Result<(), SeccompError> {
-    let prog = libc::sock_fprog { len: f.prog.len() as u16, filter: f.prog.as_ptr() as *mut libc::sock_filter };
+    let prog = libc::sock_fprog {
+        len: f.prog.len() as u16,
+        filter: f.prog.as_ptr() as *mut libc::sock_filter,
+    };
     // SAFETY: `prog` points at `f.prog`, which outlives the call; the kernel
     // copies the program and keeps no reference to our memory.
-    let rc = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, f.flags, &prog as *const libc::sock_fprog) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            f.flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
     if rc != 0 {
         return Err(SeccompError::Install(std::io::Error::last_os_error()));
     }
@@ -321,7 +354,10 @@ impl Asm {
             }
         }
         if pos > libc::BPF_MAXINSNS as usize {
-            return Err(SeccompError::Invalid(format!("the profile needs {pos} BPF instructions, more than the kernel's {}", libc::BPF_MAXINSNS)));
+            return Err(SeccompError::Invalid(format!(
+                "the profile needs {pos} BPF instructions, more than the kernel's {}",
+                libc::BPF_MAXINSNS
+            )));
         }
         let mut out = Vec::with_capacity(pos);
         for i in &self.code {
@@ -330,15 +366,26 @@ impl Asm {
                 let off = match t {
                     Target::Next => 0,
                     Target::Skip(n) => n as usize,
-                    Target::Label(l) => at[l].checked_sub(here + 1).ok_or_else(|| SeccompError::Invalid("backward jump".into()))?,
+                    Target::Label(l) => at[l]
+                        .checked_sub(here + 1)
+                        .ok_or_else(|| SeccompError::Invalid("backward jump".into()))?,
                 };
-                u8::try_from(off).map_err(|_| SeccompError::Invalid("a syscall's argument rules are too long".into()))
+                u8::try_from(off).map_err(|_| {
+                    SeccompError::Invalid("a syscall's argument rules are too long".into())
+                })
             };
             match *i {
                 Insn::Label(_) => {}
                 Insn::Stmt(code, k) => out.push(libc::sock_filter { code, jt: 0, jf: 0, k }),
-                Insn::Jump(code, k, jt, jf) => out.push(libc::sock_filter { code, jt: rel(jt)?, jf: rel(jf)?, k }),
-                Insn::Ja(l) => out.push(libc::sock_filter { code: JA, jt: 0, jf: 0, k: (at[l] - (here + 1)) as u32 }),
+                Insn::Jump(code, k, jt, jf) => {
+                    out.push(libc::sock_filter { code, jt: rel(jt)?, jf: rel(jf)?, k })
+                }
+                Insn::Ja(l) => out.push(libc::sock_filter {
+                    code: JA,
+                    jt: 0,
+                    jf: 0,
+                    k: (at[l] - (here + 1)) as u32,
+                }),
             }
         }
         Ok(out)

@@ -9,7 +9,8 @@ fn run(f: &Filter, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
     for (i, a) in args.iter().enumerate() {
         data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
     }
-    let word = |off: u32| u32::from_ne_bytes(data[off as usize..off as usize + 4].try_into().unwrap());
+    let word =
+        |off: u32| u32::from_ne_bytes(data[off as usize..off as usize + 4].try_into().unwrap());
     let (mut pc, mut acc) = (0usize, 0u32);
     loop {
         let i = f.prog[pc];
@@ -36,8 +37,17 @@ fn nr(name: &str) -> u32 {
     syscall_number(name).unwrap()
 }
 
-fn syscall(names: &[&str], act: LinuxSeccompAction, args: Vec<LinuxSeccompArg>) -> oci_spec::runtime::LinuxSyscall {
-    LinuxSyscallBuilder::default().names(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).action(act).args(args).build().unwrap()
+fn syscall(
+    names: &[&str],
+    act: LinuxSeccompAction,
+    args: Vec<LinuxSeccompArg>,
+) -> oci_spec::runtime::LinuxSyscall {
+    LinuxSyscallBuilder::default()
+        .names(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .action(act)
+        .args(args)
+        .build()
+        .unwrap()
 }
 
 fn arg(index: usize, op: LinuxSeccompOperator, value: u64, two: Option<u64>) -> LinuxSeccompArg {
@@ -62,11 +72,27 @@ fn names_resolve() {
 
 #[test]
 fn allow_list_with_default_errno() {
-    let names = ["read", "write", "exit_group", "futex", "openat", "close", "mmap", "brk", "execve", "rt_sigreturn", "getpid", "statx"];
+    let names = [
+        "read",
+        "write",
+        "exit_group",
+        "futex",
+        "openat",
+        "close",
+        "mmap",
+        "brk",
+        "execve",
+        "rt_sigreturn",
+        "getpid",
+        "statx",
+    ];
     let p = LinuxSeccompBuilder::default()
         .default_action(LinuxSeccompAction::ScmpActErrno)
         .default_errno_ret(1u32)
-        .syscalls(vec![syscall(&names, LinuxSeccompAction::ScmpActAllow, vec![]), syscall(&["no_such_call"], LinuxSeccompAction::ScmpActAllow, vec![])])
+        .syscalls(vec![
+            syscall(&names, LinuxSeccompAction::ScmpActAllow, vec![]),
+            syscall(&["no_such_call"], LinuxSeccompAction::ScmpActAllow, vec![]),
+        ])
         .build()
         .unwrap();
     let f = compile(&p).unwrap();
@@ -111,13 +137,36 @@ fn argument_operators_compare_64_bit_values() {
         (ScmpCmpGe, big, None, Box::new(move |x| x >= big)),
         (ScmpCmpLt, big, None, Box::new(move |x| x < big)),
         (ScmpCmpLe, big, None, Box::new(move |x| x <= big)),
-        (ScmpCmpMaskedEq, 0xff00_0000_00f0, Some(0x1200_0000_0030), Box::new(|x| x & 0xff00_0000_00f0 == 0x1200_0000_0030)),
+        (
+            ScmpCmpMaskedEq,
+            0xff00_0000_00f0,
+            Some(0x1200_0000_0030),
+            Box::new(|x| x & 0xff00_0000_00f0 == 0x1200_0000_0030),
+        ),
     ];
-    let probes = [0, 4, 5, 6, 0xffff_ffff, 0x1_0000_0000, 0x1_0000_0004, big, 0x1_0000_0006, 0x2_0000_0000, 0x1200_0000_0030, 0x12ff_0000_0031, u64::MAX];
+    let probes = [
+        0,
+        4,
+        5,
+        6,
+        0xffff_ffff,
+        0x1_0000_0000,
+        0x1_0000_0004,
+        big,
+        0x1_0000_0006,
+        0x2_0000_0000,
+        0x1200_0000_0030,
+        0x12ff_0000_0031,
+        u64::MAX,
+    ];
     for (op, v, two, want) in cases {
         let p = LinuxSeccompBuilder::default()
             .default_action(LinuxSeccompAction::ScmpActErrno)
-            .syscalls(vec![syscall(&["personality"], LinuxSeccompAction::ScmpActAllow, vec![arg(2, op, v, two)])])
+            .syscalls(vec![syscall(
+                &["personality"],
+                LinuxSeccompAction::ScmpActAllow,
+                vec![arg(2, op, v, two)],
+            )])
             .build()
             .unwrap();
         let f = compile(&p).unwrap();
@@ -134,8 +183,17 @@ fn rules_of_a_call_match_in_order_and_conditions_are_anded() {
     let p = LinuxSeccompBuilder::default()
         .default_action(LinuxSeccompAction::ScmpActErrno)
         .syscalls(vec![
-            syscall(&["socket"], LinuxSeccompAction::ScmpActAllow, vec![arg(0, ScmpCmpNe, 40, None), arg(1, ScmpCmpEq, 1, None)]),
-            LinuxSyscallBuilder::default().names(vec!["socket".to_string()]).action(LinuxSeccompAction::ScmpActErrno).errno_ret(97u32).build().unwrap(),
+            syscall(
+                &["socket"],
+                LinuxSeccompAction::ScmpActAllow,
+                vec![arg(0, ScmpCmpNe, 40, None), arg(1, ScmpCmpEq, 1, None)],
+            ),
+            LinuxSyscallBuilder::default()
+                .names(vec!["socket".to_string()])
+                .action(LinuxSeccompAction::ScmpActErrno)
+                .errno_ret(97u32)
+                .build()
+                .unwrap(),
         ])
         .build()
         .unwrap();
@@ -147,11 +205,18 @@ fn rules_of_a_call_match_in_order_and_conditions_are_anded() {
 
 #[test]
 fn bad_profiles_are_refused() {
-    let notify = LinuxSeccompBuilder::default().default_action(LinuxSeccompAction::ScmpActNotify).build().unwrap();
+    let notify = LinuxSeccompBuilder::default()
+        .default_action(LinuxSeccompAction::ScmpActNotify)
+        .build()
+        .unwrap();
     assert!(matches!(compile(&notify), Err(SeccompError::Unsupported(_))));
     let index = LinuxSeccompBuilder::default()
         .default_action(LinuxSeccompAction::ScmpActAllow)
-        .syscalls(vec![syscall(&["read"], LinuxSeccompAction::ScmpActErrno, vec![arg(6, LinuxSeccompOperator::ScmpCmpEq, 0, None)])])
+        .syscalls(vec![syscall(
+            &["read"],
+            LinuxSeccompAction::ScmpActErrno,
+            vec![arg(6, LinuxSeccompOperator::ScmpCmpEq, 0, None)],
+        )])
         .build()
         .unwrap();
     assert!(matches!(compile(&index), Err(SeccompError::Invalid(_))));
@@ -172,8 +237,17 @@ fn the_kernel_enforces_it() {
     match unsafe { libc::fork() } {
         0 => unsafe {
             libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-            let prog = libc::sock_fprog { len: f.prog.len() as u16, filter: f.prog.as_ptr() as *mut libc::sock_filter };
-            if libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog as *const libc::sock_fprog) != 0 {
+            let prog = libc::sock_fprog {
+                len: f.prog.len() as u16,
+                filter: f.prog.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &prog as *const libc::sock_fprog,
+            ) != 0
+            {
                 libc::_exit(10);
             }
             let r = libc::syscall(libc::SYS_getppid);
@@ -184,7 +258,10 @@ fn the_kernel_enforces_it() {
             let mut status = 0;
             // SAFETY: waiting for our own child.
             unsafe { libc::waitpid(pid, &mut status, 0) };
-            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child status {status:#x}");
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "child status {status:#x}"
+            );
         }
     }
 }

@@ -18,7 +18,10 @@ fn header_blocks_round_trip_on_one_zlib_stream() {
     let first = d.block(&[("streamtype", "error"), ("port", "8080")]);
     let second = d.block(&[]);
     let third = d.block(&[("streamtype", "data"), ("requestid", "0")]);
-    assert_eq!(i.block(&first).unwrap(), vec![("streamtype".into(), "error".into()), ("port".into(), "8080".into())]);
+    assert_eq!(
+        i.block(&first).unwrap(),
+        vec![("streamtype".into(), "error".into()), ("port".into(), "8080".into())]
+    );
     assert_eq!(i.block(&second).unwrap(), vec![]);
     assert_eq!(i.block(&third).unwrap()[1], ("requestid".into(), "0".into()));
 }
@@ -28,7 +31,10 @@ fn malformed_header_blocks_are_refused() {
     assert!(parse_headers(&[0, 0, 0, 1, 0, 0, 0, 9, b'a']).is_none());
     assert!(parse_headers(&[0, 0, 0]).is_none());
     assert!(parse_headers(&[0xff, 0xff, 0xff, 0xff]).is_none());
-    assert_eq!(parse_headers(&[0, 0, 0, 1, 0, 0, 0, 1, b'A', 0, 0, 0, 3, b'x', 0, b'y']).unwrap(), vec![("a".into(), "x".into())]);
+    assert_eq!(
+        parse_headers(&[0, 0, 0, 1, 0, 0, 0, 1, b'A', 0, 0, 0, 3, b'x', 0, b'y']).unwrap(),
+        vec![("a".into(), "x".into())]
+    );
     let mut i = HeaderInflater::new();
     assert!(i.block(b"not zlib at all").is_err());
 }
