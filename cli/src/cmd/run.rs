@@ -307,13 +307,11 @@ fn mount_spec(spec: &str) -> Result<Value, String> {
             "tmpfs-size" => {
                 drop(tmpfs.insert("SizeBytes".into(), json!(crate::units::parse_bytes(&val()?)?)))
             }
-            "tmpfs-mode" => drop(
-                tmpfs.insert(
-                    "Mode".into(),
-                    json!(u32::from_str_radix(&val()?, 8)
+            "tmpfs-mode" => drop(tmpfs.insert(
+                "Mode".into(),
+                json!(u32::from_str_radix(&val()?, 8)
                         .map_err(|e| format!("invalid tmpfs-mode: {e}"))?),
-                ),
-            ),
+            )),
             other => return Err(format!("unexpected key '{other}' in '{spec}'")),
         }
     }
