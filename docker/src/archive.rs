@@ -57,14 +57,13 @@ pub async fn put(engine: &Engine, id: &str, req: &mut Req) -> ApiResult<Response
     }
 }
 
-/// The engine's "Could not find the file … in container <name>" with the
-/// container as the client named it, as dockerd words it.
+/// A missing path named with the container as the client named it, as
+/// dockerd words it.
 fn named(e: berth_engine::Error, id: &str) -> ApiError {
     match e {
-        berth_engine::Error::NotFound(m) => match m.rsplit_once(" in container ") {
-            Some((file, _)) => ApiError::not_found(format!("{file} in container {id}")),
-            None => ApiError::not_found(m),
-        },
+        berth_engine::Error::PathNotFound { path, .. } => {
+            ApiError::not_found(format!("Could not find the file {path} in container {id}"))
+        }
         other => other.into(),
     }
 }

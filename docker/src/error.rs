@@ -28,7 +28,7 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let status = match &e {
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::NotFound(_) | Error::PathNotFound { .. } => StatusCode::NOT_FOUND,
             Error::AlreadyExists(_) | Error::FailedPrecondition(_) => StatusCode::CONFLICT,
             Error::InvalidArgument(_) | Error::BadContent(_) => StatusCode::BAD_REQUEST,
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,

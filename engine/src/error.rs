@@ -6,6 +6,9 @@
 pub enum Error {
     #[error("{0}")]
     NotFound(String),
+    /// No such path in a container's filesystem (a copy's source or target).
+    #[error("Could not find the file {path} in container {container}")]
+    PathNotFound { path: String, container: String },
     #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
@@ -95,7 +98,7 @@ impl From<Error> for tonic::Status {
     fn from(e: Error) -> Self {
         use tonic::Code;
         let code = match &e {
-            Error::NotFound(_) => Code::NotFound,
+            Error::NotFound(_) | Error::PathNotFound { .. } => Code::NotFound,
             Error::AlreadyExists(_) => Code::AlreadyExists,
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::FailedPrecondition(_) => Code::FailedPrecondition,

@@ -22,6 +22,7 @@ pub mod seccomp;
 mod shim_client;
 pub mod spec;
 pub mod store;
+pub mod task;
 mod undo;
 pub mod volume;
 
@@ -69,6 +70,8 @@ struct Inner {
     cfg: EngineConfig,
     paths: Paths,
     images: ImageStore,
+    /// Processes in prepared roots, each under its shim.
+    tasks: task::Tasks,
     containers: RwLock<HashMap<String, Arc<Entry>>>,
     /// Name → id; a name is reserved before anything else is created.
     names: std::sync::Mutex<HashMap<String, String>>,
@@ -107,11 +110,14 @@ impl Engine {
                 .map_err(|e| Error::Io { context: format!("create {}", d.display()), source: e })?;
         }
         let images = ImageStore::open(&paths, &cfg.registry)?;
+        let shims = task::ShimRuntime::new(cfg.shim_path.clone());
+        let tasks = task::Tasks::new(Arc::new(shims), cfg.start_timeout);
         let engine = Self {
             inner: Arc::new(Inner {
                 cfg,
                 paths,
                 images,
+                tasks,
                 containers: RwLock::new(HashMap::new()),
                 names: Default::default(),
                 sandboxes: RwLock::new(HashMap::new()),
@@ -150,6 +156,10 @@ impl Engine {
 
     pub fn images(&self) -> &ImageStore {
         &self.inner.images
+    }
+
+    pub fn tasks(&self) -> &task::Tasks {
+        &self.inner.tasks
     }
 
     /// Removes an image unless a container uses it, in one step: the

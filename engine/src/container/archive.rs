@@ -205,7 +205,7 @@ fn writable_at(rec: &ContainerRecord, path: &str) -> std::result::Result<(), &'s
 fn cp_error(e: CpError, path: &str, rec: &ContainerRecord) -> Error {
     match e {
         CpError::NotFound(_) => {
-            Error::NotFound(format!("Could not find the file {path} in container {}", rec.name))
+            Error::PathNotFound { path: path.to_owned(), container: rec.name.clone() }
         }
         CpError::NotADirectory => Error::InvalidArgument(e.to_string()),
         CpError::Refused(m) => Error::BadContent(m),

@@ -1,7 +1,6 @@
 //! Kill: deliver a signal to a running container's init.
 
 use crate::error::{Error, Result};
-use crate::shim_client;
 use crate::Engine;
 
 impl Engine {
@@ -17,7 +16,8 @@ impl Engine {
         let bundle = self.paths().bundle(&rec.id)?;
         // As dockerd: a kill is on purpose, whatever the signal.
         entry.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
-        shim_client::kill(&bundle, sig as i32, sig == nix::sys::signal::Signal::SIGKILL)
+        self.tasks()
+            .kill(&bundle, sig as i32, sig == nix::sys::signal::Signal::SIGKILL)
             .await
             .map_err(|e| {
                 Error::FailedPrecondition(format!("cannot kill container {}: {e}", rec.id))

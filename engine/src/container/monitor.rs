@@ -18,7 +18,7 @@ impl Engine {
     /// a run whose shim is gone: its exit record, or a lost shim).
     pub(crate) async fn follow_exit(&self, id: &str, shim_pid: i32) {
         let Ok(bundle) = self.paths().bundle(id) else { return };
-        let exit = wait_exit(&bundle, shim_pid).await;
+        let exit = wait_exit(self.tasks(), &bundle, shim_pid).await;
         self.on_exit(id, shim_pid, exit).await;
     }
 
@@ -147,9 +147,13 @@ pub(crate) fn is_shim(pid: i32) -> bool {
 
 /// Waits for the container's exit: from the shim while it lives, else from
 /// the exit record it left. A shim that died without one: `ShimLost`.
-async fn wait_exit(bundle: &Path, shim_pid: i32) -> (ExitRecord, EndReason) {
+async fn wait_exit(
+    tasks: &crate::task::Tasks,
+    bundle: &Path,
+    shim_pid: i32,
+) -> (ExitRecord, EndReason) {
     loop {
-        if let Ok(Some(e)) = shim_client::wait(bundle).await {
+        if let Ok(Some(e)) = tasks.wait(bundle).await {
             return (ExitRecord::from(&e), EndReason::Exited);
         }
         if let Some(e) = read_exit(bundle) {

@@ -4,8 +4,7 @@
 use super::{Entry, Status};
 use crate::error::{Error, IoContext, Result};
 use crate::Engine;
-use berth_proto::shim::{ShimConfig, StartReport, CONFIG_FILE, SHIM_FILE};
-use std::process::Stdio;
+use berth_proto::shim::{ShimConfig, SHIM_FILE};
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -66,8 +65,7 @@ impl Engine {
         let image = self.images().resolve(&rec.image_id)?;
         let bundle = self.paths().bundle(&id)?;
         let dir = self.paths().container(&id)?;
-        let _ = std::fs::remove_dir_all(&bundle);
-        crate::paths::create_dir(&bundle, 0o700).ctx(|| format!("create {}", bundle.display()))?;
+        self.tasks().prepare(&bundle)?;
 
         let sandbox = match &rec.config.pod {
             Some(link) => Some(self.observe(&*self.sandbox(&link.sandbox_id)?)),
@@ -102,9 +100,6 @@ impl Engine {
             devices: crate::host::devices(&rec),
         };
         let spec = crate::spec::build(&rec, &ctx)?;
-        let spec_json =
-            serde_json::to_vec(&spec).map_err(|e| Error::system("encode config.json", e))?;
-        std::fs::write(bundle.join(CONFIG_FILE), spec_json).ctx(|| "write config.json".into())?;
         let mut etc_files = match (&sandbox, joined) {
             // The pod's files, shared by its containers.
             (Some(s), _) => {
@@ -198,45 +193,35 @@ impl Engine {
             hold_output: entry.attach_pending.load(std::sync::atomic::Ordering::SeqCst) > 0,
             init: rec.config.init,
         };
-        crate::paths::create_dir(&shim.rootfs, 0o755).ctx(|| "create rootfs mount point".into())?;
-        std::fs::write(
-            bundle.join(SHIM_FILE),
-            serde_json::to_vec(&shim).map_err(|e| Error::system("encode shim.json", e))?,
-        )
-        .ctx(|| "write shim.json".into())?;
-
         // The shim's start-up, up to its report (the container's exec).
-        let report = match self
-            .launch_shim(&bundle)
+        let task = crate::task::TaskSpec { bundle: bundle.clone(), spec, shim };
+        let started = self
+            .tasks()
+            .start(&task)
             .instrument(tracing::info_span!("shim_start", container = %id))
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&bundle);
-                return Err(e);
+            .await;
+        let report = match started {
+            Ok(started) => started,
+            Err(Error::StartFailed { message, exit_code }) => {
+                let m = message.clone();
+                self.commit(entry, |r| {
+                    r.state.exit_code = exit_code;
+                    r.state.error = m;
+                    r.state.restarting = false;
+                    if r.state.status != Status::Created {
+                        r.state.status = Status::Exited;
+                    }
+                })?;
+                return Err(Error::StartFailed { message, exit_code });
             }
+            Err(e) => return Err(e),
         };
-        if let Some(message) = report.error {
-            let _ = std::fs::remove_dir_all(&bundle);
-            let code = report.exit_code;
-            let m = message.clone();
-            self.commit(entry, |r| {
-                r.state.exit_code = code;
-                r.state.error = m;
-                r.state.restarting = false;
-                if r.state.status != Status::Created {
-                    r.state.status = Status::Exited;
-                }
-            })?;
-            return Err(Error::StartFailed { message, exit_code: code });
-        }
         let now = match report.started_unix_nanos {
             0 => berth_proto::time::unix_nanos(std::time::SystemTime::now()),
             t => t,
         };
         let shim_pid = report.shim_pid;
-        let protocol = report.protocol();
+        let protocol = report.protocol;
         if by == Starter::OnPurpose {
             *entry.restart_delay.lock().unwrap() = std::time::Duration::ZERO;
         }
@@ -341,28 +326,5 @@ impl Engine {
             )));
         }
         Ok(format!("/proc/{}/ns/pid", target.state.pid).into())
-    }
-
-    /// Runs `berth-shim --bundle DIR` and reads its one-line report. The shim
-    /// detaches itself; the process we spawn exits right after reporting.
-    async fn launch_shim(&self, bundle: &std::path::Path) -> Result<StartReport> {
-        let cfg = self.config();
-        let child = tokio::process::Command::new(&cfg.shim_path)
-            .arg("--bundle")
-            .arg(bundle)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ctx(|| format!("run {}", cfg.shim_path.display()))?;
-        let out = tokio::time::timeout(cfg.start_timeout, child.wait_with_output())
-            .await
-            .map_err(|_| {
-                Error::DeadlineExceeded("the shim did not report within the start timeout".into())
-            })?
-            .ctx(|| "wait for shim".into())?;
-        let line = String::from_utf8_lossy(&out.stdout);
-        serde_json::from_str::<StartReport>(line.trim())
-            .map_err(|e| Error::Internal(format!("unreadable shim report {:?}: {e}", line.trim())))
     }
 }

@@ -4,7 +4,6 @@
 
 use super::Status;
 use crate::error::{Error, Result};
-use crate::shim_client;
 use crate::Engine;
 use std::time::Duration;
 
@@ -70,14 +69,14 @@ impl Engine {
         let exited = |s: &super::ContainerState| s.status != Status::Running;
         if !timeout.is_zero() {
             // A shim that is already gone has exited; the monitor will say so.
-            let _ = shim_client::kill(&bundle, sig as i32, false).await;
+            let _ = self.tasks().kill(&bundle, sig as i32, false).await;
             self.emit(&rec, super::events::EventKind::Killed(sig as i32));
             self.thaw_if_paused(entry).await;
             if tokio::time::timeout(timeout, events.wait_for(exited)).await.is_ok() {
                 return Ok(());
             }
         }
-        let _ = shim_client::kill(&bundle, libc::SIGKILL, true).await;
+        let _ = self.tasks().kill(&bundle, libc::SIGKILL, true).await;
         self.emit(&rec, super::events::EventKind::Killed(libc::SIGKILL));
         self.thaw_if_paused(entry).await;
         let waited = tokio::time::timeout(KILL_GRACE, events.wait_for(exited)).await.is_ok();
