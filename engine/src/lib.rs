@@ -20,6 +20,7 @@ pub mod paths;
 pub mod sandbox;
 pub mod seccomp;
 mod shim_client;
+pub mod snapshot;
 pub mod spec;
 pub mod store;
 pub mod task;
@@ -72,6 +73,8 @@ struct Inner {
     images: ImageStore,
     /// Processes in prepared roots, each under its shim.
     tasks: task::Tasks,
+    /// Writable roots over layers, for processes without a container.
+    snapshots: snapshot::Snapshots,
     containers: RwLock<HashMap<String, Arc<Entry>>>,
     /// Name → id; a name is reserved before anything else is created.
     names: std::sync::Mutex<HashMap<String, String>>,
@@ -112,12 +115,14 @@ impl Engine {
         let images = ImageStore::open(&paths, &cfg.registry)?;
         let shims = task::ShimRuntime::new(cfg.shim_path.clone());
         let tasks = task::Tasks::new(Arc::new(shims), cfg.start_timeout);
+        let snapshots = snapshot::Snapshots::open(&paths, images.leases().clone())?;
         let engine = Self {
             inner: Arc::new(Inner {
                 cfg,
                 paths,
                 images,
                 tasks,
+                snapshots,
                 containers: RwLock::new(HashMap::new()),
                 names: Default::default(),
                 sandboxes: RwLock::new(HashMap::new()),
@@ -160,6 +165,18 @@ impl Engine {
 
     pub fn tasks(&self) -> &task::Tasks {
         &self.inner.tasks
+    }
+
+    pub fn snapshots(&self) -> &snapshot::Snapshots {
+        &self.inner.snapshots
+    }
+
+    /// Removes a snapshot and releases what it held: a parent layer whose
+    /// image was removed meanwhile goes now.
+    pub fn remove_snapshot(&self, s: snapshot::Snapshot) -> Result<()> {
+        let lease = self.inner.snapshots.remove(s)?;
+        self.inner.images.release(lease);
+        Ok(())
     }
 
     /// Removes an image unless a container uses it, in one step: the

@@ -1,15 +1,12 @@
 //! `docker commit`: a container's upper dir becomes one more layer over
-//! its image's. The layer is written from the upper dir as OCI wants it
-//! (whiteouts as `.wh.` files, opaque dirs marked; `berth_kernel::cp`),
-//! through a pipe straight into the one-pass unpacker a pull uses, so it
-//! is stored, hashed and extracted once. The image gets a config (the
+//! its image's (`snapshot::diff`: stored, hashed and extracted in one
+//! pass, as a pull's layers are). The image gets a config (the
 //! base's, with the container's settings, the request's and `--change`s),
 //! an OCI manifest of the base's layer blobs and the new one, and its tag.
 
 use super::changes;
 use super::record::{ImageConfig, ImageRecord};
 use super::reference::Reference;
-use super::unpack::{self, Expect};
 use super::{content, ImageStore};
 use crate::error::{Error, Result};
 use berth_kernel::layer::Compression;
@@ -87,23 +84,9 @@ impl ImageStore {
     ) -> Result<ImageRecord> {
         let reference = self.check_commit(&req, &mut src.config)?;
         let stored = content::image_manifest(&self.paths, base, &base.id)?;
-        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| Error::system("pipe", e))?;
-        let (upper, skip) = (src.upper.clone(), src.runtime_paths);
-        let writer = tokio::task::spawn_blocking(move || {
-            let out = std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::from(w));
-            berth_kernel::cp::View::of_dir(&upper).and_then(|v| v.layer(skip, out))
-        });
-        let paths = self.paths.clone();
-        let expect = Expect { unpack: true, ..Default::default() };
-        let unpacked = tokio::task::spawn_blocking(move || {
-            unpack::layer(&paths, std::fs::File::from(r), &expect, |e| {
-                unpack::input_error("commit", e)
-            })
-        })
-        .await?;
-        writer.await?.map_err(|e| Error::system("write the container's layer", e))?;
-        let layer = unpacked?;
+        let layer =
+            crate::snapshot::diff::layer_of(&self.paths, src.upper.clone(), src.runtime_paths)
+                .await?;
 
         let created = SystemTime::now();
         let now = berth_proto::time::rfc3339_nanos(created);

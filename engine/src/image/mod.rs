@@ -16,7 +16,7 @@ mod push;
 mod remove;
 mod save;
 mod tag;
-mod unpack;
+pub(crate) mod unpack;
 
 pub(crate) use crate::model::image as record;
 pub use crate::model::image::{ImageConfig, ImageRecord};
@@ -51,6 +51,8 @@ pub struct ImageStore {
     stats: PullStats,
     /// Every digest the quarantined image records spell out: never collected.
     quarantined: std::collections::HashSet<String>,
+    /// Layers and blobs held by what has no image record yet (snapshots, builds).
+    leases: std::sync::Arc<crate::snapshot::lease::LeaseTable>,
 }
 
 /// The `sha256:<hex>` digests a file spells out, however damaged it is.
@@ -128,6 +130,7 @@ impl ImageStore {
             inflight: Default::default(),
             stats: PullStats::default(),
             quarantined,
+            leases: Default::default(),
         })
     }
 
@@ -252,5 +255,33 @@ impl ImageStore {
     /// Whether a quarantined image record names `digest` (a layer or blob).
     pub(crate) fn quarantined_uses(&self, digest: &str) -> bool {
         self.quarantined.contains(digest)
+    }
+
+    /// The leases on this store's content.
+    pub fn leases(&self) -> &std::sync::Arc<crate::snapshot::lease::LeaseTable> {
+        &self.leases
+    }
+
+    /// Whether a removal must keep `digest` whoever else lets go of it: a
+    /// lease, a running pull or a quarantined record holds it.
+    fn held(&self, digest: &str) -> bool {
+        self.leases.holds(digest) || self.in_flight(Some(digest)) || self.quarantined_uses(digest)
+    }
+
+    /// Ends a lease, then removes the layers and blobs it held that no
+    /// image and nothing else holds now (an image removed meanwhile, or a
+    /// build's layer no image took).
+    pub fn release(&self, lease: crate::snapshot::lease::Lease) {
+        let digests = lease.digests().to_vec();
+        drop(lease);
+        let images = self.images.read().unwrap();
+        let used: std::collections::HashSet<&String> =
+            images.values().flat_map(|i| i.layers.iter().chain(i.blobs.iter())).collect();
+        for d in digests.iter().filter(|d| !used.contains(d) && !self.held(d)) {
+            if let Ok(dir) = self.paths.layer(d.trim_start_matches("sha256:")) {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            content::remove(&self.paths, d);
+        }
     }
 }

@@ -62,12 +62,10 @@ impl ImageStore {
             .map_err(|e| Error::Io { context: format!("remove {}", path.display()), source: e })?;
         images.remove(&img.id);
         out.deleted.push(img.id.clone());
-        // Layers and blobs no remaining image (or running pull) uses.
+        // Layers and blobs no remaining image, lease or running pull holds.
         let still_used: std::collections::HashSet<&String> =
             images.values().flat_map(|i| i.layers.iter()).collect();
-        for l in img.layers.iter().filter(|l| {
-            !still_used.contains(l) && !self.in_flight(Some(l)) && !self.quarantined_uses(l)
-        }) {
+        for l in img.layers.iter().filter(|l| !still_used.contains(l) && !self.held(l)) {
             if let Ok(dir) = self.paths.layer(l.trim_start_matches("sha256:")) {
                 let _ = std::fs::remove_dir_all(dir);
                 out.deleted.push(l.clone());
@@ -76,9 +74,7 @@ impl ImageStore {
         if !self.in_flight(None) {
             let blobs_used: std::collections::HashSet<&String> =
                 images.values().flat_map(|i| i.blobs.iter()).collect();
-            for b in
-                img.blobs.iter().filter(|b| !blobs_used.contains(b) && !self.quarantined_uses(b))
-            {
+            for b in img.blobs.iter().filter(|b| !blobs_used.contains(b) && !self.held(b)) {
                 content::remove(&self.paths, b);
             }
         }

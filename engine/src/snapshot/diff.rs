@@ -1,0 +1,32 @@
+//! A snapshot's changes as an OCI layer: its upper dir written as OCI
+//! wants it (whiteouts as `.wh.` files, opaque dirs marked;
+//! `berth_kernel::cp`), through a pipe straight into the one-pass
+//! unpacker a pull uses, so the layer is stored, hashed and extracted once.
+
+use crate::error::{Error, Result};
+use crate::image::unpack::{self, Expect, Unpacked};
+use crate::paths::Paths;
+use std::path::PathBuf;
+
+/// Stores the changes in `upper` as a layer (blob and unpacked dir);
+/// `skip`: paths left out while they are empty (the runtime's mount points).
+pub(crate) async fn layer_of(
+    paths: &Paths,
+    upper: PathBuf,
+    skip: &'static [&'static str],
+) -> Result<Unpacked> {
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::system("pipe", e))?;
+    let writer = tokio::task::spawn_blocking(move || {
+        let out = std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::from(w));
+        berth_kernel::cp::View::of_dir(&upper).and_then(|v| v.layer(skip, out))
+    });
+    let paths = paths.clone();
+    let expect = Expect { unpack: true, ..Default::default() };
+    let unpacked = tokio::task::spawn_blocking(move || {
+        unpack::layer(&paths, std::fs::File::from(r), &expect, |e| unpack::input_error("commit", e))
+    })
+    .await?;
+    writer.await?.map_err(|e| Error::system("write the layer", e))?;
+    unpacked
+}
