@@ -128,6 +128,17 @@ impl Tasks {
     pub async fn wait(&self, bundle: &Path) -> std::io::Result<Option<Exit>> {
         self.runtime.wait(bundle).await
     }
+
+    /// Removes an ended task's bundle (its shim removed the cgroup and
+    /// socket as it exited).
+    pub fn delete(&self, bundle: &Path) -> Result<()> {
+        match std::fs::remove_dir_all(bundle) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::Io { context: format!("remove {}", bundle.display()), source: e })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
