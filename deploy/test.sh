@@ -11,6 +11,8 @@ echo "==> formatting and lints"
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
+echo "==> architecture facts"
+python3 deploy/check-facts.py
 echo "==> building"
 cargo build --workspace --bins --tests -q
 echo "==> unit and end-to-end tests"
