@@ -4,6 +4,7 @@
 //! values that differ from Docker's defaults count.
 
 use crate::error::{ApiError, ApiResult};
+use berth_engine::container::DockerOptions;
 use berth_engine::container::NetworkMode;
 use berth_engine::model::{ContainerPort, PortRequest, Resources, Seccomp, Security};
 use berth_engine::CreateOptions;
@@ -293,34 +294,7 @@ impl CreateBody {
                 ..Default::default()
             },
             read_only: h.readonly_rootfs,
-            network,
-            restart,
             mounts: mounts.binds,
-            volumes: mounts.volumes,
-            tmpfs: mounts.tmpfs,
-            healthcheck: self.healthcheck,
-            init: h.init == Some(true),
-            dns: berth_engine::model::Dns {
-                servers: h
-                    .dns
-                    .iter()
-                    .flatten()
-                    .map(|s| {
-                        s.parse()
-                            .map_err(|_| ApiError::bad_request(format!("{s} is not an ip address")))
-                    })
-                    .collect::<ApiResult<_>>()?,
-                search: h.dns_search.clone().unwrap_or_default(),
-                options: h.dns_options.clone().unwrap_or_default(),
-            },
-            extra_hosts: h.extra_hosts.clone().unwrap_or_default(),
-            volumes_from: h.volumes_from.clone().unwrap_or_default(),
-            exposed_ports,
-            publish,
-            publish_all: h.publish_all_ports,
-            network_aliases,
-            ip,
-            mac_address,
             // Attach* only say what `docker run` attaches to (attach.rs).
             stdio: berth_engine::container::Stdio {
                 stdin: self.open_stdin,
@@ -328,9 +302,7 @@ impl CreateBody {
                 tty: self.tty,
             },
             labels: self.labels.unwrap_or_default(),
-            auto_remove: h.auto_remove,
             stop_signal: Some(self.stop_signal).filter(|s| !s.is_empty()),
-            stop_timeout: self.stop_timeout.filter(|t| *t >= 0).map(|t| t as u64),
             ulimits: h
                 .ulimits
                 .iter()
@@ -344,6 +316,38 @@ impl CreateBody {
                 no_new_privs,
                 seccomp,
                 ..Default::default()
+            },
+            docker: DockerOptions {
+                network,
+                restart,
+                volumes: mounts.volumes,
+                tmpfs: mounts.tmpfs,
+                healthcheck: self.healthcheck,
+                init: h.init == Some(true),
+                dns: berth_engine::model::Dns {
+                    servers: h
+                        .dns
+                        .iter()
+                        .flatten()
+                        .map(|s| {
+                            s.parse().map_err(|_| {
+                                ApiError::bad_request(format!("{s} is not an ip address"))
+                            })
+                        })
+                        .collect::<ApiResult<_>>()?,
+                    search: h.dns_search.clone().unwrap_or_default(),
+                    options: h.dns_options.clone().unwrap_or_default(),
+                },
+                extra_hosts: h.extra_hosts.clone().unwrap_or_default(),
+                volumes_from: h.volumes_from.clone().unwrap_or_default(),
+                exposed_ports,
+                publish,
+                publish_all: h.publish_all_ports,
+                network_aliases,
+                ip,
+                mac_address,
+                auto_remove: h.auto_remove,
+                stop_timeout: self.stop_timeout.filter(|t| *t >= 0).map(|t| t as u64),
             },
             ..Default::default()
         })

@@ -2,92 +2,13 @@
 //! request, make the container's dirs and persist the record — each step
 //! with its undo.
 
-use super::{
-    BindMount, ContainerConfig, ContainerRecord, DeviceMount, Entry, PodLink, Resources, Security,
-};
+pub use super::create_options::{CreateOptions, DockerOptions, NetworkMode};
+use super::{ContainerConfig, ContainerRecord, Entry};
 use crate::error::{Error, IoContext, Result};
 use crate::paths::{check_name, create_dir};
 use crate::undo::Undo;
 use crate::Engine;
-use std::collections::BTreeMap;
 use std::path::{Component, PathBuf};
-
-/// What `berth create` asks for.
-#[derive(Debug, Clone, Default)]
-pub struct CreateOptions {
-    pub name: Option<String>,
-    pub image: String,
-    /// `Some`: replaces the image's entrypoint (an empty list clears it).
-    pub entrypoint: Option<Vec<String>>,
-    pub cmd: Vec<String>,
-    pub env: Vec<String>,
-    pub working_dir: Option<String>,
-    pub user: Option<String>,
-    pub hostname: Option<String>,
-    pub resources: Resources,
-    pub read_only: bool,
-    pub labels: BTreeMap<String, String>,
-    pub auto_remove: bool,
-    pub stop_signal: Option<String>,
-    pub stop_timeout: Option<u64>,
-    /// `--ulimit name=soft[:hard]`.
-    pub ulimits: Vec<String>,
-    /// The pod (CRI): the container joins its namespaces and cgroup parent.
-    pub pod: Option<PodLink>,
-    pub annotations: BTreeMap<String, String>,
-    /// CRI `log_path`, relative to the pod's log directory.
-    pub log_path: Option<PathBuf>,
-    pub mounts: Vec<BindMount>,
-    pub devices: Vec<DeviceMount>,
-    pub image_volumes: Vec<super::ImageVolume>,
-    pub security: Security,
-    pub stdio: super::Stdio,
-    /// The network of a container outside pods.
-    pub network: NetworkMode,
-    /// Docker's `--restart` (containers outside pods only).
-    pub restart: super::RestartPolicy,
-    /// Volumes (Docker's `-v name:/path`, `-v /path`, `--mount type=volume`).
-    pub volumes: Vec<crate::model::VolumeRequest>,
-    pub tmpfs: Vec<crate::model::TmpfsMount>,
-    /// Docker's `Config.Healthcheck`, over the image's.
-    pub healthcheck: Option<crate::model::HealthConfig>,
-    /// Docker's `--init`.
-    pub init: bool,
-    /// `--dns*`: the container's own resolv.conf.
-    pub dns: crate::model::Dns,
-    /// `--add-host name:ip`.
-    pub extra_hosts: Vec<String>,
-    /// `--volumes-from ctr[:ro|rw]`.
-    pub volumes_from: Vec<String>,
-    /// `--expose`.
-    pub exposed_ports: Vec<crate::model::ContainerPort>,
-    /// `-p`: host ports for container ports (on the default bridge only).
-    pub publish: Vec<crate::model::PortRequest>,
-    /// `-P`.
-    pub publish_all: bool,
-    /// `--network-alias` (user-defined networks only).
-    pub network_aliases: Vec<String>,
-    /// `--ip` (user-defined networks only).
-    pub ip: Option<std::net::Ipv4Addr>,
-    /// `--mac-address` (a network of its own only).
-    pub mac_address: Option<crate::model::MacAddress>,
-}
-
-/// The network a container outside pods asks for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum NetworkMode {
-    /// Its own namespace, loopback only.
-    #[default]
-    None,
-    /// An address on berth's default bridge.
-    Bridge,
-    /// The node's network.
-    Host,
-    /// A user-defined network, by name or id.
-    User(String),
-    /// Another container's network, by name or id.
-    Container(String),
-}
 
 /// Docker's minimum memory limit.
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
@@ -133,18 +54,8 @@ fn check(opts: &CreateOptions) -> Result<()> {
     if let Some(n) = &opts.name {
         check_name(n)?;
     }
-    if opts.pod.is_some() && opts.network != NetworkMode::None {
-        return Err(Error::InvalidArgument("a pod's container has the pod's network".into()));
-    }
-    if !opts.restart.is_no() && opts.auto_remove {
-        return Err(Error::InvalidArgument(
-            "can't create 'AutoRemove' container with restart policy".into(),
-        ));
-    }
-    if !opts.restart.is_no() && opts.pod.is_some() {
-        return Err(Error::InvalidArgument(
-            "a pod's container has no restart policy: kubelet restarts it".into(),
-        ));
+    if opts.pod.is_some() {
+        opts.docker.check_in_pod()?;
     }
     if let Some(w) = &opts.working_dir {
         if !w.is_empty() && !w.starts_with('/') {
@@ -188,63 +99,8 @@ fn check(opts: &CreateOptions) -> Result<()> {
     for m in &opts.mounts {
         m.check()?;
     }
-    if opts.pod.is_some() && (!opts.volumes.is_empty() || !opts.tmpfs.is_empty()) {
-        return Err(Error::InvalidArgument("a pod's container has the pod's volumes".into()));
-    }
     super::volumes::check(opts)?;
-    opts.dns.check()?;
-    for h in &opts.extra_hosts {
-        super::ExtraHost::parse(h)?;
-    }
-    if !matches!(opts.network, NetworkMode::User(_)) && opts.ip.is_some() {
-        return Err(Error::InvalidArgument(
-            "user specified IP address is supported on user defined networks only".into(),
-        ));
-    }
-    if !matches!(opts.network, NetworkMode::User(_)) && !opts.network_aliases.is_empty() {
-        return Err(Error::InvalidArgument(
-            "network-scoped alias is supported only for containers in user defined networks".into(),
-        ));
-    }
-    for a in &opts.network_aliases {
-        crate::model::check_alias(a)?;
-    }
-    if matches!(opts.network, NetworkMode::Host | NetworkMode::Container(_)) && !opts.dns.is_empty()
-    {
-        return Err(Error::InvalidArgument("conflicting options: dns and the network mode".into()));
-    }
-    if matches!(opts.network, NetworkMode::Host | NetworkMode::Container(_))
-        && opts.mac_address.is_some()
-    {
-        return Err(Error::InvalidArgument(
-            "conflicting options: mac-address and the network mode".into(),
-        ));
-    }
-    if matches!(opts.network, NetworkMode::Container(_)) {
-        // Dockerd's refusals: the namespace, and what is in it, are the other container's.
-        let conflict =
-            |what: &str| Err(Error::InvalidArgument(format!("conflicting options: {what}")));
-        if opts.hostname.is_some() {
-            return conflict("hostname and the network mode");
-        }
-        if !opts.extra_hosts.is_empty() {
-            return conflict("custom host-to-IP mapping and the network mode");
-        }
-        if !opts.publish.is_empty() || opts.publish_all {
-            return conflict("port publishing and the container type network mode");
-        }
-        if !opts.exposed_ports.is_empty() {
-            return conflict("port exposing and the container type network mode");
-        }
-    }
-    if opts.pod.is_some()
-        && (!opts.publish.is_empty() || opts.publish_all || !opts.exposed_ports.is_empty())
-    {
-        return Err(Error::InvalidArgument("a pod's container has the pod's port mappings".into()));
-    }
-    if opts.pod.is_some() && (!opts.dns.is_empty() || !opts.extra_hosts.is_empty()) {
-        return Err(Error::InvalidArgument("a pod's container has the pod's DNS and hosts".into()));
-    }
+    opts.docker.check(opts.hostname.is_some())?;
     for d in &opts.devices {
         d.check()?;
     }
@@ -301,8 +157,9 @@ impl Engine {
     /// Creates a container; returns its id.
     #[tracing::instrument(level = "info", skip_all, fields(image = %opts.image, name = ?opts.name))]
     pub async fn create(&self, opts: CreateOptions) -> Result<String> {
-        if opts.pod.is_some() && !opts.volumes_from.is_empty() {
-            return Err(Error::InvalidArgument("a pod's container has the pod's volumes".into()));
+        // Before `--volumes-from` turns into volumes.
+        if opts.pod.is_some() {
+            opts.docker.check_in_pod()?;
         }
         let mut opts = self.with_volumes_from(opts)?;
         check(&opts)?;
@@ -370,7 +227,7 @@ impl Engine {
             .unwrap_or(&self.config().cgroup_parent);
         let cgroup_path = format!("/{}/{id}", cgroup_parent.trim_matches('/'));
         // The container whose network it joins (a 400, not a 404: the docker CLI answers a 404 with a pull).
-        let joined = match &opts.network {
+        let joined = match &opts.docker.network {
             NetworkMode::Container(key) => {
                 let t = self
                     .lookup(key)
@@ -392,20 +249,20 @@ impl Engine {
                 joined.as_ref().map(|t| t.config.hostname.clone()).unwrap_or_default()
             }
             // As Docker: the node's name on the node's network.
-            None if opts.network == NetworkMode::Host && opts.hostname.is_none() => {
+            None if opts.docker.network == NetworkMode::Host && opts.hostname.is_none() => {
                 crate::host::node_hostname().unwrap_or_default()
             }
             None => opts.hostname.clone().unwrap_or_else(|| id[..12].to_owned()),
         };
         // A user-defined network, and the address asked for in it.
-        let user_net = match &opts.network {
+        let user_net = match &opts.docker.network {
             NetworkMode::User(key) => {
                 // A 400, not a 404: the docker CLI answers a 404 with an image pull.
                 let n = self.network(key).map_err(|e| match e {
                     Error::NotFound(m) => Error::InvalidArgument(m),
                     e => e,
                 })?;
-                if let Some(ip) = opts.ip {
+                if let Some(ip) = opts.docker.ip {
                     if !n.subnet.is_host(ip) || ip == n.gateway {
                         return Err(Error::InvalidArgument(format!(
                             "no configured subnet or ip-range contain the IP address {ip}"
@@ -484,30 +341,31 @@ impl Engine {
                 l.extend(opts.labels.clone());
                 l
             },
-            auto_remove: opts.auto_remove,
+            auto_remove: opts.docker.auto_remove,
             // The image's is data like the rest of its config: a bad one is refused here.
             stop_signal: match opts.stop_signal.as_deref().or(image.config.stop_signal.as_deref()) {
                 Some(s) => super::StopSignal::parse(s)?,
                 None => super::StopSignal::default(),
             },
-            stop_timeout: opts.stop_timeout,
+            stop_timeout: opts.docker.stop_timeout,
             ulimits: opts.ulimits.iter().map(|u| super::Ulimit::parse(u)).collect::<Result<_>>()?,
             pod: opts.pod.clone(),
             annotations: opts.annotations.clone(),
             log_path,
             mounts: opts.mounts.iter().cloned().chain(volume_binds).collect(),
             volumes,
-            tmpfs: opts.tmpfs.iter().cloned().chain(volume_tmpfs).collect(),
+            tmpfs: opts.docker.tmpfs.iter().cloned().chain(volume_tmpfs).collect(),
             devices,
             image_volumes,
             security: opts.security.clone(),
             cgroup_path,
             stdio: opts.stdio,
             network: super::ContainerNetwork::None,
-            restart: opts.restart,
-            init: opts.init,
-            dns: opts.dns.clone(),
+            restart: opts.docker.restart,
+            init: opts.docker.init,
+            dns: opts.docker.dns.clone(),
             extra_hosts: opts
+                .docker
                 .extra_hosts
                 .iter()
                 .map(|h| super::ExtraHost::parse(h))
@@ -515,31 +373,34 @@ impl Engine {
             // kubelet probes pods' containers itself.
             healthcheck: if opts.pod.is_none() {
                 crate::model::HealthConfig::resolve(
-                    opts.healthcheck.as_ref(),
+                    opts.docker.healthcheck.as_ref(),
                     image.config.healthcheck.as_ref(),
                 )?
             } else {
                 None
             },
             exposed_ports: Vec::new(),
-            publish: opts.publish.clone(),
-            publish_all: opts.publish_all,
+            publish: opts.docker.publish.clone(),
+            publish_all: opts.docker.publish_all,
             ports: Vec::new(),
-            mac_address: opts.mac_address,
+            mac_address: opts.docker.mac_address,
         };
         if opts.pod.is_none() {
-            config.exposed_ports =
-                super::ports::exposed(&image.config, &opts.exposed_ports, &opts.publish);
+            config.exposed_ports = super::ports::exposed(
+                &image.config,
+                &opts.docker.exposed_ports,
+                &opts.docker.publish,
+            );
         }
         // Only what it asks for: a bridged container's sandbox, address and
         // host ports come with each start and go with its exit (dockerd's
         // endpoints), so a created or stopped one holds none of them.
-        config.network = match (&opts.network, &user_net) {
+        config.network = match (&opts.docker.network, &user_net) {
             (NetworkMode::User(_), Some(n)) => {
                 let link = crate::model::NetworkLink {
                     network: n.id.clone(),
-                    aliases: opts.network_aliases.clone(),
-                    ip: opts.ip,
+                    aliases: opts.docker.network_aliases.clone(),
+                    ip: opts.docker.ip,
                     address: None,
                     ifname: "eth0".into(),
                 };
@@ -643,6 +504,7 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::image::ImageConfig;
+    use crate::model::Resources;
 
     #[test]
     fn entrypoint_and_cmd_combine_like_docker() {
@@ -683,8 +545,11 @@ mod tests {
             CreateOptions { ulimits: vec!["nofile=10:5".into()], ..Default::default() },
             CreateOptions { ulimits: vec!["nofile=lots".into()], ..Default::default() },
             CreateOptions {
-                auto_remove: true,
-                restart: super::super::RestartPolicy::Always,
+                docker: DockerOptions {
+                    auto_remove: true,
+                    restart: super::super::RestartPolicy::Always,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         ];

@@ -21,6 +21,7 @@ mod archive;
 mod attach;
 mod commit;
 mod create;
+mod create_options;
 pub mod events;
 mod exec;
 mod exec_stream;
@@ -52,7 +53,7 @@ pub use berth_kernel::procinfo::{
 };
 pub use commit::CommitOptions;
 pub(crate) use create::check_hostname;
-pub use create::{CreateOptions, NetworkMode};
+pub use create::{CreateOptions, DockerOptions, NetworkMode};
 pub use exec::{ExecOutput, ExecProcessOptions};
 pub use exec_stream::{ExecProcess, ExecStreamOptions, Terminal};
 pub use export::ChangeKind;

@@ -48,8 +48,8 @@ pub(super) fn check(opts: &CreateOptions) -> Result<()> {
         .mounts
         .iter()
         .map(|m| &m.container_path)
-        .chain(opts.volumes.iter().map(|v| &v.container_path))
-        .chain(opts.tmpfs.iter().map(|t| &t.container_path));
+        .chain(opts.docker.volumes.iter().map(|v| &v.container_path))
+        .chain(opts.docker.tmpfs.iter().map(|t| &t.container_path));
     for d in dests {
         clean_destination(d)?;
         let d: PathBuf = d.components().collect();
@@ -58,12 +58,12 @@ pub(super) fn check(opts: &CreateOptions) -> Result<()> {
         }
         seen.push(d);
     }
-    for v in &opts.volumes {
+    for v in &opts.docker.volumes {
         if let Some(n) = &v.name {
             crate::model::volume::check_volume_name(n)?;
         }
     }
-    for t in &opts.tmpfs {
+    for t in &opts.docker.tmpfs {
         check_tmpfs_options(&t.options)?;
     }
     Ok(())
@@ -85,8 +85,8 @@ impl CreateOptions {
     /// mounts something at `p`.
     fn mounts_at(&self, p: &Path, more: &[VolumeRequest]) -> bool {
         self.mounts.iter().any(|m| m.container_path == p)
-            || self.volumes.iter().chain(more).any(|v| v.container_path == p)
-            || self.tmpfs.iter().any(|t| t.container_path == p)
+            || self.docker.volumes.iter().chain(more).any(|v| v.container_path == p)
+            || self.docker.tmpfs.iter().any(|t| t.container_path == p)
     }
 }
 
@@ -95,7 +95,7 @@ impl Engine {
     /// added to the request (what the request mounts itself wins), read-only
     /// or read-write as asked, else as they are there.
     pub(super) fn with_volumes_from(&self, mut opts: CreateOptions) -> Result<CreateOptions> {
-        for spec in std::mem::take(&mut opts.volumes_from) {
+        for spec in std::mem::take(&mut opts.docker.volumes_from) {
             let (name, mode) =
                 spec.split_once(':').map_or((spec.as_str(), None), |(n, m)| (n, Some(m)));
             let readonly = match mode {
@@ -120,7 +120,7 @@ impl Engine {
                 }
                 let ro = readonly.unwrap_or(m.readonly);
                 match other.config.volume_at(&m.container_path) {
-                    Some(v) => opts.volumes.push(VolumeRequest {
+                    Some(v) => opts.docker.volumes.push(VolumeRequest {
                         name: Some(v.name.clone()),
                         container_path: m.container_path.clone(),
                         readonly: ro,
@@ -158,7 +158,7 @@ impl Engine {
                 });
             }
         }
-        let requests = opts.volumes.iter().cloned().chain(from_image);
+        let requests = opts.docker.volumes.iter().cloned().chain(from_image);
         let mut binds = Vec::new();
         let mut tmpfs = Vec::new();
         let mut uses = Vec::new();
