@@ -27,7 +27,8 @@ pub struct EngineConfig {
 /// berth's default bridge network: a Linux bridge with an address range of
 /// its own (apart from the pods' CNI network), masquerading outbound
 /// traffic as docker0 does. berthd writes its CNI config; the standard
-/// bridge, host-local and portmap plugins do the work.
+/// bridge and host-local plugins do the work, and berth's own nat rules
+/// publish ports (`network/publish.rs`).
 #[derive(Debug, Clone)]
 pub struct BridgeConfig {
     /// The bridge device.

@@ -91,8 +91,8 @@ impl From<berth_registry::Error> for Error {
     }
 }
 
-/// The one place that maps engine errors to gRPC status codes; every
-/// front (engine API, CRI) converts through it.
+/// The one place that maps engine errors to gRPC status codes, for the
+/// CRI front (the Docker front's is `docker/src/error.rs`).
 #[cfg(feature = "grpc")]
 impl From<Error> for tonic::Status {
     fn from(e: Error) -> Self {

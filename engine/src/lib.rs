@@ -1,10 +1,12 @@
 //! berth's engine: images, containers, their state machine and persisted
 //! records, and supervision of the per-container shims.
 //!
-//! Both fronts (the engine API the CLI uses, and CRI) drive one [`Engine`].
-//! Wire types stop at those fronts: everything here takes and returns
-//! domain types, and errors are [`Error`]s that the daemon maps to gRPC
-//! codes in one place.
+//! Both fronts (CRI, and the Docker Engine API the CLI uses) drive one
+//! [`Engine`]: the image store, tasks (`task/`) and snapshots
+//! (`snapshot/`) are parts that own their state; containers, sandboxes,
+//! networks and volumes are still kept by the engine itself. Wire types stop at the fronts: everything here
+//! takes and returns domain types, and errors are [`Error`]s that each
+//! front maps to its codes in one place.
 
 mod boot;
 mod bridge;

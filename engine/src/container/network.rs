@@ -5,7 +5,7 @@
 //! `-p`).
 //!
 //! At start: the host ports are taken, then the sandbox made on the first
-//! network (the portmap plugin maps them), then one interface per network
+//! network (berth's own nat rules publish them, `network/publish.rs`), then one interface per network
 //! it was connected to, and all of it recorded before the shim runs; each
 //! step's undo runs if a later one fails. At exit (and when the start
 //! fails after it): the sandbox removed (its CNI DELs, extras first), the

@@ -1,6 +1,6 @@
 //! Host ports for `-p` and `-P`: chosen at each start, held with the
-//! container's network while it runs, given back at its exit (the portmap
-//! plugin's DNAT rules go with its sandbox), as dockerd's.
+//! container's network while it runs, given back at its exit (its DNAT
+//! rules, `network/publish.rs`, go with its sandbox), as dockerd's.
 //!
 //! One table (`Inner::ports`) says which container holds which host
 //! socket; a start takes its ports in it before its network is made, so

@@ -131,7 +131,8 @@ pub struct Dns {
     pub options: Vec<String>,
 }
 
-/// A published port (CNI portmap, once networking lands).
+/// A published port: a pod's `hostPort` (the node's CNI portmap), or a
+/// Docker-front container's `-p` (berth's own nat rules, `network/publish.rs`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortMapping {
     pub protocol: String,

@@ -1,7 +1,7 @@
 //! User-defined networks (Docker's `bridge` driver) on CNI: each is a
 //! record (`<root>/networks/<id>/network.json`), a CNI config berthd writes
 //! at every start (`<state>/networks/<id>/conf`: bridge `br-<id12>`,
-//! host-local in `<state>/networks/<id>/ipam`, portmap), and an embedded
+//! host-local in `<state>/networks/<id>/ipam`), and an embedded
 //! DNS on its gateway (`dns.rs`). A container on one has a sandbox of its
 //! own whose CNI ADD is on that network's config; `network connect` adds
 //! more interfaces to it (`connect.rs`).
