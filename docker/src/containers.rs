@@ -7,7 +7,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
 use berth_engine::model::ContainerRecord;
-use berth_engine::{Engine, Status};
+use berth_engine::{Engine, Error, Missing, Status};
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -249,10 +249,14 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
         req.query("name").filter(|n| !n.is_empty()).map(|n| n.trim_start_matches('/').to_owned());
     let opts = body.options(name)?;
     let image = opts.image.clone();
-    // The CLI pulls on "No such image" and tries again.
+    // The CLI answers a 404 from create with a pull and a retry: a missing
+    // image is one; a container or network the request names is a bad parameter.
     let id = engine.create(opts).await.map_err(|e| match e {
-        berth_engine::Error::NotFound(m) if engine.images().resolve(&image).is_err() => {
-            ApiError::not_found(format!("No such image: {image} ({m})"))
+        Error::NotFound(Missing::Image(_)) => {
+            ApiError::not_found(format!("No such image: {image}"))
+        }
+        Error::NotFound(m @ (Missing::Container(_) | Missing::Network(_))) => {
+            ApiError::bad_request(m.to_string())
         }
         other => other.into(),
     })?;

@@ -61,6 +61,7 @@ fn the_docker_cli_negotiates_and_reads_the_node() {
     let run = docker(&d, &["run", "--rm", "--network", "container:other", "busybox", "true"]);
     assert_eq!(run.code, 125, "{run:?}");
     assert!(run.stderr.contains("No such container: other"), "{}", run.stderr);
+    assert!(!run.stderr.contains("Unable to find image"), "a 400, no pull: {}", run.stderr);
 }
 
 #[tokio::test]

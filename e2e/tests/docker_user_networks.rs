@@ -172,6 +172,8 @@ fn containers_find_each_other_by_name_on_a_user_network() {
     assert!(in_use.code != 0 && in_use.stderr.contains("has active endpoints"), "{in_use:?}");
     let missing = d.docker(&["run", "--rm", "--network", "nope", "busybox", "true"]);
     assert!(missing.code != 0 && missing.stderr.contains("network nope not found"), "{missing:?}");
+    // A 400: the CLI tries no pull (it would on a 404).
+    assert!(!missing.stderr.contains("Unable to find image"), "{missing:?}");
     let outside =
         d.docker(&["run", "--rm", "--network", "appnet", "--ip", "192.0.2.1", "busybox", "true"]);
     assert!(outside.code != 0, "{outside:?}");

@@ -1,11 +1,32 @@
 //! The engine's errors. Each variant says what went wrong in terms a front
 //! can map to a status code in one place (berthd's `status.rs`).
 
+/// What an operation looked for and didn't find, by kind: each front
+/// words it its own way (the Display here is dockerd's, which the Docker
+/// front and the CLI show).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Missing {
+    /// By the key the caller gave (id, prefix or name).
+    #[error("No such container: {0}")]
+    Container(String),
+    #[error("No such image: {0}")]
+    Image(String),
+    #[error("network {0} not found")]
+    Network(String),
+    #[error("get {0}: no such volume")]
+    Volume(String),
+    #[error("pod sandbox {0:?} not found")]
+    Sandbox(String),
+    /// Anything else (a layer, a blob, a manifest), worded where it was missed.
+    #[error("{0}")]
+    Other(String),
+}
+
 /// An engine error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Missing),
     /// No such path in a container's filesystem (a copy's source or target).
     #[error("Could not find the file {path} in container {container}")]
     PathNotFound { path: String, container: String },
@@ -80,7 +101,7 @@ impl From<berth_registry::Error> for Error {
         use berth_registry::Error as R;
         match e {
             R::InvalidReference(m) => Error::InvalidArgument(m),
-            R::NotFound(m) => Error::NotFound(m),
+            R::NotFound(m) => Error::NotFound(Missing::Other(m)),
             R::Unauthorized(m) => Error::Unauthenticated(m),
             R::Denied(m) => Error::PermissionDenied(m),
             R::Invalid(m) => Error::BadContent(m),
@@ -115,6 +136,29 @@ impl From<Error> for tonic::Status {
         if code == Code::Internal {
             tracing::error!(error = %e, "internal error");
         }
-        tonic::Status::new(code, e.to_string())
+        // containerd's words for what kubelet looked up.
+        let message = match &e {
+            Error::NotFound(Missing::Container(key)) => format!("container {key:?} not found"),
+            Error::NotFound(Missing::Image(name)) => format!("image {name:?} not found"),
+            other => other.to_string(),
+        };
+        tonic::Status::new(code, message)
+    }
+}
+
+#[cfg(all(test, feature = "grpc"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_front_words_what_is_missing() {
+        let e = || Error::NotFound(Missing::Container("web".into()));
+        assert_eq!(e().to_string(), "No such container: web");
+        let s = tonic::Status::from(e());
+        assert_eq!((s.code(), s.message()), (tonic::Code::NotFound, "container \"web\" not found"));
+        let s = tonic::Status::from(Error::NotFound(Missing::Sandbox("p1".into())));
+        assert_eq!(s.message(), "pod sandbox \"p1\" not found");
+        let other = Error::NotFound(Missing::Other("layer sha256:aa is not stored".into()));
+        assert_eq!(tonic::Status::from(other).message(), "layer sha256:aa is not stored");
     }
 }

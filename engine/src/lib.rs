@@ -31,7 +31,7 @@ pub mod volume;
 
 pub use config::{BridgeConfig, EngineConfig};
 pub use container::{CreateOptions, LogRecord, WaitOutcome};
-pub use error::{Error, Result};
+pub use error::{Error, Missing, Result};
 pub use model::{ContainerRecord, Status};
 
 use container::Entry;

@@ -4,7 +4,7 @@
 //! stdin (a pipe or the terminal) for as long as the container runs.
 
 use super::{ContainerState, Entry, Status};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Missing, Result};
 use crate::shim_client;
 use crate::Engine;
 use berth_proto::shim::{request, response, Request, ResizeRequest};
@@ -82,7 +82,7 @@ impl Drop for AttachTicket {
 
 impl AttachTicket {
     fn gone(&self) -> Error {
-        Error::NotFound(format!("No such container: {}", self.entry.record().id))
+        Error::NotFound(Missing::Container(self.entry.record().id))
     }
 
     /// Waits until the container runs (at once if it does), then attaches.

@@ -4,7 +4,7 @@
 
 pub use super::create_options::{CreateOptions, DockerOptions, NetworkMode};
 use super::{ContainerConfig, ContainerRecord, Entry};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Missing, Result};
 use crate::paths::{check_name, create_dir};
 use crate::undo::Undo;
 use crate::Engine;
@@ -226,15 +226,12 @@ impl Engine {
             .filter(|p| !p.is_empty())
             .unwrap_or(&self.config().cgroup_parent);
         let cgroup_path = format!("/{}/{id}", cgroup_parent.trim_matches('/'));
-        // The container whose network it joins (a 400, not a 404: the docker CLI answers a 404 with a pull).
+        // The container whose network it joins (a pod's is none of the Docker front's).
         let joined = match &opts.docker.network {
             NetworkMode::Container(key) => {
-                let t = self
-                    .lookup(key)
-                    .map_err(|_| Error::InvalidArgument(format!("No such container: {key}")))?
-                    .record();
+                let t = self.lookup(key)?.record();
                 if t.config.pod.is_some() {
-                    return Err(Error::InvalidArgument(format!("No such container: {key}")));
+                    return Err(Error::NotFound(Missing::Container(key.clone())));
                 }
                 Some(t)
             }
@@ -257,11 +254,7 @@ impl Engine {
         // A user-defined network, and the address asked for in it.
         let user_net = match &opts.docker.network {
             NetworkMode::User(key) => {
-                // A 400, not a 404: the docker CLI answers a 404 with an image pull.
-                let n = self.network(key).map_err(|e| match e {
-                    Error::NotFound(m) => Error::InvalidArgument(m),
-                    e => e,
-                })?;
+                let n = self.network(key)?;
                 if let Some(ip) = opts.docker.ip {
                     if !n.subnet.is_host(ip) || ip == n.gateway {
                         return Err(Error::InvalidArgument(format!(
@@ -437,28 +430,28 @@ impl Engine {
             .chain(rec.config.image_volumes.iter().map(|v| &v.image_id));
         if let Some(gone) = images.find(|i| self.images().resolve(i).is_err()) {
             self.inner.containers.write().unwrap().remove(&rec.id);
-            return Err(Error::NotFound(format!(
+            return Err(Error::NotFound(Missing::Other(format!(
                 "image {gone} was removed while the container was created"
-            )));
+            ))));
         }
         // Likewise its networks (a removal checks for users under the same lock).
         if let Some(gone) =
             rec.config.network.links().iter().find(|l| self.network(&l.network).is_err())
         {
             self.inner.containers.write().unwrap().remove(&rec.id);
-            return Err(Error::NotFound(format!(
+            return Err(Error::NotFound(Missing::Other(format!(
                 "network {} was removed while the container was created",
                 gone.network
-            )));
+            ))));
         }
         // Likewise its volumes: a removal checks for users and sets the
         // volume aside while it holds the containers' lock.
         if let Some(gone) = rec.config.volumes.iter().find(|v| self.volume(&v.name).is_err()) {
             self.inner.containers.write().unwrap().remove(&rec.id);
-            return Err(Error::NotFound(format!(
+            return Err(Error::NotFound(Missing::Other(format!(
                 "volume {} was removed while the container was created",
                 gone.name
-            )));
+            ))));
         }
         Ok(())
     }
@@ -468,11 +461,11 @@ impl Engine {
     fn resolve_image_volume(&self, v: &super::ImageVolume) -> Result<super::ImageVolume> {
         v.check()?;
         let image = self.images().resolve(&v.image).map_err(|e| match e {
-            Error::NotFound(_) => Error::NotFound(format!(
+            Error::NotFound(_) => Error::NotFound(Missing::Other(format!(
                 "the image {:?} of the image volume at {} is not present: pull it first",
                 v.image,
                 v.container_path.display()
-            )),
+            ))),
             e => e,
         })?;
         if !v.sub_path.is_empty() {

@@ -63,7 +63,7 @@ pub use stats::{CgroupUsage, ContainerStats, MemoryUsage};
 pub use volumes::{check_tmpfs_options, tmpfs_options};
 pub use wait::WaitOutcome;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 pub use crate::model::container::*;
 pub use crate::model::pod::*;
 use crate::Engine;
@@ -114,7 +114,7 @@ impl Entry {
 impl Engine {
     /// Finds a container by id, unique id prefix, or name.
     pub(crate) fn lookup(&self, key: &str) -> Result<Arc<Entry>> {
-        let not_found = || Error::NotFound(format!("No such container: {key}"));
+        let not_found = || Error::NotFound(Missing::Container(key.to_owned()));
         if key.is_empty() {
             return Err(not_found());
         }
@@ -180,7 +180,7 @@ impl Engine {
             .collect();
         match crate::store::find_id(pod_ids.iter().copied(), key, "container")? {
             Some(id) => Ok(containers[&id].record()),
-            None => Err(Error::NotFound(format!("container {key:?} not found"))),
+            None => Err(Error::NotFound(Missing::Container(key.to_owned()))),
         }
     }
 

@@ -4,7 +4,7 @@
 //! binds the spec mounts. Anonymous volumes made here go with a failed create.
 
 use super::{BindMount, CreateOptions};
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 use crate::model::volume::{TmpfsMount, VolumeRequest, VolumeSource, VolumeUse};
 use crate::undo::Undo;
 use crate::Engine;
@@ -104,13 +104,8 @@ impl Engine {
                 Some("rw") => Some(false),
                 Some(m) => return Err(Error::InvalidArgument(format!("invalid mode: {m}"))),
             };
-            // A bad parameter, not a missing resource: the docker CLI takes
-            // a 404 from create for a missing image and would try a pull.
-            let missing = || Error::InvalidArgument(format!("No such container: {name}"));
-            let other = self
-                .lookup(name)
-                .map_err(|e| if matches!(e, Error::NotFound(_)) { missing() } else { e })?
-                .record();
+            let missing = || Error::NotFound(Missing::Container(name.to_owned()));
+            let other = self.lookup(name)?.record();
             if other.config.pod.is_some() {
                 return Err(missing());
             }

@@ -2,7 +2,7 @@
 //! written to a temp file in the store's `tmp/` and renamed into place only
 //! once its digest is verified, so a present blob is always whole.
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Missing, Result};
 use crate::paths::Paths;
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,7 +27,7 @@ pub(crate) fn read(paths: &Paths, digest: &str) -> Result<Vec<u8>> {
     let p = paths.blob(digest)?;
     std::fs::read(&p).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
-            Error::NotFound(format!("blob {digest} is not in the content store"))
+            Error::NotFound(Missing::Other(format!("blob {digest} is not in the content store")))
         }
         _ => Error::Io { context: format!("read {}", p.display()), source: e },
     })

@@ -18,7 +18,7 @@ use super::save::{IMAGE_NAME, REF_NAME};
 use super::unpack::{self, Expect};
 use super::{content, ImageStore};
 use crate::bridge::ChunkReader;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Missing, Result};
 use berth_kernel::layer::Compression;
 use berth_registry::manifest::{self as mt, Descriptor, Manifest, Platform};
 use sha2::{Digest, Sha256};
@@ -403,10 +403,10 @@ fn oci_manifests(spool: &Spool) -> Result<Vec<(Descriptor, mt::ImageManifest, Ve
                 Manifest::Index(inner) => {
                     let want = Platform::host();
                     d = inner.pick(&want).cloned().ok_or_else(|| {
-                        Error::NotFound(format!(
+                        Error::NotFound(Missing::Other(format!(
                             "load: no image for {want} in the archive's index (it has: {})",
                             inner.platforms()
-                        ))
+                        )))
                     })?;
                 }
             }

@@ -31,7 +31,7 @@ pub use push::{PushProgress, PushRequest};
 pub use remove::RemoveOutcome;
 pub use save::SavePlan;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Missing, Result};
 use crate::paths::Paths;
 use reference::Reference;
 use std::collections::HashMap;
@@ -172,7 +172,7 @@ impl ImageStore {
                 return Ok(img.clone());
             }
         }
-        Err(Error::NotFound(format!("No such image: {name}")))
+        Err(Error::NotFound(Missing::Image(name.to_owned())))
     }
 
     /// The registry client.

@@ -10,7 +10,7 @@ use super::record::{ConfigFile, ImageRecord};
 use super::unpack::{self, Expect};
 use super::{content, ImageStore};
 use crate::bridge::ChunkReader;
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 use berth_registry::manifest::{self, Descriptor, Manifest};
 use berth_registry::{Access, Credentials, Platform, Reference, Repository};
 use std::sync::Arc;
@@ -95,11 +95,11 @@ impl ImageStore {
             Manifest::Index(idx) => {
                 let want = req.platform.clone().unwrap_or_else(Platform::host);
                 let d = idx.pick(&want).ok_or_else(|| {
-                    Error::NotFound(format!(
+                    Error::NotFound(Missing::Other(format!(
                         "{}: no image for {want} in the index (it has: {})",
                         r.canonical(),
                         idx.platforms()
-                    ))
+                    )))
                 })?;
                 let m = repo.manifest(&d.digest).await?;
                 if !matches!(m.manifest, Manifest::Image(_)) {

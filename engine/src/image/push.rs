@@ -4,7 +4,7 @@
 //! the tag.
 
 use super::{content, ImageStore};
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 use berth_registry::{Access, Credentials, Reference, Repository};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
@@ -52,10 +52,10 @@ impl ImageStore {
     ) -> Result<String> {
         let img = self.resolve(&r.canonical())?;
         if !img.repo_tags.contains(&r.canonical()) {
-            return Err(Error::NotFound(format!(
+            return Err(Error::NotFound(Missing::Other(format!(
                 "An image does not exist locally with the tag: {}",
                 r.canonical()
-            )));
+            ))));
         }
         let content::StoredManifest { media_type: media, bytes, manifest: m, .. } =
             content::image_manifest(&self.paths, &img, &r.canonical())?;

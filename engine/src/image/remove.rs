@@ -3,7 +3,7 @@
 
 use super::reference::Reference;
 use super::{content, ImageStore};
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 
 /// What `rmi` did.
 #[derive(Debug, Default)]
@@ -28,7 +28,7 @@ impl ImageStore {
         let mut out = RemoveOutcome::default();
         let mut images = self.images.write().unwrap();
         let Some(rec) = images.get_mut(&img.id) else {
-            return Err(Error::NotFound(format!("No such image: {name}")));
+            return Err(Error::NotFound(Missing::Image(name.to_owned())));
         };
         match by_tag {
             // Removing one of several tags only untags.

@@ -26,7 +26,7 @@ mod remove;
 pub use connect::Connect;
 pub use create::NetworkCreate;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 use crate::model::network::NetworkRecord;
 use crate::store::{self, Loaded};
 use crate::Engine;
@@ -71,7 +71,7 @@ impl Engine {
             nets.values().filter(|n| !key.is_empty() && n.id.starts_with(key)).collect();
         match by_id.as_slice() {
             [one] => Ok((*one).clone()),
-            [] => Err(Error::NotFound(format!("network {key} not found"))),
+            [] => Err(Error::NotFound(Missing::Network(key.to_owned()))),
             _ => Err(Error::InvalidArgument(format!(
                 "network {key} is ambiguous ({} matches found based on ID prefix)",
                 by_id.len()

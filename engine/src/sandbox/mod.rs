@@ -23,7 +23,7 @@ pub use crate::model::sandbox::*;
 pub use list::SandboxFilter;
 pub use run::RUNTIME_HANDLERS;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 use crate::Engine;
 use std::sync::Arc;
 
@@ -65,7 +65,7 @@ impl Engine {
             .map(|(id, _)| id);
         match crate::store::find_id(pods, id, "pod sandbox")? {
             Some(found) => Ok(map[&found].clone()),
-            None => Err(Error::NotFound(format!("pod sandbox {id:?} not found"))),
+            None => Err(Error::NotFound(Missing::Sandbox(id.to_owned()))),
         }
     }
 
@@ -77,7 +77,7 @@ impl Engine {
             .unwrap()
             .get(id)
             .cloned()
-            .ok_or_else(|| Error::NotFound(format!("sandbox {id:?} not found")))
+            .ok_or_else(|| Error::NotFound(Missing::Sandbox(id.to_owned())))
     }
 
     /// Like [`Engine::sandbox`], but an unknown id is `None`: stop and

@@ -15,7 +15,7 @@
 pub(crate) mod diff;
 pub mod lease;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Missing, Result};
 use crate::image::unpack::Unpacked;
 use crate::paths::Paths;
 use lease::{Lease, LeaseTable};
@@ -86,7 +86,7 @@ impl Snapshots {
         for d in parents.iter().rev().filter(|d| seen.insert(d.as_str())) {
             let dir = self.paths.layer(d.strip_prefix("sha256:").unwrap_or(d))?;
             if !dir.is_dir() {
-                return Err(Error::NotFound(format!("layer {d} is not stored")));
+                return Err(Error::NotFound(Missing::Other(format!("layer {d} is not stored"))));
             }
             lower.push(dir);
         }

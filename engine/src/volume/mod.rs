@@ -9,7 +9,7 @@
 mod create;
 mod remove;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 pub use crate::model::volume::{
     check_volume_name, TmpfsMount, VolumeRecord, VolumeRequest, VolumeUse,
 };
@@ -29,7 +29,7 @@ impl Engine {
 
     /// One volume, by name.
     pub fn volume(&self, name: &str) -> Result<VolumeRecord> {
-        let not_found = || Error::NotFound(format!("get {name}: no such volume"));
+        let not_found = || Error::NotFound(Missing::Volume(name.to_owned()));
         let dir = self.paths().volume(name).map_err(|_| not_found())?;
         match store::read::<VolumeRecord>(&dir.join(RECORD)) {
             Loaded::Record(r) => Ok(r),
