@@ -6,11 +6,11 @@
 use super::{ContainerState, Entry, Status};
 use crate::error::{Error, IoContext, Missing, Result};
 use crate::shim_client;
+use crate::task::{TaskReader, TaskWriter};
 use crate::Engine;
 use berth_proto::shim::{request, response, Request, ResizeRequest};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 
 /// What comes from an attached container.
@@ -22,8 +22,8 @@ pub enum AttachEvent {
     Exit(i32),
 }
 
-pub struct AttachOutput(OwnedReadHalf);
-pub struct AttachInput(OwnedWriteHalf);
+pub struct AttachOutput(TaskReader);
+pub struct AttachInput(TaskWriter);
 
 impl AttachOutput {
     /// The next event; `None` if the shim went away without an exit.
@@ -146,7 +146,8 @@ impl Engine {
             return Err(Error::FailedPrecondition(format!("container {} is not running", rec.id)));
         }
         let bundle = self.paths().bundle(&rec.id)?;
-        shim_client::resize(&bundle, cols, rows)
+        self.tasks()
+            .resize(&bundle, cols, rows)
             .await
             .ctx(|| format!("resize the terminal of container {}", rec.id))
     }
@@ -156,9 +157,8 @@ impl Engine {
         rec: &super::ContainerRecord,
     ) -> Result<(AttachOutput, AttachInput, super::Stdio)> {
         let bundle = self.paths().bundle(&rec.id)?;
-        let conn =
-            shim_client::attach(&bundle).await.ctx(|| format!("attach to container {}", rec.id))?;
-        let (r, w) = conn.into_split();
+        let (r, w) =
+            self.tasks().attach(&bundle).await.ctx(|| format!("attach to container {}", rec.id))?;
         Ok((AttachOutput(r), AttachInput(w), rec.config.stdio))
     }
 }

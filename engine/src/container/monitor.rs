@@ -2,7 +2,6 @@
 //! answer (or, if the shim vanished, on the exit record it left behind).
 
 use super::{EndReason, Status};
-use crate::shim_client;
 use crate::Engine;
 use berth_proto::exit::ExitRecord;
 use std::path::Path;
@@ -32,7 +31,7 @@ impl Engine {
         tokio::spawn(async move {
             let Ok(bundle) = engine.paths().bundle(&id) else { return };
             if let (Ok(protocol), Ok(entry)) =
-                (shim_client::version(&bundle).await, engine.lookup(&id))
+                (engine.tasks().version(&bundle).await, engine.lookup(&id))
             {
                 if protocol < berth_proto::shim::MIN_PROTOCOL {
                     tracing::error!(container = %id, protocol, "the container's shim speaks a protocol this berthd no longer knows");
@@ -109,7 +108,7 @@ impl Engine {
             let path = self.cgroup_path(&rec);
             let _ = tokio::task::spawn_blocking(move || {
                 if let Ok(cg) = berth_kernel::cgroup::Cgroup::new(std::path::Path::new(&path)) {
-                    let _ = cg.remove();
+                    let _ = cg.remove_within(std::time::Duration::from_secs(3));
                 }
             })
             .await;

@@ -3,7 +3,7 @@
 
 use super::{Resources, Status};
 use crate::error::{Error, Result};
-use crate::{shim_client, Engine};
+use crate::Engine;
 
 impl Engine {
     /// New limits: applied to the live cgroup (if running), then recorded.
@@ -38,7 +38,8 @@ impl Engine {
             return Err(Error::FailedPrecondition(format!("container {} is not running", rec.id)));
         }
         let bundle = self.paths().bundle(&rec.id)?;
-        shim_client::reopen_log(&bundle)
+        self.tasks()
+            .reopen_log(&bundle)
             .await
             .map_err(|e| Error::Internal(format!("reopen log: {e}")))
     }

@@ -21,6 +21,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The output side of a task's stdio connection (its output and exit, as
+/// shim frames).
+pub type TaskReader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+/// The input side (input, stdin's close, terminal resizes, as shim frames).
+pub type TaskWriter = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
 /// What runs a task's shim and talks to it.
 pub trait TaskRuntime: Send + Sync + 'static {
     /// Runs the shim of a written bundle, up to its report.
@@ -34,6 +40,22 @@ pub trait TaskRuntime: Send + Sync + 'static {
     ) -> BoxFuture<'a, std::io::Result<()>>;
     /// Waits for the task's exit; `None` when the shim went away without one.
     fn wait<'a>(&'a self, bundle: &'a Path) -> BoxFuture<'a, std::io::Result<Option<Exit>>>;
+    /// A connection to the task's stdio.
+    fn attach<'a>(
+        &'a self,
+        bundle: &'a Path,
+    ) -> BoxFuture<'a, std::io::Result<(TaskReader, TaskWriter)>>;
+    /// Resizes the task's terminal.
+    fn resize<'a>(
+        &'a self,
+        bundle: &'a Path,
+        cols: u16,
+        rows: u16,
+    ) -> BoxFuture<'a, std::io::Result<()>>;
+    /// Makes the shim reopen the task's log file.
+    fn reopen_log<'a>(&'a self, bundle: &'a Path) -> BoxFuture<'a, std::io::Result<()>>;
+    /// The protocol the task's shim speaks.
+    fn version<'a>(&'a self, bundle: &'a Path) -> BoxFuture<'a, std::io::Result<u32>>;
 }
 
 /// A task to start.
@@ -127,6 +149,27 @@ impl Tasks {
     /// Waits for the task of `bundle` to exit.
     pub async fn wait(&self, bundle: &Path) -> std::io::Result<Option<Exit>> {
         self.runtime.wait(bundle).await
+    }
+
+    /// A connection to the task's stdio: its output and exit one way, its
+    /// input and terminal resizes the other.
+    pub async fn attach(&self, bundle: &Path) -> std::io::Result<(TaskReader, TaskWriter)> {
+        self.runtime.attach(bundle).await
+    }
+
+    /// Resizes the task's terminal.
+    pub async fn resize(&self, bundle: &Path, cols: u16, rows: u16) -> std::io::Result<()> {
+        self.runtime.resize(bundle, cols, rows).await
+    }
+
+    /// Makes the shim reopen the task's log (after it was rotated).
+    pub async fn reopen_log(&self, bundle: &Path) -> std::io::Result<()> {
+        self.runtime.reopen_log(bundle).await
+    }
+
+    /// The protocol the task's shim speaks.
+    pub async fn version(&self, bundle: &Path) -> std::io::Result<u32> {
+        self.runtime.version(bundle).await
     }
 
     /// Removes an ended task's bundle (its shim removed the cgroup and

@@ -2,7 +2,7 @@
 //! itself (the process spawned here exits right after its one-line
 //! report), then the shim's socket for signals and the exit.
 
-use super::TaskRuntime;
+use super::{TaskReader, TaskRuntime, TaskWriter};
 use crate::error::{Error, IoContext, Result};
 use crate::shim_client;
 use berth_proto::shim::{Exit, StartReport};
@@ -53,5 +53,32 @@ impl TaskRuntime for ShimRuntime {
 
     fn wait<'a>(&'a self, bundle: &'a Path) -> BoxFuture<'a, std::io::Result<Option<Exit>>> {
         Box::pin(shim_client::wait(bundle))
+    }
+
+    fn attach<'a>(
+        &'a self,
+        bundle: &'a Path,
+    ) -> BoxFuture<'a, std::io::Result<(TaskReader, TaskWriter)>> {
+        Box::pin(async move {
+            let (r, w) = shim_client::attach(bundle).await?.into_split();
+            Ok((Box::new(r) as TaskReader, Box::new(w) as TaskWriter))
+        })
+    }
+
+    fn resize<'a>(
+        &'a self,
+        bundle: &'a Path,
+        cols: u16,
+        rows: u16,
+    ) -> BoxFuture<'a, std::io::Result<()>> {
+        Box::pin(shim_client::resize(bundle, cols, rows))
+    }
+
+    fn reopen_log<'a>(&'a self, bundle: &'a Path) -> BoxFuture<'a, std::io::Result<()>> {
+        Box::pin(shim_client::reopen_log(bundle))
+    }
+
+    fn version<'a>(&'a self, bundle: &'a Path) -> BoxFuture<'a, std::io::Result<u32>> {
+        Box::pin(shim_client::version(bundle))
     }
 }

@@ -11,6 +11,9 @@ struct FakeRuntime {
     plan: Mutex<Vec<Plan>>,
     seen: Mutex<Vec<(serde_json::Value, serde_json::Value)>>,
     killed: Mutex<Vec<(PathBuf, i32, bool)>>,
+    resized: Mutex<Vec<(u16, u16)>>,
+    /// The shim's side of the last attachment.
+    attached: Mutex<Option<tokio::io::DuplexStream>>,
 }
 
 enum Plan {
@@ -46,6 +49,34 @@ impl TaskRuntime for FakeRuntime {
 
     fn wait<'a>(&'a self, _bundle: &'a Path) -> BoxFuture<'a, std::io::Result<Option<Exit>>> {
         Box::pin(async { Ok(Some(Exit { exit_code: 3, ..Default::default() })) })
+    }
+
+    fn attach<'a>(
+        &'a self,
+        _bundle: &'a Path,
+    ) -> BoxFuture<'a, std::io::Result<(TaskReader, TaskWriter)>> {
+        let (ours, shims) = tokio::io::duplex(1024);
+        *self.attached.lock().unwrap() = Some(shims);
+        let (r, w) = tokio::io::split(ours);
+        Box::pin(async move { Ok((Box::new(r) as TaskReader, Box::new(w) as TaskWriter)) })
+    }
+
+    fn resize<'a>(
+        &'a self,
+        _bundle: &'a Path,
+        cols: u16,
+        rows: u16,
+    ) -> BoxFuture<'a, std::io::Result<()>> {
+        self.resized.lock().unwrap().push((cols, rows));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reopen_log<'a>(&'a self, _bundle: &'a Path) -> BoxFuture<'a, std::io::Result<()>> {
+        Box::pin(async { Err(std::io::Error::other("shim gone")) })
+    }
+
+    fn version<'a>(&'a self, _bundle: &'a Path) -> BoxFuture<'a, std::io::Result<u32>> {
+        Box::pin(async { Ok(2) })
     }
 }
 
@@ -159,4 +190,26 @@ async fn signals_and_waits_go_to_the_tasks_shim() {
     tasks.kill(&bundle, libc::SIGTERM, false).await.unwrap();
     assert_eq!(fake.killed.lock().unwrap()[0], (bundle.clone(), libc::SIGTERM, false));
     assert_eq!(tasks.wait(&bundle).await.unwrap().unwrap().exit_code, 3);
+}
+
+#[tokio::test]
+async fn an_attachment_carries_the_tasks_stdio_both_ways() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let (tasks, fake) = tasks(vec![]);
+    let bundle = dir.path().join("bundle");
+    let (mut out, mut input) = tasks.attach(&bundle).await.unwrap();
+    let mut shim = fake.attached.lock().unwrap().take().unwrap();
+    shim.write_all(b"output").await.unwrap();
+    let mut got = [0u8; 6];
+    out.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"output");
+    input.write_all(b"input").await.unwrap();
+    let mut got = [0u8; 5];
+    shim.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"input");
+    tasks.resize(&bundle, 120, 30).await.unwrap();
+    assert_eq!(fake.resized.lock().unwrap()[0], (120, 30));
+    assert_eq!(tasks.version(&bundle).await.unwrap(), 2);
+    assert!(tasks.reopen_log(&bundle).await.is_err());
 }
