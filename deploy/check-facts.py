@@ -26,6 +26,12 @@ def section(text, heading):
     return text[start:] if end < 0 else text[start:end]
 
 
+def differences(what, in_code, in_doc):
+    """One line per name that only the code or only ARCHITECTURE has."""
+    return ([f"{what} {n} is in the code but not in {ARCH}" for n in sorted(in_code - in_doc)]
+            + [f"{what} {n} is in {ARCH} but not in the code" for n in sorted(in_doc - in_code)])
+
+
 def crate_graph():
     meta = json.loads(subprocess.check_output(
         ["cargo", "metadata", "--no-deps", "--format-version", "1", "--offline"]))
@@ -65,18 +71,12 @@ def main():
         used |= set(re.findall(r'failpoint(?:::hit)?\("([a-z_.]+)"\)', p.read_text()))
     bullet = re.search(r"\*\*Failpoints\*\*.*?Steps:(.*?)`e2e/tests/failpoints.rs`", text, re.S)
     listed = set(re.findall(r"`([a-z_]+\.[a-z_.]+)`", bullet.group(1) if bullet else ""))
-    for name in sorted(used - listed):
-        errors.append(f"failpoint {name} is in the code but not in {ARCH}")
-    for name in sorted(listed - used):
-        errors.append(f"failpoint {name} is in {ARCH} but not in the code")
+    errors += differences("failpoint", used, listed)
 
     unsafe = {str(p) for p in sources if "allow(unsafe_code)" in p.read_text()}
     para = re.search(r"Unsafe code is denied workspace-wide(.*?)\n\n", text, re.S)
     allowed = set(re.findall(r"`([a-z_/]+\.rs)`", para.group(1) if para else ""))
-    for f in sorted(unsafe - allowed):
-        errors.append(f"{f} allows unsafe code but {ARCH} doesn't list it")
-    for f in sorted(allowed - unsafe):
-        errors.append(f"{ARCH} lists {f} as allowing unsafe code, but it doesn't")
+    errors += differences("file allowing unsafe code", unsafe, allowed)
 
     for e in errors:
         print(e, file=sys.stderr)

@@ -114,6 +114,24 @@ impl Cgroup {
     pub fn remove(&self) -> Result<(), CgroupError> {
         self.manager.remove().map_err(|e| self.err(e))
     }
+
+    /// [`Cgroup::remove`], tried again for up to `patience`: libcgroups'
+    /// v1 manager gives up after ~100 ms at the first hierarchy whose dir
+    /// won't go (a process it just killed not gone yet, on a busy node)
+    /// and leaves the others. For a cgroup nobody else will clean (its
+    /// shim is gone).
+    pub fn remove_within(&self, patience: std::time::Duration) -> Result<(), CgroupError> {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            match self.manager.remove() {
+                Ok(()) => return Ok(()),
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+    }
 }
 
 /// A cgroup's dirs in every v1 hierarchy libcgroups manages, made before
