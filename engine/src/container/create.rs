@@ -54,9 +54,6 @@ fn check(opts: &CreateOptions) -> Result<()> {
     if let Some(n) = &opts.name {
         check_name(n)?;
     }
-    if opts.pod.is_some() {
-        opts.docker.check_in_pod()?;
-    }
     if let Some(w) = &opts.working_dir {
         if !w.is_empty() && !w.starts_with('/') {
             return Err(Error::InvalidArgument(format!(

@@ -200,7 +200,7 @@ impl Engine {
             .start(&task)
             .instrument(tracing::info_span!("shim_start", container = %id))
             .await;
-        let report = match started {
+        let started = match started {
             Ok(started) => started,
             Err(Error::StartFailed { message, exit_code }) => {
                 let m = message.clone();
@@ -216,12 +216,12 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        let now = match report.started_unix_nanos {
+        let now = match started.started_unix_nanos {
             0 => berth_proto::time::unix_nanos(std::time::SystemTime::now()),
             t => t,
         };
-        let shim_pid = report.shim_pid;
-        let protocol = report.protocol;
+        let shim_pid = started.shim_pid;
+        let protocol = started.protocol;
         if by == Starter::OnPurpose {
             *entry.restart_delay.lock().unwrap() = std::time::Duration::ZERO;
         }
@@ -229,7 +229,7 @@ impl Engine {
         let committed = crate::failpoint("start.before_record").and_then(|()| {
             self.commit(entry, |r| {
                 r.state.status = Status::Running;
-                r.state.pid = report.pid;
+                r.state.pid = started.pid;
                 r.state.shim_pid = shim_pid;
                 r.state.shim_protocol = protocol;
                 r.state.started_at = now;
@@ -251,7 +251,7 @@ impl Engine {
             return Err(e);
         }
         self.emit(&rec, super::events::EventKind::Started);
-        tracing::info!(container = %id, pid = report.pid, shim_pid, "started");
+        tracing::info!(container = %id, pid = started.pid, shim_pid, "started");
         self.monitor(id, shim_pid);
         self.watch_health(entry);
         Ok(())
