@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 ARCH = Path("docs/ARCHITECTURE.md")
-CORE = {"proto", "kernel", "shim", "cni", "registry", "engine"}
+CORE = {"proto", "kernel", "shim", "cni", "registry", "engine", "docker-api"}
 OUTER = {"cri", "docker", "cli", "daemon", "e2e", "bench"}
 RENAME = {"berth": "cli", "berthd": "daemon"}
 

@@ -5,6 +5,7 @@
 //! `X-Registry-Auth` header), never stored there.
 
 use base64::Engine as _;
+use berth_docker_api::system::AuthConfig;
 use std::path::PathBuf;
 
 /// The config file's path.
@@ -68,19 +69,16 @@ pub fn config_key(host: &str) -> String {
     }
 }
 
-fn read_config() -> std::io::Result<serde_json::Map<String, serde_json::Value>> {
+fn read_config() -> std::io::Result<ConfigFile> {
     match std::fs::read_to_string(config_path()) {
-        Ok(t) => match serde_json::from_str::<serde_json::Value>(&t) {
-            Ok(serde_json::Value::Object(m)) => Ok(m),
-            _ => Err(std::io::Error::other("not a JSON object")),
-        },
+        Ok(t) => serde_json::from_str(&t).map_err(std::io::Error::other),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
         Err(e) => Err(e),
     }
 }
 
 /// Writes the config atomically, readable by its owner only.
-fn write_config(m: serde_json::Map<String, serde_json::Value>) -> std::io::Result<()> {
+fn write_config(c: &ConfigFile) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let path = config_path();
@@ -93,8 +91,7 @@ fn write_config(m: serde_json::Map<String, serde_json::Value>) -> std::io::Resul
         .truncate(true)
         .mode(0o600)
         .open(&tmp)?;
-    let data =
-        serde_json::to_vec_pretty(&serde_json::Value::Object(m)).map_err(std::io::Error::other)?;
+    let data = serde_json::to_vec_pretty(c).map_err(std::io::Error::other)?;
     f.write_all(&data)?;
     f.sync_all()?;
     std::fs::rename(&tmp, &path)
@@ -102,53 +99,67 @@ fn write_config(m: serde_json::Map<String, serde_json::Value>) -> std::io::Resul
 
 /// Stores `user:password` for `host`, replacing any older entry for it.
 pub fn store(host: &str, user: &str, password: &str) -> std::io::Result<()> {
-    let mut m = read_config()?;
-    let auths = m.entry("auths").or_insert_with(|| serde_json::json!({}));
-    let auths =
-        auths.as_object_mut().ok_or_else(|| std::io::Error::other("\"auths\" is not an object"))?;
+    let mut c = read_config()?;
     for k in keys(host) {
-        auths.remove(&k);
+        c.auths.remove(&k);
     }
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    auths.insert(config_key(host), serde_json::json!({ "auth": encoded }));
-    write_config(m)
+    c.auths.insert(config_key(host), AuthEntry { auth: encoded, ..Default::default() });
+    write_config(&c)
 }
 
 /// Forgets `host`'s credentials; whether there were any.
 pub fn forget(host: &str) -> std::io::Result<bool> {
-    let mut m = read_config()?;
-    let Some(auths) = m.get_mut("auths").and_then(|a| a.as_object_mut()) else { return Ok(false) };
-    let before = auths.len();
+    let mut c = read_config()?;
+    let before = c.auths.len();
     for k in keys(host) {
-        auths.remove(&k);
+        c.auths.remove(&k);
     }
-    if auths.len() == before {
+    if c.auths.len() == before {
         return Ok(false);
     }
-    write_config(m)?;
+    write_config(&c)?;
     Ok(true)
+}
+
+/// The docker CLI's config.json: the credentials berth reads and writes,
+/// and everything else kept as it is.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct ConfigFile {
+    auths: std::collections::BTreeMap<String, AuthEntry>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct AuthEntry {
+    /// base64 of `user:password`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    auth: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    identitytoken: String,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The `X-Registry-Auth` header for the registry of `reference`, if the
 /// config has credentials for it: base64url of Docker's auth JSON.
 pub fn header_for(reference: &str) -> Option<String> {
-    let text = std::fs::read_to_string(config_path()).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let auths = v.get("auths")?.as_object()?;
+    let file = read_config().ok()?;
     let host = registry_of(reference);
-    let entry = keys(&host).iter().find_map(|k| auths.get(k))?;
-    let mut out = serde_json::json!({ "serveraddress": host });
-    if let Some(a) = entry.get("auth").and_then(|a| a.as_str()) {
-        let raw = base64::engine::general_purpose::STANDARD.decode(a).ok()?;
+    let entry = keys(&host).iter().find_map(|k| file.auths.get(k))?;
+    let mut out = AuthConfig { serveraddress: host, ..Default::default() };
+    if !entry.auth.is_empty() {
+        let raw = base64::engine::general_purpose::STANDARD.decode(&entry.auth).ok()?;
         let s = String::from_utf8(raw).ok()?;
         let (u, p) = s.split_once(':')?;
-        out["username"] = u.into();
-        out["password"] = p.into();
+        (out.username, out.password) = (u.to_owned(), p.to_owned());
     }
-    if let Some(t) = entry.get("identitytoken").and_then(|a| a.as_str()) {
-        out["identitytoken"] = t.into();
-    }
-    Some(base64::engine::general_purpose::URL_SAFE.encode(out.to_string()))
+    out.identitytoken = entry.identitytoken.clone();
+    let json = serde_json::to_string(&out).ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE.encode(json))
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::path::PathBuf;
 
 /// The request body types the CLI sends.
@@ -50,8 +51,8 @@ fn broken(e: impl std::fmt::Display) -> ApiError {
     ApiError { status: None, message: format!("Error: talking to the daemon: {e}") }
 }
 
-/// A JSON request body.
-pub fn json_body(v: &Value) -> Body {
+/// A typed request body (`berth_docker_api`) as JSON.
+pub fn json_body(v: &impl Serialize) -> Body {
     Full::new(Bytes::from(serde_json::to_vec(v).unwrap_or_default()))
         .map_err(|never| match never {})
         .boxed_unsync()
@@ -137,30 +138,44 @@ impl Client {
             return Ok(resp);
         }
         let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        let message = serde_json::from_slice::<Value>(&bytes)
+        let message = serde_json::from_slice::<berth_docker_api::ErrorResponse>(&bytes)
             .ok()
-            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+            .map(|e| e.message)
+            .filter(|m| !m.is_empty())
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
         Err(ApiError { status: Some(status), message })
     }
 
-    /// A call whose answer is JSON (`Null` for an empty body).
-    pub async fn json(
+    /// A call whose answer is a typed body (its default for an empty one);
+    /// `body` from [`json_body`].
+    pub async fn json<T: DeserializeOwned + Default>(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, ApiError> {
-        let resp = self.checked(method, path, &[], body.map_or_else(empty, json_body)).await?;
+        body: Option<Body>,
+    ) -> Result<T, ApiError> {
+        let resp = self.checked(method, path, &[], body.unwrap_or_else(empty)).await?;
         let bytes = resp.into_body().collect().await.map_err(broken)?.to_bytes();
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Value::Null);
+            return Ok(T::default());
         }
         serde_json::from_slice(&bytes).map_err(broken)
     }
 
-    /// `GET path` as JSON.
-    pub async fn get(&self, path: &str) -> Result<Value, ApiError> {
+    /// A call whose answer, if any, is not needed.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+    ) -> Result<(), ApiError> {
+        let resp = self.checked(method, path, &[], body.unwrap_or_else(empty)).await?;
+        let _ = resp.into_body().collect().await;
+        Ok(())
+    }
+
+    /// `GET path` as a typed body.
+    pub async fn get<T: DeserializeOwned + Default>(&self, path: &str) -> Result<T, ApiError> {
         self.json(Method::GET, path, None).await
     }
 
@@ -173,10 +188,9 @@ impl Client {
     }
 
     /// Upgrades the connection (`Upgrade: tcp`), as attach and exec start do.
-    pub async fn hijack(&self, path: &str, body: Option<&Value>) -> Result<Upgraded, ApiError> {
+    pub async fn hijack(&self, path: &str, body: Option<Body>) -> Result<Upgraded, ApiError> {
         let headers = [("Connection", "Upgrade".to_owned()), ("Upgrade", "tcp".to_owned())];
-        let resp =
-            self.checked(Method::POST, path, &headers, body.map_or_else(empty, json_body)).await?;
+        let resp = self.checked(Method::POST, path, &headers, body.unwrap_or_else(empty)).await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             return Err(broken(format!(
                 "the daemon answered {} where it should have upgraded the connection",
@@ -203,22 +217,23 @@ pub async fn next_chunk(body: &mut Incoming) -> Result<Option<Bytes>, ApiError> 
 }
 
 /// Splits a body of JSON documents (one per line, as Docker's progress
-/// and event streams are) and hands each to `each` as it arrives.
-pub async fn each_json(
+/// and event streams are) and hands each to `each` as it arrives; a line
+/// that isn't one is skipped.
+pub async fn each_json<T: DeserializeOwned>(
     mut body: Incoming,
-    mut each: impl FnMut(Value) -> Result<(), crate::Failure>,
+    mut each: impl FnMut(T) -> Result<(), crate::Failure>,
 ) -> Result<(), crate::Failure> {
     let mut buf: Vec<u8> = Vec::new();
     while let Some(chunk) = next_chunk(&mut body).await? {
         buf.extend_from_slice(&chunk);
         while let Some(end) = buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buf.drain(..=end).collect();
-            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+            if let Ok(v) = serde_json::from_slice::<T>(&line) {
                 each(v)?;
             }
         }
     }
-    if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
+    if let Ok(v) = serde_json::from_slice::<T>(&buf) {
         each(v)?;
     }
     Ok(())

@@ -1,10 +1,9 @@
 //! The berth CLI: a client of berthd's Docker Engine API, as Docker's CLI
 //! is one of dockerd's. Argument parsing (clap), one module per command
 //! group, the HTTP client (`client.rs`), attached streams (`streams.rs`),
-//! `--format` templates and tables. Errors print as one line.
-
-// The create body is one json! document with every field Docker sends.
-#![recursion_limit = "256"]
+//! `--format` templates and tables. Request and answer bodies are
+//! `berth_docker_api`'s types, the ones berthd's Docker front uses.
+//! Errors print as one line.
 
 mod auth;
 mod client;

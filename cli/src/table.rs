@@ -12,27 +12,32 @@ const PADDING: usize = 3;
 /// Renders `rows` with `format` (or `default` when none is given), using
 /// `header` to name a field's column.
 pub fn print(
-    rows: &[Value],
+    rows: &[impl serde::Serialize],
     format: Option<&str>,
     default: &str,
     header: fn(&str) -> String,
 ) -> Result<(), String> {
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
     let format = format.filter(|f| !f.is_empty()).unwrap_or(default);
     if format == "json" {
-        for r in rows {
+        for r in &rows {
             println!("{}", serde_json::to_string(r).unwrap_or_default());
         }
         return Ok(());
     }
     let Some(tpl) = format.strip_prefix("table") else {
-        for r in rows {
+        for r in &rows {
             println!("{}", template::render(&unescape(format), r)?);
         }
         return Ok(());
     };
     let tpl = unescape(tpl.trim_start());
     let mut lines = vec![header_line(&tpl, header)];
-    for r in rows {
+    for r in &rows {
         lines.push(template::render(&tpl, r)?);
     }
     print!("{}", align(&lines));

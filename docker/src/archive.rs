@@ -10,7 +10,6 @@ use berth_engine::container::{CopyIn, PathStat};
 use berth_engine::Engine;
 use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode};
-use serde_json::json;
 
 const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
 
@@ -76,8 +75,15 @@ fn stat_header(s: &PathStat) -> HeaderValue {
                 s.mtime.1.clamp(0, 999_999_999) as u32,
             ),
     );
-    let v = json!({ "name": s.name, "size": s.size, "mode": go_mode(s.mode), "mtime": mtime, "linkTarget": s.link_target });
-    let encoded = base64::engine::general_purpose::STANDARD.encode(v.to_string());
+    let stat = berth_docker_api::container::PathStat {
+        name: s.name.clone(),
+        size: s.size as i64,
+        mode: go_mode(s.mode),
+        mtime,
+        link_target: s.link_target.clone(),
+    };
+    let json = serde_json::to_string(&stat).unwrap_or_default();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(json);
     HeaderValue::from_str(&encoded).expect("base64 is a valid header value")
 }
 

@@ -5,27 +5,28 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
+use berth_docker_api::container::Change;
+use berth_docker_api::image::ImageConfig;
 use berth_engine::container::ChangeKind;
 use berth_engine::Engine;
 use hyper::{Response, StatusCode};
-use serde_json::{json, Value};
 
 /// `GET /containers/{id}/changes`.
 pub async fn changes(engine: &Engine, id: &str) -> ApiResult<Response<Body>> {
     let rec = crate::containers::find(engine, id)?;
     let all = engine.changes(&rec.id).await?;
-    let items: Vec<Value> = all
+    let items: Vec<Change> = all
         .iter()
         .map(|(path, kind)| {
-            let k = match kind {
+            let kind = match kind {
                 ChangeKind::Modified => 0,
                 ChangeKind::Added => 1,
                 ChangeKind::Deleted => 2,
             };
-            json!({ "Path": path, "Kind": k })
+            Change { path: path.clone(), kind }
         })
         .collect();
-    Ok(http::json(StatusCode::OK, &Value::Array(items)))
+    Ok(http::json(StatusCode::OK, &items))
 }
 
 /// `GET /containers/{id}/export`.
@@ -52,7 +53,8 @@ pub async fn commit(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
     };
     // dockerd pauses unless told not to.
     let pause = !matches!(req.query("pause"), Some("0" | "false" | "False"));
-    let config: Option<berth_engine::image::ImageConfig> = req.json().await?;
+    let config: Option<ImageConfig> = req.json().await?;
+    let config = config.map(image_config);
     let opts = berth_engine::container::CommitOptions { request, pause, config };
     let img = engine.commit_container(&rec.id, opts).await.map_err(|e| match e {
         berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => {
@@ -60,5 +62,26 @@ pub async fn commit(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
         }
         other => other.into(),
     })?;
-    Ok(http::json(StatusCode::CREATED, &json!({ "Id": img.id })))
+    Ok(http::json(StatusCode::CREATED, &berth_docker_api::IdResponse { id: img.id }))
+}
+
+/// A commit's config as the image config the engine writes.
+fn image_config(c: ImageConfig) -> berth_engine::image::ImageConfig {
+    let set = |m: Option<std::collections::BTreeMap<String, berth_docker_api::EmptyObject>>| {
+        m.map(|m| {
+            m.into_keys().map(|k| (k, serde_json::Value::Object(Default::default()))).collect()
+        })
+    };
+    berth_engine::image::ImageConfig {
+        user: c.user,
+        exposed_ports: set(c.exposed_ports),
+        env: c.env,
+        entrypoint: c.entrypoint,
+        cmd: c.cmd,
+        working_dir: c.working_dir,
+        labels: c.labels,
+        stop_signal: c.stop_signal,
+        healthcheck: c.healthcheck.map(crate::create::health),
+        volumes: set(c.volumes),
+    }
 }

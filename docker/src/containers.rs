@@ -6,10 +6,19 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
+use berth_docker_api::container::EndpointIpamConfig;
+use berth_docker_api::container::{
+    Config, CreateResponse, HealthConfig, HostConfig, PruneResponse, RestartPolicy, Summary,
+    SummaryHostConfig, SummaryNetworkSettings, Ulimit, WaitResponse,
+};
+use berth_docker_api::inspect::{
+    ContainerInspect, EndpointSettings, Health, HealthcheckResult, MountPoint, NetworkSettings,
+    State,
+};
 use berth_engine::model::ContainerRecord;
 use berth_engine::{Engine, Error, Missing, Status};
 use hyper::{Response, StatusCode};
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// The containers Docker clients see: not the CRI's.
 pub fn docker_front(all: Vec<ContainerRecord>) -> Vec<ContainerRecord> {
@@ -27,49 +36,50 @@ fn state_name(c: &ContainerRecord) -> &'static str {
     }
 }
 
+/// An endpoint with no address (host, none).
+fn bare_endpoint() -> EndpointSettings {
+    EndpointSettings::default()
+}
+
 /// The container's network as Docker shows it: the mode, and its
 /// `NetworkSettings` (the address on the default bridge, if it has one).
-fn network(engine: &Engine, c: &ContainerRecord) -> (String, Value) {
+fn network(engine: &Engine, c: &ContainerRecord) -> (String, NetworkSettings) {
     let mac = c.config.mac_address.map(|m| m.to_string()).unwrap_or_default();
+    let only = |name: &str| NetworkSettings {
+        networks: BTreeMap::from([(name.to_owned(), bare_endpoint())]),
+        ..Default::default()
+    };
     if c.config.network == berth_engine::model::ContainerNetwork::Host {
-        return (
-            "host".into(),
-            json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "host": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }),
-        );
+        return ("host".into(), only("host"));
     }
     if let berth_engine::model::ContainerNetwork::Container { target } = &c.config.network {
-        return (
-            format!("container:{target}"),
-            json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": {} }),
-        );
+        return (format!("container:{target}"), NetworkSettings::default());
     }
     if !c.config.network.bridged() {
-        return (
-            "none".into(),
-            json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": { "none": { "IPAddress": "", "IPPrefixLen": 0, "Gateway": "" } } }),
-        );
+        return ("none".into(), only("none"));
     }
     // Its user networks' endpoints (on the default bridge: the ones connected since).
-    let mut networks = serde_json::Map::new();
+    let mut networks = BTreeMap::new();
     for l in c.config.network.links() {
         let Ok(n) = engine.network(&l.network) else { continue };
-        let addr = l.address.map(|a| a.to_string()).unwrap_or_default();
         let mut aliases = l.aliases.clone();
         aliases.push(c.id[..12].to_owned());
-        let e = json!({
-            "NetworkID": n.id, "EndpointID": "", "IPAddress": addr, "IPPrefixLen": n.subnet.prefix, "Gateway": n.gateway.to_string(),
-            "Aliases": aliases, "Links": null, "MacAddress": if l.ifname == "eth0" { mac.clone() } else { String::new() },
-            "IPAMConfig": l.ip.map(|ip| json!({ "IPv4Address": ip.to_string() })),
-        });
+        let e = EndpointSettings {
+            network_id: n.id,
+            ip_address: l.address.map(|a| a.to_string()).unwrap_or_default(),
+            ip_prefix_len: n.subnet.prefix,
+            gateway: n.gateway.to_string(),
+            aliases: Some(aliases),
+            mac_address: if l.ifname == "eth0" { mac.clone() } else { String::new() },
+            ipam_config: l.ip.map(|ip| EndpointIpamConfig { ipv4_address: ip.to_string() }),
+            ..Default::default()
+        };
         networks.insert(n.name, e);
     }
     if let Some(own) = c.config.network.own_link() {
         let mode = engine.network(&own.network).map(|n| n.name).unwrap_or_default();
         // (Docker's top-level address fields are the default bridge's only.)
-        return (
-            mode,
-            json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Networks": networks }),
-        );
+        return (mode, NetworkSettings { networks, ..Default::default() });
     }
     let addr = engine
         .container_ips(c)
@@ -82,29 +92,54 @@ fn network(engine: &Engine, c: &ContainerRecord) -> (String, Value) {
         (false, Some(g), Some((_, p))) => (g.to_string(), p),
         _ => (String::new(), 0),
     };
-    let endpoint = json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "NetworkID": "bridge", "Aliases": null, "Links": null, "MacAddress": mac });
+    let endpoint = EndpointSettings {
+        ip_address: addr.clone(),
+        ip_prefix_len: prefix,
+        gateway: gateway.clone(),
+        network_id: "bridge".into(),
+        mac_address: mac.clone(),
+        ..Default::default()
+    };
     networks.insert("bridge".into(), endpoint);
-    (
-        "default".into(),
-        json!({ "IPAddress": addr, "IPPrefixLen": prefix, "Gateway": gateway, "MacAddress": mac, "Networks": networks }),
-    )
+    let settings = NetworkSettings {
+        ip_address: addr,
+        ip_prefix_len: prefix,
+        gateway,
+        mac_address: mac,
+        networks,
+        ..Default::default()
+    };
+    ("default".into(), settings)
 }
 
 /// The container's mounts as Docker lists them: volumes, binds, tmpfs.
-fn mounts(c: &ContainerRecord) -> Value {
+fn mounts(c: &ContainerRecord) -> Vec<MountPoint> {
     let cfg = &c.config;
-    let mut out: Vec<Value> = cfg
+    let mut out: Vec<MountPoint> = cfg
         .mounts
         .iter()
-        .map(|m| match cfg.volume_at(&m.container_path) {
-            Some(v) => json!({ "Type": "volume", "Name": v.name, "Source": m.host_path, "Destination": m.container_path, "Driver": "local", "Mode": "", "RW": !m.readonly, "Propagation": "" }),
-            None => json!({ "Type": "bind", "Source": m.host_path, "Destination": m.container_path, "Mode": "", "RW": !m.readonly, "Propagation": m.propagation }),
+        .map(|m| {
+            let volume = cfg.volume_at(&m.container_path);
+            MountPoint {
+                kind: if volume.is_some() { "volume" } else { "bind" }.into(),
+                name: volume.map(|v| v.name.clone()).unwrap_or_default(),
+                source: m.host_path.display().to_string(),
+                destination: m.container_path.display().to_string(),
+                driver: if volume.is_some() { "local".into() } else { String::new() },
+                mode: String::new(),
+                rw: !m.readonly,
+                propagation: if volume.is_some() { "" } else { m.propagation.option() }.into(),
+            }
         })
         .collect();
-    out.extend(cfg.tmpfs.iter().map(
-        |t| json!({ "Type": "tmpfs", "Source": "", "Destination": t.container_path, "Mode": t.options.join(","), "RW": !t.options.iter().any(|o| o == "ro"), "Propagation": "" }),
-    ));
-    Value::Array(out)
+    out.extend(cfg.tmpfs.iter().map(|t| MountPoint {
+        kind: "tmpfs".into(),
+        destination: t.container_path.display().to_string(),
+        mode: t.options.join(","),
+        rw: !t.options.iter().any(|o| o == "ro"),
+        ..Default::default()
+    }));
+    out
 }
 
 /// The container's health, as Docker names it: `none` without a healthcheck.
@@ -128,35 +163,44 @@ fn status_text(engine: &Engine, c: &ContainerRecord, now: std::time::SystemTime)
 }
 
 /// `State.Health` of inspect.
-fn health_doc(engine: &Engine, c: &ContainerRecord) -> Value {
-    if c.config.healthcheck.is_none() {
-        return Value::Null;
-    }
+fn health_doc(engine: &Engine, c: &ContainerRecord) -> Option<Health> {
+    c.config.healthcheck.as_ref()?;
     let h = engine.health(&c.id).ok().flatten().unwrap_or_default();
-    json!({
-        "Status": h.status.as_str(),
-        "FailingStreak": h.failing_streak,
-        "Log": h.log.iter().map(|p| json!({ "Start": time_or_zero(p.start), "End": time_or_zero(p.end), "ExitCode": p.exit_code, "Output": p.output })).collect::<Vec<_>>(),
+    Some(Health {
+        status: h.status.as_str().into(),
+        failing_streak: h.failing_streak,
+        log: h
+            .log
+            .iter()
+            .map(|p| HealthcheckResult {
+                start: time_or_zero(p.start),
+                end: time_or_zero(p.end),
+                exit_code: p.exit_code.into(),
+                output: p.output.clone(),
+            })
+            .collect(),
     })
 }
 
-pub(crate) fn summary(engine: &Engine, c: &ContainerRecord, now: std::time::SystemTime) -> Value {
+pub(crate) fn summary(engine: &Engine, c: &ContainerRecord, now: std::time::SystemTime) -> Summary {
     let (mode, settings) = network(engine, c);
-    json!({
-        "Id": c.id,
-        "Names": [format!("/{}", c.name)],
-        "Image": c.image,
-        "ImageID": c.image_id,
-        "Command": c.config.args.join(" "),
-        "Created": c.created_at / 1_000_000_000,
-        "Ports": crate::ports::summary(&c.config),
-        "Labels": c.config.labels,
-        "State": state_name(c),
-        "Status": status_text(engine, c, now),
-        "HostConfig": { "NetworkMode": mode },
-        "NetworkSettings": { "Networks": settings["Networks"] },
-        "Mounts": mounts(c),
-    })
+    Summary {
+        id: c.id.clone(),
+        names: vec![format!("/{}", c.name)],
+        image: c.image.clone(),
+        image_id: c.image_id.clone(),
+        command: c.config.args.join(" "),
+        created: c.created_at / 1_000_000_000,
+        ports: crate::ports::summary(&c.config),
+        size_rw: None,
+        size_root_fs: None,
+        labels: Some(c.config.labels.clone()),
+        state: state_name(c).into(),
+        status: status_text(engine, c, now),
+        host_config: SummaryHostConfig { network_mode: mode },
+        network_settings: SummaryNetworkSettings { networks: Some(settings.networks) },
+        mounts: mounts(c),
+    }
 }
 
 /// `GET /containers/json`: running ones, or all with `all`; `limit`;
@@ -225,10 +269,8 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
         found.truncate(n);
     }
     let now = std::time::SystemTime::now();
-    Ok(http::json(
-        StatusCode::OK,
-        &Value::Array(found.iter().map(|c| summary(engine, c, now)).collect()),
-    ))
+    let list: Vec<Summary> = found.iter().map(|c| summary(engine, c, now)).collect();
+    Ok(http::json(StatusCode::OK, &list))
 }
 
 /// A Docker-front container by id, id prefix or name; the CRI's are not found.
@@ -244,10 +286,10 @@ pub(crate) fn find(engine: &Engine, key: &str) -> ApiResult<ContainerRecord> {
 
 /// `POST /containers/create?name=`.
 pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
-    let body: crate::create::CreateBody = req.json().await?;
+    let body: berth_docker_api::container::CreateRequest = req.json().await?;
     let name =
         req.query("name").filter(|n| !n.is_empty()).map(|n| n.trim_start_matches('/').to_owned());
-    let opts = body.options(name)?;
+    let opts = crate::create::options(body, name)?;
     let image = opts.image.clone();
     // The CLI answers a 404 from create with a pull and a retry: a missing
     // image is one; a container or network the request names is a bad parameter.
@@ -260,7 +302,7 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
         }
         other => other.into(),
     })?;
-    Ok(http::json(StatusCode::CREATED, &json!({ "Id": id, "Warnings": [] })))
+    Ok(http::json(StatusCode::CREATED, &CreateResponse { id, warnings: Vec::new() }))
 }
 
 /// `POST /containers/{id}/start`: 304 when it already runs.
@@ -343,8 +385,8 @@ pub async fn wait(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<B
             // The client went away: so does the wait.
             _ = tx.closed() => return,
         };
-        let mut body = serde_json::to_vec(&json!({ "StatusCode": out.exit_code, "Error": null }))
-            .unwrap_or_default();
+        let answer = WaitResponse { status_code: out.exit_code.into(), error: None };
+        let mut body = serde_json::to_vec(&answer).unwrap_or_default();
         body.push(b'\n');
         let _ = tx.send(bytes::Bytes::from(body)).await;
     });
@@ -389,83 +431,113 @@ pub fn inspect(engine: &Engine, key: &str) -> ApiResult<Response<Body>> {
     let cfg = &c.config;
     let r = &cfg.resources;
     let (mode, mut settings) = network(engine, &c);
-    settings["Ports"] = crate::ports::settings(cfg);
-    let doc = json!({
-        "Id": c.id,
-        "Created": time_or_zero(c.created_at),
-        "Path": cfg.args.first().cloned().unwrap_or_default(),
-        "Args": cfg.args.iter().skip(1).collect::<Vec<_>>(),
-        "State": {
-            "Status": state_name(&c),
+    settings.ports = crate::ports::settings(cfg);
+    let binds = cfg
+        .mounts
+        .iter()
+        .filter(|m| cfg.volume_at(&m.container_path).is_none())
+        .map(|m| {
+            let ro = if m.readonly { ":ro" } else { "" };
+            format!("{}:{}{ro}", m.host_path.display(), m.container_path.display())
+        })
+        .collect();
+    let host_config = HostConfig {
+        network_mode: mode,
+        auto_remove: cfg.auto_remove,
+        init: Some(cfg.init),
+        dns: Some(cfg.dns.servers.iter().map(ToString::to_string).collect()),
+        dns_search: Some(cfg.dns.search.clone()),
+        dns_options: Some(cfg.dns.options.clone()),
+        extra_hosts: Some(cfg.extra_hosts.iter().map(|h| format!("{}:{}", h.name, h.ip)).collect()),
+        privileged: cfg.security.privileged,
+        readonly_rootfs: cfg.read_only,
+        cap_add: Some(cfg.security.cap_add.clone()),
+        cap_drop: Some(cfg.security.cap_drop.clone()),
+        memory: r.memory_bytes,
+        cpu_shares: r.cpu_shares as i64,
+        cpu_quota: r.cpu_quota,
+        cpu_period: r.cpu_period as i64,
+        cpuset_cpus: r.cpuset_cpus.clone(),
+        pids_limit: Some(r.pids_limit),
+        binds: Some(binds),
+        tmpfs: Some(
+            cfg.tmpfs
+                .iter()
+                .map(|t| (t.container_path.display().to_string(), t.options.join(",")))
+                .collect(),
+        ),
+        ulimits: Some(
+            cfg.ulimits
+                .iter()
+                .map(|u| Ulimit { name: u.name.clone(), soft: u.soft as i64, hard: u.hard as i64 })
+                .collect(),
+        ),
+        restart_policy: RestartPolicy {
+            name: restart.name().into(),
+            maximum_retry_count: restart.max_retries().into(),
+        },
+        port_bindings: Some(crate::ports::bindings(cfg)),
+        publish_all_ports: cfg.publish_all,
+        ..Default::default()
+    };
+    let config = Config {
+        hostname: cfg.hostname.clone(),
+        mac_address: cfg.mac_address.map(|m| m.to_string()).unwrap_or_default(),
+        user: cfg.user.clone(),
+        tty: cfg.stdio.tty,
+        open_stdin: cfg.stdio.stdin,
+        stdin_once: cfg.stdio.stdin_once,
+        env: Some(cfg.env.clone()),
+        cmd: Some(cfg.cmd.clone()),
+        entrypoint: (!cfg.entrypoint.is_empty()).then(|| cfg.entrypoint.clone()),
+        image: c.image.clone(),
+        working_dir: cfg.working_dir.clone(),
+        labels: Some(cfg.labels.clone()),
+        stop_signal: cfg.stop_signal.name().into(),
+        stop_timeout: cfg.stop_timeout.map(|t| t as i64),
+        exposed_ports: Some(crate::ports::exposed(cfg)),
+        healthcheck: cfg.healthcheck.as_ref().map(|h| HealthConfig {
+            test: Some(h.test.clone()),
+            interval: Some(h.interval_ns as i64),
+            timeout: Some(h.timeout_ns as i64),
+            start_period: Some(h.start_period_ns as i64),
+            start_interval: Some(h.start_interval_ns as i64),
+            retries: Some(h.retries.into()),
+        }),
+        ..Default::default()
+    };
+    let doc = ContainerInspect {
+        id: c.id.clone(),
+        created: time_or_zero(c.created_at),
+        path: cfg.args.first().cloned().unwrap_or_default(),
+        args: cfg.args.iter().skip(1).cloned().collect(),
+        state: State {
+            status: state_name(&c).into(),
             // As dockerd: a container waiting for its restart runs.
-            "Running": running || s.restarting,
-            "Paused": s.paused,
-            "Restarting": s.restarting,
-            "OOMKilled": s.oom_killed,
-            "Dead": matches!(s.status, Status::Unknown | Status::Quarantined),
-            "Pid": if running { s.pid } else { 0 },
-            "ExitCode": s.exit_code,
-            "Error": s.error,
-            "StartedAt": time_or_zero(s.started_at),
-            "FinishedAt": time_or_zero(s.finished_at),
-            "Health": health_doc(engine, &c),
+            running: running || s.restarting,
+            paused: s.paused,
+            restarting: s.restarting,
+            oom_killed: s.oom_killed,
+            dead: matches!(s.status, Status::Unknown | Status::Quarantined),
+            pid: if running { s.pid.into() } else { 0 },
+            exit_code: s.exit_code.into(),
+            error: s.error.clone(),
+            started_at: time_or_zero(s.started_at),
+            finished_at: time_or_zero(s.finished_at),
+            health: health_doc(engine, &c),
         },
-        "Image": c.image_id,
-        "Name": format!("/{}", c.name),
-        "LogPath": engine.log_path(&c).map(|p| p.display().to_string()).unwrap_or_default(),
-        "RestartCount": s.restart_count,
-        "Driver": "overlay",
-        "Platform": "linux",
-        "HostConfig": {
-            "NetworkMode": mode,
-            "AutoRemove": cfg.auto_remove,
-            "Init": cfg.init,
-            "Dns": cfg.dns.servers,
-            "DnsSearch": cfg.dns.search,
-            "DnsOptions": cfg.dns.options,
-            "ExtraHosts": cfg.extra_hosts.iter().map(|h| format!("{}:{}", h.name, h.ip)).collect::<Vec<_>>(),
-            "Privileged": cfg.security.privileged,
-            "ReadonlyRootfs": cfg.read_only,
-            "CapAdd": cfg.security.cap_add,
-            "CapDrop": cfg.security.cap_drop,
-            "Memory": r.memory_bytes,
-            "CpuShares": r.cpu_shares,
-            "CpuQuota": r.cpu_quota,
-            "CpuPeriod": r.cpu_period,
-            "CpusetCpus": r.cpuset_cpus,
-            "PidsLimit": r.pids_limit,
-            "Binds": cfg.mounts.iter().filter(|m| cfg.volume_at(&m.container_path).is_none()).map(|m| format!("{}:{}{}", m.host_path.display(), m.container_path.display(), if m.readonly { ":ro" } else { "" })).collect::<Vec<_>>(),
-            "Tmpfs": cfg.tmpfs.iter().map(|t| (t.container_path.display().to_string(), t.options.join(","))).collect::<std::collections::BTreeMap<_, _>>(),
-            "Ulimits": cfg.ulimits.iter().map(|u| json!({ "Name": u.name, "Soft": u.soft, "Hard": u.hard })).collect::<Vec<_>>(),
-            "RestartPolicy": { "Name": restart.name(), "MaximumRetryCount": restart.max_retries() },
-            "PortBindings": crate::ports::bindings(cfg),
-            "PublishAllPorts": cfg.publish_all,
-            "LogConfig": { "Type": "json-file", "Config": {} },
-        },
-        "Config": {
-            "Hostname": cfg.hostname,
-            "MacAddress": cfg.mac_address.map(|m| m.to_string()).unwrap_or_default(),
-            "User": cfg.user,
-            "Tty": cfg.stdio.tty,
-            "OpenStdin": cfg.stdio.stdin,
-            "StdinOnce": cfg.stdio.stdin_once,
-            "AttachStdin": false,
-            "AttachStdout": false,
-            "AttachStderr": false,
-            "Env": cfg.env,
-            "Cmd": cfg.cmd,
-            "Entrypoint": if cfg.entrypoint.is_empty() { Value::Null } else { json!(cfg.entrypoint) },
-            "Image": c.image,
-            "WorkingDir": cfg.working_dir,
-            "Labels": cfg.labels,
-            "StopSignal": cfg.stop_signal.name(),
-            "StopTimeout": cfg.stop_timeout,
-            "ExposedPorts": crate::ports::exposed(cfg),
-            "Healthcheck": cfg.healthcheck.as_ref().map(|h| json!({ "Test": h.test, "Interval": h.interval_ns, "Timeout": h.timeout_ns, "StartPeriod": h.start_period_ns, "StartInterval": h.start_interval_ns, "Retries": h.retries })),
-        },
-        "NetworkSettings": settings,
-        "Mounts": mounts(&c),
-    });
+        image: c.image_id.clone(),
+        name: format!("/{}", c.name),
+        log_path: engine.log_path(&c).map(|p| p.display().to_string()).unwrap_or_default(),
+        restart_count: s.restart_count,
+        driver: "overlay".into(),
+        platform: "linux".into(),
+        host_config,
+        config,
+        network_settings: settings,
+        mounts: mounts(&c),
+        ..Default::default()
+    };
     Ok(http::json(StatusCode::OK, &doc))
 }
 
@@ -515,7 +587,10 @@ pub async fn prune(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     }
     Ok(http::json(
         StatusCode::OK,
-        &json!({ "ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed }),
+        &PruneResponse {
+            containers_deleted: (!deleted.is_empty()).then_some(deleted),
+            space_reclaimed: reclaimed,
+        },
     ))
 }
 

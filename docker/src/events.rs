@@ -7,10 +7,11 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
+use berth_docker_api::system;
 use berth_engine::container::events::{ContainerEvent, EventKind, ExecStep};
 use berth_engine::Engine;
 use hyper::Response;
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use tokio::sync::broadcast;
@@ -22,7 +23,7 @@ pub const KEPT: usize = 256;
 #[derive(Debug, Clone)]
 pub struct Event {
     at: i64,
-    doc: Value,
+    doc: system::Event,
 }
 
 /// The recent events, and the live ones.
@@ -67,7 +68,7 @@ impl Journal {
     }
 }
 
-fn docker_event(ev: &ContainerEvent) -> Value {
+fn docker_event(ev: &ContainerEvent) -> system::Event {
     let action = match ev.kind {
         EventKind::Created => "create".to_owned(),
         EventKind::Started => "start".to_owned(),
@@ -95,46 +96,46 @@ fn docker_event(ev: &ContainerEvent) -> Value {
             }
         }
     };
-    let mut attrs: serde_json::Map<String, Value> =
-        ev.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-    attrs.insert("image".into(), json!(ev.image));
-    attrs.insert("name".into(), json!(ev.name));
+    let mut attrs: BTreeMap<String, String> = ev.labels.clone().into_iter().collect();
+    attrs.insert("image".into(), ev.image.clone());
+    attrs.insert("name".into(), ev.name.clone());
     match ev.kind {
-        EventKind::Stopped => {
-            drop(attrs.insert("exitCode".into(), json!(ev.exit_code.to_string())))
+        EventKind::Stopped => drop(attrs.insert("exitCode".into(), ev.exit_code.to_string())),
+        EventKind::Killed(signal) => drop(attrs.insert("signal".into(), signal.to_string())),
+        EventKind::Renamed => {
+            drop(attrs.insert(
+                "oldName".into(),
+                format!("/{}", ev.old_name.as_deref().unwrap_or_default()),
+            ))
         }
-        EventKind::Killed(signal) => drop(attrs.insert("signal".into(), json!(signal.to_string()))),
-        EventKind::Renamed => drop(attrs.insert(
-            "oldName".into(),
-            json!(format!("/{}", ev.old_name.as_deref().unwrap_or_default())),
-        )),
         _ => {}
     }
     if let (EventKind::Exec(step), Some((id, _))) = (ev.kind, &ev.exec) {
-        attrs.insert("execID".into(), json!(id));
+        attrs.insert("execID".into(), id.clone());
         if step == ExecStep::Died {
-            attrs.insert("exitCode".into(), json!(ev.exit_code.to_string()));
+            attrs.insert("exitCode".into(), ev.exit_code.to_string());
         }
     }
-    json!({
-        "status": action,
-        "id": ev.id,
-        "from": ev.image,
-        "Type": "container",
-        "Action": action,
-        "Actor": { "ID": ev.id, "Attributes": attrs },
-        "scope": "local",
-        "time": ev.at / 1_000_000_000,
-        "timeNano": ev.at,
-    })
+    system::Event {
+        status: action.clone(),
+        id: ev.id.clone(),
+        from: ev.image.clone(),
+        kind: "container".into(),
+        action,
+        actor: system::Actor { id: ev.id.clone(), attributes: attrs },
+        scope: "local".into(),
+        time: ev.at / 1_000_000_000,
+        time_nano: ev.at,
+    }
 }
 
-fn matches(doc: &Value, filters: &HashMap<String, Vec<String>>) -> bool {
-    let attr = |k: &str| doc["Actor"]["Attributes"][k].as_str().unwrap_or_default().to_owned();
-    let id = doc["id"].as_str().unwrap_or_default();
+fn matches(doc: &system::Event, filters: &HashMap<String, Vec<String>>) -> bool {
+    let attrs = &doc.actor.attributes;
+    let attr = |k: &str| attrs.get(k).cloned().unwrap_or_default();
+    let id = doc.id.as_str();
     let label = |w: &str| match w.split_once('=') {
         Some((k, v)) => attr(k) == v,
-        None => doc["Actor"]["Attributes"].get(w).is_some(),
+        None => attrs.contains_key(w),
     };
     filters.iter().all(|(key, wanted)| {
         // As dockerd: every label, one of the values of any other key.
@@ -146,9 +147,10 @@ fn matches(doc: &Value, filters: &HashMap<String, Vec<String>>) -> bool {
                 "type" => w == "container",
                 "container" => id.starts_with(w.as_str()) || attr("name") == *w,
                 // `health_status` matches each of `health_status: <status>`, as dockerd.
-                "event" => doc["Action"]
-                    .as_str()
-                    .is_some_and(|a| a == w || a.split_once(':').is_some_and(|(k, _)| k == w)),
+                "event" => {
+                    let a = doc.action.as_str();
+                    a == w || a.split_once(':').is_some_and(|(k, _)| k == w)
+                }
                 "image" => attr("image") == *w,
                 // Networks, volumes, images, daemons: none of theirs are told yet.
                 _ => false,
@@ -247,7 +249,7 @@ pub fn events(front: &crate::Front, req: &Req) -> ApiResult<Response<Body>> {
 mod tests {
     use super::*;
 
-    fn ev(kind: EventKind) -> Value {
+    fn ev(kind: EventKind) -> system::Event {
         docker_event(&ContainerEvent {
             id: "abc123".into(),
             sandbox_id: None,
@@ -265,13 +267,10 @@ mod tests {
     #[test]
     fn docker_shapes_and_filters() {
         let die = ev(EventKind::Stopped);
+        let attr = |e: &system::Event, k: &str| e.actor.attributes.get(k).cloned();
         assert_eq!(
-            (
-                die["Action"].as_str(),
-                die["time"].as_i64(),
-                die["Actor"]["Attributes"]["exitCode"].as_str()
-            ),
-            (Some("die"), Some(1_700_000_000), Some("3"))
+            (die.action.as_str(), die.time, attr(&die, "exitCode")),
+            ("die", 1_700_000_000, Some("3".into()))
         );
         let f = |pairs: &[(&str, &str)]| {
             pairs
@@ -292,22 +291,15 @@ mod tests {
         assert!(!matches(&die, &f(&[("event", "start")])));
         assert!(!matches(&die, &f(&[("type", "network")])));
         let kill = ev(EventKind::Killed(15));
-        assert_eq!(
-            (kill["Action"].as_str(), kill["Actor"]["Attributes"]["signal"].as_str()),
-            (Some("kill"), Some("15"))
-        );
-        assert_eq!(ev(EventKind::Renamed)["Actor"]["Attributes"]["oldName"], "/old");
-        assert_eq!(ev(EventKind::ArchiveRead)["Action"], "archive-path");
+        assert_eq!((kill.action.as_str(), attr(&kill, "signal")), ("kill", Some("15".into())));
+        assert_eq!(attr(&ev(EventKind::Renamed), "oldName"), Some("/old".into()));
+        assert_eq!(ev(EventKind::ArchiveRead).action, "archive-path");
         let died = ev(EventKind::Exec(ExecStep::Died));
         assert_eq!(
-            (
-                died["Action"].as_str(),
-                died["Actor"]["Attributes"]["execID"].as_str(),
-                died["Actor"]["Attributes"]["exitCode"].as_str()
-            ),
-            (Some("exec_die"), Some("e1"), Some("3"))
+            (died.action.as_str(), attr(&died, "execID"), attr(&died, "exitCode")),
+            ("exec_die", Some("e1".into()), Some("3".into()))
         );
-        assert_eq!(ev(EventKind::Exec(ExecStep::Started))["Action"], "exec_start: sh -c true");
+        assert_eq!(ev(EventKind::Exec(ExecStep::Started)).action, "exec_start: sh -c true");
         assert!(!matches(&ev(EventKind::Created), &f(&[("label", "tier=back")])));
         let both = |a: &str, b: &str| {
             [("label".to_string(), vec![a.to_string(), b.to_string()])]

@@ -13,11 +13,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::hijack::{self, DetachKeys, Input, Output};
 use crate::http::{self, Body, Req};
 use crate::Front;
+use berth_docker_api::exec;
 use berth_engine::container::events::ExecStep;
 use berth_engine::container::{ExecProcess, ExecProcessOptions, ExecStreamOptions, Terminal};
 use hyper::{Response, StatusCode};
-use serde::Deserialize;
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,7 +47,7 @@ impl Execs {
 pub struct Exec {
     id: String,
     container: String,
-    config: ExecConfig,
+    config: exec::CreateRequest,
     keys: DetachKeys,
     state: Mutex<ExecState>,
     terminal: Mutex<Option<Arc<Terminal>>>,
@@ -62,29 +61,6 @@ struct ExecState {
     finished: Option<Instant>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-struct ExecConfig {
-    attach_stdin: bool,
-    attach_stdout: bool,
-    attach_stderr: bool,
-    tty: bool,
-    cmd: Vec<String>,
-    env: Option<Vec<String>>,
-    working_dir: String,
-    user: String,
-    privileged: bool,
-    detach_keys: String,
-    console_size: Option<[u16; 2]>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-struct StartConfig {
-    detach: bool,
-    console_size: Option<[u16; 2]>,
-}
-
 fn not_running(id: &str) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, format!("Container {id} is not running"))
 }
@@ -92,7 +68,7 @@ fn not_running(id: &str) -> ApiError {
 /// `POST /containers/{id}/exec`.
 pub async fn create(front: &Front, key: &str, req: &mut Req) -> ApiResult<Response<Body>> {
     let c = find(&front.engine, key)?;
-    let config: ExecConfig = req.json().await?;
+    let config: exec::CreateRequest = req.json().await?;
     if c.state.status != berth_engine::Status::Running {
         return Err(not_running(&c.id));
     }
@@ -124,13 +100,13 @@ pub async fn create(front: &Front, key: &str, req: &mut Req) -> ApiResult<Respon
     let mut all = front.execs.0.lock().unwrap();
     all.retain(|_, e| e.state.lock().unwrap().finished.is_none_or(|t| t.elapsed() < KEEP_FINISHED));
     all.insert(id.clone(), exec);
-    Ok(http::json(StatusCode::CREATED, &json!({ "Id": id })))
+    Ok(http::json(StatusCode::CREATED, &berth_docker_api::IdResponse { id }))
 }
 
 /// `POST /exec/{id}/start`: hijacked unless `Detach`.
 pub async fn start(front: &Front, id: &str, req: &mut Req) -> ApiResult<Response<Body>> {
     let exec = front.execs.get(id)?;
-    let start: StartConfig = req.json().await?;
+    let start: exec::StartRequest = req.json().await?;
     let cfg = &exec.config;
     let upgrade = if start.detach { None } else { Some(hijack::wanted(req.upgrade.take())?) };
     {
@@ -332,24 +308,24 @@ pub fn inspect(front: &Front, id: &str) -> ApiResult<Response<Body>> {
     let exec = front.execs.get(id)?;
     let st = exec.state.lock().unwrap();
     let c = &exec.config;
-    let doc = json!({
-        "ID": exec.id,
-        "Running": st.running,
-        "ExitCode": st.exit_code,
-        "ProcessConfig": {
-            "tty": c.tty,
-            "entrypoint": c.cmd[0],
-            "arguments": &c.cmd[1..],
-            "privileged": c.privileged,
-            "user": c.user,
+    let doc = exec::Inspect {
+        id: exec.id.clone(),
+        running: st.running,
+        exit_code: st.exit_code,
+        process_config: exec::ProcessConfig {
+            tty: c.tty,
+            entrypoint: c.cmd[0].clone(),
+            arguments: c.cmd[1..].to_vec(),
+            privileged: c.privileged,
+            user: c.user.clone(),
         },
-        "OpenStdin": c.attach_stdin,
-        "OpenStderr": c.attach_stderr,
-        "OpenStdout": c.attach_stdout,
-        "CanRemove": false,
-        "ContainerID": exec.container,
-        "DetachKeys": c.detach_keys,
-        "Pid": 0,
-    });
+        open_stdin: c.attach_stdin,
+        open_stderr: c.attach_stderr,
+        open_stdout: c.attach_stdout,
+        can_remove: false,
+        container_id: exec.container.clone(),
+        detach_keys: c.detach_keys.clone(),
+        pid: 0,
+    };
     Ok(http::json(StatusCode::OK, &doc))
 }

@@ -7,7 +7,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{HeaderMap, Method, Response, StatusCode};
-use serde_json::Value;
 use std::collections::HashMap;
 use tokio::sync::mpsc;
 
@@ -88,24 +87,9 @@ impl Req {
         let Some(raw) = self.query("filters").filter(|f| !f.is_empty()) else {
             return Ok(HashMap::new());
         };
-        let v: Value = serde_json::from_str(raw)
+        let f = berth_docker_api::filters::Filters::parse(raw)
             .map_err(|e| ApiError::bad_request(format!("invalid filter: {e}")))?;
-        let obj =
-            v.as_object().ok_or_else(|| ApiError::bad_request("invalid filter: not an object"))?;
-        let mut out = HashMap::new();
-        for (k, vals) in obj {
-            let list = match vals {
-                Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
-                Value::Object(m) => m
-                    .iter()
-                    .filter(|(_, on)| on.as_bool() == Some(true))
-                    .map(|(k, _)| k.clone())
-                    .collect(),
-                _ => return Err(ApiError::bad_request(format!("invalid filter {k:?}"))),
-            };
-            out.insert(k.clone(), list);
-        }
-        Ok(out)
+        Ok(f.0.into_iter().collect())
     }
 
     /// The body as JSON (`{}` when empty), at most [`MAX_BODY`] bytes.
@@ -122,16 +106,6 @@ impl Req {
         serde_json::from_slice(text)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
     }
-}
-
-/// A field that clients may send as `null` (the Python SDK sends every
-/// optional field, unset ones as `null`): `null` is its default.
-pub fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de> + Default,
-{
-    Ok(<Option<T> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
 }
 
 pub fn parse_query(q: Option<&str>) -> HashMap<String, String> {
@@ -154,7 +128,8 @@ fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).map_err(|never| match never {}).boxed()
 }
 
-pub fn json(status: StatusCode, v: &Value) -> Response<Body> {
+/// A typed body (`berth_docker_api`) as the answer's JSON.
+pub fn json(status: StatusCode, v: &impl serde::Serialize) -> Response<Body> {
     let mut body = serde_json::to_vec(v).unwrap_or_default();
     body.push(b'\n');
     with_headers(Response::builder().status(status))
@@ -177,7 +152,7 @@ pub fn empty(status: StatusCode) -> Response<Body> {
 }
 
 pub fn error(e: &ApiError) -> Response<Body> {
-    json(e.status, &serde_json::json!({ "message": e.message }))
+    json(e.status, &berth_docker_api::ErrorResponse { message: e.message.clone() })
 }
 
 /// A streamed answer: each message as it comes, until the sender goes.

@@ -5,12 +5,13 @@
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
 use crate::images::{credentials, message, no_such_image, short};
+use berth_docker_api::image;
+use berth_docker_api::progress::{Aux, Message, Progress};
 use berth_engine::image::reference::{familiar, Reference};
 use berth_engine::image::{PushProgress, PushRequest};
 use berth_engine::Engine;
 use bytes::Bytes;
 use hyper::{Response, StatusCode};
-use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 /// `GET /images/{name}/history`: newest step first.
@@ -25,21 +26,19 @@ pub async fn history(engine: &Engine, name: &str) -> ApiResult<Response<Body>> {
         .resolve(name)
         .map(|i| i.repo_tags.iter().map(|t| familiar(t)).collect())
         .unwrap_or_default();
-    let items: Vec<Value> = steps
+    let items: Vec<image::HistoryItem> = steps
         .iter()
         .enumerate()
-        .map(|(i, h)| {
-            json!({
-                "Id": if h.id.is_empty() { "<missing>".to_owned() } else { h.id.clone() },
-                "Created": h.created_unix,
-                "CreatedBy": h.created_by,
-                "Tags": if i == 0 && !tags.is_empty() { json!(tags) } else { Value::Null },
-                "Size": h.size,
-                "Comment": h.comment,
-            })
+        .map(|(i, h)| image::HistoryItem {
+            id: if h.id.is_empty() { "<missing>".to_owned() } else { h.id.clone() },
+            created: h.created_unix,
+            created_by: h.created_by.clone(),
+            tags: (i == 0 && !tags.is_empty()).then(|| tags.clone()),
+            size: h.size as i64,
+            comment: h.comment.clone(),
         })
         .collect();
-    Ok(http::json(StatusCode::OK, &Value::Array(items)))
+    Ok(http::json(StatusCode::OK, &items))
 }
 
 /// `POST /images/{name}/push?tag=`: Docker's progress messages; a failure
@@ -60,24 +59,36 @@ pub async fn push(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<
     let eng = engine.clone();
     let mut job = tokio::spawn(async move { eng.images().push(push, Some(ptx)).await });
     let (tx, rx) = mpsc::channel(64);
-    let _ = tx.try_send(message(json!({ "status": format!("The push refers to repository [{}]", familiar(&reference.repository())) })));
+    let first = format!("The push refers to repository [{}]", familiar(&reference.repository()));
+    let _ = tx.try_send(message(&Message::status(first, "")));
     tokio::spawn(async move {
         let progress = |p: PushProgress| match p {
             PushProgress::Blob { digest, how } => {
-                vec![json!({ "status": how, "progressDetail": {}, "id": short(&digest) })]
+                let mut m = Message::status(how, short(&digest));
+                m.progress_detail = Some(Progress::default());
+                vec![m]
             }
             PushProgress::Manifest { tag, digest, size } => {
-                vec![
-                    json!({ "status": format!("{tag}: digest: {digest} size: {size}") }),
-                    json!({ "progressDetail": {}, "aux": { "Tag": tag, "Digest": digest, "Size": size } }),
-                ]
+                let text = format!("{tag}: digest: {digest} size: {size}");
+                let aux = Aux {
+                    tag: Some(tag),
+                    digest: Some(digest),
+                    size: Some(size),
+                    ..Default::default()
+                };
+                let summary = Message {
+                    progress_detail: Some(Progress::default()),
+                    aux: Some(aux),
+                    ..Default::default()
+                };
+                vec![Message::status(text, ""), summary]
             }
         };
         let result = loop {
             tokio::select! {
                 res = &mut job => break res,
                 Some(p) = prx.recv() => for m in progress(p) {
-                    if tx.send(message(m)).await.is_err() {
+                    if tx.send(message(&m)).await.is_err() {
                         job.abort();
                         return;
                     }
@@ -86,7 +97,7 @@ pub async fn push(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<
         };
         while let Ok(p) = prx.try_recv() {
             for m in progress(p) {
-                let _ = tx.send(message(m)).await;
+                let _ = tx.send(message(&m)).await;
             }
         }
         let err = match result {
@@ -94,7 +105,7 @@ pub async fn push(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<
             Ok(Err(e)) => e.to_string(),
             Err(e) => e.to_string(),
         };
-        let _ = tx.send(message(json!({ "errorDetail": { "message": err }, "error": err }))).await;
+        let _ = tx.send(message(&Message::error(err))).await;
     });
     Ok(http::stream("application/json", rx))
 }
@@ -143,14 +154,16 @@ pub async fn load(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
     let mut out = Vec::new();
     for l in loaded {
         if l.tags.is_empty() {
-            out.extend_from_slice(&message(
-                json!({ "stream": format!("Loaded image ID: {}\n", l.id) }),
-            ));
+            out.extend_from_slice(&message(&Message::stream(format!(
+                "Loaded image ID: {}\n",
+                l.id
+            ))));
         }
         for t in &l.tags {
-            out.extend_from_slice(&message(
-                json!({ "stream": format!("Loaded image: {}\n", familiar(t)) }),
-            ));
+            out.extend_from_slice(&message(&Message::stream(format!(
+                "Loaded image: {}\n",
+                familiar(t)
+            ))));
         }
     }
     Ok(http::text(StatusCode::OK, "application/json", out))
@@ -173,11 +186,10 @@ pub async fn prune(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     let out = tokio::task::spawn_blocking(move || eng.prune_images(all))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    let mut items: Vec<Value> =
-        out.untagged.iter().map(|t| json!({ "Untagged": familiar(t) })).collect();
-    items.extend(out.deleted.iter().map(|d| json!({ "Deleted": d })));
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({ "ImagesDeleted": if items.is_empty() { Value::Null } else { Value::Array(items) }, "SpaceReclaimed": out.reclaimed }),
-    ))
+    let items = crate::images::deleted_items(&out.untagged, &out.deleted);
+    let answer = image::PruneResponse {
+        images_deleted: (!items.is_empty()).then_some(items),
+        space_reclaimed: out.reclaimed,
+    };
+    Ok(http::json(StatusCode::OK, &answer))
 }

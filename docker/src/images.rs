@@ -5,6 +5,9 @@
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
 use base64::Engine as _;
+use berth_docker_api::image;
+use berth_docker_api::progress::{Message, Progress};
+use berth_docker_api::system::AuthConfig;
 use berth_engine::image::reference::{familiar, Reference};
 use berth_engine::image::{LayerState, PullProgress, PullRequest};
 use berth_engine::model::ImageRecord;
@@ -12,22 +15,62 @@ use berth_engine::Engine;
 use berth_registry::Credentials;
 use bytes::Bytes;
 use hyper::{Response, StatusCode};
-use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-fn summary(img: &ImageRecord) -> Value {
-    let tags: Vec<String> = img.repo_tags.iter().map(|t| familiar(t)).collect();
-    json!({
-        "Id": img.id,
-        "ParentId": "",
-        "RepoTags": tags,
-        "RepoDigests": img.repo_digests.iter().map(|d| familiar(d)).collect::<Vec<_>>(),
-        "Created": img.created_unix_nanos / 1_000_000_000,
-        "Size": img.size,
-        "SharedSize": -1,
-        "VirtualSize": img.size,
-        "Labels": img.config.labels,
-        "Containers": -1,
+pub(crate) fn summary(img: &ImageRecord) -> image::Summary {
+    image::Summary {
+        id: img.id.clone(),
+        parent_id: String::new(),
+        repo_tags: img.repo_tags.iter().map(|t| familiar(t)).collect(),
+        repo_digests: img.repo_digests.iter().map(|d| familiar(d)).collect(),
+        created: img.created_unix_nanos / 1_000_000_000,
+        size: img.size as i64,
+        shared_size: -1,
+        virtual_size: img.size as i64,
+        labels: img.config.labels.clone(),
+        containers: -1,
+    }
+}
+
+/// The parts of an image's config file that inspect shows; its `config`
+/// object is shown as it is (data, never acted on here).
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+struct ConfigFile {
+    architecture: String,
+    os: String,
+    variant: String,
+    author: String,
+    comment: String,
+    config: Option<image::ImageConfig>,
+}
+
+/// Docker's `image inspect` document.
+fn inspect_doc(engine: &Engine, name: &str) -> berth_engine::Result<image::Inspect> {
+    let img = engine.images().resolve(name)?;
+    let file: ConfigFile = serde_json::from_str(&img.config_json).unwrap_or_default();
+    let lower: Vec<String> =
+        engine.images().lower_dirs(&img)?.iter().map(|p| p.display().to_string()).collect();
+    let created = berth_proto::time::from_unix_nanos(img.created_unix_nanos);
+    Ok(image::Inspect {
+        id: img.id.clone(),
+        repo_tags: img.repo_tags.iter().map(|t| familiar(t)).collect(),
+        repo_digests: img.repo_digests.iter().map(|t| familiar(t)).collect(),
+        parent: String::new(),
+        comment: file.comment,
+        created: berth_proto::time::rfc3339_nanos(created),
+        author: file.author,
+        config: file.config,
+        architecture: file.architecture,
+        variant: file.variant,
+        os: file.os,
+        size: img.size as i64,
+        graph_driver: image::GraphDriver {
+            name: "overlay".into(),
+            data: [("LowerDir".to_owned(), lower.join(":"))].into(),
+        },
+        root_fs: image::RootFs { kind: "layers".into(), layers: img.layers.clone() },
+        metadata: image::Metadata { last_tag_time: "0001-01-01T00:00:00Z".into() },
     })
 }
 
@@ -81,12 +124,13 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
         });
     }
     imgs.sort_by_key(|i| std::cmp::Reverse(i.created_unix_nanos));
-    Ok(http::json(StatusCode::OK, &Value::Array(imgs.iter().map(summary).collect())))
+    let list: Vec<image::Summary> = imgs.iter().map(summary).collect();
+    Ok(http::json(StatusCode::OK, &list))
 }
 
 /// `GET /images/{name}/json`.
 pub fn inspect(engine: &Engine, name: &str) -> ApiResult<Response<Body>> {
-    let doc = engine.images().inspect(name).map_err(|e| no_such_image(e, name))?;
+    let doc = inspect_doc(engine, name).map_err(|e| no_such_image(e, name))?;
     Ok(http::json(StatusCode::OK, &doc))
 }
 
@@ -109,21 +153,21 @@ pub(crate) fn credentials(req: &Req) -> ApiResult<Credentials> {
         .decode(raw.trim_end_matches('='))
         .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw));
     let bytes = bytes.map_err(|_| ApiError::bad_request("invalid X-Registry-Auth header"))?;
-    let v: Value = serde_json::from_slice(&bytes)
+    let a: AuthConfig = serde_json::from_slice(&bytes)
         .map_err(|_| ApiError::bad_request("invalid X-Registry-Auth header"))?;
-    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
     Ok(Credentials::from_fields(
-        &s("username"),
-        &s("password"),
-        &s("auth"),
-        &s("identitytoken"),
-        &s("registrytoken"),
+        &a.username,
+        &a.password,
+        &a.auth,
+        &a.identitytoken,
+        &a.registrytoken,
     )
     .unwrap_or_default())
 }
 
-pub(crate) fn message(v: Value) -> Bytes {
-    let mut b = serde_json::to_vec(&v).unwrap_or_default();
+/// One progress message as a line of the stream.
+pub(crate) fn message(m: &Message) -> Bytes {
+    let mut b = serde_json::to_vec(m).unwrap_or_default();
     b.extend_from_slice(b"\r\n");
     Bytes::from(b)
 }
@@ -152,25 +196,23 @@ fn human_size(b: u64) -> String {
     }
 }
 
-fn layer_message(p: PullProgress) -> Option<Value> {
+fn layer_message(p: PullProgress) -> Option<Message> {
     match p {
         PullProgress::Resolved { .. } => None,
         PullProgress::Layer { digest, state, current, total } => {
-            let id = short(&digest);
-            Some(match state {
-                LayerState::Waiting => {
-                    json!({ "status": "Pulling fs layer", "progressDetail": {}, "id": id })
-                }
-                LayerState::Downloading => {
-                    json!({ "status": "Downloading", "progressDetail": { "current": current, "total": total }, "progress": progress_bar(current, total), "id": id })
-                }
-                LayerState::Exists => {
-                    json!({ "status": "Already exists", "progressDetail": {}, "id": id })
-                }
-                LayerState::Done => {
-                    json!({ "status": "Pull complete", "progressDetail": {}, "id": id })
-                }
-            })
+            let status = match state {
+                LayerState::Waiting => "Pulling fs layer",
+                LayerState::Downloading => "Downloading",
+                LayerState::Exists => "Already exists",
+                LayerState::Done => "Pull complete",
+            };
+            let mut m = Message::status(status, short(&digest));
+            m.progress_detail = Some(Progress::default());
+            if state == LayerState::Downloading {
+                m.progress_detail = Some(Progress { current: Some(current), total: Some(total) });
+                m.progress = progress_bar(current, total);
+            }
+            Some(m)
         }
     }
 }
@@ -230,11 +272,10 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
     let tag = parsed.tag.clone().unwrap_or_default();
     let name = familiar(&parsed.canonical());
     // As dockerd: the repository path without its registry (`library/busybox`).
-    let _ = tx
-        .try_send(message(json!({ "status": format!("Pulling from {}", parsed.path), "id": tag })));
+    let _ = tx.try_send(message(&Message::status(format!("Pulling from {}", parsed.path), tag)));
     tokio::spawn(async move {
         if let Some(m) = first.and_then(layer_message) {
-            let _ = tx.send(message(m)).await;
+            let _ = tx.send(message(&m)).await;
         }
         let result = loop {
             if let Some(r) = done.take() {
@@ -243,7 +284,7 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
             tokio::select! {
                 res = &mut job => break res,
                 Some(p) = prx.recv() => if let Some(m) = layer_message(p) {
-                    if tx.send(message(m)).await.is_err() {
+                    if tx.send(message(&m)).await.is_err() {
                         // The client went away: so does the pull.
                         job.abort();
                         return;
@@ -253,7 +294,7 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
         };
         while let Ok(p) = prx.try_recv() {
             if let Some(m) = layer_message(p) {
-                let _ = tx.send(message(m)).await;
+                let _ = tx.send(message(&m)).await;
             }
         }
         let last = match result {
@@ -266,23 +307,19 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
                     .unwrap_or_default();
                 if !digest.is_empty() {
                     let _ =
-                        tx.send(message(json!({ "status": format!("Digest: {digest}") }))).await;
+                        tx.send(message(&Message::status(format!("Digest: {digest}"), ""))).await;
                 }
                 let status = if had.as_deref() == Some(img.id.as_str()) {
                     format!("Status: Image is up to date for {name}")
                 } else {
                     format!("Status: Downloaded newer image for {name}")
                 };
-                json!({ "status": status })
+                Message::status(status, "")
             }
-            Ok(Err(e)) => {
-                json!({ "errorDetail": { "message": e.to_string() }, "error": e.to_string() })
-            }
-            Err(e) => {
-                json!({ "errorDetail": { "message": e.to_string() }, "error": e.to_string() })
-            }
+            Ok(Err(e)) => Message::error(e.to_string()),
+            Err(e) => Message::error(e.to_string()),
         };
-        let _ = tx.send(message(last)).await;
+        let _ = tx.send(message(&last)).await;
     });
     Ok(http::stream("application/json", rx))
 }
@@ -323,7 +360,7 @@ async fn import(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
     Ok(http::text(
         StatusCode::OK,
         "application/json",
-        message(json!({ "status": img.id })).to_vec(),
+        message(&Message::status(img.id, "")).to_vec(),
     ))
 }
 
@@ -355,10 +392,18 @@ pub fn tag(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<Body>> 
 /// `DELETE /images/{name}?force=`: what was untagged and deleted.
 pub fn remove(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<Body>> {
     let out = engine.remove_image(name, req.flag("force")).map_err(|e| no_such_image(e, name))?;
-    let mut items: Vec<Value> =
-        out.untagged.iter().map(|t| json!({ "Untagged": familiar(t) })).collect();
-    items.extend(out.deleted.iter().map(|d| json!({ "Deleted": d })));
-    Ok(http::json(StatusCode::OK, &Value::Array(items)))
+    Ok(http::json(StatusCode::OK, &deleted_items(&out.untagged, &out.deleted)))
+}
+
+/// A removal's or a prune's entries: the names untagged, then the ids deleted.
+pub(crate) fn deleted_items(untagged: &[String], deleted: &[String]) -> Vec<image::DeleteItem> {
+    let untagged = untagged
+        .iter()
+        .map(|t| image::DeleteItem { untagged: Some(familiar(t)), ..Default::default() });
+    let deleted = deleted
+        .iter()
+        .map(|d| image::DeleteItem { deleted: Some(d.clone()), ..Default::default() });
+    untagged.chain(deleted).collect()
 }
 
 #[cfg(test)]

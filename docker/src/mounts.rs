@@ -4,49 +4,11 @@
 //! engine's binds, volume requests and tmpfs mounts, with dockerd's errors.
 
 use crate::error::{ApiError, ApiResult};
+use berth_docker_api::container::Mount as MountSpec;
+use berth_docker_api::EmptyObject;
 use berth_engine::model::{BindMount, Propagation, TmpfsMount, VolumeRequest};
-use serde::Deserialize;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// One `--mount` (the API's `Mount`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub struct MountSpec {
-    #[serde(rename = "Type")]
-    kind: String,
-    source: String,
-    target: String,
-    read_only: bool,
-    consistency: String,
-    bind_options: Option<BindOptions>,
-    volume_options: Option<VolumeOptions>,
-    tmpfs_options: Option<TmpfsOptions>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-struct BindOptions {
-    propagation: String,
-    non_recursive: bool,
-    create_mountpoint: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-struct VolumeOptions {
-    no_copy: bool,
-    labels: Option<BTreeMap<String, String>>,
-    driver_config: Option<Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-struct TmpfsOptions {
-    size_bytes: i64,
-    mode: u32,
-}
 
 /// What the engine mounts.
 #[derive(Debug, Default)]
@@ -87,7 +49,7 @@ impl Mounts {
         binds: &[String],
         mounts: &[MountSpec],
         tmpfs: &BTreeMap<String, String>,
-        anonymous: &BTreeMap<String, Value>,
+        anonymous: &BTreeMap<String, EmptyObject>,
     ) -> ApiResult<Self> {
         let mut out = Mounts::default();
         for b in binds {
@@ -225,9 +187,14 @@ impl Mounts {
                     return Err(invalid(kind, "options of another type given"));
                 }
                 let o = m.volume_options.as_ref();
-                if o.is_some_and(|o| o.driver_config.as_ref().is_some_and(|d| !d.is_null())) {
+                if o.is_some_and(|o| o.driver_config.is_some()) {
                     return Err(ApiError::bad_request(
                         "Mounts.VolumeOptions.DriverConfig is not supported by berth yet",
+                    ));
+                }
+                if o.is_some_and(|o| !o.subpath.is_empty()) {
+                    return Err(ApiError::bad_request(
+                        "Mounts.VolumeOptions.Subpath is not supported by berth yet",
                     ));
                 }
                 let name = Some(m.source.clone()).filter(|s| !s.is_empty());

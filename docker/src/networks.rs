@@ -6,50 +6,12 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
+use berth_docker_api::network::{self, Ipam, IpamConfig, Network, NetworkContainer};
 use berth_engine::model::NetworkRecord;
 use berth_engine::network::NetworkCreate;
 use berth_engine::Engine;
 use hyper::{Response, StatusCode};
-use serde::Deserialize;
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-struct CreateBody {
-    name: String,
-    #[serde(deserialize_with = "crate::http::null_default")]
-    driver: String,
-    #[serde(deserialize_with = "crate::http::null_default")]
-    internal: bool,
-    #[serde(rename = "EnableIPv6", deserialize_with = "crate::http::null_default")]
-    enable_ipv6: bool,
-    #[serde(rename = "IPAM")]
-    ipam: Option<Ipam>,
-    options: Option<BTreeMap<String, String>>,
-    labels: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-struct Ipam {
-    #[serde(deserialize_with = "crate::http::null_default")]
-    driver: String,
-    config: Option<Vec<IpamConfig>>,
-    options: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-struct IpamConfig {
-    #[serde(deserialize_with = "crate::http::null_default")]
-    subnet: String,
-    #[serde(rename = "IPRange", deserialize_with = "crate::http::null_default")]
-    ip_range: String,
-    #[serde(deserialize_with = "crate::http::null_default")]
-    gateway: String,
-    aux_address: Option<BTreeMap<String, String>>,
-}
 
 fn refuse(what: &str) -> ApiError {
     ApiError::bad_request(format!("{what} is not supported by berth yet"))
@@ -70,46 +32,68 @@ fn time(nanos: i64) -> String {
 
 /// Docker's network document, with the containers on it (the running
 /// ones: dockerd's endpoints go with a container's stop).
-fn document(engine: &Engine, n: &NetworkRecord) -> Value {
-    let containers: serde_json::Map<String, Value> = engine
+fn document(engine: &Engine, n: &NetworkRecord) -> Network {
+    let containers = engine
         .network_users(&n.id)
         .into_iter()
         .filter(|c| c.state.status == berth_engine::container::Status::Running)
         .filter_map(|c| {
             let l = c.config.network.links().iter().find(|l| l.network == n.id)?.clone();
             let addr = l.address.map(|a| format!("{a}/{}", n.subnet.prefix)).unwrap_or_default();
-            Some((c.id.clone(), json!({ "Name": c.name, "EndpointID": "", "MacAddress": "", "IPv4Address": addr, "IPv6Address": "" })))
+            let endpoint =
+                NetworkContainer { name: c.name.clone(), ipv4_address: addr, ..Default::default() };
+            Some((c.id.clone(), endpoint))
         })
         .collect();
-    json!({
-        "Name": n.name, "Id": n.id, "Created": time(n.created_at), "Scope": "local", "Driver": "bridge", "EnableIPv6": false,
-        "IPAM": { "Driver": "default", "Options": {}, "Config": [{ "Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string() }] },
-        "Internal": n.internal, "Attachable": false, "Ingress": false, "ConfigFrom": { "Network": "" }, "ConfigOnly": false,
-        "Containers": containers, "Options": { "com.docker.network.bridge.name": n.bridge }, "Labels": n.labels,
-    })
+    let pool = IpamConfig {
+        subnet: n.subnet.to_string(),
+        gateway: n.gateway.to_string(),
+        ..Default::default()
+    };
+    Network {
+        name: n.name.clone(),
+        id: n.id.clone(),
+        created: time(n.created_at),
+        scope: "local".into(),
+        driver: "bridge".into(),
+        ipam: Ipam {
+            driver: "default".into(),
+            options: Some(BTreeMap::new()),
+            config: Some(vec![pool]),
+        },
+        internal: n.internal,
+        containers,
+        options: BTreeMap::from([("com.docker.network.bridge.name".into(), n.bridge.clone())]),
+        labels: n.labels.clone(),
+        ..Default::default()
+    }
 }
 
 /// A predefined network's document.
-fn predefined(engine: &Engine, name: &str) -> Value {
+fn predefined(engine: &Engine, name: &str) -> Network {
     let b = &engine.config().bridge;
     let (driver, config) = match name {
-        "bridge" => (
-            "bridge",
-            json!([{ "Subnet": b.subnet, "Gateway": b.gateway().map(|g| g.to_string()).unwrap_or_default() }]),
-        ),
-        "host" => ("host", json!([])),
-        _ => ("null", json!([])),
+        "bridge" => {
+            let gateway = b.gateway().map(|g| g.to_string()).unwrap_or_default();
+            ("bridge", vec![IpamConfig { subnet: b.subnet.clone(), gateway, ..Default::default() }])
+        }
+        "host" => ("host", Vec::new()),
+        _ => ("null", Vec::new()),
     };
-    json!({
-        "Name": name, "Id": predefined_id(name), "Created": time(0), "Scope": "local", "Driver": driver, "EnableIPv6": false,
-        "IPAM": { "Driver": "default", "Options": null, "Config": config }, "Internal": false, "Attachable": false, "Ingress": false,
-        "ConfigFrom": { "Network": "" }, "ConfigOnly": false, "Containers": {}, "Options": {}, "Labels": {},
-    })
+    Network {
+        name: name.into(),
+        id: predefined_id(name),
+        created: time(0),
+        scope: "local".into(),
+        driver: driver.into(),
+        ipam: Ipam { driver: "default".into(), options: None, config: Some(config) },
+        ..Default::default()
+    }
 }
 
 /// `POST /networks/create`: 201 with the id.
 pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
-    let b: CreateBody = req.json().await?;
+    let b: network::CreateRequest = req.json().await?;
     if !matches!(b.driver.as_str(), "" | "bridge") {
         return Err(ApiError::not_found(format!("plugin \"{}\" not found", b.driver)));
     }
@@ -150,7 +134,8 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
         internal: b.internal,
         labels: b.labels.unwrap_or_default(),
     })?;
-    Ok(http::json(StatusCode::CREATED, &json!({ "Id": n.id, "Warning": "" })))
+    let answer = network::CreateResponse { id: n.id, warning: String::new() };
+    Ok(http::json(StatusCode::CREATED, &answer))
 }
 
 /// `GET /networks`.
@@ -169,28 +154,26 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     let any = |key: &str, f: &dyn Fn(&str) -> bool| {
         filters.get(key).is_none_or(|vals| vals.iter().any(|v| f(v)))
     };
-    let out: Vec<Value> = docs
+    let out: Vec<Network> = docs
         .filter(|d| {
-            let s = |k: &str| d[k].as_str().unwrap_or_default().to_owned();
-            let custom = !["bridge", "host", "none"].contains(&s("Name").as_str());
-            any("name", &|v| s("Name").contains(v))
-                && any("id", &|v| s("Id").starts_with(v))
-                && any("driver", &|v| s("Driver") == v)
+            let custom = !["bridge", "host", "none"].contains(&d.name.as_str());
+            any("name", &|v| d.name.contains(v))
+                && any("id", &|v| d.id.starts_with(v))
+                && any("driver", &|v| d.driver == v)
                 && any("scope", &|v| v == "local")
                 && any("type", &|v| (v == "custom") == custom)
                 && any("dangling", &|v| {
-                    matches!(v, "true" | "1")
-                        == (custom && d["Containers"].as_object().is_some_and(|c| c.is_empty()))
+                    matches!(v, "true" | "1") == (custom && d.containers.is_empty())
                 })
                 && filters.get("label").is_none_or(|ls| {
                     ls.iter().all(|l| match l.split_once('=') {
-                        Some((k, v)) => d["Labels"][k].as_str() == Some(v),
-                        None => d["Labels"].get(l).is_some(),
+                        Some((k, v)) => d.labels.get(k).is_some_and(|x| x == v),
+                        None => d.labels.contains_key(l),
                     })
                 })
         })
         .collect();
-    Ok(http::json(StatusCode::OK, &Value::Array(out)))
+    Ok(http::json(StatusCode::OK, &out))
 }
 
 /// `GET /networks/{id}`.
@@ -230,48 +213,23 @@ pub fn prune(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(http::json(StatusCode::OK, &json!({ "NetworksDeleted": gone })))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-struct ConnectBody {
-    container: String,
-    #[serde(deserialize_with = "crate::http::null_default")]
-    endpoint_config: EndpointConfig,
-    #[serde(deserialize_with = "crate::http::null_default")]
-    force: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-struct EndpointConfig {
-    #[serde(deserialize_with = "crate::http::null_default")]
-    aliases: Vec<String>,
-    #[serde(rename = "IPAMConfig", deserialize_with = "crate::http::null_default")]
-    ipam_config: EndpointIpam,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct EndpointIpam {
-    #[serde(rename = "IPv4Address", deserialize_with = "crate::http::null_default")]
-    ipv4_address: String,
+    Ok(http::json(StatusCode::OK, &network::PruneResponse { networks_deleted: Some(gone) }))
 }
 
 /// The container a connect or disconnect names, as the Docker front sees them.
-fn connect_target(engine: &Engine, key: &str, body: &ConnectBody) -> ApiResult<String> {
+fn connect_target(engine: &Engine, key: &str, container: &str) -> ApiResult<String> {
     if ["bridge", "host", "none"].contains(&key) {
         return Err(refuse(&format!("connecting containers to the predefined network {key:?}")));
     }
-    Ok(crate::containers::find(engine, &body.container)?.id)
+    Ok(crate::containers::find(engine, container)?.id)
 }
 
 /// `POST /networks/{id}/connect`.
 pub async fn connect(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Response<Body>> {
-    let body: ConnectBody = req.json().await?;
-    let id = connect_target(engine, key, &body)?;
-    let ip = match body.endpoint_config.ipam_config.ipv4_address.as_str() {
+    let body: network::ConnectRequest = req.json().await?;
+    let id = connect_target(engine, key, &body.container)?;
+    let endpoint = body.endpoint_config;
+    let ip = match endpoint.ipam_config.as_ref().map_or("", |i| i.ipv4_address.as_str()) {
         "" => None,
         a => Some(
             a.parse().map_err(|_| ApiError::bad_request(format!("invalid IPv4 address {a}")))?,
@@ -281,7 +239,7 @@ pub async fn connect(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Res
         .connect_network(
             key,
             &id,
-            berth_engine::network::Connect { aliases: body.endpoint_config.aliases, ip },
+            berth_engine::network::Connect { aliases: endpoint.aliases.unwrap_or_default(), ip },
         )
         .await?;
     Ok(http::empty(StatusCode::OK))
@@ -290,9 +248,8 @@ pub async fn connect(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Res
 /// `POST /networks/{id}/disconnect` (`Force` changes nothing: berth's
 /// endpoints are the container's own records).
 pub async fn disconnect(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Response<Body>> {
-    let body: ConnectBody = req.json().await?;
-    let _ = body.force;
-    let id = connect_target(engine, key, &body)?;
+    let body: network::DisconnectRequest = req.json().await?;
+    let id = connect_target(engine, key, &body.container)?;
     engine.disconnect_network(key, &id).await?;
     Ok(http::empty(StatusCode::OK))
 }

@@ -2,64 +2,71 @@
 //! `HostConfig.PortBindings` (what was asked), `NetworkSettings.Ports`
 //! (what it holds; `docker port` reads it) and the list's `Ports`.
 
+use berth_docker_api::container::{Port, PortBinding, PortMap};
+use berth_docker_api::EmptyObject;
 use berth_engine::model::ContainerConfig;
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
 /// `Config.ExposedPorts`: `{"80/tcp": {}}`.
-pub fn exposed(cfg: &ContainerConfig) -> Value {
-    Value::Object(cfg.exposed_ports.iter().map(|p| (p.to_string(), json!({}))).collect())
+pub fn exposed(cfg: &ContainerConfig) -> BTreeMap<String, EmptyObject> {
+    cfg.exposed_ports.iter().map(|p| (p.to_string(), EmptyObject {})).collect()
 }
 
 /// `HostConfig.PortBindings`, as asked.
-pub fn bindings(cfg: &ContainerConfig) -> Value {
-    let mut m = Map::new();
+pub fn bindings(cfg: &ContainerConfig) -> PortMap {
+    let mut m = PortMap::new();
     for r in &cfg.publish {
-        let entry = m.entry(r.container.to_string()).or_insert_with(|| json!([]));
-        if let Value::Array(list) = entry {
-            list.push(json!({ "HostIp": r.host_ip.map(|ip| ip.to_string()).unwrap_or_default(), "HostPort": r.host_ports.to_string() }));
-        }
+        let binding = PortBinding {
+            host_ip: r.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            host_port: r.host_ports.to_string(),
+        };
+        m.entry(r.container.to_string())
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_default()
+            .push(binding);
     }
-    Value::Object(m)
+    m
 }
 
 /// `NetworkSettings.Ports`: each exposed port with its host ports (or
 /// null); none without a live network (created, exited), as dockerd's.
-pub fn settings(cfg: &ContainerConfig) -> Value {
+pub fn settings(cfg: &ContainerConfig) -> PortMap {
     if cfg.network.sandbox().is_none() {
-        return json!({});
+        return PortMap::new();
     }
-    let mut m: Map<String, Value> =
-        cfg.exposed_ports.iter().map(|p| (p.to_string(), Value::Null)).collect();
+    let mut m: PortMap = cfg.exposed_ports.iter().map(|p| (p.to_string(), None)).collect();
     for p in &cfg.ports {
-        let entry = m.entry(p.container.to_string()).or_insert(Value::Null);
-        if entry.is_null() {
-            *entry = json!([]);
-        }
-        if let Value::Array(list) = entry {
-            list.push(
-                json!({ "HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string() }),
-            );
-        }
+        let binding =
+            PortBinding { host_ip: p.host_ip.to_string(), host_port: p.host_port.to_string() };
+        m.entry(p.container.to_string()).or_default().get_or_insert_default().push(binding);
     }
-    Value::Object(m)
+    m
 }
 
 /// The list's `Ports`: published ones with their host side, the rest
 /// bare; none without a live network.
-pub fn summary(cfg: &ContainerConfig) -> Value {
+pub fn summary(cfg: &ContainerConfig) -> Vec<Port> {
     if cfg.network.sandbox().is_none() {
-        return json!([]);
+        return Vec::new();
     }
-    let mut out: Vec<Value> = cfg
+    let mut out: Vec<Port> = cfg
         .ports
         .iter()
-        .map(|p| json!({ "IP": p.host_ip.to_string(), "PrivatePort": p.container.port, "PublicPort": p.host_port, "Type": p.container.protocol.as_str() }))
+        .map(|p| Port {
+            ip: Some(p.host_ip.to_string()),
+            private_port: p.container.port,
+            public_port: Some(p.host_port),
+            kind: p.container.protocol.as_str().into(),
+        })
         .collect();
     out.extend(
-        cfg.exposed_ports
-            .iter()
-            .filter(|e| !cfg.ports.iter().any(|p| p.container == **e))
-            .map(|e| json!({ "PrivatePort": e.port, "Type": e.protocol.as_str() })),
+        cfg.exposed_ports.iter().filter(|e| !cfg.ports.iter().any(|p| p.container == **e)).map(
+            |e| Port {
+                private_port: e.port,
+                kind: e.protocol.as_str().into(),
+                ..Default::default()
+            },
+        ),
     );
-    Value::Array(out)
+    out
 }

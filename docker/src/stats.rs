@@ -8,20 +8,17 @@
 use crate::containers::find;
 use crate::error::ApiResult;
 use crate::http::{self, Body, Req};
+use berth_docker_api::stats::{CpuStats, CpuUsage, MemoryStats, NetworkStats, PidsStats, Stats};
 use berth_engine::model::ContainerRecord;
 use berth_engine::Engine;
 use hyper::Response;
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 const INTERVAL: Duration = Duration::from_secs(1);
 
-/// One reading: the document's parts that the next reading's `precpu_stats` repeats.
-struct Sample {
-    read: String,
-    cpu: Value,
-    doc: Value,
-}
+/// One reading; the next reading's `precpu_stats` repeats its `cpu_stats`.
+struct Sample(Stats);
 
 async fn sample(engine: &Engine, id: &str) -> Option<Sample> {
     let rec: ContainerRecord = engine.inspect(id).ok()?;
@@ -29,57 +26,67 @@ async fn sample(engine: &Engine, id: &str) -> Option<Sample> {
     let usage = &stats.cgroup;
     let online = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let running = rec.state.status == berth_engine::Status::Running;
-    let cpu = if running {
-        json!({
-            "cpu_usage": { "total_usage": usage.cpu_ns.unwrap_or(0), "usage_in_kernelmode": 0, "usage_in_usermode": 0 },
-            "system_cpu_usage": berth_engine::container::system_cpu_ns().unwrap_or(0),
-            "online_cpus": online,
-            "throttling_data": { "periods": 0, "throttled_periods": 0, "throttled_time": 0 },
-        })
+    let cpu_stats = if running {
+        CpuStats {
+            cpu_usage: CpuUsage { total_usage: usage.cpu_ns.unwrap_or(0), ..Default::default() },
+            system_cpu_usage: Some(berth_engine::container::system_cpu_ns().unwrap_or(0)),
+            online_cpus: Some(online as u32),
+            throttling_data: Default::default(),
+        }
     } else {
-        json!({ "cpu_usage": { "total_usage": 0 }, "throttling_data": {} })
+        CpuStats::default()
     };
-    let memory = match &usage.memory {
-        Some(m) => json!({
-            "usage": m.usage,
-            "limit": m.limit.or_else(berth_engine::container::memory_total).unwrap_or(0),
+    let memory_stats = match &usage.memory {
+        Some(m) => MemoryStats {
+            usage: Some(m.usage),
+            limit: Some(m.limit.or_else(berth_engine::container::memory_total).unwrap_or(0)),
             // The CLI shows usage minus this (cgroup v1): the working set.
-            "stats": { "total_inactive_file": m.usage.saturating_sub(m.working_set), "rss": m.rss, "pgfault": m.page_faults, "pgmajfault": m.major_page_faults },
-        }),
-        None => json!({}),
+            stats: Some(BTreeMap::from([
+                ("total_inactive_file".to_owned(), m.usage.saturating_sub(m.working_set)),
+                ("rss".to_owned(), m.rss),
+                ("pgfault".to_owned(), m.page_faults),
+                ("pgmajfault".to_owned(), m.major_page_faults),
+            ])),
+        },
+        None => MemoryStats::default(),
     };
-    let networks: serde_json::Map<String, Value> = engine
+    let networks: BTreeMap<String, NetworkStats> = engine
         .container_network_usage(&rec)
         .await
         .into_iter()
-        .map(|c| (c.name, json!({ "rx_bytes": c.rx_bytes, "rx_errors": c.rx_errors, "tx_bytes": c.tx_bytes, "tx_errors": c.tx_errors, "rx_packets": 0, "tx_packets": 0, "rx_dropped": 0, "tx_dropped": 0 })))
+        .map(|c| {
+            let n = NetworkStats {
+                rx_bytes: c.rx_bytes,
+                rx_errors: c.rx_errors,
+                tx_bytes: c.tx_bytes,
+                tx_errors: c.tx_errors,
+                ..Default::default()
+            };
+            (c.name, n)
+        })
         .collect();
     let read =
         berth_proto::time::rfc3339_nanos(berth_proto::time::from_unix_nanos(stats.timestamp));
-    let mut doc = json!({
-        "id": rec.id,
-        "name": format!("/{}", rec.name),
-        "pids_stats": if running { json!({ "current": usage.pids.unwrap_or(0) }) } else { json!({}) },
-        "blkio_stats": { "io_service_bytes_recursive": null, "io_serviced_recursive": null },
-        "num_procs": 0,
-        "storage_stats": {},
-        "memory_stats": memory,
-    });
-    if !networks.is_empty() {
-        doc["networks"] = Value::Object(networks);
-    }
-    Some(Sample { read, cpu, doc })
+    let pids_stats =
+        PidsStats { current: running.then(|| usage.pids.unwrap_or(0)), ..Default::default() };
+    Some(Sample(Stats {
+        read,
+        id: rec.id.clone(),
+        name: format!("/{}", rec.name),
+        pids_stats,
+        cpu_stats,
+        memory_stats,
+        networks: (!networks.is_empty()).then_some(networks),
+        ..Default::default()
+    }))
 }
 
 fn document(now: &Sample, before: Option<&Sample>) -> bytes::Bytes {
-    let mut doc = now.doc.clone();
-    doc["read"] = json!(now.read);
-    doc["cpu_stats"] = now.cpu.clone();
-    doc["preread"] =
-        json!(before.map(|b| b.read.clone()).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()));
-    doc["precpu_stats"] = before
-        .map(|b| b.cpu.clone())
-        .unwrap_or_else(|| json!({ "cpu_usage": { "total_usage": 0 }, "throttling_data": {} }));
+    let doc = Stats {
+        preread: before.map_or_else(|| "0001-01-01T00:00:00Z".into(), |b| b.0.read.clone()),
+        precpu_stats: before.map(|b| b.0.cpu_stats.clone()).unwrap_or_default(),
+        ..now.0.clone()
+    };
     let mut b = serde_json::to_vec(&doc).unwrap_or_default();
     b.push(b'\n');
     b.into()

@@ -4,9 +4,10 @@
 use crate::error::ApiResult;
 use crate::http::{self, Body, Req};
 use crate::version::{CURRENT, MIN};
+use berth_docker_api::{container, image, system, volume};
 use berth_engine::{Engine, Status};
 use hyper::{Method, Response, StatusCode};
-use serde_json::json;
+use std::collections::BTreeMap;
 
 pub fn ping(req: &Req) -> Response<Body> {
     let mut r = http::text(
@@ -31,22 +32,29 @@ fn uname() -> (String, String) {
 pub fn version() -> Response<Body> {
     let (kernel, _) = uname();
     let v = env!("CARGO_PKG_VERSION");
-    http::json(
-        StatusCode::OK,
-        &json!({
-            "Platform": { "Name": "berth" },
-            "Components": [{ "Name": "Engine", "Version": v, "Details": { "ApiVersion": CURRENT.to_string(), "MinAPIVersion": MIN.to_string(), "Os": "linux", "Arch": berth_engine::seccomp::go_arch(), "KernelVersion": kernel } }],
-            "Version": v,
-            "ApiVersion": CURRENT.to_string(),
-            "MinAPIVersion": MIN.to_string(),
-            "GitCommit": "",
-            "GoVersion": "",
-            "Os": "linux",
-            "Arch": berth_engine::seccomp::go_arch(),
-            "KernelVersion": kernel,
-            "BuildTime": "",
-        }),
-    )
+    let details = BTreeMap::from([
+        ("ApiVersion".to_owned(), CURRENT.to_string()),
+        ("MinAPIVersion".to_owned(), MIN.to_string()),
+        ("Os".to_owned(), "linux".to_owned()),
+        ("Arch".to_owned(), berth_engine::seccomp::go_arch().to_owned()),
+        ("KernelVersion".to_owned(), kernel.clone()),
+    ]);
+    let doc = system::Version {
+        platform: system::Platform { name: "berth".into() },
+        components: vec![system::ComponentVersion {
+            name: "Engine".into(),
+            version: v.into(),
+            details: Some(details),
+        }],
+        version: v.into(),
+        api_version: CURRENT.to_string(),
+        min_api_version: MIN.to_string(),
+        os: "linux".into(),
+        arch: berth_engine::seccomp::go_arch().into(),
+        kernel_version: kernel,
+        ..Default::default()
+    };
+    http::json(StatusCode::OK, &doc)
 }
 
 pub fn info(engine: &Engine) -> ApiResult<Response<Body>> {
@@ -65,56 +73,56 @@ pub fn info(engine: &Engine) -> ApiResult<Response<Body>> {
         })
         .unwrap_or(0);
     let cgroup = berth_engine::cgroup_setup();
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({
-            "ID": "",
-            "Containers": containers.len(),
-            "ContainersRunning": count(Status::Running),
-            "ContainersPaused": 0,
-            "ContainersStopped": containers.len() - count(Status::Running),
-            "Images": engine.images().list().len(),
-            "Driver": "overlay",
-            "DriverStatus": [["Backing Filesystem", "extfs"]],
-            "Plugins": { "Volume": [], "Network": ["host", "none"], "Log": ["json-file"] },
-            "MemoryLimit": true,
-            "SwapLimit": true,
-            "CpuCfsPeriod": true,
-            "CpuCfsQuota": true,
-            "CPUShares": true,
-            "CPUSet": true,
-            "PidsLimit": true,
-            "OomKillDisable": false,
-            "IPv4Forwarding": true,
-            "Debug": false,
-            "NFd": 0,
-            "NGoroutines": 0,
-            "SystemTime": berth_proto::time::rfc3339_nanos(std::time::SystemTime::now()),
-            "LoggingDriver": "json-file",
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": if cgroup.contains("unified") || cgroup == "Unified" { "2" } else { "1" },
-            "KernelVersion": kernel,
-            "OperatingSystem": os_name(),
-            "OSType": "linux",
-            "Architecture": machine,
-            "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "MemTotal": mem,
-            "DockerRootDir": engine.config().root.display().to_string(),
-            "Name": host,
-            "Labels": [],
-            "ExperimentalBuild": false,
-            "ServerVersion": env!("CARGO_PKG_VERSION"),
-            "Runtimes": { "berth": { "path": engine.config().shim_path.display().to_string() } },
-            "DefaultRuntime": "berth",
-            "Swarm": { "LocalNodeState": "inactive", "ControlAvailable": false, "NodeID": "", "NodeAddr": "" },
-            "LiveRestoreEnabled": true,
-            "Isolation": "",
-            "InitBinary": "",
-            "SecurityOptions": ["name=seccomp,profile=builtin"],
-            "RegistryConfig": { "IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": [] },
-            "Warnings": [],
-        }),
-    ))
+    let running = count(Status::Running);
+    let info = system::Info {
+        containers: containers.len(),
+        containers_running: running,
+        containers_stopped: containers.len() - running,
+        images: engine.images().list().len(),
+        driver: "overlay".into(),
+        driver_status: vec![["Backing Filesystem".into(), "extfs".into()]],
+        plugins: system::Plugins {
+            volume: Vec::new(),
+            network: vec!["host".into(), "none".into()],
+            log: vec!["json-file".into()],
+        },
+        memory_limit: true,
+        swap_limit: true,
+        cpu_cfs_period: true,
+        cpu_cfs_quota: true,
+        cpu_shares: true,
+        cpu_set: true,
+        pids_limit: true,
+        ipv4_forwarding: true,
+        system_time: berth_proto::time::rfc3339_nanos(std::time::SystemTime::now()),
+        logging_driver: "json-file".into(),
+        cgroup_driver: "cgroupfs".into(),
+        cgroup_version: if cgroup.contains("unified") || cgroup == "Unified" { "2" } else { "1" }
+            .into(),
+        kernel_version: kernel,
+        operating_system: os_name(),
+        os_type: "linux".into(),
+        architecture: machine,
+        ncpu: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        mem_total: mem,
+        docker_root_dir: engine.config().root.display().to_string(),
+        name: host,
+        server_version: env!("CARGO_PKG_VERSION").into(),
+        runtimes: BTreeMap::from([(
+            "berth".to_owned(),
+            system::Runtime { path: engine.config().shim_path.display().to_string() },
+        )]),
+        default_runtime: "berth".into(),
+        swarm: system::SwarmInfo { local_node_state: "inactive".into(), ..Default::default() },
+        live_restore_enabled: true,
+        security_options: vec!["name=seccomp,profile=builtin".into()],
+        registry_config: system::RegistryConfig {
+            insecure_registry_cidrs: vec!["127.0.0.0/8".into()],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Ok(http::json(StatusCode::OK, &info))
 }
 
 fn os_name() -> String {
@@ -128,20 +136,10 @@ fn os_name() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct AuthConfig {
-    username: String,
-    password: String,
-    serveraddress: String,
-    identitytoken: String,
-    registrytoken: String,
-}
-
 /// `POST /auth` (`docker login`): checks the credentials against the
 /// registry. berthd keeps nothing: the client stores them, as with dockerd.
 pub async fn auth(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
-    let a: AuthConfig = req.json().await?;
+    let a: system::AuthConfig = req.json().await?;
     let server = a
         .serveraddress
         .trim_start_matches("https://")
@@ -165,7 +163,9 @@ pub async fn auth(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
         }
         other => other.into(),
     })?;
-    Ok(http::json(StatusCode::OK, &json!({ "Status": "Login Succeeded", "IdentityToken": "" })))
+    let answer =
+        system::AuthResponse { status: "Login Succeeded".into(), identity_token: String::new() };
+    Ok(http::json(StatusCode::OK, &answer))
 }
 
 /// `GET /system/df`: images (with how many containers use each),
@@ -174,24 +174,14 @@ pub async fn auth(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
 pub async fn df(engine: &Engine) -> ApiResult<Response<Body>> {
     let containers = crate::containers::docker_front(engine.list(true)?);
     let all = engine.list(true)?;
-    let images: Vec<serde_json::Value> = engine
+    let images: Vec<image::Summary> = engine
         .images()
         .list()
         .iter()
-        .map(|i| {
-            let used = all.iter().filter(|c| c.image_id == i.id).count();
-            json!({
-                "Id": i.id,
-                "ParentId": "",
-                "RepoTags": i.repo_tags.iter().map(|t| berth_engine::image::reference::familiar(t)).collect::<Vec<_>>(),
-                "RepoDigests": i.repo_digests.iter().map(|d| berth_engine::image::reference::familiar(d)).collect::<Vec<_>>(),
-                "Created": i.created_unix_nanos / 1_000_000_000,
-                "Size": i.size,
-                "SharedSize": 0,
-                "VirtualSize": i.size,
-                "Labels": i.config.labels,
-                "Containers": used,
-            })
+        .map(|i| image::Summary {
+            shared_size: 0,
+            containers: all.iter().filter(|c| c.image_id == i.id).count() as i64,
+            ..crate::images::summary(i)
         })
         .collect();
     let layers: u64 = engine.images().list().iter().map(|i| i.size).sum();
@@ -199,23 +189,29 @@ pub async fn df(engine: &Engine) -> ApiResult<Response<Body>> {
     for v in engine.volumes()? {
         let mut doc = crate::volumes::document(engine, &v);
         let size = engine.volume_size(&v.name).await?;
-        doc["UsageData"] = json!({ "Size": size, "RefCount": all.iter().filter(|c| c.config.volumes.iter().any(|u| u.name == v.name)).count() });
+        let users = all.iter().filter(|c| c.config.volumes.iter().any(|u| u.name == v.name));
+        doc.usage_data =
+            Some(volume::UsageData { size: size as i64, ref_count: users.count() as i64 });
         volumes.push(doc);
     }
     let sizes = engine.container_stats(containers.clone()).await?;
     let now = std::time::SystemTime::now();
-    let ctrs: Vec<serde_json::Value> = containers
+    let ctrs = containers
         .iter()
         .zip(sizes)
-        .map(|(c, s)| {
-            let mut v = crate::containers::summary(engine, c, now);
-            v["SizeRw"] = json!(s.writable.bytes);
-            v["SizeRootFs"] = json!(s.writable.bytes);
-            v
-        })
+        .map(|(c, s)| system_summary(crate::containers::summary(engine, c, now), s.writable.bytes))
         .collect();
-    Ok(http::json(
-        hyper::StatusCode::OK,
-        &json!({ "LayersSize": layers, "Images": images, "Containers": ctrs, "Volumes": volumes, "BuildCache": [] }),
-    ))
+    let usage = system::DiskUsage {
+        layers_size: layers,
+        images,
+        containers: ctrs,
+        volumes,
+        build_cache: Vec::new(),
+    };
+    Ok(http::json(hyper::StatusCode::OK, &usage))
+}
+
+/// A container's summary with its writable layer's size.
+fn system_summary(c: container::Summary, writable: u64) -> container::Summary {
+    container::Summary { size_rw: Some(writable as i64), size_root_fs: Some(writable as i64), ..c }
 }

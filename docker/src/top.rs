@@ -5,10 +5,10 @@
 use crate::containers::find;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
+use berth_docker_api::container::TopResponse;
 use berth_engine::container::{ProcInfo, PROC_TICKS as TICKS};
 use berth_engine::Engine;
 use hyper::{Response, StatusCode};
-use serde_json::json;
 
 fn clock(secs: u64) -> String {
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
@@ -59,8 +59,7 @@ pub async fn top(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<Bo
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let rows: Vec<Vec<String>> = procs.iter().map(|p| row(p, boot, now)).collect();
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({ "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": rows }),
-    ))
+    let titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"];
+    let answer = TopResponse { titles: titles.map(String::from).to_vec(), processes: rows };
+    Ok(http::json(StatusCode::OK, &answer))
 }

@@ -5,35 +5,9 @@
 use crate::containers::find;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
+use berth_docker_api::container::UpdateRequest as Update;
 use berth_engine::Engine;
 use hyper::{Response, StatusCode};
-use serde::Deserialize;
-use serde_json::json;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-struct Update {
-    memory: Option<i64>,
-    memory_swap: Option<i64>,
-    nano_cpus: Option<i64>,
-    cpu_shares: Option<i64>,
-    cpu_quota: Option<i64>,
-    cpu_period: Option<i64>,
-    cpuset_cpus: Option<String>,
-    cpuset_mems: Option<String>,
-    pids_limit: Option<i64>,
-    restart_policy: Option<RestartPolicy>,
-    blkio_weight: Option<u16>,
-    kernel_memory: Option<i64>,
-    memory_reservation: Option<i64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-struct RestartPolicy {
-    name: String,
-    maximum_retry_count: i64,
-}
 
 /// Docker's minimum memory limit.
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
@@ -96,5 +70,5 @@ pub async fn update(engine: &Engine, key: &str, req: &mut Req) -> ApiResult<Resp
     if let Some(p) = restart {
         engine.set_restart_policy(&c.id, p).await?;
     }
-    Ok(http::json(StatusCode::OK, &json!({ "Warnings": [] })))
+    Ok(http::json(StatusCode::OK, &berth_docker_api::WarningsResponse::default()))
 }

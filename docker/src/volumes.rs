@@ -5,42 +5,36 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
+use berth_docker_api::volume::{self, Volume};
 use berth_engine::model::VolumeRecord;
 use berth_engine::Engine;
 use hyper::{Response, StatusCode};
-use serde::Deserialize;
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-struct CreateBody {
-    name: String,
-    driver: String,
-    driver_opts: Option<BTreeMap<String, String>>,
-    labels: Option<BTreeMap<String, String>>,
-}
 
 /// Docker's volume document.
-pub(crate) fn document(engine: &Engine, v: &VolumeRecord) -> Value {
+pub(crate) fn document(engine: &Engine, v: &VolumeRecord) -> Volume {
     let mut labels = v.labels.clone();
     if v.anonymous {
         labels.insert("com.docker.volume.anonymous".into(), String::new());
     }
-    json!({
-        "Name": v.name,
-        "Driver": "local",
-        "Mountpoint": engine.volume_data(&v.name).map(|p| p.display().to_string()).unwrap_or_default(),
-        "CreatedAt": berth_proto::time::rfc3339_nanos(berth_proto::time::from_unix_nanos(v.created_at)),
-        "Labels": labels,
-        "Scope": "local",
-        "Options": v.options,
-    })
+    let created = berth_proto::time::from_unix_nanos(v.created_at);
+    Volume {
+        name: v.name.clone(),
+        driver: "local".into(),
+        mountpoint: engine
+            .volume_data(&v.name)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        created_at: berth_proto::time::rfc3339_nanos(created),
+        labels: Some(labels),
+        scope: "local".into(),
+        options: Some(v.options.clone()),
+        usage_data: None,
+    }
 }
 
 /// `POST /volumes/create`: 201 with the volume (an existing one as it is).
 pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
-    let b: CreateBody = req.json().await?;
+    let b: volume::CreateRequest = req.json().await?;
     if !matches!(b.driver.as_str(), "" | "local") {
         return Err(ApiError::not_found(format!("plugin \"{}\" not found", b.driver)));
     }
@@ -70,7 +64,7 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     let any = |key: &str, f: &dyn Fn(&str) -> bool| {
         filters.get(key).is_none_or(|vals| vals.iter().any(|v| f(v)))
     };
-    let vols: Vec<Value> = engine
+    let vols: Vec<Volume> = engine
         .volumes()?
         .iter()
         .filter(|v| {
@@ -81,7 +75,8 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
         })
         .map(|v| document(engine, v))
         .collect();
-    Ok(http::json(StatusCode::OK, &json!({ "Volumes": vols, "Warnings": [] })))
+    let answer = volume::ListResponse { volumes: Some(vols), warnings: Some(Vec::new()) };
+    Ok(http::json(StatusCode::OK, &answer))
 }
 
 fn label_matches(v: &VolumeRecord, l: &str) -> bool {
@@ -116,5 +111,6 @@ pub async fn prune(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
     let (gone, bytes) = engine
         .prune_volumes(anonymous_only, |v| !labels.iter().all(|l| label_matches(v, l)))
         .await?;
-    Ok(http::json(StatusCode::OK, &json!({ "VolumesDeleted": gone, "SpaceReclaimed": bytes })))
+    let answer = volume::PruneResponse { volumes_deleted: Some(gone), space_reclaimed: bytes };
+    Ok(http::json(StatusCode::OK, &answer))
 }

@@ -84,11 +84,7 @@ pub async fn load(c: &Client, a: LoadArgs) -> Result<i32, Failure> {
         .checked(Method::POST, &format!("/images/load?quiet={}", u8::from(a.quiet)), &[], body)
         .await?;
     if a.quiet {
-        crate::client::each_json(resp.into_body(), |m| match m["error"].as_str() {
-            Some(e) => Err(Failure::new(e.to_owned())),
-            None => Ok(()),
-        })
-        .await?;
+        crate::client::each_json(resp.into_body(), |m| super::transfer::failed(&m)).await?;
     } else {
         super::transfer::show_progress(resp.into_body(), false).await?;
     }

@@ -4,6 +4,8 @@
 
 use crate::client::{query, seg, Client};
 use crate::Failure;
+use berth_docker_api::container::Change;
+use berth_docker_api::IdResponse;
 use hyper::Method;
 use std::io::IsTerminal;
 
@@ -57,20 +59,20 @@ pub async fn commit(c: &Client, a: CommitArgs) -> Result<i32, Failure> {
         ("pause", a.pause.to_string()),
     ];
     pairs.extend(a.change.into_iter().map(|ch| ("changes", ch)));
-    let v = c.json(Method::POST, &format!("/commit?{}", query(pairs)), None).await?;
-    println!("{}", v["Id"].as_str().unwrap_or_default());
+    let v: IdResponse = c.json(Method::POST, &format!("/commit?{}", query(pairs)), None).await?;
+    println!("{}", v.id);
     Ok(0)
 }
 
 pub async fn diff(c: &Client, a: DiffArgs) -> Result<i32, Failure> {
-    let v = c.get(&format!("/containers/{}/changes", seg(&a.container))).await?;
-    for ch in v.as_array().map_or(&[][..], Vec::as_slice) {
-        let kind = match ch["Kind"].as_u64() {
-            Some(1) => "A",
-            Some(2) => "D",
+    let changes: Vec<Change> = c.get(&format!("/containers/{}/changes", seg(&a.container))).await?;
+    for ch in changes {
+        let kind = match ch.kind {
+            1 => "A",
+            2 => "D",
             _ => "C",
         };
-        println!("{kind} {}", ch["Path"].as_str().unwrap_or_default());
+        println!("{kind} {}", ch.path);
     }
     Ok(0)
 }

@@ -6,6 +6,8 @@ use crate::client::{seg, Client};
 use crate::streams::{self, Resize, Streams};
 use crate::units::human_size;
 use crate::Failure;
+use berth_docker_api::container::{PruneResponse, WaitResponse};
+use berth_docker_api::inspect::ContainerInspect;
 use hyper::body::Incoming;
 use hyper::{Method, Response};
 
@@ -118,12 +120,9 @@ pub async fn start(c: &Client, a: StartArgs) -> Result<i32, Failure> {
     let [name] = a.containers.as_slice() else {
         return Err(Failure::new("Error: you cannot start and attach multiple containers at once"));
     };
-    let info = c.get(&path(name, "/json")?).await?;
-    let id = info["Id"].as_str().unwrap_or(name).to_owned();
-    let s = Streams {
-        tty: info["Config"]["Tty"].as_bool().unwrap_or(false),
-        stdin: a.interactive && info["Config"]["OpenStdin"].as_bool().unwrap_or(false),
-    };
+    let info: ContainerInspect = c.get(&path(name, "/json")?).await?;
+    let id = info.id;
+    let s = Streams { tty: info.config.tty, stdin: a.interactive && info.config.open_stdin };
     let detach = streams::detach_sequence(a.detach_keys.as_deref())?;
     let io = c.hijack(&attach_path(&id, s.stdin, a.detach_keys.as_deref())?, None).await?;
     let wait = c
@@ -163,15 +162,16 @@ pub(crate) async fn exit_status(
             }
         }
     }
-    if let (false, Ok(v)) = (broke, serde_json::from_slice::<serde_json::Value>(&text)) {
-        return Ok(v["StatusCode"].as_i64().unwrap_or(0) as i32);
+    if let (false, Ok(v)) = (broke, serde_json::from_slice::<WaitResponse>(&text)) {
+        return Ok(v.status_code as i32);
     }
     // The daemon restarted mid-run: the container may run on; wait again.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        if let Ok(v) = c.json(Method::POST, &path(id, "/wait?condition=not-running")?, None).await {
-            return Ok(v["StatusCode"].as_i64().unwrap_or(0) as i32);
+        let wait = path(id, "/wait?condition=not-running")?;
+        if let Ok(v) = c.json::<WaitResponse>(Method::POST, &wait, None).await {
+            return Ok(v.status_code as i32);
         }
     }
     Err(Failure { message: "Error: lost the daemon while waiting".into(), code: 125 })
@@ -219,7 +219,7 @@ pub async fn remove(c: &Client, a: RmArgs) -> Result<i32, Failure> {
     for_each(&a.containers, |n| {
         let q = q.clone();
         async move {
-            c.json(Method::DELETE, &path(n, &q)?, None).await?;
+            c.call(Method::DELETE, &path(n, &q)?, None).await?;
             Ok(())
         }
     })
@@ -231,9 +231,10 @@ pub async fn wait(c: &Client, a: NamesArgs) -> Result<i32, Failure> {
     let mut last = 0;
     let mut failed = false;
     for n in &a.containers {
-        match c.json(Method::POST, &path(n, "/wait?condition=not-running")?, None).await {
+        let wait = path(n, "/wait?condition=not-running")?;
+        match c.json::<WaitResponse>(Method::POST, &wait, None).await {
             Ok(v) => {
-                last = v["StatusCode"].as_i64().unwrap_or(0) as i32;
+                last = v.status_code as i32;
                 println!("{last}");
             }
             Err(e) => {
@@ -261,18 +262,13 @@ pub async fn prune(c: &Client, a: PruneArgs) -> Result<i32, Failure> {
     if !a.force && !confirm("WARNING! This will remove all stopped containers.")? {
         return Ok(0);
     }
-    let v = c.json(Method::POST, "/containers/prune", None).await?;
-    let deleted: Vec<&str> = v["ContainersDeleted"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|d| d.as_str())
-        .collect();
+    let v: PruneResponse = c.json(Method::POST, "/containers/prune", None).await?;
+    let deleted = v.containers_deleted.unwrap_or_default();
     if !deleted.is_empty() {
         println!("Deleted Containers:");
         deleted.iter().for_each(|d| println!("{d}"));
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(v["SpaceReclaimed"].as_u64().unwrap_or(0)));
+    println!("Total reclaimed space: {}", human_size(v.space_reclaimed));
     Ok(0)
 }

@@ -125,12 +125,12 @@ fn parse_stat(header: Option<&str>) -> Result<Stat, Failure> {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(header.ok_or_else(bad)?)
         .map_err(|_| bad())?;
-    let v: serde_json::Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    let mode = v["mode"].as_u64().unwrap_or(0);
+    let v: berth_docker_api::container::PathStat =
+        serde_json::from_slice(&raw).map_err(|_| bad())?;
     Ok(Stat {
-        is_dir: mode & (1 << 31) != 0,
-        is_link: mode & (1 << 27) != 0,
-        link_target: v["linkTarget"].as_str().unwrap_or_default().to_owned(),
+        is_dir: v.mode & (1 << 31) != 0,
+        is_link: v.mode & (1 << 27) != 0,
+        link_target: v.link_target,
     })
 }
 

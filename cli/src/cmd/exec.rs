@@ -2,11 +2,12 @@
 //! own streams, over a hijacked connection (`streams.rs`).
 
 use super::containers::path;
-use crate::client::{seg, Client};
+use crate::client::{json_body, seg, Client};
 use crate::streams::{self, Ended, Resize, Streams};
 use crate::Failure;
+use berth_docker_api::inspect::ContainerInspect;
+use berth_docker_api::{exec, IdResponse};
 use hyper::Method;
-use serde_json::json;
 use std::io::IsTerminal;
 
 #[derive(Debug, clap::Args)]
@@ -44,26 +45,30 @@ pub struct ExecArgs {
 pub async fn exec(c: &Client, a: ExecArgs) -> Result<i32, Failure> {
     let detach = streams::detach_sequence(a.detach_keys.as_deref())?;
     let s = Streams { tty: a.tty, stdin: a.interactive && !a.detach };
-    let body = json!({
-        "AttachStdin": s.stdin,
-        "AttachStdout": !a.detach,
-        "AttachStderr": !a.detach,
-        "Tty": a.tty,
-        "Cmd": a.command,
-        "Env": a.env,
-        "User": a.user.clone().unwrap_or_default(),
-        "WorkingDir": a.workdir.clone().unwrap_or_default(),
-        "Privileged": a.privileged,
-        "DetachKeys": a.detach_keys.clone().unwrap_or_default(),
-    });
-    let created = c.json(Method::POST, &path(&a.container, "/exec")?, Some(&body)).await?;
-    let id = created["Id"].as_str().unwrap_or_default().to_owned();
+    let body = exec::CreateRequest {
+        attach_stdin: s.stdin,
+        attach_stdout: !a.detach,
+        attach_stderr: !a.detach,
+        tty: a.tty,
+        cmd: a.command.clone(),
+        env: Some(a.env.clone()),
+        user: a.user.clone().unwrap_or_default(),
+        working_dir: a.workdir.clone().unwrap_or_default(),
+        privileged: a.privileged,
+        detach_keys: a.detach_keys.clone().unwrap_or_default(),
+        console_size: None,
+    };
+    let exec_path = path(&a.container, "/exec")?;
+    let created: IdResponse = c.json(Method::POST, &exec_path, Some(json_body(&body))).await?;
+    let id = created.id;
     let start = format!("/exec/{}/start", seg(&id));
+    let start_body =
+        |detach| json_body(&exec::StartRequest { detach, tty: a.tty, console_size: None });
     if a.detach {
-        c.json(Method::POST, &start, Some(&json!({ "Detach": true, "Tty": a.tty }))).await?;
+        c.call(Method::POST, &start, Some(start_body(true))).await?;
         return Ok(0);
     }
-    let io = c.hijack(&start, Some(&json!({ "Detach": false, "Tty": a.tty }))).await?;
+    let io = c.hijack(&start, Some(start_body(false))).await?;
     let ended = streams::pump(
         io,
         s,
@@ -75,8 +80,8 @@ pub async fn exec(c: &Client, a: ExecArgs) -> Result<i32, Failure> {
         // As docker exec: the process runs on, and the CLI says why it left.
         return Err(Failure::new("read escape sequence"));
     }
-    let info = c.get(&format!("/exec/{}/json", seg(&id))).await?;
-    Ok(info["ExitCode"].as_i64().unwrap_or(0) as i32)
+    let info: exec::Inspect = c.get(&format!("/exec/{}/json", seg(&id))).await?;
+    Ok(info.exit_code.unwrap_or(0))
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,23 +97,16 @@ pub struct AttachArgs {
 
 pub async fn attach(c: &Client, a: AttachArgs) -> Result<i32, Failure> {
     let detach = streams::detach_sequence(a.detach_keys.as_deref())?;
-    let info = c.get(&path(&a.container, "/json")?).await?;
-    let id = info["Id"].as_str().unwrap_or(&a.container).to_owned();
-    if !info["State"]["Running"].as_bool().unwrap_or(false) {
+    let info: ContainerInspect = c.get(&path(&a.container, "/json")?).await?;
+    let id = info.id;
+    if !info.state.running {
         return Err(Failure::new("You cannot attach to a stopped container, start it first"));
     }
-    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
-    if tty
-        && !a.no_stdin
-        && !std::io::stdin().is_terminal()
-        && info["Config"]["OpenStdin"].as_bool().unwrap_or(false)
-    {
+    let (tty, open_stdin) = (info.config.tty, info.config.open_stdin);
+    if tty && !a.no_stdin && !std::io::stdin().is_terminal() && open_stdin {
         return Err(Failure::new("the input device is not a TTY"));
     }
-    let s = Streams {
-        tty,
-        stdin: !a.no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false),
-    };
+    let s = Streams { tty, stdin: !a.no_stdin && open_stdin };
     let wait = c
         .checked(
             Method::POST,

@@ -4,8 +4,8 @@ use super::confirm;
 use crate::client::{image_seg, query, reader_body, Client};
 use crate::units::{ago, human_size, short_id};
 use crate::Failure;
+use berth_docker_api::image;
 use hyper::Method;
-use serde_json::{json, Value};
 
 #[derive(Debug, clap::Args)]
 pub struct ImagesArgs {
@@ -37,10 +37,6 @@ fn split_ref(t: &str, sep: char) -> (String, String) {
         Some(p) => (t[..p].to_owned(), t[p + 1..].to_owned()),
         None => (t.to_owned(), "<none>".into()),
     }
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect()
 }
 
 /// The rows `docker images` shows for an image: one per tag (with the
@@ -76,17 +72,45 @@ fn header(field: &str) -> String {
     }
 }
 
+/// One row of `images`, as its `--format` templates see it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImageRow {
+    repository: String,
+    tag: String,
+    digest: String,
+    #[serde(rename = "ID")]
+    id: String,
+    created_since: String,
+    created_at: String,
+    size: String,
+    /// For `{{.Label "k"}}`.
+    #[serde(rename = "_labels")]
+    labels: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// One row of `history`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct HistoryRow {
+    #[serde(rename = "ID")]
+    id: String,
+    created_since: String,
+    created_by: String,
+    size: String,
+    comment: String,
+}
+
 pub async fn list(c: &Client, a: ImagesArgs) -> Result<i32, Failure> {
     let mut filters = a.filter.clone();
     if let Some(r) = &a.repository {
         filters.push(format!("reference={r}"));
     }
-    let images = c
-        .get(&format!("/images/json?{}", query([("filters", super::ps::filters_json(&filters)?)])))
+    let images: Vec<image::Summary> = c
+        .get(&format!("/images/json?{}", query([("filters", super::filters_json(&filters)?)])))
         .await?;
-    let images: &[Value] = images.as_array().map_or(&[], Vec::as_slice);
-    let id = |i: &Value| {
-        let id = i["Id"].as_str().unwrap_or_default();
+    let id = |i: &image::Summary| {
+        let id = i.id.as_str();
         if a.no_trunc {
             id.to_owned()
         } else {
@@ -95,7 +119,7 @@ pub async fn list(c: &Client, a: ImagesArgs) -> Result<i32, Failure> {
     };
     if a.quiet {
         let mut seen = Vec::new();
-        for i in images {
+        for i in &images {
             let id = id(i);
             if !seen.contains(&id) {
                 println!("{id}");
@@ -105,23 +129,22 @@ pub async fn list(c: &Client, a: ImagesArgs) -> Result<i32, Failure> {
         return Ok(0);
     }
     let mut table = Vec::new();
-    for i in images {
-        let tags = strings(&i["RepoTags"]);
-        let created = i["Created"].as_i64().unwrap_or(0);
-        for (repo, tag, digest) in rows(&tags, &strings(&i["RepoDigests"])) {
-            if !a.digests && tag == "<none>" && repo != "<none>" && !tags.is_empty() {
+    for i in &images {
+        let tags = &i.repo_tags;
+        for (repository, tag, digest) in rows(tags, &i.repo_digests) {
+            if !a.digests && tag == "<none>" && repository != "<none>" && !tags.is_empty() {
                 continue;
             }
-            table.push(json!({
-                "Repository": repo,
-                "Tag": tag,
-                "Digest": digest,
-                "ID": id(i),
-                "CreatedSince": ago(created),
-                "CreatedAt": crate::units::local_time(created),
-                "Size": human_size(i["Size"].as_u64().unwrap_or(0)),
-                "_labels": i["Labels"],
-            }));
+            table.push(ImageRow {
+                repository,
+                tag,
+                digest,
+                id: id(i),
+                created_since: ago(i.created),
+                created_at: crate::units::local_time(i.created),
+                size: human_size(i.size.max(0) as u64),
+                labels: i.labels.clone(),
+            });
         }
     }
     let default = if a.digests {
@@ -155,11 +178,12 @@ pub async fn remove(c: &Client, a: RmiArgs) -> Result<i32, Failure> {
             .await
         {
             Ok(items) => {
-                for it in items.as_array().into_iter().flatten() {
-                    if let Some(t) = it["Untagged"].as_str() {
+                let items: Vec<image::DeleteItem> = items;
+                for it in items {
+                    if let Some(t) = it.untagged {
                         println!("Untagged: {t}");
                     }
-                    if let Some(d) = it["Deleted"].as_str() {
+                    if let Some(d) = it.deleted {
                         println!("Deleted: {d}");
                     }
                 }
@@ -213,10 +237,10 @@ pub struct HistoryArgs {
 }
 
 pub async fn history(c: &Client, a: HistoryArgs) -> Result<i32, Failure> {
-    let entries = c.get(&format!("/images/{}/history", image_seg(&a.image))).await?;
-    let entries: &[Value] = entries.as_array().map_or(&[], Vec::as_slice);
-    let id = |e: &Value| match e["Id"].as_str().unwrap_or("<missing>") {
-        "<missing>" => "<missing>".to_owned(),
+    let entries: Vec<image::HistoryItem> =
+        c.get(&format!("/images/{}/history", image_seg(&a.image))).await?;
+    let id = |e: &image::HistoryItem| match e.id.as_str() {
+        "" | "<missing>" => "<missing>".to_owned(),
         id if a.no_trunc => id.to_owned(),
         id => short_id(id).to_owned(),
     };
@@ -224,15 +248,28 @@ pub async fn history(c: &Client, a: HistoryArgs) -> Result<i32, Failure> {
         entries.iter().for_each(|e| println!("{}", id(e)));
         return Ok(0);
     }
-    let rows: Vec<Value> = entries
+    let rows: Vec<HistoryRow> = entries
         .iter()
         .map(|e| {
-            let by = e["CreatedBy"].as_str().unwrap_or_default().replace('\t', " ");
-            let by = if a.no_trunc || by.chars().count() <= 45 { by } else { by.chars().take(44).collect::<String>() + "…" };
-            let created = e["Created"].as_i64().unwrap_or(0);
-            let size = e["Size"].as_u64().unwrap_or(0);
-            let (created, size) = if a.human { (if created > 0 { ago(created) } else { "N/A".into() }, human_size(size)) } else { (created.to_string(), size.to_string()) };
-            json!({ "ID": id(e), "CreatedSince": created, "CreatedBy": by, "Size": size, "Comment": e["Comment"] })
+            let by = e.created_by.replace('\t', " ");
+            let by = if a.no_trunc || by.chars().count() <= 45 {
+                by
+            } else {
+                by.chars().take(44).collect::<String>() + "…"
+            };
+            let (created, size) = (e.created, e.size.max(0) as u64);
+            let (created, size) = if a.human {
+                (if created > 0 { ago(created) } else { "N/A".into() }, human_size(size))
+            } else {
+                (created.to_string(), size.to_string())
+            };
+            HistoryRow {
+                id: id(e),
+                created_since: created,
+                created_by: by,
+                size,
+                comment: e.comment.clone(),
+            }
         })
         .collect();
     let default = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
@@ -262,28 +299,29 @@ pub async fn prune(c: &Client, a: PruneArgs) -> Result<i32, Failure> {
     if !a.force && !confirm(&format!("WARNING! This will remove {what}."))? {
         return Ok(0);
     }
-    let filters = if a.all { r#"{"dangling":["false"]}"# } else { "{}" };
-    let r = c
+    let dangling = ["dangling=false".to_owned()];
+    let filters = super::filters_json(if a.all { &dangling[..] } else { &[] })?;
+    let r: image::PruneResponse = c
         .json(
             Method::POST,
             &format!("/images/prune?{}", query([("filters", filters.to_owned())])),
             None,
         )
         .await?;
-    let items: &[Value] = r["ImagesDeleted"].as_array().map_or(&[], Vec::as_slice);
+    let items = r.images_deleted.unwrap_or_default();
     if !items.is_empty() {
         println!("Deleted Images:");
         for it in items {
-            if let Some(t) = it["Untagged"].as_str() {
+            if let Some(t) = it.untagged {
                 println!("untagged: {t}");
             }
-            if let Some(d) = it["Deleted"].as_str() {
+            if let Some(d) = it.deleted {
                 println!("deleted: {d}");
             }
         }
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(r["SpaceReclaimed"].as_u64().unwrap_or(0)));
+    println!("Total reclaimed space: {}", human_size(r.space_reclaimed));
     Ok(0)
 }
 

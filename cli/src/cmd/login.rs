@@ -4,6 +4,7 @@
 use crate::auth;
 use crate::client::Client;
 use crate::Failure;
+use berth_docker_api::system::AuthConfig;
 use hyper::Method;
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -70,9 +71,13 @@ pub async fn login(c: &Client, a: LoginArgs) -> Result<i32, Failure> {
     if username.is_empty() || password.is_empty() {
         return Err(Failure::new("Error: a username and a password are required"));
     }
-    let body =
-        serde_json::json!({ "username": username, "password": password, "serveraddress": host });
-    c.json(Method::POST, "/auth", Some(&body)).await?;
+    let body = AuthConfig {
+        username: username.clone(),
+        password: password.clone(),
+        serveraddress: host.clone(),
+        ..Default::default()
+    };
+    c.call(Method::POST, "/auth", Some(crate::client::json_body(&body))).await?;
     auth::store(&host, &username, &password).map_err(|e| {
         Failure::new(format!("Error: saving credentials to {}: {e}", auth::config_path().display()))
     })?;

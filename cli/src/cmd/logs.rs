@@ -7,6 +7,7 @@ use crate::client::{next_chunk, query, Client};
 use crate::streams::{write_to, Demux};
 use crate::units::time_arg;
 use crate::Failure;
+use berth_docker_api::inspect::ContainerInspect;
 use hyper::Method;
 use std::time::{Duration, Instant};
 
@@ -65,9 +66,8 @@ impl Position {
 }
 
 pub async fn logs(c: &Client, a: LogsArgs) -> Result<i32, Failure> {
-    let info = c.get(&path(&a.container, "/json")?).await?;
-    let id = info["Id"].as_str().unwrap_or(&a.container).to_owned();
-    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+    let info: ContainerInspect = c.get(&path(&a.container, "/json")?).await?;
+    let (id, tty) = (info.id, info.config.tty);
     if a.tail != "all" && a.tail.parse::<u64>().is_err() {
         return Err(Failure::new(format!("Error: invalid --tail {:?}", a.tail)));
     }
@@ -141,8 +141,8 @@ async fn still_running(c: &Client, id: &str, broke: bool) -> bool {
     let deadline = Instant::now() + RECONNECT_FOR;
     let Ok(json) = path(id, "/json") else { return false };
     loop {
-        match c.get(&json).await {
-            Ok(v) => return broke || v["State"]["Running"].as_bool().unwrap_or(false),
+        match c.get::<ContainerInspect>(&json).await {
+            Ok(v) => return broke || v.state.running,
             Err(e) if e.status.is_some() => return false,
             Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(200)).await

@@ -266,18 +266,17 @@ where
     Ok(failed.unwrap_or(0))
 }
 
-/// `--filter key=value`s as the API's `filters` JSON.
-fn filters_json(filters: &[String]) -> Result<String, Failure> {
-    let mut out = serde_json::Map::new();
+/// `--filter key=value`s as the API's `filters` JSON (`{"key": ["value", …]}`),
+/// the keys lowercased as Docker's CLI does.
+pub(crate) fn filters_json(filters: &[String]) -> Result<String, Failure> {
+    let mut out = berth_docker_api::filters::Filters::default();
     for f in filters {
         let (k, v) = f.split_once('=').ok_or_else(|| {
             Failure::new(format!("Error: bad format of filter (expected name=value): {f}"))
         })?;
-        if let Some(l) = out.entry(k).or_insert_with(|| serde_json::json!([])).as_array_mut() {
-            l.push(serde_json::json!(v));
-        }
+        out.add(k.to_ascii_lowercase(), v);
     }
-    Ok(serde_json::Value::Object(out).to_string())
+    Ok(out.to_param())
 }
 
 /// `<kind> inspect`: each document at `<prefix>/<name>`, printed together;

@@ -1,9 +1,10 @@
 //! `berth network create|ls|inspect|rm|prune|connect|disconnect`, as Docker's CLI has them.
 
-use crate::client::{query, seg, Client};
+use crate::client::{json_body, query, seg, Client};
 use crate::Failure;
+use berth_docker_api::container::{EndpointConfig, EndpointIpamConfig};
+use berth_docker_api::network;
 use hyper::Method;
-use serde_json::{json, Map, Value};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum NetworkCommand {
@@ -92,34 +93,58 @@ pub struct PruneArgs {
     force: bool,
 }
 
+/// One row of `network ls`: the network with its short id, as Docker's CLI shows it.
+#[derive(serde::Serialize)]
+struct NetworkRow {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(flatten)]
+    network: network::Network,
+}
+
 pub async fn run(c: &Client, cmd: NetworkCommand) -> Result<i32, Failure> {
     match cmd {
         NetworkCommand::Create(a) => {
-            let config = if a.subnet.is_some() || a.gateway.is_some() {
-                json!([{ "Subnet": a.subnet.unwrap_or_default(), "Gateway": a.gateway.unwrap_or_default() }])
-            } else {
-                json!([])
-            };
-            let labels: Map<String, Value> = a
+            let mut config = Vec::new();
+            if a.subnet.is_some() || a.gateway.is_some() {
+                config.push(network::IpamConfig {
+                    subnet: a.subnet.unwrap_or_default(),
+                    gateway: a.gateway.unwrap_or_default(),
+                    ..Default::default()
+                });
+            }
+            let labels = a
                 .label
                 .iter()
                 .map(|l| l.split_once('=').unwrap_or((l, "")))
-                .map(|(k, v)| (k.to_owned(), json!(v)))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect();
-            let body = json!({ "Name": a.name, "Driver": a.driver, "Internal": a.internal, "IPAM": { "Driver": "default", "Config": config }, "Labels": labels, "CheckDuplicate": true });
-            let v = c.json(Method::POST, "/networks/create", Some(&body)).await?;
-            println!("{}", v["Id"].as_str().unwrap_or_default());
+            let body = network::CreateRequest {
+                name: a.name,
+                check_duplicate: Some(true),
+                driver: a.driver,
+                internal: a.internal,
+                ipam: Some(network::Ipam {
+                    driver: "default".into(),
+                    options: None,
+                    config: Some(config),
+                }),
+                labels: Some(labels),
+                ..Default::default()
+            };
+            let v: network::CreateResponse =
+                c.json(Method::POST, "/networks/create", Some(json_body(&body))).await?;
+            println!("{}", v.id);
             Ok(0)
         }
         NetworkCommand::Ls(a) => {
             let filters = super::filters_json(&a.filter)?;
-            let r = c.get(&format!("/networks?{}", query([("filters", filters)]))).await?;
-            let mut nets = r.as_array().cloned().unwrap_or_default();
-            for n in &mut nets {
-                // The table's short id, as Docker's CLI shows it.
-                let short: String = n["Id"].as_str().unwrap_or_default().chars().take(12).collect();
-                n["ID"] = json!(short);
-            }
+            let nets: Vec<network::Network> =
+                c.get(&format!("/networks?{}", query([("filters", filters)]))).await?;
+            let nets: Vec<NetworkRow> = nets
+                .into_iter()
+                .map(|n| NetworkRow { id: n.id.chars().take(12).collect(), network: n })
+                .collect();
             let default = if a.quiet {
                 "{{.ID}}"
             } else {
@@ -149,28 +174,34 @@ pub async fn run(c: &Client, cmd: NetworkCommand) -> Result<i32, Failure> {
             .await
         }
         NetworkCommand::Connect(a) => {
-            let ipam = a.ip.map(|ip| json!({ "IPv4Address": ip }));
-            let body = json!({ "Container": a.container, "EndpointConfig": { "Aliases": a.aliases, "IPAMConfig": ipam } });
-            c.json(Method::POST, &format!("/networks/{}/connect", seg(&a.network)), Some(&body))
-                .await?;
+            let body = network::ConnectRequest {
+                container: a.container,
+                endpoint_config: EndpointConfig {
+                    aliases: Some(a.aliases),
+                    ipam_config: a.ip.map(|ip| EndpointIpamConfig { ipv4_address: ip }),
+                    ..Default::default()
+                },
+            };
+            let path = format!("/networks/{}/connect", seg(&a.network));
+            c.call(Method::POST, &path, Some(json_body(&body))).await?;
             Ok(0)
         }
         NetworkCommand::Disconnect(a) => {
-            let body = json!({ "Container": a.container, "Force": a.force });
-            c.json(Method::POST, &format!("/networks/{}/disconnect", seg(&a.network)), Some(&body))
-                .await?;
+            let body = network::DisconnectRequest { container: a.container, force: a.force };
+            let path = format!("/networks/{}/disconnect", seg(&a.network));
+            c.call(Method::POST, &path, Some(json_body(&body))).await?;
             Ok(0)
         }
         NetworkCommand::Prune(a) => {
             if !a.force && !super::confirm("WARNING! This will remove all custom networks not used by at least one container.")? {
                 return Ok(0);
             }
-            let r = c.json(Method::POST, "/networks/prune", None).await?;
-            let gone: &[Value] = r["NetworksDeleted"].as_array().map_or(&[], Vec::as_slice);
+            let r: network::PruneResponse = c.json(Method::POST, "/networks/prune", None).await?;
+            let gone = r.networks_deleted.unwrap_or_default();
             if !gone.is_empty() {
                 println!("Deleted Networks:");
                 for g in gone {
-                    println!("{}", g.as_str().unwrap_or_default());
+                    println!("{g}");
                 }
             }
             Ok(0)

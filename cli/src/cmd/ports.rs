@@ -4,7 +4,10 @@
 use super::containers::path;
 use crate::client::Client;
 use crate::Failure;
-use serde_json::{json, Map, Value};
+use berth_docker_api::container::{PortBinding, PortMap};
+use berth_docker_api::inspect::ContainerInspect;
+use berth_docker_api::EmptyObject;
+use std::collections::BTreeMap;
 
 /// `80` or `8000-8010` as (first, last).
 fn range(s: &str, what: &str) -> Result<(u32, u32), String> {
@@ -63,25 +66,27 @@ fn bindings(spec: &str) -> Result<Vec<(String, String, String)>, String> {
         .collect())
 }
 
+/// What `-p` and `--expose` ask for.
+pub type CreateFields = (BTreeMap<String, EmptyObject>, PortMap);
+
 /// `Config.ExposedPorts` and `HostConfig.PortBindings` of `-p` and `--expose`.
-pub fn create_fields(publish: &[String], expose: &[String]) -> Result<(Value, Value), String> {
-    let (mut exposed, mut bound) = (Map::new(), Map::new());
+pub fn create_fields(publish: &[String], expose: &[String]) -> Result<CreateFields, String> {
+    let (mut exposed, mut bound) = (BTreeMap::new(), PortMap::new());
     for spec in publish {
-        for (key, ip, host) in bindings(spec)? {
-            exposed.insert(key.clone(), json!({}));
-            if let Value::Array(list) = bound.entry(key).or_insert_with(|| json!([])) {
-                list.push(json!({ "HostIp": ip, "HostPort": host }));
-            }
+        for (key, host_ip, host_port) in bindings(spec)? {
+            exposed.insert(key.clone(), EmptyObject {});
+            let list = bound.entry(key).or_insert_with(|| Some(Vec::new()));
+            list.get_or_insert_default().push(PortBinding { host_ip, host_port });
         }
     }
     for e in expose {
         let (ports, proto) = e.rsplit_once('/').unwrap_or((e, "tcp"));
         let (a, b) = range(ports, "range format for --expose")?;
         for p in a..=b {
-            exposed.insert(format!("{p}/{proto}"), json!({}));
+            exposed.insert(format!("{p}/{proto}"), EmptyObject {});
         }
     }
-    Ok((Value::Object(exposed), Value::Object(bound)))
+    Ok((exposed, bound))
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,9 +99,8 @@ pub struct PortArgs {
 
 /// `berth port`: the container's published ports, from its inspect.
 pub async fn port(c: &Client, a: PortArgs) -> Result<i32, Failure> {
-    let doc = c.get(&path(&a.container, "/json")?).await?;
-    let empty = Map::new();
-    let ports = doc["NetworkSettings"]["Ports"].as_object().unwrap_or(&empty);
+    let doc: ContainerInspect = c.get(&path(&a.container, "/json")?).await?;
+    let ports = &doc.network_settings.ports;
     let wanted =
         a.port.as_deref().map(|p| if p.contains('/') { p.to_owned() } else { format!("{p}/tcp") });
     let mut lines = Vec::new();
@@ -104,12 +108,8 @@ pub async fn port(c: &Client, a: PortArgs) -> Result<i32, Failure> {
         if wanted.as_ref().is_some_and(|w| w != key) {
             continue;
         }
-        for b in list.as_array().into_iter().flatten() {
-            let host = format!(
-                "{}:{}",
-                b["HostIp"].as_str().unwrap_or(""),
-                b["HostPort"].as_str().unwrap_or("")
-            );
+        for b in list.iter().flatten() {
+            let host = format!("{}:{}", b.host_ip, b.host_port);
             lines.push(if wanted.is_some() { host } else { format!("{key} -> {host}") });
         }
     }
@@ -150,6 +150,6 @@ mod tests {
             assert!(bindings(bad).is_err(), "{bad}");
         }
         let (exposed, _) = create_fields(&[], &["7000-7001/udp".into()]).unwrap();
-        assert_eq!(exposed, json!({"7000/udp": {}, "7001/udp": {}}));
+        assert_eq!(exposed.keys().collect::<Vec<_>>(), ["7000/udp", "7001/udp"]);
     }
 }

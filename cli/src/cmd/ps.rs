@@ -3,7 +3,8 @@
 use crate::client::{query, Client};
 use crate::units::{ago, short_id};
 use crate::Failure;
-use serde_json::{json, Map, Value};
+use berth_docker_api::container;
+use std::collections::BTreeMap;
 
 #[derive(Debug, clap::Args)]
 pub struct PsArgs {
@@ -36,21 +37,6 @@ pub struct PsArgs {
 const DEFAULT: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 
-/// `key=value` flags as the API's `{"key": ["value", …]}`.
-pub(crate) fn filters_json(filters: &[String]) -> Result<String, Failure> {
-    let mut m: Map<String, Value> = Map::new();
-    for f in filters {
-        let (k, v) = f.split_once('=').ok_or_else(|| {
-            Failure::new(format!("Error: bad format of filter (expected name=value): {f}"))
-        })?;
-        if let Some(a) = m.entry(k.to_ascii_lowercase()).or_insert_with(|| json!([])).as_array_mut()
-        {
-            a.push(json!(v));
-        }
-    }
-    Ok(Value::Object(m).to_string())
-}
-
 fn header(field: &str) -> String {
     match field {
         "ID" => "CONTAINER ID".into(),
@@ -58,48 +44,60 @@ fn header(field: &str) -> String {
     }
 }
 
+/// One row of `ps`, as its `--format` templates see it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Row {
+    #[serde(rename = "ID")]
+    id: String,
+    image: String,
+    command: String,
+    created_at: String,
+    running_for: String,
+    status: String,
+    state: String,
+    ports: String,
+    names: String,
+    labels: String,
+    mounts: String,
+    networks: String,
+    size: String,
+    /// For `{{.Label "k"}}`.
+    #[serde(rename = "_labels")]
+    label_map: BTreeMap<String, String>,
+}
+
 /// One row with Docker's fields for templates.
-fn row(c: &Value, no_trunc: bool) -> Value {
-    let id = c["Id"].as_str().unwrap_or_default();
-    let mut cmd = c["Command"].as_str().unwrap_or_default().to_owned();
+fn row(c: &container::Summary, no_trunc: bool) -> Row {
+    let mut cmd = c.command.clone();
     if !no_trunc && cmd.chars().count() > 20 {
         cmd = cmd.chars().take(19).collect::<String>() + "…";
     }
-    let names: Vec<&str> = c["Names"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|n| n.as_str())
-        .map(|n| n.trim_start_matches('/'))
-        .collect();
-    let labels = c["Labels"].as_object().cloned().unwrap_or_default();
-    let label_text: Vec<String> =
-        labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
-    let created = c["Created"].as_i64().unwrap_or(0);
-    let networks: Vec<&str> = c["NetworkSettings"]["Networks"]
-        .as_object()
-        .map(|m| m.keys().map(String::as_str).collect())
-        .unwrap_or_default();
-    json!({
-        "ID": if no_trunc { id } else { short_id(id) },
-        "Image": c["Image"],
-        "Command": format!("\"{cmd}\""),
-        "CreatedAt": crate::units::local_time(created),
-        "RunningFor": ago(created),
-        "Status": c["Status"],
-        "State": c["State"],
-        "Ports": "",
-        "Names": names.join(","),
-        "Labels": label_text.join(","),
-        "Mounts": "",
-        "Networks": networks.join(","),
-        "Size": "",
-        "_labels": labels,
-    })
+    let names: Vec<&str> = c.names.iter().map(|n| n.trim_start_matches('/')).collect();
+    let labels = c.labels.clone().unwrap_or_default();
+    let label_text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let networks: Vec<&str> =
+        c.network_settings.networks.iter().flat_map(|m| m.keys().map(String::as_str)).collect();
+    Row {
+        id: if no_trunc { c.id.as_str() } else { short_id(&c.id) }.to_owned(),
+        image: c.image.clone(),
+        command: format!("\"{cmd}\""),
+        created_at: crate::units::local_time(c.created),
+        running_for: ago(c.created),
+        status: c.status.clone(),
+        state: c.state.clone(),
+        ports: String::new(),
+        names: names.join(","),
+        labels: label_text.join(","),
+        mounts: String::new(),
+        networks: networks.join(","),
+        size: String::new(),
+        label_map: labels,
+    }
 }
 
 pub async fn ps(c: &Client, a: PsArgs) -> Result<i32, Failure> {
-    let mut q = vec![("filters", filters_json(&a.filter)?)];
+    let mut q = vec![("filters", super::filters_json(&a.filter)?)];
     let limit = if a.latest { Some(1) } else { a.last.filter(|n| *n > 0) };
     if a.all || limit.is_some() {
         q.push(("all", "1".into()));
@@ -110,16 +108,14 @@ pub async fn ps(c: &Client, a: PsArgs) -> Result<i32, Failure> {
     if a.all_namespaces {
         q.push(("namespaces", "all".into()));
     }
-    let list = c.get(&format!("/containers/json?{}", query(q))).await?;
-    let list: &[Value] = list.as_array().map_or(&[], Vec::as_slice);
+    let list: Vec<container::Summary> = c.get(&format!("/containers/json?{}", query(q))).await?;
     if a.quiet {
-        for s in list {
-            let id = s["Id"].as_str().unwrap_or_default();
-            println!("{}", if a.no_trunc { id } else { short_id(id) });
+        for s in &list {
+            println!("{}", if a.no_trunc { s.id.as_str() } else { short_id(&s.id) });
         }
         return Ok(0);
     }
-    let rows: Vec<Value> = list.iter().map(|s| row(s, a.no_trunc)).collect();
+    let rows: Vec<Row> = list.iter().map(|s| row(s, a.no_trunc)).collect();
     crate::table::print(&rows, a.format.as_deref(), DEFAULT, header)
         .map_err(|e| Failure::new(format!("Error: {e}")))?;
     Ok(0)

@@ -4,12 +4,17 @@
 //! `run` attaches and waits before it starts, so nothing is missed.
 
 use super::containers::{attach_path, path};
-use crate::client::Client;
+use crate::client::{json_body, Client};
 use crate::streams::{self, Resize, Streams};
 use crate::units::{parse_bytes, parse_cpus};
 use crate::Failure;
+use berth_docker_api::container::{
+    BindOptions, Config, CreateRequest, CreateResponse, EndpointConfig, EndpointIpamConfig,
+    HealthConfig, HostConfig, Mount, NetworkingConfig, RestartPolicy, TmpfsOptions, Ulimit,
+    VolumeOptions,
+};
 use hyper::Method;
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
 #[derive(Debug, clap::Args)]
 #[command(disable_help_flag = true)]
@@ -193,7 +198,7 @@ fn bad(m: String) -> Failure {
 }
 
 /// Docker's `--health-*` flags as the API's `Healthcheck` (null: the image's).
-fn healthcheck(a: &CreateArgs) -> Result<Value, String> {
+fn healthcheck(a: &CreateArgs) -> Result<Option<HealthConfig>, String> {
     let dur = |flag: &str, v: &Option<String>| -> Result<i64, String> {
         match v {
             None => Ok(0),
@@ -219,20 +224,24 @@ fn healthcheck(a: &CreateArgs) -> Result<Value, String> {
         if any {
             return Err("--no-healthcheck conflicts with --health-* options".into());
         }
-        return Ok(json!({ "Test": ["NONE"] }));
+        return Ok(Some(HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() }));
     }
     if !any {
-        return Ok(Value::Null);
+        return Ok(None);
     }
-    let test = a.health_cmd.as_ref().map(|c| json!(["CMD-SHELL", c]));
-    Ok(
-        json!({ "Test": test, "Interval": interval, "Timeout": timeout, "StartPeriod": start_period, "StartInterval": start_interval, "Retries": retries }),
-    )
+    Ok(Some(HealthConfig {
+        test: a.health_cmd.as_ref().map(|c| vec!["CMD-SHELL".to_owned(), c.clone()]),
+        interval: Some(interval),
+        timeout: Some(timeout),
+        start_period: Some(start_period),
+        start_interval: Some(start_interval),
+        retries: Some(retries),
+    }))
 }
 
 /// Docker's `--restart name[:max-retries]` as the API's `RestartPolicy`
 /// (the daemon checks the name).
-pub(super) fn restart_policy(s: &str) -> Result<Value, String> {
+pub(super) fn restart_policy(s: &str) -> Result<RestartPolicy, String> {
     let (name, count) = match s.split_once(':') {
         Some((n, c)) => (
             n,
@@ -240,7 +249,7 @@ pub(super) fn restart_policy(s: &str) -> Result<Value, String> {
         ),
         None => (s, 0),
     };
-    Ok(json!({ "Name": name, "MaximumRetryCount": count }))
+    Ok(RestartPolicy { name: name.to_owned(), maximum_retry_count: count })
 }
 
 fn daemon_failure(e: crate::client::ApiError) -> Failure {
@@ -256,14 +265,14 @@ fn env_entry(e: &str) -> Option<String> {
 }
 
 /// `nofile=1024[:2048]` as Docker's `{Name, Soft, Hard}`.
-fn ulimit(u: &str) -> Result<Value, Failure> {
+fn ulimit(u: &str) -> Result<Ulimit, Failure> {
     let invalid =
         || bad(format!("invalid argument {u:?} for \"--ulimit\" flag: expected name=soft[:hard]"));
     let (name, limits) = u.split_once('=').ok_or_else(invalid)?;
     let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
     let soft: i64 = soft.parse().map_err(|_| invalid())?;
     let hard: i64 = hard.parse().map_err(|_| invalid())?;
-    Ok(json!({ "Name": name, "Soft": soft, "Hard": hard }))
+    Ok(Ulimit { name: name.to_owned(), soft, hard })
 }
 
 /// `--security-opt`, as the docker CLI sends it: a seccomp profile file is
@@ -282,9 +291,9 @@ fn security_opts(opts: &[String]) -> Result<Vec<String>, Failure> {
 }
 
 /// Docker's `--mount` CSV as the API's `Mount`.
-fn mount_spec(spec: &str) -> Result<Value, String> {
-    let mut m = Map::new();
-    let (mut bind, mut volume, mut tmpfs) = (Map::new(), Map::new(), Map::new());
+fn mount_spec(spec: &str) -> Result<Mount, String> {
+    let mut m = Mount { kind: "volume".into(), ..Default::default() };
+    let (mut bind, mut volume, mut tmpfs) = (None, None, None);
     for field in spec.split(',') {
         let (k, v) = field.split_once('=').map_or((field, None), |(k, v)| (k, Some(v)));
         let flag = || match v {
@@ -297,46 +306,50 @@ fn mount_spec(spec: &str) -> Result<Value, String> {
                 .ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))
         };
         match k {
-            "type" => drop(m.insert("Type".into(), json!(val()?))),
-            "source" | "src" => drop(m.insert("Source".into(), json!(val()?))),
-            "target" | "dst" | "destination" => drop(m.insert("Target".into(), json!(val()?))),
-            "readonly" | "ro" => drop(m.insert("ReadOnly".into(), json!(flag()?))),
-            "consistency" => drop(m.insert("Consistency".into(), json!(val()?))),
-            "bind-propagation" => drop(bind.insert("Propagation".into(), json!(val()?))),
-            "volume-nocopy" => drop(volume.insert("NoCopy".into(), json!(flag()?))),
-            "tmpfs-size" => {
-                drop(tmpfs.insert("SizeBytes".into(), json!(crate::units::parse_bytes(&val()?)?)))
+            "type" => m.kind = val()?,
+            "source" | "src" => m.source = val()?,
+            "target" | "dst" | "destination" => m.target = val()?,
+            "readonly" | "ro" => m.read_only = flag()?,
+            "consistency" => m.consistency = val()?,
+            "bind-propagation" => {
+                bind.get_or_insert_with(BindOptions::default).propagation = val()?
             }
-            "tmpfs-mode" => drop(tmpfs.insert(
-                "Mode".into(),
-                json!(u32::from_str_radix(&val()?, 8)
-                        .map_err(|e| format!("invalid tmpfs-mode: {e}"))?),
-            )),
+            "volume-nocopy" => volume.get_or_insert_with(VolumeOptions::default).no_copy = flag()?,
+            "tmpfs-size" => {
+                tmpfs.get_or_insert_with(TmpfsOptions::default).size_bytes =
+                    crate::units::parse_bytes(&val()?)?
+            }
+            "tmpfs-mode" => {
+                tmpfs.get_or_insert_with(TmpfsOptions::default).mode =
+                    u32::from_str_radix(&val()?, 8)
+                        .map_err(|e| format!("invalid tmpfs-mode: {e}"))?
+            }
             other => return Err(format!("unexpected key '{other}' in '{spec}'")),
         }
     }
-    if !m.contains_key("Type") {
-        m.insert("Type".into(), json!("volume"));
-    }
-    for (key, opts) in [("BindOptions", bind), ("VolumeOptions", volume), ("TmpfsOptions", tmpfs)] {
-        if !opts.is_empty() {
-            m.insert(key.into(), Value::Object(opts));
-        }
-    }
-    Ok(Value::Object(m))
+    m.bind_options = bind;
+    m.volume_options = volume;
+    m.tmpfs_options = tmpfs;
+    Ok(m)
 }
 
 /// `NetworkingConfig`: the aliases and address on the network it starts on.
-fn networking_config(a: &CreateArgs) -> Value {
+fn networking_config(a: &CreateArgs) -> Option<NetworkingConfig> {
     if a.network_alias.is_empty() && a.ip.is_none() {
-        return Value::Null;
+        return None;
     }
-    let ipam = a.ip.as_ref().map(|ip| json!({ "IPv4Address": ip }));
-    json!({ "EndpointsConfig": { a.network.clone(): { "Aliases": a.network_alias, "IPAMConfig": ipam } } })
+    let endpoint = EndpointConfig {
+        aliases: Some(a.network_alias.clone()),
+        ipam_config: a.ip.clone().map(|ip| EndpointIpamConfig { ipv4_address: ip }),
+        ..Default::default()
+    };
+    Some(NetworkingConfig {
+        endpoints_config: Some(BTreeMap::from([(a.network.clone(), endpoint)])),
+    })
 }
 
 /// The create body, and the name.
-fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
+fn body(a: &CreateArgs, attach_stdin: bool) -> Result<CreateRequest, Failure> {
     let mut env = Vec::new();
     for f in &a.env_file {
         let text = std::fs::read_to_string(f).map_err(|e| bad(format!("open {f}: {e}")))?;
@@ -348,11 +361,11 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
         );
     }
     env.extend(a.env.iter().filter_map(|e| env_entry(e)));
-    let labels: Map<String, Value> = a
+    let labels: BTreeMap<String, String> = a
         .label
         .iter()
         .map(|l| l.split_once('=').unwrap_or((l, "")))
-        .map(|(k, v)| (k.to_owned(), json!(v)))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     let memory = a.memory.as_deref().map(parse_bytes).transpose().map_err(bad)?.unwrap_or(0);
     let nano_cpus = a
@@ -372,55 +385,59 @@ fn body(a: &CreateArgs, attach_stdin: bool) -> Result<Value, Failure> {
     let restart = restart_policy(a.restart.as_deref().unwrap_or("")).map_err(bad)?;
     let (exposed_ports, port_bindings) =
         super::ports::create_fields(&a.publish, &a.expose).map_err(bad)?;
-    Ok(json!({
-        "Hostname": a.hostname.clone().unwrap_or_default(),
-        "User": a.user.clone().unwrap_or_default(),
-        "AttachStdin": attach_stdin,
-        "AttachStdout": true,
-        "AttachStderr": true,
-        "Tty": a.tty,
-        "OpenStdin": a.interactive,
-        "StdinOnce": attach_stdin,
-        "Env": env,
-        "Cmd": if a.command.is_empty() { Value::Null } else { json!(a.command) },
-        "Entrypoint": a.entrypoint.as_ref().map_or(Value::Null, |e| if e.is_empty() { json!([""]) } else { json!([e]) }),
-        "Image": a.image,
-        "ExposedPorts": exposed_ports,
-        "Labels": labels,
-        "WorkingDir": a.workdir.clone().unwrap_or_default(),
-        "StopSignal": a.stop_signal.clone().unwrap_or_default(),
-        "StopTimeout": a.stop_timeout,
-        "Healthcheck": healthcheck(a).map_err(bad)?,
-        "NetworkingConfig": networking_config(a),
-        "MacAddress": a.mac_address.clone().unwrap_or_default(),
-        "HostConfig": {
-            "NetworkMode": a.network,
-            "AutoRemove": a.rm,
-            "Memory": memory,
-            "NanoCpus": nano_cpus,
-            "CpuShares": a.cpu_shares.unwrap_or(0),
-            "CpusetCpus": a.cpuset_cpus.clone().unwrap_or_default(),
-            "PidsLimit": a.pids_limit.filter(|p| *p > 0),
-            "ReadonlyRootfs": a.read_only,
-            "Privileged": a.privileged,
-            "CapAdd": a.cap_add,
-            "CapDrop": a.cap_drop,
-            "SecurityOpt": security_opts(&a.security_opt)?,
-            "Ulimits": ulimits,
-            "Binds": a.volume,
-            "Dns": a.dns,
-            "DnsSearch": a.dns_search,
-            "DnsOptions": a.dns_option,
-            "ExtraHosts": a.add_host,
-            "VolumesFrom": a.volumes_from,
-            "Mounts": a.mount.iter().map(|m| mount_spec(m)).collect::<Result<Vec<_>, _>>().map_err(bad)?,
-            "Tmpfs": a.tmpfs.iter().map(|t| t.split_once(':').map_or((t.as_str(), ""), |(p, o)| (p, o))).map(|(p, o)| (p.to_owned(), json!(o))).collect::<Map<String, Value>>(),
-            "PortBindings": port_bindings,
-            "PublishAllPorts": a.publish_all,
-            "RestartPolicy": restart,
-            "Init": a.init.then_some(true),
-        },
-    }))
+    let config = Config {
+        hostname: a.hostname.clone().unwrap_or_default(),
+        user: a.user.clone().unwrap_or_default(),
+        attach_stdin,
+        attach_stdout: true,
+        attach_stderr: true,
+        tty: a.tty,
+        open_stdin: a.interactive,
+        stdin_once: attach_stdin,
+        env: Some(env),
+        cmd: (!a.command.is_empty()).then(|| a.command.clone()),
+        // `--entrypoint ""` clears the image's.
+        entrypoint: a.entrypoint.as_ref().map(|e| vec![e.clone()]),
+        image: a.image.clone(),
+        exposed_ports: Some(exposed_ports),
+        labels: Some(labels),
+        working_dir: a.workdir.clone().unwrap_or_default(),
+        stop_signal: a.stop_signal.clone().unwrap_or_default(),
+        stop_timeout: a.stop_timeout,
+        healthcheck: healthcheck(a).map_err(bad)?,
+        mac_address: a.mac_address.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    let tmpfs = a.tmpfs.iter().map(|t| t.split_once(':').unwrap_or((t.as_str(), "")));
+    let host_config = HostConfig {
+        network_mode: a.network.clone(),
+        auto_remove: a.rm,
+        memory,
+        nano_cpus,
+        cpu_shares: a.cpu_shares.unwrap_or(0) as i64,
+        cpuset_cpus: a.cpuset_cpus.clone().unwrap_or_default(),
+        pids_limit: a.pids_limit.filter(|p| *p > 0),
+        readonly_rootfs: a.read_only,
+        privileged: a.privileged,
+        cap_add: Some(a.cap_add.clone()),
+        cap_drop: Some(a.cap_drop.clone()),
+        security_opt: Some(security_opts(&a.security_opt)?),
+        ulimits: Some(ulimits),
+        binds: Some(a.volume.clone()),
+        dns: Some(a.dns.clone()),
+        dns_search: Some(a.dns_search.clone()),
+        dns_options: Some(a.dns_option.clone()),
+        extra_hosts: Some(a.add_host.clone()),
+        volumes_from: Some(a.volumes_from.clone()),
+        mounts: Some(a.mount.iter().map(|m| mount_spec(m)).collect::<Result<_, _>>().map_err(bad)?),
+        tmpfs: Some(tmpfs.map(|(p, o)| (p.to_owned(), o.to_owned())).collect()),
+        port_bindings: Some(port_bindings),
+        publish_all_ports: a.publish_all,
+        restart_policy: restart,
+        init: a.init.then_some(true),
+        ..Default::default()
+    };
+    Ok(CreateRequest { config, host_config, networking_config: networking_config(a) })
 }
 
 /// Creates the container, pulling its image first when `--pull` says so.
@@ -445,8 +462,9 @@ async fn create_container(
             .await
             .map_err(|f| Failure { code: 125, ..f.prefixed("berth: ") })?;
     }
-    match c.json(Method::POST, &path, Some(&body)).await {
-        Ok(v) => Ok(v["Id"].as_str().unwrap_or_default().to_owned()),
+    let send = || c.json::<CreateResponse>(Method::POST, &path, Some(json_body(&body)));
+    match send().await {
+        Ok(v) => Ok(v.id),
         Err(e)
             if e.is_not_found()
                 && a.pull == "missing"
@@ -456,8 +474,7 @@ async fn create_container(
             super::transfer::pull_quietly(c, &a.image)
                 .await
                 .map_err(|f| Failure { code: 125, ..f.prefixed("berth: ") })?;
-            let v = c.json(Method::POST, &path, Some(&body)).await.map_err(daemon_failure)?;
-            Ok(v["Id"].as_str().unwrap_or_default().to_owned())
+            Ok(send().await.map_err(daemon_failure)?.id)
         }
         Err(e) => Err(daemon_failure(e)),
     }
@@ -490,7 +507,7 @@ async fn start(c: &Client, id: &str, auto_remove: bool) -> Result<(), Failure> {
     if let Err(e) = c.post(&path(id, "/start")?).await {
         let code = start_failure_code(&e.message);
         if auto_remove {
-            let _ = c.json(Method::DELETE, &path(id, "?force=1")?, None).await;
+            let _ = c.call(Method::DELETE, &path(id, "?force=1")?, None).await;
         }
         return Err(Failure { code, ..daemon_failure(e) });
     }
@@ -558,11 +575,9 @@ mod tests {
 
     #[test]
     fn ulimits_as_docker_reads_them() {
-        assert_eq!(
-            ulimit("nofile=256:512").unwrap(),
-            json!({ "Name": "nofile", "Soft": 256, "Hard": 512 })
-        );
-        assert_eq!(ulimit("nproc=10").unwrap(), json!({ "Name": "nproc", "Soft": 10, "Hard": 10 }));
+        let u = |name: &str, soft, hard| Ulimit { name: name.into(), soft, hard };
+        assert_eq!(ulimit("nofile=256:512").unwrap(), u("nofile", 256, 512));
+        assert_eq!(ulimit("nproc=10").unwrap(), u("nproc", 10, 10));
         assert!(ulimit("nofile").is_err());
         assert!(ulimit("nofile=x").is_err());
     }

@@ -3,70 +3,52 @@
 use crate::client::Client;
 use crate::units::human_size;
 use crate::Failure;
-use serde_json::Value;
+use berth_docker_api::{container, system, volume};
 
 pub async fn version(c: &Client) -> Result<i32, Failure> {
     println!("Client:\n Version:\t{}\n API version:\t1.47", env!("CARGO_PKG_VERSION"));
-    let v = c.get("/version").await?;
-    let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    let v: system::Version = c.get("/version").await?;
     println!(
         "\nServer:\n Engine:\n  Version:\t{}\n  API version:\t{} (minimum version {})\n  OS/Arch:\t{}/{}",
-        s("Version"),
-        s("ApiVersion"),
-        s("MinAPIVersion"),
-        s("Os"),
-        s("Arch")
+        v.version, v.api_version, v.min_api_version, v.os, v.arch
     );
     Ok(0)
 }
 
 pub async fn info(c: &Client) -> Result<i32, Failure> {
-    let v = c.get("/info").await?;
-    let n = |k: &str| v[k].as_i64().unwrap_or(0);
-    let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    let v: system::Info = c.get("/info").await?;
     println!("Server:");
     println!(
         " Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}",
-        n("Containers"),
-        n("ContainersRunning"),
-        n("ContainersPaused"),
-        n("ContainersStopped")
+        v.containers, v.containers_running, v.containers_paused, v.containers_stopped
     );
-    println!(" Images: {}", n("Images"));
-    println!(" Server Version: {}", s("ServerVersion"));
-    println!(" Storage Driver: {}", s("Driver"));
-    println!(" Cgroup Driver: {}\n Cgroup Version: {}", s("CgroupDriver"), s("CgroupVersion"));
+    println!(" Images: {}", v.images);
+    println!(" Server Version: {}", v.server_version);
+    println!(" Storage Driver: {}", v.driver);
+    println!(" Cgroup Driver: {}\n Cgroup Version: {}", v.cgroup_driver, v.cgroup_version);
     println!(
         " Kernel Version: {}\n Operating System: {}\n Architecture: {}",
-        s("KernelVersion"),
-        s("OperatingSystem"),
-        s("Architecture")
+        v.kernel_version, v.operating_system, v.architecture
     );
-    println!(" CPUs: {}\n Total Memory: {}", n("NCPU"), human_size(n("MemTotal").max(0) as u64));
-    println!(" Name: {}\n Docker Root Dir: {}", s("Name"), s("DockerRootDir"));
+    println!(" CPUs: {}\n Total Memory: {}", v.ncpu, human_size(v.mem_total));
+    println!(" Name: {}\n Docker Root Dir: {}", v.name, v.docker_root_dir);
     Ok(0)
 }
 
 pub async fn df(c: &Client) -> Result<i32, Failure> {
-    let v = c.get("/system/df").await?;
-    let list = |k: &str| v[k].as_array().cloned().unwrap_or_default();
-    let images = list("Images");
-    let containers = list("Containers");
-    let size = |x: &Value, k: &str| x[k].as_i64().unwrap_or(0).max(0) as u64;
-    let image_total: u64 = images.iter().map(|i| size(i, "Size")).sum();
-    let unused: u64 = images
-        .iter()
-        .filter(|i| i["Containers"].as_i64().unwrap_or(0) == 0)
-        .map(|i| size(i, "Size"))
-        .sum();
-    let active_images = images.iter().filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0).count();
-    let ctr_total: u64 = containers.iter().map(|c| size(c, "SizeRw")).sum();
-    let ctr_stopped: u64 =
-        containers.iter().filter(|c| c["State"] != "running").map(|c| size(c, "SizeRw")).sum();
-    let active_ctrs = containers.iter().filter(|c| c["State"] == "running").count();
-    let volumes = list("Volumes");
-    let vsize = |v: &Value| v["UsageData"]["Size"].as_i64().unwrap_or(0).max(0) as u64;
-    let vused = |v: &Value| v["UsageData"]["RefCount"].as_i64().unwrap_or(0) > 0;
+    let v: system::DiskUsage = c.get("/system/df").await?;
+    let (images, containers, volumes) = (&v.images, &v.containers, &v.volumes);
+    let size = |n: i64| n.max(0) as u64;
+    let image_total: u64 = images.iter().map(|i| size(i.size)).sum();
+    let unused: u64 = images.iter().filter(|i| i.containers == 0).map(|i| size(i.size)).sum();
+    let active_images = images.iter().filter(|i| i.containers > 0).count();
+    let rw = |c: &container::Summary| size(c.size_rw.unwrap_or(0));
+    let ctr_total: u64 = containers.iter().map(rw).sum();
+    let ctr_stopped: u64 = containers.iter().filter(|c| c.state != "running").map(rw).sum();
+    let active_ctrs = containers.iter().filter(|c| c.state == "running").count();
+    let usage = |v: &volume::Volume| v.usage_data.clone().unwrap_or_default();
+    let vsize = |v: &volume::Volume| size(usage(v).size);
+    let vused = |v: &volume::Volume| usage(v).ref_count > 0;
     let vol_total: u64 = volumes.iter().map(vsize).sum();
     let vol_unused: u64 = volumes.iter().filter(|v| !vused(v)).map(vsize).sum();
     let active_vols = volumes.iter().filter(|v| vused(v)).count();

@@ -5,9 +5,9 @@
 
 use crate::client::{image_seg, query, Client};
 use crate::Failure;
+use berth_docker_api::progress::Message;
 use hyper::body::Incoming;
 use hyper::Method;
-use serde_json::Value;
 use std::io::{IsTerminal, Write};
 
 #[derive(Debug, clap::Args)]
@@ -22,6 +22,15 @@ pub struct PullArgs {
     reference: String,
 }
 
+/// A progress stream's error message as the transfer's failure.
+pub(crate) fn failed(m: &Message) -> Result<(), Failure> {
+    let detail = m.error_detail.as_ref().map_or("", |d| d.message.as_str());
+    match [m.error.as_str(), detail].into_iter().find(|e| !e.is_empty()) {
+        Some(e) => Err(Failure::new(e.to_owned())),
+        None => Ok(()),
+    }
+}
+
 /// The layer lines of a transfer in progress.
 struct Board<W: Write> {
     out: W,
@@ -32,22 +41,21 @@ struct Board<W: Write> {
 
 impl<W: Write> Board<W> {
     /// Shows one message; an `error` in it is the transfer's failure.
-    fn show(&mut self, m: &Value) -> Result<(), Failure> {
-        if let Some(e) = m["error"].as_str() {
-            return Err(Failure::new(e.to_owned()));
-        }
-        let status = m["status"].as_str().unwrap_or_default();
-        if let Some(s) = m["stream"].as_str() {
-            let _ = write!(self.out, "{s}");
+    fn show(&mut self, m: &Message) -> Result<(), Failure> {
+        failed(m)?;
+        let status = m.status.as_str();
+        if !m.stream.is_empty() {
+            let _ = write!(self.out, "{}", m.stream);
             return Ok(());
         }
-        let Some(id) = m["id"].as_str().filter(|i| !i.is_empty()) else {
+        let id = m.id.as_str();
+        if id.is_empty() {
             if !status.is_empty() {
                 let _ = writeln!(self.out, "{status}");
             }
             return Ok(());
-        };
-        let progress = m["progress"].as_str().unwrap_or_default();
+        }
+        let progress = m.progress.as_str();
         let text =
             if progress.is_empty() { status.to_owned() } else { format!("{status} {progress}") };
         match self.lines.iter_mut().find(|(d, _)| d == id) {
@@ -83,7 +91,7 @@ pub async fn show_progress(body: Incoming, to_stderr: bool) -> Result<(), Failur
         (Box::new(std::io::stdout()), std::io::stdout().is_terminal())
     };
     let mut board = Board { out, tty, lines: Vec::new(), drawn: 0 };
-    crate::client::each_json(body, |m| board.show(&m)).await
+    crate::client::each_json(body, |m: Message| board.show(&m)).await
 }
 
 /// `X-Registry-Auth` for a reference, from the CLI's config.json.
@@ -118,11 +126,7 @@ async fn start_pull(c: &Client, reference: &str, platform: &str) -> Result<Incom
 pub async fn pull(c: &Client, a: PullArgs) -> Result<i32, Failure> {
     let body = start_pull(c, &a.reference, &a.platform).await?;
     if a.quiet {
-        crate::client::each_json(body, |m| match m["error"].as_str() {
-            Some(e) => Err(Failure::new(e.to_owned())),
-            None => Ok(()),
-        })
-        .await?;
+        crate::client::each_json(body, |m: Message| failed(&m)).await?;
         println!("{}", full_name(&a.reference));
         return Ok(0);
     }
@@ -193,18 +197,20 @@ mod tests {
     fn progress_lines_without_a_terminal() {
         let mut out = Vec::new();
         let mut b = Board { out: &mut out, tty: false, lines: Vec::new(), drawn: 0 };
+        let downloading =
+            Message { progress: "[=>  ] 1B/2B".into(), ..Message::status("Downloading", "abc") };
         for m in [
-            serde_json::json!({"status": "Pulling from library/busybox", "id": "latest"}),
-            serde_json::json!({"status": "Pulling fs layer", "id": "abc"}),
-            serde_json::json!({"status": "Downloading", "progress": "[=>  ] 1B/2B", "id": "abc"}),
-            serde_json::json!({"status": "Pull complete", "id": "abc"}),
-            serde_json::json!({"status": "Digest: sha256:00"}),
+            Message::status("Pulling from library/busybox", "latest"),
+            Message::status("Pulling fs layer", "abc"),
+            downloading,
+            Message::status("Pull complete", "abc"),
+            Message::status("Digest: sha256:00", ""),
         ] {
             b.show(&m).unwrap();
         }
         assert_eq!(String::from_utf8(out).unwrap(), "latest: Pulling from library/busybox\nabc: Pulling fs layer\nabc: Pull complete\nDigest: sha256:00\n");
         let mut sink = Vec::new();
         let mut b = Board { out: &mut sink, tty: false, lines: Vec::new(), drawn: 0 };
-        assert!(b.show(&serde_json::json!({"error": "manifest unknown"})).is_err());
+        assert!(b.show(&Message::error("manifest unknown")).is_err());
     }
 }

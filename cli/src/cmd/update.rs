@@ -1,11 +1,11 @@
 //! update: a running or stopped container's resources.
 
 use super::for_each;
-use crate::client::Client;
+use crate::client::{json_body, Client};
 use crate::units::{parse_bytes, parse_cpus};
 use crate::Failure;
+use berth_docker_api::container::UpdateRequest;
 use hyper::Method;
-use serde_json::{Map, Value};
 
 #[derive(Debug, clap::Args)]
 pub struct UpdateArgs {
@@ -33,33 +33,32 @@ pub struct UpdateArgs {
 
 pub async fn update(c: &Client, a: UpdateArgs) -> Result<i32, Failure> {
     let bad = |m: String| Failure::new(format!("Error: {m}"));
-    let mut body = Map::new();
-    if let Some(m) = &a.memory {
-        body.insert("Memory".into(), parse_bytes(m).map_err(bad)?.into());
-    }
-    if let Some(cpus) = &a.cpus {
-        body.insert("NanoCpus".into(), (parse_cpus(cpus).map_err(bad)?.0 * 10_000).into());
-    }
-    if let Some(s) = a.cpu_shares {
-        body.insert("CpuShares".into(), s.into());
-    }
-    if let Some(s) = &a.cpuset_cpus {
-        body.insert("CpusetCpus".into(), s.clone().into());
-    }
-    if let Some(p) = a.pids_limit {
-        body.insert("PidsLimit".into(), p.into());
-    }
-    if let Some(r) = &a.restart {
-        body.insert("RestartPolicy".into(), super::run::restart_policy(r).map_err(bad)?);
-    }
-    if body.is_empty() {
+    let body = UpdateRequest {
+        memory: a.memory.as_deref().map(parse_bytes).transpose().map_err(bad)?,
+        nano_cpus: a
+            .cpus
+            .as_deref()
+            .map(|c| parse_cpus(c).map(|(quota, _)| quota * 10_000))
+            .transpose()
+            .map_err(bad)?,
+        cpu_shares: a.cpu_shares.map(|s| s as i64),
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        pids_limit: a.pids_limit,
+        restart_policy: a
+            .restart
+            .as_deref()
+            .map(super::run::restart_policy)
+            .transpose()
+            .map_err(bad)?,
+        ..Default::default()
+    };
+    if body == UpdateRequest::default() {
         return Err(Failure::new("You must provide one or more flags when using this command."));
     }
-    let body = Value::Object(body);
     for_each(&a.containers, |n| {
-        let body = body.clone();
+        let body = json_body(&body);
         async move {
-            c.json(Method::POST, &super::containers::path(n, "/update")?, Some(&body)).await?;
+            c.call(Method::POST, &super::containers::path(n, "/update")?, Some(body)).await?;
             Ok(())
         }
     })

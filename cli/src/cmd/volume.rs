@@ -1,10 +1,11 @@
 //! `berth volume create|ls|inspect|rm|prune`, as Docker's CLI has them.
 
-use crate::client::{query, seg, Client};
+use crate::client::{json_body, query, seg, Client};
 use crate::units::human_size;
 use crate::Failure;
+use berth_docker_api::volume;
 use hyper::Method;
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum VolumeCommand {
@@ -68,26 +69,33 @@ pub struct PruneArgs {
     force: bool,
 }
 
-fn pairs(items: &[String]) -> Map<String, Value> {
+fn pairs(items: &[String]) -> BTreeMap<String, String> {
     items
         .iter()
         .map(|l| l.split_once('=').unwrap_or((l, "")))
-        .map(|(k, v)| (k.to_owned(), json!(v)))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
 }
 
 pub async fn run(c: &Client, cmd: VolumeCommand) -> Result<i32, Failure> {
     match cmd {
         VolumeCommand::Create(a) => {
-            let body = json!({ "Name": a.name.unwrap_or_default(), "Driver": a.driver, "Labels": pairs(&a.label), "DriverOpts": pairs(&a.opt) });
-            let v = c.json(Method::POST, "/volumes/create", Some(&body)).await?;
-            println!("{}", v["Name"].as_str().unwrap_or_default());
+            let body = volume::CreateRequest {
+                name: a.name.unwrap_or_default(),
+                driver: a.driver,
+                labels: Some(pairs(&a.label)),
+                driver_opts: Some(pairs(&a.opt)),
+            };
+            let v: volume::Volume =
+                c.json(Method::POST, "/volumes/create", Some(json_body(&body))).await?;
+            println!("{}", v.name);
             Ok(0)
         }
         VolumeCommand::Ls(a) => {
             let filters = super::filters_json(&a.filter)?;
-            let r = c.get(&format!("/volumes?{}", query([("filters", filters)]))).await?;
-            let vols = r["Volumes"].as_array().cloned().unwrap_or_default();
+            let r: volume::ListResponse =
+                c.get(&format!("/volumes?{}", query([("filters", filters)]))).await?;
+            let vols = r.volumes.unwrap_or_default();
             let default = if a.quiet { "{{.Name}}" } else { "table {{.Driver}}\t{{.Name}}" };
             let format = if a.quiet { None } else { a.format.as_deref() };
             crate::table::print(&vols, format, default, |f| match f {
@@ -117,26 +125,24 @@ pub async fn run(c: &Client, cmd: VolumeCommand) -> Result<i32, Failure> {
             if !a.force && !super::confirm("WARNING! This will remove all local volumes not used by at least one container.")? {
                 return Ok(0);
             }
-            let filters = if a.all { r#"{"all":["true"]}"# } else { "{}" };
-            let r = c
+            let all = ["all=true".to_owned()];
+            let filters = super::filters_json(if a.all { &all[..] } else { &[] })?;
+            let r: volume::PruneResponse = c
                 .json(
                     Method::POST,
                     &format!("/volumes/prune?{}", query([("filters", filters.to_owned())])),
                     None,
                 )
                 .await?;
-            let gone: &[Value] = r["VolumesDeleted"].as_array().map_or(&[], Vec::as_slice);
+            let gone = r.volumes_deleted.unwrap_or_default();
             if !gone.is_empty() {
                 println!("Deleted Volumes:");
                 for g in gone {
-                    println!("{}", g.as_str().unwrap_or_default());
+                    println!("{g}");
                 }
                 println!();
             }
-            println!(
-                "Total reclaimed space: {}",
-                human_size(r["SpaceReclaimed"].as_u64().unwrap_or(0))
-            );
+            println!("Total reclaimed space: {}", human_size(r.space_reclaimed));
             Ok(0)
         }
     }

@@ -7,7 +7,6 @@ pub(crate) mod commit;
 mod content;
 mod history;
 mod import;
-mod inspect;
 mod load;
 mod login;
 mod prune;
