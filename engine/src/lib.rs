@@ -25,6 +25,7 @@ mod shim_client;
 pub mod snapshot;
 pub mod spec;
 pub mod store;
+mod table;
 pub mod task;
 mod undo;
 pub mod volume;
@@ -37,8 +38,7 @@ pub use model::{ContainerRecord, Status};
 use container::Entry;
 use image::ImageStore;
 use paths::Paths;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 pub use berth_kernel::fs::{disk_usage, Usage};
 
@@ -77,22 +77,17 @@ struct Inner {
     tasks: task::Tasks,
     /// Writable roots over layers, for processes without a container.
     snapshots: snapshot::Snapshots,
-    containers: RwLock<HashMap<String, Arc<Entry>>>,
-    /// Name → id; a name is reserved before anything else is created.
-    names: std::sync::Mutex<HashMap<String, String>>,
-    sandboxes: RwLock<HashMap<String, Arc<sandbox::SandboxEntry>>>,
-    /// Sandbox name key (name, namespace, uid, attempt) → id.
-    sandbox_names: std::sync::Mutex<HashMap<String, String>>,
+    /// Containers by id, and their names.
+    containers: table::Table<Entry>,
+    /// Pod sandboxes by id, and their name keys (name, namespace, uid, attempt).
+    sandboxes: table::Table<sandbox::SandboxEntry>,
     events: tokio::sync::broadcast::Sender<container::events::ContainerEvent>,
-    /// Serializes volume creates and removals.
-    volumes: std::sync::Mutex<()>,
+    /// Volumes on disk.
+    volumes: volume::Volumes,
     /// Which container holds which published host port.
-    ports: std::sync::Mutex<container::PortTable>,
-    /// User-defined networks by id, and their DNS servers.
-    networks: RwLock<HashMap<String, model::NetworkRecord>>,
-    dns: std::sync::Mutex<HashMap<String, network::dns_serve::DnsServer>>,
-    /// Serializes network creates and removals.
-    network_ops: std::sync::Mutex<()>,
+    ports: container::Ports,
+    /// User-defined networks, their DNS servers.
+    networks: network::Networks,
 }
 
 impl Engine {
@@ -118,6 +113,7 @@ impl Engine {
         let shims = task::ShimRuntime::new(cfg.shim_path.clone());
         let tasks = task::Tasks::new(Arc::new(shims), cfg.start_timeout);
         let snapshots = snapshot::Snapshots::open(&paths, images.leases().clone())?;
+        let volumes = volume::Volumes::new(paths.clone());
         let engine = Self {
             inner: Arc::new(Inner {
                 cfg,
@@ -125,16 +121,12 @@ impl Engine {
                 images,
                 tasks,
                 snapshots,
-                containers: RwLock::new(HashMap::new()),
-                names: Default::default(),
-                sandboxes: RwLock::new(HashMap::new()),
-                sandbox_names: Default::default(),
+                containers: Default::default(),
+                sandboxes: Default::default(),
                 events: container::events::channel(),
-                volumes: Default::default(),
+                volumes,
                 ports: Default::default(),
                 networks: Default::default(),
-                dns: Default::default(),
-                network_ops: Default::default(),
             }),
         };
         engine.write_bridge_config()?;
@@ -186,17 +178,19 @@ impl Engine {
     /// taken in) from the check to the removal, and a create checks its image
     /// again once it is listed, so no container can take the image meanwhile.
     pub fn remove_image(&self, name: &str, force: bool) -> Result<image::RemoveOutcome> {
-        let containers = self.inner.containers.read().unwrap();
-        let used = images_in_use(&containers);
-        self.inner.images.remove(name, force, |id| used.iter().any(|u| u == id))
+        self.inner.containers.holding(|all| {
+            let used = images_in_use(all);
+            self.inner.images.remove(name, force, |id| used.iter().any(|u| u == id))
+        })
     }
 
     /// Prunes dangling images (or, with `all`, every unused one), in one
     /// step as [`Engine::remove_image`]. Blocking.
     pub fn prune_images(&self, all: bool) -> Result<image::PruneOutcome> {
-        let containers = self.inner.containers.read().unwrap();
-        let used = images_in_use(&containers);
-        self.inner.images.prune(all, |id| used.iter().any(|u| u == id))
+        self.inner.containers.holding(|containers| {
+            let used = images_in_use(containers);
+            self.inner.images.prune(all, |id| used.iter().any(|u| u == id))
+        })
     }
 
     /// Writes the archive of `plan` on a blocking thread: its chunks, then
@@ -230,14 +224,13 @@ impl Engine {
     /// Whether any container (in any state) uses the image `id`, as its
     /// root or as an image volume.
     pub fn image_in_use(&self, id: &str) -> bool {
-        images_in_use(&self.inner.containers.read().unwrap()).iter().any(|u| u == id)
+        self.inner.containers.holding(images_in_use).iter().any(|u| u == id)
     }
 }
 
 /// Ids of every image the containers use (root or image volume).
-fn images_in_use(containers: &HashMap<String, Arc<Entry>>) -> Vec<String> {
+fn images_in_use(containers: &mut dyn Iterator<Item = &Arc<Entry>>) -> Vec<String> {
     containers
-        .values()
         .map(|e| e.record())
         .flat_map(|r| {
             std::iter::once(r.image_id)

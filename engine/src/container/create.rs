@@ -265,20 +265,9 @@ impl Engine {
         };
         let mut undo = Undo::default();
 
-        {
-            let mut names = self.inner.names.lock().unwrap();
-            if let Some(other) = names.get(&name) {
-                return Err(Error::AlreadyExists(format!(
-                    "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
-                )));
-            }
-            names.insert(name.clone(), id.clone());
-        }
-        let me = self.clone();
-        let n = name.clone();
-        undo.push(move || {
-            me.inner.names.lock().unwrap().remove(&n);
-        });
+        self.inner.containers.claim_name(&name, &id).map_err(|other| name_in_use(&name, &other))?;
+        let (me, n, i) = (self.clone(), name.clone(), id.clone());
+        undo.push(move || me.inner.containers.release_name(&n, &i));
 
         let dir = self.paths().container(&id)?;
         create_dir(&dir, 0o700).ctx(|| format!("create {}", dir.display()))?;
@@ -419,14 +408,14 @@ impl Engine {
     fn list_new(&self, rec: &ContainerRecord) -> Result<()> {
         crate::failpoint("create.before_record")?;
         self.persist(rec)?;
-        self.inner.containers.write().unwrap().insert(rec.id.clone(), Entry::new(rec.clone()));
+        self.inner.containers.insert(&rec.id, Entry::new(rec.clone()));
         // One step with image removal, which holds the containers' lock while
         // it checks and removes: an image that went before we were listed is
         // gone now, and the container with it (the undo takes its dirs).
         let mut images = std::iter::once(&rec.image_id)
             .chain(rec.config.image_volumes.iter().map(|v| &v.image_id));
         if let Some(gone) = images.find(|i| self.images().resolve(i).is_err()) {
-            self.inner.containers.write().unwrap().remove(&rec.id);
+            self.inner.containers.remove(&rec.id);
             return Err(Error::NotFound(Missing::Other(format!(
                 "image {gone} was removed while the container was created"
             ))));
@@ -435,7 +424,7 @@ impl Engine {
         if let Some(gone) =
             rec.config.network.links().iter().find(|l| self.network(&l.network).is_err())
         {
-            self.inner.containers.write().unwrap().remove(&rec.id);
+            self.inner.containers.remove(&rec.id);
             return Err(Error::NotFound(Missing::Other(format!(
                 "network {} was removed while the container was created",
                 gone.network
@@ -444,7 +433,7 @@ impl Engine {
         // Likewise its volumes: a removal checks for users and sets the
         // volume aside while it holds the containers' lock.
         if let Some(gone) = rec.config.volumes.iter().find(|v| self.volume(&v.name).is_err()) {
-            self.inner.containers.write().unwrap().remove(&rec.id);
+            self.inner.containers.remove(&rec.id);
             return Err(Error::NotFound(Missing::Other(format!(
                 "volume {} was removed while the container was created",
                 gone.name
@@ -488,6 +477,13 @@ impl Engine {
             None => Ok(self.paths().container(&rec.id)?.join("container.log")),
         }
     }
+}
+
+/// dockerd's words for a name another container holds.
+pub(crate) fn name_in_use(name: &str, holder: &str) -> Error {
+    Error::AlreadyExists(format!(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name."
+    ))
 }
 
 #[cfg(test)]

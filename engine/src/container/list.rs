@@ -11,9 +11,8 @@ impl Engine {
         let mut out: Vec<ContainerRecord> = self
             .inner
             .containers
-            .read()
-            .unwrap()
-            .values()
+            .all()
+            .into_iter()
             .map(|e| e.record())
             .filter(|r| all || r.state.status == Status::Running)
             .collect();

@@ -34,6 +34,7 @@ mod logs;
 mod monitor;
 mod network;
 mod pause;
+mod port_table;
 mod ports;
 mod recover;
 mod remove;
@@ -58,7 +59,7 @@ pub use exec::{ExecOutput, ExecProcessOptions};
 pub use exec_stream::{ExecProcess, ExecStreamOptions, Terminal};
 pub use export::ChangeKind;
 pub use logs::LogRecord;
-pub(crate) use ports::PortTable;
+pub(crate) use port_table::Ports;
 pub use stats::{CgroupUsage, ContainerStats, MemoryUsage};
 pub use volumes::{check_tmpfs_options, tmpfs_options};
 pub use wait::WaitOutcome;
@@ -114,24 +115,10 @@ impl Entry {
 impl Engine {
     /// Finds a container by id, unique id prefix, or name.
     pub(crate) fn lookup(&self, key: &str) -> Result<Arc<Entry>> {
-        let not_found = || Error::NotFound(Missing::Container(key.to_owned()));
-        if key.is_empty() {
-            return Err(not_found());
-        }
-        let containers = self.inner.containers.read().unwrap();
-        // Docker's order: exact id, then name, then unique id prefix.
-        if let Some(e) = containers.get(key) {
-            return Ok(e.clone());
-        }
-        if let Some(id) = self.inner.names.lock().unwrap().get(key.trim_start_matches('/')) {
-            if let Some(e) = containers.get(id) {
-                return Ok(e.clone());
-            }
-        }
-        match crate::store::find_id(containers.keys(), key, "container")? {
-            Some(id) => Ok(containers[&id].clone()),
-            None => Err(not_found()),
-        }
+        self.inner
+            .containers
+            .find(key, "container", true, |_| true)?
+            .ok_or_else(|| Error::NotFound(Missing::Container(key.to_owned())))
     }
 
     /// Writes the new record durably, then publishes it.
@@ -172,14 +159,9 @@ impl Engine {
     /// A pod's container, for the CRI front: by id or unique id prefix among
     /// pod containers only — never by name, never one of the CLI's.
     pub fn pod_container(&self, key: &str) -> Result<ContainerRecord> {
-        let containers = self.inner.containers.read().unwrap();
-        let pod_ids: Vec<&String> = containers
-            .iter()
-            .filter(|(_, e)| e.record.lock().unwrap().config.pod.is_some())
-            .map(|(id, _)| id)
-            .collect();
-        match crate::store::find_id(pod_ids.iter().copied(), key, "container")? {
-            Some(id) => Ok(containers[&id].record()),
+        let in_pod = |e: &Entry| e.record.lock().unwrap().config.pod.is_some();
+        match self.inner.containers.find(key, "container", false, in_pod)? {
+            Some(e) => Ok(e.record()),
             None => Err(Error::NotFound(Missing::Container(key.to_owned()))),
         }
     }

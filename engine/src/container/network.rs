@@ -107,15 +107,13 @@ impl Engine {
         let idle: Vec<_> = self
             .inner
             .containers
-            .read()
-            .unwrap()
-            .values()
+            .all()
+            .into_iter()
             .filter(|e| {
                 let r = e.record();
                 matches!(r.state.status, super::Status::Exited | super::Status::Created)
                     && r.config.network.sandbox().is_some()
             })
-            .cloned()
             .collect();
         for entry in idle {
             let _op = entry.op.lock().await;

@@ -2,52 +2,16 @@
 //! container's network while it runs, given back at its exit (its DNAT
 //! rules, `network/publish.rs`, go with its sandbox), as dockerd's.
 //!
-//! One table (`Inner::ports`) says which container holds which host
-//! socket; a start takes its ports in it before its network is made, so
-//! two starts can't take the same one, and start-up fills it from the
-//! records of containers that have a sandbox. A port some other program of the node listens on is refused
-//! too: berth binds it for a moment first, as Docker's proxy would.
+//! One table (`port_table.rs`, the engine's `Ports`) says which container
+//! holds which host socket; a start takes its ports in it before its
+//! network is made, so two starts can't take the same one, and start-up
+//! fills it from the records of containers that have a sandbox.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::ports::{ContainerPort, HostPorts, PortRequest, PublishedPort};
 use crate::Engine;
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddrV4};
-
-/// Who holds which host port.
-#[derive(Debug, Default)]
-pub(crate) struct PortTable {
-    held: Vec<(PublishedPort, String)>,
-    /// Where the next search for a free ephemeral port begins.
-    cursor: u16,
-}
-
-impl PortTable {
-    /// Whether `p` clashes with a held port or one of `also` (the pods').
-    fn clash(&self, also: &[PublishedPort], p: &PublishedPort) -> bool {
-        self.held.iter().map(|(h, _)| h).chain(also).any(|h| h.clashes(p))
-    }
-}
-
-/// The node's ephemeral ports (where Docker picks `-P`'s from too).
-fn ephemeral_range() -> (u16, u16) {
-    let text =
-        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
-    let mut it = text.split_whitespace().filter_map(|w| w.parse::<u16>().ok());
-    match (it.next(), it.next()) {
-        (Some(a), Some(b)) if a > 0 && a <= b => (a, b),
-        _ => (32768, 60999),
-    }
-}
-
-/// Whether the node lets us have the socket now (nothing else listens on it).
-fn probe(p: &PublishedPort) -> std::io::Result<()> {
-    let addr = SocketAddrV4::new(p.host_ip, p.host_port);
-    match p.container.protocol {
-        crate::model::ports::Protocol::Tcp => std::net::TcpListener::bind(addr).map(drop),
-        crate::model::ports::Protocol::Udp => std::net::UdpSocket::bind(addr).map(drop),
-    }
-}
+use std::net::Ipv4Addr;
 
 /// The container's exposed ports: the image's, `--expose`'s and the
 /// published ones.
@@ -90,7 +54,8 @@ pub(crate) fn wanted(config: &crate::model::ContainerConfig) -> Vec<PortRequest>
 }
 
 impl Engine {
-    /// Takes a host port for each request, in the container's name; all or none.
+    /// Takes a host port for each request, in the container's name; all or
+    /// none. Pods' host ports (the CRI's port mappings) count as held too.
     pub(crate) fn take_ports(
         &self,
         id: &str,
@@ -100,34 +65,14 @@ impl Engine {
         if wanted.is_empty() {
             return Ok(Vec::new());
         }
-        let pods = self.pods_host_ports();
-        let mut table = self.inner.ports.lock().unwrap();
-        if table.cursor == 0 {
-            // Not where another daemon of the node (a test's) starts.
-            table.cursor = rand::random();
-        }
-        let mut taken = Vec::new();
-        let result = (|| {
-            for r in wanted {
-                // Pods' host ports (the CRI's port mappings) count as held too.
-                let p = self.take_port(&mut table, &pods, id, name, r)?;
-                table.held.push((p, id.to_owned()));
-                taken.push(p);
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            table.held.retain(|(_, holder)| holder != id);
-            return Err(e);
-        }
-        Ok(taken)
+        self.inner.ports.take(id, name, wanted, &self.pods_host_ports())
     }
 
     /// The host ports of the CRI's pods.
     fn pods_host_ports(&self) -> Vec<PublishedPort> {
-        let sandboxes = self.inner.sandboxes.read().unwrap();
+        let sandboxes = self.inner.sandboxes.all();
         let records = sandboxes
-            .values()
+            .iter()
             .map(|s| s.record())
             .filter(|r| r.config.owner == crate::model::sandbox::SandboxOwner::Pod);
         records
@@ -146,75 +91,17 @@ impl Engine {
             .collect()
     }
 
-    fn take_port(
-        &self,
-        table: &mut PortTable,
-        pods: &[PublishedPort],
-        id: &str,
-        name: &str,
-        r: &PortRequest,
-    ) -> Result<PublishedPort> {
-        let host_ip = r.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let endpoint =
-            format!("driver failed programming external connectivity on endpoint {name} ({id})");
-        let at = |port| PublishedPort { container: r.container, host_ip, host_port: port };
-        match r.host_ports {
-            HostPorts::Range { first, last } if first == last => {
-                let p = at(first);
-                if table.clash(pods, &p) {
-                    return Err(Error::AlreadyExists(format!("{endpoint}: Bind for {host_ip}:{first} failed: port is already allocated")));
-                }
-                probe(&p).map_err(|e| {
-                    Error::AlreadyExists(format!(
-                        "{endpoint}: Error starting userland proxy: listen {}4 {host_ip}:{first}: bind: {}",
-                        r.container.protocol.as_str(),
-                        bind_error(&e)
-                    ))
-                })?;
-                Ok(p)
-            }
-            HostPorts::Range { first, last } => (first..=last)
-                .map(at)
-                .find(|p| !table.clash(pods, p) && probe(p).is_ok())
-                .ok_or_else(|| Error::AlreadyExists(format!("{endpoint}: Bind for {host_ip}:{first}-{last} failed: port is already allocated"))),
-            HostPorts::Any => {
-                let (lo, hi) = ephemeral_range();
-                let span = u32::from(hi - lo) + 1;
-                let start = u32::from(table.cursor.wrapping_sub(lo)) % span;
-                let found = (0..span).map(|i| at(lo + ((start + i) % span) as u16)).find(|p| !table.clash(pods, p) && probe(p).is_ok());
-                let p = found.ok_or_else(|| Error::AlreadyExists(format!("{endpoint}: no free host port for {}: all ports are allocated", r.container)))?;
-                table.cursor = p.host_port.wrapping_add(1);
-                Ok(p)
-            }
-        }
-    }
-
     /// Gives back what a container held (exited, removed, or its start undone).
     pub(crate) fn release_ports(&self, id: &str) {
-        self.inner.ports.lock().unwrap().held.retain(|(_, holder)| holder != id);
+        self.inner.ports.release(id);
     }
 
     /// Start-up: the ports a recorded container's sandbox maps (a running
     /// one's; an exited one's until the sweep releases it).
     pub(crate) fn hold_recorded_ports(&self, rec: &super::ContainerRecord) {
         if rec.config.network.sandbox().is_some() {
-            self.inner
-                .ports
-                .lock()
-                .unwrap()
-                .held
-                .extend(rec.config.ports.iter().map(|p| (*p, rec.id.clone())));
+            self.inner.ports.hold(&rec.id, &rec.config.ports);
         }
-    }
-}
-
-/// The words Go prints for the errors a bind gets.
-fn bind_error(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(libc::EADDRINUSE) => "address already in use".into(),
-        Some(libc::EADDRNOTAVAIL) => "cannot assign requested address".into(),
-        Some(libc::EACCES) => "permission denied".into(),
-        _ => e.to_string(),
     }
 }
 

@@ -75,12 +75,7 @@ impl Engine {
                 // (A quarantined one keeps everything, a live shim included.)
                 self.reap_unfinished_start(&rec).await;
             }
-            self.inner
-                .names
-                .lock()
-                .unwrap()
-                .entry(rec.name.clone())
-                .or_insert_with(|| rec.id.clone());
+            self.inner.containers.adopt_name(&rec.name, &rec.id);
             self.hold_recorded_ports(&rec);
             // Shown from the start, before its shim is adopted.
             let health =
@@ -88,13 +83,12 @@ impl Engine {
             let id = rec.id.clone();
             let entry = Entry::new(rec);
             *entry.health.lock().unwrap() = health;
-            self.inner.containers.write().unwrap().insert(id, entry);
+            self.inner.containers.insert(&id, entry);
         }
         // Bundles without a record belong to nothing.
         if let Ok(rd) = std::fs::read_dir(self.paths().bundles()) {
-            let known = self.inner.containers.read().unwrap();
             for b in rd.flatten() {
-                if !known.contains_key(&*b.file_name().to_string_lossy()) {
+                if !self.inner.containers.contains(&b.file_name().to_string_lossy()) {
                     let _ = std::fs::remove_dir_all(b.path());
                 }
             }

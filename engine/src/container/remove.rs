@@ -38,14 +38,9 @@ impl Engine {
                     && rec.state.status == Status::Quarantined => {}
             r => r.ctx(|| format!("remove {}", path.display()))?,
         }
-        self.inner.containers.write().unwrap().remove(&rec.id);
+        self.inner.containers.remove(&rec.id);
         crate::failpoint("remove.after_record")?;
-        {
-            let mut names = self.inner.names.lock().unwrap();
-            if names.get(&rec.name) == Some(&rec.id) {
-                names.remove(&rec.name);
-            }
-        }
+        self.inner.containers.release_name(&rec.name, &rec.id);
         let dirs = [self.paths().bundle(&rec.id)?, self.paths().container(&rec.id)?];
         tokio::task::spawn_blocking(move || {
             for d in dirs {

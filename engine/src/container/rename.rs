@@ -21,21 +21,13 @@ impl Engine {
                 "Renaming a container with the same name as its current name: {new_name}"
             )));
         }
-        {
-            let mut names = self.inner.names.lock().unwrap();
-            if let Some(other) = names.get(new_name) {
-                return Err(Error::AlreadyExists(format!(
-                    "Conflict. The container name \"/{new_name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
-                )));
-            }
-            names.insert(new_name.to_owned(), rec.id.clone());
-        }
-        let committed = self.commit(&entry, |r| r.name = new_name.to_owned());
-        let mut names = self.inner.names.lock().unwrap();
-        match committed {
+        let names = &self.inner.containers;
+        names
+            .claim_name(new_name, &rec.id)
+            .map_err(|other| super::create::name_in_use(new_name, &other))?;
+        match self.commit(&entry, |r| r.name = new_name.to_owned()) {
             Ok(renamed) => {
-                names.remove(&rec.name);
-                drop(names);
+                names.release_name(&rec.name, &rec.id);
                 self.emit_renamed(
                     &renamed,
                     super::events::EventKind::Renamed,
@@ -44,7 +36,7 @@ impl Engine {
                 Ok(())
             }
             Err(e) => {
-                names.remove(new_name);
+                names.release_name(new_name, &rec.id);
                 Err(e)
             }
         }

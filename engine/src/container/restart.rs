@@ -75,8 +75,7 @@ impl Engine {
     /// Start-up, after recovery: exited containers their policy brings back
     /// (and those whose restart was pending when berthd went down).
     pub(crate) fn restart_at_start_up(&self) {
-        let entries: Vec<Arc<Entry>> =
-            self.inner.containers.read().unwrap().values().cloned().collect();
+        let entries: Vec<Arc<Entry>> = self.inner.containers.all();
         for entry in entries {
             let rec = entry.record();
             let s = &rec.state;

@@ -47,7 +47,7 @@ impl Engine {
                 "a gateway needs the subnet it is in (--subnet)".into(),
             ));
         }
-        let _serial = self.inner.network_ops.lock().unwrap();
+        let _serial = self.inner.networks.change();
         if self.network(&req.name).is_ok() {
             return Err(Error::AlreadyExists(format!(
                 "network with name {} already exists",
@@ -108,7 +108,7 @@ impl Engine {
         }
         self.start_dns(&n);
         super::isolation::isolate(&n.bridge, &self.config().bridge.name);
-        self.inner.networks.write().unwrap().insert(n.id.clone(), n.clone());
+        self.inner.networks.insert(n.clone());
         tracing::info!(network = %n.id, subnet = %n.subnet, "network created");
         Ok(n)
     }

@@ -220,7 +220,7 @@ impl Engine {
         name: &str,
     ) -> (Lookup, Upstreams) {
         let all: Vec<crate::ContainerRecord> =
-            self.inner.containers.read().unwrap().values().map(|e| e.record()).collect();
+            self.inner.containers.all().iter().map(|e| e.record()).collect();
         // The asker by its address (held only while its sandbox is: its
         // first query may come before its start is recorded).
         let asker = all.iter().find(|r| {

@@ -22,11 +22,13 @@ pub(crate) mod isolation;
 pub(crate) mod masquerade;
 pub(crate) mod publish;
 mod remove;
+mod table;
 
 pub use connect::Connect;
 pub use create::NetworkCreate;
+pub(crate) use table::Networks;
 
-use crate::error::{Error, Missing, Result};
+use crate::error::{Error, Result};
 use crate::model::network::NetworkRecord;
 use crate::store::{self, Loaded};
 use crate::Engine;
@@ -55,37 +57,20 @@ fn iptables(args: &[&str]) -> bool {
 impl Engine {
     /// Every user-defined network, by name.
     pub fn networks(&self) -> Vec<NetworkRecord> {
-        let mut all: Vec<NetworkRecord> =
-            self.inner.networks.read().unwrap().values().cloned().collect();
-        all.sort_by(|a, b| a.name.cmp(&b.name));
-        all
+        self.inner.networks.all()
     }
 
     /// A network by name, id or unique id prefix.
     pub fn network(&self, key: &str) -> Result<NetworkRecord> {
-        let nets = self.inner.networks.read().unwrap();
-        if let Some(n) = nets.values().find(|n| n.name == key) {
-            return Ok(n.clone());
-        }
-        let by_id: Vec<&NetworkRecord> =
-            nets.values().filter(|n| !key.is_empty() && n.id.starts_with(key)).collect();
-        match by_id.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] => Err(Error::NotFound(Missing::Network(key.to_owned()))),
-            _ => Err(Error::InvalidArgument(format!(
-                "network {key} is ambiguous ({} matches found based on ID prefix)",
-                by_id.len()
-            ))),
-        }
+        self.inner.networks.find(key)
     }
 
     /// The containers linked to a network (any state).
     pub fn network_users(&self, id: &str) -> Vec<crate::ContainerRecord> {
         self.inner
             .containers
-            .read()
-            .unwrap()
-            .values()
+            .all()
+            .into_iter()
             .map(|e| e.record())
             .filter(|r| r.config.network.links().iter().any(|l| l.network == id))
             .collect()
@@ -125,7 +110,7 @@ impl Engine {
             n.gateway,
             n.internal,
         ) {
-            Ok(server) => drop(self.inner.dns.lock().unwrap().insert(n.id.clone(), server)),
+            Ok(server) => self.inner.networks.keep_dns(&n.id, server),
             Err(e) => {
                 tracing::warn!(network = %n.name, gateway = %n.gateway, error = %e, "the network's DNS could not start: containers won't find each other by name")
             }
@@ -150,7 +135,7 @@ impl Engine {
                     self.write_network_config(&n)?;
                     self.start_dns(&n);
                     isolation::isolate(&n.bridge, &self.config().bridge.name);
-                    self.inner.networks.write().unwrap().insert(n.id.clone(), n);
+                    self.inner.networks.insert(n);
                 }
                 Loaded::Missing if !store::is_quarantined(&item.path(), RECORD) => {
                     tracing::info!(network = %id, "sweeping an unfinished network");

@@ -14,7 +14,7 @@ pub struct SandboxFilter {
 
 impl Engine {
     pub fn list_sandboxes(&self, f: &SandboxFilter) -> Vec<SandboxRecord> {
-        let entries: Vec<_> = self.inner.sandboxes.read().unwrap().values().cloned().collect();
+        let entries = self.inner.sandboxes.all();
         let mut out: Vec<SandboxRecord> = entries
             .iter()
             .map(|e| self.observe(e))

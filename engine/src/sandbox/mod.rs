@@ -58,26 +58,16 @@ impl Engine {
     /// Finds a pod's sandbox by id or unique id prefix (a container's own
     /// sandbox is no pod's: not found).
     pub(crate) fn sandbox(&self, id: &str) -> Result<Arc<SandboxEntry>> {
-        let map = self.inner.sandboxes.read().unwrap();
-        let pods = map
-            .iter()
-            .filter(|(_, e)| e.record.lock().unwrap().config.owner == SandboxOwner::Pod)
-            .map(|(id, _)| id);
-        match crate::store::find_id(pods, id, "pod sandbox")? {
-            Some(found) => Ok(map[&found].clone()),
-            None => Err(Error::NotFound(Missing::Sandbox(id.to_owned()))),
-        }
+        let pod = |e: &SandboxEntry| e.record.lock().unwrap().config.owner == SandboxOwner::Pod;
+        self.inner
+            .sandboxes
+            .find(id, "pod sandbox", false, pod)?
+            .ok_or_else(|| Error::NotFound(Missing::Sandbox(id.to_owned())))
     }
 
     /// Any sandbox by its exact id, a container's own too.
     pub(crate) fn any_sandbox(&self, id: &str) -> Result<Arc<SandboxEntry>> {
-        self.inner
-            .sandboxes
-            .read()
-            .unwrap()
-            .get(id)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(Missing::Sandbox(id.to_owned())))
+        self.inner.sandboxes.get(id).ok_or_else(|| Error::NotFound(Missing::Sandbox(id.to_owned())))
     }
 
     /// Like [`Engine::sandbox`], but an unknown id is `None`: stop and
@@ -92,8 +82,10 @@ impl Engine {
 
     /// Ids of the pod's containers.
     pub fn pod_containers(&self, sandbox_id: &str) -> Vec<String> {
-        let map = self.inner.containers.read().unwrap();
-        map.values()
+        self.inner
+            .containers
+            .all()
+            .iter()
             .map(|e| e.record())
             .filter(|r| r.config.pod.as_ref().is_some_and(|p| p.sandbox_id == sandbox_id))
             .map(|r| r.id)

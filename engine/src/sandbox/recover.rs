@@ -57,8 +57,8 @@ impl Engine {
                 rec.init_pid = None;
                 self.sandbox_persist(&rec)?;
             }
-            self.inner.sandbox_names.lock().unwrap().insert(rec.name_key(), rec.id.clone());
-            self.inner.sandboxes.write().unwrap().insert(rec.id.clone(), SandboxEntry::new(rec));
+            self.inner.sandboxes.adopt_name(&rec.name_key(), &rec.id);
+            self.inner.sandboxes.insert(&rec.id.clone(), SandboxEntry::new(rec));
         }
         Ok(())
     }
@@ -67,7 +67,7 @@ impl Engine {
     /// a RunPodSandbox that never finished (or a removal cut short): run it.
     pub(crate) async fn sweep_networks(&self) {
         let known: std::collections::HashSet<String> =
-            self.inner.sandboxes.read().unwrap().keys().cloned().collect();
+            self.inner.sandboxes.ids().into_iter().collect();
         let mut owners: Vec<String> = self
             .cni()
             .cached_ids()
@@ -95,17 +95,15 @@ impl Engine {
         let used: std::collections::HashSet<String> = self
             .inner
             .containers
-            .read()
-            .unwrap()
-            .values()
+            .all()
+            .into_iter()
             .filter_map(|e| e.record().config.network.sandbox().map(str::to_owned))
             .collect();
         let orphans: Vec<String> = self
             .inner
             .sandboxes
-            .read()
-            .unwrap()
-            .values()
+            .all()
+            .into_iter()
             .map(|e| e.record())
             .filter(|r| r.config.owner == super::SandboxOwner::Container && !used.contains(&r.id))
             .map(|r| r.id)

@@ -39,14 +39,9 @@ impl Engine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && rec.quarantined => {}
             r => r.ctx(|| "remove sandbox record".into())?,
         }
-        self.inner.sandboxes.write().unwrap().remove(&rec.id);
+        self.inner.sandboxes.remove(&rec.id);
         crate::failpoint("remove_sandbox.after_record")?;
-        {
-            let mut names = self.inner.sandbox_names.lock().unwrap();
-            if names.get(&rec.name_key()) == Some(&rec.id) {
-                names.remove(&rec.name_key());
-            }
-        }
+        self.inner.sandboxes.release_name(&rec.name_key(), &rec.id);
         let _ = std::fs::remove_dir_all(dir);
         let _ = std::fs::remove_dir_all(state);
         Ok(())

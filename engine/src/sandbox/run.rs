@@ -87,20 +87,13 @@ impl Engine {
         let key = name_key(&o.name, &o.namespace, &o.uid, o.attempt);
         let id = hex::encode(rand::random::<[u8; 32]>());
         let mut undo = Undo::default();
-        {
-            let mut names = self.inner.sandbox_names.lock().unwrap();
-            if let Some(other) = names.get(&key) {
-                return Err(Error::AlreadyExists(format!(
-                    "pod sandbox name {key:?} is already reserved for {other}"
-                )));
-            }
-            names.insert(key.clone(), id.clone());
-        }
-        let me = self.clone();
-        let k = key.clone();
-        undo.push(move || {
-            me.inner.sandbox_names.lock().unwrap().remove(&k);
-        });
+        self.inner.sandboxes.claim_name(&key, &id).map_err(|other| {
+            Error::AlreadyExists(format!(
+                "pod sandbox name {key:?} is already reserved for {other}"
+            ))
+        })?;
+        let (me, k, i) = (self.clone(), key.clone(), id.clone());
+        undo.push(move || me.inner.sandboxes.release_name(&k, &i));
 
         let dir = self.paths().sandbox(&id)?;
         let state = self.paths().sandbox_state(&id)?;
@@ -183,7 +176,7 @@ impl Engine {
             let _ = self.network_del(&id, &netns).await;
             return Err(e);
         }
-        self.inner.sandboxes.write().unwrap().insert(id.clone(), SandboxEntry::new(rec));
+        self.inner.sandboxes.insert(&id, SandboxEntry::new(rec));
         undo.disarm();
         tracing::info!(sandbox = %id, "pod sandbox ready");
         Ok(id)

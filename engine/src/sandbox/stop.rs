@@ -65,8 +65,7 @@ impl Engine {
             return false;
         }
         // `--network container:<its container>` ones still in the namespace keep its interfaces.
-        let containers = self.inner.containers.read().unwrap();
-        !containers.values().map(|e| e.record()).any(|r| {
+        !self.inner.containers.all().iter().map(|e| e.record()).any(|r| {
             r.state.status == crate::container::Status::Running
                 && matches!(&r.config.network, crate::container::ContainerNetwork::Container { target } if *target == rec.config.name)
         })

@@ -1,7 +1,7 @@
 //! Remove and prune: only volumes no container names (409 otherwise, as
 //! dockerd: "volume is in use").
 
-use super::{users, VolumeRecord, REMOVING};
+use super::{users, VolumeRecord};
 use crate::error::{Error, Result};
 use crate::Engine;
 
@@ -24,23 +24,10 @@ impl Engine {
 
     /// Renames the volume's dir aside while no container can start using it.
     fn set_aside(&self, name: &str) -> Result<std::path::PathBuf> {
-        let dir = self.paths().volume(name)?;
-        let aside = self
-            .paths()
-            .volumes()
-            .join(format!("{REMOVING}{name}-{}", hex::encode(rand::random::<[u8; 6]>())));
-        let _guard = self.inner.volumes.lock().unwrap();
-        let containers = self.inner.containers.read().unwrap();
-        let using = users(containers.values().map(|e| e.record()), name);
-        if !using.is_empty() {
-            return Err(Error::FailedPrecondition(format!(
-                "remove {name}: volume is in use - [{}]",
-                using.join(", ")
-            )));
-        }
-        std::fs::rename(&dir, &aside)
-            .map_err(|e| Error::Io { context: format!("remove volume {name}"), source: e })?;
-        Ok(aside)
+        self.inner.containers.holding(|containers| {
+            let using = users(containers.map(|e| e.record()), name);
+            self.inner.volumes.set_aside(name, &using)
+        })
     }
 
     /// Removes the unused volumes (`anonymous_only`: those made for one
