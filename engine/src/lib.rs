@@ -27,6 +27,8 @@ pub mod spec;
 pub mod store;
 mod table;
 pub mod task;
+#[cfg(test)]
+mod testing;
 mod undo;
 pub mod volume;
 
@@ -84,16 +86,43 @@ struct Inner {
     events: tokio::sync::broadcast::Sender<container::events::ContainerEvent>,
     /// Volumes on disk.
     volumes: volume::Volumes,
+    /// The node's packet filter.
+    filter: Arc<dyn network::filter::PacketFilter>,
     /// Which container holds which published host port.
     ports: container::Ports,
     /// User-defined networks, their DNS servers.
     networks: network::Networks,
 }
 
+/// Where the engine meets the node, as seams: the real ones, or fakes in
+/// unit tests (which then need no root and change nothing on the node).
+pub struct Seams {
+    /// Runs tasks under their shims.
+    pub runtime: Arc<dyn task::TaskRuntime>,
+    /// The node's packet filter.
+    pub filter: Arc<dyn network::filter::PacketFilter>,
+}
+
+impl Seams {
+    /// The node's own: `berth-shim` and iptables.
+    pub fn node(cfg: &EngineConfig) -> Self {
+        Self {
+            runtime: Arc::new(task::ShimRuntime::new(cfg.shim_path.clone())),
+            filter: Arc::new(network::filter::Iptables),
+        }
+    }
+}
+
 impl Engine {
     /// Opens the stores under the configured dirs and reconnects to every
     /// live shim (in parallel, with bounded timeouts).
     pub async fn open(cfg: EngineConfig) -> Result<Self> {
+        let seams = Seams::node(&cfg);
+        Self::open_with(cfg, seams).await
+    }
+
+    /// [`Engine::open`] with the given seams.
+    pub async fn open_with(cfg: EngineConfig, seams: Seams) -> Result<Self> {
         let paths = Paths::new(&cfg.root, &cfg.state);
         // Before the state dir is made: its absence is a sign of a reboot.
         let boot = boot::check(&paths);
@@ -110,8 +139,7 @@ impl Engine {
                 .map_err(|e| Error::Io { context: format!("create {}", d.display()), source: e })?;
         }
         let images = ImageStore::open(&paths, &cfg.registry)?;
-        let shims = task::ShimRuntime::new(cfg.shim_path.clone());
-        let tasks = task::Tasks::new(Arc::new(shims), cfg.start_timeout);
+        let tasks = task::Tasks::new(seams.runtime, cfg.start_timeout);
         let snapshots = snapshot::Snapshots::open(&paths, images.leases().clone())?;
         let volumes = volume::Volumes::new(paths.clone());
         let engine = Self {
@@ -125,14 +153,15 @@ impl Engine {
                 sandboxes: Default::default(),
                 events: container::events::channel(),
                 volumes,
+                filter: seams.filter,
                 ports: Default::default(),
                 networks: Default::default(),
             }),
         };
         engine.write_bridge_config()?;
         let default_bridge = &engine.config().bridge.name;
-        network::isolation::isolate(default_bridge, default_bridge);
-        network::publish::setup();
+        engine.inner.filter.isolate(default_bridge, default_bridge);
+        engine.inner.filter.setup_publish();
         engine.load_networks()?;
         engine.recover_sandboxes()?;
         engine.sweep_networks().await;

@@ -28,6 +28,8 @@ mod exec_stream;
 mod export;
 mod health;
 mod kill;
+#[cfg(test)]
+mod lifecycle_tests;
 mod limits;
 mod list;
 mod logs;

@@ -107,7 +107,7 @@ impl Engine {
             return Err(e);
         }
         self.start_dns(&n);
-        super::isolation::isolate(&n.bridge, &self.config().bridge.name);
+        self.inner.filter.isolate(&n.bridge, &self.config().bridge.name);
         self.inner.networks.insert(n.clone());
         tracing::info!(network = %n.id, subnet = %n.subnet, "network created");
         Ok(n)

@@ -18,9 +18,10 @@ pub(crate) mod connect;
 mod create;
 pub(crate) mod dns;
 pub(crate) mod dns_serve;
+pub mod filter;
 pub(crate) mod isolation;
 pub(crate) mod masquerade;
-pub(crate) mod publish;
+pub mod publish;
 mod remove;
 mod table;
 
@@ -94,7 +95,7 @@ impl Engine {
         });
         conflist::write(&dir, &format!("berth-net-{}", &n.id[..12]), bridge)
             .map_err(|e| Error::system("write the network's CNI config", e))?;
-        masquerade::set(
+        self.inner.filter.masquerade(
             &n.bridge,
             &n.subnet.to_string(),
             self.config().bridge.masquerade && !n.internal,
@@ -134,7 +135,7 @@ impl Engine {
                 Loaded::Record(n) => {
                     self.write_network_config(&n)?;
                     self.start_dns(&n);
-                    isolation::isolate(&n.bridge, &self.config().bridge.name);
+                    self.inner.filter.isolate(&n.bridge, &self.config().bridge.name);
                     self.inner.networks.insert(n);
                 }
                 Loaded::Missing if !store::is_quarantined(&item.path(), RECORD) => {
@@ -151,8 +152,8 @@ impl Engine {
 
     /// The bridge and dirs of a network without a record.
     fn release_network_dirs(&self, id: &str) {
-        isolation::release(&bridge_name(id));
-        masquerade::release(&bridge_name(id));
+        self.inner.filter.release_isolation(&bridge_name(id));
+        self.inner.filter.release_masquerade(&bridge_name(id));
         if let Err(e) = berth_kernel::net::delete_bridge(&bridge_name(id)) {
             tracing::warn!(network = %id, error = %e, "delete the network's bridge");
         }

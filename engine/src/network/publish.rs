@@ -33,7 +33,7 @@ pub(crate) const CHAIN: &str = "BERTH-PORTS";
 
 /// One host port forwarded to a container's port.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Forward {
+pub struct Forward {
     /// `tcp` or `udp`.
     pub protocol: &'static str,
     /// The host address it is bound to; None: every address of the node.

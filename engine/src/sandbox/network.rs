@@ -172,7 +172,7 @@ impl Engine {
         });
         crate::network::conflist::write(&dir, &format!("berth-bridge-{}", b.name), bridge)
             .map_err(|e| Error::system("write the default bridge's CNI config", e))?;
-        crate::network::masquerade::set(&b.name, &b.subnet, b.masquerade);
+        self.inner.filter.masquerade(&b.name, &b.subnet, b.masquerade);
         Ok(())
     }
 
@@ -250,13 +250,11 @@ impl Engine {
             Some(net) => self.network(net).map(|n| (n.bridge, n.subnet.to_string()))?,
             None => (self.config().bridge.name.clone(), self.config().bridge.subnet.clone()),
         };
-        let id = id.to_owned();
-        tokio::task::spawn_blocking(move || {
-            crate::network::publish::publish(&id, &bridge, &subnet, &forwards)
-        })
-        .instrument(tracing::info_span!("publish_ports"))
-        .await?
-        .map_err(|e| Error::system("publish the container's ports", e))
+        let (id, filter) = (id.to_owned(), self.inner.filter.clone());
+        tokio::task::spawn_blocking(move || filter.publish(&id, &bridge, &subnet, &forwards))
+            .instrument(tracing::info_span!("publish_ports"))
+            .await?
+            .map_err(|e| Error::system("publish the container's ports", e))
     }
 
     /// Whether the sandbox's DELs (its extra interfaces' too) can do without its namespace.
@@ -275,8 +273,8 @@ impl Engine {
         // A Docker container's published ports go before the attachment that
         // leads a sweep to them (a pod's hostPorts are its portmap's: none found).
         if cni.cached_capability(id, "portMappings").is_some() {
-            let sid = id.to_owned();
-            tokio::task::spawn_blocking(move || crate::network::publish::unpublish(&sid))
+            let (sid, filter) = (id.to_owned(), self.inner.filter.clone());
+            tokio::task::spawn_blocking(move || filter.unpublish(&sid))
                 .await?
                 .map_err(|e| Error::system("take back the container's published ports", e))?;
         }
