@@ -23,7 +23,10 @@ fn path_of(req: &Req) -> ApiResult<String> {
 /// `HEAD /containers/{id}/archive?path=`.
 pub async fn stat(engine: &Engine, id: &str, req: &Req) -> ApiResult<Response<Body>> {
     let rec = crate::containers::find(engine, id)?;
-    let stat = engine.stat_path(&rec.id, &path_of(req)?).await.map_err(|e| named(e, id))?;
+    let stat = engine
+        .stat_path(&rec.id, &path_of(req)?)
+        .await
+        .map_err(|e| crate::error::path_in(e, id))?;
     let mut resp = http::empty(StatusCode::OK);
     resp.headers_mut().insert(STAT_HEADER, stat_header(&stat));
     Ok(resp)
@@ -32,7 +35,10 @@ pub async fn stat(engine: &Engine, id: &str, req: &Req) -> ApiResult<Response<Bo
 /// `GET /containers/{id}/archive?path=`: the stat, then the tar as it is written.
 pub async fn get(engine: &Engine, id: &str, req: &Req) -> ApiResult<Response<Body>> {
     let rec = crate::containers::find(engine, id)?;
-    let out = engine.archive_path(&rec.id, &path_of(req)?).await.map_err(|e| named(e, id))?;
+    let out = engine
+        .archive_path(&rec.id, &path_of(req)?)
+        .await
+        .map_err(|e| crate::error::path_in(e, id))?;
     let mut resp = http::stream_chunks("application/x-tar", out.data);
     resp.headers_mut().insert(STAT_HEADER, stat_header(&out.stat));
     Ok(resp)
@@ -51,19 +57,8 @@ pub async fn put(engine: &Engine, id: &str, req: &mut Req) -> ApiResult<Response
         Ok(()) => Ok(http::empty(StatusCode::OK)),
         Err(e) => {
             upload.finished().await;
-            Err(named(e, id))
+            Err(crate::error::path_in(e, id))
         }
-    }
-}
-
-/// A missing path named with the container as the client named it, as
-/// dockerd words it.
-fn named(e: berth_engine::Error, id: &str) -> ApiError {
-    match e {
-        berth_engine::Error::PathNotFound { path, .. } => {
-            ApiError::not_found(format!("Could not find the file {path} in container {id}"))
-        }
-        other => other.into(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! (`docker export`: the container's filesystem as a tar stream) and
 //! `POST /commit` (`docker commit`: its changes as a new image).
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::http::{self, Body, Req};
 use berth_docker_api::container::Change;
 use berth_docker_api::image::ImageConfig;
@@ -56,12 +56,7 @@ pub async fn commit(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
     let config: Option<ImageConfig> = req.json().await?;
     let config = config.map(image_config);
     let opts = berth_engine::container::CommitOptions { request, pause, config };
-    let img = engine.commit_container(&rec.id, opts).await.map_err(|e| match e {
-        berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => {
-            ApiError::bad_request(m)
-        }
-        other => other.into(),
-    })?;
+    let img = engine.commit_container(&rec.id, opts).await?;
     Ok(http::json(StatusCode::CREATED, &berth_docker_api::IdResponse { id: img.id }))
 }
 

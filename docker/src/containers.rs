@@ -16,7 +16,7 @@ use berth_docker_api::inspect::{
     State,
 };
 use berth_engine::model::ContainerRecord;
-use berth_engine::{Engine, Error, Missing, Status};
+use berth_engine::{Engine, Status};
 use hyper::{Response, StatusCode};
 use std::collections::BTreeMap;
 
@@ -277,10 +277,8 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
 pub(crate) fn find(engine: &Engine, key: &str) -> ApiResult<ContainerRecord> {
     match engine.inspect(key) {
         Ok(r) if r.config.pod.is_none() => Ok(r),
-        Ok(_) | Err(berth_engine::Error::NotFound(_)) => {
-            Err(ApiError::not_found(format!("No such container: {key}")))
-        }
-        Err(e) => Err(e.into()),
+        Ok(_) => Err(crate::error::no_such_container(key)),
+        Err(e) => Err(crate::error::container(e, key)),
     }
 }
 
@@ -293,15 +291,7 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
     let image = opts.image.clone();
     // The CLI answers a 404 from create with a pull and a retry: a missing
     // image is one; a container or network the request names is a bad parameter.
-    let id = engine.create(opts).await.map_err(|e| match e {
-        Error::NotFound(Missing::Image(_)) => {
-            ApiError::not_found(format!("No such image: {image}"))
-        }
-        Error::NotFound(m @ (Missing::Container(_) | Missing::Network(_))) => {
-            ApiError::bad_request(m.to_string())
-        }
-        other => other.into(),
-    })?;
+    let id = engine.create(opts).await.map_err(|e| crate::error::create(e, &image))?;
     Ok(http::json(StatusCode::CREATED, &CreateResponse { id, warnings: Vec::new() }))
 }
 

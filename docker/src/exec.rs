@@ -62,7 +62,7 @@ struct ExecState {
 }
 
 fn not_running(id: &str) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, format!("Container {id} is not running"))
+    crate::error::not_running(id)
 }
 
 /// `POST /containers/{id}/exec`.
@@ -143,10 +143,7 @@ pub async fn start(front: &Front, id: &str, req: &mut Req) -> ApiResult<Response
                 finished: Some(Instant::now()),
             };
             front.engine.emit_exec(&exec.container, ExecStep::Died, &exec.id, &cfg.cmd, Some(126));
-            return Err(match e {
-                berth_engine::Error::FailedPrecondition(_) => not_running(&exec.container),
-                other => other.into(),
-            });
+            return Err(crate::error::exec_start(e, &exec.container));
         }
     };
     if let Some(t) = proc.terminal.take() {

@@ -2,9 +2,10 @@
 //! (Docker's progress messages), save (`/images/get`, `/images/{name}/get`:
 //! the archive `docker load` and berth read), load, and prune.
 
+use crate::error::no_such_image;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Req};
-use crate::images::{credentials, message, no_such_image, short};
+use crate::images::{credentials, message, short};
 use berth_docker_api::image;
 use berth_docker_api::progress::{Aux, Message, Progress};
 use berth_engine::image::reference::{familiar, Reference};
@@ -143,12 +144,7 @@ pub async fn load(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
         Ok(l) => l,
         Err(e) => {
             upload.finished().await;
-            return Err(match e {
-                berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => {
-                    ApiError::bad_request(m)
-                }
-                other => other.into(),
-            });
+            return Err(e.into());
         }
     };
     let mut out = Vec::new();

@@ -130,15 +130,8 @@ pub fn list(engine: &Engine, req: &Req) -> ApiResult<Response<Body>> {
 
 /// `GET /images/{name}/json`.
 pub fn inspect(engine: &Engine, name: &str) -> ApiResult<Response<Body>> {
-    let doc = inspect_doc(engine, name).map_err(|e| no_such_image(e, name))?;
+    let doc = inspect_doc(engine, name).map_err(|e| crate::error::no_such_image(e, name))?;
     Ok(http::json(StatusCode::OK, &doc))
-}
-
-pub(crate) fn no_such_image(e: berth_engine::Error, name: &str) -> ApiError {
-    match e {
-        berth_engine::Error::NotFound(_) => ApiError::not_found(format!("No such image: {name}")),
-        other => other.into(),
-    }
 }
 
 /// `X-Registry-Auth`: base64url JSON with `username`/`password` or `identitytoken`.
@@ -258,7 +251,8 @@ pub async fn create(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>>
         tokio::select! {
             res = &mut job => {
                 let res = res.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-                done = Some(Ok(Ok(res.map_err(|e| pull_error(e, &parsed))?)));
+                let (name, repo) = (familiar(&parsed.canonical()), familiar(&parsed.repository()));
+                done = Some(Ok(Ok(res.map_err(|e| crate::error::pull(e, &name, &repo))?)));
                 break None;
             }
             p = prx.recv() => match p {
@@ -338,12 +332,6 @@ async fn import(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
         changes: req.query_all("changes"),
         message: req.query("message").unwrap_or_default().to_owned(),
     };
-    let bad = |e: berth_engine::Error| match e {
-        berth_engine::Error::InvalidArgument(m) | berth_engine::Error::BadContent(m) => {
-            ApiError::bad_request(m)
-        }
-        other => other.into(),
-    };
     let mut upload = req.body_stream();
     let checked = engine.images().check_import(&import);
     let result = match checked {
@@ -354,7 +342,7 @@ async fn import(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
         Ok(img) => img,
         Err(e) => {
             upload.finished().await;
-            return Err(bad(e));
+            return Err(e.into());
         }
     };
     Ok(http::text(
@@ -362,17 +350,6 @@ async fn import(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
         "application/json",
         message(&Message::status(img.id, "")).to_vec(),
     ))
-}
-
-/// dockerd's words: a missing manifest, or a registry that wants credentials.
-fn pull_error(e: berth_engine::Error, r: &Reference) -> ApiError {
-    match e {
-        berth_engine::Error::NotFound(m) => ApiError::not_found(format!("manifest for {} not found: {m}", familiar(&r.canonical()))),
-        berth_engine::Error::Unauthenticated(_) | berth_engine::Error::PermissionDenied(_) => {
-            ApiError::not_found(format!("pull access denied for {}, repository does not exist or may require 'docker login': {e}", familiar(&r.repository())))
-        }
-        other => other.into(),
-    }
 }
 
 /// `POST /images/{name}/tag?repo=…&tag=…`.
@@ -385,13 +362,15 @@ pub fn tag(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<Body>> 
         Some(t) => format!("{repo}:{t}"),
         None => repo.to_owned(),
     };
-    engine.images().tag(name, &target).map_err(|e| no_such_image(e, name))?;
+    engine.images().tag(name, &target).map_err(|e| crate::error::no_such_image(e, name))?;
     Ok(http::empty(StatusCode::CREATED))
 }
 
 /// `DELETE /images/{name}?force=`: what was untagged and deleted.
 pub fn remove(engine: &Engine, name: &str, req: &Req) -> ApiResult<Response<Body>> {
-    let out = engine.remove_image(name, req.flag("force")).map_err(|e| no_such_image(e, name))?;
+    let out = engine
+        .remove_image(name, req.flag("force"))
+        .map_err(|e| crate::error::no_such_image(e, name))?;
     Ok(http::json(StatusCode::OK, &deleted_items(&out.untagged, &out.deleted)))
 }
 

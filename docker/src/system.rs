@@ -157,12 +157,7 @@ pub async fn auth(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
         &a.registrytoken,
     )
     .unwrap_or_default();
-    engine.images().login(server, creds).await.map_err(|e| match e {
-        berth_engine::Error::Unauthenticated(m) | berth_engine::Error::PermissionDenied(m) => {
-            crate::error::ApiError::new(StatusCode::UNAUTHORIZED, m)
-        }
-        other => other.into(),
-    })?;
+    engine.images().login(server, creds).await.map_err(crate::error::login)?;
     let answer =
         system::AuthResponse { status: "Login Succeeded".into(), identity_token: String::new() };
     Ok(http::json(StatusCode::OK, &answer))
