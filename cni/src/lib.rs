@@ -62,15 +62,58 @@ pub struct Attachment {
     pub runtime_config: serde_json::Map<String, Value>,
 }
 
+/// One plugin call's answer, boxed (the trait is used as an object).
+pub type Call<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Value>>> + Send + 'a>>;
+
+/// What runs a plugin: the node's executables ([`Exec`]), or a fake in
+/// the engine's unit tests. Everything else here (the config, the cache,
+/// the order of calls, the undo of a half-done ADD) is the same for both.
+pub trait Plugins: Send + Sync + std::fmt::Debug + 'static {
+    fn call<'a>(
+        &'a self,
+        cfg: &'a CniConfig,
+        net: &'a NetworkList,
+        plugin: &'a Value,
+        command: &'a str,
+        a: Option<&'a Attachment>,
+        prev: Option<&'a Value>,
+    ) -> Call<'a>;
+}
+
+/// The plugins' executables in the plugin dirs ([`invoke::call`]).
+#[derive(Debug, Default)]
+pub struct Exec;
+
+impl Plugins for Exec {
+    fn call<'a>(
+        &'a self,
+        cfg: &'a CniConfig,
+        net: &'a NetworkList,
+        plugin: &'a Value,
+        command: &'a str,
+        a: Option<&'a Attachment>,
+        prev: Option<&'a Value>,
+    ) -> Call<'a> {
+        Box::pin(invoke::call(cfg, net, plugin, command, a, prev))
+    }
+}
+
 /// The CNI front of the engine.
 #[derive(Debug, Clone)]
 pub struct Cni {
     cfg: CniConfig,
+    plugins: std::sync::Arc<dyn Plugins>,
 }
 
 impl Cni {
     pub fn new(cfg: CniConfig) -> Self {
-        Self { cfg }
+        Self::with_plugins(cfg, std::sync::Arc::new(Exec))
+    }
+
+    /// With the given plugin runner.
+    pub fn with_plugins(cfg: CniConfig, plugins: std::sync::Arc<dyn Plugins>) -> Self {
+        Self { cfg, plugins }
     }
 
     pub fn config(&self) -> &CniConfig {
@@ -88,7 +131,7 @@ impl Cni {
         let net = self.network()?;
         if net.supports_status() {
             for p in &net.plugins {
-                invoke::call(&self.cfg, &net, p, "STATUS", None, None).await?;
+                self.plugins.call(&self.cfg, &net, p, "STATUS", None, None).await?;
             }
         }
         Ok(())
@@ -113,7 +156,7 @@ impl Cni {
         )?;
         let mut prev: Option<Value> = None;
         for p in &net.plugins {
-            let out = invoke::call(&self.cfg, &net, p, "ADD", Some(a), prev.as_ref()).await;
+            let out = self.plugins.call(&self.cfg, &net, p, "ADD", Some(a), prev.as_ref()).await;
             let out = out.and_then(|r| {
                 berth_kernel::failpoint::hit("cni.add.after_plugin").map(|()| r).map_err(|msg| {
                     Error::Plugin { plugin: p["type"].as_str().unwrap_or_default().to_owned(), msg }
@@ -167,7 +210,7 @@ impl Cni {
     ) -> Result<()> {
         let mut first_err = None;
         for p in net.plugins.iter().rev() {
-            if let Err(e) = invoke::call(&self.cfg, net, p, "DEL", Some(a), prev).await {
+            if let Err(e) = self.plugins.call(&self.cfg, net, p, "DEL", Some(a), prev).await {
                 first_err.get_or_insert(e);
             }
         }
@@ -222,7 +265,7 @@ impl Cni {
         }
         let a = e.attachment.into_attachment(id);
         for p in &net.plugins {
-            invoke::call(&self.cfg, &net, p, "CHECK", Some(&a), Some(&e.result)).await?;
+            self.plugins.call(&self.cfg, &net, p, "CHECK", Some(&a), Some(&e.result)).await?;
         }
         Ok(())
     }

@@ -88,6 +88,10 @@ struct Inner {
     volumes: volume::Volumes,
     /// The node's packet filter.
     filter: Arc<dyn network::filter::PacketFilter>,
+    /// Sandboxes' namespaces, pinned.
+    pins: Arc<dyn sandbox::pins::NamespacePins>,
+    /// What runs CNI plugins.
+    plugins: Arc<dyn berth_cni::Plugins>,
     /// Which container holds which published host port.
     ports: container::Ports,
     /// User-defined networks, their DNS servers.
@@ -101,6 +105,10 @@ pub struct Seams {
     pub runtime: Arc<dyn task::TaskRuntime>,
     /// The node's packet filter.
     pub filter: Arc<dyn network::filter::PacketFilter>,
+    /// Pins sandboxes' namespaces.
+    pub pins: Arc<dyn sandbox::pins::NamespacePins>,
+    /// Runs CNI plugins.
+    pub plugins: Arc<dyn berth_cni::Plugins>,
 }
 
 impl Seams {
@@ -109,6 +117,8 @@ impl Seams {
         Self {
             runtime: Arc::new(task::ShimRuntime::new(cfg.shim_path.clone())),
             filter: Arc::new(network::filter::Iptables),
+            pins: Arc::new(sandbox::pins::ShimPins { shim_path: cfg.shim_path.clone() }),
+            plugins: Arc::new(berth_cni::Exec),
         }
     }
 }
@@ -154,6 +164,8 @@ impl Engine {
                 events: container::events::channel(),
                 volumes,
                 filter: seams.filter,
+                pins: seams.pins,
+                plugins: seams.plugins,
                 ports: Default::default(),
                 networks: Default::default(),
             }),

@@ -131,11 +131,100 @@ impl TaskRuntime for FakeShims {
     }
 }
 
+/// Namespaces "pinned" as plain files in the state dir (no mounts).
+#[derive(Default)]
+pub(crate) struct FakePins {
+    pub(crate) released: Mutex<Vec<PathBuf>>,
+    pub(crate) fail: Mutex<bool>,
+}
+
+impl crate::sandbox::pins::NamespacePins for FakePins {
+    fn pin<'a>(
+        &'a self,
+        r: crate::sandbox::pins::PinRequest<'a>,
+    ) -> BoxFuture<'a, Result<Option<i32>>> {
+        Box::pin(async move {
+            if *self.fail.lock().unwrap() {
+                return Err(Error::Internal("pin pod namespaces: no".into()));
+            }
+            for k in r.kinds.iter().copied().chain(r.user.map(|_| "user")) {
+                std::fs::write(r.dir.join(k), b"").unwrap();
+            }
+            let pid = r.kinds.contains(&"pid").then(|| NEXT_PID.fetch_add(2, Ordering::Relaxed));
+            Ok(pid)
+        })
+    }
+    fn release(&self, pins: &[PathBuf]) {
+        for p in pins {
+            if std::fs::remove_file(p).is_ok() {
+                self.released.lock().unwrap().push(p.clone());
+            }
+        }
+    }
+    fn is_pinned(&self, pin: &Path) -> bool {
+        pin.is_file()
+    }
+    fn kill_init(&self, _pid: i32, _pid_pin: &Path) {}
+    fn find_init(&self, _pid_pin: &Path) -> Option<i32> {
+        None
+    }
+}
+
+/// CNI plugins that hand out addresses in 10.88.0.0/16 and record calls.
+#[derive(Debug, Default)]
+pub(crate) struct FakePlugins {
+    /// (command, container id, network name).
+    pub(crate) calls: Mutex<Vec<(String, String, String)>>,
+    /// The ADD that fails (the plugin type).
+    pub(crate) fail_add: Mutex<Option<String>>,
+}
+
+impl FakePlugins {
+    pub(crate) fn count(&self, command: &str, id: &str) -> usize {
+        self.calls.lock().unwrap().iter().filter(|(c, i, _)| c == command && i == id).count()
+    }
+}
+
+impl berth_cni::Plugins for FakePlugins {
+    fn call<'a>(
+        &'a self,
+        _cfg: &'a berth_cni::CniConfig,
+        net: &'a berth_cni::NetworkList,
+        plugin: &'a serde_json::Value,
+        command: &'a str,
+        a: Option<&'a berth_cni::Attachment>,
+        _prev: Option<&'a serde_json::Value>,
+    ) -> berth_cni::Call<'a> {
+        let id = a.map(|a| a.id.clone()).unwrap_or_default();
+        let name = net.raw["name"].as_str().unwrap_or_default().to_owned();
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push((command.to_owned(), id, name));
+            calls.len()
+        };
+        let typ = plugin["type"].as_str().unwrap_or_default().to_owned();
+        let failing = self.fail_add.lock().unwrap().as_deref() == Some(typ.as_str());
+        Box::pin(async move {
+            match command {
+                "ADD" if failing => Err(berth_cni::Error::Plugin { plugin: typ, msg: "no".into() }),
+                "ADD" => Ok(Some(serde_json::json!({
+                    "cniVersion": "1.0.0",
+                    "interfaces": [{ "name": "eth0" }],
+                    "ips": [{ "address": format!("10.88.{}.{}/16", n / 250, n % 250 + 2), "interface": 0 }],
+                }))),
+                _ => Ok(None),
+            }
+        })
+    }
+}
+
 /// An engine over a temp dir, its fakes, and an image to run.
 pub(crate) struct TestNode {
     pub(crate) engine: Engine,
     pub(crate) shims: Arc<FakeShims>,
     pub(crate) filter: Arc<Recorded>,
+    pub(crate) pins: Arc<FakePins>,
+    pub(crate) plugins: Arc<FakePlugins>,
     pub(crate) image: String,
     dir: Arc<tempfile::TempDir>,
 }
@@ -162,9 +251,21 @@ impl TestNode {
     async fn open(dir: Arc<tempfile::TempDir>) -> Self {
         let shims = Arc::new(FakeShims::default());
         let filter = Arc::new(Recorded::default());
-        let seams = Seams { runtime: shims.clone(), filter: filter.clone() };
-        let engine = Engine::open_with(config(dir.path()), seams).await.unwrap();
-        Self { engine, shims, filter, image: String::new(), dir }
+        let pins = Arc::new(FakePins::default());
+        let plugins = Arc::new(FakePlugins::default());
+        let seams = Seams {
+            runtime: shims.clone(),
+            filter: filter.clone(),
+            pins: pins.clone(),
+            plugins: plugins.clone(),
+        };
+        let cfg = config(dir.path());
+        // The pods' network: one bridge plugin (the fake's).
+        std::fs::create_dir_all(&cfg.cni.conf_dir).unwrap();
+        let conf = r#"{"cniVersion": "1.0.0", "name": "pods", "plugins": [{"type": "bridge"}]}"#;
+        std::fs::write(cfg.cni.conf_dir.join("10-pods.conflist"), conf).unwrap();
+        let engine = Engine::open_with(cfg, seams).await.unwrap();
+        Self { engine, shims, filter, pins, plugins, image: String::new(), dir }
     }
 
     /// A new engine (and new shims) over the same dirs: what berthd does

@@ -41,7 +41,7 @@ pub struct CreateOptions {
 }
 
 /// A Docker-front container's own settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DockerOptions {
     /// The network of a container outside pods.
     pub network: NetworkMode,
@@ -112,6 +112,11 @@ impl DockerOptions {
         }
         if !self.dns.is_empty() || !self.extra_hosts.is_empty() {
             return refuse("has the pod's DNS and hosts");
+        }
+        // The rest (--rm, healthcheck, init, aliases, address, stop timeout):
+        // none of it is a pod container's.
+        if *self != DockerOptions::default() {
+            return refuse("has no Docker-only settings (auto-remove, healthcheck, init, network aliases, address, stop timeout)");
         }
         Ok(())
     }

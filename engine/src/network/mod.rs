@@ -81,7 +81,7 @@ impl Engine {
     pub(crate) fn network_cni(&self, id: &str) -> Result<berth_cni::Cni> {
         let mut cfg = self.config().cni.clone();
         cfg.conf_dir = conflist::dir(&self.paths().network_state(id)?);
-        Ok(berth_cni::Cni::new(cfg))
+        Ok(berth_cni::Cni::with_plugins(cfg, self.inner.plugins.clone()))
     }
 
     /// Writes the network's CNI config and sets its outbound NAT.

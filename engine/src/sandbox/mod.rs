@@ -10,8 +10,11 @@
 //! sandbox NOTREADY. Records change like container records:
 //! written durably before memory sees them.
 
+#[cfg(test)]
+mod lifecycle_tests;
 mod list;
 pub(crate) mod network;
+pub mod pins;
 mod port_forward;
 mod recover;
 mod remove;

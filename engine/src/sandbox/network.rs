@@ -143,7 +143,7 @@ fn runtime_config(o: &SandboxOptions) -> Result<serde_json::Map<String, Value>> 
 
 impl Engine {
     pub(crate) fn cni(&self) -> berth_cni::Cni {
-        berth_cni::Cni::new(self.config().cni.clone())
+        berth_cni::Cni::with_plugins(self.config().cni.clone(), self.inner.plugins.clone())
     }
 
     /// The CNI of a sandbox's network: the pods' configured one, or for a
@@ -157,7 +157,7 @@ impl Engine {
         if o.owner == super::SandboxOwner::Container {
             cfg.conf_dir = crate::network::conflist::dir(&self.paths().bridge_network());
         }
-        Ok(berth_cni::Cni::new(cfg))
+        Ok(berth_cni::Cni::with_plugins(cfg, self.inner.plugins.clone()))
     }
 
     /// Writes the default bridge's CNI config and sets its outbound NAT

@@ -49,9 +49,9 @@ impl Engine {
                 self.release_leftover_pins(&name);
             }
             if rec.state == SandboxState::Ready
-                && !(rec.pins.iter().all(|p| berth_kernel::pin::is_pinned(p)) && rec.init_alive())
+                && !(rec.pins.iter().all(|p| self.inner.pins.is_pinned(p)) && rec.init_alive())
             {
-                berth_kernel::pin::release(&rec.pins);
+                self.inner.pins.release(&rec.pins);
                 rec.state = SandboxState::NotReady;
                 rec.pins.clear();
                 rec.init_pid = None;
@@ -125,18 +125,16 @@ impl Engine {
     fn release_leftover_pins(&self, id: &str) {
         if let Ok(s) = self.paths().sandbox_state(id) {
             let pid_pin = s.join("pid");
-            if berth_kernel::pin::is_pinned(&pid_pin) {
-                if let Some(pid) = berth_kernel::pod_init::find(&pid_pin) {
-                    berth_kernel::pod_init::kill(pid, &pid_pin);
+            let pins = &self.inner.pins;
+            if pins.is_pinned(&pid_pin) {
+                if let Some(pid) = pins.find_init(&pid_pin) {
+                    pins.kill_init(pid, &pid_pin);
                 }
             }
             if let Ok(rd) = std::fs::read_dir(&s) {
-                let pins: Vec<_> = rd
-                    .flatten()
-                    .map(|e| e.path())
-                    .filter(|p| berth_kernel::pin::is_pinned(p))
-                    .collect();
-                berth_kernel::pin::release(&pins);
+                let pins: Vec<_> =
+                    rd.flatten().map(|e| e.path()).filter(|p| pins.is_pinned(p)).collect();
+                self.inner.pins.release(&pins);
             }
             let _ = std::fs::remove_dir_all(s);
         }

@@ -1,9 +1,7 @@
 //! RunPodSandbox: reserve the name, write the pod's files, pin its
 //! namespaces through `berth-shim pin`, persist — each step with its undo.
 
-use super::{
-    name_key, Dns, NsMode, SandboxEntry, SandboxOptions, SandboxRecord, SandboxState, UserNamespace,
-};
+use super::{name_key, Dns, NsMode, SandboxEntry, SandboxOptions, SandboxRecord, SandboxState};
 use crate::error::{Error, IoContext, Result};
 use crate::undo::Undo;
 use crate::Engine;
@@ -133,23 +131,22 @@ impl Engine {
         }
         let mut init_pid = None;
         if !kinds.is_empty() {
-            init_pid = self
-                .pin(
-                    &state,
-                    &kinds,
-                    (o.namespaces.network != NsMode::Node).then_some(hostname.as_str()),
-                    &sysctls,
-                    o.namespaces.user.as_ref(),
-                )
-                .instrument(tracing::info_span!("pin_namespaces"))
-                .await?;
-            let p = pins.clone();
+            let req = super::pins::PinRequest {
+                dir: &state,
+                kinds: &kinds,
+                hostname: (o.namespaces.network != NsMode::Node).then_some(hostname.as_str()),
+                sysctls: &sysctls,
+                user: o.namespaces.user.as_ref(),
+            };
+            init_pid =
+                self.inner.pins.pin(req).instrument(tracing::info_span!("pin_namespaces")).await?;
+            let (p, me) = (pins.clone(), self.clone());
             let pid_pin = state.join("pid");
             undo.push(move || {
                 if let Some(pid) = init_pid {
-                    berth_kernel::pod_init::kill(pid, &pid_pin);
+                    me.inner.pins.kill_init(pid, &pid_pin);
                 }
-                berth_kernel::pin::release(&p)
+                me.inner.pins.release(&p)
             });
         }
 
@@ -180,53 +177,6 @@ impl Engine {
         undo.disarm();
         tracing::info!(sandbox = %id, "pod sandbox ready");
         Ok(id)
-    }
-
-    /// Runs `berth-shim pin` (a fresh single-threaded process: berthd itself
-    /// never unshares); returns the pod init's pid when `kinds` has `pid`.
-    async fn pin(
-        &self,
-        dir: &std::path::Path,
-        kinds: &[&str],
-        hostname: Option<&str>,
-        sysctls: &[(String, String)],
-        user: Option<&UserNamespace>,
-    ) -> Result<Option<i32>> {
-        let mut cmd = tokio::process::Command::new(&self.config().shim_path);
-        cmd.arg("pin").arg("--dir").arg(dir).arg("--ns").arg(kinds.join(","));
-        if let Some(u) = user {
-            for (flag, m) in [("--uid-map", u.uids), ("--gid-map", u.gids)] {
-                cmd.arg(flag).arg(format!("{}:{}:{}", m.container_id, m.host_id, m.length));
-            }
-        }
-        if let Some(h) = hostname {
-            cmd.arg("--hostname").arg(h);
-        }
-        for (k, v) in sysctls {
-            cmd.arg("--sysctl").arg(format!("{k}={v}"));
-        }
-        let out = cmd
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .ctx(|| "run berth-shim pin".into())?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut words = text.split_whitespace();
-        if out.status.success() && words.next() == Some("ok") {
-            match words.next().map(str::parse::<i32>) {
-                None => Ok(None),
-                Some(Ok(pid)) if pid > 0 => Ok(Some(pid)),
-                Some(_) => Err(Error::Internal(format!(
-                    "pin pod namespaces: unexpected answer {:?}",
-                    text.trim()
-                ))),
-            }
-        } else {
-            Err(Error::Internal(format!(
-                "pin pod namespaces: {}",
-                text.trim().trim_start_matches("error: ")
-            )))
-        }
     }
 }
 

@@ -36,12 +36,13 @@ impl Engine {
         if rec.state != SandboxState::NotReady || !rec.pins.is_empty() {
             let pins = rec.pins.clone();
             let init = rec.init_pid.zip(rec.pin("pid"));
+            let me = self.clone();
             tokio::task::spawn_blocking(move || {
                 // The init goes first: with it, anything left in the pod's PID namespace.
                 if let Some((pid, pin)) = init {
-                    berth_kernel::pod_init::kill(pid, &pin);
+                    me.inner.pins.kill_init(pid, &pin);
                 }
-                berth_kernel::pin::release(&pins)
+                me.inner.pins.release(&pins)
             })
             .await?;
             self.sandbox_commit(entry, |r| {
