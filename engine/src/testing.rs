@@ -276,34 +276,55 @@ impl TestNode {
         node
     }
 
-    /// A one-layer image written as a pull leaves one (no root needed:
-    /// nothing is unpacked, so nothing is chowned).
+    /// A one-layer image stored as a pull leaves one — its layer unpacked,
+    /// its blobs and manifest in the content store — with no root needed
+    /// (the layer is written as the test's user, nothing is chowned).
     fn add_image(&self) -> String {
-        let hex = "7e".repeat(32);
-        let layer = self.engine.paths().layer(&hex).unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(4);
+        h.set_mode(0o755);
+        h.set_cksum();
+        tar.append_data(&mut h, "bin/true", &b"\x7fELF"[..]).unwrap();
+        let blob = tar.into_inner().unwrap();
+        let diff_id = berth_registry::digest::of(&blob);
+        let hex = diff_id.trim_start_matches("sha256:");
+        let layer = self.engine.paths().layer(hex).unwrap();
         std::fs::create_dir_all(layer.join("bin")).unwrap();
         std::fs::write(layer.join("bin/true"), b"\x7fELF").unwrap();
-        let diff_id = format!("sha256:{hex}");
         let config_json = serde_json::to_string(&serde_json::json!({
             "architecture": "amd64", "os": "linux",
             "config": { "Env": ["PATH=/bin"] },
             "rootfs": { "type": "layers", "diff_ids": [diff_id] },
         }))
         .unwrap();
+        let id = berth_registry::digest::of(config_json.as_bytes());
+        let manifest = serde_json::to_string(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": berth_registry::manifest::OCI_MANIFEST,
+            "config": { "mediaType": berth_registry::manifest::OCI_CONFIG, "digest": id, "size": config_json.len() },
+            "layers": [{ "mediaType": berth_registry::manifest::OCI_LAYER_TAR, "digest": diff_id, "size": blob.len() }],
+        }))
+        .unwrap();
+        let manifest_digest = berth_registry::digest::of(manifest.as_bytes());
+        let paths = self.engine.paths();
+        crate::image::content::put(paths, &diff_id, &blob).unwrap();
+        crate::image::content::put(paths, &id, config_json.as_bytes()).unwrap();
+        crate::image::content::put(paths, &manifest_digest, manifest.as_bytes()).unwrap();
         let rec = crate::model::ImageRecord {
-            id: berth_registry::digest::of(config_json.as_bytes()),
+            id,
             repo_tags: vec!["unit.test/rootfs:1".into()],
             repo_digests: Vec::new(),
-            manifest: None,
-            manifest_media_type: None,
-            blobs: Vec::new(),
+            manifest: Some(manifest_digest.clone()),
+            manifest_media_type: Some(berth_registry::manifest::OCI_MANIFEST.into()),
+            blobs: vec![manifest_digest, diff_id.clone()],
             layers: vec![diff_id],
             config: crate::model::ImageConfig {
                 env: Some(vec!["PATH=/bin".into()]),
                 ..Default::default()
             },
             created_unix_nanos: 1,
-            size: 4,
+            size: blob.len() as u64,
             config_json,
         };
         self.engine.images().add(rec).unwrap().id

@@ -39,6 +39,8 @@ mod pause;
 mod port_table;
 mod ports;
 mod recover;
+#[cfg(test)]
+mod recovery_tests;
 mod remove;
 mod rename;
 mod restart;

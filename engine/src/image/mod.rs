@@ -4,7 +4,7 @@
 
 mod changes;
 pub(crate) mod commit;
-mod content;
+pub(crate) mod content;
 mod history;
 mod import;
 mod load;

@@ -20,6 +20,8 @@ pub(crate) mod dns;
 pub(crate) mod dns_serve;
 pub mod filter;
 pub(crate) mod isolation;
+#[cfg(test)]
+mod lifecycle_tests;
 pub(crate) mod masquerade;
 pub mod publish;
 mod remove;
