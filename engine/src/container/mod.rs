@@ -44,6 +44,8 @@ mod recovery_tests;
 mod remove;
 mod rename;
 mod restart;
+#[cfg(test)]
+mod spec_tests;
 mod start;
 mod stats;
 mod stop;

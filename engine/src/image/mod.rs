@@ -14,6 +14,8 @@ mod pull;
 mod push;
 mod remove;
 mod save;
+#[cfg(test)]
+mod store_tests;
 mod tag;
 pub(crate) mod unpack;
 
