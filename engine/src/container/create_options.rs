@@ -182,6 +182,20 @@ mod tests {
     }
 
     #[test]
+    fn a_pods_container_takes_none_of_the_rest_either() {
+        let cases = [
+            DockerOptions { auto_remove: true, ..Default::default() },
+            DockerOptions { init: true, ..Default::default() },
+            DockerOptions { stop_timeout: Some(3), ..Default::default() },
+            DockerOptions { network_aliases: vec!["a".into()], ..Default::default() },
+        ];
+        for o in cases {
+            let m = refused(o.check_in_pod());
+            assert!(m.contains("no Docker-only settings"), "{m}");
+        }
+    }
+
+    #[test]
     fn a_pods_container_takes_no_docker_settings() {
         assert!(DockerOptions::default().check_in_pod().is_ok());
         let cases = [

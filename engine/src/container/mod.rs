@@ -35,6 +35,8 @@ mod list;
 mod logs;
 mod monitor;
 mod network;
+#[cfg(test)]
+mod options_tests;
 mod pause;
 mod port_table;
 mod ports;

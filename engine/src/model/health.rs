@@ -229,4 +229,43 @@ mod tests {
         assert_eq!(h.record(fail, 2, false), Some(HealthStatus::Unhealthy));
         assert_eq!(h.failing_streak, 2);
     }
+
+    fn probe(exit_code: i32, output: &str) -> Probe {
+        Probe { start: 1, end: 2, exit_code, output: output.into() }
+    }
+
+    #[test]
+    fn a_success_makes_it_healthy_and_resets_the_streak() {
+        let mut h = Health::default();
+        assert_eq!(h.status, HealthStatus::Starting);
+        assert_eq!(h.record(probe(1, "no"), 3, false), None);
+        assert_eq!(h.failing_streak, 1);
+        assert_eq!(h.record(probe(0, "ok"), 3, false), Some(HealthStatus::Healthy));
+        assert_eq!(h.failing_streak, 0);
+        assert_eq!(h.record(probe(0, "ok"), 3, false), None, "no change, no event");
+    }
+
+    #[test]
+    fn it_turns_unhealthy_after_its_retries_and_back_with_one_success() {
+        let mut h = Health::default();
+        for _ in 0..2 {
+            assert_eq!(h.record(probe(1, "no"), 3, false), None);
+        }
+        assert_eq!(h.record(probe(1, "no"), 3, false), Some(HealthStatus::Unhealthy));
+        assert_eq!(h.record(probe(0, "ok"), 3, false), Some(HealthStatus::Healthy));
+        // Retries of 0 count as 1, as dockerd's.
+        let mut h = Health::default();
+        assert_eq!(h.record(probe(1, "no"), 0, false), Some(HealthStatus::Unhealthy));
+    }
+
+    #[test]
+    fn the_log_keeps_the_last_probes_only() {
+        let mut h = Health::default();
+        for i in 0..(LOG_LEN + 3) {
+            h.record(probe(0, &i.to_string()), 1, false);
+        }
+        assert_eq!(h.log.len(), LOG_LEN);
+        let first = h.log.front().unwrap().output.clone();
+        assert_eq!(first, 3.to_string(), "the oldest went first");
+    }
 }

@@ -115,3 +115,58 @@ async fn an_address_asked_for_must_be_in_the_subnet() {
     };
     assert!(n.engine.create(opts).await.is_err(), "the gateway is the network's");
 }
+
+#[tokio::test]
+async fn an_internal_network_has_no_outbound_nat_and_keeps_its_labels() {
+    let n = TestNode::new().await;
+    let labels = [("team".to_owned(), "a".to_owned())].into();
+    let req = NetworkCreate { internal: true, labels, ..net("inside") };
+    let inside = n.engine.create_network(req).unwrap();
+    assert!(inside.internal);
+    assert_eq!(inside.labels.get("team").map(String::as_str), Some("a"));
+    let calls = n.filter.0.lock().unwrap().clone();
+    let nat = format!("masquerade {} {} false", inside.bridge, inside.subnet);
+    assert!(calls.contains(&nat), "{nat} not in {calls:?}");
+}
+
+#[tokio::test]
+async fn publish_all_takes_a_host_port_for_every_exposed_port() {
+    let n = TestNode::new().await;
+    let exposed = vec!["80/tcp".parse().unwrap(), "53/udp".parse().unwrap()];
+    let opts = DockerOptions {
+        network: NetworkMode::Bridge,
+        exposed_ports: exposed,
+        publish_all: true,
+        ..Default::default()
+    };
+    let id = n.create("web", opts).await;
+    n.engine.start(&id).await.unwrap();
+    let rec = n.engine.inspect(&id).unwrap();
+    let mut ports: Vec<String> = rec.config.ports.iter().map(|p| p.container.to_string()).collect();
+    ports.sort();
+    assert_eq!(ports, ["53/udp", "80/tcp"]);
+    assert!(rec.config.ports.iter().all(|p| p.host_port > 0));
+}
+
+#[tokio::test]
+async fn a_container_joining_another_s_network_gets_its_namespace() {
+    let n = TestNode::new().await;
+    let a =
+        n.create("a", DockerOptions { network: NetworkMode::Bridge, ..Default::default() }).await;
+    n.engine.start(&a).await.unwrap();
+    let sandbox = n.engine.inspect(&a).unwrap().config.network.sandbox().unwrap().to_owned();
+    let joiner =
+        DockerOptions { network: NetworkMode::Container("a".into()), ..Default::default() };
+    let b = n.create("b", joiner).await;
+    n.engine.start(&b).await.unwrap();
+    let path = n.bundle(&b).join(berth_proto::shim::CONFIG_FILE);
+    let spec: oci_spec::runtime::Spec =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let ns = spec.linux().as_ref().unwrap().namespaces().as_ref().unwrap();
+    let net = ns.iter().find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network);
+    let want = n.engine.paths().sandbox_state(&sandbox).unwrap().join("net");
+    assert_eq!(net.unwrap().path().as_deref(), Some(want.as_path()));
+    // No sandbox of its own, no address of its own.
+    assert!(n.engine.inspect(&b).unwrap().config.network.sandbox().is_none());
+    assert_eq!(n.plugins.calls.lock().unwrap().iter().filter(|c| c.0 == "ADD").count(), 1);
+}

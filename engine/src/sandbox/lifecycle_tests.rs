@@ -205,3 +205,68 @@ async fn a_bridged_docker_container_gets_a_sandbox_and_its_ports_for_each_run() 
     let calls = n.filter.0.lock().unwrap().clone();
     assert!(calls.contains(&format!("publish {sandbox} 1")), "{calls:?}");
 }
+
+#[tokio::test]
+async fn the_list_filters_by_id_prefix_state_and_labels() {
+    let n = TestNode::new().await;
+    let mut labelled = pod("a");
+    labelled.labels.insert("app".into(), "web".into());
+    let a = n.engine.run_sandbox(labelled).await.unwrap();
+    let b = n.engine.run_sandbox(pod("b")).await.unwrap();
+    n.engine.stop_sandbox(&b).await.unwrap();
+    let ids = |f: SandboxFilter| -> Vec<String> {
+        n.engine.list_sandboxes(&f).into_iter().map(|r| r.id).collect()
+    };
+    assert_eq!(
+        ids(SandboxFilter { id: a[..8].into(), ..Default::default() }),
+        std::slice::from_ref(&a)
+    );
+    let ready = SandboxFilter { state: Some(SandboxState::Ready), ..Default::default() };
+    assert_eq!(ids(ready), std::slice::from_ref(&a));
+    let mut by_label = SandboxFilter::default();
+    by_label.labels.insert("app".into(), "web".into());
+    assert_eq!(ids(by_label), [a]);
+    assert_eq!(ids(SandboxFilter::default()).len(), 2);
+}
+
+#[tokio::test]
+async fn a_pod_whose_init_is_gone_is_not_ready() {
+    let n = TestNode::new().await;
+    let mut shared = pod("web");
+    shared.namespaces.pid = NsMode::Pod;
+    let id = n.engine.run_sandbox(shared).await.unwrap();
+    // The fake's init pid is no process of the node: gone at once.
+    let rec = n.engine.sandbox_status(&id).unwrap();
+    assert!(rec.init_pid.is_some());
+    assert_eq!(rec.state, SandboxState::NotReady, "kubelet then makes a new one");
+    n.engine.stop_sandbox(&id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pod_on_the_node_s_network_pins_and_attaches_nothing_of_it() {
+    let n = TestNode::new().await;
+    let mut host = pod("web");
+    host.namespaces.network = NsMode::Node;
+    let id = n.engine.run_sandbox(host).await.unwrap();
+    let rec = n.engine.sandbox_status(&id).unwrap();
+    let kinds: Vec<String> =
+        rec.pins.iter().map(|p| p.file_name().unwrap().to_string_lossy().into()).collect();
+    assert_eq!(kinds, ["ipc"]);
+    assert_eq!(n.plugins.count("ADD", &id), 0);
+    assert!(rec.ips.is_empty());
+}
+
+#[tokio::test]
+async fn sysctls_are_refused_where_they_would_reach_the_node() {
+    let n = TestNode::new().await;
+    let mut host = pod("web");
+    host.namespaces.network = NsMode::Node;
+    host.sysctls = vec![("net.ipv4.ip_forward".into(), "1".into())];
+    assert!(matches!(n.engine.run_sandbox(host).await, Err(Error::InvalidArgument(_))));
+    let mut node_wide = pod("web");
+    node_wide.sysctls = vec![("kernel.panic".into(), "1".into())];
+    assert!(matches!(n.engine.run_sandbox(node_wide).await, Err(Error::InvalidArgument(_))));
+    let mut fine = pod("web");
+    fine.sysctls = vec![("net.ipv4.ip_unprivileged_port_start".into(), "0".into())];
+    n.engine.run_sandbox(fine).await.unwrap();
+}
