@@ -69,7 +69,7 @@ def main():
     used = set()
     for p in sources:
         used |= set(re.findall(r'failpoint(?:::hit)?\("([a-z_.]+)"\)', p.read_text()))
-    bullet = re.search(r"\*\*Failpoints\*\*.*?Steps:(.*?)`e2e/tests/failpoints.rs`", text, re.S)
+    bullet = re.search(r"\*\*Failpoints\*\*.*?Steps:(.*?)`e2e/tests/node/failpoints.rs`", text, re.S)
     listed = set(re.findall(r"`([a-z_]+\.[a-z_.]+)`", bullet.group(1) if bullet else ""))
     errors += differences("failpoint", used, listed)
 
