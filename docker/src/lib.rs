@@ -23,6 +23,7 @@ mod attach;
 mod changes;
 mod containers;
 mod create;
+mod documents;
 pub mod error;
 mod events;
 mod exec;

@@ -194,7 +194,7 @@ pub async fn df(engine: &Engine) -> ApiResult<Response<Body>> {
     let ctrs = containers
         .iter()
         .zip(sizes)
-        .map(|(c, s)| system_summary(crate::containers::summary(engine, c, now), s.writable.bytes))
+        .map(|(c, s)| system_summary(crate::documents::summary(engine, c, now), s.writable.bytes))
         .collect();
     let usage = system::DiskUsage {
         layers_size: layers,

@@ -9,6 +9,8 @@ pub mod image;
 pub mod network;
 pub mod pod;
 pub mod ports;
+pub mod resolver;
+pub mod restart_policy;
 pub mod sandbox;
 pub mod volume;
 
