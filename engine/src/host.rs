@@ -1,5 +1,5 @@
 //! What spec building reads from the node, read here once per start so
-//! that `spec.rs` stays pure: the capabilities berth holds, the kernel
+//! that `spec/` stays pure: the capabilities berth holds, the kernel
 //! and architecture seccomp rules match, the cgroup controllers limits
 //! can use, and the device nodes a container gets.
 

@@ -1,6 +1,6 @@
 //! The engine's domain model: the records berth keeps and the typed values
 //! in them. Pure data with its own checks; no I/O, no engine handle. The
-//! operation modules (`container`, `sandbox`, `image`), `spec.rs` and the
+//! operation modules (`container`, `sandbox`, `image`), `spec/` and the
 //! fronts depend on it, never the other way round.
 
 pub mod container;
