@@ -8,11 +8,16 @@
 //! through `/proc/self/fd/N`, so a symlink in an image can't redirect a
 //! mount onto the host.
 
+mod devices;
+mod image_volume;
+
+pub use devices::{create_device, dev_symlinks};
+pub use image_volume::{mount_image_volume, ImageVolume};
+
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{mknodat, Mode, SFlag};
-use nix::unistd::{fchownat, Gid, Uid};
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount as OciMount};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::Mount as OciMount;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -336,157 +341,6 @@ pub fn mount_one(
         let target = ensure_in_root(root, dest, file)?;
         crate::mount_attr::read_only_recursive(&target)
             .map_err(sys("make read-only recursively", dest))?;
-    }
-    Ok(())
-}
-
-/// An image mounted read-only into a container (CRI image volumes).
-#[derive(Debug, Clone)]
-pub struct ImageVolume {
-    /// The image's layers, topmost first.
-    pub lower_dirs: Vec<PathBuf>,
-    /// Where they are assembled, in the container's mount namespace only.
-    pub staging: PathBuf,
-    /// The part of the image to mount (relative; empty: all of it).
-    pub sub_path: String,
-    pub destination: PathBuf,
-}
-
-/// Mounts an image volume: the image's layers assembled read-only at its
-/// staging dir (an overlay, or a bind of a lone layer), then its sub path,
-/// resolved *inside* that tree (a symlink in the image can't point out of
-/// it), bound read-only at its destination in `root`.
-pub fn mount_image_volume(root: &OwnedFd, v: &ImageVolume) -> Result<(), MountError> {
-    let staging = v.staging.as_path();
-    match v.lower_dirs.as_slice() {
-        [] => {
-            return Err(MountError::Io(
-                staging.display().to_string(),
-                std::io::Error::other("the image has no layers"),
-            ))
-        }
-        [one] => {
-            mount(
-                Some(one.as_path()),
-                staging,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .map_err(sys("bind image layer", staging))?;
-            mount(
-                None::<&str>,
-                staging,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-                None::<&str>,
-            )
-            .map_err(sys("remount read-only", staging))?;
-        }
-        many => {
-            let lower: Vec<String> = many.iter().map(|p| p.display().to_string()).collect();
-            let data = format!("lowerdir={}", lower.join(":"));
-            mount(
-                Some("overlay"),
-                staging,
-                Some("overlay"),
-                MsFlags::MS_RDONLY,
-                Some(data.as_str()),
-            )
-            .map_err(sys("mount image overlay on", staging))?;
-        }
-    }
-    let tree = crate::fs::open_root(staging)
-        .map_err(|e| MountError::Io(staging.display().to_string(), e))?;
-    let rel = if v.sub_path.is_empty() { "." } else { v.sub_path.as_str() };
-    let source = in_root(&tree, rel, OFlag::O_PATH)
-        .map_err(sys("resolve the image sub path", Path::new(rel)))?;
-    let file = nix::sys::stat::fstat(source.as_raw_fd())
-        .map(|st| st.st_mode & nix::libc::S_IFMT != nix::libc::S_IFDIR)
-        .unwrap_or(false);
-    let target = ensure_in_root(root, &v.destination, file)?;
-    mount(
-        Some(fd_path(&source).as_str()),
-        fd_path(&target).as_str(),
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(sys("bind image volume", &v.destination))?;
-    let target = ensure_in_root(root, &v.destination, file)?;
-    mount(
-        None::<&str>,
-        fd_path(&target).as_str(),
-        None::<&str>,
-        MsFlags::MS_BIND
-            | MsFlags::MS_REMOUNT
-            | MsFlags::MS_RDONLY
-            | MsFlags::MS_NOSUID
-            | MsFlags::MS_NODEV,
-        None::<&str>,
-    )
-    .map_err(sys("remount image volume read-only", &v.destination))
-}
-
-/// Creates the spec's device nodes inside `root` (under a tmpfs /dev).
-pub fn create_device(root: &OwnedFd, d: &LinuxDevice) -> Result<(), MountError> {
-    let path = d.path();
-    let parent_dir = path.parent().unwrap_or(Path::new("/"));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let parent = ensure_in_root(root, parent_dir, false)?;
-    let parent = in_root(&parent, "", OFlag::O_PATH | OFlag::O_DIRECTORY)
-        .map_err(sys("open", parent_dir))?;
-    let kind = match d.typ() {
-        LinuxDeviceType::B => SFlag::S_IFBLK,
-        LinuxDeviceType::P => SFlag::S_IFIFO,
-        _ => SFlag::S_IFCHR,
-    };
-    let mode = Mode::from_bits_truncate(d.file_mode().unwrap_or(0o666));
-    let dev = nix::sys::stat::makedev(d.major() as u64, d.minor() as u64);
-    let _ = nix::unistd::unlinkat(
-        Some(parent.as_raw_fd()),
-        name.as_str(),
-        nix::unistd::UnlinkatFlags::NoRemoveDir,
-    );
-    mknodat(Some(parent.as_raw_fd()), name.as_str(), kind, mode, dev)
-        .map_err(sys("mknod", path))?;
-    // mknod honours the umask; set the exact mode through a path fd.
-    let node = in_root(&parent, &name, OFlag::O_PATH).map_err(sys("open", path))?;
-    let _ = nix::sys::stat::fchmodat(
-        None,
-        fd_path(&node).as_str(),
-        mode,
-        nix::sys::stat::FchmodatFlags::FollowSymlink,
-    );
-    fchownat(
-        Some(parent.as_raw_fd()),
-        name.as_str(),
-        Some(Uid::from_raw(d.uid().unwrap_or(0))),
-        Some(Gid::from_raw(d.gid().unwrap_or(0))),
-        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .map_err(sys("chown", path))
-}
-
-/// The /dev symlinks every container expects.
-pub fn dev_symlinks(root: &OwnedFd) -> Result<(), MountError> {
-    let dev = ensure_in_root(root, Path::new("/dev"), false)?;
-    let dev = in_root(&dev, "", OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(sys("open", "/dev"))?;
-    for (link, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("core", "/proc/kcore"),
-        ("ptmx", "pts/ptmx"),
-    ] {
-        let _ = nix::unistd::unlinkat(
-            Some(dev.as_raw_fd()),
-            link,
-            nix::unistd::UnlinkatFlags::NoRemoveDir,
-        );
-        nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), link)
-            .map_err(sys("symlink", link))?;
     }
     Ok(())
 }
