@@ -367,6 +367,19 @@ impl TestNode {
     }
 }
 
+/// A pod as kubelet asks for one by default (a PID namespace per container).
+pub(crate) fn pod(name: &str) -> crate::sandbox::SandboxOptions {
+    let mut o = crate::sandbox::SandboxOptions {
+        name: name.into(),
+        namespace: "default".into(),
+        uid: format!("uid-{name}"),
+        hostname: name.into(),
+        ..Default::default()
+    };
+    o.namespaces.pid = crate::model::NsMode::Container;
+    o
+}
+
 /// A start the shim reports as failed (the command isn't there).
 pub(crate) fn failed_start(code: i32, error: &str) -> Result<StartReport> {
     Ok(StartReport {

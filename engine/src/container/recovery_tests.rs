@@ -5,8 +5,8 @@
 use super::{ChangeKind, DockerOptions, EndReason, NetworkMode, Status};
 use crate::error::Error;
 use crate::model::PortRequest;
-use crate::sandbox::{SandboxFilter, SandboxOptions, SandboxState};
-use crate::testing::TestNode;
+use crate::sandbox::{SandboxFilter, SandboxState};
+use crate::testing::{pod, TestNode};
 
 /// Makes the next open see another boot of the node: another boot id, and
 /// the state dir (a tmpfs on real nodes) gone with everything in it.
@@ -20,14 +20,7 @@ async fn after_a_node_restart_running_containers_ended_and_pods_are_not_ready() 
     let n = TestNode::new().await;
     let id = n.create("web", DockerOptions::default()).await;
     n.engine.start(&id).await.unwrap();
-    let mut o = SandboxOptions {
-        name: "p".into(),
-        namespace: "ns".into(),
-        uid: "u".into(),
-        ..Default::default()
-    };
-    o.namespaces.pid = crate::model::NsMode::Container;
-    let pod = n.engine.run_sandbox(o).await.unwrap();
+    let pod = n.engine.run_sandbox(pod("p")).await.unwrap();
     node_restarted(&n);
     let after = n.reopen().await;
     let rec = after.engine.inspect(&id).unwrap();
@@ -44,14 +37,7 @@ async fn after_a_node_restart_running_containers_ended_and_pods_are_not_ready() 
 #[tokio::test]
 async fn a_sandbox_whose_record_is_unreadable_is_kept_not_ready_until_removed() {
     let n = TestNode::new().await;
-    let mut o = SandboxOptions {
-        name: "p".into(),
-        namespace: "ns".into(),
-        uid: "u".into(),
-        ..Default::default()
-    };
-    o.namespaces.pid = crate::model::NsMode::Container;
-    let pod = n.engine.run_sandbox(o).await.unwrap();
+    let pod = n.engine.run_sandbox(pod("p")).await.unwrap();
     let record = n.engine.paths().sandbox(&pod).unwrap().join("sandbox.json");
     std::fs::write(&record, b"{").unwrap();
     let after = n.reopen().await;

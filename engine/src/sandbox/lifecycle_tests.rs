@@ -7,21 +7,8 @@ use super::{NsMode, SandboxFilter, SandboxOptions, SandboxState};
 use crate::container::{DockerOptions, NetworkMode, Status};
 use crate::error::Error;
 use crate::model::PodLink;
-use crate::testing::TestNode;
+use crate::testing::{pod, TestNode};
 use std::time::Duration;
-
-/// A pod as kubelet asks for one by default (a PID namespace per container).
-fn pod(name: &str) -> SandboxOptions {
-    let mut o = SandboxOptions {
-        name: name.into(),
-        namespace: "default".into(),
-        uid: format!("uid-{name}"),
-        hostname: name.into(),
-        ..Default::default()
-    };
-    o.namespaces.pid = NsMode::Container;
-    o
-}
 
 #[tokio::test]
 async fn a_pod_runs_with_its_namespaces_pinned_and_an_address() {
