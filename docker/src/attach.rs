@@ -118,10 +118,7 @@ pub async fn resize(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response
     let c = find(engine, key)?;
     let (cols, rows) = size(req)?;
     if c.state.status != berth_engine::Status::Running {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Container {} is not running", c.id),
-        ));
+        return Err(crate::error::not_running(&c.id));
     }
     engine.resize_terminal(&c.id, cols, rows).await?;
     Ok(http::empty(StatusCode::OK))

@@ -167,10 +167,7 @@ pub async fn kill(engine: &Engine, key: &str, req: &Req) -> ApiResult<Response<B
         return Ok(http::empty(StatusCode::NO_CONTENT));
     }
     if c.state.status != Status::Running {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Container {} is not running", c.id),
-        ));
+        return Err(crate::error::not_running(&c.id));
     }
     engine.kill(&c.id, signal).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))

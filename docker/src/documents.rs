@@ -25,17 +25,12 @@ pub(crate) fn state_name(c: &ContainerRecord) -> &'static str {
     }
 }
 
-/// An endpoint with no address (host, none).
-fn bare_endpoint() -> EndpointSettings {
-    EndpointSettings::default()
-}
-
 /// The container's network as Docker shows it: the mode, and its
 /// `NetworkSettings` (the address on the default bridge, if it has one).
 fn network(engine: &Engine, c: &ContainerRecord) -> (String, NetworkSettings) {
     let mac = c.config.mac_address.map(|m| m.to_string()).unwrap_or_default();
     let only = |name: &str| NetworkSettings {
-        networks: BTreeMap::from([(name.to_owned(), bare_endpoint())]),
+        networks: BTreeMap::from([(name.to_owned(), EndpointSettings::default())]),
         ..Default::default()
     };
     if c.config.network == berth_engine::model::ContainerNetwork::Host {
@@ -202,13 +197,12 @@ fn time_or_zero(nanos: i64) -> String {
 
 /// Docker's inspect document of a container (the parts berth has).
 pub(crate) fn inspect(engine: &Engine, c: &ContainerRecord) -> ContainerInspect {
-    let c = c.clone();
     let s = &c.state;
     let running = s.status == Status::Running;
     let restart = &c.config.restart;
     let cfg = &c.config;
     let r = &cfg.resources;
-    let (mode, mut settings) = network(engine, &c);
+    let (mode, mut settings) = network(engine, c);
     settings.ports = crate::ports::settings(cfg);
     let binds = cfg
         .mounts
@@ -290,7 +284,7 @@ pub(crate) fn inspect(engine: &Engine, c: &ContainerRecord) -> ContainerInspect 
         path: cfg.args.first().cloned().unwrap_or_default(),
         args: cfg.args.iter().skip(1).cloned().collect(),
         state: State {
-            status: state_name(&c).into(),
+            status: state_name(c).into(),
             // As dockerd: a container waiting for its restart runs.
             running: running || s.restarting,
             paused: s.paused,
@@ -302,18 +296,18 @@ pub(crate) fn inspect(engine: &Engine, c: &ContainerRecord) -> ContainerInspect 
             error: s.error.clone(),
             started_at: time_or_zero(s.started_at),
             finished_at: time_or_zero(s.finished_at),
-            health: health_doc(engine, &c),
+            health: health_doc(engine, c),
         },
         image: c.image_id.clone(),
         name: format!("/{}", c.name),
-        log_path: engine.log_path(&c).map(|p| p.display().to_string()).unwrap_or_default(),
+        log_path: engine.log_path(c).map(|p| p.display().to_string()).unwrap_or_default(),
         restart_count: s.restart_count,
         driver: "overlay".into(),
         platform: "linux".into(),
         host_config,
         config,
         network_settings: settings,
-        mounts: mounts(&c),
+        mounts: mounts(c),
         ..Default::default()
     };
     doc

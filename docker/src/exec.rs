@@ -61,16 +61,12 @@ struct ExecState {
     finished: Option<Instant>,
 }
 
-fn not_running(id: &str) -> ApiError {
-    crate::error::not_running(id)
-}
-
 /// `POST /containers/{id}/exec`.
 pub async fn create(front: &Front, key: &str, req: &mut Req) -> ApiResult<Response<Body>> {
     let c = find(&front.engine, key)?;
     let config: exec::CreateRequest = req.json().await?;
     if c.state.status != berth_engine::Status::Running {
-        return Err(not_running(&c.id));
+        return Err(crate::error::not_running(&c.id));
     }
     if c.state.paused {
         return Err(ApiError::new(
