@@ -24,8 +24,6 @@ impl Engine {
         labels: BTreeMap<String, String>,
         options: BTreeMap<String, String>,
     ) -> Result<VolumeRecord> {
-        let rec = self.inner.volumes.create(name, labels, options)?;
-        tracing::info!(volume = %rec.name, anonymous = rec.anonymous, "volume created");
-        Ok(rec)
+        self.inner.volumes.create(name, labels, options)
     }
 }

@@ -98,6 +98,7 @@ impl Volumes {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
+        tracing::info!(volume = %rec.name, anonymous, "volume created");
         Ok(rec)
     }
 
