@@ -2,11 +2,12 @@
 //! records, and supervision of the per-container shims.
 //!
 //! Both fronts (CRI, and the Docker Engine API the CLI uses) drive one
-//! [`Engine`]: the image store, tasks (`task/`) and snapshots
-//! (`snapshot/`) are parts that own their state; containers, sandboxes,
-//! networks and volumes are still kept by the engine itself. Wire types stop at the fronts: everything here
-//! takes and returns domain types, and errors are [`Error`]s that each
-//! front maps to its codes in one place.
+//! [`Engine`], a facade over parts that own their state: the image store,
+//! tasks (`task/`), snapshots (`snapshot/`), containers and sandboxes
+//! (`table.rs`), networks, volumes and host ports. Where it meets the node
+//! is a [`Seams`]. Wire types stop at the fronts: everything here takes and
+//! returns domain types, and errors are [`Error`]s that each front maps to
+//! its codes in one place.
 
 mod boot;
 mod bridge;
