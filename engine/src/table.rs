@@ -96,8 +96,9 @@ impl<E> Table<E> {
                 }
             }
         }
-        let ids: Vec<&String> = entries.iter().filter(|(_, e)| keep(e)).map(|(id, _)| id).collect();
-        Ok(crate::store::find_id(ids.into_iter(), key, kind)?.map(|id| entries[&id].clone()))
+        let keep = &keep;
+        let ids = entries.iter().filter(move |(_, e)| keep(e)).map(|(id, _)| id);
+        Ok(crate::store::find_id(ids, key, kind)?.map(|id| entries[&id].clone()))
     }
 
     /// Runs `f` over every entry while none can come or go.
