@@ -83,9 +83,9 @@ async fn a_task_runs_in_a_snapshot_with_no_container_and_its_changes_commit() {
     let cgroup = format!("/berth-test-task-{}", hex::encode(rand::random::<[u8; 6]>()));
     let shim = ShimConfig {
         id: "step-1".into(),
-        lower_dirs: snap.lower().to_vec(),
-        upper_dir: snap.upper(),
-        work_dir: snap.work(),
+        lower_dirs: snap.layout().lower,
+        upper_dir: snap.layout().upper,
+        work_dir: snap.layout().work,
         rootfs: bundle.join("rootfs"),
         log_path: dir.path().join("step.log"),
         user: None,
@@ -116,7 +116,7 @@ async fn a_task_runs_in_a_snapshot_with_no_container_and_its_changes_commit() {
     assert!(!Path::new("/sys/fs/cgroup/memory").join(&cgroup[1..]).exists());
 
     // Its changes, and nothing of the layer beneath, as a new layer.
-    let layer = snapshots.commit(&snap, &["/proc"]).await.unwrap();
+    let layer = snapshots.commit(&snap.layout(), &["/proc"]).await.unwrap();
     let ldir = paths.layer(layer.diff_id.trim_start_matches("sha256:")).unwrap();
     assert_eq!(std::fs::read_to_string(ldir.join("out")).unwrap(), "built\n");
     assert!(!ldir.join("bin").exists(), "{:?}", std::fs::read_dir(&ldir).unwrap().count());

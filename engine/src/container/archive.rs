@@ -170,14 +170,11 @@ impl Engine {
             return Ok((rec, Opened { view, _lock: None }));
         }
         let image = self.images().resolve(&rec.image_id)?;
-        let lower = self.images().lower_dirs(&image)?;
-        let dir = self.paths().container(&rec.id)?;
+        let layout = self.layout_of(&rec.id, &image)?;
         let read_only = rec.config.read_only;
-        let view = tokio::task::spawn_blocking(move || {
-            View::detached(&lower, &dir.join("fs/upper"), &dir.join("fs/work"), read_only, &mounts)
-        })
-        .await?
-        .map_err(|e| Error::system("mount the container's filesystem", e))?;
+        let view = tokio::task::spawn_blocking(move || layout.view(read_only, &mounts))
+            .await?
+            .map_err(|e| Error::system("mount the container's filesystem", e))?;
         Ok((rec, Opened { view, _lock: Some(lock) }))
     }
 }

@@ -73,7 +73,7 @@ impl Engine {
             let _op = entry.op.lock().await;
             let src = crate::image::commit::CommitSource {
                 config,
-                upper: self.paths().container(&rec.id)?.join("fs/upper"),
+                upper: self.snapshots().kept(&self.snapshot_dir(&rec.id)?, &[])?.upper,
                 created_by: c.args.join(" "),
                 container: rec.id.clone(),
                 runtime_paths: crate::image::commit::MOUNT_POINTS,

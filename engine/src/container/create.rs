@@ -275,15 +275,10 @@ impl Engine {
         undo.push(move || {
             let _ = std::fs::remove_dir_all(&d);
         });
-        create_dir(&dir.join("fs/upper"), 0o755).ctx(|| "create upper dir".into())?;
-        if let Some(u) = sandbox.and_then(|s| s.config.namespaces.user) {
-            // The merged root is the upper dir's: owned by the pod's root.
-            // The image's layers are idmapped at start, never chowned.
-            let (uid, gid) = u.host_root();
-            std::os::unix::fs::chown(dir.join("fs/upper"), Some(uid), Some(gid))
-                .ctx(|| "chown upper dir to the pod's root".into())?;
-        }
-        create_dir(&dir.join("fs/work"), 0o700).ctx(|| "create work dir".into())?;
+        // The merged root is the upper dir's: owned by a user-namespaced
+        // pod's root. The image's layers are idmapped at start, never chowned.
+        let owner = sandbox.and_then(|s| s.config.namespaces.user).map(|u| u.host_root());
+        self.snapshots().prepare_kept(&self.snapshot_dir(&id)?, owner)?;
         // A pod's volumes are kubelet's; a Docker-front container's are berth's.
         let (volume_binds, volume_tmpfs, volumes) = if opts.pod.is_none() {
             self.make_volumes(&opts, &image.config, &mut undo)?
@@ -457,7 +452,8 @@ impl Engine {
         if !v.sub_path.is_empty() {
             let comps = berth_kernel::fs::clean_components(&v.sub_path)
                 .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-            let found = self.images().lower_dirs(&image)?.iter().any(|l| {
+            let lower = crate::snapshot::lower_dirs(self.paths(), &image.layers)?;
+            let found = lower.iter().any(|l| {
                 std::fs::symlink_metadata(comps.iter().fold(l.clone(), |p, c| p.join(c))).is_ok()
             });
             if !found {

@@ -5,8 +5,8 @@
 use super::Status;
 use crate::bridge::ChannelWriter;
 use crate::error::{Error, Result};
+pub use crate::snapshot::ChangeKind;
 use crate::Engine;
-pub use berth_kernel::cp::changes::ChangeKind;
 use std::io::Write;
 use tokio::sync::mpsc;
 
@@ -30,12 +30,10 @@ impl Engine {
             )));
         }
         let image = self.images().resolve(&rec.image_id)?;
-        let lower = self.images().lower_dirs(&image)?;
-        let upper = self.paths().container(&rec.id)?.join("fs/upper");
-        let all =
-            tokio::task::spawn_blocking(move || berth_kernel::cp::changes::changes(&upper, &lower))
-                .await?
-                .map_err(|e| Error::system("read the container's changes", e))?;
+        let layout = self.layout_of(&rec.id, &image)?;
+        let all = tokio::task::spawn_blocking(move || layout.changes())
+            .await?
+            .map_err(|e| Error::system("read the container's changes", e))?;
         let mut out: Vec<(String, ChangeKind)> =
             all.into_iter().filter(|(p, _)| !berths_own(p)).collect();
         // A directory only berth's mount points changed is no change of the container's.

@@ -8,7 +8,7 @@
 //!     ▲  (start failed)   │ shim lost, no exit record   │
 //!     └───────────────────┼──────────▶ UNKNOWN ◀────────┘ (never)
 //!                         ▼
-//!          EXITED ──start──▶ RUNNING (restart keeps the upper dir)
+//!          EXITED ──start──▶ RUNNING (restart keeps its snapshot)
 //! ```
 //!
 //! A Docker-front container with a restart policy (`restart.rs`) that
@@ -121,6 +121,20 @@ impl Entry {
 }
 
 impl Engine {
+    /// The container's writable snapshot, kept in its own dir.
+    pub(crate) fn snapshot_dir(&self, id: &str) -> Result<std::path::PathBuf> {
+        Ok(self.paths().container(id)?.join("fs"))
+    }
+
+    /// Where the container's files are: its snapshot over its image's layers.
+    pub(crate) fn layout_of(
+        &self,
+        id: &str,
+        image: &crate::image::ImageRecord,
+    ) -> Result<crate::snapshot::Layout> {
+        self.snapshots().kept(&self.snapshot_dir(id)?, &image.layers)
+    }
+
     /// Finds a container by id, unique id prefix, or name.
     pub(crate) fn lookup(&self, key: &str) -> Result<Arc<Entry>> {
         self.inner

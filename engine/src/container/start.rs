@@ -64,7 +64,6 @@ impl Engine {
         let id = rec.id.clone();
         let image = self.images().resolve(&rec.image_id)?;
         let bundle = self.paths().bundle(&id)?;
-        let dir = self.paths().container(&id)?;
         self.tasks().prepare(&bundle)?;
 
         let sandbox = match &rec.config.pod {
@@ -176,11 +175,12 @@ impl Engine {
         etc_files.retain(|(_, dest)| {
             !rec.config.mounts.iter().any(|m| m.container_path == std::path::Path::new(dest))
         });
+        let layout = self.layout_of(&id, &image)?;
         let shim = ShimConfig {
             id: id.clone(),
-            lower_dirs: self.images().lower_dirs(&image)?,
-            upper_dir: dir.join("fs/upper"),
-            work_dir: dir.join("fs/work"),
+            lower_dirs: layout.lower,
+            upper_dir: layout.upper,
+            work_dir: layout.work,
             rootfs: bundle.join("rootfs"),
             log_path: self.log_path(&rec)?,
             user: Some(rec.config.user.clone()).filter(|u| !u.is_empty()),
@@ -273,7 +273,7 @@ impl Engine {
                 std::fs::create_dir_all(&staging)
                     .ctx(|| format!("create {}", staging.display()))?;
                 Ok(berth_proto::shim::ImageVolume {
-                    lower_dirs: self.images().lower_dirs(&image)?,
+                    lower_dirs: crate::snapshot::lower_dirs(self.paths(), &image.layers)?,
                     staging,
                     sub_path: v.sub_path.clone(),
                     destination: v.container_path.clone(),

@@ -56,7 +56,7 @@ impl Engine {
             .into_iter()
             .map(|r| {
                 let cgroup = (r.state.status == Status::Running).then(|| self.cgroup_path(&r));
-                let upper = self.paths().container(&r.id).map(|d| d.join("fs/upper"))?;
+                let upper = self.snapshots().kept(&self.snapshot_dir(&r.id)?, &[])?.upper;
                 Ok((r, cgroup, upper))
             })
             .collect::<Result<_>>()?;

@@ -191,18 +191,10 @@ impl ImageStore {
         v
     }
 
-    /// Overlay lower dirs for an image, topmost first. A layer repeated in
-    /// the image appears once, at its topmost place: overlayfs refuses a
-    /// dir twice, and applying a layer again over itself changes nothing.
+    /// Overlay lower dirs for an image, topmost first
+    /// ([`crate::snapshot::lower_dirs`]).
     pub fn lower_dirs(&self, image: &ImageRecord) -> Result<Vec<PathBuf>> {
-        let mut seen = std::collections::HashSet::new();
-        image
-            .layers
-            .iter()
-            .rev()
-            .filter(|d| seen.insert(d.as_str()))
-            .map(|d| self.paths.layer(d.strip_prefix("sha256:").unwrap_or(d)))
-            .collect()
+        crate::snapshot::lower_dirs(&self.paths, &image.layers)
     }
 
     /// Stores a record and moves its tags over from any other image.

@@ -7,10 +7,12 @@
 //! Nothing is mounted here: the task's shim mounts the overlay inside the
 //! task's own mount namespace, as a container's.
 //!
-//! Active snapshots are volatile: `<root>/snapshots/<key>`, swept at start.
-//! Containers keep their upper dirs under their own dir (`containers/<id>/fs`)
-//! and hold their image by their record; `docker commit` writes its layer
-//! through the same [`diff`].
+//! A build's snapshots are volatile: `<root>/snapshots/<key>`, swept at
+//! start. A container's is kept as long as the container, in its own dir
+//! ([`Snapshots::prepare_kept`] at `containers/<id>/fs`), and its record
+//! holds its image; its start, `diff`, `export`, `cp` and `commit` all
+//! read it as a [`Layout`]. Unpacking a pulled layer and committing a
+//! snapshot run through the same one-pass unpacker ([`diff`]).
 
 pub(crate) mod diff;
 pub mod lease;
@@ -18,9 +20,53 @@ pub mod lease;
 use crate::error::{Error, IoContext, Missing, Result};
 use crate::image::unpack::Unpacked;
 use crate::paths::Paths;
+pub use berth_kernel::cp::changes::ChangeKind;
+use berth_kernel::cp::{CpError, Mount, View};
 use lease::{Lease, LeaseTable};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Where a snapshot's files are: what an overlay of it mounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The parents' layer dirs, topmost first.
+    pub lower: Vec<PathBuf>,
+    /// Where its changes go.
+    pub upper: PathBuf,
+    /// The overlay's work dir.
+    pub work: PathBuf,
+}
+
+impl Layout {
+    fn in_dir(dir: &Path, lower: Vec<PathBuf>) -> Self {
+        Self { lower, upper: dir.join("upper"), work: dir.join("work") }
+    }
+
+    /// Its changes over its parents, by path (blocking).
+    pub fn changes(&self) -> Result<Vec<(String, ChangeKind)>, CpError> {
+        berth_kernel::cp::changes::changes(&self.upper, &self.lower)
+    }
+
+    /// Its files mounted read-only or not, detached, with `mounts` over them
+    /// (blocking).
+    pub fn view(&self, read_only: bool, mounts: &[Mount]) -> Result<View, CpError> {
+        View::detached(&self.lower, &self.upper, &self.work, read_only, mounts)
+    }
+}
+
+/// Overlay lower dirs for `parents` (diff ids, bottom first, as an image
+/// lists them), topmost first. A layer repeated appears once, at its
+/// topmost place: overlayfs refuses a dir twice, and applying a layer
+/// again over itself changes nothing.
+pub fn lower_dirs(paths: &Paths, parents: &[String]) -> Result<Vec<PathBuf>> {
+    let mut seen = std::collections::HashSet::new();
+    parents
+        .iter()
+        .rev()
+        .filter(|d| seen.insert(d.as_str()))
+        .map(|d| paths.layer(d.strip_prefix("sha256:").unwrap_or(d)))
+        .collect()
+}
 
 /// A writable snapshot over its parents.
 #[derive(Debug)]
@@ -35,17 +81,9 @@ impl Snapshot {
     pub fn key(&self) -> &str {
         &self.key
     }
-    /// Where its changes go (the overlay's upper dir).
-    pub fn upper(&self) -> PathBuf {
-        self.dir.join("upper")
-    }
-    /// The overlay's work dir.
-    pub fn work(&self) -> PathBuf {
-        self.dir.join("work")
-    }
-    /// The parents' layer dirs as overlay lower dirs, topmost first.
-    pub fn lower(&self) -> &[PathBuf] {
-        &self.lower
+    /// Where its files are.
+    pub fn layout(&self) -> Layout {
+        Layout::in_dir(&self.dir, self.lower.clone())
     }
 }
 
@@ -81,35 +119,36 @@ impl Snapshots {
     pub fn prepare(&self, parents: &[String]) -> Result<Snapshot> {
         // Leased before they are looked at: none can go in between.
         let lease = self.leases.hold(parents.iter().cloned());
-        let mut seen = std::collections::HashSet::new();
-        let mut lower = Vec::new();
-        for d in parents.iter().rev().filter(|d| seen.insert(d.as_str())) {
-            let dir = self.paths.layer(d.strip_prefix("sha256:").unwrap_or(d))?;
-            if !dir.is_dir() {
-                return Err(Error::NotFound(Missing::Other(format!("layer {d} is not stored"))));
-            }
-            lower.push(dir);
+        let lower = lower_dirs(&self.paths, parents)?;
+        if let Some(l) = lower.iter().find(|l| !l.is_dir()) {
+            let hex = l.file_name().unwrap_or_default().to_string_lossy();
+            return Err(Error::NotFound(Missing::Other(format!(
+                "layer sha256:{hex} is not stored"
+            ))));
         }
         let key = hex::encode(rand::random::<[u8; 32]>());
         let dir = self.dir.join(&key);
-        let made = crate::paths::create_dir(&dir, 0o700)
-            .and_then(|_| crate::paths::create_dir(&dir.join("upper"), 0o755))
-            .and_then(|_| crate::paths::create_dir(&dir.join("work"), 0o700));
-        if let Err(e) = made {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(Error::Io {
-                context: format!("create snapshot {}", dir.display()),
-                source: e,
-            });
-        }
+        make_dirs(&dir, None)?;
         Ok(Snapshot { key, dir, lower, lease })
+    }
+
+    /// Makes a snapshot kept in `dir` (a container's own, removed with it),
+    /// its root owned by `owner` (a user-namespaced pod's root); the parents
+    /// are held by the caller's record, so no lease is taken.
+    pub fn prepare_kept(&self, dir: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+        make_dirs(dir, owner)
+    }
+
+    /// The layout of a snapshot kept in `dir` over `parents`.
+    pub fn kept(&self, dir: &Path, parents: &[String]) -> Result<Layout> {
+        Ok(Layout::in_dir(dir, lower_dirs(&self.paths, parents)?))
     }
 
     /// The snapshot's changes as a stored layer (`skip`: paths left out
     /// while empty, such as the runtime's mount points).
-    pub async fn commit(&self, s: &Snapshot, skip: &'static [&'static str]) -> Result<Committed> {
+    pub async fn commit(&self, s: &Layout, skip: &'static [&'static str]) -> Result<Committed> {
         let Unpacked { diff_id, blob_digest, blob_size, compression } =
-            diff::layer_of(&self.paths, s.upper(), skip).await?;
+            diff::layer_of(&self.paths, s.upper.clone(), skip).await?;
         let lease = self.leases.hold([diff_id.clone(), blob_digest.clone()]);
         Ok(Committed { diff_id, blob_digest, blob_size, compression, lease })
     }
@@ -120,6 +159,26 @@ impl Snapshots {
         remove_dir(&s.dir)?;
         Ok(s.lease)
     }
+}
+
+/// A snapshot's dir, its upper dir (owned by `owner`) and work dir; on
+/// failure none of them is left.
+/// The snapshot's dir must not exist yet; its parent must.
+fn make_dirs(dir: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let new = |p: &Path, mode| std::fs::DirBuilder::new().mode(mode).create(p);
+    let context = || format!("create snapshot {}", dir.display());
+    new(dir, 0o700).ctx(context)?;
+    let made = new(&dir.join("upper"), 0o755)
+        .and_then(|_| match owner {
+            Some((uid, gid)) => std::os::unix::fs::chown(dir.join("upper"), Some(uid), Some(gid)),
+            None => Ok(()),
+        })
+        .and_then(|_| new(&dir.join("work"), 0o700));
+    made.map_err(|e| {
+        let _ = std::fs::remove_dir_all(dir);
+        Error::Io { context: context(), source: e }
+    })
 }
 
 fn remove_dir(dir: &Path) -> Result<()> {

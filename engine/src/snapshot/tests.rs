@@ -59,8 +59,9 @@ fn prepare_makes_a_writable_root_over_the_parents_topmost_first() {
     let snap = s.snapshots.prepare(&[a.clone(), b.clone(), a.clone()]).unwrap();
     // A layer twice appears once, at its topmost place (as an image's lower dirs).
     let hex = |d: &str| s.paths.layer(d.trim_start_matches("sha256:")).unwrap();
-    assert_eq!(snap.lower(), [hex(&a), hex(&b)]);
-    assert!(snap.upper().is_dir() && snap.work().is_dir());
+    let l = snap.layout();
+    assert_eq!(l.lower, [hex(&a), hex(&b)]);
+    assert!(l.upper.is_dir() && l.work.is_dir());
 
     let missing = format!("sha256:{}", "ee".repeat(32));
     let e = s.snapshots.prepare(&[a, missing]).unwrap_err();
@@ -76,16 +77,16 @@ async fn commit_stores_the_changes_as_a_layer_with_whiteouts() {
     let s = store();
     let base = layer(&s, 3, "old");
     let snap = s.snapshots.prepare(&[base]).unwrap();
-    std::fs::write(snap.upper().join("new.txt"), "hello").unwrap();
+    std::fs::write(snap.layout().upper.join("new.txt"), "hello").unwrap();
     // An overlay whiteout: the parent's `old` deleted.
     nix::sys::stat::mknod(
-        &snap.upper().join("old"),
+        &snap.layout().upper.join("old"),
         nix::sys::stat::SFlag::S_IFCHR,
         nix::sys::stat::Mode::empty(),
         0,
     )
     .unwrap();
-    let c = s.snapshots.commit(&snap, &[]).await.unwrap();
+    let c = s.snapshots.commit(&snap.layout(), &[]).await.unwrap();
     assert!(s.images.leases().holds(&c.diff_id) && s.images.leases().holds(&c.blob_digest));
     let dir = s.paths.layer(c.diff_id.trim_start_matches("sha256:")).unwrap();
     assert_eq!(std::fs::read_to_string(dir.join("new.txt")).unwrap(), "hello");
@@ -134,7 +135,27 @@ fn a_release_keeps_what_an_image_still_uses() {
 fn open_sweeps_what_a_stopped_berthd_left() {
     let s = store();
     let snap = s.snapshots.prepare(&[]).unwrap();
-    std::fs::write(snap.upper().join("f"), "x").unwrap();
+    std::fs::write(snap.layout().upper.join("f"), "x").unwrap();
     let again = Snapshots::open(&s.paths, s.images.leases().clone()).unwrap();
     assert_eq!(std::fs::read_dir(&again.dir).unwrap().count(), 0);
+}
+
+#[test]
+fn a_kept_snapshot_lives_in_its_owner_s_dir_with_no_lease() {
+    let s = store();
+    let (a, b) = (layer(&s, 7, "a"), layer(&s, 8, "b"));
+    let dir = s.paths.root.join("containers/c1/fs");
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    s.snapshots.prepare_kept(&dir, None).unwrap();
+    let l = s.snapshots.kept(&dir, &[a.clone(), b.clone()]).unwrap();
+    let hex = |d: &str| s.paths.layer(d.trim_start_matches("sha256:")).unwrap();
+    assert_eq!(l.lower, [hex(&b), hex(&a)]);
+    assert_eq!((l.upper.clone(), l.work.clone()), (dir.join("upper"), dir.join("work")));
+    assert!(l.upper.is_dir() && l.work.is_dir());
+    assert!(!s.images.leases().holds(&a), "the owner's record holds its image");
+    // A second prepare at the same place is refused and leaves the first.
+    assert!(s.snapshots.prepare_kept(&dir, None).is_err());
+    std::fs::write(l.upper.join("new"), "x").unwrap();
+    let changes = l.changes().unwrap();
+    assert_eq!(changes, [("/new".to_string(), ChangeKind::Added)]);
 }
