@@ -23,6 +23,7 @@ fn name_in(path: &std::path::Path) -> Option<String> {
 
 impl Engine {
     pub(crate) async fn recover(&self, boot: Boot) -> Result<()> {
+        self.sweep_steps().await;
         let dir = self.paths().containers();
         let mut running = Vec::new();
         // Exited while berthd was down (no shim left): recorded before the

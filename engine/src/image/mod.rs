@@ -2,6 +2,7 @@
 //! unpacked once into `layers/<hex>/` and shared by every image and
 //! container that uses them (as overlay lower dirs).
 
+pub mod assemble;
 mod changes;
 pub(crate) mod commit;
 pub(crate) mod content;

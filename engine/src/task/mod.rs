@@ -10,6 +10,7 @@
 //! [`TaskRuntime`] trait is the seam unit tests fill with a fake.
 
 mod shim;
+pub mod step;
 
 pub use shim::ShimRuntime;
 

@@ -1,0 +1,153 @@
+//! A step: one process run to its end in a snapshot, with no container
+//! record (a build's RUN step). It is confined as a container is (Docker's
+//! capabilities, masked and read-only paths, the default seccomp profile,
+//! no new privileges unless asked), its output goes to a log file the
+//! caller names, and a cancelled step is killed with everything in its
+//! cgroup before its bundle goes. Bundles live under `<state>/steps`;
+//! what a berthd that stopped mid-step left is killed and swept at start.
+
+use super::TaskSpec;
+use crate::error::{Error, IoContext, Result};
+use crate::model::{ContainerConfig, ContainerNetwork, ContainerRecord, Seccomp, Security};
+use crate::snapshot::Layout;
+use crate::Engine;
+use berth_proto::shim::ShimConfig;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+/// The network a step sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StepNetwork {
+    /// The node's (BuildKit's default without CNI).
+    #[default]
+    Host,
+    /// Only loopback.
+    None,
+}
+
+/// What a step runs, and where.
+#[derive(Debug, Clone)]
+pub struct StepRequest {
+    pub layout: Layout,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    /// `user[:group]`, resolved in the snapshot's own passwd and group files.
+    pub user: String,
+    pub network: StepNetwork,
+    /// `--security=insecure`: privileged.
+    pub insecure: bool,
+    /// Where its output goes (CRI log lines).
+    pub log: PathBuf,
+}
+
+impl Engine {
+    fn steps_dir(&self) -> PathBuf {
+        self.paths().state.join("steps")
+    }
+
+    /// Runs a step to its end; its exit code. `cancel` kills it.
+    pub async fn run_step(&self, req: StepRequest, cancel: CancellationToken) -> Result<i32> {
+        if req.args.is_empty() {
+            return Err(Error::InvalidArgument("no command specified".into()));
+        }
+        let id = hex::encode(rand::random::<[u8; 32]>());
+        let bundle = self.steps_dir().join(&id);
+        crate::paths::create_dir(&self.steps_dir(), 0o700).ctx(|| "create steps dir".into())?;
+        self.tasks().prepare(&bundle)?;
+        let config = ContainerConfig {
+            args: req.args.clone(),
+            env: req.env.clone(),
+            working_dir: req.working_dir.clone(),
+            user: req.user.clone(),
+            hostname: "buildkitsandbox".into(),
+            network: match req.network {
+                StepNetwork::Host => ContainerNetwork::Host,
+                StepNetwork::None => ContainerNetwork::None,
+            },
+            security: Security {
+                privileged: req.insecure,
+                no_new_privs: !req.insecure,
+                seccomp: Seccomp::RuntimeDefault,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let rec = ContainerRecord::new(id.clone(), id.clone(), String::new(), String::new(), config);
+        let ctx = crate::spec::SpecContext {
+            cgroup_path: self.cgroup_path(&rec),
+            node: crate::host::facts(),
+            devices: crate::host::devices(&rec),
+            ..Default::default()
+        };
+        let ran = async {
+            let spec = crate::spec::build(&rec, &ctx)?;
+            let mut etc = vec![];
+            let files: [(&str, Vec<u8>); 2] = [
+                ("hostname", b"buildkitsandbox\n".to_vec()),
+                ("hosts", b"127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_vec()),
+            ];
+            for (name, body) in files {
+                std::fs::write(bundle.join(name), body).ctx(|| format!("write {name}"))?;
+                etc.push((bundle.join(name), format!("/etc/{name}")));
+            }
+            if req.network == StepNetwork::Host {
+                etc.push(("/etc/resolv.conf".into(), "/etc/resolv.conf".into()));
+            }
+            let shim = ShimConfig {
+                id: id.clone(),
+                lower_dirs: req.layout.lower.clone(),
+                upper_dir: req.layout.upper.clone(),
+                work_dir: req.layout.work.clone(),
+                rootfs: bundle.join("rootfs"),
+                log_path: req.log.clone(),
+                user: Some(req.user.clone()).filter(|u| !u.is_empty()),
+                etc_files: etc,
+                groups_strict: false,
+                stdin: false,
+                stdin_once: false,
+                tty: false,
+                image_volumes: vec![],
+                hold_output: false,
+                init: false,
+            };
+            let task = TaskSpec { bundle: bundle.clone(), spec, shim };
+            match self.tasks().start(&task).await {
+                Ok(_) => {}
+                Err(Error::StartFailed { message, exit_code }) => {
+                    let line = format!("{} stderr F {message}\n", berth_proto::time::rfc3339_nanos(std::time::SystemTime::now()));
+                    let _ = std::fs::OpenOptions::new()
+                        .append(true)
+                        .create(true)
+                        .open(&req.log)
+                        .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+                    return Ok(exit_code);
+                }
+                Err(e) => return Err(e),
+            }
+            let exit = tokio::select! {
+                exit = self.tasks().wait(&bundle) => exit,
+                _ = cancel.cancelled() => {
+                    let _ = self.tasks().kill(&bundle, libc::SIGKILL, true).await;
+                    let _ = self.tasks().wait(&bundle).await;
+                    return Err(Error::Cancelled);
+                }
+            };
+            let exit = exit.map_err(|e| Error::system("wait for the step", e))?;
+            exit.map(|e| e.exit_code)
+                .ok_or_else(|| Error::Internal("the step's shim went away without its exit".into()))
+        }
+        .await;
+        let _ = self.tasks().delete(&bundle);
+        ran
+    }
+
+    /// Kills and removes what steps a stopped berthd left.
+    pub(crate) async fn sweep_steps(&self) {
+        let Ok(rd) = std::fs::read_dir(self.steps_dir()) else { return };
+        for b in rd.flatten() {
+            let _ = self.tasks().kill(&b.path(), libc::SIGKILL, true).await;
+            let _ = std::fs::remove_dir_all(b.path());
+        }
+    }
+}
