@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 ARCH = Path("docs/ARCHITECTURE.md")
-CORE = {"proto", "kernel", "shim", "cni", "registry", "engine", "docker-api"}
-OUTER = {"cri", "docker", "cli", "daemon", "e2e", "bench"}
+CORE = {"proto", "kernel", "shim", "cni", "registry", "engine", "docker-api", "dockerfile"}
+OUTER = {"cri", "docker", "builder", "cli", "daemon", "e2e", "bench"}
 RENAME = {"berth": "cli", "berthd": "daemon"}
 
 

@@ -39,7 +39,7 @@ impl Message {
     pub fn error(message: impl Into<String>) -> Self {
         let message = message.into();
         Message {
-            error_detail: Some(ErrorDetail { message: message.clone() }),
+            error_detail: Some(ErrorDetail { code: None, message: message.clone() }),
             error: message,
             ..Default::default()
         }
@@ -66,6 +66,9 @@ pub struct Progress {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ErrorDetail {
+    /// A failed build step's exit code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
     pub message: String,
 }
 

@@ -20,6 +20,7 @@
 
 mod archive;
 mod attach;
+mod build;
 mod changes;
 mod containers;
 mod create;
@@ -74,6 +75,7 @@ pub(crate) struct Front {
     pub engine: Engine,
     pub execs: exec::Execs,
     pub journal: std::sync::Arc<events::Journal>,
+    pub builder: std::sync::Arc<berth_builder::Builder>,
 }
 
 /// A TCP listener and the mutual-TLS acceptor its connections go through.
@@ -96,7 +98,15 @@ pub async fn serve(
     grace: Duration,
 ) {
     let journal = events::Journal::follow(&engine);
-    let front = std::sync::Arc::new(Front { engine, execs: exec::Execs::default(), journal });
+    let builder = match berth_builder::Builder::open(engine.clone()) {
+        Ok(b) => std::sync::Arc::new(b),
+        Err(e) => {
+            tracing::error!(error = %e, "the builder could not open its cache; the Docker API is not served");
+            return;
+        }
+    };
+    let front =
+        std::sync::Arc::new(Front { engine, execs: exec::Execs::default(), journal, builder });
     let (stopping, stop_rx) = tokio::sync::watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(stop);
@@ -230,6 +240,7 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::GET, ["containers", id, "archive"]) => archive::get(engine, id, &req).await,
         (&Method::PUT, ["containers", id, "archive"]) => archive::put(engine, id, &mut req).await,
         (&Method::POST, ["commit"]) => changes::commit(engine, &mut req).await,
+        (&Method::POST, ["build"]) => build::build(&front.builder, &mut req).await,
         (&Method::GET, ["containers", id, "changes"]) => changes::changes(engine, id).await,
         (&Method::GET, ["containers", id, "export"]) => changes::export(engine, id).await,
         (&Method::GET, ["containers", id, "top"]) => top::top(engine, id, &req).await,

@@ -93,12 +93,11 @@ fn err(line: &Line, m: impl Into<String>) -> ParseError {
     ParseError::at(line.number, m)
 }
 
+/// Flags as written: names and values (`--link` has none).
+type Flags = Vec<(String, Option<String>)>;
+
 /// Leading `--name[=value]` flags, and what follows them.
-fn flags<'a>(
-    line: &Line,
-    rest: &'a str,
-    allowed: &[&str],
-) -> Result<(Vec<(String, Option<String>)>, &'a str), ParseError> {
+fn flags<'a>(line: &Line, rest: &'a str, allowed: &[&str]) -> Result<(Flags, &'a str), ParseError> {
     let mut out = Vec::new();
     let mut s = rest.trim_start();
     while let Some(f) = s.strip_prefix("--") {

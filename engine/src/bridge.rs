@@ -7,13 +7,13 @@ use tokio::sync::mpsc;
 
 /// Reads chunks handed over from async code (the blocking end of a channel);
 /// an `Err` chunk is the sender's failure, surfaced as a read error.
-pub(crate) struct ChunkReader {
+pub struct ChunkReader {
     rx: mpsc::Receiver<std::io::Result<Bytes>>,
     cur: Bytes,
 }
 
 impl ChunkReader {
-    pub(crate) fn new(rx: mpsc::Receiver<std::io::Result<Bytes>>) -> Self {
+    pub fn new(rx: mpsc::Receiver<std::io::Result<Bytes>>) -> Self {
         Self { rx, cur: Bytes::new() }
     }
 }

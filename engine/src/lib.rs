@@ -10,7 +10,7 @@
 //! its codes in one place.
 
 mod boot;
-mod bridge;
+pub mod bridge;
 pub mod config;
 pub mod container;
 pub mod error;

@@ -230,6 +230,7 @@ async fn copy_out(
                 no_overwrite_dir_non_dir: false,
                 owners: Owners::Caller,
                 rename_top: rename,
+                mode: None,
             },
         )
         .map_err(|e| Failure::new(format!("Error: {e}")))

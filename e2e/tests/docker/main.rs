@@ -7,6 +7,7 @@
 mod api;
 mod attach;
 mod bad_input;
+mod build;
 mod cli;
 mod commit;
 mod compose;

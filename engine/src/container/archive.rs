@@ -109,7 +109,7 @@ impl Engine {
             let opts = ExtractOptions {
                 no_overwrite_dir_non_dir: how.no_overwrite_dir_non_dir,
                 owners,
-                rename_top: None,
+                ..Default::default()
             };
             view.extract(&point, ChunkReader::new(data), &opts).map_err(|e| cp_error(e, &p, &r))
         });

@@ -33,7 +33,7 @@ mod lifecycle_tests;
 mod limits;
 mod list;
 mod logs;
-mod monitor;
+pub(crate) mod monitor;
 mod network;
 #[cfg(test)]
 mod options_tests;

@@ -146,7 +146,7 @@ pub(crate) fn is_shim(pid: i32) -> bool {
 
 /// Waits for the container's exit: from the shim while it lives, else from
 /// the exit record it left. A shim that died without one: `ShimLost`.
-async fn wait_exit(
+pub(crate) async fn wait_exit(
     tasks: &crate::task::Tasks,
     bundle: &Path,
     shim_pid: i32,

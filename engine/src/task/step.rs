@@ -73,7 +73,8 @@ impl Engine {
             },
             ..Default::default()
         };
-        let rec = ContainerRecord::new(id.clone(), id.clone(), String::new(), String::new(), config);
+        let rec =
+            ContainerRecord::new(id.clone(), id.clone(), String::new(), String::new(), config);
         let ctx = crate::spec::SpecContext {
             cgroup_path: self.cgroup_path(&rec),
             node: crate::host::facts(),
@@ -112,8 +113,8 @@ impl Engine {
                 init: false,
             };
             let task = TaskSpec { bundle: bundle.clone(), spec, shim };
-            match self.tasks().start(&task).await {
-                Ok(_) => {}
+            let shim_pid = match self.tasks().start(&task).await {
+                Ok(s) => s.shim_pid,
                 Err(Error::StartFailed { message, exit_code }) => {
                     let line = format!("{} stderr F {message}\n", berth_proto::time::rfc3339_nanos(std::time::SystemTime::now()));
                     let _ = std::fs::OpenOptions::new()
@@ -124,18 +125,17 @@ impl Engine {
                     return Ok(exit_code);
                 }
                 Err(e) => return Err(e),
-            }
-            let exit = tokio::select! {
-                exit = self.tasks().wait(&bundle) => exit,
+            };
+            // From the shim while it lives, else from the exit record it left.
+            let waited = crate::container::monitor::wait_exit(self.tasks(), &bundle, shim_pid);
+            tokio::select! {
+                (exit, _) = waited => Ok(exit.exit_code),
                 _ = cancel.cancelled() => {
                     let _ = self.tasks().kill(&bundle, libc::SIGKILL, true).await;
                     let _ = self.tasks().wait(&bundle).await;
-                    return Err(Error::Cancelled);
+                    Err(Error::Cancelled)
                 }
-            };
-            let exit = exit.map_err(|e| Error::system("wait for the step", e))?;
-            exit.map(|e| e.exit_code)
-                .ok_or_else(|| Error::Internal("the step's shim went away without its exit".into()))
+            }
         }
         .await;
         let _ = self.tasks().delete(&bundle);

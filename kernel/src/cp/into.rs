@@ -26,6 +26,9 @@ pub struct ExtractOptions {
     /// Entries whose first element is `.0` are written under `.1` instead
     /// (the docker CLI's rebasing: `cp ctr:/etc/hosts ./h` makes `h`).
     pub rename_top: Option<(String, String)>,
+    /// Every file and directory written gets this mode instead of the
+    /// archive's (a build's `COPY --chmod`).
+    pub mode: Option<u32>,
 }
 
 /// Who owns the files an extraction writes.
@@ -167,7 +170,10 @@ impl View {
                 crate::layer::replace_existing(&w.dir, &leaf, is_dir).map_err(io_err)?;
             }
         }
-        let mode = Mode::from_bits_truncate(header.mode().map_err(io_err)? & 0o7777);
+        let mode = Mode::from_bits_truncate(match opts.mode {
+            Some(m) if t.is_file() || t.is_dir() => m & 0o7777,
+            _ => header.mode().map_err(io_err)? & 0o7777,
+        });
         let owner = match opts.owners {
             Owners::Fixed(u, g) => (Some(Uid::from_raw(u)), Some(Gid::from_raw(g))),
             Owners::Archive => (

@@ -213,6 +213,7 @@ fn a_tree_round_trips() {
             no_overwrite_dir_non_dir: true,
             owners: into::Owners::Fixed(1234, 5678),
             rename_top: Some(("src".into(), "renamed".into())),
+            mode: None,
         },
     )
     .unwrap();

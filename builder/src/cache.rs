@@ -1,0 +1,139 @@
+//! The layer cache: a step's key → the layer it made (or none: a step that
+//! changed no file). One small record per key under `<root>/builder/cache`,
+//! written atomically, read at start; every layer it names is held by one
+//! lease, so no image removal or prune takes it. A key whose layer is gone
+//! anyway is a miss.
+
+use berth_engine::image::assemble::NewLayer;
+use berth_engine::paths::Paths;
+use berth_engine::snapshot::lease::{Lease, LeaseTable};
+use berth_kernel::layer::Compression;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    schema: u32,
+    layer: Option<StoredLayer>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredLayer {
+    diff_id: String,
+    blob_digest: String,
+    blob_size: u64,
+    compression: String,
+}
+
+impl From<&NewLayer> for StoredLayer {
+    fn from(l: &NewLayer) -> Self {
+        let compression = match l.compression {
+            Some(Compression::Gzip) => "gzip",
+            Some(Compression::Zstd) => "zstd",
+            _ => "none",
+        };
+        Self {
+            diff_id: l.diff_id.clone(),
+            blob_digest: l.blob_digest.clone(),
+            blob_size: l.blob_size,
+            compression: compression.into(),
+        }
+    }
+}
+
+impl From<StoredLayer> for NewLayer {
+    fn from(l: StoredLayer) -> Self {
+        let compression = match l.compression.as_str() {
+            "gzip" => Some(Compression::Gzip),
+            "zstd" => Some(Compression::Zstd),
+            _ => None,
+        };
+        Self { diff_id: l.diff_id, blob_digest: l.blob_digest, blob_size: l.blob_size, compression }
+    }
+}
+
+/// The build cache.
+#[derive(Debug)]
+pub struct Cache {
+    dir: PathBuf,
+    paths: Paths,
+    entries: Mutex<HashMap<String, Option<NewLayer>>>,
+    lease: Mutex<Lease>,
+}
+
+impl Cache {
+    /// Loads the cache under `paths.root/builder/cache`.
+    pub fn open(paths: &Paths, leases: &Arc<LeaseTable>) -> std::io::Result<Self> {
+        let dir = paths.root.join("builder/cache");
+        std::fs::create_dir_all(&dir)?;
+        let mut lease = leases.hold([]);
+        let mut entries = HashMap::new();
+        for e in std::fs::read_dir(&dir)?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(key) = name.strip_suffix(".json") else {
+                let _ = std::fs::remove_file(e.path());
+                continue;
+            };
+            let rec: Option<Record> =
+                std::fs::read(e.path()).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            match rec {
+                Some(r) if r.schema == 1 => {
+                    let layer = r.layer.map(NewLayer::from);
+                    if let Some(l) = &layer {
+                        lease.add(l.diff_id.clone());
+                        lease.add(l.blob_digest.clone());
+                    }
+                    entries.insert(key.to_owned(), layer);
+                }
+                _ => {
+                    tracing::warn!(record = %e.path().display(), "unreadable build cache record skipped")
+                }
+            }
+        }
+        Ok(Self {
+            dir,
+            paths: paths.clone(),
+            entries: Mutex::new(entries),
+            lease: Mutex::new(lease),
+        })
+    }
+
+    /// The step's result if cached and still stored: `Some(None)` for a
+    /// step that made no layer.
+    pub fn get(&self, key: &str) -> Option<Option<NewLayer>> {
+        let hit = self.entries.lock().unwrap().get(key).cloned()?;
+        match &hit {
+            Some(l) => {
+                let hex = l.diff_id.trim_start_matches("sha256:");
+                let stored = self.paths.layer(hex).map(|d| d.is_dir()).unwrap_or(false)
+                    && self.paths.blob(&l.blob_digest).map(|b| b.is_file()).unwrap_or(false);
+                stored.then_some(hit)
+            }
+            None => Some(hit),
+        }
+    }
+
+    /// Records a step's result.
+    pub fn put(&self, key: &str, layer: Option<&NewLayer>) {
+        let rec = Record { schema: 1, layer: layer.map(StoredLayer::from) };
+        let path = self.dir.join(format!("{key}.json"));
+        let tmp = self.dir.join(format!(".{key}.tmp"));
+        let written = serde_json::to_vec(&rec)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|_| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "build cache record not written");
+            let _ = std::fs::remove_file(&tmp);
+            return;
+        }
+        if let Some(l) = layer {
+            let mut lease = self.lease.lock().unwrap();
+            lease.add(l.diff_id.clone());
+            lease.add(l.blob_digest.clone());
+        }
+        self.entries.lock().unwrap().insert(key.to_owned(), layer.cloned());
+    }
+}

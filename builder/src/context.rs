@@ -1,0 +1,154 @@
+//! A build's context: a tar (the classic API's body) extracted inside a
+//! fresh dir by the kernel's descriptor-walked extractor (`../`, absolute
+//! names, links and symlink-then-write land inside it or are refused),
+//! then `.dockerignore` applied: what it excludes is removed before
+//! anything is hashed or copied. The Dockerfile and `.dockerignore`
+//! themselves are read, then taken out of what COPY sees, as Docker does.
+
+use crate::ignore::Ignore;
+use crate::{BuildError, Result};
+use berth_kernel::cp::{ExtractOptions, Owners, View};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// A context dir, removed when dropped.
+#[derive(Debug)]
+pub struct Context {
+    dir: PathBuf,
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
+    let context = context.into();
+    move |source| BuildError::Io { context, source }
+}
+
+impl Context {
+    /// Extracts `tar` (plain, gzip or zstd) into a new dir under `parent`
+    /// (blocking).
+    pub fn from_tar(parent: &Path, tar: impl Read) -> Result<Self> {
+        std::fs::create_dir_all(parent).map_err(io("create the contexts dir"))?;
+        let dir = parent.join(hex::encode(rand::random::<[u8; 16]>()));
+        std::fs::create_dir(&dir).map_err(io("create the context dir"))?;
+        let ctx = Self { dir };
+        let view =
+            View::of_dir(&ctx.dir).map_err(|e| BuildError::Invalid(format!("context: {e}")))?;
+        let point =
+            view.extraction_point("/").map_err(|e| BuildError::Invalid(format!("context: {e}")))?;
+        let opts = ExtractOptions { owners: Owners::Caller, ..Default::default() };
+        // An empty body is an empty context.
+        let mut tar = std::io::BufReader::new(tar);
+        let empty =
+            std::io::BufRead::fill_buf(&mut tar).map_err(io("read the context"))?.is_empty();
+        if !empty {
+            view.extract(&point, tar, &opts).map_err(|e| {
+                BuildError::Invalid(format!("the build context is not a valid tar: {e}"))
+            })?;
+        }
+        Ok(ctx)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Reads a file of the context (no symlink followed), up to 16 MiB.
+    pub fn read(&self, rel: &str) -> Result<Option<String>> {
+        let mut p = self.dir.clone();
+        for c in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
+            if c == ".." {
+                return Err(BuildError::Invalid(format!("{rel}: outside the build context")));
+            }
+            p.push(c);
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(BuildError::Invalid(format!(
+                        "{rel}: a symlink in the build context"
+                    )))
+                }
+                Ok(_) => {}
+                Err(_) => return Ok(None),
+            }
+        }
+        let mut text = String::new();
+        std::fs::File::open(&p)
+            .and_then(|f| f.take(16 << 20).read_to_string(&mut text))
+            .map_err(io(format!("read {rel}")))?;
+        Ok(Some(text))
+    }
+
+    /// Takes out what `.dockerignore` excludes, and the Dockerfile and
+    /// `.dockerignore` themselves (blocking).
+    pub fn apply_ignore(&self, dockerfile: &str) -> Result<()> {
+        let ignore = Ignore::parse(&self.read(".dockerignore")?.unwrap_or_default());
+        prune(&self.dir, "", &ignore).map_err(io("apply .dockerignore"))?;
+        for f in [dockerfile, ".dockerignore"] {
+            let _ = std::fs::remove_file(self.dir.join(f.trim_start_matches('/')));
+        }
+        Ok(())
+    }
+}
+
+fn prune(dir: &Path, rel: &str, ignore: &Ignore) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let is_dir = e.file_type()?.is_dir();
+        if ignore.excludes(&r) {
+            if is_dir && ignore.has_exceptions() {
+                // An exception may bring something under it back.
+                prune(&e.path(), &r, ignore)?;
+                if std::fs::read_dir(e.path())?.next().is_none() {
+                    std::fs::remove_dir(e.path())?;
+                }
+            } else if is_dir {
+                std::fs::remove_dir_all(e.path())?;
+            } else {
+                std::fs::remove_file(e.path())?;
+            }
+        } else if is_dir {
+            prune(&e.path(), &r, ignore)?;
+        }
+    }
+    Ok(())
+}
+
+/// A digest of what is at `path` (recursively): names, modes, link
+/// targets and contents; not times or owners. What a COPY's cache key
+/// covers. No symlink is followed.
+pub fn content_digest(path: &Path) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    walk(path, "", &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}
+
+fn walk(path: &Path, rel: &str, h: &mut Sha256) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let m = std::fs::symlink_metadata(path)?;
+    let mode = m.permissions().mode();
+    h.update(format!("{rel}\0{mode:o}\0").as_bytes());
+    if m.file_type().is_symlink() {
+        h.update(std::fs::read_link(path)?.as_os_str().as_encoded_bytes());
+    } else if m.is_file() {
+        let mut f = std::fs::File::open(path)?;
+        std::io::copy(&mut f, h)?;
+    } else if m.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(path)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()?;
+        names.sort();
+        for n in names {
+            let r = format!("{rel}/{}", n.to_string_lossy());
+            walk(&path.join(&n), &r, h)?;
+        }
+    }
+    h.update(b"\n");
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! berth's image builder: a client of the engine, never part of it.
+//!
+//! A build is a Dockerfile ([`berth_dockerfile`]: the pure frontend),
+//! a context dir (`context.rs`: a tar extracted inside its root,
+//! `.dockerignore` applied before anything is hashed), and the solver
+//! (`solve.rs`): the stages the target needs, each step either found in
+//! the cache (`cache.rs`: keyed by the instruction, what it sees and the
+//! content — never the mtime — of what it copies) or run: RUN through the
+//! engine's steps (`Engine::run_step`, a confined process in a snapshot),
+//! COPY and ADD through descriptor-walked views (`transfer.rs`), each
+//! step's changes committed as a layer by the engine's snapshots. The
+//! image is assembled in the engine's one store, so `docker run` and
+//! kubelet use it at once.
+
+mod cache;
+pub mod context;
+pub mod ignore;
+mod solve;
+mod transfer;
+
+pub use cache::Cache;
+pub use solve::Builder;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What to build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    /// The context dir (what `COPY` reads).
+    pub context: PathBuf,
+    /// The Dockerfile's text.
+    pub dockerfile: String,
+    /// `-t`, each `repo[:tag]`.
+    pub tags: Vec<String>,
+    /// `--build-arg`: `None` for a name given without a value (unset).
+    pub build_args: BTreeMap<String, Option<String>>,
+    pub labels: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    /// `--pull`: the bases pulled even if present.
+    pub pull: bool,
+    /// `--network`: `default`, `host` or `none`.
+    pub network: String,
+    pub platform: Option<String>,
+    /// Credentials for pulls of bases (`X-Registry-Config`), by registry.
+    pub credentials: BTreeMap<String, berth_registry::Credentials>,
+}
+
+/// What a build reports as it goes (the fronts word it their way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A step starts: its number among all steps of the stages built (1-based).
+    Step { number: usize, total: usize, text: String },
+    /// The step's result was in the cache.
+    Cached,
+    /// A RUN step's output line (stdout or stderr).
+    Output(String),
+    /// A step is done; `id`: a short name of its result.
+    StepDone { id: String },
+    /// A warning (unused build args, …).
+    Warning(String),
+}
+
+/// How a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0}")]
+    Parse(#[from] berth_dockerfile::ParseError),
+    /// The request or the Dockerfile asks for something wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// A RUN step's command failed.
+    #[error("The command '{command}' returned a non-zero code: {code}")]
+    StepFailed { command: String, code: i32 },
+    /// A COPY or ADD source is not in the context (or the stage).
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Engine(#[from] berth_engine::Error),
+    #[error("build cancelled")]
+    Cancelled,
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = BuildError> = std::result::Result<T, E>;
+
+/// The built image.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub id: String,
+    pub tags: Vec<String>,
+}

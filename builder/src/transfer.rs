@@ -1,0 +1,203 @@
+//! COPY, ADD and WORKDIR's mkdir: files moved between two views (the
+//! context dir or a stage's layers, and the step's snapshot), each path
+//! walked by descriptor from its own root, as `docker cp` does: a symlink
+//! in the context or in the image can send a copy anywhere inside that
+//! root and nowhere else.
+
+use crate::{BuildError, Result};
+use berth_kernel::cp::{ExtractOptions, Owners, View};
+use std::path::Path;
+
+/// Where a COPY's files go, and as whom.
+#[derive(Debug, Clone)]
+pub(crate) struct Dest {
+    /// Absolute path in the image.
+    pub path: String,
+    /// `--chown`, as written (names resolved in the image's own files).
+    pub chown: Option<String>,
+    /// `--chmod`, octal.
+    pub chmod: Option<u32>,
+    /// A directory whatever is there: several sources, a glob or a trailing `/`.
+    pub is_dir: bool,
+}
+
+fn cp_err(what: &str) -> impl FnOnce(berth_kernel::cp::CpError) -> BuildError + '_ {
+    move |e| {
+        match e {
+        berth_kernel::cp::CpError::NotFound(p) => BuildError::NotFound(format!(
+            "{what}: file not found in build context or excluded by .dockerignore: stat {p}: file does not exist"
+        )),
+        e => BuildError::Invalid(format!("{what}: {e}")),
+    }
+    }
+}
+
+/// Copies each of `sources` (paths in `from`) to `dest` in `to` (blocking).
+pub(crate) fn copy(
+    from: &View,
+    sources: &[String],
+    to: &View,
+    dest: &Dest,
+    what: &str,
+) -> Result<()> {
+    let owner = match &dest.chown {
+        Some(spec) => to.owner(spec).map_err(cp_err(what))?,
+        None => (0, 0),
+    };
+    let opts = ExtractOptions {
+        owners: Owners::Fixed(owner.0, owner.1),
+        mode: dest.chmod,
+        ..Default::default()
+    };
+    let into_dir = dest.is_dir
+        || to.stat(&dest.path).map(|s| s.mode & libc::S_IFMT == libc::S_IFDIR).unwrap_or(false);
+    let root = to.extraction_point("/").map_err(cp_err(what))?;
+    for src in sources {
+        let st = from.stat(src).map_err(cp_err(what))?;
+        let is_dir = st.mode & libc::S_IFMT == libc::S_IFDIR;
+        let target = if is_dir || !into_dir {
+            dest.path.clone()
+        } else {
+            format!("{}/{}", dest.path.trim_end_matches('/'), st.name)
+        };
+        let name = match target.trim_matches('/') {
+            "" => ".".to_owned(),
+            t => t.to_owned(),
+        };
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| BuildError::Io { context: "pipe".into(), source: e.into() })?;
+        let (r, w) = (std::fs::File::from(r), std::fs::File::from(w));
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| from.archive_as(src, &name, std::io::BufWriter::new(w)));
+            let extracted = to.extract(&root, std::io::BufReader::new(r), &opts);
+            let written = writer.join().unwrap_or_else(|_| {
+                Err(berth_kernel::cp::CpError::Refused("the copy panicked".into()))
+            });
+            written.map_err(cp_err(what))?;
+            extracted.map_err(cp_err(what))
+        })?;
+    }
+    Ok(())
+}
+
+/// Makes `path` (and its parents) a directory in `to` if it is not one (blocking).
+pub(crate) fn mkdir(to: &View, path: &str, owner: (u32, u32)) -> Result<()> {
+    if to.stat(path).map(|s| s.mode & libc::S_IFMT == libc::S_IFDIR).unwrap_or(false) {
+        return Ok(());
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    tar.append_data(&mut h, format!("{}/", path.trim_matches('/')), std::io::empty())
+        .and_then(|_| tar.finish())
+        .map_err(|source| BuildError::Io { context: "WORKDIR".into(), source })?;
+    let bytes =
+        tar.into_inner().map_err(|source| BuildError::Io { context: "WORKDIR".into(), source })?;
+    let root = to.extraction_point("/").map_err(cp_err("WORKDIR"))?;
+    let opts = ExtractOptions { owners: Owners::Fixed(owner.0, owner.1), ..Default::default() };
+    to.extract(&root, bytes.as_slice(), &opts).map_err(cp_err("WORKDIR"))
+}
+
+/// The context paths a source names: itself, or a glob's matches in its
+/// directory (which must be a plain path in the context), sorted.
+pub(crate) fn expand_glob(context: &Path, src: &str) -> Result<Vec<String>> {
+    let clean = src.trim_start_matches("./").trim_start_matches('/');
+    let is_glob = clean.contains(['*', '?', '[']);
+    if !is_glob {
+        return Ok(vec![clean.to_owned()]);
+    }
+    let (dir, pat) = clean.rsplit_once('/').unwrap_or(("", clean));
+    if dir.contains(['*', '?', '[']) {
+        return Err(BuildError::Invalid(format!(
+            "{src}: a glob is only supported in the last path element"
+        )));
+    }
+    let Some(host_dir) = inside(context, dir) else { return Ok(Vec::new()) };
+    let mut out: Vec<String> = std::fs::read_dir(host_dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| crate::ignore::element(pat.as_bytes(), n.as_bytes()))
+                .map(|n| if dir.is_empty() { n } else { format!("{dir}/{n}") })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    Ok(out)
+}
+
+/// `root/rel` if no element on the way is a symlink (the last may be).
+pub(crate) fn inside(root: &Path, rel: &str) -> Option<std::path::PathBuf> {
+    let mut p = root.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    for (i, c) in parts.iter().enumerate() {
+        if *c == ".." {
+            return None;
+        }
+        p.push(c);
+        let m = std::fs::symlink_metadata(&p).ok()?;
+        if m.file_type().is_symlink() && i + 1 < parts.len() {
+            return None;
+        }
+    }
+    Some(p)
+}
+
+/// Whether a step changed nothing: its upper dir holds only the runtime's
+/// empty mount points and the directories above them.
+pub(crate) fn unchanged(upper: &Path, skip: &[&str]) -> bool {
+    fn walk(dir: &Path, rel: &str, skip: &[&str]) -> bool {
+        let Ok(rd) = std::fs::read_dir(dir) else { return false };
+        for e in rd.flatten() {
+            let p = format!("{rel}/{}", e.file_name().to_string_lossy());
+            let Ok(m) = e.metadata() else { return false };
+            let mount_point = skip.contains(&p.as_str()) && (m.is_dir() || m.len() == 0);
+            let above = m.is_dir() && skip.iter().any(|s| s.starts_with(&format!("{p}/")));
+            if mount_point && m.is_dir() && !walk(&e.path(), &p, &[]) {
+                return false;
+            }
+            if !(mount_point || (above && walk(&e.path(), &p, skip))) {
+                return false;
+            }
+        }
+        true
+    }
+    walk(upper, "", skip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upper_dir_of_mount_points_only_is_unchanged() {
+        let d = tempfile::tempdir().unwrap();
+        let skip = ["/proc", "/etc/hosts"];
+        std::fs::create_dir_all(d.path().join("proc")).unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/hosts"), "").unwrap();
+        assert!(unchanged(d.path(), &skip));
+        std::fs::write(d.path().join("etc/passwd"), "x").unwrap();
+        assert!(!unchanged(d.path(), &skip));
+        std::fs::remove_file(d.path().join("etc/passwd")).unwrap();
+        std::fs::write(d.path().join("etc/hosts"), "written").unwrap();
+        assert!(!unchanged(d.path(), &skip));
+    }
+
+    #[test]
+    fn globs_match_in_one_plain_directory() {
+        let d = tempfile::tempdir().unwrap();
+        for f in ["a.txt", "b.txt", "c.md"] {
+            std::fs::write(d.path().join(f), "").unwrap();
+        }
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        std::fs::write(d.path().join("sub/x.txt"), "").unwrap();
+        std::os::unix::fs::symlink("/etc", d.path().join("out")).unwrap();
+        assert_eq!(expand_glob(d.path(), "*.txt").unwrap(), ["a.txt", "b.txt"]);
+        assert_eq!(expand_glob(d.path(), "./sub/*.txt").unwrap(), ["sub/x.txt"]);
+        assert!(expand_glob(d.path(), "out/*").unwrap().is_empty(), "never through a symlink");
+        assert_eq!(expand_glob(d.path(), "c.md").unwrap(), ["c.md"]);
+    }
+}

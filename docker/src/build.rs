@@ -1,0 +1,209 @@
+//! `POST /build`, the classic build API (docker CLI 20.10's default, Docker
+//! 28's CLI without buildx, docker-py, docker-compose 1.29): the body is the
+//! context as a tar, the query says the rest, and the answer is the JSON
+//! stream these clients print — `Step 1/7 : …`, ` ---> Using cache`, the
+//! steps' output, `Successfully built`, `Successfully tagged`, the image id
+//! as `aux`, or `errorDetail` with a failed step's exit code. Behind it is
+//! berth's own builder, not a copy of dockerd's classic one.
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, Body, Req};
+use crate::images::message;
+use base64::Engine as _;
+use berth_builder::context::Context;
+use berth_builder::{BuildError, BuildRequest, Builder, Event};
+use berth_docker_api::progress::{Aux, ErrorDetail, Message};
+use berth_docker_api::system::AuthConfig;
+use bytes::Bytes;
+use hyper::{Response, StatusCode};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+fn json_map<T: serde::de::DeserializeOwned + Default>(req: &Req, key: &str) -> ApiResult<T> {
+    match req.query(key).filter(|v| !v.is_empty()) {
+        None => Ok(T::default()),
+        Some(v) => serde_json::from_str(v)
+            .map_err(|e| ApiError::bad_request(format!("invalid {key} parameter: {e}"))),
+    }
+}
+
+/// `X-Registry-Config`: base64url JSON of registry → auth.
+fn registry_config(req: &Req) -> ApiResult<BTreeMap<String, berth_registry::Credentials>> {
+    let Some(raw) = req.headers.get("x-registry-config").and_then(|v| v.to_str().ok()) else {
+        return Ok(BTreeMap::new());
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw.trim_end_matches('='))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw))
+        .map_err(|_| ApiError::bad_request("invalid X-Registry-Config header"))?;
+    let all: HashMap<String, AuthConfig> = serde_json::from_slice(&bytes)
+        .map_err(|_| ApiError::bad_request("invalid X-Registry-Config header"))?;
+    Ok(all
+        .into_iter()
+        .filter_map(|(registry, a)| {
+            let c = berth_registry::Credentials::from_fields(
+                &a.username,
+                &a.password,
+                &a.auth,
+                &a.identitytoken,
+                &a.registrytoken,
+            )?;
+            let host = registry.trim_start_matches("https://").trim_start_matches("http://");
+            let host = host.split('/').next().unwrap_or(host);
+            let host = if host == "index.docker.io" { "docker.io" } else { host };
+            Some((host.to_owned(), c))
+        })
+        .collect())
+}
+
+/// The request's settings, checked before the context is read.
+fn request(req: &Req) -> ApiResult<(BuildRequest, String, bool)> {
+    if req.query("remote").is_some_and(|r| !r.is_empty()) {
+        return Err(ApiError::bad_request(
+            "remote build contexts are not supported by berth: send the context as the body",
+        ));
+    }
+    if req.query("version") == Some("2") {
+        return Err(ApiError::bad_request(
+            "BuildKit sessions (version=2) are not supported by berth yet: build with DOCKER_BUILDKIT=0",
+        ));
+    }
+    if req.query("outputs").is_some_and(|o| !o.is_empty() && o != "[]") {
+        return Err(ApiError::bad_request(
+            "build outputs are not supported by berth's classic API",
+        ));
+    }
+    let dockerfile = req.query("dockerfile").filter(|d| !d.is_empty()).unwrap_or("Dockerfile");
+    let network = req.query("networkmode").unwrap_or("default").to_owned();
+    if !matches!(network.as_str(), "" | "default" | "host" | "none" | "bridge") {
+        return Err(ApiError::bad_request(format!(
+            "network mode {network:?} is not supported for builds (default, host or none)"
+        )));
+    }
+    let build_args: BTreeMap<String, Option<String>> = json_map(req, "buildargs")?;
+    let build = BuildRequest {
+        tags: req.query_all("t"),
+        build_args,
+        labels: json_map(req, "labels")?,
+        target: req.query("target").map(str::to_owned),
+        no_cache: req.flag("nocache"),
+        // dockerd's BoolValue: anything but "", 0, false, no, off, none.
+        pull: req.query("pull").is_some_and(|p| {
+            !matches!(p.to_ascii_lowercase().as_str(), "" | "0" | "false" | "no" | "off" | "none")
+        }),
+        network: if network == "bridge" { "default".into() } else { network },
+        platform: req.query("platform").map(str::to_owned),
+        credentials: registry_config(req)?,
+        ..Default::default()
+    };
+    for t in &build.tags {
+        berth_registry::Reference::parse(t)
+            .map_err(|e| ApiError::bad_request(format!("invalid reference format: {t}: {e}")))?;
+    }
+    Ok((build, dockerfile.to_owned(), req.flag("q")))
+}
+
+fn line(text: impl Into<String>) -> Bytes {
+    message(&Message::stream(text))
+}
+
+/// `POST /build`.
+pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<Body>> {
+    let (mut build, dockerfile, quiet) = request(req)?;
+    // The whole context is read before the answer starts (a client still
+    // sending must not see its request answered).
+    let mut upload = req.body_stream();
+    let chunks = upload.chunks();
+    let dir = builder.contexts_dir();
+    let df_name = dockerfile.clone();
+    let prepared = tokio::task::spawn_blocking(move || {
+        let ctx = Context::from_tar(&dir, berth_engine::bridge::ChunkReader::new(chunks))?;
+        let text = ctx.read(&df_name)?.ok_or_else(|| {
+            BuildError::Invalid(format!("Cannot locate specified Dockerfile: {df_name}"))
+        })?;
+        ctx.apply_ignore(&df_name)?;
+        Ok::<_, BuildError>((ctx, text))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    upload.finished().await;
+    let (ctx, text) = prepared.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    build.context = ctx.dir().to_path_buf();
+    build.dockerfile = text;
+
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let builder = builder.clone();
+    tokio::spawn(async move {
+        let _ctx = ctx;
+        let (etx, mut erx) = mpsc::unbounded_channel();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        // A client that goes away cancels its build.
+        let watch = {
+            let (tx, cancel) = (tx.clone(), cancel.clone());
+            async move {
+                tx.closed().await;
+                cancel.cancel();
+            }
+        };
+        let forward = async {
+            while let Some(e) = erx.recv().await {
+                let text = match e {
+                    Event::Step { number, total, text } => {
+                        format!("Step {number}/{total} : {text}\n")
+                    }
+                    Event::Cached => " ---> Using cache\n".into(),
+                    Event::Output(l) => format!("{l}\n"),
+                    Event::StepDone { id } => format!(" ---> {id}\n"),
+                    Event::Warning(w) => format!("{w}\n"),
+                };
+                if !quiet && tx.send(line(text)).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let run = async {
+            let r = builder.build(&build, &etx, &cancel).await;
+            drop(etx);
+            r
+        };
+        let (built, _) = tokio::select! {
+            r = async { tokio::join!(run, forward) } => r,
+            _ = watch => return,
+        };
+        match built {
+            Ok(b) => {
+                let aux = Message {
+                    aux: Some(Aux { id: Some(b.id.clone()), ..Default::default() }),
+                    ..Default::default()
+                };
+                let _ = tx.send(message(&aux)).await;
+                if quiet {
+                    let _ = tx.send(line(format!("{}\n", b.id))).await;
+                } else {
+                    let _ = tx
+                        .send(line(format!("Successfully built {}\n", crate::images::short(&b.id))))
+                        .await;
+                    for t in b.tags {
+                        let _ = tx.send(line(format!("Successfully tagged {t}\n"))).await;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "build failed");
+                let code = match &e {
+                    BuildError::StepFailed { code, .. } => Some(*code as i64),
+                    _ => None,
+                };
+                let m = e.to_string();
+                let msg = Message {
+                    error_detail: Some(ErrorDetail { code, message: m.clone() }),
+                    error: m,
+                    ..Default::default()
+                };
+                let _ = tx.send(message(&msg)).await;
+            }
+        }
+    });
+    Ok(http::stream("application/json", rx))
+}

@@ -1,0 +1,209 @@
+//! `docker build` (the classic `/build` API) with Debian's docker CLI
+//! 20.10, the Docker SDK for Python and docker-compose 1.29: a multi-stage
+//! Dockerfile with ARGs, `.dockerignore`, the layer cache (an unchanged
+//! step reused, a changed file rebuilding from its COPY on), the image's
+//! config and history, a failing RUN's exit code, and a context that tries
+//! to reach the host through a symlink or a `../` entry.
+
+use berth_e2e::Daemon;
+use std::path::{Path, PathBuf};
+
+const DOCKERFILE: &str = r#"ARG BASE=busybox
+FROM ${BASE} AS build
+ARG WHO=nobody
+WORKDIR /src
+COPY hello.txt ./
+RUN echo "built $(cat hello.txt) for $WHO" > out.txt && echo step-output
+FROM busybox
+ENV GREETING="hello world"
+LABEL stage=final
+COPY --from=build /src/out.txt /app/
+COPY --chmod=700 tool.sh /usr/local/bin/
+WORKDIR /app
+EXPOSE 8080
+CMD ["cat", "/app/out.txt"]
+"#;
+
+fn context(d: &Daemon, name: &str) -> PathBuf {
+    let dir = d.dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), DOCKERFILE).unwrap();
+    std::fs::write(dir.join("hello.txt"), "hi").unwrap();
+    std::fs::write(dir.join("tool.sh"), "#!/bin/sh\necho tool\n").unwrap();
+    std::fs::write(dir.join(".dockerignore"), "*.log\n").unwrap();
+    std::fs::write(dir.join("junk.log"), "ignored").unwrap();
+    dir
+}
+
+fn build(d: &Daemon, dir: &Path, args: &[&str]) -> berth_e2e::Run {
+    let out = d
+        .docker_cmd()
+        .env("DOCKER_BUILDKIT", "0")
+        .current_dir(dir)
+        .arg("build")
+        .args(args)
+        .arg(".")
+        .output()
+        .unwrap();
+    berth_e2e::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn docker_build_multi_stage_with_cache_config_and_history() {
+    let d = Daemon::start();
+    let dir = context(&d, "ctx");
+    let first =
+        build(&d, &dir, &["-t", "app:1", "--build-arg", "WHO=you", "--label", "by=e2e"]).ok();
+    assert!(
+        first.stdout.contains("Step 1/14 : ARG")
+            || first.stdout.contains("Step 1/13 : FROM ${BASE} AS build"),
+        "{}",
+        first.stdout
+    );
+    assert!(first.stdout.lines().any(|l| l == "step-output"), "{}", first.stdout);
+    assert!(first.stdout.contains("Successfully tagged app:1"), "{}", first.stdout);
+    assert!(!first.stdout.contains("Using cache"));
+    assert_eq!(d.docker(&["run", "--rm", "app:1"]).ok().stdout, "built hi for you\n");
+    let inside = d.docker(&["run", "--rm", "app:1", "sh", "-c", "echo $GREETING; pwd; tool.sh; stat -c %a /usr/local/bin/tool.sh; ls /src /junk.log 2>&1 | wc -l"]).ok();
+    assert_eq!(
+        inside.stdout, "hello world\n/app\ntool\n700\n2\n",
+        "the build stage's files and ignored ones are not in the image"
+    );
+    let cfg = d.inspect_image("app:1");
+    assert_eq!(cfg["Config"]["Labels"]["stage"], "final");
+    assert_eq!(cfg["Config"]["Labels"]["by"], "e2e");
+    assert_eq!(cfg["Config"]["WorkingDir"], "/app");
+    assert!(cfg["Config"]["ExposedPorts"]["8080/tcp"].is_object());
+    let history =
+        d.docker(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "app:1"]).ok().stdout;
+    for want in [
+        "CMD [\"cat\", \"/app/out.txt\"]",
+        "EXPOSE 8080",
+        "COPY /src/out.txt /app/ # buildkit",
+        "ENV GREETING=hello world",
+    ] {
+        assert!(history.contains(want), "{want} in {history}");
+    }
+
+    // Nothing changed: every step from the cache.
+    let again =
+        build(&d, &dir, &["-t", "app:1", "--build-arg", "WHO=you", "--label", "by=e2e"]).ok();
+    assert!(!again.stdout.lines().any(|l| l == "step-output"), "{}", again.stdout);
+    assert_eq!(again.stdout.matches("Using cache").count(), 6, "{}", again.stdout);
+    // One file changed: its COPY and what follows run again, nothing before.
+    std::fs::write(dir.join("hello.txt"), "there").unwrap();
+    let changed = build(&d, &dir, &["-t", "app:2", "--build-arg", "WHO=you"]).ok();
+    assert!(changed.stdout.lines().any(|l| l == "step-output"), "{}", changed.stdout);
+    assert_eq!(
+        changed.stdout.matches("Using cache").count(),
+        1,
+        "only the WORKDIR before it: {}",
+        changed.stdout
+    );
+    assert_eq!(d.docker(&["run", "--rm", "app:2"]).ok().stdout, "built there for you\n");
+    // A build arg is a RUN step's input too.
+    let other = build(&d, &dir, &["-q", "--build-arg", "WHO=me"]).ok();
+    let id = other.stdout.trim();
+    assert!(id.starts_with("sha256:"), "{}", other.stdout);
+    assert_eq!(d.docker(&["run", "--rm", id]).ok().stdout, "built there for me\n");
+
+    // A failing step: its output, the command and its exit code.
+    std::fs::write(dir.join("Dockerfile.bad"), "FROM busybox\nRUN echo before; exit 3\n").unwrap();
+    let bad = build(&d, &dir, &["-f", "Dockerfile.bad"]);
+    assert_eq!(bad.code, 3, "{bad:?}");
+    assert!(bad.stdout.contains("before"), "{bad:?}");
+    assert!(
+        bad.stderr
+            .contains("The command '/bin/sh -c echo before; exit 3' returned a non-zero code: 3"),
+        "{bad:?}"
+    );
+    let missing = build(&d, &dir, &["--target", "nope"]);
+    assert!(
+        missing.code != 0 && missing.stderr.contains("failed to reach build target nope"),
+        "{missing:?}"
+    );
+}
+
+#[test]
+fn a_context_never_reaches_the_host() {
+    let d = Daemon::start();
+    let dir = d.dir.join("evil");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", dir.join("leak")).unwrap();
+    std::os::unix::fs::symlink("/etc", dir.join("etcdir")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nCOPY leak /leak\nCOPY etcdir/hostname /h2\n",
+    )
+    .unwrap();
+    let r = build(&d, &dir, &["-t", "evil:1"]);
+    // The symlink is copied as a link (or its target resolved inside the
+    // context, where there is none): never the host's file.
+    if r.code == 0 {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap();
+        let seen = d
+            .docker(&["run", "--rm", "evil:1", "sh", "-c", "readlink /leak; cat /h2 2>&1; true"])
+            .ok()
+            .stdout;
+        assert!(!seen.contains(host.trim()) || host.trim().is_empty(), "{seen}");
+    }
+
+    // A raw context tar with a `../` entry is refused, nothing written outside.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    let body = b"FROM busybox\n";
+    h.set_size(body.len() as u64);
+    h.set_mode(0o644);
+    tar.append_data(&mut h, "Dockerfile", &body[..]).unwrap();
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..14].copy_from_slice(b"../../escaped!");
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append(&h, &b"x"[..]).unwrap();
+    let bytes = tar.into_inner().unwrap();
+    let out = d.docker_stdin(&["build", "-t", "evil:2", "-"], &bytes);
+    assert!(out.code != 0, "{out:?}");
+    assert!(!d.dir.join("escaped!").exists() && !Path::new("/tmp/escaped!").exists());
+}
+
+#[test]
+fn docker_py_and_compose_build() {
+    let d = Daemon::start();
+    let dir = context(&d, "py");
+    let script = format!(
+        "import docker\nc = docker.DockerClient(base_url='unix://{}')\nimg, logs = c.images.build(path='{}', tag='py:1', buildargs={{'WHO': 'py'}})\nprint(img.tags)\ntry:\n    c.images.build(path='{}', dockerfile='Dockerfile.bad')\nexcept docker.errors.BuildError as e:\n    print('BuildError', e.msg)\n",
+        d.docker_socket().display(),
+        dir.display(),
+        dir.display()
+    );
+    std::fs::write(dir.join("Dockerfile.bad"), "FROM busybox\nRUN exit 7\n").unwrap();
+    let out = std::process::Command::new("python3").arg("-c").arg(&script).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("['py:1']") && stdout.contains("returned a non-zero code: 7"),
+        "{stdout}"
+    );
+    assert_eq!(d.docker(&["run", "--rm", "py:1"]).ok().stdout, "built hi for py\n");
+
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        "version: \"3\"\nservices:\n  app:\n    build:\n      context: .\n      args:\n        WHO: compose\n      labels:\n        from: compose\n    image: composed:1\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new("docker-compose")
+        .current_dir(&dir)
+        .args(["-p", "py", "build"])
+        .env("DOCKER_HOST", format!("unix://{}", d.docker_socket().display()))
+        .env_remove("DOCKER_API_VERSION")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(d.docker(&["run", "--rm", "composed:1"]).ok().stdout, "built hi for compose\n");
+    assert_eq!(d.inspect_image("composed:1")["Config"]["Labels"]["from"], "compose");
+}
