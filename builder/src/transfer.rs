@@ -115,6 +115,10 @@ pub(crate) fn expand_glob(context: &Path, src: &str) -> Result<Vec<String>> {
         )));
     }
     let Some(host_dir) = inside(context, dir) else { return Ok(Vec::new()) };
+    // The directory itself must be one too, not a link to one.
+    if !std::fs::symlink_metadata(&host_dir).is_ok_and(|m| m.is_dir()) {
+        return Ok(Vec::new());
+    }
     let mut out: Vec<String> = std::fs::read_dir(host_dir)
         .map(|rd| {
             rd.flatten()
