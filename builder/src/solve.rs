@@ -110,6 +110,8 @@ struct Job<'a> {
     used_args: BTreeSet<String>,
     step: usize,
     total: usize,
+    /// The build's sandbox on the default bridge, made at its first RUN that wants it.
+    bridge: std::sync::Mutex<Option<String>>,
 }
 
 impl Job<'_> {
@@ -224,11 +226,25 @@ impl Builder {
             done: HashMap::new(),
             step: 0,
             total: 0,
+            bridge: Default::default(),
         };
+        let built = self.solve(&mut job, target.index).await;
+        let bridge = job.bridge.lock().unwrap().take();
+        if let Some(sid) = bridge {
+            if let Err(e) = self.engine.remove_step_sandbox(&sid).await {
+                tracing::warn!(sandbox = %sid, error = %e, "remove the build's network; retried at the next start");
+            }
+        }
+        built
+    }
+
+    async fn solve(&self, job: &mut Job<'_>, target: usize) -> Result<Built> {
+        let (req, df) = (job.req, job.df);
+        let target = &df.stages[target];
         let needed = job.needed(target.index)?;
         job.total = needed.iter().map(|i| 1 + df.stages[*i].steps.len()).sum();
         for i in needed {
-            let st = self.stage(&mut job, &df.stages[i]).await?;
+            let st = self.stage(job, &df.stages[i]).await?;
             job.done.insert(i, st);
         }
         let unused: Vec<&String> = req
@@ -545,8 +561,13 @@ impl Builder {
                 "RUN --mount is not supported by berth's builder yet".into(),
             ));
         }
-        let network = match run.network.as_deref().unwrap_or(job.req.network.as_str()) {
-            "" | "default" | "host" => StepNetwork::Host,
+        let mode = match run.network.as_deref().unwrap_or(job.req.network.as_str()) {
+            "" => "default",
+            m => m,
+        };
+        let network = match mode {
+            "" | "default" => StepNetwork::Bridge(self.bridge(job).await?),
+            "host" => StepNetwork::Host,
             "none" => StepNetwork::None,
             other => {
                 return Err(BuildError::Invalid(format!(
@@ -584,7 +605,7 @@ impl Builder {
             "run",
             &serde_json::to_string(&args).unwrap_or_default(),
             &env.join("\0"),
-            &format!("{network:?}"),
+            mode,
             &step.text,
         ]);
         let user = st.config.user.clone().unwrap_or_default();
@@ -615,6 +636,17 @@ impl Builder {
             }
         })
         .await
+    }
+
+    /// The build's sandbox on the default bridge.
+    async fn bridge(&self, job: &Job<'_>) -> Result<String> {
+        if let Some(sid) = job.bridge.lock().unwrap().clone() {
+            return Ok(sid);
+        }
+        let name = format!("build-{}", hex::encode(rand::random::<[u8; 6]>()));
+        let sid = self.engine.step_sandbox(&name).await?;
+        *job.bridge.lock().unwrap() = Some(sid.clone());
+        Ok(sid)
     }
 
     async fn transfer(

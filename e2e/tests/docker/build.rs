@@ -207,3 +207,36 @@ fn docker_py_and_compose_build() {
     assert_eq!(d.docker(&["run", "--rm", "composed:1"]).ok().stdout, "built hi for compose\n");
     assert_eq!(d.inspect_image("composed:1")["Config"]["Labels"]["from"], "compose");
 }
+
+#[test]
+fn run_steps_are_confined_like_containers() {
+    let d = Daemon::start();
+    let dir = d.dir.join("conf");
+    std::fs::create_dir_all(&dir).unwrap();
+    let df = "FROM busybox\n\
+        RUN ls /sys/class/net | tr '\\n' ' ' > /nets && hostname > /host && grep -E '^(NoNewPrivs|CapEff)' /proc/self/status | tr -s '\\t' ' ' > /status\n\
+        RUN --network=none ls /sys/class/net | tr '\\n' ' ' > /nets-none\n";
+    std::fs::write(dir.join("Dockerfile"), df).unwrap();
+    build(&d, &dir, &["-t", "conf:1"]).ok();
+    let seen = d
+        .docker(&[
+            "run",
+            "--rm",
+            "conf:1",
+            "sh",
+            "-c",
+            "cat /nets; echo; cat /nets-none; echo; cat /host /status",
+        ])
+        .ok()
+        .stdout;
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(lines[0].trim(), "eth0 lo", "its own namespace on the bridge: {seen}");
+    assert_eq!(lines[1].trim(), "lo", "--network=none: {seen}");
+    assert_eq!(lines[2], "buildkitsandbox");
+    assert_eq!(lines[3], "CapEff: 00000000a80425fb", "Docker's capabilities: {seen}");
+    assert_eq!(lines[4], "NoNewPrivs: 1");
+    // The build's sandbox went with the build.
+    let r =
+        d.docker_raw("GET /containers/json?all=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.1.trim(), "[]");
+}

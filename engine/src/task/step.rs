@@ -16,13 +16,16 @@ use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
 /// The network a step sees.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum StepNetwork {
-    /// The node's (BuildKit's default without CNI).
-    #[default]
+    /// The node's (`--network host`).
     Host,
     /// Only loopback.
+    #[default]
     None,
+    /// An address on berth's default bridge, in the namespace a sandbox of
+    /// [`Engine::step_sandbox`] holds (Docker's default for builds).
+    Bridge(String),
 }
 
 /// What a step runs, and where.
@@ -54,6 +57,17 @@ impl Engine {
         let id = hex::encode(rand::random::<[u8; 32]>());
         let bundle = self.steps_dir().join(&id);
         crate::paths::create_dir(&self.steps_dir(), 0o700).ctx(|| "create steps dir".into())?;
+        // The bridge's namespace, resolv.conf and addresses.
+        let bridge = match &req.network {
+            StepNetwork::Bridge(sid) => {
+                let s = self.observe(&*self.any_sandbox(sid)?);
+                let ns = s.pin("net").ok_or_else(|| {
+                    Error::FailedPrecondition(format!("the build's network {sid} is not ready"))
+                })?;
+                Some((ns, self.paths().sandbox_state(sid)?.join("resolv.conf"), s.ips.clone()))
+            }
+            _ => None,
+        };
         self.tasks().prepare(&bundle)?;
         let config = ContainerConfig {
             args: req.args.clone(),
@@ -63,7 +77,8 @@ impl Engine {
             hostname: "buildkitsandbox".into(),
             network: match req.network {
                 StepNetwork::Host => ContainerNetwork::Host,
-                StepNetwork::None => ContainerNetwork::None,
+                // The bridge's namespace is joined by path, as a container's own sandbox's.
+                StepNetwork::None | StepNetwork::Bridge(_) => ContainerNetwork::None,
             },
             security: Security {
                 privileged: req.insecure,
@@ -76,6 +91,7 @@ impl Engine {
         let rec =
             ContainerRecord::new(id.clone(), id.clone(), String::new(), String::new(), config);
         let ctx = crate::spec::SpecContext {
+            net_ns_path: bridge.as_ref().map(|b| b.0.clone()),
             cgroup_path: self.cgroup_path(&rec),
             node: crate::host::facts(),
             devices: crate::host::devices(&rec),
@@ -84,16 +100,26 @@ impl Engine {
         let ran = async {
             let spec = crate::spec::build(&rec, &ctx)?;
             let mut etc = vec![];
-            let files: [(&str, Vec<u8>); 2] = [
-                ("hostname", b"buildkitsandbox\n".to_vec()),
-                ("hosts", b"127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_vec()),
-            ];
+            let own: String = bridge
+                .iter()
+                .flat_map(|b| b.2.iter())
+                .map(|ip| format!("{}\tbuildkitsandbox\n", ip.split('/').next().unwrap_or(ip)))
+                .collect();
+            let hosts = format!(
+                "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}"
+            );
+            let files: [(&str, Vec<u8>); 2] =
+                [("hostname", b"buildkitsandbox\n".to_vec()), ("hosts", hosts.into_bytes())];
             for (name, body) in files {
                 std::fs::write(bundle.join(name), body).ctx(|| format!("write {name}"))?;
                 etc.push((bundle.join(name), format!("/etc/{name}")));
             }
-            if req.network == StepNetwork::Host {
-                etc.push(("/etc/resolv.conf".into(), "/etc/resolv.conf".into()));
+            match &bridge {
+                Some((_, resolv, _)) => etc.push((resolv.clone(), "/etc/resolv.conf".into())),
+                None if req.network == StepNetwork::Host => {
+                    etc.push(("/etc/resolv.conf".into(), "/etc/resolv.conf".into()))
+                }
+                None => {}
             }
             let shim = ShimConfig {
                 id: id.clone(),
@@ -140,6 +166,32 @@ impl Engine {
         .await;
         let _ = self.tasks().delete(&bundle);
         ran
+    }
+
+    /// A sandbox holding a network namespace on the default bridge, for a
+    /// build's steps ([`StepNetwork::Bridge`]); removed with
+    /// [`Engine::remove_step_sandbox`], or at the next start if berthd
+    /// stopped first (as every container-owned sandbox no container uses).
+    pub async fn step_sandbox(&self, name: &str) -> Result<String> {
+        let o = crate::sandbox::SandboxOptions {
+            owner: crate::sandbox::SandboxOwner::Container,
+            name: name.to_owned(),
+            namespace: "berth.build".into(),
+            uid: name.to_owned(),
+            hostname: "buildkitsandbox".into(),
+            namespaces: crate::model::NamespaceModes {
+                pid: crate::sandbox::NsMode::Node,
+                ipc: crate::sandbox::NsMode::Node,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        self.run_sandbox(o).await
+    }
+
+    /// Removes a build's network sandbox.
+    pub async fn remove_step_sandbox(&self, id: &str) -> Result<()> {
+        self.remove_container_sandbox(id).await
     }
 
     /// Kills and removes what steps a stopped berthd left.
