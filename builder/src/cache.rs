@@ -1,11 +1,10 @@
 //! The layer cache: a step's key → the layer it made (or none: a step that
-//! changed no file). One small record per key under `<root>/builder/cache`,
+//! changed no file) and when. One small record per key under `<root>/builder/cache`,
 //! written atomically, read at start; every layer it names is held by one
 //! lease, so no image removal or prune takes it. A key whose layer is gone
 //! anyway is a miss.
 
 use berth_engine::image::assemble::NewLayer;
-use berth_engine::paths::Paths;
 use berth_engine::snapshot::lease::{Lease, LeaseTable};
 use berth_kernel::layer::Compression;
 use serde::{Deserialize, Serialize};
@@ -17,6 +16,16 @@ use std::sync::{Arc, Mutex};
 struct Record {
     schema: u32,
     layer: Option<StoredLayer>,
+    /// When the step ran (unix nanos): its history time whenever it is reused.
+    #[serde(default)]
+    created: i64,
+}
+
+/// A cached step's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub layer: Option<NewLayer>,
+    pub created: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,15 +67,13 @@ impl From<StoredLayer> for NewLayer {
 #[derive(Debug)]
 pub struct Cache {
     dir: PathBuf,
-    paths: Paths,
-    entries: Mutex<HashMap<String, Option<NewLayer>>>,
+    entries: Mutex<HashMap<String, Hit>>,
     lease: Mutex<Lease>,
 }
 
 impl Cache {
-    /// Loads the cache under `paths.root/builder/cache`.
-    pub fn open(paths: &Paths, leases: &Arc<LeaseTable>) -> std::io::Result<Self> {
-        let dir = paths.root.join("builder/cache");
+    /// Loads the cache kept in `dir`.
+    pub fn open(dir: PathBuf, leases: &Arc<LeaseTable>) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
         let mut lease = leases.hold([]);
         let mut entries = HashMap::new();
@@ -85,39 +92,25 @@ impl Cache {
                         lease.add(l.diff_id.clone());
                         lease.add(l.blob_digest.clone());
                     }
-                    entries.insert(key.to_owned(), layer);
+                    entries.insert(key.to_owned(), Hit { layer, created: r.created });
                 }
                 _ => {
                     tracing::warn!(record = %e.path().display(), "unreadable build cache record skipped")
                 }
             }
         }
-        Ok(Self {
-            dir,
-            paths: paths.clone(),
-            entries: Mutex::new(entries),
-            lease: Mutex::new(lease),
-        })
+        Ok(Self { dir, entries: Mutex::new(entries), lease: Mutex::new(lease) })
     }
 
-    /// The step's result if cached and still stored: `Some(None)` for a
-    /// step that made no layer.
-    pub fn get(&self, key: &str) -> Option<Option<NewLayer>> {
+    /// The step's result if cached and its layer (if any) still `stored`.
+    pub fn get(&self, key: &str, stored: impl Fn(&NewLayer) -> bool) -> Option<Hit> {
         let hit = self.entries.lock().unwrap().get(key).cloned()?;
-        match &hit {
-            Some(l) => {
-                let hex = l.diff_id.trim_start_matches("sha256:");
-                let stored = self.paths.layer(hex).map(|d| d.is_dir()).unwrap_or(false)
-                    && self.paths.blob(&l.blob_digest).map(|b| b.is_file()).unwrap_or(false);
-                stored.then_some(hit)
-            }
-            None => Some(hit),
-        }
+        hit.layer.as_ref().is_none_or(stored).then_some(hit)
     }
 
     /// Records a step's result.
-    pub fn put(&self, key: &str, layer: Option<&NewLayer>) {
-        let rec = Record { schema: 1, layer: layer.map(StoredLayer::from) };
+    pub fn put(&self, key: &str, layer: Option<&NewLayer>, created: i64) {
+        let rec = Record { schema: 1, layer: layer.map(StoredLayer::from), created };
         let path = self.dir.join(format!("{key}.json"));
         let tmp = self.dir.join(format!(".{key}.tmp"));
         let written = serde_json::to_vec(&rec)
@@ -134,6 +127,6 @@ impl Cache {
             lease.add(l.diff_id.clone());
             lease.add(l.blob_digest.clone());
         }
-        self.entries.lock().unwrap().insert(key.to_owned(), layer.cloned());
+        self.entries.lock().unwrap().insert(key.to_owned(), Hit { layer: layer.cloned(), created });
     }
 }

@@ -14,12 +14,15 @@
 
 mod cache;
 pub mod context;
+mod engine_worker;
 pub mod ignore;
 mod solve;
 mod transfer;
+pub mod worker;
 
 pub use cache::Cache;
 pub use solve::Builder;
+pub use transfer::Dest;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -9,8 +9,10 @@ use berth_kernel::cp::{ExtractOptions, Owners, View};
 use std::path::Path;
 
 /// Where a COPY's files go, and as whom.
-#[derive(Debug, Clone)]
-pub(crate) struct Dest {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dest {
+    /// `COPY` or `ADD`, for messages.
+    pub what: &'static str,
     /// Absolute path in the image.
     pub path: String,
     /// `--chown`, as written (names resolved in the image's own files).
@@ -33,13 +35,8 @@ fn cp_err(what: &str) -> impl FnOnce(berth_kernel::cp::CpError) -> BuildError + 
 }
 
 /// Copies each of `sources` (paths in `from`) to `dest` in `to` (blocking).
-pub(crate) fn copy(
-    from: &View,
-    sources: &[String],
-    to: &View,
-    dest: &Dest,
-    what: &str,
-) -> Result<()> {
+pub(crate) fn copy(from: &View, sources: &[String], to: &View, dest: &Dest) -> Result<()> {
+    let what = dest.what;
     let owner = match &dest.chown {
         Some(spec) => to.owner(spec).map_err(cp_err(what))?,
         None => (0, 0),

@@ -138,13 +138,14 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
         let _ctx = ctx;
         let (etx, mut erx) = mpsc::unbounded_channel();
         let cancel = tokio_util::sync::CancellationToken::new();
-        // A client that goes away cancels its build.
+        // A client that goes away cancels its build: its steps are killed
+        // and their snapshots removed before the build's future ends.
         let watch = {
             let (tx, cancel) = (tx.clone(), cancel.clone());
-            async move {
+            tokio::spawn(async move {
                 tx.closed().await;
                 cancel.cancel();
-            }
+            })
         };
         let forward = async {
             while let Some(e) = erx.recv().await {
@@ -167,10 +168,8 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
             drop(etx);
             r
         };
-        let (built, _) = tokio::select! {
-            r = async { tokio::join!(run, forward) } => r,
-            _ = watch => return,
-        };
+        let (built, _) = tokio::join!(run, forward);
+        watch.abort();
         match built {
             Ok(b) => {
                 let aux = Message {

@@ -94,6 +94,14 @@ fn docker_build_multi_stage_with_cache_config_and_history() {
         build(&d, &dir, &["-t", "app:1", "--build-arg", "WHO=you", "--label", "by=e2e"]).ok();
     assert!(!again.stdout.lines().any(|l| l == "step-output"), "{}", again.stdout);
     assert_eq!(again.stdout.matches("Using cache").count(), 6, "{}", again.stdout);
+    let built = |out: &str| {
+        out.lines().find_map(|l| l.strip_prefix("Successfully built ")).map(str::to_owned)
+    };
+    assert_eq!(
+        built(&again.stdout),
+        built(&first.stdout),
+        "an unchanged build makes the same image"
+    );
     // One file changed: its COPY and what follows run again, nothing before.
     std::fs::write(dir.join("hello.txt"), "there").unwrap();
     let changed = build(&d, &dir, &["-t", "app:2", "--build-arg", "WHO=you"]).ok();

@@ -9,6 +9,7 @@ use super::reference::Reference;
 use super::{content, ImageStore};
 use crate::error::{Error, Result};
 use berth_kernel::layer::Compression;
+use berth_proto::time::rfc3339_nanos as rfc3339;
 use berth_registry::manifest as mt;
 use serde::Serialize;
 use std::time::SystemTime;
@@ -25,6 +26,9 @@ pub struct NewLayer {
 /// One history entry to append.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct NewHistory {
+    /// When the step made its result (unix nanos); `None`: the image's time.
+    #[serde(skip)]
+    pub created: Option<i64>,
     pub created_by: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub comment: String,
@@ -107,7 +111,9 @@ impl ImageStore {
             _ => Vec::new(),
         };
         for h in &new.history {
-            history.push(encode(&HistoryOut { created: &now, author: &new.author, entry: h })?);
+            let created = h.created.map(|n| rfc3339(berth_proto::time::from_unix_nanos(n)));
+            let created = created.as_deref().unwrap_or(&now);
+            history.push(encode(&HistoryOut { created, author: &new.author, entry: h })?);
         }
         cfg.insert("history".into(), history.into());
         all_layers.extend(new.layers.iter().map(|l| l.diff_id.clone()));

@@ -84,6 +84,7 @@ impl ImageStore {
             }],
             config: src.config,
             history: vec![super::assemble::NewHistory {
+                created: None,
                 created_by: src.created_by,
                 comment: req.comment,
                 empty_layer: false,

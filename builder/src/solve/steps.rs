@@ -1,0 +1,424 @@
+//! Each instruction's effect on a stage: config steps change its config
+//! and history, file steps go through [`Builder::layer_step`] (the cache,
+//! or the worker).
+
+use super::state::State;
+use super::{Builder, Job};
+use crate::transfer::{self, Dest};
+use crate::worker::{CopyFrom, CopyStep, Made, Network, RunStep};
+use crate::{BuildError, Event, Result};
+use berth_dockerfile::instruction::{Command, Health, Instruction, Located, Transfer};
+use futures::future::BoxFuture;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+impl Builder {
+    pub(super) async fn step(
+        &self,
+        job: &Job<'_>,
+        done: &HashMap<usize, State>,
+        st: &mut State,
+        step: &Located,
+    ) -> Result<()> {
+        match &step.instruction {
+            Instruction::From { .. } => unreachable!("stages start at FROM"),
+            Instruction::Arg(args) => {
+                for (name, default) in args {
+                    job.used_args.lock().unwrap().insert(name.clone());
+                    let value = match (job.req.build_args.get(name), default) {
+                        (Some(Some(v)), _) => Some(v.clone()),
+                        (_, Some(d)) => Some(job.expand(st, d)?),
+                        _ => job.global.get(name).cloned().flatten(),
+                    };
+                    st.chain(&["arg", name, value.as_deref().unwrap_or("\0unset")]);
+                    st.args.insert(name.clone(), value);
+                }
+            }
+            Instruction::Env(pairs) => {
+                let mut shown = Vec::new();
+                for (k, v) in pairs {
+                    let (k, v) = (job.expand(st, k)?, job.expand(st, v)?);
+                    st.set_env(&k, &v);
+                    shown.push(format!("{k}={v}"));
+                }
+                config_step(st, format!("ENV {}", shown.join(" ")));
+            }
+            Instruction::Label(pairs) => {
+                let mut shown = Vec::new();
+                for (k, v) in pairs {
+                    let (k, v) = (job.expand(st, k)?, job.expand(st, v)?);
+                    shown.push(format!("{k}={v}"));
+                    st.config.labels.get_or_insert_with(Default::default).insert(k, v);
+                }
+                config_step(st, format!("LABEL {}", shown.join(" ")));
+            }
+            Instruction::Cmd(c) => {
+                st.config.cmd = Some(st.argv(c));
+                st.inherited_cmd = false;
+                config_step(st, step.text.clone());
+            }
+            Instruction::Entrypoint(c) => {
+                st.config.entrypoint = Some(st.argv(c));
+                if st.inherited_cmd {
+                    st.config.cmd = None;
+                }
+                config_step(st, step.text.clone());
+            }
+            Instruction::Shell(s) => {
+                st.shell = s.clone();
+                config_step(st, step.text.clone());
+            }
+            Instruction::User(u) => {
+                let u = job.expand(st, u)?;
+                st.config.user = Some(u.clone());
+                config_step(st, format!("USER {u}"));
+            }
+            Instruction::StopSignal(s) => {
+                st.config.stop_signal = Some(job.expand(st, s)?);
+                config_step(st, step.text.clone());
+            }
+            Instruction::Expose(ports) => {
+                let mut shown = Vec::new();
+                for p in ports {
+                    for p in job.expand_words(st, p)? {
+                        let p = if p.contains('/') {
+                            p.to_ascii_lowercase()
+                        } else {
+                            format!("{p}/tcp")
+                        };
+                        shown.push(p.clone());
+                        st.config
+                            .exposed_ports
+                            .get_or_insert_with(Default::default)
+                            .insert(p, serde_json::json!({}));
+                    }
+                }
+                config_step(st, format!("EXPOSE {}", shown.join(" ")));
+            }
+            Instruction::Volume(vols) => {
+                let mut shown = Vec::new();
+                for v in vols {
+                    for v in job.expand_words(st, v)? {
+                        shown.push(v.clone());
+                        st.config
+                            .volumes
+                            .get_or_insert_with(Default::default)
+                            .insert(v, serde_json::json!({}));
+                    }
+                }
+                config_step(st, format!("VOLUME [{}]", shown.join(" ")));
+            }
+            Instruction::Maintainer(_) | Instruction::OnBuild(_) => {
+                config_step(st, step.text.clone())
+            }
+            Instruction::Healthcheck(h) => {
+                st.config.healthcheck = Some(health(h)?);
+                config_step(st, step.text.clone());
+            }
+            Instruction::Workdir(w) => {
+                let dir = st.absolute(&job.expand(st, w)?);
+                st.config.working_dir = Some(dir.clone());
+                let text = format!("WORKDIR {dir}");
+                st.chain(&[&text]);
+                let parents = st.diff_ids.clone();
+                let worker = self.worker.clone();
+                self.layer_step(job, st, text, move || {
+                    Box::pin(async move { worker.mkdir(&parents, dir).await })
+                })
+                .await?;
+            }
+            Instruction::Run(run) => self.run(job, st, step, run).await?,
+            Instruction::Copy(t) => self.transfer(job, done, st, step, t, "COPY").await?,
+            Instruction::Add(t) => self.transfer(job, done, st, step, t, "ADD").await?,
+        }
+        Ok(())
+    }
+
+    /// A step that may change files: from the cache, or made by the worker
+    /// and cached. A step another build is making now is waited for.
+    async fn layer_step(
+        &self,
+        job: &Job<'_>,
+        st: &mut State,
+        created_by: String,
+        make: impl FnOnce() -> BoxFuture<'static, Result<Option<Made>>>,
+    ) -> Result<()> {
+        let key = st.key.clone();
+        let gate = self.running.lock().unwrap().entry(key.clone()).or_default().clone();
+        let made = async {
+            let _running = gate.lock().await;
+            if !job.req.no_cache {
+                if let Some(hit) = self.cache.get(&key, |l| self.worker.stored(l)) {
+                    job.emit(Event::Cached);
+                    return Ok((hit.layer, hit.created));
+                }
+            }
+            let made = make().await?;
+            let now = job
+                .epoch
+                .unwrap_or_else(|| berth_proto::time::unix_nanos(std::time::SystemTime::now()));
+            // The cache's lease takes the layer over from the worker's.
+            self.cache.put(&key, made.as_ref().map(|m| &m.layer), now);
+            Ok::<_, BuildError>((made.map(|m| m.layer), now))
+        }
+        .await;
+        {
+            let mut running = self.running.lock().unwrap();
+            if Arc::strong_count(&gate) == 2 {
+                running.remove(&key);
+            }
+        }
+        let (layer, created) = made?;
+        match layer {
+            Some(l) => {
+                st.diff_ids.push(l.diff_id.clone());
+                st.layers.push(l);
+                st.created = job.epoch.unwrap_or(created);
+                st.history(created_by, false);
+            }
+            None => st.history(created_by, true),
+        }
+        Ok(())
+    }
+
+    /// The build's namespace on the default bridge.
+    async fn bridge(&self, job: &Job<'_>) -> Result<String> {
+        let mut bridge = job.bridge.lock().await;
+        if let Some(sid) = bridge.clone() {
+            return Ok(sid);
+        }
+        let name = format!("build-{}", hex::encode(rand::random::<[u8; 6]>()));
+        let sid = self.worker.bridge(&name).await?;
+        *bridge = Some(sid.clone());
+        Ok(sid)
+    }
+
+    async fn run(
+        &self,
+        job: &Job<'_>,
+        st: &mut State,
+        step: &Located,
+        run: &berth_dockerfile::Run,
+    ) -> Result<()> {
+        if !run.mounts.is_empty() {
+            return Err(BuildError::Invalid(
+                "RUN --mount is not supported by berth's builder yet".into(),
+            ));
+        }
+        match run.security.as_deref() {
+            None | Some("sandbox") => {}
+            Some("insecure") => return Err(BuildError::Invalid(
+                "RUN --security=insecure is not allowed: berthd does not grant security.insecure"
+                    .into(),
+            )),
+            Some(o) => return Err(BuildError::Invalid(format!("invalid --security {o:?}"))),
+        }
+        let mode = match run.network.as_deref().unwrap_or(job.req.network.as_str()) {
+            "" => "default",
+            m => m,
+        };
+        if !matches!(mode, "default" | "host" | "none") {
+            return Err(BuildError::Invalid(format!(
+                "network mode {mode:?} not supported by the builder"
+            )));
+        }
+        let args = st.argv(&run.command);
+        // What the step sees: the image's env, then the ARGs ENV doesn't set.
+        let mut env: Vec<String> = st.config.env.clone().unwrap_or_default();
+        let arg_env: Vec<String> = st
+            .args
+            .iter()
+            .filter_map(|(k, v)| Some(format!("{k}={}", v.as_ref()?)))
+            .filter(|kv| {
+                let k = kv.split('=').next().unwrap_or_default();
+                !env.iter().any(|e| e.starts_with(&format!("{k}=")))
+            })
+            .collect();
+        env.extend(arg_env.iter().cloned());
+        let shown = args.join(" ");
+        let created_by = if arg_env.is_empty() {
+            format!("RUN {shown} # buildkit")
+        } else {
+            format!("RUN |{} {} {shown} # buildkit", arg_env.len(), arg_env.join(" "))
+        };
+        st.chain(&[
+            "run",
+            &serde_json::to_string(&args).unwrap_or_default(),
+            &env.join("\0"),
+            mode,
+            &step.text,
+        ]);
+        let network = match mode {
+            "host" => Network::Host,
+            "none" => Network::None,
+            _ => Network::Bridge(self.bridge(job).await?),
+        };
+        let step = RunStep {
+            args,
+            env,
+            working_dir: st.workdir(),
+            user: st.config.user.clone().unwrap_or_default(),
+            network,
+        };
+        let (parents, worker) = (st.diff_ids.clone(), self.worker.clone());
+        let (events, cancel) = (job.events.clone(), job.cancel.clone());
+        self.layer_step(job, st, created_by, move || {
+            Box::pin(async move { worker.run(&parents, step, events, cancel).await })
+        })
+        .await
+    }
+
+    async fn transfer(
+        &self,
+        job: &Job<'_>,
+        done: &HashMap<usize, State>,
+        st: &mut State,
+        step: &Located,
+        t: &Transfer,
+        what: &'static str,
+    ) -> Result<()> {
+        if !t.heredocs.is_empty() || t.parents || !t.exclude.is_empty() || t.checksum.is_some() {
+            return Err(BuildError::Invalid(format!(
+                "{what} with heredocs, --parents, --exclude or --checksum is not supported by berth's builder yet"
+            )));
+        }
+        let dest_raw = job.expand(st, &t.dest)?;
+        let mut dest = Dest {
+            what,
+            path: st.absolute(&dest_raw),
+            chown: t.chown.as_ref().map(|c| job.expand(st, c)).transpose()?,
+            chmod: match &t.chmod {
+                Some(m) => Some(
+                    u32::from_str_radix(&job.expand(st, m)?, 8)
+                        .map_err(|_| BuildError::Invalid(format!("invalid chmod {m:?}")))?,
+                ),
+                None => None,
+            },
+            is_dir: dest_raw.ends_with('/') || t.sources.len() > 1,
+        };
+        let mut sources = Vec::new();
+        for s in &t.sources {
+            let s = job.expand(st, s)?;
+            if what == "ADD"
+                && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@"))
+            {
+                return Err(BuildError::Invalid(format!(
+                    "ADD {s}: remote sources are not supported by berth's builder yet"
+                )));
+            }
+            if s.contains(['*', '?', '[']) {
+                dest.is_dir = true;
+            }
+            sources.push(s);
+        }
+        // Where the files come from: a stage, an image or the context.
+        let (from, paths, digest) = match &t.from {
+            Some(f) => {
+                let f = job.expand(st, f)?;
+                let (layers, key) = match job.stage_named(&f, usize::MAX) {
+                    Some(i) => {
+                        let s = done.get(&i).ok_or_else(|| {
+                            BuildError::Invalid(format!(
+                                "COPY --from={f}: a stage must come before its use"
+                            ))
+                        })?;
+                        (s.diff_ids.clone(), s.key.clone())
+                    }
+                    None => {
+                        let credentials = self.credentials(job, &f);
+                        let img = self.worker.image(&f, job.req.pull, &credentials).await?;
+                        (img.layers, img.id)
+                    }
+                };
+                let paths = sources.iter().map(|s| s.trim_start_matches('/').to_owned()).collect();
+                (CopyFrom::Layers(layers), paths, key)
+            }
+            None => {
+                let context = job.req.context.clone();
+                let mut paths = Vec::new();
+                for s in &sources {
+                    let found = transfer::expand_glob(&context, s)?;
+                    if found.is_empty() {
+                        return Err(BuildError::NotFound(format!(
+                            "{what} failed: no source files were specified"
+                        )));
+                    }
+                    paths.extend(found);
+                }
+                let (ctx, ps) = (context.clone(), paths.clone());
+                let digest = tokio::task::spawn_blocking(move || context_digest(&ctx, &ps))
+                    .await
+                    .map_err(|e| BuildError::Invalid(e.to_string()))?;
+                (CopyFrom::Context(context), paths, digest)
+            }
+        };
+        let created_by = format!("{what} {} {} # buildkit", sources.join(" "), dest_raw);
+        st.chain(&[
+            what,
+            &step.text,
+            &dest.path,
+            &digest,
+            &format!("{:?}{:?}", dest.chown, dest.chmod),
+            &paths.join("\0"),
+        ]);
+        let (parents, worker) = (st.diff_ids.clone(), self.worker.clone());
+        let copy = CopyStep { from, sources: paths, dest };
+        self.layer_step(job, st, created_by, move || {
+            Box::pin(async move { worker.copy(&parents, copy).await })
+        })
+        .await
+    }
+}
+
+use std::sync::Arc;
+
+fn config_step(st: &mut State, text: String) {
+    st.chain(&[&text]);
+    st.history(text, true);
+}
+
+/// What COPY reads from the context, by content (no times, no owners).
+fn context_digest(ctx: &std::path::Path, paths: &[String]) -> String {
+    let mut h = Sha256::new();
+    for p in paths {
+        let d = transfer::inside(ctx, p)
+            .map(|hp| crate::context::content_digest(&hp).unwrap_or_else(|_| "missing".into()))
+            .unwrap_or_else(|| "outside".into());
+        h.update(format!("{p}\0{d}\n").as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+fn health(h: &Health) -> Result<berth_engine::model::HealthConfig> {
+    let dur = |v: &Option<String>, what: &str| -> Result<Option<i64>> {
+        v.as_deref()
+            .map(|v| {
+                berth_proto::time::parse_go_duration(v).ok_or_else(|| {
+                    BuildError::Invalid(format!("HEALTHCHECK --{what}: invalid duration {v:?}"))
+                })
+            })
+            .transpose()
+    };
+    Ok(berth_engine::model::HealthConfig {
+        test: Some(match &h.command {
+            None => vec!["NONE".into()],
+            Some(Command::Exec(v)) => {
+                std::iter::once("CMD".to_owned()).chain(v.iter().cloned()).collect()
+            }
+            Some(Command::Shell(s)) => vec!["CMD-SHELL".into(), s.clone()],
+        }),
+        interval: dur(&h.interval, "interval")?,
+        timeout: dur(&h.timeout, "timeout")?,
+        start_period: dur(&h.start_period, "start-period")?,
+        start_interval: dur(&h.start_interval, "start-interval")?,
+        retries: h
+            .retries
+            .as_deref()
+            .map(|r| {
+                r.parse().map_err(|_| {
+                    BuildError::Invalid(format!("HEALTHCHECK --retries: invalid number {r:?}"))
+                })
+            })
+            .transpose()?,
+    })
+}
