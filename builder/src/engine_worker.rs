@@ -3,17 +3,22 @@
 //! through descriptor-walked views), and commits it as a layer unless it
 //! changed nothing; the snapshot goes either way.
 
+use crate::mounts::{RunMount, Sharing};
 use crate::transfer;
 use crate::worker::{Base, CopyFrom, CopyStep, Made, Network, RunStep, Worker};
 use crate::{BuildError, Event, Result};
 use berth_engine::image::assemble::{NewImage, NewLayer};
+use berth_engine::model::{BindMount, TmpfsMount};
 use berth_engine::snapshot::Layout;
-use berth_engine::task::step::{StepNetwork, StepRequest};
+use berth_engine::task::step::{LayerMount, StepNetwork, StepRequest};
 use berth_engine::Engine;
 use futures::future::BoxFuture;
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 
 /// Paths berth's shim makes in every step's root as mount points.
@@ -25,6 +30,10 @@ pub struct EngineWorker {
     engine: Engine,
     /// Where step logs go while they run.
     logs: PathBuf,
+    /// Cache mounts' dirs, by a hash of their id.
+    cache_mounts: PathBuf,
+    /// `sharing=locked` cache mounts, one step at a time each.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for EngineWorker {
@@ -33,13 +42,42 @@ impl std::fmt::Debug for EngineWorker {
     }
 }
 
+/// A step's mounts as the engine takes them.
+#[derive(Default)]
+struct Mounts {
+    binds: Vec<BindMount>,
+    tmpfs: Vec<TmpfsMount>,
+    layers: Vec<LayerMount>,
+}
+
+fn bind(source: PathBuf, target: &str, readonly: bool) -> BindMount {
+    BindMount {
+        host_path: source,
+        container_path: target.into(),
+        readonly,
+        recursive_readonly: false,
+        propagation: Default::default(),
+        options: vec![],
+    }
+}
+
+fn blocking_err(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> BuildError {
+    move |e| BuildError::Invalid(format!("{what}: {e}"))
+}
+
 impl EngineWorker {
-    pub fn new(engine: Engine, logs: PathBuf) -> Self {
-        Self { engine, logs }
+    pub fn new(engine: Engine, logs: PathBuf, cache_mounts: PathBuf) -> Self {
+        Self { engine, logs, cache_mounts, locks: Default::default() }
     }
 
-    /// A snapshot over `parents`, changed by `f`, committed unless unchanged.
-    async fn layer<F, Fut>(&self, parents: &[String], f: F) -> Result<Option<Made>>
+    /// A snapshot over `parents`, changed by `f`, committed unless
+    /// unchanged; `mount_points` (the step's mounts) are left out while empty.
+    async fn layer<F, Fut>(
+        &self,
+        parents: &[String],
+        mount_points: Vec<String>,
+        f: F,
+    ) -> Result<Option<Made>>
     where
         F: FnOnce(Layout) -> Fut,
         Fut: Future<Output = Result<()>>,
@@ -48,15 +86,20 @@ impl EngineWorker {
         let layout = snap.layout();
         let made = async {
             f(layout.clone()).await?;
-            let upper = layout.upper.clone();
-            let same =
-                tokio::task::spawn_blocking(move || transfer::unchanged(&upper, MOUNT_POINTS))
-                    .await
-                    .unwrap_or(false);
+            let mut skip: Vec<String> = MOUNT_POINTS.iter().map(|s| s.to_string()).collect();
+            skip.extend(mount_points);
+            let (upper, check) = (layout.upper.clone(), skip.clone());
+            let same = tokio::task::spawn_blocking(move || {
+                let check: Vec<&str> = check.iter().map(String::as_str).collect();
+                transfer::unchanged(&upper, &check)
+            })
+            .await
+            .unwrap_or(false);
             if same {
                 return Ok(None);
             }
-            let c = self.engine.snapshots().commit(&layout, MOUNT_POINTS).await?;
+            let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
+            let c = self.engine.snapshots().commit(&layout, &skip).await?;
             let layer = NewLayer {
                 diff_id: c.diff_id.clone(),
                 blob_digest: c.blob_digest.clone(),
@@ -69,10 +112,143 @@ impl EngineWorker {
         self.engine.remove_snapshot(snap)?;
         made
     }
-}
 
-fn blocking_err(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> BuildError {
-    move |e| BuildError::Invalid(format!("{what}: {e}"))
+    /// A cache mount's dir, made on first use with its mode and owner.
+    fn cache_dir(&self, id: &str, mode: u32, uid: u32, gid: u32) -> Result<PathBuf> {
+        use sha2::Digest;
+        let dir = self.cache_mounts.join(hex::encode(sha2::Sha256::digest(id.as_bytes())));
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        let io = |source| BuildError::Io { context: format!("cache mount {id}"), source };
+        std::fs::create_dir_all(&self.cache_mounts).map_err(io)?;
+        let tmp =
+            self.cache_mounts.join(format!(".new-{}", hex::encode(rand::random::<[u8; 8]>())));
+        std::fs::create_dir(&tmp).map_err(io)?;
+        let made = std::os::unix::fs::chown(&tmp, Some(uid), Some(gid)).and_then(|_| {
+            std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))
+        });
+        if let Err(e) = made {
+            let _ = std::fs::remove_dir(&tmp);
+            return Err(io(e));
+        }
+        if std::fs::rename(&tmp, &dir).is_err() {
+            // Another step made it meanwhile.
+            let _ = std::fs::remove_dir(&tmp);
+        }
+        Ok(dir)
+    }
+
+    /// The step's mounts as the engine takes them, and the locks of its
+    /// `sharing=locked` caches (held while it runs).
+    async fn mounts(&self, mounts: &[RunMount]) -> Result<(Mounts, Vec<OwnedMutexGuard<()>>)> {
+        let mut out = Mounts::default();
+        let mut guards = Vec::new();
+        for m in mounts {
+            match m {
+                RunMount::Cache { id, target, sharing, readonly, mode, uid, gid } => {
+                    if *sharing == Sharing::Locked {
+                        let lock =
+                            self.locks.lock().unwrap().entry(id.clone()).or_default().clone();
+                        guards.push(lock.lock_owned().await);
+                    }
+                    out.binds.push(bind(self.cache_dir(id, *mode, *uid, *gid)?, target, *readonly));
+                }
+                RunMount::Bind { source, target } => {
+                    out.binds.push(bind(source.clone(), target, true))
+                }
+                RunMount::Layers { layers, sub_path, target } => out.layers.push(LayerMount {
+                    layers: layers.clone(),
+                    sub_path: sub_path.clone(),
+                    destination: target.into(),
+                }),
+                RunMount::Tmpfs { target, size } => out.tmpfs.push(TmpfsMount {
+                    container_path: target.into(),
+                    options: size.iter().map(|s| format!("size={s}")).collect(),
+                }),
+            }
+        }
+        Ok((out, guards))
+    }
+
+    /// Runs the step in `layout`, its output lines to `events`.
+    async fn run_in(
+        &self,
+        layout: Layout,
+        step: RunStep,
+        mounts: Mounts,
+        events: UnboundedSender<Event>,
+        cancel: CancellationToken,
+    ) -> Result<()> {
+        let log = self.logs.join(format!("{}.log", hex::encode(rand::random::<[u8; 8]>())));
+        std::fs::write(&log, b"")
+            .map_err(|source| BuildError::Io { context: "step log".into(), source })?;
+        let req = StepRequest {
+            layout,
+            args: step.args.clone(),
+            env: step.env,
+            working_dir: step.working_dir,
+            user: step.user,
+            network: match step.network {
+                Network::Bridge(id) => StepNetwork::Bridge(id),
+                Network::Host => StepNetwork::Host,
+                Network::None => StepNetwork::None,
+            },
+            insecure: false,
+            log: log.clone(),
+            binds: mounts.binds,
+            tmpfs: mounts.tmpfs,
+            layer_mounts: mounts.layers,
+        };
+        let running = self.engine.run_step(req, cancel);
+        tokio::pin!(running);
+        let mut tail = LogTail::default();
+        let code = loop {
+            tokio::select! {
+                r = &mut running => break r,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => tail.read(&log, &events),
+            }
+        };
+        tail.read(&log, &events);
+        let _ = std::fs::remove_file(&log);
+        match code {
+            Ok(0) => Ok(()),
+            Ok(code) => Err(BuildError::StepFailed { command: step.args.join(" "), code }),
+            Err(berth_engine::Error::Cancelled) => Err(BuildError::Cancelled),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn copy_in(&self, parents: &[String], step: CopyStep) -> Result<Option<Made>> {
+        let what = step.dest.what;
+        let from = match &step.from {
+            CopyFrom::Layers(l) => Some(self.engine.snapshots().prepare(l)?),
+            CopyFrom::Context(_) => None,
+        };
+        let from_layout = from.as_ref().map(|s| s.layout());
+        let done = self
+            .layer(parents, vec![], |layout| async move {
+                tokio::task::spawn_blocking(move || {
+                    let err =
+                        |e: berth_kernel::cp::CpError| BuildError::Invalid(format!("{what}: {e}"));
+                    let to = layout.view(false, &[]).map_err(err)?;
+                    let src = match (&step.from, from_layout) {
+                        (_, Some(l)) => l.view(true, &[]),
+                        (CopyFrom::Context(dir), None) => berth_kernel::cp::View::of_dir(dir),
+                        (CopyFrom::Layers(_), None) => unreachable!("prepared above"),
+                    }
+                    .map_err(err)?;
+                    transfer::copy(&src, &step.sources, &to, &step.dest)
+                })
+                .await
+                .map_err(blocking_err("COPY"))?
+            })
+            .await;
+        if let Some(s) = from {
+            self.engine.remove_snapshot(s)?;
+        }
+        done
+    }
 }
 
 impl Worker for EngineWorker {
@@ -116,41 +292,14 @@ impl Worker for EngineWorker {
         events: UnboundedSender<Event>,
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<Option<Made>>> {
-        Box::pin(self.layer(parents, move |layout| async move {
-            let log = self.logs.join(format!("{}.log", hex::encode(rand::random::<[u8; 8]>())));
-            std::fs::write(&log, b"").map_err(|source| BuildError::Io { context: "step log".into(), source })?;
-            let req = StepRequest {
-                layout,
-                args: step.args.clone(),
-                env: step.env,
-                working_dir: step.working_dir,
-                user: step.user,
-                network: match step.network {
-                    Network::Bridge(id) => StepNetwork::Bridge(id),
-                    Network::Host => StepNetwork::Host,
-                    Network::None => StepNetwork::None,
-                },
-                insecure: false,
-                log: log.clone(),
-            };
-            let running = self.engine.run_step(req, cancel);
-            tokio::pin!(running);
-            let mut tail = LogTail::default();
-            let code = loop {
-                tokio::select! {
-                    r = &mut running => break r,
-                    _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => tail.read(&log, &events),
-                }
-            };
-            tail.read(&log, &events);
-            let _ = std::fs::remove_file(&log);
-            match code {
-                Ok(0) => Ok(()),
-                Ok(code) => Err(BuildError::StepFailed { command: step.args.join(" "), code }),
-                Err(berth_engine::Error::Cancelled) => Err(BuildError::Cancelled),
-                Err(e) => Err(e.into()),
-            }
-        }))
+        Box::pin(async move {
+            let (mounts, _locked) = self.mounts(&step.mounts).await?;
+            let targets = step.mounts.iter().map(|m| m.target().to_owned()).collect();
+            self.layer(parents, targets, move |layout| {
+                self.run_in(layout, step, mounts, events, cancel)
+            })
+            .await
+        })
     }
 
     fn copy<'a>(
@@ -158,36 +307,7 @@ impl Worker for EngineWorker {
         parents: &'a [String],
         step: CopyStep,
     ) -> BoxFuture<'a, Result<Option<Made>>> {
-        Box::pin(async move {
-            let what = step.dest.what;
-            let from = match &step.from {
-                CopyFrom::Layers(l) => Some(self.engine.snapshots().prepare(l)?),
-                CopyFrom::Context(_) => None,
-            };
-            let from_layout = from.as_ref().map(|s| s.layout());
-            let done = self
-                .layer(parents, |layout| async move {
-                    tokio::task::spawn_blocking(move || {
-                        let to = layout
-                            .view(false, &[])
-                            .map_err(|e| BuildError::Invalid(format!("{what}: {e}")))?;
-                        let src = match (&step.from, from_layout) {
-                            (_, Some(l)) => l.view(true, &[]),
-                            (CopyFrom::Context(dir), None) => berth_kernel::cp::View::of_dir(dir),
-                            (CopyFrom::Layers(_), None) => unreachable!("prepared above"),
-                        }
-                        .map_err(|e| BuildError::Invalid(format!("{what}: {e}")))?;
-                        transfer::copy(&src, &step.sources, &to, &step.dest)
-                    })
-                    .await
-                    .map_err(blocking_err("COPY"))?
-                })
-                .await;
-            if let Some(s) = from {
-                self.engine.remove_snapshot(s)?;
-            }
-            done
-        })
+        Box::pin(self.copy_in(parents, step))
     }
 
     fn mkdir<'a>(
@@ -195,7 +315,7 @@ impl Worker for EngineWorker {
         parents: &'a [String],
         path: String,
     ) -> BoxFuture<'a, Result<Option<Made>>> {
-        Box::pin(self.layer(parents, |layout| async move {
+        Box::pin(self.layer(parents, vec![], |layout| async move {
             tokio::task::spawn_blocking(move || {
                 let view = layout
                     .view(false, &[])

@@ -16,6 +16,7 @@ mod cache;
 pub mod context;
 mod engine_worker;
 pub mod ignore;
+pub mod mounts;
 mod solve;
 mod transfer;
 pub mod worker;

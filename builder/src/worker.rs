@@ -39,6 +39,7 @@ pub struct RunStep {
     pub working_dir: String,
     pub user: String,
     pub network: Network,
+    pub mounts: Vec<crate::mounts::RunMount>,
 }
 
 /// Where a COPY's files come from.

@@ -77,14 +77,23 @@ impl Job<'_> {
         self.df.stage(name).map(|s| s.index).filter(|i| *i < before)
     }
 
-    /// The stages stage `i` uses (its base, `COPY --from`).
+    /// The stages stage `i` uses (its base, `COPY --from`, `RUN --mount=from=`).
     fn deps(&self, i: usize) -> Result<Vec<usize>> {
         let stage = &self.df.stages[i];
         let mut out: Vec<usize> =
             self.stage_named(&self.base_name(stage)?, i).into_iter().collect();
         for s in &stage.steps {
-            if let Instruction::Copy(Transfer { from: Some(f), .. }) = &s.instruction {
-                out.extend(self.stage_named(f, i));
+            match &s.instruction {
+                Instruction::Copy(Transfer { from: Some(f), .. }) => {
+                    out.extend(self.stage_named(f, i))
+                }
+                Instruction::Run(r) => {
+                    for m in &r.mounts {
+                        let from = crate::mounts::parse(m).ok().and_then(|m| m.from);
+                        out.extend(from.and_then(|f| self.stage_named(&f, i)));
+                    }
+                }
+                _ => {}
             }
         }
         Ok(out)
@@ -123,7 +132,11 @@ impl Builder {
         let work = root.join("work");
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(work.join("logs"))?;
-        let worker = crate::engine_worker::EngineWorker::new(engine, work.join("logs"));
+        let worker = crate::engine_worker::EngineWorker::new(
+            engine,
+            work.join("logs"),
+            root.join("cache-mounts"),
+        );
         Ok(Self::with_worker(Arc::new(worker), cache, work))
     }
 

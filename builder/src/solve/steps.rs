@@ -4,6 +4,7 @@
 
 use super::state::State;
 use super::{Builder, Job};
+use crate::mounts::{self, RunMount};
 use crate::transfer::{self, Dest};
 use crate::worker::{CopyFrom, CopyStep, Made, Network, RunStep};
 use crate::{BuildError, Event, Result};
@@ -127,7 +128,7 @@ impl Builder {
                 })
                 .await?;
             }
-            Instruction::Run(run) => self.run(job, st, step, run).await?,
+            Instruction::Run(run) => self.run(job, done, st, step, run).await?,
             Instruction::Copy(t) => self.transfer(job, done, st, step, t, "COPY").await?,
             Instruction::Add(t) => self.transfer(job, done, st, step, t, "ADD").await?,
         }
@@ -193,18 +194,89 @@ impl Builder {
         Ok(sid)
     }
 
+    /// One `--mount`, resolved, and what of it the step's cache key covers
+    /// (`None`: a secret or ssh mount the classic API has nothing for).
+    async fn mount(
+        &self,
+        job: &Job<'_>,
+        done: &HashMap<usize, State>,
+        st: &State,
+        raw: &str,
+    ) -> Result<Option<(RunMount, String)>> {
+        let spec = mounts::parse(raw)?;
+        let target = st.absolute(&spec.target);
+        let m = match spec.typ.as_str() {
+            "secret" | "ssh" if spec.required => {
+                return Err(BuildError::Invalid(format!(
+                    "--mount {raw}: no {} was given (the classic build API carries none)",
+                    spec.typ
+                )))
+            }
+            "secret" | "ssh" => return Ok(None),
+            "cache" => {
+                let mut m = mounts::cache(&spec)?;
+                if let RunMount::Cache { target: t, .. } = &mut m {
+                    *t = target;
+                }
+                (m, raw.to_owned())
+            }
+            "tmpfs" => (RunMount::Tmpfs { target, size: spec.size.clone() }, raw.to_owned()),
+            _ if spec.rw => {
+                return Err(BuildError::Invalid(format!(
+                    "--mount {raw}: rw bind mounts are not supported by berth yet"
+                )))
+            }
+            _ => {
+                let source = spec.source.clone().unwrap_or_else(|| ".".into());
+                match &spec.from {
+                    None => {
+                        let ctx = &job.req.context;
+                        let host = transfer::inside(ctx, &source)
+                            .filter(|p| {
+                                std::fs::symlink_metadata(p)
+                                    .is_ok_and(|m| !m.file_type().is_symlink())
+                            })
+                            .ok_or_else(|| {
+                                BuildError::NotFound(format!(
+                                    "--mount {raw}: {source} is not in the build context"
+                                ))
+                            })?;
+                        let (h, s) = (host.clone(), source.clone());
+                        let digest = tokio::task::spawn_blocking(move || {
+                            crate::context::content_digest(&h)
+                                .map_err(|e| BuildError::Io { context: s, source: e })
+                        })
+                        .await
+                        .map_err(|e| BuildError::Invalid(e.to_string()))??;
+                        (RunMount::Bind { source: host, target }, format!("{raw}\0{digest}"))
+                    }
+                    Some(f) => {
+                        let stage = job.stage_named(f, usize::MAX).and_then(|i| done.get(&i));
+                        let (layers, key) = match stage {
+                            Some(s) => (s.diff_ids.clone(), s.key.clone()),
+                            None => {
+                                let c = self.credentials(job, f);
+                                let img = self.worker.image(f, job.req.pull, &c).await?;
+                                (img.layers, img.id)
+                            }
+                        };
+                        let sub_path = source.trim_start_matches('/').to_owned();
+                        (RunMount::Layers { layers, sub_path, target }, format!("{raw}\0{key}"))
+                    }
+                }
+            }
+        };
+        Ok(Some(m))
+    }
+
     async fn run(
         &self,
         job: &Job<'_>,
+        done: &HashMap<usize, State>,
         st: &mut State,
         step: &Located,
         run: &berth_dockerfile::Run,
     ) -> Result<()> {
-        if !run.mounts.is_empty() {
-            return Err(BuildError::Invalid(
-                "RUN --mount is not supported by berth's builder yet".into(),
-            ));
-        }
         match run.security.as_deref() {
             None | Some("sandbox") => {}
             Some("insecure") => return Err(BuildError::Invalid(
@@ -241,12 +313,22 @@ impl Builder {
         } else {
             format!("RUN |{} {} {shown} # buildkit", arg_env.len(), arg_env.join(" "))
         };
+        let mut mounts = Vec::new();
+        let mut mount_keys = Vec::new();
+        for raw in &run.mounts {
+            let raw = job.expand(st, raw)?;
+            if let Some((m, key)) = self.mount(job, done, st, &raw).await? {
+                mounts.push(m);
+                mount_keys.push(key);
+            }
+        }
         st.chain(&[
             "run",
             &serde_json::to_string(&args).unwrap_or_default(),
             &env.join("\0"),
             mode,
             &step.text,
+            &mount_keys.join("\0"),
         ]);
         let network = match mode {
             "host" => Network::Host,
@@ -259,6 +341,7 @@ impl Builder {
             working_dir: st.workdir(),
             user: st.config.user.clone().unwrap_or_default(),
             network,
+            mounts,
         };
         let (parents, worker) = (st.diff_ids.clone(), self.worker.clone());
         let (events, cancel) = (job.events.clone(), job.cancel.clone());

@@ -248,3 +248,37 @@ fn run_steps_are_confined_like_containers() {
         d.docker_raw("GET /containers/json?all=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(r.1.trim(), "[]");
 }
+
+#[test]
+fn run_mounts_cache_bind_tmpfs_and_secrets() {
+    let d = Daemon::start();
+    let dir = d.dir.join("mounts");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("src/input.txt"), "from-context\n").unwrap();
+    let df = "FROM busybox AS tools\nRUN echo tool > /tool.txt\n\
+        FROM busybox\n\
+        RUN --mount=type=cache,target=/cache,id=c1 n=$(cat /cache/n 2>/dev/null || echo 0); echo $((n+1)) > /cache/n; cp /cache/n /runs\n\
+        RUN --mount=type=bind,source=src,target=/in cat /in/input.txt > /copied && ! touch /in/x 2>/dev/null\n\
+        RUN --mount=type=bind,from=tools,source=/tool.txt,target=/t.txt cat /t.txt > /tool-copy\n\
+        RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/f && test -f /scratch/f\n\
+        RUN --mount=type=secret,id=none cat /run/secrets/none 2>/dev/null; true\n";
+    std::fs::write(dir.join("Dockerfile"), df).unwrap();
+    build(&d, &dir, &["-t", "m:1"]).ok();
+    let seen = d.docker(&["run", "--rm", "m:1", "sh", "-c", "cat /runs /copied /tool-copy; ls -A /cache /in /scratch /t.txt 2>&1 | wc -l; ls -A /cache /in /scratch 2>/dev/null | wc -l"]).ok().stdout;
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(&lines[..3], ["1", "from-context", "tool"], "{seen}");
+    // The mounts' contents are in no layer (their empty mount points are left out too).
+    assert_eq!(lines[4].trim(), "0", "{seen}");
+
+    // The cache mount outlives the build: a rebuild that reruns the step sees it.
+    build(&d, &dir, &["-t", "m:2", "--no-cache"]).ok();
+    assert_eq!(d.docker(&["run", "--rm", "m:2", "cat", "/runs"]).ok().stdout, "2\n");
+
+    std::fs::write(
+        dir.join("Dockerfile.req"),
+        "FROM busybox\nRUN --mount=type=secret,id=tok,required cat /run/secrets/tok\n",
+    )
+    .unwrap();
+    let r = build(&d, &dir, &["-f", "Dockerfile.req"]);
+    assert!(r.code != 0 && r.stderr.contains("no secret was given"), "{r:?}");
+}

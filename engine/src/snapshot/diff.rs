@@ -10,16 +10,14 @@ use std::path::PathBuf;
 
 /// Stores the changes in `upper` as a layer (blob and unpacked dir);
 /// `skip`: paths left out while they are empty (the runtime's mount points).
-pub(crate) async fn layer_of(
-    paths: &Paths,
-    upper: PathBuf,
-    skip: &'static [&'static str],
-) -> Result<Unpacked> {
+pub(crate) async fn layer_of(paths: &Paths, upper: PathBuf, skip: &[&str]) -> Result<Unpacked> {
+    let skip: Vec<String> = skip.iter().map(|s| s.to_string()).collect();
     let (r, w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::system("pipe", e))?;
     let writer = tokio::task::spawn_blocking(move || {
         let out = std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::from(w));
-        berth_kernel::cp::View::of_dir(&upper).and_then(|v| v.layer(skip, out))
+        let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
+        berth_kernel::cp::View::of_dir(&upper).and_then(|v| v.layer(&skip, out))
     });
     let paths = paths.clone();
     let expect = Expect { unpack: true, ..Default::default() };

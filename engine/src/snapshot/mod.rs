@@ -146,7 +146,7 @@ impl Snapshots {
 
     /// The snapshot's changes as a stored layer (`skip`: paths left out
     /// while empty, such as the runtime's mount points).
-    pub async fn commit(&self, s: &Layout, skip: &'static [&'static str]) -> Result<Committed> {
+    pub async fn commit(&self, s: &Layout, skip: &[&str]) -> Result<Committed> {
         let Unpacked { diff_id, blob_digest, blob_size, compression } =
             diff::layer_of(&self.paths, s.upper.clone(), skip).await?;
         let lease = self.leases.hold([diff_id.clone(), blob_digest.clone()]);

@@ -42,6 +42,20 @@ pub struct StepRequest {
     pub insecure: bool,
     /// Where its output goes (CRI log lines).
     pub log: PathBuf,
+    /// Host dirs bound in (a build's cache mounts, context binds).
+    pub binds: Vec<crate::model::BindMount>,
+    pub tmpfs: Vec<crate::model::volume::TmpfsMount>,
+    /// Layers mounted read-only (a stage's or an image's files).
+    pub layer_mounts: Vec<LayerMount>,
+}
+
+/// Layers mounted read-only at a path, or their `sub_path` only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerMount {
+    /// Diff ids, bottom first.
+    pub layers: Vec<String>,
+    pub sub_path: String,
+    pub destination: PathBuf,
 }
 
 impl Engine {
@@ -80,6 +94,8 @@ impl Engine {
                 // The bridge's namespace is joined by path, as a container's own sandbox's.
                 StepNetwork::None | StepNetwork::Bridge(_) => ContainerNetwork::None,
             },
+            mounts: req.binds.clone(),
+            tmpfs: req.tmpfs.clone(),
             security: Security {
                 privileged: req.insecure,
                 no_new_privs: !req.insecure,
@@ -134,7 +150,22 @@ impl Engine {
                 stdin: false,
                 stdin_once: false,
                 tty: false,
-                image_volumes: vec![],
+                image_volumes: req
+                    .layer_mounts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        let staging = bundle.join("image-volumes").join(i.to_string());
+                        std::fs::create_dir_all(&staging)
+                            .ctx(|| format!("create {}", staging.display()))?;
+                        Ok(berth_proto::shim::ImageVolume {
+                            lower_dirs: crate::snapshot::lower_dirs(self.paths(), &m.layers)?,
+                            staging,
+                            sub_path: m.sub_path.clone(),
+                            destination: m.destination.clone(),
+                        })
+                    })
+                    .collect::<Result<_>>()?,
                 hold_output: false,
                 init: false,
             };

@@ -1,0 +1,175 @@
+//! `RUN --mount=…`: BuildKit's mounts for one step, parsed and checked.
+//! `cache` (kept between builds under the builder's own dir, never in the
+//! image), `bind` (read-only, from the context, a stage or an image),
+//! `tmpfs`; `secret` and `ssh` have nothing to mount through the classic
+//! API: skipped unless `required`, as BuildKit does without them.
+
+use crate::{BuildError, Result};
+
+/// A mount as a step gets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMount {
+    Cache {
+        id: String,
+        target: String,
+        sharing: Sharing,
+        readonly: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// A host path inside the context, read-only.
+    Bind {
+        source: std::path::PathBuf,
+        target: String,
+    },
+    /// Layers (a stage's or an image's), read-only, or their `sub_path`.
+    Layers {
+        layers: Vec<String>,
+        sub_path: String,
+        target: String,
+    },
+    Tmpfs {
+        target: String,
+        size: Option<String>,
+    },
+}
+
+impl RunMount {
+    pub fn target(&self) -> &str {
+        match self {
+            RunMount::Cache { target, .. }
+            | RunMount::Bind { target, .. }
+            | RunMount::Layers { target, .. }
+            | RunMount::Tmpfs { target, .. } => target,
+        }
+    }
+}
+
+/// A cache mount's `sharing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    Shared,
+    /// One writer at a time (berth treats `private` so too).
+    Locked,
+}
+
+/// A `--mount` value, parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Spec {
+    pub typ: String,
+    pub target: String,
+    pub source: Option<String>,
+    pub from: Option<String>,
+    pub id: Option<String>,
+    pub sharing: Option<String>,
+    pub mode: Option<String>,
+    pub uid: Option<String>,
+    pub gid: Option<String>,
+    pub readonly: bool,
+    pub rw: bool,
+    pub size: Option<String>,
+    pub required: bool,
+}
+
+fn bad(m: impl Into<String>) -> BuildError {
+    BuildError::Invalid(m.into())
+}
+
+/// Parses `type=cache,target=/root/.cache,…`.
+pub fn parse(raw: &str) -> Result<Spec> {
+    let mut s = Spec { typ: "bind".into(), ..Default::default() };
+    for field in raw.split(',').filter(|f| !f.is_empty()) {
+        let (k, v) = match field.split_once('=') {
+            Some((k, v)) => {
+                (k.trim().to_ascii_lowercase(), Some(v.trim().trim_matches('"').to_owned()))
+            }
+            None => (field.trim().to_ascii_lowercase(), None),
+        };
+        let flag = |v: &Option<String>| !matches!(v.as_deref(), Some("false" | "0"));
+        let value = |v: Option<String>| v.ok_or_else(|| bad(format!("--mount {k} needs a value")));
+        match k.as_str() {
+            "type" => s.typ = value(v)?,
+            "target" | "dst" | "destination" => s.target = value(v)?,
+            "source" | "src" => s.source = Some(value(v)?),
+            "from" => s.from = Some(value(v)?),
+            "id" => s.id = Some(value(v)?),
+            "sharing" => s.sharing = Some(value(v)?),
+            "mode" => s.mode = Some(value(v)?),
+            "uid" => s.uid = Some(value(v)?),
+            "gid" => s.gid = Some(value(v)?),
+            "size" => s.size = Some(value(v)?),
+            "readonly" | "ro" => s.readonly = flag(&v),
+            "rw" | "readwrite" => s.rw = flag(&v),
+            "required" => s.required = flag(&v),
+            "env" => {}
+            other => return Err(bad(format!("unexpected key '{other}' in '{raw}'"))),
+        }
+    }
+    if !matches!(s.typ.as_str(), "bind" | "cache" | "tmpfs" | "secret" | "ssh") {
+        return Err(bad(format!("unsupported mount type {:?}", s.typ)));
+    }
+    if s.target.is_empty() && !matches!(s.typ.as_str(), "secret" | "ssh") {
+        return Err(bad(format!("--mount {raw}: a target is required")));
+    }
+    if s.target.split('/').any(|c| c == "..") {
+        return Err(bad(format!("--mount {raw}: the target may not climb with '..'")));
+    }
+    Ok(s)
+}
+
+/// A cache mount's settings.
+pub fn cache(s: &Spec) -> Result<RunMount> {
+    if s.from.is_some() {
+        return Err(bad("a cache mount seeded --from another stage is not supported by berth yet"));
+    }
+    let num = |v: &Option<String>, radix: u32, d: u32, what: &str| match v {
+        Some(v) => u32::from_str_radix(v, radix).map_err(|_| bad(format!("invalid {what} {v:?}"))),
+        None => Ok(d),
+    };
+    Ok(RunMount::Cache {
+        id: s.id.clone().unwrap_or_else(|| s.target.clone()),
+        target: s.target.clone(),
+        sharing: match s.sharing.as_deref() {
+            None | Some("shared") => Sharing::Shared,
+            Some("private" | "locked") => Sharing::Locked,
+            Some(o) => {
+                return Err(bad(format!("invalid sharing {o:?}: shared, private or locked")))
+            }
+        },
+        readonly: s.readonly,
+        mode: num(&s.mode, 8, 0o755, "mode")?,
+        uid: num(&s.uid, 10, 0, "uid")?,
+        gid: num(&s.gid, 10, 0, "gid")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_specs() {
+        let s =
+            parse("type=cache,target=/root/.cache,id=pip,sharing=locked,mode=0700,uid=1").unwrap();
+        assert_eq!(
+            cache(&s).unwrap(),
+            RunMount::Cache {
+                id: "pip".into(),
+                target: "/root/.cache".into(),
+                sharing: Sharing::Locked,
+                readonly: false,
+                mode: 0o700,
+                uid: 1,
+                gid: 0
+            }
+        );
+        let b = parse("target=/src,source=app,ro").unwrap();
+        assert_eq!((b.typ.as_str(), b.source.as_deref(), b.readonly), ("bind", Some("app"), true));
+        assert!(parse("type=volume,target=/x").is_err());
+        assert!(parse("type=cache").is_err());
+        assert!(parse("type=bind,target=/a/../b").is_err());
+        assert!(parse("type=cache,target=/x,bogus=1").is_err());
+        assert!(parse("type=secret,id=tok").unwrap().target.is_empty());
+    }
+}
