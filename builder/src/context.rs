@@ -5,8 +5,8 @@
 //! anything is hashed or copied. The Dockerfile and `.dockerignore`
 //! themselves are read, then taken out of what COPY sees, as Docker does.
 
-use crate::ignore::Ignore;
 use crate::{BuildError, Result};
+use berth_dockerfile::ignore::Ignore;
 use berth_kernel::cp::{ExtractOptions, Owners, View};
 use sha2::{Digest, Sha256};
 use std::io::Read;

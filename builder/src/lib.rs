@@ -15,7 +15,6 @@
 mod cache;
 pub mod context;
 mod engine_worker;
-pub mod ignore;
 pub mod mounts;
 mod solve;
 mod transfer;

@@ -120,7 +120,7 @@ pub(crate) fn expand_glob(context: &Path, src: &str) -> Result<Vec<String>> {
         .map(|rd| {
             rd.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| crate::ignore::element(pat.as_bytes(), n.as_bytes()))
+                .filter(|n| berth_dockerfile::ignore::element(pat.as_bytes(), n.as_bytes()))
                 .map(|n| if dir.is_empty() { n } else { format!("{dir}/{n}") })
                 .collect()
         })

@@ -9,8 +9,11 @@
 //!   ARG steps before it);
 //! - [`shell`]: `$VAR`, `${VAR:-default}`, quotes and escapes, as the
 //!   builder expands an instruction's words;
-//! - [`stages`]: the global ARGs and the stages (`FROM … AS name`).
+//! - [`stages`]: the global ARGs and the stages (`FROM … AS name`);
+//! - [`ignore`]: `.dockerignore` patterns, as the CLI applies them before
+//!   sending a context and berthd again after receiving one.
 
+pub mod ignore;
 pub mod instruction;
 pub mod lines;
 pub mod shell;

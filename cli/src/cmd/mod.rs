@@ -2,6 +2,7 @@
 //! to berthd's Docker Engine API (`client.rs`).
 
 mod archive;
+mod build;
 mod changes;
 mod containers;
 mod cp;
@@ -93,6 +94,8 @@ pub enum Command {
     Save(archive::SaveArgs),
     /// Load images from a tar archive (Docker format or OCI layout).
     Load(archive::LoadArgs),
+    /// Build an image from a Dockerfile.
+    Build(Box<build::BuildArgs>),
     /// Import a rootfs tarball (FILE or - for stdin) as an image.
     Import(images::ImportArgs),
     /// Show how an image was built.
@@ -165,6 +168,8 @@ pub enum ImageCommand {
     Save(archive::SaveArgs),
     /// Load images from a tar archive.
     Load(archive::LoadArgs),
+    /// Build an image from a Dockerfile.
+    Build(Box<build::BuildArgs>),
     /// Import a rootfs tarball as an image.
     Import(images::ImportArgs),
 }
@@ -231,6 +236,7 @@ pub async fn dispatch(host: &str, cmd: Command) -> Result<i32, Failure> {
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::remove(c, a).await,
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(c, a).await,
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(c, a).await,
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(c, *a).await,
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => images::import(c, a).await,
         Command::History(a) | Command::Image(ImageCommand::History(a)) => {
             images::history(c, a).await

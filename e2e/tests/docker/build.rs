@@ -282,3 +282,48 @@ fn run_mounts_cache_bind_tmpfs_and_secrets() {
     let r = build(&d, &dir, &["-f", "Dockerfile.req"]);
     assert!(r.code != 0 && r.stderr.contains("no secret was given"), "{r:?}");
 }
+
+#[test]
+fn berth_build_from_a_dir_another_dockerfile_and_stdin() {
+    let d = Daemon::start();
+    let dir = context(&d, "berth");
+    let iid = d.dir.join("iid");
+    let ctx = dir.display().to_string();
+    let r = d
+        .berth(&[
+            "build",
+            "-t",
+            "b:1",
+            "--build-arg",
+            "WHO=berth",
+            "--iidfile",
+            &iid.display().to_string(),
+            &ctx,
+        ])
+        .ok();
+    assert!(r.stdout.contains("Successfully tagged b:1"), "{r:?}");
+    let id = std::fs::read_to_string(&iid).unwrap();
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(d.docker(&["run", "--rm", "b:1"]).ok().stdout, "built hi for berth\n");
+    assert_eq!(d.inspect_image("b:1")["Id"], id.as_str());
+
+    // A Dockerfile outside the context; -q prints the id only.
+    let other = d.dir.join("elsewhere.Dockerfile");
+    std::fs::write(&other, "FROM busybox\nCOPY hello.txt /h\nCMD [\"cat\", \"/h\"]\n").unwrap();
+    let q = d.berth(&["build", "-q", "-f", &other.display().to_string(), &ctx]).ok();
+    assert!(q.stdout.trim().starts_with("sha256:") && q.stdout.lines().count() == 1, "{q:?}");
+    assert_eq!(d.docker(&["run", "--rm", q.stdout.trim()]).ok().stdout, "hi");
+
+    // A lone Dockerfile on stdin; a failing step's exit code is berth's.
+    let s = d
+        .berth_stdin(
+            &["build", "-q", "-t", "s:1", "-"],
+            b"FROM busybox\nCMD [\"echo\", \"from stdin\"]\n",
+        )
+        .ok();
+    assert!(s.stdout.starts_with("sha256:"), "{s:?}");
+    assert_eq!(d.docker(&["run", "--rm", "s:1"]).ok().stdout, "from stdin\n");
+    let bad = d.berth_stdin(&["build", "-"], b"FROM busybox\nRUN exit 5\n");
+    assert_eq!(bad.code, 5, "{bad:?}");
+    assert!(bad.stderr.contains("returned a non-zero code: 5"), "{bad:?}");
+}

@@ -1,0 +1,248 @@
+//! build: a context dir (or a tar, or a lone Dockerfile, on stdin) sent to
+//! berthd's `/build` with `.dockerignore` applied here first, as the docker
+//! CLI does; the steps' progress printed as it comes; the image id kept
+//! (`-q`, `--iidfile`). A failed RUN's exit code is the command's.
+
+use crate::client::{query, Client};
+use crate::Failure;
+use berth_docker_api::progress::Message;
+use berth_dockerfile::ignore::Ignore;
+use hyper::Method;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag (`name:tag`); may be repeated.
+    #[arg(short = 't', long = "tag")]
+    tags: Vec<String>,
+    /// The Dockerfile (default: PATH/Dockerfile; `-` for stdin).
+    #[arg(short = 'f', long = "file")]
+    file: Option<String>,
+    /// `NAME=VALUE`, or `NAME` to take it from the environment.
+    #[arg(long = "build-arg")]
+    build_args: Vec<String>,
+    /// `KEY=VALUE` labels on the image.
+    #[arg(long = "label")]
+    labels: Vec<String>,
+    /// The stage to build.
+    #[arg(long)]
+    target: Option<String>,
+    #[arg(long)]
+    no_cache: bool,
+    /// Pull the base images even if present.
+    #[arg(long)]
+    pull: bool,
+    /// Print only the image id.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Write the image id to this file.
+    #[arg(long)]
+    iidfile: Option<String>,
+    /// The RUN steps' network: default, host or none.
+    #[arg(long, default_value = "default")]
+    network: String,
+    #[arg(long)]
+    platform: Option<String>,
+    /// auto, plain, tty or quiet.
+    #[arg(long, default_value = "auto")]
+    progress: String,
+    /// Not yet: secrets need a session berth's build API doesn't carry.
+    #[arg(long, hide = true)]
+    secret: Vec<String>,
+    #[arg(long, hide = true)]
+    ssh: Vec<String>,
+    #[arg(short = 'o', long, hide = true)]
+    output: Vec<String>,
+    /// The context: a directory, or `-` for a tar (or a Dockerfile) on stdin.
+    path: String,
+}
+
+fn pairs(items: &[String], from_env: bool) -> Result<BTreeMap<String, Option<String>>, Failure> {
+    items
+        .iter()
+        .map(|i| match i.split_once('=') {
+            Some((k, v)) => Ok((k.to_owned(), Some(v.to_owned()))),
+            None if from_env => Ok((i.clone(), std::env::var(i).ok())),
+            None => Err(Failure::new(format!("invalid argument {i:?}: expected KEY=VALUE"))),
+        })
+        .collect()
+}
+
+/// Whether the bytes start a tar (or a compressed stream).
+fn is_archive(b: &[u8]) -> bool {
+    b.starts_with(&[0x1f, 0x8b])
+        || b.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || b.get(257..262) == Some(b"ustar")
+}
+
+/// The context as a tar (blocking), and the Dockerfile's name in it.
+fn context(path: &str, file: Option<&str>) -> Result<(Vec<u8>, String), Failure> {
+    let io = |what: String| move |e: std::io::Error| Failure::new(format!("Error: {what}: {e}"));
+    let read_stdin = || {
+        let mut b = Vec::new();
+        std::io::stdin().read_to_end(&mut b).map(|_| b).map_err(io("read stdin".into()))
+    };
+    if path == "-" {
+        let input = read_stdin()?;
+        if is_archive(&input) {
+            return Ok((input, file.unwrap_or("Dockerfile").to_owned()));
+        }
+        // A lone Dockerfile: no context.
+        let mut tar = tar::Builder::new(Vec::new());
+        append(&mut tar, "Dockerfile", &input).map_err(io("tar".into()))?;
+        return Ok((tar.into_inner().map_err(io("tar".into()))?, "Dockerfile".into()));
+    }
+    let root = PathBuf::from(path);
+    if !root.is_dir() {
+        return Err(Failure::new(format!("unable to prepare context: path {path:?} not found")));
+    }
+    // The Dockerfile: inside the context by its relative name, else added under a name of its own.
+    let (inside, extra) = match file {
+        Some("-") => (None, Some(read_stdin()?)),
+        None => (Some("Dockerfile".to_owned()), None),
+        Some(f) => {
+            let p = Path::new(f);
+            let abs = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                std::env::current_dir().unwrap_or_default().join(p)
+            };
+            match abs.canonicalize().ok().zip(root.canonicalize().ok()) {
+                Some((f, r)) if f.starts_with(&r) => {
+                    (Some(f.strip_prefix(&r).unwrap_or(&f).to_string_lossy().into_owned()), None)
+                }
+                _ => (None, Some(std::fs::read(&abs).map_err(io(format!("read {f}")))?)),
+            }
+        }
+    };
+    let ignore =
+        Ignore::parse(&std::fs::read_to_string(root.join(".dockerignore")).unwrap_or_default());
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.follow_symlinks(false);
+    walk(&mut tar, &root, "", &ignore, inside.as_deref()).map_err(io("read the context".into()))?;
+    let name = match (inside, extra) {
+        (Some(n), _) => n,
+        (None, Some(text)) => {
+            let n = format!(".dockerfile.{:x}", std::process::id() as u64 * 0x9e37_79b9);
+            append(&mut tar, &n, &text).map_err(io("tar".into()))?;
+            n
+        }
+        (None, None) => unreachable!("a Dockerfile is inside or read"),
+    };
+    Ok((tar.into_inner().map_err(io("tar".into()))?, name))
+}
+
+fn append(tar: &mut tar::Builder<Vec<u8>>, name: &str, body: &[u8]) -> std::io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(body.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    tar.append_data(&mut h, name, body)
+}
+
+/// Adds what `.dockerignore` keeps (the Dockerfile and `.dockerignore` always).
+fn walk(
+    tar: &mut tar::Builder<Vec<u8>>,
+    dir: &Path,
+    rel: &str,
+    ignore: &Ignore,
+    dockerfile: Option<&str>,
+) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let always = r == ".dockerignore" || Some(r.as_str()) == dockerfile;
+        let is_dir = e.file_type()?.is_dir();
+        if ignore.excludes(&r) && !always && !(is_dir && ignore.has_exceptions()) {
+            continue;
+        }
+        if !(ignore.excludes(&r) && is_dir) || always {
+            tar.append_path_with_name(e.path(), &r)?;
+        }
+        if is_dir {
+            walk(tar, &e.path(), &r, ignore, dockerfile)?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn build(c: &Client, a: BuildArgs) -> Result<i32, Failure> {
+    if !a.secret.is_empty() || !a.ssh.is_empty() || !a.output.is_empty() {
+        return Err(Failure::new(
+            "--secret, --ssh and --output are not supported by berth build yet",
+        ));
+    }
+    if !matches!(a.progress.as_str(), "auto" | "plain" | "tty" | "quiet") {
+        return Err(Failure::new(format!(
+            "invalid progress mode {:?}: auto, plain, tty or quiet",
+            a.progress
+        )));
+    }
+    let quiet = a.quiet || a.progress == "quiet";
+    let build_args = pairs(&a.build_args, true)?;
+    let labels: BTreeMap<String, String> =
+        pairs(&a.labels, false)?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
+    let (path, file) = (a.path.clone(), a.file.clone());
+    // Reading the context is blocking work.
+    let (body, dockerfile) = tokio::task::spawn_blocking(move || context(&path, file.as_deref()))
+        .await
+        .map_err(|e| Failure::new(e.to_string()))??;
+    let mut q: Vec<(&str, String)> = a.tags.iter().map(|t| ("t", t.clone())).collect();
+    q.push(("dockerfile", dockerfile));
+    q.push(("buildargs", serde_json::to_string(&build_args).unwrap_or_default()));
+    q.push(("labels", serde_json::to_string(&labels).unwrap_or_default()));
+    q.push(("networkmode", a.network.clone()));
+    q.push(("rm", "1".into()));
+    for (k, v) in [("target", &a.target), ("platform", &a.platform)] {
+        if let Some(v) = v {
+            q.push((k, v.clone()));
+        }
+    }
+    for (k, on) in [("nocache", a.no_cache), ("pull", a.pull), ("q", quiet)] {
+        if on {
+            q.push((k, "1".into()));
+        }
+    }
+    let headers = [("Content-Type", "application/x-tar".to_owned())];
+    let resp = c
+        .checked(
+            Method::POST,
+            &format!("/build?{}", query(q)),
+            &headers,
+            crate::client::reader_body(std::io::Cursor::new(body)),
+        )
+        .await?;
+    let mut id = None;
+    let mut failure = None;
+    crate::client::each_json(resp.into_body(), |m: Message| {
+        if let Some(aux_id) = m.aux.as_ref().and_then(|x| x.id.clone()) {
+            id = Some(aux_id);
+        } else if let Some(d) = &m.error_detail {
+            failure =
+                Some(Failure { message: d.message.clone(), code: d.code.map_or(1, |c| c as i32) });
+        } else if !m.error.is_empty() {
+            failure = Some(Failure::new(m.error.clone()));
+        } else if !quiet {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(m.stream.as_bytes()).and_then(|_| out.flush());
+        }
+        Ok(())
+    })
+    .await?;
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    let id = id.ok_or_else(|| Failure::new("the build ended without an image"))?;
+    if quiet {
+        println!("{id}");
+    }
+    if let Some(f) = &a.iidfile {
+        std::fs::write(f, &id).map_err(|e| Failure::new(format!("Error: write {f}: {e}")))?;
+    }
+    Ok(0)
+}
