@@ -52,6 +52,10 @@ pub(crate) fn copy(from: &View, sources: &[String], to: &View, dest: &Dest) -> R
     for src in sources {
         let st = from.stat(src).map_err(cp_err(what))?;
         let is_dir = st.mode & libc::S_IFMT == libc::S_IFDIR;
+        let is_file = st.mode & libc::S_IFMT == libc::S_IFREG;
+        if what == "ADD" && is_file && add_archive(from, src, to, dest, owner)? {
+            continue;
+        }
         let target = if is_dir || !into_dir {
             dest.path.clone()
         } else {
@@ -75,6 +79,61 @@ pub(crate) fn copy(from: &View, sources: &[String], to: &View, dest: &Dest) -> R
         })?;
     }
     Ok(())
+}
+
+/// `ADD archive.tar[.gz|.zst] /dir/`: a local archive is extracted into
+/// the destination (its owners kept unless `--chown`), as Docker does;
+/// `false` when the file is no archive (it is then copied as it is).
+fn add_archive(from: &View, src: &str, to: &View, dest: &Dest, owner: (u32, u32)) -> Result<bool> {
+    use std::io::Read;
+    let what = dest.what;
+    // The file's content, read through the source's view (its tar of one entry).
+    let with_file = |f: &mut dyn FnMut(&mut dyn Read) -> Result<bool>| -> Result<bool> {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| BuildError::Io { context: "pipe".into(), source: e.into() })?;
+        let (r, w) = (std::fs::File::from(r), std::fs::File::from(w));
+        std::thread::scope(|s| {
+            let writer = s.spawn(move || from.archive_as(src, "f", std::io::BufWriter::new(w)));
+            let mut archive = tar::Archive::new(std::io::BufReader::new(r));
+            let result = match archive.entries().map(|mut e| e.next()) {
+                Ok(Some(Ok(mut entry))) => f(&mut entry),
+                _ => Ok(false),
+            };
+            drop(archive);
+            // A writer cut short by a reader that had seen enough is no failure.
+            let _ = writer.join();
+            result
+        })
+    };
+    let mut head = [0u8; 512];
+    let sniffed = with_file(&mut |r| {
+        let mut n = 0;
+        while n < head.len() {
+            match r.read(&mut head[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) => {
+                    return Err(BuildError::Io { context: format!("{what} {src}"), source: e })
+                }
+            }
+        }
+        let compressed = head.starts_with(&[0x1f, 0x8b])
+            || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+            || head.starts_with(b"BZh")
+            || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]);
+        Ok(compressed || (n >= 262 && &head[257..262] == b"ustar"))
+    })?;
+    if !sniffed {
+        return Ok(false);
+    }
+    mkdir(to, &dest.path, (0, 0))?;
+    let point = to.extraction_point(&dest.path).map_err(cp_err(what))?;
+    let owners = match dest.chown {
+        Some(_) => Owners::Fixed(owner.0, owner.1),
+        None => Owners::Archive,
+    };
+    let opts = ExtractOptions { owners, mode: dest.chmod, ..Default::default() };
+    with_file(&mut |r| to.extract(&point, r, &opts).map(|()| true).map_err(cp_err(what)))
 }
 
 /// Makes `path` (and its parents) a directory in `to` if it is not one (blocking).

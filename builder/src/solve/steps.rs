@@ -360,9 +360,9 @@ impl Builder {
         t: &Transfer,
         what: &'static str,
     ) -> Result<()> {
-        if !t.heredocs.is_empty() || t.parents || !t.exclude.is_empty() || t.checksum.is_some() {
+        if t.parents || !t.exclude.is_empty() || t.checksum.is_some() {
             return Err(BuildError::Invalid(format!(
-                "{what} with heredocs, --parents, --exclude or --checksum is not supported by berth's builder yet"
+                "{what} with --parents, --exclude or --checksum is not supported by berth's builder yet"
             )));
         }
         let dest_raw = job.expand(st, &t.dest)?;
@@ -394,9 +394,24 @@ impl Builder {
             }
             sources.push(s);
         }
-        // Where the files come from: a stage, an image or the context.
-        let (from, paths, digest) = match &t.from {
-            Some(f) => {
+        // Where the files come from: inline files, a stage, an image or the context.
+        let heredocs = match t.heredocs.is_empty() {
+            true => None,
+            false => Some(self.heredoc_files(job, st, t, &sources)?),
+        };
+        let (from, paths, digest) = match (&t.from, &heredocs) {
+            (_, Some(h)) => {
+                let (ctx, ps) = (
+                    h.0.clone(),
+                    sources
+                        .iter()
+                        .map(|s| s.trim_start_matches("<<").to_owned())
+                        .collect::<Vec<_>>(),
+                );
+                let digest = context_digest(&ctx, &ps);
+                (CopyFrom::Context(ctx), ps, digest)
+            }
+            (Some(f), None) => {
                 let f = job.expand(st, f)?;
                 let (layers, key) = match job.stage_named(&f, usize::MAX) {
                     Some(i) => {
@@ -416,7 +431,7 @@ impl Builder {
                 let paths = sources.iter().map(|s| s.trim_start_matches('/').to_owned()).collect();
                 (CopyFrom::Layers(layers), paths, key)
             }
-            None => {
+            (None, None) => {
                 let context = job.req.context.clone();
                 let mut paths = Vec::new();
                 for s in &sources {
@@ -446,10 +461,50 @@ impl Builder {
         ]);
         let (parents, worker) = (st.diff_ids.clone(), self.worker.clone());
         let copy = CopyStep { from, sources: paths, dest };
-        self.layer_step(job, st, created_by, move || {
-            Box::pin(async move { worker.copy(&parents, copy).await })
-        })
-        .await
+        let done = self
+            .layer_step(job, st, created_by, move || {
+                Box::pin(async move { worker.copy(&parents, copy).await })
+            })
+            .await;
+        drop(heredocs);
+        done
+    }
+
+    /// `COPY <<EOF /file`: each inline file written into a dir of its own
+    /// (its variables expanded unless its name was quoted).
+    fn heredoc_files(
+        &self,
+        job: &Job<'_>,
+        st: &State,
+        t: &Transfer,
+        sources: &[String],
+    ) -> Result<TempDir> {
+        let dir = TempDir(self.work.join("heredocs").join(hex::encode(rand::random::<[u8; 8]>())));
+        let io = |source| BuildError::Io { context: "COPY heredoc".into(), source };
+        std::fs::create_dir_all(&dir.0).map_err(io)?;
+        for s in sources {
+            let name = s.strip_prefix("<<").ok_or_else(|| {
+                BuildError::Invalid(format!(
+                    "COPY {s}: a heredoc can't be copied together with context files"
+                ))
+            })?;
+            let h =
+                t.heredocs.iter().find(|h| h.name == name).ok_or_else(|| {
+                    BuildError::Invalid(format!("COPY {s}: no heredoc of that name"))
+                })?;
+            let content = if h.expand { job.expand(st, &h.content)? } else { h.content.clone() };
+            std::fs::write(dir.0.join(name), content).map_err(io)?;
+        }
+        Ok(dir)
+    }
+}
+
+/// A dir removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -327,3 +327,34 @@ fn berth_build_from_a_dir_another_dockerfile_and_stdin() {
     assert_eq!(bad.code, 5, "{bad:?}");
     assert!(bad.stderr.contains("returned a non-zero code: 5"), "{bad:?}");
 }
+
+#[test]
+fn heredocs_and_add_of_a_local_archive() {
+    let d = Daemon::start();
+    let dir = d.dir.join("here");
+    std::fs::create_dir_all(dir.join("pkg/sub")).unwrap();
+    std::fs::write(dir.join("pkg/sub/a.txt"), "in the archive\n").unwrap();
+    let tar = std::process::Command::new("tar")
+        .args(["czf", "files.tar.gz", "--owner=1234", "--group=5678", "-C", "pkg", "."])
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    std::fs::write(dir.join("plain.txt"), "not an archive\n").unwrap();
+    let df = "FROM busybox\nARG NAME=world\n\
+        COPY <<EOF /greeting\nhello $NAME\nEOF\n\
+        COPY <<'EOF' /raw\nkeep $NAME\nEOF\n\
+        ADD files.tar.gz /opt/\n\
+        ADD plain.txt /opt/plain.txt\n\
+        RUN <<EOF\necho from-heredoc > /ran\nEOF\n";
+    std::fs::write(dir.join("Dockerfile"), df).unwrap();
+    build(&d, &dir, &["-t", "h:1"]).ok();
+    let seen = d
+        .docker(&["run", "--rm", "h:1", "sh", "-c", "cat /greeting /raw /opt/sub/a.txt /opt/plain.txt /ran; stat -c '%u:%g' /opt/sub/a.txt; ls /opt"])
+        .ok()
+        .stdout;
+    assert_eq!(
+        seen,
+        "hello world\nkeep $NAME\nin the archive\nnot an archive\nfrom-heredoc\n1234:5678\nplain.txt\nsub\n"
+    );
+}
