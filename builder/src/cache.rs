@@ -108,6 +108,28 @@ impl Cache {
         hit.layer.as_ref().is_none_or(stored).then_some(hit)
     }
 
+    /// Every record: its key and result.
+    pub fn entries(&self) -> Vec<(String, Hit)> {
+        let mut all: Vec<_> =
+            self.entries.lock().unwrap().iter().map(|(k, h)| (k.clone(), h.clone())).collect();
+        all.sort_by_key(|(_, h)| std::cmp::Reverse(h.created));
+        all
+    }
+
+    /// Forgets the records of `keys`; the lease on their layers, for the
+    /// image store to release (what no image uses goes).
+    pub fn remove(&self, keys: &[String]) -> Lease {
+        let mut digests = Vec::new();
+        let mut entries = self.entries.lock().unwrap();
+        for k in keys {
+            if let Some(Hit { layer: Some(l), .. }) = entries.remove(k) {
+                digests.extend([l.diff_id, l.blob_digest]);
+            }
+            let _ = std::fs::remove_file(self.dir.join(format!("{k}.json")));
+        }
+        self.lease.lock().unwrap().split(&digests)
+    }
+
     /// Records a step's result.
     pub fn put(&self, key: &str, layer: Option<&NewLayer>, created: i64) {
         let rec = Record { schema: 1, layer: layer.map(StoredLayer::from), created };

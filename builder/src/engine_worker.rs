@@ -338,6 +338,14 @@ impl Worker for EngineWorker {
             && paths.blob(&l.blob_digest).is_ok_and(|b| b.is_file())
     }
 
+    fn release(&self, lease: berth_engine::snapshot::lease::Lease) -> u64 {
+        self.engine.images().release(lease)
+    }
+
+    fn in_image(&self, diff_id: &str) -> bool {
+        self.engine.images().layer_in_use(diff_id)
+    }
+
     fn bridge<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>> {
         Box::pin(async move { Ok(self.engine.step_sandbox(name).await?) })
     }

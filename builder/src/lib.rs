@@ -21,6 +21,7 @@ mod transfer;
 pub mod worker;
 
 pub use cache::Cache;
+pub use solve::prune::{CacheRecord, PruneOutcome, PruneRequest};
 pub use solve::Builder;
 pub use transfer::Dest;
 

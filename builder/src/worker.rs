@@ -101,6 +101,10 @@ pub trait Worker: Send + Sync + 'static {
     fn assemble(&self, base: Option<&str>, image: NewImage) -> Result<String>;
     /// Whether a layer the cache names is still stored.
     fn stored(&self, layer: &NewLayer) -> bool;
+    /// Lets go of cached layers: what no image uses is removed; the bytes freed.
+    fn release(&self, lease: berth_engine::snapshot::lease::Lease) -> u64;
+    /// Whether an image uses the layer.
+    fn in_image(&self, diff_id: &str) -> bool;
     /// A namespace on the default bridge for a build's RUN steps.
     fn bridge<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>>;
     /// Removes a build's bridge namespace.

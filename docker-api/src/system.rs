@@ -219,9 +219,35 @@ pub struct DiskUsage {
     pub containers: Vec<crate::container::Summary>,
     #[serde(deserialize_with = "null_default")]
     pub volumes: Vec<crate::volume::Volume>,
-    /// berth has no build cache yet: always empty.
     #[serde(deserialize_with = "null_default")]
-    pub build_cache: Vec<crate::EmptyObject>,
+    pub build_cache: Vec<BuildCache>,
+}
+
+/// One build cache record (`GET /system/df`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct BuildCache {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub description: String,
+    pub in_use: bool,
+    pub shared: bool,
+    pub size: i64,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+    pub usage_count: i64,
+}
+
+/// `POST /build/prune`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct BuildPruneResponse {
+    #[serde(deserialize_with = "null_default")]
+    pub caches_deleted: Vec<String>,
+    pub space_reclaimed: u64,
 }
 
 /// One message of `GET /events`.

@@ -349,6 +349,15 @@ fn system_and_exec_bodies_are_dockers() {
     };
     agrees!(info, docker::SystemInfo);
     agrees!(system::AuthResponse::default(), docker::AuthResponse);
+    let cache = system::BuildCache {
+        last_used_at: Some("2026-01-01T00:00:00Z".into()),
+        ..Default::default()
+    };
+    agrees!(cache, docker::BuildCache);
+    agrees!(
+        system::BuildPruneResponse { caches_deleted: vec!["x".into()], space_reclaimed: 1 },
+        docker::BuildPruneResponse
+    );
     let auth = system::AuthConfig {
         username: "u".into(),
         password: "p".into(),

@@ -206,3 +206,67 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
     });
     Ok(http::stream("application/json", rx))
 }
+
+/// `POST /build/prune?all=&keep-storage=&filters={"until":…}`.
+pub fn prune(builder: &Builder, req: &Req) -> ApiResult<Response<Body>> {
+    let filters = req.filters()?;
+    let mut until = None;
+    for (key, values) in &filters {
+        match key.as_str() {
+            "until" => {
+                for v in values {
+                    until = Some(until_nanos(v).ok_or_else(|| {
+                        ApiError::bad_request(format!("invalid until filter {v:?}"))
+                    })?);
+                }
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "build cache prune filter {other:?} is not supported by berth yet"
+                )))
+            }
+        }
+    }
+    let keep_storage = match req.query("keep-storage").filter(|v| !v.is_empty()) {
+        Some(v) => {
+            v.parse().map_err(|_| ApiError::bad_request(format!("invalid keep-storage {v:?}")))?
+        }
+        None => 0,
+    };
+    let out =
+        builder.prune(&berth_builder::PruneRequest { all: req.flag("all"), until, keep_storage });
+    let answer = berth_docker_api::system::BuildPruneResponse {
+        caches_deleted: out.deleted,
+        space_reclaimed: out.reclaimed,
+    };
+    Ok(http::json(StatusCode::OK, &answer))
+}
+
+/// The build cache's records as `GET /system/df` lists them.
+pub fn cache_usage(builder: &Builder) -> Vec<berth_docker_api::system::BuildCache> {
+    let time = |n: i64| berth_proto::time::rfc3339_nanos(berth_proto::time::from_unix_nanos(n));
+    builder
+        .cache_records()
+        .into_iter()
+        .map(|r| berth_docker_api::system::BuildCache {
+            id: r.id[..25.min(r.id.len())].to_owned(),
+            kind: "regular".into(),
+            description: String::new(),
+            in_use: r.in_use,
+            shared: r.shared,
+            size: r.size as i64,
+            created_at: time(r.created),
+            last_used_at: Some(time(r.created)),
+            usage_count: 1,
+        })
+        .collect()
+}
+
+/// `until`: a duration back from now (`24h`), an RFC 3339 time or Unix seconds.
+fn until_nanos(v: &str) -> Option<i64> {
+    let now = berth_proto::time::unix_nanos(std::time::SystemTime::now());
+    berth_proto::time::parse_go_duration(v)
+        .map(|d| now - d)
+        .or_else(|| berth_proto::time::parse_rfc3339_nanos(v))
+        .or_else(|| v.parse::<i64>().ok().map(|s| s * 1_000_000_000))
+}

@@ -165,8 +165,8 @@ pub async fn auth(engine: &Engine, req: &mut Req) -> ApiResult<Response<Body>> {
 
 /// `GET /system/df`: images (with how many containers use each),
 /// containers (their writable layers), volumes (size, how many use each),
-/// no build cache yet.
-pub async fn df(engine: &Engine) -> ApiResult<Response<Body>> {
+/// the build cache's records.
+pub async fn df(engine: &Engine, builder: &berth_builder::Builder) -> ApiResult<Response<Body>> {
     let containers = crate::containers::docker_front(engine.list(true)?);
     let all = engine.list(true)?;
     let images: Vec<image::Summary> = engine
@@ -201,7 +201,7 @@ pub async fn df(engine: &Engine) -> ApiResult<Response<Body>> {
         images,
         containers: ctrs,
         volumes,
-        build_cache: Vec::new(),
+        build_cache: crate::build::cache_usage(builder),
     };
     Ok(http::json(hyper::StatusCode::OK, &usage))
 }

@@ -3,6 +3,7 @@
 //! by the worker, then the image assembled. A step two builds want at the
 //! same time runs once: the second waits for the first and finds it cached.
 
+pub mod prune;
 mod state;
 mod steps;
 #[cfg(test)]

@@ -134,6 +134,14 @@ impl Worker for Fake {
         true
     }
 
+    fn release(&self, lease: berth_engine::snapshot::lease::Lease) -> u64 {
+        lease.digests().len() as u64
+    }
+
+    fn in_image(&self, diff_id: &str) -> bool {
+        self.images.lock().unwrap().iter().any(|i| i.layers.iter().any(|l| l.diff_id == diff_id))
+    }
+
     fn bridge<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, Result<String>> {
         self.bridges.lock().unwrap().0 += 1;
         Box::pin(async { Ok("bridge-1".to_string()) })

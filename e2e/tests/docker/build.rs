@@ -358,3 +358,35 @@ fn heredocs_and_add_of_a_local_archive() {
         "hello world\nkeep $NAME\nin the archive\nnot an archive\nfrom-heredoc\n1234:5678\nplain.txt\nsub\n"
     );
 }
+
+#[test]
+fn builder_prune_and_system_df_show_the_cache() {
+    let d = Daemon::start();
+    let dir = d.dir.join("prune");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n",
+    )
+    .unwrap();
+    build(&d, &dir, &["-t", "p:1"]).ok();
+    let df = d.docker(&["system", "df"]).ok().stdout;
+    let row = df.lines().find(|l| l.starts_with("Build Cache")).unwrap_or_default().to_owned();
+    assert!(row.split_whitespace().nth(2) == Some("2"), "two cached steps: {df}");
+
+    // Their layers are the image's: a plain prune keeps them, `-a` forgets them.
+    d.docker(&["builder", "prune", "-f"]).ok();
+    assert!(build(&d, &dir, &["-t", "p:1"]).ok().stdout.contains("Using cache"));
+    let pruned = d.docker(&["builder", "prune", "-a", "-f"]).ok().stdout;
+    assert!(pruned.contains("Total reclaimed space"), "{pruned}");
+    let again = build(&d, &dir, &["-t", "p:1"]).ok().stdout;
+    assert!(!again.contains("Using cache"), "{again}");
+    // The image kept its layers.
+    assert_eq!(d.docker(&["run", "--rm", "p:1", "cat", "/one", "/two"]).ok().stdout, "one\ntwo\n");
+    let gone = || d.docker(&["ps", "-aq"]).stdout.trim().is_empty();
+    assert!(d.eventually(std::time::Duration::from_secs(10), gone));
+    // Without the image the cache's layers are what a prune frees.
+    d.docker(&["rmi", "-f", "p:1"]).ok();
+    let out = d.docker(&["builder", "prune", "-f"]).ok().stdout;
+    assert!(!out.contains("Total reclaimed space: 0B"), "{out}");
+}

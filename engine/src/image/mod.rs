@@ -265,17 +265,26 @@ impl ImageStore {
     /// Ends a lease, then removes the layers and blobs it held that no
     /// image and nothing else holds now (an image removed meanwhile, or a
     /// build's layer no image took).
-    pub fn release(&self, lease: crate::snapshot::lease::Lease) {
+    /// Returns the bytes of blobs removed.
+    pub fn release(&self, lease: crate::snapshot::lease::Lease) -> u64 {
         let digests = lease.digests().to_vec();
         drop(lease);
         let images = self.images.read().unwrap();
         let used: std::collections::HashSet<&String> =
             images.values().flat_map(|i| i.layers.iter().chain(i.blobs.iter())).collect();
+        let mut freed = 0;
         for d in digests.iter().filter(|d| !used.contains(d) && !self.held(d)) {
             if let Ok(dir) = self.paths.layer(d.trim_start_matches("sha256:")) {
                 let _ = std::fs::remove_dir_all(dir);
             }
+            freed += self.paths.blob(d).ok().and_then(|b| b.metadata().ok()).map_or(0, |m| m.len());
             content::remove(&self.paths, d);
         }
+        freed
+    }
+
+    /// Whether a stored image uses layer `diff_id`.
+    pub fn layer_in_use(&self, diff_id: &str) -> bool {
+        self.images.read().unwrap().values().any(|i| i.layers.iter().any(|l| l == diff_id))
     }
 }

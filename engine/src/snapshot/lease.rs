@@ -47,6 +47,18 @@ impl Lease {
     pub fn digests(&self) -> &[String] {
         &self.digests
     }
+
+    /// Moves one hold of each of `digests` it has to a lease of its own
+    /// (for the image store to release while this one keeps the rest).
+    pub fn split(&mut self, digests: &[String]) -> Lease {
+        let mut out = Lease { table: self.table.clone(), digests: Vec::new() };
+        for d in digests {
+            if let Some(i) = self.digests.iter().position(|x| x == d) {
+                out.digests.push(self.digests.swap_remove(i));
+            }
+        }
+        out
+    }
 }
 
 impl Drop for Lease {
