@@ -3,6 +3,7 @@
 #   ./deploy/bench.sh pods [--runs N] [--counts 20,100] [--scale-runs N] [--restarts N]
 #   ./deploy/bench.sh pull [--runs N]
 #   ./deploy/bench.sh docker [--runs N] [--containers N] [--pull-runs N]
+#   ./deploy/bench.sh build [--runs N] [--files N] [--mib N]
 # Results go to docs/benchmarks/.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/common.sh"
@@ -17,5 +18,5 @@ if [ "${#need[@]}" -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-cargo build --release -q -p berthd -p berth-shim -p berth-bench
+cargo build --release -q -p berthd -p berth-shim -p berth -p berth-bench
 exec ./target/release/berth-bench "$@"

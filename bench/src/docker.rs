@@ -72,6 +72,10 @@ impl Dockerd {
     pub fn socket(&self) -> PathBuf {
         self.dir.join("docker.sock")
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
 }
 
 impl Drop for Dockerd {

@@ -2,6 +2,7 @@
 //! same way over CRI; medians, p90, min/max and ratios, written to
 //! `docs/benchmarks/`. See docs/benchmarks/README.md.
 
+mod build;
 mod compose;
 mod docker;
 mod lifecycle;
@@ -56,6 +57,18 @@ enum What {
         /// Daemon restarts per run at the largest count.
         #[arg(long, default_value_t = 2)]
         restarts: usize,
+    },
+    /// The build figures: `berth build` against dockerd's BuildKit, and the
+    /// classic API on both: cold, nothing changed, one file changed.
+    Build {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Files in the big context.
+        #[arg(long, default_value_t = 3000)]
+        files: usize,
+        /// MiB of the big context.
+        #[arg(long, default_value_t = 40)]
+        mib: usize,
     },
     /// The Docker figures: Debian's docker CLI against berthd and against
     /// Debian's dockerd: run --rm, -p, -v, names on a user network, exec, ps with many containers, pull.
@@ -118,6 +131,19 @@ fn main() -> anyhow::Result<()> {
                     "Each sample is one run of Debian's `docker` CLI (20.10, API 1.41), as a user waits for it, against berthd's Docker Engine API and against Debian's dockerd 20.10 (its own containerd and runc; private data and exec roots; docker0 on 10.253.0.0/16 with `--iptables=false --ip-masq=false`), the order alternating every run after a warm-up each. berth's default bridge gets its own /16 and no masquerading, like dockerd's here. The exec, ps and pull figures use `--network none` containers on both. The published-port figure is `docker run -d -p 127.0.0.1:P:80` of busybox httpd until a GET from the node on 127.0.0.1:P answers (the container removed after, untimed; dockerd's docker-proxy, berth's own DNAT rules); the volume figure `run --rm -v benchvol:/data true`; the compose figure Debian's docker-compose 1.29 `up -d` of a three-service project (db with a healthcheck, api with one waiting for db healthy, web with a published port waiting for api healthy; a project network, berth's on 10.246.0.0/24, dockerd's on 10.247.0.0/24; a named volume; probes every 100 ms on both) until `docker ps` shows all three up and healthy (`down -v` after, untimed); the name figure a `run --rm --network benchnet … nslookup bench-net-N` with {containers} containers running on that user-defined network on each (berth's on 10.248.0.0/22, dockerd's on 10.249.0.0/22). Images come from Debian's docker-registry on 127.0.0.1: a one-layer busybox, and for the pull a 5-layer image of 160 MiB (gzip), removed after each pull. {runs} runs per figure; `docker ps` with {containers} running containers on each; {pull_runs} pulls each. The compose floor is docker-compose's own start-up and one look at the project; the project's two healthchecks add two 100 ms probe intervals on either engine."
                 );
                 let r = report::Report { name: "docker", peer: "dockerd", title: "Docker CLI: berth vs dockerd", notes: &notes, command: &command, figures: &figures, floors: &floors, memory: &[] };
+                report::write(&args.out, &r)
+            }
+            What::Build { runs, files, mib } => {
+                let reg = berth_e2e::registry::Registry::start();
+                let berth = runtime::Runtime::berth(&bin_dir, base)?;
+                let dockerd = docker::Dockerd::start(base)?;
+                let o = build::Options { runs, files, mib };
+                let (figures, floors, memory) = build::run(&berth, &dockerd, &reg, &bin_dir, base, &o).await?;
+                drop(dockerd);
+                let notes = format!(
+                    "Two contexts, each built on berthd and on Debian's dockerd 20.10 (private dirs, as in the Docker report) in the same run, interleaved, after a warm-up each. The big one: {files} files of random bytes in 30 dirs, {mib} MiB, and a three-stage Dockerfile (a `deps` stage and a `build` stage, each a COPY and a CPU-bound RUN — a 200,000-step shell loop, then sha256sum over the files — and a final stage that copies one file from each). The small one: FROM, COPY of one script, RUN, CMD. `berth build` (berth's CLI, which sends the context with .dockerignore applied to berthd's /build) is compared with the docker CLI's BuildKit path on dockerd (`DOCKER_BUILDKIT=1`), and `docker build` with `DOCKER_BUILDKIT=0` (the classic API) on berthd with the same on dockerd (its classic builder). Every build is `-q`. Cold: `--no-cache` (bases already pulled on both). One file changed: one file of the big context's `build` stage rewritten before each sample. The floor: the same RUN commands' work in one `docker run --rm --network none -v ctx:/ctx:ro` on dockerd. Memory: the daemon's peak RSS, sampled every 20 ms, during three cold big builds each ({runs} samples per figure). BuildKit 0.32 standalone (`../shared/peers/`) is not in this run."
+                );
+                let r = report::Report { name: "build", peer: "dockerd", title: "Builds: berth vs dockerd (BuildKit and classic)", notes: &notes, command: &command, figures: &figures, floors: &floors, memory: &memory };
                 report::write(&args.out, &r)
             }
             What::Pods { runs, counts, scale_runs, restarts } => {

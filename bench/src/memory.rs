@@ -26,6 +26,11 @@ fn kb_field(path: &str, field: &str) -> f64 {
         / 1024.0
 }
 
+/// A process's RSS, MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    kb_field(&format!("/proc/{pid}/status"), "VmRSS:")
+}
+
 pub fn daemon_rss(rt: &Runtime) -> f64 {
     kb_field(&format!("/proc/{}/status", rt.pid()), "VmRSS:")
 }

@@ -2,8 +2,8 @@
 //! fresh dir by the kernel's descriptor-walked extractor (`../`, absolute
 //! names, links and symlink-then-write land inside it or are refused),
 //! then `.dockerignore` applied: what it excludes is removed before
-//! anything is hashed or copied. The Dockerfile and `.dockerignore`
-//! themselves are read, then taken out of what COPY sees, as Docker does.
+//! anything is hashed or copied — the Dockerfile and `.dockerignore`
+//! too when it names them (they are read first), as Docker does.
 
 use crate::{BuildError, Result};
 use berth_dockerfile::ignore::Ignore;
@@ -83,15 +83,11 @@ impl Context {
         Ok(Some(text))
     }
 
-    /// Takes out what `.dockerignore` excludes, and the Dockerfile and
-    /// `.dockerignore` themselves (blocking).
-    pub fn apply_ignore(&self, dockerfile: &str) -> Result<()> {
+    /// Takes out what `.dockerignore` excludes (blocking). The Dockerfile
+    /// and `.dockerignore` were read before: COPY sees them unless excluded.
+    pub fn apply_ignore(&self) -> Result<()> {
         let ignore = Ignore::parse(&self.read(".dockerignore")?.unwrap_or_default());
-        prune(&self.dir, "", &ignore).map_err(io("apply .dockerignore"))?;
-        for f in [dockerfile, ".dockerignore"] {
-            let _ = std::fs::remove_file(self.dir.join(f.trim_start_matches('/')));
-        }
-        Ok(())
+        prune(&self.dir, "", &ignore).map_err(io("apply .dockerignore"))
     }
 }
 

@@ -199,6 +199,7 @@ impl EngineWorker {
             binds: mounts.binds,
             tmpfs: mounts.tmpfs,
             layer_mounts: mounts.layers,
+            extra_hosts: step.extra_hosts,
         };
         let running = self.engine.run_step(req, cancel);
         tokio::pin!(running);
@@ -346,8 +347,16 @@ impl Worker for EngineWorker {
         self.engine.images().layer_in_use(diff_id)
     }
 
-    fn bridge<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>> {
-        Box::pin(async move { Ok(self.engine.step_sandbox(name).await?) })
+    fn bridge<'a>(
+        &'a self,
+        name: &'a str,
+        network: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move { Ok(self.engine.step_sandbox(name, network).await?) })
+    }
+
+    fn has_image(&self, name: &str) -> bool {
+        self.engine.images().resolve(name).is_ok()
     }
 
     fn remove_bridge<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
@@ -378,11 +387,12 @@ impl LogTail {
         for line in buf[..end].lines() {
             // `<time> <stream> <P|F> <text>`
             let mut parts = line.splitn(4, ' ');
-            let (_, _, tag, text) =
+            let (_, stream, tag, text) =
                 (parts.next(), parts.next(), parts.next(), parts.next().unwrap_or(""));
             self.partial.push_str(text);
             if tag != Some("P") {
-                let _ = events.send(Event::Output(std::mem::take(&mut self.partial)));
+                let text = std::mem::take(&mut self.partial);
+                let _ = events.send(Event::Output { text, stderr: stream == Some("stderr") });
             }
         }
     }

@@ -42,9 +42,14 @@ pub struct BuildRequest {
     pub labels: BTreeMap<String, String>,
     pub target: Option<String>,
     pub no_cache: bool,
+    /// `--cache-from`: images whose build the cache may come from; when
+    /// none of them is here, nothing is reused (dockerd's classic rule).
+    pub cache_from: Vec<String>,
+    /// `--add-host`: (name, address) lines added to RUN steps' /etc/hosts.
+    pub extra_hosts: Vec<(String, String)>,
     /// `--pull`: the bases pulled even if present.
     pub pull: bool,
-    /// `--network`: `default`, `host` or `none`.
+    /// `--network`: `default`, `host`, `none` or a user-defined network.
     pub network: String,
     pub platform: Option<String>,
     /// Credentials for pulls of bases (`X-Registry-Config`), by registry.
@@ -58,8 +63,8 @@ pub enum Event {
     Step { number: usize, total: usize, text: String },
     /// The step's result was in the cache.
     Cached,
-    /// A RUN step's output line (stdout or stderr).
-    Output(String),
+    /// A RUN step's output line.
+    Output { text: String, stderr: bool },
     /// A step is done; `id`: a short name of its result.
     StepDone { id: String },
     /// A warning (unused build args, …).

@@ -40,6 +40,8 @@ pub struct RunStep {
     pub user: String,
     pub network: Network,
     pub mounts: Vec<crate::mounts::RunMount>,
+    /// More /etc/hosts lines: (name, address).
+    pub extra_hosts: Vec<(String, String)>,
 }
 
 /// Where a COPY's files come from.
@@ -77,6 +79,8 @@ pub trait Worker: Send + Sync + 'static {
         pull: bool,
         credentials: &'a berth_registry::Credentials,
     ) -> BoxFuture<'a, Result<Base>>;
+    /// Whether an image of that name is stored (never pulls).
+    fn has_image(&self, name: &str) -> bool;
     /// Runs a step over `parents`; its output lines go to `events`.
     fn run<'a>(
         &'a self,
@@ -105,8 +109,13 @@ pub trait Worker: Send + Sync + 'static {
     fn release(&self, lease: berth_engine::snapshot::lease::Lease) -> u64;
     /// Whether an image uses the layer.
     fn in_image(&self, diff_id: &str) -> bool;
-    /// A namespace on the default bridge for a build's RUN steps.
-    fn bridge<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>>;
+    /// A namespace for a build's RUN steps: on the default bridge, or on a
+    /// user-defined network.
+    fn bridge<'a>(
+        &'a self,
+        name: &'a str,
+        network: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<String>>;
     /// Removes a build's bridge namespace.
     fn remove_bridge<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>>;
 }

@@ -74,20 +74,34 @@ fn request(req: &Req) -> ApiResult<(BuildRequest, String, bool)> {
             "build outputs are not supported by berth's classic API",
         ));
     }
-    let dockerfile = req.query("dockerfile").filter(|d| !d.is_empty()).unwrap_or("Dockerfile");
+    // The first value, as dockerd reads it (docker-py sends a second one).
+    let dockerfile = req.query_all("dockerfile").into_iter().next().filter(|d| !d.is_empty());
+    let dockerfile = dockerfile.unwrap_or_else(|| "Dockerfile".into());
+    // default (bridge), host, none, or a user-defined network (checked when a RUN joins it).
     let network = req.query("networkmode").unwrap_or("default").to_owned();
-    if !matches!(network.as_str(), "" | "default" | "host" | "none" | "bridge") {
-        return Err(ApiError::bad_request(format!(
-            "network mode {network:?} is not supported for builds (default, host or none)"
-        )));
+    if network.starts_with("container:") {
+        return Err(ApiError::bad_request("container network mode is not supported for builds"));
     }
     let build_args: BTreeMap<String, Option<String>> = json_map(req, "buildargs")?;
+    let cache_from: Vec<String> = json_map(req, "cachefrom")?;
+    let extra_hosts = req
+        .query_all("extrahosts")
+        .iter()
+        .map(|h| match h.split_once(':') {
+            Some((name, ip)) if ip.parse::<std::net::IpAddr>().is_ok() => {
+                Ok((name.to_owned(), ip.to_owned()))
+            }
+            _ => Err(ApiError::bad_request(format!("invalid extra host {h:?}: expected name:ip"))),
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
     let build = BuildRequest {
         tags: req.query_all("t"),
         build_args,
         labels: json_map(req, "labels")?,
         target: req.query("target").map(str::to_owned),
         no_cache: req.flag("nocache"),
+        cache_from,
+        extra_hosts,
         // dockerd's BoolValue: anything but "", 0, false, no, off, none.
         pull: req.query("pull").is_some_and(|p| {
             !matches!(p.to_ascii_lowercase().as_str(), "" | "0" | "false" | "no" | "off" | "none")
@@ -101,7 +115,7 @@ fn request(req: &Req) -> ApiResult<(BuildRequest, String, bool)> {
         berth_registry::Reference::parse(t)
             .map_err(|e| ApiError::bad_request(format!("invalid reference format: {t}: {e}")))?;
     }
-    Ok((build, dockerfile.to_owned(), req.flag("q")))
+    Ok((build, dockerfile, req.flag("q")))
 }
 
 fn line(text: impl Into<String>) -> Bytes {
@@ -122,7 +136,7 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
         let text = ctx.read(&df_name)?.ok_or_else(|| {
             BuildError::Invalid(format!("Cannot locate specified Dockerfile: {df_name}"))
         })?;
-        ctx.apply_ignore(&df_name)?;
+        ctx.apply_ignore()?;
         Ok::<_, BuildError>((ctx, text))
     })
     .await
@@ -154,7 +168,9 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
                         format!("Step {number}/{total} : {text}\n")
                     }
                     Event::Cached => " ---> Using cache\n".into(),
-                    Event::Output(l) => format!("{l}\n"),
+                    // As dockerd's classic builder shows a step's stderr: in red.
+                    Event::Output { text, stderr: true } => format!("\x1b[91m{text}\n\x1b[0m"),
+                    Event::Output { text, stderr: false } => format!("{text}\n"),
                     Event::StepDone { id } => format!(" ---> {id}\n"),
                     Event::Warning(w) => format!("{w}\n"),
                 };

@@ -49,6 +49,9 @@ pub(crate) struct Job<'a> {
     total: usize,
     /// `SOURCE_DATE_EPOCH`, in unix nanos: every time in the image.
     epoch: Option<i64>,
+    /// Whether cached steps are reused (not with `--no-cache`, nor with a
+    /// `--cache-from` of which no image is here).
+    use_cache: bool,
     /// The build's namespace on the default bridge, made at its first RUN that wants it.
     bridge: tokio::sync::Mutex<Option<String>>,
 }
@@ -185,7 +188,11 @@ impl Builder {
             ),
             _ => None,
         };
+        let use_cache = !req.no_cache
+            && (req.cache_from.is_empty()
+                || req.cache_from.iter().any(|i| self.worker.has_image(i)));
         let mut job = Job {
+            use_cache,
             req,
             df: &df,
             events: events.clone(),

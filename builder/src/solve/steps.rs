@@ -42,7 +42,7 @@ impl Builder {
                     st.set_env(&k, &v);
                     shown.push(format!("{k}={v}"));
                 }
-                config_step(st, format!("ENV {}", shown.join(" ")));
+                self.config_step(job, st, format!("ENV {}", shown.join(" ")));
             }
             Instruction::Label(pairs) => {
                 let mut shown = Vec::new();
@@ -51,32 +51,32 @@ impl Builder {
                     shown.push(format!("{k}={v}"));
                     st.config.labels.get_or_insert_with(Default::default).insert(k, v);
                 }
-                config_step(st, format!("LABEL {}", shown.join(" ")));
+                self.config_step(job, st, format!("LABEL {}", shown.join(" ")));
             }
             Instruction::Cmd(c) => {
                 st.config.cmd = Some(st.argv(c));
                 st.inherited_cmd = false;
-                config_step(st, step.text.clone());
+                self.config_step(job, st, step.text.clone());
             }
             Instruction::Entrypoint(c) => {
                 st.config.entrypoint = Some(st.argv(c));
                 if st.inherited_cmd {
                     st.config.cmd = None;
                 }
-                config_step(st, step.text.clone());
+                self.config_step(job, st, step.text.clone());
             }
             Instruction::Shell(s) => {
                 st.shell = s.clone();
-                config_step(st, step.text.clone());
+                self.config_step(job, st, step.text.clone());
             }
             Instruction::User(u) => {
                 let u = job.expand(st, u)?;
                 st.config.user = Some(u.clone());
-                config_step(st, format!("USER {u}"));
+                self.config_step(job, st, format!("USER {u}"));
             }
             Instruction::StopSignal(s) => {
                 st.config.stop_signal = Some(job.expand(st, s)?);
-                config_step(st, step.text.clone());
+                self.config_step(job, st, step.text.clone());
             }
             Instruction::Expose(ports) => {
                 let mut shown = Vec::new();
@@ -94,7 +94,7 @@ impl Builder {
                             .insert(p, serde_json::json!({}));
                     }
                 }
-                config_step(st, format!("EXPOSE {}", shown.join(" ")));
+                self.config_step(job, st, format!("EXPOSE {}", shown.join(" ")));
             }
             Instruction::Volume(vols) => {
                 let mut shown = Vec::new();
@@ -107,14 +107,14 @@ impl Builder {
                             .insert(v, serde_json::json!({}));
                     }
                 }
-                config_step(st, format!("VOLUME [{}]", shown.join(" ")));
+                self.config_step(job, st, format!("VOLUME [{}]", shown.join(" ")));
             }
             Instruction::Maintainer(_) | Instruction::OnBuild(_) => {
-                config_step(st, step.text.clone())
+                self.config_step(job, st, step.text.clone())
             }
             Instruction::Healthcheck(h) => {
                 st.config.healthcheck = Some(health(h)?);
-                config_step(st, step.text.clone());
+                self.config_step(job, st, step.text.clone());
             }
             Instruction::Workdir(w) => {
                 let dir = st.absolute(&job.expand(st, w)?);
@@ -148,7 +148,7 @@ impl Builder {
         let gate = self.running.lock().unwrap().entry(key.clone()).or_default().clone();
         let made = async {
             let _running = gate.lock().await;
-            if !job.req.no_cache {
+            if job.use_cache {
                 if let Some(hit) = self.cache.get(&key, |l| self.worker.stored(l)) {
                     job.emit(Event::Cached);
                     return Ok((hit.layer, hit.created));
@@ -182,14 +182,14 @@ impl Builder {
         Ok(())
     }
 
-    /// The build's namespace on the default bridge.
-    async fn bridge(&self, job: &Job<'_>) -> Result<String> {
+    /// The build's namespace, on the default bridge or the build's network.
+    async fn bridge(&self, job: &Job<'_>, network: Option<&str>) -> Result<String> {
         let mut bridge = job.bridge.lock().await;
         if let Some(sid) = bridge.clone() {
             return Ok(sid);
         }
         let name = format!("build-{}", hex::encode(rand::random::<[u8; 6]>()));
-        let sid = self.worker.bridge(&name).await?;
+        let sid = self.worker.bridge(&name, network).await?;
         *bridge = Some(sid.clone());
         Ok(sid)
     }
@@ -285,15 +285,18 @@ impl Builder {
             )),
             Some(o) => return Err(BuildError::Invalid(format!("invalid --security {o:?}"))),
         }
-        let mode = match run.network.as_deref().unwrap_or(job.req.network.as_str()) {
-            "" => "default",
-            m => m,
+        // A step's `--network` is default, host or none; the build's may
+        // also name a user-defined network.
+        let mode = match (run.network.as_deref(), job.req.network.as_str()) {
+            (Some(m @ ("default" | "host" | "none")), _) => m,
+            (Some(m), _) => {
+                return Err(BuildError::Invalid(format!(
+                    "RUN --network={m}: default, host or none"
+                )))
+            }
+            (None, "" | "default" | "bridge") => "default",
+            (None, m) => m,
         };
-        if !matches!(mode, "default" | "host" | "none") {
-            return Err(BuildError::Invalid(format!(
-                "network mode {mode:?} not supported by the builder"
-            )));
-        }
         let args = st.argv(&run.command);
         // What the step sees: the image's env, then the ARGs ENV doesn't set.
         let mut env: Vec<String> = st.config.env.clone().unwrap_or_default();
@@ -329,11 +332,13 @@ impl Builder {
             mode,
             &step.text,
             &mount_keys.join("\0"),
+            &format!("{:?}", job.req.extra_hosts),
         ]);
         let network = match mode {
             "host" => Network::Host,
             "none" => Network::None,
-            _ => Network::Bridge(self.bridge(job).await?),
+            "default" => Network::Bridge(self.bridge(job, None).await?),
+            user => Network::Bridge(self.bridge(job, Some(user)).await?),
         };
         let step = RunStep {
             args,
@@ -342,6 +347,7 @@ impl Builder {
             user: st.config.user.clone().unwrap_or_default(),
             network,
             mounts,
+            extra_hosts: job.req.extra_hosts.clone(),
         };
         let (parents, worker) = (st.diff_ids.clone(), self.worker.clone());
         let (events, cancel) = (job.events.clone(), job.cancel.clone());
@@ -510,9 +516,18 @@ impl Drop for TempDir {
 
 use std::sync::Arc;
 
-fn config_step(st: &mut State, text: String) {
-    st.chain(&[&text]);
-    st.history(text, true);
+impl Builder {
+    /// A step that changes only the config. Recorded in the cache too, so a
+    /// rebuild reports it cached, as dockerd's classic builder does.
+    fn config_step(&self, job: &Job<'_>, st: &mut State, text: String) {
+        st.chain(&[&text]);
+        st.history(text, true);
+        if job.use_cache && self.cache.get(&st.key, |_| true).is_some() {
+            job.emit(Event::Cached);
+        } else {
+            self.cache.put(&st.key, None, st.created);
+        }
+    }
 }
 
 /// What COPY reads from the context, by content (no times, no owners).

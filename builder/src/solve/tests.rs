@@ -77,7 +77,7 @@ impl Worker for Fake {
             step.network
         ));
         Box::pin(async move {
-            let _ = events.send(Event::Output(format!("ran {cmd}")));
+            let _ = events.send(Event::Output { text: format!("ran {cmd}"), stderr: false });
             if cmd.contains("together") {
                 let b = self.barrier.as_ref().unwrap();
                 tokio::time::timeout(std::time::Duration::from_secs(5), b.wait())
@@ -142,7 +142,15 @@ impl Worker for Fake {
         self.images.lock().unwrap().iter().any(|i| i.layers.iter().any(|l| l.diff_id == diff_id))
     }
 
-    fn bridge<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, Result<String>> {
+    fn has_image(&self, name: &str) -> bool {
+        name != "nosuchtag"
+    }
+
+    fn bridge<'a>(
+        &'a self,
+        _name: &'a str,
+        _network: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<String>> {
         self.bridges.lock().unwrap().0 += 1;
         Box::pin(async { Ok("bridge-1".to_string()) })
     }
@@ -246,7 +254,11 @@ async fn an_unchanged_build_is_all_cached_and_makes_the_same_image() {
     assert_eq!(r.calls().len(), 6, "2 images, mkdir, copy, 2 runs");
     let (again, events) = r.build(req(df)).await;
     assert_eq!(again.unwrap().id, first.id, "same config, history and times");
-    assert_eq!(events.iter().filter(|e| **e == Event::Cached).count(), 4);
+    assert_eq!(
+        events.iter().filter(|e| **e == Event::Cached).count(),
+        5,
+        "ENV counts too, as dockerd's"
+    );
     assert!(r.calls().iter().all(|c| c.starts_with("image")), "only the bases are looked up");
 
     // A build arg a RUN sees reruns it and what follows, not what is before.
@@ -256,6 +268,17 @@ async fn an_unchanged_build_is_all_cached_and_makes_the_same_image() {
     assert!(calls.iter().any(|c| c.starts_with("run two")), "{calls:?}");
     assert!(!calls.iter().any(|c| c.starts_with("mkdir") || c.starts_with("copy")), "{calls:?}");
     assert_eq!(events.iter().filter(|e| **e == Event::Cached).count(), 2);
+
+    // A --cache-from of which no image is here reuses nothing; one that is, the cache.
+    let mut f = req(df);
+    f.cache_from = vec!["nosuchtag".into()];
+    let (_, events) = r.build(f.clone()).await;
+    assert!(!events.contains(&Event::Cached));
+    r.calls();
+    f.cache_from = vec!["app:1".into()];
+    let (_, events) = r.build(f).await;
+    assert!(events.contains(&Event::Cached));
+    r.calls();
 
     // --no-cache runs everything again.
     let mut n = req(df);

@@ -117,16 +117,21 @@ fn context(path: &str, file: Option<&str>) -> Result<(Vec<u8>, String), Failure>
             }
         }
     };
-    let ignore =
-        Ignore::parse(&std::fs::read_to_string(root.join(".dockerignore")).unwrap_or_default());
+    let ignore_text = std::fs::read_to_string(root.join(".dockerignore")).unwrap_or_default();
+    let ignore = Ignore::parse(&ignore_text);
     let mut tar = tar::Builder::new(Vec::new());
     tar.follow_symlinks(false);
-    walk(&mut tar, &root, "", &ignore, inside.as_deref()).map_err(io("read the context".into()))?;
+    let keep = Keep { dockerfile: inside.as_deref(), ignore_file: extra.is_none() };
+    walk(&mut tar, &root, "", &ignore, &keep).map_err(io("read the context".into()))?;
     let name = match (inside, extra) {
         (Some(n), _) => n,
         (None, Some(text)) => {
+            // Added under a name of its own and kept from COPY by
+            // `.dockerignore`, as the docker CLI does.
             let n = format!(".dockerfile.{:x}", std::process::id() as u64 * 0x9e37_79b9);
             append(&mut tar, &n, &text).map_err(io("tar".into()))?;
+            let ignore = format!("{ignore_text}\n.dockerignore\n{n}\n");
+            append(&mut tar, ".dockerignore", ignore.as_bytes()).map_err(io("tar".into()))?;
             n
         }
         (None, None) => unreachable!("a Dockerfile is inside or read"),
@@ -142,20 +147,30 @@ fn append(tar: &mut tar::Builder<Vec<u8>>, name: &str, body: &[u8]) -> std::io::
     tar.append_data(&mut h, name, body)
 }
 
+/// What is sent whatever `.dockerignore` says.
+struct Keep<'a> {
+    dockerfile: Option<&'a str>,
+    /// `.dockerignore` itself (not when the CLI writes its own).
+    ignore_file: bool,
+}
+
 /// Adds what `.dockerignore` keeps (the Dockerfile and `.dockerignore` always).
 fn walk(
     tar: &mut tar::Builder<Vec<u8>>,
     dir: &Path,
     rel: &str,
     ignore: &Ignore,
-    dockerfile: Option<&str>,
+    keep: &Keep,
 ) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
         let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-        let always = r == ".dockerignore" || Some(r.as_str()) == dockerfile;
+        if r == ".dockerignore" && !keep.ignore_file {
+            continue;
+        }
+        let always = r == ".dockerignore" || Some(r.as_str()) == keep.dockerfile;
         let is_dir = e.file_type()?.is_dir();
         if ignore.excludes(&r) && !always && !(is_dir && ignore.has_exceptions()) {
             continue;
@@ -164,7 +179,7 @@ fn walk(
             tar.append_path_with_name(e.path(), &r)?;
         }
         if is_dir {
-            walk(tar, &e.path(), &r, ignore, dockerfile)?;
+            walk(tar, &e.path(), &r, ignore, keep)?;
         }
     }
     Ok(())

@@ -93,7 +93,12 @@ fn docker_build_multi_stage_with_cache_config_and_history() {
     let again =
         build(&d, &dir, &["-t", "app:1", "--build-arg", "WHO=you", "--label", "by=e2e"]).ok();
     assert!(!again.stdout.lines().any(|l| l == "step-output"), "{}", again.stdout);
-    assert_eq!(again.stdout.matches("Using cache").count(), 6, "{}", again.stdout);
+    assert_eq!(
+        again.stdout.matches("Using cache").count(),
+        10,
+        "every step but FROM and ARG: {}",
+        again.stdout
+    );
     let built = |out: &str| {
         out.lines().find_map(|l| l.strip_prefix("Successfully built ")).map(str::to_owned)
     };
@@ -108,8 +113,8 @@ fn docker_build_multi_stage_with_cache_config_and_history() {
     assert!(changed.stdout.lines().any(|l| l == "step-output"), "{}", changed.stdout);
     assert_eq!(
         changed.stdout.matches("Using cache").count(),
-        1,
-        "only the WORKDIR before it: {}",
+        3,
+        "the WORKDIR before it, and the final stage's ENV and LABEL: {}",
         changed.stdout
     );
     assert_eq!(d.docker(&["run", "--rm", "app:2"]).ok().stdout, "built there for you\n");
@@ -386,7 +391,162 @@ fn builder_prune_and_system_df_show_the_cache() {
     let gone = || d.docker(&["ps", "-aq"]).stdout.trim().is_empty();
     assert!(d.eventually(std::time::Duration::from_secs(10), gone));
     // Without the image the cache's layers are what a prune frees.
+    // (The first p:1, untagged by the second, may share its layers: gone too.)
     d.docker(&["rmi", "-f", "p:1"]).ok();
+    d.docker(&["image", "prune", "-f"]).ok();
+    let df = d.docker(&["system", "df", "-v"]).ok().stdout;
     let out = d.docker(&["builder", "prune", "-f"]).ok().stdout;
-    assert!(!out.contains("Total reclaimed space: 0B"), "{out}");
+    assert!(!out.contains("Total reclaimed space: 0B"), "{df} {out}");
+}
+
+/// What a build leaves while it runs: step bundles, snapshots, processes.
+fn build_leftovers(d: &Daemon) -> Vec<String> {
+    let mut left = Vec::new();
+    for dir in [
+        d.dir.join("run/steps"),
+        d.root().join("snapshots"),
+        d.root().join("builder/work/contexts"),
+    ] {
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                let inside: Vec<String> = std::fs::read_dir(e.path())
+                    .map(|r| {
+                        r.flatten().map(|f| f.file_name().to_string_lossy().into_owned()).collect()
+                    })
+                    .unwrap_or_default();
+                left.push(format!("{} {inside:?}", e.path().display()));
+            }
+        }
+    }
+    left.extend(berth_e2e::cgroup_pids(&d.cgroup_parent).iter().map(|p| format!("pid {p}")));
+    left.extend(berth_e2e::mounts_under(&d.dir).iter().map(|m| format!("mount {}", m.display())));
+    left
+}
+
+/// Starts `docker build` of a step that runs until killed; returns once the step runs.
+fn long_build(d: &Daemon, name: &str) -> std::process::Child {
+    let dir = d.dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN touch /started && sleep 1000\n")
+        .unwrap();
+    let child = d
+        .docker_cmd()
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "."])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = || !berth_e2e::cgroup_pids(&d.cgroup_parent).is_empty();
+    assert!(d.eventually(std::time::Duration::from_secs(20), running), "the step runs");
+    child
+}
+
+#[test]
+fn a_client_that_goes_away_cancels_its_build_and_nothing_is_left() {
+    let d = Daemon::start();
+    let mut client = long_build(&d, "cancel");
+    assert!(!build_leftovers(&d).is_empty(), "the running build has its step");
+    client.kill().unwrap();
+    let _ = client.wait();
+    let clean = || build_leftovers(&d).is_empty();
+    assert!(d.eventually(std::time::Duration::from_secs(20), clean), "{:?}", build_leftovers(&d));
+    // berthd builds on.
+    let dir = d.dir.join("after");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN echo fine > /f\n").unwrap();
+    build(&d, &dir, &["-t", "after:1"]).ok();
+    assert_eq!(d.docker(&["run", "--rm", "after:1", "cat", "/f"]).ok().stdout, "fine\n");
+}
+
+#[test]
+fn a_build_cut_by_berthd_s_death_is_swept_at_its_next_start() {
+    let mut d = Daemon::start();
+    let mut client = long_build(&d, "killed");
+    d.kill9();
+    let _ = client.kill();
+    let _ = client.wait();
+    d.restart();
+    let clean = || build_leftovers(&d).is_empty();
+    assert!(d.eventually(std::time::Duration::from_secs(20), clean), "{:?}", build_leftovers(&d));
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout.trim(), "");
+    let dir = d.dir.join("after");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN echo fine > /f\n").unwrap();
+    build(&d, &dir, &["-t", "after:1"]).ok();
+}
+
+#[test]
+fn build_networks_hosts_cache_from_and_what_docker_py_sends() {
+    let d = Daemon::start();
+    // RUN steps on a user-defined network find its containers by alias.
+    d.docker(&["network", "create", "--subnet", &format!("{}.0/27", d.network_pool), "bnet"]).ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "target",
+        "--network",
+        "bnet",
+        "--network-alias",
+        "pingtarget.test",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let dir = d.dir.join("net");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN ping -c1 -W2 pingtarget.test && ping -c1 -W2 extra.test && cp /etc/hosts /hosts\n").unwrap();
+    build(&d, &dir, &["-t", "net:1", "--network", "bnet", "--add-host", "extra.test:127.0.0.1"])
+        .ok();
+    let hosts = d.docker(&["run", "--rm", "net:1", "cat", "/hosts"]).ok().stdout;
+    assert!(hosts.contains("127.0.0.1\textra.test"), "{hosts}");
+    let r = build(&d, &dir, &["--network", "nosuchnet", "--no-cache"]);
+    assert!(r.code != 0 && r.stderr.contains("nosuchnet"), "{r:?}");
+
+    // --cache-from an image that isn't here reuses nothing.
+    let r = build(
+        &d,
+        &dir,
+        &["--network", "bnet", "--add-host", "extra.test:127.0.0.1", "--cache-from", "nosuchtag"],
+    )
+    .ok();
+    assert!(!r.stdout.contains("Using cache"), "{}", r.stdout);
+    d.docker(&["rm", "-f", "target"]).ok();
+
+    // docker-py: a Dockerfile outside the context (two `dockerfile` values),
+    // one inside it that COPY sees, stderr in red.
+    let ctx = d.dir.join("py");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("file.txt"), "x").unwrap();
+    std::fs::write(ctx.join("custom.dockerfile"), "FROM busybox\nCOPY . /src\n").unwrap();
+    let outside = d.dir.join("outside.Dockerfile");
+    std::fs::write(&outside, "FROM busybox\nCOPY . /src\n").unwrap();
+    let script = format!(
+        r#"import docker, io
+c = docker.APIClient(base_url='unix://{sock}')
+def run(**kw):
+    return list(c.build(decode=True, **kw))
+run(path='{ctx}', dockerfile='custom.dockerfile', tag='in:1')
+run(path='{ctx}', dockerfile='{outside}', tag='out:1')
+lines = run(fileobj=io.BytesIO(b'FROM busybox\nRUN sh -c ">&2 echo to-stderr"'), nocache=True)
+print(any(l.get('stream') == '\x1b[91mto-stderr\n\x1b[0m' for l in lines))
+"#,
+        sock = d.docker_socket().display(),
+        ctx = ctx.display(),
+        outside = outside.display()
+    );
+    let out = std::process::Command::new("python3").arg("-c").arg(&script).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.trim(), "True", "stderr lines are red, as dockerd's");
+    let ls = |img: &str| d.docker(&["run", "--rm", img, "ls", "-A", "/src"]).ok().stdout;
+    assert_eq!(ls("in:1"), "custom.dockerfile\nfile.txt\n");
+    assert_eq!(
+        ls("out:1"),
+        "custom.dockerfile\nfile.txt\n",
+        "the added Dockerfile is not in the image"
+    );
 }

@@ -47,6 +47,8 @@ pub struct StepRequest {
     pub tmpfs: Vec<crate::model::volume::TmpfsMount>,
     /// Layers mounted read-only (a stage's or an image's files).
     pub layer_mounts: Vec<LayerMount>,
+    /// More /etc/hosts lines: (name, address).
+    pub extra_hosts: Vec<(String, String)>,
 }
 
 /// Layers mounted read-only at a path, or their `sub_path` only.
@@ -121,8 +123,10 @@ impl Engine {
                 .flat_map(|b| b.2.iter())
                 .map(|ip| format!("{}\tbuildkitsandbox\n", ip.split('/').next().unwrap_or(ip)))
                 .collect();
+            let extra: String =
+                req.extra_hosts.iter().map(|(name, ip)| format!("{ip}\t{name}\n")).collect();
             let hosts = format!(
-                "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}"
+                "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}{extra}"
             );
             let files: [(&str, Vec<u8>); 2] =
                 [("hostname", b"buildkitsandbox\n".to_vec()), ("hosts", hosts.into_bytes())];
@@ -199,12 +203,12 @@ impl Engine {
         ran
     }
 
-    /// A sandbox holding a network namespace on the default bridge, for a
-    /// build's steps ([`StepNetwork::Bridge`]); removed with
+    /// A sandbox holding a network namespace on the default bridge (or on
+    /// the user-defined `network`), for a build's steps ([`StepNetwork::Bridge`]); removed with
     /// [`Engine::remove_step_sandbox`], or at the next start if berthd
     /// stopped first (as every container-owned sandbox no container uses).
-    pub async fn step_sandbox(&self, name: &str) -> Result<String> {
-        let o = crate::sandbox::SandboxOptions {
+    pub async fn step_sandbox(&self, name: &str, network: Option<&str>) -> Result<String> {
+        let mut o = crate::sandbox::SandboxOptions {
             owner: crate::sandbox::SandboxOwner::Container,
             name: name.to_owned(),
             namespace: "berth.build".into(),
@@ -217,6 +221,17 @@ impl Engine {
             },
             ..Default::default()
         };
+        if let Some(key) = network {
+            // A user-defined network: its embedded DNS finds its containers by name.
+            let n = self.network(key)?;
+            let node = crate::network::dns::NodeResolver::current();
+            o.dns = crate::model::sandbox::Dns {
+                servers: vec![n.gateway.to_string()],
+                searches: node.search.clone(),
+                options: node.options.clone(),
+            };
+            o.network = Some(n.id);
+        }
         self.run_sandbox(o).await
     }
 
@@ -229,8 +244,18 @@ impl Engine {
     pub(crate) async fn sweep_steps(&self) {
         let Ok(rd) = std::fs::read_dir(self.steps_dir()) else { return };
         for b in rd.flatten() {
-            let _ = self.tasks().kill(&b.path(), libc::SIGKILL, true).await;
-            let _ = std::fs::remove_dir_all(b.path());
+            let bundle = b.path();
+            if self.tasks().kill(&bundle, libc::SIGKILL, true).await.is_ok() {
+                // Its shim writes the exit record as it goes: removed after that.
+                let waited = self.tasks().wait(&bundle);
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), waited).await;
+            }
+            for _ in 0..3 {
+                if std::fs::remove_dir_all(&bundle).is_ok() || !bundle.exists() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
         }
     }
 }
