@@ -53,8 +53,13 @@ pub struct BuildArgs {
     secret: Vec<String>,
     #[arg(long, hide = true)]
     ssh: Vec<String>,
-    #[arg(short = 'o', long, hide = true)]
-    output: Vec<String>,
+    /// Write the target's files instead of keeping an image: DIR,
+    /// `type=local,dest=DIR`, `type=tar,dest=FILE` or `-` (a tar on stdout).
+    #[arg(short = 'o', long)]
+    output: Option<String>,
+    /// Push the image's tags after the build.
+    #[arg(long)]
+    push: bool,
     /// The context: a directory, or `-` for a tar (or a Dockerfile) on stdin.
     path: String,
 }
@@ -186,10 +191,12 @@ fn walk(
 }
 
 pub async fn build(c: &Client, a: BuildArgs) -> Result<i32, Failure> {
-    if !a.secret.is_empty() || !a.ssh.is_empty() || !a.output.is_empty() {
-        return Err(Failure::new(
-            "--secret, --ssh and --output are not supported by berth build yet",
-        ));
+    if !a.secret.is_empty() || !a.ssh.is_empty() {
+        return Err(Failure::new("--secret and --ssh are not supported by berth build yet"));
+    }
+    let output = a.output.as_deref().map(Output::parse).transpose()?;
+    if a.push && (a.tags.is_empty() || output.is_some()) {
+        return Err(Failure::new("--push needs a -t tag and no --output"));
     }
     if !matches!(a.progress.as_str(), "auto" | "plain" | "tty" | "quiet") {
         return Err(Failure::new(format!(
@@ -253,11 +260,97 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<i32, Failure> {
         return Err(f);
     }
     let id = id.ok_or_else(|| Failure::new("the build ended without an image"))?;
+    if let Some(o) = output {
+        // The target's files, not an image: the image is taken apart and removed.
+        let written = write_output(c, &id, &o).await;
+        if a.tags.is_empty() {
+            let _ = c.call(Method::DELETE, &format!("/images/{id}?noprune=0"), None).await;
+        }
+        return written.map(|()| 0);
+    }
     if quiet {
         println!("{id}");
     }
     if let Some(f) = &a.iidfile {
         std::fs::write(f, &id).map_err(|e| Failure::new(format!("Error: write {f}: {e}")))?;
     }
+    if a.push {
+        for t in &a.tags {
+            super::transfer::push_reference(c, t).await?;
+        }
+    }
     Ok(0)
+}
+
+/// Where `--output` writes the target's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Output {
+    /// A directory.
+    Local(PathBuf),
+    /// A tar file; `None`: standard output.
+    Tar(Option<PathBuf>),
+}
+
+impl Output {
+    fn parse(s: &str) -> Result<Self, Failure> {
+        if s == "-" {
+            return Ok(Output::Tar(None));
+        }
+        if !s.contains('=') {
+            return Ok(Output::Local(s.into()));
+        }
+        let mut kind = None;
+        let mut dest = None;
+        for field in s.split(',') {
+            match field.split_once('=') {
+                Some(("type", t)) => kind = Some(t.to_owned()),
+                Some(("dest", d)) => dest = Some(d.to_owned()),
+                _ => return Err(Failure::new(format!("invalid --output field {field:?}"))),
+            }
+        }
+        match (kind.as_deref(), dest) {
+            (Some("local"), Some(d)) => Ok(Output::Local(d.into())),
+            (Some("tar"), Some(d)) if d == "-" => Ok(Output::Tar(None)),
+            (Some("tar"), Some(d)) => Ok(Output::Tar(Some(d.into()))),
+            (Some("tar"), None) => Ok(Output::Tar(None)),
+            (Some("local"), None) => Err(Failure::new("--output type=local needs dest=")),
+            (t, _) => Err(Failure::new(format!(
+                "--output type {:?} is not supported by berth build: local or tar",
+                t.unwrap_or("")
+            ))),
+        }
+    }
+}
+
+/// The image's filesystem, through a container that never runs.
+async fn write_output(c: &Client, id: &str, o: &Output) -> Result<(), Failure> {
+    use berth_docker_api::container::{Config, CreateRequest, CreateResponse};
+    let body = CreateRequest {
+        config: Config {
+            image: id.to_owned(),
+            cmd: Some(vec!["berth-output".into()]),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let made: CreateResponse =
+        c.json(Method::POST, "/containers/create", Some(crate::client::json_body(&body))).await?;
+    let exported = async {
+        let path = format!("/containers/{}/export", made.id);
+        let resp = c.checked(Method::GET, &path, &[], crate::client::empty()).await?;
+        match o {
+            Output::Tar(file) => {
+                let file = file.as_ref().map(|f| f.display().to_string());
+                super::archive::write_out(resp.into_body(), file.as_deref()).await
+            }
+            Output::Local(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Failure::new(format!("Error: create {}: {e}", dir.display())))?;
+                super::cp::extract_into(resp.into_body(), dir).await
+            }
+        }
+    }
+    .await;
+    let _ = c.call(Method::DELETE, &format!("/containers/{}?force=1", made.id), None).await;
+    exported
 }

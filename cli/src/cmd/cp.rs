@@ -218,8 +218,25 @@ async fn copy_out(
         }
         Err(_) => (parent_of(&dest_path), Some(file_name(&dest_path))),
     };
-    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
     let rename = rename.map(|to| (top.clone(), to)).filter(|(from, _)| from != ".");
+    extract(body, into, rename).await
+}
+
+/// A tar stream extracted into `dir` (walked from it by descriptor: no
+/// entry lands outside), as whoever runs the CLI.
+pub(crate) async fn extract_into(
+    body: hyper::body::Incoming,
+    dir: &std::path::Path,
+) -> Result<(), Failure> {
+    extract(body, dir.to_path_buf(), None).await
+}
+
+async fn extract(
+    mut body: hyper::body::Incoming,
+    into: PathBuf,
+    rename: Option<(String, String)>,
+) -> Result<(), Failure> {
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
     let job = tokio::task::spawn_blocking(move || -> Result<(), Failure> {
         let view = View::of_dir(&into).map_err(|e| Failure::new(format!("Error: {e}")))?;
         let point = view.extraction_point("/").map_err(|e| Failure::new(format!("Error: {e}")))?;

@@ -165,20 +165,24 @@ pub struct PushArgs {
 }
 
 pub async fn push(c: &Client, a: PushArgs) -> Result<i32, Failure> {
-    let (name, tag) = match a.reference.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+    push_reference(c, &a.reference).await.map(|()| 0)
+}
+
+/// Pushes one `name[:tag]`, its progress shown.
+pub(crate) async fn push_reference(c: &Client, reference: &str) -> Result<(), Failure> {
+    let (name, tag) = match reference.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
         Some((n, t)) => (n.to_owned(), t.to_owned()),
-        None => (a.reference.clone(), String::new()),
+        None => (reference.to_owned(), String::new()),
     };
     let resp = c
         .checked(
             Method::POST,
             &format!("/images/{}/push?{}", image_seg(&name), query([("tag", tag)])),
-            &auth_header(&a.reference),
+            &auth_header(reference),
             crate::client::empty(),
         )
         .await?;
-    show_progress(resp.into_body(), false).await?;
-    Ok(0)
+    show_progress(resp.into_body(), false).await
 }
 
 #[cfg(test)]

@@ -550,3 +550,53 @@ print(any(l.get('stream') == '\x1b[91mto-stderr\n\x1b[0m' for l in lines))
         "the added Dockerfile is not in the image"
     );
 }
+
+#[test]
+fn berth_build_writes_the_target_s_files_or_pushes_the_image() {
+    let reg = berth_e2e::registry::Registry::start();
+    let d = Daemon::start();
+    let dir = d.dir.join("out");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox AS build\nRUN mkdir -p /dist && echo binary > /dist/app\nFROM scratch AS client\nCOPY --from=build /dist/app /app\n",
+    )
+    .unwrap();
+    let ctx = dir.display().to_string();
+    let images_before = d.docker(&["images", "-q"]).ok().stdout;
+    // The seeds' "export binaries": --output=DIR --target=client.
+    let out = d.dir.join("exported");
+    d.berth(&["build", "-q", "--target", "client", "--output", &out.display().to_string(), &ctx])
+        .ok();
+    assert_eq!(std::fs::read_to_string(out.join("app")).unwrap(), "binary\n");
+    assert_eq!(d.docker(&["images", "-q"]).ok().stdout, images_before, "no image is left");
+    let tarball = d.dir.join("client.tar");
+    d.berth(&[
+        "build",
+        "-q",
+        "--target",
+        "client",
+        "-o",
+        &format!("type=tar,dest={}", tarball.display()),
+        &ctx,
+    ])
+    .ok();
+    let mut names = Vec::new();
+    for e in tar::Archive::new(std::fs::File::open(&tarball).unwrap()).entries().unwrap() {
+        names.push(e.unwrap().path().unwrap().display().to_string());
+    }
+    assert!(names.iter().any(|n| n == "app"), "{names:?}");
+    let bad = d.berth(&["build", "-o", "type=registry", &ctx]);
+    assert!(bad.code != 0 && bad.stderr.contains("local or tar"), "{bad:?}");
+
+    // --push: the tags go to the registry.
+    let name = format!("{}/team/built:v1", reg.addr);
+    let pushed = d.berth(&["build", "-q", "-t", &name, "--push", "--target", "build", &ctx]).ok();
+    assert!(
+        pushed.stdout.contains("digest: sha256:") || pushed.stdout.contains("sha256:"),
+        "{pushed:?}"
+    );
+    d.docker(&["rmi", &name]).ok();
+    d.docker(&["pull", &name]).ok();
+    assert_eq!(d.docker(&["run", "--rm", &name, "cat", "/dist/app"]).ok().stdout, "binary\n");
+}

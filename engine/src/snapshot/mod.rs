@@ -129,6 +129,14 @@ impl Snapshots {
         let key = hex::encode(rand::random::<[u8; 32]>());
         let dir = self.dir.join(&key);
         make_dirs(&dir, None)?;
+        let mut lower = lower;
+        if lower.is_empty() {
+            // Over nothing (`FROM scratch`): overlayfs wants a lower dir, an empty one.
+            let empty = dir.join("empty");
+            crate::paths::create_dir(&empty, 0o755)
+                .ctx(|| format!("create {}", empty.display()))?;
+            lower.push(empty);
+        }
         Ok(Snapshot { key, dir, lower, lease })
     }
 

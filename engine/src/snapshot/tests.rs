@@ -159,3 +159,13 @@ fn a_kept_snapshot_lives_in_its_owner_s_dir_with_no_lease() {
     let changes = l.changes().unwrap();
     assert_eq!(changes, [("/new".to_string(), ChangeKind::Added)]);
 }
+
+#[test]
+fn a_snapshot_over_nothing_has_an_empty_lower_dir() {
+    let s = store();
+    let snap = s.snapshots.prepare(&[]).unwrap();
+    let l = snap.layout();
+    assert_eq!(l.lower.len(), 1, "overlayfs wants one");
+    assert_eq!(std::fs::read_dir(&l.lower[0]).unwrap().count(), 0);
+    assert!(l.lower[0].starts_with(s.paths.root.join("snapshots")));
+}
