@@ -78,5 +78,7 @@ fn image_config(c: ImageConfig) -> berth_engine::image::ImageConfig {
         stop_signal: c.stop_signal,
         healthcheck: c.healthcheck.map(crate::create::health),
         volumes: set(c.volumes),
+        shell: c.shell,
+        on_build: c.on_build,
     }
 }

@@ -324,6 +324,9 @@ impl Builder {
         st.chain(&["image", &img.id]);
         st.diff_ids = img.layers;
         st.inherited_cmd = img.config.cmd.is_some();
+        if let Some(shell) = img.config.shell.clone() {
+            st.shell = shell;
+        }
         st.config = img.config;
         st.created = job.epoch.unwrap_or(img.created);
         st.base = Some(img.id);
@@ -342,6 +345,22 @@ impl Builder {
         let first = job.numbers[&i];
         job.emit(Event::Step { number: first, total: job.total, text: stage.from.text.clone() });
         let mut st = self.base(job, done, stage).await?;
+        // The base image's ONBUILD triggers run first; the new image has none.
+        if let Some(triggers) = st.config.on_build.take().filter(|t| !t.is_empty()) {
+            let n = triggers.len();
+            let s = if n == 1 { "" } else { "s" };
+            job.emit(Event::Output { text: format!("# Executing {n} build trigger{s}"), stderr: false });
+            for t in triggers {
+                let parsed = berth_dockerfile::lines::split(&t)?;
+                for line in &parsed.lines {
+                    let step = berth_dockerfile::instruction::parse(line, job.df.escape)?;
+                    if matches!(step.instruction, Instruction::OnBuild(_) | Instruction::From { .. }) {
+                        return Err(BuildError::Invalid(format!("{t}: not allowed as an ONBUILD trigger")));
+                    }
+                    self.step(job, done, &mut st, &step).await?;
+                }
+            }
+        }
         job.emit(Event::StepDone { id: st.short() });
         for (k, step) in stage.steps.iter().enumerate() {
             if job.cancel.is_cancelled() {

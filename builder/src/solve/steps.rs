@@ -67,6 +67,7 @@ impl Builder {
             }
             Instruction::Shell(s) => {
                 st.shell = s.clone();
+                st.config.shell = Some(s.clone());
                 self.config_step(job, st, step.text.clone());
             }
             Instruction::User(u) => {
@@ -109,9 +110,11 @@ impl Builder {
                 }
                 self.config_step(job, st, format!("VOLUME [{}]", shown.join(" ")));
             }
-            Instruction::Maintainer(_) | Instruction::OnBuild(_) => {
+            Instruction::OnBuild(trigger) => {
+                st.config.on_build.get_or_insert_with(Vec::new).push(trigger.clone());
                 self.config_step(job, st, step.text.clone())
             }
+            Instruction::Maintainer(_) => self.config_step(job, st, step.text.clone()),
             Instruction::Healthcheck(h) => {
                 st.config.healthcheck = Some(health(h)?);
                 self.config_step(job, st, step.text.clone());

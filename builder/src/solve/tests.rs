@@ -357,3 +357,14 @@ async fn source_date_epoch_sets_every_time() {
     assert_eq!(img.created, berth_proto::time::from_unix_nanos(100_000_000_000));
     assert!(img.history.iter().all(|h| h.created == Some(100_000_000_000)), "{:?}", img.history);
 }
+
+#[tokio::test]
+async fn onbuild_triggers_run_in_the_child_build_and_shell_is_kept() {
+    let r = rig(Fake::default());
+    let parent = "FROM busybox\nSHELL [\"/bin/bash\", \"-c\"]\nONBUILD RUN from-trigger\nONBUILD ENV T=1\n";
+    r.build(req(parent)).await.0.unwrap();
+    let img = r.last_image();
+    assert_eq!(img.config.on_build, Some(vec!["RUN from-trigger".into(), "ENV T=1".into()]));
+    assert_eq!(img.config.shell, Some(vec!["/bin/bash".into(), "-c".into()]));
+    r.calls();
+}

@@ -600,3 +600,23 @@ fn berth_build_writes_the_target_s_files_or_pushes_the_image() {
     d.docker(&["pull", &name]).ok();
     assert_eq!(d.docker(&["run", "--rm", &name, "cat", "/dist/app"]).ok().stdout, "binary\n");
 }
+
+#[test]
+fn onbuild_triggers_and_shell_pass_to_the_child_build() {
+    let d = Daemon::start();
+    let dir = d.dir.join("parent");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nSHELL [\"/bin/sh\", \"-ec\"]\nONBUILD RUN echo triggered > /trigger\nONBUILD ENV FROM_TRIGGER=yes\n").unwrap();
+    build(&d, &dir, &["-t", "parent:1"]).ok();
+    let cfg = d.inspect_image("parent:1");
+    assert_eq!(cfg["Config"]["OnBuild"][0], "RUN echo triggered > /trigger", "{cfg}");
+    assert_eq!(cfg["Config"]["Shell"][1], "-ec");
+    let child = d.dir.join("child");
+    std::fs::create_dir_all(&child).unwrap();
+    std::fs::write(child.join("Dockerfile"), "FROM parent:1\nRUN echo $FROM_TRIGGER > /env\n").unwrap();
+    let out = build(&d, &child, &["-t", "child:1"]).ok();
+    assert!(out.stdout.contains("# Executing 2 build triggers"), "{}", out.stdout);
+    assert_eq!(d.docker(&["run", "--rm", "child:1", "cat", "/trigger", "/env"]).ok().stdout, "triggered\nyes\n");
+    let cfg = d.inspect_image("child:1");
+    assert!(cfg["Config"]["OnBuild"].as_array().is_none_or(|a| a.is_empty()), "triggers are not inherited: {cfg}");
+}

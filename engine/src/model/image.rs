@@ -32,6 +32,12 @@ pub struct ImageConfig {
     /// `VOLUME`: container paths that get an anonymous volume each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    /// `SHELL`: what runs shell forms in builds from this image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
+    /// `ONBUILD`: instructions a build `FROM` this image runs first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_build: Option<Vec<String>>,
 }
 
 impl crate::store::Record for ImageRecord {
