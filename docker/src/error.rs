@@ -139,11 +139,11 @@ mod tests {
         assert_eq!(status(Error::NotFound(Missing::Volume("v".into()))), 404);
         assert_eq!(status(Error::AlreadyExists("x".into())), 409);
         assert_eq!(status(Error::FailedPrecondition("x".into())), 409);
-        assert_eq!(status(Error::InvalidArgument("x".into())), 400);
+        assert_eq!(status(Error::invalid("x")), 400);
         assert_eq!(status(Error::BadContent("x".into())), 400);
         assert_eq!(status(Error::Unauthenticated("x".into())), 401);
         assert_eq!(status(Error::Internal("x".into())), 500);
-        let e = ApiError::from(Error::InvalidArgument("bad ulimit".into()));
+        let e = ApiError::from(Error::invalid("bad ulimit"));
         assert_eq!(e.message, "bad ulimit");
     }
 

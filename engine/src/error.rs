@@ -33,7 +33,7 @@ pub enum Error {
     #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
-    InvalidArgument(String),
+    InvalidArgument(Invalid),
     /// The object is in a state that does not allow the operation.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -66,7 +66,27 @@ pub enum Error {
     System { context: String, source: Box<dyn std::error::Error + Send + Sync> },
 }
 
+/// What is wrong with a request: why, and the field at fault when one is
+/// (named as the engine's request names it, e.g. `resources.memory`), so a
+/// front can say which of its own fields that is without reading the words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Invalid {
+    pub field: Option<&'static str>,
+    pub reason: String,
+}
+
 impl Error {
+    /// An invalid request, no one field at fault.
+    pub fn invalid(reason: impl Into<String>) -> Self {
+        Error::InvalidArgument(Invalid { field: None, reason: reason.into() })
+    }
+
+    /// An invalid value of `field`.
+    pub fn invalid_field(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument(Invalid { field: Some(field), reason: reason.into() })
+    }
+
     pub(crate) fn system(
         context: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -100,7 +120,7 @@ impl From<berth_registry::Error> for Error {
     fn from(e: berth_registry::Error) -> Self {
         use berth_registry::Error as R;
         match e {
-            R::InvalidReference(m) => Error::InvalidArgument(m),
+            R::InvalidReference(m) => Error::invalid(m),
             R::NotFound(m) => Error::NotFound(Missing::Other(m)),
             R::Unauthorized(m) => Error::Unauthenticated(m),
             R::Denied(m) => Error::PermissionDenied(m),

@@ -26,7 +26,7 @@ pub fn check_id(id: &str) -> Result<()> {
     if id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         Ok(())
     } else {
-        Err(Error::InvalidArgument(format!("invalid container id {id:?}")))
+        Err(Error::invalid(format!("invalid container id {id:?}")))
     }
 }
 
@@ -39,7 +39,7 @@ pub fn check_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidArgument(format!("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at most {MAX_NAME} characters")))
+        Err(Error::invalid(format!("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at most {MAX_NAME} characters")))
     }
 }
 
@@ -48,7 +48,7 @@ pub fn check_digest_hex(hex: &str) -> Result<()> {
     if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
         Ok(())
     } else {
-        Err(Error::InvalidArgument(format!("invalid digest {hex:?}")))
+        Err(Error::invalid(format!("invalid digest {hex:?}")))
     }
 }
 
@@ -77,7 +77,7 @@ impl Paths {
     pub fn blob(&self, digest: &str) -> Result<PathBuf> {
         let hex = digest
             .strip_prefix("sha256:")
-            .ok_or_else(|| Error::InvalidArgument(format!("invalid digest {digest:?}")))?;
+            .ok_or_else(|| Error::invalid(format!("invalid digest {digest:?}")))?;
         check_digest_hex(hex)?;
         Ok(self.blobs().join(hex))
     }

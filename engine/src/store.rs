@@ -136,9 +136,9 @@ pub fn find_id<'a>(
     let mut hits = ids.filter(|id| id.starts_with(key));
     match (hits.next(), hits.next()) {
         (Some(id), None) => Ok(Some(id.clone())),
-        (Some(_), Some(_)) => Err(Error::InvalidArgument(format!(
-            "multiple {kind}s match {key:?}; use more of the id"
-        ))),
+        (Some(_), Some(_)) => {
+            Err(Error::invalid(format!("multiple {kind}s match {key:?}; use more of the id")))
+        }
         (None, _) => Ok(None),
     }
 }

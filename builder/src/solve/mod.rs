@@ -349,13 +349,21 @@ impl Builder {
         if let Some(triggers) = st.config.on_build.take().filter(|t| !t.is_empty()) {
             let n = triggers.len();
             let s = if n == 1 { "" } else { "s" };
-            job.emit(Event::Output { text: format!("# Executing {n} build trigger{s}"), stderr: false });
+            job.emit(Event::Output {
+                text: format!("# Executing {n} build trigger{s}"),
+                stderr: false,
+            });
             for t in triggers {
                 let parsed = berth_dockerfile::lines::split(&t)?;
                 for line in &parsed.lines {
                     let step = berth_dockerfile::instruction::parse(line, job.df.escape)?;
-                    if matches!(step.instruction, Instruction::OnBuild(_) | Instruction::From { .. }) {
-                        return Err(BuildError::Invalid(format!("{t}: not allowed as an ONBUILD trigger")));
+                    if matches!(
+                        step.instruction,
+                        Instruction::OnBuild(_) | Instruction::From { .. }
+                    ) {
+                        return Err(BuildError::Invalid(format!(
+                            "{t}: not allowed as an ONBUILD trigger"
+                        )));
                     }
                     self.step(job, done, &mut st, &step).await?;
                 }

@@ -361,7 +361,8 @@ async fn source_date_epoch_sets_every_time() {
 #[tokio::test]
 async fn onbuild_triggers_run_in_the_child_build_and_shell_is_kept() {
     let r = rig(Fake::default());
-    let parent = "FROM busybox\nSHELL [\"/bin/bash\", \"-c\"]\nONBUILD RUN from-trigger\nONBUILD ENV T=1\n";
+    let parent =
+        "FROM busybox\nSHELL [\"/bin/bash\", \"-c\"]\nONBUILD RUN from-trigger\nONBUILD ENV T=1\n";
     r.build(req(parent)).await.0.unwrap();
     let img = r.last_image();
     assert_eq!(img.config.on_build, Some(vec!["RUN from-trigger".into(), "ENV T=1".into()]));

@@ -613,10 +613,17 @@ fn onbuild_triggers_and_shell_pass_to_the_child_build() {
     assert_eq!(cfg["Config"]["Shell"][1], "-ec");
     let child = d.dir.join("child");
     std::fs::create_dir_all(&child).unwrap();
-    std::fs::write(child.join("Dockerfile"), "FROM parent:1\nRUN echo $FROM_TRIGGER > /env\n").unwrap();
+    std::fs::write(child.join("Dockerfile"), "FROM parent:1\nRUN echo $FROM_TRIGGER > /env\n")
+        .unwrap();
     let out = build(&d, &child, &["-t", "child:1"]).ok();
     assert!(out.stdout.contains("# Executing 2 build triggers"), "{}", out.stdout);
-    assert_eq!(d.docker(&["run", "--rm", "child:1", "cat", "/trigger", "/env"]).ok().stdout, "triggered\nyes\n");
+    assert_eq!(
+        d.docker(&["run", "--rm", "child:1", "cat", "/trigger", "/env"]).ok().stdout,
+        "triggered\nyes\n"
+    );
     let cfg = d.inspect_image("child:1");
-    assert!(cfg["Config"]["OnBuild"].as_array().is_none_or(|a| a.is_empty()), "triggers are not inherited: {cfg}");
+    assert!(
+        cfg["Config"]["OnBuild"].as_array().is_none_or(|a| a.is_empty()),
+        "triggers are not inherited: {cfg}"
+    );
 }

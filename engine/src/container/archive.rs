@@ -204,12 +204,10 @@ fn cp_error(e: CpError, path: &str, rec: &ContainerRecord) -> Error {
         CpError::NotFound(_) => {
             Error::PathNotFound { path: path.to_owned(), container: rec.name.clone() }
         }
-        CpError::NotADirectory => Error::InvalidArgument(e.to_string()),
+        CpError::NotADirectory => Error::invalid(e.to_string()),
         CpError::Refused(m) => Error::BadContent(m),
         CpError::Malformed(_) => Error::BadContent(e.to_string()),
-        CpError::Sys { .. } if e.errno() == Some(libc::ENOTDIR) => {
-            Error::InvalidArgument(e.to_string())
-        }
+        CpError::Sys { .. } if e.errno() == Some(libc::ENOTDIR) => Error::invalid(e.to_string()),
         CpError::Sys { .. } if e.errno() == Some(libc::EROFS) => {
             Error::PermissionDenied(e.to_string())
         }

@@ -25,7 +25,7 @@ pub(crate) fn check_hostname(h: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidArgument(format!("invalid hostname {h:?}")))
+        Err(Error::invalid_field("hostname", format!("invalid hostname {h:?}")))
     }
 }
 
@@ -34,7 +34,7 @@ pub(crate) fn check_hostname(h: &str) -> Result<()> {
 /// send mounts back to the node.
 fn check_in_user_namespace(opts: &CreateOptions) -> Result<()> {
     let refuse = |what: &str| {
-        Err(Error::InvalidArgument(format!(
+        Err(Error::invalid(format!(
             "a container in a pod with its own user namespace can't be {what}"
         )))
     };
@@ -56,14 +56,15 @@ fn check(opts: &CreateOptions) -> Result<()> {
     }
     if let Some(w) = &opts.working_dir {
         if !w.is_empty() && !w.starts_with('/') {
-            return Err(Error::InvalidArgument(format!(
-                "the working directory {w:?} is invalid, it needs to be an absolute path"
-            )));
+            return Err(Error::invalid_field(
+                "working_dir",
+                format!("the working directory {w:?} is invalid, it needs to be an absolute path"),
+            ));
         }
     }
     for e in &opts.env {
         if e.is_empty() || e.starts_with('=') || e.contains('\0') {
-            return Err(Error::InvalidArgument(format!("invalid environment variable {e:?}")));
+            return Err(Error::invalid_field("env", format!("invalid environment variable {e:?}")));
         }
     }
     if let Some(h) = &opts.hostname {
@@ -71,10 +72,13 @@ fn check(opts: &CreateOptions) -> Result<()> {
     }
     let r = &opts.resources;
     if r.memory_bytes < 0 || (r.memory_bytes > 0 && r.memory_bytes < MIN_MEMORY) {
-        return Err(Error::InvalidArgument("minimum memory limit allowed is 6MB".into()));
+        return Err(Error::invalid_field(
+            "resources.memory",
+            "minimum memory limit allowed is 6MB",
+        ));
     }
     if r.cpu_quota < 0 || r.pids_limit < 0 {
-        return Err(Error::InvalidArgument("resource limits must not be negative".into()));
+        return Err(Error::invalid("resource limits must not be negative"));
     }
     if let Some(s) = &opts.stop_signal {
         super::StopSignal::parse(s)?;
@@ -87,7 +91,7 @@ fn check(opts: &CreateOptions) -> Result<()> {
             || l.is_absolute()
             || l.components().any(|c| !matches!(c, Component::Normal(_)))
         {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid(format!(
                 "log path {} must be relative to the pod's log directory, without \"..\"",
                 l.display()
             )));
@@ -165,7 +169,7 @@ impl Engine {
         let (entrypoint, cmd) = command(&opts, &image.config);
         let args: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
         if args.is_empty() {
-            return Err(Error::InvalidArgument("no command specified".into()));
+            return Err(Error::invalid_field("args", "no command specified"));
         }
         let id = hex::encode(rand::random::<[u8; 32]>());
         let name = opts.name.clone().unwrap_or_else(random_name);
@@ -195,11 +199,7 @@ impl Engine {
             (Some(rel), Some(s)) if !s.config.log_directory.is_empty() => {
                 Some(PathBuf::from(&s.config.log_directory).join(rel))
             }
-            (Some(_), _) => {
-                return Err(Error::InvalidArgument(
-                    "a log path needs the pod's log directory".into(),
-                ))
-            }
+            (Some(_), _) => return Err(Error::invalid("a log path needs the pod's log directory")),
         };
         let devices = opts
             .devices
@@ -254,7 +254,7 @@ impl Engine {
                 let n = self.network(key)?;
                 if let Some(ip) = opts.docker.ip {
                     if !n.subnet.is_host(ip) || ip == n.gateway {
-                        return Err(Error::InvalidArgument(format!(
+                        return Err(Error::invalid(format!(
                             "no configured subnet or ip-range contain the IP address {ip}"
                         )));
                     }
@@ -451,13 +451,13 @@ impl Engine {
         })?;
         if !v.sub_path.is_empty() {
             let comps = berth_kernel::fs::clean_components(&v.sub_path)
-                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+                .map_err(|e| Error::invalid(e.to_string()))?;
             let lower = crate::snapshot::lower_dirs(self.paths(), &image.layers)?;
             let found = lower.iter().any(|l| {
                 std::fs::symlink_metadata(comps.iter().fold(l.clone(), |p, c| p.join(c))).is_ok()
             });
             if !found {
-                return Err(Error::InvalidArgument(format!(
+                return Err(Error::invalid(format!(
                     "image sub path {:?} is not in the image {:?}",
                     v.sub_path, v.image
                 )));

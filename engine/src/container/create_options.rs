@@ -97,7 +97,7 @@ pub enum NetworkMode {
 impl DockerOptions {
     /// A pod's container asks for none of it.
     pub(super) fn check_in_pod(&self) -> Result<()> {
-        let refuse = |what: &str| Err(Error::InvalidArgument(format!("a pod's container {what}")));
+        let refuse = |what: &str| Err(Error::invalid(format!("a pod's container {what}")));
         if self.network != NetworkMode::None {
             return refuse("has the pod's network");
         }
@@ -123,7 +123,7 @@ impl DockerOptions {
 
     /// dockerd's refusals, in its words; `hostname`: the request sets one.
     pub(super) fn check(&self, hostname: bool) -> Result<()> {
-        let invalid = |m: &str| Err(Error::InvalidArgument(m.into()));
+        let invalid = |m: &str| Err(Error::invalid(m));
         if !self.restart.is_no() && self.auto_remove {
             return invalid("can't create 'AutoRemove' container with restart policy");
         }
@@ -176,7 +176,7 @@ mod tests {
 
     fn refused(r: Result<()>) -> String {
         match r {
-            Err(Error::InvalidArgument(m)) => m,
+            Err(Error::InvalidArgument(m)) => m.reason,
             other => panic!("{other:?}"),
         }
     }

@@ -102,7 +102,7 @@ impl Engine {
         more: &ExecProcessOptions,
     ) -> Result<tokio::process::Command> {
         if args.is_empty() || args[0].is_empty() {
-            return Err(Error::InvalidArgument("exec needs a command".into()));
+            return Err(Error::invalid("exec needs a command"));
         }
         let rec = self.lookup(key)?.record();
         if rec.state.status != Status::Running {
@@ -122,7 +122,7 @@ impl Engine {
         }
         for e in &more.env {
             if !e.contains('=') || e.starts_with('=') || e.contains('\0') {
-                return Err(Error::InvalidArgument(format!(
+                return Err(Error::invalid(format!(
                     "invalid environment variable {e:?}: it needs NAME=value"
                 )));
             }
@@ -133,7 +133,7 @@ impl Engine {
         }
         if let Some(w) = more.workdir.as_deref().filter(|w| !w.is_empty()) {
             if !w.starts_with('/') {
-                return Err(Error::InvalidArgument(format!(
+                return Err(Error::invalid(format!(
                     "the working directory {w:?} is not an absolute path"
                 )));
             }

@@ -7,7 +7,7 @@ impl Engine {
     #[tracing::instrument(level = "info", skip_all, fields(container = %key))]
     pub async fn kill(&self, key: &str, signal: &str) -> Result<()> {
         let sig = berth_kernel::signal::parse(if signal.is_empty() { "SIGKILL" } else { signal })
-            .map_err(Error::InvalidArgument)?;
+            .map_err(Error::invalid)?;
         let entry = self.lookup(key)?;
         let rec = entry.record();
         if !rec.state.status.can_kill() {

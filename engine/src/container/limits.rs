@@ -19,7 +19,7 @@ pub(crate) struct Dropped {
 /// `r` as this node can apply it, and what was left out.
 pub(crate) fn fit(mut r: Resources, node: &Controllers) -> Result<(Resources, Vec<Dropped>)> {
     let refuse = |controller: &str, setting: String| {
-        Error::InvalidArgument(format!(
+        Error::invalid(format!(
             "{setting} can't be enforced: this node has no {controller} cgroup controller"
         ))
     };
@@ -47,7 +47,7 @@ pub(crate) fn fit(mut r: Resources, node: &Controllers) -> Result<(Resources, Ve
     }
     if !r.unified.is_empty() && !node.unified {
         let keys = r.unified.keys().cloned().collect::<Vec<_>>().join(", ");
-        return Err(Error::InvalidArgument(format!(
+        return Err(Error::invalid(format!(
             "cgroup v2 settings ({keys}) can't be set: this node runs cgroup v1"
         )));
     }
@@ -120,7 +120,7 @@ mod tests {
         r.hugepages.insert("2MB".into(), 4 << 20);
         let e = fit(r, &v1_without_hugetlb()).unwrap_err();
         assert!(
-            matches!(&e, Error::InvalidArgument(m) if m == "hugepage limit 2MB=4194304 can't be enforced: this node has no hugetlb cgroup controller"),
+            matches!(&e, Error::InvalidArgument(m) if m.reason == "hugepage limit 2MB=4194304 can't be enforced: this node has no hugetlb cgroup controller"),
             "{e}"
         );
     }
@@ -164,7 +164,7 @@ mod tests {
         };
         let e = fit(r, &n).unwrap_err();
         assert!(
-            matches!(&e, Error::InvalidArgument(m) if m.contains("rdma.max=mlx4_0 hca_handle=2") && m.contains("no rdma cgroup controller")),
+            matches!(&e, Error::InvalidArgument(m) if m.reason.contains("rdma.max=mlx4_0 hca_handle=2") && m.reason.contains("no rdma cgroup controller")),
             "{e}"
         );
     }
@@ -177,7 +177,7 @@ mod tests {
         };
         let e = fit(r, &v1_without_hugetlb()).unwrap_err();
         assert!(
-            matches!(&e, Error::InvalidArgument(m) if m.contains("(memory.high)") && m.contains("cgroup v1")),
+            matches!(&e, Error::InvalidArgument(m) if m.reason.contains("(memory.high)") && m.reason.contains("cgroup v1")),
             "{e}"
         );
     }
@@ -195,7 +195,7 @@ mod tests {
         for (r, controller) in cases {
             let e = fit(r, &bare).unwrap_err();
             assert!(
-                matches!(&e, Error::InvalidArgument(m) if m.ends_with(&format!("no {controller} cgroup controller"))),
+                matches!(&e, Error::InvalidArgument(m) if m.reason.ends_with(&format!("no {controller} cgroup controller"))),
                 "{e}"
             );
         }

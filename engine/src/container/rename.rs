@@ -14,10 +14,10 @@ impl Engine {
         let _op = entry.op.lock().await;
         let rec = entry.record();
         if rec.config.pod.is_some() {
-            return Err(Error::InvalidArgument("a pod's container is named by its pod".into()));
+            return Err(Error::invalid("a pod's container is named by its pod"));
         }
         if rec.name == new_name {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid(format!(
                 "Renaming a container with the same name as its current name: {new_name}"
             )));
         }

@@ -101,9 +101,8 @@ impl Engine {
         let entry = self.lookup(key)?;
         let _op = entry.op.lock().await;
         if !policy.is_no() && entry.record().config.auto_remove {
-            return Err(crate::error::Error::InvalidArgument(
-                "Restart policy cannot be updated because AutoRemove is enabled for the container"
-                    .into(),
+            return Err(crate::error::Error::invalid(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container",
             ));
         }
         let rec = self.commit(&entry, |r| r.config.restart = policy)?;

@@ -22,7 +22,7 @@ impl Engine {
                     .and_then(|cg| cg.apply(&linux))
             })
             .await?
-            .map_err(|e| Error::InvalidArgument(format!("update resources: {e}")))?;
+            .map_err(|e| Error::invalid(format!("update resources: {e}")))?;
         }
         let resources = next.config.resources;
         let rec = self.commit(&entry, |r| r.config.resources = resources)?;

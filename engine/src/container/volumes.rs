@@ -33,10 +33,10 @@ fn clean_destination(p: &Path) -> Result<()> {
         || p.components().any(|c| matches!(c, Component::ParentDir))
         || p == Path::new("/")
     {
-        return Err(Error::InvalidArgument(format!(
-            "invalid mount path: '{}' mount path must be absolute",
-            p.display()
-        )));
+        return Err(Error::invalid_field(
+            "mounts",
+            format!("invalid mount path: '{}' mount path must be absolute", p.display()),
+        ));
     }
     Ok(())
 }
@@ -54,7 +54,10 @@ pub(super) fn check(opts: &CreateOptions) -> Result<()> {
         clean_destination(d)?;
         let d: PathBuf = d.components().collect();
         if seen.contains(&d) {
-            return Err(Error::InvalidArgument(format!("Duplicate mount point: {}", d.display())));
+            return Err(Error::invalid_field(
+                "mounts",
+                format!("Duplicate mount point: {}", d.display()),
+            ));
         }
         seen.push(d);
     }
@@ -74,7 +77,7 @@ pub fn check_tmpfs_options(options: &[String]) -> Result<()> {
     for o in options {
         let key = o.split_once('=').map_or(o.as_str(), |(k, _)| k);
         if !TMPFS_OPTIONS.contains(&key) || o.contains(',') {
-            return Err(Error::InvalidArgument(format!("invalid tmpfs option {o:?}")));
+            return Err(Error::invalid_field("mounts", format!("invalid tmpfs option {o:?}")));
         }
     }
     Ok(())
@@ -102,7 +105,9 @@ impl Engine {
                 None => None,
                 Some("ro") => Some(true),
                 Some("rw") => Some(false),
-                Some(m) => return Err(Error::InvalidArgument(format!("invalid mode: {m}"))),
+                Some(m) => {
+                    return Err(Error::invalid_field("mounts", format!("invalid mode: {m}")))
+                }
             };
             let missing = || Error::NotFound(Missing::Container(name.to_owned()));
             let other = self.lookup(name)?.record();
@@ -173,11 +178,14 @@ impl Engine {
                 None => self.volume_data(&v.name)?,
                 Some(VolumeSource::Bind { device }) => {
                     if !device.is_dir() {
-                        return Err(Error::InvalidArgument(format!(
-                            "failed to mount local volume {}: {}: no such directory",
-                            v.name,
-                            device.display()
-                        )));
+                        return Err(Error::invalid_field(
+                            "mounts",
+                            format!(
+                                "failed to mount local volume {}: {}: no such directory",
+                                v.name,
+                                device.display()
+                            ),
+                        ));
                     }
                     device.clone()
                 }

@@ -30,9 +30,7 @@ impl Engine {
             "" | "not-running" => (false, false),
             "next-exit" => (true, false),
             "removed" => (true, true),
-            other => {
-                return Err(Error::InvalidArgument(format!("invalid wait condition {other:?}")))
-            }
+            other => return Err(Error::invalid(format!("invalid wait condition {other:?}"))),
         };
         let entry = self.lookup(key)?;
         let rx = entry.subscribe();

@@ -8,7 +8,7 @@ fn words(rest: &str) -> Result<Vec<String>> {
     let t = rest.trim();
     if t.starts_with('[') {
         serde_json::from_str::<Vec<String>>(t)
-            .map_err(|e| Error::InvalidArgument(format!("invalid JSON array {t:?}: {e}")))
+            .map_err(|e| Error::invalid(format!("invalid JSON array {t:?}: {e}")))
     } else {
         // Shell form, as Docker runs it.
         Ok(vec!["/bin/sh".into(), "-c".into(), t.to_owned()])
@@ -21,14 +21,14 @@ fn pairs(rest: &str) -> Result<Vec<(String, String)>> {
         // Legacy `ENV key value`.
         let (k, v) = t
             .split_once(char::is_whitespace)
-            .ok_or_else(|| Error::InvalidArgument(format!("expected key=value in {t:?}")))?;
+            .ok_or_else(|| Error::invalid(format!("expected key=value in {t:?}")))?;
         return Ok(vec![(k.to_owned(), v.trim().to_owned())]);
     }
     t.split_whitespace()
         .map(|kv| {
             let (k, v) = kv
                 .split_once('=')
-                .ok_or_else(|| Error::InvalidArgument(format!("expected key=value in {kv:?}")))?;
+                .ok_or_else(|| Error::invalid(format!("expected key=value in {kv:?}")))?;
             Ok((k.to_owned(), v.trim_matches('"').to_owned()))
         })
         .collect()
@@ -40,13 +40,12 @@ fn healthcheck(rest: &str) -> Result<crate::model::HealthConfig> {
     let mut rest = rest.trim();
     while let Some(opt) = rest.strip_prefix("--") {
         let (word, after) = opt.split_once(char::is_whitespace).unwrap_or((opt, ""));
-        let (k, v) = word.split_once('=').ok_or_else(|| {
-            Error::InvalidArgument(format!("HEALTHCHECK option --{word} needs a value"))
-        })?;
+        let (k, v) = word
+            .split_once('=')
+            .ok_or_else(|| Error::invalid(format!("HEALTHCHECK option --{word} needs a value")))?;
         let dur = || {
-            berth_proto::time::parse_go_duration(v).ok_or_else(|| {
-                Error::InvalidArgument(format!("HEALTHCHECK --{k}: invalid duration {v:?}"))
-            })
+            berth_proto::time::parse_go_duration(v)
+                .ok_or_else(|| Error::invalid(format!("HEALTHCHECK --{k}: invalid duration {v:?}")))
         };
         match k {
             "interval" => h.interval = Some(dur()?),
@@ -55,12 +54,10 @@ fn healthcheck(rest: &str) -> Result<crate::model::HealthConfig> {
             "start-interval" => h.start_interval = Some(dur()?),
             "retries" => {
                 h.retries = Some(v.parse().map_err(|_| {
-                    Error::InvalidArgument(format!("HEALTHCHECK --retries: invalid number {v:?}"))
+                    Error::invalid(format!("HEALTHCHECK --retries: invalid number {v:?}"))
                 })?)
             }
-            other => {
-                return Err(Error::InvalidArgument(format!("unknown HEALTHCHECK option --{other}")))
-            }
+            other => return Err(Error::invalid(format!("unknown HEALTHCHECK option --{other}"))),
         }
         rest = after.trim_start();
     }
@@ -71,11 +68,7 @@ fn healthcheck(rest: &str) -> Result<crate::model::HealthConfig> {
             std::iter::once("CMD".to_owned()).chain(words(cmd)?).collect()
         }
         "CMD" if !cmd.trim().is_empty() => vec!["CMD-SHELL".into(), cmd.trim().to_owned()],
-        _ => {
-            return Err(Error::InvalidArgument(format!(
-                "HEALTHCHECK needs CMD or NONE, not {rest:?}"
-            )))
-        }
+        _ => return Err(Error::invalid(format!("HEALTHCHECK needs CMD or NONE, not {rest:?}"))),
     });
     Ok(h)
 }
@@ -102,7 +95,7 @@ pub fn apply(cfg: &mut ImageConfig, change: &str) -> Result<()> {
         "WORKDIR" => cfg.working_dir = Some(rest.trim().to_owned()),
         "USER" => cfg.user = Some(rest.trim().to_owned()),
         "STOPSIGNAL" => {
-            berth_kernel::signal::parse(rest).map_err(Error::InvalidArgument)?;
+            berth_kernel::signal::parse(rest).map_err(Error::invalid)?;
             cfg.stop_signal = Some(rest.trim().to_owned());
         }
         "EXPOSE" => {
@@ -124,9 +117,7 @@ pub fn apply(cfg: &mut ImageConfig, change: &str) -> Result<()> {
                 cfg.volumes.get_or_insert_with(Default::default).insert(p, serde_json::json!({}));
             }
         }
-        other => {
-            return Err(Error::InvalidArgument(format!("{other} is not a valid change command")))
-        }
+        other => return Err(Error::invalid(format!("{other} is not a valid change command"))),
     }
     Ok(())
 }

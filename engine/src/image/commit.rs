@@ -50,9 +50,7 @@ impl ImageStore {
             r => {
                 let r = Reference::parse(r)?;
                 if r.digest.is_some() {
-                    return Err(Error::InvalidArgument(
-                        "commit: a reference with a digest can't be a tag".into(),
-                    ));
+                    return Err(Error::invalid("commit: a reference with a digest can't be a tag"));
                 }
                 Some(r.with_default_tag())
             }

@@ -34,9 +34,7 @@ impl ImageStore {
         } else {
             let r = Reference::parse(&req.reference)?;
             if r.digest.is_some() {
-                return Err(Error::InvalidArgument(
-                    "import: a reference with a digest can't be a tag".into(),
-                ));
+                return Err(Error::invalid("import: a reference with a digest can't be a tag"));
             }
             Some(r.with_default_tag())
         };

@@ -72,7 +72,7 @@ impl Drop for SpoolDir {
 }
 
 fn bad(msg: impl std::fmt::Display) -> Error {
-    Error::InvalidArgument(format!("load: {msg}"))
+    Error::invalid(format!("load: {msg}"))
 }
 
 impl ImageStore {

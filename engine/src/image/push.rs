@@ -34,7 +34,7 @@ impl ImageStore {
     ) -> Result<String> {
         let r = Reference::parse(&req.reference)?;
         if r.digest.is_some() {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid(format!(
                 "push {}: push a tag, not a digest",
                 req.reference
             )));

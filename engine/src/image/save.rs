@@ -38,7 +38,7 @@ impl ImageStore {
     /// Resolves every name and checks the store holds each image's blobs.
     pub fn plan_save(&self, names: &[String]) -> Result<SavePlan> {
         if names.is_empty() {
-            return Err(Error::InvalidArgument("save: name at least one image".into()));
+            return Err(Error::invalid("save: name at least one image"));
         }
         let mut images: Vec<Saved> = Vec::new();
         for name in names {

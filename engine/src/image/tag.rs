@@ -10,9 +10,7 @@ impl ImageStore {
         let img = self.resolve(source)?;
         let t = Reference::parse(target)?;
         if t.digest.is_some() {
-            return Err(Error::InvalidArgument(format!(
-                "tag {target}: a tag can't carry a digest"
-            )));
+            return Err(Error::invalid(format!("tag {target}: a tag can't carry a digest")));
         }
         let mut rec = img;
         rec.repo_tags = vec![t.with_default_tag().canonical()];

@@ -37,7 +37,7 @@ pub(crate) type LayerErrorMap = fn(berth_kernel::layer::LayerError) -> Error;
 pub(crate) fn input_error(verb: &str, e: berth_kernel::layer::LayerError) -> Error {
     match e {
         berth_kernel::layer::LayerError::Io(io) => Error::Io { context: verb.into(), source: io },
-        other => Error::InvalidArgument(format!("{verb}: {other}")),
+        other => Error::invalid(format!("{verb}: {other}")),
     }
 }
 

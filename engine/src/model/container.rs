@@ -304,7 +304,7 @@ impl Default for StopSignal {
 impl StopSignal {
     /// Docker's forms: `SIGTERM`, `TERM`, `term`, `15`.
     pub fn parse(s: &str) -> Result<Self> {
-        berth_kernel::signal::parse(s).map(Self).map_err(Error::InvalidArgument)
+        berth_kernel::signal::parse(s).map(Self).map_err(Error::invalid)
     }
     pub fn name(self) -> &'static str {
         self.0.as_str()
@@ -368,11 +368,10 @@ pub const ULIMIT_NAMES: [&str; 16] = [
 impl Ulimit {
     /// Parses `name=soft[:hard]`.
     pub fn parse(s: &str) -> Result<Self> {
-        let bad =
-            || Error::InvalidArgument(format!("invalid ulimit {s:?}: expected name=soft[:hard]"));
+        let bad = || Error::invalid(format!("invalid ulimit {s:?}: expected name=soft[:hard]"));
         let (name, vals) = s.split_once('=').ok_or_else(bad)?;
         if !ULIMIT_NAMES.contains(&name) {
-            return Err(Error::InvalidArgument(format!("invalid ulimit type: {name}")));
+            return Err(Error::invalid(format!("invalid ulimit type: {name}")));
         }
         let num = |v: &str| {
             if v == "-1" || v == "unlimited" {
@@ -386,7 +385,7 @@ impl Ulimit {
             None => (num(vals)?, num(vals)?),
         };
         if soft > hard {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid(format!(
                 "ulimit {name}: soft limit {soft} is above the hard limit {hard}"
             )));
         }

@@ -67,15 +67,19 @@ impl HealthConfig {
             ] {
                 let v = v.unwrap_or(0);
                 if v < 0 || (v > 0 && v < MIN_PERIOD.as_nanos() as i64 && what != "StartPeriod") {
-                    return Err(Error::InvalidArgument(format!(
-                        "{what} in Healthcheck cannot be less than {}ms",
-                        MIN_PERIOD.as_millis()
-                    )));
+                    return Err(Error::invalid_field(
+                        "healthcheck",
+                        format!(
+                            "{what} in Healthcheck cannot be less than {}ms",
+                            MIN_PERIOD.as_millis()
+                        ),
+                    ));
                 }
             }
             if c.retries.unwrap_or(0) < 0 {
-                return Err(Error::InvalidArgument(
-                    "Retries in Healthcheck cannot be negative".into(),
+                return Err(Error::invalid_field(
+                    "healthcheck",
+                    "Retries in Healthcheck cannot be negative",
                 ));
             }
         }
@@ -91,7 +95,7 @@ impl HealthConfig {
             Some("NONE") => return Ok(None),
             Some("CMD") if test.len() > 1 => test[1..].to_vec(),
             Some("CMD-SHELL") if test.len() == 2 => vec!["/bin/sh".into(), "-c".into(), test[1].clone()],
-            _ => return Err(Error::InvalidArgument(format!("invalid healthcheck test {test:?}: expected [\"CMD\", args...], [\"CMD-SHELL\", command] or [\"NONE\"]"))),
+            _ => return Err(Error::invalid_field("healthcheck", format!("invalid healthcheck test {test:?}: expected [\"CMD\", args...], [\"CMD-SHELL\", command] or [\"NONE\"]"))),
         };
         let ns = |v: Option<i64>, d: Duration| v.map_or(d.as_nanos() as u64, |v| v as u64);
         Ok(Some(Healthcheck {

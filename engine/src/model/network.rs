@@ -61,9 +61,8 @@ impl Subnet {
 impl FromStr for Subnet {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::InvalidArgument(format!("invalid subnet {s}: an IPv4 range such as 10.1.0.0/24"))
-        };
+        let bad =
+            || Error::invalid(format!("invalid subnet {s}: an IPv4 range such as 10.1.0.0/24"));
         let (a, p) = s.split_once('/').ok_or_else(bad)?;
         let (addr, prefix): (Ipv4Addr, u8) =
             (a.parse().map_err(|_| bad())?, p.parse().map_err(|_| bad())?);
@@ -144,7 +143,7 @@ pub fn check_network_name(name: &str) -> Result<()> {
         && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if !ok {
-        return Err(Error::InvalidArgument(format!(
+        return Err(Error::invalid(format!(
             "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
         )));
     }
@@ -168,7 +167,7 @@ pub fn check_alias(alias: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidArgument(format!("invalid network alias {alias:?}")))
+        Err(Error::invalid(format!("invalid network alias {alias:?}")))
     }
 }
 
@@ -180,7 +179,7 @@ pub struct MacAddress(pub [u8; 6]);
 impl FromStr for MacAddress {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::InvalidArgument(format!("invalid MAC address: {s}"));
+        let bad = || Error::invalid(format!("invalid MAC address: {s}"));
         let parts: Vec<&str> = s.split([':', '-']).collect();
         if parts.len() != 6 {
             return Err(bad());

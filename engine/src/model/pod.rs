@@ -81,13 +81,13 @@ impl ImageVolume {
     pub(crate) fn check(&self) -> Result<()> {
         check_abs("image volume container path", &self.container_path)?;
         if self.image.is_empty() {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid(format!(
                 "the image volume at {} names no image",
                 self.container_path.display()
             )));
         }
         berth_kernel::fs::clean_components(&self.sub_path)
-            .map_err(|e| Error::InvalidArgument(format!("image sub path: {e}")))?;
+            .map_err(|e| Error::invalid(format!("image sub path: {e}")))?;
         Ok(())
     }
 }
@@ -250,7 +250,7 @@ pub(crate) fn check_abs(what: &str, p: &Path) -> Result<()> {
         || p.components().any(|c| c == Component::ParentDir)
         || p.as_os_str().as_encoded_bytes().contains(&0)
     {
-        return Err(Error::InvalidArgument(format!(
+        return Err(Error::invalid(format!(
             "{what} {} must be an absolute path without \"..\"",
             p.display()
         )));
@@ -266,7 +266,7 @@ pub(crate) fn cap_name(c: &str) -> Result<String> {
     }
     let full = if up.starts_with("CAP_") { up } else { format!("CAP_{up}") };
     if full.parse::<caps::Capability>().is_err() {
-        return Err(Error::InvalidArgument(format!("unknown capability {c:?}")));
+        return Err(Error::invalid(format!("unknown capability {c:?}")));
     }
     Ok(full)
 }
@@ -277,9 +277,7 @@ impl Security {
             cap_name(c)?;
         }
         if self.pid == PidNamespace::Target(String::new()) {
-            return Err(Error::InvalidArgument(
-                "PID namespace mode TARGET needs a target container id".into(),
-            ));
+            return Err(Error::invalid("PID namespace mode TARGET needs a target container id"));
         }
         Ok(())
     }
@@ -290,19 +288,19 @@ impl BindMount {
         check_abs("mount host path", &self.host_path)?;
         check_abs("mount container path", &self.container_path)?;
         if self.recursive_readonly && !self.readonly {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid(format!(
                 "the recursive read-only mount at {} must be read-only",
                 self.container_path.display()
             )));
         }
         if self.recursive_readonly && self.propagation != Propagation::Private {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid(format!(
                 "the recursive read-only mount at {} must have private propagation",
                 self.container_path.display()
             )));
         }
         if let Some(o) = self.options.iter().find(|o| !BIND_MOUNT_OPTIONS.contains(&o.as_str())) {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid(format!(
                 "unsupported mount option {o:?} for {}: berth takes {}",
                 self.container_path.display(),
                 BIND_MOUNT_OPTIONS.join(", ")
@@ -317,7 +315,7 @@ impl DeviceMount {
         check_abs("device host path", &self.host_path)?;
         check_abs("device container path", &self.container_path)?;
         if self.permissions.is_empty() || !self.permissions.chars().all(|c| "rwm".contains(c)) {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid(format!(
                 "invalid device permissions {:?}: a subset of \"rwm\"",
                 self.permissions
             )));
@@ -330,14 +328,10 @@ impl DeviceMount {
     /// The host path must be a device node.
     pub(crate) fn check_host(&self) -> Result<()> {
         use std::os::unix::fs::FileTypeExt;
-        let md = std::fs::metadata(&self.host_path).map_err(|e| {
-            Error::InvalidArgument(format!("device {}: {e}", self.host_path.display()))
-        })?;
+        let md = std::fs::metadata(&self.host_path)
+            .map_err(|e| Error::invalid(format!("device {}: {e}", self.host_path.display())))?;
         if !(md.file_type().is_char_device() || md.file_type().is_block_device()) {
-            return Err(Error::InvalidArgument(format!(
-                "{} is not a device",
-                self.host_path.display()
-            )));
+            return Err(Error::invalid(format!("{} is not a device", self.host_path.display())));
         }
         Ok(())
     }

@@ -46,14 +46,17 @@ impl FromStr for ContainerPort {
             "tcp" => Protocol::Tcp,
             "udp" => Protocol::Udp,
             other => {
-                return Err(Error::InvalidArgument(format!(
-                    "invalid proto: {other} (berth publishes tcp and udp)"
-                )))
+                return Err(Error::invalid_field(
+                    "ports",
+                    format!("invalid proto: {other} (berth publishes tcp and udp)"),
+                ))
             }
         };
         let port = match port.parse::<u16>() {
             Ok(p) if p > 0 => p,
-            _ => return Err(Error::InvalidArgument(format!("invalid containerPort: {port}"))),
+            _ => {
+                return Err(Error::invalid_field("ports", format!("invalid containerPort: {port}")))
+            }
         };
         Ok(Self { port, protocol })
     }
@@ -97,7 +100,7 @@ impl HostPorts {
         if s.is_empty() {
             return Ok(Self::Any);
         }
-        let bad = || Error::InvalidArgument(format!("invalid hostPort: {s}"));
+        let bad = || Error::invalid_field("ports", format!("invalid hostPort: {s}"));
         let (a, b) = s.split_once('-').unwrap_or((s, s));
         let (first, last): (u16, u16) =
             (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
@@ -139,11 +142,14 @@ impl PortRequest {
                 match ip.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
                     Ok(std::net::IpAddr::V4(a)) => Some(a),
                     Ok(std::net::IpAddr::V6(_)) => {
-                        return Err(Error::InvalidArgument(format!(
-                            "host IP {ip}: berth publishes on IPv4 addresses only"
-                        )))
+                        return Err(Error::invalid_field(
+                            "ports",
+                            format!("host IP {ip}: berth publishes on IPv4 addresses only"),
+                        ))
                     }
-                    Err(_) => return Err(Error::InvalidArgument(format!("invalid host IP: {ip}"))),
+                    Err(_) => {
+                        return Err(Error::invalid_field("ports", format!("invalid host IP: {ip}")))
+                    }
                 }
             }
         };

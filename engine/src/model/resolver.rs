@@ -24,9 +24,7 @@ impl Dns {
     pub fn check(&self) -> Result<()> {
         for w in self.search.iter().chain(&self.options) {
             if w.is_empty() || w.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(Error::InvalidArgument(format!(
-                    "invalid DNS search domain or option {w:?}"
-                )));
+                return Err(Error::invalid(format!("invalid DNS search domain or option {w:?}")));
             }
         }
         Ok(())
@@ -66,15 +64,14 @@ impl ExtraHost {
     /// Docker's `name:ip` (or `name=ip`); the name a hostname.
     pub fn parse(s: &str) -> Result<Self> {
         let bad = || {
-            Error::InvalidArgument(format!(
+            Error::invalid(format!(
                 "invalid argument \"{s}\" for \"--add-host\" flag: invalid IP address in add-host"
             ))
         };
         let (name, ip) = s.split_once('=').or_else(|| s.split_once(':')).ok_or_else(bad)?;
         let ip = ip.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| bad())?;
-        crate::container::check_hostname(name).map_err(|_| {
-            Error::InvalidArgument(format!("invalid hostname {name:?} in add-host"))
-        })?;
+        crate::container::check_hostname(name)
+            .map_err(|_| Error::invalid(format!("invalid hostname {name:?} in add-host")))?;
         Ok(Self { name: name.to_owned(), ip })
     }
 }

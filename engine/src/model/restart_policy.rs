@@ -36,21 +36,28 @@ impl RestartPolicy {
             "always" => Self::Always,
             "unless-stopped" => Self::UnlessStopped,
             "on-failure" if max_retries < 0 => {
-                return Err(Error::InvalidArgument("maximum retry count cannot be negative".into()))
+                return Err(Error::invalid_field(
+                    "restart_policy",
+                    "maximum retry count cannot be negative",
+                ))
             }
             "on-failure" => Self::OnFailure {
                 max_retries: u32::try_from(max_retries).map_err(|_| {
-                    Error::InvalidArgument("maximum retry count is too large".into())
+                    Error::invalid_field("restart_policy", "maximum retry count is too large")
                 })?,
             },
             other => {
-                return Err(Error::InvalidArgument(format!("invalid restart policy '{other}'")))
+                return Err(Error::invalid_field(
+                    "restart_policy",
+                    format!("invalid restart policy '{other}'"),
+                ))
             }
         };
         if max_retries != 0 && !matches!(policy, Self::OnFailure { .. }) {
-            return Err(Error::InvalidArgument(format!(
-                "maximum retry count cannot be used with restart policy '{name}'"
-            )));
+            return Err(Error::invalid_field(
+                "restart_policy",
+                format!("maximum retry count cannot be used with restart policy '{name}'"),
+            ));
         }
         Ok(policy)
     }
@@ -61,7 +68,7 @@ impl RestartPolicy {
             Some(("on-failure", n)) => Self::from_docker(
                 "on-failure",
                 n.parse().map_err(|_| {
-                    Error::InvalidArgument("maximum retry count must be an integer".into())
+                    Error::invalid_field("restart_policy", "maximum retry count must be an integer")
                 })?,
             ),
             Some((other, _)) => Self::from_docker(other, 1),

@@ -102,13 +102,13 @@ impl UserNamespace {
     pub(crate) fn check(&self) -> Result<()> {
         for (what, m) in [("uid", self.uids), ("gid", self.gids)] {
             if m.container_id != 0 {
-                return Err(Error::InvalidArgument(format!(
+                return Err(Error::invalid(format!(
                     "the pod's {what} mapping must map its root (container id 0), not start at {}",
                     m.container_id
                 )));
             }
             if m.length == 0 || m.host_id.checked_add(m.length - 1).is_none() || m.host_id == 0 {
-                return Err(Error::InvalidArgument(format!(
+                return Err(Error::invalid(format!(
                     "invalid {what} mapping: {} ids from host id {}",
                     m.length, m.host_id
                 )));

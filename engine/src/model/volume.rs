@@ -43,7 +43,7 @@ impl VolumeSource {
         if let Some(k) =
             opts.keys().find(|k| !["type", "device", "o", "size"].contains(&k.as_str()))
         {
-            return Err(Error::InvalidArgument(format!("invalid option key: {k:?}")));
+            return Err(Error::invalid_field("mounts", format!("invalid option key: {k:?}")));
         }
         if opts.is_empty() {
             return Ok(None);
@@ -56,11 +56,11 @@ impl VolumeSource {
         match opts.get("type").map(String::as_str).unwrap_or_default() {
             "none" | "" if o.iter().any(|x| x == "bind" || x == "rbind") => {
                 if !device.starts_with('/') {
-                    return Err(Error::InvalidArgument(format!("invalid volume device {device:?}: a bind volume's device is an absolute path of the node")));
+                    return Err(Error::invalid_field("mounts", format!("invalid volume device {device:?}: a bind volume's device is an absolute path of the node")));
                 }
                 Ok(Some(VolumeSource::Bind { device: PathBuf::from(device) }))
             }
-            "none" | "" => Err(Error::InvalidArgument("missing required option: o=bind for a volume of type none".into())),
+            "none" | "" => Err(Error::invalid_field("mounts", "missing required option: o=bind for a volume of type none")),
             "tmpfs" => {
                 let mut options: Vec<String> = o;
                 if let Some(s) = opts.get("size") {
@@ -68,7 +68,7 @@ impl VolumeSource {
                 }
                 Ok(Some(VolumeSource::Tmpfs { options }))
             }
-            t => Err(Error::InvalidArgument(format!("volume type {t:?} is not supported by berth yet (none with o=bind, and tmpfs, are)"))),
+            t => Err(Error::invalid_field("mounts", format!("volume type {t:?} is not supported by berth yet (none with o=bind, and tmpfs, are)"))),
         }
     }
 }
@@ -109,7 +109,7 @@ pub fn check_volume_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidArgument(format!(
+        Err(Error::invalid_field("mounts", format!(
             "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
         )))
     }

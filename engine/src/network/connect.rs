@@ -52,7 +52,7 @@ impl Engine {
         }
         if let Some(ip) = how.ip {
             if !net.subnet.is_host(ip) || ip == net.gateway {
-                return Err(Error::InvalidArgument(format!(
+                return Err(Error::invalid(format!(
                     "no configured subnet or ip-range contain the IP address {ip}"
                 )));
             }

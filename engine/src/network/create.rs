@@ -43,9 +43,7 @@ impl Engine {
     pub fn create_network(&self, req: NetworkCreate) -> Result<NetworkRecord> {
         check_network_name(&req.name)?;
         if req.gateway.is_some() && req.subnet.is_none() {
-            return Err(Error::InvalidArgument(
-                "a gateway needs the subnet it is in (--subnet)".into(),
-            ));
+            return Err(Error::invalid("a gateway needs the subnet it is in (--subnet)"));
         }
         let _serial = self.inner.networks.change();
         if self.network(&req.name).is_ok() {
@@ -79,9 +77,7 @@ impl Engine {
         };
         let gateway = req.gateway.unwrap_or_else(|| subnet.first_host());
         if !subnet.is_host(gateway) {
-            return Err(Error::InvalidArgument(format!(
-                "no matching subnet for gateway {gateway}"
-            )));
+            return Err(Error::invalid(format!("no matching subnet for gateway {gateway}")));
         }
         let id = hex::encode(rand::random::<[u8; 32]>());
         let n = NetworkRecord {

@@ -38,7 +38,7 @@ impl Networks {
         match by_id.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(Error::NotFound(Missing::Network(key.to_owned()))),
-            _ => Err(Error::InvalidArgument(format!(
+            _ => Err(Error::invalid(format!(
                 "network {key} is ambiguous ({} matches found based on ID prefix)",
                 by_id.len()
             ))),
@@ -92,7 +92,7 @@ mod tests {
         assert_eq!(nets.find("ab").unwrap().name, "ab");
         assert_eq!(nets.find("aca").unwrap().name, "back");
         assert!(
-            matches!(nets.find("a"), Err(Error::InvalidArgument(m)) if m.contains("ambiguous"))
+            matches!(nets.find("a"), Err(Error::InvalidArgument(m)) if m.reason.contains("ambiguous"))
         );
         assert!(matches!(nets.find("zz"), Err(Error::NotFound(Missing::Network(_)))));
         assert!(matches!(nets.find(""), Err(Error::NotFound(_))));

@@ -66,11 +66,10 @@ fn quantity(s: &str) -> Option<u64> {
 
 /// A bandwidth annotation in bits per second, within kubelet's bounds.
 fn rate(key: &str, v: &str) -> Result<u64> {
-    let bits = quantity(v).ok_or_else(|| {
-        Error::InvalidArgument(format!("annotation {key}: {v:?} is not a quantity"))
-    })?;
+    let bits = quantity(v)
+        .ok_or_else(|| Error::invalid(format!("annotation {key}: {v:?} is not a quantity")))?;
     if !(1_000..=1_000_000_000_000_000).contains(&bits) {
-        return Err(Error::InvalidArgument(format!(
+        return Err(Error::invalid(format!(
             "annotation {key}: {v:?} is outside 1k..1P bits per second"
         )));
     }
@@ -107,7 +106,7 @@ fn runtime_config(o: &SandboxOptions) -> Result<serde_json::Map<String, Value>> 
             let max = if parsed.is_some_and(|a| a.is_ipv4()) { 32 } else { 128 };
             if parsed.is_none() || prefix.is_some_and(|p| p.parse::<u8>().map_or(true, |p| p > max))
             {
-                return Err(Error::InvalidArgument(format!(
+                return Err(Error::invalid(format!(
                     "annotation {IPS}: {ip:?} is not an IP address"
                 )));
             }
@@ -117,9 +116,9 @@ fn runtime_config(o: &SandboxOptions) -> Result<serde_json::Map<String, Value>> 
         }
     }
     if let Some(v) = o.annotations.get(MAC) {
-        let mac: crate::model::MacAddress = v.parse().map_err(|_| {
-            Error::InvalidArgument(format!("annotation {MAC}: {v:?} is not a MAC address"))
-        })?;
+        let mac: crate::model::MacAddress = v
+            .parse()
+            .map_err(|_| Error::invalid(format!("annotation {MAC}: {v:?} is not a MAC address")))?;
         rc.insert("mac".into(), json!(mac.to_string()));
     }
     let ports: Vec<Value> = o

@@ -20,7 +20,7 @@ impl Engine {
             return Err(Error::FailedPrecondition(format!("pod sandbox {} is not ready", rec.id)));
         }
         if port == 0 {
-            return Err(Error::InvalidArgument("port 0 can't be forwarded".into()));
+            return Err(Error::invalid("port 0 can't be forwarded"));
         }
         let netns = rec.pin("net");
         let connect = move || match netns {

@@ -14,11 +14,11 @@ pub const RUNTIME_HANDLERS: [&str; 2] = ["", "berth"];
 fn check(o: &SandboxOptions) -> Result<Vec<(String, String)>> {
     for (what, v) in [("name", &o.name), ("namespace", &o.namespace), ("uid", &o.uid)] {
         if v.is_empty() {
-            return Err(Error::InvalidArgument(format!("pod sandbox metadata.{what} is required")));
+            return Err(Error::invalid(format!("pod sandbox metadata.{what} is required")));
         }
     }
     if !RUNTIME_HANDLERS.contains(&o.runtime_handler.as_str()) {
-        return Err(Error::InvalidArgument(format!(
+        return Err(Error::invalid(format!(
             "unknown runtime handler {:?}: berth has \"\" (default) and \"berth\"",
             o.runtime_handler
         )));
@@ -27,29 +27,27 @@ fn check(o: &SandboxOptions) -> Result<Vec<(String, String)>> {
         crate::container::check_hostname(&o.hostname)?;
     }
     if o.namespaces.pid == NsMode::Target {
-        return Err(Error::InvalidArgument(
-            "a pod's PID namespace is per pod, per container or the node's, not TARGET".into(),
+        return Err(Error::invalid(
+            "a pod's PID namespace is per pod, per container or the node's, not TARGET",
         ));
     }
     if o.namespaces.network == NsMode::Container || o.namespaces.ipc == NsMode::Container {
-        return Err(Error::InvalidArgument(
-            "network and IPC namespaces are per pod or per node".into(),
-        ));
+        return Err(Error::invalid("network and IPC namespaces are per pod or per node"));
     }
     if let Some(u) = &o.namespaces.user {
         u.check()?;
         // As Kubernetes: a pod with its own users shares no namespace with the node.
         if [o.namespaces.network, o.namespaces.pid, o.namespaces.ipc].contains(&NsMode::Node) {
-            return Err(Error::InvalidArgument("a pod with its own user namespace can't use the node's network, PID or IPC namespace".into()));
+            return Err(Error::invalid("a pod with its own user namespace can't use the node's network, PID or IPC namespace"));
         }
     }
     super::network::check_annotations(o)?;
     if !o.cgroup_parent.is_empty() && o.cgroup_parent.split('/').any(|c| c == ".." || c == ".") {
-        return Err(Error::InvalidArgument(format!("invalid cgroup parent {:?}", o.cgroup_parent)));
+        return Err(Error::invalid(format!("invalid cgroup parent {:?}", o.cgroup_parent)));
     }
     for s in o.dns.servers.iter().chain(&o.dns.searches).chain(&o.dns.options) {
         if s.is_empty() || s.contains(['\n', '\r', '\0']) {
-            return Err(Error::InvalidArgument(format!("invalid DNS setting {s:?}")));
+            return Err(Error::invalid(format!("invalid DNS setting {s:?}")));
         }
     }
     super::sysctl::check(

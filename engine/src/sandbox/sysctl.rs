@@ -20,27 +20,33 @@ pub fn check(
             && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
             && !key.split('.').any(|c| c.is_empty() || c == "..");
         if !key_ok {
-            return Err(Error::InvalidArgument(format!("invalid sysctl key {k:?}")));
+            return Err(Error::invalid_field("sysctls", format!("invalid sysctl key {k:?}")));
         }
         if v.is_empty() || v.bytes().any(|b| matches!(b, b'+' | b'=' | b'\n' | b'\r' | 0)) {
-            return Err(Error::InvalidArgument(format!("invalid value {v:?} for sysctl {k}")));
+            return Err(Error::invalid_field(
+                "sysctls",
+                format!("invalid value {v:?} for sysctl {k}"),
+            ));
         }
         let net = key.starts_with("net.");
         let ipc = IPC_PREFIXES.iter().any(|p| key.starts_with(p));
         if !net && !ipc {
-            return Err(Error::InvalidArgument(format!(
-                "sysctl {k} is not namespaced and can't be set for a pod"
-            )));
+            return Err(Error::invalid_field(
+                "sysctls",
+                format!("sysctl {k} is not namespaced and can't be set for a pod"),
+            ));
         }
         if net && host_network {
-            return Err(Error::InvalidArgument(format!(
-                "sysctl {k} can't be set for a pod on the host network"
-            )));
+            return Err(Error::invalid_field(
+                "sysctls",
+                format!("sysctl {k} can't be set for a pod on the host network"),
+            ));
         }
         if ipc && host_ipc {
-            return Err(Error::InvalidArgument(format!(
-                "sysctl {k} can't be set for a pod in the host IPC namespace"
-            )));
+            return Err(Error::invalid_field(
+                "sysctls",
+                format!("sysctl {k} can't be set for a pod in the host IPC namespace"),
+            ));
         }
         out.push((key, v.clone()));
     }
@@ -53,6 +59,15 @@ mod tests {
 
     fn one(k: &str, v: &str) -> Result<Vec<(String, String)>> {
         check(&[(k.into(), v.into())], false, false)
+    }
+
+    #[test]
+    fn a_bad_sysctl_names_its_field() {
+        let e = one("kernel.core_pattern", "|/tmp/x").unwrap_err();
+        assert!(
+            matches!(&e, crate::Error::InvalidArgument(i) if i.field == Some("sysctls")),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -135,7 +135,7 @@ impl Syscall {
         }
         if let Some(k) = &inc.min_kernel {
             let want = parse_kernel(k).ok_or_else(|| {
-                Error::InvalidArgument(format!("seccomp profile: bad minKernel {k:?}"))
+                Error::invalid_field("seccomp", format!("seccomp profile: bad minKernel {k:?}"))
             })?;
             if t.kernel < want {
                 return Ok(false);
@@ -147,7 +147,7 @@ impl Syscall {
         }
         if let Some(k) = &exc.min_kernel {
             let at = parse_kernel(k).ok_or_else(|| {
-                Error::InvalidArgument(format!("seccomp profile: bad minKernel {k:?}"))
+                Error::invalid_field("seccomp", format!("seccomp profile: bad minKernel {k:?}"))
             })?;
             if t.kernel >= at {
                 return Ok(false);
@@ -161,10 +161,11 @@ impl Profile {
     /// Parses a profile file's contents.
     pub fn parse(text: &str) -> Result<Self> {
         let p: Profile = serde_json::from_str(text)
-            .map_err(|e| Error::InvalidArgument(format!("seccomp profile: {e}")))?;
+            .map_err(|e| Error::invalid_field("seccomp", format!("seccomp profile: {e}")))?;
         if !p.listener_path.is_empty() {
-            return Err(Error::InvalidArgument(
-                "seccomp profile: a listener (SCMP_ACT_NOTIFY agent) is not supported".into(),
+            return Err(Error::invalid_field(
+                "seccomp",
+                "seccomp profile: a listener (SCMP_ACT_NOTIFY agent) is not supported",
             ));
         }
         Ok(p)
@@ -173,19 +174,21 @@ impl Profile {
     /// Reads a `Localhost` profile's text from the node.
     pub fn read(path: &Path) -> Result<String> {
         if !path.is_absolute() {
-            return Err(Error::InvalidArgument(format!(
-                "seccomp profile path {} must be absolute",
-                path.display()
-            )));
+            return Err(Error::invalid_field(
+                "seccomp",
+                format!("seccomp profile path {} must be absolute", path.display()),
+            ));
         }
-        std::fs::read_to_string(path)
-            .map_err(|e| Error::InvalidArgument(format!("seccomp profile {}: {e}", path.display())))
+        std::fs::read_to_string(path).map_err(|e| {
+            Error::invalid_field("seccomp", format!("seccomp profile {}: {e}", path.display()))
+        })
     }
 
     /// The OCI filter for one container.
     pub fn resolve(&self, t: &Target<'_>) -> Result<LinuxSeccomp> {
-        let bad =
-            |e: oci_spec::OciSpecError| Error::InvalidArgument(format!("seccomp profile: {e}"));
+        let bad = |e: oci_spec::OciSpecError| {
+            Error::invalid_field("seccomp", format!("seccomp profile: {e}"))
+        };
         let mut syscalls = Vec::new();
         for s in &self.syscalls {
             if !s.applies(t)? {
@@ -229,7 +232,8 @@ impl Profile {
         }
         let out = b.build().map_err(bad)?;
         // Whatever the shim would refuse is refused now, with the profile's name on it.
-        berth_kernel::seccomp::compile(&out).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        berth_kernel::seccomp::compile(&out)
+            .map_err(|e| Error::invalid_field("seccomp", e.to_string()))?;
         Ok(out)
     }
 }

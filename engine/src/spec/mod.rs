@@ -283,7 +283,7 @@ fn rlimits(rec: &ContainerRecord) -> Result<Vec<PosixRlimit>> {
             // Ulimit::parse admitted only names the kernel has.
             let typ: PosixRlimitType = format!("RLIMIT_{}", u.name.to_ascii_uppercase())
                 .parse()
-                .map_err(|_| Error::InvalidArgument(format!("unknown ulimit {:?}", u.name)))?;
+                .map_err(|_| Error::invalid(format!("unknown ulimit {:?}", u.name)))?;
             PosixRlimitBuilder::default()
                 .typ(typ)
                 .soft(u.soft)
@@ -299,7 +299,7 @@ pub fn build(rec: &ContainerRecord, ctx: &SpecContext<'_>) -> Result<Spec> {
     let c = &rec.config;
     let sec = &c.security;
     if c.args.is_empty() {
-        return Err(Error::InvalidArgument("no command specified".into()));
+        return Err(Error::invalid("no command specified"));
     }
     let caps = capabilities(sec, &ctx.node.caps);
     let cap_set =

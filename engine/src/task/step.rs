@@ -68,7 +68,7 @@ impl Engine {
     /// Runs a step to its end; its exit code. `cancel` kills it.
     pub async fn run_step(&self, req: StepRequest, cancel: CancellationToken) -> Result<i32> {
         if req.args.is_empty() {
-            return Err(Error::InvalidArgument("no command specified".into()));
+            return Err(Error::invalid("no command specified"));
         }
         let id = hex::encode(rand::random::<[u8; 32]>());
         let bundle = self.steps_dir().join(&id);
