@@ -263,23 +263,19 @@ impl Engine {
         rec: &super::ContainerRecord,
         bundle: &std::path::Path,
     ) -> Result<Vec<berth_proto::shim::ImageVolume>> {
-        rec.config
+        let mounts = rec
+            .config
             .image_volumes
             .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let image = self.images().resolve(&v.image_id)?;
-                let staging = bundle.join("image-volumes").join(i.to_string());
-                std::fs::create_dir_all(&staging)
-                    .ctx(|| format!("create {}", staging.display()))?;
-                Ok(berth_proto::shim::ImageVolume {
-                    lower_dirs: crate::snapshot::lower_dirs(self.paths(), &image.layers)?,
-                    staging,
+            .map(|v| {
+                Ok(crate::task::step::LayerMount {
+                    layers: self.images().resolve(&v.image_id)?.layers,
                     sub_path: v.sub_path.clone(),
                     destination: v.container_path.clone(),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        self.layer_mounts(bundle, &mounts)
     }
 
     /// The network namespace and /etc files of the running container

@@ -154,22 +154,7 @@ impl Engine {
                 stdin: false,
                 stdin_once: false,
                 tty: false,
-                image_volumes: req
-                    .layer_mounts
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| {
-                        let staging = bundle.join("image-volumes").join(i.to_string());
-                        std::fs::create_dir_all(&staging)
-                            .ctx(|| format!("create {}", staging.display()))?;
-                        Ok(berth_proto::shim::ImageVolume {
-                            lower_dirs: crate::snapshot::lower_dirs(self.paths(), &m.layers)?,
-                            staging,
-                            sub_path: m.sub_path.clone(),
-                            destination: m.destination.clone(),
-                        })
-                    })
-                    .collect::<Result<_>>()?,
+                image_volumes: self.layer_mounts(&bundle, &req.layer_mounts)?,
                 hold_output: false,
                 init: false,
             };
@@ -238,6 +223,30 @@ impl Engine {
     /// Removes a build's network sandbox.
     pub async fn remove_step_sandbox(&self, id: &str) -> Result<()> {
         self.remove_container_sandbox(id).await
+    }
+
+    /// Layers mounted read-only, as the shim takes them (each with a
+    /// staging dir in the task's bundle): a step's, or a container's image volumes.
+    pub(crate) fn layer_mounts(
+        &self,
+        bundle: &std::path::Path,
+        mounts: &[LayerMount],
+    ) -> Result<Vec<berth_proto::shim::ImageVolume>> {
+        mounts
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let staging = bundle.join("image-volumes").join(i.to_string());
+                std::fs::create_dir_all(&staging)
+                    .ctx(|| format!("create {}", staging.display()))?;
+                Ok(berth_proto::shim::ImageVolume {
+                    lower_dirs: crate::snapshot::lower_dirs(self.paths(), &m.layers)?,
+                    staging,
+                    sub_path: m.sub_path.clone(),
+                    destination: m.destination.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Kills and removes what steps a stopped berthd left.
