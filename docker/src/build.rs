@@ -149,7 +149,6 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let builder = builder.clone();
     tokio::spawn(async move {
-        let _ctx = ctx;
         let (etx, mut erx) = mpsc::unbounded_channel();
         let cancel = tokio_util::sync::CancellationToken::new();
         // A client that goes away cancels its build: its steps are killed
@@ -219,6 +218,9 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
                 let _ = tx.send(message(&msg)).await;
             }
         }
+        // The answer ends here; the context's files go after it.
+        drop(tx);
+        let _ = tokio::task::spawn_blocking(move || drop(ctx)).await;
     });
     Ok(http::stream("application/json", rx))
 }

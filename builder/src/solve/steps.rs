@@ -12,6 +12,7 @@ use berth_dockerfile::instruction::{Command, Health, Instruction, Located, Trans
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 impl Builder {
     pub(super) async fn step(
@@ -516,8 +517,6 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
-
-use std::sync::Arc;
 
 impl Builder {
     /// A step that changes only the config. Recorded in the cache too, so a
