@@ -14,7 +14,7 @@ pub struct Run {
     pub stderr: String,
 }
 
-impl Run {
+impl From<Output> for Run {
     fn from(o: Output) -> Self {
         Run {
             code: o.status.code().unwrap_or(-1),
@@ -22,7 +22,9 @@ impl Run {
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
     }
+}
 
+impl Run {
     /// Panics with both streams unless the call succeeded.
     pub fn ok(self) -> Self {
         assert_eq!(

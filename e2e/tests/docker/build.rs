@@ -24,10 +24,16 @@ EXPOSE 8080
 CMD ["cat", "/app/out.txt"]
 "#;
 
-fn context(d: &Daemon, name: &str) -> PathBuf {
+/// A dir `name` in the test's dir with `dockerfile` as its Dockerfile.
+fn dockerfile_dir(d: &Daemon, name: &str, dockerfile: &str) -> PathBuf {
     let dir = d.dir.join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), DOCKERFILE).unwrap();
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    dir
+}
+
+fn context(d: &Daemon, name: &str) -> PathBuf {
+    let dir = dockerfile_dir(d, name, DOCKERFILE);
     std::fs::write(dir.join("hello.txt"), "hi").unwrap();
     std::fs::write(dir.join("tool.sh"), "#!/bin/sh\necho tool\n").unwrap();
     std::fs::write(dir.join(".dockerignore"), "*.log\n").unwrap();
@@ -45,11 +51,7 @@ fn build(d: &Daemon, dir: &Path, args: &[&str]) -> berth_e2e::Run {
         .arg(".")
         .output()
         .unwrap();
-    berth_e2e::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    berth_e2e::Run::from(out)
 }
 
 #[test]
@@ -367,13 +369,8 @@ fn heredocs_and_add_of_a_local_archive() {
 #[test]
 fn builder_prune_and_system_df_show_the_cache() {
     let d = Daemon::start();
-    let dir = d.dir.join("prune");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
-        "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n",
-    )
-    .unwrap();
+    let dir =
+        dockerfile_dir(&d, "prune", "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n");
     build(&d, &dir, &["-t", "p:1"]).ok();
     let df = d.docker(&["system", "df"]).ok().stdout;
     let row = df.lines().find(|l| l.starts_with("Build Cache")).unwrap_or_default().to_owned();
@@ -425,10 +422,7 @@ fn build_leftovers(d: &Daemon) -> Vec<String> {
 
 /// Starts `docker build` of a step that runs until killed; returns once the step runs.
 fn long_build(d: &Daemon, name: &str) -> std::process::Child {
-    let dir = d.dir.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN touch /started && sleep 1000\n")
-        .unwrap();
+    let dir = dockerfile_dir(d, name, "FROM busybox\nRUN touch /started && sleep 1000\n");
     let child = d
         .docker_cmd()
         .env("DOCKER_BUILDKIT", "0")
@@ -453,9 +447,7 @@ fn a_client_that_goes_away_cancels_its_build_and_nothing_is_left() {
     let clean = || build_leftovers(&d).is_empty();
     assert!(d.eventually(std::time::Duration::from_secs(20), clean), "{:?}", build_leftovers(&d));
     // berthd builds on.
-    let dir = d.dir.join("after");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN echo fine > /f\n").unwrap();
+    let dir = dockerfile_dir(&d, "after", "FROM busybox\nRUN echo fine > /f\n");
     build(&d, &dir, &["-t", "after:1"]).ok();
     assert_eq!(d.docker(&["run", "--rm", "after:1", "cat", "/f"]).ok().stdout, "fine\n");
 }
@@ -471,9 +463,7 @@ fn a_build_cut_by_berthd_s_death_is_swept_at_its_next_start() {
     let clean = || build_leftovers(&d).is_empty();
     assert!(d.eventually(std::time::Duration::from_secs(20), clean), "{:?}", build_leftovers(&d));
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout.trim(), "");
-    let dir = d.dir.join("after");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN echo fine > /f\n").unwrap();
+    let dir = dockerfile_dir(&d, "after", "FROM busybox\nRUN echo fine > /f\n");
     build(&d, &dir, &["-t", "after:1"]).ok();
 }
 
@@ -496,9 +486,7 @@ fn build_networks_hosts_cache_from_and_what_docker_py_sends() {
         "1000",
     ])
     .ok();
-    let dir = d.dir.join("net");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN ping -c1 -W2 pingtarget.test && ping -c1 -W2 extra.test && cp /etc/hosts /hosts\n").unwrap();
+    let dir = dockerfile_dir(&d, "net", "FROM busybox\nRUN ping -c1 -W2 pingtarget.test && ping -c1 -W2 extra.test && cp /etc/hosts /hosts\n");
     build(&d, &dir, &["-t", "net:1", "--network", "bnet", "--add-host", "extra.test:127.0.0.1"])
         .ok();
     let hosts = d.docker(&["run", "--rm", "net:1", "cat", "/hosts"]).ok().stdout;
@@ -555,13 +543,7 @@ print(any(l.get('stream') == '\x1b[91mto-stderr\n\x1b[0m' for l in lines))
 fn berth_build_writes_the_target_s_files_or_pushes_the_image() {
     let reg = berth_e2e::registry::Registry::start();
     let d = Daemon::start();
-    let dir = d.dir.join("out");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
-        "FROM busybox AS build\nRUN mkdir -p /dist && echo binary > /dist/app\nFROM scratch AS client\nCOPY --from=build /dist/app /app\n",
-    )
-    .unwrap();
+    let dir = dockerfile_dir(&d, "out", "FROM busybox AS build\nRUN mkdir -p /dist && echo binary > /dist/app\nFROM scratch AS client\nCOPY --from=build /dist/app /app\n");
     let ctx = dir.display().to_string();
     let images_before = d.docker(&["images", "-q"]).ok().stdout;
     // The seeds' "export binaries": --output=DIR --target=client.
@@ -604,17 +586,12 @@ fn berth_build_writes_the_target_s_files_or_pushes_the_image() {
 #[test]
 fn onbuild_triggers_and_shell_pass_to_the_child_build() {
     let d = Daemon::start();
-    let dir = d.dir.join("parent");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nSHELL [\"/bin/sh\", \"-ec\"]\nONBUILD RUN echo triggered > /trigger\nONBUILD ENV FROM_TRIGGER=yes\n").unwrap();
+    let dir = dockerfile_dir(&d, "parent", "FROM busybox\nSHELL [\"/bin/sh\", \"-ec\"]\nONBUILD RUN echo triggered > /trigger\nONBUILD ENV FROM_TRIGGER=yes\n");
     build(&d, &dir, &["-t", "parent:1"]).ok();
     let cfg = d.inspect_image("parent:1");
     assert_eq!(cfg["Config"]["OnBuild"][0], "RUN echo triggered > /trigger", "{cfg}");
     assert_eq!(cfg["Config"]["Shell"][1], "-ec");
-    let child = d.dir.join("child");
-    std::fs::create_dir_all(&child).unwrap();
-    std::fs::write(child.join("Dockerfile"), "FROM parent:1\nRUN echo $FROM_TRIGGER > /env\n")
-        .unwrap();
+    let child = dockerfile_dir(&d, "child", "FROM parent:1\nRUN echo $FROM_TRIGGER > /env\n");
     let out = build(&d, &child, &["-t", "child:1"]).ok();
     assert!(out.stdout.contains("# Executing 2 build triggers"), "{}", out.stdout);
     assert_eq!(

@@ -30,11 +30,7 @@ fn project(d: &Daemon, name: &str, yml: &str) -> std::path::PathBuf {
 fn compose(d: &Daemon, dir: &std::path::Path, args: &[&str]) -> berth_e2e::Run {
     let out =
         compose_cmd(d, dir, args).output().expect("docker-compose (deploy/test.sh installs it)");
-    berth_e2e::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    berth_e2e::Run::from(out)
 }
 
 #[test]
