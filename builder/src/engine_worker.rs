@@ -99,7 +99,9 @@ impl EngineWorker {
                 return Ok(None);
             }
             let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
-            let c = self.engine.snapshots().commit(&layout, &skip).await?;
+            // The step is over and nothing is mounted on its snapshot: its
+            // upper dir becomes the layer's files (only the blob is written).
+            let c = self.engine.snapshots().commit_taking(&snap, &skip).await?;
             let layer = NewLayer {
                 diff_id: c.diff_id.clone(),
                 blob_digest: c.blob_digest.clone(),

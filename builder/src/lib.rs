@@ -15,6 +15,7 @@
 mod cache;
 pub mod context;
 mod engine_worker;
+pub mod kept;
 pub mod mounts;
 mod solve;
 mod transfer;
@@ -85,6 +86,9 @@ pub enum BuildError {
     /// A COPY or ADD source is not in the context (or the stage).
     #[error("{0}")]
     NotFound(String),
+    /// A kept context changed under a client's diff.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Engine(#[from] berth_engine::Error),
     #[error("build cancelled")]

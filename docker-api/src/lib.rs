@@ -17,6 +17,7 @@
 //! missing field is its default, and so is a `null` where Go clients send
 //! one for an empty list or map.
 
+pub mod build;
 pub mod container;
 pub mod exec;
 pub mod filters;

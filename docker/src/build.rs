@@ -122,19 +122,28 @@ fn line(text: impl Into<String>) -> Bytes {
     message(&Message::stream(text))
 }
 
-/// `POST /build`.
-pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<Body>> {
-    let (mut build, dockerfile, quiet) = request(req)?;
+/// Where a build's files are, held until it ends: a context extracted
+/// for it (removed after), or a kept one (`berthcontext`, read-locked).
+enum Held {
+    Fresh(Context),
+    Kept(tokio::sync::OwnedRwLockReadGuard<()>),
+}
+
+/// The classic body: the context as a tar, the Dockerfile in it.
+async fn fresh(
+    builder: &Arc<Builder>,
+    req: &mut Req,
+    dockerfile: String,
+) -> ApiResult<(Held, String)> {
     // The whole context is read before the answer starts (a client still
     // sending must not see its request answered).
     let mut upload = req.body_stream();
     let chunks = upload.chunks();
     let dir = builder.contexts_dir();
-    let df_name = dockerfile.clone();
     let prepared = tokio::task::spawn_blocking(move || {
         let ctx = Context::from_tar(&dir, berth_engine::bridge::ChunkReader::new(chunks))?;
-        let text = ctx.read(&df_name)?.ok_or_else(|| {
-            BuildError::Invalid(format!("Cannot locate specified Dockerfile: {df_name}"))
+        let text = ctx.read(&dockerfile)?.ok_or_else(|| {
+            BuildError::Invalid(format!("Cannot locate specified Dockerfile: {dockerfile}"))
         })?;
         ctx.apply_ignore()?;
         Ok::<_, BuildError>((ctx, text))
@@ -143,7 +152,37 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     upload.finished().await;
     let (ctx, text) = prepared.map_err(|e| ApiError::bad_request(e.to_string()))?;
-    build.context = ctx.dir().to_path_buf();
+    Ok((Held::Fresh(ctx), text))
+}
+
+/// berth's body: the Dockerfile's text, the context kept (synced by diff).
+async fn kept(builder: &Arc<Builder>, req: &mut Req, id: &str) -> ApiResult<(Held, String)> {
+    let lock = builder.kept().lock(id)?;
+    let text = String::from_utf8(req.bytes().await?.to_vec())
+        .map_err(|_| ApiError::bad_request("the Dockerfile is not UTF-8"))?;
+    let held = lock.read_owned().await;
+    if !builder.kept().dir(id).is_dir() {
+        return Err(ApiError::bad_request(format!("no kept context {id}: sync it first")));
+    }
+    Ok((Held::Kept(held), text))
+}
+
+/// `POST /build`.
+pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<Body>> {
+    let (mut build, dockerfile, quiet) = request(req)?;
+    let (held, text) = match req.query("berthcontext").map(str::to_owned) {
+        Some(id) => {
+            build.context = builder.kept().dir(&id);
+            kept(builder, req, &id).await?
+        }
+        None => {
+            let (held, text) = fresh(builder, req, dockerfile).await?;
+            if let Held::Fresh(ctx) = &held {
+                build.context = ctx.dir().to_path_buf();
+            }
+            (held, text)
+        }
+    };
     build.dockerfile = text;
 
     let (tx, rx) = mpsc::channel::<Bytes>(64);
@@ -218,9 +257,12 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
                 let _ = tx.send(message(&msg)).await;
             }
         }
-        // The answer ends here; the context's files go after it.
+        // The answer ends here; a fresh context's files go after it.
         drop(tx);
-        let _ = tokio::task::spawn_blocking(move || drop(ctx)).await;
+        match held {
+            Held::Fresh(ctx) => drop(tokio::task::spawn_blocking(move || drop(ctx)).await),
+            Held::Kept(lock) => drop(lock),
+        }
     });
     Ok(http::stream("application/json", rx))
 }

@@ -44,6 +44,21 @@ impl From<Error> for ApiError {
     }
 }
 
+impl From<berth_builder::BuildError> for ApiError {
+    fn from(e: berth_builder::BuildError) -> Self {
+        use berth_builder::BuildError as B;
+        match e {
+            B::Engine(e) => e.into(),
+            B::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
+            B::NotFound(m) => Self::not_found(m),
+            e @ (B::Io { .. } | B::Cancelled) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
+            e => Self::bad_request(e.to_string()),
+        }
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;
 
 // Where dockerd words one operation's errors its own way: here too, so the

@@ -92,16 +92,21 @@ impl Req {
         Ok(f.0.into_iter().collect())
     }
 
-    /// The body as JSON (`{}` when empty), at most [`MAX_BODY`] bytes.
-    pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> ApiResult<T> {
-        let bytes = match self.body.take() {
+    /// The whole body, at most [`MAX_BODY`] bytes.
+    pub async fn bytes(&mut self) -> ApiResult<Bytes> {
+        Ok(match self.body.take() {
             Some(b) => Limited::new(b, MAX_BODY)
                 .collect()
                 .await
                 .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?
                 .to_bytes(),
             None => Bytes::new(),
-        };
+        })
+    }
+
+    /// The body as JSON (`{}` when empty), at most [`MAX_BODY`] bytes.
+    pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> ApiResult<T> {
+        let bytes = self.bytes().await?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         serde_json::from_slice(text)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))

@@ -23,6 +23,7 @@ mod attach;
 mod build;
 mod changes;
 mod containers;
+mod contexts;
 mod create;
 mod documents;
 pub mod error;
@@ -242,6 +243,10 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::POST, ["commit"]) => changes::commit(engine, &mut req).await,
         (&Method::POST, ["build"]) => build::build(&front.builder, &mut req).await,
         (&Method::POST, ["build", "prune"]) => build::prune(&front.builder, &req),
+        (&Method::GET, ["berth", "contexts", id]) => contexts::listing(&front.builder, id).await,
+        (&Method::POST, ["berth", "contexts", id]) => {
+            contexts::sync(&front.builder, id, &mut req).await
+        }
         (&Method::GET, ["containers", id, "changes"]) => changes::changes(engine, id).await,
         (&Method::GET, ["containers", id, "export"]) => changes::export(engine, id).await,
         (&Method::GET, ["containers", id, "top"]) => top::top(engine, id, &req).await,

@@ -373,7 +373,7 @@ pub(crate) fn replace_existing(parent: &OwnedFd, name: &str, new_is_dir: bool) -
     Ok(())
 }
 
-fn remove_tree_at(parent: &OwnedFd, name: &str) -> io::Result<()> {
+pub(crate) fn remove_tree_at(parent: &OwnedFd, name: &str) -> io::Result<()> {
     let dir = open_beneath(parent, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
         .map_err(io::Error::other)?;
     let entries: Vec<(String, bool)> = {

@@ -10,6 +10,8 @@ mod steps;
 mod tests;
 
 use crate::cache::Cache;
+use crate::context::FileDigests;
+use crate::kept::KeptContexts;
 use crate::worker::Worker;
 use crate::{BuildError, BuildRequest, Built, Event, Result};
 use berth_dockerfile::instruction::{Instruction, Transfer};
@@ -28,6 +30,10 @@ pub struct Builder {
     cache: Cache,
     work: PathBuf,
     running: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Contexts `berth build` syncs by diff.
+    kept: KeptContexts,
+    /// Context files' digests, remembered while they don't change.
+    files: Arc<FileDigests>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -135,17 +141,28 @@ impl Builder {
         let cache = Cache::open(root.join("cache"), engine.images().leases())?;
         let work = root.join("work");
         let _ = std::fs::remove_dir_all(&work);
+        let kept = KeptContexts::open(root.join("contexts"))?;
         std::fs::create_dir_all(work.join("logs"))?;
         let worker = crate::engine_worker::EngineWorker::new(
             engine,
             work.join("logs"),
             root.join("cache-mounts"),
         );
-        Ok(Self::with_worker(Arc::new(worker), cache, work))
+        Ok(Self::with_worker(Arc::new(worker), cache, work, kept))
     }
 
-    pub fn with_worker(worker: Arc<dyn Worker>, cache: Cache, work: PathBuf) -> Self {
-        Self { worker, cache, work, running: Mutex::default() }
+    pub fn with_worker(
+        worker: Arc<dyn Worker>,
+        cache: Cache,
+        work: PathBuf,
+        kept: KeptContexts,
+    ) -> Self {
+        Self { worker, cache, work, running: Mutex::default(), kept, files: Arc::default() }
+    }
+
+    /// The contexts kept between builds.
+    pub fn kept(&self) -> &KeptContexts {
+        &self.kept
     }
 
     /// Where contexts are extracted.

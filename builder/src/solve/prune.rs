@@ -73,7 +73,15 @@ impl Builder {
             .map(|r| r.id)
             .collect();
         let lease = self.cache.remove(&doomed);
-        let reclaimed = self.worker.release(lease);
-        PruneOutcome { deleted: doomed, reclaimed }
+        let mut reclaimed = self.worker.release(lease);
+        let mut deleted = doomed;
+        // Kept contexts are cache too (BuildKit's local sources), and no image uses them.
+        if req.until.is_none() && req.keep_storage == 0 {
+            for (id, bytes) in self.kept.prune() {
+                deleted.push(id);
+                reclaimed += bytes;
+            }
+        }
+        PruneOutcome { deleted, reclaimed }
     }
 }

@@ -4,6 +4,7 @@
 
 use super::state::State;
 use super::{Builder, Job};
+use crate::context::FileDigests;
 use crate::mounts::{self, RunMount};
 use crate::transfer::{self, Dest};
 use crate::worker::{CopyFrom, CopyStep, Made, Network, RunStep};
@@ -245,9 +246,9 @@ impl Builder {
                                     "--mount {raw}: {source} is not in the build context"
                                 ))
                             })?;
-                        let (h, s) = (host.clone(), source.clone());
+                        let (h, s, files) = (host.clone(), source.clone(), self.files.clone());
                         let digest = tokio::task::spawn_blocking(move || {
-                            crate::context::content_digest(&h)
+                            crate::context::content_digest(&h, &files)
                                 .map_err(|e| BuildError::Io { context: s, source: e })
                         })
                         .await
@@ -418,7 +419,7 @@ impl Builder {
                         .map(|s| s.trim_start_matches("<<").to_owned())
                         .collect::<Vec<_>>(),
                 );
-                let digest = context_digest(&ctx, &ps);
+                let digest = context_digest(&ctx, &ps, &self.files);
                 (CopyFrom::Context(ctx), ps, digest)
             }
             (Some(f), None) => {
@@ -453,8 +454,8 @@ impl Builder {
                     }
                     paths.extend(found);
                 }
-                let (ctx, ps) = (context.clone(), paths.clone());
-                let digest = tokio::task::spawn_blocking(move || context_digest(&ctx, &ps))
+                let (ctx, ps, files) = (context.clone(), paths.clone(), self.files.clone());
+                let digest = tokio::task::spawn_blocking(move || context_digest(&ctx, &ps, &files))
                     .await
                     .map_err(|e| BuildError::Invalid(e.to_string()))?;
                 (CopyFrom::Context(context), paths, digest)
@@ -533,11 +534,13 @@ impl Builder {
 }
 
 /// What COPY reads from the context, by content (no times, no owners).
-fn context_digest(ctx: &std::path::Path, paths: &[String]) -> String {
+fn context_digest(ctx: &std::path::Path, paths: &[String], files: &FileDigests) -> String {
     let mut h = Sha256::new();
     for p in paths {
         let d = transfer::inside(ctx, p)
-            .map(|hp| crate::context::content_digest(&hp).unwrap_or_else(|_| "missing".into()))
+            .map(|hp| {
+                crate::context::content_digest(&hp, files).unwrap_or_else(|_| "missing".into())
+            })
             .unwrap_or_else(|| "outside".into());
         h.update(format!("{p}\0{d}\n").as_bytes());
     }

@@ -171,7 +171,8 @@ fn rig(fake: Fake) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path().join("cache"), &Arc::new(LeaseTable::default())).unwrap();
     let fake = Arc::new(fake);
-    let builder = Builder::with_worker(fake.clone(), cache, dir.path().join("work"));
+    let kept = crate::kept::KeptContexts::open(dir.path().join("kept")).unwrap();
+    let builder = Builder::with_worker(fake.clone(), cache, dir.path().join("work"), kept);
     Rig { _dir: dir, fake, builder }
 }
 

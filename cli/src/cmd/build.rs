@@ -144,6 +144,31 @@ fn context(path: &str, file: Option<&str>) -> Result<(Vec<u8>, String), Failure>
     Ok((tar.into_inner().map_err(io("tar".into()))?, name))
 }
 
+/// The Dockerfile of a directory context: `-f` (relative to the current
+/// directory, as the docker CLI reads it; `-` for stdin) or DIR/Dockerfile.
+fn dockerfile_text(dir: &str, file: Option<&str>) -> Result<String, Failure> {
+    let path = match file {
+        Some("-") => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Failure::new(format!("Error: read stdin: {e}")))?;
+            return Ok(text);
+        }
+        Some(f) => PathBuf::from(f),
+        None => Path::new(dir).join("Dockerfile"),
+    };
+    if !Path::new(dir).is_dir() {
+        return Err(Failure::new(format!("unable to prepare context: path {dir:?} not found")));
+    }
+    std::fs::read_to_string(&path).map_err(|e| {
+        Failure::new(format!(
+            "unable to prepare context: unable to evaluate symlinks in Dockerfile path: {}: {e}",
+            path.display()
+        ))
+    })
+}
+
 fn append(tar: &mut tar::Builder<Vec<u8>>, name: &str, body: &[u8]) -> std::io::Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_size(body.len() as u64);
@@ -208,13 +233,33 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<i32, Failure> {
     let build_args = pairs(&a.build_args, true)?;
     let labels: BTreeMap<String, String> =
         pairs(&a.labels, false)?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
-    let (path, file) = (a.path.clone(), a.file.clone());
-    // Reading the context is blocking work.
-    let (body, dockerfile) = tokio::task::spawn_blocking(move || context(&path, file.as_deref()))
-        .await
-        .map_err(|e| Failure::new(e.to_string()))??;
     let mut q: Vec<(&str, String)> = a.tags.iter().map(|t| ("t", t.clone())).collect();
-    q.push(("dockerfile", dockerfile));
+    // A directory is synced by diff into a context berthd keeps, the
+    // Dockerfile sent as the body; else (stdin, or a berthd that keeps
+    // none) the context goes whole as a tar.
+    let kept = match a.path.as_str() {
+        "-" => None,
+        dir => {
+            let text = dockerfile_text(dir, a.file.as_deref())?;
+            super::build_context::sync(c, Path::new(dir)).await?.map(|id| (id, text))
+        }
+    };
+    let (body, content_type) = match kept {
+        Some((id, text)) => {
+            q.push(("berthcontext", id));
+            (text.into_bytes(), "text/plain")
+        }
+        None => {
+            let (path, file) = (a.path.clone(), a.file.clone());
+            // Reading the context is blocking work.
+            let (body, dockerfile) =
+                tokio::task::spawn_blocking(move || context(&path, file.as_deref()))
+                    .await
+                    .map_err(|e| Failure::new(e.to_string()))??;
+            q.push(("dockerfile", dockerfile));
+            (body, "application/x-tar")
+        }
+    };
     q.push(("buildargs", serde_json::to_string(&build_args).unwrap_or_default()));
     q.push(("labels", serde_json::to_string(&labels).unwrap_or_default()));
     q.push(("networkmode", a.network.clone()));
@@ -229,7 +274,7 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<i32, Failure> {
             q.push((k, "1".into()));
         }
     }
-    let headers = [("Content-Type", "application/x-tar".to_owned())];
+    let headers = [("Content-Type", content_type.to_owned())];
     let resp = c
         .checked(
             Method::POST,

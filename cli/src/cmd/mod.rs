@@ -3,6 +3,7 @@
 
 mod archive;
 mod build;
+mod build_context;
 mod changes;
 mod containers;
 mod cp;

@@ -604,3 +604,59 @@ fn onbuild_triggers_and_shell_pass_to_the_child_build() {
         "triggers are not inherited: {cfg}"
     );
 }
+
+#[test]
+fn berth_build_sends_only_what_changed_and_sees_every_change() {
+    use std::os::unix::fs::MetadataExt;
+    let d = Daemon::start();
+    let df = "FROM busybox\nCOPY . /ctx/\nRUN cd /ctx && find . | sort > /list && cat $(find . -type f | sort) > /all\nCMD [\"cat\", \"/list\", \"/all\"]\n";
+    let dir = dockerfile_dir(&d, "kept", df);
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    for (f, body) in [
+        ("a.txt", "a1\n"),
+        ("same.txt", "same\n"),
+        ("gone.txt", "gone\n"),
+        ("sub/b.txt", "b\n"),
+        ("x.log", "log\n"),
+    ] {
+        std::fs::write(dir.join(f), body).unwrap();
+    }
+    std::fs::write(dir.join(".dockerignore"), "*.log\nDockerfile\n").unwrap();
+    let ctx = dir.display().to_string();
+    d.berth(&["build", "-q", "-t", "k:1", &ctx]).ok();
+    let out = d.docker(&["run", "--rm", "k:1"]).ok().stdout;
+    assert_eq!(out, ".\n./.dockerignore\n./a.txt\n./gone.txt\n./same.txt\n./sub\n./sub/b.txt\n*.log\nDockerfile\na1\ngone\nsame\nb\n");
+
+    // berthd keeps the context: an unchanged file's copy is the same file next time.
+    let kept = d.root().join("builder/contexts");
+    let copy_of = |name: &str| {
+        let ids: Vec<_> =
+            std::fs::read_dir(&kept).unwrap().flatten().filter(|e| e.path().is_dir()).collect();
+        assert_eq!(ids.len(), 1, "one kept context");
+        std::fs::metadata(ids[0].path().join(name)).map(|m| m.ino()).ok()
+    };
+    let same = copy_of("same.txt").expect("kept");
+    assert_eq!(copy_of("x.log"), None, ".dockerignore applied before sending");
+
+    // A changed file, one removed, a dir removed, one added: each seen.
+    std::fs::write(dir.join("a.txt"), "a2 longer\n").unwrap();
+    std::fs::remove_file(dir.join("gone.txt")).unwrap();
+    std::fs::remove_dir_all(dir.join("sub")).unwrap();
+    std::fs::create_dir_all(dir.join("new")).unwrap();
+    std::fs::write(dir.join("new/c.txt"), "c\n").unwrap();
+    d.berth(&["build", "-q", "-t", "k:2", &ctx]).ok();
+    let out = d.docker(&["run", "--rm", "k:2"]).ok().stdout;
+    assert_eq!(out, ".\n./.dockerignore\n./a.txt\n./new\n./new/c.txt\n./same.txt\n*.log\nDockerfile\na2 longer\nc\nsame\n");
+    assert_eq!(copy_of("same.txt"), Some(same), "an unchanged file is not sent again");
+
+    // Nothing changed: every step from the cache, the same image.
+    let again = d.berth(&["build", "-t", "k:3", &ctx]).ok();
+    assert!(again.stdout.contains("Using cache"), "{}", again.stdout);
+    assert_eq!(d.inspect_image("k:3")["Id"], d.inspect_image("k:2")["Id"]);
+
+    // The kept context is build cache: `builder prune` removes it.
+    d.docker(&["builder", "prune", "-f"]).ok();
+    assert_eq!(std::fs::read_dir(&kept).unwrap().count(), 0);
+    d.berth(&["build", "-q", "-t", "k:4", &ctx]).ok();
+    assert_eq!(d.inspect_image("k:4")["Id"], d.inspect_image("k:2")["Id"]);
+}

@@ -120,6 +120,47 @@ pub(crate) fn layer(
     Ok(got)
 }
 
+/// A layer's blob written and hashed, not yet stored: [`Hashed::adopt`]
+/// stores it once its writer is known to have finished whole.
+pub(crate) struct Hashed {
+    blob: content::TempBlob,
+    digest: String,
+    size: u64,
+}
+
+/// Writes the blob of a layer whose files are already on disk, hashing it.
+pub(crate) fn hash(paths: &Paths, reader: impl Read) -> Result<Hashed> {
+    let mut blob = content::temp(paths)?;
+    let mut hashing = HashCopy { inner: reader, hasher: Sha256::new(), count: 0 };
+    std::io::copy(&mut hashing, &mut blob.file)
+        .map_err(|e| Error::Io { context: "write the layer".into(), source: e })?;
+    let digest = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
+    Ok(Hashed { blob, digest, size: hashing.count })
+}
+
+impl Hashed {
+    /// Stores the blob, with `dir` (a build step's upper dir, nothing
+    /// mounted on it) moved into the layer store as the layer's files — or
+    /// removed, when the store has that layer already. Nothing is
+    /// extracted: no file is written twice.
+    pub(crate) fn adopt(self, paths: &Paths, dir: &std::path::Path) -> Result<Unpacked> {
+        let dest = paths.layer(self.digest.trim_start_matches("sha256:"))?;
+        if dest.exists() {
+            let _ = std::fs::remove_dir_all(dir);
+        } else {
+            std::fs::rename(dir, &dest)
+                .ctx(|| format!("move {} into {}", dir.display(), dest.display()))?;
+        }
+        content::commit(paths, self.blob, &self.digest)?;
+        Ok(Unpacked {
+            diff_id: self.digest.clone(),
+            blob_digest: self.digest,
+            blob_size: self.size,
+            compression: Some(berth_kernel::layer::Compression::None),
+        })
+    }
+}
+
 struct HashCopy<R> {
     inner: R,
     hasher: Sha256,

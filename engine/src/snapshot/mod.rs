@@ -161,6 +161,16 @@ impl Snapshots {
         Ok(Committed { diff_id, blob_digest, blob_size, compression, lease })
     }
 
+    /// As [`Snapshots::commit`] for a volatile snapshot that is removed
+    /// next and has nothing mounted: its upper dir is moved into the layer
+    /// store instead of being copied there.
+    pub async fn commit_taking(&self, s: &Snapshot, skip: &[&str]) -> Result<Committed> {
+        let Unpacked { diff_id, blob_digest, blob_size, compression } =
+            diff::layer_taking(&self.paths, s.layout().upper, skip).await?;
+        let lease = self.leases.hold([diff_id.clone(), blob_digest.clone()]);
+        Ok(Committed { diff_id, blob_digest, blob_size, compression, lease })
+    }
+
     /// Removes the snapshot's dirs; its lease on the parents is handed back
     /// for the image store to release.
     pub fn remove(&self, s: Snapshot) -> Result<Lease> {

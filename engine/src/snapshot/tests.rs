@@ -102,6 +102,39 @@ async fn commit_stores_the_changes_as_a_layer_with_whiteouts() {
     s.images.release(lease);
 }
 
+#[tokio::test]
+async fn commit_taking_moves_the_upper_dir_and_stores_what_commit_stores() {
+    let s = store();
+    let base = layer(&s, 4, "old");
+    let fill = |upper: &std::path::Path| {
+        std::fs::create_dir_all(upper.join("etc")).unwrap();
+        std::fs::write(upper.join("etc/hosts"), "").unwrap(); // an empty mount point
+        std::fs::write(upper.join("app.txt"), "hello").unwrap();
+    };
+    let copied = s.snapshots.prepare(std::slice::from_ref(&base)).unwrap();
+    fill(&copied.layout().upper);
+    let c = s.snapshots.commit(&copied.layout(), &["/etc/hosts"]).await.unwrap();
+    // The base stays held by the second snapshot while the first goes.
+    let taken = s.snapshots.prepare(&[base]).unwrap();
+    s.images.release(c.lease);
+    s.images.release(s.snapshots.remove(copied).unwrap());
+    let upper = taken.layout().upper;
+    fill(&upper);
+    let t = s.snapshots.commit_taking(&taken, &["/etc/hosts"]).await.unwrap();
+    assert_eq!(
+        (t.diff_id.as_str(), t.blob_digest.as_str()),
+        (c.diff_id.as_str(), c.blob_digest.as_str())
+    );
+    assert!(!upper.exists(), "the upper dir became the layer");
+    let dir = s.paths.layer(t.diff_id.trim_start_matches("sha256:")).unwrap();
+    assert_eq!(std::fs::read_to_string(dir.join("app.txt")).unwrap(), "hello");
+    assert!(dir.join("etc").is_dir() && !dir.join("etc/hosts").exists());
+    assert!(s.paths.blob(&t.blob_digest).unwrap().is_file());
+    s.images.release(t.lease);
+    s.images.release(s.snapshots.remove(taken).unwrap());
+    assert!(!dir.exists());
+}
+
 #[test]
 fn a_leased_layer_outlives_its_images_removal_until_the_snapshot_goes() {
     let s = store();

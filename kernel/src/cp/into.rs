@@ -51,6 +51,50 @@ pub struct ExtractionPoint {
 }
 
 impl View {
+    /// Removes what is at `path` (a directory with all it holds); its last
+    /// element is not followed, so a symlink is removed, never what it
+    /// points at. Nothing there is no error; the root can't be removed.
+    pub fn remove(&self, path: &str) -> Result<(), CpError> {
+        let w = match self.walk(&clean(path), false, false) {
+            Err(CpError::NotFound(_)) => return Ok(()),
+            w => w?,
+        };
+        let (Some(leaf), Some(st)) = (&w.leaf, &w.stat) else {
+            return match w.leaf {
+                Some(_) => Ok(()),
+                None => Err(CpError::Refused("the root can't be removed".into())),
+            };
+        };
+        let removed = if kind(st) == libc::S_IFDIR {
+            crate::layer::remove_tree_at(&w.dir, leaf)
+        } else {
+            nix::unistd::unlinkat(
+                Some(w.dir.as_raw_fd()),
+                leaf.as_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            )
+            .map_err(io::Error::from)
+        };
+        removed.map_err(|e| CpError::sys(&w.path(), e))
+    }
+
+    /// Removes each of `paths` that is an empty file or an empty directory
+    /// (the mount points a runtime made, which a layer leaves out while empty).
+    pub fn remove_empty(&self, paths: &[&str]) -> Result<(), CpError> {
+        for p in paths {
+            let w = match self.walk(&clean(p), false, false) {
+                Err(CpError::NotFound(_)) => continue,
+                w => w?,
+            };
+            if let (Some(leaf), Some(st)) = (&w.leaf, &w.stat) {
+                if super::out::empty(&w.dir, leaf, st) {
+                    self.remove(p)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Resolves `path` (its last element followed too): it must exist and
     /// be a directory.
     pub fn extraction_point(&self, path: &str) -> Result<ExtractionPoint, CpError> {

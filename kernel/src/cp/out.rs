@@ -316,7 +316,7 @@ impl<W: Write> Tar<'_, W> {
 }
 
 /// Whether `name` in `dir` is an empty file or an empty directory.
-fn empty(dir: &OwnedFd, name: &str, st: &FileStat) -> bool {
+pub(super) fn empty(dir: &OwnedFd, name: &str, st: &FileStat) -> bool {
     match kind(st) {
         libc::S_IFREG => st.st_size == 0,
         libc::S_IFDIR => {

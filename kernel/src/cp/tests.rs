@@ -303,3 +303,24 @@ fn an_upper_dir_is_a_diff_and_a_layer() {
     n.sort();
     assert_eq!(n, ["etc/", "etc/a", "etc/b"]);
 }
+
+#[test]
+fn remove_takes_out_links_and_trees_inside_the_root_only() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("keep"), b"x").unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("d/e")).unwrap();
+    std::fs::write(r.join("d/e/f"), b"f").unwrap();
+    std::os::unix::fs::symlink(outside.path(), r.join("out")).unwrap();
+    let v = view_of(r);
+    // A path through a symlink stays inside the root: nothing outside goes.
+    v.remove("out/keep").unwrap();
+    assert!(outside.path().join("keep").exists());
+    v.remove("out").unwrap();
+    assert!(outside.path().join("keep").exists() && !r.join("out").exists());
+    v.remove("../d").unwrap();
+    assert!(!r.join("d").exists());
+    v.remove("missing/too").unwrap();
+    assert!(v.remove("/").is_err());
+}
