@@ -12,6 +12,24 @@ use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// Extracts a context's `tar` (plain, gzip or zstd; empty: nothing) into
+/// `dir` by descriptor, the caller's files' owners (blocking).
+pub(crate) fn extract(dir: &Path, tar: impl Read) -> Result<()> {
+    let view = View::of_dir(dir).map_err(|e| BuildError::Invalid(format!("context: {e}")))?;
+    let point =
+        view.extraction_point("/").map_err(|e| BuildError::Invalid(format!("context: {e}")))?;
+    let opts = ExtractOptions { owners: Owners::Caller, ..Default::default() };
+    // An empty body is an empty context.
+    let mut tar = std::io::BufReader::new(tar);
+    let empty = std::io::BufRead::fill_buf(&mut tar).map_err(io("read the context"))?.is_empty();
+    if !empty {
+        view.extract(&point, tar, &opts).map_err(|e| {
+            BuildError::Invalid(format!("the build context is not a valid tar: {e}"))
+        })?;
+    }
+    Ok(())
+}
+
 /// A context dir, removed when dropped.
 #[derive(Debug)]
 pub struct Context {
@@ -37,20 +55,7 @@ impl Context {
         let dir = parent.join(hex::encode(rand::random::<[u8; 16]>()));
         std::fs::create_dir(&dir).map_err(io("create the context dir"))?;
         let ctx = Self { dir };
-        let view =
-            View::of_dir(&ctx.dir).map_err(|e| BuildError::Invalid(format!("context: {e}")))?;
-        let point =
-            view.extraction_point("/").map_err(|e| BuildError::Invalid(format!("context: {e}")))?;
-        let opts = ExtractOptions { owners: Owners::Caller, ..Default::default() };
-        // An empty body is an empty context.
-        let mut tar = std::io::BufReader::new(tar);
-        let empty =
-            std::io::BufRead::fill_buf(&mut tar).map_err(io("read the context"))?.is_empty();
-        if !empty {
-            view.extract(&point, tar, &opts).map_err(|e| {
-                BuildError::Invalid(format!("the build context is not a valid tar: {e}"))
-            })?;
-        }
+        extract(&ctx.dir, tar)?;
         Ok(ctx)
     }
 

@@ -11,7 +11,7 @@
 //! context's root (`berth_kernel::cp::View`), as every context is.
 
 use crate::{BuildError, Result};
-use berth_kernel::cp::{ExtractOptions, Owners, View};
+use berth_kernel::cp::View;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Read;
@@ -140,17 +140,7 @@ impl KeptContexts {
         for p in &req.removed {
             view.remove(p).map_err(|e| BuildError::Invalid(format!("context: remove {p}: {e}")))?;
         }
-        let point =
-            view.extraction_point("/").map_err(|e| BuildError::Invalid(format!("context: {e}")))?;
-        let opts = ExtractOptions { owners: Owners::Caller, ..Default::default() };
-        let mut tar = std::io::BufReader::new(tar);
-        let empty =
-            std::io::BufRead::fill_buf(&mut tar).map_err(io("read the context"))?.is_empty();
-        if !empty {
-            view.extract(&point, tar, &opts).map_err(|e| {
-                BuildError::Invalid(format!("the build context is not a valid tar: {e}"))
-            })?;
-        }
+        crate::context::extract(&dir, tar)?;
         let generation = state.generation + 1;
         let next =
             KeptState { version: VERSION, generation, client_state: req.client_state.clone() };
