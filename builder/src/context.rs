@@ -121,11 +121,13 @@ fn prune(dir: &Path, rel: &str, ignore: &Ignore) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Files' content digests remembered by device and inode, with the
-/// change time and size they had: a file not changed since is not read
-/// again (a kept context's 3,000 unchanged files cost 3,000 stats, not
-/// 40 MB of hashing). The change time can't be set by anyone, so a
-/// rewrite that keeps the mtime is still seen.
+/// Files' content digests remembered by device and inode, with the birth
+/// time, size and modification time they had: a file not changed since is
+/// not read again (a kept context's 3,000 unchanged files cost 3,000
+/// stats, not 40 MB of hashing). Meant for berthd's own context dirs,
+/// whose files are replaced, never rewritten in place: a new file is a new
+/// inode with a new birth time, even where its number is reused. (The
+/// change time would not do: a COPY by hard link changes it.)
 #[derive(Debug, Default)]
 pub struct FileDigests {
     known: std::sync::Mutex<std::collections::HashMap<(u64, u64), Known>>,
@@ -133,7 +135,8 @@ pub struct FileDigests {
 
 #[derive(Debug, Clone, Copy)]
 struct Known {
-    ctime: (i64, i64),
+    born: std::time::SystemTime,
+    mtime: (i64, i64),
     size: u64,
     digest: [u8; 32],
 }
@@ -144,15 +147,22 @@ const REMEMBERED: usize = 200_000;
 impl FileDigests {
     fn file(&self, path: &Path, m: &std::fs::Metadata) -> std::io::Result<[u8; 32]> {
         use std::os::unix::fs::MetadataExt;
+        let hash = || {
+            let mut h = Sha256::new();
+            std::io::copy(&mut std::fs::File::open(path)?, &mut h)?;
+            Ok::<[u8; 32], std::io::Error>(h.finalize().into())
+        };
+        // No birth time (a filesystem without one): nothing is remembered.
+        let Ok(born) = m.created() else { return hash() };
         let key = (m.dev(), m.ino());
-        let now = Known { ctime: (m.ctime(), m.ctime_nsec()), size: m.size(), digest: [0; 32] };
+        let now =
+            Known { born, mtime: (m.mtime(), m.mtime_nsec()), size: m.size(), digest: [0; 32] };
+        let same = |k: &Known| k.born == now.born && k.mtime == now.mtime && k.size == now.size;
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied();
-        if let Some(k) = known.filter(|k| k.ctime == now.ctime && k.size == now.size) {
+        if let Some(k) = known.filter(same) {
             return Ok(k.digest);
         }
-        let mut h = Sha256::new();
-        std::io::copy(&mut std::fs::File::open(path)?, &mut h)?;
-        let digest: [u8; 32] = h.finalize().into();
+        let digest = hash()?;
         let mut map = self.known.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= REMEMBERED {
             map.clear();
@@ -199,16 +209,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_rewritten_file_is_hashed_again_whatever_its_mtime() {
+    fn a_replaced_file_is_hashed_again_whatever_its_mtime() {
         let tmp = tempfile::tempdir().unwrap();
         let f = tmp.path().join("f");
         std::fs::write(&f, "one").unwrap();
         let files = FileDigests::default();
         let first = content_digest(tmp.path(), &files).unwrap();
         assert_eq!(content_digest(tmp.path(), &files).unwrap(), first);
+        // Replaced as a sync replaces it: a new file, the old one's time.
         let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
-        std::fs::write(&f, "two").unwrap();
-        std::fs::File::options().write(true).open(&f).unwrap().set_modified(mtime).unwrap();
+        let new = tmp.path().join(".new");
+        std::fs::write(&new, "two").unwrap();
+        std::fs::File::options().write(true).open(&new).unwrap().set_modified(mtime).unwrap();
+        std::fs::rename(&new, &f).unwrap();
         let second = content_digest(tmp.path(), &files).unwrap();
         assert_ne!(second, first);
         assert_eq!(second, content_digest(tmp.path(), &FileDigests::default()).unwrap());

@@ -235,13 +235,18 @@ impl EngineWorker {
                     let err =
                         |e: berth_kernel::cp::CpError| BuildError::Invalid(format!("{what}: {e}"));
                     let to = layout.view(false, &[]).map_err(err)?;
-                    let src = match (&step.from, from_layout) {
-                        (_, Some(l)) => l.view(true, &[]),
-                        (CopyFrom::Context(dir), None) => berth_kernel::cp::View::of_dir(dir),
+                    let (src, context) = match (&step.from, from_layout) {
+                        (_, Some(l)) => (l.view(true, &[]).map_err(err)?, None),
+                        (CopyFrom::Context(dir), None) => {
+                            (berth_kernel::cp::View::of_dir(dir).map_err(err)?, Some(dir.clone()))
+                        }
                         (CopyFrom::Layers(_), None) => unreachable!("prepared above"),
-                    }
-                    .map_err(err)?;
-                    transfer::copy(&src, &step.sources, &to, &step.dest)
+                    };
+                    let linked =
+                        transfer::copy(&src, context.as_deref(), &step.sources, &to, &step.dest)?;
+                    // The overlay goes before its upper dir is written directly.
+                    drop(to);
+                    linked.iter().try_for_each(|plan| plan.apply(&layout.upper))
                 })
                 .await
                 .map_err(blocking_err("COPY"))?

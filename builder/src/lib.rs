@@ -16,6 +16,7 @@ mod cache;
 pub mod context;
 mod engine_worker;
 pub mod kept;
+mod link;
 pub mod mounts;
 mod solve;
 mod transfer;

@@ -35,7 +35,17 @@ fn cp_err(what: &str) -> impl FnOnce(berth_kernel::cp::CpError) -> BuildError + 
 }
 
 /// Copies each of `sources` (paths in `from`) to `dest` in `to` (blocking).
-pub(crate) fn copy(from: &View, sources: &[String], to: &View, dest: &Dest) -> Result<()> {
+/// With `context` (the host dir `from` views, when it is the build's
+/// context), a directory may be linked instead: its plan is returned, to
+/// be applied to the upper dir once `to` is gone (`link.rs`).
+pub(crate) fn copy(
+    from: &View,
+    context: Option<&Path>,
+    sources: &[String],
+    to: &View,
+    dest: &Dest,
+) -> Result<Vec<crate::link::Plan>> {
+    let mut linked = Vec::new();
     let what = dest.what;
     let owner = match &dest.chown {
         Some(spec) => to.owner(spec).map_err(cp_err(what))?,
@@ -61,6 +71,13 @@ pub(crate) fn copy(from: &View, sources: &[String], to: &View, dest: &Dest) -> R
         } else {
             format!("{}/{}", dest.path.trim_end_matches('/'), st.name)
         };
+        let linkable = what == "COPY" && is_dir && dest.chown.is_none() && dest.chmod.is_none();
+        if let Some(host) = context.filter(|_| linkable).and_then(|c| inside(c, src)) {
+            if let Some(plan) = crate::link::plan(&host, to, &target)? {
+                linked.push(plan);
+                continue;
+            }
+        }
         let name = match target.trim_matches('/') {
             "" => ".".to_owned(),
             t => t.to_owned(),
@@ -78,7 +95,7 @@ pub(crate) fn copy(from: &View, sources: &[String], to: &View, dest: &Dest) -> R
             extracted.map_err(cp_err(what))
         })?;
     }
-    Ok(())
+    Ok(linked)
 }
 
 /// `ADD archive.tar[.gz|.zst] /dir/`: a local archive is extracted into
@@ -138,13 +155,18 @@ fn add_archive(from: &View, src: &str, to: &View, dest: &Dest, owner: (u32, u32)
 
 /// Makes `path` (and its parents) a directory in `to` if it is not one (blocking).
 pub(crate) fn mkdir(to: &View, path: &str, owner: (u32, u32)) -> Result<()> {
+    mkdir_as(to, path, owner, 0o755)
+}
+
+/// [`mkdir`] with the new directory's mode (its missing parents get 0755).
+pub(crate) fn mkdir_as(to: &View, path: &str, owner: (u32, u32), mode: u32) -> Result<()> {
     if to.stat(path).map(|s| s.mode & libc::S_IFMT == libc::S_IFDIR).unwrap_or(false) {
         return Ok(());
     }
     let mut tar = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Directory);
-    h.set_mode(0o755);
+    h.set_mode(mode);
     h.set_size(0);
     tar.append_data(&mut h, format!("{}/", path.trim_matches('/')), std::io::empty())
         .and_then(|_| tar.finish())

@@ -607,7 +607,7 @@ fn onbuild_triggers_and_shell_pass_to_the_child_build() {
 
 #[test]
 fn berth_build_sends_only_what_changed_and_sees_every_change() {
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let d = Daemon::start();
     let df = "FROM busybox\nCOPY . /ctx/\nRUN cd /ctx && find . | sort > /list && cat $(find . -type f | sort) > /all\nCMD [\"cat\", \"/list\", \"/all\"]\n";
     let dir = dockerfile_dir(&d, "kept", df);
@@ -626,6 +626,25 @@ fn berth_build_sends_only_what_changed_and_sees_every_change() {
     d.berth(&["build", "-q", "-t", "k:1", &ctx]).ok();
     let out = d.docker(&["run", "--rm", "k:1"]).ok().stdout;
     assert_eq!(out, ".\n./.dockerignore\n./a.txt\n./gone.txt\n./same.txt\n./sub\n./sub/b.txt\n*.log\nDockerfile\na1\ngone\nsame\nb\n");
+
+    // The copy is what COPY makes (a new destination is linked, not copied): modes, links, owners.
+    std::fs::set_permissions(dir.join("same.txt"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::os::unix::fs::symlink("a.txt", dir.join("ln")).unwrap();
+    std::fs::write(dir.join(".dockerignore"), "*.log\nDockerfile\nln\n").unwrap();
+    d.berth(&["build", "-q", "-t", "k:1", &ctx]).ok();
+    let meta = "stat -c '%a %u:%g %Y %n' /ctx/same.txt /ctx/sub && cd /ctx && ls";
+    let probe =
+        |img: &str| d.docker(&["run", "--rm", "--entrypoint", "sh", img, "-c", meta]).ok().stdout;
+    let mtime = |p: &str| std::fs::metadata(dir.join(p)).unwrap().mtime();
+    let (m1, m2) = (mtime("same.txt"), mtime("sub"));
+    let want = format!(
+        "750 0:0 {m1} /ctx/same.txt\n755 0:0 {m2} /ctx/sub\na.txt\ngone.txt\nsame.txt\nsub\n"
+    );
+    assert_eq!(probe("k:1"), want);
+    std::fs::write(dir.join(".dockerignore"), "*.log\nDockerfile\n").unwrap();
+    d.berth(&["build", "-q", "-t", "k:1", &ctx]).ok();
+    let l = d.docker(&["run", "--rm", "--entrypoint", "readlink", "k:1", "/ctx/ln"]).ok().stdout;
+    assert_eq!(l, "a.txt\n");
 
     // berthd keeps the context: an unchanged file's copy is the same file next time.
     let kept = d.root().join("builder/contexts");
@@ -646,8 +665,10 @@ fn berth_build_sends_only_what_changed_and_sees_every_change() {
     std::fs::write(dir.join("new/c.txt"), "c\n").unwrap();
     d.berth(&["build", "-q", "-t", "k:2", &ctx]).ok();
     let out = d.docker(&["run", "--rm", "k:2"]).ok().stdout;
-    assert_eq!(out, ".\n./.dockerignore\n./a.txt\n./new\n./new/c.txt\n./same.txt\n*.log\nDockerfile\na2 longer\nc\nsame\n");
+    assert_eq!(out, ".\n./.dockerignore\n./a.txt\n./ln\n./new\n./new/c.txt\n./same.txt\n*.log\nDockerfile\na2 longer\nc\nsame\n");
     assert_eq!(copy_of("same.txt"), Some(same), "an unchanged file is not sent again");
+    // The first image's files did not change with the context.
+    assert!(d.docker(&["run", "--rm", "k:1"]).ok().stdout.ends_with("a1\ngone\nsame\nb\n"));
 
     // Nothing changed: every step from the cache, the same image.
     let again = d.berth(&["build", "-t", "k:3", &ctx]).ok();
