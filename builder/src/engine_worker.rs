@@ -34,6 +34,8 @@ pub struct EngineWorker {
     cache_mounts: PathBuf,
     /// `sharing=locked` cache mounts, one step at a time each.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Where secret mounts' tmpfs dirs are made (swept at start).
+    secrets: PathBuf,
 }
 
 impl std::fmt::Debug for EngineWorker {
@@ -48,6 +50,16 @@ struct Mounts {
     binds: Vec<BindMount>,
     tmpfs: Vec<TmpfsMount>,
     layers: Vec<LayerMount>,
+    /// Secrets asked for as environment variables (`NAME=value`).
+    env: Vec<String>,
+}
+
+/// What a step holds while it runs: its `sharing=locked` caches' locks,
+/// its secrets' tmpfs dirs (unmounted and removed when dropped).
+#[derive(Default)]
+struct Held {
+    _locks: Vec<OwnedMutexGuard<()>>,
+    _secrets: Vec<berth_kernel::secret_fs::SecretDir>,
 }
 
 fn bind(source: PathBuf, target: &str, readonly: bool) -> BindMount {
@@ -66,8 +78,8 @@ fn blocking_err(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Bu
 }
 
 impl EngineWorker {
-    pub fn new(engine: Engine, logs: PathBuf, cache_mounts: PathBuf) -> Self {
-        Self { engine, logs, cache_mounts, locks: Default::default() }
+    pub fn new(engine: Engine, logs: PathBuf, cache_mounts: PathBuf, secrets: PathBuf) -> Self {
+        Self { engine, logs, cache_mounts, locks: Default::default(), secrets }
     }
 
     /// A snapshot over `parents`, changed by `f`, committed unless
@@ -141,11 +153,38 @@ impl EngineWorker {
         Ok(dir)
     }
 
-    /// The step's mounts as the engine takes them, and the locks of its
-    /// `sharing=locked` caches (held while it runs).
-    async fn mounts(&self, mounts: &[RunMount]) -> Result<(Mounts, Vec<OwnedMutexGuard<()>>)> {
+    /// A secret as a read-only file on a tmpfs of its own (blocking).
+    fn secret_file(
+        &self,
+        data: &crate::Secret,
+        (mode, uid, gid): (u32, u32, u32),
+    ) -> Result<(berth_kernel::secret_fs::SecretDir, PathBuf)> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let io = |source| BuildError::Io { context: "secret mount".into(), source };
+        std::fs::create_dir_all(&self.secrets).map_err(io)?;
+        let dir = self.secrets.join(hex::encode(rand::random::<[u8; 8]>()));
+        let size = (data.0.len() as u64).next_multiple_of(4096) + 4096;
+        let held = berth_kernel::secret_fs::SecretDir::mount(&dir, size).map_err(io)?;
+        let file = held.path().join("secret");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file)
+            .map_err(io)?;
+        f.write_all(&data.0).map_err(io)?;
+        std::os::unix::fs::fchown(&f, Some(uid), Some(gid)).map_err(io)?;
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(io)?;
+        Ok((held, file))
+    }
+
+    /// The step's mounts as the engine takes them, and what the step holds
+    /// while it runs.
+    async fn mounts(&self, mounts: &[RunMount]) -> Result<(Mounts, Held)> {
         let mut out = Mounts::default();
         let mut guards = Vec::new();
+        let mut secrets = Vec::new();
         for m in mounts {
             match m {
                 RunMount::Cache { id, target, sharing, readonly, mode, uid, gid } => {
@@ -168,9 +207,19 @@ impl EngineWorker {
                     container_path: target.into(),
                     options: size.iter().map(|s| format!("size={s}")).collect(),
                 }),
+                RunMount::Secret { target, env, data, mode, uid, gid } => {
+                    if let Some(name) = env {
+                        out.env.push(format!("{name}={}", String::from_utf8_lossy(&data.0)));
+                    }
+                    if let Some(target) = target {
+                        let (held, file) = self.secret_file(data, (*mode, *uid, *gid))?;
+                        out.binds.push(bind(file, target, true));
+                        secrets.push(held);
+                    }
+                }
             }
         }
-        Ok((out, guards))
+        Ok((out, Held { _locks: guards, _secrets: secrets }))
     }
 
     /// Runs the step in `layout`, its output lines to `events`.
@@ -188,7 +237,7 @@ impl EngineWorker {
         let req = StepRequest {
             layout,
             args: step.args.clone(),
-            env: step.env,
+            env: step.env.into_iter().chain(mounts.env).collect(),
             working_dir: step.working_dir,
             user: step.user,
             network: match step.network {
@@ -302,7 +351,12 @@ impl Worker for EngineWorker {
     ) -> BoxFuture<'a, Result<Option<Made>>> {
         Box::pin(async move {
             let (mounts, _locked) = self.mounts(&step.mounts).await?;
-            let targets = step.mounts.iter().map(|m| m.target().to_owned()).collect();
+            let targets = step
+                .mounts
+                .iter()
+                .map(|m| m.target().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect();
             self.layer(parents, targets, move |layout| {
                 self.run_in(layout, step, mounts, events, cancel)
             })

@@ -56,6 +56,19 @@ pub struct BuildRequest {
     pub platform: Option<String>,
     /// Credentials for pulls of bases (`X-Registry-Config`), by registry.
     pub credentials: BTreeMap<String, berth_registry::Credentials>,
+    /// `--secret`: what `RUN --mount=type=secret,id=…` gets, by id.
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// A build secret's bytes: in memory only, never printed (its `Debug`
+/// says nothing), never in a cache key, a layer or the history.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// What a build reports as it goes (the fronts word it their way).

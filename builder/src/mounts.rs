@@ -1,8 +1,10 @@
 //! `RUN --mount=…`: BuildKit's mounts for one step, parsed and checked.
 //! `cache` (kept between builds under the builder's own dir, never in the
 //! image), `bind` (read-only, from the context, a stage or an image),
-//! `tmpfs`; `secret` and `ssh` have nothing to mount through the classic
-//! API: skipped unless `required`, as BuildKit does without them.
+//! `tmpfs`, `secret` (a file on a tmpfs of its own, or an environment
+//! variable, from what the client sent; never in the image); `ssh` has
+//! nothing to mount yet: skipped unless `required`, as BuildKit does
+//! without an agent.
 
 use crate::{BuildError, Result};
 
@@ -33,6 +35,16 @@ pub enum RunMount {
         target: String,
         size: Option<String>,
     },
+    /// A build secret: a read-only file at `target` (unless only `env`),
+    /// and/or the environment variable `env`.
+    Secret {
+        target: Option<String>,
+        env: Option<String>,
+        data: crate::Secret,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 impl RunMount {
@@ -42,6 +54,7 @@ impl RunMount {
             | RunMount::Bind { target, .. }
             | RunMount::Layers { target, .. }
             | RunMount::Tmpfs { target, .. } => target,
+            RunMount::Secret { target, .. } => target.as_deref().unwrap_or(""),
         }
     }
 }
@@ -70,6 +83,7 @@ pub struct Spec {
     pub rw: bool,
     pub size: Option<String>,
     pub required: bool,
+    pub env: Option<String>,
 }
 
 fn bad(m: impl Into<String>) -> BuildError {
@@ -102,7 +116,7 @@ pub fn parse(raw: &str) -> Result<Spec> {
             "readonly" | "ro" => s.readonly = flag(&v),
             "rw" | "readwrite" => s.rw = flag(&v),
             "required" => s.required = flag(&v),
-            "env" => {}
+            "env" => s.env = Some(value(v)?),
             other => return Err(bad(format!("unexpected key '{other}' in '{raw}'"))),
         }
     }
@@ -116,6 +130,42 @@ pub fn parse(raw: &str) -> Result<Spec> {
         return Err(bad(format!("--mount {raw}: the target may not climb with '..'")));
     }
     Ok(s)
+}
+
+/// A secret mount, given the secret: its id defaults to the target's
+/// name, its target to `/run/secrets/<id>` (none when only `env` is asked).
+pub fn secret(
+    s: &Spec,
+    secrets: &std::collections::BTreeMap<String, crate::Secret>,
+) -> Result<Option<RunMount>> {
+    let id = match (&s.id, s.target.rsplit('/').next().filter(|n| !n.is_empty())) {
+        (Some(id), _) => id.clone(),
+        (None, Some(name)) => name.to_owned(),
+        (None, None) => return Err(bad("a secret mount needs an id or a target")),
+    };
+    let Some(data) = secrets.get(&id) else {
+        return match s.required {
+            true => Err(bad(format!("secret {id} is required but no secret was given"))),
+            false => Ok(None),
+        };
+    };
+    let target = match (s.target.is_empty(), &s.env) {
+        (false, _) => Some(s.target.clone()),
+        (true, Some(_)) => None,
+        (true, None) => Some(format!("/run/secrets/{id}")),
+    };
+    let num = |v: &Option<String>, radix: u32, d: u32, what: &str| match v {
+        Some(v) => u32::from_str_radix(v, radix).map_err(|_| bad(format!("invalid {what} {v:?}"))),
+        None => Ok(d),
+    };
+    Ok(Some(RunMount::Secret {
+        target,
+        env: s.env.clone(),
+        data: data.clone(),
+        mode: num(&s.mode, 8, 0o400, "mode")?,
+        uid: num(&s.uid, 10, 0, "uid")?,
+        gid: num(&s.gid, 10, 0, "gid")?,
+    }))
 }
 
 /// A cache mount's settings.

@@ -4,8 +4,8 @@
 //! a local source). `GET /berth/contexts/{id}` lists what the client said
 //! about its files at the last sync; `POST /berth/contexts/{id}` carries a
 //! [`ContextSync`] as its first line and then a tar of what changed;
-//! `POST /build?berthcontext={id}` builds from it, the Dockerfile's text as
-//! the body.
+//! `POST /build?berthcontext={id}` builds from it, a [`BuildInputs`] as
+//! the body (the Dockerfile's text and the build's secrets).
 
 use serde::{Deserialize, Serialize};
 
@@ -62,4 +62,27 @@ pub struct ContextSync {
 #[serde(default)]
 pub struct ContextSynced {
     pub generation: u64,
+}
+
+/// The body of `POST /build?berthcontext={id}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BuildInputs {
+    pub dockerfile: String,
+    /// `--secret`s, for `RUN --mount=type=secret`.
+    pub secrets: Vec<BuildSecret>,
+}
+
+/// One secret: its id and its bytes, base64 (standard alphabet).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BuildSecret {
+    pub id: String,
+    pub data: String,
+}
+
+impl std::fmt::Debug for BuildSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildSecret").field("id", &self.id).finish_non_exhaustive()
+    }
 }

@@ -155,16 +155,27 @@ async fn fresh(
     Ok((Held::Fresh(ctx), text))
 }
 
-/// berth's body: the Dockerfile's text, the context kept (synced by diff).
-async fn kept(builder: &Arc<Builder>, req: &mut Req, id: &str) -> ApiResult<(Held, String)> {
+/// berth's body: the Dockerfile's text and the secrets, the context kept
+/// (synced by diff).
+async fn kept(
+    builder: &Arc<Builder>,
+    req: &mut Req,
+    id: &str,
+    build: &mut BuildRequest,
+) -> ApiResult<(Held, String)> {
     let lock = builder.kept().lock(id)?;
-    let text = String::from_utf8(req.bytes().await?.to_vec())
-        .map_err(|_| ApiError::bad_request("the Dockerfile is not UTF-8"))?;
+    let inputs: berth_docker_api::build::BuildInputs = req.json().await?;
+    for s in inputs.secrets {
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(s.data.as_bytes())
+            .map_err(|_| ApiError::bad_request(format!("secret {}: invalid base64", s.id)))?;
+        build.secrets.insert(s.id, berth_builder::Secret(data));
+    }
     let held = lock.read_owned().await;
     if !builder.kept().dir(id).is_dir() {
         return Err(ApiError::bad_request(format!("no kept context {id}: sync it first")));
     }
-    Ok((Held::Kept(held), text))
+    Ok((Held::Kept(held), inputs.dockerfile))
 }
 
 /// `POST /build`.
@@ -173,7 +184,7 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
     let (held, text) = match req.query("berthcontext").map(str::to_owned) {
         Some(id) => {
             build.context = builder.kept().dir(&id);
-            kept(builder, req, &id).await?
+            kept(builder, req, &id, &mut build).await?
         }
         None => {
             let (held, text) = fresh(builder, req, dockerfile).await?;

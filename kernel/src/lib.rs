@@ -24,5 +24,6 @@ pub mod pod_init;
 pub mod procinfo;
 pub mod pty;
 pub mod seccomp;
+pub mod secret_fs;
 pub mod signal;
 pub mod user;

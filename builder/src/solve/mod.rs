@@ -140,6 +140,8 @@ impl Builder {
         let root = engine.paths().root.join("builder");
         let cache = Cache::open(root.join("cache"), engine.images().leases())?;
         let work = root.join("work");
+        // A killed berthd may have left a step's secret mounted.
+        berth_kernel::secret_fs::sweep(&work.join("secrets"))?;
         let _ = std::fs::remove_dir_all(&work);
         let kept = KeptContexts::open(root.join("contexts"))?;
         std::fs::create_dir_all(work.join("logs"))?;
@@ -147,6 +149,7 @@ impl Builder {
             engine,
             work.join("logs"),
             root.join("cache-mounts"),
+            work.join("secrets"),
         );
         Ok(Self::with_worker(Arc::new(worker), cache, work, kept))
     }

@@ -211,13 +211,20 @@ impl Builder {
         let spec = mounts::parse(raw)?;
         let target = st.absolute(&spec.target);
         let m = match spec.typ.as_str() {
-            "secret" | "ssh" if spec.required => {
+            "secret" => {
+                let mut spec = spec;
+                if !spec.target.is_empty() {
+                    spec.target = target;
+                }
+                // The key covers the mount as written, never the secret.
+                return Ok(mounts::secret(&spec, &job.req.secrets)?.map(|m| (m, raw.to_owned())));
+            }
+            "ssh" if spec.required => {
                 return Err(BuildError::Invalid(format!(
-                    "--mount {raw}: no {} was given (the classic build API carries none)",
-                    spec.typ
+                    "--mount {raw}: no ssh agent was given (berth forwards none yet)"
                 )))
             }
-            "secret" | "ssh" => return Ok(None),
+            "ssh" => return Ok(None),
             "cache" => {
                 let mut m = mounts::cache(&spec)?;
                 if let RunMount::Cache { target: t, .. } = &mut m {

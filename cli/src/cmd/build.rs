@@ -48,8 +48,9 @@ pub struct BuildArgs {
     /// auto, plain, tty or quiet.
     #[arg(long, default_value = "auto")]
     progress: String,
-    /// Not yet: secrets need a session berth's build API doesn't carry.
-    #[arg(long, hide = true)]
+    /// A secret for `RUN --mount=type=secret`: `id=NAME,src=FILE`,
+    /// `id=NAME,env=VAR`, or `id=NAME` (the variable NAME, else the file NAME).
+    #[arg(long)]
     secret: Vec<String>,
     #[arg(long, hide = true)]
     ssh: Vec<String>,
@@ -144,6 +145,46 @@ fn context(path: &str, file: Option<&str>) -> Result<(Vec<u8>, String), Failure>
     Ok((tar.into_inner().map_err(io("tar".into()))?, name))
 }
 
+/// `--secret id=NAME[,src=FILE|,env=VAR][,type=file|env]`.
+fn secret(spec: &str) -> Result<berth_docker_api::build::BuildSecret, Failure> {
+    use base64::Engine as _;
+    let (mut id, mut src, mut env) = (None, None, None);
+    for field in spec.split(',') {
+        match field.split_once('=') {
+            Some(("id", v)) => id = Some(v.to_owned()),
+            Some(("src" | "source", v)) => src = Some(v.to_owned()),
+            Some(("env", v)) => env = Some(v.to_owned()),
+            Some(("type", "file" | "env")) => {}
+            _ => {
+                return Err(Failure::new(format!(
+                    "invalid --secret {spec:?}: unexpected {field:?}"
+                )))
+            }
+        }
+    }
+    let id = id
+        .or_else(|| src.clone())
+        .or_else(|| env.clone())
+        .ok_or_else(|| Failure::new(format!("invalid --secret {spec:?}: id=NAME is required")))?;
+    let data = match (src, env) {
+        (Some(f), _) => std::fs::read(&f)
+            .map_err(|e| Failure::new(format!("Error: secret {id}: read {f}: {e}")))?,
+        (None, Some(v)) => std::env::var(&v)
+            .map_err(|_| Failure::new(format!("Error: secret {id}: no environment variable {v}")))?
+            .into_bytes(),
+        (None, None) => match std::env::var(&id) {
+            Ok(v) => v.into_bytes(),
+            Err(_) => std::fs::read(&id).map_err(|e| {
+                Failure::new(format!("Error: secret {id}: no variable {id}, and read {id}: {e}"))
+            })?,
+        },
+    };
+    Ok(berth_docker_api::build::BuildSecret {
+        id,
+        data: base64::engine::general_purpose::STANDARD.encode(data),
+    })
+}
+
 /// The Dockerfile of a directory context: `-f` (relative to the current
 /// directory, as the docker CLI reads it; `-` for stdin) or DIR/Dockerfile.
 fn dockerfile_text(dir: &str, file: Option<&str>) -> Result<String, Failure> {
@@ -216,8 +257,12 @@ fn walk(
 }
 
 pub async fn build(c: &Client, a: BuildArgs) -> Result<i32, Failure> {
-    if !a.secret.is_empty() || !a.ssh.is_empty() {
-        return Err(Failure::new("--secret and --ssh are not supported by berth build yet"));
+    if !a.ssh.is_empty() {
+        return Err(Failure::new("--ssh is not supported by berth build yet"));
+    }
+    let secrets = a.secret.iter().map(|s| secret(s)).collect::<Result<Vec<_>, _>>()?;
+    if !secrets.is_empty() && a.path == "-" {
+        return Err(Failure::new("--secret needs a directory context, not -"));
     }
     let output = a.output.as_deref().map(Output::parse).transpose()?;
     if a.push && (a.tags.is_empty() || output.is_some()) {
@@ -245,9 +290,15 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<i32, Failure> {
         }
     };
     let (body, content_type) = match kept {
-        Some((id, text)) => {
+        Some((id, dockerfile)) => {
             q.push(("berthcontext", id));
-            (text.into_bytes(), "text/plain")
+            let inputs = berth_docker_api::build::BuildInputs { dockerfile, secrets };
+            (serde_json::to_vec(&inputs).unwrap_or_default(), "application/json")
+        }
+        None if !secrets.is_empty() => {
+            return Err(Failure::new(
+                "--secret: this berthd takes no secrets (it keeps no contexts)",
+            ))
         }
         None => {
             let (path, file) = (a.path.clone(), a.file.clone());

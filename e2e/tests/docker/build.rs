@@ -681,3 +681,78 @@ fn berth_build_sends_only_what_changed_and_sees_every_change() {
     d.berth(&["build", "-q", "-t", "k:4", &ctx]).ok();
     assert_eq!(d.inspect_image("k:4")["Id"], d.inspect_image("k:2")["Id"]);
 }
+
+/// Every byte of every file under `dir` (but `skip`) searched for `needle`.
+fn files_holding(dir: &Path, skip: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else { return found };
+    for e in rd.flatten() {
+        let p = e.path();
+        let Ok(m) = p.symlink_metadata() else { continue };
+        if p == skip || m.file_type().is_symlink() {
+            continue;
+        }
+        if m.is_dir() {
+            found.extend(files_holding(&p, skip, needle));
+        } else if m.is_file() {
+            let bytes = std::fs::read(&p).unwrap_or_default();
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn berth_build_secrets_reach_the_step_and_nothing_else() {
+    let d = Daemon::start();
+    const VALUE: &str = "s3cr3t-VALUE-4729";
+    let df = "FROM busybox\n\
+        RUN --mount=type=secret,id=tok test \"$(tr a-z A-Z < /run/secrets/tok)\" = S3CR3T-VALUE-4729 && stat -c '%a %u' /run/secrets/tok > /seen\n\
+        RUN --mount=type=secret,id=tok,env=TOK,target=/tmp/t,mode=0440,uid=7 test \"$(echo $TOK | tr a-z A-Z)\" = S3CR3T-VALUE-4729 && stat -c '%a %u' /tmp/t >> /seen\n\
+        CMD [\"cat\", \"/seen\"]\n";
+    let dir = dockerfile_dir(&d, "sec", df);
+    let src = d.dir.join("secret-src");
+    std::fs::write(&src, VALUE).unwrap();
+    let ctx = dir.display().to_string();
+    let secret = format!("id=tok,src={}", src.display());
+    let out = d.berth(&["build", "-t", "sec:1", "--secret", &secret, &ctx]).ok();
+    assert_eq!(d.docker(&["run", "--rm", "sec:1"]).ok().stdout, "400 0\n440 7\n");
+
+    // Not in the progress stream, the history, inspect, an exported image,
+    // berthd's log or any file berthd keeps (layers, blobs, cache, state).
+    assert!(!out.stdout.contains(VALUE) && !out.stderr.contains(VALUE), "{out:?}");
+    let history = d.docker(&["history", "--no-trunc", "sec:1"]).ok().stdout;
+    assert!(!history.contains(VALUE) && history.contains("/run/secrets/tok"), "{history}");
+    assert!(!d.docker(&["image", "inspect", "sec:1"]).ok().stdout.contains(VALUE));
+    let saved = d.dir.join("sec.tar");
+    d.docker(&["save", "-o", &saved.display().to_string(), "sec:1"]).ok();
+    let leaks = files_holding(&d.dir, &src, VALUE.as_bytes());
+    assert!(leaks.is_empty(), "the secret is in {leaks:?}");
+    assert!(!std::fs::read_to_string("/proc/mounts")
+        .unwrap()
+        .contains(&d.dir.display().to_string()));
+
+    // The cache key covers the mount, never the secret: another value reuses the steps.
+    std::fs::write(&src, "another").unwrap();
+    let again = d.berth(&["build", "-t", "sec:2", "--secret", &secret, &ctx]).ok();
+    assert_eq!(again.stdout.matches("Using cache").count(), 3, "{}", again.stdout);
+
+    // A required secret not given fails by its id; a secret from the environment.
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nRUN --mount=type=secret,id=tok,required cat /run/secrets/tok\n",
+    )
+    .unwrap();
+    let r = d.berth(&["build", "--no-cache", &ctx]);
+    assert!(r.code != 0 && r.stderr.contains("secret tok is required"), "{r:?}");
+    let env = d
+        .cmd()
+        .env("TOK_VAR", "from-env")
+        .args(["build", "--no-cache", "--secret", "id=tok,env=TOK_VAR", &ctx])
+        .output()
+        .unwrap();
+    let env = berth_e2e::Run::from(env).ok();
+    assert!(env.stdout.contains("from-env"), "{env:?}");
+}
