@@ -254,7 +254,7 @@ impl EngineWorker {
         };
         let running = self.engine.run_step(req, cancel);
         tokio::pin!(running);
-        let mut tail = LogTail::default();
+        let mut tail = LogTail { number: step.number, ..Default::default() };
         let code = loop {
             tokio::select! {
                 r = &mut running => break r,
@@ -265,7 +265,11 @@ impl EngineWorker {
         let _ = std::fs::remove_file(&log);
         match code {
             Ok(0) => Ok(()),
-            Ok(code) => Err(BuildError::StepFailed { command: step.args.join(" "), code }),
+            Ok(code) => Err(BuildError::StepFailed {
+                command: step.args.join(" "),
+                code,
+                step: step.number,
+            }),
             Err(berth_engine::Error::Cancelled) => Err(BuildError::Cancelled),
             Err(e) => Err(e.into()),
         }
@@ -428,6 +432,8 @@ impl Worker for EngineWorker {
 /// Follows a step's CRI log file, line by line.
 #[derive(Default)]
 struct LogTail {
+    /// The step's number, for its events.
+    number: usize,
     offset: u64,
     partial: String,
 }
@@ -453,7 +459,8 @@ impl LogTail {
             self.partial.push_str(text);
             if tag != Some("P") {
                 let text = std::mem::take(&mut self.partial);
-                let _ = events.send(Event::Output { text, stderr: stream == Some("stderr") });
+                let stderr = stream == Some("stderr");
+                let _ = events.send(Event::Output { number: self.number, text, stderr });
             }
         }
     }

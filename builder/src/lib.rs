@@ -71,17 +71,21 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// What a build reports as it goes (the fronts word it their way).
+/// What a build reports as it goes (the fronts word it their way). Steps
+/// are numbered across the stages built (1-based); events of stages that
+/// run at once interleave, each naming its step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A step starts: its number among all steps of the stages built (1-based).
-    Step { number: usize, total: usize, text: String },
+    /// A step starts. `label`: its stage and place, as BuildKit shows it
+    /// (`build 2/3`, or `2/3` in a one-stage Dockerfile); `line`: where it
+    /// is in the Dockerfile (0 for an ONBUILD trigger's).
+    Step { number: usize, total: usize, text: String, label: String, line: usize },
     /// The step's result was in the cache.
-    Cached,
+    Cached { number: usize },
     /// A RUN step's output line.
-    Output { text: String, stderr: bool },
+    Output { number: usize, text: String, stderr: bool },
     /// A step is done; `id`: a short name of its result.
-    StepDone { id: String },
+    StepDone { number: usize, id: String },
     /// A warning (unused build args, …).
     Warning(String),
 }
@@ -96,7 +100,7 @@ pub enum BuildError {
     Invalid(String),
     /// A RUN step's command failed.
     #[error("The command '{command}' returned a non-zero code: {code}")]
-    StepFailed { command: String, code: i32 },
+    StepFailed { command: String, code: i32, step: usize },
     /// A COPY or ADD source is not in the context (or the stage).
     #[error("{0}")]
     NotFound(String),

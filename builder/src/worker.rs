@@ -34,6 +34,8 @@ pub enum Network {
 /// A RUN step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunStep {
+    /// Its number in the build (its events name it).
+    pub number: usize,
     pub args: Vec<String>,
     pub env: Vec<String>,
     pub working_dir: String,

@@ -86,3 +86,46 @@ impl std::fmt::Debug for BuildSecret {
         f.debug_struct("BuildSecret").field("id", &self.id).finish_non_exhaustive()
     }
 }
+
+/// One line of the answer to `POST /build?berthcontext={id}`: berth's own
+/// progress events, which `berth build` draws as BuildKit does (a live
+/// view, or `#N` lines), instead of the classic stream's text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum BuildEvent {
+    /// A step starts: its number among all steps, its stage and place
+    /// (`build 2/3`), its text and its line in the Dockerfile.
+    Step {
+        number: usize,
+        total: usize,
+        label: String,
+        text: String,
+        line: usize,
+    },
+    Cached {
+        number: usize,
+    },
+    Output {
+        number: usize,
+        text: String,
+        stderr: bool,
+    },
+    Done {
+        number: usize,
+        id: String,
+    },
+    Warning {
+        text: String,
+    },
+    /// The image, and its tags.
+    Built {
+        id: String,
+        tags: Vec<String>,
+    },
+    /// The build failed (in step `step`, when one failed).
+    Failed {
+        message: String,
+        code: Option<i64>,
+        step: Option<usize>,
+    },
+}

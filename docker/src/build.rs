@@ -12,6 +12,7 @@ use crate::images::message;
 use base64::Engine as _;
 use berth_builder::context::Context;
 use berth_builder::{BuildError, BuildRequest, Builder, Event};
+use berth_docker_api::build::BuildEvent;
 use berth_docker_api::progress::{Aux, ErrorDetail, Message};
 use berth_docker_api::system::AuthConfig;
 use bytes::Bytes;
@@ -122,6 +123,88 @@ fn line(text: impl Into<String>) -> Bytes {
     message(&Message::stream(text))
 }
 
+/// How the answer words a build's events: the classic stream dockerd
+/// writes (the docker CLI, docker-py, compose), or berth's typed events
+/// (`berth build`, which draws them as BuildKit does).
+#[derive(Debug, Clone, Copy)]
+enum Wording {
+    Classic { quiet: bool },
+    Berth,
+}
+
+impl Wording {
+    fn event(self, e: Event) -> Option<Bytes> {
+        match self {
+            Wording::Classic { quiet: true } => None,
+            Wording::Classic { quiet: false } => Some(line(match e {
+                Event::Step { number, total, text, .. } => {
+                    format!("Step {number}/{total} : {text}\n")
+                }
+                Event::Cached { .. } => " ---> Using cache\n".into(),
+                // As dockerd's classic builder shows a step's stderr: in red.
+                Event::Output { text, stderr: true, .. } => format!("\x1b[91m{text}\n\x1b[0m"),
+                Event::Output { text, stderr: false, .. } => format!("{text}\n"),
+                Event::StepDone { id, .. } => format!(" ---> {id}\n"),
+                Event::Warning(w) => format!("{w}\n"),
+            })),
+            Wording::Berth => Some(event_line(&match e {
+                Event::Step { number, total, text, label, line } => {
+                    BuildEvent::Step { number, total, label, text, line }
+                }
+                Event::Cached { number } => BuildEvent::Cached { number },
+                Event::Output { number, text, stderr } => {
+                    BuildEvent::Output { number, text, stderr }
+                }
+                Event::StepDone { number, id } => BuildEvent::Done { number, id },
+                Event::Warning(text) => BuildEvent::Warning { text },
+            })),
+        }
+    }
+
+    fn built(self, b: berth_builder::Built) -> Vec<Bytes> {
+        let aux = Message {
+            aux: Some(Aux { id: Some(b.id.clone()), ..Default::default() }),
+            ..Default::default()
+        };
+        match self {
+            Wording::Berth => vec![event_line(&BuildEvent::Built { id: b.id, tags: b.tags })],
+            Wording::Classic { quiet: true } => {
+                vec![message(&aux), line(format!("{}\n", b.id))]
+            }
+            Wording::Classic { quiet: false } => {
+                let mut out = vec![
+                    message(&aux),
+                    line(format!("Successfully built {}\n", crate::images::short(&b.id))),
+                ];
+                out.extend(b.tags.iter().map(|t| line(format!("Successfully tagged {t}\n"))));
+                out
+            }
+        }
+    }
+
+    fn failed(self, e: &BuildError) -> Bytes {
+        let (code, step) = match e {
+            BuildError::StepFailed { code, step, .. } => (Some(*code as i64), Some(*step)),
+            _ => (None, None),
+        };
+        let m = e.to_string();
+        match self {
+            Wording::Berth => event_line(&BuildEvent::Failed { message: m, code, step }),
+            Wording::Classic { .. } => message(&Message {
+                error_detail: Some(ErrorDetail { code, message: m.clone() }),
+                error: m,
+                ..Default::default()
+            }),
+        }
+    }
+}
+
+fn event_line(e: &BuildEvent) -> Bytes {
+    let mut v = serde_json::to_vec(e).unwrap_or_default();
+    v.push(b'\n');
+    Bytes::from(v)
+}
+
 /// Where a build's files are, held until it ends: a context extracted
 /// for it (removed after), or a kept one (`berthcontext`, read-locked).
 enum Held {
@@ -196,6 +279,10 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
     };
     build.dockerfile = text;
 
+    let wording = match held {
+        Held::Kept(_) => Wording::Berth,
+        Held::Fresh(_) => Wording::Classic { quiet },
+    };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let builder = builder.clone();
     tokio::spawn(async move {
@@ -212,19 +299,10 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
         };
         let forward = async {
             while let Some(e) = erx.recv().await {
-                let text = match e {
-                    Event::Step { number, total, text } => {
-                        format!("Step {number}/{total} : {text}\n")
+                if let Some(line) = wording.event(e) {
+                    if tx.send(line).await.is_err() {
+                        break;
                     }
-                    Event::Cached => " ---> Using cache\n".into(),
-                    // As dockerd's classic builder shows a step's stderr: in red.
-                    Event::Output { text, stderr: true } => format!("\x1b[91m{text}\n\x1b[0m"),
-                    Event::Output { text, stderr: false } => format!("{text}\n"),
-                    Event::StepDone { id } => format!(" ---> {id}\n"),
-                    Event::Warning(w) => format!("{w}\n"),
-                };
-                if !quiet && tx.send(line(text)).await.is_err() {
-                    break;
                 }
             }
         };
@@ -235,38 +313,15 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
         };
         let (built, _) = tokio::join!(run, forward);
         watch.abort();
-        match built {
-            Ok(b) => {
-                let aux = Message {
-                    aux: Some(Aux { id: Some(b.id.clone()), ..Default::default() }),
-                    ..Default::default()
-                };
-                let _ = tx.send(message(&aux)).await;
-                if quiet {
-                    let _ = tx.send(line(format!("{}\n", b.id))).await;
-                } else {
-                    let _ = tx
-                        .send(line(format!("Successfully built {}\n", crate::images::short(&b.id))))
-                        .await;
-                    for t in b.tags {
-                        let _ = tx.send(line(format!("Successfully tagged {t}\n"))).await;
-                    }
-                }
-            }
+        let lines = match built {
+            Ok(b) => wording.built(b),
             Err(e) => {
                 tracing::info!(error = %e, "build failed");
-                let code = match &e {
-                    BuildError::StepFailed { code, .. } => Some(*code as i64),
-                    _ => None,
-                };
-                let m = e.to_string();
-                let msg = Message {
-                    error_detail: Some(ErrorDetail { code, message: m.clone() }),
-                    error: m,
-                    ..Default::default()
-                };
-                let _ = tx.send(message(&msg)).await;
+                vec![wording.failed(&e)]
             }
+        };
+        for l in lines {
+            let _ = tx.send(l).await;
         }
         // The answer ends here; a fresh context's files go after it.
         drop(tx);

@@ -363,13 +363,28 @@ impl Builder {
     async fn stage(&self, job: &Job<'_>, done: &HashMap<usize, State>, i: usize) -> Result<State> {
         let stage = &job.df.stages[i];
         let first = job.numbers[&i];
-        job.emit(Event::Step { number: first, total: job.total, text: stage.from.text.clone() });
+        // BuildKit's `[name k/n]`: the stage's name (`stage-i` unnamed), FROM as 1.
+        let n = stage.steps.len() + 1;
+        let label = |k: usize| match (&stage.name, job.df.stages.len()) {
+            (Some(name), _) => format!("{name} {k}/{n}"),
+            (None, 1) => format!("{k}/{n}"),
+            (None, _) => format!("stage-{i} {k}/{n}"),
+        };
+        job.emit(Event::Step {
+            number: first,
+            total: job.total,
+            text: stage.from.text.clone(),
+            label: label(1),
+            line: stage.from.line,
+        });
         let mut st = self.base(job, done, stage).await?;
+        st.number = first;
         // The base image's ONBUILD triggers run first; the new image has none.
         if let Some(triggers) = st.config.on_build.take().filter(|t| !t.is_empty()) {
             let n = triggers.len();
             let s = if n == 1 { "" } else { "s" };
             job.emit(Event::Output {
+                number: first,
                 text: format!("# Executing {n} build trigger{s}"),
                 stderr: false,
             });
@@ -389,18 +404,21 @@ impl Builder {
                 }
             }
         }
-        job.emit(Event::StepDone { id: st.short() });
+        job.emit(Event::StepDone { number: first, id: st.short() });
         for (k, step) in stage.steps.iter().enumerate() {
             if job.cancel.is_cancelled() {
                 return Err(BuildError::Cancelled);
             }
+            st.number = first + 1 + k;
             job.emit(Event::Step {
-                number: first + 1 + k,
+                number: st.number,
                 total: job.total,
                 text: step.text.clone(),
+                label: label(k + 2),
+                line: step.line,
             });
             self.step(job, done, &mut st, step).await?;
-            job.emit(Event::StepDone { id: st.short() });
+            job.emit(Event::StepDone { number: st.number, id: st.short() });
         }
         Ok(st)
     }

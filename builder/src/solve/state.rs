@@ -27,6 +27,8 @@ pub(crate) struct State {
     pub inherited_cmd: bool,
     /// Unix nanos of the newest layer (or the base's creation).
     pub created: i64,
+    /// The number of the step running on this state (for its events).
+    pub number: usize,
 }
 
 impl State {
@@ -42,6 +44,7 @@ impl State {
             shell: vec!["/bin/sh".into(), "-c".into()],
             inherited_cmd: false,
             created: 0,
+            number: 0,
         };
         st.chain(&["scratch"]);
         st

@@ -155,7 +155,7 @@ impl Builder {
             let _running = gate.lock().await;
             if job.use_cache {
                 if let Some(hit) = self.cache.get(&key, |l| self.worker.stored(l)) {
-                    job.emit(Event::Cached);
+                    job.emit(Event::Cached { number: st.number });
                     return Ok((hit.layer, hit.created));
                 }
             }
@@ -353,6 +353,7 @@ impl Builder {
             user => Network::Bridge(self.bridge(job, Some(user)).await?),
         };
         let step = RunStep {
+            number: st.number,
             args,
             env,
             working_dir: st.workdir(),
@@ -533,7 +534,7 @@ impl Builder {
         st.chain(&[&text]);
         st.history(text, true);
         if job.use_cache && self.cache.get(&st.key, |_| true).is_some() {
-            job.emit(Event::Cached);
+            job.emit(Event::Cached { number: st.number });
         } else {
             self.cache.put(&st.key, None, st.created);
         }

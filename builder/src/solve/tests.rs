@@ -77,7 +77,9 @@ impl Worker for Fake {
             step.network
         ));
         Box::pin(async move {
-            let _ = events.send(Event::Output { text: format!("ran {cmd}"), stderr: false });
+            let number = step.number;
+            let _ =
+                events.send(Event::Output { number, text: format!("ran {cmd}"), stderr: false });
             if cmd.contains("together") {
                 let b = self.barrier.as_ref().unwrap();
                 tokio::time::timeout(std::time::Duration::from_secs(5), b.wait())
@@ -91,7 +93,7 @@ impl Worker for Fake {
                 }
             }
             if cmd.contains("fail") {
-                return Err(BuildError::StepFailed { command: cmd, code: 2 });
+                return Err(BuildError::StepFailed { command: cmd, code: 2, step: number });
             }
             Ok(made(&format!("{parents:?} {cmd} {:?}", step.env)))
         })
@@ -256,7 +258,7 @@ async fn an_unchanged_build_is_all_cached_and_makes_the_same_image() {
     let (again, events) = r.build(req(df)).await;
     assert_eq!(again.unwrap().id, first.id, "same config, history and times");
     assert_eq!(
-        events.iter().filter(|e| **e == Event::Cached).count(),
+        events.iter().filter(|e| matches!(e, Event::Cached { .. })).count(),
         5,
         "ENV counts too, as dockerd's"
     );
@@ -268,17 +270,17 @@ async fn an_unchanged_build_is_all_cached_and_makes_the_same_image() {
     assert!(calls.iter().any(|c| c.starts_with("run one $V env=PATH=/bin,V=2")), "{calls:?}");
     assert!(calls.iter().any(|c| c.starts_with("run two")), "{calls:?}");
     assert!(!calls.iter().any(|c| c.starts_with("mkdir") || c.starts_with("copy")), "{calls:?}");
-    assert_eq!(events.iter().filter(|e| **e == Event::Cached).count(), 2);
+    assert_eq!(events.iter().filter(|e| matches!(e, Event::Cached { .. })).count(), 2);
 
     // A --cache-from of which no image is here reuses nothing; one that is, the cache.
     let mut f = req(df);
     f.cache_from = vec!["nosuchtag".into()];
     let (_, events) = r.build(f.clone()).await;
-    assert!(!events.contains(&Event::Cached));
+    assert!(!events.iter().any(|e| matches!(e, Event::Cached { .. })));
     r.calls();
     f.cache_from = vec!["app:1".into()];
     let (_, events) = r.build(f).await;
-    assert!(events.contains(&Event::Cached));
+    assert!(events.iter().any(|e| matches!(e, Event::Cached { .. })));
     r.calls();
 
     // --no-cache runs everything again.

@@ -289,6 +289,8 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<i32, Failure> {
             super::build_context::sync(c, Path::new(dir)).await?.map(|id| (id, text))
         }
     };
+    // berthd answers a kept-context build with typed events, drawn here as BuildKit does.
+    let drawn = kept.as_ref().map(|(_, text)| text.clone());
     let (body, content_type) = match kept {
         Some((id, dockerfile)) => {
             q.push(("berthcontext", id));
@@ -334,28 +336,13 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<i32, Failure> {
             crate::client::reader_body(std::io::Cursor::new(body)),
         )
         .await?;
-    let mut id = None;
-    let mut failure = None;
-    crate::client::each_json(resp.into_body(), |m: Message| {
-        if let Some(aux_id) = m.aux.as_ref().and_then(|x| x.id.clone()) {
-            id = Some(aux_id);
-        } else if let Some(d) = &m.error_detail {
-            failure =
-                Some(Failure { message: d.message.clone(), code: d.code.map_or(1, |c| c as i32) });
-        } else if !m.error.is_empty() {
-            failure = Some(Failure::new(m.error.clone()));
-        } else if !quiet {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(m.stream.as_bytes()).and_then(|_| out.flush());
+    let id = match drawn {
+        Some(dockerfile) => {
+            let mode = super::build_progress::Mode::pick(&a.progress, quiet);
+            events(resp.into_body(), super::build_progress::Progress::new(mode, dockerfile)).await?
         }
-        Ok(())
-    })
-    .await?;
-    if let Some(f) = failure {
-        return Err(f);
-    }
-    let id = id.ok_or_else(|| Failure::new("the build ended without an image"))?;
+        None => classic(resp.into_body(), quiet).await?,
+    };
     if let Some(o) = output {
         // The target's files, not an image: the image is taken apart and removed.
         let written = write_output(c, &id, &o).await;
@@ -376,6 +363,73 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<i32, Failure> {
         }
     }
     Ok(0)
+}
+
+/// The classic stream (a berthd that keeps no contexts, or a context on
+/// stdin): its text printed as it comes; the image id.
+async fn classic(body: hyper::body::Incoming, quiet: bool) -> Result<String, Failure> {
+    let mut id = None;
+    let mut failure = None;
+    crate::client::each_json(body, |m: Message| {
+        if let Some(aux_id) = m.aux.as_ref().and_then(|x| x.id.clone()) {
+            id = Some(aux_id);
+        } else if let Some(d) = &m.error_detail {
+            failure =
+                Some(Failure { message: d.message.clone(), code: d.code.map_or(1, |c| c as i32) });
+        } else if !m.error.is_empty() {
+            failure = Some(Failure::new(m.error.clone()));
+        } else if !quiet {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(m.stream.as_bytes()).and_then(|_| out.flush());
+        }
+        Ok(())
+    })
+    .await?;
+    match failure {
+        Some(f) => Err(f),
+        None => id.ok_or_else(|| Failure::new("the build ended without an image")),
+    }
+}
+
+/// berth's typed events, drawn as they come (the live view redrawn as time
+/// passes too); the image id, or the failure with its report.
+async fn events(
+    body: hyper::body::Incoming,
+    progress: super::build_progress::Progress,
+) -> Result<String, Failure> {
+    use berth_docker_api::build::BuildEvent;
+    let progress = std::sync::Mutex::new(progress);
+    let outcome = std::sync::Mutex::new(None);
+    let reading = crate::client::each_json(body, |e: BuildEvent| {
+        let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+        p.event(&e);
+        match e {
+            BuildEvent::Built { id, .. } => {
+                *outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(Ok(id))
+            }
+            BuildEvent::Failed { message, code, step } => {
+                let report = p.failure(&message, step);
+                let failure = Failure { message: report, code: code.map_or(1, |c| c as i32) };
+                *outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(Err(failure));
+            }
+            _ => {}
+        }
+        Ok(())
+    });
+    let ticking = async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            progress.lock().unwrap_or_else(|e| e.into_inner()).draw(false);
+        }
+    };
+    tokio::select! {
+        r = reading => r?,
+        () = ticking => {}
+    }
+    progress.lock().unwrap_or_else(|e| e.into_inner()).draw(true);
+    let outcome = outcome.into_inner().unwrap_or_else(|e| e.into_inner());
+    outcome.unwrap_or_else(|| Err(Failure::new("the build ended without an image")))
 }
 
 /// Where `--output` writes the target's files.

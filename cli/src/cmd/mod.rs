@@ -4,6 +4,7 @@
 mod archive;
 mod build;
 mod build_context;
+mod build_progress;
 mod changes;
 mod containers;
 mod cp;

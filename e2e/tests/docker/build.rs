@@ -308,7 +308,12 @@ fn berth_build_from_a_dir_another_dockerfile_and_stdin() {
             &ctx,
         ])
         .ok();
-    assert!(r.stdout.contains("Successfully tagged b:1"), "{r:?}");
+    // BuildKit's plain progress on stderr: a step's output under its number, the tags named.
+    assert!(
+        r.stderr.contains("] RUN echo \"built") && r.stderr.contains(" step-output\n"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("naming to b:1 done") && r.stdout.is_empty(), "{r:?}");
     let id = std::fs::read_to_string(&iid).unwrap();
     assert!(id.starts_with("sha256:"), "{id}");
     assert_eq!(d.docker(&["run", "--rm", "b:1"]).ok().stdout, "built hi for berth\n");
@@ -672,7 +677,7 @@ fn berth_build_sends_only_what_changed_and_sees_every_change() {
 
     // Nothing changed: every step from the cache, the same image.
     let again = d.berth(&["build", "-t", "k:3", &ctx]).ok();
-    assert!(again.stdout.contains("Using cache"), "{}", again.stdout);
+    assert!(again.stderr.contains("CACHED"), "{}", again.stderr);
     assert_eq!(d.inspect_image("k:3")["Id"], d.inspect_image("k:2")["Id"]);
 
     // The kept context is build cache: `builder prune` removes it.
@@ -737,7 +742,7 @@ fn berth_build_secrets_reach_the_step_and_nothing_else() {
     // The cache key covers the mount, never the secret: another value reuses the steps.
     std::fs::write(&src, "another").unwrap();
     let again = d.berth(&["build", "-t", "sec:2", "--secret", &secret, &ctx]).ok();
-    assert_eq!(again.stdout.matches("Using cache").count(), 3, "{}", again.stdout);
+    assert_eq!(again.stderr.matches(" CACHED\n").count(), 3, "{}", again.stderr);
 
     // A required secret not given fails by its id; a secret from the environment.
     std::fs::write(
@@ -754,5 +759,55 @@ fn berth_build_secrets_reach_the_step_and_nothing_else() {
         .output()
         .unwrap();
     let env = berth_e2e::Run::from(env).ok();
-    assert!(env.stdout.contains("from-env"), "{env:?}");
+    assert!(env.stderr.contains(" from-env\n"), "{env:?}");
+}
+
+#[test]
+fn berth_build_progress_plain_tty_and_a_failure_s_report() {
+    let d = Daemon::start();
+    let df = "FROM busybox AS base\nRUN echo first\nFROM base\nRUN echo last words && exit 5\n";
+    let dir = dockerfile_dir(&d, "prog", df);
+    let ctx = dir.display().to_string();
+    // A failed step: its exit code, its last output and the Dockerfile lines around it.
+    let r = d.berth(&["build", "--progress", "plain", &ctx]);
+    assert_eq!(r.code, 5, "{r:?}");
+    for want in [
+        "#1 [base 1/2] FROM busybox AS base\n",
+        "] RUN echo first\n",
+        " > [stage-1 2/2] RUN echo last words && exit 5:\nlast words\n------\n",
+        "Dockerfile:4\n--------------------\n   1 |     FROM busybox AS base\n   2 |     RUN echo first\n   3 |     FROM base\n   4 | >>> RUN echo last words && exit 5\n--------------------\n",
+        "ERROR: The command '/bin/sh -c echo last words && exit 5' returned a non-zero code: 5",
+    ] {
+        assert!(r.stderr.contains(want), "{want:?} not in:\n{}", r.stderr);
+    }
+
+    // The live view on a terminal: a line per step with its time, CACHED marks.
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nRUN echo first\nRUN sleep 1; echo slept\n",
+    )
+    .unwrap();
+    d.berth(&["build", "-q", &ctx]).ok();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nRUN echo first\nRUN sleep 1; echo slept\nRUN echo and more\n",
+    )
+    .unwrap();
+    let berth = d.cmd().get_program().to_string_lossy().into_owned();
+    let host = format!("unix://{}", d.docker_socket().display());
+    let t = berth_e2e::tmux::Tmux::start(
+        &d.dir,
+        &format!("BERTH_HOST={host} {berth} build -t live:1 {ctx}; echo EXITED=$?"),
+        100,
+        30,
+    );
+    let screen = t.wait_for("EXITED=0");
+    assert!(screen.contains("[+] Building"), "{screen}");
+    assert!(screen.contains("=> CACHED [3/4] RUN sleep 1; echo slept"), "{screen}");
+    let last = screen.lines().find(|l| l.contains("[4/4] RUN echo and more")).unwrap_or_default();
+    assert!(
+        last.trim_end().ends_with('s') && last.len() >= 99,
+        "a step's line ends with its time: {screen}"
+    );
+    assert!(!screen.contains("#1 "), "no plain lines on a terminal: {screen}");
 }
