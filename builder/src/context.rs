@@ -15,30 +15,39 @@ use std::path::{Path, PathBuf};
 /// Extracts a context's `tar` (plain, gzip or zstd; empty: nothing) into
 /// `dir` by descriptor, the caller's files' owners (blocking).
 pub(crate) fn extract(dir: &Path, tar: impl Read) -> Result<()> {
+    extract_keeping(dir, tar, false).map(drop)
+}
+
+/// [`extract`]; with `keep`, files already there as the tar has them are
+/// kept as they are (`ExtractOptions::keep_identical`). The tar's paths.
+pub(crate) fn extract_keeping(dir: &Path, tar: impl Read, keep: bool) -> Result<Vec<String>> {
     let view = View::of_dir(dir).map_err(|e| BuildError::Invalid(format!("context: {e}")))?;
     let point =
         view.extraction_point("/").map_err(|e| BuildError::Invalid(format!("context: {e}")))?;
-    let opts = ExtractOptions { owners: Owners::Caller, ..Default::default() };
+    let opts =
+        ExtractOptions { owners: Owners::Caller, keep_identical: keep, ..Default::default() };
     // An empty body is an empty context.
     let mut tar = std::io::BufReader::new(tar);
     let empty = std::io::BufRead::fill_buf(&mut tar).map_err(io("read the context"))?.is_empty();
-    if !empty {
-        view.extract(&point, tar, &opts).map_err(|e| {
-            BuildError::Invalid(format!("the build context is not a valid tar: {e}"))
-        })?;
+    if empty {
+        return Ok(Vec::new());
     }
-    Ok(())
+    view.extract_names(&point, tar, &opts)
+        .map_err(|e| BuildError::Invalid(format!("the build context is not a valid tar: {e}")))
 }
 
-/// A context dir, removed when dropped.
+/// A context dir: removed when dropped, or handed back to its slot.
 #[derive(Debug)]
 pub struct Context {
     dir: PathBuf,
+    slot: Option<crate::slots::Held>,
 }
 
 impl Drop for Context {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.slot.is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -54,8 +63,30 @@ impl Context {
         std::fs::create_dir_all(parent).map_err(io("create the contexts dir"))?;
         let dir = parent.join(hex::encode(rand::random::<[u8; 16]>()));
         std::fs::create_dir(&dir).map_err(io("create the context dir"))?;
-        let ctx = Self { dir };
+        let ctx = Self { dir, slot: None };
         extract(&ctx.dir, tar)?;
+        Ok(ctx)
+    }
+
+    /// Extracts `tar` over the last context a slot held (blocking): what
+    /// is unchanged stays as it was (no file written, no digest taken
+    /// again, links to it from layers valid), what the tar lacks goes.
+    pub(crate) fn in_slot(held: crate::slots::Held, tar: impl Read) -> Result<Self> {
+        let dir = held.dir().to_path_buf();
+        let ctx = Self { dir, slot: Some(held) };
+        // The last context's symlinks go first: none may steer this one's entries.
+        remove_links(&ctx.dir).map_err(io("clear the last context"))?;
+        let names = extract_keeping(&ctx.dir, tar, true)?;
+        let mut keep: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for n in &names {
+            let mut p = n.as_str();
+            keep.insert(p);
+            while let Some((parent, _)) = p.rsplit_once('/') {
+                keep.insert(parent);
+                p = parent;
+            }
+        }
+        remove_others(&ctx.dir, "", &keep).map_err(io("clear the last context"))?;
         Ok(ctx)
     }
 
@@ -94,6 +125,41 @@ impl Context {
         let ignore = Ignore::parse(&self.read(".dockerignore")?.unwrap_or_default());
         prune(&self.dir, "", &ignore).map_err(io("apply .dockerignore"))
     }
+}
+
+/// Removes every symlink under `dir` (none is followed).
+fn remove_links(dir: &Path) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let t = e.file_type()?;
+        if t.is_symlink() {
+            std::fs::remove_file(e.path())?;
+        } else if t.is_dir() {
+            remove_links(&e.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes what is under `dir` but not in `keep` (relative paths).
+fn remove_others(
+    dir: &Path,
+    rel: &str,
+    keep: &std::collections::HashSet<&str>,
+) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let is_dir = e.file_type()?.is_dir();
+        match (keep.contains(r.as_str()), is_dir) {
+            (true, true) => remove_others(&e.path(), &r, keep)?,
+            (true, false) => {}
+            (false, true) => std::fs::remove_dir_all(e.path())?,
+            (false, false) => std::fs::remove_file(e.path())?,
+        }
+    }
+    Ok(())
 }
 
 fn prune(dir: &Path, rel: &str, ignore: &Ignore) -> std::io::Result<()> {
@@ -225,5 +291,44 @@ mod tests {
         let second = content_digest(tmp.path(), &files).unwrap();
         assert_ne!(second, first);
         assert_eq!(second, content_digest(tmp.path(), &FileDigests::default()).unwrap());
+    }
+
+    fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, body) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(1_000_000);
+            b.append_data(&mut h, name, body.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_slot_keeps_unchanged_files_and_drops_what_the_tar_lacks() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let slots = crate::slots::Slots::new(tmp.path().join("classic"));
+        let ctx = Context::in_slot(
+            slots.take("a").unwrap(),
+            &tar_of(&[("d/keep", "k"), ("d/gone", "g"), ("top", "t")])[..],
+        )
+        .unwrap();
+        let dir = ctx.dir().to_path_buf();
+        std::os::unix::fs::symlink("/etc", dir.join("link")).unwrap();
+        let ino = std::fs::metadata(dir.join("d/keep")).unwrap().ino();
+        drop(ctx);
+        let ctx = Context::in_slot(
+            slots.take("a").unwrap(),
+            &tar_of(&[("d/keep", "k"), ("top", "T")])[..],
+        )
+        .unwrap();
+        assert_eq!(ctx.dir(), dir);
+        assert_eq!(std::fs::metadata(dir.join("d/keep")).unwrap().ino(), ino, "kept");
+        assert_eq!(std::fs::read_to_string(dir.join("top")).unwrap(), "T");
+        assert!(!dir.join("d/gone").exists() && !dir.join("link").exists());
+        drop(ctx);
+        assert!(dir.exists(), "a slot's context outlives its build");
     }
 }

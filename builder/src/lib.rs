@@ -18,6 +18,7 @@ mod engine_worker;
 pub mod kept;
 mod link;
 pub mod mounts;
+pub mod slots;
 mod solve;
 mod transfer;
 pub mod worker;

@@ -222,9 +222,10 @@ async fn fresh(
     // sending must not see its request answered).
     let mut upload = req.body_stream();
     let chunks = upload.chunks();
-    let dir = builder.contexts_dir();
+    let hint = format!("{:?} {dockerfile}", req.query_all("t"));
+    let b = builder.clone();
     let prepared = tokio::task::spawn_blocking(move || {
-        let ctx = Context::from_tar(&dir, berth_engine::bridge::ChunkReader::new(chunks))?;
+        let ctx = b.context_from_tar(&hint, berth_engine::bridge::ChunkReader::new(chunks))?;
         let text = ctx.read(&dockerfile)?.ok_or_else(|| {
             BuildError::Invalid(format!("Cannot locate specified Dockerfile: {dockerfile}"))
         })?;

@@ -10,7 +10,7 @@ mod steps;
 mod tests;
 
 use crate::cache::Cache;
-use crate::context::FileDigests;
+use crate::context::{Context, FileDigests};
 use crate::kept::KeptContexts;
 use crate::worker::Worker;
 use crate::{BuildError, BuildRequest, Built, Event, Result};
@@ -34,6 +34,8 @@ pub struct Builder {
     kept: KeptContexts,
     /// Context files' digests, remembered while they don't change.
     files: Arc<FileDigests>,
+    /// Dirs classic contexts are extracted into, kept between builds.
+    slots: crate::slots::Slots,
 }
 
 impl std::fmt::Debug for Builder {
@@ -160,7 +162,18 @@ impl Builder {
         work: PathBuf,
         kept: KeptContexts,
     ) -> Self {
-        Self { worker, cache, work, running: Mutex::default(), kept, files: Arc::default() }
+        let slots = crate::slots::Slots::new(work.join("classic"));
+        Self { worker, cache, work, running: Mutex::default(), kept, files: Arc::default(), slots }
+    }
+
+    /// The classic API's context, extracted over the last one a free slot
+    /// held (`hint`: what names the build, for the slot it used last), or
+    /// into a fresh dir when none is free (blocking).
+    pub fn context_from_tar(&self, hint: &str, tar: impl std::io::Read) -> Result<Context> {
+        match self.slots.take(hint) {
+            Some(held) => Context::in_slot(held, tar),
+            None => Context::from_tar(&self.contexts_dir(), tar),
+        }
     }
 
     /// The contexts kept between builds.

@@ -77,7 +77,7 @@ impl Builder {
         let mut deleted = doomed;
         // Kept contexts are cache too (BuildKit's local sources), and no image uses them.
         if req.until.is_none() && req.keep_storage == 0 {
-            for (id, bytes) in self.kept.prune() {
+            for (id, bytes) in self.kept.prune().into_iter().chain(self.slots.prune()) {
                 deleted.push(id);
                 reclaimed += bytes;
             }

@@ -248,6 +248,7 @@ async fn extract(
                 owners: Owners::Caller,
                 rename_top: rename,
                 mode: None,
+                keep_identical: false,
             },
         )
         .map_err(|e| Failure::new(format!("Error: {e}")))

@@ -811,3 +811,40 @@ fn berth_build_progress_plain_tty_and_a_failure_s_report() {
     );
     assert!(!screen.contains("#1 "), "no plain lines on a terminal: {screen}");
 }
+
+#[test]
+fn docker_build_extracts_its_context_over_the_last_one() {
+    use std::os::unix::fs::MetadataExt;
+    let d = Daemon::start();
+    let dir = dockerfile_dir(
+        &d,
+        "classic",
+        "FROM busybox\nCOPY . /ctx/\nCMD [\"cat\", \"/ctx/a\", \"/ctx/sub/b\"]\n",
+    );
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("a"), "a1\n").unwrap();
+    std::fs::write(dir.join("sub/b"), "b1\n").unwrap();
+    build(&d, &dir, &["-q", "-t", "c:1"]).ok();
+    let slot_file = |name: &str| {
+        let classic = d.root().join("builder/work/classic");
+        std::fs::read_dir(classic)
+            .unwrap()
+            .flatten()
+            .find_map(|e| std::fs::metadata(e.path().join(name)).ok())
+            .map(|m| (m.ino(), m.created().unwrap()))
+    };
+    let b = slot_file("sub/b").expect("the context stays in its slot");
+    std::fs::write(dir.join("a"), "a2\n").unwrap();
+    build(&d, &dir, &["-q", "-t", "c:2"]).ok();
+    assert_eq!(slot_file("sub/b"), Some(b), "an unchanged file is not written again");
+    assert_eq!(d.docker(&["run", "--rm", "c:2"]).ok().stdout, "a2\nb1\n");
+    assert_eq!(d.docker(&["run", "--rm", "c:1"]).ok().stdout, "a1\nb1\n");
+    std::fs::remove_file(dir.join("sub/b")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nCOPY . /ctx/\nCMD [\"ls\", \"/ctx/sub\"]\n",
+    )
+    .unwrap();
+    build(&d, &dir, &["-q", "-t", "c:3"]).ok();
+    assert_eq!(d.docker(&["run", "--rm", "c:3"]).ok().stdout, "");
+}

@@ -29,7 +29,15 @@ pub struct ExtractOptions {
     /// Every file and directory written gets this mode instead of the
     /// archive's (a build's `COPY --chmod`).
     pub mode: Option<u32>,
+    /// A regular file already there with the entry's size, mode, time,
+    /// owner (the caller's) and bytes is kept as it is — not rewritten, so
+    /// a link to it elsewhere stays valid and no inode is made (a build
+    /// context extracted over the last one). Files up to 1 MiB.
+    pub keep_identical: bool,
 }
+
+/// Files larger than this are always written anew by `keep_identical`.
+const KEEP_MAX: u64 = 1 << 20;
 
 /// Who owns the files an extraction writes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -113,6 +121,16 @@ impl View {
         input: impl Read,
         opts: &ExtractOptions,
     ) -> Result<(), CpError> {
+        self.extract_names(point, input, opts).map(drop)
+    }
+
+    /// As [`View::extract`]; the entries' paths (relative to `point`).
+    pub fn extract_names(
+        &self,
+        point: &ExtractionPoint,
+        input: impl Read,
+        opts: &ExtractOptions,
+    ) -> Result<Vec<String>, CpError> {
         let mut buffered = BufReader::with_capacity(256 * 1024, input);
         let head = buffered.fill_buf().map_err(CpError::Malformed)?;
         let plain: Box<dyn Read + '_> = match Compression::sniff(head) {
@@ -130,9 +148,10 @@ impl View {
         };
         let mut archive = tar::Archive::new(plain);
         let mut dirs: Vec<(String, i64)> = Vec::new();
+        let mut names = Vec::new();
         for entry in archive.entries().map_err(CpError::Malformed)? {
             let mut entry = entry.map_err(CpError::Malformed)?;
-            if let Some(d) = self.entry(point, &mut entry, opts)? {
+            if let Some(d) = self.entry(point, &mut entry, opts, &mut names)? {
                 dirs.push(d);
             }
         }
@@ -144,7 +163,7 @@ impl View {
                 }
             }
         }
-        Ok(())
+        Ok(names)
     }
 
     /// Writes one entry; a directory's path and time come back to be set last.
@@ -153,6 +172,7 @@ impl View {
         point: &ExtractionPoint,
         entry: &mut tar::Entry<'_, impl Read>,
         opts: &ExtractOptions,
+        names: &mut Vec<String>,
     ) -> Result<Option<(String, i64)>, CpError> {
         let raw = entry.path_bytes().into_owned();
         let name = String::from_utf8(raw)
@@ -198,6 +218,17 @@ impl View {
         let io_err = |e: io::Error| CpError::Sys { path: full.clone(), err: e };
         let sys = |e: nix::Error| CpError::Sys { path: full.clone(), err: e.into() };
         let is_dir = t.is_dir();
+        names.push(rel.clone());
+        // What was read of the entry to compare it with the file there.
+        let mut held: Option<Vec<u8>> = None;
+        let plain = opts.keep_identical && crate::layer::xattrs(entry).map_err(io_err)?.is_empty();
+        if let (true, tar::EntryType::Regular, Some(old)) = (plain, t, &w.stat) {
+            match identical(&w.dir, &leaf, old, &header, entry, opts).map_err(io_err)? {
+                Compared::Same => return Ok(None),
+                Compared::Differs(bytes) => held = Some(bytes),
+                Compared::Unread => {}
+            }
+        }
         if let Some(old) = &w.stat {
             let old_dir = kind(old) == libc::S_IFDIR;
             if opts.no_overwrite_dir_non_dir && old_dir && !is_dir {
@@ -244,7 +275,10 @@ impl View {
                 let mut file = std::fs::File::from(
                     create(OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL, 0o600).map_err(sys)?,
                 );
-                io::copy(entry, &mut file).map_err(io_err)?;
+                match &held {
+                    Some(bytes) => io::Write::write_all(&mut file, bytes).map_err(io_err)?,
+                    None => drop(io::copy(entry, &mut file).map_err(io_err)?),
+                }
                 nix::unistd::fchown(file.as_raw_fd(), owner.0, owner.1).map_err(sys)?;
                 nix::sys::stat::fchmod(file.as_raw_fd(), mode).map_err(sys)?;
                 crate::layer::apply_xattrs(&file, &xattrs).map_err(io_err)?;
@@ -383,6 +417,61 @@ fn chmod_node(w: &Walked, leaf: &str, mode: Mode) -> nix::Result<()> {
         mode,
         nix::sys::stat::FchmodatFlags::FollowSymlink,
     )
+}
+
+/// What `keep_identical` found.
+enum Compared {
+    /// The file there is the entry: kept (the entry was read).
+    Same,
+    /// It is not; the entry's bytes, read.
+    Differs(Vec<u8>),
+    /// Not compared (nothing read).
+    Unread,
+}
+
+/// Whether the regular file `leaf` (stat `old`) is what `entry` would write.
+fn identical(
+    dir: &OwnedFd,
+    leaf: &str,
+    old: &nix::sys::stat::FileStat,
+    header: &tar::Header,
+    entry: &mut impl Read,
+    opts: &ExtractOptions,
+) -> io::Result<Compared> {
+    let size = header.size()?;
+    let mode = opts.mode.unwrap_or(header.mode()?) & 0o7777;
+    let mtime = header.mtime().unwrap_or(0) as i64;
+    let owner_ok = match opts.owners {
+        Owners::Caller => {
+            old.st_uid == Uid::effective().as_raw() && old.st_gid == Gid::effective().as_raw()
+        }
+        Owners::Fixed(u, g) => (old.st_uid, old.st_gid) == (u, g),
+        Owners::Archive => {
+            header.uid().ok() == Some(old.st_uid as u64)
+                && header.gid().ok() == Some(old.st_gid as u64)
+        }
+    };
+    let same_meta = kind(old) == libc::S_IFREG
+        && old.st_size as u64 == size
+        && old.st_mode & 0o7777 == mode
+        && old.st_mtime == mtime
+        && old.st_mtime_nsec == 0
+        && owner_ok
+        && size <= KEEP_MAX;
+    if !same_meta {
+        return Ok(Compared::Unread);
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    entry.read_to_end(&mut bytes)?;
+    let fd = nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        leaf,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        Mode::empty(),
+    )?;
+    let mut there = Vec::with_capacity(size as usize);
+    std::fs::File::from(crate::fs::owned_fd(fd)).take(size + 1).read_to_end(&mut there)?;
+    Ok(if there == bytes { Compared::Same } else { Compared::Differs(bytes) })
 }
 
 fn set_times(dir: &OwnedFd, leaf: &str, mtime: i64) {

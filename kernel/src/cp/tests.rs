@@ -214,6 +214,7 @@ fn a_tree_round_trips() {
             owners: into::Owners::Fixed(1234, 5678),
             rename_top: Some(("src".into(), "renamed".into())),
             mode: None,
+            keep_identical: false,
         },
     )
     .unwrap();
@@ -323,4 +324,36 @@ fn remove_takes_out_links_and_trees_inside_the_root_only() {
     assert!(!r.join("d").exists());
     v.remove("missing/too").unwrap();
     assert!(v.remove("/").is_err());
+}
+
+#[test]
+fn keep_identical_keeps_the_same_file_and_replaces_a_changed_one() {
+    use std::os::unix::fs::MetadataExt;
+    let root = tempfile::tempdir().unwrap();
+    let v = view_of(root.path());
+    let point = v.extraction_point("/").unwrap();
+    let tar_of = |body: &[u8]| {
+        tarball(|b| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(1_000_000);
+            b.append_data(&mut h, "d/f", body).unwrap();
+        })
+    };
+    let opts =
+        ExtractOptions { keep_identical: true, owners: Owners::Caller, ..Default::default() };
+    let names = v.extract_names(&point, &tar_of(b"same")[..], &opts).unwrap();
+    assert_eq!(names, ["d/f"]);
+    // A file's identity: its inode and birth time (an inode number is reused at once).
+    let ino = || {
+        let m = std::fs::metadata(root.path().join("d/f")).unwrap();
+        (m.ino(), m.created().unwrap())
+    };
+    let first = ino();
+    v.extract_names(&point, &tar_of(b"same")[..], &opts).unwrap();
+    assert_eq!(ino(), first, "an identical file is kept");
+    v.extract_names(&point, &tar_of(b"diff")[..], &opts).unwrap();
+    assert_ne!(ino(), first, "a changed one is a new file");
+    assert_eq!(std::fs::read(root.path().join("d/f")).unwrap(), b"diff");
 }
