@@ -251,6 +251,8 @@ impl EngineWorker {
             tmpfs: mounts.tmpfs,
             layer_mounts: mounts.layers,
             extra_hosts: step.extra_hosts,
+            resources: step.resources,
+            shm_size: step.shm_size,
         };
         let running = self.engine.run_step(req, cancel);
         tokio::pin!(running);

@@ -59,6 +59,10 @@ pub struct BuildRequest {
     pub credentials: BTreeMap<String, berth_registry::Credentials>,
     /// `--secret`: what `RUN --mount=type=secret,id=…` gets, by id.
     pub secrets: BTreeMap<String, Secret>,
+    /// RUN steps' cgroup limits (`--memory`, `--cpu-*`, `--cpuset-cpus`).
+    pub resources: berth_engine::model::Resources,
+    /// RUN steps' `/dev/shm` size in bytes (0: 64 MiB).
+    pub shm_size: u64,
 }
 
 /// A build secret's bytes: in memory only, never printed (its `Debug`

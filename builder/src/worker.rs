@@ -44,6 +44,8 @@ pub struct RunStep {
     pub mounts: Vec<crate::mounts::RunMount>,
     /// More /etc/hosts lines: (name, address).
     pub extra_hosts: Vec<(String, String)>,
+    pub resources: berth_engine::model::Resources,
+    pub shm_size: u64,
 }
 
 /// Where a COPY's files come from.

@@ -58,6 +58,29 @@ fn registry_config(req: &Req) -> ApiResult<BTreeMap<String, berth_registry::Cred
         .collect())
 }
 
+/// An integer query parameter (dockerd's build limits).
+fn number(req: &Req, key: &str) -> ApiResult<Option<i64>> {
+    req.query(key)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse().map_err(|_| ApiError::bad_request(format!("invalid {key} {v:?}"))))
+        .transpose()
+}
+
+/// RUN steps' limits: `memory`, `memswap`, `cpushares`, `cpuperiod`,
+/// `cpuquota`, `cpusetcpus`.
+fn resources(req: &Req) -> ApiResult<berth_engine::model::Resources> {
+    let n = |k| number(req, k).map(|v| v.unwrap_or(0));
+    Ok(berth_engine::model::Resources {
+        memory_bytes: n("memory")?,
+        memory_swap_bytes: n("memswap")?,
+        cpu_shares: n("cpushares")?.max(0) as u64,
+        cpu_period: n("cpuperiod")?.max(0) as u64,
+        cpu_quota: n("cpuquota")?,
+        cpuset_cpus: req.query("cpusetcpus").unwrap_or_default().to_owned(),
+        ..Default::default()
+    })
+}
+
 /// The request's settings, checked before the context is read.
 fn request(req: &Req) -> ApiResult<(BuildRequest, String, bool)> {
     if req.query("remote").is_some_and(|r| !r.is_empty()) {
@@ -110,6 +133,8 @@ fn request(req: &Req) -> ApiResult<(BuildRequest, String, bool)> {
         network: if network == "bridge" { "default".into() } else { network },
         platform: req.query("platform").map(str::to_owned),
         credentials: registry_config(req)?,
+        resources: resources(req)?,
+        shm_size: number(req, "shmsize")?.unwrap_or(0).max(0) as u64,
         ..Default::default()
     };
     for t in &build.tags {

@@ -361,6 +361,8 @@ impl Builder {
             network,
             mounts,
             extra_hosts: job.req.extra_hosts.clone(),
+            resources: job.req.resources.clone(),
+            shm_size: job.req.shm_size,
         };
         let (parents, worker) = (st.diff_ids.clone(), self.worker.clone());
         let (events, cancel) = (job.events.clone(), job.cancel.clone());

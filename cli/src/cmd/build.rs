@@ -61,6 +61,23 @@ pub struct BuildArgs {
     /// Push the image's tags after the build.
     #[arg(long)]
     push: bool,
+    /// RUN steps' memory limit (`512m`, `1g`).
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// RUN steps' memory plus swap (`-1`: unlimited swap).
+    #[arg(long)]
+    memory_swap: Option<String>,
+    #[arg(short = 'c', long)]
+    cpu_shares: Option<u64>,
+    #[arg(long)]
+    cpu_period: Option<u64>,
+    #[arg(long)]
+    cpu_quota: Option<i64>,
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    /// RUN steps' /dev/shm size (`128m`).
+    #[arg(long)]
+    shm_size: Option<String>,
     /// The context: a directory, or `-` for a tar (or a Dockerfile) on stdin.
     path: String,
 }
@@ -316,6 +333,25 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<i32, Failure> {
     q.push(("buildargs", serde_json::to_string(&build_args).unwrap_or_default()));
     q.push(("labels", serde_json::to_string(&labels).unwrap_or_default()));
     q.push(("networkmode", a.network.clone()));
+    let size = |v: &Option<String>, what: &str| -> Result<Option<String>, Failure> {
+        match v.as_deref() {
+            None => Ok(None),
+            Some("-1") => Ok(Some("-1".into())),
+            Some(v) => crate::units::parse_bytes(v)
+                .map(|b| Some(b.to_string()))
+                .map_err(|e| Failure::new(format!("invalid argument {v:?} for {what}: {e}"))),
+        }
+    };
+    let limits = [
+        ("memory", size(&a.memory, "--memory")?),
+        ("memswap", size(&a.memory_swap, "--memory-swap")?),
+        ("shmsize", size(&a.shm_size, "--shm-size")?),
+        ("cpushares", a.cpu_shares.map(|v| v.to_string())),
+        ("cpuperiod", a.cpu_period.map(|v| v.to_string())),
+        ("cpuquota", a.cpu_quota.map(|v| v.to_string())),
+        ("cpusetcpus", a.cpuset_cpus.clone()),
+    ];
+    q.extend(limits.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     q.push(("rm", "1".into()));
     for (k, v) in [("target", &a.target), ("platform", &a.platform)] {
         if let Some(v) = v {

@@ -848,3 +848,24 @@ fn docker_build_extracts_its_context_over_the_last_one() {
     build(&d, &dir, &["-q", "-t", "c:3"]).ok();
     assert_eq!(d.docker(&["run", "--rm", "c:3"]).ok().stdout, "");
 }
+
+#[test]
+fn run_steps_get_the_build_s_memory_and_shm_limits() {
+    let d = Daemon::start();
+    let df = "FROM busybox\nRUN df -k /dev/shm | tail -1 | awk '{print $2}' > /shm\nCMD [\"cat\", \"/shm\"]\n";
+    let dir = dockerfile_dir(&d, "limits", df);
+    build(&d, &dir, &["-q", "-t", "l:1", "--shm-size", "16m"]).ok();
+    assert_eq!(d.docker(&["run", "--rm", "l:1"]).ok().stdout, "16384\n");
+    let ctx = dir.display().to_string();
+    d.berth(&["build", "-q", "--no-cache", "-t", "l:2", "--shm-size", "8m", &ctx]).ok();
+    assert_eq!(d.docker(&["run", "--rm", "l:2"]).ok().stdout, "8192\n");
+
+    // A step that wants more memory than the build allows is killed (137); with room, it runs.
+    let hungry = "FROM busybox\nRUN dd if=/dev/zero of=/dev/null bs=96M count=1\n";
+    std::fs::write(dir.join("Dockerfile"), hungry).unwrap();
+    let r = build(&d, &dir, &["--memory", "32m"]);
+    assert_eq!(r.code, 137, "{r:?}");
+    let r = d.berth(&["build", "--progress", "plain", "-m", "32m", &ctx]);
+    assert_eq!(r.code, 137, "{r:?}");
+    build(&d, &dir, &["-q", "--memory", "256m"]).ok();
+}

@@ -49,6 +49,10 @@ pub struct StepRequest {
     pub layer_mounts: Vec<LayerMount>,
     /// More /etc/hosts lines: (name, address).
     pub extra_hosts: Vec<(String, String)>,
+    /// Its cgroup's limits (a build's `--memory`, `--cpu-*`).
+    pub resources: crate::model::Resources,
+    /// `/dev/shm`'s size in bytes (`--shm-size`; 0: the default 64 MiB).
+    pub shm_size: u64,
 }
 
 /// Layers mounted read-only at a path, or their `sub_path` only.
@@ -58,6 +62,20 @@ pub struct LayerMount {
     pub layers: Vec<String>,
     pub sub_path: String,
     pub destination: PathBuf,
+}
+
+/// `/dev/shm` of another size than the spec's: a tmpfs over it.
+fn shm(size: u64) -> Option<crate::model::volume::TmpfsMount> {
+    (size > 0).then(|| crate::model::volume::TmpfsMount {
+        container_path: "/dev/shm".into(),
+        options: vec![
+            "nosuid".into(),
+            "noexec".into(),
+            "nodev".into(),
+            "mode=1777".into(),
+            format!("size={size}"),
+        ],
+    })
 }
 
 impl Engine {
@@ -97,7 +115,8 @@ impl Engine {
                 StepNetwork::None | StepNetwork::Bridge(_) => ContainerNetwork::None,
             },
             mounts: req.binds.clone(),
-            tmpfs: req.tmpfs.clone(),
+            tmpfs: shm(req.shm_size).into_iter().chain(req.tmpfs.iter().cloned()).collect(),
+            resources: req.resources.clone(),
             security: Security {
                 privileged: req.insecure,
                 no_new_privs: !req.insecure,
