@@ -352,11 +352,21 @@ fn heredocs_and_add_of_a_local_archive() {
         .status()
         .unwrap();
     assert!(tar.success());
+    for (flag, name) in [("cjf", "files.tar.bz2"), ("cJf", "files.tar.xz")] {
+        std::fs::write(dir.join("pkg/sub").join(format!("{name}.txt")), name).unwrap();
+        let tar = std::process::Command::new("tar")
+            .args([flag, name, "-C", "pkg", "."])
+            .current_dir(&dir)
+            .status()
+            .unwrap();
+        assert!(tar.success());
+    }
     std::fs::write(dir.join("plain.txt"), "not an archive\n").unwrap();
     let df = "FROM busybox\nARG NAME=world\n\
         COPY <<EOF /greeting\nhello $NAME\nEOF\n\
         COPY <<'EOF' /raw\nkeep $NAME\nEOF\n\
         ADD files.tar.gz /opt/\n\
+        ADD files.tar.bz2 files.tar.xz /more/\n\
         ADD plain.txt /opt/plain.txt\n\
         RUN <<EOF\necho from-heredoc > /ran\nEOF\n";
     std::fs::write(dir.join("Dockerfile"), df).unwrap();
@@ -369,6 +379,8 @@ fn heredocs_and_add_of_a_local_archive() {
         seen,
         "hello world\nkeep $NAME\nin the archive\nnot an archive\nfrom-heredoc\n1234:5678\nplain.txt\nsub\n"
     );
+    let more = d.docker(&["run", "--rm", "h:1", "sh", "-c", "cat /more/sub/files*"]).ok().stdout;
+    assert_eq!(more, "files.tar.bz2files.tar.xz");
 }
 
 #[test]

@@ -114,7 +114,7 @@ impl View {
         }
     }
 
-    /// Extracts the tar stream `input` (plain, gzip or zstd) into `point`.
+    /// Extracts the tar stream `input` (plain, gzip, zstd, bzip2 or xz) into `point`.
     pub fn extract(
         &self,
         point: &ExtractionPoint,
@@ -138,11 +138,12 @@ impl View {
             Compression::Zstd => Box::new(
                 zstd::stream::read::Decoder::with_buffer(buffered).map_err(CpError::Malformed)?,
             ),
-            Compression::None
-                if head.starts_with(b"BZh")
-                    || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) =>
-            {
-                return Err(CpError::Refused("archives compressed with bzip2 or xz are not supported by berth; send it plain or gzip-compressed".into()));
+            // Build contexts and ADD's archives may also be bzip2 or xz (as Docker's).
+            Compression::None if head.starts_with(b"BZh") => {
+                Box::new(bzip2::bufread::MultiBzDecoder::new(buffered))
+            }
+            Compression::None if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) => {
+                Box::new(xz2::bufread::XzDecoder::new_multi_decoder(buffered))
             }
             Compression::None => Box::new(buffered),
         };

@@ -357,3 +357,25 @@ fn keep_identical_keeps_the_same_file_and_replaces_a_changed_one() {
     assert_ne!(ino(), first, "a changed one is a new file");
     assert_eq!(std::fs::read(root.path().join("d/f")).unwrap(), b"diff");
 }
+
+#[test]
+fn bzip2_and_xz_archives_are_extracted() {
+    use std::io::Write;
+    let plain = tarball(|b| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "x", &b"hi"[..]).unwrap();
+    });
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    bz.write_all(&plain).unwrap();
+    let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+    xz.write_all(&plain).unwrap();
+    for packed in [bz.finish().unwrap(), xz.finish().unwrap()] {
+        let root = tempfile::tempdir().unwrap();
+        let v = view_of(root.path());
+        let opts = ExtractOptions { owners: Owners::Caller, ..Default::default() };
+        v.extract(&v.extraction_point("/").unwrap(), &packed[..], &opts).unwrap();
+        assert_eq!(std::fs::read(root.path().join("x")).unwrap(), b"hi");
+    }
+}
