@@ -242,12 +242,28 @@ impl FileDigests {
 /// targets and contents; not times or owners. What a COPY's cache key
 /// covers. No symlink is followed.
 pub fn content_digest(path: &Path, files: &FileDigests) -> std::io::Result<String> {
+    content_digest_without(path, files, &|_| false)
+}
+
+/// [`content_digest`] of what `skip` leaves (it is given the paths below
+/// `path`: `a`, `dir/b`; COPY `--exclude`).
+pub fn content_digest_without(
+    path: &Path,
+    files: &FileDigests,
+    skip: &dyn Fn(&str) -> bool,
+) -> std::io::Result<String> {
     let mut h = Sha256::new();
-    walk(path, "", &mut h, files)?;
+    walk(path, "", &mut h, files, skip)?;
     Ok(hex::encode(h.finalize()))
 }
 
-fn walk(path: &Path, rel: &str, h: &mut Sha256, files: &FileDigests) -> std::io::Result<()> {
+fn walk(
+    path: &Path,
+    rel: &str,
+    h: &mut Sha256,
+    files: &FileDigests,
+    skip: &dyn Fn(&str) -> bool,
+) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let m = std::fs::symlink_metadata(path)?;
     let mode = m.permissions().mode();
@@ -263,7 +279,9 @@ fn walk(path: &Path, rel: &str, h: &mut Sha256, files: &FileDigests) -> std::io:
         names.sort();
         for n in names {
             let r = format!("{rel}/{}", n.to_string_lossy());
-            walk(&path.join(&n), &r, h, files)?;
+            if !skip(&r[1..]) {
+                walk(&path.join(&n), &r, h, files, skip)?;
+            }
         }
     }
     h.update(b"\n");

@@ -15,6 +15,7 @@
 mod cache;
 pub mod context;
 mod engine_worker;
+mod fetch;
 pub mod kept;
 mod link;
 pub mod mounts;
@@ -26,7 +27,7 @@ pub mod worker;
 pub use cache::Cache;
 pub use solve::prune::{CacheRecord, PruneOutcome, PruneRequest};
 pub use solve::Builder;
-pub use transfer::Dest;
+pub use transfer::{Dest, Source};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -21,6 +21,29 @@ pub struct Dest {
     pub chmod: Option<u32>,
     /// A directory whatever is there: several sources, a glob or a trailing `/`.
     pub is_dir: bool,
+    /// ADD: a local archive is extracted (not a fetched file).
+    pub extract: bool,
+    /// `--exclude` patterns (`.dockerignore`'s rules), matched against the
+    /// paths below each source (below the destination with `--parents`).
+    pub exclude: Vec<String>,
+}
+
+/// A path COPY copies, and where it lands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// Its path in the source (the context, a stage, an image).
+    pub path: String,
+    /// With `--parents`: its path below the destination (the path after
+    /// the last `/./` of what was written, or all of it).
+    pub below: Option<String>,
+    /// A glob's match: `--exclude` is matched against its own name too.
+    pub matched: bool,
+}
+
+impl Source {
+    pub fn plain(path: impl Into<String>) -> Self {
+        Source { path: path.into(), below: None, matched: false }
+    }
 }
 
 fn cp_err(what: &str) -> impl FnOnce(berth_kernel::cp::CpError) -> BuildError + '_ {
@@ -41,7 +64,7 @@ fn cp_err(what: &str) -> impl FnOnce(berth_kernel::cp::CpError) -> BuildError + 
 pub(crate) fn copy(
     from: &View,
     context: Option<&Path>,
-    sources: &[String],
+    sources: &[Source],
     to: &View,
     dest: &Dest,
 ) -> Result<Vec<crate::link::Plan>> {
@@ -59,19 +82,38 @@ pub(crate) fn copy(
     let into_dir = dest.is_dir
         || to.stat(&dest.path).map(|s| s.mode & libc::S_IFMT == libc::S_IFDIR).unwrap_or(false);
     let root = to.extraction_point("/").map_err(cp_err(what))?;
-    for src in sources {
+    let excluded = (!dest.exclude.is_empty())
+        .then(|| berth_dockerfile::ignore::Ignore::parse(&dest.exclude.join("\n")));
+    for source in sources {
+        let src = source.path.as_str();
         let st = from.stat(src).map_err(cp_err(what))?;
+        if let Some(ex) = &excluded {
+            let below = source.below.as_deref();
+            if (source.matched && ex.excludes(&st.name)) || below.is_some_and(|b| ex.excludes(b)) {
+                continue;
+            }
+        }
         let is_dir = st.mode & libc::S_IFMT == libc::S_IFDIR;
         let is_file = st.mode & libc::S_IFMT == libc::S_IFREG;
-        if what == "ADD" && is_file && add_archive(from, src, to, dest, owner)? {
+        if dest.extract && is_file && add_archive(from, src, to, dest, owner)? {
             continue;
         }
-        let target = if is_dir || !into_dir {
-            dest.path.clone()
-        } else {
-            format!("{}/{}", dest.path.trim_end_matches('/'), st.name)
+        let target = match &source.below {
+            Some(below) => {
+                let t = format!("{}/{below}", dest.path.trim_end_matches('/'));
+                if let Some((parent, _)) = t.rsplit_once('/').filter(|(p, _)| !p.is_empty()) {
+                    mkdir(to, parent, owner)?;
+                }
+                t
+            }
+            None if is_dir || !into_dir => dest.path.clone(),
+            None => format!("{}/{}", dest.path.trim_end_matches('/'), st.name),
         };
-        let linkable = what == "COPY" && is_dir && dest.chown.is_none() && dest.chmod.is_none();
+        let linkable = what == "COPY"
+            && is_dir
+            && dest.chown.is_none()
+            && dest.chmod.is_none()
+            && excluded.is_none();
         if let Some(host) = context.filter(|_| linkable).and_then(|c| inside(c, src)) {
             if let Some(plan) = crate::link::plan(&host, to, &target)? {
                 linked.push(plan);
@@ -85,8 +127,18 @@ pub(crate) fn copy(
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| BuildError::Io { context: "pipe".into(), source: e.into() })?;
         let (r, w) = (std::fs::File::from(r), std::fs::File::from(w));
+        // What `--exclude` leaves out below this source.
+        let prefix = source.below.as_deref().map(|b| format!("{b}/")).unwrap_or_default();
+        let skip =
+            |rel: &str| excluded.as_ref().is_some_and(|ex| ex.excludes(&format!("{prefix}{rel}")));
         std::thread::scope(|s| {
-            let writer = s.spawn(|| from.archive_as(src, &name, std::io::BufWriter::new(w)));
+            let writer = s.spawn(|| {
+                let w = std::io::BufWriter::new(w);
+                match excluded {
+                    Some(_) => from.archive_without(src, &name, &skip, w),
+                    None => from.archive_as(src, &name, w),
+                }
+            });
             let extracted = to.extract(&root, std::io::BufReader::new(r), &opts);
             let written = writer.join().unwrap_or_else(|_| {
                 Err(berth_kernel::cp::CpError::Refused("the copy panicked".into()))
@@ -178,36 +230,72 @@ pub(crate) fn mkdir_as(to: &View, path: &str, owner: (u32, u32), mode: u32) -> R
     to.extract(&root, bytes.as_slice(), &opts).map_err(cp_err("WORKDIR"))
 }
 
-/// The context paths a source names: itself, or a glob's matches in its
-/// directory (which must be a plain path in the context), sorted.
+/// The context paths a source names: itself, or a glob's matches, sorted.
+/// A glob may be in any element (`packages/*/package.json`; `**` matches
+/// any number of directories); the directories it walks are plain ones
+/// of the context, never links to one.
 pub(crate) fn expand_glob(context: &Path, src: &str) -> Result<Vec<String>> {
     let clean = src.trim_start_matches("./").trim_start_matches('/');
-    let is_glob = clean.contains(['*', '?', '[']);
-    if !is_glob {
+    if !clean.contains(['*', '?', '[']) {
         return Ok(vec![clean.to_owned()]);
     }
-    let (dir, pat) = clean.rsplit_once('/').unwrap_or(("", clean));
-    if dir.contains(['*', '?', '[']) {
-        return Err(BuildError::Invalid(format!(
-            "{src}: a glob is only supported in the last path element"
-        )));
+    let parts: Vec<&str> = clean.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    if parts.contains(&"..") {
+        return Err(BuildError::Invalid(format!("{src}: a source can't leave the context")));
     }
-    let Some(host_dir) = inside(context, dir) else { return Ok(Vec::new()) };
-    // The directory itself must be one too, not a link to one.
-    if !std::fs::symlink_metadata(&host_dir).is_ok_and(|m| m.is_dir()) {
-        return Ok(Vec::new());
+    let join =
+        |base: &str, n: &str| if base.is_empty() { n.to_owned() } else { format!("{base}/{n}") };
+    let plain_dir =
+        |rel: &str| std::fs::symlink_metadata(context.join(rel)).is_ok_and(|m| m.is_dir());
+    let names = |rel: &str| -> Vec<String> {
+        std::fs::read_dir(context.join(rel))
+            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
+    };
+    let mut found = vec![String::new()];
+    for part in parts {
+        let mut next = Vec::new();
+        for base in found.iter().filter(|b| plain_dir(b)) {
+            if part == "**" {
+                // This directory and every plain one below it.
+                let mut stack = vec![base.clone()];
+                while let Some(d) = stack.pop() {
+                    stack.extend(names(&d).iter().map(|n| join(&d, n)).filter(|p| plain_dir(p)));
+                    next.push(d);
+                }
+            } else if !part.contains(['*', '?', '[']) {
+                let p = join(base, part);
+                if std::fs::symlink_metadata(context.join(&p)).is_ok() {
+                    next.push(p);
+                }
+            } else {
+                let matching = names(base)
+                    .into_iter()
+                    .filter(|n| berth_dockerfile::ignore::element(part.as_bytes(), n.as_bytes()));
+                next.extend(matching.map(|n| join(base, &n)));
+            }
+        }
+        found = next;
     }
-    let mut out: Vec<String> = std::fs::read_dir(host_dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| berth_dockerfile::ignore::element(pat.as_bytes(), n.as_bytes()))
-                .map(|n| if dir.is_empty() { n } else { format!("{dir}/{n}") })
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    Ok(out)
+    found.retain(|p| !p.is_empty());
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+/// `--parents`: what of a source's path is kept below the destination:
+/// all of it, or what follows its last `/./`.
+pub(crate) fn below_pivot<'a>(written: &str, path: &'a str) -> &'a str {
+    let written = written.trim_start_matches("./").trim_start_matches('/');
+    match written.rfind("/./") {
+        Some(i) => {
+            let pivot: Vec<&str> =
+                written[..i].split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+            let skip: usize = pivot.iter().map(|c| c.len() + 1).sum();
+            path.get(skip..).unwrap_or(path)
+        }
+        None => path,
+    }
 }
 
 /// `root/rel` if no element on the way is a symlink (the last may be).
@@ -281,5 +369,32 @@ mod tests {
         assert_eq!(expand_glob(d.path(), "./sub/*.txt").unwrap(), ["sub/x.txt"]);
         assert!(expand_glob(d.path(), "out/*").unwrap().is_empty(), "never through a symlink");
         assert_eq!(expand_glob(d.path(), "c.md").unwrap(), ["c.md"]);
+    }
+
+    #[test]
+    fn globs_match_in_any_element_and_double_stars_any_depth() {
+        let d = tempfile::tempdir().unwrap();
+        for f in ["packages/a/package.json", "packages/b/package.json", "packages/b/x/y.json"] {
+            std::fs::create_dir_all(d.path().join(f).parent().unwrap()).unwrap();
+            std::fs::write(d.path().join(f), "").unwrap();
+        }
+        std::os::unix::fs::symlink("/etc", d.path().join("packages/c")).unwrap();
+        assert_eq!(
+            expand_glob(d.path(), "packages/*/package.json").unwrap(),
+            ["packages/a/package.json", "packages/b/package.json"]
+        );
+        assert_eq!(
+            expand_glob(d.path(), "./packages/**/*.json").unwrap(),
+            ["packages/a/package.json", "packages/b/package.json", "packages/b/x/y.json"]
+        );
+        assert!(expand_glob(d.path(), "packages/c/*").unwrap().is_empty(), "never through a link");
+        assert!(expand_glob(d.path(), "*/../*").is_err());
+    }
+
+    #[test]
+    fn parents_keep_what_follows_the_pivot() {
+        assert_eq!(below_pivot("./x/a.txt", "x/a.txt"), "x/a.txt");
+        assert_eq!(below_pivot("x/./y/*.txt", "x/y/b.txt"), "y/b.txt");
+        assert_eq!(below_pivot("./a/b/./c/./d/e", "a/b/c/d/e"), "d/e");
     }
 }

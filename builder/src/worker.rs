@@ -62,7 +62,7 @@ pub enum CopyFrom {
 pub struct CopyStep {
     pub from: CopyFrom,
     /// Paths in the source (globs already expanded).
-    pub sources: Vec<String>,
+    pub sources: Vec<crate::transfer::Source>,
     pub dest: crate::transfer::Dest,
 }
 

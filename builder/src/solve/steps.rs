@@ -5,8 +5,9 @@
 use super::state::State;
 use super::{Builder, Job};
 use crate::context::FileDigests;
+use crate::fetch;
 use crate::mounts::{self, RunMount};
-use crate::transfer::{self, Dest};
+use crate::transfer::{self, Dest, Source};
 use crate::worker::{CopyFrom, CopyStep, Made, Network, RunStep};
 use crate::{BuildError, Event, Result};
 use berth_dockerfile::instruction::{Command, Health, Instruction, Located, Transfer};
@@ -381,11 +382,6 @@ impl Builder {
         t: &Transfer,
         what: &'static str,
     ) -> Result<()> {
-        if t.parents || !t.exclude.is_empty() || t.checksum.is_some() {
-            return Err(BuildError::Invalid(format!(
-                "{what} with --parents, --exclude or --checksum is not supported by berth's builder yet"
-            )));
-        }
         let dest_raw = job.expand(st, &t.dest)?;
         let mut dest = Dest {
             what,
@@ -398,16 +394,19 @@ impl Builder {
                 ),
                 None => None,
             },
-            is_dir: dest_raw.ends_with('/') || t.sources.len() > 1,
+            is_dir: dest_raw.ends_with('/') || t.sources.len() > 1 || t.parents,
+            extract: what == "ADD",
+            exclude: t.exclude.iter().map(|e| job.expand(st, e)).collect::<Result<_>>()?,
+        };
+        let below = |written: &str, path: &str| {
+            t.parents.then(|| transfer::below_pivot(written, path).to_owned())
         };
         let mut sources = Vec::new();
         for s in &t.sources {
             let s = job.expand(st, s)?;
-            if what == "ADD"
-                && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@"))
-            {
+            if what == "ADD" && fetch::is_git(&s) {
                 return Err(BuildError::Invalid(format!(
-                    "ADD {s}: remote sources are not supported by berth's builder yet"
+                    "ADD {s}: git sources are not supported by berth's builder yet"
                 )));
             }
             if s.contains(['*', '?', '[']) {
@@ -415,21 +414,39 @@ impl Builder {
             }
             sources.push(s);
         }
-        // Where the files come from: inline files, a stage, an image or the context.
-        let heredocs = match t.heredocs.is_empty() {
-            true => None,
-            false => Some(self.heredoc_files(job, st, t, &sources)?),
+        let urls = sources.iter().filter(|s| what == "ADD" && fetch::is_url(s)).count();
+        let checksum = t.checksum.as_ref().map(|c| job.expand(st, c)).transpose()?;
+        let checksum = checksum.as_deref().map(fetch::parse_checksum).transpose()?;
+        if (checksum.is_some() && urls == 0) || (urls > 0 && urls < sources.len()) {
+            return Err(BuildError::Invalid(match checksum.is_some() && urls == 0 {
+                true => "checksum can't be specified for non-HTTP(S) sources".into(),
+                false => format!("{what}: URLs can't be added together with other sources"),
+            }));
+        }
+        // Where the files come from: inline files, fetched ones, a stage, an image or the context.
+        let heredocs = match (t.heredocs.is_empty(), urls > 0) {
+            (false, _) => Some((self.heredoc_files(job, st, t, &sources)?, String::new())),
+            (true, true) => {
+                dest.extract = false;
+                Some(self.fetched_files(job, &sources, checksum.as_deref()).await?)
+            }
+            (true, false) => None,
         };
         let (from, paths, digest) = match (&t.from, &heredocs) {
+            (_, Some(h)) if urls > 0 => {
+                let ps: Vec<Source> =
+                    sources.iter().map(|u| Source::plain(fetch::file_name(u))).collect();
+                (CopyFrom::Context(h.0 .0.clone()), ps, h.1.clone())
+            }
             (_, Some(h)) => {
                 let (ctx, ps) = (
-                    h.0.clone(),
+                    h.0 .0.clone(),
                     sources
                         .iter()
-                        .map(|s| s.trim_start_matches("<<").to_owned())
+                        .map(|s| Source::plain(s.trim_start_matches("<<")))
                         .collect::<Vec<_>>(),
                 );
-                let digest = context_digest(&ctx, &ps, &self.files);
+                let digest = context_digest(&ctx, &ps, &[], &self.files);
                 (CopyFrom::Context(ctx), ps, digest)
             }
             (Some(f), None) => {
@@ -449,7 +466,13 @@ impl Builder {
                         (img.layers, img.id)
                     }
                 };
-                let paths = sources.iter().map(|s| s.trim_start_matches('/').to_owned()).collect();
+                let paths = sources
+                    .iter()
+                    .map(|s| {
+                        let path = s.trim_start_matches('/').to_owned();
+                        Source { below: below(s, &path), path, matched: false }
+                    })
+                    .collect();
                 (CopyFrom::Layers(layers), paths, key)
             }
             (None, None) => {
@@ -462,12 +485,20 @@ impl Builder {
                             "{what} failed: no source files were specified"
                         )));
                     }
-                    paths.extend(found);
+                    let matched = s.contains(['*', '?', '[']);
+                    paths.extend(found.into_iter().map(|path| Source {
+                        below: below(s, &path),
+                        path,
+                        matched,
+                    }));
                 }
                 let (ctx, ps, files) = (context.clone(), paths.clone(), self.files.clone());
-                let digest = tokio::task::spawn_blocking(move || context_digest(&ctx, &ps, &files))
-                    .await
-                    .map_err(|e| BuildError::Invalid(e.to_string()))?;
+                let exclude = dest.exclude.clone();
+                let digest = tokio::task::spawn_blocking(move || {
+                    context_digest(&ctx, &ps, &exclude, &files)
+                })
+                .await
+                .map_err(|e| BuildError::Invalid(e.to_string()))?;
                 (CopyFrom::Context(context), paths, digest)
             }
         };
@@ -478,7 +509,11 @@ impl Builder {
             &dest.path,
             &digest,
             &format!("{:?}{:?}", dest.chown, dest.chmod),
-            &paths.join("\0"),
+            &paths
+                .iter()
+                .map(|s| format!("{}>{:?}", s.path, s.below))
+                .collect::<Vec<_>>()
+                .join("\0"),
         ]);
         let (parents, worker) = (st.diff_ids.clone(), self.worker.clone());
         let copy = CopyStep { from, sources: paths, dest };
@@ -489,6 +524,29 @@ impl Builder {
             .await;
         drop(heredocs);
         done
+    }
+
+    /// `ADD <url>…`: each fetched into a dir of its own; the dir and the
+    /// digest of what was fetched.
+    async fn fetched_files(
+        &self,
+        job: &Job<'_>,
+        urls: &[String],
+        checksum: Option<&str>,
+    ) -> Result<(TempDir, String)> {
+        if checksum.is_some() && urls.len() > 1 {
+            return Err(BuildError::Invalid("ADD --checksum takes one URL".into()));
+        }
+        let dir = TempDir(self.work.join("fetched").join(hex::encode(rand::random::<[u8; 8]>())));
+        std::fs::create_dir_all(&dir.0)
+            .map_err(|source| BuildError::Io { context: "ADD".into(), source })?;
+        let mut h = Sha256::new();
+        for url in urls {
+            let name = fetch::file_name(url);
+            let digest = fetch::fetch(url, &dir.0, &name, checksum, &job.cancel).await?;
+            h.update(format!("{name}\0{digest}\n").as_bytes());
+        }
+        Ok((dir, hex::encode(h.finalize())))
     }
 
     /// `COPY <<EOF /file`: each inline file written into a dir of its own
@@ -544,12 +602,32 @@ impl Builder {
 }
 
 /// What COPY reads from the context, by content (no times, no owners).
-fn context_digest(ctx: &std::path::Path, paths: &[String], files: &FileDigests) -> String {
+/// The content a COPY from the context reads: its sources' but what
+/// `exclude` leaves out (an excluded file's change is no reason to copy again).
+fn context_digest(
+    ctx: &std::path::Path,
+    sources: &[Source],
+    exclude: &[String],
+    files: &FileDigests,
+) -> String {
+    let excluded = berth_dockerfile::ignore::Ignore::parse(&exclude.join("\n"));
     let mut h = Sha256::new();
-    for p in paths {
+    for s in sources {
+        let p = &s.path;
+        let name = p.rsplit('/').next().unwrap_or(p);
+        let below = s.below.as_deref();
+        if !exclude.is_empty()
+            && ((s.matched && excluded.excludes(name))
+                || below.is_some_and(|b| excluded.excludes(b)))
+        {
+            continue;
+        }
+        let prefix = below.map(|b| format!("{b}/")).unwrap_or_default();
+        let skip = |rel: &str| !exclude.is_empty() && excluded.excludes(&format!("{prefix}{rel}"));
         let d = transfer::inside(ctx, p)
             .map(|hp| {
-                crate::context::content_digest(&hp, files).unwrap_or_else(|_| "missing".into())
+                crate::context::content_digest_without(&hp, files, &skip)
+                    .unwrap_or_else(|_| "missing".into())
             })
             .unwrap_or_else(|| "outside".into());
         h.update(format!("{p}\0{d}\n").as_bytes());

@@ -12,6 +12,10 @@ use berth_engine::snapshot::lease::LeaseTable;
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
+
+fn paths(step: &CopyStep) -> Vec<&str> {
+    step.sources.iter().map(|s| s.path.as_str()).collect()
+}
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
@@ -104,9 +108,9 @@ impl Worker for Fake {
         parents: &'a [String],
         step: CopyStep,
     ) -> BoxFuture<'a, Result<Option<Made>>> {
-        self.calls.lock().unwrap().push(format!("copy {:?} {}", step.sources, step.dest.path));
+        self.calls.lock().unwrap().push(format!("copy {:?} {}", paths(&step), step.dest.path));
         Box::pin(
-            async move { Ok(made(&format!("{parents:?} {:?} {}", step.sources, step.dest.path))) },
+            async move { Ok(made(&format!("{parents:?} {:?} {}", paths(&step), step.dest.path))) },
         )
     }
 

@@ -384,6 +384,151 @@ fn heredocs_and_add_of_a_local_archive() {
 }
 
 #[test]
+fn copy_parents_and_exclude_as_dockerfile_1_19_has_them() {
+    let d = Daemon::start();
+    let df = "# syntax=docker/dockerfile:1.7-labs\n\
+        FROM busybox AS base\nCOPY --parents packages/a/package.json /app/\n\
+        FROM busybox\n\
+        COPY --parents packages/*/package.json /app/\n\
+        COPY --parents x/./y/*.txt /pivot/\n\
+        COPY --exclude=*.txt hom* /mydir/\n\
+        COPY --exclude=*_test.go --exclude=vendor app /src/\n\
+        COPY --from=base --parents /app/packages/a/package.json /again/\n";
+    let dir = dockerfile_dir(&d, "parents", df);
+    for f in [
+        "packages/a/package.json",
+        "packages/b/package.json",
+        "packages/b/src/index.js",
+        "x/y/one.txt",
+        "x/y/two.md",
+        "home.txt",
+        "home.md",
+        "homedir/keep.md",
+        "homedir/drop.txt",
+        "app/main.go",
+        "app/main_test.go",
+        "app/vendor/v.go",
+    ] {
+        std::fs::create_dir_all(dir.join(f).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(f), f).unwrap();
+    }
+    build(&d, &dir, &["-t", "parents:1"]).ok();
+    let files = d
+        .docker(&[
+            "run",
+            "--rm",
+            "parents:1",
+            "sh",
+            "-c",
+            "find /app /pivot /mydir /src /again -type f | sort",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        files,
+        "/again/app/packages/a/package.json\n/app/packages/a/package.json\n/app/packages/b/package.json\n\
+         /mydir/home.md\n/mydir/keep.md\n/pivot/y/one.txt\n/src/main.go\n"
+    );
+    // An excluded file's change is no reason to copy again; a kept one's is.
+    let again = |f: &str| {
+        std::fs::write(dir.join(f), "changed").unwrap();
+        build(&d, &dir, &["-t", "parents:1"]).ok().stdout
+    };
+    let out = again("app/main.go");
+    let copied =
+        "Step 7/8 : COPY --exclude=*_test.go --exclude=vendor app /src/\n ---> Using cache";
+    assert!(!out.contains(copied), "{out}");
+    let out = again("app/main_test.go");
+    assert!(out.contains(copied), "{out}");
+}
+
+/// A loopback HTTP server of fixed files (`Last-Modified` 2015-10-21
+/// 07:28:00 UTC); anything else is a 404. Its port.
+fn serve(files: Vec<(&'static str, Vec<u8>)>) -> u16 {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(&conn);
+            let mut line = String::new();
+            reader.read_line(&mut line).ok();
+            let path = line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {}
+            let mut out = &conn;
+            match files.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = out.write_all(head.as_bytes()).and_then(|_| out.write_all(body));
+                }
+                None => {
+                    let _ = out.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn add_fetches_a_url_checks_its_checksum_and_keeps_it_whole() {
+    use sha2::Digest;
+    let d = Daemon::start();
+    let hello = b"hello over http\n".to_vec();
+    let sum = hex::encode(sha2::Sha256::digest(&hello));
+    let port =
+        serve(vec![("/files/hello.txt", hello), ("/files/a.tar.gz", vec![0x1f, 0x8b, 8, 0, 1, 2])]);
+    let url = format!("http://127.0.0.1:{port}/files");
+    let df = format!(
+        "FROM busybox\nADD {url}/hello.txt /dl/\n\
+         ADD --checksum=sha256:{sum} {url}/hello.txt /named.txt\n\
+         ADD {url}/a.tar.gz /dl/\n"
+    );
+    let dir = dockerfile_dir(&d, "urls", &df);
+    build(&d, &dir, &["-t", "urls:1"]).ok();
+    let seen = d
+        .docker(&[
+            "run",
+            "--rm",
+            "urls:1",
+            "sh",
+            "-c",
+            "stat -c '%a %u:%g %Y %n' /dl/* /named.txt; cat /named.txt",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        seen,
+        "600 0:0 1445412480 /dl/a.tar.gz\n600 0:0 1445412480 /dl/hello.txt\n\
+         600 0:0 1445412480 /named.txt\nhello over http\n"
+    );
+    // The same content again: the steps are cached.
+    let again = build(&d, &dir, &["-t", "urls:1"]).ok().stdout;
+    assert_eq!(again.matches("Using cache").count(), 3, "{again}");
+    // A wrong checksum, a missing file: the build fails and says why.
+    let bad =
+        format!("FROM busybox\nADD --checksum=sha256:{} {url}/hello.txt /x\n", "0".repeat(64));
+    std::fs::write(dir.join("Dockerfile"), bad).unwrap();
+    let out = build(&d, &dir, &[]);
+    assert!(out.code != 0 && out.stderr.contains("digest mismatch"), "{out:?}");
+    std::fs::write(dir.join("Dockerfile"), format!("FROM busybox\nADD {url}/nothing /x\n"))
+        .unwrap();
+    let out = build(&d, &dir, &[]);
+    assert!(out.code != 0 && out.stderr.contains("404"), "{out:?}");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nCOPY --checksum=sha256:00 Dockerfile /x\n",
+    )
+    .unwrap();
+    assert!(build(&d, &dir, &[]).code != 0);
+}
+
+#[test]
 fn builder_prune_and_system_df_show_the_cache() {
     let d = Daemon::start();
     let dir =

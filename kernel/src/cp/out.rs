@@ -29,6 +29,19 @@ impl View {
         self.write_tar(path, name, false, out)
     }
 
+    /// [`View::archive_as`] without what `skip` names: it is given each
+    /// entry's path below `path` (`a`, `dir/b`); a directory skipped is
+    /// skipped whole (COPY `--exclude`).
+    pub fn archive_without(
+        &self,
+        path: &str,
+        name: &str,
+        skip: &dyn Fn(&str) -> bool,
+        out: impl Write,
+    ) -> Result<(), CpError> {
+        self.write_tar_full(path, name, false, &[], Some(skip), out)
+    }
+
     /// The whole tree as `docker export` writes it: names from the root
     /// (`bin/`, `etc/hosts`), no entry for the root itself.
     pub fn export(&self, out: impl Write) -> Result<(), CpError> {
@@ -62,19 +75,33 @@ impl View {
         unless_empty: &[&str],
         out: impl Write,
     ) -> Result<(), CpError> {
+        self.write_tar_full(path, name, layer, unless_empty, None, out)
+    }
+
+    fn write_tar_full(
+        &self,
+        path: &str,
+        name: &str,
+        layer: bool,
+        unless_empty: &[&str],
+        skip: Option<&dyn Fn(&str) -> bool>,
+        out: impl Write,
+    ) -> Result<(), CpError> {
         let path = clean(path);
         let w = self.walk(&path, false, false)?;
         let st = w.stat.ok_or_else(|| CpError::NotFound(path.clone()))?;
         let base = name.to_owned();
+        let cpath = w.path();
         let mut tar = Tar {
             out: tar::Builder::new(out),
             links: HashMap::new(),
             view: self,
             layer,
             unless_empty,
+            skip,
+            root: cpath.trim_end_matches('/').len(),
             written: 0,
         };
-        let cpath = w.path();
         match &w.leaf {
             None => tar.tree(&w.dir, &st, &base, &cpath, 0)?,
             Some(leaf) if kind(&st) == libc::S_IFDIR => {
@@ -102,6 +129,10 @@ struct Tar<'v, W: Write> {
     layer: bool,
     /// Container paths left out while empty.
     unless_empty: &'v [&'v str],
+    /// Entries left out, by their path below the root.
+    skip: Option<&'v dyn Fn(&str) -> bool>,
+    /// The length of the root's container path (what precedes that path).
+    root: usize,
     /// Entries written so far.
     written: usize,
 }
@@ -150,6 +181,9 @@ impl<W: Write> Tar<'_, W> {
                 Err(e) => return Err(CpError::sys(&ccpath, e)),
             };
             if self.unless_empty.contains(&ccpath.as_str()) && empty(dir, &child, &cst) {
+                continue;
+            }
+            if self.skip.is_some_and(|skip| skip(ccpath[self.root..].trim_start_matches('/'))) {
                 continue;
             }
             if kind(&cst) != libc::S_IFDIR {

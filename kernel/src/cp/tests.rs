@@ -379,3 +379,30 @@ fn bzip2_and_xz_archives_are_extracted() {
         assert_eq!(std::fs::read(root.path().join("x")).unwrap(), b"hi");
     }
 }
+
+#[test]
+fn an_archive_leaves_out_what_it_is_told_to() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    std::fs::create_dir_all(r.join("d/sub/deep")).unwrap();
+    std::fs::create_dir_all(r.join("d/gone")).unwrap();
+    for f in ["d/a.txt", "d/b.md", "d/sub/c.txt", "d/sub/deep/e", "d/gone/f"] {
+        std::fs::write(r.join(f), "x").unwrap();
+    }
+    let v = view_of(r);
+    let mut out = Vec::new();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let skip = |p: &str| {
+        seen.lock().unwrap().push(p.to_owned());
+        p.ends_with(".txt") && !p.contains('/') || p == "gone"
+    };
+    v.archive_without("/d", "to", &skip, &mut out).unwrap();
+    let mut got: Vec<String> = names(&out).into_iter().map(|(n, _)| n).collect();
+    got.sort();
+    assert_eq!(got, ["to/", "to/b.md", "to/sub/", "to/sub/c.txt", "to/sub/deep/", "to/sub/deep/e"]);
+    // Paths below the root; a skipped directory is not walked.
+    let seen = seen.into_inner().unwrap();
+    assert!(
+        seen.contains(&"sub/deep/e".to_owned()) && !seen.iter().any(|p| p.starts_with("gone/"))
+    );
+}
