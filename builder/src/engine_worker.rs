@@ -245,7 +245,7 @@ impl EngineWorker {
                 Network::Host => StepNetwork::Host,
                 Network::None => StepNetwork::None,
             },
-            insecure: false,
+            insecure: step.insecure,
             log: log.clone(),
             binds: mounts.binds,
             tmpfs: mounts.tmpfs,

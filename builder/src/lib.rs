@@ -64,6 +64,8 @@ pub struct BuildRequest {
     pub resources: berth_engine::model::Resources,
     /// RUN steps' `/dev/shm` size in bytes (0: 64 MiB).
     pub shm_size: u64,
+    /// Entitlements asked for (`--allow security.insecure`).
+    pub allow: Vec<String>,
 }
 
 /// A build secret's bytes: in memory only, never printed (its `Debug`
@@ -110,6 +112,9 @@ pub enum BuildError {
     /// A COPY or ADD source is not in the context (or the stage).
     #[error("{0}")]
     NotFound(String),
+    /// An entitlement berthd's configuration does not grant.
+    #[error("{0}")]
+    Forbidden(String),
     /// A kept context changed under a client's diff.
     #[error("{0}")]
     Conflict(String),
@@ -126,6 +131,17 @@ pub enum BuildError {
 }
 
 pub type Result<T, E = BuildError> = std::result::Result<T, E>;
+
+/// What berthd's configuration lets a build ask for (buildkitd's
+/// `insecure-entitlements`): a build gets one only if it asks too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// `security.insecure`: `RUN --security=insecure` runs privileged.
+    pub security_insecure: bool,
+}
+
+/// The entitlement a build asks for to run `RUN --security=insecure`.
+pub const SECURITY_INSECURE: &str = "security.insecure";
 
 /// The built image.
 #[derive(Debug, Clone)]

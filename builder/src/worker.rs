@@ -46,6 +46,8 @@ pub struct RunStep {
     pub extra_hosts: Vec<(String, String)>,
     pub resources: berth_engine::model::Resources,
     pub shm_size: u64,
+    /// `--security=insecure`, granted and asked for: privileged.
+    pub insecure: bool,
 }
 
 /// Where a COPY's files come from.

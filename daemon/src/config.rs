@@ -42,6 +42,33 @@ pub struct Config {
     pub metrics: MetricsSection,
     pub tracing: TracingSection,
     pub docker: DockerSection,
+    pub builder: BuilderSection,
+}
+
+/// `[builder]`: what builds may ask for.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BuilderSection {
+    /// Entitlements a build may be granted when it asks (`berth build
+    /// --allow`), as buildkitd's `insecure-entitlements`:
+    /// `security.insecure` lets `RUN --security=insecure` run privileged.
+    pub insecure_entitlements: Vec<String>,
+}
+
+impl BuilderSection {
+    pub fn grants(&self) -> anyhow::Result<berth_docker::BuildGrants> {
+        let mut grants = berth_docker::BuildGrants::default();
+        for e in &self.insecure_entitlements {
+            match e.as_str() {
+                berth_docker::SECURITY_INSECURE => grants.security_insecure = true,
+                "network.host" => {}
+                _ => anyhow::bail!(
+                    "builder.insecure_entitlements: unknown entitlement {e:?} (security.insecure, network.host)"
+                ),
+            }
+        }
+        Ok(grants)
+    }
 }
 
 /// `[docker]`: the Docker Engine API, and the default bridge its
@@ -249,6 +276,7 @@ impl Default for Config {
             metrics: MetricsSection::default(),
             tracing: TracingSection::default(),
             docker: DockerSection::default(),
+            builder: BuilderSection::default(),
         }
     }
 }
@@ -282,6 +310,7 @@ impl Config {
         }
         cfg.streaming.socket_addr()?;
         cfg.docker.tcp_tls()?;
+        cfg.builder.grants()?;
         let b = &cfg.docker.bridge;
         anyhow::ensure!(
             !b.is_empty()
@@ -415,6 +444,8 @@ mod tests {
                 .map(|c| c.tracing)
         };
         assert!(load("[tracing]\nsampling_ratio = 1.5\n").is_err());
+        assert!(load("[builder]\ninsecure_entitlements = [\"security.sandbox\"]\n").is_err());
+        assert!(load("[builder]\ninsecure_entitlements = [\"security.insecure\"]\n").is_ok());
         assert!(load("[tracing]\nendpoint = \"127.0.0.1:4317\"\n").is_err());
         assert_eq!(
             load("[tracing]\nendpoint = \"http://127.0.0.1:4317\"\nsampling_ratio = 0.25\n")

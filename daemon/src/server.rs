@@ -107,6 +107,7 @@ async fn serve(cfg: Config, traced: bool) -> anyhow::Result<()> {
         docker_engine,
         docker_listener,
         docker_tcp,
+        cfg.builder.grants()?,
         async move { docker_stopped.notified().await },
         SHUTDOWN_GRACE,
     ));

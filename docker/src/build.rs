@@ -135,6 +135,8 @@ fn request(req: &Req) -> ApiResult<(BuildRequest, String, bool)> {
         credentials: registry_config(req)?,
         resources: resources(req)?,
         shm_size: number(req, "shmsize")?.unwrap_or(0).max(0) as u64,
+        // berth build's `--allow` (the classic clients send none).
+        allow: req.query_all("allow"),
         ..Default::default()
     };
     for t in &build.tags {

@@ -50,6 +50,7 @@ impl From<berth_builder::BuildError> for ApiError {
         match e {
             B::Engine(e) => e.into(),
             B::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
+            B::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, m),
             B::NotFound(m) => Self::not_found(m),
             e @ (B::Io { .. } | B::Cancelled) => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())

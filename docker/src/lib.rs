@@ -88,6 +88,9 @@ pub struct TcpTls {
 /// How long a TCP client may take over its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What berthd's `[builder]` section grants builds.
+pub use berth_builder::{Grants as BuildGrants, SECURITY_INSECURE};
+
 /// Serves the API on `listener` (and on `tcp`, with mutual TLS) until
 /// `stop`, then lets requests finish for `grace`. Connections may be
 /// upgraded (attach and exec are hijacked).
@@ -95,12 +98,13 @@ pub async fn serve(
     engine: Engine,
     listener: tokio::net::UnixListener,
     tcp: Option<TcpTls>,
+    grants: BuildGrants,
     stop: impl Future<Output = ()>,
     grace: Duration,
 ) {
     let journal = events::Journal::follow(&engine);
     let builder = match berth_builder::Builder::open(engine.clone()) {
-        Ok(b) => std::sync::Arc::new(b),
+        Ok(b) => std::sync::Arc::new(b.granting(grants)),
         Err(e) => {
             tracing::error!(error = %e, "the builder could not open its cache; the Docker API is not served");
             return;

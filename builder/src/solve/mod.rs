@@ -36,6 +36,8 @@ pub struct Builder {
     files: Arc<FileDigests>,
     /// Dirs classic contexts are extracted into, kept between builds.
     slots: crate::slots::Slots,
+    /// What berthd's configuration lets builds ask for.
+    grants: crate::Grants,
 }
 
 impl std::fmt::Debug for Builder {
@@ -163,7 +165,40 @@ impl Builder {
         kept: KeptContexts,
     ) -> Self {
         let slots = crate::slots::Slots::new(work.join("classic"));
-        Self { worker, cache, work, running: Mutex::default(), kept, files: Arc::default(), slots }
+        Self {
+            worker,
+            cache,
+            work,
+            running: Mutex::default(),
+            kept,
+            files: Arc::default(),
+            slots,
+            grants: crate::Grants::default(),
+        }
+    }
+
+    /// Entitlements a build asks for must be granted (as BuildKit refuses them).
+    fn check_allowed(&self, allow: &[String]) -> Result<()> {
+        for a in allow {
+            match a.as_str() {
+                // Always granted, as Docker's builders grant it.
+                "network.host" => {}
+                crate::SECURITY_INSECURE if self.grants.security_insecure => {}
+                crate::SECURITY_INSECURE => {
+                    return Err(BuildError::Forbidden(format!(
+                        "granting entitlement {a} is not allowed by build daemon configuration"
+                    )))
+                }
+                _ => return Err(BuildError::Invalid(format!("invalid entitlement {a:?}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// The same, granting what berthd's configuration grants.
+    pub fn granting(mut self, grants: crate::Grants) -> Self {
+        self.grants = grants;
+        self
     }
 
     /// The classic API's context, extracted over the last one a free slot
@@ -194,6 +229,7 @@ impl Builder {
         cancel: &CancellationToken,
     ) -> Result<Built> {
         check_platform(req.platform.as_deref())?;
+        self.check_allowed(&req.allow)?;
         let df = berth_dockerfile::parse(&req.dockerfile)?;
         let mut global = BTreeMap::new();
         for (name, default) in &df.args {

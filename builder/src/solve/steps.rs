@@ -290,14 +290,18 @@ impl Builder {
         step: &Located,
         run: &berth_dockerfile::Run,
     ) -> Result<()> {
-        match run.security.as_deref() {
-            None | Some("sandbox") => {}
-            Some("insecure") => return Err(BuildError::Invalid(
-                "RUN --security=insecure is not allowed: berthd does not grant security.insecure"
-                    .into(),
-            )),
+        let insecure = match run.security.as_deref() {
+            None | Some("sandbox") => false,
+            // Granted by berthd's configuration (checked at the start) and asked for.
+            Some("insecure") if job.req.allow.iter().any(|a| a == crate::SECURITY_INSECURE) => true,
+            Some("insecure") => {
+                return Err(BuildError::Forbidden(format!(
+                    "entitlement {} is not allowed (berth build --allow {0})",
+                    crate::SECURITY_INSECURE
+                )))
+            }
             Some(o) => return Err(BuildError::Invalid(format!("invalid --security {o:?}"))),
-        }
+        };
         // A step's `--network` is default, host or none; the build's may
         // also name a user-defined network.
         let mode = match (run.network.as_deref(), job.req.network.as_str()) {
@@ -364,6 +368,7 @@ impl Builder {
             extra_hosts: job.req.extra_hosts.clone(),
             resources: job.req.resources.clone(),
             shm_size: job.req.shm_size,
+            insecure,
         };
         let (parents, worker) = (st.diff_ids.clone(), self.worker.clone());
         let (events, cancel) = (job.events.clone(), job.cancel.clone());

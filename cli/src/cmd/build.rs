@@ -54,6 +54,10 @@ pub struct BuildArgs {
     secret: Vec<String>,
     #[arg(long, hide = true)]
     ssh: Vec<String>,
+    /// An entitlement berthd's `[builder]` grants: `security.insecure`
+    /// (for `RUN --security=insecure`).
+    #[arg(long)]
+    allow: Vec<String>,
     /// Write the target's files instead of keeping an image: DIR,
     /// `type=local,dest=DIR`, `type=tar,dest=FILE` or `-` (a tar on stdout).
     #[arg(short = 'o', long)]
@@ -353,6 +357,7 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<i32, Failure> {
     ];
     q.extend(limits.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     q.push(("rm", "1".into()));
+    q.extend(a.allow.iter().map(|e| ("allow", e.clone())));
     for (k, v) in [("target", &a.target), ("platform", &a.platform)] {
         if let Some(v) = v {
             q.push((k, v.clone()));

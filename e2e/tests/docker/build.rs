@@ -257,6 +257,49 @@ fn run_steps_are_confined_like_containers() {
 }
 
 #[test]
+fn security_insecure_needs_berthd_s_grant_and_the_build_s_allow() {
+    let df = "FROM busybox\nRUN --security=insecure grep CapEff /proc/self/status | tr -s '\\t' ' ' > /caps && mkdir /m && mount -t tmpfs none /m && echo mounted > /ok\n";
+    // Not granted: asked for or not, refused.
+    let d = Daemon::start();
+    let ctx = dockerfile_dir(&d, "insecure", df).display().to_string();
+    let out = d.berth(&["build", "--allow", "security.insecure", &ctx]);
+    assert!(out.code != 0, "{out:?}");
+    assert!(out.stderr.contains("not allowed by build daemon configuration"), "{out:?}");
+    let out = build(&d, std::path::Path::new(&ctx), &[]);
+    assert!(
+        out.code != 0 && out.stderr.contains("entitlement security.insecure is not allowed"),
+        "{out:?}"
+    );
+    drop(d);
+
+    let d = Daemon::start_bare_with("[builder]\ninsecure_entitlements = [\"security.insecure\"]\n");
+    d.import_busybox("busybox", &[r#"CMD ["sh"]"#]);
+    let ctx = dockerfile_dir(&d, "insecure", df).display().to_string();
+    // Granted but not asked for (the classic API cannot ask): refused.
+    let out = d.berth(&["build", &ctx]);
+    assert!(
+        out.code != 0 && out.stderr.contains("berth build --allow security.insecure"),
+        "{out:?}"
+    );
+    // Granted and asked for: privileged.
+    d.berth(&["build", "--allow", "security.insecure", "-t", "ins:1", &ctx]).ok();
+    let seen = d.docker(&["run", "--rm", "ins:1", "cat", "/caps", "/ok"]).ok().stdout;
+    // Every capability berthd has (this machine withholds CAP_SYS_RESOURCE from root).
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    let ours = ours.lines().find(|l| l.starts_with("CapEff")).unwrap().replace('\t', " ");
+    assert_eq!(seen, format!("{ours}\nmounted\n"));
+    // Other steps stay confined.
+    std::fs::write(
+        std::path::Path::new(&ctx).join("Dockerfile"),
+        "FROM busybox\nRUN grep CapEff /proc/self/status | tr -s '\\t' ' ' > /caps\n",
+    )
+    .unwrap();
+    d.berth(&["build", "--allow", "security.insecure", "-t", "ins:2", &ctx]).ok();
+    let seen = d.docker(&["run", "--rm", "ins:2", "cat", "/caps"]).ok().stdout;
+    assert_eq!(seen, "CapEff: 00000000a80425fb\n");
+}
+
+#[test]
 fn run_mounts_cache_bind_tmpfs_and_secrets() {
     let d = Daemon::start();
     let dir = d.dir.join("mounts");
