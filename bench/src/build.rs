@@ -63,6 +63,10 @@ enum Side<'a> {
     BerthCli(&'a Path, &'a Path),
     /// The docker CLI with `DOCKER_BUILDKIT=0|1`.
     Docker(&'a Path, bool),
+    /// buildctl against a standalone buildkitd (its address): the same
+    /// context, the Dockerfile from `<context>.bk/` (its base image named
+    /// where that buildkitd pulls it).
+    Buildctl(&'a Path, &'a str),
 }
 
 impl Side<'_> {
@@ -82,6 +86,23 @@ impl Side<'_> {
                     .env_remove("DOCKER_API_VERSION")
                     .arg("build");
                 c.args(extra).arg("-q").arg(ctx);
+                c
+            }
+            Side::Buildctl(buildctl, addr) => {
+                let mut c = Command::new(buildctl);
+                c.args([
+                    "--addr",
+                    addr,
+                    "build",
+                    "--frontend",
+                    "dockerfile.v0",
+                    "--progress",
+                    "plain",
+                ])
+                .arg(format!("--local=context={}", ctx.display()))
+                .arg(format!("--local=dockerfile={}", ctx.with_extension("bk").display()))
+                .args(["--output", "type=image,name=bench/peer:latest"]);
+                c.args(extra);
                 c
             }
         }
@@ -149,7 +170,13 @@ pub struct Options {
     pub runs: usize,
     pub files: usize,
     pub mib: usize,
+    /// A standalone buildkitd to compare with too: buildctl and the
+    /// daemon's address (it pulls from the registry on 127.0.0.1:5000).
+    pub buildkit: Option<(std::path::PathBuf, String)>,
 }
+
+/// Where a standalone buildkitd pulls the base image from (plain HTTP).
+const PEER_REGISTRY: &str = "127.0.0.1:5000";
 
 pub async fn run(
     berth: &Runtime,
@@ -169,6 +196,18 @@ pub async fn run(
     )
     .await;
     let image = format!("{}/bench/busybox:v1", reg.addr);
+    let peer_image = format!("{PEER_REGISTRY}/bench/busybox:v1");
+    if o.buildkit.is_some() {
+        berth_e2e::registry::push_image(
+            PEER_REGISTRY,
+            "bench/busybox",
+            "v1",
+            &[berth_e2e::registry::busybox_layer()],
+            "amd64",
+            serde_json::json!({ "Cmd": ["sh"] }),
+        )
+        .await;
+    }
     let berth_sock = berth.dir.join("run/docker.sock");
     let docker_sock = dockerd.socket();
     for s in [&berth_sock, &docker_sock] {
@@ -179,6 +218,13 @@ pub async fn run(
     eprintln!("writing a context of {} files, {} MiB...", o.files, o.mib);
     big_context(&big, &image, o.files, o.mib)?;
     small_context(&small, &image)?;
+    // The standalone buildkitd's Dockerfiles: the same, FROM its registry.
+    for ctx in [&big, &small] {
+        let bk = ctx.with_extension("bk");
+        std::fs::create_dir_all(&bk)?;
+        let df = std::fs::read_to_string(ctx.join("Dockerfile"))?.replace(&image, &peer_image);
+        std::fs::write(bk.join("Dockerfile"), df)?;
+    }
     let berth_cli = bin_dir.join("berth");
     let berth_build = Side::BerthCli(&berth_cli, &berth_sock);
     let buildkit = Side::Docker(&docker_sock, true);
@@ -191,13 +237,20 @@ pub async fn run(
     };
     let mut nothing = |_: usize| Ok(());
     let mut figures = Vec::new();
-    let pairs: [(&str, [(&str, Side); 2]); 2] = [
+    let mut pairs: Vec<(&str, [(&str, Side); 2])> = vec![
         ("berth build vs dockerd's BuildKit", [("berth", berth_build), ("dockerd", buildkit)]),
         (
             "docker build (classic API): berth vs dockerd's classic builder",
             [("berth", berth_classic), ("dockerd", classic)],
         ),
     ];
+    if let Some((buildctl, addr)) = &o.buildkit {
+        let standalone = Side::Buildctl(buildctl, addr);
+        pairs.push((
+            "berth build vs BuildKit 0.32 standalone (buildctl; its figures in the dockerd columns)",
+            [("berth", berth_build), ("buildkitd", standalone)],
+        ));
+    }
     let mut memory =
         MemRow::new("daemon RSS peak during a cold big build (MiB; berth build vs BuildKit)");
     for (what, sides) in pairs {
@@ -270,6 +323,8 @@ pub async fn run(
         }
         floor.samples.push(t.elapsed());
     }
-    let _ = std::fs::remove_dir_all(&big);
+    for d in [big.clone(), big.with_extension("bk"), small.with_extension("bk")] {
+        let _ = std::fs::remove_dir_all(d);
+    }
     Ok((figures, vec![floor], vec![memory]))
 }

@@ -69,6 +69,12 @@ enum What {
         /// MiB of the big context.
         #[arg(long, default_value_t = 40)]
         mib: usize,
+        /// Also against a standalone buildkitd at this address (`unix://…`),
+        /// driven by `--buildctl`; it pulls FROM 127.0.0.1:5000.
+        #[arg(long, requires = "buildctl")]
+        buildkit_addr: Option<String>,
+        #[arg(long)]
+        buildctl: Option<std::path::PathBuf>,
     },
     /// The Docker figures: Debian's docker CLI against berthd and against
     /// Debian's dockerd: run --rm, -p, -v, names on a user network, exec, ps with many containers, pull.
@@ -133,15 +139,21 @@ fn main() -> anyhow::Result<()> {
                 let r = report::Report { name: "docker", peer: "dockerd", title: "Docker CLI: berth vs dockerd", notes: &notes, command: &command, figures: &figures, floors: &floors, memory: &[] };
                 report::write(&args.out, &r)
             }
-            What::Build { runs, files, mib } => {
+            What::Build { runs, files, mib, buildkit_addr, buildctl } => {
+                let with_buildkit = buildkit_addr.is_some();
                 let reg = berth_e2e::registry::Registry::start();
                 let berth = runtime::Runtime::berth(&bin_dir, base)?;
                 let dockerd = docker::Dockerd::start(base)?;
-                let o = build::Options { runs, files, mib };
+                let o = build::Options { runs, files, mib, buildkit: buildctl.zip(buildkit_addr) };
                 let (figures, floors, memory) = build::run(&berth, &dockerd, &reg, &bin_dir, base, &o).await?;
                 drop(dockerd);
                 let notes = format!(
-                    "Two contexts, each built on berthd and on Debian's dockerd 20.10 (private dirs, as in the Docker report) in the same run, interleaved, after a warm-up each. The big one: {files} files of random bytes in 30 dirs, {mib} MiB, and a three-stage Dockerfile (a `deps` stage and a `build` stage, each a COPY and a CPU-bound RUN — a 200,000-step shell loop, then sha256sum over the files — and a final stage that copies one file from each). The small one: FROM, COPY of one script, RUN, CMD. `berth build` (berth's CLI, which sends the context with .dockerignore applied to berthd's /build) is compared with the docker CLI's BuildKit path on dockerd (`DOCKER_BUILDKIT=1`), and `docker build` with `DOCKER_BUILDKIT=0` (the classic API) on berthd with the same on dockerd (its classic builder). Every build is `-q`. Cold: `--no-cache` (bases already pulled on both). One file changed: one file of the big context's `build` stage rewritten before each sample. The floor: the same RUN commands' work in one `docker run --rm --network none -v ctx:/ctx:ro` on dockerd. Memory: the daemon's peak RSS, sampled every 20 ms, during three cold big builds each ({runs} samples per figure). BuildKit 0.32 standalone (`../shared/peers/`) is not in this run."
+                    "Two contexts, each built on berthd and on Debian's dockerd 20.10 (private dirs, as in the Docker report) in the same run, interleaved, after a warm-up each. The big one: {files} files of random bytes in 30 dirs, {mib} MiB, and a three-stage Dockerfile (a `deps` stage and a `build` stage, each a COPY and a CPU-bound RUN — a 200,000-step shell loop, then sha256sum over the files — and a final stage that copies one file from each). The small one: FROM, COPY of one script, RUN, CMD. `berth build` (berth's CLI, which sends the context with .dockerignore applied to berthd's /build) is compared with the docker CLI's BuildKit path on dockerd (`DOCKER_BUILDKIT=1`), and `docker build` with `DOCKER_BUILDKIT=0` (the classic API) on berthd with the same on dockerd (its classic builder). Every build is `-q`. Cold: `--no-cache` (bases already pulled on both). One file changed: one file of the big context's `build` stage rewritten before each sample. The floor: the same RUN commands' work in one `docker run --rm --network none -v ctx:/ctx:ro` on dockerd. Memory: the daemon's peak RSS, sampled every 20 ms, during three cold big builds each ({runs} samples per figure). {}",
+                    if with_buildkit {
+                        "BuildKit 0.32.2 standalone (`../shared/peers/`: OCI worker, runc, overlayfs, its RUN steps on a private CNI bridge) is in this run too, driven by `buildctl build --frontend dockerfile.v0 --local context=… --local dockerfile=… --output type=image,name=…` (`--progress plain`): the same contexts, their Dockerfiles naming the same base image where that buildkitd pulls it (127.0.0.1:5000)."
+                    } else {
+                        "BuildKit 0.32 standalone (`../shared/peers/`) is not in this run."
+                    }
                 );
                 let r = report::Report { name: "build", peer: "dockerd", title: "Builds: berth vs dockerd (BuildKit and classic)", notes: &notes, command: &command, figures: &figures, floors: &floors, memory: &memory };
                 report::write(&args.out, &r)

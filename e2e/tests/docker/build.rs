@@ -924,6 +924,12 @@ fn berth_build_secrets_reach_the_step_and_nothing_else() {
     let secret = format!("id=tok,src={}", src.display());
     let out = d.berth(&["build", "-t", "sec:1", "--secret", &secret, &ctx]).ok();
     assert_eq!(d.docker(&["run", "--rm", "sec:1"]).ok().stdout, "400 0\n440 7\n");
+    // The mount points and the dirs made for them are not in the image (busybox has no /run).
+    let stubs = d.docker(&["run", "--rm", "sec:1", "sh", "-c", "ls -d /run /tmp/t 2>&1"]).stdout;
+    assert!(
+        stubs.contains("/run: No such file") && stubs.contains("/tmp/t: No such file"),
+        "{stubs}"
+    );
 
     // Not in the progress stream, the history, inspect, an exported image,
     // berthd's log or any file berthd keeps (layers, blobs, cache, state).

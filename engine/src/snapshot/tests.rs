@@ -109,6 +109,7 @@ async fn commit_taking_moves_the_upper_dir_and_stores_what_commit_stores() {
     let fill = |upper: &std::path::Path| {
         std::fs::create_dir_all(upper.join("etc")).unwrap();
         std::fs::write(upper.join("etc/hosts"), "").unwrap(); // an empty mount point
+        std::fs::write(upper.join("etc/app.conf"), "conf").unwrap();
         std::fs::write(upper.join("app.txt"), "hello").unwrap();
     };
     let copied = s.snapshots.prepare(std::slice::from_ref(&base)).unwrap();
@@ -128,7 +129,7 @@ async fn commit_taking_moves_the_upper_dir_and_stores_what_commit_stores() {
     assert!(!upper.exists(), "the upper dir became the layer");
     let dir = s.paths.layer(t.diff_id.trim_start_matches("sha256:")).unwrap();
     assert_eq!(std::fs::read_to_string(dir.join("app.txt")).unwrap(), "hello");
-    assert!(dir.join("etc").is_dir() && !dir.join("etc/hosts").exists());
+    assert!(dir.join("etc/app.conf").is_file() && !dir.join("etc/hosts").exists());
     assert!(s.paths.blob(&t.blob_digest).unwrap().is_file());
     s.images.release(t.lease);
     s.images.release(s.snapshots.remove(taken).unwrap());

@@ -6,7 +6,7 @@
 //! followed: what stands there is replaced, not written through. Names
 //! and hardlink targets that climb above the extraction point are refused.
 
-use super::{clean, kind, CpError, View, Walked};
+use super::{clean, kind, open_dir, CpError, View, Walked};
 use crate::layer::Compression;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag};
@@ -87,20 +87,37 @@ impl View {
     }
 
     /// Removes each of `paths` that is an empty file or an empty directory
-    /// (the mount points a runtime made, which a layer leaves out while empty).
+    /// (the mount points a runtime made, which a layer leaves out while
+    /// empty), then the directories above it left empty (made for it; an
+    /// opaque one, which hides what is below, stays).
     pub fn remove_empty(&self, paths: &[&str]) -> Result<(), CpError> {
         for p in paths {
-            let w = match self.walk(&clean(p), false, false) {
-                Err(CpError::NotFound(_)) => continue,
-                w => w?,
-            };
-            if let (Some(leaf), Some(st)) = (&w.leaf, &w.stat) {
-                if super::out::empty(&w.dir, leaf, st) {
-                    self.remove(p)?;
-                }
+            let mut path = clean(p);
+            while path != "/" && self.remove_if_empty(&path)? {
+                path = match path.rsplit_once('/') {
+                    Some(("", _)) | None => "/".to_owned(),
+                    Some((parent, _)) => parent.to_owned(),
+                };
             }
         }
         Ok(())
+    }
+
+    /// Removes `path` if it is an empty file or an empty, not opaque, directory.
+    fn remove_if_empty(&self, path: &str) -> Result<bool, CpError> {
+        let w = match self.walk(path, false, false) {
+            Err(CpError::NotFound(_)) => return Ok(false),
+            w => w?,
+        };
+        let (Some(leaf), Some(st)) = (&w.leaf, &w.stat) else { return Ok(false) };
+        if !super::out::empty(&w.dir, leaf, st) {
+            return Ok(false);
+        }
+        if kind(st) == libc::S_IFDIR && super::out::opaque(&open_dir(&w.dir, leaf, path)?) {
+            return Ok(false);
+        }
+        self.remove(path)?;
+        Ok(true)
     }
 
     /// Resolves `path` (its last element followed too): it must exist and

@@ -374,7 +374,7 @@ pub(super) fn empty(dir: &OwnedFd, name: &str, st: &FileStat) -> bool {
 }
 
 /// Whether an upper dir's directory is opaque (hides the layers below).
-fn opaque(dir: &OwnedFd) -> bool {
+pub(super) fn opaque(dir: &OwnedFd) -> bool {
     let Ok(fd) = nix::fcntl::openat(
         Some(dir.as_raw_fd()),
         ".",

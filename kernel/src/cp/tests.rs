@@ -406,3 +406,23 @@ fn an_archive_leaves_out_what_it_is_told_to() {
         seen.contains(&"sub/deep/e".to_owned()) && !seen.iter().any(|p| p.starts_with("gone/"))
     );
 }
+
+#[test]
+fn empty_mount_points_go_with_the_dirs_made_for_them() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    // A secret's stub and the dirs made for it; a stub next to a real file; an opaque dir.
+    std::fs::create_dir_all(r.join("run/secrets")).unwrap();
+    std::fs::write(r.join("run/secrets/token"), "").unwrap();
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    std::fs::write(r.join("etc/hosts"), "").unwrap();
+    std::fs::write(r.join("etc/written"), "x").unwrap();
+    std::fs::create_dir_all(r.join("cache/mnt")).unwrap();
+    let cache = std::fs::File::open(r.join("cache")).unwrap();
+    crate::fs::fsetxattr(&cache, "trusted.overlay.opaque", b"y").unwrap();
+    let v = view_of(r);
+    v.remove_empty(&["/run/secrets/token", "/etc/hosts", "/cache/mnt", "/not/there"]).unwrap();
+    assert!(!r.join("run").exists(), "the dirs made for the stub go too");
+    assert!(!r.join("etc/hosts").exists() && r.join("etc/written").exists());
+    assert!(r.join("cache").exists() && !r.join("cache/mnt").exists(), "an opaque dir stays");
+}
