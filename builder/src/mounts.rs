@@ -194,6 +194,29 @@ pub fn cache(s: &Spec) -> Result<RunMount> {
     })
 }
 
+/// The ids of the secrets a Dockerfile's RUN steps mount (what a client
+/// holding them is asked for); a Dockerfile that does not parse has none.
+pub fn secret_ids(dockerfile: &str) -> Vec<String> {
+    let Ok(df) = berth_dockerfile::parse(dockerfile) else { return Vec::new() };
+    let mut ids: Vec<String> = df
+        .stages
+        .iter()
+        .flat_map(|s| s.steps.iter())
+        .filter_map(|l| match &l.instruction {
+            berth_dockerfile::Instruction::Run(r) => Some(r.mounts.iter()),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|raw| parse(raw).ok())
+        .filter(|s| s.typ == "secret")
+        .filter_map(|s| s.id.or_else(|| s.target.rsplit('/').next().map(str::to_owned)))
+        .filter(|id| !id.is_empty())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +244,13 @@ mod tests {
         assert!(parse("type=bind,target=/a/../b").is_err());
         assert!(parse("type=cache,target=/x,bogus=1").is_err());
         assert!(parse("type=secret,id=tok").unwrap().target.is_empty());
+    }
+
+    #[test]
+    fn the_secrets_a_dockerfile_mounts() {
+        let df = "FROM a\nRUN --mount=type=secret,id=tok --mount=type=cache,target=/c x\n\
+                  FROM b\nRUN --mount=type=secret,target=/run/secrets/key y\nRUN --mount=type=secret,id=tok z\n";
+        assert_eq!(secret_ids(df), ["key", "tok"]);
+        assert!(secret_ids("not a dockerfile").is_empty());
     }
 }

@@ -86,3 +86,12 @@ pub struct Aux {
     #[serde(rename = "Size", skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
 }
+
+/// BuildKit's progress, as the docker CLI reads it from a session build
+/// (`/build?version=2`): `id` `moby.buildkit.trace`, `aux` the base64 of
+/// a protobuf `StatusResponse`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TraceMessage {
+    pub id: String,
+    pub aux: String,
+}

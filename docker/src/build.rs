@@ -38,8 +38,10 @@ fn registry_config(req: &Req) -> ApiResult<BTreeMap<String, berth_registry::Cred
         .decode(raw.trim_end_matches('='))
         .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw))
         .map_err(|_| ApiError::bad_request("invalid X-Registry-Config header"))?;
-    let all: HashMap<String, AuthConfig> = serde_json::from_slice(&bytes)
+    // The BuildKit path sends `null` (its credentials come over the session).
+    let all: Option<HashMap<String, AuthConfig>> = serde_json::from_slice(&bytes)
         .map_err(|_| ApiError::bad_request("invalid X-Registry-Config header"))?;
+    let all = all.unwrap_or_default();
     Ok(all
         .into_iter()
         .filter_map(|(registry, a)| {
@@ -83,15 +85,15 @@ fn resources(req: &Req) -> ApiResult<berth_engine::model::Resources> {
 
 /// The request's settings, checked before the context is read.
 fn request(req: &Req) -> ApiResult<(BuildRequest, String, bool)> {
-    if req.query("remote").is_some_and(|r| !r.is_empty()) {
+    let session = req.query("version") == Some("2");
+    let client_session = |r: &str| session && r == "client-session";
+    if req.query("remote").is_some_and(|r| !(r.is_empty() || client_session(r))) {
         return Err(ApiError::bad_request(
             "remote build contexts are not supported by berth: send the context as the body",
         ));
     }
-    if req.query("version") == Some("2") {
-        return Err(ApiError::bad_request(
-            "BuildKit sessions (version=2) are not supported by berth yet: build with DOCKER_BUILDKIT=0",
-        ));
+    if session && req.query("session").is_none_or(str::is_empty) {
+        return Err(ApiError::bad_request("a BuildKit build (version=2) names its session"));
     }
     if req.query("outputs").is_some_and(|o| !o.is_empty() && o != "[]") {
         return Err(ApiError::bad_request(
@@ -153,15 +155,20 @@ fn line(text: impl Into<String>) -> Bytes {
 /// How the answer words a build's events: the classic stream dockerd
 /// writes (the docker CLI, docker-py, compose), or berth's typed events
 /// (`berth build`, which draws them as BuildKit does).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 enum Wording {
-    Classic { quiet: bool },
+    Classic {
+        quiet: bool,
+    },
     Berth,
+    /// BuildKit's progress (the docker CLI's `DOCKER_BUILDKIT=1` path).
+    Trace(crate::build_v2::Trace),
 }
 
 impl Wording {
-    fn event(self, e: Event) -> Option<Bytes> {
+    fn event(&mut self, e: Event) -> Option<Bytes> {
         match self {
+            Wording::Trace(t) => t.event(e),
             Wording::Classic { quiet: true } => None,
             Wording::Classic { quiet: false } => Some(line(match e {
                 Event::Step { number, total, text, .. } => {
@@ -194,6 +201,7 @@ impl Wording {
             ..Default::default()
         };
         match self {
+            Wording::Trace(t) => t.built(b),
             Wording::Berth => vec![event_line(&BuildEvent::Built { id: b.id, tags: b.tags })],
             Wording::Classic { quiet: true } => {
                 vec![message(&aux), line(format!("{}\n", b.id))]
@@ -209,19 +217,20 @@ impl Wording {
         }
     }
 
-    fn failed(self, e: &BuildError) -> Bytes {
+    fn failed(&self, e: &BuildError) -> Vec<Bytes> {
         let (code, step) = match e {
             BuildError::StepFailed { code, step, .. } => (Some(*code as i64), Some(*step)),
             _ => (None, None),
         };
         let m = e.to_string();
         match self {
-            Wording::Berth => event_line(&BuildEvent::Failed { message: m, code, step }),
-            Wording::Classic { .. } => message(&Message {
+            Wording::Trace(t) => t.failed(e),
+            Wording::Berth => vec![event_line(&BuildEvent::Failed { message: m, code, step })],
+            Wording::Classic { .. } => vec![message(&Message {
                 error_detail: Some(ErrorDetail { code, message: m.clone() }),
                 error: m,
                 ..Default::default()
-            }),
+            })],
         }
     }
 }
@@ -234,7 +243,7 @@ fn event_line(e: &BuildEvent) -> Bytes {
 
 /// Where a build's files are, held until it ends: a context extracted
 /// for it (removed after), or a kept one (`berthcontext`, read-locked).
-enum Held {
+pub(crate) enum Held {
     Fresh(Context),
     Kept(tokio::sync::OwnedRwLockReadGuard<()>),
 }
@@ -290,12 +299,22 @@ async fn kept(
 }
 
 /// `POST /build`.
-pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<Body>> {
+pub async fn build(
+    builder: &Arc<Builder>,
+    sessions: &crate::session::Sessions,
+    req: &mut Req,
+) -> ApiResult<Response<Body>> {
     let (mut build, dockerfile, quiet) = request(req)?;
+    let session = req.query("session").filter(|_| req.query("version") == Some("2"));
+    let session = session.map(str::to_owned);
     let (held, text) = match req.query("berthcontext").map(str::to_owned) {
         Some(id) => {
             build.context = builder.kept().dir(&id);
             kept(builder, req, &id, &mut build).await?
+        }
+        None if session.is_some() => {
+            let id = session.as_deref().unwrap_or_default();
+            crate::build_v2::from_session(builder, sessions, id, &dockerfile, &mut build).await?
         }
         None => {
             let (held, text) = fresh(builder, req, dockerfile).await?;
@@ -307,9 +326,10 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
     };
     build.dockerfile = text;
 
-    let wording = match held {
-        Held::Kept(_) => Wording::Berth,
-        Held::Fresh(_) => Wording::Classic { quiet },
+    let mut wording = match (&held, &session) {
+        (Held::Kept(_), _) => Wording::Berth,
+        (Held::Fresh(_), Some(_)) => Wording::Trace(crate::build_v2::Trace::new(quiet)),
+        (Held::Fresh(_), None) => Wording::Classic { quiet },
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let builder = builder.clone();
@@ -345,7 +365,7 @@ pub async fn build(builder: &Arc<Builder>, req: &mut Req) -> ApiResult<Response<
             Ok(b) => wording.built(b),
             Err(e) => {
                 tracing::info!(error = %e, "build failed");
-                vec![wording.failed(&e)]
+                wording.failed(&e)
             }
         };
         for l in lines {

@@ -21,6 +21,7 @@
 mod archive;
 mod attach;
 mod build;
+mod build_v2;
 mod changes;
 mod containers;
 mod contexts;
@@ -36,6 +37,7 @@ mod images;
 mod mounts;
 mod networks;
 mod ports;
+mod session;
 mod stats;
 mod system;
 pub mod tls;
@@ -77,6 +79,8 @@ pub(crate) struct Front {
     pub execs: exec::Execs,
     pub journal: std::sync::Arc<events::Journal>,
     pub builder: std::sync::Arc<berth_builder::Builder>,
+    /// BuildKit sessions clients hold open (`/session`).
+    pub sessions: std::sync::Arc<session::Sessions>,
 }
 
 /// A TCP listener and the mutual-TLS acceptor its connections go through.
@@ -110,8 +114,13 @@ pub async fn serve(
             return;
         }
     };
-    let front =
-        std::sync::Arc::new(Front { engine, execs: exec::Execs::default(), journal, builder });
+    let front = std::sync::Arc::new(Front {
+        engine,
+        execs: exec::Execs::default(),
+        journal,
+        builder,
+        sessions: Default::default(),
+    });
     let (stopping, stop_rx) = tokio::sync::watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(stop);
@@ -245,7 +254,8 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::GET, ["containers", id, "archive"]) => archive::get(engine, id, &req).await,
         (&Method::PUT, ["containers", id, "archive"]) => archive::put(engine, id, &mut req).await,
         (&Method::POST, ["commit"]) => changes::commit(engine, &mut req).await,
-        (&Method::POST, ["build"]) => build::build(&front.builder, &mut req).await,
+        (&Method::POST, ["build"]) => build::build(&front.builder, &front.sessions, &mut req).await,
+        (&Method::POST, ["session"]) => session::open(&front.sessions, &mut req),
         (&Method::POST, ["build", "prune"]) => build::prune(&front.builder, &req),
         (&Method::GET, ["berth", "contexts", id]) => contexts::listing(&front.builder, id).await,
         (&Method::POST, ["berth", "contexts", id]) => {

@@ -571,6 +571,70 @@ fn add_fetches_a_url_checks_its_checksum_and_keeps_it_whole() {
     assert!(build(&d, &dir, &[]).code != 0);
 }
 
+/// The docker CLI 20.10's BuildKit path: `/session` and `/build?version=2`.
+fn buildkit(d: &Daemon, dir: &Path, args: &[&str]) -> berth_e2e::Run {
+    let out = d
+        .docker_cmd()
+        .env("DOCKER_BUILDKIT", "1")
+        .current_dir(dir)
+        .arg("build")
+        .args(args)
+        .arg(".")
+        .output()
+        .unwrap();
+    berth_e2e::Run::from(out)
+}
+
+#[test]
+fn docker_buildkit_1_builds_over_the_session() {
+    let d = Daemon::start();
+    let df = "FROM busybox\nCOPY . /ctx/\n\
+        RUN --mount=type=secret,id=tok tr a-z A-Z < /run/secrets/tok > /secret-upper\n\
+        RUN echo out-of-step\n";
+    let dir = dockerfile_dir(&d, "bk", df);
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("a.txt"), "a").unwrap();
+    std::fs::write(dir.join("sub/b.txt"), "b").unwrap();
+    std::fs::write(dir.join("junk.log"), "ignored").unwrap();
+    std::fs::write(dir.join(".dockerignore"), "*.log\n").unwrap();
+    std::os::unix::fs::symlink("a.txt", dir.join("link")).unwrap();
+    let tok = d.dir.join("tok");
+    std::fs::write(&tok, "s3cret-9931").unwrap();
+    let secret = format!("id=tok,src={}", tok.display());
+    let out = buildkit(&d, &dir, &["--progress=plain", "--secret", &secret, "-t", "bk:1"]).ok();
+    assert!(
+        out.stderr.contains("out-of-step") && out.stderr.contains("[2/4] COPY . /ctx/"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("s3cret-9931"), "{out:?}");
+    let seen = d
+        .docker(&[
+            "run",
+            "--rm",
+            "bk:1",
+            "sh",
+            "-c",
+            "find /ctx | sort; readlink /ctx/link; cat /secret-upper",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        seen,
+        "/ctx\n/ctx/.dockerignore\n/ctx/Dockerfile\n/ctx/a.txt\n/ctx/link\n/ctx/sub\n/ctx/sub/b.txt\na.txt\nS3CRET-9931"
+    );
+    // -q prints the id alone; nothing changed: the same image.
+    let q = buildkit(&d, &dir, &["-q", "--secret", &secret, "-t", "bk:1"]).ok().stdout;
+    assert_eq!(q.trim(), d.inspect_image("bk:1")["Id"].as_str().unwrap());
+    // A failing step: exit 1 (as with dockerd's BuildKit), its error shown.
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN echo failing; exit 3\n").unwrap();
+    let out = buildkit(&d, &dir, &["--progress=plain"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("failing") && out.stderr.contains("non-zero code: 3"), "{out:?}");
+    // A missing Dockerfile.
+    let out = buildkit(&d, &dir, &["-f", "Nope"]);
+    assert!(out.code != 0, "{out:?}");
+}
+
 #[test]
 fn builder_prune_and_system_df_show_the_cache() {
     let d = Daemon::start();
