@@ -229,6 +229,7 @@ pub async fn run(
     let berth_build = Side::BerthCli(&berth_cli, &berth_sock);
     let buildkit = Side::Docker(&docker_sock, true);
     let berth_classic = Side::Docker(&berth_sock, false);
+    let berth_session = Side::Docker(&berth_sock, true);
     let classic = Side::Docker(&docker_sock, false);
     let changing = big.join("src/d0/f0.bin");
     let mut change = |n: usize| -> anyhow::Result<()> {
@@ -242,6 +243,10 @@ pub async fn run(
         (
             "docker build (classic API): berth vs dockerd's classic builder",
             [("berth", berth_classic), ("dockerd", classic)],
+        ),
+        (
+            "DOCKER_BUILDKIT=1 docker build (the session): berth vs dockerd's BuildKit",
+            [("berth", berth_session), ("dockerd", buildkit)],
         ),
     ];
     if let Some((buildctl, addr)) = &o.buildkit {

@@ -241,6 +241,36 @@ fn event_line(e: &BuildEvent) -> Bytes {
     Bytes::from(v)
 }
 
+/// Builds a client named (`buildid`), for `POST /build/cancel?id=`.
+#[derive(Debug, Default)]
+pub(crate) struct Named {
+    running: std::sync::Mutex<HashMap<String, tokio_util::sync::CancellationToken>>,
+}
+
+impl Named {
+    fn insert(&self, id: &str, cancel: tokio_util::sync::CancellationToken) {
+        if let Ok(mut r) = self.running.lock() {
+            r.insert(id.to_owned(), cancel);
+        }
+    }
+
+    fn remove(&self, id: &str) {
+        if let Ok(mut r) = self.running.lock() {
+            r.remove(id);
+        }
+    }
+}
+
+/// `POST /build/cancel?id=`: the build stops as if its client had gone
+/// (the docker CLI's BuildKit path sends it on Ctrl-C); an unknown id is no error.
+pub fn cancel(named: &Named, req: &Req) -> Response<Body> {
+    let id = req.query("id").unwrap_or_default();
+    if let Some(c) = named.running.lock().ok().and_then(|r| r.get(id).cloned()) {
+        c.cancel();
+    }
+    http::empty(StatusCode::OK)
+}
+
 /// Where a build's files are, held until it ends: a context extracted
 /// for it (removed after), or a kept one (`berthcontext`, read-locked).
 pub(crate) enum Held {
@@ -302,8 +332,10 @@ async fn kept(
 pub async fn build(
     builder: &Arc<Builder>,
     sessions: &crate::session::Sessions,
+    named: &Arc<Named>,
     req: &mut Req,
 ) -> ApiResult<Response<Body>> {
+    let build_id = req.query("buildid").filter(|b| !b.is_empty()).map(str::to_owned);
     let (mut build, dockerfile, quiet) = request(req)?;
     let session = req.query("session").filter(|_| req.query("version") == Some("2"));
     let session = session.map(str::to_owned);
@@ -333,9 +365,13 @@ pub async fn build(
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let builder = builder.clone();
+    let named = named.clone();
     tokio::spawn(async move {
         let (etx, mut erx) = mpsc::unbounded_channel();
         let cancel = tokio_util::sync::CancellationToken::new();
+        if let Some(id) = &build_id {
+            named.insert(id, cancel.clone());
+        }
         // A client that goes away cancels its build: its steps are killed
         // and their snapshots removed before the build's future ends.
         let watch = {
@@ -361,6 +397,9 @@ pub async fn build(
         };
         let (built, _) = tokio::join!(run, forward);
         watch.abort();
+        if let Some(id) = &build_id {
+            named.remove(id);
+        }
         let lines = match built {
             Ok(b) => wording.built(b),
             Err(e) => {

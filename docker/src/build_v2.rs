@@ -189,7 +189,15 @@ impl Trace {
     }
 
     pub fn built(self, b: berth_builder::Built) -> Vec<Bytes> {
-        let mut out = Vec::new();
+        let at = now();
+        let export = Vertex {
+            digest: self.digest(usize::MAX),
+            name: "exporting to image".into(),
+            started: Some(at.clone()),
+            completed: Some(at),
+            ..Default::default()
+        };
+        let mut out = vec![trace(&StatusResponse { vertexes: vec![export], logs: vec![] })];
         if self.quiet {
             out.push(crate::images::message(&Message::stream(format!("{}\n", b.id))));
         }

@@ -81,6 +81,8 @@ pub(crate) struct Front {
     pub builder: std::sync::Arc<berth_builder::Builder>,
     /// BuildKit sessions clients hold open (`/session`).
     pub sessions: std::sync::Arc<session::Sessions>,
+    /// Builds by the id their client gave (`/build/cancel`).
+    pub builds: std::sync::Arc<build::Named>,
 }
 
 /// A TCP listener and the mutual-TLS acceptor its connections go through.
@@ -120,6 +122,7 @@ pub async fn serve(
         journal,
         builder,
         sessions: Default::default(),
+        builds: Default::default(),
     });
     let (stopping, stop_rx) = tokio::sync::watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
@@ -254,7 +257,10 @@ async fn route(front: &Front, mut req: Req) -> ApiResult<Response<Body>> {
         (&Method::GET, ["containers", id, "archive"]) => archive::get(engine, id, &req).await,
         (&Method::PUT, ["containers", id, "archive"]) => archive::put(engine, id, &mut req).await,
         (&Method::POST, ["commit"]) => changes::commit(engine, &mut req).await,
-        (&Method::POST, ["build"]) => build::build(&front.builder, &front.sessions, &mut req).await,
+        (&Method::POST, ["build"]) => {
+            build::build(&front.builder, &front.sessions, &front.builds, &mut req).await
+        }
+        (&Method::POST, ["build", "cancel"]) => Ok(build::cancel(&front.builds, &req)),
         (&Method::POST, ["session"]) => session::open(&front.sessions, &mut req),
         (&Method::POST, ["build", "prune"]) => build::prune(&front.builder, &req),
         (&Method::GET, ["berth", "contexts", id]) => contexts::listing(&front.builder, id).await,

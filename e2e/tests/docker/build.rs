@@ -633,6 +633,38 @@ fn docker_buildkit_1_builds_over_the_session() {
     // A missing Dockerfile.
     let out = buildkit(&d, &dir, &["-f", "Nope"]);
     assert!(out.code != 0, "{out:?}");
+
+    // On a terminal, as a person sees it: BuildKit's view; Ctrl-C cancels the build.
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nRUN echo first\nRUN sleep 0.5; echo slept\nRUN sleep 47.5\n",
+    )
+    .unwrap();
+    let shell = format!(
+        "cd {} && DOCKER_HOST=unix://{} DOCKER_CONFIG={} DOCKER_BUILDKIT=1 /usr/bin/docker build -t tty:1 .; echo EXITED=$?",
+        dir.display(),
+        d.docker_socket().display(),
+        d.dir.join("docker-config").display(),
+    );
+    let t = berth_e2e::tmux::Tmux::start(&d.dir, &shell, 100, 30);
+    let screen = t.wait_for("RUN sleep 47.5");
+    assert!(
+        screen.contains("[+] Building") && screen.contains("=> [2/4] RUN echo first"),
+        "{screen}"
+    );
+    let running = || {
+        std::process::Command::new("pgrep").args(["-f", "sleep 47.5"]).status().unwrap().success()
+    };
+    assert!(d.eventually(std::time::Duration::from_secs(10), running));
+    t.send(&["C-c"]);
+    let screen = t.wait_for("EXITED=");
+    assert!(!screen.contains("EXITED=0"), "{screen}");
+    assert!(d.eventually(std::time::Duration::from_secs(10), || !running()), "the step was killed");
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN echo done\n").unwrap();
+    let shell = shell.replace("tty:1", "tty:2");
+    let t = berth_e2e::tmux::Tmux::start(&d.dir, &shell, 100, 30);
+    let screen = t.wait_for("EXITED=0");
+    assert!(screen.contains("FINISHED") && screen.contains("exporting to image"), "{screen}");
 }
 
 #[test]
