@@ -193,7 +193,7 @@ impl Trace {
         let export = Vertex {
             digest: self.digest(usize::MAX),
             name: "exporting to image".into(),
-            started: Some(at.clone()),
+            started: Some(at),
             completed: Some(at),
             ..Default::default()
         };
