@@ -19,7 +19,9 @@ install_packages() {
     # service starts at install: a policy-rc.d says no while apt runs).
     # tmux: terminals driven as a person does (send-keys, capture-pane).
     # docker-compose (1.29): the real compose client of the Docker API tests.
-    for p in busybox-static iproute2 ca-certificates protobuf-compiler containernetworking-plugins iptables docker-registry skopeo prometheus docker.io tmux docker-compose; do
+    # bzip2, xz-utils: archives the ADD tests make; openssh-client: the
+    # ssh-agent a build forwards.
+    for p in busybox-static iproute2 ca-certificates protobuf-compiler containernetworking-plugins iptables docker-registry skopeo prometheus docker.io tmux docker-compose bzip2 xz-utils openssh-client; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
     done
     if [ "${#need[@]}" -gt 0 ]; then

@@ -36,6 +36,8 @@ pub struct EngineWorker {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Where secret mounts' tmpfs dirs are made (swept at start).
     secrets: PathBuf,
+    /// Where ssh mounts' sockets are made.
+    ssh_dir: PathBuf,
 }
 
 impl std::fmt::Debug for EngineWorker {
@@ -60,6 +62,7 @@ struct Mounts {
 struct Held {
     _locks: Vec<OwnedMutexGuard<()>>,
     _secrets: Vec<berth_kernel::secret_fs::SecretDir>,
+    _agents: Vec<crate::ssh::Forwarded>,
 }
 
 fn bind(source: PathBuf, target: &str, readonly: bool) -> BindMount {
@@ -79,7 +82,8 @@ fn blocking_err(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Bu
 
 impl EngineWorker {
     pub fn new(engine: Engine, logs: PathBuf, cache_mounts: PathBuf, secrets: PathBuf) -> Self {
-        Self { engine, logs, cache_mounts, locks: Default::default(), secrets }
+        let ssh_dir = secrets.with_file_name("ssh");
+        Self { engine, logs, cache_mounts, locks: Default::default(), secrets, ssh_dir }
     }
 
     /// A snapshot over `parents`, changed by `f`, committed unless
@@ -185,6 +189,7 @@ impl EngineWorker {
         let mut out = Mounts::default();
         let mut guards = Vec::new();
         let mut secrets = Vec::new();
+        let mut agents = Vec::new();
         for m in mounts {
             match m {
                 RunMount::Cache { id, target, sharing, readonly, mode, uid, gid } => {
@@ -217,9 +222,18 @@ impl EngineWorker {
                         secrets.push(held);
                     }
                 }
+                RunMount::Ssh { target, agent, mode, uid, gid } => {
+                    let f = crate::ssh::Forwarded::start(&self.ssh_dir, agent, *mode, *uid, *gid)?;
+                    // The first agent is the one ssh finds by itself.
+                    if agents.is_empty() {
+                        out.env.push(format!("SSH_AUTH_SOCK={target}"));
+                    }
+                    out.binds.push(bind(f.socket().to_path_buf(), target, false));
+                    agents.push(f);
+                }
             }
         }
-        Ok((out, Held { _locks: guards, _secrets: secrets }))
+        Ok((out, Held { _locks: guards, _secrets: secrets, _agents: agents }))
     }
 
     /// Runs the step in `layout`, its output lines to `events`.

@@ -21,6 +21,7 @@ mod link;
 pub mod mounts;
 pub mod slots;
 mod solve;
+mod ssh;
 mod transfer;
 pub mod worker;
 
@@ -31,6 +32,7 @@ pub use transfer::{Dest, Source};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What to build.
 #[derive(Debug, Clone, Default)]
@@ -66,6 +68,8 @@ pub struct BuildRequest {
     pub shm_size: u64,
     /// Entitlements asked for (`--allow security.insecure`).
     pub allow: Vec<String>,
+    /// ssh agents the client forwards, by id (`default`).
+    pub ssh: BTreeMap<String, SshSource>,
 }
 
 /// A build secret's bytes: in memory only, never printed (its `Debug`
@@ -131,6 +135,30 @@ pub enum BuildError {
 }
 
 pub type Result<T, E = BuildError> = std::result::Result<T, E>;
+
+/// An ssh agent a client forwards (`--ssh default`): each connection a
+/// RUN step makes to its socket becomes a stream to the client's agent.
+pub trait SshAgent: Send + Sync {
+    fn connect(&self) -> futures::future::BoxFuture<'_, std::io::Result<tokio::io::DuplexStream>>;
+}
+
+/// A forwarded agent, by reference (compared by identity).
+#[derive(Clone)]
+pub struct SshSource(pub Arc<dyn SshAgent>);
+
+impl std::fmt::Debug for SshSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SshSource")
+    }
+}
+
+impl PartialEq for SshSource {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SshSource {}
 
 /// What berthd's configuration lets a build ask for (buildkitd's
 /// `insecure-entitlements`): a build gets one only if it asks too.

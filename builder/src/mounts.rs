@@ -2,9 +2,9 @@
 //! `cache` (kept between builds under the builder's own dir, never in the
 //! image), `bind` (read-only, from the context, a stage or an image),
 //! `tmpfs`, `secret` (a file on a tmpfs of its own, or an environment
-//! variable, from what the client sent; never in the image); `ssh` has
-//! nothing to mount yet: skipped unless `required`, as BuildKit does
-//! without an agent.
+//! variable, from what the client sent; never in the image); `ssh` (a
+//! socket forwarded to the client's agent; skipped unless `required` when
+//! the client forwards none, as BuildKit does).
 
 use crate::{BuildError, Result};
 
@@ -45,6 +45,14 @@ pub enum RunMount {
         uid: u32,
         gid: u32,
     },
+    /// A socket at `target` whose connections go to the client's agent.
+    Ssh {
+        target: String,
+        agent: crate::SshSource,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 impl RunMount {
@@ -53,7 +61,8 @@ impl RunMount {
             RunMount::Cache { target, .. }
             | RunMount::Bind { target, .. }
             | RunMount::Layers { target, .. }
-            | RunMount::Tmpfs { target, .. } => target,
+            | RunMount::Tmpfs { target, .. }
+            | RunMount::Ssh { target, .. } => target,
             RunMount::Secret { target, .. } => target.as_deref().unwrap_or(""),
         }
     }
@@ -194,12 +203,53 @@ pub fn cache(s: &Spec) -> Result<RunMount> {
     })
 }
 
-/// The ids of the secrets a Dockerfile's RUN steps mount (what a client
-/// holding them is asked for); a Dockerfile that does not parse has none.
-pub fn secret_ids(dockerfile: &str) -> Vec<String> {
+/// An ssh mount, given the agents the client forwards: `id` defaults to
+/// `default`, the target to `/run/buildkit/ssh_agent.<n>` (`n`: its
+/// place among the step's ssh mounts), mode 0600.
+pub fn ssh(
+    s: &Spec,
+    n: usize,
+    agents: &std::collections::BTreeMap<String, crate::SshSource>,
+) -> Result<Option<RunMount>> {
+    let id = s.id.clone().unwrap_or_else(|| "default".into());
+    let Some(agent) = agents.get(&id) else {
+        return match s.required {
+            true => Err(bad(format!("no SSH key {id:?} forwarded from the client"))),
+            false => Ok(None),
+        };
+    };
+    let target = match s.target.is_empty() {
+        true => format!("/run/buildkit/ssh_agent.{n}"),
+        false => s.target.clone(),
+    };
+    let num = |v: &Option<String>, radix: u32, d: u32, what: &str| match v {
+        Some(v) => u32::from_str_radix(v, radix).map_err(|_| bad(format!("invalid {what} {v:?}"))),
+        None => Ok(d),
+    };
+    Ok(Some(RunMount::Ssh {
+        target,
+        agent: agent.clone(),
+        mode: num(&s.mode, 8, 0o600, "mode")?,
+        uid: num(&s.uid, 10, 0, "uid")?,
+        gid: num(&s.gid, 10, 0, "gid")?,
+    }))
+}
+
+/// The ids of the ssh agents a Dockerfile's RUN steps mount (`default`
+/// unless named).
+pub fn ssh_ids(dockerfile: &str) -> Vec<String> {
+    specs(dockerfile, "ssh")
+        .into_iter()
+        .map(|s| s.id.unwrap_or_else(|| "default".into()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The `--mount`s of one type in a Dockerfile's RUN steps.
+fn specs(dockerfile: &str, typ: &str) -> Vec<Spec> {
     let Ok(df) = berth_dockerfile::parse(dockerfile) else { return Vec::new() };
-    let mut ids: Vec<String> = df
-        .stages
+    df.stages
         .iter()
         .flat_map(|s| s.steps.iter())
         .filter_map(|l| match &l.instruction {
@@ -208,7 +258,15 @@ pub fn secret_ids(dockerfile: &str) -> Vec<String> {
         })
         .flatten()
         .filter_map(|raw| parse(raw).ok())
-        .filter(|s| s.typ == "secret")
+        .filter(|s| s.typ == typ)
+        .collect()
+}
+
+/// The ids of the secrets a Dockerfile's RUN steps mount (what a client
+/// holding them is asked for); a Dockerfile that does not parse has none.
+pub fn secret_ids(dockerfile: &str) -> Vec<String> {
+    let mut ids: Vec<String> = specs(dockerfile, "secret")
+        .into_iter()
         .filter_map(|s| s.id.or_else(|| s.target.rsplit('/').next().map(str::to_owned)))
         .filter(|id| !id.is_empty())
         .collect();
@@ -251,6 +309,8 @@ mod tests {
         let df = "FROM a\nRUN --mount=type=secret,id=tok --mount=type=cache,target=/c x\n\
                   FROM b\nRUN --mount=type=secret,target=/run/secrets/key y\nRUN --mount=type=secret,id=tok z\n";
         assert_eq!(secret_ids(df), ["key", "tok"]);
+        let df = "FROM a\nRUN --mount=type=ssh x\nRUN --mount=type=ssh,id=gh --mount=type=ssh y\n";
+        assert_eq!(ssh_ids(df), ["default", "gh"]);
         assert!(secret_ids("not a dockerfile").is_empty());
     }
 }

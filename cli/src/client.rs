@@ -187,6 +187,22 @@ impl Client {
         Ok(status)
     }
 
+    /// Upgrades the connection with `headers` (a BuildKit session: `Upgrade: h2c`).
+    pub async fn hijack_with(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Result<Upgraded, ApiError> {
+        let resp = self.checked(Method::POST, path, headers, empty()).await?;
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(broken(format!(
+                "the daemon answered {} where it should have upgraded the connection",
+                resp.status()
+            )));
+        }
+        hyper::upgrade::on(resp).await.map(TokioIo::new).map_err(broken)
+    }
+
     /// Upgrades the connection (`Upgrade: tcp`), as attach and exec start do.
     pub async fn hijack(&self, path: &str, body: Option<Body>) -> Result<Upgraded, ApiError> {
         let headers = [("Connection", "Upgrade".to_owned()), ("Upgrade", "tcp".to_owned())];

@@ -342,7 +342,16 @@ pub async fn build(
     let (held, text) = match req.query("berthcontext").map(str::to_owned) {
         Some(id) => {
             build.context = builder.kept().dir(&id);
-            kept(builder, req, &id, &mut build).await?
+            let (held, text) = kept(builder, req, &id, &mut build).await?;
+            // berth build's session: the ssh agents it forwards.
+            if let Some(sid) = req.query("session").filter(|s| !s.is_empty()) {
+                let s = sessions
+                    .get(sid)
+                    .await
+                    .ok_or_else(|| ApiError::bad_request(format!("no active session for {sid}")))?;
+                crate::build_v2::ssh_agents(&s, &text, &mut build).await?;
+            }
+            (held, text)
         }
         None if session.is_some() => {
             let id = session.as_deref().unwrap_or_default();

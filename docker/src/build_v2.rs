@@ -69,8 +69,24 @@ pub(crate) async fn from_session(
             build.secrets.insert(id, berth_builder::Secret(data));
         }
     }
+    ssh_agents(&session, &text, build).await?;
     build.context = ctx.dir().to_path_buf();
     Ok((Held::Fresh(ctx), text))
+}
+
+/// The ssh agents the Dockerfile mounts that the client forwards.
+pub(crate) async fn ssh_agents(
+    session: &Session,
+    dockerfile: &str,
+    build: &mut BuildRequest,
+) -> ApiResult<()> {
+    for id in berth_builder::mounts::ssh_ids(dockerfile) {
+        if crate::session::ssh::has_agent(session, &id).await? {
+            let agent = crate::session::ssh::Agent { session: session.clone(), id: id.clone() };
+            build.ssh.insert(id, berth_builder::SshSource(Arc::new(agent)));
+        }
+    }
+    Ok(())
 }
 
 /// The context, received as a tar stream and extracted like a classic one.

@@ -208,6 +208,7 @@ impl Builder {
         done: &HashMap<usize, State>,
         st: &State,
         raw: &str,
+        ssh_n: usize,
     ) -> Result<Option<(RunMount, String)>> {
         let spec = mounts::parse(raw)?;
         let target = st.absolute(&spec.target);
@@ -220,12 +221,14 @@ impl Builder {
                 // The key covers the mount as written, never the secret.
                 return Ok(mounts::secret(&spec, &job.req.secrets)?.map(|m| (m, raw.to_owned())));
             }
-            "ssh" if spec.required => {
-                return Err(BuildError::Invalid(format!(
-                    "--mount {raw}: no ssh agent was given (berth forwards none yet)"
-                )))
+            "ssh" => {
+                let mut spec = spec;
+                if !spec.target.is_empty() {
+                    spec.target = target;
+                }
+                // The key covers the mount as written, never the agent.
+                return Ok(mounts::ssh(&spec, ssh_n, &job.req.ssh)?.map(|m| (m, raw.to_owned())));
             }
-            "ssh" => return Ok(None),
             "cache" => {
                 let mut m = mounts::cache(&spec)?;
                 if let RunMount::Cache { target: t, .. } = &mut m {
@@ -335,9 +338,13 @@ impl Builder {
         };
         let mut mounts = Vec::new();
         let mut mount_keys = Vec::new();
+        let mut ssh_n = 0;
         for raw in &run.mounts {
             let raw = job.expand(st, raw)?;
-            if let Some((m, key)) = self.mount(job, done, st, &raw).await? {
+            if let Some((m, key)) = self.mount(job, done, st, &raw, ssh_n).await? {
+                if matches!(m, RunMount::Ssh { .. }) {
+                    ssh_n += 1;
+                }
                 mounts.push(m);
                 mount_keys.push(key);
             }

@@ -52,7 +52,9 @@ pub struct BuildArgs {
     /// `id=NAME,env=VAR`, or `id=NAME` (the variable NAME, else the file NAME).
     #[arg(long)]
     secret: Vec<String>,
-    #[arg(long, hide = true)]
+    /// An ssh agent for `RUN --mount=type=ssh`: `default` (`$SSH_AUTH_SOCK`),
+    /// `default=SOCKET` or `ID=SOCKET`.
+    #[arg(long)]
     ssh: Vec<String>,
     /// An entitlement berthd's `[builder]` grants: `security.insecure`
     /// (for `RUN --security=insecure`).
@@ -278,8 +280,9 @@ fn walk(
 }
 
 pub async fn build(c: &Client, a: BuildArgs) -> Result<i32, Failure> {
-    if !a.ssh.is_empty() {
-        return Err(Failure::new("--ssh is not supported by berth build yet"));
+    let agents = super::build_session::agents(&a.ssh)?;
+    if !agents.is_empty() && a.path == "-" {
+        return Err(Failure::new("--ssh needs a directory context, not -"));
     }
     let secrets = a.secret.iter().map(|s| secret(s)).collect::<Result<Vec<_>, _>>()?;
     if !secrets.is_empty() && a.path == "-" {
@@ -315,6 +318,10 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<i32, Failure> {
     let (body, content_type) = match kept {
         Some((id, dockerfile)) => {
             q.push(("berthcontext", id));
+            if !agents.is_empty() {
+                // A session that serves the agents, open while the build runs.
+                q.push(("session", super::build_session::open(c, agents.clone()).await?));
+            }
             let inputs = berth_docker_api::build::BuildInputs { dockerfile, secrets };
             (serde_json::to_vec(&inputs).unwrap_or_default(), "application/json")
         }

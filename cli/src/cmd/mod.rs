@@ -5,6 +5,7 @@ mod archive;
 mod build;
 mod build_context;
 mod build_progress;
+mod build_session;
 mod changes;
 mod containers;
 mod cp;

@@ -7,6 +7,7 @@
 //! its session (`/build?version=2&session=…`) and waits for it.
 
 pub mod filesync;
+pub mod ssh;
 pub mod wire;
 
 use crate::error::{ApiError, ApiResult};
@@ -141,19 +142,51 @@ impl Session {
         let req = req.body(()).map_err(|e| SessionError::Protocol(e.to_string()))?;
         let mut send = self.send.clone().ready().await?;
         let (response, stream) = send.send_request(req, false)?;
-        Ok(Call { send: stream, response: Some(response), recv: None, buf: BytesMut::new() })
+        Ok(Call {
+            tx: CallSend { send: stream },
+            rx: CallRecv { response: Some(response), recv: None, buf: BytesMut::new() },
+        })
     }
 }
 
 /// One call in flight: messages out, messages in.
 pub struct Call {
+    tx: CallSend,
+    rx: CallRecv,
+}
+
+/// A call's sending half.
+pub struct CallSend {
     send: h2::SendStream<Bytes>,
+}
+
+/// A call's receiving half.
+pub struct CallRecv {
     response: Option<h2::client::ResponseFuture>,
     recv: Option<h2::RecvStream>,
     buf: BytesMut,
 }
 
 impl Call {
+    pub fn send<M: prost::Message>(&mut self, m: &M) -> Result<(), SessionError> {
+        self.tx.send(m)
+    }
+
+    pub fn close_send(&mut self) -> Result<(), SessionError> {
+        self.tx.close_send()
+    }
+
+    pub async fn recv<M: prost::Message + Default>(&mut self) -> Result<Option<M>, SessionError> {
+        self.rx.recv().await
+    }
+
+    /// The two halves, to send and receive at once.
+    pub fn split(self) -> (CallSend, CallRecv) {
+        (self.tx, self.rx)
+    }
+}
+
+impl CallSend {
     /// Sends one message.
     pub fn send<M: prost::Message>(&mut self, m: &M) -> Result<(), SessionError> {
         let body = m.encode_to_vec();
@@ -170,7 +203,9 @@ impl Call {
         self.send.send_data(Bytes::new(), true)?;
         Ok(())
     }
+}
 
+impl CallRecv {
     /// The next message; `None` when the client ended the call well.
     pub async fn recv<M: prost::Message + Default>(&mut self) -> Result<Option<M>, SessionError> {
         if self.recv.is_none() {

@@ -55,6 +55,22 @@ pub struct GetSecretResponse {
     pub data: Vec<u8>,
 }
 
+/// The ssh forwarding's chunks of the agent's conversation.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BytesMessage {
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CheckAgentRequest {
+    #[prost(string, tag = "1")]
+    pub id: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CheckAgentResponse {}
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct StatusResponse {
     #[prost(message, repeated, tag = "1")]

@@ -667,6 +667,95 @@ fn docker_buildkit_1_builds_over_the_session() {
     assert!(screen.contains("FINISHED") && screen.contains("exporting to image"), "{screen}");
 }
 
+/// An ssh-agent of the test's own, killed when dropped.
+struct Agent {
+    pid: i32,
+    socket: PathBuf,
+}
+
+impl Agent {
+    fn start(dir: &Path) -> Agent {
+        let socket = dir.join("agent.sock");
+        let out = std::process::Command::new("ssh-agent")
+            .args(["-a", &socket.display().to_string(), "-s"])
+            .output()
+            .expect("ssh-agent (openssh-client)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let pid = text.split("SSH_AGENT_PID=").nth(1).and_then(|r| r.split(';').next()).unwrap();
+        let agent = Agent { pid: pid.parse().unwrap(), socket };
+        let key = dir.join("id_test");
+        let keygen = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "berth-test-key", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(keygen.success());
+        let add = std::process::Command::new("ssh-add")
+            .env("SSH_AUTH_SOCK", &agent.socket)
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(add.status.success(), "{add:?}");
+        agent
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ =
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), nix::sys::signal::SIGTERM);
+    }
+}
+
+/// An image of the host's ssh-add and the libraries it loads, for a RUN
+/// step to bind (busybox has no ssh client).
+fn import_ssh_add(d: &Daemon) {
+    let ldd = std::process::Command::new("ldd").arg("/usr/bin/ssh-add").output().unwrap();
+    let mut files = vec!["/usr/bin/ssh-add".to_owned()];
+    for l in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = l.split_whitespace().find(|w| w.starts_with('/'));
+        files.extend(path.map(str::to_owned));
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    for f in &files {
+        tar.append_path_with_name(f, f.trim_start_matches('/')).unwrap();
+    }
+    let tar = tar.into_inner().unwrap();
+    d.berth_stdin(&["import", "-", "sshtools"], &tar).ok();
+}
+
+#[test]
+fn the_ssh_agent_is_forwarded_by_the_docker_cli_and_berth_build() {
+    let d = Daemon::start();
+    import_ssh_add(&d);
+    let agent = Agent::start(&d.dir);
+    let df = "FROM busybox\n\
+        RUN --mount=type=bind,from=sshtools,target=/t --mount=type=ssh \
+            /t/lib64/ld-linux-x86-64.so.2 --library-path /t/lib/x86_64-linux-gnu /t/usr/bin/ssh-add -l > /keys; \
+            ls -l $SSH_AUTH_SOCK | cut -c1 >> /keys\n";
+    let dir = dockerfile_dir(&d, "ssh", df);
+    let ssh = format!("default={}", agent.socket.display());
+    let out = buildkit(&d, &dir, &["--progress=plain", "--ssh", &ssh, "-t", "ssh:1"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let keys = d
+        .docker(&["run", "--rm", "ssh:1", "sh", "-c", "cat /keys; ls /run 2>&1; true"])
+        .ok()
+        .stdout;
+    assert!(keys.contains("berth-test-key (ED25519)\ns\n"), "{keys}");
+    assert!(keys.contains("No such file"), "the socket is not in the image: {keys}");
+    // berth build serves the agent over a session of its own.
+    let ctx = dir.display().to_string();
+    let out = d.berth(&["build", "--no-cache", "--ssh", &ssh, "-t", "ssh:2", &ctx]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let keys = d.docker(&["run", "--rm", "ssh:2", "cat", "/keys"]).ok().stdout;
+    assert!(keys.contains("berth-test-key (ED25519)\ns\n"), "{keys}");
+    // Required but not forwarded: the build says so.
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN --mount=type=ssh,required true\n")
+        .unwrap();
+    let out = buildkit(&d, &dir, &[]);
+    assert!(out.code != 0 && out.stderr.contains("no SSH key \"default\" forwarded"), "{out:?}");
+}
+
 #[test]
 fn builder_prune_and_system_df_show_the_cache() {
     let d = Daemon::start();
