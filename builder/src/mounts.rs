@@ -246,6 +246,32 @@ pub fn ssh_ids(dockerfile: &str) -> Vec<String> {
         .collect()
 }
 
+/// The images a Dockerfile names as written (stage bases, `COPY --from`,
+/// `--mount from=`), but stage names and what has variables in it.
+pub fn image_names(dockerfile: &str) -> Vec<String> {
+    let Ok(df) = berth_dockerfile::parse(dockerfile) else { return Vec::new() };
+    let stages: Vec<&str> = df.stages.iter().filter_map(|s| s.name.as_deref()).collect();
+    let mut names: Vec<String> = df.stages.iter().map(|s| s.base.clone()).collect();
+    for l in df.stages.iter().flat_map(|s| s.steps.iter()) {
+        match &l.instruction {
+            berth_dockerfile::Instruction::Copy(t) => names.extend(t.from.clone()),
+            berth_dockerfile::Instruction::Run(r) => {
+                names.extend(r.mounts.iter().filter_map(|m| parse(m).ok()?.from))
+            }
+            _ => {}
+        }
+    }
+    names.retain(|n| {
+        n != "scratch"
+            && !n.contains('$')
+            && !stages.contains(&n.as_str())
+            && n.parse::<usize>().is_err()
+    });
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The `--mount`s of one type in a Dockerfile's RUN steps.
 fn specs(dockerfile: &str, typ: &str) -> Vec<Spec> {
     let Ok(df) = berth_dockerfile::parse(dockerfile) else { return Vec::new() };
@@ -311,6 +337,9 @@ mod tests {
         assert_eq!(secret_ids(df), ["key", "tok"]);
         let df = "FROM a\nRUN --mount=type=ssh x\nRUN --mount=type=ssh,id=gh --mount=type=ssh y\n";
         assert_eq!(ssh_ids(df), ["default", "gh"]);
+        let df = "ARG V=1\nFROM reg.example:5000/base:$V AS b\nFROM alpine AS a\nCOPY --from=b /x /x\n\
+                  COPY --from=tools/img:2 /y /y\nRUN --mount=from=ghcr.io/o/c,target=/c true\nFROM scratch\n";
+        assert_eq!(image_names(df), ["alpine", "ghcr.io/o/c", "tools/img:2"]);
         assert!(secret_ids("not a dockerfile").is_empty());
     }
 }

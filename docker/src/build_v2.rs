@@ -70,8 +70,54 @@ pub(crate) async fn from_session(
         }
     }
     ssh_agents(&session, &text, build).await?;
+    credentials(&session, &text, build).await?;
     build.context = ctx.dir().to_path_buf();
     Ok((Held::Fresh(ctx), text))
+}
+
+const CREDENTIALS: &str = "/moby.filesync.v1.Auth/Credentials";
+
+/// The client's credentials for the registries of the images the
+/// Dockerfile names (the docker CLI answers from its config, as for dockerd).
+async fn credentials(
+    session: &Session,
+    dockerfile: &str,
+    build: &mut BuildRequest,
+) -> ApiResult<()> {
+    if !session.serves(CREDENTIALS) {
+        return Ok(());
+    }
+    let mut hosts: Vec<String> = berth_builder::mounts::image_names(dockerfile)
+        .iter()
+        .filter_map(|n| berth_registry::Reference::parse(n).ok())
+        .map(|r| r.domain)
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    for host in hosts {
+        if build.credentials.contains_key(&host) {
+            continue;
+        }
+        // Docker Hub's host, as BuildKit asks for it.
+        let asked = if host == "docker.io" { "registry-1.docker.io" } else { host.as_str() };
+        let mut call = session.call(CREDENTIALS, &[]).await?;
+        call.send(&crate::session::wire::CredentialsRequest { host: asked.to_owned() })?;
+        call.close_send()?;
+        let Ok(Some(c)) = call.recv::<crate::session::wire::CredentialsResponse>().await else {
+            continue;
+        };
+        // A secret without a user name is an identity token.
+        let (password, token) = match c.username.is_empty() {
+            true => ("", c.secret.as_str()),
+            false => (c.secret.as_str(), ""),
+        };
+        if let Some(creds) =
+            berth_registry::Credentials::from_fields(&c.username, password, "", token, "")
+        {
+            build.credentials.insert(host, creds);
+        }
+    }
+    Ok(())
 }
 
 /// The ssh agents the Dockerfile mounts that the client forwards.

@@ -55,6 +55,20 @@ pub struct GetSecretResponse {
     pub data: Vec<u8>,
 }
 
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CredentialsRequest {
+    #[prost(string, tag = "1")]
+    pub host: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CredentialsResponse {
+    #[prost(string, tag = "1")]
+    pub username: String,
+    #[prost(string, tag = "2")]
+    pub secret: String,
+}
+
 /// The ssh forwarding's chunks of the agent's conversation.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct BytesMessage {

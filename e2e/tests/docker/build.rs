@@ -667,6 +667,30 @@ fn docker_buildkit_1_builds_over_the_session() {
     assert!(screen.contains("FINISHED") && screen.contains("exporting to image"), "{screen}");
 }
 
+#[tokio::test]
+async fn docker_buildkit_1_pulls_a_private_base_with_the_client_s_login() {
+    use berth_e2e::registry::{busybox_layer, push_image_as, Registry};
+    let reg = Registry::start_with_auth(Some(("alice", "s3cret-pw")));
+    let creds = berth_registry::Credentials::Basic {
+        username: "alice".into(),
+        password: "s3cret-pw".into(),
+    };
+    let layers = [busybox_layer()];
+    let cfg = serde_json::json!({ "Cmd": ["sh"] });
+    push_image_as(&reg.addr, "private/bb", "v1", &layers, "amd64", cfg, &creds).await;
+    let d = Daemon::start();
+    let df = format!("FROM {}/private/bb:v1\nRUN echo from-private > /ok\n", reg.addr);
+    let dir = dockerfile_dir(&d, "private", &df);
+    // Not logged in: the registry refuses the pull.
+    let out = buildkit(&d, &dir, &["-q"]);
+    assert!(out.code != 0, "{out:?}");
+    // The CLI answers the session's credential requests from its config.
+    d.docker(&["login", "-u", "alice", "-p", "s3cret-pw", &reg.addr]).ok();
+    let out = buildkit(&d, &dir, &["-q", "-t", "priv:1"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(d.docker(&["run", "--rm", "priv:1", "cat", "/ok"]).ok().stdout, "from-private\n");
+}
+
 /// An ssh-agent of the test's own, killed when dropped.
 struct Agent {
     pid: i32,
