@@ -186,28 +186,18 @@ pub async fn run(
     base_dir: &Path,
     o: &Options,
 ) -> anyhow::Result<(Vec<Figure>, Vec<Floor>, Vec<MemRow>)> {
-    berth_e2e::registry::push_image(
-        &reg.addr,
-        "bench/busybox",
-        "v1",
-        &[berth_e2e::registry::busybox_layer()],
-        "amd64",
-        serde_json::json!({ "Cmd": ["sh"] }),
-    )
-    .await;
+    // The base image, where berthd and dockerd pull it (and the standalone buildkitd).
+    let mut registries = vec![reg.addr.as_str()];
+    if o.buildkit.is_some() {
+        registries.push(PEER_REGISTRY);
+    }
+    for addr in registries {
+        let layers = [berth_e2e::registry::busybox_layer()];
+        let cfg = serde_json::json!({ "Cmd": ["sh"] });
+        berth_e2e::registry::push_image(addr, "bench/busybox", "v1", &layers, "amd64", cfg).await;
+    }
     let image = format!("{}/bench/busybox:v1", reg.addr);
     let peer_image = format!("{PEER_REGISTRY}/bench/busybox:v1");
-    if o.buildkit.is_some() {
-        berth_e2e::registry::push_image(
-            PEER_REGISTRY,
-            "bench/busybox",
-            "v1",
-            &[berth_e2e::registry::busybox_layer()],
-            "amd64",
-            serde_json::json!({ "Cmd": ["sh"] }),
-        )
-        .await;
-    }
     let berth_sock = berth.dir.join("run/docker.sock");
     let docker_sock = dockerd.socket();
     for s in [&berth_sock, &docker_sock] {

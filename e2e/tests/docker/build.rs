@@ -42,9 +42,15 @@ fn context(d: &Daemon, name: &str) -> PathBuf {
 }
 
 fn build(d: &Daemon, dir: &Path, args: &[&str]) -> berth_e2e::Run {
+    build_with(d, dir, "0", args)
+}
+
+/// The docker CLI 20.10's build: `DOCKER_BUILDKIT=0` the classic API,
+/// `1` its BuildKit path (`/session` and `/build?version=2`).
+fn build_with(d: &Daemon, dir: &Path, buildkit: &str, args: &[&str]) -> berth_e2e::Run {
     let out = d
         .docker_cmd()
-        .env("DOCKER_BUILDKIT", "0")
+        .env("DOCKER_BUILDKIT", buildkit)
         .current_dir(dir)
         .arg("build")
         .args(args)
@@ -571,18 +577,8 @@ fn add_fetches_a_url_checks_its_checksum_and_keeps_it_whole() {
     assert!(build(&d, &dir, &[]).code != 0);
 }
 
-/// The docker CLI 20.10's BuildKit path: `/session` and `/build?version=2`.
 fn buildkit(d: &Daemon, dir: &Path, args: &[&str]) -> berth_e2e::Run {
-    let out = d
-        .docker_cmd()
-        .env("DOCKER_BUILDKIT", "1")
-        .current_dir(dir)
-        .arg("build")
-        .args(args)
-        .arg(".")
-        .output()
-        .unwrap();
-    berth_e2e::Run::from(out)
+    build_with(d, dir, "1", args)
 }
 
 #[test]
