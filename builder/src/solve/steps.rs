@@ -143,12 +143,12 @@ impl Builder {
 
     /// A step that may change files: from the cache, or made by the worker
     /// and cached. A step another build is making now is waited for.
-    async fn layer_step(
-        &self,
-        job: &Job<'_>,
+    async fn layer_step<'s>(
+        &'s self,
+        job: &'s Job<'_>,
         st: &mut State,
         created_by: String,
-        make: impl FnOnce() -> BoxFuture<'static, Result<Option<Made>>>,
+        make: impl FnOnce() -> BoxFuture<'s, Result<Option<Made>>>,
     ) -> Result<()> {
         let key = st.key.clone();
         let gate = self.running.lock().unwrap().entry(key.clone()).or_default().clone();
@@ -358,19 +358,13 @@ impl Builder {
             &mount_keys.join("\0"),
             &format!("{:?}", job.req.extra_hosts),
         ]);
-        let network = match mode {
-            "host" => Network::Host,
-            "none" => Network::None,
-            "default" => Network::Bridge(self.bridge(job, None).await?),
-            user => Network::Bridge(self.bridge(job, Some(user)).await?),
-        };
-        let step = RunStep {
+        let mut step = RunStep {
             number: st.number,
             args,
             env,
             working_dir: st.workdir(),
             user: st.config.user.clone().unwrap_or_default(),
-            network,
+            network: Network::None,
             mounts,
             extra_hosts: job.req.extra_hosts.clone(),
             resources: job.req.resources.clone(),
@@ -379,8 +373,18 @@ impl Builder {
         };
         let (parents, worker) = (st.diff_ids.clone(), self.worker.clone());
         let (events, cancel) = (job.events.clone(), job.cancel.clone());
+        let mode = mode.to_owned();
         self.layer_step(job, st, created_by, move || {
-            Box::pin(async move { worker.run(&parents, step, events, cancel).await })
+            Box::pin(async move {
+                // The build's namespace is made for the first step that runs, not for a cached one.
+                step.network = match mode.as_str() {
+                    "host" => Network::Host,
+                    "none" => Network::None,
+                    "default" => Network::Bridge(self.bridge(job, None).await?),
+                    user => Network::Bridge(self.bridge(job, Some(user)).await?),
+                };
+                worker.run(&parents, step, events, cancel).await
+            })
         })
         .await
     }

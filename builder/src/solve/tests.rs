@@ -259,7 +259,13 @@ async fn an_unchanged_build_is_all_cached_and_makes_the_same_image() {
     let df = "FROM busybox\nWORKDIR /app\nCOPY --from=alpine /a /a\nARG V=1\nRUN one $V\nENV E=x\nRUN two\n";
     let first = r.build(req(df)).await.0.unwrap();
     assert_eq!(r.calls().len(), 6, "2 images, mkdir, copy, 2 runs");
+    let bridges = *r.fake.bridges.lock().unwrap();
     let (again, events) = r.build(req(df)).await;
+    assert_eq!(
+        *r.fake.bridges.lock().unwrap(),
+        bridges,
+        "no namespace for a build that runs nothing"
+    );
     assert_eq!(again.unwrap().id, first.id, "same config, history and times");
     assert_eq!(
         events.iter().filter(|e| matches!(e, Event::Cached { .. })).count(),
