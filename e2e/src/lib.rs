@@ -70,6 +70,8 @@ pub struct Daemon {
     pub failpoints: Option<String>,
     /// More environment for the next (re)start (and the shims it starts).
     pub env: Vec<(String, String)>,
+    /// A program berthd is started through (`nohup`), for the next (re)start.
+    pub wrapper: Option<String>,
     child: Option<Child>,
 }
 
@@ -105,6 +107,7 @@ impl Daemon {
             network_pool: format!("10.{}.{}", 100 + (b >> 8) % 50, b & 0xff),
             failpoints: None,
             env: Vec::new(),
+            wrapper: None,
             child: None,
         };
         std::fs::write(
@@ -171,7 +174,14 @@ impl Daemon {
             .open(self.dir.join("berthd.log"))
             .unwrap();
         let _ = std::fs::remove_file(self.socket());
-        let mut cmd = Command::new(bin_dir().join("berthd"));
+        let mut cmd = match &self.wrapper {
+            Some(w) => {
+                let mut c = Command::new(w);
+                c.arg(bin_dir().join("berthd"));
+                c
+            }
+            None => Command::new(bin_dir().join("berthd")),
+        };
         match &self.failpoints {
             Some(f) => cmd.env("BERTH_FAILPOINTS", f),
             None => cmd.env_remove("BERTH_FAILPOINTS"),

@@ -120,10 +120,12 @@ fn kill_wait_rm_and_restart() {
         "busybox",
         "sh",
         "-c",
-        "trap 'exit 42' HUP; while true; do sleep 0.1; done",
+        "trap 'exit 42' HUP; touch /trapped; while true; do sleep 0.1; done",
     ])
     .ok();
-    std::thread::sleep(Duration::from_millis(300));
+    // The shell is PID 1 of its namespace: a HUP before its trap would be dropped.
+    let trapped = || d.berth(&["exec", "k", "test", "-e", "/trapped"]).code == 0;
+    assert!(d.eventually(Duration::from_secs(10), trapped));
     let running = d.berth(&["rm", "k"]);
     assert_ne!(running.code, 0, "removing a running container needs -f");
     assert!(running.stderr.contains("You cannot remove a running container"), "{}", running.stderr);
@@ -152,6 +154,32 @@ fn kill_wait_rm_and_restart() {
     assert_eq!(d.berth(&["ps", "-aq"]).ok().stdout, "");
     assert_eq!(std::fs::read_dir(d.dir.join("root/containers")).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(d.dir.join("run/containers")).unwrap().count(), 0);
+}
+
+#[test]
+fn a_daemon_started_under_nohup_leaves_its_containers_signals_alone() {
+    let mut d = Daemon::start();
+    d.wrapper = Some("nohup".into());
+    d.restart();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "h",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -E '^Sig(Ign|Blk)' /proc/self/status > /sigs; trap 'exit 42' HUP; touch /trapped; while true; do sleep 0.1; done",
+    ])
+    .ok();
+    let trapped = || d.berth(&["exec", "h", "test", "-e", "/trapped"]).code == 0;
+    assert!(d.eventually(Duration::from_secs(10), trapped));
+    // Nothing ignored or blocked but what the shell itself set up (none here).
+    let sigs = d.berth(&["exec", "h", "cat", "/sigs"]).ok().stdout;
+    assert_eq!(sigs, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+    d.berth(&["kill", "-s", "HUP", "h"]).ok();
+    assert_eq!(d.berth(&["wait", "h"]).stdout, "42\n");
+    d.berth(&["rm", "-f", "h"]).ok();
 }
 
 #[test]

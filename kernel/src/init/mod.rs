@@ -298,6 +298,7 @@ fn prepare(cfg: &InitConfig<'_>, fds: &InitFds) -> Result<Command, InitFailure> 
 }
 
 pub(crate) fn exec(cmd: &Command) -> InitFailure {
+    reset_signals();
     if let Some(f) = &cmd.seccomp {
         if let Err(e) = crate::seccomp::install(f) {
             return InitFailure::new(1, e);
@@ -314,8 +315,43 @@ pub(crate) fn exec(cmd: &Command) -> InitFailure {
     }
 }
 
+/// Every signal back to its default disposition, none blocked: execve
+/// keeps what is ignored and the mask, and the process must not inherit
+/// them from berthd's chain (a berthd started under `nohup` ignores
+/// SIGHUP; a shell then cannot even trap it).
+#[allow(unsafe_code)]
+fn reset_signals() {
+    // The kernel's `struct sigaction` (handler, flags, restorer, mask), all
+    // zero: SIG_DFL. Through the system call, not the C library, which
+    // refuses the signals it reserves for itself (32, 33) though an
+    // ignored one would reach the process all the same.
+    let default = [0u64; 4];
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: a valid pointer to a zeroed kernel sigaction (SIG_DFL, no
+        // handler installed); this process is about to exec and relies on
+        // no disposition it had.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                default.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+    }
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
+}
+
 /// Every descriptor above stderr becomes close-on-exec, whatever its origin.
-// The one unsafe call of the init sequence (its identity part, `identity.rs`, has none).
+// One of the init sequence's two unsafe calls (its identity part, `identity.rs`, has none).
 #[allow(unsafe_code)]
 pub(super) fn mark_all_cloexec() {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on
