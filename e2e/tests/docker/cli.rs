@@ -194,9 +194,15 @@ fn berth_run_hands_its_signals_to_the_container() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4), "the container's exit code: {out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("got INT"));
-    // --sig-proxy=false: the CLI goes, the container runs on.
-    let mut child = d
-        .cmd()
+    // --sig-proxy=false: the CLI goes, the container runs on. (Through
+    // `env --default-signal`: a test run from a background job inherits
+    // SIGINT ignored, and a CLI keeps a signal its parent ignored.)
+    let berth = d.cmd().get_program().to_owned();
+    let mut child = std::process::Command::new("env")
+        .arg("--default-signal=INT")
+        .arg(format!("BERTH_HOST=unix://{}", d.docker_socket().display()))
+        .arg(berth)
+        .stdin(std::process::Stdio::null())
         .args([
             "run",
             "--sig-proxy=false",
