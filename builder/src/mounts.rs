@@ -99,6 +99,14 @@ fn bad(m: impl Into<String>) -> BuildError {
     BuildError::Invalid(m.into())
 }
 
+/// A mount's numeric option (`mode` in octal, `uid`/`gid` in decimal), or its default.
+fn number(v: &Option<String>, radix: u32, default: u32, what: &str) -> Result<u32> {
+    match v {
+        Some(v) => u32::from_str_radix(v, radix).map_err(|_| bad(format!("invalid {what} {v:?}"))),
+        None => Ok(default),
+    }
+}
+
 /// Parses `type=cache,target=/root/.cache,…`.
 pub fn parse(raw: &str) -> Result<Spec> {
     let mut s = Spec { typ: "bind".into(), ..Default::default() };
@@ -163,17 +171,13 @@ pub fn secret(
         (true, Some(_)) => None,
         (true, None) => Some(format!("/run/secrets/{id}")),
     };
-    let num = |v: &Option<String>, radix: u32, d: u32, what: &str| match v {
-        Some(v) => u32::from_str_radix(v, radix).map_err(|_| bad(format!("invalid {what} {v:?}"))),
-        None => Ok(d),
-    };
     Ok(Some(RunMount::Secret {
         target,
         env: s.env.clone(),
         data: data.clone(),
-        mode: num(&s.mode, 8, 0o400, "mode")?,
-        uid: num(&s.uid, 10, 0, "uid")?,
-        gid: num(&s.gid, 10, 0, "gid")?,
+        mode: number(&s.mode, 8, 0o400, "mode")?,
+        uid: number(&s.uid, 10, 0, "uid")?,
+        gid: number(&s.gid, 10, 0, "gid")?,
     }))
 }
 
@@ -182,10 +186,6 @@ pub fn cache(s: &Spec) -> Result<RunMount> {
     if s.from.is_some() {
         return Err(bad("a cache mount seeded --from another stage is not supported by berth yet"));
     }
-    let num = |v: &Option<String>, radix: u32, d: u32, what: &str| match v {
-        Some(v) => u32::from_str_radix(v, radix).map_err(|_| bad(format!("invalid {what} {v:?}"))),
-        None => Ok(d),
-    };
     Ok(RunMount::Cache {
         id: s.id.clone().unwrap_or_else(|| s.target.clone()),
         target: s.target.clone(),
@@ -197,9 +197,9 @@ pub fn cache(s: &Spec) -> Result<RunMount> {
             }
         },
         readonly: s.readonly,
-        mode: num(&s.mode, 8, 0o755, "mode")?,
-        uid: num(&s.uid, 10, 0, "uid")?,
-        gid: num(&s.gid, 10, 0, "gid")?,
+        mode: number(&s.mode, 8, 0o755, "mode")?,
+        uid: number(&s.uid, 10, 0, "uid")?,
+        gid: number(&s.gid, 10, 0, "gid")?,
     })
 }
 
@@ -222,16 +222,12 @@ pub fn ssh(
         true => format!("/run/buildkit/ssh_agent.{n}"),
         false => s.target.clone(),
     };
-    let num = |v: &Option<String>, radix: u32, d: u32, what: &str| match v {
-        Some(v) => u32::from_str_radix(v, radix).map_err(|_| bad(format!("invalid {what} {v:?}"))),
-        None => Ok(d),
-    };
     Ok(Some(RunMount::Ssh {
         target,
         agent: agent.clone(),
-        mode: num(&s.mode, 8, 0o600, "mode")?,
-        uid: num(&s.uid, 10, 0, "uid")?,
-        gid: num(&s.gid, 10, 0, "gid")?,
+        mode: number(&s.mode, 8, 0o600, "mode")?,
+        uid: number(&s.uid, 10, 0, "uid")?,
+        gid: number(&s.gid, 10, 0, "gid")?,
     }))
 }
 

@@ -5,6 +5,7 @@
 //! root and nowhere else.
 
 use crate::{BuildError, Result};
+use berth_dockerfile::ignore::Ignore;
 use berth_kernel::cp::{ExtractOptions, Owners, View};
 use std::path::Path;
 
@@ -44,6 +45,19 @@ impl Source {
     pub fn plain(path: impl Into<String>) -> Self {
         Source { path: path.into(), below: None, matched: false }
     }
+
+    /// Whether `--exclude` leaves this source out whole (`name`: its last element).
+    pub(crate) fn left_out(&self, ex: &Ignore, name: &str) -> bool {
+        (self.matched && ex.excludes(name)) || self.below.as_deref().is_some_and(|b| ex.excludes(b))
+    }
+
+    /// Whether `--exclude` leaves out `rel`, a path below this source.
+    pub(crate) fn leaves_out(&self, ex: &Ignore, rel: &str) -> bool {
+        match &self.below {
+            Some(b) => ex.excludes(&format!("{b}/{rel}")),
+            None => ex.excludes(rel),
+        }
+    }
 }
 
 fn cp_err(what: &str) -> impl FnOnce(berth_kernel::cp::CpError) -> BuildError + '_ {
@@ -82,16 +96,12 @@ pub(crate) fn copy(
     let into_dir = dest.is_dir
         || to.stat(&dest.path).map(|s| s.mode & libc::S_IFMT == libc::S_IFDIR).unwrap_or(false);
     let root = to.extraction_point("/").map_err(cp_err(what))?;
-    let excluded = (!dest.exclude.is_empty())
-        .then(|| berth_dockerfile::ignore::Ignore::parse(&dest.exclude.join("\n")));
+    let excluded = (!dest.exclude.is_empty()).then(|| Ignore::parse(&dest.exclude.join("\n")));
     for source in sources {
         let src = source.path.as_str();
         let st = from.stat(src).map_err(cp_err(what))?;
-        if let Some(ex) = &excluded {
-            let below = source.below.as_deref();
-            if (source.matched && ex.excludes(&st.name)) || below.is_some_and(|b| ex.excludes(b)) {
-                continue;
-            }
+        if excluded.as_ref().is_some_and(|ex| source.left_out(ex, &st.name)) {
+            continue;
         }
         let is_dir = st.mode & libc::S_IFMT == libc::S_IFDIR;
         let is_file = st.mode & libc::S_IFMT == libc::S_IFREG;
@@ -128,9 +138,7 @@ pub(crate) fn copy(
             .map_err(|e| BuildError::Io { context: "pipe".into(), source: e.into() })?;
         let (r, w) = (std::fs::File::from(r), std::fs::File::from(w));
         // What `--exclude` leaves out below this source.
-        let prefix = source.below.as_deref().map(|b| format!("{b}/")).unwrap_or_default();
-        let skip =
-            |rel: &str| excluded.as_ref().is_some_and(|ex| ex.excludes(&format!("{prefix}{rel}")));
+        let skip = |rel: &str| excluded.as_ref().is_some_and(|ex| source.leaves_out(ex, rel));
         std::thread::scope(|s| {
             let writer = s.spawn(|| {
                 let w = std::io::BufWriter::new(w);

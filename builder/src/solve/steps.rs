@@ -631,15 +631,10 @@ fn context_digest(
     for s in sources {
         let p = &s.path;
         let name = p.rsplit('/').next().unwrap_or(p);
-        let below = s.below.as_deref();
-        if !exclude.is_empty()
-            && ((s.matched && excluded.excludes(name))
-                || below.is_some_and(|b| excluded.excludes(b)))
-        {
+        if !exclude.is_empty() && s.left_out(&excluded, name) {
             continue;
         }
-        let prefix = below.map(|b| format!("{b}/")).unwrap_or_default();
-        let skip = |rel: &str| !exclude.is_empty() && excluded.excludes(&format!("{prefix}{rel}"));
+        let skip = |rel: &str| !exclude.is_empty() && s.leaves_out(&excluded, rel);
         let d = transfer::inside(ctx, p)
             .map(|hp| {
                 crate::context::content_digest_without(&hp, files, &skip)
